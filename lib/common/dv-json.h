@@ -1,0 +1,63 @@
+/* JSON helpers: bounded parsing and strict field checking.
+ *
+ * Every request body goes through dv_json_parse_object() (size and nesting
+ * caps) and dv_json_check_fields() (unknown fields, wrong types, missing
+ * required fields are errors that name the field).
+ */
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+#define DV_JSON_MAX_BODY (1024 * 1024)
+#define DV_JSON_MAX_DEPTH 32
+
+/* Parses @data as a JSON object.  Fails with DV_ERROR_TOO_LARGE when @len
+ * exceeds @max_len and DV_ERROR_INVALID_ARGUMENT for malformed JSON, a
+ * nesting deeper than @max_depth, or a top level that is not an object. */
+JsonObject *dv_json_parse_object(const char *data, gsize len, gsize max_len,
+                                 guint max_depth, GError **error);
+JsonNode *dv_json_parse(const char *data, gsize len, gsize max_len,
+                        guint max_depth, GError **error);
+
+typedef enum {
+    DV_FIELD_STRING,
+    DV_FIELD_INT,
+    DV_FIELD_BOOL,
+    DV_FIELD_OBJECT,
+    DV_FIELD_ARRAY,
+    DV_FIELD_STRING_OR_NULL,
+    DV_FIELD_INT_OR_NULL,
+} DvFieldType;
+
+typedef struct {
+    const char *name;
+    DvFieldType type;
+    gboolean required;
+} DvFieldSpec;
+
+/* Checks @obj against @specs (terminated by a spec with name NULL).
+ * @path prefixes field names in errors ("disks[0]."), may be NULL. */
+gboolean dv_json_check_fields(JsonObject *obj, const DvFieldSpec *specs,
+                              const char *path, GError **error);
+
+/* Getters that return @def when the member is absent or null. */
+const char *dv_json_get_string(JsonObject *obj, const char *name, const char *def);
+gint64 dv_json_get_int(JsonObject *obj, const char *name, gint64 def);
+gboolean dv_json_get_bool(JsonObject *obj, const char *name, gboolean def);
+JsonObject *dv_json_get_object(JsonObject *obj, const char *name);
+JsonArray *dv_json_get_array(JsonObject *obj, const char *name);
+
+char *dv_json_object_to_string(JsonObject *obj, gboolean pretty);
+char *dv_json_node_to_string(JsonNode *node, gboolean pretty);
+JsonNode *dv_json_node_new_object(JsonObject *obj); /* takes a ref */
+
+/* json_node_copy() shares objects and arrays; this copies them. */
+JsonNode *dv_json_node_deep_copy(JsonNode *node);
+
+/* Parses a JSON object stored as text (a database column); NULL text or
+ * an empty string gives an empty object. */
+JsonObject *dv_json_object_from_text(const char *text, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,153 @@
+#define G_LOG_DOMAIN "DvCli"
+
+/* drover vm, vm snapshot. */
+
+#include "dv-cli.h"
+
+#include "dv-error.h"
+
+#define DV_CLI_MAX_DISKS 16
+#define DV_CLI_MAX_NETWORKS 8
+
+static const DvCliOption dv_cli_vm_create_options[] = {
+    { "host", DV_CLI_OPT_STRING, "H", "host", NULL, NULL, 0, 0, "create it on this host" },
+    { "host-group", DV_CLI_OPT_STRING, "G", "host_group", NULL, NULL, 0, 0,
+      "let placement pick a host of this group" },
+    { "template", DV_CLI_OPT_STRING, "T", "template", NULL, NULL, 0, 0, "start from this template" },
+    { "vcpus", DV_CLI_OPT_INT, "N", "vcpus", NULL, NULL, 1, 512, "virtual CPUs (1-512)" },
+    { "memory", DV_CLI_OPT_INT, "MIB", "memory_mib", NULL, NULL, 16, 4194304, "memory in MiB (16-4194304)" },
+    { "generation", DV_CLI_OPT_INT, "1|2", "generation", NULL, NULL, 1, 2, "1 = BIOS, 2 = UEFI" },
+    { "no-secure-boot", DV_CLI_OPT_FLAG_FALSE, NULL, "secure_boot", NULL, NULL, 0, 0,
+      "generation 2 without Secure Boot" },
+    { "disk", DV_CLI_OPT_LIST, "SIZE_MIB[:POOL[:FORMAT]]", NULL, NULL, NULL, 0, 0, "create a new disk" },
+    { "volume", DV_CLI_OPT_LIST, "PATH", NULL, NULL, NULL, 0, 0, "attach an existing volume" },
+    { "network", DV_CLI_OPT_LIST, "NET", NULL, NULL, NULL, 0, 0, "attach a NIC to this network" },
+    { "start", DV_CLI_OPT_FLAG, NULL, "start", NULL, NULL, 0, 0, "start the VM once it is created" },
+    { "description", DV_CLI_OPT_STRING, "D", "description", NULL, NULL, 0, 0, "free text" },
+    { NULL },
+};
+
+static const DvCliOption dv_cli_vm_list_options[] = {
+    { "host", DV_CLI_OPT_STRING, "H", NULL, "host_id", "/hosts", 0, 0, "only VMs of this host (name or id)" },
+    { "state", DV_CLI_OPT_STRING, "S", NULL, "state", NULL, 0, 0, "only VMs in this state (e.g. running)" },
+    { "name-prefix", DV_CLI_OPT_STRING, "P", NULL, "name_prefix", NULL, 0, 0, "only names starting with P" },
+    { NULL },
+};
+
+static const DvCliOption dv_cli_vm_delete_options[] = {
+    { "delete-volumes", DV_CLI_OPT_FLAG, NULL, NULL, "delete_volumes", NULL, 0, 0, "also delete its volumes" },
+    { NULL },
+};
+
+static const DvCliOption dv_cli_description_options[] = {
+    { "description", DV_CLI_OPT_STRING, "D", "description", NULL, NULL, 0, 0, "free text" },
+    { NULL },
+};
+
+static const DvCliColumn dv_cli_vm_columns[] = {
+    { "NAME", "name" },
+    { "HOST", "host_name|host|host_id" },
+    { "STATE", "state" },
+    { "VCPUS", "vcpus" },
+    { "MEMORY", "memory_mib", DV_CLI_COL_MIB },
+    { "GEN", "generation" },
+    { "ID", "id" },
+    { NULL },
+};
+
+static const DvCliColumn dv_cli_snapshot_columns[] = {
+    { "NAME", "name" },
+    { "STATE", "state" },
+    { "CREATED", "created_at" },
+    { "CURRENT", "current" },
+    { "DESCRIPTION", "description" },
+    { NULL },
+};
+
+/* Disks in command-line order, --disk and --volume mixed: the first is
+ * the boot disk. */
+static gboolean
+dv_cli_vm_add_disks(DvCliArgs *args, JsonObject *body, GError **error)
+{
+    g_autoptr(JsonArray) disks = json_array_new();
+
+    for (guint i = 0; i < args->given->len; i++) {
+        DvCliArg *arg = g_ptr_array_index(args->given, i);
+        JsonObject *disk;
+        if (g_strcmp0(arg->option->name, "disk") == 0) {
+            disk = dv_cli_disk_spec_parse(arg->value, error);
+            if (disk == NULL)
+                return FALSE;
+        } else if (g_strcmp0(arg->option->name, "volume") == 0) {
+            disk = json_object_new();
+            json_object_set_string_member(disk, "volume", arg->value);
+        } else {
+            continue;
+        }
+        json_array_add_object_element(disks, disk);
+    }
+    if (json_array_get_length(disks) > DV_CLI_MAX_DISKS) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "disks", "at most %d disks (--disk and --volume)",
+                           DV_CLI_MAX_DISKS);
+        return FALSE;
+    }
+    if (json_array_get_length(disks) > 0)
+        json_object_set_array_member(body, "disks", g_steal_pointer(&disks));
+    return TRUE;
+}
+
+static gboolean
+dv_cli_prepare_vm_create(DvCliArgs *args, JsonObject *body, GError **error)
+{
+    JsonArray *networks;
+
+    if (!dv_cli_args_require_one_of(args, "host", "host-group", error))
+        return FALSE;
+    if (!dv_cli_vm_add_disks(args, body, error))
+        return FALSE;
+    dv_cli_args_add_list(args, "network", body, "networks", "network");
+    networks = json_object_has_member(body, "networks") ? json_object_get_array_member(body, "networks") : NULL;
+    if (networks != NULL && json_array_get_length(networks) > DV_CLI_MAX_NETWORKS) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "networks", "at most %d --network options",
+                           DV_CLI_MAX_NETWORKS);
+        return FALSE;
+    }
+    return dv_cli_prepare_name(args, body, error);
+}
+
+static gboolean
+dv_cli_prepare_snapshot_create(DvCliArgs *args, JsonObject *body, GError **error)
+{
+    json_object_set_string_member(body, "name", dv_cli_args_get_positional(args, 1));
+    return TRUE;
+}
+
+const DvCliCommand dv_cli_commands_vm[] = {
+    { "vm", "create", "NAME", "Create a VM on a host, or on the best host of a group.", dv_cli_vm_create_options,
+      dv_cli_prepare_vm_create, dv_cli_run_job, "POST", "/vms", NULL, "Created vm {0}",
+      "vm create NAME (--host H | --host-group G) [--template T] [--vcpus N] [--memory MIB]\n"
+      "                 [--generation 1|2] [--no-secure-boot] [--disk SIZE_MIB[:POOL[:FORMAT]]]...\n"
+      "                 [--volume PATH]... [--network NET]... [--start] [--description D]" },
+    { "vm", "list", "", "List VMs.", dv_cli_vm_list_options, NULL, dv_cli_run_list, "GET", "/vms",
+      dv_cli_vm_columns },
+    { "vm", "show", "VM", "Show a VM.", NULL, NULL, dv_cli_run_show, "GET", "/vms/{0}" },
+    { "vm", "start", "VM", "Start a VM.", NULL, NULL, dv_cli_run_job, "POST", "/vms/{0}/start", NULL,
+      "Started vm {0}" },
+    { "vm", "shutdown", "VM", "Ask a VM's guest to shut down.", NULL, NULL, dv_cli_run_job, "POST",
+      "/vms/{0}/shutdown", NULL, "Shut down vm {0}" },
+    { "vm", "stop", "VM", "Force a VM off.", NULL, NULL, dv_cli_run_job, "POST", "/vms/{0}/stop", NULL,
+      "Stopped vm {0}" },
+    { "vm", "delete", "VM", "Delete a VM (its volumes stay unless --delete-volumes).", dv_cli_vm_delete_options,
+      NULL, dv_cli_run_job, "DELETE", "/vms/{0}", NULL, "Deleted vm {0}" },
+
+    { "vm snapshot", "create", "VM SNAP", "Take a snapshot of a VM.", dv_cli_description_options,
+      dv_cli_prepare_snapshot_create, dv_cli_run_job, "POST", "/vms/{0}/snapshots", NULL,
+      "Created snapshot {1} of vm {0}" },
+    { "vm snapshot", "list", "VM", "List a VM's snapshots.", NULL, NULL, dv_cli_run_list, "GET",
+      "/vms/{0}/snapshots", dv_cli_snapshot_columns },
+    { "vm snapshot", "revert", "VM SNAP", "Revert a VM to a snapshot.", NULL, NULL, dv_cli_run_job, "POST",
+      "/vms/{0}/snapshots/{1}/revert", NULL, "Reverted vm {0} to snapshot {1}" },
+    { "vm snapshot", "delete", "VM SNAP", "Delete a snapshot.", NULL, NULL, dv_cli_run_job, "DELETE",
+      "/vms/{0}/snapshots/{1}", NULL, "Deleted snapshot {1} of vm {0}" },
+    { NULL },
+};

@@ -1,0 +1,396 @@
+#define G_LOG_DOMAIN "DvCli"
+
+/* The generic runners the command tables point at. */
+
+#include "dv-cli.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "dv-error.h"
+#include "dv-json.h"
+#include "dv-secret.h"
+
+void
+dv_cli_print_json(DvCli *cli, JsonNode *node)
+{
+    g_autofree char *text = dv_json_node_to_string(node, TRUE);
+    fprintf(cli->out, "%s\n", text);
+}
+
+static void
+dv_cli_print_object_json(DvCli *cli, JsonObject *obj)
+{
+    g_autoptr(JsonNode) node = dv_json_node_new_object(json_object_ref(obj));
+    dv_cli_print_json(cli, node);
+}
+
+static JsonObject *
+dv_cli_node_get_object(JsonNode *node, GError **error)
+{
+    if (!JSON_NODE_HOLDS_OBJECT(node)) {
+        dv_set_field_error(error, DV_ERROR_INTERNAL, NULL, "the server sent something other than a JSON object");
+        return NULL;
+    }
+    return json_node_get_object(node);
+}
+
+char *
+dv_cli_resolve_id(DvCli *cli, const char *collection, const char *value, const char *host_id, GError **error)
+{
+    g_autoptr(GString) path = g_string_new(collection);
+    g_autoptr(JsonNode) node = NULL;
+    JsonObject *obj;
+    JsonArray *items;
+    const char *id;
+
+    /* Storage pools are not addressed by name: look the name up, on one
+     * host when the command named one. */
+    if (g_strcmp0(collection, "/storage-pools") == 0) {
+        dv_cli_query_add(path, "name", value);
+        if (host_id != NULL)
+            dv_cli_query_add(path, "host_id", host_id);
+        dv_cli_query_add(path, "limit", "2");
+        node = dv_cli_client_request(cli->client, "GET", path->str, NULL, NULL, error);
+        if (node == NULL || (obj = dv_cli_node_get_object(node, error)) == NULL)
+            return NULL;
+        items = dv_json_get_array(obj, "items");
+        if (items == NULL || json_array_get_length(items) == 0) {
+            /* It may be an id. */
+            return g_strdup(value);
+        }
+        if (json_array_get_length(items) > 1) {
+            dv_set_field_error(error, DV_ERROR_CONFLICT, "pool",
+                               "more than one host has a pool named '%s': add --host or use the pool id", value);
+            return NULL;
+        }
+        id = dv_json_get_string(json_array_get_object_element(items, 0), "id", NULL);
+    } else {
+        g_autofree char *escaped = g_uri_escape_string(value, NULL, TRUE);
+        g_string_append_printf(path, "/%s", escaped);
+        node = dv_cli_client_request(cli->client, "GET", path->str, NULL, NULL, error);
+        if (node == NULL || (obj = dv_cli_node_get_object(node, error)) == NULL)
+            return NULL;
+        id = dv_json_get_string(obj, "id", NULL);
+    }
+    if (id == NULL) {
+        dv_set_field_error(error, DV_ERROR_INTERNAL, NULL, "the server sent an object without an id");
+        return NULL;
+    }
+    return g_strdup(id);
+}
+
+static void
+dv_cli_arg_query_value(DvCliArg *arg, char **ret)
+{
+    if (arg->option->type == DV_CLI_OPT_FLAG)
+        *ret = g_strdup("true");
+    else if (arg->option->type == DV_CLI_OPT_INT)
+        *ret = g_strdup_printf("%" G_GINT64_FORMAT, arg->number);
+    else
+        *ret = g_strdup(arg->value);
+}
+
+/* The query string of @args: options with a query parameter, names
+ * resolved to ids where the option says so.  Options go in table order,
+ * so a --host resolves before a --pool that is looked up on it. */
+static gboolean
+dv_cli_args_add_query(DvCli *cli, DvCliArgs *args, GString *path, GError **error)
+{
+    g_autofree char *host_id = NULL;
+    g_autoptr(GPtrArray) order = g_ptr_array_new();
+
+    for (const DvCliOption *o = args->command->options; o != NULL && o->name != NULL; o++) {
+        for (guint i = 0; i < args->given->len; i++) {
+            DvCliArg *arg = g_ptr_array_index(args->given, i);
+            if (arg->option == o)
+                g_ptr_array_add(order, arg);
+        }
+    }
+    /* Then the paging options, which are not in the command's table. */
+    for (guint i = 0; i < args->given->len; i++) {
+        DvCliArg *arg = g_ptr_array_index(args->given, i);
+        if (!g_ptr_array_find(order, arg, NULL))
+            g_ptr_array_add(order, arg);
+    }
+
+    for (guint i = 0; i < order->len; i++) {
+        DvCliArg *arg = g_ptr_array_index(order, i);
+        const DvCliOption *o = arg->option;
+        g_autofree char *value = NULL;
+
+        if (o->query == NULL)
+            continue;
+        if (o->resolve != NULL)
+            value = dv_cli_resolve_id(cli, o->resolve, arg->value, host_id, error);
+        else
+            dv_cli_arg_query_value(arg, &value);
+        if (value == NULL)
+            return FALSE;
+        if (g_strcmp0(o->query, "host_id") == 0) {
+            g_free(host_id);
+            host_id = g_strdup(value);
+        }
+        dv_cli_query_add(path, o->query, value);
+    }
+    return TRUE;
+}
+
+gboolean
+dv_cli_run_list(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObject *body, GError **error)
+{
+    g_autofree char *base = dv_cli_path_expand(cmd->path, (const char *const *)args->positional->pdata, TRUE);
+    g_autoptr(GString) first = g_string_new(base);
+    g_autoptr(JsonArray) all = json_array_new();
+    g_autofree char *cursor = NULL;
+    gboolean follow = dv_cli_args_has(args, "all");
+
+    if (!dv_cli_args_add_query(cli, args, first, error))
+        return FALSE;
+    for (;;) {
+        g_autoptr(GString) path = g_string_new(first->str);
+        g_autoptr(JsonNode) node = NULL;
+        JsonObject *page;
+        JsonArray *items;
+
+        if (cursor != NULL)
+            dv_cli_query_add(path, "cursor", cursor);
+        node = dv_cli_client_request(cli->client, "GET", path->str, NULL, NULL, error);
+        if (node == NULL || (page = dv_cli_node_get_object(node, error)) == NULL)
+            return FALSE;
+        items = dv_json_get_array(page, "items");
+        if (items == NULL) {
+            dv_set_field_error(error, DV_ERROR_INTERNAL, NULL, "the server sent a list without items");
+            return FALSE;
+        }
+        g_free(cursor);
+        cursor = g_strdup(dv_json_get_string(page, "next_cursor", NULL));
+        if (!follow && cli->format == DV_CLI_FORMAT_JSON) {
+            dv_cli_print_json(cli, node);
+            break;
+        }
+        for (guint i = 0; i < json_array_get_length(items); i++)
+            json_array_add_element(all, json_node_copy(json_array_get_element(items, i)));
+        if (!follow || cursor == NULL)
+            break;
+    }
+
+    if (cli->format == DV_CLI_FORMAT_JSON && follow) {
+        g_autoptr(JsonObject) merged = json_object_new();
+        json_object_set_array_member(merged, "items", json_array_ref(all));
+        json_object_set_null_member(merged, "next_cursor");
+        dv_cli_print_object_json(cli, merged);
+    } else if (cli->format == DV_CLI_FORMAT_TABLE) {
+        g_autofree char *text = dv_cli_items_render(all, cmd->columns, cli->out_tty);
+        fputs(text, cli->out);
+    }
+    if (!follow && cursor != NULL)
+        fprintf(cli->err, "(more: use --all or --limit)\n");
+    return TRUE;
+}
+
+gboolean
+dv_cli_run_show(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObject *body, GError **error)
+{
+    g_autofree char *path = dv_cli_path_expand(cmd->path, (const char *const *)args->positional->pdata, TRUE);
+    g_autoptr(JsonNode) node = dv_cli_client_request(cli->client, "GET", path, NULL, NULL, error);
+    JsonObject *obj;
+
+    if (node == NULL || (obj = dv_cli_node_get_object(node, error)) == NULL)
+        return FALSE;
+    if (cli->format == DV_CLI_FORMAT_JSON) {
+        dv_cli_print_json(cli, node);
+    } else {
+        g_autofree char *text = dv_cli_object_render(obj, NULL);
+        fputs(text, cli->out);
+    }
+    return TRUE;
+}
+
+static void
+dv_cli_on_job_update(JsonObject *job, gpointer user_data)
+{
+    dv_cli_progress_update(user_data, job);
+}
+
+/* The id a job made: "result" as a string, or its "id" member. */
+static const char *
+dv_cli_job_result_id(JsonObject *job)
+{
+    JsonNode *result = json_object_get_member(job, "result");
+
+    if (result == NULL || JSON_NODE_HOLDS_NULL(result))
+        return NULL;
+    if (JSON_NODE_HOLDS_VALUE(result) && json_node_get_value_type(result) == G_TYPE_STRING)
+        return json_node_get_string(result);
+    if (JSON_NODE_HOLDS_OBJECT(result))
+        return dv_json_get_string(json_node_get_object(result), "id", NULL);
+    return NULL;
+}
+
+gboolean
+dv_cli_follow_and_report(DvCli *cli, JsonObject *job, const char *done, GError **error)
+{
+    g_autoptr(JsonObject) final = NULL;
+    const char *id = dv_json_get_string(job, "id", NULL);
+    const char *state;
+
+    if (id == NULL) {
+        dv_set_field_error(error, DV_ERROR_INTERNAL, NULL, "the server sent a job without an id");
+        return FALSE;
+    }
+    if (cli->no_wait) {
+        if (cli->format == DV_CLI_FORMAT_JSON) {
+            dv_cli_print_object_json(cli, job);
+        } else {
+            fprintf(cli->out, "%s\n", id);
+            if (cli->err_tty)
+                fprintf(cli->err, "Job %s accepted; follow it with 'drover job watch %s'\n",
+                        dv_json_get_string(job, "kind", ""), id);
+        }
+        return TRUE;
+    }
+    if (dv_cli_job_state_is_final(dv_json_get_string(job, "state", NULL))) {
+        final = json_object_ref(job);
+    } else {
+        g_autoptr(DvCliProgress) progress = dv_cli_progress_new(cli->err, cli->err_tty);
+        final = dv_cli_client_follow_job(cli->client, id, dv_cli_on_job_update, progress, error);
+        if (final == NULL)
+            return FALSE;
+    }
+
+    if (cli->format == DV_CLI_FORMAT_JSON)
+        dv_cli_print_object_json(cli, final);
+    state = dv_json_get_string(final, "state", NULL);
+    if (g_strcmp0(state, "succeeded") == 0) {
+        if (cli->format == DV_CLI_FORMAT_TABLE) {
+            const char *result = dv_cli_job_result_id(final);
+            if (result != NULL)
+                fprintf(cli->out, "%s (id %s)\n", done, result);
+            else
+                fprintf(cli->out, "%s\n", done);
+        }
+        return TRUE;
+    }
+    cli->job_failed = TRUE;
+    if (g_strcmp0(state, "cancelled") == 0) {
+        dv_set_field_error(error, DV_ERROR_CANCELLED, NULL, "job %s was cancelled", id);
+        return FALSE;
+    } else {
+        JsonObject *err = dv_json_get_object(final, "error");
+        const char *message = dv_json_get_string(err, "message", NULL);
+        dv_set_field_error(error, dv_error_code_from_string(dv_json_get_string(err, "code", NULL)),
+                           dv_json_get_string(err, "field", NULL), "%s",
+                           message != NULL ? message : "the job failed without saying why");
+        return FALSE;
+    }
+}
+
+static gboolean
+dv_cli_body_is_empty(JsonObject *body)
+{
+    return body == NULL || json_object_get_size(body) == 0;
+}
+
+gboolean
+dv_cli_run_job(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObject *body, GError **error)
+{
+    const char *const *pos = (const char *const *)args->positional->pdata;
+    g_autofree char *base = dv_cli_path_expand(cmd->path, pos, TRUE);
+    g_autofree char *done = dv_cli_path_expand(cmd->done, pos, FALSE);
+    g_autoptr(GString) path = g_string_new(base);
+    g_autoptr(JsonNode) node = NULL;
+    JsonObject *obj;
+    JsonObject *job;
+
+    if (!dv_cli_args_add_query(cli, args, path, error))
+        return FALSE;
+    /* Actions on an object (".../start", DELETE) have no body; creations
+     * and changes always have members. */
+    node = dv_cli_client_request(cli->client, cmd->method, path->str, dv_cli_body_is_empty(body) ? NULL : body, NULL, error);
+    if (node == NULL || (obj = dv_cli_node_get_object(node, error)) == NULL)
+        return FALSE;
+    job = dv_json_get_object(obj, "job");
+    if (job == NULL) {
+        /* A server that did the change at once: show what it said. */
+        if (cli->format == DV_CLI_FORMAT_JSON)
+            dv_cli_print_json(cli, node);
+        else
+            fprintf(cli->out, "%s\n", done);
+        return TRUE;
+    }
+    return dv_cli_follow_and_report(cli, job, done, error);
+}
+
+gboolean
+dv_cli_run_action(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObject *body, GError **error)
+{
+    const char *const *pos = (const char *const *)args->positional->pdata;
+    g_autofree char *path = dv_cli_path_expand(cmd->path, pos, TRUE);
+    g_autofree char *done = dv_cli_path_expand(cmd->done, pos, FALSE);
+    g_autoptr(JsonNode) node = dv_cli_client_request(cli->client, cmd->method, path,
+                                                     dv_cli_body_is_empty(body) ? NULL : body, NULL, error);
+
+    if (node == NULL)
+        return FALSE;
+    if (cli->format == DV_CLI_FORMAT_JSON)
+        dv_cli_print_json(cli, node);
+    else
+        fprintf(cli->out, "%s\n", done);
+    return TRUE;
+}
+
+char *
+dv_cli_config_path(void)
+{
+    /* Read the variable each time: g_get_user_config_dir() caches it. */
+    const char *xdg = g_getenv("XDG_CONFIG_HOME");
+
+    if (xdg != NULL && g_path_is_absolute(xdg))
+        return g_build_filename(xdg, "drover", "config", NULL);
+    return g_build_filename(g_get_home_dir(), ".config", "drover", "config", NULL);
+}
+
+GKeyFile *
+dv_cli_config_load(GError **error)
+{
+    g_autoptr(GKeyFile) config = g_key_file_new();
+    g_autofree char *path = dv_cli_config_path();
+    g_autoptr(GError) local = NULL;
+
+    if (!g_key_file_load_from_file(config, path, G_KEY_FILE_NONE, &local)) {
+        if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+            return g_steal_pointer(&config);
+        dv_error_convert(&local);
+        g_propagate_prefixed_error(error, g_steal_pointer(&local), "cannot read %s: ", path);
+        return NULL;
+    }
+    return g_steal_pointer(&config);
+}
+
+gboolean
+dv_cli_config_save(GKeyFile *config, GError **error)
+{
+    g_autofree char *path = dv_cli_config_path();
+    g_autofree char *dir = g_path_get_dirname(path);
+    gsize len = 0;
+    g_autofree char *data = NULL;
+    g_autoptr(GError) local = NULL;
+    gboolean ok;
+
+    if (g_mkdir_with_parents(dir, 0700) != 0) {
+        dv_set_field_error(error, DV_ERROR_PERMISSION_DENIED, NULL, "cannot create %s: %s", dir,
+                           g_strerror(errno));
+        return FALSE;
+    }
+    data = g_key_file_to_data(config, &len, NULL);
+    /* Created with mode 0600 from the start: it holds the session token. */
+    ok = g_file_set_contents_full(path, data, (gssize)len, G_FILE_SET_CONTENTS_CONSISTENT, 0600, &local);
+    dv_secret_str_free(g_steal_pointer(&data));
+    if (!ok) {
+        dv_error_convert(&local);
+        g_propagate_prefixed_error(error, g_steal_pointer(&local), "cannot write %s: ", path);
+        return FALSE;
+    }
+    return TRUE;
+}

@@ -1,0 +1,172 @@
+/* The drover command line: global state, the command table and the
+ * argument parser.
+ *
+ * Every command is one DvCliCommand row: its words, its positional
+ * arguments, its options (each naming the JSON field or query parameter it
+ * fills) and a runner.  The generic runners (list, show, job, action) do
+ * the request and the printing, so most rows need no code of their own.
+ *
+ * Running a command has two phases.  Parsing (dv_cli_args_parse() and the
+ * row's prepare hook) touches no network and any failure there is a usage
+ * error, exit 2.  Running maps its DV_ERROR to an exit code with
+ * dv_error_to_exit_code(), except that a job which ran and failed for a
+ * reason with no more specific code exits DV_EXIT_JOB_FAILED.
+ */
+#pragma once
+
+#include <stdio.h>
+
+#include "dv-cli-client.h"
+#include "dv-cli-output.h"
+#include "dv-secret.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+    DvCliClient *client;   /* NULL until the command runs */
+    DvCliFormat format;
+    gboolean no_wait;
+    gboolean insecure;
+    gboolean help;
+    char *server_opt;      /* --server, may be NULL */
+    char *token_opt;       /* --token, may be NULL; wiped on free */
+    FILE *out;
+    FILE *err;
+    gboolean out_tty;
+    gboolean err_tty;
+    gboolean job_failed;   /* the error being reported came from a job */
+} DvCli;
+
+void dv_cli_clear(DvCli *cli);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(DvCli, dv_cli_clear)
+
+typedef enum {
+    DV_CLI_OPT_STRING,
+    DV_CLI_OPT_INT,        /* strict decimal, within [min, max] */
+    DV_CLI_OPT_CHOICE,     /* one of the '|'-separated words in metavar */
+    DV_CLI_OPT_LIST,       /* repeatable string; the prepare hook uses it */
+    DV_CLI_OPT_FLAG,       /* sets field true / query "true" */
+    DV_CLI_OPT_FLAG_FALSE, /* sets field false */
+    DV_CLI_OPT_FLAG_NULL,  /* sets field null */
+    DV_CLI_OPT_REFUSED,    /* always a usage error; help says why */
+} DvCliOptType;
+
+typedef struct {
+    const char *name;     /* without the leading "--" */
+    DvCliOptType type;
+    const char *metavar;  /* "N", "URI"; the choices for DV_CLI_OPT_CHOICE */
+    const char *field;    /* request body member filled, or NULL */
+    const char *query;    /* query parameter filled, or NULL */
+    const char *resolve;  /* with query: the value names an object of this
+                           * collection ("/hosts") and is sent as its id */
+    gint64 min;
+    gint64 max;
+    const char *help;
+    gboolean required;    /* the command cannot run without it */
+} DvCliOption;
+
+typedef struct _DvCliCommand DvCliCommand;
+typedef struct _DvCliArgs DvCliArgs;
+
+/* Usage phase: checks combinations and adds body members the table cannot
+ * express; errors are usage errors. */
+typedef gboolean (*DvCliPrepareFunc)(DvCliArgs *args, JsonObject *body, GError **error);
+typedef gboolean (*DvCliRunFunc)(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObject *body,
+                                 GError **error);
+
+struct _DvCliCommand {
+    const char *noun;      /* "vm", "vm snapshot" */
+    const char *verb;      /* NULL for "login", "logout", "version" */
+    const char *args;      /* positional names, space separated: "VM SNAP" */
+    const char *summary;
+    const DvCliOption *options; /* NULL-name terminated, may be NULL */
+    DvCliPrepareFunc prepare;
+    DvCliRunFunc run;
+    const char *method;    /* for the job and action runners */
+    const char *path;      /* "/vms/{0}/start": {n} is positional n, escaped */
+    const DvCliColumn *columns; /* for the list runner */
+    const char *done;      /* "Started vm {0}", printed when the job succeeds */
+    const char *usage;     /* synopsis when the generated one says too little */
+};
+
+typedef struct {
+    const DvCliOption *option;
+    char *value;           /* NULL for flags */
+    gint64 number;         /* DV_CLI_OPT_INT */
+} DvCliArg;
+
+struct _DvCliArgs {
+    const DvCliCommand *command;
+    GPtrArray *positional; /* char * */
+    GPtrArray *given;      /* DvCliArg *, in command-line order */
+};
+
+/* Parses the words after the command's noun and verb. */
+DvCliArgs *dv_cli_args_parse(const DvCliCommand *cmd, int argc, char **argv, GError **error);
+void dv_cli_args_free(DvCliArgs *args);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvCliArgs, dv_cli_args_free)
+
+const char *dv_cli_args_get_positional(DvCliArgs *args, guint index);
+gboolean dv_cli_args_has(DvCliArgs *args, const char *name);
+const char *dv_cli_args_get_string(DvCliArgs *args, const char *name); /* borrowed, NULL if absent */
+gint64 dv_cli_args_get_int(DvCliArgs *args, const char *name, gint64 def);
+/* The body members the options name (DV_CLI_OPT_LIST excepted). */
+JsonObject *dv_cli_args_to_body(DvCliArgs *args);
+/* Prepare hook for creations: body "name" is positional 0. */
+gboolean dv_cli_prepare_name(DvCliArgs *args, JsonObject *body, GError **error);
+/* Sets body[@field] to an array of {@member: value} for every value of
+ * the list option @name, in command-line order; nothing when not given. */
+void dv_cli_args_add_list(DvCliArgs *args, const char *name, JsonObject *body, const char *field,
+                          const char *member);
+/* Both or neither of @a and @b; usage error otherwise. */
+gboolean dv_cli_args_require_together(DvCliArgs *args, const char *a, const char *b, GError **error);
+/* Exactly one of @a and @b. */
+gboolean dv_cli_args_require_one_of(DvCliArgs *args, const char *a, const char *b, GError **error);
+
+/* "SIZE_MIB[:POOL[:FORMAT]]" to {"size_mib", "pool", "format"}. */
+JsonObject *dv_cli_disk_spec_parse(const char *spec, GError **error);
+/* Strict decimal in [min, max]; @what names the input in the message. */
+gboolean dv_cli_parse_int(const char *what, const char *str, gint64 min, gint64 max, gint64 *ret_value,
+                          GError **error);
+
+/* The generated usage of a command: synopsis and options. */
+char *dv_cli_command_usage(const DvCliCommand *cmd);
+
+/* Generic runners. */
+gboolean dv_cli_run_list(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObject *body, GError **error);
+gboolean dv_cli_run_show(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObject *body, GError **error);
+/* A mutation: 202 {"job"}, then follow it unless --no-wait. */
+gboolean dv_cli_run_job(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObject *body, GError **error);
+/* A request whose answer is final: print cmd->done or the JSON. */
+gboolean dv_cli_run_action(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObject *body,
+                           GError **error);
+
+/* Follows a job with progress on stderr, then reports it: @done (already
+ * expanded) on success, or an error from the job's error object. */
+gboolean dv_cli_follow_and_report(DvCli *cli, JsonObject *job, const char *done, GError **error);
+/* GET @collection/{value} (or a name lookup for collections that are not
+ * addressed by name) and return the object's id. */
+char *dv_cli_resolve_id(DvCli *cli, const char *collection, const char *value, const char *host_id,
+                        GError **error);
+void dv_cli_print_json(DvCli *cli, JsonNode *node);
+
+/* The command tables, each terminated by a row with noun NULL. */
+extern const DvCliCommand dv_cli_commands_host[];
+extern const DvCliCommand dv_cli_commands_storage[];
+extern const DvCliCommand dv_cli_commands_vm[];
+extern const DvCliCommand dv_cli_commands_misc[];
+
+/* Config file: $XDG_CONFIG_HOME/drover/config, [server] url and token. */
+char *dv_cli_config_path(void);
+/* An empty key file when the file does not exist. */
+GKeyFile *dv_cli_config_load(GError **error);
+gboolean dv_cli_config_save(GKeyFile *config, GError **error);
+
+/* {"user": ..., "password": ...} built in guarded memory. */
+DvSecret *dv_cli_login_body_new(const char *user, const DvSecret *password);
+
+/* Runs one command line (argv[0] is the program name) and returns the
+ * exit code; everything printed goes to @out and @err. */
+int dv_cli_main(int argc, char **argv, FILE *out, FILE *err);
+
+G_END_DECLS

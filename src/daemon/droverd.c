@@ -1,0 +1,291 @@
+#define G_LOG_DOMAIN "Droverd"
+
+/* droverd: the Drover management server. */
+
+#include "dv-config.h"
+#include "dv-engine.h"
+#include "dv-error.h"
+#include "dv-json.h"
+#include "dv-secret.h"
+#include "dv-server.h"
+#include "dv-validate.h"
+
+#include <glib-unix.h>
+#include <glib/gstdio.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#define DV_DEFAULT_LISTEN "127.0.0.1:8420"
+
+typedef struct {
+    char *config;
+    char *state_dir;
+    char *listen;
+    char *database;
+    char *tls_cert;
+    char *tls_key;
+    gboolean self_signed;
+    char *add_local_host;
+    gboolean verbose;
+    gboolean version;
+} DvDaemonOptions;
+
+static void
+dv_daemon_options_clear(DvDaemonOptions *o)
+{
+    g_free(o->config);
+    g_free(o->state_dir);
+    g_free(o->listen);
+    g_free(o->database);
+    g_free(o->tls_cert);
+    g_free(o->tls_key);
+    g_free(o->add_local_host);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(DvDaemonOptions, dv_daemon_options_clear)
+
+/* Command-line values win over the config file's. */
+static gboolean
+dv_daemon_load_config(DvDaemonOptions *o, GError **error)
+{
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    struct {
+        const char *key;
+        char **target;
+    } keys[] = {
+        { "state_dir", &o->state_dir },
+        { "listen", &o->listen },
+        { "database", &o->database },
+        { "tls_cert", &o->tls_cert },
+        { "tls_key", &o->tls_key },
+    };
+
+    if (o->config == NULL)
+        return TRUE;
+    if (!g_key_file_load_from_file(kf, o->config, G_KEY_FILE_NONE, error)) {
+        dv_error_convert(error);
+        g_prefix_error(error, "cannot read config %s: ", o->config);
+        return FALSE;
+    }
+    for (gsize i = 0; i < G_N_ELEMENTS(keys); i++) {
+        if (*keys[i].target == NULL && g_key_file_has_key(kf, "server", keys[i].key, NULL))
+            *keys[i].target = g_key_file_get_string(kf, "server", keys[i].key, NULL);
+    }
+    if (!o->self_signed && g_key_file_has_key(kf, "server", "self_signed_tls", NULL))
+        o->self_signed = g_key_file_get_boolean(kf, "server", "self_signed_tls", NULL);
+    return TRUE;
+}
+
+/* A self-signed certificate under the state directory, made once. */
+static gboolean
+dv_daemon_self_signed(DvDaemonOptions *o, GError **error)
+{
+    g_autofree char *cert = g_build_filename(o->state_dir, "tls", "server.crt", NULL);
+    g_autofree char *key = g_build_filename(o->state_dir, "tls", "server.key", NULL);
+    g_autofree char *dir = g_path_get_dirname(cert);
+    g_autofree char *subj = g_strdup_printf("/CN=%s", g_get_host_name());
+    g_autofree char *san = g_strdup_printf("subjectAltName=DNS:%s,DNS:localhost,IP:127.0.0.1",
+                                           g_get_host_name());
+    int status = 0;
+
+    if (!g_file_test(cert, G_FILE_TEST_EXISTS)) {
+        const char *argv[] = { "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                               "-keyout", key, "-out", cert, "-days", "825", "-subj", subj,
+                               "-addext", san, NULL };
+        g_autofree char *err = NULL;
+        g_mkdir_with_parents(dir, 0700);
+        if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
+                          NULL, NULL, NULL, &err, &status, error) ||
+            !g_spawn_check_wait_status(status, error)) {
+            dv_error_convert(error);
+            g_prefix_error(error, "cannot make a self-signed certificate with openssl: ");
+            return FALSE;
+        }
+        g_chmod(key, 0600);
+        g_print("Made a self-signed TLS certificate: %s\n", cert);
+    }
+    g_free(o->tls_cert);
+    g_free(o->tls_key);
+    o->tls_cert = g_steal_pointer(&cert);
+    o->tls_key = g_steal_pointer(&key);
+    return TRUE;
+}
+
+/* Keys and secrets live in this process: no core files. */
+static void
+dv_daemon_harden(void)
+{
+    struct rlimit rl = { 0, 0 };
+    setrlimit(RLIMIT_CORE, &rl);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+static gboolean
+dv_daemon_quit(gpointer data)
+{
+    g_main_loop_quit(data);
+    return G_SOURCE_REMOVE;
+}
+
+static char *
+dv_daemon_host_name(void)
+{
+    g_autofree char *name = g_strdup(g_get_host_name());
+    char *dot = strchr(name, '.');
+    if (dot != NULL)
+        *dot = '\0';
+    for (char *p = name; *p != '\0'; p++)
+        if (!g_ascii_isalnum(*p) && *p != '-' && *p != '_')
+            *p = '-';
+    if (!g_ascii_isalnum(name[0]))
+        return g_strdup("localhost");
+    if (strlen(name) > DV_NAME_MAX)
+        name[DV_NAME_MAX] = '\0';
+    return g_steal_pointer(&name);
+}
+
+static void
+dv_daemon_add_local_host(DvEngine *engine, const char *uri)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) existing = dv_store_find(dv_engine_get_store(engine), &dv_table_hosts,
+                                                   "uri", uri, &error);
+    g_autoptr(JsonObject) body = NULL;
+    g_autoptr(JsonObject) job = NULL;
+    g_autofree char *name = NULL;
+
+    if (existing != NULL) {
+        g_print("Host %s (%s) is registered.\n", dv_json_get_string(existing, "name", ""), uri);
+        return;
+    }
+    g_clear_error(&error);
+    name = dv_daemon_host_name();
+    body = json_object_new();
+    json_object_set_string_member(body, "name", name);
+    json_object_set_string_member(body, "uri", uri);
+    job = dv_engine_create(engine, DV_KIND_HOST, body, "droverd", &error);
+    if (job == NULL) {
+        g_printerr("droverd: cannot register this machine's hypervisor %s: %s\n", uri,
+                   error->message);
+        return;
+    }
+    g_print("Registering this machine's hypervisor %s as host '%s' (job %s).\n", uri, name,
+            dv_json_get_string(job, "id", ""));
+}
+
+int
+main(int argc, char **argv)
+{
+    g_auto(DvDaemonOptions) o = { 0 };
+    g_autoptr(GOptionContext) ctx = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(DvEngine) engine = NULL;
+    g_autoptr(DvServer) server = NULL;
+    g_autoptr(GMainLoop) loop = NULL;
+    g_autofree char *pw_file = NULL;
+    DvEngineOptions eo = { 0 };
+    DvServerOptions so = { 0 };
+    guint resumed = 0, failed = 0;
+    GOptionEntry entries[] = {
+        { "config", 'c', 0, G_OPTION_ARG_FILENAME, &o.config, "Config file ([server] keys: state_dir, listen, database, tls_cert, tls_key, self_signed_tls)", "FILE" },
+        { "state-dir", 's', 0, G_OPTION_ARG_FILENAME, &o.state_dir, "State directory (default /var/lib/drover)", "DIR" },
+        { "listen", 'l', 0, G_OPTION_ARG_STRING, &o.listen, "Listen address (default " DV_DEFAULT_LISTEN ")", "ADDR:PORT" },
+        { "database", 'd', 0, G_OPTION_ARG_STRING, &o.database, "SQLite file or postgresql:// URI (default <state-dir>/drover.db)", "DB" },
+        { "tls-cert", 0, 0, G_OPTION_ARG_FILENAME, &o.tls_cert, "TLS certificate (PEM)", "FILE" },
+        { "tls-key", 0, 0, G_OPTION_ARG_FILENAME, &o.tls_key, "TLS private key (PEM)", "FILE" },
+        { "self-signed-tls", 0, 0, G_OPTION_ARG_NONE, &o.self_signed, "Serve TLS with a self-signed certificate made in the state directory", NULL },
+        { "add-local-host", 0, 0, G_OPTION_ARG_STRING, &o.add_local_host, "Register this libvirt URI (e.g. qemu:///system) as a host named after this machine, if not yet registered", "URI" },
+        { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose, "Log debug messages", NULL },
+        { "version", 0, 0, G_OPTION_ARG_NONE, &o.version, "Print the version and exit", NULL },
+        { NULL },
+    };
+
+    dv_daemon_harden();
+    dv_secret_init_library();
+    ctx = g_option_context_new("- the Drover management server");
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
+        g_printerr("droverd: %s\n", error->message);
+        return DV_EXIT_USAGE;
+    }
+    if (o.version) {
+        g_print("droverd %s\n", DV_VERSION);
+        return 0;
+    }
+    if (o.verbose)
+        g_setenv("G_MESSAGES_DEBUG", "all", TRUE);
+    if (!dv_daemon_load_config(&o, &error)) {
+        g_printerr("droverd: %s\n", error->message);
+        return DV_EXIT_USAGE;
+    }
+    if (o.state_dir == NULL)
+        o.state_dir = g_strdup("/var/lib/drover");
+    if (o.listen == NULL)
+        o.listen = g_strdup(DV_DEFAULT_LISTEN);
+    if (o.self_signed && o.tls_cert == NULL && !dv_daemon_self_signed(&o, &error)) {
+        g_printerr("droverd: %s\n", error->message);
+        return DV_EXIT_FAILURE;
+    }
+    if ((o.tls_cert == NULL) != (o.tls_key == NULL)) {
+        g_printerr("droverd: tls_cert and tls_key are given together\n");
+        return DV_EXIT_USAGE;
+    }
+
+    eo.state_dir = o.state_dir;
+    eo.database = o.database;
+    engine = dv_engine_new(&eo, &error);
+    if (engine == NULL) {
+        g_printerr("droverd: cannot start: %s\n", error->message);
+        return dv_error_to_exit_code(error) == DV_EXIT_OK ? 1 : DV_EXIT_FAILURE;
+    }
+    {
+        gboolean created = FALSE;
+        if (!dv_auth_ensure_admin(dv_engine_get_auth(engine), dv_engine_get_state_dir(engine),
+                                  &created, &error)) {
+            g_printerr("droverd: cannot create the first user: %s\n", error->message);
+            return DV_EXIT_FAILURE;
+        }
+        if (created)
+            pw_file = g_build_filename(dv_engine_get_state_dir(engine), "initial-admin-password", NULL);
+    }
+    so.listen = o.listen;
+    so.tls_cert_file = o.tls_cert;
+    so.tls_key_file = o.tls_key;
+    server = dv_server_new(engine, &so, &error);
+    if (server == NULL) {
+        g_printerr("droverd: %s\n", error->message);
+        return error->domain == DV_ERROR && error->code == DV_ERROR_INVALID_ARGUMENT
+                   ? DV_EXIT_USAGE
+                   : DV_EXIT_FAILURE;
+    }
+    dv_engine_get_recovery(engine, &resumed, &failed);
+
+    g_print("droverd %s serving %s/api/v1 (state in %s)\n", DV_VERSION, dv_server_get_url(server),
+            dv_engine_get_state_dir(engine));
+    if (resumed > 0 || failed > 0)
+        g_print("Jobs interrupted by the last stop: %u resumed, %u failed.\n", resumed, failed);
+    if (pw_file != NULL)
+        g_print("First start: user 'admin', password in %s (readable by this account only).\n"
+                "Log in with:  drover --server %s login --user admin --password-file %s\n",
+                pw_file, dv_server_get_url(server), pw_file);
+    if (o.add_local_host != NULL)
+        dv_daemon_add_local_host(engine, o.add_local_host);
+
+    loop = g_main_loop_new(NULL, FALSE);
+    g_unix_signal_add(SIGINT, dv_daemon_quit, loop);
+    g_unix_signal_add(SIGTERM, dv_daemon_quit, loop);
+    g_main_loop_run(loop);
+
+    g_print("droverd: stopping; jobs still running after 10 s resume at the next start\n");
+    g_clear_pointer(&server, dv_server_free);
+    dv_job_manager_shutdown(dv_engine_get_jobs(engine), 10000);
+    if (dv_job_manager_get_n_active(dv_engine_get_jobs(engine)) > 0) {
+        /* Their rows stay "running"; the next start resumes or fails them. */
+        fflush(stdout);
+        _exit(0);
+    }
+    return 0;
+}

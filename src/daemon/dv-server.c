@@ -1,0 +1,866 @@
+#define G_LOG_DOMAIN "DvServer"
+
+#include "dv-server.h"
+#include "dv-config.h"
+#include "dv-error.h"
+#include "dv-json.h"
+#include "dv-secret.h"
+#include "dv-validate.h"
+
+#include <libsoup/soup.h>
+#include <string.h>
+
+#define DV_API_PREFIX "/api/v1"
+#define DV_MAX_QUERY 4096
+#define DV_MAX_PATH 2048
+#define DV_REQUEST_WORKERS 8
+
+struct _DvServer {
+    DvEngine *engine;
+    SoupServer *soup;
+    char *url;
+    GThreadPool *pool;
+    GMainContext *context;
+    GHashTable *streams; /* job id -> GPtrArray<SoupServerMessage*>; main thread only */
+};
+
+typedef struct {
+    DvServer *server;
+    SoupServerMessage *msg;
+    char *method;
+    char *path;
+    GHashTable *query;   /* may be NULL */
+    GBytes *body;
+    char *token;
+    gint64 started;
+    /* response */
+    guint status;
+    char *response;
+    char *location;
+} DvRequest;
+
+static void
+dv_request_free(DvRequest *req)
+{
+    g_clear_object(&req->msg);
+    g_free(req->method);
+    g_free(req->path);
+    g_clear_pointer(&req->query, g_hash_table_unref);
+    g_clear_pointer(&req->body, g_bytes_unref);
+    dv_secret_str_free(req->token);
+    g_free(req->response);
+    g_free(req->location);
+    g_free(req);
+}
+
+/* --- rendering ---------------------------------------------------------------- */
+
+static void dv_api_render_node(JsonNode *node);
+
+static char *
+dv_api_format_time(gint64 usec)
+{
+    g_autoptr(GDateTime) base = g_date_time_new_from_unix_utc(usec / G_USEC_PER_SEC);
+    g_autoptr(GDateTime) dt = NULL;
+    if (base == NULL)
+        return g_strdup("invalid");
+    dt = g_date_time_add(base, usec % G_USEC_PER_SEC);
+    return g_date_time_format(dt, "%Y-%m-%dT%H:%M:%S.%fZ");
+}
+
+/* Timestamps are kept as microseconds; the API shows ISO 8601 (UTC). */
+static void
+dv_api_render_object(JsonObject *obj)
+{
+    g_autoptr(GList) members = json_object_get_members(obj);
+    for (GList *l = members; l != NULL; l = l->next) {
+        const char *name = l->data;
+        JsonNode *n = json_object_get_member(obj, name);
+        if (g_str_has_suffix(name, "_at") && JSON_NODE_HOLDS_VALUE(n) &&
+            json_node_get_value_type(n) == G_TYPE_INT64) {
+            g_autofree char *s = dv_api_format_time(json_node_get_int(n));
+            json_object_set_string_member(obj, name, s);
+        } else {
+            dv_api_render_node(n);
+        }
+    }
+}
+
+static void
+dv_api_render_node(JsonNode *node)
+{
+    if (JSON_NODE_HOLDS_OBJECT(node)) {
+        dv_api_render_object(json_node_get_object(node));
+    } else if (JSON_NODE_HOLDS_ARRAY(node)) {
+        JsonArray *arr = json_node_get_array(node);
+        for (guint i = 0; i < json_array_get_length(arr); i++)
+            dv_api_render_node(json_array_get_element(arr, i));
+    }
+}
+
+/* Serialises a copy of @obj with timestamps rendered. */
+static char *
+dv_api_render(JsonObject *obj)
+{
+    g_autoptr(JsonNode) node = json_node_init_object(json_node_alloc(), obj);
+    /* Deep: the object may be a live job record shared with its thread. */
+    g_autoptr(JsonNode) copy = dv_json_node_deep_copy(node);
+    dv_api_render_node(copy);
+    return dv_json_node_to_string(copy, FALSE);
+}
+
+static char *
+dv_api_error_body(const GError *error)
+{
+    g_autoptr(JsonObject) outer = json_object_new();
+    JsonObject *inner = json_object_new();
+    const char *field = dv_error_get_field(error);
+    DvErrorCode code = error->domain == DV_ERROR ? (DvErrorCode)error->code : DV_ERROR_INTERNAL;
+
+    json_object_set_string_member(inner, "code", dv_error_code_to_string(code));
+    json_object_set_string_member(inner, "message", error->message);
+    if (field != NULL)
+        json_object_set_string_member(inner, "field", field);
+    else
+        json_object_set_null_member(inner, "field");
+    json_object_set_object_member(outer, "error", inner);
+    return dv_json_object_to_string(outer, FALSE);
+}
+
+/* --- routing (worker threads) --------------------------------------------------- */
+
+static const struct {
+    const char *segment;
+    DvKind kind;
+} dv_collections[] = {
+    { "host-groups", DV_KIND_HOST_GROUP },
+    { "clusters", DV_KIND_CLUSTER },
+    { "hosts", DV_KIND_HOST },
+    { "storage-pools", DV_KIND_POOL },
+    { "volumes", DV_KIND_VOLUME },
+    { "networks", DV_KIND_NETWORK },
+    { "library-shares", DV_KIND_LIBRARY_SHARE },
+    { "templates", DV_KIND_TEMPLATE },
+    { "vms", DV_KIND_VM },
+    { "jobs", DV_KIND_JOB },
+};
+
+static gboolean
+dv_route_method(DvRequest *req, const char *allowed, GError **error)
+{
+    g_auto(GStrv) methods = g_strsplit(allowed, ",", -1);
+    if (g_strv_contains((const char *const *)methods, req->method))
+        return TRUE;
+    g_set_error(error, DV_ERROR, DV_ERROR_NOT_FOUND, "%s is not allowed on %s (allowed: %s)",
+                req->method, req->path, allowed);
+    return FALSE;
+}
+
+static JsonObject *
+dv_route_body(DvRequest *req, GError **error)
+{
+    gsize len = 0;
+    const char *data = req->body != NULL ? g_bytes_get_data(req->body, &len) : NULL;
+    return dv_json_parse_object(data, len, DV_JSON_MAX_BODY, DV_JSON_MAX_DEPTH, error);
+}
+
+static gboolean
+dv_route_no_body(DvRequest *req, GError **error)
+{
+    if (req->body != NULL && g_bytes_get_size(req->body) > 0) {
+        /* An empty JSON object is tolerated for POST actions. */
+        g_autoptr(JsonObject) obj = dv_route_body(req, error);
+        if (obj == NULL)
+            return FALSE;
+        if (json_object_get_size(obj) > 0) {
+            g_autoptr(GList) m = json_object_get_members(obj);
+            g_autofree char *f = dv_text_excerpt(m->data, 64);
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, f,
+                               "unknown field '%s': this call takes no body", f);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+static gboolean
+dv_route_no_query(DvRequest *req, GError **error)
+{
+    if (req->query != NULL && g_hash_table_size(req->query) > 0) {
+        GHashTableIter it;
+        gpointer k;
+        g_hash_table_iter_init(&it, req->query);
+        g_hash_table_iter_next(&it, &k, NULL);
+        {
+            g_autofree char *f = dv_text_excerpt(k, 64);
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, f,
+                               "%s: this call takes no query parameters", f);
+        }
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static JsonObject *
+dv_route_session(DvRequest *req, guint *status, GError **error)
+{
+    DvAuth *auth = dv_engine_get_auth(req->server->engine);
+    static const DvFieldSpec fields[] = {
+        { "user", DV_FIELD_STRING, TRUE },
+        { "password", DV_FIELD_STRING, TRUE },
+        { NULL },
+    };
+
+    if (g_strcmp0(req->method, "POST") == 0) {
+        g_autoptr(JsonObject) body = dv_route_body(req, error);
+        g_autoptr(DvSecret) password = NULL;
+        g_autoptr(JsonObject) user = NULL;
+        JsonObject *out;
+        char *token;
+        const char *pw;
+
+        if (body == NULL || !dv_json_check_fields(body, fields, NULL, error))
+            return NULL;
+        pw = dv_json_get_string(body, "password", "");
+        if (strlen(pw) > DV_AUTH_PASSWORD_MAX) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "password",
+                               "password: must be at most %d bytes", DV_AUTH_PASSWORD_MAX);
+            return NULL;
+        }
+        password = dv_secret_new_from_string(pw);
+        token = dv_auth_login(auth, dv_json_get_string(body, "user", ""), password, &user, error);
+        if (token == NULL)
+            return NULL;
+        out = json_object_new();
+        json_object_set_string_member(out, "token", token);
+        dv_secret_str_free(token);
+        json_object_set_string_member(out, "user", dv_json_get_string(user, "name", ""));
+        json_object_set_string_member(out, "role", dv_json_get_string(user, "role", ""));
+        json_object_set_int_member(out, "expires_at", dv_json_get_int(user, "expires_at", 0));
+        *status = SOUP_STATUS_CREATED;
+        return out;
+    }
+    if (g_strcmp0(req->method, "DELETE") == 0) {
+        if (!dv_auth_logout(auth, req->token, error))
+            return NULL;
+        return json_object_new();
+    }
+    dv_route_method(req, "POST,DELETE", error);
+    return NULL;
+}
+
+static JsonObject *
+dv_route_job_accepted(DvRequest *req, JsonObject *job, guint *status)
+{
+    JsonObject *out;
+    if (job == NULL)
+        return NULL;
+    out = json_object_new();
+    json_object_set_object_member(out, "job", json_object_ref(job));
+    req->location = g_strdup_printf(DV_API_PREFIX "/jobs/%s", dv_json_get_string(job, "id", ""));
+    *status = SOUP_STATUS_ACCEPTED;
+    return out;
+}
+
+static JsonObject *
+dv_route_api(DvRequest *req, char **seg, guint nseg, const char *user, guint *status,
+             GError **error)
+{
+    DvEngine *engine = req->server->engine;
+    const char *m = req->method;
+    DvKind kind = DV_KIND_LAST;
+
+    if (nseg == 2 && g_strcmp0(seg[0], "debug") == 0 && g_strcmp0(seg[1], "sleep") == 0 &&
+        g_strcmp0(m, "POST") == 0 && dv_engine_debug_enabled()) {
+        g_autoptr(JsonObject) body = dv_route_body(req, error);
+        g_autoptr(JsonObject) job = NULL;
+        if (body == NULL)
+            return NULL;
+        job = dv_engine_debug_sleep(engine, body, user, error);
+        return dv_route_job_accepted(req, job, status);
+    }
+    for (gsize i = 0; i < G_N_ELEMENTS(dv_collections); i++)
+        if (g_strcmp0(seg[0], dv_collections[i].segment) == 0)
+            kind = dv_collections[i].kind;
+    if (kind == DV_KIND_LAST) {
+        g_autofree char *safe = dv_text_excerpt(seg[0], 64);
+        g_set_error(error, DV_ERROR, DV_ERROR_NOT_FOUND, "no such API resource '%s'", safe);
+        return NULL;
+    }
+
+    if (nseg == 1) {
+        if (g_strcmp0(m, "GET") == 0)
+            return dv_engine_list(engine, kind, req->query, error);
+        if (g_strcmp0(m, "POST") == 0) {
+            g_autoptr(JsonObject) body = NULL;
+            g_autoptr(JsonObject) job = NULL;
+            if (!dv_route_no_query(req, error) || (body = dv_route_body(req, error)) == NULL)
+                return NULL;
+            job = dv_engine_create(engine, kind, body, user, error);
+            return dv_route_job_accepted(req, job, status);
+        }
+        dv_route_method(req, "GET,POST", error);
+        return NULL;
+    }
+    if (nseg == 2) {
+        if (g_strcmp0(m, "GET") == 0) {
+            if (!dv_route_no_query(req, error))
+                return NULL;
+            return dv_engine_get(engine, kind, seg[1], error);
+        }
+        if (g_strcmp0(m, "PATCH") == 0) {
+            g_autoptr(JsonObject) body = NULL;
+            g_autoptr(JsonObject) job = NULL;
+            if (!dv_route_no_query(req, error) || (body = dv_route_body(req, error)) == NULL)
+                return NULL;
+            job = dv_engine_update(engine, kind, seg[1], body, user, error);
+            return dv_route_job_accepted(req, job, status);
+        }
+        if (g_strcmp0(m, "DELETE") == 0) {
+            g_autoptr(JsonObject) job = NULL;
+            if (!dv_route_no_body(req, error))
+                return NULL;
+            job = dv_engine_delete(engine, kind, seg[1], req->query, user, error);
+            return dv_route_job_accepted(req, job, status);
+        }
+        dv_route_method(req, "GET,PATCH,DELETE", error);
+        return NULL;
+    }
+    /* Sub-resources and actions. */
+    if (kind == DV_KIND_HOST && nseg == 3 && g_strcmp0(seg[2], "refresh") == 0) {
+        g_autoptr(JsonObject) job = NULL;
+        if (!dv_route_method(req, "POST", error) || !dv_route_no_body(req, error))
+            return NULL;
+        job = dv_engine_host_refresh(engine, seg[1], user, error);
+        return dv_route_job_accepted(req, job, status);
+    }
+    if (kind == DV_KIND_POOL && nseg == 3 && g_strcmp0(seg[2], "volumes") == 0) {
+        g_autoptr(JsonObject) pool = NULL;
+        g_autoptr(GHashTable) q = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        if (!dv_route_method(req, "GET", error))
+            return NULL;
+        pool = dv_engine_get(engine, DV_KIND_POOL, seg[1], error);
+        if (pool == NULL)
+            return NULL;
+        if (req->query != NULL) {
+            GHashTableIter it;
+            gpointer k, v;
+            g_hash_table_iter_init(&it, req->query);
+            while (g_hash_table_iter_next(&it, &k, &v))
+                g_hash_table_replace(q, g_strdup(k), g_strdup(v));
+        }
+        g_hash_table_replace(q, g_strdup("pool_id"), g_strdup(dv_json_get_string(pool, "id", "")));
+        return dv_engine_list(engine, DV_KIND_VOLUME, q, error);
+    }
+    if (kind == DV_KIND_VM && nseg == 3 &&
+        (g_strcmp0(seg[2], "start") == 0 || g_strcmp0(seg[2], "shutdown") == 0 ||
+         g_strcmp0(seg[2], "stop") == 0)) {
+        g_autoptr(JsonObject) job = NULL;
+        if (!dv_route_method(req, "POST", error) || !dv_route_no_body(req, error))
+            return NULL;
+        job = dv_engine_vm_action(engine, seg[1], seg[2], user, error);
+        return dv_route_job_accepted(req, job, status);
+    }
+    if (kind == DV_KIND_VM && g_strcmp0(seg[2], "snapshots") == 0) {
+        if (nseg == 3) {
+            if (g_strcmp0(m, "GET") == 0)
+                return dv_engine_vm_snapshot_list(engine, seg[1], error);
+            if (g_strcmp0(m, "POST") == 0) {
+                g_autoptr(JsonObject) body = dv_route_body(req, error);
+                g_autoptr(JsonObject) job = NULL;
+                if (body == NULL)
+                    return NULL;
+                job = dv_engine_vm_snapshot_create(engine, seg[1], body, user, error);
+                return dv_route_job_accepted(req, job, status);
+            }
+            dv_route_method(req, "GET,POST", error);
+            return NULL;
+        }
+        if (nseg == 4 && g_strcmp0(m, "DELETE") == 0) {
+            g_autoptr(JsonObject) job = NULL;
+            if (!dv_route_no_body(req, error))
+                return NULL;
+            job = dv_engine_vm_snapshot_delete(engine, seg[1], seg[3], user, error);
+            return dv_route_job_accepted(req, job, status);
+        }
+        if (nseg == 5 && g_strcmp0(seg[4], "revert") == 0) {
+            g_autoptr(JsonObject) job = NULL;
+            if (!dv_route_method(req, "POST", error) || !dv_route_no_body(req, error))
+                return NULL;
+            job = dv_engine_vm_snapshot_revert(engine, seg[1], seg[3], user, error);
+            return dv_route_job_accepted(req, job, status);
+        }
+    }
+    if (kind == DV_KIND_JOB && nseg == 3 && g_strcmp0(seg[2], "cancel") == 0) {
+        if (!dv_route_method(req, "POST", error) || !dv_route_no_body(req, error))
+            return NULL;
+        return dv_engine_job_cancel(engine, seg[1], error);
+    }
+    g_set_error(error, DV_ERROR, DV_ERROR_NOT_FOUND, "no such API route %s %s", m, req->path);
+    return NULL;
+}
+
+static JsonObject *
+dv_server_dispatch(DvRequest *req, guint *status, GError **error)
+{
+    DvEngine *engine = req->server->engine;
+    g_auto(GStrv) parts = NULL;
+    g_autoptr(GPtrArray) seg = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(JsonObject) user = NULL;
+    const char *rest;
+
+    if (!g_str_has_prefix(req->path, DV_API_PREFIX "/") && g_strcmp0(req->path, DV_API_PREFIX) != 0) {
+        g_set_error(error, DV_ERROR, DV_ERROR_NOT_FOUND, "not found; the API is under " DV_API_PREFIX);
+        return NULL;
+    }
+    rest = req->path + strlen(DV_API_PREFIX);
+    parts = g_strsplit(rest, "/", 16);
+    for (guint i = 0; parts[i] != NULL; i++) {
+        char *s;
+        if (parts[i][0] == '\0')
+            continue;
+        s = g_uri_unescape_string(parts[i], NULL);
+        if (s == NULL || !g_utf8_validate(s, -1, NULL)) {
+            g_free(s);
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL, "the path is not valid UTF-8");
+            return NULL;
+        }
+        g_ptr_array_add(seg, s);
+    }
+    g_ptr_array_add(seg, NULL);
+    if (seg->len == 1) {
+        g_set_error(error, DV_ERROR, DV_ERROR_NOT_FOUND, "no such API route");
+        return NULL;
+    }
+    {
+        char **s = (char **)seg->pdata;
+        guint n = seg->len - 1;
+        if (n == 1 && g_strcmp0(s[0], "version") == 0) {
+            if (!dv_route_method(req, "GET", error))
+                return NULL;
+            return dv_engine_version(engine);
+        }
+        if (n == 1 && g_strcmp0(s[0], "health") == 0) {
+            if (!dv_route_method(req, "GET", error))
+                return NULL;
+            return dv_engine_health(engine);
+        }
+        if (n == 1 && g_strcmp0(s[0], "session") == 0 && g_strcmp0(req->method, "POST") == 0)
+            return dv_route_session(req, status, error);
+        user = dv_auth_check_token(dv_engine_get_auth(engine), req->token, error);
+        if (user == NULL)
+            return NULL;
+        if (n == 1 && g_strcmp0(s[0], "session") == 0)
+            return dv_route_session(req, status, error);
+        return dv_route_api(req, s, n, dv_json_get_string(user, "name", "?"), status, error);
+    }
+}
+
+static gboolean
+dv_server_finish_request(gpointer data)
+{
+    DvRequest *req = data;
+    SoupMessageHeaders *headers = soup_server_message_get_response_headers(req->msg);
+
+    soup_server_message_set_status(req->msg, req->status, NULL);
+    if (req->location != NULL)
+        soup_message_headers_replace(headers, "Location", req->location);
+    soup_message_headers_replace(headers, "Cache-Control", "no-store");
+    {
+        gsize len = strlen(req->response);
+        soup_server_message_set_response(req->msg, "application/json", SOUP_MEMORY_TAKE,
+                                         g_steal_pointer(&req->response), len);
+    }
+    soup_server_message_unpause(req->msg);
+    dv_request_free(req);
+    return G_SOURCE_REMOVE;
+}
+
+static void
+dv_server_worker(gpointer data, gpointer user_data)
+{
+    DvRequest *req = data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) result = NULL;
+    guint status = SOUP_STATUS_OK;
+    gint64 took;
+
+    result = dv_server_dispatch(req, &status, &error);
+    if (result == NULL) {
+        if (error == NULL)
+            g_set_error(&error, DV_ERROR, DV_ERROR_INTERNAL, "request failed without a reason");
+        req->status = dv_error_to_http_status(error);
+        req->response = dv_api_error_body(error);
+        g_clear_pointer(&req->location, g_free);
+        if (req->status >= 500)
+            g_warning("%s %s: %s", req->method, req->path, error->message);
+    } else {
+        req->status = status;
+        req->response = dv_api_render(result);
+    }
+    took = g_get_monotonic_time() - req->started;
+    g_debug("%s %s -> %u (%" G_GINT64_FORMAT " us)", req->method, req->path, req->status, took);
+    /* The response must be written from the server's own thread. */
+    g_main_context_invoke(req->server->context, dv_server_finish_request, req);
+}
+
+/* --- job event streams (main thread) -------------------------------------------- */
+
+static void
+dv_sse_send(SoupServerMessage *msg, const char *event, const char *data)
+{
+    g_autofree char *chunk = g_strdup_printf("event: %s\ndata: %s\n\n", event, data);
+    SoupMessageBody *body = soup_server_message_get_response_body(msg);
+    soup_message_body_append(body, SOUP_MEMORY_TAKE, g_steal_pointer(&chunk), strlen(chunk));
+    soup_server_message_unpause(msg);
+}
+
+static void
+dv_sse_end(SoupServerMessage *msg)
+{
+    dv_sse_send(msg, "end", "{}");
+    soup_message_body_complete(soup_server_message_get_response_body(msg));
+    soup_server_message_unpause(msg);
+}
+
+typedef struct {
+    DvServer *server;
+    char *job_id;
+    char *data;
+    gboolean finished;
+} DvSseEvent;
+
+static void
+dv_sse_event_free(DvSseEvent *ev)
+{
+    g_free(ev->job_id);
+    g_free(ev->data);
+    g_free(ev);
+}
+
+static gboolean
+dv_sse_deliver(gpointer data)
+{
+    DvSseEvent *ev = data;
+    GPtrArray *clients = g_hash_table_lookup(ev->server->streams, ev->job_id);
+
+    if (clients != NULL) {
+        /* Copy: ending a stream removes it from the array. */
+        g_autoptr(GPtrArray) copy = g_ptr_array_new_with_free_func(g_object_unref);
+        for (guint i = 0; i < clients->len; i++)
+            g_ptr_array_add(copy, g_object_ref(g_ptr_array_index(clients, i)));
+        for (guint i = 0; i < copy->len; i++) {
+            SoupServerMessage *msg = g_ptr_array_index(copy, i);
+            dv_sse_send(msg, "progress", ev->data);
+            if (ev->finished)
+                dv_sse_end(msg);
+        }
+        if (ev->finished)
+            g_hash_table_remove(ev->server->streams, ev->job_id);
+    }
+    dv_sse_event_free(ev);
+    return G_SOURCE_REMOVE;
+}
+
+/* Called by the job manager from worker threads. */
+static void
+dv_server_job_listener(const char *job_id, JsonObject *job, gboolean finished, gpointer user_data)
+{
+    DvServer *server = user_data;
+    DvSseEvent *ev = g_new0(DvSseEvent, 1);
+
+    ev->server = server;
+    ev->job_id = g_strdup(job_id);
+    ev->data = dv_api_render(job);
+    ev->finished = finished;
+    g_main_context_invoke(server->context, dv_sse_deliver, ev);
+}
+
+typedef struct {
+    DvServer *server;
+    char *job_id;
+} DvSseClient;
+
+static void
+dv_sse_client_finished(SoupServerMessage *msg, gpointer user_data)
+{
+    DvSseClient *c = user_data;
+    GPtrArray *clients = g_hash_table_lookup(c->server->streams, c->job_id);
+    if (clients != NULL) {
+        g_ptr_array_remove(clients, msg);
+        if (clients->len == 0)
+            g_hash_table_remove(c->server->streams, c->job_id);
+    }
+}
+
+static void
+dv_sse_client_free(gpointer data, GClosure *closure)
+{
+    DvSseClient *c = data;
+    g_free(c->job_id);
+    g_free(c);
+}
+
+static void
+dv_server_send_error_now(SoupServerMessage *msg, const GError *error)
+{
+    g_autofree char *body = dv_api_error_body(error);
+    soup_server_message_set_status(msg, dv_error_to_http_status(error), NULL);
+    soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_TAKE,
+                                     g_steal_pointer(&body), strlen(body));
+}
+
+static void
+dv_server_handle_events(DvServer *server, SoupServerMessage *msg, const char *job_id,
+                        const char *token)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) user = NULL;
+    g_autoptr(JsonObject) job = NULL;
+    g_autofree char *data = NULL;
+    SoupMessageHeaders *headers = soup_server_message_get_response_headers(msg);
+    const char *state;
+    GPtrArray *clients;
+    DvSseClient *client;
+
+    user = dv_auth_check_token(dv_engine_get_auth(server->engine), token, &error);
+    if (user == NULL || !dv_validate_id("id", job_id, &error) ||
+        (job = dv_store_get(dv_engine_get_store(server->engine), &dv_table_jobs, job_id, &error)) == NULL) {
+        dv_server_send_error_now(msg, error);
+        return;
+    }
+    soup_server_message_set_status(msg, SOUP_STATUS_OK, NULL);
+    soup_message_headers_set_encoding(headers, SOUP_ENCODING_CHUNKED);
+    soup_message_headers_set_content_type(headers, "text/event-stream", NULL);
+    soup_message_headers_replace(headers, "Cache-Control", "no-store");
+    data = dv_api_render(job);
+    dv_sse_send(msg, "progress", data);
+    state = dv_json_get_string(job, "state", "");
+    if (g_strcmp0(state, "queued") != 0 && g_strcmp0(state, "running") != 0) {
+        dv_sse_end(msg);
+        return;
+    }
+    clients = g_hash_table_lookup(server->streams, job_id);
+    if (clients == NULL) {
+        clients = g_ptr_array_new_with_free_func(g_object_unref);
+        g_hash_table_insert(server->streams, g_strdup(job_id), clients);
+    }
+    g_ptr_array_add(clients, g_object_ref(msg));
+    client = g_new0(DvSseClient, 1);
+    client->server = server;
+    client->job_id = g_strdup(job_id);
+    g_signal_connect_data(msg, "finished", G_CALLBACK(dv_sse_client_finished), client,
+                          dv_sse_client_free, 0);
+}
+
+/* --- entry (main thread) ----------------------------------------------------------- */
+
+static char *
+dv_server_bearer(SoupServerMessage *msg)
+{
+    const char *h = soup_message_headers_get_one(soup_server_message_get_request_headers(msg),
+                                                 "Authorization");
+    if (h == NULL || g_ascii_strncasecmp(h, "Bearer ", 7) != 0)
+        return NULL;
+    return g_strdup(h + 7);
+}
+
+static void
+dv_server_early(SoupServer *soup, SoupServerMessage *msg, const char *path, GHashTable *query,
+                gpointer user_data)
+{
+    SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
+    SoupEncoding enc = soup_message_headers_get_encoding(h);
+    g_autoptr(GError) error = NULL;
+
+    /* Refuse oversized bodies before libsoup reads them. */
+    if (enc == SOUP_ENCODING_CONTENT_LENGTH &&
+        soup_message_headers_get_content_length(h) > DV_JSON_MAX_BODY) {
+        dv_set_field_error(&error, DV_ERROR_TOO_LARGE, NULL,
+                           "request body is %" G_GINT64_FORMAT " bytes, over the limit of %d",
+                           soup_message_headers_get_content_length(h), DV_JSON_MAX_BODY);
+    } else if (enc == SOUP_ENCODING_CHUNKED || enc == SOUP_ENCODING_EOF) {
+        dv_set_field_error(&error, DV_ERROR_INVALID_ARGUMENT, NULL,
+                           "request bodies must carry a Content-Length");
+    }
+    if (error != NULL) {
+        dv_server_send_error_now(msg, error);
+        soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection",
+                                     "close");
+    }
+}
+
+static void
+dv_server_handler(SoupServer *soup, SoupServerMessage *msg, const char *path, GHashTable *query,
+                  gpointer user_data)
+{
+    DvServer *server = user_data;
+    GUri *uri = soup_server_message_get_uri(msg);
+    const char *method = soup_server_message_get_method(msg);
+    const char *raw_query = g_uri_get_query(uri);
+    const char *raw_path = g_uri_get_path(uri);
+    DvRequest *req;
+
+    if (strlen(raw_path) > DV_MAX_PATH || (raw_query != NULL && strlen(raw_query) > DV_MAX_QUERY)) {
+        g_autoptr(GError) error = NULL;
+        dv_set_field_error(&error, DV_ERROR_TOO_LARGE, NULL, "the request URI is too long");
+        dv_server_send_error_now(msg, error);
+        return;
+    }
+    /* Event streams stay on this thread: they live as long as the job. */
+    if (g_strcmp0(method, "GET") == 0 && g_str_has_prefix(raw_path, DV_API_PREFIX "/jobs/") &&
+        g_str_has_suffix(raw_path, "/events")) {
+        g_auto(GStrv) parts = g_strsplit(raw_path + strlen(DV_API_PREFIX "/jobs/"), "/", 3);
+        g_autofree char *token = dv_server_bearer(msg);
+        if (g_strv_length(parts) == 2 && g_strcmp0(parts[1], "events") == 0) {
+            dv_server_handle_events(server, msg, parts[0], token);
+            return;
+        }
+    }
+
+    req = g_new0(DvRequest, 1);
+    req->server = server;
+    req->msg = g_object_ref(msg);
+    req->method = g_strdup(method);
+    req->path = g_strdup(raw_path);
+    req->started = g_get_monotonic_time();
+    req->token = dv_server_bearer(msg);
+    if (raw_query != NULL && raw_query[0] != '\0') {
+        g_autoptr(GError) error = NULL;
+        req->query = g_uri_parse_params(raw_query, -1, "&", G_URI_PARAMS_NONE, &error);
+        if (req->query == NULL) {
+            g_autoptr(GError) e2 = NULL;
+            dv_set_field_error(&e2, DV_ERROR_INVALID_ARGUMENT, NULL, "malformed query string: %s",
+                               error->message);
+            dv_server_send_error_now(msg, e2);
+            dv_request_free(req);
+            return;
+        }
+    }
+    {
+        SoupMessageBody *body = soup_server_message_get_request_body(msg);
+        if (body != NULL && body->length > 0)
+            req->body = soup_message_body_flatten(body);
+    }
+    soup_server_message_pause(msg);
+    g_thread_pool_push(server->pool, req, NULL);
+}
+
+GInetSocketAddress *
+dv_server_parse_listen(const char *listen, GError **error)
+{
+    g_autofree char *host = NULL;
+    const char *colon;
+    gint64 port;
+    g_autoptr(GInetAddress) addr = NULL;
+
+    if (listen == NULL || (colon = strrchr(listen, ':')) == NULL) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "listen",
+                           "listen: must be ADDRESS:PORT, e.g. 127.0.0.1:8420");
+        return NULL;
+    }
+    host = g_strndup(listen, colon - listen);
+    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+        char *inner = g_strndup(host + 1, strlen(host) - 2);
+        g_free(host);
+        host = inner;
+    }
+    if (!g_ascii_string_to_signed(colon + 1, 10, 0, 65535, &port, NULL)) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "listen",
+                           "listen: port must be a number between 0 and 65535");
+        return NULL;
+    }
+    if (g_strcmp0(host, "localhost") == 0) {
+        g_free(host);
+        host = g_strdup("127.0.0.1");
+    }
+    addr = g_inet_address_new_from_string(host);
+    if (addr == NULL) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "listen",
+                           "listen: '%s' is not an IP address", host);
+        return NULL;
+    }
+    return G_INET_SOCKET_ADDRESS(g_inet_socket_address_new(addr, (guint16)port));
+}
+
+DvServer *
+dv_server_new(DvEngine *engine, const DvServerOptions *opts, GError **error)
+{
+    g_autoptr(GInetSocketAddress) addr = dv_server_parse_listen(opts->listen, error);
+    g_autoptr(GTlsCertificate) cert = NULL;
+    g_autoptr(GSList) uris = NULL;
+    DvServer *server;
+    gboolean loopback;
+
+    if (addr == NULL)
+        return NULL;
+    loopback = g_inet_address_get_is_loopback(g_inet_socket_address_get_address(addr));
+    if (!loopback && opts->tls_cert_file == NULL) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "listen",
+                           "listen: %s is not a loopback address, so it is served only over TLS; "
+                           "give tls_cert and tls_key (or --self-signed-tls)", opts->listen);
+        return NULL;
+    }
+    if (opts->tls_cert_file != NULL) {
+        cert = g_tls_certificate_new_from_files(opts->tls_cert_file, opts->tls_key_file, error);
+        if (cert == NULL) {
+            dv_error_convert(error);
+            g_prefix_error(error, "cannot load TLS certificate: ");
+            return NULL;
+        }
+    }
+
+    server = g_new0(DvServer, 1);
+    server->engine = engine;
+    server->context = g_main_context_ref_thread_default();
+    server->streams = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                            (GDestroyNotify)g_ptr_array_unref);
+    server->soup = soup_server_new("server-header", "droverd/" DV_VERSION " ", NULL);
+    if (cert != NULL)
+        soup_server_set_tls_certificate(server->soup, cert);
+    server->pool = g_thread_pool_new(dv_server_worker, server, DV_REQUEST_WORKERS, FALSE, NULL);
+    soup_server_add_early_handler(server->soup, NULL, dv_server_early, server, NULL);
+    soup_server_add_handler(server->soup, NULL, dv_server_handler, server, NULL);
+    dv_job_manager_set_listener(dv_engine_get_jobs(engine), dv_server_job_listener, server);
+
+    if (!soup_server_listen(server->soup, G_SOCKET_ADDRESS(addr),
+                            cert != NULL ? SOUP_SERVER_LISTEN_HTTPS : 0, error)) {
+        dv_error_convert(error);
+        g_prefix_error(error, "cannot listen on %s: ", opts->listen);
+        dv_server_free(server);
+        return NULL;
+    }
+    uris = soup_server_get_uris(server->soup);
+    if (uris != NULL) {
+        g_autofree char *s = g_uri_to_string(uris->data);
+        size_t len = strlen(s);
+        if (len > 0 && s[len - 1] == '/')
+            s[len - 1] = '\0';
+        server->url = g_steal_pointer(&s);
+    }
+    g_slist_free_full(g_steal_pointer(&uris), (GDestroyNotify)g_uri_unref);
+    return server;
+}
+
+const char *
+dv_server_get_url(DvServer *server)
+{
+    return server->url;
+}
+
+void
+dv_server_free(DvServer *server)
+{
+    if (server == NULL)
+        return;
+    dv_job_manager_set_listener(dv_engine_get_jobs(server->engine), NULL, NULL);
+    if (server->soup != NULL)
+        soup_server_disconnect(server->soup);
+    if (server->pool != NULL)
+        g_thread_pool_free(server->pool, FALSE, TRUE);
+    g_clear_object(&server->soup);
+    g_hash_table_unref(server->streams);
+    g_main_context_unref(server->context);
+    g_free(server->url);
+    g_free(server);
+}

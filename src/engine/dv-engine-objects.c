@@ -1,0 +1,638 @@
+#define G_LOG_DOMAIN "DvEngineObjects"
+
+/* Objects that live only in the database: host groups, clusters, library
+ * shares and templates.  Their changes are jobs too, so every change has
+ * one audit trail, but the work is a single write. */
+
+#include "dv-engine-private.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#define DV_PATH_MAX 4096
+
+gboolean
+dv_engine_check_unique(DvEngine *engine, const DvTableDef *def, const char *column,
+                       const char *value, const char *except_id, const char *field,
+                       const char *what, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(JsonObject) other = dv_store_find(engine->store, def, column, value, &local);
+
+    if (other == NULL) {
+        if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
+            return TRUE;
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    if (except_id != NULL && g_strcmp0(dv_json_get_string(other, "id", ""), except_id) == 0)
+        return TRUE;
+    dv_set_field_error(error, DV_ERROR_CONFLICT, field, "%s: a %s with %s '%s' already exists",
+                       field, what, column, value);
+    return FALSE;
+}
+
+static gboolean
+dv_engine_has_references(DvEngine *engine, const DvTableDef *def, const char *column,
+                         const char *id, GError **error)
+{
+    DvFilter f = { column, DV_FILTER_EQ, id };
+    gint64 n = dv_store_count(engine->store, def, &f, 1, error);
+    return n != 0; /* an error counts as referenced: refuse to delete */
+}
+
+/* --- the one job kind behind every simple change ----------------------- */
+
+static gboolean
+dv_engine_object_job(DvJob *job, gpointer user_data, GError **error)
+{
+    DvEngine *engine = user_data;
+    JsonObject *params = dv_job_get_params(job);
+    const char *op = dv_json_get_string(params, "op", "");
+    gint64 kind = dv_json_get_int(params, "kind", -1);
+    const DvKindInfo *info;
+    static const DvJobStep steps[] = { { "save", 1 } };
+
+    if (kind < 0 || kind >= DV_KIND_LAST) {
+        g_set_error(error, DV_ERROR, DV_ERROR_INTERNAL, "bad job parameters");
+        return FALSE;
+    }
+    info = dv_engine_kind_info((DvKind)kind);
+    dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
+    if (!dv_job_step(job, "save", error))
+        return FALSE;
+    if (g_strcmp0(op, "create") == 0) {
+        JsonObject *record = dv_json_get_object(params, "record");
+        g_autoptr(GError) local = NULL;
+        g_autoptr(JsonObject) result = json_object_new();
+        /* Resumed after a crash: the row may already be there. */
+        g_autoptr(JsonObject) existing = dv_store_get(engine->store, info->def,
+                                                      dv_json_get_string(record, "id", ""), &local);
+        if (existing == NULL && !dv_store_insert(engine->store, info->def, record, error))
+            return FALSE;
+        json_object_set_string_member(result, "id", dv_json_get_string(record, "id", ""));
+        json_object_set_string_member(result, "name", dv_json_get_string(record, "name", ""));
+        dv_job_set_result(job, result);
+        if (info->kind == DV_KIND_LIBRARY_SHARE) {
+            const char *path = dv_json_get_string(record, "path", NULL);
+            if (path != NULL && dv_json_get_string(record, "host_id", NULL) == NULL)
+                g_mkdir_with_parents(path, 0755);
+        }
+        return TRUE;
+    }
+    if (g_strcmp0(op, "update") == 0)
+        return dv_store_update(engine->store, info->def, dv_json_get_string(params, "id", ""),
+                               dv_json_get_object(params, "changes"), error);
+    if (g_strcmp0(op, "delete") == 0) {
+        g_autoptr(GError) local = NULL;
+        if (!dv_store_delete(engine->store, info->def, dv_json_get_string(params, "id", ""),
+                             &local)) {
+            /* Already gone (a resumed job): done. */
+            if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
+                return TRUE;
+            g_propagate_error(error, g_steal_pointer(&local));
+            return FALSE;
+        }
+        return TRUE;
+    }
+    g_set_error(error, DV_ERROR, DV_ERROR_INTERNAL, "bad job operation '%s'", op);
+    return FALSE;
+}
+
+void
+dv_engine_objects_register(DvEngine *engine)
+{
+    static const char *const names[] = {
+        "host-group.create", "host-group.update", "host-group.delete",
+        "cluster.create", "cluster.update", "cluster.delete",
+        "library-share.create", "library-share.delete",
+        "template.create", "template.delete",
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
+        DvJobKind kind = { names[i], dv_engine_object_job, engine, TRUE };
+        dv_job_manager_register_kind(engine->jobs, &kind);
+    }
+}
+
+static JsonObject *
+dv_engine_object_submit(DvEngine *engine, DvKind kind, const char *op, const char *id,
+                        const char *name, JsonObject *record, JsonObject *changes,
+                        const char *user, GError **error)
+{
+    const DvKindInfo *info = dv_engine_kind_info(kind);
+    g_autoptr(JsonObject) params = json_object_new();
+    g_autofree char *job_kind = g_strdup_printf("%s.%s", info->type, op);
+
+    json_object_set_string_member(params, "op", op);
+    json_object_set_int_member(params, "kind", kind);
+    json_object_set_string_member(params, "id", id);
+    if (record != NULL)
+        json_object_set_object_member(params, "record", json_object_ref(record));
+    if (changes != NULL)
+        json_object_set_object_member(params, "changes", json_object_ref(changes));
+    return dv_engine_submit(engine, job_kind, info->type, id, name, NULL, params, user, error);
+}
+
+/* --- validation per kind -------------------------------------------------- */
+
+static const DvFieldSpec dv_host_group_fields[] = {
+    { "name", DV_FIELD_STRING, TRUE },
+    { "parent", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { NULL },
+};
+
+static const DvFieldSpec dv_host_group_update_fields[] = {
+    { "name", DV_FIELD_STRING, FALSE },
+    { "parent", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { NULL },
+};
+
+static const DvFieldSpec dv_cluster_fields[] = {
+    { "name", DV_FIELD_STRING, TRUE },
+    { "host_group", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { NULL },
+};
+
+static const DvFieldSpec dv_cluster_update_fields[] = {
+    { "name", DV_FIELD_STRING, FALSE },
+    { "host_group", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { NULL },
+};
+
+static const DvFieldSpec dv_share_fields[] = {
+    { "name", DV_FIELD_STRING, TRUE },
+    { "path", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "host", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "pool", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { NULL },
+};
+
+static const DvFieldSpec dv_template_fields[] = {
+    { "name", DV_FIELD_STRING, TRUE },
+    { "vcpus", DV_FIELD_INT, TRUE },
+    { "memory_mib", DV_FIELD_INT, TRUE },
+    { "generation", DV_FIELD_INT, FALSE },
+    { "secure_boot", DV_FIELD_BOOL, FALSE },
+    { "networks", DV_FIELD_ARRAY, FALSE },
+    { "library_share", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "disk_volume", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { NULL },
+};
+
+/* Resolves an optional reference member of @body into @record's @column. */
+static gboolean
+dv_engine_set_ref(DvEngine *engine, JsonObject *body, const char *member, DvKind kind,
+                  JsonObject *record, const char *column, GError **error)
+{
+    const char *value = dv_json_get_string(body, member, NULL);
+    if (value == NULL) {
+        if (json_object_has_member(body, member))
+            json_object_set_null_member(record, column);
+        return TRUE;
+    }
+    {
+        g_autoptr(JsonObject) ref = dv_engine_resolve(engine, kind, value, member, error);
+        if (ref == NULL)
+            return FALSE;
+        json_object_set_string_member(record, column, dv_json_get_string(ref, "id", ""));
+    }
+    return TRUE;
+}
+
+static gboolean
+dv_engine_check_group_cycle(DvEngine *engine, const char *group_id, const char *new_parent,
+                            GError **error)
+{
+    g_autofree char *cur = g_strdup(new_parent);
+    guint depth = 0;
+
+    while (cur != NULL) {
+        g_autoptr(JsonObject) g = NULL;
+        if (g_strcmp0(cur, group_id) == 0) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "parent",
+                               "parent: a host group cannot be its own ancestor");
+            return FALSE;
+        }
+        if (++depth > 64) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "parent",
+                               "parent: host groups nest at most 64 levels");
+            return FALSE;
+        }
+        g = dv_store_get(engine->store, &dv_table_host_groups, cur, error);
+        if (g == NULL)
+            return FALSE;
+        g_free(cur);
+        cur = g_strdup(dv_json_get_string(g, "parent_id", NULL));
+    }
+    return TRUE;
+}
+
+static gboolean
+dv_engine_validate_description(JsonObject *body, JsonObject *record, GError **error)
+{
+    if (!json_object_has_member(body, "description"))
+        return TRUE;
+    {
+        const char *d = dv_json_get_string(body, "description", NULL);
+        if (!dv_validate_text("description", d, DV_DESCRIPTION_MAX, error))
+            return FALSE;
+        json_object_set_string_member(record, "description", d);
+    }
+    return TRUE;
+}
+
+static char *
+dv_engine_normalize_path(const char *path, GError **error)
+{
+    g_autofree char *canon = NULL;
+    gsize len;
+
+    if (path == NULL || !g_path_is_absolute(path)) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "path", "path: must be an absolute path");
+        return NULL;
+    }
+    if (strlen(path) > DV_PATH_MAX || !dv_validate_text("path", path, DV_PATH_MAX, error)) {
+        if (error != NULL && *error == NULL)
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "path",
+                               "path: must be at most %d bytes", DV_PATH_MAX);
+        return NULL;
+    }
+    canon = g_canonicalize_filename(path, NULL);
+    len = strlen(canon);
+    while (len > 1 && canon[len - 1] == '/')
+        canon[--len] = '\0';
+    return g_steal_pointer(&canon);
+}
+
+static JsonObject *
+dv_engine_share_build(DvEngine *engine, JsonObject *body, GError **error)
+{
+    g_autoptr(JsonObject) rec = json_object_new();
+    g_autofree char *id = g_uuid_string_random();
+    g_autofree char *path = NULL;
+    const char *name = dv_json_get_string(body, "name", NULL);
+    const char *host = dv_json_get_string(body, "host", NULL);
+    const char *pool = dv_json_get_string(body, "pool", NULL);
+    const char *given_path = dv_json_get_string(body, "path", NULL);
+
+    if (!dv_validate_name("name", name, error))
+        return NULL;
+    if ((host == NULL) != (pool == NULL)) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, host == NULL ? "host" : "pool",
+                           "%s: host and pool are given together or not at all",
+                           host == NULL ? "host" : "pool");
+        return NULL;
+    }
+    json_object_set_string_member(rec, "id", id);
+    json_object_set_string_member(rec, "name", name);
+    json_object_set_null_member(rec, "host_id");
+    json_object_set_null_member(rec, "pool_name");
+    if (host != NULL) {
+        g_autoptr(JsonObject) h = dv_engine_resolve(engine, DV_KIND_HOST, host, "host", error);
+        g_autoptr(JsonArray) pools = NULL;
+        JsonObject *found = NULL;
+        if (h == NULL)
+            return NULL;
+        if (!dv_validate_name("pool", pool, error))
+            return NULL;
+        pools = dv_engine_list_all(engine, &dv_table_pools, "host_id",
+                                   dv_json_get_string(h, "id", ""), error);
+        if (pools == NULL)
+            return NULL;
+        for (guint i = 0; i < json_array_get_length(pools); i++) {
+            JsonObject *p = json_array_get_object_element(pools, i);
+            if (g_strcmp0(dv_json_get_string(p, "name", ""), pool) == 0)
+                found = p;
+        }
+        if (found == NULL) {
+            dv_set_field_error(error, DV_ERROR_NOT_FOUND, "pool",
+                               "pool: host %s has no storage pool '%s'",
+                               dv_json_get_string(h, "name", ""), pool);
+            return NULL;
+        }
+        if (given_path == NULL)
+            given_path = dv_json_get_string(found, "path", NULL);
+        path = dv_engine_normalize_path(given_path, error);
+        if (path == NULL)
+            return NULL;
+        if (dv_json_get_string(found, "path", NULL) != NULL &&
+            g_strcmp0(path, dv_json_get_string(found, "path", NULL)) != 0) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "path",
+                               "path: pool '%s' is at %s, not %s", pool,
+                               dv_json_get_string(found, "path", ""), path);
+            return NULL;
+        }
+        json_object_set_string_member(rec, "host_id", dv_json_get_string(h, "id", ""));
+        json_object_set_string_member(rec, "pool_name", pool);
+    } else {
+        path = dv_engine_normalize_path(given_path, error);
+        if (path == NULL)
+            return NULL;
+    }
+    json_object_set_string_member(rec, "path", path);
+    json_object_set_boolean_member(rec, "is_default", FALSE);
+    json_object_set_null_member(rec, "description");
+    if (!dv_engine_validate_description(body, rec, error))
+        return NULL;
+    json_object_set_int_member(rec, "created_at", dv_store_now());
+    if (!dv_engine_check_unique(engine, &dv_table_library_shares, "name", name, NULL, "name",
+                                "library share", error) ||
+        !dv_engine_check_unique(engine, &dv_table_library_shares, "path", path, NULL, "path",
+                                "library share", error))
+        return NULL;
+    return g_steal_pointer(&rec);
+}
+
+static JsonObject *
+dv_engine_template_build(DvEngine *engine, JsonObject *body, GError **error)
+{
+    g_autoptr(JsonObject) rec = json_object_new();
+    g_autofree char *id = g_uuid_string_random();
+    const char *name = dv_json_get_string(body, "name", NULL);
+    gint64 vcpus = dv_json_get_int(body, "vcpus", 0);
+    gint64 mem = dv_json_get_int(body, "memory_mib", 0);
+    gint64 gen = dv_json_get_int(body, "generation", 1);
+    gboolean sb = dv_json_get_bool(body, "secure_boot", gen == 2);
+    JsonArray *nets = dv_json_get_array(body, "networks");
+    const char *share = dv_json_get_string(body, "library_share", NULL);
+    const char *disk = dv_json_get_string(body, "disk_volume", NULL);
+    JsonArray *net_out = json_array_new();
+
+    json_object_set_array_member(rec, "networks", net_out);
+    if (!dv_validate_name("name", name, error) ||
+        !dv_validate_range("vcpus", vcpus, 1, 512, error) ||
+        !dv_validate_range("memory_mib", mem, 16, 4194304, error) ||
+        !dv_validate_range("generation", gen, 1, 2, error))
+        return NULL;
+    if (gen == 1 && sb) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "secure_boot",
+                           "secure_boot: needs generation 2 (UEFI)");
+        return NULL;
+    }
+    if (nets != NULL) {
+        if (json_array_get_length(nets) > 8) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "networks",
+                               "networks: at most 8");
+            return NULL;
+        }
+        for (guint i = 0; i < json_array_get_length(nets); i++) {
+            JsonNode *n = json_array_get_element(nets, i);
+            g_autofree char *field = g_strdup_printf("networks[%u]", i);
+            if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING) {
+                dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field,
+                                   "%s: must be a network name", field);
+                return NULL;
+            }
+            if (!dv_validate_name(field, json_node_get_string(n), error))
+                return NULL;
+            json_array_add_string_element(net_out, json_node_get_string(n));
+        }
+    }
+    json_object_set_string_member(rec, "id", id);
+    json_object_set_string_member(rec, "name", name);
+    json_object_set_int_member(rec, "vcpus", vcpus);
+    json_object_set_int_member(rec, "memory_mib", mem);
+    json_object_set_int_member(rec, "generation", gen);
+    json_object_set_boolean_member(rec, "secure_boot", sb);
+    json_object_set_null_member(rec, "library_share_id");
+    json_object_set_null_member(rec, "disk_volume");
+    if ((share == NULL) != (disk == NULL)) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT,
+                           share == NULL ? "library_share" : "disk_volume",
+                           "%s: library_share and disk_volume are given together",
+                           share == NULL ? "library_share" : "disk_volume");
+        return NULL;
+    }
+    if (share != NULL) {
+        g_autoptr(JsonObject) s = dv_engine_resolve(engine, DV_KIND_LIBRARY_SHARE, share,
+                                                    "library_share", error);
+        if (s == NULL)
+            return NULL;
+        if (!dv_validate_name("disk_volume", disk, error))
+            return NULL;
+        if (dv_json_get_string(s, "host_id", NULL) != NULL) {
+            g_autofree char *vpath = g_build_filename(dv_json_get_string(s, "path", ""), disk, NULL);
+            g_autoptr(GError) local = NULL;
+            g_autoptr(JsonObject) vol = dv_store_find(engine->store, &dv_table_volumes, "path",
+                                                      vpath, &local);
+            if (vol == NULL) {
+                dv_set_field_error(error, DV_ERROR_NOT_FOUND, "disk_volume",
+                                   "disk_volume: library share '%s' holds no volume '%s' "
+                                   "(refresh its host if it was just copied there)",
+                                   dv_json_get_string(s, "name", ""), disk);
+                return NULL;
+            }
+        }
+        json_object_set_string_member(rec, "library_share_id", dv_json_get_string(s, "id", ""));
+        json_object_set_string_member(rec, "disk_volume", disk);
+    }
+    json_object_set_null_member(rec, "description");
+    if (!dv_engine_validate_description(body, rec, error))
+        return NULL;
+    json_object_set_int_member(rec, "created_at", dv_store_now());
+    if (!dv_engine_check_unique(engine, &dv_table_templates, "name", name, NULL, "name",
+                                "template", error))
+        return NULL;
+    return g_steal_pointer(&rec);
+}
+
+JsonObject *
+dv_engine_object_create(DvEngine *engine, DvKind kind, JsonObject *body, const char *user,
+                        GError **error)
+{
+    const DvKindInfo *info = dv_engine_kind_info(kind);
+    g_autoptr(JsonObject) rec = NULL;
+
+    switch (kind) {
+    case DV_KIND_HOST_GROUP:
+    case DV_KIND_CLUSTER: {
+        const char *name = dv_json_get_string(body, "name", NULL);
+        g_autofree char *id = g_uuid_string_random();
+        if (!dv_json_check_fields(body, kind == DV_KIND_HOST_GROUP ? dv_host_group_fields
+                                                                   : dv_cluster_fields,
+                                  NULL, error) ||
+            !dv_validate_name("name", name, error) ||
+            !dv_engine_check_unique(engine, info->def, "name", name, NULL, "name",
+                                    info->singular, error))
+            return NULL;
+        rec = json_object_new();
+        json_object_set_string_member(rec, "id", id);
+        json_object_set_string_member(rec, "name", name);
+        json_object_set_null_member(rec, "description");
+        if (!dv_engine_validate_description(body, rec, error))
+            return NULL;
+        if (kind == DV_KIND_HOST_GROUP) {
+            json_object_set_null_member(rec, "parent_id");
+            if (!dv_engine_set_ref(engine, body, "parent", DV_KIND_HOST_GROUP, rec, "parent_id",
+                                   error))
+                return NULL;
+        } else {
+            json_object_set_null_member(rec, "host_group_id");
+            json_object_set_null_member(rec, "hypervisor_type");
+            json_object_set_null_member(rec, "hypervisor_major");
+            if (!dv_engine_set_ref(engine, body, "host_group", DV_KIND_HOST_GROUP, rec,
+                                   "host_group_id", error))
+                return NULL;
+        }
+        json_object_set_int_member(rec, "created_at", dv_store_now());
+        break;
+    }
+    case DV_KIND_LIBRARY_SHARE:
+        if (!dv_json_check_fields(body, dv_share_fields, NULL, error))
+            return NULL;
+        rec = dv_engine_share_build(engine, body, error);
+        break;
+    case DV_KIND_TEMPLATE:
+        if (!dv_json_check_fields(body, dv_template_fields, NULL, error))
+            return NULL;
+        rec = dv_engine_template_build(engine, body, error);
+        break;
+    default:
+        g_assert_not_reached();
+    }
+    if (rec == NULL)
+        return NULL;
+    return dv_engine_object_submit(engine, kind, "create", dv_json_get_string(rec, "id", ""),
+                                   dv_json_get_string(rec, "name", ""), rec, NULL, user, error);
+}
+
+JsonObject *
+dv_engine_object_update(DvEngine *engine, DvKind kind, JsonObject *obj, JsonObject *body,
+                        const char *user, GError **error)
+{
+    const DvKindInfo *info = dv_engine_kind_info(kind);
+    const char *id = dv_json_get_string(obj, "id", "");
+    g_autoptr(JsonObject) changes = json_object_new();
+    const char *name = dv_json_get_string(body, "name", NULL);
+
+    if (!dv_json_check_fields(body, kind == DV_KIND_HOST_GROUP ? dv_host_group_update_fields
+                                                               : dv_cluster_update_fields,
+                              NULL, error))
+        return NULL;
+    if (name != NULL) {
+        if (!dv_validate_name("name", name, error) ||
+            !dv_engine_check_unique(engine, info->def, "name", name, id, "name", info->singular,
+                                    error))
+            return NULL;
+        json_object_set_string_member(changes, "name", name);
+    }
+    if (!dv_engine_validate_description(body, changes, error))
+        return NULL;
+    if (kind == DV_KIND_HOST_GROUP) {
+        if (!dv_engine_set_ref(engine, body, "parent", DV_KIND_HOST_GROUP, changes, "parent_id",
+                               error))
+            return NULL;
+        if (dv_json_get_string(changes, "parent_id", NULL) != NULL &&
+            !dv_engine_check_group_cycle(engine, id, dv_json_get_string(changes, "parent_id", NULL),
+                                         error))
+            return NULL;
+    } else if (!dv_engine_set_ref(engine, body, "host_group", DV_KIND_HOST_GROUP, changes,
+                                  "host_group_id", error)) {
+        return NULL;
+    }
+    if (json_object_get_size(changes) == 0) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL, "nothing to change");
+        return NULL;
+    }
+    return dv_engine_object_submit(engine, kind, "update", id, dv_json_get_string(obj, "name", ""),
+                                   NULL, changes, user, error);
+}
+
+JsonObject *
+dv_engine_object_delete(DvEngine *engine, DvKind kind, JsonObject *obj, const char *user,
+                        GError **error)
+{
+    const DvKindInfo *info = dv_engine_kind_info(kind);
+    const char *id = dv_json_get_string(obj, "id", "");
+    const char *name = dv_json_get_string(obj, "name", "");
+    struct {
+        const DvTableDef *def;
+        const char *column;
+        const char *what;
+    } refs[3] = { { 0 } };
+
+    switch (kind) {
+    case DV_KIND_HOST_GROUP:
+        refs[0].def = &dv_table_host_groups, refs[0].column = "parent_id", refs[0].what = "host groups";
+        refs[1].def = &dv_table_hosts, refs[1].column = "host_group_id", refs[1].what = "hosts";
+        refs[2].def = &dv_table_clusters, refs[2].column = "host_group_id", refs[2].what = "clusters";
+        break;
+    case DV_KIND_CLUSTER:
+        refs[0].def = &dv_table_hosts, refs[0].column = "cluster_id", refs[0].what = "hosts";
+        break;
+    case DV_KIND_LIBRARY_SHARE:
+        refs[0].def = &dv_table_templates, refs[0].column = "library_share_id", refs[0].what = "templates";
+        break;
+    case DV_KIND_TEMPLATE:
+        refs[0].def = &dv_table_vms, refs[0].column = "template_id", refs[0].what = "VMs";
+        break;
+    default:
+        g_assert_not_reached();
+    }
+    for (gsize i = 0; i < G_N_ELEMENTS(refs); i++) {
+        if (refs[i].def == NULL)
+            continue;
+        if (dv_engine_has_references(engine, refs[i].def, refs[i].column, id, NULL)) {
+            dv_set_field_error(error, DV_ERROR_CONFLICT, NULL,
+                               "%s '%s' still has %s; move or remove them first",
+                               info->singular, name, refs[i].what);
+            return NULL;
+        }
+    }
+    return dv_engine_object_submit(engine, kind, "delete", id, name, NULL, NULL, user, error);
+}
+
+gboolean
+dv_engine_ensure_default_share(DvEngine *engine, GError **error)
+{
+    DvFilter f = { "is_default", DV_FILTER_EQ, "true" };
+    g_autoptr(JsonObject) rec = NULL;
+    g_autofree char *id = NULL;
+    g_autofree char *path = NULL;
+    gint64 n = dv_store_count(engine->store, &dv_table_library_shares, &f, 1, error);
+
+    if (n < 0)
+        return FALSE;
+    if (n > 0)
+        return TRUE;
+    path = g_build_filename(engine->state_dir, "library", NULL);
+    if (g_mkdir_with_parents(path, 0755) != 0) {
+        g_set_error(error, DV_ERROR, DV_ERROR_INTERNAL, "cannot create %s: %s", path,
+                    g_strerror(errno));
+        return FALSE;
+    }
+    /* An earlier installation may hold a share with the same name or path
+     * (the clash the upgrade guide warns about): keep theirs, skip ours. */
+    {
+        g_autoptr(GError) local = NULL;
+        if (!dv_engine_check_unique(engine, &dv_table_library_shares, "name", "default", NULL,
+                                    "name", "library share", &local) ||
+            !dv_engine_check_unique(engine, &dv_table_library_shares, "path", path, NULL, "path",
+                                    "library share", &local)) {
+            if (g_error_matches(local, DV_ERROR, DV_ERROR_CONFLICT)) {
+                g_warning("default library share not created: %s", local->message);
+                return TRUE;
+            }
+            g_propagate_error(error, g_steal_pointer(&local));
+            return FALSE;
+        }
+    }
+    id = g_uuid_string_random();
+    rec = json_object_new();
+    json_object_set_string_member(rec, "id", id);
+    json_object_set_string_member(rec, "name", "default");
+    json_object_set_string_member(rec, "path", path);
+    json_object_set_null_member(rec, "host_id");
+    json_object_set_null_member(rec, "pool_name");
+    json_object_set_boolean_member(rec, "is_default", TRUE);
+    json_object_set_string_member(rec, "description", "Default library share made on first start");
+    json_object_set_int_member(rec, "created_at", dv_store_now());
+    return dv_store_insert(engine->store, &dv_table_library_shares, rec, error);
+}

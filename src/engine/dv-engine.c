@@ -1,0 +1,582 @@
+#define G_LOG_DOMAIN "DvEngine"
+
+#include "dv-config.h"
+#include "dv-engine-private.h"
+
+#include <errno.h>
+#include <string.h>
+#include <glib/gstdio.h>
+
+static const DvKindInfo dv_kind_infos[DV_KIND_LAST] = {
+    [DV_KIND_HOST_GROUP] = { DV_KIND_HOST_GROUP, &dv_table_host_groups, "host group", "host-group", TRUE },
+    [DV_KIND_CLUSTER] = { DV_KIND_CLUSTER, &dv_table_clusters, "cluster", "cluster", TRUE },
+    [DV_KIND_HOST] = { DV_KIND_HOST, &dv_table_hosts, "host", "host", TRUE },
+    [DV_KIND_POOL] = { DV_KIND_POOL, &dv_table_pools, "storage pool", "storage-pool", FALSE },
+    [DV_KIND_VOLUME] = { DV_KIND_VOLUME, &dv_table_volumes, "volume", "volume", FALSE },
+    [DV_KIND_NETWORK] = { DV_KIND_NETWORK, &dv_table_networks, "network", "network", FALSE },
+    [DV_KIND_LIBRARY_SHARE] = { DV_KIND_LIBRARY_SHARE, &dv_table_library_shares, "library share", "library-share", TRUE },
+    [DV_KIND_TEMPLATE] = { DV_KIND_TEMPLATE, &dv_table_templates, "template", "template", TRUE },
+    [DV_KIND_VM] = { DV_KIND_VM, &dv_table_vms, "VM", "vm", TRUE },
+    [DV_KIND_JOB] = { DV_KIND_JOB, &dv_table_jobs, "job", "job", FALSE },
+};
+
+const DvKindInfo *
+dv_engine_kind_info(DvKind kind)
+{
+    g_return_val_if_fail(kind < DV_KIND_LAST, NULL);
+    return &dv_kind_infos[kind];
+}
+
+static gboolean
+dv_engine_ensure_state_dir(const char *dir, GError **error)
+{
+    if (g_mkdir_with_parents(dir, 0700) != 0) {
+        g_set_error(error, DV_ERROR, DV_ERROR_INTERNAL, "cannot create state directory %s: %s",
+                    dir, g_strerror(errno));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static char *
+dv_engine_load_server_id(DvStore *store, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(JsonObject) row = dv_store_find(store, &dv_table_settings, "name", "installation_id",
+                                              &local);
+    if (row != NULL)
+        return g_strdup(dv_json_get_string(row, "value", ""));
+    if (!g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return NULL;
+    }
+    {
+        g_autoptr(JsonObject) rec = json_object_new();
+        g_autofree char *id = g_uuid_string_random();
+        g_autofree char *value = g_uuid_string_random();
+        json_object_set_string_member(rec, "id", id);
+        json_object_set_string_member(rec, "name", "installation_id");
+        json_object_set_string_member(rec, "value", value);
+        json_object_set_int_member(rec, "updated_at", dv_store_now());
+        if (!dv_store_insert(store, &dv_table_settings, rec, error))
+            return NULL;
+        return g_steal_pointer(&value);
+    }
+}
+
+DvEngine *
+dv_engine_new(const DvEngineOptions *opts, GError **error)
+{
+    g_autoptr(DvEngine) engine = g_new0(DvEngine, 1);
+    g_autofree char *db_location = NULL;
+    g_autofree char *installation = NULL;
+
+    if (opts->state_dir == NULL) {
+        g_set_error_literal(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT, "no state directory given");
+        return NULL;
+    }
+    if (!dv_engine_ensure_state_dir(opts->state_dir, error))
+        return NULL;
+    engine->state_dir = g_canonicalize_filename(opts->state_dir, NULL);
+    db_location = opts->database != NULL ? g_strdup(opts->database)
+                                         : g_build_filename(engine->state_dir, "drover.db", NULL);
+    engine->store = dv_store_open(db_location, DV_STORE_OPEN_MIGRATE, error);
+    if (engine->store == NULL)
+        return NULL;
+    installation = dv_engine_load_server_id(engine->store, error);
+    if (installation == NULL)
+        return NULL;
+    /* A server id per process: jobs record which server ran them. */
+    engine->server_id = g_strdup_printf("%s/%s", g_get_host_name(), installation);
+    engine->virt = dv_virt_new();
+    g_mutex_init(&engine->hosts_lock);
+    engine->hosts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                          (GDestroyNotify)dv_virt_host_unref);
+    engine->auth = dv_auth_new(engine->store);
+    engine->jobs = dv_job_manager_new(engine->store, engine->server_id,
+                                      opts->job_workers > 0 ? opts->job_workers : 16);
+    dv_engine_hosts_register(engine);
+    dv_engine_vms_register(engine);
+    dv_engine_objects_register(engine);
+    dv_engine_debug_register(engine);
+    if (!dv_engine_ensure_default_share(engine, error))
+        return NULL;
+    if (!opts->no_recover &&
+        !dv_job_manager_recover(engine->jobs, &engine->recovered_resumed,
+                                &engine->recovered_failed, error))
+        return NULL;
+    return g_steal_pointer(&engine);
+}
+
+void
+dv_engine_free(DvEngine *engine)
+{
+    if (engine == NULL)
+        return;
+    g_clear_pointer(&engine->jobs, dv_job_manager_free);
+    g_clear_pointer(&engine->auth, dv_auth_free);
+    if (engine->hosts != NULL) {
+        g_clear_pointer(&engine->hosts, g_hash_table_unref);
+        g_mutex_clear(&engine->hosts_lock);
+    }
+    g_clear_pointer(&engine->virt, dv_virt_free);
+    g_clear_pointer(&engine->store, dv_store_free);
+    g_free(engine->state_dir);
+    g_free(engine->server_id);
+    g_free(engine);
+}
+
+DvStore *
+dv_engine_get_store(DvEngine *engine)
+{
+    return engine->store;
+}
+
+DvJobManager *
+dv_engine_get_jobs(DvEngine *engine)
+{
+    return engine->jobs;
+}
+
+DvAuth *
+dv_engine_get_auth(DvEngine *engine)
+{
+    return engine->auth;
+}
+
+const char *
+dv_engine_get_state_dir(DvEngine *engine)
+{
+    return engine->state_dir;
+}
+
+const char *
+dv_engine_get_server_id(DvEngine *engine)
+{
+    return engine->server_id;
+}
+
+void
+dv_engine_get_recovery(DvEngine *engine, guint *ret_resumed, guint *ret_failed)
+{
+    if (ret_resumed != NULL)
+        *ret_resumed = engine->recovered_resumed;
+    if (ret_failed != NULL)
+        *ret_failed = engine->recovered_failed;
+}
+
+JsonObject *
+dv_engine_submit(DvEngine *engine, const char *kind, const char *target_type,
+                 const char *target_id, const char *target_name, const char *host_id,
+                 JsonObject *params, const char *user, GError **error)
+{
+    DvJobRequest req = {
+        .kind = kind,
+        .target_type = target_type,
+        .target_id = target_id,
+        .target_name = target_name,
+        .host_id = host_id,
+        .params = params,
+        .created_by = user,
+    };
+    return dv_job_manager_submit(engine->jobs, &req, error);
+}
+
+/* --- lookups ------------------------------------------------------------ */
+
+JsonObject *
+dv_engine_resolve(DvEngine *engine, DvKind kind, const char *id_or_name, const char *field,
+                  GError **error)
+{
+    const DvKindInfo *info = dv_engine_kind_info(kind);
+    g_autoptr(GError) local = NULL;
+    JsonObject *obj;
+
+    if (id_or_name == NULL || id_or_name[0] == '\0') {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field, "%s: must name a %s",
+                           field != NULL ? field : "id", info->singular);
+        return NULL;
+    }
+    if (strlen(id_or_name) > 256 || !g_utf8_validate(id_or_name, -1, NULL)) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field,
+                           "%s: is not a valid id or name", field != NULL ? field : "id");
+        return NULL;
+    }
+    if (g_uuid_string_is_valid(id_or_name)) {
+        obj = dv_store_get(engine->store, info->def, id_or_name, &local);
+        if (obj != NULL)
+            return obj;
+        if (!g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND) || !info->named) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            return NULL;
+        }
+        g_clear_error(&local);
+    }
+    if (info->named) {
+        DvFilter f = { "name", DV_FILTER_EQ, id_or_name };
+        g_autoptr(JsonArray) rows = dv_store_list(engine->store, info->def, &f, 1, 2, NULL, NULL,
+                                                  error);
+        if (rows == NULL)
+            return NULL;
+        if (json_array_get_length(rows) > 1) {
+            dv_set_field_error(error, DV_ERROR_CONFLICT, field,
+                               "more than one %s is named '%s'; use its id", info->singular,
+                               id_or_name);
+            return NULL;
+        }
+        if (json_array_get_length(rows) == 1)
+            return json_object_ref(json_array_get_object_element(rows, 0));
+    }
+    {
+        g_autofree char *safe = dv_text_excerpt(id_or_name, 80);
+        dv_set_field_error(error, DV_ERROR_NOT_FOUND, field, "%s '%s' not found", info->singular,
+                           safe);
+    }
+    return NULL;
+}
+
+JsonArray *
+dv_engine_list_all(DvEngine *engine, const DvTableDef *def, const char *column, const char *value,
+                   GError **error)
+{
+    g_autoptr(JsonArray) all = json_array_new();
+    g_autofree char *cursor = NULL;
+    DvFilter f = { column, DV_FILTER_EQ, value };
+
+    do {
+        g_autofree char *next = NULL;
+        g_autoptr(JsonArray) page = dv_store_list(engine->store, def, column != NULL ? &f : NULL,
+                                                  column != NULL ? 1 : 0, DV_PAGE_MAX, cursor,
+                                                  &next, error);
+        if (page == NULL)
+            return NULL;
+        for (guint i = 0; i < json_array_get_length(page); i++)
+            json_array_add_element(all, json_array_dup_element(page, i));
+        g_free(cursor);
+        cursor = g_steal_pointer(&next);
+    } while (cursor != NULL);
+    return g_steal_pointer(&all);
+}
+
+/* Query parameters that name another object map onto its id column. */
+static const struct {
+    const char *param;
+    const char *column;
+    DvKind kind;
+} dv_engine_ref_params[] = {
+    { "host", "host_id", DV_KIND_HOST },
+    { "host_id", "host_id", DV_KIND_HOST },
+    { "host_group", "host_group_id", DV_KIND_HOST_GROUP },
+    { "host_group_id", "host_group_id", DV_KIND_HOST_GROUP },
+    { "cluster", "cluster_id", DV_KIND_CLUSTER },
+    { "cluster_id", "cluster_id", DV_KIND_CLUSTER },
+    { "parent", "parent_id", DV_KIND_HOST_GROUP },
+    { "parent_id", "parent_id", DV_KIND_HOST_GROUP },
+    { "library_share", "library_share_id", DV_KIND_LIBRARY_SHARE },
+    { "template", "template_id", DV_KIND_TEMPLATE },
+};
+
+static gboolean
+dv_engine_table_has_filter(const DvTableDef *def, const char *column)
+{
+    for (const DvColumn *c = def->columns; c->name != NULL; c++)
+        if (g_strcmp0(c->name, column) == 0)
+            return c->filterable;
+    return FALSE;
+}
+
+JsonObject *dv_engine_shape(DvEngine *engine, DvKind kind, JsonObject *record);
+
+JsonObject *
+dv_engine_list(DvEngine *engine, DvKind kind, GHashTable *query, GError **error)
+{
+    const DvKindInfo *info = dv_engine_kind_info(kind);
+    g_autoptr(GArray) filters = g_array_new(FALSE, TRUE, sizeof(DvFilter));
+    g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(JsonArray) rows = NULL;
+    g_autoptr(JsonObject) out = json_object_new();
+    g_autofree char *next = NULL;
+    JsonArray *items;
+    const char *cursor = NULL;
+    gint64 limit = DV_PAGE_DEFAULT;
+    GHashTableIter iter;
+    gpointer k, v;
+
+    if (query != NULL) {
+        g_hash_table_iter_init(&iter, query);
+        while (g_hash_table_iter_next(&iter, &k, &v)) {
+            const char *param = k;
+            const char *value = v;
+            DvFilter f = { 0 };
+
+            if (g_strcmp0(param, "limit") == 0) {
+                if (!g_ascii_string_to_signed(value, 10, 1, DV_PAGE_MAX, &limit, NULL)) {
+                    dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "limit",
+                                       "limit: must be an integer between 1 and %d", DV_PAGE_MAX);
+                    return NULL;
+                }
+                continue;
+            }
+            if (g_strcmp0(param, "cursor") == 0) {
+                cursor = value;
+                continue;
+            }
+            if (g_strcmp0(param, "name_prefix") == 0 &&
+                dv_engine_table_has_filter(info->def, "name")) {
+                f.column = "name";
+                f.op = DV_FILTER_PREFIX;
+                f.value = value;
+                g_array_append_val(filters, f);
+                continue;
+            }
+            for (gsize i = 0; i < G_N_ELEMENTS(dv_engine_ref_params); i++) {
+                if (g_strcmp0(param, dv_engine_ref_params[i].param) == 0 &&
+                    dv_engine_table_has_filter(info->def, dv_engine_ref_params[i].column)) {
+                    g_autoptr(JsonObject) ref = dv_engine_resolve(engine, dv_engine_ref_params[i].kind,
+                                                                  value, param, error);
+                    char *id;
+                    if (ref == NULL)
+                        return NULL;
+                    id = g_strdup(dv_json_get_string(ref, "id", ""));
+                    g_ptr_array_add(keep, id);
+                    f.column = dv_engine_ref_params[i].column;
+                    f.op = DV_FILTER_EQ;
+                    f.value = id;
+                    break;
+                }
+            }
+            if (f.column == NULL) {
+                if (!dv_engine_table_has_filter(info->def, param) ||
+                    g_strcmp0(param, "password_hash") == 0) {
+                    g_autofree char *safe = dv_text_excerpt(param, 64);
+                    dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, safe,
+                                       "%s: is not a filter of %s lists", safe, info->singular);
+                    return NULL;
+                }
+                f.column = param;
+                f.op = DV_FILTER_EQ;
+                f.value = value;
+            }
+            g_array_append_val(filters, f);
+        }
+    }
+    rows = dv_store_list(engine->store, info->def, (DvFilter *)filters->data, filters->len,
+                         (guint)limit, cursor, &next, error);
+    if (rows == NULL)
+        return NULL;
+    items = json_array_sized_new(json_array_get_length(rows));
+    for (guint i = 0; i < json_array_get_length(rows); i++) {
+        JsonObject *shaped = dv_engine_shape(engine, kind, json_array_get_object_element(rows, i));
+        json_array_add_object_element(items, shaped);
+    }
+    json_object_set_array_member(out, "items", items);
+    if (next != NULL)
+        json_object_set_string_member(out, "next_cursor", next);
+    else
+        json_object_set_null_member(out, "next_cursor");
+    return g_steal_pointer(&out);
+}
+
+/* Shapes a record for the API: hides internals, adds derived members. */
+JsonObject *
+dv_engine_shape(DvEngine *engine, DvKind kind, JsonObject *record)
+{
+    JsonObject *out = json_object_ref(record);
+
+    if (kind == DV_KIND_HOST) {
+        JsonObject *limits = json_object_new();
+        JsonObject *daemon = dv_json_get_object(record, "daemon_limits");
+        json_object_set_int_member(limits, "max_connections",
+                                   dv_json_get_int(record, "max_connections", 0));
+        json_object_set_int_member(limits, "max_concurrent_operations",
+                                   dv_json_get_int(record, "max_concurrent_operations", 0));
+        if (daemon != NULL)
+            json_object_set_object_member(limits, "daemon", json_object_ref(daemon));
+        else
+            json_object_set_null_member(limits, "daemon");
+        json_object_set_object_member(out, "limits", limits);
+    } else if (kind == DV_KIND_JOB) {
+        /* params may carry request details that are not the caller's
+         * business in a list; keep them, they hold no secrets. */
+    }
+    return out;
+}
+
+JsonObject *
+dv_engine_get(DvEngine *engine, DvKind kind, const char *id_or_name, GError **error)
+{
+    g_autoptr(JsonObject) rec = dv_engine_resolve(engine, kind, id_or_name, NULL, error);
+    if (rec == NULL)
+        return NULL;
+    return dv_engine_shape(engine, kind, rec);
+}
+
+JsonObject *
+dv_engine_health(DvEngine *engine)
+{
+    JsonObject *out = json_object_new();
+    g_autoptr(GError) error = NULL;
+    guint version = dv_store_get_schema_version(engine->store, &error);
+
+    json_object_set_string_member(out, "status", error == NULL ? "ok" : "degraded");
+    json_object_set_string_member(out, "database", error == NULL ? "ok" : error->message);
+    json_object_set_int_member(out, "schema_version", version);
+    json_object_set_int_member(out, "jobs_active", dv_job_manager_get_n_active(engine->jobs));
+    return out;
+}
+
+JsonObject *
+dv_engine_version(DvEngine *engine)
+{
+    JsonObject *out = json_object_new();
+    json_object_set_string_member(out, "version", DV_VERSION);
+    json_object_set_string_member(out, "api", "v1");
+    json_object_set_int_member(out, "schema_version", dv_store_get_known_version());
+    return out;
+}
+
+/* --- dispatch ------------------------------------------------------------ */
+
+JsonObject *
+dv_engine_create(DvEngine *engine, DvKind kind, JsonObject *body, const char *user, GError **error)
+{
+    switch (kind) {
+    case DV_KIND_HOST:
+        return dv_engine_host_add(engine, body, user, error);
+    case DV_KIND_VM:
+        return dv_engine_vm_create(engine, body, user, error);
+    case DV_KIND_HOST_GROUP:
+    case DV_KIND_CLUSTER:
+    case DV_KIND_LIBRARY_SHARE:
+    case DV_KIND_TEMPLATE:
+        return dv_engine_object_create(engine, kind, body, user, error);
+    default:
+        break;
+    }
+    g_set_error(error, DV_ERROR, DV_ERROR_NOT_SUPPORTED, "%ss cannot be created; they are read from hosts",
+                dv_engine_kind_info(kind)->singular);
+    return NULL;
+}
+
+JsonObject *
+dv_engine_update(DvEngine *engine, DvKind kind, const char *id_or_name, JsonObject *body,
+                 const char *user, GError **error)
+{
+    g_autoptr(JsonObject) obj = dv_engine_resolve(engine, kind, id_or_name, NULL, error);
+    if (obj == NULL)
+        return NULL;
+    switch (kind) {
+    case DV_KIND_HOST:
+        return dv_engine_host_update(engine, obj, body, user, error);
+    case DV_KIND_HOST_GROUP:
+    case DV_KIND_CLUSTER:
+        return dv_engine_object_update(engine, kind, obj, body, user, error);
+    default:
+        break;
+    }
+    g_set_error(error, DV_ERROR, DV_ERROR_NOT_SUPPORTED, "%ss cannot be changed in place",
+                dv_engine_kind_info(kind)->singular);
+    return NULL;
+}
+
+JsonObject *
+dv_engine_delete(DvEngine *engine, DvKind kind, const char *id_or_name, GHashTable *query,
+                 const char *user, GError **error)
+{
+    g_autoptr(JsonObject) obj = dv_engine_resolve(engine, kind, id_or_name, NULL, error);
+    if (obj == NULL)
+        return NULL;
+    switch (kind) {
+    case DV_KIND_HOST:
+        return dv_engine_host_remove(engine, obj, user, error);
+    case DV_KIND_VM:
+        return dv_engine_vm_delete(engine, obj, query, user, error);
+    case DV_KIND_HOST_GROUP:
+    case DV_KIND_CLUSTER:
+    case DV_KIND_LIBRARY_SHARE:
+    case DV_KIND_TEMPLATE:
+        return dv_engine_object_delete(engine, kind, obj, user, error);
+    default:
+        break;
+    }
+    g_set_error(error, DV_ERROR, DV_ERROR_NOT_SUPPORTED, "%ss cannot be deleted here",
+                dv_engine_kind_info(kind)->singular);
+    return NULL;
+}
+
+JsonObject *
+dv_engine_job_cancel(DvEngine *engine, const char *job_id, GError **error)
+{
+    if (!dv_validate_id("id", job_id, error))
+        return NULL;
+    if (!dv_job_manager_cancel(engine->jobs, job_id, error))
+        return NULL;
+    return dv_store_get(engine->store, &dv_table_jobs, job_id, error);
+}
+
+/* --- debug jobs ------------------------------------------------------------------ */
+
+/* With DV_DEBUG_JOBS=1 in droverd's environment, POST /api/v1/debug/sleep
+ * makes a job that sleeps in steps.  Tests use it to kill the server or
+ * cancel mid-job deterministically; it touches nothing. */
+gboolean
+dv_engine_debug_enabled(void)
+{
+    return g_strcmp0(g_getenv("DV_DEBUG_JOBS"), "1") == 0;
+}
+
+static gboolean
+dv_engine_debug_sleep_job(DvJob *job, gpointer user_data, GError **error)
+{
+    gint64 seconds = dv_json_get_int(dv_job_get_params(job), "seconds", 1);
+    static const DvJobStep steps[] = { { "sleep", 90 }, { "finish", 10 } };
+
+    dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
+    if (!dv_job_step(job, "sleep", error))
+        return FALSE;
+    for (gint64 i = 0; i < seconds * 10; i++) {
+        if (dv_job_is_cancelled(job)) {
+            g_set_error_literal(error, DV_ERROR, DV_ERROR_CANCELLED, "cancelled while sleeping");
+            return FALSE;
+        }
+        g_usleep(100 * 1000);
+        dv_job_step_progress(job, (double)(i + 1) / (seconds * 10));
+    }
+    return dv_job_step(job, "finish", error);
+}
+
+JsonObject *
+dv_engine_debug_sleep(DvEngine *engine, JsonObject *body, const char *user, GError **error)
+{
+    static const DvFieldSpec fields[] = {
+        { "seconds", DV_FIELD_INT, TRUE },
+        { "resumable", DV_FIELD_BOOL, FALSE },
+        { NULL },
+    };
+    g_autoptr(JsonObject) params = json_object_new();
+    g_autofree char *target = g_uuid_string_random();
+
+    if (!dv_engine_debug_enabled()) {
+        g_set_error_literal(error, DV_ERROR, DV_ERROR_NOT_FOUND, "no such API route");
+        return NULL;
+    }
+    if (!dv_json_check_fields(body, fields, NULL, error) ||
+        !dv_validate_range("seconds", dv_json_get_int(body, "seconds", 0), 0, 3600, error))
+        return NULL;
+    json_object_set_int_member(params, "seconds", dv_json_get_int(body, "seconds", 0));
+    return dv_engine_submit(engine,
+                            dv_json_get_bool(body, "resumable", FALSE) ? "debug.sleep"
+                                                                       : "debug.sleep-once",
+                            "debug", target, "sleep", NULL, params, user, error);
+}
+
+void
+dv_engine_debug_register(DvEngine *engine)
+{
+    DvJobKind a = { "debug.sleep", dv_engine_debug_sleep_job, engine, TRUE };
+    DvJobKind b = { "debug.sleep-once", dv_engine_debug_sleep_job, engine, FALSE };
+    if (!dv_engine_debug_enabled())
+        return;
+    dv_job_manager_register_kind(engine->jobs, &a);
+    dv_job_manager_register_kind(engine->jobs, &b);
+}

@@ -1,0 +1,101 @@
+/* The engine: store, virt, jobs and auth wired together, and every
+ * inventory operation the front ends offer.
+ *
+ * Operations that change something validate their input at once (errors
+ * name the field) and return the record of the job that will do the work;
+ * reads return JSON records shaped for the API.
+ */
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+#include "dv-auth.h"
+#include "dv-jobs.h"
+#include "dv-store.h"
+
+G_BEGIN_DECLS
+
+typedef struct _DvEngine DvEngine;
+typedef struct _DvVirt DvVirt;
+
+#define DV_ENGINE_DEFAULT_MAX_CONNECTIONS 4
+#define DV_ENGINE_DEFAULT_MAX_OPERATIONS 16
+
+typedef struct {
+    const char *state_dir;      /* required; created 0700 if missing */
+    const char *database;       /* NULL: <state_dir>/drover.db */
+    guint job_workers;          /* 0: default (16) */
+    gboolean no_recover;        /* tests: leave interrupted jobs alone */
+} DvEngineOptions;
+
+DvEngine *dv_engine_new(const DvEngineOptions *opts, GError **error);
+void dv_engine_free(DvEngine *engine);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvEngine, dv_engine_free)
+
+DvStore *dv_engine_get_store(DvEngine *engine);
+DvJobManager *dv_engine_get_jobs(DvEngine *engine);
+DvAuth *dv_engine_get_auth(DvEngine *engine);
+const char *dv_engine_get_state_dir(DvEngine *engine);
+const char *dv_engine_get_server_id(DvEngine *engine);
+/* Counts of jobs resumed and failed by recovery at start. */
+void dv_engine_get_recovery(DvEngine *engine, guint *ret_resumed, guint *ret_failed);
+
+/* --- reads ----------------------------------------------------------- */
+
+typedef enum {
+    DV_KIND_HOST_GROUP,
+    DV_KIND_CLUSTER,
+    DV_KIND_HOST,
+    DV_KIND_POOL,
+    DV_KIND_VOLUME,
+    DV_KIND_NETWORK,
+    DV_KIND_LIBRARY_SHARE,
+    DV_KIND_TEMPLATE,
+    DV_KIND_VM,
+    DV_KIND_JOB,
+    DV_KIND_LAST
+} DvKind;
+
+/* One page of @kind.  @query holds the request's query parameters
+ * (limit, cursor, filters named after fields, name_prefix); an unknown
+ * parameter is DV_ERROR_INVALID_ARGUMENT naming it.  Returns
+ * {"items": [...], "next_cursor": ...}. */
+JsonObject *dv_engine_list(DvEngine *engine, DvKind kind, GHashTable *query, GError **error);
+
+/* One object by id (or by name for named kinds). */
+JsonObject *dv_engine_get(DvEngine *engine, DvKind kind, const char *id_or_name, GError **error);
+
+/* Snapshots of a VM. */
+JsonObject *dv_engine_vm_snapshot_list(DvEngine *engine, const char *vm, GError **error);
+
+JsonObject *dv_engine_health(DvEngine *engine);
+JsonObject *dv_engine_version(DvEngine *engine);
+
+/* --- changes: each returns the job record ------------------------------ */
+
+JsonObject *dv_engine_create(DvEngine *engine, DvKind kind, JsonObject *body, const char *user,
+                             GError **error);
+JsonObject *dv_engine_update(DvEngine *engine, DvKind kind, const char *id_or_name,
+                             JsonObject *body, const char *user, GError **error);
+JsonObject *dv_engine_delete(DvEngine *engine, DvKind kind, const char *id_or_name,
+                             GHashTable *query, const char *user, GError **error);
+JsonObject *dv_engine_host_refresh(DvEngine *engine, const char *host, const char *user,
+                                   GError **error);
+/* @action: "start", "shutdown" or "stop". */
+JsonObject *dv_engine_vm_action(DvEngine *engine, const char *vm, const char *action,
+                                const char *user, GError **error);
+JsonObject *dv_engine_vm_snapshot_create(DvEngine *engine, const char *vm, JsonObject *body,
+                                         const char *user, GError **error);
+JsonObject *dv_engine_vm_snapshot_revert(DvEngine *engine, const char *vm, const char *snapshot,
+                                         const char *user, GError **error);
+JsonObject *dv_engine_vm_snapshot_delete(DvEngine *engine, const char *vm, const char *snapshot,
+                                         const char *user, GError **error);
+/* Test support, only with DV_DEBUG_JOBS=1 (see dv-engine.c). */
+gboolean dv_engine_debug_enabled(void);
+JsonObject *dv_engine_debug_sleep(DvEngine *engine, JsonObject *body, const char *user,
+                                  GError **error);
+void dv_engine_debug_register(DvEngine *engine);
+
+JsonObject *dv_engine_job_cancel(DvEngine *engine, const char *job_id, GError **error);
+
+G_END_DECLS

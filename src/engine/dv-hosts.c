@@ -1,0 +1,954 @@
+#define G_LOG_DOMAIN "DvHosts"
+
+/* Hosts: add (connect, check rights, read, save), refresh, change, remove,
+ * and the sync that writes what a host reported into the inventory. */
+
+#include "dv-engine-private.h"
+
+#include <string.h>
+
+#define DV_HOST_MAX_CONNECTIONS 64
+#define DV_HOST_MAX_OPERATIONS 1024
+
+static const DvFieldSpec dv_host_add_fields[] = {
+    { "name", DV_FIELD_STRING, TRUE },
+    { "uri", DV_FIELD_STRING, TRUE },
+    { "host_group", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "cluster", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "max_connections", DV_FIELD_INT, FALSE },
+    { "max_concurrent_operations", DV_FIELD_INT, FALSE },
+    { "domain_type", DV_FIELD_STRING, FALSE },
+    { NULL },
+};
+
+static const DvFieldSpec dv_host_update_fields[] = {
+    { "name", DV_FIELD_STRING, FALSE },
+    { "host_group", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "cluster", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "max_connections", DV_FIELD_INT, FALSE },
+    { "max_concurrent_operations", DV_FIELD_INT, FALSE },
+    { "domain_type", DV_FIELD_STRING, FALSE },
+    { NULL },
+};
+
+const char *
+dv_engine_host_domain_type(JsonObject *host)
+{
+    const char *type = dv_json_get_string(host, "domain_type", "auto");
+    const char *uri = dv_json_get_string(host, "uri", "");
+
+    if (g_str_has_prefix(uri, "test:"))
+        return "test";
+    if (g_strcmp0(type, "kvm") == 0 || g_strcmp0(type, "qemu") == 0)
+        return type;
+    /* "auto": TCG until a probe guest has been seen to boot under KVM;
+     * see docs/VIRT.md for why /dev/kvm alone is not enough. */
+    return DV_VIRT_DEFAULT_DOMAIN_TYPE;
+}
+
+DvVirtHost *
+dv_engine_virt_host(DvEngine *engine, JsonObject *host)
+{
+    const char *id = dv_json_get_string(host, "id", "");
+    DvVirtHost *vh = dv_virt_host_get(engine->virt, id, dv_json_get_string(host, "uri", ""));
+
+    g_mutex_lock(&engine->hosts_lock);
+    if (g_hash_table_lookup(engine->hosts, id) != vh)
+        g_hash_table_replace(engine->hosts, g_strdup(id), dv_virt_host_ref(vh));
+    g_mutex_unlock(&engine->hosts_lock);
+    dv_virt_host_set_limits(vh, (guint)dv_json_get_int(host, "max_connections", 0),
+                            (guint)dv_json_get_int(host, "max_concurrent_operations", 0));
+    return vh;
+}
+
+void
+dv_engine_virt_host_forget(DvEngine *engine, const char *host_id)
+{
+    g_mutex_lock(&engine->hosts_lock);
+    g_hash_table_remove(engine->hosts, host_id);
+    g_mutex_unlock(&engine->hosts_lock);
+}
+
+DvVirtHost *
+dv_engine_virt_host_by_id(DvEngine *engine, const char *host_id, GError **error)
+{
+    g_autoptr(JsonObject) host = dv_store_get(engine->store, &dv_table_hosts, host_id, error);
+    if (host == NULL)
+        return NULL;
+    return dv_engine_virt_host(engine, host);
+}
+
+static gboolean
+dv_engine_is_local_uri(const char *uri)
+{
+    return g_strcmp0(uri, "qemu:///system") == 0 || g_strcmp0(uri, "qemu:///session") == 0;
+}
+
+/* --- sync ------------------------------------------------------------------ */
+
+typedef struct {
+    const DvTableDef *def;
+    const char *const *key_cols;   /* 1 or 2 columns forming the key */
+    const char *const *compare;    /* columns whose change is written */
+    gboolean delete_missing;
+    const char *missing_state;     /* else: set state to this on missing rows */
+} DvSyncSpec;
+
+static char *
+dv_sync_key(JsonObject *rec, const char *const *cols)
+{
+    GString *key = g_string_new(NULL);
+    for (guint i = 0; cols[i] != NULL; i++) {
+        const char *v = dv_json_get_string(rec, cols[i], NULL);
+        if (v == NULL) {
+            g_string_free(key, TRUE);
+            return NULL;
+        }
+        if (i > 0)
+            g_string_append_c(key, '\x1f');
+        g_string_append(key, v);
+    }
+    return g_string_free(key, FALSE);
+}
+
+/* Writes @desired (records without ids) over @existing rows of one host:
+ * unchanged rows are not written, new ones inserted, vanished ones deleted
+ * (or marked).  @ret_ids maps each desired key to its row id. */
+static gboolean
+dv_sync_rows(DvStore *store, const DvSyncSpec *spec, JsonArray *existing, GPtrArray *desired,
+             GHashTable *ret_ids, GError **error)
+{
+    g_autoptr(GHashTable) by_key = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+
+    for (guint i = 0; i < json_array_get_length(existing); i++) {
+        JsonObject *row = json_array_get_object_element(existing, i);
+        char *key = dv_sync_key(row, spec->key_cols);
+        if (key != NULL)
+            g_hash_table_replace(by_key, key, row);
+    }
+    for (guint i = 0; i < desired->len; i++) {
+        JsonObject *want = g_ptr_array_index(desired, i);
+        g_autofree char *key = dv_sync_key(want, spec->key_cols);
+        JsonObject *row;
+
+        if (key == NULL)
+            continue;
+        row = g_hash_table_lookup(by_key, key);
+        if (row != NULL) {
+            g_autoptr(JsonObject) changes = json_object_new();
+            const char *id = dv_json_get_string(row, "id", "");
+            for (guint c = 0; spec->compare[c] != NULL; c++) {
+                JsonNode *a = json_object_get_member(want, spec->compare[c]);
+                JsonNode *b = json_object_get_member(row, spec->compare[c]);
+                if (a == NULL)
+                    continue;
+                if (b == NULL || !json_node_equal(a, b))
+                    json_object_set_member(changes, spec->compare[c], json_node_copy(a));
+            }
+            if (json_object_get_size(changes) > 0) {
+                if (json_object_has_member(row, "updated_at"))
+                    json_object_set_int_member(changes, "updated_at", dv_store_now());
+                if (!dv_store_update(store, spec->def, id, changes, error))
+                    return FALSE;
+            }
+            g_hash_table_add(seen, (gpointer)id);
+            if (ret_ids != NULL)
+                g_hash_table_replace(ret_ids, g_strdup(key), g_strdup(id));
+        } else {
+            g_autofree char *id = g_uuid_string_random();
+            json_object_set_string_member(want, "id", id);
+            if (!dv_store_insert(store, spec->def, want, error))
+                return FALSE;
+            if (ret_ids != NULL)
+                g_hash_table_replace(ret_ids, g_strdup(key), g_strdup(id));
+        }
+    }
+    for (guint i = 0; i < json_array_get_length(existing); i++) {
+        JsonObject *row = json_array_get_object_element(existing, i);
+        const char *id = dv_json_get_string(row, "id", "");
+        if (g_hash_table_contains(seen, id))
+            continue;
+        if (spec->delete_missing) {
+            if (!dv_store_delete(store, spec->def, id, error))
+                return FALSE;
+        } else if (spec->missing_state != NULL) {
+            const char *state = dv_json_get_string(row, "state", "");
+            /* A VM a job is still creating has no domain yet. */
+            if (g_strcmp0(state, "creating") == 0 || g_strcmp0(state, spec->missing_state) == 0)
+                continue;
+            {
+                g_autoptr(JsonObject) changes = json_object_new();
+                json_object_set_string_member(changes, "state", spec->missing_state);
+                json_object_set_int_member(changes, "updated_at", dv_store_now());
+                if (!dv_store_update(store, spec->def, id, changes, error))
+                    return FALSE;
+            }
+        }
+    }
+    return TRUE;
+}
+
+typedef struct {
+    DvEngine *engine;
+    const char *host_id;
+    JsonObject *probe;
+} DvSyncCtx;
+
+static const char *const dv_key_name[] = { "name", NULL };
+static const char *const dv_key_pool_name[] = { "pool_id", "name", NULL };
+static const char *const dv_key_uuid[] = { "uuid", NULL };
+static const char *const dv_key_vm_name[] = { "vm_id", "name", NULL };
+
+static const char *const dv_cmp_pool[] = { "uuid", "type", "path", "state", "capacity",
+                                           "allocation", "available", NULL };
+static const char *const dv_cmp_volume[] = { "vkey", "path", "format", "capacity", "allocation", NULL };
+static const char *const dv_cmp_network[] = { "uuid", "active", "bridge", NULL };
+static const char *const dv_cmp_vm[] = { "name", "state", "vcpus", "memory_mib", "generation",
+                                         "secure_boot", "spec", NULL };
+static const char *const dv_cmp_snapshot[] = { "description", "vm_state", "parent_name",
+                                               "is_current", NULL };
+
+static void
+dv_copy_member(JsonObject *dst, const char *dst_name, JsonObject *src, const char *src_name)
+{
+    JsonNode *n = json_object_get_member(src, src_name);
+    if (n != NULL)
+        json_object_set_member(dst, dst_name, json_node_copy(n));
+    else
+        json_object_set_null_member(dst, dst_name);
+}
+
+static gboolean
+dv_engine_host_sync_txn(DvStore *store, gpointer user_data, GError **error)
+{
+    DvSyncCtx *ctx = user_data;
+    DvEngine *engine = ctx->engine;
+    JsonObject *probe = ctx->probe;
+    g_autoptr(JsonObject) facts = json_object_new();
+    g_autoptr(GPtrArray) want_pools = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+    g_autoptr(GPtrArray) want_vols = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+    g_autoptr(GPtrArray) want_nets = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+    g_autoptr(GPtrArray) want_vms = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+    g_autoptr(GPtrArray) want_snaps = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+    g_autoptr(GHashTable) pool_ids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_autoptr(GHashTable) vm_ids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_autoptr(JsonArray) old_pools = NULL;
+    g_autoptr(JsonArray) old_vols = NULL;
+    g_autoptr(JsonArray) old_nets = NULL;
+    g_autoptr(JsonArray) old_vms = NULL;
+    g_autoptr(JsonArray) old_snaps = NULL;
+    JsonArray *pools = dv_json_get_array(probe, "pools");
+    JsonArray *nets = dv_json_get_array(probe, "networks");
+    JsonArray *doms = dv_json_get_array(probe, "domains");
+    gint64 now = dv_store_now();
+    DvSyncSpec pool_spec = { &dv_table_pools, dv_key_name, dv_cmp_pool, TRUE, NULL };
+    DvSyncSpec vol_spec = { &dv_table_volumes, dv_key_pool_name, dv_cmp_volume, TRUE, NULL };
+    DvSyncSpec net_spec = { &dv_table_networks, dv_key_name, dv_cmp_network, TRUE, NULL };
+    DvSyncSpec vm_spec = { &dv_table_vms, dv_key_uuid, dv_cmp_vm, FALSE, "missing" };
+    DvSyncSpec snap_spec = { &dv_table_snapshots, dv_key_vm_name, dv_cmp_snapshot, TRUE, NULL };
+
+    /* Host facts. */
+    dv_copy_member(facts, "hostname", probe, "hostname");
+    dv_copy_member(facts, "cpus", probe, "cpus");
+    dv_copy_member(facts, "memory_mib", probe, "memory_mib");
+    dv_copy_member(facts, "free_memory_mib", probe, "free_memory_mib");
+    dv_copy_member(facts, "hypervisor_type", probe, "hypervisor_type");
+    dv_copy_member(facts, "hypervisor_version", probe, "hypervisor_version");
+    dv_copy_member(facts, "hypervisor_major", probe, "hypervisor_major");
+    dv_copy_member(facts, "libvirt_version", probe, "libvirt_version");
+    json_object_set_int_member(facts, "refreshed_at", now);
+    if (!dv_store_update(store, &dv_table_hosts, ctx->host_id, facts, error))
+        return FALSE;
+
+    /* Pools, then their volumes. */
+    old_pools = dv_engine_list_all(engine, &dv_table_pools, "host_id", ctx->host_id, error);
+    if (old_pools == NULL)
+        return FALSE;
+    for (guint i = 0; pools != NULL && i < json_array_get_length(pools); i++) {
+        JsonObject *p = json_array_get_object_element(pools, i);
+        JsonObject *w = json_object_new();
+        json_object_set_string_member(w, "host_id", ctx->host_id);
+        dv_copy_member(w, "name", p, "name");
+        dv_copy_member(w, "uuid", p, "uuid");
+        dv_copy_member(w, "type", p, "type");
+        dv_copy_member(w, "path", p, "path");
+        dv_copy_member(w, "state", p, "state");
+        dv_copy_member(w, "capacity", p, "capacity");
+        dv_copy_member(w, "allocation", p, "allocation");
+        dv_copy_member(w, "available", p, "available");
+        json_object_set_int_member(w, "refreshed_at", now);
+        g_ptr_array_add(want_pools, w);
+    }
+    if (!dv_sync_rows(store, &pool_spec, old_pools, want_pools, pool_ids, error))
+        return FALSE;
+    old_vols = dv_engine_list_all(engine, &dv_table_volumes, "host_id", ctx->host_id, error);
+    if (old_vols == NULL)
+        return FALSE;
+    for (guint i = 0; pools != NULL && i < json_array_get_length(pools); i++) {
+        JsonObject *p = json_array_get_object_element(pools, i);
+        JsonArray *vols = dv_json_get_array(p, "volumes");
+        const char *pool_id = g_hash_table_lookup(pool_ids, dv_json_get_string(p, "name", ""));
+        if (pool_id == NULL)
+            continue;
+        for (guint k = 0; vols != NULL && k < json_array_get_length(vols); k++) {
+            JsonObject *v = json_array_get_object_element(vols, k);
+            JsonObject *w = json_object_new();
+            json_object_set_string_member(w, "pool_id", pool_id);
+            json_object_set_string_member(w, "host_id", ctx->host_id);
+            dv_copy_member(w, "name", v, "name");
+            dv_copy_member(w, "vkey", v, "key");
+            dv_copy_member(w, "path", v, "path");
+            dv_copy_member(w, "format", v, "format");
+            dv_copy_member(w, "capacity", v, "capacity");
+            dv_copy_member(w, "allocation", v, "allocation");
+            g_ptr_array_add(want_vols, w);
+        }
+    }
+    /* Volumes of deleted pools went with them (cascade); only rows whose
+     * pool still exists are compared. */
+    {
+        g_autoptr(JsonArray) live = json_array_new();
+        for (guint i = 0; i < json_array_get_length(old_vols); i++) {
+            JsonObject *v = json_array_get_object_element(old_vols, i);
+            gboolean pool_alive = FALSE;
+            GHashTableIter it;
+            gpointer val;
+            g_hash_table_iter_init(&it, pool_ids);
+            while (g_hash_table_iter_next(&it, NULL, &val))
+                if (g_strcmp0(val, dv_json_get_string(v, "pool_id", "")) == 0)
+                    pool_alive = TRUE;
+            if (pool_alive)
+                json_array_add_object_element(live, json_object_ref(v));
+        }
+        if (!dv_sync_rows(store, &vol_spec, live, want_vols, NULL, error))
+            return FALSE;
+    }
+
+    /* Networks. */
+    old_nets = dv_engine_list_all(engine, &dv_table_networks, "host_id", ctx->host_id, error);
+    if (old_nets == NULL)
+        return FALSE;
+    for (guint i = 0; nets != NULL && i < json_array_get_length(nets); i++) {
+        JsonObject *n = json_array_get_object_element(nets, i);
+        JsonObject *w = json_object_new();
+        json_object_set_string_member(w, "host_id", ctx->host_id);
+        dv_copy_member(w, "name", n, "name");
+        dv_copy_member(w, "uuid", n, "uuid");
+        json_object_set_boolean_member(w, "active", dv_json_get_bool(n, "active", FALSE));
+        dv_copy_member(w, "bridge", n, "bridge");
+        g_ptr_array_add(want_nets, w);
+    }
+    if (!dv_sync_rows(store, &net_spec, old_nets, want_nets, NULL, error))
+        return FALSE;
+
+    /* Domains: new ones are imported, vanished ones marked missing. */
+    old_vms = dv_engine_list_all(engine, &dv_table_vms, "host_id", ctx->host_id, error);
+    if (old_vms == NULL)
+        return FALSE;
+    for (guint i = 0; doms != NULL && i < json_array_get_length(doms); i++) {
+        JsonObject *d = json_array_get_object_element(doms, i);
+        JsonObject *w = json_object_new();
+        JsonObject *spec = json_object_new();
+        if (g_str_has_prefix(dv_json_get_string(d, "name", ""), "drover-rights-probe-")) {
+            json_object_unref(w);
+            json_object_unref(spec);
+            continue;
+        }
+        json_object_set_string_member(w, "host_id", ctx->host_id);
+        dv_copy_member(w, "uuid", d, "uuid");
+        dv_copy_member(w, "name", d, "name");
+        dv_copy_member(w, "state", d, "state");
+        dv_copy_member(w, "vcpus", d, "vcpus");
+        dv_copy_member(w, "memory_mib", d, "memory_mib");
+        dv_copy_member(w, "generation", d, "generation");
+        json_object_set_boolean_member(w, "secure_boot", dv_json_get_bool(d, "secure_boot", FALSE));
+        dv_copy_member(spec, "disks", d, "disks");
+        dv_copy_member(spec, "networks", d, "networks");
+        json_object_set_object_member(w, "spec", spec);
+        /* Only used when the row is new. */
+        json_object_set_null_member(w, "template_id");
+        json_object_set_string_member(w, "origin", "imported");
+        json_object_set_null_member(w, "description");
+        json_object_set_int_member(w, "created_at", now);
+        json_object_set_int_member(w, "updated_at", now);
+        g_ptr_array_add(want_vms, w);
+    }
+    if (!dv_sync_rows(store, &vm_spec, old_vms, want_vms, vm_ids, error))
+        return FALSE;
+
+    /* Snapshots of every domain. */
+    old_snaps = dv_engine_list_all(engine, &dv_table_snapshots, "host_id", ctx->host_id, error);
+    if (old_snaps == NULL)
+        return FALSE;
+    for (guint i = 0; doms != NULL && i < json_array_get_length(doms); i++) {
+        JsonObject *d = json_array_get_object_element(doms, i);
+        JsonArray *snaps = dv_json_get_array(d, "snapshots");
+        const char *vm_id = g_hash_table_lookup(vm_ids, dv_json_get_string(d, "uuid", ""));
+        if (vm_id == NULL)
+            continue;
+        for (guint k = 0; snaps != NULL && k < json_array_get_length(snaps); k++) {
+            JsonObject *s = json_array_get_object_element(snaps, k);
+            JsonObject *w = json_object_new();
+            json_object_set_string_member(w, "vm_id", vm_id);
+            json_object_set_string_member(w, "host_id", ctx->host_id);
+            dv_copy_member(w, "name", s, "name");
+            dv_copy_member(w, "description", s, "description");
+            dv_copy_member(w, "vm_state", s, "state");
+            dv_copy_member(w, "parent_name", s, "parent");
+            json_object_set_boolean_member(w, "is_current", dv_json_get_bool(s, "is_current", FALSE));
+            json_object_set_int_member(w, "created_at",
+                                       dv_json_get_int(s, "created_at", 0) * G_USEC_PER_SEC);
+            g_ptr_array_add(want_snaps, w);
+        }
+    }
+    return dv_sync_rows(store, &snap_spec, old_snaps, want_snaps, NULL, error);
+}
+
+gboolean
+dv_engine_host_sync(DvEngine *engine, const char *host_id, JsonObject *probe, GError **error)
+{
+    DvSyncCtx ctx = { engine, host_id, probe };
+    return dv_store_transaction(engine->store, dv_engine_host_sync_txn, &ctx, error);
+}
+
+/* --- add ---------------------------------------------------------------------- */
+
+static gboolean
+dv_engine_validate_limits(JsonObject *body, JsonObject *record, GError **error)
+{
+    if (json_object_has_member(body, "max_connections")) {
+        gint64 v = dv_json_get_int(body, "max_connections", 0);
+        if (!dv_validate_range("max_connections", v, 1, DV_HOST_MAX_CONNECTIONS, error))
+            return FALSE;
+        json_object_set_int_member(record, "max_connections", v);
+    }
+    if (json_object_has_member(body, "max_concurrent_operations")) {
+        gint64 v = dv_json_get_int(body, "max_concurrent_operations", 0);
+        if (!dv_validate_range("max_concurrent_operations", v, 1, DV_HOST_MAX_OPERATIONS, error))
+            return FALSE;
+        json_object_set_int_member(record, "max_concurrent_operations", v);
+    }
+    if (json_object_has_member(body, "domain_type")) {
+        const char *t = dv_json_get_string(body, "domain_type", "");
+        if (g_strcmp0(t, "auto") != 0 && g_strcmp0(t, "kvm") != 0 && g_strcmp0(t, "qemu") != 0) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "domain_type",
+                               "domain_type: must be auto, kvm or qemu");
+            return FALSE;
+        }
+        json_object_set_string_member(record, "domain_type", t);
+    }
+    return TRUE;
+}
+
+static gboolean
+dv_engine_resolve_placement_refs(DvEngine *engine, JsonObject *body, JsonObject *record,
+                                 GError **error)
+{
+    const char *group = dv_json_get_string(body, "host_group", NULL);
+    const char *cluster = dv_json_get_string(body, "cluster", NULL);
+
+    if (group != NULL) {
+        g_autoptr(JsonObject) g = dv_engine_resolve(engine, DV_KIND_HOST_GROUP, group, "host_group",
+                                                    error);
+        if (g == NULL)
+            return FALSE;
+        json_object_set_string_member(record, "host_group_id", dv_json_get_string(g, "id", ""));
+    } else if (json_object_has_member(body, "host_group")) {
+        json_object_set_null_member(record, "host_group_id");
+    }
+    if (cluster != NULL) {
+        g_autoptr(JsonObject) c = dv_engine_resolve(engine, DV_KIND_CLUSTER, cluster, "cluster",
+                                                    error);
+        if (c == NULL)
+            return FALSE;
+        json_object_set_string_member(record, "cluster_id", dv_json_get_string(c, "id", ""));
+        /* A host in a cluster sits in the cluster's group. */
+        if (dv_json_get_string(c, "host_group_id", NULL) != NULL && group == NULL)
+            json_object_set_string_member(record, "host_group_id",
+                                          dv_json_get_string(c, "host_group_id", ""));
+    } else if (json_object_has_member(body, "cluster")) {
+        json_object_set_null_member(record, "cluster_id");
+    }
+    return TRUE;
+}
+
+JsonObject *
+dv_engine_host_add(DvEngine *engine, JsonObject *body, const char *user, GError **error)
+{
+    g_autoptr(JsonObject) rec = json_object_new();
+    g_autoptr(JsonObject) params = json_object_new();
+    g_autofree char *id = g_uuid_string_random();
+    const char *name = dv_json_get_string(body, "name", NULL);
+    const char *uri = dv_json_get_string(body, "uri", NULL);
+
+    if (!dv_json_check_fields(body, dv_host_add_fields, NULL, error) ||
+        !dv_validate_name("name", name, error) ||
+        !dv_validate_libvirt_uri("uri", uri, error))
+        return NULL;
+    json_object_set_string_member(rec, "id", id);
+    json_object_set_string_member(rec, "name", name);
+    json_object_set_string_member(rec, "uri", uri);
+    json_object_set_null_member(rec, "host_group_id");
+    json_object_set_null_member(rec, "cluster_id");
+    json_object_set_string_member(rec, "domain_type", "auto");
+    json_object_set_int_member(rec, "max_connections", DV_VIRT_DEFAULT_MAX_CONNECTIONS);
+    json_object_set_int_member(rec, "max_concurrent_operations", DV_VIRT_DEFAULT_MAX_OPERATIONS);
+    if (!dv_engine_validate_limits(body, rec, error) ||
+        !dv_engine_resolve_placement_refs(engine, body, rec, error) ||
+        !dv_engine_check_unique(engine, &dv_table_hosts, "name", name, NULL, "name", "host", error) ||
+        !dv_engine_check_unique(engine, &dv_table_hosts, "uri", uri, NULL, "uri", "host", error))
+        return NULL;
+    json_object_set_object_member(params, "record", g_steal_pointer(&rec));
+    return dv_engine_submit(engine, "host.add", "host", id, name, id, params, user, error);
+}
+
+static gboolean
+dv_engine_check_cluster(DvEngine *engine, const char *cluster_id, const char *host_id,
+                        JsonObject *probe, GError **error)
+{
+    g_autoptr(JsonObject) cluster = NULL;
+    g_autoptr(JsonArray) members = NULL;
+    const char *type = dv_json_get_string(probe, "hypervisor_type", "");
+    gint64 major = dv_json_get_int(probe, "hypervisor_major", -1);
+
+    if (cluster_id == NULL)
+        return TRUE;
+    cluster = dv_store_get(engine->store, &dv_table_clusters, cluster_id, error);
+    if (cluster == NULL)
+        return FALSE;
+    members = dv_engine_list_all(engine, &dv_table_hosts, "cluster_id", cluster_id, error);
+    if (members == NULL)
+        return FALSE;
+    for (guint i = 0; i < json_array_get_length(members); i++) {
+        JsonObject *m = json_array_get_object_element(members, i);
+        if (g_strcmp0(dv_json_get_string(m, "id", ""), host_id) == 0)
+            continue;
+        if (dv_json_get_string(m, "hypervisor_type", NULL) == NULL)
+            continue;
+        if (g_strcmp0(dv_json_get_string(m, "hypervisor_type", ""), type) != 0 ||
+            dv_json_get_int(m, "hypervisor_major", -1) != major) {
+            dv_set_field_error(error, DV_ERROR_CONFLICT, "cluster",
+                               "cluster: mixed clusters are not supported: host %s in cluster '%s' "
+                               "runs %s %" G_GINT64_FORMAT ".x, this host runs %s %" G_GINT64_FORMAT ".x",
+                               dv_json_get_string(m, "name", "?"),
+                               dv_json_get_string(cluster, "name", "?"),
+                               dv_json_get_string(m, "hypervisor_type", "?"),
+                               dv_json_get_int(m, "hypervisor_major", -1), type, major);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+typedef struct {
+    JsonObject *record;
+    gboolean exists;
+    const char *cluster_id;
+    JsonObject *probe;
+    DvEngine *engine;
+} DvHostSaveCtx;
+
+static gboolean
+dv_engine_host_save_txn(DvStore *store, gpointer user_data, GError **error)
+{
+    DvHostSaveCtx *ctx = user_data;
+    const char *id = dv_json_get_string(ctx->record, "id", "");
+
+    /* Checked again inside the transaction: two hosts added to one cluster
+     * at once must not both pass. */
+    if (!dv_engine_check_cluster(ctx->engine, ctx->cluster_id, id, ctx->probe, error))
+        return FALSE;
+    if (ctx->exists) {
+        g_autoptr(JsonObject) changes = json_object_new();
+        JsonObjectIter it;
+        const char *name;
+        JsonNode *node;
+        json_object_iter_init(&it, ctx->record);
+        while (json_object_iter_next(&it, &name, &node))
+            if (g_strcmp0(name, "id") != 0)
+                json_object_set_member(changes, name, json_node_copy(node));
+        if (!dv_store_update(store, &dv_table_hosts, id, changes, error))
+            return FALSE;
+    } else if (!dv_store_insert(store, &dv_table_hosts, ctx->record, error)) {
+        return FALSE;
+    }
+    if (ctx->cluster_id != NULL) {
+        g_autoptr(JsonObject) changes = json_object_new();
+        dv_copy_member(changes, "hypervisor_type", ctx->probe, "hypervisor_type");
+        dv_copy_member(changes, "hypervisor_major", ctx->probe, "hypervisor_major");
+        if (!dv_store_update(store, &dv_table_clusters, ctx->cluster_id, changes, error))
+            return FALSE;
+    }
+    return dv_engine_host_sync_txn(store, &(DvSyncCtx){ ctx->engine, id, ctx->probe }, error);
+}
+
+/* Reads the host and decides its state; shared by add and refresh. */
+static JsonObject *
+dv_engine_host_inspect(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject *record,
+                       GError **error)
+{
+    GCancellable *c = dv_job_get_cancellable(job);
+    g_autoptr(JsonObject) probe = NULL;
+    g_autoptr(JsonObject) rights = NULL;
+    g_autoptr(GError) local = NULL;
+    JsonArray *missing;
+
+    if (!dv_job_step(job, "connect", error))
+        return NULL;
+    probe = dv_virt_host_probe(vh, c, error);
+    if (probe == NULL)
+        return NULL;
+    if (!dv_job_step(job, "check rights", error))
+        return NULL;
+    rights = dv_virt_host_check_rights(vh, c, error);
+    if (rights == NULL)
+        return NULL;
+    missing = dv_json_get_array(rights, "missing");
+    if (missing != NULL && json_array_get_length(missing) > 0) {
+        g_autoptr(GString) why = g_string_new("missing rights: ");
+        for (guint i = 0; i < json_array_get_length(missing); i++) {
+            if (i > 0)
+                g_string_append(why, ", ");
+            g_string_append(why, json_array_get_string_element(missing, i));
+        }
+        json_object_set_string_member(record, "state", "needs-attention");
+        json_object_set_string_member(record, "state_reason", why->str);
+    } else {
+        json_object_set_string_member(record, "state", "ok");
+        json_object_set_null_member(record, "state_reason");
+    }
+    json_object_set_object_member(record, "rights", g_steal_pointer(&rights));
+    if (!dv_job_step(job, "read inventory", error))
+        return NULL;
+    if (dv_engine_is_local_uri(dv_json_get_string(record, "uri", ""))) {
+        JsonObject *limits = dv_virt_host_get_daemon_limits(vh, &local);
+        if (limits != NULL)
+            json_object_set_object_member(record, "daemon_limits", limits);
+        else {
+            g_debug("daemon limits of %s: %s", dv_json_get_string(record, "name", ""), local->message);
+            json_object_set_null_member(record, "daemon_limits");
+        }
+    } else {
+        json_object_set_null_member(record, "daemon_limits");
+    }
+    return g_steal_pointer(&probe);
+}
+
+static const DvJobStep dv_host_steps[] = {
+    { "connect", 20 },
+    { "check rights", 20 },
+    { "read inventory", 20 },
+    { "save", 40 },
+};
+
+static gboolean
+dv_engine_host_add_job(DvJob *job, gpointer user_data, GError **error)
+{
+    DvEngine *engine = user_data;
+    JsonObject *params = dv_job_get_params(job);
+    g_autoptr(JsonObject) record = json_object_ref(dv_json_get_object(params, "record"));
+    g_autoptr(JsonObject) result = json_object_new();
+    g_autoptr(JsonObject) probe = NULL;
+    g_autoptr(DvVirtHost) vh = NULL;
+    g_autoptr(JsonObject) existing = NULL;
+    const char *id = dv_json_get_string(record, "id", "");
+    DvHostSaveCtx ctx = { 0 };
+
+    dv_job_set_steps(job, dv_host_steps, G_N_ELEMENTS(dv_host_steps));
+    /* A resumed job may find its row already saved. */
+    existing = dv_store_get(engine->store, &dv_table_hosts, id, NULL);
+    vh = dv_engine_virt_host(engine, record);
+    probe = dv_engine_host_inspect(engine, job, vh, record, error);
+    if (probe == NULL) {
+        if (existing == NULL)
+            dv_engine_virt_host_forget(engine, id);
+        if (error != NULL && *error != NULL)
+            g_prefix_error(error, "cannot add host %s: ", dv_json_get_string(record, "name", ""));
+        return FALSE;
+    }
+    if (!dv_job_step(job, "save", error))
+        return FALSE;
+    if (existing == NULL)
+        json_object_set_int_member(record, "created_at", dv_store_now());
+    ctx.record = record;
+    ctx.exists = existing != NULL;
+    ctx.cluster_id = dv_json_get_string(record, "cluster_id", NULL);
+    ctx.probe = probe;
+    ctx.engine = engine;
+    if (!dv_store_transaction(engine->store, dv_engine_host_save_txn, &ctx, error)) {
+        if (existing == NULL)
+            dv_engine_virt_host_forget(engine, id);
+        return FALSE;
+    }
+    json_object_set_string_member(result, "id", id);
+    json_object_set_string_member(result, "name", dv_json_get_string(record, "name", ""));
+    json_object_set_string_member(result, "state", dv_json_get_string(record, "state", ""));
+    json_object_set_int_member(result, "domains",
+                               json_array_get_length(dv_json_get_array(probe, "domains")));
+    dv_job_set_result(job, result);
+    return TRUE;
+}
+
+/* --- refresh ---------------------------------------------------------------------- */
+
+static gboolean
+dv_engine_host_refresh_job(DvJob *job, gpointer user_data, GError **error)
+{
+    DvEngine *engine = user_data;
+    const char *id = dv_job_get_target_id(job);
+    g_autoptr(JsonObject) host = NULL;
+    g_autoptr(JsonObject) record = json_object_new();
+    g_autoptr(JsonObject) probe = NULL;
+    g_autoptr(JsonObject) result = json_object_new();
+    g_autoptr(DvVirtHost) vh = NULL;
+    g_autoptr(GError) local = NULL;
+    DvHostSaveCtx ctx = { 0 };
+
+    dv_job_set_steps(job, dv_host_steps, G_N_ELEMENTS(dv_host_steps));
+    host = dv_store_get(engine->store, &dv_table_hosts, id, error);
+    if (host == NULL)
+        return FALSE;
+    json_object_set_string_member(record, "id", id);
+    json_object_set_string_member(record, "uri", dv_json_get_string(host, "uri", ""));
+    json_object_set_string_member(record, "name", dv_json_get_string(host, "name", ""));
+    vh = dv_engine_virt_host(engine, host);
+    probe = dv_engine_host_inspect(engine, job, vh, record, &local);
+    if (probe == NULL) {
+        /* Unreachable hosts stay in the inventory, marked. */
+        g_autoptr(JsonObject) changes = json_object_new();
+        if (g_error_matches(local, DV_ERROR, DV_ERROR_CANCELLED)) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            return FALSE;
+        }
+        json_object_set_string_member(changes, "state", "unreachable");
+        json_object_set_string_member(changes, "state_reason", local->message);
+        dv_store_update(engine->store, &dv_table_hosts, id, changes, NULL);
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    if (!dv_job_step(job, "save", error))
+        return FALSE;
+    ctx.record = record;
+    ctx.exists = TRUE;
+    ctx.cluster_id = NULL; /* membership was checked when it joined */
+    ctx.probe = probe;
+    ctx.engine = engine;
+    if (!dv_store_transaction(engine->store, dv_engine_host_save_txn, &ctx, error))
+        return FALSE;
+    json_object_set_string_member(result, "id", id);
+    json_object_set_string_member(result, "state", dv_json_get_string(record, "state", ""));
+    json_object_set_int_member(result, "domains",
+                               json_array_get_length(dv_json_get_array(probe, "domains")));
+    dv_job_set_result(job, result);
+    return TRUE;
+}
+
+JsonObject *
+dv_engine_host_refresh(DvEngine *engine, const char *host_ref, const char *user, GError **error)
+{
+    g_autoptr(JsonObject) host = dv_engine_resolve(engine, DV_KIND_HOST, host_ref, NULL, error);
+    const char *id;
+    if (host == NULL)
+        return NULL;
+    id = dv_json_get_string(host, "id", "");
+    return dv_engine_submit(engine, "host.refresh", "host", id, dv_json_get_string(host, "name", ""),
+                            id, NULL, user, error);
+}
+
+/* --- update ------------------------------------------------------------------------ */
+
+static gboolean
+dv_engine_host_update_job(DvJob *job, gpointer user_data, GError **error)
+{
+    DvEngine *engine = user_data;
+    JsonObject *changes = dv_json_get_object(dv_job_get_params(job), "changes");
+    const char *id = dv_job_get_target_id(job);
+    const char *cluster_id = dv_json_get_string(changes, "cluster_id", NULL);
+    static const DvJobStep steps[] = { { "check", 50 }, { "save", 50 } };
+    g_autoptr(JsonObject) host = NULL;
+    g_autoptr(JsonObject) updated = NULL;
+
+    dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
+    if (!dv_job_step(job, "check", error))
+        return FALSE;
+    host = dv_store_get(engine->store, &dv_table_hosts, id, error);
+    if (host == NULL)
+        return FALSE;
+    if (cluster_id != NULL &&
+        g_strcmp0(cluster_id, dv_json_get_string(host, "cluster_id", NULL)) != 0) {
+        DvHostSaveCtx ctx = { 0 };
+        g_autoptr(JsonObject) probe = json_object_new();
+        if (dv_json_get_string(host, "hypervisor_type", NULL) == NULL) {
+            dv_set_field_error(error, DV_ERROR_CONFLICT, "cluster",
+                               "cluster: host %s has never been read; refresh it first",
+                               dv_json_get_string(host, "name", ""));
+            return FALSE;
+        }
+        dv_copy_member(probe, "hypervisor_type", host, "hypervisor_type");
+        dv_copy_member(probe, "hypervisor_major", host, "hypervisor_major");
+        if (!dv_engine_check_cluster(engine, cluster_id, id, probe, error))
+            return FALSE;
+        (void)ctx;
+    }
+    if (!dv_job_step(job, "save", error))
+        return FALSE;
+    if (!dv_store_update(engine->store, &dv_table_hosts, id, changes, error))
+        return FALSE;
+    updated = dv_store_get(engine->store, &dv_table_hosts, id, error);
+    if (updated == NULL)
+        return FALSE;
+    /* New limits apply to the next operations on this host. */
+    {
+        g_autoptr(DvVirtHost) vh = dv_engine_virt_host(engine, updated);
+    }
+    return TRUE;
+}
+
+JsonObject *
+dv_engine_host_update(DvEngine *engine, JsonObject *host, JsonObject *body, const char *user,
+                      GError **error)
+{
+    g_autoptr(JsonObject) changes = json_object_new();
+    g_autoptr(JsonObject) params = json_object_new();
+    const char *id = dv_json_get_string(host, "id", "");
+    const char *name = dv_json_get_string(body, "name", NULL);
+
+    if (!dv_json_check_fields(body, dv_host_update_fields, NULL, error))
+        return NULL;
+    if (name != NULL) {
+        if (!dv_validate_name("name", name, error) ||
+            !dv_engine_check_unique(engine, &dv_table_hosts, "name", name, id, "name", "host",
+                                    error))
+            return NULL;
+        json_object_set_string_member(changes, "name", name);
+    }
+    if (!dv_engine_validate_limits(body, changes, error) ||
+        !dv_engine_resolve_placement_refs(engine, body, changes, error))
+        return NULL;
+    if (json_object_get_size(changes) == 0) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL, "nothing to change");
+        return NULL;
+    }
+    json_object_set_object_member(params, "changes", g_steal_pointer(&changes));
+    return dv_engine_submit(engine, "host.update", "host", id, dv_json_get_string(host, "name", ""),
+                            id, params, user, error);
+}
+
+/* --- remove ------------------------------------------------------------------------- */
+
+static gboolean
+dv_engine_host_remove_job(DvJob *job, gpointer user_data, GError **error)
+{
+    DvEngine *engine = user_data;
+    const char *id = dv_job_get_target_id(job);
+    static const DvJobStep steps[] = { { "remove from inventory", 1 } };
+    g_autoptr(GError) local = NULL;
+
+    dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
+    if (!dv_job_step(job, "remove from inventory", error))
+        return FALSE;
+    /* Pools, volumes, networks, VM records and snapshots go with it
+     * (cascade); nothing on the host itself is touched. */
+    if (!dv_store_delete(engine->store, &dv_table_hosts, id, &local) &&
+        !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    dv_engine_virt_host_forget(engine, id);
+    return TRUE;
+}
+
+JsonObject *
+dv_engine_host_remove(DvEngine *engine, JsonObject *host, const char *user, GError **error)
+{
+    const char *id = dv_json_get_string(host, "id", "");
+    DvFilter f = { "host_id", DV_FILTER_EQ, id };
+
+    if (dv_store_count(engine->store, &dv_table_library_shares, &f, 1, NULL) != 0) {
+        dv_set_field_error(error, DV_ERROR_CONFLICT, NULL,
+                           "host %s holds a library share; remove the share first",
+                           dv_json_get_string(host, "name", ""));
+        return NULL;
+    }
+    return dv_engine_submit(engine, "host.remove", "host", id, dv_json_get_string(host, "name", ""),
+                            id, NULL, user, error);
+}
+
+void
+dv_engine_hosts_register(DvEngine *engine)
+{
+    static const struct {
+        const char *name;
+        DvJobFunc func;
+    } kinds[] = {
+        { "host.add", dv_engine_host_add_job },
+        { "host.refresh", dv_engine_host_refresh_job },
+        { "host.update", dv_engine_host_update_job },
+        { "host.remove", dv_engine_host_remove_job },
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(kinds); i++) {
+        DvJobKind kind = { kinds[i].name, kinds[i].func, engine, TRUE };
+        dv_job_manager_register_kind(engine->jobs, &kind);
+    }
+}
+
+/* --- one VM --------------------------------------------------------------------------- */
+
+typedef struct {
+    DvEngine *engine;
+    JsonObject *vm;
+    JsonObject *domain;
+} DvVmSyncCtx;
+
+static gboolean
+dv_engine_vm_sync_txn(DvStore *store, gpointer user_data, GError **error)
+{
+    DvVmSyncCtx *ctx = user_data;
+    const char *vm_id = dv_json_get_string(ctx->vm, "id", "");
+    const char *host_id = dv_json_get_string(ctx->vm, "host_id", "");
+    g_autoptr(JsonObject) changes = json_object_new();
+    g_autoptr(JsonObject) spec = json_object_new();
+    g_autoptr(JsonArray) old_snaps = NULL;
+    g_autoptr(GPtrArray) want = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+    JsonArray *snaps = dv_json_get_array(ctx->domain, "snapshots");
+    DvSyncSpec snap_spec = { &dv_table_snapshots, dv_key_vm_name, dv_cmp_snapshot, TRUE, NULL };
+
+    dv_copy_member(changes, "uuid", ctx->domain, "uuid");
+    dv_copy_member(changes, "state", ctx->domain, "state");
+    dv_copy_member(changes, "vcpus", ctx->domain, "vcpus");
+    dv_copy_member(changes, "memory_mib", ctx->domain, "memory_mib");
+    dv_copy_member(changes, "generation", ctx->domain, "generation");
+    json_object_set_boolean_member(changes, "secure_boot",
+                                   dv_json_get_bool(ctx->domain, "secure_boot", FALSE));
+    dv_copy_member(spec, "disks", ctx->domain, "disks");
+    dv_copy_member(spec, "networks", ctx->domain, "networks");
+    json_object_set_object_member(changes, "spec", g_steal_pointer(&spec));
+    json_object_set_int_member(changes, "updated_at", dv_store_now());
+    if (!dv_store_update(store, &dv_table_vms, vm_id, changes, error))
+        return FALSE;
+    old_snaps = dv_engine_list_all(ctx->engine, &dv_table_snapshots, "vm_id", vm_id, error);
+    if (old_snaps == NULL)
+        return FALSE;
+    for (guint k = 0; snaps != NULL && k < json_array_get_length(snaps); k++) {
+        JsonObject *s = json_array_get_object_element(snaps, k);
+        JsonObject *w = json_object_new();
+        json_object_set_string_member(w, "vm_id", vm_id);
+        json_object_set_string_member(w, "host_id", host_id);
+        dv_copy_member(w, "name", s, "name");
+        dv_copy_member(w, "description", s, "description");
+        dv_copy_member(w, "vm_state", s, "state");
+        dv_copy_member(w, "parent_name", s, "parent");
+        json_object_set_boolean_member(w, "is_current", dv_json_get_bool(s, "is_current", FALSE));
+        json_object_set_int_member(w, "created_at", dv_json_get_int(s, "created_at", 0) * G_USEC_PER_SEC);
+        g_ptr_array_add(want, w);
+    }
+    return dv_sync_rows(store, &snap_spec, old_snaps, want, NULL, error);
+}
+
+gboolean
+dv_engine_vm_sync(DvEngine *engine, JsonObject *vm, JsonObject *domain, GError **error)
+{
+    DvVmSyncCtx ctx = { engine, vm, domain };
+    return dv_store_transaction(engine->store, dv_engine_vm_sync_txn, &ctx, error);
+}

@@ -1,0 +1,1098 @@
+#define G_LOG_DOMAIN "DvVms"
+
+/* VMs: create from a spec or a template, power actions, delete, snapshots. */
+
+#include "dv-engine-private.h"
+
+#include <string.h>
+
+#define DV_VM_MAX_DISKS 16
+#define DV_VM_MAX_NETWORKS 8
+#define DV_VM_MAX_DISK_MIB G_GINT64_CONSTANT(67108864) /* 64 TiB */
+#define DV_VM_SHUTDOWN_TIMEOUT_MS (120 * 1000)
+
+static const DvFieldSpec dv_vm_fields[] = {
+    { "name", DV_FIELD_STRING, TRUE },
+    { "host", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "host_group", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "template", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "vcpus", DV_FIELD_INT, FALSE },
+    { "memory_mib", DV_FIELD_INT, FALSE },
+    { "generation", DV_FIELD_INT, FALSE },
+    { "secure_boot", DV_FIELD_BOOL, FALSE },
+    { "disks", DV_FIELD_ARRAY, FALSE },
+    { "networks", DV_FIELD_ARRAY, FALSE },
+    { "start", DV_FIELD_BOOL, FALSE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { NULL },
+};
+
+static const DvFieldSpec dv_disk_fields[] = {
+    { "size_mib", DV_FIELD_INT, FALSE },
+    { "pool", DV_FIELD_STRING, FALSE },
+    { "format", DV_FIELD_STRING, FALSE },
+    { "volume", DV_FIELD_STRING, FALSE },
+    { NULL },
+};
+
+static const DvFieldSpec dv_nic_fields[] = {
+    { "network", DV_FIELD_STRING, FALSE },
+    { "bridge", DV_FIELD_STRING, FALSE },
+    { NULL },
+};
+
+static const DvFieldSpec dv_snapshot_fields[] = {
+    { "name", DV_FIELD_STRING, TRUE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { NULL },
+};
+
+/* Host groups below @group_id, itself included. */
+static GPtrArray *
+dv_engine_group_subtree(DvEngine *engine, const char *group_id, GError **error)
+{
+    g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
+    g_ptr_array_add(ids, g_strdup(group_id));
+    for (guint i = 0; i < ids->len && i < 1000; i++) {
+        g_autoptr(JsonArray) kids = dv_engine_list_all(engine, &dv_table_host_groups, "parent_id",
+                                                       g_ptr_array_index(ids, i), error);
+        if (kids == NULL)
+            return NULL;
+        for (guint k = 0; k < json_array_get_length(kids); k++)
+            g_ptr_array_add(ids, g_strdup(dv_json_get_string(json_array_get_object_element(kids, k),
+                                                             "id", "")));
+    }
+    return g_steal_pointer(&ids);
+}
+
+/* Placement: the usable host of the group (and its subgroups) with the most
+ * free memory that can hold @memory_mib. */
+static JsonObject *
+dv_engine_place(DvEngine *engine, const char *group_ref, gint64 memory_mib, GError **error)
+{
+    g_autoptr(JsonObject) group = dv_engine_resolve(engine, DV_KIND_HOST_GROUP, group_ref,
+                                                    "host_group", error);
+    g_autoptr(GPtrArray) groups = NULL;
+    JsonObject *best = NULL;
+    gint64 best_free = -1;
+    guint candidates = 0;
+    g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func((GDestroyNotify)json_array_unref);
+
+    if (group == NULL)
+        return NULL;
+    groups = dv_engine_group_subtree(engine, dv_json_get_string(group, "id", ""), error);
+    if (groups == NULL)
+        return NULL;
+    for (guint g = 0; g < groups->len; g++) {
+        JsonArray *hosts = dv_engine_list_all(engine, &dv_table_hosts, "host_group_id",
+                                              g_ptr_array_index(groups, g), error);
+        if (hosts == NULL)
+            return NULL;
+        g_ptr_array_add(keep, hosts);
+        for (guint i = 0; i < json_array_get_length(hosts); i++) {
+            JsonObject *h = json_array_get_object_element(hosts, i);
+            gint64 free_mib = dv_json_get_int(h, "free_memory_mib", 0);
+            if (g_strcmp0(dv_json_get_string(h, "state", ""), "ok") != 0)
+                continue;
+            if (free_mib <= 0) {
+                /* Hosts that report no free memory (the test driver):
+                 * total memory less what their running VMs hold. */
+                g_autoptr(JsonArray) vms = dv_engine_list_all(engine, &dv_table_vms, "host_id",
+                                                              dv_json_get_string(h, "id", ""), error);
+                if (vms == NULL)
+                    return NULL;
+                free_mib = dv_json_get_int(h, "memory_mib", 0);
+                for (guint k = 0; k < json_array_get_length(vms); k++) {
+                    JsonObject *vm = json_array_get_object_element(vms, k);
+                    if (g_strcmp0(dv_json_get_string(vm, "state", ""), "running") == 0)
+                        free_mib -= dv_json_get_int(vm, "memory_mib", 0);
+                }
+            }
+            candidates++;
+            if (free_mib < memory_mib)
+                continue;
+            if (free_mib > best_free) {
+                best_free = free_mib;
+                best = h;
+            }
+        }
+    }
+    if (best == NULL) {
+        dv_set_field_error(error, DV_ERROR_CONFLICT, "host_group",
+                           "host_group: none of the %u usable hosts in '%s' has %" G_GINT64_FORMAT
+                           " MiB of memory free",
+                           candidates, dv_json_get_string(group, "name", ""), memory_mib);
+        return NULL;
+    }
+    return json_object_ref(best);
+}
+
+static JsonObject *
+dv_engine_find_on_host(DvEngine *engine, const DvTableDef *def, const char *host_id,
+                       const char *column, const char *value, GError **error)
+{
+    g_autoptr(JsonArray) rows = dv_engine_list_all(engine, def, "host_id", host_id, error);
+    if (rows == NULL)
+        return NULL;
+    for (guint i = 0; i < json_array_get_length(rows); i++) {
+        JsonObject *r = json_array_get_object_element(rows, i);
+        if (g_strcmp0(dv_json_get_string(r, column, NULL), value) == 0)
+            return json_object_ref(r);
+    }
+    g_set_error(error, DV_ERROR, DV_ERROR_NOT_FOUND, "not found");
+    return NULL;
+}
+
+static gboolean
+dv_engine_vm_check_host_usable(JsonObject *host, GError **error)
+{
+    const char *state = dv_json_get_string(host, "state", "");
+    if (g_strcmp0(state, "ok") != 0) {
+        dv_set_field_error(error, DV_ERROR_CONFLICT, "host", "host: %s is %s%s%s",
+                           dv_json_get_string(host, "name", ""), state,
+                           dv_json_get_string(host, "state_reason", NULL) != NULL ? ": " : "",
+                           dv_json_get_string(host, "state_reason", ""));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* Validates the disks of a VM spec against the chosen host and returns the
+ * normalised list the job works from. */
+static JsonArray *
+dv_engine_vm_disks(DvEngine *engine, JsonObject *host, const char *vm_name, JsonArray *disks,
+                   GError **error)
+{
+    g_autoptr(JsonArray) out = json_array_new();
+    const char *host_id = dv_json_get_string(host, "id", "");
+
+    if (disks == NULL)
+        return g_steal_pointer(&out);
+    if (json_array_get_length(disks) > DV_VM_MAX_DISKS) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "disks", "disks: at most %d",
+                           DV_VM_MAX_DISKS);
+        return NULL;
+    }
+    for (guint i = 0; i < json_array_get_length(disks); i++) {
+        JsonNode *node = json_array_get_element(disks, i);
+        g_autofree char *path = g_strdup_printf("disks[%u].", i);
+        g_autofree char *f_pool = g_strdup_printf("disks[%u].pool", i);
+        g_autofree char *f_size = g_strdup_printf("disks[%u].size_mib", i);
+        g_autofree char *f_format = g_strdup_printf("disks[%u].format", i);
+        g_autofree char *f_volume = g_strdup_printf("disks[%u].volume", i);
+        JsonObject *d;
+        JsonObject *o = json_object_new();
+
+        json_array_add_object_element(out, o);
+        if (!JSON_NODE_HOLDS_OBJECT(node)) {
+            g_autofree char *f = g_strdup_printf("disks[%u]", i);
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, f, "%s: must be an object", f);
+            return NULL;
+        }
+        d = json_node_get_object(node);
+        if (!dv_json_check_fields(d, dv_disk_fields, path, error))
+            return NULL;
+        if (json_object_has_member(d, "volume")) {
+            const char *vpath = dv_json_get_string(d, "volume", "");
+            g_autoptr(JsonObject) vol = NULL;
+            g_autoptr(GError) local = NULL;
+            if (json_object_has_member(d, "size_mib") || json_object_has_member(d, "pool")) {
+                dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, f_volume,
+                                   "%s: an existing volume takes no size_mib or pool", f_volume);
+                return NULL;
+            }
+            vol = dv_engine_find_on_host(engine, &dv_table_volumes, host_id, "path", vpath, &local);
+            if (vol == NULL) {
+                g_autofree char *safe = dv_text_excerpt(vpath, 256);
+                dv_set_field_error(error, DV_ERROR_NOT_FOUND, f_volume,
+                                   "%s: host %s has no volume at '%s' (refresh the host if it is new)",
+                                   f_volume, dv_json_get_string(host, "name", ""), safe);
+                return NULL;
+            }
+            json_object_set_string_member(o, "kind", "existing");
+            json_object_set_string_member(o, "path", dv_json_get_string(vol, "path", ""));
+            json_object_set_string_member(o, "format", dv_json_get_string(vol, "format", "raw"));
+        } else {
+            gint64 size = dv_json_get_int(d, "size_mib", -1);
+            const char *pool = dv_json_get_string(d, "pool", "default");
+            const char *format = dv_json_get_string(d, "format", "qcow2");
+            g_autofree char *vname = NULL;
+            g_autoptr(JsonObject) p = NULL;
+            g_autoptr(GError) local = NULL;
+
+            if (!json_object_has_member(d, "size_mib")) {
+                dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, f_size,
+                                   "%s: is required for a new disk (or give volume)", f_size);
+                return NULL;
+            }
+            if (!dv_validate_range(f_size, size, 1, DV_VM_MAX_DISK_MIB, error) ||
+                !dv_validate_name(f_pool, pool, error))
+                return NULL;
+            if (g_strcmp0(format, "qcow2") != 0 && g_strcmp0(format, "raw") != 0) {
+                dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, f_format,
+                                   "%s: must be qcow2 or raw", f_format);
+                return NULL;
+            }
+            p = dv_engine_find_on_host(engine, &dv_table_pools, host_id, "name", pool, &local);
+            if (p == NULL) {
+                dv_set_field_error(error, DV_ERROR_NOT_FOUND, f_pool,
+                                   "%s: host %s has no storage pool '%s'", f_pool,
+                                   dv_json_get_string(host, "name", ""), pool);
+                return NULL;
+            }
+            if (g_strcmp0(dv_json_get_string(p, "state", ""), "running") != 0) {
+                dv_set_field_error(error, DV_ERROR_CONFLICT, f_pool,
+                                   "%s: storage pool '%s' is not running", f_pool, pool);
+                return NULL;
+            }
+            if (dv_json_get_int(p, "available", G_MAXINT64) < size * 1024 * 1024 &&
+                g_strcmp0(format, "raw") != 0 && FALSE) {
+                /* Sparse volumes may overcommit: not refused. */
+            }
+            vname = g_strdup_printf("%s-disk%u.%s", vm_name, i, g_strcmp0(format, "raw") == 0 ? "img" : "qcow2");
+            {
+                g_autoptr(JsonObject) clash = NULL;
+                g_autoptr(GError) l2 = NULL;
+                g_autofree char *vpath = g_build_filename(dv_json_get_string(p, "path", "/"), vname, NULL);
+                clash = dv_engine_find_on_host(engine, &dv_table_volumes, host_id, "path", vpath, &l2);
+                if (clash != NULL) {
+                    dv_set_field_error(error, DV_ERROR_CONFLICT, f_pool,
+                                       "%s: pool '%s' already holds a volume named %s", f_pool, pool,
+                                       vname);
+                    return NULL;
+                }
+            }
+            json_object_set_string_member(o, "kind", "new");
+            json_object_set_string_member(o, "pool", pool);
+            json_object_set_string_member(o, "pool_path", dv_json_get_string(p, "path", ""));
+            json_object_set_string_member(o, "name", vname);
+            json_object_set_string_member(o, "format", format);
+            json_object_set_int_member(o, "capacity", size * 1024 * 1024);
+        }
+    }
+    return g_steal_pointer(&out);
+}
+
+static JsonArray *
+dv_engine_vm_networks(DvEngine *engine, JsonObject *host, JsonArray *nets, GError **error)
+{
+    g_autoptr(JsonArray) out = json_array_new();
+    const char *host_id = dv_json_get_string(host, "id", "");
+
+    if (nets == NULL)
+        return g_steal_pointer(&out);
+    if (json_array_get_length(nets) > DV_VM_MAX_NETWORKS) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "networks", "networks: at most %d",
+                           DV_VM_MAX_NETWORKS);
+        return NULL;
+    }
+    for (guint i = 0; i < json_array_get_length(nets); i++) {
+        JsonNode *node = json_array_get_element(nets, i);
+        g_autofree char *f = g_strdup_printf("networks[%u]", i);
+        g_autofree char *path = g_strdup_printf("networks[%u].", i);
+        JsonObject *n;
+        JsonObject *o;
+        const char *network;
+        const char *bridge;
+
+        /* A plain string names a network (templates store them so). */
+        if (JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == G_TYPE_STRING) {
+            network = json_node_get_string(node);
+            bridge = NULL;
+        } else if (JSON_NODE_HOLDS_OBJECT(node)) {
+            n = json_node_get_object(node);
+            if (!dv_json_check_fields(n, dv_nic_fields, path, error))
+                return NULL;
+            network = dv_json_get_string(n, "network", NULL);
+            bridge = dv_json_get_string(n, "bridge", NULL);
+        } else {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, f,
+                               "%s: must be an object {\"network\": NAME} or {\"bridge\": NAME}", f);
+            return NULL;
+        }
+        if ((network == NULL) == (bridge == NULL)) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, f,
+                               "%s: give exactly one of network or bridge", f);
+            return NULL;
+        }
+        o = json_object_new();
+        json_array_add_object_element(out, o);
+        if (network != NULL) {
+            g_autoptr(JsonObject) row = NULL;
+            g_autoptr(GError) local = NULL;
+            if (!dv_validate_name(f, network, error))
+                return NULL;
+            row = dv_engine_find_on_host(engine, &dv_table_networks, host_id, "name", network, &local);
+            if (row == NULL) {
+                dv_set_field_error(error, DV_ERROR_NOT_FOUND, f, "%s: host %s has no network '%s'",
+                                   f, dv_json_get_string(host, "name", ""), network);
+                return NULL;
+            }
+            json_object_set_string_member(o, "network", network);
+        } else {
+            if (!dv_validate_name(f, bridge, error))
+                return NULL;
+            json_object_set_string_member(o, "bridge", bridge);
+        }
+    }
+    return g_steal_pointer(&out);
+}
+
+JsonObject *
+dv_engine_vm_create(DvEngine *engine, JsonObject *body, const char *user, GError **error)
+{
+    g_autoptr(JsonObject) host = NULL;
+    g_autoptr(JsonObject) tmpl = NULL;
+    g_autoptr(JsonObject) rec = json_object_new();
+    g_autoptr(JsonObject) params = json_object_new();
+    g_autoptr(JsonArray) disks = NULL;
+    g_autoptr(JsonArray) nets = NULL;
+    g_autoptr(JsonObject) job = NULL;
+    g_autoptr(GError) local = NULL;
+    g_autofree char *id = g_uuid_string_random();
+    g_autofree char *uuid = g_uuid_string_random();
+    const char *name = dv_json_get_string(body, "name", NULL);
+    const char *host_ref = dv_json_get_string(body, "host", NULL);
+    const char *group_ref = dv_json_get_string(body, "host_group", NULL);
+    const char *tmpl_ref = dv_json_get_string(body, "template", NULL);
+    JsonArray *net_in = dv_json_get_array(body, "networks");
+    gint64 vcpus, mem, gen;
+    gboolean sb;
+    gint64 now = dv_store_now();
+
+    if (!dv_json_check_fields(body, dv_vm_fields, NULL, error) ||
+        !dv_validate_name("name", name, error))
+        return NULL;
+    if (tmpl_ref != NULL) {
+        tmpl = dv_engine_resolve(engine, DV_KIND_TEMPLATE, tmpl_ref, "template", error);
+        if (tmpl == NULL)
+            return NULL;
+    }
+    vcpus = dv_json_get_int(body, "vcpus", dv_json_get_int(tmpl, "vcpus", 1));
+    mem = dv_json_get_int(body, "memory_mib", dv_json_get_int(tmpl, "memory_mib", -1));
+    gen = dv_json_get_int(body, "generation", dv_json_get_int(tmpl, "generation", 1));
+    if (!json_object_has_member(body, "memory_mib") && tmpl == NULL) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "memory_mib",
+                           "memory_mib: is required (or give a template)");
+        return NULL;
+    }
+    if (!dv_validate_range("vcpus", vcpus, 1, 512, error) ||
+        !dv_validate_range("memory_mib", mem, 16, 4194304, error) ||
+        !dv_validate_range("generation", gen, 1, 2, error))
+        return NULL;
+    sb = dv_json_get_bool(body, "secure_boot",
+                          tmpl != NULL && !json_object_has_member(body, "generation")
+                              ? dv_json_get_bool(tmpl, "secure_boot", gen == 2)
+                              : gen == 2);
+    if (gen == 1 && sb) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "secure_boot",
+                           "secure_boot: needs generation 2 (UEFI)");
+        return NULL;
+    }
+    if (json_object_has_member(body, "description") &&
+        !dv_validate_text("description", dv_json_get_string(body, "description", NULL),
+                          DV_DESCRIPTION_MAX, error))
+        return NULL;
+    if ((host_ref == NULL) == (group_ref == NULL)) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "host",
+                           "host: give exactly one of host or host_group");
+        return NULL;
+    }
+    if (host_ref != NULL) {
+        host = dv_engine_resolve(engine, DV_KIND_HOST, host_ref, "host", error);
+        if (host == NULL || !dv_engine_vm_check_host_usable(host, error))
+            return NULL;
+    } else {
+        host = dv_engine_place(engine, group_ref, mem, error);
+        if (host == NULL)
+            return NULL;
+    }
+    {
+        g_autoptr(JsonObject) clash = dv_engine_find_on_host(engine, &dv_table_vms,
+                                                             dv_json_get_string(host, "id", ""),
+                                                             "name", name, &local);
+        if (clash != NULL) {
+            dv_set_field_error(error, DV_ERROR_CONFLICT, "name",
+                               "name: host %s already has a VM named '%s'",
+                               dv_json_get_string(host, "name", ""), name);
+            return NULL;
+        }
+        g_clear_error(&local);
+    }
+    disks = dv_engine_vm_disks(engine, host, name, dv_json_get_array(body, "disks"), error);
+    if (disks == NULL)
+        return NULL;
+    if (tmpl != NULL && dv_json_get_string(tmpl, "disk_volume", NULL) != NULL) {
+        /* The template's image becomes the first disk: a qcow2 overlay on
+         * the library copy when the share is on this host. */
+        g_autoptr(JsonObject) share = dv_store_get(engine->store, &dv_table_library_shares,
+                                                   dv_json_get_string(tmpl, "library_share_id", ""),
+                                                   error);
+        g_autofree char *backing = NULL;
+        g_autoptr(JsonObject) vol = NULL;
+        JsonObject *o;
+        if (share == NULL)
+            return NULL;
+        if (g_strcmp0(dv_json_get_string(share, "host_id", ""), dv_json_get_string(host, "id", "")) != 0) {
+            dv_set_field_error(error, DV_ERROR_NOT_SUPPORTED, "template",
+                               "template: its image is in library share '%s', which is not on host %s; "
+                               "register a library share on that host",
+                               dv_json_get_string(share, "name", ""), dv_json_get_string(host, "name", ""));
+            return NULL;
+        }
+        backing = g_build_filename(dv_json_get_string(share, "path", ""),
+                                   dv_json_get_string(tmpl, "disk_volume", ""), NULL);
+        vol = dv_engine_find_on_host(engine, &dv_table_volumes, dv_json_get_string(host, "id", ""),
+                                     "path", backing, &local);
+        if (vol == NULL) {
+            dv_set_field_error(error, DV_ERROR_NOT_FOUND, "template",
+                               "template: its image %s is not on host %s", backing,
+                               dv_json_get_string(host, "name", ""));
+            return NULL;
+        }
+        o = json_object_new();
+        json_object_set_string_member(o, "kind", "overlay");
+        json_object_set_string_member(o, "pool", dv_json_get_string(share, "pool_name", ""));
+        json_object_set_string_member(o, "pool_path", dv_json_get_string(share, "path", ""));
+        {
+            g_autofree char *vname = g_strdup_printf("%s-root.qcow2", name);
+            json_object_set_string_member(o, "name", vname);
+        }
+        json_object_set_string_member(o, "format", "qcow2");
+        json_object_set_string_member(o, "backing", backing);
+        json_object_set_string_member(o, "backing_format", dv_json_get_string(vol, "format", "qcow2"));
+        json_object_set_int_member(o, "capacity", dv_json_get_int(vol, "capacity", 0));
+        {
+            /* First disk boots. */
+            g_autoptr(JsonArray) all = json_array_new();
+            json_array_add_object_element(all, o);
+            for (guint i = 0; i < json_array_get_length(disks); i++)
+                json_array_add_element(all, json_array_dup_element(disks, i));
+            g_clear_pointer(&disks, json_array_unref);
+            disks = g_steal_pointer(&all);
+        }
+    }
+    if (net_in == NULL && tmpl != NULL)
+        net_in = dv_json_get_array(tmpl, "networks");
+    nets = dv_engine_vm_networks(engine, host, net_in, error);
+    if (nets == NULL)
+        return NULL;
+
+    json_object_set_string_member(rec, "id", id);
+    json_object_set_string_member(rec, "name", name);
+    json_object_set_string_member(rec, "host_id", dv_json_get_string(host, "id", ""));
+    json_object_set_null_member(rec, "uuid");
+    json_object_set_string_member(rec, "state", "creating");
+    json_object_set_int_member(rec, "vcpus", vcpus);
+    json_object_set_int_member(rec, "memory_mib", mem);
+    json_object_set_int_member(rec, "generation", gen);
+    json_object_set_boolean_member(rec, "secure_boot", sb);
+    if (tmpl != NULL)
+        json_object_set_string_member(rec, "template_id", dv_json_get_string(tmpl, "id", ""));
+    else
+        json_object_set_null_member(rec, "template_id");
+    json_object_set_string_member(rec, "origin", "drover");
+    {
+        JsonObject *spec = json_object_new();
+        json_object_set_array_member(spec, "disks", json_array_ref(disks));
+        json_object_set_array_member(spec, "networks", json_array_ref(nets));
+        json_object_set_object_member(rec, "spec", spec);
+    }
+    if (dv_json_get_string(body, "description", NULL) != NULL)
+        json_object_set_string_member(rec, "description", dv_json_get_string(body, "description", NULL));
+    else
+        json_object_set_null_member(rec, "description");
+    json_object_set_int_member(rec, "created_at", now);
+    json_object_set_int_member(rec, "updated_at", now);
+
+    json_object_set_string_member(params, "uuid", uuid);
+    json_object_set_string_member(params, "domain_type", dv_engine_host_domain_type(host));
+    json_object_set_boolean_member(params, "start", dv_json_get_bool(body, "start", FALSE));
+    json_object_set_array_member(params, "disks", json_array_ref(disks));
+    json_object_set_array_member(params, "networks", json_array_ref(nets));
+
+    /* The row reserves the name now; the job fills it in or removes it. */
+    if (!dv_store_insert(engine->store, &dv_table_vms, rec, error))
+        return NULL;
+    job = dv_engine_submit(engine, "vm.create", "vm", id, name, dv_json_get_string(host, "id", ""),
+                           params, user, error);
+    if (job == NULL) {
+        dv_store_delete(engine->store, &dv_table_vms, id, NULL);
+        return NULL;
+    }
+    return g_steal_pointer(&job);
+}
+
+static const DvJobStep dv_vm_create_steps[] = {
+    { "create volumes", 40 },
+    { "define domain", 30 },
+    { "start", 20 },
+    { "save", 10 },
+};
+
+/* Undoes what a failed create made, so nothing half-done stays behind. */
+static void
+dv_engine_vm_create_cleanup(DvEngine *engine, DvVirtHost *vh, const char *vm_id, const char *uuid,
+                            gboolean defined, GPtrArray *created)
+{
+    g_autoptr(GError) local = NULL;
+
+    if (defined && !dv_virt_domain_delete(vh, uuid, FALSE, NULL, &local) &&
+        !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
+        g_warning("cleanup: cannot remove domain %s: %s", uuid, local->message);
+    g_clear_error(&local);
+    for (guint i = 0; i < created->len; i++) {
+        if (!dv_virt_volume_delete_by_path(vh, g_ptr_array_index(created, i), NULL, &local) &&
+            !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
+            g_warning("cleanup: cannot remove volume %s: %s", (char *)g_ptr_array_index(created, i),
+                      local->message);
+        g_clear_error(&local);
+    }
+    if (!dv_store_delete(engine->store, &dv_table_vms, vm_id, &local) &&
+        !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
+        g_warning("cleanup: cannot remove VM row %s: %s", vm_id, local->message);
+}
+
+static gboolean
+dv_engine_vm_create_run(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject *vm,
+                        GPtrArray *created, gboolean *defined, GError **error)
+{
+    JsonObject *params = dv_job_get_params(job);
+    JsonArray *disks = dv_json_get_array(params, "disks");
+    GCancellable *c = dv_job_get_cancellable(job);
+    const char *uuid = dv_json_get_string(params, "uuid", "");
+    g_autoptr(JsonObject) spec = json_object_new();
+    g_autoptr(JsonArray) xml_disks = json_array_new();
+    g_autoptr(JsonObject) dom = NULL;
+    g_autofree char *xml = NULL;
+    g_autofree char *got_uuid = NULL;
+    guint n = disks != NULL ? json_array_get_length(disks) : 0;
+
+    if (!dv_job_step(job, "create volumes", error))
+        return FALSE;
+    for (guint i = 0; i < n; i++) {
+        JsonObject *d = json_array_get_object_element(disks, i);
+        const char *kind = dv_json_get_string(d, "kind", "");
+        JsonObject *xd = json_object_new();
+        json_array_add_object_element(xml_disks, xd);
+        json_object_set_string_member(xd, "format", dv_json_get_string(d, "format", "raw"));
+        if (g_strcmp0(kind, "existing") == 0) {
+            json_object_set_string_member(xd, "path", dv_json_get_string(d, "path", ""));
+        } else {
+            g_autoptr(JsonObject) vol = NULL;
+            g_autoptr(GError) local = NULL;
+            g_autofree char *vpath = g_build_filename(dv_json_get_string(d, "pool_path", "/"),
+                                                      dv_json_get_string(d, "name", ""), NULL);
+            if (g_strcmp0(kind, "overlay") == 0)
+                vol = dv_virt_volume_create_overlay(vh, dv_json_get_string(d, "pool", ""),
+                                                    dv_json_get_string(d, "name", ""),
+                                                    dv_json_get_string(d, "backing", ""),
+                                                    dv_json_get_string(d, "backing_format", "qcow2"),
+                                                    (guint64)dv_json_get_int(d, "capacity", 0), c,
+                                                    &local);
+            else
+                vol = dv_virt_volume_create(vh, dv_json_get_string(d, "pool", ""),
+                                            dv_json_get_string(d, "name", ""),
+                                            (guint64)dv_json_get_int(d, "capacity", 0),
+                                            dv_json_get_string(d, "format", "qcow2"), c, &local);
+            if (vol == NULL) {
+                /* A resumed job finds the volume it made before the crash. */
+                if (g_error_matches(local, DV_ERROR, DV_ERROR_CONFLICT) && dv_job_get_attempt(job) > 1) {
+                    g_clear_error(&local);
+                    vol = dv_virt_volume_lookup_by_path(vh, vpath, c, &local);
+                }
+                if (vol == NULL) {
+                    g_propagate_prefixed_error(error, g_steal_pointer(&local), "disks[%u]: ", i);
+                    return FALSE;
+                }
+            }
+            g_ptr_array_add(created, g_strdup(dv_json_get_string(vol, "path", vpath)));
+            json_object_set_string_member(xd, "path", dv_json_get_string(vol, "path", vpath));
+        }
+        dv_job_step_progress(job, (double)(i + 1) / n);
+    }
+
+    if (!dv_job_step(job, "define domain", error))
+        return FALSE;
+    json_object_set_string_member(spec, "name", dv_json_get_string(vm, "name", ""));
+    json_object_set_string_member(spec, "uuid", uuid);
+    json_object_set_string_member(spec, "domain_type", dv_json_get_string(params, "domain_type", "qemu"));
+    json_object_set_int_member(spec, "vcpus", dv_json_get_int(vm, "vcpus", 1));
+    json_object_set_int_member(spec, "memory_mib", dv_json_get_int(vm, "memory_mib", 64));
+    json_object_set_int_member(spec, "generation", dv_json_get_int(vm, "generation", 1));
+    json_object_set_boolean_member(spec, "secure_boot", dv_json_get_bool(vm, "secure_boot", FALSE));
+    if (dv_json_get_string(vm, "description", NULL) != NULL)
+        json_object_set_string_member(spec, "description", dv_json_get_string(vm, "description", NULL));
+    json_object_set_array_member(spec, "disks", json_array_ref(xml_disks));
+    json_object_set_array_member(spec, "networks",
+                                 json_array_ref(dv_json_get_array(params, "networks")));
+    xml = dv_virt_domain_xml_new(spec, error);
+    if (xml == NULL)
+        return FALSE;
+    got_uuid = dv_virt_domain_define(vh, xml, c, error);
+    if (got_uuid == NULL)
+        return FALSE;
+    *defined = TRUE;
+
+    if (dv_json_get_bool(params, "start", FALSE)) {
+        if (!dv_job_step(job, "start", error))
+            return FALSE;
+        if (!dv_virt_domain_start(vh, got_uuid, c, error)) {
+            g_autoptr(GError) local = NULL;
+            /* Already running after a resume is fine. */
+            if (error != NULL && g_error_matches(*error, DV_ERROR, DV_ERROR_CONFLICT) &&
+                dv_job_get_attempt(job) > 1)
+                g_clear_error(error);
+            else
+                return FALSE;
+        }
+    }
+    if (!dv_job_step(job, "save", error))
+        return FALSE;
+    dom = dv_virt_domain_get(vh, got_uuid, c, error);
+    if (dom == NULL)
+        return FALSE;
+    return dv_engine_vm_sync(engine, vm, dom, error);
+}
+
+static gboolean
+dv_engine_vm_create_job(DvJob *job, gpointer user_data, GError **error)
+{
+    DvEngine *engine = user_data;
+    const char *vm_id = dv_job_get_target_id(job);
+    JsonObject *params = dv_job_get_params(job);
+    g_autoptr(JsonObject) vm = NULL;
+    g_autoptr(DvVirtHost) vh = NULL;
+    g_autoptr(GPtrArray) created = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(JsonObject) result = json_object_new();
+    gboolean defined = FALSE;
+
+    dv_job_set_steps(job, dv_vm_create_steps, G_N_ELEMENTS(dv_vm_create_steps));
+    vm = dv_store_get(engine->store, &dv_table_vms, vm_id, error);
+    if (vm == NULL)
+        return FALSE;
+    vh = dv_engine_virt_host_by_id(engine, dv_json_get_string(vm, "host_id", ""), error);
+    if (vh == NULL)
+        return FALSE;
+    if (!dv_engine_vm_create_run(engine, job, vh, vm, created, &defined, error)) {
+        /* On a resume the domain may exist from the first attempt. */
+        dv_engine_vm_create_cleanup(engine, vh, vm_id, dv_json_get_string(params, "uuid", ""),
+                                    defined || dv_job_get_attempt(job) > 1, created);
+        return FALSE;
+    }
+    json_object_set_string_member(result, "id", vm_id);
+    json_object_set_string_member(result, "name", dv_json_get_string(vm, "name", ""));
+    json_object_set_string_member(result, "uuid", dv_json_get_string(params, "uuid", ""));
+    dv_job_set_result(job, result);
+    return TRUE;
+}
+
+/* --- power ------------------------------------------------------------------- */
+
+static JsonObject *
+dv_engine_vm_ready(DvEngine *engine, const char *vm_ref, GError **error)
+{
+    g_autoptr(JsonObject) vm = dv_engine_resolve(engine, DV_KIND_VM, vm_ref, NULL, error);
+    const char *state;
+    if (vm == NULL)
+        return NULL;
+    state = dv_json_get_string(vm, "state", "");
+    if (g_strcmp0(state, "creating") == 0 || g_strcmp0(state, "missing") == 0 ||
+        dv_json_get_string(vm, "uuid", NULL) == NULL) {
+        dv_set_field_error(error, DV_ERROR_CONFLICT, NULL, "VM %s is %s",
+                           dv_json_get_string(vm, "name", ""),
+                           g_strcmp0(state, "missing") == 0 ? "missing from its host" : "still being created");
+        return NULL;
+    }
+    return g_steal_pointer(&vm);
+}
+
+JsonObject *
+dv_engine_vm_action(DvEngine *engine, const char *vm_ref, const char *action, const char *user,
+                    GError **error)
+{
+    g_autoptr(JsonObject) vm = dv_engine_vm_ready(engine, vm_ref, error);
+    g_autofree char *kind = NULL;
+    const char *state;
+
+    if (vm == NULL)
+        return NULL;
+    state = dv_json_get_string(vm, "state", "");
+    if (g_strcmp0(action, "start") == 0) {
+        if (g_strcmp0(state, "running") == 0) {
+            dv_set_field_error(error, DV_ERROR_CONFLICT, NULL, "VM %s is already running",
+                               dv_json_get_string(vm, "name", ""));
+            return NULL;
+        }
+    } else if (g_strcmp0(action, "shutdown") == 0 || g_strcmp0(action, "stop") == 0) {
+        if (g_strcmp0(state, "shutoff") == 0) {
+            dv_set_field_error(error, DV_ERROR_CONFLICT, NULL, "VM %s is already shut off",
+                               dv_json_get_string(vm, "name", ""));
+            return NULL;
+        }
+    } else {
+        dv_set_field_error(error, DV_ERROR_NOT_FOUND, NULL, "unknown VM action '%s'", action);
+        return NULL;
+    }
+    kind = g_strdup_printf("vm.%s", action);
+    return dv_engine_submit(engine, kind, "vm", dv_json_get_string(vm, "id", ""),
+                            dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
+                            NULL, user, error);
+}
+
+static gboolean
+dv_engine_vm_power_job(DvJob *job, gpointer user_data, GError **error)
+{
+    DvEngine *engine = user_data;
+    const char *vm_id = dv_job_get_target_id(job);
+    const char *kind = json_object_get_string_member(dv_job_get_params(job), "action");
+    GCancellable *c = dv_job_get_cancellable(job);
+    static const DvJobStep steps[] = { { "power", 80 }, { "save", 20 } };
+    g_autoptr(JsonObject) vm = NULL;
+    g_autoptr(JsonObject) dom = NULL;
+    g_autoptr(DvVirtHost) vh = NULL;
+    const char *uuid;
+    gboolean ok;
+
+    dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
+    vm = dv_store_get(engine->store, &dv_table_vms, vm_id, error);
+    if (vm == NULL)
+        return FALSE;
+    uuid = dv_json_get_string(vm, "uuid", "");
+    vh = dv_engine_virt_host_by_id(engine, dv_json_get_string(vm, "host_id", ""), error);
+    if (vh == NULL || !dv_job_step(job, "power", error))
+        return FALSE;
+    if (g_strcmp0(kind, "start") == 0) {
+        ok = dv_virt_domain_start(vh, uuid, c, error);
+    } else if (g_strcmp0(kind, "stop") == 0) {
+        ok = dv_virt_domain_destroy(vh, uuid, c, error);
+    } else {
+        ok = dv_virt_domain_shutdown(vh, uuid, c, error) &&
+             dv_virt_domain_wait_shutoff(vh, uuid, DV_VM_SHUTDOWN_TIMEOUT_MS, c, error);
+        if (!ok && error != NULL && g_error_matches(*error, DV_ERROR, DV_ERROR_TIMEOUT))
+            g_prefix_error(error, "the guest did not shut down within %d s (use stop to force it off): ",
+                           DV_VM_SHUTDOWN_TIMEOUT_MS / 1000);
+    }
+    if (!ok)
+        return FALSE;
+    if (!dv_job_step(job, "save", error))
+        return FALSE;
+    dom = dv_virt_domain_get(vh, uuid, c, error);
+    if (dom == NULL)
+        return FALSE;
+    return dv_engine_vm_sync(engine, vm, dom, error);
+}
+
+/* The action is passed through params so one function serves all three. */
+static gboolean dv_engine_vm_start_job(DvJob *job, gpointer d, GError **e)
+{
+    json_object_set_string_member(dv_job_get_params(job), "action", "start");
+    return dv_engine_vm_power_job(job, d, e);
+}
+static gboolean dv_engine_vm_stop_job(DvJob *job, gpointer d, GError **e)
+{
+    json_object_set_string_member(dv_job_get_params(job), "action", "stop");
+    return dv_engine_vm_power_job(job, d, e);
+}
+static gboolean dv_engine_vm_shutdown_job(DvJob *job, gpointer d, GError **e)
+{
+    json_object_set_string_member(dv_job_get_params(job), "action", "shutdown");
+    return dv_engine_vm_power_job(job, d, e);
+}
+
+/* --- delete ------------------------------------------------------------------ */
+
+JsonObject *
+dv_engine_vm_delete(DvEngine *engine, JsonObject *vm, GHashTable *query, const char *user,
+                    GError **error)
+{
+    g_autoptr(JsonObject) params = json_object_new();
+    const char *state = dv_json_get_string(vm, "state", "");
+    const char *dv = query != NULL ? g_hash_table_lookup(query, "delete_volumes") : NULL;
+    gboolean delete_volumes = FALSE;
+
+    if (query != NULL) {
+        GHashTableIter it;
+        gpointer k;
+        g_hash_table_iter_init(&it, query);
+        while (g_hash_table_iter_next(&it, &k, NULL)) {
+            if (g_strcmp0(k, "delete_volumes") != 0) {
+                g_autofree char *safe = dv_text_excerpt(k, 64);
+                dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, safe,
+                                   "%s: unknown parameter; only delete_volumes is accepted", safe);
+                return NULL;
+            }
+        }
+    }
+    if (dv != NULL) {
+        if (g_strcmp0(dv, "true") == 0 || g_strcmp0(dv, "1") == 0)
+            delete_volumes = TRUE;
+        else if (g_strcmp0(dv, "false") != 0 && g_strcmp0(dv, "0") != 0) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "delete_volumes",
+                               "delete_volumes: must be true or false");
+            return NULL;
+        }
+    }
+    if (g_strcmp0(state, "creating") == 0) {
+        dv_set_field_error(error, DV_ERROR_CONFLICT, NULL, "VM %s is still being created",
+                           dv_json_get_string(vm, "name", ""));
+        return NULL;
+    }
+    if (g_strcmp0(state, "running") == 0 || g_strcmp0(state, "paused") == 0) {
+        dv_set_field_error(error, DV_ERROR_CONFLICT, NULL, "VM %s is %s; stop it first",
+                           dv_json_get_string(vm, "name", ""), state);
+        return NULL;
+    }
+    json_object_set_boolean_member(params, "delete_volumes", delete_volumes);
+    return dv_engine_submit(engine, "vm.delete", "vm", dv_json_get_string(vm, "id", ""),
+                            dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
+                            params, user, error);
+}
+
+static gboolean
+dv_engine_vm_delete_job(DvJob *job, gpointer user_data, GError **error)
+{
+    DvEngine *engine = user_data;
+    const char *vm_id = dv_job_get_target_id(job);
+    static const DvJobStep steps[] = { { "remove domain", 80 }, { "save", 20 } };
+    g_autoptr(JsonObject) vm = NULL;
+    g_autoptr(DvVirtHost) vh = NULL;
+    g_autoptr(GError) local = NULL;
+    const char *uuid;
+
+    dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
+    vm = dv_store_get(engine->store, &dv_table_vms, vm_id, &local);
+    if (vm == NULL) {
+        /* Resumed after it was already removed. */
+        if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND) && dv_job_get_attempt(job) > 1)
+            return TRUE;
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    if (!dv_job_step(job, "remove domain", error))
+        return FALSE;
+    uuid = dv_json_get_string(vm, "uuid", NULL);
+    if (uuid != NULL) {
+        vh = dv_engine_virt_host_by_id(engine, dv_json_get_string(vm, "host_id", ""), error);
+        if (vh == NULL)
+            return FALSE;
+        if (!dv_virt_domain_delete(vh, uuid,
+                                   dv_json_get_bool(dv_job_get_params(job), "delete_volumes", FALSE),
+                                   dv_job_get_cancellable(job), &local) &&
+            !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            return FALSE;
+        }
+    }
+    if (!dv_job_step(job, "save", error))
+        return FALSE;
+    g_clear_error(&local);
+    if (!dv_store_delete(engine->store, &dv_table_vms, vm_id, &local) &&
+        !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* --- snapshots --------------------------------------------------------------- */
+
+JsonObject *
+dv_engine_vm_snapshot_list(DvEngine *engine, const char *vm_ref, GError **error)
+{
+    g_autoptr(JsonObject) vm = dv_engine_resolve(engine, DV_KIND_VM, vm_ref, NULL, error);
+    g_autoptr(JsonArray) rows = NULL;
+    JsonObject *out;
+
+    if (vm == NULL)
+        return NULL;
+    rows = dv_engine_list_all(engine, &dv_table_snapshots, "vm_id", dv_json_get_string(vm, "id", ""),
+                              error);
+    if (rows == NULL)
+        return NULL;
+    out = json_object_new();
+    json_object_set_array_member(out, "items", g_steal_pointer(&rows));
+    json_object_set_null_member(out, "next_cursor");
+    return out;
+}
+
+static JsonObject *
+dv_engine_vm_find_snapshot(DvEngine *engine, JsonObject *vm, const char *name, GError **error)
+{
+    g_autoptr(JsonArray) rows = dv_engine_list_all(engine, &dv_table_snapshots, "vm_id",
+                                                   dv_json_get_string(vm, "id", ""), error);
+    if (rows == NULL)
+        return NULL;
+    for (guint i = 0; i < json_array_get_length(rows); i++) {
+        JsonObject *s = json_array_get_object_element(rows, i);
+        if (g_strcmp0(dv_json_get_string(s, "name", ""), name) == 0)
+            return json_object_ref(s);
+    }
+    {
+        g_autofree char *safe = dv_text_excerpt(name, 80);
+        g_set_error(error, DV_ERROR, DV_ERROR_NOT_FOUND, "VM %s has no snapshot '%s'",
+                    dv_json_get_string(vm, "name", ""), safe);
+    }
+    return NULL;
+}
+
+static JsonObject *
+dv_engine_vm_snapshot_submit(DvEngine *engine, JsonObject *vm, const char *op, const char *name,
+                             const char *description, const char *user, GError **error)
+{
+    g_autoptr(JsonObject) params = json_object_new();
+    g_autofree char *kind = g_strdup_printf("vm.snapshot.%s", op);
+    json_object_set_string_member(params, "snapshot", name);
+    if (description != NULL)
+        json_object_set_string_member(params, "description", description);
+    return dv_engine_submit(engine, kind, "vm", dv_json_get_string(vm, "id", ""),
+                            dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
+                            params, user, error);
+}
+
+JsonObject *
+dv_engine_vm_snapshot_create(DvEngine *engine, const char *vm_ref, JsonObject *body,
+                             const char *user, GError **error)
+{
+    g_autoptr(JsonObject) vm = dv_engine_vm_ready(engine, vm_ref, error);
+    g_autoptr(JsonObject) clash = NULL;
+    g_autoptr(GError) local = NULL;
+    const char *name = dv_json_get_string(body, "name", NULL);
+    const char *desc = dv_json_get_string(body, "description", NULL);
+
+    if (vm == NULL || !dv_json_check_fields(body, dv_snapshot_fields, NULL, error) ||
+        !dv_validate_name("name", name, error) ||
+        !dv_validate_text("description", desc, DV_DESCRIPTION_MAX, error))
+        return NULL;
+    if (dv_json_get_int(vm, "generation", 1) == 2) {
+        dv_set_field_error(error, DV_ERROR_NOT_SUPPORTED, NULL,
+                           "VM %s is generation 2 (UEFI): libvirt keeps no internal snapshots of "
+                           "UEFI firmware variables, so Drover does not offer them",
+                           dv_json_get_string(vm, "name", ""));
+        return NULL;
+    }
+    clash = dv_engine_vm_find_snapshot(engine, vm, name, &local);
+    if (clash != NULL) {
+        dv_set_field_error(error, DV_ERROR_CONFLICT, "name", "name: VM %s already has a snapshot '%s'",
+                           dv_json_get_string(vm, "name", ""), name);
+        return NULL;
+    }
+    return dv_engine_vm_snapshot_submit(engine, vm, "create", name, desc, user, error);
+}
+
+JsonObject *
+dv_engine_vm_snapshot_revert(DvEngine *engine, const char *vm_ref, const char *snapshot,
+                             const char *user, GError **error)
+{
+    g_autoptr(JsonObject) vm = dv_engine_vm_ready(engine, vm_ref, error);
+    g_autoptr(JsonObject) snap = NULL;
+    if (vm == NULL)
+        return NULL;
+    snap = dv_engine_vm_find_snapshot(engine, vm, snapshot, error);
+    if (snap == NULL)
+        return NULL;
+    return dv_engine_vm_snapshot_submit(engine, vm, "revert", snapshot, NULL, user, error);
+}
+
+JsonObject *
+dv_engine_vm_snapshot_delete(DvEngine *engine, const char *vm_ref, const char *snapshot,
+                             const char *user, GError **error)
+{
+    g_autoptr(JsonObject) vm = dv_engine_vm_ready(engine, vm_ref, error);
+    g_autoptr(JsonObject) snap = NULL;
+    if (vm == NULL)
+        return NULL;
+    snap = dv_engine_vm_find_snapshot(engine, vm, snapshot, error);
+    if (snap == NULL)
+        return NULL;
+    return dv_engine_vm_snapshot_submit(engine, vm, "delete", snapshot, NULL, user, error);
+}
+
+static gboolean
+dv_engine_vm_snapshot_job(DvJob *job, const char *op, gpointer user_data, GError **error)
+{
+    DvEngine *engine = user_data;
+    JsonObject *params = dv_job_get_params(job);
+    const char *vm_id = dv_job_get_target_id(job);
+    const char *name = dv_json_get_string(params, "snapshot", "");
+    GCancellable *c = dv_job_get_cancellable(job);
+    static const DvJobStep steps[] = { { "snapshot", 80 }, { "save", 20 } };
+    g_autoptr(JsonObject) vm = NULL;
+    g_autoptr(JsonObject) dom = NULL;
+    g_autoptr(DvVirtHost) vh = NULL;
+    g_autoptr(GError) local = NULL;
+    const char *uuid;
+    gboolean ok = TRUE;
+
+    dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
+    vm = dv_store_get(engine->store, &dv_table_vms, vm_id, error);
+    if (vm == NULL)
+        return FALSE;
+    uuid = dv_json_get_string(vm, "uuid", "");
+    vh = dv_engine_virt_host_by_id(engine, dv_json_get_string(vm, "host_id", ""), error);
+    if (vh == NULL || !dv_job_step(job, "snapshot", error))
+        return FALSE;
+    if (g_strcmp0(op, "create") == 0) {
+        g_autoptr(JsonObject) snap = dv_virt_snapshot_create(vh, uuid, name,
+                                                             dv_json_get_string(params, "description", NULL),
+                                                             c, &local);
+        /* Resumed: the snapshot may already exist. */
+        if (snap == NULL && !(g_error_matches(local, DV_ERROR, DV_ERROR_CONFLICT) &&
+                              dv_job_get_attempt(job) > 1)) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            return FALSE;
+        }
+    } else if (g_strcmp0(op, "revert") == 0) {
+        ok = dv_virt_snapshot_revert(vh, uuid, name, c, error);
+    } else {
+        ok = dv_virt_snapshot_delete(vh, uuid, name, c, &local);
+        if (!ok && g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND) && dv_job_get_attempt(job) > 1)
+            ok = TRUE;
+        else if (!ok)
+            g_propagate_error(error, g_steal_pointer(&local));
+    }
+    if (!ok || !dv_job_step(job, "save", error))
+        return FALSE;
+    dom = dv_virt_domain_get(vh, uuid, c, error);
+    if (dom == NULL)
+        return FALSE;
+    return dv_engine_vm_sync(engine, vm, dom, error);
+}
+
+static gboolean dv_engine_snap_create_job(DvJob *j, gpointer d, GError **e)
+{
+    return dv_engine_vm_snapshot_job(j, "create", d, e);
+}
+static gboolean dv_engine_snap_revert_job(DvJob *j, gpointer d, GError **e)
+{
+    return dv_engine_vm_snapshot_job(j, "revert", d, e);
+}
+static gboolean dv_engine_snap_delete_job(DvJob *j, gpointer d, GError **e)
+{
+    return dv_engine_vm_snapshot_job(j, "delete", d, e);
+}
+
+void
+dv_engine_vms_register(DvEngine *engine)
+{
+    static const struct {
+        const char *name;
+        DvJobFunc func;
+        gboolean resumable;
+    } kinds[] = {
+        { "vm.create", dv_engine_vm_create_job, TRUE },
+        { "vm.start", dv_engine_vm_start_job, TRUE },
+        { "vm.stop", dv_engine_vm_stop_job, TRUE },
+        { "vm.shutdown", dv_engine_vm_shutdown_job, TRUE },
+        { "vm.delete", dv_engine_vm_delete_job, TRUE },
+        { "vm.snapshot.create", dv_engine_snap_create_job, TRUE },
+        /* A revert interrupted half-way leaves the guest in an unknown
+         * state: report it rather than run it again. */
+        { "vm.snapshot.revert", dv_engine_snap_revert_job, FALSE },
+        { "vm.snapshot.delete", dv_engine_snap_delete_job, TRUE },
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(kinds); i++) {
+        DvJobKind kind = { kinds[i].name, kinds[i].func, engine, kinds[i].resumable };
+        dv_job_manager_register_kind(engine->jobs, &kind);
+    }
+}

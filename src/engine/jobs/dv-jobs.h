@@ -1,0 +1,101 @@
+/* Persisted jobs with weighted steps, progress, cancellation and resume.
+ *
+ * Every change Drover makes runs as a job.  A job kind names a function
+ * that runs in a worker thread and reports its steps; the manager persists
+ * state, progress and errors in the store's jobs table and tells a listener
+ * (the daemon's event streams) about every change.
+ */
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+#include "dv-store.h"
+
+G_BEGIN_DECLS
+
+typedef struct _DvJob DvJob;
+typedef struct _DvJobManager DvJobManager;
+
+typedef gboolean (*DvJobFunc)(DvJob *job, gpointer user_data, GError **error);
+
+typedef struct {
+    const char *kind;        /* "vm.create" */
+    DvJobFunc run;
+    gpointer user_data;
+    /* TRUE when every step is idempotent, so a job interrupted by a crash
+     * may simply run again from the start; FALSE makes it fail instead. */
+    gboolean resumable;
+} DvJobKind;
+
+typedef struct {
+    const char *name;
+    guint weight;
+} DvJobStep;
+
+#define DV_JOBS_MAX_QUEUED 20000
+
+/* Called from worker threads with the job's current JSON (borrowed). */
+typedef void (*DvJobListener)(const char *job_id, JsonObject *job, gboolean finished,
+                              gpointer user_data);
+
+DvJobManager *dv_job_manager_new(DvStore *store, const char *server_id, guint max_workers);
+void dv_job_manager_free(DvJobManager *mgr);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvJobManager, dv_job_manager_free)
+
+void dv_job_manager_register_kind(DvJobManager *mgr, const DvJobKind *kind);
+void dv_job_manager_set_listener(DvJobManager *mgr, DvJobListener listener, gpointer user_data);
+
+/* Deals with jobs a previous run of the server left queued or running:
+ * resumable kinds are queued again, the others fail with "interrupted by
+ * a server restart".  Call once at start, before serving. */
+gboolean dv_job_manager_recover(DvJobManager *mgr, guint *ret_resumed, guint *ret_failed,
+                                GError **error);
+
+typedef struct {
+    const char *kind;
+    const char *target_type;
+    const char *target_id;
+    const char *target_name;
+    const char *host_id;     /* host the job works on, may be NULL */
+    JsonObject *params;      /* may be NULL; copied */
+    const char *created_by;  /* user name */
+} DvJobRequest;
+
+/* Persists a queued job and schedules it.  Returns the job record. */
+JsonObject *dv_job_manager_submit(DvJobManager *mgr, const DvJobRequest *req, GError **error);
+
+/* Requests cancellation; DV_ERROR_CONFLICT if the job already finished. */
+gboolean dv_job_manager_cancel(DvJobManager *mgr, const char *job_id, GError **error);
+
+/* Waits until no job runs (tests, shutdown); FALSE on timeout. */
+gboolean dv_job_manager_wait_idle(DvJobManager *mgr, guint timeout_ms);
+guint dv_job_manager_get_n_active(DvJobManager *mgr);
+
+/* Stops taking new work and waits for running jobs up to @timeout_ms;
+ * jobs still running afterwards stay "running" in the store and are
+ * recovered at the next start. */
+void dv_job_manager_shutdown(DvJobManager *mgr, guint timeout_ms);
+
+/* --- inside a running job ------------------------------------------ */
+
+const char *dv_job_get_id(DvJob *job);
+JsonObject *dv_job_get_params(DvJob *job);      /* borrowed */
+const char *dv_job_get_target_id(DvJob *job);
+guint dv_job_get_attempt(DvJob *job);            /* 1 on the first run */
+GCancellable *dv_job_get_cancellable(DvJob *job);
+
+/* Declares the steps (copied) and their weights; call once, first. */
+void dv_job_set_steps(DvJob *job, const DvJobStep *steps, guint n_steps);
+/* Starts step @name, finishing the previous one.  Fails with
+ * DV_ERROR_CANCELLED when cancellation was asked for. */
+gboolean dv_job_step(DvJob *job, const char *name, GError **error);
+/* Fraction (0..1) of the current step that is done. */
+void dv_job_step_progress(DvJob *job, double fraction);
+/* Sets the target once the job knows it (e.g. the new object's id). */
+void dv_job_set_target(DvJob *job, const char *target_id, const char *target_name);
+/* Result object of the job (copied into the record when it finishes). */
+void dv_job_set_result(DvJob *job, JsonObject *result);
+gboolean dv_job_is_cancelled(DvJob *job);
+
+G_END_DECLS

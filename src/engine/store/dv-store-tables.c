@@ -1,0 +1,214 @@
+#define G_LOG_DOMAIN "DvStoreTables"
+
+/* One description per table: the columns the generic record calls read and
+ * write.  Keep in step with migrations/. */
+
+#include "dv-store.h"
+
+static const DvColumn users_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "name", DV_COL_TEXT, TRUE },
+    { "password_hash", DV_COL_TEXT, FALSE },
+    { "role", DV_COL_TEXT, TRUE },
+    { "created_at", DV_COL_INT, FALSE },
+    { NULL },
+};
+const DvTableDef dv_table_users = { "users", users_cols, "name", FALSE };
+
+static const DvColumn sessions_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "token_hash", DV_COL_TEXT, TRUE },
+    { "user_id", DV_COL_TEXT, TRUE },
+    { "created_at", DV_COL_INT, FALSE },
+    { "expires_at", DV_COL_INT, FALSE },
+    { NULL },
+};
+const DvTableDef dv_table_sessions = { "sessions", sessions_cols, "created_at", FALSE };
+
+static const DvColumn host_groups_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "name", DV_COL_TEXT, TRUE },
+    { "parent_id", DV_COL_TEXT, TRUE },
+    { "description", DV_COL_TEXT, FALSE },
+    { "created_at", DV_COL_INT, FALSE },
+    { NULL },
+};
+const DvTableDef dv_table_host_groups = { "host_groups", host_groups_cols, "name", FALSE };
+
+static const DvColumn clusters_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "name", DV_COL_TEXT, TRUE },
+    { "host_group_id", DV_COL_TEXT, TRUE },
+    { "hypervisor_type", DV_COL_TEXT, FALSE },
+    { "hypervisor_major", DV_COL_INT, FALSE },
+    { "description", DV_COL_TEXT, FALSE },
+    { "created_at", DV_COL_INT, FALSE },
+    { NULL },
+};
+const DvTableDef dv_table_clusters = { "clusters", clusters_cols, "name", FALSE };
+
+static const DvColumn hosts_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "name", DV_COL_TEXT, TRUE },
+    { "uri", DV_COL_TEXT, TRUE },
+    { "host_group_id", DV_COL_TEXT, TRUE },
+    { "cluster_id", DV_COL_TEXT, TRUE },
+    { "state", DV_COL_TEXT, TRUE },
+    { "state_reason", DV_COL_TEXT, FALSE },
+    { "hostname", DV_COL_TEXT, TRUE },
+    { "cpus", DV_COL_INT, FALSE },
+    { "memory_mib", DV_COL_INT, FALSE },
+    { "free_memory_mib", DV_COL_INT, FALSE },
+    { "hypervisor_type", DV_COL_TEXT, TRUE },
+    { "hypervisor_version", DV_COL_TEXT, FALSE },
+    { "hypervisor_major", DV_COL_INT, TRUE },
+    { "libvirt_version", DV_COL_TEXT, FALSE },
+    { "domain_type", DV_COL_TEXT, FALSE },
+    { "max_connections", DV_COL_INT, FALSE },
+    { "max_concurrent_operations", DV_COL_INT, FALSE },
+    { "rights", DV_COL_JSON, FALSE },
+    { "daemon_limits", DV_COL_JSON, FALSE },
+    { "refreshed_at", DV_COL_INT, FALSE },
+    { "created_at", DV_COL_INT, FALSE },
+    { NULL },
+};
+const DvTableDef dv_table_hosts = { "hosts", hosts_cols, "name", FALSE };
+
+static const DvColumn pools_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "host_id", DV_COL_TEXT, TRUE },
+    { "name", DV_COL_TEXT, TRUE },
+    { "uuid", DV_COL_TEXT, TRUE },
+    { "type", DV_COL_TEXT, TRUE },
+    { "path", DV_COL_TEXT, FALSE },
+    { "state", DV_COL_TEXT, TRUE },
+    { "capacity", DV_COL_INT, FALSE },
+    { "allocation", DV_COL_INT, FALSE },
+    { "available", DV_COL_INT, FALSE },
+    { "refreshed_at", DV_COL_INT, FALSE },
+    { NULL },
+};
+const DvTableDef dv_table_pools = { "pools", pools_cols, "name", FALSE };
+
+static const DvColumn volumes_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "pool_id", DV_COL_TEXT, TRUE },
+    { "host_id", DV_COL_TEXT, TRUE },
+    { "name", DV_COL_TEXT, TRUE },
+    { "vkey", DV_COL_TEXT, FALSE },
+    { "path", DV_COL_TEXT, TRUE },
+    { "format", DV_COL_TEXT, TRUE },
+    { "capacity", DV_COL_INT, FALSE },
+    { "allocation", DV_COL_INT, FALSE },
+    { NULL },
+};
+const DvTableDef dv_table_volumes = { "volumes", volumes_cols, "name", FALSE };
+
+static const DvColumn networks_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "host_id", DV_COL_TEXT, TRUE },
+    { "name", DV_COL_TEXT, TRUE },
+    { "uuid", DV_COL_TEXT, FALSE },
+    { "active", DV_COL_BOOL, TRUE },
+    { "bridge", DV_COL_TEXT, FALSE },
+    { NULL },
+};
+const DvTableDef dv_table_networks = { "networks", networks_cols, "name", FALSE };
+
+static const DvColumn library_shares_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "name", DV_COL_TEXT, TRUE },
+    { "path", DV_COL_TEXT, TRUE },
+    { "host_id", DV_COL_TEXT, TRUE },
+    { "pool_name", DV_COL_TEXT, FALSE },
+    { "is_default", DV_COL_BOOL, TRUE },
+    { "description", DV_COL_TEXT, FALSE },
+    { "created_at", DV_COL_INT, FALSE },
+    { NULL },
+};
+const DvTableDef dv_table_library_shares = { "library_shares", library_shares_cols, "name", FALSE };
+
+static const DvColumn templates_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "name", DV_COL_TEXT, TRUE },
+    { "vcpus", DV_COL_INT, FALSE },
+    { "memory_mib", DV_COL_INT, FALSE },
+    { "generation", DV_COL_INT, TRUE },
+    { "secure_boot", DV_COL_BOOL, FALSE },
+    { "networks", DV_COL_JSON, FALSE },
+    { "library_share_id", DV_COL_TEXT, TRUE },
+    { "disk_volume", DV_COL_TEXT, FALSE },
+    { "description", DV_COL_TEXT, FALSE },
+    { "created_at", DV_COL_INT, FALSE },
+    { NULL },
+};
+const DvTableDef dv_table_templates = { "templates", templates_cols, "name", FALSE };
+
+static const DvColumn vms_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "name", DV_COL_TEXT, TRUE },
+    { "host_id", DV_COL_TEXT, TRUE },
+    { "uuid", DV_COL_TEXT, TRUE },
+    { "state", DV_COL_TEXT, TRUE },
+    { "vcpus", DV_COL_INT, FALSE },
+    { "memory_mib", DV_COL_INT, FALSE },
+    { "generation", DV_COL_INT, TRUE },
+    { "secure_boot", DV_COL_BOOL, FALSE },
+    { "template_id", DV_COL_TEXT, TRUE },
+    { "origin", DV_COL_TEXT, TRUE },
+    { "spec", DV_COL_JSON, FALSE },
+    { "description", DV_COL_TEXT, FALSE },
+    { "created_at", DV_COL_INT, FALSE },
+    { "updated_at", DV_COL_INT, FALSE },
+    { NULL },
+};
+const DvTableDef dv_table_vms = { "vms", vms_cols, "name", FALSE };
+
+static const DvColumn snapshots_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "vm_id", DV_COL_TEXT, TRUE },
+    { "host_id", DV_COL_TEXT, TRUE },
+    { "name", DV_COL_TEXT, TRUE },
+    { "description", DV_COL_TEXT, FALSE },
+    { "vm_state", DV_COL_TEXT, FALSE },
+    { "parent_name", DV_COL_TEXT, FALSE },
+    { "is_current", DV_COL_BOOL, FALSE },
+    { "created_at", DV_COL_INT, FALSE },
+    { NULL },
+};
+const DvTableDef dv_table_snapshots = { "snapshots", snapshots_cols, "created_at", FALSE };
+
+static const DvColumn jobs_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "kind", DV_COL_TEXT, TRUE },
+    { "state", DV_COL_TEXT, TRUE },
+    { "target_type", DV_COL_TEXT, TRUE },
+    { "target_id", DV_COL_TEXT, TRUE },
+    { "target_name", DV_COL_TEXT, TRUE },
+    { "host_id", DV_COL_TEXT, TRUE },
+    { "params", DV_COL_JSON, FALSE },
+    { "steps", DV_COL_JSON, FALSE },
+    { "current_step", DV_COL_TEXT, FALSE },
+    { "progress", DV_COL_INT, FALSE },
+    { "error", DV_COL_JSON, FALSE },
+    { "result", DV_COL_JSON, FALSE },
+    { "created_by", DV_COL_TEXT, TRUE },
+    { "server_id", DV_COL_TEXT, TRUE },
+    { "cancel_requested", DV_COL_BOOL, FALSE },
+    { "attempts", DV_COL_INT, FALSE },
+    { "created_at", DV_COL_INT, FALSE },
+    { "started_at", DV_COL_INT, FALSE },
+    { "updated_at", DV_COL_INT, FALSE },
+    { "finished_at", DV_COL_INT, FALSE },
+    { NULL },
+};
+const DvTableDef dv_table_jobs = { "jobs", jobs_cols, "created_at", TRUE };
+
+static const DvColumn settings_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "name", DV_COL_TEXT, TRUE },
+    { "value", DV_COL_TEXT, FALSE },
+    { "updated_at", DV_COL_INT, FALSE },
+    { NULL },
+};
+const DvTableDef dv_table_settings = { "settings", settings_cols, "name", FALSE };

@@ -1,0 +1,152 @@
+/* The store: Drover's database, schema migrations and records.
+ *
+ * Records are JsonObjects whose members are a table's columns (JSON
+ * columns come back as nested objects/arrays, BOOL columns as booleans).
+ * Each table is described once by a DvTableDef (dv-store-tables.c) and the
+ * generic calls below read and write any of them, so paging, filtering,
+ * conflict reporting and JSON handling are written once for both backends.
+ */
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+#include "dv-db.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+    DV_COL_TEXT,
+    DV_COL_INT,
+    DV_COL_BOOL,
+    DV_COL_JSON, /* stored as TEXT; object or array in the record */
+} DvColType;
+
+typedef struct {
+    const char *name;
+    DvColType type;
+    gboolean filterable; /* may be used in dv_store_list() filters */
+} DvColumn;
+
+typedef struct {
+    const char *table;          /* SQL table name, also the object type */
+    const DvColumn *columns;    /* terminated by { NULL }; column 0 is "id" (TEXT UUID) */
+    const char *order_column;   /* list order (with id as tie-break) */
+    gboolean order_descending;
+} DvTableDef;
+
+extern const DvTableDef dv_table_users;
+extern const DvTableDef dv_table_sessions;
+extern const DvTableDef dv_table_host_groups;
+extern const DvTableDef dv_table_clusters;
+extern const DvTableDef dv_table_hosts;
+extern const DvTableDef dv_table_pools;
+extern const DvTableDef dv_table_volumes;
+extern const DvTableDef dv_table_networks;
+extern const DvTableDef dv_table_vms;
+extern const DvTableDef dv_table_snapshots;
+extern const DvTableDef dv_table_library_shares;
+extern const DvTableDef dv_table_templates;
+extern const DvTableDef dv_table_jobs;
+extern const DvTableDef dv_table_settings;
+
+typedef struct _DvStore DvStore;
+
+typedef enum {
+    DV_STORE_OPEN_MIGRATE = 1 << 0,     /* apply pending migrations */
+    DV_STORE_OPEN_CHECK_ONLY = 1 << 1,  /* refuse pending migrations too */
+} DvStoreOpenFlags;
+
+/* Opens the database at @location (see dv_db_open()) and checks the schema
+ * history.  Fails with DV_ERROR_SCHEMA, naming the migration, when the
+ * database is newer than this build knows, when a migration is recorded as
+ * dirty (started, not finished), or when an applied migration's checksum
+ * differs from the one this build carries.  With DV_STORE_OPEN_MIGRATE it
+ * then applies every pending migration, each in its own transaction
+ * together with its history row. */
+DvStore *dv_store_open(const char *location, DvStoreOpenFlags flags, GError **error);
+void dv_store_free(DvStore *store);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvStore, dv_store_free)
+
+DvDb *dv_store_get_db(DvStore *store); /* borrowed */
+
+/* Highest migration this build carries / recorded in the database. */
+guint dv_store_get_known_version(void);
+guint dv_store_get_schema_version(DvStore *store, GError **error);
+
+/* Schema history as an array of {version, name, checksum, applied_at, success}. */
+JsonArray *dv_store_get_schema_history(DvStore *store, GError **error);
+
+/* Applies the pending migrations up to and including @version (each in its
+ * own transaction), after the same checks as dv_store_open().  A @version
+ * at or below the current one does nothing; one above
+ * dv_store_get_known_version() is DV_ERROR_SCHEMA. */
+gboolean dv_store_migrate_to(DvStore *store, guint version, GError **error);
+
+/* Tests only: migrations carried in addition to the built-in ones, as if
+ * they were files named @names[i] ("0002_add_x" or "0002_add_x.sql") with
+ * text @sqls[i]; one with the number of a built-in migration replaces it.
+ * Both arrays NULL-terminated; NULL clears.  Process-wide. */
+void dv_store_set_extra_migrations_for_test(const char *const *names, const char *const *sqls);
+
+/* --- generic records ------------------------------------------------ */
+
+/* Inserts @record (members not in the table are an internal error; "id"
+ * must be set).  A duplicate unique value is DV_ERROR_CONFLICT naming the
+ * column. */
+gboolean dv_store_insert(DvStore *store, const DvTableDef *def, JsonObject *record,
+                         GError **error);
+
+/* Updates the columns present in @changes for row @id; DV_ERROR_NOT_FOUND
+ * when no such row exists. */
+gboolean dv_store_update(DvStore *store, const DvTableDef *def, const char *id,
+                         JsonObject *changes, GError **error);
+
+/* Deletes row @id; DV_ERROR_NOT_FOUND when no such row exists. */
+gboolean dv_store_delete(DvStore *store, const DvTableDef *def, const char *id,
+                         GError **error);
+
+/* Returns the row, or NULL with DV_ERROR_NOT_FOUND ("<object> <id> not found"). */
+JsonObject *dv_store_get(DvStore *store, const DvTableDef *def, const char *id,
+                         GError **error);
+
+/* Returns the first row whose @column equals @value (text compare), or NULL
+ * with DV_ERROR_NOT_FOUND. */
+JsonObject *dv_store_find(DvStore *store, const DvTableDef *def, const char *column,
+                          const char *value, GError **error);
+
+typedef enum {
+    DV_FILTER_EQ,
+    DV_FILTER_PREFIX, /* text starts with value */
+    DV_FILTER_IS_NULL,
+} DvFilterOp;
+
+typedef struct {
+    const char *column; /* must be filterable in the table def */
+    DvFilterOp op;
+    const char *value;  /* text form; for INT/BOOL columns a decimal/"true"/"false" */
+} DvFilter;
+
+/* One page of rows in the table's order, after the row @cursor points at
+ * (NULL: from the start).  @limit is clamped to 1..DV_PAGE_MAX.
+ * @ret_next_cursor (may be NULL) gets an opaque cursor for the next page,
+ * or NULL on the last page.  A malformed cursor or a filter on a column
+ * that is not filterable is DV_ERROR_INVALID_ARGUMENT naming "cursor" or
+ * the column. */
+JsonArray *dv_store_list(DvStore *store, const DvTableDef *def, const DvFilter *filters,
+                         guint n_filters, guint limit, const char *cursor,
+                         char **ret_next_cursor, GError **error);
+
+/* Number of rows matching @filters, or -1 with @error set. */
+gint64 dv_store_count(DvStore *store, const DvTableDef *def, const DvFilter *filters,
+                      guint n_filters, GError **error);
+
+/* Runs @func in one transaction (see dv_db_transaction()); the generic
+ * calls above may be used inside it. */
+typedef gboolean (*DvStoreTxnFunc)(DvStore *store, gpointer user_data, GError **error);
+gboolean dv_store_transaction(DvStore *store, DvStoreTxnFunc func, gpointer user_data,
+                              GError **error);
+
+/* Current time in microseconds since the epoch, as stored in *_at columns. */
+gint64 dv_store_now(void);
+
+G_END_DECLS

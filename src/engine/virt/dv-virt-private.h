@@ -1,0 +1,112 @@
+/* Internals of src/engine/virt shared by its files and its tests.
+ * Never include this outside src/engine/virt and tests/virt. */
+#pragma once
+
+#include "dv-error.h"
+#include "dv-virt.h"
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <libxml/tree.h>
+
+G_BEGIN_DECLS
+
+/* libvirt's free functions return int; wrap them so autoptr can use them. */
+static inline void dv_virt_conn_close(virConnectPtr p) { if (p) virConnectClose(p); }
+static inline void dv_virt_dom_free(virDomainPtr p) { if (p) virDomainFree(p); }
+static inline void dv_virt_pool_free(virStoragePoolPtr p) { if (p) virStoragePoolFree(p); }
+static inline void dv_virt_vol_free(virStorageVolPtr p) { if (p) virStorageVolFree(p); }
+static inline void dv_virt_net_free(virNetworkPtr p) { if (p) virNetworkFree(p); }
+static inline void dv_virt_snap_free(virDomainSnapshotPtr p) { if (p) virDomainSnapshotFree(p); }
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(virConnect, dv_virt_conn_close)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(virDomain, dv_virt_dom_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(virStoragePool, dv_virt_pool_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(virStorageVol, dv_virt_vol_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(virNetwork, dv_virt_net_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(virDomainSnapshot, dv_virt_snap_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlDoc, xmlFreeDoc)
+
+/* Arrays returned by virConnectListAll*: elements and array. */
+void dv_virt_domain_list_free(virDomainPtr *list);
+void dv_virt_pool_list_free(virStoragePoolPtr *list);
+void dv_virt_vol_list_free(virStorageVolPtr *list);
+void dv_virt_net_list_free(virNetworkPtr *list);
+void dv_virt_snap_list_free(virDomainSnapshotPtr *list);
+typedef virDomainPtr DvVirtDomainList;
+typedef virStoragePoolPtr DvVirtPoolList;
+typedef virStorageVolPtr DvVirtVolList;
+typedef virNetworkPtr DvVirtNetList;
+typedef virDomainSnapshotPtr DvVirtSnapList;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirtDomainList, dv_virt_domain_list_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirtPoolList, dv_virt_pool_list_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirtVolList, dv_virt_vol_list_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirtNetList, dv_virt_net_list_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirtSnapList, dv_virt_snap_list_free)
+
+/* Strings libvirt allocates with malloc. */
+static inline void dv_virt_cfree(char *p) { free(p); }
+
+/* ---- operations --------------------------------------------------------
+ * Every libvirt round trip runs inside an operation: it holds one of the
+ * host's operation slots and a reference on one pooled connection.
+ *
+ *     g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
+ *     if (!dv_virt_op_begin(&op, host, cancellable, error))
+ *         return FALSE;
+ *     if (virDomainCreate(dom) < 0)
+ *         return dv_virt_op_fail(&op, error, "cannot start domain %s", uuid);
+ */
+typedef struct _DvVirtConn DvVirtConn;
+
+typedef struct {
+    DvVirtHost *host;     /* borrowed: the caller holds the host */
+    DvVirtConn *entry;    /* pool entry, one user counted */
+    virConnectPtr conn;   /* own reference */
+} DvVirtOp;
+
+#define DV_VIRT_OP_INIT { NULL, NULL, NULL }
+
+gboolean dv_virt_op_begin(DvVirtOp *op, DvVirtHost *host, GCancellable *cancellable,
+                          GError **error);
+void dv_virt_op_end(DvVirtOp *op);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(DvVirtOp, dv_virt_op_end)
+
+/* Converts libvirt's last error of this thread into @error (prefixed with
+ * the formatted context), drops the connection from the pool when it died,
+ * and returns FALSE.  Always sets @error. */
+gboolean dv_virt_op_fail(DvVirtOp *op, GError **error, const char *format, ...)
+    G_GNUC_PRINTF(3, 4);
+
+/* The same, returning NULL for functions that return pointers. */
+gpointer dv_virt_op_fail_null(DvVirtOp *op, GError **error, const char *format, ...)
+    G_GNUC_PRINTF(3, 4);
+
+/* The one libvirt -> DV_ERROR conversion.  @err may be NULL (unknown
+ * failure).  @uri is used for connection errors. */
+DvErrorCode dv_virt_error_code_from_virt(const virError *err, gboolean at_connect);
+void dv_virt_set_error_from_virt(GError **error, const virError *err, const char *uri,
+                                 gboolean at_connect, const char *context);
+
+/* test:///<file>: a private simulated host per open. */
+gboolean dv_virt_host_is_test_file_uri(const char *uri);
+
+/* XML helpers (libxml2). */
+xmlDoc *dv_virt_xml_parse(const char *xml, GError **error);
+xmlNode *dv_virt_xml_child(xmlNode *node, const char *name);
+char *dv_virt_xml_child_text(xmlNode *node, const char *name);   /* g_free */
+char *dv_virt_xml_prop(xmlNode *node, const char *name);         /* g_free */
+
+/* A probe/get entry for one domain (runs inside @op). */
+JsonObject *dv_virt_domain_entry_new(DvVirtOp *op, virDomainPtr dom, gboolean with_snapshots,
+                                     GError **error);
+JsonObject *dv_virt_snapshot_entry_new(DvVirtOp *op, virDomainSnapshotPtr snap, GError **error);
+JsonArray *dv_virt_snapshot_list_for(DvVirtOp *op, virDomainPtr dom, GError **error);
+JsonObject *dv_virt_volume_entry_new(DvVirtOp *op, virStorageVolPtr vol, GError **error);
+/* Looks a domain up by UUID (validated first). */
+virDomainPtr dv_virt_domain_lookup(DvVirtOp *op, const char *uuid, GError **error);
+
+/* Random suffix for probe object names. */
+char *dv_virt_random_suffix(void);
+
+G_END_DECLS

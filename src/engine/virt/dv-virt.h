@@ -1,0 +1,187 @@
+/* The libvirt layer: the only part of Drover that talks to hypervisors.
+ *
+ * Upper layers see hosts, domains, pools and volumes as JsonObjects and
+ * every failure as a DV_ERROR (see docs/VIRT.md for the error table); no
+ * libvirt type or header leaks out of src/engine/virt.
+ *
+ * Threads: a DvVirt and its DvVirtHost handles may be used from any number
+ * of threads at once.  Each host enforces its own limits: at most
+ * max_connections open libvirt connections and at most
+ * max_concurrent_operations calls in flight; a call that finds no free slot
+ * waits (up to the host's busy timeout, 60 s by default, or until its
+ * GCancellable fires) and then fails with DV_ERROR_BUSY (or
+ * DV_ERROR_CANCELLED).
+ *
+ * Ownership: functions named _new, _probe, _get_* returning JsonObject/
+ * JsonArray/char* return owned data (json_object_unref / g_free).
+ */
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+/* Defaults for a host's limits.  libvirtd serves at most
+ * max_client_requests (5) calls at once per connection and has
+ * max_workers (20) worker threads for all its clients: 4 connections give
+ * up to 20 parallel calls, and 16 operations leave a few workers to other
+ * clients (virsh, virt-manager, a second droverd). */
+#define DV_VIRT_DEFAULT_MAX_CONNECTIONS 4
+#define DV_VIRT_DEFAULT_MAX_OPERATIONS 16
+#define DV_VIRT_DEFAULT_BUSY_TIMEOUT_MS 60000
+#define DV_VIRT_KEEPALIVE_INTERVAL 5
+#define DV_VIRT_KEEPALIVE_COUNT 5
+
+/* Default domain type of new domains: TCG ("qemu").  On these machines
+ * /dev/kvm opens but guests hang, see docs/VIRT.md. */
+#define DV_VIRT_DEFAULT_DOMAIN_TYPE "qemu"
+
+typedef struct _DvVirt DvVirt;
+typedef struct _DvVirtHost DvVirtHost;
+
+/* ---- manager ---------------------------------------------------------- */
+
+/* Process-wide manager.  The first call registers libvirt's default event
+ * loop (run in a thread "dv-virt-events" for the life of the process; it
+ * drives keepalive) and silences libvirt's stderr error printing. */
+DvVirt *dv_virt_new(void);
+void dv_virt_free(DvVirt *virt);
+
+/* ---- hosts ------------------------------------------------------------ */
+
+/* A handle on the host @host_id reached at @uri, cached by @host_id: the
+ * same handle is returned while anyone holds it.  When @uri differs from
+ * the cached handle's URI a fresh handle replaces it in the cache (holders
+ * of the old one keep it).  Returns a new reference; never NULL. */
+DvVirtHost *dv_virt_host_get(DvVirt *virt, const char *host_id, const char *uri);
+DvVirtHost *dv_virt_host_ref(DvVirtHost *host);
+void dv_virt_host_unref(DvVirtHost *host);
+
+const char *dv_virt_host_get_id(DvVirtHost *host);   /* borrowed */
+const char *dv_virt_host_get_uri(DvVirtHost *host);  /* borrowed */
+
+/* 0 means "default".  test:///<file> URIs always get max_connections 1:
+ * every open of such a URI is a fresh private simulated host.  Changes
+ * apply to operations that start afterwards; connections over the new
+ * limit are closed when they become idle. */
+void dv_virt_host_set_limits(DvVirtHost *host, guint max_connections,
+                             guint max_concurrent_operations);
+/* How long an operation waits for a slot before DV_ERROR_BUSY. */
+void dv_virt_host_set_busy_timeout(DvVirtHost *host, guint timeout_ms);
+
+/* Credentials answered to virConnectOpenAuth (VIR_CRED_AUTHNAME,
+ * VIR_CRED_PASSPHRASE).  The password is copied into guarded memory
+ * (DvSecret) and never logged; NULL clears it.  Applies to connections
+ * opened afterwards. */
+void dv_virt_host_set_credentials(DvVirtHost *host, const char *username,
+                                  const char *password);
+
+/* {open_connections, operations_in_flight, peak_operations_in_flight,
+ *  max_connections, max_concurrent_operations, busy_rejections} */
+JsonObject *dv_virt_host_get_stats(DvVirtHost *host);
+
+/* Connects and reads the whole host (see docs/VIRT.md for the fields). */
+JsonObject *dv_virt_host_probe(DvVirtHost *host, GCancellable *cancellable, GError **error);
+
+/* {read_write, list_storage, create_volumes, define_domains, missing: [..],
+ *  detail}.  Creates and removes a probe volume and a probe domain named
+ *  drover-rights-probe-<random>; leaves nothing behind. */
+JsonObject *dv_virt_host_check_rights(DvVirtHost *host, GCancellable *cancellable,
+                                      GError **error);
+
+/* libvirtd's own limits through the admin API; local hosts only
+ * (qemu:///system, qemu:///session), otherwise DV_ERROR_NOT_SUPPORTED.
+ * Runs the virt-admin client (libvirt-admin cannot share a process with
+ * libvirt 9.0, see docs/VIRT.md); blocks up to 10 s per daemon tried.
+ * {daemon, server, max_clients, nclients, max_unauth_clients,
+ *  nclients_unauth, min_workers, max_workers, nworkers, free_workers,
+ *  prio_workers, job_queue_depth, max_client_requests,
+ *  max_client_requests_source ("config"|"default")} */
+JsonObject *dv_virt_host_get_daemon_limits(DvVirtHost *host, GError **error);
+
+/* ---- domain XML ------------------------------------------------------- */
+
+/* Builds a domain definition from @spec:
+ * {name*, uuid, description, domain_type ("kvm"|"qemu"|"test", default
+ *  "qemu"), vcpus (default 1), memory_mib*, generation (1 BIOS/pc, 2 UEFI/
+ *  q35), secure_boot (default: generation == 2), graphics (VNC on
+ *  127.0.0.1), serial_log (path of a file serial console),
+ *  kernel, initrd, cmdline (direct kernel boot),
+ *  disks: [{path*, format ("qcow2"|"raw"), device ("disk"|"cdrom"),
+ *           readonly, bus ("virtio"|"sata"|"ide"|"scsi")}],
+ *  networks: [{network | bridge, mac}]}
+ * Input errors are DV_ERROR_INVALID_ARGUMENT naming the field. */
+char *dv_virt_domain_xml_new(JsonObject *spec, GError **error);
+
+/* ---- domains (all identified by UUID) --------------------------------- */
+
+/* Defines (or redefines) a persistent domain; returns its UUID. */
+char *dv_virt_domain_define(DvVirtHost *host, const char *xml, GCancellable *cancellable,
+                            GError **error);
+gboolean dv_virt_domain_start(DvVirtHost *host, const char *uuid, GCancellable *cancellable,
+                              GError **error);
+/* ACPI power-button request; returns at once. */
+gboolean dv_virt_domain_shutdown(DvVirtHost *host, const char *uuid,
+                                 GCancellable *cancellable, GError **error);
+/* Polls until the domain is shut off; DV_ERROR_TIMEOUT after @timeout_ms. */
+gboolean dv_virt_domain_wait_shutoff(DvVirtHost *host, const char *uuid, guint timeout_ms,
+                                     GCancellable *cancellable, GError **error);
+/* Forced power off; succeeds when the domain is already off. */
+gboolean dv_virt_domain_destroy(DvVirtHost *host, const char *uuid,
+                                GCancellable *cancellable, GError **error);
+/* Removes the definition with its NVRAM, snapshot and checkpoint metadata
+ * and managed save image.  The domain must be shut off. */
+gboolean dv_virt_domain_undefine(DvVirtHost *host, const char *uuid,
+                                 GCancellable *cancellable, GError **error);
+/* Destroys (if running) and undefines the domain; with @delete_volumes also
+ * deletes the storage volume behind each writable disk (device "disk", not
+ * readonly or shareable); disks that are no libvirt volume are left alone. */
+gboolean dv_virt_domain_delete(DvVirtHost *host, const char *uuid, gboolean delete_volumes,
+                               GCancellable *cancellable, GError **error);
+/* One entry as in a probe's "domains" list. */
+JsonObject *dv_virt_domain_get(DvVirtHost *host, const char *uuid,
+                               GCancellable *cancellable, GError **error);
+/* The live (or inactive) XML; owned. */
+char *dv_virt_domain_get_xml(DvVirtHost *host, const char *uuid, gboolean inactive,
+                             GCancellable *cancellable, GError **error);
+
+/* ---- snapshots (internal; not for UEFI domains) ----------------------- */
+
+/* Returns the snapshot entry {name, description, state, parent,
+ * is_current, created_at}.  UEFI (pflash) domains: DV_ERROR_NOT_SUPPORTED. */
+JsonObject *dv_virt_snapshot_create(DvVirtHost *host, const char *uuid, const char *name,
+                                    const char *description, GCancellable *cancellable,
+                                    GError **error);
+JsonArray *dv_virt_snapshot_list(DvVirtHost *host, const char *uuid,
+                                 GCancellable *cancellable, GError **error);
+gboolean dv_virt_snapshot_revert(DvVirtHost *host, const char *uuid, const char *name,
+                                 GCancellable *cancellable, GError **error);
+gboolean dv_virt_snapshot_delete(DvVirtHost *host, const char *uuid, const char *name,
+                                 GCancellable *cancellable, GError **error);
+
+/* ---- volumes ---------------------------------------------------------- */
+
+/* A sparse volume (allocation 0); qcow2 gets compat 1.1.
+ * Returns {name, path, key, format, capacity, allocation}. */
+JsonObject *dv_virt_volume_create(DvVirtHost *host, const char *pool, const char *name,
+                                  guint64 capacity, const char *format,
+                                  GCancellable *cancellable, GError **error);
+/* A qcow2 overlay (compat 1.1) on @backing, whose format is always given.
+ * @capacity 0 takes the backing file's size. */
+JsonObject *dv_virt_volume_create_overlay(DvVirtHost *host, const char *pool, const char *name,
+                                          const char *backing, const char *backing_format,
+                                          guint64 capacity, GCancellable *cancellable,
+                                          GError **error);
+/* {name, path, key, format, capacity, allocation, pool}. */
+JsonObject *dv_virt_volume_lookup_by_path(DvVirtHost *host, const char *path,
+                                          GCancellable *cancellable, GError **error);
+gboolean dv_virt_volume_delete(DvVirtHost *host, const char *pool, const char *name,
+                               GCancellable *cancellable, GError **error);
+gboolean dv_virt_volume_delete_by_path(DvVirtHost *host, const char *path,
+                                       GCancellable *cancellable, GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirt, dv_virt_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirtHost, dv_virt_host_unref)
+
+G_END_DECLS

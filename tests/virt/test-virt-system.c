@@ -1,0 +1,442 @@
+/* System tier of src/engine/virt: the real local libvirtd (qemu:///system)
+ * with QEMU under TCG.  Start the daemon with scripts/ensure-libvirtd.
+ *
+ * Everything created is named dvtest-<random>-... and removed in the
+ * fixture teardown, also when a test fails half-way. */
+#define G_LOG_DOMAIN "DvVirtSystemTest"
+
+#include "dv-virt-private.h"
+
+#include "dv-json.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SYSTEM_URI "qemu:///system"
+#define OVMF_CODE "/usr/share/OVMF/OVMF_CODE_4M.ms.fd"
+
+static DvVirt *the_virt;
+static char *skip_reason; /* set when the daemon cannot be reached */
+
+typedef struct {
+    DvVirtHost *host;
+    char *prefix;
+    char *tmpdir;
+    char *pool;
+} Fixture;
+
+static gboolean
+services_required(void)
+{
+    return g_strcmp0(g_getenv("CI"), "true") == 0 ||
+           g_strcmp0(g_getenv("DV_REQUIRE_SERVICES"), "1") == 0;
+}
+
+/* Reachability once per process: a missing daemon fails in CI and skips
+ * elsewhere, always with the reason. */
+static gboolean
+check_daemon(void)
+{
+    if (skip_reason == NULL) {
+        g_autoptr(DvVirtHost) host = dv_virt_host_get(the_virt, "local-check", SYSTEM_URI);
+        g_autoptr(GError) error = NULL;
+        g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
+
+        if (dv_virt_op_begin(&op, host, NULL, &error))
+            skip_reason = g_strdup("");
+        else
+            skip_reason = g_strdup_printf("libvirtd is not reachable at %s (%s); run "
+                                          "scripts/ensure-libvirtd as root",
+                                          SYSTEM_URI, error->message);
+    }
+    if (skip_reason[0] == '\0')
+        return TRUE;
+    if (services_required())
+        g_error("%s", skip_reason);
+    g_test_skip(skip_reason);
+    return FALSE;
+}
+
+/* Names are derived from the parent's pid and the test path, so the
+ * parent (which cleans up) and the child (which runs the test) agree
+ * without passing anything; the pid keeps parallel runs apart. */
+static char *
+test_prefix_new(pid_t parent)
+{
+    return g_strdup_printf("dvtest-%d-%08x-", (int)parent, g_str_hash(g_test_get_path()));
+}
+
+static char *
+test_dir_new(const char *prefix)
+{
+    g_autofree char *base = g_strndup(prefix, strlen(prefix) - 1);
+
+    return g_build_filename(g_get_tmp_dir(), base, NULL);
+}
+
+static void
+fixture_setup(Fixture *fx, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *pool_xml = NULL;
+    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
+    g_autoptr(virStoragePool) pool = NULL;
+
+    if (!check_daemon())
+        return;
+    fx->host = dv_virt_host_get(the_virt, "local", SYSTEM_URI);
+    fx->prefix = test_prefix_new(getppid());
+    fx->tmpdir = test_dir_new(fx->prefix);
+    fx->pool = g_strdup_printf("%spool", fx->prefix);
+
+    /* A transient dir pool: gone from libvirt when destroyed. */
+    pool_xml = g_markup_printf_escaped("<pool type='dir'><name>%s</name>"
+                                       "<target><path>%s</path></target></pool>",
+                                       fx->pool, fx->tmpdir);
+    g_assert_true(dv_virt_op_begin(&op, fx->host, NULL, &error));
+    g_assert_no_error(error);
+    pool = virStoragePoolCreateXML(op.conn, pool_xml, 0);
+    if (pool == NULL) {
+        dv_virt_op_fail(&op, &error, "cannot create test pool");
+        g_assert_no_error(error);
+    }
+}
+
+static void
+remove_tree(const char *dir)
+{
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *name;
+
+    while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
+        g_autofree char *path = g_build_filename(dir, name, NULL);
+        g_unlink(path);
+    }
+    g_rmdir(dir);
+}
+
+/* Removes every domain named @prefix*, the pool @prefix"pool" with its
+ * volumes, and @tmpdir.  Runs in the parent process after each test, so
+ * it also runs when the test failed (aborted) half-way. */
+static void
+cleanup_prefix(const char *prefix, const char *tmpdir)
+{
+    g_autoptr(DvVirtHost) host = dv_virt_host_get(the_virt, "local-cleanup", SYSTEM_URI);
+    g_autofree char *pool_name = g_strdup_printf("%spool", prefix);
+    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
+    g_autoptr(DvVirtDomainList) doms = NULL;
+    g_autoptr(virStoragePool) pool = NULL;
+    g_autoptr(GError) error = NULL;
+    int n;
+
+    if (dv_virt_op_begin(&op, host, NULL, &error)) {
+        n = virConnectListAllDomains(op.conn, &doms, 0);
+        for (int i = 0; i < n; i++) {
+            if (!g_str_has_prefix(virDomainGetName(doms[i]), prefix))
+                continue;
+            g_printerr("cleanup: removing leftover domain %s\n", virDomainGetName(doms[i]));
+            if (virDomainIsActive(doms[i]) == 1)
+                virDomainDestroy(doms[i]);
+            virDomainUndefineFlags(doms[i], VIR_DOMAIN_UNDEFINE_NVRAM |
+                                                VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+                                                VIR_DOMAIN_UNDEFINE_MANAGED_SAVE);
+        }
+        pool = virStoragePoolLookupByName(op.conn, pool_name);
+        if (pool != NULL) {
+            g_autoptr(DvVirtVolList) vols = NULL;
+            int nv = virStoragePoolListAllVolumes(pool, &vols, 0);
+
+            for (int i = 0; i < nv; i++)
+                virStorageVolDelete(vols[i], 0);
+            virStoragePoolDestroy(pool);
+        }
+        virResetLastError();
+    }
+    remove_tree(tmpdir);
+}
+
+static void
+fixture_teardown(Fixture *fx, gconstpointer data)
+{
+    dv_virt_host_unref(fx->host);
+    g_free(fx->prefix);
+    g_free(fx->pool);
+    g_free(fx->tmpdir);
+}
+
+typedef void (*SystemTestFunc)(Fixture *fx, gconstpointer data);
+
+/* Each test runs in a child process; the parent owns the names and the
+ * temp dir and cleans up whatever the child left, pass or fail. */
+static void
+run_isolated(gconstpointer data)
+{
+    SystemTestFunc fn = (SystemTestFunc)data;
+    g_autofree char *prefix = NULL;
+    g_autofree char *tmpdir = NULL;
+
+    if (g_test_subprocess()) {
+        Fixture fx = { 0 };
+
+        fixture_setup(&fx, NULL);
+        if (fx.host != NULL)
+            fn(&fx, NULL);
+        fixture_teardown(&fx, NULL);
+        return;
+    }
+    if (!check_daemon())
+        return;
+    prefix = test_prefix_new(getpid());
+    tmpdir = test_dir_new(prefix);
+    /* QEMU runs as libvirt-qemu and must reach the files. */
+    g_assert_cmpint(g_mkdir(tmpdir, 0755), ==, 0);
+    g_chmod(tmpdir, 0755);
+    g_test_trap_subprocess(NULL, 240 * G_USEC_PER_SEC,
+                           G_TEST_SUBPROCESS_INHERIT_STDOUT | G_TEST_SUBPROCESS_INHERIT_STDERR);
+    cleanup_prefix(prefix, tmpdir);
+    g_test_trap_assert_passed();
+}
+
+static char *
+define_domain(Fixture *fx, const char *name, guint generation, const char *disk)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) spec = json_object_new();
+    g_autofree char *full = g_strconcat(fx->prefix, name, NULL);
+    g_autofree char *log = g_strdup_printf("%s/%s.log", fx->tmpdir, name);
+    g_autofree char *xml = NULL;
+    char *uuid;
+
+    json_object_set_string_member(spec, "name", full);
+    json_object_set_string_member(spec, "domain_type", "qemu");
+    json_object_set_int_member(spec, "memory_mib", 64);
+    json_object_set_int_member(spec, "generation", generation);
+    json_object_set_string_member(spec, "serial_log", log);
+    json_object_set_string_member(spec, "description", "drover system test");
+    if (disk != NULL) {
+        JsonArray *disks = json_array_new();
+        JsonObject *d = json_object_new();
+
+        json_object_set_string_member(d, "path", disk);
+        json_object_set_string_member(d, "format", "qcow2");
+        json_array_add_object_element(disks, d);
+        json_object_set_array_member(spec, "disks", disks);
+    }
+    xml = dv_virt_domain_xml_new(spec, &error);
+    g_assert_no_error(error);
+    uuid = dv_virt_domain_define(fx->host, xml, NULL, &error);
+    g_assert_no_error(error);
+    return uuid;
+}
+
+static const char *
+state_of(Fixture *fx, const char *uuid)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) dom = dv_virt_domain_get(fx->host, uuid, NULL, &error);
+
+    g_assert_no_error(error);
+    return g_intern_string(dv_json_get_string(dom, "state", NULL));
+}
+
+static void
+test_gen1_lifecycle(Fixture *fx, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) vol = NULL;
+    g_autoptr(JsonObject) snap = NULL;
+    g_autoptr(JsonArray) snaps = NULL;
+    g_autoptr(JsonObject) gone = NULL;
+    g_autoptr(JsonObject) dom = NULL;
+    g_autofree char *vol_name = NULL;
+    g_autofree char *uuid = NULL;
+    const char *path;
+    gint64 t0;
+
+    if (fx->host == NULL)
+        return;
+    vol_name = g_strconcat(fx->prefix, "disk.qcow2", NULL);
+    vol = dv_virt_volume_create(fx->host, fx->pool, vol_name, 16 << 20, "qcow2", NULL, &error);
+    g_assert_no_error(error);
+    path = dv_json_get_string(vol, "path", NULL);
+    g_assert_cmpstr(dv_json_get_string(vol, "format", NULL), ==, "qcow2");
+    g_assert_cmpint(dv_json_get_int(vol, "capacity", 0), ==, 16 << 20);
+    /* Sparse: a fresh qcow2 holds only its metadata. */
+    g_assert_cmpint(dv_json_get_int(vol, "allocation", G_MAXINT64), <, 1 << 20);
+
+    uuid = define_domain(fx, "gen1", 1, path);
+    g_assert_cmpstr(state_of(fx, uuid), ==, "shutoff");
+    t0 = g_get_monotonic_time();
+    g_assert_true(dv_virt_domain_start(fx->host, uuid, NULL, &error));
+    g_assert_no_error(error);
+    g_test_message("start took %.0f ms", (g_get_monotonic_time() - t0) / 1000.0);
+    g_assert_cmpstr(state_of(fx, uuid), ==, "running");
+
+    dom = dv_virt_domain_get(fx->host, uuid, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(dv_json_get_int(dom, "generation", 0), ==, 1);
+    g_assert_cmpint(dv_json_get_int(dom, "memory_mib", 0), ==, 64);
+    g_assert_cmpstr(dv_json_get_string(json_array_get_object_element(
+                                           dv_json_get_array(dom, "disks"), 0),
+                                       "source", NULL),
+                    ==, path);
+
+    t0 = g_get_monotonic_time();
+    snap = dv_virt_snapshot_create(fx->host, uuid, "s1", "running snapshot", NULL, &error);
+    g_assert_no_error(error);
+    g_test_message("internal snapshot of a running 64 MiB guest took %.0f ms",
+                   (g_get_monotonic_time() - t0) / 1000.0);
+    g_assert_cmpstr(dv_json_get_string(snap, "state", NULL), ==, "running");
+    g_assert_true(dv_json_get_bool(snap, "is_current", FALSE));
+
+    snaps = dv_virt_snapshot_list(fx->host, uuid, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(json_array_get_length(snaps), ==, 1);
+    g_assert_cmpstr(dv_json_get_string(json_array_get_object_element(snaps, 0), "description",
+                                       NULL),
+                    ==, "running snapshot");
+
+    g_assert_true(dv_virt_snapshot_revert(fx->host, uuid, "s1", NULL, &error));
+    g_assert_no_error(error);
+    g_assert_cmpstr(state_of(fx, uuid), ==, "running");
+    g_assert_true(dv_virt_snapshot_delete(fx->host, uuid, "s1", NULL, &error));
+    g_assert_no_error(error);
+
+    g_assert_true(dv_virt_domain_destroy(fx->host, uuid, NULL, &error));
+    g_assert_no_error(error);
+    g_assert_cmpstr(state_of(fx, uuid), ==, "shutoff");
+
+    /* A shut-off snapshot too, then delete everything with the volume. */
+    g_clear_pointer(&snap, json_object_unref);
+    snap = dv_virt_snapshot_create(fx->host, uuid, "s2", NULL, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(dv_json_get_string(snap, "state", NULL), ==, "shutoff");
+
+    g_assert_true(dv_virt_domain_delete(fx->host, uuid, TRUE, NULL, &error));
+    g_assert_no_error(error);
+    gone = dv_virt_volume_lookup_by_path(fx->host, path, NULL, &error);
+    g_assert_null(gone);
+    g_assert_error(error, DV_ERROR, DV_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+    g_assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
+    g_assert_null(dv_virt_domain_get(fx->host, uuid, NULL, &error));
+    g_assert_error(error, DV_ERROR, DV_ERROR_NOT_FOUND);
+}
+
+static void
+test_gen2_secure_boot(Fixture *fx, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) dom = NULL;
+    g_autoptr(JsonObject) snap = NULL;
+    g_autofree char *uuid = NULL;
+    g_autofree char *xml = NULL;
+
+    if (fx->host == NULL)
+        return;
+    if (!g_file_test(OVMF_CODE, G_FILE_TEST_EXISTS)) {
+        g_test_skip("no " OVMF_CODE " (package ovmf)");
+        return;
+    }
+    uuid = define_domain(fx, "gen2", 2, NULL);
+    g_assert_true(dv_virt_domain_start(fx->host, uuid, NULL, &error));
+    g_assert_no_error(error);
+    g_assert_cmpstr(state_of(fx, uuid), ==, "running");
+    dom = dv_virt_domain_get(fx->host, uuid, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(dv_json_get_int(dom, "generation", 0), ==, 2);
+    g_assert_true(dv_json_get_bool(dom, "secure_boot", FALSE));
+    xml = dv_virt_domain_get_xml(fx->host, uuid, FALSE, NULL, &error);
+    g_assert_no_error(error);
+    g_test_message("gen2 loader: %s", strstr(xml, "<loader") != NULL ? strstr(xml, "<loader") : "?");
+    g_assert_nonnull(strstr(xml, "OVMF_CODE_4M.ms.fd"));
+
+    snap = dv_virt_snapshot_create(fx->host, uuid, "s1", NULL, NULL, &error);
+    g_assert_null(snap);
+    g_assert_error(error, DV_ERROR, DV_ERROR_NOT_SUPPORTED);
+    g_clear_error(&error);
+
+    g_assert_true(dv_virt_domain_delete(fx->host, uuid, TRUE, NULL, &error));
+    g_assert_no_error(error);
+}
+
+static void
+test_probe_and_rights(Fixture *fx, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) probe = NULL;
+    g_autoptr(JsonObject) rights = NULL;
+    gboolean found = FALSE;
+    JsonArray *pools;
+    gint64 t0;
+
+    if (fx->host == NULL)
+        return;
+    t0 = g_get_monotonic_time();
+    probe = dv_virt_host_probe(fx->host, NULL, &error);
+    g_assert_no_error(error);
+    g_test_message("probe of qemu:///system took %.1f ms", (g_get_monotonic_time() - t0) / 1000.0);
+    g_assert_cmpstr(dv_json_get_string(probe, "hypervisor_type", NULL), ==, "QEMU");
+    g_assert_cmpint(dv_json_get_int(probe, "hypervisor_major", 0), >=, 5);
+    g_assert_cmpint(dv_json_get_int(probe, "cpus", 0), >=, 1);
+    g_assert_cmpint(dv_json_get_int(probe, "free_memory_mib", 0), >, 0);
+    pools = dv_json_get_array(probe, "pools");
+    for (guint i = 0; i < json_array_get_length(pools); i++) {
+        JsonObject *p = json_array_get_object_element(pools, i);
+        if (g_strcmp0(dv_json_get_string(p, "name", NULL), fx->pool) == 0) {
+            g_assert_cmpstr(dv_json_get_string(p, "path", NULL), ==, fx->tmpdir);
+            g_assert_cmpstr(dv_json_get_string(p, "state", NULL), ==, "running");
+            found = TRUE;
+        }
+    }
+    g_assert_true(found);
+
+    rights = dv_virt_host_check_rights(fx->host, NULL, &error);
+    g_assert_no_error(error);
+    g_test_message("rights: %s", dv_json_object_to_string(rights, FALSE));
+    g_assert_true(dv_json_get_bool(rights, "read_write", FALSE));
+    g_assert_true(dv_json_get_bool(rights, "list_storage", FALSE));
+    g_assert_true(dv_json_get_bool(rights, "create_volumes", FALSE));
+    g_assert_true(dv_json_get_bool(rights, "define_domains", FALSE));
+}
+
+static void
+test_daemon_limits(Fixture *fx, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) limits = NULL;
+
+    if (fx->host == NULL)
+        return;
+    limits = dv_virt_host_get_daemon_limits(fx->host, &error);
+    g_assert_no_error(error);
+    g_test_message("daemon limits: %s", dv_json_object_to_string(limits, FALSE));
+    g_assert_cmpint(dv_json_get_int(limits, "max_clients", 0), >, 0);
+    g_assert_cmpint(dv_json_get_int(limits, "nclients", 0), >=, 1);
+    g_assert_cmpint(dv_json_get_int(limits, "max_workers", 0), >, 0);
+    g_assert_true(json_object_has_member(limits, "min_workers"));
+    g_assert_cmpint(dv_json_get_int(limits, "max_client_requests", 0), >, 0);
+    g_assert_nonnull(dv_json_get_string(limits, "max_client_requests_source", NULL));
+}
+
+int
+main(int argc, char **argv)
+{
+    int rc;
+
+    g_test_init(&argc, &argv, NULL);
+    the_virt = dv_virt_new();
+
+#define ADD(path, fn) g_test_add_data_func(path, (gconstpointer)fn, run_isolated)
+    ADD("/drover/virt/system/probe-and-rights", test_probe_and_rights);
+    ADD("/drover/virt/system/gen1-lifecycle", test_gen1_lifecycle);
+    ADD("/drover/virt/system/gen2-secure-boot", test_gen2_secure_boot);
+    ADD("/drover/virt/system/daemon-limits", test_daemon_limits);
+#undef ADD
+
+    rc = g_test_run();
+    dv_virt_free(the_virt);
+    g_free(skip_reason);
+    return rc;
+}
