@@ -19,6 +19,7 @@ build: deps $(BUILD)/build.ninja
 
 run: build
 	@./scripts/ensure-libvirtd
+	@./scripts/ensure-default-pool
 	@exec ./$(BUILD)/src/daemon/droverd --state-dir $(STATE_DIR) --listen $(LISTEN) \
 		--add-local-host qemu:///system
 

@@ -22,6 +22,7 @@ struct _DvServer {
     GThreadPool *pool;
     GMainContext *context;
     GHashTable *streams; /* job id -> GPtrArray<SoupServerMessage*>; main thread only */
+    guint keepalive_id;
 };
 
 typedef struct {
@@ -523,6 +524,28 @@ dv_sse_end(SoupServerMessage *msg)
     soup_server_message_unpause(msg);
 }
 
+/* A comment line every 20 s keeps proxies and clients from timing out
+ * on a long step. */
+static gboolean
+dv_sse_keepalive(gpointer data)
+{
+    DvServer *server = data;
+    GHashTableIter it;
+    gpointer value;
+
+    g_hash_table_iter_init(&it, server->streams);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        GPtrArray *clients = value;
+        for (guint i = 0; i < clients->len; i++) {
+            SoupServerMessage *msg = g_ptr_array_index(clients, i);
+            soup_message_body_append(soup_server_message_get_response_body(msg), SOUP_MEMORY_STATIC,
+                                     ": keepalive\n\n", 13);
+            soup_server_message_unpause(msg);
+        }
+    }
+    return G_SOURCE_CONTINUE;
+}
+
 typedef struct {
     DvServer *server;
     char *job_id;
@@ -822,6 +845,7 @@ dv_server_new(DvEngine *engine, const DvServerOptions *opts, GError **error)
     soup_server_add_early_handler(server->soup, NULL, dv_server_early, server, NULL);
     soup_server_add_handler(server->soup, NULL, dv_server_handler, server, NULL);
     dv_job_manager_set_listener(dv_engine_get_jobs(engine), dv_server_job_listener, server);
+    server->keepalive_id = g_timeout_add_seconds(20, dv_sse_keepalive, server);
 
     if (!soup_server_listen(server->soup, G_SOCKET_ADDRESS(addr),
                             cert != NULL ? SOUP_SERVER_LISTEN_HTTPS : 0, error)) {
@@ -854,6 +878,8 @@ dv_server_free(DvServer *server)
     if (server == NULL)
         return;
     dv_job_manager_set_listener(dv_engine_get_jobs(server->engine), NULL, NULL);
+    if (server->keepalive_id != 0)
+        g_source_remove(server->keepalive_id);
     if (server->soup != NULL)
         soup_server_disconnect(server->soup);
     if (server->pool != NULL)

@@ -385,14 +385,21 @@ dv_engine_template_build(DvEngine *engine, JsonObject *body, GError **error)
         for (guint i = 0; i < json_array_get_length(nets); i++) {
             JsonNode *n = json_array_get_element(nets, i);
             g_autofree char *field = g_strdup_printf("networks[%u]", i);
-            if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING) {
+            const char *net = NULL;
+            /* A name, or {"network": NAME} as in a VM spec. */
+            if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING) {
+                net = json_node_get_string(n);
+            } else if (JSON_NODE_HOLDS_OBJECT(n) && json_object_get_size(json_node_get_object(n)) == 1) {
+                net = dv_json_get_string(json_node_get_object(n), "network", NULL);
+            }
+            if (net == NULL) {
                 dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field,
-                                   "%s: must be a network name", field);
+                                   "%s: must be a network name or {\"network\": NAME}", field);
                 return NULL;
             }
-            if (!dv_validate_name(field, json_node_get_string(n), error))
+            if (!dv_validate_name(field, net, error))
                 return NULL;
-            json_array_add_string_element(net_out, json_node_get_string(n));
+            json_array_add_string_element(net_out, net);
         }
     }
     json_object_set_string_member(rec, "id", id);

@@ -603,6 +603,93 @@ test_groups_clusters_shares(Fixture *f, gconstpointer data)
     }
 }
 
+/* A non-loopback address is served only over TLS. */
+static void
+test_tls(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("drover-tls-XXXXXX", NULL);
+    g_autofree char *droverd = g_build_filename(g_getenv("DV_TOP_BUILDDIR") != NULL ? g_getenv("DV_TOP_BUILDDIR") : ".",
+                                                "src", "daemon", "droverd", NULL);
+    const char *argv_plain[] = { droverd, "--state-dir", dir, "--listen", "0.0.0.0:0", NULL };
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    g_autoptr(GError) error = NULL;
+    int status = 0;
+
+    g_assert_true(g_spawn_sync(NULL, (char **)argv_plain, NULL, 0, NULL, NULL, &out, &err, &status, &error));
+    g_assert_false(g_spawn_check_wait_status(status, NULL));
+    g_assert_nonnull(strstr(err, "TLS"));
+    g_assert_nonnull(strstr(err, "listen"));
+    {
+        const char *extra[] = { "--self-signed-tls", NULL };
+        g_autoptr(DvTestDaemon) d = dv_test_daemon_start(NULL, extra);
+        g_autofree char *crt = g_build_filename(d->state_dir, "tls", "server.crt", NULL);
+        /* On loopback too when asked: the URL is https and answers. */
+        g_assert_true(g_str_has_prefix(d->url, "https://"));
+        g_assert_true(g_file_test(crt, G_FILE_TEST_EXISTS));
+    }
+    {
+        g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
+        g_assert_cmpint(system(cmd), ==, 0);
+    }
+}
+
+/* The whole server on PostgreSQL (the private one make check starts). */
+static void
+test_postgresql(void)
+{
+    const char *uri = g_getenv("DV_TEST_PG_URI");
+    g_autofree char *db = NULL;
+    g_autofree char *db_uri = NULL;
+    g_autofree char *create = NULL;
+    g_autofree char *drop = NULL;
+    g_autofree char *hostdir = NULL;
+    g_autofree char *xml = NULL;
+    g_autofree char *body = NULL;
+    const char *extra[4] = { "--database", NULL, NULL };
+
+    if (uri == NULL) {
+        if (dv_test_require_services())
+            g_error("DV_TEST_PG_URI is not set: run under tests/services/with-services");
+        g_test_skip("no PostgreSQL (DV_TEST_PG_URI unset)");
+        return;
+    }
+    db = g_strdup_printf("dv_api_%u", g_random_int());
+    create = g_strdup_printf("psql -q -d '%s' -c 'CREATE DATABASE %s'", uri, db);
+    g_assert_cmpint(system(create), ==, 0);
+    {
+        const char *slash = strrchr(uri, '/');
+        db_uri = g_strdup_printf("%.*s/%s", (int)(slash - uri), uri, db);
+    }
+    extra[1] = db_uri;
+    {
+        g_autoptr(DvTestDaemon) d = dv_test_daemon_start(NULL, extra);
+        g_autoptr(JsonObject) job = NULL;
+        g_autoptr(JsonObject) vmjob = NULL;
+        hostdir = g_dir_make_tmp("drover-pg-XXXXXX", NULL);
+        xml = dv_test_write_host_xml(hostdir, "pg1.xml", "pgvm", 30);
+        body = g_strdup_printf("{\"name\":\"pg1\",\"uri\":\"test://%s\"}", xml);
+        job = dv_test_run_job(d, "POST", "/api/v1/hosts", body);
+        assert_succeeded(job);
+        g_assert_cmpint(dv_test_count(d, "/api/v1/vms"), ==, 30);
+        g_assert_cmpint(dv_test_count(d, "/api/v1/vms?name_prefix=pgvm2"), ==, 11);
+        vmjob = dv_test_run_job(d, "POST", "/api/v1/vms",
+                                "{\"name\":\"onpg\",\"host\":\"pg1\",\"memory_mib\":64,"
+                                "\"disks\":[{\"size_mib\":8,\"pool\":\"pool1\"}]}");
+        assert_succeeded(vmjob);
+        /* Restart on the same database: the data is there. */
+        dv_test_daemon_stop(d, FALSE);
+        g_assert_true(dv_test_daemon_restart(d));
+        g_assert_cmpint(dv_test_count(d, "/api/v1/vms"), ==, 31);
+    }
+    drop = g_strdup_printf("psql -q -d '%s' -c 'DROP DATABASE %s'", uri, db);
+    g_assert_cmpint(system(drop), ==, 0);
+    {
+        g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", hostdir);
+        g_assert_cmpint(system(cmd), ==, 0);
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -616,5 +703,7 @@ main(int argc, char **argv)
     ADD("/drover/api/job-events-and-cancel", test_job_events_and_cancel);
     ADD("/drover/api/crash-recovery", test_crash_recovery);
     ADD("/drover/api/groups-clusters-shares", test_groups_clusters_shares);
+    g_test_add_func("/drover/api/tls", test_tls);
+    g_test_add_func("/drover/api/postgresql", test_postgresql);
     return g_test_run();
 }

@@ -131,7 +131,7 @@ dv_test_daemon_launch(DvTestDaemon *d, const char *const *extra_args)
 gboolean
 dv_test_daemon_restart(DvTestDaemon *d)
 {
-    return dv_test_daemon_launch(d, NULL);
+    return dv_test_daemon_launch(d, (const char *const *)d->extra_args);
 }
 
 DvTestDaemon *
@@ -153,6 +153,7 @@ dv_test_daemon_start(const char *state_dir, const char *const *extra_args)
         d->state_dir = g_strdup(state_dir);
     }
     d->session = soup_session_new_with_options("timeout", 60, NULL);
+    d->extra_args = g_strdupv((char **)extra_args);
     g_assert_true(dv_test_daemon_launch(d, extra_args));
 
     pw_path = g_build_filename(d->state_dir, "initial-admin-password", NULL);
@@ -193,11 +194,23 @@ dv_test_daemon_free(DvTestDaemon *d)
             g_printerr("cannot remove %s\n", d->state_dir);
     }
     g_clear_object(&d->session);
+    g_strfreev(d->extra_args);
     g_free(d->state_dir);
     g_free(d->url);
     g_free(d->token);
     g_free(d->password);
     g_free(d);
+}
+
+/* Accepts exactly the certificate droverd made in its state directory. */
+static gboolean
+dv_test_accept_cert(SoupMessage *msg, GTlsCertificate *peer, GTlsCertificateFlags errors,
+                    gpointer user_data)
+{
+    DvTestDaemon *d = user_data;
+    g_autofree char *path = g_build_filename(d->state_dir, "tls", "server.crt", NULL);
+    g_autoptr(GTlsCertificate) ours = g_tls_certificate_new_from_file(path, NULL);
+    return ours != NULL && g_tls_certificate_is_same(ours, peer);
 }
 
 static JsonNode *
@@ -213,6 +226,7 @@ dv_test_send(DvTestDaemon *d, const char *method, const char *path, GBytes *body
     const char *data;
 
     g_assert_nonnull(msg);
+    g_signal_connect(msg, "accept-certificate", G_CALLBACK(dv_test_accept_cert), d);
     if (auth && d->token != NULL) {
         g_autofree char *h = g_strdup_printf("Bearer %s", d->token);
         soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization", h);

@@ -19,6 +19,7 @@ typedef struct {
     char *token;
     char *password;
     GSubprocess *proc;
+    char **extra_args;  /* given again on restart */
     SoupSession *session;
     gboolean owns_state_dir;
 } DvTestDaemon;
