@@ -124,6 +124,20 @@ dv_daemon_harden(void)
 }
 
 static gboolean
+dv_daemon_housekeeping(gpointer data)
+{
+    DvEngine *engine = data;
+    g_autoptr(GError) error = NULL;
+    guint jobs = 0, sessions = 0;
+
+    if (!dv_engine_housekeeping(engine, DV_ENGINE_JOB_RETENTION_US, &jobs, &sessions, &error))
+        g_warning("housekeeping: %s", error->message);
+    else if (jobs > 0 || sessions > 0)
+        g_info("housekeeping: removed %u finished jobs and %u expired sessions", jobs, sessions);
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean
 dv_daemon_quit(gpointer data)
 {
     g_main_loop_quit(data);
@@ -274,6 +288,8 @@ main(int argc, char **argv)
     if (o.add_local_host != NULL)
         dv_daemon_add_local_host(engine, o.add_local_host);
 
+    dv_daemon_housekeeping(engine);
+    g_timeout_add_seconds(3600, dv_daemon_housekeeping, engine);
     loop = g_main_loop_new(NULL, FALSE);
     g_unix_signal_add(SIGINT, dv_daemon_quit, loop);
     g_unix_signal_add(SIGTERM, dv_daemon_quit, loop);

@@ -580,3 +580,36 @@ dv_engine_debug_register(DvEngine *engine)
     dv_job_manager_register_kind(engine->jobs, &a);
     dv_job_manager_register_kind(engine->jobs, &b);
 }
+
+/* --- housekeeping ------------------------------------------------------------------ */
+
+gboolean
+dv_engine_housekeeping(DvEngine *engine, gint64 job_retention_us, guint *ret_jobs,
+                       guint *ret_sessions, GError **error)
+{
+    static const char *const finished[] = { "succeeded", "failed", "cancelled" };
+    g_autofree char *now = g_strdup_printf("%" G_GINT64_FORMAT, dv_store_now());
+    g_autofree char *cutoff = g_strdup_printf("%" G_GINT64_FORMAT, dv_store_now() - job_retention_us);
+    DvFilter sf[] = { { "expires_at", DV_FILTER_LESS, now } };
+    gint64 jobs = 0;
+    gint64 sessions;
+
+    for (gsize i = 0; i < G_N_ELEMENTS(finished); i++) {
+        DvFilter jf[] = {
+            { "state", DV_FILTER_EQ, finished[i] },
+            { "finished_at", DV_FILTER_LESS, cutoff },
+        };
+        gint64 n = dv_store_delete_matching(engine->store, &dv_table_jobs, jf, G_N_ELEMENTS(jf), error);
+        if (n < 0)
+            return FALSE;
+        jobs += n;
+    }
+    sessions = dv_store_delete_matching(engine->store, &dv_table_sessions, sf, G_N_ELEMENTS(sf), error);
+    if (sessions < 0)
+        return FALSE;
+    if (ret_jobs != NULL)
+        *ret_jobs = (guint)jobs;
+    if (ret_sessions != NULL)
+        *ret_sessions = (guint)sessions;
+    return TRUE;
+}

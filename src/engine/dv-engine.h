@@ -96,6 +96,12 @@ JsonObject *dv_engine_debug_sleep(DvEngine *engine, JsonObject *body, const char
                                   GError **error);
 void dv_engine_debug_register(DvEngine *engine);
 
+/* Removes finished jobs older than @job_retention_us and expired
+ * sessions, so neither table grows without bound. */
+#define DV_ENGINE_JOB_RETENTION_US (30 * G_TIME_SPAN_DAY)
+gboolean dv_engine_housekeeping(DvEngine *engine, gint64 job_retention_us, guint *ret_jobs,
+                                guint *ret_sessions, GError **error);
+
 JsonObject *dv_engine_job_cancel(DvEngine *engine, const char *job_id, GError **error);
 
 G_END_DECLS

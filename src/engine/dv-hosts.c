@@ -586,7 +586,7 @@ dv_engine_host_save_txn(DvStore *store, gpointer user_data, GError **error)
 /* Reads the host and decides its state; shared by add and refresh. */
 static JsonObject *
 dv_engine_host_inspect(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject *record,
-                       GError **error)
+                       gboolean check_rights, GError **error)
 {
     GCancellable *c = dv_job_get_cancellable(job);
     g_autoptr(JsonObject) probe = NULL;
@@ -601,24 +601,32 @@ dv_engine_host_inspect(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject 
         return NULL;
     if (!dv_job_step(job, "check rights", error))
         return NULL;
-    rights = dv_virt_host_check_rights(vh, c, error);
-    if (rights == NULL)
-        return NULL;
-    missing = dv_json_get_array(rights, "missing");
-    if (missing != NULL && json_array_get_length(missing) > 0) {
-        g_autoptr(GString) why = g_string_new("missing rights: ");
-        for (guint i = 0; i < json_array_get_length(missing); i++) {
-            if (i > 0)
-                g_string_append(why, ", ");
-            g_string_append(why, json_array_get_string_element(missing, i));
+    if (check_rights) {
+        rights = dv_virt_host_check_rights(vh, c, error);
+        if (rights == NULL)
+            return NULL;
+        missing = dv_json_get_array(rights, "missing");
+        if (missing != NULL && json_array_get_length(missing) > 0) {
+            g_autoptr(GString) why = g_string_new("missing rights: ");
+            for (guint i = 0; i < json_array_get_length(missing); i++) {
+                if (i > 0)
+                    g_string_append(why, ", ");
+                g_string_append(why, json_array_get_string_element(missing, i));
+            }
+            json_object_set_string_member(record, "state", "needs-attention");
+            json_object_set_string_member(record, "state_reason", why->str);
+        } else {
+            json_object_set_string_member(record, "state", "ok");
+            json_object_set_null_member(record, "state_reason");
         }
-        json_object_set_string_member(record, "state", "needs-attention");
-        json_object_set_string_member(record, "state_reason", why->str);
+        json_object_set_object_member(record, "rights", g_steal_pointer(&rights));
     } else {
+        /* The rights check defines a probe domain and creates a probe
+         * volume: it runs when a host is added or needs attention, not on
+         * every refresh of a healthy host. */
         json_object_set_string_member(record, "state", "ok");
         json_object_set_null_member(record, "state_reason");
     }
-    json_object_set_object_member(record, "rights", g_steal_pointer(&rights));
     if (!dv_job_step(job, "read inventory", error))
         return NULL;
     if (dv_engine_is_local_uri(dv_json_get_string(record, "uri", ""))) {
@@ -659,7 +667,7 @@ dv_engine_host_add_job(DvJob *job, gpointer user_data, GError **error)
     /* A resumed job may find its row already saved. */
     existing = dv_store_get(engine->store, &dv_table_hosts, id, NULL);
     vh = dv_engine_virt_host(engine, record);
-    probe = dv_engine_host_inspect(engine, job, vh, record, error);
+    probe = dv_engine_host_inspect(engine, job, vh, record, TRUE, error);
     if (probe == NULL) {
         if (existing == NULL)
             dv_engine_virt_host_forget(engine, id);
@@ -713,7 +721,10 @@ dv_engine_host_refresh_job(DvJob *job, gpointer user_data, GError **error)
     json_object_set_string_member(record, "uri", dv_json_get_string(host, "uri", ""));
     json_object_set_string_member(record, "name", dv_json_get_string(host, "name", ""));
     vh = dv_engine_virt_host(engine, host);
-    probe = dv_engine_host_inspect(engine, job, vh, record, &local);
+    probe = dv_engine_host_inspect(engine, job, vh, record,
+                                   g_strcmp0(dv_json_get_string(host, "state", ""), "ok") != 0 ||
+                                       dv_json_get_object(host, "rights") == NULL,
+                                   &local);
     if (probe == NULL) {
         /* Unreachable hosts stay in the inventory, marked. */
         g_autoptr(JsonObject) changes = json_object_new();

@@ -518,6 +518,43 @@ test_paging_descending(Fixture *fx, gconstpointer data)
     g_assert_cmpuint(visited, ==, 50);
 }
 
+/* Housekeeping: delete by a less-than filter, never a whole table. */
+static void
+test_delete_matching(Fixture *fx, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    DvFilter old[] = { { "state", DV_FILTER_EQ, "succeeded" }, { "finished_at", DV_FILTER_LESS, "1500" } };
+    DvFilter bad[] = { { "state", DV_FILTER_LESS, "x" } };
+    gint64 n;
+
+    for (guint i = 0; i < 20; i++) {
+        g_autoptr(JsonObject) job = json_object_new();
+        g_autofree char *id = g_uuid_string_random();
+        json_object_set_string_member(job, "id", id);
+        json_object_set_string_member(job, "kind", "vm.create");
+        json_object_set_string_member(job, "state", i % 2 == 0 ? "succeeded" : "running");
+        json_object_set_int_member(job, "progress", 0);
+        json_object_set_boolean_member(job, "cancel_requested", FALSE);
+        json_object_set_int_member(job, "attempts", 0);
+        json_object_set_int_member(job, "created_at", 1000);
+        json_object_set_int_member(job, "updated_at", 1000);
+        json_object_set_int_member(job, "finished_at", 1000 + 100 * i);
+        g_assert_true(dv_store_insert(fx->store, &dv_table_jobs, job, &error));
+    }
+    /* succeeded (even i) with finished_at < 1500: i = 0, 2, 4 */
+    n = dv_store_delete_matching(fx->store, &dv_table_jobs, old, G_N_ELEMENTS(old), &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(n, ==, 3);
+    g_assert_cmpint(dv_store_count(fx->store, &dv_table_jobs, NULL, 0, &error), ==, 17);
+    g_assert_cmpint(dv_store_delete_matching(fx->store, &dv_table_jobs, NULL, 0, &error), ==, -1);
+    g_assert_error(error, DV_ERROR, DV_ERROR_INTERNAL);
+    g_clear_error(&error);
+    g_assert_cmpint(dv_store_delete_matching(fx->store, &dv_table_jobs, bad, 1, &error), ==, -1);
+    g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
+    g_clear_error(&error);
+    g_assert_cmpint(dv_store_count(fx->store, &dv_table_jobs, NULL, 0, &error), ==, 17);
+}
+
 static guint
 list_names(DvStore *store, const DvFilter *filters, guint n, GPtrArray *ret_names)
 {
@@ -1279,6 +1316,7 @@ add_suite(const char *prefix, DvDbBackend backend)
         { "fk", fixture_setup, test_fk },
         { "paging", fixture_setup, test_paging },
         { "paging-descending", fixture_setup, test_paging_descending },
+        { "delete-matching", fixture_setup, test_delete_matching },
         { "filters", fixture_setup, test_filters },
         { "bad-cursor", fixture_setup, test_bad_cursor },
         { "not-filterable", fixture_setup, test_not_filterable },

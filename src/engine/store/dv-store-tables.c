@@ -20,7 +20,7 @@ static const DvColumn sessions_cols[] = {
     { "token_hash", DV_COL_TEXT, TRUE },
     { "user_id", DV_COL_TEXT, TRUE },
     { "created_at", DV_COL_INT, FALSE },
-    { "expires_at", DV_COL_INT, FALSE },
+    { "expires_at", DV_COL_INT, TRUE },
     { NULL },
 };
 const DvTableDef dv_table_sessions = { "sessions", sessions_cols, "created_at", FALSE };
@@ -199,7 +199,7 @@ static const DvColumn jobs_cols[] = {
     { "created_at", DV_COL_INT, FALSE },
     { "started_at", DV_COL_INT, FALSE },
     { "updated_at", DV_COL_INT, FALSE },
-    { "finished_at", DV_COL_INT, FALSE },
+    { "finished_at", DV_COL_INT, TRUE },
     { NULL },
 };
 const DvTableDef dv_table_jobs = { "jobs", jobs_cols, "created_at", TRUE };

@@ -904,6 +904,20 @@ dv_store_build_filters(const DvTableDef *def, const DvFilter *filters, guint n_f
             p = DV_SQL_TEXT_P(f->value);
             g_array_append_val(params, p);
             break;
+        case DV_FILTER_LESS: {
+            gint64 n;
+            if (col->type != DV_COL_INT || f->value == NULL ||
+                !g_ascii_string_to_signed(f->value, 10, G_MININT64, G_MAXINT64, &n, NULL)) {
+                dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, col->name,
+                                   "less-than filter on %s needs an integer column and value",
+                                   col->name);
+                return FALSE;
+            }
+            g_string_append_printf(where, " AND %s < ?", col->name);
+            p = DV_SQL_INT_P(n);
+            g_array_append_val(params, p);
+            break;
+        }
         case DV_FILTER_IS_NULL: {
             gboolean is_null = TRUE;
             if (f->value != NULL && !dv_store_parse_bool(f->value, &is_null)) {
@@ -1084,6 +1098,28 @@ dv_store_count(DvStore *store, const DvTableDef *def, const DvFilter *filters, g
     if (rows == NULL)
         return -1;
     return dv_sql_rows_get_int(rows, 0, 0);
+}
+
+gint64
+dv_store_delete_matching(DvStore *store, const DvTableDef *def, const DvFilter *filters,
+                         guint n_filters, GError **error)
+{
+    g_autoptr(GString) where = g_string_new("1 = 1");
+    g_autoptr(GArray) params = g_array_new(FALSE, TRUE, sizeof(DvSqlParam));
+    g_autofree char *sql = NULL;
+    gint64 changes = 0;
+
+    if (n_filters == 0) {
+        g_set_error_literal(error, DV_ERROR, DV_ERROR_INTERNAL, "refusing to delete a whole table");
+        return -1;
+    }
+    if (!dv_store_build_filters(def, filters, n_filters, where, params, error))
+        return -1;
+    sql = g_strdup_printf("DELETE FROM %s WHERE %s", def->table, where->str);
+    if (!dv_db_exec(store->db, sql, (const DvSqlParam *)(gpointer)params->data, params->len,
+                    &changes, error))
+        return -1;
+    return changes;
 }
 
 /* --- transactions --------------------------------------------------- */

@@ -118,6 +118,7 @@ typedef enum {
     DV_FILTER_EQ,
     DV_FILTER_PREFIX, /* text starts with value */
     DV_FILTER_IS_NULL,
+    DV_FILTER_LESS,   /* INT column below value (housekeeping, not the API) */
 } DvFilterOp;
 
 typedef struct {
@@ -139,6 +140,11 @@ JsonArray *dv_store_list(DvStore *store, const DvTableDef *def, const DvFilter *
 /* Number of rows matching @filters, or -1 with @error set. */
 gint64 dv_store_count(DvStore *store, const DvTableDef *def, const DvFilter *filters,
                       guint n_filters, GError **error);
+
+/* Deletes every row matching @filters; returns how many, or -1 with
+ * @error set.  At least one filter is required. */
+gint64 dv_store_delete_matching(DvStore *store, const DvTableDef *def, const DvFilter *filters,
+                                guint n_filters, GError **error);
 
 /* Runs @func in one transaction (see dv_db_transaction()); the generic
  * calls above may be used inside it. */
