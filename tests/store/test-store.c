@@ -216,7 +216,7 @@ test_crud(Fixture *fx, gconstpointer data)
     assert_member_null(got, "state_reason");
     assert_member_null(got, "refreshed_at");
     /* Every column is present, so API output is stable. */
-    g_assert_cmpuint(json_object_get_size(got), ==, 22);
+    g_assert_cmpuint(json_object_get_size(got), ==, 23);
     g_clear_pointer(&got, json_object_unref);
 
     /* BOOL columns come back as JSON booleans. */
@@ -959,6 +959,20 @@ test_migrate_fresh(Fixture *fx, gconstpointer data)
     g_assert_cmpuint(schema_version(fx->store), ==, dv_store_get_known_version());
 }
 
+/* Names of test migrations after the built-in ones: next(0) is the first
+ * free number, next(1) the one after. */
+static guint builtin_known; /* set in main(), before any extras */
+
+static const char *
+next_name(guint offset, const char *suffix)
+{
+    static char buf[4][64];
+    static guint slot;
+    char *b = buf[slot++ % 4];
+    g_snprintf(b, 64, "%04u_%s", builtin_known + 1 + offset, suffix);
+    return b;
+}
+
 static void
 test_migrate_newer(Fixture *fx, gconstpointer data)
 {
@@ -967,7 +981,7 @@ test_migrate_newer(Fixture *fx, gconstpointer data)
     g_autofree char *expect = NULL;
     guint known = dv_store_get_known_version();
 
-    set_extras("0002_future", "CREATE TABLE future_t (id TEXT PRIMARY KEY);", NULL, NULL);
+    set_extras(next_name(0, "future"), "CREATE TABLE future_t (id TEXT PRIMARY KEY);", NULL, NULL);
     store = open_store(fx, DV_STORE_OPEN_MIGRATE, &error);
     g_assert_no_error(error);
     g_assert_cmpuint(schema_version(store), ==, known + 1);
@@ -992,19 +1006,22 @@ test_migrate_dirty(Fixture *fx, gconstpointer data)
     g_autoptr(GError) error = NULL;
     g_autoptr(DvStore) store = NULL;
 
-    set_extras("0002_half", "CREATE TABLE half_t (id TEXT PRIMARY KEY);", NULL, NULL);
+    set_extras(next_name(0, "half"), "CREATE TABLE half_t (id TEXT PRIMARY KEY);", NULL, NULL);
     store = open_store(fx, DV_STORE_OPEN_MIGRATE, &error);
     g_assert_no_error(error);
     /* What a crash in the middle of a non-transactional step leaves. */
-    dv_db_exec(dv_store_get_db(store), "UPDATE schema_history SET success = 0 WHERE version = 2",
-               DV_SQL_NO_ARGS, NULL, &error);
+    {
+        g_autofree char *sql = g_strdup_printf("UPDATE schema_history SET success = 0 WHERE version = %u",
+                                               builtin_known + 1);
+        dv_db_exec(dv_store_get_db(store), sql, DV_SQL_NO_ARGS, NULL, &error);
+    }
     g_assert_no_error(error);
     g_clear_pointer(&store, dv_store_free);
 
     store = open_store(fx, DV_STORE_OPEN_MIGRATE, &error);
     g_assert_null(store);
     g_assert_error(error, DV_ERROR, DV_ERROR_SCHEMA);
-    g_assert_nonnull(strstr(error->message, "migration 0002_half is marked dirty"));
+    g_assert_nonnull(strstr(error->message, g_strdup_printf("migration %s is marked dirty", next_name(0, "half"))));
     g_clear_error(&error);
 }
 
@@ -1018,17 +1035,17 @@ test_migrate_checksum(Fixture *fx, gconstpointer data)
     g_autofree char *sum1 = g_compute_checksum_for_string(G_CHECKSUM_SHA256, v1, -1);
     g_autofree char *sum2 = g_compute_checksum_for_string(G_CHECKSUM_SHA256, v2, -1);
 
-    set_extras("0002_tags.sql", v1, NULL, NULL);
+    set_extras(next_name(0, "tags.sql"), v1, NULL, NULL);
     store = open_store(fx, DV_STORE_OPEN_MIGRATE, &error);
     g_assert_no_error(error);
     g_clear_pointer(&store, dv_store_free);
 
     /* Someone edited an applied migration. */
-    set_extras("0002_tags.sql", v2, NULL, NULL);
+    set_extras(next_name(0, "tags.sql"), v2, NULL, NULL);
     store = open_store(fx, DV_STORE_OPEN_MIGRATE, &error);
     g_assert_null(store);
     g_assert_error(error, DV_ERROR, DV_ERROR_SCHEMA);
-    g_assert_nonnull(strstr(error->message, "0002_tags"));
+    g_assert_nonnull(strstr(error->message, next_name(0, "tags")));
     g_assert_nonnull(strstr(error->message, sum1));
     g_assert_nonnull(strstr(error->message, sum2));
 }
@@ -1049,7 +1066,7 @@ test_migrate_failing(Fixture *fx, gconstpointer data)
     g_clear_pointer(&store, dv_store_free);
 
     /* Half of it would work: the other half must take it back. */
-    set_extras("0002_bad",
+    set_extras(next_name(0, "bad"),
                "CREATE TABLE bad_t (id TEXT PRIMARY KEY);\n"
                "ALTER TABLE hosts ADD COLUMN bad_col TEXT;\n"
                "INSERT INTO no_such_table VALUES (1);\n",
@@ -1057,7 +1074,7 @@ test_migrate_failing(Fixture *fx, gconstpointer data)
     store = open_store(fx, DV_STORE_OPEN_MIGRATE, &error);
     g_assert_null(store);
     g_assert_error(error, DV_ERROR, DV_ERROR_SCHEMA);
-    g_assert_nonnull(strstr(error->message, "migration 0002_bad failed"));
+    g_assert_nonnull(strstr(error->message, g_strdup_printf("migration %s failed", next_name(0, "bad"))));
     g_clear_error(&error);
 
     /* No trace: previous version, no history row, no table, data intact. */
@@ -1075,7 +1092,7 @@ test_migrate_failing(Fixture *fx, gconstpointer data)
     g_clear_pointer(&store, dv_store_free);
 
     /* A fixed 0002 then applies cleanly. */
-    set_extras("0002_bad", "CREATE TABLE bad_t (id TEXT PRIMARY KEY);\n"
+    set_extras(next_name(0, "bad"), "CREATE TABLE bad_t (id TEXT PRIMARY KEY);\n"
                            "ALTER TABLE hosts ADD COLUMN bad_col TEXT;\n", NULL, NULL);
     store = open_store(fx, DV_STORE_OPEN_MIGRATE | DV_STORE_OPEN_CHECK_ONLY, &error);
     g_assert_no_error(error);
@@ -1097,8 +1114,8 @@ test_migrate_check_only(Fixture *fx, gconstpointer data)
     g_clear_error(&error);
 
     /* Step by step, as an upgrade test would. */
-    set_extras("0002_a", "CREATE TABLE a_t (id TEXT PRIMARY KEY);",
-               "0003_b", "ALTER TABLE a_t ADD COLUMN b TEXT;");
+    set_extras(next_name(0, "a"), "CREATE TABLE a_t (id TEXT PRIMARY KEY);",
+               next_name(1, "b"), "ALTER TABLE a_t ADD COLUMN b TEXT;");
     store = open_store(fx, 0, &error);
     g_assert_no_error(error);
     g_assert_cmpuint(schema_version(store), ==, 0);
@@ -1116,7 +1133,7 @@ test_migrate_check_only(Fixture *fx, gconstpointer data)
     store = open_store(fx, DV_STORE_OPEN_CHECK_ONLY, &error);
     g_assert_null(store);
     g_assert_error(error, DV_ERROR, DV_ERROR_SCHEMA);
-    g_assert_nonnull(strstr(error->message, "0003_b"));
+    g_assert_nonnull(strstr(error->message, next_name(1, "b")));
     g_clear_error(&error);
 
     store = open_store(fx, DV_STORE_OPEN_MIGRATE, &error);
@@ -1350,6 +1367,7 @@ add_suite(const char *prefix, DvDbBackend backend)
 int
 main(int argc, char **argv)
 {
+    builtin_known = dv_store_get_known_version();
     const char *pg_uri = g_getenv("DV_TEST_PG_URI");
     gboolean required = g_strcmp0(g_getenv("CI"), "true") == 0 ||
                         g_strcmp0(g_getenv("DV_REQUIRE_SERVICES"), "1") == 0;

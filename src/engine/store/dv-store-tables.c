@@ -68,6 +68,7 @@ static const DvColumn hosts_cols[] = {
     { "max_concurrent_operations", DV_COL_INT, FALSE },
     { "rights", DV_COL_JSON, FALSE },
     { "daemon_limits", DV_COL_JSON, FALSE },
+    { "run_as_id", DV_COL_TEXT, TRUE },
     { "refreshed_at", DV_COL_INT, FALSE },
     { "created_at", DV_COL_INT, FALSE },
     { NULL },
@@ -212,3 +213,78 @@ static const DvColumn settings_cols[] = {
     { NULL },
 };
 const DvTableDef dv_table_settings = { "settings", settings_cols, "name", FALSE };
+
+static const DvColumn key_versions_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "version", DV_COL_INT, TRUE },
+    { "state", DV_COL_TEXT, TRUE },
+    { "canary", DV_COL_TEXT, FALSE },
+    { "recovery_wrapped", DV_COL_TEXT, FALSE },
+    { "created_at", DV_COL_INT, FALSE },
+    { "retired_at", DV_COL_INT, FALSE },
+    { NULL },
+};
+const DvTableDef dv_table_key_versions = { "key_versions", key_versions_cols, "version", FALSE };
+
+static const DvColumn key_protectors_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "kind", DV_COL_TEXT, TRUE },
+    { "config", DV_COL_JSON, FALSE },
+    { "created_at", DV_COL_INT, FALSE },
+    { NULL },
+};
+const DvTableDef dv_table_key_protectors = { "key_protectors", key_protectors_cols, "kind", FALSE };
+
+static const DvColumn secrets_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "object_type", DV_COL_TEXT, TRUE },
+    { "object_id", DV_COL_TEXT, TRUE },
+    { "field", DV_COL_TEXT, TRUE },
+    { "key_id", DV_COL_TEXT, TRUE },
+    { "value", DV_COL_TEXT, FALSE },
+    { "updated_at", DV_COL_INT, FALSE },
+    { NULL },
+};
+const DvTableDef dv_table_secrets = { "secrets", secrets_cols, "object_id", FALSE };
+
+static const DvColumn run_as_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "name", DV_COL_TEXT, TRUE },
+    { "username", DV_COL_TEXT, TRUE },
+    { "credential_kind", DV_COL_TEXT, TRUE },
+    { "description", DV_COL_TEXT, FALSE },
+    { "created_at", DV_COL_INT, FALSE },
+    { "updated_at", DV_COL_INT, FALSE },
+    { NULL },
+};
+const DvTableDef dv_table_run_as_accounts = { "run_as_accounts", run_as_cols, "name", FALSE };
+
+static const DvColumn guest_os_profiles_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "name", DV_COL_TEXT, TRUE },
+    { "computer_name_pattern", DV_COL_TEXT, FALSE },
+    { "admin_username", DV_COL_TEXT, FALSE },
+    { "domain", DV_COL_TEXT, TRUE },
+    { "domain_join_user", DV_COL_TEXT, FALSE },
+    { "time_zone", DV_COL_TEXT, FALSE },
+    { "ssh_authorized_keys", DV_COL_JSON, FALSE },
+    { "user_data", DV_COL_TEXT, FALSE },
+    { "description", DV_COL_TEXT, FALSE },
+    { "created_at", DV_COL_INT, FALSE },
+    { "updated_at", DV_COL_INT, FALSE },
+    { NULL },
+};
+const DvTableDef dv_table_guest_os_profiles = { "guest_os_profiles", guest_os_profiles_cols, "name", FALSE };
+
+static const DvColumn app_settings_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "scope", DV_COL_TEXT, TRUE },
+    { "name", DV_COL_TEXT, TRUE },
+    { "encrypted", DV_COL_BOOL, TRUE },
+    { "value", DV_COL_TEXT, FALSE },
+    { "description", DV_COL_TEXT, FALSE },
+    { "created_at", DV_COL_INT, FALSE },
+    { "updated_at", DV_COL_INT, FALSE },
+    { NULL },
+};
+const DvTableDef dv_table_app_settings = { "app_settings", app_settings_cols, "name", FALSE };

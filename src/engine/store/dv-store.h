@@ -48,6 +48,12 @@ extern const DvTableDef dv_table_library_shares;
 extern const DvTableDef dv_table_templates;
 extern const DvTableDef dv_table_jobs;
 extern const DvTableDef dv_table_settings;
+extern const DvTableDef dv_table_key_versions;
+extern const DvTableDef dv_table_key_protectors;
+extern const DvTableDef dv_table_secrets;
+extern const DvTableDef dv_table_run_as_accounts;
+extern const DvTableDef dv_table_guest_os_profiles;
+extern const DvTableDef dv_table_app_settings;
 
 typedef struct _DvStore DvStore;
 
