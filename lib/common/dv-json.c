@@ -272,14 +272,22 @@ dv_json_node_deep_copy(JsonNode *node)
         json_object_iter_init(&it, src);
         while (json_object_iter_next(&it, &name, &member))
             json_object_set_member(dst, name, dv_json_node_deep_copy(member));
-        return json_node_init_object(json_node_alloc(), dst);
+        {
+            JsonNode *n = json_node_init_object(json_node_alloc(), dst);
+            json_object_unref(dst); /* the node holds its own reference */
+            return n;
+        }
     }
     if (JSON_NODE_HOLDS_ARRAY(node)) {
         JsonArray *src = json_node_get_array(node);
         JsonArray *dst = json_array_sized_new(json_array_get_length(src));
         for (guint i = 0; i < json_array_get_length(src); i++)
             json_array_add_element(dst, dv_json_node_deep_copy(json_array_get_element(src, i)));
-        return json_node_init_array(json_node_alloc(), dst);
+        {
+            JsonNode *n = json_node_init_array(json_node_alloc(), dst);
+            json_array_unref(dst);
+            return n;
+        }
     }
     return json_node_copy(node);
 }

@@ -292,6 +292,10 @@ dv_cli_args_add_list(DvCliArgs *args, const char *name, JsonObject *body, const 
         JsonObject *el;
         if (g_strcmp0(arg->option->name, name) != 0)
             continue;
+        if (member == NULL) {
+            json_array_add_string_element(arr, arg->value);
+            continue;
+        }
         el = json_object_new();
         json_object_set_string_member(el, member, arg->value);
         json_array_add_object_element(arr, el);

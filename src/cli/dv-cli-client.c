@@ -428,7 +428,19 @@ dv_cli_client_follow_events(DvCliClient *client, const char *job_id, DvCliJobFun
             }
             continue;
         }
-        if (data[0] != '\0') {
+        /* "progress" (or an unnamed event) carries the job; "end" may
+         * carry nothing, "{}" or a last job. */
+        if (data[0] != '\0' && g_strcmp0(event, "end") == 0) {
+            g_autoptr(JsonNode) node = dv_json_parse(data, strlen(data), DV_CLI_MAX_RESPONSE, DV_CLI_MAX_DEPTH,
+                                                     NULL);
+            g_autoptr(JsonObject) job = node != NULL ? dv_cli_job_from_node(node, NULL) : NULL;
+            if (job != NULL) {
+                if (func != NULL)
+                    func(job, user_data);
+                g_clear_pointer(last, json_object_unref);
+                *last = g_steal_pointer(&job);
+            }
+        } else if (data[0] != '\0' && (g_strcmp0(event, "progress") == 0 || g_strcmp0(event, "message") == 0)) {
             g_autoptr(JsonNode) node = dv_json_parse(data, strlen(data), DV_CLI_MAX_RESPONSE, DV_CLI_MAX_DEPTH,
                                                      error);
             g_autoptr(JsonObject) job = node != NULL ? dv_cli_job_from_node(node, error) : NULL;

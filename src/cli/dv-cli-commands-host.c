@@ -53,15 +53,15 @@ static const DvCliColumn dv_cli_host_columns[] = {
     { "NAME", "name" },
     { "STATE", "state" },
     { "URI", "uri" },
-    { "GROUP", "host_group_name|host_group" },
-    { "CLUSTER", "cluster_name|cluster" },
+    { "GROUP", "host_group_name|host_group_id|host_group" },
+    { "CLUSTER", "cluster_name|cluster_id|cluster" },
     { "ID", "id" },
     { NULL },
 };
 
 static const DvCliColumn dv_cli_host_group_columns[] = {
     { "NAME", "name" },
-    { "PARENT", "parent_name|parent" },
+    { "PARENT", "parent_name|parent_id|parent" },
     { "DESCRIPTION", "description" },
     { "ID", "id" },
     { NULL },
@@ -69,7 +69,7 @@ static const DvCliColumn dv_cli_host_group_columns[] = {
 
 static const DvCliColumn dv_cli_cluster_columns[] = {
     { "NAME", "name" },
-    { "GROUP", "host_group_name|host_group" },
+    { "GROUP", "host_group_name|host_group_id|host_group" },
     { "DESCRIPTION", "description" },
     { "ID", "id" },
     { NULL },
@@ -119,7 +119,9 @@ dv_cli_host_print_limits(DvCli *cli, JsonObject *host)
     for (gsize i = 0; i < G_N_ELEMENTS(rows); i++) {
         g_autofree char *ours = rows[i].ours != NULL ? dv_cli_value_to_string(host, rows[i].ours, DV_CLI_COL_TEXT)
                                                      : g_strdup("-");
-        g_autofree char *path = g_strconcat("limits.daemon.", rows[i].daemon, NULL);
+        /* "limits.daemon" as documented; "daemon_limits" as some servers send it. */
+        g_autofree char *path = g_strdup_printf("limits.daemon.%s|daemon_limits.%s", rows[i].daemon,
+                                                rows[i].daemon);
         g_autofree char *theirs = dv_cli_value_to_string(host, path, DV_CLI_COL_TEXT);
         const char *cells[] = { rows[i].what, ours, theirs, rows[i].daemon };
         dv_cli_table_add_row(table, cells);
@@ -158,11 +160,10 @@ dv_cli_host_print_pools(DvCli *cli, const char *host_id)
 static gboolean
 dv_cli_run_host_show(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObject *body, GError **error)
 {
-    static const char *const skip[] = { "limits", NULL };
+    static const char *const skip[] = { "limits", "daemon_limits", NULL };
     g_autofree char *escaped = g_uri_escape_string(dv_cli_args_get_positional(args, 0), NULL, TRUE);
     g_autofree char *path = g_strconcat("/hosts/", escaped, NULL);
     g_autoptr(JsonNode) node = dv_cli_client_request(cli->client, "GET", path, NULL, NULL, error);
-    g_autofree char *text = NULL;
     JsonObject *host;
 
     if (node == NULL)
@@ -172,8 +173,7 @@ dv_cli_run_host_show(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonO
         return TRUE;
     }
     host = json_node_get_object(node);
-    text = dv_cli_object_render(host, skip);
-    fputs(text, cli->out);
+    dv_cli_print_object(cli, "/hosts", host, skip);
     dv_cli_host_print_limits(cli, host);
     if (dv_json_get_string(host, "id", NULL) != NULL)
         dv_cli_host_print_pools(cli, dv_json_get_string(host, "id", NULL));

@@ -1,6 +1,6 @@
 #define G_LOG_DOMAIN "DvCli"
 
-/* drover job, login, logout, version. */
+/* drover login, logout, version, job. */
 
 #include "dv-cli.h"
 
@@ -60,7 +60,6 @@ dv_cli_run_job_show(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonOb
     g_autoptr(JsonNode) node = dv_cli_client_request(cli->client, "GET", path, NULL, NULL, error);
     JsonObject *job;
     JsonArray *steps;
-    g_autofree char *text = NULL;
 
     if (node == NULL)
         return FALSE;
@@ -71,8 +70,7 @@ dv_cli_run_job_show(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonOb
     job = json_node_get_object(node);
     if (dv_json_get_object(job, "job") != NULL)
         job = dv_json_get_object(job, "job");
-    text = dv_cli_object_render(job, skip);
-    fputs(text, cli->out);
+    dv_cli_print_object(cli, "/jobs", job, skip);
     steps = dv_json_get_array(job, "steps");
     if (steps != NULL && json_array_get_length(steps) > 0) {
         g_autofree char *table = dv_cli_items_render(steps, dv_cli_step_columns, cli->out_tty);
@@ -400,14 +398,17 @@ dv_cli_run_version(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObj
     return TRUE;
 }
 
-const DvCliCommand dv_cli_commands_misc[] = {
+const DvCliCommand dv_cli_commands_job[] = {
     { "job", "list", "", "List jobs.", dv_cli_job_list_options, NULL, dv_cli_run_list, "GET", "/jobs",
       dv_cli_job_columns },
     { "job", "show", "ID", "Show a job and its steps.", NULL, NULL, dv_cli_run_job_show },
     { "job", "watch", "ID", "Follow a job until it ends.", NULL, NULL, dv_cli_run_job_watch },
     { "job", "cancel", "ID", "Ask a job to stop at its next step boundary.", NULL, NULL, dv_cli_run_action, "POST",
       "/jobs/{0}/cancel", NULL, "Cancellation of job {0} requested" },
+    { NULL },
+};
 
+const DvCliCommand dv_cli_commands_misc[] = {
     { "login", NULL, "", "Log in and keep the session token in the config file.", dv_cli_login_options,
       dv_cli_prepare_login, dv_cli_run_login, NULL, NULL, NULL, NULL,
       "login [--user U] [--password-file F | --password-stdin]" },

@@ -39,7 +39,7 @@ static const DvCliOption dv_cli_template_add_options[] = {
 
 static const DvCliColumn dv_cli_pool_columns[] = {
     { "NAME", "name" },
-    { "HOST", "host_name|host|host_id" },
+    { "HOST", "host_name|host_id|host" },
     { "STATE", "state" },
     { "TYPE", "type" },
     { "CAPACITY", "capacity", DV_CLI_COL_BYTES },
@@ -50,8 +50,8 @@ static const DvCliColumn dv_cli_pool_columns[] = {
 
 static const DvCliColumn dv_cli_volume_columns[] = {
     { "NAME", "name" },
-    { "POOL", "pool_name|pool|pool_id" },
-    { "HOST", "host_name|host|host_id" },
+    { "POOL", "pool_name|pool_id|pool" },
+    { "HOST", "host_name|host_id|host" },
     { "FORMAT", "format" },
     { "CAPACITY", "capacity", DV_CLI_COL_BYTES },
     { "ALLOCATION", "allocation", DV_CLI_COL_BYTES },
@@ -61,8 +61,8 @@ static const DvCliColumn dv_cli_volume_columns[] = {
 
 static const DvCliColumn dv_cli_network_columns[] = {
     { "NAME", "name" },
-    { "HOST", "host_name|host|host_id" },
-    { "STATE", "state|active" },
+    { "HOST", "host_name|host_id|host" },
+    { "ACTIVE", "active|state" },
     { "FORWARD", "forward_mode|forward" },
     { "BRIDGE", "bridge" },
     { "ID", "id" },
@@ -72,8 +72,8 @@ static const DvCliColumn dv_cli_network_columns[] = {
 static const DvCliColumn dv_cli_share_columns[] = {
     { "NAME", "name" },
     { "PATH", "path" },
-    { "HOST", "host_name|host" },
-    { "POOL", "pool_name|pool" },
+    { "HOST", "host_name|host_id|host" },
+    { "POOL", "pool_name|pool_id|pool" },
     { "ID", "id" },
     { NULL },
 };
@@ -85,6 +85,7 @@ static const DvCliColumn dv_cli_template_columns[] = {
     { "GEN", "generation" },
     { "SECURE BOOT", "secure_boot" },
     { "NETWORKS", "networks" },
+    { "SHARE", "library_share_name|library_share_id|library_share" },
     { "DISK", "disk_volume" },
     { "ID", "id" },
     { NULL },
@@ -103,7 +104,8 @@ dv_cli_prepare_template_add(DvCliArgs *args, JsonObject *body, GError **error)
 {
     if (!dv_cli_args_require_together(args, "share", "disk-volume", error))
         return FALSE;
-    dv_cli_args_add_list(args, "network", body, "networks", "network");
+    /* A template keeps networks as plain names (a VM spec takes objects). */
+    dv_cli_args_add_list(args, "network", body, "networks", NULL);
     return dv_cli_prepare_name(args, body, error);
 }
 

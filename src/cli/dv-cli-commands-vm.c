@@ -46,7 +46,7 @@ static const DvCliOption dv_cli_description_options[] = {
 
 static const DvCliColumn dv_cli_vm_columns[] = {
     { "NAME", "name" },
-    { "HOST", "host_name|host|host_id" },
+    { "HOST", "host_name|host_id|host" },
     { "STATE", "state" },
     { "VCPUS", "vcpus" },
     { "MEMORY", "memory_mib", DV_CLI_COL_MIB },
@@ -57,9 +57,10 @@ static const DvCliColumn dv_cli_vm_columns[] = {
 
 static const DvCliColumn dv_cli_snapshot_columns[] = {
     { "NAME", "name" },
-    { "STATE", "state" },
+    { "VM STATE", "vm_state|state" },
+    { "PARENT", "parent_name|parent" },
+    { "CURRENT", "is_current|current" },
     { "CREATED", "created_at" },
-    { "CURRENT", "current" },
     { "DESCRIPTION", "description" },
     { NULL },
 };

@@ -25,6 +25,148 @@ dv_cli_print_object_json(DvCli *cli, JsonObject *obj)
     dv_cli_print_json(cli, node);
 }
 
+/* Members that hold the id of another object, and where to look it up. */
+static const struct {
+    const char *member;
+    const char *collection;
+    const char *name_member;
+    const char *only_in; /* the member means this only in one collection */
+} dv_cli_refs[] = {
+    { "host_id", "/hosts", "host_name", NULL },
+    { "host_group_id", "/host-groups", "host_group_name", NULL },
+    { "cluster_id", "/clusters", "cluster_name", NULL },
+    { "parent_id", "/host-groups", "parent_name", "/host-groups" },
+    { "pool_id", "/storage-pools", "pool_name", NULL },
+    { "library_share_id", "/library-shares", "library_share_name", NULL },
+    { "template_id", "/templates", "template_name", NULL },
+    { "vm_id", "/vms", "vm_name", NULL },
+};
+
+/* A list of many objects on few hosts asks for each host once; after
+ * this many distinct lookups the rest show their ids. */
+#define DV_CLI_MAX_NAME_LOOKUPS 200
+
+static const char *
+dv_cli_name_lookup(DvCli *cli, const char *collection, const char *id)
+{
+    g_autofree char *escaped = g_uri_escape_string(id, NULL, TRUE);
+    g_autofree char *path = g_strconcat(collection, "/", escaped, NULL);
+    g_autoptr(JsonNode) node = NULL;
+    g_autoptr(GError) local = NULL;
+    const char *name = NULL;
+    gpointer cached;
+
+    if (cli->names == NULL)
+        cli->names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    if (g_hash_table_lookup_extended(cli->names, path, NULL, &cached))
+        return ((const char *)cached)[0] != '\0' ? cached : NULL;
+    if (g_hash_table_size(cli->names) >= DV_CLI_MAX_NAME_LOOKUPS)
+        return NULL;
+    /* A name is a nicety: any failure shows the id instead. */
+    node = dv_cli_client_request(cli->client, "GET", path, NULL, NULL, &local);
+    if (node != NULL && JSON_NODE_HOLDS_OBJECT(node))
+        name = dv_json_get_string(json_node_get_object(node), "name", NULL);
+    if (local != NULL)
+        g_debug("cannot look up %s: %s", path, local->message);
+    g_hash_table_insert(cli->names, g_steal_pointer(&path), g_strdup(name != NULL ? name : ""));
+    return dv_cli_name_lookup(cli, collection, id);
+}
+
+static gboolean
+dv_cli_columns_show(const DvCliColumn *columns, const char *member)
+{
+    if (columns == NULL)
+        return TRUE;
+    for (const DvCliColumn *c = columns; c->header != NULL; c++) {
+        g_auto(GStrv) alternatives = g_strsplit(c->path, "|", -1);
+        if (g_strv_contains((const char *const *)alternatives, member))
+            return TRUE;
+    }
+    return FALSE;
+}
+
+void
+dv_cli_add_names(DvCli *cli, const char *collection, const DvCliColumn *columns, JsonObject *obj)
+{
+    for (gsize i = 0; i < G_N_ELEMENTS(dv_cli_refs); i++) {
+        const char *id = dv_json_get_string(obj, dv_cli_refs[i].member, NULL);
+        const char *name;
+
+        if (!dv_cli_columns_show(columns, dv_cli_refs[i].name_member))
+            continue;
+        if (id == NULL || id[0] == '\0' || json_object_has_member(obj, dv_cli_refs[i].name_member))
+            continue;
+        if (dv_cli_refs[i].only_in != NULL && g_strcmp0(collection, dv_cli_refs[i].only_in) != 0)
+            continue;
+        name = dv_cli_name_lookup(cli, dv_cli_refs[i].collection, id);
+        if (name != NULL)
+            json_object_set_string_member(obj, dv_cli_refs[i].name_member, name);
+    }
+}
+
+static gint
+dv_cli_member_cmp(gconstpointer a, gconstpointer b)
+{
+    static const char *const first[] = { "id", "name" };
+    const char *x = *(const char *const *)a;
+    const char *y = *(const char *const *)b;
+    guint rx = G_N_ELEMENTS(first);
+    guint ry = G_N_ELEMENTS(first);
+
+    for (guint i = 0; i < G_N_ELEMENTS(first); i++) {
+        if (g_strcmp0(x, first[i]) == 0)
+            rx = i;
+        if (g_strcmp0(y, first[i]) == 0)
+            ry = i;
+    }
+    if (rx != ry)
+        return rx < ry ? -1 : 1;
+    return g_strcmp0(x, y);
+}
+
+/* A copy of @node with the members of every object in a stable order. */
+static JsonNode *
+dv_cli_node_sorted(JsonNode *node)
+{
+    if (JSON_NODE_HOLDS_OBJECT(node)) {
+        JsonObject *obj = json_node_get_object(node);
+        g_autoptr(GList) members = json_object_get_members(obj);
+        g_autoptr(GPtrArray) names = g_ptr_array_new();
+        JsonObject *out = json_object_new();
+
+        for (GList *l = members; l != NULL; l = l->next)
+            g_ptr_array_add(names, l->data);
+        g_ptr_array_sort(names, dv_cli_member_cmp);
+        for (guint i = 0; i < names->len; i++) {
+            const char *name = g_ptr_array_index(names, i);
+            json_object_set_member(out, name, dv_cli_node_sorted(json_object_get_member(obj, name)));
+        }
+        return dv_json_node_new_object(out);
+    }
+    if (JSON_NODE_HOLDS_ARRAY(node)) {
+        JsonArray *arr = json_node_get_array(node);
+        JsonArray *out = json_array_new();
+        for (guint i = 0; i < json_array_get_length(arr); i++)
+            json_array_add_element(out, dv_cli_node_sorted(json_array_get_element(arr, i)));
+        return json_node_init_array(json_node_alloc(), out);
+    }
+    return json_node_copy(node);
+}
+
+void
+dv_cli_print_object(DvCli *cli, const char *collection, JsonObject *obj, const char *const *skip)
+{
+    g_autoptr(JsonNode) wrapped = NULL;
+    g_autoptr(JsonNode) sorted = NULL;
+    g_autofree char *text = NULL;
+
+    dv_cli_add_names(cli, collection, NULL, obj);
+    wrapped = dv_json_node_new_object(json_object_ref(obj));
+    sorted = dv_cli_node_sorted(wrapped);
+    text = dv_cli_object_render(json_node_get_object(sorted), skip);
+    fputs(text, cli->out);
+}
+
 static JsonObject *
 dv_cli_node_get_object(JsonNode *node, GError **error)
 {
@@ -136,6 +278,18 @@ dv_cli_args_add_query(DvCli *cli, DvCliArgs *args, GString *path, GError **error
     return TRUE;
 }
 
+/* "/host-groups" of "/host-groups", "/host-groups/{0}" or "/vms/{0}/snapshots"
+ * ("/snapshots": only the first segment matters to dv_cli_add_names()). */
+static char *
+dv_cli_list_collection(const char *path)
+{
+    const char *slash = path != NULL && path[0] == '/' ? strchr(path + 1, '/') : NULL;
+
+    if (path == NULL)
+        return NULL;
+    return slash != NULL ? g_strndup(path, slash - path) : g_strdup(path);
+}
+
 gboolean
 dv_cli_run_list(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObject *body, GError **error)
 {
@@ -181,7 +335,14 @@ dv_cli_run_list(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObject
         json_object_set_null_member(merged, "next_cursor");
         dv_cli_print_object_json(cli, merged);
     } else if (cli->format == DV_CLI_FORMAT_TABLE) {
-        g_autofree char *text = dv_cli_items_render(all, cmd->columns, cli->out_tty);
+        g_autofree char *text = NULL;
+        g_autofree char *collection = dv_cli_list_collection(cmd->path);
+        for (guint i = 0; i < json_array_get_length(all); i++) {
+            JsonNode *item = json_array_get_element(all, i);
+            if (JSON_NODE_HOLDS_OBJECT(item))
+                dv_cli_add_names(cli, collection, cmd->columns, json_node_get_object(item));
+        }
+        text = dv_cli_items_render(all, cmd->columns, cli->out_tty);
         fputs(text, cli->out);
     }
     if (!follow && cursor != NULL)
@@ -201,8 +362,8 @@ dv_cli_run_show(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObject
     if (cli->format == DV_CLI_FORMAT_JSON) {
         dv_cli_print_json(cli, node);
     } else {
-        g_autofree char *text = dv_cli_object_render(obj, NULL);
-        fputs(text, cli->out);
+        g_autofree char *collection = dv_cli_list_collection(cmd->path);
+        dv_cli_print_object(cli, collection, obj, NULL);
     }
     return TRUE;
 }
@@ -251,6 +412,10 @@ dv_cli_follow_and_report(DvCli *cli, JsonObject *job, const char *done, GError *
         return TRUE;
     }
     if (dv_cli_job_state_is_final(dv_json_get_string(job, "state", NULL))) {
+        /* Done before the server answered: still one progress line, so
+         * the output does not depend on timing. */
+        g_autoptr(DvCliProgress) progress = dv_cli_progress_new(cli->err, cli->err_tty);
+        dv_cli_progress_update(progress, job);
         final = json_object_ref(job);
     } else {
         g_autoptr(DvCliProgress) progress = dv_cli_progress_new(cli->err, cli->err_tty);
@@ -274,7 +439,11 @@ dv_cli_follow_and_report(DvCli *cli, JsonObject *job, const char *done, GError *
     }
     cli->job_failed = TRUE;
     if (g_strcmp0(state, "cancelled") == 0) {
-        dv_set_field_error(error, DV_ERROR_CANCELLED, NULL, "job %s was cancelled", id);
+        const char *why = dv_json_get_string(dv_json_get_object(final, "error"), "message", NULL);
+        if (why != NULL)
+            dv_set_field_error(error, DV_ERROR_CANCELLED, NULL, "job %s was cancelled: %s", id, why);
+        else
+            dv_set_field_error(error, DV_ERROR_CANCELLED, NULL, "job %s was cancelled", id);
         return FALSE;
     } else {
         JsonObject *err = dv_json_get_object(final, "error");

@@ -337,7 +337,13 @@ dv_cli_progress_update(DvCliProgress *progress, JsonObject *job)
         fprintf(progress->stream, "\r%s\033[K", bar);
         progress->drawn = TRUE;
     } else if (g_strcmp0(step, progress->last_step) != 0 || g_strcmp0(state, progress->last_state) != 0) {
-        fprintf(progress->stream, "%3d%%  %s\n", (int)CLAMP(percent, 0, 100), step != NULL ? step : state);
+        /* A job that fails in the step it was in shows the same step
+         * again: say why the line is there. */
+        gboolean stopped = g_strcmp0(state, "failed") == 0 || g_strcmp0(state, "cancelled") == 0;
+        if (step != NULL && stopped)
+            fprintf(progress->stream, "%3d%%  %s (%s)\n", (int)CLAMP(percent, 0, 100), step, state);
+        else
+            fprintf(progress->stream, "%3d%%  %s\n", (int)CLAMP(percent, 0, 100), step != NULL ? step : state);
     }
     fflush(progress->stream);
     g_free(progress->last_step);

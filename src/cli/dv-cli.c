@@ -18,6 +18,7 @@ static const DvCliCommand *const dv_cli_tables[] = {
     dv_cli_commands_host,
     dv_cli_commands_storage,
     dv_cli_commands_vm,
+    dv_cli_commands_job,
 };
 
 static const char dv_cli_global_usage[] =
@@ -34,6 +35,7 @@ dv_cli_clear(DvCli *cli)
 {
     g_clear_pointer(&cli->client, dv_cli_client_free);
     g_clear_pointer(&cli->server_opt, g_free);
+    g_clear_pointer(&cli->names, g_hash_table_unref);
     if (cli->token_opt != NULL)
         dv_secret_str_free(g_steal_pointer(&cli->token_opt));
 }

@@ -35,6 +35,8 @@ typedef struct {
     gboolean out_tty;
     gboolean err_tty;
     gboolean job_failed;   /* the error being reported came from a job */
+    GHashTable *names;     /* "collection/id" -> name ("" when unknown),
+                            * so a list looks each referenced object up once */
 } DvCli;
 
 void dv_cli_clear(DvCli *cli);
@@ -114,8 +116,9 @@ gint64 dv_cli_args_get_int(DvCliArgs *args, const char *name, gint64 def);
 JsonObject *dv_cli_args_to_body(DvCliArgs *args);
 /* Prepare hook for creations: body "name" is positional 0. */
 gboolean dv_cli_prepare_name(DvCliArgs *args, JsonObject *body, GError **error);
-/* Sets body[@field] to an array of {@member: value} for every value of
- * the list option @name, in command-line order; nothing when not given. */
+/* Sets body[@field] to an array of {@member: value} (of plain strings when
+ * @member is NULL) for every value of the list option @name, in
+ * command-line order; nothing when not given. */
 void dv_cli_args_add_list(DvCliArgs *args, const char *name, JsonObject *body, const char *field,
                           const char *member);
 /* Both or neither of @a and @b; usage error otherwise. */
@@ -149,12 +152,23 @@ gboolean dv_cli_follow_and_report(DvCli *cli, JsonObject *job, const char *done,
 char *dv_cli_resolve_id(DvCli *cli, const char *collection, const char *value, const char *host_id,
                         GError **error);
 void dv_cli_print_json(DvCli *cli, JsonNode *node);
+/* Records refer to other objects by id ("host_group_id"); for people,
+ * adds the name beside it ("host_group_name") unless the record has it,
+ * looking each object up once per command.  @collection is the record's
+ * own ("/host-groups"), for "parent_id"; with @columns (may be NULL),
+ * only names some column shows. */
+void dv_cli_add_names(DvCli *cli, const char *collection, const DvCliColumn *columns, JsonObject *obj);
+/* A key/value view of @obj for people: names added, "id" and "name"
+ * first, then the members in alphabetical order (the server's order is
+ * not stable), @skip left out. */
+void dv_cli_print_object(DvCli *cli, const char *collection, JsonObject *obj, const char *const *skip);
 
 /* The command tables, each terminated by a row with noun NULL. */
 extern const DvCliCommand dv_cli_commands_host[];
 extern const DvCliCommand dv_cli_commands_storage[];
 extern const DvCliCommand dv_cli_commands_vm[];
-extern const DvCliCommand dv_cli_commands_misc[];
+extern const DvCliCommand dv_cli_commands_misc[]; /* login, logout, version */
+extern const DvCliCommand dv_cli_commands_job[];
 
 /* Config file: $XDG_CONFIG_HOME/drover/config, [server] url and token. */
 char *dv_cli_config_path(void);

@@ -199,6 +199,7 @@ main(int argc, char **argv)
     g_autoptr(DvEngine) engine = NULL;
     g_autoptr(DvServer) server = NULL;
     g_autoptr(GMainLoop) loop = NULL;
+    g_autoptr(GMainContext) context = NULL;
     g_autofree char *pw_file = NULL;
     DvEngineOptions eo = { 0 };
     DvServerOptions so = { 0 };
@@ -265,6 +266,11 @@ main(int argc, char **argv)
         if (created)
             pw_file = g_build_filename(dv_engine_get_state_dir(engine), "initial-admin-password", NULL);
     }
+    /* The server runs on a private main context: libvirt's event loop
+     * thread iterates GLib's global default context, and the server's
+     * callbacks must never run there. */
+    context = g_main_context_new();
+    g_main_context_push_thread_default(context);
     so.listen = o.listen;
     so.tls_cert_file = o.tls_cert;
     so.tls_key_file = o.tls_key;
@@ -289,10 +295,18 @@ main(int argc, char **argv)
         dv_daemon_add_local_host(engine, o.add_local_host);
 
     dv_daemon_housekeeping(engine);
-    g_timeout_add_seconds(3600, dv_daemon_housekeeping, engine);
-    loop = g_main_loop_new(NULL, FALSE);
-    g_unix_signal_add(SIGINT, dv_daemon_quit, loop);
-    g_unix_signal_add(SIGTERM, dv_daemon_quit, loop);
+    loop = g_main_loop_new(context, FALSE);
+    {
+        g_autoptr(GSource) hk = g_timeout_source_new_seconds(3600);
+        g_autoptr(GSource) sigint = g_unix_signal_source_new(SIGINT);
+        g_autoptr(GSource) sigterm = g_unix_signal_source_new(SIGTERM);
+        g_source_set_callback(hk, dv_daemon_housekeeping, engine, NULL);
+        g_source_set_callback(sigint, dv_daemon_quit, loop, NULL);
+        g_source_set_callback(sigterm, dv_daemon_quit, loop, NULL);
+        g_source_attach(hk, context);
+        g_source_attach(sigint, context);
+        g_source_attach(sigterm, context);
+    }
     g_main_loop_run(loop);
 
     g_print("droverd: stopping; jobs still running after 10 s resume at the next start\n");

@@ -99,6 +99,16 @@ dv_api_render_node(JsonNode *node)
     }
 }
 
+/* Serialises @obj, which the caller owns alone, rendering timestamps in
+ * place. */
+static char *
+dv_api_render_owned(JsonObject *obj)
+{
+    g_autoptr(JsonNode) node = json_node_init_object(json_node_alloc(), obj);
+    dv_api_render_node(node);
+    return dv_json_node_to_string(node, FALSE);
+}
+
 /* Serialises a copy of @obj with timestamps rendered. */
 static char *
 dv_api_render(JsonObject *obj)
@@ -497,7 +507,8 @@ dv_server_worker(gpointer data, gpointer user_data)
             g_warning("%s %s: %s", req->method, req->path, error->message);
     } else {
         req->status = status;
-        req->response = dv_api_render(result);
+        /* Results are built for this request alone. */
+        req->response = dv_api_render_owned(result);
     }
     took = g_get_monotonic_time() - req->started;
     g_debug("%s %s -> %u (%" G_GINT64_FORMAT " us)", req->method, req->path, req->status, took);
@@ -845,7 +856,11 @@ dv_server_new(DvEngine *engine, const DvServerOptions *opts, GError **error)
     soup_server_add_early_handler(server->soup, NULL, dv_server_early, server, NULL);
     soup_server_add_handler(server->soup, NULL, dv_server_handler, server, NULL);
     dv_job_manager_set_listener(dv_engine_get_jobs(engine), dv_server_job_listener, server);
-    server->keepalive_id = g_timeout_add_seconds(20, dv_sse_keepalive, server);
+    {
+        g_autoptr(GSource) src = g_timeout_source_new_seconds(20);
+        g_source_set_callback(src, dv_sse_keepalive, server, NULL);
+        server->keepalive_id = g_source_attach(src, server->context);
+    }
 
     if (!soup_server_listen(server->soup, G_SOCKET_ADDRESS(addr),
                             cert != NULL ? SOUP_SERVER_LISTEN_HTTPS : 0, error)) {
@@ -878,8 +893,11 @@ dv_server_free(DvServer *server)
     if (server == NULL)
         return;
     dv_job_manager_set_listener(dv_engine_get_jobs(server->engine), NULL, NULL);
-    if (server->keepalive_id != 0)
-        g_source_remove(server->keepalive_id);
+    if (server->keepalive_id != 0) {
+        GSource *src = g_main_context_find_source_by_id(server->context, server->keepalive_id);
+        if (src != NULL)
+            g_source_destroy(src);
+    }
     if (server->soup != NULL)
         soup_server_disconnect(server->soup);
     if (server->pool != NULL)

@@ -381,7 +381,7 @@ dv_engine_list(DvEngine *engine, DvKind kind, GHashTable *query, GError **error)
 JsonObject *
 dv_engine_shape(DvEngine *engine, DvKind kind, JsonObject *record)
 {
-    JsonObject *out = json_object_ref(record);
+    JsonObject *out = NULL;
 
     if (kind == DV_KIND_HOST) {
         JsonObject *limits = json_object_new();
@@ -394,12 +394,25 @@ dv_engine_shape(DvEngine *engine, DvKind kind, JsonObject *record)
             json_object_set_object_member(limits, "daemon", json_object_ref(daemon));
         else
             json_object_set_null_member(limits, "daemon");
+        /* One place for limits: ours beside libvirtd's. */
+        out = json_object_new();
+        {
+            JsonObjectIter it;
+            const char *name;
+            JsonNode *node;
+            json_object_iter_init(&it, record);
+            while (json_object_iter_next(&it, &name, &node)) {
+                if (g_strcmp0(name, "max_connections") == 0 ||
+                    g_strcmp0(name, "max_concurrent_operations") == 0 ||
+                    g_strcmp0(name, "daemon_limits") == 0)
+                    continue;
+                json_object_set_member(out, name, json_node_copy(node));
+            }
+        }
         json_object_set_object_member(out, "limits", limits);
-    } else if (kind == DV_KIND_JOB) {
-        /* params may carry request details that are not the caller's
-         * business in a list; keep them, they hold no secrets. */
+        return out;
     }
-    return out;
+    return json_object_ref(record);
 }
 
 JsonObject *

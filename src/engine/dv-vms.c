@@ -402,6 +402,12 @@ dv_engine_vm_create(DvEngine *engine, JsonObject *body, const char *user, GError
         host = dv_engine_resolve(engine, DV_KIND_HOST, host_ref, "host", error);
         if (host == NULL || !dv_engine_vm_check_host_usable(host, error))
             return NULL;
+        if (dv_json_get_int(host, "memory_mib", 0) > 0 && mem > dv_json_get_int(host, "memory_mib", 0)) {
+            dv_set_field_error(error, DV_ERROR_CONFLICT, "memory_mib",
+                               "memory_mib: host %s has only %" G_GINT64_FORMAT " MiB of memory",
+                               dv_json_get_string(host, "name", ""), dv_json_get_int(host, "memory_mib", 0));
+            return NULL;
+        }
     } else {
         host = dv_engine_place(engine, group_ref, mem, error);
         if (host == NULL)
@@ -523,6 +529,55 @@ dv_engine_vm_create(DvEngine *engine, JsonObject *body, const char *user, GError
     return g_steal_pointer(&job);
 }
 
+/* Keeps the volume inventory in step with what a job made or removed,
+ * without a full refresh of the host. */
+static void
+dv_engine_volume_remember(DvEngine *engine, const char *host_id, const char *pool_name,
+                          JsonObject *vol)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(JsonObject) pool = dv_engine_find_on_host(engine, &dv_table_pools, host_id, "name",
+                                                        pool_name, &local);
+    g_autoptr(JsonObject) row = json_object_new();
+    g_autofree char *id = g_uuid_string_random();
+
+    if (pool == NULL)
+        return;
+    json_object_set_string_member(row, "id", id);
+    json_object_set_string_member(row, "pool_id", dv_json_get_string(pool, "id", ""));
+    json_object_set_string_member(row, "host_id", host_id);
+    json_object_set_string_member(row, "name", dv_json_get_string(vol, "name", ""));
+    json_object_set_string_member(row, "vkey", dv_json_get_string(vol, "key", NULL));
+    json_object_set_string_member(row, "path", dv_json_get_string(vol, "path", NULL));
+    json_object_set_string_member(row, "format", dv_json_get_string(vol, "format", NULL));
+    json_object_set_int_member(row, "capacity", dv_json_get_int(vol, "capacity", 0));
+    json_object_set_int_member(row, "allocation", dv_json_get_int(vol, "allocation", 0));
+    /* Already known (a resumed job): fine. */
+    if (!dv_store_insert(engine->store, &dv_table_volumes, row, &local) &&
+        !g_error_matches(local, DV_ERROR, DV_ERROR_CONFLICT))
+        g_warning("cannot record volume %s: %s", dv_json_get_string(vol, "path", ""), local->message);
+}
+
+static void
+dv_engine_volumes_forget(DvEngine *engine, const char *host_id, JsonObject *vm)
+{
+    JsonArray *disks = dv_json_get_array(dv_json_get_object(vm, "spec"), "disks");
+    g_autoptr(JsonArray) vols = NULL;
+
+    if (disks == NULL)
+        return;
+    vols = dv_engine_list_all(engine, &dv_table_volumes, "host_id", host_id, NULL);
+    for (guint i = 0; vols != NULL && i < json_array_get_length(vols); i++) {
+        JsonObject *v = json_array_get_object_element(vols, i);
+        for (guint k = 0; k < json_array_get_length(disks); k++) {
+            JsonObject *d = json_array_get_object_element(disks, k);
+            if (g_strcmp0(dv_json_get_string(d, "device", "disk"), "disk") == 0 &&
+                g_strcmp0(dv_json_get_string(d, "source", NULL), dv_json_get_string(v, "path", "")) == 0)
+                dv_store_delete(engine->store, &dv_table_volumes, dv_json_get_string(v, "id", ""), NULL);
+        }
+    }
+}
+
 static const DvJobStep dv_vm_create_steps[] = {
     { "create volumes", 40 },
     { "define domain", 30 },
@@ -542,6 +597,8 @@ dv_engine_vm_create_cleanup(DvEngine *engine, DvVirtHost *vh, const char *vm_id,
         g_warning("cleanup: cannot remove domain %s: %s", uuid, local->message);
     g_clear_error(&local);
     for (guint i = 0; i < created->len; i++) {
+        DvFilter f = { "path", DV_FILTER_EQ, g_ptr_array_index(created, i) };
+        dv_store_delete_matching(engine->store, &dv_table_volumes, &f, 1, NULL);
         if (!dv_virt_volume_delete_by_path(vh, g_ptr_array_index(created, i), NULL, &local) &&
             !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
             g_warning("cleanup: cannot remove volume %s: %s", (char *)g_ptr_array_index(created, i),
@@ -607,6 +664,8 @@ dv_engine_vm_create_run(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject
                 }
             }
             g_ptr_array_add(created, g_strdup(dv_json_get_string(vol, "path", vpath)));
+            dv_engine_volume_remember(engine, dv_json_get_string(vm, "host_id", ""),
+                                      dv_json_get_string(d, "pool", ""), vol);
             json_object_set_string_member(xd, "path", dv_json_get_string(vol, "path", vpath));
         }
         dv_job_step_progress(job, (double)(i + 1) / n);
@@ -763,7 +822,15 @@ dv_engine_vm_power_job(DvJob *job, gpointer user_data, GError **error)
     if (vh == NULL || !dv_job_step(job, "power", error))
         return FALSE;
     if (g_strcmp0(kind, "start") == 0) {
-        ok = dv_virt_domain_start(vh, uuid, c, error);
+        g_autoptr(GError) local = NULL;
+        ok = dv_virt_domain_start(vh, uuid, c, &local);
+        /* Already running (a resumed job, or started meanwhile): done. */
+        if (!ok && g_error_matches(local, DV_ERROR, DV_ERROR_CONFLICT)) {
+            g_autoptr(JsonObject) now = dv_virt_domain_get(vh, uuid, c, NULL);
+            ok = now != NULL && g_strcmp0(dv_json_get_string(now, "state", ""), "running") == 0;
+        }
+        if (!ok)
+            g_propagate_error(error, g_steal_pointer(&local));
     } else if (g_strcmp0(kind, "stop") == 0) {
         ok = dv_virt_domain_destroy(vh, uuid, c, error);
     } else {
@@ -778,9 +845,16 @@ dv_engine_vm_power_job(DvJob *job, gpointer user_data, GError **error)
     if (!dv_job_step(job, "save", error))
         return FALSE;
     dom = dv_virt_domain_get(vh, uuid, c, error);
-    if (dom == NULL)
+    if (dom == NULL || !dv_engine_vm_sync(engine, vm, dom, error))
         return FALSE;
-    return dv_engine_vm_sync(engine, vm, dom, error);
+    {
+        g_autoptr(JsonObject) result = json_object_new();
+        json_object_set_string_member(result, "id", vm_id);
+        json_object_set_string_member(result, "name", dv_json_get_string(vm, "name", ""));
+        json_object_set_string_member(result, "state", dv_json_get_string(dom, "state", ""));
+        dv_job_set_result(job, result);
+    }
+    return TRUE;
 }
 
 /* The action is passed through params so one function serves all three. */
@@ -887,6 +961,8 @@ dv_engine_vm_delete_job(DvJob *job, gpointer user_data, GError **error)
     if (!dv_job_step(job, "save", error))
         return FALSE;
     g_clear_error(&local);
+    if (dv_json_get_bool(dv_job_get_params(job), "delete_volumes", FALSE))
+        dv_engine_volumes_forget(engine, dv_json_get_string(vm, "host_id", ""), vm);
     if (!dv_store_delete(engine->store, &dv_table_vms, vm_id, &local) &&
         !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
         g_propagate_error(error, g_steal_pointer(&local));
@@ -1054,9 +1130,16 @@ dv_engine_vm_snapshot_job(DvJob *job, const char *op, gpointer user_data, GError
     if (!ok || !dv_job_step(job, "save", error))
         return FALSE;
     dom = dv_virt_domain_get(vh, uuid, c, error);
-    if (dom == NULL)
+    if (dom == NULL || !dv_engine_vm_sync(engine, vm, dom, error))
         return FALSE;
-    return dv_engine_vm_sync(engine, vm, dom, error);
+    {
+        g_autoptr(JsonObject) result = json_object_new();
+        json_object_set_string_member(result, "id", vm_id);
+        json_object_set_string_member(result, "name", dv_json_get_string(vm, "name", ""));
+        json_object_set_string_member(result, "snapshot", name);
+        dv_job_set_result(job, result);
+    }
+    return TRUE;
 }
 
 static gboolean dv_engine_snap_create_job(DvJob *j, gpointer d, GError **e)

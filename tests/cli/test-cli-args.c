@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include <glib/gstdio.h>
+
 #include "dv-cli.h"
 #include "dv-error.h"
 #include "dv-json.h"
@@ -127,6 +129,20 @@ test_vm_create_body(void)
 }
 
 static void
+test_template_body(void)
+{
+    const DvCliCommand *cmd = find_command(dv_cli_commands_storage, "template", "add");
+    static const char *const words[] = { "small", "--vcpus", "1", "--memory", "512", "--network", "net1",
+                                         "--network", "dmz", NULL };
+    g_autoptr(GError) error = NULL;
+    g_autofree char *body = build_body(cmd, words, &error);
+
+    g_assert_no_error(error);
+    /* A template names its networks as plain strings. */
+    g_assert_cmpstr(body, ==, "{\"vcpus\":1,\"memory_mib\":512,\"networks\":[\"net1\",\"dmz\"],\"name\":\"small\"}");
+}
+
+static void
 test_host_bodies(void)
 {
     const DvCliCommand *add = find_command(dv_cli_commands_host, "host", "add");
@@ -181,7 +197,7 @@ test_parse_errors(void)
         { "job", "list", { "--state", "sleeping" }, "must be one of" },
     };
     const DvCliCommand *const tables[] = { dv_cli_commands_vm, dv_cli_commands_host, dv_cli_commands_storage,
-                                           dv_cli_commands_misc };
+                                           dv_cli_commands_misc, dv_cli_commands_job };
 
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
         const DvCliCommand *cmd = NULL;
@@ -304,10 +320,15 @@ main(int argc, char **argv)
     g_test_add_func("/drover/cli/args/disk-spec", test_disk_spec);
     g_test_add_func("/drover/cli/args/parse-int", test_parse_int);
     g_test_add_func("/drover/cli/args/vm-create-body", test_vm_create_body);
+    g_test_add_func("/drover/cli/args/template-body", test_template_body);
     g_test_add_func("/drover/cli/args/host-bodies", test_host_bodies);
     g_test_add_func("/drover/cli/args/parse-errors", test_parse_errors);
     g_test_add_func("/drover/cli/args/main-usage", test_main_usage);
     g_test_add_func("/drover/cli/args/path-expand", test_path_expand);
     g_test_add_func("/drover/cli/args/login-body", test_login_body);
-    return g_test_run();
+    {
+        int ret = g_test_run();
+        g_rmdir(tmp); /* nothing in here writes the config */
+        return ret;
+    }
 }

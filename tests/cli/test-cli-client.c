@@ -71,7 +71,8 @@ reply_events(SoupServerMessage *msg, const char *const *jobs)
     g_autoptr(GString) body = g_string_new(": hello\n\n");
     for (guint i = 0; jobs[i] != NULL; i++)
         g_string_append_printf(body, "event: progress\ndata: %s\n\n", jobs[i]);
-    g_string_append(body, "event: end\ndata: \n\n");
+    /* As droverd sends it: an end event whose data is not a job. */
+    g_string_append(body, "event: end\ndata: {}\n\n");
     reply(msg, 200, "text/event-stream", body->str);
 }
 

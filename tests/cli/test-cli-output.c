@@ -123,6 +123,21 @@ test_progress_lines(void)
     g_assert_true(g_str_has_prefix(buf, "\r[###"));
     g_assert_true(g_str_has_suffix(buf, "  10%  create volumes\033[K\n"));
     free(buf);
+
+    /* A job that fails in the step it showed says so. */
+    buf = NULL;
+    stream = open_memstream(&buf, &len);
+    progress = dv_cli_progress_new(stream, FALSE);
+    {
+        g_autoptr(JsonObject) run = parse_object("{\"state\": \"running\", \"progress\": 0, \"current_step\": \"connect\"}");
+        g_autoptr(JsonObject) fail = parse_object("{\"state\": \"failed\", \"progress\": 0, \"current_step\": \"connect\"}");
+        dv_cli_progress_update(progress, run);
+        dv_cli_progress_update(progress, fail);
+    }
+    dv_cli_progress_free(progress);
+    fclose(stream);
+    g_assert_cmpstr(buf, ==, "  0%  connect\n  0%  connect (failed)\n");
+    free(buf);
 }
 
 static void

@@ -328,7 +328,14 @@ dv_job_new_from_record(DvJobManager *mgr, JsonObject *record)
     job->mgr = mgr;
     job->id = g_strdup(dv_json_get_string(record, "id", NULL));
     job->kind = g_hash_table_lookup(mgr->kinds, dv_json_get_string(record, "kind", ""));
-    job->record = json_object_ref(record);
+    /* The job's own copy: the caller keeps (and may render) @record while
+     * the worker thread changes this one. */
+    {
+        g_autoptr(JsonNode) src = json_node_init_object(json_node_alloc(), record);
+        g_autoptr(JsonNode) copy = dv_json_node_deep_copy(src);
+        job->record = json_object_ref(json_node_get_object(copy));
+    }
+    params = dv_json_get_object(job->record, "params");
     job->params = params != NULL ? json_object_ref(params) : json_object_new();
     job->steps = g_ptr_array_new_with_free_func(dv_job_step_state_free);
     job->current = -1;
@@ -568,6 +575,9 @@ dv_job_manager_recover(DvJobManager *mgr, guint *ret_resumed, guint *ret_failed,
 {
     static const char *const states[] = { "running", "queued" };
     guint resumed = 0, failed = 0;
+    /* A running job re-queued by the first pass is "queued" when the
+     * second pass lists: handle every job once. */
+    g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 
     for (gsize s = 0; s < G_N_ELEMENTS(states); s++) {
         g_autofree char *cursor = NULL;
@@ -585,6 +595,8 @@ dv_job_manager_recover(DvJobManager *mgr, guint *ret_resumed, guint *ret_failed,
                 gboolean was_running = s == 0;
                 g_autoptr(JsonObject) changes = json_object_new();
 
+                if (!g_hash_table_add(seen, g_strdup(dv_json_get_string(row, "id", ""))))
+                    continue;
                 if (kind != NULL && (!was_running || kind->resumable)) {
                     DvJob *job;
                     json_object_set_string_member(changes, "state", "queued");

@@ -601,6 +601,23 @@ dv_store_param_from_node(const DvTableDef *def, const DvColumn *col, JsonNode *n
     return FALSE;
 }
 
+/* One parser per thread: building a JsonParser costs more than parsing a
+ * small column, and lists parse one per row. */
+static JsonNode *
+dv_store_parse_json(const char *text, GError **error)
+{
+    static GPrivate parser_key = G_PRIVATE_INIT(g_object_unref);
+    JsonParser *parser = g_private_get(&parser_key);
+
+    if (parser == NULL) {
+        parser = json_parser_new();
+        g_private_set(&parser_key, parser);
+    }
+    if (!json_parser_load_from_data(parser, text, -1, error))
+        return NULL;
+    return json_parser_steal_root(parser);
+}
+
 static JsonObject *
 dv_store_row_to_object(const DvTableDef *def, const DvSqlRows *rows, guint r, GError **error)
 {
@@ -626,7 +643,7 @@ dv_store_row_to_object(const DvTableDef *def, const DvSqlRows *rows, guint r, GE
             break;
         case DV_COL_JSON: {
             g_autoptr(GError) local = NULL;
-            JsonNode *node = text[0] != '\0' ? json_from_string(text, &local) : NULL;
+            JsonNode *node = text[0] != '\0' ? dv_store_parse_json(text, &local) : NULL;
             if (local != NULL) {
                 dv_set_field_error(error, DV_ERROR_INTERNAL, col->name,
                                    "%s.%s holds malformed JSON: %s", def->table, col->name,

@@ -291,9 +291,15 @@ dv_virt_pool_entry_new(DvVirtOp *op, virStoragePoolPtr pool, GError **error)
         if (n < 0)
             return dv_virt_op_fail_null(op, error, "cannot list volumes of pool %s", name);
         for (int i = 0; i < n; i++) {
-            JsonObject *v = dv_virt_volume_entry_new(op, vols[i], error);
-            if (v == NULL)
+            g_autoptr(GError) vol_error = NULL;
+            JsonObject *v = dv_virt_volume_entry_new(op, vols[i], &vol_error);
+            if (v == NULL) {
+                /* Deleted by another client between the list and the read. */
+                if (g_error_matches(vol_error, DV_ERROR, DV_ERROR_NOT_FOUND))
+                    continue;
+                g_propagate_error(error, g_steal_pointer(&vol_error));
                 return NULL;
+            }
             json_array_add_object_element(vols_arr, v);
         }
     }
@@ -404,9 +410,15 @@ dv_virt_host_probe(DvVirtHost *host, GCancellable *cancellable, GError **error)
     if (n < 0)
         return dv_virt_op_fail_null(&op, error, "cannot list storage pools");
     for (int i = 0; i < n; i++) {
-        JsonObject *p = dv_virt_pool_entry_new(&op, pools[i], error);
-        if (p == NULL)
+        g_autoptr(GError) pool_error = NULL;
+        JsonObject *p = dv_virt_pool_entry_new(&op, pools[i], &pool_error);
+        if (p == NULL) {
+            /* Undefined by another client between the list and the read. */
+            if (g_error_matches(pool_error, DV_ERROR, DV_ERROR_NOT_FOUND))
+                continue;
+            g_propagate_error(error, g_steal_pointer(&pool_error));
             return NULL;
+        }
         json_array_add_object_element(pools_arr, p);
     }
     n = virConnectListAllNetworks(op.conn, &nets, 0);
