@@ -2,9 +2,14 @@
 
 #include "dv-cli.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "dv-error.h"
+#include "dv-json.h"
 
 /* Paging options every list command takes. */
 static const DvCliOption dv_cli_paging_options[] = {
@@ -20,6 +25,14 @@ dv_cli_arg_free(DvCliArg *arg)
     g_free(arg);
 }
 
+static void
+dv_cli_secret_member_free(DvCliSecretMember *member)
+{
+    g_free(member->field);
+    dv_secret_free(member->value);
+    g_free(member);
+}
+
 void
 dv_cli_args_free(DvCliArgs *args)
 {
@@ -27,6 +40,8 @@ dv_cli_args_free(DvCliArgs *args)
         return;
     g_ptr_array_unref(args->positional);
     g_ptr_array_unref(args->given);
+    g_ptr_array_unref(args->secrets);
+    g_ptr_array_unref(args->warnings);
     g_free(args);
 }
 
@@ -74,7 +89,18 @@ dv_cli_command_n_args(const DvCliCommand *cmd)
 static gboolean
 dv_cli_option_is_flag(const DvCliOption *o)
 {
-    return o->type == DV_CLI_OPT_FLAG || o->type == DV_CLI_OPT_FLAG_FALSE || o->type == DV_CLI_OPT_FLAG_NULL;
+    return o->type == DV_CLI_OPT_FLAG || o->type == DV_CLI_OPT_FLAG_FALSE || o->type == DV_CLI_OPT_FLAG_NULL ||
+           o->type == DV_CLI_OPT_SECRET_STDIN;
+}
+
+gboolean
+dv_cli_command_takes_secrets(const DvCliCommand *cmd)
+{
+    for (const DvCliOption *o = cmd->options; o != NULL && o->name != NULL; o++)
+        if (o->type == DV_CLI_OPT_SECRET_FILE || o->type == DV_CLI_OPT_SECRET_STDIN ||
+            o->type == DV_CLI_OPT_REFUSED)
+            return TRUE;
+    return FALSE;
 }
 
 static gboolean
@@ -125,6 +151,8 @@ dv_cli_args_parse(const DvCliCommand *cmd, int argc, char **argv, GError **error
     args->command = cmd;
     args->positional = g_ptr_array_new_with_free_func(g_free);
     args->given = g_ptr_array_new_with_free_func((GDestroyNotify)dv_cli_arg_free);
+    args->secrets = g_ptr_array_new_with_free_func((GDestroyNotify)dv_cli_secret_member_free);
+    args->warnings = g_ptr_array_new_with_free_func(g_free);
 
     for (int i = 0; i < argc; i++) {
         const char *word = argv[i];
@@ -179,8 +207,15 @@ dv_cli_args_parse(const DvCliCommand *cmd, int argc, char **argv, GError **error
         return NULL;
     }
     if (args->positional->len > n_args) {
-        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL, "unexpected argument '%s'",
-                           (const char *)g_ptr_array_index(args->positional, n_args));
+        /* A stray word after a secret option may be the secret itself
+         * ("--password-stdin hunter2"): do not repeat it. */
+        if (dv_cli_command_takes_secrets(cmd))
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL,
+                               "unexpected extra argument (not repeated here: this command takes secrets, "
+                               "which are read from files or standard input, never from arguments)");
+        else
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL, "unexpected argument '%s'",
+                               (const char *)g_ptr_array_index(args->positional, n_args));
         return NULL;
     }
     for (guint i = 0; i < n_args; i++) {
@@ -269,6 +304,10 @@ dv_cli_args_to_body(DvCliArgs *args)
             break;
         case DV_CLI_OPT_LIST:
         case DV_CLI_OPT_REFUSED:
+        case DV_CLI_OPT_SECRET_FILE:
+        case DV_CLI_OPT_SECRET_STDIN:
+        case DV_CLI_OPT_TEXT_FILE:
+            /* dv_cli_args_load_inputs() reads them. */
             break;
         }
     }
@@ -407,4 +446,309 @@ dv_cli_command_usage(const DvCliCommand *cmd)
             dv_cli_usage_add_options(out, dv_cli_paging_options);
     }
     return g_string_free(out, FALSE);
+}
+
+/* --- secrets and files --------------------------------------------------- */
+
+DvSecret *
+dv_cli_secret_read_fd(int fd, const char *what, const char *field, GError **error)
+{
+    /* Room for the largest secret, its "\r\n" and one byte more, which
+     * tells a secret that is too large. */
+    const gsize cap = DV_CLI_MAX_SECRET + 3;
+    g_autoptr(DvSecret) buf = dv_secret_new(cap);
+    guint8 *data = dv_secret_get_data_mutable(buf);
+    gsize len = 0;
+
+    /* read(2) straight into guarded memory: no stdio buffer keeps a copy. */
+    while (len < cap) {
+        ssize_t n = read(fd, data + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field, "cannot read %s: %s", what,
+                               g_strerror(errno));
+            return NULL;
+        }
+        if (n == 0)
+            break;
+        len += (gsize)n;
+    }
+    /* A file written by an editor or `echo` ends with one newline that is
+     * not part of the secret; anything before it is. */
+    if (len > 0 && data[len - 1] == '\n') {
+        len--;
+        if (len > 0 && data[len - 1] == '\r')
+            len--;
+    }
+    if (len > DV_CLI_MAX_SECRET) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field, "%s: a secret is at most %d bytes", what,
+                           DV_CLI_MAX_SECRET);
+        return NULL;
+    }
+    if (len == 0) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field, "%s is empty", what);
+        return NULL;
+    }
+    if (memchr(data, '\0', len) != NULL || !g_utf8_validate_len((const char *)data, len, NULL)) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field,
+                           "%s is not UTF-8 text without NUL bytes, which is all a JSON string can carry", what);
+        return NULL;
+    }
+    return dv_secret_new_from_data(data, len);
+}
+
+DvSecret *
+dv_cli_secret_read_file(const char *path, const char *what, const char *field, char **ret_warning, GError **error)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    g_autoptr(DvSecret) secret = NULL;
+    g_autofree char *warning = NULL;
+    struct stat st = { 0 };
+
+    if (fd < 0) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field, "cannot open %s: %s", what, g_strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &st) != 0)
+        memset(&st, 0, sizeof st);
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field, "%s is a directory", what);
+        return NULL;
+    }
+    /* Pipes and process substitutions (<(pass show x)) have no such mode. */
+    if (S_ISREG(st.st_mode) && (st.st_mode & 0044) != 0)
+        warning = g_strdup_printf("warning: %s can be read by other users; run 'chmod 600 %s'", what, path);
+    secret = dv_cli_secret_read_fd(fd, what, field, error);
+    close(fd);
+    if (secret == NULL)
+        return NULL;
+    if (ret_warning != NULL)
+        *ret_warning = g_steal_pointer(&warning);
+    return g_steal_pointer(&secret);
+}
+
+/* A file whose content is a plain member (user_data): as is, at most @max
+ * bytes. */
+static char *
+dv_cli_text_read_file(const char *path, const char *what, const char *field, gsize max, GError **error)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    g_autoptr(GByteArray) buf = g_byte_array_new();
+    guint8 chunk[8192];
+
+    if (fd < 0) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field, "cannot open %s: %s", what, g_strerror(errno));
+        return NULL;
+    }
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int saved = errno;
+            close(fd);
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field, "cannot read %s: %s", what,
+                               g_strerror(saved));
+            return NULL;
+        }
+        if (n == 0)
+            break;
+        if (buf->len + (gsize)n > max) {
+            close(fd);
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field, "%s: at most %" G_GSIZE_FORMAT " bytes",
+                               what, max);
+            return NULL;
+        }
+        g_byte_array_append(buf, chunk, (guint)n);
+    }
+    close(fd);
+    if (memchr(buf->data, '\0', buf->len) != NULL || !g_utf8_validate_len((const char *)buf->data, buf->len, NULL)) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field, "%s is not UTF-8 text without NUL bytes", what);
+        return NULL;
+    }
+    return g_strndup((const char *)buf->data, buf->len);
+}
+
+static gboolean
+dv_cli_args_field_taken(DvCliArgs *args, JsonObject *body, const char *field)
+{
+    if (json_object_has_member(body, field))
+        return TRUE;
+    for (guint i = 0; i < args->secrets->len; i++)
+        if (g_strcmp0(((DvCliSecretMember *)g_ptr_array_index(args->secrets, i))->field, field) == 0)
+            return TRUE;
+    return FALSE;
+}
+
+gboolean
+dv_cli_args_load_inputs(DvCliArgs *args, JsonObject *body, GError **error)
+{
+    const DvCliOption *stdin_option = NULL;
+
+    for (guint i = 0; i < args->given->len; i++) {
+        DvCliArg *arg = g_ptr_array_index(args->given, i);
+        const DvCliOption *o = arg->option;
+        if (o->type != DV_CLI_OPT_SECRET_STDIN)
+            continue;
+        if (stdin_option != NULL) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, o->name,
+                               "--%s and --%s both read standard input: give only one", stdin_option->name,
+                               o->name);
+            return FALSE;
+        }
+        stdin_option = o;
+    }
+
+    for (guint i = 0; i < args->given->len; i++) {
+        DvCliArg *arg = g_ptr_array_index(args->given, i);
+        const DvCliOption *o = arg->option;
+        g_autoptr(DvSecret) secret = NULL;
+        g_autofree char *what = NULL;
+        g_autofree char *warning = NULL;
+        DvCliSecretMember *member;
+
+        if (o->type != DV_CLI_OPT_SECRET_FILE && o->type != DV_CLI_OPT_SECRET_STDIN &&
+            o->type != DV_CLI_OPT_TEXT_FILE)
+            continue;
+        if (dv_cli_args_field_taken(args, body, o->field)) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, o->name, "--%s: %s is given twice", o->name,
+                               o->field);
+            return FALSE;
+        }
+        if (o->type == DV_CLI_OPT_TEXT_FILE) {
+            g_autofree char *text = NULL;
+            what = g_strdup_printf("--%s '%s'", o->name, arg->value);
+            text = dv_cli_text_read_file(arg->value, what, o->name, (gsize)o->max, error);
+            if (text == NULL)
+                return FALSE;
+            json_object_set_string_member(body, o->field, text);
+            continue;
+        }
+        if (o->type == DV_CLI_OPT_SECRET_FILE) {
+            what = g_strdup_printf("--%s '%s'", o->name, arg->value);
+            secret = dv_cli_secret_read_file(arg->value, what, o->name, &warning, error);
+        } else if (isatty(STDIN_FILENO)) {
+            /* Typed at a terminal it would be echoed; the end is Ctrl-D. */
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, o->name,
+                               "--%s: standard input is a terminal; pipe the secret in or use a file", o->name);
+            return FALSE;
+        } else {
+            what = g_strdup_printf("standard input (--%s)", o->name);
+            secret = dv_cli_secret_read_fd(STDIN_FILENO, what, o->name, error);
+        }
+        if (secret == NULL)
+            return FALSE;
+        if (warning != NULL)
+            g_ptr_array_add(args->warnings, g_steal_pointer(&warning));
+        member = g_new0(DvCliSecretMember, 1);
+        member->field = g_strdup(o->field);
+        member->value = g_steal_pointer(&secret);
+        g_ptr_array_add(args->secrets, member);
+    }
+    return TRUE;
+}
+
+/* The letter of @c's two-character JSON escape ('n' for a newline), or 0. */
+static char
+dv_cli_json_short_escape(guint8 c)
+{
+    switch (c) {
+    case '\n':
+        return 'n';
+    case '\r':
+        return 'r';
+    case '\t':
+        return 't';
+    case '\b':
+        return 'b';
+    case '\f':
+        return 'f';
+    default:
+        return 0;
+    }
+}
+
+/* The length of @s (@len bytes) as a JSON string body, without quotes. */
+static gsize
+dv_cli_json_escaped_len(const guint8 *s, gsize len)
+{
+    gsize n = 0;
+
+    for (gsize i = 0; i < len; i++) {
+        if (s[i] == '"' || s[i] == '\\' || dv_cli_json_short_escape(s[i]) != 0)
+            n += 2;
+        else if (s[i] < 0x20)
+            n += 6;
+        else
+            n++;
+    }
+    return n;
+}
+
+static gsize
+dv_cli_json_escape_into(guint8 *out, const guint8 *s, gsize len)
+{
+    static const char hex[] = "0123456789abcdef";
+    gsize n = 0;
+
+    out[n++] = '"';
+    for (gsize i = 0; i < len; i++) {
+        if (s[i] == '"' || s[i] == '\\') {
+            out[n++] = '\\';
+            out[n++] = s[i];
+        } else if (dv_cli_json_short_escape(s[i]) != 0) {
+            out[n++] = '\\';
+            out[n++] = (guint8)dv_cli_json_short_escape(s[i]);
+        } else if (s[i] < 0x20) {
+            out[n++] = '\\';
+            out[n++] = 'u';
+            out[n++] = '0';
+            out[n++] = '0';
+            out[n++] = (guint8)hex[s[i] >> 4];
+            out[n++] = (guint8)hex[s[i] & 0xf];
+        } else {
+            out[n++] = s[i];
+        }
+    }
+    out[n++] = '"';
+    return n;
+}
+
+DvSecret *
+dv_cli_args_body_new(DvCliArgs *args, JsonObject *body)
+{
+    g_autofree char *plain = dv_json_object_to_string(body, FALSE);
+    gsize plain_len = strlen(plain);
+    gboolean comma = json_object_get_size(body) > 0;
+    g_autoptr(DvSecret) out = NULL;
+    guint8 *p;
+    gsize total;
+    gsize pos;
+
+    g_return_val_if_fail(plain_len >= 2 && plain[plain_len - 1] == '}', NULL);
+    /* Sized exactly first, then written once: no buffer that grows and
+     * leaves a copy of a secret behind. */
+    total = plain_len;
+    for (guint i = 0; i < args->secrets->len; i++) {
+        DvCliSecretMember *m = g_ptr_array_index(args->secrets, i);
+        total += (comma || i > 0 ? 1 : 0) + 2 + dv_cli_json_escaped_len((const guint8 *)m->field, strlen(m->field)) +
+                 1 + 2 + dv_cli_json_escaped_len(dv_secret_get_data(m->value), dv_secret_get_len(m->value));
+    }
+    out = dv_secret_new(total);
+    p = dv_secret_get_data_mutable(out);
+    memcpy(p, plain, plain_len - 1);
+    pos = plain_len - 1;
+    for (guint i = 0; i < args->secrets->len; i++) {
+        DvCliSecretMember *m = g_ptr_array_index(args->secrets, i);
+        if (comma || i > 0)
+            p[pos++] = ',';
+        pos += dv_cli_json_escape_into(p + pos, (const guint8 *)m->field, strlen(m->field));
+        p[pos++] = ':';
+        pos += dv_cli_json_escape_into(p + pos, dv_secret_get_data(m->value), dv_secret_get_len(m->value));
+    }
+    p[pos++] = '}';
+    g_assert(pos == total);
+    return g_steal_pointer(&out);
 }

@@ -17,6 +17,8 @@ static const DvCliOption dv_cli_host_add_options[] = {
       "operations Drover runs on the host at once" },
     { "domain-type", DV_CLI_OPT_CHOICE, "auto|kvm|qemu", "domain_type", NULL, NULL, 0, 0,
       "hypervisor domain type (default auto)" },
+    { "run-as", DV_CLI_OPT_STRING, "ACCOUNT", "run_as", NULL, NULL, 0, 0,
+      "Run As account (name or id) that answers libvirt's authentication" },
     { NULL },
 };
 
@@ -34,6 +36,9 @@ static const DvCliOption dv_cli_host_set_options[] = {
     { "cluster", DV_CLI_OPT_STRING, "C", "cluster", NULL, NULL, 0, 0, "move the host into this cluster" },
     { "no-cluster", DV_CLI_OPT_FLAG_NULL, NULL, "cluster", NULL, NULL, 0, 0, "take the host out of its cluster" },
     { "group", DV_CLI_OPT_STRING, "G", "host_group", NULL, NULL, 0, 0, "move the host into this group" },
+    { "run-as", DV_CLI_OPT_STRING, "ACCOUNT", "run_as", NULL, NULL, 0, 0,
+      "authenticate to libvirt with this Run As account (name or id)" },
+    { "no-run-as", DV_CLI_OPT_FLAG_NULL, NULL, "run_as", NULL, NULL, 0, 0, "stop using a Run As account" },
     { NULL },
 };
 
@@ -90,6 +95,10 @@ dv_cli_prepare_host_set(DvCliArgs *args, JsonObject *body, GError **error)
 {
     if (dv_cli_args_has(args, "cluster") && dv_cli_args_has(args, "no-cluster")) {
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "cluster", "--cluster and --no-cluster contradict");
+        return FALSE;
+    }
+    if (dv_cli_args_has(args, "run-as") && dv_cli_args_has(args, "no-run-as")) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "run_as", "--run-as and --no-run-as contradict");
         return FALSE;
     }
     if (json_object_get_size(body) == 0) {
@@ -189,7 +198,7 @@ const DvCliCommand dv_cli_commands_host[] = {
       dv_cli_run_host_show },
     { "host", "refresh", "HOST", "Read a host's facts, rights, pools and networks again.", NULL, NULL,
       dv_cli_run_job, "POST", "/hosts/{0}/refresh", NULL, "Refreshed host {0}" },
-    { "host", "set", "HOST", "Change a host's limits, cluster or group.", dv_cli_host_set_options,
+    { "host", "set", "HOST", "Change a host's limits, cluster, group or Run As account.", dv_cli_host_set_options,
       dv_cli_prepare_host_set, dv_cli_run_job, "PATCH", "/hosts/{0}", NULL, "Updated host {0}" },
     { "host", "remove", "HOST", "Remove a host from the inventory (its VMs keep running).", NULL, NULL,
       dv_cli_run_job, "DELETE", "/hosts/{0}", NULL, "Removed host {0}" },

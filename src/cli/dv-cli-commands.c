@@ -40,6 +40,7 @@ static const struct {
     { "library_share_id", "/library-shares", "library_share_name", NULL },
     { "template_id", "/templates", "template_name", NULL },
     { "vm_id", "/vms", "vm_name", NULL },
+    { "run_as_id", "/run-as-accounts", "run_as_name", NULL },
 };
 
 /* A list of many objects on few hosts asks for each host once; after
@@ -474,9 +475,18 @@ dv_cli_run_job(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObject 
 
     if (!dv_cli_args_add_query(cli, args, path, error))
         return FALSE;
-    /* Actions on an object (".../start", DELETE) have no body; creations
-     * and changes always have members. */
-    node = dv_cli_client_request(cli->client, cmd->method, path->str, dv_cli_body_is_empty(body) ? NULL : body, NULL, error);
+    if (args->secrets->len > 0) {
+        /* Serialised in guarded memory and sent from there; wiped when
+         * the request is done. */
+        g_autoptr(DvSecret) raw = dv_cli_args_body_new(args, body);
+        node = dv_cli_client_request_raw(cli->client, cmd->method, path->str, dv_secret_get_string(raw),
+                                         dv_secret_get_len(raw), NULL, error);
+    } else {
+        /* Actions on an object (".../start", DELETE) have no body;
+         * creations and changes always have members. */
+        node = dv_cli_client_request(cli->client, cmd->method, path->str, dv_cli_body_is_empty(body) ? NULL : body,
+                                     NULL, error);
+    }
     if (node == NULL || (obj = dv_cli_node_get_object(node, error)) == NULL)
         return FALSE;
     job = dv_json_get_object(obj, "job");

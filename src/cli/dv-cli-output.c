@@ -173,6 +173,40 @@ dv_cli_scalar_to_string(JsonNode *node, DvCliColumnKind kind)
     return g_strdup("?");
 }
 
+gboolean
+dv_cli_secret_descriptor_is(JsonNode *node)
+{
+    static const char *const allowed[] = { "set", "key_id", "readable", "reason", NULL };
+    g_autoptr(GList) members = NULL;
+    JsonObject *obj;
+    JsonNode *set;
+
+    if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node))
+        return FALSE;
+    obj = json_node_get_object(node);
+    set = json_object_get_member(obj, "set");
+    if (set == NULL || !JSON_NODE_HOLDS_VALUE(set) || json_node_get_value_type(set) != G_TYPE_BOOLEAN)
+        return FALSE;
+    members = json_object_get_members(obj);
+    for (GList *l = members; l != NULL; l = l->next)
+        if (!g_strv_contains(allowed, l->data))
+            return FALSE;
+    return TRUE;
+}
+
+char *
+dv_cli_secret_descriptor_to_string(JsonObject *descriptor)
+{
+    const char *key_id = dv_json_get_string(descriptor, "key_id", NULL);
+    const char *reason = dv_json_get_string(descriptor, "reason", NULL);
+
+    if (!dv_json_get_bool(descriptor, "set", FALSE))
+        return g_strdup("-");
+    if (!dv_json_get_bool(descriptor, "readable", TRUE))
+        return reason != NULL ? g_strdup_printf("set, UNREADABLE: %s", reason) : g_strdup("set, UNREADABLE");
+    return key_id != NULL ? g_strdup_printf("set (%s)", key_id) : g_strdup("set");
+}
+
 static char *
 dv_cli_node_to_cell(JsonNode *node, DvCliColumnKind kind)
 {
@@ -180,6 +214,8 @@ dv_cli_node_to_cell(JsonNode *node, DvCliColumnKind kind)
         return g_strdup("-");
     if (JSON_NODE_HOLDS_VALUE(node))
         return dv_cli_scalar_to_string(node, kind);
+    if (dv_cli_secret_descriptor_is(node))
+        return dv_cli_secret_descriptor_to_string(json_node_get_object(node));
     if (JSON_NODE_HOLDS_OBJECT(node)) {
         /* A reference to another object: show its name, else its id. */
         JsonObject *o = json_node_get_object(node);
@@ -243,7 +279,9 @@ dv_cli_object_flatten(JsonObject *obj, const char *prefix, const char *const *sk
         g_autofree char *key = prefix != NULL ? g_strdup_printf("%s.%s", prefix, name) : g_strdup(name);
         if (skip != NULL && g_strv_contains(skip, key))
             continue;
-        if (JSON_NODE_HOLDS_OBJECT(node) && json_object_get_size(json_node_get_object(node)) > 0) {
+        /* A secret's description is one value, not three lines. */
+        if (JSON_NODE_HOLDS_OBJECT(node) && json_object_get_size(json_node_get_object(node)) > 0 &&
+            !dv_cli_secret_descriptor_is(node)) {
             dv_cli_object_flatten(json_node_get_object(node), key, skip, keys, values);
             continue;
         }

@@ -49,6 +49,13 @@ char *dv_cli_format_size_mib(gint64 mib);
 /* "512 B", "4 KiB", "1.5 GiB" ... */
 char *dv_cli_format_size_bytes(gint64 bytes);
 
+/* A secret field as the server describes it (docs/API.md, "Secrets"):
+ * {"set", "key_id", "readable", "reason"} and nothing else. */
+gboolean dv_cli_secret_descriptor_is(JsonNode *node);
+/* "set (k1)", "set, UNREADABLE: <reason>" or "-" when not set.  Tables
+ * and key/value views show every descriptor this way, on one line. */
+char *dv_cli_secret_descriptor_to_string(JsonObject *descriptor);
+
 /* The cell text of one value of @obj at @path; "-" when absent or null. */
 char *dv_cli_value_to_string(JsonObject *obj, const char *path, DvCliColumnKind kind);
 

@@ -19,6 +19,7 @@ static const DvCliCommand *const dv_cli_tables[] = {
     dv_cli_commands_storage,
     dv_cli_commands_vm,
     dv_cli_commands_job,
+    dv_cli_commands_secret,
 };
 
 static const char dv_cli_global_usage[] =
@@ -376,12 +377,20 @@ dv_cli_main(int argc, char **argv, FILE *out, FILE *err)
     body = dv_cli_args_to_body(args);
     if (cmd->prepare != NULL && !cmd->prepare(args, body, &error))
         return dv_cli_usage_error(&cli, error, usage);
+    /* Files and stdin last: a wrong combination is reported before
+     * anything is read. */
+    if (!dv_cli_args_load_inputs(args, body, &error))
+        return dv_cli_usage_error(&cli, error, usage);
+    for (guint i = 0; i < args->warnings->len; i++)
+        fprintf(err, "%s\n", (const char *)g_ptr_array_index(args->warnings, i));
     if (!dv_cli_client_setup(&cli, &error))
         return dv_cli_usage_error(&cli, error, usage);
 
     if (!cmd->run(&cli, cmd, args, body, &error)) {
         DvExitCode code = dv_error_to_exit_code(error);
         fflush(out);
+        if (cli.usage_failed)
+            return dv_cli_usage_error(&cli, error, usage);
         dv_cli_print_error(&cli, error);
         /* A job that ran and failed without a more telling code. */
         if (cli.job_failed && code == DV_EXIT_FAILURE)

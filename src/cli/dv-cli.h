@@ -35,6 +35,7 @@ typedef struct {
     gboolean out_tty;
     gboolean err_tty;
     gboolean job_failed;   /* the error being reported came from a job */
+    gboolean usage_failed; /* the run phase found a usage error: exit 2 */
     GHashTable *names;     /* "collection/id" -> name ("" when unknown),
                             * so a list looks each referenced object up once */
 } DvCli;
@@ -51,6 +52,11 @@ typedef enum {
     DV_CLI_OPT_FLAG_FALSE, /* sets field false */
     DV_CLI_OPT_FLAG_NULL,  /* sets field null */
     DV_CLI_OPT_REFUSED,    /* always a usage error; help says why */
+    DV_CLI_OPT_SECRET_FILE,  /* a path: field gets the file's content as a
+                              * secret (one trailing newline dropped) */
+    DV_CLI_OPT_SECRET_STDIN, /* a flag: field gets all of stdin as a secret */
+    DV_CLI_OPT_TEXT_FILE,    /* a path: field gets the file's content as is,
+                              * at most max bytes; not a secret */
 } DvCliOptType;
 
 typedef struct {
@@ -97,10 +103,19 @@ typedef struct {
     gint64 number;         /* DV_CLI_OPT_INT */
 } DvCliArg;
 
+/* A body member whose value is a secret, kept out of JsonObject (whose
+ * strings are copied and freed without wiping). */
+typedef struct {
+    char *field;
+    DvSecret *value;
+} DvCliSecretMember;
+
 struct _DvCliArgs {
     const DvCliCommand *command;
     GPtrArray *positional; /* char * */
     GPtrArray *given;      /* DvCliArg *, in command-line order */
+    GPtrArray *secrets;    /* DvCliSecretMember *, filled by dv_cli_args_load_inputs() */
+    GPtrArray *warnings;   /* char *, printed on stderr before the command runs */
 };
 
 /* Parses the words after the command's noun and verb. */
@@ -114,6 +129,30 @@ const char *dv_cli_args_get_string(DvCliArgs *args, const char *name); /* borrow
 gint64 dv_cli_args_get_int(DvCliArgs *args, const char *name, gint64 def);
 /* The body members the options name (DV_CLI_OPT_LIST excepted). */
 JsonObject *dv_cli_args_to_body(DvCliArgs *args);
+/* Reads the files and standard input the options name (secret and text
+ * files, --*-stdin) into @args->secrets and @body.  Runs after the
+ * prepare hook, so combinations are checked before stdin is read; any
+ * failure is a usage error and never shows a secret. */
+gboolean dv_cli_args_load_inputs(DvCliArgs *args, JsonObject *body, GError **error);
+/* @body serialised with the secret members of @args added, in guarded
+ * memory: the request body of a command that carries secrets. */
+DvSecret *dv_cli_args_body_new(DvCliArgs *args, JsonObject *body);
+/* TRUE when the command has an option that reads a secret. */
+gboolean dv_cli_command_takes_secrets(const DvCliCommand *cmd);
+
+/* The largest secret drover sends, as the server accepts (docs/API.md). */
+#define DV_CLI_MAX_SECRET 65536
+/* Reads all of @fd (up to DV_CLI_MAX_SECRET bytes after one trailing
+ * newline, "\n" or "\r\n", is dropped) into guarded memory.  @what names
+ * the source in errors ("--password-file 'pw.txt'"); the content never
+ * appears in one.  Refuses empty content, NUL bytes and invalid UTF-8
+ * (a JSON string cannot carry them). */
+DvSecret *dv_cli_secret_read_fd(int fd, const char *what, const char *field, GError **error);
+/* The same for a file; *@ret_warning (may be NULL) gets a warning when
+ * the file is a regular file others may read. */
+DvSecret *dv_cli_secret_read_file(const char *path, const char *what, const char *field, char **ret_warning,
+                                  GError **error);
+
 /* Prepare hook for creations: body "name" is positional 0. */
 gboolean dv_cli_prepare_name(DvCliArgs *args, JsonObject *body, GError **error);
 /* Sets body[@field] to an array of {@member: value} (of plain strings when
@@ -169,6 +208,7 @@ extern const DvCliCommand dv_cli_commands_storage[];
 extern const DvCliCommand dv_cli_commands_vm[];
 extern const DvCliCommand dv_cli_commands_misc[]; /* login, logout, version */
 extern const DvCliCommand dv_cli_commands_job[];
+extern const DvCliCommand dv_cli_commands_secret[]; /* run-as, guest-os-profile, setting */
 
 /* Config file: $XDG_CONFIG_HOME/drover/config, [server] url and token. */
 char *dv_cli_config_path(void);

@@ -29,6 +29,8 @@ typedef struct {
     char *tls_key;
     gboolean self_signed;
     char *add_local_host;
+    char *machine_id_file;
+    char *recovery_key;
     gboolean verbose;
     gboolean version;
 } DvDaemonOptions;
@@ -43,6 +45,8 @@ dv_daemon_options_clear(DvDaemonOptions *o)
     g_free(o->tls_cert);
     g_free(o->tls_key);
     g_free(o->add_local_host);
+    g_free(o->machine_id_file);
+    g_free(o->recovery_key);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(DvDaemonOptions, dv_daemon_options_clear)
@@ -61,6 +65,8 @@ dv_daemon_load_config(DvDaemonOptions *o, GError **error)
         { "database", &o->database },
         { "tls_cert", &o->tls_cert },
         { "tls_key", &o->tls_key },
+        { "machine_id_file", &o->machine_id_file },
+        { "recovery_key", &o->recovery_key },
     };
 
     if (o->config == NULL)
@@ -213,6 +219,8 @@ main(int argc, char **argv)
         { "tls-key", 0, 0, G_OPTION_ARG_FILENAME, &o.tls_key, "TLS private key (PEM)", "FILE" },
         { "self-signed-tls", 0, 0, G_OPTION_ARG_NONE, &o.self_signed, "Serve TLS with a self-signed certificate made in the state directory", NULL },
         { "add-local-host", 0, 0, G_OPTION_ARG_STRING, &o.add_local_host, "Register this libvirt URI (e.g. qemu:///system) as a host named after this machine, if not yet registered", "URI" },
+        { "recovery-key", 0, 0, G_OPTION_ARG_FILENAME, &o.recovery_key, "Open the data keys with this recovery key file (made by drover-setup keys recovery create)", "FILE" },
+        { "machine-id-file", 0, 0, G_OPTION_ARG_FILENAME, &o.machine_id_file, "Machine identity the host key file is bound to (default /etc/machine-id)", "FILE" },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose, "Log debug messages", NULL },
         { "version", 0, 0, G_OPTION_ARG_NONE, &o.version, "Print the version and exit", NULL },
         { NULL },
@@ -251,6 +259,8 @@ main(int argc, char **argv)
 
     eo.state_dir = o.state_dir;
     eo.database = o.database;
+    eo.machine_id_path = o.machine_id_file;
+    eo.recovery_key_path = o.recovery_key;
     engine = dv_engine_new(&eo, &error);
     if (engine == NULL) {
         g_printerr("droverd: cannot start: %s\n", error->message);

@@ -154,6 +154,9 @@ static const struct {
     { "templates", DV_KIND_TEMPLATE },
     { "vms", DV_KIND_VM },
     { "jobs", DV_KIND_JOB },
+    { "run-as-accounts", DV_KIND_RUN_AS },
+    { "guest-os-profiles", DV_KIND_GUEST_OS_PROFILE },
+    { "settings", DV_KIND_SETTING },
 };
 
 static gboolean

@@ -6,6 +6,7 @@
 #include "dv-json.h"
 #include "dv-validate.h"
 #include "dv-virt.h"
+#include "dv-keys.h"
 
 struct _DvEngine {
     char *state_dir;
@@ -14,6 +15,7 @@ struct _DvEngine {
     DvVirt *virt;
     DvAuth *auth;
     DvJobManager *jobs;
+    DvKeyring *keyring;
     /* Handles of known hosts, kept open: connections are reused, and a
      * test:///file host lives only as long as its one connection. */
     GMutex hosts_lock;
@@ -46,7 +48,7 @@ JsonObject *dv_engine_submit(DvEngine *engine, const char *kind, const char *tar
                              JsonObject *params, const char *user, GError **error);
 
 /* A host's virt handle with its limits and credentials applied. */
-DvVirtHost *dv_engine_virt_host(DvEngine *engine, JsonObject *host);
+DvVirtHost *dv_engine_virt_host(DvEngine *engine, JsonObject *host, GError **error);
 DvVirtHost *dv_engine_virt_host_by_id(DvEngine *engine, const char *host_id, GError **error);
 
 /* Forgets a removed host's handle (closing its connections). */
@@ -76,6 +78,18 @@ JsonObject *dv_engine_object_update(DvEngine *engine, DvKind kind, JsonObject *o
                                     JsonObject *body, const char *user, GError **error);
 JsonObject *dv_engine_object_delete(DvEngine *engine, DvKind kind, JsonObject *obj,
                                     const char *user, GError **error);
+
+/* Objects holding secrets (dv-secret-objects.c). */
+void dv_engine_secret_objects_register(DvEngine *engine);
+JsonObject *dv_engine_secret_object_create(DvEngine *engine, DvKind kind, JsonObject *body,
+                                           const char *user, GError **error);
+JsonObject *dv_engine_secret_object_update(DvEngine *engine, DvKind kind, JsonObject *obj,
+                                           JsonObject *body, const char *user, GError **error);
+JsonObject *dv_engine_secret_object_delete(DvEngine *engine, DvKind kind, JsonObject *obj,
+                                           const char *user, GError **error);
+void dv_engine_secret_object_shape(DvEngine *engine, DvKind kind, JsonObject *out);
+DvSecret *dv_engine_run_as_credentials(DvEngine *engine, const char *run_as_id,
+                                       char **ret_username, GError **error);
 
 /* Default library share made on first start. */
 gboolean dv_engine_ensure_default_share(DvEngine *engine, GError **error);

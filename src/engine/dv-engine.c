@@ -18,6 +18,9 @@ static const DvKindInfo dv_kind_infos[DV_KIND_LAST] = {
     [DV_KIND_TEMPLATE] = { DV_KIND_TEMPLATE, &dv_table_templates, "template", "template", TRUE },
     [DV_KIND_VM] = { DV_KIND_VM, &dv_table_vms, "VM", "vm", TRUE },
     [DV_KIND_JOB] = { DV_KIND_JOB, &dv_table_jobs, "job", "job", FALSE },
+    [DV_KIND_RUN_AS] = { DV_KIND_RUN_AS, &dv_table_run_as_accounts, "Run As account", "run-as", TRUE },
+    [DV_KIND_GUEST_OS_PROFILE] = { DV_KIND_GUEST_OS_PROFILE, &dv_table_guest_os_profiles, "guest OS profile", "guest-os-profile", TRUE },
+    [DV_KIND_SETTING] = { DV_KIND_SETTING, &dv_table_app_settings, "setting", "setting", TRUE },
 };
 
 const DvKindInfo *
@@ -88,6 +91,23 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
         return NULL;
     /* A server id per process: jobs record which server ran them. */
     engine->server_id = g_strdup_printf("%s/%s", g_get_host_name(), installation);
+    {
+        DvKeyringOptions ko = {
+            .state_dir = engine->state_dir,
+            .machine_id_path = opts->machine_id_path,
+            .recovery_key_path = opts->recovery_key_path,
+        };
+        g_autoptr(GError) local = NULL;
+        engine->keyring = dv_keyring_open(engine->store, &ko, error);
+        if (engine->keyring == NULL)
+            return NULL;
+        /* The first start makes key k1 with the host protector.  When keys
+         * exist but cannot be opened here, the server still starts: every
+         * secret under them is reported unreadable with the reason, and
+         * nothing is rewritten. */
+        if (!dv_keyring_initialize(engine->keyring, &local))
+            g_warning("secrets: %s", local->message);
+    }
     engine->virt = dv_virt_new();
     g_mutex_init(&engine->hosts_lock);
     engine->hosts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
@@ -98,6 +118,7 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
     dv_engine_hosts_register(engine);
     dv_engine_vms_register(engine);
     dv_engine_objects_register(engine);
+    dv_engine_secret_objects_register(engine);
     dv_engine_debug_register(engine);
     if (!dv_engine_ensure_default_share(engine, error))
         return NULL;
@@ -120,6 +141,7 @@ dv_engine_free(DvEngine *engine)
         g_mutex_clear(&engine->hosts_lock);
     }
     g_clear_pointer(&engine->virt, dv_virt_free);
+    g_clear_pointer(&engine->keyring, dv_keyring_free);
     g_clear_pointer(&engine->store, dv_store_free);
     g_free(engine->state_dir);
     g_free(engine->server_id);
@@ -274,6 +296,7 @@ static const struct {
     { "parent_id", "parent_id", DV_KIND_HOST_GROUP },
     { "library_share", "library_share_id", DV_KIND_LIBRARY_SHARE },
     { "template", "template_id", DV_KIND_TEMPLATE },
+    { "run_as", "run_as_id", DV_KIND_RUN_AS },
 };
 
 static gboolean
@@ -412,6 +435,11 @@ dv_engine_shape(DvEngine *engine, DvKind kind, JsonObject *record)
         json_object_set_object_member(out, "limits", limits);
         return out;
     }
+    if (kind == DV_KIND_RUN_AS || kind == DV_KIND_GUEST_OS_PROFILE || kind == DV_KIND_SETTING) {
+        out = json_object_ref(record);
+        dv_engine_secret_object_shape(engine, kind, out);
+        return out;
+    }
     return json_object_ref(record);
 }
 
@@ -463,6 +491,10 @@ dv_engine_create(DvEngine *engine, DvKind kind, JsonObject *body, const char *us
     case DV_KIND_LIBRARY_SHARE:
     case DV_KIND_TEMPLATE:
         return dv_engine_object_create(engine, kind, body, user, error);
+    case DV_KIND_RUN_AS:
+    case DV_KIND_GUEST_OS_PROFILE:
+    case DV_KIND_SETTING:
+        return dv_engine_secret_object_create(engine, kind, body, user, error);
     default:
         break;
     }
@@ -484,6 +516,10 @@ dv_engine_update(DvEngine *engine, DvKind kind, const char *id_or_name, JsonObje
     case DV_KIND_HOST_GROUP:
     case DV_KIND_CLUSTER:
         return dv_engine_object_update(engine, kind, obj, body, user, error);
+    case DV_KIND_RUN_AS:
+    case DV_KIND_GUEST_OS_PROFILE:
+    case DV_KIND_SETTING:
+        return dv_engine_secret_object_update(engine, kind, obj, body, user, error);
     default:
         break;
     }
@@ -509,6 +545,10 @@ dv_engine_delete(DvEngine *engine, DvKind kind, const char *id_or_name, GHashTab
     case DV_KIND_LIBRARY_SHARE:
     case DV_KIND_TEMPLATE:
         return dv_engine_object_delete(engine, kind, obj, user, error);
+    case DV_KIND_RUN_AS:
+    case DV_KIND_GUEST_OS_PROFILE:
+    case DV_KIND_SETTING:
+        return dv_engine_secret_object_delete(engine, kind, obj, user, error);
     default:
         break;
     }

@@ -26,6 +26,8 @@ typedef struct {
     const char *database;       /* NULL: <state_dir>/drover.db */
     guint job_workers;          /* 0: default (16) */
     gboolean no_recover;        /* tests: leave interrupted jobs alone */
+    const char *machine_id_path;   /* NULL: /etc/machine-id (tests: another "machine") */
+    const char *recovery_key_path; /* open keys with this recovery key file */
 } DvEngineOptions;
 
 DvEngine *dv_engine_new(const DvEngineOptions *opts, GError **error);
@@ -53,6 +55,9 @@ typedef enum {
     DV_KIND_TEMPLATE,
     DV_KIND_VM,
     DV_KIND_JOB,
+    DV_KIND_RUN_AS,
+    DV_KIND_GUEST_OS_PROFILE,
+    DV_KIND_SETTING,
     DV_KIND_LAST
 } DvKind;
 

@@ -18,6 +18,7 @@ static const DvFieldSpec dv_host_add_fields[] = {
     { "max_connections", DV_FIELD_INT, FALSE },
     { "max_concurrent_operations", DV_FIELD_INT, FALSE },
     { "domain_type", DV_FIELD_STRING, FALSE },
+    { "run_as", DV_FIELD_STRING_OR_NULL, FALSE },
     { NULL },
 };
 
@@ -28,6 +29,7 @@ static const DvFieldSpec dv_host_update_fields[] = {
     { "max_connections", DV_FIELD_INT, FALSE },
     { "max_concurrent_operations", DV_FIELD_INT, FALSE },
     { "domain_type", DV_FIELD_STRING, FALSE },
+    { "run_as", DV_FIELD_STRING_OR_NULL, FALSE },
     { NULL },
 };
 
@@ -47,18 +49,30 @@ dv_engine_host_domain_type(JsonObject *host)
 }
 
 DvVirtHost *
-dv_engine_virt_host(DvEngine *engine, JsonObject *host)
+dv_engine_virt_host(DvEngine *engine, JsonObject *host, GError **error)
 {
     const char *id = dv_json_get_string(host, "id", "");
-    DvVirtHost *vh = dv_virt_host_get(engine->virt, id, dv_json_get_string(host, "uri", ""));
+    const char *run_as = dv_json_get_string(host, "run_as_id", NULL);
+    g_autoptr(DvVirtHost) vh = dv_virt_host_get(engine->virt, id, dv_json_get_string(host, "uri", ""));
 
+    /* The Run As account's secret is opened only in memory, for the
+     * libvirt authentication callback of connections opened from now on. */
+    if (run_as != NULL) {
+        g_autofree char *username = NULL;
+        g_autoptr(DvSecret) secret = dv_engine_run_as_credentials(engine, run_as, &username, error);
+        if (secret == NULL)
+            return NULL;
+        dv_virt_host_set_credentials(vh, username, dv_secret_get_string(secret));
+    } else {
+        dv_virt_host_set_credentials(vh, NULL, NULL);
+    }
     g_mutex_lock(&engine->hosts_lock);
     if (g_hash_table_lookup(engine->hosts, id) != vh)
         g_hash_table_replace(engine->hosts, g_strdup(id), dv_virt_host_ref(vh));
     g_mutex_unlock(&engine->hosts_lock);
     dv_virt_host_set_limits(vh, (guint)dv_json_get_int(host, "max_connections", 0),
                             (guint)dv_json_get_int(host, "max_concurrent_operations", 0));
-    return vh;
+    return g_steal_pointer(&vh);
 }
 
 void
@@ -75,7 +89,7 @@ dv_engine_virt_host_by_id(DvEngine *engine, const char *host_id, GError **error)
     g_autoptr(JsonObject) host = dv_store_get(engine->store, &dv_table_hosts, host_id, error);
     if (host == NULL)
         return NULL;
-    return dv_engine_virt_host(engine, host);
+    return dv_engine_virt_host(engine, host, error);
 }
 
 static gboolean
@@ -447,6 +461,16 @@ dv_engine_resolve_placement_refs(DvEngine *engine, JsonObject *body, JsonObject 
 {
     const char *group = dv_json_get_string(body, "host_group", NULL);
     const char *cluster = dv_json_get_string(body, "cluster", NULL);
+    const char *run_as = dv_json_get_string(body, "run_as", NULL);
+
+    if (run_as != NULL) {
+        g_autoptr(JsonObject) r = dv_engine_resolve(engine, DV_KIND_RUN_AS, run_as, "run_as", error);
+        if (r == NULL)
+            return FALSE;
+        json_object_set_string_member(record, "run_as_id", dv_json_get_string(r, "id", ""));
+    } else if (json_object_has_member(body, "run_as")) {
+        json_object_set_null_member(record, "run_as_id");
+    }
 
     if (group != NULL) {
         g_autoptr(JsonObject) g = dv_engine_resolve(engine, DV_KIND_HOST_GROUP, group, "host_group",
@@ -666,7 +690,12 @@ dv_engine_host_add_job(DvJob *job, gpointer user_data, GError **error)
     dv_job_set_steps(job, dv_host_steps, G_N_ELEMENTS(dv_host_steps));
     /* A resumed job may find its row already saved. */
     existing = dv_store_get(engine->store, &dv_table_hosts, id, NULL);
-    vh = dv_engine_virt_host(engine, record);
+    vh = dv_engine_virt_host(engine, record, error);
+    if (vh == NULL) {
+        if (existing == NULL)
+            dv_engine_virt_host_forget(engine, id);
+        return FALSE;
+    }
     probe = dv_engine_host_inspect(engine, job, vh, record, TRUE, error);
     if (probe == NULL) {
         if (existing == NULL)
@@ -720,7 +749,9 @@ dv_engine_host_refresh_job(DvJob *job, gpointer user_data, GError **error)
     json_object_set_string_member(record, "id", id);
     json_object_set_string_member(record, "uri", dv_json_get_string(host, "uri", ""));
     json_object_set_string_member(record, "name", dv_json_get_string(host, "name", ""));
-    vh = dv_engine_virt_host(engine, host);
+    vh = dv_engine_virt_host(engine, host, error);
+    if (vh == NULL)
+        return FALSE;
     probe = dv_engine_host_inspect(engine, job, vh, record,
                                    g_strcmp0(dv_json_get_string(host, "state", ""), "ok") != 0 ||
                                        dv_json_get_object(host, "rights") == NULL,
@@ -811,7 +842,9 @@ dv_engine_host_update_job(DvJob *job, gpointer user_data, GError **error)
         return FALSE;
     /* New limits apply to the next operations on this host. */
     {
-        g_autoptr(DvVirtHost) vh = dv_engine_virt_host(engine, updated);
+        g_autoptr(DvVirtHost) vh = dv_engine_virt_host(engine, updated, error);
+        if (vh == NULL)
+            return FALSE;
     }
     return TRUE;
 }

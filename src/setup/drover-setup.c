@@ -7,6 +7,7 @@
 #include "dv-config.h"
 #include "dv-error.h"
 #include "dv-json.h"
+#include "dv-keys.h"
 #include "dv-store.h"
 
 #include <stdio.h>
@@ -15,11 +16,19 @@
 static char *opt_state_dir;
 static char *opt_database;
 static char *opt_output;
+static char *opt_machine_id;
+static char *opt_recovery_key;
+static char *opt_out;
+static int opt_batch = 500;
 
 static const GOptionEntry entries[] = {
     { "state-dir", 's', 0, G_OPTION_ARG_FILENAME, &opt_state_dir, "State directory (default /var/lib/drover)", "DIR" },
     { "database", 'd', 0, G_OPTION_ARG_STRING, &opt_database, "SQLite file or postgresql:// URI (default <state-dir>/drover.db)", "DB" },
     { "output", 'o', 0, G_OPTION_ARG_STRING, &opt_output, "table or json", "FORMAT" },
+    { "machine-id-file", 0, 0, G_OPTION_ARG_FILENAME, &opt_machine_id, "Machine identity of the host key file (default /etc/machine-id)", "FILE" },
+    { "recovery-key", 0, 0, G_OPTION_ARG_FILENAME, &opt_recovery_key, "Open the keys with this recovery key file", "FILE" },
+    { "out", 0, 0, G_OPTION_ARG_FILENAME, &opt_out, "Where keys recovery create writes the private key (once)", "FILE" },
+    { "batch", 0, 0, G_OPTION_ARG_INT, &opt_batch, "Secrets re-encrypted per batch by keys rekey (1-1000)", "N" },
     { NULL },
 };
 
@@ -113,17 +122,148 @@ dv_setup_schema_migrate(void)
     return 0;
 }
 
+static char *
+dv_setup_state_dir(void)
+{
+    return g_strdup(opt_state_dir != NULL ? opt_state_dir : "/var/lib/drover");
+}
+
+static DvKeyring *
+dv_setup_keyring(DvStore *store, GError **error)
+{
+    g_autofree char *state_dir = dv_setup_state_dir();
+    DvKeyringOptions ko = {
+        .state_dir = state_dir,
+        .machine_id_path = opt_machine_id,
+        .recovery_key_path = opt_recovery_key,
+    };
+    return dv_keyring_open(store, &ko, error);
+}
+
+static void
+dv_setup_print_check(JsonArray *versions)
+{
+    g_print("%-6s %-8s %-8s %-5s %-10s %8s  %s\n", "KEY", "VERSION", "STATE", "OPEN", "VIA", "SECRETS", "REASON");
+    for (guint i = 0; i < json_array_get_length(versions); i++) {
+        JsonObject *v = json_array_get_object_element(versions, i);
+        g_print("%-6s %-8" G_GINT64_FORMAT " %-8s %-5s %-10s %8" G_GINT64_FORMAT "  %s%s\n",
+                dv_json_get_string(v, "key_id", "?"), dv_json_get_int(v, "version", 0),
+                dv_json_get_string(v, "state", "?"), dv_json_get_bool(v, "open", FALSE) ? "yes" : "NO",
+                dv_json_get_string(v, "via", "-"), dv_json_get_int(v, "secrets", 0),
+                dv_json_get_bool(v, "current", FALSE) ? "(current) " : "",
+                dv_json_get_string(v, "reason", ""));
+    }
+}
+
+/* keys check|rotate|rekey|retire|recovery create|protect-host */
+static int
+dv_setup_keys(int argc, char **argv)
+{
+    g_autofree char *location = dv_setup_location();
+    g_autoptr(GError) error = NULL;
+    g_autoptr(DvStore) store = NULL;
+    g_autoptr(DvKeyring) keyring = NULL;
+    const char *verb = argc > 2 ? argv[2] : "";
+
+    store = dv_store_open(location, DV_STORE_OPEN_CHECK_ONLY, &error);
+    if (store == NULL)
+        return dv_setup_fail(error);
+    keyring = dv_setup_keyring(store, &error);
+    if (keyring == NULL)
+        return dv_setup_fail(error);
+
+    if (g_strcmp0(verb, "check") == 0 && argc == 3) {
+        g_autoptr(JsonArray) versions = dv_keyring_check(keyring, &error);
+        gboolean all_open = TRUE;
+        if (versions == NULL)
+            return dv_setup_fail(error);
+        for (guint i = 0; i < json_array_get_length(versions); i++) {
+            JsonObject *v = json_array_get_object_element(versions, i);
+            if (!dv_json_get_bool(v, "open", FALSE) && dv_json_get_int(v, "secrets", 0) > 0)
+                all_open = FALSE;
+        }
+        if (g_strcmp0(opt_output, "json") == 0) {
+            g_autoptr(JsonNode) n = json_node_init_array(json_node_alloc(), versions);
+            g_autofree char *text = dv_json_node_to_string(n, TRUE);
+            g_print("%s\n", text);
+        } else {
+            dv_setup_print_check(versions);
+        }
+        /* Exit 1 when some secret could not be opened here. */
+        return all_open ? 0 : 1;
+    }
+    if (g_strcmp0(verb, "rotate") == 0 && argc == 3) {
+        g_autofree char *key_id = NULL;
+        if (!dv_keyring_rotate(keyring, &key_id, &error))
+            return dv_setup_fail(error);
+        g_print("new key version %s is current; run 'drover-setup keys rekey' to re-encrypt "
+                "existing secrets under it\n", key_id);
+        return 0;
+    }
+    if (g_strcmp0(verb, "rekey") == 0 && argc == 3) {
+        guint total = 0, skipped_total = 0;
+        for (;;) {
+            guint done = 0, remaining = 0, skipped = 0;
+            if (!dv_keyring_rekey_batch(keyring, (guint)opt_batch, &done, &remaining, &skipped, &error))
+                return dv_setup_fail(error);
+            total += done;
+            skipped_total = skipped;
+            if (remaining == 0 || done == 0)
+                break;
+        }
+        g_print("re-encrypted %u secrets under the current key", total);
+        if (skipped_total > 0)
+            g_print("; %u could not be opened here and were left as they are", skipped_total);
+        g_print("\n");
+        return skipped_total > 0 ? 1 : 0;
+    }
+    if (g_strcmp0(verb, "retire") == 0 && argc == 3) {
+        guint n = 0;
+        if (!dv_keyring_retire_unused(keyring, &n, &error))
+            return dv_setup_fail(error);
+        g_print("retired %u key versions no secret uses\n", n);
+        return 0;
+    }
+    if (g_strcmp0(verb, "recovery") == 0 && argc == 4 && g_strcmp0(argv[3], "create") == 0) {
+        if (opt_out == NULL) {
+            g_printerr("drover-setup: keys recovery create needs --out FILE\n");
+            return DV_EXIT_USAGE;
+        }
+        if (!dv_keyring_recovery_create(keyring, opt_out, &error))
+            return dv_setup_fail(error);
+        g_print("recovery key written to %s: keep it offline; it opens every secret on any machine\n",
+                opt_out);
+        return 0;
+    }
+    if (g_strcmp0(verb, "protect-host") == 0 && argc == 3) {
+        if (!dv_keyring_protect_with_host(keyring, &error))
+            return dv_setup_fail(error);
+        g_print("every key open here is now also in this machine's host key file\n");
+        return 0;
+    }
+    g_printerr("drover-setup: unknown keys command; see --help\n");
+    return DV_EXIT_USAGE;
+}
+
 int
 main(int argc, char **argv)
 {
-    g_autoptr(GOptionContext) ctx = g_option_context_new("schema status|migrate");
+    g_autoptr(GOptionContext) ctx = g_option_context_new("schema status|migrate | keys ...");
     g_autoptr(GError) error = NULL;
 
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_option_context_set_summary(ctx, "Installation tasks that need no running server.\n\n"
                                       "  schema status    show the schema version and history, and whether\n"
                                       "                   droverd would start on this database\n"
-                                      "  schema migrate   apply pending migrations");
+                                      "  schema migrate   apply pending migrations\n"
+                                      "  keys check       which key versions open here, and how many secrets each protects\n"
+                                      "                   (canaries only; exit 1 if a used key cannot be opened)\n"
+                                      "  keys rotate      make a new key version, wrapped by every protector\n"
+                                      "  keys rekey       re-encrypt every secret under the newest key, in batches\n"
+                                      "  keys retire      retire key versions no secret uses\n"
+                                      "  keys recovery create --out FILE   make the offline recovery key (once)\n"
+                                      "  keys protect-host   add every key open here (e.g. through --recovery-key)\n"
+                                      "                   to this machine's host key file");
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
         g_printerr("drover-setup: %s\n", error->message);
         return DV_EXIT_USAGE;
@@ -136,6 +276,13 @@ main(int argc, char **argv)
         return dv_setup_schema_status();
     if (argc == 3 && g_strcmp0(argv[1], "schema") == 0 && g_strcmp0(argv[2], "migrate") == 0)
         return dv_setup_schema_migrate();
+    if (argc >= 3 && g_strcmp0(argv[1], "keys") == 0) {
+        if (opt_batch < 1 || opt_batch > 1000) {
+            g_printerr("drover-setup: --batch must be 1-1000\n");
+            return DV_EXIT_USAGE;
+        }
+        return dv_setup_keys(argc, argv);
+    }
     {
         g_autofree char *help = g_option_context_get_help(ctx, TRUE, NULL);
         g_printerr("%s", help);

@@ -3,7 +3,9 @@
 /* Argument parsing: strict numbers, --disk specs, the request bodies the
  * option tables build, and usage errors (exit 2) before any request. */
 
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <glib/gstdio.h>
 
@@ -104,6 +106,13 @@ build_body(const DvCliCommand *cmd, const char *const *words, GError **error)
     body = dv_cli_args_to_body(args);
     if (cmd->prepare != NULL && !cmd->prepare(args, body, error))
         return NULL;
+    if (!dv_cli_args_load_inputs(args, body, error))
+        return NULL;
+    if (args->secrets->len > 0) {
+        /* What dv_cli_run_job() sends for a command with secrets. */
+        g_autoptr(DvSecret) raw = dv_cli_args_body_new(args, body);
+        return g_strndup(dv_secret_get_string(raw), dv_secret_get_len(raw));
+    }
     return object_to_string(body);
 }
 
@@ -195,9 +204,28 @@ test_parse_errors(void)
         { "login", NULL, { "--password=hunter2" }, "--password-file" },
         { "job", "list", { "--limit", "501" }, "from 1 to 500" },
         { "job", "list", { "--state", "sleeping" }, "must be one of" },
+        { "host", "set", { "kvm1", "--run-as", "a", "--no-run-as" }, "contradict" },
+        { "run-as", "add", { "a", "--username", "u", "--password", "Pw-unit-1" }, "visible to every user in 'ps'" },
+        { "run-as", "add", { "a", "--username", "u", "--password=Pw-unit-1" }, "--password-file" },
+        { "run-as", "set", { "a", "--password", "Pw-unit-1" }, "--password-stdin" },
+        { "run-as", "add", { "a", "--username", "u" }, "exactly one of --password-file" },
+        { "run-as", "add", { "a", "--password-stdin" }, "missing option --username" },
+        { "run-as", "add", { "a", "--username", "u", "--password-stdin", "--ssh-key-file", "k" }, "exactly one" },
+        { "run-as", "set", { "a", "--password-stdin", "--ssh-key-file", "k" }, "only one of" },
+        { "run-as", "set", { "a" }, "nothing to change" },
+        { "run-as", "add", { "a", "--username", "u", "--password-file", "/nonexistent/pw" }, "cannot open" },
+        { "guest-os-profile", "add", { "p", "--admin-password", "Pw-unit-1" }, "--admin-password-file" },
+        { "guest-os-profile", "add", { "p", "--product-key=Pw-unit-1" }, "--product-key-file" },
+        { "guest-os-profile", "set", { "p" }, "nothing to change" },
+        { "setting", "add", { "application", "s", "--value", "Pw-unit-1", "--encrypted" }, "'ps'" },
+        { "setting", "add", { "application", "s", "--encrypted", "--value=Pw-unit-1" }, "--value-file F" },
+        { "setting", "add", { "application", "s" }, "exactly one of --value" },
+        { "setting", "add", { "galaxy", "s", "--value", "v" }, "SCOPE: must be one of" },
+        { "setting", "set", { "s", "--value", "v", "--value-stdin" }, "only one of" },
+        { "setting", "list", { "--scope", "galaxy" }, "must be one of" },
     };
     const DvCliCommand *const tables[] = { dv_cli_commands_vm, dv_cli_commands_host, dv_cli_commands_storage,
-                                           dv_cli_commands_misc, dv_cli_commands_job };
+                                           dv_cli_commands_misc, dv_cli_commands_job, dv_cli_commands_secret };
 
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
         const DvCliCommand *cmd = NULL;
@@ -214,6 +242,8 @@ test_parse_errors(void)
         g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
         if (strstr(error->message, cases[i].message) == NULL)
             g_error("case %" G_GSIZE_FORMAT ": '%s' does not contain '%s'", i, error->message, cases[i].message);
+        /* A secret given where it does not belong is never repeated. */
+        g_assert_null(strstr(error->message, "Pw-unit-1"));
     }
 }
 
@@ -307,6 +337,329 @@ test_login_body(void)
     g_assert_cmpstr(dv_json_get_string(obj, "password", NULL), ==, "p\"w\\d\n");
 }
 
+
+/* A file in the test's directory holding @len bytes of @data, mode 0600. */
+static char *
+write_file(const char *dir, const char *name, const char *data, gssize len)
+{
+    g_autofree char *path = g_build_filename(dir, name, NULL);
+    g_autoptr(GError) error = NULL;
+
+    g_file_set_contents_full(path, data, len, G_FILE_SET_CONTENTS_NONE, 0600, &error);
+    g_assert_no_error(error);
+    return g_steal_pointer(&path);
+}
+
+static JsonObject *
+parse_body(const char *body)
+{
+    g_autoptr(GError) error = NULL;
+    JsonObject *obj = dv_json_parse_object(body, strlen(body), DV_JSON_MAX_BODY, DV_JSON_MAX_DEPTH, &error);
+
+    g_assert_no_error(error);
+    return obj;
+}
+
+static const DvCliCommand *
+secret_command(const char *noun, const char *verb)
+{
+    return find_command(dv_cli_commands_secret, noun, verb);
+}
+
+/* The whole file less one trailing newline ("\n" or "\r\n"); inner
+ * newlines, quotes and control characters survive the JSON escaping. */
+static void
+test_secret_from_file(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("drover-cli-secret-XXXXXX", NULL);
+    static const struct {
+        const char *content;
+        const char *want;
+    } cases[] = {
+        { "Pw-cli-7f3a9c\n", "Pw-cli-7f3a9c" },
+        { "Pw-cli-7f3a9c", "Pw-cli-7f3a9c" },
+        { "Pw-cli-7f3a9c\r\n", "Pw-cli-7f3a9c" },
+        { "two\nlines\n\n", "two\nlines\n" },
+        { "q\"u\\o\tte\x01 é", "q\"u\\o\tte\x01 é" },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *pw = write_file(dir, "pw", cases[i].content, -1);
+        const char *words[] = { "acct", "--username", "svc", "--password-file", pw, "--description", "d", NULL };
+        g_autoptr(GError) error = NULL;
+        g_autofree char *body = build_body(secret_command("run-as", "add"), words, &error);
+        g_autoptr(JsonObject) obj = NULL;
+
+        g_assert_no_error(error);
+        obj = parse_body(body);
+        g_assert_cmpstr(dv_json_get_string(obj, "password", NULL), ==, cases[i].want);
+        g_assert_cmpstr(dv_json_get_string(obj, "username", NULL), ==, "svc");
+        g_assert_cmpstr(dv_json_get_string(obj, "name", NULL), ==, "acct");
+        g_assert_cmpuint(json_object_get_size(obj), ==, 4);
+        g_unlink(pw);
+    }
+    g_rmdir(dir);
+}
+
+/* The exact bodies: plain members as the option table builds them, then
+ * the secrets in command-line order. */
+static void
+test_secret_bodies(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("drover-cli-secret-XXXXXX", NULL);
+    g_autofree char *admin = write_file(dir, "admin", "Adm-pw\n", -1);
+    g_autofree char *join = write_file(dir, "join", "Join-pw\n", -1);
+    g_autofree char *key = write_file(dir, "key", "ABCDE-12345\n", -1);
+    g_autofree char *user_data = write_file(dir, "user-data", "#cloud-config\nhostname: x\n", -1);
+    g_autofree char *value = write_file(dir, "value", "Val-pw\n", -1);
+    g_autofree char *ssh = write_file(dir, "id", "-----BEGIN KEY-----\nabc\n-----END KEY-----\n", -1);
+    const char *profile_words[] = { "win", "--computer-name-pattern", "desk-###", "--admin-user", "Administrator",
+                                    "--admin-password-file", admin, "--domain", "corp.example", "--join-user",
+                                    "joiner", "--join-password-file", join, "--product-key-file", key,
+                                    "--time-zone", "UTC", "--ssh-authorized-key", "ssh-ed25519 AAA a",
+                                    "--ssh-authorized-key", "ssh-ed25519 BBB b", "--user-data-file", user_data,
+                                    NULL };
+    const char *setting_words[] = { "deployment", "db-password", "--encrypted", "--value-file", value, NULL };
+    const char *plain_words[] = { "application", "color", "--value", "blue", "--description", "d", NULL };
+    const char *ssh_words[] = { "acct", "--ssh-key-file", ssh, NULL };
+    const char *desc_words[] = { "acct", "--description", "only this", NULL };
+    const char *host_words[] = { "kvm1", "--uri", "qemu+tls://kvm1/system", "--run-as", "acct", NULL };
+    const char *host_set_words[] = { "kvm1", "--no-run-as", NULL };
+    g_autoptr(GError) error = NULL;
+    g_autofree char *profile = build_body(secret_command("guest-os-profile", "add"), profile_words, &error);
+    g_autofree char *setting = NULL;
+    g_autofree char *plain = NULL;
+    g_autofree char *ssh_body = NULL;
+    g_autofree char *desc = NULL;
+    g_autofree char *host = NULL;
+    g_autofree char *host_set = NULL;
+
+    g_assert_no_error(error);
+    g_assert_cmpstr(profile, ==,
+                    "{\"computer_name_pattern\":\"desk-###\",\"admin_username\":\"Administrator\","
+                    "\"domain\":\"corp.example\",\"domain_join_user\":\"joiner\",\"time_zone\":\"UTC\","
+                    "\"ssh_authorized_keys\":[\"ssh-ed25519 AAA a\",\"ssh-ed25519 BBB b\"],\"name\":\"win\","
+                    "\"user_data\":\"#cloud-config\\nhostname: x\\n\","
+                    "\"admin_password\":\"Adm-pw\",\"domain_join_password\":\"Join-pw\","
+                    "\"product_key\":\"ABCDE-12345\"}");
+    setting = build_body(secret_command("setting", "add"), setting_words, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(setting, ==,
+                    "{\"encrypted\":true,\"scope\":\"deployment\",\"name\":\"db-password\",\"value\":\"Val-pw\"}");
+    plain = build_body(secret_command("setting", "add"), plain_words, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(plain, ==,
+                    "{\"value\":\"blue\",\"description\":\"d\",\"scope\":\"application\",\"name\":\"color\"}");
+    ssh_body = build_body(secret_command("run-as", "set"), ssh_words, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(ssh_body, ==, "{\"ssh_private_key\":\"-----BEGIN KEY-----\\nabc\\n-----END KEY-----\"}");
+    desc = build_body(secret_command("run-as", "set"), desc_words, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(desc, ==, "{\"description\":\"only this\"}");
+    host = build_body(find_command(dv_cli_commands_host, "host", "add"), host_words, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(host, ==, "{\"uri\":\"qemu+tls://kvm1/system\",\"run_as\":\"acct\",\"name\":\"kvm1\"}");
+    host_set = build_body(find_command(dv_cli_commands_host, "host", "set"), host_set_words, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(host_set, ==, "{\"run_as\":null}");
+
+    for (const char *const *f = (const char *const[]){ admin, join, key, user_data, value, ssh, NULL }; *f; f++)
+        g_unlink(*f);
+    g_rmdir(dir);
+}
+
+/* Runs @words with @input as standard input (NULL: /dev/null). */
+static char *
+build_body_with_stdin(const DvCliCommand *cmd, const char *const *words, const char *input, gsize len,
+                      GError **error)
+{
+    int fds[2];
+    int saved = dup(STDIN_FILENO);
+    char *body;
+
+    g_assert_cmpint(pipe(fds), ==, 0);
+    /* Small inputs only: the pipe buffer holds them without a reader. */
+    g_assert_cmpuint(len, <, 60000);
+    g_assert_cmpint(write(fds[1], input, len), ==, (gssize)len);
+    close(fds[1]);
+    g_assert_cmpint(dup2(fds[0], STDIN_FILENO), ==, STDIN_FILENO);
+    close(fds[0]);
+    body = build_body(cmd, words, error);
+    g_assert_cmpint(dup2(saved, STDIN_FILENO), ==, STDIN_FILENO);
+    close(saved);
+    return body;
+}
+
+static void
+test_secret_from_stdin(void)
+{
+    static const char *const words[] = { "acct", "--username", "svc", "--password-stdin", NULL };
+    static const char *const value_words[] = { "service", "token", "--encrypted", "--value-stdin", NULL };
+    static const char input[] = "Pw-cli-7f3a9c\nsecond line\n";
+    g_autoptr(GError) error = NULL;
+    g_autofree char *body = build_body_with_stdin(secret_command("run-as", "add"), words, input, sizeof input - 1,
+                                                  &error);
+    g_autofree char *value = NULL;
+    g_autofree char *empty = NULL;
+    g_autoptr(JsonObject) obj = NULL;
+
+    g_assert_no_error(error);
+    obj = parse_body(body);
+    /* All of stdin, not its first line. */
+    g_assert_cmpstr(dv_json_get_string(obj, "password", NULL), ==, "Pw-cli-7f3a9c\nsecond line");
+
+    value = build_body_with_stdin(secret_command("setting", "add"), value_words, "v\n", 2, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(value, ==, "{\"encrypted\":true,\"scope\":\"service\",\"name\":\"token\",\"value\":\"v\"}");
+
+    empty = build_body_with_stdin(secret_command("run-as", "add"), words, "\n", 1, &error);
+    g_assert_null(empty);
+    g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
+    g_assert_nonnull(strstr(error->message, "standard input (--password-stdin) is empty"));
+}
+
+/* Two options that both read stdin are refused before either reads. */
+static void
+test_secret_one_stdin(void)
+{
+    static const DvCliOption options[] = {
+        { "a-stdin", DV_CLI_OPT_SECRET_STDIN, NULL, "a" },
+        { "b-stdin", DV_CLI_OPT_SECRET_STDIN, NULL, "b" },
+        { NULL },
+    };
+    static const DvCliCommand cmd = { "thing", "add", "", "", options, NULL, dv_cli_run_job, "POST", "/things" };
+    static const char *const words[] = { "--a-stdin", "--b-stdin", NULL };
+    g_autoptr(GError) error = NULL;
+    g_autofree char *body = build_body_with_stdin(&cmd, words, "x\n", 2, &error);
+
+    g_assert_null(body);
+    g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
+    g_assert_nonnull(strstr(error->message, "both read standard input"));
+}
+
+static void
+test_secret_limits(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("drover-cli-secret-XXXXXX", NULL);
+    g_autofree char *max = g_malloc(DV_CLI_MAX_SECRET + 2);
+    g_autofree char *fits = NULL;
+    g_autofree char *big = NULL;
+    g_autofree char *nul = NULL;
+    g_autofree char *latin1 = NULL;
+    g_autofree char *open_file = NULL;
+    g_autofree char *body = NULL;
+    g_autoptr(JsonObject) obj = NULL;
+
+    memset(max, 'x', DV_CLI_MAX_SECRET + 1);
+    max[DV_CLI_MAX_SECRET] = '\n';
+    /* 64 KiB and its newline: accepted. */
+    fits = write_file(dir, "fits", max, DV_CLI_MAX_SECRET + 1);
+    {
+        const char *words[] = { "acct", "--username", "u", "--password-file", fits, NULL };
+        g_autoptr(GError) error = NULL;
+        body = build_body(secret_command("run-as", "add"), words, &error);
+        g_assert_no_error(error);
+        obj = parse_body(body);
+        g_assert_cmpuint(strlen(dv_json_get_string(obj, "password", "")), ==, DV_CLI_MAX_SECRET);
+    }
+    /* One byte more: a usage error that does not show the content. */
+    max[DV_CLI_MAX_SECRET] = 'x';
+    max[DV_CLI_MAX_SECRET + 1] = '\n';
+    big = write_file(dir, "big", max, DV_CLI_MAX_SECRET + 2);
+    nul = write_file(dir, "nul", "Pw\0-cli\n", 8);
+    latin1 = write_file(dir, "latin1", "Pw-caf\xe9\n", -1);
+    open_file = write_file(dir, "open", "Pw-cli-7f3a9c\n", -1);
+    g_assert_cmpint(g_chmod(open_file, 0644), ==, 0);
+    {
+        const struct {
+            const char *file;
+            const char *message;
+        } cases[] = {
+            { big, "a secret is at most 65536 bytes" },
+            { nul, "not UTF-8 text without NUL bytes" },
+            { latin1, "not UTF-8 text without NUL bytes" },
+            { dir, "is a directory" },
+        };
+        for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+            const char *words[] = { "acct", "--username", "u", "--password-file", cases[i].file, NULL };
+            g_autoptr(GError) error = NULL;
+            g_autofree char *none = build_body(secret_command("run-as", "add"), words, &error);
+            g_assert_null(none);
+            g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
+            if (strstr(error->message, cases[i].message) == NULL)
+                g_error("case %" G_GSIZE_FORMAT ": '%s'", i, error->message);
+            g_assert_nonnull(strstr(error->message, "--password-file '"));
+            g_assert_null(strstr(error->message, "xxxxxxxx"));
+            g_assert_null(strstr(error->message, "Pw"));
+        }
+    }
+    /* Others may read it: a warning, and the secret still goes. */
+    {
+        const char *words[] = { "acct", "--username", "u", "--password-file", open_file, NULL };
+        g_autoptr(GError) error = NULL;
+        g_autoptr(DvCliArgs) args = dv_cli_args_parse(secret_command("run-as", "add"), 5, (char **)words, &error);
+        g_autoptr(JsonObject) b = NULL;
+        g_assert_no_error(error);
+        b = dv_cli_args_to_body(args);
+        g_assert_true(dv_cli_args_load_inputs(args, b, &error));
+        g_assert_no_error(error);
+        g_assert_cmpuint(args->warnings->len, ==, 1);
+        g_assert_nonnull(strstr(g_ptr_array_index(args->warnings, 0), "can be read by other users"));
+        g_assert_nonnull(strstr(g_ptr_array_index(args->warnings, 0), "chmod 600"));
+        g_assert_cmpuint(args->secrets->len, ==, 1);
+        /* Not in the JsonObject, whose strings are freed unwiped. */
+        g_assert_false(json_object_has_member(b, "password"));
+    }
+    {
+        g_autofree char *ud = g_malloc0(64 * 1024 + 2);
+        g_autofree char *ud_file = NULL;
+        memset(ud, 'u', 64 * 1024 + 1);
+        ud_file = write_file(dir, "ud", ud, -1);
+        const char *words[] = { "p", "--user-data-file", ud_file, NULL };
+        g_autoptr(GError) error = NULL;
+        g_autofree char *none = build_body(secret_command("guest-os-profile", "add"), words, &error);
+        g_assert_null(none);
+        g_assert_nonnull(strstr(error->message, "at most 65536 bytes"));
+        g_unlink(ud_file);
+    }
+    for (const char *const *f = (const char *const[]){ fits, big, nul, latin1, open_file, NULL }; *f; f++)
+        g_unlink(*f);
+    g_rmdir(dir);
+}
+
+/* The whole command line: secrets refused as arguments exit 2, the
+ * refused value is not printed, and neither help nor usage errors show
+ * one. */
+static void
+test_secret_main(void)
+{
+    static const struct {
+        const char *words[10];
+        int rc;
+        const char *err;
+    } cases[] = {
+        { { "run-as", "add", "a", "--username", "u", "--password", "Pw-cli-7f3a9c" }, 2, "--password-stdin" },
+        { { "run-as", "add", "a", "--username", "u", "--password-stdin", "Pw-cli-7f3a9c" }, 2, "unexpected extra argument" },
+        { { "setting", "add", "deployment", "s", "--encrypted", "--value", "Pw-cli-7f3a9c" }, 2, "'ps'" },
+        { { "guest-os-profile", "set", "p", "--join-password", "Pw-cli-7f3a9c" }, 2, "--join-password-file" },
+        { { "run-as", "add", "--help" }, 0, "" },
+        { { "guest-os-profile", "add", "--help" }, 0, "" },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *out = NULL;
+        g_autofree char *err = NULL;
+        int rc = run(cases[i].words, &out, &err);
+        if (rc != cases[i].rc || strstr(err, cases[i].err) == NULL)
+            g_error("case %" G_GSIZE_FORMAT ": rc %d, out '%s', err '%s'", i, rc, out, err);
+        g_assert_null(strstr(out, "Pw-cli-7f3a9c"));
+        g_assert_null(strstr(err, "Pw-cli-7f3a9c"));
+        /* Refused options are not offered in the help. */
+        g_assert_null(strstr(out, "--password "));
+        g_assert_null(strstr(out, "--admin-password "));
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -326,6 +679,12 @@ main(int argc, char **argv)
     g_test_add_func("/drover/cli/args/main-usage", test_main_usage);
     g_test_add_func("/drover/cli/args/path-expand", test_path_expand);
     g_test_add_func("/drover/cli/args/login-body", test_login_body);
+    g_test_add_func("/drover/cli/args/secret-from-file", test_secret_from_file);
+    g_test_add_func("/drover/cli/args/secret-bodies", test_secret_bodies);
+    g_test_add_func("/drover/cli/args/secret-from-stdin", test_secret_from_stdin);
+    g_test_add_func("/drover/cli/args/secret-one-stdin", test_secret_one_stdin);
+    g_test_add_func("/drover/cli/args/secret-limits", test_secret_limits);
+    g_test_add_func("/drover/cli/args/secret-main", test_secret_main);
     {
         int ret = g_test_run();
         g_rmdir(tmp); /* nothing in here writes the config */

@@ -841,6 +841,266 @@ test_job_cancel(Fixture *f, gconstpointer data)
     assert_error(r, 4, id);
 }
 
+/* drover ARGS... with @input on its standard input. */
+static CliResult *
+cli_run_stdin(Fixture *f, const char *input, const char *first, ...) G_GNUC_NULL_TERMINATED;
+
+static CliResult *
+cli_run_stdin(Fixture *f, const char *input, const char *first, ...)
+{
+    g_autoptr(GPtrArray) args = g_ptr_array_new();
+    g_autoptr(GSubprocess) proc = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *cmd = NULL;
+    CliResult *r = g_new0(CliResult, 1);
+    va_list ap;
+
+    va_start(ap, first);
+    for (const char *a = first; a != NULL; a = va_arg(ap, const char *))
+        g_ptr_array_add(args, (char *)a);
+    va_end(ap);
+    g_ptr_array_add(args, NULL);
+    proc = cli_spawn_argv(f->xdg,
+                          G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                              G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                          (const char *const *)args->pdata);
+    g_subprocess_communicate_utf8(proc, input, NULL, &r->out, &r->err, &error);
+    g_assert_no_error(error);
+    g_assert_true(g_subprocess_get_if_exited(proc));
+    r->status = g_subprocess_get_exit_status(proc);
+    if (r->out == NULL)
+        r->out = g_strdup("");
+    if (r->err == NULL)
+        r->err = g_strdup("");
+    cmd = g_strjoinv(" ", (char **)args->pdata);
+    g_test_message("$ drover %s < (secret)\n[exit %d]\n--- stdout\n%s--- stderr\n%s", cmd, r->status, r->out,
+                   r->err);
+    return r;
+}
+
+/* Every secret the test hands drover, and one given as a refused argument. */
+static const char *const secret_plaintexts[] = {
+    "Pw-cli-7f3a9c", "Pw-cli-2b8e41", "Adm-cli-5d0c77", "Join-cli-9a1f3e", "Key-cli-6e2b90",
+    "Set-cli-3c7d15", "Set-cli-8f0a62", "Arg-cli-4e9b13",
+};
+
+/* No output of any drover command may show a secret. */
+static CliResult *
+no_secrets(CliResult *r)
+{
+    for (gsize i = 0; i < G_N_ELEMENTS(secret_plaintexts); i++) {
+        assert_not_contains(r->out, secret_plaintexts[i]);
+        assert_not_contains(r->err, secret_plaintexts[i]);
+    }
+    return r;
+}
+
+static char *
+write_secret_file(Fixture *f, const char *name, const char *content)
+{
+    g_autofree char *path = g_build_filename(f->tmp, name, NULL);
+    g_autoptr(GError) error = NULL;
+
+    g_file_set_contents_full(path, content, -1, G_FILE_SET_CONTENTS_NONE, 0600, &error);
+    g_assert_no_error(error);
+    return g_steal_pointer(&path);
+}
+
+/* A secret field of -o json output: described, readable, never a value. */
+static void
+assert_secret_described(JsonObject *obj, const char *field)
+{
+    JsonObject *d;
+
+    g_assert_true(json_object_has_member(obj, field));
+    g_assert_true(JSON_NODE_HOLDS_OBJECT(json_object_get_member(obj, field)));
+    d = json_object_get_object_member(obj, field);
+    g_assert_true(json_object_get_boolean_member(d, "set"));
+    g_assert_true(json_object_get_boolean_member(d, "readable"));
+    g_assert_true(g_str_has_prefix(json_object_get_string_member(d, "key_id"), "k"));
+}
+
+static void
+test_secrets(Fixture *f, gconstpointer data)
+{
+    g_autofree char *pw = write_secret_file(f, "svc-password", "Pw-cli-7f3a9c\n");
+    g_autofree char *pw2 = write_secret_file(f, "svc-password-2", "Pw-cli-2b8e41\n");
+    g_autofree char *admin = write_secret_file(f, "admin-password", "Adm-cli-5d0c77\n");
+    g_autofree char *join = write_secret_file(f, "join-password", "Join-cli-9a1f3e\n");
+    g_autofree char *key = write_secret_file(f, "product-key", "Key-cli-6e2b90\n");
+    g_autofree char *value = write_secret_file(f, "db-password", "Set-cli-3c7d15\n");
+    g_autoptr(CliResult) r = NULL;
+    g_autoptr(JsonObject) obj = NULL;
+    g_autoptr(JsonObject) jobs = NULL;
+    g_autofree char *row = NULL;
+    JsonArray *items;
+    guint n_secret_jobs = 0;
+
+#define RUN(...)                                                                                                   \
+    G_STMT_START                                                                                                   \
+    {                                                                                                              \
+        g_clear_pointer(&r, cli_result_free);                                                                      \
+        r = no_secrets(cli_run(f, __VA_ARGS__, NULL));                                                             \
+    }                                                                                                              \
+    G_STMT_END
+
+    /* A Run As account from a password file (0600: no warning). */
+    RUN("run-as", "add", "svc", "--username", "svcuser", "--password-file", pw, "--description", "libvirt login");
+    assert_exit(r, 0);
+    g_assert_true(g_str_has_prefix(r->out, "Added Run As account svc (id "));
+    assert_not_contains(r->err, "warning");
+
+    RUN("guest-os-profile", "add", "win", "--computer-name-pattern", "desk-###", "--admin-user", "Administrator",
+        "--admin-password-file", admin, "--domain", "corp.example", "--join-user", "joiner",
+        "--join-password-file", join, "--product-key-file", key, "--time-zone", "UTC", "--ssh-authorized-key",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2e test@example");
+    assert_exit(r, 0);
+    g_assert_true(g_str_has_prefix(r->out, "Added guest OS profile win (id "));
+
+    RUN("setting", "add", "deployment", "db-password", "--encrypted", "--value-file", value);
+    assert_exit(r, 0);
+    g_assert_true(g_str_has_prefix(r->out, "Added setting deployment/db-password (id "));
+    RUN("setting", "add", "application", "color", "--value", "blue");
+    assert_exit(r, 0);
+
+    /* Lists and shows describe secrets, one line each. */
+    RUN("run-as", "list");
+    assert_exit(r, 0);
+    row = table_row(r->out, "svc");
+    g_assert_nonnull(row);
+    assert_contains(row, "svcuser");
+    assert_contains(row, " set (k");
+    RUN("run-as", "show", "svc");
+    assert_exit(r, 0);
+    assert_contains(r->out, "\npassword:");
+    assert_contains(r->out, "set (k");
+    assert_not_contains(r->out, "password.set");
+    RUN("-o", "json", "run-as", "show", "svc");
+    assert_exit(r, 0);
+    assert_contains(r->out, "\"readable\"");
+    obj = parse_object(r->out);
+    assert_secret_described(obj, "password");
+    g_clear_pointer(&obj, json_object_unref);
+
+    RUN("guest-os-profile", "list");
+    assert_exit(r, 0);
+    g_clear_pointer(&row, g_free);
+    row = table_row(r->out, "win");
+    g_assert_nonnull(row);
+    assert_contains(row, "desk-###");
+    assert_contains(row, " set (k");
+    RUN("guest-os-profile", "show", "win");
+    assert_exit(r, 0);
+    assert_contains(r->out, "\nadmin_password:");
+    assert_contains(r->out, "\nproduct_key:");
+    assert_contains(r->out, "set (k");
+    assert_contains(r->out, "ssh-ed25519");
+    RUN("-o", "json", "guest-os-profile", "show", "win");
+    assert_exit(r, 0);
+    obj = parse_object(r->out);
+    assert_secret_described(obj, "admin_password");
+    assert_secret_described(obj, "domain_join_password");
+    assert_secret_described(obj, "product_key");
+    g_clear_pointer(&obj, json_object_unref);
+
+    RUN("setting", "list");
+    assert_exit(r, 0);
+    g_clear_pointer(&row, g_free);
+    row = table_row(r->out, "db-password");
+    g_assert_nonnull(row);
+    assert_contains(row, " set (k");
+    g_clear_pointer(&row, g_free);
+    row = table_row(r->out, "color");
+    g_assert_nonnull(row);
+    assert_contains(row, " blue");
+    RUN("-o", "json", "setting", "list", "--scope", "deployment");
+    assert_exit(r, 0);
+    obj = parse_object(r->out);
+    items = json_object_get_array_member(obj, "items");
+    g_assert_cmpuint(json_array_get_length(items), ==, 1);
+    assert_secret_described(json_array_get_object_element(items, 0), "value");
+    g_clear_pointer(&obj, json_object_unref);
+    RUN("setting", "show", "deployment/db-password");
+    assert_exit(r, 0);
+    assert_contains(r->out, "set (k");
+    RUN("setting", "show", "db-password");
+    assert_exit(r, 0);
+
+    /* Entering a secret again is an explicit change. */
+    RUN("run-as", "set", "svc", "--password-file", pw2);
+    assert_exit(r, 0);
+    assert_contains(r->out, "Updated Run As account svc");
+    g_clear_pointer(&r, cli_result_free);
+    r = no_secrets(cli_run_stdin(f, "Set-cli-8f0a62\n", "setting", "set", "deployment/db-password", "--value-stdin",
+                                 NULL));
+    assert_exit(r, 0);
+    assert_contains(r->out, "Updated setting deployment/db-password");
+    RUN("-o", "json", "run-as", "show", "svc");
+    assert_exit(r, 0);
+    obj = parse_object(r->out);
+    assert_secret_described(obj, "password");
+    g_clear_pointer(&obj, json_object_unref);
+
+    /* Refused as arguments, before any request: exit 2, not repeated. */
+    RUN("run-as", "add", "other", "--username", "u", "--password", "Arg-cli-4e9b13");
+    assert_exit(r, 2);
+    assert_contains(r->err, "--password-file");
+    RUN("setting", "set", "db-password", "--value", "Arg-cli-4e9b13");
+    assert_exit(r, 2);
+    assert_contains(r->err, "is encrypted");
+    RUN("setting", "add", "service", "tok", "--encrypted", "--value", "Arg-cli-4e9b13");
+    assert_exit(r, 2);
+    RUN("run-as", "show", "other");
+    assert_error(r, 3, "other");
+
+    /* A host that uses the account keeps it from being removed. */
+    RUN("host", "add", "kvm1", "--uri", f->host_uri, "--run-as", "svc");
+    assert_exit(r, 0);
+    RUN("run-as", "remove", "svc");
+    assert_exit(r, 4);
+    RUN("host", "set", "kvm1", "--no-run-as");
+    assert_exit(r, 0);
+
+    /* Job records hold no plaintext, in any view. */
+    RUN("-o", "json", "job", "list", "--all");
+    assert_exit(r, 0);
+    jobs = parse_object(r->out);
+    items = json_object_get_array_member(jobs, "items");
+    for (guint i = 0; i < json_array_get_length(items); i++) {
+        JsonObject *job = json_array_get_object_element(items, i);
+        const char *kind = json_object_get_string_member(job, "kind");
+        const char *id = json_object_get_string_member(job, "id");
+        if (!g_str_has_prefix(kind, "run-as.") && !g_str_has_prefix(kind, "guest-os-profile.") &&
+            !g_str_has_prefix(kind, "setting."))
+            continue;
+        n_secret_jobs++;
+        RUN("job", "show", id);
+        assert_exit(r, 0);
+        RUN("-o", "json", "job", "show", id);
+        assert_exit(r, 0);
+    }
+    /* 3 Run As, 1 profile, 2 settings plus their updates. */
+    g_assert_cmpuint(n_secret_jobs, >=, 6);
+    RUN("job", "list", "--all");
+    assert_exit(r, 0);
+
+    RUN("run-as", "remove", "svc");
+    assert_exit(r, 0);
+    assert_contains(r->out, "Removed Run As account svc");
+    RUN("guest-os-profile", "remove", "win");
+    assert_exit(r, 0);
+    RUN("setting", "remove", "deployment/db-password");
+    assert_exit(r, 0);
+    RUN("setting", "remove", "color");
+    assert_exit(r, 0);
+    RUN("run-as", "show", "svc");
+    assert_error(r, 3, "svc");
+    RUN("setting", "list");
+    assert_exit(r, 0);
+    g_assert_null(table_row(r->out, "db-password"));
+#undef RUN
+}
+
 /* Compares @actual with tests/cli/golden/@name, or rewrites the file when
  * DV_REGENERATE_GOLDEN=1. */
 static void
@@ -915,6 +1175,7 @@ main(int argc, char **argv)
     ADD("job-watch", test_job_watch);
     ADD("job-cancel", test_job_cancel);
     ADD("server-down", test_server_down);
+    ADD("secrets", test_secrets);
 #undef ADD
     return g_test_run();
 }

@@ -206,6 +206,54 @@ test_object(void)
                     "steps[0].name:  s1\n");
 }
 
+/* Secret fields come as {"set", "key_id", "readable", "reason"}: one cell,
+ * one line, never the three members. */
+static void
+test_secret_descriptors(void)
+{
+    static const DvCliColumn columns[] = {
+        { "NAME", "name" },
+        { "PASSWORD", "password" },
+        { "SSH KEY", "ssh_private_key" },
+        { NULL },
+    };
+    g_autoptr(JsonObject) page = parse_object(
+        "{\"items\": ["
+        "{\"name\": \"a\", \"password\": {\"set\": true, \"key_id\": \"k1\", \"readable\": true},"
+        " \"ssh_private_key\": {\"set\": false}},"
+        "{\"name\": \"b\", \"password\": {\"set\": true, \"key_id\": \"k2\", \"readable\": false,"
+        " \"reason\": \"key k2 cannot be opened here: machine-id differs\"},"
+        " \"ssh_private_key\": null},"
+        "{\"name\": \"c\", \"password\": {\"set\": true}}"
+        "], \"next_cursor\": null}");
+    g_autoptr(JsonObject) shown = parse_object(
+        "{\"name\": \"db\", \"admin_password\": {\"set\": true, \"key_id\": \"k1\", \"readable\": true},"
+        " \"product_key\": {\"set\": false},"
+        " \"domain_join_password\": {\"set\": true, \"key_id\": \"k1\", \"readable\": false,"
+        " \"reason\": \"host key\\nfile missing\"},"
+        " \"facts\": {\"set\": true, \"cpus\": 8}}");
+    g_autofree char *table = dv_cli_items_render(json_object_get_array_member(page, "items"), columns, FALSE);
+    g_autofree char *text = dv_cli_object_render(shown, NULL);
+
+    const char *unreadable = "set, UNREADABLE: key k2 cannot be opened here: machine-id differs";
+    int w = (int)strlen(unreadable);
+    g_autofree char *want = g_strdup_printf("NAME  %-*s  SSH KEY\n"
+                                            "a     %-*s  -\n"
+                                            "b     %-*s  -\n"
+                                            "c     %-*s  -\n",
+                                            w, "PASSWORD", w, "set (k1)", w, unreadable, w, "set");
+
+    g_assert_cmpstr(table, ==, want);
+    /* An object that merely has a "set" member is not a descriptor. */
+    g_assert_cmpstr(text, ==,
+                    "name:                  db\n"
+                    "admin_password:        set (k1)\n"
+                    "product_key:           -\n"
+                    "domain_join_password:  set, UNREADABLE: host key file missing\n"
+                    "facts.set:             yes\n"
+                    "facts.cpus:            8\n");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -218,5 +266,6 @@ main(int argc, char **argv)
     g_test_add_func("/drover/cli/output/values", test_values);
     g_test_add_func("/drover/cli/output/items", test_items);
     g_test_add_func("/drover/cli/output/object", test_object);
+    g_test_add_func("/drover/cli/output/secret-descriptors", test_secret_descriptors);
     return g_test_run();
 }

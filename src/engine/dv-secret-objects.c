@@ -1,0 +1,677 @@
+#define G_LOG_DOMAIN "DvSecretObjects"
+
+/* Objects that hold secrets: Run As accounts, guest OS profiles and
+ * settings with encrypted values.
+ *
+ * Secret fields are write-only.  The request's plaintext is sealed here,
+ * before any job exists, so job records only ever hold ciphertext bound
+ * to its object and field; responses describe each secret field as
+ * {"set", "key_id", "readable", "reason"} and never show a value.  An
+ * update that does not name a secret field leaves its ciphertext exactly
+ * as it was, readable or not. */
+
+#include "dv-engine-private.h"
+#include "dv-keys.h"
+#include "dv-secret.h"
+
+#include <string.h>
+
+#define DV_SECRET_MAX 65536
+#define DV_USER_DATA_MAX (64 * 1024)
+#define DV_SSH_KEYS_MAX 64
+
+typedef struct {
+    const char *name;       /* request member */
+    gboolean required_on_create;
+} DvSecretField;
+
+static const DvSecretField dv_run_as_secrets[] = {
+    { "password", FALSE },
+    { "ssh_private_key", FALSE },
+    { NULL },
+};
+
+static const DvSecretField dv_profile_secrets[] = {
+    { "admin_password", FALSE },
+    { "domain_join_password", FALSE },
+    { "product_key", FALSE },
+    { NULL },
+};
+
+static const DvSecretField dv_setting_secrets[] = {
+    { "value", FALSE },
+    { NULL },
+};
+
+static const DvSecretField *
+dv_secret_fields_for(DvKind kind)
+{
+    switch (kind) {
+    case DV_KIND_RUN_AS:
+        return dv_run_as_secrets;
+    case DV_KIND_GUEST_OS_PROFILE:
+        return dv_profile_secrets;
+    case DV_KIND_SETTING:
+        return dv_setting_secrets;
+    default:
+        return NULL;
+    }
+}
+
+/* Seals every secret member of @body present in @fields into @sealed
+ * ({field: "dv1...."}).  The plaintext lives only in guarded memory. */
+static gboolean
+dv_secret_objects_seal(DvEngine *engine, DvKind kind, const char *id, JsonObject *body,
+                       const DvSecretField *fields, JsonObject *sealed, GError **error)
+{
+    const DvKindInfo *info = dv_engine_kind_info(kind);
+
+    for (const DvSecretField *f = fields; f->name != NULL; f++) {
+        const char *text;
+        g_autoptr(DvSecret) secret = NULL;
+        g_autofree char *value = NULL;
+
+        if (!json_object_has_member(body, f->name))
+            continue;
+        text = dv_json_get_string(body, f->name, NULL);
+        if (text == NULL) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, f->name,
+                               "%s: must be a string (secrets cannot be cleared with null; "
+                               "delete the object or enter a new value)",
+                               f->name);
+            return FALSE;
+        }
+        if (text[0] == '\0' || strlen(text) > DV_SECRET_MAX) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, f->name,
+                               "%s: must be 1-%d bytes", f->name, DV_SECRET_MAX);
+            return FALSE;
+        }
+        secret = dv_secret_new_from_string(text);
+        value = dv_keyring_seal(engine->keyring, info->type, id, f->name, secret, error);
+        if (value == NULL)
+            return FALSE;
+        json_object_set_string_member(sealed, f->name, value);
+    }
+    return TRUE;
+}
+
+/* --- validation ---------------------------------------------------------- */
+
+static const DvFieldSpec dv_run_as_fields[] = {
+    { "name", DV_FIELD_STRING, TRUE },
+    { "username", DV_FIELD_STRING, TRUE },
+    { "password", DV_FIELD_STRING, FALSE },
+    { "ssh_private_key", DV_FIELD_STRING, FALSE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { NULL },
+};
+
+static const DvFieldSpec dv_run_as_update_fields[] = {
+    { "username", DV_FIELD_STRING, FALSE },
+    { "password", DV_FIELD_STRING, FALSE },
+    { "ssh_private_key", DV_FIELD_STRING, FALSE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { NULL },
+};
+
+static const DvFieldSpec dv_profile_fields[] = {
+    { "name", DV_FIELD_STRING, TRUE },
+    { "computer_name_pattern", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "admin_username", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "admin_password", DV_FIELD_STRING, FALSE },
+    { "domain", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "domain_join_user", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "domain_join_password", DV_FIELD_STRING, FALSE },
+    { "product_key", DV_FIELD_STRING, FALSE },
+    { "time_zone", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "ssh_authorized_keys", DV_FIELD_ARRAY, FALSE },
+    { "user_data", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { NULL },
+};
+
+static const DvFieldSpec dv_setting_fields[] = {
+    { "scope", DV_FIELD_STRING, TRUE },
+    { "name", DV_FIELD_STRING, TRUE },
+    { "value", DV_FIELD_STRING, TRUE },
+    { "encrypted", DV_FIELD_BOOL, FALSE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { NULL },
+};
+
+static const DvFieldSpec dv_setting_update_fields[] = {
+    { "value", DV_FIELD_STRING, FALSE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { NULL },
+};
+
+static gboolean
+dv_copy_text(JsonObject *body, JsonObject *record, const char *member, gsize max, GError **error)
+{
+    const char *v;
+    if (!json_object_has_member(body, member))
+        return TRUE;
+    v = dv_json_get_string(body, member, NULL);
+    if (!dv_validate_text(member, v, max, error))
+        return FALSE;
+    if (v != NULL)
+        json_object_set_string_member(record, member, v);
+    else
+        json_object_set_null_member(record, member);
+    return TRUE;
+}
+
+/* A user name or account as a hypervisor or guest knows it: printable,
+ * no spaces, at most 256 bytes ("DOMAIN\\user" and "user@realm" allowed). */
+static gboolean
+dv_validate_account(const char *field, const char *v, GError **error)
+{
+    if (v == NULL)
+        return TRUE;
+    if (v[0] == '\0' || strlen(v) > 256) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field, "%s: must be 1-256 bytes", field);
+        return FALSE;
+    }
+    for (const char *p = v; *p != '\0'; p++) {
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field,
+                               "%s: must not hold spaces or control characters", field);
+            return FALSE;
+        }
+    }
+    return g_utf8_validate(v, -1, NULL) ||
+           (dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field, "%s: must be UTF-8", field),
+            FALSE);
+}
+
+static const char *const dv_setting_scopes[] = { "application", "service", "deployment",
+                                                 "deploy-package", NULL };
+
+/* The plain (non-secret) fields of a guest OS profile, checked. */
+static JsonObject *
+dv_secret_objects_build_profile_fields(JsonObject *body, GError **error)
+{
+    g_autoptr(JsonObject) rec = json_object_new();
+    JsonArray *keys = dv_json_get_array(body, "ssh_authorized_keys");
+    JsonArray *keys_out = json_array_new();
+    const char *pattern = dv_json_get_string(body, "computer_name_pattern", NULL);
+
+    if (!dv_json_check_fields(body, dv_profile_fields, NULL, error))
+        return NULL;
+    json_object_set_array_member(rec, "ssh_authorized_keys", keys_out);
+    json_object_set_null_member(rec, "computer_name_pattern");
+    json_object_set_null_member(rec, "admin_username");
+    json_object_set_null_member(rec, "domain");
+    json_object_set_null_member(rec, "domain_join_user");
+    json_object_set_null_member(rec, "time_zone");
+    json_object_set_null_member(rec, "user_data");
+    if (pattern != NULL && (strlen(pattern) == 0 || strlen(pattern) > 15 ||
+                            strspn(pattern, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-#") != strlen(pattern))) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "computer_name_pattern",
+                           "computer_name_pattern: 1-15 letters, digits, '-' and '#' "
+                           "(each run of # is replaced by a number), e.g. desk-###");
+        return NULL;
+    }
+    if (!dv_copy_text(body, rec, "computer_name_pattern", 15, error) ||
+        !dv_validate_account("admin_username", dv_json_get_string(body, "admin_username", NULL), error) ||
+        !dv_copy_text(body, rec, "admin_username", 256, error) ||
+        !dv_copy_text(body, rec, "domain", 255, error) ||
+        !dv_validate_account("domain_join_user", dv_json_get_string(body, "domain_join_user", NULL), error) ||
+        !dv_copy_text(body, rec, "domain_join_user", 256, error) ||
+        !dv_copy_text(body, rec, "time_zone", 64, error) ||
+        !dv_copy_text(body, rec, "user_data", DV_USER_DATA_MAX, error))
+        return NULL;
+    if (json_object_has_member(body, "domain_join_password") &&
+        dv_json_get_string(body, "domain", NULL) == NULL) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "domain_join_password",
+                           "domain_join_password: needs a domain to join");
+        return NULL;
+    }
+    if (keys != NULL) {
+        if (json_array_get_length(keys) > DV_SSH_KEYS_MAX) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "ssh_authorized_keys",
+                               "ssh_authorized_keys: at most %d keys", DV_SSH_KEYS_MAX);
+            return NULL;
+        }
+        for (guint i = 0; i < json_array_get_length(keys); i++) {
+            JsonNode *n = json_array_get_element(keys, i);
+            g_autofree char *f = g_strdup_printf("ssh_authorized_keys[%u]", i);
+            const char *k;
+            if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING) {
+                dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, f, "%s: must be a string", f);
+                return NULL;
+            }
+            k = json_node_get_string(n);
+            if (!dv_validate_text(f, k, 16384, error))
+                return NULL;
+            if (!g_str_has_prefix(k, "ssh-") && !g_str_has_prefix(k, "ecdsa-") &&
+                !g_str_has_prefix(k, "sk-")) {
+                dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, f,
+                                   "%s: must be an OpenSSH public key (ssh-ed25519 AAAA...)", f);
+                return NULL;
+            }
+            json_array_add_string_element(keys_out, k);
+        }
+    }
+    return g_steal_pointer(&rec);
+}
+
+static JsonObject *
+dv_secret_objects_build(DvEngine *engine, DvKind kind, JsonObject *body, const char *id,
+                        GError **error)
+{
+    g_autoptr(JsonObject) rec = json_object_new();
+    const char *name = dv_json_get_string(body, "name", NULL);
+    gint64 now = dv_store_now();
+
+    json_object_set_string_member(rec, "id", id);
+    json_object_set_null_member(rec, "description");
+    if (!dv_copy_text(body, rec, "description", DV_DESCRIPTION_MAX, error))
+        return NULL;
+    json_object_set_int_member(rec, "created_at", now);
+    json_object_set_int_member(rec, "updated_at", now);
+
+    switch (kind) {
+    case DV_KIND_RUN_AS: {
+        const char *user = dv_json_get_string(body, "username", NULL);
+        gboolean pw = json_object_has_member(body, "password");
+        gboolean key = json_object_has_member(body, "ssh_private_key");
+        if (!dv_json_check_fields(body, dv_run_as_fields, NULL, error) ||
+            !dv_validate_name("name", name, error) || !dv_validate_account("username", user, error))
+            return NULL;
+        if (pw == key) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "password",
+                               "password: give exactly one of password or ssh_private_key");
+            return NULL;
+        }
+        json_object_set_string_member(rec, "name", name);
+        json_object_set_string_member(rec, "username", user);
+        json_object_set_string_member(rec, "credential_kind", pw ? "password" : "ssh-key");
+        if (!dv_engine_check_unique(engine, &dv_table_run_as_accounts, "name", name, NULL, "name",
+                                    "Run As account", error))
+            return NULL;
+        break;
+    }
+    case DV_KIND_GUEST_OS_PROFILE: {
+        g_autoptr(JsonObject) fields = NULL;
+        JsonObjectIter it;
+        const char *m;
+        JsonNode *n;
+        if (!dv_json_check_fields(body, dv_profile_fields, NULL, error) ||
+            !dv_validate_name("name", name, error))
+            return NULL;
+        fields = dv_secret_objects_build_profile_fields(body, error);
+        if (fields == NULL)
+            return NULL;
+        json_object_iter_init(&it, fields);
+        while (json_object_iter_next(&it, &m, &n))
+            json_object_set_member(rec, m, json_node_copy(n));
+        json_object_set_string_member(rec, "name", name);
+        if (!dv_engine_check_unique(engine, &dv_table_guest_os_profiles, "name", name, NULL, "name",
+                                    "guest OS profile", error))
+            return NULL;
+        break;
+    }
+    case DV_KIND_SETTING: {
+        const char *scope = dv_json_get_string(body, "scope", NULL);
+        gboolean enc = dv_json_get_bool(body, "encrypted", FALSE);
+        g_autoptr(JsonArray) same = NULL;
+        if (!dv_json_check_fields(body, dv_setting_fields, NULL, error) ||
+            !dv_validate_name("name", name, error))
+            return NULL;
+        if (scope == NULL || !g_strv_contains(dv_setting_scopes, scope)) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "scope",
+                               "scope: must be application, service, deployment or deploy-package");
+            return NULL;
+        }
+        json_object_set_string_member(rec, "scope", scope);
+        json_object_set_string_member(rec, "name", name);
+        json_object_set_boolean_member(rec, "encrypted", enc);
+        if (enc) {
+            json_object_set_null_member(rec, "value");
+        } else if (!dv_copy_text(body, rec, "value", DV_SECRET_MAX, error)) {
+            return NULL;
+        }
+        same = dv_engine_list_all(engine, &dv_table_app_settings, "name", name, error);
+        if (same == NULL)
+            return NULL;
+        for (guint i = 0; i < json_array_get_length(same); i++) {
+            if (g_strcmp0(dv_json_get_string(json_array_get_object_element(same, i), "scope", ""), scope) == 0) {
+                dv_set_field_error(error, DV_ERROR_CONFLICT, "name",
+                                   "name: a %s setting named '%s' already exists", scope, name);
+                return NULL;
+            }
+        }
+        break;
+    }
+    default:
+        g_assert_not_reached();
+    }
+    return g_steal_pointer(&rec);
+}
+
+/* --- jobs ----------------------------------------------------------------- */
+
+/* Writes a value sealed at request time into the secrets table, replacing
+ * the field's previous value (an explicit re-entry). */
+static gboolean
+dv_secret_objects_store_sealed(DvStore *store, const char *type, const char *id,
+                               const char *field, const char *sealed, GError **error)
+{
+    DvFilter f[] = {
+        { "object_type", DV_FILTER_EQ, type },
+        { "object_id", DV_FILTER_EQ, id },
+        { "field", DV_FILTER_EQ, field },
+    };
+    g_auto(GStrv) parts = g_strsplit(sealed, ".", 3);
+    g_autoptr(JsonArray) rows = NULL;
+    g_autoptr(JsonObject) row = json_object_new();
+
+    if (g_strv_length(parts) != 3) {
+        g_set_error(error, DV_ERROR, DV_ERROR_INTERNAL, "sealed value for %s is malformed", field);
+        return FALSE;
+    }
+    rows = dv_store_list(store, &dv_table_secrets, f, G_N_ELEMENTS(f), 1, NULL, NULL, error);
+    if (rows == NULL)
+        return FALSE;
+    json_object_set_string_member(row, "key_id", parts[1]);
+    json_object_set_string_member(row, "value", sealed);
+    json_object_set_int_member(row, "updated_at", dv_store_now());
+    if (json_array_get_length(rows) > 0)
+        return dv_store_update(store, &dv_table_secrets,
+                               dv_json_get_string(json_array_get_object_element(rows, 0), "id", ""),
+                               row, error);
+    {
+        g_autofree char *sid = g_uuid_string_random();
+        json_object_set_string_member(row, "id", sid);
+        json_object_set_string_member(row, "object_type", type);
+        json_object_set_string_member(row, "object_id", id);
+        json_object_set_string_member(row, "field", field);
+    }
+    return dv_store_insert(store, &dv_table_secrets, row, error);
+}
+
+typedef struct {
+    DvEngine *engine;
+    DvKind kind;
+    const char *op;
+    const char *id;
+    JsonObject *record;
+    JsonObject *changes;
+    JsonObject *sealed;
+} DvSecretTxn;
+
+static gboolean
+dv_secret_objects_txn(DvStore *store, gpointer user_data, GError **error)
+{
+    DvSecretTxn *t = user_data;
+    const DvKindInfo *info = dv_engine_kind_info(t->kind);
+    JsonObjectIter it;
+    const char *field;
+    JsonNode *node;
+
+    if (g_strcmp0(t->op, "delete") == 0) {
+        if (!dv_keyring_delete_object_secrets(t->engine->keyring, store, info->type, t->id, error))
+            return FALSE;
+        return dv_store_delete(store, info->def, t->id, error);
+    }
+    if (g_strcmp0(t->op, "create") == 0) {
+        g_autoptr(GError) local = NULL;
+        g_autoptr(JsonObject) existing = dv_store_get(store, info->def, t->id, &local);
+        if (existing == NULL && !dv_store_insert(store, info->def, t->record, error))
+            return FALSE;
+    } else if (t->changes != NULL && json_object_get_size(t->changes) > 0) {
+        if (!dv_store_update(store, info->def, t->id, t->changes, error))
+            return FALSE;
+    }
+    if (t->sealed == NULL)
+        return TRUE;
+    json_object_iter_init(&it, t->sealed);
+    while (json_object_iter_next(&it, &field, &node)) {
+        if (!dv_secret_objects_store_sealed(store, info->type, t->id, field,
+                                            json_node_get_string(node), error))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+dv_secret_objects_job(DvJob *job, gpointer user_data, GError **error)
+{
+    DvEngine *engine = user_data;
+    JsonObject *params = dv_job_get_params(job);
+    static const DvJobStep steps[] = { { "save", 1 } };
+    DvSecretTxn t = { 0 };
+    g_autoptr(JsonObject) result = json_object_new();
+
+    dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
+    if (!dv_job_step(job, "save", error))
+        return FALSE;
+    t.engine = engine;
+    t.kind = (DvKind)dv_json_get_int(params, "kind", 0);
+    t.op = dv_json_get_string(params, "op", "");
+    t.id = dv_json_get_string(params, "id", "");
+    t.record = dv_json_get_object(params, "record");
+    t.changes = dv_json_get_object(params, "changes");
+    t.sealed = dv_json_get_object(params, "sealed");
+    if (g_strcmp0(t.op, "delete") == 0) {
+        g_autoptr(GError) local = NULL;
+        g_autoptr(JsonObject) existing = dv_store_get(engine->store, dv_engine_kind_info(t.kind)->def,
+                                                      t.id, &local);
+        if (existing == NULL)
+            return TRUE; /* a resumed delete that already ran */
+    }
+    if (!dv_store_transaction(engine->store, dv_secret_objects_txn, &t, error))
+        return FALSE;
+    json_object_set_string_member(result, "id", t.id);
+    dv_job_set_result(job, result);
+    return TRUE;
+}
+
+void
+dv_engine_secret_objects_register(DvEngine *engine)
+{
+    static const char *const names[] = {
+        "run-as.create", "run-as.update", "run-as.delete",
+        "guest-os-profile.create", "guest-os-profile.update", "guest-os-profile.delete",
+        "setting.create", "setting.update", "setting.delete",
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
+        DvJobKind kind = { names[i], dv_secret_objects_job, engine, TRUE };
+        dv_job_manager_register_kind(engine->jobs, &kind);
+    }
+}
+
+static JsonObject *
+dv_secret_objects_submit(DvEngine *engine, DvKind kind, const char *op, const char *id,
+                         const char *name, JsonObject *record, JsonObject *changes,
+                         JsonObject *sealed, const char *user, GError **error)
+{
+    const DvKindInfo *info = dv_engine_kind_info(kind);
+    g_autoptr(JsonObject) params = json_object_new();
+    g_autofree char *job_kind = g_strdup_printf("%s.%s", info->type, op);
+
+    json_object_set_string_member(params, "op", op);
+    json_object_set_int_member(params, "kind", kind);
+    json_object_set_string_member(params, "id", id);
+    if (record != NULL)
+        json_object_set_object_member(params, "record", json_object_ref(record));
+    if (changes != NULL)
+        json_object_set_object_member(params, "changes", json_object_ref(changes));
+    /* Ciphertext only: each value opens only for its object and field. */
+    if (sealed != NULL && json_object_get_size(sealed) > 0)
+        json_object_set_object_member(params, "sealed", json_object_ref(sealed));
+    return dv_engine_submit(engine, job_kind, info->type, id, name, NULL, params, user, error);
+}
+
+JsonObject *
+dv_engine_secret_object_create(DvEngine *engine, DvKind kind, JsonObject *body, const char *user,
+                               GError **error)
+{
+    g_autofree char *id = g_uuid_string_random();
+    g_autoptr(JsonObject) rec = dv_secret_objects_build(engine, kind, body, id, error);
+    g_autoptr(JsonObject) sealed = json_object_new();
+    const DvSecretField *fields = dv_secret_fields_for(kind);
+
+    if (rec == NULL)
+        return NULL;
+    if (kind == DV_KIND_SETTING && !dv_json_get_bool(body, "encrypted", FALSE))
+        fields = NULL; /* a plain setting holds its value in its row */
+    if (fields != NULL && !dv_secret_objects_seal(engine, kind, id, body, fields, sealed, error))
+        return NULL;
+    return dv_secret_objects_submit(engine, kind, "create", id, dv_json_get_string(rec, "name", ""),
+                                    rec, NULL, sealed, user, error);
+}
+
+JsonObject *
+dv_engine_secret_object_update(DvEngine *engine, DvKind kind, JsonObject *obj, JsonObject *body,
+                               const char *user, GError **error)
+{
+    const char *id = dv_json_get_string(obj, "id", "");
+    g_autoptr(JsonObject) changes = json_object_new();
+    g_autoptr(JsonObject) sealed = json_object_new();
+    const DvSecretField *fields = dv_secret_fields_for(kind);
+
+    switch (kind) {
+    case DV_KIND_RUN_AS: {
+        gboolean pw = json_object_has_member(body, "password");
+        gboolean key = json_object_has_member(body, "ssh_private_key");
+        if (!dv_json_check_fields(body, dv_run_as_update_fields, NULL, error) ||
+            !dv_validate_account("username", dv_json_get_string(body, "username", NULL), error) ||
+            !dv_copy_text(body, changes, "username", 256, error))
+            return NULL;
+        if (pw && key) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "password",
+                               "password: give at most one of password or ssh_private_key");
+            return NULL;
+        }
+        if (pw || key)
+            json_object_set_string_member(changes, "credential_kind", pw ? "password" : "ssh-key");
+        break;
+    }
+    case DV_KIND_GUEST_OS_PROFILE: {
+        static const char *const plain[] = { "computer_name_pattern", "admin_username", "domain",
+                                             "domain_join_user", "time_zone", "user_data", NULL };
+        g_autoptr(JsonObject) probe = NULL;
+        g_autoptr(JsonObject) merged = json_object_new();
+        JsonObjectIter it;
+        const char *m;
+        JsonNode *n;
+        /* Validate the update as a whole profile: the same rules apply. */
+        json_object_set_string_member(merged, "name", dv_json_get_string(obj, "name", ""));
+        json_object_iter_init(&it, body);
+        while (json_object_iter_next(&it, &m, &n)) {
+            if (g_strcmp0(m, "name") == 0) {
+                dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "name",
+                                   "name: a profile cannot be renamed");
+                return NULL;
+            }
+            json_object_set_member(merged, m, json_node_copy(n));
+        }
+        if (json_object_has_member(body, "domain_join_password") &&
+            !json_object_has_member(body, "domain") && dv_json_get_string(obj, "domain", NULL) != NULL)
+            json_object_set_string_member(merged, "domain", dv_json_get_string(obj, "domain", ""));
+        probe = dv_secret_objects_build_profile_fields(merged, error);
+        if (probe == NULL)
+            return NULL;
+        for (guint i = 0; plain[i] != NULL; i++)
+            if (json_object_has_member(body, plain[i]))
+                json_object_set_member(changes, plain[i],
+                                       json_node_copy(json_object_get_member(probe, plain[i])));
+        if (json_object_has_member(body, "ssh_authorized_keys"))
+            json_object_set_member(changes, "ssh_authorized_keys",
+                                   json_node_copy(json_object_get_member(probe, "ssh_authorized_keys")));
+        break;
+    }
+    case DV_KIND_SETTING:
+        if (!dv_json_check_fields(body, dv_setting_update_fields, NULL, error))
+            return NULL;
+        if (!dv_json_get_bool(obj, "encrypted", FALSE)) {
+            fields = NULL;
+            if (!dv_copy_text(body, changes, "value", DV_SECRET_MAX, error))
+                return NULL;
+        }
+        break;
+    default:
+        g_assert_not_reached();
+    }
+    if (!dv_copy_text(body, changes, "description", DV_DESCRIPTION_MAX, error))
+        return NULL;
+    if (fields != NULL && !dv_secret_objects_seal(engine, kind, id, body, fields, sealed, error))
+        return NULL;
+    if (json_object_get_size(changes) == 0 && json_object_get_size(sealed) == 0) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL, "nothing to change");
+        return NULL;
+    }
+    json_object_set_int_member(changes, "updated_at", dv_store_now());
+    return dv_secret_objects_submit(engine, kind, "update", id, dv_json_get_string(obj, "name", ""),
+                                    NULL, changes, sealed, user, error);
+}
+
+JsonObject *
+dv_engine_secret_object_delete(DvEngine *engine, DvKind kind, JsonObject *obj, const char *user,
+                               GError **error)
+{
+    const char *id = dv_json_get_string(obj, "id", "");
+    if (kind == DV_KIND_RUN_AS) {
+        DvFilter f = { "run_as_id", DV_FILTER_EQ, id };
+        if (dv_store_count(engine->store, &dv_table_hosts, &f, 1, NULL) != 0) {
+            dv_set_field_error(error, DV_ERROR_CONFLICT, NULL,
+                               "Run As account '%s' is used by hosts; change them first",
+                               dv_json_get_string(obj, "name", ""));
+            return NULL;
+        }
+    }
+    return dv_secret_objects_submit(engine, kind, "delete", id, dv_json_get_string(obj, "name", ""),
+                                    NULL, NULL, NULL, user, error);
+}
+
+/* Adds each secret field's description to a shaped record. */
+void
+dv_engine_secret_object_shape(DvEngine *engine, DvKind kind, JsonObject *out)
+{
+    const DvKindInfo *info = dv_engine_kind_info(kind);
+    const DvSecretField *fields = dv_secret_fields_for(kind);
+    g_autoptr(JsonObject) described = NULL;
+
+    if (fields == NULL)
+        return;
+    if (kind == DV_KIND_SETTING && !dv_json_get_bool(out, "encrypted", FALSE))
+        return;
+    described = dv_keyring_describe_object(engine->keyring, engine->store, info->type,
+                                           dv_json_get_string(out, "id", ""), NULL);
+    for (const DvSecretField *f = fields; f->name != NULL; f++) {
+        JsonObject *d = described != NULL ? dv_json_get_object(described, f->name) : NULL;
+        if (d != NULL) {
+            json_object_set_object_member(out, f->name, json_object_ref(d));
+        } else {
+            JsonObject *unset = json_object_new();
+            json_object_set_boolean_member(unset, "set", FALSE);
+            json_object_set_object_member(out, f->name, unset);
+        }
+    }
+}
+
+/* The credentials a host's Run As account gives libvirt, opened only in
+ * memory; NULL with @ret_username NULL when the host has no account. */
+DvSecret *
+dv_engine_run_as_credentials(DvEngine *engine, const char *run_as_id, char **ret_username,
+                             GError **error)
+{
+    g_autoptr(JsonObject) acct = dv_store_get(engine->store, &dv_table_run_as_accounts, run_as_id, error);
+    g_autoptr(DvSecret) secret = NULL;
+    const char *field;
+
+    if (acct == NULL)
+        return NULL;
+    field = g_strcmp0(dv_json_get_string(acct, "credential_kind", ""), "password") == 0
+                ? "password"
+                : "ssh_private_key";
+    secret = dv_keyring_load_secret(engine->keyring, engine->store, "run-as", run_as_id, field, error);
+    if (secret == NULL) {
+        g_prefix_error(error, "Run As account '%s': ", dv_json_get_string(acct, "name", ""));
+        return NULL;
+    }
+    *ret_username = g_strdup(dv_json_get_string(acct, "username", ""));
+    return g_steal_pointer(&secret);
+}
