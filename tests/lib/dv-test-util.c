@@ -6,6 +6,7 @@
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -103,6 +104,14 @@ dv_test_daemon_launch(DvTestDaemon *d, const char *const *extra_args)
     /* stdout goes to a file: a pipe nobody drains would block droverd. */
     g_unlink(log);
     g_subprocess_launcher_set_stdout_file_path(launcher, log);
+    /* stderr too, so tests can search everything droverd logged (the
+     * secrets tests look for plaintext there); appended across restarts. */
+    {
+        g_autofree char *err = g_build_filename(d->state_dir, "droverd.err", NULL);
+        int fd = open(err, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            g_subprocess_launcher_take_stderr_fd(launcher, fd);
+    }
     g_clear_object(&d->proc);
     d->proc = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv->pdata, &error);
     if (d->proc == NULL) {
@@ -122,7 +131,10 @@ dv_test_daemon_launch(DvTestDaemon *d, const char *const *extra_args)
             g_usleep(20 * 1000);
     }
     if (d->url == NULL) {
-        g_printerr("droverd did not start (see its stderr above)\n");
+        g_autofree char *err = g_build_filename(d->state_dir, "droverd.err", NULL);
+        g_autofree char *text = NULL;
+        g_file_get_contents(err, &text, NULL, NULL);
+        g_printerr("droverd did not start:\n%s\n", text != NULL ? text : "(no output)");
         return FALSE;
     }
     return TRUE;
@@ -188,6 +200,12 @@ dv_test_daemon_free(DvTestDaemon *d)
     if (d == NULL)
         return;
     dv_test_daemon_stop(d, FALSE);
+    if (g_test_failed()) {
+        g_autofree char *err = g_build_filename(d->state_dir, "droverd.err", NULL);
+        g_autofree char *text = NULL;
+        if (g_file_get_contents(err, &text, NULL, NULL))
+            g_printerr("--- droverd stderr ---\n%s--- end ---\n", text);
+    }
     if (d->owns_state_dir) {
         g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", d->state_dir);
         if (system(cmd) != 0)
