@@ -4,34 +4,170 @@
 #include "dv-error.h"
 #include "dv-validate.h"
 
-/* Scans nesting depth before json-glib sees the text: its parser recurses
- * per level, so a body of a million '[' must be refused up front. */
+#include <string.h>
+
+static gint
+dv_json_hex4(const char *data, gsize len, gsize pos)
+{
+    gint value = 0;
+
+    if (pos + 4 > len)
+        return -1;
+    for (gsize k = pos; k < pos + 4; k++) {
+        gint digit = g_ascii_xdigit_value(data[k]);
+        if (digit < 0)
+            return -1;
+        value = value * 16 + digit;
+    }
+    return value;
+}
+
+/* At the '\\' of an escape in a string at *@pos; moves *@pos to its last
+ * byte.  json-glib takes "\uzz" as a character, turns a lone surrogate
+ * ("\ud800x") into bytes that are not UTF-8, and leaks the string when a
+ * pair is malformed: a \u escape needs four hex digits, and a surrogate
+ * comes as a high and a low one. */
 static gboolean
-dv_json_check_depth(const char *data, gsize len, guint max_depth, GError **error)
+dv_json_check_escape(const char *data, gsize len, gsize *pos)
+{
+    gsize i = *pos;
+    gint unit;
+
+    if (i + 1 >= len || data[i + 1] != 'u') {
+        *pos = i + 1;
+        return TRUE;
+    }
+    unit = dv_json_hex4(data, len, i + 2);
+    if (unit < 0)
+        return FALSE;
+    if (unit < 0xd800 || unit > 0xdfff) {
+        *pos = i + 5;
+        return TRUE;
+    }
+    if (unit >= 0xdc00 || i + 7 >= len || data[i + 6] != '\\' || data[i + 7] != 'u')
+        return FALSE;
+    unit = dv_json_hex4(data, len, i + 8);
+    if (unit < 0xdc00 || unit > 0xdfff)
+        return FALSE;
+    *pos = i + 11;
+    return TRUE;
+}
+
+/* Checks the text before json-glib sees it, which is more lenient than
+ * JSON and has costs of its own:
+ * - its parser recurses per level, so a body of a million '[' must be
+ *   refused up front;
+ * - it takes comments and single-quoted strings, in which a '"' would
+ *   hide brackets from the depth count here, and 0x1F hex numbers: only
+ *   JSON's own characters are allowed outside strings;
+ * - it takes "[1] [2]", keeping the first value and leaking the rest;
+ * - it wraps integers outside gint64 (99999999999999999999 reads as -1);
+ * - it mishandles lone surrogates (see dv_json_check_escape()). */
+static gboolean
+dv_json_prescan(const char *data, gsize len, guint max_depth, GError **error)
 {
     guint depth = 0;
-    gboolean in_string = FALSE;
+    guint n_values = 0; /* values begun at the top level */
 
     for (gsize i = 0; i < len; i++) {
         char c = data[i];
-        if (in_string) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_string = FALSE;
+
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ':' || c == ',')
             continue;
+        if (depth == 0 && c != '}' && c != ']' && ++n_values > 1) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL,
+                               "malformed JSON: data after the end of the value");
+            return FALSE;
         }
         if (c == '"') {
-            in_string = TRUE;
+            for (i++; i < len && data[i] != '"'; i++) {
+                if (data[i] != '\\')
+                    continue;
+                if (!dv_json_check_escape(data, len, &i)) {
+                    dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL,
+                                       "malformed JSON: bad \\u escape at byte %" G_GSIZE_FORMAT,
+                                       i);
+                    return FALSE;
+                }
+            }
         } else if (c == '{' || c == '[') {
             if (++depth > max_depth) {
                 dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL,
                                    "request body nests deeper than %u levels", max_depth);
                 return FALSE;
             }
-        } else if ((c == '}' || c == ']') && depth > 0) {
-            depth--;
+        } else if (c == '}' || c == ']') {
+            if (depth > 0)
+                depth--;
+        } else if (c == '-' || g_ascii_isdigit(c)) {
+            gsize end = i + 1;
+            gboolean is_int = TRUE;
+            while (end < len && (g_ascii_isdigit(data[end]) || strchr(".eE+-", data[end]) != NULL)) {
+                if (data[end] == '.' || data[end] == 'e' || data[end] == 'E')
+                    is_int = FALSE;
+                end++;
+            }
+            if (is_int && end - i > 18) {
+                g_autofree char *number = g_strndup(data + i, end - i);
+                if (!g_ascii_string_to_signed(number, 10, G_MININT64, G_MAXINT64, NULL, NULL)) {
+                    dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL,
+                                       "request body holds an integer out of range");
+                    return FALSE;
+                }
+            }
+            i = end - 1;
+        } else if (c >= 'a' && c <= 'z') {
+            gsize end = i;
+            while (end < len && data[end] >= 'a' && data[end] <= 'z')
+                end++;
+            if (!((end - i == 4 && (memcmp(data + i, "true", 4) == 0 || memcmp(data + i, "null", 4) == 0)) ||
+                  (end - i == 5 && memcmp(data + i, "false", 5) == 0))) {
+                dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL,
+                                   "malformed JSON: unexpected '%.*s'", (int)MIN(end - i, 16), data + i);
+                return FALSE;
+            }
+            i = end - 1;
+        } else {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL,
+                               "malformed JSON: unexpected character at byte %" G_GSIZE_FORMAT, i);
+            return FALSE;
         }
+    }
+    return TRUE;
+}
+
+/* Strings and member names must be UTF-8 (see dv_json_check_escape()),
+ * checked again on the tree in case json-glib finds another way.
+ * Recursion is bounded by the depth check above. */
+static gboolean
+dv_json_node_check(JsonNode *node)
+{
+    switch (json_node_get_node_type(node)) {
+    case JSON_NODE_OBJECT: {
+        JsonObjectIter iter;
+        const char *name;
+        JsonNode *member;
+        json_object_iter_init(&iter, json_node_get_object(node));
+        while (json_object_iter_next(&iter, &name, &member)) {
+            if (!g_utf8_validate(name, -1, NULL) || !dv_json_node_check(member))
+                return FALSE;
+        }
+        return TRUE;
+    }
+    case JSON_NODE_ARRAY: {
+        JsonArray *arr = json_node_get_array(node);
+        for (guint i = 0; i < json_array_get_length(arr); i++) {
+            if (!dv_json_node_check(json_array_get_element(arr, i)))
+                return FALSE;
+        }
+        return TRUE;
+    }
+    case JSON_NODE_VALUE:
+        if (json_node_get_value_type(node) == G_TYPE_STRING)
+            return g_utf8_validate(json_node_get_string(node), -1, NULL);
+        return TRUE;
+    case JSON_NODE_NULL:
+        return TRUE;
     }
     return TRUE;
 }
@@ -57,16 +193,23 @@ dv_json_parse(const char *data, gsize len, gsize max_len, guint max_depth, GErro
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL, "request body is not valid UTF-8");
         return NULL;
     }
-    if (!dv_json_check_depth(data, len, max_depth, error))
+    if (!dv_json_prescan(data, len, max_depth, error))
         return NULL;
     parser = json_parser_new_immutable();
     if (!json_parser_load_from_data(parser, data, (gssize)len, &local)) {
-        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL, "malformed JSON: %s", local->message);
+        /* json-glib quotes the offending text, which need not be UTF-8. */
+        g_autofree char *safe = dv_text_excerpt(local->message, 200);
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL, "malformed JSON: %s", safe);
         return NULL;
     }
     root = json_parser_get_root(parser);
     if (root == NULL) {
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL, "request body holds no JSON value");
+        return NULL;
+    }
+    if (!dv_json_node_check(root)) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL,
+                           "request body holds a string that is not UTF-8");
         return NULL;
     }
     return json_node_copy(root);
@@ -234,7 +377,11 @@ dv_json_object_to_string(JsonObject *obj, gboolean pretty)
 JsonNode *
 dv_json_node_new_object(JsonObject *obj)
 {
-    return json_node_init_object(json_node_alloc(), obj);
+    /* json_node_init_object() would add a reference of its own and leak
+     * the caller's, which the header says this takes. */
+    JsonNode *node = json_node_new(JSON_NODE_OBJECT);
+    json_node_take_object(node, obj);
+    return node;
 }
 
 JsonObject *

@@ -51,7 +51,8 @@ JsonArray *dv_json_get_array(JsonObject *obj, const char *name);
 
 char *dv_json_object_to_string(JsonObject *obj, gboolean pretty);
 char *dv_json_node_to_string(JsonNode *node, gboolean pretty);
-JsonNode *dv_json_node_new_object(JsonObject *obj); /* takes a ref */
+/* Wraps @obj, taking over the caller's reference to it. */
+JsonNode *dv_json_node_new_object(JsonObject *obj);
 
 /* json_node_copy() shares objects and arrays; this copies them. */
 JsonNode *dv_json_node_deep_copy(JsonNode *node);

@@ -1,6 +1,7 @@
 #define G_LOG_DOMAIN "DvCli"
 
 #include "dv-cli-client.h"
+#include "dv-validate.h"
 
 #include <libsoup/soup.h>
 #include <string.h>
@@ -218,9 +219,12 @@ dv_cli_client_set_response_error(GError **error, guint status, const char *reaso
     /* A code this client does not know yet: trust the status instead. */
     if (code == DV_ERROR_INTERNAL && g_strcmp0(code_str, "internal") != 0)
         code = dv_cli_code_from_status(status);
-    if (message != NULL)
-        dv_set_field_error(error, code, field, "%s", message);
-    else
+    /* The server's words reach a terminal: no escape sequences. */
+    if (message != NULL) {
+        g_autofree char *safe_message = dv_text_excerpt(message, 1024);
+        g_autofree char *safe_field = field != NULL ? dv_text_excerpt(field, 128) : NULL;
+        dv_set_field_error(error, code, safe_field, "%s", safe_message);
+    } else
         dv_set_field_error(error, code, field, "the server answered HTTP %u %s", status,
                            reason != NULL ? reason : "");
 }

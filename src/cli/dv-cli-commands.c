@@ -149,7 +149,11 @@ dv_cli_node_sorted(JsonNode *node)
         JsonArray *out = json_array_new();
         for (guint i = 0; i < json_array_get_length(arr); i++)
             json_array_add_element(out, dv_cli_node_sorted(json_array_get_element(arr, i)));
-        return json_node_init_array(json_node_alloc(), out);
+        {
+            JsonNode *sorted = json_node_new(JSON_NODE_ARRAY);
+            json_node_take_array(sorted, out);
+            return sorted;
+        }
     }
     return json_node_copy(node);
 }

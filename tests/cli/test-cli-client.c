@@ -215,6 +215,8 @@ fake_thread(gpointer data)
     g_slist_free_full(uris, (GDestroyNotify)g_uri_unref);
     g_main_loop_run(fake.loop);
     soup_server_disconnect(fake.server);
+    while (g_main_context_iteration(fake.context, FALSE))
+        ;
     g_clear_object(&fake.server);
     g_main_context_pop_thread_default(fake.context);
     return NULL;

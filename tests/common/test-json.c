@@ -59,8 +59,11 @@ test_parse(void)
 
     /* Brackets inside strings do not count. */
     deep = g_strdup("{\"name\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"}");
-    g_assert_nonnull(dv_json_parse(deep, strlen(deep), DV_JSON_MAX_BODY, 4, &error));
-    g_assert_no_error(error);
+    {
+        g_autoptr(JsonNode) n = dv_json_parse(deep, strlen(deep), DV_JSON_MAX_BODY, 4, &error);
+        g_assert_nonnull(n);
+        g_assert_no_error(error);
+    }
 
     g_assert_null(dv_json_parse("{\"a\":\"\xff\"}", 9, DV_JSON_MAX_BODY, 4, &error));
     g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);

@@ -190,6 +190,12 @@ dv_test_daemon_stop(DvTestDaemon *d, gboolean kill9)
     else
         g_subprocess_send_signal(d->proc, SIGTERM);
     g_subprocess_wait(d->proc, NULL, NULL);
+    /* A graceful stop must end cleanly: a crash or a sanitizer report at
+     * shutdown fails the test. */
+    if (!kill9 && !(g_subprocess_get_if_exited(d->proc) && g_subprocess_get_exit_status(d->proc) == 0)) {
+        g_printerr("droverd did not exit cleanly on SIGTERM\n");
+        g_test_fail();
+    }
     g_clear_object(&d->proc);
     g_clear_pointer(&d->url, g_free);
 }

@@ -1021,7 +1021,10 @@ test_migrate_dirty(Fixture *fx, gconstpointer data)
     store = open_store(fx, DV_STORE_OPEN_MIGRATE, &error);
     g_assert_null(store);
     g_assert_error(error, DV_ERROR, DV_ERROR_SCHEMA);
-    g_assert_nonnull(strstr(error->message, g_strdup_printf("migration %s is marked dirty", next_name(0, "half"))));
+    {
+        g_autofree char *want = g_strdup_printf("migration %s is marked dirty", next_name(0, "half"));
+        g_assert_nonnull(strstr(error->message, want));
+    }
     g_clear_error(&error);
 }
 
@@ -1074,7 +1077,10 @@ test_migrate_failing(Fixture *fx, gconstpointer data)
     store = open_store(fx, DV_STORE_OPEN_MIGRATE, &error);
     g_assert_null(store);
     g_assert_error(error, DV_ERROR, DV_ERROR_SCHEMA);
-    g_assert_nonnull(strstr(error->message, g_strdup_printf("migration %s failed", next_name(0, "bad"))));
+    {
+        g_autofree char *want = g_strdup_printf("migration %s failed", next_name(0, "bad"));
+        g_assert_nonnull(strstr(error->message, want));
+    }
     g_clear_error(&error);
 
     /* No trace: previous version, no history row, no table, data intact. */

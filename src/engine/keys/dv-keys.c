@@ -497,7 +497,7 @@ dv_keyring_record_protector(DvKeyring *keyring, const char *kind, JsonObject *co
     g_autofree char *id = g_uuid_string_random();
 
     if (config != NULL) {
-        g_autoptr(JsonNode) node = dv_json_node_new_object(config);
+        g_autoptr(JsonNode) node = dv_json_node_new_object(json_object_ref(config));
         g_autoptr(JsonNode) copy = dv_json_node_deep_copy(node);
         g_clear_pointer(&config_copy, json_object_unref);
         config_copy = json_object_ref(json_node_get_object(copy));

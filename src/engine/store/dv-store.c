@@ -907,6 +907,7 @@ dv_store_build_filters(const DvTableDef *def, const DvFilter *filters, guint n_f
             break;
         case DV_FILTER_PREFIX:
             if (col->type != DV_COL_TEXT || f->value == NULL || !g_utf8_validate(f->value, -1, NULL)) {
+                /* (g_utf8_strlen below needs valid UTF-8.) */
                 dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, col->name,
                                    "prefix filter on %s needs a text column and a UTF-8 value",
                                    col->name);
