@@ -144,6 +144,15 @@ dv_daemon_housekeeping(gpointer data)
 }
 
 static gboolean
+dv_daemon_heartbeat(gpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    if (!dv_engine_heartbeat(data, &error))
+        g_warning("heartbeat: %s", error->message);
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean
 dv_daemon_quit(gpointer data)
 {
     g_main_loop_quit(data);
@@ -260,6 +269,7 @@ main(int argc, char **argv)
     eo.state_dir = o.state_dir;
     eo.database = o.database;
     eo.machine_id_path = o.machine_id_file;
+    eo.serve = TRUE;
     eo.recovery_key_path = o.recovery_key;
     engine = dv_engine_new(&eo, &error);
     if (engine == NULL) {
@@ -308,9 +318,12 @@ main(int argc, char **argv)
     loop = g_main_loop_new(context, FALSE);
     {
         g_autoptr(GSource) hk = g_timeout_source_new_seconds(3600);
+        g_autoptr(GSource) hb = g_timeout_source_new_seconds(20);
         g_autoptr(GSource) sigint = g_unix_signal_source_new(SIGINT);
         g_autoptr(GSource) sigterm = g_unix_signal_source_new(SIGTERM);
         g_source_set_callback(hk, dv_daemon_housekeeping, engine, NULL);
+        g_source_set_callback(hb, dv_daemon_heartbeat, engine, NULL);
+        g_source_attach(hb, context);
         g_source_set_callback(sigint, dv_daemon_quit, loop, NULL);
         g_source_set_callback(sigterm, dv_daemon_quit, loop, NULL);
         g_source_attach(hk, context);
@@ -323,6 +336,7 @@ main(int argc, char **argv)
     g_clear_pointer(&server, dv_server_free);
     dv_job_manager_shutdown(dv_engine_get_jobs(engine), 10000);
     if (dv_job_manager_get_n_active(dv_engine_get_jobs(engine)) > 0) {
+        dv_engine_unregister(engine);
         /* Their rows stay "running"; the next start resumes or fails them. */
         fflush(stdout);
         _exit(0);

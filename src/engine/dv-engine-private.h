@@ -11,6 +11,8 @@
 struct _DvEngine {
     char *state_dir;
     char *server_id;
+    char *installation_id;
+    gboolean registered;
     DvStore *store;
     DvVirt *virt;
     DvAuth *auth;

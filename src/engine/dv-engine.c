@@ -4,6 +4,8 @@
 #include "dv-engine-private.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <unistd.h>
 #include <string.h>
 #include <glib/gstdio.h>
 
@@ -67,6 +69,117 @@ dv_engine_load_server_id(DvStore *store, GError **error)
     }
 }
 
+/* --- servers of this database ------------------------------------------------ */
+
+#define DV_SERVER_STALE_US (60 * G_USEC_PER_SEC)
+
+/* A server row is alive when its heartbeat is fresh; on this machine a
+ * crashed process is recognised at once by its pid. */
+static gboolean
+dv_engine_server_alive(JsonObject *row)
+{
+    gint64 heartbeat = dv_json_get_int(row, "heartbeat_at", 0);
+    if (dv_store_now() - heartbeat > DV_SERVER_STALE_US)
+        return FALSE;
+    if (g_strcmp0(dv_json_get_string(row, "hostname", ""), g_get_host_name()) == 0) {
+        gint64 pid = dv_json_get_int(row, "pid", 0);
+        if (pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno == ESRCH))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+/* Returns the ids of live servers, removing dead servers' rows. */
+static GPtrArray *
+dv_engine_live_servers(DvEngine *engine, GPtrArray *ret_rows, GError **error)
+{
+    g_autoptr(JsonArray) rows = dv_engine_list_all(engine, &dv_table_servers, NULL, NULL, error);
+    g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
+
+    if (rows == NULL)
+        return NULL;
+    for (guint i = 0; i < json_array_get_length(rows); i++) {
+        JsonObject *row = json_array_get_object_element(rows, i);
+        const char *id = dv_json_get_string(row, "id", "");
+        if (g_strcmp0(id, engine->server_id) == 0)
+            continue;
+        if (!dv_engine_server_alive(row)) {
+            dv_store_delete(engine->store, &dv_table_servers, id, NULL);
+            continue;
+        }
+        g_ptr_array_add(ids, g_strdup(id));
+        if (ret_rows != NULL)
+            g_ptr_array_add(ret_rows, json_object_ref(row));
+    }
+    g_ptr_array_add(ids, NULL);
+    return g_steal_pointer(&ids);
+}
+
+static gboolean
+dv_engine_register(DvEngine *engine, GError **error)
+{
+    g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+    g_autoptr(GPtrArray) live = dv_engine_live_servers(engine, rows, error);
+    g_autoptr(JsonObject) me = json_object_new();
+    gint64 now = dv_store_now();
+
+    if (live == NULL)
+        return FALSE;
+    if (rows->len > 0) {
+        DvFilter f = { "kind", DV_FILTER_EQ, "directory" };
+        gint64 n = dv_store_count(engine->store, &dv_table_key_protectors, &f, 1, error);
+        if (n < 0)
+            return FALSE;
+        if (n == 0) {
+            JsonObject *other = g_ptr_array_index(rows, 0);
+            g_set_error(error, DV_ERROR, DV_ERROR_CONFLICT,
+                        "another droverd (%s, pid %" G_GINT64_FORMAT ") serves this database; several "
+                        "servers on one database need the directory key protector, because a host key "
+                        "file opens only on the machine and account it was made for, so the other "
+                        "servers could not read the secrets. Set it up with 'drover-setup keys directory "
+                        "init', or stop the other server",
+                        dv_json_get_string(other, "hostname", "?"), dv_json_get_int(other, "pid", 0));
+            return FALSE;
+        }
+    }
+    /* Jobs the live servers run are theirs; recovery leaves them alone. */
+    dv_job_manager_set_live_servers(engine->jobs, (const char *const *)live->pdata);
+    json_object_set_string_member(me, "id", engine->server_id);
+    json_object_set_string_member(me, "hostname", g_get_host_name());
+    json_object_set_int_member(me, "pid", getpid());
+    json_object_set_string_member(me, "version", DV_VERSION);
+    json_object_set_int_member(me, "started_at", now);
+    json_object_set_int_member(me, "heartbeat_at", now);
+    if (!dv_store_insert(engine->store, &dv_table_servers, me, error))
+        return FALSE;
+    engine->registered = TRUE;
+    return TRUE;
+}
+
+gboolean
+dv_engine_heartbeat(DvEngine *engine, GError **error)
+{
+    g_autoptr(JsonObject) changes = json_object_new();
+    g_autoptr(GPtrArray) live = NULL;
+
+    if (!engine->registered)
+        return TRUE;
+    json_object_set_int_member(changes, "heartbeat_at", dv_store_now());
+    if (!dv_store_update(engine->store, &dv_table_servers, engine->server_id, changes, error))
+        return FALSE;
+    live = dv_engine_live_servers(engine, NULL, error);
+    return live != NULL;
+}
+
+void
+dv_engine_unregister(DvEngine *engine)
+{
+    if (!engine->registered)
+        return;
+    dv_store_delete(engine->store, &dv_table_servers, engine->server_id, NULL);
+    engine->registered = FALSE;
+}
+
 DvEngine *
 dv_engine_new(const DvEngineOptions *opts, GError **error)
 {
@@ -89,8 +202,13 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
     installation = dv_engine_load_server_id(engine->store, error);
     if (installation == NULL)
         return NULL;
-    /* A server id per process: jobs record which server ran them. */
-    engine->server_id = g_strdup_printf("%s/%s", g_get_host_name(), installation);
+    engine->installation_id = g_strdup(installation);
+    /* A server id per process: jobs record which server runs them, so a
+     * restarted server takes over only its own and dead servers' jobs. */
+    {
+        g_autofree char *uuid = g_uuid_string_random();
+        engine->server_id = g_strdup_printf("%s/%s", g_get_host_name(), uuid);
+    }
     {
         DvKeyringOptions ko = {
             .state_dir = engine->state_dir,
@@ -122,6 +240,8 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
     dv_engine_debug_register(engine);
     if (!dv_engine_ensure_default_share(engine, error))
         return NULL;
+    if (opts->serve && !dv_engine_register(engine, error))
+        return NULL;
     if (!opts->no_recover &&
         !dv_job_manager_recover(engine->jobs, &engine->recovered_resumed,
                                 &engine->recovered_failed, error))
@@ -135,6 +255,8 @@ dv_engine_free(DvEngine *engine)
     if (engine == NULL)
         return;
     g_clear_pointer(&engine->jobs, dv_job_manager_free);
+    if (engine->store != NULL)
+        dv_engine_unregister(engine);
     g_clear_pointer(&engine->auth, dv_auth_free);
     if (engine->hosts != NULL) {
         g_clear_pointer(&engine->hosts, g_hash_table_unref);
@@ -145,6 +267,7 @@ dv_engine_free(DvEngine *engine)
     g_clear_pointer(&engine->store, dv_store_free);
     g_free(engine->state_dir);
     g_free(engine->server_id);
+    g_free(engine->installation_id);
     g_free(engine);
 }
 

@@ -28,6 +28,7 @@ typedef struct {
     gboolean no_recover;        /* tests: leave interrupted jobs alone */
     const char *machine_id_path;   /* NULL: /etc/machine-id (tests: another "machine") */
     const char *recovery_key_path; /* open keys with this recovery key file */
+    gboolean serve;             /* droverd: register as a server of this database */
 } DvEngineOptions;
 
 DvEngine *dv_engine_new(const DvEngineOptions *opts, GError **error);
@@ -100,6 +101,12 @@ gboolean dv_engine_debug_enabled(void);
 JsonObject *dv_engine_debug_sleep(DvEngine *engine, JsonObject *body, const char *user,
                                   GError **error);
 void dv_engine_debug_register(DvEngine *engine);
+
+/* Marks this server alive (droverd calls it every 20 s) and forgets
+ * servers whose heartbeat stopped. */
+gboolean dv_engine_heartbeat(DvEngine *engine, GError **error);
+/* Removes this server from the database's list (clean stop). */
+void dv_engine_unregister(DvEngine *engine);
 
 /* Removes finished jobs older than @job_retention_us and expired
  * sessions, so neither table grows without bound. */

@@ -2,6 +2,7 @@
  * for hosts (one XML file per simulated host), SQLite in a temp dir. */
 #define G_LOG_DOMAIN "DvTestApi"
 
+#include "dv-config.h"
 #include "dv-test-util.h"
 
 #include <glib/gstdio.h>
@@ -677,6 +678,23 @@ test_postgresql(void)
                                 "{\"name\":\"onpg\",\"host\":\"pg1\",\"memory_mib\":64,"
                                 "\"disks\":[{\"size_mib\":8,\"pool\":\"pool1\"}]}");
         assert_succeeded(vmjob);
+        /* A second server on the same database without the directory key
+         * protector is refused, and says why. */
+        {
+            g_autofree char *dir2 = g_dir_make_tmp("drover-ha-XXXXXX", NULL);
+            g_autofree char *droverd = g_build_filename(g_getenv("DV_TOP_BUILDDIR") != NULL ? g_getenv("DV_TOP_BUILDDIR") : DV_BUILD_DIR,
+                                                        "src", "daemon", "droverd", NULL);
+            const char *argv2[] = { droverd, "--state-dir", dir2, "--listen", "127.0.0.1:0",
+                                    "--database", db_uri, NULL };
+            g_autofree char *out = NULL;
+            g_autofree char *err = NULL;
+            g_autofree char *rm = g_strdup_printf("rm -rf '%s'", dir2);
+            int status = 0;
+            g_assert_true(g_spawn_sync(NULL, (char **)argv2, NULL, 0, NULL, NULL, &out, &err, &status, NULL));
+            g_assert_false(g_spawn_check_wait_status(status, NULL));
+            g_assert_nonnull(strstr(err, "directory key protector"));
+            g_assert_cmpint(system(rm), ==, 0);
+        }
         /* Restart on the same database: the data is there. */
         dv_test_daemon_stop(d, FALSE);
         g_assert_true(dv_test_daemon_restart(d));

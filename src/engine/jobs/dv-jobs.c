@@ -38,6 +38,7 @@ struct _DvJobManager {
     GHashTable *busy_targets; /* target id -> job id, while running */
     DvJobListener listener;
     gpointer listener_data;
+    char **live_servers;
     gboolean shutting_down;
 };
 
@@ -302,6 +303,7 @@ dv_job_manager_free(DvJobManager *mgr)
     g_mutex_clear(&mgr->lock);
     g_cond_clear(&mgr->cond);
     g_free(mgr->server_id);
+    g_strfreev(mgr->live_servers);
     g_free(mgr);
 }
 
@@ -310,6 +312,13 @@ dv_job_manager_register_kind(DvJobManager *mgr, const DvJobKind *kind)
 {
     DvJobKind *copy = g_memdup2(kind, sizeof(*kind));
     g_hash_table_replace(mgr->kinds, (gpointer)copy->kind, copy);
+}
+
+void
+dv_job_manager_set_live_servers(DvJobManager *mgr, const char *const *server_ids)
+{
+    g_strfreev(mgr->live_servers);
+    mgr->live_servers = g_strdupv((char **)server_ids);
 }
 
 void
@@ -591,6 +600,12 @@ dv_job_manager_recover(DvJobManager *mgr, guint *ret_resumed, guint *ret_failed,
             for (guint i = 0; i < json_array_get_length(rows); i++) {
                 JsonObject *row = json_array_get_object_element(rows, i);
                 const char *kind_name = dv_json_get_string(row, "kind", "");
+                const char *owner = dv_json_get_string(row, "server_id", NULL);
+
+                /* Another live server is running it. */
+                if (owner != NULL && mgr->live_servers != NULL &&
+                    g_strv_contains((const char *const *)mgr->live_servers, owner))
+                    continue;
                 const DvJobKind *kind = g_hash_table_lookup(mgr->kinds, kind_name);
                 gboolean was_running = s == 0;
                 g_autoptr(JsonObject) changes = json_object_new();

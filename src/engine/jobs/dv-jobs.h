@@ -51,6 +51,9 @@ void dv_job_manager_set_listener(DvJobManager *mgr, DvJobListener listener, gpoi
  * a server restart".  Call once at start, before serving. */
 gboolean dv_job_manager_recover(DvJobManager *mgr, guint *ret_resumed, guint *ret_failed,
                                 GError **error);
+/* Jobs owned by these servers (ids, NULL-terminated) are still being run
+ * by them and are left alone by recovery. */
+void dv_job_manager_set_live_servers(DvJobManager *mgr, const char *const *server_ids);
 
 typedef struct {
     const char *kind;

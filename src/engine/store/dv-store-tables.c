@@ -288,3 +288,14 @@ static const DvColumn app_settings_cols[] = {
     { NULL },
 };
 const DvTableDef dv_table_app_settings = { "app_settings", app_settings_cols, "name", FALSE };
+
+static const DvColumn servers_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "hostname", DV_COL_TEXT, TRUE },
+    { "pid", DV_COL_INT, TRUE },
+    { "version", DV_COL_TEXT, TRUE },
+    { "started_at", DV_COL_INT, FALSE },
+    { "heartbeat_at", DV_COL_INT, TRUE },
+    { NULL },
+};
+const DvTableDef dv_table_servers = { "servers", servers_cols, "started_at", FALSE };

@@ -54,6 +54,7 @@ extern const DvTableDef dv_table_secrets;
 extern const DvTableDef dv_table_run_as_accounts;
 extern const DvTableDef dv_table_guest_os_profiles;
 extern const DvTableDef dv_table_app_settings;
+extern const DvTableDef dv_table_servers;
 
 typedef struct _DvStore DvStore;
 
