@@ -18,6 +18,7 @@ struct _DvEngine {
     DvAuth *auth;
     DvJobManager *jobs;
     DvKeyring *keyring;
+    DvKeyProtector *directory; /* when <state-dir>/directory.conf exists */
     /* Handles of known hosts, kept open: connections are reused, and a
      * test:///file host lives only as long as its one connection. */
     GMutex hosts_lock;

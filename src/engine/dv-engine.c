@@ -2,6 +2,7 @@
 
 #include "dv-config.h"
 #include "dv-engine-private.h"
+#include "dv-engine-directory.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -216,6 +217,19 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
             .recovery_key_path = opts->recovery_key_path,
         };
         g_autoptr(GError) local = NULL;
+        g_autofree char *dir_conf = dv_directory_settings_path(engine->state_dir);
+
+        /* The directory protector, when this installation uses one. */
+        if (g_file_test(dir_conf, G_FILE_TEST_EXISTS)) {
+            g_autoptr(DvDirectorySettings) ds = dv_directory_settings_load(dir_conf, error);
+            if (ds == NULL)
+                return NULL;
+            engine->directory = dv_directory_settings_protector(ds, engine->installation_id, error);
+            if (engine->directory == NULL)
+                return NULL;
+            ko.protectors = &engine->directory;
+            ko.n_protectors = 1;
+        }
         engine->keyring = dv_keyring_open(engine->store, &ko, error);
         if (engine->keyring == NULL)
             return NULL;
@@ -264,6 +278,7 @@ dv_engine_free(DvEngine *engine)
     }
     g_clear_pointer(&engine->virt, dv_virt_free);
     g_clear_pointer(&engine->keyring, dv_keyring_free);
+    g_clear_pointer(&engine->directory, dv_key_protector_free);
     g_clear_pointer(&engine->store, dv_store_free);
     g_free(engine->state_dir);
     g_free(engine->server_id);
@@ -293,6 +308,18 @@ const char *
 dv_engine_get_state_dir(DvEngine *engine)
 {
     return engine->state_dir;
+}
+
+DvKeyring *
+dv_engine_get_keyring(DvEngine *engine)
+{
+    return engine->keyring;
+}
+
+const char *
+dv_engine_get_installation_id(DvEngine *engine)
+{
+    return engine->installation_id;
 }
 
 const char *

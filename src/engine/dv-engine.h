@@ -40,6 +40,9 @@ DvJobManager *dv_engine_get_jobs(DvEngine *engine);
 DvAuth *dv_engine_get_auth(DvEngine *engine);
 const char *dv_engine_get_state_dir(DvEngine *engine);
 const char *dv_engine_get_server_id(DvEngine *engine);
+const char *dv_engine_get_installation_id(DvEngine *engine);
+typedef struct _DvKeyring DvKeyring;
+DvKeyring *dv_engine_get_keyring(DvEngine *engine);
 /* Counts of jobs resumed and failed by recovery at start. */
 void dv_engine_get_recovery(DvEngine *engine, guint *ret_resumed, guint *ret_failed);
 

@@ -7,6 +7,8 @@
 #include "dv-config.h"
 #include "dv-error.h"
 #include "dv-json.h"
+#include "dv-engine-directory.h"
+#include "dv-keys-directory.h"
 #include "dv-keys.h"
 #include "dv-store.h"
 
@@ -20,6 +22,19 @@ static char *opt_machine_id;
 static char *opt_recovery_key;
 static char *opt_out;
 static int opt_batch = 500;
+static char *opt_ldap_uri;
+static char *opt_container;
+static char *opt_admin_dn;
+static char *opt_admin_pw;
+static char *opt_config_admin_uri;
+static char *opt_service_dn;
+static char *opt_service_pw;
+static char *opt_service_cert;
+static char *opt_service_key;
+static gboolean opt_sasl_external;
+static char *opt_group_dn;
+static char **opt_non_members;
+static char *opt_ca_file;
 
 static const GOptionEntry entries[] = {
     { "state-dir", 's', 0, G_OPTION_ARG_FILENAME, &opt_state_dir, "State directory (default /var/lib/drover)", "DIR" },
@@ -29,6 +44,19 @@ static const GOptionEntry entries[] = {
     { "recovery-key", 0, 0, G_OPTION_ARG_FILENAME, &opt_recovery_key, "Open the keys with this recovery key file", "FILE" },
     { "out", 0, 0, G_OPTION_ARG_FILENAME, &opt_out, "Where keys recovery create writes the private key (once)", "FILE" },
     { "batch", 0, 0, G_OPTION_ARG_INT, &opt_batch, "Secrets re-encrypted per batch by keys rekey (1-1000)", "N" },
+    { "ldap-uri", 0, 0, G_OPTION_ARG_STRING, &opt_ldap_uri, "Directory for the key protector (ldap:// with StartTLS, ldaps:// or ldapi://)", "URI" },
+    { "container", 0, 0, G_OPTION_ARG_STRING, &opt_container, "Container DN that holds the wrapped keys", "DN" },
+    { "admin-dn", 0, 0, G_OPTION_ARG_STRING, &opt_admin_dn, "Directory administrator who creates the container", "DN" },
+    { "admin-password-file", 0, 0, G_OPTION_ARG_FILENAME, &opt_admin_pw, "Its password (file, mode 0600)", "FILE" },
+    { "config-admin-uri", 0, 0, G_OPTION_ARG_STRING, &opt_config_admin_uri, "ldapi:// URI where root may write cn=config (OpenLDAP ACL)", "URI" },
+    { "service-dn", 0, 0, G_OPTION_ARG_STRING, &opt_service_dn, "Identity droverd binds as", "DN" },
+    { "service-password-file", 0, 0, G_OPTION_ARG_FILENAME, &opt_service_pw, "Its password (file, mode 0600)", "FILE" },
+    { "service-cert", 0, 0, G_OPTION_ARG_FILENAME, &opt_service_cert, "TLS client certificate for SASL EXTERNAL", "FILE" },
+    { "service-key", 0, 0, G_OPTION_ARG_FILENAME, &opt_service_key, "Its private key", "FILE" },
+    { "sasl-external", 0, 0, G_OPTION_ARG_NONE, &opt_sasl_external, "Bind with SASL EXTERNAL (ldapi or client certificate)", NULL },
+    { "group-dn", 0, 0, G_OPTION_ARG_STRING, &opt_group_dn, "Group whose members (other servers) may read the keys", "DN" },
+    { "non-member", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_non_members, "An identity that must NOT read the keys, to prove the ACL (repeatable)", "DN=PASSWORD_FILE" },
+    { "ca-file", 0, 0, G_OPTION_ARG_FILENAME, &opt_ca_file, "CA certificate(s) the directory's certificate chains to", "FILE" },
     { NULL },
 };
 
@@ -128,15 +156,35 @@ dv_setup_state_dir(void)
     return g_strdup(opt_state_dir != NULL ? opt_state_dir : "/var/lib/drover");
 }
 
+typedef DvKeyProtector DvKeyProtectorHolder;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvKeyProtectorHolder, dv_key_protector_free)
+
+/* The keyring as droverd would open it here, with the directory protector
+ * when this installation uses one (@ret_directory must outlive it). */
 static DvKeyring *
-dv_setup_keyring(DvStore *store, GError **error)
+dv_setup_keyring(DvStore *store, DvKeyProtector **ret_directory, GError **error)
 {
     g_autofree char *state_dir = dv_setup_state_dir();
+    g_autofree char *conf = dv_directory_settings_path(state_dir);
     DvKeyringOptions ko = {
         .state_dir = state_dir,
         .machine_id_path = opt_machine_id,
         .recovery_key_path = opt_recovery_key,
     };
+    if (g_file_test(conf, G_FILE_TEST_EXISTS)) {
+        g_autoptr(DvDirectorySettings) ds = dv_directory_settings_load(conf, error);
+        g_autoptr(JsonObject) inst = NULL;
+        if (ds == NULL)
+            return NULL;
+        inst = dv_store_find(store, &dv_table_settings, "name", "installation_id", error);
+        if (inst == NULL)
+            return NULL;
+        *ret_directory = dv_directory_settings_protector(ds, dv_json_get_string(inst, "value", ""), error);
+        if (*ret_directory == NULL)
+            return NULL;
+        ko.protectors = ret_directory;
+        ko.n_protectors = 1;
+    }
     return dv_keyring_open(store, &ko, error);
 }
 
@@ -155,6 +203,105 @@ dv_setup_print_check(JsonArray *versions)
     }
 }
 
+/* keys directory init: the container, its ACL and the proof, then every
+ * open key wrapped into it and the local settings written. */
+static int
+dv_setup_keys_directory_init(DvStore *store, DvKeyring *keyring)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *state_dir = dv_setup_state_dir();
+    g_autofree char *conf_path = dv_directory_settings_path(state_dir);
+    g_autoptr(DvDirectorySettings) settings = NULL;
+    g_autoptr(DvDirectory) dir = NULL;
+    g_autoptr(GArray) non_members = g_array_new(FALSE, TRUE, sizeof(DvDirectoryConn));
+    g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(JsonObject) installation = NULL;
+    g_autoptr(JsonObject) config = NULL;
+    DvKeyProtector *protector;
+    DvDirectoryOptions o = { 0 };
+    DvDirectoryInitOptions io = { 0 };
+    DvDirectoryConn config_admin = { 0 };
+
+    if (opt_ldap_uri == NULL || opt_container == NULL || opt_admin_dn == NULL || opt_admin_pw == NULL ||
+        (opt_service_pw == NULL && !opt_sasl_external) || (opt_service_dn == NULL && !opt_sasl_external)) {
+        g_printerr("drover-setup: keys directory init needs --ldap-uri, --container, --admin-dn, "
+                   "--admin-password-file and the service identity (--service-dn with "
+                   "--service-password-file, or --sasl-external)\n");
+        return DV_EXIT_USAGE;
+    }
+    o.conn.uri = opt_ldap_uri;
+    o.conn.bind_dn = opt_sasl_external ? NULL : opt_service_dn;
+    o.conn.password_file = opt_sasl_external ? NULL : opt_service_pw;
+    o.conn.sasl_external = opt_sasl_external;
+    o.conn.ca_file = opt_ca_file;
+    o.conn.cert_file = opt_service_cert;
+    o.conn.key_file = opt_service_key;
+    o.container_dn = opt_container;
+    dir = dv_directory_new(&o, &error);
+    if (dir == NULL)
+        return dv_setup_fail(error);
+
+    io.admin.uri = opt_ldap_uri;
+    io.admin.bind_dn = opt_admin_dn;
+    io.admin.password_file = opt_admin_pw;
+    io.admin.ca_file = opt_ca_file;
+    if (opt_config_admin_uri != NULL) {
+        config_admin.uri = opt_config_admin_uri;
+        config_admin.sasl_external = TRUE;
+        io.config_admin = &config_admin;
+    }
+    io.acl_mode = DV_DIRECTORY_ACL_OPENLDAP;
+    io.service_dn = opt_service_dn;
+    io.group_dn = opt_group_dn;
+    for (guint i = 0; opt_non_members != NULL && opt_non_members[i] != NULL; i++) {
+        DvDirectoryConn c = { 0 };
+        const char *eq = strrchr(opt_non_members[i], '=');
+        char *dn;
+        if (eq == NULL) {
+            g_printerr("drover-setup: --non-member takes DN=PASSWORD_FILE\n");
+            return DV_EXIT_USAGE;
+        }
+        dn = g_strndup(opt_non_members[i], eq - opt_non_members[i]);
+        g_ptr_array_add(keep, dn);
+        c.uri = opt_ldap_uri;
+        c.bind_dn = dn;
+        c.password_file = eq + 1;
+        c.ca_file = opt_ca_file;
+        g_array_append_val(non_members, c);
+    }
+    io.non_members = (const DvDirectoryConn *)(gpointer)non_members->data;
+    io.n_non_members = non_members->len;
+    if (!dv_directory_init(dir, &io, &error))
+        return dv_setup_fail(error);
+    g_print("container %s made; its ACL admits only the service identity%s; proved: anonymous and "
+            "%u non-member identities cannot read it\n",
+            opt_container, opt_group_dn != NULL ? " and its group" : "", non_members->len);
+
+    installation = dv_store_find(store, &dv_table_settings, "name", "installation_id", &error);
+    if (installation == NULL)
+        return dv_setup_fail(error);
+    settings = dv_directory_settings_new(opt_ldap_uri, opt_container,
+                                         opt_sasl_external ? NULL : opt_service_dn,
+                                         opt_sasl_external ? NULL : opt_service_pw, opt_sasl_external,
+                                         opt_ca_file, opt_service_cert, opt_service_key);
+    protector = dv_directory_settings_protector(settings, dv_json_get_string(installation, "value", ""),
+                                                &error);
+    if (protector == NULL)
+        return dv_setup_fail(error);
+    config = dv_directory_settings_to_config(settings);
+    if (!dv_keyring_add_protector(keyring, protector, config, &error)) {
+        dv_key_protector_free(protector);
+        return dv_setup_fail(error);
+    }
+    if (!dv_directory_settings_save(settings, conf_path, &error)) {
+        dv_key_protector_free(protector);
+        return dv_setup_fail(error);
+    }
+    dv_key_protector_free(protector);
+    g_print("every key open here is now also in the directory; settings in %s\n", conf_path);
+    return 0;
+}
+
 /* keys check|rotate|rekey|retire|recovery create|protect-host */
 static int
 dv_setup_keys(int argc, char **argv)
@@ -162,15 +309,19 @@ dv_setup_keys(int argc, char **argv)
     g_autofree char *location = dv_setup_location();
     g_autoptr(GError) error = NULL;
     g_autoptr(DvStore) store = NULL;
+    /* Declared first, freed last: the keyring borrows it. */
+    g_autoptr(DvKeyProtectorHolder) directory = NULL;
     g_autoptr(DvKeyring) keyring = NULL;
     const char *verb = argc > 2 ? argv[2] : "";
 
     store = dv_store_open(location, DV_STORE_OPEN_CHECK_ONLY, &error);
     if (store == NULL)
         return dv_setup_fail(error);
-    keyring = dv_setup_keyring(store, &error);
+    keyring = dv_setup_keyring(store, &directory, &error);
     if (keyring == NULL)
         return dv_setup_fail(error);
+    if (g_strcmp0(verb, "directory") == 0 && argc == 4 && g_strcmp0(argv[3], "init") == 0)
+        return dv_setup_keys_directory_init(store, keyring);
 
     if (g_strcmp0(verb, "check") == 0 && argc == 3) {
         g_autoptr(JsonArray) versions = dv_keyring_check(keyring, &error);
@@ -262,6 +413,11 @@ main(int argc, char **argv)
                                       "  keys rekey       re-encrypt every secret under the newest key, in batches\n"
                                       "  keys retire      retire key versions no secret uses\n"
                                       "  keys recovery create --out FILE   make the offline recovery key (once)\n"
+                                      "  keys directory init --ldap-uri URI --container DN --admin-dn DN\n"
+                                      "                   --admin-password-file F --service-dn DN --service-password-file F\n"
+                                      "                   [--group-dn DN] [--non-member DN=F]... [--ca-file F]\n"
+                                      "                   [--config-admin-uri ldapi://...]   the directory key protector:\n"
+                                      "                   container, ACL, proof that others cannot read, keys wrapped\n"
                                       "  keys protect-host   add every key open here (e.g. through --recovery-key)\n"
                                       "                   to this machine's host key file");
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
