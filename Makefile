@@ -4,7 +4,10 @@ STATE_DIR ?= /var/lib/drover
 LISTEN ?= 127.0.0.1:8420
 MESON_ARGS ?=
 
-.PHONY: all deps build run check bench clean
+.PHONY: all deps build run check check-asan bench clean
+
+ASAN_BUILD ?= $(BUILD)-asan
+ASAN_SUITES ?= --suite unit --suite store --suite api --suite engine --suite keys --suite fuzz
 
 all: build
 
@@ -25,9 +28,21 @@ run: build
 
 check: build
 	@tests/services/with-services meson test -C $(BUILD) --print-errorlogs $(TESTS)
+	@$(MAKE) --no-print-directory check-asan
+
+# The same engine, API and parser tests built with AddressSanitizer and
+# UndefinedBehaviorSanitizer; leaks fail them too.
+$(ASAN_BUILD)/build.ninja:
+	@meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false $(MESON_ARGS) >/dev/null
+
+check-asan: deps $(ASAN_BUILD)/build.ninja
+	@ninja -C $(ASAN_BUILD)
+	@G_SLICE=always-malloc ASAN_OPTIONS=fast_unwind_on_malloc=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp:print_suppressions=0 \
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		tests/services/with-services meson test -C $(ASAN_BUILD) --print-errorlogs $(ASAN_SUITES)
 
 bench: build
 	@tests/services/with-services bench/inventory-scale
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

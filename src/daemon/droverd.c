@@ -333,6 +333,10 @@ main(int argc, char **argv)
     g_main_loop_run(loop);
 
     g_print("droverd: stopping; jobs still running after 10 s resume at the next start\n");
+    /* Answer what is already queued for the main context (finished
+     * requests, job events) before the server goes away. */
+    while (g_main_context_iteration(context, FALSE))
+        ;
     g_clear_pointer(&server, dv_server_free);
     dv_job_manager_shutdown(dv_engine_get_jobs(engine), 10000);
     if (dv_job_manager_get_n_active(dv_engine_get_jobs(engine)) > 0) {
