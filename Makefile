@@ -28,6 +28,7 @@ run: build
 
 check: build
 	@tests/services/with-services meson test -C $(BUILD) --print-errorlogs $(TESTS)
+	@tools/check-no-plaintext $(BUILD)/meson-logs/testlog.txt
 	@$(MAKE) --no-print-directory check-asan
 
 # The same engine, API and parser tests built with AddressSanitizer and
@@ -40,6 +41,7 @@ check-asan: deps $(ASAN_BUILD)/build.ninja
 	@G_SLICE=always-malloc ASAN_OPTIONS=fast_unwind_on_malloc=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp:print_suppressions=0 \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		tests/services/with-services meson test -C $(ASAN_BUILD) --print-errorlogs $(ASAN_SUITES)
+	@tools/check-no-plaintext $(ASAN_BUILD)/meson-logs/testlog.txt
 
 bench: build
 	@tests/services/with-services bench/inventory-scale
