@@ -115,10 +115,10 @@ dv_engine_objects_register(DvEngine *engine)
     }
 }
 
-static JsonObject *
+JsonObject *
 dv_engine_object_submit(DvEngine *engine, DvKind kind, const char *op, const char *id,
                         const char *name, JsonObject *record, JsonObject *changes,
-                        const char *user, GError **error)
+                        JsonObject *sealed, const char *user, GError **error)
 {
     const DvKindInfo *info = dv_engine_kind_info(kind);
     g_autoptr(JsonObject) params = json_object_new();
@@ -131,6 +131,9 @@ dv_engine_object_submit(DvEngine *engine, DvKind kind, const char *op, const cha
         json_object_set_object_member(params, "record", json_object_ref(record));
     if (changes != NULL)
         json_object_set_object_member(params, "changes", json_object_ref(changes));
+    /* Ciphertext only: each value opens only for its object and field. */
+    if (sealed != NULL && json_object_get_size(sealed) > 0)
+        json_object_set_object_member(params, "sealed", json_object_ref(sealed));
     return dv_engine_submit(engine, job_kind, info->type, id, name, NULL, params, user, error);
 }
 
@@ -507,7 +510,7 @@ dv_engine_object_create(DvEngine *engine, DvKind kind, JsonObject *body, const c
     if (rec == NULL)
         return NULL;
     return dv_engine_object_submit(engine, kind, "create", dv_json_get_string(rec, "id", ""),
-                                   dv_json_get_string(rec, "name", ""), rec, NULL, user, error);
+                                   dv_json_get_string(rec, "name", ""), rec, NULL, NULL, user, error);
 }
 
 JsonObject *
@@ -549,7 +552,7 @@ dv_engine_object_update(DvEngine *engine, DvKind kind, JsonObject *obj, JsonObje
         return NULL;
     }
     return dv_engine_object_submit(engine, kind, "update", id, dv_json_get_string(obj, "name", ""),
-                                   NULL, changes, user, error);
+                                   NULL, changes, NULL, user, error);
 }
 
 JsonObject *
@@ -593,7 +596,7 @@ dv_engine_object_delete(DvEngine *engine, DvKind kind, JsonObject *obj, const ch
             return NULL;
         }
     }
-    return dv_engine_object_submit(engine, kind, "delete", id, name, NULL, NULL, user, error);
+    return dv_engine_object_submit(engine, kind, "delete", id, name, NULL, NULL, NULL, user, error);
 }
 
 gboolean

@@ -94,6 +94,12 @@ void dv_engine_secret_object_shape(DvEngine *engine, DvKind kind, JsonObject *ou
 DvSecret *dv_engine_run_as_credentials(DvEngine *engine, const char *run_as_id,
                                        char **ret_username, GError **error);
 
+/* Submits the job of a database-only change: params {op, kind, id,
+ * record, changes, sealed}. */
+JsonObject *dv_engine_object_submit(DvEngine *engine, DvKind kind, const char *op, const char *id,
+                                    const char *name, JsonObject *record, JsonObject *changes,
+                                    JsonObject *sealed, const char *user, GError **error);
+
 /* Default library share made on first start. */
 gboolean dv_engine_ensure_default_share(DvEngine *engine, GError **error);
 

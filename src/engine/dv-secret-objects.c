@@ -482,28 +482,6 @@ dv_engine_secret_objects_register(DvEngine *engine)
     }
 }
 
-static JsonObject *
-dv_secret_objects_submit(DvEngine *engine, DvKind kind, const char *op, const char *id,
-                         const char *name, JsonObject *record, JsonObject *changes,
-                         JsonObject *sealed, const char *user, GError **error)
-{
-    const DvKindInfo *info = dv_engine_kind_info(kind);
-    g_autoptr(JsonObject) params = json_object_new();
-    g_autofree char *job_kind = g_strdup_printf("%s.%s", info->type, op);
-
-    json_object_set_string_member(params, "op", op);
-    json_object_set_int_member(params, "kind", kind);
-    json_object_set_string_member(params, "id", id);
-    if (record != NULL)
-        json_object_set_object_member(params, "record", json_object_ref(record));
-    if (changes != NULL)
-        json_object_set_object_member(params, "changes", json_object_ref(changes));
-    /* Ciphertext only: each value opens only for its object and field. */
-    if (sealed != NULL && json_object_get_size(sealed) > 0)
-        json_object_set_object_member(params, "sealed", json_object_ref(sealed));
-    return dv_engine_submit(engine, job_kind, info->type, id, name, NULL, params, user, error);
-}
-
 JsonObject *
 dv_engine_secret_object_create(DvEngine *engine, DvKind kind, JsonObject *body, const char *user,
                                GError **error)
@@ -519,7 +497,7 @@ dv_engine_secret_object_create(DvEngine *engine, DvKind kind, JsonObject *body, 
         fields = NULL; /* a plain setting holds its value in its row */
     if (fields != NULL && !dv_secret_objects_seal(engine, kind, id, body, fields, sealed, error))
         return NULL;
-    return dv_secret_objects_submit(engine, kind, "create", id, dv_json_get_string(rec, "name", ""),
+    return dv_engine_object_submit(engine, kind, "create", id, dv_json_get_string(rec, "name", ""),
                                     rec, NULL, sealed, user, error);
 }
 
@@ -604,7 +582,7 @@ dv_engine_secret_object_update(DvEngine *engine, DvKind kind, JsonObject *obj, J
         return NULL;
     }
     json_object_set_int_member(changes, "updated_at", dv_store_now());
-    return dv_secret_objects_submit(engine, kind, "update", id, dv_json_get_string(obj, "name", ""),
+    return dv_engine_object_submit(engine, kind, "update", id, dv_json_get_string(obj, "name", ""),
                                     NULL, changes, sealed, user, error);
 }
 
@@ -622,7 +600,7 @@ dv_engine_secret_object_delete(DvEngine *engine, DvKind kind, JsonObject *obj, c
             return NULL;
         }
     }
-    return dv_secret_objects_submit(engine, kind, "delete", id, dv_json_get_string(obj, "name", ""),
+    return dv_engine_object_submit(engine, kind, "delete", id, dv_json_get_string(obj, "name", ""),
                                     NULL, NULL, NULL, user, error);
 }
 
