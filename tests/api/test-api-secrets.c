@@ -225,6 +225,33 @@ test_secrets(void)
         run(&c, cmd);
         g_assert_cmpint(system(again), !=, 0); /* never overwritten */
     }
+    /* 3b. Rotation while the server runs: a new key version, then every
+     * secret re-encrypted under it in batches; the server opens both. */
+    {
+        g_autofree char *rot = g_strdup_printf("'%s' --state-dir '%s' keys rotate >/dev/null", setup, d->state_dir);
+        g_autofree char *rek = g_strdup_printf("'%s' --state-dir '%s' --batch 2 keys rekey >/dev/null", setup, d->state_dir);
+        g_autofree char *chk = g_strdup_printf("'%s' --state-dir '%s' keys check -o json", setup, d->state_dir);
+        g_autofree char *out = NULL;
+        int status = 0;
+        run(&c, rot);
+        run(&c, rek);
+        /* A running server re-reads key versions on an unknown key id, at
+         * most every 5 s (so bogus ids cannot make it hammer the
+         * database); this one started less than 5 s ago. */
+        g_usleep(5200 * 1000);
+        g_assert_true(g_spawn_command_line_sync(chk, &out, NULL, &status, NULL));
+        g_assert_true(g_spawn_check_wait_status(status, NULL));
+        g_assert_nonnull(strstr(out, "\"k2\""));
+        {
+            g_autoptr(JsonNode) pr = get(&c, d, "/api/v1/guest-os-profiles/desktops");
+            JsonObject *pk = field(pr, "product_key");
+            g_assert_cmpstr(json_object_get_string_member(pk, "key_id"), ==, "k2");
+            if (!json_object_get_boolean_member(pk, "readable"))
+                g_error("k2 unreadable in the running server: %s",
+                        json_object_get_string_member_with_default(pk, "reason", "?"));
+        }
+        g_assert_cmpstr(sql(db1, "SELECT count(*) FROM secrets WHERE key_id = 'k1'"), ==, "0");
+    }
     dv_test_daemon_stop(d, FALSE);
 
     /* 4. The database and key file on "another machine": a second state
