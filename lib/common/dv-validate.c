@@ -110,7 +110,8 @@ dv_validate_libvirt_uri(const char *field, const char *uri, GError **error)
                            field);
         return FALSE;
     }
-    if (g_strcmp0(scheme, "test") != 0 && g_strcmp0(scheme, "qemu") != 0 &&
+    if (g_strcmp0(scheme, "test") != 0 && g_strcmp0(scheme, "test+unix") != 0 &&
+        g_strcmp0(scheme, "qemu") != 0 &&
         !g_str_has_prefix(scheme, "qemu+")) {
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field,
                            "%s: driver '%s' is not supported; use qemu (KVM/QEMU) or test",

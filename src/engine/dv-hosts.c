@@ -39,7 +39,7 @@ dv_engine_host_domain_type(JsonObject *host)
     const char *type = dv_json_get_string(host, "domain_type", "auto");
     const char *uri = dv_json_get_string(host, "uri", "");
 
-    if (g_str_has_prefix(uri, "test:"))
+    if (g_str_has_prefix(uri, "test:") || g_str_has_prefix(uri, "test+"))
         return "test";
     if (g_strcmp0(type, "kvm") == 0 || g_strcmp0(type, "qemu") == 0)
         return type;

@@ -210,8 +210,13 @@ gboolean
 dv_virt_host_is_test_file_uri(const char *uri)
 {
     /* test:///default is one shared instance per process; any other
-     * test:/// path is a private instance per open. */
-    return g_str_has_prefix(uri, "test:///") && g_strcmp0(uri, "test:///default") != 0;
+     * test:/// path is a private instance per open, and so is each
+     * connection to a test host served by libvirtd (test+unix:///path). */
+    const char *path;
+    if (!g_str_has_prefix(uri, "test:///") && !g_str_has_prefix(uri, "test+unix:///"))
+        return FALSE;
+    path = strstr(uri, ":///") + 3;
+    return g_strcmp0(path, "/default") != 0;
 }
 
 DvVirtHost *
