@@ -819,7 +819,6 @@ dv_engine_host_update_job(DvJob *job, gpointer user_data, GError **error)
         return FALSE;
     if (cluster_id != NULL &&
         g_strcmp0(cluster_id, dv_json_get_string(host, "cluster_id", NULL)) != 0) {
-        DvHostSaveCtx ctx = { 0 };
         g_autoptr(JsonObject) probe = json_object_new();
         if (dv_json_get_string(host, "hypervisor_type", NULL) == NULL) {
             dv_set_field_error(error, DV_ERROR_CONFLICT, "cluster",
@@ -831,7 +830,6 @@ dv_engine_host_update_job(DvJob *job, gpointer user_data, GError **error)
         dv_copy_member(probe, "hypervisor_major", host, "hypervisor_major");
         if (!dv_engine_check_cluster(engine, cluster_id, id, probe, error))
             return FALSE;
-        (void)ctx;
     }
     if (!dv_job_step(job, "save", error))
         return FALSE;

@@ -245,10 +245,7 @@ dv_engine_vm_disks(DvEngine *engine, JsonObject *host, const char *vm_name, Json
                                    "%s: storage pool '%s' is not running", f_pool, pool);
                 return NULL;
             }
-            if (dv_json_get_int(p, "available", G_MAXINT64) < size * 1024 * 1024 &&
-                g_strcmp0(format, "raw") != 0 && FALSE) {
-                /* Sparse volumes may overcommit: not refused. */
-            }
+            /* Sparse volumes may overcommit the pool: not refused here. */
             vname = g_strdup_printf("%s-disk%u.%s", vm_name, i, g_strcmp0(format, "raw") == 0 ? "img" : "qcow2");
             {
                 g_autoptr(JsonObject) clash = NULL;
