@@ -635,6 +635,41 @@ test_tls(void)
     }
 }
 
+/* The same settings from a config file: its values are used (a bad
+ * listen address in it is refused naming the key), and the command line
+ * wins over it. */
+static void
+test_config_file(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("drover-conf-XXXXXX", NULL);
+    g_autofree char *conf = g_build_filename(dir, "droverd.conf", NULL);
+    g_autofree char *state = g_build_filename(dir, "state", NULL);
+    g_autofree char *text = g_strdup_printf("[server]\nstate_dir=%s\nlisten=not-an-address\n", state);
+    g_autofree char *droverd = g_build_filename(g_getenv("DV_TOP_BUILDDIR") != NULL ? g_getenv("DV_TOP_BUILDDIR") : DV_BUILD_DIR,
+                                                "src", "daemon", "droverd", NULL);
+    const char *argv1[] = { droverd, "--config", conf, NULL };
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    g_autofree char *rm = g_strdup_printf("rm -rf '%s'", dir);
+    int status = 0;
+
+    g_assert_true(g_file_set_contents(conf, text, -1, NULL));
+    g_assert_true(g_spawn_sync(NULL, (char **)argv1, NULL, 0, NULL, NULL, &out, &err, &status, NULL));
+    g_assert_false(g_spawn_check_wait_status(status, NULL));
+    g_assert_nonnull(strstr(err, "listen"));
+    /* The state directory came from the file. */
+    g_assert_true(g_file_test(state, G_FILE_TEST_IS_DIR));
+    {
+        const char *extra[] = { "--config", conf, NULL };
+        /* --listen 127.0.0.1:0 from the harness wins over the file's. */
+        g_autoptr(DvTestDaemon) d = dv_test_daemon_start(NULL, extra);
+        guint st = 0;
+        g_autoptr(JsonNode) v = dv_test_request_anon(d, "GET", "/api/v1/version", NULL, &st);
+        g_assert_cmpuint(st, ==, 200);
+    }
+    g_assert_cmpint(system(rm), ==, 0);
+}
+
 /* The whole server on PostgreSQL (the private one make check starts). */
 static void
 test_postgresql(void)
@@ -722,6 +757,7 @@ main(int argc, char **argv)
     ADD("/drover/api/crash-recovery", test_crash_recovery);
     ADD("/drover/api/groups-clusters-shares", test_groups_clusters_shares);
     g_test_add_func("/drover/api/tls", test_tls);
+    g_test_add_func("/drover/api/config-file", test_config_file);
     g_test_add_func("/drover/api/postgresql", test_postgresql);
     return g_test_run();
 }
