@@ -20,6 +20,8 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
+#include "dv-secret.h"
+
 G_BEGIN_DECLS
 
 /* Defaults for a host's limits.  libvirtd serves at most
@@ -180,6 +182,28 @@ gboolean dv_virt_volume_delete(DvVirtHost *host, const char *pool, const char *n
                                GCancellable *cancellable, GError **error);
 gboolean dv_virt_volume_delete_by_path(DvVirtHost *host, const char *path,
                                        GCancellable *cancellable, GError **error);
+
+/* ---- volume upload and download (dv-virt-stream.c) ------------------- */
+
+/* Writes @data (@len bytes, 1..1 GiB, borrowed) as the whole content of
+ * the raw volume @name in @pool, streamed through the host's libvirt
+ * connection (virStorageVolUpload), never through a local file.  The
+ * volume is created (raw, @len bytes, file mode 0600) when missing; an
+ * existing volume of another size or format is deleted and recreated, so a
+ * retried upload converges.  The daemon refreshes the whole pool after
+ * every upload: keep uploaded volumes in small pools.  One operation slot
+ * is held for the whole transfer.  Not available on test:// hosts
+ * (DV_ERROR_NOT_SUPPORTED). */
+gboolean dv_virt_volume_upload(DvVirtHost *host, const char *pool, const char *name,
+                               const guint8 *data, gsize len, GCancellable *cancellable,
+                               GError **error);
+
+/* The whole content of volume @name in @pool (virStorageVolDownload), read
+ * into guarded memory (owned; dv_secret_free) because identity volumes
+ * hold secrets.  DV_ERROR_TOO_LARGE when the volume is larger than
+ * @max_len bytes (checked before any byte is transferred). */
+DvSecret *dv_virt_volume_download(DvVirtHost *host, const char *pool, const char *name,
+                                  gsize max_len, GCancellable *cancellable, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirt, dv_virt_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirtHost, dv_virt_host_unref)

@@ -1,0 +1,240 @@
+#define G_LOG_DOMAIN "DvVirtStream"
+
+#include "dv-virt-private.h"
+
+#include "dv-validate.h"
+
+#include <string.h>
+
+/* libvirt moves stream data in messages of at most 262,120 bytes
+ * (VIR_NET_MESSAGE_LEGACY_PAYLOAD_MAX); larger sends are split anyway. */
+#define DV_VIRT_STREAM_CHUNK 262120
+#define DV_VIRT_UPLOAD_MAX ((gsize)1 << 30)
+
+static inline void
+dv_virt_stream_free(virStreamPtr p)
+{
+    if (p)
+        virStreamFree(p);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(virStream, dv_virt_stream_free)
+
+static gboolean
+dv_virt_stream_supported(DvVirtHost *host, GError **error)
+{
+    if (g_str_has_prefix(dv_virt_host_get_uri(host), "test:") ||
+        g_str_has_prefix(dv_virt_host_get_uri(host), "test+")) {
+        g_set_error(error, DV_ERROR, DV_ERROR_NOT_SUPPORTED,
+                    "host %s: libvirt's test driver cannot upload or download volumes",
+                    dv_virt_host_get_id(host));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static virStoragePoolPtr
+dv_virt_stream_pool(DvVirtOp *op, const char *pool, GError **error)
+{
+    virStoragePoolPtr p;
+
+    if (!dv_validate_name("pool", pool, error))
+        return NULL;
+    p = virStoragePoolLookupByName(op->conn, pool);
+    if (p == NULL)
+        return dv_virt_op_fail_null(op, error, "cannot find storage pool %s", pool);
+    return p;
+}
+
+/* The raw volume to upload into: reused when it already has the right
+ * size and format (a retried step), recreated otherwise. */
+static virStorageVolPtr
+dv_virt_upload_target(DvVirtOp *op, virStoragePoolPtr p, const char *pool, const char *name,
+                      gsize len, GError **error)
+{
+    g_autoptr(virStorageVol) vol = virStorageVolLookupByName(p, name);
+    g_autofree char *xml = NULL;
+
+    if (vol != NULL) {
+        virStorageVolInfo info;
+        g_autofree char *vxml = NULL;
+        gboolean reuse = FALSE;
+
+        if (virStorageVolGetInfo(vol, &info) < 0)
+            return dv_virt_op_fail_null(op, error, "cannot read volume %s in pool %s", name, pool);
+        vxml = virStorageVolGetXMLDesc(vol, 0);
+        reuse = info.capacity == len && vxml != NULL &&
+                strstr(vxml, "<format type='raw'/>") != NULL;
+        if (reuse)
+            return g_steal_pointer(&vol);
+        if (virStorageVolDelete(vol, 0) < 0)
+            return dv_virt_op_fail_null(op, error, "cannot replace volume %s in pool %s", name,
+                                        pool);
+        g_clear_pointer(&vol, dv_virt_vol_free);
+    } else {
+        virResetLastError();
+    }
+    /* allocation 0: no zero-fill before the upload writes every byte;
+     * mode 0600: identity volumes hold secrets. */
+    xml = g_strdup_printf("<volume><name>%s</name>"
+                          "<capacity unit='bytes'>%" G_GSIZE_FORMAT "</capacity>"
+                          "<allocation unit='bytes'>0</allocation>"
+                          "<target><format type='raw'/>"
+                          "<permissions><mode>0600</mode></permissions></target></volume>",
+                          name, len);
+    vol = virStorageVolCreateXML(p, xml, 0);
+    if (vol == NULL)
+        return dv_virt_op_fail_null(op, error, "cannot create volume %s in pool %s", name, pool);
+    return g_steal_pointer(&vol);
+}
+
+gboolean
+dv_virt_volume_upload(DvVirtHost *host, const char *pool, const char *name, const guint8 *data,
+                      gsize len, GCancellable *cancellable, GError **error)
+{
+    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
+    g_autoptr(virStoragePool) p = NULL;
+    g_autoptr(virStorageVol) vol = NULL;
+    g_autoptr(virStream) st = NULL;
+    gsize sent = 0;
+
+    g_return_val_if_fail(host != NULL, FALSE);
+    g_return_val_if_fail(data != NULL || len == 0, FALSE);
+    if (!dv_validate_name("name", name, error))
+        return FALSE;
+    if (len == 0 || len > DV_VIRT_UPLOAD_MAX) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "data",
+                           "data: must be 1 byte to 1 GiB");
+        return FALSE;
+    }
+    if (!dv_virt_stream_supported(host, error))
+        return FALSE;
+    if (!dv_virt_op_begin(&op, host, cancellable, error))
+        return FALSE;
+    p = dv_virt_stream_pool(&op, pool, error);
+    if (p == NULL)
+        return FALSE;
+    vol = dv_virt_upload_target(&op, p, pool, name, len, error);
+    if (vol == NULL)
+        return FALSE;
+
+    st = virStreamNew(op.conn, 0);
+    if (st == NULL)
+        return dv_virt_op_fail(&op, error, "cannot open a stream to host %s",
+                               dv_virt_host_get_id(host));
+    if (virStorageVolUpload(vol, st, 0, len, 0) < 0)
+        return dv_virt_op_fail(&op, error, "cannot upload to volume %s in pool %s", name, pool);
+    while (sent < len) {
+        int n;
+
+        if (g_cancellable_is_cancelled(cancellable)) {
+            virStreamAbort(st);
+            virResetLastError();
+            g_set_error(error, DV_ERROR, DV_ERROR_CANCELLED,
+                        "upload to volume %s in pool %s cancelled", name, pool);
+            return FALSE;
+        }
+        n = virStreamSend(st, (const char *)data + sent, MIN(len - sent, DV_VIRT_STREAM_CHUNK));
+        if (n < 0) {
+            g_autoptr(GError) local_error = NULL;
+            dv_virt_op_fail(&op, &local_error, "cannot upload to volume %s in pool %s", name,
+                            pool);
+            virStreamAbort(st);
+            g_propagate_error(error, g_steal_pointer(&local_error));
+            return FALSE;
+        }
+        sent += (gsize)n;
+    }
+    if (virStreamFinish(st) < 0) {
+        g_autoptr(GError) local_error = NULL;
+        dv_virt_op_fail(&op, &local_error, "cannot finish the upload to volume %s in pool %s",
+                        name, pool);
+        virStreamAbort(st);
+        g_propagate_error(error, g_steal_pointer(&local_error));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+DvSecret *
+dv_virt_volume_download(DvVirtHost *host, const char *pool, const char *name, gsize max_len,
+                        GCancellable *cancellable, GError **error)
+{
+    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
+    g_autoptr(virStoragePool) p = NULL;
+    g_autoptr(virStorageVol) vol = NULL;
+    g_autoptr(virStream) st = NULL;
+    g_autoptr(DvSecret) buf = NULL;
+    virStorageVolInfo info;
+    guint8 *dst;
+    gsize got = 0;
+    gsize cap;
+
+    g_return_val_if_fail(host != NULL, NULL);
+    if (!dv_validate_name("name", name, error))
+        return NULL;
+    if (!dv_virt_stream_supported(host, error))
+        return NULL;
+    if (!dv_virt_op_begin(&op, host, cancellable, error))
+        return NULL;
+    p = dv_virt_stream_pool(&op, pool, error);
+    if (p == NULL)
+        return NULL;
+    vol = virStorageVolLookupByName(p, name);
+    if (vol == NULL)
+        return dv_virt_op_fail_null(&op, error, "cannot find volume %s in pool %s", name, pool);
+    if (virStorageVolGetInfo(vol, &info) < 0)
+        return dv_virt_op_fail_null(&op, error, "cannot read volume %s in pool %s", name, pool);
+    if (info.capacity > max_len) {
+        g_set_error(error, DV_ERROR, DV_ERROR_TOO_LARGE,
+                    "volume %s in pool %s holds %llu bytes, more than the %" G_GSIZE_FORMAT
+                    " allowed here", name, pool, info.capacity, max_len);
+        return NULL;
+    }
+    cap = (gsize)info.capacity;
+    /* One spare byte tells a volume that grew since GetInfo from one
+     * that did not. */
+    buf = dv_secret_new(cap + 1);
+    dst = dv_secret_get_data_mutable(buf);
+
+    st = virStreamNew(op.conn, 0);
+    if (st == NULL)
+        return dv_virt_op_fail_null(&op, error, "cannot open a stream to host %s",
+                                    dv_virt_host_get_id(host));
+    if (virStorageVolDownload(vol, st, 0, 0, 0) < 0)
+        return dv_virt_op_fail_null(&op, error, "cannot download volume %s in pool %s", name,
+                                    pool);
+    for (;;) {
+        int n;
+
+        if (g_cancellable_is_cancelled(cancellable)) {
+            virStreamAbort(st);
+            virResetLastError();
+            g_set_error(error, DV_ERROR, DV_ERROR_CANCELLED,
+                        "download of volume %s in pool %s cancelled", name, pool);
+            return NULL;
+        }
+        if (got > cap) {
+            virStreamAbort(st);
+            virResetLastError();
+            g_set_error(error, DV_ERROR, DV_ERROR_TOO_LARGE,
+                        "volume %s in pool %s grew during the download", name, pool);
+            return NULL;
+        }
+        n = virStreamRecv(st, (char *)dst + got, MIN(cap + 1 - got, DV_VIRT_STREAM_CHUNK));
+        if (n == 0)
+            break;
+        if (n < 0) {
+            g_autoptr(GError) local_error = NULL;
+            dv_virt_op_fail(&op, &local_error, "cannot download volume %s in pool %s", name, pool);
+            virStreamAbort(st);
+            g_propagate_error(error, g_steal_pointer(&local_error));
+            return NULL;
+        }
+        got += (gsize)n;
+    }
+    if (virStreamFinish(st) < 0)
+        return dv_virt_op_fail_null(&op, error, "cannot finish the download of volume %s in pool %s",
+                                    name, pool);
+    /* An exact-size copy; @buf (with the spare byte) is wiped on return. */
+    return dv_secret_new_from_data(dst, got);
+}
