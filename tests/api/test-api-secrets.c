@@ -250,7 +250,10 @@ test_secrets(void)
                 g_error("k2 unreadable in the running server: %s",
                         json_object_get_string_member_with_default(pk, "reason", "?"));
         }
-        g_assert_cmpstr(sql(db1, "SELECT count(*) FROM secrets WHERE key_id = 'k1'"), ==, "0");
+        {
+            g_autofree char *left = sql(db1, "SELECT count(*) FROM secrets WHERE key_id = 'k1'");
+            g_assert_cmpstr(left, ==, "0");
+        }
     }
     dv_test_daemon_stop(d, FALSE);
 
