@@ -10,6 +10,7 @@
 #include "dv-engine-directory.h"
 #include "dv-keys-directory.h"
 #include "dv-keys.h"
+#include "dv-setup-backup.h"
 #include "dv-store.h"
 
 #include <stdio.h>
@@ -35,6 +36,8 @@ static gboolean opt_sasl_external;
 static char *opt_group_dn;
 static char **opt_non_members;
 static char *opt_ca_file;
+static char *opt_in;
+static gboolean opt_force;
 
 static const GOptionEntry entries[] = {
     { "state-dir", 's', 0, G_OPTION_ARG_FILENAME, &opt_state_dir, "State directory (default /var/lib/drover)", "DIR" },
@@ -42,7 +45,9 @@ static const GOptionEntry entries[] = {
     { "output", 'o', 0, G_OPTION_ARG_STRING, &opt_output, "table or json", "FORMAT" },
     { "machine-id-file", 0, 0, G_OPTION_ARG_FILENAME, &opt_machine_id, "Machine identity of the host key file (default /etc/machine-id)", "FILE" },
     { "recovery-key", 0, 0, G_OPTION_ARG_FILENAME, &opt_recovery_key, "Open the keys with this recovery key file", "FILE" },
-    { "out", 0, 0, G_OPTION_ARG_FILENAME, &opt_out, "Where keys recovery create writes the private key (once)", "FILE" },
+    { "out", 0, 0, G_OPTION_ARG_FILENAME, &opt_out, "Where keys recovery create writes the private key (once), or backup the archive", "FILE" },
+    { "in", 0, 0, G_OPTION_ARG_FILENAME, &opt_in, "The archive restore reads", "FILE" },
+    { "force", 0, 0, G_OPTION_ARG_NONE, &opt_force, "restore: over another installation or key set; backup: without key files", NULL },
     { "batch", 0, 0, G_OPTION_ARG_INT, &opt_batch, "Secrets re-encrypted per batch by keys rekey (1-1000)", "N" },
     { "ldap-uri", 0, 0, G_OPTION_ARG_STRING, &opt_ldap_uri, "Directory for the key protector (ldap:// with StartTLS, ldaps:// or ldapi://)", "URI" },
     { "container", 0, 0, G_OPTION_ARG_STRING, &opt_container, "Container DN that holds the wrapped keys", "DN" },
@@ -396,6 +401,28 @@ dv_setup_keys(int argc, char **argv)
     return DV_EXIT_USAGE;
 }
 
+/* backup --out FILE | restore --in FILE [--force] (dv-setup-backup.c) */
+static int
+dv_setup_backup_restore(gboolean backup)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *state_dir = dv_setup_state_dir();
+    DvSetupBackupOptions bo = {
+        .state_dir = state_dir,
+        .database = opt_database,
+        .machine_id_path = opt_machine_id,
+        .force = opt_force,
+    };
+
+    if ((backup ? opt_out : opt_in) == NULL) {
+        g_printerr("drover-setup: %s needs %s FILE\n", backup ? "backup" : "restore", backup ? "--out" : "--in");
+        return DV_EXIT_USAGE;
+    }
+    if (!(backup ? dv_setup_backup(&bo, opt_out, &error) : dv_setup_restore(&bo, opt_in, &error)))
+        return dv_setup_fail(error);
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -419,7 +446,10 @@ main(int argc, char **argv)
                                       "                   [--config-admin-uri ldapi://...]   the directory key protector:\n"
                                       "                   container, ACL, proof that others cannot read, keys wrapped\n"
                                       "  keys protect-host   add every key open here (e.g. through --recovery-key)\n"
-                                      "                   to this machine's host key file");
+                                      "                   to this machine's host key file\n"
+                                      "  backup --out FILE [--force]   database, key files and config in one archive (0600)\n"
+                                      "  restore --in FILE [--force]   verify the archive and put it back; refuses another\n"
+                                      "                   installation or key set unless --force (see docs/BACKUP.md)");
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
         g_printerr("drover-setup: %s\n", error->message);
         return DV_EXIT_USAGE;
@@ -432,6 +462,8 @@ main(int argc, char **argv)
         return dv_setup_schema_status();
     if (argc == 3 && g_strcmp0(argv[1], "schema") == 0 && g_strcmp0(argv[2], "migrate") == 0)
         return dv_setup_schema_migrate();
+    if (argc == 2 && (g_strcmp0(argv[1], "backup") == 0 || g_strcmp0(argv[1], "restore") == 0))
+        return dv_setup_backup_restore(g_strcmp0(argv[1], "backup") == 0);
     if (argc >= 3 && g_strcmp0(argv[1], "keys") == 0) {
         if (opt_batch < 1 || opt_batch > 1000) {
             g_printerr("drover-setup: --batch must be 1-1000\n");

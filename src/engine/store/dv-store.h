@@ -162,4 +162,28 @@ gboolean dv_store_transaction(DvStore *store, DvStoreTxnFunc func, gpointer user
 /* Current time in microseconds since the epoch, as stored in *_at columns. */
 gint64 dv_store_now(void);
 
+/* --- backup and restore (dv-store-backup.c; drover-setup backup/restore) --- */
+
+/* A consistent copy of the SQLite database file at @path, made with the
+ * online backup API into memory (no temporary file) in one read
+ * transaction, so droverd may keep writing meanwhile.  Returns the bytes of
+ * a database file (owned). */
+GBytes *dv_store_backup_sqlite(const char *path, GError **error);
+
+/* Checks in memory that @image is a SQLite database passing
+ * "PRAGMA quick_check"; DV_ERROR_INVALID_ARGUMENT saying why otherwise. */
+gboolean dv_store_check_sqlite_image(GBytes *image, GError **error);
+
+/* The database's size in bytes (SQLite: pages in use; PostgreSQL:
+ * pg_database_size), or -1 with @error set. */
+gint64 dv_store_get_size(DvStore *store, GError **error);
+
+/* pg_dump --format=custom of @uri into @out_fd / pg_restore --clean
+ * --if-exists --single-transaction of @in_fd (a dump at offset 0) into
+ * @uri.  The fds stay the caller's.  A password in @uri travels in
+ * PGPASSWORD, never on the command line; $DV_PG_BIN names the directory of
+ * the tools (default: PATH).  Errors quote the tool's standard error. */
+gboolean dv_store_pg_dump(const char *uri, int out_fd, GError **error);
+gboolean dv_store_pg_restore(const char *uri, int in_fd, GError **error);
+
 G_END_DECLS
