@@ -157,6 +157,7 @@ static const struct {
     { "run-as-accounts", DV_KIND_RUN_AS },
     { "guest-os-profiles", DV_KIND_GUEST_OS_PROFILE },
     { "settings", DV_KIND_SETTING },
+    { "catalogs", DV_KIND_CATALOG },
 };
 
 static gboolean
@@ -404,6 +405,18 @@ dv_route_api(DvRequest *req, char **seg, guint nseg, const char *user, guint *st
             job = dv_engine_vm_snapshot_revert(engine, seg[1], seg[3], user, error);
             return dv_route_job_accepted(req, job, status);
         }
+    }
+    if (kind == DV_KIND_CATALOG && nseg == 3 && g_strcmp0(seg[2], "machines") == 0) {
+        if (!dv_route_method(req, "GET", error))
+            return NULL;
+        return dv_engine_catalog_machines(engine, seg[1], req->query, error);
+    }
+    if (kind == DV_KIND_CATALOG && nseg == 3 && g_strcmp0(seg[2], "provision") == 0) {
+        g_autoptr(JsonObject) job = NULL;
+        if (!dv_route_method(req, "POST", error) || !dv_route_no_body(req, error))
+            return NULL;
+        job = dv_engine_catalog_provision(engine, seg[1], user, error);
+        return dv_route_job_accepted(req, job, status);
     }
     if (kind == DV_KIND_JOB && nseg == 3 && g_strcmp0(seg[2], "cancel") == 0) {
         if (!dv_route_method(req, "POST", error) || !dv_route_no_body(req, error))

@@ -94,6 +94,14 @@ void dv_engine_secret_object_shape(DvEngine *engine, DvKind kind, JsonObject *ou
 DvSecret *dv_engine_run_as_credentials(DvEngine *engine, const char *run_as_id,
                                        char **ret_username, GError **error);
 
+/* Machine catalogs (catalog/dv-catalogs.c). */
+void dv_engine_catalogs_register(DvEngine *engine);
+JsonObject *dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const char *user,
+                                     GError **error);
+
+/* Host groups below @group_id, itself included (ids, owned). */
+GPtrArray *dv_engine_group_subtree(DvEngine *engine, const char *group_id, GError **error);
+
 /* Submits the job of a database-only change: params {op, kind, id,
  * record, changes, sealed}. */
 JsonObject *dv_engine_object_submit(DvEngine *engine, DvKind kind, const char *op, const char *id,

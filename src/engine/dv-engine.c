@@ -24,6 +24,8 @@ static const DvKindInfo dv_kind_infos[DV_KIND_LAST] = {
     [DV_KIND_RUN_AS] = { DV_KIND_RUN_AS, &dv_table_run_as_accounts, "Run As account", "run-as", TRUE },
     [DV_KIND_GUEST_OS_PROFILE] = { DV_KIND_GUEST_OS_PROFILE, &dv_table_guest_os_profiles, "guest OS profile", "guest-os-profile", TRUE },
     [DV_KIND_SETTING] = { DV_KIND_SETTING, &dv_table_app_settings, "setting", "setting", TRUE },
+    [DV_KIND_CATALOG] = { DV_KIND_CATALOG, &dv_table_catalogs, "catalog", "catalog", TRUE },
+    [DV_KIND_CATALOG_MACHINE] = { DV_KIND_CATALOG_MACHINE, &dv_table_catalog_machines, "catalog machine", "catalog-machine", FALSE },
 };
 
 const DvKindInfo *
@@ -251,6 +253,7 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
     dv_engine_vms_register(engine);
     dv_engine_objects_register(engine);
     dv_engine_secret_objects_register(engine);
+    dv_engine_catalogs_register(engine);
     dv_engine_debug_register(engine);
     if (!dv_engine_ensure_default_share(engine, error))
         return NULL;
@@ -447,6 +450,7 @@ static const struct {
     { "library_share", "library_share_id", DV_KIND_LIBRARY_SHARE },
     { "template", "template_id", DV_KIND_TEMPLATE },
     { "run_as", "run_as_id", DV_KIND_RUN_AS },
+    { "catalog", "catalog_id", DV_KIND_CATALOG },
 };
 
 static gboolean
@@ -636,6 +640,8 @@ dv_engine_create(DvEngine *engine, DvKind kind, JsonObject *body, const char *us
         return dv_engine_host_add(engine, body, user, error);
     case DV_KIND_VM:
         return dv_engine_vm_create(engine, body, user, error);
+    case DV_KIND_CATALOG:
+        return dv_engine_catalog_create(engine, body, user, error);
     case DV_KIND_HOST_GROUP:
     case DV_KIND_CLUSTER:
     case DV_KIND_LIBRARY_SHARE:

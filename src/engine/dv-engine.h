@@ -62,6 +62,8 @@ typedef enum {
     DV_KIND_RUN_AS,
     DV_KIND_GUEST_OS_PROFILE,
     DV_KIND_SETTING,
+    DV_KIND_CATALOG,
+    DV_KIND_CATALOG_MACHINE,
     DV_KIND_LAST
 } DvKind;
 
@@ -99,6 +101,16 @@ JsonObject *dv_engine_vm_snapshot_revert(DvEngine *engine, const char *vm, const
                                          const char *user, GError **error);
 JsonObject *dv_engine_vm_snapshot_delete(DvEngine *engine, const char *vm, const char *snapshot,
                                          const char *user, GError **error);
+/* Machine catalogs (src/engine/catalog/dv-catalogs.c).  Provision runs
+ * catalog.provision again for the machines not ready (a retry); while a
+ * job of the catalog is queued or running it is DV_ERROR_CONFLICT naming
+ * that job. */
+JsonObject *dv_engine_catalog_provision(DvEngine *engine, const char *catalog, const char *user,
+                                        GError **error);
+/* One page of a catalog's machines (query as for dv_engine_list()). */
+JsonObject *dv_engine_catalog_machines(DvEngine *engine, const char *catalog, GHashTable *query,
+                                       GError **error);
+
 /* Test support, only with DV_DEBUG_JOBS=1 (see dv-engine.c). */
 gboolean dv_engine_debug_enabled(void);
 JsonObject *dv_engine_debug_sleep(DvEngine *engine, JsonObject *body, const char *user,

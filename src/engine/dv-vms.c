@@ -48,7 +48,7 @@ static const DvFieldSpec dv_snapshot_fields[] = {
 };
 
 /* Host groups below @group_id, itself included. */
-static GPtrArray *
+GPtrArray *
 dv_engine_group_subtree(DvEngine *engine, const char *group_id, GError **error)
 {
     g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);

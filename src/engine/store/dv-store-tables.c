@@ -299,3 +299,82 @@ static const DvColumn servers_cols[] = {
     { NULL },
 };
 const DvTableDef dv_table_servers = { "servers", servers_cols, "started_at", FALSE };
+
+static const DvColumn catalogs_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "name", DV_COL_TEXT, TRUE },
+    { "catalog_type", DV_COL_TEXT, TRUE },
+    { "state", DV_COL_TEXT, TRUE },
+    { "master_vm_id", DV_COL_TEXT, TRUE },
+    { "master_vm_name", DV_COL_TEXT, FALSE },
+    { "master_snapshot", DV_COL_TEXT, FALSE },
+    { "target_kind", DV_COL_TEXT, TRUE },
+    { "target_id", DV_COL_TEXT, TRUE },
+    { "host_ids", DV_COL_JSON, FALSE },
+    { "pool_name", DV_COL_TEXT, TRUE },
+    { "machine_spec", DV_COL_JSON, FALSE },
+    { "naming_scheme", DV_COL_TEXT, FALSE },
+    { "next_index", DV_COL_INT, FALSE },
+    { "guest_os_profile_id", DV_COL_TEXT, TRUE },
+    { "personal_disk_mib", DV_COL_INT, FALSE },
+    { "current_image_id", DV_COL_TEXT, FALSE },
+    { "job_id", DV_COL_TEXT, TRUE },
+    { "description", DV_COL_TEXT, FALSE },
+    { "created_at", DV_COL_INT, FALSE },
+    { "updated_at", DV_COL_INT, FALSE },
+    { NULL },
+};
+const DvTableDef dv_table_catalogs = { "catalogs", catalogs_cols, "name", FALSE };
+
+static const DvColumn catalog_images_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "catalog_id", DV_COL_TEXT, TRUE },
+    { "version", DV_COL_INT, TRUE },
+    { "master_vm_id", DV_COL_TEXT, TRUE },
+    { "master_snapshot", DV_COL_TEXT, FALSE },
+    { "is_current", DV_COL_BOOL, TRUE },
+    { "created_at", DV_COL_INT, FALSE },
+    { NULL },
+};
+const DvTableDef dv_table_catalog_images = { "catalog_images", catalog_images_cols, "version", FALSE };
+
+static const DvColumn catalog_bases_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "catalog_id", DV_COL_TEXT, TRUE },
+    { "image_id", DV_COL_TEXT, TRUE },
+    { "host_id", DV_COL_TEXT, TRUE },
+    { "pool_name", DV_COL_TEXT, TRUE },
+    { "volume_name", DV_COL_TEXT, TRUE },
+    { "path", DV_COL_TEXT, TRUE },
+    { "format", DV_COL_TEXT, FALSE },
+    { "capacity", DV_COL_INT, FALSE },
+    { "state", DV_COL_TEXT, TRUE },
+    { "error", DV_COL_TEXT, FALSE },
+    { "refcount", DV_COL_INT, FALSE },
+    { "created_at", DV_COL_INT, FALSE },
+    { "updated_at", DV_COL_INT, FALSE },
+    { NULL },
+};
+const DvTableDef dv_table_catalog_bases = { "catalog_bases", catalog_bases_cols, "created_at", FALSE };
+
+static const DvColumn catalog_machines_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "catalog_id", DV_COL_TEXT, TRUE },
+    { "name", DV_COL_TEXT, TRUE },
+    { "name_index", DV_COL_INT, FALSE },
+    { "host_id", DV_COL_TEXT, TRUE },
+    { "vm_id", DV_COL_TEXT, TRUE },
+    { "domain_uuid", DV_COL_TEXT, FALSE },
+    { "image_id", DV_COL_TEXT, TRUE },
+    { "base_id", DV_COL_TEXT, TRUE },
+    { "overlay_path", DV_COL_TEXT, FALSE },
+    { "identity_path", DV_COL_TEXT, FALSE },
+    { "personal_path", DV_COL_TEXT, FALSE },
+    { "state", DV_COL_TEXT, TRUE },
+    { "step", DV_COL_TEXT, FALSE },
+    { "error", DV_COL_TEXT, FALSE },
+    { "created_at", DV_COL_INT, FALSE },
+    { "updated_at", DV_COL_INT, FALSE },
+    { NULL },
+};
+const DvTableDef dv_table_catalog_machines = { "catalog_machines", catalog_machines_cols, "name", FALSE };

@@ -55,6 +55,10 @@ extern const DvTableDef dv_table_run_as_accounts;
 extern const DvTableDef dv_table_guest_os_profiles;
 extern const DvTableDef dv_table_app_settings;
 extern const DvTableDef dv_table_servers;
+extern const DvTableDef dv_table_catalogs;
+extern const DvTableDef dv_table_catalog_images;
+extern const DvTableDef dv_table_catalog_bases;
+extern const DvTableDef dv_table_catalog_machines;
 
 typedef struct _DvStore DvStore;
 

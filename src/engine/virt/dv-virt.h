@@ -205,6 +205,18 @@ gboolean dv_virt_volume_upload(DvVirtHost *host, const char *pool, const char *n
 DvSecret *dv_virt_volume_download(DvVirtHost *host, const char *pool, const char *name,
                                   gsize max_len, GCancellable *cancellable, GError **error);
 
+/* ---- volume copies (dv-virt-clone.c; machine catalogs) ---------------- */
+
+/* Flattens the volume at @source_path (its whole backing chain) into a
+ * new qcow2 volume (compat 1.1, no backing file) @name in @pool on the
+ * same host, with the source's capacity (virStorageVolCreateXMLFrom, which
+ * runs qemu-img convert on the host).  The source must not be written
+ * while this runs: callers copy only shut-off domains' disks.  An existing
+ * @name is DV_ERROR_CONFLICT.  Holds one operation slot for the whole
+ * copy.  Returns {name, path, key, format, capacity, allocation}. */
+JsonObject *dv_virt_volume_clone(DvVirtHost *host, const char *source_path, const char *pool,
+                                 const char *name, GCancellable *cancellable, GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirt, dv_virt_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirtHost, dv_virt_host_unref)
 

@@ -1,0 +1,1263 @@
+#define G_LOG_DOMAIN "DvCatalogs"
+
+/* Machine catalogs: many machines stamped out from one master VM snapshot
+ * (docs/CATALOGS.md).  Create validates everything before it writes
+ * anything, then records the catalog, its first image, one pending base
+ * per target pool and one pending row per machine (reserving the names),
+ * and submits the resumable job catalog.provision.  The job flattens the
+ * master's disk into one base per pool ("consolidate"), then gives every
+ * machine an overlay, an identity disk, an optional personal disk and a
+ * domain, recording each step in catalog_machines so a restart resumes
+ * where it stopped.  A machine whose step fails is marked failed with the
+ * reason; the others go on. */
+
+#include "dv-engine-private.h"
+#include "dv-identity.h"
+
+#include <string.h>
+
+#define DV_CATALOG_NAME_MAX 32          /* "<catalog>-<machine>-identity.iso" fits DV_NAME_MAX */
+#define DV_CATALOG_MACHINE_NAME_MAX 15  /* NetBIOS computer names */
+#define DV_CATALOG_MAX_MACHINES 10000
+#define DV_CATALOG_PERSONAL_MAX_MIB G_GINT64_CONSTANT(1048576) /* 1 TiB */
+#define DV_CATALOG_OVERLAY_INITIAL G_GINT64_CONSTANT(1048576)  /* bytes an empty overlay takes */
+#define DV_CATALOG_MAX_NETWORKS 8
+#define DV_CATALOG_MAX_HOSTS 64
+
+static const DvFieldSpec dv_catalog_fields[] = {
+    { "name", DV_FIELD_STRING, TRUE },
+    { "master_vm", DV_FIELD_STRING, TRUE },
+    { "master_snapshot", DV_FIELD_STRING, TRUE },
+    { "hosts", DV_FIELD_ARRAY, FALSE },
+    { "host_group", DV_FIELD_STRING, FALSE },
+    { "cluster", DV_FIELD_STRING, FALSE },
+    { "pool", DV_FIELD_STRING, TRUE },
+    { "naming_scheme", DV_FIELD_STRING, TRUE },
+    { "count", DV_FIELD_INT, TRUE },
+    { "type", DV_FIELD_STRING, FALSE },
+    { "guest_os_profile", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "personal_disk_mib", DV_FIELD_INT, FALSE },
+    { "machine", DV_FIELD_OBJECT, FALSE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { NULL },
+};
+
+static const DvFieldSpec dv_catalog_machine_fields[] = {
+    { "vcpus", DV_FIELD_INT, FALSE },
+    { "memory_mib", DV_FIELD_INT, FALSE },
+    { "networks", DV_FIELD_ARRAY, FALSE },
+    { "kernel", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "initrd", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "cmdline", DV_FIELD_STRING_OR_NULL, FALSE },
+    { NULL },
+};
+
+/* --- naming ------------------------------------------------------------------ */
+
+/* A scheme is 1-15 characters of [A-Za-z0-9-] with exactly one run of '#'
+ * (the index, zero-padded to the run's width), not starting or ending with
+ * '-'.  Returns the run's offset and width. */
+static gboolean
+dv_catalog_scheme_parse(const char *scheme, guint *ret_offset, guint *ret_width, GError **error)
+{
+    gsize len = scheme != NULL ? strlen(scheme) : 0;
+    gint start = -1;
+    guint width = 0;
+    guint runs = 0;
+
+    if (len < 1 || len > DV_CATALOG_MACHINE_NAME_MAX) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "naming_scheme",
+                           "naming_scheme: must be 1-%d characters (machine names are computer names)",
+                           DV_CATALOG_MACHINE_NAME_MAX);
+        return FALSE;
+    }
+    for (gsize i = 0; i < len; i++) {
+        char c = scheme[i];
+        if (c == '#') {
+            if (i == 0 || scheme[i - 1] != '#') {
+                runs++;
+                start = (gint)i;
+            }
+            if (runs == 1)
+                width++;
+            continue;
+        }
+        if (!g_ascii_isalnum(c) && c != '-') {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "naming_scheme",
+                               "naming_scheme: may hold only letters, digits, '-' and one run of '#'");
+            return FALSE;
+        }
+    }
+    if (runs != 1) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "naming_scheme",
+                           "naming_scheme: needs exactly one run of '#' for the machine number "
+                           "(e.g. \"desk-###\"), found %u", runs);
+        return FALSE;
+    }
+    if (scheme[0] == '-' || scheme[len - 1] == '-') {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "naming_scheme",
+                           "naming_scheme: must not start or end with '-'");
+        return FALSE;
+    }
+    *ret_offset = (guint)start;
+    *ret_width = width;
+    return TRUE;
+}
+
+static char *
+dv_catalog_machine_name(const char *scheme, guint offset, guint width, gint64 index)
+{
+    g_autofree char *num = g_strdup_printf("%0*" G_GINT64_FORMAT, (int)width, index);
+    return g_strdup_printf("%.*s%s%s", (int)offset, scheme, num, scheme + offset + width);
+}
+
+static char *
+dv_catalog_volume_name(const char *catalog, const char *machine, const char *what)
+{
+    return g_strdup_printf("%s-%s-%s", catalog, machine, what);
+}
+
+/* --- targets ------------------------------------------------------------------ */
+
+static gboolean
+dv_catalog_host_usable(JsonObject *host, const char *field, GError **error)
+{
+    const char *state = dv_json_get_string(host, "state", "");
+    if (g_strcmp0(state, "ok") != 0) {
+        dv_set_field_error(error, DV_ERROR_CONFLICT, field, "%s: host %s is %s%s%s", field,
+                           dv_json_get_string(host, "name", ""), state,
+                           dv_json_get_string(host, "state_reason", NULL) != NULL ? ": " : "",
+                           dv_json_get_string(host, "state_reason", ""));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* The target hosts (rows), sorted by name; sets @ret_kind and @ret_ref_id. */
+static GPtrArray *
+dv_catalog_targets(DvEngine *engine, JsonObject *body, const char **ret_kind, char **ret_ref_id,
+                   GError **error)
+{
+    g_autoptr(GPtrArray) hosts = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+    JsonArray *refs = dv_json_get_array(body, "hosts");
+    const char *group = dv_json_get_string(body, "host_group", NULL);
+    const char *cluster = dv_json_get_string(body, "cluster", NULL);
+    guint given = (refs != NULL) + (group != NULL) + (cluster != NULL);
+
+    if (given != 1) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "hosts",
+                           "hosts: give exactly one of hosts, host_group or cluster");
+        return NULL;
+    }
+    if (refs != NULL) {
+        guint n = json_array_get_length(refs);
+        if (n < 1 || n > DV_CATALOG_MAX_HOSTS) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "hosts",
+                               "hosts: give 1 to %d hosts", DV_CATALOG_MAX_HOSTS);
+            return NULL;
+        }
+        for (guint i = 0; i < n; i++) {
+            JsonNode *node = json_array_get_element(refs, i);
+            g_autofree char *f = g_strdup_printf("hosts[%u]", i);
+            JsonObject *h;
+            if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_STRING) {
+                dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, f, "%s: must be a host name or id", f);
+                return NULL;
+            }
+            h = dv_engine_resolve(engine, DV_KIND_HOST, json_node_get_string(node), f, error);
+            if (h == NULL)
+                return NULL;
+            g_ptr_array_add(hosts, h);
+            if (!dv_catalog_host_usable(h, f, error))
+                return NULL;
+            for (guint k = 0; k + 1 < hosts->len; k++)
+                if (g_strcmp0(dv_json_get_string(g_ptr_array_index(hosts, k), "id", ""),
+                              dv_json_get_string(h, "id", "")) == 0) {
+                    dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, f, "%s: host %s is listed twice",
+                                       f, dv_json_get_string(h, "name", ""));
+                    return NULL;
+                }
+        }
+        *ret_kind = "hosts";
+        *ret_ref_id = NULL;
+    } else {
+        const char *field = group != NULL ? "host_group" : "cluster";
+        g_autoptr(JsonObject) ref = dv_engine_resolve(engine, group != NULL ? DV_KIND_HOST_GROUP : DV_KIND_CLUSTER,
+                                                      group != NULL ? group : cluster, field, error);
+        g_autoptr(GPtrArray) groups = NULL;
+        guint seen = 0;
+        if (ref == NULL)
+            return NULL;
+        if (group != NULL) {
+            groups = dv_engine_group_subtree(engine, dv_json_get_string(ref, "id", ""), error);
+            if (groups == NULL)
+                return NULL;
+        }
+        for (guint g = 0; g < (groups != NULL ? groups->len : 1); g++) {
+            g_autoptr(JsonArray) rows = dv_engine_list_all(engine, &dv_table_hosts,
+                                                           group != NULL ? "host_group_id" : "cluster_id",
+                                                           group != NULL ? g_ptr_array_index(groups, g)
+                                                                         : dv_json_get_string(ref, "id", ""),
+                                                           error);
+            if (rows == NULL)
+                return NULL;
+            for (guint i = 0; i < json_array_get_length(rows); i++) {
+                JsonObject *h = json_array_get_object_element(rows, i);
+                seen++;
+                if (g_strcmp0(dv_json_get_string(h, "state", ""), "ok") == 0)
+                    g_ptr_array_add(hosts, json_object_ref(h));
+            }
+        }
+        if (hosts->len == 0) {
+            dv_set_field_error(error, DV_ERROR_CONFLICT, field, "%s: none of the %u hosts of '%s' is usable (state ok)",
+                               field, seen, dv_json_get_string(ref, "name", ""));
+            return NULL;
+        }
+        if (hosts->len > DV_CATALOG_MAX_HOSTS) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field, "%s: at most %d target hosts",
+                               field, DV_CATALOG_MAX_HOSTS);
+            return NULL;
+        }
+        /* Machines of one catalog must run anywhere in a cluster. */
+        if (cluster != NULL) {
+            JsonObject *first = g_ptr_array_index(hosts, 0);
+            for (guint i = 1; i < hosts->len; i++) {
+                JsonObject *h = g_ptr_array_index(hosts, i);
+                if (g_strcmp0(dv_json_get_string(h, "hypervisor_type", ""),
+                              dv_json_get_string(first, "hypervisor_type", "")) != 0 ||
+                    dv_json_get_int(h, "hypervisor_major", 0) != dv_json_get_int(first, "hypervisor_major", 0)) {
+                    dv_set_field_error(error, DV_ERROR_CONFLICT, "cluster",
+                                       "cluster: hosts %s and %s run different hypervisor versions",
+                                       dv_json_get_string(first, "name", ""), dv_json_get_string(h, "name", ""));
+                    return NULL;
+                }
+            }
+        }
+        *ret_kind = group != NULL ? "host-group" : "cluster";
+        *ret_ref_id = g_strdup(dv_json_get_string(ref, "id", ""));
+    }
+    return g_steal_pointer(&hosts);
+}
+
+/* A row of @def on @host_id whose @column is @value, or NULL (no error). */
+static JsonObject *
+dv_catalog_on_host(DvEngine *engine, const DvTableDef *def, const char *host_id,
+                   const char *column, const char *value, GError **error)
+{
+    DvFilter f[] = { { "host_id", DV_FILTER_EQ, host_id }, { column, DV_FILTER_EQ, value } };
+    g_autoptr(JsonArray) rows = dv_store_list(engine->store, def, f, 2, 1, NULL, NULL, error);
+    if (rows == NULL)
+        return NULL;
+    if (json_array_get_length(rows) == 0)
+        return NULL;
+    return json_object_ref(json_array_get_object_element(rows, 0));
+}
+
+/* --- create ------------------------------------------------------------------- */
+
+typedef struct {
+    JsonObject *catalog;
+    JsonObject *image;
+    GPtrArray *bases;    /* JsonObject */
+    GPtrArray *machines; /* JsonObject */
+} DvCatalogRows;
+
+static gboolean
+dv_catalog_insert_txn(DvStore *store, gpointer user_data, GError **error)
+{
+    DvCatalogRows *r = user_data;
+    if (!dv_store_insert(store, &dv_table_catalogs, r->catalog, error) ||
+        !dv_store_insert(store, &dv_table_catalog_images, r->image, error))
+        return FALSE;
+    for (guint i = 0; i < r->bases->len; i++)
+        if (!dv_store_insert(store, &dv_table_catalog_bases, g_ptr_array_index(r->bases, i), error))
+            return FALSE;
+    for (guint i = 0; i < r->machines->len; i++)
+        if (!dv_store_insert(store, &dv_table_catalog_machines, g_ptr_array_index(r->machines, i), error))
+            return FALSE;
+    return TRUE;
+}
+
+/* The master's boot disk (first writable disk) as its VM row records it. */
+static JsonObject *
+dv_catalog_master_disk(JsonObject *vm)
+{
+    JsonArray *disks = dv_json_get_array(dv_json_get_object(vm, "spec"), "disks");
+    for (guint i = 0; disks != NULL && i < json_array_get_length(disks); i++) {
+        JsonObject *d = json_array_get_object_element(disks, i);
+        if (g_strcmp0(dv_json_get_string(d, "device", "disk"), "disk") == 0 &&
+            !dv_json_get_bool(d, "readonly", FALSE) && dv_json_get_string(d, "source", NULL) != NULL)
+            return d;
+    }
+    return NULL;
+}
+
+static JsonObject *
+dv_catalog_check_master(DvEngine *engine, JsonObject *body, JsonObject **ret_disk_vol, GError **error)
+{
+    g_autoptr(JsonObject) vm = dv_engine_resolve(engine, DV_KIND_VM, dv_json_get_string(body, "master_vm", NULL),
+                                                 "master_vm", error);
+    const char *snap = dv_json_get_string(body, "master_snapshot", NULL);
+    const char *state;
+    JsonObject *disk;
+    g_autoptr(JsonObject) s = NULL;
+    g_autoptr(JsonObject) vol = NULL;
+
+    if (vm == NULL || !dv_validate_name("master_snapshot", snap, error))
+        return NULL;
+    if (dv_json_get_int(vm, "generation", 1) == 2 && dv_json_get_bool(vm, "secure_boot", FALSE)) {
+        dv_set_field_error(error, DV_ERROR_NOT_SUPPORTED, "master_vm",
+                           "master_vm: %s is generation 2 with Secure Boot on; catalogs refuse it, as "
+                           "Machine Creation Services does, because the Virtual Delivery Agent does not "
+                           "work with Secure Boot. Use a generation 1 master or turn Secure Boot off",
+                           dv_json_get_string(vm, "name", ""));
+        return NULL;
+    }
+    {
+        DvFilter f[] = { { "vm_id", DV_FILTER_EQ, dv_json_get_string(vm, "id", "") },
+                         { "name", DV_FILTER_EQ, snap } };
+        g_autoptr(JsonArray) rows = dv_store_list(engine->store, &dv_table_snapshots, f, 2, 1, NULL, NULL, error);
+        if (rows == NULL)
+            return NULL;
+        if (json_array_get_length(rows) == 0) {
+            dv_set_field_error(error, DV_ERROR_NOT_FOUND, "master_snapshot",
+                               "master_snapshot: VM %s has no snapshot '%s'",
+                               dv_json_get_string(vm, "name", ""), snap);
+            return NULL;
+        }
+        s = json_object_ref(json_array_get_object_element(rows, 0));
+    }
+    /* The base is the master's disk as it is now; only the current
+     * snapshot describes that state (see docs/CATALOGS.md). */
+    if (!dv_json_get_bool(s, "is_current", FALSE)) {
+        dv_set_field_error(error, DV_ERROR_CONFLICT, "master_snapshot",
+                           "master_snapshot: '%s' is not the current snapshot of %s; revert the master "
+                           "to it first", snap, dv_json_get_string(vm, "name", ""));
+        return NULL;
+    }
+    state = dv_json_get_string(vm, "state", "");
+    if (g_strcmp0(state, "shutoff") != 0) {
+        dv_set_field_error(error, DV_ERROR_CONFLICT, "master_vm",
+                           "master_vm: %s is %s; shut it down first (freezing a running master with an "
+                           "external snapshot is not implemented yet)",
+                           dv_json_get_string(vm, "name", ""), state);
+        return NULL;
+    }
+    disk = dv_catalog_master_disk(vm);
+    if (disk == NULL) {
+        dv_set_field_error(error, DV_ERROR_CONFLICT, "master_vm", "master_vm: %s has no writable disk",
+                           dv_json_get_string(vm, "name", ""));
+        return NULL;
+    }
+    vol = dv_catalog_on_host(engine, &dv_table_volumes, dv_json_get_string(vm, "host_id", ""), "path",
+                             dv_json_get_string(disk, "source", ""), error);
+    if (vol == NULL) {
+        if (error != NULL && *error != NULL)
+            return NULL;
+        dv_set_field_error(error, DV_ERROR_CONFLICT, "master_vm",
+                           "master_vm: the disk %s of %s is no known storage volume (refresh the host)",
+                           dv_json_get_string(disk, "source", ""), dv_json_get_string(vm, "name", ""));
+        return NULL;
+    }
+    *ret_disk_vol = g_steal_pointer(&vol);
+    return g_steal_pointer(&vm);
+}
+
+static JsonArray *
+dv_catalog_check_machine_spec(DvEngine *engine, JsonObject *spec_in, JsonObject *master,
+                              GPtrArray *hosts, JsonObject **ret_spec, GError **error)
+{
+    g_autoptr(JsonObject) spec = json_object_new();
+    g_autoptr(JsonArray) nets = json_array_new();
+    JsonArray *net_in = dv_json_get_array(spec_in, "networks");
+    gint64 vcpus = dv_json_get_int(spec_in, "vcpus", dv_json_get_int(master, "vcpus", 1));
+    gint64 mem = dv_json_get_int(spec_in, "memory_mib", dv_json_get_int(master, "memory_mib", 512));
+    static const char *const paths[] = { "kernel", "initrd" };
+
+    if (spec_in != NULL && !dv_json_check_fields(spec_in, dv_catalog_machine_fields, "machine.", error))
+        return NULL;
+    if (!dv_validate_range("machine.vcpus", vcpus, 1, 512, error) ||
+        !dv_validate_range("machine.memory_mib", mem, 16, 4194304, error))
+        return NULL;
+    json_object_set_int_member(spec, "vcpus", vcpus);
+    json_object_set_int_member(spec, "memory_mib", mem);
+    for (gsize i = 0; i < G_N_ELEMENTS(paths); i++) {
+        const char *p = dv_json_get_string(spec_in, paths[i], NULL);
+        g_autofree char *f = g_strdup_printf("machine.%s", paths[i]);
+        if (p == NULL)
+            continue;
+        if (p[0] != '/' || strlen(p) > 4096 || !g_utf8_validate(p, -1, NULL)) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, f, "%s: must be an absolute path on the hosts", f);
+            return NULL;
+        }
+        json_object_set_string_member(spec, paths[i], p);
+    }
+    if (dv_json_get_string(spec_in, "cmdline", NULL) != NULL) {
+        if (!dv_validate_text("machine.cmdline", dv_json_get_string(spec_in, "cmdline", NULL), 1024, error))
+            return NULL;
+        json_object_set_string_member(spec, "cmdline", dv_json_get_string(spec_in, "cmdline", NULL));
+    }
+    if (net_in != NULL && json_array_get_length(net_in) > DV_CATALOG_MAX_NETWORKS) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "machine.networks", "machine.networks: at most %d",
+                           DV_CATALOG_MAX_NETWORKS);
+        return NULL;
+    }
+    for (guint i = 0; net_in != NULL && i < json_array_get_length(net_in); i++) {
+        JsonNode *node = json_array_get_element(net_in, i);
+        g_autofree char *f = g_strdup_printf("machine.networks[%u]", i);
+        const char *name;
+        if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_STRING) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, f, "%s: must be a network name", f);
+            return NULL;
+        }
+        name = json_node_get_string(node);
+        if (!dv_validate_name(f, name, error))
+            return NULL;
+        for (guint h = 0; h < hosts->len; h++) {
+            JsonObject *host = g_ptr_array_index(hosts, h);
+            g_autoptr(JsonObject) row = dv_catalog_on_host(engine, &dv_table_networks,
+                                                           dv_json_get_string(host, "id", ""), "name", name, error);
+            if (row == NULL) {
+                if (error != NULL && *error != NULL)
+                    return NULL;
+                dv_set_field_error(error, DV_ERROR_NOT_FOUND, f, "%s: host %s has no network '%s'", f,
+                                   dv_json_get_string(host, "name", ""), name);
+                return NULL;
+            }
+        }
+        {
+            JsonObject *n = json_object_new();
+            json_object_set_string_member(n, "network", name);
+            json_array_add_object_element(nets, n);
+        }
+    }
+    json_object_set_array_member(spec, "networks", json_array_ref(nets));
+    *ret_spec = g_steal_pointer(&spec);
+    return g_steal_pointer(&nets);
+}
+
+JsonObject *
+dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const char *user, GError **error)
+{
+    const char *name = dv_json_get_string(body, "name", NULL);
+    const char *pool = dv_json_get_string(body, "pool", NULL);
+    const char *scheme = dv_json_get_string(body, "naming_scheme", NULL);
+    const char *type = dv_json_get_string(body, "type", "pooled");
+    const char *profile_ref = dv_json_get_string(body, "guest_os_profile", NULL);
+    gint64 count = dv_json_get_int(body, "count", 0);
+    gint64 personal = dv_json_get_int(body, "personal_disk_mib", 0);
+    g_autoptr(JsonObject) master = NULL;
+    g_autoptr(JsonObject) master_vol = NULL;
+    g_autoptr(JsonObject) profile = NULL;
+    g_autoptr(JsonObject) spec = NULL;
+    g_autoptr(JsonArray) nets = NULL;
+    g_autoptr(GPtrArray) hosts = NULL;
+    g_autoptr(GPtrArray) pools = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+    g_autoptr(GHashTable) taken = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_autoptr(JsonObject) job = NULL;
+    g_autofree char *ref_id = NULL;
+    g_autofree char *id = g_uuid_string_random();
+    g_autofree char *image_id = g_uuid_string_random();
+    g_autoptr(JsonObject) catalog = json_object_new();
+    g_autoptr(JsonObject) image = json_object_new();
+    g_autoptr(GPtrArray) bases = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+    g_autoptr(GPtrArray) machines = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+    const char *target_kind = NULL;
+    guint offset = 0, width = 0;
+    gint64 base_bytes;
+    gint64 now = dv_store_now();
+
+    if (!dv_json_check_fields(body, dv_catalog_fields, NULL, error) ||
+        !dv_validate_name("name", name, error))
+        return NULL;
+    if (strlen(name) > DV_CATALOG_NAME_MAX) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "name",
+                           "name: at most %d characters (it prefixes every volume of the catalog)",
+                           DV_CATALOG_NAME_MAX);
+        return NULL;
+    }
+    if (!dv_engine_check_unique(engine, &dv_table_catalogs, "name", name, NULL, "name", "catalog", error))
+        return NULL;
+    if (g_strcmp0(type, "pooled") != 0 && g_strcmp0(type, "persistent") != 0) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "type", "type: must be pooled or persistent");
+        return NULL;
+    }
+    if (!dv_catalog_scheme_parse(scheme, &offset, &width, error) ||
+        !dv_validate_range("count", count, 1, DV_CATALOG_MAX_MACHINES, error))
+        return NULL;
+    {
+        gint64 cap = 1;
+        for (guint i = 0; i < width && cap <= DV_CATALOG_MAX_MACHINES; i++)
+            cap *= 10;
+        if (count > cap - 1) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "count",
+                               "count: naming_scheme '%s' numbers at most %" G_GINT64_FORMAT " machines",
+                               scheme, cap - 1);
+            return NULL;
+        }
+    }
+    if (personal != 0 && !dv_validate_range("personal_disk_mib", personal, 1, DV_CATALOG_PERSONAL_MAX_MIB, error))
+        return NULL;
+    if (personal < 0) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "personal_disk_mib",
+                           "personal_disk_mib: must be 0 (none) or 1..%" G_GINT64_FORMAT,
+                           DV_CATALOG_PERSONAL_MAX_MIB);
+        return NULL;
+    }
+    if (json_object_has_member(body, "description") &&
+        !dv_validate_text("description", dv_json_get_string(body, "description", NULL), DV_DESCRIPTION_MAX, error))
+        return NULL;
+    master = dv_catalog_check_master(engine, body, &master_vol, error);
+    if (master == NULL)
+        return NULL;
+    hosts = dv_catalog_targets(engine, body, &target_kind, &ref_id, error);
+    if (hosts == NULL)
+        return NULL;
+    if (profile_ref != NULL) {
+        profile = dv_engine_resolve(engine, DV_KIND_GUEST_OS_PROFILE, profile_ref, "guest_os_profile", error);
+        if (profile == NULL)
+            return NULL;
+    }
+    nets = dv_catalog_check_machine_spec(engine, dv_json_get_object(body, "machine"), master, hosts, &spec, error);
+    if (nets == NULL)
+        return NULL;
+    if (!dv_validate_name("pool", pool, error))
+        return NULL;
+
+    /* Pools: on every target host, running, with room for the base and
+     * the initial size of the overlays placed there.  The base is copied
+     * from the master's host only for now. */
+    base_bytes = dv_json_get_int(master_vol, "capacity", 0);
+    for (guint h = 0; h < hosts->len; h++) {
+        JsonObject *host = g_ptr_array_index(hosts, h);
+        const char *host_id = dv_json_get_string(host, "id", "");
+        gint64 on_host = count / hosts->len + ((gint64)h < count % (gint64)hosts->len ? 1 : 0);
+        gint64 need = base_bytes + on_host * DV_CATALOG_OVERLAY_INITIAL;
+        g_autoptr(JsonObject) p = dv_catalog_on_host(engine, &dv_table_pools, host_id, "name", pool, error);
+        if (p == NULL) {
+            if (error != NULL && *error != NULL)
+                return NULL;
+            dv_set_field_error(error, DV_ERROR_NOT_FOUND, "pool", "pool: host %s has no storage pool '%s'",
+                               dv_json_get_string(host, "name", ""), pool);
+            return NULL;
+        }
+        if (g_strcmp0(dv_json_get_string(p, "state", ""), "running") != 0) {
+            dv_set_field_error(error, DV_ERROR_CONFLICT, "pool", "pool: storage pool '%s' on host %s is not running",
+                               pool, dv_json_get_string(host, "name", ""));
+            return NULL;
+        }
+        if (dv_json_get_int(p, "available", 0) < need) {
+            dv_set_field_error(error, DV_ERROR_CONFLICT, "pool",
+                               "pool: '%s' on host %s has %" G_GINT64_FORMAT " MiB free; the base (%"
+                               G_GINT64_FORMAT " MiB) and %" G_GINT64_FORMAT " overlays need %" G_GINT64_FORMAT " MiB",
+                               pool, dv_json_get_string(host, "name", ""),
+                               dv_json_get_int(p, "available", 0) >> 20, base_bytes >> 20, on_host,
+                               (need + (1 << 20) - 1) >> 20);
+            return NULL;
+        }
+        if (g_strcmp0(host_id, dv_json_get_string(master, "host_id", "")) != 0) {
+            dv_set_field_error(error, DV_ERROR_NOT_SUPPORTED, "hosts",
+                               "hosts: host %s is not the master's host; copying the base image between "
+                               "hosts is not implemented yet", dv_json_get_string(host, "name", ""));
+            return NULL;
+        }
+        /* Orphans of an earlier catalog of this name would collide. */
+        {
+            g_autofree char *prefix = g_strdup_printf("%s-", name);
+            DvFilter f[] = { { "pool_id", DV_FILTER_EQ, dv_json_get_string(p, "id", "") },
+                             { "name", DV_FILTER_PREFIX, prefix } };
+            g_autoptr(JsonArray) clash = dv_store_list(engine->store, &dv_table_volumes, f, 2, 1, NULL, NULL, error);
+            if (clash == NULL)
+                return NULL;
+            if (json_array_get_length(clash) > 0) {
+                dv_set_field_error(error, DV_ERROR_CONFLICT, "name",
+                                   "name: pool '%s' on host %s already holds volume %s, named like this "
+                                   "catalog's volumes", pool, dv_json_get_string(host, "name", ""),
+                                   dv_json_get_string(json_array_get_object_element(clash, 0), "name", ""));
+                return NULL;
+            }
+        }
+        g_ptr_array_add(pools, g_steal_pointer(&p));
+    }
+
+    /* Names: free on every target host, as VMs and as other catalogs'
+     * reserved machines. */
+    for (guint h = 0; h < hosts->len; h++) {
+        const char *host_id = dv_json_get_string(g_ptr_array_index(hosts, h), "id", "");
+        g_autoptr(JsonArray) vms = dv_engine_list_all(engine, &dv_table_vms, "host_id", host_id, error);
+        g_autoptr(JsonArray) ms = NULL;
+        if (vms == NULL)
+            return NULL;
+        ms = dv_engine_list_all(engine, &dv_table_catalog_machines, "host_id", host_id, error);
+        if (ms == NULL)
+            return NULL;
+        for (guint i = 0; i < json_array_get_length(vms); i++)
+            g_hash_table_insert(taken, g_strdup(dv_json_get_string(json_array_get_object_element(vms, i), "name", "")),
+                                (gpointer)dv_json_get_string(g_ptr_array_index(hosts, h), "name", ""));
+        for (guint i = 0; i < json_array_get_length(ms); i++)
+            g_hash_table_insert(taken, g_strdup(dv_json_get_string(json_array_get_object_element(ms, i), "name", "")),
+                                (gpointer)dv_json_get_string(g_ptr_array_index(hosts, h), "name", ""));
+    }
+    for (gint64 i = 1; i <= count; i++) {
+        g_autofree char *mname = dv_catalog_machine_name(scheme, offset, width, i);
+        const char *where = g_hash_table_lookup(taken, mname);
+        if (where != NULL) {
+            dv_set_field_error(error, DV_ERROR_CONFLICT, "naming_scheme",
+                               "naming_scheme: host %s already has a machine named '%s'", where, mname);
+            return NULL;
+        }
+    }
+
+    /* Nothing was written so far.  Now the rows, in one transaction. */
+    json_object_set_string_member(catalog, "id", id);
+    json_object_set_string_member(catalog, "name", name);
+    json_object_set_string_member(catalog, "catalog_type", type);
+    json_object_set_string_member(catalog, "state", "provisioning");
+    json_object_set_string_member(catalog, "master_vm_id", dv_json_get_string(master, "id", ""));
+    json_object_set_string_member(catalog, "master_vm_name", dv_json_get_string(master, "name", ""));
+    json_object_set_string_member(catalog, "master_snapshot", dv_json_get_string(body, "master_snapshot", ""));
+    json_object_set_string_member(catalog, "target_kind", target_kind);
+    json_object_set_string_member(catalog, "target_id", ref_id);
+    {
+        JsonArray *ids = json_array_new();
+        for (guint h = 0; h < hosts->len; h++)
+            json_array_add_string_element(ids, dv_json_get_string(g_ptr_array_index(hosts, h), "id", ""));
+        json_object_set_array_member(catalog, "host_ids", ids);
+    }
+    json_object_set_string_member(catalog, "pool_name", pool);
+    json_object_set_object_member(catalog, "machine_spec", json_object_ref(spec));
+    json_object_set_string_member(catalog, "naming_scheme", scheme);
+    json_object_set_int_member(catalog, "next_index", count + 1);
+    json_object_set_string_member(catalog, "guest_os_profile_id",
+                                  profile != NULL ? dv_json_get_string(profile, "id", "") : NULL);
+    json_object_set_int_member(catalog, "personal_disk_mib", personal);
+    json_object_set_string_member(catalog, "current_image_id", image_id);
+    json_object_set_null_member(catalog, "job_id");
+    json_object_set_string_member(catalog, "description", dv_json_get_string(body, "description", NULL));
+    json_object_set_int_member(catalog, "created_at", now);
+    json_object_set_int_member(catalog, "updated_at", now);
+
+    json_object_set_string_member(image, "id", image_id);
+    json_object_set_string_member(image, "catalog_id", id);
+    json_object_set_int_member(image, "version", 1);
+    json_object_set_string_member(image, "master_vm_id", dv_json_get_string(master, "id", ""));
+    json_object_set_string_member(image, "master_snapshot", dv_json_get_string(body, "master_snapshot", ""));
+    json_object_set_boolean_member(image, "is_current", TRUE);
+    json_object_set_int_member(image, "created_at", now);
+
+    for (guint h = 0; h < hosts->len; h++) {
+        JsonObject *b = json_object_new();
+        g_autofree char *bid = g_uuid_string_random();
+        g_autofree char *vname = g_strdup_printf("%s-base-v1.qcow2", name);
+        json_object_set_string_member(b, "id", bid);
+        json_object_set_string_member(b, "catalog_id", id);
+        json_object_set_string_member(b, "image_id", image_id);
+        json_object_set_string_member(b, "host_id", dv_json_get_string(g_ptr_array_index(hosts, h), "id", ""));
+        json_object_set_string_member(b, "pool_name", pool);
+        json_object_set_string_member(b, "volume_name", vname);
+        json_object_set_null_member(b, "path");
+        json_object_set_string_member(b, "format", "qcow2");
+        json_object_set_int_member(b, "capacity", base_bytes);
+        json_object_set_string_member(b, "state", "pending");
+        json_object_set_null_member(b, "error");
+        json_object_set_int_member(b, "refcount", 0);
+        json_object_set_int_member(b, "created_at", now);
+        json_object_set_int_member(b, "updated_at", now);
+        g_ptr_array_add(bases, b);
+    }
+    /* Spread: machine i goes to host i mod n (hosts sorted by name). */
+    for (gint64 i = 1; i <= count; i++) {
+        JsonObject *m = json_object_new();
+        g_autofree char *mid = g_uuid_string_random();
+        g_autofree char *uuid = g_uuid_string_random();
+        g_autofree char *mname = dv_catalog_machine_name(scheme, offset, width, i);
+        JsonObject *host = g_ptr_array_index(hosts, (i - 1) % hosts->len);
+        json_object_set_string_member(m, "id", mid);
+        json_object_set_string_member(m, "catalog_id", id);
+        json_object_set_string_member(m, "name", mname);
+        json_object_set_int_member(m, "name_index", i);
+        json_object_set_string_member(m, "host_id", dv_json_get_string(host, "id", ""));
+        json_object_set_null_member(m, "vm_id");
+        json_object_set_string_member(m, "domain_uuid", uuid);
+        json_object_set_string_member(m, "image_id", image_id);
+        json_object_set_null_member(m, "base_id");
+        json_object_set_null_member(m, "overlay_path");
+        json_object_set_null_member(m, "identity_path");
+        json_object_set_null_member(m, "personal_path");
+        json_object_set_string_member(m, "state", "pending");
+        json_object_set_null_member(m, "step");
+        json_object_set_null_member(m, "error");
+        json_object_set_int_member(m, "created_at", now);
+        json_object_set_int_member(m, "updated_at", now);
+        g_ptr_array_add(machines, m);
+    }
+    {
+        DvCatalogRows rows = { catalog, image, bases, machines };
+        if (!dv_store_transaction(engine->store, dv_catalog_insert_txn, &rows, error))
+            return NULL;
+    }
+    job = dv_engine_submit(engine, "catalog.provision", "catalog", id, name, NULL, NULL, user, error);
+    if (job == NULL) {
+        dv_store_delete(engine->store, &dv_table_catalogs, id, NULL);
+        return NULL;
+    }
+    {
+        g_autoptr(JsonObject) changes = json_object_new();
+        json_object_set_string_member(changes, "job_id", dv_json_get_string(job, "id", ""));
+        if (!dv_store_update(engine->store, &dv_table_catalogs, id, changes, error))
+            return NULL;
+    }
+    return g_steal_pointer(&job);
+}
+
+/* Refuses a second provisioning job while one is queued or running. */
+static gboolean
+dv_catalog_check_idle(DvEngine *engine, JsonObject *catalog, GError **error)
+{
+    const char *job_id = dv_json_get_string(catalog, "job_id", NULL);
+    g_autoptr(JsonObject) job = NULL;
+    g_autoptr(GError) local = NULL;
+    const char *state;
+
+    if (job_id == NULL)
+        return TRUE;
+    job = dv_store_get(engine->store, &dv_table_jobs, job_id, &local);
+    if (job == NULL)
+        return TRUE; /* expired from the jobs table: long finished */
+    state = dv_json_get_string(job, "state", "");
+    if (g_strcmp0(state, "queued") == 0 || g_strcmp0(state, "running") == 0) {
+        dv_set_field_error(error, DV_ERROR_CONFLICT, NULL,
+                           "catalog %s is busy: job %s (%s) is %s; wait for it or cancel it",
+                           dv_json_get_string(catalog, "name", ""), job_id,
+                           dv_json_get_string(job, "kind", ""), state);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+JsonObject *
+dv_engine_catalog_provision(DvEngine *engine, const char *ref, const char *user, GError **error)
+{
+    g_autoptr(JsonObject) catalog = dv_engine_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
+    g_autoptr(JsonObject) job = NULL;
+    g_autoptr(JsonObject) changes = json_object_new();
+
+    if (catalog == NULL || !dv_catalog_check_idle(engine, catalog, error))
+        return NULL;
+    job = dv_engine_submit(engine, "catalog.provision", "catalog", dv_json_get_string(catalog, "id", ""),
+                           dv_json_get_string(catalog, "name", ""), NULL, NULL, user, error);
+    if (job == NULL)
+        return NULL;
+    json_object_set_string_member(changes, "job_id", dv_json_get_string(job, "id", ""));
+    json_object_set_string_member(changes, "state", "provisioning");
+    if (!dv_store_update(engine->store, &dv_table_catalogs, dv_json_get_string(catalog, "id", ""), changes, error))
+        return NULL;
+    return g_steal_pointer(&job);
+}
+
+JsonObject *
+dv_engine_catalog_machines(DvEngine *engine, const char *ref, GHashTable *query, GError **error)
+{
+    g_autoptr(JsonObject) catalog = dv_engine_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
+    g_autoptr(GHashTable) q = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+
+    if (catalog == NULL)
+        return NULL;
+    if (query != NULL) {
+        GHashTableIter it;
+        gpointer k, v;
+        g_hash_table_iter_init(&it, query);
+        while (g_hash_table_iter_next(&it, &k, &v))
+            g_hash_table_replace(q, g_strdup(k), g_strdup(v));
+    }
+    g_hash_table_replace(q, g_strdup("catalog_id"), g_strdup(dv_json_get_string(catalog, "id", "")));
+    return dv_engine_list(engine, DV_KIND_CATALOG_MACHINE, q, error);
+}
+
+/* --- the provisioning job ------------------------------------------------------- */
+
+static const DvJobStep dv_catalog_steps[] = {
+    { "consolidate", 30 },
+    { "machines", 65 },
+    { "save", 5 },
+};
+
+static gboolean
+dv_catalog_update(DvEngine *engine, const DvTableDef *def, JsonObject *row, JsonObject *changes,
+                  GError **error)
+{
+    json_object_set_int_member(changes, "updated_at", dv_store_now());
+    if (!dv_store_update(engine->store, def, dv_json_get_string(row, "id", ""), changes, error))
+        return FALSE;
+    /* Keep the caller's copy current. */
+    {
+        JsonObjectIter it;
+        const char *k;
+        JsonNode *n;
+        json_object_iter_init(&it, changes);
+        while (json_object_iter_next(&it, &k, &n))
+            json_object_set_member(row, k, json_node_copy(n));
+    }
+    return TRUE;
+}
+
+/* Makes the base of one pool when it is not ready.  A base still pending
+ * after a crash may be a half-written copy: it is removed and made again. */
+static gboolean
+dv_catalog_consolidate(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonObject *base,
+                       GError **error)
+{
+    GCancellable *c = dv_job_get_cancellable(job);
+    g_autoptr(JsonObject) master = NULL;
+    g_autoptr(JsonObject) dom = NULL;
+    g_autoptr(JsonObject) vol = NULL;
+    g_autoptr(JsonObject) pool = NULL;
+    g_autoptr(DvVirtHost) vh = NULL;
+    g_autoptr(GError) local = NULL;
+    g_autofree char *path = NULL;
+    JsonObject *disk;
+
+    if (g_strcmp0(dv_json_get_string(base, "state", ""), "ready") == 0)
+        return TRUE;
+    master = dv_store_get(engine->store, &dv_table_vms, dv_json_get_string(catalog, "master_vm_id", ""), error);
+    if (master == NULL) {
+        g_prefix_error(error, "master VM %s: ", dv_json_get_string(catalog, "master_vm_name", ""));
+        return FALSE;
+    }
+    vh = dv_engine_virt_host_by_id(engine, dv_json_get_string(base, "host_id", ""), error);
+    if (vh == NULL)
+        return FALSE;
+    pool = dv_catalog_on_host(engine, &dv_table_pools, dv_json_get_string(base, "host_id", ""), "name",
+                              dv_json_get_string(base, "pool_name", ""), error);
+    if (pool == NULL) {
+        if (error != NULL && *error == NULL)
+            g_set_error(error, DV_ERROR, DV_ERROR_NOT_FOUND, "storage pool %s is gone",
+                        dv_json_get_string(base, "pool_name", ""));
+        return FALSE;
+    }
+    /* Copy only a disk nobody writes. */
+    dom = dv_virt_domain_get(vh, dv_json_get_string(master, "uuid", ""), c, error);
+    if (dom == NULL)
+        return FALSE;
+    if (g_strcmp0(dv_json_get_string(dom, "state", ""), "shutoff") != 0) {
+        g_set_error(error, DV_ERROR, DV_ERROR_CONFLICT,
+                    "master VM %s is %s; the base is copied only from a shut-off master",
+                    dv_json_get_string(master, "name", ""), dv_json_get_string(dom, "state", ""));
+        return FALSE;
+    }
+    /* The disk as libvirt reports it now (the row may be older). */
+    {
+        g_autoptr(JsonObject) wrap = json_object_new();
+        json_object_set_object_member(wrap, "spec", json_object_ref(dom));
+        disk = dv_catalog_master_disk(wrap);
+    }
+    if (disk == NULL) {
+        g_set_error(error, DV_ERROR, DV_ERROR_CONFLICT, "master VM %s has no writable disk",
+                    dv_json_get_string(master, "name", ""));
+        return FALSE;
+    }
+    path = g_build_filename(dv_json_get_string(pool, "path", "/"), dv_json_get_string(base, "volume_name", ""), NULL);
+    /* Not recorded as ready: whatever is there is a half-made copy (or
+     * one whose recording was lost), and no machine uses it yet. */
+    {
+        if (!dv_virt_volume_delete(vh, dv_json_get_string(base, "pool_name", ""),
+                                   dv_json_get_string(base, "volume_name", ""), c, &local) &&
+            !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            return FALSE;
+        }
+        g_clear_error(&local);
+    }
+    vol = dv_virt_volume_clone(vh, dv_json_get_string(disk, "source", ""), dv_json_get_string(base, "pool_name", ""),
+                               dv_json_get_string(base, "volume_name", ""), c, error);
+    if (vol == NULL)
+        return FALSE;
+    {
+        g_autoptr(JsonObject) changes = json_object_new();
+        json_object_set_string_member(changes, "path", dv_json_get_string(vol, "path", path));
+        json_object_set_int_member(changes, "capacity", dv_json_get_int(vol, "capacity", 0));
+        json_object_set_string_member(changes, "state", "ready");
+        json_object_set_null_member(changes, "error");
+        return dv_catalog_update(engine, &dv_table_catalog_bases, base, changes, error);
+    }
+}
+
+/* Builds and uploads the identity disk of @m; secrets are opened only
+ * here, in guarded memory. */
+static gboolean
+dv_catalog_identity(DvEngine *engine, DvVirtHost *vh, JsonObject *catalog, JsonObject *m,
+                    const char *pool, const char *vname, GCancellable *c, GError **error)
+{
+    const char *profile_id = dv_json_get_string(catalog, "guest_os_profile_id", NULL);
+    g_autoptr(JsonObject) profile = NULL;
+    g_autoptr(DvSecret) admin = NULL;
+    g_autoptr(DvSecret) join = NULL;
+    g_autoptr(DvSecret) key = NULL;
+    g_autoptr(GPtrArray) keys = g_ptr_array_new();
+    g_autoptr(DvSecret) iso = NULL;
+    DvIdentitySpec spec = { 0 };
+
+    spec.instance_id = dv_json_get_string(m, "id", "");
+    spec.hostname = dv_json_get_string(m, "name", "");
+    if (profile_id != NULL) {
+        static const char *const fields[] = { "admin_password", "domain_join_password", "product_key" };
+        DvSecret **slots[] = { &admin, &join, &key };
+        JsonArray *ssh;
+
+        profile = dv_store_get(engine->store, &dv_table_guest_os_profiles, profile_id, error);
+        if (profile == NULL) {
+            g_prefix_error(error, "guest OS profile: ");
+            return FALSE;
+        }
+        for (gsize i = 0; i < G_N_ELEMENTS(fields); i++) {
+            g_autoptr(GError) local = NULL;
+            *slots[i] = dv_keyring_load_secret(engine->keyring, engine->store, "guest-os-profile", profile_id,
+                                               fields[i], &local);
+            if (*slots[i] == NULL && !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+                g_propagate_error(error, g_steal_pointer(&local));
+                return FALSE;
+            }
+        }
+        spec.admin_username = dv_json_get_string(profile, "admin_username", NULL);
+        spec.time_zone = dv_json_get_string(profile, "time_zone", NULL);
+        spec.domain = dv_json_get_string(profile, "domain", NULL);
+        spec.domain_join_user = dv_json_get_string(profile, "domain_join_user", NULL);
+        spec.extra_user_data = dv_json_get_string(profile, "user_data", NULL);
+        spec.admin_password = admin;
+        spec.domain_join_password = join;
+        spec.product_key = key;
+        ssh = dv_json_get_array(profile, "ssh_authorized_keys");
+        for (guint i = 0; ssh != NULL && i < json_array_get_length(ssh); i++)
+            g_ptr_array_add(keys, (gpointer)json_array_get_string_element(ssh, i));
+        if (keys->len > 0) {
+            g_ptr_array_add(keys, NULL);
+            spec.ssh_authorized_keys = (const char *const *)keys->pdata;
+        }
+    }
+    iso = dv_identity_build_iso(&spec, error);
+    if (iso == NULL)
+        return FALSE;
+    return dv_virt_volume_upload(vh, pool, vname, dv_secret_get_data(iso), dv_secret_get_len(iso), c, error);
+}
+
+/* Creates a volume, or finds the one an earlier attempt made. */
+static JsonObject *
+dv_catalog_ensure_volume(DvVirtHost *vh, const char *pool, const char *pool_path, const char *name,
+                         const char *backing, guint64 capacity, GCancellable *c, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autofree char *path = g_build_filename(pool_path, name, NULL);
+    JsonObject *vol = dv_virt_volume_lookup_by_path(vh, path, c, &local);
+
+    if (vol != NULL)
+        return vol;
+    if (!g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return NULL;
+    }
+    if (backing != NULL)
+        return dv_virt_volume_create_overlay(vh, pool, name, backing, "qcow2", capacity, c, error);
+    return dv_virt_volume_create(vh, pool, name, capacity, "qcow2", c, error);
+}
+
+/* The steps of one machine.  Each looks up what exists first, so a
+ * resumed job redoes nothing that is recorded and converges otherwise. */
+static gboolean
+dv_catalog_machine_run(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonObject *m, JsonObject *base,
+                       GError **error)
+{
+    GCancellable *c = dv_job_get_cancellable(job);
+    const char *cname = dv_json_get_string(catalog, "name", "");
+    const char *mname = dv_json_get_string(m, "name", "");
+    const char *host_id = dv_json_get_string(m, "host_id", "");
+    const char *pool = dv_json_get_string(catalog, "pool_name", "");
+    JsonObject *mspec = dv_json_get_object(catalog, "machine_spec");
+    gint64 personal = dv_json_get_int(catalog, "personal_disk_mib", 0);
+    g_autoptr(DvVirtHost) vh = NULL;
+    g_autoptr(JsonObject) host = NULL;
+    g_autoptr(JsonObject) prow = NULL;
+    g_autoptr(JsonObject) master = NULL;
+    g_autofree char *disk_name = dv_catalog_volume_name(cname, mname, "disk.qcow2");
+    g_autofree char *id_name = dv_catalog_volume_name(cname, mname, "identity.iso");
+    g_autofree char *pers_name = dv_catalog_volume_name(cname, mname, "personal.qcow2");
+    const char *pool_path;
+
+    if (base == NULL || g_strcmp0(dv_json_get_string(base, "state", ""), "ready") != 0) {
+        g_set_error(error, DV_ERROR, DV_ERROR_HOST_FAILED, "base image: %s",
+                    base != NULL ? dv_json_get_string(base, "error", "not made") : "none for this host");
+        return FALSE;
+    }
+    host = dv_store_get(engine->store, &dv_table_hosts, host_id, error);
+    if (host == NULL)
+        return FALSE;
+    vh = dv_engine_virt_host(engine, host, error);
+    if (vh == NULL)
+        return FALSE;
+    prow = dv_catalog_on_host(engine, &dv_table_pools, host_id, "name", pool, error);
+    if (prow == NULL) {
+        if (error != NULL && *error == NULL)
+            g_set_error(error, DV_ERROR, DV_ERROR_NOT_FOUND, "storage pool %s is gone", pool);
+        return FALSE;
+    }
+    pool_path = dv_json_get_string(prow, "path", "/");
+
+    /* overlay */
+    if (dv_json_get_string(m, "overlay_path", NULL) == NULL) {
+        g_autoptr(JsonObject) vol = dv_catalog_ensure_volume(vh, pool, pool_path, disk_name,
+                                                             dv_json_get_string(base, "path", ""), 0, c, error);
+        g_autoptr(JsonObject) ch = json_object_new();
+        if (vol == NULL) {
+            g_prefix_error(error, "overlay: ");
+            return FALSE;
+        }
+        json_object_set_string_member(ch, "overlay_path", dv_json_get_string(vol, "path", ""));
+        json_object_set_string_member(ch, "base_id", dv_json_get_string(base, "id", ""));
+        json_object_set_string_member(ch, "step", "overlay");
+        if (!dv_catalog_update(engine, &dv_table_catalog_machines, m, ch, error))
+            return FALSE;
+    }
+    /* identity: uploaded whole each time it is not recorded (an upload
+     * converges on retry) */
+    if (dv_json_get_string(m, "identity_path", NULL) == NULL) {
+        g_autoptr(JsonObject) ch = json_object_new();
+        g_autofree char *path = g_build_filename(pool_path, id_name, NULL);
+        if (!dv_catalog_identity(engine, vh, catalog, m, pool, id_name, c, error)) {
+            g_prefix_error(error, "identity: ");
+            return FALSE;
+        }
+        json_object_set_string_member(ch, "identity_path", path);
+        json_object_set_string_member(ch, "step", "identity");
+        if (!dv_catalog_update(engine, &dv_table_catalog_machines, m, ch, error))
+            return FALSE;
+    }
+    /* personal */
+    if (personal > 0 && dv_json_get_string(m, "personal_path", NULL) == NULL) {
+        g_autoptr(JsonObject) vol = dv_catalog_ensure_volume(vh, pool, pool_path, pers_name, NULL,
+                                                             (guint64)personal << 20, c, error);
+        g_autoptr(JsonObject) ch = json_object_new();
+        if (vol == NULL) {
+            g_prefix_error(error, "personal: ");
+            return FALSE;
+        }
+        json_object_set_string_member(ch, "personal_path", dv_json_get_string(vol, "path", ""));
+        json_object_set_string_member(ch, "step", "personal");
+        if (!dv_catalog_update(engine, &dv_table_catalog_machines, m, ch, error))
+            return FALSE;
+    }
+    /* define: the same UUID on every attempt, so a redefine replaces */
+    {
+        g_autoptr(JsonObject) spec = json_object_new();
+        g_autoptr(JsonArray) disks = json_array_new();
+        g_autoptr(JsonObject) dom = NULL;
+        g_autoptr(JsonObject) vm = NULL;
+        g_autoptr(JsonObject) ch = json_object_new();
+        g_autoptr(GError) local = NULL;
+        g_autofree char *xml = NULL;
+        g_autofree char *uuid = NULL;
+        g_autofree char *log = g_strdup_printf("%s/%s-%s-console.log", pool_path, cname, mname);
+        const char *vm_id = dv_json_get_string(m, "id", "");
+        JsonObject *d;
+
+        master = dv_store_get(engine->store, &dv_table_vms, dv_json_get_string(catalog, "master_vm_id", ""), NULL);
+        d = json_object_new();
+        json_object_set_string_member(d, "path", dv_json_get_string(m, "overlay_path", ""));
+        json_object_set_string_member(d, "format", "qcow2");
+        json_object_set_string_member(d, "bus", "virtio");
+        json_array_add_object_element(disks, d);
+        /* The identity disk is a read-only virtio disk, not a CD-ROM:
+         * guests may have virtio drivers only (docs/TINY-GUEST.md). */
+        d = json_object_new();
+        json_object_set_string_member(d, "path", dv_json_get_string(m, "identity_path", ""));
+        json_object_set_string_member(d, "format", "raw");
+        json_object_set_string_member(d, "bus", "virtio");
+        json_object_set_boolean_member(d, "readonly", TRUE);
+        json_array_add_object_element(disks, d);
+        if (dv_json_get_string(m, "personal_path", NULL) != NULL) {
+            d = json_object_new();
+            json_object_set_string_member(d, "path", dv_json_get_string(m, "personal_path", ""));
+            json_object_set_string_member(d, "format", "qcow2");
+            json_object_set_string_member(d, "bus", "virtio");
+            json_array_add_object_element(disks, d);
+        }
+        json_object_set_string_member(spec, "name", mname);
+        json_object_set_string_member(spec, "uuid", dv_json_get_string(m, "domain_uuid", ""));
+        json_object_set_string_member(spec, "domain_type", dv_engine_host_domain_type(host));
+        json_object_set_int_member(spec, "vcpus", dv_json_get_int(mspec, "vcpus", 1));
+        json_object_set_int_member(spec, "memory_mib", dv_json_get_int(mspec, "memory_mib", 512));
+        json_object_set_int_member(spec, "generation", dv_json_get_int(master, "generation", 1));
+        json_object_set_boolean_member(spec, "secure_boot", FALSE);
+        {
+            g_autofree char *desc = g_strdup_printf("machine of catalog %s", cname);
+            json_object_set_string_member(spec, "description", desc);
+        }
+        if (g_strcmp0(dv_json_get_string(prow, "type", ""), "dir") == 0)
+            json_object_set_string_member(spec, "serial_log", log);
+        if (dv_json_get_string(mspec, "kernel", NULL) != NULL)
+            json_object_set_string_member(spec, "kernel", dv_json_get_string(mspec, "kernel", NULL));
+        if (dv_json_get_string(mspec, "initrd", NULL) != NULL)
+            json_object_set_string_member(spec, "initrd", dv_json_get_string(mspec, "initrd", NULL));
+        if (dv_json_get_string(mspec, "cmdline", NULL) != NULL)
+            json_object_set_string_member(spec, "cmdline", dv_json_get_string(mspec, "cmdline", NULL));
+        json_object_set_array_member(spec, "disks", json_array_ref(disks));
+        if (dv_json_get_array(mspec, "networks") != NULL)
+            json_object_set_array_member(spec, "networks", json_array_ref(dv_json_get_array(mspec, "networks")));
+        xml = dv_virt_domain_xml_new(spec, error);
+        if (xml == NULL) {
+            g_prefix_error(error, "define: ");
+            return FALSE;
+        }
+        uuid = dv_virt_domain_define(vh, xml, c, error);
+        if (uuid == NULL) {
+            g_prefix_error(error, "define: ");
+            return FALSE;
+        }
+        /* The VM row's id is the machine's id, so a resume finds it. */
+        vm = dv_store_get(engine->store, &dv_table_vms, vm_id, &local);
+        if (vm == NULL) {
+            gint64 now = dv_store_now();
+            vm = json_object_new();
+            json_object_set_string_member(vm, "id", vm_id);
+            json_object_set_string_member(vm, "name", mname);
+            json_object_set_string_member(vm, "host_id", host_id);
+            json_object_set_string_member(vm, "uuid", uuid);
+            json_object_set_string_member(vm, "state", "shutoff");
+            json_object_set_string_member(vm, "origin", "catalog");
+            json_object_set_int_member(vm, "generation", dv_json_get_int(spec, "generation", 1));
+            json_object_set_boolean_member(vm, "secure_boot", FALSE);
+            json_object_set_string_member(vm, "description", dv_json_get_string(spec, "description", NULL));
+            json_object_set_int_member(vm, "created_at", now);
+            json_object_set_int_member(vm, "updated_at", now);
+            if (!dv_store_insert(engine->store, &dv_table_vms, vm, error))
+                return FALSE;
+        }
+        dom = dv_virt_domain_get(vh, uuid, c, error);
+        if (dom == NULL || !dv_engine_vm_sync(engine, vm, dom, error))
+            return FALSE;
+        json_object_set_string_member(ch, "vm_id", vm_id);
+        json_object_set_string_member(ch, "step", "define");
+        json_object_set_string_member(ch, "state", "ready");
+        json_object_set_null_member(ch, "error");
+        return dv_catalog_update(engine, &dv_table_catalog_machines, m, ch, error);
+    }
+}
+
+static gboolean
+dv_catalog_provision_job(DvJob *job, gpointer user_data, GError **error)
+{
+    DvEngine *engine = user_data;
+    const char *catalog_id = dv_job_get_target_id(job);
+    g_autoptr(JsonObject) catalog = NULL;
+    g_autoptr(JsonArray) bases = NULL;
+    g_autoptr(JsonArray) machines = NULL;
+    g_autoptr(JsonObject) result = json_object_new();
+    g_autoptr(GHashTable) base_by_host = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autofree char *first_error = NULL;
+    guint ready = 0, failed = 0, n;
+
+    dv_job_set_steps(job, dv_catalog_steps, G_N_ELEMENTS(dv_catalog_steps));
+    catalog = dv_store_get(engine->store, &dv_table_catalogs, catalog_id, error);
+    if (catalog == NULL)
+        return FALSE;
+    if (!dv_job_step(job, "consolidate", error))
+        return FALSE;
+    bases = dv_engine_list_all(engine, &dv_table_catalog_bases, "image_id",
+                               dv_json_get_string(catalog, "current_image_id", ""), error);
+    if (bases == NULL)
+        return FALSE;
+    for (guint i = 0; i < json_array_get_length(bases); i++) {
+        JsonObject *b = json_array_get_object_element(bases, i);
+        g_autoptr(GError) local = NULL;
+        if (!dv_catalog_consolidate(engine, job, catalog, b, &local)) {
+            g_autoptr(JsonObject) ch = json_object_new();
+            if (g_error_matches(local, DV_ERROR, DV_ERROR_CANCELLED)) {
+                g_propagate_error(error, g_steal_pointer(&local));
+                return FALSE;
+            }
+            json_object_set_string_member(ch, "state", "failed");
+            json_object_set_string_member(ch, "error", local->message);
+            if (!dv_catalog_update(engine, &dv_table_catalog_bases, b, ch, error))
+                return FALSE;
+        }
+        g_hash_table_insert(base_by_host, (gpointer)dv_json_get_string(b, "host_id", ""), b);
+        dv_job_step_progress(job, (double)(i + 1) / json_array_get_length(bases));
+    }
+
+    if (!dv_job_step(job, "machines", error))
+        return FALSE;
+    machines = dv_engine_list_all(engine, &dv_table_catalog_machines, "catalog_id", catalog_id, error);
+    if (machines == NULL)
+        return FALSE;
+    n = json_array_get_length(machines);
+    for (guint i = 0; i < n; i++) {
+        JsonObject *m = json_array_get_object_element(machines, i);
+        g_autoptr(GError) local = NULL;
+        if (g_strcmp0(dv_json_get_string(m, "state", ""), "ready") == 0) {
+            ready++;
+            continue;
+        }
+        if (dv_job_is_cancelled(job)) {
+            g_set_error_literal(error, DV_ERROR, DV_ERROR_CANCELLED, "cancelled; run provision again to finish");
+            return FALSE;
+        }
+        if (!dv_catalog_machine_run(engine, job, catalog, m,
+                                    g_hash_table_lookup(base_by_host, dv_json_get_string(m, "host_id", "")),
+                                    &local)) {
+            g_autoptr(JsonObject) ch = json_object_new();
+            if (g_error_matches(local, DV_ERROR, DV_ERROR_CANCELLED)) {
+                g_propagate_error(error, g_steal_pointer(&local));
+                return FALSE;
+            }
+            json_object_set_string_member(ch, "state", "failed");
+            json_object_set_string_member(ch, "error", local->message);
+            if (!dv_catalog_update(engine, &dv_table_catalog_machines, m, ch, error))
+                return FALSE;
+            if (first_error == NULL)
+                first_error = g_strdup_printf("%s: %s", dv_json_get_string(m, "name", ""), local->message);
+            failed++;
+        } else {
+            ready++;
+        }
+        dv_job_step_progress(job, (double)(i + 1) / n);
+    }
+
+    if (!dv_job_step(job, "save", error))
+        return FALSE;
+    /* Reference counts from what the rows say, so a resume never counts
+     * a machine twice. */
+    for (guint i = 0; i < json_array_get_length(bases); i++) {
+        JsonObject *b = json_array_get_object_element(bases, i);
+        DvFilter f = { "base_id", DV_FILTER_EQ, dv_json_get_string(b, "id", "") };
+        gint64 refs = dv_store_count(engine->store, &dv_table_catalog_machines, &f, 1, error);
+        g_autoptr(JsonObject) ch = json_object_new();
+        if (refs < 0)
+            return FALSE;
+        json_object_set_int_member(ch, "refcount", refs);
+        if (!dv_catalog_update(engine, &dv_table_catalog_bases, b, ch, error))
+            return FALSE;
+    }
+    {
+        g_autoptr(JsonObject) ch = json_object_new();
+        json_object_set_string_member(ch, "state", failed > 0 ? "degraded" : "ready");
+        if (!dv_catalog_update(engine, &dv_table_catalogs, catalog, ch, error))
+            return FALSE;
+    }
+    json_object_set_string_member(result, "id", catalog_id);
+    json_object_set_string_member(result, "name", dv_json_get_string(catalog, "name", ""));
+    json_object_set_int_member(result, "machines_ready", ready);
+    json_object_set_int_member(result, "machines_failed", failed);
+    dv_job_set_result(job, result);
+    if (failed > 0) {
+        g_set_error(error, DV_ERROR, DV_ERROR_HOST_FAILED,
+                    "%u of %u machines failed (first: %s); %u are ready. Fix the cause and "
+                    "provision the catalog again", failed, n, first_error, ready);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+void
+dv_engine_catalogs_register(DvEngine *engine)
+{
+    DvJobKind kind = { "catalog.provision", dv_catalog_provision_job, engine, TRUE };
+    dv_job_manager_register_kind(engine->jobs, &kind);
+}

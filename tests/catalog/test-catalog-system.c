@@ -1,0 +1,353 @@
+/* Machine catalogs, system tier: the engine in process against the real
+ * local libvirtd (qemu:///system) and the tiny guest (docs/TINY-GUEST.md).
+ *
+ * A gen-1 master VM (the tiny guest's master.qcow2, shut off) with a
+ * snapshot; a catalog of 3 machines with a guest OS profile; the job must
+ * make 3 ready machines with their volumes and domains; one machine boots
+ * and reports on its serial console its own hostname and instance-id (from
+ * its identity disk) and the image version (from the base).
+ *
+ * The case runs in a child process; everything it makes is named
+ * dvc<pid>-... and the parent removes it afterwards (domains, the
+ * transient pool with its volumes, the temp dirs), pass or fail. */
+#define G_LOG_DOMAIN "DvTestCatalogSystem"
+
+#include "dv-virt-private.h"
+
+#include "dv-engine.h"
+#include "dv-json.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SYSTEM_URI "qemu:///system"
+#define JOB_WAIT_MS (240 * 1000)
+#define BOOT_TIMEOUT_S 90
+
+static DvVirt *the_virt;
+
+static gboolean
+services_required(void)
+{
+    return g_strcmp0(g_getenv("CI"), "true") == 0 || g_strcmp0(g_getenv("DV_REQUIRE_SERVICES"), "1") == 0;
+}
+
+static gboolean
+check_daemon(void)
+{
+    g_autoptr(DvVirtHost) host = dv_virt_host_get(the_virt, "local-check", SYSTEM_URI);
+    g_autoptr(GError) error = NULL;
+    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
+    g_autofree char *why = NULL;
+
+    if (dv_virt_op_begin(&op, host, NULL, &error))
+        return TRUE;
+    why = g_strdup_printf("libvirtd is not reachable at %s (%s); run scripts/ensure-libvirtd as root",
+                          SYSTEM_URI, error->message);
+    if (services_required())
+        g_error("%s", why);
+    g_test_skip(why);
+    return FALSE;
+}
+
+static const char *
+guest_dir(void)
+{
+    const char *dir = g_getenv("DV_TINY_GUEST_DIR");
+    return dir != NULL && dir[0] != '\0' ? dir : DV_TINY_GUEST_CACHE_DIR;
+}
+
+static void
+guest_build(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    int status = 0;
+    const char *argv[] = { DV_BUILD_TINY_GUEST, guest_dir(), NULL };
+
+    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status, &error))
+        g_error("cannot run %s: %s", argv[0], error->message);
+    if (!g_spawn_check_wait_status(status, &error))
+        g_error("%s %s failed: %s\n%s%s", argv[0], argv[1], error->message, out, err);
+}
+
+static char *
+prefix_new(pid_t pid)
+{
+    return g_strdup_printf("dvc%05d-", (int)(pid % 100000));
+}
+
+static char *
+pool_dir_new(const char *prefix)
+{
+    g_autofree char *base = g_strndup(prefix, strlen(prefix) - 1);
+    return g_build_filename(g_get_tmp_dir(), base, NULL);
+}
+
+static void
+copy_file(const char *from, const char *to)
+{
+    g_autoptr(GFile) src = g_file_new_for_path(from);
+    g_autoptr(GFile) dst = g_file_new_for_path(to);
+    g_autoptr(GError) error = NULL;
+    g_file_copy(src, dst, G_FILE_COPY_OVERWRITE, NULL, NULL, NULL, &error);
+    g_assert_no_error(error);
+    g_chmod(to, 0644);
+}
+
+static void
+remove_tree(const char *dir)
+{
+    const char *const argv[] = { "rm", "-rf", "--", dir, NULL };
+    g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
+}
+
+/* Domains named @prefix*, the pool @prefix"pool" with its volumes, the
+ * pool dir. */
+static void
+cleanup_prefix(const char *prefix, const char *dir)
+{
+    g_autoptr(DvVirtHost) host = dv_virt_host_get(the_virt, "local-cleanup", SYSTEM_URI);
+    g_autofree char *pool_name = g_strdup_printf("%spool", prefix);
+    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
+    g_autoptr(DvVirtDomainList) doms = NULL;
+    g_autoptr(virStoragePool) pool = NULL;
+    g_autoptr(GError) error = NULL;
+
+    if (dv_virt_op_begin(&op, host, NULL, &error)) {
+        int n = virConnectListAllDomains(op.conn, &doms, 0);
+        for (int i = 0; i < n; i++) {
+            if (!g_str_has_prefix(virDomainGetName(doms[i]), prefix))
+                continue;
+            if (virDomainIsActive(doms[i]) == 1)
+                virDomainDestroy(doms[i]);
+            virDomainUndefineFlags(doms[i], VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+                                                VIR_DOMAIN_UNDEFINE_MANAGED_SAVE);
+        }
+        pool = virStoragePoolLookupByName(op.conn, pool_name);
+        if (pool != NULL) {
+            g_autoptr(DvVirtVolList) vols = NULL;
+            int nv = virStoragePoolListAllVolumes(pool, &vols, 0);
+            for (int i = 0; i < nv; i++)
+                virStorageVolDelete(vols[i], 0);
+            virStoragePoolDestroy(pool);
+        }
+        virResetLastError();
+    }
+    remove_tree(dir);
+}
+
+static JsonObject *
+obj(const char *json)
+{
+    g_autoptr(GError) error = NULL;
+    JsonObject *o = dv_json_object_from_text(json, &error);
+    g_assert_no_error(error);
+    return o;
+}
+
+static JsonObject *
+run(DvEngine *engine, JsonObject *job, guint timeout_ms)
+{
+    g_autoptr(GError) error = NULL;
+    JsonObject *row;
+    g_assert_nonnull(job);
+    g_assert_true(dv_job_manager_wait_idle(dv_engine_get_jobs(engine), timeout_ms));
+    row = dv_store_get(dv_engine_get_store(engine), &dv_table_jobs, dv_json_get_string(job, "id", ""), &error);
+    g_assert_no_error(error);
+    if (g_strcmp0(dv_json_get_string(row, "state", ""), "succeeded") != 0) {
+        g_autofree char *t = dv_json_object_to_string(row, FALSE);
+        g_error("job did not succeed: %s", t);
+    }
+    return row;
+}
+
+static JsonObject *
+create(DvEngine *engine, DvKind kind, const char *json, guint timeout_ms)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) body = obj(json);
+    g_autoptr(JsonObject) job = dv_engine_create(engine, kind, body, "tester", &error);
+    g_assert_no_error(error);
+    return run(engine, job, timeout_ms);
+}
+
+static void
+test_provision_and_boot(void)
+{
+    g_autofree char *prefix = prefix_new(getppid());
+    g_autofree char *dir = pool_dir_new(prefix);
+    g_autofree char *pool = g_strdup_printf("%spool", prefix);
+    g_autofree char *state_dir = NULL;
+    g_autofree char *kernel = g_build_filename(dir, "vmlinuz", NULL);
+    g_autofree char *initrd = g_build_filename(dir, "initrd.img", NULL);
+    g_autofree char *master_path = g_strdup_printf("%s/%smaster.qcow2", dir, prefix);
+    g_autofree char *src = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(DvEngine) engine = NULL;
+    g_autoptr(DvVirtHost) vh = dv_virt_host_get(the_virt, "local-test", SYSTEM_URI);
+    g_autofree char *json = NULL;
+    g_autofree char *cat_name = g_strdup_printf("%scat", prefix);
+    g_autoptr(JsonObject) done = NULL;
+    g_autoptr(JsonObject) machines = NULL;
+    JsonArray *items;
+
+    /* The pool: a transient dir pool over the test's dir. */
+    copy_file(src = g_build_filename(guest_dir(), "vmlinuz", NULL), kernel);
+    g_free(src);
+    copy_file(src = g_build_filename(guest_dir(), "initrd.img", NULL), initrd);
+    g_free(src);
+    copy_file(src = g_build_filename(guest_dir(), "master.qcow2", NULL), master_path);
+    {
+        g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
+        g_autoptr(virStoragePool) p = NULL;
+        g_autofree char *xml = g_markup_printf_escaped("<pool type='dir'><name>%s</name>"
+                                                       "<target><path>%s</path></target></pool>", pool, dir);
+        g_assert_true(dv_virt_op_begin(&op, vh, NULL, &error));
+        p = virStoragePoolCreateXML(op.conn, xml, 0);
+        if (p == NULL)
+            dv_virt_op_fail(&op, &error, "cannot create test pool");
+        g_assert_no_error(error);
+    }
+
+    state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
+    {
+        DvEngineOptions o = { .state_dir = state_dir, .job_workers = 4 };
+        engine = dv_engine_new(&o, &error);
+        g_assert_no_error(error);
+    }
+    g_clear_pointer(&done, json_object_unref);
+    done = create(engine, DV_KIND_HOST, "{\"name\":\"local\",\"uri\":\"" SYSTEM_URI "\"}", 120000);
+
+    /* The master: gen 1, shut off, the tiny master as its disk, with a
+     * snapshot. */
+    json = g_strdup_printf("{\"name\":\"%smaster\",\"host\":\"local\",\"memory_mib\":128,\"generation\":1,"
+                           "\"disks\":[{\"volume\":\"%s\"}]}", prefix, master_path);
+    g_clear_pointer(&done, json_object_unref);
+    done = create(engine, DV_KIND_VM, json, 120000);
+    {
+        g_autofree char *vm = g_strdup_printf("%smaster", prefix);
+        g_autoptr(JsonObject) body = obj("{\"name\":\"golden\"}");
+        g_autoptr(JsonObject) job = dv_engine_vm_snapshot_create(engine, vm, body, "tester", &error);
+        g_autoptr(JsonObject) row = NULL;
+        g_assert_no_error(error);
+        row = run(engine, job, 120000);
+    }
+    g_clear_pointer(&done, json_object_unref);
+    done = create(engine, DV_KIND_GUEST_OS_PROFILE,
+                  "{\"name\":\"desks\",\"admin_username\":\"admin\",\"admin_password\":\"s3cret-pw\","
+                  "\"time_zone\":\"Europe/Berlin\"}", 60000);
+
+    /* The catalog. */
+    g_free(json);
+    json = g_strdup_printf("{\"name\":\"%s\",\"master_vm\":\"%smaster\",\"master_snapshot\":\"golden\","
+                           "\"hosts\":[\"local\"],\"pool\":\"%s\",\"naming_scheme\":\"%s#\",\"count\":3,"
+                           "\"guest_os_profile\":\"desks\",\"personal_disk_mib\":16,"
+                           "\"machine\":{\"memory_mib\":128,\"kernel\":\"%s\",\"initrd\":\"%s\","
+                           "\"cmdline\":\"console=ttyS0 quiet\"}}",
+                           cat_name, prefix, pool, prefix, kernel, initrd);
+    {
+        gint64 t0 = g_get_monotonic_time();
+        g_clear_pointer(&done, json_object_unref);
+        done = create(engine, DV_KIND_CATALOG, json, JOB_WAIT_MS);
+        /* The child's test messages are lost: report on stderr. */
+        g_printerr("# catalog of 3 provisioned in %.1f s\n",
+                       (g_get_monotonic_time() - t0) / (double)G_USEC_PER_SEC);
+    }
+    machines = dv_engine_catalog_machines(engine, cat_name, NULL, &error);
+    g_assert_no_error(error);
+    items = dv_json_get_array(machines, "items");
+    g_assert_cmpuint(json_array_get_length(items), ==, 3);
+    for (guint i = 0; i < 3; i++) {
+        JsonObject *m = json_array_get_object_element(items, i);
+        static const char *const paths[] = { "overlay_path", "identity_path", "personal_path" };
+        g_autoptr(JsonObject) dom = NULL;
+        g_assert_cmpstr(dv_json_get_string(m, "state", ""), ==, "ready");
+        for (gsize k = 0; k < G_N_ELEMENTS(paths); k++) {
+            const char *p = dv_json_get_string(m, paths[k], NULL);
+            g_autoptr(JsonObject) vol = NULL;
+            g_autofree char *want_prefix = g_strdup_printf("%s/%s-%s-", dir, cat_name, dv_json_get_string(m, "name", ""));
+            g_assert_nonnull(p);
+            g_assert_true(g_str_has_prefix(p, want_prefix));
+            vol = dv_virt_volume_lookup_by_path(vh, p, NULL, &error);
+            g_assert_no_error(error);
+        }
+        dom = dv_virt_domain_get(vh, dv_json_get_string(m, "domain_uuid", ""), NULL, &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(dv_json_get_string(dom, "name", ""), ==, dv_json_get_string(m, "name", ""));
+        g_assert_cmpstr(dv_json_get_string(dom, "state", ""), ==, "shutoff");
+    }
+
+    /* Boot the second machine and read its console. */
+    {
+        JsonObject *m = json_array_get_object_element(items, 1);
+        const char *mname = dv_json_get_string(m, "name", "");
+        g_autofree char *log_path = g_strdup_printf("%s/%s-%s-console.log", dir, cat_name, mname);
+        g_autofree char *log = NULL;
+        g_autofree char *want_host = g_strdup_printf("DROVER-GUEST: hostname %s", mname);
+        g_autofree char *want_id = g_strdup_printf("DROVER-GUEST: instance-id %s", dv_json_get_string(m, "id", ""));
+        g_autoptr(JsonObject) job = dv_engine_vm_action(engine, mname, "start", "tester", &error);
+        g_autoptr(JsonObject) row = NULL;
+        gint64 deadline = g_get_monotonic_time() + BOOT_TIMEOUT_S * G_USEC_PER_SEC;
+        g_assert_no_error(error);
+        row = run(engine, job, 120000);
+        for (;;) {
+            g_clear_pointer(&log, g_free);
+            g_file_get_contents(log_path, &log, NULL, NULL);
+            if (log != NULL && strstr(log, "DROVER-GUEST: done") != NULL)
+                break;
+            if (g_get_monotonic_time() > deadline)
+                g_error("no \"done\" on %s's console within %d s:\n%s", mname, BOOT_TIMEOUT_S,
+                        log != NULL ? log : "(no log)");
+            g_usleep(200 * 1000);
+        }
+        g_printerr("# console of %s:\n%s\n", mname, log);
+        g_assert_nonnull(strstr(log, want_host));
+        g_assert_nonnull(strstr(log, want_id));
+        g_assert_nonnull(strstr(log, "DROVER-GUEST: image-version v1"));
+        g_assert_nonnull(strstr(log, "DROVER-GUEST: disk vdb iso9660 cidata"));
+    }
+    g_clear_pointer(&engine, dv_engine_free);
+    remove_tree(state_dir);
+}
+
+static void
+run_isolated(void)
+{
+    g_autofree char *prefix = NULL;
+    g_autofree char *dir = NULL;
+    g_autofree char *state_dir = NULL;
+
+    if (g_test_subprocess()) {
+        test_provision_and_boot();
+        return;
+    }
+    if (!check_daemon())
+        return;
+    guest_build();
+    prefix = prefix_new(getpid());
+    dir = pool_dir_new(prefix);
+    state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
+    cleanup_prefix(prefix, dir);
+    g_assert_cmpint(g_mkdir(dir, 0755), ==, 0);
+    g_chmod(dir, 0755);
+    g_test_trap_subprocess(NULL, 480 * G_USEC_PER_SEC,
+                           G_TEST_SUBPROCESS_INHERIT_STDOUT | G_TEST_SUBPROCESS_INHERIT_STDERR);
+    cleanup_prefix(prefix, dir);
+    remove_tree(state_dir);
+    g_test_trap_assert_passed();
+}
+
+int
+main(int argc, char **argv)
+{
+    int rc;
+    g_test_init(&argc, &argv, NULL);
+    the_virt = dv_virt_new();
+    g_test_add_func("/drover/catalog/system/provision-and-boot", run_isolated);
+    rc = g_test_run();
+    dv_virt_free(the_virt);
+    return rc;
+}

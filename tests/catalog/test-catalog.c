@@ -1,0 +1,365 @@
+/* Machine catalogs, engine tier: a DvEngine in process (SQLite in a temp
+ * dir) against libvirt's test driver.  Every refused create must name the
+ * field and leave nothing behind: no catalog, machine, base or job row. */
+#define G_LOG_DOMAIN "DvTestCatalog"
+
+#include "dv-engine.h"
+#include "dv-error.h"
+#include "dv-json.h"
+#include "dv-test-util.h"
+
+#include <string.h>
+
+#define WAIT_MS 60000
+
+typedef struct {
+    char *tmpdir;
+    char *state_dir;
+    DvEngine *engine;
+    char *host_id;
+} Fixture;
+
+static JsonObject *
+obj(const char *json)
+{
+    g_autoptr(GError) error = NULL;
+    JsonObject *o = dv_json_object_from_text(json, &error);
+    g_assert_no_error(error);
+    return o;
+}
+
+static DvStore *
+store(Fixture *f)
+{
+    return dv_engine_get_store(f->engine);
+}
+
+static JsonObject *
+job_wait(Fixture *f, JsonObject *job)
+{
+    g_autoptr(GError) error = NULL;
+    JsonObject *row;
+    g_assert_nonnull(job);
+    g_assert_true(dv_job_manager_wait_idle(dv_engine_get_jobs(f->engine), WAIT_MS));
+    row = dv_store_get(store(f), &dv_table_jobs, dv_json_get_string(job, "id", ""), &error);
+    g_assert_no_error(error);
+    return row;
+}
+
+static void
+assert_succeeded(JsonObject *job)
+{
+    if (g_strcmp0(dv_json_get_string(job, "state", ""), "succeeded") != 0) {
+        g_autofree char *t = dv_json_object_to_string(job, FALSE);
+        g_error("job did not succeed: %s", t);
+    }
+}
+
+static gint64
+count(Fixture *f, const DvTableDef *def)
+{
+    g_autoptr(GError) error = NULL;
+    gint64 n = dv_store_count(store(f), def, NULL, 0, &error);
+    g_assert_no_error(error);
+    return n;
+}
+
+static void
+fixture_setup(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *xml = NULL;
+    g_autofree char *body = NULL;
+    g_autoptr(JsonObject) b = NULL;
+    g_autoptr(JsonObject) job = NULL;
+    g_autoptr(JsonObject) done = NULL;
+    DvEngineOptions o = { 0 };
+
+    f->tmpdir = g_dir_make_tmp("drover-catalog-XXXXXX", &error);
+    g_assert_no_error(error);
+    f->state_dir = g_build_filename(f->tmpdir, "state", NULL);
+    o.state_dir = f->state_dir;
+    o.job_workers = 4;
+    f->engine = dv_engine_new(&o, &error);
+    g_assert_no_error(error);
+
+    /* Host "h1" with VMs m0, m1, m2; m0 becomes the master. */
+    xml = dv_test_write_host_xml(f->tmpdir, "h1.xml", "m", 3);
+    body = g_strdup_printf("{\"name\":\"h1\",\"uri\":\"test://%s\"}", xml);
+    b = obj(body);
+    job = dv_engine_create(f->engine, DV_KIND_HOST, b, "tester", &error);
+    g_assert_no_error(error);
+    done = job_wait(f, job);
+    assert_succeeded(done);
+    f->host_id = g_strdup(dv_json_get_string(dv_json_get_object(done, "result"), "id", ""));
+
+    g_clear_pointer(&job, json_object_unref);
+    g_clear_pointer(&done, json_object_unref);
+    job = dv_engine_vm_action(f->engine, "m0", "stop", "tester", &error);
+    g_assert_no_error(error);
+    done = job_wait(f, job);
+    assert_succeeded(done);
+}
+
+static void
+fixture_teardown(Fixture *f, gconstpointer data)
+{
+    const char *const argv[] = { "rm", "-rf", "--", f->tmpdir, NULL };
+    g_clear_pointer(&f->engine, dv_engine_free);
+    g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
+    g_free(f->state_dir);
+    g_free(f->tmpdir);
+    g_free(f->host_id);
+}
+
+static void
+snapshot(Fixture *f, const char *vm, const char *name)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *json = g_strdup_printf("{\"name\":\"%s\"}", name);
+    g_autoptr(JsonObject) body = obj(json);
+    g_autoptr(JsonObject) job = dv_engine_vm_snapshot_create(f->engine, vm, body, "tester", &error);
+    g_autoptr(JsonObject) done = NULL;
+    g_assert_no_error(error);
+    done = job_wait(f, job);
+    assert_succeeded(done);
+}
+
+static void
+set_vm(Fixture *f, const char *name, const char *json)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) vm = dv_store_find(store(f), &dv_table_vms, "name", name, &error);
+    g_autoptr(JsonObject) changes = obj(json);
+    g_assert_no_error(error);
+    g_assert_true(dv_store_update(store(f), &dv_table_vms, dv_json_get_string(vm, "id", ""), changes, &error));
+    g_assert_no_error(error);
+}
+
+/* A valid body with one member replaced (or added) by @override, a JSON
+ * fragment "\"key\":value". */
+static char *
+body_with(const char *override)
+{
+    g_autoptr(JsonObject) base = obj("{\"name\":\"cat1\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\","
+                                     "\"hosts\":[\"h1\"],\"pool\":\"pool1\",\"naming_scheme\":\"desk-##\","
+                                     "\"count\":3,\"machine\":{\"memory_mib\":128,\"networks\":[\"net1\"]}}");
+    if (override != NULL) {
+        g_autofree char *wrapped = g_strdup_printf("{%s}", override);
+        g_autoptr(JsonObject) o = obj(wrapped);
+        JsonObjectIter it;
+        const char *k;
+        JsonNode *n;
+        json_object_iter_init(&it, o);
+        while (json_object_iter_next(&it, &k, &n)) {
+            if (JSON_NODE_HOLDS_NULL(n) && g_str_has_prefix(k, "-"))
+                continue;
+            json_object_set_member(base, k, json_node_copy(n));
+        }
+    }
+    return dv_json_object_to_string(base, FALSE);
+}
+
+/* Create must fail with @code naming @field (message holding @in_message)
+ * and write nothing. */
+static void
+refused(Fixture *f, const char *body, DvErrorCode code, const char *field, const char *in_message)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) b = obj(body);
+    gint64 jobs = count(f, &dv_table_jobs);
+    g_autoptr(JsonObject) job = dv_engine_create(f->engine, DV_KIND_CATALOG, b, "tester", &error);
+
+    g_assert_null(job);
+    g_assert_nonnull(error);
+    g_test_message("refused: %s", error->message);
+    g_assert_error(error, DV_ERROR, (gint)code);
+    g_assert_cmpstr(dv_error_get_field(error), ==, field);
+    if (in_message != NULL)
+        g_assert_nonnull(strstr(error->message, in_message));
+    g_assert_cmpint(count(f, &dv_table_catalogs), ==, 0);
+    g_assert_cmpint(count(f, &dv_table_catalog_images), ==, 0);
+    g_assert_cmpint(count(f, &dv_table_catalog_bases), ==, 0);
+    g_assert_cmpint(count(f, &dv_table_catalog_machines), ==, 0);
+    g_assert_cmpint(count(f, &dv_table_jobs), ==, jobs);
+}
+
+static void
+test_validation(Fixture *f, gconstpointer data)
+{
+    g_autofree char *b = NULL;
+
+    /* The snapshot does not exist yet. */
+    b = body_with(NULL);
+    refused(f, b, DV_ERROR_NOT_FOUND, "master_snapshot", "has no snapshot 's1'");
+    snapshot(f, "m0", "s1");
+
+    /* Generation 2 with Secure Boot: refused with the seeds' reason. */
+    set_vm(f, "m0", "{\"generation\":2,\"secure_boot\":true}");
+    refused(f, b, DV_ERROR_NOT_SUPPORTED, "master_vm", "Virtual Delivery Agent does not work with Secure Boot");
+    set_vm(f, "m0", "{\"generation\":1,\"secure_boot\":false}");
+
+    /* A running master. */
+    set_vm(f, "m0", "{\"state\":\"running\"}");
+    refused(f, b, DV_ERROR_CONFLICT, "master_vm", "shut it down first");
+    set_vm(f, "m0", "{\"state\":\"shutoff\"}");
+
+    /* Naming schemes. */
+    {
+        static const char *const bad[] = {
+            "\"naming_scheme\":\"desk\"",              /* no run of # */
+            "\"naming_scheme\":\"d#sk#\"",             /* two runs */
+            "\"naming_scheme\":\"verylongnames-##\"",  /* 16 characters */
+            "\"naming_scheme\":\"desk_##\"",           /* bad character */
+            "\"naming_scheme\":\"-desk##\"",
+            "\"naming_scheme\":\"\"",
+        };
+        for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+            g_autofree char *bb = body_with(bad[i]);
+            refused(f, bb, DV_ERROR_INVALID_ARGUMENT, "naming_scheme", NULL);
+        }
+    }
+    /* Counts. */
+    {
+        g_autofree char *b0 = body_with("\"count\":0");
+        g_autofree char *b1 = body_with("\"count\":10001,\"naming_scheme\":\"d#####\"");
+        g_autofree char *b2 = body_with("\"count\":100,\"naming_scheme\":\"desk-##\"");
+        refused(f, b0, DV_ERROR_INVALID_ARGUMENT, "count", NULL);
+        refused(f, b1, DV_ERROR_INVALID_ARGUMENT, "count", NULL);
+        refused(f, b2, DV_ERROR_INVALID_ARGUMENT, "count", "at most 99 machines");
+    }
+    /* Names taken: the host has m1 and m2. */
+    {
+        g_autofree char *bb = body_with("\"naming_scheme\":\"m#\",\"count\":2");
+        refused(f, bb, DV_ERROR_CONFLICT, "naming_scheme", "already has a machine named 'm1'");
+    }
+    /* Pools. */
+    {
+        g_autofree char *b0 = body_with("\"pool\":\"nope\"");
+        refused(f, b0, DV_ERROR_NOT_FOUND, "pool", "has no storage pool 'nope'");
+    }
+    {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonObject) pool = dv_store_find(store(f), &dv_table_pools, "name", "pool1", &error);
+        g_autoptr(JsonObject) small = obj("{\"available\":1073741824}");
+        g_autoptr(JsonObject) big = obj("{\"available\":107374182400}");
+        g_assert_no_error(error);
+        /* base 1 GiB + 3 overlays of 1 MiB do not fit in 1 GiB. */
+        g_assert_true(dv_store_update(store(f), &dv_table_pools, dv_json_get_string(pool, "id", ""), small, &error));
+        refused(f, b, DV_ERROR_CONFLICT, "pool", "overlays need");
+        g_assert_true(dv_store_update(store(f), &dv_table_pools, dv_json_get_string(pool, "id", ""), big, &error));
+        g_assert_no_error(error);
+    }
+    /* Other fields. */
+    {
+        g_autofree char *b0 = body_with("\"personal_disk_mib\":1048577");
+        g_autofree char *b1 = body_with("\"guest_os_profile\":\"nope\"");
+        g_autofree char *b2 = body_with("\"hosts\":[\"nope\"]");
+        g_autofree char *b3 = body_with("\"machine\":{\"networks\":[\"nonet\"]}");
+        g_autofree char *b4 = body_with("\"type\":\"shared\"");
+        g_autofree char *b5 = body_with("\"cluster\":\"c\"");
+        g_autofree char *b6 = body_with("\"name\":\"a-catalog-name-longer-than-32-chars\"");
+        refused(f, b0, DV_ERROR_INVALID_ARGUMENT, "personal_disk_mib", NULL);
+        refused(f, b1, DV_ERROR_NOT_FOUND, "guest_os_profile", NULL);
+        refused(f, b2, DV_ERROR_NOT_FOUND, "hosts[0]", NULL);
+        refused(f, b3, DV_ERROR_NOT_FOUND, "machine.networks[0]", NULL);
+        refused(f, b4, DV_ERROR_INVALID_ARGUMENT, "type", NULL);
+        refused(f, b5, DV_ERROR_INVALID_ARGUMENT, "hosts", "exactly one of");
+        refused(f, b6, DV_ERROR_INVALID_ARGUMENT, "name", NULL);
+    }
+}
+
+/* A valid create writes the catalog, its image, one base and one pending
+ * machine per name, and submits catalog.provision.  On test:// hosts the
+ * identity upload is not supported: every machine fails with that reason
+ * recorded, and the job says how many failed.  A second provision while
+ * one is running is a conflict naming the running job. */
+static void
+test_create_and_conflict(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *b = body_with("\"personal_disk_mib\":64");
+    g_autoptr(JsonObject) body = obj(b);
+    g_autoptr(JsonObject) job = NULL;
+    g_autoptr(JsonObject) done = NULL;
+    g_autoptr(JsonObject) cat = NULL;
+    g_autoptr(JsonObject) machines = NULL;
+    g_autoptr(JsonObject) dup = NULL;
+    JsonArray *items;
+
+    snapshot(f, "m0", "s1");
+    job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(dv_json_get_string(job, "kind", ""), ==, "catalog.provision");
+    done = job_wait(f, job);
+    g_test_message("job: %s", dv_json_get_string(dv_json_get_object(done, "error"), "message", ""));
+    g_assert_cmpstr(dv_json_get_string(done, "state", ""), ==, "failed");
+    g_assert_nonnull(strstr(dv_json_get_string(dv_json_get_object(done, "error"), "message", ""),
+                            "3 of 3 machines failed"));
+
+    cat = dv_engine_get(f->engine, DV_KIND_CATALOG, "cat1", &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(dv_json_get_string(cat, "state", ""), ==, "degraded");
+    g_assert_cmpint(dv_json_get_int(cat, "next_index", 0), ==, 4);
+    machines = dv_engine_catalog_machines(f->engine, "cat1", NULL, &error);
+    g_assert_no_error(error);
+    items = dv_json_get_array(machines, "items");
+    g_assert_cmpuint(json_array_get_length(items), ==, 3);
+    g_assert_cmpstr(dv_json_get_string(json_array_get_object_element(items, 0), "name", ""), ==, "desk-01");
+    g_assert_cmpstr(dv_json_get_string(json_array_get_object_element(items, 2), "name", ""), ==, "desk-03");
+    for (guint i = 0; i < 3; i++) {
+        JsonObject *m = json_array_get_object_element(items, i);
+        g_test_message("%s: %s", dv_json_get_string(m, "name", ""), dv_json_get_string(m, "error", ""));
+        g_assert_cmpstr(dv_json_get_string(m, "state", ""), ==, "failed");
+        g_assert_nonnull(strstr(dv_json_get_string(m, "error", ""), "identity"));
+        /* The steps before it were made and recorded. */
+        g_assert_cmpstr(dv_json_get_string(m, "step", ""), ==, "overlay");
+        g_assert_nonnull(dv_json_get_string(m, "overlay_path", NULL));
+    }
+    /* The same name again: refused, nothing more written. */
+    dup = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
+    g_assert_null(dup);
+    g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
+    g_assert_cmpstr(dv_error_get_field(error), ==, "name");
+    g_clear_error(&error);
+
+    /* A running job of the catalog blocks a second one. */
+    {
+        g_autoptr(JsonObject) fake = json_object_new();
+        g_autoptr(JsonObject) ch = json_object_new();
+        g_autoptr(JsonObject) again = NULL;
+        g_autofree char *jid = g_uuid_string_random();
+        gint64 now = dv_store_now();
+        json_object_set_string_member(fake, "id", jid);
+        json_object_set_string_member(fake, "kind", "catalog.provision");
+        json_object_set_string_member(fake, "state", "running");
+        json_object_set_string_member(fake, "created_by", "tester");
+        json_object_set_int_member(fake, "created_at", now);
+        json_object_set_int_member(fake, "updated_at", now);
+        json_object_set_int_member(fake, "attempts", 1);
+        json_object_set_int_member(fake, "progress", 0);
+        json_object_set_boolean_member(fake, "cancel_requested", FALSE);
+        g_assert_true(dv_store_insert(store(f), &dv_table_jobs, fake, &error));
+        g_assert_no_error(error);
+        json_object_set_string_member(ch, "job_id", jid);
+        g_assert_true(dv_store_update(store(f), &dv_table_catalogs, dv_json_get_string(cat, "id", ""), ch, &error));
+        again = dv_engine_catalog_provision(f->engine, "cat1", "tester", &error);
+        g_assert_null(again);
+        g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
+        g_test_message("conflict: %s", error->message);
+        g_assert_nonnull(strstr(error->message, jid));
+        g_clear_error(&error);
+        g_assert_true(dv_store_delete(store(f), &dv_table_jobs, jid, &error));
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+#define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+    ADD("/drover/catalog/validation", test_validation);
+    ADD("/drover/catalog/create-and-conflict", test_create_and_conflict);
+#undef ADD
+    return g_test_run();
+}
