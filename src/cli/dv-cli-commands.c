@@ -41,6 +41,7 @@ static const struct {
     { "template_id", "/templates", "template_name", NULL },
     { "vm_id", "/vms", "vm_name", NULL },
     { "run_as_id", "/run-as-accounts", "run_as_name", NULL },
+    { "guest_os_profile_id", "/guest-os-profiles", "guest_os_profile_name", NULL },
 };
 
 /* A list of many objects on few hosts asks for each host once; after

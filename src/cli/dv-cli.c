@@ -18,6 +18,7 @@ static const DvCliCommand *const dv_cli_tables[] = {
     dv_cli_commands_host,
     dv_cli_commands_storage,
     dv_cli_commands_vm,
+    dv_cli_commands_catalog,
     dv_cli_commands_job,
     dv_cli_commands_secret,
 };

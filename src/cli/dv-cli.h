@@ -206,6 +206,7 @@ void dv_cli_print_object(DvCli *cli, const char *collection, JsonObject *obj, co
 extern const DvCliCommand dv_cli_commands_host[];
 extern const DvCliCommand dv_cli_commands_storage[];
 extern const DvCliCommand dv_cli_commands_vm[];
+extern const DvCliCommand dv_cli_commands_catalog[];
 extern const DvCliCommand dv_cli_commands_misc[]; /* login, logout, version */
 extern const DvCliCommand dv_cli_commands_job[];
 extern const DvCliCommand dv_cli_commands_secret[]; /* run-as, guest-os-profile, setting */

@@ -172,6 +172,108 @@ test_host_bodies(void)
     g_assert_cmpstr(set_body, ==, "{\"cluster\":null,\"max_connections\":8}");
 }
 
+/* A catalog: --host repeated into "hosts", the machine spec nested under
+ * "machine" with its networks as plain names, the rest flat, with the
+ * field names dv_engine_catalog_create() takes. */
+static void
+test_catalog_create_body(void)
+{
+    const DvCliCommand *cmd = find_command(dv_cli_commands_catalog, "catalog", "create");
+    static const char *const words[] = { "desks", "--master", "gold", "--snapshot", "v1", "--host", "kvm1",
+                                         "--host", "kvm2", "--pool", "default", "--count", "20", "--naming",
+                                         "desk-###", "--vcpus", "2", "--memory=2048", "--network", "net1",
+                                         "--network", "dmz", "--profile", "win", "--personal-disk", "1024",
+                                         "--type", "persistent", "--kernel", "/boot/vmlinuz", "--initrd",
+                                         "/boot/initrd.img", "--cmdline", "console=ttyS0 quiet",
+                                         "--description", "floor 2", NULL };
+    static const char *const group_words[] = { "pool1", "--naming", "d-##", "--count", "5", "--master", "gold",
+                                               "--snapshot", "v1", "--pool", "p", "--host-group", "prod", NULL };
+    static const char *const cluster_words[] = { "pool2", "--master", "gold", "--snapshot", "v1", "--cluster",
+                                                 "c1", "--pool", "p", "--count", "1", "--naming", "x#", NULL };
+    g_autoptr(GError) error = NULL;
+    g_autofree char *body = build_body(cmd, words, &error);
+    g_autofree char *group_body = NULL;
+    g_autofree char *cluster_body = NULL;
+
+    g_assert_no_error(error);
+    g_assert_cmpstr(body, ==,
+                    "{\"master_vm\":\"gold\",\"master_snapshot\":\"v1\",\"pool\":\"default\",\"count\":20,"
+                    "\"naming_scheme\":\"desk-###\",\"guest_os_profile\":\"win\",\"personal_disk_mib\":1024,"
+                    "\"type\":\"persistent\",\"description\":\"floor 2\",\"hosts\":[\"kvm1\",\"kvm2\"],"
+                    "\"machine\":{\"vcpus\":2,\"memory_mib\":2048,\"networks\":[\"net1\",\"dmz\"],"
+                    "\"kernel\":\"/boot/vmlinuz\",\"initrd\":\"/boot/initrd.img\","
+                    "\"cmdline\":\"console=ttyS0 quiet\"},\"name\":\"desks\"}");
+
+    /* Nothing of the machine spec given: no "machine" member at all, so
+     * the server takes the master's. */
+    group_body = build_body(cmd, group_words, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(group_body, ==,
+                    "{\"naming_scheme\":\"d-##\",\"count\":5,\"master_vm\":\"gold\",\"master_snapshot\":\"v1\","
+                    "\"pool\":\"p\",\"host_group\":\"prod\",\"name\":\"pool1\"}");
+    cluster_body = build_body(cmd, cluster_words, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(cluster_body, ==,
+                    "{\"master_vm\":\"gold\",\"master_snapshot\":\"v1\",\"cluster\":\"c1\",\"pool\":\"p\","
+                    "\"count\":1,\"naming_scheme\":\"x#\",\"name\":\"pool2\"}");
+}
+
+/* Every catalog create refusal of the command line, before any request. */
+static void
+test_catalog_create_errors(void)
+{
+    const DvCliCommand *cmd = find_command(dv_cli_commands_catalog, "catalog", "create");
+#define BASE "c", "--master", "m", "--snapshot", "s", "--pool", "p", "--naming", "d-##"
+    static const struct {
+        const char *words[20];
+        const char *field;
+        const char *message;
+    } cases[] = {
+        { { BASE, "--count", "2" }, "hosts", "exactly one of --host (repeatable), --host-group and --cluster" },
+        { { BASE, "--count", "2", "--host", "a", "--cluster", "c" }, "hosts", "exactly one of" },
+        { { BASE, "--count", "2", "--host-group", "g", "--cluster", "c" }, "hosts", "exactly one of" },
+        { { BASE, "--host", "a" }, "count", "missing option --count N" },
+        { { BASE, "--host", "a", "--count", "0" }, "--count", "from 1 to 10000, got '0'" },
+        { { BASE, "--host", "a", "--count", "10001" }, "--count", "from 1 to 10000" },
+        { { BASE, "--host", "a", "--count", "2", "--type", "shared" }, "type", "one of pooled|persistent" },
+        { { BASE, "--host", "a", "--count", "2", "--personal-disk", "0" }, "--personal-disk", "from 1 to 1048576" },
+        { { BASE, "--host", "a", "--count", "2", "--initrd", "/i" }, "initrd", "--initrd needs --kernel" },
+        { { BASE, "--host", "a", "--count", "2", "--cmdline", "quiet" }, "cmdline", "--cmdline needs --kernel" },
+        { { BASE, "--host", "a", "--count", "2", "--memory", "8" }, "--memory", "from 16 to 4194304" },
+        { { BASE, "--host", "a", "--count", "2", "--pool", "q" }, "pool", "--pool given more than once" },
+        { { "c", "--snapshot", "s", "--pool", "p", "--naming", "d-##", "--host", "a", "--count", "2" },
+          "master", "missing option --master VM" },
+        { { "c", "--master", "m", "--pool", "p", "--naming", "d-##", "--host", "a", "--count", "2" },
+          "snapshot", "missing option --snapshot SNAP" },
+        { { "--master", "m", "--snapshot", "s", "--pool", "p", "--naming", "d-##", "--host", "a", "--count", "2" },
+          "NAME", "missing argument NAME" },
+    };
+#undef BASE
+
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *body = build_body(cmd, cases[i].words, &error);
+        g_assert_null(body);
+        g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
+        if (strstr(error->message, cases[i].message) == NULL)
+            g_error("case %" G_GSIZE_FORMAT ": '%s' does not contain '%s'", i, error->message, cases[i].message);
+        g_assert_cmpstr(dv_error_get_field(error), ==, cases[i].field);
+    }
+    {
+        /* Nine networks: more than a machine takes. */
+        static const char *const words[] = { "c", "--master", "m", "--snapshot", "s", "--pool", "p", "--naming",
+                                             "d-##", "--count", "2", "--host", "a", "--network", "1",
+                                             "--network", "2", "--network", "3", "--network", "4", "--network",
+                                             "5", "--network", "6", "--network", "7", "--network", "8",
+                                             "--network", "9", NULL };
+        g_autoptr(GError) error = NULL;
+        g_autofree char *body = build_body(cmd, words, &error);
+        g_assert_null(body);
+        g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
+        g_assert_cmpstr(dv_error_get_field(error), ==, "machine.networks");
+    }
+}
+
 static void
 test_parse_errors(void)
 {
@@ -223,9 +325,13 @@ test_parse_errors(void)
         { "setting", "add", { "galaxy", "s", "--value", "v" }, "SCOPE: must be one of" },
         { "setting", "set", { "s", "--value", "v", "--value-stdin" }, "only one of" },
         { "setting", "list", { "--scope", "galaxy" }, "must be one of" },
+        { "catalog", "machines", { "c", "--state", "broken" }, "one of pending|ready|failed" },
+        { "catalog", "list", { "--state", "failed" }, "one of provisioning|ready|degraded" },
+        { "catalog", "provision", { }, "missing argument CATALOG" },
     };
     const DvCliCommand *const tables[] = { dv_cli_commands_vm, dv_cli_commands_host, dv_cli_commands_storage,
-                                           dv_cli_commands_misc, dv_cli_commands_job, dv_cli_commands_secret };
+                                           dv_cli_commands_misc, dv_cli_commands_job, dv_cli_commands_secret,
+                                           dv_cli_commands_catalog };
 
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
         const DvCliCommand *cmd = NULL;
@@ -297,6 +403,8 @@ test_main_usage(void)
         { { "--server", "ftp://x", "host", "list" }, 2, "", "is not a server URL" },
         { { "vm", "create", "web1", "--host", "h", "--vcpus", "1.5" }, 2, "", "usage: drover vm create" },
         { { "login", "--password", "x" }, 2, "", "use --password-file F or --password-stdin" },
+        { { "catalog", "--help" }, 0, "machines CATALOG", "" },
+        { { "catalog", "create", "c", "--master", "m" }, 2, "", "usage: drover catalog create NAME --master VM" },
     };
 
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -675,6 +783,8 @@ main(int argc, char **argv)
     g_test_add_func("/drover/cli/args/vm-create-body", test_vm_create_body);
     g_test_add_func("/drover/cli/args/template-body", test_template_body);
     g_test_add_func("/drover/cli/args/host-bodies", test_host_bodies);
+    g_test_add_func("/drover/cli/args/catalog-create-body", test_catalog_create_body);
+    g_test_add_func("/drover/cli/args/catalog-create-errors", test_catalog_create_errors);
     g_test_add_func("/drover/cli/args/parse-errors", test_parse_errors);
     g_test_add_func("/drover/cli/args/main-usage", test_main_usage);
     g_test_add_func("/drover/cli/args/path-expand", test_path_expand);

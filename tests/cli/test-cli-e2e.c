@@ -229,6 +229,22 @@ count_progress_lines(const char *err)
     return n;
 }
 
+/* A job that ran and failed: its progress lines, then one "error: ..."
+ * line on stderr, nothing on stdout. */
+static void
+assert_job_error(CliResult *r, int status, const char *part)
+{
+    const char *line = strstr(r->err, "error: ");
+
+    assert_exit(r, status);
+    g_assert_nonnull(line);
+    g_assert_true(line == r->err || line[-1] == '\n');
+    g_assert_null(strchr(line, '\n') != NULL ? strstr(strchr(line, '\n'), "error: ") : NULL);
+    assert_contains(line, part);
+    g_assert_cmpuint(count_progress_lines(r->err), >=, 1);
+    g_assert_cmpstr(r->out, ==, "");
+}
+
 static void
 fixture_setup(Fixture *f, gconstpointer data)
 {
@@ -1127,6 +1143,161 @@ test_secrets(Fixture *f, gconstpointer data)
 #undef RUN
 }
 
+/* Catalogs on a test:/// host.  Refusals come back at once with the exit
+ * code of their error and name the field; a valid catalog is created and
+ * provisioned, and on test:/// its provisioning fails at the identity
+ * step (the test driver cannot upload volumes): the job fails with that
+ * reason, and every machine shows it. */
+static void
+test_catalogs(Fixture *f, gconstpointer data)
+{
+    g_autoptr(CliResult) r = NULL;
+    g_autoptr(JsonObject) page = NULL;
+    g_autoptr(JsonObject) cat = NULL;
+    g_autofree char *row = NULL;
+    JsonArray *items;
+
+#define RUN(...)                                                                                                   \
+    do {                                                                                                           \
+        g_clear_pointer(&r, cli_result_free);                                                                      \
+        r = cli_run(f, __VA_ARGS__, NULL);                                                                         \
+    } while (0)
+#define CREATE(name, master, ...)                                                                                  \
+    RUN("catalog", "create", name, "--master", master, "--snapshot", "v1", "--host", "kvm1", "--pool", "pool1",   \
+        "--naming", "desk-##", __VA_ARGS__)
+
+    add_host(f, "kvm1");
+    RUN("vm", "create", "gold", "--host", "kvm1", "--vcpus", "1", "--memory", "128", "--disk", "64:pool1",
+        "--network", "net1");
+    assert_exit(r, 0);
+    RUN("vm", "create", "gold2", "--host", "kvm1", "--vcpus", "1", "--memory", "128", "--generation", "2",
+        "--disk", "64:pool1");
+    assert_exit(r, 0);
+    /* The masters' disks become known volumes at the refresh. */
+    RUN("host", "refresh", "kvm1");
+    assert_exit(r, 0);
+
+    /* Refused before anything is written, each naming its field. */
+    CREATE("desks", "gold", "--count", "2");
+    assert_error(r, 3, "has no snapshot 'v1'");
+    assert_contains(r->err, "master_snapshot");
+    CREATE("desks", "gold2", "--count", "2");
+    assert_error(r, 6, "Secure Boot");
+    assert_contains(r->err, "master_vm");
+    CREATE("desks", "nosuchvm", "--count", "2");
+    assert_error(r, 3, "nosuchvm");
+    RUN("vm", "snapshot", "create", "gold", "v1");
+    assert_exit(r, 0);
+    CREATE("desks", "gold", "--count", "100");
+    assert_error(r, 6, "numbers at most 99 machines");
+    assert_contains(r->err, "count");
+    CREATE("desks", "gold", "--count", "2", "--network", "nosuchnet");
+    assert_error(r, 3, "nosuchnet");
+    assert_contains(r->err, "machine.networks[0]");
+    RUN("catalog", "create", "desks", "--master", "gold", "--snapshot", "v1", "--host", "kvm1", "--pool",
+        "nosuchpool", "--naming", "desk-##", "--count", "2");
+    assert_error(r, 3, "nosuchpool");
+    assert_contains(r->err, "pool");
+    /* A usage error: no request at all. */
+    RUN("catalog", "create", "desks", "--master", "gold", "--snapshot", "v1", "--pool", "pool1", "--naming",
+        "desk-##", "--count", "2");
+    assert_exit(r, 2);
+    assert_contains(r->err, "exactly one of --host");
+    assert_contains(r->err, "usage: drover catalog create");
+    RUN("catalog", "list");
+    assert_exit(r, 0);
+    g_assert_false(has_row(r->out, "desks"));
+
+    /* Created and provisioned: the job follows with progress and fails
+     * at the identity step, after the overlays were made. */
+    CREATE("desks", "gold", "--count", "2", "--network", "net1", "--memory", "64", "--personal-disk", "16",
+           "--description", "second floor");
+    assert_job_error(r, 8, "2 of 2 machines failed");
+    assert_contains(r->err, "identity: ");
+    assert_contains(r->err, "cannot upload");
+
+    RUN("catalog", "list");
+    assert_exit(r, 0);
+    g_assert_true(g_str_has_prefix(r->out, "NAME "));
+    row = table_row(r->out, "desks");
+    g_assert_nonnull(row);
+    assert_contains(row, " pooled ");
+    assert_contains(row, " degraded ");
+    assert_contains(row, " gold ");
+    assert_contains(row, " pool1 ");
+    assert_contains(row, " desk-## ");
+    RUN("catalog", "list", "--state", "ready");
+    assert_exit(r, 0);
+    g_assert_false(has_row(r->out, "desks"));
+
+    RUN("catalog", "show", "desks");
+    assert_exit(r, 0);
+    g_assert_true(g_str_has_prefix(r->out, "id: "));
+    assert_contains(r->out, "\nname: ");
+    assert_contains(r->out, "second floor");
+    assert_contains(r->out, "machine_spec.memory_mib:");
+    /* The target hosts by name beside their ids. */
+    g_clear_pointer(&row, g_free);
+    row = table_row(r->out, "host_names:");
+    g_assert_nonnull(row);
+    assert_contains(row, " kvm1");
+    RUN("-o", "json", "catalog", "show", "desks");
+    assert_exit(r, 0);
+    cat = parse_object(r->out);
+    g_assert_cmpstr(json_object_get_string_member(cat, "state"), ==, "degraded");
+    g_assert_cmpint(json_object_get_int_member(cat, "personal_disk_mib"), ==, 16);
+    g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(cat, "machine_spec"), "memory_mib"),
+                    ==, 64);
+
+    RUN("catalog", "machines", "desks");
+    assert_exit(r, 0);
+    g_assert_true(g_str_has_prefix(r->out, "NAME "));
+    assert_contains(r->out, "STATE");
+    assert_contains(r->out, "HOST");
+    assert_contains(r->out, "STEP");
+    assert_contains(r->out, "ERROR");
+    for (guint i = 1; i <= 2; i++) {
+        g_autofree char *name = g_strdup_printf("desk-%02u", i);
+        g_autofree char *mrow = table_row(r->out, name);
+        g_assert_nonnull(mrow);
+        assert_contains(mrow, " failed ");
+        assert_contains(mrow, " kvm1 ");
+        assert_contains(mrow, " overlay ");
+        assert_contains(mrow, "identity: ");
+    }
+    RUN("catalog", "machines", "desks", "--state", "ready");
+    assert_exit(r, 0);
+    g_assert_false(has_row(r->out, "desk-01"));
+    RUN("-o", "json", "catalog", "machines", "desks", "--state", "failed");
+    assert_exit(r, 0);
+    page = parse_object(r->out);
+    items = json_object_get_array_member(page, "items");
+    g_assert_cmpuint(json_array_get_length(items), ==, 2);
+    for (guint i = 0; i < 2; i++) {
+        JsonObject *m = json_array_get_object_element(items, i);
+        g_assert_cmpstr(json_object_get_string_member(m, "state"), ==, "failed");
+        assert_contains(json_object_get_string_member(m, "error"), "identity");
+    }
+
+    /* A retry runs the job again and fails the same way. */
+    RUN("catalog", "provision", "desks");
+    assert_job_error(r, 8, "2 of 2 machines failed");
+    assert_contains(r->err, "identity: ");
+
+    /* The name is taken now; an unknown catalog is not found. */
+    CREATE("desks", "gold", "--count", "2");
+    assert_error(r, 4, "desks");
+    assert_contains(r->err, "name");
+    RUN("catalog", "show", "nosuchcatalog");
+    assert_error(r, 3, "nosuchcatalog");
+    RUN("catalog", "machines", "nosuchcatalog");
+    assert_error(r, 3, "nosuchcatalog");
+    RUN("catalog", "provision", "nosuchcatalog");
+    assert_error(r, 3, "nosuchcatalog");
+#undef CREATE
+#undef RUN
+}
+
 /* Compares @actual with tests/cli/golden/@name, or rewrites the file when
  * DV_REGENERATE_GOLDEN=1. */
 static void
@@ -1158,6 +1329,8 @@ test_golden(void)
     static const char *const vm_help[] = { "vm", "--help", NULL };
     static const char *const create_help[] = { "vm", "create", "--help", NULL };
     static const char *const usage[] = { "vm", "frob", NULL };
+    static const char *const catalog_help[] = { "catalog", "--help", NULL };
+    static const char *const catalog_create_help[] = { "catalog", "create", "--help", NULL };
     g_autoptr(CliResult) r = NULL;
 
     g_assert_no_error(error);
@@ -1175,6 +1348,16 @@ test_golden(void)
     r = cli_run_argv(xdg, create_help);
     assert_exit(r, 0);
     check_golden("vm-create-help.txt", r->out);
+
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run_argv(xdg, catalog_help);
+    assert_exit(r, 0);
+    check_golden("catalog-help.txt", r->out);
+
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run_argv(xdg, catalog_create_help);
+    assert_exit(r, 0);
+    check_golden("catalog-create-help.txt", r->out);
 
     g_clear_pointer(&r, cli_result_free);
     r = cli_run_argv(xdg, usage);
@@ -1202,6 +1385,7 @@ main(int argc, char **argv)
     ADD("job-cancel", test_job_cancel);
     ADD("server-down", test_server_down);
     ADD("secrets", test_secrets);
+    ADD("catalogs", test_catalogs);
 #undef ADD
     return g_test_run();
 }
