@@ -418,6 +418,27 @@ dv_route_api(DvRequest *req, char **seg, guint nseg, const char *user, guint *st
         job = dv_engine_catalog_provision(engine, seg[1], user, error);
         return dv_route_job_accepted(req, job, status);
     }
+    if (kind == DV_KIND_CATALOG && nseg == 3 && g_strcmp0(seg[2], "reconcile") == 0) {
+        if (g_strcmp0(m, "GET") == 0) {
+            if (!dv_route_no_query(req, error))
+                return NULL;
+            return dv_engine_catalog_reconcile(engine, seg[1], error);
+        }
+        if (g_strcmp0(m, "POST") == 0) {
+            g_autoptr(JsonObject) body = NULL;
+            g_autoptr(JsonObject) job = NULL;
+            if (!dv_route_no_query(req, error))
+                return NULL;
+            /* No body: report only. */
+            if (req->body != NULL && g_bytes_get_size(req->body) > 0 &&
+                (body = dv_route_body(req, error)) == NULL)
+                return NULL;
+            job = dv_engine_catalog_reconcile_submit(engine, seg[1], body, user, error);
+            return dv_route_job_accepted(req, job, status);
+        }
+        dv_route_method(req, "GET,POST", error);
+        return NULL;
+    }
     if (kind == DV_KIND_JOB && nseg == 3 && g_strcmp0(seg[2], "cancel") == 0) {
         if (!dv_route_method(req, "POST", error) || !dv_route_no_body(req, error))
             return NULL;

@@ -98,6 +98,8 @@ DvSecret *dv_engine_run_as_credentials(DvEngine *engine, const char *run_as_id,
 void dv_engine_catalogs_register(DvEngine *engine);
 JsonObject *dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const char *user,
                                      GError **error);
+JsonObject *dv_engine_catalog_delete(DvEngine *engine, JsonObject *catalog, GHashTable *query,
+                                     const char *user, GError **error);
 
 /* Host groups below @group_id, itself included (ids, owned). */
 GPtrArray *dv_engine_group_subtree(DvEngine *engine, const char *group_id, GError **error);

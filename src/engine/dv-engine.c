@@ -696,6 +696,8 @@ dv_engine_delete(DvEngine *engine, DvKind kind, const char *id_or_name, GHashTab
         return dv_engine_host_remove(engine, obj, user, error);
     case DV_KIND_VM:
         return dv_engine_vm_delete(engine, obj, query, user, error);
+    case DV_KIND_CATALOG:
+        return dv_engine_catalog_delete(engine, obj, query, user, error);
     case DV_KIND_HOST_GROUP:
     case DV_KIND_CLUSTER:
     case DV_KIND_LIBRARY_SHARE:

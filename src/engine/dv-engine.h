@@ -110,6 +110,20 @@ JsonObject *dv_engine_catalog_provision(DvEngine *engine, const char *catalog, c
 /* One page of a catalog's machines (query as for dv_engine_list()). */
 JsonObject *dv_engine_catalog_machines(DvEngine *engine, const char *catalog, GHashTable *query,
                                        GError **error);
+/* The catalog's reconcile report, read live from its hosts:
+ * {catalog, catalog_id, orphans_on_hosts: [{host, host_id, kind
+ * ("volume"|"domain"), name, path, pool | uuid, running}],
+ * missing_on_hosts: [{host, host_id, machine (NULL for a base), kind,
+ * name}], unreachable_hosts: [{host, host_id, error}], hosts_checked,
+ * truncated, ok}.  Deletes nothing.  (Deleting the catalog is
+ * dv_engine_delete() with DV_KIND_CATALOG: job catalog.delete.) */
+JsonObject *dv_engine_catalog_reconcile(DvEngine *engine, const char *catalog, GError **error);
+/* Job catalog.reconcile: the same report as its result, and with
+ * @body {"delete_orphans": true} the orphans it lists are deleted
+ * (nothing else).  @body may be NULL. */
+JsonObject *dv_engine_catalog_reconcile_submit(DvEngine *engine, const char *catalog,
+                                               JsonObject *body, const char *user,
+                                               GError **error);
 
 /* Test support, only with DV_DEBUG_JOBS=1 (see dv-engine.c). */
 gboolean dv_engine_debug_enabled(void);

@@ -7,6 +7,11 @@
  * and reports on its serial console its own hostname and instance-id (from
  * its identity disk) and the image version (from the base).
  *
+ * Then the reconciler and delete: a volume named like the catalog's,
+ * made by hand with virsh, is reported as the one orphan and removed by
+ * delete_orphans; deleting the catalog (one machine still running) leaves
+ * none of its volumes, files or domains on the host and none of its rows.
+ *
  * The case runs in a child process; everything it makes is named
  * dvc<pid>-... and the parent removes it afterwards (domains, the
  * transient pool with its volumes, the temp dirs), pass or fail. */
@@ -15,6 +20,7 @@
 #include "dv-virt-private.h"
 
 #include "dv-engine.h"
+#include "dv-error.h"
 #include "dv-json.h"
 
 #include <glib/gstdio.h>
@@ -174,6 +180,178 @@ create(DvEngine *engine, DvKind kind, const char *json, guint timeout_ms)
     return run(engine, job, timeout_ms);
 }
 
+/* Runs virsh against the system daemon; its stdout (owned). */
+static char *
+virsh(const char *const *args)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autoptr(GError) error = NULL;
+    g_autofree char *err = NULL;
+    char *out = NULL;
+    int status = 0;
+
+    g_ptr_array_add(argv, (gpointer) "virsh");
+    g_ptr_array_add(argv, (gpointer) "-q");
+    g_ptr_array_add(argv, (gpointer) "-c");
+    g_ptr_array_add(argv, (gpointer)SYSTEM_URI);
+    for (guint i = 0; args[i] != NULL; i++)
+        g_ptr_array_add(argv, (gpointer)args[i]);
+    g_ptr_array_add(argv, NULL);
+    if (!g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status,
+                      &error))
+        g_error("cannot run virsh: %s", error->message);
+    if (!g_spawn_check_wait_status(status, &error))
+        g_error("virsh %s failed: %s\n%s", args[0], error->message, err);
+    return out;
+}
+
+/* Lines of @text starting with @prefix (after blanks), first word each,
+ * joined by ' '. */
+static char *
+words_with_prefix(const char *text, const char *prefix)
+{
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+    g_autoptr(GString) out = g_string_new(NULL);
+    for (guint i = 0; lines[i] != NULL; i++) {
+        g_auto(GStrv) w = g_strsplit_set(g_strstrip(lines[i]), " \t", 2);
+        if (w[0] != NULL && g_str_has_prefix(w[0], prefix))
+            g_string_append_printf(out, "%s%s", out->len > 0 ? " " : "", w[0]);
+    }
+    return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+static JsonObject *
+reconcile(DvEngine *engine, const char *catalog)
+{
+    g_autoptr(GError) error = NULL;
+    JsonObject *r = dv_engine_catalog_reconcile(engine, catalog, &error);
+    g_autofree char *t = NULL;
+    g_assert_no_error(error);
+    t = dv_json_object_to_string(r, FALSE);
+    g_printerr("# reconcile: %s\n", t);
+    return r;
+}
+
+static gint64
+rows(DvEngine *engine, const DvTableDef *def)
+{
+    g_autoptr(GError) error = NULL;
+    gint64 n = dv_store_count(dv_engine_get_store(engine), def, NULL, 0, &error);
+    g_assert_no_error(error);
+    return n;
+}
+
+/* The reconciler finds a hand-made orphan and removes it when asked;
+ * deleting the catalog leaves nothing of it on the host or in the
+ * database. */
+static void
+reconcile_and_delete(DvEngine *engine, const char *cat_name, const char *pool, const char *dir,
+                     JsonArray *items)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *orphan = g_strdup_printf("%s-stray-disk.qcow2", cat_name);
+    g_autofree char *vprefix = g_strdup_printf("%s-", cat_name);
+    g_autoptr(JsonObject) r1 = NULL;
+    g_autoptr(JsonObject) r2 = NULL;
+    g_autoptr(JsonObject) row = NULL;
+    g_autofree char *vols = NULL;
+    g_autofree char *names = NULL;
+    g_autofree char *doms = NULL;
+    JsonArray *orphans;
+    gint64 vms_before;
+
+    {
+        const char *const args[] = { "vol-create-as", pool, orphan, "1M", "--format", "qcow2", NULL };
+        g_autofree char *out = virsh(args);
+    }
+    r1 = reconcile(engine, cat_name);
+    orphans = dv_json_get_array(r1, "orphans_on_hosts");
+    g_assert_cmpuint(json_array_get_length(orphans), ==, 1);
+    g_assert_cmpstr(dv_json_get_string(json_array_get_object_element(orphans, 0), "kind", ""), ==, "volume");
+    g_assert_cmpstr(dv_json_get_string(json_array_get_object_element(orphans, 0), "name", ""), ==, orphan);
+    g_assert_cmpstr(dv_json_get_string(json_array_get_object_element(orphans, 0), "host", ""), ==, "local");
+    g_assert_cmpuint(json_array_get_length(dv_json_get_array(r1, "missing_on_hosts")), ==, 0);
+    g_assert_cmpuint(json_array_get_length(dv_json_get_array(r1, "unreachable_hosts")), ==, 0);
+    g_assert_false(dv_json_get_bool(r1, "ok", TRUE));
+
+    {
+        g_autoptr(JsonObject) body = obj("{\"delete_orphans\":true}");
+        g_autoptr(JsonObject) job = dv_engine_catalog_reconcile_submit(engine, cat_name, body, "tester", &error);
+        g_assert_no_error(error);
+        row = run(engine, job, 120000);
+        g_assert_cmpuint(json_array_get_length(dv_json_get_array(dv_json_get_object(row, "result"), "deleted")), ==,
+                         1);
+    }
+    {
+        const char *const args[] = { "vol-list", pool, NULL };
+        g_autofree char *out = virsh(args);
+        vols = words_with_prefix(out, orphan);
+        g_assert_cmpstr(vols, ==, "");
+    }
+    r2 = reconcile(engine, cat_name);
+    g_assert_true(dv_json_get_bool(r2, "ok", FALSE));
+
+    /* Delete, with the second machine still running.  The host's other
+     * domains (other tests' too) are VM rows as well. */
+    vms_before = rows(engine, &dv_table_vms);
+    {
+        g_autoptr(JsonObject) job = dv_engine_delete(engine, DV_KIND_CATALOG, cat_name, NULL, "tester", &error);
+        g_autoptr(JsonObject) done = NULL;
+        gint64 t0 = g_get_monotonic_time();
+        g_assert_no_error(error);
+        done = run(engine, job, JOB_WAIT_MS);
+        g_printerr("# catalog deleted in %.1f s\n", (g_get_monotonic_time() - t0) / (double)G_USEC_PER_SEC);
+        g_assert_true(dv_json_get_bool(dv_json_get_object(done, "result"), "deleted", FALSE));
+    }
+    {
+        const char *const args[] = { "pool-refresh", pool, NULL };
+        const char *const list[] = { "vol-list", pool, NULL };
+        g_autofree char *o1 = virsh(args);
+        g_autofree char *out = virsh(list);
+        g_free(vols);
+        vols = words_with_prefix(out, vprefix);
+        g_assert_cmpstr(vols, ==, "");
+    }
+    {
+        const char *const args[] = { "list", "--all", "--name", NULL };
+        g_autofree char *out = virsh(args);
+        g_autoptr(GString) left = g_string_new(NULL);
+        for (guint i = 0; i < json_array_get_length(items); i++) {
+            const char *m = dv_json_get_string(json_array_get_object_element(items, i), "name", "");
+            g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
+            for (guint k = 0; lines[k] != NULL; k++)
+                if (g_strcmp0(g_strstrip(lines[k]), m) == 0)
+                    g_string_append_printf(left, " %s", m);
+        }
+        doms = g_string_free(g_steal_pointer(&left), FALSE);
+        g_assert_cmpstr(doms, ==, "");
+        /* The master is not the catalog's. */
+        g_assert_nonnull(strstr(out, "master"));
+    }
+    /* No file of it in the pool's directory either (console logs). */
+    {
+        g_autoptr(GDir) d = g_dir_open(dir, 0, &error);
+        const char *name;
+        g_assert_no_error(error);
+        while ((name = g_dir_read_name(d)) != NULL)
+            if (g_str_has_prefix(name, vprefix))
+                g_error("%s/%s is left behind", dir, name);
+    }
+    g_assert_cmpint(rows(engine, &dv_table_catalogs), ==, 0);
+    g_assert_cmpint(rows(engine, &dv_table_catalog_images), ==, 0);
+    g_assert_cmpint(rows(engine, &dv_table_catalog_bases), ==, 0);
+    g_assert_cmpint(rows(engine, &dv_table_catalog_machines), ==, 0);
+    g_assert_cmpint(rows(engine, &dv_table_vms), ==, vms_before - (gint64)json_array_get_length(items));
+    for (guint i = 0; i < json_array_get_length(items); i++) {
+        g_autoptr(JsonObject) vm = dv_store_get(dv_engine_get_store(engine), &dv_table_vms,
+                                                dv_json_get_string(json_array_get_object_element(items, i), "id", ""),
+                                                &error);
+        g_assert_null(vm);
+        g_assert_error(error, DV_ERROR, DV_ERROR_NOT_FOUND);
+        g_clear_error(&error);
+    }
+}
+
 static void
 test_provision_and_boot(void)
 {
@@ -309,6 +487,7 @@ test_provision_and_boot(void)
         g_assert_nonnull(strstr(log, "DROVER-GUEST: image-version v1"));
         g_assert_nonnull(strstr(log, "DROVER-GUEST: disk vdb iso9660 cidata"));
     }
+    reconcile_and_delete(engine, cat_name, pool, dir, items);
     g_clear_pointer(&engine, dv_engine_free);
     remove_tree(state_dir);
 }

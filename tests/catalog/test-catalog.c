@@ -1,9 +1,12 @@
 /* Machine catalogs, engine tier: a DvEngine in process (SQLite in a temp
  * dir) against libvirt's test driver.  Every refused create must name the
- * field and leave nothing behind: no catalog, machine, base or job row. */
+ * field and leave nothing behind: no catalog, machine, base or job row.
+ * Delete and reconcile run against the same simulated host: the tests
+ * reach it through the engine's own handle (a test:///file host lives
+ * only as long as its one connection). */
 #define G_LOG_DOMAIN "DvTestCatalog"
 
-#include "dv-engine.h"
+#include "dv-engine-private.h"
 #include "dv-error.h"
 #include "dv-json.h"
 #include "dv-test-util.h"
@@ -353,6 +356,348 @@ test_create_and_conflict(Fixture *f, gconstpointer data)
     }
 }
 
+/* A fake job row "running" for the catalog, as if provisioning ran. */
+static char *
+fake_running_job(Fixture *f, const char *catalog)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) fake = json_object_new();
+    g_autoptr(JsonObject) ch = json_object_new();
+    g_autoptr(JsonObject) cat = dv_store_find(store(f), &dv_table_catalogs, "name", catalog, &error);
+    char *jid = g_uuid_string_random();
+    gint64 now = dv_store_now();
+
+    g_assert_no_error(error);
+    json_object_set_string_member(fake, "id", jid);
+    json_object_set_string_member(fake, "kind", "catalog.provision");
+    json_object_set_string_member(fake, "state", "running");
+    json_object_set_string_member(fake, "created_by", "tester");
+    json_object_set_int_member(fake, "created_at", now);
+    json_object_set_int_member(fake, "updated_at", now);
+    json_object_set_int_member(fake, "attempts", 1);
+    json_object_set_int_member(fake, "progress", 0);
+    json_object_set_boolean_member(fake, "cancel_requested", FALSE);
+    g_assert_true(dv_store_insert(store(f), &dv_table_jobs, fake, &error));
+    g_assert_no_error(error);
+    json_object_set_string_member(ch, "job_id", jid);
+    g_assert_true(dv_store_update(store(f), &dv_table_catalogs, dv_json_get_string(cat, "id", ""), ch, &error));
+    g_assert_no_error(error);
+    return jid;
+}
+
+/* cat1 with 3 machines whose identity step failed (test:// has no
+ * upload): base and overlays exist, nothing else. */
+static void
+make_failed_catalog(Fixture *f)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *b = body_with("\"personal_disk_mib\":64");
+    g_autoptr(JsonObject) body = obj(b);
+    g_autoptr(JsonObject) job = NULL;
+    g_autoptr(JsonObject) done = NULL;
+
+    snapshot(f, "m0", "s1");
+    job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
+    g_assert_no_error(error);
+    done = job_wait(f, job);
+    g_assert_cmpstr(dv_json_get_string(done, "state", ""), ==, "failed");
+}
+
+static DvVirtHost *
+virt_host(Fixture *f)
+{
+    g_autoptr(GError) error = NULL;
+    DvVirtHost *vh = dv_engine_virt_host_by_id(f->engine, f->host_id, &error);
+    g_assert_no_error(error);
+    return vh;
+}
+
+/* Names of the volumes in pool1 starting with @prefix, joined by ' '. */
+static char *
+pool_names(Fixture *f, const char *prefix)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(DvVirtHost) vh = virt_host(f);
+    g_autoptr(JsonArray) vols = dv_virt_pool_list_volumes(vh, "pool1", prefix, NULL, &error);
+    g_autoptr(GString) out = g_string_new(NULL);
+    g_assert_no_error(error);
+    for (guint i = 0; i < json_array_get_length(vols); i++)
+        g_string_append_printf(out, "%s%s", i > 0 ? " " : "",
+                               dv_json_get_string(json_array_get_object_element(vols, i), "name", ""));
+    return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+static JsonObject *
+delete_catalog(Fixture *f, const char *name)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) job = dv_engine_delete(f->engine, DV_KIND_CATALOG, name, NULL, "tester", &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(dv_json_get_string(job, "kind", ""), ==, "catalog.delete");
+    return job_wait(f, job);
+}
+
+/* Deleting while a job of the catalog runs is 409 naming the job, and
+ * changes nothing. */
+static void
+test_delete_refused_while_provisioning(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) job = NULL;
+    g_autoptr(JsonObject) cat = NULL;
+    g_autofree char *jid = NULL;
+    gint64 jobs;
+
+    make_failed_catalog(f);
+    jid = fake_running_job(f, "cat1");
+    jobs = count(f, &dv_table_jobs);
+    job = dv_engine_delete(f->engine, DV_KIND_CATALOG, "cat1", NULL, "tester", &error);
+    g_assert_null(job);
+    g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
+    g_test_message("refused: %s", error->message);
+    g_assert_nonnull(strstr(error->message, jid));
+    g_assert_nonnull(strstr(error->message, "catalog.provision"));
+    g_clear_error(&error);
+    g_assert_cmpint(count(f, &dv_table_jobs), ==, jobs);
+    cat = dv_engine_get(f->engine, DV_KIND_CATALOG, "cat1", &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(dv_json_get_string(cat, "state", ""), ==, "degraded");
+    g_assert_cmpint(count(f, &dv_table_catalog_machines), ==, 3);
+    g_assert_true(dv_store_delete(store(f), &dv_table_jobs, jid, &error));
+    g_assert_no_error(error);
+}
+
+/* A catalog whose machines failed: delete removes the overlays and the
+ * base from the pool and every row; the VMs m0-m2 stay. */
+static void
+test_delete_failed_catalog(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) done = NULL;
+    g_autoptr(JsonObject) again = NULL;
+    g_autofree char *before = NULL;
+    g_autofree char *after = NULL;
+    gint64 vms;
+
+    make_failed_catalog(f);
+    before = pool_names(f, "cat1-");
+    g_test_message("before: %s", before);
+    g_assert_cmpstr(before, ==, "cat1-base-v1.qcow2 cat1-desk-01-disk.qcow2 cat1-desk-02-disk.qcow2 "
+                                "cat1-desk-03-disk.qcow2");
+    vms = count(f, &dv_table_vms);
+    done = delete_catalog(f, "cat1");
+    assert_succeeded(done);
+    g_assert_true(dv_json_get_bool(dv_json_get_object(done, "result"), "deleted", FALSE));
+    g_assert_cmpint(dv_json_get_int(dv_json_get_object(done, "result"), "machines_removed", 0), ==, 3);
+    g_assert_cmpint(dv_json_get_int(dv_json_get_object(done, "result"), "bases_removed", 0), ==, 1);
+    after = pool_names(f, "cat1-");
+    g_assert_cmpstr(after, ==, "");
+    g_assert_cmpint(count(f, &dv_table_catalogs), ==, 0);
+    g_assert_cmpint(count(f, &dv_table_catalog_images), ==, 0);
+    g_assert_cmpint(count(f, &dv_table_catalog_bases), ==, 0);
+    g_assert_cmpint(count(f, &dv_table_catalog_machines), ==, 0);
+    g_assert_cmpint(count(f, &dv_table_vms), ==, vms);
+    again = dv_engine_delete(f->engine, DV_KIND_CATALOG, "cat1", NULL, "tester", &error);
+    g_assert_null(again);
+    g_assert_error(error, DV_ERROR, DV_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+    /* The name is free again. */
+    {
+        g_autofree char *b = body_with(NULL);
+        g_autoptr(JsonObject) body = obj(b);
+        g_autoptr(JsonObject) job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
+        g_autoptr(JsonObject) row = NULL;
+        g_assert_no_error(error);
+        row = job_wait(f, job);
+    }
+}
+
+/* A host that cannot be reached fails the delete with the reason and
+ * keeps every row of what may still exist there; provisioning is refused
+ * while the catalog is being deleted; once the host is back a second
+ * delete finishes. */
+static void
+test_delete_unreachable_host(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) host = NULL;
+    g_autoptr(JsonObject) bad = obj("{\"uri\":\"test:///nonexistent/drover-host.xml\"}");
+    g_autoptr(JsonObject) back = json_object_new();
+    g_autoptr(JsonObject) done = NULL;
+    g_autoptr(JsonObject) done2 = NULL;
+    g_autoptr(JsonObject) cat = NULL;
+    g_autoptr(JsonObject) prov = NULL;
+    const char *msg;
+
+    make_failed_catalog(f);
+    host = dv_store_get(store(f), &dv_table_hosts, f->host_id, &error);
+    g_assert_no_error(error);
+    json_object_set_string_member(back, "uri", dv_json_get_string(host, "uri", ""));
+    g_assert_true(dv_store_update(store(f), &dv_table_hosts, f->host_id, bad, &error));
+    g_assert_no_error(error);
+
+    done = delete_catalog(f, "cat1");
+    g_assert_cmpstr(dv_json_get_string(done, "state", ""), ==, "failed");
+    msg = dv_json_get_string(dv_json_get_object(done, "error"), "message", "");
+    g_test_message("delete: %s", msg);
+    g_assert_nonnull(strstr(msg, "could not remove 3 of 3 machines and 1 of 1 base images"));
+    g_assert_nonnull(strstr(msg, "nonexistent"));
+    g_assert_cmpint(count(f, &dv_table_catalogs), ==, 1);
+    g_assert_cmpint(count(f, &dv_table_catalog_bases), ==, 1);
+    g_assert_cmpint(count(f, &dv_table_catalog_machines), ==, 3);
+    cat = dv_engine_get(f->engine, DV_KIND_CATALOG, "cat1", &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(dv_json_get_string(cat, "state", ""), ==, "deleting");
+    prov = dv_engine_catalog_provision(f->engine, "cat1", "tester", &error);
+    g_assert_null(prov);
+    g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
+    g_assert_nonnull(strstr(error->message, "being deleted"));
+    g_clear_error(&error);
+
+    /* Back (as a fresh simulated host: what was on it is gone, which a
+     * delete takes as done). */
+    g_assert_true(dv_store_update(store(f), &dv_table_hosts, f->host_id, back, &error));
+    g_assert_no_error(error);
+    done2 = delete_catalog(f, "cat1");
+    assert_succeeded(done2);
+    g_assert_cmpint(count(f, &dv_table_catalogs), ==, 0);
+    g_assert_cmpint(count(f, &dv_table_catalog_bases), ==, 0);
+    g_assert_cmpint(count(f, &dv_table_catalog_machines), ==, 0);
+}
+
+static JsonObject *
+reconcile(Fixture *f)
+{
+    g_autoptr(GError) error = NULL;
+    JsonObject *r = dv_engine_catalog_reconcile(f->engine, "cat1", &error);
+    g_autofree char *t = NULL;
+    g_assert_no_error(error);
+    t = dv_json_object_to_string(r, FALSE);
+    g_test_message("reconcile: %s", t);
+    return r;
+}
+
+static void
+define_domain(Fixture *f, const char *name, const char *description)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(DvVirtHost) vh = virt_host(f);
+    g_autoptr(JsonObject) spec = json_object_new();
+    g_autofree char *xml = NULL;
+    g_autofree char *uuid = NULL;
+
+    json_object_set_string_member(spec, "name", name);
+    json_object_set_string_member(spec, "domain_type", "test");
+    json_object_set_int_member(spec, "memory_mib", 64);
+    json_object_set_string_member(spec, "description", description);
+    xml = dv_virt_domain_xml_new(spec, &error);
+    g_assert_no_error(error);
+    uuid = dv_virt_domain_define(vh, xml, NULL, &error);
+    g_assert_no_error(error);
+}
+
+static gboolean
+domain_exists(Fixture *f, const char *name)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(DvVirtHost) vh = virt_host(f);
+    g_autoptr(JsonArray) doms = dv_virt_domain_list_by_prefix(vh, name, NULL, &error);
+    g_assert_no_error(error);
+    for (guint i = 0; i < json_array_get_length(doms); i++)
+        if (g_strcmp0(dv_json_get_string(json_array_get_object_element(doms, i), "name", ""), name) == 0)
+            return TRUE;
+    return FALSE;
+}
+
+/* The reconciler on a test:// host: a volume named like the catalog's
+ * made by hand and a domain of the catalog unknown to it are orphans; a
+ * domain whose name fits but is not the catalog's is not; an overlay
+ * removed by hand is missing.  delete_orphans removes the two orphans and
+ * nothing else. */
+static void
+test_reconcile(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) r0 = NULL;
+    g_autoptr(JsonObject) r1 = NULL;
+    g_autoptr(JsonObject) r2 = NULL;
+    g_autoptr(JsonObject) job = NULL;
+    g_autoptr(JsonObject) done = NULL;
+    g_autoptr(JsonObject) vol = NULL;
+    g_autoptr(DvVirtHost) vh = NULL;
+    g_autofree char *names = NULL;
+    JsonArray *orphans;
+    JsonArray *missing;
+
+    make_failed_catalog(f);
+    r0 = reconcile(f);
+    g_assert_true(dv_json_get_bool(r0, "ok", FALSE));
+    g_assert_cmpint(dv_json_get_int(r0, "hosts_checked", 0), ==, 1);
+
+    vh = virt_host(f);
+    vol = dv_virt_volume_create(vh, "pool1", "cat1-stray.qcow2", 1 << 20, "qcow2", NULL, &error);
+    g_assert_no_error(error);
+    define_domain(f, "desk-07", "machine of catalog cat1");
+    define_domain(f, "desk-08", "someone else's");
+    g_assert_true(dv_virt_volume_delete(vh, "pool1", "cat1-desk-02-disk.qcow2", NULL, &error));
+    g_assert_no_error(error);
+
+    r1 = reconcile(f);
+    g_assert_false(dv_json_get_bool(r1, "ok", TRUE));
+    orphans = dv_json_get_array(r1, "orphans_on_hosts");
+    g_assert_cmpuint(json_array_get_length(orphans), ==, 2);
+    {
+        JsonObject *o = json_array_get_object_element(orphans, 0);
+        g_assert_cmpstr(dv_json_get_string(o, "host", ""), ==, "h1");
+        g_assert_cmpstr(dv_json_get_string(o, "kind", ""), ==, "volume");
+        g_assert_cmpstr(dv_json_get_string(o, "name", ""), ==, "cat1-stray.qcow2");
+        g_assert_cmpstr(dv_json_get_string(o, "path", ""), ==, "/pool1/cat1-stray.qcow2");
+        o = json_array_get_object_element(orphans, 1);
+        g_assert_cmpstr(dv_json_get_string(o, "kind", ""), ==, "domain");
+        g_assert_cmpstr(dv_json_get_string(o, "name", ""), ==, "desk-07");
+    }
+    missing = dv_json_get_array(r1, "missing_on_hosts");
+    g_assert_cmpuint(json_array_get_length(missing), ==, 1);
+    g_assert_cmpstr(dv_json_get_string(json_array_get_object_element(missing, 0), "machine", ""), ==, "desk-02");
+    g_assert_cmpstr(dv_json_get_string(json_array_get_object_element(missing, 0), "kind", ""), ==, "volume");
+    g_assert_cmpstr(dv_json_get_string(json_array_get_object_element(missing, 0), "name", ""), ==,
+                    "cat1-desk-02-disk.qcow2");
+
+    /* The report alone deletes nothing. */
+    names = pool_names(f, "cat1-stray");
+    g_assert_cmpstr(names, ==, "cat1-stray.qcow2");
+    g_assert_true(domain_exists(f, "desk-07"));
+
+    /* Unknown fields are refused. */
+    {
+        g_autoptr(JsonObject) bad = obj("{\"delete_everything\":true}");
+        g_autoptr(JsonObject) j = dv_engine_catalog_reconcile_submit(f->engine, "cat1", bad, "tester", &error);
+        g_assert_null(j);
+        g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
+        g_clear_error(&error);
+    }
+    {
+        g_autoptr(JsonObject) body = obj("{\"delete_orphans\":true}");
+        job = dv_engine_catalog_reconcile_submit(f->engine, "cat1", body, "tester", &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(dv_json_get_string(job, "kind", ""), ==, "catalog.reconcile");
+        done = job_wait(f, job);
+        assert_succeeded(done);
+        g_assert_cmpuint(json_array_get_length(dv_json_get_array(dv_json_get_object(done, "result"),
+                                                                 "deleted")), ==, 2);
+    }
+    g_clear_pointer(&names, g_free);
+    names = pool_names(f, "cat1-");
+    g_assert_cmpstr(names, ==, "cat1-base-v1.qcow2 cat1-desk-01-disk.qcow2 cat1-desk-03-disk.qcow2");
+    g_assert_false(domain_exists(f, "desk-07"));
+    g_assert_true(domain_exists(f, "desk-08"));
+
+    r2 = reconcile(f);
+    g_assert_cmpuint(json_array_get_length(dv_json_get_array(r2, "orphans_on_hosts")), ==, 0);
+    g_assert_cmpuint(json_array_get_length(dv_json_get_array(r2, "missing_on_hosts")), ==, 1);
+    g_assert_false(dv_json_get_bool(r2, "ok", TRUE));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -360,6 +705,10 @@ main(int argc, char **argv)
 #define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
     ADD("/drover/catalog/validation", test_validation);
     ADD("/drover/catalog/create-and-conflict", test_create_and_conflict);
+    ADD("/drover/catalog/delete-refused-while-provisioning", test_delete_refused_while_provisioning);
+    ADD("/drover/catalog/delete-failed-catalog", test_delete_failed_catalog);
+    ADD("/drover/catalog/delete-unreachable-host", test_delete_unreachable_host);
+    ADD("/drover/catalog/reconcile", test_reconcile);
 #undef ADD
     return g_test_run();
 }

@@ -11,7 +11,7 @@
  * where it stopped.  A machine whose step fails is marked failed with the
  * reason; the others go on. */
 
-#include "dv-engine-private.h"
+#include "dv-catalogs-private.h"
 #include "dv-identity.h"
 
 #include <string.h>
@@ -57,7 +57,7 @@ static const DvFieldSpec dv_catalog_machine_fields[] = {
 /* A scheme is 1-15 characters of [A-Za-z0-9-] with exactly one run of '#'
  * (the index, zero-padded to the run's width), not starting or ending with
  * '-'.  Returns the run's offset and width. */
-static gboolean
+gboolean
 dv_catalog_scheme_parse(const char *scheme, guint *ret_offset, guint *ret_width, GError **error)
 {
     gsize len = scheme != NULL ? strlen(scheme) : 0;
@@ -111,7 +111,7 @@ dv_catalog_machine_name(const char *scheme, guint offset, guint width, gint64 in
     return g_strdup_printf("%.*s%s%s", (int)offset, scheme, num, scheme + offset + width);
 }
 
-static char *
+char *
 dv_catalog_volume_name(const char *catalog, const char *machine, const char *what)
 {
     return g_strdup_printf("%s-%s-%s", catalog, machine, what);
@@ -240,7 +240,7 @@ dv_catalog_targets(DvEngine *engine, JsonObject *body, const char **ret_kind, ch
 }
 
 /* A row of @def on @host_id whose @column is @value, or NULL (no error). */
-static JsonObject *
+JsonObject *
 dv_catalog_on_host(DvEngine *engine, const DvTableDef *def, const char *host_id,
                    const char *column, const char *value, GError **error)
 {
@@ -711,7 +711,7 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const char *user, G
 }
 
 /* Refuses a second provisioning job while one is queued or running. */
-static gboolean
+gboolean
 dv_catalog_check_idle(DvEngine *engine, JsonObject *catalog, GError **error)
 {
     const char *job_id = dv_json_get_string(catalog, "job_id", NULL);
@@ -744,6 +744,12 @@ dv_engine_catalog_provision(DvEngine *engine, const char *ref, const char *user,
 
     if (catalog == NULL || !dv_catalog_check_idle(engine, catalog, error))
         return NULL;
+    if (g_strcmp0(dv_json_get_string(catalog, "state", ""), "deleting") == 0) {
+        dv_set_field_error(error, DV_ERROR_CONFLICT, NULL,
+                           "catalog %s is being deleted; delete it again to finish",
+                           dv_json_get_string(catalog, "name", ""));
+        return NULL;
+    }
     job = dv_engine_submit(engine, "catalog.provision", "catalog", dv_json_get_string(catalog, "id", ""),
                            dv_json_get_string(catalog, "name", ""), NULL, NULL, user, error);
     if (job == NULL)
@@ -782,7 +788,7 @@ static const DvJobStep dv_catalog_steps[] = {
     { "save", 5 },
 };
 
-static gboolean
+gboolean
 dv_catalog_update(DvEngine *engine, const DvTableDef *def, JsonObject *row, JsonObject *changes,
                   GError **error)
 {
@@ -977,9 +983,9 @@ dv_catalog_machine_run(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonOb
     g_autoptr(JsonObject) host = NULL;
     g_autoptr(JsonObject) prow = NULL;
     g_autoptr(JsonObject) master = NULL;
-    g_autofree char *disk_name = dv_catalog_volume_name(cname, mname, "disk.qcow2");
-    g_autofree char *id_name = dv_catalog_volume_name(cname, mname, "identity.iso");
-    g_autofree char *pers_name = dv_catalog_volume_name(cname, mname, "personal.qcow2");
+    g_autofree char *disk_name = dv_catalog_volume_name(cname, mname, DV_CATALOG_VOLUME_DISK);
+    g_autofree char *id_name = dv_catalog_volume_name(cname, mname, DV_CATALOG_VOLUME_IDENTITY);
+    g_autofree char *pers_name = dv_catalog_volume_name(cname, mname, DV_CATALOG_VOLUME_PERSONAL);
     const char *pool_path;
 
     if (base == NULL || g_strcmp0(dv_json_get_string(base, "state", ""), "ready") != 0) {
@@ -1054,7 +1060,7 @@ dv_catalog_machine_run(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonOb
         g_autoptr(GError) local = NULL;
         g_autofree char *xml = NULL;
         g_autofree char *uuid = NULL;
-        g_autofree char *log = g_strdup_printf("%s/%s-%s-console.log", pool_path, cname, mname);
+        g_autofree char *log = g_strdup_printf("%s/%s-%s-" DV_CATALOG_VOLUME_CONSOLE, pool_path, cname, mname);
         const char *vm_id = dv_json_get_string(m, "id", "");
         JsonObject *d;
 
@@ -1087,7 +1093,7 @@ dv_catalog_machine_run(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonOb
         json_object_set_int_member(spec, "generation", dv_json_get_int(master, "generation", 1));
         json_object_set_boolean_member(spec, "secure_boot", FALSE);
         {
-            g_autofree char *desc = g_strdup_printf("machine of catalog %s", cname);
+            g_autofree char *desc = g_strdup_printf(DV_CATALOG_DOMAIN_DESCRIPTION, cname);
             json_object_set_string_member(spec, "description", desc);
         }
         if (g_strcmp0(dv_json_get_string(prow, "type", ""), "dir") == 0)
@@ -1260,4 +1266,6 @@ dv_engine_catalogs_register(DvEngine *engine)
 {
     DvJobKind kind = { "catalog.provision", dv_catalog_provision_job, engine, TRUE };
     dv_job_manager_register_kind(engine->jobs, &kind);
+    dv_catalog_delete_register(engine);
+    dv_catalog_reconcile_register(engine);
 }

@@ -217,6 +217,23 @@ DvSecret *dv_virt_volume_download(DvVirtHost *host, const char *pool, const char
 JsonObject *dv_virt_volume_clone(DvVirtHost *host, const char *source_path, const char *pool,
                                  const char *name, GCancellable *cancellable, GError **error);
 
+/* ---- live listings by name prefix (dv-virt-list.c; catalog reconciler) -- */
+
+/* The volumes of @pool whose name starts with @prefix, read live from the
+ * host: [{name, path}] sorted by name; what libvirt knows of the pool
+ * (see dv_virt_pool_refresh()).  A missing pool is DV_ERROR_NOT_FOUND. */
+JsonArray *dv_virt_pool_list_volumes(DvVirtHost *host, const char *pool, const char *prefix,
+                                     GCancellable *cancellable, GError **error);
+/* Refreshes @pool so libvirt sees files it did not make.  A refresh the
+ * daemon refuses because an upload or copy runs in the pool is skipped
+ * (TRUE); a missing pool is DV_ERROR_NOT_FOUND. */
+gboolean dv_virt_pool_refresh(DvVirtHost *host, const char *pool, GCancellable *cancellable,
+                              GError **error);
+/* The domains whose name starts with @prefix ("" lists all), read live:
+ * [{name, uuid, active, description}] sorted by name. */
+JsonArray *dv_virt_domain_list_by_prefix(DvVirtHost *host, const char *prefix,
+                                         GCancellable *cancellable, GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirt, dv_virt_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirtHost, dv_virt_host_unref)
 

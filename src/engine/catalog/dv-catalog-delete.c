@@ -1,0 +1,388 @@
+#define G_LOG_DOMAIN "DvCatalogDelete"
+
+/* Deleting a machine catalog (docs/CATALOGS.md): the job catalog.delete
+ * removes every machine (domain with its NVRAM, overlay, identity,
+ * personal disk and console log, then its rows), then the bases, then the
+ * catalog's own rows.  Everything is removed by the names the catalog
+ * gives it, so what a crashed provisioning made but did not record goes
+ * too, and what is already gone is fine: the job runs again from the start
+ * after a crash.  Rows are removed only after what they describe is gone
+ * from its host; a host that cannot be reached keeps its machines' rows
+ * (and so its bases and the catalog) and fails the job with the reason. */
+
+#include "dv-catalogs-private.h"
+
+#include <string.h>
+
+static const DvJobStep dv_catalog_delete_steps[] = {
+    { "machines", 80 },
+    { "bases", 15 },
+    { "catalog", 5 },
+};
+
+/* Volumes a host removal made stale in the inventory. */
+static gboolean
+dv_catalog_forget_volume(DvEngine *engine, const char *host_id, const char *path, GError **error)
+{
+    DvFilter f[] = { { "host_id", DV_FILTER_EQ, host_id }, { "path", DV_FILTER_EQ, path } };
+    return dv_store_delete_matching(engine->store, &dv_table_volumes, f, G_N_ELEMENTS(f), error) >=
+           0;
+}
+
+/* Deletes @name in @pool; a volume or pool that does not exist is fine. */
+static gboolean
+dv_catalog_delete_volume(DvEngine *engine, DvVirtHost *vh, const char *host_id, const char *pool,
+                         const char *pool_path, const char *name, GCancellable *c, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autofree char *path = g_build_filename(pool_path, name, NULL);
+
+    if (!dv_virt_volume_delete(vh, pool, name, c, &local) &&
+        !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+        g_propagate_prefixed_error(error, g_steal_pointer(&local), "volume %s: ", name);
+        return FALSE;
+    }
+    return dv_catalog_forget_volume(engine, host_id, path, error);
+}
+
+typedef struct {
+    const char *machine_id;
+} DvCatalogMachineGone;
+
+static gboolean
+dv_catalog_machine_forget_txn(DvStore *store, gpointer user_data, GError **error)
+{
+    DvCatalogMachineGone *g = user_data;
+    g_autoptr(GError) local = NULL;
+
+    if (!dv_store_delete(store, &dv_table_catalog_machines, g->machine_id, &local) &&
+        !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    g_clear_error(&local);
+    /* The machine's VM row has the machine's id. */
+    if (!dv_store_delete(store, &dv_table_vms, g->machine_id, &local) &&
+        !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* Removes one machine from its host, then its rows. */
+static gboolean
+dv_catalog_machine_remove(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonObject *m,
+                          DvVirtHost *vh, const char *pool_path, GError **error)
+{
+    GCancellable *c = dv_job_get_cancellable(job);
+    const char *cname = dv_json_get_string(catalog, "name", "");
+    const char *mname = dv_json_get_string(m, "name", "");
+    const char *host_id = dv_json_get_string(m, "host_id", "");
+    const char *pool = dv_json_get_string(catalog, "pool_name", "");
+    static const char *const kinds[] = {
+        DV_CATALOG_VOLUME_DISK,
+        DV_CATALOG_VOLUME_IDENTITY,
+        DV_CATALOG_VOLUME_PERSONAL,
+        DV_CATALOG_VOLUME_CONSOLE,
+    };
+    g_autoptr(GError) local = NULL;
+
+    /* The domain first (forced off when running), so no disk is in use;
+     * undefine takes its NVRAM, snapshot metadata and managed save. */
+    if (!dv_virt_domain_delete(vh, dv_json_get_string(m, "domain_uuid", ""), FALSE, c, &local) &&
+        !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+        g_propagate_prefixed_error(error, g_steal_pointer(&local), "domain: ");
+        return FALSE;
+    }
+    for (gsize i = 0; i < G_N_ELEMENTS(kinds); i++) {
+        g_autofree char *name = dv_catalog_volume_name(cname, mname, kinds[i]);
+        if (!dv_catalog_delete_volume(engine, vh, host_id, pool, pool_path, name, c, error))
+            return FALSE;
+    }
+    /* Recorded paths outside the pool's directory (never made so, but a
+     * row is what the database knows). */
+    {
+        static const char *const cols[] = { "overlay_path", "identity_path", "personal_path" };
+        for (gsize i = 0; i < G_N_ELEMENTS(cols); i++) {
+            const char *p = dv_json_get_string(m, cols[i], NULL);
+            g_autofree char *dir = p != NULL ? g_path_get_dirname(p) : NULL;
+            if (p == NULL || g_strcmp0(dir, pool_path) == 0)
+                continue;
+            g_clear_error(&local);
+            if (!dv_virt_volume_delete_by_path(vh, p, c, &local) &&
+                !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+                g_propagate_prefixed_error(error, g_steal_pointer(&local), "volume %s: ", p);
+                return FALSE;
+            }
+            if (!dv_catalog_forget_volume(engine, host_id, p, error))
+                return FALSE;
+        }
+    }
+    {
+        DvCatalogMachineGone g = { dv_json_get_string(m, "id", "") };
+        return dv_store_transaction(engine->store, dv_catalog_machine_forget_txn, &g, error);
+    }
+}
+
+typedef struct {
+    DvVirtHost *vh; /* NULL when the host failed */
+    char *pool_path;
+    GError *error; /* why the host failed */
+} DvCatalogHostState;
+
+static void
+dv_catalog_host_state_free(DvCatalogHostState *s)
+{
+    if (s == NULL)
+        return;
+    g_clear_pointer(&s->vh, dv_virt_host_unref);
+    g_free(s->pool_path);
+    g_clear_error(&s->error);
+    g_free(s);
+}
+
+/* A host's handle and pool directory, looked up once per job.  A host
+ * that cannot be reached is not tried again for each of its machines.  A
+ * pool that no longer exists leaves nothing to remove in it. */
+static DvCatalogHostState *
+dv_catalog_host_state(DvEngine *engine, GHashTable *hosts, JsonObject *catalog, const char *host_id,
+                      GCancellable *c)
+{
+    DvCatalogHostState *s = g_hash_table_lookup(hosts, host_id);
+    const char *pool = dv_json_get_string(catalog, "pool_name", "");
+    g_autoptr(JsonObject) prow = NULL;
+    g_autoptr(GError) local = NULL;
+
+    if (s != NULL)
+        return s;
+    s = g_new0(DvCatalogHostState, 1);
+    g_hash_table_insert(hosts, g_strdup(host_id), s);
+    s->vh = dv_engine_virt_host_by_id(engine, host_id, &s->error);
+    if (s->vh == NULL)
+        return s;
+    prow = dv_catalog_on_host(engine, &dv_table_pools, host_id, "name", pool, &s->error);
+    if (s->error != NULL) {
+        g_clear_pointer(&s->vh, dv_virt_host_unref);
+        return s;
+    }
+    /* The pool's directory as the inventory knows it; volumes are found by
+     * name, the directory only names inventory rows. */
+    s->pool_path = g_strdup(prow != NULL ? dv_json_get_string(prow, "path", "/") : "/");
+    /* A refresh lets libvirt see files it did not make (console logs), so
+     * deleting them by name works; it also proves the host answers. */
+    if (!dv_virt_pool_refresh(s->vh, pool, c, &local) &&
+        !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+        g_propagate_error(&s->error, g_steal_pointer(&local));
+        g_clear_pointer(&s->vh, dv_virt_host_unref);
+    }
+    return s;
+}
+
+static gboolean
+dv_catalog_forget_txn(DvStore *store, gpointer user_data, GError **error)
+{
+    const char *catalog_id = user_data;
+    DvFilter f = { "catalog_id", DV_FILTER_EQ, catalog_id };
+    g_autoptr(GError) local = NULL;
+
+    if (dv_store_delete_matching(store, &dv_table_catalog_images, &f, 1, error) < 0)
+        return FALSE;
+    if (!dv_store_delete(store, &dv_table_catalogs, catalog_id, &local) &&
+        !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+dv_catalog_delete_job(DvJob *job, gpointer user_data, GError **error)
+{
+    DvEngine *engine = user_data;
+    const char *catalog_id = dv_job_get_target_id(job);
+    GCancellable *c = dv_job_get_cancellable(job);
+    g_autoptr(JsonObject) catalog = NULL;
+    g_autoptr(JsonArray) machines = NULL;
+    g_autoptr(JsonArray) bases = NULL;
+    g_autoptr(JsonObject) result = json_object_new();
+    g_autoptr(GHashTable) hosts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                                        (GDestroyNotify)dv_catalog_host_state_free);
+    /* host id -> machines of it that remain */
+    g_autoptr(GHashTable) kept = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autofree char *first_error = NULL;
+    g_autoptr(GError) local = NULL;
+    guint removed = 0, failed = 0, bases_removed = 0, bases_kept = 0, n;
+
+    dv_job_set_steps(job, dv_catalog_delete_steps, G_N_ELEMENTS(dv_catalog_delete_steps));
+    catalog = dv_store_get(engine->store, &dv_table_catalogs, catalog_id, &local);
+    if (catalog == NULL) {
+        /* Resumed after the last step was done. */
+        if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND) && dv_job_get_attempt(job) > 1)
+            return TRUE;
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    json_object_set_string_member(result, "id", catalog_id);
+    json_object_set_string_member(result, "name", dv_json_get_string(catalog, "name", ""));
+
+    if (!dv_job_step(job, "machines", error))
+        return FALSE;
+    machines =
+        dv_engine_list_all(engine, &dv_table_catalog_machines, "catalog_id", catalog_id, error);
+    if (machines == NULL)
+        return FALSE;
+    n = json_array_get_length(machines);
+    for (guint i = 0; i < n; i++) {
+        JsonObject *m = json_array_get_object_element(machines, i);
+        const char *host_id = dv_json_get_string(m, "host_id", "");
+        DvCatalogHostState *hs;
+        g_autoptr(GError) merr = NULL;
+
+        if (dv_job_is_cancelled(job)) {
+            g_set_error_literal(error, DV_ERROR, DV_ERROR_CANCELLED,
+                                "cancelled; delete the catalog again to finish");
+            return FALSE;
+        }
+        hs = dv_catalog_host_state(engine, hosts, catalog, host_id, c);
+        if (hs->vh == NULL)
+            merr = g_error_copy(hs->error);
+        else if (dv_catalog_machine_remove(engine, job, catalog, m, hs->vh, hs->pool_path, &merr))
+            removed++;
+        if (merr != NULL) {
+            g_autoptr(JsonObject) ch = json_object_new();
+            if (g_error_matches(merr, DV_ERROR, DV_ERROR_CANCELLED)) {
+                g_propagate_error(error, g_steal_pointer(&merr));
+                return FALSE;
+            }
+            /* The rows stay: what they describe may still exist. */
+            json_object_set_string_member(ch, "state", "failed");
+            {
+                g_autofree char *why = g_strdup_printf("delete: %s", merr->message);
+                json_object_set_string_member(ch, "error", why);
+            }
+            if (!dv_catalog_update(engine, &dv_table_catalog_machines, m, ch, error))
+                return FALSE;
+            if (first_error == NULL)
+                first_error =
+                    g_strdup_printf("%s: %s", dv_json_get_string(m, "name", ""), merr->message);
+            g_hash_table_insert(kept, (gpointer)host_id, GUINT_TO_POINTER(1));
+            failed++;
+        }
+        dv_job_step_progress(job, (double)(i + 1) / n);
+    }
+
+    /* Bases last, and only where no machine of the catalog is left: a
+     * machine that could not be removed may have an overlay on its host's
+     * base (recorded or not).  Every image of a catalog being deleted
+     * goes, so no image history entry keeps a base here. */
+    if (!dv_job_step(job, "bases", error))
+        return FALSE;
+    bases = dv_engine_list_all(engine, &dv_table_catalog_bases, "catalog_id", catalog_id, error);
+    if (bases == NULL)
+        return FALSE;
+    for (guint i = 0; i < json_array_get_length(bases); i++) {
+        JsonObject *b = json_array_get_object_element(bases, i);
+        const char *host_id = dv_json_get_string(b, "host_id", "");
+        DvCatalogHostState *hs;
+        g_autoptr(GError) berr = NULL;
+
+        if (g_hash_table_contains(kept, host_id)) {
+            bases_kept++;
+            continue;
+        }
+        hs = dv_catalog_host_state(engine, hosts, catalog, host_id, c);
+        if (hs->vh == NULL) {
+            berr = g_error_copy(hs->error);
+        } else if (dv_catalog_delete_volume(engine, hs->vh, host_id,
+                                            dv_json_get_string(b, "pool_name", ""), hs->pool_path,
+                                            dv_json_get_string(b, "volume_name", ""), c, &berr) &&
+                   dv_store_delete(engine->store, &dv_table_catalog_bases,
+                                   dv_json_get_string(b, "id", ""), &berr)) {
+            bases_removed++;
+        }
+        if (berr != NULL) {
+            g_autoptr(JsonObject) ch = json_object_new();
+            if (g_error_matches(berr, DV_ERROR, DV_ERROR_CANCELLED)) {
+                g_propagate_error(error, g_steal_pointer(&berr));
+                return FALSE;
+            }
+            json_object_set_string_member(ch, "error", berr->message);
+            if (!dv_catalog_update(engine, &dv_table_catalog_bases, b, ch, error))
+                return FALSE;
+            if (first_error == NULL)
+                first_error = g_strdup_printf(
+                    "base %s: %s", dv_json_get_string(b, "volume_name", ""), berr->message);
+            bases_kept++;
+        }
+        dv_job_step_progress(job, (double)(i + 1) / json_array_get_length(bases));
+    }
+
+    if (!dv_job_step(job, "catalog", error))
+        return FALSE;
+    json_object_set_int_member(result, "machines_removed", removed);
+    json_object_set_int_member(result, "machines_kept", failed);
+    json_object_set_int_member(result, "bases_removed", bases_removed);
+    json_object_set_int_member(result, "bases_kept", bases_kept);
+    json_object_set_boolean_member(result, "deleted", failed == 0 && bases_kept == 0);
+    dv_job_set_result(job, result);
+    if (failed > 0 || bases_kept > 0) {
+        g_set_error(
+            error, DV_ERROR, DV_ERROR_HOST_FAILED,
+            "could not remove %u of %u machines and %u of %u base images (first: %s); their "
+            "records are kept. Fix the cause and delete the catalog again",
+            failed, n, bases_kept, json_array_get_length(bases),
+            first_error != NULL ? first_error : "unknown");
+        return FALSE;
+    }
+    return dv_store_transaction(engine->store, dv_catalog_forget_txn, (gpointer)catalog_id, error);
+}
+
+JsonObject *
+dv_engine_catalog_delete(DvEngine *engine, JsonObject *catalog, GHashTable *query, const char *user,
+                         GError **error)
+{
+    g_autoptr(JsonObject) job = NULL;
+    g_autoptr(JsonObject) changes = json_object_new();
+    const char *id = dv_json_get_string(catalog, "id", "");
+
+    if (query != NULL && g_hash_table_size(query) > 0) {
+        GHashTableIter it;
+        gpointer k;
+        g_autofree char *safe = NULL;
+        g_hash_table_iter_init(&it, query);
+        g_hash_table_iter_next(&it, &k, NULL);
+        safe = dv_text_excerpt(k, 64);
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, safe, "%s: unknown parameter", safe);
+        return NULL;
+    }
+    /* While provisioning runs, its machines are being made: refused, as the
+     * issue asks ("removing a catalog while it provisions"). */
+    if (!dv_catalog_check_idle(engine, catalog, error))
+        return NULL;
+    job = dv_engine_submit(engine, "catalog.delete", "catalog", id,
+                           dv_json_get_string(catalog, "name", ""), NULL, NULL, user, error);
+    if (job == NULL)
+        return NULL;
+    /* The job id blocks a provision (409 naming it) until it is done. */
+    json_object_set_string_member(changes, "job_id", dv_json_get_string(job, "id", ""));
+    json_object_set_string_member(changes, "state", "deleting");
+    json_object_set_int_member(changes, "updated_at", dv_store_now());
+    {
+        g_autoptr(GError) local = NULL;
+        /* Not found: the job was quicker and has removed the catalog. */
+        if (!dv_store_update(engine->store, &dv_table_catalogs, id, changes, &local) &&
+            !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            return NULL;
+        }
+    }
+    return g_steal_pointer(&job);
+}
+
+void
+dv_catalog_delete_register(DvEngine *engine)
+{
+    DvJobKind kind = { "catalog.delete", dv_catalog_delete_job, engine, TRUE };
+    dv_job_manager_register_kind(engine->jobs, &kind);
+}

@@ -1,0 +1,54 @@
+/* Shared between the machine catalog files (src/engine/catalog); not for
+ * the rest of the engine.
+ *
+ * dv-catalogs.c           create, validation, the provisioning job
+ * dv-catalog-delete.c     the catalog.delete job
+ * dv-catalog-reconcile.c  database vs hosts: the report and catalog.reconcile
+ */
+#pragma once
+
+#include "dv-engine-private.h"
+
+G_BEGIN_DECLS
+
+/* Every volume of catalog <c> is named "<c>-...": the base
+ * "<c>-base-v<version>.qcow2" and per machine <m>
+ * "<c>-<m>-disk.qcow2", "<c>-<m>-identity.iso", "<c>-<m>-personal.qcow2"
+ * and the serial console log "<c>-<m>-console.log" on dir pools. */
+#define DV_CATALOG_VOLUME_DISK "disk.qcow2"
+#define DV_CATALOG_VOLUME_IDENTITY "identity.iso"
+#define DV_CATALOG_VOLUME_PERSONAL "personal.qcow2"
+#define DV_CATALOG_VOLUME_CONSOLE "console.log"
+
+/* Domains of a catalog carry this description ("machine of catalog <c>"),
+ * which tells them from other domains whose name fits the scheme. */
+#define DV_CATALOG_DOMAIN_DESCRIPTION "machine of catalog %s"
+
+/* A naming scheme's run of '#': offset and width. */
+gboolean dv_catalog_scheme_parse(const char *scheme, guint *ret_offset, guint *ret_width,
+                                 GError **error);
+/* "<catalog>-<machine>-<what>" (owned). */
+char *dv_catalog_volume_name(const char *catalog, const char *machine, const char *what);
+
+/* A row of @def on @host_id whose @column is @value; NULL without an
+ * error when there is none. */
+JsonObject *dv_catalog_on_host(DvEngine *engine, const DvTableDef *def, const char *host_id,
+                               const char *column, const char *value, GError **error);
+
+/* DV_ERROR_CONFLICT naming the catalog's job while it is queued or
+ * running. */
+gboolean dv_catalog_check_idle(DvEngine *engine, JsonObject *catalog, GError **error);
+
+/* Writes @changes (plus updated_at) to row @row of @def and into @row. */
+gboolean dv_catalog_update(DvEngine *engine, const DvTableDef *def, JsonObject *row,
+                           JsonObject *changes, GError **error);
+
+/* The catalog's target hosts: its host_ids and the hosts of its machines
+ * and bases (ids, owned, sorted). */
+GPtrArray *dv_catalog_host_ids(JsonObject *catalog, JsonArray *machines, JsonArray *bases);
+
+/* Job kinds of dv-catalog-delete.c and dv-catalog-reconcile.c. */
+void dv_catalog_delete_register(DvEngine *engine);
+void dv_catalog_reconcile_register(DvEngine *engine);
+
+G_END_DECLS

@@ -1,0 +1,161 @@
+#define G_LOG_DOMAIN "DvVirtList"
+
+/* Live listings by name prefix, for the machine catalog reconciler: what
+ * a pool and a host hold right now, read from libvirt rather than from
+ * the inventory, and only the names that matter (a pool may hold
+ * thousands of volumes of other owners). */
+
+#include "dv-virt-private.h"
+
+#include "dv-validate.h"
+
+#include <string.h>
+
+/* g_ptr_array_sort() order of JsonObjects by "name". */
+static gint
+dv_virt_list_by_name(gconstpointer a, gconstpointer b)
+{
+    JsonObject *x = *(JsonObject *const *)a;
+    JsonObject *y = *(JsonObject *const *)b;
+    return g_strcmp0(json_object_get_string_member(x, "name"),
+                     json_object_get_string_member(y, "name"));
+}
+
+JsonArray *
+dv_virt_pool_list_volumes(DvVirtHost *host, const char *pool, const char *prefix,
+                          GCancellable *cancellable, GError **error)
+{
+    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
+    g_autoptr(virStoragePool) p = NULL;
+    g_autoptr(DvVirtVolList) vols = NULL;
+    g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+    g_autoptr(JsonArray) out = json_array_new();
+    int n;
+
+    g_return_val_if_fail(host != NULL, NULL);
+    g_return_val_if_fail(prefix != NULL, NULL);
+    if (!dv_validate_name("pool", pool, error))
+        return NULL;
+    if (!dv_virt_op_begin(&op, host, cancellable, error))
+        return NULL;
+    p = virStoragePoolLookupByName(op.conn, pool);
+    if (p == NULL)
+        return dv_virt_op_fail_null(&op, error, "cannot find storage pool %s", pool);
+    n = virStoragePoolListAllVolumes(p, &vols, 0);
+    if (n < 0)
+        return dv_virt_op_fail_null(&op, error, "cannot list the volumes of pool %s", pool);
+    for (int i = 0; i < n; i++) {
+        const char *name = virStorageVolGetName(vols[i]);
+        g_autoptr(JsonObject) v = NULL;
+        char *path;
+
+        if (name == NULL || !g_str_has_prefix(name, prefix))
+            continue;
+        path = virStorageVolGetPath(vols[i]);
+        if (path == NULL) {
+            const virError *err = virGetLastError();
+            /* Deleted by another client between the list and the read. */
+            if (err != NULL && err->code == VIR_ERR_NO_STORAGE_VOL) {
+                virResetLastError();
+                continue;
+            }
+            return dv_virt_op_fail_null(&op, error, "cannot read volume %s in pool %s", name, pool);
+        }
+        v = json_object_new();
+        json_object_set_string_member(v, "name", name);
+        json_object_set_string_member(v, "path", path);
+        free(path);
+        g_ptr_array_add(found, g_steal_pointer(&v));
+    }
+    g_ptr_array_sort(found, dv_virt_list_by_name);
+    for (guint i = 0; i < found->len; i++)
+        json_array_add_object_element(out, json_object_ref(g_ptr_array_index(found, i)));
+    return g_steal_pointer(&out);
+}
+
+JsonArray *
+dv_virt_domain_list_by_prefix(DvVirtHost *host, const char *prefix, GCancellable *cancellable,
+                              GError **error)
+{
+    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
+    g_autoptr(DvVirtDomainList) doms = NULL;
+    g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+    g_autoptr(JsonArray) out = json_array_new();
+    int n;
+
+    g_return_val_if_fail(host != NULL, NULL);
+    g_return_val_if_fail(prefix != NULL, NULL);
+    if (!dv_virt_op_begin(&op, host, cancellable, error))
+        return NULL;
+    n = virConnectListAllDomains(op.conn, &doms, 0);
+    if (n < 0)
+        return dv_virt_op_fail_null(&op, error, "cannot list domains");
+    for (int i = 0; i < n; i++) {
+        const char *name = virDomainGetName(doms[i]);
+        char uuid[VIR_UUID_STRING_BUFLEN];
+        g_autoptr(JsonObject) d = NULL;
+        g_autoptr(xmlDoc) doc = NULL;
+        g_autofree char *description = NULL;
+        char *xml;
+        int active;
+
+        if (name == NULL || !g_str_has_prefix(name, prefix))
+            continue;
+        if (virDomainGetUUIDString(doms[i], uuid) < 0)
+            return dv_virt_op_fail_null(&op, error, "cannot read the UUID of domain %s", name);
+        xml = virDomainGetXMLDesc(doms[i], VIR_DOMAIN_XML_INACTIVE);
+        active = xml != NULL ? virDomainIsActive(doms[i]) : -1;
+        if (xml == NULL || active < 0) {
+            const virError *err = virGetLastError();
+            free(xml);
+            /* Undefined by another client between the list and the read. */
+            if (err != NULL && err->code == VIR_ERR_NO_DOMAIN) {
+                virResetLastError();
+                continue;
+            }
+            return dv_virt_op_fail_null(&op, error, "cannot read domain %s", name);
+        }
+        doc = dv_virt_xml_parse(xml, error);
+        free(xml);
+        if (doc == NULL)
+            return NULL;
+        description = dv_virt_xml_child_text(xmlDocGetRootElement(doc), "description");
+        d = json_object_new();
+        json_object_set_string_member(d, "name", name);
+        json_object_set_string_member(d, "uuid", uuid);
+        json_object_set_boolean_member(d, "active", active == 1);
+        json_object_set_string_member(d, "description", description);
+        g_ptr_array_add(found, g_steal_pointer(&d));
+    }
+    g_ptr_array_sort(found, dv_virt_list_by_name);
+    for (guint i = 0; i < found->len; i++)
+        json_array_add_object_element(out, json_object_ref(g_ptr_array_index(found, i)));
+    return g_steal_pointer(&out);
+}
+
+gboolean
+dv_virt_pool_refresh(DvVirtHost *host, const char *pool, GCancellable *cancellable, GError **error)
+{
+    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
+    g_autoptr(virStoragePool) p = NULL;
+
+    g_return_val_if_fail(host != NULL, FALSE);
+    if (!dv_validate_name("pool", pool, error))
+        return FALSE;
+    if (!dv_virt_op_begin(&op, host, cancellable, error))
+        return FALSE;
+    p = virStoragePoolLookupByName(op.conn, pool);
+    if (p == NULL)
+        return dv_virt_op_fail(&op, error, "cannot find storage pool %s", pool);
+    if (virStoragePoolRefresh(p, 0) < 0) {
+        const virError *err = virGetLastError();
+        /* "pool has asynchronous jobs running": an upload or a copy. */
+        if (err != NULL &&
+            (err->code == VIR_ERR_INTERNAL_ERROR || err->code == VIR_ERR_OPERATION_INVALID)) {
+            virResetLastError();
+            return TRUE;
+        }
+        return dv_virt_op_fail(&op, error, "cannot refresh storage pool %s", pool);
+    }
+    return TRUE;
+}

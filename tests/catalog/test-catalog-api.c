@@ -1,0 +1,142 @@
+/* Catalog delete and reconcile through the REST API: a real droverd,
+ * libvirt's test driver for the host, SQLite in a temp dir.  The routes,
+ * their input checks and their jobs; the behaviour itself is tested in
+ * the engine tier (test-catalog.c) and against qemu:///system
+ * (test-catalog-system.c). */
+#define G_LOG_DOMAIN "DvTestCatalogApi"
+
+#include "dv-test-util.h"
+
+#include <string.h>
+
+typedef struct {
+    DvTestDaemon *d;
+    char *hostdir;
+} Fixture;
+
+static void
+fixture_setup(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    f->d = dv_test_daemon_start(NULL, NULL);
+    f->hostdir = g_dir_make_tmp("drover-catalog-api-XXXXXX", &error);
+    g_assert_no_error(error);
+}
+
+static void
+fixture_teardown(Fixture *f, gconstpointer data)
+{
+    const char *const argv[] = { "rm", "-rf", "--", f->hostdir, NULL };
+    g_clear_pointer(&f->d, dv_test_daemon_free);
+    g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL,
+                 NULL);
+    g_free(f->hostdir);
+}
+
+static void
+assert_state(JsonObject *job, const char *state)
+{
+    if (g_strcmp0(json_object_get_string_member(job, "state"), state) != 0) {
+        g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), job);
+        g_autofree char *t = json_to_string(n, FALSE);
+        g_error("job is not %s: %s", state, t);
+    }
+}
+
+static void
+run_ok(Fixture *f, const char *method, const char *path, const char *body)
+{
+    g_autoptr(JsonObject) job = dv_test_run_job(f->d, method, path, body);
+    assert_state(job, "succeeded");
+}
+
+static void
+test_routes(Fixture *f, gconstpointer data)
+{
+    g_autofree char *xml = dv_test_write_host_xml(f->hostdir, "h1.xml", "m", 3);
+    g_autofree char *host = g_strdup_printf("{\"name\":\"h1\",\"uri\":\"test://%s\"}", xml);
+    guint status = 0;
+
+    run_ok(f, "POST", "/api/v1/hosts", host);
+    run_ok(f, "POST", "/api/v1/vms/m0/stop", NULL);
+    run_ok(f, "POST", "/api/v1/vms/m0/snapshots", "{\"name\":\"s1\"}");
+    {
+        /* test:// cannot upload identity disks: the machines fail, the
+         * base and overlays exist. */
+        g_autoptr(JsonObject) job = dv_test_run_job(
+            f->d, "POST", "/api/v1/catalogs",
+            "{\"name\":\"cat1\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\",\"hosts\":[\"h1\"],"
+            "\"pool\":\"pool1\",\"naming_scheme\":\"desk-##\",\"count\":2,\"machine\":{\"memory_"
+            "mib\":64}}");
+        assert_state(job, "failed");
+    }
+
+    /* The report. */
+    {
+        g_autoptr(JsonNode) resp =
+            dv_test_request(f->d, "GET", "/api/v1/catalogs/cat1/reconcile", NULL, &status);
+        JsonObject *r;
+        g_assert_cmpuint(status, ==, 200);
+        r = json_node_get_object(resp);
+        g_assert_true(json_object_get_boolean_member(r, "ok"));
+        g_assert_cmpuint(json_array_get_length(json_object_get_array_member(r, "orphans_on_hosts")),
+                         ==, 0);
+        g_assert_cmpuint(json_array_get_length(json_object_get_array_member(r, "missing_on_hosts")),
+                         ==, 0);
+    }
+    {
+        g_autoptr(JsonNode) resp =
+            dv_test_request(f->d, "GET", "/api/v1/catalogs/cat1/reconcile?all=1", NULL, &status);
+        dv_test_assert_error(resp, status, 400, "invalid-argument", "all");
+    }
+    {
+        g_autoptr(JsonNode) resp =
+            dv_test_request(f->d, "GET", "/api/v1/catalogs/nope/reconcile", NULL, &status);
+        g_assert_cmpuint(status, ==, 404);
+    }
+    /* The job: no body reports only; a bad body is refused. */
+    {
+        g_autoptr(JsonObject) job =
+            dv_test_run_job(f->d, "POST", "/api/v1/catalogs/cat1/reconcile", NULL);
+        JsonObject *result;
+        assert_state(job, "succeeded");
+        g_assert_cmpstr(json_object_get_string_member(job, "kind"), ==, "catalog.reconcile");
+        result = json_object_get_object_member(job, "result");
+        g_assert_true(json_object_get_boolean_member(result, "ok"));
+        g_assert_cmpuint(json_array_get_length(json_object_get_array_member(result, "deleted")), ==,
+                         0);
+    }
+    run_ok(f, "POST", "/api/v1/catalogs/cat1/reconcile", "{\"delete_orphans\":true}");
+    {
+        g_autoptr(JsonNode) resp = dv_test_request(f->d, "POST", "/api/v1/catalogs/cat1/reconcile",
+                                                   "{\"delete_orphans\":\"yes\"}", &status);
+        dv_test_assert_error(resp, status, 400, "invalid-argument", "delete_orphans");
+    }
+
+    /* Delete: unknown parameters refused, then the job, then 404. */
+    {
+        g_autoptr(JsonNode) resp =
+            dv_test_request(f->d, "DELETE", "/api/v1/catalogs/cat1?force=1", NULL, &status);
+        dv_test_assert_error(resp, status, 400, "invalid-argument", "force");
+    }
+    {
+        g_autoptr(JsonObject) job = dv_test_run_job(f->d, "DELETE", "/api/v1/catalogs/cat1", NULL);
+        assert_state(job, "succeeded");
+        g_assert_cmpstr(json_object_get_string_member(job, "kind"), ==, "catalog.delete");
+    }
+    {
+        g_autoptr(JsonNode) resp =
+            dv_test_request(f->d, "GET", "/api/v1/catalogs/cat1", NULL, &status);
+        g_assert_cmpuint(status, ==, 404);
+    }
+    g_assert_cmpint(dv_test_count(f->d, "/api/v1/catalogs"), ==, 0);
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add("/drover/catalog/api/routes", Fixture, NULL, fixture_setup, test_routes,
+               fixture_teardown);
+    return g_test_run();
+}
