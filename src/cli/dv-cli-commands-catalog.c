@@ -202,6 +202,14 @@ dv_cli_run_catalog_show(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, Js
     return TRUE;
 }
 
+/* POST /catalogs/{id}/reconcile deletes only with this flag set. */
+static gboolean
+dv_cli_prepare_delete_orphans(DvCliArgs *args, JsonObject *body, GError **error)
+{
+    json_object_set_boolean_member(body, "delete_orphans", TRUE);
+    return TRUE;
+}
+
 const DvCliCommand dv_cli_commands_catalog[] = {
     { "catalog", "create", "NAME", "Create a catalog of machines from a master's snapshot and provision them.",
       dv_cli_catalog_create_options, dv_cli_prepare_catalog_create, dv_cli_run_job, "POST", "/catalogs", NULL,
@@ -219,5 +227,14 @@ const DvCliCommand dv_cli_commands_catalog[] = {
       dv_cli_catalog_machine_columns },
     { "catalog", "provision", "CATALOG", "Provision the machines that are not ready (after a failure).", NULL,
       NULL, dv_cli_run_job, "POST", "/catalogs/{0}/provision", NULL, "Provisioned catalog {0}" },
+    { "catalog", "reconcile", "CATALOG",
+      "Compare the database with the hosts: orphans on both sides (changes nothing).", NULL, NULL,
+      dv_cli_run_show, "GET", "/catalogs/{0}/reconcile" },
+    { "catalog", "delete-orphans", "CATALOG",
+      "Delete the volumes and domains reconcile reports as orphans of this catalog.", NULL,
+      dv_cli_prepare_delete_orphans, dv_cli_run_job, "POST", "/catalogs/{0}/reconcile", NULL,
+      "Deleted the orphans of catalog {0}" },
+    { "catalog", "delete", "CATALOG", "Delete a catalog: its machines, their volumes, then its base images.",
+      NULL, NULL, dv_cli_run_job, "DELETE", "/catalogs/{0}", NULL, "Deleted catalog {0}" },
     { NULL },
 };

@@ -1294,6 +1294,19 @@ test_catalogs(Fixture *f, gconstpointer data)
     assert_error(r, 3, "nosuchcatalog");
     RUN("catalog", "provision", "nosuchcatalog");
     assert_error(r, 3, "nosuchcatalog");
+
+    /* Reconcile reports (the failed machines' overlays are recorded, so
+     * nothing is an orphan); delete removes the catalog. */
+    RUN("catalog", "reconcile", "desks");
+    assert_exit(r, 0);
+    assert_contains(r->out, "ok");
+    RUN("catalog", "delete-orphans", "desks");
+    assert_exit(r, 0);
+    RUN("catalog", "delete", "desks");
+    assert_exit(r, 0);
+    assert_contains(r->out, "Deleted catalog desks");
+    RUN("catalog", "show", "desks");
+    assert_error(r, 3, "desks");
 #undef CREATE
 #undef RUN
 }
