@@ -18,6 +18,8 @@
 #define G_LOG_DOMAIN "DvTestCatalogSystem"
 
 #include "dv-virt-private.h"
+#include "dv-test-system.h"
+#include "dv-test-util.h"
 
 #include "dv-engine.h"
 #include "dv-error.h"
@@ -32,30 +34,6 @@
 #define BOOT_TIMEOUT_S 90
 
 static DvVirt *the_virt;
-
-static gboolean
-services_required(void)
-{
-    return g_strcmp0(g_getenv("CI"), "true") == 0 || g_strcmp0(g_getenv("DV_REQUIRE_SERVICES"), "1") == 0;
-}
-
-static gboolean
-check_daemon(void)
-{
-    g_autoptr(DvVirtHost) host = dv_virt_host_get(the_virt, "local-check", SYSTEM_URI);
-    g_autoptr(GError) error = NULL;
-    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
-    g_autofree char *why = NULL;
-
-    if (dv_virt_op_begin(&op, host, NULL, &error))
-        return TRUE;
-    why = g_strdup_printf("libvirtd is not reachable at %s (%s); run scripts/ensure-libvirtd as root",
-                          SYSTEM_URI, error->message);
-    if (services_required())
-        g_error("%s", why);
-    g_test_skip(why);
-    return FALSE;
-}
 
 static const char *
 guest_dir(void)
@@ -101,48 +79,6 @@ copy_file(const char *from, const char *to)
     g_file_copy(src, dst, G_FILE_COPY_OVERWRITE, NULL, NULL, NULL, &error);
     g_assert_no_error(error);
     g_chmod(to, 0644);
-}
-
-static void
-remove_tree(const char *dir)
-{
-    const char *const argv[] = { "rm", "-rf", "--", dir, NULL };
-    g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
-}
-
-/* Domains named @prefix*, the pool @prefix"pool" with its volumes, the
- * pool dir. */
-static void
-cleanup_prefix(const char *prefix, const char *dir)
-{
-    g_autoptr(DvVirtHost) host = dv_virt_host_get(the_virt, "local-cleanup", SYSTEM_URI);
-    g_autofree char *pool_name = g_strdup_printf("%spool", prefix);
-    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
-    g_autoptr(DvVirtDomainList) doms = NULL;
-    g_autoptr(virStoragePool) pool = NULL;
-    g_autoptr(GError) error = NULL;
-
-    if (dv_virt_op_begin(&op, host, NULL, &error)) {
-        int n = virConnectListAllDomains(op.conn, &doms, 0);
-        for (int i = 0; i < n; i++) {
-            if (!g_str_has_prefix(virDomainGetName(doms[i]), prefix))
-                continue;
-            if (virDomainIsActive(doms[i]) == 1)
-                virDomainDestroy(doms[i]);
-            virDomainUndefineFlags(doms[i], VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
-                                                VIR_DOMAIN_UNDEFINE_MANAGED_SAVE);
-        }
-        pool = virStoragePoolLookupByName(op.conn, pool_name);
-        if (pool != NULL) {
-            g_autoptr(DvVirtVolList) vols = NULL;
-            int nv = virStoragePoolListAllVolumes(pool, &vols, 0);
-            for (int i = 0; i < nv; i++)
-                virStorageVolDelete(vols[i], 0);
-            virStoragePoolDestroy(pool);
-        }
-        virResetLastError();
-    }
-    remove_tree(dir);
 }
 
 static JsonObject *
@@ -489,7 +425,7 @@ test_provision_and_boot(void)
     }
     reconcile_and_delete(engine, cat_name, pool, dir, items);
     g_clear_pointer(&engine, dv_engine_free);
-    remove_tree(state_dir);
+    dv_test_system_remove_tree(state_dir);
 }
 
 static void
@@ -503,19 +439,19 @@ run_isolated(void)
         test_provision_and_boot();
         return;
     }
-    if (!check_daemon())
+    if (!dv_test_system_check_daemon(the_virt))
         return;
     guest_build();
     prefix = prefix_new(getpid());
     dir = pool_dir_new(prefix);
     state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
-    cleanup_prefix(prefix, dir);
+    dv_test_system_cleanup(the_virt, prefix, dir);
     g_assert_cmpint(g_mkdir(dir, 0755), ==, 0);
     g_chmod(dir, 0755);
     g_test_trap_subprocess(NULL, 480 * G_USEC_PER_SEC,
                            G_TEST_SUBPROCESS_INHERIT_STDOUT | G_TEST_SUBPROCESS_INHERIT_STDERR);
-    cleanup_prefix(prefix, dir);
-    remove_tree(state_dir);
+    dv_test_system_cleanup(the_virt, prefix, dir);
+    dv_test_system_remove_tree(state_dir);
     g_test_trap_assert_passed();
 }
 

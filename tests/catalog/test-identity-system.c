@@ -10,6 +10,8 @@
 #define G_LOG_DOMAIN "DvIdentitySystemTest"
 
 #include "dv-identity.h"
+#include "dv-test-system.h"
+#include "dv-test-util.h"
 #include "dv-virt-private.h"
 
 #include "dv-json.h"
@@ -22,7 +24,6 @@
 #define SYSTEM_URI "qemu:///system"
 
 static DvVirt *the_virt;
-static char *skip_reason;
 
 typedef struct {
     DvVirtHost *host;
@@ -30,50 +31,6 @@ typedef struct {
     char *tmpdir;
     char *pool;
 } Fixture;
-
-static gboolean
-services_required(void)
-{
-    return g_strcmp0(g_getenv("CI"), "true") == 0 ||
-           g_strcmp0(g_getenv("DV_REQUIRE_SERVICES"), "1") == 0;
-}
-
-static gboolean
-check_daemon(void)
-{
-    if (skip_reason == NULL) {
-        g_autoptr(DvVirtHost) host = dv_virt_host_get(the_virt, "local-check", SYSTEM_URI);
-        g_autoptr(GError) error = NULL;
-        g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
-
-        if (dv_virt_op_begin(&op, host, NULL, &error))
-            skip_reason = g_strdup("");
-        else
-            skip_reason = g_strdup_printf("libvirtd is not reachable at %s (%s); run "
-                                          "scripts/ensure-libvirtd as root",
-                                          SYSTEM_URI, error->message);
-    }
-    if (skip_reason[0] == '\0')
-        return TRUE;
-    if (services_required())
-        g_error("%s", skip_reason);
-    g_test_skip(skip_reason);
-    return FALSE;
-}
-
-static char *
-test_prefix_new(pid_t parent)
-{
-    return g_strdup_printf("dvtest-%d-%08x-", (int)parent, g_str_hash(g_test_get_path()));
-}
-
-static char *
-test_dir_new(const char *prefix)
-{
-    g_autofree char *base = g_strndup(prefix, strlen(prefix) - 1);
-
-    return g_build_filename(g_get_tmp_dir(), base, NULL);
-}
 
 static void
 fixture_setup(Fixture *fx)
@@ -84,8 +41,8 @@ fixture_setup(Fixture *fx)
     g_autoptr(virStoragePool) pool = NULL;
 
     fx->host = dv_virt_host_get(the_virt, "local", SYSTEM_URI);
-    fx->prefix = test_prefix_new(getppid());
-    fx->tmpdir = test_dir_new(fx->prefix);
+    fx->prefix = dv_test_system_prefix_new("dvtest", getppid());
+    fx->tmpdir = dv_test_system_dir_new(fx->prefix);
     fx->pool = g_strdup_printf("%spool", fx->prefix);
 
     /* A transient dir pool: gone from libvirt when destroyed. */
@@ -110,44 +67,6 @@ fixture_teardown(Fixture *fx)
     g_free(fx->tmpdir);
 }
 
-static void
-remove_tree(const char *dir)
-{
-    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-    const char *name;
-
-    while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
-        g_autofree char *path = g_build_filename(dir, name, NULL);
-        g_unlink(path);
-    }
-    g_rmdir(dir);
-}
-
-/* Removes the pool @prefix"pool" with its volumes and @tmpdir. */
-static void
-cleanup_prefix(const char *prefix, const char *tmpdir)
-{
-    g_autoptr(DvVirtHost) host = dv_virt_host_get(the_virt, "local-cleanup", SYSTEM_URI);
-    g_autofree char *pool_name = g_strdup_printf("%spool", prefix);
-    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
-    g_autoptr(virStoragePool) pool = NULL;
-    g_autoptr(GError) error = NULL;
-
-    if (dv_virt_op_begin(&op, host, NULL, &error)) {
-        pool = virStoragePoolLookupByName(op.conn, pool_name);
-        if (pool != NULL) {
-            g_autoptr(DvVirtVolList) vols = NULL;
-            int nv = virStoragePoolListAllVolumes(pool, &vols, 0);
-
-            for (int i = 0; i < nv; i++)
-                virStorageVolDelete(vols[i], 0);
-            virStoragePoolDestroy(pool);
-        }
-        virResetLastError();
-    }
-    remove_tree(tmpdir);
-}
-
 typedef void (*SystemTestFunc)(Fixture *fx);
 
 static void
@@ -165,14 +84,14 @@ run_isolated(gconstpointer data)
         fixture_teardown(&fx);
         return;
     }
-    if (!check_daemon())
+    if (!dv_test_system_check_daemon(the_virt))
         return;
-    prefix = test_prefix_new(getpid());
-    tmpdir = test_dir_new(prefix);
+    prefix = dv_test_system_prefix_new("dvtest", getpid());
+    tmpdir = dv_test_system_dir_new(prefix);
     g_assert_cmpint(g_mkdir(tmpdir, 0755), ==, 0);
     g_test_trap_subprocess(NULL, 120 * G_USEC_PER_SEC,
                            G_TEST_SUBPROCESS_INHERIT_STDOUT | G_TEST_SUBPROCESS_INHERIT_STDERR);
-    cleanup_prefix(prefix, tmpdir);
+    dv_test_system_cleanup(the_virt, prefix, tmpdir);
     g_assert_false(g_file_test(tmpdir, G_FILE_TEST_EXISTS));
     g_test_trap_assert_passed();
 }
@@ -343,6 +262,5 @@ main(int argc, char **argv)
 
     rc = g_test_run();
     dv_virt_free(the_virt);
-    g_free(skip_reason);
     return rc;
 }

@@ -6,6 +6,8 @@
 #define G_LOG_DOMAIN "DvVirtSystemTest"
 
 #include "dv-virt-private.h"
+#include "dv-test-system.h"
+#include "dv-test-util.h"
 
 #include "dv-json.h"
 
@@ -17,7 +19,6 @@
 #define OVMF_CODE "/usr/share/OVMF/OVMF_CODE_4M.ms.fd"
 
 static DvVirt *the_virt;
-static char *skip_reason; /* set when the daemon cannot be reached */
 
 typedef struct {
     DvVirtHost *host;
@@ -25,55 +26,6 @@ typedef struct {
     char *tmpdir;
     char *pool;
 } Fixture;
-
-static gboolean
-services_required(void)
-{
-    return g_strcmp0(g_getenv("CI"), "true") == 0 ||
-           g_strcmp0(g_getenv("DV_REQUIRE_SERVICES"), "1") == 0;
-}
-
-/* Reachability once per process: a missing daemon fails in CI and skips
- * elsewhere, always with the reason. */
-static gboolean
-check_daemon(void)
-{
-    if (skip_reason == NULL) {
-        g_autoptr(DvVirtHost) host = dv_virt_host_get(the_virt, "local-check", SYSTEM_URI);
-        g_autoptr(GError) error = NULL;
-        g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
-
-        if (dv_virt_op_begin(&op, host, NULL, &error))
-            skip_reason = g_strdup("");
-        else
-            skip_reason = g_strdup_printf("libvirtd is not reachable at %s (%s); run "
-                                          "scripts/ensure-libvirtd as root",
-                                          SYSTEM_URI, error->message);
-    }
-    if (skip_reason[0] == '\0')
-        return TRUE;
-    if (services_required())
-        g_error("%s", skip_reason);
-    g_test_skip(skip_reason);
-    return FALSE;
-}
-
-/* Names are derived from the parent's pid and the test path, so the
- * parent (which cleans up) and the child (which runs the test) agree
- * without passing anything; the pid keeps parallel runs apart. */
-static char *
-test_prefix_new(pid_t parent)
-{
-    return g_strdup_printf("dvtest-%d-%08x-", (int)parent, g_str_hash(g_test_get_path()));
-}
-
-static char *
-test_dir_new(const char *prefix)
-{
-    g_autofree char *base = g_strndup(prefix, strlen(prefix) - 1);
-
-    return g_build_filename(g_get_tmp_dir(), base, NULL);
-}
 
 static void
 fixture_setup(Fixture *fx, gconstpointer data)
@@ -83,11 +35,11 @@ fixture_setup(Fixture *fx, gconstpointer data)
     g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
     g_autoptr(virStoragePool) pool = NULL;
 
-    if (!check_daemon())
+    if (!dv_test_system_check_daemon(the_virt))
         return;
     fx->host = dv_virt_host_get(the_virt, "local", SYSTEM_URI);
-    fx->prefix = test_prefix_new(getppid());
-    fx->tmpdir = test_dir_new(fx->prefix);
+    fx->prefix = dv_test_system_prefix_new("dvtest", getppid());
+    fx->tmpdir = dv_test_system_dir_new(fx->prefix);
     fx->pool = g_strdup_printf("%spool", fx->prefix);
 
     /* A transient dir pool: gone from libvirt when destroyed. */
@@ -101,59 +53,6 @@ fixture_setup(Fixture *fx, gconstpointer data)
         dv_virt_op_fail(&op, &error, "cannot create test pool");
         g_assert_no_error(error);
     }
-}
-
-static void
-remove_tree(const char *dir)
-{
-    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-    const char *name;
-
-    while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
-        g_autofree char *path = g_build_filename(dir, name, NULL);
-        g_unlink(path);
-    }
-    g_rmdir(dir);
-}
-
-/* Removes every domain named @prefix*, the pool @prefix"pool" with its
- * volumes, and @tmpdir.  Runs in the parent process after each test, so
- * it also runs when the test failed (aborted) half-way. */
-static void
-cleanup_prefix(const char *prefix, const char *tmpdir)
-{
-    g_autoptr(DvVirtHost) host = dv_virt_host_get(the_virt, "local-cleanup", SYSTEM_URI);
-    g_autofree char *pool_name = g_strdup_printf("%spool", prefix);
-    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
-    g_autoptr(DvVirtDomainList) doms = NULL;
-    g_autoptr(virStoragePool) pool = NULL;
-    g_autoptr(GError) error = NULL;
-    int n;
-
-    if (dv_virt_op_begin(&op, host, NULL, &error)) {
-        n = virConnectListAllDomains(op.conn, &doms, 0);
-        for (int i = 0; i < n; i++) {
-            if (!g_str_has_prefix(virDomainGetName(doms[i]), prefix))
-                continue;
-            g_printerr("cleanup: removing leftover domain %s\n", virDomainGetName(doms[i]));
-            if (virDomainIsActive(doms[i]) == 1)
-                virDomainDestroy(doms[i]);
-            virDomainUndefineFlags(doms[i], VIR_DOMAIN_UNDEFINE_NVRAM |
-                                                VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
-                                                VIR_DOMAIN_UNDEFINE_MANAGED_SAVE);
-        }
-        pool = virStoragePoolLookupByName(op.conn, pool_name);
-        if (pool != NULL) {
-            g_autoptr(DvVirtVolList) vols = NULL;
-            int nv = virStoragePoolListAllVolumes(pool, &vols, 0);
-
-            for (int i = 0; i < nv; i++)
-                virStorageVolDelete(vols[i], 0);
-            virStoragePoolDestroy(pool);
-        }
-        virResetLastError();
-    }
-    remove_tree(tmpdir);
 }
 
 static void
@@ -185,16 +84,16 @@ run_isolated(gconstpointer data)
         fixture_teardown(&fx, NULL);
         return;
     }
-    if (!check_daemon())
+    if (!dv_test_system_check_daemon(the_virt))
         return;
-    prefix = test_prefix_new(getpid());
-    tmpdir = test_dir_new(prefix);
+    prefix = dv_test_system_prefix_new("dvtest", getpid());
+    tmpdir = dv_test_system_dir_new(prefix);
     /* QEMU runs as libvirt-qemu and must reach the files. */
     g_assert_cmpint(g_mkdir(tmpdir, 0755), ==, 0);
     g_chmod(tmpdir, 0755);
     g_test_trap_subprocess(NULL, 240 * G_USEC_PER_SEC,
                            G_TEST_SUBPROCESS_INHERIT_STDOUT | G_TEST_SUBPROCESS_INHERIT_STDERR);
-    cleanup_prefix(prefix, tmpdir);
+    dv_test_system_cleanup(the_virt, prefix, tmpdir);
     g_test_trap_assert_passed();
 }
 
@@ -437,6 +336,5 @@ main(int argc, char **argv)
 
     rc = g_test_run();
     dv_virt_free(the_virt);
-    g_free(skip_reason);
     return rc;
 }

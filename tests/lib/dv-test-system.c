@@ -1,0 +1,89 @@
+#define G_LOG_DOMAIN "DvTestSystem"
+
+#include "dv-test-system.h"
+#include "dv-test-util.h"
+#include "dv-virt-private.h"
+
+#include <string.h>
+
+gboolean
+dv_test_system_check_daemon(DvVirt *virt)
+{
+    static char *skip_reason;
+
+    if (skip_reason == NULL) {
+        g_autoptr(DvVirtHost) host = dv_virt_host_get(virt, "local-check", DV_TEST_SYSTEM_URI);
+        g_autoptr(GError) error = NULL;
+        g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
+
+        if (dv_virt_op_begin(&op, host, NULL, &error))
+            skip_reason = g_strdup("");
+        else
+            skip_reason = g_strdup_printf("libvirtd is not reachable at %s (%s); run "
+                                          "scripts/ensure-libvirtd as root",
+                                          DV_TEST_SYSTEM_URI, error->message);
+    }
+    if (skip_reason[0] == '\0')
+        return TRUE;
+    if (dv_test_require_services())
+        g_error("%s", skip_reason);
+    g_test_skip(skip_reason);
+    return FALSE;
+}
+
+char *
+dv_test_system_prefix_new(const char *tag, pid_t parent)
+{
+    return g_strdup_printf("%s-%d-%08x-", tag, (int)parent, g_str_hash(g_test_get_path()));
+}
+
+char *
+dv_test_system_dir_new(const char *prefix)
+{
+    g_autofree char *base = g_strndup(prefix, strlen(prefix) - 1);
+    return g_build_filename(g_get_tmp_dir(), base, NULL);
+}
+
+void
+dv_test_system_remove_tree(const char *dir)
+{
+    const char *const argv[] = { "rm", "-rf", "--", dir, NULL };
+    if (dir != NULL)
+        g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL,
+                     NULL);
+}
+
+void
+dv_test_system_cleanup(DvVirt *virt, const char *prefix, const char *dir)
+{
+    g_autoptr(DvVirtHost) host = dv_virt_host_get(virt, "local-cleanup", DV_TEST_SYSTEM_URI);
+    g_autofree char *pool_name = g_strdup_printf("%spool", prefix);
+    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
+    g_autoptr(DvVirtDomainList) doms = NULL;
+    g_autoptr(virStoragePool) pool = NULL;
+    g_autoptr(GError) error = NULL;
+
+    if (dv_virt_op_begin(&op, host, NULL, &error)) {
+        int n = virConnectListAllDomains(op.conn, &doms, 0);
+        for (int i = 0; i < n; i++) {
+            if (!g_str_has_prefix(virDomainGetName(doms[i]), prefix))
+                continue;
+            g_printerr("cleanup: removing leftover domain %s\n", virDomainGetName(doms[i]));
+            if (virDomainIsActive(doms[i]) == 1)
+                virDomainDestroy(doms[i]);
+            virDomainUndefineFlags(doms[i], VIR_DOMAIN_UNDEFINE_NVRAM |
+                                                VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+                                                VIR_DOMAIN_UNDEFINE_MANAGED_SAVE);
+        }
+        pool = virStoragePoolLookupByName(op.conn, pool_name);
+        if (pool != NULL) {
+            g_autoptr(DvVirtVolList) vols = NULL;
+            int nv = virStoragePoolListAllVolumes(pool, &vols, 0);
+            for (int i = 0; i < nv; i++)
+                virStorageVolDelete(vols[i], 0);
+            virStoragePoolDestroy(pool);
+        }
+        virResetLastError();
+    }
+    dv_test_system_remove_tree(dir);
+}

@@ -1,0 +1,30 @@
+/* Shared by the system tests (tests that use the local qemu:///system):
+ * reachability, per-test names, and cleanup that runs in the parent
+ * process after each isolated test, pass or fail. */
+#pragma once
+
+#include <sys/types.h>
+
+#include "dv-virt.h"
+
+G_BEGIN_DECLS
+
+#define DV_TEST_SYSTEM_URI "qemu:///system"
+
+/* TRUE when libvirtd answers; otherwise fails the test when services are
+ * required (CI=true, DV_REQUIRE_SERVICES=1) and skips it with the reason
+ * elsewhere.  Checked once per process. */
+gboolean dv_test_system_check_daemon(DvVirt *virt);
+
+/* "<tag>-<parent pid>-<hash of the test path>-": the parent (which cleans
+ * up) and the child (which runs the test) derive the same names. */
+char *dv_test_system_prefix_new(const char *tag, pid_t parent);
+/* <tmp>/<prefix without its trailing '-'>. */
+char *dv_test_system_dir_new(const char *prefix);
+
+/* Removes every domain named @prefix*, the pool "<prefix>pool" with its
+ * volumes, and @dir (may be NULL). */
+void dv_test_system_cleanup(DvVirt *virt, const char *prefix, const char *dir);
+void dv_test_system_remove_tree(const char *dir);
+
+G_END_DECLS
