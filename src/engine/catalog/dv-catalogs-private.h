@@ -1,7 +1,8 @@
 /* Shared between the machine catalog files (src/engine/catalog); not for
  * the rest of the engine.
  *
- * dv-catalogs.c           create, validation, the provisioning job
+ * dv-catalogs.c           create, validation, submitting jobs
+ * dv-catalog-provision.c  the catalog.provision job
  * dv-catalog-delete.c     the catalog.delete job
  * dv-catalog-reconcile.c  database vs hosts: the report and catalog.reconcile
  */
@@ -30,6 +31,9 @@ gboolean dv_catalog_scheme_parse(const char *scheme, guint *ret_offset, guint *r
 /* "<catalog>-<machine>-<what>" (owned). */
 char *dv_catalog_volume_name(const char *catalog, const char *machine, const char *what);
 
+/* The master VM's boot disk in its spec (borrowed), or NULL. */
+JsonObject *dv_catalog_master_disk(JsonObject *vm);
+
 /* A row of @def on @host_id whose @column is @value; NULL without an
  * error when there is none. */
 JsonObject *dv_catalog_on_host(DvEngine *engine, const DvTableDef *def, const char *host_id,
@@ -47,7 +51,9 @@ gboolean dv_catalog_update(DvEngine *engine, const DvTableDef *def, JsonObject *
  * and bases (ids, owned, sorted). */
 GPtrArray *dv_catalog_host_ids(JsonObject *catalog, JsonArray *machines, JsonArray *bases);
 
-/* Job kinds of dv-catalog-delete.c and dv-catalog-reconcile.c. */
+/* Job kinds of dv-catalog-provision.c, dv-catalog-delete.c and
+ * dv-catalog-reconcile.c. */
+void dv_catalog_provision_register(DvEngine *engine);
 void dv_catalog_delete_register(DvEngine *engine);
 void dv_catalog_reconcile_register(DvEngine *engine);
 
