@@ -41,7 +41,7 @@ dv_catalog_update(DvEngine *engine, const DvTableDef *def, JsonObject *row, Json
 
 /* Makes the base of one pool when it is not ready.  A base still pending
  * after a crash may be a half-written copy: it is removed and made again. */
-static gboolean
+gboolean
 dv_catalog_consolidate(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonObject *base,
                        GError **error)
 {

@@ -51,6 +51,12 @@ gboolean dv_catalog_update(DvEngine *engine, const DvTableDef *def, JsonObject *
  * and bases (ids, owned, sorted). */
 GPtrArray *dv_catalog_host_ids(JsonObject *catalog, JsonArray *machines, JsonArray *bases);
 
+/* Makes @base (a catalog_bases row, not ready) ready: the image's master
+ * disk flattened into the base volume on the base's host and pool
+ * (dv-catalog-provision.c).  Idempotent; records the result in the row. */
+gboolean dv_catalog_consolidate(DvEngine *engine, DvJob *job, JsonObject *catalog,
+                                JsonObject *base, GError **error);
+
 /* Job kinds of dv-catalog-provision.c, dv-catalog-delete.c and
  * dv-catalog-reconcile.c. */
 void dv_catalog_provision_register(DvEngine *engine);
