@@ -46,6 +46,7 @@ dv_catalog_consolidate(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonOb
                        GError **error)
 {
     GCancellable *c = dv_job_get_cancellable(job);
+    g_autoptr(JsonObject) image = NULL;
     g_autoptr(JsonObject) master = NULL;
     g_autoptr(JsonObject) dom = NULL;
     g_autoptr(JsonObject) vol = NULL;
@@ -57,9 +58,14 @@ dv_catalog_consolidate(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonOb
 
     if (g_strcmp0(dv_json_get_string(base, "state", ""), "ready") == 0)
         return TRUE;
-    master = dv_store_get(engine->store, &dv_table_vms, dv_json_get_string(catalog, "master_vm_id", ""), error);
+    /* The master of the base's image (an image update may name another
+     * master than the catalog was created from). */
+    image = dv_store_get(engine->store, &dv_table_catalog_images, dv_json_get_string(base, "image_id", ""), error);
+    if (image == NULL)
+        return FALSE;
+    master = dv_store_get(engine->store, &dv_table_vms, dv_json_get_string(image, "master_vm_id", ""), error);
     if (master == NULL) {
-        g_prefix_error(error, "master VM %s: ", dv_json_get_string(catalog, "master_vm_name", ""));
+        g_prefix_error(error, "master VM of image v%" G_GINT64_FORMAT ": ", dv_json_get_int(image, "version", 0));
         return FALSE;
     }
     vh = dv_engine_virt_host_by_id(engine, dv_json_get_string(base, "host_id", ""), error);
