@@ -606,13 +606,16 @@ dv_engine_ensure_default_share(DvEngine *engine, GError **error)
     g_autoptr(JsonObject) rec = NULL;
     g_autofree char *id = NULL;
     g_autofree char *path = NULL;
+    const char *name;
     gint64 n = dv_store_count(engine->store, &dv_table_library_shares, &f, 1, error);
 
     if (n < 0)
         return FALSE;
     if (n > 0)
         return TRUE;
-    path = g_build_filename(engine->state_dir, "library", NULL);
+    name = engine->default_share_name != NULL ? engine->default_share_name : "default";
+    path = engine->default_share_path != NULL ? g_strdup(engine->default_share_path)
+                                              : g_build_filename(engine->state_dir, "library", NULL);
     if (g_mkdir_with_parents(path, 0755) != 0) {
         g_set_error(error, DV_ERROR, DV_ERROR_INTERNAL, "cannot create %s: %s", path,
                     g_strerror(errno));
@@ -622,7 +625,7 @@ dv_engine_ensure_default_share(DvEngine *engine, GError **error)
      * (the clash the upgrade guide warns about): keep theirs, skip ours. */
     {
         g_autoptr(GError) local = NULL;
-        if (!dv_engine_check_unique(engine, &dv_table_library_shares, "name", "default", NULL,
+        if (!dv_engine_check_unique(engine, &dv_table_library_shares, "name", name, NULL,
                                     "name", "library share", &local) ||
             !dv_engine_check_unique(engine, &dv_table_library_shares, "path", path, NULL, "path",
                                     "library share", &local)) {
@@ -637,7 +640,7 @@ dv_engine_ensure_default_share(DvEngine *engine, GError **error)
     id = g_uuid_string_random();
     rec = json_object_new();
     json_object_set_string_member(rec, "id", id);
-    json_object_set_string_member(rec, "name", "default");
+    json_object_set_string_member(rec, "name", name);
     json_object_set_string_member(rec, "path", path);
     json_object_set_null_member(rec, "host_id");
     json_object_set_null_member(rec, "pool_name");

@@ -25,6 +25,8 @@ struct _DvEngine {
     GHashTable *hosts; /* host id -> DvVirtHost* */
     guint recovered_resumed;
     guint recovered_failed;
+    char *default_share_name; /* NULL: "default" */
+    char *default_share_path; /* NULL: <state_dir>/library */
 };
 
 typedef struct {

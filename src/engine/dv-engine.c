@@ -197,6 +197,8 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
     if (!dv_engine_ensure_state_dir(opts->state_dir, error))
         return NULL;
     engine->state_dir = g_canonicalize_filename(opts->state_dir, NULL);
+    engine->default_share_name = g_strdup(opts->default_share_name);
+    engine->default_share_path = g_strdup(opts->default_share_path);
     db_location = opts->database != NULL ? g_strdup(opts->database)
                                          : g_build_filename(engine->state_dir, "drover.db", NULL);
     engine->store = dv_store_open(db_location, DV_STORE_OPEN_MIGRATE, error);
@@ -286,6 +288,8 @@ dv_engine_free(DvEngine *engine)
     g_free(engine->state_dir);
     g_free(engine->server_id);
     g_free(engine->installation_id);
+    g_free(engine->default_share_name);
+    g_free(engine->default_share_path);
     g_free(engine);
 }
 

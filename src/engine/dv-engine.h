@@ -29,6 +29,10 @@ typedef struct {
     const char *machine_id_path;   /* NULL: /etc/machine-id (tests: another "machine") */
     const char *recovery_key_path; /* open keys with this recovery key file */
     gboolean serve;             /* droverd: register as a server of this database */
+    /* The default library share made on first start (drover-setup install):
+     * NULL: "default" and <state_dir>/library.  Ignored once one exists. */
+    const char *default_share_name;
+    const char *default_share_path;
 } DvEngineOptions;
 
 DvEngine *dv_engine_new(const DvEngineOptions *opts, GError **error);

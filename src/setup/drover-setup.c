@@ -11,6 +11,7 @@
 #include "dv-keys-directory.h"
 #include "dv-keys.h"
 #include "dv-setup-backup.h"
+#include "dv-setup-install.h"
 #include "dv-store.h"
 
 #include <stdio.h>
@@ -429,6 +430,9 @@ main(int argc, char **argv)
     g_autoptr(GOptionContext) ctx = g_option_context_new("schema status|migrate | keys ...");
     g_autoptr(GError) error = NULL;
 
+    /* install and uninstall parse their own options (dv-setup-install.c). */
+    if (argc >= 2 && (g_strcmp0(argv[1], "install") == 0 || g_strcmp0(argv[1], "uninstall") == 0))
+        return dv_setup_install_main(argc, argv);
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_option_context_set_summary(ctx, "Installation tasks that need no running server.\n\n"
                                       "  schema status    show the schema version and history, and whether\n"
@@ -449,7 +453,9 @@ main(int argc, char **argv)
                                       "                   to this machine's host key file\n"
                                       "  backup --out FILE [--force]   database, key files and config in one archive (0600)\n"
                                       "  restore --in FILE [--force]   verify the archive and put it back; refuses another\n"
-                                      "                   installation or key set unless --force (see docs/BACKUP.md)");
+                                      "                   installation or key set unless --force (see docs/BACKUP.md)\n"
+                                      "  install ...      install on this machine (drover-setup install --help; docs/INSTALL.md)\n"
+                                      "  uninstall --keep-data | --yes-delete-data   remove the unit and config");
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
         g_printerr("drover-setup: %s\n", error->message);
         return DV_EXIT_USAGE;

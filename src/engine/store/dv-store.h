@@ -190,4 +190,29 @@ gint64 dv_store_get_size(DvStore *store, GError **error);
 gboolean dv_store_pg_dump(const char *uri, int out_fd, GError **error);
 gboolean dv_store_pg_restore(const char *uri, int in_fd, GError **error);
 
+/* --- what a database holds (dv-store-inspect.c; drover-setup install) --- */
+
+typedef enum {
+    DV_STORE_CONTENT_EMPTY,  /* no tables (or a missing / empty SQLite file) */
+    DV_STORE_CONTENT_DROVER, /* has Drover's schema_history */
+    DV_STORE_CONTENT_OTHER,  /* something else: @detail says what */
+} DvStoreContent;
+
+typedef struct {
+    DvStoreContent content;
+    guint schema_version; /* DROVER: highest applied migration */
+    gint64 sealed_count;  /* DROVER: rows of the secrets table (0 before it existed) */
+    gint64 key_versions;  /* DROVER: rows of key_versions */
+    char *detail;         /* OTHER: why it is not ours (owned) */
+} DvStoreInspection;
+
+/* Looks at @location without changing it, migrating it or checking its
+ * history: SQLite is opened read-only (immutable when no WAL file exists),
+ * PostgreSQL lists the tables of the current schema.  Errors:
+ * DV_ERROR_UNAVAILABLE when the file cannot be read or the server cannot be
+ * reached.  Clear @ret with dv_store_inspection_clear(). */
+gboolean dv_store_inspect(const char *location, DvStoreInspection *ret, GError **error);
+void dv_store_inspection_clear(DvStoreInspection *inspection);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(DvStoreInspection, dv_store_inspection_clear)
+
 G_END_DECLS
