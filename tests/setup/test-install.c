@@ -90,7 +90,8 @@ fixture_setup(Fixture *f, gconstpointer data)
     g_assert_cmpint(g_mkdir(f->root, 0755), ==, 0);
     g_assert_cmpint(g_mkdir(f->units, 0755), ==, 0);
     g_assert_cmpint(g_mkdir(f->home, 0700), ==, 0);
-    g_assert_true(g_file_set_contents(f->machine_id, "5f0c1e2d3b4a59687766554433221100\n", -1, NULL));
+    g_assert_true(
+        g_file_set_contents(f->machine_id, "5f0c1e2d3b4a59687766554433221100\n", -1, NULL));
     g_assert_cmpint(g_chmod(f->machine_id, 0644), ==, 0);
     f->account = g_strdup_printf("dvi%u-%u", (guint)getpid(), ++account_counter);
     g_assert_false(account_exists(f->account));
@@ -158,7 +159,8 @@ run_setupv(char **ret_out, char **ret_err, const char *const *args)
     for (guint i = 0; args[i] != NULL; i++)
         g_ptr_array_add(argv, g_strdup(args[i]));
     g_ptr_array_add(argv, NULL);
-    g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status, &error);
+    g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status,
+                 &error);
     g_assert_no_error(error);
     g_test_message("drover-setup %s ...: status %d\n%s%s", args[0], status, out, err);
     if (ret_out != NULL)
@@ -193,7 +195,8 @@ run_install(Fixture *f, char **ret_out, char **ret_err, const char *const *extra
 static int
 free_port(void)
 {
-    g_autoptr(GSocket) s = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
+    g_autoptr(GSocket) s =
+        g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
     g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
     g_autoptr(GSocketAddress) a = g_inet_socket_address_new(lo, 0);
     g_autoptr(GSocketAddress) bound = NULL;
@@ -289,8 +292,8 @@ start_droverd(Fixture *f, const char *const *extra)
     g_ptr_array_add(argv, NULL);
     {
         /* HOME as the unit gives it: the account's home, the state dir. */
-        g_autoptr(GSubprocessLauncher) l =
-            g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
+        g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(
+            G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
         g_subprocess_launcher_setenv(l, "HOME", f->state, TRUE);
         f->droverd = g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata, &error);
     }
@@ -332,7 +335,8 @@ run_cli(Fixture *f, char **ret_out, const char *const *args)
     for (guint i = 0; args[i] != NULL; i++)
         g_ptr_array_add(argv, g_strdup(args[i]));
     g_ptr_array_add(argv, NULL);
-    g_spawn_sync(NULL, (char **)argv->pdata, env, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status, &error);
+    g_spawn_sync(NULL, (char **)argv->pdata, env, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status,
+                 &error);
     g_assert_no_error(error);
     g_test_message("drover %s: status %d\n%s%s", args[0], status, out, err);
     if (ret_out != NULL)
@@ -344,7 +348,8 @@ static void
 cli_login(Fixture *f)
 {
     g_autofree char *pw = g_build_filename(f->state, "initial-admin-password", NULL);
-    const char *args[] = { "--server", f->url, "login", "--user", "admin", "--password-file", pw, NULL };
+    const char *args[] = { "--server",        f->url, "login", "--user", "admin",
+                           "--password-file", pw,     NULL };
     g_assert_cmpint(run_cli(f, NULL, args), ==, 0);
 }
 
@@ -352,7 +357,9 @@ static void
 cli_add_secret(Fixture *f, const char *name)
 {
     g_autofree char *pw = path_in(f, "run-as.pw");
-    const char *args[] = { "run-as", "add", name, "--username", "root", "--password-file", pw, NULL };
+    const char *args[] = {
+        "run-as", "add", name, "--username", "root", "--password-file", pw, NULL
+    };
     g_assert_true(g_file_set_contents(pw, SECRET_TEXT "\n", -1, NULL));
     g_assert_cmpint(g_chmod(pw, 0600), ==, 0);
     g_assert_cmpint(run_cli(f, NULL, args), ==, 0);
@@ -382,8 +389,13 @@ assert_keys_open_as_account(Fixture *f, const char *database, const char *want_v
     g_autofree char *uid = g_strdup_printf("--reuid=%s", f->account);
     g_autofree char *gid = g_strdup_printf("--regid=%s", f->account);
     g_autofree char *setup = bin("setup", "drover-setup");
-    const char *argv[] = { "setpriv", uid, gid, "--init-groups", setup, "keys", "check", "-o", "json",
-                           "--state-dir", f->state, "--database", database, "--machine-id-file",
+    const char *argv[] = { "setpriv",     uid,
+                           gid,           "--init-groups",
+                           setup,         "keys",
+                           "check",       "-o",
+                           "json",        "--state-dir",
+                           f->state,      "--database",
+                           database,      "--machine-id-file",
                            f->machine_id, NULL };
     g_autofree char *out = NULL;
     g_autofree char *err = NULL;
@@ -394,7 +406,8 @@ assert_keys_open_as_account(Fixture *f, const char *database, const char *want_v
 
     g_auto(GStrv) envp = g_environ_setenv(g_get_environ(), "HOME", f->state, TRUE);
 
-    g_spawn_sync(f->tmp, (char **)argv, envp, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status, &error);
+    g_spawn_sync(f->tmp, (char **)argv, envp, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status,
+                 &error);
     g_assert_no_error(error);
     g_test_message("keys check: %s%s", out, err);
     g_assert_true(g_spawn_check_wait_status(status, NULL));
@@ -404,11 +417,13 @@ assert_keys_open_as_account(Fixture *f, const char *database, const char *want_v
     g_assert_cmpuint(json_array_get_length(versions), ==, 1);
     g_assert_true(dv_json_get_bool(json_array_get_object_element(versions, 0), "open", FALSE));
     if (want_via != NULL) {
-        JsonArray *prot = json_object_get_array_member(json_array_get_object_element(versions, 0), "protectors");
+        JsonArray *prot =
+            json_object_get_array_member(json_array_get_object_element(versions, 0), "protectors");
         gboolean found = FALSE;
         for (guint i = 0; i < json_array_get_length(prot); i++) {
             JsonObject *p = json_array_get_object_element(prot, i);
-            if (g_strcmp0(dv_json_get_string(p, "kind", ""), want_via) == 0 && dv_json_get_bool(p, "open", FALSE))
+            if (g_strcmp0(dv_json_get_string(p, "kind", ""), want_via) == 0 &&
+                dv_json_get_bool(p, "open", FALSE))
                 found = TRUE;
         }
         g_assert_true(found);
@@ -459,11 +474,26 @@ test_sqlite(Fixture *f, gconstpointer data)
     g_autofree char *droverd = bin("daemon", "droverd");
     struct passwd *pw;
     struct group *libvirt;
-    const char *extra[] = { "--listen", listen, "--self-signed-tls", "--recovery-key-out", recovery,
-                            "--library-share-name", "isos", "--library-share-path", share, NULL };
+    int rc;
+    const char *extra[] = { "--listen",
+                            listen,
+                            "--self-signed-tls",
+                            "--recovery-key-out",
+                            recovery,
+                            "--library-share-name",
+                            "isos",
+                            "--library-share-path",
+                            share,
+                            NULL };
     /* The same without making a recovery key (it is written once). */
-    const char *again[] = { "--listen", listen, "--self-signed-tls", "--library-share-name", "isos",
-                            "--library-share-path", share, NULL };
+    const char *again[] = { "--listen",
+                            listen,
+                            "--self-signed-tls",
+                            "--library-share-name",
+                            "isos",
+                            "--library-share-path",
+                            share,
+                            NULL };
 
     g_assert_cmpint(run_install(f, &out, &err, extra), ==, 0);
     assert_contains(out, "created system account");
@@ -568,37 +598,72 @@ test_sqlite(Fixture *f, gconstpointer data)
         g_assert_cmpstr(sum, ==, key_sum);
     }
 
-    /* Install on it again: switches to upgrade, makes no key. */
+    /* Install on it again: switches to upgrade, makes no key itself. */
     g_free(before);
     before = snapshot(f->state);
     g_clear_pointer(&out, g_free);
-    run_install(f, &out, NULL, again);
+    g_clear_pointer(&err, g_free);
+    rc = run_install(f, &out, &err, again);
     assert_contains(out, "this database already holds a Drover installation (schema ");
     assert_contains(out, ", 1 secrets); switching to upgrade");
     {
-        g_autofree char *cmd = g_strdup_printf("running: drover-setup upgrade --state-dir %s --database %s "
-                                               "--machine-id-file %s --service-account %s",
-                                               f->state, db, f->machine_id, f->account);
+        g_autofree char *cmd =
+            g_strdup_printf("running: drover-setup upgrade --state-dir %s --database %s "
+                            "--machine-id-file %s --service-account %s",
+                            f->state, db, f->machine_id, f->account);
         assert_contains(out, cmd);
     }
-    {
+    if (rc != 0) {
+        /* Without a working upgrade command install stops there and
+         * changes nothing: no key, no config, the account kept. */
         g_autofree char *after = snapshot(f->state);
-        g_assert_cmpstr(after, ==, before);
-    }
-    {
         g_autofree char *sum = file_sha256(host_key);
+        assert_contains(err, "drover-setup upgrade did not finish");
+        g_assert_cmpstr(after, ==, before);
         g_assert_cmpstr(sum, ==, key_sum);
-    }
-    g_assert_false(g_file_test(conf, G_FILE_TEST_EXISTS));
-    /* The secrets still open, as the account, and through droverd. */
-    assert_keys_open_as_account(f, db, "host");
-    {
-        const char *args[] = { "--state-dir", f->state, "--listen", listen, "--self-signed-tls",
-                               "--machine-id-file", f->machine_id, NULL };
-        start_droverd(f, args);
+        g_assert_false(g_file_test(conf, G_FILE_TEST_EXISTS));
+        g_assert_true(account_exists(f->account));
+        assert_keys_open_as_account(f, db, "host");
+        {
+            const char *args[] = { "--state-dir",       f->state,
+                                   "--listen",          listen,
+                                   "--self-signed-tls", "--machine-id-file",
+                                   f->machine_id,       NULL };
+            start_droverd(f, args);
+            cli_assert_readable(f, "acct1");
+            stop_droverd(f);
+        }
+    } else {
+        /* Upgrade ran: install wrote the config and unit again. */
+        assert_contains(out, "installed on the upgraded database");
+        g_assert_true(g_file_test(conf, G_FILE_TEST_EXISTS));
+        assert_keys_open_as_account(f, db, "host");
+        start_droverd(f, NULL);
         cli_assert_readable(f, "acct1");
         stop_droverd(f);
     }
+}
+
+/* A failure after the account was made takes back everything install made. */
+static void
+test_failure_undone(Fixture *f, gconstpointer data)
+{
+    g_autofree char *file = path_in(f, "a-file");
+    g_autofree char *share = g_build_filename(file, "library", NULL);
+    g_autofree char *err = NULL;
+    g_autofree char *before = NULL;
+    g_autofree char *after = NULL;
+    const char *extra[] = { "--library-share-path", share, NULL };
+
+    g_assert_true(g_file_set_contents(file, "not a directory\n", -1, NULL));
+    before = snapshot(f->tmp);
+    g_assert_cmpint(run_install(f, NULL, &err, extra), !=, 0);
+    assert_contains(err, "install failed; taking back what it made");
+    assert_contains(err, "removed the account");
+    after = snapshot(f->tmp);
+    g_assert_cmpstr(after, ==, before);
+    g_assert_false(account_exists(f->account));
+    g_assert_false(g_file_test(f->state, G_FILE_TEST_EXISTS));
 }
 
 /* Bad input: a clear error naming the option; nothing written anywhere
@@ -621,13 +686,15 @@ test_bad_input(Fixture *f, gconstpointer data)
         { "--listen", { "--listen", "127.0.0.1:99999", NULL } },
         { "--listen", { "--listen", "example.com:8420", NULL } },
         { "--listen", { "--listen", "10.1.2.3:8420", NULL } },
-        { "--database", { "--database", "postgresql://postgres@127.0.0.1:1/nothing?connect_timeout=2", NULL } },
+        { "--database",
+          { "--database", "postgresql://postgres@127.0.0.1:1/nothing?connect_timeout=2", NULL } },
         { "--database", { "--database", "relative.db", NULL } },
         { "--database", { "--database", not_sqlite, NULL } },
         { "--state-dir", { "--state-dir", foreign, NULL } },
         { "--state-dir", { "--state-dir", "relative/dir", NULL } },
         { "--tls-cert", { "--tls-key", cert, NULL } },
-        { "--self-signed-tls", { "--self-signed-tls", "--tls-cert", cert, "--tls-key", cert, NULL } },
+        { "--self-signed-tls",
+          { "--self-signed-tls", "--tls-cert", cert, "--tls-key", cert, NULL } },
         { "--recovery-key-out", { "--recovery-key-out", exists, NULL } },
         { "--recovery-key-out", { "--recovery-key-out", "/nonexistent-dir/r.key", NULL } },
         { "--ldap-uri", { "--directory", NULL } },
@@ -659,13 +726,14 @@ test_bad_input(Fixture *f, gconstpointer data)
     }
     /* An invalid account name, and root. */
     {
-        const char *names[] = { "Bad Name", "9starts-with-digit", "a-name-that-is-far-too-long-for-useradd",
-                                "root", NULL };
+        const char *names[] = { "Bad Name", "9starts-with-digit",
+                                "a-name-that-is-far-too-long-for-useradd", "root", NULL };
         for (guint i = 0; names[i] != NULL; i++) {
             g_autofree char *err = NULL;
             g_autofree char *after = NULL;
-            const char *args[] = { "install", "--root", f->root, "--unit-dir", f->units, "--state-dir", f->state,
-                                   "--service-account", names[i], NULL };
+            const char *args[] = { "install", "--root",      f->root,  "--unit-dir",
+                                   f->units,  "--state-dir", f->state, "--service-account",
+                                   names[i],  NULL };
             g_assert_cmpint(run_setupv(NULL, &err, args), ==, DV_EXIT_INVALID);
             assert_contains(err, "--service-account");
             after = snapshot(f->tmp);
@@ -676,7 +744,8 @@ test_bad_input(Fixture *f, gconstpointer data)
     {
         g_autofree char *err = NULL;
         const char *args[] = { "uninstall", "--root", f->root, "--keep-data", NULL };
-        const char *both[] = { "uninstall", "--root", f->root, "--keep-data", "--yes-delete-data", NULL };
+        const char *both[] = { "uninstall",         "--root", f->root, "--keep-data",
+                               "--yes-delete-data", NULL };
         g_assert_cmpint(run_setupv(NULL, &err, args), ==, DV_EXIT_NOT_FOUND);
         assert_contains(err, "no installation here");
         g_clear_pointer(&err, g_free);
@@ -699,7 +768,8 @@ test_uninstall_delete(Fixture *f, gconstpointer data)
     g_autofree char *err = NULL;
     g_autofree char *before = NULL;
     const char *refuse[] = { "uninstall", "--root", f->root, NULL };
-    const char *del[] = { "uninstall", "--root", f->root, "--yes-delete-data", "--remove-account", NULL };
+    const char *del[] = { "uninstall",         "--root",           f->root,
+                          "--yes-delete-data", "--remove-account", NULL };
 
     g_assert_cmpint(run_install(f, NULL, NULL, NULL), ==, 0);
     g_assert_true(g_file_test(unit, G_FILE_TEST_EXISTS));
@@ -722,10 +792,12 @@ static void
 test_existing_account(Fixture *f, gconstpointer data)
 {
     g_autofree char *cmd = g_strdup_printf("useradd --system --user-group --no-create-home --shell "
-                                           "/usr/sbin/nologin %s", f->account);
+                                           "/usr/sbin/nologin %s",
+                                           f->account);
     g_autofree char *out = NULL;
     g_autofree char *err = NULL;
-    const char *del[] = { "uninstall", "--root", f->root, "--yes-delete-data", "--remove-account", NULL };
+    const char *del[] = { "uninstall",         "--root",           f->root,
+                          "--yes-delete-data", "--remove-account", NULL };
     const char *keep[] = { "uninstall", "--root", f->root, "--yes-delete-data", NULL };
     int status = 0;
 
@@ -744,7 +816,8 @@ static gboolean
 services_missing(const char *what)
 {
     if (g_getenv("CI") != NULL || g_getenv("DV_REQUIRE_SERVICES") != NULL) {
-        g_test_fail_printf("%s is not set but services are required (CI=true or DV_REQUIRE_SERVICES=1)", what);
+        g_test_fail_printf(
+            "%s is not set but services are required (CI=true or DV_REQUIRE_SERVICES=1)", what);
         return TRUE;
     }
     g_test_skip_printf("%s is not set; run under tests/services/with-services", what);
@@ -868,16 +941,37 @@ test_directory(Fixture *f, gconstpointer data)
         services_missing("DV_TEST_LDAP_URI");
         return;
     }
-    container = g_strdup_printf("ou=drover-install-%u,%s", g_random_int(), env("DV_TEST_LDAP_BASE"));
-    nonmember = g_strdup_printf("%s=%s", env("DV_TEST_LDAP_INTRUDER_DN"), env("DV_TEST_LDAP_INTRUDER_PW_FILE"));
+    container =
+        g_strdup_printf("ou=drover-install-%u,%s", g_random_int(), env("DV_TEST_LDAP_BASE"));
+    nonmember = g_strdup_printf("%s=%s", env("DV_TEST_LDAP_INTRUDER_DN"),
+                                env("DV_TEST_LDAP_INTRUDER_PW_FILE"));
     {
-        const char *extra[] = { "--directory", "--ldap-uri", env("DV_TEST_LDAP_URI"), "--container", container,
-                                "--admin-dn", env("DV_TEST_LDAP_ADMIN_DN"), "--admin-password-file",
-                                env("DV_TEST_LDAP_ADMIN_PW_FILE"), "--config-admin-uri", env("DV_TEST_LDAPI_URI"),
-                                "--service-dn", env("DV_TEST_LDAP_SERVICE_DN"), "--service-password-file",
-                                env("DV_TEST_LDAP_SERVICE_PW_FILE"), "--group-dn", env("DV_TEST_LDAP_GROUP_DN"),
-                                "--non-member", nonmember, "--ca-file", env("DV_TEST_LDAP_CA"),
-                                "--recovery-key-out", recovery, "--listen", listen, NULL };
+        const char *extra[] = { "--directory",
+                                "--ldap-uri",
+                                env("DV_TEST_LDAP_URI"),
+                                "--container",
+                                container,
+                                "--admin-dn",
+                                env("DV_TEST_LDAP_ADMIN_DN"),
+                                "--admin-password-file",
+                                env("DV_TEST_LDAP_ADMIN_PW_FILE"),
+                                "--config-admin-uri",
+                                env("DV_TEST_LDAPI_URI"),
+                                "--service-dn",
+                                env("DV_TEST_LDAP_SERVICE_DN"),
+                                "--service-password-file",
+                                env("DV_TEST_LDAP_SERVICE_PW_FILE"),
+                                "--group-dn",
+                                env("DV_TEST_LDAP_GROUP_DN"),
+                                "--non-member",
+                                nonmember,
+                                "--ca-file",
+                                env("DV_TEST_LDAP_CA"),
+                                "--recovery-key-out",
+                                recovery,
+                                "--listen",
+                                listen,
+                                NULL };
         g_assert_cmpint(run_install(f, &out, NULL, extra), ==, 0);
     }
     assert_contains(out, "also wrapped in the directory");
@@ -909,8 +1003,19 @@ test_directory_unreachable(Fixture *f, gconstpointer data)
     g_autofree char *err = NULL;
     g_autofree char *before = NULL;
     g_autofree char *uri = g_strdup_printf("ldap://127.0.0.1:%d", free_port());
-    const char *extra[] = { "--directory", "--ldap-uri", uri, "--container", "ou=k,dc=x", "--admin-dn", "cn=a,dc=x",
-                            "--admin-password-file", pw, "--service-dn", "cn=s,dc=x", "--service-password-file", pw,
+    const char *extra[] = { "--directory",
+                            "--ldap-uri",
+                            uri,
+                            "--container",
+                            "ou=k,dc=x",
+                            "--admin-dn",
+                            "cn=a,dc=x",
+                            "--admin-password-file",
+                            pw,
+                            "--service-dn",
+                            "cn=s,dc=x",
+                            "--service-password-file",
+                            pw,
                             NULL };
 
     g_assert_true(g_file_set_contents(pw, "pw\n", -1, NULL));
@@ -935,8 +1040,8 @@ test_backup_round_trip(Fixture *f, gconstpointer data)
     g_autofree char *db = g_build_filename(f->state, "drover.db", NULL);
     const char *extra[] = { "--listen", listen, NULL };
     const char *backup[] = { "backup", "--state-dir", f->state, "--out", archive, NULL };
-    const char *restore[] = { "restore", "--state-dir", f->state, "--in", archive,
-                              "--machine-id-file", f->machine_id, NULL };
+    const char *restore[] = { "restore", "--state-dir",       f->state,      "--in",
+                              archive,   "--machine-id-file", f->machine_id, NULL };
 
     g_assert_cmpint(run_install(f, NULL, NULL, extra), ==, 0);
     start_droverd(f, NULL);
@@ -949,7 +1054,8 @@ test_backup_round_trip(Fixture *f, gconstpointer data)
     g_assert_cmpint(run_setupv(NULL, NULL, restore), ==, 0);
     {
         struct passwd *pw = getpwnam(f->account);
-        g_autofree char *cmd = g_strdup_printf("chown -R %u:%u %s", (guint)pw->pw_uid, (guint)pw->pw_gid, f->state);
+        g_autofree char *cmd =
+            g_strdup_printf("chown -R %u:%u %s", (guint)pw->pw_uid, (guint)pw->pw_gid, f->state);
         g_assert_true(g_spawn_command_line_sync(cmd, NULL, NULL, NULL, NULL));
     }
     start_droverd(f, NULL);
@@ -1011,17 +1117,23 @@ main(int argc, char **argv)
         return 1;
     }
     remove_stale_accounts();
-    g_test_add("/drover/setup/install/sqlite", Fixture, NULL, fixture_setup, test_sqlite, fixture_teardown);
-    g_test_add("/drover/setup/install/bad-input", Fixture, NULL, fixture_setup, test_bad_input, fixture_teardown);
-    g_test_add("/drover/setup/install/uninstall-delete", Fixture, NULL, fixture_setup, test_uninstall_delete,
+    g_test_add("/drover/setup/install/sqlite", Fixture, NULL, fixture_setup, test_sqlite,
                fixture_teardown);
-    g_test_add("/drover/setup/install/existing-account", Fixture, NULL, fixture_setup, test_existing_account,
+    g_test_add("/drover/setup/install/bad-input", Fixture, NULL, fixture_setup, test_bad_input,
                fixture_teardown);
-    g_test_add("/drover/setup/install/postgresql", Fixture, NULL, fixture_setup, test_postgresql, fixture_teardown);
-    g_test_add("/drover/setup/install/directory", Fixture, NULL, fixture_setup, test_directory, fixture_teardown);
+    g_test_add("/drover/setup/install/failure-undone", Fixture, NULL, fixture_setup,
+               test_failure_undone, fixture_teardown);
+    g_test_add("/drover/setup/install/uninstall-delete", Fixture, NULL, fixture_setup,
+               test_uninstall_delete, fixture_teardown);
+    g_test_add("/drover/setup/install/existing-account", Fixture, NULL, fixture_setup,
+               test_existing_account, fixture_teardown);
+    g_test_add("/drover/setup/install/postgresql", Fixture, NULL, fixture_setup, test_postgresql,
+               fixture_teardown);
+    g_test_add("/drover/setup/install/directory", Fixture, NULL, fixture_setup, test_directory,
+               fixture_teardown);
     g_test_add("/drover/setup/install/directory-unreachable", Fixture, NULL, fixture_setup,
                test_directory_unreachable, fixture_teardown);
-    g_test_add("/drover/setup/install/backup-round-trip", Fixture, NULL, fixture_setup, test_backup_round_trip,
-               fixture_teardown);
+    g_test_add("/drover/setup/install/backup-round-trip", Fixture, NULL, fixture_setup,
+               test_backup_round_trip, fixture_teardown);
     return g_test_run();
 }

@@ -36,8 +36,8 @@ dv_store_inspection_set(DvStoreInspection *ret, GPtrArray *tables)
     g_ptr_array_add(tables, NULL);
     {
         g_autofree char *all = g_strjoinv(", ", (char **)tables->pdata);
-        ret->detail = g_strdup_printf("it holds %u tables, none of them Drover's (%s)",
-                                      tables->len - 1, all);
+        ret->detail =
+            g_strdup_printf("it holds %u tables, none of them Drover's (%s)", tables->len - 1, all);
     }
     g_ptr_array_remove_index(tables, tables->len - 1);
 }
@@ -84,7 +84,8 @@ dv_store_inspect_sqlite(const char *path, DvStoreInspection *ret, GError **error
     }
     f = fopen(path, "rb");
     if (f == NULL) {
-        g_set_error(error, DV_ERROR, DV_ERROR_UNAVAILABLE, "cannot read %s: %s", path, g_strerror(errno));
+        g_set_error(error, DV_ERROR, DV_ERROR_UNAVAILABLE, "cannot read %s: %s", path,
+                    g_strerror(errno));
         return FALSE;
     }
     n = fread(magic, 1, sizeof(magic), f);
@@ -106,14 +107,16 @@ dv_store_inspect_sqlite(const char *path, DvStoreInspection *ret, GError **error
         uri = g_strdup_printf("file:%s?%s", escaped,
                               g_file_test(wal, G_FILE_TEST_EXISTS) ? "mode=ro" : "immutable=1");
     }
-    rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL);
+    rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
+                         NULL);
     if (rc != SQLITE_OK) {
         g_set_error(error, DV_ERROR, DV_ERROR_UNAVAILABLE, "cannot open %s: %s", path,
                     db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
         return FALSE;
     }
-    if (sqlite3_prepare_v2(db, "SELECT name FROM sqlite_master WHERE type = 'table' "
-                               "AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    if (sqlite3_prepare_v2(db,
+                           "SELECT name FROM sqlite_master WHERE type = 'table' "
+                           "AND name NOT LIKE 'sqlite_%' ORDER BY name",
                            -1, &st, NULL) != SQLITE_OK) {
         ret->content = DV_STORE_CONTENT_OTHER;
         ret->detail = g_strdup_printf("it cannot be read as a database: %s", sqlite3_errmsg(db));
@@ -167,8 +170,8 @@ dv_store_inspect_pg(const char *uri, DvStoreInspection *ret, GError **error)
     dv_store_inspection_set(ret, tables);
     if (ret->content != DV_STORE_CONTENT_DROVER)
         return TRUE;
-    ret->schema_version =
-        (guint)dv_store_inspect_pg_int(db, "SELECT MAX(version) FROM schema_history WHERE success = 1");
+    ret->schema_version = (guint)dv_store_inspect_pg_int(
+        db, "SELECT MAX(version) FROM schema_history WHERE success = 1");
     if (dv_store_inspect_sqlite_has(tables, "secrets"))
         ret->sealed_count = dv_store_inspect_pg_int(db, "SELECT COUNT(*) FROM secrets");
     if (dv_store_inspect_sqlite_has(tables, "key_versions"))
