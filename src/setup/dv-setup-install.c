@@ -32,6 +32,7 @@
 #include <glib/gstdio.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -1611,6 +1612,21 @@ dv_uninstall(void)
             g_print("note: %s\n", local->message);
         else
             g_print("stopped and disabled %s\n", DV_INSTALL_UNIT_NAME);
+    }
+    /* A droverd still serving the database (started by hand, or by another
+     * unit) would lose its files under it. */
+    {
+        g_auto(DvStoreInspection) in = { 0 };
+        g_autoptr(GError) local = NULL;
+        if (dv_store_inspect(db, &in, &local) && in.server_host != NULL &&
+            dv_store_now() - in.server_heartbeat < 60 * G_USEC_PER_SEC &&
+            (g_strcmp0(in.server_host, g_get_host_name()) != 0 ||
+             (in.server_pid > 0 && kill((pid_t)in.server_pid, 0) == 0))) {
+            g_printerr("drover-setup: droverd (pid %" G_GINT64_FORMAT " on %s) is serving this "
+                       "database; stop it first\nnothing was changed\n",
+                       in.server_pid, in.server_host);
+            return DV_EXIT_CONFLICT;
+        }
     }
     if (g_file_test(unit, G_FILE_TEST_EXISTS)) {
         if (g_unlink(unit) != 0) {

@@ -771,8 +771,19 @@ test_uninstall_delete(Fixture *f, gconstpointer data)
     const char *del[] = { "uninstall",         "--root",           f->root,
                           "--yes-delete-data", "--remove-account", NULL };
 
-    g_assert_cmpint(run_install(f, NULL, NULL, NULL), ==, 0);
+    g_autofree char *listen = g_strdup_printf("127.0.0.1:%d", free_port());
+    const char *extra[] = { "--listen", listen, NULL };
+
+    g_assert_cmpint(run_install(f, NULL, NULL, extra), ==, 0);
     g_assert_true(g_file_test(unit, G_FILE_TEST_EXISTS));
+    /* Refused while droverd serves the database. */
+    start_droverd(f, NULL);
+    g_assert_cmpint(run_setupv(NULL, &err, del), ==, DV_EXIT_CONFLICT);
+    assert_contains(err, "is serving this database; stop it first");
+    g_assert_true(g_file_test(conf, G_FILE_TEST_EXISTS));
+    g_assert_true(g_file_test(unit, G_FILE_TEST_EXISTS));
+    stop_droverd(f);
+    g_clear_pointer(&err, g_free);
     before = snapshot(f->tmp);
     g_assert_cmpint(run_setupv(NULL, &err, refuse), ==, DV_EXIT_USAGE);
     assert_contains(err, "--yes-delete-data");

@@ -14,6 +14,9 @@
 #include <sqlite3.h>
 #include <string.h>
 
+#define DV_STORE_INSPECT_SERVER_SQL                                                                \
+    "SELECT hostname, pid, heartbeat_at FROM servers ORDER BY heartbeat_at DESC LIMIT 1"
+
 typedef sqlite3 DvInspectSqlite;
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvInspectSqlite, sqlite3_close_v2)
 typedef sqlite3_stmt DvInspectStmt;
@@ -138,6 +141,15 @@ dv_store_inspect_sqlite(const char *path, DvStoreInspection *ret, GError **error
         ret->sealed_count = dv_store_inspect_sqlite_int(db, "SELECT COUNT(*) FROM secrets");
     if (dv_store_inspect_sqlite_has(tables, "key_versions"))
         ret->key_versions = dv_store_inspect_sqlite_int(db, "SELECT COUNT(*) FROM key_versions");
+    if (dv_store_inspect_sqlite_has(tables, "servers")) {
+        g_autoptr(DvInspectStmt) sv = NULL;
+        if (sqlite3_prepare_v2(db, DV_STORE_INSPECT_SERVER_SQL, -1, &sv, NULL) == SQLITE_OK &&
+            sqlite3_step(sv) == SQLITE_ROW) {
+            ret->server_host = g_strdup((const char *)sqlite3_column_text(sv, 0));
+            ret->server_pid = sqlite3_column_int64(sv, 1);
+            ret->server_heartbeat = sqlite3_column_int64(sv, 2);
+        }
+    }
     return TRUE;
 }
 
@@ -176,6 +188,15 @@ dv_store_inspect_pg(const char *uri, DvStoreInspection *ret, GError **error)
         ret->sealed_count = dv_store_inspect_pg_int(db, "SELECT COUNT(*) FROM secrets");
     if (dv_store_inspect_sqlite_has(tables, "key_versions"))
         ret->key_versions = dv_store_inspect_pg_int(db, "SELECT COUNT(*) FROM key_versions");
+    if (dv_store_inspect_sqlite_has(tables, "servers")) {
+        g_autoptr(DvSqlRows) sv =
+            dv_db_query(db, DV_STORE_INSPECT_SERVER_SQL, DV_SQL_NO_ARGS, NULL);
+        if (sv != NULL && dv_sql_rows_get_n_rows(sv) > 0) {
+            ret->server_host = g_strdup(dv_sql_rows_get_text(sv, 0, 0));
+            ret->server_pid = dv_sql_rows_get_int(sv, 0, 1);
+            ret->server_heartbeat = dv_sql_rows_get_int(sv, 0, 2);
+        }
+    }
     return TRUE;
 }
 
@@ -187,11 +208,11 @@ dv_store_inspect(const char *location, DvStoreInspection *ret, GError **error)
     g_return_val_if_fail(location != NULL && ret != NULL, FALSE);
     if (g_str_has_prefix(location, "postgresql://") || g_str_has_prefix(location, "postgres://")) {
         if (!dv_store_inspect_pg(location, &r, error)) {
-            g_free(r.detail);
+            dv_store_inspection_clear(&r);
             return FALSE;
         }
     } else if (!dv_store_inspect_sqlite(location, &r, error)) {
-        g_free(r.detail);
+        dv_store_inspection_clear(&r);
         return FALSE;
     }
     *ret = r;
@@ -202,4 +223,5 @@ void
 dv_store_inspection_clear(DvStoreInspection *inspection)
 {
     g_clear_pointer(&inspection->detail, g_free);
+    g_clear_pointer(&inspection->server_host, g_free);
 }

@@ -204,6 +204,12 @@ typedef struct {
     gint64 sealed_count;  /* DROVER: rows of the secrets table (0 before it existed) */
     gint64 key_versions;  /* DROVER: rows of key_versions */
     char *detail;         /* OTHER: why it is not ours (owned) */
+    /* DROVER: the servers row with the newest heartbeat, if any (a running
+     * droverd, or one that crashed): its hostname (owned), pid and
+     * heartbeat_at (µs since the epoch). */
+    char *server_host;
+    gint64 server_pid;
+    gint64 server_heartbeat;
 } DvStoreInspection;
 
 /* Looks at @location without changing it, migrating it or checking its
