@@ -750,7 +750,9 @@ dv_install_run_upgrade(DvInstallPlan *p, GError **error)
     dv_install_push(argv, "--state-dir", p->state_dir);
     dv_install_push(argv, "--database", p->database);
     dv_install_push(argv, "--machine-id-file", o_machine_id);
-    dv_install_push(argv, "--service-account", o_account);
+    /* The account the unit will run as (install's default when not given),
+     * so upgrade re-wraps for the same one. */
+    dv_install_push(argv, "--service-account", p->account);
     dv_install_push(argv, "--service-dn", o_service_dn);
     dv_install_push(argv, "--service-password-file", o_service_pw_file);
     if (o_directory) {
@@ -1212,6 +1214,7 @@ dv_install_directory_init(GError **error)
 /* What install made, so a failure half-way can take it back. */
 typedef struct {
     gboolean account_created;
+    gboolean pg_populated;    /* install migrated an empty PostgreSQL database */
     gboolean state_was_empty; /* missing or empty: cleared on failure */
     gboolean state_existed;
     GPtrArray *paths; /* made by install, outside a cleared state dir */
@@ -1247,6 +1250,14 @@ dv_install_undo(DvInstallPlan *p, DvInstallUndo *u)
             }
             g_printerr("  emptied %s again\n", p->state_dir);
         }
+    }
+    if (u->pg_populated) {
+        g_autoptr(GError) local = NULL;
+        if (dv_store_drop_new_pg(p->database, &local))
+            g_printerr("  dropped the tables install made in the PostgreSQL database\n");
+        else
+            g_printerr("  the PostgreSQL database keeps the tables install made: %s\n",
+                       local->message);
     }
     if (u->account_created) {
         const char *argv[] = { "userdel", p->account, NULL };
@@ -1322,6 +1333,15 @@ dv_install_apply(DvInstallPlan *p, gboolean existing, DvInstallUndo *u, GError *
                 return FALSE;
             }
             recovery_tmp = g_build_filename(recovery_dir, "recovery.key", NULL);
+        }
+        if (dv_install_is_pg(p->database)) {
+            u->pg_populated = TRUE;
+        } else {
+            g_autofree char *wal = g_strconcat(p->database, "-wal", NULL);
+            g_autofree char *shm = g_strconcat(p->database, "-shm", NULL);
+            dv_install_note_new(u, p, p->database);
+            dv_install_note_new(u, p, wal);
+            dv_install_note_new(u, p, shm);
         }
         {
             gboolean ok = dv_install_init_as_service(p, bind_pw_copy, ca_copy, recovery_tmp, error);

@@ -11,6 +11,7 @@
 #include "dv-error.h"
 #include "dv-json.h"
 #include "dv-setup-install.h"
+#include "dv-store.h"
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
@@ -21,7 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SECRET_TEXT "install-test-Run-As-pw"
+#define SECRET_TEXT "PLAINTEXT-install-k9Zq"
 
 typedef struct {
     char *tmp;
@@ -664,6 +665,20 @@ test_failure_undone(Fixture *f, gconstpointer data)
     g_assert_cmpstr(after, ==, before);
     g_assert_false(account_exists(f->account));
     g_assert_false(g_file_test(f->state, G_FILE_TEST_EXISTS));
+
+    /* The same when the keys were already made: the config cannot be
+     * written, so the state directory with its keys goes again. */
+    {
+        g_autofree char *config_dir = g_build_filename(file, "etc", NULL);
+        const char *late[] = { "--config-dir", config_dir, NULL };
+        g_clear_pointer(&err, g_free);
+        g_clear_pointer(&after, g_free);
+        g_assert_cmpint(run_install(f, NULL, &err, late), !=, 0);
+        assert_contains(err, "install failed; taking back what it made");
+        after = snapshot(f->tmp);
+        g_assert_cmpstr(after, ==, before);
+        g_assert_false(account_exists(f->account));
+    }
 }
 
 /* Bad input: a clear error naming the option; nothing written anywhere
@@ -888,6 +903,23 @@ test_postgresql(Fixture *f, gconstpointer data)
         after = snapshot(f->tmp);
         g_assert_cmpstr(after, ==, before);
         g_assert_false(account_exists(f->account));
+    }
+    /* A failure after the database was populated empties it again. */
+    {
+        g_autofree char *file = path_in(f, "a-file");
+        g_autofree char *config_dir = g_build_filename(file, "etc", NULL);
+        const char *late[] = { "--database", uri, "--config-dir", config_dir, NULL };
+        g_auto(DvStoreInspection) in = { 0 };
+        g_autoptr(GError) error = NULL;
+        g_assert_true(g_file_set_contents(file, "not a directory\n", -1, NULL));
+        g_clear_pointer(&err, g_free);
+        g_assert_cmpint(run_install(f, NULL, &err, late), !=, 0);
+        assert_contains(err, "dropped the tables install made");
+        g_assert_true(dv_store_inspect(uri, &in, &error));
+        g_assert_no_error(error);
+        g_assert_cmpint(in.content, ==, DV_STORE_CONTENT_EMPTY);
+        g_assert_false(account_exists(f->account));
+        g_assert_false(g_file_test(f->state, G_FILE_TEST_EXISTS));
     }
     {
         const char *extra[] = { "--database", uri, "--listen", listen, NULL };

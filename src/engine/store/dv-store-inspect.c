@@ -225,3 +225,38 @@ dv_store_inspection_clear(DvStoreInspection *inspection)
     g_clear_pointer(&inspection->detail, g_free);
     g_clear_pointer(&inspection->server_host, g_free);
 }
+
+gboolean
+dv_store_drop_new_pg(const char *uri, GError **error)
+{
+    g_autoptr(DvDb) db = dv_db_open(uri, error);
+    g_autoptr(DvSqlRows) rows = NULL;
+    gboolean ours = FALSE;
+
+    if (db == NULL)
+        return FALSE;
+    rows = dv_db_query(db,
+                       "SELECT table_name FROM information_schema.tables "
+                       "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+                       DV_SQL_NO_ARGS, error);
+    if (rows == NULL)
+        return FALSE;
+    for (guint i = 0; i < dv_sql_rows_get_n_rows(rows); i++)
+        ours |= g_strcmp0(dv_sql_rows_get_text(rows, i, 0), "schema_history") == 0;
+    if (!ours) {
+        g_set_error_literal(error, DV_ERROR, DV_ERROR_CONFLICT,
+                            "the database holds no Drover schema; nothing was dropped");
+        return FALSE;
+    }
+    for (guint i = 0; i < dv_sql_rows_get_n_rows(rows); i++) {
+        const char *name = dv_sql_rows_get_text(rows, i, 0);
+        g_autofree char *sql = NULL;
+        /* Names come from the catalog; quote them anyway. */
+        if (strchr(name, '"') != NULL)
+            continue;
+        sql = g_strdup_printf("DROP TABLE IF EXISTS \"%s\" CASCADE", name);
+        if (!dv_db_exec(db, sql, DV_SQL_NO_ARGS, NULL, error))
+            return FALSE;
+    }
+    return TRUE;
+}

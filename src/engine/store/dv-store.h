@@ -219,6 +219,12 @@ typedef struct {
  * reached.  Clear @ret with dv_store_inspection_clear(). */
 gboolean dv_store_inspect(const char *location, DvStoreInspection *ret, GError **error);
 void dv_store_inspection_clear(DvStoreInspection *inspection);
+
+/* Drops every table of the current schema of the PostgreSQL database at
+ * @uri, for drover-setup install taking back a database it found empty and
+ * then populated.  Refuses (DV_ERROR_CONFLICT) unless the database now holds
+ * Drover's schema_history. */
+gboolean dv_store_drop_new_pg(const char *uri, GError **error);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(DvStoreInspection, dv_store_inspection_clear)
 
 G_END_DECLS
