@@ -31,7 +31,8 @@ typedef struct {
     char *state;
     char *machine_id;
     char *account;
-    char *home; /* HOME of the drover CLI */
+    char *account2; /* a second account, for a changed service account */
+    char *home;     /* HOME of the drover CLI */
     char *url;
     GSubprocess *droverd;
     GPtrArray *pg_dbs;
@@ -95,7 +96,9 @@ fixture_setup(Fixture *f, gconstpointer data)
         g_file_set_contents(f->machine_id, "5f0c1e2d3b4a59687766554433221100\n", -1, NULL));
     g_assert_cmpint(g_chmod(f->machine_id, 0644), ==, 0);
     f->account = g_strdup_printf("dvi%u-%u", (guint)getpid(), ++account_counter);
+    f->account2 = g_strdup_printf("dvi%u-%u", (guint)getpid(), ++account_counter);
     g_assert_false(account_exists(f->account));
+    g_assert_false(account_exists(f->account2));
     f->pg_dbs = g_ptr_array_new_with_free_func(g_free);
 }
 
@@ -127,8 +130,13 @@ fixture_teardown(Fixture *f, gconstpointer data)
         g_autofree char *cmd = g_strdup_printf("userdel %s", f->account);
         g_assert_true(g_spawn_command_line_sync(cmd, NULL, NULL, NULL, NULL));
     }
+    if (account_exists(f->account2)) {
+        g_autofree char *cmd = g_strdup_printf("userdel %s", f->account2);
+        g_assert_true(g_spawn_command_line_sync(cmd, NULL, NULL, NULL, NULL));
+    }
     /* The group useradd --user-group made goes with the account. */
     g_assert_false(account_exists(f->account));
+    g_assert_false(account_exists(f->account2));
     for (guint i = 0; i < f->pg_dbs->len; i++) {
         g_autofree char *sql = g_strdup_printf("DROP DATABASE IF EXISTS %s WITH (FORCE)",
                                                (char *)g_ptr_array_index(f->pg_dbs, i));
@@ -143,6 +151,7 @@ fixture_teardown(Fixture *f, gconstpointer data)
     g_free(f->home);
     g_free(f->machine_id);
     g_free(f->account);
+    g_free(f->account2);
     g_free(f->url);
 }
 
@@ -838,6 +847,51 @@ test_existing_account(Fixture *f, gconstpointer data)
     g_assert_true(account_exists(f->account));
 }
 
+/* Existing data and another service account: install makes the new account
+ * for upgrade to re-wrap the keys for; if upgrade does not finish, the
+ * account it made goes again and the data is untouched. */
+static void
+test_existing_data_new_account(Fixture *f, gconstpointer data)
+{
+    g_autofree char *host_key = g_build_filename(f->state, "keys", "host.key", NULL);
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    g_autofree char *before = NULL;
+    g_autofree char *after = NULL;
+    g_autofree char *want = NULL;
+    const char *keep[] = { "uninstall", "--root", f->root, "--keep-data", NULL };
+    const char *args[] = { "install",     "--root",
+                           f->root,       "--unit-dir",
+                           f->units,      "--state-dir",
+                           f->state,      "--machine-id-file",
+                           f->machine_id, "--service-account",
+                           f->account2,   NULL };
+    int rc;
+
+    g_assert_cmpint(run_install(f, NULL, NULL, NULL), ==, 0);
+    g_assert_cmpint(run_setupv(NULL, NULL, keep), ==, 0);
+    before = snapshot(f->state);
+    rc = run_setupv(&out, &err, args);
+    assert_contains(out, "switching to upgrade");
+    want = g_strdup_printf("--service-account %s", f->account2);
+    assert_contains(out, want);
+    if (rc != 0) {
+        assert_contains(err, "removed the account");
+        g_assert_false(account_exists(f->account2));
+        after = snapshot(f->state);
+        g_assert_cmpstr(after, ==, before);
+        g_autofree char *db = g_build_filename(f->state, "drover.db", NULL);
+        assert_keys_open_as_account(f, db, "host");
+    } else {
+        g_autofree char *conf = config_path(f);
+        g_autofree char *text = NULL;
+        g_autofree char *line = g_strdup_printf("service_account=%s\n", f->account2);
+        g_assert_true(g_file_get_contents(conf, &text, NULL, NULL));
+        assert_contains(text, line);
+    }
+    g_assert_true(g_file_test(host_key, G_FILE_TEST_EXISTS));
+}
+
 static gboolean
 services_missing(const char *what)
 {
@@ -1170,6 +1224,8 @@ main(int argc, char **argv)
                test_uninstall_delete, fixture_teardown);
     g_test_add("/drover/setup/install/existing-account", Fixture, NULL, fixture_setup,
                test_existing_account, fixture_teardown);
+    g_test_add("/drover/setup/install/existing-data-new-account", Fixture, NULL, fixture_setup,
+               test_existing_data_new_account, fixture_teardown);
     g_test_add("/drover/setup/install/postgresql", Fixture, NULL, fixture_setup, test_postgresql,
                fixture_teardown);
     g_test_add("/drover/setup/install/directory", Fixture, NULL, fixture_setup, test_directory,
