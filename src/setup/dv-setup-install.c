@@ -773,11 +773,14 @@ dv_install_run_upgrade(DvInstallPlan *p, GError **error)
         g_autoptr(GString) s = g_string_new(NULL);
         for (guint i = 1; i < argv->len - 1; i++) {
             const char *a = g_ptr_array_index(argv, i);
-            const char *at = strchr(a, '@');
-            const char *colon = strchr(a + strlen("postgres://"), ':');
             g_autofree char *q = NULL;
-            if (dv_install_is_pg(a) && at != NULL && colon != NULL && colon < at)
-                a = "postgresql://(password hidden)";
+            if (dv_install_is_pg(a)) {
+                /* user:password@ before the host */
+                const char *at = strchr(a, '@');
+                const char *colon = strchr(strstr(a, "://") + 3, ':');
+                if (at != NULL && colon != NULL && colon < at)
+                    a = "postgresql://(password hidden)";
+            }
             q = g_shell_quote(a);
             g_string_append_printf(s, "%s%s", i > 1 ? " " : "", strchr(a, ' ') != NULL ? q : a);
         }
