@@ -562,6 +562,23 @@ test_sqlite(Fixture *f, gconstpointer data)
     assert_contains(unit_text, "Restart=on-failure\n");
     if (getgrnam("libvirt") != NULL)
         assert_contains(unit_text, "SupplementaryGroups=libvirt\n");
+    /* systemd's own parser accepts the unit (and finds ExecStart). */
+    {
+        g_autofree char *analyze = g_find_program_in_path("systemd-analyze");
+        if (analyze != NULL) {
+            const char *argv[] = { analyze, "verify", unit, NULL };
+            g_autofree char *vout = NULL;
+            g_autofree char *verr = NULL;
+            int status = 0;
+            g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                                       &vout, &verr, &status, NULL));
+            g_test_message("systemd-analyze verify: %s%s", vout, verr);
+            g_assert_true(g_spawn_check_wait_status(status, NULL));
+            g_assert_cmpstr(verr, ==, "");
+        } else if (g_getenv("CI") != NULL || g_getenv("DV_REQUIRE_SERVICES") != NULL) {
+            g_test_fail_printf("systemd-analyze is needed to verify the unit");
+        }
+    }
 
     /* droverd accepts the config, as the account; a secret survives a restart. */
     start_droverd(f, NULL);
