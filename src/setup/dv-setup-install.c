@@ -1091,7 +1091,8 @@ dv_install_write_config(DvInstallPlan *p, GError **error)
     dv_install_subst(s, "SHARE_PATH", p->share_path);
     dv_install_subst(s, "UNIT", p->unit_path);
     dv_install_subst(s, "RECOVERY_KEY_OUT", rec);
-    if (!dv_install_mkdir(p->config_dir, 0755, (uid_t)-1, (gid_t)-1, error))
+    if (!g_file_test(p->config_dir, G_FILE_TEST_IS_DIR) &&
+        !dv_install_mkdir(p->config_dir, 0755, (uid_t)-1, (gid_t)-1, error))
         return FALSE;
     /* Readable by the service account's group (a PostgreSQL URI may hold a
      * password), written by root only. */
@@ -1362,6 +1363,11 @@ dv_install_apply(DvInstallPlan *p, gboolean existing, DvInstallUndo *u, GError *
     dv_install_note_new(u, p, p->config_path);
     if (!dv_install_write_config(p, error))
         return FALSE;
+    if (!g_file_test(p->unit_dir, G_FILE_TEST_IS_DIR)) {
+        dv_install_note_new(u, p, p->unit_dir);
+        if (!dv_install_mkdir(p->unit_dir, 0755, (uid_t)-1, (gid_t)-1, error))
+            return FALSE;
+    }
     dv_install_note_new(u, p, p->unit_path);
     return dv_install_write_unit(p, error);
 }

@@ -857,6 +857,20 @@ test_existing_account(Fixture *f, gconstpointer data)
     g_assert_true(g_spawn_check_wait_status(status, NULL));
     g_assert_cmpint(run_install(f, &out, NULL, NULL), ==, 0);
     assert_contains(out, "using existing account");
+    /* Another state directory under the same config: refused, nothing changed. */
+    {
+        g_autofree char *other = path_in(f, "other-state");
+        g_autofree char *before = snapshot(f->tmp);
+        g_autofree char *after = NULL;
+        const char *args[] = { "install",  "--root",      f->root, "--unit-dir",
+                               f->units,   "--state-dir", other,   "--service-account",
+                               f->account, NULL };
+        g_assert_cmpint(run_setupv(NULL, &err, args), ==, DV_EXIT_CONFLICT);
+        assert_contains(err, "belongs to another installation");
+        after = snapshot(f->tmp);
+        g_assert_cmpstr(after, ==, before);
+        g_clear_pointer(&err, g_free);
+    }
     g_assert_cmpint(run_setupv(NULL, &err, del), ==, DV_EXIT_CONFLICT);
     assert_contains(err, "existed before install");
     g_assert_true(g_file_test(f->state, G_FILE_TEST_IS_DIR));
