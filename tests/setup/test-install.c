@@ -853,10 +853,34 @@ test_existing_account(Fixture *f, gconstpointer data)
     const char *keep[] = { "uninstall", "--root", f->root, "--yes-delete-data", NULL };
     int status = 0;
 
+    g_autofree char *cert = path_in(f, "given.crt");
+    g_autofree char *key = path_in(f, "given.key");
+    g_autofree char *listen = g_strdup_printf("0.0.0.0:%d", free_port());
+    g_autofree char *state_key = g_build_filename(f->state, "tls", "server.key", NULL);
+    const char *tls[] = { "--tls-cert", cert, "--tls-key", key, "--listen", listen, NULL };
+
     g_assert_true(g_spawn_command_line_sync(cmd, NULL, NULL, &status, NULL));
     g_assert_true(g_spawn_check_wait_status(status, NULL));
-    g_assert_cmpint(run_install(f, &out, NULL, NULL), ==, 0);
+    /* A certificate of the administrator's, given to install. */
+    {
+        const char *argv[] = { "openssl", "req",     "-x509", "-newkey",       "rsa:2048",
+                               "-nodes",  "-keyout", key,     "-out",          cert,
+                               "-days",   "2",       "-subj", "/CN=localhost", NULL };
+        g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL,
+                                   G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL |
+                                       G_SPAWN_STDERR_TO_DEV_NULL,
+                                   NULL, NULL, NULL, NULL, &status, NULL));
+        g_assert_true(g_spawn_check_wait_status(status, NULL));
+        g_assert_cmpint(g_chmod(key, 0600), ==, 0);
+    }
+    g_assert_cmpint(run_install(f, &out, NULL, tls), ==, 0);
     assert_contains(out, "using existing account");
+    assert_contains(out, "copied the TLS certificate and key");
+    assert_owned(state_key, f->account, 0600);
+    /* droverd serves TLS on all addresses with it, as the account. */
+    start_droverd(f, NULL);
+    g_assert_true(g_str_has_prefix(f->url, "https://"));
+    stop_droverd(f);
     /* Another state directory under the same config: refused, nothing changed. */
     {
         g_autofree char *other = path_in(f, "other-state");
