@@ -1607,7 +1607,7 @@ dv_uninstall(void)
     state = g_key_file_get_string(kf, "server", "state_dir", NULL);
     db = g_key_file_get_string(kf, "server", "database", NULL);
     unit = g_key_file_get_string(kf, "install", "unit", NULL);
-    account = g_key_file_get_string(kf, "install", "service_account", NULL);
+    account = g_key_file_get_string(kf, "server", "service_account", NULL);
     share = g_key_file_get_string(kf, "install", "library_share_path", NULL);
     recovery = g_key_file_get_string(kf, "install", "recovery_key_out", NULL);
     account_created = g_key_file_get_boolean(kf, "install", "account_created", NULL);
