@@ -63,6 +63,7 @@ static char *o_recovery_out;
 static char *o_recovery_key;
 static char *o_share_name;
 static char *o_share_path;
+static char *o_share_choice;
 static char *o_machine_id;
 static char *o_droverd;
 static gboolean o_directory;
@@ -108,6 +109,10 @@ static const GOptionEntry install_entries[] = {
       "Name of the default library share (default 'default')", "NAME" },
     { "library-share-path", 0, 0, G_OPTION_ARG_FILENAME, &o_share_path,
       "Its directory, created (default <state-dir>/library)", "DIR" },
+    { "library-share", 0, 0, G_OPTION_ARG_STRING, &o_share_choice,
+      "On existing data: passed to upgrade for a library share clash (use-default, keep or "
+      "NAME=PATH)",
+      "CHOICE" },
     { "machine-id-file", 0, 0, G_OPTION_ARG_FILENAME, &o_machine_id,
       "Machine identity the host key file is bound to (default /etc/machine-id)", "FILE" },
     { "droverd", 0, 0, G_OPTION_ARG_FILENAME, &o_droverd,
@@ -664,6 +669,11 @@ dv_install_validate(DvInstallPlan *p, GError **error)
         !dv_install_check_file("--machine-id-file", o_machine_id, 4096, error))
         return FALSE;
 
+    if (o_share_choice != NULL && g_strcmp0(o_share_choice, "use-default") != 0 &&
+        g_strcmp0(o_share_choice, "keep") != 0 &&
+        (strchr(o_share_choice, '=') == NULL || o_share_choice[0] == '='))
+        return dv_install_field_error(error, "--library-share",
+                                      "'%s' is not use-default, keep or NAME=PATH", o_share_choice);
     p->share_name = g_strdup(o_share_name != NULL ? o_share_name : DV_INSTALL_DEFAULT_SHARE);
     {
         g_autoptr(GError) local = NULL;
@@ -767,6 +777,7 @@ dv_install_run_upgrade(DvInstallPlan *p, GError **error)
             dv_install_push(argv, "--non-member", o_non_members[i]);
     }
     dv_install_push(argv, "--recovery-key", o_recovery_key);
+    dv_install_push(argv, "--library-share", o_share_choice);
     g_ptr_array_add(argv, NULL);
     {
         /* The command as it runs, without a password in a URI. */

@@ -743,6 +743,7 @@ test_bad_input(Fixture *f, gconstpointer data)
         { "--service-password-file", { "--service-dn", "cn=x,dc=y", NULL } },
         { "--library-share-name", { "--library-share-name", "no spaces allowed", NULL } },
         { "--library-share-path", { "--library-share-path", "rel/path", NULL } },
+        { "--library-share", { "--library-share", "bogus", NULL } },
         { "--machine-id-file", { "--machine-id-file", "/nonexistent/machine-id", NULL } },
         { "unexpected argument", { "extra-word", NULL } },
     };
@@ -920,7 +921,8 @@ test_existing_data_new_account(Fixture *f, gconstpointer data)
                            f->units,      "--state-dir",
                            f->state,      "--machine-id-file",
                            f->machine_id, "--service-account",
-                           f->account2,   NULL };
+                           f->account2,   "--library-share",
+                           "keep",        NULL };
     int rc;
 
     g_assert_cmpint(run_install(f, NULL, NULL, NULL), ==, 0);
@@ -1060,10 +1062,25 @@ test_postgresql(Fixture *f, gconstpointer data)
         assert_contains(out, "already installed");
         g_assert_cmpint(g_unlink(conf), ==, 0);
         g_clear_pointer(&out, g_free);
-        run_install(f, &out, NULL, extra);
-        assert_contains(out, "1 secrets); switching to upgrade");
-        sum2 = file_sha256(host_key);
-        g_assert_cmpstr(sum2, ==, sum);
+        {
+            const char *again[] = { "--database",      uri,    "--listen", listen,
+                                    "--library-share", "keep", NULL };
+            int rc = run_install(f, &out, NULL, again);
+            assert_contains(out, "1 secrets); switching to upgrade");
+            assert_contains(out, "--library-share keep");
+            if (rc != 0) {
+                /* No working upgrade here: nothing changed, no key made. */
+                sum2 = file_sha256(host_key);
+                g_assert_cmpstr(sum2, ==, sum);
+                g_assert_false(g_file_test(conf, G_FILE_TEST_EXISTS));
+            } else {
+                /* Upgraded and installed again: droverd reads the secret. */
+                g_assert_true(g_file_test(conf, G_FILE_TEST_EXISTS));
+                start_droverd(f, NULL);
+                cli_assert_readable(f, "pg-acct");
+                stop_droverd(f);
+            }
+        }
     }
 }
 
