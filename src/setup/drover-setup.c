@@ -11,8 +11,9 @@
 #include "dv-keys-directory.h"
 #include "dv-keys.h"
 #include "dv-setup-backup.h"
-#include "dv-setup-install.h"
 #include "dv-store.h"
+/* install / uninstall */
+#include "dv-setup-install.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -453,9 +454,9 @@ main(int argc, char **argv)
                                       "                   to this machine's host key file\n"
                                       "  backup --out FILE [--force]   database, key files and config in one archive (0600)\n"
                                       "  restore --in FILE [--force]   verify the archive and put it back; refuses another\n"
-                                      "                   installation or key set unless --force (see docs/BACKUP.md)\n"
-                                      "  install ...      install on this machine (drover-setup install --help; docs/INSTALL.md)\n"
-                                      "  uninstall --keep-data | --yes-delete-data   remove the unit and config");
+                                      "                   installation or key set unless --force (see docs/BACKUP.md)");
+    g_option_context_set_description(ctx, "Installing: drover-setup install --help, drover-setup uninstall "
+                                          "--help (docs/INSTALL.md).\n");
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
         g_printerr("drover-setup: %s\n", error->message);
         return DV_EXIT_USAGE;
