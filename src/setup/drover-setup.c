@@ -434,6 +434,9 @@ main(int argc, char **argv)
     /* install and uninstall parse their own options (dv-setup-install.c). */
     if (argc >= 2 && (g_strcmp0(argv[1], "install") == 0 || g_strcmp0(argv[1], "uninstall") == 0))
         return dv_setup_install_main(argc, argv);
+    g_option_context_set_description(ctx, "Installing: drover-setup install --help, drover-setup uninstall "
+                                          "--help (docs/INSTALL.md).\n");
+
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_option_context_set_summary(ctx, "Installation tasks that need no running server.\n\n"
                                       "  schema status    show the schema version and history, and whether\n"
@@ -455,8 +458,6 @@ main(int argc, char **argv)
                                       "  backup --out FILE [--force]   database, key files and config in one archive (0600)\n"
                                       "  restore --in FILE [--force]   verify the archive and put it back; refuses another\n"
                                       "                   installation or key set unless --force (see docs/BACKUP.md)");
-    g_option_context_set_description(ctx, "Installing: drover-setup install --help, drover-setup uninstall "
-                                          "--help (docs/INSTALL.md).\n");
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
         g_printerr("drover-setup: %s\n", error->message);
         return DV_EXIT_USAGE;
