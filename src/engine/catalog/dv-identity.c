@@ -1071,6 +1071,14 @@ dv_identity_key_is_secret(const char *key, gsize len)
     return FALSE;
 }
 
+/* "true" or "false" (lock_passwd: false is no secret). */
+static gboolean
+dv_identity_is_yaml_bool(const char *v, gsize n)
+{
+    g_autofree char *t = g_strstrip(g_strndup(v, n));
+    return g_ascii_strcasecmp(t, "true") == 0 || g_ascii_strcasecmp(t, "false") == 0;
+}
+
 /* A JSON object on one line (write_files content): the string value of
  * every secret key becomes "(secret, N bytes)". */
 static void
@@ -1155,7 +1163,8 @@ dv_identity_redact_user_data(const char *text, gsize len)
         if (sn > 0 && s[0] == '{') {
             g_string_append_len(out, p, s - p);
             dv_identity_redact_json_line(out, s, sn);
-        } else if (colon != NULL && dv_identity_key_is_secret(s, colon - s)) {
+        } else if (colon != NULL && dv_identity_key_is_secret(s, colon - s) &&
+                   !dv_identity_is_yaml_bool(colon + 1, s + sn - colon - 1)) {
             const char *v = colon + 1;
             gsize vn = s + sn - v;
             while (vn > 0 && (v[0] == ' ' || v[0] == '\t')) {
