@@ -255,7 +255,8 @@ test_read_summary(Fixture *fx, gconstpointer data)
         const char *ud;
         fx->spec.extra_user_data = "#cloud-config\nchpasswd:\n  list: |\n    root:ROOT-pw-55\n"
                                    "  expire: false\napi_token: TOKEN-abc-99\nprivate_key: |\n"
-                                   "  -----BEGIN KEY-----\n  KEYDATA-xyz\n  -----END KEY-----\nbootcmd: [x]\n";
+                                   "  -----BEGIN KEY-----\n  KEYDATA-xyz\n  -----END KEY-----\nbootcmd: [x]\n"
+                                   "users2: [{name: bob, passwd: FLOW-pw-3}]\n";
         iso2 = dv_identity_build_iso(&fx->spec, &error);
         g_assert_no_error(error);
         o2 = dv_identity_read_iso(dv_secret_get_data(iso2), dv_secret_get_len(iso2), &error);
@@ -267,6 +268,7 @@ test_read_summary(Fixture *fx, gconstpointer data)
         g_assert_nonnull(strstr(ud, "api_token: \"(secret, 12 bytes)\""));
         g_assert_nonnull(strstr(ud, "bootcmd: [x]"));
         g_assert_null(strstr(ud, "ROOT-pw-55"));
+        g_assert_null(strstr(ud, "FLOW-pw-3"));
         g_assert_nonnull(strstr(ud, "lock_passwd: false"));
     }
 

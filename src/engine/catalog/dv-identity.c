@@ -1181,6 +1181,12 @@ dv_identity_redact_user_data(const char *text, gsize len)
             if (vn >= 2 && (v[0] == '"' || v[0] == '\'') && v[vn - 1] == v[0])
                 vn -= 2;
             g_string_append_printf(out, " \"(secret, %" G_GSIZE_FORMAT " bytes)\"", vn);
+        } else if (colon != NULL && dv_identity_key_is_secret(colon + 1, s + sn - colon - 1) &&
+                   memchr(colon + 1, '{', s + sn - colon - 1) != NULL) {
+            /* A flow mapping naming a secret ({name: x, passwd: y}):
+             * the whole value goes. */
+            g_string_append_len(out, p, colon + 1 - p);
+            g_string_append_printf(out, " \"(secret, %" G_GSIZE_FORMAT " bytes)\"", (gsize)(s + sn - colon - 1));
         } else {
             g_string_append_len(out, p, n);
         }
