@@ -26,6 +26,7 @@ typedef struct {
     char *state_dir;
     DvEngine *engine;
     char *host_id;
+    GPtrArray *keep; /* rows the helpers return, borrowed by the tests */
 } Fixture;
 
 static JsonObject *
@@ -84,6 +85,7 @@ fixture_setup(Fixture *f, gconstpointer data)
     g_autoptr(JsonObject) done = NULL;
     DvEngineOptions o = { 0 };
 
+    f->keep = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
     f->tmpdir = g_dir_make_tmp("drover-lifecycle-XXXXXX", &error);
     g_assert_no_error(error);
     f->state_dir = g_build_filename(f->tmpdir, "state", NULL);
@@ -116,6 +118,7 @@ fixture_teardown(Fixture *f, gconstpointer data)
     g_free(f->state_dir);
     g_free(f->tmpdir);
     g_free(f->host_id);
+    g_ptr_array_unref(f->keep);
 }
 
 static void
@@ -189,6 +192,7 @@ make_catalog(Fixture *f, const char *type)
     g_assert_cmpstr(dv_json_get_string(done, "state", ""), ==, "failed");
 }
 
+/* The machine's row now (borrowed: kept until the end of the test). */
 static JsonObject *
 machine(Fixture *f, const char *name)
 {
@@ -196,6 +200,7 @@ machine(Fixture *f, const char *name)
     JsonObject *m = dv_store_find(store(f), &dv_table_catalog_machines, "name", name, &error);
     g_assert_no_error(error);
     g_assert_nonnull(m);
+    g_ptr_array_add(f->keep, m);
     return m;
 }
 
@@ -350,7 +355,7 @@ domain_state(Fixture *f, const char *name)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(DvVirtHost) vh = virt_host(f);
-    g_autoptr(JsonObject) m = machine(f, name);
+    JsonObject *m = machine(f, name);
     g_autoptr(JsonObject) dom = dv_virt_domain_get(vh, dv_json_get_string(m, "domain_uuid", ""), NULL, &error);
     g_assert_no_error(error);
     return g_strdup(dv_json_get_string(dom, "state", ""));
@@ -359,7 +364,7 @@ domain_state(Fixture *f, const char *name)
 static void
 assert_on_version(Fixture *f, const char *name, gint64 version)
 {
-    g_autoptr(JsonObject) m = machine(f, name);
+    JsonObject *m = machine(f, name);
     g_autoptr(JsonObject) img = image(f, version);
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) base = dv_store_get(store(f), &dv_table_catalog_bases, dv_json_get_string(m, "base_id", ""),
@@ -390,6 +395,7 @@ base_of(Fixture *f, gint64 version)
     b = dv_store_get(store(f), &dv_table_catalog_bases,
                      dv_json_get_string(json_array_get_object_element(bases, 0), "id", ""), &error);
     g_assert_no_error(error);
+    g_ptr_array_add(f->keep, b);
     return b;
 }
 
@@ -478,8 +484,8 @@ test_update_and_rollback(Fixture *f, gconstpointer data)
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) job = NULL;
     g_autoptr(JsonObject) done = NULL;
-    g_autoptr(JsonObject) b1 = NULL;
-    g_autoptr(JsonObject) b2 = NULL;
+    JsonObject *b1 = NULL;
+    JsonObject *b2 = NULL;
     g_autofree char *st = NULL;
     g_autofree char *vols = NULL;
     g_autofree char *personal_before = NULL;
@@ -548,7 +554,6 @@ test_update_and_rollback(Fixture *f, gconstpointer data)
     assert_on_version(f, "desk-01", 1);
     vm_action(f, "desk-01", "start");
     assert_on_version(f, "desk-01", 2);
-    g_clear_pointer(&b1, json_object_unref);
     b1 = base_of(f, 1);
     g_assert_cmpint(dv_json_get_int(b1, "refcount", -1), ==, 0);
     /* Unused, but what a rollback returns to: kept. */

@@ -351,7 +351,7 @@ dv_engine_catalog_remove_machines(DvEngine *engine, const char *ref, JsonObject 
         g_autoptr(GPtrArray) off = g_ptr_array_new();
         g_autoptr(GPtrArray) on = g_ptr_array_new();
         g_autoptr(GPtrArray) vms = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
-        JsonArray *ids = json_array_new();
+        g_autoptr(JsonArray) ids = json_array_new();
         if (rows == NULL)
             return NULL;
         if (!dv_validate_range("count", count, 1, MAX(json_array_get_length(rows), 1), error))
@@ -368,7 +368,6 @@ dv_engine_catalog_remove_machines(DvEngine *engine, const char *ref, JsonObject 
         g_ptr_array_sort(off, dv_catalog_by_index_desc);
         g_ptr_array_sort(on, dv_catalog_by_index_desc);
         if ((gint64)off->len < count && !force) {
-            json_array_unref(ids);
             dv_set_field_error(error, DV_ERROR_CONFLICT, "count",
                                "count: only %u of the %u machines of %s are powered off; force removes running "
                                "ones too",
@@ -379,7 +378,7 @@ dv_engine_catalog_remove_machines(DvEngine *engine, const char *ref, JsonObject 
             JsonObject *m = i < off->len ? g_ptr_array_index(off, i) : g_ptr_array_index(on, i - off->len);
             json_array_add_string_element(ids, dv_json_get_string(m, "id", ""));
         }
-        json_object_set_array_member(params, "machine_ids", ids);
+        json_object_set_array_member(params, "machine_ids", g_steal_pointer(&ids));
     }
     json_object_set_boolean_member(params, "force", force);
     return dv_catalog_submit(engine, catalog, "catalog.remove-machines", params, NULL, user, error);
