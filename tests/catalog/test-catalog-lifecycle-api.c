@@ -8,6 +8,7 @@
 #include "dv-test-util.h"
 
 #include <string.h>
+#include <sys/wait.h>
 
 typedef struct {
     DvTestDaemon *d;
@@ -149,10 +150,90 @@ test_routes(Fixture *f, gconstpointer data)
     }
 }
 
+/* droverd's periodic reconcile: with the interval in seconds (a debug
+ * setting of the tests), GET /catalogs/{id} soon shows last_reconcile; a
+ * bad interval is a usage error. */
+static void
+test_periodic_reconcile(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *hostdir = g_dir_make_tmp("drover-reconcile-XXXXXX", &error);
+    g_autofree char *xml = NULL;
+    g_autofree char *host = NULL;
+    const char *const args[] = { "--catalog-reconcile-interval", "1", NULL };
+    DvTestDaemon *d;
+    guint status = 0;
+    gint64 deadline;
+
+    g_assert_no_error(error);
+    g_setenv("DV_DEBUG_RECONCILE_SECONDS", "1", TRUE);
+    d = dv_test_daemon_start(NULL, args);
+    g_unsetenv("DV_DEBUG_RECONCILE_SECONDS");
+    xml = dv_test_write_host_xml(hostdir, "h1.xml", "m", 3);
+    host = g_strdup_printf("{\"name\":\"h1\",\"uri\":\"test://%s\"}", xml);
+    {
+        g_autoptr(JsonObject) j1 = dv_test_run_job(d, "POST", "/api/v1/hosts", host);
+        g_autoptr(JsonObject) j2 = dv_test_run_job(d, "POST", "/api/v1/vms/m0/stop", NULL);
+        g_autoptr(JsonObject) j3 = dv_test_run_job(d, "POST", "/api/v1/vms/m0/snapshots", "{\"name\":\"s1\"}");
+        g_autoptr(JsonObject) j4 = dv_test_run_job(
+            d, "POST", "/api/v1/catalogs",
+            "{\"name\":\"cat1\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\",\"hosts\":[\"h1\"],"
+            "\"pool\":\"pool1\",\"naming_scheme\":\"desk-##\",\"count\":2,\"machine\":{\"memory_mib\":64}}");
+        assert_state(j1, "succeeded");
+    }
+    deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    for (;;) {
+        g_autoptr(JsonNode) resp = dv_test_request(d, "GET", "/api/v1/catalogs/cat1", NULL, &status);
+        JsonObject *cat;
+        g_assert_cmpuint(status, ==, 200);
+        cat = json_node_get_object(resp);
+        if (json_object_has_member(cat, "last_reconcile") &&
+            JSON_NODE_HOLDS_OBJECT(json_object_get_member(cat, "last_reconcile"))) {
+            JsonObject *last = json_object_get_object_member(cat, "last_reconcile");
+            g_assert_cmpint(json_object_get_int_member(last, "at"), >, 0);
+            g_assert_true(json_object_get_boolean_member(last, "ok"));
+            g_assert_cmpint(json_object_get_int_member(last, "orphans"), ==, 0);
+            g_assert_cmpint(json_object_get_int_member(last, "missing"), ==, 0);
+            break;
+        }
+        if (g_get_monotonic_time() > deadline)
+            g_error("no last_reconcile within 30 s");
+        g_usleep(200 * 1000);
+    }
+    dv_test_daemon_free(d);
+    {
+        const char *const rm[] = { "rm", "-rf", "--", hostdir, NULL };
+        g_spawn_sync(NULL, (char **)rm, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
+    }
+    /* A bad interval: droverd refuses to start (usage, exit 2). */
+    {
+        g_autofree char *state = g_dir_make_tmp("drover-reconcile-state-XXXXXX", &error);
+        g_autofree char *err = NULL;
+        g_autofree char *droverd = g_build_filename(g_getenv("DV_TOP_BUILDDIR") != NULL ? g_getenv("DV_TOP_BUILDDIR")
+                                                                                         : ".",
+                                                    "src", "daemon", "droverd", NULL);
+        const char *argv[] = { droverd, "--state-dir", state, "--catalog-reconcile-interval", "99999",
+                               NULL };
+        int wait_status = 0;
+        g_assert_no_error(error);
+        g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, &err,
+                                   &wait_status, &error));
+        g_assert_no_error(error);
+        g_assert_true(WIFEXITED(wait_status));
+        g_assert_cmpint(WEXITSTATUS(wait_status), ==, 2);
+        g_assert_nonnull(strstr(err, "--catalog-reconcile-interval must be 0 (off) to 10080 minutes"));
+        {
+            const char *const rm[] = { "rm", "-rf", "--", state, NULL };
+            g_spawn_sync(NULL, (char **)rm, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
+        }
+    }
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add("/drover/catalog/lifecycle-api/routes", Fixture, NULL, fixture_setup, test_routes, fixture_teardown);
+    g_test_add_func("/drover/catalog/lifecycle-api/periodic-reconcile", test_periodic_reconcile);
     return g_test_run();
 }
