@@ -12,6 +12,7 @@
 
 #include <glib-unix.h>
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -276,6 +277,10 @@ main(int argc, char **argv)
     };
 
     o.reconcile_interval = -1;
+    /* libvirt writes to its sockets without MSG_NOSIGNAL: a connection
+     * libvirtd dropped (keepalive under load) must be an error, not a
+     * SIGPIPE that kills the server (libvirt asks clients to ignore it). */
+    signal(SIGPIPE, SIG_IGN);
     dv_daemon_harden();
     dv_secret_init_library();
     ctx = g_option_context_new("- the Drover management server");
