@@ -277,9 +277,9 @@ main(int argc, char **argv)
     };
 
     o.reconcile_interval = -1;
-    /* libvirt writes to its sockets without MSG_NOSIGNAL: a connection
-     * libvirtd dropped (keepalive under load) must be an error, not a
-     * SIGPIPE that kills the server (libvirt asks clients to ignore it). */
+    /* A peer that closed its socket (libvirtd dropping a connection under
+     * load, a client going away) must be a write error, not a SIGPIPE that
+     * kills the server: a test process died of one at libvirt teardown. */
     signal(SIGPIPE, SIG_IGN);
     dv_daemon_harden();
     dv_secret_init_library();
