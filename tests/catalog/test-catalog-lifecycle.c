@@ -627,6 +627,35 @@ test_update_and_rollback(Fixture *f, gconstpointer data)
     assert_on_version(f, "desk-02", 1);
 }
 
+/* Rollback needs the previous image's base: when it is gone, refused
+ * with the reason and nothing written. */
+static void
+test_rollback_base_gone(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) job = NULL;
+    g_autoptr(JsonObject) done = NULL;
+    JsonObject *b1;
+    Counts before;
+
+    make_catalog(f, "pooled");
+    snapshot(f, "m0", "s2");
+    job = update_image(f, "s2", &error);
+    g_assert_no_error(error);
+    done = job_wait(f, job);
+    assert_succeeded(done);
+    /* Gone behind Drover's back (an administrator, a failed disk). */
+    b1 = base_of(f, 1);
+    g_assert_true(dv_store_delete(store(f), &dv_table_catalog_bases, dv_json_get_string(b1, "id", ""), &error));
+    g_assert_no_error(error);
+    before = counts(f);
+    {
+        JsonObject *j = dv_engine_catalog_rollback(f->engine, "cat1", "tester", &error);
+        assert_refused(f, before, j, error, DV_ERROR_CONFLICT, "", "its base on host h1 was removed");
+        g_clear_error(&error);
+    }
+}
+
 /* A persistent catalog keeps its machines' disks through an update;
  * rebuild gives the chosen ones the current image and refuses running
  * ones. */
@@ -976,6 +1005,7 @@ main(int argc, char **argv)
 #define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
     ADD("/drover/catalog/lifecycle/image-refusals", test_image_refusals);
     ADD("/drover/catalog/lifecycle/update-and-rollback", test_update_and_rollback);
+    ADD("/drover/catalog/lifecycle/rollback-base-gone", test_rollback_base_gone);
     ADD("/drover/catalog/lifecycle/persistent-rebuild", test_persistent_rebuild);
     ADD("/drover/catalog/lifecycle/add-remove", test_add_remove);
     ADD("/drover/catalog/lifecycle/power", test_power);
