@@ -761,9 +761,19 @@ dv_engine_catalog_machine_identity(DvEngine *engine, const char *ref, GError **e
     vh = dv_engine_virt_host(engine, host, error);
     if (vh == NULL)
         return NULL;
-    vname = g_path_get_basename(dv_json_get_string(m, "identity_path", ""));
-    iso = dv_virt_volume_download(vh, dv_json_get_string(catalog, "pool_name", ""), vname, DV_IDENTITY_ISO_MAX, NULL,
-                                  error);
+    /* By its recorded path: identity volumes may live in another pool than
+     * the catalog's (small dedicated pools). */
+    {
+        g_autoptr(JsonObject) vol = dv_virt_volume_lookup_by_path(vh, dv_json_get_string(m, "identity_path", ""),
+                                                                  NULL, error);
+        if (vol == NULL) {
+            g_prefix_error(error, "identity disk of %s: ", dv_json_get_string(m, "name", ""));
+            return NULL;
+        }
+        vname = g_strdup(dv_json_get_string(vol, "name", ""));
+        iso = dv_virt_volume_download(vh, dv_json_get_string(vol, "pool", ""), vname, DV_IDENTITY_ISO_MAX, NULL,
+                                      error);
+    }
     if (iso == NULL) {
         g_prefix_error(error, "identity disk of %s: ", dv_json_get_string(m, "name", ""));
         return NULL;
