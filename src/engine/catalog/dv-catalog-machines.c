@@ -853,7 +853,9 @@ void
 dv_catalog_machines_register(DvEngine *engine)
 {
     DvJobKind remove = { "catalog.remove-machines", dv_catalog_remove_job, engine, TRUE };
-    DvJobKind power = { "catalog.power", dv_catalog_power_job, engine, TRUE };
+    /* Not resumed after a crash: a restart run again would restart the
+     * machines it already did; start and shutdown are simply asked again. */
+    DvJobKind power = { "catalog.power", dv_catalog_power_job, engine, FALSE };
     dv_job_manager_register_kind(engine->jobs, &remove);
     dv_job_manager_register_kind(engine->jobs, &power);
 }
