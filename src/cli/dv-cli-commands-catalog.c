@@ -220,7 +220,6 @@ static const DvCliOption dv_cli_catalog_update_image_options[] = {
 };
 
 static const DvCliOption dv_cli_catalog_pick_options[] = {
-    { "machine", DV_CLI_OPT_LIST, "M", NULL, NULL, NULL, 0, 0, "a machine of the catalog (repeatable)" },
     { "all", DV_CLI_OPT_FLAG, NULL, "all", NULL, NULL, 0, 0, "every machine of the catalog" },
     { NULL },
 };
@@ -233,7 +232,6 @@ static const DvCliOption dv_cli_catalog_add_options[] = {
 };
 
 static const DvCliOption dv_cli_catalog_remove_options[] = {
-    { "machine", DV_CLI_OPT_LIST, "M", NULL, NULL, NULL, 0, 0, "a machine of the catalog (repeatable)" },
     { "count", DV_CLI_OPT_INT, "N", "count", NULL, NULL, 1, 10000,
       "remove N machines, powered-off ones first, highest numbers first" },
     { "force", DV_CLI_OPT_FLAG, NULL, "force", NULL, NULL, 0, 0, "remove running machines too (forced off)" },
@@ -241,7 +239,8 @@ static const DvCliOption dv_cli_catalog_remove_options[] = {
 };
 
 static const DvCliOption dv_cli_catalog_power_options[] = {
-    { "machine", DV_CLI_OPT_LIST, "M", NULL, NULL, NULL, 0, 0, "only this machine (repeatable; default all)" },
+    { "machines", DV_CLI_OPT_LIST, "M[,M...]", NULL, NULL, NULL, 0, 0,
+      "only these machines (comma-separated; default all)" },
     { "max-share", DV_CLI_OPT_INT, "PCT", "max_share", NULL, NULL, 1, 100,
       "at most this share of the catalog at a time (1-100, default 10)" },
     { NULL },
@@ -258,25 +257,47 @@ static const DvCliColumn dv_cli_catalog_image_columns[] = {
     { NULL },
 };
 
-/* --machine M... into "machines" (none: nothing). */
+#define DV_CLI_CATALOG_MAX_MACHINES 10000
+
+/* The MACHINE... words after CATALOG, and the --machines lists (split at
+ * commas), into "machines"; none: the member is left out. */
 static gboolean
 dv_cli_catalog_add_machines_list(DvCliArgs *args, JsonObject *body, GError **error)
 {
-    JsonArray *machines;
-    dv_cli_args_add_list(args, "machine", body, "machines", NULL);
-    machines = json_object_has_member(body, "machines") ? json_object_get_array_member(body, "machines") : NULL;
-    if (machines != NULL && json_array_get_length(machines) > 10000) {
-        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "machines", "at most 10000 --machine options");
+    g_autoptr(JsonArray) machines = json_array_new();
+
+    for (guint i = 1; dv_cli_args_get_positional(args, i) != NULL; i++)
+        json_array_add_string_element(machines, dv_cli_args_get_positional(args, i));
+    for (guint i = 0; i < args->given->len; i++) {
+        DvCliArg *a = g_ptr_array_index(args->given, i);
+        g_auto(GStrv) parts = NULL;
+        if (g_strcmp0(a->option->name, "machines") != 0 || a->value == NULL)
+            continue;
+        parts = g_strsplit(a->value, ",", -1);
+        for (guint k = 0; parts[k] != NULL; k++) {
+            if (parts[k][0] == '\0') {
+                dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "machines",
+                                   "--machines: an empty machine name in '%s'", a->value);
+                return FALSE;
+            }
+            json_array_add_string_element(machines, parts[k]);
+        }
+    }
+    if (json_array_get_length(machines) > DV_CLI_CATALOG_MAX_MACHINES) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "machines", "at most %d machines",
+                           DV_CLI_CATALOG_MAX_MACHINES);
         return FALSE;
     }
+    if (json_array_get_length(machines) > 0)
+        json_object_set_array_member(body, "machines", g_steal_pointer(&machines));
     return TRUE;
 }
 
 static gboolean
 dv_cli_prepare_catalog_rebuild(DvCliArgs *args, JsonObject *body, GError **error)
 {
-    if (dv_cli_args_has(args, "machine") == dv_cli_args_has(args, "all")) {
-        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "machines", "give --machine M (repeatable) or --all");
+    if ((dv_cli_args_get_positional(args, 1) != NULL) == dv_cli_args_has(args, "all")) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "machines", "give the machines (MACHINE...) or --all");
         return FALSE;
     }
     return dv_cli_catalog_add_machines_list(args, body, error);
@@ -285,9 +306,9 @@ dv_cli_prepare_catalog_rebuild(DvCliArgs *args, JsonObject *body, GError **error
 static gboolean
 dv_cli_prepare_catalog_remove(DvCliArgs *args, JsonObject *body, GError **error)
 {
-    if (dv_cli_args_has(args, "machine") == dv_cli_args_has(args, "count")) {
+    if ((dv_cli_args_get_positional(args, 1) != NULL) == dv_cli_args_has(args, "count")) {
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "machines",
-                           "give --machine M (repeatable) or --count N");
+                           "give the machines (MACHINE...) or --count N");
         return FALSE;
     }
     return dv_cli_catalog_add_machines_list(args, body, error);
@@ -352,18 +373,18 @@ const DvCliCommand dv_cli_commands_catalog[] = {
       dv_cli_run_job, "POST", "/catalogs/{0}/rollback", NULL, "Rolled catalog {0} back" },
     { "catalog", "images", "CATALOG", "List a catalog's image history: version, master, current, machines, bases.",
       NULL, NULL, dv_cli_run_list, "GET", "/catalogs/{0}/images", dv_cli_catalog_image_columns },
-    { "catalog", "rebuild", "CATALOG",
+    { "catalog", "rebuild", "CATALOG [MACHINE...]",
       "Give machines (shut off) a fresh disk on the current image.",
       dv_cli_catalog_pick_options, dv_cli_prepare_catalog_rebuild, dv_cli_run_job, "POST", "/catalogs/{0}/rebuild",
-      NULL, "Rebuilt machines of catalog {0}", "catalog rebuild CATALOG (--machine M... | --all)" },
+      NULL, "Rebuilt machines of catalog {0}", "catalog rebuild CATALOG (MACHINE... | --all)" },
     { "catalog", "add-machines", "CATALOG", "Add machines to a catalog and provision them.",
       dv_cli_catalog_add_options, NULL, dv_cli_run_job, "POST", "/catalogs/{0}/machines", NULL,
       "Added machines to catalog {0}" },
-    { "catalog", "remove-machines", "CATALOG",
+    { "catalog", "remove-machines", "CATALOG [MACHINE...]",
       "Remove machines; running ones only with --force.",
       dv_cli_catalog_remove_options, dv_cli_prepare_catalog_remove, dv_cli_run_job, "POST",
       "/catalogs/{0}/remove-machines", NULL, "Removed machines of catalog {0}",
-      "catalog remove-machines CATALOG (--machine M... | --count N) [--force]" },
+      "catalog remove-machines CATALOG (MACHINE... | --count N) [--force]" },
     { "catalog", "start", "CATALOG", "Start a catalog's machines, a share of them at a time.",
       dv_cli_catalog_power_options, dv_cli_prepare_catalog_start, dv_cli_run_job, "POST", "/catalogs/{0}/power",
       NULL, "Started machines of catalog {0}" },
