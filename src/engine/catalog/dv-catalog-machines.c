@@ -291,12 +291,47 @@ dv_engine_catalog_add_machines(DvEngine *engine, const char *ref, JsonObject *bo
 
 /* --- remove machines ------------------------------------------------------------------- */
 
-/* The power state the database knows for machine @m (its VM row). */
-static const char *
-dv_catalog_known_state(DvEngine *engine, JsonObject *m, JsonObject **ret_vm)
+/* Domain UUID -> 2 (active) or 1 (inactive) as libvirt reports them now
+ * on the catalog's hosts, one listing per host; a host that does not
+ * answer is left out. */
+static GHashTable *
+dv_catalog_live_states(DvEngine *engine, JsonObject *catalog)
 {
-    *ret_vm = dv_store_get(engine->store, &dv_table_vms, dv_json_get_string(m, "id", ""), NULL);
-    return *ret_vm != NULL ? dv_json_get_string(*ret_vm, "state", "shutoff") : "shutoff";
+    GHashTable *states = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    JsonArray *host_ids = dv_json_get_array(catalog, "host_ids");
+    const char *scheme = dv_json_get_string(catalog, "naming_scheme", "");
+    g_autofree char *prefix = NULL;
+    guint offset = 0, width = 0;
+
+    if (!dv_catalog_scheme_parse(scheme, &offset, &width, NULL))
+        return states;
+    prefix = g_strndup(scheme, offset);
+    for (guint h = 0; host_ids != NULL && h < json_array_get_length(host_ids); h++) {
+        g_autoptr(DvVirtHost) vh = dv_engine_virt_host_by_id(engine, json_array_get_string_element(host_ids, h), NULL);
+        g_autoptr(JsonArray) doms = vh != NULL ? dv_virt_domain_list_by_prefix(vh, prefix, NULL, NULL) : NULL;
+        for (guint i = 0; doms != NULL && i < json_array_get_length(doms); i++) {
+            JsonObject *d = json_array_get_object_element(doms, i);
+            g_hash_table_insert(states, g_strdup(dv_json_get_string(d, "uuid", "")),
+                                GINT_TO_POINTER(dv_json_get_bool(d, "active", FALSE) ? 2 : 1));
+        }
+    }
+    return states;
+}
+
+/* Machine @m's power state: live when its host answered, else what the
+ * inventory (its VM row) says. */
+static const char *
+dv_catalog_known_state(DvEngine *engine, GHashTable *live, JsonObject *m)
+{
+    gint st = GPOINTER_TO_INT(g_hash_table_lookup(live, dv_json_get_string(m, "domain_uuid", "")));
+    g_autoptr(JsonObject) vm = NULL;
+
+    if (st != 0)
+        return st == 2 ? "running" : "shutoff";
+    vm = dv_store_get(engine->store, &dv_table_vms, dv_json_get_string(m, "id", ""), NULL);
+    if (vm == NULL)
+        return "shutoff";
+    return g_strcmp0(dv_json_get_string(vm, "state", "shutoff"), "shutoff") == 0 ? "shutoff" : "running";
 }
 
 static gint
@@ -315,6 +350,7 @@ dv_engine_catalog_remove_machines(DvEngine *engine, const char *ref, JsonObject 
     g_autoptr(JsonObject) params = json_object_new();
     gboolean force = dv_json_get_bool(body, "force", FALSE);
     gboolean by_count = json_object_has_member(body, "count");
+    g_autoptr(GHashTable) live = NULL;
 
     if (!dv_json_check_fields(body, dv_remove_fields, NULL, error))
         return NULL;
@@ -326,6 +362,7 @@ dv_engine_catalog_remove_machines(DvEngine *engine, const char *ref, JsonObject 
     catalog = dv_catalog_resolve_idle(engine, ref, error);
     if (catalog == NULL)
         return NULL;
+    live = dv_catalog_live_states(engine, catalog);
     if (!by_count) {
         JsonArray *ids;
         if (!dv_catalog_pick_machines(engine, catalog, body, params, error))
@@ -334,13 +371,12 @@ dv_engine_catalog_remove_machines(DvEngine *engine, const char *ref, JsonObject 
         for (guint i = 0; !force && i < json_array_get_length(ids); i++) {
             g_autoptr(JsonObject) m = dv_store_get(engine->store, &dv_table_catalog_machines,
                                                    json_array_get_string_element(ids, i), error);
-            g_autoptr(JsonObject) vm = NULL;
             g_autofree char *f = g_strdup_printf("machines[%u]", i);
             if (m == NULL)
                 return NULL;
-            if (g_strcmp0(dv_catalog_known_state(engine, m, &vm), "shutoff") != 0) {
-                dv_set_field_error(error, DV_ERROR_CONFLICT, f, "%s: %s is %s; shut it down or use force", f,
-                                   dv_json_get_string(m, "name", ""), dv_json_get_string(vm, "state", ""));
+            if (g_strcmp0(dv_catalog_known_state(engine, live, m), "shutoff") != 0) {
+                dv_set_field_error(error, DV_ERROR_CONFLICT, f, "%s: %s is running; shut it down or use force", f,
+                                   dv_json_get_string(m, "name", ""));
                 return NULL;
             }
         }
@@ -350,7 +386,6 @@ dv_engine_catalog_remove_machines(DvEngine *engine, const char *ref, JsonObject 
                                                        dv_json_get_string(catalog, "id", ""), error);
         g_autoptr(GPtrArray) off = g_ptr_array_new();
         g_autoptr(GPtrArray) on = g_ptr_array_new();
-        g_autoptr(GPtrArray) vms = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
         g_autoptr(JsonArray) ids = json_array_new();
         if (rows == NULL)
             return NULL;
@@ -358,11 +393,8 @@ dv_engine_catalog_remove_machines(DvEngine *engine, const char *ref, JsonObject 
             return NULL;
         for (guint i = 0; i < json_array_get_length(rows); i++) {
             JsonObject *m = json_array_get_object_element(rows, i);
-            JsonObject *vm = NULL;
-            const char *st = dv_catalog_known_state(engine, m, &vm);
+            const char *st = dv_catalog_known_state(engine, live, m);
             g_ptr_array_add(g_strcmp0(st, "shutoff") == 0 ? off : on, m);
-            if (vm != NULL)
-                g_ptr_array_add(vms, vm);
         }
         /* Powered-off machines first, the highest numbers first. */
         g_ptr_array_sort(off, dv_catalog_by_index_desc);
