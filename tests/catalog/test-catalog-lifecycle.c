@@ -741,6 +741,21 @@ test_add_remove(Fixture *f, gconstpointer data)
         assert_refused(f, before, j, error, DV_ERROR_INVALID_ARGUMENT, "count", NULL);
         g_clear_error(&error);
     }
+    /* No room in the pool for the overlays (1 MiB each). */
+    {
+        g_autoptr(JsonObject) pool = dv_store_find(store(f), &dv_table_pools, "name", "pool1", &error);
+        g_autoptr(JsonObject) small = obj("{\"available\":1048576}");
+        g_autoptr(JsonObject) big = obj("{\"available\":107374182400}");
+        g_autoptr(JsonObject) b = obj("{\"count\":2}");
+        JsonObject *j;
+        g_assert_no_error(error);
+        g_assert_true(dv_store_update(store(f), &dv_table_pools, dv_json_get_string(pool, "id", ""), small, &error));
+        j = dv_engine_catalog_add_machines(f->engine, "cat1", b, "tester", &error);
+        assert_refused(f, before, j, error, DV_ERROR_CONFLICT, "pool", "2 overlays need 2 MiB");
+        g_clear_error(&error);
+        g_assert_true(dv_store_update(store(f), &dv_table_pools, dv_json_get_string(pool, "id", ""), big, &error));
+        g_assert_no_error(error);
+    }
     /* A VM named like the next machine on the host. */
     {
         g_autoptr(JsonObject) vm = json_object_new();
