@@ -79,11 +79,25 @@ static guint
 dv_cli_command_n_args(const DvCliCommand *cmd)
 {
     g_auto(GStrv) names = NULL;
+    guint n;
 
     if (cmd->args == NULL || cmd->args[0] == '\0')
         return 0;
     names = g_strsplit(cmd->args, " ", -1);
-    return g_strv_length(names);
+    n = g_strv_length(names);
+    /* A last "[NAME...]" takes any number of words (none included). */
+    if (n > 0 && g_str_has_suffix(names[n - 1], "...]"))
+        n--;
+    return n;
+}
+
+/* Words a "[NAME...]" argument may take. */
+#define DV_CLI_MAX_VARIADIC 10000
+
+static gboolean
+dv_cli_command_variadic(const DvCliCommand *cmd)
+{
+    return cmd->args != NULL && g_str_has_suffix(cmd->args, "...]");
 }
 
 static gboolean
@@ -206,7 +220,10 @@ dv_cli_args_parse(const DvCliCommand *cmd, int argc, char **argv, GError **error
                            names[args->positional->len]);
         return NULL;
     }
-    if (args->positional->len > n_args) {
+    if (args->positional->len > n_args && dv_cli_command_variadic(cmd) &&
+        args->positional->len <= n_args + DV_CLI_MAX_VARIADIC) {
+        n_args = args->positional->len;
+    } else if (args->positional->len > n_args) {
         /* A stray word after a secret option may be the secret itself
          * ("--password-stdin hunter2"): do not repeat it. */
         if (dv_cli_command_takes_secrets(cmd))

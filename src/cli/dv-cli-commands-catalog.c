@@ -210,6 +210,135 @@ dv_cli_prepare_delete_orphans(DvCliArgs *args, JsonObject *body, GError **error)
     return TRUE;
 }
 
+/* --- lifecycle (docs/CATALOGS.md) ------------------------------------------------ */
+
+static const DvCliOption dv_cli_catalog_update_image_options[] = {
+    { "master", DV_CLI_OPT_STRING, "VM", "master_vm", NULL, NULL, 0, 0, "master VM (name or id), shut off", TRUE },
+    { "snapshot", DV_CLI_OPT_STRING, "SNAP", "master_snapshot", NULL, NULL, 0, 0,
+      "the master's current snapshot: the new image", TRUE },
+    { NULL },
+};
+
+static const DvCliOption dv_cli_catalog_pick_options[] = {
+    { "all", DV_CLI_OPT_FLAG, NULL, "all", NULL, NULL, 0, 0, "every machine of the catalog" },
+    { NULL },
+};
+
+static const DvCliOption dv_cli_catalog_add_options[] = {
+    { "count", DV_CLI_OPT_INT, "N", "count", NULL, NULL, 1, 10000, "number of machines to add (1-10000)", TRUE },
+    { "reuse-gaps", DV_CLI_OPT_FLAG, NULL, "reuse_gaps", NULL, NULL, 0, 0,
+      "give the numbers of removed machines again (default: after the last one)" },
+    { NULL },
+};
+
+static const DvCliOption dv_cli_catalog_remove_options[] = {
+    { "count", DV_CLI_OPT_INT, "N", "count", NULL, NULL, 1, 10000,
+      "remove N machines, powered-off ones first, highest numbers first" },
+    { "force", DV_CLI_OPT_FLAG, NULL, "force", NULL, NULL, 0, 0, "remove running machines too (forced off)" },
+    { NULL },
+};
+
+static const DvCliOption dv_cli_catalog_power_options[] = {
+    { "machines", DV_CLI_OPT_LIST, "M[,M...]", NULL, NULL, NULL, 0, 0,
+      "only these machines (comma-separated; default all)" },
+    { "max-share", DV_CLI_OPT_INT, "PCT", "max_share", NULL, NULL, 1, 100,
+      "at most this share of the catalog at a time (1-100, default 10)" },
+    { NULL },
+};
+
+static const DvCliColumn dv_cli_catalog_image_columns[] = {
+    { "VERSION", "version" },
+    { "CURRENT", "current" },
+    { "MASTER", "master_vm_name|master_vm_id" },
+    { "SNAPSHOT", "master_snapshot" },
+    { "MACHINES", "machines" },
+    { "BASE", "base_state" },
+    { "STATE", "state" },
+    { NULL },
+};
+
+#define DV_CLI_CATALOG_MAX_MACHINES 10000
+
+/* The MACHINE... words after CATALOG, and the --machines lists (split at
+ * commas), into "machines"; none: the member is left out. */
+static gboolean
+dv_cli_catalog_add_machines_list(DvCliArgs *args, JsonObject *body, GError **error)
+{
+    g_autoptr(JsonArray) machines = json_array_new();
+
+    for (guint i = 1; dv_cli_args_get_positional(args, i) != NULL; i++)
+        json_array_add_string_element(machines, dv_cli_args_get_positional(args, i));
+    for (guint i = 0; i < args->given->len; i++) {
+        DvCliArg *a = g_ptr_array_index(args->given, i);
+        g_auto(GStrv) parts = NULL;
+        if (g_strcmp0(a->option->name, "machines") != 0 || a->value == NULL)
+            continue;
+        parts = g_strsplit(a->value, ",", -1);
+        for (guint k = 0; parts[k] != NULL; k++) {
+            if (parts[k][0] == '\0') {
+                dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "machines",
+                                   "--machines: an empty machine name in '%s'", a->value);
+                return FALSE;
+            }
+            json_array_add_string_element(machines, parts[k]);
+        }
+    }
+    if (json_array_get_length(machines) > DV_CLI_CATALOG_MAX_MACHINES) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "machines", "at most %d machines",
+                           DV_CLI_CATALOG_MAX_MACHINES);
+        return FALSE;
+    }
+    if (json_array_get_length(machines) > 0)
+        json_object_set_array_member(body, "machines", g_steal_pointer(&machines));
+    return TRUE;
+}
+
+static gboolean
+dv_cli_prepare_catalog_rebuild(DvCliArgs *args, JsonObject *body, GError **error)
+{
+    if ((dv_cli_args_get_positional(args, 1) != NULL) == dv_cli_args_has(args, "all")) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "machines", "give the machines (MACHINE...) or --all");
+        return FALSE;
+    }
+    return dv_cli_catalog_add_machines_list(args, body, error);
+}
+
+static gboolean
+dv_cli_prepare_catalog_remove(DvCliArgs *args, JsonObject *body, GError **error)
+{
+    if ((dv_cli_args_get_positional(args, 1) != NULL) == dv_cli_args_has(args, "count")) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "machines",
+                           "give the machines (MACHINE...) or --count N");
+        return FALSE;
+    }
+    return dv_cli_catalog_add_machines_list(args, body, error);
+}
+
+static gboolean
+dv_cli_prepare_catalog_power(DvCliArgs *args, JsonObject *body, const char *action, GError **error)
+{
+    json_object_set_string_member(body, "action", action);
+    return dv_cli_catalog_add_machines_list(args, body, error);
+}
+
+static gboolean
+dv_cli_prepare_catalog_start(DvCliArgs *args, JsonObject *body, GError **error)
+{
+    return dv_cli_prepare_catalog_power(args, body, "start", error);
+}
+
+static gboolean
+dv_cli_prepare_catalog_shutdown(DvCliArgs *args, JsonObject *body, GError **error)
+{
+    return dv_cli_prepare_catalog_power(args, body, "shutdown", error);
+}
+
+static gboolean
+dv_cli_prepare_catalog_restart(DvCliArgs *args, JsonObject *body, GError **error)
+{
+    return dv_cli_prepare_catalog_power(args, body, "restart", error);
+}
+
 const DvCliCommand dv_cli_commands_catalog[] = {
     { "catalog", "create", "NAME", "Create a catalog of machines from a master's snapshot and provision them.",
       dv_cli_catalog_create_options, dv_cli_prepare_catalog_create, dv_cli_run_job, "POST", "/catalogs", NULL,
@@ -236,5 +365,38 @@ const DvCliCommand dv_cli_commands_catalog[] = {
       "Deleted the orphans of catalog {0}" },
     { "catalog", "delete", "CATALOG", "Delete a catalog: its machines, their volumes, then its base images.",
       NULL, NULL, dv_cli_run_job, "DELETE", "/catalogs/{0}", NULL, "Deleted catalog {0}" },
+    { "catalog", "update-image", "CATALOG",
+      "Give a catalog a new image; pooled machines move to it.",
+      dv_cli_catalog_update_image_options, NULL, dv_cli_run_job, "POST", "/catalogs/{0}/images", NULL,
+      "Updated the image of catalog {0}" },
+    { "catalog", "rollback", "CATALOG", "Return a catalog to its previous image, the same way.", NULL, NULL,
+      dv_cli_run_job, "POST", "/catalogs/{0}/rollback", NULL, "Rolled catalog {0} back" },
+    { "catalog", "images", "CATALOG", "List a catalog's image history: version, master, current, machines, bases.",
+      NULL, NULL, dv_cli_run_list, "GET", "/catalogs/{0}/images", dv_cli_catalog_image_columns },
+    { "catalog", "rebuild", "CATALOG [MACHINE...]",
+      "Give machines (shut off) a fresh disk on the current image.",
+      dv_cli_catalog_pick_options, dv_cli_prepare_catalog_rebuild, dv_cli_run_job, "POST", "/catalogs/{0}/rebuild",
+      NULL, "Rebuilt machines of catalog {0}", "catalog rebuild CATALOG (MACHINE... | --all)" },
+    { "catalog", "add-machines", "CATALOG", "Add machines to a catalog and provision them.",
+      dv_cli_catalog_add_options, NULL, dv_cli_run_job, "POST", "/catalogs/{0}/machines", NULL,
+      "Added machines to catalog {0}" },
+    { "catalog", "remove-machines", "CATALOG [MACHINE...]",
+      "Remove machines; running ones only with --force.",
+      dv_cli_catalog_remove_options, dv_cli_prepare_catalog_remove, dv_cli_run_job, "POST",
+      "/catalogs/{0}/remove-machines", NULL, "Removed machines of catalog {0}",
+      "catalog remove-machines CATALOG (MACHINE... | --count N) [--force]" },
+    { "catalog", "start", "CATALOG", "Start a catalog's machines, a share of them at a time.",
+      dv_cli_catalog_power_options, dv_cli_prepare_catalog_start, dv_cli_run_job, "POST", "/catalogs/{0}/power",
+      NULL, "Started machines of catalog {0}" },
+    { "catalog", "shutdown", "CATALOG", "Shut a catalog's machines down, a share of them at a time.",
+      dv_cli_catalog_power_options, dv_cli_prepare_catalog_shutdown, dv_cli_run_job, "POST",
+      "/catalogs/{0}/power", NULL, "Shut down machines of catalog {0}" },
+    { "catalog", "restart", "CATALOG",
+      "Restart a catalog's machines, a share of them at a time.",
+      dv_cli_catalog_power_options, dv_cli_prepare_catalog_restart, dv_cli_run_job, "POST", "/catalogs/{0}/power",
+      NULL, "Restarted machines of catalog {0}" },
+    { "catalog machine", "identity", "MACHINE",
+      "Show a machine's identity disk; secrets are shown by their size.",
+      NULL, NULL, dv_cli_run_show, "GET", "/catalog-machines/{0}/identity" },
     { NULL },
 };

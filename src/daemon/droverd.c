@@ -12,6 +12,7 @@
 
 #include <glib-unix.h>
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -33,6 +34,7 @@ typedef struct {
     char *recovery_key;
     gboolean verbose;
     gboolean version;
+    int reconcile_interval; /* minutes; -1: not given (default 60), 0: off */
 } DvDaemonOptions;
 
 static void
@@ -82,6 +84,16 @@ dv_daemon_load_config(DvDaemonOptions *o, GError **error)
     }
     if (!o->self_signed && g_key_file_has_key(kf, "server", "self_signed_tls", NULL))
         o->self_signed = g_key_file_get_boolean(kf, "server", "self_signed_tls", NULL);
+    if (o->reconcile_interval < 0 && g_key_file_has_key(kf, "server", "catalog_reconcile_interval", NULL)) {
+        g_autoptr(GError) local = NULL;
+        int v = g_key_file_get_integer(kf, "server", "catalog_reconcile_interval", &local);
+        if (local != NULL || v < 0 || v > 10080) {
+            g_set_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT,
+                        "config %s: catalog_reconcile_interval must be 0 (off) to 10080 minutes", o->config);
+            return FALSE;
+        }
+        o->reconcile_interval = v;
+    }
     return TRUE;
 }
 
@@ -127,6 +139,34 @@ dv_daemon_harden(void)
     struct rlimit rl = { 0, 0 };
     setrlimit(RLIMIT_CORE, &rl);
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+/* The periodic catalog reconcile runs in its own thread (it talks to
+ * every host) and never twice at once; it only reports. */
+static gint dv_daemon_reconcile_busy;
+
+static gpointer
+dv_daemon_reconcile_thread(gpointer data)
+{
+    DvEngine *engine = data;
+    g_autoptr(GError) error = NULL;
+    guint checked = 0, not_ok = 0;
+
+    if (!dv_engine_catalog_reconcile_all(engine, &checked, &not_ok, &error))
+        g_warning("catalog reconcile: %s", error->message);
+    else if (not_ok > 0)
+        g_message("catalog reconcile: %u of %u catalogs differ from their hosts (see last_reconcile)", not_ok,
+                  checked);
+    g_atomic_int_set(&dv_daemon_reconcile_busy, 0);
+    return NULL;
+}
+
+static gboolean
+dv_daemon_reconcile(gpointer data)
+{
+    if (g_atomic_int_compare_and_exchange(&dv_daemon_reconcile_busy, 0, 1))
+        g_thread_unref(g_thread_new("dv-reconcile", dv_daemon_reconcile_thread, data));
+    return G_SOURCE_CONTINUE;
 }
 
 static gboolean
@@ -220,7 +260,7 @@ main(int argc, char **argv)
     DvServerOptions so = { 0 };
     guint resumed = 0, failed = 0;
     GOptionEntry entries[] = {
-        { "config", 'c', 0, G_OPTION_ARG_FILENAME, &o.config, "Config file ([server] keys: state_dir, listen, database, tls_cert, tls_key, self_signed_tls)", "FILE" },
+        { "config", 'c', 0, G_OPTION_ARG_FILENAME, &o.config, "Config file ([server] keys: state_dir, listen, database, tls_cert, tls_key, self_signed_tls, catalog_reconcile_interval)", "FILE" },
         { "state-dir", 's', 0, G_OPTION_ARG_FILENAME, &o.state_dir, "State directory (default /var/lib/drover)", "DIR" },
         { "listen", 'l', 0, G_OPTION_ARG_STRING, &o.listen, "Listen address (default " DV_DEFAULT_LISTEN ")", "ADDR:PORT" },
         { "database", 'd', 0, G_OPTION_ARG_STRING, &o.database, "SQLite file or postgresql:// URI (default <state-dir>/drover.db)", "DB" },
@@ -230,11 +270,17 @@ main(int argc, char **argv)
         { "add-local-host", 0, 0, G_OPTION_ARG_STRING, &o.add_local_host, "Register this libvirt URI (e.g. qemu:///system) as a host named after this machine, if not yet registered", "URI" },
         { "recovery-key", 0, 0, G_OPTION_ARG_FILENAME, &o.recovery_key, "Open the data keys with this recovery key file (made by drover-setup keys recovery create)", "FILE" },
         { "machine-id-file", 0, 0, G_OPTION_ARG_FILENAME, &o.machine_id_file, "Machine identity the host key file is bound to (default /etc/machine-id)", "FILE" },
+        { "catalog-reconcile-interval", 0, 0, G_OPTION_ARG_INT, &o.reconcile_interval, "Report every catalog's orphans every MIN minutes (default 60, 0: off)", "MIN" },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose, "Log debug messages", NULL },
         { "version", 0, 0, G_OPTION_ARG_NONE, &o.version, "Print the version and exit", NULL },
         { NULL },
     };
 
+    o.reconcile_interval = -1;
+    /* A peer that closed its socket (libvirtd dropping a connection under
+     * load, a client going away) must be a write error, not a SIGPIPE that
+     * kills the server: a test process died of one at libvirt teardown. */
+    signal(SIGPIPE, SIG_IGN);
     dv_daemon_harden();
     dv_secret_init_library();
     ctx = g_option_context_new("- the Drover management server");
@@ -251,6 +297,10 @@ main(int argc, char **argv)
         g_setenv("G_MESSAGES_DEBUG", "all", TRUE);
     if (!dv_daemon_load_config(&o, &error)) {
         g_printerr("droverd: %s\n", error->message);
+        return DV_EXIT_USAGE;
+    }
+    if (o.reconcile_interval < -1 || o.reconcile_interval > 10080) {
+        g_printerr("droverd: --catalog-reconcile-interval must be 0 (off) to 10080 minutes\n");
         return DV_EXIT_USAGE;
     }
     if (o.state_dir == NULL)
@@ -327,6 +377,16 @@ main(int argc, char **argv)
         g_source_set_callback(sigint, dv_daemon_quit, loop, NULL);
         g_source_set_callback(sigterm, dv_daemon_quit, loop, NULL);
         g_source_attach(hk, context);
+        if (o.reconcile_interval != 0) {
+            guint seconds = 60 * (guint)(o.reconcile_interval > 0 ? o.reconcile_interval : 60);
+            g_autoptr(GSource) rc = NULL;
+            /* Tests (DV_DEBUG_JOBS=1) may count the interval in seconds. */
+            if (dv_engine_debug_enabled() && g_getenv("DV_DEBUG_RECONCILE_SECONDS") != NULL)
+                seconds = (guint)CLAMP(g_ascii_strtoull(g_getenv("DV_DEBUG_RECONCILE_SECONDS"), NULL, 10), 1, 3600);
+            rc = g_timeout_source_new_seconds(seconds);
+            g_source_set_callback(rc, dv_daemon_reconcile, engine, NULL);
+            g_source_attach(rc, context);
+        }
         g_source_attach(sigint, context);
         g_source_attach(sigterm, context);
     }
@@ -339,7 +399,11 @@ main(int argc, char **argv)
         ;
     g_clear_pointer(&server, dv_server_free);
     dv_job_manager_shutdown(dv_engine_get_jobs(engine), 10000);
-    if (dv_job_manager_get_n_active(dv_engine_get_jobs(engine)) > 0) {
+    /* A periodic reconcile still talking to hosts uses the engine. */
+    for (guint i = 0; i < 300 && g_atomic_int_get(&dv_daemon_reconcile_busy); i++)
+        g_usleep(100 * 1000);
+    if (dv_job_manager_get_n_active(dv_engine_get_jobs(engine)) > 0 ||
+        g_atomic_int_get(&dv_daemon_reconcile_busy)) {
         dv_engine_unregister(engine);
         /* Their rows stay "running"; the next start resumes or fails them. */
         fflush(stdout);

@@ -277,6 +277,66 @@ dv_route_job_accepted(DvRequest *req, JsonObject *job, guint *status)
     return out;
 }
 
+/* The catalog lifecycle routes (docs/API.md, "Machine catalogs"); sets
+ * *@ret_handled when the path is one of them. */
+static JsonObject *
+dv_route_catalog_lifecycle(DvRequest *req, char **seg, guint nseg, const char *user, guint *status,
+                           gboolean *ret_handled, GError **error)
+{
+    DvEngine *engine = req->server->engine;
+    const char *m = req->method;
+    const char *what = nseg == 3 ? seg[2] : "";
+    g_autoptr(JsonObject) body = NULL;
+    g_autoptr(JsonObject) job = NULL;
+
+    *ret_handled = TRUE;
+    if (nseg == 3 && g_strcmp0(seg[0], "catalog-machines") == 0 && g_strcmp0(what, "identity") == 0) {
+        if (!dv_route_method(req, "GET", error) || !dv_route_no_query(req, error))
+            return NULL;
+        return dv_engine_catalog_machine_identity(engine, seg[1], error);
+    }
+    if (nseg != 3 || g_strcmp0(seg[0], "catalogs") != 0) {
+        *ret_handled = FALSE;
+        return NULL;
+    }
+    if (g_strcmp0(what, "images") == 0 && g_strcmp0(m, "GET") == 0) {
+        if (!dv_route_no_query(req, error))
+            return NULL;
+        return dv_engine_catalog_images(engine, seg[1], error);
+    }
+    if (g_strcmp0(what, "rollback") == 0) {
+        if (!dv_route_method(req, "POST", error) || !dv_route_no_body(req, error))
+            return NULL;
+        job = dv_engine_catalog_rollback(engine, seg[1], user, error);
+        return dv_route_job_accepted(req, job, status);
+    }
+    if (!((g_strcmp0(what, "images") == 0 || g_strcmp0(what, "rebuild") == 0 ||
+           g_strcmp0(what, "remove-machines") == 0 || g_strcmp0(what, "power") == 0 ||
+           g_strcmp0(what, "machines") == 0) &&
+          g_strcmp0(m, "POST") == 0)) {
+        if (g_strcmp0(what, "images") == 0 || g_strcmp0(what, "rebuild") == 0 ||
+            g_strcmp0(what, "remove-machines") == 0 || g_strcmp0(what, "power") == 0) {
+            dv_route_method(req, g_strcmp0(what, "images") == 0 ? "GET,POST" : "POST", error);
+            return NULL;
+        }
+        *ret_handled = FALSE; /* GET .../machines and the rest */
+        return NULL;
+    }
+    if (!dv_route_no_query(req, error) || (body = dv_route_body(req, error)) == NULL)
+        return NULL;
+    if (g_strcmp0(what, "images") == 0)
+        job = dv_engine_catalog_update_image(engine, seg[1], body, user, error);
+    else if (g_strcmp0(what, "rebuild") == 0)
+        job = dv_engine_catalog_rebuild(engine, seg[1], body, user, error);
+    else if (g_strcmp0(what, "remove-machines") == 0)
+        job = dv_engine_catalog_remove_machines(engine, seg[1], body, user, error);
+    else if (g_strcmp0(what, "power") == 0)
+        job = dv_engine_catalog_power(engine, seg[1], body, user, error);
+    else
+        job = dv_engine_catalog_add_machines(engine, seg[1], body, user, error);
+    return dv_route_job_accepted(req, job, status);
+}
+
 static JsonObject *
 dv_route_api(DvRequest *req, char **seg, guint nseg, const char *user, guint *status,
              GError **error)
@@ -293,6 +353,12 @@ dv_route_api(DvRequest *req, char **seg, guint nseg, const char *user, guint *st
             return NULL;
         job = dv_engine_debug_sleep(engine, body, user, error);
         return dv_route_job_accepted(req, job, status);
+    }
+    {
+        gboolean handled = FALSE;
+        JsonObject *out = dv_route_catalog_lifecycle(req, seg, nseg, user, status, &handled, error);
+        if (handled)
+            return out;
     }
     for (gsize i = 0; i < G_N_ELEMENTS(dv_collections); i++)
         if (g_strcmp0(seg[0], dv_collections[i].segment) == 0)

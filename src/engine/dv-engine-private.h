@@ -103,6 +103,12 @@ JsonObject *dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const c
 JsonObject *dv_engine_catalog_delete(DvEngine *engine, JsonObject *catalog, GHashTable *query,
                                      const char *user, GError **error);
 
+/* Called before a VM is started through Drover: a pooled catalog
+ * machine whose domain is shut off gets a fresh overlay on its catalog's
+ * current image first (catalog/dv-catalog-image.c).  Other VMs: nothing. */
+gboolean dv_engine_catalog_before_start(DvEngine *engine, JsonObject *vm, GCancellable *c,
+                                        GError **error);
+
 /* Host groups below @group_id, itself included (ids, owned). */
 GPtrArray *dv_engine_group_subtree(DvEngine *engine, const char *group_id, GError **error);
 

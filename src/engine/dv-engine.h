@@ -129,6 +129,42 @@ JsonObject *dv_engine_catalog_reconcile_submit(DvEngine *engine, const char *cat
                                                JsonObject *body, const char *user,
                                                GError **error);
 
+/* Catalog lifecycle (catalog/dv-catalog-image.c, dv-catalog-machines.c;
+ * docs/CATALOGS.md).  Each validates before it writes, then returns the
+ * record of the catalog's job; a second job of a busy catalog is
+ * DV_ERROR_CONFLICT naming the running one.
+ * update-image: @body {master_vm, master_snapshot} -> catalog.update-image.
+ * rollback: back to the previous image -> catalog.rollback.
+ * rebuild: @body {machines: [names] | all: true} -> catalog.rebuild.
+ * add-machines: @body {count, reuse_gaps?} -> catalog.provision.
+ * remove-machines: @body {machines | count, force?} -> catalog.remove-machines.
+ * power: @body {action: start|shutdown|restart, machines?, max_share?}
+ *   -> catalog.power. */
+JsonObject *dv_engine_catalog_update_image(DvEngine *engine, const char *catalog, JsonObject *body,
+                                           const char *user, GError **error);
+JsonObject *dv_engine_catalog_rollback(DvEngine *engine, const char *catalog, const char *user,
+                                       GError **error);
+JsonObject *dv_engine_catalog_rebuild(DvEngine *engine, const char *catalog, JsonObject *body,
+                                      const char *user, GError **error);
+/* Image history: {items: [{id, version, master_vm_id, master_vm_name,
+ * master_snapshot, current, state, machines, base_state, bases: [...]}]}. */
+JsonObject *dv_engine_catalog_images(DvEngine *engine, const char *catalog, GError **error);
+JsonObject *dv_engine_catalog_add_machines(DvEngine *engine, const char *catalog, JsonObject *body,
+                                           const char *user, GError **error);
+JsonObject *dv_engine_catalog_remove_machines(DvEngine *engine, const char *catalog,
+                                              JsonObject *body, const char *user, GError **error);
+JsonObject *dv_engine_catalog_power(DvEngine *engine, const char *catalog, JsonObject *body,
+                                    const char *user, GError **error);
+/* The identity disk of a catalog machine (id, or name when unique),
+ * downloaded through its host, without any secret value. */
+JsonObject *dv_engine_catalog_machine_identity(DvEngine *engine, const char *machine,
+                                               GError **error);
+/* The reconcile report of every catalog, each recorded as the catalog's
+ * last_reconcile {at, ok, orphans, missing, unreachable}; deletes
+ * nothing.  Counts catalogs checked and not ok. */
+gboolean dv_engine_catalog_reconcile_all(DvEngine *engine, guint *ret_checked, guint *ret_not_ok,
+                                         GError **error);
+
 /* Test support, only with DV_DEBUG_JOBS=1 (see dv-engine.c). */
 gboolean dv_engine_debug_enabled(void);
 JsonObject *dv_engine_debug_sleep(DvEngine *engine, JsonObject *body, const char *user,

@@ -820,6 +820,9 @@ dv_engine_vm_power_job(DvJob *job, gpointer user_data, GError **error)
         return FALSE;
     if (g_strcmp0(kind, "start") == 0) {
         g_autoptr(GError) local = NULL;
+        /* A pooled catalog machine starts on its catalog's current image. */
+        if (!dv_engine_catalog_before_start(engine, vm, c, error))
+            return FALSE;
         ok = dv_virt_domain_start(vh, uuid, c, &local);
         /* Already running (a resumed job, or started meanwhile): done. */
         if (!ok && g_error_matches(local, DV_ERROR, DV_ERROR_CONFLICT)) {

@@ -232,6 +232,46 @@ test_read_summary(Fixture *fx, gconstpointer data)
     g_assert_nonnull(strstr(dv_json_get_string(o, "network_config", NULL),
                             "        password: <redacted>\n"));
 
+    /* user-data as text, every secret value replaced by its size: the
+     * SHA-512 crypt hash is 106 bytes ($6$, 16 salt characters, $, 86). */
+    {
+        const char *ud = dv_json_get_string(o, "user_data", NULL);
+        g_assert_nonnull(ud);
+        g_test_message("user_data shown:\n%s", ud);
+        g_assert_nonnull(strstr(ud, "#cloud-config\n"));
+        g_assert_nonnull(strstr(ud, "hostname: \"desk-001\""));
+        g_assert_nonnull(strstr(ud, "passwd: \"(secret, 106 bytes)\""));
+        g_assert_nonnull(strstr(ud, "\"domain_join_password\":\"(secret, 16 bytes)\""));
+        g_assert_nonnull(strstr(ud, "\"product_key\":\"(secret, 23 bytes)\""));
+        g_assert_nonnull(strstr(ud, "\"domain\":\"corp.example.com\""));
+        g_assert_nonnull(strstr(ud, KEY1));
+        g_assert_nonnull(strstr(ud, "packages:"));
+    }
+    /* Secret-looking keys of the profile's own user-data, block values
+     * and chpasswd lists too. */
+    {
+        g_autoptr(DvSecret) iso2 = NULL;
+        g_autoptr(JsonObject) o2 = NULL;
+        const char *ud;
+        fx->spec.extra_user_data = "#cloud-config\nchpasswd:\n  list: |\n    root:ROOT-pw-55\n"
+                                   "  expire: false\napi_token: TOKEN-abc-99\nprivate_key: |\n"
+                                   "  -----BEGIN KEY-----\n  KEYDATA-xyz\n  -----END KEY-----\nbootcmd: [x]\n"
+                                   "users2: [{name: bob, passwd: FLOW-pw-3}]\n";
+        iso2 = dv_identity_build_iso(&fx->spec, &error);
+        g_assert_no_error(error);
+        o2 = dv_identity_read_iso(dv_secret_get_data(iso2), dv_secret_get_len(iso2), &error);
+        g_assert_no_error(error);
+        ud = dv_json_get_string(o2, "user_data", "");
+        g_test_message("with a profile's secrets:\n%s", ud);
+        g_assert_null(strstr(ud, "TOKEN-abc-99"));
+        g_assert_null(strstr(ud, "KEYDATA-xyz"));
+        g_assert_nonnull(strstr(ud, "api_token: \"(secret, 12 bytes)\""));
+        g_assert_nonnull(strstr(ud, "bootcmd: [x]"));
+        g_assert_null(strstr(ud, "ROOT-pw-55"));
+        g_assert_null(strstr(ud, "FLOW-pw-3"));
+        g_assert_nonnull(strstr(ud, "lock_passwd: false"));
+    }
+
     /* Nothing secret in what an operator is shown. */
     node = json_node_init_object(json_node_alloc(), o);
     text = json_to_string(node, FALSE);

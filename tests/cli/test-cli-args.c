@@ -218,6 +218,41 @@ test_catalog_create_body(void)
                     "\"count\":1,\"naming_scheme\":\"x#\",\"name\":\"pool2\"}");
 }
 
+/* The lifecycle commands: MACHINE... words and comma-separated
+ * --machines lists into "machines", the power action from the verb. */
+static void
+test_catalog_lifecycle_bodies(void)
+{
+    static const char *const rebuild[] = { "desks", "desk-01", "desk-07", NULL };
+    static const char *const remove[] = { "desks", "--count", "3", "--force", NULL };
+    static const char *const restart[] = { "desks", "--machines", "desk-01,desk-02", "--machines", "desk-09",
+                                           "--max-share", "20", NULL };
+    static const char *const add[] = { "desks", "--count", "4", "--reuse-gaps", NULL };
+    static const char *const update[] = { "desks", "--master", "gold", "--snapshot", "v2", NULL };
+    g_autoptr(GError) error = NULL;
+    g_autofree char *b1 = build_body(find_command(dv_cli_commands_catalog, "catalog", "rebuild"), rebuild, &error);
+    g_autofree char *b2 = NULL;
+    g_autofree char *b3 = NULL;
+    g_autofree char *b4 = NULL;
+    g_autofree char *b5 = NULL;
+
+    g_assert_no_error(error);
+    g_assert_cmpstr(b1, ==, "{\"machines\":[\"desk-01\",\"desk-07\"]}");
+    b2 = build_body(find_command(dv_cli_commands_catalog, "catalog", "remove-machines"), remove, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(b2, ==, "{\"count\":3,\"force\":true}");
+    b3 = build_body(find_command(dv_cli_commands_catalog, "catalog", "restart"), restart, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(b3, ==, "{\"max_share\":20,\"action\":\"restart\",\"machines\":[\"desk-01\",\"desk-02\","
+                            "\"desk-09\"]}");
+    b4 = build_body(find_command(dv_cli_commands_catalog, "catalog", "add-machines"), add, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(b4, ==, "{\"count\":4,\"reuse_gaps\":true}");
+    b5 = build_body(find_command(dv_cli_commands_catalog, "catalog", "update-image"), update, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(b5, ==, "{\"master_vm\":\"gold\",\"master_snapshot\":\"v2\"}");
+}
+
 /* Every catalog create refusal of the command line, before any request. */
 static void
 test_catalog_create_errors(void)
@@ -328,6 +363,17 @@ test_parse_errors(void)
         { "catalog", "machines", { "c", "--state", "broken" }, "one of pending|ready|failed" },
         { "catalog", "list", { "--state", "failed" }, "one of provisioning|ready|degraded" },
         { "catalog", "provision", { }, "missing argument CATALOG" },
+        { "catalog", "rebuild", { "c" }, "give the machines (MACHINE...) or --all" },
+        { "catalog", "rebuild", { "c", "m", "--all" }, "give the machines (MACHINE...) or --all" },
+        { "catalog", "remove-machines", { "c" }, "give the machines (MACHINE...) or --count N" },
+        { "catalog", "remove-machines", { "c", "m", "--count", "2" }, "give the machines (MACHINE...) or --count N" },
+        { "catalog", "start", { "c", "--machines", "a,,b" }, "an empty machine name" },
+        { "catalog", "start", { "c", "m" }, "unexpected argument 'm'" },
+        { "catalog", "add-machines", { "c", "--count", "0" }, "from 1 to 10000" },
+        { "catalog", "add-machines", { "c" }, "missing option --count" },
+        { "catalog", "restart", { "c", "--max-share", "0" }, "from 1 to 100" },
+        { "catalog", "update-image", { "c", "--master", "m" }, "missing option --snapshot" },
+        { "catalog machine", "identity", { }, "missing argument MACHINE" },
     };
     const DvCliCommand *const tables[] = { dv_cli_commands_vm, dv_cli_commands_host, dv_cli_commands_storage,
                                            dv_cli_commands_misc, dv_cli_commands_job, dv_cli_commands_secret,
@@ -784,6 +830,7 @@ main(int argc, char **argv)
     g_test_add_func("/drover/cli/args/template-body", test_template_body);
     g_test_add_func("/drover/cli/args/host-bodies", test_host_bodies);
     g_test_add_func("/drover/cli/args/catalog-create-body", test_catalog_create_body);
+    g_test_add_func("/drover/cli/args/catalog-lifecycle-bodies", test_catalog_lifecycle_bodies);
     g_test_add_func("/drover/cli/args/catalog-create-errors", test_catalog_create_errors);
     g_test_add_func("/drover/cli/args/parse-errors", test_parse_errors);
     g_test_add_func("/drover/cli/args/main-usage", test_main_usage);

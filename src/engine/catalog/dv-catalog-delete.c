@@ -70,8 +70,9 @@ dv_catalog_machine_forget_txn(DvStore *store, gpointer user_data, GError **error
     return TRUE;
 }
 
-/* Removes one machine from its host, then its rows. */
-static gboolean
+/* Removes one machine from its host, then its rows (exported in
+ * dv-catalogs-private.h for remove-machines). */
+gboolean
 dv_catalog_machine_remove(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonObject *m,
                           DvVirtHost *vh, const char *pool_path, GError **error)
 {

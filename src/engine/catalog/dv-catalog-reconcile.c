@@ -291,7 +291,7 @@ dv_reconcile_host(DvEngine *engine, JsonObject *catalog, const char *host_id, Js
     return TRUE;
 }
 
-static JsonObject *
+JsonObject *
 dv_catalog_reconcile_report(DvEngine *engine, JsonObject *catalog, GCancellable *c, GError **error)
 {
     const char *catalog_id = dv_json_get_string(catalog, "id", "");

@@ -5,6 +5,9 @@
  * dv-catalog-provision.c  the catalog.provision job
  * dv-catalog-delete.c     the catalog.delete job
  * dv-catalog-reconcile.c  database vs hosts: the report and catalog.reconcile
+ * dv-catalog-image.c      image update, rollback, rebuild, moving machines,
+ *                         base reference counts
+ * dv-catalog-machines.c   add/remove machines, power actions, identity
  */
 #pragma once
 
@@ -28,6 +31,12 @@ G_BEGIN_DECLS
 /* A naming scheme's run of '#': offset and width. */
 gboolean dv_catalog_scheme_parse(const char *scheme, guint *ret_offset, guint *ret_width,
                                  GError **error);
+/* The machine name of @index in @scheme (the run at @offset, @width). */
+char *dv_catalog_machine_name(const char *scheme, guint offset, guint width, gint64 index);
+/* The machines @body names ("machines": names or ids, each once, or
+ * "all": true) as "machine_ids" in @params; errors name machines[i]. */
+gboolean dv_catalog_pick_machines(DvEngine *engine, JsonObject *catalog, JsonObject *body,
+                                  JsonObject *params, GError **error);
 /* "<catalog>-<machine>-<what>" (owned). */
 char *dv_catalog_volume_name(const char *catalog, const char *machine, const char *what);
 
@@ -57,10 +66,75 @@ GPtrArray *dv_catalog_host_ids(JsonObject *catalog, JsonArray *machines, JsonArr
 gboolean dv_catalog_consolidate(DvEngine *engine, DvJob *job, JsonObject *catalog,
                                 JsonObject *base, GError **error);
 
+/* Create's checks of a master VM and snapshot (body members master_vm,
+ * master_snapshot): exists, has the snapshot and it is current,
+ * generation rules, shut off, a known boot disk.  Returns the VM row and
+ * the disk's volume row. */
+JsonObject *dv_catalog_check_master(DvEngine *engine, JsonObject *body, JsonObject **ret_disk_vol,
+                                    GError **error);
+
+/* Submits job @kind for @catalog after dv_catalog_check_idle() (and
+ * refusing a catalog being deleted) and records it as the catalog's job,
+ * so a second job is refused naming it.  @state, when not NULL, becomes
+ * the catalog's state. */
+JsonObject *dv_catalog_submit(DvEngine *engine, JsonObject *catalog, const char *kind,
+                              JsonObject *params, const char *state, const char *user,
+                              GError **error);
+
+/* The base of @catalog's image @image_id on @host_id (its pool), or NULL
+ * without an error when there is none. */
+JsonObject *dv_catalog_base_for(DvEngine *engine, JsonObject *catalog, const char *image_id,
+                                const char *host_id, GError **error);
+
+/* Gives machine @m (its domain shut off) a new overlay on the current
+ * image's base of its host: the old overlay removed, the new one made
+ * under the same name, the row's image_id, base_id and overlay_path
+ * recorded.  Identity and personal disks are untouched.  Idempotent. */
+gboolean dv_catalog_machine_move(DvEngine *engine, DvVirtHost *vh, JsonObject *catalog,
+                                 JsonObject *m, GCancellable *c, GError **error);
+
+/* Recomputes every base's refcount of the catalog from the machine rows. */
+gboolean dv_catalog_bases_recount(DvEngine *engine, const char *catalog_id, GError **error);
+
+/* Why @base may not be deleted (owned), or NULL when it may: machines
+ * use it, or the current image or the one a rollback returns to needs
+ * it, or it is being made. */
+char *dv_catalog_base_in_use(DvEngine *engine, JsonObject *catalog, JsonObject *base,
+                             GError **error);
+
+/* Deletes one base (volume, then row); DV_ERROR_CONFLICT with the reason
+ * of dv_catalog_base_in_use() when it is still needed. */
+gboolean dv_catalog_base_delete(DvEngine *engine, JsonObject *catalog, JsonObject *base,
+                                GCancellable *c, GError **error);
+
+/* Deletes every base of the catalog nobody needs any more (counted in
+ * @ret_removed, may be NULL).  A base that cannot be deleted stays, with
+ * the reason in its row, for the next collection; @error is for the
+ * database and cancellation only. */
+gboolean dv_catalog_bases_collect(DvEngine *engine, const char *catalog_id, GCancellable *c,
+                                  guint *ret_removed, GError **error);
+
+/* Removes one machine from its host (domain, volumes by name, recorded
+ * paths), then its rows (dv-catalog-delete.c). */
+gboolean dv_catalog_machine_remove(DvEngine *engine, DvJob *job, JsonObject *catalog,
+                                   JsonObject *m, DvVirtHost *vh, const char *pool_path,
+                                   GError **error);
+
+/* Starts machine @m's domain: a pooled machine gets a fresh overlay on
+ * the current image first.  Then its VM row is synced. */
+gboolean dv_catalog_machine_start(DvEngine *engine, JsonObject *catalog, JsonObject *m,
+                                  GCancellable *c, GError **error);
+
 /* Job kinds of dv-catalog-provision.c, dv-catalog-delete.c and
  * dv-catalog-reconcile.c. */
 void dv_catalog_provision_register(DvEngine *engine);
 void dv_catalog_delete_register(DvEngine *engine);
 void dv_catalog_reconcile_register(DvEngine *engine);
+void dv_catalog_image_register(DvEngine *engine);
+void dv_catalog_machines_register(DvEngine *engine);
+
+/* The reconcile report of one catalog (dv-catalog-reconcile.c). */
+JsonObject *dv_catalog_reconcile_report(DvEngine *engine, JsonObject *catalog, GCancellable *c,
+                                        GError **error);
 
 G_END_DECLS

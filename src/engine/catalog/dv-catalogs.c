@@ -100,7 +100,7 @@ dv_catalog_scheme_parse(const char *scheme, guint *ret_offset, guint *ret_width,
     return TRUE;
 }
 
-static char *
+char *
 dv_catalog_machine_name(const char *scheme, guint offset, guint width, gint64 index)
 {
     g_autofree char *num = g_strdup_printf("%0*" G_GINT64_FORMAT, (int)width, index);
@@ -288,7 +288,7 @@ dv_catalog_master_disk(JsonObject *vm)
     return NULL;
 }
 
-static JsonObject *
+JsonObject *
 dv_catalog_check_master(DvEngine *engine, JsonObject *body, JsonObject **ret_disk_vol, GError **error)
 {
     g_autoptr(JsonObject) vm = dv_engine_resolve(engine, DV_KIND_VM, dv_json_get_string(body, "master_vm", NULL),
@@ -782,4 +782,6 @@ dv_engine_catalogs_register(DvEngine *engine)
     dv_catalog_provision_register(engine);
     dv_catalog_delete_register(engine);
     dv_catalog_reconcile_register(engine);
+    dv_catalog_image_register(engine);
+    dv_catalog_machines_register(engine);
 }

@@ -1058,6 +1058,147 @@ dv_identity_redact_network_config(const char *text, gsize len)
     return g_string_free(out, FALSE);
 }
 
+/* Does a YAML or JSON key name a secret? */
+static gboolean
+dv_identity_key_is_secret(const char *key, gsize len)
+{
+    static const char *const words[] = { "passw", "psk", "secret", "product_key", "productkey", "token",
+                                         "private", "passphrase" };
+    g_autofree char *low = g_ascii_strdown(key, (gssize)len);
+    for (gsize i = 0; i < G_N_ELEMENTS(words); i++)
+        if (strstr(low, words[i]) != NULL)
+            return TRUE;
+    return FALSE;
+}
+
+/* "true" or "false" (lock_passwd: false is no secret). */
+static gboolean
+dv_identity_is_yaml_bool(const char *v, gsize n)
+{
+    g_autofree char *t = g_strstrip(g_strndup(v, n));
+    return g_ascii_strcasecmp(t, "true") == 0 || g_ascii_strcasecmp(t, "false") == 0;
+}
+
+/* A JSON object on one line (write_files content): the string value of
+ * every secret key becomes "(secret, N bytes)". */
+static void
+dv_identity_redact_json_line(GString *out, const char *s, gsize n)
+{
+    gsize i = 0;
+    while (i < n) {
+        gsize kstart, kend, vstart, vend;
+        if (s[i] != '"') {
+            g_string_append_c(out, s[i++]);
+            continue;
+        }
+        /* a string: find its end */
+        kstart = i + 1;
+        kend = kstart;
+        while (kend < n && s[kend] != '"')
+            kend += s[kend] == '\\' ? 2 : 1;
+        if (kend >= n) {
+            g_string_append_len(out, s + i, n - i);
+            return;
+        }
+        g_string_append_len(out, s + i, kend + 1 - i);
+        i = kend + 1;
+        /* a key followed by a string value */
+        vstart = i;
+        while (vstart < n && (s[vstart] == ' ' || s[vstart] == ':'))
+            vstart++;
+        if (vstart < n && vstart > i && memchr(s + i, ':', vstart - i) != NULL && s[vstart] == '"' &&
+            dv_identity_key_is_secret(s + kstart, kend - kstart)) {
+            gsize bytes = 0;
+            vend = vstart + 1;
+            while (vend < n && s[vend] != '"') {
+                vend += s[vend] == '\\' ? 2 : 1;
+                bytes++;
+            }
+            g_string_append_len(out, s + i, vstart - i);
+            g_string_append_printf(out, "\"(secret, %" G_GSIZE_FORMAT " bytes)\"", bytes);
+            i = MIN(vend + 1, n);
+        }
+    }
+}
+
+/* user-data as text, with the value of every secret key (passwd,
+ * hashed_passwd, domain_join_password, product_key, ...) replaced by
+ * "(secret, N bytes)": block values and JSON lines too.  Nothing of a
+ * secret is copied into the result. */
+static char *
+dv_identity_redact_user_data(const char *text, gsize len)
+{
+    GString *out = g_string_new(NULL);
+    const char *p = text;
+    const char *end = text + len;
+    gssize block_indent = -1; /* inside a secret block scalar */
+    gsize block_bytes = 0;
+
+    while (p < end) {
+        const char *eol = memchr(p, '\n', end - p);
+        gsize n, ind, sn;
+        const char *s;
+        const char *colon;
+
+        if (eol == NULL)
+            eol = end;
+        n = eol - p;
+        ind = dv_indent(p, n);
+        s = p + ind;
+        sn = n - ind;
+        if (block_indent >= 0) {
+            if (sn == 0 || (gssize)ind > block_indent) {
+                block_bytes += n + 1;
+                p = eol + 1;
+                continue;
+            }
+            g_string_append_printf(out, " \"(secret, %" G_GSIZE_FORMAT " bytes)\"\n", block_bytes);
+            block_indent = -1;
+        }
+        if (sn >= 2 && s[0] == '-' && s[1] == ' ') {
+            s += 2;
+            sn -= 2;
+        }
+        colon = sn > 0 && s[0] != '#' && s[0] != '{' ? memchr(s, ':', sn) : NULL;
+        if (sn > 0 && s[0] == '{') {
+            g_string_append_len(out, p, s - p);
+            dv_identity_redact_json_line(out, s, sn);
+        } else if (colon != NULL && dv_identity_key_is_secret(s, colon - s) &&
+                   !dv_identity_is_yaml_bool(colon + 1, s + sn - colon - 1)) {
+            const char *v = colon + 1;
+            gsize vn = s + sn - v;
+            while (vn > 0 && (v[0] == ' ' || v[0] == '\t')) {
+                v++;
+                vn--;
+            }
+            g_string_append_len(out, p, colon + 1 - p);
+            if (vn == 0 || v[0] == '|' || v[0] == '>') {
+                block_indent = (gssize)ind;
+                block_bytes = 0;
+                p = eol + 1;
+                continue;
+            }
+            if (vn >= 2 && (v[0] == '"' || v[0] == '\'') && v[vn - 1] == v[0])
+                vn -= 2;
+            g_string_append_printf(out, " \"(secret, %" G_GSIZE_FORMAT " bytes)\"", vn);
+        } else if (colon != NULL && dv_identity_key_is_secret(colon + 1, s + sn - colon - 1) &&
+                   memchr(colon + 1, '{', s + sn - colon - 1) != NULL) {
+            /* A flow mapping naming a secret ({name: x, passwd: y}):
+             * the whole value goes. */
+            g_string_append_len(out, p, colon + 1 - p);
+            g_string_append_printf(out, " \"(secret, %" G_GSIZE_FORMAT " bytes)\"", (gsize)(s + sn - colon - 1));
+        } else {
+            g_string_append_len(out, p, n);
+        }
+        if (eol < end)
+            g_string_append_c(out, '\n');
+        p = eol + 1;
+    }
+    if (block_indent >= 0)
+        g_string_append_printf(out, " \"(secret, %" G_GSIZE_FORMAT " bytes)\"\n", block_bytes);
+    return g_string_free(out, FALSE);
+}
+
 static gboolean
 dv_identity_iso_bad(GError **error, const char *why)
 {
@@ -1078,6 +1219,7 @@ dv_identity_read_iso(const guint8 *data, gsize len, GError **error)
     json_object_set_array_member(result, "files", files);
     json_object_set_null_member(result, "meta_data");
     json_object_set_null_member(result, "user_data_summary");
+    json_object_set_null_member(result, "user_data");
     json_object_set_null_member(result, "network_config");
     if (data == NULL || len < (ISO_PVD + 1) * ISO_SECTOR || len > DV_IDENTITY_ISO_MAX ||
         data[ISO_PVD * ISO_SECTOR] != 1 ||
@@ -1144,8 +1286,10 @@ dv_identity_read_iso(const guint8 *data, gsize len, GError **error)
             json_object_set_object_member(result, "meta_data",
                                           dv_identity_parse_meta_data((const char *)buf, got));
         } else if (g_str_equal(name, "user-data")) {
+            g_autofree char *ud = dv_identity_redact_user_data((const char *)buf, got);
             json_object_set_object_member(result, "user_data_summary",
                                           dv_identity_summarize_user_data((const char *)buf, got));
+            json_object_set_string_member(result, "user_data", ud);
         } else {
             g_autofree char *nc = dv_identity_redact_network_config((const char *)buf, got);
             json_object_set_string_member(result, "network_config", nc);

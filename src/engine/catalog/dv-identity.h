@@ -76,6 +76,10 @@ DvSecret *dv_identity_build_iso(const DvIdentitySpec *spec, GError **error);
  *        timezone, users: [names], has_password, ssh_keys (count),
  *        domain, domain_join_user, has_domain_join_password,
  *        has_product_key, extra_keys: [top-level keys Drover did not write]},
+ *    user_data: the text with the value of every secret key (passwd,
+ *        hashed_passwd, domain_join_password, product_key, anything named
+ *        like a password, key, token or secret) replaced by
+ *        "(secret, N bytes)", or null,
  *    network_config: text with password values replaced by "<redacted>",
  *        or null}
  *

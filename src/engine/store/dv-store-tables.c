@@ -322,6 +322,7 @@ static const DvColumn catalogs_cols[] = {
     { "description", DV_COL_TEXT, FALSE },
     { "created_at", DV_COL_INT, FALSE },
     { "updated_at", DV_COL_INT, FALSE },
+    { "last_reconcile", DV_COL_JSON, FALSE },
     { NULL },
 };
 const DvTableDef dv_table_catalogs = { "catalogs", catalogs_cols, "name", FALSE };
@@ -334,6 +335,9 @@ static const DvColumn catalog_images_cols[] = {
     { "master_snapshot", DV_COL_TEXT, FALSE },
     { "is_current", DV_COL_BOOL, TRUE },
     { "created_at", DV_COL_INT, FALSE },
+    { "state", DV_COL_TEXT, TRUE },
+    { "error", DV_COL_TEXT, FALSE },
+    { "previous_image_id", DV_COL_TEXT, TRUE },
     { NULL },
 };
 const DvTableDef dv_table_catalog_images = { "catalog_images", catalog_images_cols, "version", FALSE };
