@@ -2,6 +2,8 @@
 
 #include "dv-config.h"
 #include "dv-engine-private.h"
+#include "dv-upgrade.h"
+#include "dv-version.h"
 #include "dv-engine-directory.h"
 
 #include <errno.h>
@@ -145,6 +147,16 @@ dv_engine_register(DvEngine *engine, GError **error)
             return FALSE;
         }
     }
+    /* Rolling upgrades: servers one version step apart may serve together. */
+    for (guint i = 0; i < rows->len; i++) {
+        JsonObject *other = g_ptr_array_index(rows, i);
+        g_autofree char *where = g_strdup_printf("droverd on %s (pid %" G_GINT64_FORMAT ")",
+                                                 dv_json_get_string(other, "hostname", "?"),
+                                                 dv_json_get_int(other, "pid", 0));
+        if (!dv_version_check_skew(DV_VERSION, dv_json_get_string(other, "version", ""), where,
+                                   error))
+            return FALSE;
+    }
     /* Jobs the live servers run are theirs; recovery leaves them alone. */
     dv_job_manager_set_live_servers(engine->jobs, (const char *const *)live->pdata);
     json_object_set_string_member(me, "id", engine->server_id);
@@ -199,8 +211,15 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
     engine->state_dir = g_canonicalize_filename(opts->state_dir, NULL);
     db_location = opts->database != NULL ? g_strdup(opts->database)
                                          : g_build_filename(engine->state_dir, "drover.db", NULL);
-    engine->store = dv_store_open(db_location, DV_STORE_OPEN_MIGRATE, error);
+    /* A new (empty) database is set up here; one of an older schema is
+     * refused: the schema is migrated by drover-setup upgrade, with its plan
+     * and backup, before a server of the new version serves. */
+    engine->store = dv_store_open(db_location, 0, error);
     if (engine->store == NULL)
+        return NULL;
+    if (!dv_upgrade_check_schema_for_server(engine->store, error))
+        return NULL;
+    if (!dv_store_migrate_to(engine->store, dv_store_get_known_version(), error))
         return NULL;
     installation = dv_engine_load_server_id(engine->store, error);
     if (installation == NULL)

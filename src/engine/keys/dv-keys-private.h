@@ -51,6 +51,11 @@ gboolean dv_keys_canary_check(const DvSecret *key, const char *key_id, const cha
 typedef struct _DvHostKeys DvHostKeys;
 
 DvHostKeys *dv_host_keys_new(const char *state_dir, const char *machine_id_path);
+/* For a given account rather than the effective uid: the file must belong
+ * to @uid, the KEK binds @uid and @user, and a file written is given to
+ * @uid (as root). */
+DvHostKeys *dv_host_keys_new_for_account(const char *state_dir, const char *machine_id_path,
+                                         guint uid, const char *user);
 void dv_host_keys_free(DvHostKeys *host);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvHostKeys, dv_host_keys_free)
 const char *dv_host_keys_get_path(DvHostKeys *host);

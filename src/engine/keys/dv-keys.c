@@ -426,7 +426,10 @@ dv_keyring_open(DvStore *store, const DvKeyringOptions *opts, GError **error)
     g_mutex_init(&keyring->lock);
     keyring->store = store;
     keyring->recovery_key_path = g_strdup(opts->recovery_key_path);
-    keyring->host = dv_host_keys_new(opts->state_dir, opts->machine_id_path);
+    keyring->host = opts->host_account_set
+                        ? dv_host_keys_new_for_account(opts->state_dir, opts->machine_id_path,
+                                                       opts->host_uid, opts->host_user)
+                        : dv_host_keys_new(opts->state_dir, opts->machine_id_path);
     keyring->extra = g_ptr_array_new();
     keyring->versions = g_ptr_array_new_with_free_func(dv_key_version_free);
     keyring->by_id = g_hash_table_new(g_str_hash, g_str_equal);
