@@ -843,3 +843,9 @@ dv_engine_housekeeping(DvEngine *engine, gint64 job_retention_us, guint *ret_job
         *ret_sessions = (guint)sessions;
     return TRUE;
 }
+
+JsonObject *
+dv_engine_upgrade_report(DvEngine *engine, GError **error)
+{
+    return dv_upgrade_report_load(engine->store, error);
+}

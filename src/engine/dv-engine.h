@@ -145,4 +145,8 @@ gboolean dv_engine_housekeeping(DvEngine *engine, gint64 job_retention_us, guint
 
 JsonObject *dv_engine_job_cancel(DvEngine *engine, const char *job_id, GError **error);
 
+/* The report of the last drover-setup upgrade (GET /api/v1/upgrade-report),
+ * or NULL with DV_ERROR_NOT_FOUND when none was written. */
+JsonObject *dv_engine_upgrade_report(DvEngine *engine, GError **error);
+
 G_END_DECLS

@@ -947,6 +947,12 @@ dv_upgrade_make_plan(DvUpgradeCtx *c, GError **error)
         !dv_upgrade_issue_limits(c, issues, error) || !dv_upgrade_issue_clusters(c, issues, error) ||
         !dv_upgrade_issue_skew(c, issues, error))
         return NULL;
+    if (c->old_dir == NULL && c->o->ldap_uri != NULL)
+        dv_upgrade_add_issue(issues, "directory-not-configured", FALSE, NULL, NULL,
+                             "this installation has no directory protector yet: the keys are not "
+                             "in %s; the upgrade does not add it; after the upgrade run "
+                             "'drover-setup keys directory init' to put them there",
+                             c->o->ldap_uri);
     if (c->from_schema == c->to_schema)
         dv_upgrade_add_issue(issues, "schema-current", FALSE, NULL, NULL,
                              "the schema is already at version %u: no migration; keys are "
@@ -1334,6 +1340,30 @@ dv_upgrade_rewrap(DvUpgradeCtx *c, gboolean *ret_wrote, GError **error)
     return TRUE;
 }
 
+/* The new identity's directory settings, when they changed; the old file
+ * is kept beside it. */
+static gboolean
+dv_upgrade_save_directory(DvUpgradeCtx *c, GError **error)
+{
+    const DvUpgradeOptions *o = c->o;
+    g_autofree char *conf = dv_directory_settings_path(c->state_dir);
+
+    if (c->service_dir_settings == NULL || c->old_dir == NULL)
+        return TRUE;
+    if (o->service_dn == NULL && o->ldap_uri == NULL && o->container == NULL && o->ca_file == NULL)
+        return TRUE;
+    {
+        g_autofree char *aside = g_strdup_printf("%s.before-upgrade-%" G_GINT64_FORMAT, conf,
+                                                 g_get_real_time());
+        if (link(conf, aside) != 0) {
+            g_set_error(error, DV_ERROR, DV_ERROR_UNAVAILABLE, "cannot keep %s as %s: %s", conf,
+                        aside, g_strerror(errno));
+            return FALSE;
+        }
+    }
+    return dv_directory_settings_save(c->service_dir_settings, conf, error);
+}
+
 JsonObject *
 dv_upgrade_run(const DvUpgradeOptions *o, JsonObject **ret_plan, GError **error)
 {
@@ -1392,7 +1422,8 @@ dv_upgrade_run(const DvUpgradeOptions *o, JsonObject **ret_plan, GError **error)
                                    backup_path != NULL ? backup_path : "");
         return NULL;
     }
-    if (!dv_upgrade_rewrap(c, &wrote, &local) || !dv_upgrade_verify_secrets(c, &local)) {
+    if (!dv_upgrade_rewrap(c, &wrote, &local) || !dv_upgrade_save_directory(c, &local) ||
+        !dv_upgrade_verify_secrets(c, &local)) {
         g_autoptr(GError) restore_error = NULL;
         if (backup_path != NULL && o->restore != NULL &&
             !o->restore(o, backup_path, o->user_data, &restore_error)) {
