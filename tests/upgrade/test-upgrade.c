@@ -25,6 +25,7 @@
 #include "dv-keys.h"
 #include "dv-upgrade-fixture.h"
 #include "dv-upgrade.h"
+#include "dv-test-util.h"
 #include "dv-version.h"
 
 #include <glib/gstdio.h>
@@ -1119,6 +1120,170 @@ test_server_refuses_old_schema(Fixture *f, gconstpointer data)
     g_assert_cmpstr(before, ==, after);
 }
 
+/* The report over the API and the CLI, and the version header. */
+static void
+test_report_api_cli(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GPtrArray) a = NULL;
+    g_autoptr(DvTestDaemon) d = NULL;
+    g_autoptr(JsonNode) resp = NULL;
+    g_autoptr(SoupMessage) msg = NULL;
+    g_autoptr(GBytes) body = NULL;
+    g_autofree char *url = NULL;
+    g_autofree char *cli = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    guint status = 0;
+    JsonObject *r;
+
+    make_old(f, FALSE);
+    a = upgrade_args(f, FALSE);
+    g_assert_cmpint(run_setup(a, NULL, NULL), ==, 0);
+
+    d = dv_test_daemon_start(f->state, NULL);
+    resp = dv_test_request(d, "GET", "/api/v1/upgrade-report", NULL, &status);
+    g_assert_cmpuint(status, ==, 200);
+    r = json_node_get_object(resp);
+    g_assert_cmpstr(dv_json_get_string(r, "to_version", ""), ==, DV_VERSION);
+    g_assert_cmpint(dv_json_get_int(json_object_get_object_member(r, "secrets"), "total", 0), ==,
+                    dv_fixture_n_secrets());
+    /* One host kept limits below the defaults: listed for review. */
+    g_assert_cmpuint(json_array_get_length(json_object_get_array_member(r, "limits_to_review")), ==, 1);
+
+    url = g_strdup_printf("%s/api/v1/version", d->url);
+    msg = soup_message_new("GET", url);
+    body = soup_session_send_and_read(d->session, msg, NULL, NULL);
+    g_assert_cmpstr(soup_message_headers_get_one(soup_message_get_response_headers(msg), "Drover-Version"), ==,
+                    DV_VERSION);
+
+    cli = g_build_filename(g_getenv("DV_TOP_BUILDDIR") != NULL ? g_getenv("DV_TOP_BUILDDIR") : DV_BUILD_DIR,
+                           "src", "cli", "drover", NULL);
+    {
+        const char *argv[] = { cli, "--server", d->url, "--token", d->token, "-o", "json", "upgrade-report", NULL };
+        g_autoptr(JsonObject) o = NULL;
+        g_assert_cmpint(run_cmd(argv, &out, &err), ==, 0);
+        o = parse_object(out);
+        g_assert_cmpstr(dv_json_get_string(o, "from_version", ""), ==, dv_version_get_releases(NULL)[0].version);
+        g_assert_null(strstr(err, "newer than the server"));
+    }
+}
+
+/* --- the committed fixtures ------------------------------------------------- */
+
+static JsonObject *
+db_shape(const char *path)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(DvStore) s = dv_store_open(path, 0, &error);
+    g_autoptr(DvSqlRows) master = NULL;
+    g_autoptr(DvSqlRows) hist = NULL;
+    g_autoptr(JsonObject) o = json_object_new();
+    g_autoptr(GString) schema = g_string_new(NULL);
+    g_autoptr(GString) history = g_string_new(NULL);
+
+    g_assert_no_error(error);
+    master = dv_db_query(dv_store_get_db(s), "SELECT type, name, sql FROM sqlite_master ORDER BY type, name",
+                         DV_SQL_NO_ARGS, &error);
+    g_assert_no_error(error);
+    for (guint r = 0; r < dv_sql_rows_get_n_rows(master); r++) {
+        const char *name = dv_sql_rows_get_text(master, r, 1);
+        g_string_append_printf(schema, "%s %s %s\n", dv_sql_rows_get_text(master, r, 0), name,
+                               dv_sql_rows_get_text(master, r, 2) != NULL ? dv_sql_rows_get_text(master, r, 2) : "");
+        if (g_str_equal(dv_sql_rows_get_text(master, r, 0), "table") && !g_str_has_prefix(name, "sqlite_")) {
+            g_autofree char *sql = g_strdup_printf("SELECT COUNT(*) FROM %s", name);
+            g_autoptr(DvSqlRows) n = dv_db_query(dv_store_get_db(s), sql, DV_SQL_NO_ARGS, &error);
+            g_assert_no_error(error);
+            g_string_append_printf(schema, "  rows %" G_GINT64_FORMAT "\n", dv_sql_rows_get_int(n, 0, 0));
+        }
+    }
+    hist = dv_db_query(dv_store_get_db(s), "SELECT version, name, checksum, success FROM schema_history ORDER BY version",
+                       DV_SQL_NO_ARGS, &error);
+    g_assert_no_error(error);
+    for (guint r = 0; r < dv_sql_rows_get_n_rows(hist); r++)
+        g_string_append_printf(history, "%s %s %s %s\n", dv_sql_rows_get_text(hist, r, 0),
+                               dv_sql_rows_get_text(hist, r, 1), dv_sql_rows_get_text(hist, r, 2),
+                               dv_sql_rows_get_text(hist, r, 3));
+    json_object_set_string_member(o, "schema", schema->str);
+    json_object_set_string_member(o, "history", history->str);
+    return g_steal_pointer(&o);
+}
+
+static void
+copy_file(const char *from, const char *to, mode_t mode)
+{
+    g_autofree char *bytes = NULL;
+    gsize len = 0;
+    g_assert_true(g_file_get_contents(from, &bytes, &len, NULL));
+    g_assert_true(g_file_set_contents_full(to, bytes, (gssize)len, G_FILE_SET_CONTENTS_NONE, (int)mode, NULL));
+    g_assert_cmpint(chmod(to, mode), ==, 0);
+}
+
+static void
+test_fixtures(Fixture *f, gconstpointer data)
+{
+    guint n = 0;
+    const DvRelease *r = dv_version_get_releases(&n);
+    const char *src = g_getenv("G_TEST_SRCDIR");
+
+    g_assert_cmpuint(n, >=, 2);
+    for (guint i = 0; i + 1 < n; i++) {
+        g_autofree char *name = g_strdup_printf("schema-%04u", r[i].schema);
+        g_autofree char *dir = g_build_filename(src != NULL ? src : DV_SOURCE_DIR "/tests", "upgrade", "fixtures", name, NULL);
+        g_autofree char *committed = g_build_filename(dir, "drover.db", NULL);
+        g_autofree char *fresh_dir = g_build_filename(f->tmpdir, name, NULL);
+        g_autofree char *fresh = g_build_filename(fresh_dir, "drover.db", NULL);
+        g_autofree char *mk = g_build_filename(g_getenv("DV_TOP_BUILDDIR") != NULL ? g_getenv("DV_TOP_BUILDDIR") : DV_BUILD_DIR,
+                                               "tests", "upgrade", "make-fixture", NULL);
+        g_autofree char *schema_arg = g_strdup_printf("%u", r[i].schema);
+        const char *argv[] = { mk, fresh_dir, schema_arg, NULL };
+        g_autoptr(JsonObject) a = NULL;
+        g_autoptr(JsonObject) b = NULL;
+
+        g_test_message("release %s: %s", r[i].version, dir);
+        g_assert_true(g_file_test(committed, G_FILE_TEST_IS_REGULAR));
+        g_assert_cmpint(run_cmd(argv, NULL, NULL), ==, 0);
+        a = db_shape(committed);
+        b = db_shape(fresh);
+        g_assert_cmpstr(dv_json_get_string(a, "schema", ""), ==, dv_json_get_string(b, "schema", ""));
+        g_assert_cmpstr(dv_json_get_string(a, "history", ""), ==, dv_json_get_string(b, "history", ""));
+
+        /* Upgrade a copy, on its machine and account (root): every secret stays. */
+        {
+            g_autofree char *keys = g_build_filename(f->state, "keys", NULL);
+            g_autofree char *hk_from = g_build_filename(dir, "keys", "host.key", NULL);
+            g_autofree char *hk_to = g_build_filename(keys, "host.key", NULL);
+            g_autofree char *mid = g_build_filename(dir, "machine-id", NULL);
+            g_autoptr(GPtrArray) args = g_ptr_array_new();
+            g_autofree char *out = NULL;
+            g_autoptr(JsonObject) plan = NULL;
+            JsonObject *totals;
+            g_assert_cmpint(g_mkdir_with_parents(keys, 0700), ==, 0);
+            copy_file(committed, f->db, 0600);
+            copy_file(hk_from, hk_to, 0600);
+            g_ptr_array_add(args, "upgrade");
+            g_ptr_array_add(args, "--plan");
+            g_ptr_array_add(args, "-o");
+            g_ptr_array_add(args, "json");
+            g_ptr_array_add(args, "--state-dir");
+            g_ptr_array_add(args, f->state);
+            g_ptr_array_add(args, "--machine-id-file");
+            g_ptr_array_add(args, mid);
+            g_ptr_array_add(args, "--service-account");
+            g_ptr_array_add(args, "root");
+            g_ptr_array_add(args, "--library-share");
+            g_ptr_array_add(args, "use-default");
+            g_assert_cmpint(run_setup(args, &out, NULL), ==, 0);
+            plan = parse_object(out);
+            totals = json_object_get_object_member(plan, "secrets");
+            g_assert_cmpint(dv_json_get_int(totals, "total", 0), ==, dv_fixture_n_secrets());
+            g_assert_cmpint(dv_json_get_int(totals, "preserved", 0), ==, dv_fixture_n_secrets());
+            g_ptr_array_remove_index(args, 1);
+            g_assert_cmpint(run_setup(args, NULL, NULL), ==, 0);
+            rm_rf(f->state);
+        }
+    }
+}
+
 /* --- bad input --------------------------------------------------------------- */
 
 static void
@@ -1266,6 +1431,8 @@ main(int argc, char **argv)
     g_test_add("/drover/upgrade/version-skew", Fixture, NULL, fixture_setup, test_version_skew, fixture_teardown);
     g_test_add("/drover/upgrade/server-refuses-old-schema", Fixture, NULL, fixture_setup,
                test_server_refuses_old_schema, fixture_teardown);
+    g_test_add("/drover/upgrade/report-api-cli", Fixture, NULL, fixture_setup, test_report_api_cli, fixture_teardown);
+    g_test_add("/drover/upgrade/fixtures", Fixture, NULL, fixture_setup, test_fixtures, fixture_teardown);
     g_test_add("/drover/upgrade/bad-input", Fixture, NULL, fixture_setup, test_bad_input, fixture_teardown);
     return g_test_run();
 }
