@@ -34,6 +34,9 @@ char *dv_ciphertext_to_string(const char *key_id, const guint8 *blob, gsize blob
 /* Key ids: 1..DV_KEY_ID_MAX of [A-Za-z0-9_-]. */
 gboolean dv_keys_key_id_is_valid(const char *key_id);
 
+/* "drover/v1" NUL type NUL id NUL field (owned). */
+GByteArray *dv_keys_aad_new(const char *object_type, const char *object_id, const char *field);
+
 /* The AEAD with this installation's additional data. */
 char *dv_keys_seal_with(const DvSecret *key, const char *key_id, const char *object_type,
                         const char *object_id, const char *field, const guint8 *data,

@@ -153,6 +153,15 @@ DvSecret *dv_keyring_unseal(DvKeyring *keyring, const char *object_type, const c
 JsonObject *dv_keyring_describe(DvKeyring *keyring, const char *object_type,
                                 const char *object_id, const char *field, const char *stored);
 
+/* Whether @stored opens with a key this keyring holds, without handing out
+ * the plaintext: it is decrypted into @scratch (guarded, at least
+ * DV_KEYS_PLAINTEXT_MAX bytes, reused across calls) and wiped.  For checking
+ * many values at once (drover-setup upgrade).  Never refreshes key
+ * versions.  @ret_reason (may be NULL) gets why not (owned). */
+gboolean dv_keyring_value_opens(DvKeyring *keyring, DvSecret *scratch, const char *object_type,
+                                const char *object_id, const char *field, const char *stored,
+                                char **ret_reason);
+
 /* --- the secrets table ------------------------------------------------- */
 
 /* Seals @plaintext and inserts or replaces the (object_type, object_id,

@@ -24,6 +24,7 @@
 #include "dv-error.h"
 #include "dv-json.h"
 #include "dv-keys.h"
+#include "dv-secret.h"
 #include "dv-upgrade.h"
 #include "dv-version.h"
 
@@ -405,6 +406,7 @@ dv_upgrade_secret_verdicts(DvUpgradeCtx *c, JsonObject *plan, GError **error)
     g_autoptr(JsonArray) kind_list = json_array_new();
     g_autoptr(JsonObject) totals = json_object_new();
     g_autoptr(GList) kind_keys = NULL;
+    g_autoptr(DvSecret) scratch = dv_secret_new(DV_KEYS_PLAINTEXT_MAX);
     gint64 n_preserved = 0, n_rewrap = 0, n_lost = 0;
     guint n;
 
@@ -434,11 +436,8 @@ dv_upgrade_secret_verdicts(DvUpgradeCtx *c, JsonObject *plan, GError **error)
             verdict = "lost";
         } else {
             DvKeyring *ring = g_str_equal(verdict, "preserved") ? c->service_ring : c->admin_ring;
-            g_autoptr(JsonObject) d = dv_keyring_describe(ring, type, object_id, field, value);
-            if (!dv_json_get_bool(d, "readable", FALSE)) {
+            if (!dv_keyring_value_opens(ring, scratch, type, object_id, field, value, &reason))
                 verdict = "lost";
-                reason = g_strdup(dv_json_get_string(d, "reason", "does not open"));
-            }
         }
         k->total++;
         if (g_str_equal(verdict, "preserved")) {
@@ -1251,6 +1250,7 @@ dv_upgrade_verify_secrets(DvUpgradeCtx *c, GError **error)
     g_autoptr(DvSqlRows) rows = NULL;
     guint mismatches = 0;
     g_autofree char *first = NULL;
+    g_autoptr(DvSecret) scratch = dv_secret_new(DV_KEYS_PLAINTEXT_MAX);
 
     if (ring == NULL)
         return FALSE;
@@ -1267,11 +1267,11 @@ dv_upgrade_verify_secrets(DvUpgradeCtx *c, GError **error)
     for (guint r = 0; r < dv_sql_rows_get_n_rows(rows); r++) {
         const char *id = dv_sql_rows_get_text(rows, r, 0);
         const char *predicted = g_hash_table_lookup(c->predictions, id);
-        g_autoptr(JsonObject) d = dv_keyring_describe(ring, dv_sql_rows_get_text(rows, r, 1),
-                                                      dv_sql_rows_get_text(rows, r, 2),
-                                                      dv_sql_rows_get_text(rows, r, 3),
-                                                      dv_sql_rows_get_text(rows, r, 4));
-        gboolean readable = dv_json_get_bool(d, "readable", FALSE);
+        g_autofree char *reason = NULL;
+        gboolean readable = dv_keyring_value_opens(ring, scratch, dv_sql_rows_get_text(rows, r, 1),
+                                                   dv_sql_rows_get_text(rows, r, 2),
+                                                   dv_sql_rows_get_text(rows, r, 3),
+                                                   dv_sql_rows_get_text(rows, r, 4), &reason);
         gboolean expected = predicted != NULL && !g_str_equal(predicted, "lost");
         if (readable != expected) {
             mismatches++;
@@ -1283,7 +1283,7 @@ dv_upgrade_verify_secrets(DvUpgradeCtx *c, GError **error)
                                         predicted != NULL ? predicted : "nothing",
                                         readable ? "opens" : "cannot open",
                                         readable ? "" : ": ",
-                                        readable ? "" : dv_json_get_string(d, "reason", ""));
+                                        readable ? "" : reason);
         }
     }
     if (mismatches > 0) {
@@ -1375,9 +1375,20 @@ dv_upgrade_run(const DvUpgradeOptions *o, JsonObject **ret_plan, GError **error)
     g_autofree char *backup_path = NULL;
     DvUpgradeTxn t = { 0 };
     gboolean wrote = FALSE;
+    g_autoptr(JsonObject) timings = json_object_new();
+    gint64 t0 = g_get_monotonic_time();
+    gint64 mark;
+
+#define DV_PHASE(name)                                                                    \
+    do {                                                                                  \
+        gint64 now_ = g_get_monotonic_time();                                             \
+        json_object_set_int_member(timings, name, (now_ - mark) / 1000);                  \
+        mark = now_;                                                                      \
+    } while (0)
 
     if (c == NULL)
         return NULL;
+    mark = t0;
     plan = dv_upgrade_make_plan(c, error);
     if (plan == NULL)
         return NULL;
@@ -1396,6 +1407,7 @@ dv_upgrade_run(const DvUpgradeOptions *o, JsonObject **ret_plan, GError **error)
                     "the upgrade plan has blocking issues, nothing was changed: %s", why->str);
         return NULL;
     }
+    DV_PHASE("plan");
     if (o->backup != NULL) {
         backup_path = o->backup(o, o->user_data, error);
         if (backup_path == NULL) {
@@ -1403,6 +1415,7 @@ dv_upgrade_run(const DvUpgradeOptions *o, JsonObject **ret_plan, GError **error)
             return NULL;
         }
     }
+    DV_PHASE("backup");
     counts = dv_upgrade_table_counts(dv_store_get_db(c->store), error);
     if (counts == NULL)
         return NULL;
@@ -1422,7 +1435,10 @@ dv_upgrade_run(const DvUpgradeOptions *o, JsonObject **ret_plan, GError **error)
                                    backup_path != NULL ? backup_path : "");
         return NULL;
     }
-    if (!dv_upgrade_rewrap(c, &wrote, &local) || !dv_upgrade_save_directory(c, &local) ||
+    DV_PHASE("migrate");
+    if (dv_upgrade_rewrap(c, &wrote, &local))
+        DV_PHASE("rewrap");
+    if (local != NULL || !dv_upgrade_save_directory(c, &local) ||
         !dv_upgrade_verify_secrets(c, &local)) {
         g_autoptr(GError) restore_error = NULL;
         if (backup_path != NULL && o->restore != NULL &&
@@ -1439,8 +1455,12 @@ dv_upgrade_run(const DvUpgradeOptions *o, JsonObject **ret_plan, GError **error)
                                    backup_path != NULL ? backup_path : "(none)");
         return NULL;
     }
+    DV_PHASE("verify");
+    json_object_set_int_member(timings, "total", (g_get_monotonic_time() - t0) / 1000);
     json_object_set_boolean_member(report, "host_key_file_rewritten", wrote);
+    json_object_set_object_member(report, "timings_ms", g_steal_pointer(&timings));
     return g_steal_pointer(&report);
+#undef DV_PHASE
 }
 
 JsonObject *
