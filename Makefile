@@ -7,7 +7,7 @@ MESON_ARGS ?=
 .PHONY: all deps build run check check-asan check-leaks bench clean
 
 ASAN_BUILD ?= $(BUILD)-asan
-ASAN_SUITES ?= --suite unit --suite store --suite api --suite engine --suite keys --suite fuzz
+ASAN_SUITES ?= --suite unit --suite store --suite api --suite engine --suite keys --suite fuzz --suite upgrade
 
 all: build
 

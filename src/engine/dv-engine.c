@@ -130,6 +130,16 @@ dv_engine_register(DvEngine *engine, GError **error)
 
     if (live == NULL)
         return FALSE;
+    /* Rolling upgrades: servers one version step apart may serve together. */
+    for (guint i = 0; i < rows->len; i++) {
+        JsonObject *other = g_ptr_array_index(rows, i);
+        g_autofree char *where = g_strdup_printf("droverd on %s (pid %" G_GINT64_FORMAT ")",
+                                                 dv_json_get_string(other, "hostname", "?"),
+                                                 dv_json_get_int(other, "pid", 0));
+        if (!dv_version_check_skew(DV_VERSION, dv_json_get_string(other, "version", ""), where,
+                                   error))
+            return FALSE;
+    }
     if (rows->len > 0) {
         DvFilter f = { "kind", DV_FILTER_EQ, "directory" };
         gint64 n = dv_store_count(engine->store, &dv_table_key_protectors, &f, 1, error);
@@ -146,16 +156,6 @@ dv_engine_register(DvEngine *engine, GError **error)
                         dv_json_get_string(other, "hostname", "?"), dv_json_get_int(other, "pid", 0));
             return FALSE;
         }
-    }
-    /* Rolling upgrades: servers one version step apart may serve together. */
-    for (guint i = 0; i < rows->len; i++) {
-        JsonObject *other = g_ptr_array_index(rows, i);
-        g_autofree char *where = g_strdup_printf("droverd on %s (pid %" G_GINT64_FORMAT ")",
-                                                 dv_json_get_string(other, "hostname", "?"),
-                                                 dv_json_get_int(other, "pid", 0));
-        if (!dv_version_check_skew(DV_VERSION, dv_json_get_string(other, "version", ""), where,
-                                   error))
-            return FALSE;
     }
     /* Jobs the live servers run are theirs; recovery leaves them alone. */
     dv_job_manager_set_live_servers(engine->jobs, (const char *const *)live->pdata);

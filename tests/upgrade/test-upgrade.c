@@ -1098,6 +1098,20 @@ test_version_rules(void)
     g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
     g_assert_nonnull(strstr(error->message, "0.0.1"));
     g_assert_cmpstr(dv_version_for_schema(r[0].schema), ==, r[0].version);
+
+    /* With three releases: one step is fine, a skipped step names the order. */
+    {
+        static const DvRelease three[] = { { "1.0.0", 3 }, { "1.1.0", 5 }, { "1.2.0", 7 } };
+        g_autoptr(GError) skip = NULL;
+        dv_version_set_releases_for_test(three, G_N_ELEMENTS(three));
+        g_assert_true(dv_version_check_skew("1.2.0", "1.1.0", "server a", NULL));
+        g_assert_false(dv_version_check_skew("1.2.0", "1.0.0", "server b", &skip));
+        g_assert_error(skip, DV_ERROR, DV_ERROR_CONFLICT);
+        g_assert_nonnull(strstr(skip->message, "server b runs Drover 1.0.0 and this is Drover 1.2.0"));
+        g_assert_nonnull(strstr(skip->message, "1.0.0 -> 1.1.0 -> 1.2.0"));
+        g_assert_cmpstr(dv_version_for_schema(6), ==, "1.1.0");
+        dv_version_set_releases_for_test(NULL, 0);
+    }
 }
 
 /* droverd refuses an older schema and says to run drover-setup upgrade. */
@@ -1284,6 +1298,30 @@ test_fixtures(Fixture *f, gconstpointer data)
     }
 }
 
+/* droverd refuses to serve next to a server more than one step away. */
+static void
+test_server_refuses_skew(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(DvEngine) engine = NULL;
+    g_autoptr(GPtrArray) a = NULL;
+    DvEngineOptions o = { .state_dir = f->state, .machine_id_path = f->machine_a, .no_recover = TRUE,
+                          .serve = TRUE };
+
+    make_old(f, FALSE);
+    a = upgrade_args(f, FALSE);
+    g_assert_cmpint(run_setup(a, NULL, NULL), ==, 0);
+    insert_server(f, "0.0.1");
+    /* The keys are the service account's, not root's: droverd says so and serves on. */
+    g_test_expect_message("DvEngine", G_LOG_LEVEL_WARNING, "*cannot be opened here*");
+    engine = dv_engine_new(&o, &error);
+    g_test_assert_expected_messages();
+    g_assert_null(engine);
+    g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
+    g_assert_nonnull(strstr(error->message, "0.0.1"));
+    g_assert_nonnull(strstr(error->message, DV_VERSION));
+}
+
 /* --- bad input --------------------------------------------------------------- */
 
 static void
@@ -1433,6 +1471,8 @@ main(int argc, char **argv)
                test_server_refuses_old_schema, fixture_teardown);
     g_test_add("/drover/upgrade/report-api-cli", Fixture, NULL, fixture_setup, test_report_api_cli, fixture_teardown);
     g_test_add("/drover/upgrade/fixtures", Fixture, NULL, fixture_setup, test_fixtures, fixture_teardown);
+    g_test_add("/drover/upgrade/server-refuses-skew", Fixture, NULL, fixture_setup, test_server_refuses_skew,
+               fixture_teardown);
     g_test_add("/drover/upgrade/bad-input", Fixture, NULL, fixture_setup, test_bad_input, fixture_teardown);
     return g_test_run();
 }

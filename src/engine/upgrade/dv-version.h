@@ -46,4 +46,8 @@ char *dv_version_order(const char *from, const char *to);
 gboolean dv_version_check_skew(const char *mine, const char *other, const char *other_where,
                                GError **error);
 
+/* Tests only: use @releases (borrowed, @n entries, oldest first) instead of
+ * the built-in table; NULL restores it.  Process-wide. */
+void dv_version_set_releases_for_test(const DvRelease *releases, guint n);
+
 G_END_DECLS
