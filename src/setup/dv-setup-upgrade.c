@@ -14,6 +14,8 @@
 #include <glib/gstdio.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 gboolean
 dv_setup_upgrade_parse_library_share(const char *value, DvUpgradeOptions *o, GError **error)
@@ -189,6 +191,52 @@ dv_print_report(JsonObject *r)
 
 /* --- backup and restore hooks ------------------------------------------- */
 
+/* Files restore writes as root that belong to the service account: their
+ * owners are noted at backup and given back after a restore, so the old
+ * installation starts as it did. */
+static const char *const dv_owned_files[] = { "drover.db", "keys", "keys/host.key", "directory.conf", NULL };
+
+typedef struct {
+    char *path;
+    uid_t uid;
+    gid_t gid;
+} DvOwner;
+
+static GArray *dv_owners;
+
+static void
+dv_owners_record(const char *state_dir, const char *database)
+{
+    if (dv_owners == NULL)
+        dv_owners = g_array_new(FALSE, TRUE, sizeof(DvOwner));
+    for (guint i = 0; dv_owned_files[i] != NULL; i++) {
+        g_autofree char *p = NULL;
+        struct stat st;
+        if (i == 0 && database != NULL) {
+            if (g_str_has_prefix(database, "postgres"))
+                continue;
+            p = g_strdup(database);
+        } else {
+            p = g_build_filename(state_dir, dv_owned_files[i], NULL);
+        }
+        if (lstat(p, &st) == 0) {
+            DvOwner o = { g_steal_pointer(&p), st.st_uid, st.st_gid };
+            g_array_append_val(dv_owners, o);
+        }
+    }
+}
+
+static void
+dv_owners_restore(void)
+{
+    for (guint i = 0; dv_owners != NULL && i < dv_owners->len; i++) {
+        DvOwner *o = &g_array_index(dv_owners, DvOwner, i);
+        if (lchown(o->path, o->uid, o->gid) != 0)
+            g_printerr("drover-setup: cannot give %s back to uid %u: %s\n", o->path, (guint)o->uid,
+                       g_strerror(errno));
+    }
+}
+
 static void
 dv_print_to_stderr(const char *text)
 {
@@ -220,6 +268,7 @@ dv_setup_upgrade_backup(const DvUpgradeOptions *o, gpointer user_data, GError **
                     g_strerror(errno));
         return NULL;
     }
+    dv_owners_record(o->state_dir, o->database);
     old = g_set_print_handler(dv_print_to_stderr);
     ok = dv_setup_backup(&bo, path, error);
     g_set_print_handler(old);
@@ -239,6 +288,8 @@ dv_setup_upgrade_restore(const DvUpgradeOptions *o, const char *path, gpointer u
     GPrintFunc old = g_set_print_handler(dv_print_to_stderr);
     gboolean ok = dv_setup_restore(&bo, path, error);
     g_set_print_handler(old);
+    if (ok)
+        dv_owners_restore();
     return ok;
 }
 

@@ -828,6 +828,33 @@ test_fail_half_way(Fixture *f, gconstpointer data)
     }
 }
 
+/* A failure after the migration committed and the keys were re-wrapped for
+ * another account: the backup is restored, the old installation starts. */
+static void
+test_fail_after_migration(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GPtrArray) args = g_ptr_array_new();
+    g_autofree char *err = NULL;
+    g_autofree char *key = g_build_filename(f->state, "keys", "host.key", NULL);
+    g_autofree char *key_before = NULL;
+    g_autofree char *key_after = NULL;
+    struct stat st;
+
+    make_old(f, FALSE);
+    key_before = sha256_file(key);
+    g_ptr_array_add(args, "upgrade");
+    add_common_args(args, f, NULL, f->machine_a, f->user_b); /* re-wraps for user b */
+    g_setenv("DV_TEST_FAIL_AFTER_MIGRATION", "1", TRUE);
+    g_assert_cmpint(run_setup(args, NULL, &err), !=, 0);
+    g_unsetenv("DV_TEST_FAIL_AFTER_MIGRATION");
+    g_assert_nonnull(strstr(err, "was restored"));
+    assert_old_installation_starts(f);
+    key_after = sha256_file(key);
+    g_assert_cmpstr(key_before, ==, key_after);
+    g_assert_cmpint(stat(key, &st), ==, 0);
+    g_assert_cmpuint(st.st_uid, ==, getpwnam(f->user_a)->pw_uid);
+}
+
 static void
 test_killed_during_migration(Fixture *f, gconstpointer data)
 {
@@ -1460,6 +1487,8 @@ main(int argc, char **argv)
         g_test_add(path, Fixture, &scenarios[i], fixture_setup, test_scenario, fixture_teardown);
     }
     g_test_add("/drover/upgrade/fail-half-way", Fixture, NULL, fixture_setup, test_fail_half_way, fixture_teardown);
+    g_test_add("/drover/upgrade/fail-after-migration", Fixture, NULL, fixture_setup, test_fail_after_migration,
+               fixture_teardown);
     g_test_add("/drover/upgrade/killed-during-migration", Fixture, NULL, fixture_setup, test_killed_during_migration,
                fixture_teardown);
     g_test_add("/drover/upgrade/disk-full", Fixture, NULL, fixture_setup, test_disk_full, fixture_teardown);

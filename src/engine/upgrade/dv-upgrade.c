@@ -1038,6 +1038,21 @@ dv_upgrade_test_hook(guint version, GError **error)
     return TRUE;
 }
 
+/* After migrating, re-wrapping and verifying: DV_TEST_FAIL_AFTER_MIGRATION=1
+ * fails there, so the restore of the backup is tested. */
+static gboolean
+dv_upgrade_test_hook_after(GError **error)
+{
+#if DV_TEST_HOOKS
+    if (g_strcmp0(g_getenv("DV_TEST_FAIL_AFTER_MIGRATION"), "1") == 0) {
+        g_set_error_literal(error, DV_ERROR, DV_ERROR_INTERNAL,
+                            "failure injected by DV_TEST_FAIL_AFTER_MIGRATION (test build)");
+        return FALSE;
+    }
+#endif
+    return TRUE;
+}
+
 static gboolean
 dv_upgrade_apply_library_share(DvUpgradeTxn *t, DvDb *db, GError **error)
 {
@@ -1438,9 +1453,15 @@ dv_upgrade_run(const DvUpgradeOptions *o, JsonObject **ret_plan, GError **error)
     DV_PHASE("migrate");
     if (dv_upgrade_rewrap(c, &wrote, &local))
         DV_PHASE("rewrap");
-    if (local != NULL || !dv_upgrade_save_directory(c, &local) ||
-        !dv_upgrade_verify_secrets(c, &local)) {
+    if (local == NULL && dv_upgrade_save_directory(c, &local) &&
+        dv_upgrade_verify_secrets(c, &local) && dv_upgrade_test_hook_after(&local))
+        g_assert(local == NULL);
+    if (local != NULL) {
         g_autoptr(GError) restore_error = NULL;
+        /* Nothing of ours may hold the database while the backup goes back. */
+        g_clear_pointer(&c->service_ring, dv_keyring_free);
+        g_clear_pointer(&c->admin_ring, dv_keyring_free);
+        g_clear_pointer(&c->store, dv_store_free);
         if (backup_path != NULL && o->restore != NULL &&
             !o->restore(o, backup_path, o->user_data, &restore_error)) {
             g_propagate_prefixed_error(error, g_steal_pointer(&local),
