@@ -353,10 +353,13 @@ dv_upgrade_key_verdicts(DvUpgradeCtx *c, GError **error)
                                      "key file of %s",
                                      dv_json_get_string(s, "reason", "?"), via, c->user);
         } else {
+            const char *sr = dv_json_get_string(s, "reason", "?");
+            const char *ar = a != NULL ? dv_json_get_string(a, "reason", "?") : "?";
             verdict = "lost";
-            reason = g_strdup_printf("new service: %s; administrator: %s",
-                                     dv_json_get_string(s, "reason", "?"),
-                                     a != NULL ? dv_json_get_string(a, "reason", "?") : "?");
+            if (g_strcmp0(sr, ar) == 0)
+                reason = g_strdup_printf("neither the new service nor the administrator opens it: %s", sr);
+            else
+                reason = g_strdup_printf("new service: %s; administrator: %s", sr, ar);
         }
         json_object_set_string_member(v, "key_id", key_id);
         json_object_set_int_member(v, "version", dv_json_get_int(s, "version", 0));
@@ -389,6 +392,20 @@ dv_kind_count_free(DvKindCount *k)
 {
     g_free(k->object_type);
     g_free(k);
+}
+
+static gint
+dv_upgrade_reentry_compare(gconstpointer pa, gconstpointer pb)
+{
+    JsonObject *a = *(JsonObject *const *)pa;
+    JsonObject *b = *(JsonObject *const *)pb;
+    static const char *const members[] = { "object_type", "name", "object_id", "field" };
+    for (guint i = 0; i < G_N_ELEMENTS(members); i++) {
+        int c = g_strcmp0(dv_json_get_string(a, members[i], ""), dv_json_get_string(b, members[i], ""));
+        if (c != 0)
+            return c;
+    }
+    return 0;
 }
 
 /* Walks every secret: its verdict (its key's, or lost when it does not open
@@ -475,6 +492,18 @@ dv_upgrade_secret_verdicts(DvUpgradeCtx *c, JsonObject *plan, GError **error)
                 json_array_add_object_element(reentry, g_steal_pointer(&e));
             }
         }
+    }
+    {
+        /* By kind, name and field, not by the secrets' random ids. */
+        g_autoptr(GPtrArray) sorted = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+        g_autoptr(JsonArray) again = json_array_new();
+        for (guint i = 0; i < json_array_get_length(reentry); i++)
+            g_ptr_array_add(sorted, json_object_ref(json_array_get_object_element(reentry, i)));
+        g_ptr_array_sort(sorted, dv_upgrade_reentry_compare);
+        for (guint i = 0; i < sorted->len; i++)
+            json_array_add_object_element(again, json_object_ref(g_ptr_array_index(sorted, i)));
+        g_clear_pointer(&reentry, json_array_unref);
+        reentry = g_steal_pointer(&again);
     }
     kind_keys = g_list_sort(g_hash_table_get_keys(kinds), (GCompareFunc)g_strcmp0);
     for (GList *l = kind_keys; l != NULL; l = l->next) {
@@ -807,7 +836,7 @@ dv_upgrade_prepare(const DvUpgradeOptions *o, GError **error)
         return NULL;
     }
     c->o = o;
-    c->state_dir = g_strdup(o->state_dir);
+    c->state_dir = g_canonicalize_filename(o->state_dir, NULL);
     c->location = dv_upgrade_location(o);
     c->key_verdicts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     c->predictions = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
