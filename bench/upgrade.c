@@ -122,13 +122,13 @@ main(int argc, char **argv)
 
     {
         const char *args[] = { "upgrade", "--plan", "-o", "json", "--state-dir", state, "--machine-id-file", machine_b,
-                               "--service-account", "root", "--recovery-key", recovery, "--library-share",
+                               "--service-account", g_get_user_name(), "--recovery-key", recovery, "--library-share",
                                "use-default", NULL };
         t_plan = timed_setup(args, &rc_plan, &plan_out);
     }
     {
         const char *args[] = { "upgrade", "-o", "json", "--state-dir", state, "--machine-id-file", machine_b,
-                               "--service-account", "root", "--recovery-key", recovery, "--library-share",
+                               "--service-account", g_get_user_name(), "--recovery-key", recovery, "--library-share",
                                "use-default", NULL };
         t_up = timed_setup(args, &rc_up, &up_out);
     }
