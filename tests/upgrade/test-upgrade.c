@@ -1349,6 +1349,68 @@ test_server_refuses_skew(Fixture *f, gconstpointer data)
     g_assert_nonnull(strstr(error->message, DV_VERSION));
 }
 
+/* A database put back by drover-setup restore, then in rollback-journal
+ * mode: the plan still changes nothing, and the upgrade works. */
+static void
+test_plan_after_restore(Fixture *f, gconstpointer data)
+{
+    g_autofree char *archive = g_build_filename(f->tmpdir, "b.tar.zst", NULL);
+    g_autofree char *before = NULL;
+    g_autofree char *after = NULL;
+    g_autofree char *listing_before = NULL;
+    g_autofree char *listing_after = NULL;
+    g_autoptr(GPtrArray) b = g_ptr_array_new();
+    g_autoptr(GPtrArray) r = g_ptr_array_new();
+    g_autoptr(GPtrArray) a = NULL;
+    g_autoptr(JsonObject) plan = NULL;
+
+    make_old(f, FALSE);
+    g_ptr_array_add(b, "backup");
+    g_ptr_array_add(b, "--state-dir");
+    g_ptr_array_add(b, f->state);
+    g_ptr_array_add(b, "--out");
+    g_ptr_array_add(b, archive);
+    g_assert_cmpint(run_setup(b, NULL, NULL), ==, 0);
+    g_ptr_array_add(r, "restore");
+    g_ptr_array_add(r, "--state-dir");
+    g_ptr_array_add(r, f->state);
+    g_ptr_array_add(r, "--in");
+    g_ptr_array_add(r, archive);
+    g_ptr_array_add(r, "--force");
+    g_assert_cmpint(run_setup(r, NULL, NULL), ==, 0);
+    /* restore writes as root: give the key file back to the service account. */
+    {
+        g_autofree char *keys = g_build_filename(f->state, "keys", NULL);
+        g_autofree char *key = g_build_filename(keys, "host.key", NULL);
+        struct passwd *pw = getpwnam(f->user_a);
+        g_assert_cmpint(chown(keys, pw->pw_uid, (gid_t)-1), ==, 0);
+        g_assert_cmpint(chown(key, pw->pw_uid, (gid_t)-1), ==, 0);
+    }
+    /* In rollback-journal mode (what PRAGMA journal_mode=DELETE writes on a
+     * checkpointed file: header bytes 18 and 19 = 1), as a database copied
+     * by other tools may be: a normal open would switch it to WAL. */
+    {
+        g_autofree char *bytes = NULL;
+        gsize len = 0;
+        g_assert_true(g_file_get_contents(f->db, &bytes, &len, NULL));
+        g_assert_cmpuint(len, >, 100);
+        bytes[18] = 1;
+        bytes[19] = 1;
+        g_assert_true(g_file_set_contents_full(f->db, bytes, (gssize)len, G_FILE_SET_CONTENTS_NONE, 0600, NULL));
+    }
+    before = sha256_file(f->db);
+    listing_before = state_listing(f->state);
+    plan = plan_json(f, NULL, 0);
+    after = sha256_file(f->db);
+    listing_after = state_listing(f->state);
+    g_assert_cmpstr(before, ==, after);
+    g_assert_cmpstr(listing_before, ==, listing_after);
+    g_assert_cmpint(dv_json_get_int(json_object_get_object_member(plan, "from"), "schema", 0), ==,
+                    dv_fixture_oldest_schema());
+    a = upgrade_args(f, FALSE);
+    g_assert_cmpint(run_setup(a, NULL, NULL), ==, 0);
+}
+
 /* --- bad input --------------------------------------------------------------- */
 
 static void
@@ -1501,6 +1563,8 @@ main(int argc, char **argv)
     g_test_add("/drover/upgrade/report-api-cli", Fixture, NULL, fixture_setup, test_report_api_cli, fixture_teardown);
     g_test_add("/drover/upgrade/fixtures", Fixture, NULL, fixture_setup, test_fixtures, fixture_teardown);
     g_test_add("/drover/upgrade/server-refuses-skew", Fixture, NULL, fixture_setup, test_server_refuses_skew,
+               fixture_teardown);
+    g_test_add("/drover/upgrade/plan-after-restore", Fixture, NULL, fixture_setup, test_plan_after_restore,
                fixture_teardown);
     g_test_add("/drover/upgrade/bad-input", Fixture, NULL, fixture_setup, test_bad_input, fixture_teardown);
     return g_test_run();

@@ -470,11 +470,28 @@ dv_store_open(const char *location, DvStoreOpenFlags flags, GError **error)
     g_mutex_init(&store->sql_lock);
     store->table_sql = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
                                              (GDestroyNotify)dv_table_sql_free);
-    store->db = dv_db_open(location, error);
+    store->db = (flags & DV_STORE_OPEN_READ_ONLY) ? dv_db_open_read_only(location, error)
+                                                  : dv_db_open(location, error);
     if (store->db == NULL)
         return NULL;
-    if (!dv_db_exec(store->db, dv_store_history_sql, DV_SQL_NO_ARGS, NULL, error))
+    if (flags & DV_STORE_OPEN_READ_ONLY) {
+        g_autoptr(GError) local = NULL;
+        g_autoptr(DvSqlRows) probe = dv_db_query(store->db, "SELECT COUNT(*) FROM schema_history",
+                                                 DV_SQL_NO_ARGS, &local);
+        if (probe == NULL) {
+            /* Not a database, unreadable, unreachable: say so; else no table. */
+            if (g_error_matches(local, DV_ERROR, DV_ERROR_UNAVAILABLE) ||
+                g_error_matches(local, DV_ERROR, DV_ERROR_TIMEOUT)) {
+                g_propagate_error(error, g_steal_pointer(&local));
+                return NULL;
+            }
+            g_set_error(error, DV_ERROR, DV_ERROR_NOT_FOUND,
+                        "%s holds no Drover schema history", dv_db_get_display_location(store->db));
+            return NULL;
+        }
+    } else if (!dv_db_exec(store->db, dv_store_history_sql, DV_SQL_NO_ARGS, NULL, error)) {
         return NULL;
+    }
     if (!dv_store_check_history(store, migrations, error))
         return NULL;
     if ((flags & DV_STORE_OPEN_MIGRATE) &&

@@ -65,6 +65,8 @@ typedef struct _DvStore DvStore;
 typedef enum {
     DV_STORE_OPEN_MIGRATE = 1 << 0,     /* apply pending migrations */
     DV_STORE_OPEN_CHECK_ONLY = 1 << 1,  /* refuse pending migrations too */
+    DV_STORE_OPEN_READ_ONLY = 1 << 2,   /* write nothing (see dv_db_open_read_only());
+                                         * no schema_history is DV_ERROR_NOT_FOUND */
 } DvStoreOpenFlags;
 
 /* Opens the database at @location (see dv_db_open()) and checks the schema

@@ -824,8 +824,28 @@ dv_upgrade_issue_skew(DvUpgradeCtx *c, JsonArray *issues, GError **error)
 
 /* --- the plan ----------------------------------------------------------- */
 
+/* A SQLite file not in WAL mode (a restored backup, say) would be switched
+ * to WAL by a normal open, which rewrites its header: the plan opens those
+ * read-only.  A WAL file is opened normally: a read-only connection would
+ * leave -wal and -shm files behind, a normal one removes them at close. */
+static gboolean
+dv_upgrade_sqlite_is_wal(const char *path)
+{
+    guint8 header[100];
+    FILE *f = fopen(path, "rb");
+    gboolean wal = FALSE;
+
+    if (f == NULL)
+        return FALSE;
+    if (fread(header, 1, sizeof(header), f) == sizeof(header) &&
+        memcmp(header, "SQLite format 3", 16) == 0)
+        wal = header[18] == 2 && header[19] == 2;
+    fclose(f);
+    return wal;
+}
+
 static DvUpgradeCtx *
-dv_upgrade_prepare(const DvUpgradeOptions *o, GError **error)
+dv_upgrade_prepare(const DvUpgradeOptions *o, gboolean plan_only, GError **error)
 {
     g_autoptr(DvUpgradeCtx) c = g_new0(DvUpgradeCtx, 1);
     g_autoptr(GError) local = NULL;
@@ -854,7 +874,12 @@ dv_upgrade_prepare(const DvUpgradeOptions *o, GError **error)
                            c->location);
         return NULL;
     }
-    c->store = dv_store_open(c->location, 0, &local);
+    c->store = dv_store_open(c->location,
+                             plan_only && !dv_upgrade_is_pg(c->location) &&
+                                     !dv_upgrade_sqlite_is_wal(c->location)
+                                 ? DV_STORE_OPEN_READ_ONLY
+                                 : 0,
+                             &local);
     if (c->store == NULL) {
         g_propagate_prefixed_error(error, g_steal_pointer(&local),
                                    "drover-setup %s (schema %u) cannot upgrade %s: ", DV_VERSION,
@@ -997,7 +1022,7 @@ dv_upgrade_make_plan(DvUpgradeCtx *c, GError **error)
 JsonObject *
 dv_upgrade_plan(const DvUpgradeOptions *o, GError **error)
 {
-    g_autoptr(DvUpgradeCtx) c = dv_upgrade_prepare(o, error);
+    g_autoptr(DvUpgradeCtx) c = dv_upgrade_prepare(o, TRUE, error);
     if (c == NULL)
         return NULL;
     return dv_upgrade_make_plan(c, error);
@@ -1411,7 +1436,7 @@ dv_upgrade_save_directory(DvUpgradeCtx *c, GError **error)
 JsonObject *
 dv_upgrade_run(const DvUpgradeOptions *o, JsonObject **ret_plan, GError **error)
 {
-    g_autoptr(DvUpgradeCtx) c = dv_upgrade_prepare(o, error);
+    g_autoptr(DvUpgradeCtx) c = dv_upgrade_prepare(o, FALSE, error);
     g_autoptr(JsonObject) plan = NULL;
     g_autoptr(JsonObject) report = NULL;
     g_autoptr(JsonObject) counts = NULL;
