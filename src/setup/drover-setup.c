@@ -437,6 +437,8 @@ dv_setup_upgrade_main(void)
             .ldap_uri = opt_ldap_uri,
             .container = opt_container,
             .ca_file = opt_ca_file,
+            .admin_dn = opt_admin_dn,
+            .admin_password_file = opt_admin_pw,
             .recovery_key_path = opt_recovery_key,
             .accept_unreadable_secrets = opt_accept_unreadable,
             .reset_host_limits = opt_reset_host_limits,

@@ -371,6 +371,7 @@ typedef struct {
     /* what the plan must say for every key version */
     const char *verdict;
     const char *via;
+    gboolean directory_admin;   /* --admin-dn: the directory administrator reads the keys */
 } Scenario;
 
 /* The seeds' table (service account before -> after, with/without
@@ -394,6 +395,7 @@ static const Scenario scenarios[] = {
     { "other-domain/no-directory", FALSE, FALSE, ACCT_B, FALSE, "DV_TEST_LDAP_SERVICE2_DN", FALSE, FALSE, "rewrap", "previous-host" },
     { "other-domain/directory/not-granted", TRUE, FALSE, ACCT_B, TRUE, "DV_TEST_LDAP_INTRUDER_DN", FALSE, FALSE, "rewrap", "previous-directory-identity" },
     { "other-domain/directory/not-granted/old-identity-gone", TRUE, FALSE, ACCT_B, TRUE, "DV_TEST_LDAP_INTRUDER_DN", TRUE, FALSE, "lost", NULL },
+    { "other-domain/directory/not-granted/directory-admin", TRUE, FALSE, ACCT_B, TRUE, "DV_TEST_LDAP_INTRUDER_DN", TRUE, FALSE, "rewrap", "directory-admin", TRUE },
     { "other-domain/directory/granted", TRUE, FALSE, ACCT_B, TRUE, "DV_TEST_LDAP_SERVICE2_DN", FALSE, FALSE, "preserved", "directory" },
     /* Another machine without the directory: lost (the seeds' remote
      * upgrade), unless the recovery key is given. */
@@ -601,6 +603,12 @@ test_scenario(Fixture *f, gconstpointer data)
     if (sc->recovery) {
         g_ptr_array_add(args, "--recovery-key");
         g_ptr_array_add(args, recovery);
+    }
+    if (sc->directory_admin) {
+        g_ptr_array_add(args, "--admin-dn");
+        g_ptr_array_add(args, (char *)env("DV_TEST_LDAP_ADMIN_DN"));
+        g_ptr_array_add(args, "--admin-password-file");
+        g_ptr_array_add(args, (char *)env("DV_TEST_LDAP_ADMIN_PW_FILE"));
     }
     add_common_args(args, f, sc, new_machine, new_user);
 

@@ -56,6 +56,7 @@ typedef struct {
     DvDirectorySettings *service_dir_settings;
     DvKeyProtector *service_dir;      /* as the new identity */
     DvKeyProtector *admin_dir;        /* as the previous identity, when it differs */
+    DvKeyProtector *directory_admin;  /* as the directory administrator (--admin-dn) */
     DvKeyProtector *previous_host;    /* the previous account's host key file */
     char *previous_user;
     guint previous_uid;
@@ -76,6 +77,7 @@ dv_upgrade_ctx_free(DvUpgradeCtx *c)
     dv_keyring_free(c->admin_ring);
     dv_key_protector_free(c->service_dir);
     dv_key_protector_free(c->admin_dir);
+    dv_key_protector_free(c->directory_admin);
     dv_key_protector_free(c->previous_host);
     dv_directory_settings_free(c->old_dir);
     dv_directory_settings_free(c->service_dir_settings);
@@ -213,6 +215,22 @@ dv_upgrade_setup_directory(DvUpgradeCtx *c, GError **error)
                                                      error);
     if (c->service_dir == NULL)
         return FALSE;
+    /* The directory administrator, when given. */
+    if ((o->admin_dn == NULL) != (o->admin_password_file == NULL)) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT,
+                           o->admin_dn == NULL ? "admin-dn" : "admin-password-file",
+                           "--admin-dn and --admin-password-file go together");
+        return FALSE;
+    }
+    if (o->admin_dn != NULL) {
+        g_autoptr(DvDirectorySettings) as = dv_directory_settings_copy_with(
+            c->service_dir_settings, NULL, NULL, o->admin_dn, o->admin_password_file, NULL);
+        c->directory_admin = dv_directory_settings_protector(as, c->installation_id, error);
+        if (c->directory_admin == NULL)
+            return FALSE;
+        /* Its own kind, so the plan can say through whom a key opens. */
+        c->directory_admin->kind = "directory-admin";
+    }
     /* The previous identity, if the administrator still has its settings. */
     if (c->old_dir != NULL && o->service_dn != NULL &&
         g_strcmp0(o->service_dn, dv_directory_settings_get_bind_dn(c->old_dir)) != 0) {
@@ -244,7 +262,7 @@ dv_upgrade_setup_previous_host(DvUpgradeCtx *c)
 static gboolean
 dv_upgrade_open_rings(DvUpgradeCtx *c, GError **error)
 {
-    DvKeyProtector *admin[2];
+    DvKeyProtector *admin[3];
     guint n_admin = 0;
     DvKeyringOptions so = {
         .state_dir = c->state_dir,
@@ -264,6 +282,8 @@ dv_upgrade_open_rings(DvUpgradeCtx *c, GError **error)
         admin[n_admin++] = c->previous_host;
     if (c->admin_dir != NULL)
         admin[n_admin++] = c->admin_dir;
+    if (c->directory_admin != NULL)
+        admin[n_admin++] = c->directory_admin;
     ao.protectors = admin;
     ao.n_protectors = n_admin;
     ao.recovery_key_path = c->o->recovery_key_path;
@@ -315,6 +335,8 @@ dv_upgrade_via_label(const char *via, gboolean admin)
         return "previous-host";
     if (g_strcmp0(via, "recovery") == 0)
         return "recovery";
+    if (g_strcmp0(via, "directory-admin") == 0)
+        return "directory-admin";
     if (g_strcmp0(via, "directory") == 0)
         return admin ? "previous-directory-identity" : "directory";
     return via;
@@ -1371,7 +1393,7 @@ dv_upgrade_rewrap(DvUpgradeCtx *c, gboolean *ret_wrote, GError **error)
     GHashTableIter iter;
     gpointer k, v;
     gboolean needed = FALSE;
-    DvKeyProtector *extra[3];
+    DvKeyProtector *extra[4];
     guint n_extra = 0;
     DvKeyringOptions o = {
         .state_dir = c->state_dir,
@@ -1396,6 +1418,8 @@ dv_upgrade_rewrap(DvUpgradeCtx *c, gboolean *ret_wrote, GError **error)
         extra[n_extra++] = c->previous_host;
     if (c->admin_dir != NULL)
         extra[n_extra++] = c->admin_dir;
+    if (c->directory_admin != NULL)
+        extra[n_extra++] = c->directory_admin;
     o.protectors = extra;
     o.n_protectors = n_extra;
     ring = dv_keyring_open(c->store, &o, error);

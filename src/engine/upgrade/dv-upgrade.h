@@ -50,6 +50,10 @@ struct _DvUpgradeOptions {
     const char *ldap_uri;
     const char *container;
     const char *ca_file;
+    /* A directory administrator who may read the key container (the plan
+     * re-wraps keys it reads that the new identity cannot). */
+    const char *admin_dn;
+    const char *admin_password_file;
     const char *recovery_key_path;
     gboolean accept_unreadable_secrets;
     gboolean reset_host_limits;
