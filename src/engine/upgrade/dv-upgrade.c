@@ -1345,6 +1345,25 @@ dv_upgrade_verify_secrets(DvUpgradeCtx *c, GError **error)
 
     if (ring == NULL)
         return FALSE;
+    /* Canaries: every key version the plan kept opens for the new service. */
+    {
+        g_autoptr(JsonArray) check = dv_keyring_check(ring, error);
+        if (check == NULL)
+            return FALSE;
+        for (guint i = 0; i < json_array_get_length(check); i++) {
+            JsonObject *v = json_array_get_object_element(check, i);
+            const char *key_id = dv_json_get_string(v, "key_id", "");
+            const char *predicted = g_hash_table_lookup(c->key_verdicts, key_id);
+            gboolean expected = predicted != NULL && !g_str_equal(predicted, "lost");
+            if (expected && !dv_json_get_bool(v, "open", FALSE)) {
+                g_set_error(error, DV_ERROR, DV_ERROR_SECRET_UNREADABLE,
+                            "verification: key %s was to be %s but the new service cannot open "
+                            "its canary: %s",
+                            key_id, predicted, dv_json_get_string(v, "reason", "?"));
+                return FALSE;
+            }
+        }
+    }
     rows = dv_upgrade_query(c, "SELECT id, object_type, object_id, field, value FROM secrets ORDER BY id",
                             error);
     if (rows == NULL)
