@@ -836,6 +836,71 @@ test_fail_half_way(Fixture *f, gconstpointer data)
     }
 }
 
+/* PostgreSQL: the tables and schema history as text. */
+static char *
+pg_shape(const char *uri)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(DvDb) db = dv_db_open(uri, &error);
+    g_autoptr(DvSqlRows) tables = NULL;
+    g_autoptr(DvSqlRows) hist = NULL;
+    GString *s = g_string_new(NULL);
+
+    g_assert_no_error(error);
+    tables = dv_db_query(db, "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+                             "ORDER BY table_name", DV_SQL_NO_ARGS, &error);
+    g_assert_no_error(error);
+    for (guint r = 0; r < dv_sql_rows_get_n_rows(tables); r++) {
+        g_autofree char *sql = g_strdup_printf("SELECT COUNT(*) FROM %s", dv_sql_rows_get_text(tables, r, 0));
+        g_autoptr(DvSqlRows) n = dv_db_query(db, sql, DV_SQL_NO_ARGS, &error);
+        g_assert_no_error(error);
+        g_string_append_printf(s, "%s %s\n", dv_sql_rows_get_text(tables, r, 0), dv_sql_rows_get_text(n, 0, 0));
+    }
+    hist = dv_db_query(db, "SELECT version, checksum, success FROM schema_history ORDER BY version", DV_SQL_NO_ARGS,
+                       &error);
+    g_assert_no_error(error);
+    for (guint r = 0; r < dv_sql_rows_get_n_rows(hist); r++)
+        g_string_append_printf(s, "history %s %s %s\n", dv_sql_rows_get_text(hist, r, 0),
+                               dv_sql_rows_get_text(hist, r, 1), dv_sql_rows_get_text(hist, r, 2));
+    return g_string_free(s, FALSE);
+}
+
+/* PostgreSQL: a migration that fails half-way leaves every table, row and
+ * history entry as it was. */
+static void
+test_fail_half_way_pg(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) args = g_ptr_array_new();
+    g_autofree char *before = NULL;
+    g_autofree char *after = NULL;
+    g_autofree char *err = NULL;
+    g_autofree char *last = g_strdup_printf("%u", dv_store_get_known_version());
+    DvFixtureOptions fo = { .state_dir = f->state, .machine_id_path = f->machine_a, .account = f->user_a, .rotate = TRUE };
+
+    if (g_getenv("DV_TEST_PG_URI") == NULL) {
+        if (require_services())
+            g_error("DV_TEST_PG_URI is not set: run under tests/services/with-services");
+        g_test_skip("no PostgreSQL (DV_TEST_PG_URI)");
+        return;
+    }
+    f->pg_uri = make_pg_database(f);
+    fo.database = f->pg_uri;
+    g_assert_true(dv_fixture_make(&fo, &error));
+    g_assert_no_error(error);
+    before = pg_shape(f->pg_uri);
+    g_ptr_array_add(args, "upgrade");
+    add_common_args(args, f, NULL, f->machine_a, f->user_a);
+    g_setenv("DV_TEST_FAIL_MIGRATION", last, TRUE);
+    g_assert_cmpint(run_setup(args, NULL, &err), !=, 0);
+    g_unsetenv("DV_TEST_FAIL_MIGRATION");
+    g_assert_nonnull(strstr(err, "rolled back"));
+    after = pg_shape(f->pg_uri);
+    g_assert_cmpstr(before, ==, after);
+    /* Then to the end. */
+    g_assert_cmpint(run_setup(args, NULL, NULL), ==, 0);
+}
+
 /* A failure after the migration committed and the keys were re-wrapped for
  * another account: the backup is restored, the old installation starts. */
 static void
@@ -1557,6 +1622,8 @@ main(int argc, char **argv)
         g_test_add(path, Fixture, &scenarios[i], fixture_setup, test_scenario, fixture_teardown);
     }
     g_test_add("/drover/upgrade/fail-half-way", Fixture, NULL, fixture_setup, test_fail_half_way, fixture_teardown);
+    g_test_add("/drover/upgrade/fail-half-way-postgresql", Fixture, NULL, fixture_setup, test_fail_half_way_pg,
+               fixture_teardown);
     g_test_add("/drover/upgrade/fail-after-migration", Fixture, NULL, fixture_setup, test_fail_after_migration,
                fixture_teardown);
     g_test_add("/drover/upgrade/killed-during-migration", Fixture, NULL, fixture_setup, test_killed_during_migration,
