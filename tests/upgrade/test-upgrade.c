@@ -1518,11 +1518,13 @@ test_plan_after_restore(Fixture *f, gconstpointer data)
 static void
 test_bad_input(Fixture *f, gconstpointer data)
 {
+    g_autofree char *pw_file = g_build_filename(f->tmpdir, "service.pw", NULL);
     g_autoptr(GPtrArray) a = NULL;
     g_autofree char *err = NULL;
     g_autofree char *out = NULL;
 
     make_old(f, FALSE);
+    g_assert_true(g_file_set_contents_full(pw_file, "not-used\n", -1, G_FILE_SET_CONTENTS_NONE, 0600, NULL));
 
     /* Unknown flag. */
     a = upgrade_args(f, TRUE);
@@ -1555,9 +1557,13 @@ test_bad_input(Fixture *f, gconstpointer data)
     g_clear_pointer(&a, g_ptr_array_unref);
     g_clear_pointer(&err, g_free);
 
-    /* A directory that cannot be reached: the plan says why the keys are
-     * not preserved through it (here they still are, through the host file). */
-    a = upgrade_args(f, TRUE);
+    /* A directory that cannot be reached, on another machine (the host key
+     * file does not open there): every key is lost, and the plan says the
+     * directory could not be reached. */
+    a = g_ptr_array_new();
+    g_ptr_array_add(a, "upgrade");
+    g_ptr_array_add(a, "--plan");
+    add_common_args(a, f, NULL, f->machine_b, f->user_a);
     g_ptr_array_add(a, "-o");
     g_ptr_array_add(a, "json");
     g_ptr_array_add(a, "--ldap-uri");
@@ -1567,8 +1573,18 @@ test_bad_input(Fixture *f, gconstpointer data)
     g_ptr_array_add(a, "--service-dn");
     g_ptr_array_add(a, "cn=x,dc=drover,dc=test");
     g_ptr_array_add(a, "--service-password-file");
-    g_ptr_array_add(a, f->machine_a);
-    g_assert_cmpint(run_setup(a, &out, &err), ==, 0);
+    g_ptr_array_add(a, pw_file);
+    g_assert_cmpint(run_setup(a, &out, &err), ==, 10);
+    {
+        g_autoptr(JsonObject) plan = parse_object(out);
+        JsonArray *keys = json_object_get_array_member(plan, "keys");
+        g_assert_cmpuint(json_array_get_length(keys), ==, 2);
+        for (guint i = 0; i < json_array_get_length(keys); i++) {
+            JsonObject *k = json_array_get_object_element(keys, i);
+            g_assert_cmpstr(dv_json_get_string(k, "verdict", ""), ==, "lost");
+            g_assert_nonnull(strstr(dv_json_get_string(k, "reason", ""), "cannot be reached"));
+        }
+    }
     g_clear_pointer(&a, g_ptr_array_unref);
     g_clear_pointer(&out, g_free);
     g_clear_pointer(&err, g_free);
