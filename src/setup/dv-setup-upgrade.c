@@ -247,8 +247,9 @@ static char *
 dv_setup_upgrade_backup(const DvUpgradeOptions *o, gpointer user_data, GError **error)
 {
     DvSetupUpgradeArgs *a = user_data;
-    g_autofree char *dir = a->backup_dir != NULL ? g_strdup(a->backup_dir)
-                                                 : g_build_filename(o->state_dir, "backups", NULL);
+    g_autofree char *state = g_canonicalize_filename(o->state_dir, NULL);
+    g_autofree char *dir = a->backup_dir != NULL ? g_canonicalize_filename(a->backup_dir, NULL)
+                                                 : g_build_filename(state, "backups", NULL);
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
     g_autofree char *stamp = g_date_time_format(now, "%Y%m%dT%H%M%S");
     g_autofree char *name = g_strdup_printf("drover-pre-upgrade-%s.%06dZ.tar.zst", stamp,
