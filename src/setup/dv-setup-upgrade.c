@@ -94,6 +94,14 @@ dv_print_plan(JsonObject *plan)
     g_print("  from Drover %s (schema %" G_GINT64_FORMAT ") to Drover %s (schema %" G_GINT64_FORMAT ")\n",
             dv_json_get_string(from, "version", "?"), dv_json_get_int(from, "schema", 0),
             dv_json_get_string(to, "version", "?"), dv_json_get_int(to, "schema", 0));
+    {
+        JsonArray *pending = json_object_get_array_member(plan, "pending_migrations");
+        g_autoptr(GString) names = g_string_new(NULL);
+        for (guint i = 0; i < json_array_get_length(pending); i++)
+            g_string_append_printf(names, "%s%s", i > 0 ? ", " : "",
+                                   dv_json_get_string(json_array_get_object_element(pending, i), "name", "?"));
+        g_print("  migrations to apply, in one transaction: %s\n", names->len > 0 ? names->str : "none");
+    }
     g_print("  service account %s (uid %" G_GINT64_FORMAT "), machine id from %s\n",
             dv_json_get_string(svc, "account", "?"), dv_json_get_int(svc, "uid", 0),
             dv_json_get_string(svc, "machine_id_file", "?"));

@@ -167,6 +167,25 @@ dv_store_set_extra_migrations_for_test(const char *const *names, const char *con
     }
 }
 
+JsonArray *
+dv_store_list_migrations(GError **error)
+{
+    g_autoptr(GPtrArray) list = dv_store_load_migrations(error);
+    g_autoptr(JsonArray) out = json_array_new();
+
+    if (list == NULL)
+        return NULL;
+    for (guint i = 0; i < list->len; i++) {
+        DvMigration *m = g_ptr_array_index(list, i);
+        g_autoptr(JsonObject) o = json_object_new();
+        json_object_set_int_member(o, "version", m->version);
+        json_object_set_string_member(o, "name", m->name);
+        json_object_set_string_member(o, "checksum", m->checksum);
+        json_array_add_object_element(out, g_steal_pointer(&o));
+    }
+    return g_steal_pointer(&out);
+}
+
 guint
 dv_store_get_known_version(void)
 {

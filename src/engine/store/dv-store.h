@@ -86,6 +86,9 @@ DvDb *dv_store_get_db(DvStore *store); /* borrowed */
 guint dv_store_get_known_version(void);
 guint dv_store_get_schema_version(DvStore *store, GError **error);
 
+/* The migrations this build carries: [{version, name, checksum}], oldest first. */
+JsonArray *dv_store_list_migrations(GError **error);
+
 /* Schema history as an array of {version, name, checksum, applied_at, success}. */
 JsonArray *dv_store_get_schema_history(DvStore *store, GError **error);
 

@@ -967,9 +967,15 @@ dv_upgrade_make_plan(DvUpgradeCtx *c, GError **error)
     if (history == NULL)
         return NULL;
     {
-        /* Names of the migrations this build would apply. */
-        for (guint v = c->from_schema + 1; v <= c->to_schema; v++)
-            json_array_add_int_element(pending, v);
+        /* The migrations this build would apply, with their checksums. */
+        g_autoptr(JsonArray) all = dv_store_list_migrations(error);
+        if (all == NULL)
+            return NULL;
+        for (guint i = 0; i < json_array_get_length(all); i++) {
+            JsonObject *m = json_array_get_object_element(all, i);
+            if ((guint)dv_json_get_int(m, "version", 0) > c->from_schema)
+                json_array_add_object_element(pending, json_object_ref(m));
+        }
     }
     json_object_set_array_member(plan, "pending_migrations", g_steal_pointer(&pending));
 
