@@ -547,6 +547,8 @@ add_common_args(GPtrArray *a, Fixture *f, const Scenario *sc, const char *machin
     }
 }
 
+static char *pg_shape(const char *uri);
+
 static void
 test_scenario(Fixture *f, gconstpointer data)
 {
@@ -644,6 +646,8 @@ test_scenario(Fixture *f, gconstpointer data)
     /* The plan changes nothing. */
     if (f->pg_uri == NULL)
         before_db = sha256_file(f->db);
+    else
+        before_db = pg_shape(f->pg_uri);
     before_state = state_listing(f->state);
     g_ptr_array_insert(args, 0, "upgrade");
     g_ptr_array_insert(args, 1, "--plan");
@@ -656,8 +660,8 @@ test_scenario(Fixture *f, gconstpointer data)
     }
     after_state = state_listing(f->state);
     g_assert_cmpstr(before_state, ==, after_state);
-    if (before_db != NULL) {
-        g_autofree char *after_db = sha256_file(f->db);
+    {
+        g_autofree char *after_db = f->pg_uri == NULL ? sha256_file(f->db) : pg_shape(f->pg_uri);
         g_assert_cmpstr(before_db, ==, after_db);
     }
     plan = parse_object(out);
