@@ -7,7 +7,7 @@ MESON_ARGS ?=
 .PHONY: all deps build run check check-asan check-leaks bench clean
 
 ASAN_BUILD ?= $(BUILD)-asan
-ASAN_SUITES ?= --suite unit --suite store --suite api --suite engine --suite keys --suite fuzz
+ASAN_SUITES ?= --suite unit --suite store --suite api --suite engine --suite keys --suite fuzz --suite upgrade
 
 all: build
 
@@ -53,6 +53,7 @@ check-asan: deps $(ASAN_BUILD)/build.ninja
 
 bench: build
 	@tests/services/with-services bench/inventory-scale
+	@bench/upgrade
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

@@ -19,7 +19,46 @@ struct _DvCliClient {
     char *base;   /* server + DV_CLI_API_PREFIX */
     DvSecret *token;
     gboolean insecure;
+    gboolean version_checked;
 };
+
+/* 1 when dotted version @a is newer than @b. */
+static int
+dv_cli_version_compare(const char *a, const char *b)
+{
+    g_auto(GStrv) pa = g_strsplit(a, ".", 4);
+    g_auto(GStrv) pb = g_strsplit(b, ".", 4);
+    for (guint i = 0; i < 3; i++) {
+        guint64 va = 0, vb = 0;
+        if (i < g_strv_length(pa))
+            g_ascii_string_to_unsigned(pa[i], 10, 0, G_MAXUINT32, &va, NULL);
+        if (i < g_strv_length(pb))
+            g_ascii_string_to_unsigned(pb[i], 10, 0, G_MAXUINT32, &vb, NULL);
+        if (va != vb)
+            return va < vb ? -1 : 1;
+    }
+    return 0;
+}
+
+/* The skew rule for the CLI (docs/UPGRADE.md): a drover newer than its
+ * server says so once, on stderr. */
+static void
+dv_cli_client_check_version(DvCliClient *client, SoupMessage *msg)
+{
+    const char *server_version;
+
+    if (client->version_checked)
+        return;
+    server_version = soup_message_headers_get_one(soup_message_get_response_headers(msg), "Drover-Version");
+    if (server_version == NULL)
+        return;
+    client->version_checked = TRUE;
+    if (dv_cli_version_compare(DV_VERSION, server_version) > 0)
+        g_printerr("drover: this drover %s is newer than the server (droverd %s at %s); commands "
+                   "the server does not know yet will fail: upgrade the server "
+                   "(drover-setup upgrade) or use drover %s\n",
+                   DV_VERSION, server_version, client->server, server_version);
+}
 
 DvCliClient *
 dv_cli_client_new(const char *server, gboolean insecure, GError **error)
@@ -250,6 +289,7 @@ dv_cli_client_send(DvCliClient *client, SoupMessage *msg, const char *path, guin
     code = soup_message_get_status(msg);
     if (status != NULL)
         *status = code;
+    dv_cli_client_check_version(client, msg);
     if (code < 200 || code >= 300) {
         dv_cli_client_set_response_error(error, code, soup_message_get_reason_phrase(msg), bytes, path);
         return NULL;

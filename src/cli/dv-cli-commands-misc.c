@@ -414,5 +414,7 @@ const DvCliCommand dv_cli_commands_misc[] = {
       "login [--user U] [--password-file F | --password-stdin]" },
     { "logout", NULL, "", "End the session and forget its token.", NULL, NULL, dv_cli_run_logout },
     { "version", NULL, "", "Show the client's and the server's version.", NULL, NULL, dv_cli_run_version },
+    { "upgrade-report", NULL, "", "Show the report of the last drover-setup upgrade: secrets to re-enter, hosts "
+      "to refresh, limits to review.", NULL, NULL, dv_cli_run_show, "GET", "/upgrade-report" },
     { NULL },
 };

@@ -566,6 +566,11 @@ dv_server_dispatch(DvRequest *req, guint *status, GError **error)
             return NULL;
         if (n == 1 && g_strcmp0(s[0], "session") == 0)
             return dv_route_session(req, status, error);
+        if (n == 1 && g_strcmp0(s[0], "upgrade-report") == 0) {
+            if (!dv_route_method(req, "GET", error))
+                return NULL;
+            return dv_engine_upgrade_report(engine, error);
+        }
         return dv_route_api(req, s, n, dv_json_get_string(user, "name", "?"), status, error);
     }
 }
@@ -580,6 +585,8 @@ dv_server_finish_request(gpointer data)
     if (req->location != NULL)
         soup_message_headers_replace(headers, "Location", req->location);
     soup_message_headers_replace(headers, "Cache-Control", "no-store");
+    /* Clients compare it with their own (docs/UPGRADE.md, version skew). */
+    soup_message_headers_replace(headers, "Drover-Version", DV_VERSION);
     {
         gsize len = strlen(req->response);
         soup_server_message_set_response(req->msg, "application/json", SOUP_MEMORY_TAKE,

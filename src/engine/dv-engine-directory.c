@@ -156,3 +156,24 @@ dv_directory_settings_get_container(DvDirectorySettings *s)
 {
     return s->container_dn;
 }
+
+const char *
+dv_directory_settings_get_bind_dn(DvDirectorySettings *s)
+{
+    return s->bind_dn;
+}
+
+DvDirectorySettings *
+dv_directory_settings_copy_with(DvDirectorySettings *s, const char *uri, const char *container_dn,
+                                const char *bind_dn, const char *password_file, const char *ca_file)
+{
+    gboolean new_identity = bind_dn != NULL;
+    return dv_directory_settings_new(uri != NULL ? uri : s->uri,
+                                     container_dn != NULL ? container_dn : s->container_dn,
+                                     new_identity ? bind_dn : s->bind_dn,
+                                     new_identity ? password_file : s->password_file,
+                                     new_identity ? FALSE : s->sasl_external,
+                                     ca_file != NULL ? ca_file : s->ca_file,
+                                     new_identity ? NULL : s->cert_file,
+                                     new_identity ? NULL : s->key_file);
+}

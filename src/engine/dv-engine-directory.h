@@ -26,5 +26,13 @@ DvKeyProtector *dv_directory_settings_protector(DvDirectorySettings *s, const ch
 JsonObject *dv_directory_settings_to_config(DvDirectorySettings *s);
 const char *dv_directory_settings_get_uri(DvDirectorySettings *s);
 const char *dv_directory_settings_get_container(DvDirectorySettings *s);
+const char *dv_directory_settings_get_bind_dn(DvDirectorySettings *s);
+/* A copy with the members given here replaced (NULL: kept), for another
+ * identity or directory (drover-setup upgrade).  Owned. */
+DvDirectorySettings *dv_directory_settings_copy_with(DvDirectorySettings *s, const char *uri,
+                                                     const char *container_dn,
+                                                     const char *bind_dn,
+                                                     const char *password_file,
+                                                     const char *ca_file);
 
 G_END_DECLS

@@ -613,7 +613,7 @@ dv_engine_ensure_default_share(DvEngine *engine, GError **error)
         return FALSE;
     if (n > 0)
         return TRUE;
-    name = engine->default_share_name != NULL ? engine->default_share_name : "default";
+    name = engine->default_share_name != NULL ? engine->default_share_name : DV_DEFAULT_SHARE_NAME;
     path = engine->default_share_path != NULL ? g_strdup(engine->default_share_path)
                                               : g_build_filename(engine->state_dir, "library", NULL);
     if (g_mkdir_with_parents(path, 0755) != 0) {

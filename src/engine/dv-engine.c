@@ -2,6 +2,8 @@
 
 #include "dv-config.h"
 #include "dv-engine-private.h"
+#include "dv-upgrade.h"
+#include "dv-version.h"
 #include "dv-engine-directory.h"
 
 #include <errno.h>
@@ -128,6 +130,16 @@ dv_engine_register(DvEngine *engine, GError **error)
 
     if (live == NULL)
         return FALSE;
+    /* Rolling upgrades: servers one version step apart may serve together. */
+    for (guint i = 0; i < rows->len; i++) {
+        JsonObject *other = g_ptr_array_index(rows, i);
+        g_autofree char *where = g_strdup_printf("droverd on %s (pid %" G_GINT64_FORMAT ")",
+                                                 dv_json_get_string(other, "hostname", "?"),
+                                                 dv_json_get_int(other, "pid", 0));
+        if (!dv_version_check_skew(DV_VERSION, dv_json_get_string(other, "version", ""), where,
+                                   error))
+            return FALSE;
+    }
     if (rows->len > 0) {
         DvFilter f = { "kind", DV_FILTER_EQ, "directory" };
         gint64 n = dv_store_count(engine->store, &dv_table_key_protectors, &f, 1, error);
@@ -201,8 +213,15 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
     engine->default_share_path = g_strdup(opts->default_share_path);
     db_location = opts->database != NULL ? g_strdup(opts->database)
                                          : g_build_filename(engine->state_dir, "drover.db", NULL);
-    engine->store = dv_store_open(db_location, DV_STORE_OPEN_MIGRATE, error);
+    /* A new (empty) database is set up here; one of an older schema is
+     * refused: the schema is migrated by drover-setup upgrade, with its plan
+     * and backup, before a server of the new version serves. */
+    engine->store = dv_store_open(db_location, 0, error);
     if (engine->store == NULL)
+        return NULL;
+    if (!dv_upgrade_check_schema_for_server(engine->store, error))
+        return NULL;
+    if (!dv_store_migrate_to(engine->store, dv_store_get_known_version(), error))
         return NULL;
     installation = dv_engine_load_server_id(engine->store, error);
     if (installation == NULL)
@@ -827,4 +846,10 @@ dv_engine_housekeeping(DvEngine *engine, gint64 job_retention_us, guint *ret_job
     if (ret_sessions != NULL)
         *ret_sessions = (guint)sessions;
     return TRUE;
+}
+
+JsonObject *
+dv_engine_upgrade_report(DvEngine *engine, GError **error)
+{
+    return dv_upgrade_report_load(engine->store, error);
 }

@@ -35,6 +35,10 @@ typedef struct {
     const char *default_share_path;
 } DvEngineOptions;
 
+/* The default library share's name when none is given (install, first
+ * start, and the share an upgrade checks for clashes). */
+#define DV_DEFAULT_SHARE_NAME "default"
+
 DvEngine *dv_engine_new(const DvEngineOptions *opts, GError **error);
 void dv_engine_free(DvEngine *engine);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvEngine, dv_engine_free)
@@ -184,5 +188,9 @@ gboolean dv_engine_housekeeping(DvEngine *engine, gint64 job_retention_us, guint
                                 guint *ret_sessions, GError **error);
 
 JsonObject *dv_engine_job_cancel(DvEngine *engine, const char *job_id, GError **error);
+
+/* The report of the last drover-setup upgrade (GET /api/v1/upgrade-report),
+ * or NULL with DV_ERROR_NOT_FOUND when none was written. */
+JsonObject *dv_engine_upgrade_report(DvEngine *engine, GError **error);
 
 G_END_DECLS

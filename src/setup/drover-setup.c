@@ -11,6 +11,7 @@
 #include "dv-keys-directory.h"
 #include "dv-keys.h"
 #include "dv-setup-backup.h"
+#include "dv-setup-upgrade.h"
 #include "dv-store.h"
 /* install / uninstall */
 #include "dv-setup-install.h"
@@ -40,6 +41,13 @@ static char **opt_non_members;
 static char *opt_ca_file;
 static char *opt_in;
 static gboolean opt_force;
+static gboolean opt_plan;
+static gboolean opt_report;
+static char *opt_service_account;
+static gboolean opt_accept_unreadable;
+static gboolean opt_reset_host_limits;
+static char *opt_library_share;
+static char *opt_backup_dir;
 
 static const GOptionEntry entries[] = {
     { "state-dir", 's', 0, G_OPTION_ARG_FILENAME, &opt_state_dir, "State directory (default /var/lib/drover)", "DIR" },
@@ -64,6 +72,13 @@ static const GOptionEntry entries[] = {
     { "group-dn", 0, 0, G_OPTION_ARG_STRING, &opt_group_dn, "Group whose members (other servers) may read the keys", "DN" },
     { "non-member", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_non_members, "An identity that must NOT read the keys, to prove the ACL (repeatable)", "DN=PASSWORD_FILE" },
     { "ca-file", 0, 0, G_OPTION_ARG_FILENAME, &opt_ca_file, "CA certificate(s) the directory's certificate chains to", "FILE" },
+    { "plan", 0, 0, G_OPTION_ARG_NONE, &opt_plan, "upgrade: print what the upgrade would do and change nothing", NULL },
+    { "report", 0, 0, G_OPTION_ARG_NONE, &opt_report, "upgrade: print the last post-upgrade report", NULL },
+    { "service-account", 0, 0, G_OPTION_ARG_STRING, &opt_service_account, "upgrade: local account droverd runs as (default: [server] service_account of the config, else the caller)", "USER" },
+    { "accept-unreadable-secrets", 0, 0, G_OPTION_ARG_NONE, &opt_accept_unreadable, "upgrade: go on when secrets would become unreadable (they are kept and reported)", NULL },
+    { "reset-host-limits", 0, 0, G_OPTION_ARG_NONE, &opt_reset_host_limits, "upgrade: raise per-host limits below the defaults to the defaults", NULL },
+    { "library-share", 0, 0, G_OPTION_ARG_STRING, &opt_library_share, "upgrade: on a library share clash, use-default, keep or NAME=PATH", "CHOICE" },
+    { "backup-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt_backup_dir, "upgrade: where the backup before migrating goes (default <state-dir>/backups)", "DIR" },
     { NULL },
 };
 
@@ -403,6 +418,47 @@ dv_setup_keys(int argc, char **argv)
     return DV_EXIT_USAGE;
 }
 
+/* upgrade [--plan | --report] (dv-setup-upgrade.c, src/engine/upgrade) */
+static int
+dv_setup_upgrade_main(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *state_dir = dv_setup_state_dir();
+    DvSetupUpgradeArgs a = {
+        .plan_only = opt_plan,
+        .report_only = opt_report,
+        .json = g_strcmp0(opt_output, "json") == 0,
+        .backup_dir = opt_backup_dir,
+        .upgrade = {
+            .state_dir = state_dir,
+            .database = opt_database,
+            .machine_id_path = opt_machine_id,
+            .service_account = opt_service_account,
+            .service_dn = opt_service_dn,
+            .service_password_file = opt_service_pw,
+            .ldap_uri = opt_ldap_uri,
+            .container = opt_container,
+            .ca_file = opt_ca_file,
+            .admin_dn = opt_admin_dn,
+            .admin_password_file = opt_admin_pw,
+            .recovery_key_path = opt_recovery_key,
+            .accept_unreadable_secrets = opt_accept_unreadable,
+            .reset_host_limits = opt_reset_host_limits,
+        },
+    };
+
+    if (opt_plan && opt_report) {
+        g_printerr("drover-setup: --plan and --report do not go together\n");
+        return DV_EXIT_USAGE;
+    }
+    if (opt_library_share != NULL &&
+        !dv_setup_upgrade_parse_library_share(opt_library_share, &a.upgrade, &error)) {
+        g_printerr("drover-setup: %s\n", error->message);
+        return DV_EXIT_USAGE;
+    }
+    return dv_setup_upgrade(&a);
+}
+
 /* backup --out FILE | restore --in FILE [--force] (dv-setup-backup.c) */
 static int
 dv_setup_backup_restore(gboolean backup)
@@ -457,7 +513,13 @@ main(int argc, char **argv)
                                       "                   to this machine's host key file\n"
                                       "  backup --out FILE [--force]   database, key files and config in one archive (0600)\n"
                                       "  restore --in FILE [--force]   verify the archive and put it back; refuses another\n"
-                                      "                   installation or key set unless --force (see docs/BACKUP.md)");
+                                      "                   installation or key set unless --force (see docs/BACKUP.md)\n"
+                                      "  upgrade --plan   what an upgrade would do for this machine, service account and\n"
+                                      "                   protectors: per key and secret preserved/rewrap/lost, known issues\n"
+                                      "                   (exit 0: OK, 10: blocking issues); changes nothing\n"
+                                      "  upgrade          the plan's checks, backup, migration in one transaction, re-wrap,\n"
+                                      "                   verification, rollback on failure, post-upgrade report\n"
+                                      "  upgrade --report the last post-upgrade report (see docs/UPGRADE.md)");
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
         g_printerr("drover-setup: %s\n", error->message);
         return DV_EXIT_USAGE;
@@ -470,6 +532,8 @@ main(int argc, char **argv)
         return dv_setup_schema_status();
     if (argc == 3 && g_strcmp0(argv[1], "schema") == 0 && g_strcmp0(argv[2], "migrate") == 0)
         return dv_setup_schema_migrate();
+    if (argc == 2 && g_strcmp0(argv[1], "upgrade") == 0)
+        return dv_setup_upgrade_main();
     if (argc == 2 && (g_strcmp0(argv[1], "backup") == 0 || g_strcmp0(argv[1], "restore") == 0))
         return dv_setup_backup_restore(g_strcmp0(argv[1], "backup") == 0);
     if (argc >= 3 && g_strcmp0(argv[1], "keys") == 0) {

@@ -40,7 +40,7 @@
 
 #define DV_INSTALL_DEFAULT_ACCOUNT "drover"
 #define DV_INSTALL_DEFAULT_LISTEN "127.0.0.1:8420"
-#define DV_INSTALL_DEFAULT_SHARE "default"
+#define DV_INSTALL_DEFAULT_SHARE DV_DEFAULT_SHARE_NAME
 #define DV_INSTALL_UNIT_NAME "drover.service"
 #define DV_INSTALL_SYSTEMD_DIR "/etc/systemd/system"
 #define DV_INSTALL_PW_MAX 4096

@@ -87,6 +87,8 @@ fake_handler(SoupServer *server, SoupServerMessage *msg, const char *path, GHash
     const char *req_text = g_bytes_get_data(req_bytes, NULL);
 
     if (g_strcmp0(path, "/api/v1/version") == 0) {
+        /* An older server, as droverd 0.1.0 would say it. */
+        soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Drover-Version", "0.1.0");
         reply(msg, 200, "application/json", "{\"version\": \"0.1.0\", \"api\": \"v1\", \"schema_version\": 3}");
         return;
     }
@@ -264,17 +266,36 @@ client_new(gboolean with_token)
     return client;
 }
 
+static GString *captured_stderr;
+
+static void
+capture_printerr(const char *text)
+{
+    g_string_append(captured_stderr, text);
+}
+
 static void
 test_client_version(void)
 {
     g_autoptr(DvCliClient) client = client_new(FALSE);
     g_autoptr(GError) error = NULL;
     guint status = 0;
-    g_autoptr(JsonNode) node = dv_cli_client_request(client, "GET", "/version", NULL, &status, &error);
+    g_autoptr(JsonNode) node = NULL;
+    g_autoptr(JsonNode) again = NULL;
+    GPrintFunc old;
 
+    captured_stderr = g_string_new(NULL);
+    old = g_set_printerr_handler(capture_printerr);
+    node = dv_cli_client_request(client, "GET", "/version", NULL, &status, &error);
+    again = dv_cli_client_request(client, "GET", "/version", NULL, NULL, NULL);
+    g_set_printerr_handler(old);
     g_assert_no_error(error);
     g_assert_cmpuint(status, ==, 200);
     g_assert_cmpstr(dv_json_get_string(json_node_get_object(node), "api", NULL), ==, "v1");
+    /* This drover is newer than the server (Drover-Version 0.1.0): said once. */
+    g_assert_nonnull(strstr(captured_stderr->str, "newer than the server (droverd 0.1.0"));
+    g_assert_null(strstr(strstr(captured_stderr->str, "newer") + 1, "newer than the server"));
+    g_string_free(captured_stderr, TRUE);
 }
 
 static void

@@ -140,7 +140,7 @@ dv_ciphertext_to_string(const char *key_id, const guint8 *blob, gsize blob_len)
 
 /* "drover/v1" NUL type NUL id NUL field: names cannot hold NUL, so the
  * split is unambiguous. */
-static GByteArray *
+GByteArray *
 dv_keys_aad_new(const char *object_type, const char *object_id, const char *field)
 {
     GByteArray *aad = g_byte_array_new();

@@ -45,6 +45,9 @@ struct _DvHostKeys {
     char *dir;
     char *lock_path;
     char *machine_id_path;
+    gboolean has_account; /* the account below instead of the effective uid */
+    guint account_uid;
+    char *account_user;
     GMutex lock;         /* guards the members below and the file */
     DvSecret *kek;       /* NULL when the file cannot be used here */
     DvSecret *file_secret;
@@ -89,8 +92,9 @@ dv_host_user_name(uid_t uid)
 }
 
 static gboolean
-dv_host_identity_get(const char *machine_id_path, DvHostIdentity *ret, GError **error)
+dv_host_identity_get(DvHostKeys *host, DvHostIdentity *ret, GError **error)
 {
+    const char *machine_id_path = host->machine_id_path;
     g_autoptr(GError) local_error = NULL;
     g_autofree char *text = NULL;
     gsize len = 0;
@@ -125,8 +129,13 @@ dv_host_identity_get(const char *machine_id_path, DvHostIdentity *ret, GError **
     ret->machine_hash = g_malloc(sizeof(hash) * 2 + 1);
     sodium_bin2hex(ret->machine_hash, sizeof(hash) * 2 + 1, hash, sizeof(hash));
     ret->machine_id = g_steal_pointer(&text);
-    ret->uid = (guint)geteuid();
-    ret->user = dv_host_user_name(geteuid());
+    if (host->has_account) {
+        ret->uid = host->account_uid;
+        ret->user = g_strdup(host->account_user);
+    } else {
+        ret->uid = (guint)geteuid();
+        ret->user = dv_host_user_name(geteuid());
+    }
     return TRUE;
 }
 
@@ -146,6 +155,25 @@ dv_host_kek_new(const DvSecret *file_secret, const DvHostIdentity *id)
     crypto_generichash_final(&st, dv_secret_get_data_mutable(kek), DV_KEYS_DATA_KEY_LEN);
     sodium_memzero(&st, sizeof(st));
     return g_steal_pointer(&kek);
+}
+
+/* The uid whose file this is: the account given, else the effective uid. */
+static uid_t
+dv_host_keys_owner(DvHostKeys *host)
+{
+    return host->has_account ? (uid_t)host->account_uid : geteuid();
+}
+
+DvHostKeys *
+dv_host_keys_new_for_account(const char *state_dir, const char *machine_id_path, guint uid,
+                             const char *user)
+{
+    DvHostKeys *host = dv_host_keys_new(state_dir, machine_id_path);
+
+    host->has_account = TRUE;
+    host->account_uid = uid;
+    host->account_user = g_strdup(user);
+    return host;
 }
 
 DvHostKeys *
@@ -171,6 +199,7 @@ dv_host_keys_free(DvHostKeys *host)
     g_free(host->dir);
     g_free(host->lock_path);
     g_free(host->machine_id_path);
+    g_free(host->account_user);
     dv_secret_free(host->kek);
     dv_secret_free(host->file_secret);
     g_hash_table_unref(host->wrapped);
@@ -209,10 +238,11 @@ dv_host_keys_open_checked(DvHostKeys *host, struct stat *ret_st, GError **error)
         } else if (saved_errno == ELOOP) {
             g_set_error(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED,
                         "host key file %s is a symbolic link, which is refused", host->path);
-        } else if (saved_errno == EACCES && lstat(host->path, &st) == 0 && st.st_uid != geteuid()) {
+        } else if (saved_errno == EACCES && lstat(host->path, &st) == 0 &&
+                   st.st_uid != dv_host_keys_owner(host)) {
             g_set_error(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED,
                         "host key file %s belongs to uid %u, this process runs as uid %u",
-                        host->path, (guint)st.st_uid, (guint)geteuid());
+                        host->path, (guint)st.st_uid, (guint)dv_host_keys_owner(host));
         } else {
             g_set_error(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED,
                         "cannot open host key file %s: %s", host->path, g_strerror(saved_errno));
@@ -225,10 +255,16 @@ dv_host_keys_open_checked(DvHostKeys *host, struct stat *ret_st, GError **error)
         close(fd);
         return -1;
     }
-    if (st.st_uid != geteuid()) {
-        g_set_error(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED,
-                    "host key file %s belongs to uid %u, this process runs as uid %u",
-                    host->path, (guint)st.st_uid, (guint)geteuid());
+    if (st.st_uid != dv_host_keys_owner(host)) {
+        if (host->has_account)
+            g_set_error(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED,
+                        "host key file %s belongs to uid %u, not to the service account %s "
+                        "(uid %u)",
+                        host->path, (guint)st.st_uid, host->account_user, host->account_uid);
+        else
+            g_set_error(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED,
+                        "host key file %s belongs to uid %u, this process runs as uid %u",
+                        host->path, (guint)st.st_uid, (guint)geteuid());
         close(fd);
         return -1;
     }
@@ -415,7 +451,7 @@ dv_host_keys_load_locked(DvHostKeys *host, GError **error)
     if (!dv_host_keys_parse(host, buf, &machine_hash, &uid, &user, &file_secret, host->wrapped,
                             error))
         return FALSE;
-    if (!dv_host_identity_get(host->machine_id_path, &id, error)) {
+    if (!dv_host_identity_get(host, &id, error)) {
         g_prefix_error(error, "host key file %s cannot be checked: ", host->path);
         return FALSE;
     }
@@ -586,8 +622,9 @@ dv_host_keys_write(DvHostKeys *host, const DvHostIdentity *id, const DvSecret *f
                     host->path, g_strerror(errno));
         return FALSE;
     }
-    ok = fchmod(fd, 0600) == 0 && dv_host_write_all(fd, dv_secret_get_data(content), len) &&
-         fsync(fd) == 0;
+    ok = fchmod(fd, 0600) == 0 &&
+         (id->uid == (guint)geteuid() || fchown(fd, (uid_t)id->uid, (gid_t)-1) == 0) &&
+         dv_host_write_all(fd, dv_secret_get_data(content), len) && fsync(fd) == 0;
     if (close(fd) != 0)
         ok = FALSE;
     if (!ok || rename(tmp, host->path) != 0) {
@@ -625,13 +662,23 @@ dv_host_keys_store(DvHostKeys *host, GHashTable *keys, GError **error)
                     g_strerror(errno));
         return FALSE;
     }
-    if (!dv_host_identity_get(host->machine_id_path, &id, error)) {
+    /* Written for another account (drover-setup upgrade as root for the
+     * service account): the directory must be that account's. */
+    if (host->has_account && host->account_uid != (guint)geteuid() &&
+        chown(host->dir, (uid_t)host->account_uid, (gid_t)-1) != 0) {
+        g_set_error(error, DV_ERROR, DV_ERROR_UNAVAILABLE, "cannot give %s to uid %u: %s",
+                    host->dir, host->account_uid, g_strerror(errno));
+        return FALSE;
+    }
+    if (!dv_host_identity_get(host, &id, error)) {
         g_prefix_error(error, "cannot bind host key file %s to this machine: ", host->path);
         return FALSE;
     }
     /* Another process (drover-setup next to droverd) may rewrite the file
      * too: hold a lock across read, merge and write. */
     lock_fd = open(host->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (lock_fd >= 0 && host->has_account && host->account_uid != (guint)geteuid())
+        (void)!fchown(lock_fd, (uid_t)host->account_uid, (gid_t)-1);
     if (lock_fd < 0 || flock(lock_fd, LOCK_EX) != 0) {
         g_set_error(error, DV_ERROR, DV_ERROR_UNAVAILABLE, "cannot lock %s: %s", host->lock_path,
                     g_strerror(errno));
@@ -710,4 +757,90 @@ dv_host_keys_store(DvHostKeys *host, GHashTable *keys, GError **error)
     }
     close(lock_fd);
     return ok;
+}
+
+gboolean
+dv_host_keys_read_account(const char *state_dir, guint *ret_uid, char **ret_user, GError **error)
+{
+    g_autoptr(DvHostKeys) host = dv_host_keys_new(state_dir, NULL);
+    g_autoptr(DvSecret) buf = NULL;
+    g_autoptr(DvSecret) file_secret = NULL;
+    g_autoptr(GHashTable) wrapped = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_autofree char *machine_hash = NULL;
+    g_autofree char *user = NULL;
+    struct stat st;
+    guint uid = 0;
+    int fd;
+
+    /* Whoever owns it: the administrator reads another account's file. */
+    host->has_account = TRUE;
+    fd = open(host->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        int saved_errno = errno;
+        g_set_error(error, DV_ERROR, saved_errno == ENOENT ? DV_ERROR_NOT_FOUND : DV_ERROR_PERMISSION_DENIED,
+                    "cannot open host key file %s: %s", host->path, g_strerror(saved_errno));
+        return FALSE;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > DV_HOST_KEYS_MAX_SIZE) {
+        close(fd);
+        g_set_error(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED,
+                    "host key file %s is not a regular file of at most %d bytes", host->path,
+                    DV_HOST_KEYS_MAX_SIZE);
+        return FALSE;
+    }
+    buf = dv_host_keys_read_fd(host, fd, (gsize)st.st_size, error);
+    close(fd);
+    if (buf == NULL)
+        return FALSE;
+    if (!dv_host_keys_parse(host, buf, &machine_hash, &uid, &user, &file_secret, wrapped, error))
+        return FALSE;
+    *ret_uid = uid;
+    *ret_user = g_steal_pointer(&user);
+    return TRUE;
+}
+
+/* --- another account's host key file as a read-only protector ------------ */
+
+typedef struct {
+    DvKeyProtector parent;
+    DvHostKeys *host;
+} DvHostFileProtector;
+
+static gboolean
+dv_host_file_protector_wrap(DvKeyProtector *self, const char *key_id, const DvSecret *key,
+                            GError **error)
+{
+    g_set_error_literal(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED,
+                        "the previous account's host key file is only read");
+    return FALSE;
+}
+
+static DvSecret *
+dv_host_file_protector_unwrap(DvKeyProtector *self, const char *key_id, GError **error)
+{
+    DvHostFileProtector *p = (DvHostFileProtector *)self;
+    return dv_host_keys_unwrap(p->host, key_id, error);
+}
+
+static void
+dv_host_file_protector_free(DvKeyProtector *self)
+{
+    DvHostFileProtector *p = (DvHostFileProtector *)self;
+    dv_host_keys_free(p->host);
+    g_free(p);
+}
+
+DvKeyProtector *
+dv_host_file_protector_new(const char *state_dir, const char *machine_id_path, guint uid,
+                           const char *user)
+{
+    DvHostFileProtector *p = g_new0(DvHostFileProtector, 1);
+
+    p->parent.kind = "previous-host";
+    p->parent.wrap = dv_host_file_protector_wrap;
+    p->parent.unwrap = dv_host_file_protector_unwrap;
+    p->parent.free = dv_host_file_protector_free;
+    p->host = dv_host_keys_new_for_account(state_dir, machine_id_path, uid, user);
+    dv_host_keys_load(p->host);
+    return &p->parent;
 }

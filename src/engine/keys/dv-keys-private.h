@@ -34,6 +34,9 @@ char *dv_ciphertext_to_string(const char *key_id, const guint8 *blob, gsize blob
 /* Key ids: 1..DV_KEY_ID_MAX of [A-Za-z0-9_-]. */
 gboolean dv_keys_key_id_is_valid(const char *key_id);
 
+/* "drover/v1" NUL type NUL id NUL field (owned). */
+GByteArray *dv_keys_aad_new(const char *object_type, const char *object_id, const char *field);
+
 /* The AEAD with this installation's additional data. */
 char *dv_keys_seal_with(const DvSecret *key, const char *key_id, const char *object_type,
                         const char *object_id, const char *field, const guint8 *data,
@@ -51,6 +54,11 @@ gboolean dv_keys_canary_check(const DvSecret *key, const char *key_id, const cha
 typedef struct _DvHostKeys DvHostKeys;
 
 DvHostKeys *dv_host_keys_new(const char *state_dir, const char *machine_id_path);
+/* For a given account rather than the effective uid: the file must belong
+ * to @uid, the KEK binds @uid and @user, and a file written is given to
+ * @uid (as root). */
+DvHostKeys *dv_host_keys_new_for_account(const char *state_dir, const char *machine_id_path,
+                                         guint uid, const char *user);
 void dv_host_keys_free(DvHostKeys *host);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvHostKeys, dv_host_keys_free)
 const char *dv_host_keys_get_path(DvHostKeys *host);

@@ -426,7 +426,10 @@ dv_keyring_open(DvStore *store, const DvKeyringOptions *opts, GError **error)
     g_mutex_init(&keyring->lock);
     keyring->store = store;
     keyring->recovery_key_path = g_strdup(opts->recovery_key_path);
-    keyring->host = dv_host_keys_new(opts->state_dir, opts->machine_id_path);
+    keyring->host = opts->host_account_set
+                        ? dv_host_keys_new_for_account(opts->state_dir, opts->machine_id_path,
+                                                       opts->host_uid, opts->host_user)
+                        : dv_host_keys_new(opts->state_dir, opts->machine_id_path);
     keyring->extra = g_ptr_array_new();
     keyring->versions = g_ptr_array_new_with_free_func(dv_key_version_free);
     keyring->by_id = g_hash_table_new(g_str_hash, g_str_equal);
@@ -828,6 +831,57 @@ dv_keyring_describe(DvKeyring *keyring, const char *object_type, const char *obj
     if (plain == NULL)
         json_object_set_string_member(obj, "reason", error->message);
     return g_steal_pointer(&obj);
+}
+
+gboolean
+dv_keyring_value_opens(DvKeyring *keyring, DvSecret *scratch, const char *object_type,
+                       const char *object_id, const char *field, const char *stored,
+                       char **ret_reason)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GByteArray) aad = NULL;
+    DvCiphertext ct = { { 0 } };
+    DvKeyVersion *v;
+    gboolean ok = FALSE;
+    unsigned long long plain_len = 0;
+
+    g_return_val_if_fail(dv_secret_get_len(scratch) >= DV_KEYS_PLAINTEXT_MAX, FALSE);
+    if (!dv_keys_check_names(object_type, object_id, field, &error) ||
+        !dv_ciphertext_parse(stored, &ct, &error)) {
+        if (ret_reason != NULL)
+            *ret_reason = g_strdup(error->message);
+        return FALSE;
+    }
+    {
+        g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&keyring->lock);
+        v = g_hash_table_lookup(keyring->by_id, ct.key_id);
+        if (v == NULL) {
+            g_set_error(&error, DV_ERROR, DV_ERROR_SECRET_UNREADABLE,
+                        "key %s is unknown to this installation", ct.key_id);
+        } else if (v->key == NULL) {
+            g_set_error(&error, DV_ERROR, DV_ERROR_SECRET_UNREADABLE,
+                        "key %s cannot be opened here: %s", ct.key_id, v->reason);
+        } else if (ct.blob_len < DV_KEYS_NONCE_LEN + DV_KEYS_TAG_LEN + 1 ||
+                   ct.blob_len - DV_KEYS_NONCE_LEN - DV_KEYS_TAG_LEN > DV_KEYS_PLAINTEXT_MAX) {
+            g_set_error_literal(&error, DV_ERROR, DV_ERROR_SECRET_UNREADABLE,
+                                "malformed value: wrong length");
+        } else {
+            aad = dv_keys_aad_new(object_type, object_id, field);
+            ok = crypto_aead_xchacha20poly1305_ietf_decrypt(
+                     dv_secret_get_data_mutable(scratch), &plain_len, NULL,
+                     ct.blob + DV_KEYS_NONCE_LEN, ct.blob_len - DV_KEYS_NONCE_LEN, aad->data,
+                     aad->len, ct.blob, dv_secret_get_data(v->key)) == 0;
+            sodium_memzero(dv_secret_get_data_mutable(scratch), (gsize)plain_len);
+            if (!ok)
+                g_set_error_literal(&error, DV_ERROR, DV_ERROR_SECRET_UNREADABLE,
+                                    "authentication failed: the value was altered or belongs to "
+                                    "another object or field");
+        }
+    }
+    dv_ciphertext_clear(&ct);
+    if (!ok && ret_reason != NULL)
+        *ret_reason = g_strdup(error->message);
+    return ok;
 }
 
 /* --- the secrets table --------------------------------------------------- */

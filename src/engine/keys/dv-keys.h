@@ -90,6 +90,11 @@ typedef struct {
     const char *recovery_key_path; /* NULL, or a recovery key file to open keys with */
     DvKeyProtector *const *protectors; /* extra protectors (borrowed), tried after host */
     guint n_protectors;
+    /* The host key file of this account instead of the effective uid's
+     * (drover-setup upgrade, run as root for the service account). */
+    gboolean host_account_set;
+    guint host_uid;
+    const char *host_user;
 } DvKeyringOptions;
 
 /* Loads every key version from @store (borrowed; must outlive the keyring)
@@ -147,6 +152,15 @@ DvSecret *dv_keyring_unseal(DvKeyring *keyring, const char *object_type, const c
  * Readability is tested by opening into guarded memory and discarding. */
 JsonObject *dv_keyring_describe(DvKeyring *keyring, const char *object_type,
                                 const char *object_id, const char *field, const char *stored);
+
+/* Whether @stored opens with a key this keyring holds, without handing out
+ * the plaintext: it is decrypted into @scratch (guarded, at least
+ * DV_KEYS_PLAINTEXT_MAX bytes, reused across calls) and wiped.  For checking
+ * many values at once (drover-setup upgrade).  Never refreshes key
+ * versions.  @ret_reason (may be NULL) gets why not (owned). */
+gboolean dv_keyring_value_opens(DvKeyring *keyring, DvSecret *scratch, const char *object_type,
+                                const char *object_id, const char *field, const char *stored,
+                                char **ret_reason);
 
 /* --- the secrets table ------------------------------------------------- */
 
@@ -231,5 +245,20 @@ gboolean dv_keyring_rekey_batch(DvKeyring *keyring, guint batch_size, guint *ret
  * backups of the database taken before the rekey stay readable; they are
  * no longer used to seal.  @ret_retired (may be NULL) gets how many. */
 gboolean dv_keyring_retire_unused(DvKeyring *keyring, guint *ret_retired, GError **error);
+
+/* --- another account's host key file (drover-setup upgrade) ------------- */
+
+/* The account <state_dir>/keys/host.key was made for, read by whoever may
+ * read the file (root), without opening any key.  DV_ERROR_NOT_FOUND when
+ * there is no file. */
+gboolean dv_host_keys_read_account(const char *state_dir, guint *ret_uid, char **ret_user,
+                                   GError **error);
+
+/* A read-only protector (kind "previous-host") that opens keys from the
+ * host key file of account @uid/@user on this machine (@machine_id_path,
+ * NULL: /etc/machine-id), for an administrator who re-wraps them for a new
+ * service account.  Free with dv_key_protector_free(). */
+DvKeyProtector *dv_host_file_protector_new(const char *state_dir, const char *machine_id_path,
+                                           guint uid, const char *user);
 
 G_END_DECLS

@@ -41,7 +41,7 @@ struct _DvDb {
 gboolean dv_db_in_transaction(DvDb *db);
 
 /* Backend constructors: fill in db->ops and db->conn. */
-gboolean dv_db_sqlite_open(DvDb *db, const char *path, GError **error);
+gboolean dv_db_sqlite_open(DvDb *db, const char *path, gboolean read_only, GError **error);
 gboolean dv_db_pg_open(DvDb *db, const char *uri, GError **error);
 
 /* Result set builder used by the backends. */

@@ -284,15 +284,16 @@ static const DvDbOps dv_sqlite_ops = {
 };
 
 gboolean
-dv_db_sqlite_open(DvDb *db, const char *path, GError **error)
+dv_db_sqlite_open(DvDb *db, const char *path, gboolean read_only, GError **error)
 {
     g_autoptr(sqlite3) handle = NULL;
     DvSqlite *self;
     int rc;
 
     rc = sqlite3_open_v2(path, &handle,
-                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
-                             SQLITE_OPEN_EXRESCODE,
+                         (read_only ? SQLITE_OPEN_READONLY
+                                    : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+                             SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
                          NULL);
     if (rc != SQLITE_OK) {
         dv_set_field_error(error, DV_ERROR_UNAVAILABLE, NULL, "cannot open database %s: %s",
@@ -301,10 +302,12 @@ dv_db_sqlite_open(DvDb *db, const char *path, GError **error)
     }
     sqlite3_extended_result_codes(handle, 1);
     sqlite3_busy_timeout(handle, 5000);
+    /* Read-only: the journal mode is left as the file has it. */
     rc = sqlite3_exec(handle,
-                      "PRAGMA journal_mode=WAL;"
-                      "PRAGMA foreign_keys=ON;"
-                      "PRAGMA synchronous=NORMAL;",
+                      read_only ? "PRAGMA foreign_keys=ON;"
+                                : "PRAGMA journal_mode=WAL;"
+                                  "PRAGMA foreign_keys=ON;"
+                                  "PRAGMA synchronous=NORMAL;",
                       NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         dv_set_field_error(error, DV_ERROR_UNAVAILABLE, NULL, "cannot use database %s: %s",

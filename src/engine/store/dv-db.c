@@ -245,8 +245,8 @@ dv_db_is_pg_uri(const char *location)
     return g_str_has_prefix(location, "postgresql://") || g_str_has_prefix(location, "postgres://");
 }
 
-DvDb *
-dv_db_open(const char *location, GError **error)
+static DvDb *
+dv_db_open_full(const char *location, gboolean read_only, GError **error)
 {
     g_autoptr(DvDb) db = NULL;
 
@@ -263,10 +263,22 @@ dv_db_open(const char *location, GError **error)
     } else {
         db->backend = DV_DB_SQLITE;
         db->display_location = g_strdup(location);
-        if (!dv_db_sqlite_open(db, location, error))
+        if (!dv_db_sqlite_open(db, location, read_only, error))
             return NULL;
     }
     return g_steal_pointer(&db);
+}
+
+DvDb *
+dv_db_open(const char *location, GError **error)
+{
+    return dv_db_open_full(location, FALSE, error);
+}
+
+DvDb *
+dv_db_open_read_only(const char *location, GError **error)
+{
+    return dv_db_open_full(location, TRUE, error);
 }
 
 void

@@ -66,6 +66,11 @@ typedef struct _DvDb DvDb;
  * DV_ERROR_UNAVAILABLE when the server cannot be reached or the file
  * cannot be opened. */
 DvDb *dv_db_open(const char *location, GError **error);
+/* Like dv_db_open(), but a SQLite file is opened read-only, not created,
+ * and its journal mode is left as it is (drover-setup upgrade --plan on a
+ * database not in WAL mode).  PostgreSQL: as dv_db_open(); the caller only
+ * reads. */
+DvDb *dv_db_open_read_only(const char *location, GError **error);
 void dv_db_free(DvDb *db);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvDb, dv_db_free)
 

@@ -167,6 +167,25 @@ dv_store_set_extra_migrations_for_test(const char *const *names, const char *con
     }
 }
 
+JsonArray *
+dv_store_list_migrations(GError **error)
+{
+    g_autoptr(GPtrArray) list = dv_store_load_migrations(error);
+    g_autoptr(JsonArray) out = json_array_new();
+
+    if (list == NULL)
+        return NULL;
+    for (guint i = 0; i < list->len; i++) {
+        DvMigration *m = g_ptr_array_index(list, i);
+        g_autoptr(JsonObject) o = json_object_new();
+        json_object_set_int_member(o, "version", m->version);
+        json_object_set_string_member(o, "name", m->name);
+        json_object_set_string_member(o, "checksum", m->checksum);
+        json_array_add_object_element(out, g_steal_pointer(&o));
+    }
+    return g_steal_pointer(&out);
+}
+
 guint
 dv_store_get_known_version(void)
 {
@@ -470,11 +489,28 @@ dv_store_open(const char *location, DvStoreOpenFlags flags, GError **error)
     g_mutex_init(&store->sql_lock);
     store->table_sql = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
                                              (GDestroyNotify)dv_table_sql_free);
-    store->db = dv_db_open(location, error);
+    store->db = (flags & DV_STORE_OPEN_READ_ONLY) ? dv_db_open_read_only(location, error)
+                                                  : dv_db_open(location, error);
     if (store->db == NULL)
         return NULL;
-    if (!dv_db_exec(store->db, dv_store_history_sql, DV_SQL_NO_ARGS, NULL, error))
+    if (flags & DV_STORE_OPEN_READ_ONLY) {
+        g_autoptr(GError) local = NULL;
+        g_autoptr(DvSqlRows) probe = dv_db_query(store->db, "SELECT COUNT(*) FROM schema_history",
+                                                 DV_SQL_NO_ARGS, &local);
+        if (probe == NULL) {
+            /* Not a database, unreadable, unreachable: say so; else no table. */
+            if (g_error_matches(local, DV_ERROR, DV_ERROR_UNAVAILABLE) ||
+                g_error_matches(local, DV_ERROR, DV_ERROR_TIMEOUT)) {
+                g_propagate_error(error, g_steal_pointer(&local));
+                return NULL;
+            }
+            g_set_error(error, DV_ERROR, DV_ERROR_NOT_FOUND,
+                        "%s holds no Drover schema history", dv_db_get_display_location(store->db));
+            return NULL;
+        }
+    } else if (!dv_db_exec(store->db, dv_store_history_sql, DV_SQL_NO_ARGS, NULL, error)) {
         return NULL;
+    }
     if (!dv_store_check_history(store, migrations, error))
         return NULL;
     if ((flags & DV_STORE_OPEN_MIGRATE) &&

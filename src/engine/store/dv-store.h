@@ -65,6 +65,8 @@ typedef struct _DvStore DvStore;
 typedef enum {
     DV_STORE_OPEN_MIGRATE = 1 << 0,     /* apply pending migrations */
     DV_STORE_OPEN_CHECK_ONLY = 1 << 1,  /* refuse pending migrations too */
+    DV_STORE_OPEN_READ_ONLY = 1 << 2,   /* write nothing (see dv_db_open_read_only());
+                                         * no schema_history is DV_ERROR_NOT_FOUND */
 } DvStoreOpenFlags;
 
 /* Opens the database at @location (see dv_db_open()) and checks the schema
@@ -83,6 +85,9 @@ DvDb *dv_store_get_db(DvStore *store); /* borrowed */
 /* Highest migration this build carries / recorded in the database. */
 guint dv_store_get_known_version(void);
 guint dv_store_get_schema_version(DvStore *store, GError **error);
+
+/* The migrations this build carries: [{version, name, checksum}], oldest first. */
+JsonArray *dv_store_list_migrations(GError **error);
 
 /* Schema history as an array of {version, name, checksum, applied_at, success}. */
 JsonArray *dv_store_get_schema_history(DvStore *store, GError **error);
