@@ -73,13 +73,20 @@ run_job(DvTestDaemon *d, const char *method, const char *path, const char *body)
     return dv_test_wait_job(d, json_object_get_string_member(job, "id"), JOB_WAIT_TIMEOUT_S);
 }
 
+static void cleanup_host(const char *prefix, const char *pool, const char *dir);
+
+/* What a failed run removes before it stops. */
+static const char *the_prefix, *the_pool, *the_dir;
+
 static void
 must_succeed(JsonObject *job, const char *what)
 {
     if (g_strcmp0(json_object_get_string_member(job, "state"), "succeeded") != 0) {
         g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), job);
         g_autofree char *t = json_to_string(n, FALSE);
-        g_error("%s failed: %s", what, t);
+        g_printerr("%s failed: %s\n", what, t);
+        cleanup_host(the_prefix, the_pool, the_dir);
+        g_error("%s failed", what);
     }
 }
 
@@ -97,7 +104,7 @@ cleanup_host(const char *prefix, const char *pool, const char *dir)
             const char *name = g_strstrip(lines[i]);
             if (g_str_has_prefix(name, prefix)) {
                 const char *const d[] = { "virsh", "-q", "-c", SYSTEM_URI, "destroy", name, NULL };
-                const char *const u[] = { "virsh", "-q", "-c", SYSTEM_URI, "undefine", name, "--nvram", NULL };
+                const char *const u[] = { "virsh", "-q", "-c", SYSTEM_URI, "undefine", name, "--nvram", "--snapshots-metadata", NULL };
                 run_argv(d, TRUE);
                 run_argv(u, TRUE);
             }
@@ -312,6 +319,9 @@ main(int argc, char **argv)
         o.loop_count = o.count;
     dir = g_build_filename(g_get_tmp_dir(), prefix, NULL);
     dir[strlen(dir) - 1] = '\0';
+    the_prefix = prefix;
+    the_pool = pool;
+    the_dir = dir;
     cleanup_host(prefix, pool, dir);
     if (g_mkdir(dir, 0755) != 0)
         g_error("cannot make %s", dir);

@@ -540,7 +540,7 @@ test_delete_unreachable_host(Fixture *f, gconstpointer data)
     g_assert_cmpstr(dv_json_get_string(done, "state", ""), ==, "failed");
     msg = dv_json_get_string(dv_json_get_object(done, "error"), "message", "");
     g_test_message("delete: %s", msg);
-    g_assert_nonnull(strstr(msg, "could not remove 3 of 3 machines and 1 of 1 base images"));
+    g_assert_nonnull(strstr(msg, "could not remove 3 of 3 machines, 1 of 1 base images and the identity pools of 0 hosts"));
     g_assert_nonnull(strstr(msg, "nonexistent"));
     g_assert_cmpint(count(f, &dv_table_catalogs), ==, 1);
     g_assert_cmpint(count(f, &dv_table_catalog_bases), ==, 1);

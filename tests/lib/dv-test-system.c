@@ -83,6 +83,19 @@ dv_test_system_cleanup(DvVirt *virt, const char *prefix, const char *dir)
                 virStorageVolDelete(vols[i], 0);
             virStoragePoolDestroy(pool);
         }
+        /* Other pools of the test (catalog identity pools are persistent). */
+        {
+            g_autoptr(DvVirtPoolList) pools = NULL;
+            int np = virConnectListAllStoragePools(op.conn, &pools, 0);
+            for (int i = 0; i < np; i++) {
+                if (!g_str_has_prefix(virStoragePoolGetName(pools[i]), prefix))
+                    continue;
+                g_printerr("cleanup: removing leftover pool %s\n", virStoragePoolGetName(pools[i]));
+                if (virStoragePoolIsActive(pools[i]) == 1)
+                    virStoragePoolDestroy(pools[i]);
+                virStoragePoolUndefine(pools[i]);
+            }
+        }
         virResetLastError();
     }
     dv_test_system_remove_tree(dir);

@@ -14,12 +14,30 @@ G_BEGIN_DECLS
 
 /* Every volume of catalog <c> is named "<c>-...": the base
  * "<c>-base-v<version>.qcow2" and per machine <m>
- * "<c>-<m>-disk.qcow2", "<c>-<m>-identity.iso", "<c>-<m>-personal.qcow2"
- * and the serial console log "<c>-<m>-console.log" on dir pools. */
+ * "<c>-<m>-disk.qcow2", "<c>-<m>-identity.iso", "<c>-<m>-personal.img"
+ * (raw, sparse; machines made before kept "-personal.qcow2") and the
+ * serial console log "<c>-<m>-console.log" on dir pools.  Identity disks
+ * live in the catalog's identity pools (below), the rest in its pool. */
 #define DV_CATALOG_VOLUME_DISK "disk.qcow2"
 #define DV_CATALOG_VOLUME_IDENTITY "identity.iso"
-#define DV_CATALOG_VOLUME_PERSONAL "personal.qcow2"
+#define DV_CATALOG_VOLUME_PERSONAL "personal.img"
+#define DV_CATALOG_VOLUME_PERSONAL_OLD "personal.qcow2"
 #define DV_CATALOG_VOLUME_CONSOLE "console.log"
+
+/* Identity pools: libvirt refreshes a whole pool after every upload, so
+ * identity disks go into small dir pools "<c>-id-<k>" of their own, one
+ * per host and shard of DV_CATALOG_IDENTITY_POOL_SIZE machine numbers
+ * (k = (name_index - 1) / size), each a directory of that name in the
+ * catalog pool's directory.  The job makes them; delete removes them. */
+#define DV_CATALOG_IDENTITY_POOL_SIZE 64
+#define DV_CATALOG_IDENTITY_POOL_INFIX "id-"
+char *dv_catalog_identity_pool_name(const char *catalog, gint64 name_index);
+/* Does @name fit "<catalog>-id-<digits>"? */
+gboolean dv_catalog_is_identity_pool(const char *catalog, const char *name);
+
+/* Machine steps at once per host at most (also bounded by the host's
+ * max_concurrent_operations). */
+#define DV_CATALOG_HOST_WORKERS_MAX 16
 
 /* Domains of a catalog carry this description ("machine of catalog <c>"),
  * which tells them from other domains whose name fits the scheme. */

@@ -234,6 +234,22 @@ gboolean dv_virt_pool_refresh(DvVirtHost *host, const char *pool, GCancellable *
 JsonArray *dv_virt_domain_list_by_prefix(DvVirtHost *host, const char *prefix,
                                          GCancellable *cancellable, GError **error);
 
+/* ---- Drover's own small dir pools (dv-virt-pool.c; identity pools) ---- */
+
+/* Makes sure a persistent, autostarted, running dir pool @name over the
+ * directory @path (made 0711 when missing) exists.  A pool of that name
+ * over another directory is DV_ERROR_CONFLICT. */
+gboolean dv_virt_pool_ensure_dir(DvVirtHost *host, const char *name, const char *path,
+                                 GCancellable *cancellable, GError **error);
+/* Stops and undefines @name and removes its directory; refused
+ * (DV_ERROR_CONFLICT) while it holds any volume.  Missing:
+ * DV_ERROR_NOT_FOUND. */
+gboolean dv_virt_pool_remove(DvVirtHost *host, const char *name, GCancellable *cancellable,
+                             GError **error);
+/* Names of the host's pools starting with @prefix, sorted (strings). */
+JsonArray *dv_virt_pool_list_by_prefix(DvVirtHost *host, const char *prefix,
+                                       GCancellable *cancellable, GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirt, dv_virt_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirtHost, dv_virt_host_unref)
 
