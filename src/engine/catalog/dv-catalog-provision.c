@@ -39,8 +39,42 @@ dv_catalog_update(DvEngine *engine, const DvTableDef *def, JsonObject *row, Json
     return TRUE;
 }
 
+/* The ready base of @image_id on @host_id, or NULL (no error). */
+static JsonObject *
+dv_catalog_ready_base_on(DvEngine *engine, const char *image_id, const char *host_id, GError **error)
+{
+    g_autoptr(JsonArray) rows = dv_engine_list_all(engine, &dv_table_catalog_bases, "image_id", image_id, error);
+    for (guint i = 0; rows != NULL && i < json_array_get_length(rows); i++) {
+        JsonObject *b = json_array_get_object_element(rows, i);
+        if (g_strcmp0(dv_json_get_string(b, "host_id", ""), host_id) == 0 &&
+            g_strcmp0(dv_json_get_string(b, "state", ""), "ready") == 0 &&
+            dv_json_get_string(b, "path", NULL) != NULL)
+            return json_object_ref(b);
+    }
+    return NULL;
+}
+
+/* Deletes @name in @pool when it exists. */
+static gboolean
+dv_catalog_volume_drop(DvVirtHost *vh, const char *pool, const char *name, GCancellable *c, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    if (!dv_virt_volume_delete(vh, pool, name, c, &local) && !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    return TRUE;
+}
+
 /* Makes the base of one pool when it is not ready.  A base still pending
- * after a crash may be a half-written copy: it is removed and made again. */
+ * after a crash may be a half-written copy: it is removed and made again.
+ *
+ * On the master's host the master's disk is flattened into the base
+ * (virStorageVolCreateXMLFrom).  On another host the base is streamed
+ * from the master's host: from the ready base there when the master's
+ * host is a target too (the job makes that one first), otherwise from a
+ * flattened staging copy "<base>-staging" in the master disk's pool,
+ * removed afterwards. */
 gboolean
 dv_catalog_consolidate(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonObject *base,
                        GError **error)
@@ -52,8 +86,13 @@ dv_catalog_consolidate(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonOb
     g_autoptr(JsonObject) vol = NULL;
     g_autoptr(JsonObject) pool = NULL;
     g_autoptr(DvVirtHost) vh = NULL;
-    g_autoptr(GError) local = NULL;
+    g_autoptr(DvVirtHost) mvh = NULL;
+    g_autoptr(DvCatalogFreeze) freeze = NULL;
     g_autofree char *path = NULL;
+    g_autofree char *source = NULL;
+    const char *master_host;
+    const char *pool_name = dv_json_get_string(base, "pool_name", "");
+    const char *vname = dv_json_get_string(base, "volume_name", "");
     JsonObject *disk;
 
     if (g_strcmp0(dv_json_get_string(base, "state", ""), "ready") == 0)
@@ -68,53 +107,92 @@ dv_catalog_consolidate(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonOb
         g_prefix_error(error, "master VM of image v%" G_GINT64_FORMAT ": ", dv_json_get_int(image, "version", 0));
         return FALSE;
     }
+    master_host = dv_json_get_string(master, "host_id", "");
     vh = dv_engine_virt_host_by_id(engine, dv_json_get_string(base, "host_id", ""), error);
     if (vh == NULL)
         return FALSE;
-    pool = dv_catalog_on_host(engine, &dv_table_pools, dv_json_get_string(base, "host_id", ""), "name",
-                              dv_json_get_string(base, "pool_name", ""), error);
+    mvh = dv_engine_virt_host_by_id(engine, master_host, error);
+    if (mvh == NULL) {
+        g_prefix_error(error, "master's host: ");
+        return FALSE;
+    }
+    pool = dv_catalog_on_host(engine, &dv_table_pools, dv_json_get_string(base, "host_id", ""), "name", pool_name,
+                              error);
     if (pool == NULL) {
         if (error != NULL && *error == NULL)
-            g_set_error(error, DV_ERROR, DV_ERROR_NOT_FOUND, "storage pool %s is gone",
-                        dv_json_get_string(base, "pool_name", ""));
+            g_set_error(error, DV_ERROR, DV_ERROR_NOT_FOUND, "storage pool %s is gone", pool_name);
         return FALSE;
     }
-    /* Copy only a disk nobody writes. */
-    dom = dv_virt_domain_get(vh, dv_json_get_string(master, "uuid", ""), c, error);
-    if (dom == NULL)
-        return FALSE;
-    if (g_strcmp0(dv_json_get_string(dom, "state", ""), "shutoff") != 0) {
-        g_set_error(error, DV_ERROR, DV_ERROR_CONFLICT,
-                    "master VM %s is %s; the base is copied only from a shut-off master",
-                    dv_json_get_string(master, "name", ""), dv_json_get_string(dom, "state", ""));
-        return FALSE;
-    }
-    /* The disk as libvirt reports it now (the row may be older). */
-    {
-        g_autoptr(JsonObject) wrap = json_object_new();
-        json_object_set_object_member(wrap, "spec", json_object_ref(dom));
-        disk = dv_catalog_master_disk(wrap);
-    }
-    if (disk == NULL) {
-        g_set_error(error, DV_ERROR, DV_ERROR_CONFLICT, "master VM %s has no writable disk",
-                    dv_json_get_string(master, "name", ""));
-        return FALSE;
-    }
-    path = g_build_filename(dv_json_get_string(pool, "path", "/"), dv_json_get_string(base, "volume_name", ""), NULL);
+    path = g_build_filename(dv_json_get_string(pool, "path", "/"), vname, NULL);
     /* Not recorded as ready: whatever is there is a half-made copy (or
      * one whose recording was lost), and no machine uses it yet. */
-    {
-        if (!dv_virt_volume_delete(vh, dv_json_get_string(base, "pool_name", ""),
-                                   dv_json_get_string(base, "volume_name", ""), c, &local) &&
-            !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
-            g_propagate_error(error, g_steal_pointer(&local));
+    if (!dv_catalog_volume_drop(vh, pool_name, vname, c, error))
+        return FALSE;
+
+    if (g_strcmp0(dv_json_get_string(base, "host_id", ""), master_host) != 0) {
+        g_autoptr(JsonObject) src = dv_catalog_ready_base_on(engine, dv_json_get_string(base, "image_id", ""),
+                                                             master_host, error);
+        if (src == NULL && error != NULL && *error != NULL)
             return FALSE;
-        }
-        g_clear_error(&local);
+        if (src != NULL)
+            source = g_strdup(dv_json_get_string(src, "path", ""));
     }
-    vol = dv_virt_volume_clone(vh, dv_json_get_string(disk, "source", ""), dv_json_get_string(base, "pool_name", ""),
-                               dv_json_get_string(base, "volume_name", ""), c, error);
+    if (source == NULL) {
+        /* Copy only a disk nobody writes: a running master's disk is
+         * frozen first (dv-catalog-freeze.c). */
+        dom = dv_virt_domain_get(mvh, dv_json_get_string(master, "uuid", ""), c, error);
+        if (dom == NULL)
+            return FALSE;
+        {
+            g_autoptr(JsonObject) wrap = json_object_new();
+            json_object_set_object_member(wrap, "spec", json_object_ref(dom));
+            disk = dv_catalog_master_disk(wrap);
+            if (disk == NULL) {
+                g_set_error(error, DV_ERROR, DV_ERROR_CONFLICT, "master VM %s has no writable disk",
+                            dv_json_get_string(master, "name", ""));
+                return FALSE;
+            }
+            source = g_strdup(dv_json_get_string(disk, "source", ""));
+            if (g_strcmp0(dv_json_get_string(dom, "state", ""), "shutoff") != 0) {
+                freeze = dv_catalog_freeze(engine, mvh, master, dom, disk, c, error);
+                if (freeze == NULL)
+                    return FALSE;
+            }
+        }
+    }
+
+    if (g_strcmp0(dv_json_get_string(base, "host_id", ""), master_host) == 0) {
+        vol = dv_virt_volume_clone(vh, source, pool_name, vname, c, error);
+    } else if (dom == NULL) {
+        /* From the master host's ready base. */
+        vol = dv_virt_volume_copy_between(mvh, source, vh, pool_name, vname, c, error);
+    } else {
+        /* Flattened on the master's host first, then streamed. */
+        g_autoptr(JsonObject) where = dv_virt_volume_lookup_by_path(mvh, source, c, error);
+        g_autofree char *staging = g_strdup_printf("%s-staging", vname);
+        g_autoptr(JsonObject) flat = NULL;
+        const char *mpool;
+        if (where == NULL)
+            return FALSE;
+        mpool = dv_json_get_string(where, "pool", "");
+        if (!dv_catalog_volume_drop(mvh, mpool, staging, c, error))
+            return FALSE;
+        flat = dv_virt_volume_clone(mvh, source, mpool, staging, c, error);
+        if (flat == NULL)
+            return FALSE;
+        if (freeze != NULL && !dv_catalog_freeze_end(freeze, c, error))
+            return FALSE;
+        vol = dv_virt_volume_copy_between(mvh, dv_json_get_string(flat, "path", ""), vh, pool_name, vname, c,
+                                          error);
+        {
+            g_autoptr(GError) local = NULL;
+            if (!dv_catalog_volume_drop(mvh, mpool, staging, c, vol != NULL ? error : &local))
+                return FALSE;
+        }
+    }
     if (vol == NULL)
+        return FALSE;
+    if (freeze != NULL && !dv_catalog_freeze_end(freeze, c, error))
         return FALSE;
     {
         g_autoptr(JsonObject) changes = json_object_new();
@@ -812,6 +890,7 @@ dv_catalog_provision_job(DvJob *job, gpointer user_data, GError **error)
     g_autoptr(JsonArray) machines = NULL;
     g_autoptr(JsonObject) result = json_object_new();
     g_autoptr(GHashTable) base_by_host = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GPtrArray) sorted_bases = g_ptr_array_new();
     g_autofree char *first_error = NULL;
     guint ready = 0, failed = 0, n;
 
@@ -825,8 +904,25 @@ dv_catalog_provision_job(DvJob *job, gpointer user_data, GError **error)
                                dv_json_get_string(catalog, "current_image_id", ""), error);
     if (bases == NULL)
         return FALSE;
-    for (guint i = 0; i < json_array_get_length(bases); i++) {
-        JsonObject *b = json_array_get_object_element(bases, i);
+    {
+        /* The master's host first: the other hosts' bases are streamed
+         * from its base. */
+        g_autoptr(JsonObject) master = dv_store_get(engine->store, &dv_table_vms,
+                                                    dv_json_get_string(catalog, "master_vm_id", ""), NULL);
+        const char *mhost = master != NULL ? dv_json_get_string(master, "host_id", "") : "";
+        g_autoptr(GPtrArray) order = g_ptr_array_new();
+        for (guint pass = 0; pass < 2; pass++)
+            for (guint i = 0; i < json_array_get_length(bases); i++) {
+                JsonObject *b = json_array_get_object_element(bases, i);
+                if ((g_strcmp0(dv_json_get_string(b, "host_id", ""), mhost) == 0) == (pass == 0))
+                    g_ptr_array_add(order, b);
+            }
+        g_ptr_array_set_size(sorted_bases, 0);
+        for (guint i = 0; i < order->len; i++)
+            g_ptr_array_add(sorted_bases, g_ptr_array_index(order, i));
+    }
+    for (guint i = 0; i < sorted_bases->len; i++) {
+        JsonObject *b = g_ptr_array_index(sorted_bases, i);
         g_autoptr(GError) local = NULL;
         if (!dv_catalog_consolidate(engine, job, catalog, b, &local)) {
             g_autoptr(JsonObject) ch = json_object_new();

@@ -75,6 +75,31 @@ GPtrArray *dv_catalog_host_ids(JsonObject *catalog, JsonArray *machines, JsonArr
 gboolean dv_catalog_consolidate(DvEngine *engine, DvJob *job, JsonObject *catalog,
                                 JsonObject *base, GError **error);
 
+/* Placement (dv-catalog-place.c): one target host as read live. */
+typedef struct {
+    gint64 free_memory_mib;
+    double cpu_busy;        /* 0..1; < 0 unknown */
+    gint64 pool_available;  /* bytes left for machines (after the base) */
+} DvCatalogPlaceHost;
+
+/* Deals @count machines out to @hosts: returns the count per host (owned,
+ * n_hosts entries) and, when @ret_order is given (@count entries), the
+ * host index of each machine in turn.  A pool too small for all is
+ * DV_ERROR_CONFLICT naming "pool". */
+gint64 *dv_catalog_place(const DvCatalogPlaceHost *hosts, guint n_hosts, gint64 count,
+                         gint64 per_machine_bytes, guint *ret_order, GError **error);
+
+/* A running master's disk frozen while its base is copied
+ * (dv-catalog-freeze.c).  @dom is the master's live entry, @disk its boot
+ * disk there (target, source, format).  _end merges the layer back;
+ * _free merges it back too when _end was not reached. */
+typedef struct _DvCatalogFreeze DvCatalogFreeze;
+DvCatalogFreeze *dv_catalog_freeze(DvEngine *engine, DvVirtHost *vh, JsonObject *master, JsonObject *dom,
+                                   JsonObject *disk, GCancellable *c, GError **error);
+gboolean dv_catalog_freeze_end(DvCatalogFreeze *f, GCancellable *c, GError **error);
+void dv_catalog_freeze_free(DvCatalogFreeze *f);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvCatalogFreeze, dv_catalog_freeze_free)
+
 /* Job kinds of dv-catalog-provision.c, dv-catalog-delete.c and
  * dv-catalog-reconcile.c. */
 void dv_catalog_provision_register(DvEngine *engine);
