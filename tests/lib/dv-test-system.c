@@ -56,7 +56,14 @@ dv_test_system_remove_tree(const char *dir)
 void
 dv_test_system_cleanup(DvVirt *virt, const char *prefix, const char *dir)
 {
-    g_autoptr(DvVirtHost) host = dv_virt_host_get(virt, "local-cleanup", DV_TEST_SYSTEM_URI);
+    dv_test_system_cleanup_uri(virt, DV_TEST_SYSTEM_URI, prefix, dir);
+}
+
+void
+dv_test_system_cleanup_uri(DvVirt *virt, const char *uri, const char *prefix, const char *dir)
+{
+    g_autofree char *cache_id = g_strdup_printf("cleanup-%s", uri);
+    g_autoptr(DvVirtHost) host = dv_virt_host_get(virt, cache_id, uri);
     g_autofree char *pool_name = g_strdup_printf("%spool", prefix);
     g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
     g_autoptr(DvVirtDomainList) doms = NULL;
