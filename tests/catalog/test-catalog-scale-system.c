@@ -107,12 +107,12 @@ udaemon_pid(const char *prefix)
 }
 
 static void
-udaemon_stop(const char *prefix)
+udaemon_stop(const char *prefix, gboolean hard)
 {
     GPid pid = udaemon_pid(prefix);
     if (pid == 0)
         return;
-    kill(pid, SIGTERM);
+    kill(pid, hard ? SIGKILL : SIGTERM);
     for (guint i = 0; i < 100 && kill(pid, 0) == 0; i++)
         g_usleep(50 * 1000);
     if (kill(pid, 0) == 0)
@@ -215,6 +215,16 @@ pool_create(const char *uri, const char *name, const char *dir)
     p = virStoragePoolCreateXML(op.conn, xml, 0);
     if (p == NULL)
         dv_virt_op_fail(&op, &error, "cannot create test pool on %s", uri);
+    g_assert_no_error(error);
+}
+
+/* A persistent dir pool (it must survive a restart of the daemon). */
+static void
+pool_define(const char *uri, const char *name, const char *dir)
+{
+    g_autoptr(DvVirtHost) vh = dv_virt_host_get(the_virt, uri, uri);
+    g_autoptr(GError) error = NULL;
+    g_assert_true(dv_virt_pool_ensure_dir(vh, name, dir, NULL, &error));
     g_assert_no_error(error);
 }
 
@@ -438,6 +448,141 @@ test_two_hosts_running_master(void)
     dv_test_system_remove_tree(state_dir);
 }
 
+
+/* The private daemon is killed (SIGKILL) while its machines are being
+ * made; a retry with it back finishes them. */
+static void
+test_host_goes_away(void)
+{
+    g_autofree char *prefix = prefix_new(getppid());
+    g_autofree char *dir = pool_dir_new(prefix, "");
+    g_autofree char *sdir = pool_dir_new(prefix, "-s");
+    g_autofree char *session_uri = udaemon_uri(prefix);
+    g_autofree char *pool = g_strdup_printf("%spool", prefix);
+    g_autofree char *state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
+    g_autofree char *master_path = g_strdup_printf("%s/%smaster.qcow2", dir, prefix);
+    g_autofree char *master_name = g_strdup_printf("%smaster", prefix);
+    g_autofree char *cat_name = g_strdup_printf("%scat", prefix);
+    g_autofree char *src = NULL;
+    g_autofree char *json = NULL;
+    g_autofree char *session_id = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(DvEngine) engine = NULL;
+    g_autoptr(JsonObject) done = NULL;
+    g_autoptr(JsonObject) job = NULL;
+    g_autoptr(JsonObject) row = NULL;
+    guint local_ready = 0, s_ready = 0, s_failed = 0;
+    const guint count = 40;
+
+    g_assert_cmpint(g_mkdir(sdir, 0755), ==, 0);
+    g_assert_cmpint(chown(sdir, 65534, 65534), ==, 0);
+    copy_file(src = g_build_filename(guest_dir(), "master.qcow2", NULL), master_path);
+    pool_create(DV_TEST_SYSTEM_URI, pool, dir);
+    pool_define(session_uri, pool, sdir);
+    {
+        DvEngineOptions o = { .state_dir = state_dir, .job_workers = 4 };
+        engine = dv_engine_new(&o, &error);
+        g_assert_no_error(error);
+    }
+    done = create(engine, DV_KIND_HOST, "{\"name\":\"local\",\"uri\":\"" DV_TEST_SYSTEM_URI "\"}", 120000);
+    g_clear_pointer(&done, json_object_unref);
+    /* One machine step at a time there, so the kill lands mid-way. */
+    json = g_strdup_printf("{\"name\":\"session\",\"uri\":\"%s\",\"max_concurrent_operations\":1}", session_uri);
+    done = create(engine, DV_KIND_HOST, json, 120000);
+    session_id = g_strdup(dv_json_get_string(dv_json_get_object(done, "result"), "id", ""));
+    g_free(json);
+    json = g_strdup_printf("{\"name\":\"%s\",\"host\":\"local\",\"memory_mib\":64,\"generation\":1,"
+                           "\"disks\":[{\"volume\":\"%s\"}]}", master_name, master_path);
+    g_clear_pointer(&done, json_object_unref);
+    done = create(engine, DV_KIND_VM, json, 120000);
+    {
+        g_autoptr(JsonObject) body = obj("{\"name\":\"golden\"}");
+        g_autoptr(JsonObject) sj = dv_engine_vm_snapshot_create(engine, master_name, body, "tester", &error);
+        g_autoptr(JsonObject) r = NULL;
+        g_assert_no_error(error);
+        r = run(engine, sj, 120000);
+    }
+
+    g_free(json);
+    json = g_strdup_printf("{\"name\":\"%s\",\"master_vm\":\"%s\",\"master_snapshot\":\"golden\","
+                           "\"hosts\":[\"local\",\"session\"],\"pool\":\"%s\",\"naming_scheme\":\"%s##\","
+                           "\"count\":%u,\"personal_disk_mib\":16,\"machine\":{\"memory_mib\":64}}",
+                           cat_name, master_name, pool, prefix, count);
+    {
+        g_autoptr(JsonObject) body = obj(json);
+        job = dv_engine_create(engine, DV_KIND_CATALOG, body, "tester", &error);
+        g_assert_no_error(error);
+    }
+    /* The host goes away once some of its machines are recorded. */
+    for (guint i = 0;; i++) {
+        DvFilter f[] = { { "host_id", DV_FILTER_EQ, session_id }, { "state", DV_FILTER_EQ, "ready" } };
+        gint64 n = dv_store_count(dv_engine_get_store(engine), &dv_table_catalog_machines, f, 2, &error);
+        g_assert_no_error(error);
+        if (n > 0)
+            break;
+        if (i > 3000)
+            g_error("no machine of the second host became ready");
+        g_usleep(5 * 1000);
+    }
+    udaemon_stop(prefix, TRUE);
+    g_assert_true(dv_job_manager_wait_idle(dv_engine_get_jobs(engine), JOB_WAIT_MS));
+    row = dv_store_get(dv_engine_get_store(engine), &dv_table_jobs, dv_json_get_string(job, "id", ""), &error);
+    g_assert_no_error(error);
+    g_printerr("# job: %s\n", dv_json_get_string(dv_json_get_object(row, "error"), "message", ""));
+    g_assert_cmpstr(dv_json_get_string(row, "state", ""), ==, "failed");
+    {
+        g_autoptr(JsonObject) ms = dv_engine_catalog_machines(engine, cat_name, NULL, &error);
+        JsonArray *items = dv_json_get_array(ms, "items");
+        g_assert_no_error(error);
+        g_assert_cmpuint(json_array_get_length(items), ==, count);
+        for (guint i = 0; i < count; i++) {
+            JsonObject *m = json_array_get_object_element(items, i);
+            gboolean ready = g_strcmp0(dv_json_get_string(m, "state", ""), "ready") == 0;
+            if (g_strcmp0(dv_json_get_string(m, "host_id", ""), session_id) != 0) {
+                g_assert_true(ready);
+                local_ready++;
+            } else if (ready) {
+                s_ready++;
+            } else {
+                g_assert_cmpstr(dv_json_get_string(m, "state", ""), ==, "failed");
+                if (strstr(dv_json_get_string(m, "error", ""), "cannot reach host") == NULL)
+                    g_error("%s failed for another reason: %s", dv_json_get_string(m, "name", ""),
+                            dv_json_get_string(m, "error", ""));
+                s_failed++;
+            }
+        }
+    }
+    g_printerr("# after the host went away: %u ready on the first host, %u ready and %u failed on the second\n",
+               local_ready, s_ready, s_failed);
+    g_assert_cmpuint(s_ready, >=, 1);
+    g_assert_cmpuint(s_failed, >=, 1);
+
+    /* The host is back: provisioning again finishes the rest. */
+    udaemon_start(prefix);
+    g_clear_pointer(&job, json_object_unref);
+    g_clear_pointer(&row, json_object_unref);
+    job = dv_engine_catalog_provision(engine, cat_name, "tester", &error);
+    g_assert_no_error(error);
+    row = run(engine, job, JOB_WAIT_MS);
+    g_assert_cmpint(dv_json_get_int(dv_json_get_object(row, "result"), "machines_ready", 0), ==, count);
+    {
+        g_autoptr(JsonObject) r = dv_engine_catalog_reconcile(engine, cat_name, &error);
+        g_autofree char *t = NULL;
+        g_assert_no_error(error);
+        t = dv_json_object_to_string(r, FALSE);
+        g_printerr("# reconcile: %s\n", t);
+        g_assert_true(dv_json_get_bool(r, "ok", FALSE));
+    }
+    {
+        g_autoptr(JsonObject) dj = dv_engine_delete(engine, DV_KIND_CATALOG, cat_name, NULL, "tester", &error);
+        g_autoptr(JsonObject) r = NULL;
+        g_assert_no_error(error);
+        r = run(engine, dj, JOB_WAIT_MS);
+    }
+    g_clear_pointer(&engine, dv_engine_free);
+    dv_test_system_remove_tree(state_dir);
+}
+
 static void
 cleanup_all(const char *prefix)
 {
@@ -450,20 +595,21 @@ cleanup_all(const char *prefix)
     /* The private daemon's domains first (its QEMUs outlive it). */
     if (udaemon_pid(prefix) != 0)
         dv_test_system_cleanup_uri(the_virt, uri, prefix, sdir);
-    udaemon_stop(prefix);
+    udaemon_stop(prefix, FALSE);
     dv_test_system_remove_tree(sdir);
     dv_test_system_remove_tree(root);
     dv_test_system_remove_tree(state_dir);
 }
 
 static void
-run_isolated(void)
+run_isolated(gconstpointer data)
 {
+    GTestFunc fn = (GTestFunc)data;
     g_autofree char *prefix = NULL;
     g_autofree char *dir = NULL;
 
     if (g_test_subprocess()) {
-        test_two_hosts_running_master();
+        fn();
         return;
     }
     if (!dv_test_system_check_daemon(the_virt))
@@ -487,7 +633,10 @@ main(int argc, char **argv)
     int rc;
     g_test_init(&argc, &argv, NULL);
     the_virt = dv_virt_new();
-    g_test_add_func("/drover/catalog/scale-system/two-hosts-running-master", run_isolated);
+    g_test_add_data_func("/drover/catalog/scale-system/two-hosts-running-master",
+                         (gconstpointer)test_two_hosts_running_master, run_isolated);
+    g_test_add_data_func("/drover/catalog/scale-system/host-goes-away", (gconstpointer)test_host_goes_away,
+                         run_isolated);
     rc = g_test_run();
     dv_virt_free(the_virt);
     return rc;
