@@ -39,6 +39,23 @@ dv_catalog_update(DvEngine *engine, const DvTableDef *def, JsonObject *row, Json
     return TRUE;
 }
 
+/* Test hook: with DV_DEBUG_JOBS=1 and DV_DEBUG_CATALOG_PAUSE=<point> in
+ * droverd's environment the job says "catalog.provision: paused at
+ * <point>" on stderr and waits there, so a test can kill droverd at that
+ * very point: "consolidate" (a base copied, not recorded yet),
+ * "machines" (the first batch of machines recorded; the workers go on
+ * making the rest, which stay unrecorded)
+ * and "save" (the machines recorded, the catalog's state not).  Off
+ * unless both variables are set. */
+static void
+dv_catalog_debug_pause(const char *point)
+{
+    if (!dv_engine_debug_enabled() || g_strcmp0(g_getenv("DV_DEBUG_CATALOG_PAUSE"), point) != 0)
+        return;
+    g_printerr("catalog.provision: paused at %s\n", point);
+    g_usleep(30 * G_USEC_PER_SEC);
+}
+
 /* The ready base of @image_id on @host_id, or NULL (no error). */
 static JsonObject *
 dv_catalog_ready_base_on(DvEngine *engine, const char *image_id, const char *host_id, GError **error)
@@ -194,6 +211,7 @@ dv_catalog_consolidate(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonOb
         return FALSE;
     if (freeze != NULL && !dv_catalog_freeze_end(freeze, c, error))
         return FALSE;
+    dv_catalog_debug_pause("consolidate");
     {
         g_autoptr(JsonObject) changes = json_object_new();
         json_object_set_string_member(changes, "path", dv_json_get_string(vol, "path", path));
@@ -781,7 +799,7 @@ dv_provision_machines(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonArr
     DvProvision pv = { engine, dv_job_get_cancellable(job), catalog, { 0 }, NULL, 0 };
     guint n = json_array_get_length(machines), total = 0, received = 0, ready = 0, failed = 0;
     gint64 last_flush = g_get_monotonic_time();
-    gboolean cancelled = FALSE;
+    gboolean cancelled = FALSE, paused = FALSE;
     char *first_error = NULL;
 
     if (!dv_provision_profile_load(engine, catalog, &pv.profile, error)) {
@@ -855,6 +873,10 @@ dv_provision_machines(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonArr
             (batch->len >= DV_PROVISION_BATCH || now - last_flush >= DV_PROVISION_FLUSH_US || received == total)) {
             if (!dv_provision_flush(engine, batch, &flush_error))
                 g_atomic_int_set(&pv.abort, 1); /* the workers stop; we drain */
+            else if (!paused && received < total) {
+                paused = TRUE;
+                dv_catalog_debug_pause("machines");
+            }
             last_flush = now;
             dv_job_step_progress(job, total > 0 ? (double)received / total : 1.0);
         }
@@ -964,6 +986,7 @@ dv_catalog_provision_job(DvJob *job, gpointer user_data, GError **error)
         if (!dv_catalog_update(engine, &dv_table_catalog_bases, b, ch, error))
             return FALSE;
     }
+    dv_catalog_debug_pause("save");
     {
         g_autoptr(JsonObject) ch = json_object_new();
         json_object_set_string_member(ch, "state", failed > 0 ? "degraded" : "ready");
