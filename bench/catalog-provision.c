@@ -187,6 +187,22 @@ bench_server(const Options *o, const char *prefix, const char *pool, const char 
     server_s = t1 - t0;
     g_print("server: %d machines provisioned in %.2f s (%.0f machines/s)\n", o->count, server_s,
             o->count / server_s);
+    {
+        JsonObject *result = json_object_get_object_member(job, "result");
+        JsonObject *timing = result != NULL && json_object_has_member(result, "timing")
+                                 ? json_object_get_object_member(result, "timing")
+                                 : NULL;
+        if (timing != NULL) {
+            JsonObject *st = json_object_get_object_member(timing, "machine_steps_s");
+            g_print("server: consolidate %.2f s, machines %.2f s; summed over the workers: overlay %.1f s, "
+                    "identity %.1f s, personal %.1f s, define %.1f s; recording %.2f s\n",
+                    json_object_get_double_member(timing, "consolidate_s"),
+                    json_object_get_double_member(timing, "machines_s"),
+                    json_object_get_double_member(st, "overlay"), json_object_get_double_member(st, "identity"),
+                    json_object_get_double_member(st, "personal"), json_object_get_double_member(st, "define"),
+                    json_object_get_double_member(st, "record"));
+        }
+    }
     g_print("server: %u files of the catalog in the pool directory (overlays, personal disks)\n",
             count_files(dir, cat));
     g_clear_pointer(&job, json_object_unref);

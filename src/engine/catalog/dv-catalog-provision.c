@@ -295,11 +295,16 @@ struct _DvProvision {
     gint abort;             /* atomic: the job thread cannot record any more */
 };
 
+/* Time spent in each step, summed over the workers (microseconds). */
+enum { DV_STEP_OVERLAY, DV_STEP_IDENTITY, DV_STEP_PERSONAL, DV_STEP_DEFINE, DV_STEP_N };
+static const char *const dv_step_names[DV_STEP_N] = { "overlay", "identity", "personal", "define" };
+
 typedef struct {
     JsonObject *m;          /* borrowed */
     JsonObject *changes;    /* owned; NULL: skipped (cancelled) */
     JsonObject *vm;         /* owned VM row to write, or NULL */
     char *error;            /* owned "name: reason" when failed */
+    gint64 step_us[DV_STEP_N];
 } DvProvisionResult;
 
 static void
@@ -434,7 +439,7 @@ dv_provision_disk(const char *path, const char *format, const char *target, gboo
  * a failure records the steps done before it. */
 static gboolean
 dv_provision_machine_steps(DvProvisionHost *ph, JsonObject *m, JsonObject *ch, JsonObject **ret_vm,
-                           GError **error)
+                           gint64 *step_us, GError **error)
 {
     DvProvision *pv = ph->pv;
     GCancellable *c = pv->c;
@@ -456,7 +461,7 @@ dv_provision_machine_steps(DvProvisionHost *ph, JsonObject *m, JsonObject *ch, J
     g_autofree char *xml = NULL;
     g_autofree char *uuid = NULL;
     JsonObject *vm;
-    gint64 now;
+    gint64 now, t;
 
     if (ph->base == NULL || g_strcmp0(dv_json_get_string(ph->base, "state", ""), "ready") != 0) {
         g_set_error(error, DV_ERROR, DV_ERROR_HOST_FAILED, "base image: %s",
@@ -470,6 +475,7 @@ dv_provision_machine_steps(DvProvisionHost *ph, JsonObject *m, JsonObject *ch, J
     pool_path = dv_json_get_string(ph->pool_row, "path", "/");
 
     /* overlay */
+    t = g_get_monotonic_time();
     if (overlay == NULL) {
         g_autoptr(JsonObject) vol = dv_provision_ensure_volume(ph->vh, pool, pool_path, disk_name,
                                                                dv_json_get_string(ph->base, "path", ""), "qcow2",
@@ -483,8 +489,10 @@ dv_provision_machine_steps(DvProvisionHost *ph, JsonObject *m, JsonObject *ch, J
         json_object_set_string_member(ch, "step", "overlay");
         overlay = json_object_get_string_member(ch, "overlay_path");
     }
+    step_us[DV_STEP_OVERLAY] = g_get_monotonic_time() - t;
     /* identity: uploaded whole each time it is not recorded (an upload
      * converges on retry) into the machine's identity pool */
+    t = g_get_monotonic_time();
     if (identity == NULL) {
         const char *pool_err = g_hash_table_lookup(ph->id_pools, id_pool);
         g_autofree char *dir = g_build_filename(pool_path, id_pool, NULL);
@@ -502,8 +510,10 @@ dv_provision_machine_steps(DvProvisionHost *ph, JsonObject *m, JsonObject *ch, J
         json_object_set_string_member(ch, "step", "identity");
         identity = json_object_get_string_member(ch, "identity_path");
     }
+    step_us[DV_STEP_IDENTITY] = g_get_monotonic_time() - t;
     /* personal: raw and sparse (no qemu-img run; the guest sees a blank
      * disk either way) */
+    t = g_get_monotonic_time();
     if (personal > 0 && pers == NULL) {
         g_autoptr(JsonObject) vol = dv_provision_ensure_volume(ph->vh, pool, pool_path, pers_name, NULL, "raw",
                                                                (guint64)personal << 20, c, error);
@@ -515,7 +525,9 @@ dv_provision_machine_steps(DvProvisionHost *ph, JsonObject *m, JsonObject *ch, J
         json_object_set_string_member(ch, "step", "personal");
         pers = json_object_get_string_member(ch, "personal_path");
     }
+    step_us[DV_STEP_PERSONAL] = g_get_monotonic_time() - t;
     /* define: the same UUID on every attempt, so a redefine replaces */
+    t = g_get_monotonic_time();
     spec = dv_json_object_from_text(ph->spec_template, error);
     if (spec == NULL)
         return FALSE;
@@ -547,6 +559,7 @@ dv_provision_machine_steps(DvProvisionHost *ph, JsonObject *m, JsonObject *ch, J
         g_prefix_error(error, "define: ");
         return FALSE;
     }
+    step_us[DV_STEP_DEFINE] = g_get_monotonic_time() - t;
     /* The VM row's id is the machine's id, so a resume finds it. */
     now = dv_store_now();
     vm = json_object_new();
@@ -602,7 +615,7 @@ dv_provision_machine(gpointer data, gpointer user_data)
     g_mutex_unlock(&ph->lock);
     if (dead != NULL)
         g_set_error_literal(&local, DV_ERROR, DV_ERROR_UNAVAILABLE, dead);
-    else if (dv_provision_machine_steps(ph, m, r->changes, &r->vm, &local))
+    else if (dv_provision_machine_steps(ph, m, r->changes, &r->vm, r->step_us, &local))
         g_clear_error(&local);
     if (local != NULL) {
         if (g_error_matches(local, DV_ERROR, DV_ERROR_CANCELLED)) {
@@ -789,8 +802,8 @@ dv_provision_flush(DvEngine *engine, GPtrArray *batch, GError **error)
  * counted. */
 static gboolean
 dv_provision_machines(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonArray *machines,
-                      GHashTable *base_by_host, guint *ret_ready, guint *ret_failed, char **ret_first_error,
-                      GError **error)
+                      GHashTable *base_by_host, JsonObject *ret_timing, guint *ret_ready, guint *ret_failed,
+                      char **ret_first_error, GError **error)
 {
     g_autoptr(GHashTable) by_host = g_hash_table_new(g_str_hash, g_str_equal);
     g_autoptr(GPtrArray) hosts = g_ptr_array_new_with_free_func((GDestroyNotify)dv_provision_host_free);
@@ -801,6 +814,7 @@ dv_provision_machines(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonArr
     gint64 last_flush = g_get_monotonic_time();
     gboolean cancelled = FALSE, paused = FALSE;
     char *first_error = NULL;
+    gint64 step_us[DV_STEP_N] = { 0 }, record_us = 0;
 
     if (!dv_provision_profile_load(engine, catalog, &pv.profile, error)) {
         dv_provision_profile_clear(&pv.profile);
@@ -856,6 +870,8 @@ dv_provision_machines(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonArr
         gint64 now = g_get_monotonic_time();
         if (r != NULL) {
             received++;
+            for (guint k = 0; k < DV_STEP_N; k++)
+                step_us[k] += r->step_us[k];
             if (r->changes == NULL)
                 cancelled = TRUE;
             else if (g_strcmp0(dv_json_get_string(r->changes, "state", ""), "ready") == 0)
@@ -871,7 +887,10 @@ dv_provision_machines(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonArr
         }
         if (flush_error == NULL && batch->len > 0 &&
             (batch->len >= DV_PROVISION_BATCH || now - last_flush >= DV_PROVISION_FLUSH_US || received == total)) {
-            if (!dv_provision_flush(engine, batch, &flush_error))
+            gint64 f0 = g_get_monotonic_time();
+            gboolean flushed = dv_provision_flush(engine, batch, &flush_error);
+            record_us += g_get_monotonic_time() - f0;
+            if (!flushed)
                 g_atomic_int_set(&pv.abort, 1); /* the workers stop; we drain */
             else if (!paused && received < total) {
                 paused = TRUE;
@@ -896,6 +915,16 @@ dv_provision_machines(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonArr
         g_set_error_literal(error, DV_ERROR, DV_ERROR_CANCELLED, "cancelled; run provision again to finish");
         return FALSE;
     }
+    /* Where the time went: the workers' time per step (summed over all
+     * of them, so it exceeds the wall time when they overlap) and the
+     * job thread's time writing the records. */
+    {
+        JsonObject *t = json_object_new();
+        for (guint k = 0; k < DV_STEP_N; k++)
+            json_object_set_double_member(t, dv_step_names[k], step_us[k] / 1e6);
+        json_object_set_double_member(t, "record", record_us / 1e6);
+        json_object_set_object_member(ret_timing, "machine_steps_s", t);
+    }
     *ret_ready = ready;
     *ret_failed = failed;
     *ret_first_error = first_error;
@@ -913,8 +942,10 @@ dv_catalog_provision_job(DvJob *job, gpointer user_data, GError **error)
     g_autoptr(JsonObject) result = json_object_new();
     g_autoptr(GHashTable) base_by_host = g_hash_table_new(g_str_hash, g_str_equal);
     g_autoptr(GPtrArray) sorted_bases = g_ptr_array_new();
+    g_autoptr(JsonObject) timing = json_object_new();
     g_autofree char *first_error = NULL;
     guint ready = 0, failed = 0, n;
+    gint64 t_start = g_get_monotonic_time(), t_machines;
 
     dv_job_set_steps(job, dv_catalog_steps, G_N_ELEMENTS(dv_catalog_steps));
     catalog = dv_store_get(engine->store, &dv_table_catalogs, catalog_id, error);
@@ -967,8 +998,12 @@ dv_catalog_provision_job(DvJob *job, gpointer user_data, GError **error)
     if (machines == NULL)
         return FALSE;
     n = json_array_get_length(machines);
-    if (!dv_provision_machines(engine, job, catalog, machines, base_by_host, &ready, &failed, &first_error, error))
+    t_machines = g_get_monotonic_time();
+    if (!dv_provision_machines(engine, job, catalog, machines, base_by_host, timing, &ready, &failed, &first_error,
+                               error))
         return FALSE;
+    json_object_set_double_member(timing, "consolidate_s", (t_machines - t_start) / 1e6);
+    json_object_set_double_member(timing, "machines_s", (g_get_monotonic_time() - t_machines) / 1e6);
 
 
     if (!dv_job_step(job, "save", error))
@@ -997,6 +1032,7 @@ dv_catalog_provision_job(DvJob *job, gpointer user_data, GError **error)
     json_object_set_string_member(result, "name", dv_json_get_string(catalog, "name", ""));
     json_object_set_int_member(result, "machines_ready", ready);
     json_object_set_int_member(result, "machines_failed", failed);
+    json_object_set_object_member(result, "timing", json_object_ref(timing));
     dv_job_set_result(job, result);
     if (failed > 0) {
         g_set_error(error, DV_ERROR, DV_ERROR_HOST_FAILED,
