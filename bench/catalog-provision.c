@@ -16,6 +16,7 @@
 #include <glib/gstdio.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define TARGET_SERVER_S 15.0
@@ -31,6 +32,7 @@ typedef struct {
     gboolean strict;
     gboolean skip_loop;
     gboolean skip_server;
+    gint width;
 } Options;
 
 static double
@@ -56,6 +58,58 @@ run_argv(const char *const *argv, gboolean may_fail)
         g_error("%s failed: %s\n%s%s", argv[0], error->message, out, err);
     }
     return TRUE;
+}
+
+/* CPU seconds of @pid (user + system), with its waited-for children
+ * (for libvirtd: the qemu-img runs) when @children. */
+static double
+proc_cpu_s(GPid pid, gboolean children)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int)pid);
+    g_autofree char *text = NULL;
+    g_auto(GStrv) f = NULL;
+    const char *p;
+    guint64 t;
+
+    if (pid <= 0 || !g_file_get_contents(path, &text, NULL, NULL))
+        return 0;
+    /* After the command name: utime, stime, cutime, cstime are fields
+     * 14-17 (1-based), 11-14 here. */
+    p = strrchr(text, ')');
+    if (p == NULL)
+        return 0;
+    f = g_strsplit(p + 2, " ", -1);
+    if (g_strv_length(f) < 15)
+        return 0;
+    t = g_ascii_strtoull(f[11], NULL, 10) + g_ascii_strtoull(f[12], NULL, 10);
+    if (children)
+        t += g_ascii_strtoull(f[13], NULL, 10) + g_ascii_strtoull(f[14], NULL, 10);
+    return (double)t / (double)sysconf(_SC_CLK_TCK);
+}
+
+static char *
+load_average(void)
+{
+    g_autofree char *text = NULL;
+    if (!g_file_get_contents("/proc/loadavg", &text, NULL, NULL))
+        return g_strdup("?");
+    return g_strndup(text, strcspn(text, " "));
+}
+
+static GPid
+libvirtd_pid(void)
+{
+    g_autofree char *text = NULL;
+    if (!g_file_get_contents("/run/libvirtd.pid", &text, NULL, NULL))
+        return 0;
+    return (GPid)g_ascii_strtoll(text, NULL, 10);
+}
+
+static GPid
+daemon_pid(DvTestDaemon *d)
+{
+    const char *id = d->proc != NULL ? g_subprocess_get_identifier(d->proc) : NULL;
+    return id != NULL ? (GPid)g_ascii_strtoll(id, NULL, 10) : 0;
 }
 
 static JsonObject *
@@ -158,11 +212,16 @@ bench_server(const Options *o, const char *prefix, const char *pool, const char 
     g_autofree char *path = NULL;
     g_autofree char *cat = g_strdup_printf("%scat", prefix);
     g_autoptr(JsonObject) job = NULL;
-    double t0, t1, server_s;
+    double t0, t1, server_s, l0, l1, d0, d1;
 
     if (d == NULL)
         g_error("cannot start droverd");
-    job = run_job(d, "POST", "/api/v1/hosts", "{\"name\":\"local\",\"uri\":\"" SYSTEM_URI "\"}");
+    {
+        g_autofree char *hb = o->width > 0 ? g_strdup_printf("{\"name\":\"local\",\"uri\":\"" SYSTEM_URI "\","
+                                                             "\"max_concurrent_operations\":%d}", o->width)
+                                           : g_strdup("{\"name\":\"local\",\"uri\":\"" SYSTEM_URI "\"}");
+        job = run_job(d, "POST", "/api/v1/hosts", hb);
+    }
     must_succeed(job, "adding the local host");
     g_clear_pointer(&job, json_object_unref);
     body = g_strdup_printf("{\"name\":\"%smaster\",\"host\":\"local\",\"memory_mib\":64,\"generation\":1,"
@@ -180,13 +239,22 @@ bench_server(const Options *o, const char *prefix, const char *pool, const char 
                            "\"hosts\":[\"local\"],\"pool\":\"%s\",\"naming_scheme\":\"%s####\",\"count\":%d,"
                            "\"personal_disk_mib\":%d,\"machine\":{\"memory_mib\":64}}",
                            cat, prefix, pool, prefix, o->count, PERSONAL_MIB);
+    l0 = proc_cpu_s(libvirtd_pid(), TRUE);
+    d0 = proc_cpu_s(daemon_pid(d), FALSE);
     t0 = now_s();
     job = run_job(d, "POST", "/api/v1/catalogs", body);
     t1 = now_s();
+    l1 = proc_cpu_s(libvirtd_pid(), TRUE);
+    d1 = proc_cpu_s(daemon_pid(d), FALSE);
     must_succeed(job, "provisioning the catalog");
     server_s = t1 - t0;
     g_print("server: %d machines provisioned in %.2f s (%.0f machines/s)\n", o->count, server_s,
             o->count / server_s);
+    {
+        g_autofree char *la = load_average();
+        g_print("server: CPU used meanwhile: droverd %.2f s, libvirtd with its qemu-img runs %.2f s "
+                "(the machine's load average: %s)\n", d1 - d0, l1 - l0, la);
+    }
     {
         JsonObject *result = json_object_get_object_member(job, "result");
         JsonObject *timing = result != NULL && json_object_has_member(result, "timing")
@@ -274,11 +342,24 @@ bench_loop(const Options *o, const char *prefix, const char *pool, const char *d
         g_error("%s", error->message);
     {
         const char *const argv[] = { "sh", script, NULL };
+        struct rusage r0, r1;
+        double l0, l1, c;
+        g_autofree char *la = NULL;
+        getrusage(RUSAGE_CHILDREN, &r0);
+        l0 = proc_cpu_s(libvirtd_pid(), TRUE);
         t0 = now_s();
         run_argv(argv, FALSE);
         t1 = now_s();
+        l1 = proc_cpu_s(libvirtd_pid(), TRUE);
+        getrusage(RUSAGE_CHILDREN, &r1);
+        c = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) + (r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) +
+            ((r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) + (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec)) / 1e6;
+        la = load_average();
+        g_print("loop: %d machines in %.2f s (%.1f machines/s)\n", o->loop_count, t1 - t0,
+                o->loop_count / (t1 - t0));
+        g_print("loop: CPU used: the script's commands %.2f s, libvirtd %.2f s (load average: %s)\n", c, l1 - l0,
+                la);
     }
-    g_print("loop: %d machines in %.2f s (%.1f machines/s)\n", o->loop_count, t1 - t0, o->loop_count / (t1 - t0));
     g_string_printf(s,
         "set -u\n"
         "i=1\n"
@@ -311,6 +392,8 @@ main(int argc, char **argv)
           "N" },
         { "skip-loop", 0, 0, G_OPTION_ARG_NONE, &o.skip_loop, "Time the server only", NULL },
         { "skip-server", 0, 0, G_OPTION_ARG_NONE, &o.skip_server, "Time the shell loop only", NULL },
+        { "width", 0, 0, G_OPTION_ARG_INT, &o.width,
+          "The host's max_concurrent_operations (default: the host default, 16)", "N" },
         { "keep", 0, 0, G_OPTION_ARG_NONE, &o.keep, "Leave the server's catalog in place", NULL },
         { "strict", 0, 0, G_OPTION_ARG_NONE, &o.strict, "Exit 1 when a target is missed", NULL },
         { NULL },
