@@ -8,6 +8,7 @@
  *
  * The points are reached with droverd's test hook (DV_DEBUG_JOBS=1 and
  * DV_DEBUG_CATALOG_PAUSE=<point>: the job says so on stderr and waits).
+ * A second case cancels the job while it is paused and provisions again.
  * Everything is named dvk<pid>-...; the parent removes it afterwards. */
 #define G_LOG_DOMAIN "DvTestCatalogKill"
 
@@ -167,15 +168,105 @@ test_kill_during_provisioning(void)
     ok(d, "DELETE", path, NULL);
 }
 
+/* Cancelling mid-way: the machines not made stay pending (none failed),
+ * the job ends cancelled, and provisioning again finishes the catalog. */
 static void
-run_isolated(void)
+test_cancel_and_retry(void)
 {
+    g_autofree char *prefix = prefix_new(getppid());
+    g_autofree char *dir = dir_new(prefix);
+    g_autofree char *pool = g_strdup_printf("%spool", prefix);
+    g_autofree char *state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
+    g_autofree char *master = g_strdup_printf("%s/%smaster.qcow2", dir, prefix);
+    g_autofree char *cat = g_strdup_printf("%scat", prefix);
+    g_autofree char *body = NULL;
+    g_autofree char *path = NULL;
+    g_autofree char *job_id = NULL;
+    g_autoptr(DvTestDaemon) d = NULL;
+    g_autoptr(JsonObject) job = NULL;
+
+    {
+        g_autofree char *target = g_strdup_printf("--target=%s", dir);
+        const char *const mk[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", "compat=1.1", master, "64M",
+                                   NULL };
+        const char *const pc[] = { "virsh", "-q", "-c", DV_TEST_SYSTEM_URI, "pool-create-as", pool, "dir", target,
+                                   NULL };
+        run_argv(mk);
+        run_argv(pc);
+    }
+    g_assert_cmpint(g_mkdir(state_dir, 0700), ==, 0);
+    /* Paused before anything is made, so most machines are not. */
+    g_setenv("DV_DEBUG_CATALOG_PAUSE", "consolidate", TRUE);
+    d = dv_test_daemon_start(state_dir, NULL);
+    g_assert_nonnull(d);
+    ok(d, "POST", "/api/v1/hosts", "{\"name\":\"local\",\"uri\":\"" DV_TEST_SYSTEM_URI "\"}");
+    body = g_strdup_printf("{\"name\":\"%smaster\",\"host\":\"local\",\"memory_mib\":64,\"generation\":1,"
+                           "\"disks\":[{\"volume\":\"%s\"}]}", prefix, master);
+    ok(d, "POST", "/api/v1/vms", body);
+    path = g_strdup_printf("/api/v1/vms/%smaster/snapshots", prefix);
+    ok(d, "POST", path, "{\"name\":\"golden\"}");
+    g_free(body);
+    body = g_strdup_printf("{\"name\":\"%s\",\"master_vm\":\"%smaster\",\"master_snapshot\":\"golden\","
+                           "\"hosts\":[\"local\"],\"pool\":\"%s\",\"naming_scheme\":\"%s###\",\"count\":%d,"
+                           "\"machine\":{\"memory_mib\":64}}",
+                           cat, prefix, pool, prefix, COUNT);
+    job = submit(d, "POST", "/api/v1/catalogs", body);
+    job_id = g_strdup(json_object_get_string_member(job, "id"));
+    wait_paused(d, "consolidate");
+    {
+        guint status = 0;
+        g_autofree char *cp = g_strdup_printf("/api/v1/jobs/%s/cancel", job_id);
+        g_autoptr(JsonNode) r = dv_test_request(d, "POST", cp, NULL, &status);
+        g_assert_cmpuint(status, ==, 200);
+    }
+    {
+        g_autoptr(JsonObject) done = dv_test_wait_job(d, job_id, 120);
+        guint status = 0;
+        g_autofree char *mp = g_strdup_printf("/api/v1/catalogs/%s/machines?state=failed", cat);
+        g_autoptr(JsonNode) r = NULL;
+        g_assert_cmpstr(json_object_get_string_member(done, "state"), ==, "cancelled");
+        /* Cancelled is not failed: no machine carries an error. */
+        r = dv_test_request(d, "GET", mp, NULL, &status);
+        g_assert_cmpuint(status, ==, 200);
+        g_assert_cmpuint(json_array_get_length(json_object_get_array_member(json_node_get_object(r), "items")), ==,
+                         0);
+    }
+    g_unsetenv("DV_DEBUG_CATALOG_PAUSE");
+    dv_test_daemon_stop(d, FALSE);
+    g_assert_true(dv_test_daemon_restart(d));
+    g_free(path);
+    path = g_strdup_printf("/api/v1/catalogs/%s/provision", cat);
+    {
+        g_autoptr(JsonObject) done = dv_test_run_job(d, "POST", path, NULL);
+        g_assert_cmpstr(json_object_get_string_member(done, "state"), ==, "succeeded");
+        g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(done, "result"), "machines_ready"),
+                        ==, COUNT);
+    }
+    {
+        guint status = 0;
+        g_autofree char *rp = g_strdup_printf("/api/v1/catalogs/%s/reconcile", cat);
+        g_autoptr(JsonNode) r = dv_test_request(d, "GET", rp, NULL, &status);
+        g_assert_cmpuint(status, ==, 200);
+        g_assert_true(json_object_get_boolean_member(json_node_get_object(r), "ok"));
+    }
+    g_free(path);
+    path = g_strdup_printf("/api/v1/catalogs/%s", cat);
+    ok(d, "DELETE", path, NULL);
+    g_free(path);
+    path = g_strdup_printf("/api/v1/vms/%smaster", prefix);
+    ok(d, "DELETE", path, NULL);
+}
+
+static void
+run_isolated(gconstpointer data)
+{
+    GTestFunc fn = (GTestFunc)data;
     g_autofree char *prefix = NULL;
     g_autofree char *dir = NULL;
     g_autofree char *state_dir = NULL;
 
     if (g_test_subprocess()) {
-        test_kill_during_provisioning();
+        fn();
         return;
     }
     if (!dv_test_system_check_daemon(the_virt))
@@ -200,7 +291,10 @@ main(int argc, char **argv)
     int rc;
     g_test_init(&argc, &argv, NULL);
     the_virt = dv_virt_new();
-    g_test_add_func("/drover/catalog/kill-system/kill-9-at-three-points", run_isolated);
+    g_test_add_data_func("/drover/catalog/kill-system/kill-9-at-three-points",
+                         (gconstpointer)test_kill_during_provisioning, run_isolated);
+    g_test_add_data_func("/drover/catalog/kill-system/cancel-and-retry", (gconstpointer)test_cancel_and_retry,
+                         run_isolated);
     rc = g_test_run();
     dv_virt_free(the_virt);
     return rc;

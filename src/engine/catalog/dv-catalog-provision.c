@@ -48,12 +48,14 @@ dv_catalog_update(DvEngine *engine, const DvTableDef *def, JsonObject *row, Json
  * and "save" (the machines recorded, the catalog's state not).  Off
  * unless both variables are set. */
 static void
-dv_catalog_debug_pause(const char *point)
+dv_catalog_debug_pause(const char *point, GCancellable *c)
 {
     if (!dv_engine_debug_enabled() || g_strcmp0(g_getenv("DV_DEBUG_CATALOG_PAUSE"), point) != 0)
         return;
     g_printerr("catalog.provision: paused at %s\n", point);
-    g_usleep(30 * G_USEC_PER_SEC);
+    /* A cancel ends the pause (the cancellation test). */
+    for (guint i = 0; i < 300 && !g_cancellable_is_cancelled(c); i++)
+        g_usleep(100 * 1000);
 }
 
 /* The ready base of @image_id on @host_id, or NULL (no error). */
@@ -211,7 +213,7 @@ dv_catalog_consolidate(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonOb
         return FALSE;
     if (freeze != NULL && !dv_catalog_freeze_end(freeze, c, error))
         return FALSE;
-    dv_catalog_debug_pause("consolidate");
+    dv_catalog_debug_pause("consolidate", c);
     {
         g_autoptr(JsonObject) changes = json_object_new();
         json_object_set_string_member(changes, "path", dv_json_get_string(vol, "path", path));
@@ -894,7 +896,7 @@ dv_provision_machines(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonArr
                 g_atomic_int_set(&pv.abort, 1); /* the workers stop; we drain */
             else if (!paused && received < total) {
                 paused = TRUE;
-                dv_catalog_debug_pause("machines");
+                dv_catalog_debug_pause("machines", pv.c);
             }
             last_flush = now;
             dv_job_step_progress(job, total > 0 ? (double)received / total : 1.0);
@@ -1021,7 +1023,7 @@ dv_catalog_provision_job(DvJob *job, gpointer user_data, GError **error)
         if (!dv_catalog_update(engine, &dv_table_catalog_bases, b, ch, error))
             return FALSE;
     }
-    dv_catalog_debug_pause("save");
+    dv_catalog_debug_pause("save", dv_job_get_cancellable(job));
     {
         g_autoptr(JsonObject) ch = json_object_new();
         json_object_set_string_member(ch, "state", failed > 0 ? "degraded" : "ready");
