@@ -60,10 +60,35 @@ submit(DvTestDaemon *d, const char *method, const char *path, const char *body)
     return json_object_ref(json_object_get_object_member(json_node_get_object(resp), "job"));
 }
 
+/* Waits for a job; on a timeout shows the job and droverd's stderr. */
+static JsonObject *
+wait_job(DvTestDaemon *d, const char *job_id, guint timeout_s)
+{
+    g_autofree char *path = g_strdup_printf("/api/v1/jobs/%s", job_id);
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
+    for (;;) {
+        guint status = 0;
+        g_autoptr(JsonNode) resp = dv_test_request(d, "GET", path, NULL, &status);
+        const char *state = resp != NULL ? json_object_get_string_member(json_node_get_object(resp), "state") : "";
+        if (g_strcmp0(state, "queued") != 0 && g_strcmp0(state, "running") != 0)
+            return json_object_ref(json_node_get_object(resp));
+        if (g_get_monotonic_time() > deadline) {
+            g_autofree char *t = resp != NULL ? json_to_string(resp, FALSE) : g_strdup("(none)");
+            g_autofree char *file = g_build_filename(d->state_dir, "droverd.err", NULL);
+            g_autofree char *err = NULL;
+            g_file_get_contents(file, &err, NULL, NULL);
+            g_error("job did not finish within %u s: %s\n--- droverd.err ---\n%s", timeout_s, t,
+                    err != NULL ? err : "");
+        }
+        g_usleep(100 * 1000);
+    }
+}
+
 static void
 ok(DvTestDaemon *d, const char *method, const char *path, const char *body)
 {
-    g_autoptr(JsonObject) j = dv_test_run_job(d, method, path, body);
+    g_autoptr(JsonObject) job = submit(d, method, path, body);
+    g_autoptr(JsonObject) j = wait_job(d, json_object_get_string_member(job, "id"), 400);
     if (g_strcmp0(json_object_get_string_member(j, "state"), "succeeded") != 0) {
         g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), j);
         g_autofree char *t = json_to_string(n, FALSE);
@@ -140,7 +165,7 @@ test_kill_during_provisioning(void)
         g_assert_true(dv_test_daemon_restart(d));
     }
     {
-        g_autoptr(JsonObject) done = dv_test_wait_job(d, job_id, 300);
+        g_autoptr(JsonObject) done = wait_job(d, job_id, 400);
         JsonObject *result = json_object_get_object_member(done, "result");
         if (g_strcmp0(json_object_get_string_member(done, "state"), "succeeded") != 0) {
             g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), done);
@@ -220,7 +245,7 @@ test_cancel_and_retry(void)
         g_assert_cmpuint(status, ==, 200);
     }
     {
-        g_autoptr(JsonObject) done = dv_test_wait_job(d, job_id, 120);
+        g_autoptr(JsonObject) done = wait_job(d, job_id, 400);
         guint status = 0;
         g_autofree char *mp = g_strdup_printf("/api/v1/catalogs/%s/machines?state=failed", cat);
         g_autoptr(JsonNode) r = NULL;
@@ -237,7 +262,8 @@ test_cancel_and_retry(void)
     g_free(path);
     path = g_strdup_printf("/api/v1/catalogs/%s/provision", cat);
     {
-        g_autoptr(JsonObject) done = dv_test_run_job(d, "POST", path, NULL);
+        g_autoptr(JsonObject) j = submit(d, "POST", path, NULL);
+        g_autoptr(JsonObject) done = wait_job(d, json_object_get_string_member(j, "id"), 400);
         g_assert_cmpstr(json_object_get_string_member(done, "state"), ==, "succeeded");
         g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(done, "result"), "machines_ready"),
                         ==, COUNT);
