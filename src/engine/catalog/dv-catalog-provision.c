@@ -619,6 +619,31 @@ dv_provision_machine(gpointer data, gpointer user_data)
         g_set_error_literal(&local, DV_ERROR, DV_ERROR_UNAVAILABLE, dead);
     else if (dv_provision_machine_steps(ph, m, r->changes, &r->vm, r->step_us, &local))
         g_clear_error(&local);
+    /* A lost connection is not yet a lost host: when the host still
+     * answers (on a new connection), the machine's steps run once more
+     * (each finds what was made). */
+    if (local != NULL && g_error_matches(local, DV_ERROR, DV_ERROR_UNAVAILABLE) && dead == NULL) {
+        g_autoptr(GError) ping = NULL;
+        if (dv_virt_host_ping(ph->vh, pv->c, &ping)) {
+            JsonObjectIter it;
+            const char *k;
+            JsonNode *n;
+            g_clear_error(&local);
+            /* What the first attempt made is in r->changes: hand it in. */
+            g_clear_pointer(&r->vm, json_object_unref);
+            {
+                g_autoptr(JsonObject) view = json_object_new();
+                json_object_iter_init(&it, m);
+                while (json_object_iter_next(&it, &k, &n))
+                    json_object_set_member(view, k, json_node_copy(n));
+                json_object_iter_init(&it, r->changes);
+                while (json_object_iter_next(&it, &k, &n))
+                    json_object_set_member(view, k, json_node_copy(n));
+                if (dv_provision_machine_steps(ph, view, r->changes, &r->vm, r->step_us, &local))
+                    g_clear_error(&local);
+            }
+        }
+    }
     if (local != NULL) {
         if (g_error_matches(local, DV_ERROR, DV_ERROR_CANCELLED)) {
             /* Not a failure of the machine: it stays pending (what it

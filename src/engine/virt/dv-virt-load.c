@@ -111,3 +111,17 @@ dv_virt_pool_get_info(DvVirtHost *host, const char *pool, GCancellable *cancella
     json_object_set_int_member(out, "available", (gint64)info.available);
     return out;
 }
+
+gboolean
+dv_virt_host_ping(DvVirtHost *host, GCancellable *cancellable, GError **error)
+{
+    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
+    unsigned long version = 0;
+
+    g_return_val_if_fail(host != NULL, FALSE);
+    if (!dv_virt_op_begin(&op, host, cancellable, error))
+        return FALSE;
+    if (virConnectGetLibVersion(op.conn, &version) < 0)
+        return dv_virt_op_fail(&op, error, "host %s does not answer", dv_virt_host_get_id(host));
+    return TRUE;
+}

@@ -268,6 +268,9 @@ JsonArray *dv_virt_domain_list_by_prefix(DvVirtHost *host, const char *prefix,
  *  null when the driver does not report CPU times)}, read live. */
 JsonObject *dv_virt_host_get_load(DvVirtHost *host, guint sample_ms, GCancellable *cancellable,
                                   GError **error);
+/* One cheap round trip (on a new connection when the old ones died):
+ * does the host answer now? */
+gboolean dv_virt_host_ping(DvVirtHost *host, GCancellable *cancellable, GError **error);
 /* {active, capacity, allocation, available} of @pool, read live (bytes). */
 JsonObject *dv_virt_pool_get_info(DvVirtHost *host, const char *pool, GCancellable *cancellable,
                                   GError **error);
