@@ -406,10 +406,8 @@ dv_provision_ensure_volume(DvVirtHost *vh, const char *pool, const char *pool_pa
     g_autofree char *path = g_build_filename(pool_path, name, NULL);
     JsonObject *vol;
 
-    if (backing != NULL)
-        vol = dv_virt_volume_create_overlay(vh, pool, name, backing, "qcow2", capacity, c, &local);
-    else
-        vol = dv_virt_volume_create(vh, pool, name, capacity, format, c, &local);
+    vol = dv_virt_volume_create_lean(vh, pool, name, capacity, format, backing, backing != NULL ? "qcow2" : NULL, c,
+                                     &local);
     if (vol != NULL)
         return vol;
     if (!g_error_matches(local, DV_ERROR, DV_ERROR_CONFLICT)) {

@@ -29,7 +29,7 @@ G_BEGIN_DECLS
  * per host and shard of DV_CATALOG_IDENTITY_POOL_SIZE machine numbers
  * (k = (name_index - 1) / size), each a directory of that name in the
  * catalog pool's directory.  The job makes them; delete removes them. */
-#define DV_CATALOG_IDENTITY_POOL_SIZE 64
+#define DV_CATALOG_IDENTITY_POOL_SIZE 32
 #define DV_CATALOG_IDENTITY_POOL_INFIX "id-"
 char *dv_catalog_identity_pool_name(const char *catalog, gint64 name_index);
 /* Does @name fit "<catalog>-id-<digits>"? */
