@@ -54,6 +54,7 @@ check-asan: deps $(ASAN_BUILD)/build.ninja
 bench: build
 	@tests/services/with-services bench/inventory-scale
 	@bench/upgrade
+	@tests/services/with-services bench/catalog-provision
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

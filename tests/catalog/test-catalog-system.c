@@ -264,6 +264,13 @@ reconcile_and_delete(DvEngine *engine, const char *cat_name, const char *pool, c
         /* The master is not the catalog's. */
         g_assert_nonnull(strstr(out, "master"));
     }
+    /* No identity pool of it left. */
+    {
+        const char *const args[] = { "pool-list", "--all", "--name", NULL };
+        g_autofree char *out = virsh(args);
+        g_autofree char *left = words_with_prefix(out, vprefix);
+        g_assert_cmpstr(left, ==, "");
+    }
     /* No file of it in the pool's directory either (console logs). */
     {
         g_autoptr(GDir) d = g_dir_open(dir, 0, &error);
@@ -382,9 +389,18 @@ test_provision_and_boot(void)
         for (gsize k = 0; k < G_N_ELEMENTS(paths); k++) {
             const char *p = dv_json_get_string(m, paths[k], NULL);
             g_autoptr(JsonObject) vol = NULL;
-            g_autofree char *want_prefix = g_strdup_printf("%s/%s-%s-", dir, cat_name, dv_json_get_string(m, "name", ""));
+            /* Identity disks in the catalog's first identity pool, a
+             * directory of the pool's directory, mode 0600. */
+            g_autofree char *want_prefix =
+                k == 1 ? g_strdup_printf("%s/%s-id-0/%s-%s-", dir, cat_name, cat_name, dv_json_get_string(m, "name", ""))
+                       : g_strdup_printf("%s/%s-%s-", dir, cat_name, dv_json_get_string(m, "name", ""));
             g_assert_nonnull(p);
             g_assert_true(g_str_has_prefix(p, want_prefix));
+            if (k == 1) {
+                GStatBuf st;
+                g_assert_cmpint(g_stat(p, &st), ==, 0);
+                g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+            }
             vol = dv_virt_volume_lookup_by_path(vh, p, NULL, &error);
             g_assert_no_error(error);
         }

@@ -115,6 +115,40 @@ fixture_teardown(Fixture *f, gconstpointer data)
     g_free(f->host_id);
 }
 
+/* Adds test host @name whose pool1 has @available bytes (all free); returns
+ * its id. */
+static char *
+add_host_with_pool(Fixture *f, const char *name, gint64 available)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *file = g_strdup_printf("%s.xml", name);
+    g_autofree char *xml = dv_test_write_host_xml(f->tmpdir, file, name, 0);
+    g_autofree char *text = NULL;
+    g_autofree char *avail = g_strdup_printf(
+        "    <volume type='file'><name>filler.img</name><capacity>%" G_GINT64_FORMAT "</capacity>"
+        "<allocation>%" G_GINT64_FORMAT "</allocation><target><path>/pool1/filler.img</path>"
+        "<format type='raw'/></target></volume>\n  </pool>",
+        G_GINT64_CONSTANT(107374182400) - available, G_GINT64_CONSTANT(107374182400) - available);
+    g_autofree char *body = g_strdup_printf("{\"name\":\"%s\",\"uri\":\"test://%s\"}", name, xml);
+    g_autoptr(JsonObject) b = obj(body);
+    g_autoptr(JsonObject) job = NULL;
+    g_autoptr(JsonObject) done = NULL;
+    g_auto(GStrv) parts = NULL;
+
+    g_assert_true(g_file_get_contents(xml, &text, NULL, &error));
+    /* libvirt's test driver gives every pool 100 GiB and counts what its
+     * volumes allocate: a filler volume takes the rest. */
+    parts = g_strsplit(text, "  </pool>", -1);
+    g_free(text);
+    text = g_strjoinv(avail, parts);
+    g_assert_true(g_file_set_contents(xml, text, -1, &error));
+    job = dv_engine_create(f->engine, DV_KIND_HOST, b, "tester", &error);
+    g_assert_no_error(error);
+    done = job_wait(f, job);
+    assert_succeeded(done);
+    return g_strdup(dv_json_get_string(dv_json_get_object(done, "result"), "id", ""));
+}
+
 static void
 snapshot(Fixture *f, const char *vm, const char *name)
 {
@@ -202,9 +236,9 @@ test_validation(Fixture *f, gconstpointer data)
     refused(f, b, DV_ERROR_NOT_SUPPORTED, "master_vm", "Virtual Delivery Agent does not work with Secure Boot");
     set_vm(f, "m0", "{\"generation\":1,\"secure_boot\":false}");
 
-    /* A running master. */
-    set_vm(f, "m0", "{\"state\":\"running\"}");
-    refused(f, b, DV_ERROR_CONFLICT, "master_vm", "shut it down first");
+    /* A paused master (a running one is frozen while it is copied). */
+    set_vm(f, "m0", "{\"state\":\"paused\"}");
+    refused(f, b, DV_ERROR_CONFLICT, "master_vm", "must be shut off or running");
     set_vm(f, "m0", "{\"state\":\"shutoff\"}");
 
     /* Naming schemes. */
@@ -242,16 +276,11 @@ test_validation(Fixture *f, gconstpointer data)
         refused(f, b0, DV_ERROR_NOT_FOUND, "pool", "has no storage pool 'nope'");
     }
     {
-        g_autoptr(GError) error = NULL;
-        g_autoptr(JsonObject) pool = dv_store_find(store(f), &dv_table_pools, "name", "pool1", &error);
-        g_autoptr(JsonObject) small = obj("{\"available\":1073741824}");
-        g_autoptr(JsonObject) big = obj("{\"available\":107374182400}");
-        g_assert_no_error(error);
-        /* base 1 GiB + 3 overlays of 1 MiB do not fit in 1 GiB. */
-        g_assert_true(dv_store_update(store(f), &dv_table_pools, dv_json_get_string(pool, "id", ""), small, &error));
-        refused(f, b, DV_ERROR_CONFLICT, "pool", "overlays need");
-        g_assert_true(dv_store_update(store(f), &dv_table_pools, dv_json_get_string(pool, "id", ""), big, &error));
-        g_assert_no_error(error);
+        /* Read live from the host: h2's pool has 1 GiB free, the base
+         * (1 GiB) and 3 overlays of 1 MiB do not fit. */
+        g_autofree char *h2 = add_host_with_pool(f, "h2", 1073741824);
+        g_autofree char *b2 = body_with("\"hosts\":[\"h2\"]");
+        refused(f, b2, DV_ERROR_CONFLICT, "pool", "overlays need");
     }
     /* Other fields. */
     {
@@ -540,7 +569,7 @@ test_delete_unreachable_host(Fixture *f, gconstpointer data)
     g_assert_cmpstr(dv_json_get_string(done, "state", ""), ==, "failed");
     msg = dv_json_get_string(dv_json_get_object(done, "error"), "message", "");
     g_test_message("delete: %s", msg);
-    g_assert_nonnull(strstr(msg, "could not remove 3 of 3 machines and 1 of 1 base images"));
+    g_assert_nonnull(strstr(msg, "could not remove 3 of 3 machines, 1 of 1 base images and the identity pools of 0 hosts"));
     g_assert_nonnull(strstr(msg, "nonexistent"));
     g_assert_cmpint(count(f, &dv_table_catalogs), ==, 1);
     g_assert_cmpint(count(f, &dv_table_catalog_bases), ==, 1);
@@ -698,6 +727,62 @@ test_reconcile(Fixture *f, gconstpointer data)
     g_assert_false(dv_json_get_bool(r2, "ok", TRUE));
 }
 
+/* Placement reads the hosts live: h3's pool has room for the base and
+ * one overlay only, so of 5 machines it takes 1 and h1 the other 4, and
+ * h1's share alternates as long as both have room. */
+static void
+test_placement(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *h3 = add_host_with_pool(f, "h3", 1073741824 + 1048576 + 4096);
+    g_autofree char *b = body_with("\"hosts\":[\"h1\",\"h3\"],\"count\":5,\"machine\":{\"memory_mib\":64}");
+    g_autoptr(JsonObject) body = obj(b);
+    g_autoptr(JsonObject) job = NULL;
+    g_autoptr(JsonObject) done = NULL;
+    g_autoptr(JsonObject) machines = NULL;
+    JsonArray *items;
+    guint on_h3 = 0;
+
+    snapshot(f, "m0", "s1");
+    job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
+    g_assert_no_error(error);
+    done = job_wait(f, job);
+    machines = dv_engine_catalog_machines(f->engine, "cat1", NULL, &error);
+    g_assert_no_error(error);
+    items = dv_json_get_array(machines, "items");
+    g_assert_cmpuint(json_array_get_length(items), ==, 5);
+    for (guint i = 0; i < 5; i++) {
+        JsonObject *m = json_array_get_object_element(items, i);
+        if (g_strcmp0(dv_json_get_string(m, "host_id", ""), h3) == 0)
+            on_h3++;
+        else
+            g_assert_cmpstr(dv_json_get_string(m, "host_id", ""), ==, f->host_id);
+    }
+    g_assert_cmpuint(on_h3, ==, 1);
+    /* h3 is no master's host and a test host cannot stream the base: its
+     * machine fails with that reason, the others get as far as test://
+     * allows (no identity upload). */
+    {
+        JsonObject *m = NULL;
+        for (guint i = 0; i < 5; i++)
+            if (g_strcmp0(dv_json_get_string(json_array_get_object_element(items, i), "host_id", ""), h3) == 0)
+                m = json_array_get_object_element(items, i);
+        g_test_message("h3 machine: %s", dv_json_get_string(m, "error", ""));
+        g_assert_nonnull(strstr(dv_json_get_string(m, "error", ""), "cannot stream volumes between hosts"));
+    }
+    /* Too many for both pools together. */
+    {
+        g_autoptr(JsonObject) b2 = obj("{\"name\":\"cat2\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\","
+                                       "\"hosts\":[\"h3\"],\"pool\":\"pool1\",\"naming_scheme\":\"xx-##\","
+                                       "\"count\":2,\"machine\":{\"memory_mib\":64}}");
+        g_autoptr(JsonObject) j2 = dv_engine_create(f->engine, DV_KIND_CATALOG, b2, "tester", &error);
+        g_assert_null(j2);
+        g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
+        g_assert_cmpstr(dv_error_get_field(error), ==, "pool");
+        g_assert_nonnull(strstr(error->message, "room for 1 of the 2 machines"));
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -709,6 +794,7 @@ main(int argc, char **argv)
     ADD("/drover/catalog/delete-failed-catalog", test_delete_failed_catalog);
     ADD("/drover/catalog/delete-unreachable-host", test_delete_unreachable_host);
     ADD("/drover/catalog/reconcile", test_reconcile);
+    ADD("/drover/catalog/placement", test_placement);
 #undef ADD
     return g_test_run();
 }

@@ -56,7 +56,14 @@ dv_test_system_remove_tree(const char *dir)
 void
 dv_test_system_cleanup(DvVirt *virt, const char *prefix, const char *dir)
 {
-    g_autoptr(DvVirtHost) host = dv_virt_host_get(virt, "local-cleanup", DV_TEST_SYSTEM_URI);
+    dv_test_system_cleanup_uri(virt, DV_TEST_SYSTEM_URI, prefix, dir);
+}
+
+void
+dv_test_system_cleanup_uri(DvVirt *virt, const char *uri, const char *prefix, const char *dir)
+{
+    g_autofree char *cache_id = g_strdup_printf("cleanup-%s", uri);
+    g_autoptr(DvVirtHost) host = dv_virt_host_get(virt, cache_id, uri);
     g_autofree char *pool_name = g_strdup_printf("%spool", prefix);
     g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
     g_autoptr(DvVirtDomainList) doms = NULL;
@@ -82,6 +89,19 @@ dv_test_system_cleanup(DvVirt *virt, const char *prefix, const char *dir)
             for (int i = 0; i < nv; i++)
                 virStorageVolDelete(vols[i], 0);
             virStoragePoolDestroy(pool);
+        }
+        /* Other pools of the test (catalog identity pools are persistent). */
+        {
+            g_autoptr(DvVirtPoolList) pools = NULL;
+            int np = virConnectListAllStoragePools(op.conn, &pools, 0);
+            for (int i = 0; i < np; i++) {
+                if (!g_str_has_prefix(virStoragePoolGetName(pools[i]), prefix))
+                    continue;
+                g_printerr("cleanup: removing leftover pool %s\n", virStoragePoolGetName(pools[i]));
+                if (virStoragePoolIsActive(pools[i]) == 1)
+                    virStoragePoolDestroy(pools[i]);
+                virStoragePoolUndefine(pools[i]);
+            }
         }
         virResetLastError();
     }

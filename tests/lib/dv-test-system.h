@@ -25,6 +25,8 @@ char *dv_test_system_dir_new(const char *prefix);
 /* Removes every domain named @prefix*, the pool "<prefix>pool" with its
  * volumes, and @dir (may be NULL). */
 void dv_test_system_cleanup(DvVirt *virt, const char *prefix, const char *dir);
+/* The same on another local daemon (e.g. qemu:///session). */
+void dv_test_system_cleanup_uri(DvVirt *virt, const char *uri, const char *prefix, const char *dir);
 void dv_test_system_remove_tree(const char *dir);
 
 G_END_DECLS

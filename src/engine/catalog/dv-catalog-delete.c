@@ -85,9 +85,13 @@ dv_catalog_machine_remove(DvEngine *engine, DvJob *job, JsonObject *catalog, Jso
         DV_CATALOG_VOLUME_DISK,
         DV_CATALOG_VOLUME_IDENTITY,
         DV_CATALOG_VOLUME_PERSONAL,
+        DV_CATALOG_VOLUME_PERSONAL_OLD,
         DV_CATALOG_VOLUME_CONSOLE,
     };
     g_autoptr(GError) local = NULL;
+    g_autofree char *id_pool = dv_catalog_identity_pool_name(cname, dv_json_get_int(m, "name_index", 0));
+    g_autofree char *id_dir = g_build_filename(pool_path, id_pool, NULL);
+    g_autofree char *id_name = dv_catalog_volume_name(cname, mname, DV_CATALOG_VOLUME_IDENTITY);
 
     /* The domain first (forced off when running), so no disk is in use;
      * undefine takes its NVRAM, snapshot metadata and managed save. */
@@ -101,6 +105,9 @@ dv_catalog_machine_remove(DvEngine *engine, DvJob *job, JsonObject *catalog, Jso
         if (!dv_catalog_delete_volume(engine, vh, host_id, pool, pool_path, name, c, error))
             return FALSE;
     }
+    /* Its identity disk in its identity pool, recorded or not. */
+    if (!dv_catalog_delete_volume(engine, vh, host_id, id_pool, id_dir, id_name, c, error))
+        return FALSE;
     /* Recorded paths outside the pool's directory (never made so, but a
      * row is what the database knows). */
     {
@@ -214,6 +221,7 @@ dv_catalog_delete_job(DvJob *job, gpointer user_data, GError **error)
     g_autofree char *first_error = NULL;
     g_autoptr(GError) local = NULL;
     guint removed = 0, failed = 0, bases_removed = 0, bases_kept = 0, n;
+    guint id_pools_removed = 0, id_pools_kept = 0;
 
     dv_job_set_steps(job, dv_catalog_delete_steps, G_N_ELEMENTS(dv_catalog_delete_steps));
     catalog = dv_store_get(engine->store, &dv_table_catalogs, catalog_id, &local);
@@ -319,20 +327,63 @@ dv_catalog_delete_job(DvJob *job, gpointer user_data, GError **error)
         dv_job_step_progress(job, (double)(i + 1) / json_array_get_length(bases));
     }
 
+    /* The identity pools, on every host where no machine is left. */
+    {
+        g_autoptr(GPtrArray) ids = dv_catalog_host_ids(catalog, machines, bases);
+        g_autofree char *prefix = g_strdup_printf("%s-" DV_CATALOG_IDENTITY_POOL_INFIX,
+                                                  dv_json_get_string(catalog, "name", ""));
+        for (guint h = 0; h < ids->len; h++) {
+            const char *host_id = g_ptr_array_index(ids, h);
+            DvCatalogHostState *hs;
+            g_autoptr(JsonArray) pools = NULL;
+            g_autoptr(GError) perr = NULL;
+
+            if (g_hash_table_contains(kept, host_id))
+                continue;
+            hs = dv_catalog_host_state(engine, hosts, catalog, host_id, c);
+            if (hs->vh == NULL)
+                perr = g_error_copy(hs->error);
+            else
+                pools = dv_virt_pool_list_by_prefix(hs->vh, prefix, c, &perr);
+            for (guint i = 0; pools != NULL && i < json_array_get_length(pools) && perr == NULL; i++) {
+                const char *name = json_array_get_string_element(pools, i);
+                if (!dv_catalog_is_identity_pool(dv_json_get_string(catalog, "name", ""), name))
+                    continue;
+                if (dv_virt_pool_remove(hs->vh, name, c, &perr))
+                    id_pools_removed++;
+                else if (g_error_matches(perr, DV_ERROR, DV_ERROR_NOT_FOUND))
+                    g_clear_error(&perr);
+                else
+                    g_prefix_error(&perr, "identity pool %s: ", name);
+            }
+            if (perr != NULL) {
+                if (g_error_matches(perr, DV_ERROR, DV_ERROR_CANCELLED)) {
+                    g_propagate_error(error, g_steal_pointer(&perr));
+                    return FALSE;
+                }
+                if (first_error == NULL)
+                    first_error = g_strdup(perr->message);
+                id_pools_kept++;
+            }
+        }
+    }
+
     if (!dv_job_step(job, "catalog", error))
         return FALSE;
+    json_object_set_int_member(result, "identity_pools_removed", id_pools_removed);
     json_object_set_int_member(result, "machines_removed", removed);
     json_object_set_int_member(result, "machines_kept", failed);
     json_object_set_int_member(result, "bases_removed", bases_removed);
     json_object_set_int_member(result, "bases_kept", bases_kept);
-    json_object_set_boolean_member(result, "deleted", failed == 0 && bases_kept == 0);
+    json_object_set_boolean_member(result, "deleted", failed == 0 && bases_kept == 0 && id_pools_kept == 0);
     dv_job_set_result(job, result);
-    if (failed > 0 || bases_kept > 0) {
+    if (failed > 0 || bases_kept > 0 || id_pools_kept > 0) {
         g_set_error(
             error, DV_ERROR, DV_ERROR_HOST_FAILED,
-            "could not remove %u of %u machines and %u of %u base images (first: %s); their "
-            "records are kept. Fix the cause and delete the catalog again",
-            failed, n, bases_kept, json_array_get_length(bases),
+            "could not remove %u of %u machines, %u of %u base images and the identity pools "
+            "of %u hosts (first: %s); their records are kept. Fix the cause and delete the "
+            "catalog again",
+            failed, n, bases_kept, json_array_get_length(bases), id_pools_kept,
             first_error != NULL ? first_error : "unknown");
         return FALSE;
     }

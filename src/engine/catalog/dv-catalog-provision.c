@@ -39,8 +39,61 @@ dv_catalog_update(DvEngine *engine, const DvTableDef *def, JsonObject *row, Json
     return TRUE;
 }
 
+/* Test hook: with DV_DEBUG_JOBS=1 and DV_DEBUG_CATALOG_PAUSE=<point> in
+ * droverd's environment the job says "catalog.provision: paused at
+ * <point>" on stderr and waits there, so a test can kill droverd at that
+ * very point: "consolidate" (a base copied, not recorded yet),
+ * "machines" (the first batch of machines recorded; the workers go on
+ * making the rest, which stay unrecorded)
+ * and "save" (the machines recorded, the catalog's state not).  Off
+ * unless both variables are set. */
+static void
+dv_catalog_debug_pause(const char *point, GCancellable *c)
+{
+    if (!dv_engine_debug_enabled() || g_strcmp0(g_getenv("DV_DEBUG_CATALOG_PAUSE"), point) != 0)
+        return;
+    g_printerr("catalog.provision: paused at %s\n", point);
+    /* A cancel ends the pause (the cancellation test). */
+    for (guint i = 0; i < 300 && !g_cancellable_is_cancelled(c); i++)
+        g_usleep(100 * 1000);
+}
+
+/* The ready base of @image_id on @host_id, or NULL (no error). */
+static JsonObject *
+dv_catalog_ready_base_on(DvEngine *engine, const char *image_id, const char *host_id, GError **error)
+{
+    g_autoptr(JsonArray) rows = dv_engine_list_all(engine, &dv_table_catalog_bases, "image_id", image_id, error);
+    for (guint i = 0; rows != NULL && i < json_array_get_length(rows); i++) {
+        JsonObject *b = json_array_get_object_element(rows, i);
+        if (g_strcmp0(dv_json_get_string(b, "host_id", ""), host_id) == 0 &&
+            g_strcmp0(dv_json_get_string(b, "state", ""), "ready") == 0 &&
+            dv_json_get_string(b, "path", NULL) != NULL)
+            return json_object_ref(b);
+    }
+    return NULL;
+}
+
+/* Deletes @name in @pool when it exists. */
+static gboolean
+dv_catalog_volume_drop(DvVirtHost *vh, const char *pool, const char *name, GCancellable *c, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    if (!dv_virt_volume_delete(vh, pool, name, c, &local) && !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    return TRUE;
+}
+
 /* Makes the base of one pool when it is not ready.  A base still pending
- * after a crash may be a half-written copy: it is removed and made again. */
+ * after a crash may be a half-written copy: it is removed and made again.
+ *
+ * On the master's host the master's disk is flattened into the base
+ * (virStorageVolCreateXMLFrom).  On another host the base is streamed
+ * from the master's host: from the ready base there when the master's
+ * host is a target too (the job makes that one first), otherwise from a
+ * flattened staging copy "<base>-staging" in the master disk's pool,
+ * removed afterwards. */
 gboolean
 dv_catalog_consolidate(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonObject *base,
                        GError **error)
@@ -52,8 +105,13 @@ dv_catalog_consolidate(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonOb
     g_autoptr(JsonObject) vol = NULL;
     g_autoptr(JsonObject) pool = NULL;
     g_autoptr(DvVirtHost) vh = NULL;
-    g_autoptr(GError) local = NULL;
+    g_autoptr(DvVirtHost) mvh = NULL;
+    g_autoptr(DvCatalogFreeze) freeze = NULL;
     g_autofree char *path = NULL;
+    g_autofree char *source = NULL;
+    const char *master_host;
+    const char *pool_name = dv_json_get_string(base, "pool_name", "");
+    const char *vname = dv_json_get_string(base, "volume_name", "");
     JsonObject *disk;
 
     if (g_strcmp0(dv_json_get_string(base, "state", ""), "ready") == 0)
@@ -68,54 +126,94 @@ dv_catalog_consolidate(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonOb
         g_prefix_error(error, "master VM of image v%" G_GINT64_FORMAT ": ", dv_json_get_int(image, "version", 0));
         return FALSE;
     }
+    master_host = dv_json_get_string(master, "host_id", "");
     vh = dv_engine_virt_host_by_id(engine, dv_json_get_string(base, "host_id", ""), error);
     if (vh == NULL)
         return FALSE;
-    pool = dv_catalog_on_host(engine, &dv_table_pools, dv_json_get_string(base, "host_id", ""), "name",
-                              dv_json_get_string(base, "pool_name", ""), error);
+    mvh = dv_engine_virt_host_by_id(engine, master_host, error);
+    if (mvh == NULL) {
+        g_prefix_error(error, "master's host: ");
+        return FALSE;
+    }
+    pool = dv_catalog_on_host(engine, &dv_table_pools, dv_json_get_string(base, "host_id", ""), "name", pool_name,
+                              error);
     if (pool == NULL) {
         if (error != NULL && *error == NULL)
-            g_set_error(error, DV_ERROR, DV_ERROR_NOT_FOUND, "storage pool %s is gone",
-                        dv_json_get_string(base, "pool_name", ""));
+            g_set_error(error, DV_ERROR, DV_ERROR_NOT_FOUND, "storage pool %s is gone", pool_name);
         return FALSE;
     }
-    /* Copy only a disk nobody writes. */
-    dom = dv_virt_domain_get(vh, dv_json_get_string(master, "uuid", ""), c, error);
-    if (dom == NULL)
-        return FALSE;
-    if (g_strcmp0(dv_json_get_string(dom, "state", ""), "shutoff") != 0) {
-        g_set_error(error, DV_ERROR, DV_ERROR_CONFLICT,
-                    "master VM %s is %s; the base is copied only from a shut-off master",
-                    dv_json_get_string(master, "name", ""), dv_json_get_string(dom, "state", ""));
-        return FALSE;
-    }
-    /* The disk as libvirt reports it now (the row may be older). */
-    {
-        g_autoptr(JsonObject) wrap = json_object_new();
-        json_object_set_object_member(wrap, "spec", json_object_ref(dom));
-        disk = dv_catalog_master_disk(wrap);
-    }
-    if (disk == NULL) {
-        g_set_error(error, DV_ERROR, DV_ERROR_CONFLICT, "master VM %s has no writable disk",
-                    dv_json_get_string(master, "name", ""));
-        return FALSE;
-    }
-    path = g_build_filename(dv_json_get_string(pool, "path", "/"), dv_json_get_string(base, "volume_name", ""), NULL);
+    path = g_build_filename(dv_json_get_string(pool, "path", "/"), vname, NULL);
     /* Not recorded as ready: whatever is there is a half-made copy (or
      * one whose recording was lost), and no machine uses it yet. */
-    {
-        if (!dv_virt_volume_delete(vh, dv_json_get_string(base, "pool_name", ""),
-                                   dv_json_get_string(base, "volume_name", ""), c, &local) &&
-            !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
-            g_propagate_error(error, g_steal_pointer(&local));
+    if (!dv_catalog_volume_drop(vh, pool_name, vname, c, error))
+        return FALSE;
+
+    if (g_strcmp0(dv_json_get_string(base, "host_id", ""), master_host) != 0) {
+        g_autoptr(JsonObject) src = dv_catalog_ready_base_on(engine, dv_json_get_string(base, "image_id", ""),
+                                                             master_host, error);
+        if (src == NULL && error != NULL && *error != NULL)
             return FALSE;
-        }
-        g_clear_error(&local);
+        if (src != NULL)
+            source = g_strdup(dv_json_get_string(src, "path", ""));
     }
-    vol = dv_virt_volume_clone(vh, dv_json_get_string(disk, "source", ""), dv_json_get_string(base, "pool_name", ""),
-                               dv_json_get_string(base, "volume_name", ""), c, error);
+    if (source == NULL) {
+        /* Copy only a disk nobody writes: a running master's disk is
+         * frozen first (dv-catalog-freeze.c). */
+        dom = dv_virt_domain_get(mvh, dv_json_get_string(master, "uuid", ""), c, error);
+        if (dom == NULL)
+            return FALSE;
+        {
+            g_autoptr(JsonObject) wrap = json_object_new();
+            json_object_set_object_member(wrap, "spec", json_object_ref(dom));
+            disk = dv_catalog_master_disk(wrap);
+            if (disk == NULL) {
+                g_set_error(error, DV_ERROR, DV_ERROR_CONFLICT, "master VM %s has no writable disk",
+                            dv_json_get_string(master, "name", ""));
+                return FALSE;
+            }
+            source = g_strdup(dv_json_get_string(disk, "source", ""));
+            if (g_strcmp0(dv_json_get_string(dom, "state", ""), "shutoff") != 0) {
+                freeze = dv_catalog_freeze(engine, mvh, master, dom, disk, c, error);
+                if (freeze == NULL)
+                    return FALSE;
+            }
+        }
+    }
+
+    if (g_strcmp0(dv_json_get_string(base, "host_id", ""), master_host) == 0) {
+        vol = dv_virt_volume_clone(vh, source, pool_name, vname, c, error);
+    } else if (dom == NULL) {
+        /* From the master host's ready base. */
+        vol = dv_virt_volume_copy_between(mvh, source, vh, pool_name, vname, c, error);
+    } else {
+        /* Flattened on the master's host first, then streamed. */
+        g_autoptr(JsonObject) where = dv_virt_volume_lookup_by_path(mvh, source, c, error);
+        g_autofree char *staging = g_strdup_printf("%s-staging", vname);
+        g_autoptr(JsonObject) flat = NULL;
+        const char *mpool;
+        if (where == NULL)
+            return FALSE;
+        mpool = dv_json_get_string(where, "pool", "");
+        if (!dv_catalog_volume_drop(mvh, mpool, staging, c, error))
+            return FALSE;
+        flat = dv_virt_volume_clone(mvh, source, mpool, staging, c, error);
+        if (flat == NULL)
+            return FALSE;
+        if (freeze != NULL && !dv_catalog_freeze_end(freeze, c, error))
+            return FALSE;
+        vol = dv_virt_volume_copy_between(mvh, dv_json_get_string(flat, "path", ""), vh, pool_name, vname, c,
+                                          error);
+        {
+            g_autoptr(GError) local = NULL;
+            if (!dv_catalog_volume_drop(mvh, mpool, staging, c, vol != NULL ? error : &local))
+                return FALSE;
+        }
+    }
     if (vol == NULL)
         return FALSE;
+    if (freeze != NULL && !dv_catalog_freeze_end(freeze, c, error))
+        return FALSE;
+    dv_catalog_debug_pause("consolidate", c);
     {
         g_autoptr(JsonObject) changes = json_object_new();
         json_object_set_string_member(changes, "path", dv_json_get_string(vol, "path", path));
@@ -126,263 +224,736 @@ dv_catalog_consolidate(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonOb
     }
 }
 
-/* Builds and uploads the identity disk of @m; secrets are opened only
- * here, in guarded memory. */
+/* --- identity pools -------------------------------------------------------------- */
+
+char *
+dv_catalog_identity_pool_name(const char *catalog, gint64 name_index)
+{
+    gint64 shard = name_index > 0 ? (name_index - 1) / DV_CATALOG_IDENTITY_POOL_SIZE : 0;
+    return g_strdup_printf("%s-" DV_CATALOG_IDENTITY_POOL_INFIX "%" G_GINT64_FORMAT, catalog, shard);
+}
+
+gboolean
+dv_catalog_is_identity_pool(const char *catalog, const char *name)
+{
+    gsize len = strlen(catalog);
+    const char *p;
+
+    if (strncmp(name, catalog, len) != 0 || name[len] != '-' ||
+        !g_str_has_prefix(name + len + 1, DV_CATALOG_IDENTITY_POOL_INFIX))
+        return FALSE;
+    p = name + len + 1 + strlen(DV_CATALOG_IDENTITY_POOL_INFIX);
+    if (*p == '\0')
+        return FALSE;
+    for (; *p != '\0'; p++)
+        if (!g_ascii_isdigit(*p))
+            return FALSE;
+    return TRUE;
+}
+
+/* --- the machines step, in parallel ---------------------------------------------- *
+ *
+ * One runner thread per host; each runs its machines in a thread pool as
+ * wide as the host's max_concurrent_operations (the virt layer spreads
+ * them over several connections: libvirtd serves 5 calls per connection).
+ * Workers touch no database: each machine's outcome goes into a queue,
+ * and the job thread writes the queue in batched transactions and moves
+ * the progress.  A machine not yet recorded when droverd dies is redone
+ * on the next run: every step finds what an earlier attempt made (a
+ * volume of its name, the domain by its fixed UUID, the VM row by the
+ * machine's id). */
+
+typedef struct {
+    DvSecret *admin;
+    DvSecret *join;
+    DvSecret *key;
+    GPtrArray *keys; /* borrowed strings, NULL-terminated when not empty */
+    JsonObject *profile;
+} DvProvisionProfile;
+
+typedef struct _DvProvision DvProvision;
+
+typedef struct {
+    DvProvision *pv;
+    JsonObject *host;       /* row, owned */
+    DvVirtHost *vh;         /* owned */
+    JsonObject *pool_row;   /* the catalog's pool on this host, owned; NULL: gone */
+    JsonObject *base;       /* borrowed */
+    GPtrArray *machines;    /* borrowed rows, not ready */
+    char *spec_template;    /* domain spec common to the host's machines (JSON text) */
+    GHashTable *id_pools;   /* shard pool name -> error text or "" when ready */
+    guint width;
+    GMutex lock;
+    char *dead;             /* the host stopped answering: the rest fail fast */
+    GThread *thread;
+} DvProvisionHost;
+
+struct _DvProvision {
+    DvEngine *engine;
+    GCancellable *c;
+    JsonObject *catalog;
+    DvProvisionProfile profile;
+    GAsyncQueue *results;   /* DvProvisionResult* */
+    gint abort;             /* atomic: the job thread cannot record any more */
+};
+
+/* Time spent in each step, summed over the workers (microseconds). */
+enum { DV_STEP_OVERLAY, DV_STEP_IDENTITY, DV_STEP_PERSONAL, DV_STEP_DEFINE, DV_STEP_N };
+static const char *const dv_step_names[DV_STEP_N] = { "overlay", "identity", "personal", "define" };
+
+typedef struct {
+    JsonObject *m;          /* borrowed */
+    JsonObject *changes;    /* owned; NULL: skipped (cancelled) */
+    JsonObject *vm;         /* owned VM row to write, or NULL */
+    char *error;            /* owned "name: reason" when failed */
+    gint64 step_us[DV_STEP_N];
+} DvProvisionResult;
+
+static void
+dv_provision_result_free(DvProvisionResult *r)
+{
+    if (r == NULL)
+        return;
+    g_clear_pointer(&r->changes, json_object_unref);
+    g_clear_pointer(&r->vm, json_object_unref);
+    g_free(r->error);
+    g_free(r);
+}
+
+static void
+dv_provision_profile_clear(DvProvisionProfile *p)
+{
+    g_clear_pointer(&p->admin, dv_secret_free);
+    g_clear_pointer(&p->join, dv_secret_free);
+    g_clear_pointer(&p->key, dv_secret_free);
+    g_clear_pointer(&p->keys, g_ptr_array_unref);
+    g_clear_pointer(&p->profile, json_object_unref);
+}
+
+/* The guest OS profile and its secrets, opened in guarded memory for the
+ * machines step only and shared read-only by the workers. */
 static gboolean
-dv_catalog_identity(DvEngine *engine, DvVirtHost *vh, JsonObject *catalog, JsonObject *m,
-                    const char *pool, const char *vname, GCancellable *c, GError **error)
+dv_provision_profile_load(DvEngine *engine, JsonObject *catalog, DvProvisionProfile *p, GError **error)
 {
     const char *profile_id = dv_json_get_string(catalog, "guest_os_profile_id", NULL);
-    g_autoptr(JsonObject) profile = NULL;
-    g_autoptr(DvSecret) admin = NULL;
-    g_autoptr(DvSecret) join = NULL;
-    g_autoptr(DvSecret) key = NULL;
-    g_autoptr(GPtrArray) keys = g_ptr_array_new();
+    static const char *const fields[] = { "admin_password", "domain_join_password", "product_key" };
+    DvSecret **slots[] = { &p->admin, &p->join, &p->key };
+    JsonArray *ssh;
+
+    p->keys = g_ptr_array_new();
+    if (profile_id == NULL)
+        return TRUE;
+    p->profile = dv_store_get(engine->store, &dv_table_guest_os_profiles, profile_id, error);
+    if (p->profile == NULL) {
+        g_prefix_error(error, "guest OS profile: ");
+        return FALSE;
+    }
+    for (gsize i = 0; i < G_N_ELEMENTS(fields); i++) {
+        g_autoptr(GError) local = NULL;
+        *slots[i] = dv_keyring_load_secret(engine->keyring, engine->store, "guest-os-profile", profile_id,
+                                           fields[i], &local);
+        if (*slots[i] == NULL && !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            return FALSE;
+        }
+    }
+    ssh = dv_json_get_array(p->profile, "ssh_authorized_keys");
+    for (guint i = 0; ssh != NULL && i < json_array_get_length(ssh); i++)
+        g_ptr_array_add(p->keys, (gpointer)json_array_get_string_element(ssh, i));
+    if (p->keys->len > 0)
+        g_ptr_array_add(p->keys, NULL);
+    return TRUE;
+}
+
+/* Builds and uploads the identity disk of @m into its identity pool. */
+static gboolean
+dv_provision_identity(DvProvision *pv, DvVirtHost *vh, JsonObject *m, const char *pool, const char *vname,
+                      GError **error)
+{
+    DvProvisionProfile *p = &pv->profile;
     g_autoptr(DvSecret) iso = NULL;
     DvIdentitySpec spec = { 0 };
 
     spec.instance_id = dv_json_get_string(m, "id", "");
     spec.hostname = dv_json_get_string(m, "name", "");
-    if (profile_id != NULL) {
-        static const char *const fields[] = { "admin_password", "domain_join_password", "product_key" };
-        DvSecret **slots[] = { &admin, &join, &key };
-        JsonArray *ssh;
-
-        profile = dv_store_get(engine->store, &dv_table_guest_os_profiles, profile_id, error);
-        if (profile == NULL) {
-            g_prefix_error(error, "guest OS profile: ");
-            return FALSE;
-        }
-        for (gsize i = 0; i < G_N_ELEMENTS(fields); i++) {
-            g_autoptr(GError) local = NULL;
-            *slots[i] = dv_keyring_load_secret(engine->keyring, engine->store, "guest-os-profile", profile_id,
-                                               fields[i], &local);
-            if (*slots[i] == NULL && !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
-                g_propagate_error(error, g_steal_pointer(&local));
-                return FALSE;
-            }
-        }
-        spec.admin_username = dv_json_get_string(profile, "admin_username", NULL);
-        spec.time_zone = dv_json_get_string(profile, "time_zone", NULL);
-        spec.domain = dv_json_get_string(profile, "domain", NULL);
-        spec.domain_join_user = dv_json_get_string(profile, "domain_join_user", NULL);
-        spec.extra_user_data = dv_json_get_string(profile, "user_data", NULL);
-        spec.admin_password = admin;
-        spec.domain_join_password = join;
-        spec.product_key = key;
-        ssh = dv_json_get_array(profile, "ssh_authorized_keys");
-        for (guint i = 0; ssh != NULL && i < json_array_get_length(ssh); i++)
-            g_ptr_array_add(keys, (gpointer)json_array_get_string_element(ssh, i));
-        if (keys->len > 0) {
-            g_ptr_array_add(keys, NULL);
-            spec.ssh_authorized_keys = (const char *const *)keys->pdata;
-        }
+    if (p->profile != NULL) {
+        spec.admin_username = dv_json_get_string(p->profile, "admin_username", NULL);
+        spec.time_zone = dv_json_get_string(p->profile, "time_zone", NULL);
+        spec.domain = dv_json_get_string(p->profile, "domain", NULL);
+        spec.domain_join_user = dv_json_get_string(p->profile, "domain_join_user", NULL);
+        spec.extra_user_data = dv_json_get_string(p->profile, "user_data", NULL);
+        spec.admin_password = p->admin;
+        spec.domain_join_password = p->join;
+        spec.product_key = p->key;
+        if (p->keys->len > 0)
+            spec.ssh_authorized_keys = (const char *const *)p->keys->pdata;
     }
     iso = dv_identity_build_iso(&spec, error);
     if (iso == NULL)
         return FALSE;
-    return dv_virt_volume_upload(vh, pool, vname, dv_secret_get_data(iso), dv_secret_get_len(iso), c, error);
+    return dv_virt_volume_upload(vh, pool, vname, dv_secret_get_data(iso), dv_secret_get_len(iso), pv->c, error);
 }
 
-/* Creates a volume, or finds the one an earlier attempt made. */
+/* Creates a volume, or finds the one an earlier attempt made (a create of
+ * an existing name is a conflict: then it is looked up, one round trip
+ * less than looking first for the common case). */
 static JsonObject *
-dv_catalog_ensure_volume(DvVirtHost *vh, const char *pool, const char *pool_path, const char *name,
-                         const char *backing, guint64 capacity, GCancellable *c, GError **error)
+dv_provision_ensure_volume(DvVirtHost *vh, const char *pool, const char *pool_path, const char *name,
+                           const char *backing, const char *format, guint64 capacity, GCancellable *c,
+                           GError **error)
 {
     g_autoptr(GError) local = NULL;
     g_autofree char *path = g_build_filename(pool_path, name, NULL);
-    JsonObject *vol = dv_virt_volume_lookup_by_path(vh, path, c, &local);
+    JsonObject *vol;
 
+    vol = dv_virt_volume_create_lean(vh, pool, name, capacity, format, backing, backing != NULL ? "qcow2" : NULL, c,
+                                     &local);
     if (vol != NULL)
         return vol;
-    if (!g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+    if (!g_error_matches(local, DV_ERROR, DV_ERROR_CONFLICT)) {
         g_propagate_error(error, g_steal_pointer(&local));
         return NULL;
     }
-    if (backing != NULL)
-        return dv_virt_volume_create_overlay(vh, pool, name, backing, "qcow2", capacity, c, error);
-    return dv_virt_volume_create(vh, pool, name, capacity, "qcow2", c, error);
+    return dv_virt_volume_lookup_by_path(vh, path, c, error);
 }
 
-/* The steps of one machine.  Each looks up what exists first, so a
- * resumed job redoes nothing that is recorded and converges otherwise. */
-static gboolean
-dv_catalog_machine_run(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonObject *m, JsonObject *base,
-                       GError **error)
+/* A disk for the domain XML (@inventory FALSE) or as the inventory
+ * records it (dv-virt-probe.c). */
+static JsonObject *
+dv_provision_disk(const char *path, const char *format, const char *target, gboolean readonly, gboolean inventory)
 {
-    GCancellable *c = dv_job_get_cancellable(job);
-    const char *cname = dv_json_get_string(catalog, "name", "");
+    JsonObject *d = json_object_new();
+    json_object_set_string_member(d, inventory ? "source" : "path", path);
+    json_object_set_string_member(d, "format", format);
+    json_object_set_string_member(d, "bus", "virtio");
+    json_object_set_boolean_member(d, "readonly", readonly);
+    if (inventory) {
+        json_object_set_string_member(d, "device", "disk");
+        json_object_set_string_member(d, "target", target);
+        json_object_set_boolean_member(d, "shareable", FALSE);
+    }
+    return d;
+}
+
+/* The steps of one machine; what is made goes into @ch as it is made, so
+ * a failure records the steps done before it. */
+static gboolean
+dv_provision_machine_steps(DvProvisionHost *ph, JsonObject *m, JsonObject *ch, JsonObject **ret_vm,
+                           gint64 *step_us, GError **error)
+{
+    DvProvision *pv = ph->pv;
+    GCancellable *c = pv->c;
+    const char *cname = dv_json_get_string(pv->catalog, "name", "");
     const char *mname = dv_json_get_string(m, "name", "");
-    const char *host_id = dv_json_get_string(m, "host_id", "");
-    const char *pool = dv_json_get_string(catalog, "pool_name", "");
-    JsonObject *mspec = dv_json_get_object(catalog, "machine_spec");
-    gint64 personal = dv_json_get_int(catalog, "personal_disk_mib", 0);
-    g_autoptr(DvVirtHost) vh = NULL;
-    g_autoptr(JsonObject) host = NULL;
-    g_autoptr(JsonObject) prow = NULL;
-    g_autoptr(JsonObject) master = NULL;
+    const char *pool = dv_json_get_string(pv->catalog, "pool_name", "");
+    gint64 personal = dv_json_get_int(pv->catalog, "personal_disk_mib", 0);
     g_autofree char *disk_name = dv_catalog_volume_name(cname, mname, DV_CATALOG_VOLUME_DISK);
     g_autofree char *id_name = dv_catalog_volume_name(cname, mname, DV_CATALOG_VOLUME_IDENTITY);
     g_autofree char *pers_name = dv_catalog_volume_name(cname, mname, DV_CATALOG_VOLUME_PERSONAL);
+    g_autofree char *id_pool = dv_catalog_identity_pool_name(cname, dv_json_get_int(m, "name_index", 0));
     const char *pool_path;
+    const char *overlay = dv_json_get_string(m, "overlay_path", NULL);
+    const char *identity = dv_json_get_string(m, "identity_path", NULL);
+    const char *pers = dv_json_get_string(m, "personal_path", NULL);
+    g_autoptr(JsonObject) spec = NULL;
+    g_autoptr(JsonArray) disks = json_array_new();
+    g_autoptr(JsonArray) inv_disks = json_array_new();
+    g_autofree char *xml = NULL;
+    g_autofree char *uuid = NULL;
+    JsonObject *vm;
+    gint64 now, t;
 
-    if (base == NULL || g_strcmp0(dv_json_get_string(base, "state", ""), "ready") != 0) {
+    if (ph->base == NULL || g_strcmp0(dv_json_get_string(ph->base, "state", ""), "ready") != 0) {
         g_set_error(error, DV_ERROR, DV_ERROR_HOST_FAILED, "base image: %s",
-                    base != NULL ? dv_json_get_string(base, "error", "not made") : "none for this host");
+                    ph->base != NULL ? dv_json_get_string(ph->base, "error", "not made") : "none for this host");
         return FALSE;
     }
-    host = dv_store_get(engine->store, &dv_table_hosts, host_id, error);
-    if (host == NULL)
-        return FALSE;
-    vh = dv_engine_virt_host(engine, host, error);
-    if (vh == NULL)
-        return FALSE;
-    prow = dv_catalog_on_host(engine, &dv_table_pools, host_id, "name", pool, error);
-    if (prow == NULL) {
-        if (error != NULL && *error == NULL)
-            g_set_error(error, DV_ERROR, DV_ERROR_NOT_FOUND, "storage pool %s is gone", pool);
+    if (ph->pool_row == NULL) {
+        g_set_error(error, DV_ERROR, DV_ERROR_NOT_FOUND, "storage pool %s is gone", pool);
         return FALSE;
     }
-    pool_path = dv_json_get_string(prow, "path", "/");
+    pool_path = dv_json_get_string(ph->pool_row, "path", "/");
 
     /* overlay */
-    if (dv_json_get_string(m, "overlay_path", NULL) == NULL) {
-        g_autoptr(JsonObject) vol = dv_catalog_ensure_volume(vh, pool, pool_path, disk_name,
-                                                             dv_json_get_string(base, "path", ""), 0, c, error);
-        g_autoptr(JsonObject) ch = json_object_new();
+    t = g_get_monotonic_time();
+    if (overlay == NULL) {
+        g_autoptr(JsonObject) vol = dv_provision_ensure_volume(ph->vh, pool, pool_path, disk_name,
+                                                               dv_json_get_string(ph->base, "path", ""), "qcow2",
+                                                               0, c, error);
         if (vol == NULL) {
             g_prefix_error(error, "overlay: ");
             return FALSE;
         }
         json_object_set_string_member(ch, "overlay_path", dv_json_get_string(vol, "path", ""));
-        json_object_set_string_member(ch, "base_id", dv_json_get_string(base, "id", ""));
+        json_object_set_string_member(ch, "base_id", dv_json_get_string(ph->base, "id", ""));
         json_object_set_string_member(ch, "step", "overlay");
-        if (!dv_catalog_update(engine, &dv_table_catalog_machines, m, ch, error))
-            return FALSE;
+        overlay = json_object_get_string_member(ch, "overlay_path");
     }
+    step_us[DV_STEP_OVERLAY] = g_get_monotonic_time() - t;
     /* identity: uploaded whole each time it is not recorded (an upload
-     * converges on retry) */
-    if (dv_json_get_string(m, "identity_path", NULL) == NULL) {
-        g_autoptr(JsonObject) ch = json_object_new();
-        g_autofree char *path = g_build_filename(pool_path, id_name, NULL);
-        if (!dv_catalog_identity(engine, vh, catalog, m, pool, id_name, c, error)) {
+     * converges on retry) into the machine's identity pool */
+    t = g_get_monotonic_time();
+    if (identity == NULL) {
+        const char *pool_err = g_hash_table_lookup(ph->id_pools, id_pool);
+        g_autofree char *dir = g_build_filename(pool_path, id_pool, NULL);
+        g_autofree char *path = g_build_filename(dir, id_name, NULL);
+        if (pool_err == NULL || pool_err[0] != '\0') {
+            g_set_error(error, DV_ERROR, DV_ERROR_HOST_FAILED, "identity: pool %s: %s", id_pool,
+                        pool_err != NULL ? pool_err : "not made");
+            return FALSE;
+        }
+        if (!dv_provision_identity(pv, ph->vh, m, id_pool, id_name, error)) {
             g_prefix_error(error, "identity: ");
             return FALSE;
         }
         json_object_set_string_member(ch, "identity_path", path);
         json_object_set_string_member(ch, "step", "identity");
-        if (!dv_catalog_update(engine, &dv_table_catalog_machines, m, ch, error))
-            return FALSE;
+        identity = json_object_get_string_member(ch, "identity_path");
     }
-    /* personal */
-    if (personal > 0 && dv_json_get_string(m, "personal_path", NULL) == NULL) {
-        g_autoptr(JsonObject) vol = dv_catalog_ensure_volume(vh, pool, pool_path, pers_name, NULL,
-                                                             (guint64)personal << 20, c, error);
-        g_autoptr(JsonObject) ch = json_object_new();
+    step_us[DV_STEP_IDENTITY] = g_get_monotonic_time() - t;
+    /* personal: raw and sparse (no qemu-img run; the guest sees a blank
+     * disk either way) */
+    t = g_get_monotonic_time();
+    if (personal > 0 && pers == NULL) {
+        g_autoptr(JsonObject) vol = dv_provision_ensure_volume(ph->vh, pool, pool_path, pers_name, NULL, "raw",
+                                                               (guint64)personal << 20, c, error);
         if (vol == NULL) {
             g_prefix_error(error, "personal: ");
             return FALSE;
         }
         json_object_set_string_member(ch, "personal_path", dv_json_get_string(vol, "path", ""));
         json_object_set_string_member(ch, "step", "personal");
-        if (!dv_catalog_update(engine, &dv_table_catalog_machines, m, ch, error))
-            return FALSE;
+        pers = json_object_get_string_member(ch, "personal_path");
     }
+    step_us[DV_STEP_PERSONAL] = g_get_monotonic_time() - t;
     /* define: the same UUID on every attempt, so a redefine replaces */
-    {
-        g_autoptr(JsonObject) spec = json_object_new();
-        g_autoptr(JsonArray) disks = json_array_new();
-        g_autoptr(JsonObject) dom = NULL;
-        g_autoptr(JsonObject) vm = NULL;
-        g_autoptr(JsonObject) ch = json_object_new();
-        g_autoptr(GError) local = NULL;
-        g_autofree char *xml = NULL;
-        g_autofree char *uuid = NULL;
-        g_autofree char *log = g_strdup_printf("%s/%s-%s-" DV_CATALOG_VOLUME_CONSOLE, pool_path, cname, mname);
-        const char *vm_id = dv_json_get_string(m, "id", "");
-        JsonObject *d;
-
-        master = dv_store_get(engine->store, &dv_table_vms, dv_json_get_string(catalog, "master_vm_id", ""), NULL);
-        d = json_object_new();
-        json_object_set_string_member(d, "path", dv_json_get_string(m, "overlay_path", ""));
-        json_object_set_string_member(d, "format", "qcow2");
-        json_object_set_string_member(d, "bus", "virtio");
-        json_array_add_object_element(disks, d);
-        /* The identity disk is a read-only virtio disk, not a CD-ROM:
-         * guests may have virtio drivers only (docs/TINY-GUEST.md). */
-        d = json_object_new();
-        json_object_set_string_member(d, "path", dv_json_get_string(m, "identity_path", ""));
-        json_object_set_string_member(d, "format", "raw");
-        json_object_set_string_member(d, "bus", "virtio");
-        json_object_set_boolean_member(d, "readonly", TRUE);
-        json_array_add_object_element(disks, d);
-        if (dv_json_get_string(m, "personal_path", NULL) != NULL) {
-            d = json_object_new();
-            json_object_set_string_member(d, "path", dv_json_get_string(m, "personal_path", ""));
-            json_object_set_string_member(d, "format", "qcow2");
-            json_object_set_string_member(d, "bus", "virtio");
-            json_array_add_object_element(disks, d);
-        }
-        json_object_set_string_member(spec, "name", mname);
-        json_object_set_string_member(spec, "uuid", dv_json_get_string(m, "domain_uuid", ""));
-        json_object_set_string_member(spec, "domain_type", dv_engine_host_domain_type(host));
-        json_object_set_int_member(spec, "vcpus", dv_json_get_int(mspec, "vcpus", 1));
-        json_object_set_int_member(spec, "memory_mib", dv_json_get_int(mspec, "memory_mib", 512));
-        json_object_set_int_member(spec, "generation", dv_json_get_int(master, "generation", 1));
-        json_object_set_boolean_member(spec, "secure_boot", FALSE);
-        {
-            g_autofree char *desc = g_strdup_printf(DV_CATALOG_DOMAIN_DESCRIPTION, cname);
-            json_object_set_string_member(spec, "description", desc);
-        }
-        if (g_strcmp0(dv_json_get_string(prow, "type", ""), "dir") == 0)
-            json_object_set_string_member(spec, "serial_log", log);
-        if (dv_json_get_string(mspec, "kernel", NULL) != NULL)
-            json_object_set_string_member(spec, "kernel", dv_json_get_string(mspec, "kernel", NULL));
-        if (dv_json_get_string(mspec, "initrd", NULL) != NULL)
-            json_object_set_string_member(spec, "initrd", dv_json_get_string(mspec, "initrd", NULL));
-        if (dv_json_get_string(mspec, "cmdline", NULL) != NULL)
-            json_object_set_string_member(spec, "cmdline", dv_json_get_string(mspec, "cmdline", NULL));
-        json_object_set_array_member(spec, "disks", json_array_ref(disks));
-        if (dv_json_get_array(mspec, "networks") != NULL)
-            json_object_set_array_member(spec, "networks", json_array_ref(dv_json_get_array(mspec, "networks")));
-        xml = dv_virt_domain_xml_new(spec, error);
-        if (xml == NULL) {
-            g_prefix_error(error, "define: ");
-            return FALSE;
-        }
-        uuid = dv_virt_domain_define(vh, xml, c, error);
-        if (uuid == NULL) {
-            g_prefix_error(error, "define: ");
-            return FALSE;
-        }
-        /* The VM row's id is the machine's id, so a resume finds it. */
-        vm = dv_store_get(engine->store, &dv_table_vms, vm_id, &local);
-        if (vm == NULL) {
-            gint64 now = dv_store_now();
-            vm = json_object_new();
-            json_object_set_string_member(vm, "id", vm_id);
-            json_object_set_string_member(vm, "name", mname);
-            json_object_set_string_member(vm, "host_id", host_id);
-            json_object_set_string_member(vm, "uuid", uuid);
-            json_object_set_string_member(vm, "state", "shutoff");
-            json_object_set_string_member(vm, "origin", "catalog");
-            json_object_set_int_member(vm, "generation", dv_json_get_int(spec, "generation", 1));
-            json_object_set_boolean_member(vm, "secure_boot", FALSE);
-            json_object_set_string_member(vm, "description", dv_json_get_string(spec, "description", NULL));
-            json_object_set_int_member(vm, "created_at", now);
-            json_object_set_int_member(vm, "updated_at", now);
-            if (!dv_store_insert(engine->store, &dv_table_vms, vm, error))
-                return FALSE;
-        }
-        dom = dv_virt_domain_get(vh, uuid, c, error);
-        if (dom == NULL || !dv_engine_vm_sync(engine, vm, dom, error))
-            return FALSE;
-        json_object_set_string_member(ch, "vm_id", vm_id);
-        json_object_set_string_member(ch, "step", "define");
-        json_object_set_string_member(ch, "state", "ready");
-        json_object_set_null_member(ch, "error");
-        return dv_catalog_update(engine, &dv_table_catalog_machines, m, ch, error);
+    t = g_get_monotonic_time();
+    spec = dv_json_object_from_text(ph->spec_template, error);
+    if (spec == NULL)
+        return FALSE;
+    /* The identity disk is a read-only virtio disk, not a CD-ROM: guests
+     * may have virtio drivers only (docs/TINY-GUEST.md).  A machine made
+     * before personal disks were raw keeps its qcow2 one. */
+    for (guint k = 0; k < 2; k++) {
+        JsonArray *to = k == 0 ? disks : inv_disks;
+        json_array_add_object_element(to, dv_provision_disk(overlay, "qcow2", "vda", FALSE, k == 1));
+        json_array_add_object_element(to, dv_provision_disk(identity, "raw", "vdb", TRUE, k == 1));
+        if (pers != NULL)
+            json_array_add_object_element(
+                to, dv_provision_disk(pers, g_str_has_suffix(pers, ".qcow2") ? "qcow2" : "raw", "vdc", FALSE, k == 1));
     }
+    json_object_set_string_member(spec, "name", mname);
+    json_object_set_string_member(spec, "uuid", dv_json_get_string(m, "domain_uuid", ""));
+    if (g_strcmp0(dv_json_get_string(ph->pool_row, "type", ""), "dir") == 0) {
+        g_autofree char *log = g_strdup_printf("%s/%s-%s-" DV_CATALOG_VOLUME_CONSOLE, pool_path, cname, mname);
+        json_object_set_string_member(spec, "serial_log", log);
+    }
+    json_object_set_array_member(spec, "disks", json_array_ref(disks));
+    xml = dv_virt_domain_xml_new(spec, error);
+    if (xml == NULL) {
+        g_prefix_error(error, "define: ");
+        return FALSE;
+    }
+    uuid = dv_virt_domain_define(ph->vh, xml, c, error);
+    if (uuid == NULL) {
+        g_prefix_error(error, "define: ");
+        return FALSE;
+    }
+    step_us[DV_STEP_DEFINE] = g_get_monotonic_time() - t;
+    /* The VM row's id is the machine's id, so a resume finds it. */
+    now = dv_store_now();
+    vm = json_object_new();
+    json_object_set_string_member(vm, "id", dv_json_get_string(m, "id", ""));
+    json_object_set_string_member(vm, "name", mname);
+    json_object_set_string_member(vm, "host_id", dv_json_get_string(m, "host_id", ""));
+    json_object_set_string_member(vm, "uuid", uuid);
+    json_object_set_string_member(vm, "state", "shutoff");
+    json_object_set_string_member(vm, "origin", "catalog");
+    json_object_set_int_member(vm, "vcpus", dv_json_get_int(spec, "vcpus", 1));
+    json_object_set_int_member(vm, "memory_mib", dv_json_get_int(spec, "memory_mib", 0));
+    json_object_set_int_member(vm, "generation", dv_json_get_int(spec, "generation", 1));
+    json_object_set_boolean_member(vm, "secure_boot", FALSE);
+    json_object_set_string_member(vm, "description", dv_json_get_string(spec, "description", NULL));
+    {
+        JsonObject *vspec = json_object_new();
+        json_object_set_array_member(vspec, "disks", json_array_ref(inv_disks));
+        if (dv_json_get_array(spec, "networks") != NULL)
+            json_object_set_array_member(vspec, "networks", json_array_ref(dv_json_get_array(spec, "networks")));
+        else
+            json_object_set_array_member(vspec, "networks", json_array_new());
+        json_object_set_object_member(vm, "spec", vspec);
+    }
+    json_object_set_int_member(vm, "created_at", now);
+    json_object_set_int_member(vm, "updated_at", now);
+    *ret_vm = vm;
+    json_object_set_string_member(ch, "vm_id", dv_json_get_string(m, "id", ""));
+    json_object_set_string_member(ch, "step", "define");
+    json_object_set_string_member(ch, "state", "ready");
+    json_object_set_null_member(ch, "error");
+    return TRUE;
+}
+
+/* GThreadPool worker: one machine. */
+static void
+dv_provision_machine(gpointer data, gpointer user_data)
+{
+    JsonObject *m = data;
+    DvProvisionHost *ph = user_data;
+    DvProvision *pv = ph->pv;
+    DvProvisionResult *r = g_new0(DvProvisionResult, 1);
+    g_autoptr(GError) local = NULL;
+    g_autofree char *dead = NULL;
+
+    r->m = m;
+    if (g_cancellable_is_cancelled(pv->c) || g_atomic_int_get(&pv->abort)) {
+        g_async_queue_push(pv->results, r);
+        return;
+    }
+    r->changes = json_object_new();
+    g_mutex_lock(&ph->lock);
+    dead = g_strdup(ph->dead);
+    g_mutex_unlock(&ph->lock);
+    if (dead != NULL)
+        g_set_error_literal(&local, DV_ERROR, DV_ERROR_UNAVAILABLE, dead);
+    else if (dv_provision_machine_steps(ph, m, r->changes, &r->vm, r->step_us, &local))
+        g_clear_error(&local);
+    /* A lost connection is not yet a lost host: when the host still
+     * answers (on a new connection), the machine's steps run once more
+     * (each finds what was made). */
+    if (local != NULL && g_error_matches(local, DV_ERROR, DV_ERROR_UNAVAILABLE) && dead == NULL) {
+        g_autoptr(GError) ping = NULL;
+        if (dv_virt_host_ping(ph->vh, pv->c, &ping)) {
+            JsonObjectIter it;
+            const char *k;
+            JsonNode *n;
+            g_clear_error(&local);
+            /* What the first attempt made is in r->changes: hand it in. */
+            g_clear_pointer(&r->vm, json_object_unref);
+            {
+                g_autoptr(JsonObject) view = json_object_new();
+                json_object_iter_init(&it, m);
+                while (json_object_iter_next(&it, &k, &n))
+                    json_object_set_member(view, k, json_node_copy(n));
+                json_object_iter_init(&it, r->changes);
+                while (json_object_iter_next(&it, &k, &n))
+                    json_object_set_member(view, k, json_node_copy(n));
+                if (dv_provision_machine_steps(ph, view, r->changes, &r->vm, r->step_us, &local))
+                    g_clear_error(&local);
+            }
+        }
+    }
+    if (local != NULL) {
+        if (g_error_matches(local, DV_ERROR, DV_ERROR_CANCELLED)) {
+            /* Not a failure of the machine: it stays pending (what it
+             * made so far is recorded). */
+            json_object_set_null_member(r->changes, "error");
+        } else {
+            json_object_set_string_member(r->changes, "state", "failed");
+            json_object_set_string_member(r->changes, "error", local->message);
+            r->error = g_strdup_printf("%s: %s", dv_json_get_string(m, "name", ""), local->message);
+        }
+        /* A host that stopped answering fails the rest at once instead
+         * of one connect timeout per machine. */
+        if (g_error_matches(local, DV_ERROR, DV_ERROR_UNAVAILABLE)) {
+            g_mutex_lock(&ph->lock);
+            if (ph->dead == NULL)
+                ph->dead = g_strdup(local->message);
+            g_mutex_unlock(&ph->lock);
+        }
+    }
+    g_async_queue_push(pv->results, r);
+}
+
+/* Runner of one host: its identity pools, then its machines. */
+static gpointer
+dv_provision_host_run(gpointer data)
+{
+    DvProvisionHost *ph = data;
+    DvProvision *pv = ph->pv;
+    const char *cname = dv_json_get_string(pv->catalog, "name", "");
+    g_autoptr(GError) local = NULL;
+    GThreadPool *tp;
+
+    /* The identity pools the host's machines need, in the catalog
+     * pool's directory; made before the machines so no worker waits. */
+    for (guint i = 0; ph->pool_row != NULL && ph->dead == NULL && i < ph->machines->len; i++) {
+        JsonObject *m = g_ptr_array_index(ph->machines, i);
+        g_autofree char *name = NULL;
+        g_autofree char *dir = NULL;
+        g_autoptr(GError) perr = NULL;
+
+        if (dv_json_get_string(m, "identity_path", NULL) != NULL)
+            continue;
+        name = dv_catalog_identity_pool_name(cname, dv_json_get_int(m, "name_index", 0));
+        if (g_hash_table_contains(ph->id_pools, name))
+            continue;
+        dir = g_build_filename(dv_json_get_string(ph->pool_row, "path", "/"), name, NULL);
+        if (dv_virt_pool_ensure_dir(ph->vh, name, dir, pv->c, &perr)) {
+            g_hash_table_insert(ph->id_pools, g_steal_pointer(&name), g_strdup(""));
+            continue;
+        }
+        if (g_error_matches(perr, DV_ERROR, DV_ERROR_UNAVAILABLE))
+            ph->dead = g_strdup(perr->message); /* no worker runs yet */
+        g_hash_table_insert(ph->id_pools, g_steal_pointer(&name), g_strdup(perr->message));
+    }
+    tp = g_thread_pool_new(dv_provision_machine, ph, (gint)ph->width, TRUE, &local);
+    if (tp == NULL) {
+        /* Cannot start threads: run them here, one after another. */
+        for (guint i = 0; i < ph->machines->len; i++)
+            dv_provision_machine(g_ptr_array_index(ph->machines, i), ph);
+        return NULL;
+    }
+    for (guint i = 0; i < ph->machines->len; i++)
+        g_thread_pool_push(tp, g_ptr_array_index(ph->machines, i), NULL);
+    g_thread_pool_free(tp, FALSE, TRUE);
+    return NULL;
+}
+
+static void
+dv_provision_host_free(DvProvisionHost *ph)
+{
+    if (ph == NULL)
+        return;
+    if (ph->thread != NULL)
+        g_thread_join(ph->thread);
+    g_clear_pointer(&ph->host, json_object_unref);
+    g_clear_pointer(&ph->vh, dv_virt_host_unref);
+    g_clear_pointer(&ph->pool_row, json_object_unref);
+    g_clear_pointer(&ph->machines, g_ptr_array_unref);
+    g_clear_pointer(&ph->id_pools, g_hash_table_unref);
+    g_free(ph->spec_template);
+    g_free(ph->dead);
+    g_mutex_clear(&ph->lock);
+    g_free(ph);
+}
+
+/* The domain spec every machine of the host shares. */
+static char *
+dv_provision_spec_template(DvEngine *engine, JsonObject *catalog, JsonObject *host)
+{
+    const char *cname = dv_json_get_string(catalog, "name", "");
+    JsonObject *mspec = dv_json_get_object(catalog, "machine_spec");
+    g_autoptr(JsonObject) spec = json_object_new();
+    g_autoptr(JsonObject) master = NULL;
+    g_autofree char *desc = g_strdup_printf(DV_CATALOG_DOMAIN_DESCRIPTION, cname);
+    static const char *const boot[] = { "kernel", "initrd", "cmdline" };
+
+    master = dv_store_get(engine->store, &dv_table_vms, dv_json_get_string(catalog, "master_vm_id", ""), NULL);
+    json_object_set_string_member(spec, "domain_type", dv_engine_host_domain_type(host));
+    json_object_set_int_member(spec, "vcpus", dv_json_get_int(mspec, "vcpus", 1));
+    json_object_set_int_member(spec, "memory_mib", dv_json_get_int(mspec, "memory_mib", 512));
+    json_object_set_int_member(spec, "generation", dv_json_get_int(master, "generation", 1));
+    json_object_set_boolean_member(spec, "secure_boot", FALSE);
+    json_object_set_string_member(spec, "description", desc);
+    for (gsize i = 0; i < G_N_ELEMENTS(boot); i++)
+        if (dv_json_get_string(mspec, boot[i], NULL) != NULL)
+            json_object_set_string_member(spec, boot[i], dv_json_get_string(mspec, boot[i], NULL));
+    if (dv_json_get_array(mspec, "networks") != NULL)
+        json_object_set_array_member(spec, "networks", json_array_ref(dv_json_get_array(mspec, "networks")));
+    return dv_json_object_to_string(spec, FALSE);
+}
+
+typedef struct {
+    DvEngine *engine;
+    GPtrArray *batch; /* DvProvisionResult* */
+} DvProvisionFlush;
+
+static gboolean
+dv_provision_flush_txn(DvStore *store, gpointer user_data, GError **error)
+{
+    DvProvisionFlush *f = user_data;
+    gint64 now = dv_store_now();
+
+    for (guint i = 0; i < f->batch->len; i++) {
+        DvProvisionResult *r = g_ptr_array_index(f->batch, i);
+        if (r->changes == NULL || json_object_get_size(r->changes) == 0)
+            continue;
+        if (r->vm != NULL) {
+            const char *vm_id = dv_json_get_string(r->vm, "id", "");
+            g_autoptr(GError) local = NULL;
+            g_autoptr(JsonObject) old = dv_store_get(store, &dv_table_vms, vm_id, &local);
+            if (old == NULL && !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+                g_propagate_error(error, g_steal_pointer(&local));
+                return FALSE;
+            }
+            if (old == NULL && !dv_store_insert(store, &dv_table_vms, r->vm, error))
+                return FALSE;
+            if (old != NULL) {
+                g_autoptr(JsonObject) ch = json_object_ref(r->vm);
+                json_object_remove_member(ch, "id");
+                json_object_remove_member(ch, "created_at");
+                if (!dv_store_update(store, &dv_table_vms, vm_id, ch, error))
+                    return FALSE;
+            }
+        }
+        json_object_set_int_member(r->changes, "updated_at", now);
+        if (!dv_store_update(store, &dv_table_catalog_machines, dv_json_get_string(r->m, "id", ""), r->changes,
+                             error))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+/* Writes @batch in one transaction, then into the rows the job holds. */
+static gboolean
+dv_provision_flush(DvEngine *engine, GPtrArray *batch, GError **error)
+{
+    DvProvisionFlush f = { engine, batch };
+
+    if (batch->len == 0)
+        return TRUE;
+    if (!dv_store_transaction(engine->store, dv_provision_flush_txn, &f, error))
+        return FALSE;
+    for (guint i = 0; i < batch->len; i++) {
+        DvProvisionResult *r = g_ptr_array_index(batch, i);
+        JsonObjectIter it;
+        const char *k;
+        JsonNode *n;
+        if (r->changes == NULL)
+            continue;
+        json_object_iter_init(&it, r->changes);
+        while (json_object_iter_next(&it, &k, &n))
+            json_object_set_member(r->m, k, json_node_copy(n));
+    }
+    g_ptr_array_set_size(batch, 0);
+    return TRUE;
+}
+
+#define DV_PROVISION_BATCH 256
+#define DV_PROVISION_FLUSH_US (200 * 1000)
+
+/* The machines step: all hosts at once.  Returns FALSE only for errors of
+ * the job itself (the database, cancellation); machine failures are
+ * counted. */
+static gboolean
+dv_provision_machines(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonArray *machines,
+                      GHashTable *base_by_host, JsonObject *ret_timing, guint *ret_ready, guint *ret_failed,
+                      char **ret_first_error, GError **error)
+{
+    g_autoptr(GHashTable) by_host = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GPtrArray) hosts = g_ptr_array_new_with_free_func((GDestroyNotify)dv_provision_host_free);
+    g_autoptr(GPtrArray) batch = g_ptr_array_new_with_free_func((GDestroyNotify)dv_provision_result_free);
+    g_autoptr(GError) flush_error = NULL;
+    DvProvision pv = { engine, dv_job_get_cancellable(job), catalog, { 0 }, NULL, 0 };
+    guint n = json_array_get_length(machines), total = 0, received = 0, ready = 0, failed = 0;
+    gint64 last_flush = g_get_monotonic_time();
+    gboolean cancelled = FALSE, paused = FALSE;
+    char *first_error = NULL;
+    gint64 step_us[DV_STEP_N] = { 0 }, record_us = 0;
+
+    if (!dv_provision_profile_load(engine, catalog, &pv.profile, error)) {
+        dv_provision_profile_clear(&pv.profile);
+        return FALSE;
+    }
+    pv.results = g_async_queue_new();
+    for (guint i = 0; i < n; i++) {
+        JsonObject *m = json_array_get_object_element(machines, i);
+        const char *host_id = dv_json_get_string(m, "host_id", "");
+        DvProvisionHost *ph;
+        if (g_strcmp0(dv_json_get_string(m, "state", ""), "ready") == 0) {
+            ready++;
+            continue;
+        }
+        ph = g_hash_table_lookup(by_host, host_id);
+        if (ph == NULL) {
+            g_autoptr(GError) local = NULL;
+            gint64 width;
+            ph = g_new0(DvProvisionHost, 1);
+            g_mutex_init(&ph->lock);
+            ph->pv = &pv;
+            ph->machines = g_ptr_array_new();
+            ph->id_pools = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+            ph->base = g_hash_table_lookup(base_by_host, host_id);
+            ph->host = dv_store_get(engine->store, &dv_table_hosts, host_id, &local);
+            if (ph->host != NULL)
+                ph->vh = dv_engine_virt_host(engine, ph->host, &local);
+            if (ph->vh != NULL)
+                ph->pool_row = dv_catalog_on_host(engine, &dv_table_pools, host_id, "name",
+                                                  dv_json_get_string(catalog, "pool_name", ""), &local);
+            if (local != NULL)
+                ph->dead = g_strdup(local->message);
+            else if (ph->vh == NULL)
+                ph->dead = g_strdup("host is gone");
+            if (ph->host != NULL)
+                ph->spec_template = dv_provision_spec_template(engine, catalog, ph->host);
+            width = ph->host != NULL ? dv_json_get_int(ph->host, "max_concurrent_operations", 0) : 0;
+            ph->width = (guint)CLAMP(width > 0 ? width : DV_VIRT_DEFAULT_MAX_OPERATIONS, 1,
+                                     DV_CATALOG_HOST_WORKERS_MAX);
+            g_hash_table_insert(by_host, (gpointer)host_id, ph);
+            g_ptr_array_add(hosts, ph);
+        }
+        g_ptr_array_add(ph->machines, m);
+        total++;
+    }
+    for (guint h = 0; h < hosts->len; h++) {
+        DvProvisionHost *ph = g_ptr_array_index(hosts, h);
+        ph->thread = g_thread_new("dv-catalog-host", dv_provision_host_run, ph);
+    }
+    /* Collect, record in batches, move the progress. */
+    while (received < total) {
+        DvProvisionResult *r = g_async_queue_timeout_pop(pv.results, 50 * 1000);
+        gint64 now = g_get_monotonic_time();
+        if (r != NULL) {
+            received++;
+            for (guint k = 0; k < DV_STEP_N; k++)
+                step_us[k] += r->step_us[k];
+            if (r->changes == NULL)
+                cancelled = TRUE;
+            else if (g_strcmp0(dv_json_get_string(r->changes, "state", ""), "ready") == 0)
+                ready++;
+            else if (g_strcmp0(dv_json_get_string(r->changes, "state", ""), "failed") == 0) {
+                failed++;
+                if (first_error == NULL)
+                    first_error = g_strdup(r->error);
+            } else {
+                cancelled = TRUE;
+            }
+            g_ptr_array_add(batch, r);
+        }
+        if (flush_error == NULL && batch->len > 0 &&
+            (batch->len >= DV_PROVISION_BATCH || now - last_flush >= DV_PROVISION_FLUSH_US || received == total)) {
+            gint64 f0 = g_get_monotonic_time();
+            gboolean flushed = dv_provision_flush(engine, batch, &flush_error);
+            record_us += g_get_monotonic_time() - f0;
+            if (!flushed)
+                g_atomic_int_set(&pv.abort, 1); /* the workers stop; we drain */
+            else if (!paused && received < total) {
+                paused = TRUE;
+                dv_catalog_debug_pause("machines", pv.c);
+            }
+            last_flush = now;
+            dv_job_step_progress(job, total > 0 ? (double)received / total : 1.0);
+        }
+        if (flush_error != NULL)
+            g_ptr_array_set_size(batch, 0);
+    }
+    g_ptr_array_set_size(hosts, 0); /* joins the runners */
+    dv_provision_profile_clear(&pv.profile);
+    g_async_queue_unref(pv.results);
+    if (flush_error != NULL) {
+        g_free(first_error);
+        g_propagate_error(error, g_steal_pointer(&flush_error));
+        return FALSE;
+    }
+    if (cancelled || g_cancellable_is_cancelled(pv.c)) {
+        g_free(first_error);
+        g_set_error_literal(error, DV_ERROR, DV_ERROR_CANCELLED, "cancelled; run provision again to finish");
+        return FALSE;
+    }
+    /* Where the time went: the workers' time per step (summed over all
+     * of them, so it exceeds the wall time when they overlap) and the
+     * job thread's time writing the records. */
+    {
+        JsonObject *t = json_object_new();
+        for (guint k = 0; k < DV_STEP_N; k++)
+            json_object_set_double_member(t, dv_step_names[k], step_us[k] / 1e6);
+        json_object_set_double_member(t, "record", record_us / 1e6);
+        json_object_set_object_member(ret_timing, "machine_steps_s", t);
+    }
+    *ret_ready = ready;
+    *ret_failed = failed;
+    *ret_first_error = first_error;
+    return TRUE;
 }
 
 static gboolean
@@ -395,8 +966,11 @@ dv_catalog_provision_job(DvJob *job, gpointer user_data, GError **error)
     g_autoptr(JsonArray) machines = NULL;
     g_autoptr(JsonObject) result = json_object_new();
     g_autoptr(GHashTable) base_by_host = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GPtrArray) sorted_bases = g_ptr_array_new();
+    g_autoptr(JsonObject) timing = json_object_new();
     g_autofree char *first_error = NULL;
     guint ready = 0, failed = 0, n;
+    gint64 t_start = g_get_monotonic_time(), t_machines;
 
     dv_job_set_steps(job, dv_catalog_steps, G_N_ELEMENTS(dv_catalog_steps));
     catalog = dv_store_get(engine->store, &dv_table_catalogs, catalog_id, error);
@@ -408,8 +982,25 @@ dv_catalog_provision_job(DvJob *job, gpointer user_data, GError **error)
                                dv_json_get_string(catalog, "current_image_id", ""), error);
     if (bases == NULL)
         return FALSE;
-    for (guint i = 0; i < json_array_get_length(bases); i++) {
-        JsonObject *b = json_array_get_object_element(bases, i);
+    {
+        /* The master's host first: the other hosts' bases are streamed
+         * from its base. */
+        g_autoptr(JsonObject) master = dv_store_get(engine->store, &dv_table_vms,
+                                                    dv_json_get_string(catalog, "master_vm_id", ""), NULL);
+        const char *mhost = master != NULL ? dv_json_get_string(master, "host_id", "") : "";
+        g_autoptr(GPtrArray) order = g_ptr_array_new();
+        for (guint pass = 0; pass < 2; pass++)
+            for (guint i = 0; i < json_array_get_length(bases); i++) {
+                JsonObject *b = json_array_get_object_element(bases, i);
+                if ((g_strcmp0(dv_json_get_string(b, "host_id", ""), mhost) == 0) == (pass == 0))
+                    g_ptr_array_add(order, b);
+            }
+        g_ptr_array_set_size(sorted_bases, 0);
+        for (guint i = 0; i < order->len; i++)
+            g_ptr_array_add(sorted_bases, g_ptr_array_index(order, i));
+    }
+    for (guint i = 0; i < sorted_bases->len; i++) {
+        JsonObject *b = g_ptr_array_index(sorted_bases, i);
         g_autoptr(GError) local = NULL;
         if (!dv_catalog_consolidate(engine, job, catalog, b, &local)) {
             g_autoptr(JsonObject) ch = json_object_new();
@@ -432,37 +1023,13 @@ dv_catalog_provision_job(DvJob *job, gpointer user_data, GError **error)
     if (machines == NULL)
         return FALSE;
     n = json_array_get_length(machines);
-    for (guint i = 0; i < n; i++) {
-        JsonObject *m = json_array_get_object_element(machines, i);
-        g_autoptr(GError) local = NULL;
-        if (g_strcmp0(dv_json_get_string(m, "state", ""), "ready") == 0) {
-            ready++;
-            continue;
-        }
-        if (dv_job_is_cancelled(job)) {
-            g_set_error_literal(error, DV_ERROR, DV_ERROR_CANCELLED, "cancelled; run provision again to finish");
-            return FALSE;
-        }
-        if (!dv_catalog_machine_run(engine, job, catalog, m,
-                                    g_hash_table_lookup(base_by_host, dv_json_get_string(m, "host_id", "")),
-                                    &local)) {
-            g_autoptr(JsonObject) ch = json_object_new();
-            if (g_error_matches(local, DV_ERROR, DV_ERROR_CANCELLED)) {
-                g_propagate_error(error, g_steal_pointer(&local));
-                return FALSE;
-            }
-            json_object_set_string_member(ch, "state", "failed");
-            json_object_set_string_member(ch, "error", local->message);
-            if (!dv_catalog_update(engine, &dv_table_catalog_machines, m, ch, error))
-                return FALSE;
-            if (first_error == NULL)
-                first_error = g_strdup_printf("%s: %s", dv_json_get_string(m, "name", ""), local->message);
-            failed++;
-        } else {
-            ready++;
-        }
-        dv_job_step_progress(job, (double)(i + 1) / n);
-    }
+    t_machines = g_get_monotonic_time();
+    if (!dv_provision_machines(engine, job, catalog, machines, base_by_host, timing, &ready, &failed, &first_error,
+                               error))
+        return FALSE;
+    json_object_set_double_member(timing, "consolidate_s", (t_machines - t_start) / 1e6);
+    json_object_set_double_member(timing, "machines_s", (g_get_monotonic_time() - t_machines) / 1e6);
+
 
     if (!dv_job_step(job, "save", error))
         return FALSE;
@@ -479,6 +1046,7 @@ dv_catalog_provision_job(DvJob *job, gpointer user_data, GError **error)
         if (!dv_catalog_update(engine, &dv_table_catalog_bases, b, ch, error))
             return FALSE;
     }
+    dv_catalog_debug_pause("save", dv_job_get_cancellable(job));
     {
         g_autoptr(JsonObject) ch = json_object_new();
         json_object_set_string_member(ch, "state", failed > 0 ? "degraded" : "ready");
@@ -489,6 +1057,7 @@ dv_catalog_provision_job(DvJob *job, gpointer user_data, GError **error)
     json_object_set_string_member(result, "name", dv_json_get_string(catalog, "name", ""));
     json_object_set_int_member(result, "machines_ready", ready);
     json_object_set_int_member(result, "machines_failed", failed);
+    json_object_set_object_member(result, "timing", json_object_ref(timing));
     dv_job_set_result(job, result);
     if (failed > 0) {
         g_set_error(error, DV_ERROR, DV_ERROR_HOST_FAILED,

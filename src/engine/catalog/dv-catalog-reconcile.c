@@ -178,6 +178,27 @@ dv_reconcile_host(DvEngine *engine, JsonObject *catalog, const char *host_id, Js
     }
     if (vh != NULL && local == NULL && !pool_missing)
         vols = dv_virt_pool_list_volumes(vh, pool, vprefix, c, &local);
+    /* The identity pools' volumes too, each entry naming its pool. */
+    if (vh != NULL && local == NULL) {
+        g_autofree char *pprefix = g_strdup_printf("%s-" DV_CATALOG_IDENTITY_POOL_INFIX, cname);
+        g_autoptr(JsonArray) pools = dv_virt_pool_list_by_prefix(vh, pprefix, c, &local);
+        if (vols == NULL && pools != NULL)
+            vols = json_array_new();
+        for (guint i = 0; pools != NULL && local == NULL && i < json_array_get_length(pools); i++) {
+            const char *pname = json_array_get_string_element(pools, i);
+            g_autoptr(JsonArray) ivols = NULL;
+            if (!dv_catalog_is_identity_pool(cname, pname))
+                continue;
+            if (!dv_virt_pool_refresh(vh, pname, c, &local))
+                break;
+            ivols = dv_virt_pool_list_volumes(vh, pname, vprefix, c, &local);
+            for (guint k = 0; ivols != NULL && k < json_array_get_length(ivols); k++) {
+                JsonObject *v = json_array_get_object_element(ivols, k);
+                json_object_set_string_member(v, "pool", pname);
+                json_array_add_object_element(vols, json_object_ref(v));
+            }
+        }
+    }
     if (vh != NULL && local == NULL)
         doms = dv_virt_domain_list_by_prefix(vh, dprefix, c, &local);
     if (local != NULL) {
@@ -201,6 +222,7 @@ dv_reconcile_host(DvEngine *engine, JsonObject *catalog, const char *host_id, Js
             DV_CATALOG_VOLUME_DISK,
             DV_CATALOG_VOLUME_IDENTITY,
             DV_CATALOG_VOLUME_PERSONAL,
+            DV_CATALOG_VOLUME_PERSONAL_OLD,
             DV_CATALOG_VOLUME_CONSOLE,
         };
         static const char *const cols[] = { "overlay_path", "identity_path", "personal_path" };
@@ -226,7 +248,8 @@ dv_reconcile_host(DvEngine *engine, JsonObject *catalog, const char *host_id, Js
         gboolean other = FALSE;
         JsonObject *e;
         g_hash_table_add(listed, (gpointer)name);
-        if (g_hash_table_contains(known, name))
+        /* The directory of an identity pool, listed in the catalog's pool. */
+        if (g_hash_table_contains(known, name) || dv_catalog_is_identity_pool(cname, name))
             continue;
         for (guint k = 0; k < nested->len && !other; k++)
             other = g_str_has_prefix(name, g_ptr_array_index(nested, k));
@@ -238,7 +261,7 @@ dv_reconcile_host(DvEngine *engine, JsonObject *catalog, const char *host_id, Js
         json_object_set_string_member(e, "kind", "volume");
         json_object_set_string_member(e, "name", name);
         json_object_set_string_member(e, "path", dv_json_get_string(v, "path", NULL));
-        json_object_set_string_member(e, "pool", pool);
+        json_object_set_string_member(e, "pool", dv_json_get_string(v, "pool", pool));
         dv_reconcile_add(out, out->orphans, e);
     }
     /* Orphan domains: the catalog's by name and description, unknown by

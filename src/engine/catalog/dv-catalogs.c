@@ -17,6 +17,7 @@
 #define DV_CATALOG_MAX_MACHINES 10000
 #define DV_CATALOG_PERSONAL_MAX_MIB G_GINT64_CONSTANT(1048576) /* 1 TiB */
 #define DV_CATALOG_OVERLAY_INITIAL G_GINT64_CONSTANT(1048576)  /* bytes an empty overlay takes */
+#define DV_CATALOG_LOAD_SAMPLE_MS 50  /* CPU load: two samples this far apart */
 #define DV_CATALOG_MAX_NETWORKS 8
 #define DV_CATALOG_MAX_HOSTS 64
 
@@ -331,11 +332,13 @@ dv_catalog_check_master(DvEngine *engine, JsonObject *body, JsonObject **ret_dis
                            "to it first", snap, dv_json_get_string(vm, "name", ""));
         return NULL;
     }
+    /* A running master's disk is frozen with an external disk-only
+     * snapshot while the base is copied (dv-catalog-freeze.c). */
     state = dv_json_get_string(vm, "state", "");
-    if (g_strcmp0(state, "shutoff") != 0) {
+    if (g_strcmp0(state, "shutoff") != 0 && g_strcmp0(state, "running") != 0) {
         dv_set_field_error(error, DV_ERROR_CONFLICT, "master_vm",
-                           "master_vm: %s is %s; shut it down first (freezing a running master with an "
-                           "external snapshot is not implemented yet)",
+                           "master_vm: %s is %s; it must be shut off or running (a running master's disk "
+                           "is frozen with an external snapshot while the base is copied)",
                            dv_json_get_string(vm, "name", ""), state);
         return NULL;
     }
@@ -462,6 +465,9 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const char *user, G
     guint offset = 0, width = 0;
     gint64 base_bytes;
     gint64 now = dv_store_now();
+    g_autofree DvCatalogPlaceHost *place = NULL;
+    g_autofree guint *order = NULL;
+    g_autofree gint64 *per_host = NULL;
 
     if (!dv_json_check_fields(body, dv_catalog_fields, NULL, error) ||
         !dv_validate_name("name", name, error))
@@ -521,15 +527,18 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const char *user, G
         return NULL;
 
     /* Pools: on every target host, running, with room for the base and
-     * the initial size of the overlays placed there.  The base is copied
-     * from the master's host only for now. */
+     * the initial size of the overlays placed there.  A host other than
+     * the master's gets its base streamed from the master's host. */
     base_bytes = dv_json_get_int(master_vol, "capacity", 0);
+    place = g_new0(DvCatalogPlaceHost, hosts->len);
     for (guint h = 0; h < hosts->len; h++) {
         JsonObject *host = g_ptr_array_index(hosts, h);
         const char *host_id = dv_json_get_string(host, "id", "");
-        gint64 on_host = count / hosts->len + ((gint64)h < count % (gint64)hosts->len ? 1 : 0);
-        gint64 need = base_bytes + on_host * DV_CATALOG_OVERLAY_INITIAL;
         g_autoptr(JsonObject) p = dv_catalog_on_host(engine, &dv_table_pools, host_id, "name", pool, error);
+        g_autoptr(DvVirtHost) vh = NULL;
+        g_autoptr(JsonObject) load = NULL;
+        g_autoptr(JsonObject) pinfo = NULL;
+        g_autoptr(GError) local = NULL;
         if (p == NULL) {
             if (error != NULL && *error != NULL)
                 return NULL;
@@ -542,19 +551,33 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const char *user, G
                                pool, dv_json_get_string(host, "name", ""));
             return NULL;
         }
-        if (dv_json_get_int(p, "available", 0) < need) {
+        /* Placement reads each host live: free memory, CPU load, the
+         * pool's free space (dv-catalog-place.c). */
+        vh = dv_engine_virt_host(engine, host, error);
+        if (vh == NULL)
+            return NULL;
+        load = dv_virt_host_get_load(vh, DV_CATALOG_LOAD_SAMPLE_MS, NULL, &local);
+        if (load != NULL)
+            pinfo = dv_virt_pool_get_info(vh, pool, NULL, &local);
+        if (local != NULL) {
+            dv_set_field_error(error, g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND) ? DV_ERROR_NOT_FOUND
+                                                                                            : DV_ERROR_UNAVAILABLE,
+                               load == NULL ? "hosts" : "pool", "%s: host %s: %s", load == NULL ? "hosts" : "pool",
+                               dv_json_get_string(host, "name", ""), local->message);
+            return NULL;
+        }
+        place[h].free_memory_mib = dv_json_get_int(load, "free_memory_mib", 0);
+        place[h].cpu_busy = json_object_has_member(load, "cpu_busy") && !json_object_get_null_member(load, "cpu_busy")
+                                ? json_object_get_double_member(load, "cpu_busy")
+                                : -1.0;
+        place[h].pool_available = dv_json_get_int(pinfo, "available", 0) - base_bytes;
+        if (place[h].pool_available < DV_CATALOG_OVERLAY_INITIAL && hosts->len == 1) {
             dv_set_field_error(error, DV_ERROR_CONFLICT, "pool",
                                "pool: '%s' on host %s has %" G_GINT64_FORMAT " MiB free; the base (%"
                                G_GINT64_FORMAT " MiB) and %" G_GINT64_FORMAT " overlays need %" G_GINT64_FORMAT " MiB",
                                pool, dv_json_get_string(host, "name", ""),
-                               dv_json_get_int(p, "available", 0) >> 20, base_bytes >> 20, on_host,
-                               (need + (1 << 20) - 1) >> 20);
-            return NULL;
-        }
-        if (g_strcmp0(host_id, dv_json_get_string(master, "host_id", "")) != 0) {
-            dv_set_field_error(error, DV_ERROR_NOT_SUPPORTED, "hosts",
-                               "hosts: host %s is not the master's host; copying the base image between "
-                               "hosts is not implemented yet", dv_json_get_string(host, "name", ""));
+                               dv_json_get_int(pinfo, "available", 0) >> 20, base_bytes >> 20, count,
+                               (base_bytes + count * DV_CATALOG_OVERLAY_INITIAL + (1 << 20) - 1) >> 20);
             return NULL;
         }
         /* Orphans of an earlier catalog of this name would collide. */
@@ -575,6 +598,10 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const char *user, G
         }
         g_ptr_array_add(pools, g_steal_pointer(&p));
     }
+    order = g_new0(guint, count);
+    per_host = dv_catalog_place(place, hosts->len, count, DV_CATALOG_OVERLAY_INITIAL, order, error);
+    if (per_host == NULL)
+        return NULL;
 
     /* Names: free on every target host, as VMs and as other catalogs'
      * reserved machines. */
@@ -661,13 +688,13 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const char *user, G
         json_object_set_int_member(b, "updated_at", now);
         g_ptr_array_add(bases, b);
     }
-    /* Spread: machine i goes to host i mod n (hosts sorted by name). */
+    /* Spread as placed: machine i goes to the host dealt to it. */
     for (gint64 i = 1; i <= count; i++) {
         JsonObject *m = json_object_new();
         g_autofree char *mid = g_uuid_string_random();
         g_autofree char *uuid = g_uuid_string_random();
         g_autofree char *mname = dv_catalog_machine_name(scheme, offset, width, i);
-        JsonObject *host = g_ptr_array_index(hosts, (i - 1) % hosts->len);
+        JsonObject *host = g_ptr_array_index(hosts, order[i - 1]);
         json_object_set_string_member(m, "id", mid);
         json_object_set_string_member(m, "catalog_id", id);
         json_object_set_string_member(m, "name", mname);

@@ -45,16 +45,40 @@ dv_virt_stream_pool(DvVirtOp *op, const char *pool, GError **error)
     return p;
 }
 
-/* The raw volume to upload into: reused when it already has the right
- * size and format (a retried step), recreated otherwise. */
+/* The raw volume to upload into: made first (the common case, one round
+ * trip); one that exists already (a retried step) is reused when it has
+ * the right size and format, recreated otherwise. */
 static virStorageVolPtr
 dv_virt_upload_target(DvVirtOp *op, virStoragePoolPtr p, const char *pool, const char *name,
                       gsize len, GError **error)
 {
-    g_autoptr(virStorageVol) vol = virStorageVolLookupByName(p, name);
+    g_autoptr(virStorageVol) vol = NULL;
     g_autofree char *xml = NULL;
 
-    if (vol != NULL) {
+    /* allocation 0: no zero-fill before the upload writes every byte;
+     * mode 0600: identity volumes hold secrets. */
+    xml = g_strdup_printf("<volume><name>%s</name>"
+                          "<capacity unit='bytes'>%" G_GSIZE_FORMAT "</capacity>"
+                          "<allocation unit='bytes'>0</allocation>"
+                          "<target><format type='raw'/>"
+                          "<permissions><mode>0600</mode></permissions></target></volume>",
+                          name, len);
+    vol = virStorageVolCreateXML(p, xml, 0);
+    if (vol != NULL)
+        return g_steal_pointer(&vol);
+    {
+        /* The creation's own error is the one to report when there is no
+         * volume of that name either (a full disk, say). */
+        g_autoptr(GError) create_error = NULL;
+        dv_virt_op_fail(op, &create_error, "cannot create volume %s in pool %s", name, pool);
+        vol = virStorageVolLookupByName(p, name);
+        if (vol == NULL) {
+            virResetLastError();
+            g_propagate_error(error, g_steal_pointer(&create_error));
+            return NULL;
+        }
+    }
+    {
         virStorageVolInfo info;
         g_autofree char *vxml = NULL;
         gboolean reuse = FALSE;
@@ -70,17 +94,7 @@ dv_virt_upload_target(DvVirtOp *op, virStoragePoolPtr p, const char *pool, const
             return dv_virt_op_fail_null(op, error, "cannot replace volume %s in pool %s", name,
                                         pool);
         g_clear_pointer(&vol, dv_virt_vol_free);
-    } else {
-        virResetLastError();
     }
-    /* allocation 0: no zero-fill before the upload writes every byte;
-     * mode 0600: identity volumes hold secrets. */
-    xml = g_strdup_printf("<volume><name>%s</name>"
-                          "<capacity unit='bytes'>%" G_GSIZE_FORMAT "</capacity>"
-                          "<allocation unit='bytes'>0</allocation>"
-                          "<target><format type='raw'/>"
-                          "<permissions><mode>0600</mode></permissions></target></volume>",
-                          name, len);
     vol = virStorageVolCreateXML(p, xml, 0);
     if (vol == NULL)
         return dv_virt_op_fail_null(op, error, "cannot create volume %s in pool %s", name, pool);

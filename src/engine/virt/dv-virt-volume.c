@@ -26,7 +26,7 @@ dv_virt_pool_lookup(DvVirtOp *op, const char *pool, GError **error)
 static JsonObject *
 dv_virt_volume_create_full(DvVirtHost *host, const char *pool, const char *name,
                            guint64 capacity, const char *format, const char *backing,
-                           const char *backing_format, GCancellable *cancellable,
+                           const char *backing_format, gboolean lean, GCancellable *cancellable,
                            GError **error)
 {
     g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
@@ -98,14 +98,36 @@ dv_virt_volume_create_full(DvVirtHost *host, const char *pool, const char *name,
         g_propagate_error(error, g_steal_pointer(&local_error));
         return NULL;
     }
+    /* GetInfo and GetXMLDesc each make the daemon re-read the new file
+     * (and its backing chain); the name and path need no such read. */
+    if (lean) {
+        JsonObject *obj;
+        char *path = virStorageVolGetPath(vol);
+        if (path == NULL)
+            return dv_virt_op_fail_null(&op, error, "cannot read volume %s", name);
+        obj = json_object_new();
+        json_object_set_string_member(obj, "name", name);
+        json_object_set_string_member(obj, "path", path);
+        free(path);
+        return obj;
+    }
     return dv_virt_volume_entry_new(&op, vol, error);
+}
+
+JsonObject *
+dv_virt_volume_create_lean(DvVirtHost *host, const char *pool, const char *name, guint64 capacity,
+                           const char *format, const char *backing, const char *backing_format,
+                           GCancellable *cancellable, GError **error)
+{
+    return dv_virt_volume_create_full(host, pool, name, capacity, format, backing, backing_format, TRUE,
+                                      cancellable, error);
 }
 
 JsonObject *
 dv_virt_volume_create(DvVirtHost *host, const char *pool, const char *name, guint64 capacity,
                       const char *format, GCancellable *cancellable, GError **error)
 {
-    return dv_virt_volume_create_full(host, pool, name, capacity, format, NULL, NULL,
+    return dv_virt_volume_create_full(host, pool, name, capacity, format, NULL, NULL, FALSE,
                                       cancellable, error);
 }
 
@@ -115,7 +137,7 @@ dv_virt_volume_create_overlay(DvVirtHost *host, const char *pool, const char *na
                               guint64 capacity, GCancellable *cancellable, GError **error)
 {
     return dv_virt_volume_create_full(host, pool, name, capacity, "qcow2", backing,
-                                      backing_format, cancellable, error);
+                                      backing_format, FALSE, cancellable, error);
 }
 
 static gboolean

@@ -5,6 +5,7 @@
 #include "dv-secret.h"
 
 #include <libxml/parser.h>
+#include <signal.h>
 #include <string.h>
 
 /* ---- process-wide libvirt setup --------------------------------------- */
@@ -64,6 +65,12 @@ dv_virt_event_thread(gpointer user_data)
 static gpointer
 dv_virt_init_once(gpointer user_data)
 {
+    /* libvirt's RPC client writes its sockets with write(): a daemon that
+     * goes away mid-call (a host killed, a keepalive write to a closed
+     * socket) would raise SIGPIPE and kill the whole process.  libvirt asks
+     * its users to ignore it; the write then fails with EPIPE, which
+     * becomes DV_ERROR_UNAVAILABLE for that host only. */
+    signal(SIGPIPE, SIG_IGN);
     virSetErrorFunc(NULL, dv_virt_error_func_noop);
     if (virInitialize() < 0)
         g_warning("libvirt failed to initialise");

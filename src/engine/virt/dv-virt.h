@@ -175,6 +175,13 @@ JsonObject *dv_virt_volume_create_overlay(DvVirtHost *host, const char *pool, co
                                           const char *backing, const char *backing_format,
                                           guint64 capacity, GCancellable *cancellable,
                                           GError **error);
+/* Either of the above (@backing NULL: plain) returning only {name, path}:
+ * two round trips less, and the daemon does not re-read the new file
+ * (machine catalogs make thousands). */
+JsonObject *dv_virt_volume_create_lean(DvVirtHost *host, const char *pool, const char *name,
+                                       guint64 capacity, const char *format, const char *backing,
+                                       const char *backing_format, GCancellable *cancellable,
+                                       GError **error);
 /* {name, path, key, format, capacity, allocation, pool}. */
 JsonObject *dv_virt_volume_lookup_by_path(DvVirtHost *host, const char *path,
                                           GCancellable *cancellable, GError **error);
@@ -217,6 +224,33 @@ DvSecret *dv_virt_volume_download(DvVirtHost *host, const char *pool, const char
 JsonObject *dv_virt_volume_clone(DvVirtHost *host, const char *source_path, const char *pool,
                                  const char *name, GCancellable *cancellable, GError **error);
 
+/* Copies the file behind @src_path on @src_host, byte for byte, into a
+ * new volume @name of @dst_pool on @dst_host: a download stream feeds an
+ * upload stream chunk by chunk (dv-virt-copy.c), nothing goes through a
+ * local file.  The source must not be written meanwhile.  An existing
+ * @name is DV_ERROR_CONFLICT; a failed copy leaves no volume.  Holds one
+ * operation slot on each host for the whole copy.  Not on test:// hosts
+ * (DV_ERROR_NOT_SUPPORTED).  Returns the new volume's entry. */
+JsonObject *dv_virt_volume_copy_between(DvVirtHost *src_host, const char *src_path,
+                                        DvVirtHost *dst_host, const char *dst_pool,
+                                        const char *name, GCancellable *cancellable,
+                                        GError **error);
+
+/* ---- freezing a running domain's disk (dv-virt-freeze.c) ------------- */
+
+/* An external disk-only snapshot of the running domain @uuid (atomic, no
+ * metadata) for disk @target only: QEMU writes to the new qcow2 layer
+ * @overlay_path from now on and the former file is frozen. */
+gboolean dv_virt_domain_freeze_disk(DvVirtHost *host, const char *uuid, const char *target,
+                                    const char *overlay_path, GCancellable *cancellable,
+                                    GError **error);
+/* Folds the active top layer of disk @target back into the file below
+ * it (active block commit, pivot, the layer's file deleted); waits up to
+ * @timeout_ms (DV_ERROR_TIMEOUT; the job goes on in QEMU). */
+gboolean dv_virt_domain_commit_active(DvVirtHost *host, const char *uuid, const char *target,
+                                      guint timeout_ms, GCancellable *cancellable,
+                                      GError **error);
+
 /* ---- live listings by name prefix (dv-virt-list.c; catalog reconciler) -- */
 
 /* The volumes of @pool whose name starts with @prefix, read live from the
@@ -233,6 +267,36 @@ gboolean dv_virt_pool_refresh(DvVirtHost *host, const char *pool, GCancellable *
  * [{name, uuid, active, description}] sorted by name. */
 JsonArray *dv_virt_domain_list_by_prefix(DvVirtHost *host, const char *prefix,
                                          GCancellable *cancellable, GError **error);
+
+/* ---- what a host has to spare (dv-virt-load.c; catalog placement) --- */
+
+/* {memory_mib, free_memory_mib, free_memory_estimated (the driver did
+ *  not say; the total stands in), cpus, cpu_busy (0..1 over @sample_ms,
+ *  null when the driver does not report CPU times)}, read live. */
+JsonObject *dv_virt_host_get_load(DvVirtHost *host, guint sample_ms, GCancellable *cancellable,
+                                  GError **error);
+/* One cheap round trip (on a new connection when the old ones died):
+ * does the host answer now? */
+gboolean dv_virt_host_ping(DvVirtHost *host, GCancellable *cancellable, GError **error);
+/* {active, capacity, allocation, available} of @pool, read live (bytes). */
+JsonObject *dv_virt_pool_get_info(DvVirtHost *host, const char *pool, GCancellable *cancellable,
+                                  GError **error);
+
+/* ---- Drover's own small dir pools (dv-virt-pool.c; identity pools) ---- */
+
+/* Makes sure a persistent, autostarted, running dir pool @name over the
+ * directory @path (made 0711 when missing) exists.  A pool of that name
+ * over another directory is DV_ERROR_CONFLICT. */
+gboolean dv_virt_pool_ensure_dir(DvVirtHost *host, const char *name, const char *path,
+                                 GCancellable *cancellable, GError **error);
+/* Stops and undefines @name and removes its directory; refused
+ * (DV_ERROR_CONFLICT) while it holds any volume.  Missing:
+ * DV_ERROR_NOT_FOUND. */
+gboolean dv_virt_pool_remove(DvVirtHost *host, const char *name, GCancellable *cancellable,
+                             GError **error);
+/* Names of the host's pools starting with @prefix, sorted (strings). */
+JsonArray *dv_virt_pool_list_by_prefix(DvVirtHost *host, const char *prefix,
+                                       GCancellable *cancellable, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirt, dv_virt_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirtHost, dv_virt_host_unref)

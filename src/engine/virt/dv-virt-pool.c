@@ -1,0 +1,151 @@
+#define G_LOG_DOMAIN "DvVirtPool"
+
+/* Small dir pools that Drover makes and removes itself: the machine
+ * catalogs' identity pools.  libvirt refreshes a whole pool after every
+ * upload, so uploaded volumes live in pools of a few dozen volumes each
+ * instead of the catalog's big pool (docs/VIRT.md). */
+
+#include "dv-virt-private.h"
+
+#include "dv-validate.h"
+
+#include <string.h>
+
+gboolean
+dv_virt_pool_ensure_dir(DvVirtHost *host, const char *name, const char *path, GCancellable *cancellable,
+                        GError **error)
+{
+    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
+    g_autoptr(virStoragePool) p = NULL;
+    int active;
+
+    g_return_val_if_fail(host != NULL, FALSE);
+    if (!dv_validate_name("pool", name, error))
+        return FALSE;
+    if (path == NULL || path[0] != '/') {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "path", "path: must be absolute");
+        return FALSE;
+    }
+    if (!dv_virt_op_begin(&op, host, cancellable, error))
+        return FALSE;
+    p = virStoragePoolLookupByName(op.conn, name);
+    if (p == NULL) {
+        const virError *err = virGetLastError();
+        g_autofree char *epath = g_markup_escape_text(path, -1);
+        g_autofree char *xml = NULL;
+        if (err == NULL || err->code != VIR_ERR_NO_STORAGE_POOL)
+            return dv_virt_op_fail(&op, error, "cannot look up storage pool %s", name);
+        virResetLastError();
+        /* 0711: QEMU (another user) reaches the files it is given, nobody
+         * lists the directory. */
+        xml = g_strdup_printf("<pool type='dir'><name>%s</name><target><path>%s</path>"
+                              "<permissions><mode>0711</mode></permissions></target></pool>",
+                              name, epath);
+        p = virStoragePoolDefineXML(op.conn, xml, 0);
+        if (p == NULL)
+            return dv_virt_op_fail(&op, error, "cannot define storage pool %s", name);
+        /* The directory may be left from an earlier attempt: build only
+         * makes what is missing. */
+        if (virStoragePoolBuild(p, 0) < 0) {
+            g_autoptr(GError) local = NULL;
+            dv_virt_op_fail(&op, &local, "cannot make the directory of storage pool %s", name);
+            virStoragePoolUndefine(p);
+            g_propagate_error(error, g_steal_pointer(&local));
+            return FALSE;
+        }
+        if (virStoragePoolSetAutostart(p, 1) < 0)
+            return dv_virt_op_fail(&op, error, "cannot mark storage pool %s autostart", name);
+    } else {
+        g_autofree char *xml = virStoragePoolGetXMLDesc(p, 0);
+        g_autofree char *want = g_markup_printf_escaped("<path>%s</path>", path);
+        if (xml == NULL)
+            return dv_virt_op_fail(&op, error, "cannot read storage pool %s", name);
+        if (strstr(xml, want) == NULL) {
+            g_set_error(error, DV_ERROR, DV_ERROR_CONFLICT,
+                        "storage pool %s exists with another directory than %s", name, path);
+            return FALSE;
+        }
+    }
+    active = virStoragePoolIsActive(p);
+    if (active < 0)
+        return dv_virt_op_fail(&op, error, "cannot read storage pool %s", name);
+    if (active == 0 && virStoragePoolCreate(p, 0) < 0)
+        return dv_virt_op_fail(&op, error, "cannot start storage pool %s", name);
+    return TRUE;
+}
+
+gboolean
+dv_virt_pool_remove(DvVirtHost *host, const char *name, GCancellable *cancellable, GError **error)
+{
+    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
+    g_autoptr(virStoragePool) p = NULL;
+    int active;
+
+    g_return_val_if_fail(host != NULL, FALSE);
+    if (!dv_validate_name("pool", name, error))
+        return FALSE;
+    if (!dv_virt_op_begin(&op, host, cancellable, error))
+        return FALSE;
+    p = virStoragePoolLookupByName(op.conn, name);
+    if (p == NULL)
+        return dv_virt_op_fail(&op, error, "cannot find storage pool %s", name);
+    active = virStoragePoolIsActive(p);
+    if (active < 0)
+        return dv_virt_op_fail(&op, error, "cannot read storage pool %s", name);
+    if (active == 1) {
+        /* Files libvirt did not make would be missed by the check below. */
+        if (virStoragePoolRefresh(p, 0) < 0)
+            return dv_virt_op_fail(&op, error, "cannot refresh storage pool %s", name);
+        if (virStoragePoolNumOfVolumes(p) > 0) {
+            g_set_error(error, DV_ERROR, DV_ERROR_CONFLICT, "storage pool %s still holds %d volumes",
+                        name, virStoragePoolNumOfVolumes(p));
+            return FALSE;
+        }
+        if (virStoragePoolDestroy(p) < 0)
+            return dv_virt_op_fail(&op, error, "cannot stop storage pool %s", name);
+    }
+    /* rmdir: refuses a directory that is not empty. */
+    if (virStoragePoolDelete(p, 0) < 0) {
+        const virError *err = virGetLastError();
+        if (err == NULL || err->code != VIR_ERR_SYSTEM_ERROR || strstr(err->message, "No such file") == NULL)
+            return dv_virt_op_fail(&op, error, "cannot remove the directory of storage pool %s", name);
+        virResetLastError();
+    }
+    if (virStoragePoolUndefine(p) < 0)
+        return dv_virt_op_fail(&op, error, "cannot undefine storage pool %s", name);
+    return TRUE;
+}
+
+static gint
+dv_virt_pool_name_cmp(gconstpointer a, gconstpointer b)
+{
+    return g_strcmp0(*(const char *const *)a, *(const char *const *)b);
+}
+
+JsonArray *
+dv_virt_pool_list_by_prefix(DvVirtHost *host, const char *prefix, GCancellable *cancellable, GError **error)
+{
+    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
+    g_autoptr(DvVirtPoolList) pools = NULL;
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    JsonArray *out;
+    int n;
+
+    g_return_val_if_fail(host != NULL, NULL);
+    g_return_val_if_fail(prefix != NULL, NULL);
+    if (!dv_virt_op_begin(&op, host, cancellable, error))
+        return NULL;
+    n = virConnectListAllStoragePools(op.conn, &pools, 0);
+    if (n < 0)
+        return dv_virt_op_fail_null(&op, error, "cannot list storage pools");
+    for (int i = 0; i < n; i++) {
+        const char *name = virStoragePoolGetName(pools[i]);
+        if (name != NULL && g_str_has_prefix(name, prefix))
+            g_ptr_array_add(names, g_strdup(name));
+    }
+    g_ptr_array_sort(names, dv_virt_pool_name_cmp);
+    out = json_array_new();
+    for (guint i = 0; i < names->len; i++)
+        json_array_add_string_element(out, g_ptr_array_index(names, i));
+    return out;
+}

@@ -1,0 +1,332 @@
+/* kill -9 of a real droverd while it provisions a catalog of 200 machines
+ * on the local libvirtd (qemu:///system), at three points in turn: while
+ * the base is made (copied, not recorded), amid the machines (a batch
+ * recorded, the others made but not recorded) and in the save step.  Each
+ * time droverd starts again on the same state directory and the job
+ * resumes; in the end it succeeds with every machine ready and the
+ * reconciler reports nothing (ok true).
+ *
+ * The points are reached with droverd's test hook (DV_DEBUG_JOBS=1 and
+ * DV_DEBUG_CATALOG_PAUSE=<point>: the job says so on stderr and waits).
+ * A second case cancels the job while it is paused and provisions again.
+ * Everything is named dvk<pid>-... (dvx<pid>-... in the second case); the
+ * parent removes it afterwards. */
+#define G_LOG_DOMAIN "DvTestCatalogKill"
+
+#include "dv-test-system.h"
+#include "dv-test-util.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define COUNT 200
+
+static DvVirt *the_virt;
+
+/* Each case has its own names ("dvk" / "dvx"), so nothing a killed
+ * droverd left in libvirtd (a stream it never finished) meets the next
+ * case under the same name. */
+static char *
+prefix_new(pid_t pid)
+{
+    gboolean cancel_case = strstr(g_test_get_path(), "cancel") != NULL;
+    return g_strdup_printf("%s%05d-", cancel_case ? "dvx" : "dvk", (int)(pid % 100000));
+}
+
+static char *
+dir_new(const char *prefix)
+{
+    g_autofree char *base = g_strndup(prefix, strlen(prefix) - 1);
+    return g_build_filename(g_get_tmp_dir(), base, NULL);
+}
+
+static void
+run_argv(const char *const *argv)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *err = NULL;
+    int status = 0;
+    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+                      &err, &status, &error) ||
+        !g_spawn_check_wait_status(status, &error))
+        g_error("%s: %s\n%s", argv[0], error->message, err != NULL ? err : "");
+}
+
+static JsonObject *
+submit(DvTestDaemon *d, const char *method, const char *path, const char *body)
+{
+    guint status = 0;
+    g_autoptr(JsonNode) resp = dv_test_request(d, method, path, body, &status);
+    if (status != 202) {
+        g_autofree char *t = resp != NULL ? json_to_string(resp, FALSE) : g_strdup("(none)");
+        g_error("%s %s: HTTP %u %s", method, path, status, t);
+    }
+    return json_object_ref(json_object_get_object_member(json_node_get_object(resp), "job"));
+}
+
+/* Waits for a job; on a timeout shows the job and droverd's stderr. */
+static JsonObject *
+wait_job(DvTestDaemon *d, const char *job_id, guint timeout_s)
+{
+    g_autofree char *path = g_strdup_printf("/api/v1/jobs/%s", job_id);
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
+    for (;;) {
+        guint status = 0;
+        g_autoptr(JsonNode) resp = dv_test_request(d, "GET", path, NULL, &status);
+        const char *state = resp != NULL ? json_object_get_string_member(json_node_get_object(resp), "state") : "";
+        if (g_strcmp0(state, "queued") != 0 && g_strcmp0(state, "running") != 0)
+            return json_object_ref(json_node_get_object(resp));
+        if (g_get_monotonic_time() > deadline) {
+            g_autofree char *t = resp != NULL ? json_to_string(resp, FALSE) : g_strdup("(none)");
+            g_autofree char *file = g_build_filename(d->state_dir, "droverd.err", NULL);
+            g_autofree char *err = NULL;
+            g_file_get_contents(file, &err, NULL, NULL);
+            g_error("job did not finish within %u s: %s\n--- droverd.err ---\n%s", timeout_s, t,
+                    err != NULL ? err : "");
+        }
+        g_usleep(100 * 1000);
+    }
+}
+
+static void
+ok(DvTestDaemon *d, const char *method, const char *path, const char *body)
+{
+    g_autoptr(JsonObject) job = submit(d, method, path, body);
+    g_autoptr(JsonObject) j = wait_job(d, json_object_get_string_member(job, "id"), 400);
+    if (g_strcmp0(json_object_get_string_member(j, "state"), "succeeded") != 0) {
+        g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), j);
+        g_autofree char *t = json_to_string(n, FALSE);
+        g_error("%s %s: %s", method, path, t);
+    }
+}
+
+/* Waits until droverd's stderr says the job paused at @point. */
+static void
+wait_paused(DvTestDaemon *d, const char *point)
+{
+    g_autofree char *file = g_build_filename(d->state_dir, "droverd.err", NULL);
+    g_autofree char *want = g_strdup_printf("catalog.provision: paused at %s", point);
+    for (guint i = 0; i < 2400; i++) {
+        g_autofree char *text = NULL;
+        if (g_file_get_contents(file, &text, NULL, NULL) && strstr(text, want) != NULL)
+            return;
+        g_usleep(50 * 1000);
+    }
+    g_error("droverd did not pause at %s", point);
+}
+
+static void
+test_kill_during_provisioning(void)
+{
+    g_autofree char *prefix = prefix_new(getppid());
+    g_autofree char *dir = dir_new(prefix);
+    g_autofree char *pool = g_strdup_printf("%spool", prefix);
+    g_autofree char *state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
+    g_autofree char *master = g_strdup_printf("%s/%smaster.qcow2", dir, prefix);
+    g_autofree char *cat = g_strdup_printf("%scat", prefix);
+    g_autofree char *body = NULL;
+    g_autofree char *path = NULL;
+    g_autofree char *job_id = NULL;
+    g_autoptr(DvTestDaemon) d = NULL;
+    g_autoptr(JsonObject) job = NULL;
+    static const char *const points[] = { "consolidate", "machines", "save" };
+
+    {
+        g_autofree char *target = g_strdup_printf("--target=%s", dir);
+        const char *const mk[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", "compat=1.1", master, "64M",
+                                   NULL };
+        const char *const pc[] = { "virsh", "-q", "-c", DV_TEST_SYSTEM_URI, "pool-create-as", pool, "dir", target,
+                                   NULL };
+        run_argv(mk);
+        run_argv(pc);
+    }
+    g_assert_cmpint(g_mkdir(state_dir, 0700), ==, 0);
+    g_setenv("DV_DEBUG_CATALOG_PAUSE", points[0], TRUE);
+    d = dv_test_daemon_start(state_dir, NULL);
+    g_assert_nonnull(d);
+    ok(d, "POST", "/api/v1/hosts", "{\"name\":\"local\",\"uri\":\"" DV_TEST_SYSTEM_URI "\"}");
+    body = g_strdup_printf("{\"name\":\"%smaster\",\"host\":\"local\",\"memory_mib\":64,\"generation\":1,"
+                           "\"disks\":[{\"volume\":\"%s\"}]}", prefix, master);
+    ok(d, "POST", "/api/v1/vms", body);
+    path = g_strdup_printf("/api/v1/vms/%smaster/snapshots", prefix);
+    ok(d, "POST", path, "{\"name\":\"golden\"}");
+
+    g_free(body);
+    body = g_strdup_printf("{\"name\":\"%s\",\"master_vm\":\"%smaster\",\"master_snapshot\":\"golden\","
+                           "\"hosts\":[\"local\"],\"pool\":\"%s\",\"naming_scheme\":\"%s###\",\"count\":%d,"
+                           "\"personal_disk_mib\":16,\"machine\":{\"memory_mib\":64}}",
+                           cat, prefix, pool, prefix, COUNT);
+    job = submit(d, "POST", "/api/v1/catalogs", body);
+    job_id = g_strdup(json_object_get_string_member(job, "id"));
+    for (gsize i = 0; i < G_N_ELEMENTS(points); i++) {
+        wait_paused(d, points[i]);
+        g_printerr("# kill -9 at %s\n", points[i]);
+        dv_test_daemon_stop(d, TRUE);
+        if (i + 1 < G_N_ELEMENTS(points))
+            g_setenv("DV_DEBUG_CATALOG_PAUSE", points[i + 1], TRUE);
+        else
+            g_unsetenv("DV_DEBUG_CATALOG_PAUSE");
+        g_assert_true(dv_test_daemon_restart(d));
+    }
+    {
+        g_autoptr(JsonObject) done = wait_job(d, job_id, 400);
+        JsonObject *result = json_object_get_object_member(done, "result");
+        if (g_strcmp0(json_object_get_string_member(done, "state"), "succeeded") != 0) {
+            g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), done);
+            g_autofree char *t = json_to_string(n, FALSE);
+            g_error("the resumed job did not succeed: %s", t);
+        }
+        g_assert_cmpint(json_object_get_int_member(done, "attempts"), >=, 4);
+        g_assert_cmpint(json_object_get_int_member(result, "machines_ready"), ==, COUNT);
+        g_assert_cmpint(json_object_get_int_member(result, "machines_failed"), ==, 0);
+    }
+    {
+        guint status = 0;
+        g_autofree char *rp = g_strdup_printf("/api/v1/catalogs/%s/reconcile", cat);
+        g_autoptr(JsonNode) r = dv_test_request(d, "GET", rp, NULL, &status);
+        g_autofree char *t = json_to_string(r, FALSE);
+        g_printerr("# reconcile: %s\n", t);
+        g_assert_cmpuint(status, ==, 200);
+        g_assert_true(json_object_get_boolean_member(json_node_get_object(r), "ok"));
+    }
+    g_free(path);
+    path = g_strdup_printf("/api/v1/catalogs/%s", cat);
+    ok(d, "DELETE", path, NULL);
+    g_free(path);
+    path = g_strdup_printf("/api/v1/vms/%smaster", prefix);
+    ok(d, "DELETE", path, NULL);
+}
+
+/* Cancelling mid-way: the machines not made stay pending (none failed),
+ * the job ends cancelled, and provisioning again finishes the catalog. */
+static void
+test_cancel_and_retry(void)
+{
+    g_autofree char *prefix = prefix_new(getppid());
+    g_autofree char *dir = dir_new(prefix);
+    g_autofree char *pool = g_strdup_printf("%spool", prefix);
+    g_autofree char *state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
+    g_autofree char *master = g_strdup_printf("%s/%smaster.qcow2", dir, prefix);
+    g_autofree char *cat = g_strdup_printf("%scat", prefix);
+    g_autofree char *body = NULL;
+    g_autofree char *path = NULL;
+    g_autofree char *job_id = NULL;
+    g_autoptr(DvTestDaemon) d = NULL;
+    g_autoptr(JsonObject) job = NULL;
+
+    {
+        g_autofree char *target = g_strdup_printf("--target=%s", dir);
+        const char *const mk[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", "compat=1.1", master, "64M",
+                                   NULL };
+        const char *const pc[] = { "virsh", "-q", "-c", DV_TEST_SYSTEM_URI, "pool-create-as", pool, "dir", target,
+                                   NULL };
+        run_argv(mk);
+        run_argv(pc);
+    }
+    g_assert_cmpint(g_mkdir(state_dir, 0700), ==, 0);
+    /* Paused before anything is made, so most machines are not. */
+    g_setenv("DV_DEBUG_CATALOG_PAUSE", "consolidate", TRUE);
+    d = dv_test_daemon_start(state_dir, NULL);
+    g_assert_nonnull(d);
+    ok(d, "POST", "/api/v1/hosts", "{\"name\":\"local\",\"uri\":\"" DV_TEST_SYSTEM_URI "\"}");
+    body = g_strdup_printf("{\"name\":\"%smaster\",\"host\":\"local\",\"memory_mib\":64,\"generation\":1,"
+                           "\"disks\":[{\"volume\":\"%s\"}]}", prefix, master);
+    ok(d, "POST", "/api/v1/vms", body);
+    path = g_strdup_printf("/api/v1/vms/%smaster/snapshots", prefix);
+    ok(d, "POST", path, "{\"name\":\"golden\"}");
+    g_free(body);
+    body = g_strdup_printf("{\"name\":\"%s\",\"master_vm\":\"%smaster\",\"master_snapshot\":\"golden\","
+                           "\"hosts\":[\"local\"],\"pool\":\"%s\",\"naming_scheme\":\"%s###\",\"count\":%d,"
+                           "\"machine\":{\"memory_mib\":64}}",
+                           cat, prefix, pool, prefix, COUNT);
+    job = submit(d, "POST", "/api/v1/catalogs", body);
+    job_id = g_strdup(json_object_get_string_member(job, "id"));
+    wait_paused(d, "consolidate");
+    {
+        guint status = 0;
+        g_autofree char *cp = g_strdup_printf("/api/v1/jobs/%s/cancel", job_id);
+        g_autoptr(JsonNode) r = dv_test_request(d, "POST", cp, NULL, &status);
+        g_assert_cmpuint(status, ==, 200);
+    }
+    {
+        g_autoptr(JsonObject) done = wait_job(d, job_id, 400);
+        guint status = 0;
+        g_autofree char *mp = g_strdup_printf("/api/v1/catalogs/%s/machines?state=failed", cat);
+        g_autoptr(JsonNode) r = NULL;
+        g_assert_cmpstr(json_object_get_string_member(done, "state"), ==, "cancelled");
+        /* Cancelled is not failed: no machine carries an error. */
+        r = dv_test_request(d, "GET", mp, NULL, &status);
+        g_assert_cmpuint(status, ==, 200);
+        g_assert_cmpuint(json_array_get_length(json_object_get_array_member(json_node_get_object(r), "items")), ==,
+                         0);
+    }
+    g_unsetenv("DV_DEBUG_CATALOG_PAUSE");
+    dv_test_daemon_stop(d, FALSE);
+    g_assert_true(dv_test_daemon_restart(d));
+    g_free(path);
+    path = g_strdup_printf("/api/v1/catalogs/%s/provision", cat);
+    {
+        g_autoptr(JsonObject) j = submit(d, "POST", path, NULL);
+        g_autoptr(JsonObject) done = wait_job(d, json_object_get_string_member(j, "id"), 400);
+        g_assert_cmpstr(json_object_get_string_member(done, "state"), ==, "succeeded");
+        g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(done, "result"), "machines_ready"),
+                        ==, COUNT);
+    }
+    {
+        guint status = 0;
+        g_autofree char *rp = g_strdup_printf("/api/v1/catalogs/%s/reconcile", cat);
+        g_autoptr(JsonNode) r = dv_test_request(d, "GET", rp, NULL, &status);
+        g_assert_cmpuint(status, ==, 200);
+        g_assert_true(json_object_get_boolean_member(json_node_get_object(r), "ok"));
+    }
+    g_free(path);
+    path = g_strdup_printf("/api/v1/catalogs/%s", cat);
+    ok(d, "DELETE", path, NULL);
+    g_free(path);
+    path = g_strdup_printf("/api/v1/vms/%smaster", prefix);
+    ok(d, "DELETE", path, NULL);
+}
+
+static void
+run_isolated(gconstpointer data)
+{
+    GTestFunc fn = (GTestFunc)data;
+    g_autofree char *prefix = NULL;
+    g_autofree char *dir = NULL;
+    g_autofree char *state_dir = NULL;
+
+    if (g_test_subprocess()) {
+        fn();
+        return;
+    }
+    if (!dv_test_system_check_daemon(the_virt))
+        return;
+    prefix = prefix_new(getpid());
+    dir = dir_new(prefix);
+    state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
+    dv_test_system_cleanup(the_virt, prefix, dir);
+    dv_test_system_remove_tree(state_dir);
+    g_assert_cmpint(g_mkdir(dir, 0755), ==, 0);
+    g_chmod(dir, 0755);
+    g_test_trap_subprocess(NULL, 540 * G_USEC_PER_SEC,
+                           G_TEST_SUBPROCESS_INHERIT_STDOUT | G_TEST_SUBPROCESS_INHERIT_STDERR);
+    dv_test_system_cleanup(the_virt, prefix, dir);
+    dv_test_system_remove_tree(state_dir);
+    g_test_trap_assert_passed();
+}
+
+int
+main(int argc, char **argv)
+{
+    int rc;
+    g_test_init(&argc, &argv, NULL);
+    the_virt = dv_virt_new();
+    g_test_add_data_func("/drover/catalog/kill-system/kill-9-at-three-points",
+                         (gconstpointer)test_kill_during_provisioning, run_isolated);
+    g_test_add_data_func("/drover/catalog/kill-system/cancel-and-retry", (gconstpointer)test_cancel_and_retry,
+                         run_isolated);
+    rc = g_test_run();
+    dv_virt_free(the_virt);
+    return rc;
+}
