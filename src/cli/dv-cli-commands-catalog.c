@@ -339,6 +339,44 @@ dv_cli_prepare_catalog_restart(DvCliArgs *args, JsonObject *body, GError **error
     return dv_cli_prepare_catalog_power(args, body, "restart", error);
 }
 
+/* catalog machine identity: the summary as a table, then each file of the
+ * identity disk as the text the machine reads (the server has already
+ * replaced every secret by its size). */
+static gboolean
+dv_cli_run_identity(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObject *body, GError **error)
+{
+    static const char *const skip[] = { "meta_data", "user_data", "network_config", NULL };
+    g_autofree char *escaped = g_uri_escape_string(dv_cli_args_get_positional(args, 0), NULL, TRUE);
+    g_autofree char *path = g_strconcat("/catalog-machines/", escaped, "/identity", NULL);
+    g_autoptr(JsonNode) node = dv_cli_client_request(cli->client, "GET", path, NULL, NULL, error);
+    JsonObject *obj, *meta;
+    const char *text;
+
+    if (node == NULL)
+        return FALSE;
+    if (cli->format == DV_CLI_FORMAT_JSON || !JSON_NODE_HOLDS_OBJECT(node)) {
+        dv_cli_print_json(cli, node);
+        return TRUE;
+    }
+    obj = json_node_get_object(node);
+    dv_cli_print_object(cli, "/catalog-machines", obj, skip);
+    if ((meta = dv_json_get_object(obj, "meta_data")) != NULL) {
+        GList *members = json_object_get_members(meta);
+        fputs("\n--- meta-data ---\n", cli->out);
+        for (GList *l = members; l != NULL; l = l->next) {
+            JsonNode *v = json_object_get_member(meta, l->data);
+            if (JSON_NODE_HOLDS_VALUE(v) && json_node_get_value_type(v) == G_TYPE_STRING)
+                fprintf(cli->out, "%s: %s\n", (const char *)l->data, json_node_get_string(v));
+        }
+        g_list_free(members);
+    }
+    if ((text = dv_json_get_string(obj, "user_data", NULL)) != NULL)
+        fprintf(cli->out, "\n--- user-data ---\n%s%s", text, g_str_has_suffix(text, "\n") ? "" : "\n");
+    if ((text = dv_json_get_string(obj, "network_config", NULL)) != NULL)
+        fprintf(cli->out, "\n--- network-config ---\n%s%s", text, g_str_has_suffix(text, "\n") ? "" : "\n");
+    return TRUE;
+}
+
 const DvCliCommand dv_cli_commands_catalog[] = {
     { "catalog", "create", "NAME", "Create a catalog of machines from a master's snapshot and provision them.",
       dv_cli_catalog_create_options, dv_cli_prepare_catalog_create, dv_cli_run_job, "POST", "/catalogs", NULL,
@@ -397,6 +435,6 @@ const DvCliCommand dv_cli_commands_catalog[] = {
       NULL, "Restarted machines of catalog {0}" },
     { "catalog machine", "identity", "MACHINE",
       "Show a machine's identity disk; secrets are shown by their size.",
-      NULL, NULL, dv_cli_run_show, "GET", "/catalog-machines/{0}/identity" },
+      NULL, NULL, dv_cli_run_identity, "GET", "/catalog-machines/{0}/identity" },
     { NULL },
 };
