@@ -30,8 +30,10 @@ static DvVirt *the_virt;
 static char *
 prefix_new(pid_t pid)
 {
-    gboolean cancel_case = strstr(g_test_get_path(), "cancel") != NULL;
-    return g_strdup_printf("%s%05d-", cancel_case ? "dvx" : "dvk", (int)(pid % 100000));
+    const char *tag = strstr(g_test_get_path(), "cancel") != NULL  ? "dvx"
+                      : strstr(g_test_get_path(), "stalled") != NULL ? "dvw"
+                                                                      : "dvk";
+    return g_strdup_printf("%s%05d-", tag, (int)(pid % 100000));
 }
 
 static char *
@@ -288,6 +290,88 @@ test_cancel_and_retry(void)
     ok(d, "DELETE", path, NULL);
 }
 
+/* A worker that never comes back (droverd's test hook makes one sleep as
+ * a libvirt call that never returns would): after the stall timeout the
+ * job fails that machine with the reason, the others are ready, and
+ * provisioning again finishes it. */
+static void
+test_stalled_worker(void)
+{
+    g_autofree char *prefix = prefix_new(getppid());
+    g_autofree char *dir = dir_new(prefix);
+    g_autofree char *pool = g_strdup_printf("%spool", prefix);
+    g_autofree char *state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
+    g_autofree char *master = g_strdup_printf("%s/%smaster.qcow2", dir, prefix);
+    g_autofree char *cat = g_strdup_printf("%scat", prefix);
+    g_autofree char *body = NULL;
+    g_autofree char *path = NULL;
+    g_autoptr(DvTestDaemon) d = NULL;
+    g_autoptr(JsonObject) job = NULL;
+
+    {
+        g_autofree char *target = g_strdup_printf("--target=%s", dir);
+        const char *const mk[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", "compat=1.1", master, "64M",
+                                   NULL };
+        const char *const pc[] = { "virsh", "-q", "-c", DV_TEST_SYSTEM_URI, "pool-create-as", pool, "dir", target,
+                                   NULL };
+        run_argv(mk);
+        run_argv(pc);
+    }
+    g_assert_cmpint(g_mkdir(state_dir, 0700), ==, 0);
+    g_setenv("DV_DEBUG_CATALOG_PAUSE", "worker", TRUE);
+    g_setenv("DV_DEBUG_CATALOG_STALL_S", "5", TRUE);
+    d = dv_test_daemon_start(state_dir, NULL);
+    g_assert_nonnull(d);
+    ok(d, "POST", "/api/v1/hosts", "{\"name\":\"local\",\"uri\":\"" DV_TEST_SYSTEM_URI "\"}");
+    body = g_strdup_printf("{\"name\":\"%smaster\",\"host\":\"local\",\"memory_mib\":64,\"generation\":1,"
+                           "\"disks\":[{\"volume\":\"%s\"}]}", prefix, master);
+    ok(d, "POST", "/api/v1/vms", body);
+    path = g_strdup_printf("/api/v1/vms/%smaster/snapshots", prefix);
+    ok(d, "POST", path, "{\"name\":\"golden\"}");
+    g_free(body);
+    body = g_strdup_printf("{\"name\":\"%s\",\"master_vm\":\"%smaster\",\"master_snapshot\":\"golden\","
+                           "\"hosts\":[\"local\"],\"pool\":\"%s\",\"naming_scheme\":\"%s###\",\"count\":20,"
+                           "\"machine\":{\"memory_mib\":64}}",
+                           cat, prefix, pool, prefix);
+    job = submit(d, "POST", "/api/v1/catalogs", body);
+    {
+        g_autoptr(JsonObject) done = wait_job(d, json_object_get_string_member(job, "id"), 120);
+        JsonObject *err = json_object_get_object_member(done, "error");
+        JsonObject *result = json_object_get_object_member(done, "result");
+        g_printerr("# stalled: %s\n", json_object_get_string_member(err, "message"));
+        g_assert_cmpstr(json_object_get_string_member(done, "state"), ==, "failed");
+        g_assert_nonnull(strstr(json_object_get_string_member(err, "message"), "no answer from its host within 5 s"));
+        g_assert_cmpint(json_object_get_int_member(result, "machines_ready"), ==, 19);
+        g_assert_cmpint(json_object_get_int_member(result, "machines_failed"), ==, 1);
+    }
+    g_free(path);
+    path = g_strdup_printf("/api/v1/catalogs/%s/provision", cat);
+    {
+        g_autoptr(JsonObject) j = submit(d, "POST", path, NULL);
+        g_autoptr(JsonObject) done = wait_job(d, json_object_get_string_member(j, "id"), 120);
+        g_assert_cmpstr(json_object_get_string_member(done, "state"), ==, "succeeded");
+        g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(done, "result"), "machines_ready"),
+                        ==, 20);
+    }
+    {
+        guint status = 0;
+        g_autofree char *rp = g_strdup_printf("/api/v1/catalogs/%s/reconcile", cat);
+        g_autoptr(JsonNode) r = dv_test_request(d, "GET", rp, NULL, &status);
+        g_assert_cmpuint(status, ==, 200);
+        g_assert_true(json_object_get_boolean_member(json_node_get_object(r), "ok"));
+    }
+    g_free(path);
+    path = g_strdup_printf("/api/v1/catalogs/%s", cat);
+    ok(d, "DELETE", path, NULL);
+    g_free(path);
+    path = g_strdup_printf("/api/v1/vms/%smaster", prefix);
+    ok(d, "DELETE", path, NULL);
+    /* The sleeping worker is still in droverd: stop it hard. */
+    dv_test_daemon_stop(d, TRUE);
+    g_unsetenv("DV_DEBUG_CATALOG_PAUSE");
+    g_unsetenv("DV_DEBUG_CATALOG_STALL_S");
+}
+
 static void
 run_isolated(gconstpointer data)
 {
@@ -325,6 +409,8 @@ main(int argc, char **argv)
     g_test_add_data_func("/drover/catalog/kill-system/kill-9-at-three-points",
                          (gconstpointer)test_kill_during_provisioning, run_isolated);
     g_test_add_data_func("/drover/catalog/kill-system/cancel-and-retry", (gconstpointer)test_cancel_and_retry,
+                         run_isolated);
+    g_test_add_data_func("/drover/catalog/kill-system/stalled-worker", (gconstpointer)test_stalled_worker,
                          run_isolated);
     rc = g_test_run();
     dv_virt_free(the_virt);

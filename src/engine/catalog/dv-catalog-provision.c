@@ -278,20 +278,23 @@ typedef struct {
     JsonObject *host;       /* row, owned */
     DvVirtHost *vh;         /* owned */
     JsonObject *pool_row;   /* the catalog's pool on this host, owned; NULL: gone */
-    JsonObject *base;       /* borrowed */
+    JsonObject *base;       /* a deep copy, or NULL */
     GPtrArray *machines;    /* borrowed rows, not ready */
     char *spec_template;    /* domain spec common to the host's machines (JSON text) */
     GHashTable *id_pools;   /* shard pool name -> error text or "" when ready */
     guint width;
     GMutex lock;
     char *dead;             /* the host stopped answering: the rest fail fast */
-    GThread *thread;
 } DvProvisionHost;
 
+/* Shared by the job thread and the runners and workers, which may outlive
+ * the job when a libvirt call never returns (see the stall watchdog):
+ * reference-counted, and holding its own copies of what they read. */
 struct _DvProvision {
-    DvEngine *engine;
-    GCancellable *c;
-    JsonObject *catalog;
+    gint refs;
+    GCancellable *c;        /* a reference */
+    JsonObject *catalog;    /* a deep copy */
+    JsonArray *rows;        /* deep copies of the machine rows being made */
     DvProvisionProfile profile;
     GAsyncQueue *results;   /* DvProvisionResult* */
     gint abort;             /* atomic: the job thread cannot record any more */
@@ -307,6 +310,7 @@ typedef struct {
     JsonObject *vm;         /* owned VM row to write, or NULL */
     char *error;            /* owned "name: reason" when failed */
     gint64 step_us[DV_STEP_N];
+    gboolean keep_row;      /* record only: a worker may still read the row */
 } DvProvisionResult;
 
 static void
@@ -328,6 +332,22 @@ dv_provision_profile_clear(DvProvisionProfile *p)
     g_clear_pointer(&p->key, dv_secret_free);
     g_clear_pointer(&p->keys, g_ptr_array_unref);
     g_clear_pointer(&p->profile, json_object_unref);
+}
+
+/* The "worker" test pause happened (once per process). */
+static gint dv_provision_stuck_once;
+
+static void
+dv_provision_unref(DvProvision *pv)
+{
+    if (pv == NULL || !g_atomic_int_dec_and_test(&pv->refs))
+        return;
+    dv_provision_profile_clear(&pv->profile);
+    g_async_queue_unref(pv->results);
+    json_object_unref(pv->catalog);
+    json_array_unref(pv->rows);
+    g_object_unref(pv->c);
+    g_free(pv);
 }
 
 /* The guest OS profile and its secrets, opened in guarded memory for the
@@ -605,6 +625,13 @@ dv_provision_machine(gpointer data, gpointer user_data)
     g_autofree char *dead = NULL;
 
     r->m = m;
+    /* Test hook: one worker (once per process) hangs as a libvirt call
+     * that never returns would (the stall watchdog test). */
+    if (dv_engine_debug_enabled() && g_strcmp0(g_getenv("DV_DEBUG_CATALOG_PAUSE"), "worker") == 0 &&
+        g_atomic_int_compare_and_exchange(&dv_provision_stuck_once, 0, 1)) {
+        g_printerr("catalog.provision: paused at worker\n");
+        g_usleep(60 * G_USEC_PER_SEC);
+    }
     if (g_cancellable_is_cancelled(pv->c) || g_atomic_int_get(&pv->abort)) {
         g_async_queue_push(pv->results, r);
         return;
@@ -664,6 +691,8 @@ dv_provision_machine(gpointer data, gpointer user_data)
     g_async_queue_push(pv->results, r);
 }
 
+static void dv_provision_host_free(DvProvisionHost *ph);
+
 /* Runner of one host: its identity pools, then its machines. */
 static gpointer
 dv_provision_host_run(gpointer data)
@@ -701,11 +730,13 @@ dv_provision_host_run(gpointer data)
         /* Cannot start threads: run them here, one after another. */
         for (guint i = 0; i < ph->machines->len; i++)
             dv_provision_machine(g_ptr_array_index(ph->machines, i), ph);
-        return NULL;
+    } else {
+        for (guint i = 0; i < ph->machines->len; i++)
+            g_thread_pool_push(tp, g_ptr_array_index(ph->machines, i), NULL);
+        g_thread_pool_free(tp, FALSE, TRUE);
     }
-    for (guint i = 0; i < ph->machines->len; i++)
-        g_thread_pool_push(tp, g_ptr_array_index(ph->machines, i), NULL);
-    g_thread_pool_free(tp, FALSE, TRUE);
+    /* The runner owns its host's state (the job may have stopped waiting). */
+    dv_provision_host_free(ph);
     return NULL;
 }
 
@@ -714,8 +745,7 @@ dv_provision_host_free(DvProvisionHost *ph)
 {
     if (ph == NULL)
         return;
-    if (ph->thread != NULL)
-        g_thread_join(ph->thread);
+    g_clear_pointer(&ph->base, json_object_unref);
     g_clear_pointer(&ph->host, json_object_unref);
     g_clear_pointer(&ph->vh, dv_virt_host_unref);
     g_clear_pointer(&ph->pool_row, json_object_unref);
@@ -724,6 +754,7 @@ dv_provision_host_free(DvProvisionHost *ph)
     g_free(ph->spec_template);
     g_free(ph->dead);
     g_mutex_clear(&ph->lock);
+    dv_provision_unref(ph->pv);
     g_free(ph);
 }
 
@@ -809,7 +840,7 @@ dv_provision_flush(DvEngine *engine, GPtrArray *batch, GError **error)
         JsonObjectIter it;
         const char *k;
         JsonNode *n;
-        if (r->changes == NULL)
+        if (r->changes == NULL || r->keep_row)
             continue;
         json_object_iter_init(&it, r->changes);
         while (json_object_iter_next(&it, &k, &n))
@@ -820,6 +851,17 @@ dv_provision_flush(DvEngine *engine, GPtrArray *batch, GError **error)
 }
 
 #define DV_PROVISION_BATCH 256
+#define DV_PROVISION_STALL_S 600
+
+/* Seconds without any machine outcome before the job stops waiting;
+ * DV_DEBUG_CATALOG_STALL_S overrides it in test runs (DV_DEBUG_JOBS=1). */
+static gint64
+dv_provision_stall_s(void)
+{
+    const char *v = g_getenv("DV_DEBUG_CATALOG_STALL_S");
+    gint64 s = v != NULL && dv_engine_debug_enabled() ? g_ascii_strtoll(v, NULL, 10) : 0;
+    return s > 0 ? s : DV_PROVISION_STALL_S;
+}
 #define DV_PROVISION_FLUSH_US (200 * 1000)
 
 /* The machines step: all hosts at once.  Returns FALSE only for errors of
@@ -831,39 +873,65 @@ dv_provision_machines(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonArr
                       char **ret_first_error, GError **error)
 {
     g_autoptr(GHashTable) by_host = g_hash_table_new(g_str_hash, g_str_equal);
-    g_autoptr(GPtrArray) hosts = g_ptr_array_new_with_free_func((GDestroyNotify)dv_provision_host_free);
+    g_autoptr(GPtrArray) hosts = g_ptr_array_new();
+    g_autoptr(GPtrArray) threads = g_ptr_array_new();
+    g_autoptr(GHashTable) received_ids = g_hash_table_new(g_str_hash, g_str_equal);
     g_autoptr(GPtrArray) batch = g_ptr_array_new_with_free_func((GDestroyNotify)dv_provision_result_free);
     g_autoptr(GError) flush_error = NULL;
-    DvProvision pv = { engine, dv_job_get_cancellable(job), catalog, { 0 }, NULL, 0 };
+    DvProvision *pv = g_new0(DvProvision, 1);
     guint n = json_array_get_length(machines), total = 0, received = 0, ready = 0, failed = 0;
-    gint64 last_flush = g_get_monotonic_time();
-    gboolean cancelled = FALSE, paused = FALSE;
+    gint64 last_flush = g_get_monotonic_time(), last_result = last_flush;
+    gint64 stall_us = dv_provision_stall_s() * G_USEC_PER_SEC;
+    gboolean cancelled = FALSE, paused = FALSE, stalled = FALSE;
     char *first_error = NULL;
     gint64 step_us[DV_STEP_N] = { 0 }, record_us = 0;
 
-    if (!dv_provision_profile_load(engine, catalog, &pv.profile, error)) {
-        dv_provision_profile_clear(&pv.profile);
+    pv->refs = 1;
+    pv->c = g_object_ref(dv_job_get_cancellable(job));
+    {
+        g_autoptr(JsonNode) node = json_node_init_object(json_node_alloc(), catalog);
+        g_autoptr(JsonNode) copy = dv_json_node_deep_copy(node);
+        pv->catalog = json_object_ref(json_node_get_object(copy));
+    }
+    pv->rows = json_array_new();
+    pv->results = g_async_queue_new_full((GDestroyNotify)dv_provision_result_free);
+    if (!dv_provision_profile_load(engine, catalog, &pv->profile, error)) {
+        dv_provision_unref(pv);
         return FALSE;
     }
-    pv.results = g_async_queue_new();
     for (guint i = 0; i < n; i++) {
-        JsonObject *m = json_array_get_object_element(machines, i);
-        const char *host_id = dv_json_get_string(m, "host_id", "");
+        JsonObject *m0 = json_array_get_object_element(machines, i);
+        const char *host_id;
+        JsonObject *m;
         DvProvisionHost *ph;
-        if (g_strcmp0(dv_json_get_string(m, "state", ""), "ready") == 0) {
+        if (g_strcmp0(dv_json_get_string(m0, "state", ""), "ready") == 0) {
             ready++;
             continue;
         }
+        /* The workers read their own copy of the row. */
+        {
+            g_autoptr(JsonNode) node = json_node_init_object(json_node_alloc(), m0);
+            JsonNode *copy = dv_json_node_deep_copy(node);
+            json_array_add_element(pv->rows, copy);
+            m = json_node_get_object(copy);
+        }
+        host_id = dv_json_get_string(m, "host_id", "");
         ph = g_hash_table_lookup(by_host, host_id);
         if (ph == NULL) {
             g_autoptr(GError) local = NULL;
+            JsonObject *base = g_hash_table_lookup(base_by_host, host_id);
             gint64 width;
             ph = g_new0(DvProvisionHost, 1);
             g_mutex_init(&ph->lock);
-            ph->pv = &pv;
+            g_atomic_int_inc(&pv->refs);
+            ph->pv = pv;
             ph->machines = g_ptr_array_new();
             ph->id_pools = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-            ph->base = g_hash_table_lookup(base_by_host, host_id);
+            if (base != NULL) {
+                g_autoptr(JsonNode) node = json_node_init_object(json_node_alloc(), base);
+                g_autoptr(JsonNode) copy = dv_json_node_deep_copy(node);
+                ph->base = json_object_ref(json_node_get_object(copy));
+            }
             ph->host = dv_store_get(engine->store, &dv_table_hosts, host_id, &local);
             if (ph->host != NULL)
                 ph->vh = dv_engine_virt_host(engine, ph->host, &local);
@@ -885,16 +953,18 @@ dv_provision_machines(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonArr
         g_ptr_array_add(ph->machines, m);
         total++;
     }
-    for (guint h = 0; h < hosts->len; h++) {
-        DvProvisionHost *ph = g_ptr_array_index(hosts, h);
-        ph->thread = g_thread_new("dv-catalog-host", dv_provision_host_run, ph);
-    }
+    /* From here the runners own their host's state. */
+    for (guint h = 0; h < hosts->len; h++)
+        g_ptr_array_add(threads, g_thread_new("dv-catalog-host", dv_provision_host_run, g_ptr_array_index(hosts, h)));
+    g_ptr_array_set_size(hosts, 0);
     /* Collect, record in batches, move the progress. */
     while (received < total) {
-        DvProvisionResult *r = g_async_queue_timeout_pop(pv.results, 50 * 1000);
+        DvProvisionResult *r = g_async_queue_timeout_pop(pv->results, 50 * 1000);
         gint64 now = g_get_monotonic_time();
         if (r != NULL) {
             received++;
+            last_result = now;
+            g_hash_table_add(received_ids, (gpointer)dv_json_get_string(r->m, "id", ""));
             for (guint k = 0; k < DV_STEP_N; k++)
                 step_us[k] += r->step_us[k];
             if (r->changes == NULL)
@@ -909,17 +979,45 @@ dv_provision_machines(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonArr
                 cancelled = TRUE;
             }
             g_ptr_array_add(batch, r);
+        } else if (now - last_result > stall_us) {
+            /* The stall watchdog: a libvirt call that never returns (seen
+             * once in a while: a reply that never reached its thread)
+             * would hold the job forever.  The machines without an
+             * outcome fail with the reason; their workers are left to
+             * finish or hang on their own, holding only their copies. */
+            g_atomic_int_set(&pv->abort, 1);
+            stalled = TRUE;
+            for (guint i = 0; i < json_array_get_length(pv->rows); i++) {
+                JsonObject *m = json_array_get_object_element(pv->rows, i);
+                DvProvisionResult *sr;
+                if (g_hash_table_contains(received_ids, dv_json_get_string(m, "id", "")))
+                    continue;
+                sr = g_new0(DvProvisionResult, 1);
+                sr->m = m;
+                sr->keep_row = TRUE;
+                sr->changes = json_object_new();
+                json_object_set_string_member(sr->changes, "state", "failed");
+                sr->error = g_strdup_printf("no answer from its host within %" G_GINT64_FORMAT
+                                            " s (a libvirt call did not return); provision the catalog again",
+                                            stall_us / G_USEC_PER_SEC);
+                json_object_set_string_member(sr->changes, "error", sr->error);
+                if (first_error == NULL)
+                    first_error = g_strdup_printf("%s: %s", dv_json_get_string(m, "name", ""), sr->error);
+                failed++;
+                received++;
+                g_ptr_array_add(batch, sr);
+            }
         }
         if (flush_error == NULL && batch->len > 0 &&
-            (batch->len >= DV_PROVISION_BATCH || now - last_flush >= DV_PROVISION_FLUSH_US || received == total)) {
+            (batch->len >= DV_PROVISION_BATCH || now - last_flush >= DV_PROVISION_FLUSH_US || received >= total)) {
             gint64 f0 = g_get_monotonic_time();
             gboolean flushed = dv_provision_flush(engine, batch, &flush_error);
             record_us += g_get_monotonic_time() - f0;
             if (!flushed)
-                g_atomic_int_set(&pv.abort, 1); /* the workers stop; we drain */
+                g_atomic_int_set(&pv->abort, 1); /* the workers stop; we drain */
             else if (!paused && received < total) {
                 paused = TRUE;
-                dv_catalog_debug_pause("machines", pv.c);
+                dv_catalog_debug_pause("machines", pv->c);
             }
             last_flush = now;
             dv_job_step_progress(job, total > 0 ? (double)received / total : 1.0);
@@ -927,15 +1025,22 @@ dv_provision_machines(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonArr
         if (flush_error != NULL)
             g_ptr_array_set_size(batch, 0);
     }
-    g_ptr_array_set_size(hosts, 0); /* joins the runners */
-    dv_provision_profile_clear(&pv.profile);
-    g_async_queue_unref(pv.results);
+    for (guint i = 0; i < threads->len; i++) {
+        if (stalled)
+            g_thread_unref(g_ptr_array_index(threads, i));
+        else
+            g_thread_join(g_ptr_array_index(threads, i));
+    }
+    if (stalled)
+        g_warning("catalog %s: a provisioning worker did not return; its thread is left behind",
+                  dv_json_get_string(catalog, "name", ""));
+    dv_provision_unref(pv);
     if (flush_error != NULL) {
         g_free(first_error);
         g_propagate_error(error, g_steal_pointer(&flush_error));
         return FALSE;
     }
-    if (cancelled || g_cancellable_is_cancelled(pv.c)) {
+    if (!stalled && (cancelled || g_cancellable_is_cancelled(dv_job_get_cancellable(job)))) {
         g_free(first_error);
         g_set_error_literal(error, DV_ERROR, DV_ERROR_CANCELLED, "cancelled; run provision again to finish");
         return FALSE;
