@@ -5,6 +5,7 @@
 
 #include <glib/gstdio.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <string.h>
 #include <fcntl.h>
 #include <sys/prctl.h>
@@ -367,4 +368,97 @@ dv_test_count(DvTestDaemon *d, const char *list_path)
                      : g_uri_escape_string(json_object_get_string_member(o, "next_cursor"), NULL, TRUE);
     } while (cursor != NULL);
     return n;
+}
+
+/* --- files and processes (setup, upgrade and their benchmark) ------------ */
+
+void
+dv_test_rm_rf(const char *path)
+{
+    if (path == NULL)
+        return;
+    if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
+        g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+        const char *name;
+        while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+            g_autofree char *child = g_build_filename(path, name, NULL);
+            dv_test_rm_rf(child);
+        }
+        g_rmdir(path);
+    } else {
+        g_unlink(path);
+    }
+}
+
+char *
+dv_test_file_sha256(const char *path)
+{
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    g_assert_true(g_file_get_contents(path, &data, &len, NULL));
+    return g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)data, len);
+}
+
+char *
+dv_test_build_path(const char *first, ...)
+{
+    const char *top = g_getenv("DV_TOP_BUILDDIR");
+    g_autofree char *rel = NULL;
+    va_list ap;
+
+    va_start(ap, first);
+    rel = g_build_filename_valist(first, &ap);
+    va_end(ap);
+    return g_build_filename(top != NULL ? top : DV_BUILD_DIR, rel, NULL);
+}
+
+int
+dv_test_spawn(const char *const *argv, const char *const *envp, char **ret_out, char **ret_err)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    int status = 0;
+
+    g_spawn_sync(NULL, (char **)argv, (char **)envp, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err,
+                 &status, &error);
+    g_assert_no_error(error);
+    if (ret_out != NULL)
+        *ret_out = g_steal_pointer(&out);
+    if (ret_err != NULL)
+        *ret_err = g_steal_pointer(&err);
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 255;
+}
+
+int
+dv_test_run_setup(const char *const *args, char **ret_out, char **ret_err)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    int rc;
+
+    g_ptr_array_add(argv, dv_test_build_path("src", "setup", "drover-setup", NULL));
+    for (guint i = 0; args[i] != NULL; i++)
+        g_ptr_array_add(argv, g_strdup(args[i]));
+    g_ptr_array_add(argv, NULL);
+    rc = dv_test_spawn((const char *const *)argv->pdata, NULL, &out, &err);
+    g_test_message("drover-setup %s %s -> %d\n%s%s", args[0],
+                   args[0] != NULL && args[1] != NULL ? args[1] : "", rc, out, err);
+    if (ret_out != NULL)
+        *ret_out = g_steal_pointer(&out);
+    if (ret_err != NULL)
+        *ret_err = g_steal_pointer(&err);
+    return rc;
+}
+
+const char *
+dv_test_env(const char *name)
+{
+    const char *v = g_getenv(name);
+    if (v == NULL)
+        g_error("%s is not set: run under tests/services/with-services", name);
+    return v;
 }

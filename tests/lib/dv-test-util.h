@@ -1,5 +1,6 @@
-/* Helpers shared by the API tests and the benchmarks: simulated hosts for
- * libvirt's test driver and a droverd started as a real process. */
+/* Helpers shared by the tests and the benchmarks: simulated hosts for
+ * libvirt's test driver, a droverd started as a real process, and files
+ * and programs of the build (drover-setup) for the setup and upgrade tests. */
 #pragma once
 
 #include <json-glib/json-glib.h>
@@ -62,5 +63,25 @@ gint64 dv_test_count(DvTestDaemon *d, const char *list_path);
 
 /* TRUE when tests must not skip for missing services (CI). */
 gboolean dv_test_require_services(void);
+
+/* The variable's value; a test needing it fails when it is not set. */
+const char *dv_test_env(const char *name);
+
+/* Removes @path and everything below it, never following a symlink
+ * (NULL: nothing).  Errors are ignored: a temp dir's cleanup. */
+void dv_test_rm_rf(const char *path);
+/* SHA-256 of the file's content, hex (owned); asserts it can be read. */
+char *dv_test_file_sha256(const char *path);
+/* A file of the build: <DV_TOP_BUILDDIR, or the build dir configured>/@first/...
+ * (NULL-terminated path elements; owned). */
+char *dv_test_build_path(const char *first, ...) G_GNUC_NULL_TERMINATED;
+
+/* Runs @argv (argv[0] looked up in PATH) with @envp (NULL: ours) and waits.
+ * Returns the exit status (128 + signal when killed); stdout and stderr
+ * (owned) in @ret_out and @ret_err when not NULL.  Asserts it could start. */
+int dv_test_spawn(const char *const *argv, const char *const *envp, char **ret_out, char **ret_err);
+/* Runs the built drover-setup with @args (NULL-terminated) through
+ * dv_test_spawn() and logs its output with g_test_message(). */
+int dv_test_run_setup(const char *const *args, char **ret_out, char **ret_err);
 
 G_END_DECLS

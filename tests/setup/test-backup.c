@@ -12,6 +12,7 @@
 #include "dv-keys.h"
 #include "dv-setup-backup.h"
 #include "dv-store.h"
+#include "dv-test-util.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -36,25 +37,9 @@ fixture_setup(Fixture *f, gconstpointer data)
 }
 
 static void
-rm_rf(const char *path)
-{
-    if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
-        g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-        const char *name;
-        while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
-            g_autofree char *child = g_build_filename(path, name, NULL);
-            rm_rf(child);
-        }
-        g_rmdir(path);
-    } else {
-        g_unlink(path);
-    }
-}
-
-static void
 fixture_teardown(Fixture *f, gconstpointer data)
 {
-    rm_rf(f->tmpdir);
+    dv_test_rm_rf(f->tmpdir);
     g_free(f->tmpdir);
 }
 
@@ -109,38 +94,6 @@ assert_secret_readable(const char *state_dir, const char *database, const char *
     g_assert_cmpstr(dv_secret_get_string(pw), ==, PASSWORD);
 }
 
-static char *
-setup_binary(void)
-{
-    const char *top = g_getenv("DV_TOP_BUILDDIR");
-    return g_build_filename(top != NULL ? top : DV_BUILD_DIR, "src", "setup", "drover-setup", NULL);
-}
-
-/* Runs drover-setup with @args; returns its exit status, output in @ret_out/@ret_err. */
-static int
-run_setup(const char *const *args, char **ret_out, char **ret_err)
-{
-    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GError) error = NULL;
-    g_autofree char *out = NULL;
-    g_autofree char *err = NULL;
-    int status = 0;
-
-    g_ptr_array_add(argv, setup_binary());
-    for (guint i = 0; args[i] != NULL; i++)
-        g_ptr_array_add(argv, g_strdup(args[i]));
-    g_ptr_array_add(argv, NULL);
-    g_assert_true(g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
-                               &status, &error));
-    g_assert_no_error(error);
-    g_test_message("drover-setup %s: %s%s", args[0], out, err);
-    if (ret_out != NULL)
-        *ret_out = g_steal_pointer(&out);
-    if (ret_err != NULL)
-        *ret_err = g_steal_pointer(&err);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 255;
-}
-
 static void
 backup_ok(const char *state_dir, const char *database, const char *out)
 {
@@ -148,7 +101,7 @@ backup_ok(const char *state_dir, const char *database, const char *out)
                            database != NULL ? "--database" : NULL, database, NULL };
     struct stat st;
 
-    g_assert_cmpint(run_setup(args, NULL, NULL), ==, 0);
+    g_assert_cmpint(dv_test_run_setup(args, NULL, NULL), ==, 0);
     g_assert_cmpint(stat(out, &st), ==, 0);
     g_assert_cmpint(st.st_mode & 0777, ==, 0600);
 }
@@ -165,7 +118,7 @@ restore(const char *state_dir, const char *database, const char *in, gboolean fo
         args[n++] = database;
     }
     args[n] = NULL;
-    return run_setup(args, NULL, ret_err);
+    return dv_test_run_setup(args, NULL, ret_err);
 }
 
 static guint
@@ -220,7 +173,7 @@ test_refuses_existing_out(Fixture *f, gconstpointer data)
     const char *args[] = { "backup", "--state-dir", a, "--out", archive, NULL };
 
     g_assert_true(g_file_set_contents(archive, "precious", -1, NULL));
-    g_assert_cmpint(run_setup(args, NULL, &err), ==, DV_EXIT_CONFLICT);
+    g_assert_cmpint(dv_test_run_setup(args, NULL, &err), ==, DV_EXIT_CONFLICT);
     g_assert_nonnull(strstr(err, "already exists"));
     g_assert_true(g_file_get_contents(archive, &text, NULL, NULL));
     g_assert_cmpstr(text, ==, "precious");
@@ -346,7 +299,7 @@ test_missing_key_file(Fixture *f, gconstpointer data)
     const char *args[] = { "backup", "--state-dir", a, "--out", archive, NULL };
 
     g_assert_cmpint(rename(host_key, moved), ==, 0);
-    g_assert_cmpint(run_setup(args, NULL, &err), ==, DV_EXIT_NOT_FOUND);
+    g_assert_cmpint(dv_test_run_setup(args, NULL, &err), ==, DV_EXIT_NOT_FOUND);
     g_assert_nonnull(strstr(err, "missing key file"));
     g_assert_false(g_file_test(archive, G_FILE_TEST_EXISTS));
 }
@@ -453,7 +406,7 @@ test_pg_round_trip(Fixture *f, gconstpointer data)
 static void
 test_pg_missing(void)
 {
-    if (g_strcmp0(g_getenv("CI"), "true") == 0 || g_strcmp0(g_getenv("DV_REQUIRE_SERVICES"), "1") == 0)
+    if (dv_test_require_services())
         g_test_fail_printf("DV_TEST_PG_URI is not set but services are required (CI=true or "
                            "DV_REQUIRE_SERVICES=1): run under tests/services/with-services");
     else

@@ -12,6 +12,7 @@
 #include "dv-json.h"
 #include "dv-setup-install.h"
 #include "dv-store.h"
+#include "dv-test-util.h"
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
@@ -44,29 +45,6 @@ static char *
 path_in(Fixture *f, const char *name)
 {
     return g_build_filename(f->tmp, name, NULL);
-}
-
-static void
-rm_rf(const char *path)
-{
-    if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
-        g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-        const char *name;
-        while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
-            g_autofree char *child = g_build_filename(path, name, NULL);
-            rm_rf(child);
-        }
-        g_rmdir(path);
-    } else {
-        g_unlink(path);
-    }
-}
-
-static char *
-bin(const char *sub, const char *name)
-{
-    const char *top = g_getenv("DV_TOP_BUILDDIR");
-    return g_build_filename(top != NULL ? top : DV_BUILD_DIR, "src", sub, name, NULL);
 }
 
 static gboolean
@@ -143,7 +121,7 @@ fixture_teardown(Fixture *f, gconstpointer data)
         pg_admin_exec(sql);
     }
     g_ptr_array_unref(f->pg_dbs);
-    rm_rf(f->tmp);
+    dv_test_rm_rf(f->tmp);
     g_free(f->tmp);
     g_free(f->root);
     g_free(f->units);
@@ -153,31 +131,6 @@ fixture_teardown(Fixture *f, gconstpointer data)
     g_free(f->account);
     g_free(f->account2);
     g_free(f->url);
-}
-
-/* Runs drover-setup @args (NULL-terminated); returns the exit status. */
-static int
-run_setupv(char **ret_out, char **ret_err, const char *const *args)
-{
-    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GError) error = NULL;
-    g_autofree char *out = NULL;
-    g_autofree char *err = NULL;
-    int status = 0;
-
-    g_ptr_array_add(argv, bin("setup", "drover-setup"));
-    for (guint i = 0; args[i] != NULL; i++)
-        g_ptr_array_add(argv, g_strdup(args[i]));
-    g_ptr_array_add(argv, NULL);
-    g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status,
-                 &error);
-    g_assert_no_error(error);
-    g_test_message("drover-setup %s ...: status %d\n%s%s", args[0], status, out, err);
-    if (ret_out != NULL)
-        *ret_out = g_steal_pointer(&out);
-    if (ret_err != NULL)
-        *ret_err = g_steal_pointer(&err);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 /* The base options of a test install, followed by @extra (NULL-terminated). */
@@ -199,7 +152,7 @@ run_install(Fixture *f, char **ret_out, char **ret_err, const char *const *extra
     for (guint i = 0; extra != NULL && extra[i] != NULL; i++)
         g_ptr_array_add(args, (gpointer)extra[i]);
     g_ptr_array_add(args, NULL);
-    return run_setupv(ret_out, ret_err, (const char *const *)args->pdata);
+    return dv_test_run_setup((const char *const *)args->pdata, ret_out, ret_err);
 }
 
 static int
@@ -263,15 +216,6 @@ snapshot(const char *dir)
 }
 
 static char *
-file_sha256(const char *path)
-{
-    g_autofree char *data = NULL;
-    gsize len = 0;
-    g_assert_true(g_file_get_contents(path, &data, &len, NULL));
-    return g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)data, len);
-}
-
-static char *
 config_path(Fixture *f)
 {
     return g_build_filename(f->root, "etc", "drover", "droverd.conf", NULL);
@@ -292,7 +236,7 @@ start_droverd(Fixture *f, const char *const *extra)
     g_ptr_array_add(argv, g_strdup_printf("--regid=%s", f->account));
     g_ptr_array_add(argv, g_strdup("--init-groups"));
     g_ptr_array_add(argv, g_strdup("--no-new-privs"));
-    g_ptr_array_add(argv, bin("daemon", "droverd"));
+    g_ptr_array_add(argv, dv_test_build_path("src", "daemon", "droverd", NULL));
     if (extra == NULL) {
         g_ptr_array_add(argv, g_strdup("--config"));
         g_ptr_array_add(argv, g_strdup(conf));
@@ -333,25 +277,22 @@ run_cli(Fixture *f, char **ret_out, const char *const *args)
 {
     g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
     g_auto(GStrv) env = g_get_environ();
-    g_autoptr(GError) error = NULL;
     g_autofree char *out = NULL;
     g_autofree char *err = NULL;
-    int status = 0;
+    int rc;
 
     env = g_environ_setenv(env, "HOME", f->home, TRUE);
     env = g_environ_unsetenv(env, "XDG_CONFIG_HOME");
-    g_ptr_array_add(argv, bin("cli", "drover"));
+    g_ptr_array_add(argv, dv_test_build_path("src", "cli", "drover", NULL));
     g_ptr_array_add(argv, g_strdup("--insecure"));
     for (guint i = 0; args[i] != NULL; i++)
         g_ptr_array_add(argv, g_strdup(args[i]));
     g_ptr_array_add(argv, NULL);
-    g_spawn_sync(NULL, (char **)argv->pdata, env, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status,
-                 &error);
-    g_assert_no_error(error);
-    g_test_message("drover %s: status %d\n%s%s", args[0], status, out, err);
+    rc = dv_test_spawn((const char *const *)argv->pdata, (const char *const *)env, &out, &err);
+    g_test_message("drover %s: status %d\n%s%s", args[0], rc, out, err);
     if (ret_out != NULL)
         *ret_out = g_steal_pointer(&out);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+    return rc;
 }
 
 static void
@@ -398,7 +339,7 @@ assert_keys_open_as_account(Fixture *f, const char *database, const char *want_v
 {
     g_autofree char *uid = g_strdup_printf("--reuid=%s", f->account);
     g_autofree char *gid = g_strdup_printf("--regid=%s", f->account);
-    g_autofree char *setup = bin("setup", "drover-setup");
+    g_autofree char *setup = dv_test_build_path("src", "setup", "drover-setup", NULL);
     const char *argv[] = { "setpriv",     uid,
                            gid,           "--init-groups",
                            setup,         "keys",
@@ -481,7 +422,7 @@ test_sqlite(Fixture *f, gconstpointer data)
     g_autofree char *key_sum = NULL;
     g_autofree char *before = NULL;
     g_autofree char *exec_line = NULL;
-    g_autofree char *droverd = bin("daemon", "droverd");
+    g_autofree char *droverd = dv_test_build_path("src", "daemon", "droverd", NULL);
     struct passwd *pw;
     struct group *libvirt;
     int rc;
@@ -597,7 +538,7 @@ test_sqlite(Fixture *f, gconstpointer data)
     stop_droverd(f);
 
     /* The same install again: already installed, nothing new. */
-    key_sum = file_sha256(host_key);
+    key_sum = dv_test_file_sha256(host_key);
     before = snapshot(f->tmp);
     g_clear_pointer(&out, g_free);
     g_assert_cmpint(run_install(f, &out, NULL, again), ==, 0);
@@ -611,7 +552,7 @@ test_sqlite(Fixture *f, gconstpointer data)
     {
         const char *args[] = { "uninstall", "--root", f->root, "--keep-data", NULL };
         g_clear_pointer(&out, g_free);
-        g_assert_cmpint(run_setupv(&out, NULL, args), ==, 0);
+        g_assert_cmpint(dv_test_run_setup(args, &out, NULL), ==, 0);
         assert_contains(out, host_key);
         assert_contains(out, "switches to upgrade");
         assert_contains(out, recovery);
@@ -621,7 +562,7 @@ test_sqlite(Fixture *f, gconstpointer data)
     g_assert_true(g_file_test(db, G_FILE_TEST_EXISTS));
     g_assert_true(account_exists(f->account));
     {
-        g_autofree char *sum = file_sha256(host_key);
+        g_autofree char *sum = dv_test_file_sha256(host_key);
         g_assert_cmpstr(sum, ==, key_sum);
     }
 
@@ -644,7 +585,7 @@ test_sqlite(Fixture *f, gconstpointer data)
         /* Without a working upgrade command install stops there and
          * changes nothing: no key, no config, the account kept. */
         g_autofree char *after = snapshot(f->state);
-        g_autofree char *sum = file_sha256(host_key);
+        g_autofree char *sum = dv_test_file_sha256(host_key);
         assert_contains(err, "drover-setup upgrade did not finish");
         g_assert_cmpstr(after, ==, before);
         g_assert_cmpstr(sum, ==, key_sum);
@@ -776,7 +717,7 @@ test_bad_input(Fixture *f, gconstpointer data)
             const char *args[] = { "install", "--root",      f->root,  "--unit-dir",
                                    f->units,  "--state-dir", f->state, "--service-account",
                                    names[i],  NULL };
-            g_assert_cmpint(run_setupv(NULL, &err, args), ==, DV_EXIT_INVALID);
+            g_assert_cmpint(dv_test_run_setup(args, NULL, &err), ==, DV_EXIT_INVALID);
             assert_contains(err, "--service-account");
             after = snapshot(f->tmp);
             g_assert_cmpstr(after, ==, before);
@@ -788,10 +729,10 @@ test_bad_input(Fixture *f, gconstpointer data)
         const char *args[] = { "uninstall", "--root", f->root, "--keep-data", NULL };
         const char *both[] = { "uninstall",         "--root", f->root, "--keep-data",
                                "--yes-delete-data", NULL };
-        g_assert_cmpint(run_setupv(NULL, &err, args), ==, DV_EXIT_NOT_FOUND);
+        g_assert_cmpint(dv_test_run_setup(args, NULL, &err), ==, DV_EXIT_NOT_FOUND);
         assert_contains(err, "no installation here");
         g_clear_pointer(&err, g_free);
-        g_assert_cmpint(run_setupv(NULL, &err, both), ==, DV_EXIT_USAGE);
+        g_assert_cmpint(dv_test_run_setup(both, NULL, &err), ==, DV_EXIT_USAGE);
         assert_contains(err, "--keep-data and --yes-delete-data");
     }
     {
@@ -820,20 +761,20 @@ test_uninstall_delete(Fixture *f, gconstpointer data)
     g_assert_true(g_file_test(unit, G_FILE_TEST_EXISTS));
     /* Refused while droverd serves the database. */
     start_droverd(f, NULL);
-    g_assert_cmpint(run_setupv(NULL, &err, del), ==, DV_EXIT_CONFLICT);
+    g_assert_cmpint(dv_test_run_setup(del, NULL, &err), ==, DV_EXIT_CONFLICT);
     assert_contains(err, "is serving this database; stop it first");
     g_assert_true(g_file_test(conf, G_FILE_TEST_EXISTS));
     g_assert_true(g_file_test(unit, G_FILE_TEST_EXISTS));
     stop_droverd(f);
     g_clear_pointer(&err, g_free);
     before = snapshot(f->tmp);
-    g_assert_cmpint(run_setupv(NULL, &err, refuse), ==, DV_EXIT_USAGE);
+    g_assert_cmpint(dv_test_run_setup(refuse, NULL, &err), ==, DV_EXIT_USAGE);
     assert_contains(err, "--yes-delete-data");
     {
         g_autofree char *after = snapshot(f->tmp);
         g_assert_cmpstr(after, ==, before);
     }
-    g_assert_cmpint(run_setupv(NULL, NULL, del), ==, 0);
+    g_assert_cmpint(dv_test_run_setup(del, NULL, NULL), ==, 0);
     g_assert_false(g_file_test(f->state, G_FILE_TEST_EXISTS));
     g_assert_false(g_file_test(conf, G_FILE_TEST_EXISTS));
     g_assert_false(g_file_test(unit, G_FILE_TEST_EXISTS));
@@ -890,16 +831,16 @@ test_existing_account(Fixture *f, gconstpointer data)
         const char *args[] = { "install",  "--root",      f->root, "--unit-dir",
                                f->units,   "--state-dir", other,   "--service-account",
                                f->account, NULL };
-        g_assert_cmpint(run_setupv(NULL, &err, args), ==, DV_EXIT_CONFLICT);
+        g_assert_cmpint(dv_test_run_setup(args, NULL, &err), ==, DV_EXIT_CONFLICT);
         assert_contains(err, "belongs to another installation");
         after = snapshot(f->tmp);
         g_assert_cmpstr(after, ==, before);
         g_clear_pointer(&err, g_free);
     }
-    g_assert_cmpint(run_setupv(NULL, &err, del), ==, DV_EXIT_CONFLICT);
+    g_assert_cmpint(dv_test_run_setup(del, NULL, &err), ==, DV_EXIT_CONFLICT);
     assert_contains(err, "existed before install");
     g_assert_true(g_file_test(f->state, G_FILE_TEST_IS_DIR));
-    g_assert_cmpint(run_setupv(NULL, NULL, keep), ==, 0);
+    g_assert_cmpint(dv_test_run_setup(keep, NULL, NULL), ==, 0);
     g_assert_true(account_exists(f->account));
 }
 
@@ -926,9 +867,9 @@ test_existing_data_new_account(Fixture *f, gconstpointer data)
     int rc;
 
     g_assert_cmpint(run_install(f, NULL, NULL, NULL), ==, 0);
-    g_assert_cmpint(run_setupv(NULL, NULL, keep), ==, 0);
+    g_assert_cmpint(dv_test_run_setup(keep, NULL, NULL), ==, 0);
     before = snapshot(f->state);
-    rc = run_setupv(&out, &err, args);
+    rc = dv_test_run_setup(args, &out, &err);
     assert_contains(out, "switching to upgrade");
     want = g_strdup_printf("--service-account %s", f->account2);
     assert_contains(out, want);
@@ -1056,7 +997,7 @@ test_postgresql(Fixture *f, gconstpointer data)
         cli_assert_readable(f, "pg-acct");
         stop_droverd(f);
         /* Again: already installed; without the config: switches to upgrade. */
-        sum = file_sha256(host_key);
+        sum = dv_test_file_sha256(host_key);
         g_clear_pointer(&out, g_free);
         g_assert_cmpint(run_install(f, &out, NULL, extra), ==, 0);
         assert_contains(out, "already installed");
@@ -1070,7 +1011,7 @@ test_postgresql(Fixture *f, gconstpointer data)
             assert_contains(out, "--library-share keep");
             if (rc != 0) {
                 /* No working upgrade here: nothing changed, no key made. */
-                sum2 = file_sha256(host_key);
+                sum2 = dv_test_file_sha256(host_key);
                 g_assert_cmpstr(sum2, ==, sum);
                 g_assert_false(g_file_test(conf, G_FILE_TEST_EXISTS));
             } else {
@@ -1082,14 +1023,6 @@ test_postgresql(Fixture *f, gconstpointer data)
             }
         }
     }
-}
-
-static const char *
-env(const char *name)
-{
-    const char *v = g_getenv(name);
-    g_assert_nonnull(v);
-    return v;
 }
 
 /* --directory against the private slapd, with a recovery key: the key is
@@ -1110,32 +1043,32 @@ test_directory(Fixture *f, gconstpointer data)
         services_missing("DV_TEST_LDAP_URI");
         return;
     }
-    container =
-        g_strdup_printf("ou=drover-install-%u,%s", g_random_int(), env("DV_TEST_LDAP_BASE"));
-    nonmember = g_strdup_printf("%s=%s", env("DV_TEST_LDAP_INTRUDER_DN"),
-                                env("DV_TEST_LDAP_INTRUDER_PW_FILE"));
+    container = g_strdup_printf("ou=drover-install-%u,%s", g_random_int(),
+                                dv_test_env("DV_TEST_LDAP_BASE"));
+    nonmember = g_strdup_printf("%s=%s", dv_test_env("DV_TEST_LDAP_INTRUDER_DN"),
+                                dv_test_env("DV_TEST_LDAP_INTRUDER_PW_FILE"));
     {
         const char *extra[] = { "--directory",
                                 "--ldap-uri",
-                                env("DV_TEST_LDAP_URI"),
+                                dv_test_env("DV_TEST_LDAP_URI"),
                                 "--container",
                                 container,
                                 "--admin-dn",
-                                env("DV_TEST_LDAP_ADMIN_DN"),
+                                dv_test_env("DV_TEST_LDAP_ADMIN_DN"),
                                 "--admin-password-file",
-                                env("DV_TEST_LDAP_ADMIN_PW_FILE"),
+                                dv_test_env("DV_TEST_LDAP_ADMIN_PW_FILE"),
                                 "--config-admin-uri",
-                                env("DV_TEST_LDAPI_URI"),
+                                dv_test_env("DV_TEST_LDAPI_URI"),
                                 "--service-dn",
-                                env("DV_TEST_LDAP_SERVICE_DN"),
+                                dv_test_env("DV_TEST_LDAP_SERVICE_DN"),
                                 "--service-password-file",
-                                env("DV_TEST_LDAP_SERVICE_PW_FILE"),
+                                dv_test_env("DV_TEST_LDAP_SERVICE_PW_FILE"),
                                 "--group-dn",
-                                env("DV_TEST_LDAP_GROUP_DN"),
+                                dv_test_env("DV_TEST_LDAP_GROUP_DN"),
                                 "--non-member",
                                 nonmember,
                                 "--ca-file",
-                                env("DV_TEST_LDAP_CA"),
+                                dv_test_env("DV_TEST_LDAP_CA"),
                                 "--recovery-key-out",
                                 recovery,
                                 "--listen",
@@ -1149,7 +1082,8 @@ test_directory(Fixture *f, gconstpointer data)
     g_assert_true(g_file_test(recovery, G_FILE_TEST_IS_REGULAR));
     {
         g_autofree char *conf_text = NULL;
-        g_autofree char *want = g_strdup_printf("service_dn=%s\n", env("DV_TEST_LDAP_SERVICE_DN"));
+        g_autofree char *want =
+            g_strdup_printf("service_dn=%s\n", dv_test_env("DV_TEST_LDAP_SERVICE_DN"));
         g_autofree char *conf = config_path(f);
         g_assert_true(g_file_get_contents(conf, &conf_text, NULL, NULL));
         assert_contains(conf_text, want);
@@ -1217,10 +1151,10 @@ test_backup_round_trip(Fixture *f, gconstpointer data)
     cli_login(f);
     cli_add_secret(f, "backed-up");
     stop_droverd(f);
-    g_assert_cmpint(run_setupv(NULL, NULL, backup), ==, 0);
+    g_assert_cmpint(dv_test_run_setup(backup, NULL, NULL), ==, 0);
     /* Lose the database; restore it (as root, then hand it back). */
     g_assert_cmpint(g_unlink(db), ==, 0);
-    g_assert_cmpint(run_setupv(NULL, NULL, restore), ==, 0);
+    g_assert_cmpint(dv_test_run_setup(restore, NULL, NULL), ==, 0);
     {
         struct passwd *pw = getpwnam(f->account);
         g_autofree char *cmd =
