@@ -9,6 +9,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -461,4 +462,56 @@ dv_test_env(const char *name)
     if (v == NULL)
         g_error("%s is not set: run under tests/services/with-services", name);
     return v;
+}
+
+static int
+dv_test_compare_names(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+dv_test_tree_snapshot_into(GString *s, const char *dir, const char *rel, DvTestTreeFlags flags)
+{
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    const char *name;
+
+    while (d != NULL && (name = g_dir_read_name(d)) != NULL)
+        g_ptr_array_add(names, g_strdup(name));
+    g_ptr_array_sort(names, dv_test_compare_names);
+    for (guint i = 0; i < names->len; i++) {
+        const char *n = g_ptr_array_index(names, i);
+        g_autofree char *p = g_build_filename(dir, n, NULL);
+        g_autofree char *r = g_build_filename(rel, n, NULL);
+        struct stat st;
+
+        g_assert_cmpint(lstat(p, &st), ==, 0);
+        g_string_append_printf(s, "%s %o %u", r, st.st_mode, (guint)st.st_uid);
+        if (flags & DV_TEST_TREE_TIMES)
+            g_string_append_printf(s, " %lld %lld.%09ld", (long long)st.st_size,
+                                   (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+        if (S_ISREG(st.st_mode)) {
+            g_autofree char *sum = dv_test_file_sha256(p);
+            g_string_append_printf(s, " %s", sum);
+        }
+        g_string_append_c(s, '\n');
+        if (S_ISDIR(st.st_mode))
+            dv_test_tree_snapshot_into(s, p, r, flags);
+    }
+}
+
+char *
+dv_test_tree_snapshot(const char *dir, DvTestTreeFlags flags)
+{
+    GString *s = g_string_new(NULL);
+    dv_test_tree_snapshot_into(s, dir, "", flags);
+    return g_string_free(s, FALSE);
+}
+
+void
+dv_test_assert_tree_unchanged(const char *dir, DvTestTreeFlags flags, const char *before)
+{
+    g_autofree char *after = dv_test_tree_snapshot(dir, flags);
+    g_assert_cmpstr(after, ==, before);
 }

@@ -76,6 +76,20 @@ char *dv_test_file_sha256(const char *path);
  * (NULL-terminated path elements; owned). */
 char *dv_test_build_path(const char *first, ...) G_GNUC_NULL_TERMINATED;
 
+typedef enum {
+    DV_TEST_TREE_DEFAULT = 0,
+    /* Also size and modification time: a file written again with the same
+     * content, or a directory whose entries came and went, counts as changed. */
+    DV_TEST_TREE_TIMES = 1 << 0,
+} DvTestTreeFlags;
+
+/* Every entry under @dir, sorted, one a line: relative path, mode, owner,
+ * (with DV_TEST_TREE_TIMES size and mtime,) and a regular file's SHA-256.
+ * "Nothing changed" compares two of these (owned). */
+char *dv_test_tree_snapshot(const char *dir, DvTestTreeFlags flags);
+/* Asserts dv_test_tree_snapshot(@dir, @flags) is still @before. */
+void dv_test_assert_tree_unchanged(const char *dir, DvTestTreeFlags flags, const char *before);
+
 /* Runs @argv (argv[0] looked up in PATH) with @envp (NULL: ours) and waits.
  * Returns the exit status (128 + signal when killed); stdout and stderr
  * (owned) in @ret_out and @ret_err when not NULL.  Asserts it could start. */

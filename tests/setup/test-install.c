@@ -168,53 +168,6 @@ free_port(void)
     return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
 }
 
-static int
-compare_names(gconstpointer a, gconstpointer b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Every file under @dir with its mode, owner and content hash: "nothing
- * changed" compares two of these. */
-static void
-snapshot_into(GString *s, const char *dir, const char *rel)
-{
-    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-    const char *name;
-
-    while (d != NULL && (name = g_dir_read_name(d)) != NULL)
-        g_ptr_array_add(names, g_strdup(name));
-    g_ptr_array_sort(names, compare_names);
-    for (guint i = 0; i < names->len; i++) {
-        const char *n = g_ptr_array_index(names, i);
-        g_autofree char *p = g_build_filename(dir, n, NULL);
-        g_autofree char *r = g_build_filename(rel, n, NULL);
-        struct stat st;
-        g_assert_cmpint(lstat(p, &st), ==, 0);
-        g_string_append_printf(s, "%s %o %u", r, st.st_mode, (guint)st.st_uid);
-        if (S_ISREG(st.st_mode)) {
-            g_autofree char *data = NULL;
-            gsize len = 0;
-            g_autofree char *sum = NULL;
-            g_assert_true(g_file_get_contents(p, &data, &len, NULL));
-            sum = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)data, len);
-            g_string_append_printf(s, " %s", sum);
-        }
-        g_string_append_c(s, '\n');
-        if (S_ISDIR(st.st_mode))
-            snapshot_into(s, p, r);
-    }
-}
-
-static char *
-snapshot(const char *dir)
-{
-    GString *s = g_string_new(NULL);
-    snapshot_into(s, dir, "");
-    return g_string_free(s, FALSE);
-}
-
 static char *
 config_path(Fixture *f)
 {
@@ -539,14 +492,11 @@ test_sqlite(Fixture *f, gconstpointer data)
 
     /* The same install again: already installed, nothing new. */
     key_sum = dv_test_file_sha256(host_key);
-    before = snapshot(f->tmp);
+    before = dv_test_tree_snapshot(f->tmp, DV_TEST_TREE_DEFAULT);
     g_clear_pointer(&out, g_free);
     g_assert_cmpint(run_install(f, &out, NULL, again), ==, 0);
     assert_contains(out, "already installed");
-    {
-        g_autofree char *after = snapshot(f->tmp);
-        g_assert_cmpstr(after, ==, before);
-    }
+    dv_test_assert_tree_unchanged(f->tmp, DV_TEST_TREE_DEFAULT, before);
 
     /* uninstall --keep-data: unit and config go, the data stays. */
     {
@@ -568,7 +518,7 @@ test_sqlite(Fixture *f, gconstpointer data)
 
     /* Install on it again: switches to upgrade, makes no key itself. */
     g_free(before);
-    before = snapshot(f->state);
+    before = dv_test_tree_snapshot(f->state, DV_TEST_TREE_DEFAULT);
     g_clear_pointer(&out, g_free);
     g_clear_pointer(&err, g_free);
     rc = run_install(f, &out, &err, again);
@@ -584,10 +534,9 @@ test_sqlite(Fixture *f, gconstpointer data)
     if (rc != 0) {
         /* Without a working upgrade command install stops there and
          * changes nothing: no key, no config, the account kept. */
-        g_autofree char *after = snapshot(f->state);
         g_autofree char *sum = dv_test_file_sha256(host_key);
         assert_contains(err, "drover-setup upgrade did not finish");
-        g_assert_cmpstr(after, ==, before);
+        dv_test_assert_tree_unchanged(f->state, DV_TEST_TREE_DEFAULT, before);
         g_assert_cmpstr(sum, ==, key_sum);
         g_assert_false(g_file_test(conf, G_FILE_TEST_EXISTS));
         g_assert_true(account_exists(f->account));
@@ -620,16 +569,14 @@ test_failure_undone(Fixture *f, gconstpointer data)
     g_autofree char *share = g_build_filename(file, "library", NULL);
     g_autofree char *err = NULL;
     g_autofree char *before = NULL;
-    g_autofree char *after = NULL;
     const char *extra[] = { "--library-share-path", share, NULL };
 
     g_assert_true(g_file_set_contents(file, "not a directory\n", -1, NULL));
-    before = snapshot(f->tmp);
+    before = dv_test_tree_snapshot(f->tmp, DV_TEST_TREE_DEFAULT);
     g_assert_cmpint(run_install(f, NULL, &err, extra), !=, 0);
     assert_contains(err, "install failed; taking back what it made");
     assert_contains(err, "removed the account");
-    after = snapshot(f->tmp);
-    g_assert_cmpstr(after, ==, before);
+    dv_test_assert_tree_unchanged(f->tmp, DV_TEST_TREE_DEFAULT, before);
     g_assert_false(account_exists(f->account));
     g_assert_false(g_file_test(f->state, G_FILE_TEST_EXISTS));
 
@@ -639,11 +586,9 @@ test_failure_undone(Fixture *f, gconstpointer data)
         g_autofree char *config_dir = g_build_filename(file, "etc", NULL);
         const char *late[] = { "--config-dir", config_dir, NULL };
         g_clear_pointer(&err, g_free);
-        g_clear_pointer(&after, g_free);
         g_assert_cmpint(run_install(f, NULL, &err, late), !=, 0);
         assert_contains(err, "install failed; taking back what it made");
-        after = snapshot(f->tmp);
-        g_assert_cmpstr(after, ==, before);
+        dv_test_assert_tree_unchanged(f->tmp, DV_TEST_TREE_DEFAULT, before);
         g_assert_false(account_exists(f->account));
     }
 }
@@ -695,16 +640,14 @@ test_bad_input(Fixture *f, gconstpointer data)
     g_assert_true(g_file_set_contents(exists, "keep me\n", -1, NULL));
     g_assert_true(g_file_set_contents(not_sqlite, "this is not a database at all\n", -1, NULL));
     g_assert_true(g_file_set_contents(cert, "-----BEGIN CERTIFICATE-----\n", -1, NULL));
-    before = snapshot(f->tmp);
+    before = dv_test_tree_snapshot(f->tmp, DV_TEST_TREE_DEFAULT);
     for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autofree char *err = NULL;
-        g_autofree char *after = NULL;
         int rc = run_install(f, NULL, &err, cases[i].args);
         g_assert_cmpint(rc, !=, 0);
         assert_contains(err, cases[i].option);
         assert_contains(err, "nothing was changed");
-        after = snapshot(f->tmp);
-        g_assert_cmpstr(after, ==, before);
+        dv_test_assert_tree_unchanged(f->tmp, DV_TEST_TREE_DEFAULT, before);
         g_assert_false(account_exists(f->account));
     }
     /* An invalid account name, and root. */
@@ -713,14 +656,12 @@ test_bad_input(Fixture *f, gconstpointer data)
                                 "a-name-that-is-far-too-long-for-useradd", "root", NULL };
         for (guint i = 0; names[i] != NULL; i++) {
             g_autofree char *err = NULL;
-            g_autofree char *after = NULL;
             const char *args[] = { "install", "--root",      f->root,  "--unit-dir",
                                    f->units,  "--state-dir", f->state, "--service-account",
                                    names[i],  NULL };
             g_assert_cmpint(dv_test_run_setup(args, NULL, &err), ==, DV_EXIT_INVALID);
             assert_contains(err, "--service-account");
-            after = snapshot(f->tmp);
-            g_assert_cmpstr(after, ==, before);
+            dv_test_assert_tree_unchanged(f->tmp, DV_TEST_TREE_DEFAULT, before);
         }
     }
     /* uninstall with nothing installed, or with both choices. */
@@ -735,10 +676,7 @@ test_bad_input(Fixture *f, gconstpointer data)
         g_assert_cmpint(dv_test_run_setup(both, NULL, &err), ==, DV_EXIT_USAGE);
         assert_contains(err, "--keep-data and --yes-delete-data");
     }
-    {
-        g_autofree char *after = snapshot(f->tmp);
-        g_assert_cmpstr(after, ==, before);
-    }
+    dv_test_assert_tree_unchanged(f->tmp, DV_TEST_TREE_DEFAULT, before);
 }
 
 /* uninstall: refuses to delete data unless told; then removes the state
@@ -767,13 +705,10 @@ test_uninstall_delete(Fixture *f, gconstpointer data)
     g_assert_true(g_file_test(unit, G_FILE_TEST_EXISTS));
     stop_droverd(f);
     g_clear_pointer(&err, g_free);
-    before = snapshot(f->tmp);
+    before = dv_test_tree_snapshot(f->tmp, DV_TEST_TREE_DEFAULT);
     g_assert_cmpint(dv_test_run_setup(refuse, NULL, &err), ==, DV_EXIT_USAGE);
     assert_contains(err, "--yes-delete-data");
-    {
-        g_autofree char *after = snapshot(f->tmp);
-        g_assert_cmpstr(after, ==, before);
-    }
+    dv_test_assert_tree_unchanged(f->tmp, DV_TEST_TREE_DEFAULT, before);
     g_assert_cmpint(dv_test_run_setup(del, NULL, NULL), ==, 0);
     g_assert_false(g_file_test(f->state, G_FILE_TEST_EXISTS));
     g_assert_false(g_file_test(conf, G_FILE_TEST_EXISTS));
@@ -826,15 +761,13 @@ test_existing_account(Fixture *f, gconstpointer data)
     /* Another state directory under the same config: refused, nothing changed. */
     {
         g_autofree char *other = path_in(f, "other-state");
-        g_autofree char *before = snapshot(f->tmp);
-        g_autofree char *after = NULL;
+        g_autofree char *before = dv_test_tree_snapshot(f->tmp, DV_TEST_TREE_DEFAULT);
         const char *args[] = { "install",  "--root",      f->root, "--unit-dir",
                                f->units,   "--state-dir", other,   "--service-account",
                                f->account, NULL };
         g_assert_cmpint(dv_test_run_setup(args, NULL, &err), ==, DV_EXIT_CONFLICT);
         assert_contains(err, "belongs to another installation");
-        after = snapshot(f->tmp);
-        g_assert_cmpstr(after, ==, before);
+        dv_test_assert_tree_unchanged(f->tmp, DV_TEST_TREE_DEFAULT, before);
         g_clear_pointer(&err, g_free);
     }
     g_assert_cmpint(dv_test_run_setup(del, NULL, &err), ==, DV_EXIT_CONFLICT);
@@ -854,7 +787,6 @@ test_existing_data_new_account(Fixture *f, gconstpointer data)
     g_autofree char *out = NULL;
     g_autofree char *err = NULL;
     g_autofree char *before = NULL;
-    g_autofree char *after = NULL;
     g_autofree char *want = NULL;
     const char *keep[] = { "uninstall", "--root", f->root, "--keep-data", NULL };
     const char *args[] = { "install",     "--root",
@@ -868,7 +800,7 @@ test_existing_data_new_account(Fixture *f, gconstpointer data)
 
     g_assert_cmpint(run_install(f, NULL, NULL, NULL), ==, 0);
     g_assert_cmpint(dv_test_run_setup(keep, NULL, NULL), ==, 0);
-    before = snapshot(f->state);
+    before = dv_test_tree_snapshot(f->state, DV_TEST_TREE_DEFAULT);
     rc = dv_test_run_setup(args, &out, &err);
     assert_contains(out, "switching to upgrade");
     want = g_strdup_printf("--service-account %s", f->account2);
@@ -876,8 +808,7 @@ test_existing_data_new_account(Fixture *f, gconstpointer data)
     if (rc != 0) {
         assert_contains(err, "removed the account");
         g_assert_false(account_exists(f->account2));
-        after = snapshot(f->state);
-        g_assert_cmpstr(after, ==, before);
+        dv_test_assert_tree_unchanged(f->state, DV_TEST_TREE_DEFAULT, before);
         g_autofree char *db = g_build_filename(f->state, "drover.db", NULL);
         assert_keys_open_as_account(f, db, "host");
     } else {
@@ -947,13 +878,11 @@ test_postgresql(Fixture *f, gconstpointer data)
     }
     {
         const char *extra[] = { "--database", other, NULL };
-        before = snapshot(f->tmp);
-        g_autofree char *after = NULL;
+        before = dv_test_tree_snapshot(f->tmp, DV_TEST_TREE_DEFAULT);
         g_assert_cmpint(run_install(f, NULL, &err, extra), ==, DV_EXIT_INVALID);
         assert_contains(err, "--database");
         assert_contains(err, "invoices");
-        after = snapshot(f->tmp);
-        g_assert_cmpstr(after, ==, before);
+        dv_test_assert_tree_unchanged(f->tmp, DV_TEST_TREE_DEFAULT, before);
         g_assert_false(account_exists(f->account));
     }
     /* A failure after the database was populated empties it again. */
@@ -1123,14 +1052,11 @@ test_directory_unreachable(Fixture *f, gconstpointer data)
 
     g_assert_true(g_file_set_contents(pw, "pw\n", -1, NULL));
     g_assert_cmpint(g_chmod(pw, 0600), ==, 0);
-    before = snapshot(f->tmp);
+    before = dv_test_tree_snapshot(f->tmp, DV_TEST_TREE_DEFAULT);
     g_assert_cmpint(run_install(f, NULL, &err, extra), ==, DV_EXIT_UNAVAILABLE);
     assert_contains(err, "--ldap-uri");
     assert_contains(err, "cannot be reached");
-    {
-        g_autofree char *after = snapshot(f->tmp);
-        g_assert_cmpstr(after, ==, before);
-    }
+    dv_test_assert_tree_unchanged(f->tmp, DV_TEST_TREE_DEFAULT, before);
     g_assert_false(account_exists(f->account));
 }
 

@@ -374,48 +374,6 @@ static const Scenario scenarios[] = {
     { "postgresql/same", FALSE, FALSE, ACCT_A, FALSE, NULL, FALSE, TRUE, "preserved", "host" },
 };
 
-static gint
-cmp_names(gconstpointer a, gconstpointer b)
-{
-    return g_strcmp0(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* name, size and mtime of every file under @dir, sorted. */
-static void
-listing(const char *dir, const char *rel, GString *out)
-{
-    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-    const char *name;
-
-    while (d != NULL && (name = g_dir_read_name(d)) != NULL)
-        g_ptr_array_add(names, g_strdup(name));
-    g_ptr_array_sort(names, cmp_names);
-    for (guint i = 0; i < names->len; i++) {
-        const char *n = g_ptr_array_index(names, i);
-        g_autofree char *p = g_build_filename(dir, n, NULL);
-        g_autofree char *r = g_build_filename(rel, n, NULL);
-        struct stat st;
-        g_assert_cmpint(lstat(p, &st), ==, 0);
-        g_string_append_printf(out, "%s %lld %lld.%09ld %o %u\n", r, (long long)st.st_size,
-                               (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, st.st_mode, st.st_uid);
-        if (S_ISDIR(st.st_mode))
-            listing(p, r, out);
-        else if (S_ISREG(st.st_mode)) {
-            g_autofree char *sum = dv_test_file_sha256(p);
-            g_string_append_printf(out, "  %s\n", sum);
-        }
-    }
-}
-
-static char *
-state_listing(const char *dir)
-{
-    GString *s = g_string_new(NULL);
-    listing(dir, "", s);
-    return g_string_free(s, FALSE);
-}
-
 static char *
 make_pg_database(Fixture *f)
 {
@@ -494,7 +452,6 @@ test_scenario(Fixture *f, gconstpointer data)
     g_autofree char *err = NULL;
     g_autofree char *before_db = NULL;
     g_autofree char *before_state = NULL;
-    g_autofree char *after_state = NULL;
     DvKeyProtector *dir_protector = NULL;
     const char *new_user = sc->new_account == ACCT_A ? f->user_a : f->user_b;
     const char *new_machine = sc->new_machine ? f->machine_b : f->machine_a;
@@ -579,7 +536,7 @@ test_scenario(Fixture *f, gconstpointer data)
         before_db = dv_test_file_sha256(f->db);
     else
         before_db = pg_shape(f->pg_uri);
-    before_state = state_listing(f->state);
+    before_state = dv_test_tree_snapshot(f->state, DV_TEST_TREE_TIMES);
     g_ptr_array_insert(args, 0, "upgrade");
     g_ptr_array_insert(args, 1, "--plan");
     g_ptr_array_insert(args, 2, "-o");
@@ -589,8 +546,7 @@ test_scenario(Fixture *f, gconstpointer data)
         gboolean lost = g_str_equal(sc->verdict, "lost");
         g_assert_cmpint(rc, ==, lost ? 10 : 0);
     }
-    after_state = state_listing(f->state);
-    g_assert_cmpstr(before_state, ==, after_state);
+    dv_test_assert_tree_unchanged(f->state, DV_TEST_TREE_TIMES, before_state);
     {
         g_autofree char *after_db =
             f->pg_uri == NULL ? dv_test_file_sha256(f->db) : pg_shape(f->pg_uri);
@@ -1394,7 +1350,6 @@ test_plan_after_restore(Fixture *f, gconstpointer data)
     g_autofree char *before = NULL;
     g_autofree char *after = NULL;
     g_autofree char *listing_before = NULL;
-    g_autofree char *listing_after = NULL;
     g_autoptr(GPtrArray) b = g_ptr_array_new();
     g_autoptr(GPtrArray) r = g_ptr_array_new();
     g_autoptr(GPtrArray) a = NULL;
@@ -1435,12 +1390,11 @@ test_plan_after_restore(Fixture *f, gconstpointer data)
         g_assert_true(g_file_set_contents_full(f->db, bytes, (gssize)len, G_FILE_SET_CONTENTS_NONE, 0600, NULL));
     }
     before = dv_test_file_sha256(f->db);
-    listing_before = state_listing(f->state);
+    listing_before = dv_test_tree_snapshot(f->state, DV_TEST_TREE_TIMES);
     plan = plan_json(f, NULL, 0);
     after = dv_test_file_sha256(f->db);
-    listing_after = state_listing(f->state);
     g_assert_cmpstr(before, ==, after);
-    g_assert_cmpstr(listing_before, ==, listing_after);
+    dv_test_assert_tree_unchanged(f->state, DV_TEST_TREE_TIMES, listing_before);
     g_assert_cmpint(dv_json_get_int(json_object_get_object_member(plan, "from"), "schema", 0), ==,
                     dv_fixture_oldest_schema());
     a = upgrade_args(f, FALSE);
