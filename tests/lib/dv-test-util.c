@@ -515,3 +515,10 @@ dv_test_assert_tree_unchanged(const char *dir, DvTestTreeFlags flags, const char
     g_autofree char *after = dv_test_tree_snapshot(dir, flags);
     g_assert_cmpstr(after, ==, before);
 }
+
+void
+dv_test_assert_file_unchanged(const char *path, const char *before)
+{
+    g_autofree char *after = dv_test_file_sha256(path);
+    g_assert_cmpstr(after, ==, before);
+}

@@ -72,6 +72,8 @@ const char *dv_test_env(const char *name);
 void dv_test_rm_rf(const char *path);
 /* SHA-256 of the file's content, hex (owned); asserts it can be read. */
 char *dv_test_file_sha256(const char *path);
+/* Asserts the file's content still hashes to @before (a dv_test_file_sha256()). */
+void dv_test_assert_file_unchanged(const char *path, const char *before);
 /* A file of the build: <DV_TOP_BUILDDIR, or the build dir configured>/@first/...
  * (NULL-terminated path elements; owned). */
 char *dv_test_build_path(const char *first, ...) G_GNUC_NULL_TERMINATED;

@@ -511,10 +511,7 @@ test_sqlite(Fixture *f, gconstpointer data)
     g_assert_false(g_file_test(conf, G_FILE_TEST_EXISTS));
     g_assert_true(g_file_test(db, G_FILE_TEST_EXISTS));
     g_assert_true(account_exists(f->account));
-    {
-        g_autofree char *sum = dv_test_file_sha256(host_key);
-        g_assert_cmpstr(sum, ==, key_sum);
-    }
+    dv_test_assert_file_unchanged(host_key, key_sum);
 
     /* Install on it again: switches to upgrade, makes no key itself. */
     g_free(before);
@@ -534,10 +531,9 @@ test_sqlite(Fixture *f, gconstpointer data)
     if (rc != 0) {
         /* Without a working upgrade command install stops there and
          * changes nothing: no key, no config, the account kept. */
-        g_autofree char *sum = dv_test_file_sha256(host_key);
         assert_contains(err, "drover-setup upgrade did not finish");
         dv_test_assert_tree_unchanged(f->state, DV_TEST_TREE_DEFAULT, before);
-        g_assert_cmpstr(sum, ==, key_sum);
+        dv_test_assert_file_unchanged(host_key, key_sum);
         g_assert_false(g_file_test(conf, G_FILE_TEST_EXISTS));
         g_assert_true(account_exists(f->account));
         assert_keys_open_as_account(f, db, "host");
@@ -908,7 +904,6 @@ test_postgresql(Fixture *f, gconstpointer data)
         g_autofree char *conf = config_path(f);
         g_autofree char *host_key = g_build_filename(f->state, "keys", "host.key", NULL);
         g_autofree char *sum = NULL;
-        g_autofree char *sum2 = NULL;
         g_autofree char *sqlite = g_build_filename(f->state, "drover.db", NULL);
         g_assert_cmpint(run_install(f, &out, NULL, extra), ==, 0);
         g_assert_false(g_file_test(sqlite, G_FILE_TEST_EXISTS));
@@ -940,8 +935,7 @@ test_postgresql(Fixture *f, gconstpointer data)
             assert_contains(out, "--library-share keep");
             if (rc != 0) {
                 /* No working upgrade here: nothing changed, no key made. */
-                sum2 = dv_test_file_sha256(host_key);
-                g_assert_cmpstr(sum2, ==, sum);
+                dv_test_assert_file_unchanged(host_key, sum);
                 g_assert_false(g_file_test(conf, G_FILE_TEST_EXISTS));
             } else {
                 /* Upgraded and installed again: droverd reads the secret. */

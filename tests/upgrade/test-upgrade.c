@@ -732,7 +732,6 @@ test_fail_half_way(Fixture *f, gconstpointer data)
 {
     g_autoptr(GPtrArray) args = NULL;
     g_autofree char *before = NULL;
-    g_autofree char *after = NULL;
     g_autofree char *err = NULL;
     g_autofree char *last = g_strdup_printf("%u", dv_store_get_known_version());
 
@@ -745,8 +744,7 @@ test_fail_half_way(Fixture *f, gconstpointer data)
     g_assert_cmpint(run_setup(args, NULL, &err), !=, 0);
     g_unsetenv("DV_TEST_FAIL_MIGRATION");
     g_assert_nonnull(strstr(err, "rolled back"));
-    after = dv_test_file_sha256(f->db);
-    g_assert_cmpstr(before, ==, after);
+    dv_test_assert_file_unchanged(f->db, before);
     assert_old_installation_starts(f);
     /* A backup was taken before migrating. */
     {
@@ -831,7 +829,6 @@ test_fail_after_migration(Fixture *f, gconstpointer data)
     g_autofree char *err = NULL;
     g_autofree char *key = g_build_filename(f->state, "keys", "host.key", NULL);
     g_autofree char *key_before = NULL;
-    g_autofree char *key_after = NULL;
     struct stat st;
 
     make_old(f, FALSE);
@@ -843,8 +840,7 @@ test_fail_after_migration(Fixture *f, gconstpointer data)
     g_unsetenv("DV_TEST_FAIL_AFTER_MIGRATION");
     g_assert_nonnull(strstr(err, "was restored"));
     assert_old_installation_starts(f);
-    key_after = dv_test_file_sha256(key);
-    g_assert_cmpstr(key_before, ==, key_after);
+    dv_test_assert_file_unchanged(key, key_before);
     g_assert_cmpint(stat(key, &st), ==, 0);
     g_assert_cmpuint(st.st_uid, ==, getpwnam(f->user_a)->pw_uid);
 }
@@ -860,7 +856,6 @@ test_killed_during_migration(Fixture *f, gconstpointer data)
     g_autoptr(GSubprocess) p = NULL;
     g_autoptr(GDataInputStream) in = NULL;
     g_autofree char *before = NULL;
-    g_autofree char *after = NULL;
     g_autofree char *bin = dv_test_build_path("src", "setup", "drover-setup", NULL);
     g_autofree char *first = g_strdup_printf("%u", dv_fixture_oldest_schema() + 1);
     gboolean paused = FALSE;
@@ -890,13 +885,10 @@ test_killed_during_migration(Fixture *f, gconstpointer data)
     g_subprocess_send_signal(p, SIGKILL);
     g_subprocess_wait(p, NULL, NULL);
     g_assert_true(g_subprocess_get_if_signaled(p));
-    after = dv_test_file_sha256(f->db);
-    g_assert_cmpstr(before, ==, after);
+    dv_test_assert_file_unchanged(f->db, before);
     assert_old_installation_starts(f);
     /* Opening it (WAL replay) changed nothing either. */
-    g_clear_pointer(&after, g_free);
-    after = dv_test_file_sha256(f->db);
-    g_assert_cmpstr(before, ==, after);
+    dv_test_assert_file_unchanged(f->db, before);
     /* And the upgrade can be run again to the end. */
     g_assert_cmpint(run_setup(args, NULL, NULL), ==, 0);
 }
@@ -908,7 +900,6 @@ test_disk_full(Fixture *f, gconstpointer data)
     g_autoptr(GPtrArray) args = NULL;
     g_autofree char *err = NULL;
     g_autofree char *before = NULL;
-    g_autofree char *after = NULL;
 
     make_old(f, FALSE);
     before = dv_test_file_sha256(f->db);
@@ -921,8 +912,7 @@ test_disk_full(Fixture *f, gconstpointer data)
     umount(small);
     g_assert_nonnull(strstr(err, "not enough space"));
     g_assert_nonnull(strstr(err, "nothing was migrated"));
-    after = dv_test_file_sha256(f->db);
-    g_assert_cmpstr(before, ==, after);
+    dv_test_assert_file_unchanged(f->db, before);
     assert_old_installation_starts(f);
 }
 
@@ -984,10 +974,8 @@ test_known_issues(Fixture *f, gconstpointer data)
     a = upgrade_args(f, FALSE);
     {
         g_autofree char *before = dv_test_file_sha256(f->db);
-        g_autofree char *after = NULL;
         g_assert_cmpint(run_setup(a, NULL, &err), ==, 10);
-        after = dv_test_file_sha256(f->db);
-        g_assert_cmpstr(before, ==, after);
+        dv_test_assert_file_unchanged(f->db, before);
     }
     /* Cancel it (as droverd would mark it), then with --reset-host-limits. */
     {
@@ -1142,7 +1130,6 @@ test_server_refuses_old_schema(Fixture *f, gconstpointer data)
     g_autoptr(GError) error = NULL;
     g_autoptr(DvEngine) engine = NULL;
     g_autofree char *before = NULL;
-    g_autofree char *after = NULL;
     DvEngineOptions o = { .state_dir = f->state, .machine_id_path = f->machine_a, .no_recover = TRUE };
 
     make_old(f, FALSE);
@@ -1151,8 +1138,7 @@ test_server_refuses_old_schema(Fixture *f, gconstpointer data)
     g_assert_null(engine);
     g_assert_error(error, DV_ERROR, DV_ERROR_SCHEMA);
     g_assert_nonnull(strstr(error->message, "drover-setup upgrade"));
-    after = dv_test_file_sha256(f->db);
-    g_assert_cmpstr(before, ==, after);
+    dv_test_assert_file_unchanged(f->db, before);
 }
 
 /* The report over the API and the CLI, and the version header. */
@@ -1348,7 +1334,6 @@ test_plan_after_restore(Fixture *f, gconstpointer data)
 {
     g_autofree char *archive = g_build_filename(f->tmpdir, "b.tar.zst", NULL);
     g_autofree char *before = NULL;
-    g_autofree char *after = NULL;
     g_autofree char *listing_before = NULL;
     g_autoptr(GPtrArray) b = g_ptr_array_new();
     g_autoptr(GPtrArray) r = g_ptr_array_new();
@@ -1392,8 +1377,7 @@ test_plan_after_restore(Fixture *f, gconstpointer data)
     before = dv_test_file_sha256(f->db);
     listing_before = dv_test_tree_snapshot(f->state, DV_TEST_TREE_TIMES);
     plan = plan_json(f, NULL, 0);
-    after = dv_test_file_sha256(f->db);
-    g_assert_cmpstr(before, ==, after);
+    dv_test_assert_file_unchanged(f->db, before);
     dv_test_assert_tree_unchanged(f->state, DV_TEST_TREE_TIMES, listing_before);
     g_assert_cmpint(dv_json_get_int(json_object_get_object_member(plan, "from"), "schema", 0), ==,
                     dv_fixture_oldest_schema());
