@@ -35,14 +35,10 @@ static const GOptionEntry entries[] = {
 static double
 timed_setup(const char *const *args, int *ret_rc, char **ret_out)
 {
-    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) argv = dv_test_setup_argv_new(args);
     g_autofree char *err = NULL;
     gint64 t0;
 
-    g_ptr_array_add(argv, dv_test_build_path("src", "setup", "drover-setup", NULL));
-    for (guint i = 0; args[i] != NULL; i++)
-        g_ptr_array_add(argv, g_strdup(args[i]));
-    g_ptr_array_add(argv, NULL);
     t0 = g_get_monotonic_time();
     *ret_rc = dv_test_spawn((const char *const *)argv->pdata, NULL, ret_out, &err);
     if (*ret_rc != 0)

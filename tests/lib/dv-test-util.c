@@ -433,18 +433,26 @@ dv_test_spawn(const char *const *argv, const char *const *envp, char **ret_out, 
     return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 255;
 }
 
-int
-dv_test_run_setup(const char *const *args, char **ret_out, char **ret_err)
+GPtrArray *
+dv_test_setup_argv_new(const char *const *args)
 {
-    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-    g_autofree char *out = NULL;
-    g_autofree char *err = NULL;
-    int rc;
+    GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
 
     g_ptr_array_add(argv, dv_test_build_path("src", "setup", "drover-setup", NULL));
     for (guint i = 0; args[i] != NULL; i++)
         g_ptr_array_add(argv, g_strdup(args[i]));
     g_ptr_array_add(argv, NULL);
+    return argv;
+}
+
+int
+dv_test_run_setup(const char *const *args, char **ret_out, char **ret_err)
+{
+    g_autoptr(GPtrArray) argv = dv_test_setup_argv_new(args);
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    int rc;
+
     rc = dv_test_spawn((const char *const *)argv->pdata, NULL, &out, &err);
     g_test_message("drover-setup %s %s -> %d\n%s%s", args[0],
                    args[0] != NULL && args[1] != NULL ? args[1] : "", rc, out, err);

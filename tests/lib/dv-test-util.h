@@ -96,6 +96,9 @@ void dv_test_assert_tree_unchanged(const char *dir, DvTestTreeFlags flags, const
  * Returns the exit status (128 + signal when killed); stdout and stderr
  * (owned) in @ret_out and @ret_err when not NULL.  Asserts it could start. */
 int dv_test_spawn(const char *const *argv, const char *const *envp, char **ret_out, char **ret_err);
+/* The built drover-setup followed by @args, NULL-terminated, for
+ * dv_test_spawn() or a GSubprocess (owned, and so are its strings). */
+GPtrArray *dv_test_setup_argv_new(const char *const *args);
 /* Runs the built drover-setup with @args (NULL-terminated) through
  * dv_test_spawn() and logs its output with g_test_message(). */
 int dv_test_run_setup(const char *const *args, char **ret_out, char **ret_err);

@@ -164,16 +164,21 @@ fixture_teardown(Fixture *f, gconstpointer data)
     g_free(f->pg_name);
 }
 
-/* drover-setup with @args (a GPtrArray without the NULL at its end). */
+/* @args (drover-setup's arguments, borrowed, without a NULL at the end)
+ * as a NULL-terminated copy for the dv_test_*setup*() helpers. */
+static GPtrArray *
+args_terminated(GPtrArray *args)
+{
+    GPtrArray *v = g_ptr_array_copy(args, NULL, NULL);
+    g_ptr_array_add(v, NULL);
+    return v;
+}
+
 static int
 run_setup(GPtrArray *args, char **ret_out, char **ret_err)
 {
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
-
-    for (guint i = 0; i < args->len; i++)
-        g_ptr_array_add(argv, g_ptr_array_index(args, i));
-    g_ptr_array_add(argv, NULL);
-    return dv_test_run_setup((const char *const *)argv->pdata, ret_out, ret_err);
+    g_autoptr(GPtrArray) v = args_terminated(args);
+    return dv_test_run_setup((const char *const *)v->pdata, ret_out, ret_err);
 }
 
 static JsonObject *
@@ -849,24 +854,22 @@ static void
 test_killed_during_migration(Fixture *f, gconstpointer data)
 {
     g_autoptr(GPtrArray) args = NULL;
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autoptr(GPtrArray) v = NULL;
+    g_autoptr(GPtrArray) argv = NULL;
     g_autoptr(GError) error = NULL;
     g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDERR_PIPE |
                                                                  G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
     g_autoptr(GSubprocess) p = NULL;
     g_autoptr(GDataInputStream) in = NULL;
     g_autofree char *before = NULL;
-    g_autofree char *bin = dv_test_build_path("src", "setup", "drover-setup", NULL);
     g_autofree char *first = g_strdup_printf("%u", dv_fixture_oldest_schema() + 1);
     gboolean paused = FALSE;
 
     make_old(f, FALSE);
     before = dv_test_file_sha256(f->db);
     args = upgrade_args(f, FALSE);
-    g_ptr_array_add(argv, bin);
-    for (guint i = 0; i < args->len; i++)
-        g_ptr_array_add(argv, g_ptr_array_index(args, i));
-    g_ptr_array_add(argv, NULL);
+    v = args_terminated(args);
+    argv = dv_test_setup_argv_new((const char *const *)v->pdata);
     g_subprocess_launcher_setenv(l, "DV_TEST_PAUSE_MIGRATION", first, TRUE);
     p = g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata, &error);
     g_assert_no_error(error);
