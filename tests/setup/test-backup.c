@@ -12,6 +12,7 @@
 #include "dv-keys.h"
 #include "dv-setup-backup.h"
 #include "dv-store.h"
+#include "dv-test-pg.h"
 #include "dv-test-util.h"
 
 #include <archive.h>
@@ -325,47 +326,12 @@ test_space(void)
 /* --- PostgreSQL ------------------------------------------------------------- */
 
 static char *
-pg_uri_with_dbname(const char *uri, const char *dbname)
-{
-    const char *authority = strstr(uri, "://");
-    const char *slash;
-    const char *query;
-
-    g_assert_nonnull(authority);
-    authority += 3;
-    query = strchr(authority, '?');
-    slash = strchr(authority, '/');
-    if (slash != NULL && query != NULL && slash > query)
-        slash = NULL;
-    if (slash == NULL)
-        slash = query != NULL ? query : authority + strlen(authority);
-    return g_strdup_printf("%.*s/%s%s", (int)(slash - uri), uri, dbname, query != NULL ? query : "");
-}
-
-static void
-pg_admin_exec(const char *sql)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(DvDb) admin = dv_db_open(g_getenv("DV_TEST_PG_URI"), &error);
-
-    g_assert_no_error(error);
-    dv_db_exec(admin, sql, DV_SQL_NO_ARGS, NULL, &error);
-    g_assert_no_error(error);
-}
-
-static char *
 pg_new_database(GPtrArray *names)
 {
-    g_autofree char *suffix = g_uuid_string_random();
-    g_autofree char *name = NULL;
-    g_autofree char *sql = NULL;
-
-    g_strdelimit(suffix, "-", '_');
-    name = g_strdup_printf("dv_test_%.12s", suffix);
-    sql = g_strdup_printf("CREATE DATABASE %s", name);
-    pg_admin_exec(sql);
-    g_ptr_array_add(names, g_strdup(name));
-    return pg_uri_with_dbname(g_getenv("DV_TEST_PG_URI"), name);
+    char *name = NULL;
+    char *uri = dv_test_pg_new_database("dv_test", &name);
+    g_ptr_array_add(names, name);
+    return uri;
 }
 
 static void
@@ -396,11 +362,8 @@ test_pg_round_trip(Fixture *f, gconstpointer data)
     g_assert_cmpuint(count_prefixed(c, "drover-pg.before-restore-"), ==, 1);
     assert_secret_readable(c, uri_c, "kvm-root", id);
 
-    for (guint i = 0; i < dbs->len; i++) {
-        g_autofree char *sql = g_strdup_printf("DROP DATABASE IF EXISTS %s WITH (FORCE)",
-                                               (const char *)g_ptr_array_index(dbs, i));
-        pg_admin_exec(sql);
-    }
+    for (guint i = 0; i < dbs->len; i++)
+        dv_test_pg_drop_database(g_ptr_array_index(dbs, i));
 }
 
 static void

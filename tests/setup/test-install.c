@@ -12,6 +12,7 @@
 #include "dv-json.h"
 #include "dv-setup-install.h"
 #include "dv-store.h"
+#include "dv-test-pg.h"
 #include "dv-test-util.h"
 
 #include <gio/gio.h>
@@ -91,16 +92,6 @@ stop_droverd(Fixture *f)
 }
 
 static void
-pg_admin_exec(const char *sql)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(DvDb) admin = dv_db_open(g_getenv("DV_TEST_PG_URI"), &error);
-    g_assert_no_error(error);
-    dv_db_exec(admin, sql, DV_SQL_NO_ARGS, NULL, &error);
-    g_assert_no_error(error);
-}
-
-static void
 fixture_teardown(Fixture *f, gconstpointer data)
 {
     stop_droverd(f);
@@ -115,11 +106,8 @@ fixture_teardown(Fixture *f, gconstpointer data)
     /* The group useradd --user-group made goes with the account. */
     g_assert_false(account_exists(f->account));
     g_assert_false(account_exists(f->account2));
-    for (guint i = 0; i < f->pg_dbs->len; i++) {
-        g_autofree char *sql = g_strdup_printf("DROP DATABASE IF EXISTS %s WITH (FORCE)",
-                                               (char *)g_ptr_array_index(f->pg_dbs, i));
-        pg_admin_exec(sql);
-    }
+    for (guint i = 0; i < f->pg_dbs->len; i++)
+        dv_test_pg_drop_database(g_ptr_array_index(f->pg_dbs, i));
     g_ptr_array_unref(f->pg_dbs);
     dv_test_rm_rf(f->tmp);
     g_free(f->tmp);
@@ -832,19 +820,10 @@ services_missing(const char *what)
 static char *
 pg_new_database(Fixture *f)
 {
-    const char *uri = g_getenv("DV_TEST_PG_URI");
-    g_autofree char *name = g_strdup_printf("dv_install_%u", g_random_int());
-    g_autofree char *sql = g_strdup_printf("CREATE DATABASE %s", name);
-    const char *slash;
-    const char *query;
-
-    pg_admin_exec(sql);
-    g_ptr_array_add(f->pg_dbs, g_strdup(name));
-    /* Same server and user, another database name. */
-    slash = strchr(uri + strlen("postgresql://"), '/');
-    query = strchr(uri, '?');
-    g_assert_nonnull(slash);
-    return g_strdup_printf("%.*s/%s%s", (int)(slash - uri), uri, name, query != NULL ? query : "");
+    char *name = NULL;
+    char *uri = dv_test_pg_new_database("dv_install", &name);
+    g_ptr_array_add(f->pg_dbs, name);
+    return uri;
 }
 
 /* PostgreSQL: an empty database is installed on; droverd serves it from the

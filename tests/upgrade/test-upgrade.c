@@ -25,6 +25,7 @@
 #include "dv-keys.h"
 #include "dv-upgrade-fixture.h"
 #include "dv-upgrade.h"
+#include "dv-test-pg.h"
 #include "dv-test-util.h"
 #include "dv-version.h"
 
@@ -143,12 +144,7 @@ fixture_teardown(Fixture *f, gconstpointer data)
 {
     if (f->container != NULL)
         remove_container(f->container);
-    if (f->pg_name != NULL) {
-        g_autoptr(DvDb) admin = dv_db_open(dv_test_env("DV_TEST_PG_URI"), NULL);
-        g_autofree char *sql = g_strdup_printf("DROP DATABASE IF EXISTS %s", f->pg_name);
-        if (admin != NULL)
-            dv_db_exec(admin, sql, DV_SQL_NO_ARGS, NULL, NULL);
-    }
+    dv_test_pg_drop_database(f->pg_name);
     remove_user(f->user_a);
     remove_user(f->user_b);
     dv_test_rm_rf(f->tmpdir);
@@ -379,29 +375,6 @@ static const Scenario scenarios[] = {
     { "postgresql/same", FALSE, FALSE, ACCT_A, FALSE, NULL, FALSE, TRUE, "preserved", "host" },
 };
 
-static char *
-make_pg_database(Fixture *f)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(DvDb) admin = dv_db_open(dv_test_env("DV_TEST_PG_URI"), &error);
-    g_autofree char *sql = NULL;
-    g_autofree char *base = NULL;
-    const char *q;
-
-    g_assert_no_error(error);
-    f->pg_name = g_strdup_printf("dv_upgrade_%08x", g_random_int());
-    sql = g_strdup_printf("CREATE DATABASE %s", f->pg_name);
-    g_assert_true(dv_db_exec(admin, sql, DV_SQL_NO_ARGS, NULL, &error));
-    g_assert_no_error(error);
-    /* Same server, another database: replace the path of the URI. */
-    q = strchr(dv_test_env("DV_TEST_PG_URI"), '?');
-    base = g_strndup(dv_test_env("DV_TEST_PG_URI"), q != NULL
-                                                        ? (gsize)(q - dv_test_env("DV_TEST_PG_URI"))
-                                                        : strlen(dv_test_env("DV_TEST_PG_URI")));
-    *strrchr(base, '/') = '\0';
-    return g_strdup_printf("%s/%s%s", base, f->pg_name, q != NULL ? q : "");
-}
-
 /* Is this secret (type, object id, field) listed for re-entry? */
 static gboolean
 in_reentry(JsonArray *reentry, const char *type, const char *id, const char *field)
@@ -473,7 +446,7 @@ test_scenario(Fixture *f, gconstpointer data)
             g_test_skip("no PostgreSQL (DV_TEST_PG_URI)");
             return;
         }
-        f->pg_uri = make_pg_database(f);
+        f->pg_uri = dv_test_pg_new_database("dv_upgrade", &f->pg_name);
     }
 
     /* The old installation: account A on machine A. */
@@ -808,7 +781,7 @@ test_fail_half_way_pg(Fixture *f, gconstpointer data)
         g_test_skip("no PostgreSQL (DV_TEST_PG_URI)");
         return;
     }
-    f->pg_uri = make_pg_database(f);
+    f->pg_uri = dv_test_pg_new_database("dv_upgrade", &f->pg_name);
     fo.database = f->pg_uri;
     g_assert_true(dv_fixture_make(&fo, &error));
     g_assert_no_error(error);
