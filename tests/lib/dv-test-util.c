@@ -530,3 +530,14 @@ dv_test_assert_file_unchanged(const char *path, const char *before)
     g_autofree char *after = dv_test_file_sha256(path);
     g_assert_cmpstr(after, ==, before);
 }
+
+gboolean
+dv_test_have_service(const char *var, const char *what)
+{
+    if (g_getenv(var) != NULL)
+        return TRUE;
+    if (dv_test_require_services())
+        g_error("%s is not set: run under tests/services/with-services", var);
+    g_test_skip_printf("no %s (%s); run under tests/services/with-services", what, var);
+    return FALSE;
+}

@@ -63,6 +63,10 @@ gint64 dv_test_count(DvTestDaemon *d, const char *list_path);
 
 /* TRUE when tests must not skip for missing services (CI). */
 gboolean dv_test_require_services(void);
+/* TRUE when the service @what is there (@var, e.g. DV_TEST_PG_URI, is set);
+ * otherwise aborts the test when services are required and skips it
+ * with a message elsewhere. */
+gboolean dv_test_have_service(const char *var, const char *what);
 
 /* The variable's value; a test needing it fails when it is not set. */
 const char *dv_test_env(const char *name);

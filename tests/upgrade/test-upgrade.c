@@ -43,17 +43,6 @@
 #define MACHINE_A "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a"
 #define MACHINE_B "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b"
 
-static gboolean
-have_ldap(void)
-{
-    if (g_getenv("DV_TEST_LDAP_URI") != NULL)
-        return TRUE;
-    if (dv_test_require_services())
-        g_error("DV_TEST_LDAP_URI is not set: run under tests/services/with-services");
-    g_test_skip("no private slapd (DV_TEST_LDAP_URI); run under tests/services/with-services");
-    return FALSE;
-}
-
 /* --- scaffolding: temp dirs, users, the binary ----------------------------- */
 
 typedef struct {
@@ -437,15 +426,12 @@ test_scenario(Fixture *f, gconstpointer data)
     JsonArray *reentry;
     guint n_expected_open = 0;
 
-    if ((sc->old_directory || sc->new_dn_var != NULL) && !have_ldap())
+    if ((sc->old_directory || sc->new_dn_var != NULL) &&
+        !dv_test_have_service("DV_TEST_LDAP_URI", "private slapd"))
         return;
     if (sc->postgresql) {
-        if (g_getenv("DV_TEST_PG_URI") == NULL) {
-            if (dv_test_require_services())
-                g_error("DV_TEST_PG_URI is not set: run under tests/services/with-services");
-            g_test_skip("no PostgreSQL (DV_TEST_PG_URI)");
+        if (!dv_test_have_service("DV_TEST_PG_URI", "PostgreSQL"))
             return;
-        }
         f->pg_uri = dv_test_pg_new_database("dv_upgrade", &f->pg_name);
     }
 
@@ -775,12 +761,8 @@ test_fail_half_way_pg(Fixture *f, gconstpointer data)
     g_autofree char *last = g_strdup_printf("%u", dv_store_get_known_version());
     DvFixtureOptions fo = { .state_dir = f->state, .machine_id_path = f->machine_a, .account = f->user_a, .rotate = TRUE };
 
-    if (g_getenv("DV_TEST_PG_URI") == NULL) {
-        if (dv_test_require_services())
-            g_error("DV_TEST_PG_URI is not set: run under tests/services/with-services");
-        g_test_skip("no PostgreSQL (DV_TEST_PG_URI)");
+    if (!dv_test_have_service("DV_TEST_PG_URI", "PostgreSQL"))
         return;
-    }
     f->pg_uri = dv_test_pg_new_database("dv_upgrade", &f->pg_name);
     fo.database = f->pg_uri;
     g_assert_true(dv_fixture_make(&fo, &error));
