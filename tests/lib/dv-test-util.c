@@ -3,7 +3,9 @@
 #include "dv-config.h"
 #include "dv-test-util.h"
 
+#include <errno.h>
 #include <glib/gstdio.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
@@ -540,4 +542,43 @@ dv_test_have_service(const char *var, const char *what)
         g_error("%s is not set: run under tests/services/with-services", var);
     g_test_skip_printf("no %s (%s); run under tests/services/with-services", what, var);
     return FALSE;
+}
+
+void
+dv_test_remove_account(const char *name)
+{
+    const char *argv[] = { "userdel", name, NULL };
+    if (name != NULL)
+        dv_test_spawn(argv, NULL, NULL, NULL);
+}
+
+void
+dv_test_remove_stale_accounts(const char *prefix)
+{
+    struct passwd *pw;
+    g_autoptr(GPtrArray) stale = g_ptr_array_new_with_free_func(g_free);
+    gsize plen = strlen(prefix);
+
+    setpwent();
+    while ((pw = getpwent()) != NULL) {
+        const char *digits = pw->pw_name + plen;
+        const char *end = digits;
+        guint64 pid = 0;
+        g_autofree char *pid_text = NULL;
+
+        if (!g_str_has_prefix(pw->pw_name, prefix))
+            continue;
+        while (g_ascii_isdigit(*end))
+            end++;
+        if (end == digits || *end == '\0')
+            continue;
+        pid_text = g_strndup(digits, end - digits);
+        if (!g_ascii_string_to_unsigned(pid_text, 10, 1, G_MAXINT32, &pid, NULL))
+            continue;
+        if ((pid_t)pid != getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+            g_ptr_array_add(stale, g_strdup(pw->pw_name));
+    }
+    endpwent();
+    for (guint i = 0; i < stale->len; i++)
+        dv_test_remove_account(g_ptr_array_index(stale, i));
 }

@@ -96,6 +96,12 @@ char *dv_test_tree_snapshot(const char *dir, DvTestTreeFlags flags);
 /* Asserts dv_test_tree_snapshot(@dir, @flags) is still @before. */
 void dv_test_assert_tree_unchanged(const char *dir, DvTestTreeFlags flags, const char *before);
 
+/* userdel @name (NULL: nothing); its group goes with it.  Errors are ignored. */
+void dv_test_remove_account(const char *name);
+/* Removes the accounts "<@prefix><pid><rest>" (rest not empty and not a
+ * digit) whose test process <pid> is gone: what a crashed run left behind. */
+void dv_test_remove_stale_accounts(const char *prefix);
+
 /* Runs @argv (argv[0] looked up in PATH) with @envp (NULL: ours) and waits.
  * Returns the exit status (128 + signal when killed); stdout and stderr
  * (owned) in @ret_out and @ret_err when not NULL.  Asserts it could start. */

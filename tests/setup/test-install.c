@@ -95,14 +95,10 @@ static void
 fixture_teardown(Fixture *f, gconstpointer data)
 {
     stop_droverd(f);
-    if (account_exists(f->account)) {
-        g_autofree char *cmd = g_strdup_printf("userdel %s", f->account);
-        g_assert_true(g_spawn_command_line_sync(cmd, NULL, NULL, NULL, NULL));
-    }
-    if (account_exists(f->account2)) {
-        g_autofree char *cmd = g_strdup_printf("userdel %s", f->account2);
-        g_assert_true(g_spawn_command_line_sync(cmd, NULL, NULL, NULL, NULL));
-    }
+    if (account_exists(f->account))
+        dv_test_remove_account(f->account);
+    if (account_exists(f->account2))
+        dv_test_remove_account(f->account2);
     /* The group useradd --user-group made goes with the account. */
     g_assert_false(account_exists(f->account));
     g_assert_false(account_exists(f->account2));
@@ -1079,36 +1075,6 @@ test_account_names(void)
     g_assert_false(dv_setup_install_account_name_valid("abcdefghijklmnopqrstuvwxyz0123456"));
 }
 
-/* Accounts a crashed earlier run left behind (dvi<pid>-<n> of a dead pid). */
-static void
-remove_stale_accounts(void)
-{
-    struct passwd *pw;
-    g_autoptr(GPtrArray) stale = g_ptr_array_new_with_free_func(g_free);
-
-    setpwent();
-    while ((pw = getpwent()) != NULL) {
-        guint64 pid = 0;
-        const char *dash;
-        if (!g_str_has_prefix(pw->pw_name, "dvi") || (dash = strchr(pw->pw_name, '-')) == NULL)
-            continue;
-        {
-            g_autofree char *digits = g_strndup(pw->pw_name + 3, dash - pw->pw_name - 3);
-            g_autofree char *proc = NULL;
-            if (!g_ascii_string_to_unsigned(digits, 10, 1, G_MAXUINT32, &pid, NULL))
-                continue;
-            proc = g_strdup_printf("/proc/%" G_GUINT64_FORMAT, pid);
-            if (pid != (guint64)getpid() && !g_file_test(proc, G_FILE_TEST_EXISTS))
-                g_ptr_array_add(stale, g_strdup(pw->pw_name));
-        }
-    }
-    endpwent();
-    for (guint i = 0; i < stale->len; i++) {
-        g_autofree char *cmd = g_strdup_printf("userdel %s", (char *)g_ptr_array_index(stale, i));
-        g_spawn_command_line_sync(cmd, NULL, NULL, NULL, NULL);
-    }
-}
-
 int
 main(int argc, char **argv)
 {
@@ -1118,7 +1084,7 @@ main(int argc, char **argv)
         g_printerr("test-install creates accounts and must run as root\n");
         return 1;
     }
-    remove_stale_accounts();
+    dv_test_remove_stale_accounts("dvi"); /* dvi<pid>-<n> */
     g_test_add("/drover/setup/install/sqlite", Fixture, NULL, fixture_setup, test_sqlite,
                fixture_teardown);
     g_test_add("/drover/setup/install/bad-input", Fixture, NULL, fixture_setup, test_bad_input,

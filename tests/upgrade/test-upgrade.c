@@ -71,48 +71,13 @@ make_user(const char *suffix)
 }
 
 static void
-remove_user(const char *name)
-{
-    const char *argv[] = { "userdel", name, NULL };
-    if (name != NULL)
-        dv_test_spawn(argv, NULL, NULL, NULL);
-}
-
-/* Accounts left by an earlier run that crashed (dvup<pid>a/b of a pid that
- * is gone) are removed, so a failed run does not leave users behind for good. */
-static void
-remove_stale_users(void)
-{
-    struct passwd *pw;
-    g_autoptr(GPtrArray) stale = g_ptr_array_new_with_free_func(g_free);
-
-    setpwent();
-    while ((pw = getpwent()) != NULL) {
-        guint64 pid = 0;
-        gsize len = strlen(pw->pw_name);
-        g_autofree char *digits = NULL;
-        if (!g_str_has_prefix(pw->pw_name, "dvup") || len < 6 ||
-            (pw->pw_name[len - 1] != 'a' && pw->pw_name[len - 1] != 'b'))
-            continue;
-        digits = g_strndup(pw->pw_name + 4, len - 5);
-        if (!g_ascii_string_to_unsigned(digits, 10, 1, G_MAXINT32, &pid, NULL))
-            continue;
-        if ((pid_t)pid != getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
-            g_ptr_array_add(stale, g_strdup(pw->pw_name));
-    }
-    endpwent();
-    for (guint i = 0; i < stale->len; i++)
-        remove_user(g_ptr_array_index(stale, i));
-}
-
-static void
 fixture_setup(Fixture *f, gconstpointer data)
 {
     g_autoptr(GError) error = NULL;
 
     if (geteuid() != 0)
         g_error("the upgrade tests run as root (useradd, key files of other accounts)");
-    remove_stale_users();
+    dv_test_remove_stale_accounts("dvup"); /* dvup<pid>a, dvup<pid>b */
     f->tmpdir = g_dir_make_tmp("drover-upgrade-XXXXXX", &error);
     g_assert_no_error(error);
     f->state = g_build_filename(f->tmpdir, "state", NULL);
@@ -134,8 +99,8 @@ fixture_teardown(Fixture *f, gconstpointer data)
     if (f->container != NULL)
         remove_container(f->container);
     dv_test_pg_drop_database(f->pg_name);
-    remove_user(f->user_a);
-    remove_user(f->user_b);
+    dv_test_remove_account(f->user_a);
+    dv_test_remove_account(f->user_b);
     dv_test_rm_rf(f->tmpdir);
     g_free(f->tmpdir);
     g_free(f->state);
