@@ -270,6 +270,16 @@ cli_assert_readable(Fixture *f, const char *name)
     g_assert_cmpstr(json_object_get_string_member(pw, "key_id"), ==, "k1");
 }
 
+/* droverd, started from the written config, serves the Run As account
+ * @name with a password that opens; then it is stopped again. */
+static void
+assert_served_readable(Fixture *f, const char *name)
+{
+    start_droverd(f, NULL);
+    cli_assert_readable(f, name);
+    stop_droverd(f);
+}
+
 /* "drover-setup keys check" as the service account: every used key opens. */
 static void
 assert_keys_open_as_account(Fixture *f, const char *database, const char *want_via)
@@ -470,9 +480,7 @@ test_sqlite(Fixture *f, gconstpointer data)
         assert_contains(list, share);
     }
     stop_droverd(f);
-    start_droverd(f, NULL);
-    cli_assert_readable(f, "acct1");
-    stop_droverd(f);
+    assert_served_readable(f, "acct1");
 
     /* The same install again: already installed, nothing new. */
     key_sum = dv_test_file_sha256(host_key);
@@ -535,9 +543,7 @@ test_sqlite(Fixture *f, gconstpointer data)
         assert_contains(out, "installed on the upgraded database");
         g_assert_true(g_file_test(conf, G_FILE_TEST_EXISTS));
         assert_keys_open_as_account(f, db, "host");
-        start_droverd(f, NULL);
-        cli_assert_readable(f, "acct1");
-        stop_droverd(f);
+        assert_served_readable(f, "acct1");
     }
 }
 
@@ -892,9 +898,7 @@ test_postgresql(Fixture *f, gconstpointer data)
         cli_login(f);
         cli_add_secret(f, "pg-acct");
         stop_droverd(f);
-        start_droverd(f, NULL);
-        cli_assert_readable(f, "pg-acct");
-        stop_droverd(f);
+        assert_served_readable(f, "pg-acct");
         /* Again: already installed; without the config: switches to upgrade. */
         sum = dv_test_file_sha256(host_key);
         g_clear_pointer(&out, g_free);
@@ -915,9 +919,7 @@ test_postgresql(Fixture *f, gconstpointer data)
             } else {
                 /* Upgraded and installed again: droverd reads the secret. */
                 g_assert_true(g_file_test(conf, G_FILE_TEST_EXISTS));
-                start_droverd(f, NULL);
-                cli_assert_readable(f, "pg-acct");
-                stop_droverd(f);
+                assert_served_readable(f, "pg-acct");
             }
         }
     }
@@ -991,9 +993,7 @@ test_directory(Fixture *f, gconstpointer data)
     cli_login(f);
     cli_add_secret(f, "dir-acct");
     stop_droverd(f);
-    start_droverd(f, NULL);
-    cli_assert_readable(f, "dir-acct");
-    stop_droverd(f);
+    assert_served_readable(f, "dir-acct");
 }
 
 /* An unreachable directory fails before anything is written here. */
@@ -1056,9 +1056,7 @@ test_backup_round_trip(Fixture *f, gconstpointer data)
             g_strdup_printf("chown -R %u:%u %s", (guint)pw->pw_uid, (guint)pw->pw_gid, f->state);
         g_assert_true(g_spawn_command_line_sync(cmd, NULL, NULL, NULL, NULL));
     }
-    start_droverd(f, NULL);
-    cli_assert_readable(f, "backed-up");
-    stop_droverd(f);
+    assert_served_readable(f, "backed-up");
 }
 
 static void
