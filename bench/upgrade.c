@@ -7,11 +7,11 @@
 
 #include "dv-config.h"
 #include "dv-json.h"
+#include "dv-test-util.h"
 #include "dv-upgrade-fixture.h"
 
 #include <glib/gstdio.h>
 #include <stdio.h>
-#include <sys/wait.h>
 
 #define PLAN_TARGET_S 5.0
 #define UPGRADE_TARGET_S 30.0
@@ -31,42 +31,16 @@ static const GOptionEntry entries[] = {
     { NULL },
 };
 
-static void
-rm_rf(const char *path)
-{
-    if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
-        g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-        const char *name;
-        while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
-            g_autofree char *child = g_build_filename(path, name, NULL);
-            rm_rf(child);
-        }
-        g_rmdir(path);
-    } else {
-        g_unlink(path);
-    }
-}
-
 /* Runs drover-setup; returns seconds, the exit status in @ret_rc, stdout in @ret_out. */
 static double
 timed_setup(const char *const *args, int *ret_rc, char **ret_out)
 {
-    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) argv = dv_test_setup_argv_new(args);
     g_autofree char *err = NULL;
-    const char *top = g_getenv("DV_TOP_BUILDDIR");
     gint64 t0;
-    int status = 0;
 
-    g_ptr_array_add(argv, g_build_filename(top != NULL ? top : DV_BUILD_DIR, "src", "setup", "drover-setup", NULL));
-    for (guint i = 0; args[i] != NULL; i++)
-        g_ptr_array_add(argv, g_strdup(args[i]));
-    g_ptr_array_add(argv, NULL);
     t0 = g_get_monotonic_time();
-    if (!g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, ret_out, &err, &status,
-                      &error))
-        g_error("cannot run drover-setup: %s", error->message);
-    *ret_rc = WIFEXITED(status) ? WEXITSTATUS(status) : 255;
+    *ret_rc = dv_test_spawn((const char *const *)argv->pdata, NULL, ret_out, &err);
     if (*ret_rc != 0)
         fprintf(stderr, "%s", err);
     return (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
@@ -160,6 +134,6 @@ main(int argc, char **argv)
     if (opt_keep)
         printf("kept %s\n", tmp);
     else
-        rm_rf(tmp);
+        dv_test_rm_rf(tmp);
     return opt_strict && !ok ? 1 : 0;
 }

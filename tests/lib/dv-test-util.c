@@ -3,11 +3,15 @@
 #include "dv-config.h"
 #include "dv-test-util.h"
 
+#include <errno.h>
 #include <glib/gstdio.h>
+#include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <string.h>
 #include <fcntl.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -367,4 +371,214 @@ dv_test_count(DvTestDaemon *d, const char *list_path)
                      : g_uri_escape_string(json_object_get_string_member(o, "next_cursor"), NULL, TRUE);
     } while (cursor != NULL);
     return n;
+}
+
+/* --- files and processes (setup, upgrade and their benchmark) ------------ */
+
+void
+dv_test_rm_rf(const char *path)
+{
+    if (path == NULL)
+        return;
+    if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
+        g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+        const char *name;
+        while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+            g_autofree char *child = g_build_filename(path, name, NULL);
+            dv_test_rm_rf(child);
+        }
+        g_rmdir(path);
+    } else {
+        g_unlink(path);
+    }
+}
+
+char *
+dv_test_file_sha256(const char *path)
+{
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    g_assert_true(g_file_get_contents(path, &data, &len, NULL));
+    return g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)data, len);
+}
+
+char *
+dv_test_build_path(const char *first, ...)
+{
+    const char *top = g_getenv("DV_TOP_BUILDDIR");
+    g_autofree char *rel = NULL;
+    va_list ap;
+
+    va_start(ap, first);
+    rel = g_build_filename_valist(first, &ap);
+    va_end(ap);
+    return g_build_filename(top != NULL ? top : DV_BUILD_DIR, rel, NULL);
+}
+
+int
+dv_test_spawn(const char *const *argv, const char *const *envp, char **ret_out, char **ret_err)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    int status = 0;
+
+    g_spawn_sync(NULL, (char **)argv, (char **)envp, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err,
+                 &status, &error);
+    g_assert_no_error(error);
+    if (ret_out != NULL)
+        *ret_out = g_steal_pointer(&out);
+    if (ret_err != NULL)
+        *ret_err = g_steal_pointer(&err);
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 255;
+}
+
+GPtrArray *
+dv_test_setup_argv_new(const char *const *args)
+{
+    GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
+
+    g_ptr_array_add(argv, dv_test_build_path("src", "setup", "drover-setup", NULL));
+    for (guint i = 0; args[i] != NULL; i++)
+        g_ptr_array_add(argv, g_strdup(args[i]));
+    g_ptr_array_add(argv, NULL);
+    return argv;
+}
+
+int
+dv_test_run_setup(const char *const *args, char **ret_out, char **ret_err)
+{
+    g_autoptr(GPtrArray) argv = dv_test_setup_argv_new(args);
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    int rc;
+
+    rc = dv_test_spawn((const char *const *)argv->pdata, NULL, &out, &err);
+    g_test_message("drover-setup %s %s -> %d\n%s%s", args[0],
+                   args[0] != NULL && args[1] != NULL ? args[1] : "", rc, out, err);
+    if (ret_out != NULL)
+        *ret_out = g_steal_pointer(&out);
+    if (ret_err != NULL)
+        *ret_err = g_steal_pointer(&err);
+    return rc;
+}
+
+const char *
+dv_test_env(const char *name)
+{
+    const char *v = g_getenv(name);
+    if (v == NULL)
+        g_error("%s is not set: run under tests/services/with-services", name);
+    return v;
+}
+
+static int
+dv_test_compare_names(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+dv_test_tree_snapshot_into(GString *s, const char *dir, const char *rel, DvTestTreeFlags flags)
+{
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    const char *name;
+
+    while (d != NULL && (name = g_dir_read_name(d)) != NULL)
+        g_ptr_array_add(names, g_strdup(name));
+    g_ptr_array_sort(names, dv_test_compare_names);
+    for (guint i = 0; i < names->len; i++) {
+        const char *n = g_ptr_array_index(names, i);
+        g_autofree char *p = g_build_filename(dir, n, NULL);
+        g_autofree char *r = g_build_filename(rel, n, NULL);
+        struct stat st;
+
+        g_assert_cmpint(lstat(p, &st), ==, 0);
+        g_string_append_printf(s, "%s %o %u", r, st.st_mode, (guint)st.st_uid);
+        if (flags & DV_TEST_TREE_TIMES)
+            g_string_append_printf(s, " %lld %lld.%09ld", (long long)st.st_size,
+                                   (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+        if (S_ISREG(st.st_mode)) {
+            g_autofree char *sum = dv_test_file_sha256(p);
+            g_string_append_printf(s, " %s", sum);
+        }
+        g_string_append_c(s, '\n');
+        if (S_ISDIR(st.st_mode))
+            dv_test_tree_snapshot_into(s, p, r, flags);
+    }
+}
+
+char *
+dv_test_tree_snapshot(const char *dir, DvTestTreeFlags flags)
+{
+    GString *s = g_string_new(NULL);
+    dv_test_tree_snapshot_into(s, dir, "", flags);
+    return g_string_free(s, FALSE);
+}
+
+void
+dv_test_assert_tree_unchanged(const char *dir, DvTestTreeFlags flags, const char *before)
+{
+    g_autofree char *after = dv_test_tree_snapshot(dir, flags);
+    g_assert_cmpstr(after, ==, before);
+}
+
+void
+dv_test_assert_file_unchanged(const char *path, const char *before)
+{
+    g_autofree char *after = dv_test_file_sha256(path);
+    g_assert_cmpstr(after, ==, before);
+}
+
+gboolean
+dv_test_have_service(const char *var, const char *what)
+{
+    if (g_getenv(var) != NULL)
+        return TRUE;
+    if (dv_test_require_services())
+        g_error("%s is not set: run under tests/services/with-services", var);
+    g_test_skip_printf("no %s (%s); run under tests/services/with-services", what, var);
+    return FALSE;
+}
+
+void
+dv_test_remove_account(const char *name)
+{
+    const char *argv[] = { "userdel", name, NULL };
+    if (name != NULL)
+        dv_test_spawn(argv, NULL, NULL, NULL);
+}
+
+void
+dv_test_remove_stale_accounts(const char *prefix)
+{
+    struct passwd *pw;
+    g_autoptr(GPtrArray) stale = g_ptr_array_new_with_free_func(g_free);
+    gsize plen = strlen(prefix);
+
+    setpwent();
+    while ((pw = getpwent()) != NULL) {
+        const char *digits = pw->pw_name + plen;
+        const char *end = digits;
+        guint64 pid = 0;
+        g_autofree char *pid_text = NULL;
+
+        if (!g_str_has_prefix(pw->pw_name, prefix))
+            continue;
+        while (g_ascii_isdigit(*end))
+            end++;
+        if (end == digits || *end == '\0')
+            continue;
+        pid_text = g_strndup(digits, end - digits);
+        if (!g_ascii_string_to_unsigned(pid_text, 10, 1, G_MAXINT32, &pid, NULL))
+            continue;
+        if ((pid_t)pid != getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+            g_ptr_array_add(stale, g_strdup(pw->pw_name));
+    }
+    endpwent();
+    for (guint i = 0; i < stale->len; i++)
+        dv_test_remove_account(g_ptr_array_index(stale, i));
 }

@@ -1,5 +1,6 @@
-/* Helpers shared by the API tests and the benchmarks: simulated hosts for
- * libvirt's test driver and a droverd started as a real process. */
+/* Helpers shared by the tests and the benchmarks: simulated hosts for
+ * libvirt's test driver, a droverd started as a real process, and files
+ * and programs of the build (drover-setup) for the setup and upgrade tests. */
 #pragma once
 
 #include <json-glib/json-glib.h>
@@ -62,5 +63,54 @@ gint64 dv_test_count(DvTestDaemon *d, const char *list_path);
 
 /* TRUE when tests must not skip for missing services (CI). */
 gboolean dv_test_require_services(void);
+/* TRUE when the service @what is there (@var, e.g. DV_TEST_PG_URI, is set);
+ * otherwise aborts the test when services are required and skips it
+ * with a message elsewhere. */
+gboolean dv_test_have_service(const char *var, const char *what);
+
+/* The variable's value; a test needing it fails when it is not set. */
+const char *dv_test_env(const char *name);
+
+/* Removes @path and everything below it, never following a symlink
+ * (NULL: nothing).  Errors are ignored: a temp dir's cleanup. */
+void dv_test_rm_rf(const char *path);
+/* SHA-256 of the file's content, hex (owned); asserts it can be read. */
+char *dv_test_file_sha256(const char *path);
+/* Asserts the file's content still hashes to @before (a dv_test_file_sha256()). */
+void dv_test_assert_file_unchanged(const char *path, const char *before);
+/* A file of the build: <DV_TOP_BUILDDIR, or the build dir configured>/@first/...
+ * (NULL-terminated path elements; owned). */
+char *dv_test_build_path(const char *first, ...) G_GNUC_NULL_TERMINATED;
+
+typedef enum {
+    DV_TEST_TREE_DEFAULT = 0,
+    /* Also size and modification time: a file written again with the same
+     * content, or a directory whose entries came and went, counts as changed. */
+    DV_TEST_TREE_TIMES = 1 << 0,
+} DvTestTreeFlags;
+
+/* Every entry under @dir, sorted, one a line: relative path, mode, owner,
+ * (with DV_TEST_TREE_TIMES size and mtime,) and a regular file's SHA-256.
+ * "Nothing changed" compares two of these (owned). */
+char *dv_test_tree_snapshot(const char *dir, DvTestTreeFlags flags);
+/* Asserts dv_test_tree_snapshot(@dir, @flags) is still @before. */
+void dv_test_assert_tree_unchanged(const char *dir, DvTestTreeFlags flags, const char *before);
+
+/* userdel @name (NULL: nothing); its group goes with it.  Errors are ignored. */
+void dv_test_remove_account(const char *name);
+/* Removes the accounts "<@prefix><pid><rest>" (rest not empty and not a
+ * digit) whose test process <pid> is gone: what a crashed run left behind. */
+void dv_test_remove_stale_accounts(const char *prefix);
+
+/* Runs @argv (argv[0] looked up in PATH) with @envp (NULL: ours) and waits.
+ * Returns the exit status (128 + signal when killed); stdout and stderr
+ * (owned) in @ret_out and @ret_err when not NULL.  Asserts it could start. */
+int dv_test_spawn(const char *const *argv, const char *const *envp, char **ret_out, char **ret_err);
+/* The built drover-setup followed by @args, NULL-terminated, for
+ * dv_test_spawn() or a GSubprocess (owned, and so are its strings). */
+GPtrArray *dv_test_setup_argv_new(const char *const *args);
+/* Runs the built drover-setup with @args (NULL-terminated) through
+ * dv_test_spawn() and logs its output with g_test_message(). */
+int dv_test_run_setup(const char *const *args, char **ret_out, char **ret_err);
 
 G_END_DECLS

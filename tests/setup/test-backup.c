@@ -12,6 +12,8 @@
 #include "dv-keys.h"
 #include "dv-setup-backup.h"
 #include "dv-store.h"
+#include "dv-test-pg.h"
+#include "dv-test-util.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -36,25 +38,9 @@ fixture_setup(Fixture *f, gconstpointer data)
 }
 
 static void
-rm_rf(const char *path)
-{
-    if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
-        g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-        const char *name;
-        while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
-            g_autofree char *child = g_build_filename(path, name, NULL);
-            rm_rf(child);
-        }
-        g_rmdir(path);
-    } else {
-        g_unlink(path);
-    }
-}
-
-static void
 fixture_teardown(Fixture *f, gconstpointer data)
 {
-    rm_rf(f->tmpdir);
+    dv_test_rm_rf(f->tmpdir);
     g_free(f->tmpdir);
 }
 
@@ -109,38 +95,6 @@ assert_secret_readable(const char *state_dir, const char *database, const char *
     g_assert_cmpstr(dv_secret_get_string(pw), ==, PASSWORD);
 }
 
-static char *
-setup_binary(void)
-{
-    const char *top = g_getenv("DV_TOP_BUILDDIR");
-    return g_build_filename(top != NULL ? top : DV_BUILD_DIR, "src", "setup", "drover-setup", NULL);
-}
-
-/* Runs drover-setup with @args; returns its exit status, output in @ret_out/@ret_err. */
-static int
-run_setup(const char *const *args, char **ret_out, char **ret_err)
-{
-    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GError) error = NULL;
-    g_autofree char *out = NULL;
-    g_autofree char *err = NULL;
-    int status = 0;
-
-    g_ptr_array_add(argv, setup_binary());
-    for (guint i = 0; args[i] != NULL; i++)
-        g_ptr_array_add(argv, g_strdup(args[i]));
-    g_ptr_array_add(argv, NULL);
-    g_assert_true(g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
-                               &status, &error));
-    g_assert_no_error(error);
-    g_test_message("drover-setup %s: %s%s", args[0], out, err);
-    if (ret_out != NULL)
-        *ret_out = g_steal_pointer(&out);
-    if (ret_err != NULL)
-        *ret_err = g_steal_pointer(&err);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 255;
-}
-
 static void
 backup_ok(const char *state_dir, const char *database, const char *out)
 {
@@ -148,7 +102,7 @@ backup_ok(const char *state_dir, const char *database, const char *out)
                            database != NULL ? "--database" : NULL, database, NULL };
     struct stat st;
 
-    g_assert_cmpint(run_setup(args, NULL, NULL), ==, 0);
+    g_assert_cmpint(dv_test_run_setup(args, NULL, NULL), ==, 0);
     g_assert_cmpint(stat(out, &st), ==, 0);
     g_assert_cmpint(st.st_mode & 0777, ==, 0600);
 }
@@ -165,7 +119,7 @@ restore(const char *state_dir, const char *database, const char *in, gboolean fo
         args[n++] = database;
     }
     args[n] = NULL;
-    return run_setup(args, NULL, ret_err);
+    return dv_test_run_setup(args, NULL, ret_err);
 }
 
 static guint
@@ -220,7 +174,7 @@ test_refuses_existing_out(Fixture *f, gconstpointer data)
     const char *args[] = { "backup", "--state-dir", a, "--out", archive, NULL };
 
     g_assert_true(g_file_set_contents(archive, "precious", -1, NULL));
-    g_assert_cmpint(run_setup(args, NULL, &err), ==, DV_EXIT_CONFLICT);
+    g_assert_cmpint(dv_test_run_setup(args, NULL, &err), ==, DV_EXIT_CONFLICT);
     g_assert_nonnull(strstr(err, "already exists"));
     g_assert_true(g_file_get_contents(archive, &text, NULL, NULL));
     g_assert_cmpstr(text, ==, "precious");
@@ -346,7 +300,7 @@ test_missing_key_file(Fixture *f, gconstpointer data)
     const char *args[] = { "backup", "--state-dir", a, "--out", archive, NULL };
 
     g_assert_cmpint(rename(host_key, moved), ==, 0);
-    g_assert_cmpint(run_setup(args, NULL, &err), ==, DV_EXIT_NOT_FOUND);
+    g_assert_cmpint(dv_test_run_setup(args, NULL, &err), ==, DV_EXIT_NOT_FOUND);
     g_assert_nonnull(strstr(err, "missing key file"));
     g_assert_false(g_file_test(archive, G_FILE_TEST_EXISTS));
 }
@@ -372,47 +326,12 @@ test_space(void)
 /* --- PostgreSQL ------------------------------------------------------------- */
 
 static char *
-pg_uri_with_dbname(const char *uri, const char *dbname)
-{
-    const char *authority = strstr(uri, "://");
-    const char *slash;
-    const char *query;
-
-    g_assert_nonnull(authority);
-    authority += 3;
-    query = strchr(authority, '?');
-    slash = strchr(authority, '/');
-    if (slash != NULL && query != NULL && slash > query)
-        slash = NULL;
-    if (slash == NULL)
-        slash = query != NULL ? query : authority + strlen(authority);
-    return g_strdup_printf("%.*s/%s%s", (int)(slash - uri), uri, dbname, query != NULL ? query : "");
-}
-
-static void
-pg_admin_exec(const char *sql)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(DvDb) admin = dv_db_open(g_getenv("DV_TEST_PG_URI"), &error);
-
-    g_assert_no_error(error);
-    dv_db_exec(admin, sql, DV_SQL_NO_ARGS, NULL, &error);
-    g_assert_no_error(error);
-}
-
-static char *
 pg_new_database(GPtrArray *names)
 {
-    g_autofree char *suffix = g_uuid_string_random();
-    g_autofree char *name = NULL;
-    g_autofree char *sql = NULL;
-
-    g_strdelimit(suffix, "-", '_');
-    name = g_strdup_printf("dv_test_%.12s", suffix);
-    sql = g_strdup_printf("CREATE DATABASE %s", name);
-    pg_admin_exec(sql);
-    g_ptr_array_add(names, g_strdup(name));
-    return pg_uri_with_dbname(g_getenv("DV_TEST_PG_URI"), name);
+    char *name = NULL;
+    char *uri = dv_test_pg_new_database("dv_test", &name);
+    g_ptr_array_add(names, name);
+    return uri;
 }
 
 static void
@@ -443,17 +362,14 @@ test_pg_round_trip(Fixture *f, gconstpointer data)
     g_assert_cmpuint(count_prefixed(c, "drover-pg.before-restore-"), ==, 1);
     assert_secret_readable(c, uri_c, "kvm-root", id);
 
-    for (guint i = 0; i < dbs->len; i++) {
-        g_autofree char *sql = g_strdup_printf("DROP DATABASE IF EXISTS %s WITH (FORCE)",
-                                               (const char *)g_ptr_array_index(dbs, i));
-        pg_admin_exec(sql);
-    }
+    for (guint i = 0; i < dbs->len; i++)
+        dv_test_pg_drop_database(g_ptr_array_index(dbs, i));
 }
 
 static void
 test_pg_missing(void)
 {
-    if (g_strcmp0(g_getenv("CI"), "true") == 0 || g_strcmp0(g_getenv("DV_REQUIRE_SERVICES"), "1") == 0)
+    if (dv_test_require_services())
         g_test_fail_printf("DV_TEST_PG_URI is not set but services are required (CI=true or "
                            "DV_REQUIRE_SERVICES=1): run under tests/services/with-services");
     else

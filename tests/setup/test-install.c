@@ -12,6 +12,8 @@
 #include "dv-json.h"
 #include "dv-setup-install.h"
 #include "dv-store.h"
+#include "dv-test-pg.h"
+#include "dv-test-util.h"
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
@@ -44,29 +46,6 @@ static char *
 path_in(Fixture *f, const char *name)
 {
     return g_build_filename(f->tmp, name, NULL);
-}
-
-static void
-rm_rf(const char *path)
-{
-    if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
-        g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-        const char *name;
-        while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
-            g_autofree char *child = g_build_filename(path, name, NULL);
-            rm_rf(child);
-        }
-        g_rmdir(path);
-    } else {
-        g_unlink(path);
-    }
-}
-
-static char *
-bin(const char *sub, const char *name)
-{
-    const char *top = g_getenv("DV_TOP_BUILDDIR");
-    return g_build_filename(top != NULL ? top : DV_BUILD_DIR, "src", sub, name, NULL);
 }
 
 static gboolean
@@ -113,37 +92,20 @@ stop_droverd(Fixture *f)
 }
 
 static void
-pg_admin_exec(const char *sql)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(DvDb) admin = dv_db_open(g_getenv("DV_TEST_PG_URI"), &error);
-    g_assert_no_error(error);
-    dv_db_exec(admin, sql, DV_SQL_NO_ARGS, NULL, &error);
-    g_assert_no_error(error);
-}
-
-static void
 fixture_teardown(Fixture *f, gconstpointer data)
 {
     stop_droverd(f);
-    if (account_exists(f->account)) {
-        g_autofree char *cmd = g_strdup_printf("userdel %s", f->account);
-        g_assert_true(g_spawn_command_line_sync(cmd, NULL, NULL, NULL, NULL));
-    }
-    if (account_exists(f->account2)) {
-        g_autofree char *cmd = g_strdup_printf("userdel %s", f->account2);
-        g_assert_true(g_spawn_command_line_sync(cmd, NULL, NULL, NULL, NULL));
-    }
+    if (account_exists(f->account))
+        dv_test_remove_account(f->account);
+    if (account_exists(f->account2))
+        dv_test_remove_account(f->account2);
     /* The group useradd --user-group made goes with the account. */
     g_assert_false(account_exists(f->account));
     g_assert_false(account_exists(f->account2));
-    for (guint i = 0; i < f->pg_dbs->len; i++) {
-        g_autofree char *sql = g_strdup_printf("DROP DATABASE IF EXISTS %s WITH (FORCE)",
-                                               (char *)g_ptr_array_index(f->pg_dbs, i));
-        pg_admin_exec(sql);
-    }
+    for (guint i = 0; i < f->pg_dbs->len; i++)
+        dv_test_pg_drop_database(g_ptr_array_index(f->pg_dbs, i));
     g_ptr_array_unref(f->pg_dbs);
-    rm_rf(f->tmp);
+    dv_test_rm_rf(f->tmp);
     g_free(f->tmp);
     g_free(f->root);
     g_free(f->units);
@@ -153,31 +115,6 @@ fixture_teardown(Fixture *f, gconstpointer data)
     g_free(f->account);
     g_free(f->account2);
     g_free(f->url);
-}
-
-/* Runs drover-setup @args (NULL-terminated); returns the exit status. */
-static int
-run_setupv(char **ret_out, char **ret_err, const char *const *args)
-{
-    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GError) error = NULL;
-    g_autofree char *out = NULL;
-    g_autofree char *err = NULL;
-    int status = 0;
-
-    g_ptr_array_add(argv, bin("setup", "drover-setup"));
-    for (guint i = 0; args[i] != NULL; i++)
-        g_ptr_array_add(argv, g_strdup(args[i]));
-    g_ptr_array_add(argv, NULL);
-    g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status,
-                 &error);
-    g_assert_no_error(error);
-    g_test_message("drover-setup %s ...: status %d\n%s%s", args[0], status, out, err);
-    if (ret_out != NULL)
-        *ret_out = g_steal_pointer(&out);
-    if (ret_err != NULL)
-        *ret_err = g_steal_pointer(&err);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 /* The base options of a test install, followed by @extra (NULL-terminated). */
@@ -199,7 +136,7 @@ run_install(Fixture *f, char **ret_out, char **ret_err, const char *const *extra
     for (guint i = 0; extra != NULL && extra[i] != NULL; i++)
         g_ptr_array_add(args, (gpointer)extra[i]);
     g_ptr_array_add(args, NULL);
-    return run_setupv(ret_out, ret_err, (const char *const *)args->pdata);
+    return dv_test_run_setup((const char *const *)args->pdata, ret_out, ret_err);
 }
 
 static int
@@ -213,62 +150,6 @@ free_port(void)
     g_assert_true(g_socket_bind(s, a, TRUE, NULL));
     bound = g_socket_get_local_address(s, NULL);
     return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
-}
-
-static int
-compare_names(gconstpointer a, gconstpointer b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Every file under @dir with its mode, owner and content hash: "nothing
- * changed" compares two of these. */
-static void
-snapshot_into(GString *s, const char *dir, const char *rel)
-{
-    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-    const char *name;
-
-    while (d != NULL && (name = g_dir_read_name(d)) != NULL)
-        g_ptr_array_add(names, g_strdup(name));
-    g_ptr_array_sort(names, compare_names);
-    for (guint i = 0; i < names->len; i++) {
-        const char *n = g_ptr_array_index(names, i);
-        g_autofree char *p = g_build_filename(dir, n, NULL);
-        g_autofree char *r = g_build_filename(rel, n, NULL);
-        struct stat st;
-        g_assert_cmpint(lstat(p, &st), ==, 0);
-        g_string_append_printf(s, "%s %o %u", r, st.st_mode, (guint)st.st_uid);
-        if (S_ISREG(st.st_mode)) {
-            g_autofree char *data = NULL;
-            gsize len = 0;
-            g_autofree char *sum = NULL;
-            g_assert_true(g_file_get_contents(p, &data, &len, NULL));
-            sum = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)data, len);
-            g_string_append_printf(s, " %s", sum);
-        }
-        g_string_append_c(s, '\n');
-        if (S_ISDIR(st.st_mode))
-            snapshot_into(s, p, r);
-    }
-}
-
-static char *
-snapshot(const char *dir)
-{
-    GString *s = g_string_new(NULL);
-    snapshot_into(s, dir, "");
-    return g_string_free(s, FALSE);
-}
-
-static char *
-file_sha256(const char *path)
-{
-    g_autofree char *data = NULL;
-    gsize len = 0;
-    g_assert_true(g_file_get_contents(path, &data, &len, NULL));
-    return g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)data, len);
 }
 
 static char *
@@ -292,7 +173,7 @@ start_droverd(Fixture *f, const char *const *extra)
     g_ptr_array_add(argv, g_strdup_printf("--regid=%s", f->account));
     g_ptr_array_add(argv, g_strdup("--init-groups"));
     g_ptr_array_add(argv, g_strdup("--no-new-privs"));
-    g_ptr_array_add(argv, bin("daemon", "droverd"));
+    g_ptr_array_add(argv, dv_test_build_path("src", "daemon", "droverd", NULL));
     if (extra == NULL) {
         g_ptr_array_add(argv, g_strdup("--config"));
         g_ptr_array_add(argv, g_strdup(conf));
@@ -333,25 +214,22 @@ run_cli(Fixture *f, char **ret_out, const char *const *args)
 {
     g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
     g_auto(GStrv) env = g_get_environ();
-    g_autoptr(GError) error = NULL;
     g_autofree char *out = NULL;
     g_autofree char *err = NULL;
-    int status = 0;
+    int rc;
 
     env = g_environ_setenv(env, "HOME", f->home, TRUE);
     env = g_environ_unsetenv(env, "XDG_CONFIG_HOME");
-    g_ptr_array_add(argv, bin("cli", "drover"));
+    g_ptr_array_add(argv, dv_test_build_path("src", "cli", "drover", NULL));
     g_ptr_array_add(argv, g_strdup("--insecure"));
     for (guint i = 0; args[i] != NULL; i++)
         g_ptr_array_add(argv, g_strdup(args[i]));
     g_ptr_array_add(argv, NULL);
-    g_spawn_sync(NULL, (char **)argv->pdata, env, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status,
-                 &error);
-    g_assert_no_error(error);
-    g_test_message("drover %s: status %d\n%s%s", args[0], status, out, err);
+    rc = dv_test_spawn((const char *const *)argv->pdata, (const char *const *)env, &out, &err);
+    g_test_message("drover %s: status %d\n%s%s", args[0], rc, out, err);
     if (ret_out != NULL)
         *ret_out = g_steal_pointer(&out);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+    return rc;
 }
 
 static void
@@ -392,13 +270,23 @@ cli_assert_readable(Fixture *f, const char *name)
     g_assert_cmpstr(json_object_get_string_member(pw, "key_id"), ==, "k1");
 }
 
+/* droverd, started from the written config, serves the Run As account
+ * @name with a password that opens; then it is stopped again. */
+static void
+assert_served_readable(Fixture *f, const char *name)
+{
+    start_droverd(f, NULL);
+    cli_assert_readable(f, name);
+    stop_droverd(f);
+}
+
 /* "drover-setup keys check" as the service account: every used key opens. */
 static void
 assert_keys_open_as_account(Fixture *f, const char *database, const char *want_via)
 {
     g_autofree char *uid = g_strdup_printf("--reuid=%s", f->account);
     g_autofree char *gid = g_strdup_printf("--regid=%s", f->account);
-    g_autofree char *setup = bin("setup", "drover-setup");
+    g_autofree char *setup = dv_test_build_path("src", "setup", "drover-setup", NULL);
     const char *argv[] = { "setpriv",     uid,
                            gid,           "--init-groups",
                            setup,         "keys",
@@ -481,7 +369,7 @@ test_sqlite(Fixture *f, gconstpointer data)
     g_autofree char *key_sum = NULL;
     g_autofree char *before = NULL;
     g_autofree char *exec_line = NULL;
-    g_autofree char *droverd = bin("daemon", "droverd");
+    g_autofree char *droverd = dv_test_build_path("src", "daemon", "droverd", NULL);
     struct passwd *pw;
     struct group *libvirt;
     int rc;
@@ -592,26 +480,21 @@ test_sqlite(Fixture *f, gconstpointer data)
         assert_contains(list, share);
     }
     stop_droverd(f);
-    start_droverd(f, NULL);
-    cli_assert_readable(f, "acct1");
-    stop_droverd(f);
+    assert_served_readable(f, "acct1");
 
     /* The same install again: already installed, nothing new. */
-    key_sum = file_sha256(host_key);
-    before = snapshot(f->tmp);
+    key_sum = dv_test_file_sha256(host_key);
+    before = dv_test_tree_snapshot(f->tmp, DV_TEST_TREE_DEFAULT);
     g_clear_pointer(&out, g_free);
     g_assert_cmpint(run_install(f, &out, NULL, again), ==, 0);
     assert_contains(out, "already installed");
-    {
-        g_autofree char *after = snapshot(f->tmp);
-        g_assert_cmpstr(after, ==, before);
-    }
+    dv_test_assert_tree_unchanged(f->tmp, DV_TEST_TREE_DEFAULT, before);
 
     /* uninstall --keep-data: unit and config go, the data stays. */
     {
         const char *args[] = { "uninstall", "--root", f->root, "--keep-data", NULL };
         g_clear_pointer(&out, g_free);
-        g_assert_cmpint(run_setupv(&out, NULL, args), ==, 0);
+        g_assert_cmpint(dv_test_run_setup(args, &out, NULL), ==, 0);
         assert_contains(out, host_key);
         assert_contains(out, "switches to upgrade");
         assert_contains(out, recovery);
@@ -620,14 +503,11 @@ test_sqlite(Fixture *f, gconstpointer data)
     g_assert_false(g_file_test(conf, G_FILE_TEST_EXISTS));
     g_assert_true(g_file_test(db, G_FILE_TEST_EXISTS));
     g_assert_true(account_exists(f->account));
-    {
-        g_autofree char *sum = file_sha256(host_key);
-        g_assert_cmpstr(sum, ==, key_sum);
-    }
+    dv_test_assert_file_unchanged(host_key, key_sum);
 
     /* Install on it again: switches to upgrade, makes no key itself. */
     g_free(before);
-    before = snapshot(f->state);
+    before = dv_test_tree_snapshot(f->state, DV_TEST_TREE_DEFAULT);
     g_clear_pointer(&out, g_free);
     g_clear_pointer(&err, g_free);
     rc = run_install(f, &out, &err, again);
@@ -643,11 +523,9 @@ test_sqlite(Fixture *f, gconstpointer data)
     if (rc != 0) {
         /* Without a working upgrade command install stops there and
          * changes nothing: no key, no config, the account kept. */
-        g_autofree char *after = snapshot(f->state);
-        g_autofree char *sum = file_sha256(host_key);
         assert_contains(err, "drover-setup upgrade did not finish");
-        g_assert_cmpstr(after, ==, before);
-        g_assert_cmpstr(sum, ==, key_sum);
+        dv_test_assert_tree_unchanged(f->state, DV_TEST_TREE_DEFAULT, before);
+        dv_test_assert_file_unchanged(host_key, key_sum);
         g_assert_false(g_file_test(conf, G_FILE_TEST_EXISTS));
         g_assert_true(account_exists(f->account));
         assert_keys_open_as_account(f, db, "host");
@@ -665,9 +543,7 @@ test_sqlite(Fixture *f, gconstpointer data)
         assert_contains(out, "installed on the upgraded database");
         g_assert_true(g_file_test(conf, G_FILE_TEST_EXISTS));
         assert_keys_open_as_account(f, db, "host");
-        start_droverd(f, NULL);
-        cli_assert_readable(f, "acct1");
-        stop_droverd(f);
+        assert_served_readable(f, "acct1");
     }
 }
 
@@ -679,16 +555,14 @@ test_failure_undone(Fixture *f, gconstpointer data)
     g_autofree char *share = g_build_filename(file, "library", NULL);
     g_autofree char *err = NULL;
     g_autofree char *before = NULL;
-    g_autofree char *after = NULL;
     const char *extra[] = { "--library-share-path", share, NULL };
 
     g_assert_true(g_file_set_contents(file, "not a directory\n", -1, NULL));
-    before = snapshot(f->tmp);
+    before = dv_test_tree_snapshot(f->tmp, DV_TEST_TREE_DEFAULT);
     g_assert_cmpint(run_install(f, NULL, &err, extra), !=, 0);
     assert_contains(err, "install failed; taking back what it made");
     assert_contains(err, "removed the account");
-    after = snapshot(f->tmp);
-    g_assert_cmpstr(after, ==, before);
+    dv_test_assert_tree_unchanged(f->tmp, DV_TEST_TREE_DEFAULT, before);
     g_assert_false(account_exists(f->account));
     g_assert_false(g_file_test(f->state, G_FILE_TEST_EXISTS));
 
@@ -698,11 +572,9 @@ test_failure_undone(Fixture *f, gconstpointer data)
         g_autofree char *config_dir = g_build_filename(file, "etc", NULL);
         const char *late[] = { "--config-dir", config_dir, NULL };
         g_clear_pointer(&err, g_free);
-        g_clear_pointer(&after, g_free);
         g_assert_cmpint(run_install(f, NULL, &err, late), !=, 0);
         assert_contains(err, "install failed; taking back what it made");
-        after = snapshot(f->tmp);
-        g_assert_cmpstr(after, ==, before);
+        dv_test_assert_tree_unchanged(f->tmp, DV_TEST_TREE_DEFAULT, before);
         g_assert_false(account_exists(f->account));
     }
 }
@@ -754,16 +626,14 @@ test_bad_input(Fixture *f, gconstpointer data)
     g_assert_true(g_file_set_contents(exists, "keep me\n", -1, NULL));
     g_assert_true(g_file_set_contents(not_sqlite, "this is not a database at all\n", -1, NULL));
     g_assert_true(g_file_set_contents(cert, "-----BEGIN CERTIFICATE-----\n", -1, NULL));
-    before = snapshot(f->tmp);
+    before = dv_test_tree_snapshot(f->tmp, DV_TEST_TREE_DEFAULT);
     for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autofree char *err = NULL;
-        g_autofree char *after = NULL;
         int rc = run_install(f, NULL, &err, cases[i].args);
         g_assert_cmpint(rc, !=, 0);
         assert_contains(err, cases[i].option);
         assert_contains(err, "nothing was changed");
-        after = snapshot(f->tmp);
-        g_assert_cmpstr(after, ==, before);
+        dv_test_assert_tree_unchanged(f->tmp, DV_TEST_TREE_DEFAULT, before);
         g_assert_false(account_exists(f->account));
     }
     /* An invalid account name, and root. */
@@ -772,14 +642,12 @@ test_bad_input(Fixture *f, gconstpointer data)
                                 "a-name-that-is-far-too-long-for-useradd", "root", NULL };
         for (guint i = 0; names[i] != NULL; i++) {
             g_autofree char *err = NULL;
-            g_autofree char *after = NULL;
             const char *args[] = { "install", "--root",      f->root,  "--unit-dir",
                                    f->units,  "--state-dir", f->state, "--service-account",
                                    names[i],  NULL };
-            g_assert_cmpint(run_setupv(NULL, &err, args), ==, DV_EXIT_INVALID);
+            g_assert_cmpint(dv_test_run_setup(args, NULL, &err), ==, DV_EXIT_INVALID);
             assert_contains(err, "--service-account");
-            after = snapshot(f->tmp);
-            g_assert_cmpstr(after, ==, before);
+            dv_test_assert_tree_unchanged(f->tmp, DV_TEST_TREE_DEFAULT, before);
         }
     }
     /* uninstall with nothing installed, or with both choices. */
@@ -788,16 +656,13 @@ test_bad_input(Fixture *f, gconstpointer data)
         const char *args[] = { "uninstall", "--root", f->root, "--keep-data", NULL };
         const char *both[] = { "uninstall",         "--root", f->root, "--keep-data",
                                "--yes-delete-data", NULL };
-        g_assert_cmpint(run_setupv(NULL, &err, args), ==, DV_EXIT_NOT_FOUND);
+        g_assert_cmpint(dv_test_run_setup(args, NULL, &err), ==, DV_EXIT_NOT_FOUND);
         assert_contains(err, "no installation here");
         g_clear_pointer(&err, g_free);
-        g_assert_cmpint(run_setupv(NULL, &err, both), ==, DV_EXIT_USAGE);
+        g_assert_cmpint(dv_test_run_setup(both, NULL, &err), ==, DV_EXIT_USAGE);
         assert_contains(err, "--keep-data and --yes-delete-data");
     }
-    {
-        g_autofree char *after = snapshot(f->tmp);
-        g_assert_cmpstr(after, ==, before);
-    }
+    dv_test_assert_tree_unchanged(f->tmp, DV_TEST_TREE_DEFAULT, before);
 }
 
 /* uninstall: refuses to delete data unless told; then removes the state
@@ -820,20 +685,17 @@ test_uninstall_delete(Fixture *f, gconstpointer data)
     g_assert_true(g_file_test(unit, G_FILE_TEST_EXISTS));
     /* Refused while droverd serves the database. */
     start_droverd(f, NULL);
-    g_assert_cmpint(run_setupv(NULL, &err, del), ==, DV_EXIT_CONFLICT);
+    g_assert_cmpint(dv_test_run_setup(del, NULL, &err), ==, DV_EXIT_CONFLICT);
     assert_contains(err, "is serving this database; stop it first");
     g_assert_true(g_file_test(conf, G_FILE_TEST_EXISTS));
     g_assert_true(g_file_test(unit, G_FILE_TEST_EXISTS));
     stop_droverd(f);
     g_clear_pointer(&err, g_free);
-    before = snapshot(f->tmp);
-    g_assert_cmpint(run_setupv(NULL, &err, refuse), ==, DV_EXIT_USAGE);
+    before = dv_test_tree_snapshot(f->tmp, DV_TEST_TREE_DEFAULT);
+    g_assert_cmpint(dv_test_run_setup(refuse, NULL, &err), ==, DV_EXIT_USAGE);
     assert_contains(err, "--yes-delete-data");
-    {
-        g_autofree char *after = snapshot(f->tmp);
-        g_assert_cmpstr(after, ==, before);
-    }
-    g_assert_cmpint(run_setupv(NULL, NULL, del), ==, 0);
+    dv_test_assert_tree_unchanged(f->tmp, DV_TEST_TREE_DEFAULT, before);
+    g_assert_cmpint(dv_test_run_setup(del, NULL, NULL), ==, 0);
     g_assert_false(g_file_test(f->state, G_FILE_TEST_EXISTS));
     g_assert_false(g_file_test(conf, G_FILE_TEST_EXISTS));
     g_assert_false(g_file_test(unit, G_FILE_TEST_EXISTS));
@@ -885,21 +747,19 @@ test_existing_account(Fixture *f, gconstpointer data)
     /* Another state directory under the same config: refused, nothing changed. */
     {
         g_autofree char *other = path_in(f, "other-state");
-        g_autofree char *before = snapshot(f->tmp);
-        g_autofree char *after = NULL;
+        g_autofree char *before = dv_test_tree_snapshot(f->tmp, DV_TEST_TREE_DEFAULT);
         const char *args[] = { "install",  "--root",      f->root, "--unit-dir",
                                f->units,   "--state-dir", other,   "--service-account",
                                f->account, NULL };
-        g_assert_cmpint(run_setupv(NULL, &err, args), ==, DV_EXIT_CONFLICT);
+        g_assert_cmpint(dv_test_run_setup(args, NULL, &err), ==, DV_EXIT_CONFLICT);
         assert_contains(err, "belongs to another installation");
-        after = snapshot(f->tmp);
-        g_assert_cmpstr(after, ==, before);
+        dv_test_assert_tree_unchanged(f->tmp, DV_TEST_TREE_DEFAULT, before);
         g_clear_pointer(&err, g_free);
     }
-    g_assert_cmpint(run_setupv(NULL, &err, del), ==, DV_EXIT_CONFLICT);
+    g_assert_cmpint(dv_test_run_setup(del, NULL, &err), ==, DV_EXIT_CONFLICT);
     assert_contains(err, "existed before install");
     g_assert_true(g_file_test(f->state, G_FILE_TEST_IS_DIR));
-    g_assert_cmpint(run_setupv(NULL, NULL, keep), ==, 0);
+    g_assert_cmpint(dv_test_run_setup(keep, NULL, NULL), ==, 0);
     g_assert_true(account_exists(f->account));
 }
 
@@ -913,7 +773,6 @@ test_existing_data_new_account(Fixture *f, gconstpointer data)
     g_autofree char *out = NULL;
     g_autofree char *err = NULL;
     g_autofree char *before = NULL;
-    g_autofree char *after = NULL;
     g_autofree char *want = NULL;
     const char *keep[] = { "uninstall", "--root", f->root, "--keep-data", NULL };
     const char *args[] = { "install",     "--root",
@@ -926,17 +785,16 @@ test_existing_data_new_account(Fixture *f, gconstpointer data)
     int rc;
 
     g_assert_cmpint(run_install(f, NULL, NULL, NULL), ==, 0);
-    g_assert_cmpint(run_setupv(NULL, NULL, keep), ==, 0);
-    before = snapshot(f->state);
-    rc = run_setupv(&out, &err, args);
+    g_assert_cmpint(dv_test_run_setup(keep, NULL, NULL), ==, 0);
+    before = dv_test_tree_snapshot(f->state, DV_TEST_TREE_DEFAULT);
+    rc = dv_test_run_setup(args, &out, &err);
     assert_contains(out, "switching to upgrade");
     want = g_strdup_printf("--service-account %s", f->account2);
     assert_contains(out, want);
     if (rc != 0) {
         assert_contains(err, "removed the account");
         g_assert_false(account_exists(f->account2));
-        after = snapshot(f->state);
-        g_assert_cmpstr(after, ==, before);
+        dv_test_assert_tree_unchanged(f->state, DV_TEST_TREE_DEFAULT, before);
         g_autofree char *db = g_build_filename(f->state, "drover.db", NULL);
         assert_keys_open_as_account(f, db, "host");
     } else {
@@ -964,19 +822,10 @@ services_missing(const char *what)
 static char *
 pg_new_database(Fixture *f)
 {
-    const char *uri = g_getenv("DV_TEST_PG_URI");
-    g_autofree char *name = g_strdup_printf("dv_install_%u", g_random_int());
-    g_autofree char *sql = g_strdup_printf("CREATE DATABASE %s", name);
-    const char *slash;
-    const char *query;
-
-    pg_admin_exec(sql);
-    g_ptr_array_add(f->pg_dbs, g_strdup(name));
-    /* Same server and user, another database name. */
-    slash = strchr(uri + strlen("postgresql://"), '/');
-    query = strchr(uri, '?');
-    g_assert_nonnull(slash);
-    return g_strdup_printf("%.*s/%s%s", (int)(slash - uri), uri, name, query != NULL ? query : "");
+    char *name = NULL;
+    char *uri = dv_test_pg_new_database("dv_install", &name);
+    g_ptr_array_add(f->pg_dbs, name);
+    return uri;
 }
 
 /* PostgreSQL: an empty database is installed on; droverd serves it from the
@@ -1006,13 +855,11 @@ test_postgresql(Fixture *f, gconstpointer data)
     }
     {
         const char *extra[] = { "--database", other, NULL };
-        before = snapshot(f->tmp);
-        g_autofree char *after = NULL;
+        before = dv_test_tree_snapshot(f->tmp, DV_TEST_TREE_DEFAULT);
         g_assert_cmpint(run_install(f, NULL, &err, extra), ==, DV_EXIT_INVALID);
         assert_contains(err, "--database");
         assert_contains(err, "invoices");
-        after = snapshot(f->tmp);
-        g_assert_cmpstr(after, ==, before);
+        dv_test_assert_tree_unchanged(f->tmp, DV_TEST_TREE_DEFAULT, before);
         g_assert_false(account_exists(f->account));
     }
     /* A failure after the database was populated empties it again. */
@@ -1038,7 +885,6 @@ test_postgresql(Fixture *f, gconstpointer data)
         g_autofree char *conf = config_path(f);
         g_autofree char *host_key = g_build_filename(f->state, "keys", "host.key", NULL);
         g_autofree char *sum = NULL;
-        g_autofree char *sum2 = NULL;
         g_autofree char *sqlite = g_build_filename(f->state, "drover.db", NULL);
         g_assert_cmpint(run_install(f, &out, NULL, extra), ==, 0);
         g_assert_false(g_file_test(sqlite, G_FILE_TEST_EXISTS));
@@ -1052,11 +898,9 @@ test_postgresql(Fixture *f, gconstpointer data)
         cli_login(f);
         cli_add_secret(f, "pg-acct");
         stop_droverd(f);
-        start_droverd(f, NULL);
-        cli_assert_readable(f, "pg-acct");
-        stop_droverd(f);
+        assert_served_readable(f, "pg-acct");
         /* Again: already installed; without the config: switches to upgrade. */
-        sum = file_sha256(host_key);
+        sum = dv_test_file_sha256(host_key);
         g_clear_pointer(&out, g_free);
         g_assert_cmpint(run_install(f, &out, NULL, extra), ==, 0);
         assert_contains(out, "already installed");
@@ -1070,26 +914,15 @@ test_postgresql(Fixture *f, gconstpointer data)
             assert_contains(out, "--library-share keep");
             if (rc != 0) {
                 /* No working upgrade here: nothing changed, no key made. */
-                sum2 = file_sha256(host_key);
-                g_assert_cmpstr(sum2, ==, sum);
+                dv_test_assert_file_unchanged(host_key, sum);
                 g_assert_false(g_file_test(conf, G_FILE_TEST_EXISTS));
             } else {
                 /* Upgraded and installed again: droverd reads the secret. */
                 g_assert_true(g_file_test(conf, G_FILE_TEST_EXISTS));
-                start_droverd(f, NULL);
-                cli_assert_readable(f, "pg-acct");
-                stop_droverd(f);
+                assert_served_readable(f, "pg-acct");
             }
         }
     }
-}
-
-static const char *
-env(const char *name)
-{
-    const char *v = g_getenv(name);
-    g_assert_nonnull(v);
-    return v;
 }
 
 /* --directory against the private slapd, with a recovery key: the key is
@@ -1110,32 +943,32 @@ test_directory(Fixture *f, gconstpointer data)
         services_missing("DV_TEST_LDAP_URI");
         return;
     }
-    container =
-        g_strdup_printf("ou=drover-install-%u,%s", g_random_int(), env("DV_TEST_LDAP_BASE"));
-    nonmember = g_strdup_printf("%s=%s", env("DV_TEST_LDAP_INTRUDER_DN"),
-                                env("DV_TEST_LDAP_INTRUDER_PW_FILE"));
+    container = g_strdup_printf("ou=drover-install-%u,%s", g_random_int(),
+                                dv_test_env("DV_TEST_LDAP_BASE"));
+    nonmember = g_strdup_printf("%s=%s", dv_test_env("DV_TEST_LDAP_INTRUDER_DN"),
+                                dv_test_env("DV_TEST_LDAP_INTRUDER_PW_FILE"));
     {
         const char *extra[] = { "--directory",
                                 "--ldap-uri",
-                                env("DV_TEST_LDAP_URI"),
+                                dv_test_env("DV_TEST_LDAP_URI"),
                                 "--container",
                                 container,
                                 "--admin-dn",
-                                env("DV_TEST_LDAP_ADMIN_DN"),
+                                dv_test_env("DV_TEST_LDAP_ADMIN_DN"),
                                 "--admin-password-file",
-                                env("DV_TEST_LDAP_ADMIN_PW_FILE"),
+                                dv_test_env("DV_TEST_LDAP_ADMIN_PW_FILE"),
                                 "--config-admin-uri",
-                                env("DV_TEST_LDAPI_URI"),
+                                dv_test_env("DV_TEST_LDAPI_URI"),
                                 "--service-dn",
-                                env("DV_TEST_LDAP_SERVICE_DN"),
+                                dv_test_env("DV_TEST_LDAP_SERVICE_DN"),
                                 "--service-password-file",
-                                env("DV_TEST_LDAP_SERVICE_PW_FILE"),
+                                dv_test_env("DV_TEST_LDAP_SERVICE_PW_FILE"),
                                 "--group-dn",
-                                env("DV_TEST_LDAP_GROUP_DN"),
+                                dv_test_env("DV_TEST_LDAP_GROUP_DN"),
                                 "--non-member",
                                 nonmember,
                                 "--ca-file",
-                                env("DV_TEST_LDAP_CA"),
+                                dv_test_env("DV_TEST_LDAP_CA"),
                                 "--recovery-key-out",
                                 recovery,
                                 "--listen",
@@ -1149,7 +982,8 @@ test_directory(Fixture *f, gconstpointer data)
     g_assert_true(g_file_test(recovery, G_FILE_TEST_IS_REGULAR));
     {
         g_autofree char *conf_text = NULL;
-        g_autofree char *want = g_strdup_printf("service_dn=%s\n", env("DV_TEST_LDAP_SERVICE_DN"));
+        g_autofree char *want =
+            g_strdup_printf("service_dn=%s\n", dv_test_env("DV_TEST_LDAP_SERVICE_DN"));
         g_autofree char *conf = config_path(f);
         g_assert_true(g_file_get_contents(conf, &conf_text, NULL, NULL));
         assert_contains(conf_text, want);
@@ -1159,9 +993,7 @@ test_directory(Fixture *f, gconstpointer data)
     cli_login(f);
     cli_add_secret(f, "dir-acct");
     stop_droverd(f);
-    start_droverd(f, NULL);
-    cli_assert_readable(f, "dir-acct");
-    stop_droverd(f);
+    assert_served_readable(f, "dir-acct");
 }
 
 /* An unreachable directory fails before anything is written here. */
@@ -1189,14 +1021,11 @@ test_directory_unreachable(Fixture *f, gconstpointer data)
 
     g_assert_true(g_file_set_contents(pw, "pw\n", -1, NULL));
     g_assert_cmpint(g_chmod(pw, 0600), ==, 0);
-    before = snapshot(f->tmp);
+    before = dv_test_tree_snapshot(f->tmp, DV_TEST_TREE_DEFAULT);
     g_assert_cmpint(run_install(f, NULL, &err, extra), ==, DV_EXIT_UNAVAILABLE);
     assert_contains(err, "--ldap-uri");
     assert_contains(err, "cannot be reached");
-    {
-        g_autofree char *after = snapshot(f->tmp);
-        g_assert_cmpstr(after, ==, before);
-    }
+    dv_test_assert_tree_unchanged(f->tmp, DV_TEST_TREE_DEFAULT, before);
     g_assert_false(account_exists(f->account));
 }
 
@@ -1217,19 +1046,17 @@ test_backup_round_trip(Fixture *f, gconstpointer data)
     cli_login(f);
     cli_add_secret(f, "backed-up");
     stop_droverd(f);
-    g_assert_cmpint(run_setupv(NULL, NULL, backup), ==, 0);
+    g_assert_cmpint(dv_test_run_setup(backup, NULL, NULL), ==, 0);
     /* Lose the database; restore it (as root, then hand it back). */
     g_assert_cmpint(g_unlink(db), ==, 0);
-    g_assert_cmpint(run_setupv(NULL, NULL, restore), ==, 0);
+    g_assert_cmpint(dv_test_run_setup(restore, NULL, NULL), ==, 0);
     {
         struct passwd *pw = getpwnam(f->account);
         g_autofree char *cmd =
             g_strdup_printf("chown -R %u:%u %s", (guint)pw->pw_uid, (guint)pw->pw_gid, f->state);
         g_assert_true(g_spawn_command_line_sync(cmd, NULL, NULL, NULL, NULL));
     }
-    start_droverd(f, NULL);
-    cli_assert_readable(f, "backed-up");
-    stop_droverd(f);
+    assert_served_readable(f, "backed-up");
 }
 
 static void
@@ -1246,36 +1073,6 @@ test_account_names(void)
     g_assert_false(dv_setup_install_account_name_valid("abcdefghijklmnopqrstuvwxyz0123456"));
 }
 
-/* Accounts a crashed earlier run left behind (dvi<pid>-<n> of a dead pid). */
-static void
-remove_stale_accounts(void)
-{
-    struct passwd *pw;
-    g_autoptr(GPtrArray) stale = g_ptr_array_new_with_free_func(g_free);
-
-    setpwent();
-    while ((pw = getpwent()) != NULL) {
-        guint64 pid = 0;
-        const char *dash;
-        if (!g_str_has_prefix(pw->pw_name, "dvi") || (dash = strchr(pw->pw_name, '-')) == NULL)
-            continue;
-        {
-            g_autofree char *digits = g_strndup(pw->pw_name + 3, dash - pw->pw_name - 3);
-            g_autofree char *proc = NULL;
-            if (!g_ascii_string_to_unsigned(digits, 10, 1, G_MAXUINT32, &pid, NULL))
-                continue;
-            proc = g_strdup_printf("/proc/%" G_GUINT64_FORMAT, pid);
-            if (pid != (guint64)getpid() && !g_file_test(proc, G_FILE_TEST_EXISTS))
-                g_ptr_array_add(stale, g_strdup(pw->pw_name));
-        }
-    }
-    endpwent();
-    for (guint i = 0; i < stale->len; i++) {
-        g_autofree char *cmd = g_strdup_printf("userdel %s", (char *)g_ptr_array_index(stale, i));
-        g_spawn_command_line_sync(cmd, NULL, NULL, NULL, NULL);
-    }
-}
-
 int
 main(int argc, char **argv)
 {
@@ -1285,7 +1082,7 @@ main(int argc, char **argv)
         g_printerr("test-install creates accounts and must run as root\n");
         return 1;
     }
-    remove_stale_accounts();
+    dv_test_remove_stale_accounts("dvi"); /* dvi<pid>-<n> */
     g_test_add("/drover/setup/install/sqlite", Fixture, NULL, fixture_setup, test_sqlite,
                fixture_teardown);
     g_test_add("/drover/setup/install/bad-input", Fixture, NULL, fixture_setup, test_bad_input,

@@ -25,6 +25,7 @@
 #include "dv-keys.h"
 #include "dv-upgrade-fixture.h"
 #include "dv-upgrade.h"
+#include "dv-test-pg.h"
 #include "dv-test-util.h"
 #include "dv-version.h"
 
@@ -42,31 +43,6 @@
 #define MACHINE_A "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a"
 #define MACHINE_B "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b"
 
-static gboolean
-require_services(void)
-{
-    return g_strcmp0(g_getenv("CI"), "true") == 0 || g_strcmp0(g_getenv("DV_REQUIRE_SERVICES"), "1") == 0;
-}
-
-static gboolean
-have_ldap(void)
-{
-    if (g_getenv("DV_TEST_LDAP_URI") != NULL)
-        return TRUE;
-    if (require_services())
-        g_error("DV_TEST_LDAP_URI is not set: run under tests/services/with-services");
-    g_test_skip("no private slapd (DV_TEST_LDAP_URI); run under tests/services/with-services");
-    return FALSE;
-}
-
-static const char *
-env(const char *name)
-{
-    const char *v = g_getenv(name);
-    g_assert_nonnull(v);
-    return v;
-}
-
 /* --- scaffolding: temp dirs, users, the binary ----------------------------- */
 
 typedef struct {
@@ -82,40 +58,6 @@ typedef struct {
     char *pg_name;
 } Fixture;
 
-static void
-rm_rf(const char *path)
-{
-    if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
-        g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-        const char *name;
-        while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
-            g_autofree char *child = g_build_filename(path, name, NULL);
-            rm_rf(child);
-        }
-        g_rmdir(path);
-    } else {
-        g_unlink(path);
-    }
-}
-
-static int
-run_cmd(const char *const *argv, char **ret_out, char **ret_err)
-{
-    g_autoptr(GError) error = NULL;
-    g_autofree char *out = NULL;
-    g_autofree char *err = NULL;
-    int status = 0;
-
-    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err,
-                               &status, &error));
-    g_assert_no_error(error);
-    if (ret_out != NULL)
-        *ret_out = g_steal_pointer(&out);
-    if (ret_err != NULL)
-        *ret_err = g_steal_pointer(&err);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 255;
-}
-
 static char *
 make_user(const char *suffix)
 {
@@ -123,44 +65,9 @@ make_user(const char *suffix)
     const char *argv[] = { "useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
                            name, NULL };
     g_autofree char *err = NULL;
-    int rc = run_cmd(argv, NULL, &err);
+    int rc = dv_test_spawn(argv, NULL, NULL, &err);
     g_assert_cmpint(rc, ==, 0);
     return name;
-}
-
-static void
-remove_user(const char *name)
-{
-    const char *argv[] = { "userdel", name, NULL };
-    if (name != NULL)
-        run_cmd(argv, NULL, NULL);
-}
-
-/* Accounts left by an earlier run that crashed (dvup<pid>a/b of a pid that
- * is gone) are removed, so a failed run does not leave users behind for good. */
-static void
-remove_stale_users(void)
-{
-    struct passwd *pw;
-    g_autoptr(GPtrArray) stale = g_ptr_array_new_with_free_func(g_free);
-
-    setpwent();
-    while ((pw = getpwent()) != NULL) {
-        guint64 pid = 0;
-        gsize len = strlen(pw->pw_name);
-        g_autofree char *digits = NULL;
-        if (!g_str_has_prefix(pw->pw_name, "dvup") || len < 6 ||
-            (pw->pw_name[len - 1] != 'a' && pw->pw_name[len - 1] != 'b'))
-            continue;
-        digits = g_strndup(pw->pw_name + 4, len - 5);
-        if (!g_ascii_string_to_unsigned(digits, 10, 1, G_MAXINT32, &pid, NULL))
-            continue;
-        if ((pid_t)pid != getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
-            g_ptr_array_add(stale, g_strdup(pw->pw_name));
-    }
-    endpwent();
-    for (guint i = 0; i < stale->len; i++)
-        remove_user(g_ptr_array_index(stale, i));
 }
 
 static void
@@ -170,7 +77,7 @@ fixture_setup(Fixture *f, gconstpointer data)
 
     if (geteuid() != 0)
         g_error("the upgrade tests run as root (useradd, key files of other accounts)");
-    remove_stale_users();
+    dv_test_remove_stale_accounts("dvup"); /* dvup<pid>a, dvup<pid>b */
     f->tmpdir = g_dir_make_tmp("drover-upgrade-XXXXXX", &error);
     g_assert_no_error(error);
     f->state = g_build_filename(f->tmpdir, "state", NULL);
@@ -191,15 +98,10 @@ fixture_teardown(Fixture *f, gconstpointer data)
 {
     if (f->container != NULL)
         remove_container(f->container);
-    if (f->pg_name != NULL) {
-        g_autoptr(DvDb) admin = dv_db_open(env("DV_TEST_PG_URI"), NULL);
-        g_autofree char *sql = g_strdup_printf("DROP DATABASE IF EXISTS %s", f->pg_name);
-        if (admin != NULL)
-            dv_db_exec(admin, sql, DV_SQL_NO_ARGS, NULL, NULL);
-    }
-    remove_user(f->user_a);
-    remove_user(f->user_b);
-    rm_rf(f->tmpdir);
+    dv_test_pg_drop_database(f->pg_name);
+    dv_test_remove_account(f->user_a);
+    dv_test_remove_account(f->user_b);
+    dv_test_rm_rf(f->tmpdir);
     g_free(f->tmpdir);
     g_free(f->state);
     g_free(f->db);
@@ -212,34 +114,21 @@ fixture_teardown(Fixture *f, gconstpointer data)
     g_free(f->pg_name);
 }
 
-static char *
-setup_binary(void)
+/* @args (drover-setup's arguments, borrowed, without a NULL at the end)
+ * as a NULL-terminated copy for the dv_test_*setup*() helpers. */
+static GPtrArray *
+args_terminated(GPtrArray *args)
 {
-    const char *top = g_getenv("DV_TOP_BUILDDIR");
-    return g_build_filename(top != NULL ? top : DV_BUILD_DIR, "src", "setup", "drover-setup", NULL);
+    GPtrArray *v = g_ptr_array_copy(args, NULL, NULL);
+    g_ptr_array_add(v, NULL);
+    return v;
 }
 
 static int
 run_setup(GPtrArray *args, char **ret_out, char **ret_err)
 {
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
-    g_autofree char *bin = setup_binary();
-    g_autofree char *out = NULL;
-    g_autofree char *err = NULL;
-    int rc;
-
-    g_ptr_array_add(argv, bin);
-    for (guint i = 0; i < args->len; i++)
-        g_ptr_array_add(argv, g_ptr_array_index(args, i));
-    g_ptr_array_add(argv, NULL);
-    rc = run_cmd((const char *const *)argv->pdata, &out, &err);
-    g_test_message("drover-setup %s %s -> %d\n%s%s", (const char *)g_ptr_array_index(args, 0),
-                   args->len > 1 ? (const char *)g_ptr_array_index(args, 1) : "", rc, out, err);
-    if (ret_out != NULL)
-        *ret_out = g_steal_pointer(&out);
-    if (ret_err != NULL)
-        *ret_err = g_steal_pointer(&err);
-    return rc;
+    g_autoptr(GPtrArray) v = args_terminated(args);
+    return dv_test_run_setup((const char *const *)v->pdata, ret_out, ret_err);
 }
 
 static JsonObject *
@@ -261,7 +150,7 @@ admin_ldapi(void)
     const int v3 = LDAP_VERSION3;
     struct berval no_authzid = { 0, "" };
 
-    g_assert_cmpint(ldap_initialize(&ld, env("DV_TEST_LDAPI_URI")), ==, LDAP_SUCCESS);
+    g_assert_cmpint(ldap_initialize(&ld, dv_test_env("DV_TEST_LDAPI_URI")), ==, LDAP_SUCCESS);
     ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &v3);
     g_assert_cmpint(ldap_sasl_bind_s(ld, NULL, "EXTERNAL", &no_authzid, NULL, NULL, NULL), ==, LDAP_SUCCESS);
     return ld;
@@ -305,15 +194,17 @@ remove_container(const char *container)
         struct berval cred;
         const int v3 = LDAP_VERSION3;
         const int zero = 0;
-        g_assert_true(g_file_get_contents(env("DV_TEST_LDAP_ADMIN_PW_FILE"), &pw, NULL, NULL));
-        g_assert_cmpint(ldap_initialize(&admin, env("DV_TEST_LDAPS_URI")), ==, LDAP_SUCCESS);
+        g_assert_true(
+            g_file_get_contents(dv_test_env("DV_TEST_LDAP_ADMIN_PW_FILE"), &pw, NULL, NULL));
+        g_assert_cmpint(ldap_initialize(&admin, dv_test_env("DV_TEST_LDAPS_URI")), ==,
+                        LDAP_SUCCESS);
         ldap_set_option(admin, LDAP_OPT_PROTOCOL_VERSION, &v3);
-        ldap_set_option(admin, LDAP_OPT_X_TLS_CACERTFILE, env("DV_TEST_LDAP_CA"));
+        ldap_set_option(admin, LDAP_OPT_X_TLS_CACERTFILE, dv_test_env("DV_TEST_LDAP_CA"));
         ldap_set_option(admin, LDAP_OPT_X_TLS_NEWCTX, &zero);
         cred.bv_val = g_strchomp(pw);
         cred.bv_len = strlen(pw);
-        g_assert_cmpint(ldap_sasl_bind_s(admin, env("DV_TEST_LDAP_ADMIN_DN"), LDAP_SASL_SIMPLE, &cred, NULL,
-                                         NULL, NULL),
+        g_assert_cmpint(ldap_sasl_bind_s(admin, dv_test_env("DV_TEST_LDAP_ADMIN_DN"),
+                                         LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL),
                         ==, LDAP_SUCCESS);
         if (ldap_search_ext_s(admin, container, LDAP_SCOPE_SUBTREE, "(objectClass=*)", (char *[]){ "1.1", NULL },
                               0, NULL, NULL, NULL, 0, &res) == LDAP_SUCCESS) {
@@ -340,39 +231,41 @@ make_directory(Fixture *f, const char *installation_hint, JsonObject **ret_confi
     g_autoptr(DvDirectory) dir = NULL;
     g_autoptr(DvDirectorySettings) s = NULL;
     g_autofree char *conf = NULL;
-    DvDirectoryConn intruder = { .bind_dn = env("DV_TEST_LDAP_INTRUDER_DN"),
-                                 .password_file = env("DV_TEST_LDAP_INTRUDER_PW_FILE") };
-    DvDirectoryConn config_admin = { .uri = env("DV_TEST_LDAPI_URI"), .sasl_external = TRUE };
+    DvDirectoryConn intruder = { .bind_dn = dv_test_env("DV_TEST_LDAP_INTRUDER_DN"),
+                                 .password_file = dv_test_env("DV_TEST_LDAP_INTRUDER_PW_FILE") };
+    DvDirectoryConn config_admin = { .uri = dv_test_env("DV_TEST_LDAPI_URI"),
+                                     .sasl_external = TRUE };
     DvDirectoryOptions o = { 0 };
     DvDirectoryInitOptions io = { 0 };
     DvKeyProtector *p;
 
     f->container = g_strdup_printf("ou=upgrade-%d-%08x,%s", (int)getpid(), g_random_int(),
-                                   env("DV_TEST_LDAP_BASE"));
-    o.conn.uri = env("DV_TEST_LDAP_URI");
-    o.conn.bind_dn = env("DV_TEST_LDAP_SERVICE_DN");
-    o.conn.password_file = env("DV_TEST_LDAP_SERVICE_PW_FILE");
-    o.conn.ca_file = env("DV_TEST_LDAP_CA");
+                                   dv_test_env("DV_TEST_LDAP_BASE"));
+    o.conn.uri = dv_test_env("DV_TEST_LDAP_URI");
+    o.conn.bind_dn = dv_test_env("DV_TEST_LDAP_SERVICE_DN");
+    o.conn.password_file = dv_test_env("DV_TEST_LDAP_SERVICE_PW_FILE");
+    o.conn.ca_file = dv_test_env("DV_TEST_LDAP_CA");
     o.container_dn = f->container;
     dir = dv_directory_new(&o, &error);
     g_assert_no_error(error);
-    io.admin.uri = env("DV_TEST_LDAP_URI");
-    io.admin.bind_dn = env("DV_TEST_LDAP_ADMIN_DN");
-    io.admin.password_file = env("DV_TEST_LDAP_ADMIN_PW_FILE");
-    io.admin.ca_file = env("DV_TEST_LDAP_CA");
+    io.admin.uri = dv_test_env("DV_TEST_LDAP_URI");
+    io.admin.bind_dn = dv_test_env("DV_TEST_LDAP_ADMIN_DN");
+    io.admin.password_file = dv_test_env("DV_TEST_LDAP_ADMIN_PW_FILE");
+    io.admin.ca_file = dv_test_env("DV_TEST_LDAP_CA");
     io.config_admin = &config_admin;
     io.acl_mode = DV_DIRECTORY_ACL_OPENLDAP;
-    io.service_dn = env("DV_TEST_LDAP_SERVICE_DN");
-    io.group_dn = env("DV_TEST_LDAP_GROUP_DN");
+    io.service_dn = dv_test_env("DV_TEST_LDAP_SERVICE_DN");
+    io.group_dn = dv_test_env("DV_TEST_LDAP_GROUP_DN");
     io.non_members = &intruder;
     io.n_non_members = 1;
     g_assert_true(dv_directory_init(dir, &io, &error));
     g_assert_no_error(error);
 
     g_assert_cmpint(g_mkdir_with_parents(f->state, 0700), ==, 0);
-    s = dv_directory_settings_new(env("DV_TEST_LDAP_URI"), f->container, env("DV_TEST_LDAP_SERVICE_DN"),
-                                  env("DV_TEST_LDAP_SERVICE_PW_FILE"), FALSE, env("DV_TEST_LDAP_CA"), NULL,
-                                  NULL);
+    s = dv_directory_settings_new(dv_test_env("DV_TEST_LDAP_URI"), f->container,
+                                  dv_test_env("DV_TEST_LDAP_SERVICE_DN"),
+                                  dv_test_env("DV_TEST_LDAP_SERVICE_PW_FILE"), FALSE,
+                                  dv_test_env("DV_TEST_LDAP_CA"), NULL, NULL);
     conf = dv_directory_settings_path(f->state);
     g_assert_true(dv_directory_settings_save(s, conf, &error));
     g_assert_no_error(error);
@@ -436,78 +329,6 @@ static const Scenario scenarios[] = {
     { "postgresql/same", FALSE, FALSE, ACCT_A, FALSE, NULL, FALSE, TRUE, "preserved", "host" },
 };
 
-static char *
-sha256_file(const char *path)
-{
-    g_autofree char *data = NULL;
-    gsize len = 0;
-    g_assert_true(g_file_get_contents(path, &data, &len, NULL));
-    return g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)data, len);
-}
-
-static gint
-cmp_names(gconstpointer a, gconstpointer b)
-{
-    return g_strcmp0(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* name, size and mtime of every file under @dir, sorted. */
-static void
-listing(const char *dir, const char *rel, GString *out)
-{
-    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-    const char *name;
-
-    while (d != NULL && (name = g_dir_read_name(d)) != NULL)
-        g_ptr_array_add(names, g_strdup(name));
-    g_ptr_array_sort(names, cmp_names);
-    for (guint i = 0; i < names->len; i++) {
-        const char *n = g_ptr_array_index(names, i);
-        g_autofree char *p = g_build_filename(dir, n, NULL);
-        g_autofree char *r = g_build_filename(rel, n, NULL);
-        struct stat st;
-        g_assert_cmpint(lstat(p, &st), ==, 0);
-        g_string_append_printf(out, "%s %lld %lld.%09ld %o %u\n", r, (long long)st.st_size,
-                               (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, st.st_mode, st.st_uid);
-        if (S_ISDIR(st.st_mode))
-            listing(p, r, out);
-        else if (S_ISREG(st.st_mode)) {
-            g_autofree char *sum = sha256_file(p);
-            g_string_append_printf(out, "  %s\n", sum);
-        }
-    }
-}
-
-static char *
-state_listing(const char *dir)
-{
-    GString *s = g_string_new(NULL);
-    listing(dir, "", s);
-    return g_string_free(s, FALSE);
-}
-
-static char *
-make_pg_database(Fixture *f)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(DvDb) admin = dv_db_open(env("DV_TEST_PG_URI"), &error);
-    g_autofree char *sql = NULL;
-    g_autofree char *base = NULL;
-    const char *q;
-
-    g_assert_no_error(error);
-    f->pg_name = g_strdup_printf("dv_upgrade_%08x", g_random_int());
-    sql = g_strdup_printf("CREATE DATABASE %s", f->pg_name);
-    g_assert_true(dv_db_exec(admin, sql, DV_SQL_NO_ARGS, NULL, &error));
-    g_assert_no_error(error);
-    /* Same server, another database: replace the path of the URI. */
-    q = strchr(env("DV_TEST_PG_URI"), '?');
-    base = g_strndup(env("DV_TEST_PG_URI"), q != NULL ? (gsize)(q - env("DV_TEST_PG_URI")) : strlen(env("DV_TEST_PG_URI")));
-    *strrchr(base, '/') = '\0';
-    return g_strdup_printf("%s/%s%s", base, f->pg_name, q != NULL ? q : "");
-}
-
 /* Is this secret (type, object id, field) listed for re-entry? */
 static gboolean
 in_reentry(JsonArray *reentry, const char *type, const char *id, const char *field)
@@ -541,9 +362,9 @@ add_common_args(GPtrArray *a, Fixture *f, const Scenario *sc, const char *machin
         g_autofree char *pw_var = g_strdup_printf("%.*s_PW_FILE", (int)(strlen(sc->new_dn_var) - 3),
                                                   sc->new_dn_var);
         g_ptr_array_add(a, "--service-dn");
-        g_ptr_array_add(a, (char *)env(sc->new_dn_var));
+        g_ptr_array_add(a, (char *)dv_test_env(sc->new_dn_var));
         g_ptr_array_add(a, "--service-password-file");
-        g_ptr_array_add(a, (char *)env(pw_var));
+        g_ptr_array_add(a, (char *)dv_test_env(pw_var));
     }
 }
 
@@ -563,7 +384,6 @@ test_scenario(Fixture *f, gconstpointer data)
     g_autofree char *err = NULL;
     g_autofree char *before_db = NULL;
     g_autofree char *before_state = NULL;
-    g_autofree char *after_state = NULL;
     DvKeyProtector *dir_protector = NULL;
     const char *new_user = sc->new_account == ACCT_A ? f->user_a : f->user_b;
     const char *new_machine = sc->new_machine ? f->machine_b : f->machine_a;
@@ -571,16 +391,13 @@ test_scenario(Fixture *f, gconstpointer data)
     JsonArray *reentry;
     guint n_expected_open = 0;
 
-    if ((sc->old_directory || sc->new_dn_var != NULL) && !have_ldap())
+    if ((sc->old_directory || sc->new_dn_var != NULL) &&
+        !dv_test_have_service("DV_TEST_LDAP_URI", "private slapd"))
         return;
     if (sc->postgresql) {
-        if (g_getenv("DV_TEST_PG_URI") == NULL) {
-            if (require_services())
-                g_error("DV_TEST_PG_URI is not set: run under tests/services/with-services");
-            g_test_skip("no PostgreSQL (DV_TEST_PG_URI)");
+        if (!dv_test_have_service("DV_TEST_PG_URI", "PostgreSQL"))
             return;
-        }
-        f->pg_uri = make_pg_database(f);
+        f->pg_uri = dv_test_pg_new_database("dv_upgrade", &f->pg_name);
     }
 
     /* The old installation: account A on machine A. */
@@ -625,11 +442,11 @@ test_scenario(Fixture *f, gconstpointer data)
         g_autofree char *conf = dv_directory_settings_path(f->state);
         g_assert_cmpint(g_unlink(conf), ==, 0);
         g_ptr_array_add(args, "--ldap-uri");
-        g_ptr_array_add(args, (char *)env("DV_TEST_LDAP_URI"));
+        g_ptr_array_add(args, (char *)dv_test_env("DV_TEST_LDAP_URI"));
         g_ptr_array_add(args, "--container");
         g_ptr_array_add(args, f->container);
         g_ptr_array_add(args, "--ca-file");
-        g_ptr_array_add(args, (char *)env("DV_TEST_LDAP_CA"));
+        g_ptr_array_add(args, (char *)dv_test_env("DV_TEST_LDAP_CA"));
     }
     if (sc->recovery) {
         g_ptr_array_add(args, "--recovery-key");
@@ -637,18 +454,18 @@ test_scenario(Fixture *f, gconstpointer data)
     }
     if (sc->directory_admin) {
         g_ptr_array_add(args, "--admin-dn");
-        g_ptr_array_add(args, (char *)env("DV_TEST_LDAP_ADMIN_DN"));
+        g_ptr_array_add(args, (char *)dv_test_env("DV_TEST_LDAP_ADMIN_DN"));
         g_ptr_array_add(args, "--admin-password-file");
-        g_ptr_array_add(args, (char *)env("DV_TEST_LDAP_ADMIN_PW_FILE"));
+        g_ptr_array_add(args, (char *)dv_test_env("DV_TEST_LDAP_ADMIN_PW_FILE"));
     }
     add_common_args(args, f, sc, new_machine, new_user);
 
     /* The plan changes nothing. */
     if (f->pg_uri == NULL)
-        before_db = sha256_file(f->db);
+        before_db = dv_test_file_sha256(f->db);
     else
         before_db = pg_shape(f->pg_uri);
-    before_state = state_listing(f->state);
+    before_state = dv_test_tree_snapshot(f->state, DV_TEST_TREE_TIMES);
     g_ptr_array_insert(args, 0, "upgrade");
     g_ptr_array_insert(args, 1, "--plan");
     g_ptr_array_insert(args, 2, "-o");
@@ -658,10 +475,10 @@ test_scenario(Fixture *f, gconstpointer data)
         gboolean lost = g_str_equal(sc->verdict, "lost");
         g_assert_cmpint(rc, ==, lost ? 10 : 0);
     }
-    after_state = state_listing(f->state);
-    g_assert_cmpstr(before_state, ==, after_state);
+    dv_test_assert_tree_unchanged(f->state, DV_TEST_TREE_TIMES, before_state);
     {
-        g_autofree char *after_db = f->pg_uri == NULL ? sha256_file(f->db) : pg_shape(f->pg_uri);
+        g_autofree char *after_db =
+            f->pg_uri == NULL ? dv_test_file_sha256(f->db) : pg_shape(f->pg_uri);
         g_assert_cmpstr(before_db, ==, after_db);
     }
     plan = parse_object(out);
@@ -844,12 +661,11 @@ test_fail_half_way(Fixture *f, gconstpointer data)
 {
     g_autoptr(GPtrArray) args = NULL;
     g_autofree char *before = NULL;
-    g_autofree char *after = NULL;
     g_autofree char *err = NULL;
     g_autofree char *last = g_strdup_printf("%u", dv_store_get_known_version());
 
     make_old(f, FALSE);
-    before = sha256_file(f->db);
+    before = dv_test_file_sha256(f->db);
     args = upgrade_args(f, FALSE);
     /* The last migration fails: every earlier one was applied in the same
      * transaction and must be gone too. */
@@ -857,8 +673,7 @@ test_fail_half_way(Fixture *f, gconstpointer data)
     g_assert_cmpint(run_setup(args, NULL, &err), !=, 0);
     g_unsetenv("DV_TEST_FAIL_MIGRATION");
     g_assert_nonnull(strstr(err, "rolled back"));
-    after = sha256_file(f->db);
-    g_assert_cmpstr(before, ==, after);
+    dv_test_assert_file_unchanged(f->db, before);
     assert_old_installation_starts(f);
     /* A backup was taken before migrating. */
     {
@@ -911,13 +726,9 @@ test_fail_half_way_pg(Fixture *f, gconstpointer data)
     g_autofree char *last = g_strdup_printf("%u", dv_store_get_known_version());
     DvFixtureOptions fo = { .state_dir = f->state, .machine_id_path = f->machine_a, .account = f->user_a, .rotate = TRUE };
 
-    if (g_getenv("DV_TEST_PG_URI") == NULL) {
-        if (require_services())
-            g_error("DV_TEST_PG_URI is not set: run under tests/services/with-services");
-        g_test_skip("no PostgreSQL (DV_TEST_PG_URI)");
+    if (!dv_test_have_service("DV_TEST_PG_URI", "PostgreSQL"))
         return;
-    }
-    f->pg_uri = make_pg_database(f);
+    f->pg_uri = dv_test_pg_new_database("dv_upgrade", &f->pg_name);
     fo.database = f->pg_uri;
     g_assert_true(dv_fixture_make(&fo, &error));
     g_assert_no_error(error);
@@ -943,11 +754,10 @@ test_fail_after_migration(Fixture *f, gconstpointer data)
     g_autofree char *err = NULL;
     g_autofree char *key = g_build_filename(f->state, "keys", "host.key", NULL);
     g_autofree char *key_before = NULL;
-    g_autofree char *key_after = NULL;
     struct stat st;
 
     make_old(f, FALSE);
-    key_before = sha256_file(key);
+    key_before = dv_test_file_sha256(key);
     g_ptr_array_add(args, "upgrade");
     add_common_args(args, f, NULL, f->machine_a, f->user_b); /* re-wraps for user b */
     g_setenv("DV_TEST_FAIL_AFTER_MIGRATION", "1", TRUE);
@@ -955,8 +765,7 @@ test_fail_after_migration(Fixture *f, gconstpointer data)
     g_unsetenv("DV_TEST_FAIL_AFTER_MIGRATION");
     g_assert_nonnull(strstr(err, "was restored"));
     assert_old_installation_starts(f);
-    key_after = sha256_file(key);
-    g_assert_cmpstr(key_before, ==, key_after);
+    dv_test_assert_file_unchanged(key, key_before);
     g_assert_cmpint(stat(key, &st), ==, 0);
     g_assert_cmpuint(st.st_uid, ==, getpwnam(f->user_a)->pw_uid);
 }
@@ -965,25 +774,22 @@ static void
 test_killed_during_migration(Fixture *f, gconstpointer data)
 {
     g_autoptr(GPtrArray) args = NULL;
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autoptr(GPtrArray) v = NULL;
+    g_autoptr(GPtrArray) argv = NULL;
     g_autoptr(GError) error = NULL;
     g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDERR_PIPE |
                                                                  G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
     g_autoptr(GSubprocess) p = NULL;
     g_autoptr(GDataInputStream) in = NULL;
     g_autofree char *before = NULL;
-    g_autofree char *after = NULL;
-    g_autofree char *bin = setup_binary();
     g_autofree char *first = g_strdup_printf("%u", dv_fixture_oldest_schema() + 1);
     gboolean paused = FALSE;
 
     make_old(f, FALSE);
-    before = sha256_file(f->db);
+    before = dv_test_file_sha256(f->db);
     args = upgrade_args(f, FALSE);
-    g_ptr_array_add(argv, bin);
-    for (guint i = 0; i < args->len; i++)
-        g_ptr_array_add(argv, g_ptr_array_index(args, i));
-    g_ptr_array_add(argv, NULL);
+    v = args_terminated(args);
+    argv = dv_test_setup_argv_new((const char *const *)v->pdata);
     g_subprocess_launcher_setenv(l, "DV_TEST_PAUSE_MIGRATION", first, TRUE);
     p = g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata, &error);
     g_assert_no_error(error);
@@ -1002,13 +808,10 @@ test_killed_during_migration(Fixture *f, gconstpointer data)
     g_subprocess_send_signal(p, SIGKILL);
     g_subprocess_wait(p, NULL, NULL);
     g_assert_true(g_subprocess_get_if_signaled(p));
-    after = sha256_file(f->db);
-    g_assert_cmpstr(before, ==, after);
+    dv_test_assert_file_unchanged(f->db, before);
     assert_old_installation_starts(f);
     /* Opening it (WAL replay) changed nothing either. */
-    g_clear_pointer(&after, g_free);
-    after = sha256_file(f->db);
-    g_assert_cmpstr(before, ==, after);
+    dv_test_assert_file_unchanged(f->db, before);
     /* And the upgrade can be run again to the end. */
     g_assert_cmpint(run_setup(args, NULL, NULL), ==, 0);
 }
@@ -1020,10 +823,9 @@ test_disk_full(Fixture *f, gconstpointer data)
     g_autoptr(GPtrArray) args = NULL;
     g_autofree char *err = NULL;
     g_autofree char *before = NULL;
-    g_autofree char *after = NULL;
 
     make_old(f, FALSE);
-    before = sha256_file(f->db);
+    before = dv_test_file_sha256(f->db);
     g_assert_cmpint(g_mkdir(small, 0700), ==, 0);
     g_assert_cmpint(mount("tmpfs", small, "tmpfs", 0, "size=64k"), ==, 0);
     args = upgrade_args(f, FALSE);
@@ -1033,8 +835,7 @@ test_disk_full(Fixture *f, gconstpointer data)
     umount(small);
     g_assert_nonnull(strstr(err, "not enough space"));
     g_assert_nonnull(strstr(err, "nothing was migrated"));
-    after = sha256_file(f->db);
-    g_assert_cmpstr(before, ==, after);
+    dv_test_assert_file_unchanged(f->db, before);
     assert_old_installation_starts(f);
 }
 
@@ -1095,11 +896,9 @@ test_known_issues(Fixture *f, gconstpointer data)
     /* The upgrade refuses while the job is queued and changes nothing. */
     a = upgrade_args(f, FALSE);
     {
-        g_autofree char *before = sha256_file(f->db);
-        g_autofree char *after = NULL;
+        g_autofree char *before = dv_test_file_sha256(f->db);
         g_assert_cmpint(run_setup(a, NULL, &err), ==, 10);
-        after = sha256_file(f->db);
-        g_assert_cmpstr(before, ==, after);
+        dv_test_assert_file_unchanged(f->db, before);
     }
     /* Cancel it (as droverd would mark it), then with --reset-host-limits. */
     {
@@ -1254,17 +1053,15 @@ test_server_refuses_old_schema(Fixture *f, gconstpointer data)
     g_autoptr(GError) error = NULL;
     g_autoptr(DvEngine) engine = NULL;
     g_autofree char *before = NULL;
-    g_autofree char *after = NULL;
     DvEngineOptions o = { .state_dir = f->state, .machine_id_path = f->machine_a, .no_recover = TRUE };
 
     make_old(f, FALSE);
-    before = sha256_file(f->db);
+    before = dv_test_file_sha256(f->db);
     engine = dv_engine_new(&o, &error);
     g_assert_null(engine);
     g_assert_error(error, DV_ERROR, DV_ERROR_SCHEMA);
     g_assert_nonnull(strstr(error->message, "drover-setup upgrade"));
-    after = sha256_file(f->db);
-    g_assert_cmpstr(before, ==, after);
+    dv_test_assert_file_unchanged(f->db, before);
 }
 
 /* The report over the API and the CLI, and the version header. */
@@ -1303,12 +1100,11 @@ test_report_api_cli(Fixture *f, gconstpointer data)
     g_assert_cmpstr(soup_message_headers_get_one(soup_message_get_response_headers(msg), "Drover-Version"), ==,
                     DV_VERSION);
 
-    cli = g_build_filename(g_getenv("DV_TOP_BUILDDIR") != NULL ? g_getenv("DV_TOP_BUILDDIR") : DV_BUILD_DIR,
-                           "src", "cli", "drover", NULL);
+    cli = dv_test_build_path("src", "cli", "drover", NULL);
     {
         const char *argv[] = { cli, "--server", d->url, "--token", d->token, "-o", "json", "upgrade-report", NULL };
         g_autoptr(JsonObject) o = NULL;
-        g_assert_cmpint(run_cmd(argv, &out, &err), ==, 0);
+        g_assert_cmpint(dv_test_spawn(argv, NULL, &out, &err), ==, 0);
         o = parse_object(out);
         g_assert_cmpstr(dv_json_get_string(o, "from_version", ""), ==, dv_version_get_releases(NULL)[0].version);
         g_assert_null(strstr(err, "newer than the server"));
@@ -1379,8 +1175,7 @@ test_fixtures(Fixture *f, gconstpointer data)
         g_autofree char *committed = g_build_filename(dir, "drover.db", NULL);
         g_autofree char *fresh_dir = g_build_filename(f->tmpdir, name, NULL);
         g_autofree char *fresh = g_build_filename(fresh_dir, "drover.db", NULL);
-        g_autofree char *mk = g_build_filename(g_getenv("DV_TOP_BUILDDIR") != NULL ? g_getenv("DV_TOP_BUILDDIR") : DV_BUILD_DIR,
-                                               "tests", "upgrade", "make-fixture", NULL);
+        g_autofree char *mk = dv_test_build_path("tests", "upgrade", "make-fixture", NULL);
         g_autofree char *schema_arg = g_strdup_printf("%u", r[i].schema);
         const char *argv[] = { mk, fresh_dir, schema_arg, NULL };
         g_autoptr(JsonObject) a = NULL;
@@ -1388,7 +1183,7 @@ test_fixtures(Fixture *f, gconstpointer data)
 
         g_test_message("release %s: %s", r[i].version, dir);
         g_assert_true(g_file_test(committed, G_FILE_TEST_IS_REGULAR));
-        g_assert_cmpint(run_cmd(argv, NULL, NULL), ==, 0);
+        g_assert_cmpint(dv_test_spawn(argv, NULL, NULL, NULL), ==, 0);
         a = db_shape(committed);
         b = db_shape(fresh);
         g_assert_cmpstr(dv_json_get_string(a, "schema", ""), ==, dv_json_get_string(b, "schema", ""));
@@ -1426,7 +1221,7 @@ test_fixtures(Fixture *f, gconstpointer data)
             g_assert_cmpint(dv_json_get_int(totals, "preserved", 0), ==, dv_fixture_n_secrets());
             g_ptr_array_remove_index(args, 1);
             g_assert_cmpint(run_setup(args, NULL, NULL), ==, 0);
-            rm_rf(f->state);
+            dv_test_rm_rf(f->state);
         }
     }
 }
@@ -1462,9 +1257,7 @@ test_plan_after_restore(Fixture *f, gconstpointer data)
 {
     g_autofree char *archive = g_build_filename(f->tmpdir, "b.tar.zst", NULL);
     g_autofree char *before = NULL;
-    g_autofree char *after = NULL;
     g_autofree char *listing_before = NULL;
-    g_autofree char *listing_after = NULL;
     g_autoptr(GPtrArray) b = g_ptr_array_new();
     g_autoptr(GPtrArray) r = g_ptr_array_new();
     g_autoptr(GPtrArray) a = NULL;
@@ -1504,13 +1297,11 @@ test_plan_after_restore(Fixture *f, gconstpointer data)
         bytes[19] = 1;
         g_assert_true(g_file_set_contents_full(f->db, bytes, (gssize)len, G_FILE_SET_CONTENTS_NONE, 0600, NULL));
     }
-    before = sha256_file(f->db);
-    listing_before = state_listing(f->state);
+    before = dv_test_file_sha256(f->db);
+    listing_before = dv_test_tree_snapshot(f->state, DV_TEST_TREE_TIMES);
     plan = plan_json(f, NULL, 0);
-    after = sha256_file(f->db);
-    listing_after = state_listing(f->state);
-    g_assert_cmpstr(before, ==, after);
-    g_assert_cmpstr(listing_before, ==, listing_after);
+    dv_test_assert_file_unchanged(f->db, before);
+    dv_test_assert_tree_unchanged(f->state, DV_TEST_TREE_TIMES, listing_before);
     g_assert_cmpint(dv_json_get_int(json_object_get_object_member(plan, "from"), "schema", 0), ==,
                     dv_fixture_oldest_schema());
     a = upgrade_args(f, FALSE);
