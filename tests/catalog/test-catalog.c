@@ -9,6 +9,7 @@
 #include "dv-engine-private.h"
 #include "dv-error.h"
 #include "dv-json.h"
+#include "dv-test-catalog.h"
 #include "dv-test-util.h"
 
 #include <string.h>
@@ -22,15 +23,6 @@ typedef struct {
     char *host_id;
 } Fixture;
 
-static JsonObject *
-obj(const char *json)
-{
-    g_autoptr(GError) error = NULL;
-    JsonObject *o = dv_json_object_from_text(json, &error);
-    g_assert_no_error(error);
-    return o;
-}
-
 static DvStore *
 store(Fixture *f)
 {
@@ -40,42 +32,19 @@ store(Fixture *f)
 static JsonObject *
 job_wait(Fixture *f, JsonObject *job)
 {
-    g_autoptr(GError) error = NULL;
-    JsonObject *row;
-    g_assert_nonnull(job);
-    g_assert_true(dv_job_manager_wait_idle(dv_engine_get_jobs(f->engine), WAIT_MS));
-    row = dv_store_get(store(f), &dv_table_jobs, dv_json_get_string(job, "id", ""), &error);
-    g_assert_no_error(error);
-    return row;
-}
-
-static void
-assert_succeeded(JsonObject *job)
-{
-    if (g_strcmp0(dv_json_get_string(job, "state", ""), "succeeded") != 0) {
-        g_autofree char *t = dv_json_object_to_string(job, FALSE);
-        g_error("job did not succeed: %s", t);
-    }
+    return dv_test_engine_job_row(f->engine, job, WAIT_MS);
 }
 
 static gint64
 count(Fixture *f, const DvTableDef *def)
 {
-    g_autoptr(GError) error = NULL;
-    gint64 n = dv_store_count(store(f), def, NULL, 0, &error);
-    g_assert_no_error(error);
-    return n;
+    return dv_test_engine_count(f->engine, def);
 }
 
 static void
 fixture_setup(Fixture *f, gconstpointer data)
 {
     g_autoptr(GError) error = NULL;
-    g_autofree char *xml = NULL;
-    g_autofree char *body = NULL;
-    g_autoptr(JsonObject) b = NULL;
-    g_autoptr(JsonObject) job = NULL;
-    g_autoptr(JsonObject) done = NULL;
     DvEngineOptions o = { 0 };
 
     f->tmpdir = g_dir_make_tmp("drover-catalog-XXXXXX", &error);
@@ -85,23 +54,8 @@ fixture_setup(Fixture *f, gconstpointer data)
     o.job_workers = 4;
     f->engine = dv_engine_new(&o, &error);
     g_assert_no_error(error);
-
     /* Host "h1" with VMs m0, m1, m2; m0 becomes the master. */
-    xml = dv_test_write_host_xml(f->tmpdir, "h1.xml", "m", 3);
-    body = g_strdup_printf("{\"name\":\"h1\",\"uri\":\"test://%s\"}", xml);
-    b = obj(body);
-    job = dv_engine_create(f->engine, DV_KIND_HOST, b, "tester", &error);
-    g_assert_no_error(error);
-    done = job_wait(f, job);
-    assert_succeeded(done);
-    f->host_id = g_strdup(dv_json_get_string(dv_json_get_object(done, "result"), "id", ""));
-
-    g_clear_pointer(&job, json_object_unref);
-    g_clear_pointer(&done, json_object_unref);
-    job = dv_engine_vm_action(f->engine, "m0", "stop", "tester", &error);
-    g_assert_no_error(error);
-    done = job_wait(f, job);
-    assert_succeeded(done);
+    f->host_id = dv_test_catalog_add_host(f->engine, f->tmpdir, WAIT_MS);
 }
 
 static void
@@ -130,7 +84,7 @@ add_host_with_pool(Fixture *f, const char *name, gint64 available)
         "<format type='raw'/></target></volume>\n  </pool>",
         G_GINT64_CONSTANT(107374182400) - available, G_GINT64_CONSTANT(107374182400) - available);
     g_autofree char *body = g_strdup_printf("{\"name\":\"%s\",\"uri\":\"test://%s\"}", name, xml);
-    g_autoptr(JsonObject) b = obj(body);
+    g_autoptr(JsonObject) b = dv_test_json_object(body);
     g_autoptr(JsonObject) job = NULL;
     g_autoptr(JsonObject) done = NULL;
     g_auto(GStrv) parts = NULL;
@@ -145,7 +99,7 @@ add_host_with_pool(Fixture *f, const char *name, gint64 available)
     job = dv_engine_create(f->engine, DV_KIND_HOST, b, "tester", &error);
     g_assert_no_error(error);
     done = job_wait(f, job);
-    assert_succeeded(done);
+    dv_test_assert_job_succeeded(done);
     return g_strdup(dv_json_get_string(dv_json_get_object(done, "result"), "id", ""));
 }
 
@@ -154,12 +108,12 @@ snapshot(Fixture *f, const char *vm, const char *name)
 {
     g_autoptr(GError) error = NULL;
     g_autofree char *json = g_strdup_printf("{\"name\":\"%s\"}", name);
-    g_autoptr(JsonObject) body = obj(json);
+    g_autoptr(JsonObject) body = dv_test_json_object(json);
     g_autoptr(JsonObject) job = dv_engine_vm_snapshot_create(f->engine, vm, body, "tester", &error);
     g_autoptr(JsonObject) done = NULL;
     g_assert_no_error(error);
     done = job_wait(f, job);
-    assert_succeeded(done);
+    dv_test_assert_job_succeeded(done);
 }
 
 static void
@@ -167,7 +121,7 @@ set_vm(Fixture *f, const char *name, const char *json)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) vm = dv_store_find(store(f), &dv_table_vms, "name", name, &error);
-    g_autoptr(JsonObject) changes = obj(json);
+    g_autoptr(JsonObject) changes = dv_test_json_object(json);
     g_assert_no_error(error);
     g_assert_true(dv_store_update(store(f), &dv_table_vms, dv_json_get_string(vm, "id", ""), changes, &error));
     g_assert_no_error(error);
@@ -178,12 +132,12 @@ set_vm(Fixture *f, const char *name, const char *json)
 static char *
 body_with(const char *override)
 {
-    g_autoptr(JsonObject) base = obj("{\"name\":\"cat1\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\","
-                                     "\"hosts\":[\"h1\"],\"pool\":\"pool1\",\"naming_scheme\":\"desk-##\","
-                                     "\"count\":3,\"machine\":{\"memory_mib\":128,\"networks\":[\"net1\"]}}");
+    g_autoptr(JsonObject) base = dv_test_json_object("{\"name\":\"cat1\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\","
+                                                     "\"hosts\":[\"h1\"],\"pool\":\"pool1\",\"naming_scheme\":\"desk-##\","
+                                                     "\"count\":3,\"machine\":{\"memory_mib\":128,\"networks\":[\"net1\"]}}");
     if (override != NULL) {
         g_autofree char *wrapped = g_strdup_printf("{%s}", override);
-        g_autoptr(JsonObject) o = obj(wrapped);
+        g_autoptr(JsonObject) o = dv_test_json_object(wrapped);
         JsonObjectIter it;
         const char *k;
         JsonNode *n;
@@ -203,7 +157,7 @@ static void
 refused(Fixture *f, const char *body, DvErrorCode code, const char *field, const char *in_message)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) b = obj(body);
+    g_autoptr(JsonObject) b = dv_test_json_object(body);
     gint64 jobs = count(f, &dv_table_jobs);
     g_autoptr(JsonObject) job = dv_engine_create(f->engine, DV_KIND_CATALOG, b, "tester", &error);
 
@@ -311,7 +265,7 @@ test_create_and_conflict(Fixture *f, gconstpointer data)
 {
     g_autoptr(GError) error = NULL;
     g_autofree char *b = body_with("\"personal_disk_mib\":64");
-    g_autoptr(JsonObject) body = obj(b);
+    g_autoptr(JsonObject) body = dv_test_json_object(b);
     g_autoptr(JsonObject) job = NULL;
     g_autoptr(JsonObject) done = NULL;
     g_autoptr(JsonObject) cat = NULL;
@@ -421,7 +375,7 @@ make_failed_catalog(Fixture *f)
 {
     g_autoptr(GError) error = NULL;
     g_autofree char *b = body_with("\"personal_disk_mib\":64");
-    g_autoptr(JsonObject) body = obj(b);
+    g_autoptr(JsonObject) body = dv_test_json_object(b);
     g_autoptr(JsonObject) job = NULL;
     g_autoptr(JsonObject) done = NULL;
 
@@ -515,7 +469,7 @@ test_delete_failed_catalog(Fixture *f, gconstpointer data)
                                 "cat1-desk-03-disk.qcow2");
     vms = count(f, &dv_table_vms);
     done = delete_catalog(f, "cat1");
-    assert_succeeded(done);
+    dv_test_assert_job_succeeded(done);
     g_assert_true(dv_json_get_bool(dv_json_get_object(done, "result"), "deleted", FALSE));
     g_assert_cmpint(dv_json_get_int(dv_json_get_object(done, "result"), "machines_removed", 0), ==, 3);
     g_assert_cmpint(dv_json_get_int(dv_json_get_object(done, "result"), "bases_removed", 0), ==, 1);
@@ -533,7 +487,7 @@ test_delete_failed_catalog(Fixture *f, gconstpointer data)
     /* The name is free again. */
     {
         g_autofree char *b = body_with(NULL);
-        g_autoptr(JsonObject) body = obj(b);
+        g_autoptr(JsonObject) body = dv_test_json_object(b);
         g_autoptr(JsonObject) job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
         g_autoptr(JsonObject) row = NULL;
         g_assert_no_error(error);
@@ -550,7 +504,7 @@ test_delete_unreachable_host(Fixture *f, gconstpointer data)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) host = NULL;
-    g_autoptr(JsonObject) bad = obj("{\"uri\":\"test:///nonexistent/drover-host.xml\"}");
+    g_autoptr(JsonObject) bad = dv_test_json_object("{\"uri\":\"test:///nonexistent/drover-host.xml\"}");
     g_autoptr(JsonObject) back = json_object_new();
     g_autoptr(JsonObject) done = NULL;
     g_autoptr(JsonObject) done2 = NULL;
@@ -588,7 +542,7 @@ test_delete_unreachable_host(Fixture *f, gconstpointer data)
     g_assert_true(dv_store_update(store(f), &dv_table_hosts, f->host_id, back, &error));
     g_assert_no_error(error);
     done2 = delete_catalog(f, "cat1");
-    assert_succeeded(done2);
+    dv_test_assert_job_succeeded(done2);
     g_assert_cmpint(count(f, &dv_table_catalogs), ==, 0);
     g_assert_cmpint(count(f, &dv_table_catalog_bases), ==, 0);
     g_assert_cmpint(count(f, &dv_table_catalog_machines), ==, 0);
@@ -699,19 +653,19 @@ test_reconcile(Fixture *f, gconstpointer data)
 
     /* Unknown fields are refused. */
     {
-        g_autoptr(JsonObject) bad = obj("{\"delete_everything\":true}");
+        g_autoptr(JsonObject) bad = dv_test_json_object("{\"delete_everything\":true}");
         g_autoptr(JsonObject) j = dv_engine_catalog_reconcile_submit(f->engine, "cat1", bad, "tester", &error);
         g_assert_null(j);
         g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
         g_clear_error(&error);
     }
     {
-        g_autoptr(JsonObject) body = obj("{\"delete_orphans\":true}");
+        g_autoptr(JsonObject) body = dv_test_json_object("{\"delete_orphans\":true}");
         job = dv_engine_catalog_reconcile_submit(f->engine, "cat1", body, "tester", &error);
         g_assert_no_error(error);
         g_assert_cmpstr(dv_json_get_string(job, "kind", ""), ==, "catalog.reconcile");
         done = job_wait(f, job);
-        assert_succeeded(done);
+        dv_test_assert_job_succeeded(done);
         g_assert_cmpuint(json_array_get_length(dv_json_get_array(dv_json_get_object(done, "result"),
                                                                  "deleted")), ==, 2);
     }
@@ -736,7 +690,7 @@ test_placement(Fixture *f, gconstpointer data)
     g_autoptr(GError) error = NULL;
     g_autofree char *h3 = add_host_with_pool(f, "h3", 1073741824 + 1048576 + 4096);
     g_autofree char *b = body_with("\"hosts\":[\"h1\",\"h3\"],\"count\":5,\"machine\":{\"memory_mib\":64}");
-    g_autoptr(JsonObject) body = obj(b);
+    g_autoptr(JsonObject) body = dv_test_json_object(b);
     g_autoptr(JsonObject) job = NULL;
     g_autoptr(JsonObject) done = NULL;
     g_autoptr(JsonObject) machines = NULL;
@@ -772,9 +726,9 @@ test_placement(Fixture *f, gconstpointer data)
     }
     /* Too many for both pools together. */
     {
-        g_autoptr(JsonObject) b2 = obj("{\"name\":\"cat2\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\","
-                                       "\"hosts\":[\"h3\"],\"pool\":\"pool1\",\"naming_scheme\":\"xx-##\","
-                                       "\"count\":2,\"machine\":{\"memory_mib\":64}}");
+        g_autoptr(JsonObject) b2 = dv_test_json_object("{\"name\":\"cat2\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\","
+                                                       "\"hosts\":[\"h3\"],\"pool\":\"pool1\",\"naming_scheme\":\"xx-##\","
+                                                       "\"count\":2,\"machine\":{\"memory_mib\":64}}");
         g_autoptr(JsonObject) j2 = dv_engine_create(f->engine, DV_KIND_CATALOG, b2, "tester", &error);
         g_assert_null(j2);
         g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);

@@ -7,6 +7,7 @@
 #include "dv-engine.h"
 #include "dv-error.h"
 #include "dv-json.h"
+#include "dv-test-catalog.h"
 #include "dv-test-util.h"
 
 #include <string.h>
@@ -54,15 +55,6 @@ fixture_teardown(Fixture *f, gconstpointer data)
 
 /* --- helpers --------------------------------------------------------------- */
 
-static JsonObject *
-obj(const char *json)
-{
-    g_autoptr(GError) error = NULL;
-    JsonObject *o = dv_json_object_from_text(json, &error);
-    g_assert_no_error(error);
-    return o;
-}
-
 static char *
 to_text(JsonObject *o)
 {
@@ -79,22 +71,7 @@ store(Fixture *f)
 static JsonObject *
 job_wait(Fixture *f, JsonObject *job)
 {
-    g_autoptr(GError) error = NULL;
-    JsonObject *row;
-    g_assert_nonnull(job);
-    g_assert_true(dv_job_manager_wait_idle(dv_engine_get_jobs(f->engine), WAIT_MS));
-    row = dv_store_get(store(f), &dv_table_jobs, dv_json_get_string(job, "id", ""), &error);
-    g_assert_no_error(error);
-    return row;
-}
-
-static void
-assert_succeeded(JsonObject *job)
-{
-    if (g_strcmp0(dv_json_get_string(job, "state", ""), "succeeded") != 0) {
-        g_autofree char *t = to_text(job);
-        g_error("job did not succeed: %s", t);
-    }
+    return dv_test_engine_job_row(f->engine, job, WAIT_MS);
 }
 
 static void
@@ -144,7 +121,7 @@ static JsonObject *
 create(Fixture *f, DvKind kind, const char *json)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) body = obj(json);
+    g_autoptr(JsonObject) body = dv_test_json_object(json);
     g_autoptr(JsonObject) job = dv_engine_create(f->engine, kind, body, "tester", &error);
     g_assert_no_error(error);
     return job_wait(f, job);
@@ -154,7 +131,7 @@ static JsonObject *
 update(Fixture *f, DvKind kind, const char *ref, const char *json)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) body = obj(json);
+    g_autoptr(JsonObject) body = dv_test_json_object(json);
     g_autoptr(JsonObject) job = dv_engine_update(f->engine, kind, ref, body, "tester", &error);
     g_assert_no_error(error);
     return job_wait(f, job);
@@ -170,7 +147,7 @@ add_host(Fixture *f, const char *name, guint ndomains, const char *extra)
     g_autofree char *body = g_strdup_printf("{\"name\":\"%s\",\"uri\":\"test://%s\"%s%s}", name, xml,
                                             extra != NULL ? "," : "", extra != NULL ? extra : "");
     g_autoptr(JsonObject) job = create(f, DV_KIND_HOST, body);
-    assert_succeeded(job);
+    dv_test_assert_job_succeeded(job);
     return g_strdup(dv_json_get_string(dv_json_get_object(job, "result"), "id", ""));
 }
 
@@ -197,7 +174,7 @@ static void
 set_columns(Fixture *f, const DvTableDef *def, const char *id, const char *json)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) changes = obj(json);
+    g_autoptr(JsonObject) changes = dv_test_json_object(json);
     g_assert_true(dv_store_update(store(f), def, id, changes, &error));
     g_assert_no_error(error);
 }
@@ -210,7 +187,7 @@ refresh(Fixture *f, const char *host_id)
     g_autoptr(JsonObject) done = NULL;
     g_assert_no_error(error);
     done = job_wait(f, job);
-    assert_succeeded(done);
+    dv_test_assert_job_succeeded(done);
 }
 
 /* TRUE when the host (as its one connection sees it) has a volume at
@@ -244,7 +221,7 @@ test_mixed_cluster(Fixture *f, gconstpointer data)
     g_autofree char *changes = NULL;
     gint64 major;
 
-    assert_succeeded(j);
+    dv_test_assert_job_succeeded(j);
     c_id = g_strdup(dv_json_get_string(dv_json_get_object(j, "result"), "id", ""));
     a = add_host(f, "hosta", 1, "\"cluster\":\"c\"");
     host_a = row(f, &dv_table_hosts, a);
@@ -289,7 +266,7 @@ test_mixed_cluster(Fixture *f, gconstpointer data)
         g_autoptr(JsonObject) job = NULL;
         set_columns(f, &dv_table_hosts, a, back);
         job = update(f, DV_KIND_HOST, "hostc", "{\"cluster\":\"c\"}");
-        assert_succeeded(job);
+        dv_test_assert_job_succeeded(job);
     }
     assert_nothing_running(f);
 }
@@ -304,20 +281,20 @@ test_host_group_rules(Fixture *f, gconstpointer data)
     gint64 jobs_before;
 
     j = create(f, DV_KIND_HOST_GROUP, "{\"name\":\"a\"}");
-    assert_succeeded(j);
+    dv_test_assert_job_succeeded(j);
     g_clear_pointer(&j, json_object_unref);
     j = create(f, DV_KIND_HOST_GROUP, "{\"name\":\"b\",\"parent\":\"a\"}");
-    assert_succeeded(j);
+    dv_test_assert_job_succeeded(j);
     g_clear_pointer(&j, json_object_unref);
     j = create(f, DV_KIND_HOST_GROUP, "{\"name\":\"c\",\"parent\":\"b\"}");
-    assert_succeeded(j);
+    dv_test_assert_job_succeeded(j);
     g_clear_pointer(&j, json_object_unref);
     jobs_before = count(f, &dv_table_jobs, NULL, NULL);
 
     /* a -> b -> c: a under c would be a cycle, a under a too.  Refused at
      * once, naming the field, and no job is made. */
     {
-        g_autoptr(JsonObject) body = obj("{\"parent\":\"c\"}");
+        g_autoptr(JsonObject) body = dv_test_json_object("{\"parent\":\"c\"}");
         g_autoptr(JsonObject) job = dv_engine_update(f->engine, DV_KIND_HOST_GROUP, "a", body,
                                                      "tester", &error);
         g_assert_null(job);
@@ -325,7 +302,7 @@ test_host_group_rules(Fixture *f, gconstpointer data)
         g_clear_error(&error);
     }
     {
-        g_autoptr(JsonObject) body = obj("{\"parent\":\"a\"}");
+        g_autoptr(JsonObject) body = dv_test_json_object("{\"parent\":\"a\"}");
         g_autoptr(JsonObject) job = dv_engine_update(f->engine, DV_KIND_HOST_GROUP, "a", body,
                                                      "tester", &error);
         g_assert_null(job);
@@ -345,7 +322,7 @@ test_host_group_rules(Fixture *f, gconstpointer data)
 
     /* A legal move works: c straight under a; then the leaf can go. */
     j = update(f, DV_KIND_HOST_GROUP, "c", "{\"parent\":\"a\"}");
-    assert_succeeded(j);
+    dv_test_assert_job_succeeded(j);
     {
         g_autoptr(JsonObject) ga = find(f, &dv_table_host_groups, "name", "a");
         g_autoptr(JsonObject) gc = find(f, &dv_table_host_groups, "name", "c");
@@ -357,7 +334,7 @@ test_host_group_rules(Fixture *f, gconstpointer data)
         g_autoptr(JsonObject) done = NULL;
         g_assert_no_error(error);
         done = job_wait(f, job);
-        assert_succeeded(done);
+        dv_test_assert_job_succeeded(done);
     }
     g_assert_cmpint(count(f, &dv_table_host_groups, NULL, NULL), ==, 2);
 }
@@ -369,8 +346,8 @@ test_needs_attention(Fixture *f, gconstpointer data)
 {
     g_autoptr(GError) error = NULL;
     g_autofree char *h = add_host(f, "weak", 0, NULL);
-    g_autoptr(JsonObject) body = obj("{\"name\":\"vm1\",\"host\":\"weak\",\"memory_mib\":64,"
-                                     "\"disks\":[{\"size_mib\":16,\"pool\":\"pool1\"}]}");
+    g_autoptr(JsonObject) body = dv_test_json_object("{\"name\":\"vm1\",\"host\":\"weak\",\"memory_mib\":64,"
+                                                     "\"disks\":[{\"size_mib\":16,\"pool\":\"pool1\"}]}");
     g_autoptr(JsonObject) job = NULL;
     gint64 jobs_before;
 
@@ -395,7 +372,7 @@ test_needs_attention(Fixture *f, gconstpointer data)
     g_assert_no_error(error);
     {
         g_autoptr(JsonObject) done = job_wait(f, job);
-        assert_succeeded(done);
+        dv_test_assert_job_succeeded(done);
     }
 }
 
@@ -498,7 +475,7 @@ insert_running_job(Fixture *f, const char *kind, const char *target_type, const 
     json_object_set_string_member(rec, "target_id", target_id);
     json_object_set_string_member(rec, "target_name", "x");
     json_object_set_string_member(rec, "host_id", host_id);
-    json_object_set_object_member(rec, "params", obj(params));
+    json_object_set_object_member(rec, "params", dv_test_json_object(params));
     {
         g_autoptr(JsonParser) p = json_parser_new();
         g_assert_true(json_parser_load_from_data(p, steps, -1, NULL));
@@ -561,7 +538,7 @@ test_job_recovery(Fixture *f, gconstpointer data)
     g_assert_true(dv_job_manager_wait_idle(dv_engine_get_jobs(f->engine), WAIT_MS));
     {
         g_autoptr(JsonObject) j = row(f, &dv_table_jobs, refresh_id);
-        assert_succeeded(j);
+        dv_test_assert_job_succeeded(j);
         g_assert_cmpint(dv_json_get_int(j, "attempts", 0), ==, 2);
         g_assert_cmpint(dv_json_get_int(j, "progress", 0), ==, 100);
         g_assert_cmpstr(dv_json_get_string(j, "server_id", ""), ==,
