@@ -36,13 +36,6 @@ prefix_new(pid_t pid)
     return g_strdup_printf("%s%05d-", tag, (int)(pid % 100000));
 }
 
-static char *
-dir_new(const char *prefix)
-{
-    g_autofree char *base = g_strndup(prefix, strlen(prefix) - 1);
-    return g_build_filename(g_get_tmp_dir(), base, NULL);
-}
-
 static void
 run_argv(const char *const *argv)
 {
@@ -122,7 +115,7 @@ static void
 test_kill_during_provisioning(void)
 {
     g_autofree char *prefix = prefix_new(getppid());
-    g_autofree char *dir = dir_new(prefix);
+    g_autofree char *dir = dv_test_system_dir_new(prefix);
     g_autofree char *pool = g_strdup_printf("%spool", prefix);
     g_autofree char *state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
     g_autofree char *master = g_strdup_printf("%s/%smaster.qcow2", dir, prefix);
@@ -206,7 +199,7 @@ static void
 test_cancel_and_retry(void)
 {
     g_autofree char *prefix = prefix_new(getppid());
-    g_autofree char *dir = dir_new(prefix);
+    g_autofree char *dir = dv_test_system_dir_new(prefix);
     g_autofree char *pool = g_strdup_printf("%spool", prefix);
     g_autofree char *state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
     g_autofree char *master = g_strdup_printf("%s/%smaster.qcow2", dir, prefix);
@@ -298,7 +291,7 @@ static void
 test_stalled_worker(void)
 {
     g_autofree char *prefix = prefix_new(getppid());
-    g_autofree char *dir = dir_new(prefix);
+    g_autofree char *dir = dv_test_system_dir_new(prefix);
     g_autofree char *pool = g_strdup_printf("%spool", prefix);
     g_autofree char *state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
     g_autofree char *master = g_strdup_printf("%s/%smaster.qcow2", dir, prefix);
@@ -387,7 +380,7 @@ run_isolated(gconstpointer data)
     if (!dv_test_system_check_daemon(the_virt))
         return;
     prefix = prefix_new(getpid());
-    dir = dir_new(prefix);
+    dir = dv_test_system_dir_new(prefix);
     state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
     dv_test_system_cleanup(the_virt, prefix, dir);
     dv_test_system_remove_tree(state_dir);

@@ -4,8 +4,6 @@
 #include "dv-json.h"
 #include "dv-test-util.h"
 
-#include <glib/gstdio.h>
-
 JsonObject *
 dv_test_json_object(const char *json)
 {
@@ -79,15 +77,4 @@ dv_test_catalog_add_host(DvEngine *engine, const char *dir, guint timeout_ms)
     g_assert_no_error(error);
     stopped = dv_test_engine_run(engine, job, timeout_ms);
     return host_id;
-}
-
-void
-dv_test_copy_file(const char *from, const char *to)
-{
-    g_autoptr(GFile) src = g_file_new_for_path(from);
-    g_autoptr(GFile) dst = g_file_new_for_path(to);
-    g_autoptr(GError) error = NULL;
-    g_file_copy(src, dst, G_FILE_COPY_OVERWRITE, NULL, NULL, NULL, &error);
-    g_assert_no_error(error);
-    g_chmod(to, 0644);
 }

@@ -29,7 +29,4 @@ gint64 dv_test_engine_count(DvEngine *engine, const DvTableDef *def);
  * stops m0, the catalogs' master.  Returns the host id (owned). */
 char *dv_test_catalog_add_host(DvEngine *engine, const char *dir, guint timeout_ms);
 
-/* Copies @from over @to and makes it world-readable (for qemu). */
-void dv_test_copy_file(const char *from, const char *to);
-
 G_END_DECLS

@@ -4,6 +4,7 @@
 #include "dv-test-util.h"
 #include "dv-virt-private.h"
 
+#include <glib/gstdio.h>
 #include <string.h>
 
 gboolean
@@ -106,4 +107,34 @@ dv_test_system_cleanup_uri(DvVirt *virt, const char *uri, const char *prefix, co
         virResetLastError();
     }
     dv_test_system_remove_tree(dir);
+}
+
+void
+dv_test_copy_file(const char *from, const char *to)
+{
+    g_autoptr(GFile) src = g_file_new_for_path(from);
+    g_autoptr(GFile) dst = g_file_new_for_path(to);
+    g_autoptr(GError) error = NULL;
+    g_file_copy(src, dst, G_FILE_COPY_OVERWRITE, NULL, NULL, NULL, &error);
+    g_assert_no_error(error);
+    g_chmod(to, 0644);
+}
+
+void
+dv_test_tiny_guest_build(const char *script, const char *dir, const char *marker)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    int status = 0;
+    const char *argv[] = { script, dir, marker != NULL ? "--marker" : NULL, marker, NULL };
+    gint64 t0 = g_get_monotonic_time();
+
+    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status,
+                      &error))
+        g_error("cannot run %s: %s", script, error->message);
+    if (!g_spawn_check_wait_status(status, &error))
+        g_error("%s %s failed: %s\n%s%s", script, dir, error->message, out, err);
+    g_test_message("guest ready in %s (%.1f s)", dir,
+                   (g_get_monotonic_time() - t0) / (double)G_USEC_PER_SEC);
 }

@@ -29,4 +29,12 @@ void dv_test_system_cleanup(DvVirt *virt, const char *prefix, const char *dir);
 void dv_test_system_cleanup_uri(DvVirt *virt, const char *uri, const char *prefix, const char *dir);
 void dv_test_system_remove_tree(const char *dir);
 
+/* Copies @from over @to and makes it world-readable (for qemu). */
+void dv_test_copy_file(const char *from, const char *to);
+
+/* Runs @script (scripts/build-tiny-guest) for @dir, with --marker @marker
+ * unless it is NULL; quick when the cache is complete.  Ends the test with
+ * the script's output when it fails. */
+void dv_test_tiny_guest_build(const char *script, const char *dir, const char *marker);
+
 G_END_DECLS
