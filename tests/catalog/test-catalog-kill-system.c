@@ -370,8 +370,6 @@ run_isolated(gconstpointer data)
 {
     GTestFunc fn = (GTestFunc)data;
     g_autofree char *prefix = NULL;
-    g_autofree char *dir = NULL;
-    g_autofree char *state_dir = NULL;
 
     if (g_test_subprocess()) {
         fn();
@@ -380,17 +378,7 @@ run_isolated(gconstpointer data)
     if (!dv_test_system_check_daemon(the_virt))
         return;
     prefix = prefix_new(getpid());
-    dir = dv_test_system_dir_new(prefix);
-    state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
-    dv_test_system_cleanup(the_virt, prefix, dir);
-    dv_test_system_remove_tree(state_dir);
-    g_assert_cmpint(g_mkdir(dir, 0755), ==, 0);
-    g_chmod(dir, 0755);
-    g_test_trap_subprocess(NULL, 540 * G_USEC_PER_SEC,
-                           G_TEST_SUBPROCESS_INHERIT_STDOUT | G_TEST_SUBPROCESS_INHERIT_STDERR);
-    dv_test_system_cleanup(the_virt, prefix, dir);
-    dv_test_system_remove_tree(state_dir);
-    g_test_trap_assert_passed();
+    dv_test_system_run_isolated(the_virt, prefix, 540);
 }
 
 int

@@ -326,8 +326,6 @@ static void
 run_isolated(void)
 {
     g_autofree char *prefix = NULL;
-    g_autofree char *dir = NULL;
-    g_autofree char *state_dir = NULL;
     g_autofree char *v2dir = NULL;
 
     if (g_test_subprocess()) {
@@ -343,16 +341,7 @@ run_isolated(void)
     dv_test_tiny_guest_build(DV_BUILD_TINY_GUEST, guest_dir(), "v1");
     dv_test_tiny_guest_build(DV_BUILD_TINY_GUEST, v2dir, "v2");
     prefix = prefix_new(getpid());
-    dir = dv_test_system_dir_new(prefix);
-    state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
-    dv_test_system_cleanup(the_virt, prefix, dir);
-    g_assert_cmpint(g_mkdir(dir, 0755), ==, 0);
-    g_chmod(dir, 0755);
-    g_test_trap_subprocess(NULL, 1000 * G_USEC_PER_SEC,
-                           G_TEST_SUBPROCESS_INHERIT_STDOUT | G_TEST_SUBPROCESS_INHERIT_STDERR);
-    dv_test_system_cleanup(the_virt, prefix, dir);
-    dv_test_system_remove_tree(state_dir);
-    g_test_trap_assert_passed();
+    dv_test_system_run_isolated(the_virt, prefix, 1000);
 }
 
 int

@@ -110,6 +110,23 @@ dv_test_system_cleanup_uri(DvVirt *virt, const char *uri, const char *prefix, co
 }
 
 void
+dv_test_system_run_isolated(DvVirt *virt, const char *prefix, guint timeout_s)
+{
+    g_autofree char *dir = dv_test_system_dir_new(prefix);
+    g_autofree char *state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
+
+    dv_test_system_cleanup(virt, prefix, dir);
+    dv_test_system_remove_tree(state_dir);
+    g_assert_cmpint(g_mkdir(dir, 0755), ==, 0);
+    g_chmod(dir, 0755);
+    g_test_trap_subprocess(NULL, (guint64)timeout_s * G_USEC_PER_SEC,
+                           G_TEST_SUBPROCESS_INHERIT_STDOUT | G_TEST_SUBPROCESS_INHERIT_STDERR);
+    dv_test_system_cleanup(virt, prefix, dir);
+    dv_test_system_remove_tree(state_dir);
+    g_test_trap_assert_passed();
+}
+
+void
 dv_test_copy_file(const char *from, const char *to)
 {
     g_autoptr(GFile) src = g_file_new_for_path(from);

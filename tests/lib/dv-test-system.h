@@ -29,6 +29,13 @@ void dv_test_system_cleanup(DvVirt *virt, const char *prefix, const char *dir);
 void dv_test_system_cleanup_uri(DvVirt *virt, const char *uri, const char *prefix, const char *dir);
 void dv_test_system_remove_tree(const char *dir);
 
+/* The parent's side of one isolated test: removes what an earlier run
+ * under @prefix left (domains, pools, the per-test dir and the state dir
+ * "<tmp>/<prefix>state"), creates the per-test dir (mode 0755, for qemu),
+ * runs the test again as a subprocess for at most @timeout_s, cleans up
+ * again, then asserts the subprocess passed. */
+void dv_test_system_run_isolated(DvVirt *virt, const char *prefix, guint timeout_s);
+
 /* Copies @from over @to and makes it world-readable (for qemu). */
 void dv_test_copy_file(const char *from, const char *to);
 
