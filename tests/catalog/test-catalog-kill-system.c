@@ -111,6 +111,56 @@ wait_paused(DvTestDaemon *d, const char *point)
     g_error("droverd did not pause at %s", point);
 }
 
+/* The master's disk @master (an empty 64 MiB qcow2) in @dir, a transient
+ * dir pool @pool over @dir, and droverd's empty @state_dir. */
+static void
+make_master_and_pool(const char *dir, const char *master, const char *pool, const char *state_dir)
+{
+    g_autofree char *target = g_strdup_printf("--target=%s", dir);
+    const char *const mk[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", "compat=1.1", master, "64M",
+                               NULL };
+    const char *const pc[] = { "virsh", "-q", "-c", DV_TEST_SYSTEM_URI, "pool-create-as", pool, "dir", target,
+                               NULL };
+    run_argv(mk);
+    run_argv(pc);
+    g_assert_cmpint(g_mkdir(state_dir, 0700), ==, 0);
+}
+
+/* Starts droverd on @state_dir with host "local" (the system daemon) and
+ * VM <prefix>master on @master with its snapshot "golden". */
+static DvTestDaemon *
+start_with_master(const char *state_dir, const char *prefix, const char *master)
+{
+    DvTestDaemon *d = dv_test_daemon_start(state_dir, NULL);
+    g_autofree char *body = NULL;
+    g_autofree char *path = NULL;
+    g_assert_nonnull(d);
+    ok(d, "POST", "/api/v1/hosts", "{\"name\":\"local\",\"uri\":\"" DV_TEST_SYSTEM_URI "\"}");
+    body = g_strdup_printf("{\"name\":\"%smaster\",\"host\":\"local\",\"memory_mib\":64,\"generation\":1,"
+                           "\"disks\":[{\"volume\":\"%s\"}]}", prefix, master);
+    ok(d, "POST", "/api/v1/vms", body);
+    path = g_strdup_printf("/api/v1/vms/%smaster/snapshots", prefix);
+    ok(d, "POST", path, "{\"name\":\"golden\"}");
+    return d;
+}
+
+/* Asserts catalog @cat reconciles clean, then deletes it and its master. */
+static void
+reconcile_and_delete(DvTestDaemon *d, const char *prefix, const char *cat)
+{
+    guint status = 0;
+    g_autofree char *rp = g_strdup_printf("/api/v1/catalogs/%s/reconcile", cat);
+    g_autoptr(JsonNode) r = dv_test_request(d, "GET", rp, NULL, &status);
+    g_autofree char *t = json_to_string(r, FALSE);
+    g_autofree char *cp = g_strdup_printf("/api/v1/catalogs/%s", cat);
+    g_autofree char *mp = g_strdup_printf("/api/v1/vms/%smaster", prefix);
+    g_printerr("# reconcile: %s\n", t);
+    g_assert_cmpuint(status, ==, 200);
+    g_assert_true(json_object_get_boolean_member(json_node_get_object(r), "ok"));
+    ok(d, "DELETE", cp, NULL);
+    ok(d, "DELETE", mp, NULL);
+}
+
 static void
 test_kill_during_provisioning(void)
 {
@@ -121,33 +171,14 @@ test_kill_during_provisioning(void)
     g_autofree char *master = g_strdup_printf("%s/%smaster.qcow2", dir, prefix);
     g_autofree char *cat = g_strdup_printf("%scat", prefix);
     g_autofree char *body = NULL;
-    g_autofree char *path = NULL;
     g_autofree char *job_id = NULL;
     g_autoptr(DvTestDaemon) d = NULL;
     g_autoptr(JsonObject) job = NULL;
     static const char *const points[] = { "consolidate", "machines", "save" };
 
-    {
-        g_autofree char *target = g_strdup_printf("--target=%s", dir);
-        const char *const mk[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", "compat=1.1", master, "64M",
-                                   NULL };
-        const char *const pc[] = { "virsh", "-q", "-c", DV_TEST_SYSTEM_URI, "pool-create-as", pool, "dir", target,
-                                   NULL };
-        run_argv(mk);
-        run_argv(pc);
-    }
-    g_assert_cmpint(g_mkdir(state_dir, 0700), ==, 0);
+    make_master_and_pool(dir, master, pool, state_dir);
     g_setenv("DV_DEBUG_CATALOG_PAUSE", points[0], TRUE);
-    d = dv_test_daemon_start(state_dir, NULL);
-    g_assert_nonnull(d);
-    ok(d, "POST", "/api/v1/hosts", "{\"name\":\"local\",\"uri\":\"" DV_TEST_SYSTEM_URI "\"}");
-    body = g_strdup_printf("{\"name\":\"%smaster\",\"host\":\"local\",\"memory_mib\":64,\"generation\":1,"
-                           "\"disks\":[{\"volume\":\"%s\"}]}", prefix, master);
-    ok(d, "POST", "/api/v1/vms", body);
-    path = g_strdup_printf("/api/v1/vms/%smaster/snapshots", prefix);
-    ok(d, "POST", path, "{\"name\":\"golden\"}");
-
-    g_free(body);
+    d = start_with_master(state_dir, prefix, master);
     body = g_strdup_printf("{\"name\":\"%s\",\"master_vm\":\"%smaster\",\"master_snapshot\":\"golden\","
                            "\"hosts\":[\"local\"],\"pool\":\"%s\",\"naming_scheme\":\"%s###\",\"count\":%d,"
                            "\"personal_disk_mib\":16,\"machine\":{\"memory_mib\":64}}",
@@ -176,21 +207,7 @@ test_kill_during_provisioning(void)
         g_assert_cmpint(json_object_get_int_member(result, "machines_ready"), ==, COUNT);
         g_assert_cmpint(json_object_get_int_member(result, "machines_failed"), ==, 0);
     }
-    {
-        guint status = 0;
-        g_autofree char *rp = g_strdup_printf("/api/v1/catalogs/%s/reconcile", cat);
-        g_autoptr(JsonNode) r = dv_test_request(d, "GET", rp, NULL, &status);
-        g_autofree char *t = json_to_string(r, FALSE);
-        g_printerr("# reconcile: %s\n", t);
-        g_assert_cmpuint(status, ==, 200);
-        g_assert_true(json_object_get_boolean_member(json_node_get_object(r), "ok"));
-    }
-    g_free(path);
-    path = g_strdup_printf("/api/v1/catalogs/%s", cat);
-    ok(d, "DELETE", path, NULL);
-    g_free(path);
-    path = g_strdup_printf("/api/v1/vms/%smaster", prefix);
-    ok(d, "DELETE", path, NULL);
+    reconcile_and_delete(d, prefix, cat);
 }
 
 /* Cancelling mid-way: the machines not made stay pending (none failed),
@@ -210,27 +227,10 @@ test_cancel_and_retry(void)
     g_autoptr(DvTestDaemon) d = NULL;
     g_autoptr(JsonObject) job = NULL;
 
-    {
-        g_autofree char *target = g_strdup_printf("--target=%s", dir);
-        const char *const mk[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", "compat=1.1", master, "64M",
-                                   NULL };
-        const char *const pc[] = { "virsh", "-q", "-c", DV_TEST_SYSTEM_URI, "pool-create-as", pool, "dir", target,
-                                   NULL };
-        run_argv(mk);
-        run_argv(pc);
-    }
-    g_assert_cmpint(g_mkdir(state_dir, 0700), ==, 0);
+    make_master_and_pool(dir, master, pool, state_dir);
     /* Paused before anything is made, so most machines are not. */
     g_setenv("DV_DEBUG_CATALOG_PAUSE", "consolidate", TRUE);
-    d = dv_test_daemon_start(state_dir, NULL);
-    g_assert_nonnull(d);
-    ok(d, "POST", "/api/v1/hosts", "{\"name\":\"local\",\"uri\":\"" DV_TEST_SYSTEM_URI "\"}");
-    body = g_strdup_printf("{\"name\":\"%smaster\",\"host\":\"local\",\"memory_mib\":64,\"generation\":1,"
-                           "\"disks\":[{\"volume\":\"%s\"}]}", prefix, master);
-    ok(d, "POST", "/api/v1/vms", body);
-    path = g_strdup_printf("/api/v1/vms/%smaster/snapshots", prefix);
-    ok(d, "POST", path, "{\"name\":\"golden\"}");
-    g_free(body);
+    d = start_with_master(state_dir, prefix, master);
     body = g_strdup_printf("{\"name\":\"%s\",\"master_vm\":\"%smaster\",\"master_snapshot\":\"golden\","
                            "\"hosts\":[\"local\"],\"pool\":\"%s\",\"naming_scheme\":\"%s###\",\"count\":%d,"
                            "\"machine\":{\"memory_mib\":64}}",
@@ -268,19 +268,7 @@ test_cancel_and_retry(void)
         g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(done, "result"), "machines_ready"),
                         ==, COUNT);
     }
-    {
-        guint status = 0;
-        g_autofree char *rp = g_strdup_printf("/api/v1/catalogs/%s/reconcile", cat);
-        g_autoptr(JsonNode) r = dv_test_request(d, "GET", rp, NULL, &status);
-        g_assert_cmpuint(status, ==, 200);
-        g_assert_true(json_object_get_boolean_member(json_node_get_object(r), "ok"));
-    }
-    g_free(path);
-    path = g_strdup_printf("/api/v1/catalogs/%s", cat);
-    ok(d, "DELETE", path, NULL);
-    g_free(path);
-    path = g_strdup_printf("/api/v1/vms/%smaster", prefix);
-    ok(d, "DELETE", path, NULL);
+    reconcile_and_delete(d, prefix, cat);
 }
 
 /* A worker that never comes back (droverd's test hook makes one sleep as
@@ -301,27 +289,10 @@ test_stalled_worker(void)
     g_autoptr(DvTestDaemon) d = NULL;
     g_autoptr(JsonObject) job = NULL;
 
-    {
-        g_autofree char *target = g_strdup_printf("--target=%s", dir);
-        const char *const mk[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", "compat=1.1", master, "64M",
-                                   NULL };
-        const char *const pc[] = { "virsh", "-q", "-c", DV_TEST_SYSTEM_URI, "pool-create-as", pool, "dir", target,
-                                   NULL };
-        run_argv(mk);
-        run_argv(pc);
-    }
-    g_assert_cmpint(g_mkdir(state_dir, 0700), ==, 0);
+    make_master_and_pool(dir, master, pool, state_dir);
     g_setenv("DV_DEBUG_CATALOG_PAUSE", "worker", TRUE);
     g_setenv("DV_DEBUG_CATALOG_STALL_S", "5", TRUE);
-    d = dv_test_daemon_start(state_dir, NULL);
-    g_assert_nonnull(d);
-    ok(d, "POST", "/api/v1/hosts", "{\"name\":\"local\",\"uri\":\"" DV_TEST_SYSTEM_URI "\"}");
-    body = g_strdup_printf("{\"name\":\"%smaster\",\"host\":\"local\",\"memory_mib\":64,\"generation\":1,"
-                           "\"disks\":[{\"volume\":\"%s\"}]}", prefix, master);
-    ok(d, "POST", "/api/v1/vms", body);
-    path = g_strdup_printf("/api/v1/vms/%smaster/snapshots", prefix);
-    ok(d, "POST", path, "{\"name\":\"golden\"}");
-    g_free(body);
+    d = start_with_master(state_dir, prefix, master);
     body = g_strdup_printf("{\"name\":\"%s\",\"master_vm\":\"%smaster\",\"master_snapshot\":\"golden\","
                            "\"hosts\":[\"local\"],\"pool\":\"%s\",\"naming_scheme\":\"%s###\",\"count\":20,"
                            "\"machine\":{\"memory_mib\":64}}",
@@ -346,19 +317,7 @@ test_stalled_worker(void)
         g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(done, "result"), "machines_ready"),
                         ==, 20);
     }
-    {
-        guint status = 0;
-        g_autofree char *rp = g_strdup_printf("/api/v1/catalogs/%s/reconcile", cat);
-        g_autoptr(JsonNode) r = dv_test_request(d, "GET", rp, NULL, &status);
-        g_assert_cmpuint(status, ==, 200);
-        g_assert_true(json_object_get_boolean_member(json_node_get_object(r), "ok"));
-    }
-    g_free(path);
-    path = g_strdup_printf("/api/v1/catalogs/%s", cat);
-    ok(d, "DELETE", path, NULL);
-    g_free(path);
-    path = g_strdup_printf("/api/v1/vms/%smaster", prefix);
-    ok(d, "DELETE", path, NULL);
+    reconcile_and_delete(d, prefix, cat);
     /* The sleeping worker is still in droverd: stop it hard. */
     dv_test_daemon_stop(d, TRUE);
     g_unsetenv("DV_DEBUG_CATALOG_PAUSE");
