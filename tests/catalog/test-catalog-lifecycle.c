@@ -52,16 +52,12 @@ static void
 fixture_setup(Fixture *f, gconstpointer data)
 {
     g_autoptr(GError) error = NULL;
-    DvEngineOptions o = { 0 };
 
     f->keep = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
     f->tmpdir = g_dir_make_tmp("drover-lifecycle-XXXXXX", &error);
     g_assert_no_error(error);
     f->state_dir = g_build_filename(f->tmpdir, "state", NULL);
-    o.state_dir = f->state_dir;
-    o.job_workers = 4;
-    f->engine = dv_engine_new(&o, &error);
-    g_assert_no_error(error);
+    f->engine = dv_test_engine_new(f->state_dir, FALSE);
     f->host_id = dv_test_catalog_add_host(f->engine, f->tmpdir, WAIT_MS);
 }
 
@@ -75,54 +71,6 @@ fixture_teardown(Fixture *f, gconstpointer data)
     g_free(f->tmpdir);
     g_free(f->host_id);
     g_ptr_array_unref(f->keep);
-}
-
-static void
-snapshot(Fixture *f, const char *vm, const char *name)
-{
-    g_autoptr(GError) error = NULL;
-    g_autofree char *json = g_strdup_printf("{\"name\":\"%s\"}", name);
-    g_autoptr(JsonObject) body = dv_test_json_object(json);
-    g_autoptr(JsonObject) job = dv_engine_vm_snapshot_create(f->engine, vm, body, "tester", &error);
-    g_autoptr(JsonObject) done = NULL;
-    g_assert_no_error(error);
-    done = job_wait(f, job);
-    dv_test_assert_job_succeeded(done);
-}
-
-static void
-set_vm(Fixture *f, const char *name, const char *json)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) vm = dv_store_find(store(f), &dv_table_vms, "name", name, &error);
-    g_autoptr(JsonObject) changes = dv_test_json_object(json);
-    g_assert_no_error(error);
-    g_assert_true(dv_store_update(store(f), &dv_table_vms, dv_json_get_string(vm, "id", ""), changes, &error));
-    g_assert_no_error(error);
-}
-
-static DvVirtHost *
-virt_host(Fixture *f)
-{
-    g_autoptr(GError) error = NULL;
-    DvVirtHost *vh = dv_engine_virt_host_by_id(f->engine, f->host_id, &error);
-    g_assert_no_error(error);
-    return vh;
-}
-
-/* Names of the volumes in pool1 starting with @prefix, joined by ' '. */
-static char *
-pool_names(Fixture *f, const char *prefix)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(DvVirtHost) vh = virt_host(f);
-    g_autoptr(JsonArray) vols = dv_virt_pool_list_volumes(vh, "pool1", prefix, NULL, &error);
-    g_autoptr(GString) out = g_string_new(NULL);
-    g_assert_no_error(error);
-    for (guint i = 0; i < json_array_get_length(vols); i++)
-        g_string_append_printf(out, "%s%s", i > 0 ? " " : "",
-                               dv_json_get_string(json_array_get_object_element(vols, i), "name", ""));
-    return g_string_free(g_steal_pointer(&out), FALSE);
 }
 
 /* cat1 (pooled unless @type says otherwise), 3 machines desk-01..03 with
@@ -141,7 +89,7 @@ make_catalog(Fixture *f, const char *type)
     g_autoptr(JsonObject) job = NULL;
     g_autoptr(JsonObject) done = NULL;
 
-    snapshot(f, "m0", "s1");
+    dv_test_engine_snapshot(f->engine, "m0", "s1", WAIT_MS);
     job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
     g_assert_no_error(error);
     done = job_wait(f, job);
@@ -169,7 +117,7 @@ make_ready(Fixture *f)
     g_autoptr(JsonArray) rows = dv_engine_list_all(f->engine, &dv_table_catalog_machines, "catalog_id",
                                                    dv_json_get_string(machine(f, "desk-01"), "catalog_id", ""),
                                                    &error);
-    g_autoptr(DvVirtHost) vh = virt_host(f);
+    g_autoptr(DvVirtHost) vh = dv_test_engine_virt_host(f->engine, f->host_id);
     g_assert_no_error(error);
     for (guint i = 0; i < json_array_get_length(rows); i++) {
         JsonObject *m = json_array_get_object_element(rows, i);
@@ -310,7 +258,7 @@ static char *
 domain_state(Fixture *f, const char *name)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(DvVirtHost) vh = virt_host(f);
+    g_autoptr(DvVirtHost) vh = dv_test_engine_virt_host(f->engine, f->host_id);
     JsonObject *m = machine(f, name);
     g_autoptr(JsonObject) dom = dv_virt_domain_get(vh, dv_json_get_string(m, "domain_uuid", ""), NULL, &error);
     g_assert_no_error(error);
@@ -332,7 +280,7 @@ assert_on_version(Fixture *f, const char *name, gint64 version)
     /* The overlay exists on the host (what backs it is checked by the
      * system test, from inside the guest). */
     {
-        g_autoptr(DvVirtHost) vh = virt_host(f);
+        g_autoptr(DvVirtHost) vh = dv_test_engine_virt_host(f->engine, f->host_id);
         g_autoptr(JsonObject) vol = dv_virt_volume_lookup_by_path(vh, dv_json_get_string(m, "overlay_path", ""), NULL,
                                                                   &error);
         g_assert_no_error(error);
@@ -375,16 +323,16 @@ test_image_refusals(Fixture *f, gconstpointer data)
         assert_refused(f, before, j, error, DV_ERROR_CONFLICT, "master_snapshot", "already the current image (v1)");
         g_clear_error(&error);
     }
-    snapshot(f, "m0", "s2");
+    dv_test_engine_snapshot(f->engine, "m0", "s2", WAIT_MS);
     before = counts(f);
-    set_vm(f, "m0", "{\"generation\":2,\"secure_boot\":true}");
+    dv_test_engine_set_vm(f->engine, "m0", "{\"generation\":2,\"secure_boot\":true}");
     {
         g_autoptr(JsonObject) j = update_image(f, "s2", &error);
         assert_refused(f, before, j, error, DV_ERROR_NOT_SUPPORTED, "master_vm",
                        "Virtual Delivery Agent does not work with Secure Boot");
         g_clear_error(&error);
     }
-    set_vm(f, "m0", "{\"generation\":1,\"secure_boot\":false}");
+    dv_test_engine_set_vm(f->engine, "m0", "{\"generation\":1,\"secure_boot\":false}");
     {
         g_autoptr(JsonObject) body = dv_test_json_object("{\"master_vm\":\"m0\",\"master_snapshot\":\"s2\",\"extra\":1}");
         g_autoptr(JsonObject) j = dv_engine_catalog_update_image(f->engine, "cat1", body, "tester", &error);
@@ -454,7 +402,7 @@ test_update_and_rollback(Fixture *f, gconstpointer data)
     st = domain_state(f, "desk-01");
     g_assert_cmpstr(st, ==, "running");
 
-    snapshot(f, "m0", "s2");
+    dv_test_engine_snapshot(f->engine, "m0", "s2", WAIT_MS);
     job = update_image(f, "s2", &error);
     g_assert_no_error(error);
     g_assert_cmpstr(dv_json_get_string(job, "kind", ""), ==, "catalog.update-image");
@@ -500,7 +448,7 @@ test_update_and_rollback(Fixture *f, gconstpointer data)
         g_assert_false(ok);
         g_assert_nonnull(strstr(error->message, "2 machines use it"));
         g_clear_error(&error);
-        vols = pool_names(f, "cat1-base");
+        vols = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-base");
         g_assert_cmpstr(vols, ==, "cat1-base-v1.qcow2 cat1-base-v2.qcow2");
         g_assert_cmpint(count(f, &dv_table_catalog_bases), ==, 2);
     }
@@ -550,7 +498,7 @@ test_update_and_rollback(Fixture *f, gconstpointer data)
 
     /* v3 from s3: its previous is v1.  desk-01 still runs on v2; once it
      * moves, nothing needs v2 and its base is removed. */
-    snapshot(f, "m0", "s3");
+    dv_test_engine_snapshot(f->engine, "m0", "s3", WAIT_MS);
     g_clear_pointer(&job, json_object_unref);
     g_clear_pointer(&done, json_object_unref);
     job = update_image(f, "s3", &error);
@@ -558,13 +506,13 @@ test_update_and_rollback(Fixture *f, gconstpointer data)
     done = job_wait(f, job);
     dv_test_assert_job_succeeded(done);
     g_clear_pointer(&vols, g_free);
-    vols = pool_names(f, "cat1-base");
+    vols = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-base");
     g_assert_cmpstr(vols, ==, "cat1-base-v1.qcow2 cat1-base-v2.qcow2 cat1-base-v3.qcow2");
     vm_action(f, "desk-01", "stop");
     vm_action(f, "desk-01", "start");
     assert_on_version(f, "desk-01", 3);
     g_clear_pointer(&vols, g_free);
-    vols = pool_names(f, "cat1-base");
+    vols = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-base");
     g_assert_cmpstr(vols, ==, "cat1-base-v1.qcow2 cat1-base-v3.qcow2");
     {
         g_autoptr(JsonObject) v2 = image(f, 2);
@@ -595,7 +543,7 @@ test_rollback_base_gone(Fixture *f, gconstpointer data)
     Counts before;
 
     make_catalog(f, "pooled");
-    snapshot(f, "m0", "s2");
+    dv_test_engine_snapshot(f->engine, "m0", "s2", WAIT_MS);
     job = update_image(f, "s2", &error);
     g_assert_no_error(error);
     done = job_wait(f, job);
@@ -625,7 +573,7 @@ test_persistent_rebuild(Fixture *f, gconstpointer data)
 
     make_catalog(f, "persistent");
     make_ready(f);
-    snapshot(f, "m0", "s2");
+    dv_test_engine_snapshot(f->engine, "m0", "s2", WAIT_MS);
     job = update_image(f, "s2", &error);
     g_assert_no_error(error);
     done = job_wait(f, job);
@@ -780,7 +728,7 @@ test_add_remove(Fixture *f, gconstpointer data)
         dv_test_assert_job_succeeded(done);
         g_assert_cmpint(dv_json_get_int(dv_json_get_object(done, "result"), "machines_removed", 0), ==, 2);
         g_assert_cmpint(count(f, &dv_table_catalog_machines), ==, 3);
-        vols = pool_names(f, "cat1-");
+        vols = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-");
         g_assert_cmpstr(vols, ==, "cat1-base-v1.qcow2 cat1-desk-01-disk.qcow2 cat1-desk-03-disk.qcow2 "
                                   "cat1-desk-04-disk.qcow2");
         g_assert_cmpint(dv_json_get_int(base_of(f, 1), "refcount", 0), ==, 3);
@@ -910,7 +858,7 @@ test_power(Fixture *f, gconstpointer data)
         g_assert_cmpstr(dv_json_get_string(done, "state", ""), ==, "shutoff");
     }
     /* restart of a pooled machine on an older image moves it. */
-    snapshot(f, "m0", "s2");
+    dv_test_engine_snapshot(f->engine, "m0", "s2", WAIT_MS);
     {
         g_autoptr(JsonObject) b = dv_test_json_object("{\"action\":\"restart\",\"max_share\":100}");
         g_clear_pointer(&job, json_object_unref);
@@ -955,7 +903,7 @@ test_reconcile_all(Fixture *f, gconstpointer data)
     g_assert_cmpint(dv_json_get_int(last, "at", 0), >, 0);
     g_assert_cmpint(dv_json_get_int(last, "orphans", -1), ==, 0);
 
-    vh = virt_host(f);
+    vh = dv_test_engine_virt_host(f->engine, f->host_id);
     vol = dv_virt_volume_create(vh, "pool1", "cat1-stray.qcow2", 1 << 20, "qcow2", NULL, &error);
     g_assert_no_error(error);
     g_assert_true(dv_engine_catalog_reconcile_all(f->engine, &checked, &not_ok, &error));
@@ -965,7 +913,7 @@ test_reconcile_all(Fixture *f, gconstpointer data)
     last = dv_json_get_object(cat, "last_reconcile");
     g_assert_false(dv_json_get_bool(last, "ok", TRUE));
     g_assert_cmpint(dv_json_get_int(last, "orphans", 0), ==, 1);
-    names = pool_names(f, "cat1-stray");
+    names = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-stray");
     g_assert_cmpstr(names, ==, "cat1-stray.qcow2");
 }
 

@@ -45,15 +45,11 @@ static void
 fixture_setup(Fixture *f, gconstpointer data)
 {
     g_autoptr(GError) error = NULL;
-    DvEngineOptions o = { 0 };
 
     f->tmpdir = g_dir_make_tmp("drover-catalog-XXXXXX", &error);
     g_assert_no_error(error);
     f->state_dir = g_build_filename(f->tmpdir, "state", NULL);
-    o.state_dir = f->state_dir;
-    o.job_workers = 4;
-    f->engine = dv_engine_new(&o, &error);
-    g_assert_no_error(error);
+    f->engine = dv_test_engine_new(f->state_dir, FALSE);
     /* Host "h1" with VMs m0, m1, m2; m0 becomes the master. */
     f->host_id = dv_test_catalog_add_host(f->engine, f->tmpdir, WAIT_MS);
 }
@@ -101,30 +97,6 @@ add_host_with_pool(Fixture *f, const char *name, gint64 available)
     done = job_wait(f, job);
     dv_test_assert_job_succeeded(done);
     return g_strdup(dv_json_get_string(dv_json_get_object(done, "result"), "id", ""));
-}
-
-static void
-snapshot(Fixture *f, const char *vm, const char *name)
-{
-    g_autoptr(GError) error = NULL;
-    g_autofree char *json = g_strdup_printf("{\"name\":\"%s\"}", name);
-    g_autoptr(JsonObject) body = dv_test_json_object(json);
-    g_autoptr(JsonObject) job = dv_engine_vm_snapshot_create(f->engine, vm, body, "tester", &error);
-    g_autoptr(JsonObject) done = NULL;
-    g_assert_no_error(error);
-    done = job_wait(f, job);
-    dv_test_assert_job_succeeded(done);
-}
-
-static void
-set_vm(Fixture *f, const char *name, const char *json)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) vm = dv_store_find(store(f), &dv_table_vms, "name", name, &error);
-    g_autoptr(JsonObject) changes = dv_test_json_object(json);
-    g_assert_no_error(error);
-    g_assert_true(dv_store_update(store(f), &dv_table_vms, dv_json_get_string(vm, "id", ""), changes, &error));
-    g_assert_no_error(error);
 }
 
 /* A valid body with one member replaced (or added) by @override, a JSON
@@ -183,17 +155,17 @@ test_validation(Fixture *f, gconstpointer data)
     /* The snapshot does not exist yet. */
     b = body_with(NULL);
     refused(f, b, DV_ERROR_NOT_FOUND, "master_snapshot", "has no snapshot 's1'");
-    snapshot(f, "m0", "s1");
+    dv_test_engine_snapshot(f->engine, "m0", "s1", WAIT_MS);
 
     /* Generation 2 with Secure Boot: refused with the seeds' reason. */
-    set_vm(f, "m0", "{\"generation\":2,\"secure_boot\":true}");
+    dv_test_engine_set_vm(f->engine, "m0", "{\"generation\":2,\"secure_boot\":true}");
     refused(f, b, DV_ERROR_NOT_SUPPORTED, "master_vm", "Virtual Delivery Agent does not work with Secure Boot");
-    set_vm(f, "m0", "{\"generation\":1,\"secure_boot\":false}");
+    dv_test_engine_set_vm(f->engine, "m0", "{\"generation\":1,\"secure_boot\":false}");
 
     /* A paused master (a running one is frozen while it is copied). */
-    set_vm(f, "m0", "{\"state\":\"paused\"}");
+    dv_test_engine_set_vm(f->engine, "m0", "{\"state\":\"paused\"}");
     refused(f, b, DV_ERROR_CONFLICT, "master_vm", "must be shut off or running");
-    set_vm(f, "m0", "{\"state\":\"shutoff\"}");
+    dv_test_engine_set_vm(f->engine, "m0", "{\"state\":\"shutoff\"}");
 
     /* Naming schemes. */
     {
@@ -273,7 +245,7 @@ test_create_and_conflict(Fixture *f, gconstpointer data)
     g_autoptr(JsonObject) dup = NULL;
     JsonArray *items;
 
-    snapshot(f, "m0", "s1");
+    dv_test_engine_snapshot(f->engine, "m0", "s1", WAIT_MS);
     job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
     g_assert_no_error(error);
     g_assert_cmpstr(dv_json_get_string(job, "kind", ""), ==, "catalog.provision");
@@ -379,35 +351,11 @@ make_failed_catalog(Fixture *f)
     g_autoptr(JsonObject) job = NULL;
     g_autoptr(JsonObject) done = NULL;
 
-    snapshot(f, "m0", "s1");
+    dv_test_engine_snapshot(f->engine, "m0", "s1", WAIT_MS);
     job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
     g_assert_no_error(error);
     done = job_wait(f, job);
     g_assert_cmpstr(dv_json_get_string(done, "state", ""), ==, "failed");
-}
-
-static DvVirtHost *
-virt_host(Fixture *f)
-{
-    g_autoptr(GError) error = NULL;
-    DvVirtHost *vh = dv_engine_virt_host_by_id(f->engine, f->host_id, &error);
-    g_assert_no_error(error);
-    return vh;
-}
-
-/* Names of the volumes in pool1 starting with @prefix, joined by ' '. */
-static char *
-pool_names(Fixture *f, const char *prefix)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(DvVirtHost) vh = virt_host(f);
-    g_autoptr(JsonArray) vols = dv_virt_pool_list_volumes(vh, "pool1", prefix, NULL, &error);
-    g_autoptr(GString) out = g_string_new(NULL);
-    g_assert_no_error(error);
-    for (guint i = 0; i < json_array_get_length(vols); i++)
-        g_string_append_printf(out, "%s%s", i > 0 ? " " : "",
-                               dv_json_get_string(json_array_get_object_element(vols, i), "name", ""));
-    return g_string_free(g_steal_pointer(&out), FALSE);
 }
 
 static JsonObject *
@@ -463,7 +411,7 @@ test_delete_failed_catalog(Fixture *f, gconstpointer data)
     gint64 vms;
 
     make_failed_catalog(f);
-    before = pool_names(f, "cat1-");
+    before = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-");
     g_test_message("before: %s", before);
     g_assert_cmpstr(before, ==, "cat1-base-v1.qcow2 cat1-desk-01-disk.qcow2 cat1-desk-02-disk.qcow2 "
                                 "cat1-desk-03-disk.qcow2");
@@ -473,7 +421,7 @@ test_delete_failed_catalog(Fixture *f, gconstpointer data)
     g_assert_true(dv_json_get_bool(dv_json_get_object(done, "result"), "deleted", FALSE));
     g_assert_cmpint(dv_json_get_int(dv_json_get_object(done, "result"), "machines_removed", 0), ==, 3);
     g_assert_cmpint(dv_json_get_int(dv_json_get_object(done, "result"), "bases_removed", 0), ==, 1);
-    after = pool_names(f, "cat1-");
+    after = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-");
     g_assert_cmpstr(after, ==, "");
     g_assert_cmpint(count(f, &dv_table_catalogs), ==, 0);
     g_assert_cmpint(count(f, &dv_table_catalog_images), ==, 0);
@@ -564,7 +512,7 @@ static void
 define_domain(Fixture *f, const char *name, const char *description)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(DvVirtHost) vh = virt_host(f);
+    g_autoptr(DvVirtHost) vh = dv_test_engine_virt_host(f->engine, f->host_id);
     g_autoptr(JsonObject) spec = json_object_new();
     g_autofree char *xml = NULL;
     g_autofree char *uuid = NULL;
@@ -583,7 +531,7 @@ static gboolean
 domain_exists(Fixture *f, const char *name)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(DvVirtHost) vh = virt_host(f);
+    g_autoptr(DvVirtHost) vh = dv_test_engine_virt_host(f->engine, f->host_id);
     g_autoptr(JsonArray) doms = dv_virt_domain_list_by_prefix(vh, name, NULL, &error);
     g_assert_no_error(error);
     for (guint i = 0; i < json_array_get_length(doms); i++)
@@ -617,7 +565,7 @@ test_reconcile(Fixture *f, gconstpointer data)
     g_assert_true(dv_json_get_bool(r0, "ok", FALSE));
     g_assert_cmpint(dv_json_get_int(r0, "hosts_checked", 0), ==, 1);
 
-    vh = virt_host(f);
+    vh = dv_test_engine_virt_host(f->engine, f->host_id);
     vol = dv_virt_volume_create(vh, "pool1", "cat1-stray.qcow2", 1 << 20, "qcow2", NULL, &error);
     g_assert_no_error(error);
     define_domain(f, "desk-07", "machine of catalog cat1");
@@ -647,7 +595,7 @@ test_reconcile(Fixture *f, gconstpointer data)
                     "cat1-desk-02-disk.qcow2");
 
     /* The report alone deletes nothing. */
-    names = pool_names(f, "cat1-stray");
+    names = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-stray");
     g_assert_cmpstr(names, ==, "cat1-stray.qcow2");
     g_assert_true(domain_exists(f, "desk-07"));
 
@@ -670,7 +618,7 @@ test_reconcile(Fixture *f, gconstpointer data)
                                                                  "deleted")), ==, 2);
     }
     g_clear_pointer(&names, g_free);
-    names = pool_names(f, "cat1-");
+    names = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-");
     g_assert_cmpstr(names, ==, "cat1-base-v1.qcow2 cat1-desk-01-disk.qcow2 cat1-desk-03-disk.qcow2");
     g_assert_false(domain_exists(f, "desk-07"));
     g_assert_true(domain_exists(f, "desk-08"));
@@ -697,7 +645,7 @@ test_placement(Fixture *f, gconstpointer data)
     JsonArray *items;
     guint on_h3 = 0;
 
-    snapshot(f, "m0", "s1");
+    dv_test_engine_snapshot(f->engine, "m0", "s1", WAIT_MS);
     job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
     g_assert_no_error(error);
     done = job_wait(f, job);

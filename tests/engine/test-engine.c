@@ -20,17 +20,6 @@ typedef struct {
     DvEngine *engine;
 } Fixture;
 
-static DvEngine *
-engine_new(Fixture *f, gboolean no_recover)
-{
-    g_autoptr(GError) error = NULL;
-    DvEngineOptions o = { .state_dir = f->state_dir, .job_workers = 4, .no_recover = no_recover };
-    DvEngine *e = dv_engine_new(&o, &error);
-    g_assert_no_error(error);
-    g_assert_nonnull(e);
-    return e;
-}
-
 static void
 fixture_setup(Fixture *f, gconstpointer data)
 {
@@ -38,7 +27,7 @@ fixture_setup(Fixture *f, gconstpointer data)
     f->tmpdir = g_dir_make_tmp("drover-engine-XXXXXX", &error);
     g_assert_no_error(error);
     f->state_dir = g_build_filename(f->tmpdir, "state", NULL);
-    f->engine = engine_new(f, FALSE);
+    f->engine = dv_test_engine_new(f->state_dir, FALSE);
 }
 
 static void
@@ -510,7 +499,7 @@ test_job_recovery(Fixture *f, gconstpointer data)
     /* An engine that leaves interrupted jobs alone, as a server that
      * crashed would have left them. */
     g_clear_pointer(&f->engine, dv_engine_free);
-    f->engine = engine_new(f, TRUE);
+    f->engine = dv_test_engine_new(f->state_dir, TRUE);
     h = add_host(f, "rec", 1, NULL);
     vm = find(f, &dv_table_vms, "name", "rec0");
     g_assert_nonnull(vm);
@@ -527,7 +516,7 @@ test_job_recovery(Fixture *f, gconstpointer data)
 
     /* A second engine on the same database recovers them. */
     g_clear_pointer(&f->engine, dv_engine_free);
-    f->engine = engine_new(f, FALSE);
+    f->engine = dv_test_engine_new(f->state_dir, FALSE);
     dv_engine_get_recovery(f->engine, &resumed, &failed);
     g_test_message("recovery: %u resumed, %u failed", resumed, failed);
     /* Each job once: the refresh the "running" pass queued again must not

@@ -62,6 +62,17 @@ dv_test_engine_count(DvEngine *engine, const DvTableDef *def)
     return n;
 }
 
+DvEngine *
+dv_test_engine_new(const char *state_dir, gboolean no_recover)
+{
+    g_autoptr(GError) error = NULL;
+    DvEngineOptions o = { .state_dir = state_dir, .job_workers = 4, .no_recover = no_recover };
+    DvEngine *e = dv_engine_new(&o, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(e);
+    return e;
+}
+
 char *
 dv_test_catalog_add_host(DvEngine *engine, const char *dir, guint timeout_ms)
 {
@@ -77,4 +88,52 @@ dv_test_catalog_add_host(DvEngine *engine, const char *dir, guint timeout_ms)
     g_assert_no_error(error);
     stopped = dv_test_engine_run(engine, job, timeout_ms);
     return host_id;
+}
+
+void
+dv_test_engine_snapshot(DvEngine *engine, const char *vm, const char *name, guint timeout_ms)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *json = g_strdup_printf("{\"name\":\"%s\"}", name);
+    g_autoptr(JsonObject) body = dv_test_json_object(json);
+    g_autoptr(JsonObject) job = dv_engine_vm_snapshot_create(engine, vm, body, "tester", &error);
+    g_autoptr(JsonObject) done = NULL;
+    g_assert_no_error(error);
+    done = dv_test_engine_run(engine, job, timeout_ms);
+}
+
+void
+dv_test_engine_set_vm(DvEngine *engine, const char *name, const char *json)
+{
+    g_autoptr(GError) error = NULL;
+    DvStore *store = dv_engine_get_store(engine);
+    g_autoptr(JsonObject) vm = dv_store_find(store, &dv_table_vms, "name", name, &error);
+    g_autoptr(JsonObject) changes = dv_test_json_object(json);
+    g_assert_no_error(error);
+    g_assert_true(dv_store_update(store, &dv_table_vms, dv_json_get_string(vm, "id", ""), changes,
+                                  &error));
+    g_assert_no_error(error);
+}
+
+DvVirtHost *
+dv_test_engine_virt_host(DvEngine *engine, const char *host_id)
+{
+    g_autoptr(GError) error = NULL;
+    DvVirtHost *vh = dv_engine_virt_host_by_id(engine, host_id, &error);
+    g_assert_no_error(error);
+    return vh;
+}
+
+char *
+dv_test_engine_pool_names(DvEngine *engine, const char *host_id, const char *prefix)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(DvVirtHost) vh = dv_test_engine_virt_host(engine, host_id);
+    g_autoptr(JsonArray) vols = dv_virt_pool_list_volumes(vh, "pool1", prefix, NULL, &error);
+    g_autoptr(GString) out = g_string_new(NULL);
+    g_assert_no_error(error);
+    for (guint i = 0; i < json_array_get_length(vols); i++)
+        g_string_append_printf(out, "%s%s", i > 0 ? " " : "",
+                               dv_json_get_string(json_array_get_object_element(vols, i), "name", ""));
+    return g_string_free(g_steal_pointer(&out), FALSE);
 }

@@ -4,7 +4,7 @@
  * from.  Every helper asserts instead of returning an error. */
 #pragma once
 
-#include "dv-engine.h"
+#include "dv-engine-private.h"
 
 G_BEGIN_DECLS
 
@@ -25,8 +25,22 @@ JsonObject *dv_test_engine_create(DvEngine *engine, DvKind kind, const char *jso
 /* Rows of @def in @engine's store. */
 gint64 dv_test_engine_count(DvEngine *engine, const DvTableDef *def);
 
+/* A DvEngine on @state_dir with 4 job workers. */
+DvEngine *dv_test_engine_new(const char *state_dir, gboolean no_recover);
+
 /* Adds test-driver host "h1" (file <dir>/h1.xml) with VMs m0, m1, m2 and
  * stops m0, the catalogs' master.  Returns the host id (owned). */
 char *dv_test_catalog_add_host(DvEngine *engine, const char *dir, guint timeout_ms);
+
+/* Takes snapshot @name of VM @vm through the engine and waits for it. */
+void dv_test_engine_snapshot(DvEngine *engine, const char *vm, const char *name,
+                             guint timeout_ms);
+/* Writes @json's members into VM @name's row directly (no job). */
+void dv_test_engine_set_vm(DvEngine *engine, const char *name, const char *json);
+/* The engine's handle on host @host_id (owned). */
+DvVirtHost *dv_test_engine_virt_host(DvEngine *engine, const char *host_id);
+/* Names of the volumes in pool1 of host @host_id starting with @prefix,
+ * joined by ' ' (owned). */
+char *dv_test_engine_pool_names(DvEngine *engine, const char *host_id, const char *prefix);
 
 G_END_DECLS
