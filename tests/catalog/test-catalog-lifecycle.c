@@ -64,9 +64,8 @@ fixture_setup(Fixture *f, gconstpointer data)
 static void
 fixture_teardown(Fixture *f, gconstpointer data)
 {
-    const char *const argv[] = { "rm", "-rf", "--", f->tmpdir, NULL };
     g_clear_pointer(&f->engine, dv_engine_free);
-    g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
+    dv_test_remove_tree(f->tmpdir);
     g_free(f->state_dir);
     g_free(f->tmpdir);
     g_free(f->host_id);

@@ -48,10 +48,7 @@ dv_test_system_dir_new(const char *prefix)
 void
 dv_test_system_remove_tree(const char *dir)
 {
-    const char *const argv[] = { "rm", "-rf", "--", dir, NULL };
-    if (dir != NULL)
-        g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL,
-                     NULL);
+    dv_test_remove_tree(dir);
 }
 
 void

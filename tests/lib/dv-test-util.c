@@ -368,3 +368,29 @@ dv_test_count(DvTestDaemon *d, const char *list_path)
     } while (cursor != NULL);
     return n;
 }
+
+void
+dv_test_assert_job_state(JsonObject *job, const char *state)
+{
+    if (g_strcmp0(json_object_get_string_member(job, "state"), state) != 0) {
+        g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), job);
+        g_autofree char *t = json_to_string(n, FALSE);
+        g_error("job is not %s: %s", state, t);
+    }
+}
+
+void
+dv_test_run_job_ok(DvTestDaemon *d, const char *method, const char *path, const char *body)
+{
+    g_autoptr(JsonObject) job = dv_test_run_job(d, method, path, body);
+    dv_test_assert_job_state(job, "succeeded");
+}
+
+void
+dv_test_remove_tree(const char *dir)
+{
+    const char *const argv[] = { "rm", "-rf", "--", dir, NULL };
+    if (dir != NULL)
+        g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL,
+                     NULL);
+}
