@@ -249,8 +249,7 @@ vm_action(Fixture *f, const char *vm, const char *action)
     g_autoptr(JsonObject) job = dv_engine_vm_action(f->engine, vm, action, "tester", &error);
     g_autoptr(JsonObject) done = NULL;
     g_assert_no_error(error);
-    done = job_wait(f, job);
-    dv_test_assert_job_succeeded(done);
+    done = dv_test_engine_run(f->engine, job, WAIT_MS);
 }
 
 static char *
@@ -405,8 +404,7 @@ test_update_and_rollback(Fixture *f, gconstpointer data)
     job = update_image(f, "s2", &error);
     g_assert_no_error(error);
     g_assert_cmpstr(dv_json_get_string(job, "kind", ""), ==, "catalog.update-image");
-    done = job_wait(f, job);
-    dv_test_assert_job_succeeded(done);
+    done = dv_test_engine_run(f->engine, job, WAIT_MS);
     r = dv_json_get_object(done, "result");
     g_assert_cmpint(dv_json_get_int(r, "image_version", 0), ==, 2);
     g_assert_cmpint(dv_json_get_int(r, "machines_moved", 0), ==, 2);
@@ -474,8 +472,7 @@ test_update_and_rollback(Fixture *f, gconstpointer data)
     job = dv_engine_catalog_rollback(f->engine, "cat1", "tester", &error);
     g_assert_no_error(error);
     g_assert_cmpstr(dv_json_get_string(job, "kind", ""), ==, "catalog.rollback");
-    done = job_wait(f, job);
-    dv_test_assert_job_succeeded(done);
+    done = dv_test_engine_run(f->engine, job, WAIT_MS);
     r = dv_json_get_object(done, "result");
     g_assert_cmpint(dv_json_get_int(r, "image_version", 0), ==, 1);
     g_assert_cmpint(dv_json_get_int(r, "machines_moved", 0), ==, 2);
@@ -502,8 +499,7 @@ test_update_and_rollback(Fixture *f, gconstpointer data)
     g_clear_pointer(&done, json_object_unref);
     job = update_image(f, "s3", &error);
     g_assert_no_error(error);
-    done = job_wait(f, job);
-    dv_test_assert_job_succeeded(done);
+    done = dv_test_engine_run(f->engine, job, WAIT_MS);
     g_clear_pointer(&vols, g_free);
     vols = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-base");
     g_assert_cmpstr(vols, ==, "cat1-base-v1.qcow2 cat1-base-v2.qcow2 cat1-base-v3.qcow2");
@@ -525,8 +521,7 @@ test_update_and_rollback(Fixture *f, gconstpointer data)
     g_clear_pointer(&done, json_object_unref);
     job = dv_engine_catalog_rollback(f->engine, "cat1", "tester", &error);
     g_assert_no_error(error);
-    done = job_wait(f, job);
-    dv_test_assert_job_succeeded(done);
+    done = dv_test_engine_run(f->engine, job, WAIT_MS);
     assert_on_version(f, "desk-02", 1);
 }
 
@@ -545,8 +540,7 @@ test_rollback_base_gone(Fixture *f, gconstpointer data)
     dv_test_engine_snapshot(f->engine, "m0", "s2", WAIT_MS);
     job = update_image(f, "s2", &error);
     g_assert_no_error(error);
-    done = job_wait(f, job);
-    dv_test_assert_job_succeeded(done);
+    done = dv_test_engine_run(f->engine, job, WAIT_MS);
     /* Gone behind Drover's back (an administrator, a failed disk). */
     b1 = base_of(f, 1);
     g_assert_true(dv_store_delete(store(f), &dv_table_catalog_bases, dv_json_get_string(b1, "id", ""), &error));
@@ -575,8 +569,7 @@ test_persistent_rebuild(Fixture *f, gconstpointer data)
     dv_test_engine_snapshot(f->engine, "m0", "s2", WAIT_MS);
     job = update_image(f, "s2", &error);
     g_assert_no_error(error);
-    done = job_wait(f, job);
-    dv_test_assert_job_succeeded(done);
+    done = dv_test_engine_run(f->engine, job, WAIT_MS);
     r = dv_json_get_object(done, "result");
     g_assert_cmpint(dv_json_get_int(r, "machines_kept", 0), ==, 3);
     g_assert_cmpint(dv_json_get_int(r, "machines_moved", -1), ==, 0);
@@ -723,8 +716,7 @@ test_add_remove(Fixture *f, gconstpointer data)
         g_clear_pointer(&done, json_object_unref);
         job = dv_engine_catalog_remove_machines(f->engine, "cat1", b, "tester", &error);
         g_assert_no_error(error);
-        done = job_wait(f, job);
-        dv_test_assert_job_succeeded(done);
+        done = dv_test_engine_run(f->engine, job, WAIT_MS);
         g_assert_cmpint(dv_json_get_int(dv_json_get_object(done, "result"), "machines_removed", 0), ==, 2);
         g_assert_cmpint(count(f, &dv_table_catalog_machines), ==, 3);
         vols = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-");
@@ -780,8 +772,7 @@ test_add_remove(Fixture *f, gconstpointer data)
         g_clear_pointer(&done, json_object_unref);
         job = dv_engine_catalog_remove_machines(f->engine, "cat1", b, "tester", &error);
         g_assert_no_error(error);
-        done = job_wait(f, job);
-        dv_test_assert_job_succeeded(done);
+        done = dv_test_engine_run(f->engine, job, WAIT_MS);
         g_assert_cmpint(count(f, &dv_table_catalog_machines), ==, 1);
         g_clear_pointer(&done, json_object_unref);
         done = dv_store_find(store(f), &dv_table_catalog_machines, "name", "desk-01", &error);
@@ -824,8 +815,7 @@ test_power(Fixture *f, gconstpointer data)
         job = dv_engine_catalog_power(f->engine, "cat1", b, "tester", &error);
         g_assert_no_error(error);
         g_assert_cmpstr(dv_json_get_string(job, "kind", ""), ==, "catalog.power");
-        done = job_wait(f, job);
-        dv_test_assert_job_succeeded(done);
+        done = dv_test_engine_run(f->engine, job, WAIT_MS);
         r = dv_json_get_object(done, "result");
         g_assert_cmpint(dv_json_get_int(r, "parallel", 0), ==, 2); /* ceil(3 x 0.34) */
         g_assert_cmpint(dv_json_get_int(r, "max_parallel_seen", 0), <=, 2);
@@ -844,8 +834,7 @@ test_power(Fixture *f, gconstpointer data)
         g_clear_pointer(&done, json_object_unref);
         job = dv_engine_catalog_power(f->engine, "cat1", b, "tester", &error);
         g_assert_no_error(error);
-        done = job_wait(f, job);
-        dv_test_assert_job_succeeded(done);
+        done = dv_test_engine_run(f->engine, job, WAIT_MS);
         r = dv_json_get_object(done, "result");
         g_assert_cmpint(dv_json_get_int(r, "parallel", 0), ==, 1); /* 10% of 3, at least 1 */
         s1 = domain_state(f, "desk-01");
@@ -864,16 +853,14 @@ test_power(Fixture *f, gconstpointer data)
         g_clear_pointer(&done, json_object_unref);
         job = update_image(f, "s2", &error);
         g_assert_no_error(error);
-        done = job_wait(f, job);
-        dv_test_assert_job_succeeded(done);
+        done = dv_test_engine_run(f->engine, job, WAIT_MS);
         assert_on_version(f, "desk-01", 1);
         assert_on_version(f, "desk-02", 2);
         g_clear_pointer(&job, json_object_unref);
         g_clear_pointer(&done, json_object_unref);
         job = dv_engine_catalog_power(f->engine, "cat1", b, "tester", &error);
         g_assert_no_error(error);
-        done = job_wait(f, job);
-        dv_test_assert_job_succeeded(done);
+        done = dv_test_engine_run(f->engine, job, WAIT_MS);
         assert_on_version(f, "desk-01", 2);
         assert_on_version(f, "desk-03", 2);
     }

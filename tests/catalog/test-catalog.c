@@ -93,8 +93,7 @@ add_host_with_pool(Fixture *f, const char *name, gint64 available)
     g_assert_true(g_file_set_contents(xml, text, -1, &error));
     job = dv_engine_create(f->engine, DV_KIND_HOST, b, "tester", &error);
     g_assert_no_error(error);
-    done = job_wait(f, job);
-    dv_test_assert_job_succeeded(done);
+    done = dv_test_engine_run(f->engine, job, WAIT_MS);
     return g_strdup(dv_json_get_string(dv_json_get_object(done, "result"), "id", ""));
 }
 
@@ -611,8 +610,7 @@ test_reconcile(Fixture *f, gconstpointer data)
         job = dv_engine_catalog_reconcile_submit(f->engine, "cat1", body, "tester", &error);
         g_assert_no_error(error);
         g_assert_cmpstr(dv_json_get_string(job, "kind", ""), ==, "catalog.reconcile");
-        done = job_wait(f, job);
-        dv_test_assert_job_succeeded(done);
+        done = dv_test_engine_run(f->engine, job, WAIT_MS);
         g_assert_cmpuint(json_array_get_length(dv_json_get_array(dv_json_get_object(done, "result"),
                                                                  "deleted")), ==, 2);
     }

@@ -175,8 +175,7 @@ refresh(Fixture *f, const char *host_id)
     g_autoptr(JsonObject) job = dv_engine_host_refresh(f->engine, host_id, "tester", &error);
     g_autoptr(JsonObject) done = NULL;
     g_assert_no_error(error);
-    done = job_wait(f, job);
-    dv_test_assert_job_succeeded(done);
+    done = dv_test_engine_run(f->engine, job, WAIT_MS);
 }
 
 /* TRUE when the host (as its one connection sees it) has a volume at
@@ -322,8 +321,7 @@ test_host_group_rules(Fixture *f, gconstpointer data)
                                                      "tester", &error);
         g_autoptr(JsonObject) done = NULL;
         g_assert_no_error(error);
-        done = job_wait(f, job);
-        dv_test_assert_job_succeeded(done);
+        done = dv_test_engine_run(f->engine, job, WAIT_MS);
     }
     g_assert_cmpint(count(f, &dv_table_host_groups, NULL, NULL), ==, 2);
 }
@@ -360,8 +358,7 @@ test_needs_attention(Fixture *f, gconstpointer data)
     job = dv_engine_create(f->engine, DV_KIND_VM, body, "tester", &error);
     g_assert_no_error(error);
     {
-        g_autoptr(JsonObject) done = job_wait(f, job);
-        dv_test_assert_job_succeeded(done);
+        g_autoptr(JsonObject) done = dv_test_engine_run(f->engine, job, WAIT_MS);
     }
 }
 
