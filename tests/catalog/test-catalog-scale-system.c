@@ -146,16 +146,7 @@ static void
 pool_create(const char *uri, const char *name, const char *dir)
 {
     g_autoptr(DvVirtHost) vh = dv_virt_host_get(the_virt, uri, uri);
-    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
-    g_autoptr(virStoragePool) p = NULL;
-    g_autoptr(GError) error = NULL;
-    g_autofree char *xml = g_markup_printf_escaped("<pool type='dir'><name>%s</name>"
-                                                   "<target><path>%s</path></target></pool>", name, dir);
-    g_assert_true(dv_virt_op_begin(&op, vh, NULL, &error));
-    p = virStoragePoolCreateXML(op.conn, xml, 0);
-    if (p == NULL)
-        dv_virt_op_fail(&op, &error, "cannot create test pool on %s", uri);
-    g_assert_no_error(error);
+    dv_test_system_pool_create(vh, name, dir);
 }
 
 /* A persistent dir pool (it must survive a restart of the daemon). */
@@ -245,11 +236,7 @@ test_two_hosts_running_master(void)
     pool_create(DV_TEST_SYSTEM_URI, pool, dir);
     pool_create(session_uri, pool, sdir);
 
-    {
-        DvEngineOptions o = { .state_dir = state_dir, .job_workers = 4 };
-        engine = dv_engine_new(&o, &error);
-        g_assert_no_error(error);
-    }
+    engine = dv_test_engine_new(state_dir, FALSE);
     done = dv_test_engine_create(engine, DV_KIND_HOST, "{\"name\":\"local\",\"uri\":\"" DV_TEST_SYSTEM_URI "\"}", 120000);
     g_clear_pointer(&done, json_object_unref);
     g_free(json);
@@ -419,11 +406,7 @@ test_host_goes_away(void)
     dv_test_copy_file(src = g_build_filename(guest_dir(), "master.qcow2", NULL), master_path);
     pool_create(DV_TEST_SYSTEM_URI, pool, dir);
     pool_define(session_uri, pool, sdir);
-    {
-        DvEngineOptions o = { .state_dir = state_dir, .job_workers = 4 };
-        engine = dv_engine_new(&o, &error);
-        g_assert_no_error(error);
-    }
+    engine = dv_test_engine_new(state_dir, FALSE);
     done = dv_test_engine_create(engine, DV_KIND_HOST, "{\"name\":\"local\",\"uri\":\"" DV_TEST_SYSTEM_URI "\"}", 120000);
     g_clear_pointer(&done, json_object_unref);
     /* One machine step at a time there, so the kill lands mid-way. */

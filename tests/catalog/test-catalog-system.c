@@ -254,24 +254,10 @@ test_provision_and_boot(void)
     dv_test_copy_file(src = g_build_filename(guest_dir(), "initrd.img", NULL), initrd);
     g_free(src);
     dv_test_copy_file(src = g_build_filename(guest_dir(), "master.qcow2", NULL), master_path);
-    {
-        g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
-        g_autoptr(virStoragePool) p = NULL;
-        g_autofree char *xml = g_markup_printf_escaped("<pool type='dir'><name>%s</name>"
-                                                       "<target><path>%s</path></target></pool>", pool, dir);
-        g_assert_true(dv_virt_op_begin(&op, vh, NULL, &error));
-        p = virStoragePoolCreateXML(op.conn, xml, 0);
-        if (p == NULL)
-            dv_virt_op_fail(&op, &error, "cannot create test pool");
-        g_assert_no_error(error);
-    }
+    dv_test_system_pool_create(vh, pool, dir);
 
     state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
-    {
-        DvEngineOptions o = { .state_dir = state_dir, .job_workers = 4 };
-        engine = dv_engine_new(&o, &error);
-        g_assert_no_error(error);
-    }
+    engine = dv_test_engine_new(state_dir, FALSE);
     g_clear_pointer(&done, json_object_unref);
     done = dv_test_engine_create(engine, DV_KIND_HOST, "{\"name\":\"local\",\"uri\":\"" SYSTEM_URI "\"}", 120000);
 

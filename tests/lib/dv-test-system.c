@@ -124,6 +124,22 @@ dv_test_system_run_isolated(DvVirt *virt, const char *prefix, guint timeout_s)
 }
 
 void
+dv_test_system_pool_create(DvVirtHost *vh, const char *name, const char *dir)
+{
+    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
+    g_autoptr(virStoragePool) p = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *xml = g_markup_printf_escaped("<pool type='dir'><name>%s</name>"
+                                                   "<target><path>%s</path></target></pool>",
+                                                   name, dir);
+    g_assert_true(dv_virt_op_begin(&op, vh, NULL, &error));
+    p = virStoragePoolCreateXML(op.conn, xml, 0);
+    if (p == NULL)
+        dv_virt_op_fail(&op, &error, "cannot create test pool %s", name);
+    g_assert_no_error(error);
+}
+
+void
 dv_test_copy_file(const char *from, const char *to)
 {
     g_autoptr(GFile) src = g_file_new_for_path(from);

@@ -36,6 +36,9 @@ void dv_test_system_remove_tree(const char *dir);
  * again, then asserts the subprocess passed. */
 void dv_test_system_run_isolated(DvVirt *virt, const char *prefix, guint timeout_s);
 
+/* Creates a transient dir pool @name over @dir on @vh. */
+void dv_test_system_pool_create(DvVirtHost *vh, const char *name, const char *dir);
+
 /* Copies @from over @to and makes it world-readable (for qemu). */
 void dv_test_copy_file(const char *from, const char *to);
 
