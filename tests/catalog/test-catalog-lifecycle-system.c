@@ -59,18 +59,6 @@ prefix_new(pid_t pid)
     return g_strdup_printf("dvl%05d-", (int)(pid % 100000));
 }
 
-static void
-snapshot(DvEngine *engine, const char *vm, const char *name)
-{
-    g_autoptr(GError) error = NULL;
-    g_autofree char *json = g_strdup_printf("{\"name\":\"%s\"}", name);
-    g_autoptr(JsonObject) body = dv_test_json_object(json);
-    g_autoptr(JsonObject) job = dv_engine_vm_snapshot_create(engine, vm, body, "tester", &error);
-    g_autoptr(JsonObject) row = NULL;
-    g_assert_no_error(error);
-    row = dv_test_engine_run(engine, job, 120000);
-}
-
 typedef struct {
     char *name;
     char *id;
@@ -200,7 +188,7 @@ test_lifecycle(void)
                            "\"disks\":[{\"volume\":\"%s\"}]}", master, master_path);
     g_clear_pointer(&done, json_object_unref);
     done = dv_test_engine_create(engine, DV_KIND_VM, json, 120000);
-    snapshot(engine, master, "v1");
+    dv_test_engine_snapshot(engine, master, "v1", 120000);
     g_clear_pointer(&done, json_object_unref);
     done = dv_test_engine_create(engine, DV_KIND_GUEST_OS_PROFILE,
                   "{\"name\":\"desks\",\"admin_username\":\"admin\",\"admin_password\":\"s3cret-pw-91\","
@@ -262,7 +250,7 @@ test_lifecycle(void)
     /* v2: the administrator changes the master and takes a snapshot. */
     dv_test_copy_file(src = g_build_filename(v2dir, "master.qcow2", NULL), master_path);
     g_clear_pointer(&src, g_free);
-    snapshot(engine, master, "v2");
+    dv_test_engine_snapshot(engine, master, "v2", 120000);
     {
         g_autoptr(JsonObject) body = NULL;
         g_autoptr(JsonObject) job = NULL;

@@ -251,13 +251,7 @@ test_two_hosts_running_master(void)
                            "\"disks\":[{\"volume\":\"%s\"}]}", master_name, master_path);
     g_clear_pointer(&done, json_object_unref);
     done = dv_test_engine_create(engine, DV_KIND_VM, json, 120000);
-    {
-        g_autoptr(JsonObject) body = dv_test_json_object("{\"name\":\"golden\"}");
-        g_autoptr(JsonObject) job = dv_engine_vm_snapshot_create(engine, master_name, body, "tester", &error);
-        g_autoptr(JsonObject) row = NULL;
-        g_assert_no_error(error);
-        row = dv_test_engine_run(engine, job, 120000);
-    }
+    dv_test_engine_snapshot(engine, master_name, "golden", 120000);
     {
         g_autoptr(JsonObject) job = dv_engine_vm_action(engine, master_name, "start", "tester", &error);
         g_autoptr(JsonObject) row = NULL;
@@ -418,13 +412,7 @@ test_host_goes_away(void)
                            "\"disks\":[{\"volume\":\"%s\"}]}", master_name, master_path);
     g_clear_pointer(&done, json_object_unref);
     done = dv_test_engine_create(engine, DV_KIND_VM, json, 120000);
-    {
-        g_autoptr(JsonObject) body = dv_test_json_object("{\"name\":\"golden\"}");
-        g_autoptr(JsonObject) sj = dv_engine_vm_snapshot_create(engine, master_name, body, "tester", &error);
-        g_autoptr(JsonObject) r = NULL;
-        g_assert_no_error(error);
-        r = dv_test_engine_run(engine, sj, 120000);
-    }
+    dv_test_engine_snapshot(engine, master_name, "golden", 120000);
 
     g_free(json);
     json = g_strdup_printf("{\"name\":\"%s\",\"master_vm\":\"%s\",\"master_snapshot\":\"golden\","

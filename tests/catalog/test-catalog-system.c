@@ -269,11 +269,7 @@ test_provision_and_boot(void)
     done = dv_test_engine_create(engine, DV_KIND_VM, json, 120000);
     {
         g_autofree char *vm = g_strdup_printf("%smaster", prefix);
-        g_autoptr(JsonObject) body = dv_test_json_object("{\"name\":\"golden\"}");
-        g_autoptr(JsonObject) job = dv_engine_vm_snapshot_create(engine, vm, body, "tester", &error);
-        g_autoptr(JsonObject) row = NULL;
-        g_assert_no_error(error);
-        row = dv_test_engine_run(engine, job, 120000);
+        dv_test_engine_snapshot(engine, vm, "golden", 120000);
     }
     g_clear_pointer(&done, json_object_unref);
     done = dv_test_engine_create(engine, DV_KIND_GUEST_OS_PROFILE,
