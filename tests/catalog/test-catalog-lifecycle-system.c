@@ -42,8 +42,7 @@ static DvVirt *the_virt;
 static const char *
 guest_dir(void)
 {
-    const char *dir = g_getenv("DV_TINY_GUEST_DIR");
-    return dir != NULL && dir[0] != '\0' ? dir : DV_TINY_GUEST_CACHE_DIR;
+    return dv_test_tiny_guest_dir(DV_TINY_GUEST_CACHE_DIR);
 }
 
 /* The second image's guest files: the same build with marker v2. */

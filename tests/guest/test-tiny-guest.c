@@ -62,9 +62,7 @@ static void G_GNUC_PRINTF(1, 2) report(const char *format, ...)
 static const char *
 guest_dir(void)
 {
-    const char *dir = g_getenv("DV_TINY_GUEST_DIR");
-
-    return dir != NULL && dir[0] != '\0' ? dir : DV_TINY_GUEST_CACHE_DIR;
+    return dv_test_tiny_guest_dir(DV_TINY_GUEST_CACHE_DIR);
 }
 
 /* Runs scripts/build-tiny-guest (quick when the cache is complete). */

@@ -150,6 +150,13 @@ dv_test_copy_file(const char *from, const char *to)
     g_chmod(to, 0644);
 }
 
+const char *
+dv_test_tiny_guest_dir(const char *cache_dir)
+{
+    const char *dir = g_getenv("DV_TINY_GUEST_DIR");
+    return dir != NULL && dir[0] != '\0' ? dir : cache_dir;
+}
+
 void
 dv_test_tiny_guest_build(const char *script, const char *dir, const char *marker)
 {

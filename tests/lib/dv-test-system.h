@@ -42,6 +42,9 @@ void dv_test_system_pool_create(DvVirtHost *vh, const char *name, const char *di
 /* Copies @from over @to and makes it world-readable (for qemu). */
 void dv_test_copy_file(const char *from, const char *to);
 
+/* The tiny guest's files: $DV_TINY_GUEST_DIR when set and not empty, else
+ * @cache_dir (the build tree's cache). */
+const char *dv_test_tiny_guest_dir(const char *cache_dir);
 /* Runs @script (scripts/build-tiny-guest) for @dir, with --marker @marker
  * unless it is NULL; quick when the cache is complete.  Ends the test with
  * the script's output when it fails. */
