@@ -144,6 +144,19 @@ start_with_master(const char *state_dir, const char *prefix, const char *master)
     return d;
 }
 
+/* Provisions catalog @cat again; the job must succeed within @timeout_s
+ * with @ready machines ready. */
+static void
+provision_again(DvTestDaemon *d, const char *cat, guint timeout_s, gint64 ready)
+{
+    g_autofree char *path = g_strdup_printf("/api/v1/catalogs/%s/provision", cat);
+    g_autoptr(JsonObject) j = submit(d, "POST", path, NULL);
+    g_autoptr(JsonObject) done = wait_job(d, json_object_get_string_member(j, "id"), timeout_s);
+    g_assert_cmpstr(json_object_get_string_member(done, "state"), ==, "succeeded");
+    g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(done, "result"), "machines_ready"),
+                    ==, ready);
+}
+
 /* Asserts catalog @cat reconciles clean, then deletes it and its master. */
 static void
 reconcile_and_delete(DvTestDaemon *d, const char *prefix, const char *cat)
@@ -222,7 +235,6 @@ test_cancel_and_retry(void)
     g_autofree char *master = g_strdup_printf("%s/%smaster.qcow2", dir, prefix);
     g_autofree char *cat = g_strdup_printf("%scat", prefix);
     g_autofree char *body = NULL;
-    g_autofree char *path = NULL;
     g_autofree char *job_id = NULL;
     g_autoptr(DvTestDaemon) d = NULL;
     g_autoptr(JsonObject) job = NULL;
@@ -259,15 +271,7 @@ test_cancel_and_retry(void)
     g_unsetenv("DV_DEBUG_CATALOG_PAUSE");
     dv_test_daemon_stop(d, FALSE);
     g_assert_true(dv_test_daemon_restart(d));
-    g_free(path);
-    path = g_strdup_printf("/api/v1/catalogs/%s/provision", cat);
-    {
-        g_autoptr(JsonObject) j = submit(d, "POST", path, NULL);
-        g_autoptr(JsonObject) done = wait_job(d, json_object_get_string_member(j, "id"), 400);
-        g_assert_cmpstr(json_object_get_string_member(done, "state"), ==, "succeeded");
-        g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(done, "result"), "machines_ready"),
-                        ==, COUNT);
-    }
+    provision_again(d, cat, 400, COUNT);
     reconcile_and_delete(d, prefix, cat);
 }
 
@@ -285,7 +289,6 @@ test_stalled_worker(void)
     g_autofree char *master = g_strdup_printf("%s/%smaster.qcow2", dir, prefix);
     g_autofree char *cat = g_strdup_printf("%scat", prefix);
     g_autofree char *body = NULL;
-    g_autofree char *path = NULL;
     g_autoptr(DvTestDaemon) d = NULL;
     g_autoptr(JsonObject) job = NULL;
 
@@ -308,15 +311,7 @@ test_stalled_worker(void)
         g_assert_cmpint(json_object_get_int_member(result, "machines_ready"), ==, 19);
         g_assert_cmpint(json_object_get_int_member(result, "machines_failed"), ==, 1);
     }
-    g_free(path);
-    path = g_strdup_printf("/api/v1/catalogs/%s/provision", cat);
-    {
-        g_autoptr(JsonObject) j = submit(d, "POST", path, NULL);
-        g_autoptr(JsonObject) done = wait_job(d, json_object_get_string_member(j, "id"), 120);
-        g_assert_cmpstr(json_object_get_string_member(done, "state"), ==, "succeeded");
-        g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(done, "result"), "machines_ready"),
-                        ==, 20);
-    }
+    provision_again(d, cat, 120, 20);
     reconcile_and_delete(d, prefix, cat);
     /* The sleeping worker is still in droverd: stop it hard. */
     dv_test_daemon_stop(d, TRUE);
