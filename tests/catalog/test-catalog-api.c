@@ -26,28 +26,9 @@ fixture_setup(Fixture *f, gconstpointer data)
 static void
 fixture_teardown(Fixture *f, gconstpointer data)
 {
-    const char *const argv[] = { "rm", "-rf", "--", f->hostdir, NULL };
     g_clear_pointer(&f->d, dv_test_daemon_free);
-    g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL,
-                 NULL);
+    dv_test_rm_rf(f->hostdir);
     g_free(f->hostdir);
-}
-
-static void
-assert_state(JsonObject *job, const char *state)
-{
-    if (g_strcmp0(json_object_get_string_member(job, "state"), state) != 0) {
-        g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), job);
-        g_autofree char *t = json_to_string(n, FALSE);
-        g_error("job is not %s: %s", state, t);
-    }
-}
-
-static void
-run_ok(Fixture *f, const char *method, const char *path, const char *body)
-{
-    g_autoptr(JsonObject) job = dv_test_run_job(f->d, method, path, body);
-    assert_state(job, "succeeded");
 }
 
 static void
@@ -57,9 +38,9 @@ test_routes(Fixture *f, gconstpointer data)
     g_autofree char *host = g_strdup_printf("{\"name\":\"h1\",\"uri\":\"test://%s\"}", xml);
     guint status = 0;
 
-    run_ok(f, "POST", "/api/v1/hosts", host);
-    run_ok(f, "POST", "/api/v1/vms/m0/stop", NULL);
-    run_ok(f, "POST", "/api/v1/vms/m0/snapshots", "{\"name\":\"s1\"}");
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/hosts", host);
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/vms/m0/stop", NULL);
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/vms/m0/snapshots", "{\"name\":\"s1\"}");
     {
         /* test:// cannot upload identity disks: the machines fail, the
          * base and overlays exist. */
@@ -68,7 +49,7 @@ test_routes(Fixture *f, gconstpointer data)
             "{\"name\":\"cat1\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\",\"hosts\":[\"h1\"],"
             "\"pool\":\"pool1\",\"naming_scheme\":\"desk-##\",\"count\":2,\"machine\":{\"memory_"
             "mib\":64}}");
-        assert_state(job, "failed");
+        dv_test_assert_job_state(job, "failed");
     }
 
     /* The report. */
@@ -99,14 +80,14 @@ test_routes(Fixture *f, gconstpointer data)
         g_autoptr(JsonObject) job =
             dv_test_run_job(f->d, "POST", "/api/v1/catalogs/cat1/reconcile", NULL);
         JsonObject *result;
-        assert_state(job, "succeeded");
+        dv_test_assert_job_state(job, "succeeded");
         g_assert_cmpstr(json_object_get_string_member(job, "kind"), ==, "catalog.reconcile");
         result = json_object_get_object_member(job, "result");
         g_assert_true(json_object_get_boolean_member(result, "ok"));
         g_assert_cmpuint(json_array_get_length(json_object_get_array_member(result, "deleted")), ==,
                          0);
     }
-    run_ok(f, "POST", "/api/v1/catalogs/cat1/reconcile", "{\"delete_orphans\":true}");
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/catalogs/cat1/reconcile", "{\"delete_orphans\":true}");
     {
         g_autoptr(JsonNode) resp = dv_test_request(f->d, "POST", "/api/v1/catalogs/cat1/reconcile",
                                                    "{\"delete_orphans\":\"yes\"}", &status);
@@ -121,7 +102,7 @@ test_routes(Fixture *f, gconstpointer data)
     }
     {
         g_autoptr(JsonObject) job = dv_test_run_job(f->d, "DELETE", "/api/v1/catalogs/cat1", NULL);
-        assert_state(job, "succeeded");
+        dv_test_assert_job_state(job, "succeeded");
         g_assert_cmpstr(json_object_get_string_member(job, "kind"), ==, "catalog.delete");
     }
     {

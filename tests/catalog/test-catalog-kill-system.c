@@ -36,13 +36,6 @@ prefix_new(pid_t pid)
     return g_strdup_printf("%s%05d-", tag, (int)(pid % 100000));
 }
 
-static char *
-dir_new(const char *prefix)
-{
-    g_autofree char *base = g_strndup(prefix, strlen(prefix) - 1);
-    return g_build_filename(g_get_tmp_dir(), base, NULL);
-}
-
 static void
 run_argv(const char *const *argv)
 {
@@ -118,34 +111,29 @@ wait_paused(DvTestDaemon *d, const char *point)
     g_error("droverd did not pause at %s", point);
 }
 
+/* The master's disk @master (an empty 64 MiB qcow2) in @dir, a transient
+ * dir pool @pool over @dir, and droverd's empty @state_dir. */
 static void
-test_kill_during_provisioning(void)
+make_master_and_pool(const char *dir, const char *master, const char *pool, const char *state_dir)
 {
-    g_autofree char *prefix = prefix_new(getppid());
-    g_autofree char *dir = dir_new(prefix);
-    g_autofree char *pool = g_strdup_printf("%spool", prefix);
-    g_autofree char *state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
-    g_autofree char *master = g_strdup_printf("%s/%smaster.qcow2", dir, prefix);
-    g_autofree char *cat = g_strdup_printf("%scat", prefix);
+    g_autofree char *target = g_strdup_printf("--target=%s", dir);
+    const char *const mk[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", "compat=1.1", master, "64M",
+                               NULL };
+    const char *const pc[] = { "virsh", "-q", "-c", DV_TEST_SYSTEM_URI, "pool-create-as", pool, "dir", target,
+                               NULL };
+    run_argv(mk);
+    run_argv(pc);
+    g_assert_cmpint(g_mkdir(state_dir, 0700), ==, 0);
+}
+
+/* Starts droverd on @state_dir with host "local" (the system daemon) and
+ * VM <prefix>master on @master with its snapshot "golden". */
+static DvTestDaemon *
+start_with_master(const char *state_dir, const char *prefix, const char *master)
+{
+    DvTestDaemon *d = dv_test_daemon_start(state_dir, NULL);
     g_autofree char *body = NULL;
     g_autofree char *path = NULL;
-    g_autofree char *job_id = NULL;
-    g_autoptr(DvTestDaemon) d = NULL;
-    g_autoptr(JsonObject) job = NULL;
-    static const char *const points[] = { "consolidate", "machines", "save" };
-
-    {
-        g_autofree char *target = g_strdup_printf("--target=%s", dir);
-        const char *const mk[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", "compat=1.1", master, "64M",
-                                   NULL };
-        const char *const pc[] = { "virsh", "-q", "-c", DV_TEST_SYSTEM_URI, "pool-create-as", pool, "dir", target,
-                                   NULL };
-        run_argv(mk);
-        run_argv(pc);
-    }
-    g_assert_cmpint(g_mkdir(state_dir, 0700), ==, 0);
-    g_setenv("DV_DEBUG_CATALOG_PAUSE", points[0], TRUE);
-    d = dv_test_daemon_start(state_dir, NULL);
     g_assert_nonnull(d);
     ok(d, "POST", "/api/v1/hosts", "{\"name\":\"local\",\"uri\":\"" DV_TEST_SYSTEM_URI "\"}");
     body = g_strdup_printf("{\"name\":\"%smaster\",\"host\":\"local\",\"memory_mib\":64,\"generation\":1,"
@@ -153,8 +141,57 @@ test_kill_during_provisioning(void)
     ok(d, "POST", "/api/v1/vms", body);
     path = g_strdup_printf("/api/v1/vms/%smaster/snapshots", prefix);
     ok(d, "POST", path, "{\"name\":\"golden\"}");
+    return d;
+}
 
-    g_free(body);
+/* Provisions catalog @cat again; the job must succeed within @timeout_s
+ * with @ready machines ready. */
+static void
+provision_again(DvTestDaemon *d, const char *cat, guint timeout_s, gint64 ready)
+{
+    g_autofree char *path = g_strdup_printf("/api/v1/catalogs/%s/provision", cat);
+    g_autoptr(JsonObject) j = submit(d, "POST", path, NULL);
+    g_autoptr(JsonObject) done = wait_job(d, json_object_get_string_member(j, "id"), timeout_s);
+    g_assert_cmpstr(json_object_get_string_member(done, "state"), ==, "succeeded");
+    g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(done, "result"), "machines_ready"),
+                    ==, ready);
+}
+
+/* Asserts catalog @cat reconciles clean, then deletes it and its master. */
+static void
+reconcile_and_delete(DvTestDaemon *d, const char *prefix, const char *cat)
+{
+    guint status = 0;
+    g_autofree char *rp = g_strdup_printf("/api/v1/catalogs/%s/reconcile", cat);
+    g_autoptr(JsonNode) r = dv_test_request(d, "GET", rp, NULL, &status);
+    g_autofree char *t = json_to_string(r, FALSE);
+    g_autofree char *cp = g_strdup_printf("/api/v1/catalogs/%s", cat);
+    g_autofree char *mp = g_strdup_printf("/api/v1/vms/%smaster", prefix);
+    g_printerr("# reconcile: %s\n", t);
+    g_assert_cmpuint(status, ==, 200);
+    g_assert_true(json_object_get_boolean_member(json_node_get_object(r), "ok"));
+    ok(d, "DELETE", cp, NULL);
+    ok(d, "DELETE", mp, NULL);
+}
+
+static void
+test_kill_during_provisioning(void)
+{
+    g_autofree char *prefix = prefix_new(getppid());
+    g_autofree char *dir = dv_test_system_dir_new(prefix);
+    g_autofree char *pool = g_strdup_printf("%spool", prefix);
+    g_autofree char *state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
+    g_autofree char *master = g_strdup_printf("%s/%smaster.qcow2", dir, prefix);
+    g_autofree char *cat = g_strdup_printf("%scat", prefix);
+    g_autofree char *body = NULL;
+    g_autofree char *job_id = NULL;
+    g_autoptr(DvTestDaemon) d = NULL;
+    g_autoptr(JsonObject) job = NULL;
+    static const char *const points[] = { "consolidate", "machines", "save" };
+
+    make_master_and_pool(dir, master, pool, state_dir);
+    g_setenv("DV_DEBUG_CATALOG_PAUSE", points[0], TRUE);
+    d = start_with_master(state_dir, prefix, master);
     body = g_strdup_printf("{\"name\":\"%s\",\"master_vm\":\"%smaster\",\"master_snapshot\":\"golden\","
                            "\"hosts\":[\"local\"],\"pool\":\"%s\",\"naming_scheme\":\"%s###\",\"count\":%d,"
                            "\"personal_disk_mib\":16,\"machine\":{\"memory_mib\":64}}",
@@ -183,21 +220,7 @@ test_kill_during_provisioning(void)
         g_assert_cmpint(json_object_get_int_member(result, "machines_ready"), ==, COUNT);
         g_assert_cmpint(json_object_get_int_member(result, "machines_failed"), ==, 0);
     }
-    {
-        guint status = 0;
-        g_autofree char *rp = g_strdup_printf("/api/v1/catalogs/%s/reconcile", cat);
-        g_autoptr(JsonNode) r = dv_test_request(d, "GET", rp, NULL, &status);
-        g_autofree char *t = json_to_string(r, FALSE);
-        g_printerr("# reconcile: %s\n", t);
-        g_assert_cmpuint(status, ==, 200);
-        g_assert_true(json_object_get_boolean_member(json_node_get_object(r), "ok"));
-    }
-    g_free(path);
-    path = g_strdup_printf("/api/v1/catalogs/%s", cat);
-    ok(d, "DELETE", path, NULL);
-    g_free(path);
-    path = g_strdup_printf("/api/v1/vms/%smaster", prefix);
-    ok(d, "DELETE", path, NULL);
+    reconcile_and_delete(d, prefix, cat);
 }
 
 /* Cancelling mid-way: the machines not made stay pending (none failed),
@@ -206,38 +229,20 @@ static void
 test_cancel_and_retry(void)
 {
     g_autofree char *prefix = prefix_new(getppid());
-    g_autofree char *dir = dir_new(prefix);
+    g_autofree char *dir = dv_test_system_dir_new(prefix);
     g_autofree char *pool = g_strdup_printf("%spool", prefix);
     g_autofree char *state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
     g_autofree char *master = g_strdup_printf("%s/%smaster.qcow2", dir, prefix);
     g_autofree char *cat = g_strdup_printf("%scat", prefix);
     g_autofree char *body = NULL;
-    g_autofree char *path = NULL;
     g_autofree char *job_id = NULL;
     g_autoptr(DvTestDaemon) d = NULL;
     g_autoptr(JsonObject) job = NULL;
 
-    {
-        g_autofree char *target = g_strdup_printf("--target=%s", dir);
-        const char *const mk[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", "compat=1.1", master, "64M",
-                                   NULL };
-        const char *const pc[] = { "virsh", "-q", "-c", DV_TEST_SYSTEM_URI, "pool-create-as", pool, "dir", target,
-                                   NULL };
-        run_argv(mk);
-        run_argv(pc);
-    }
-    g_assert_cmpint(g_mkdir(state_dir, 0700), ==, 0);
+    make_master_and_pool(dir, master, pool, state_dir);
     /* Paused before anything is made, so most machines are not. */
     g_setenv("DV_DEBUG_CATALOG_PAUSE", "consolidate", TRUE);
-    d = dv_test_daemon_start(state_dir, NULL);
-    g_assert_nonnull(d);
-    ok(d, "POST", "/api/v1/hosts", "{\"name\":\"local\",\"uri\":\"" DV_TEST_SYSTEM_URI "\"}");
-    body = g_strdup_printf("{\"name\":\"%smaster\",\"host\":\"local\",\"memory_mib\":64,\"generation\":1,"
-                           "\"disks\":[{\"volume\":\"%s\"}]}", prefix, master);
-    ok(d, "POST", "/api/v1/vms", body);
-    path = g_strdup_printf("/api/v1/vms/%smaster/snapshots", prefix);
-    ok(d, "POST", path, "{\"name\":\"golden\"}");
-    g_free(body);
+    d = start_with_master(state_dir, prefix, master);
     body = g_strdup_printf("{\"name\":\"%s\",\"master_vm\":\"%smaster\",\"master_snapshot\":\"golden\","
                            "\"hosts\":[\"local\"],\"pool\":\"%s\",\"naming_scheme\":\"%s###\",\"count\":%d,"
                            "\"machine\":{\"memory_mib\":64}}",
@@ -266,28 +271,8 @@ test_cancel_and_retry(void)
     g_unsetenv("DV_DEBUG_CATALOG_PAUSE");
     dv_test_daemon_stop(d, FALSE);
     g_assert_true(dv_test_daemon_restart(d));
-    g_free(path);
-    path = g_strdup_printf("/api/v1/catalogs/%s/provision", cat);
-    {
-        g_autoptr(JsonObject) j = submit(d, "POST", path, NULL);
-        g_autoptr(JsonObject) done = wait_job(d, json_object_get_string_member(j, "id"), 400);
-        g_assert_cmpstr(json_object_get_string_member(done, "state"), ==, "succeeded");
-        g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(done, "result"), "machines_ready"),
-                        ==, COUNT);
-    }
-    {
-        guint status = 0;
-        g_autofree char *rp = g_strdup_printf("/api/v1/catalogs/%s/reconcile", cat);
-        g_autoptr(JsonNode) r = dv_test_request(d, "GET", rp, NULL, &status);
-        g_assert_cmpuint(status, ==, 200);
-        g_assert_true(json_object_get_boolean_member(json_node_get_object(r), "ok"));
-    }
-    g_free(path);
-    path = g_strdup_printf("/api/v1/catalogs/%s", cat);
-    ok(d, "DELETE", path, NULL);
-    g_free(path);
-    path = g_strdup_printf("/api/v1/vms/%smaster", prefix);
-    ok(d, "DELETE", path, NULL);
+    provision_again(d, cat, 400, COUNT);
+    reconcile_and_delete(d, prefix, cat);
 }
 
 /* A worker that never comes back (droverd's test hook makes one sleep as
@@ -298,37 +283,19 @@ static void
 test_stalled_worker(void)
 {
     g_autofree char *prefix = prefix_new(getppid());
-    g_autofree char *dir = dir_new(prefix);
+    g_autofree char *dir = dv_test_system_dir_new(prefix);
     g_autofree char *pool = g_strdup_printf("%spool", prefix);
     g_autofree char *state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
     g_autofree char *master = g_strdup_printf("%s/%smaster.qcow2", dir, prefix);
     g_autofree char *cat = g_strdup_printf("%scat", prefix);
     g_autofree char *body = NULL;
-    g_autofree char *path = NULL;
     g_autoptr(DvTestDaemon) d = NULL;
     g_autoptr(JsonObject) job = NULL;
 
-    {
-        g_autofree char *target = g_strdup_printf("--target=%s", dir);
-        const char *const mk[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", "compat=1.1", master, "64M",
-                                   NULL };
-        const char *const pc[] = { "virsh", "-q", "-c", DV_TEST_SYSTEM_URI, "pool-create-as", pool, "dir", target,
-                                   NULL };
-        run_argv(mk);
-        run_argv(pc);
-    }
-    g_assert_cmpint(g_mkdir(state_dir, 0700), ==, 0);
+    make_master_and_pool(dir, master, pool, state_dir);
     g_setenv("DV_DEBUG_CATALOG_PAUSE", "worker", TRUE);
     g_setenv("DV_DEBUG_CATALOG_STALL_S", "5", TRUE);
-    d = dv_test_daemon_start(state_dir, NULL);
-    g_assert_nonnull(d);
-    ok(d, "POST", "/api/v1/hosts", "{\"name\":\"local\",\"uri\":\"" DV_TEST_SYSTEM_URI "\"}");
-    body = g_strdup_printf("{\"name\":\"%smaster\",\"host\":\"local\",\"memory_mib\":64,\"generation\":1,"
-                           "\"disks\":[{\"volume\":\"%s\"}]}", prefix, master);
-    ok(d, "POST", "/api/v1/vms", body);
-    path = g_strdup_printf("/api/v1/vms/%smaster/snapshots", prefix);
-    ok(d, "POST", path, "{\"name\":\"golden\"}");
-    g_free(body);
+    d = start_with_master(state_dir, prefix, master);
     body = g_strdup_printf("{\"name\":\"%s\",\"master_vm\":\"%smaster\",\"master_snapshot\":\"golden\","
                            "\"hosts\":[\"local\"],\"pool\":\"%s\",\"naming_scheme\":\"%s###\",\"count\":20,"
                            "\"machine\":{\"memory_mib\":64}}",
@@ -344,28 +311,8 @@ test_stalled_worker(void)
         g_assert_cmpint(json_object_get_int_member(result, "machines_ready"), ==, 19);
         g_assert_cmpint(json_object_get_int_member(result, "machines_failed"), ==, 1);
     }
-    g_free(path);
-    path = g_strdup_printf("/api/v1/catalogs/%s/provision", cat);
-    {
-        g_autoptr(JsonObject) j = submit(d, "POST", path, NULL);
-        g_autoptr(JsonObject) done = wait_job(d, json_object_get_string_member(j, "id"), 120);
-        g_assert_cmpstr(json_object_get_string_member(done, "state"), ==, "succeeded");
-        g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(done, "result"), "machines_ready"),
-                        ==, 20);
-    }
-    {
-        guint status = 0;
-        g_autofree char *rp = g_strdup_printf("/api/v1/catalogs/%s/reconcile", cat);
-        g_autoptr(JsonNode) r = dv_test_request(d, "GET", rp, NULL, &status);
-        g_assert_cmpuint(status, ==, 200);
-        g_assert_true(json_object_get_boolean_member(json_node_get_object(r), "ok"));
-    }
-    g_free(path);
-    path = g_strdup_printf("/api/v1/catalogs/%s", cat);
-    ok(d, "DELETE", path, NULL);
-    g_free(path);
-    path = g_strdup_printf("/api/v1/vms/%smaster", prefix);
-    ok(d, "DELETE", path, NULL);
+    provision_again(d, cat, 120, 20);
+    reconcile_and_delete(d, prefix, cat);
     /* The sleeping worker is still in droverd: stop it hard. */
     dv_test_daemon_stop(d, TRUE);
     g_unsetenv("DV_DEBUG_CATALOG_PAUSE");
@@ -377,8 +324,6 @@ run_isolated(gconstpointer data)
 {
     GTestFunc fn = (GTestFunc)data;
     g_autofree char *prefix = NULL;
-    g_autofree char *dir = NULL;
-    g_autofree char *state_dir = NULL;
 
     if (g_test_subprocess()) {
         fn();
@@ -387,17 +332,7 @@ run_isolated(gconstpointer data)
     if (!dv_test_system_check_daemon(the_virt))
         return;
     prefix = prefix_new(getpid());
-    dir = dir_new(prefix);
-    state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
-    dv_test_system_cleanup(the_virt, prefix, dir);
-    dv_test_system_remove_tree(state_dir);
-    g_assert_cmpint(g_mkdir(dir, 0755), ==, 0);
-    g_chmod(dir, 0755);
-    g_test_trap_subprocess(NULL, 540 * G_USEC_PER_SEC,
-                           G_TEST_SUBPROCESS_INHERIT_STDOUT | G_TEST_SUBPROCESS_INHERIT_STDERR);
-    dv_test_system_cleanup(the_virt, prefix, dir);
-    dv_test_system_remove_tree(state_dir);
-    g_test_trap_assert_passed();
+    dv_test_system_run_isolated(the_virt, prefix, 540);
 }
 
 int

@@ -28,27 +28,9 @@ fixture_setup(Fixture *f, gconstpointer data)
 static void
 fixture_teardown(Fixture *f, gconstpointer data)
 {
-    const char *const argv[] = { "rm", "-rf", "--", f->hostdir, NULL };
     g_clear_pointer(&f->d, dv_test_daemon_free);
-    g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
+    dv_test_rm_rf(f->hostdir);
     g_free(f->hostdir);
-}
-
-static void
-assert_state(JsonObject *job, const char *state)
-{
-    if (g_strcmp0(json_object_get_string_member(job, "state"), state) != 0) {
-        g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), job);
-        g_autofree char *t = json_to_string(n, FALSE);
-        g_error("job is not %s: %s", state, t);
-    }
-}
-
-static void
-run_ok(Fixture *f, const char *method, const char *path, const char *body)
-{
-    g_autoptr(JsonObject) job = dv_test_run_job(f->d, method, path, body);
-    assert_state(job, "succeeded");
 }
 
 /* @method @path with @body must answer @want_status with @code naming
@@ -73,15 +55,15 @@ test_routes(Fixture *f, gconstpointer data)
     g_autofree char *host = g_strdup_printf("{\"name\":\"h1\",\"uri\":\"test://%s\"}", xml);
     guint status = 0;
 
-    run_ok(f, "POST", "/api/v1/hosts", host);
-    run_ok(f, "POST", "/api/v1/vms/m0/stop", NULL);
-    run_ok(f, "POST", "/api/v1/vms/m0/snapshots", "{\"name\":\"s1\"}");
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/hosts", host);
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/vms/m0/stop", NULL);
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/vms/m0/snapshots", "{\"name\":\"s1\"}");
     {
         g_autoptr(JsonObject) job = dv_test_run_job(
             f->d, "POST", "/api/v1/catalogs",
             "{\"name\":\"cat1\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\",\"hosts\":[\"h1\"],"
             "\"pool\":\"pool1\",\"naming_scheme\":\"desk-##\",\"count\":2,\"machine\":{\"memory_mib\":64}}");
-        assert_state(job, "failed"); /* test:// cannot upload identity disks */
+        dv_test_assert_job_state(job, "failed"); /* test:// cannot upload identity disks */
     }
 
     /* Image history: one image, current. */
@@ -125,22 +107,22 @@ test_routes(Fixture *f, gconstpointer data)
     {
         g_autoptr(JsonObject) job =
             dv_test_run_job(f->d, "POST", "/api/v1/catalogs/cat1/remove-machines", "{\"machines\":[\"desk-04\"]}");
-        assert_state(job, "succeeded");
+        dv_test_assert_job_state(job, "succeeded");
         g_assert_cmpstr(json_object_get_string_member(job, "kind"), ==, "catalog.remove-machines");
         g_assert_cmpint(dv_test_count(f->d, "/api/v1/catalogs/cat1/machines"), ==, 3);
     }
-    run_ok(f, "POST", "/api/v1/vms/m0/snapshots", "{\"name\":\"s2\"}");
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/vms/m0/snapshots", "{\"name\":\"s2\"}");
     {
         g_autoptr(JsonObject) job = dv_test_run_job(f->d, "POST", "/api/v1/catalogs/cat1/images",
                                                     "{\"master_vm\":\"m0\",\"master_snapshot\":\"s2\"}");
-        assert_state(job, "succeeded");
+        dv_test_assert_job_state(job, "succeeded");
         g_assert_cmpstr(json_object_get_string_member(job, "kind"), ==, "catalog.update-image");
         g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(job, "result"), "image_version"), ==,
                         2);
     }
     {
         g_autoptr(JsonObject) job = dv_test_run_job(f->d, "POST", "/api/v1/catalogs/cat1/rollback", NULL);
-        assert_state(job, "succeeded");
+        dv_test_assert_job_state(job, "succeeded");
         g_assert_cmpstr(json_object_get_string_member(job, "kind"), ==, "catalog.rollback");
     }
     {
@@ -179,7 +161,7 @@ test_periodic_reconcile(void)
             d, "POST", "/api/v1/catalogs",
             "{\"name\":\"cat1\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\",\"hosts\":[\"h1\"],"
             "\"pool\":\"pool1\",\"naming_scheme\":\"desk-##\",\"count\":2,\"machine\":{\"memory_mib\":64}}");
-        assert_state(j1, "succeeded");
+        dv_test_assert_job_state(j1, "succeeded");
     }
     deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
     for (;;) {

@@ -17,6 +17,7 @@
 #define G_LOG_DOMAIN "DvTestCatalogLifecycleSystem"
 
 #include "dv-virt-private.h"
+#include "dv-test-catalog.h"
 #include "dv-test-system.h"
 #include "dv-test-util.h"
 
@@ -41,8 +42,7 @@ static DvVirt *the_virt;
 static const char *
 guest_dir(void)
 {
-    const char *dir = g_getenv("DV_TINY_GUEST_DIR");
-    return dir != NULL && dir[0] != '\0' ? dir : DV_TINY_GUEST_CACHE_DIR;
+    return dv_test_tiny_guest_dir(DV_TINY_GUEST_CACHE_DIR);
 }
 
 /* The second image's guest files: the same build with marker v2. */
@@ -52,90 +52,10 @@ guest_dir_v2(void)
     return g_strdup_printf("%s-v2", guest_dir());
 }
 
-static void
-guest_build(const char *dir, const char *marker)
-{
-    g_autoptr(GError) error = NULL;
-    g_autofree char *out = NULL;
-    g_autofree char *err = NULL;
-    int status = 0;
-    const char *argv[] = { DV_BUILD_TINY_GUEST, dir, "--marker", marker, NULL };
-
-    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status, &error))
-        g_error("cannot run %s: %s", argv[0], error->message);
-    if (!g_spawn_check_wait_status(status, &error))
-        g_error("%s %s failed: %s\n%s%s", argv[0], dir, error->message, out, err);
-}
-
 static char *
 prefix_new(pid_t pid)
 {
     return g_strdup_printf("dvl%05d-", (int)(pid % 100000));
-}
-
-static char *
-pool_dir_new(const char *prefix)
-{
-    g_autofree char *base = g_strndup(prefix, strlen(prefix) - 1);
-    return g_build_filename(g_get_tmp_dir(), base, NULL);
-}
-
-static void
-copy_file(const char *from, const char *to)
-{
-    g_autoptr(GFile) src = g_file_new_for_path(from);
-    g_autoptr(GFile) dst = g_file_new_for_path(to);
-    g_autoptr(GError) error = NULL;
-    g_file_copy(src, dst, G_FILE_COPY_OVERWRITE, NULL, NULL, NULL, &error);
-    g_assert_no_error(error);
-    g_chmod(to, 0644);
-}
-
-static JsonObject *
-obj(const char *json)
-{
-    g_autoptr(GError) error = NULL;
-    JsonObject *o = dv_json_object_from_text(json, &error);
-    g_assert_no_error(error);
-    return o;
-}
-
-static JsonObject *
-run(DvEngine *engine, JsonObject *job, guint timeout_ms)
-{
-    g_autoptr(GError) error = NULL;
-    JsonObject *row;
-    g_assert_nonnull(job);
-    g_assert_true(dv_job_manager_wait_idle(dv_engine_get_jobs(engine), timeout_ms));
-    row = dv_store_get(dv_engine_get_store(engine), &dv_table_jobs, dv_json_get_string(job, "id", ""), &error);
-    g_assert_no_error(error);
-    if (g_strcmp0(dv_json_get_string(row, "state", ""), "succeeded") != 0) {
-        g_autofree char *t = dv_json_object_to_string(row, FALSE);
-        g_error("job did not succeed: %s", t);
-    }
-    return row;
-}
-
-static JsonObject *
-create(DvEngine *engine, DvKind kind, const char *json, guint timeout_ms)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) body = obj(json);
-    g_autoptr(JsonObject) job = dv_engine_create(engine, kind, body, "tester", &error);
-    g_assert_no_error(error);
-    return run(engine, job, timeout_ms);
-}
-
-static void
-snapshot(DvEngine *engine, const char *vm, const char *name)
-{
-    g_autoptr(GError) error = NULL;
-    g_autofree char *json = g_strdup_printf("{\"name\":\"%s\"}", name);
-    g_autoptr(JsonObject) body = obj(json);
-    g_autoptr(JsonObject) job = dv_engine_vm_snapshot_create(engine, vm, body, "tester", &error);
-    g_autoptr(JsonObject) row = NULL;
-    g_assert_no_error(error);
-    row = run(engine, job, 120000);
 }
 
 typedef struct {
@@ -164,7 +84,7 @@ boot_all(DvEngine *engine, DvVirtHost *vh, const char *catalog, const char *acti
 {
     g_autoptr(GError) error = NULL;
     g_autofree char *json = g_strdup_printf("{\"action\":\"%s\",\"max_share\":60}", action);
-    g_autoptr(JsonObject) body = obj(json);
+    g_autoptr(JsonObject) body = dv_test_json_object(json);
     g_autoptr(JsonObject) job = NULL;
     g_autoptr(JsonObject) row = NULL;
     gint64 t0 = g_get_monotonic_time();
@@ -178,7 +98,7 @@ boot_all(DvEngine *engine, DvVirtHost *vh, const char *catalog, const char *acti
     }
     job = dv_engine_catalog_power(engine, catalog, body, "tester", &error);
     g_assert_no_error(error);
-    row = run(engine, job, JOB_WAIT_MS);
+    row = dv_test_engine_run(engine, job, JOB_WAIT_MS);
     g_assert_cmpint(dv_json_get_int(dv_json_get_object(row, "result"), "parallel", 0), ==, 3);
     for (guint i = 0; i < MACHINES; i++) {
         for (;;) {
@@ -233,7 +153,7 @@ static void
 test_lifecycle(void)
 {
     g_autofree char *prefix = prefix_new(getppid());
-    g_autofree char *dir = pool_dir_new(prefix);
+    g_autofree char *dir = dv_test_system_dir_new(prefix);
     g_autofree char *pool = g_strdup_printf("%spool", prefix);
     g_autofree char *state_dir = NULL;
     g_autofree char *kernel = g_build_filename(dir, "vmlinuz", NULL);
@@ -253,37 +173,23 @@ test_lifecycle(void)
     Machine ms[MACHINES] = { { 0 } };
     gint64 t_start = g_get_monotonic_time();
 
-    copy_file(src = g_build_filename(guest_dir(), "vmlinuz", NULL), kernel);
+    dv_test_copy_file(src = g_build_filename(guest_dir(), "vmlinuz", NULL), kernel);
     g_clear_pointer(&src, g_free);
-    copy_file(src = g_build_filename(guest_dir(), "initrd.img", NULL), initrd);
+    dv_test_copy_file(src = g_build_filename(guest_dir(), "initrd.img", NULL), initrd);
     g_clear_pointer(&src, g_free);
-    copy_file(src = g_build_filename(guest_dir(), "master.qcow2", NULL), master_path);
+    dv_test_copy_file(src = g_build_filename(guest_dir(), "master.qcow2", NULL), master_path);
     g_clear_pointer(&src, g_free);
-    {
-        g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
-        g_autoptr(virStoragePool) p = NULL;
-        g_autofree char *xml = g_markup_printf_escaped("<pool type='dir'><name>%s</name>"
-                                                       "<target><path>%s</path></target></pool>", pool, dir);
-        g_assert_true(dv_virt_op_begin(&op, vh, NULL, &error));
-        p = virStoragePoolCreateXML(op.conn, xml, 0);
-        if (p == NULL)
-            dv_virt_op_fail(&op, &error, "cannot create test pool");
-        g_assert_no_error(error);
-    }
+    dv_test_system_pool_create(vh, pool, dir);
     state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
-    {
-        DvEngineOptions o = { .state_dir = state_dir, .job_workers = 4 };
-        engine = dv_engine_new(&o, &error);
-        g_assert_no_error(error);
-    }
-    done = create(engine, DV_KIND_HOST, "{\"name\":\"local\",\"uri\":\"" SYSTEM_URI "\"}", 120000);
+    engine = dv_test_engine_new(state_dir, FALSE);
+    done = dv_test_engine_create(engine, DV_KIND_HOST, "{\"name\":\"local\",\"uri\":\"" SYSTEM_URI "\"}", 120000);
     json = g_strdup_printf("{\"name\":\"%s\",\"host\":\"local\",\"memory_mib\":128,\"generation\":1,"
                            "\"disks\":[{\"volume\":\"%s\"}]}", master, master_path);
     g_clear_pointer(&done, json_object_unref);
-    done = create(engine, DV_KIND_VM, json, 120000);
-    snapshot(engine, master, "v1");
+    done = dv_test_engine_create(engine, DV_KIND_VM, json, 120000);
+    dv_test_engine_snapshot(engine, master, "v1", 120000);
     g_clear_pointer(&done, json_object_unref);
-    done = create(engine, DV_KIND_GUEST_OS_PROFILE,
+    done = dv_test_engine_create(engine, DV_KIND_GUEST_OS_PROFILE,
                   "{\"name\":\"desks\",\"admin_username\":\"admin\",\"admin_password\":\"s3cret-pw-91\","
                   "\"domain\":\"corp.example.com\",\"domain_join_user\":\"joiner\","
                   "\"domain_join_password\":\"J0in-pw-17\",\"product_key\":\"AAAAA-BBBBB-CCCCC\"}", 60000);
@@ -301,7 +207,7 @@ test_lifecycle(void)
     {
         gint64 t0 = g_get_monotonic_time();
         g_clear_pointer(&done, json_object_unref);
-        done = create(engine, DV_KIND_CATALOG, json, JOB_WAIT_MS);
+        done = dv_test_engine_create(engine, DV_KIND_CATALOG, json, JOB_WAIT_MS);
         g_printerr("# catalog of %d provisioned in %.1f s\n", MACHINES,
                    (g_get_monotonic_time() - t0) / (double)G_USEC_PER_SEC);
     }
@@ -341,19 +247,19 @@ test_lifecycle(void)
     }
 
     /* v2: the administrator changes the master and takes a snapshot. */
-    copy_file(src = g_build_filename(v2dir, "master.qcow2", NULL), master_path);
+    dv_test_copy_file(src = g_build_filename(v2dir, "master.qcow2", NULL), master_path);
     g_clear_pointer(&src, g_free);
-    snapshot(engine, master, "v2");
+    dv_test_engine_snapshot(engine, master, "v2", 120000);
     {
         g_autoptr(JsonObject) body = NULL;
         g_autoptr(JsonObject) job = NULL;
         g_autoptr(JsonObject) row = NULL;
         g_free(json);
         json = g_strdup_printf("{\"master_vm\":\"%s\",\"master_snapshot\":\"v2\"}", master);
-        body = obj(json);
+        body = dv_test_json_object(json);
         job = dv_engine_catalog_update_image(engine, cat_name, body, "tester", &error);
         g_assert_no_error(error);
-        row = run(engine, job, JOB_WAIT_MS);
+        row = dv_test_engine_run(engine, job, JOB_WAIT_MS);
         g_assert_cmpint(dv_json_get_int(dv_json_get_object(row, "result"), "image_version", 0), ==, 2);
         g_assert_cmpint(dv_json_get_int(dv_json_get_object(row, "result"), "machines_moved", 0), ==, MACHINES);
     }
@@ -366,7 +272,7 @@ test_lifecycle(void)
         g_autoptr(JsonObject) job = dv_engine_catalog_rollback(engine, cat_name, "tester", &error);
         g_autoptr(JsonObject) row = NULL;
         g_assert_no_error(error);
-        row = run(engine, job, JOB_WAIT_MS);
+        row = dv_test_engine_run(engine, job, JOB_WAIT_MS);
         g_assert_cmpint(dv_json_get_int(dv_json_get_object(row, "result"), "image_version", 0), ==, 1);
         g_assert_cmpint(dv_json_get_int(dv_json_get_object(row, "result"), "machines_moved", 0), ==, MACHINES);
     }
@@ -393,8 +299,6 @@ static void
 run_isolated(void)
 {
     g_autofree char *prefix = NULL;
-    g_autofree char *dir = NULL;
-    g_autofree char *state_dir = NULL;
     g_autofree char *v2dir = NULL;
 
     if (g_test_subprocess()) {
@@ -407,19 +311,10 @@ run_isolated(void)
     if (!dv_test_system_check_daemon(the_virt))
         return;
     v2dir = guest_dir_v2();
-    guest_build(guest_dir(), "v1");
-    guest_build(v2dir, "v2");
+    dv_test_tiny_guest_build(DV_BUILD_TINY_GUEST, guest_dir(), "v1");
+    dv_test_tiny_guest_build(DV_BUILD_TINY_GUEST, v2dir, "v2");
     prefix = prefix_new(getpid());
-    dir = pool_dir_new(prefix);
-    state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
-    dv_test_system_cleanup(the_virt, prefix, dir);
-    g_assert_cmpint(g_mkdir(dir, 0755), ==, 0);
-    g_chmod(dir, 0755);
-    g_test_trap_subprocess(NULL, 1000 * G_USEC_PER_SEC,
-                           G_TEST_SUBPROCESS_INHERIT_STDOUT | G_TEST_SUBPROCESS_INHERIT_STDERR);
-    dv_test_system_cleanup(the_virt, prefix, dir);
-    dv_test_system_remove_tree(state_dir);
-    g_test_trap_assert_passed();
+    dv_test_system_run_isolated(the_virt, prefix, 1000);
 }
 
 int

@@ -15,6 +15,7 @@
 #include "dv-engine-private.h"
 #include "dv-error.h"
 #include "dv-json.h"
+#include "dv-test-catalog.h"
 #include "dv-test-util.h"
 
 #include <string.h>
@@ -29,15 +30,6 @@ typedef struct {
     GPtrArray *keep; /* rows the helpers return, borrowed by the tests */
 } Fixture;
 
-static JsonObject *
-obj(const char *json)
-{
-    g_autoptr(GError) error = NULL;
-    JsonObject *o = dv_json_object_from_text(json, &error);
-    g_assert_no_error(error);
-    return o;
-}
-
 static DvStore *
 store(Fixture *f)
 {
@@ -47,126 +39,37 @@ store(Fixture *f)
 static JsonObject *
 job_wait(Fixture *f, JsonObject *job)
 {
-    g_autoptr(GError) error = NULL;
-    JsonObject *row;
-    g_assert_nonnull(job);
-    g_assert_true(dv_job_manager_wait_idle(dv_engine_get_jobs(f->engine), WAIT_MS));
-    row = dv_store_get(store(f), &dv_table_jobs, dv_json_get_string(job, "id", ""), &error);
-    g_assert_no_error(error);
-    return row;
-}
-
-static void
-assert_succeeded(JsonObject *job)
-{
-    if (g_strcmp0(dv_json_get_string(job, "state", ""), "succeeded") != 0) {
-        g_autofree char *t = dv_json_object_to_string(job, FALSE);
-        g_error("job did not succeed: %s", t);
-    }
+    return dv_test_engine_job_row(f->engine, job, WAIT_MS);
 }
 
 static gint64
 count(Fixture *f, const DvTableDef *def)
 {
-    g_autoptr(GError) error = NULL;
-    gint64 n = dv_store_count(store(f), def, NULL, 0, &error);
-    g_assert_no_error(error);
-    return n;
+    return dv_test_engine_count(f->engine, def);
 }
 
 static void
 fixture_setup(Fixture *f, gconstpointer data)
 {
     g_autoptr(GError) error = NULL;
-    g_autofree char *xml = NULL;
-    g_autofree char *body = NULL;
-    g_autoptr(JsonObject) b = NULL;
-    g_autoptr(JsonObject) job = NULL;
-    g_autoptr(JsonObject) done = NULL;
-    DvEngineOptions o = { 0 };
 
     f->keep = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
     f->tmpdir = g_dir_make_tmp("drover-lifecycle-XXXXXX", &error);
     g_assert_no_error(error);
     f->state_dir = g_build_filename(f->tmpdir, "state", NULL);
-    o.state_dir = f->state_dir;
-    o.job_workers = 4;
-    f->engine = dv_engine_new(&o, &error);
-    g_assert_no_error(error);
-    xml = dv_test_write_host_xml(f->tmpdir, "h1.xml", "m", 3);
-    body = g_strdup_printf("{\"name\":\"h1\",\"uri\":\"test://%s\"}", xml);
-    b = obj(body);
-    job = dv_engine_create(f->engine, DV_KIND_HOST, b, "tester", &error);
-    g_assert_no_error(error);
-    done = job_wait(f, job);
-    assert_succeeded(done);
-    f->host_id = g_strdup(dv_json_get_string(dv_json_get_object(done, "result"), "id", ""));
-    g_clear_pointer(&job, json_object_unref);
-    g_clear_pointer(&done, json_object_unref);
-    job = dv_engine_vm_action(f->engine, "m0", "stop", "tester", &error);
-    g_assert_no_error(error);
-    done = job_wait(f, job);
-    assert_succeeded(done);
+    f->engine = dv_test_engine_new(f->state_dir, FALSE);
+    f->host_id = dv_test_catalog_add_host(f->engine, f->tmpdir, WAIT_MS);
 }
 
 static void
 fixture_teardown(Fixture *f, gconstpointer data)
 {
-    const char *const argv[] = { "rm", "-rf", "--", f->tmpdir, NULL };
     g_clear_pointer(&f->engine, dv_engine_free);
-    g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
+    dv_test_rm_rf(f->tmpdir);
     g_free(f->state_dir);
     g_free(f->tmpdir);
     g_free(f->host_id);
     g_ptr_array_unref(f->keep);
-}
-
-static void
-snapshot(Fixture *f, const char *vm, const char *name)
-{
-    g_autoptr(GError) error = NULL;
-    g_autofree char *json = g_strdup_printf("{\"name\":\"%s\"}", name);
-    g_autoptr(JsonObject) body = obj(json);
-    g_autoptr(JsonObject) job = dv_engine_vm_snapshot_create(f->engine, vm, body, "tester", &error);
-    g_autoptr(JsonObject) done = NULL;
-    g_assert_no_error(error);
-    done = job_wait(f, job);
-    assert_succeeded(done);
-}
-
-static void
-set_vm(Fixture *f, const char *name, const char *json)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) vm = dv_store_find(store(f), &dv_table_vms, "name", name, &error);
-    g_autoptr(JsonObject) changes = obj(json);
-    g_assert_no_error(error);
-    g_assert_true(dv_store_update(store(f), &dv_table_vms, dv_json_get_string(vm, "id", ""), changes, &error));
-    g_assert_no_error(error);
-}
-
-static DvVirtHost *
-virt_host(Fixture *f)
-{
-    g_autoptr(GError) error = NULL;
-    DvVirtHost *vh = dv_engine_virt_host_by_id(f->engine, f->host_id, &error);
-    g_assert_no_error(error);
-    return vh;
-}
-
-/* Names of the volumes in pool1 starting with @prefix, joined by ' '. */
-static char *
-pool_names(Fixture *f, const char *prefix)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(DvVirtHost) vh = virt_host(f);
-    g_autoptr(JsonArray) vols = dv_virt_pool_list_volumes(vh, "pool1", prefix, NULL, &error);
-    g_autoptr(GString) out = g_string_new(NULL);
-    g_assert_no_error(error);
-    for (guint i = 0; i < json_array_get_length(vols); i++)
-        g_string_append_printf(out, "%s%s", i > 0 ? " " : "",
-                               dv_json_get_string(json_array_get_object_element(vols, i), "name", ""));
-    return g_string_free(g_steal_pointer(&out), FALSE);
 }
 
 /* cat1 (pooled unless @type says otherwise), 3 machines desk-01..03 with
@@ -181,11 +84,11 @@ make_catalog(Fixture *f, const char *type)
         "\"pool\":\"pool1\",\"naming_scheme\":\"desk-##\",\"count\":3,\"personal_disk_mib\":64,"
         "\"type\":\"%s\",\"machine\":{\"memory_mib\":128,\"networks\":[\"net1\"]}}",
         type);
-    g_autoptr(JsonObject) body = obj(b);
+    g_autoptr(JsonObject) body = dv_test_json_object(b);
     g_autoptr(JsonObject) job = NULL;
     g_autoptr(JsonObject) done = NULL;
 
-    snapshot(f, "m0", "s1");
+    dv_test_engine_snapshot(f->engine, "m0", "s1", WAIT_MS);
     job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
     g_assert_no_error(error);
     done = job_wait(f, job);
@@ -213,7 +116,7 @@ make_ready(Fixture *f)
     g_autoptr(JsonArray) rows = dv_engine_list_all(f->engine, &dv_table_catalog_machines, "catalog_id",
                                                    dv_json_get_string(machine(f, "desk-01"), "catalog_id", ""),
                                                    &error);
-    g_autoptr(DvVirtHost) vh = virt_host(f);
+    g_autoptr(DvVirtHost) vh = dv_test_engine_virt_host(f->engine, f->host_id);
     g_assert_no_error(error);
     for (guint i = 0; i < json_array_get_length(rows); i++) {
         JsonObject *m = json_array_get_object_element(rows, i);
@@ -318,7 +221,7 @@ static JsonObject *
 update_image(Fixture *f, const char *snap, GError **error)
 {
     g_autofree char *json = g_strdup_printf("{\"master_vm\":\"m0\",\"master_snapshot\":\"%s\"}", snap);
-    g_autoptr(JsonObject) body = obj(json);
+    g_autoptr(JsonObject) body = dv_test_json_object(json);
     return dv_engine_catalog_update_image(f->engine, "cat1", body, "tester", error);
 }
 
@@ -346,15 +249,14 @@ vm_action(Fixture *f, const char *vm, const char *action)
     g_autoptr(JsonObject) job = dv_engine_vm_action(f->engine, vm, action, "tester", &error);
     g_autoptr(JsonObject) done = NULL;
     g_assert_no_error(error);
-    done = job_wait(f, job);
-    assert_succeeded(done);
+    done = dv_test_engine_run(f->engine, job, WAIT_MS);
 }
 
 static char *
 domain_state(Fixture *f, const char *name)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(DvVirtHost) vh = virt_host(f);
+    g_autoptr(DvVirtHost) vh = dv_test_engine_virt_host(f->engine, f->host_id);
     JsonObject *m = machine(f, name);
     g_autoptr(JsonObject) dom = dv_virt_domain_get(vh, dv_json_get_string(m, "domain_uuid", ""), NULL, &error);
     g_assert_no_error(error);
@@ -376,7 +278,7 @@ assert_on_version(Fixture *f, const char *name, gint64 version)
     /* The overlay exists on the host (what backs it is checked by the
      * system test, from inside the guest). */
     {
-        g_autoptr(DvVirtHost) vh = virt_host(f);
+        g_autoptr(DvVirtHost) vh = dv_test_engine_virt_host(f->engine, f->host_id);
         g_autoptr(JsonObject) vol = dv_virt_volume_lookup_by_path(vh, dv_json_get_string(m, "overlay_path", ""), NULL,
                                                                   &error);
         g_assert_no_error(error);
@@ -419,18 +321,18 @@ test_image_refusals(Fixture *f, gconstpointer data)
         assert_refused(f, before, j, error, DV_ERROR_CONFLICT, "master_snapshot", "already the current image (v1)");
         g_clear_error(&error);
     }
-    snapshot(f, "m0", "s2");
+    dv_test_engine_snapshot(f->engine, "m0", "s2", WAIT_MS);
     before = counts(f);
-    set_vm(f, "m0", "{\"generation\":2,\"secure_boot\":true}");
+    dv_test_engine_set_vm(f->engine, "m0", "{\"generation\":2,\"secure_boot\":true}");
     {
         g_autoptr(JsonObject) j = update_image(f, "s2", &error);
         assert_refused(f, before, j, error, DV_ERROR_NOT_SUPPORTED, "master_vm",
                        "Virtual Delivery Agent does not work with Secure Boot");
         g_clear_error(&error);
     }
-    set_vm(f, "m0", "{\"generation\":1,\"secure_boot\":false}");
+    dv_test_engine_set_vm(f->engine, "m0", "{\"generation\":1,\"secure_boot\":false}");
     {
-        g_autoptr(JsonObject) body = obj("{\"master_vm\":\"m0\",\"master_snapshot\":\"s2\",\"extra\":1}");
+        g_autoptr(JsonObject) body = dv_test_json_object("{\"master_vm\":\"m0\",\"master_snapshot\":\"s2\",\"extra\":1}");
         g_autoptr(JsonObject) j = dv_engine_catalog_update_image(f->engine, "cat1", body, "tester", &error);
         assert_refused(f, before, j, error, DV_ERROR_INVALID_ARGUMENT, "extra", NULL);
         g_clear_error(&error);
@@ -445,10 +347,10 @@ test_image_refusals(Fixture *f, gconstpointer data)
      * naming it. */
     {
         g_autofree char *jid = fake_running_job(f);
-        g_autoptr(JsonObject) add = obj("{\"count\":1}");
-        g_autoptr(JsonObject) power = obj("{\"action\":\"start\"}");
-        g_autoptr(JsonObject) rebuild = obj("{\"all\":true}");
-        g_autoptr(JsonObject) remove = obj("{\"count\":1}");
+        g_autoptr(JsonObject) add = dv_test_json_object("{\"count\":1}");
+        g_autoptr(JsonObject) power = dv_test_json_object("{\"action\":\"start\"}");
+        g_autoptr(JsonObject) rebuild = dv_test_json_object("{\"all\":true}");
+        g_autoptr(JsonObject) remove = dv_test_json_object("{\"count\":1}");
         JsonObject *j;
         before = counts(f);
         j = update_image(f, "s2", &error);
@@ -498,12 +400,11 @@ test_update_and_rollback(Fixture *f, gconstpointer data)
     st = domain_state(f, "desk-01");
     g_assert_cmpstr(st, ==, "running");
 
-    snapshot(f, "m0", "s2");
+    dv_test_engine_snapshot(f->engine, "m0", "s2", WAIT_MS);
     job = update_image(f, "s2", &error);
     g_assert_no_error(error);
     g_assert_cmpstr(dv_json_get_string(job, "kind", ""), ==, "catalog.update-image");
-    done = job_wait(f, job);
-    assert_succeeded(done);
+    done = dv_test_engine_run(f->engine, job, WAIT_MS);
     r = dv_json_get_object(done, "result");
     g_assert_cmpint(dv_json_get_int(r, "image_version", 0), ==, 2);
     g_assert_cmpint(dv_json_get_int(r, "machines_moved", 0), ==, 2);
@@ -544,7 +445,7 @@ test_update_and_rollback(Fixture *f, gconstpointer data)
         g_assert_false(ok);
         g_assert_nonnull(strstr(error->message, "2 machines use it"));
         g_clear_error(&error);
-        vols = pool_names(f, "cat1-base");
+        vols = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-base");
         g_assert_cmpstr(vols, ==, "cat1-base-v1.qcow2 cat1-base-v2.qcow2");
         g_assert_cmpint(count(f, &dv_table_catalog_bases), ==, 2);
     }
@@ -571,8 +472,7 @@ test_update_and_rollback(Fixture *f, gconstpointer data)
     job = dv_engine_catalog_rollback(f->engine, "cat1", "tester", &error);
     g_assert_no_error(error);
     g_assert_cmpstr(dv_json_get_string(job, "kind", ""), ==, "catalog.rollback");
-    done = job_wait(f, job);
-    assert_succeeded(done);
+    done = dv_test_engine_run(f->engine, job, WAIT_MS);
     r = dv_json_get_object(done, "result");
     g_assert_cmpint(dv_json_get_int(r, "image_version", 0), ==, 1);
     g_assert_cmpint(dv_json_get_int(r, "machines_moved", 0), ==, 2);
@@ -594,21 +494,20 @@ test_update_and_rollback(Fixture *f, gconstpointer data)
 
     /* v3 from s3: its previous is v1.  desk-01 still runs on v2; once it
      * moves, nothing needs v2 and its base is removed. */
-    snapshot(f, "m0", "s3");
+    dv_test_engine_snapshot(f->engine, "m0", "s3", WAIT_MS);
     g_clear_pointer(&job, json_object_unref);
     g_clear_pointer(&done, json_object_unref);
     job = update_image(f, "s3", &error);
     g_assert_no_error(error);
-    done = job_wait(f, job);
-    assert_succeeded(done);
+    done = dv_test_engine_run(f->engine, job, WAIT_MS);
     g_clear_pointer(&vols, g_free);
-    vols = pool_names(f, "cat1-base");
+    vols = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-base");
     g_assert_cmpstr(vols, ==, "cat1-base-v1.qcow2 cat1-base-v2.qcow2 cat1-base-v3.qcow2");
     vm_action(f, "desk-01", "stop");
     vm_action(f, "desk-01", "start");
     assert_on_version(f, "desk-01", 3);
     g_clear_pointer(&vols, g_free);
-    vols = pool_names(f, "cat1-base");
+    vols = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-base");
     g_assert_cmpstr(vols, ==, "cat1-base-v1.qcow2 cat1-base-v3.qcow2");
     {
         g_autoptr(JsonObject) v2 = image(f, 2);
@@ -622,8 +521,7 @@ test_update_and_rollback(Fixture *f, gconstpointer data)
     g_clear_pointer(&done, json_object_unref);
     job = dv_engine_catalog_rollback(f->engine, "cat1", "tester", &error);
     g_assert_no_error(error);
-    done = job_wait(f, job);
-    assert_succeeded(done);
+    done = dv_test_engine_run(f->engine, job, WAIT_MS);
     assert_on_version(f, "desk-02", 1);
 }
 
@@ -639,11 +537,10 @@ test_rollback_base_gone(Fixture *f, gconstpointer data)
     Counts before;
 
     make_catalog(f, "pooled");
-    snapshot(f, "m0", "s2");
+    dv_test_engine_snapshot(f->engine, "m0", "s2", WAIT_MS);
     job = update_image(f, "s2", &error);
     g_assert_no_error(error);
-    done = job_wait(f, job);
-    assert_succeeded(done);
+    done = dv_test_engine_run(f->engine, job, WAIT_MS);
     /* Gone behind Drover's back (an administrator, a failed disk). */
     b1 = base_of(f, 1);
     g_assert_true(dv_store_delete(store(f), &dv_table_catalog_bases, dv_json_get_string(b1, "id", ""), &error));
@@ -669,11 +566,10 @@ test_persistent_rebuild(Fixture *f, gconstpointer data)
 
     make_catalog(f, "persistent");
     make_ready(f);
-    snapshot(f, "m0", "s2");
+    dv_test_engine_snapshot(f->engine, "m0", "s2", WAIT_MS);
     job = update_image(f, "s2", &error);
     g_assert_no_error(error);
-    done = job_wait(f, job);
-    assert_succeeded(done);
+    done = dv_test_engine_run(f->engine, job, WAIT_MS);
     r = dv_json_get_object(done, "result");
     g_assert_cmpint(dv_json_get_int(r, "machines_kept", 0), ==, 3);
     g_assert_cmpint(dv_json_get_int(r, "machines_moved", -1), ==, 0);
@@ -683,8 +579,8 @@ test_persistent_rebuild(Fixture *f, gconstpointer data)
     assert_on_version(f, "desk-03", 1);
     {
         Counts before = counts(f);
-        g_autoptr(JsonObject) bad = obj("{\"machines\":[\"desk-09\"]}");
-        g_autoptr(JsonObject) both = obj("{\"machines\":[\"desk-01\"],\"all\":true}");
+        g_autoptr(JsonObject) bad = dv_test_json_object("{\"machines\":[\"desk-09\"]}");
+        g_autoptr(JsonObject) both = dv_test_json_object("{\"machines\":[\"desk-01\"],\"all\":true}");
         JsonObject *j = dv_engine_catalog_rebuild(f->engine, "cat1", bad, "tester", &error);
         assert_refused(f, before, j, error, DV_ERROR_NOT_FOUND, "machines[0]", "no machine 'desk-09'");
         g_clear_error(&error);
@@ -693,7 +589,7 @@ test_persistent_rebuild(Fixture *f, gconstpointer data)
         g_clear_error(&error);
     }
     {
-        g_autoptr(JsonObject) body = obj("{\"machines\":[\"desk-01\",\"desk-03\"]}");
+        g_autoptr(JsonObject) body = dv_test_json_object("{\"machines\":[\"desk-01\",\"desk-03\"]}");
         g_clear_pointer(&job, json_object_unref);
         g_clear_pointer(&done, json_object_unref);
         job = dv_engine_catalog_rebuild(f->engine, "cat1", body, "tester", &error);
@@ -724,10 +620,10 @@ test_add_remove(Fixture *f, gconstpointer data)
     make_catalog(f, "pooled");
     before = counts(f);
     {
-        g_autoptr(JsonObject) b0 = obj("{\"count\":0}");
-        g_autoptr(JsonObject) b1 = obj("{\"count\":97}");
-        g_autoptr(JsonObject) b2 = obj("{\"count\":10001}");
-        g_autoptr(JsonObject) b3 = obj("{\"count\":\"two\"}");
+        g_autoptr(JsonObject) b0 = dv_test_json_object("{\"count\":0}");
+        g_autoptr(JsonObject) b1 = dv_test_json_object("{\"count\":97}");
+        g_autoptr(JsonObject) b2 = dv_test_json_object("{\"count\":10001}");
+        g_autoptr(JsonObject) b3 = dv_test_json_object("{\"count\":\"two\"}");
         JsonObject *j = dv_engine_catalog_add_machines(f->engine, "cat1", b0, "tester", &error);
         assert_refused(f, before, j, error, DV_ERROR_INVALID_ARGUMENT, "count", NULL);
         g_clear_error(&error);
@@ -744,9 +640,9 @@ test_add_remove(Fixture *f, gconstpointer data)
     /* No room in the pool for the overlays (1 MiB each). */
     {
         g_autoptr(JsonObject) pool = dv_store_find(store(f), &dv_table_pools, "name", "pool1", &error);
-        g_autoptr(JsonObject) small = obj("{\"available\":1048576}");
-        g_autoptr(JsonObject) big = obj("{\"available\":107374182400}");
-        g_autoptr(JsonObject) b = obj("{\"count\":2}");
+        g_autoptr(JsonObject) small = dv_test_json_object("{\"available\":1048576}");
+        g_autoptr(JsonObject) big = dv_test_json_object("{\"available\":107374182400}");
+        g_autoptr(JsonObject) b = dv_test_json_object("{\"count\":2}");
         JsonObject *j;
         g_assert_no_error(error);
         g_assert_true(dv_store_update(store(f), &dv_table_pools, dv_json_get_string(pool, "id", ""), small, &error));
@@ -759,7 +655,7 @@ test_add_remove(Fixture *f, gconstpointer data)
     /* A VM named like the next machine on the host. */
     {
         g_autoptr(JsonObject) vm = json_object_new();
-        g_autoptr(JsonObject) b = obj("{\"count\":1}");
+        g_autoptr(JsonObject) b = dv_test_json_object("{\"count\":1}");
         g_autofree char *id = g_uuid_string_random();
         g_autofree char *uuid = g_uuid_string_random();
         JsonObject *j;
@@ -779,7 +675,7 @@ test_add_remove(Fixture *f, gconstpointer data)
         g_assert_true(dv_store_delete(store(f), &dv_table_vms, id, &error));
     }
     {
-        g_autoptr(JsonObject) b = obj("{\"count\":2}");
+        g_autoptr(JsonObject) b = dv_test_json_object("{\"count\":2}");
         g_autoptr(JsonObject) cat = NULL;
         job = dv_engine_catalog_add_machines(f->engine, "cat1", b, "tester", &error);
         g_assert_no_error(error);
@@ -796,10 +692,10 @@ test_add_remove(Fixture *f, gconstpointer data)
     /* remove-machines refusals, then desk-02 and desk-05 go. */
     before = counts(f);
     {
-        g_autoptr(JsonObject) b0 = obj("{\"count\":0}");
-        g_autoptr(JsonObject) b1 = obj("{\"machines\":[\"desk-77\"]}");
-        g_autoptr(JsonObject) b2 = obj("{\"machines\":[\"desk-01\"],\"count\":1}");
-        g_autoptr(JsonObject) b3 = obj("{\"machines\":[\"desk-01\",\"desk-01\"]}");
+        g_autoptr(JsonObject) b0 = dv_test_json_object("{\"count\":0}");
+        g_autoptr(JsonObject) b1 = dv_test_json_object("{\"machines\":[\"desk-77\"]}");
+        g_autoptr(JsonObject) b2 = dv_test_json_object("{\"machines\":[\"desk-01\"],\"count\":1}");
+        g_autoptr(JsonObject) b3 = dv_test_json_object("{\"machines\":[\"desk-01\",\"desk-01\"]}");
         JsonObject *j = dv_engine_catalog_remove_machines(f->engine, "cat1", b0, "tester", &error);
         assert_refused(f, before, j, error, DV_ERROR_INVALID_ARGUMENT, "count", NULL);
         g_clear_error(&error);
@@ -814,24 +710,23 @@ test_add_remove(Fixture *f, gconstpointer data)
         g_clear_error(&error);
     }
     {
-        g_autoptr(JsonObject) b = obj("{\"machines\":[\"desk-02\",\"desk-05\"]}");
+        g_autoptr(JsonObject) b = dv_test_json_object("{\"machines\":[\"desk-02\",\"desk-05\"]}");
         g_autofree char *vols = NULL;
         g_clear_pointer(&job, json_object_unref);
         g_clear_pointer(&done, json_object_unref);
         job = dv_engine_catalog_remove_machines(f->engine, "cat1", b, "tester", &error);
         g_assert_no_error(error);
-        done = job_wait(f, job);
-        assert_succeeded(done);
+        done = dv_test_engine_run(f->engine, job, WAIT_MS);
         g_assert_cmpint(dv_json_get_int(dv_json_get_object(done, "result"), "machines_removed", 0), ==, 2);
         g_assert_cmpint(count(f, &dv_table_catalog_machines), ==, 3);
-        vols = pool_names(f, "cat1-");
+        vols = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-");
         g_assert_cmpstr(vols, ==, "cat1-base-v1.qcow2 cat1-desk-01-disk.qcow2 cat1-desk-03-disk.qcow2 "
                                   "cat1-desk-04-disk.qcow2");
         g_assert_cmpint(dv_json_get_int(base_of(f, 1), "refcount", 0), ==, 3);
     }
     /* Without reuse_gaps the next name is desk-06; with it, desk-02. */
     {
-        g_autoptr(JsonObject) b = obj("{\"count\":1,\"reuse_gaps\":true}");
+        g_autoptr(JsonObject) b = dv_test_json_object("{\"count\":1,\"reuse_gaps\":true}");
         g_clear_pointer(&job, json_object_unref);
         g_clear_pointer(&done, json_object_unref);
         job = dv_engine_catalog_add_machines(f->engine, "cat1", b, "tester", &error);
@@ -843,7 +738,7 @@ test_add_remove(Fixture *f, gconstpointer data)
         g_assert_nonnull(done);
     }
     {
-        g_autoptr(JsonObject) b = obj("{\"count\":1}");
+        g_autoptr(JsonObject) b = dv_test_json_object("{\"count\":1}");
         g_clear_pointer(&job, json_object_unref);
         g_clear_pointer(&done, json_object_unref);
         job = dv_engine_catalog_add_machines(f->engine, "cat1", b, "tester", &error);
@@ -857,7 +752,7 @@ test_add_remove(Fixture *f, gconstpointer data)
     make_ready(f);
     vm_action(f, "desk-01", "start");
     {
-        g_autoptr(JsonObject) b = obj("{\"count\":5}");
+        g_autoptr(JsonObject) b = dv_test_json_object("{\"count\":5}");
         before = counts(f);
         g_clear_pointer(&job, json_object_unref);
         job = dv_engine_catalog_remove_machines(f->engine, "cat1", b, "tester", &error);
@@ -865,7 +760,7 @@ test_add_remove(Fixture *f, gconstpointer data)
         g_clear_error(&error);
     }
     {
-        g_autoptr(JsonObject) b = obj("{\"machines\":[\"desk-01\"]}");
+        g_autoptr(JsonObject) b = dv_test_json_object("{\"machines\":[\"desk-01\"]}");
         before = counts(f);
         g_clear_pointer(&job, json_object_unref);
         job = dv_engine_catalog_remove_machines(f->engine, "cat1", b, "tester", &error);
@@ -873,12 +768,11 @@ test_add_remove(Fixture *f, gconstpointer data)
         g_clear_error(&error);
     }
     {
-        g_autoptr(JsonObject) b = obj("{\"count\":4}");
+        g_autoptr(JsonObject) b = dv_test_json_object("{\"count\":4}");
         g_clear_pointer(&done, json_object_unref);
         job = dv_engine_catalog_remove_machines(f->engine, "cat1", b, "tester", &error);
         g_assert_no_error(error);
-        done = job_wait(f, job);
-        assert_succeeded(done);
+        done = dv_test_engine_run(f->engine, job, WAIT_MS);
         g_assert_cmpint(count(f, &dv_table_catalog_machines), ==, 1);
         g_clear_pointer(&done, json_object_unref);
         done = dv_store_find(store(f), &dv_table_catalog_machines, "name", "desk-01", &error);
@@ -909,7 +803,7 @@ test_power(Fixture *f, gconstpointer data)
             { "{}", "action" },
         };
         for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
-            g_autoptr(JsonObject) b = obj(bad[i][0]);
+            g_autoptr(JsonObject) b = dv_test_json_object(bad[i][0]);
             JsonObject *j = dv_engine_catalog_power(f->engine, "cat1", b, "tester", &error);
             assert_refused(f, before, j, error, i == 3 ? DV_ERROR_NOT_FOUND : DV_ERROR_INVALID_ARGUMENT, bad[i][1],
                            NULL);
@@ -917,12 +811,11 @@ test_power(Fixture *f, gconstpointer data)
         }
     }
     {
-        g_autoptr(JsonObject) b = obj("{\"action\":\"start\",\"max_share\":34}");
+        g_autoptr(JsonObject) b = dv_test_json_object("{\"action\":\"start\",\"max_share\":34}");
         job = dv_engine_catalog_power(f->engine, "cat1", b, "tester", &error);
         g_assert_no_error(error);
         g_assert_cmpstr(dv_json_get_string(job, "kind", ""), ==, "catalog.power");
-        done = job_wait(f, job);
-        assert_succeeded(done);
+        done = dv_test_engine_run(f->engine, job, WAIT_MS);
         r = dv_json_get_object(done, "result");
         g_assert_cmpint(dv_json_get_int(r, "parallel", 0), ==, 2); /* ceil(3 x 0.34) */
         g_assert_cmpint(dv_json_get_int(r, "max_parallel_seen", 0), <=, 2);
@@ -934,15 +827,14 @@ test_power(Fixture *f, gconstpointer data)
         }
     }
     {
-        g_autoptr(JsonObject) b = obj("{\"action\":\"shutdown\",\"machines\":[\"desk-02\"]}");
+        g_autoptr(JsonObject) b = dv_test_json_object("{\"action\":\"shutdown\",\"machines\":[\"desk-02\"]}");
         g_autofree char *s1 = NULL;
         g_autofree char *s2 = NULL;
         g_clear_pointer(&job, json_object_unref);
         g_clear_pointer(&done, json_object_unref);
         job = dv_engine_catalog_power(f->engine, "cat1", b, "tester", &error);
         g_assert_no_error(error);
-        done = job_wait(f, job);
-        assert_succeeded(done);
+        done = dv_test_engine_run(f->engine, job, WAIT_MS);
         r = dv_json_get_object(done, "result");
         g_assert_cmpint(dv_json_get_int(r, "parallel", 0), ==, 1); /* 10% of 3, at least 1 */
         s1 = domain_state(f, "desk-01");
@@ -954,23 +846,21 @@ test_power(Fixture *f, gconstpointer data)
         g_assert_cmpstr(dv_json_get_string(done, "state", ""), ==, "shutoff");
     }
     /* restart of a pooled machine on an older image moves it. */
-    snapshot(f, "m0", "s2");
+    dv_test_engine_snapshot(f->engine, "m0", "s2", WAIT_MS);
     {
-        g_autoptr(JsonObject) b = obj("{\"action\":\"restart\",\"max_share\":100}");
+        g_autoptr(JsonObject) b = dv_test_json_object("{\"action\":\"restart\",\"max_share\":100}");
         g_clear_pointer(&job, json_object_unref);
         g_clear_pointer(&done, json_object_unref);
         job = update_image(f, "s2", &error);
         g_assert_no_error(error);
-        done = job_wait(f, job);
-        assert_succeeded(done);
+        done = dv_test_engine_run(f->engine, job, WAIT_MS);
         assert_on_version(f, "desk-01", 1);
         assert_on_version(f, "desk-02", 2);
         g_clear_pointer(&job, json_object_unref);
         g_clear_pointer(&done, json_object_unref);
         job = dv_engine_catalog_power(f->engine, "cat1", b, "tester", &error);
         g_assert_no_error(error);
-        done = job_wait(f, job);
-        assert_succeeded(done);
+        done = dv_test_engine_run(f->engine, job, WAIT_MS);
         assert_on_version(f, "desk-01", 2);
         assert_on_version(f, "desk-03", 2);
     }
@@ -999,7 +889,7 @@ test_reconcile_all(Fixture *f, gconstpointer data)
     g_assert_cmpint(dv_json_get_int(last, "at", 0), >, 0);
     g_assert_cmpint(dv_json_get_int(last, "orphans", -1), ==, 0);
 
-    vh = virt_host(f);
+    vh = dv_test_engine_virt_host(f->engine, f->host_id);
     vol = dv_virt_volume_create(vh, "pool1", "cat1-stray.qcow2", 1 << 20, "qcow2", NULL, &error);
     g_assert_no_error(error);
     g_assert_true(dv_engine_catalog_reconcile_all(f->engine, &checked, &not_ok, &error));
@@ -1009,7 +899,7 @@ test_reconcile_all(Fixture *f, gconstpointer data)
     last = dv_json_get_object(cat, "last_reconcile");
     g_assert_false(dv_json_get_bool(last, "ok", TRUE));
     g_assert_cmpint(dv_json_get_int(last, "orphans", 0), ==, 1);
-    names = pool_names(f, "cat1-stray");
+    names = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-stray");
     g_assert_cmpstr(names, ==, "cat1-stray.qcow2");
 }
 

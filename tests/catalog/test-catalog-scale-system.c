@@ -25,6 +25,7 @@
 #define G_LOG_DOMAIN "DvTestCatalogScaleSystem"
 
 #include "dv-virt-private.h"
+#include "dv-test-catalog.h"
 #include "dv-test-system.h"
 #include "dv-test-util.h"
 
@@ -45,23 +46,7 @@ static DvVirt *the_virt;
 static const char *
 guest_dir(void)
 {
-    const char *dir = g_getenv("DV_TINY_GUEST_DIR");
-    return dir != NULL && dir[0] != '\0' ? dir : DV_TINY_GUEST_CACHE_DIR;
-}
-
-static void
-guest_build(void)
-{
-    g_autoptr(GError) error = NULL;
-    g_autofree char *out = NULL;
-    g_autofree char *err = NULL;
-    int status = 0;
-    const char *argv[] = { DV_BUILD_TINY_GUEST, guest_dir(), NULL };
-
-    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status, &error))
-        g_error("cannot run %s: %s", argv[0], error->message);
-    if (!g_spawn_check_wait_status(status, &error))
-        g_error("%s %s failed: %s\n%s%s", argv[0], argv[1], error->message, out, err);
+    return dv_test_tiny_guest_dir(DV_TINY_GUEST_CACHE_DIR);
 }
 
 static char *
@@ -155,67 +140,12 @@ udaemon_start(const char *prefix)
     g_error("the private libvirtd did not answer at %s (log %s)", uri, log);
 }
 
-static void
-copy_file(const char *from, const char *to)
-{
-    g_autoptr(GFile) src = g_file_new_for_path(from);
-    g_autoptr(GFile) dst = g_file_new_for_path(to);
-    g_autoptr(GError) error = NULL;
-    g_file_copy(src, dst, G_FILE_COPY_OVERWRITE, NULL, NULL, NULL, &error);
-    g_assert_no_error(error);
-    g_chmod(to, 0644);
-}
-
-static JsonObject *
-obj(const char *json)
-{
-    g_autoptr(GError) error = NULL;
-    JsonObject *o = dv_json_object_from_text(json, &error);
-    g_assert_no_error(error);
-    return o;
-}
-
-static JsonObject *
-run(DvEngine *engine, JsonObject *job, guint timeout_ms)
-{
-    g_autoptr(GError) error = NULL;
-    JsonObject *row;
-    g_assert_nonnull(job);
-    g_assert_true(dv_job_manager_wait_idle(dv_engine_get_jobs(engine), timeout_ms));
-    row = dv_store_get(dv_engine_get_store(engine), &dv_table_jobs, dv_json_get_string(job, "id", ""), &error);
-    g_assert_no_error(error);
-    if (g_strcmp0(dv_json_get_string(row, "state", ""), "succeeded") != 0) {
-        g_autofree char *t = dv_json_object_to_string(row, FALSE);
-        g_error("job did not succeed: %s", t);
-    }
-    return row;
-}
-
-static JsonObject *
-create(DvEngine *engine, DvKind kind, const char *json, guint timeout_ms)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) body = obj(json);
-    g_autoptr(JsonObject) job = dv_engine_create(engine, kind, body, "tester", &error);
-    g_assert_no_error(error);
-    return run(engine, job, timeout_ms);
-}
-
 /* A transient dir pool @name over @dir on the daemon at @uri. */
 static void
 pool_create(const char *uri, const char *name, const char *dir)
 {
     g_autoptr(DvVirtHost) vh = dv_virt_host_get(the_virt, uri, uri);
-    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
-    g_autoptr(virStoragePool) p = NULL;
-    g_autoptr(GError) error = NULL;
-    g_autofree char *xml = g_markup_printf_escaped("<pool type='dir'><name>%s</name>"
-                                                   "<target><path>%s</path></target></pool>", name, dir);
-    g_assert_true(dv_virt_op_begin(&op, vh, NULL, &error));
-    p = virStoragePoolCreateXML(op.conn, xml, 0);
-    if (p == NULL)
-        dv_virt_op_fail(&op, &error, "cannot create test pool on %s", uri);
-    g_assert_no_error(error);
+    dv_test_system_pool_create(vh, name, dir);
 }
 
 /* A persistent dir pool (it must survive a restart of the daemon). */
@@ -297,24 +227,20 @@ test_two_hosts_running_master(void)
 
     g_assert_cmpint(g_mkdir(sdir, 0755), ==, 0);
     g_assert_cmpint(chown(sdir, 65534, 65534), ==, 0);
-    copy_file(src = g_build_filename(guest_dir(), "vmlinuz", NULL), kernel);
+    dv_test_copy_file(src = g_build_filename(guest_dir(), "vmlinuz", NULL), kernel);
     g_free(src);
-    copy_file(src = g_build_filename(guest_dir(), "initrd.img", NULL), initrd);
+    dv_test_copy_file(src = g_build_filename(guest_dir(), "initrd.img", NULL), initrd);
     g_free(src);
-    copy_file(src = g_build_filename(guest_dir(), "master.qcow2", NULL), master_path);
+    dv_test_copy_file(src = g_build_filename(guest_dir(), "master.qcow2", NULL), master_path);
     pool_create(DV_TEST_SYSTEM_URI, pool, dir);
     pool_create(session_uri, pool, sdir);
 
-    {
-        DvEngineOptions o = { .state_dir = state_dir, .job_workers = 4 };
-        engine = dv_engine_new(&o, &error);
-        g_assert_no_error(error);
-    }
-    done = create(engine, DV_KIND_HOST, "{\"name\":\"local\",\"uri\":\"" DV_TEST_SYSTEM_URI "\"}", 120000);
+    engine = dv_test_engine_new(state_dir, FALSE);
+    done = dv_test_engine_create(engine, DV_KIND_HOST, "{\"name\":\"local\",\"uri\":\"" DV_TEST_SYSTEM_URI "\"}", 120000);
     g_clear_pointer(&done, json_object_unref);
     g_free(json);
     json = g_strdup_printf("{\"name\":\"session\",\"uri\":\"%s\"}", session_uri);
-    done = create(engine, DV_KIND_HOST, json, 120000);
+    done = dv_test_engine_create(engine, DV_KIND_HOST, json, 120000);
     session_id = g_strdup(dv_json_get_string(dv_json_get_object(done, "result"), "id", ""));
 
     /* The master: a snapshot taken shut off, then started (it has no
@@ -323,19 +249,13 @@ test_two_hosts_running_master(void)
     json = g_strdup_printf("{\"name\":\"%s\",\"host\":\"local\",\"memory_mib\":64,\"generation\":1,"
                            "\"disks\":[{\"volume\":\"%s\"}]}", master_name, master_path);
     g_clear_pointer(&done, json_object_unref);
-    done = create(engine, DV_KIND_VM, json, 120000);
-    {
-        g_autoptr(JsonObject) body = obj("{\"name\":\"golden\"}");
-        g_autoptr(JsonObject) job = dv_engine_vm_snapshot_create(engine, master_name, body, "tester", &error);
-        g_autoptr(JsonObject) row = NULL;
-        g_assert_no_error(error);
-        row = run(engine, job, 120000);
-    }
+    done = dv_test_engine_create(engine, DV_KIND_VM, json, 120000);
+    dv_test_engine_snapshot(engine, master_name, "golden", 120000);
     {
         g_autoptr(JsonObject) job = dv_engine_vm_action(engine, master_name, "start", "tester", &error);
         g_autoptr(JsonObject) row = NULL;
         g_assert_no_error(error);
-        row = run(engine, job, 120000);
+        row = dv_test_engine_run(engine, job, 120000);
     }
 
     g_free(json);
@@ -348,7 +268,7 @@ test_two_hosts_running_master(void)
     {
         gint64 t0 = g_get_monotonic_time();
         g_clear_pointer(&done, json_object_unref);
-        done = create(engine, DV_KIND_CATALOG, json, JOB_WAIT_MS);
+        done = dv_test_engine_create(engine, DV_KIND_CATALOG, json, JOB_WAIT_MS);
         g_printerr("# catalog of 4 on 2 hosts, master running: %.1f s\n",
                    (g_get_monotonic_time() - t0) / (double)G_USEC_PER_SEC);
     }
@@ -410,7 +330,7 @@ test_two_hosts_running_master(void)
         g_autoptr(JsonObject) job = dv_engine_vm_action(engine, mname, "start", "tester", &error);
         g_autoptr(JsonObject) row = NULL;
         g_assert_no_error(error);
-        row = run(engine, job, 120000);
+        row = dv_test_engine_run(engine, job, 120000);
         wait_console(log_path, mname);
         g_assert_true(g_file_get_contents(log_path, &log, NULL, NULL));
         g_assert_nonnull(strstr(log, want_host));
@@ -433,7 +353,7 @@ test_two_hosts_running_master(void)
         g_autofree char *left_s = NULL;
         g_autofree char *want = NULL;
         g_assert_no_error(error);
-        row = run(engine, job, JOB_WAIT_MS);
+        row = dv_test_engine_run(engine, job, JOB_WAIT_MS);
         left_l = leftovers(DV_TEST_SYSTEM_URI, cat_prefix);
         left_s = leftovers(session_uri, cat_prefix);
         g_assert_cmpstr(left_l, ==, "");
@@ -476,32 +396,22 @@ test_host_goes_away(void)
 
     g_assert_cmpint(g_mkdir(sdir, 0755), ==, 0);
     g_assert_cmpint(chown(sdir, 65534, 65534), ==, 0);
-    copy_file(src = g_build_filename(guest_dir(), "master.qcow2", NULL), master_path);
+    dv_test_copy_file(src = g_build_filename(guest_dir(), "master.qcow2", NULL), master_path);
     pool_create(DV_TEST_SYSTEM_URI, pool, dir);
     pool_define(session_uri, pool, sdir);
-    {
-        DvEngineOptions o = { .state_dir = state_dir, .job_workers = 4 };
-        engine = dv_engine_new(&o, &error);
-        g_assert_no_error(error);
-    }
-    done = create(engine, DV_KIND_HOST, "{\"name\":\"local\",\"uri\":\"" DV_TEST_SYSTEM_URI "\"}", 120000);
+    engine = dv_test_engine_new(state_dir, FALSE);
+    done = dv_test_engine_create(engine, DV_KIND_HOST, "{\"name\":\"local\",\"uri\":\"" DV_TEST_SYSTEM_URI "\"}", 120000);
     g_clear_pointer(&done, json_object_unref);
     /* One machine step at a time there, so the kill lands mid-way. */
     json = g_strdup_printf("{\"name\":\"session\",\"uri\":\"%s\",\"max_concurrent_operations\":1}", session_uri);
-    done = create(engine, DV_KIND_HOST, json, 120000);
+    done = dv_test_engine_create(engine, DV_KIND_HOST, json, 120000);
     session_id = g_strdup(dv_json_get_string(dv_json_get_object(done, "result"), "id", ""));
     g_free(json);
     json = g_strdup_printf("{\"name\":\"%s\",\"host\":\"local\",\"memory_mib\":64,\"generation\":1,"
                            "\"disks\":[{\"volume\":\"%s\"}]}", master_name, master_path);
     g_clear_pointer(&done, json_object_unref);
-    done = create(engine, DV_KIND_VM, json, 120000);
-    {
-        g_autoptr(JsonObject) body = obj("{\"name\":\"golden\"}");
-        g_autoptr(JsonObject) sj = dv_engine_vm_snapshot_create(engine, master_name, body, "tester", &error);
-        g_autoptr(JsonObject) r = NULL;
-        g_assert_no_error(error);
-        r = run(engine, sj, 120000);
-    }
+    done = dv_test_engine_create(engine, DV_KIND_VM, json, 120000);
+    dv_test_engine_snapshot(engine, master_name, "golden", 120000);
 
     g_free(json);
     json = g_strdup_printf("{\"name\":\"%s\",\"master_vm\":\"%s\",\"master_snapshot\":\"golden\","
@@ -509,7 +419,7 @@ test_host_goes_away(void)
                            "\"count\":%u,\"personal_disk_mib\":16,\"machine\":{\"memory_mib\":64}}",
                            cat_name, master_name, pool, prefix, count);
     {
-        g_autoptr(JsonObject) body = obj(json);
+        g_autoptr(JsonObject) body = dv_test_json_object(json);
         job = dv_engine_create(engine, DV_KIND_CATALOG, body, "tester", &error);
         g_assert_no_error(error);
     }
@@ -563,7 +473,7 @@ test_host_goes_away(void)
     g_clear_pointer(&row, json_object_unref);
     job = dv_engine_catalog_provision(engine, cat_name, "tester", &error);
     g_assert_no_error(error);
-    row = run(engine, job, JOB_WAIT_MS);
+    row = dv_test_engine_run(engine, job, JOB_WAIT_MS);
     g_assert_cmpint(dv_json_get_int(dv_json_get_object(row, "result"), "machines_ready", 0), ==, count);
     {
         g_autoptr(JsonObject) r = dv_engine_catalog_reconcile(engine, cat_name, &error);
@@ -577,7 +487,7 @@ test_host_goes_away(void)
         g_autoptr(JsonObject) dj = dv_engine_delete(engine, DV_KIND_CATALOG, cat_name, NULL, "tester", &error);
         g_autoptr(JsonObject) r = NULL;
         g_assert_no_error(error);
-        r = run(engine, dj, JOB_WAIT_MS);
+        r = dv_test_engine_run(engine, dj, JOB_WAIT_MS);
     }
     g_clear_pointer(&engine, dv_engine_free);
     dv_test_system_remove_tree(state_dir);
@@ -614,7 +524,7 @@ run_isolated(gconstpointer data)
     }
     if (!dv_test_system_check_daemon(the_virt))
         return;
-    guest_build();
+    dv_test_tiny_guest_build(DV_BUILD_TINY_GUEST, guest_dir(), NULL);
     prefix = prefix_new(getpid());
     dir = pool_dir_new(prefix, "");
     cleanup_all(prefix);

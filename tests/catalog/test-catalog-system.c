@@ -18,6 +18,7 @@
 #define G_LOG_DOMAIN "DvTestCatalogSystem"
 
 #include "dv-virt-private.h"
+#include "dv-test-catalog.h"
 #include "dv-test-system.h"
 #include "dv-test-util.h"
 
@@ -38,82 +39,13 @@ static DvVirt *the_virt;
 static const char *
 guest_dir(void)
 {
-    const char *dir = g_getenv("DV_TINY_GUEST_DIR");
-    return dir != NULL && dir[0] != '\0' ? dir : DV_TINY_GUEST_CACHE_DIR;
-}
-
-static void
-guest_build(void)
-{
-    g_autoptr(GError) error = NULL;
-    g_autofree char *out = NULL;
-    g_autofree char *err = NULL;
-    int status = 0;
-    const char *argv[] = { DV_BUILD_TINY_GUEST, guest_dir(), NULL };
-
-    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status, &error))
-        g_error("cannot run %s: %s", argv[0], error->message);
-    if (!g_spawn_check_wait_status(status, &error))
-        g_error("%s %s failed: %s\n%s%s", argv[0], argv[1], error->message, out, err);
+    return dv_test_tiny_guest_dir(DV_TINY_GUEST_CACHE_DIR);
 }
 
 static char *
 prefix_new(pid_t pid)
 {
     return g_strdup_printf("dvc%05d-", (int)(pid % 100000));
-}
-
-static char *
-pool_dir_new(const char *prefix)
-{
-    g_autofree char *base = g_strndup(prefix, strlen(prefix) - 1);
-    return g_build_filename(g_get_tmp_dir(), base, NULL);
-}
-
-static void
-copy_file(const char *from, const char *to)
-{
-    g_autoptr(GFile) src = g_file_new_for_path(from);
-    g_autoptr(GFile) dst = g_file_new_for_path(to);
-    g_autoptr(GError) error = NULL;
-    g_file_copy(src, dst, G_FILE_COPY_OVERWRITE, NULL, NULL, NULL, &error);
-    g_assert_no_error(error);
-    g_chmod(to, 0644);
-}
-
-static JsonObject *
-obj(const char *json)
-{
-    g_autoptr(GError) error = NULL;
-    JsonObject *o = dv_json_object_from_text(json, &error);
-    g_assert_no_error(error);
-    return o;
-}
-
-static JsonObject *
-run(DvEngine *engine, JsonObject *job, guint timeout_ms)
-{
-    g_autoptr(GError) error = NULL;
-    JsonObject *row;
-    g_assert_nonnull(job);
-    g_assert_true(dv_job_manager_wait_idle(dv_engine_get_jobs(engine), timeout_ms));
-    row = dv_store_get(dv_engine_get_store(engine), &dv_table_jobs, dv_json_get_string(job, "id", ""), &error);
-    g_assert_no_error(error);
-    if (g_strcmp0(dv_json_get_string(row, "state", ""), "succeeded") != 0) {
-        g_autofree char *t = dv_json_object_to_string(row, FALSE);
-        g_error("job did not succeed: %s", t);
-    }
-    return row;
-}
-
-static JsonObject *
-create(DvEngine *engine, DvKind kind, const char *json, guint timeout_ms)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) body = obj(json);
-    g_autoptr(JsonObject) job = dv_engine_create(engine, kind, body, "tester", &error);
-    g_assert_no_error(error);
-    return run(engine, job, timeout_ms);
 }
 
 /* Runs virsh against the system daemon; its stdout (owned). */
@@ -211,10 +143,10 @@ reconcile_and_delete(DvEngine *engine, const char *cat_name, const char *pool, c
     g_assert_false(dv_json_get_bool(r1, "ok", TRUE));
 
     {
-        g_autoptr(JsonObject) body = obj("{\"delete_orphans\":true}");
+        g_autoptr(JsonObject) body = dv_test_json_object("{\"delete_orphans\":true}");
         g_autoptr(JsonObject) job = dv_engine_catalog_reconcile_submit(engine, cat_name, body, "tester", &error);
         g_assert_no_error(error);
-        row = run(engine, job, 120000);
+        row = dv_test_engine_run(engine, job, 120000);
         g_assert_cmpuint(json_array_get_length(dv_json_get_array(dv_json_get_object(row, "result"), "deleted")), ==,
                          1);
     }
@@ -235,7 +167,7 @@ reconcile_and_delete(DvEngine *engine, const char *cat_name, const char *pool, c
         g_autoptr(JsonObject) done = NULL;
         gint64 t0 = g_get_monotonic_time();
         g_assert_no_error(error);
-        done = run(engine, job, JOB_WAIT_MS);
+        done = dv_test_engine_run(engine, job, JOB_WAIT_MS);
         g_printerr("# catalog deleted in %.1f s\n", (g_get_monotonic_time() - t0) / (double)G_USEC_PER_SEC);
         g_assert_true(dv_json_get_bool(dv_json_get_object(done, "result"), "deleted", FALSE));
     }
@@ -299,7 +231,7 @@ static void
 test_provision_and_boot(void)
 {
     g_autofree char *prefix = prefix_new(getppid());
-    g_autofree char *dir = pool_dir_new(prefix);
+    g_autofree char *dir = dv_test_system_dir_new(prefix);
     g_autofree char *pool = g_strdup_printf("%spool", prefix);
     g_autofree char *state_dir = NULL;
     g_autofree char *kernel = g_build_filename(dir, "vmlinuz", NULL);
@@ -316,48 +248,30 @@ test_provision_and_boot(void)
     JsonArray *items;
 
     /* The pool: a transient dir pool over the test's dir. */
-    copy_file(src = g_build_filename(guest_dir(), "vmlinuz", NULL), kernel);
+    dv_test_copy_file(src = g_build_filename(guest_dir(), "vmlinuz", NULL), kernel);
     g_free(src);
-    copy_file(src = g_build_filename(guest_dir(), "initrd.img", NULL), initrd);
+    dv_test_copy_file(src = g_build_filename(guest_dir(), "initrd.img", NULL), initrd);
     g_free(src);
-    copy_file(src = g_build_filename(guest_dir(), "master.qcow2", NULL), master_path);
-    {
-        g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
-        g_autoptr(virStoragePool) p = NULL;
-        g_autofree char *xml = g_markup_printf_escaped("<pool type='dir'><name>%s</name>"
-                                                       "<target><path>%s</path></target></pool>", pool, dir);
-        g_assert_true(dv_virt_op_begin(&op, vh, NULL, &error));
-        p = virStoragePoolCreateXML(op.conn, xml, 0);
-        if (p == NULL)
-            dv_virt_op_fail(&op, &error, "cannot create test pool");
-        g_assert_no_error(error);
-    }
+    dv_test_copy_file(src = g_build_filename(guest_dir(), "master.qcow2", NULL), master_path);
+    dv_test_system_pool_create(vh, pool, dir);
 
     state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
-    {
-        DvEngineOptions o = { .state_dir = state_dir, .job_workers = 4 };
-        engine = dv_engine_new(&o, &error);
-        g_assert_no_error(error);
-    }
+    engine = dv_test_engine_new(state_dir, FALSE);
     g_clear_pointer(&done, json_object_unref);
-    done = create(engine, DV_KIND_HOST, "{\"name\":\"local\",\"uri\":\"" SYSTEM_URI "\"}", 120000);
+    done = dv_test_engine_create(engine, DV_KIND_HOST, "{\"name\":\"local\",\"uri\":\"" SYSTEM_URI "\"}", 120000);
 
     /* The master: gen 1, shut off, the tiny master as its disk, with a
      * snapshot. */
     json = g_strdup_printf("{\"name\":\"%smaster\",\"host\":\"local\",\"memory_mib\":128,\"generation\":1,"
                            "\"disks\":[{\"volume\":\"%s\"}]}", prefix, master_path);
     g_clear_pointer(&done, json_object_unref);
-    done = create(engine, DV_KIND_VM, json, 120000);
+    done = dv_test_engine_create(engine, DV_KIND_VM, json, 120000);
     {
         g_autofree char *vm = g_strdup_printf("%smaster", prefix);
-        g_autoptr(JsonObject) body = obj("{\"name\":\"golden\"}");
-        g_autoptr(JsonObject) job = dv_engine_vm_snapshot_create(engine, vm, body, "tester", &error);
-        g_autoptr(JsonObject) row = NULL;
-        g_assert_no_error(error);
-        row = run(engine, job, 120000);
+        dv_test_engine_snapshot(engine, vm, "golden", 120000);
     }
     g_clear_pointer(&done, json_object_unref);
-    done = create(engine, DV_KIND_GUEST_OS_PROFILE,
+    done = dv_test_engine_create(engine, DV_KIND_GUEST_OS_PROFILE,
                   "{\"name\":\"desks\",\"admin_username\":\"admin\",\"admin_password\":\"s3cret-pw\","
                   "\"time_zone\":\"Europe/Berlin\"}", 60000);
 
@@ -372,7 +286,7 @@ test_provision_and_boot(void)
     {
         gint64 t0 = g_get_monotonic_time();
         g_clear_pointer(&done, json_object_unref);
-        done = create(engine, DV_KIND_CATALOG, json, JOB_WAIT_MS);
+        done = dv_test_engine_create(engine, DV_KIND_CATALOG, json, JOB_WAIT_MS);
         /* The child's test messages are lost: report on stderr. */
         g_printerr("# catalog of 3 provisioned in %.1f s\n",
                        (g_get_monotonic_time() - t0) / (double)G_USEC_PER_SEC);
@@ -422,7 +336,7 @@ test_provision_and_boot(void)
         g_autoptr(JsonObject) row = NULL;
         gint64 deadline = g_get_monotonic_time() + BOOT_TIMEOUT_S * G_USEC_PER_SEC;
         g_assert_no_error(error);
-        row = run(engine, job, 120000);
+        row = dv_test_engine_run(engine, job, 120000);
         for (;;) {
             g_clear_pointer(&log, g_free);
             g_file_get_contents(log_path, &log, NULL, NULL);
@@ -448,8 +362,6 @@ static void
 run_isolated(void)
 {
     g_autofree char *prefix = NULL;
-    g_autofree char *dir = NULL;
-    g_autofree char *state_dir = NULL;
 
     if (g_test_subprocess()) {
         test_provision_and_boot();
@@ -457,18 +369,9 @@ run_isolated(void)
     }
     if (!dv_test_system_check_daemon(the_virt))
         return;
-    guest_build();
+    dv_test_tiny_guest_build(DV_BUILD_TINY_GUEST, guest_dir(), NULL);
     prefix = prefix_new(getpid());
-    dir = pool_dir_new(prefix);
-    state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
-    dv_test_system_cleanup(the_virt, prefix, dir);
-    g_assert_cmpint(g_mkdir(dir, 0755), ==, 0);
-    g_chmod(dir, 0755);
-    g_test_trap_subprocess(NULL, 480 * G_USEC_PER_SEC,
-                           G_TEST_SUBPROCESS_INHERIT_STDOUT | G_TEST_SUBPROCESS_INHERIT_STDERR);
-    dv_test_system_cleanup(the_virt, prefix, dir);
-    dv_test_system_remove_tree(state_dir);
-    g_test_trap_assert_passed();
+    dv_test_system_run_isolated(the_virt, prefix, 480);
 }
 
 int

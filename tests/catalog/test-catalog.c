@@ -9,6 +9,7 @@
 #include "dv-engine-private.h"
 #include "dv-error.h"
 #include "dv-json.h"
+#include "dv-test-catalog.h"
 #include "dv-test-util.h"
 
 #include <string.h>
@@ -22,15 +23,6 @@ typedef struct {
     char *host_id;
 } Fixture;
 
-static JsonObject *
-obj(const char *json)
-{
-    g_autoptr(GError) error = NULL;
-    JsonObject *o = dv_json_object_from_text(json, &error);
-    g_assert_no_error(error);
-    return o;
-}
-
 static DvStore *
 store(Fixture *f)
 {
@@ -40,76 +32,33 @@ store(Fixture *f)
 static JsonObject *
 job_wait(Fixture *f, JsonObject *job)
 {
-    g_autoptr(GError) error = NULL;
-    JsonObject *row;
-    g_assert_nonnull(job);
-    g_assert_true(dv_job_manager_wait_idle(dv_engine_get_jobs(f->engine), WAIT_MS));
-    row = dv_store_get(store(f), &dv_table_jobs, dv_json_get_string(job, "id", ""), &error);
-    g_assert_no_error(error);
-    return row;
-}
-
-static void
-assert_succeeded(JsonObject *job)
-{
-    if (g_strcmp0(dv_json_get_string(job, "state", ""), "succeeded") != 0) {
-        g_autofree char *t = dv_json_object_to_string(job, FALSE);
-        g_error("job did not succeed: %s", t);
-    }
+    return dv_test_engine_job_row(f->engine, job, WAIT_MS);
 }
 
 static gint64
 count(Fixture *f, const DvTableDef *def)
 {
-    g_autoptr(GError) error = NULL;
-    gint64 n = dv_store_count(store(f), def, NULL, 0, &error);
-    g_assert_no_error(error);
-    return n;
+    return dv_test_engine_count(f->engine, def);
 }
 
 static void
 fixture_setup(Fixture *f, gconstpointer data)
 {
     g_autoptr(GError) error = NULL;
-    g_autofree char *xml = NULL;
-    g_autofree char *body = NULL;
-    g_autoptr(JsonObject) b = NULL;
-    g_autoptr(JsonObject) job = NULL;
-    g_autoptr(JsonObject) done = NULL;
-    DvEngineOptions o = { 0 };
 
     f->tmpdir = g_dir_make_tmp("drover-catalog-XXXXXX", &error);
     g_assert_no_error(error);
     f->state_dir = g_build_filename(f->tmpdir, "state", NULL);
-    o.state_dir = f->state_dir;
-    o.job_workers = 4;
-    f->engine = dv_engine_new(&o, &error);
-    g_assert_no_error(error);
-
+    f->engine = dv_test_engine_new(f->state_dir, FALSE);
     /* Host "h1" with VMs m0, m1, m2; m0 becomes the master. */
-    xml = dv_test_write_host_xml(f->tmpdir, "h1.xml", "m", 3);
-    body = g_strdup_printf("{\"name\":\"h1\",\"uri\":\"test://%s\"}", xml);
-    b = obj(body);
-    job = dv_engine_create(f->engine, DV_KIND_HOST, b, "tester", &error);
-    g_assert_no_error(error);
-    done = job_wait(f, job);
-    assert_succeeded(done);
-    f->host_id = g_strdup(dv_json_get_string(dv_json_get_object(done, "result"), "id", ""));
-
-    g_clear_pointer(&job, json_object_unref);
-    g_clear_pointer(&done, json_object_unref);
-    job = dv_engine_vm_action(f->engine, "m0", "stop", "tester", &error);
-    g_assert_no_error(error);
-    done = job_wait(f, job);
-    assert_succeeded(done);
+    f->host_id = dv_test_catalog_add_host(f->engine, f->tmpdir, WAIT_MS);
 }
 
 static void
 fixture_teardown(Fixture *f, gconstpointer data)
 {
-    const char *const argv[] = { "rm", "-rf", "--", f->tmpdir, NULL };
     g_clear_pointer(&f->engine, dv_engine_free);
-    g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
+    dv_test_rm_rf(f->tmpdir);
     g_free(f->state_dir);
     g_free(f->tmpdir);
     g_free(f->host_id);
@@ -130,7 +79,7 @@ add_host_with_pool(Fixture *f, const char *name, gint64 available)
         "<format type='raw'/></target></volume>\n  </pool>",
         G_GINT64_CONSTANT(107374182400) - available, G_GINT64_CONSTANT(107374182400) - available);
     g_autofree char *body = g_strdup_printf("{\"name\":\"%s\",\"uri\":\"test://%s\"}", name, xml);
-    g_autoptr(JsonObject) b = obj(body);
+    g_autoptr(JsonObject) b = dv_test_json_object(body);
     g_autoptr(JsonObject) job = NULL;
     g_autoptr(JsonObject) done = NULL;
     g_auto(GStrv) parts = NULL;
@@ -144,33 +93,8 @@ add_host_with_pool(Fixture *f, const char *name, gint64 available)
     g_assert_true(g_file_set_contents(xml, text, -1, &error));
     job = dv_engine_create(f->engine, DV_KIND_HOST, b, "tester", &error);
     g_assert_no_error(error);
-    done = job_wait(f, job);
-    assert_succeeded(done);
+    done = dv_test_engine_run(f->engine, job, WAIT_MS);
     return g_strdup(dv_json_get_string(dv_json_get_object(done, "result"), "id", ""));
-}
-
-static void
-snapshot(Fixture *f, const char *vm, const char *name)
-{
-    g_autoptr(GError) error = NULL;
-    g_autofree char *json = g_strdup_printf("{\"name\":\"%s\"}", name);
-    g_autoptr(JsonObject) body = obj(json);
-    g_autoptr(JsonObject) job = dv_engine_vm_snapshot_create(f->engine, vm, body, "tester", &error);
-    g_autoptr(JsonObject) done = NULL;
-    g_assert_no_error(error);
-    done = job_wait(f, job);
-    assert_succeeded(done);
-}
-
-static void
-set_vm(Fixture *f, const char *name, const char *json)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) vm = dv_store_find(store(f), &dv_table_vms, "name", name, &error);
-    g_autoptr(JsonObject) changes = obj(json);
-    g_assert_no_error(error);
-    g_assert_true(dv_store_update(store(f), &dv_table_vms, dv_json_get_string(vm, "id", ""), changes, &error));
-    g_assert_no_error(error);
 }
 
 /* A valid body with one member replaced (or added) by @override, a JSON
@@ -178,12 +102,12 @@ set_vm(Fixture *f, const char *name, const char *json)
 static char *
 body_with(const char *override)
 {
-    g_autoptr(JsonObject) base = obj("{\"name\":\"cat1\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\","
-                                     "\"hosts\":[\"h1\"],\"pool\":\"pool1\",\"naming_scheme\":\"desk-##\","
-                                     "\"count\":3,\"machine\":{\"memory_mib\":128,\"networks\":[\"net1\"]}}");
+    g_autoptr(JsonObject) base = dv_test_json_object("{\"name\":\"cat1\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\","
+                                                     "\"hosts\":[\"h1\"],\"pool\":\"pool1\",\"naming_scheme\":\"desk-##\","
+                                                     "\"count\":3,\"machine\":{\"memory_mib\":128,\"networks\":[\"net1\"]}}");
     if (override != NULL) {
         g_autofree char *wrapped = g_strdup_printf("{%s}", override);
-        g_autoptr(JsonObject) o = obj(wrapped);
+        g_autoptr(JsonObject) o = dv_test_json_object(wrapped);
         JsonObjectIter it;
         const char *k;
         JsonNode *n;
@@ -203,7 +127,7 @@ static void
 refused(Fixture *f, const char *body, DvErrorCode code, const char *field, const char *in_message)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) b = obj(body);
+    g_autoptr(JsonObject) b = dv_test_json_object(body);
     gint64 jobs = count(f, &dv_table_jobs);
     g_autoptr(JsonObject) job = dv_engine_create(f->engine, DV_KIND_CATALOG, b, "tester", &error);
 
@@ -229,17 +153,17 @@ test_validation(Fixture *f, gconstpointer data)
     /* The snapshot does not exist yet. */
     b = body_with(NULL);
     refused(f, b, DV_ERROR_NOT_FOUND, "master_snapshot", "has no snapshot 's1'");
-    snapshot(f, "m0", "s1");
+    dv_test_engine_snapshot(f->engine, "m0", "s1", WAIT_MS);
 
     /* Generation 2 with Secure Boot: refused with the seeds' reason. */
-    set_vm(f, "m0", "{\"generation\":2,\"secure_boot\":true}");
+    dv_test_engine_set_vm(f->engine, "m0", "{\"generation\":2,\"secure_boot\":true}");
     refused(f, b, DV_ERROR_NOT_SUPPORTED, "master_vm", "Virtual Delivery Agent does not work with Secure Boot");
-    set_vm(f, "m0", "{\"generation\":1,\"secure_boot\":false}");
+    dv_test_engine_set_vm(f->engine, "m0", "{\"generation\":1,\"secure_boot\":false}");
 
     /* A paused master (a running one is frozen while it is copied). */
-    set_vm(f, "m0", "{\"state\":\"paused\"}");
+    dv_test_engine_set_vm(f->engine, "m0", "{\"state\":\"paused\"}");
     refused(f, b, DV_ERROR_CONFLICT, "master_vm", "must be shut off or running");
-    set_vm(f, "m0", "{\"state\":\"shutoff\"}");
+    dv_test_engine_set_vm(f->engine, "m0", "{\"state\":\"shutoff\"}");
 
     /* Naming schemes. */
     {
@@ -311,7 +235,7 @@ test_create_and_conflict(Fixture *f, gconstpointer data)
 {
     g_autoptr(GError) error = NULL;
     g_autofree char *b = body_with("\"personal_disk_mib\":64");
-    g_autoptr(JsonObject) body = obj(b);
+    g_autoptr(JsonObject) body = dv_test_json_object(b);
     g_autoptr(JsonObject) job = NULL;
     g_autoptr(JsonObject) done = NULL;
     g_autoptr(JsonObject) cat = NULL;
@@ -319,7 +243,7 @@ test_create_and_conflict(Fixture *f, gconstpointer data)
     g_autoptr(JsonObject) dup = NULL;
     JsonArray *items;
 
-    snapshot(f, "m0", "s1");
+    dv_test_engine_snapshot(f->engine, "m0", "s1", WAIT_MS);
     job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
     g_assert_no_error(error);
     g_assert_cmpstr(dv_json_get_string(job, "kind", ""), ==, "catalog.provision");
@@ -421,39 +345,15 @@ make_failed_catalog(Fixture *f)
 {
     g_autoptr(GError) error = NULL;
     g_autofree char *b = body_with("\"personal_disk_mib\":64");
-    g_autoptr(JsonObject) body = obj(b);
+    g_autoptr(JsonObject) body = dv_test_json_object(b);
     g_autoptr(JsonObject) job = NULL;
     g_autoptr(JsonObject) done = NULL;
 
-    snapshot(f, "m0", "s1");
+    dv_test_engine_snapshot(f->engine, "m0", "s1", WAIT_MS);
     job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
     g_assert_no_error(error);
     done = job_wait(f, job);
     g_assert_cmpstr(dv_json_get_string(done, "state", ""), ==, "failed");
-}
-
-static DvVirtHost *
-virt_host(Fixture *f)
-{
-    g_autoptr(GError) error = NULL;
-    DvVirtHost *vh = dv_engine_virt_host_by_id(f->engine, f->host_id, &error);
-    g_assert_no_error(error);
-    return vh;
-}
-
-/* Names of the volumes in pool1 starting with @prefix, joined by ' '. */
-static char *
-pool_names(Fixture *f, const char *prefix)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(DvVirtHost) vh = virt_host(f);
-    g_autoptr(JsonArray) vols = dv_virt_pool_list_volumes(vh, "pool1", prefix, NULL, &error);
-    g_autoptr(GString) out = g_string_new(NULL);
-    g_assert_no_error(error);
-    for (guint i = 0; i < json_array_get_length(vols); i++)
-        g_string_append_printf(out, "%s%s", i > 0 ? " " : "",
-                               dv_json_get_string(json_array_get_object_element(vols, i), "name", ""));
-    return g_string_free(g_steal_pointer(&out), FALSE);
 }
 
 static JsonObject *
@@ -509,17 +409,17 @@ test_delete_failed_catalog(Fixture *f, gconstpointer data)
     gint64 vms;
 
     make_failed_catalog(f);
-    before = pool_names(f, "cat1-");
+    before = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-");
     g_test_message("before: %s", before);
     g_assert_cmpstr(before, ==, "cat1-base-v1.qcow2 cat1-desk-01-disk.qcow2 cat1-desk-02-disk.qcow2 "
                                 "cat1-desk-03-disk.qcow2");
     vms = count(f, &dv_table_vms);
     done = delete_catalog(f, "cat1");
-    assert_succeeded(done);
+    dv_test_assert_job_succeeded(done);
     g_assert_true(dv_json_get_bool(dv_json_get_object(done, "result"), "deleted", FALSE));
     g_assert_cmpint(dv_json_get_int(dv_json_get_object(done, "result"), "machines_removed", 0), ==, 3);
     g_assert_cmpint(dv_json_get_int(dv_json_get_object(done, "result"), "bases_removed", 0), ==, 1);
-    after = pool_names(f, "cat1-");
+    after = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-");
     g_assert_cmpstr(after, ==, "");
     g_assert_cmpint(count(f, &dv_table_catalogs), ==, 0);
     g_assert_cmpint(count(f, &dv_table_catalog_images), ==, 0);
@@ -533,7 +433,7 @@ test_delete_failed_catalog(Fixture *f, gconstpointer data)
     /* The name is free again. */
     {
         g_autofree char *b = body_with(NULL);
-        g_autoptr(JsonObject) body = obj(b);
+        g_autoptr(JsonObject) body = dv_test_json_object(b);
         g_autoptr(JsonObject) job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
         g_autoptr(JsonObject) row = NULL;
         g_assert_no_error(error);
@@ -550,7 +450,7 @@ test_delete_unreachable_host(Fixture *f, gconstpointer data)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) host = NULL;
-    g_autoptr(JsonObject) bad = obj("{\"uri\":\"test:///nonexistent/drover-host.xml\"}");
+    g_autoptr(JsonObject) bad = dv_test_json_object("{\"uri\":\"test:///nonexistent/drover-host.xml\"}");
     g_autoptr(JsonObject) back = json_object_new();
     g_autoptr(JsonObject) done = NULL;
     g_autoptr(JsonObject) done2 = NULL;
@@ -588,7 +488,7 @@ test_delete_unreachable_host(Fixture *f, gconstpointer data)
     g_assert_true(dv_store_update(store(f), &dv_table_hosts, f->host_id, back, &error));
     g_assert_no_error(error);
     done2 = delete_catalog(f, "cat1");
-    assert_succeeded(done2);
+    dv_test_assert_job_succeeded(done2);
     g_assert_cmpint(count(f, &dv_table_catalogs), ==, 0);
     g_assert_cmpint(count(f, &dv_table_catalog_bases), ==, 0);
     g_assert_cmpint(count(f, &dv_table_catalog_machines), ==, 0);
@@ -610,7 +510,7 @@ static void
 define_domain(Fixture *f, const char *name, const char *description)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(DvVirtHost) vh = virt_host(f);
+    g_autoptr(DvVirtHost) vh = dv_test_engine_virt_host(f->engine, f->host_id);
     g_autoptr(JsonObject) spec = json_object_new();
     g_autofree char *xml = NULL;
     g_autofree char *uuid = NULL;
@@ -629,7 +529,7 @@ static gboolean
 domain_exists(Fixture *f, const char *name)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(DvVirtHost) vh = virt_host(f);
+    g_autoptr(DvVirtHost) vh = dv_test_engine_virt_host(f->engine, f->host_id);
     g_autoptr(JsonArray) doms = dv_virt_domain_list_by_prefix(vh, name, NULL, &error);
     g_assert_no_error(error);
     for (guint i = 0; i < json_array_get_length(doms); i++)
@@ -663,7 +563,7 @@ test_reconcile(Fixture *f, gconstpointer data)
     g_assert_true(dv_json_get_bool(r0, "ok", FALSE));
     g_assert_cmpint(dv_json_get_int(r0, "hosts_checked", 0), ==, 1);
 
-    vh = virt_host(f);
+    vh = dv_test_engine_virt_host(f->engine, f->host_id);
     vol = dv_virt_volume_create(vh, "pool1", "cat1-stray.qcow2", 1 << 20, "qcow2", NULL, &error);
     g_assert_no_error(error);
     define_domain(f, "desk-07", "machine of catalog cat1");
@@ -693,30 +593,29 @@ test_reconcile(Fixture *f, gconstpointer data)
                     "cat1-desk-02-disk.qcow2");
 
     /* The report alone deletes nothing. */
-    names = pool_names(f, "cat1-stray");
+    names = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-stray");
     g_assert_cmpstr(names, ==, "cat1-stray.qcow2");
     g_assert_true(domain_exists(f, "desk-07"));
 
     /* Unknown fields are refused. */
     {
-        g_autoptr(JsonObject) bad = obj("{\"delete_everything\":true}");
+        g_autoptr(JsonObject) bad = dv_test_json_object("{\"delete_everything\":true}");
         g_autoptr(JsonObject) j = dv_engine_catalog_reconcile_submit(f->engine, "cat1", bad, "tester", &error);
         g_assert_null(j);
         g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
         g_clear_error(&error);
     }
     {
-        g_autoptr(JsonObject) body = obj("{\"delete_orphans\":true}");
+        g_autoptr(JsonObject) body = dv_test_json_object("{\"delete_orphans\":true}");
         job = dv_engine_catalog_reconcile_submit(f->engine, "cat1", body, "tester", &error);
         g_assert_no_error(error);
         g_assert_cmpstr(dv_json_get_string(job, "kind", ""), ==, "catalog.reconcile");
-        done = job_wait(f, job);
-        assert_succeeded(done);
+        done = dv_test_engine_run(f->engine, job, WAIT_MS);
         g_assert_cmpuint(json_array_get_length(dv_json_get_array(dv_json_get_object(done, "result"),
                                                                  "deleted")), ==, 2);
     }
     g_clear_pointer(&names, g_free);
-    names = pool_names(f, "cat1-");
+    names = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-");
     g_assert_cmpstr(names, ==, "cat1-base-v1.qcow2 cat1-desk-01-disk.qcow2 cat1-desk-03-disk.qcow2");
     g_assert_false(domain_exists(f, "desk-07"));
     g_assert_true(domain_exists(f, "desk-08"));
@@ -736,14 +635,14 @@ test_placement(Fixture *f, gconstpointer data)
     g_autoptr(GError) error = NULL;
     g_autofree char *h3 = add_host_with_pool(f, "h3", 1073741824 + 1048576 + 4096);
     g_autofree char *b = body_with("\"hosts\":[\"h1\",\"h3\"],\"count\":5,\"machine\":{\"memory_mib\":64}");
-    g_autoptr(JsonObject) body = obj(b);
+    g_autoptr(JsonObject) body = dv_test_json_object(b);
     g_autoptr(JsonObject) job = NULL;
     g_autoptr(JsonObject) done = NULL;
     g_autoptr(JsonObject) machines = NULL;
     JsonArray *items;
     guint on_h3 = 0;
 
-    snapshot(f, "m0", "s1");
+    dv_test_engine_snapshot(f->engine, "m0", "s1", WAIT_MS);
     job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
     g_assert_no_error(error);
     done = job_wait(f, job);
@@ -772,9 +671,9 @@ test_placement(Fixture *f, gconstpointer data)
     }
     /* Too many for both pools together. */
     {
-        g_autoptr(JsonObject) b2 = obj("{\"name\":\"cat2\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\","
-                                       "\"hosts\":[\"h3\"],\"pool\":\"pool1\",\"naming_scheme\":\"xx-##\","
-                                       "\"count\":2,\"machine\":{\"memory_mib\":64}}");
+        g_autoptr(JsonObject) b2 = dv_test_json_object("{\"name\":\"cat2\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\","
+                                                       "\"hosts\":[\"h3\"],\"pool\":\"pool1\",\"naming_scheme\":\"xx-##\","
+                                                       "\"count\":2,\"machine\":{\"memory_mib\":64}}");
         g_autoptr(JsonObject) j2 = dv_engine_create(f->engine, DV_KIND_CATALOG, b2, "tester", &error);
         g_assert_null(j2);
         g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);

@@ -7,6 +7,7 @@
 #include "dv-engine.h"
 #include "dv-error.h"
 #include "dv-json.h"
+#include "dv-test-catalog.h"
 #include "dv-test-util.h"
 
 #include <string.h>
@@ -19,17 +20,6 @@ typedef struct {
     DvEngine *engine;
 } Fixture;
 
-static DvEngine *
-engine_new(Fixture *f, gboolean no_recover)
-{
-    g_autoptr(GError) error = NULL;
-    DvEngineOptions o = { .state_dir = f->state_dir, .job_workers = 4, .no_recover = no_recover };
-    DvEngine *e = dv_engine_new(&o, &error);
-    g_assert_no_error(error);
-    g_assert_nonnull(e);
-    return e;
-}
-
 static void
 fixture_setup(Fixture *f, gconstpointer data)
 {
@@ -37,7 +27,7 @@ fixture_setup(Fixture *f, gconstpointer data)
     f->tmpdir = g_dir_make_tmp("drover-engine-XXXXXX", &error);
     g_assert_no_error(error);
     f->state_dir = g_build_filename(f->tmpdir, "state", NULL);
-    f->engine = engine_new(f, FALSE);
+    f->engine = dv_test_engine_new(f->state_dir, FALSE);
 }
 
 static void
@@ -53,15 +43,6 @@ fixture_teardown(Fixture *f, gconstpointer data)
 }
 
 /* --- helpers --------------------------------------------------------------- */
-
-static JsonObject *
-obj(const char *json)
-{
-    g_autoptr(GError) error = NULL;
-    JsonObject *o = dv_json_object_from_text(json, &error);
-    g_assert_no_error(error);
-    return o;
-}
 
 static char *
 to_text(JsonObject *o)
@@ -79,22 +60,7 @@ store(Fixture *f)
 static JsonObject *
 job_wait(Fixture *f, JsonObject *job)
 {
-    g_autoptr(GError) error = NULL;
-    JsonObject *row;
-    g_assert_nonnull(job);
-    g_assert_true(dv_job_manager_wait_idle(dv_engine_get_jobs(f->engine), WAIT_MS));
-    row = dv_store_get(store(f), &dv_table_jobs, dv_json_get_string(job, "id", ""), &error);
-    g_assert_no_error(error);
-    return row;
-}
-
-static void
-assert_succeeded(JsonObject *job)
-{
-    if (g_strcmp0(dv_json_get_string(job, "state", ""), "succeeded") != 0) {
-        g_autofree char *t = to_text(job);
-        g_error("job did not succeed: %s", t);
-    }
+    return dv_test_engine_job_row(f->engine, job, WAIT_MS);
 }
 
 static void
@@ -144,7 +110,7 @@ static JsonObject *
 create(Fixture *f, DvKind kind, const char *json)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) body = obj(json);
+    g_autoptr(JsonObject) body = dv_test_json_object(json);
     g_autoptr(JsonObject) job = dv_engine_create(f->engine, kind, body, "tester", &error);
     g_assert_no_error(error);
     return job_wait(f, job);
@@ -154,7 +120,7 @@ static JsonObject *
 update(Fixture *f, DvKind kind, const char *ref, const char *json)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) body = obj(json);
+    g_autoptr(JsonObject) body = dv_test_json_object(json);
     g_autoptr(JsonObject) job = dv_engine_update(f->engine, kind, ref, body, "tester", &error);
     g_assert_no_error(error);
     return job_wait(f, job);
@@ -170,7 +136,7 @@ add_host(Fixture *f, const char *name, guint ndomains, const char *extra)
     g_autofree char *body = g_strdup_printf("{\"name\":\"%s\",\"uri\":\"test://%s\"%s%s}", name, xml,
                                             extra != NULL ? "," : "", extra != NULL ? extra : "");
     g_autoptr(JsonObject) job = create(f, DV_KIND_HOST, body);
-    assert_succeeded(job);
+    dv_test_assert_job_succeeded(job);
     return g_strdup(dv_json_get_string(dv_json_get_object(job, "result"), "id", ""));
 }
 
@@ -197,7 +163,7 @@ static void
 set_columns(Fixture *f, const DvTableDef *def, const char *id, const char *json)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) changes = obj(json);
+    g_autoptr(JsonObject) changes = dv_test_json_object(json);
     g_assert_true(dv_store_update(store(f), def, id, changes, &error));
     g_assert_no_error(error);
 }
@@ -209,8 +175,7 @@ refresh(Fixture *f, const char *host_id)
     g_autoptr(JsonObject) job = dv_engine_host_refresh(f->engine, host_id, "tester", &error);
     g_autoptr(JsonObject) done = NULL;
     g_assert_no_error(error);
-    done = job_wait(f, job);
-    assert_succeeded(done);
+    done = dv_test_engine_run(f->engine, job, WAIT_MS);
 }
 
 /* TRUE when the host (as its one connection sees it) has a volume at
@@ -244,7 +209,7 @@ test_mixed_cluster(Fixture *f, gconstpointer data)
     g_autofree char *changes = NULL;
     gint64 major;
 
-    assert_succeeded(j);
+    dv_test_assert_job_succeeded(j);
     c_id = g_strdup(dv_json_get_string(dv_json_get_object(j, "result"), "id", ""));
     a = add_host(f, "hosta", 1, "\"cluster\":\"c\"");
     host_a = row(f, &dv_table_hosts, a);
@@ -289,7 +254,7 @@ test_mixed_cluster(Fixture *f, gconstpointer data)
         g_autoptr(JsonObject) job = NULL;
         set_columns(f, &dv_table_hosts, a, back);
         job = update(f, DV_KIND_HOST, "hostc", "{\"cluster\":\"c\"}");
-        assert_succeeded(job);
+        dv_test_assert_job_succeeded(job);
     }
     assert_nothing_running(f);
 }
@@ -304,20 +269,20 @@ test_host_group_rules(Fixture *f, gconstpointer data)
     gint64 jobs_before;
 
     j = create(f, DV_KIND_HOST_GROUP, "{\"name\":\"a\"}");
-    assert_succeeded(j);
+    dv_test_assert_job_succeeded(j);
     g_clear_pointer(&j, json_object_unref);
     j = create(f, DV_KIND_HOST_GROUP, "{\"name\":\"b\",\"parent\":\"a\"}");
-    assert_succeeded(j);
+    dv_test_assert_job_succeeded(j);
     g_clear_pointer(&j, json_object_unref);
     j = create(f, DV_KIND_HOST_GROUP, "{\"name\":\"c\",\"parent\":\"b\"}");
-    assert_succeeded(j);
+    dv_test_assert_job_succeeded(j);
     g_clear_pointer(&j, json_object_unref);
     jobs_before = count(f, &dv_table_jobs, NULL, NULL);
 
     /* a -> b -> c: a under c would be a cycle, a under a too.  Refused at
      * once, naming the field, and no job is made. */
     {
-        g_autoptr(JsonObject) body = obj("{\"parent\":\"c\"}");
+        g_autoptr(JsonObject) body = dv_test_json_object("{\"parent\":\"c\"}");
         g_autoptr(JsonObject) job = dv_engine_update(f->engine, DV_KIND_HOST_GROUP, "a", body,
                                                      "tester", &error);
         g_assert_null(job);
@@ -325,7 +290,7 @@ test_host_group_rules(Fixture *f, gconstpointer data)
         g_clear_error(&error);
     }
     {
-        g_autoptr(JsonObject) body = obj("{\"parent\":\"a\"}");
+        g_autoptr(JsonObject) body = dv_test_json_object("{\"parent\":\"a\"}");
         g_autoptr(JsonObject) job = dv_engine_update(f->engine, DV_KIND_HOST_GROUP, "a", body,
                                                      "tester", &error);
         g_assert_null(job);
@@ -345,7 +310,7 @@ test_host_group_rules(Fixture *f, gconstpointer data)
 
     /* A legal move works: c straight under a; then the leaf can go. */
     j = update(f, DV_KIND_HOST_GROUP, "c", "{\"parent\":\"a\"}");
-    assert_succeeded(j);
+    dv_test_assert_job_succeeded(j);
     {
         g_autoptr(JsonObject) ga = find(f, &dv_table_host_groups, "name", "a");
         g_autoptr(JsonObject) gc = find(f, &dv_table_host_groups, "name", "c");
@@ -356,8 +321,7 @@ test_host_group_rules(Fixture *f, gconstpointer data)
                                                      "tester", &error);
         g_autoptr(JsonObject) done = NULL;
         g_assert_no_error(error);
-        done = job_wait(f, job);
-        assert_succeeded(done);
+        done = dv_test_engine_run(f->engine, job, WAIT_MS);
     }
     g_assert_cmpint(count(f, &dv_table_host_groups, NULL, NULL), ==, 2);
 }
@@ -369,8 +333,8 @@ test_needs_attention(Fixture *f, gconstpointer data)
 {
     g_autoptr(GError) error = NULL;
     g_autofree char *h = add_host(f, "weak", 0, NULL);
-    g_autoptr(JsonObject) body = obj("{\"name\":\"vm1\",\"host\":\"weak\",\"memory_mib\":64,"
-                                     "\"disks\":[{\"size_mib\":16,\"pool\":\"pool1\"}]}");
+    g_autoptr(JsonObject) body = dv_test_json_object("{\"name\":\"vm1\",\"host\":\"weak\",\"memory_mib\":64,"
+                                                     "\"disks\":[{\"size_mib\":16,\"pool\":\"pool1\"}]}");
     g_autoptr(JsonObject) job = NULL;
     gint64 jobs_before;
 
@@ -394,8 +358,7 @@ test_needs_attention(Fixture *f, gconstpointer data)
     job = dv_engine_create(f->engine, DV_KIND_VM, body, "tester", &error);
     g_assert_no_error(error);
     {
-        g_autoptr(JsonObject) done = job_wait(f, job);
-        assert_succeeded(done);
+        g_autoptr(JsonObject) done = dv_test_engine_run(f->engine, job, WAIT_MS);
     }
 }
 
@@ -498,7 +461,7 @@ insert_running_job(Fixture *f, const char *kind, const char *target_type, const 
     json_object_set_string_member(rec, "target_id", target_id);
     json_object_set_string_member(rec, "target_name", "x");
     json_object_set_string_member(rec, "host_id", host_id);
-    json_object_set_object_member(rec, "params", obj(params));
+    json_object_set_object_member(rec, "params", dv_test_json_object(params));
     {
         g_autoptr(JsonParser) p = json_parser_new();
         g_assert_true(json_parser_load_from_data(p, steps, -1, NULL));
@@ -533,7 +496,7 @@ test_job_recovery(Fixture *f, gconstpointer data)
     /* An engine that leaves interrupted jobs alone, as a server that
      * crashed would have left them. */
     g_clear_pointer(&f->engine, dv_engine_free);
-    f->engine = engine_new(f, TRUE);
+    f->engine = dv_test_engine_new(f->state_dir, TRUE);
     h = add_host(f, "rec", 1, NULL);
     vm = find(f, &dv_table_vms, "name", "rec0");
     g_assert_nonnull(vm);
@@ -550,7 +513,7 @@ test_job_recovery(Fixture *f, gconstpointer data)
 
     /* A second engine on the same database recovers them. */
     g_clear_pointer(&f->engine, dv_engine_free);
-    f->engine = engine_new(f, FALSE);
+    f->engine = dv_test_engine_new(f->state_dir, FALSE);
     dv_engine_get_recovery(f->engine, &resumed, &failed);
     g_test_message("recovery: %u resumed, %u failed", resumed, failed);
     /* Each job once: the refresh the "running" pass queued again must not
@@ -561,7 +524,7 @@ test_job_recovery(Fixture *f, gconstpointer data)
     g_assert_true(dv_job_manager_wait_idle(dv_engine_get_jobs(f->engine), WAIT_MS));
     {
         g_autoptr(JsonObject) j = row(f, &dv_table_jobs, refresh_id);
-        assert_succeeded(j);
+        dv_test_assert_job_succeeded(j);
         g_assert_cmpint(dv_json_get_int(j, "attempts", 0), ==, 2);
         g_assert_cmpint(dv_json_get_int(j, "progress", 0), ==, 100);
         g_assert_cmpstr(dv_json_get_string(j, "server_id", ""), ==,

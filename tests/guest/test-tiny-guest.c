@@ -62,43 +62,10 @@ static void G_GNUC_PRINTF(1, 2) report(const char *format, ...)
 static const char *
 guest_dir(void)
 {
-    const char *dir = g_getenv("DV_TINY_GUEST_DIR");
-
-    return dir != NULL && dir[0] != '\0' ? dir : DV_TINY_GUEST_CACHE_DIR;
+    return dv_test_tiny_guest_dir(DV_TINY_GUEST_CACHE_DIR);
 }
 
 /* Runs scripts/build-tiny-guest (quick when the cache is complete). */
-static void
-guest_build(void)
-{
-    g_autoptr(GError) error = NULL;
-    g_autofree char *out = NULL;
-    g_autofree char *err = NULL;
-    int status = 0;
-    const char *argv[] = { DV_BUILD_TINY_GUEST, guest_dir(), NULL };
-    gint64 t0 = g_get_monotonic_time();
-
-    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status,
-                      &error))
-        g_error("cannot run %s: %s", argv[0], error->message);
-    if (!g_spawn_check_wait_status(status, &error))
-        g_error("%s %s failed: %s\n%s%s", argv[0], argv[1], error->message, out, err);
-    g_test_message("guest ready in %s (%.1f s)", argv[1],
-                   (g_get_monotonic_time() - t0) / (double)G_USEC_PER_SEC);
-}
-
-static void
-copy_file(const char *from, const char *to)
-{
-    g_autoptr(GFile) src = g_file_new_for_path(from);
-    g_autoptr(GFile) dst = g_file_new_for_path(to);
-    g_autoptr(GError) error = NULL;
-
-    g_file_copy(src, dst, G_FILE_COPY_OVERWRITE, NULL, NULL, NULL, &error);
-    g_assert_no_error(error);
-    g_chmod(to, 0644);
-}
-
 static void
 fixture_setup(Fixture *fx, gconstpointer data)
 {
@@ -127,9 +94,9 @@ fixture_setup(Fixture *fx, gconstpointer data)
     fx->kernel = g_build_filename(fx->tmpdir, "vmlinuz", NULL);
     fx->initrd = g_build_filename(fx->tmpdir, "initrd.img", NULL);
     fx->master = g_strdup_printf("%s/%smaster.img", fx->tmpdir, fx->prefix);
-    copy_file(kernel_src, fx->kernel);
-    copy_file(initrd_src, fx->initrd);
-    copy_file(master_src, fx->master);
+    dv_test_copy_file(kernel_src, fx->kernel);
+    dv_test_copy_file(initrd_src, fx->initrd);
+    dv_test_copy_file(master_src, fx->master);
 
     /* A transient dir pool over the temp dir: gone from libvirt when
      * destroyed; the master copy is one of its volumes. */
@@ -188,7 +155,7 @@ run_isolated(gconstpointer data)
         return;
     /* The parent builds (or checks) the guest once; children reuse it. */
     if (!guest_built) {
-        guest_build();
+        dv_test_tiny_guest_build(DV_BUILD_TINY_GUEST, guest_dir(), NULL);
         guest_built = TRUE;
     }
     prefix = dv_test_system_prefix_new("dvguest", getpid());

@@ -4,6 +4,7 @@
 #include "dv-test-util.h"
 #include "dv-virt-private.h"
 
+#include <glib/gstdio.h>
 #include <string.h>
 
 gboolean
@@ -47,10 +48,7 @@ dv_test_system_dir_new(const char *prefix)
 void
 dv_test_system_remove_tree(const char *dir)
 {
-    const char *const argv[] = { "rm", "-rf", "--", dir, NULL };
-    if (dir != NULL)
-        g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL,
-                     NULL);
+    dv_test_rm_rf(dir);
 }
 
 void
@@ -106,4 +104,74 @@ dv_test_system_cleanup_uri(DvVirt *virt, const char *uri, const char *prefix, co
         virResetLastError();
     }
     dv_test_system_remove_tree(dir);
+}
+
+void
+dv_test_system_run_isolated(DvVirt *virt, const char *prefix, guint timeout_s)
+{
+    g_autofree char *dir = dv_test_system_dir_new(prefix);
+    g_autofree char *state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
+
+    dv_test_system_cleanup(virt, prefix, dir);
+    dv_test_system_remove_tree(state_dir);
+    g_assert_cmpint(g_mkdir(dir, 0755), ==, 0);
+    g_chmod(dir, 0755);
+    g_test_trap_subprocess(NULL, (guint64)timeout_s * G_USEC_PER_SEC,
+                           G_TEST_SUBPROCESS_INHERIT_STDOUT | G_TEST_SUBPROCESS_INHERIT_STDERR);
+    dv_test_system_cleanup(virt, prefix, dir);
+    dv_test_system_remove_tree(state_dir);
+    g_test_trap_assert_passed();
+}
+
+void
+dv_test_system_pool_create(DvVirtHost *vh, const char *name, const char *dir)
+{
+    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
+    g_autoptr(virStoragePool) p = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *xml = g_markup_printf_escaped("<pool type='dir'><name>%s</name>"
+                                                   "<target><path>%s</path></target></pool>",
+                                                   name, dir);
+    g_assert_true(dv_virt_op_begin(&op, vh, NULL, &error));
+    p = virStoragePoolCreateXML(op.conn, xml, 0);
+    if (p == NULL)
+        dv_virt_op_fail(&op, &error, "cannot create test pool %s", name);
+    g_assert_no_error(error);
+}
+
+void
+dv_test_copy_file(const char *from, const char *to)
+{
+    g_autoptr(GFile) src = g_file_new_for_path(from);
+    g_autoptr(GFile) dst = g_file_new_for_path(to);
+    g_autoptr(GError) error = NULL;
+    g_file_copy(src, dst, G_FILE_COPY_OVERWRITE, NULL, NULL, NULL, &error);
+    g_assert_no_error(error);
+    g_chmod(to, 0644);
+}
+
+const char *
+dv_test_tiny_guest_dir(const char *cache_dir)
+{
+    const char *dir = g_getenv("DV_TINY_GUEST_DIR");
+    return dir != NULL && dir[0] != '\0' ? dir : cache_dir;
+}
+
+void
+dv_test_tiny_guest_build(const char *script, const char *dir, const char *marker)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    int status = 0;
+    const char *argv[] = { script, dir, marker != NULL ? "--marker" : NULL, marker, NULL };
+    gint64 t0 = g_get_monotonic_time();
+
+    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status,
+                      &error))
+        g_error("cannot run %s: %s", script, error->message);
+    if (!g_spawn_check_wait_status(status, &error))
+        g_error("%s %s failed: %s\n%s%s", script, dir, error->message, out, err);
+    g_test_message("guest ready in %s (%.1f s)", dir,
+                   (g_get_monotonic_time() - t0) / (double)G_USEC_PER_SEC);
 }

@@ -29,4 +29,25 @@ void dv_test_system_cleanup(DvVirt *virt, const char *prefix, const char *dir);
 void dv_test_system_cleanup_uri(DvVirt *virt, const char *uri, const char *prefix, const char *dir);
 void dv_test_system_remove_tree(const char *dir);
 
+/* The parent's side of one isolated test: removes what an earlier run
+ * under @prefix left (domains, pools, the per-test dir and the state dir
+ * "<tmp>/<prefix>state"), creates the per-test dir (mode 0755, for qemu),
+ * runs the test again as a subprocess for at most @timeout_s, cleans up
+ * again, then asserts the subprocess passed. */
+void dv_test_system_run_isolated(DvVirt *virt, const char *prefix, guint timeout_s);
+
+/* Creates a transient dir pool @name over @dir on @vh. */
+void dv_test_system_pool_create(DvVirtHost *vh, const char *name, const char *dir);
+
+/* Copies @from over @to and makes it world-readable (for qemu). */
+void dv_test_copy_file(const char *from, const char *to);
+
+/* The tiny guest's files: $DV_TINY_GUEST_DIR when set and not empty, else
+ * @cache_dir (the build tree's cache). */
+const char *dv_test_tiny_guest_dir(const char *cache_dir);
+/* Runs @script (scripts/build-tiny-guest) for @dir, with --marker @marker
+ * unless it is NULL; quick when the cache is complete.  Ends the test with
+ * the script's output when it fails. */
+void dv_test_tiny_guest_build(const char *script, const char *dir, const char *marker);
+
 G_END_DECLS

@@ -582,3 +582,20 @@ dv_test_remove_stale_accounts(const char *prefix)
     for (guint i = 0; i < stale->len; i++)
         dv_test_remove_account(g_ptr_array_index(stale, i));
 }
+
+void
+dv_test_assert_job_state(JsonObject *job, const char *state)
+{
+    if (g_strcmp0(json_object_get_string_member(job, "state"), state) != 0) {
+        g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), job);
+        g_autofree char *t = json_to_string(n, FALSE);
+        g_error("job is not %s: %s", state, t);
+    }
+}
+
+void
+dv_test_run_job_ok(DvTestDaemon *d, const char *method, const char *path, const char *body)
+{
+    g_autoptr(JsonObject) job = dv_test_run_job(d, method, path, body);
+    dv_test_assert_job_state(job, "succeeded");
+}

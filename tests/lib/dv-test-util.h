@@ -53,6 +53,11 @@ JsonObject *dv_test_run_job(DvTestDaemon *d, const char *method, const char *pat
                             const char *body);
 JsonObject *dv_test_wait_job(DvTestDaemon *d, const char *job_id, guint timeout_s);
 
+/* Ends the test with the job as text unless its state is @state. */
+void dv_test_assert_job_state(JsonObject *job, const char *state);
+/* dv_test_run_job() that also asserts the job succeeded. */
+void dv_test_run_job_ok(DvTestDaemon *d, const char *method, const char *path, const char *body);
+
 /* Asserts an error response: status and error code, and the field when
  * @field is not NULL. */
 void dv_test_assert_error(JsonNode *resp, guint status, guint want_status, const char *code,

@@ -1,0 +1,46 @@
+/* Shared by the tests that drive a DvEngine in process (the engine and
+ * catalog tests, their system tiers): JSON bodies, jobs waited for and
+ * read back from the store, the simulated host the catalog tests start
+ * from.  Every helper asserts instead of returning an error. */
+#pragma once
+
+#include "dv-engine-private.h"
+
+G_BEGIN_DECLS
+
+/* Parses @json, which must be an object (owned). */
+JsonObject *dv_test_json_object(const char *json);
+
+/* Waits up to @timeout_ms until @engine runs no job, then returns @job's
+ * row from the store (owned), whatever its state. */
+JsonObject *dv_test_engine_job_row(DvEngine *engine, JsonObject *job, guint timeout_ms);
+/* Ends the test with the job row as text unless its state is "succeeded". */
+void dv_test_assert_job_succeeded(JsonObject *row);
+/* dv_test_engine_job_row() that also asserts the job succeeded. */
+JsonObject *dv_test_engine_run(DvEngine *engine, JsonObject *job, guint timeout_ms);
+/* Creates an object of @kind from @json as "tester" and runs its job to
+ * success; returns the job row (owned). */
+JsonObject *dv_test_engine_create(DvEngine *engine, DvKind kind, const char *json,
+                                  guint timeout_ms);
+/* Rows of @def in @engine's store. */
+gint64 dv_test_engine_count(DvEngine *engine, const DvTableDef *def);
+
+/* A DvEngine on @state_dir with 4 job workers. */
+DvEngine *dv_test_engine_new(const char *state_dir, gboolean no_recover);
+
+/* Adds test-driver host "h1" (file <dir>/h1.xml) with VMs m0, m1, m2 and
+ * stops m0, the catalogs' master.  Returns the host id (owned). */
+char *dv_test_catalog_add_host(DvEngine *engine, const char *dir, guint timeout_ms);
+
+/* Takes snapshot @name of VM @vm through the engine and waits for it. */
+void dv_test_engine_snapshot(DvEngine *engine, const char *vm, const char *name,
+                             guint timeout_ms);
+/* Writes @json's members into VM @name's row directly (no job). */
+void dv_test_engine_set_vm(DvEngine *engine, const char *name, const char *json);
+/* The engine's handle on host @host_id (owned). */
+DvVirtHost *dv_test_engine_virt_host(DvEngine *engine, const char *host_id);
+/* Names of the volumes in pool1 of host @host_id starting with @prefix,
+ * joined by ' ' (owned). */
+char *dv_test_engine_pool_names(DvEngine *engine, const char *host_id, const char *prefix);
+
+G_END_DECLS
