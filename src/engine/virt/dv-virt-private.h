@@ -82,6 +82,15 @@ gboolean dv_virt_op_fail(DvVirtOp *op, GError **error, const char *format, ...)
 gpointer dv_virt_op_fail_null(DvVirtOp *op, GError **error, const char *format, ...)
     G_GNUC_PRINTF(3, 4);
 
+/* Storage pool @pool (checked as a name) on the connection of the begun
+ * @op (owned), or NULL with DV_ERROR_NOT_FOUND or another error set. */
+virStoragePoolPtr dv_virt_pool_lookup(DvVirtOp *op, const char *pool, GError **error);
+
+/* The same, beginning @op on @host first; the name is checked before any
+ * connection is made. */
+virStoragePoolPtr dv_virt_pool_open(DvVirtOp *op, DvVirtHost *host, const char *pool,
+                                    GCancellable *cancellable, GError **error);
+
 /* The one libvirt -> DV_ERROR conversion.  @err may be NULL (unknown
  * failure).  @uri is used for connection errors. */
 DvErrorCode dv_virt_error_code_from_virt(const virError *err, gboolean at_connect);

@@ -32,19 +32,6 @@ dv_virt_stream_supported(DvVirtHost *host, GError **error)
     return TRUE;
 }
 
-static virStoragePoolPtr
-dv_virt_stream_pool(DvVirtOp *op, const char *pool, GError **error)
-{
-    virStoragePoolPtr p;
-
-    if (!dv_validate_name("pool", pool, error))
-        return NULL;
-    p = virStoragePoolLookupByName(op->conn, pool);
-    if (p == NULL)
-        return dv_virt_op_fail_null(op, error, "cannot find storage pool %s", pool);
-    return p;
-}
-
 /* The raw volume to upload into: made first (the common case, one round
  * trip); one that exists already (a retried step) is reused when it has
  * the right size and format, recreated otherwise. */
@@ -124,7 +111,7 @@ dv_virt_volume_upload(DvVirtHost *host, const char *pool, const char *name, cons
         return FALSE;
     if (!dv_virt_op_begin(&op, host, cancellable, error))
         return FALSE;
-    p = dv_virt_stream_pool(&op, pool, error);
+    p = dv_virt_pool_lookup(&op, pool, error);
     if (p == NULL)
         return FALSE;
     vol = dv_virt_upload_target(&op, p, pool, name, len, error);
@@ -190,7 +177,7 @@ dv_virt_volume_download(DvVirtHost *host, const char *pool, const char *name, gs
         return NULL;
     if (!dv_virt_op_begin(&op, host, cancellable, error))
         return NULL;
-    p = dv_virt_stream_pool(&op, pool, error);
+    p = dv_virt_pool_lookup(&op, pool, error);
     if (p == NULL)
         return NULL;
     vol = virStorageVolLookupByName(p, name);

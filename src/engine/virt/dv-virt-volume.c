@@ -8,19 +8,6 @@
  * mistakes (bytes vs MiB). */
 #define DV_VIRT_MAX_VOLUME_BYTES (G_GUINT64_CONSTANT(64) << 40)
 
-static virStoragePoolPtr
-dv_virt_pool_lookup(DvVirtOp *op, const char *pool, GError **error)
-{
-    virStoragePoolPtr p;
-
-    if (!dv_validate_name("pool", pool, error))
-        return NULL;
-    p = virStoragePoolLookupByName(op->conn, pool);
-    if (p == NULL)
-        return dv_virt_op_fail_null(op, error, "cannot find storage pool %s", pool);
-    return p;
-}
-
 /* One creation path for plain and overlay volumes: a backing store always
  * names its format, or libvirt assumes the pool's default (raw). */
 static JsonObject *

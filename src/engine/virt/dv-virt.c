@@ -3,6 +3,7 @@
 #include "dv-virt-private.h"
 
 #include "dv-secret.h"
+#include "dv-validate.h"
 
 #include <libxml/parser.h>
 #include <signal.h>
@@ -547,6 +548,29 @@ dv_virt_host_acquire_conn_locked(DvVirtHost *host, gint64 deadline, GCancellable
             g_mutex_lock(&host->lock);
         }
     }
+}
+
+virStoragePoolPtr
+dv_virt_pool_lookup(DvVirtOp *op, const char *pool, GError **error)
+{
+    virStoragePoolPtr p;
+
+    if (!dv_validate_name("pool", pool, error))
+        return NULL;
+    p = virStoragePoolLookupByName(op->conn, pool);
+    if (p == NULL)
+        return dv_virt_op_fail_null(op, error, "cannot find storage pool %s", pool);
+    return p;
+}
+
+virStoragePoolPtr
+dv_virt_pool_open(DvVirtOp *op, DvVirtHost *host, const char *pool, GCancellable *cancellable, GError **error)
+{
+    if (!dv_validate_name("pool", pool, error))
+        return NULL;
+    if (!dv_virt_op_begin(op, host, cancellable, error))
+        return NULL;
+    return dv_virt_pool_lookup(op, pool, error);
 }
 
 gboolean
