@@ -237,35 +237,13 @@ dv_engine_catalog_add_machines(DvEngine *engine, const char *ref, JsonObject *bo
             g_autofree char *mname = dv_catalog_machine_name(scheme, offset, width, idx);
             const char *where = g_hash_table_lookup(taken, mname);
             JsonObject *host = g_ptr_array_index(hosts, placed[i]);
-            JsonObject *m;
-            g_autofree char *mid = NULL;
-            g_autofree char *uuid = NULL;
             if (where != NULL) {
                 dv_set_field_error(error, DV_ERROR_CONFLICT, "count",
                                    "count: host %s already has a machine named '%s'", where, mname);
                 return NULL;
             }
-            mid = g_uuid_string_random();
-            uuid = g_uuid_string_random();
-            m = json_object_new();
-            json_object_set_string_member(m, "id", mid);
-            json_object_set_string_member(m, "catalog_id", dv_json_get_string(catalog, "id", ""));
-            json_object_set_string_member(m, "name", mname);
-            json_object_set_int_member(m, "name_index", idx);
-            json_object_set_string_member(m, "host_id", dv_json_get_string(host, "id", ""));
-            json_object_set_null_member(m, "vm_id");
-            json_object_set_string_member(m, "domain_uuid", uuid);
-            json_object_set_string_member(m, "image_id", image_id);
-            json_object_set_null_member(m, "base_id");
-            json_object_set_null_member(m, "overlay_path");
-            json_object_set_null_member(m, "identity_path");
-            json_object_set_null_member(m, "personal_path");
-            json_object_set_string_member(m, "state", "pending");
-            json_object_set_null_member(m, "step");
-            json_object_set_null_member(m, "error");
-            json_object_set_int_member(m, "created_at", now);
-            json_object_set_int_member(m, "updated_at", now);
-            g_ptr_array_add(rows, m);
+            g_ptr_array_add(rows, dv_catalog_machine_row_new(dv_json_get_string(catalog, "id", ""), mname, idx,
+                                                             dv_json_get_string(host, "id", ""), image_id, now));
             max_index = MAX(max_index, idx);
         }
     }
@@ -478,15 +456,8 @@ dv_catalog_remove_job(DvJob *job, gpointer user_data, GError **error)
             dv_catalog_machine_remove(engine, job, catalog, m, vh,
                                       prow != NULL ? dv_json_get_string(prow, "path", "/") : "/", &local))
             removed++;
-        if (local != NULL) {
-            if (g_error_matches(local, DV_ERROR, DV_ERROR_CANCELLED)) {
-                g_propagate_error(error, g_steal_pointer(&local));
-                return FALSE;
-            }
-            failed++;
-            if (first_error == NULL)
-                first_error = g_strdup_printf("%s %s", dv_json_get_string(m, "name", ""), local->message);
-        }
+        if (local != NULL && !dv_catalog_machine_failed(m, " ", &local, &failed, &first_error, error))
+            return FALSE;
         dv_job_step_progress(job, (double)(i + 1) / n);
     }
     if (!dv_job_step(job, "save", error) ||

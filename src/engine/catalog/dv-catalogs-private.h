@@ -58,6 +58,23 @@ gboolean dv_catalog_pick_machines(DvEngine *engine, JsonObject *catalog, JsonObj
 /* "<catalog>-<machine>-<what>" (owned). */
 char *dv_catalog_volume_name(const char *catalog, const char *machine, const char *what);
 
+/* A new catalog machine row (owned), pending, with fresh random ids; the one shape a
+ * machine has whether the catalog is created with it or grows by it. */
+JsonObject *dv_catalog_machine_row_new(const char *catalog_id, const char *name, gint64 name_index,
+                                       const char *host_id, const char *image_id, gint64 now);
+
+/* Machine @m of a job over many machines failed with @local (set).  A
+ * cancellation ends the whole job: it moves to @error and FALSE returns.
+ * Any other error counts in @failed and, the first time, is kept in
+ * @first_error as "<name><sep><message>" for the job's final error. */
+gboolean dv_catalog_machine_failed(JsonObject *m, const char *sep, GError **local, guint *failed,
+                                   char **first_error, GError **error);
+
+/* A new qcow2 base row (owned), pending, unreferenced, with a fresh random id; the one
+ * shape a base has whether made with the catalog or for a new image. */
+JsonObject *dv_catalog_base_row_new(const char *catalog_id, const char *image_id, const char *host_id,
+                                    const char *pool, const char *volume_name, gint64 capacity, gint64 now);
+
 /* The master VM's boot disk in its spec (borrowed), or NULL. */
 JsonObject *dv_catalog_master_disk(JsonObject *vm);
 

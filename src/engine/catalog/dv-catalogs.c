@@ -114,6 +114,70 @@ dv_catalog_volume_name(const char *catalog, const char *machine, const char *wha
     return g_strdup_printf("%s-%s-%s", catalog, machine, what);
 }
 
+JsonObject *
+dv_catalog_machine_row_new(const char *catalog_id, const char *name, gint64 name_index, const char *host_id,
+                           const char *image_id, gint64 now)
+{
+    JsonObject *m = json_object_new();
+    g_autofree char *mid = g_uuid_string_random();
+    g_autofree char *uuid = g_uuid_string_random();
+    json_object_set_string_member(m, "id", mid);
+    json_object_set_string_member(m, "catalog_id", catalog_id);
+    json_object_set_string_member(m, "name", name);
+    json_object_set_int_member(m, "name_index", name_index);
+    json_object_set_string_member(m, "host_id", host_id);
+    json_object_set_null_member(m, "vm_id");
+    json_object_set_string_member(m, "domain_uuid", uuid);
+    json_object_set_string_member(m, "image_id", image_id);
+    json_object_set_null_member(m, "base_id");
+    json_object_set_null_member(m, "overlay_path");
+    json_object_set_null_member(m, "identity_path");
+    json_object_set_null_member(m, "personal_path");
+    json_object_set_string_member(m, "state", "pending");
+    json_object_set_null_member(m, "step");
+    json_object_set_null_member(m, "error");
+    json_object_set_int_member(m, "created_at", now);
+    json_object_set_int_member(m, "updated_at", now);
+    return m;
+}
+
+gboolean
+dv_catalog_machine_failed(JsonObject *m, const char *sep, GError **local, guint *failed, char **first_error,
+                          GError **error)
+{
+    if (g_error_matches(*local, DV_ERROR, DV_ERROR_CANCELLED)) {
+        g_propagate_error(error, g_steal_pointer(local));
+        return FALSE;
+    }
+    (*failed)++;
+    if (*first_error == NULL)
+        *first_error = g_strdup_printf("%s%s%s", dv_json_get_string(m, "name", ""), sep, (*local)->message);
+    return TRUE;
+}
+
+JsonObject *
+dv_catalog_base_row_new(const char *catalog_id, const char *image_id, const char *host_id, const char *pool,
+                        const char *volume_name, gint64 capacity, gint64 now)
+{
+    JsonObject *b = json_object_new();
+    g_autofree char *bid = g_uuid_string_random();
+    json_object_set_string_member(b, "id", bid);
+    json_object_set_string_member(b, "catalog_id", catalog_id);
+    json_object_set_string_member(b, "image_id", image_id);
+    json_object_set_string_member(b, "host_id", host_id);
+    json_object_set_string_member(b, "pool_name", pool);
+    json_object_set_string_member(b, "volume_name", volume_name);
+    json_object_set_null_member(b, "path");
+    json_object_set_string_member(b, "format", "qcow2");
+    json_object_set_int_member(b, "capacity", capacity);
+    json_object_set_string_member(b, "state", "pending");
+    json_object_set_null_member(b, "error");
+    json_object_set_int_member(b, "refcount", 0);
+    json_object_set_int_member(b, "created_at", now);
+    json_object_set_int_member(b, "updated_at", now);
+    return b;
+}
+
 /* --- targets ------------------------------------------------------------------ */
 
 static gboolean
@@ -669,50 +733,17 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const char *user, G
     json_object_set_int_member(image, "created_at", now);
 
     for (guint h = 0; h < hosts->len; h++) {
-        JsonObject *b = json_object_new();
-        g_autofree char *bid = g_uuid_string_random();
         g_autofree char *vname = g_strdup_printf("%s-base-v1.qcow2", name);
-        json_object_set_string_member(b, "id", bid);
-        json_object_set_string_member(b, "catalog_id", id);
-        json_object_set_string_member(b, "image_id", image_id);
-        json_object_set_string_member(b, "host_id", dv_json_get_string(g_ptr_array_index(hosts, h), "id", ""));
-        json_object_set_string_member(b, "pool_name", pool);
-        json_object_set_string_member(b, "volume_name", vname);
-        json_object_set_null_member(b, "path");
-        json_object_set_string_member(b, "format", "qcow2");
-        json_object_set_int_member(b, "capacity", base_bytes);
-        json_object_set_string_member(b, "state", "pending");
-        json_object_set_null_member(b, "error");
-        json_object_set_int_member(b, "refcount", 0);
-        json_object_set_int_member(b, "created_at", now);
-        json_object_set_int_member(b, "updated_at", now);
-        g_ptr_array_add(bases, b);
+        g_ptr_array_add(bases, dv_catalog_base_row_new(id, image_id,
+                                                       dv_json_get_string(g_ptr_array_index(hosts, h), "id", ""),
+                                                       pool, vname, base_bytes, now));
     }
     /* Spread as placed: machine i goes to the host dealt to it. */
     for (gint64 i = 1; i <= count; i++) {
-        JsonObject *m = json_object_new();
-        g_autofree char *mid = g_uuid_string_random();
-        g_autofree char *uuid = g_uuid_string_random();
         g_autofree char *mname = dv_catalog_machine_name(scheme, offset, width, i);
         JsonObject *host = g_ptr_array_index(hosts, order[i - 1]);
-        json_object_set_string_member(m, "id", mid);
-        json_object_set_string_member(m, "catalog_id", id);
-        json_object_set_string_member(m, "name", mname);
-        json_object_set_int_member(m, "name_index", i);
-        json_object_set_string_member(m, "host_id", dv_json_get_string(host, "id", ""));
-        json_object_set_null_member(m, "vm_id");
-        json_object_set_string_member(m, "domain_uuid", uuid);
-        json_object_set_string_member(m, "image_id", image_id);
-        json_object_set_null_member(m, "base_id");
-        json_object_set_null_member(m, "overlay_path");
-        json_object_set_null_member(m, "identity_path");
-        json_object_set_null_member(m, "personal_path");
-        json_object_set_string_member(m, "state", "pending");
-        json_object_set_null_member(m, "step");
-        json_object_set_null_member(m, "error");
-        json_object_set_int_member(m, "created_at", now);
-        json_object_set_int_member(m, "updated_at", now);
-        g_ptr_array_add(machines, m);
+        g_ptr_array_add(machines,
+                        dv_catalog_machine_row_new(id, mname, i, dv_json_get_string(host, "id", ""), image_id, now));
     }
     {
         DvCatalogRows rows = { catalog, image, bases, machines };
