@@ -27,6 +27,10 @@ G_BEGIN_DECLS
 #define DV_CATALOG_VOLUME_PERSONAL_OLD "personal.qcow2"
 #define DV_CATALOG_VOLUME_CONSOLE "console.log"
 
+/* All of the above, NULL-terminated: what a machine may own, for delete
+ * and for the reconciler alike. */
+extern const char *const dv_catalog_machine_volumes[];
+
 /* Identity pools: libvirt refreshes a whole pool after every upload, so
  * identity disks go into small dir pools "<c>-id-<k>" of their own, one
  * per host and shard of DV_CATALOG_IDENTITY_POOL_SIZE machine numbers

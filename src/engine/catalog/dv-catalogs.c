@@ -108,6 +108,15 @@ dv_catalog_machine_name(const char *scheme, guint offset, guint width, gint64 in
     return g_strdup_printf("%.*s%s%s", (int)offset, scheme, num, scheme + offset + width);
 }
 
+const char *const dv_catalog_machine_volumes[] = {
+    DV_CATALOG_VOLUME_DISK,
+    DV_CATALOG_VOLUME_IDENTITY,
+    DV_CATALOG_VOLUME_PERSONAL,
+    DV_CATALOG_VOLUME_PERSONAL_OLD,
+    DV_CATALOG_VOLUME_CONSOLE,
+    NULL,
+};
+
 char *
 dv_catalog_volume_name(const char *catalog, const char *machine, const char *what)
 {
