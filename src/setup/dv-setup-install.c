@@ -745,21 +745,33 @@ dv_install_push(GPtrArray *argv, const char *option, const char *value)
     g_ptr_array_add(argv, g_strdup(value));
 }
 
+/* The start of the argv (owned) that runs this binary again: its path,
+ * @words (NULL-terminated), then the state dir, the database and the
+ * machine-id file, which every such run needs. */
+static GPtrArray *
+dv_install_self_argv(DvInstallPlan *p, const char *const *words)
+{
+    GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
+
+    g_ptr_array_add(argv, g_strdup("/proc/self/exe"));
+    for (guint i = 0; words[i] != NULL; i++)
+        g_ptr_array_add(argv, g_strdup(words[i]));
+    dv_install_push(argv, "--state-dir", p->state_dir);
+    dv_install_push(argv, "--database", p->database);
+    dv_install_push(argv, "--machine-id-file", o_machine_id);
+    return argv;
+}
+
 /* Runs "drover-setup upgrade" (this binary) on the existing installation
  * with the options install was given, and waits for it. */
 static gboolean
 dv_install_run_upgrade(DvInstallPlan *p, GError **error)
 {
-    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    static const char *const words[] = { "drover-setup", "upgrade", NULL };
+    g_autoptr(GPtrArray) argv = dv_install_self_argv(p, words);
     g_autofree char *shown = NULL;
     int status = 0;
 
-    g_ptr_array_add(argv, g_strdup("/proc/self/exe"));
-    g_ptr_array_add(argv, g_strdup("drover-setup"));
-    g_ptr_array_add(argv, g_strdup("upgrade"));
-    dv_install_push(argv, "--state-dir", p->state_dir);
-    dv_install_push(argv, "--database", p->database);
-    dv_install_push(argv, "--machine-id-file", o_machine_id);
     /* The account the unit will run as (install's default when not given),
      * so upgrade re-wraps for the same one. */
     dv_install_push(argv, "--service-account", p->account);
@@ -957,16 +969,11 @@ static gboolean
 dv_install_init_as_service(DvInstallPlan *p, const char *bind_pw_copy, const char *ca_copy,
                            const char *recovery_tmp, GError **error)
 {
-    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    static const char *const words[] = { "install", "--as-service-init", NULL };
+    g_autoptr(GPtrArray) argv = dv_install_self_argv(p, words);
     g_auto(GStrv) env = g_get_environ();
     int status = 0;
 
-    g_ptr_array_add(argv, g_strdup("/proc/self/exe"));
-    g_ptr_array_add(argv, g_strdup("install"));
-    g_ptr_array_add(argv, g_strdup("--as-service-init"));
-    dv_install_push(argv, "--state-dir", p->state_dir);
-    dv_install_push(argv, "--database", p->database);
-    dv_install_push(argv, "--machine-id-file", o_machine_id);
     dv_install_push(argv, "--library-share-name", p->share_name);
     dv_install_push(argv, "--library-share-path", p->share_path);
     dv_install_push(argv, "--recovery-key-tmp", recovery_tmp);
