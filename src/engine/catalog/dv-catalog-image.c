@@ -913,21 +913,14 @@ dv_catalog_rebuild_job(DvJob *job, gpointer user_data, GError **error)
         return FALSE;
     for (guint i = 0; i < n; i++) {
         g_autoptr(GError) local = NULL;
-        g_autoptr(JsonObject) m = dv_store_get(engine->store, &dv_table_catalog_machines,
-                                               json_array_get_string_element(ids, i), &local);
+        g_autoptr(JsonObject) m = NULL;
         g_autoptr(DvVirtHost) vh = NULL;
         g_autofree char *state = NULL;
 
-        if (dv_job_is_cancelled(job)) {
-            g_set_error_literal(error, DV_ERROR, DV_ERROR_CANCELLED, "cancelled");
+        if (!dv_catalog_job_machine(engine, job, json_array_get_string_element(ids, i), &m, error))
             return FALSE;
-        }
-        if (m == NULL) {
-            if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
-                continue; /* removed meanwhile */
-            g_propagate_error(error, g_steal_pointer(&local));
-            return FALSE;
-        }
+        if (m == NULL)
+            continue; /* removed meanwhile */
         if (g_strcmp0(dv_json_get_string(m, "state", ""), "ready") != 0)
             g_set_error(&local, DV_ERROR, DV_ERROR_CONFLICT, "is %s, not ready (provision it)",
                         dv_json_get_string(m, "state", ""));

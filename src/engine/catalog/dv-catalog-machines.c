@@ -217,20 +217,9 @@ dv_engine_catalog_add_machines(DvEngine *engine, const char *ref, JsonObject *bo
         for (guint h = 0; host_ids != NULL && h < json_array_get_length(host_ids); h++) {
             const char *host_id = json_array_get_string_element(host_ids, h);
             g_autoptr(JsonObject) host = dv_store_get(engine->store, &dv_table_hosts, host_id, NULL);
-            g_autoptr(JsonArray) vms = dv_engine_list_all(engine, &dv_table_vms, "host_id", host_id, error);
-            g_autoptr(JsonArray) ms = NULL;
             const char *hname = host != NULL ? dv_json_get_string(host, "name", host_id) : host_id;
-            if (vms == NULL)
+            if (!dv_catalog_names_taken(engine, host_id, hname, taken, error))
                 return NULL;
-            ms = dv_engine_list_all(engine, &dv_table_catalog_machines, "host_id", host_id, error);
-            if (ms == NULL)
-                return NULL;
-            for (guint i = 0; i < json_array_get_length(vms); i++)
-                g_hash_table_insert(taken, g_strdup(dv_json_get_string(json_array_get_object_element(vms, i), "name", "")),
-                                    g_strdup(hname));
-            for (guint i = 0; i < json_array_get_length(ms); i++)
-                g_hash_table_insert(taken, g_strdup(dv_json_get_string(json_array_get_object_element(ms, i), "name", "")),
-                                    g_strdup(hname));
         }
         for (guint i = 0; i < indexes->len; i++) {
             gint64 idx = g_array_index(indexes, gint64, i);
@@ -415,23 +404,16 @@ dv_catalog_remove_job(DvJob *job, gpointer user_data, GError **error)
         return FALSE;
     for (guint i = 0; i < n; i++) {
         g_autoptr(GError) local = NULL;
-        g_autoptr(JsonObject) m = dv_store_get(engine->store, &dv_table_catalog_machines,
-                                               json_array_get_string_element(ids, i), &local);
+        g_autoptr(JsonObject) m = NULL;
         g_autoptr(DvVirtHost) vh = NULL;
         g_autoptr(JsonObject) prow = NULL;
         const char *host_id;
 
-        if (dv_job_is_cancelled(job)) {
-            g_set_error_literal(error, DV_ERROR, DV_ERROR_CANCELLED, "cancelled");
+        if (!dv_catalog_job_machine(engine, job, json_array_get_string_element(ids, i), &m, error))
             return FALSE;
-        }
         if (m == NULL) {
-            if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
-                removed++; /* a resumed job removed it already */
-                continue;
-            }
-            g_propagate_error(error, g_steal_pointer(&local));
-            return FALSE;
+            removed++; /* a resumed job removed it already */
+            continue;
         }
         host_id = dv_json_get_string(m, "host_id", "");
         vh = dv_engine_virt_host_by_id(engine, host_id, &local);

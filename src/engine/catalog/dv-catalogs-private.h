@@ -62,10 +62,23 @@ gboolean dv_catalog_pick_machines(DvEngine *engine, JsonObject *catalog, JsonObj
 /* "<catalog>-<machine>-<what>" (owned). */
 char *dv_catalog_volume_name(const char *catalog, const char *machine, const char *what);
 
+/* Adds every name in use on @host_id, as a VM or as a catalog's
+ * reserved machine, to @taken (name -> @host_name, both owned: a table
+ * with g_free for keys and values), for a new machine name to avoid. */
+gboolean dv_catalog_names_taken(DvEngine *engine, const char *host_id, const char *host_name, GHashTable *taken,
+                                GError **error);
+
 /* A new catalog machine row (owned), pending, with fresh random ids; the one shape a
  * machine has whether the catalog is created with it or grows by it. */
 JsonObject *dv_catalog_machine_row_new(const char *catalog_id, const char *name, gint64 name_index,
                                        const char *host_id, const char *image_id, gint64 now);
+
+/* The next machine row @id of a job over a list of machine ids: FALSE
+ * with @error set when the job is cancelled or the row cannot be read;
+ * TRUE with *@ret_m NULL when the row is gone (removed meanwhile), else
+ * the row (owned). */
+gboolean dv_catalog_job_machine(DvEngine *engine, DvJob *job, const char *id, JsonObject **ret_m,
+                                GError **error);
 
 /* Machine @m of a job over many machines failed with @local (set).  A
  * cancellation ends the whole job: it moves to @error and FALSE returns.

@@ -108,6 +108,26 @@ dv_catalog_machine_name(const char *scheme, guint offset, guint width, gint64 in
     return g_strdup_printf("%.*s%s%s", (int)offset, scheme, num, scheme + offset + width);
 }
 
+gboolean
+dv_catalog_names_taken(DvEngine *engine, const char *host_id, const char *host_name, GHashTable *taken,
+                       GError **error)
+{
+    g_autoptr(JsonArray) vms = dv_engine_list_all(engine, &dv_table_vms, "host_id", host_id, error);
+    g_autoptr(JsonArray) ms = NULL;
+    if (vms == NULL)
+        return FALSE;
+    ms = dv_engine_list_all(engine, &dv_table_catalog_machines, "host_id", host_id, error);
+    if (ms == NULL)
+        return FALSE;
+    for (guint i = 0; i < json_array_get_length(vms); i++)
+        g_hash_table_insert(taken, g_strdup(dv_json_get_string(json_array_get_object_element(vms, i), "name", "")),
+                            g_strdup(host_name));
+    for (guint i = 0; i < json_array_get_length(ms); i++)
+        g_hash_table_insert(taken, g_strdup(dv_json_get_string(json_array_get_object_element(ms, i), "name", "")),
+                            g_strdup(host_name));
+    return TRUE;
+}
+
 const char *const dv_catalog_machine_volumes[] = {
     DV_CATALOG_VOLUME_DISK,
     DV_CATALOG_VOLUME_IDENTITY,
@@ -148,6 +168,25 @@ dv_catalog_machine_row_new(const char *catalog_id, const char *name, gint64 name
     json_object_set_int_member(m, "created_at", now);
     json_object_set_int_member(m, "updated_at", now);
     return m;
+}
+
+gboolean
+dv_catalog_job_machine(DvEngine *engine, DvJob *job, const char *id, JsonObject **ret_m, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(JsonObject) m = NULL;
+
+    if (dv_job_is_cancelled(job)) {
+        g_set_error_literal(error, DV_ERROR, DV_ERROR_CANCELLED, "cancelled");
+        return FALSE;
+    }
+    m = dv_store_get(engine->store, &dv_table_catalog_machines, id, &local);
+    if (m == NULL && !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    *ret_m = g_steal_pointer(&m);
+    return TRUE;
 }
 
 gboolean
@@ -525,7 +564,7 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const char *user, G
     g_autoptr(JsonArray) nets = NULL;
     g_autoptr(GPtrArray) hosts = NULL;
     g_autoptr(GPtrArray) pools = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
-    g_autoptr(GHashTable) taken = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_autoptr(GHashTable) taken = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_autoptr(JsonObject) job = NULL;
     g_autofree char *ref_id = NULL;
     g_autofree char *id = g_uuid_string_random();
@@ -679,20 +718,10 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const char *user, G
     /* Names: free on every target host, as VMs and as other catalogs'
      * reserved machines. */
     for (guint h = 0; h < hosts->len; h++) {
-        const char *host_id = dv_json_get_string(g_ptr_array_index(hosts, h), "id", "");
-        g_autoptr(JsonArray) vms = dv_engine_list_all(engine, &dv_table_vms, "host_id", host_id, error);
-        g_autoptr(JsonArray) ms = NULL;
-        if (vms == NULL)
+        JsonObject *host = g_ptr_array_index(hosts, h);
+        if (!dv_catalog_names_taken(engine, dv_json_get_string(host, "id", ""), dv_json_get_string(host, "name", ""),
+                                    taken, error))
             return NULL;
-        ms = dv_engine_list_all(engine, &dv_table_catalog_machines, "host_id", host_id, error);
-        if (ms == NULL)
-            return NULL;
-        for (guint i = 0; i < json_array_get_length(vms); i++)
-            g_hash_table_insert(taken, g_strdup(dv_json_get_string(json_array_get_object_element(vms, i), "name", "")),
-                                (gpointer)dv_json_get_string(g_ptr_array_index(hosts, h), "name", ""));
-        for (guint i = 0; i < json_array_get_length(ms); i++)
-            g_hash_table_insert(taken, g_strdup(dv_json_get_string(json_array_get_object_element(ms, i), "name", "")),
-                                (gpointer)dv_json_get_string(g_ptr_array_index(hosts, h), "name", ""));
     }
     for (gint64 i = 1; i <= count; i++) {
         g_autofree char *mname = dv_catalog_machine_name(scheme, offset, width, i);
