@@ -70,18 +70,9 @@ dv_virt_volume_create_full(DvVirtHost *host, const char *pool, const char *name,
     vol = virStorageVolCreateXML(p, xml, 0);
     if (vol == NULL) {
         g_autoptr(GError) local_error = NULL;
-        g_autoptr(virStorageVol) existing = NULL;
 
         dv_virt_op_fail(&op, &local_error, "cannot create volume %s in pool %s", name, pool);
-        /* Some drivers (test) report a duplicate as a generic failure;
-         * a duplicate name is a conflict whatever the driver says. */
-        if (g_error_matches(local_error, DV_ERROR, DV_ERROR_HOST_FAILED)) {
-            existing = virStorageVolLookupByName(p, name);
-            if (existing != NULL)
-                local_error->code = DV_ERROR_CONFLICT;
-            else
-                virResetLastError();
-        }
+        dv_virt_volume_conflict_if_exists(p, name, local_error);
         g_propagate_error(error, g_steal_pointer(&local_error));
         return NULL;
     }

@@ -563,6 +563,30 @@ dv_virt_pool_lookup(DvVirtOp *op, const char *pool, GError **error)
     return p;
 }
 
+gboolean
+dv_virt_host_can_stream(DvVirtHost *host, const char *what, GError **error)
+{
+    const char *uri = dv_virt_host_get_uri(host);
+    if (g_str_has_prefix(uri, "test:") || g_str_has_prefix(uri, "test+")) {
+        g_set_error(error, DV_ERROR, DV_ERROR_NOT_SUPPORTED, "host %s: libvirt's test driver cannot %s",
+                    dv_virt_host_get_id(host), what);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+void
+dv_virt_volume_conflict_if_exists(virStoragePoolPtr p, const char *name, GError *err)
+{
+    if (g_error_matches(err, DV_ERROR, DV_ERROR_HOST_FAILED)) {
+        g_autoptr(virStorageVol) existing = virStorageVolLookupByName(p, name);
+        if (existing != NULL)
+            err->code = DV_ERROR_CONFLICT;
+        else
+            virResetLastError();
+    }
+}
+
 virStoragePoolPtr
 dv_virt_pool_open(DvVirtOp *op, DvVirtHost *host, const char *pool, GCancellable *cancellable, GError **error)
 {
