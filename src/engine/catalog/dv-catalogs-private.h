@@ -73,6 +73,11 @@ gboolean dv_catalog_names_taken(DvEngine *engine, const char *host_id, const cha
 JsonObject *dv_catalog_machine_row_new(const char *catalog_id, const char *name, gint64 name_index,
                                        const char *host_id, const char *image_id, gint64 now);
 
+/* A new qcow2 base row (owned), pending, unreferenced, with a fresh random id; the one
+ * shape a base has whether made with the catalog or for a new image. */
+JsonObject *dv_catalog_base_row_new(const char *catalog_id, const char *image_id, const char *host_id,
+                                    const char *pool, const char *volume_name, gint64 capacity, gint64 now);
+
 /* The next machine row @id of a job over a list of machine ids: FALSE
  * with @error set when the job is cancelled or the row cannot be read;
  * TRUE with *@ret_m NULL when the row is gone (removed meanwhile), else
@@ -86,11 +91,6 @@ gboolean dv_catalog_job_machine(DvEngine *engine, DvJob *job, const char *id, Js
  * @first_error as "<name><sep><message>" for the job's final error. */
 gboolean dv_catalog_machine_failed(JsonObject *m, const char *sep, GError **local, guint *failed,
                                    char **first_error, GError **error);
-
-/* A new qcow2 base row (owned), pending, unreferenced, with a fresh random id; the one
- * shape a base has whether made with the catalog or for a new image. */
-JsonObject *dv_catalog_base_row_new(const char *catalog_id, const char *image_id, const char *host_id,
-                                    const char *pool, const char *volume_name, gint64 capacity, gint64 now);
 
 /* The master VM's boot disk in its spec (borrowed), or NULL. */
 JsonObject *dv_catalog_master_disk(JsonObject *vm);

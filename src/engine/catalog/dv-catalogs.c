@@ -170,6 +170,29 @@ dv_catalog_machine_row_new(const char *catalog_id, const char *name, gint64 name
     return m;
 }
 
+JsonObject *
+dv_catalog_base_row_new(const char *catalog_id, const char *image_id, const char *host_id, const char *pool,
+                        const char *volume_name, gint64 capacity, gint64 now)
+{
+    JsonObject *b = json_object_new();
+    g_autofree char *bid = g_uuid_string_random();
+    json_object_set_string_member(b, "id", bid);
+    json_object_set_string_member(b, "catalog_id", catalog_id);
+    json_object_set_string_member(b, "image_id", image_id);
+    json_object_set_string_member(b, "host_id", host_id);
+    json_object_set_string_member(b, "pool_name", pool);
+    json_object_set_string_member(b, "volume_name", volume_name);
+    json_object_set_null_member(b, "path");
+    json_object_set_string_member(b, "format", "qcow2");
+    json_object_set_int_member(b, "capacity", capacity);
+    json_object_set_string_member(b, "state", "pending");
+    json_object_set_null_member(b, "error");
+    json_object_set_int_member(b, "refcount", 0);
+    json_object_set_int_member(b, "created_at", now);
+    json_object_set_int_member(b, "updated_at", now);
+    return b;
+}
+
 gboolean
 dv_catalog_job_machine(DvEngine *engine, DvJob *job, const char *id, JsonObject **ret_m, GError **error)
 {
@@ -201,29 +224,6 @@ dv_catalog_machine_failed(JsonObject *m, const char *sep, GError **local, guint 
     if (*first_error == NULL)
         *first_error = g_strdup_printf("%s%s%s", dv_json_get_string(m, "name", ""), sep, (*local)->message);
     return TRUE;
-}
-
-JsonObject *
-dv_catalog_base_row_new(const char *catalog_id, const char *image_id, const char *host_id, const char *pool,
-                        const char *volume_name, gint64 capacity, gint64 now)
-{
-    JsonObject *b = json_object_new();
-    g_autofree char *bid = g_uuid_string_random();
-    json_object_set_string_member(b, "id", bid);
-    json_object_set_string_member(b, "catalog_id", catalog_id);
-    json_object_set_string_member(b, "image_id", image_id);
-    json_object_set_string_member(b, "host_id", host_id);
-    json_object_set_string_member(b, "pool_name", pool);
-    json_object_set_string_member(b, "volume_name", volume_name);
-    json_object_set_null_member(b, "path");
-    json_object_set_string_member(b, "format", "qcow2");
-    json_object_set_int_member(b, "capacity", capacity);
-    json_object_set_string_member(b, "state", "pending");
-    json_object_set_null_member(b, "error");
-    json_object_set_int_member(b, "refcount", 0);
-    json_object_set_int_member(b, "created_at", now);
-    json_object_set_int_member(b, "updated_at", now);
-    return b;
 }
 
 /* --- targets ------------------------------------------------------------------ */
