@@ -192,16 +192,10 @@ dv_engine_catalog_add_machines(DvEngine *engine, const char *ref, JsonObject *bo
         /* Pool space and names on every host. */
         for (guint h = 0; h < hosts->len; h++) {
             JsonObject *host = g_ptr_array_index(hosts, h);
-            const char *host_id = dv_json_get_string(host, "id", "");
             gint64 need = g_array_index(new_per_host, gint64, h) * DV_CATALOG_OVERLAY_INITIAL;
-            g_autoptr(JsonObject) p = dv_catalog_on_host(engine, &dv_table_pools, host_id, "name", pool, error);
-            if (p == NULL) {
-                if (error != NULL && *error != NULL)
-                    return NULL;
-                dv_set_field_error(error, DV_ERROR_NOT_FOUND, "pool", "pool: host %s has no storage pool '%s'",
-                                   dv_json_get_string(host, "name", ""), pool);
+            g_autoptr(JsonObject) p = dv_catalog_host_pool(engine, host, pool, error);
+            if (p == NULL)
                 return NULL;
-            }
             if (need > 0 && dv_json_get_int(p, "available", 0) < need) {
                 dv_set_field_error(error, DV_ERROR_CONFLICT, "pool",
                                    "pool: '%s' on host %s has %" G_GINT64_FORMAT " MiB free; %" G_GINT64_FORMAT

@@ -62,6 +62,11 @@ gboolean dv_catalog_pick_machines(DvEngine *engine, JsonObject *catalog, JsonObj
 /* "<catalog>-<machine>-<what>" (owned). */
 char *dv_catalog_volume_name(const char *catalog, const char *machine, const char *what);
 
+/* The catalog pool @pool on @host (a host row) as its pool row (owned),
+ * or NULL with @error set: DV_ERROR_NOT_FOUND on field "pool" when the
+ * host has no such pool. */
+JsonObject *dv_catalog_host_pool(DvEngine *engine, JsonObject *host, const char *pool, GError **error);
+
 /* Adds every name in use on @host_id, as a VM or as a catalog's
  * reserved machine, to @taken (name -> @host_name, both owned: a table
  * with g_free for keys and values), for a new machine name to avoid. */

@@ -108,6 +108,20 @@ dv_catalog_machine_name(const char *scheme, guint offset, guint width, gint64 in
     return g_strdup_printf("%.*s%s%s", (int)offset, scheme, num, scheme + offset + width);
 }
 
+JsonObject *
+dv_catalog_host_pool(DvEngine *engine, JsonObject *host, const char *pool, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    JsonObject *p = dv_catalog_on_host(engine, &dv_table_pools, dv_json_get_string(host, "id", ""), "name", pool,
+                                       &local);
+    if (p == NULL && local != NULL)
+        g_propagate_error(error, g_steal_pointer(&local));
+    else if (p == NULL)
+        dv_set_field_error(error, DV_ERROR_NOT_FOUND, "pool", "pool: host %s has no storage pool '%s'",
+                           dv_json_get_string(host, "name", ""), pool);
+    return p;
+}
+
 gboolean
 dv_catalog_names_taken(DvEngine *engine, const char *host_id, const char *host_name, GHashTable *taken,
                        GError **error)
@@ -645,19 +659,13 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const char *user, G
     place = g_new0(DvCatalogPlaceHost, hosts->len);
     for (guint h = 0; h < hosts->len; h++) {
         JsonObject *host = g_ptr_array_index(hosts, h);
-        const char *host_id = dv_json_get_string(host, "id", "");
-        g_autoptr(JsonObject) p = dv_catalog_on_host(engine, &dv_table_pools, host_id, "name", pool, error);
+        g_autoptr(JsonObject) p = dv_catalog_host_pool(engine, host, pool, error);
         g_autoptr(DvVirtHost) vh = NULL;
         g_autoptr(JsonObject) load = NULL;
         g_autoptr(JsonObject) pinfo = NULL;
         g_autoptr(GError) local = NULL;
-        if (p == NULL) {
-            if (error != NULL && *error != NULL)
-                return NULL;
-            dv_set_field_error(error, DV_ERROR_NOT_FOUND, "pool", "pool: host %s has no storage pool '%s'",
-                               dv_json_get_string(host, "name", ""), pool);
+        if (p == NULL)
             return NULL;
-        }
         if (g_strcmp0(dv_json_get_string(p, "state", ""), "running") != 0) {
             dv_set_field_error(error, DV_ERROR_CONFLICT, "pool", "pool: storage pool '%s' on host %s is not running",
                                pool, dv_json_get_string(host, "name", ""));
