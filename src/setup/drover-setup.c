@@ -235,14 +235,21 @@ dv_setup_keys_directory_init(DvStore *store, DvKeyring *keyring)
     g_autofree char *conf_path = dv_directory_settings_path(state_dir);
     g_autoptr(DvDirectorySettings) settings = NULL;
     g_autoptr(DvDirectory) dir = NULL;
-    g_autoptr(GArray) non_members = g_array_new(FALSE, TRUE, sizeof(DvDirectoryConn));
-    g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(JsonObject) installation = NULL;
     g_autoptr(JsonObject) config = NULL;
     DvKeyProtector *protector;
     DvDirectoryOptions o = { 0 };
-    DvDirectoryInitOptions io = { 0 };
-    DvDirectoryConn config_admin = { 0 };
+    const DvSetupDirectoryInit d = {
+        .ldap_uri = opt_ldap_uri,
+        .ca_file = opt_ca_file,
+        .admin_dn = opt_admin_dn,
+        .admin_password_file = opt_admin_pw,
+        .config_admin_uri = opt_config_admin_uri,
+        .service_dn = opt_service_dn,
+        .group_dn = opt_group_dn,
+        .non_members = opt_non_members,
+    };
+    guint n_non_members = 0;
 
     if (opt_ldap_uri == NULL || opt_container == NULL || opt_admin_dn == NULL || opt_admin_pw == NULL ||
         (opt_service_pw == NULL && !opt_sasl_external) || (opt_service_dn == NULL && !opt_sasl_external)) {
@@ -263,41 +270,17 @@ dv_setup_keys_directory_init(DvStore *store, DvKeyring *keyring)
     if (dir == NULL)
         return dv_setup_fail(error);
 
-    io.admin.uri = opt_ldap_uri;
-    io.admin.bind_dn = opt_admin_dn;
-    io.admin.password_file = opt_admin_pw;
-    io.admin.ca_file = opt_ca_file;
-    if (opt_config_admin_uri != NULL) {
-        config_admin.uri = opt_config_admin_uri;
-        config_admin.sasl_external = TRUE;
-        io.config_admin = &config_admin;
-    }
-    io.acl_mode = DV_DIRECTORY_ACL_OPENLDAP;
-    io.service_dn = opt_service_dn;
-    io.group_dn = opt_group_dn;
     for (guint i = 0; opt_non_members != NULL && opt_non_members[i] != NULL; i++) {
-        DvDirectoryConn c = { 0 };
-        const char *eq = strrchr(opt_non_members[i], '=');
-        char *dn;
-        if (eq == NULL) {
+        if (strchr(opt_non_members[i], '=') == NULL) {
             g_printerr("drover-setup: --non-member takes DN=PASSWORD_FILE\n");
             return DV_EXIT_USAGE;
         }
-        dn = g_strndup(opt_non_members[i], eq - opt_non_members[i]);
-        g_ptr_array_add(keep, dn);
-        c.uri = opt_ldap_uri;
-        c.bind_dn = dn;
-        c.password_file = eq + 1;
-        c.ca_file = opt_ca_file;
-        g_array_append_val(non_members, c);
     }
-    io.non_members = (const DvDirectoryConn *)(gpointer)non_members->data;
-    io.n_non_members = non_members->len;
-    if (!dv_directory_init(dir, &io, &error))
+    if (!dv_setup_directory_init(dir, &d, &n_non_members, &error))
         return dv_setup_fail(error);
     g_print("container %s made; its ACL admits only the service identity%s; proved: anonymous and "
             "%u non-member identities cannot read it\n",
-            opt_container, opt_group_dn != NULL ? " and its group" : "", non_members->len);
+            opt_container, opt_group_dn != NULL ? " and its group" : "", n_non_members);
 
     installation = dv_store_find(store, &dv_table_settings, "name", "installation_id", &error);
     if (installation == NULL)

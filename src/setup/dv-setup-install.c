@@ -745,21 +745,33 @@ dv_install_push(GPtrArray *argv, const char *option, const char *value)
     g_ptr_array_add(argv, g_strdup(value));
 }
 
+/* The start of the argv (owned) that runs this binary again: its path,
+ * @words (NULL-terminated), then the state dir, the database and the
+ * machine-id file, which every such run needs. */
+static GPtrArray *
+dv_install_self_argv(DvInstallPlan *p, const char *const *words)
+{
+    GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
+
+    g_ptr_array_add(argv, g_strdup("/proc/self/exe"));
+    for (guint i = 0; words[i] != NULL; i++)
+        g_ptr_array_add(argv, g_strdup(words[i]));
+    dv_install_push(argv, "--state-dir", p->state_dir);
+    dv_install_push(argv, "--database", p->database);
+    dv_install_push(argv, "--machine-id-file", o_machine_id);
+    return argv;
+}
+
 /* Runs "drover-setup upgrade" (this binary) on the existing installation
  * with the options install was given, and waits for it. */
 static gboolean
 dv_install_run_upgrade(DvInstallPlan *p, GError **error)
 {
-    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    static const char *const words[] = { "drover-setup", "upgrade", NULL };
+    g_autoptr(GPtrArray) argv = dv_install_self_argv(p, words);
     g_autofree char *shown = NULL;
     int status = 0;
 
-    g_ptr_array_add(argv, g_strdup("/proc/self/exe"));
-    g_ptr_array_add(argv, g_strdup("drover-setup"));
-    g_ptr_array_add(argv, g_strdup("upgrade"));
-    dv_install_push(argv, "--state-dir", p->state_dir);
-    dv_install_push(argv, "--database", p->database);
-    dv_install_push(argv, "--machine-id-file", o_machine_id);
     /* The account the unit will run as (install's default when not given),
      * so upgrade re-wraps for the same one. */
     dv_install_push(argv, "--service-account", p->account);
@@ -957,16 +969,11 @@ static gboolean
 dv_install_init_as_service(DvInstallPlan *p, const char *bind_pw_copy, const char *ca_copy,
                            const char *recovery_tmp, GError **error)
 {
-    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    static const char *const words[] = { "install", "--as-service-init", NULL };
+    g_autoptr(GPtrArray) argv = dv_install_self_argv(p, words);
     g_auto(GStrv) env = g_get_environ();
     int status = 0;
 
-    g_ptr_array_add(argv, g_strdup("/proc/self/exe"));
-    g_ptr_array_add(argv, g_strdup("install"));
-    g_ptr_array_add(argv, g_strdup("--as-service-init"));
-    dv_install_push(argv, "--state-dir", p->state_dir);
-    dv_install_push(argv, "--database", p->database);
-    dv_install_push(argv, "--machine-id-file", o_machine_id);
     dv_install_push(argv, "--library-share-name", p->share_name);
     dv_install_push(argv, "--library-share-path", p->share_path);
     dv_install_push(argv, "--recovery-key-tmp", recovery_tmp);
@@ -1165,18 +1172,71 @@ dv_install_fail(const GError *error)
     return dv_error_to_exit_code(error);
 }
 
+gboolean
+dv_setup_directory_init(DvDirectory *dir, const DvSetupDirectoryInit *d, guint *ret_n_non_members,
+                        GError **error)
+{
+    g_autoptr(GArray) non_members = g_array_new(FALSE, TRUE, sizeof(DvDirectoryConn));
+    g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func(g_free);
+    DvDirectoryInitOptions io = { 0 };
+    DvDirectoryConn config_admin = { 0 };
+
+    io.admin.uri = d->ldap_uri;
+    io.admin.bind_dn = d->admin_dn;
+    io.admin.password_file = d->admin_password_file;
+    io.admin.ca_file = d->ca_file;
+    if (d->config_admin_uri != NULL) {
+        config_admin.uri = d->config_admin_uri;
+        config_admin.sasl_external = TRUE;
+        io.config_admin = &config_admin;
+    }
+    io.acl_mode = DV_DIRECTORY_ACL_OPENLDAP;
+    io.service_dn = d->service_dn;
+    io.group_dn = d->group_dn;
+    for (guint i = 0; d->non_members != NULL && d->non_members[i] != NULL; i++) {
+        DvDirectoryConn c = { 0 };
+        const char *eq = strrchr(d->non_members[i], '=');
+        char *dn;
+        if (eq == NULL) {
+            g_set_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT, "--non-member takes DN=PASSWORD_FILE");
+            return FALSE;
+        }
+        dn = g_strndup(d->non_members[i], eq - d->non_members[i]);
+        g_ptr_array_add(keep, dn);
+        c.uri = d->ldap_uri;
+        c.bind_dn = dn;
+        c.password_file = eq + 1;
+        c.ca_file = d->ca_file;
+        g_array_append_val(non_members, c);
+    }
+    io.non_members = (const DvDirectoryConn *)(gpointer)non_members->data;
+    io.n_non_members = non_members->len;
+    if (!dv_directory_init(dir, &io, error))
+        return FALSE;
+    if (ret_n_non_members != NULL)
+        *ret_n_non_members = non_members->len;
+    return TRUE;
+}
+
 /* The directory container, its ACL and the proof, as the directory
- * administrator (keys directory init does the same).  Only the directory
- * is written. */
+ * administrator.  Only the directory is written. */
 static gboolean
 dv_install_directory_init(GError **error)
 {
     g_autoptr(DvDirectory) dir = NULL;
-    g_autoptr(GArray) non_members = g_array_new(FALSE, TRUE, sizeof(DvDirectoryConn));
-    g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GError) local = NULL;
     DvDirectoryOptions o = { 0 };
-    DvDirectoryInitOptions io = { 0 };
-    DvDirectoryConn config_admin = { 0 };
+    const DvSetupDirectoryInit d = {
+        .ldap_uri = o_ldap_uri,
+        .ca_file = o_ca_file,
+        .admin_dn = o_admin_dn,
+        .admin_password_file = o_admin_pw_file,
+        .config_admin_uri = o_config_admin_uri,
+        .service_dn = o_service_dn,
+        .group_dn = o_group_dn,
+        .non_members = o_non_members,
+    };
+    guint n_non_members = 0;
 
     o.conn.uri = o_ldap_uri;
     o.conn.bind_dn = o_service_dn;
@@ -1186,43 +1246,13 @@ dv_install_directory_init(GError **error)
     dir = dv_directory_new(&o, error);
     if (dir == NULL)
         return FALSE;
-    io.admin.uri = o_ldap_uri;
-    io.admin.bind_dn = o_admin_dn;
-    io.admin.password_file = o_admin_pw_file;
-    io.admin.ca_file = o_ca_file;
-    if (o_config_admin_uri != NULL) {
-        config_admin.uri = o_config_admin_uri;
-        config_admin.sasl_external = TRUE;
-        io.config_admin = &config_admin;
-    }
-    io.acl_mode = DV_DIRECTORY_ACL_OPENLDAP;
-    io.service_dn = o_service_dn;
-    io.group_dn = o_group_dn;
-    for (guint i = 0; o_non_members != NULL && o_non_members[i] != NULL; i++) {
-        DvDirectoryConn c = { 0 };
-        const char *eq = strrchr(o_non_members[i], '=');
-        char *dn = g_strndup(o_non_members[i], eq - o_non_members[i]);
-        g_ptr_array_add(keep, dn);
-        c.uri = o_ldap_uri;
-        c.bind_dn = dn;
-        c.password_file = eq + 1;
-        c.ca_file = o_ca_file;
-        g_array_append_val(non_members, c);
-    }
-    io.non_members = (const DvDirectoryConn *)(gpointer)non_members->data;
-    io.n_non_members = non_members->len;
-    {
-        g_autoptr(GError) local = NULL;
-        if (!dv_directory_init(dir, &io, &local)) {
-            dv_set_field_error(error, (DvErrorCode)local->code, "ldap-uri", "--ldap-uri: %s",
-                               local->message);
-            return FALSE;
-        }
+    if (!dv_setup_directory_init(dir, &d, &n_non_members, &local)) {
+        dv_set_field_error(error, (DvErrorCode)local->code, "ldap-uri", "--ldap-uri: %s", local->message);
+        return FALSE;
     }
     g_print("directory container %s ready; its ACL admits only %s%s; proved: anonymous and %u "
             "non-member identities cannot read it\n",
-            o_container, o_service_dn, o_group_dn != NULL ? " and its group" : "",
-            non_members->len);
+            o_container, o_service_dn, o_group_dn != NULL ? " and its group" : "", n_non_members);
     return TRUE;
 }
 

@@ -81,13 +81,6 @@ dv_catalog_machine_remove(DvEngine *engine, DvJob *job, JsonObject *catalog, Jso
     const char *mname = dv_json_get_string(m, "name", "");
     const char *host_id = dv_json_get_string(m, "host_id", "");
     const char *pool = dv_json_get_string(catalog, "pool_name", "");
-    static const char *const kinds[] = {
-        DV_CATALOG_VOLUME_DISK,
-        DV_CATALOG_VOLUME_IDENTITY,
-        DV_CATALOG_VOLUME_PERSONAL,
-        DV_CATALOG_VOLUME_PERSONAL_OLD,
-        DV_CATALOG_VOLUME_CONSOLE,
-    };
     g_autoptr(GError) local = NULL;
     g_autofree char *id_pool = dv_catalog_identity_pool_name(cname, dv_json_get_int(m, "name_index", 0));
     g_autofree char *id_dir = g_build_filename(pool_path, id_pool, NULL);
@@ -100,8 +93,8 @@ dv_catalog_machine_remove(DvEngine *engine, DvJob *job, JsonObject *catalog, Jso
         g_propagate_prefixed_error(error, g_steal_pointer(&local), "domain: ");
         return FALSE;
     }
-    for (gsize i = 0; i < G_N_ELEMENTS(kinds); i++) {
-        g_autofree char *name = dv_catalog_volume_name(cname, mname, kinds[i]);
+    for (gsize i = 0; dv_catalog_machine_volumes[i] != NULL; i++) {
+        g_autofree char *name = dv_catalog_volume_name(cname, mname, dv_catalog_machine_volumes[i]);
         if (!dv_catalog_delete_volume(engine, vh, host_id, pool, pool_path, name, c, error))
             return FALSE;
     }

@@ -494,8 +494,6 @@ dv_engine_catalog_update_image(DvEngine *engine, const char *ref, JsonObject *bo
         const char *host_id = json_array_get_string_element(host_ids, h);
         g_autoptr(JsonObject) p = dv_catalog_on_host(engine, &dv_table_pools, host_id, "name", pool, error);
         g_autoptr(JsonObject) host = NULL;
-        JsonObject *b;
-        g_autofree char *bid = g_uuid_string_random();
         g_autofree char *vname = g_strdup_printf("%s-base-v%" G_GINT64_FORMAT ".qcow2", cname, version);
 
         if (p == NULL && error != NULL && *error != NULL)
@@ -516,22 +514,8 @@ dv_engine_catalog_update_image(DvEngine *engine, const char *ref, JsonObject *bo
                                (base_bytes + (1 << 20) - 1) >> 20);
             return NULL;
         }
-        b = json_object_new();
-        json_object_set_string_member(b, "id", bid);
-        json_object_set_string_member(b, "catalog_id", dv_json_get_string(catalog, "id", ""));
-        json_object_set_string_member(b, "image_id", image_id);
-        json_object_set_string_member(b, "host_id", host_id);
-        json_object_set_string_member(b, "pool_name", pool);
-        json_object_set_string_member(b, "volume_name", vname);
-        json_object_set_null_member(b, "path");
-        json_object_set_string_member(b, "format", "qcow2");
-        json_object_set_int_member(b, "capacity", base_bytes);
-        json_object_set_string_member(b, "state", "pending");
-        json_object_set_null_member(b, "error");
-        json_object_set_int_member(b, "refcount", 0);
-        json_object_set_int_member(b, "created_at", now);
-        json_object_set_int_member(b, "updated_at", now);
-        g_ptr_array_add(bases, b);
+        g_ptr_array_add(bases, dv_catalog_base_row_new(dv_json_get_string(catalog, "id", ""), image_id, host_id, pool,
+                                                       vname, base_bytes, now));
     }
     json_object_set_string_member(image, "id", image_id);
     json_object_set_string_member(image, "catalog_id", dv_json_get_string(catalog, "id", ""));
@@ -802,14 +786,8 @@ dv_catalog_image_job(DvJob *job, gpointer user_data, GError **error)
                 moved++;
             else
                 waiting++;
-        } else {
-            if (g_error_matches(local, DV_ERROR, DV_ERROR_CANCELLED)) {
-                g_propagate_error(error, g_steal_pointer(&local));
-                return FALSE;
-            }
-            failed++;
-            if (first_error == NULL)
-                first_error = g_strdup_printf("%s: %s", dv_json_get_string(m, "name", ""), local->message);
+        } else if (!dv_catalog_machine_failed(m, ": ", &local, &failed, &first_error, error)) {
+            return FALSE;
         }
         dv_job_step_progress(job, (double)(i + 1) / n);
     }
@@ -935,21 +913,14 @@ dv_catalog_rebuild_job(DvJob *job, gpointer user_data, GError **error)
         return FALSE;
     for (guint i = 0; i < n; i++) {
         g_autoptr(GError) local = NULL;
-        g_autoptr(JsonObject) m = dv_store_get(engine->store, &dv_table_catalog_machines,
-                                               json_array_get_string_element(ids, i), &local);
+        g_autoptr(JsonObject) m = NULL;
         g_autoptr(DvVirtHost) vh = NULL;
         g_autofree char *state = NULL;
 
-        if (dv_job_is_cancelled(job)) {
-            g_set_error_literal(error, DV_ERROR, DV_ERROR_CANCELLED, "cancelled");
+        if (!dv_catalog_job_machine(engine, job, json_array_get_string_element(ids, i), &m, error))
             return FALSE;
-        }
-        if (m == NULL) {
-            if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
-                continue; /* removed meanwhile */
-            g_propagate_error(error, g_steal_pointer(&local));
-            return FALSE;
-        }
+        if (m == NULL)
+            continue; /* removed meanwhile */
         if (g_strcmp0(dv_json_get_string(m, "state", ""), "ready") != 0)
             g_set_error(&local, DV_ERROR, DV_ERROR_CONFLICT, "is %s, not ready (provision it)",
                         dv_json_get_string(m, "state", ""));
@@ -960,15 +931,8 @@ dv_catalog_rebuild_job(DvJob *job, gpointer user_data, GError **error)
             else if (dv_catalog_machine_move(engine, vh, catalog, m, c, &local))
                 done++;
         }
-        if (local != NULL) {
-            if (g_error_matches(local, DV_ERROR, DV_ERROR_CANCELLED)) {
-                g_propagate_error(error, g_steal_pointer(&local));
-                return FALSE;
-            }
-            failed++;
-            if (first_error == NULL)
-                first_error = g_strdup_printf("%s %s", dv_json_get_string(m, "name", ""), local->message);
-        }
+        if (local != NULL && !dv_catalog_machine_failed(m, " ", &local, &failed, &first_error, error))
+            return FALSE;
         dv_job_step_progress(job, (double)(i + 1) / n);
     }
     if (!dv_job_step(job, "remove unused bases", error) ||

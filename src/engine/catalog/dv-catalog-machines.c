@@ -192,16 +192,10 @@ dv_engine_catalog_add_machines(DvEngine *engine, const char *ref, JsonObject *bo
         /* Pool space and names on every host. */
         for (guint h = 0; h < hosts->len; h++) {
             JsonObject *host = g_ptr_array_index(hosts, h);
-            const char *host_id = dv_json_get_string(host, "id", "");
             gint64 need = g_array_index(new_per_host, gint64, h) * DV_CATALOG_OVERLAY_INITIAL;
-            g_autoptr(JsonObject) p = dv_catalog_on_host(engine, &dv_table_pools, host_id, "name", pool, error);
-            if (p == NULL) {
-                if (error != NULL && *error != NULL)
-                    return NULL;
-                dv_set_field_error(error, DV_ERROR_NOT_FOUND, "pool", "pool: host %s has no storage pool '%s'",
-                                   dv_json_get_string(host, "name", ""), pool);
+            g_autoptr(JsonObject) p = dv_catalog_host_pool(engine, host, pool, error);
+            if (p == NULL)
                 return NULL;
-            }
             if (need > 0 && dv_json_get_int(p, "available", 0) < need) {
                 dv_set_field_error(error, DV_ERROR_CONFLICT, "pool",
                                    "pool: '%s' on host %s has %" G_GINT64_FORMAT " MiB free; %" G_GINT64_FORMAT
@@ -217,55 +211,22 @@ dv_engine_catalog_add_machines(DvEngine *engine, const char *ref, JsonObject *bo
         for (guint h = 0; host_ids != NULL && h < json_array_get_length(host_ids); h++) {
             const char *host_id = json_array_get_string_element(host_ids, h);
             g_autoptr(JsonObject) host = dv_store_get(engine->store, &dv_table_hosts, host_id, NULL);
-            g_autoptr(JsonArray) vms = dv_engine_list_all(engine, &dv_table_vms, "host_id", host_id, error);
-            g_autoptr(JsonArray) ms = NULL;
             const char *hname = host != NULL ? dv_json_get_string(host, "name", host_id) : host_id;
-            if (vms == NULL)
+            if (!dv_catalog_names_taken(engine, host_id, hname, taken, error))
                 return NULL;
-            ms = dv_engine_list_all(engine, &dv_table_catalog_machines, "host_id", host_id, error);
-            if (ms == NULL)
-                return NULL;
-            for (guint i = 0; i < json_array_get_length(vms); i++)
-                g_hash_table_insert(taken, g_strdup(dv_json_get_string(json_array_get_object_element(vms, i), "name", "")),
-                                    g_strdup(hname));
-            for (guint i = 0; i < json_array_get_length(ms); i++)
-                g_hash_table_insert(taken, g_strdup(dv_json_get_string(json_array_get_object_element(ms, i), "name", "")),
-                                    g_strdup(hname));
         }
         for (guint i = 0; i < indexes->len; i++) {
             gint64 idx = g_array_index(indexes, gint64, i);
             g_autofree char *mname = dv_catalog_machine_name(scheme, offset, width, idx);
             const char *where = g_hash_table_lookup(taken, mname);
             JsonObject *host = g_ptr_array_index(hosts, placed[i]);
-            JsonObject *m;
-            g_autofree char *mid = NULL;
-            g_autofree char *uuid = NULL;
             if (where != NULL) {
                 dv_set_field_error(error, DV_ERROR_CONFLICT, "count",
                                    "count: host %s already has a machine named '%s'", where, mname);
                 return NULL;
             }
-            mid = g_uuid_string_random();
-            uuid = g_uuid_string_random();
-            m = json_object_new();
-            json_object_set_string_member(m, "id", mid);
-            json_object_set_string_member(m, "catalog_id", dv_json_get_string(catalog, "id", ""));
-            json_object_set_string_member(m, "name", mname);
-            json_object_set_int_member(m, "name_index", idx);
-            json_object_set_string_member(m, "host_id", dv_json_get_string(host, "id", ""));
-            json_object_set_null_member(m, "vm_id");
-            json_object_set_string_member(m, "domain_uuid", uuid);
-            json_object_set_string_member(m, "image_id", image_id);
-            json_object_set_null_member(m, "base_id");
-            json_object_set_null_member(m, "overlay_path");
-            json_object_set_null_member(m, "identity_path");
-            json_object_set_null_member(m, "personal_path");
-            json_object_set_string_member(m, "state", "pending");
-            json_object_set_null_member(m, "step");
-            json_object_set_null_member(m, "error");
-            json_object_set_int_member(m, "created_at", now);
-            json_object_set_int_member(m, "updated_at", now);
-            g_ptr_array_add(rows, m);
+            g_ptr_array_add(rows, dv_catalog_machine_row_new(dv_json_get_string(catalog, "id", ""), mname, idx,
+                                                             dv_json_get_string(host, "id", ""), image_id, now));
             max_index = MAX(max_index, idx);
         }
     }
@@ -437,23 +398,16 @@ dv_catalog_remove_job(DvJob *job, gpointer user_data, GError **error)
         return FALSE;
     for (guint i = 0; i < n; i++) {
         g_autoptr(GError) local = NULL;
-        g_autoptr(JsonObject) m = dv_store_get(engine->store, &dv_table_catalog_machines,
-                                               json_array_get_string_element(ids, i), &local);
+        g_autoptr(JsonObject) m = NULL;
         g_autoptr(DvVirtHost) vh = NULL;
         g_autoptr(JsonObject) prow = NULL;
         const char *host_id;
 
-        if (dv_job_is_cancelled(job)) {
-            g_set_error_literal(error, DV_ERROR, DV_ERROR_CANCELLED, "cancelled");
+        if (!dv_catalog_job_machine(engine, job, json_array_get_string_element(ids, i), &m, error))
             return FALSE;
-        }
         if (m == NULL) {
-            if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
-                removed++; /* a resumed job removed it already */
-                continue;
-            }
-            g_propagate_error(error, g_steal_pointer(&local));
-            return FALSE;
+            removed++; /* a resumed job removed it already */
+            continue;
         }
         host_id = dv_json_get_string(m, "host_id", "");
         vh = dv_engine_virt_host_by_id(engine, host_id, &local);
@@ -478,15 +432,8 @@ dv_catalog_remove_job(DvJob *job, gpointer user_data, GError **error)
             dv_catalog_machine_remove(engine, job, catalog, m, vh,
                                       prow != NULL ? dv_json_get_string(prow, "path", "/") : "/", &local))
             removed++;
-        if (local != NULL) {
-            if (g_error_matches(local, DV_ERROR, DV_ERROR_CANCELLED)) {
-                g_propagate_error(error, g_steal_pointer(&local));
-                return FALSE;
-            }
-            failed++;
-            if (first_error == NULL)
-                first_error = g_strdup_printf("%s %s", dv_json_get_string(m, "name", ""), local->message);
-        }
+        if (local != NULL && !dv_catalog_machine_failed(m, " ", &local, &failed, &first_error, error))
+            return FALSE;
         dv_job_step_progress(job, (double)(i + 1) / n);
     }
     if (!dv_job_step(job, "save", error) ||

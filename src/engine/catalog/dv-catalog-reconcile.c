@@ -218,19 +218,12 @@ dv_reconcile_host(DvEngine *engine, JsonObject *catalog, const char *host_id, Js
     /* What the rows know on this host. */
     for (guint i = 0; i < json_array_get_length(machines); i++) {
         JsonObject *m = json_array_get_object_element(machines, i);
-        static const char *const kinds[] = {
-            DV_CATALOG_VOLUME_DISK,
-            DV_CATALOG_VOLUME_IDENTITY,
-            DV_CATALOG_VOLUME_PERSONAL,
-            DV_CATALOG_VOLUME_PERSONAL_OLD,
-            DV_CATALOG_VOLUME_CONSOLE,
-        };
         static const char *const cols[] = { "overlay_path", "identity_path", "personal_path" };
         if (g_strcmp0(dv_json_get_string(m, "host_id", ""), host_id) != 0)
             continue;
-        for (gsize k = 0; k < G_N_ELEMENTS(kinds); k++)
-            g_hash_table_add(
-                known, dv_catalog_volume_name(cname, dv_json_get_string(m, "name", ""), kinds[k]));
+        for (gsize k = 0; dv_catalog_machine_volumes[k] != NULL; k++)
+            g_hash_table_add(known, dv_catalog_volume_name(cname, dv_json_get_string(m, "name", ""),
+                                                           dv_catalog_machine_volumes[k]));
         for (gsize k = 0; k < G_N_ELEMENTS(cols); k++)
             if (dv_json_get_string(m, cols[k], NULL) != NULL)
                 g_hash_table_add(known, dv_catalog_basename(dv_json_get_string(m, cols[k], NULL)));

@@ -27,6 +27,10 @@ G_BEGIN_DECLS
 #define DV_CATALOG_VOLUME_PERSONAL_OLD "personal.qcow2"
 #define DV_CATALOG_VOLUME_CONSOLE "console.log"
 
+/* All of the above, NULL-terminated: what a machine may own, for delete
+ * and for the reconciler alike. */
+extern const char *const dv_catalog_machine_volumes[];
+
 /* Identity pools: libvirt refreshes a whole pool after every upload, so
  * identity disks go into small dir pools "<c>-id-<k>" of their own, one
  * per host and shard of DV_CATALOG_IDENTITY_POOL_SIZE machine numbers
@@ -57,6 +61,41 @@ gboolean dv_catalog_pick_machines(DvEngine *engine, JsonObject *catalog, JsonObj
                                   JsonObject *params, GError **error);
 /* "<catalog>-<machine>-<what>" (owned). */
 char *dv_catalog_volume_name(const char *catalog, const char *machine, const char *what);
+
+/* The catalog pool @pool on @host (a host row) as its pool row (owned),
+ * or NULL with @error set: DV_ERROR_NOT_FOUND on field "pool" when the
+ * host has no such pool. */
+JsonObject *dv_catalog_host_pool(DvEngine *engine, JsonObject *host, const char *pool, GError **error);
+
+/* Adds every name in use on @host_id, as a VM or as a catalog's
+ * reserved machine, to @taken (name -> @host_name, both owned: a table
+ * with g_free for keys and values), for a new machine name to avoid. */
+gboolean dv_catalog_names_taken(DvEngine *engine, const char *host_id, const char *host_name, GHashTable *taken,
+                                GError **error);
+
+/* A new catalog machine row (owned), pending, with fresh random ids; the one shape a
+ * machine has whether the catalog is created with it or grows by it. */
+JsonObject *dv_catalog_machine_row_new(const char *catalog_id, const char *name, gint64 name_index,
+                                       const char *host_id, const char *image_id, gint64 now);
+
+/* A new qcow2 base row (owned), pending, unreferenced, with a fresh random id; the one
+ * shape a base has whether made with the catalog or for a new image. */
+JsonObject *dv_catalog_base_row_new(const char *catalog_id, const char *image_id, const char *host_id,
+                                    const char *pool, const char *volume_name, gint64 capacity, gint64 now);
+
+/* The next machine row @id of a job over a list of machine ids: FALSE
+ * with @error set when the job is cancelled or the row cannot be read;
+ * TRUE with *@ret_m NULL when the row is gone (removed meanwhile), else
+ * the row (owned). */
+gboolean dv_catalog_job_machine(DvEngine *engine, DvJob *job, const char *id, JsonObject **ret_m,
+                                GError **error);
+
+/* Machine @m of a job over many machines failed with @local (set).  A
+ * cancellation ends the whole job: it moves to @error and FALSE returns.
+ * Any other error counts in @failed and, the first time, is kept in
+ * @first_error as "<name><sep><message>" for the job's final error. */
+gboolean dv_catalog_machine_failed(JsonObject *m, const char *sep, GError **local, guint *failed,
+                                   char **first_error, GError **error);
 
 /* The master VM's boot disk in its spec (borrowed), or NULL. */
 JsonObject *dv_catalog_master_disk(JsonObject *vm);

@@ -108,10 +108,136 @@ dv_catalog_machine_name(const char *scheme, guint offset, guint width, gint64 in
     return g_strdup_printf("%.*s%s%s", (int)offset, scheme, num, scheme + offset + width);
 }
 
+JsonObject *
+dv_catalog_host_pool(DvEngine *engine, JsonObject *host, const char *pool, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    JsonObject *p = dv_catalog_on_host(engine, &dv_table_pools, dv_json_get_string(host, "id", ""), "name", pool,
+                                       &local);
+    if (p == NULL && local != NULL)
+        g_propagate_error(error, g_steal_pointer(&local));
+    else if (p == NULL)
+        dv_set_field_error(error, DV_ERROR_NOT_FOUND, "pool", "pool: host %s has no storage pool '%s'",
+                           dv_json_get_string(host, "name", ""), pool);
+    return p;
+}
+
+gboolean
+dv_catalog_names_taken(DvEngine *engine, const char *host_id, const char *host_name, GHashTable *taken,
+                       GError **error)
+{
+    g_autoptr(JsonArray) vms = dv_engine_list_all(engine, &dv_table_vms, "host_id", host_id, error);
+    g_autoptr(JsonArray) ms = NULL;
+    if (vms == NULL)
+        return FALSE;
+    ms = dv_engine_list_all(engine, &dv_table_catalog_machines, "host_id", host_id, error);
+    if (ms == NULL)
+        return FALSE;
+    for (guint i = 0; i < json_array_get_length(vms); i++)
+        g_hash_table_insert(taken, g_strdup(dv_json_get_string(json_array_get_object_element(vms, i), "name", "")),
+                            g_strdup(host_name));
+    for (guint i = 0; i < json_array_get_length(ms); i++)
+        g_hash_table_insert(taken, g_strdup(dv_json_get_string(json_array_get_object_element(ms, i), "name", "")),
+                            g_strdup(host_name));
+    return TRUE;
+}
+
+const char *const dv_catalog_machine_volumes[] = {
+    DV_CATALOG_VOLUME_DISK,
+    DV_CATALOG_VOLUME_IDENTITY,
+    DV_CATALOG_VOLUME_PERSONAL,
+    DV_CATALOG_VOLUME_PERSONAL_OLD,
+    DV_CATALOG_VOLUME_CONSOLE,
+    NULL,
+};
+
 char *
 dv_catalog_volume_name(const char *catalog, const char *machine, const char *what)
 {
     return g_strdup_printf("%s-%s-%s", catalog, machine, what);
+}
+
+JsonObject *
+dv_catalog_machine_row_new(const char *catalog_id, const char *name, gint64 name_index, const char *host_id,
+                           const char *image_id, gint64 now)
+{
+    JsonObject *m = json_object_new();
+    g_autofree char *mid = g_uuid_string_random();
+    g_autofree char *uuid = g_uuid_string_random();
+    json_object_set_string_member(m, "id", mid);
+    json_object_set_string_member(m, "catalog_id", catalog_id);
+    json_object_set_string_member(m, "name", name);
+    json_object_set_int_member(m, "name_index", name_index);
+    json_object_set_string_member(m, "host_id", host_id);
+    json_object_set_null_member(m, "vm_id");
+    json_object_set_string_member(m, "domain_uuid", uuid);
+    json_object_set_string_member(m, "image_id", image_id);
+    json_object_set_null_member(m, "base_id");
+    json_object_set_null_member(m, "overlay_path");
+    json_object_set_null_member(m, "identity_path");
+    json_object_set_null_member(m, "personal_path");
+    json_object_set_string_member(m, "state", "pending");
+    json_object_set_null_member(m, "step");
+    json_object_set_null_member(m, "error");
+    json_object_set_int_member(m, "created_at", now);
+    json_object_set_int_member(m, "updated_at", now);
+    return m;
+}
+
+JsonObject *
+dv_catalog_base_row_new(const char *catalog_id, const char *image_id, const char *host_id, const char *pool,
+                        const char *volume_name, gint64 capacity, gint64 now)
+{
+    JsonObject *b = json_object_new();
+    g_autofree char *bid = g_uuid_string_random();
+    json_object_set_string_member(b, "id", bid);
+    json_object_set_string_member(b, "catalog_id", catalog_id);
+    json_object_set_string_member(b, "image_id", image_id);
+    json_object_set_string_member(b, "host_id", host_id);
+    json_object_set_string_member(b, "pool_name", pool);
+    json_object_set_string_member(b, "volume_name", volume_name);
+    json_object_set_null_member(b, "path");
+    json_object_set_string_member(b, "format", "qcow2");
+    json_object_set_int_member(b, "capacity", capacity);
+    json_object_set_string_member(b, "state", "pending");
+    json_object_set_null_member(b, "error");
+    json_object_set_int_member(b, "refcount", 0);
+    json_object_set_int_member(b, "created_at", now);
+    json_object_set_int_member(b, "updated_at", now);
+    return b;
+}
+
+gboolean
+dv_catalog_job_machine(DvEngine *engine, DvJob *job, const char *id, JsonObject **ret_m, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(JsonObject) m = NULL;
+
+    if (dv_job_is_cancelled(job)) {
+        g_set_error_literal(error, DV_ERROR, DV_ERROR_CANCELLED, "cancelled");
+        return FALSE;
+    }
+    m = dv_store_get(engine->store, &dv_table_catalog_machines, id, &local);
+    if (m == NULL && !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    *ret_m = g_steal_pointer(&m);
+    return TRUE;
+}
+
+gboolean
+dv_catalog_machine_failed(JsonObject *m, const char *sep, GError **local, guint *failed, char **first_error,
+                          GError **error)
+{
+    if (g_error_matches(*local, DV_ERROR, DV_ERROR_CANCELLED)) {
+        g_propagate_error(error, g_steal_pointer(local));
+        return FALSE;
+    }
+    (*failed)++;
+    if (*first_error == NULL)
+        *first_error = g_strdup_printf("%s%s%s", dv_json_get_string(m, "name", ""), sep, (*local)->message);
+    return TRUE;
 }
 
 /* --- targets ------------------------------------------------------------------ */
@@ -452,7 +578,7 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const char *user, G
     g_autoptr(JsonArray) nets = NULL;
     g_autoptr(GPtrArray) hosts = NULL;
     g_autoptr(GPtrArray) pools = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
-    g_autoptr(GHashTable) taken = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_autoptr(GHashTable) taken = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_autoptr(JsonObject) job = NULL;
     g_autofree char *ref_id = NULL;
     g_autofree char *id = g_uuid_string_random();
@@ -533,19 +659,13 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const char *user, G
     place = g_new0(DvCatalogPlaceHost, hosts->len);
     for (guint h = 0; h < hosts->len; h++) {
         JsonObject *host = g_ptr_array_index(hosts, h);
-        const char *host_id = dv_json_get_string(host, "id", "");
-        g_autoptr(JsonObject) p = dv_catalog_on_host(engine, &dv_table_pools, host_id, "name", pool, error);
+        g_autoptr(JsonObject) p = dv_catalog_host_pool(engine, host, pool, error);
         g_autoptr(DvVirtHost) vh = NULL;
         g_autoptr(JsonObject) load = NULL;
         g_autoptr(JsonObject) pinfo = NULL;
         g_autoptr(GError) local = NULL;
-        if (p == NULL) {
-            if (error != NULL && *error != NULL)
-                return NULL;
-            dv_set_field_error(error, DV_ERROR_NOT_FOUND, "pool", "pool: host %s has no storage pool '%s'",
-                               dv_json_get_string(host, "name", ""), pool);
+        if (p == NULL)
             return NULL;
-        }
         if (g_strcmp0(dv_json_get_string(p, "state", ""), "running") != 0) {
             dv_set_field_error(error, DV_ERROR_CONFLICT, "pool", "pool: storage pool '%s' on host %s is not running",
                                pool, dv_json_get_string(host, "name", ""));
@@ -606,20 +726,10 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const char *user, G
     /* Names: free on every target host, as VMs and as other catalogs'
      * reserved machines. */
     for (guint h = 0; h < hosts->len; h++) {
-        const char *host_id = dv_json_get_string(g_ptr_array_index(hosts, h), "id", "");
-        g_autoptr(JsonArray) vms = dv_engine_list_all(engine, &dv_table_vms, "host_id", host_id, error);
-        g_autoptr(JsonArray) ms = NULL;
-        if (vms == NULL)
+        JsonObject *host = g_ptr_array_index(hosts, h);
+        if (!dv_catalog_names_taken(engine, dv_json_get_string(host, "id", ""), dv_json_get_string(host, "name", ""),
+                                    taken, error))
             return NULL;
-        ms = dv_engine_list_all(engine, &dv_table_catalog_machines, "host_id", host_id, error);
-        if (ms == NULL)
-            return NULL;
-        for (guint i = 0; i < json_array_get_length(vms); i++)
-            g_hash_table_insert(taken, g_strdup(dv_json_get_string(json_array_get_object_element(vms, i), "name", "")),
-                                (gpointer)dv_json_get_string(g_ptr_array_index(hosts, h), "name", ""));
-        for (guint i = 0; i < json_array_get_length(ms); i++)
-            g_hash_table_insert(taken, g_strdup(dv_json_get_string(json_array_get_object_element(ms, i), "name", "")),
-                                (gpointer)dv_json_get_string(g_ptr_array_index(hosts, h), "name", ""));
     }
     for (gint64 i = 1; i <= count; i++) {
         g_autofree char *mname = dv_catalog_machine_name(scheme, offset, width, i);
@@ -669,50 +779,17 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const char *user, G
     json_object_set_int_member(image, "created_at", now);
 
     for (guint h = 0; h < hosts->len; h++) {
-        JsonObject *b = json_object_new();
-        g_autofree char *bid = g_uuid_string_random();
         g_autofree char *vname = g_strdup_printf("%s-base-v1.qcow2", name);
-        json_object_set_string_member(b, "id", bid);
-        json_object_set_string_member(b, "catalog_id", id);
-        json_object_set_string_member(b, "image_id", image_id);
-        json_object_set_string_member(b, "host_id", dv_json_get_string(g_ptr_array_index(hosts, h), "id", ""));
-        json_object_set_string_member(b, "pool_name", pool);
-        json_object_set_string_member(b, "volume_name", vname);
-        json_object_set_null_member(b, "path");
-        json_object_set_string_member(b, "format", "qcow2");
-        json_object_set_int_member(b, "capacity", base_bytes);
-        json_object_set_string_member(b, "state", "pending");
-        json_object_set_null_member(b, "error");
-        json_object_set_int_member(b, "refcount", 0);
-        json_object_set_int_member(b, "created_at", now);
-        json_object_set_int_member(b, "updated_at", now);
-        g_ptr_array_add(bases, b);
+        g_ptr_array_add(bases, dv_catalog_base_row_new(id, image_id,
+                                                       dv_json_get_string(g_ptr_array_index(hosts, h), "id", ""),
+                                                       pool, vname, base_bytes, now));
     }
     /* Spread as placed: machine i goes to the host dealt to it. */
     for (gint64 i = 1; i <= count; i++) {
-        JsonObject *m = json_object_new();
-        g_autofree char *mid = g_uuid_string_random();
-        g_autofree char *uuid = g_uuid_string_random();
         g_autofree char *mname = dv_catalog_machine_name(scheme, offset, width, i);
         JsonObject *host = g_ptr_array_index(hosts, order[i - 1]);
-        json_object_set_string_member(m, "id", mid);
-        json_object_set_string_member(m, "catalog_id", id);
-        json_object_set_string_member(m, "name", mname);
-        json_object_set_int_member(m, "name_index", i);
-        json_object_set_string_member(m, "host_id", dv_json_get_string(host, "id", ""));
-        json_object_set_null_member(m, "vm_id");
-        json_object_set_string_member(m, "domain_uuid", uuid);
-        json_object_set_string_member(m, "image_id", image_id);
-        json_object_set_null_member(m, "base_id");
-        json_object_set_null_member(m, "overlay_path");
-        json_object_set_null_member(m, "identity_path");
-        json_object_set_null_member(m, "personal_path");
-        json_object_set_string_member(m, "state", "pending");
-        json_object_set_null_member(m, "step");
-        json_object_set_null_member(m, "error");
-        json_object_set_int_member(m, "created_at", now);
-        json_object_set_int_member(m, "updated_at", now);
-        g_ptr_array_add(machines, m);
+        g_ptr_array_add(machines,
+                        dv_catalog_machine_row_new(id, mname, i, dv_json_get_string(host, "id", ""), image_id, now));
     }
     {
         DvCatalogRows rows = { catalog, image, bases, machines };

@@ -259,31 +259,53 @@ dv_upgrade_setup_previous_host(DvUpgradeCtx *c)
                                                   c->previous_user);
 }
 
-static gboolean
-dv_upgrade_open_rings(DvUpgradeCtx *c, GError **error)
+/* Options for a keyring of the new service account's host key file; the
+ * caller adds its protectors. */
+static DvKeyringOptions
+dv_upgrade_ring_options(DvUpgradeCtx *c)
 {
-    DvKeyProtector *admin[3];
-    guint n_admin = 0;
-    DvKeyringOptions so = {
+    DvKeyringOptions o = {
         .state_dir = c->state_dir,
         .machine_id_path = c->o->machine_id_path,
         .host_account_set = TRUE,
         .host_uid = c->uid,
         .host_user = c->user,
-        .protectors = c->service_dir != NULL ? &c->service_dir : NULL,
-        .n_protectors = c->service_dir != NULL ? 1 : 0,
     };
-    DvKeyringOptions ao = so;
+    return o;
+}
 
+/* The protectors besides the service's own that may open the keys: the
+ * previous account's host key file, the previous identity and the
+ * directory administrator, those this upgrade has, in that order.
+ * Writes at most DV_UPGRADE_N_ADMIN into @out; returns how many. */
+#define DV_UPGRADE_N_ADMIN 3
+static guint
+dv_upgrade_admin_protectors(DvUpgradeCtx *c, DvKeyProtector **out)
+{
+    guint n = 0;
+    if (c->previous_host != NULL)
+        out[n++] = c->previous_host;
+    if (c->admin_dir != NULL)
+        out[n++] = c->admin_dir;
+    if (c->directory_admin != NULL)
+        out[n++] = c->directory_admin;
+    return n;
+}
+
+static gboolean
+dv_upgrade_open_rings(DvUpgradeCtx *c, GError **error)
+{
+    DvKeyProtector *admin[DV_UPGRADE_N_ADMIN];
+    guint n_admin = dv_upgrade_admin_protectors(c, admin);
+    DvKeyringOptions so = dv_upgrade_ring_options(c);
+    DvKeyringOptions ao;
+
+    so.protectors = c->service_dir != NULL ? &c->service_dir : NULL;
+    so.n_protectors = c->service_dir != NULL ? 1 : 0;
+    ao = so;
     c->service_ring = dv_keyring_open(c->store, &so, error);
     if (c->service_ring == NULL)
         return FALSE;
-    if (c->previous_host != NULL)
-        admin[n_admin++] = c->previous_host;
-    if (c->admin_dir != NULL)
-        admin[n_admin++] = c->admin_dir;
-    if (c->directory_admin != NULL)
-        admin[n_admin++] = c->directory_admin;
     ao.protectors = admin;
     ao.n_protectors = n_admin;
     ao.recovery_key_path = c->o->recovery_key_path;
@@ -1445,16 +1467,9 @@ dv_upgrade_rewrap(DvUpgradeCtx *c, gboolean *ret_wrote, GError **error)
     GHashTableIter iter;
     gpointer k, v;
     gboolean needed = FALSE;
-    DvKeyProtector *extra[4];
+    DvKeyProtector *extra[1 + DV_UPGRADE_N_ADMIN];
     guint n_extra = 0;
-    DvKeyringOptions o = {
-        .state_dir = c->state_dir,
-        .machine_id_path = c->o->machine_id_path,
-        .host_account_set = TRUE,
-        .host_uid = c->uid,
-        .host_user = c->user,
-        .recovery_key_path = c->o->recovery_key_path,
-    };
+    DvKeyringOptions o = dv_upgrade_ring_options(c);
     g_autoptr(DvKeyring) ring = NULL;
 
     *ret_wrote = FALSE;
@@ -1466,12 +1481,8 @@ dv_upgrade_rewrap(DvUpgradeCtx *c, gboolean *ret_wrote, GError **error)
         return TRUE;
     if (c->service_dir != NULL)
         extra[n_extra++] = c->service_dir;
-    if (c->previous_host != NULL)
-        extra[n_extra++] = c->previous_host;
-    if (c->admin_dir != NULL)
-        extra[n_extra++] = c->admin_dir;
-    if (c->directory_admin != NULL)
-        extra[n_extra++] = c->directory_admin;
+    n_extra += dv_upgrade_admin_protectors(c, extra + n_extra);
+    o.recovery_key_path = c->o->recovery_key_path;
     o.protectors = extra;
     o.n_protectors = n_extra;
     ring = dv_keyring_open(c->store, &o, error);

@@ -46,16 +46,9 @@ dv_virt_volume_clone(DvVirtHost *host, const char *source_path, const char *pool
     vol = virStorageVolCreateXMLFrom(p, xml, src, 0);
     if (vol == NULL) {
         g_autoptr(GError) local = NULL;
-        g_autoptr(virStorageVol) existing = NULL;
 
         dv_virt_op_fail(&op, &local, "cannot copy %s to %s in pool %s", source_path, name, pool);
-        if (g_error_matches(local, DV_ERROR, DV_ERROR_HOST_FAILED)) {
-            existing = virStorageVolLookupByName(p, name);
-            if (existing != NULL)
-                local->code = DV_ERROR_CONFLICT;
-            else
-                virResetLastError();
-        }
+        dv_virt_volume_conflict_if_exists(p, name, local);
         g_propagate_error(error, g_steal_pointer(&local));
         return NULL;
     }

@@ -13,27 +13,6 @@
 
 #define DV_VIRT_COPY_CHUNK 262120
 
-static inline void
-dv_virt_copy_stream_free(virStreamPtr p)
-{
-    if (p)
-        virStreamFree(p);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(virStream, dv_virt_copy_stream_free)
-
-static gboolean
-dv_virt_copy_is_test(DvVirtHost *host, GError **error)
-{
-    const char *uri = dv_virt_host_get_uri(host);
-    if (g_str_has_prefix(uri, "test:") || g_str_has_prefix(uri, "test+")) {
-        g_set_error(error, DV_ERROR, DV_ERROR_NOT_SUPPORTED,
-                    "host %s: libvirt's test driver cannot stream volumes between hosts",
-                    dv_virt_host_get_id(host));
-        return TRUE;
-    }
-    return FALSE;
-}
-
 JsonObject *
 dv_virt_volume_copy_between(DvVirtHost *src_host, const char *src_path, DvVirtHost *dst_host,
                             const char *dst_pool, const char *name, GCancellable *cancellable,
@@ -60,7 +39,8 @@ dv_virt_volume_copy_between(DvVirtHost *src_host, const char *src_path, DvVirtHo
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "source", "source: must be an absolute path");
         return NULL;
     }
-    if (dv_virt_copy_is_test(src_host, error) || dv_virt_copy_is_test(dst_host, error))
+    if (!dv_virt_host_can_stream(src_host, "stream volumes between hosts", error) ||
+        !dv_virt_host_can_stream(dst_host, "stream volumes between hosts", error))
         return NULL;
     if (!dv_virt_op_begin(&sop, src_host, cancellable, error))
         return NULL;
@@ -94,13 +74,7 @@ dv_virt_volume_copy_between(DvVirtHost *src_host, const char *src_path, DvVirtHo
     dst = virStorageVolCreateXML(p, xml, 0);
     if (dst == NULL) {
         dv_virt_op_fail(&dop, &local, "cannot create volume %s in pool %s", name, dst_pool);
-        if (g_error_matches(local, DV_ERROR, DV_ERROR_HOST_FAILED)) {
-            g_autoptr(virStorageVol) existing = virStorageVolLookupByName(p, name);
-            if (existing != NULL)
-                local->code = DV_ERROR_CONFLICT;
-            else
-                virResetLastError();
-        }
+        dv_virt_volume_conflict_if_exists(p, name, local);
         g_propagate_error(error, g_steal_pointer(&local));
         return NULL;
     }

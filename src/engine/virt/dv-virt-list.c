@@ -34,13 +34,9 @@ dv_virt_pool_list_volumes(DvVirtHost *host, const char *pool, const char *prefix
 
     g_return_val_if_fail(host != NULL, NULL);
     g_return_val_if_fail(prefix != NULL, NULL);
-    if (!dv_validate_name("pool", pool, error))
-        return NULL;
-    if (!dv_virt_op_begin(&op, host, cancellable, error))
-        return NULL;
-    p = virStoragePoolLookupByName(op.conn, pool);
+    p = dv_virt_pool_open(&op, host, pool, cancellable, error);
     if (p == NULL)
-        return dv_virt_op_fail_null(&op, error, "cannot find storage pool %s", pool);
+        return NULL;
     n = virStoragePoolListAllVolumes(p, &vols, 0);
     if (n < 0)
         return dv_virt_op_fail_null(&op, error, "cannot list the volumes of pool %s", pool);
@@ -140,13 +136,9 @@ dv_virt_pool_refresh(DvVirtHost *host, const char *pool, GCancellable *cancellab
     g_autoptr(virStoragePool) p = NULL;
 
     g_return_val_if_fail(host != NULL, FALSE);
-    if (!dv_validate_name("pool", pool, error))
-        return FALSE;
-    if (!dv_virt_op_begin(&op, host, cancellable, error))
-        return FALSE;
-    p = virStoragePoolLookupByName(op.conn, pool);
+    p = dv_virt_pool_open(&op, host, pool, cancellable, error);
     if (p == NULL)
-        return dv_virt_op_fail(&op, error, "cannot find storage pool %s", pool);
+        return FALSE;
     if (virStoragePoolRefresh(p, 0) < 0) {
         const virError *err = virGetLastError();
         /* "pool has asynchronous jobs running": an upload or a copy. */

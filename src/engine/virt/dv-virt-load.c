@@ -95,13 +95,9 @@ dv_virt_pool_get_info(DvVirtHost *host, const char *pool, GCancellable *cancella
     JsonObject *out;
 
     g_return_val_if_fail(host != NULL, NULL);
-    if (!dv_validate_name("pool", pool, error))
-        return NULL;
-    if (!dv_virt_op_begin(&op, host, cancellable, error))
-        return NULL;
-    p = virStoragePoolLookupByName(op.conn, pool);
+    p = dv_virt_pool_open(&op, host, pool, cancellable, error);
     if (p == NULL)
-        return dv_virt_op_fail_null(&op, error, "cannot find storage pool %s", pool);
+        return NULL;
     if (virStoragePoolGetInfo(p, &info) < 0)
         return dv_virt_op_fail_null(&op, error, "cannot read storage pool %s", pool);
     out = json_object_new();

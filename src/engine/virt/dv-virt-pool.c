@@ -82,13 +82,9 @@ dv_virt_pool_remove(DvVirtHost *host, const char *name, GCancellable *cancellabl
     int active;
 
     g_return_val_if_fail(host != NULL, FALSE);
-    if (!dv_validate_name("pool", name, error))
-        return FALSE;
-    if (!dv_virt_op_begin(&op, host, cancellable, error))
-        return FALSE;
-    p = virStoragePoolLookupByName(op.conn, name);
+    p = dv_virt_pool_open(&op, host, name, cancellable, error);
     if (p == NULL)
-        return dv_virt_op_fail(&op, error, "cannot find storage pool %s", name);
+        return FALSE;
     active = virStoragePoolIsActive(p);
     if (active < 0)
         return dv_virt_op_fail(&op, error, "cannot read storage pool %s", name);

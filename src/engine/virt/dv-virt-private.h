@@ -18,6 +18,7 @@ static inline void dv_virt_pool_free(virStoragePoolPtr p) { if (p) virStoragePoo
 static inline void dv_virt_vol_free(virStorageVolPtr p) { if (p) virStorageVolFree(p); }
 static inline void dv_virt_net_free(virNetworkPtr p) { if (p) virNetworkFree(p); }
 static inline void dv_virt_snap_free(virDomainSnapshotPtr p) { if (p) virDomainSnapshotFree(p); }
+static inline void dv_virt_stream_free(virStreamPtr p) { if (p) virStreamFree(p); }
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(virConnect, dv_virt_conn_close)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(virDomain, dv_virt_dom_free)
@@ -25,6 +26,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(virStoragePool, dv_virt_pool_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(virStorageVol, dv_virt_vol_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(virNetwork, dv_virt_net_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(virDomainSnapshot, dv_virt_snap_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(virStream, dv_virt_stream_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlDoc, xmlFreeDoc)
 
 /* Arrays returned by virConnectListAll*: elements and array. */
@@ -81,6 +83,26 @@ gboolean dv_virt_op_fail(DvVirtOp *op, GError **error, const char *format, ...)
 /* The same, returning NULL for functions that return pointers. */
 gpointer dv_virt_op_fail_null(DvVirtOp *op, GError **error, const char *format, ...)
     G_GNUC_PRINTF(3, 4);
+
+/* Storage pool @pool (checked as a name) on the connection of the begun
+ * @op (owned), or NULL with DV_ERROR_NOT_FOUND or another error set. */
+virStoragePoolPtr dv_virt_pool_lookup(DvVirtOp *op, const char *pool, GError **error);
+
+/* FALSE with DV_ERROR_NOT_SUPPORTED when @host is on libvirt's test
+ * driver, which has no volume streams; @what names what the caller
+ * wanted ("upload or download volumes"). */
+gboolean dv_virt_host_can_stream(DvVirtHost *host, const char *what, GError **error);
+
+/* Some drivers (test) report a duplicate volume name as a generic
+ * failure; a duplicate name is a conflict whatever the driver says.
+ * @err is what dv_virt_op_fail() set when making volume @name in @p
+ * failed; its code becomes DV_ERROR_CONFLICT when @name is there. */
+void dv_virt_volume_conflict_if_exists(virStoragePoolPtr p, const char *name, GError *err);
+
+/* The same, beginning @op on @host first; the name is checked before any
+ * connection is made. */
+virStoragePoolPtr dv_virt_pool_open(DvVirtOp *op, DvVirtHost *host, const char *pool,
+                                    GCancellable *cancellable, GError **error);
 
 /* The one libvirt -> DV_ERROR conversion.  @err may be NULL (unknown
  * failure).  @uri is used for connection errors. */

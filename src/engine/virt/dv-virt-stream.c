@@ -11,40 +11,6 @@
 #define DV_VIRT_STREAM_CHUNK 262120
 #define DV_VIRT_UPLOAD_MAX ((gsize)1 << 30)
 
-static inline void
-dv_virt_stream_free(virStreamPtr p)
-{
-    if (p)
-        virStreamFree(p);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(virStream, dv_virt_stream_free)
-
-static gboolean
-dv_virt_stream_supported(DvVirtHost *host, GError **error)
-{
-    if (g_str_has_prefix(dv_virt_host_get_uri(host), "test:") ||
-        g_str_has_prefix(dv_virt_host_get_uri(host), "test+")) {
-        g_set_error(error, DV_ERROR, DV_ERROR_NOT_SUPPORTED,
-                    "host %s: libvirt's test driver cannot upload or download volumes",
-                    dv_virt_host_get_id(host));
-        return FALSE;
-    }
-    return TRUE;
-}
-
-static virStoragePoolPtr
-dv_virt_stream_pool(DvVirtOp *op, const char *pool, GError **error)
-{
-    virStoragePoolPtr p;
-
-    if (!dv_validate_name("pool", pool, error))
-        return NULL;
-    p = virStoragePoolLookupByName(op->conn, pool);
-    if (p == NULL)
-        return dv_virt_op_fail_null(op, error, "cannot find storage pool %s", pool);
-    return p;
-}
-
 /* The raw volume to upload into: made first (the common case, one round
  * trip); one that exists already (a retried step) is reused when it has
  * the right size and format, recreated otherwise. */
@@ -120,11 +86,11 @@ dv_virt_volume_upload(DvVirtHost *host, const char *pool, const char *name, cons
                            "data: must be 1 byte to 1 GiB");
         return FALSE;
     }
-    if (!dv_virt_stream_supported(host, error))
+    if (!dv_virt_host_can_stream(host, "upload or download volumes", error))
         return FALSE;
     if (!dv_virt_op_begin(&op, host, cancellable, error))
         return FALSE;
-    p = dv_virt_stream_pool(&op, pool, error);
+    p = dv_virt_pool_lookup(&op, pool, error);
     if (p == NULL)
         return FALSE;
     vol = dv_virt_upload_target(&op, p, pool, name, len, error);
@@ -186,11 +152,11 @@ dv_virt_volume_download(DvVirtHost *host, const char *pool, const char *name, gs
     g_return_val_if_fail(host != NULL, NULL);
     if (!dv_validate_name("name", name, error))
         return NULL;
-    if (!dv_virt_stream_supported(host, error))
+    if (!dv_virt_host_can_stream(host, "upload or download volumes", error))
         return NULL;
     if (!dv_virt_op_begin(&op, host, cancellable, error))
         return NULL;
-    p = dv_virt_stream_pool(&op, pool, error);
+    p = dv_virt_pool_lookup(&op, pool, error);
     if (p == NULL)
         return NULL;
     vol = virStorageVolLookupByName(p, name);

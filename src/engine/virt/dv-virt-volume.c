@@ -8,19 +8,6 @@
  * mistakes (bytes vs MiB). */
 #define DV_VIRT_MAX_VOLUME_BYTES (G_GUINT64_CONSTANT(64) << 40)
 
-static virStoragePoolPtr
-dv_virt_pool_lookup(DvVirtOp *op, const char *pool, GError **error)
-{
-    virStoragePoolPtr p;
-
-    if (!dv_validate_name("pool", pool, error))
-        return NULL;
-    p = virStoragePoolLookupByName(op->conn, pool);
-    if (p == NULL)
-        return dv_virt_op_fail_null(op, error, "cannot find storage pool %s", pool);
-    return p;
-}
-
 /* One creation path for plain and overlay volumes: a backing store always
  * names its format, or libvirt assumes the pool's default (raw). */
 static JsonObject *
@@ -83,18 +70,9 @@ dv_virt_volume_create_full(DvVirtHost *host, const char *pool, const char *name,
     vol = virStorageVolCreateXML(p, xml, 0);
     if (vol == NULL) {
         g_autoptr(GError) local_error = NULL;
-        g_autoptr(virStorageVol) existing = NULL;
 
         dv_virt_op_fail(&op, &local_error, "cannot create volume %s in pool %s", name, pool);
-        /* Some drivers (test) report a duplicate as a generic failure;
-         * a duplicate name is a conflict whatever the driver says. */
-        if (g_error_matches(local_error, DV_ERROR, DV_ERROR_HOST_FAILED)) {
-            existing = virStorageVolLookupByName(p, name);
-            if (existing != NULL)
-                local_error->code = DV_ERROR_CONFLICT;
-            else
-                virResetLastError();
-        }
+        dv_virt_volume_conflict_if_exists(p, name, local_error);
         g_propagate_error(error, g_steal_pointer(&local_error));
         return NULL;
     }

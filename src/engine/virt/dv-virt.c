@@ -3,6 +3,7 @@
 #include "dv-virt-private.h"
 
 #include "dv-secret.h"
+#include "dv-validate.h"
 
 #include <libxml/parser.h>
 #include <signal.h>
@@ -547,6 +548,53 @@ dv_virt_host_acquire_conn_locked(DvVirtHost *host, gint64 deadline, GCancellable
             g_mutex_lock(&host->lock);
         }
     }
+}
+
+virStoragePoolPtr
+dv_virt_pool_lookup(DvVirtOp *op, const char *pool, GError **error)
+{
+    virStoragePoolPtr p;
+
+    if (!dv_validate_name("pool", pool, error))
+        return NULL;
+    p = virStoragePoolLookupByName(op->conn, pool);
+    if (p == NULL)
+        return dv_virt_op_fail_null(op, error, "cannot find storage pool %s", pool);
+    return p;
+}
+
+gboolean
+dv_virt_host_can_stream(DvVirtHost *host, const char *what, GError **error)
+{
+    const char *uri = dv_virt_host_get_uri(host);
+    if (g_str_has_prefix(uri, "test:") || g_str_has_prefix(uri, "test+")) {
+        g_set_error(error, DV_ERROR, DV_ERROR_NOT_SUPPORTED, "host %s: libvirt's test driver cannot %s",
+                    dv_virt_host_get_id(host), what);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+void
+dv_virt_volume_conflict_if_exists(virStoragePoolPtr p, const char *name, GError *err)
+{
+    if (g_error_matches(err, DV_ERROR, DV_ERROR_HOST_FAILED)) {
+        g_autoptr(virStorageVol) existing = virStorageVolLookupByName(p, name);
+        if (existing != NULL)
+            err->code = DV_ERROR_CONFLICT;
+        else
+            virResetLastError();
+    }
+}
+
+virStoragePoolPtr
+dv_virt_pool_open(DvVirtOp *op, DvVirtHost *host, const char *pool, GCancellable *cancellable, GError **error)
+{
+    if (!dv_validate_name("pool", pool, error))
+        return NULL;
+    if (!dv_virt_op_begin(op, host, cancellable, error))
+        return NULL;
+    return dv_virt_pool_lookup(op, pool, error);
 }
 
 gboolean
