@@ -201,6 +201,7 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
     g_autoptr(DvEngine) engine = g_new0(DvEngine, 1);
     g_autofree char *db_location = NULL;
     g_autofree char *installation = NULL;
+    g_autoptr(GError) local_schema = NULL;
 
     if (opts->state_dir == NULL) {
         g_set_error_literal(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT, "no state directory given");
@@ -219,8 +220,15 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
     engine->store = dv_store_open(db_location, 0, error);
     if (engine->store == NULL)
         return NULL;
-    if (!dv_upgrade_check_schema_for_server(engine->store, error))
+    if (!dv_upgrade_check_schema_for_server(engine->store, &local_schema)) {
+        /* Name this server's state directory, so the commands can be
+         * copied as they are (never the database URI: it may hold a
+         * password). */
+        g_set_error(error, local_schema->domain, local_schema->code, "%s, with --state-dir %s%s",
+                    local_schema->message, engine->state_dir,
+                    opts->database != NULL ? " and this server's --database" : "");
         return NULL;
+    }
     if (!dv_store_migrate_to(engine->store, dv_store_get_known_version(), error))
         return NULL;
     installation = dv_engine_load_server_id(engine->store, error);

@@ -1061,6 +1061,12 @@ test_server_refuses_old_schema(Fixture *f, gconstpointer data)
     g_assert_null(engine);
     g_assert_error(error, DV_ERROR, DV_ERROR_SCHEMA);
     g_assert_nonnull(strstr(error->message, "drover-setup upgrade"));
+    {
+        /* Names the state directory, so the command can be copied. */
+        g_autofree char *canonical = g_canonicalize_filename(f->state, NULL);
+        g_autofree char *want = g_strdup_printf("--state-dir %s", canonical);
+        g_assert_nonnull(strstr(error->message, want));
+    }
     dv_test_assert_file_unchanged(f->db, before);
 }
 
