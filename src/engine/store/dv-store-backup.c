@@ -238,61 +238,57 @@ dv_store_pg_run(const char *const *argv, const DvSecret *password, int stdin_fd,
     return TRUE;
 }
 
-gboolean
-dv_store_pg_dump(const char *uri, int out_fd, GError **error)
+/* Runs PostgreSQL's @tool_name on the database of @uri with @options (then
+ * --no-password and the database), @fd (duplicated) as its standard input
+ * when @fd_is_input, else as its standard output; a failure says "cannot
+ * @what <database>: ...". */
+static gboolean
+dv_store_pg_tool_run(const char *uri, const char *tool_name, const char *const *options, int fd,
+                     gboolean fd_is_input, const char *what, GError **error)
 {
     g_autofree char *shown = NULL;
     g_autoptr(DvSecret) password = NULL;
-    g_autofree char *tool = dv_store_pg_tool("pg_dump");
+    g_autofree char *tool = dv_store_pg_tool(tool_name);
     g_autofree char *dbname = NULL;
-    int fd;
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    int dup_fd;
 
     if (!dv_store_pg_split(uri, &shown, &password, error))
         return FALSE;
     dbname = g_strconcat("--dbname=", shown, NULL);
-    fd = dup(out_fd);
-    if (fd < 0) {
+    dup_fd = dup(fd);
+    if (dup_fd < 0) {
         g_set_error(error, DV_ERROR, DV_ERROR_INTERNAL, "dup: %s", g_strerror(errno));
         return FALSE;
     }
-    {
-        const char *argv[] = { tool, "--format=custom", "--no-password", dbname, NULL };
-        if (!dv_store_pg_run(argv, password, -1, fd, error)) {
-            g_prefix_error(error, "cannot dump %s: ", shown);
-            return FALSE;
-        }
+    g_ptr_array_add(argv, tool);
+    for (guint i = 0; options[i] != NULL; i++)
+        g_ptr_array_add(argv, (gpointer)options[i]);
+    g_ptr_array_add(argv, "--no-password");
+    g_ptr_array_add(argv, dbname);
+    g_ptr_array_add(argv, NULL);
+    if (!dv_store_pg_run((const char *const *)argv->pdata, password, fd_is_input ? dup_fd : -1,
+                         fd_is_input ? -1 : dup_fd, error)) {
+        g_prefix_error(error, "cannot %s %s: ", what, shown);
+        return FALSE;
     }
     return TRUE;
 }
 
 gboolean
+dv_store_pg_dump(const char *uri, int out_fd, GError **error)
+{
+    static const char *const options[] = { "--format=custom", NULL };
+    return dv_store_pg_tool_run(uri, "pg_dump", options, out_fd, FALSE, "dump", error);
+}
+
+gboolean
 dv_store_pg_restore(const char *uri, int in_fd, GError **error)
 {
-    g_autofree char *shown = NULL;
-    g_autoptr(DvSecret) password = NULL;
-    g_autofree char *tool = dv_store_pg_tool("pg_restore");
-    g_autofree char *dbname = NULL;
-    int fd;
-
-    if (!dv_store_pg_split(uri, &shown, &password, error))
-        return FALSE;
-    dbname = g_strconcat("--dbname=", shown, NULL);
-    fd = dup(in_fd);
-    if (fd < 0) {
-        g_set_error(error, DV_ERROR, DV_ERROR_INTERNAL, "dup: %s", g_strerror(errno));
-        return FALSE;
-    }
-    {
-        /* One transaction: a failure leaves the database as it was.  The
-         * restoring role owns what it makes (--no-owner): the URI's user
-         * is the one droverd connects as. */
-        const char *argv[] = { tool, "--clean", "--if-exists", "--single-transaction",
-                               "--exit-on-error", "--no-owner", "--no-acl", "--no-password",
-                               dbname, NULL };
-        if (!dv_store_pg_run(argv, password, fd, -1, error)) {
-            g_prefix_error(error, "cannot restore into %s: ", shown);
-            return FALSE;
-        }
-    }
-    return TRUE;
+    /* One transaction: a failure leaves the database as it was.  The
+     * restoring role owns what it makes (--no-owner): the URI's user is the
+     * one droverd connects as. */
+    static const char *const options[] = { "--clean", "--if-exists", "--single-transaction",
+                                           "--exit-on-error", "--no-owner", "--no-acl", NULL };
+    return dv_store_pg_tool_run(uri, "pg_restore", options, in_fd, TRUE, "restore into", error);
 }
