@@ -33,6 +33,7 @@ typedef struct {
     gboolean skip_loop;
     gboolean skip_server;
     gint width;
+    gint connections;
 } Options;
 
 static double
@@ -217,10 +218,14 @@ bench_server(const Options *o, const char *prefix, const char *pool, const char 
     if (d == NULL)
         g_error("cannot start droverd");
     {
-        g_autofree char *hb = o->width > 0 ? g_strdup_printf("{\"name\":\"local\",\"uri\":\"" SYSTEM_URI "\","
-                                                             "\"max_concurrent_operations\":%d}", o->width)
-                                           : g_strdup("{\"name\":\"local\",\"uri\":\"" SYSTEM_URI "\"}");
-        job = run_job(d, "POST", "/api/v1/hosts", hb);
+        g_autoptr(GString) hb = g_string_new("{\"name\":\"local\",\"uri\":\"" SYSTEM_URI "\"");
+
+        if (o->width > 0)
+            g_string_append_printf(hb, ",\"max_concurrent_operations\":%d", o->width);
+        if (o->connections > 0)
+            g_string_append_printf(hb, ",\"max_connections\":%d", o->connections);
+        g_string_append_c(hb, '}');
+        job = run_job(d, "POST", "/api/v1/hosts", hb->str);
     }
     must_succeed(job, "adding the local host");
     g_clear_pointer(&job, json_object_unref);
@@ -394,6 +399,8 @@ main(int argc, char **argv)
         { "skip-server", 0, 0, G_OPTION_ARG_NONE, &o.skip_server, "Time the shell loop only", NULL },
         { "width", 0, 0, G_OPTION_ARG_INT, &o.width,
           "The host's max_concurrent_operations (default: the host default, 16)", "N" },
+        { "connections", 0, 0, G_OPTION_ARG_INT, &o.connections,
+          "The host's max_connections (default: the host default)", "N" },
         { "keep", 0, 0, G_OPTION_ARG_NONE, &o.keep, "Leave the server's catalog in place", NULL },
         { "strict", 0, 0, G_OPTION_ARG_NONE, &o.strict, "Exit 1 when a target is missed", NULL },
         { NULL },

@@ -18,7 +18,7 @@ G_BEGIN_DECLS
 typedef struct _DvEngine DvEngine;
 typedef struct _DvVirt DvVirt;
 
-#define DV_ENGINE_DEFAULT_MAX_CONNECTIONS 4
+#define DV_ENGINE_DEFAULT_MAX_CONNECTIONS 16
 #define DV_ENGINE_DEFAULT_MAX_OPERATIONS 16
 
 typedef struct {

@@ -275,7 +275,7 @@ fixture_setup(Fixture *f)
     /* libvirtd's own limits, read through the admin API, beside ours. */
     limits = json_object_get_object_member(ho, "limits");
     g_assert_nonnull(limits);
-    g_assert_cmpint(json_object_get_int_member(limits, "max_connections"), ==, 4);
+    g_assert_cmpint(json_object_get_int_member(limits, "max_connections"), ==, 16);
     g_assert_cmpint(json_object_get_int_member(limits, "max_concurrent_operations"), ==, 16);
     g_assert_false(json_object_get_null_member(limits, "daemon"));
     daemon = json_object_get_object_member(limits, "daemon");

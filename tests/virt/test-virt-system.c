@@ -319,6 +319,75 @@ test_daemon_limits(Fixture *fx, gconstpointer data)
     g_assert_nonnull(dv_json_get_string(limits, "max_client_requests_source", NULL));
 }
 
+typedef struct {
+    Fixture *fx;
+    guint index;
+    gint failures;
+} OneCallData;
+
+static gpointer
+one_call_worker(gpointer user_data)
+{
+    OneCallData *d = user_data;
+    guint8 data[4096];
+
+    memset(data, 0x5a, sizeof data);
+    for (guint i = 0; i < 6; i++) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *name = g_strdup_printf("%sc%u-%u.img", d->fx->prefix, d->index, i);
+        gboolean ok;
+
+        /* Streams and plain calls mixed, as a catalog's workers do. */
+        if ((i + d->index) % 2 == 0) {
+            ok = dv_virt_volume_upload(d->fx->host, d->fx->pool, name, data, sizeof data, NULL, &error);
+        } else {
+            g_autoptr(JsonObject) vol = dv_virt_volume_create(d->fx->host, d->fx->pool, name, 1 << 20, "raw",
+                                                              NULL, &error);
+            ok = vol != NULL;
+        }
+        if (ok)
+            ok = dv_virt_volume_delete(d->fx->host, d->fx->pool, name, NULL, &error);
+        if (!ok) {
+            g_test_message("worker %u: %s", d->index, error->message);
+            g_atomic_int_inc(&d->failures);
+        }
+    }
+    return NULL;
+}
+
+/* A connection through libvirt's RPC client carries one operation at a
+ * time (docs/VIRT.md): 8 threads on a host allowed 6 operations and 2
+ * connections never put two calls on one connection, and all finish. */
+static void
+test_one_call_per_connection(Fixture *fx, gconstpointer data)
+{
+    OneCallData d[8];
+    GThread *threads[8];
+    g_autoptr(JsonObject) stats = NULL;
+    gint failures = 0;
+
+    if (fx->host == NULL)
+        return;
+    dv_virt_host_set_limits(fx->host, 2, 6);
+    for (guint i = 0; i < G_N_ELEMENTS(threads); i++) {
+        d[i] = (OneCallData){ fx, i, 0 };
+        threads[i] = g_thread_new("one-call", one_call_worker, &d[i]);
+    }
+    for (guint i = 0; i < G_N_ELEMENTS(threads); i++) {
+        g_thread_join(threads[i]);
+        failures += d[i].failures;
+    }
+    stats = dv_virt_host_get_stats(fx->host);
+    g_test_message("stats: %s", dv_json_object_to_string(stats, FALSE));
+    g_assert_cmpint(failures, ==, 0);
+    g_assert_cmpint(dv_json_get_int(stats, "peak_operations_per_connection", 0), ==, 1);
+    g_assert_cmpint(dv_json_get_int(stats, "open_connections", 99), <=, 2);
+    g_assert_cmpint(dv_json_get_int(stats, "open_connections", 0), >=, 1);
+    g_assert_cmpint(dv_json_get_int(stats, "peak_operations_in_flight", 99), <=, 6);
+    g_assert_cmpint(dv_json_get_int(stats, "peak_operations_in_flight", 0), >=, 3);
+    g_assert_cmpint(dv_json_get_int(stats, "operations_in_flight", 99), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -332,6 +401,7 @@ main(int argc, char **argv)
     ADD("/drover/virt/system/gen1-lifecycle", test_gen1_lifecycle);
     ADD("/drover/virt/system/gen2-secure-boot", test_gen2_secure_boot);
     ADD("/drover/virt/system/daemon-limits", test_daemon_limits);
+    ADD("/drover/virt/system/one-call-per-connection", test_one_call_per_connection);
 #undef ADD
 
     rc = g_test_run();

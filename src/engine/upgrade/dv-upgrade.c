@@ -771,8 +771,9 @@ dv_upgrade_issue_limits(DvUpgradeCtx *c, JsonArray *issues, GError **error)
         dv_upgrade_add_issue(issues, "host-limits-below-defaults", FALSE, objects, options,
                              "%u host(s) have max_connections or max_concurrent_operations below "
                              "the defaults (%d, %d); the upgrade keeps them as they are (not "
-                             "reset): review them if throughput is low, or give "
-                             "--reset-host-limits",
+                             "reset). A connection carries one operation at a time since 0.2.0, "
+                             "so max_connections also caps a host's parallel operations: review "
+                             "them, or give --reset-host-limits",
                              n, DV_ENGINE_DEFAULT_MAX_CONNECTIONS, DV_ENGINE_DEFAULT_MAX_OPERATIONS);
     return TRUE;
 }

@@ -29,6 +29,7 @@ struct _DvVirtHost {
     char *id;
     char *uri;
     gboolean test_file; /* test:///<file>: one connection forever */
+    gboolean in_process; /* test:///...: no RPC, so calls may share a connection */
 
     GMutex lock;        /* protects everything below; never held across libvirt calls */
     GCond cond;         /* a slot or a connection became free */
@@ -37,6 +38,7 @@ struct _DvVirtHost {
     guint busy_timeout_ms;
     guint in_flight;
     guint peak_in_flight;
+    guint peak_conn_users; /* most operations seen on one connection at once */
     guint opening;      /* connections being opened (count towards the limit) */
     guint64 busy_rejections;
     GPtrArray *conns;   /* DvVirtConn*, live ones only */
@@ -250,6 +252,7 @@ dv_virt_host_get(DvVirt *virt, const char *host_id, const char *uri)
     host->id = g_strdup(host_id);
     host->uri = g_strdup(uri);
     host->test_file = dv_virt_host_is_test_file_uri(uri);
+    host->in_process = g_str_has_prefix(uri, "test:///");
     g_mutex_init(&host->lock);
     g_cond_init(&host->cond);
     host->max_connections = host->test_file ? 1 : DV_VIRT_DEFAULT_MAX_CONNECTIONS;
@@ -363,6 +366,7 @@ dv_virt_host_get_stats(DvVirtHost *host)
     json_object_set_int_member(obj, "open_connections", host->conns->len);
     json_object_set_int_member(obj, "operations_in_flight", host->in_flight);
     json_object_set_int_member(obj, "peak_operations_in_flight", host->peak_in_flight);
+    json_object_set_int_member(obj, "peak_operations_per_connection", host->peak_conn_users);
     json_object_set_int_member(obj, "max_connections", host->max_connections);
     json_object_set_int_member(obj, "max_concurrent_operations", host->max_operations);
     json_object_set_int_member(obj, "busy_rejections", (gint64)host->busy_rejections);
@@ -498,7 +502,13 @@ dv_virt_host_pick_conn_locked(DvVirtHost *host)
 }
 
 /* Under host->lock with a slot held; returns with the lock held and a
- * connection entry with one user counted, or NULL with @error set. */
+ * connection entry with one user counted, or NULL with @error set.
+ *
+ * A connection through libvirt's RPC client carries one call at a time:
+ * the 9.0 client (Debian 12) can lose a reply when several threads wait on
+ * one connection (docs/VIRT.md, "One call per connection"), so an
+ * operation takes an idle connection, opens one when the limit allows, or
+ * waits.  Only in-process test:/// connections are shared. */
 static DvVirtConn *
 dv_virt_host_acquire_conn_locked(DvVirtHost *host, gint64 deadline, GCancellable *cancellable,
                                  GError **error)
@@ -522,17 +532,20 @@ dv_virt_host_acquire_conn_locked(DvVirtHost *host, gint64 deadline, GCancellable
                 entry = g_new0(DvVirtConn, 1);
                 entry->conn = conn;
                 entry->users = 1;
+                host->peak_conn_users = MAX(host->peak_conn_users, 1);
                 g_ptr_array_add(host->conns, entry);
                 return entry;
             }
-            if (entry == NULL) {
-                /* Someone else is opening the only allowed connection. */
+            if (entry == NULL || !host->in_process) {
+                /* Every connection is busy (or being opened) and no
+                 * other may be opened: wait for one to be released. */
                 if (!dv_virt_host_wait_locked(host, deadline, cancellable, "connection", error))
                     return NULL;
                 continue;
             }
         }
         entry->users++;
+        host->peak_conn_users = MAX(host->peak_conn_users, entry->users);
         if (host->test_file)
             return entry;
         g_mutex_unlock(&host->lock);

@@ -7,7 +7,9 @@
  * Threads: a DvVirt and its DvVirtHost handles may be used from any number
  * of threads at once.  Each host enforces its own limits: at most
  * max_connections open libvirt connections and at most
- * max_concurrent_operations calls in flight; a call that finds no free slot
+ * max_concurrent_operations calls in flight, and a connection through
+ * libvirt's RPC client carries one operation at a time (in-process test:///
+ * connections are shared); a call that finds no free slot or connection
  * waits (up to the host's busy timeout, 60 s by default, or until its
  * GCancellable fires) and then fails with DV_ERROR_BUSY (or
  * DV_ERROR_CANCELLED).
@@ -24,12 +26,11 @@
 
 G_BEGIN_DECLS
 
-/* Defaults for a host's limits.  libvirtd serves at most
- * max_client_requests (5) calls at once per connection and has
- * max_workers (20) worker threads for all its clients: 4 connections give
- * up to 20 parallel calls, and 16 operations leave a few workers to other
- * clients (virsh, virt-manager, a second droverd). */
-#define DV_VIRT_DEFAULT_MAX_CONNECTIONS 4
+/* Defaults for a host's limits.  An operation holds one connection to
+ * itself (one call per connection: docs/VIRT.md), so as many connections
+ * as operations; 16 leave a few of libvirtd's max_workers (20) threads to
+ * other clients (virsh, virt-manager, a second droverd). */
+#define DV_VIRT_DEFAULT_MAX_CONNECTIONS 16
 #define DV_VIRT_DEFAULT_MAX_OPERATIONS 16
 #define DV_VIRT_DEFAULT_BUSY_TIMEOUT_MS 60000
 #define DV_VIRT_KEEPALIVE_INTERVAL 5
@@ -80,7 +81,8 @@ void dv_virt_host_set_credentials(DvVirtHost *host, const char *username,
                                   const char *password);
 
 /* {open_connections, operations_in_flight, peak_operations_in_flight,
- *  max_connections, max_concurrent_operations, busy_rejections} */
+ *  peak_operations_per_connection, max_connections,
+ *  max_concurrent_operations, busy_rejections} */
 JsonObject *dv_virt_host_get_stats(DvVirtHost *host);
 
 /* Connects and reads the whole host (see docs/VIRT.md for the fields). */
