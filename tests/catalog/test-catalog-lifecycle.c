@@ -72,18 +72,18 @@ fixture_teardown(Fixture *f, gconstpointer data)
     g_ptr_array_unref(f->keep);
 }
 
-/* cat1 (pooled unless @type says otherwise), 3 machines desk-01..03 with
- * personal disks, from m0's snapshot s1.  Provisioning stops at the
+/* cat1 (pooled unless @type says otherwise), @n machines desk-01.. (3
+ * with personal disks for make_catalog()), from m0's snapshot s1.  Provisioning stops at the
  * identity step on test://. */
 static void
-make_catalog(Fixture *f, const char *type)
+make_catalog_of(Fixture *f, const char *type, guint n, guint personal_mib)
 {
     g_autoptr(GError) error = NULL;
     g_autofree char *b = g_strdup_printf(
         "{\"name\":\"cat1\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\",\"hosts\":[\"h1\"],"
-        "\"pool\":\"pool1\",\"naming_scheme\":\"desk-##\",\"count\":3,\"personal_disk_mib\":64,"
+        "\"pool\":\"pool1\",\"naming_scheme\":\"desk-##\",\"count\":%u,\"personal_disk_mib\":%u,"
         "\"type\":\"%s\",\"machine\":{\"memory_mib\":128,\"networks\":[\"net1\"]}}",
-        type);
+        n, personal_mib, type);
     g_autoptr(JsonObject) body = dv_test_json_object(b);
     g_autoptr(JsonObject) job = NULL;
     g_autoptr(JsonObject) done = NULL;
@@ -93,6 +93,12 @@ make_catalog(Fixture *f, const char *type)
     g_assert_no_error(error);
     done = job_wait(f, job);
     g_assert_cmpstr(dv_json_get_string(done, "state", ""), ==, "failed");
+}
+
+static void
+make_catalog(Fixture *f, const char *type)
+{
+    make_catalog_of(f, type, 3, 64);
 }
 
 /* The machine's row now (borrowed: kept until the end of the test). */
@@ -903,6 +909,68 @@ test_reconcile_all(Fixture *f, gconstpointer data)
     g_assert_cmpstr(names, ==, "cat1-stray.qcow2");
 }
 
+/* The bulk actions run on many machines at once (dv-catalog-each.c): 40
+ * pooled machines move to a new image, 10 are removed and the catalog is
+ * deleted, each with 16 workers, and every count and base reference is
+ * right afterwards (the base's count is written by many workers). */
+static void
+test_bulk_parallel(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) job = NULL;
+    g_autoptr(JsonObject) done = NULL;
+    g_autofree char *vols = NULL;
+    JsonObject *r;
+
+    make_catalog_of(f, "pooled", 40, 0);
+    make_ready(f);
+    dv_test_engine_snapshot(f->engine, "m0", "s2", WAIT_MS);
+    job = update_image(f, "s2", &error);
+    g_assert_no_error(error);
+    done = dv_test_engine_run(f->engine, job, WAIT_MS);
+    dv_test_assert_job_succeeded(done);
+    r = dv_json_get_object(done, "result");
+    g_test_message("update-image: %s", dv_json_object_to_string(r, FALSE));
+    g_assert_cmpint(dv_json_get_int(r, "machines_moved", 0), ==, 40);
+    g_assert_cmpint(dv_json_get_int(r, "parallel", 0), ==, 16);
+    g_assert_cmpint(dv_json_get_int(r, "max_parallel_seen", 0), >=, 1);
+    g_assert_cmpint(dv_json_get_int(base_of(f, 2), "refcount", 0), ==, 40);
+    for (guint i = 1; i <= 40; i++) {
+        g_autofree char *name = g_strdup_printf("desk-%02u", i);
+        assert_on_version(f, name, 2);
+    }
+
+    {
+        g_autoptr(JsonObject) b = dv_test_json_object("{\"count\":10}");
+        g_clear_pointer(&job, json_object_unref);
+        g_clear_pointer(&done, json_object_unref);
+        job = dv_engine_catalog_remove_machines(f->engine, "cat1", b, "tester", &error);
+        g_assert_no_error(error);
+        done = dv_test_engine_run(f->engine, job, WAIT_MS);
+        dv_test_assert_job_succeeded(done);
+        r = dv_json_get_object(done, "result");
+        g_assert_cmpint(dv_json_get_int(r, "machines_removed", 0), ==, 10);
+        g_assert_cmpint(dv_json_get_int(r, "parallel", 0), ==, 10);
+        g_assert_cmpint(count(f, &dv_table_catalog_machines), ==, 30);
+        g_assert_cmpint(dv_json_get_int(base_of(f, 2), "refcount", 0), ==, 30);
+    }
+
+    g_clear_pointer(&job, json_object_unref);
+    g_clear_pointer(&done, json_object_unref);
+    job = dv_engine_delete(f->engine, DV_KIND_CATALOG, "cat1", NULL, "tester", &error);
+    g_assert_no_error(error);
+    done = dv_test_engine_run(f->engine, job, WAIT_MS);
+    dv_test_assert_job_succeeded(done);
+    r = dv_json_get_object(done, "result");
+    g_assert_true(dv_json_get_bool(r, "deleted", FALSE));
+    g_assert_cmpint(dv_json_get_int(r, "machines_removed", 0), ==, 30);
+    g_assert_cmpint(dv_json_get_int(r, "parallel", 0), ==, 16);
+    g_assert_cmpint(count(f, &dv_table_catalog_machines), ==, 0);
+    g_assert_cmpint(count(f, &dv_table_catalog_bases), ==, 0);
+    vols = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-");
+    g_assert_cmpstr(vols, ==, "");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -915,6 +983,7 @@ main(int argc, char **argv)
     ADD("/drover/catalog/lifecycle/add-remove", test_add_remove);
     ADD("/drover/catalog/lifecycle/power", test_power);
     ADD("/drover/catalog/lifecycle/reconcile-all", test_reconcile_all);
+    ADD("/drover/catalog/lifecycle/bulk-parallel", test_bulk_parallel);
 #undef ADD
     return g_test_run();
 }

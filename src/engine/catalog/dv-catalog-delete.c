@@ -180,6 +180,38 @@ dv_catalog_host_state(DvEngine *engine, GHashTable *hosts, JsonObject *catalog, 
     return s;
 }
 
+/* A worker of the machines step: one machine off its host, then its rows.
+ * A failure keeps the rows (what they describe may still exist) and marks
+ * the machine failed with the reason. */
+static gboolean
+dv_catalog_delete_one(DvCatalogEach *each, JsonObject *m, gboolean *ret_skipped, GError **error)
+{
+    GHashTable *hosts = each->data; /* filled before the workers start, read only */
+    DvCatalogHostState *hs = g_hash_table_lookup(hosts, dv_json_get_string(m, "host_id", ""));
+    g_autoptr(GError) local = NULL;
+    g_autoptr(JsonObject) ch = NULL;
+    g_autofree char *why = NULL;
+
+    if (hs == NULL)
+        g_set_error(&local, DV_ERROR, DV_ERROR_NOT_FOUND, "host %s is not known", dv_json_get_string(m, "host_id", ""));
+    else if (hs->vh == NULL)
+        local = g_error_copy(hs->error);
+    else if (dv_catalog_machine_remove(each->engine, each->job, each->catalog, m, hs->vh, hs->pool_path, &local))
+        return TRUE;
+    if (g_error_matches(local, DV_ERROR, DV_ERROR_CANCELLED)) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    ch = json_object_new();
+    why = g_strdup_printf("delete: %s", local->message);
+    json_object_set_string_member(ch, "state", "failed");
+    json_object_set_string_member(ch, "error", why);
+    if (!dv_catalog_update(each->engine, &dv_table_catalog_machines, m, ch, error))
+        return FALSE;
+    g_propagate_error(error, g_steal_pointer(&local));
+    return FALSE;
+}
+
 static gboolean
 dv_catalog_forget_txn(DvStore *store, gpointer user_data, GError **error)
 {
@@ -210,7 +242,7 @@ dv_catalog_delete_job(DvJob *job, gpointer user_data, GError **error)
     g_autoptr(GHashTable) hosts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                                         (GDestroyNotify)dv_catalog_host_state_free);
     /* host id -> machines of it that remain */
-    g_autoptr(GHashTable) kept = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GHashTable) kept = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g_autofree char *first_error = NULL;
     g_autoptr(GError) local = NULL;
     guint removed = 0, failed = 0, bases_removed = 0, bases_kept = 0, n;
@@ -235,43 +267,39 @@ dv_catalog_delete_job(DvJob *job, gpointer user_data, GError **error)
     if (machines == NULL)
         return FALSE;
     n = json_array_get_length(machines);
-    for (guint i = 0; i < n; i++) {
-        JsonObject *m = json_array_get_object_element(machines, i);
-        const char *host_id = dv_json_get_string(m, "host_id", "");
-        DvCatalogHostState *hs;
-        g_autoptr(GError) merr = NULL;
+    {
+        /* Each host is looked up (and its pool refreshed) once, here;
+         * the workers only read the table. */
+        g_autoptr(JsonArray) ids = json_array_new();
+        g_autoptr(JsonArray) left = NULL;
+        DvCatalogEach each = { engine, job, catalog, dv_catalog_delete_one, hosts };
+        DvCatalogEachResult r;
 
-        if (dv_job_is_cancelled(job)) {
+        for (guint i = 0; i < n; i++) {
+            JsonObject *m = json_array_get_object_element(machines, i);
+            dv_catalog_host_state(engine, hosts, catalog, dv_json_get_string(m, "host_id", ""), c);
+            json_array_add_string_element(ids, dv_json_get_string(m, "id", ""));
+        }
+        dv_catalog_each_machine(&each, ids, DV_CATALOG_EACH_PARALLEL, ": ", &r);
+        removed = r.ok + r.skipped;
+        failed = r.failed;
+        first_error = g_steal_pointer(&r.first_error);
+        json_object_set_int_member(result, "parallel", r.parallel);
+        json_object_set_int_member(result, "max_parallel_seen", r.max_running);
+        if (r.cancelled) {
             g_set_error_literal(error, DV_ERROR, DV_ERROR_CANCELLED,
                                 "cancelled; delete the catalog again to finish");
             return FALSE;
         }
-        hs = dv_catalog_host_state(engine, hosts, catalog, host_id, c);
-        if (hs->vh == NULL)
-            merr = g_error_copy(hs->error);
-        else if (dv_catalog_machine_remove(engine, job, catalog, m, hs->vh, hs->pool_path, &merr))
-            removed++;
-        if (merr != NULL) {
-            g_autoptr(JsonObject) ch = json_object_new();
-            if (g_error_matches(merr, DV_ERROR, DV_ERROR_CANCELLED)) {
-                g_propagate_error(error, g_steal_pointer(&merr));
-                return FALSE;
-            }
-            /* The rows stay: what they describe may still exist. */
-            json_object_set_string_member(ch, "state", "failed");
-            {
-                g_autofree char *why = g_strdup_printf("delete: %s", merr->message);
-                json_object_set_string_member(ch, "error", why);
-            }
-            if (!dv_catalog_update(engine, &dv_table_catalog_machines, m, ch, error))
-                return FALSE;
-            if (first_error == NULL)
-                first_error =
-                    g_strdup_printf("%s: %s", dv_json_get_string(m, "name", ""), merr->message);
-            g_hash_table_insert(kept, (gpointer)host_id, GUINT_TO_POINTER(1));
-            failed++;
+        /* The machines that could not be removed keep their rows: their
+         * hosts keep the base and the identity pools. */
+        left = dv_engine_list_all(engine, &dv_table_catalog_machines, "catalog_id", catalog_id, error);
+        if (left == NULL)
+            return FALSE;
+        for (guint i = 0; i < json_array_get_length(left); i++) {
+            JsonObject *m = json_array_get_object_element(left, i);
+            g_hash_table_insert(kept, g_strdup(dv_json_get_string(m, "host_id", "")), GUINT_TO_POINTER(1));
         }
-        dv_job_step_progress(job, (double)(i + 1) / n);
     }
 
     /* Bases last, and only where no machine of the catalog is left: a

@@ -80,23 +80,32 @@ dv_catalog_base_for(DvEngine *engine, JsonObject *catalog, const char *image_id,
 }
 
 static gboolean
-dv_catalog_base_recount_one(DvEngine *engine, const char *base_id, GError **error)
+dv_catalog_base_recount_txn(DvStore *store, gpointer user_data, GError **error)
 {
+    const char *base_id = user_data;
     DvFilter f = { "base_id", DV_FILTER_EQ, base_id };
     g_autoptr(JsonObject) ch = json_object_new();
     g_autoptr(GError) local = NULL;
-    gint64 refs = dv_store_count(engine->store, &dv_table_catalog_machines, &f, 1, error);
+    gint64 refs = dv_store_count(store, &dv_table_catalog_machines, &f, 1, error);
 
     if (refs < 0)
         return FALSE;
     json_object_set_int_member(ch, "refcount", refs);
     json_object_set_int_member(ch, "updated_at", dv_store_now());
-    if (!dv_store_update(engine->store, &dv_table_catalog_bases, base_id, ch, &local) &&
+    if (!dv_store_update(store, &dv_table_catalog_bases, base_id, ch, &local) &&
         !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
         g_propagate_error(error, g_steal_pointer(&local));
         return FALSE;
     }
     return TRUE;
+}
+
+/* In one transaction: machines move in parallel, and a count read before
+ * another worker's update must not be written after it. */
+static gboolean
+dv_catalog_base_recount_one(DvEngine *engine, const char *base_id, GError **error)
+{
+    return dv_store_transaction(engine->store, dv_catalog_base_recount_txn, (gpointer)base_id, error);
 }
 
 gboolean
@@ -642,6 +651,23 @@ dv_image_fail(DvEngine *engine, JsonObject *image, const char *why, GError **err
 }
 
 /* catalog.update-image and catalog.rollback. */
+/* A worker of "move machines": a powered-off pooled machine gets a fresh
+ * overlay on the current image now (TRUE); a running one moves at its next
+ * start (skipped). */
+static gboolean
+dv_catalog_image_move_one(DvCatalogEach *each, JsonObject *m, gboolean *ret_skipped, GError **error)
+{
+    g_autoptr(DvVirtHost) vh = dv_engine_virt_host_by_id(each->engine, dv_json_get_string(m, "host_id", ""), error);
+    gboolean did = FALSE;
+
+    if (vh == NULL ||
+        !dv_catalog_machine_reset_if_pooled(each->engine, vh, each->catalog, m, dv_job_get_cancellable(each->job),
+                                            &did, error))
+        return FALSE;
+    *ret_skipped = !did;
+    return TRUE;
+}
+
 static gboolean
 dv_catalog_image_job(DvJob *job, gpointer user_data, GError **error)
 {
@@ -754,42 +780,46 @@ dv_catalog_image_job(DvJob *job, gpointer user_data, GError **error)
     if (machines == NULL)
         return FALSE;
     n = json_array_get_length(machines);
-    for (guint i = 0; i < n; i++) {
-        JsonObject *m = json_array_get_object_element(machines, i);
-        g_autoptr(GError) local = NULL;
-        g_autoptr(DvVirtHost) vh = NULL;
-        gboolean did = FALSE;
+    {
+        /* What needs no host is settled here; the pooled machines made on
+         * an older image move in parallel. */
+        g_autoptr(JsonArray) ids = json_array_new();
+        DvCatalogEach each = { engine, job, catalog, dv_catalog_image_move_one, NULL };
+        DvCatalogEachResult r;
 
-        if (g_strcmp0(dv_json_get_string(m, "image_id", ""), image_id) == 0)
-            continue;
-        if (dv_job_is_cancelled(job)) {
+        for (guint i = 0; i < n; i++) {
+            JsonObject *m = json_array_get_object_element(machines, i);
+
+            if (g_strcmp0(dv_json_get_string(m, "image_id", ""), image_id) == 0)
+                continue;
+            /* Not made yet: it is made on the current image. */
+            if (g_strcmp0(dv_json_get_string(m, "state", ""), "ready") != 0 &&
+                dv_json_get_string(m, "overlay_path", NULL) == NULL) {
+                g_autoptr(JsonObject) ch = json_object_new();
+                json_object_set_string_member(ch, "image_id", image_id);
+                if (!dv_catalog_update(engine, &dv_table_catalog_machines, m, ch, error))
+                    return FALSE;
+                continue;
+            }
+            if (g_strcmp0(dv_json_get_string(catalog, "catalog_type", ""), "pooled") != 0) {
+                kept++;
+                continue;
+            }
+            json_array_add_string_element(ids, dv_json_get_string(m, "id", ""));
+        }
+        dv_catalog_each_machine(&each, ids, DV_CATALOG_EACH_PARALLEL, ": ", &r);
+        if (r.cancelled) {
+            dv_catalog_each_result_clear(&r);
             g_set_error_literal(error, DV_ERROR, DV_ERROR_CANCELLED,
                                 "cancelled; the machines not moved yet move at their next start");
             return FALSE;
         }
-        /* Not made yet: it is made on the current image. */
-        if (g_strcmp0(dv_json_get_string(m, "state", ""), "ready") != 0 &&
-            dv_json_get_string(m, "overlay_path", NULL) == NULL) {
-            g_autoptr(JsonObject) ch = json_object_new();
-            json_object_set_string_member(ch, "image_id", image_id);
-            if (!dv_catalog_update(engine, &dv_table_catalog_machines, m, ch, error))
-                return FALSE;
-            continue;
-        }
-        if (g_strcmp0(dv_json_get_string(catalog, "catalog_type", ""), "pooled") != 0) {
-            kept++;
-            continue;
-        }
-        vh = dv_engine_virt_host_by_id(engine, dv_json_get_string(m, "host_id", ""), &local);
-        if (vh != NULL && dv_catalog_machine_reset_if_pooled(engine, vh, catalog, m, c, &did, &local)) {
-            if (did)
-                moved++;
-            else
-                waiting++;
-        } else if (!dv_catalog_machine_failed(m, ": ", &local, &failed, &first_error, error)) {
-            return FALSE;
-        }
-        dv_job_step_progress(job, (double)(i + 1) / n);
+        moved = r.ok;
+        waiting = r.skipped;
+        failed = r.failed;
+        first_error = g_steal_pointer(&r.first_error);
+        json_object_set_int_member(result, "parallel", r.parallel);
+        json_object_set_int_member(result, "max_parallel_seen", r.max_running);
     }
 
     if (!dv_job_step(job, "remove unused bases", error))
@@ -895,6 +925,33 @@ dv_engine_catalog_rebuild(DvEngine *engine, const char *ref, JsonObject *body, c
     return dv_catalog_submit(engine, catalog, "catalog.rebuild", params, NULL, user, error);
 }
 
+/* A worker of rebuild: a ready, powered-off machine gets a fresh overlay on
+ * the current image. */
+static gboolean
+dv_catalog_rebuild_one(DvCatalogEach *each, JsonObject *m, gboolean *ret_skipped, GError **error)
+{
+    GCancellable *c = dv_job_get_cancellable(each->job);
+    g_autoptr(DvVirtHost) vh = NULL;
+    g_autofree char *state = NULL;
+
+    if (g_strcmp0(dv_json_get_string(m, "state", ""), "ready") != 0) {
+        g_set_error(error, DV_ERROR, DV_ERROR_CONFLICT, "is %s, not ready (provision it)",
+                    dv_json_get_string(m, "state", ""));
+        return FALSE;
+    }
+    vh = dv_engine_virt_host_by_id(each->engine, dv_json_get_string(m, "host_id", ""), error);
+    if (vh == NULL)
+        return FALSE;
+    state = dv_catalog_machine_state(vh, m, c, error);
+    if (state == NULL)
+        return FALSE;
+    if (g_strcmp0(state, "shutoff") != 0) {
+        g_set_error(error, DV_ERROR, DV_ERROR_CONFLICT, "is %s; shut it down first", state);
+        return FALSE;
+    }
+    return dv_catalog_machine_move(each->engine, vh, each->catalog, m, c, error);
+}
+
 static gboolean
 dv_catalog_rebuild_job(DvJob *job, gpointer user_data, GError **error)
 {
@@ -905,36 +962,26 @@ dv_catalog_rebuild_job(DvJob *job, gpointer user_data, GError **error)
     g_autoptr(JsonObject) catalog = NULL;
     g_autoptr(JsonObject) result = json_object_new();
     g_autofree char *first_error = NULL;
-    guint done = 0, failed = 0, removed = 0, n = ids != NULL ? json_array_get_length(ids) : 0;
+    DvCatalogEach each = { engine, job, NULL, dv_catalog_rebuild_one, NULL };
+    DvCatalogEachResult r;
+    guint done, failed, removed = 0, n = ids != NULL ? json_array_get_length(ids) : 0;
 
     dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
     catalog = dv_store_get(engine->store, &dv_table_catalogs, dv_job_get_target_id(job), error);
     if (catalog == NULL || !dv_job_step(job, "rebuild", error))
         return FALSE;
-    for (guint i = 0; i < n; i++) {
-        g_autoptr(GError) local = NULL;
-        g_autoptr(JsonObject) m = NULL;
-        g_autoptr(DvVirtHost) vh = NULL;
-        g_autofree char *state = NULL;
-
-        if (!dv_catalog_job_machine(engine, job, json_array_get_string_element(ids, i), &m, error))
-            return FALSE;
-        if (m == NULL)
-            continue; /* removed meanwhile */
-        if (g_strcmp0(dv_json_get_string(m, "state", ""), "ready") != 0)
-            g_set_error(&local, DV_ERROR, DV_ERROR_CONFLICT, "is %s, not ready (provision it)",
-                        dv_json_get_string(m, "state", ""));
-        else if ((vh = dv_engine_virt_host_by_id(engine, dv_json_get_string(m, "host_id", ""), &local)) != NULL &&
-                 (state = dv_catalog_machine_state(vh, m, c, &local)) != NULL) {
-            if (g_strcmp0(state, "shutoff") != 0)
-                g_set_error(&local, DV_ERROR, DV_ERROR_CONFLICT, "is %s; shut it down first", state);
-            else if (dv_catalog_machine_move(engine, vh, catalog, m, c, &local))
-                done++;
-        }
-        if (local != NULL && !dv_catalog_machine_failed(m, " ", &local, &failed, &first_error, error))
-            return FALSE;
-        dv_job_step_progress(job, (double)(i + 1) / n);
+    each.catalog = catalog;
+    dv_catalog_each_machine(&each, ids, DV_CATALOG_EACH_PARALLEL, " ", &r);
+    if (r.cancelled) {
+        dv_catalog_each_result_clear(&r);
+        g_set_error_literal(error, DV_ERROR, DV_ERROR_CANCELLED, "cancelled; rebuild the machines left again");
+        return FALSE;
     }
+    done = r.ok;
+    failed = r.failed;
+    first_error = g_steal_pointer(&r.first_error);
+    json_object_set_int_member(result, "parallel", r.parallel);
+    json_object_set_int_member(result, "max_parallel_seen", r.max_running);
     if (!dv_job_step(job, "remove unused bases", error) ||
         !dv_catalog_bases_collect(engine, dv_json_get_string(catalog, "id", ""), c, &removed, error))
         return FALSE;

@@ -377,6 +377,43 @@ dv_engine_catalog_remove_machines(DvEngine *engine, const char *ref, JsonObject 
     return dv_catalog_submit(engine, catalog, "catalog.remove-machines", params, NULL, user, error);
 }
 
+/* A worker of remove-machines: one machine, refused while it runs unless
+ * forced. */
+static gboolean
+dv_catalog_remove_one(DvCatalogEach *each, JsonObject *m, gboolean *ret_skipped, GError **error)
+{
+    GCancellable *c = dv_job_get_cancellable(each->job);
+    gboolean force = GPOINTER_TO_INT(each->data);
+    const char *host_id = dv_json_get_string(m, "host_id", "");
+    g_autoptr(DvVirtHost) vh = NULL;
+    g_autoptr(JsonObject) prow = NULL;
+    g_autoptr(GError) local = NULL;
+
+    vh = dv_engine_virt_host_by_id(each->engine, host_id, error);
+    if (vh == NULL)
+        return FALSE;
+    prow = dv_catalog_on_host(each->engine, &dv_table_pools, host_id, "name",
+                              dv_json_get_string(each->catalog, "pool_name", ""), &local);
+    if (local != NULL) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    if (!force) {
+        g_autoptr(JsonObject) dom = dv_virt_domain_get(vh, dv_json_get_string(m, "domain_uuid", ""), c, &local);
+        if (dom != NULL && g_strcmp0(dv_json_get_string(dom, "state", ""), "shutoff") != 0) {
+            g_set_error(error, DV_ERROR, DV_ERROR_CONFLICT, "is %s; shut it down or use force",
+                        dv_json_get_string(dom, "state", ""));
+            return FALSE;
+        }
+        if (dom == NULL && !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            return FALSE;
+        }
+    }
+    return dv_catalog_machine_remove(each->engine, each->job, each->catalog, m, vh,
+                                     prow != NULL ? dv_json_get_string(prow, "path", "/") : "/", error);
+}
+
 static gboolean
 dv_catalog_remove_job(DvJob *job, gpointer user_data, GError **error)
 {
@@ -388,54 +425,52 @@ dv_catalog_remove_job(DvJob *job, gpointer user_data, GError **error)
     gboolean force = dv_json_get_bool(params, "force", FALSE);
     g_autoptr(JsonObject) catalog = NULL;
     g_autoptr(JsonObject) result = json_object_new();
-    g_autoptr(GHashTable) refreshed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_autoptr(JsonArray) rows = NULL;
+    g_autoptr(GHashTable) wanted = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GHashTable) refreshed = g_hash_table_new(g_str_hash, g_str_equal);
+    DvCatalogEach each = { engine, job, NULL, dv_catalog_remove_one, GINT_TO_POINTER(force) };
+    DvCatalogEachResult r;
     g_autofree char *first_error = NULL;
-    guint removed = 0, failed = 0, n = ids != NULL ? json_array_get_length(ids) : 0;
+    guint removed, failed, n = ids != NULL ? json_array_get_length(ids) : 0;
 
     dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
     catalog = dv_store_get(engine->store, &dv_table_catalogs, dv_job_get_target_id(job), error);
     if (catalog == NULL || !dv_job_step(job, "remove", error))
         return FALSE;
-    for (guint i = 0; i < n; i++) {
-        g_autoptr(GError) local = NULL;
-        g_autoptr(JsonObject) m = NULL;
+    each.catalog = catalog;
+    /* libvirt sees the console logs QEMU wrote only after a refresh: once
+     * per host of the machines to remove, before the workers start. */
+    rows = dv_engine_list_all(engine, &dv_table_catalog_machines, "catalog_id", dv_json_get_string(catalog, "id", ""),
+                              error);
+    if (rows == NULL)
+        return FALSE;
+    for (guint i = 0; i < n; i++)
+        g_hash_table_add(wanted, (gpointer)json_array_get_string_element(ids, i));
+    for (guint i = 0; i < json_array_get_length(rows); i++) {
+        JsonObject *m = json_array_get_object_element(rows, i);
+        const char *host_id = dv_json_get_string(m, "host_id", "");
         g_autoptr(DvVirtHost) vh = NULL;
-        g_autoptr(JsonObject) prow = NULL;
-        const char *host_id;
+        g_autoptr(GError) ignored = NULL;
 
-        if (!dv_catalog_job_machine(engine, job, json_array_get_string_element(ids, i), &m, error))
-            return FALSE;
-        if (m == NULL) {
-            removed++; /* a resumed job removed it already */
+        if (!g_hash_table_contains(wanted, dv_json_get_string(m, "id", "")) ||
+            g_hash_table_contains(refreshed, host_id))
             continue;
-        }
-        host_id = dv_json_get_string(m, "host_id", "");
-        vh = dv_engine_virt_host_by_id(engine, host_id, &local);
+        g_hash_table_add(refreshed, (gpointer)host_id);
+        vh = dv_engine_virt_host_by_id(engine, host_id, &ignored);
         if (vh != NULL)
-            prow = dv_catalog_on_host(engine, &dv_table_pools, host_id, "name",
-                                      dv_json_get_string(catalog, "pool_name", ""), &local);
-        if (vh != NULL && local == NULL && !force) {
-            g_autoptr(JsonObject) dom = dv_virt_domain_get(vh, dv_json_get_string(m, "domain_uuid", ""), c, &local);
-            if (dom != NULL && g_strcmp0(dv_json_get_string(dom, "state", ""), "shutoff") != 0)
-                g_set_error(&local, DV_ERROR, DV_ERROR_CONFLICT, "is %s; shut it down or use force",
-                            dv_json_get_string(dom, "state", ""));
-            else if (dom == NULL && g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
-                g_clear_error(&local);
-        }
-        /* libvirt sees the console logs QEMU wrote only after a refresh. */
-        if (vh != NULL && local == NULL && !g_hash_table_contains(refreshed, host_id)) {
-            g_autoptr(GError) ignored = NULL;
             dv_virt_pool_refresh(vh, dv_json_get_string(catalog, "pool_name", ""), c, &ignored);
-            g_hash_table_add(refreshed, g_strdup(host_id));
-        }
-        if (vh != NULL && local == NULL &&
-            dv_catalog_machine_remove(engine, job, catalog, m, vh,
-                                      prow != NULL ? dv_json_get_string(prow, "path", "/") : "/", &local))
-            removed++;
-        if (local != NULL && !dv_catalog_machine_failed(m, " ", &local, &failed, &first_error, error))
-            return FALSE;
-        dv_job_step_progress(job, (double)(i + 1) / n);
     }
+    dv_catalog_each_machine(&each, ids, DV_CATALOG_EACH_PARALLEL, " ", &r);
+    if (r.cancelled) {
+        dv_catalog_each_result_clear(&r);
+        g_set_error(error, DV_ERROR, DV_ERROR_CANCELLED, "cancelled; remove the machines again to finish");
+        return FALSE;
+    }
+    removed = r.ok + r.skipped;
+    failed = r.failed;
+    first_error = g_steal_pointer(&r.first_error);
+    json_object_set_int_member(result, "parallel", r.parallel);
+    json_object_set_int_member(result, "max_parallel_seen", r.max_running);
     if (!dv_job_step(job, "save", error) ||
         !dv_catalog_bases_recount(engine, dv_json_get_string(catalog, "id", ""), error))
         return FALSE;
@@ -496,29 +531,12 @@ dv_engine_catalog_power(DvEngine *engine, const char *ref, JsonObject *body, con
     return dv_catalog_submit(engine, catalog, "catalog.power", params, NULL, user, error);
 }
 
-typedef struct {
-    DvEngine *engine;
-    DvJob *job;
-    JsonObject *catalog;
-    JsonArray *ids;
-    const char *action;
-    GMutex lock;
-    GCond cond;
-    guint next;
-    guint done;
-    guint running;
-    guint max_running; /* the most actions seen at once */
-    guint ok;
-    guint skipped;
-    guint failed;
-    char *first_error;
-    gboolean cancelled;
-} DvPowerRun;
 
 static gboolean
-dv_catalog_power_one(DvPowerRun *r, JsonObject *m, gboolean *ret_skipped, GError **error)
+dv_catalog_power_one(DvCatalogEach *each, JsonObject *m, gboolean *ret_skipped, GError **error)
 {
-    GCancellable *c = dv_job_get_cancellable(r->job);
+    GCancellable *c = dv_job_get_cancellable(each->job);
+    const char *action = each->data;
     g_autoptr(DvVirtHost) vh = NULL;
     g_autoptr(JsonObject) dom = NULL;
     const char *uuid = dv_json_get_string(m, "domain_uuid", "");
@@ -529,22 +547,22 @@ dv_catalog_power_one(DvPowerRun *r, JsonObject *m, gboolean *ret_skipped, GError
         g_set_error(error, DV_ERROR, DV_ERROR_CONFLICT, "is %s, not ready", dv_json_get_string(m, "state", ""));
         return FALSE;
     }
-    vh = dv_engine_virt_host_by_id(r->engine, dv_json_get_string(m, "host_id", ""), error);
+    vh = dv_engine_virt_host_by_id(each->engine, dv_json_get_string(m, "host_id", ""), error);
     if (vh == NULL)
         return FALSE;
     dom = dv_virt_domain_get(vh, uuid, c, error);
     if (dom == NULL)
         return FALSE;
     running = g_strcmp0(dv_json_get_string(dom, "state", ""), "shutoff") != 0;
-    if (g_strcmp0(r->action, "start") == 0 && running) {
+    if (g_strcmp0(action, "start") == 0 && running) {
         *ret_skipped = TRUE;
         return TRUE;
     }
-    if (g_strcmp0(r->action, "shutdown") == 0 && !running) {
+    if (g_strcmp0(action, "shutdown") == 0 && !running) {
         *ret_skipped = TRUE;
         return TRUE;
     }
-    if (running && (g_strcmp0(r->action, "shutdown") == 0 || g_strcmp0(r->action, "restart") == 0)) {
+    if (running && (g_strcmp0(action, "shutdown") == 0 || g_strcmp0(action, "restart") == 0)) {
         g_autoptr(GError) local = NULL;
         if ((!dv_virt_domain_shutdown(vh, uuid, c, &local) &&
              !g_error_matches(local, DV_ERROR, DV_ERROR_CONFLICT)) ||
@@ -553,65 +571,14 @@ dv_catalog_power_one(DvPowerRun *r, JsonObject *m, gboolean *ret_skipped, GError
             return FALSE;
         }
     }
-    if (g_strcmp0(r->action, "shutdown") == 0) {
-        g_autoptr(JsonObject) vm = dv_store_get(r->engine->store, &dv_table_vms, dv_json_get_string(m, "id", ""), NULL);
+    if (g_strcmp0(action, "shutdown") == 0) {
+        g_autoptr(JsonObject) vm = dv_store_get(each->engine->store, &dv_table_vms, dv_json_get_string(m, "id", ""), NULL);
         g_autoptr(JsonObject) now = dv_virt_domain_get(vh, uuid, c, error);
-        return now != NULL && (vm == NULL || dv_engine_vm_sync(r->engine, vm, now, error));
+        return now != NULL && (vm == NULL || dv_engine_vm_sync(each->engine, vm, now, error));
     }
     /* start, and the second half of restart: a pooled machine moves to
      * the current image here. */
-    return dv_catalog_machine_start(r->engine, r->catalog, m, c, error);
-}
-
-static gpointer
-dv_catalog_power_worker(gpointer data)
-{
-    DvPowerRun *r = data;
-
-    for (;;) {
-        guint i;
-        g_autoptr(JsonObject) m = NULL;
-        g_autoptr(GError) local = NULL;
-        gboolean skipped = FALSE, ok;
-
-        g_mutex_lock(&r->lock);
-        if (r->next >= json_array_get_length(r->ids) || r->cancelled || dv_job_is_cancelled(r->job)) {
-            r->cancelled = r->cancelled || dv_job_is_cancelled(r->job);
-            g_cond_broadcast(&r->cond);
-            g_mutex_unlock(&r->lock);
-            return NULL;
-        }
-        i = r->next++;
-        r->running++;
-        r->max_running = MAX(r->max_running, r->running);
-        g_mutex_unlock(&r->lock);
-
-        m = dv_store_get(r->engine->store, &dv_table_catalog_machines, json_array_get_string_element(r->ids, i),
-                         &local);
-        ok = m != NULL && dv_catalog_power_one(r, m, &skipped, &local);
-        if (m == NULL && g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
-            ok = TRUE; /* removed meanwhile */
-            skipped = TRUE;
-        }
-
-        g_mutex_lock(&r->lock);
-        r->running--;
-        r->done++;
-        if (!ok) {
-            r->failed++;
-            if (g_error_matches(local, DV_ERROR, DV_ERROR_CANCELLED))
-                r->cancelled = TRUE;
-            else if (r->first_error == NULL)
-                r->first_error = g_strdup_printf("%s %s", m != NULL ? dv_json_get_string(m, "name", "") : "?",
-                                                 local->message);
-        } else if (skipped) {
-            r->skipped++;
-        } else {
-            r->ok++;
-        }
-        g_cond_broadcast(&r->cond);
-        g_mutex_unlock(&r->lock);
-    }
+    return dv_catalog_machine_start(each->engine, each->catalog, m, c, error);
 }
 
 static gboolean
@@ -622,65 +589,43 @@ dv_catalog_power_job(DvJob *job, gpointer user_data, GError **error)
     JsonObject *params = dv_job_get_params(job);
     g_autoptr(JsonObject) catalog = NULL;
     g_autoptr(JsonObject) result = json_object_new();
-    g_autoptr(GPtrArray) threads = g_ptr_array_new();
-    DvPowerRun r = { 0 };
-    guint n, parallel;
+    DvCatalogEachResult r;
+    DvCatalogEach each = { engine, job, NULL, dv_catalog_power_one, NULL };
+    JsonArray *ids = dv_json_get_array(params, "machine_ids");
+    const char *action = dv_json_get_string(params, "action", "start");
+    guint n = ids != NULL ? json_array_get_length(ids) : 0;
+    gboolean ok = TRUE;
 
     dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
     catalog = dv_store_get(engine->store, &dv_table_catalogs, dv_job_get_target_id(job), error);
     if (catalog == NULL || !dv_job_step(job, "power", error))
         return FALSE;
-    r.engine = engine;
-    r.job = job;
-    r.catalog = catalog;
-    r.ids = dv_json_get_array(params, "machine_ids");
-    r.action = dv_json_get_string(params, "action", "start");
-    n = r.ids != NULL ? json_array_get_length(r.ids) : 0;
-    parallel = (guint)CLAMP(dv_json_get_int(params, "parallel", 1), 1, DV_CATALOG_POWER_MAX_PARALLEL);
-    parallel = MIN(parallel, MAX(n, 1));
-    g_mutex_init(&r.lock);
-    g_cond_init(&r.cond);
-    for (guint t = 0; t < parallel && n > 0; t++)
-        g_ptr_array_add(threads, g_thread_new("dv-catalog-power", dv_catalog_power_worker, &r));
-    /* Progress from this thread only. */
-    g_mutex_lock(&r.lock);
-    while (r.done < n && !(r.cancelled && r.running == 0)) {
-        guint seen = r.done;
-        g_mutex_unlock(&r.lock);
-        dv_job_step_progress(job, n > 0 ? (double)seen / n : 1.0);
-        g_mutex_lock(&r.lock);
-        while (r.done == seen && !(r.cancelled && r.running == 0))
-            g_cond_wait(&r.cond, &r.lock);
-    }
-    g_mutex_unlock(&r.lock);
-    for (guint t = 0; t < threads->len; t++)
-        g_thread_join(g_ptr_array_index(threads, t));
-    dv_job_step_progress(job, 1.0);
-    g_mutex_clear(&r.lock);
-    g_cond_clear(&r.cond);
+    each.catalog = catalog;
+    each.data = (gpointer)action;
+    dv_catalog_each_machine(&each, ids,
+                            (guint)CLAMP(dv_json_get_int(params, "parallel", 1), 1, DV_CATALOG_POWER_MAX_PARALLEL),
+                            " ", &r);
 
     json_object_set_string_member(result, "id", dv_json_get_string(catalog, "id", ""));
     json_object_set_string_member(result, "name", dv_json_get_string(catalog, "name", ""));
-    json_object_set_string_member(result, "action", r.action);
+    json_object_set_string_member(result, "action", action);
     json_object_set_int_member(result, "machines", n);
     json_object_set_int_member(result, "done", r.ok);
     json_object_set_int_member(result, "skipped", r.skipped);
     json_object_set_int_member(result, "failed", r.failed);
-    json_object_set_int_member(result, "parallel", parallel);
+    json_object_set_int_member(result, "parallel", r.parallel);
     json_object_set_int_member(result, "max_parallel_seen", r.max_running);
     dv_job_set_result(job, result);
     if (r.cancelled) {
-        g_free(r.first_error);
         g_set_error(error, DV_ERROR, DV_ERROR_CANCELLED, "cancelled after %u of %u machines", r.done, n);
-        return FALSE;
-    }
-    if (r.failed > 0) {
-        g_set_error(error, DV_ERROR, DV_ERROR_HOST_FAILED, "%s failed on %u of %u machines (first: %s)", r.action,
+        ok = FALSE;
+    } else if (r.failed > 0) {
+        g_set_error(error, DV_ERROR, DV_ERROR_HOST_FAILED, "%s failed on %u of %u machines (first: %s)", action,
                     r.failed, n, r.first_error);
-        g_free(r.first_error);
-        return FALSE;
+        ok = FALSE;
     }
-    return TRUE;
+    dv_catalog_each_result_clear(&r);
+    return ok;
 }
 
 /* --- identity ------------------------------------------------------------------------------ */

@@ -83,19 +83,49 @@ JsonObject *dv_catalog_machine_row_new(const char *catalog_id, const char *name,
 JsonObject *dv_catalog_base_row_new(const char *catalog_id, const char *image_id, const char *host_id,
                                     const char *pool, const char *volume_name, gint64 capacity, gint64 now);
 
-/* The next machine row @id of a job over a list of machine ids: FALSE
- * with @error set when the job is cancelled or the row cannot be read;
- * TRUE with *@ret_m NULL when the row is gone (removed meanwhile), else
- * the row (owned). */
-gboolean dv_catalog_job_machine(DvEngine *engine, DvJob *job, const char *id, JsonObject **ret_m,
-                                GError **error);
+/* One action over many machines, several at a time (dv-catalog-each.c). */
+typedef struct _DvCatalogEach DvCatalogEach;
 
-/* Machine @m of a job over many machines failed with @local (set).  A
- * cancellation ends the whole job: it moves to @error and FALSE returns.
- * Any other error counts in @failed and, the first time, is kept in
- * @first_error as "<name><sep><message>" for the job's final error. */
-gboolean dv_catalog_machine_failed(JsonObject *m, const char *sep, GError **local, guint *failed,
-                                   char **first_error, GError **error);
+/* Runs in a worker thread on machine @m (the worker's own row, owned by
+ * the caller): TRUE when done (*@ret_skipped TRUE when there was nothing
+ * to do), FALSE with @error set.  A DV_ERROR_CANCELLED error stops the
+ * run.  May read the store, write rows of @m and call the virt layer; the
+ * data it shares with other workers (@each->data, @each->catalog) is read
+ * only, or guarded by the caller. */
+typedef gboolean (*DvCatalogEachFunc)(DvCatalogEach *each, JsonObject *m, gboolean *ret_skipped,
+                                      GError **error);
+
+struct _DvCatalogEach {
+    DvEngine *engine;
+    DvJob *job;
+    JsonObject *catalog; /* read only */
+    DvCatalogEachFunc func;
+    gpointer data;
+};
+
+typedef struct {
+    guint parallel;    /* workers started */
+    guint done;        /* machines handled, whatever the outcome */
+    guint running;
+    guint max_running; /* the most machines in hand at once */
+    guint ok;
+    guint skipped;     /* nothing to do, or the row was gone */
+    guint failed;
+    gboolean cancelled;
+    char *first_error; /* "<name><sep><message>" of the first failure */
+} DvCatalogEachResult;
+
+/* Runs @each->func on every machine id in @ids with up to @parallel
+ * workers, moving the job's current step progress; returns when every
+ * worker has stopped.  On cancellation the workers stop taking machines
+ * and r->cancelled is TRUE.  Clear @r with dv_catalog_each_result_clear(). */
+void dv_catalog_each_machine(DvCatalogEach *each, JsonArray *ids, guint parallel, const char *sep,
+                             DvCatalogEachResult *r);
+void dv_catalog_each_result_clear(DvCatalogEachResult *r);
+
+/* Workers of a bulk action (remove, delete, image moves): the virt layer
+ * holds each host to its own limit, so this only bounds the threads. */
+#define DV_CATALOG_EACH_PARALLEL 16
 
 /* The master VM's boot disk in its spec (borrowed), or NULL. */
 JsonObject *dv_catalog_master_disk(JsonObject *vm);

@@ -207,39 +207,6 @@ dv_catalog_base_row_new(const char *catalog_id, const char *image_id, const char
     return b;
 }
 
-gboolean
-dv_catalog_job_machine(DvEngine *engine, DvJob *job, const char *id, JsonObject **ret_m, GError **error)
-{
-    g_autoptr(GError) local = NULL;
-    g_autoptr(JsonObject) m = NULL;
-
-    if (dv_job_is_cancelled(job)) {
-        g_set_error_literal(error, DV_ERROR, DV_ERROR_CANCELLED, "cancelled");
-        return FALSE;
-    }
-    m = dv_store_get(engine->store, &dv_table_catalog_machines, id, &local);
-    if (m == NULL && !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
-        g_propagate_error(error, g_steal_pointer(&local));
-        return FALSE;
-    }
-    *ret_m = g_steal_pointer(&m);
-    return TRUE;
-}
-
-gboolean
-dv_catalog_machine_failed(JsonObject *m, const char *sep, GError **local, guint *failed, char **first_error,
-                          GError **error)
-{
-    if (g_error_matches(*local, DV_ERROR, DV_ERROR_CANCELLED)) {
-        g_propagate_error(error, g_steal_pointer(local));
-        return FALSE;
-    }
-    (*failed)++;
-    if (*first_error == NULL)
-        *first_error = g_strdup_printf("%s%s%s", dv_json_get_string(m, "name", ""), sep, (*local)->message);
-    return TRUE;
-}
-
 /* --- targets ------------------------------------------------------------------ */
 
 static gboolean
