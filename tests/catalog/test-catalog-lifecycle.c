@@ -971,6 +971,32 @@ test_bulk_parallel(Fixture *f, gconstpointer data)
     g_assert_cmpstr(vols, ==, "");
 }
 
+/* Bases are made on the master's host first (the others stream from it),
+ * whatever order the rows come in. */
+static void
+test_bases_in_order(Fixture *f, gconstpointer data)
+{
+    g_autoptr(JsonArray) bases = json_array_new();
+    g_autoptr(GPtrArray) order = NULL;
+    g_autoptr(JsonObject) img = NULL;
+    const char *image_id;
+
+    make_catalog(f, "pooled");
+    img = image(f, 1);
+    image_id = dv_json_get_string(img, "id", "");
+    for (guint i = 0; i < 3; i++) {
+        JsonObject *b = json_object_new();
+        json_object_set_string_member(b, "image_id", image_id);
+        json_object_set_string_member(b, "host_id", i == 2 ? f->host_id : (i == 0 ? "other-a" : "other-b"));
+        json_array_add_object_element(bases, b);
+    }
+    order = dv_catalog_bases_in_order(f->engine, bases);
+    g_assert_cmpuint(order->len, ==, 3);
+    g_assert_cmpstr(dv_json_get_string(g_ptr_array_index(order, 0), "host_id", ""), ==, f->host_id);
+    g_assert_cmpstr(dv_json_get_string(g_ptr_array_index(order, 1), "host_id", ""), ==, "other-a");
+    g_assert_cmpstr(dv_json_get_string(g_ptr_array_index(order, 2), "host_id", ""), ==, "other-b");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -984,6 +1010,7 @@ main(int argc, char **argv)
     ADD("/drover/catalog/lifecycle/power", test_power);
     ADD("/drover/catalog/lifecycle/reconcile-all", test_reconcile_all);
     ADD("/drover/catalog/lifecycle/bulk-parallel", test_bulk_parallel);
+    ADD("/drover/catalog/lifecycle/bases-in-order", test_bases_in_order);
 #undef ADD
     return g_test_run();
 }

@@ -679,6 +679,7 @@ dv_catalog_image_job(DvJob *job, gpointer user_data, GError **error)
     g_autoptr(JsonObject) catalog = NULL;
     g_autoptr(JsonObject) image = NULL;
     g_autoptr(JsonArray) bases = NULL;
+    g_autoptr(GPtrArray) ordered = NULL;
     g_autoptr(JsonArray) machines = NULL;
     g_autoptr(JsonObject) result = json_object_new();
     g_autofree char *first_error = NULL;
@@ -697,8 +698,9 @@ dv_catalog_image_job(DvJob *job, gpointer user_data, GError **error)
     bases = dv_engine_list_all(engine, &dv_table_catalog_bases, "image_id", image_id, error);
     if (bases == NULL)
         return FALSE;
-    for (guint i = 0; i < json_array_get_length(bases); i++) {
-        JsonObject *b = json_array_get_object_element(bases, i);
+    ordered = dv_catalog_bases_in_order(engine, bases);
+    for (guint i = 0; i < ordered->len; i++) {
+        JsonObject *b = g_ptr_array_index(ordered, i);
         g_autoptr(GError) local = NULL;
         gboolean ok;
         if (rollback || g_strcmp0(dv_json_get_string(b, "state", ""), "ready") == 0) {

@@ -224,6 +224,36 @@ dv_catalog_consolidate(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonOb
     }
 }
 
+GPtrArray *
+dv_catalog_bases_in_order(DvEngine *engine, JsonArray *bases)
+{
+    GPtrArray *order = g_ptr_array_new();
+    g_autoptr(GHashTable) master_host = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+
+    /* image id -> its master's host id (images of one update share it) */
+    for (guint i = 0; i < json_array_get_length(bases); i++) {
+        const char *image_id = dv_json_get_string(json_array_get_object_element(bases, i), "image_id", "");
+        g_autoptr(JsonObject) image = NULL;
+        g_autoptr(JsonObject) master = NULL;
+
+        if (g_hash_table_contains(master_host, image_id))
+            continue;
+        image = dv_store_get(engine->store, &dv_table_catalog_images, image_id, NULL);
+        if (image != NULL)
+            master = dv_store_get(engine->store, &dv_table_vms, dv_json_get_string(image, "master_vm_id", ""), NULL);
+        g_hash_table_insert(master_host, g_strdup(image_id),
+                            g_strdup(master != NULL ? dv_json_get_string(master, "host_id", "") : ""));
+    }
+    for (guint pass = 0; pass < 2; pass++)
+        for (guint i = 0; i < json_array_get_length(bases); i++) {
+            JsonObject *b = json_array_get_object_element(bases, i);
+            const char *mhost = g_hash_table_lookup(master_host, dv_json_get_string(b, "image_id", ""));
+            if ((g_strcmp0(dv_json_get_string(b, "host_id", ""), mhost) == 0) == (pass == 0))
+                g_ptr_array_add(order, b);
+        }
+    return order;
+}
+
 /* --- identity pools -------------------------------------------------------------- */
 
 char *
@@ -1071,7 +1101,7 @@ dv_catalog_provision_job(DvJob *job, gpointer user_data, GError **error)
     g_autoptr(JsonArray) machines = NULL;
     g_autoptr(JsonObject) result = json_object_new();
     g_autoptr(GHashTable) base_by_host = g_hash_table_new(g_str_hash, g_str_equal);
-    g_autoptr(GPtrArray) sorted_bases = g_ptr_array_new();
+    g_autoptr(GPtrArray) sorted_bases = NULL;
     g_autoptr(JsonObject) timing = json_object_new();
     g_autofree char *first_error = NULL;
     guint ready = 0, failed = 0, n;
@@ -1087,23 +1117,7 @@ dv_catalog_provision_job(DvJob *job, gpointer user_data, GError **error)
                                dv_json_get_string(catalog, "current_image_id", ""), error);
     if (bases == NULL)
         return FALSE;
-    {
-        /* The master's host first: the other hosts' bases are streamed
-         * from its base. */
-        g_autoptr(JsonObject) master = dv_store_get(engine->store, &dv_table_vms,
-                                                    dv_json_get_string(catalog, "master_vm_id", ""), NULL);
-        const char *mhost = master != NULL ? dv_json_get_string(master, "host_id", "") : "";
-        g_autoptr(GPtrArray) order = g_ptr_array_new();
-        for (guint pass = 0; pass < 2; pass++)
-            for (guint i = 0; i < json_array_get_length(bases); i++) {
-                JsonObject *b = json_array_get_object_element(bases, i);
-                if ((g_strcmp0(dv_json_get_string(b, "host_id", ""), mhost) == 0) == (pass == 0))
-                    g_ptr_array_add(order, b);
-            }
-        g_ptr_array_set_size(sorted_bases, 0);
-        for (guint i = 0; i < order->len; i++)
-            g_ptr_array_add(sorted_bases, g_ptr_array_index(order, i));
-    }
+    sorted_bases = dv_catalog_bases_in_order(engine, bases);
     for (guint i = 0; i < sorted_bases->len; i++) {
         JsonObject *b = g_ptr_array_index(sorted_bases, i);
         g_autoptr(GError) local = NULL;

@@ -153,6 +153,12 @@ GPtrArray *dv_catalog_host_ids(JsonObject *catalog, JsonArray *machines, JsonArr
 gboolean dv_catalog_consolidate(DvEngine *engine, DvJob *job, JsonObject *catalog,
                                 JsonObject *base, GError **error);
 
+/* The rows of @bases (borrowed) in the order to make them: those on the
+ * host of their image's master first, as the other hosts' bases are
+ * streamed from them (made before, a base elsewhere would flatten the
+ * master itself, freezing it again when it runs). */
+GPtrArray *dv_catalog_bases_in_order(DvEngine *engine, JsonArray *bases);
+
 /* Create's checks of a master VM and snapshot (body members master_vm,
  * master_snapshot): exists, has the snapshot and it is current,
  * generation rules, shut off, a known boot disk.  Returns the VM row and
