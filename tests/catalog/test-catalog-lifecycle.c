@@ -980,6 +980,7 @@ test_bases_in_order(Fixture *f, gconstpointer data)
     g_autoptr(GPtrArray) order = NULL;
     g_autoptr(JsonObject) img = NULL;
     const char *image_id;
+    guint n_first = 0;
 
     make_catalog(f, "pooled");
     img = image(f, 1);
@@ -990,8 +991,9 @@ test_bases_in_order(Fixture *f, gconstpointer data)
         json_object_set_string_member(b, "host_id", i == 2 ? f->host_id : (i == 0 ? "other-a" : "other-b"));
         json_array_add_object_element(bases, b);
     }
-    order = dv_catalog_bases_in_order(f->engine, bases);
+    order = dv_catalog_bases_in_order(f->engine, bases, &n_first);
     g_assert_cmpuint(order->len, ==, 3);
+    g_assert_cmpuint(n_first, ==, 1);
     g_assert_cmpstr(dv_json_get_string(g_ptr_array_index(order, 0), "host_id", ""), ==, f->host_id);
     g_assert_cmpstr(dv_json_get_string(g_ptr_array_index(order, 1), "host_id", ""), ==, "other-a");
     g_assert_cmpstr(dv_json_get_string(g_ptr_array_index(order, 2), "host_id", ""), ==, "other-b");

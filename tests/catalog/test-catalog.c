@@ -682,6 +682,62 @@ test_placement(Fixture *f, gconstpointer data)
     }
 }
 
+/* Bases on hosts other than the master's are streamed from the master
+ * host's base, several at once (dv_catalog_consolidate_all): h1's base is
+ * made, and each of h2, h3 and h4 fails on its own with the test driver's
+ * reason, recorded on its base and its machines. */
+static void
+test_bases_other_hosts(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *h2 = add_host_with_pool(f, "h2", G_GINT64_CONSTANT(53687091200));
+    g_autofree char *h3 = add_host_with_pool(f, "h3", G_GINT64_CONSTANT(53687091200));
+    g_autofree char *h4 = add_host_with_pool(f, "h4", G_GINT64_CONSTANT(53687091200));
+    g_autofree char *b = body_with("\"hosts\":[\"h1\",\"h2\",\"h3\",\"h4\"],\"count\":8,\"machine\":{\"memory_mib\":64}");
+    g_autoptr(JsonObject) body = dv_test_json_object(b);
+    g_autoptr(JsonObject) job = NULL;
+    g_autoptr(JsonObject) done = NULL;
+    g_autoptr(JsonArray) bases = NULL;
+    g_autoptr(JsonArray) machines = NULL;
+    guint failed_bases = 0, ready_bases = 0;
+
+    dv_test_engine_snapshot(f->engine, "m0", "s1", WAIT_MS);
+    job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
+    g_assert_no_error(error);
+    done = job_wait(f, job);
+    g_assert_cmpstr(dv_json_get_string(done, "state", ""), ==, "failed");
+    bases = dv_engine_list_all(f->engine, &dv_table_catalog_bases, "catalog_id",
+                               dv_json_get_string(dv_json_get_object(done, "result"), "id", ""), &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(json_array_get_length(bases), ==, 4);
+    for (guint i = 0; i < 4; i++) {
+        JsonObject *row = json_array_get_object_element(bases, i);
+        const char *host = dv_json_get_string(row, "host_id", "");
+        if (g_strcmp0(host, f->host_id) == 0) {
+            g_assert_cmpstr(dv_json_get_string(row, "state", ""), ==, "ready");
+            ready_bases++;
+        } else {
+            g_assert_true(g_strcmp0(host, h2) == 0 || g_strcmp0(host, h3) == 0 || g_strcmp0(host, h4) == 0);
+            g_assert_cmpstr(dv_json_get_string(row, "state", ""), ==, "failed");
+            g_assert_nonnull(strstr(dv_json_get_string(row, "error", ""), "cannot stream volumes between hosts"));
+            failed_bases++;
+        }
+    }
+    g_assert_cmpuint(ready_bases, ==, 1);
+    g_assert_cmpuint(failed_bases, ==, 3);
+    /* The three were streamed at once. */
+    g_assert_cmpint(dv_json_get_int(dv_json_get_object(dv_json_get_object(done, "result"), "timing"), "bases_at_once", 0),
+                    ==, 3);
+    machines = dv_engine_list_all(f->engine, &dv_table_catalog_machines, "catalog_id",
+                                  dv_json_get_string(dv_json_get_object(done, "result"), "id", ""), &error);
+    g_assert_no_error(error);
+    for (guint i = 0; i < json_array_get_length(machines); i++) {
+        JsonObject *m = json_array_get_object_element(machines, i);
+        if (g_strcmp0(dv_json_get_string(m, "host_id", ""), f->host_id) != 0)
+            g_assert_nonnull(strstr(dv_json_get_string(m, "error", ""), "cannot stream volumes between hosts"));
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -694,6 +750,7 @@ main(int argc, char **argv)
     ADD("/drover/catalog/delete-unreachable-host", test_delete_unreachable_host);
     ADD("/drover/catalog/reconcile", test_reconcile);
     ADD("/drover/catalog/placement", test_placement);
+    ADD("/drover/catalog/bases-other-hosts", test_bases_other_hosts);
 #undef ADD
     return g_test_run();
 }

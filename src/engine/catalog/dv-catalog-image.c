@@ -668,6 +668,32 @@ dv_catalog_image_move_one(DvCatalogEach *each, JsonObject *m, gboolean *ret_skip
     return TRUE;
 }
 
+/* Base @b of @image could not be made or is gone (@local, borrowed): a
+ * cancellation ends the job; otherwise an update marks the base and the
+ * image failed.  Always FALSE with @error set. */
+static gboolean
+dv_image_base_failed(DvEngine *engine, JsonObject *image, JsonObject *b, gboolean rollback, GError *local,
+                     GError **error)
+{
+    g_autoptr(JsonObject) ch = json_object_new();
+    g_autofree char *why = NULL;
+
+    if (g_error_matches(local, DV_ERROR, DV_ERROR_CANCELLED)) {
+        g_propagate_error(error, g_error_copy(local));
+        return FALSE;
+    }
+    why = g_strdup_printf("image v%" G_GINT64_FORMAT ": %s", dv_json_get_int(image, "version", 0), local->message);
+    if (!rollback) {
+        json_object_set_string_member(ch, "state", "failed");
+        json_object_set_string_member(ch, "error", local->message);
+        if (!dv_catalog_update(engine, &dv_table_catalog_bases, b, ch, error) ||
+            !dv_image_fail(engine, image, why, error))
+            return FALSE;
+    }
+    g_set_error(error, DV_ERROR, DV_ERROR_HOST_FAILED, "%s; the catalog stays on its current image", why);
+    return FALSE;
+}
+
 static gboolean
 dv_catalog_image_job(DvJob *job, gpointer user_data, GError **error)
 {
@@ -680,6 +706,7 @@ dv_catalog_image_job(DvJob *job, gpointer user_data, GError **error)
     g_autoptr(JsonObject) image = NULL;
     g_autoptr(JsonArray) bases = NULL;
     g_autoptr(GPtrArray) ordered = NULL;
+    guint n_first = 0;
     g_autoptr(JsonArray) machines = NULL;
     g_autoptr(JsonObject) result = json_object_new();
     g_autofree char *first_error = NULL;
@@ -698,45 +725,40 @@ dv_catalog_image_job(DvJob *job, gpointer user_data, GError **error)
     bases = dv_engine_list_all(engine, &dv_table_catalog_bases, "image_id", image_id, error);
     if (bases == NULL)
         return FALSE;
-    ordered = dv_catalog_bases_in_order(engine, bases);
-    for (guint i = 0; i < ordered->len; i++) {
-        JsonObject *b = g_ptr_array_index(ordered, i);
-        g_autoptr(GError) local = NULL;
-        gboolean ok;
-        if (rollback || g_strcmp0(dv_json_get_string(b, "state", ""), "ready") == 0) {
-            /* Made long ago: it must still be there. */
-            g_autoptr(DvVirtHost) vh = dv_engine_virt_host_by_id(engine, dv_json_get_string(b, "host_id", ""),
-                                                                 &local);
+    ordered = dv_catalog_bases_in_order(engine, bases, &n_first);
+    {
+        /* Bases made long ago (a rollback's, or ready ones) must still be
+         * there; the others are made, the master's host first. */
+        g_autoptr(GPtrArray) todo = g_ptr_array_new();
+        g_autoptr(GPtrArray) errors = NULL;
+        guint todo_first = 0;
+
+        for (guint i = 0; i < ordered->len; i++) {
+            JsonObject *b = g_ptr_array_index(ordered, i);
+            g_autoptr(GError) local = NULL;
+            g_autoptr(DvVirtHost) vh = NULL;
             g_autoptr(JsonObject) vol = NULL;
+
+            if (!rollback && g_strcmp0(dv_json_get_string(b, "state", ""), "ready") != 0) {
+                if (i < n_first)
+                    todo_first++;
+                g_ptr_array_add(todo, b);
+                continue;
+            }
+            vh = dv_engine_virt_host_by_id(engine, dv_json_get_string(b, "host_id", ""), &local);
             if (vh != NULL)
                 vol = dv_virt_volume_lookup_by_path(vh, dv_json_get_string(b, "path", ""), c, &local);
-            ok = vol != NULL;
-            if (!ok)
+            if (vol == NULL) {
                 g_prefix_error(&local, "base %s: ", dv_json_get_string(b, "volume_name", ""));
-        } else {
-            ok = dv_catalog_consolidate(engine, job, catalog, b, &local);
-        }
-        if (!ok) {
-            g_autoptr(JsonObject) ch = json_object_new();
-            g_autofree char *why = NULL;
-            if (g_error_matches(local, DV_ERROR, DV_ERROR_CANCELLED)) {
-                g_propagate_error(error, g_steal_pointer(&local));
-                return FALSE;
+                return dv_image_base_failed(engine, image, b, rollback, local, error);
             }
-            why = g_strdup_printf("image v%" G_GINT64_FORMAT ": %s", dv_json_get_int(image, "version", 0),
-                                  local->message);
-            if (!rollback) {
-                json_object_set_string_member(ch, "state", "failed");
-                json_object_set_string_member(ch, "error", local->message);
-                if (!dv_catalog_update(engine, &dv_table_catalog_bases, b, ch, error) ||
-                    !dv_image_fail(engine, image, why, error))
-                    return FALSE;
-            }
-            g_set_error(error, DV_ERROR, DV_ERROR_HOST_FAILED,
-                        "%s; the catalog stays on its current image", why);
-            return FALSE;
         }
-        dv_job_step_progress(job, (double)(i + 1) / json_array_get_length(bases));
+        errors = dv_catalog_consolidate_all(engine, job, catalog, todo, todo_first, NULL);
+        for (guint i = 0; i < todo->len; i++) {
+            GError *local = g_ptr_array_index(errors, i);
+            if (local != NULL)
+                return dv_image_base_failed(engine, image, g_ptr_array_index(todo, i), rollback, local, error);
+        }
     }
 
     if (!dv_job_step(job, "activate", error))

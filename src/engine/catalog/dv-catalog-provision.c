@@ -225,7 +225,7 @@ dv_catalog_consolidate(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonOb
 }
 
 GPtrArray *
-dv_catalog_bases_in_order(DvEngine *engine, JsonArray *bases)
+dv_catalog_bases_in_order(DvEngine *engine, JsonArray *bases, guint *ret_n_first)
 {
     GPtrArray *order = g_ptr_array_new();
     g_autoptr(GHashTable) master_host = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -250,8 +250,102 @@ dv_catalog_bases_in_order(DvEngine *engine, JsonArray *bases)
             const char *mhost = g_hash_table_lookup(master_host, dv_json_get_string(b, "image_id", ""));
             if ((g_strcmp0(dv_json_get_string(b, "host_id", ""), mhost) == 0) == (pass == 0))
                 g_ptr_array_add(order, b);
+            if (pass == 0 && ret_n_first != NULL)
+                *ret_n_first = order->len;
         }
     return order;
+}
+
+typedef struct {
+    DvEngine *engine;
+    DvJob *job;
+    JsonObject *catalog;
+    JsonObject *base;
+    GError *error;
+} DvConsolidateTask;
+
+static void
+dv_catalog_error_free0(gpointer e)
+{
+    if (e != NULL)
+        g_error_free(e);
+}
+
+static gpointer
+dv_catalog_consolidate_thread(gpointer data)
+{
+    DvConsolidateTask *t = data;
+
+    dv_catalog_consolidate(t->engine, t->job, t->catalog, t->base, &t->error);
+    return NULL;
+}
+
+GPtrArray *
+dv_catalog_consolidate_all(DvEngine *engine, DvJob *job, JsonObject *catalog, GPtrArray *order, guint n_first,
+                           guint *ret_at_once)
+{
+    GPtrArray *errors = g_ptr_array_new_full(order->len, dv_catalog_error_free0);
+    gboolean parallel = TRUE;
+    guint i = 0;
+
+    if (ret_at_once != NULL)
+        *ret_at_once = MIN(n_first, order->len) > 0 ? 1 : 0;
+
+    g_ptr_array_set_size(errors, order->len);
+    for (; i < MIN(n_first, order->len); i++) {
+        JsonObject *b = g_ptr_array_index(order, i);
+        GError *local = NULL;
+
+        if (!dv_catalog_consolidate(engine, job, catalog, b, &local))
+            errors->pdata[i] = local;
+        if (g_strcmp0(dv_json_get_string(b, "state", ""), "ready") != 0)
+            parallel = FALSE;
+        dv_job_step_progress(job, (double)(i + 1) / order->len);
+    }
+    /* Parallel only when every other base streams from a ready base on
+     * its master's host (made above or earlier). */
+    for (guint j = i; parallel && j < order->len; j++) {
+        JsonObject *b = g_ptr_array_index(order, j);
+        g_autoptr(JsonObject) image = dv_store_get(engine->store, &dv_table_catalog_images,
+                                                   dv_json_get_string(b, "image_id", ""), NULL);
+        g_autoptr(JsonObject) master = NULL;
+        g_autoptr(JsonObject) src = NULL;
+
+        if (image != NULL)
+            master = dv_store_get(engine->store, &dv_table_vms, dv_json_get_string(image, "master_vm_id", ""), NULL);
+        if (master != NULL)
+            src = dv_catalog_ready_base_on(engine, dv_json_get_string(b, "image_id", ""),
+                                           dv_json_get_string(master, "host_id", ""), NULL);
+        parallel = src != NULL;
+    }
+    while (i < order->len) {
+        DvConsolidateTask tasks[DV_CATALOG_BASE_PARALLEL] = { 0 };
+        GThread *threads[DV_CATALOG_BASE_PARALLEL] = { NULL };
+        guint k, batch = parallel ? MIN(DV_CATALOG_BASE_PARALLEL, order->len - i) : 1;
+
+        if (dv_job_is_cancelled(job)) {
+            for (; i < order->len; i++)
+                errors->pdata[i] = g_error_new_literal(DV_ERROR, DV_ERROR_CANCELLED, "cancelled");
+            break;
+        }
+        for (k = 0; k < batch; k++) {
+            tasks[k] = (DvConsolidateTask){ engine, job, catalog, g_ptr_array_index(order, i + k), NULL };
+            if (batch == 1)
+                dv_catalog_consolidate_thread(&tasks[k]);
+            else
+                threads[k] = g_thread_new("dv-catalog-base", dv_catalog_consolidate_thread, &tasks[k]);
+        }
+        for (k = 0; k < batch; k++) {
+            if (threads[k] != NULL)
+                g_thread_join(threads[k]);
+            errors->pdata[i + k] = tasks[k].error;
+        }
+        i += batch;
+        if (ret_at_once != NULL)
+            *ret_at_once = MAX(*ret_at_once, batch);
+        dv_job_step_progress(job, (double)i / order->len);
+    }
+    return errors;
 }
 
 /* --- identity pools -------------------------------------------------------------- */
@@ -1102,6 +1196,8 @@ dv_catalog_provision_job(DvJob *job, gpointer user_data, GError **error)
     g_autoptr(JsonObject) result = json_object_new();
     g_autoptr(GHashTable) base_by_host = g_hash_table_new(g_str_hash, g_str_equal);
     g_autoptr(GPtrArray) sorted_bases = NULL;
+    g_autoptr(GPtrArray) base_errors = NULL;
+    guint n_first = 0, bases_at_once = 0;
     g_autoptr(JsonObject) timing = json_object_new();
     g_autofree char *first_error = NULL;
     guint ready = 0, failed = 0, n;
@@ -1117,14 +1213,16 @@ dv_catalog_provision_job(DvJob *job, gpointer user_data, GError **error)
                                dv_json_get_string(catalog, "current_image_id", ""), error);
     if (bases == NULL)
         return FALSE;
-    sorted_bases = dv_catalog_bases_in_order(engine, bases);
+    sorted_bases = dv_catalog_bases_in_order(engine, bases, &n_first);
+    base_errors = dv_catalog_consolidate_all(engine, job, catalog, sorted_bases, n_first, &bases_at_once);
+    json_object_set_int_member(timing, "bases_at_once", bases_at_once);
     for (guint i = 0; i < sorted_bases->len; i++) {
         JsonObject *b = g_ptr_array_index(sorted_bases, i);
-        g_autoptr(GError) local = NULL;
-        if (!dv_catalog_consolidate(engine, job, catalog, b, &local)) {
+        GError *local = g_ptr_array_index(base_errors, i);
+        if (local != NULL) {
             g_autoptr(JsonObject) ch = json_object_new();
             if (g_error_matches(local, DV_ERROR, DV_ERROR_CANCELLED)) {
-                g_propagate_error(error, g_steal_pointer(&local));
+                g_propagate_error(error, g_error_copy(local));
                 return FALSE;
             }
             json_object_set_string_member(ch, "state", "failed");
@@ -1133,7 +1231,6 @@ dv_catalog_provision_job(DvJob *job, gpointer user_data, GError **error)
                 return FALSE;
         }
         g_hash_table_insert(base_by_host, (gpointer)dv_json_get_string(b, "host_id", ""), b);
-        dv_job_step_progress(job, (double)(i + 1) / json_array_get_length(bases));
     }
 
     if (!dv_job_step(job, "machines", error))

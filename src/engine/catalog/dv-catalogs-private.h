@@ -157,7 +157,19 @@ gboolean dv_catalog_consolidate(DvEngine *engine, DvJob *job, JsonObject *catalo
  * host of their image's master first, as the other hosts' bases are
  * streamed from them (made before, a base elsewhere would flatten the
  * master itself, freezing it again when it runs). */
-GPtrArray *dv_catalog_bases_in_order(DvEngine *engine, JsonArray *bases);
+GPtrArray *dv_catalog_bases_in_order(DvEngine *engine, JsonArray *bases, guint *ret_n_first);
+
+/* Makes the bases of @order (from dv_catalog_bases_in_order(), its first
+ * @n_first on the master's host) with dv_catalog_consolidate(): those
+ * first, one after another, then the others up to
+ * DV_CATALOG_BASE_PARALLEL at once when every first one is ready (each
+ * streams from it), one after another otherwise (each would flatten the
+ * master itself).  Returns an array as long as @order of the GError of
+ * each base (NULL when made), owned; moves the job's step progress.
+ * @ret_at_once (may be NULL): the most bases made at once. */
+GPtrArray *dv_catalog_consolidate_all(DvEngine *engine, DvJob *job, JsonObject *catalog, GPtrArray *order,
+                                      guint n_first, guint *ret_at_once);
+#define DV_CATALOG_BASE_PARALLEL 4
 
 /* Create's checks of a master VM and snapshot (body members master_vm,
  * master_snapshot): exists, has the snapshot and it is current,
