@@ -386,6 +386,24 @@ test_one_call_per_connection(Fixture *fx, gconstpointer data)
     g_assert_cmpint(dv_json_get_int(stats, "peak_operations_in_flight", 99), <=, 6);
     g_assert_cmpint(dv_json_get_int(stats, "peak_operations_in_flight", 0), >=, 3);
     g_assert_cmpint(dv_json_get_int(stats, "operations_in_flight", 99), ==, 0);
+
+    /* Room for 8 connections: opened at most 4 at a time, all used. */
+    dv_virt_host_set_limits(fx->host, 8, 8);
+    for (guint i = 0; i < G_N_ELEMENTS(threads); i++) {
+        d[i] = (OneCallData){ fx, i + 100, 0 };
+        threads[i] = g_thread_new("one-call", one_call_worker, &d[i]);
+    }
+    for (guint i = 0; i < G_N_ELEMENTS(threads); i++) {
+        g_thread_join(threads[i]);
+        failures += d[i].failures;
+    }
+    g_clear_pointer(&stats, json_object_unref);
+    stats = dv_virt_host_get_stats(fx->host);
+    g_test_message("stats: %s", dv_json_object_to_string(stats, FALSE));
+    g_assert_cmpint(failures, ==, 0);
+    g_assert_cmpint(dv_json_get_int(stats, "peak_operations_per_connection", 0), ==, 1);
+    g_assert_cmpint(dv_json_get_int(stats, "open_connections", 99), <=, 8);
+    g_assert_cmpint(dv_json_get_int(stats, "open_connections", 0), >, 2);
 }
 
 int

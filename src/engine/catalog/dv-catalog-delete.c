@@ -281,7 +281,7 @@ dv_catalog_delete_job(DvJob *job, gpointer user_data, GError **error)
             json_array_add_string_element(ids, dv_json_get_string(m, "id", ""));
         }
         dv_catalog_each_machine(&each, ids, DV_CATALOG_EACH_PARALLEL, ": ", &r);
-        removed = r.ok + r.skipped;
+        removed = r.ok + r.gone;
         failed = r.failed;
         first_error = g_steal_pointer(&r.first_error);
         json_object_set_int_member(result, "parallel", r.parallel);

@@ -37,7 +37,9 @@ dv_catalog_each_worker(gpointer data)
 
         g_mutex_lock(&run->lock);
         if (run->next >= json_array_get_length(run->ids) || r->cancelled || dv_job_is_cancelled(job)) {
-            r->cancelled = r->cancelled || dv_job_is_cancelled(job);
+            /* A cancel after the last machine was taken cancels nothing. */
+            if (run->next < json_array_get_length(run->ids))
+                r->cancelled = r->cancelled || dv_job_is_cancelled(job);
             g_cond_broadcast(&run->cond);
             g_mutex_unlock(&run->lock);
             return NULL;
@@ -50,9 +52,15 @@ dv_catalog_each_worker(gpointer data)
         m = dv_store_get(run->each->engine->store, &dv_table_catalog_machines,
                          json_array_get_string_element(run->ids, i), &local);
         if (m == NULL && g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
-            ok = TRUE; /* removed meanwhile, or by an earlier attempt of this job */
-            skipped = TRUE;
+            /* removed meanwhile, or by an earlier attempt of this job */
             g_clear_error(&local);
+            g_mutex_lock(&run->lock);
+            r->running--;
+            r->done++;
+            r->gone++;
+            g_cond_broadcast(&run->cond);
+            g_mutex_unlock(&run->lock);
+            continue;
         } else {
             ok = m != NULL && run->each->func(run->each, m, &skipped, &local);
         }

@@ -466,7 +466,7 @@ dv_catalog_remove_job(DvJob *job, gpointer user_data, GError **error)
         g_set_error(error, DV_ERROR, DV_ERROR_CANCELLED, "cancelled; remove the machines again to finish");
         return FALSE;
     }
-    removed = r.ok + r.skipped;
+    removed = r.ok + r.gone;
     failed = r.failed;
     first_error = g_steal_pointer(&r.first_error);
     json_object_set_int_member(result, "parallel", r.parallel);
@@ -611,7 +611,7 @@ dv_catalog_power_job(DvJob *job, gpointer user_data, GError **error)
     json_object_set_string_member(result, "action", action);
     json_object_set_int_member(result, "machines", n);
     json_object_set_int_member(result, "done", r.ok);
-    json_object_set_int_member(result, "skipped", r.skipped);
+    json_object_set_int_member(result, "skipped", r.skipped + r.gone);
     json_object_set_int_member(result, "failed", r.failed);
     json_object_set_int_member(result, "parallel", r.parallel);
     json_object_set_int_member(result, "max_parallel_seen", r.max_running);

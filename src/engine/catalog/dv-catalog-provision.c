@@ -1068,9 +1068,13 @@ dv_provision_machines(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonArr
                 ph->dead = g_strdup("host is gone");
             if (ph->host != NULL)
                 ph->spec_template = dv_provision_spec_template(engine, catalog, ph->host);
+            /* As many workers as calls can run on the host: a connection
+             * carries one call at a time, so the smaller limit. */
             width = ph->host != NULL ? dv_json_get_int(ph->host, "max_concurrent_operations", 0) : 0;
-            ph->width = (guint)CLAMP(width > 0 ? width : DV_VIRT_DEFAULT_MAX_OPERATIONS, 1,
-                                     DV_CATALOG_HOST_WORKERS_MAX);
+            width = width > 0 ? width : DV_VIRT_DEFAULT_MAX_OPERATIONS;
+            if (ph->host != NULL && dv_json_get_int(ph->host, "max_connections", 0) > 0)
+                width = MIN(width, dv_json_get_int(ph->host, "max_connections", 0));
+            ph->width = (guint)CLAMP(width, 1, DV_CATALOG_HOST_WORKERS_MAX);
             g_hash_table_insert(by_host, (gpointer)host_id, ph);
             g_ptr_array_add(hosts, ph);
         }

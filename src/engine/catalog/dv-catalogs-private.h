@@ -109,7 +109,8 @@ typedef struct {
     guint running;
     guint max_running; /* the most machines in hand at once */
     guint ok;
-    guint skipped;     /* nothing to do, or the row was gone */
+    guint skipped;     /* nothing to do */
+    guint gone;        /* the row was gone (removed meanwhile or by an earlier attempt) */
     guint failed;
     gboolean cancelled;
     char *first_error; /* "<name><sep><message>" of the first failure */

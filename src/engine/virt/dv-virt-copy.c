@@ -42,6 +42,13 @@ dv_virt_volume_copy_between(DvVirtHost *src_host, const char *src_path, DvVirtHo
     if (!dv_virt_host_can_stream(src_host, "stream volumes between hosts", error) ||
         !dv_virt_host_can_stream(dst_host, "stream volumes between hosts", error))
         return NULL;
+    /* Both operations are held together: begin them in one order (by host
+     * id), so copies A->B and B->A at once cannot each hold the slot or
+     * connection the other waits for. */
+    if (g_strcmp0(dv_virt_host_get_id(src_host), dv_virt_host_get_id(dst_host)) > 0) {
+        if (!dv_virt_op_begin(&dop, dst_host, cancellable, error))
+            return NULL;
+    }
     if (!dv_virt_op_begin(&sop, src_host, cancellable, error))
         return NULL;
     src = virStorageVolLookupByPath(sop.conn, src_path);
@@ -58,7 +65,7 @@ dv_virt_volume_copy_between(DvVirtHost *src_host, const char *src_path, DvVirtHo
         return NULL;
     }
 
-    if (!dv_virt_op_begin(&dop, dst_host, cancellable, error))
+    if (dop.host == NULL && !dv_virt_op_begin(&dop, dst_host, cancellable, error))
         return NULL;
     p = virStoragePoolLookupByName(dop.conn, dst_pool);
     if (p == NULL)

@@ -17,6 +17,9 @@ struct _DvVirt {
     GHashTable *hosts;  /* host_id -> DvVirtHost* (weak) */
 };
 
+/* Connections of one host being opened at once (ssh's MaxStartups is 10). */
+#define DV_VIRT_MAX_OPENING 4
+
 struct _DvVirtConn {
     virConnectPtr conn; /* the pool's reference */
     guint users;        /* operations using it now */
@@ -518,6 +521,14 @@ dv_virt_host_acquire_conn_locked(DvVirtHost *host, gint64 deadline, GCancellable
         gboolean alive;
 
         if (entry == NULL || entry->users > 0) {
+            if (host->conns->len + host->opening < host->max_connections &&
+                host->opening >= DV_VIRT_MAX_OPENING) {
+                /* Opens in bursts overwhelm ssh (MaxStartups 10): a few
+                 * at a time, the others wait for one to finish. */
+                if (!dv_virt_host_wait_locked(host, deadline, cancellable, "connection", error))
+                    return NULL;
+                continue;
+            }
             if (host->conns->len + host->opening < host->max_connections) {
                 virConnectPtr conn;
 
