@@ -729,9 +729,9 @@ dv_catalog_image_job(DvJob *job, gpointer user_data, GError **error)
     {
         /* Bases made long ago (a rollback's, or ready ones) must still be
          * there; the others are made, the master's host first. */
-        g_autoptr(GPtrArray) todo = g_ptr_array_new();
+        g_autoptr(GPtrArray) to_make = g_ptr_array_new();
         g_autoptr(GPtrArray) errors = NULL;
-        guint todo_first = 0;
+        guint to_make_first = 0;
 
         for (guint i = 0; i < ordered->len; i++) {
             JsonObject *b = g_ptr_array_index(ordered, i);
@@ -741,8 +741,8 @@ dv_catalog_image_job(DvJob *job, gpointer user_data, GError **error)
 
             if (!rollback && g_strcmp0(dv_json_get_string(b, "state", ""), "ready") != 0) {
                 if (i < n_first)
-                    todo_first++;
-                g_ptr_array_add(todo, b);
+                    to_make_first++;
+                g_ptr_array_add(to_make, b);
                 continue;
             }
             vh = dv_engine_virt_host_by_id(engine, dv_json_get_string(b, "host_id", ""), &local);
@@ -753,11 +753,11 @@ dv_catalog_image_job(DvJob *job, gpointer user_data, GError **error)
                 return dv_image_base_failed(engine, image, b, rollback, local, error);
             }
         }
-        errors = dv_catalog_consolidate_all(engine, job, catalog, todo, todo_first, NULL);
-        for (guint i = 0; i < todo->len; i++) {
+        errors = dv_catalog_consolidate_all(engine, job, catalog, to_make, to_make_first, NULL);
+        for (guint i = 0; i < to_make->len; i++) {
             GError *local = g_ptr_array_index(errors, i);
             if (local != NULL)
-                return dv_image_base_failed(engine, image, g_ptr_array_index(todo, i), rollback, local, error);
+                return dv_image_base_failed(engine, image, g_ptr_array_index(to_make, i), rollback, local, error);
         }
     }
 
