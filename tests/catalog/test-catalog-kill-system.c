@@ -111,19 +111,63 @@ wait_paused(DvTestDaemon *d, const char *point)
     g_error("droverd did not pause at %s", point);
 }
 
-/* The master's disk @master (an empty 64 MiB qcow2) in @dir, a transient
- * dir pool @pool over @dir, and droverd's empty @state_dir. */
+/* The names and files of one case: <prefix>pool, a transient dir pool
+ * over a temp dir holding the master's disk (an empty 64 MiB qcow2),
+ * droverd's empty state dir, and the catalog <prefix>cat. */
+typedef struct {
+    char *prefix;
+    char *dir;
+    char *pool;
+    char *state_dir;
+    char *master;
+    char *cat;
+} KillCase;
+
 static void
-make_master_and_pool(const char *dir, const char *master, const char *pool, const char *state_dir)
+kill_case_setup(KillCase *kc)
 {
-    g_autofree char *target = g_strdup_printf("--target=%s", dir);
-    const char *const mk[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", "compat=1.1", master, "64M",
-                               NULL };
-    const char *const pc[] = { "virsh", "-q", "-c", DV_TEST_SYSTEM_URI, "pool-create-as", pool, "dir", target,
-                               NULL };
-    run_argv(mk);
-    run_argv(pc);
-    g_assert_cmpint(g_mkdir(state_dir, 0700), ==, 0);
+    g_autofree char *target = NULL;
+
+    kc->prefix = prefix_new(getppid());
+    kc->dir = dv_test_system_dir_new(kc->prefix);
+    kc->pool = g_strdup_printf("%spool", kc->prefix);
+    kc->state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), kc->prefix);
+    kc->master = g_strdup_printf("%s/%smaster.qcow2", kc->dir, kc->prefix);
+    kc->cat = g_strdup_printf("%scat", kc->prefix);
+    target = g_strdup_printf("--target=%s", kc->dir);
+    {
+        const char *const mk[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", "compat=1.1", kc->master, "64M",
+                                   NULL };
+        const char *const pc[] = { "virsh", "-q", "-c", DV_TEST_SYSTEM_URI, "pool-create-as", kc->pool, "dir", target,
+                                   NULL };
+        run_argv(mk);
+        run_argv(pc);
+    }
+    g_assert_cmpint(g_mkdir(kc->state_dir, 0700), ==, 0);
+}
+
+static void
+kill_case_clear(KillCase *kc)
+{
+    g_free(kc->prefix);
+    g_free(kc->dir);
+    g_free(kc->pool);
+    g_free(kc->state_dir);
+    g_free(kc->master);
+    g_free(kc->cat);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(KillCase, kill_case_clear)
+
+/* The body creating the case's catalog of @count machines from its
+ * master's snapshot "golden"; @extra ("" or members ending in ',') is
+ * added. */
+static char *
+kill_case_catalog_body(const KillCase *kc, guint count, const char *extra)
+{
+    return g_strdup_printf("{\"name\":\"%s\",\"master_vm\":\"%smaster\",\"master_snapshot\":\"golden\","
+                           "\"hosts\":[\"local\"],\"pool\":\"%s\",\"naming_scheme\":\"%s###\",\"count\":%u,"
+                           "%s\"machine\":{\"memory_mib\":64}}",
+                           kc->cat, kc->prefix, kc->pool, kc->prefix, count, extra);
 }
 
 /* Starts droverd on @state_dir with host "local" (the system daemon) and
@@ -177,25 +221,17 @@ reconcile_and_delete(DvTestDaemon *d, const char *prefix, const char *cat)
 static void
 test_kill_during_provisioning(void)
 {
-    g_autofree char *prefix = prefix_new(getppid());
-    g_autofree char *dir = dv_test_system_dir_new(prefix);
-    g_autofree char *pool = g_strdup_printf("%spool", prefix);
-    g_autofree char *state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
-    g_autofree char *master = g_strdup_printf("%s/%smaster.qcow2", dir, prefix);
-    g_autofree char *cat = g_strdup_printf("%scat", prefix);
+    g_auto(KillCase) kc = { 0 };
     g_autofree char *body = NULL;
     g_autofree char *job_id = NULL;
     g_autoptr(DvTestDaemon) d = NULL;
     g_autoptr(JsonObject) job = NULL;
     static const char *const points[] = { "consolidate", "machines", "save" };
 
-    make_master_and_pool(dir, master, pool, state_dir);
+    kill_case_setup(&kc);
     g_setenv("DV_DEBUG_CATALOG_PAUSE", points[0], TRUE);
-    d = start_with_master(state_dir, prefix, master);
-    body = g_strdup_printf("{\"name\":\"%s\",\"master_vm\":\"%smaster\",\"master_snapshot\":\"golden\","
-                           "\"hosts\":[\"local\"],\"pool\":\"%s\",\"naming_scheme\":\"%s###\",\"count\":%d,"
-                           "\"personal_disk_mib\":16,\"machine\":{\"memory_mib\":64}}",
-                           cat, prefix, pool, prefix, COUNT);
+    d = start_with_master(kc.state_dir, kc.prefix, kc.master);
+    body = kill_case_catalog_body(&kc, COUNT, "\"personal_disk_mib\":16,");
     job = submit(d, "POST", "/api/v1/catalogs", body);
     job_id = g_strdup(json_object_get_string_member(job, "id"));
     for (gsize i = 0; i < G_N_ELEMENTS(points); i++) {
@@ -220,7 +256,7 @@ test_kill_during_provisioning(void)
         g_assert_cmpint(json_object_get_int_member(result, "machines_ready"), ==, COUNT);
         g_assert_cmpint(json_object_get_int_member(result, "machines_failed"), ==, 0);
     }
-    reconcile_and_delete(d, prefix, cat);
+    reconcile_and_delete(d, kc.prefix, kc.cat);
 }
 
 /* Cancelling mid-way: the machines not made stay pending (none failed),
@@ -228,25 +264,17 @@ test_kill_during_provisioning(void)
 static void
 test_cancel_and_retry(void)
 {
-    g_autofree char *prefix = prefix_new(getppid());
-    g_autofree char *dir = dv_test_system_dir_new(prefix);
-    g_autofree char *pool = g_strdup_printf("%spool", prefix);
-    g_autofree char *state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
-    g_autofree char *master = g_strdup_printf("%s/%smaster.qcow2", dir, prefix);
-    g_autofree char *cat = g_strdup_printf("%scat", prefix);
+    g_auto(KillCase) kc = { 0 };
     g_autofree char *body = NULL;
     g_autofree char *job_id = NULL;
     g_autoptr(DvTestDaemon) d = NULL;
     g_autoptr(JsonObject) job = NULL;
 
-    make_master_and_pool(dir, master, pool, state_dir);
+    kill_case_setup(&kc);
     /* Paused before anything is made, so most machines are not. */
     g_setenv("DV_DEBUG_CATALOG_PAUSE", "consolidate", TRUE);
-    d = start_with_master(state_dir, prefix, master);
-    body = g_strdup_printf("{\"name\":\"%s\",\"master_vm\":\"%smaster\",\"master_snapshot\":\"golden\","
-                           "\"hosts\":[\"local\"],\"pool\":\"%s\",\"naming_scheme\":\"%s###\",\"count\":%d,"
-                           "\"machine\":{\"memory_mib\":64}}",
-                           cat, prefix, pool, prefix, COUNT);
+    d = start_with_master(kc.state_dir, kc.prefix, kc.master);
+    body = kill_case_catalog_body(&kc, COUNT, "");
     job = submit(d, "POST", "/api/v1/catalogs", body);
     job_id = g_strdup(json_object_get_string_member(job, "id"));
     wait_paused(d, "consolidate");
@@ -259,7 +287,7 @@ test_cancel_and_retry(void)
     {
         g_autoptr(JsonObject) done = wait_job(d, job_id, 400);
         guint status = 0;
-        g_autofree char *mp = g_strdup_printf("/api/v1/catalogs/%s/machines?state=failed", cat);
+        g_autofree char *mp = g_strdup_printf("/api/v1/catalogs/%s/machines?state=failed", kc.cat);
         g_autoptr(JsonNode) r = NULL;
         g_assert_cmpstr(json_object_get_string_member(done, "state"), ==, "cancelled");
         /* Cancelled is not failed: no machine carries an error. */
@@ -271,8 +299,8 @@ test_cancel_and_retry(void)
     g_unsetenv("DV_DEBUG_CATALOG_PAUSE");
     dv_test_daemon_stop(d, FALSE);
     g_assert_true(dv_test_daemon_restart(d));
-    provision_again(d, cat, 400, COUNT);
-    reconcile_and_delete(d, prefix, cat);
+    provision_again(d, kc.cat, 400, COUNT);
+    reconcile_and_delete(d, kc.prefix, kc.cat);
 }
 
 /* A worker that never comes back (droverd's test hook makes one sleep as
@@ -282,24 +310,16 @@ test_cancel_and_retry(void)
 static void
 test_stalled_worker(void)
 {
-    g_autofree char *prefix = prefix_new(getppid());
-    g_autofree char *dir = dv_test_system_dir_new(prefix);
-    g_autofree char *pool = g_strdup_printf("%spool", prefix);
-    g_autofree char *state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
-    g_autofree char *master = g_strdup_printf("%s/%smaster.qcow2", dir, prefix);
-    g_autofree char *cat = g_strdup_printf("%scat", prefix);
+    g_auto(KillCase) kc = { 0 };
     g_autofree char *body = NULL;
     g_autoptr(DvTestDaemon) d = NULL;
     g_autoptr(JsonObject) job = NULL;
 
-    make_master_and_pool(dir, master, pool, state_dir);
+    kill_case_setup(&kc);
     g_setenv("DV_DEBUG_CATALOG_PAUSE", "worker", TRUE);
     g_setenv("DV_DEBUG_CATALOG_STALL_S", "5", TRUE);
-    d = start_with_master(state_dir, prefix, master);
-    body = g_strdup_printf("{\"name\":\"%s\",\"master_vm\":\"%smaster\",\"master_snapshot\":\"golden\","
-                           "\"hosts\":[\"local\"],\"pool\":\"%s\",\"naming_scheme\":\"%s###\",\"count\":20,"
-                           "\"machine\":{\"memory_mib\":64}}",
-                           cat, prefix, pool, prefix);
+    d = start_with_master(kc.state_dir, kc.prefix, kc.master);
+    body = kill_case_catalog_body(&kc, 20, "");
     job = submit(d, "POST", "/api/v1/catalogs", body);
     {
         g_autoptr(JsonObject) done = wait_job(d, json_object_get_string_member(job, "id"), 120);
@@ -311,8 +331,8 @@ test_stalled_worker(void)
         g_assert_cmpint(json_object_get_int_member(result, "machines_ready"), ==, 19);
         g_assert_cmpint(json_object_get_int_member(result, "machines_failed"), ==, 1);
     }
-    provision_again(d, cat, 120, 20);
-    reconcile_and_delete(d, prefix, cat);
+    provision_again(d, kc.cat, 120, 20);
+    reconcile_and_delete(d, kc.prefix, kc.cat);
     /* The sleeping worker is still in droverd: stop it hard. */
     dv_test_daemon_stop(d, TRUE);
     g_unsetenv("DV_DEBUG_CATALOG_PAUSE");
