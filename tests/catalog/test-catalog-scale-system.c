@@ -196,6 +196,37 @@ wait_console(const char *log_path, const char *what)
     }
 }
 
+/* Adds host "local" (the system daemon) and "session" (the private
+ * daemon at @session_uri, with @session_ops operations at most, 0 for the
+ * default) to @engine, then VM @master_name on @master_path with its
+ * snapshot "golden" taken shut off.  Returns the session host's id
+ * (owned). */
+static char *
+add_hosts_and_master(DvEngine *engine, const char *session_uri, guint session_ops, const char *master_name,
+                     const char *master_path)
+{
+    g_autoptr(JsonObject) done = NULL;
+    g_autofree char *json = NULL;
+    char *session_id;
+
+    done = dv_test_engine_create(engine, DV_KIND_HOST, "{\"name\":\"local\",\"uri\":\"" DV_TEST_SYSTEM_URI "\"}", 120000);
+    g_clear_pointer(&done, json_object_unref);
+    if (session_ops > 0)
+        json = g_strdup_printf("{\"name\":\"session\",\"uri\":\"%s\",\"max_concurrent_operations\":%u}", session_uri,
+                               session_ops);
+    else
+        json = g_strdup_printf("{\"name\":\"session\",\"uri\":\"%s\"}", session_uri);
+    done = dv_test_engine_create(engine, DV_KIND_HOST, json, 120000);
+    session_id = g_strdup(dv_json_get_string(dv_json_get_object(done, "result"), "id", ""));
+    g_clear_pointer(&done, json_object_unref);
+    g_free(json);
+    json = g_strdup_printf("{\"name\":\"%s\",\"host\":\"local\",\"memory_mib\":64,\"generation\":1,"
+                           "\"disks\":[{\"volume\":\"%s\"}]}", master_name, master_path);
+    done = dv_test_engine_create(engine, DV_KIND_VM, json, 120000);
+    dv_test_engine_snapshot(engine, master_name, "golden", 120000);
+    return session_id;
+}
+
 static void
 test_two_hosts_running_master(void)
 {
@@ -236,21 +267,9 @@ test_two_hosts_running_master(void)
     pool_create(session_uri, pool, sdir);
 
     engine = dv_test_engine_new(state_dir, FALSE);
-    done = dv_test_engine_create(engine, DV_KIND_HOST, "{\"name\":\"local\",\"uri\":\"" DV_TEST_SYSTEM_URI "\"}", 120000);
-    g_clear_pointer(&done, json_object_unref);
-    g_free(json);
-    json = g_strdup_printf("{\"name\":\"session\",\"uri\":\"%s\"}", session_uri);
-    done = dv_test_engine_create(engine, DV_KIND_HOST, json, 120000);
-    session_id = g_strdup(dv_json_get_string(dv_json_get_object(done, "result"), "id", ""));
-
     /* The master: a snapshot taken shut off, then started (it has no
      * kernel of its own: it sits in its firmware, QEMU runs). */
-    g_free(json);
-    json = g_strdup_printf("{\"name\":\"%s\",\"host\":\"local\",\"memory_mib\":64,\"generation\":1,"
-                           "\"disks\":[{\"volume\":\"%s\"}]}", master_name, master_path);
-    g_clear_pointer(&done, json_object_unref);
-    done = dv_test_engine_create(engine, DV_KIND_VM, json, 120000);
-    dv_test_engine_snapshot(engine, master_name, "golden", 120000);
+    session_id = add_hosts_and_master(engine, session_uri, 0, master_name, master_path);
     {
         g_autoptr(JsonObject) job = dv_engine_vm_action(engine, master_name, "start", "tester", &error);
         g_autoptr(JsonObject) row = NULL;
@@ -400,20 +419,9 @@ test_host_goes_away(void)
     pool_create(DV_TEST_SYSTEM_URI, pool, dir);
     pool_define(session_uri, pool, sdir);
     engine = dv_test_engine_new(state_dir, FALSE);
-    done = dv_test_engine_create(engine, DV_KIND_HOST, "{\"name\":\"local\",\"uri\":\"" DV_TEST_SYSTEM_URI "\"}", 120000);
-    g_clear_pointer(&done, json_object_unref);
     /* One machine step at a time there, so the kill lands mid-way. */
-    json = g_strdup_printf("{\"name\":\"session\",\"uri\":\"%s\",\"max_concurrent_operations\":1}", session_uri);
-    done = dv_test_engine_create(engine, DV_KIND_HOST, json, 120000);
-    session_id = g_strdup(dv_json_get_string(dv_json_get_object(done, "result"), "id", ""));
-    g_free(json);
-    json = g_strdup_printf("{\"name\":\"%s\",\"host\":\"local\",\"memory_mib\":64,\"generation\":1,"
-                           "\"disks\":[{\"volume\":\"%s\"}]}", master_name, master_path);
-    g_clear_pointer(&done, json_object_unref);
-    done = dv_test_engine_create(engine, DV_KIND_VM, json, 120000);
-    dv_test_engine_snapshot(engine, master_name, "golden", 120000);
+    session_id = add_hosts_and_master(engine, session_uri, 1, master_name, master_path);
 
-    g_free(json);
     json = g_strdup_printf("{\"name\":\"%s\",\"master_vm\":\"%s\",\"master_snapshot\":\"golden\","
                            "\"hosts\":[\"local\",\"session\"],\"pool\":\"%s\",\"naming_scheme\":\"%s##\","
                            "\"count\":%u,\"personal_disk_mib\":16,\"machine\":{\"memory_mib\":64}}",
