@@ -416,8 +416,9 @@ dv_json_node_deep_copy(JsonNode *node)
         JsonObjectIter it;
         const char *name;
         JsonNode *member;
-        json_object_iter_init(&it, src);
-        while (json_object_iter_next(&it, &name, &member))
+        /* In the original's order: API output and stored rows keep it. */
+        json_object_iter_init_ordered(&it, src);
+        while (json_object_iter_next_ordered(&it, &name, &member))
             json_object_set_member(dst, name, dv_json_node_deep_copy(member));
         {
             JsonNode *n = json_node_init_object(json_node_alloc(), dst);
@@ -436,5 +437,23 @@ dv_json_node_deep_copy(JsonNode *node)
             return n;
         }
     }
-    return json_node_copy(node);
+    /* Not json_node_copy(): it shares the value (a string, a number)
+     * under a reference count that is not atomic, so a "copy" handed to
+     * another thread would still race with the original on every
+     * replace and free (docs/DECISIONS.md, "Deep copies at thread
+     * boundaries"). */
+    if (JSON_NODE_HOLDS_NULL(node))
+        return json_node_init_null(json_node_alloc());
+    switch (json_node_get_value_type(node)) {
+    case G_TYPE_INT64:
+        return json_node_init_int(json_node_alloc(), json_node_get_int(node));
+    case G_TYPE_DOUBLE:
+        return json_node_init_double(json_node_alloc(), json_node_get_double(node));
+    case G_TYPE_BOOLEAN:
+        return json_node_init_boolean(json_node_alloc(), json_node_get_boolean(node));
+    case G_TYPE_STRING:
+        return json_node_init_string(json_node_alloc(), json_node_get_string(node));
+    default:
+        g_return_val_if_reached(json_node_init_null(json_node_alloc()));
+    }
 }

@@ -54,7 +54,9 @@ char *dv_json_node_to_string(JsonNode *node, gboolean pretty);
 /* Wraps @obj, taking over the caller's reference to it. */
 JsonNode *dv_json_node_new_object(JsonObject *obj);
 
-/* json_node_copy() shares objects and arrays; this copies them. */
+/* json_node_copy() shares objects, arrays and even string and number
+ * values (with reference counts that are not atomic); this copies all of
+ * them, so the copy may go to another thread. */
 JsonNode *dv_json_node_deep_copy(JsonNode *node);
 
 /* Parses a JSON object stored as text (a database column); NULL text or

@@ -101,11 +101,98 @@ test_fields(void)
     g_assert_cmpstr(dv_error_get_field(error), ==, "vcpus");
 }
 
+/* A deep copy shares nothing with its original, down to the strings and
+ * numbers: the job manager hands such copies to other threads, and
+ * json-glib's reference counts are not atomic. */
+static void
+test_deep_copy(void)
+{
+    g_autoptr(GError) error = NULL;
+    static const char text[] = "{\"s\":\"text\",\"i\":7,\"d\":1.5,\"b\":true,\"n\":null,"
+                               "\"o\":{\"t\":\"inner\"},\"a\":[\"x\",2]}";
+    g_autoptr(JsonNode) orig = dv_json_parse(text, strlen(text), DV_JSON_MAX_BODY, DV_JSON_MAX_DEPTH, &error);
+    g_autoptr(JsonNode) copy = NULL;
+    g_autofree char *a = NULL;
+    g_autofree char *b = NULL;
+    JsonObject *oo;
+    JsonObject *co;
+
+    g_assert_no_error(error);
+    copy = dv_json_node_deep_copy(orig);
+    a = dv_json_node_to_string(orig, FALSE);
+    b = dv_json_node_to_string(copy, FALSE);
+    g_assert_cmpstr(a, ==, b);
+
+    oo = json_node_get_object(orig);
+    co = json_node_get_object(copy);
+    g_assert_true(oo != co);
+    g_assert_true(json_object_get_object_member(oo, "o") != json_object_get_object_member(co, "o"));
+    g_assert_true(json_object_get_array_member(oo, "a") != json_object_get_array_member(co, "a"));
+    /* json_node_copy() would return the same string: one shared value. */
+    g_assert_true(json_object_get_string_member(oo, "s") != json_object_get_string_member(co, "s"));
+    g_assert_true(json_object_get_string_member(json_object_get_object_member(oo, "o"), "t") !=
+                  json_object_get_string_member(json_object_get_object_member(co, "o"), "t"));
+    g_assert_true(json_array_get_string_element(json_object_get_array_member(oo, "a"), 0) !=
+                  json_array_get_string_element(json_object_get_array_member(co, "a"), 0));
+    g_assert_true(json_object_get_member(oo, "n") != json_object_get_member(co, "n"));
+    g_assert_true(JSON_NODE_HOLDS_NULL(json_object_get_member(co, "n")));
+    g_assert_cmpint(json_object_get_int_member(co, "i"), ==, 7);
+    g_assert_cmpfloat(json_object_get_double_member(co, "d"), ==, 1.5);
+    g_assert_true(json_object_get_boolean_member(co, "b"));
+
+    /* Changing one never shows in the other. */
+    json_object_set_string_member(co, "s", "changed");
+    g_assert_cmpstr(json_object_get_string_member(oo, "s"), ==, "text");
+}
+
+/* Each thread keeps copying and dropping the leaves of its own object,
+ * as rendering a job record does.  With values shared between the two
+ * objects, the counts race and a value is freed while still in use. */
+static gpointer
+churn_leaves(gpointer data)
+{
+    JsonObject *obj = data;
+
+    for (guint round = 0; round < 20000; round++) {
+        JsonObjectIter it;
+        const char *name;
+        JsonNode *member;
+
+        json_object_iter_init(&it, obj);
+        while (json_object_iter_next(&it, &name, &member)) {
+            JsonNode *c = json_node_copy(member);
+            json_node_unref(c);
+        }
+    }
+    return NULL;
+}
+
+static void
+test_deep_copy_threads(void)
+{
+    g_autoptr(GError) error = NULL;
+    static const char text[] = "{\"id\":\"a-job\",\"state\":\"queued\",\"created_at\":1,"
+                               "\"progress\":0,\"cancel_requested\":false}";
+    g_autoptr(JsonNode) orig = dv_json_parse(text, strlen(text), DV_JSON_MAX_BODY, DV_JSON_MAX_DEPTH, &error);
+    g_autoptr(JsonNode) copy = NULL;
+    GThread *other;
+
+    g_assert_no_error(error);
+    copy = dv_json_node_deep_copy(orig);
+    other = g_thread_new("churn", churn_leaves, json_node_get_object(copy));
+    churn_leaves(json_node_get_object(orig));
+    g_thread_join(other);
+    g_assert_cmpstr(json_object_get_string_member(json_node_get_object(copy), "state"), ==, "queued");
+    g_assert_cmpstr(json_object_get_string_member(json_node_get_object(orig), "state"), ==, "queued");
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/drover/common/json/parse", test_parse);
     g_test_add_func("/drover/common/json/fields", test_fields);
+    g_test_add_func("/drover/common/json/deep-copy", test_deep_copy);
+    g_test_add_func("/drover/common/json/deep-copy-threads", test_deep_copy_threads);
     return g_test_run();
 }
