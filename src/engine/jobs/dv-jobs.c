@@ -36,6 +36,7 @@ struct _DvJobManager {
     GCond cond;              /* idle and target-lock changes */
     GHashTable *active;      /* id -> DvJob* (queued or running here) */
     GHashTable *busy_targets; /* target id -> job id, while running */
+    GRWLock listener_lock;   /* held for reading while the listener runs */
     DvJobListener listener;
     gpointer listener_data;
     char **live_servers;
@@ -120,8 +121,10 @@ dv_job_apply(DvJob *job, JsonObject *changes, gboolean finished)
     while (json_object_iter_next(&iter, &name, &node))
         json_object_set_member(job->record, name, json_node_copy(node));
     job->last_persist = g_get_monotonic_time();
+    g_rw_lock_reader_lock(&mgr->listener_lock);
     if (mgr->listener != NULL)
         mgr->listener(job->id, job->record, finished, mgr->listener_data);
+    g_rw_lock_reader_unlock(&mgr->listener_lock);
 }
 
 static void
@@ -278,6 +281,7 @@ dv_job_manager_new(DvStore *store, const char *server_id, guint max_workers)
     mgr->busy_targets = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_mutex_init(&mgr->lock);
     g_cond_init(&mgr->cond);
+    g_rw_lock_init(&mgr->listener_lock);
     mgr->pool = g_thread_pool_new(dv_job_manager_run, mgr, (int)MAX(max_workers, 1), FALSE, NULL);
     return mgr;
 }
@@ -302,6 +306,7 @@ dv_job_manager_free(DvJobManager *mgr)
     g_hash_table_unref(mgr->kinds);
     g_mutex_clear(&mgr->lock);
     g_cond_clear(&mgr->cond);
+    g_rw_lock_clear(&mgr->listener_lock);
     g_free(mgr->server_id);
     g_strfreev(mgr->live_servers);
     g_free(mgr);
@@ -321,11 +326,15 @@ dv_job_manager_set_live_servers(DvJobManager *mgr, const char *const *server_ids
     mgr->live_servers = g_strdupv((char **)server_ids);
 }
 
+/* Returns once no job thread is still inside the previous listener, so
+ * its owner may go away right after setting NULL. */
 void
 dv_job_manager_set_listener(DvJobManager *mgr, DvJobListener listener, gpointer user_data)
 {
+    g_rw_lock_writer_lock(&mgr->listener_lock);
     mgr->listener = listener;
     mgr->listener_data = user_data;
+    g_rw_lock_writer_unlock(&mgr->listener_lock);
 }
 
 static DvJob *
