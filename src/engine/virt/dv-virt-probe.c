@@ -790,10 +790,11 @@ dv_virt_host_get_daemon_limits(DvVirtHost *host, GError **error)
         g_autoptr(JsonObject) obj = json_object_new();
         g_autofree char *clients = NULL;
         g_autofree char *pool = NULL;
+        g_autoptr(GError) local = NULL;
 
-        clients = dv_virt_admin_run(adm_uri, "srv-clients-info", daemons[d], &last_error);
+        clients = dv_virt_admin_run(adm_uri, "srv-clients-info", daemons[d], &local);
         if (clients == NULL) {
-            if (g_error_matches(last_error, DV_ERROR, DV_ERROR_UNAVAILABLE)) {
+            if (g_error_matches(local, DV_ERROR, DV_ERROR_UNAVAILABLE)) {
                 g_clear_error(&last_error);
                 /* remember why, in case no daemon answers */
                 last_error = g_error_new(DV_ERROR, DV_ERROR_UNAVAILABLE,
@@ -802,7 +803,7 @@ dv_virt_host_get_daemon_limits(DvVirtHost *host, GError **error)
                                          uri);
                 continue;
             }
-            g_propagate_error(error, g_steal_pointer(&last_error));
+            g_propagate_error(error, g_steal_pointer(&local));
             return NULL;
         }
         pool = dv_virt_admin_run(adm_uri, "srv-threadpool-info", daemons[d], error);
