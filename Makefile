@@ -27,7 +27,8 @@ run: build
 		--add-local-host qemu:///system
 
 check: build
-	@tests/services/with-services meson test -C $(BUILD) --print-errorlogs $(TESTS)
+	@tests/services/with-services meson test -C $(BUILD) --print-errorlogs $(TESTS) \
+		|| { tools/test-failures $(BUILD); exit 1; }
 	@tools/check-no-plaintext $(BUILD)/meson-logs/testlog.txt
 	@$(MAKE) --no-print-directory check-asan
 
@@ -48,7 +49,8 @@ check-asan: deps $(ASAN_BUILD)/build.ninja
 	@ninja -C $(ASAN_BUILD)
 	@G_SLICE=always-malloc ASAN_OPTIONS=detect_leaks=$(LEAKS):fast_unwind_on_malloc=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp:print_suppressions=0 \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		tests/services/with-services meson test -C $(ASAN_BUILD) --print-errorlogs $(ASAN_SUITES)
+		tests/services/with-services meson test -C $(ASAN_BUILD) --print-errorlogs $(ASAN_SUITES) \
+		|| { tools/test-failures $(ASAN_BUILD); exit 1; }
 	@tools/check-no-plaintext $(ASAN_BUILD)/meson-logs/testlog.txt
 
 bench: build
