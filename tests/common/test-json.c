@@ -101,24 +101,33 @@ test_fields(void)
     g_assert_cmpstr(dv_error_get_field(error), ==, "vcpus");
 }
 
+/* Parses @text (which must be valid) and returns it with its deep copy. */
+static JsonNode *
+parse_with_copy(const char *text, JsonNode **ret_copy)
+{
+    g_autoptr(GError) error = NULL;
+    JsonNode *orig = dv_json_parse(text, strlen(text), DV_JSON_MAX_BODY, DV_JSON_MAX_DEPTH, &error);
+
+    g_assert_no_error(error);
+    *ret_copy = dv_json_node_deep_copy(orig);
+    return orig;
+}
+
 /* A deep copy shares nothing with its original, down to the strings and
  * numbers: the job manager hands such copies to other threads, and
  * json-glib's reference counts are not atomic. */
 static void
 test_deep_copy(void)
 {
-    g_autoptr(GError) error = NULL;
-    static const char text[] = "{\"s\":\"text\",\"i\":7,\"d\":1.5,\"b\":true,\"n\":null,"
-                               "\"o\":{\"t\":\"inner\"},\"a\":[\"x\",2]}";
-    g_autoptr(JsonNode) orig = dv_json_parse(text, strlen(text), DV_JSON_MAX_BODY, DV_JSON_MAX_DEPTH, &error);
     g_autoptr(JsonNode) copy = NULL;
+    g_autoptr(JsonNode) orig = parse_with_copy("{\"s\":\"text\",\"i\":7,\"d\":1.5,\"b\":true,\"n\":null,"
+                                               "\"o\":{\"t\":\"inner\"},\"a\":[\"x\",2]}",
+                                               &copy);
     g_autofree char *a = NULL;
     g_autofree char *b = NULL;
     JsonObject *oo;
     JsonObject *co;
 
-    g_assert_no_error(error);
-    copy = dv_json_node_deep_copy(orig);
     a = dv_json_node_to_string(orig, FALSE);
     b = dv_json_node_to_string(copy, FALSE);
     g_assert_cmpstr(a, ==, b);
@@ -170,15 +179,12 @@ churn_leaves(gpointer data)
 static void
 test_deep_copy_threads(void)
 {
-    g_autoptr(GError) error = NULL;
-    static const char text[] = "{\"id\":\"a-job\",\"state\":\"queued\",\"created_at\":1,"
-                               "\"progress\":0,\"cancel_requested\":false}";
-    g_autoptr(JsonNode) orig = dv_json_parse(text, strlen(text), DV_JSON_MAX_BODY, DV_JSON_MAX_DEPTH, &error);
     g_autoptr(JsonNode) copy = NULL;
+    g_autoptr(JsonNode) orig = parse_with_copy("{\"id\":\"a-job\",\"state\":\"queued\",\"created_at\":1,"
+                                               "\"progress\":0,\"cancel_requested\":false}",
+                                               &copy);
     GThread *other;
 
-    g_assert_no_error(error);
-    copy = dv_json_node_deep_copy(orig);
     other = g_thread_new("churn", churn_leaves, json_node_get_object(copy));
     churn_leaves(json_node_get_object(orig));
     g_thread_join(other);
