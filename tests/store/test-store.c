@@ -8,6 +8,7 @@
 #include "dv-error.h"
 #include "dv-json.h"
 #include "dv-store.h"
+#include "dv-test-pg.h"
 #include "dv-validate.h"
 
 #include <glib/gstdio.h>
@@ -17,42 +18,11 @@ typedef struct {
     DvDbBackend backend;
     char *tmpdir;
     char *location;
-    char *pg_admin_uri;
     char *pg_dbname;
     DvStore *store; /* opened and migrated, or NULL for the bare fixture */
 } Fixture;
 
 /* --- fixtures ------------------------------------------------------- */
-
-/* postgresql://u@h:p/postgres?x=y -> postgresql://u@h:p/<dbname>?x=y */
-static char *
-pg_uri_with_dbname(const char *uri, const char *dbname)
-{
-    const char *authority = strstr(uri, "://");
-    const char *slash;
-    const char *query;
-
-    g_assert_nonnull(authority);
-    authority += 3;
-    query = strchr(authority, '?');
-    slash = strchr(authority, '/');
-    if (slash != NULL && query != NULL && slash > query)
-        slash = NULL;
-    if (slash == NULL)
-        slash = query != NULL ? query : authority + strlen(authority);
-    return g_strdup_printf("%.*s/%s%s", (int)(slash - uri), uri, dbname, query != NULL ? query : "");
-}
-
-static void
-pg_admin_exec(const char *admin_uri, const char *sql)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(DvDb) admin = dv_db_open(admin_uri, &error);
-
-    g_assert_no_error(error);
-    dv_db_exec(admin, sql, DV_SQL_NO_ARGS, NULL, &error);
-    g_assert_no_error(error);
-}
 
 static void
 fixture_setup_bare(Fixture *fx, gconstpointer data)
@@ -64,14 +34,7 @@ fixture_setup_bare(Fixture *fx, gconstpointer data)
         g_assert_no_error(error);
         fx->location = g_build_filename(fx->tmpdir, "drover.db", NULL);
     } else {
-        g_autofree char *sql = NULL;
-        g_autofree char *rnd = g_uuid_string_random();
-        g_strdelimit(rnd, "-", '_');
-        fx->pg_admin_uri = g_strdup(g_getenv("DV_TEST_PG_URI"));
-        fx->pg_dbname = g_strdup_printf("dv_test_%s", rnd);
-        sql = g_strdup_printf("CREATE DATABASE %s", fx->pg_dbname);
-        pg_admin_exec(fx->pg_admin_uri, sql);
-        fx->location = pg_uri_with_dbname(fx->pg_admin_uri, fx->pg_dbname);
+        fx->location = dv_test_pg_new_database("dv_test", &fx->pg_dbname);
     }
 }
 
@@ -99,12 +62,10 @@ fixture_teardown(Fixture *fx, gconstpointer data)
         }
         g_rmdir(fx->tmpdir);
     } else {
-        g_autofree char *sql = g_strdup_printf("DROP DATABASE IF EXISTS %s WITH (FORCE)", fx->pg_dbname);
-        pg_admin_exec(fx->pg_admin_uri, sql);
+        dv_test_pg_drop_database(fx->pg_dbname);
     }
     g_free(fx->tmpdir);
     g_free(fx->location);
-    g_free(fx->pg_admin_uri);
     g_free(fx->pg_dbname);
 }
 
@@ -1161,7 +1122,7 @@ pg_kill_backend(Fixture *fx)
 
     g_assert_no_error(error);
     sql = g_strdup_printf("SELECT pg_terminate_backend(%s)", dv_sql_rows_get_text(rows, 0, 0));
-    pg_admin_exec(fx->pg_admin_uri, sql);
+    dv_test_pg_admin_exec(sql);
 }
 
 static void
