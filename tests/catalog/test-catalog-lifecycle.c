@@ -20,57 +20,9 @@
 
 #include <string.h>
 
-#define WAIT_MS 60000
+#define WAIT_MS DV_TEST_CATALOG_WAIT_MS
 
-typedef struct {
-    char *tmpdir;
-    char *state_dir;
-    DvEngine *engine;
-    char *host_id;
-    GPtrArray *keep; /* rows the helpers return, borrowed by the tests */
-} Fixture;
-
-static DvStore *
-store(Fixture *f)
-{
-    return dv_engine_get_store(f->engine);
-}
-
-static JsonObject *
-job_wait(Fixture *f, JsonObject *job)
-{
-    return dv_test_engine_job_row(f->engine, job, WAIT_MS);
-}
-
-static gint64
-count(Fixture *f, const DvTableDef *def)
-{
-    return dv_test_engine_count(f->engine, def);
-}
-
-static void
-fixture_setup(Fixture *f, gconstpointer data)
-{
-    g_autoptr(GError) error = NULL;
-
-    f->keep = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
-    f->tmpdir = g_dir_make_tmp("drover-lifecycle-XXXXXX", &error);
-    g_assert_no_error(error);
-    f->state_dir = g_build_filename(f->tmpdir, "state", NULL);
-    f->engine = dv_test_engine_new(f->state_dir, FALSE);
-    f->host_id = dv_test_catalog_add_host(f->engine, f->tmpdir, WAIT_MS);
-}
-
-static void
-fixture_teardown(Fixture *f, gconstpointer data)
-{
-    g_clear_pointer(&f->engine, dv_engine_free);
-    dv_test_rm_rf(f->tmpdir);
-    g_free(f->state_dir);
-    g_free(f->tmpdir);
-    g_free(f->host_id);
-    g_ptr_array_unref(f->keep);
-}
+typedef DvTestCatalogEnv Fixture;
 
 /* cat1 (pooled unless @type says otherwise), @n machines desk-01.. (3
  * with personal disks for make_catalog()), from m0's snapshot s1.  Provisioning stops at the
@@ -91,7 +43,7 @@ make_catalog_of(Fixture *f, const char *type, guint n, guint personal_mib)
     dv_test_engine_snapshot(f->engine, "m0", "s1", WAIT_MS);
     job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
     g_assert_no_error(error);
-    done = job_wait(f, job);
+    done = dv_test_env_job_wait(f, job);
     g_assert_cmpstr(dv_json_get_string(done, "state", ""), ==, "failed");
 }
 
@@ -106,7 +58,8 @@ static JsonObject *
 machine(Fixture *f, const char *name)
 {
     g_autoptr(GError) error = NULL;
-    JsonObject *m = dv_store_find(store(f), &dv_table_catalog_machines, "name", name, &error);
+    JsonObject *m =
+        dv_store_find(dv_test_env_store(f), &dv_table_catalog_machines, "name", name, &error);
     g_assert_no_error(error);
     g_assert_nonnull(m);
     g_ptr_array_add(f->keep, m);
@@ -150,14 +103,14 @@ make_ready(Fixture *f)
         json_object_set_string_member(vm, "origin", "catalog");
         json_object_set_int_member(vm, "created_at", now);
         json_object_set_int_member(vm, "updated_at", now);
-        g_assert_true(dv_store_insert(store(f), &dv_table_vms, vm, &error));
+        g_assert_true(dv_store_insert(dv_test_env_store(f), &dv_table_vms, vm, &error));
         g_assert_no_error(error);
         json_object_set_string_member(ch, "state", "ready");
         json_object_set_string_member(ch, "step", "define");
         json_object_set_string_member(ch, "vm_id", dv_json_get_string(m, "id", ""));
         json_object_set_null_member(ch, "error");
-        g_assert_true(dv_store_update(store(f), &dv_table_catalog_machines, dv_json_get_string(m, "id", ""), ch,
-                                      &error));
+        g_assert_true(dv_store_update(dv_test_env_store(f), &dv_table_catalog_machines,
+                                      dv_json_get_string(m, "id", ""), ch, &error));
         g_assert_no_error(error);
     }
 }
@@ -169,7 +122,8 @@ fake_running_job(Fixture *f)
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) fake = json_object_new();
     g_autoptr(JsonObject) ch = json_object_new();
-    g_autoptr(JsonObject) cat = dv_store_find(store(f), &dv_table_catalogs, "name", "cat1", &error);
+    g_autoptr(JsonObject) cat =
+        dv_store_find(dv_test_env_store(f), &dv_table_catalogs, "name", "cat1", &error);
     char *jid = g_uuid_string_random();
     gint64 now = dv_store_now();
 
@@ -183,10 +137,11 @@ fake_running_job(Fixture *f)
     json_object_set_int_member(fake, "attempts", 1);
     json_object_set_int_member(fake, "progress", 0);
     json_object_set_boolean_member(fake, "cancel_requested", FALSE);
-    g_assert_true(dv_store_insert(store(f), &dv_table_jobs, fake, &error));
+    g_assert_true(dv_store_insert(dv_test_env_store(f), &dv_table_jobs, fake, &error));
     g_assert_no_error(error);
     json_object_set_string_member(ch, "job_id", jid);
-    g_assert_true(dv_store_update(store(f), &dv_table_catalogs, dv_json_get_string(cat, "id", ""), ch, &error));
+    g_assert_true(dv_store_update(dv_test_env_store(f), &dv_table_catalogs,
+                                  dv_json_get_string(cat, "id", ""), ch, &error));
     g_assert_no_error(error);
     return jid;
 }
@@ -198,8 +153,10 @@ typedef struct {
 static Counts
 counts(Fixture *f)
 {
-    return (Counts){ count(f, &dv_table_catalog_images), count(f, &dv_table_catalog_bases),
-                     count(f, &dv_table_catalog_machines), count(f, &dv_table_jobs) };
+    return (Counts){ dv_test_env_count(f, &dv_table_catalog_images),
+                     dv_test_env_count(f, &dv_table_catalog_bases),
+                     dv_test_env_count(f, &dv_table_catalog_machines),
+                     dv_test_env_count(f, &dv_table_jobs) };
 }
 
 /* @job must be NULL with @code (and @field, when not NULL: "" means no
@@ -275,8 +232,8 @@ assert_on_version(Fixture *f, const char *name, gint64 version)
     JsonObject *m = machine(f, name);
     g_autoptr(JsonObject) img = image(f, version);
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) base = dv_store_get(store(f), &dv_table_catalog_bases, dv_json_get_string(m, "base_id", ""),
-                                              &error);
+    g_autoptr(JsonObject) base = dv_store_get(dv_test_env_store(f), &dv_table_catalog_bases,
+                                              dv_json_get_string(m, "base_id", ""), &error);
     g_autofree char *want = g_strdup_printf("cat1-base-v%" G_GINT64_FORMAT ".qcow2", version);
     g_assert_no_error(error);
     g_assert_cmpstr(dv_json_get_string(m, "image_id", ""), ==, dv_json_get_string(img, "id", "x"));
@@ -300,7 +257,7 @@ base_of(Fixture *f, gint64 version)
     g_autoptr(GError) error = NULL;
     JsonObject *b;
     g_assert_cmpuint(json_array_get_length(bases), ==, 1);
-    b = dv_store_get(store(f), &dv_table_catalog_bases,
+    b = dv_store_get(dv_test_env_store(f), &dv_table_catalog_bases,
                      dv_json_get_string(json_array_get_object_element(bases, 0), "id", ""), &error);
     g_assert_no_error(error);
     g_ptr_array_add(f->keep, b);
@@ -377,7 +334,7 @@ test_image_refusals(Fixture *f, gconstpointer data)
         j = dv_engine_catalog_rollback(f->engine, "cat1", "tester", &error);
         assert_refused(f, before, j, error, DV_ERROR_CONFLICT, "", jid);
         g_clear_error(&error);
-        g_assert_true(dv_store_delete(store(f), &dv_table_jobs, jid, &error));
+        g_assert_true(dv_store_delete(dv_test_env_store(f), &dv_table_jobs, jid, &error));
         g_assert_no_error(error);
     }
 }
@@ -440,7 +397,8 @@ test_update_and_rollback(Fixture *f, gconstpointer data)
     /* A base in use cannot be deleted: refused with the reason, row and
      * volume stay. */
     {
-        g_autoptr(JsonObject) cat = dv_store_find(store(f), &dv_table_catalogs, "name", "cat1", &error);
+        g_autoptr(JsonObject) cat =
+            dv_store_find(dv_test_env_store(f), &dv_table_catalogs, "name", "cat1", &error);
         gboolean ok = dv_catalog_base_delete(f->engine, cat, b1, NULL, &error);
         g_assert_false(ok);
         g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
@@ -453,7 +411,7 @@ test_update_and_rollback(Fixture *f, gconstpointer data)
         g_clear_error(&error);
         vols = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-base");
         g_assert_cmpstr(vols, ==, "cat1-base-v1.qcow2 cat1-base-v2.qcow2");
-        g_assert_cmpint(count(f, &dv_table_catalog_bases), ==, 2);
+        g_assert_cmpint(dv_test_env_count(f, &dv_table_catalog_bases), ==, 2);
     }
 
     /* The running machine moves at its next start through Drover. */
@@ -465,7 +423,8 @@ test_update_and_rollback(Fixture *f, gconstpointer data)
     g_assert_cmpint(dv_json_get_int(b1, "refcount", -1), ==, 0);
     /* Unused, but what a rollback returns to: kept. */
     {
-        g_autoptr(JsonObject) cat = dv_store_find(store(f), &dv_table_catalogs, "name", "cat1", &error);
+        g_autoptr(JsonObject) cat =
+            dv_store_find(dv_test_env_store(f), &dv_table_catalogs, "name", "cat1", &error);
         g_assert_false(dv_catalog_base_delete(f->engine, cat, b1, NULL, &error));
         g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
         g_assert_nonnull(strstr(error->message, "what a rollback returns to"));
@@ -549,7 +508,8 @@ test_rollback_base_gone(Fixture *f, gconstpointer data)
     done = dv_test_engine_run(f->engine, job, WAIT_MS);
     /* Gone behind Drover's back (an administrator, a failed disk). */
     b1 = base_of(f, 1);
-    g_assert_true(dv_store_delete(store(f), &dv_table_catalog_bases, dv_json_get_string(b1, "id", ""), &error));
+    g_assert_true(dv_store_delete(dv_test_env_store(f), &dv_table_catalog_bases,
+                                  dv_json_get_string(b1, "id", ""), &error));
     g_assert_no_error(error);
     before = counts(f);
     {
@@ -600,7 +560,7 @@ test_persistent_rebuild(Fixture *f, gconstpointer data)
         g_clear_pointer(&done, json_object_unref);
         job = dv_engine_catalog_rebuild(f->engine, "cat1", body, "tester", &error);
         g_assert_no_error(error);
-        done = job_wait(f, job);
+        done = dv_test_env_job_wait(f, job);
         g_assert_cmpstr(dv_json_get_string(done, "state", ""), ==, "failed");
         r = dv_json_get_object(done, "result");
         g_assert_cmpint(dv_json_get_int(r, "machines_rebuilt", 0), ==, 1);
@@ -645,17 +605,20 @@ test_add_remove(Fixture *f, gconstpointer data)
     }
     /* No room in the pool for the overlays (1 MiB each). */
     {
-        g_autoptr(JsonObject) pool = dv_store_find(store(f), &dv_table_pools, "name", "pool1", &error);
+        g_autoptr(JsonObject) pool =
+            dv_store_find(dv_test_env_store(f), &dv_table_pools, "name", "pool1", &error);
         g_autoptr(JsonObject) small = dv_test_json_object("{\"available\":1048576}");
         g_autoptr(JsonObject) big = dv_test_json_object("{\"available\":107374182400}");
         g_autoptr(JsonObject) b = dv_test_json_object("{\"count\":2}");
         JsonObject *j;
         g_assert_no_error(error);
-        g_assert_true(dv_store_update(store(f), &dv_table_pools, dv_json_get_string(pool, "id", ""), small, &error));
+        g_assert_true(dv_store_update(dv_test_env_store(f), &dv_table_pools,
+                                      dv_json_get_string(pool, "id", ""), small, &error));
         j = dv_engine_catalog_add_machines(f->engine, "cat1", b, "tester", &error);
         assert_refused(f, before, j, error, DV_ERROR_CONFLICT, "pool", "2 overlays need 2 MiB");
         g_clear_error(&error);
-        g_assert_true(dv_store_update(store(f), &dv_table_pools, dv_json_get_string(pool, "id", ""), big, &error));
+        g_assert_true(dv_store_update(dv_test_env_store(f), &dv_table_pools,
+                                      dv_json_get_string(pool, "id", ""), big, &error));
         g_assert_no_error(error);
     }
     /* A VM named like the next machine on the host. */
@@ -673,12 +636,12 @@ test_add_remove(Fixture *f, gconstpointer data)
         json_object_set_string_member(vm, "state", "shutoff");
         json_object_set_int_member(vm, "created_at", 1);
         json_object_set_int_member(vm, "updated_at", 1);
-        g_assert_true(dv_store_insert(store(f), &dv_table_vms, vm, &error));
+        g_assert_true(dv_store_insert(dv_test_env_store(f), &dv_table_vms, vm, &error));
         g_assert_no_error(error);
         j = dv_engine_catalog_add_machines(f->engine, "cat1", b, "tester", &error);
         assert_refused(f, before, j, error, DV_ERROR_CONFLICT, "count", "already has a machine named 'desk-04'");
         g_clear_error(&error);
-        g_assert_true(dv_store_delete(store(f), &dv_table_vms, id, &error));
+        g_assert_true(dv_store_delete(dv_test_env_store(f), &dv_table_vms, id, &error));
     }
     {
         g_autoptr(JsonObject) b = dv_test_json_object("{\"count\":2}");
@@ -686,11 +649,11 @@ test_add_remove(Fixture *f, gconstpointer data)
         job = dv_engine_catalog_add_machines(f->engine, "cat1", b, "tester", &error);
         g_assert_no_error(error);
         g_assert_cmpstr(dv_json_get_string(job, "kind", ""), ==, "catalog.provision");
-        done = job_wait(f, job);
+        done = dv_test_env_job_wait(f, job);
         /* The new ones stop at the identity step like the first three. */
         g_assert_nonnull(strstr(dv_json_get_string(dv_json_get_object(done, "error"), "message", ""),
                                 "5 of 5 machines failed"));
-        g_assert_cmpint(count(f, &dv_table_catalog_machines), ==, 5);
+        g_assert_cmpint(dv_test_env_count(f, &dv_table_catalog_machines), ==, 5);
         g_assert_cmpstr(dv_json_get_string(machine(f, "desk-05"), "step", ""), ==, "overlay");
         cat = dv_engine_get(f->engine, DV_KIND_CATALOG, "cat1", &error);
         g_assert_cmpint(dv_json_get_int(cat, "next_index", 0), ==, 6);
@@ -724,7 +687,7 @@ test_add_remove(Fixture *f, gconstpointer data)
         g_assert_no_error(error);
         done = dv_test_engine_run(f->engine, job, WAIT_MS);
         g_assert_cmpint(dv_json_get_int(dv_json_get_object(done, "result"), "machines_removed", 0), ==, 2);
-        g_assert_cmpint(count(f, &dv_table_catalog_machines), ==, 3);
+        g_assert_cmpint(dv_test_env_count(f, &dv_table_catalog_machines), ==, 3);
         vols = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-");
         g_assert_cmpstr(vols, ==, "cat1-base-v1.qcow2 cat1-desk-01-disk.qcow2 cat1-desk-03-disk.qcow2 "
                                   "cat1-desk-04-disk.qcow2");
@@ -737,10 +700,11 @@ test_add_remove(Fixture *f, gconstpointer data)
         g_clear_pointer(&done, json_object_unref);
         job = dv_engine_catalog_add_machines(f->engine, "cat1", b, "tester", &error);
         g_assert_no_error(error);
-        done = job_wait(f, job);
-        g_assert_cmpint(count(f, &dv_table_catalog_machines), ==, 4);
+        done = dv_test_env_job_wait(f, job);
+        g_assert_cmpint(dv_test_env_count(f, &dv_table_catalog_machines), ==, 4);
         g_clear_pointer(&done, json_object_unref);
-        done = dv_store_find(store(f), &dv_table_catalog_machines, "name", "desk-02", &error);
+        done = dv_store_find(dv_test_env_store(f), &dv_table_catalog_machines, "name", "desk-02",
+                             &error);
         g_assert_nonnull(done);
     }
     {
@@ -749,9 +713,10 @@ test_add_remove(Fixture *f, gconstpointer data)
         g_clear_pointer(&done, json_object_unref);
         job = dv_engine_catalog_add_machines(f->engine, "cat1", b, "tester", &error);
         g_assert_no_error(error);
-        done = job_wait(f, job);
+        done = dv_test_env_job_wait(f, job);
         g_clear_pointer(&done, json_object_unref);
-        done = dv_store_find(store(f), &dv_table_catalog_machines, "name", "desk-06", &error);
+        done = dv_store_find(dv_test_env_store(f), &dv_table_catalog_machines, "name", "desk-06",
+                             &error);
         g_assert_nonnull(done);
     }
     /* By count: powered-off first, running ones only with force. */
@@ -779,9 +744,10 @@ test_add_remove(Fixture *f, gconstpointer data)
         job = dv_engine_catalog_remove_machines(f->engine, "cat1", b, "tester", &error);
         g_assert_no_error(error);
         done = dv_test_engine_run(f->engine, job, WAIT_MS);
-        g_assert_cmpint(count(f, &dv_table_catalog_machines), ==, 1);
+        g_assert_cmpint(dv_test_env_count(f, &dv_table_catalog_machines), ==, 1);
         g_clear_pointer(&done, json_object_unref);
-        done = dv_store_find(store(f), &dv_table_catalog_machines, "name", "desk-01", &error);
+        done = dv_store_find(dv_test_env_store(f), &dv_table_catalog_machines, "name", "desk-01",
+                             &error);
         g_assert_nonnull(done);
     }
 }
@@ -848,7 +814,7 @@ test_power(Fixture *f, gconstpointer data)
         g_assert_cmpstr(s1, ==, "running");
         g_assert_cmpstr(s2, ==, "shutoff");
         g_clear_pointer(&done, json_object_unref);
-        done = dv_store_find(store(f), &dv_table_vms, "name", "desk-02", &error);
+        done = dv_store_find(dv_test_env_store(f), &dv_table_vms, "name", "desk-02", &error);
         g_assert_cmpstr(dv_json_get_string(done, "state", ""), ==, "shutoff");
     }
     /* restart of a pooled machine on an older image moves it. */
@@ -951,7 +917,7 @@ test_bulk_parallel(Fixture *f, gconstpointer data)
         r = dv_json_get_object(done, "result");
         g_assert_cmpint(dv_json_get_int(r, "machines_removed", 0), ==, 10);
         g_assert_cmpint(dv_json_get_int(r, "parallel", 0), ==, 10);
-        g_assert_cmpint(count(f, &dv_table_catalog_machines), ==, 30);
+        g_assert_cmpint(dv_test_env_count(f, &dv_table_catalog_machines), ==, 30);
         g_assert_cmpint(dv_json_get_int(base_of(f, 2), "refcount", 0), ==, 30);
     }
 
@@ -965,8 +931,8 @@ test_bulk_parallel(Fixture *f, gconstpointer data)
     g_assert_true(dv_json_get_bool(r, "deleted", FALSE));
     g_assert_cmpint(dv_json_get_int(r, "machines_removed", 0), ==, 30);
     g_assert_cmpint(dv_json_get_int(r, "parallel", 0), ==, 16);
-    g_assert_cmpint(count(f, &dv_table_catalog_machines), ==, 0);
-    g_assert_cmpint(count(f, &dv_table_catalog_bases), ==, 0);
+    g_assert_cmpint(dv_test_env_count(f, &dv_table_catalog_machines), ==, 0);
+    g_assert_cmpint(dv_test_env_count(f, &dv_table_catalog_bases), ==, 0);
     vols = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-");
     g_assert_cmpstr(vols, ==, "");
 }
@@ -1003,7 +969,8 @@ int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-#define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+#define ADD(path, fn)                                                                              \
+    g_test_add(path, Fixture, NULL, dv_test_catalog_env_setup, fn, dv_test_catalog_env_teardown)
     ADD("/drover/catalog/lifecycle/image-refusals", test_image_refusals);
     ADD("/drover/catalog/lifecycle/update-and-rollback", test_update_and_rollback);
     ADD("/drover/catalog/lifecycle/rollback-base-gone", test_rollback_base_gone);

@@ -14,55 +14,9 @@
 
 #include <string.h>
 
-#define WAIT_MS 60000
+#define WAIT_MS DV_TEST_CATALOG_WAIT_MS
 
-typedef struct {
-    char *tmpdir;
-    char *state_dir;
-    DvEngine *engine;
-    char *host_id;
-} Fixture;
-
-static DvStore *
-store(Fixture *f)
-{
-    return dv_engine_get_store(f->engine);
-}
-
-static JsonObject *
-job_wait(Fixture *f, JsonObject *job)
-{
-    return dv_test_engine_job_row(f->engine, job, WAIT_MS);
-}
-
-static gint64
-count(Fixture *f, const DvTableDef *def)
-{
-    return dv_test_engine_count(f->engine, def);
-}
-
-static void
-fixture_setup(Fixture *f, gconstpointer data)
-{
-    g_autoptr(GError) error = NULL;
-
-    f->tmpdir = g_dir_make_tmp("drover-catalog-XXXXXX", &error);
-    g_assert_no_error(error);
-    f->state_dir = g_build_filename(f->tmpdir, "state", NULL);
-    f->engine = dv_test_engine_new(f->state_dir, FALSE);
-    /* Host "h1" with VMs m0, m1, m2; m0 becomes the master. */
-    f->host_id = dv_test_catalog_add_host(f->engine, f->tmpdir, WAIT_MS);
-}
-
-static void
-fixture_teardown(Fixture *f, gconstpointer data)
-{
-    g_clear_pointer(&f->engine, dv_engine_free);
-    dv_test_rm_rf(f->tmpdir);
-    g_free(f->state_dir);
-    g_free(f->tmpdir);
-    g_free(f->host_id);
-}
+typedef DvTestCatalogEnv Fixture;
 
 /* Adds test host @name whose pool1 has @available bytes (all free); returns
  * its id. */
@@ -128,7 +82,7 @@ refused(Fixture *f, const char *body, DvErrorCode code, const char *field, const
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) b = dv_test_json_object(body);
-    gint64 jobs = count(f, &dv_table_jobs);
+    gint64 jobs = dv_test_env_count(f, &dv_table_jobs);
     g_autoptr(JsonObject) job = dv_engine_create(f->engine, DV_KIND_CATALOG, b, "tester", &error);
 
     g_assert_null(job);
@@ -138,11 +92,11 @@ refused(Fixture *f, const char *body, DvErrorCode code, const char *field, const
     g_assert_cmpstr(dv_error_get_field(error), ==, field);
     if (in_message != NULL)
         g_assert_nonnull(strstr(error->message, in_message));
-    g_assert_cmpint(count(f, &dv_table_catalogs), ==, 0);
-    g_assert_cmpint(count(f, &dv_table_catalog_images), ==, 0);
-    g_assert_cmpint(count(f, &dv_table_catalog_bases), ==, 0);
-    g_assert_cmpint(count(f, &dv_table_catalog_machines), ==, 0);
-    g_assert_cmpint(count(f, &dv_table_jobs), ==, jobs);
+    g_assert_cmpint(dv_test_env_count(f, &dv_table_catalogs), ==, 0);
+    g_assert_cmpint(dv_test_env_count(f, &dv_table_catalog_images), ==, 0);
+    g_assert_cmpint(dv_test_env_count(f, &dv_table_catalog_bases), ==, 0);
+    g_assert_cmpint(dv_test_env_count(f, &dv_table_catalog_machines), ==, 0);
+    g_assert_cmpint(dv_test_env_count(f, &dv_table_jobs), ==, jobs);
 }
 
 static void
@@ -247,7 +201,7 @@ test_create_and_conflict(Fixture *f, gconstpointer data)
     job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
     g_assert_no_error(error);
     g_assert_cmpstr(dv_json_get_string(job, "kind", ""), ==, "catalog.provision");
-    done = job_wait(f, job);
+    done = dv_test_env_job_wait(f, job);
     g_test_message("job: %s", dv_json_get_string(dv_json_get_object(done, "error"), "message", ""));
     g_assert_cmpstr(dv_json_get_string(done, "state", ""), ==, "failed");
     g_assert_nonnull(strstr(dv_json_get_string(dv_json_get_object(done, "error"), "message", ""),
@@ -295,17 +249,18 @@ test_create_and_conflict(Fixture *f, gconstpointer data)
         json_object_set_int_member(fake, "attempts", 1);
         json_object_set_int_member(fake, "progress", 0);
         json_object_set_boolean_member(fake, "cancel_requested", FALSE);
-        g_assert_true(dv_store_insert(store(f), &dv_table_jobs, fake, &error));
+        g_assert_true(dv_store_insert(dv_test_env_store(f), &dv_table_jobs, fake, &error));
         g_assert_no_error(error);
         json_object_set_string_member(ch, "job_id", jid);
-        g_assert_true(dv_store_update(store(f), &dv_table_catalogs, dv_json_get_string(cat, "id", ""), ch, &error));
+        g_assert_true(dv_store_update(dv_test_env_store(f), &dv_table_catalogs,
+                                      dv_json_get_string(cat, "id", ""), ch, &error));
         again = dv_engine_catalog_provision(f->engine, "cat1", "tester", &error);
         g_assert_null(again);
         g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
         g_test_message("conflict: %s", error->message);
         g_assert_nonnull(strstr(error->message, jid));
         g_clear_error(&error);
-        g_assert_true(dv_store_delete(store(f), &dv_table_jobs, jid, &error));
+        g_assert_true(dv_store_delete(dv_test_env_store(f), &dv_table_jobs, jid, &error));
     }
 }
 
@@ -316,7 +271,8 @@ fake_running_job(Fixture *f, const char *catalog)
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) fake = json_object_new();
     g_autoptr(JsonObject) ch = json_object_new();
-    g_autoptr(JsonObject) cat = dv_store_find(store(f), &dv_table_catalogs, "name", catalog, &error);
+    g_autoptr(JsonObject) cat =
+        dv_store_find(dv_test_env_store(f), &dv_table_catalogs, "name", catalog, &error);
     char *jid = g_uuid_string_random();
     gint64 now = dv_store_now();
 
@@ -330,10 +286,11 @@ fake_running_job(Fixture *f, const char *catalog)
     json_object_set_int_member(fake, "attempts", 1);
     json_object_set_int_member(fake, "progress", 0);
     json_object_set_boolean_member(fake, "cancel_requested", FALSE);
-    g_assert_true(dv_store_insert(store(f), &dv_table_jobs, fake, &error));
+    g_assert_true(dv_store_insert(dv_test_env_store(f), &dv_table_jobs, fake, &error));
     g_assert_no_error(error);
     json_object_set_string_member(ch, "job_id", jid);
-    g_assert_true(dv_store_update(store(f), &dv_table_catalogs, dv_json_get_string(cat, "id", ""), ch, &error));
+    g_assert_true(dv_store_update(dv_test_env_store(f), &dv_table_catalogs,
+                                  dv_json_get_string(cat, "id", ""), ch, &error));
     g_assert_no_error(error);
     return jid;
 }
@@ -352,7 +309,7 @@ make_failed_catalog(Fixture *f)
     dv_test_engine_snapshot(f->engine, "m0", "s1", WAIT_MS);
     job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
     g_assert_no_error(error);
-    done = job_wait(f, job);
+    done = dv_test_env_job_wait(f, job);
     g_assert_cmpstr(dv_json_get_string(done, "state", ""), ==, "failed");
 }
 
@@ -363,7 +320,7 @@ delete_catalog(Fixture *f, const char *name)
     g_autoptr(JsonObject) job = dv_engine_delete(f->engine, DV_KIND_CATALOG, name, NULL, "tester", &error);
     g_assert_no_error(error);
     g_assert_cmpstr(dv_json_get_string(job, "kind", ""), ==, "catalog.delete");
-    return job_wait(f, job);
+    return dv_test_env_job_wait(f, job);
 }
 
 /* Deleting while a job of the catalog runs is 409 naming the job, and
@@ -379,7 +336,7 @@ test_delete_refused_while_provisioning(Fixture *f, gconstpointer data)
 
     make_failed_catalog(f);
     jid = fake_running_job(f, "cat1");
-    jobs = count(f, &dv_table_jobs);
+    jobs = dv_test_env_count(f, &dv_table_jobs);
     job = dv_engine_delete(f->engine, DV_KIND_CATALOG, "cat1", NULL, "tester", &error);
     g_assert_null(job);
     g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
@@ -387,12 +344,12 @@ test_delete_refused_while_provisioning(Fixture *f, gconstpointer data)
     g_assert_nonnull(strstr(error->message, jid));
     g_assert_nonnull(strstr(error->message, "catalog.provision"));
     g_clear_error(&error);
-    g_assert_cmpint(count(f, &dv_table_jobs), ==, jobs);
+    g_assert_cmpint(dv_test_env_count(f, &dv_table_jobs), ==, jobs);
     cat = dv_engine_get(f->engine, DV_KIND_CATALOG, "cat1", &error);
     g_assert_no_error(error);
     g_assert_cmpstr(dv_json_get_string(cat, "state", ""), ==, "degraded");
-    g_assert_cmpint(count(f, &dv_table_catalog_machines), ==, 3);
-    g_assert_true(dv_store_delete(store(f), &dv_table_jobs, jid, &error));
+    g_assert_cmpint(dv_test_env_count(f, &dv_table_catalog_machines), ==, 3);
+    g_assert_true(dv_store_delete(dv_test_env_store(f), &dv_table_jobs, jid, &error));
     g_assert_no_error(error);
 }
 
@@ -413,7 +370,7 @@ test_delete_failed_catalog(Fixture *f, gconstpointer data)
     g_test_message("before: %s", before);
     g_assert_cmpstr(before, ==, "cat1-base-v1.qcow2 cat1-desk-01-disk.qcow2 cat1-desk-02-disk.qcow2 "
                                 "cat1-desk-03-disk.qcow2");
-    vms = count(f, &dv_table_vms);
+    vms = dv_test_env_count(f, &dv_table_vms);
     done = delete_catalog(f, "cat1");
     dv_test_assert_job_succeeded(done);
     g_assert_true(dv_json_get_bool(dv_json_get_object(done, "result"), "deleted", FALSE));
@@ -421,11 +378,11 @@ test_delete_failed_catalog(Fixture *f, gconstpointer data)
     g_assert_cmpint(dv_json_get_int(dv_json_get_object(done, "result"), "bases_removed", 0), ==, 1);
     after = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-");
     g_assert_cmpstr(after, ==, "");
-    g_assert_cmpint(count(f, &dv_table_catalogs), ==, 0);
-    g_assert_cmpint(count(f, &dv_table_catalog_images), ==, 0);
-    g_assert_cmpint(count(f, &dv_table_catalog_bases), ==, 0);
-    g_assert_cmpint(count(f, &dv_table_catalog_machines), ==, 0);
-    g_assert_cmpint(count(f, &dv_table_vms), ==, vms);
+    g_assert_cmpint(dv_test_env_count(f, &dv_table_catalogs), ==, 0);
+    g_assert_cmpint(dv_test_env_count(f, &dv_table_catalog_images), ==, 0);
+    g_assert_cmpint(dv_test_env_count(f, &dv_table_catalog_bases), ==, 0);
+    g_assert_cmpint(dv_test_env_count(f, &dv_table_catalog_machines), ==, 0);
+    g_assert_cmpint(dv_test_env_count(f, &dv_table_vms), ==, vms);
     again = dv_engine_delete(f->engine, DV_KIND_CATALOG, "cat1", NULL, "tester", &error);
     g_assert_null(again);
     g_assert_error(error, DV_ERROR, DV_ERROR_NOT_FOUND);
@@ -437,7 +394,7 @@ test_delete_failed_catalog(Fixture *f, gconstpointer data)
         g_autoptr(JsonObject) job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
         g_autoptr(JsonObject) row = NULL;
         g_assert_no_error(error);
-        row = job_wait(f, job);
+        row = dv_test_env_job_wait(f, job);
     }
 }
 
@@ -459,10 +416,10 @@ test_delete_unreachable_host(Fixture *f, gconstpointer data)
     const char *msg;
 
     make_failed_catalog(f);
-    host = dv_store_get(store(f), &dv_table_hosts, f->host_id, &error);
+    host = dv_store_get(dv_test_env_store(f), &dv_table_hosts, f->host_id, &error);
     g_assert_no_error(error);
     json_object_set_string_member(back, "uri", dv_json_get_string(host, "uri", ""));
-    g_assert_true(dv_store_update(store(f), &dv_table_hosts, f->host_id, bad, &error));
+    g_assert_true(dv_store_update(dv_test_env_store(f), &dv_table_hosts, f->host_id, bad, &error));
     g_assert_no_error(error);
 
     done = delete_catalog(f, "cat1");
@@ -471,9 +428,9 @@ test_delete_unreachable_host(Fixture *f, gconstpointer data)
     g_test_message("delete: %s", msg);
     g_assert_nonnull(strstr(msg, "could not remove 3 of 3 machines, 1 of 1 base images and the identity pools of 0 hosts"));
     g_assert_nonnull(strstr(msg, "nonexistent"));
-    g_assert_cmpint(count(f, &dv_table_catalogs), ==, 1);
-    g_assert_cmpint(count(f, &dv_table_catalog_bases), ==, 1);
-    g_assert_cmpint(count(f, &dv_table_catalog_machines), ==, 3);
+    g_assert_cmpint(dv_test_env_count(f, &dv_table_catalogs), ==, 1);
+    g_assert_cmpint(dv_test_env_count(f, &dv_table_catalog_bases), ==, 1);
+    g_assert_cmpint(dv_test_env_count(f, &dv_table_catalog_machines), ==, 3);
     cat = dv_engine_get(f->engine, DV_KIND_CATALOG, "cat1", &error);
     g_assert_no_error(error);
     g_assert_cmpstr(dv_json_get_string(cat, "state", ""), ==, "deleting");
@@ -485,13 +442,13 @@ test_delete_unreachable_host(Fixture *f, gconstpointer data)
 
     /* Back (as a fresh simulated host: what was on it is gone, which a
      * delete takes as done). */
-    g_assert_true(dv_store_update(store(f), &dv_table_hosts, f->host_id, back, &error));
+    g_assert_true(dv_store_update(dv_test_env_store(f), &dv_table_hosts, f->host_id, back, &error));
     g_assert_no_error(error);
     done2 = delete_catalog(f, "cat1");
     dv_test_assert_job_succeeded(done2);
-    g_assert_cmpint(count(f, &dv_table_catalogs), ==, 0);
-    g_assert_cmpint(count(f, &dv_table_catalog_bases), ==, 0);
-    g_assert_cmpint(count(f, &dv_table_catalog_machines), ==, 0);
+    g_assert_cmpint(dv_test_env_count(f, &dv_table_catalogs), ==, 0);
+    g_assert_cmpint(dv_test_env_count(f, &dv_table_catalog_bases), ==, 0);
+    g_assert_cmpint(dv_test_env_count(f, &dv_table_catalog_machines), ==, 0);
 }
 
 static JsonObject *
@@ -645,7 +602,7 @@ test_placement(Fixture *f, gconstpointer data)
     dv_test_engine_snapshot(f->engine, "m0", "s1", WAIT_MS);
     job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
     g_assert_no_error(error);
-    done = job_wait(f, job);
+    done = dv_test_env_job_wait(f, job);
     machines = dv_engine_catalog_machines(f->engine, "cat1", NULL, &error);
     g_assert_no_error(error);
     items = dv_json_get_array(machines, "items");
@@ -704,7 +661,7 @@ test_bases_other_hosts(Fixture *f, gconstpointer data)
     dv_test_engine_snapshot(f->engine, "m0", "s1", WAIT_MS);
     job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
     g_assert_no_error(error);
-    done = job_wait(f, job);
+    done = dv_test_env_job_wait(f, job);
     g_assert_cmpstr(dv_json_get_string(done, "state", ""), ==, "failed");
     bases = dv_engine_list_all(f->engine, &dv_table_catalog_bases, "catalog_id",
                                dv_json_get_string(dv_json_get_object(done, "result"), "id", ""), &error);
@@ -742,7 +699,8 @@ int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-#define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+#define ADD(path, fn)                                                                              \
+    g_test_add(path, Fixture, NULL, dv_test_catalog_env_setup, fn, dv_test_catalog_env_teardown)
     ADD("/drover/catalog/validation", test_validation);
     ADD("/drover/catalog/create-and-conflict", test_create_and_conflict);
     ADD("/drover/catalog/delete-refused-while-provisioning", test_delete_refused_while_provisioning);

@@ -137,3 +137,46 @@ dv_test_engine_pool_names(DvEngine *engine, const char *host_id, const char *pre
                                dv_json_get_string(json_array_get_object_element(vols, i), "name", ""));
     return g_string_free(g_steal_pointer(&out), FALSE);
 }
+
+void
+dv_test_catalog_env_setup(DvTestCatalogEnv *env, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+
+    env->keep = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+    env->tmpdir = g_dir_make_tmp("drover-catalog-XXXXXX", &error);
+    g_assert_no_error(error);
+    env->state_dir = g_build_filename(env->tmpdir, "state", NULL);
+    env->engine = dv_test_engine_new(env->state_dir, FALSE);
+    /* Host "h1" with VMs m0, m1, m2; m0 becomes the master. */
+    env->host_id = dv_test_catalog_add_host(env->engine, env->tmpdir, DV_TEST_CATALOG_WAIT_MS);
+}
+
+void
+dv_test_catalog_env_teardown(DvTestCatalogEnv *env, gconstpointer data)
+{
+    g_clear_pointer(&env->engine, dv_engine_free);
+    dv_test_rm_rf(env->tmpdir);
+    g_clear_pointer(&env->state_dir, g_free);
+    g_clear_pointer(&env->tmpdir, g_free);
+    g_clear_pointer(&env->host_id, g_free);
+    g_clear_pointer(&env->keep, g_ptr_array_unref);
+}
+
+DvStore *
+dv_test_env_store(DvTestCatalogEnv *env)
+{
+    return dv_engine_get_store(env->engine);
+}
+
+JsonObject *
+dv_test_env_job_wait(DvTestCatalogEnv *env, JsonObject *job)
+{
+    return dv_test_engine_job_row(env->engine, job, DV_TEST_CATALOG_WAIT_MS);
+}
+
+gint64
+dv_test_env_count(DvTestCatalogEnv *env, const DvTableDef *def)
+{
+    return dv_test_engine_count(env->engine, def);
+}

@@ -32,6 +32,30 @@ DvEngine *dv_test_engine_new(const char *state_dir, gboolean no_recover);
  * stops m0, the catalogs' master.  Returns the host id (owned). */
 char *dv_test_catalog_add_host(DvEngine *engine, const char *dir, guint timeout_ms);
 
+/* The engine-tier fixture of the catalog tests: a temp dir, a DvEngine on
+ * <tmpdir>/state and host "h1" (dv_test_catalog_add_host()). */
+typedef struct {
+    char *tmpdir;
+    char *state_dir;
+    DvEngine *engine;
+    char *host_id;
+    GPtrArray *keep; /* rows the helpers return, borrowed by the tests */
+} DvTestCatalogEnv;
+
+/* How long the catalog tests wait for a job. */
+#define DV_TEST_CATALOG_WAIT_MS 60000
+
+/* g_test_add() fixture functions: set up @env in a new temp dir; free the
+ * engine, remove the temp dir and free what @env holds. */
+void dv_test_catalog_env_setup(DvTestCatalogEnv *env, gconstpointer data);
+void dv_test_catalog_env_teardown(DvTestCatalogEnv *env, gconstpointer data);
+/* @env's store. */
+DvStore *dv_test_env_store(DvTestCatalogEnv *env);
+/* dv_test_engine_job_row() with @env's engine (owned). */
+JsonObject *dv_test_env_job_wait(DvTestCatalogEnv *env, JsonObject *job);
+/* Rows of @def in @env's store. */
+gint64 dv_test_env_count(DvTestCatalogEnv *env, const DvTableDef *def);
+
 /* Takes snapshot @name of VM @vm through the engine and waits for it. */
 void dv_test_engine_snapshot(DvEngine *engine, const char *vm, const char *name,
                              guint timeout_ms);
