@@ -34,23 +34,11 @@ fixture_teardown(Fixture *f, gconstpointer data)
 static void
 test_routes(Fixture *f, gconstpointer data)
 {
-    g_autofree char *xml = dv_test_write_host_xml(f->hostdir, "h1.xml", "m", 3);
-    g_autofree char *host = g_strdup_printf("{\"name\":\"h1\",\"uri\":\"test://%s\"}", xml);
     guint status = 0;
 
-    dv_test_run_job_ok(f->d, "POST", "/api/v1/hosts", host);
-    dv_test_run_job_ok(f->d, "POST", "/api/v1/vms/m0/stop", NULL);
-    dv_test_run_job_ok(f->d, "POST", "/api/v1/vms/m0/snapshots", "{\"name\":\"s1\"}");
-    {
-        /* test:// cannot upload identity disks: the machines fail, the
-         * base and overlays exist. */
-        g_autoptr(JsonObject) job = dv_test_run_job(
-            f->d, "POST", "/api/v1/catalogs",
-            "{\"name\":\"cat1\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\",\"hosts\":[\"h1\"],"
-            "\"pool\":\"pool1\",\"naming_scheme\":\"desk-##\",\"count\":2,\"machine\":{\"memory_"
-            "mib\":64}}");
-        dv_test_assert_job_state(job, "failed");
-    }
+    /* The machines failed at their identity disks; the base and overlays
+     * exist. */
+    dv_test_api_make_cat1(f->d, f->hostdir);
 
     /* The report. */
     {

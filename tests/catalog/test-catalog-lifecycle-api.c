@@ -51,20 +51,9 @@ refused(Fixture *f, const char *method, const char *path, const char *body, guin
 static void
 test_routes(Fixture *f, gconstpointer data)
 {
-    g_autofree char *xml = dv_test_write_host_xml(f->hostdir, "h1.xml", "m", 3);
-    g_autofree char *host = g_strdup_printf("{\"name\":\"h1\",\"uri\":\"test://%s\"}", xml);
     guint status = 0;
 
-    dv_test_run_job_ok(f->d, "POST", "/api/v1/hosts", host);
-    dv_test_run_job_ok(f->d, "POST", "/api/v1/vms/m0/stop", NULL);
-    dv_test_run_job_ok(f->d, "POST", "/api/v1/vms/m0/snapshots", "{\"name\":\"s1\"}");
-    {
-        g_autoptr(JsonObject) job = dv_test_run_job(
-            f->d, "POST", "/api/v1/catalogs",
-            "{\"name\":\"cat1\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\",\"hosts\":[\"h1\"],"
-            "\"pool\":\"pool1\",\"naming_scheme\":\"desk-##\",\"count\":2,\"machine\":{\"memory_mib\":64}}");
-        dv_test_assert_job_state(job, "failed"); /* test:// cannot upload identity disks */
-    }
+    dv_test_api_make_cat1(f->d, f->hostdir);
 
     /* Image history: one image, current. */
     {
@@ -140,8 +129,6 @@ test_periodic_reconcile(void)
 {
     g_autoptr(GError) error = NULL;
     g_autofree char *hostdir = g_dir_make_tmp("drover-reconcile-XXXXXX", &error);
-    g_autofree char *xml = NULL;
-    g_autofree char *host = NULL;
     const char *const args[] = { "--catalog-reconcile-interval", "1", NULL };
     DvTestDaemon *d;
     guint status = 0;
@@ -151,18 +138,7 @@ test_periodic_reconcile(void)
     g_setenv("DV_DEBUG_RECONCILE_SECONDS", "1", TRUE);
     d = dv_test_daemon_start(NULL, args);
     g_unsetenv("DV_DEBUG_RECONCILE_SECONDS");
-    xml = dv_test_write_host_xml(hostdir, "h1.xml", "m", 3);
-    host = g_strdup_printf("{\"name\":\"h1\",\"uri\":\"test://%s\"}", xml);
-    {
-        g_autoptr(JsonObject) j1 = dv_test_run_job(d, "POST", "/api/v1/hosts", host);
-        g_autoptr(JsonObject) j2 = dv_test_run_job(d, "POST", "/api/v1/vms/m0/stop", NULL);
-        g_autoptr(JsonObject) j3 = dv_test_run_job(d, "POST", "/api/v1/vms/m0/snapshots", "{\"name\":\"s1\"}");
-        g_autoptr(JsonObject) j4 = dv_test_run_job(
-            d, "POST", "/api/v1/catalogs",
-            "{\"name\":\"cat1\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\",\"hosts\":[\"h1\"],"
-            "\"pool\":\"pool1\",\"naming_scheme\":\"desk-##\",\"count\":2,\"machine\":{\"memory_mib\":64}}");
-        dv_test_assert_job_state(j1, "succeeded");
-    }
+    dv_test_api_make_cat1(d, hostdir);
     deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
     for (;;) {
         g_autoptr(JsonNode) resp = dv_test_request(d, "GET", "/api/v1/catalogs/cat1", NULL, &status);
@@ -183,10 +159,7 @@ test_periodic_reconcile(void)
         g_usleep(200 * 1000);
     }
     dv_test_daemon_free(d);
-    {
-        const char *const rm[] = { "rm", "-rf", "--", hostdir, NULL };
-        g_spawn_sync(NULL, (char **)rm, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
-    }
+    dv_test_rm_rf(hostdir);
     /* A bad interval: droverd refuses to start (usage, exit 2). */
     {
         g_autofree char *state = g_dir_make_tmp("drover-reconcile-state-XXXXXX", &error);

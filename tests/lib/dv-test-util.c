@@ -599,3 +599,20 @@ dv_test_run_job_ok(DvTestDaemon *d, const char *method, const char *path, const 
     g_autoptr(JsonObject) job = dv_test_run_job(d, method, path, body);
     dv_test_assert_job_state(job, "succeeded");
 }
+
+void
+dv_test_api_make_cat1(DvTestDaemon *d, const char *dir)
+{
+    g_autofree char *xml = dv_test_write_host_xml(dir, "h1.xml", "m", 3);
+    g_autofree char *host = g_strdup_printf("{\"name\":\"h1\",\"uri\":\"test://%s\"}", xml);
+    g_autoptr(JsonObject) job = NULL;
+
+    dv_test_run_job_ok(d, "POST", "/api/v1/hosts", host);
+    dv_test_run_job_ok(d, "POST", "/api/v1/vms/m0/stop", NULL);
+    dv_test_run_job_ok(d, "POST", "/api/v1/vms/m0/snapshots", "{\"name\":\"s1\"}");
+    job = dv_test_run_job(d, "POST", "/api/v1/catalogs",
+                          "{\"name\":\"cat1\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\","
+                          "\"hosts\":[\"h1\"],\"pool\":\"pool1\",\"naming_scheme\":\"desk-##\","
+                          "\"count\":2,\"machine\":{\"memory_mib\":64}}");
+    dv_test_assert_job_state(job, "failed");
+}

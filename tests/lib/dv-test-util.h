@@ -57,6 +57,11 @@ JsonObject *dv_test_wait_job(DvTestDaemon *d, const char *job_id, guint timeout_
 void dv_test_assert_job_state(JsonObject *job, const char *state);
 /* dv_test_run_job() that also asserts the job succeeded. */
 void dv_test_run_job_ok(DvTestDaemon *d, const char *method, const char *path, const char *body);
+/* Through @d's API: test host "h1" (file <dir>/h1.xml, VMs m0, m1, m2), m0
+ * stopped with snapshot s1, and catalog cat1 of 2 machines from it.
+ * test:// cannot upload identity disks, so the catalog's job fails with
+ * its base and overlays made; asserted. */
+void dv_test_api_make_cat1(DvTestDaemon *d, const char *dir);
 
 /* Asserts an error response: status and error code, and the field when
  * @field is not NULL. */
