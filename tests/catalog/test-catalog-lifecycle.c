@@ -115,37 +115,6 @@ make_ready(Fixture *f)
     }
 }
 
-/* A fake job row "running" for cat1, as if a job of it ran. */
-static char *
-fake_running_job(Fixture *f)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) fake = json_object_new();
-    g_autoptr(JsonObject) ch = json_object_new();
-    g_autoptr(JsonObject) cat =
-        dv_store_find(dv_test_env_store(f), &dv_table_catalogs, "name", "cat1", &error);
-    char *jid = g_uuid_string_random();
-    gint64 now = dv_store_now();
-
-    g_assert_no_error(error);
-    json_object_set_string_member(fake, "id", jid);
-    json_object_set_string_member(fake, "kind", "catalog.provision");
-    json_object_set_string_member(fake, "state", "running");
-    json_object_set_string_member(fake, "created_by", "tester");
-    json_object_set_int_member(fake, "created_at", now);
-    json_object_set_int_member(fake, "updated_at", now);
-    json_object_set_int_member(fake, "attempts", 1);
-    json_object_set_int_member(fake, "progress", 0);
-    json_object_set_boolean_member(fake, "cancel_requested", FALSE);
-    g_assert_true(dv_store_insert(dv_test_env_store(f), &dv_table_jobs, fake, &error));
-    g_assert_no_error(error);
-    json_object_set_string_member(ch, "job_id", jid);
-    g_assert_true(dv_store_update(dv_test_env_store(f), &dv_table_catalogs,
-                                  dv_json_get_string(cat, "id", ""), ch, &error));
-    g_assert_no_error(error);
-    return jid;
-}
-
 typedef struct {
     gint64 images, bases, machines, jobs;
 } Counts;
@@ -309,7 +278,7 @@ test_image_refusals(Fixture *f, gconstpointer data)
     /* A running job of the catalog: every lifecycle call is refused
      * naming it. */
     {
-        g_autofree char *jid = fake_running_job(f);
+        g_autofree char *jid = dv_test_catalog_fake_running_job(f, "cat1");
         g_autoptr(JsonObject) add = dv_test_json_object("{\"count\":1}");
         g_autoptr(JsonObject) power = dv_test_json_object("{\"action\":\"start\"}");
         g_autoptr(JsonObject) rebuild = dv_test_json_object("{\"all\":true}");

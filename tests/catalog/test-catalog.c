@@ -235,25 +235,8 @@ test_create_and_conflict(Fixture *f, gconstpointer data)
 
     /* A running job of the catalog blocks a second one. */
     {
-        g_autoptr(JsonObject) fake = json_object_new();
-        g_autoptr(JsonObject) ch = json_object_new();
         g_autoptr(JsonObject) again = NULL;
-        g_autofree char *jid = g_uuid_string_random();
-        gint64 now = dv_store_now();
-        json_object_set_string_member(fake, "id", jid);
-        json_object_set_string_member(fake, "kind", "catalog.provision");
-        json_object_set_string_member(fake, "state", "running");
-        json_object_set_string_member(fake, "created_by", "tester");
-        json_object_set_int_member(fake, "created_at", now);
-        json_object_set_int_member(fake, "updated_at", now);
-        json_object_set_int_member(fake, "attempts", 1);
-        json_object_set_int_member(fake, "progress", 0);
-        json_object_set_boolean_member(fake, "cancel_requested", FALSE);
-        g_assert_true(dv_store_insert(dv_test_env_store(f), &dv_table_jobs, fake, &error));
-        g_assert_no_error(error);
-        json_object_set_string_member(ch, "job_id", jid);
-        g_assert_true(dv_store_update(dv_test_env_store(f), &dv_table_catalogs,
-                                      dv_json_get_string(cat, "id", ""), ch, &error));
+        g_autofree char *jid = dv_test_catalog_fake_running_job(f, "cat1");
         again = dv_engine_catalog_provision(f->engine, "cat1", "tester", &error);
         g_assert_null(again);
         g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
@@ -262,37 +245,6 @@ test_create_and_conflict(Fixture *f, gconstpointer data)
         g_clear_error(&error);
         g_assert_true(dv_store_delete(dv_test_env_store(f), &dv_table_jobs, jid, &error));
     }
-}
-
-/* A fake job row "running" for the catalog, as if provisioning ran. */
-static char *
-fake_running_job(Fixture *f, const char *catalog)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) fake = json_object_new();
-    g_autoptr(JsonObject) ch = json_object_new();
-    g_autoptr(JsonObject) cat =
-        dv_store_find(dv_test_env_store(f), &dv_table_catalogs, "name", catalog, &error);
-    char *jid = g_uuid_string_random();
-    gint64 now = dv_store_now();
-
-    g_assert_no_error(error);
-    json_object_set_string_member(fake, "id", jid);
-    json_object_set_string_member(fake, "kind", "catalog.provision");
-    json_object_set_string_member(fake, "state", "running");
-    json_object_set_string_member(fake, "created_by", "tester");
-    json_object_set_int_member(fake, "created_at", now);
-    json_object_set_int_member(fake, "updated_at", now);
-    json_object_set_int_member(fake, "attempts", 1);
-    json_object_set_int_member(fake, "progress", 0);
-    json_object_set_boolean_member(fake, "cancel_requested", FALSE);
-    g_assert_true(dv_store_insert(dv_test_env_store(f), &dv_table_jobs, fake, &error));
-    g_assert_no_error(error);
-    json_object_set_string_member(ch, "job_id", jid);
-    g_assert_true(dv_store_update(dv_test_env_store(f), &dv_table_catalogs,
-                                  dv_json_get_string(cat, "id", ""), ch, &error));
-    g_assert_no_error(error);
-    return jid;
 }
 
 /* cat1 with 3 machines whose identity step failed (test:// has no
@@ -335,7 +287,7 @@ test_delete_refused_while_provisioning(Fixture *f, gconstpointer data)
     gint64 jobs;
 
     make_failed_catalog(f);
-    jid = fake_running_job(f, "cat1");
+    jid = dv_test_catalog_fake_running_job(f, "cat1");
     jobs = dv_test_env_count(f, &dv_table_jobs);
     job = dv_engine_delete(f->engine, DV_KIND_CATALOG, "cat1", NULL, "tester", &error);
     g_assert_null(job);

@@ -180,3 +180,33 @@ dv_test_env_count(DvTestCatalogEnv *env, const DvTableDef *def)
 {
     return dv_test_engine_count(env->engine, def);
 }
+
+char *
+dv_test_catalog_fake_running_job(DvTestCatalogEnv *env, const char *catalog)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) fake = json_object_new();
+    g_autoptr(JsonObject) ch = json_object_new();
+    g_autoptr(JsonObject) cat =
+        dv_store_find(dv_test_env_store(env), &dv_table_catalogs, "name", catalog, &error);
+    char *jid = g_uuid_string_random();
+    gint64 now = dv_store_now();
+
+    g_assert_no_error(error);
+    json_object_set_string_member(fake, "id", jid);
+    json_object_set_string_member(fake, "kind", "catalog.provision");
+    json_object_set_string_member(fake, "state", "running");
+    json_object_set_string_member(fake, "created_by", "tester");
+    json_object_set_int_member(fake, "created_at", now);
+    json_object_set_int_member(fake, "updated_at", now);
+    json_object_set_int_member(fake, "attempts", 1);
+    json_object_set_int_member(fake, "progress", 0);
+    json_object_set_boolean_member(fake, "cancel_requested", FALSE);
+    g_assert_true(dv_store_insert(dv_test_env_store(env), &dv_table_jobs, fake, &error));
+    g_assert_no_error(error);
+    json_object_set_string_member(ch, "job_id", jid);
+    g_assert_true(dv_store_update(dv_test_env_store(env), &dv_table_catalogs,
+                                  dv_json_get_string(cat, "id", ""), ch, &error));
+    g_assert_no_error(error);
+    return jid;
+}

@@ -56,6 +56,10 @@ JsonObject *dv_test_env_job_wait(DvTestCatalogEnv *env, JsonObject *job);
 /* Rows of @def in @env's store. */
 gint64 dv_test_env_count(DvTestCatalogEnv *env, const DvTableDef *def);
 
+/* Writes a job row "running" for catalog @catalog and makes it the
+ * catalog's job, as if one of its jobs ran; returns the job id (owned). */
+char *dv_test_catalog_fake_running_job(DvTestCatalogEnv *env, const char *catalog);
+
 /* Takes snapshot @name of VM @vm through the engine and waits for it. */
 void dv_test_engine_snapshot(DvEngine *engine, const char *vm, const char *name,
                              guint timeout_ms);
