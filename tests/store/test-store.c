@@ -1287,6 +1287,38 @@ test_pg_missing(gconstpointer data)
         g_test_skip("DV_TEST_PG_URI is not set; run under tests/services/with-services");
 }
 
+/* insert_all stops at the first refused row; in a transaction nothing
+ * of the batch stays. */
+static gboolean
+insert_all_txn(DvStore *store, gpointer user_data, GError **error)
+{
+    return dv_store_insert_all(store, &dv_table_hosts, user_data, error);
+}
+
+static void
+test_insert_all(Fixture *fx, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) ok = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+    g_autoptr(GPtrArray) bad = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+
+    g_ptr_array_add(ok, make_host("a1"));
+    g_ptr_array_add(ok, make_host("a2"));
+    g_assert_true(dv_store_insert_all(fx->store, &dv_table_hosts, ok, &error));
+    g_assert_no_error(error);
+    g_assert_cmpint(dv_store_count(fx->store, &dv_table_hosts, NULL, 0, NULL), ==, 2);
+
+    /* b1 is new, the second row repeats a1's name, b3 comes after it. */
+    g_ptr_array_add(bad, make_host("b1"));
+    g_ptr_array_add(bad, make_host("a1"));
+    json_object_set_string_member(g_ptr_array_index(bad, 1), "uri", "test:///b2");
+    g_ptr_array_add(bad, make_host("b3"));
+    g_assert_false(dv_store_transaction(fx->store, insert_all_txn, bad, &error));
+    g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
+    g_assert_cmpstr(dv_error_get_field(error), ==, "name");
+    g_assert_cmpint(dv_store_count(fx->store, &dv_table_hosts, NULL, 0, NULL), ==, 2);
+}
+
 static void
 add_suite(const char *prefix, DvDbBackend backend)
 {
@@ -1297,6 +1329,7 @@ add_suite(const char *prefix, DvDbBackend backend)
     } tests[] = {
         { "crud", fixture_setup, test_crud },
         { "conflict", fixture_setup, test_conflict },
+        { "insert-all", fixture_setup, test_insert_all },
         { "fk", fixture_setup, test_fk },
         { "paging", fixture_setup, test_paging },
         { "paging-descending", fixture_setup, test_paging_descending },

@@ -430,12 +430,8 @@ static gboolean
 dv_image_insert_txn(DvStore *store, gpointer user_data, GError **error)
 {
     DvImageRows *r = user_data;
-    if (!dv_store_insert(store, &dv_table_catalog_images, r->image, error))
-        return FALSE;
-    for (guint i = 0; i < r->bases->len; i++)
-        if (!dv_store_insert(store, &dv_table_catalog_bases, g_ptr_array_index(r->bases, i), error))
-            return FALSE;
-    return TRUE;
+    return dv_store_insert(store, &dv_table_catalog_images, r->image, error) &&
+           dv_store_insert_all(store, &dv_table_catalog_bases, r->bases, error);
 }
 
 JsonObject *

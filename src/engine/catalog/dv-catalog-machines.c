@@ -57,11 +57,7 @@ dv_catalog_resolve_idle(DvEngine *engine, const char *ref, GError **error)
 static gboolean
 dv_catalog_insert_machines_txn(DvStore *store, gpointer user_data, GError **error)
 {
-    GPtrArray *rows = user_data;
-    for (guint i = 0; i < rows->len; i++)
-        if (!dv_store_insert(store, &dv_table_catalog_machines, g_ptr_array_index(rows, i), error))
-            return FALSE;
-    return TRUE;
+    return dv_store_insert_all(store, &dv_table_catalog_machines, user_data, error);
 }
 
 JsonObject *

@@ -356,16 +356,10 @@ static gboolean
 dv_catalog_insert_txn(DvStore *store, gpointer user_data, GError **error)
 {
     DvCatalogRows *r = user_data;
-    if (!dv_store_insert(store, &dv_table_catalogs, r->catalog, error) ||
-        !dv_store_insert(store, &dv_table_catalog_images, r->image, error))
-        return FALSE;
-    for (guint i = 0; i < r->bases->len; i++)
-        if (!dv_store_insert(store, &dv_table_catalog_bases, g_ptr_array_index(r->bases, i), error))
-            return FALSE;
-    for (guint i = 0; i < r->machines->len; i++)
-        if (!dv_store_insert(store, &dv_table_catalog_machines, g_ptr_array_index(r->machines, i), error))
-            return FALSE;
-    return TRUE;
+    return dv_store_insert(store, &dv_table_catalogs, r->catalog, error) &&
+           dv_store_insert(store, &dv_table_catalog_images, r->image, error) &&
+           dv_store_insert_all(store, &dv_table_catalog_bases, r->bases, error) &&
+           dv_store_insert_all(store, &dv_table_catalog_machines, r->machines, error);
 }
 
 /* The master's boot disk (first writable disk) as its VM row records it. */

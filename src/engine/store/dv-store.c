@@ -726,6 +726,15 @@ dv_store_reword_conflict(const DvTableDef *def, JsonObject *record, GError *erro
 /* --- records -------------------------------------------------------- */
 
 gboolean
+dv_store_insert_all(DvStore *store, const DvTableDef *def, GPtrArray *records, GError **error)
+{
+    for (guint i = 0; i < records->len; i++)
+        if (!dv_store_insert(store, def, g_ptr_array_index(records, i), error))
+            return FALSE;
+    return TRUE;
+}
+
+gboolean
 dv_store_insert(DvStore *store, const DvTableDef *def, JsonObject *record, GError **error)
 {
     const DvTableSql *ts = dv_store_table_sql(store, def);

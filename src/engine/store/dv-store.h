@@ -111,6 +111,10 @@ void dv_store_set_extra_migrations_for_test(const char *const *names, const char
  * column. */
 gboolean dv_store_insert(DvStore *store, const DvTableDef *def, JsonObject *record,
                          GError **error);
+/* dv_store_insert() of every JsonObject in @records, in order; stops at
+ * the first failure (run it in a transaction to keep none of them). */
+gboolean dv_store_insert_all(DvStore *store, const DvTableDef *def, GPtrArray *records,
+                             GError **error);
 
 /* Updates the columns present in @changes for row @id; DV_ERROR_NOT_FOUND
  * when no such row exists. */
