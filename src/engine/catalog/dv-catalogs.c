@@ -800,26 +800,11 @@ JsonObject *
 dv_engine_catalog_provision(DvEngine *engine, const char *ref, const char *user, GError **error)
 {
     g_autoptr(JsonObject) catalog = dv_engine_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
-    g_autoptr(JsonObject) job = NULL;
-    g_autoptr(JsonObject) changes = json_object_new();
 
-    if (catalog == NULL || !dv_catalog_check_idle(engine, catalog, error))
+    if (catalog == NULL)
         return NULL;
-    if (g_strcmp0(dv_json_get_string(catalog, "state", ""), "deleting") == 0) {
-        dv_set_field_error(error, DV_ERROR_CONFLICT, NULL,
-                           "catalog %s is being deleted; delete it again to finish",
-                           dv_json_get_string(catalog, "name", ""));
-        return NULL;
-    }
-    job = dv_engine_submit(engine, "catalog.provision", "catalog", dv_json_get_string(catalog, "id", ""),
-                           dv_json_get_string(catalog, "name", ""), NULL, NULL, user, error);
-    if (job == NULL)
-        return NULL;
-    json_object_set_string_member(changes, "job_id", dv_json_get_string(job, "id", ""));
-    json_object_set_string_member(changes, "state", "provisioning");
-    if (!dv_store_update(engine->store, &dv_table_catalogs, dv_json_get_string(catalog, "id", ""), changes, error))
-        return NULL;
-    return g_steal_pointer(&job);
+    return dv_catalog_submit(engine, catalog, "catalog.provision", NULL, "provisioning", user,
+                             error);
 }
 
 JsonObject *
