@@ -69,8 +69,24 @@ dv_virt_pool_ensure_dir(DvVirtHost *host, const char *name, const char *path, GC
     active = virStoragePoolIsActive(p);
     if (active < 0)
         return dv_virt_op_fail(&op, error, "cannot read storage pool %s", name);
-    if (active == 0 && virStoragePoolCreate(p, 0) < 0)
-        return dv_virt_op_fail(&op, error, "cannot start storage pool %s", name);
+    /* A running pool whose directory was removed on the host: the refresh
+     * fails and libvirt stops the pool.  A refresh refused while the pool
+     * stays active (an upload running in it) means it is in use: fine. */
+    if (active == 1 && virStoragePoolRefresh(p, 0) < 0) {
+        active = virStoragePoolIsActive(p);
+        if (active < 0)
+            return dv_virt_op_fail(&op, error, "cannot read storage pool %s", name);
+        virResetLastError();
+    }
+    /* Stopped (by hand, at boot when its directory was gone, or by the
+     * refresh above): build remakes a missing directory with the mode
+     * and owner of the definition (0711) and keeps an existing one. */
+    if (active == 0) {
+        if (virStoragePoolBuild(p, 0) < 0)
+            return dv_virt_op_fail(&op, error, "cannot make the directory of storage pool %s", name);
+        if (virStoragePoolCreate(p, 0) < 0)
+            return dv_virt_op_fail(&op, error, "cannot start storage pool %s", name);
+    }
     return TRUE;
 }
 
@@ -89,9 +105,17 @@ dv_virt_pool_remove(DvVirtHost *host, const char *name, GCancellable *cancellabl
     if (active < 0)
         return dv_virt_op_fail(&op, error, "cannot read storage pool %s", name);
     if (active == 1) {
-        /* Files libvirt did not make would be missed by the check below. */
-        if (virStoragePoolRefresh(p, 0) < 0)
-            return dv_virt_op_fail(&op, error, "cannot refresh storage pool %s", name);
+        /* Files libvirt did not make would be missed by the check below.
+         * A refresh that fails because the directory is gone stops the
+         * pool: nothing is left in it to keep. */
+        if (virStoragePoolRefresh(p, 0) < 0) {
+            active = virStoragePoolIsActive(p);
+            if (active != 0)
+                return dv_virt_op_fail(&op, error, "cannot refresh storage pool %s", name);
+            virResetLastError();
+        }
+    }
+    if (active == 1) {
         if (virStoragePoolNumOfVolumes(p) > 0) {
             g_set_error(error, DV_ERROR, DV_ERROR_CONFLICT, "storage pool %s still holds %d volumes",
                         name, virStoragePoolNumOfVolumes(p));
