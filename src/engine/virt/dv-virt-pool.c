@@ -17,6 +17,7 @@ dv_virt_pool_ensure_dir(DvVirtHost *host, const char *name, const char *path, GC
 {
     g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
     g_autoptr(virStoragePool) p = NULL;
+    gboolean built = FALSE;
     int active;
 
     g_return_val_if_fail(host != NULL, FALSE);
@@ -55,6 +56,7 @@ dv_virt_pool_ensure_dir(DvVirtHost *host, const char *name, const char *path, GC
         }
         if (virStoragePoolSetAutostart(p, 1) < 0)
             return dv_virt_op_fail(&op, error, "cannot mark storage pool %s autostart", name);
+        built = TRUE;
     } else {
         g_autofree char *xml = virStoragePoolGetXMLDesc(p, 0);
         g_autofree char *want = g_markup_printf_escaped("<path>%s</path>", path);
@@ -82,7 +84,7 @@ dv_virt_pool_ensure_dir(DvVirtHost *host, const char *name, const char *path, GC
      * refresh above): build remakes a missing directory with the mode
      * and owner of the definition (0711) and keeps an existing one. */
     if (active == 0) {
-        if (virStoragePoolBuild(p, 0) < 0)
+        if (!built && virStoragePoolBuild(p, 0) < 0)
             return dv_virt_op_fail(&op, error, "cannot make the directory of storage pool %s", name);
         if (virStoragePoolCreate(p, 0) < 0)
             return dv_virt_op_fail(&op, error, "cannot start storage pool %s", name);
