@@ -280,6 +280,7 @@ delete_catalog(Env *env)
                 !g_str_has_prefix(lines[i], env->id_pool))
                 g_error("volume %s is left behind", lines[i]);
     }
+    g_assert_nonnull(dv_json_get_array(result, "notes"));
     return json_array_ref(dv_json_get_array(result, "notes"));
 }
 
@@ -319,8 +320,10 @@ test_directory_removed(void)
     g_assert_cmpuint(assert_machines_ready(&env), ==, 3);
     assert_reconcile_ok(&env);
 
-    /* And delete finishes with the directory gone. */
+    /* And delete finishes with the directory gone (and the pool stopped
+     * by libvirt when the reconcile's refresh found it gone). */
     dv_test_system_remove_tree(env.id_dir);
+    assert_identity_missing(&env, 3);
     notes = delete_catalog(&env);
     g_assert_false(g_file_test(env.id_dir, G_FILE_TEST_EXISTS));
     {
