@@ -298,6 +298,13 @@ test_directory_removed(void)
     /* Removed on the host, the pool still running in libvirt. */
     dv_test_system_remove_tree(env.id_dir);
     g_assert_false(g_file_test(env.id_dir, G_FILE_TEST_EXISTS));
+    /* The host's rights are intact: the probe volume goes into a pool that
+     * takes it (which pool libvirt lists first is its choice). */
+    {
+        g_autoptr(JsonObject) rights = dv_virt_host_check_rights(env.vh, NULL, &error);
+        g_assert_no_error(error);
+        g_assert_true(dv_json_get_bool(rights, "create_volumes", FALSE));
+    }
     assert_identity_missing(&env, 2);
 
     /* add-machines: the new machine made, the directory back, the old
