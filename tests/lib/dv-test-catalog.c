@@ -66,7 +66,8 @@ DvEngine *
 dv_test_engine_new(const char *state_dir, gboolean no_recover)
 {
     g_autoptr(GError) error = NULL;
-    DvEngineOptions o = { .state_dir = state_dir, .job_workers = 4, .no_recover = no_recover };
+    DvEngineOptions o = { .state_dir = state_dir, .job_workers = 4, .no_recover = no_recover,
+                          .allow_simulated_hosts = TRUE };
     DvEngine *e = dv_engine_new(&o, &error);
     g_assert_no_error(error);
     g_assert_nonnull(e);
