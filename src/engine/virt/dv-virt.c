@@ -497,7 +497,9 @@ dv_virt_host_open(DvVirtHost *host, GError **error)
                        host->id);
         return NULL;
     }
-    conn = virConnectOpenAuth(host->uri, &auth, VIR_CONNECT_NO_ALIASES);
+    /* No alias lookup can happen: libvirt looks up only names without
+     * ':', and every allowed URI has "://". */
+    conn = virConnectOpenAuth(host->uri, &auth, 0);
     if (conn == NULL) {
         virError copy = { 0 };
         DvErrorCode code;
