@@ -11,6 +11,7 @@
 #include "dv-test-util.h"
 
 #include <glib/gstdio.h>
+#include <sys/wait.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -272,6 +273,43 @@ test_share_paths(Fixture *f, gconstpointer data)
     g_assert_cmpint(dv_test_engine_count(f->engine, &dv_table_library_shares), ==, 3);
 }
 
+/* --- droverd's config ------------------------------------------------------ */
+
+/* Runs droverd with @conf as its config; returns its exit status and
+ * stderr. */
+static int
+run_droverd(Fixture *f, const char *conf_text, char **ret_err)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *conf = g_build_filename(f->tmpdir, "droverd.conf", NULL);
+    g_autofree char *droverd = dv_test_build_path("src", "daemon", "droverd", NULL);
+    g_autofree char *state = g_build_filename(f->tmpdir, "dstate", NULL);
+    const char *argv[] = { droverd, "--config", conf, "--state-dir", state, "--listen", "127.0.0.1:0",
+                           NULL };
+    int status = 0;
+
+    g_assert_true(g_file_set_contents(conf, conf_text, -1, &error));
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+                               ret_err, &status, &error));
+    g_assert_no_error(error);
+    g_assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+static void
+test_droverd_config(Fixture *f, gconstpointer data)
+{
+    g_autofree char *err = NULL;
+
+    g_assert_cmpint(run_droverd(f, "[hosts]\nallow_uri_parameters=keyfile;bogus_param\n", &err), !=, 0);
+    g_test_message("%s", err);
+    g_assert_nonnull(strstr(err, "bogus_param"));
+    g_assert_nonnull(strstr(err, "allow_uri_parameters"));
+    g_clear_pointer(&err, g_free);
+    g_assert_cmpint(run_droverd(f, "[hosts]\nsimulated=perhaps\n", &err), ==, 2);
+    g_assert_nonnull(strstr(err, "[hosts] simulated must be true or false"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -285,6 +323,8 @@ main(int argc, char **argv)
     g_test_add("/drover/engine/uri/allowed-parameters", Fixture, NULL, fixture_setup,
                test_allowed_parameters, fixture_teardown);
     g_test_add("/drover/engine/uri/share-paths", Fixture, NULL, fixture_setup, test_share_paths,
+               fixture_teardown);
+    g_test_add("/drover/engine/uri/droverd-config", Fixture, NULL, fixture_setup, test_droverd_config,
                fixture_teardown);
     return g_test_run();
 }
