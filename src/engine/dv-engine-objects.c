@@ -414,9 +414,8 @@ dv_engine_share_build(DvEngine *engine, JsonObject *body, GError **error)
         json_object_set_string_member(rec, "host_id", dv_json_get_string(h, "id", ""));
         json_object_set_string_member(rec, "pool_name", pool);
     } else {
-        gboolean create = FALSE;
         path = dv_engine_normalize_path(given_path, error);
-        if (path == NULL || !dv_engine_share_path_check(engine, path, &create, error))
+        if (path == NULL)
             return NULL;
     }
     json_object_set_string_member(rec, "path", path);
@@ -430,6 +429,11 @@ dv_engine_share_build(DvEngine *engine, JsonObject *body, GError **error)
         !dv_engine_check_unique(engine, &dv_table_library_shares, "path", path, NULL, "path",
                                 "library share", error))
         return NULL;
+    if (host == NULL) {
+        gboolean create = FALSE;
+        if (!dv_engine_share_path_check(engine, path, &create, error))
+            return NULL;
+    }
     return g_steal_pointer(&rec);
 }
 

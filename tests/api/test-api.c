@@ -587,9 +587,11 @@ test_groups_clusters_shares(Fixture *f, gconstpointer data)
     /* A directory that does not exist is made only under the library
      * root (<state-dir>/library by default). */
     {
-        g_autoptr(JsonNode) r = dv_test_request(f->d, "POST", "/api/v1/library-shares", "{\"name\":\"isos\",\"path\":\"/srv/drover-isos\"}", &status);
+        g_autofree char *elsewhere = g_strdup_printf("%s-elsewhere", f->d->state_dir);
+        g_autofree char *body = g_strdup_printf("{\"name\":\"isos\",\"path\":\"%s/isos\"}", elsewhere);
+        g_autoptr(JsonNode) r = dv_test_request(f->d, "POST", "/api/v1/library-shares", body, &status);
         dv_test_assert_error(r, status, 400, "invalid-argument", "path");
-        g_assert_false(g_file_test("/srv/drover-isos", G_FILE_TEST_EXISTS));
+        g_assert_false(g_file_test(elsewhere, G_FILE_TEST_EXISTS));
     }
     {
         g_autofree char *body = g_strdup_printf("{\"name\":\"isos\",\"path\":\"%s/library/isos\"}", f->d->state_dir);
