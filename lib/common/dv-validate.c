@@ -317,9 +317,11 @@ dv_validate_host_uri(const char *field, const char *uri, const DvUriPolicy *poli
         if (policy == NULL || !policy->allow_simulated)
             return dv_uri_refuse(error, field, "simulated hosts (test://) are off; droverd's config "
                                  "turns them on with [hosts] simulated = true");
-        if (tname != NULL || host != NULL || user != NULL || g_uri_get_port(parsed) != -1 ||
+        /* test+unix: the same simulation served by the local libvirtd
+         * (the benchmark's --hosts-in-libvirtd). */
+        if ((tname != NULL && g_ascii_strcasecmp(tname, "unix") != 0) || host != NULL || user != NULL || g_uri_get_port(parsed) != -1 ||
             query != NULL || !g_path_is_absolute(path) || strlen(path) < 2)
-            return dv_uri_refuse(error, field, "a simulated host is test:///default or test:///FILE");
+            return dv_uri_refuse(error, field, "a simulated host is test:///default, test:///FILE or test+unix:///FILE");
         return TRUE;
     }
     if (g_ascii_strcasecmp(driver, "qemu") != 0)
