@@ -51,6 +51,15 @@ typedef struct _DvVirtHost DvVirtHost;
 DvVirt *dv_virt_new(void);
 void dv_virt_free(DvVirt *virt);
 
+/* Which host URIs this process may open beyond the built-in allowlist
+ * (dv_validate_host_uri()): droverd's [hosts] simulated and
+ * allow_uri_parameters.  Every connection open checks its URI again right
+ * before libvirt sees it; a refused URI is DV_ERROR_INVALID_ARGUMENT
+ * naming "uri".  Default: nothing extra (no test:// hosts). */
+void dv_virt_set_uri_policy(DvVirt *virt, gboolean allow_simulated,
+                            const char *const *allow_parameters);
+gboolean dv_virt_check_uri(DvVirt *virt, const char *uri, GError **error);
+
 /* ---- hosts ------------------------------------------------------------ */
 
 /* A handle on the host @host_id reached at @uri, cached by @host_id: the
