@@ -195,6 +195,122 @@ dv_engine_unregister(DvEngine *engine)
     engine->registered = FALSE;
 }
 
+/* --- rows left between ------------------------------------------------------ */
+
+/* Row states that only a job holds a row in, and how the row is settled
+ * when no job owns it any more.  Hosts have none (their row is written by
+ * the add job's last step), pools and volumes neither (their state is
+ * libvirt's); catalogs are re-submittable in every state (a provision or
+ * delete consults its job, not the row) and their pending machines are
+ * the next provision's to-do list (docs/DECISIONS.md). */
+static const struct {
+    const DvTableDef *def;
+    const char *state;
+    const char *job_kind;
+} dv_engine_transitional[] = {
+    { &dv_table_vms, "creating", "vm.create" },
+};
+
+typedef struct {
+    DvEngine *engine;
+    const DvTableDef *def;
+    const char *state;
+    const char *job_kind;
+    const char *id;
+    gboolean settled;
+} DvSettleCtx;
+
+/* In one transaction: the row is still in @state and no job queued or
+ * running targets it, so it is rolled back (the name is free again) and a
+ * failed job tells why in the jobs list. */
+static gboolean
+dv_engine_settle_row_txn(DvStore *store, gpointer user_data, GError **error)
+{
+    DvSettleCtx *c = user_data;
+    static const char *const live[] = { "queued", "running" };
+    g_autoptr(GError) local = NULL;
+    g_autoptr(JsonObject) row = dv_store_get(store, c->def, c->id, &local);
+    g_autoptr(JsonObject) job = NULL;
+    g_autoptr(GError) why = NULL;
+    const char *name;
+
+    if (row == NULL) {
+        if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
+            return TRUE;
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    if (g_strcmp0(dv_json_get_string(row, "state", ""), c->state) != 0)
+        return TRUE;
+    for (gsize i = 0; i < G_N_ELEMENTS(live); i++) {
+        DvFilter f[] = {
+            { "target_id", DV_FILTER_EQ, c->id },
+            { "state", DV_FILTER_EQ, live[i] },
+        };
+        gint64 n = dv_store_count(store, &dv_table_jobs, f, G_N_ELEMENTS(f), error);
+        if (n < 0)
+            return FALSE;
+        if (n > 0)
+            return TRUE; /* owned by a live job */
+    }
+    name = dv_json_get_string(row, "name", "");
+    if (!dv_store_delete(store, c->def, c->id, error))
+        return FALSE;
+    g_set_error(&why, DV_ERROR, DV_ERROR_UNAVAILABLE,
+                "%s was left '%s' with no job to finish it (the server stopped or could not "
+                "write); its row was rolled back and the name '%s' is free again",
+                name, c->state, name);
+    {
+        DvJobRequest req = {
+            .kind = c->job_kind,
+            .target_type = "vm",
+            .target_id = c->id,
+            .target_name = name,
+            .host_id = dv_json_get_string(row, "host_id", NULL),
+            .params = NULL,
+            .created_by = "droverd",
+        };
+        job = dv_job_manager_record_failed(c->engine->jobs, &req, why, error);
+        if (job == NULL)
+            return FALSE;
+    }
+    c->settled = TRUE;
+    return TRUE;
+}
+
+gboolean
+dv_engine_recover_rows(DvEngine *engine, guint *ret_settled, GError **error)
+{
+    guint settled = 0;
+
+    for (gsize t = 0; t < G_N_ELEMENTS(dv_engine_transitional); t++) {
+        g_autoptr(JsonArray) rows = dv_engine_list_all(engine, dv_engine_transitional[t].def, "state",
+                                                       dv_engine_transitional[t].state, error);
+        if (rows == NULL)
+            return FALSE;
+        for (guint i = 0; i < json_array_get_length(rows); i++) {
+            JsonObject *row = json_array_get_object_element(rows, i);
+            DvSettleCtx c = {
+                engine, dv_engine_transitional[t].def, dv_engine_transitional[t].state,
+                dv_engine_transitional[t].job_kind, dv_json_get_string(row, "id", ""), FALSE,
+            };
+            /* The job check and the change in one transaction: a create
+             * submitted meanwhile writes its row and its job together. */
+            if (!dv_store_transaction(engine->store, dv_engine_settle_row_txn, &c, error))
+                return FALSE;
+            if (c.settled) {
+                g_message("recovery: %s %s (%s) was left '%s' with no job; rolled back",
+                          dv_engine_transitional[t].def->table, dv_json_get_string(row, "name", ""),
+                          c.id, c.state);
+                settled++;
+            }
+        }
+    }
+    if (ret_settled != NULL)
+        *ret_settled = settled;
+    return TRUE;
+}
+
 DvEngine *
 dv_engine_new(const DvEngineOptions *opts, GError **error)
 {
@@ -291,6 +407,9 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
     if (!opts->no_recover &&
         !dv_job_manager_recover(engine->jobs, &engine->recovered_resumed,
                                 &engine->recovered_failed, error))
+        return NULL;
+    /* After the jobs: rows a resumed job owns are left to it. */
+    if (!opts->no_recover && !dv_engine_recover_rows(engine, NULL, error))
         return NULL;
     return g_steal_pointer(&engine);
 }
@@ -591,6 +710,12 @@ dv_engine_shape(DvEngine *engine, DvKind kind, JsonObject *record)
 {
     JsonObject *out = NULL;
 
+    /* A job whose end the store refused: its true state is in memory. */
+    if (kind == DV_KIND_JOB) {
+        out = dv_job_manager_dup_unsaved(engine->jobs, dv_json_get_string(record, "id", NULL));
+        if (out != NULL)
+            return out;
+    }
     if (kind == DV_KIND_HOST) {
         JsonObject *limits = json_object_new();
         JsonObject *daemon = dv_json_get_object(record, "daemon_limits");
@@ -749,11 +874,16 @@ dv_engine_delete(DvEngine *engine, DvKind kind, const char *id_or_name, GHashTab
 JsonObject *
 dv_engine_job_cancel(DvEngine *engine, const char *job_id, GError **error)
 {
+    g_autoptr(JsonObject) row = NULL;
+
     if (!dv_validate_id("id", job_id, error))
         return NULL;
     if (!dv_job_manager_cancel(engine->jobs, job_id, error))
         return NULL;
-    return dv_store_get(engine->store, &dv_table_jobs, job_id, error);
+    row = dv_store_get(engine->store, &dv_table_jobs, job_id, error);
+    if (row == NULL)
+        return NULL;
+    return dv_engine_shape(engine, DV_KIND_JOB, row);
 }
 
 /* --- debug jobs ------------------------------------------------------------------ */
@@ -848,6 +978,10 @@ dv_engine_housekeeping(DvEngine *engine, gint64 job_retention_us, guint *ret_job
     }
     sessions = dv_store_delete_matching(engine->store, &dv_table_sessions, sf, G_N_ELEMENTS(sf), error);
     if (sessions < 0)
+        return FALSE;
+    /* A create whose rollback could not be written (a full disk) is
+     * settled once the store takes writes again, without a restart. */
+    if (!dv_engine_recover_rows(engine, NULL, error))
         return FALSE;
     if (ret_jobs != NULL)
         *ret_jobs = (guint)jobs;

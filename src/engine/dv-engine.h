@@ -53,6 +53,10 @@ typedef struct _DvKeyring DvKeyring;
 DvKeyring *dv_engine_get_keyring(DvEngine *engine);
 /* Counts of jobs resumed and failed by recovery at start. */
 void dv_engine_get_recovery(DvEngine *engine, guint *ret_resumed, guint *ret_failed);
+/* Rows left in a state only a job holds them in (a VM "creating") that no
+ * queued or running job owns are rolled back, each with a failed job
+ * saying why; run at start after job recovery and by housekeeping. */
+gboolean dv_engine_recover_rows(DvEngine *engine, guint *ret_settled, GError **error);
 
 /* --- reads ----------------------------------------------------------- */
 
