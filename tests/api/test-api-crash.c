@@ -141,11 +141,82 @@ test_kill_during_create(Fixture *f, gconstpointer data)
     }
 }
 
+static guint
+count_in_stderr(DvTestDaemon *d, const char *what)
+{
+    g_autofree char *path = g_build_filename(d->state_dir, "droverd.err", NULL);
+    g_autofree char *text = NULL;
+    guint n = 0;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL))
+        return 0;
+    for (const char *p = text; (p = strstr(p, what)) != NULL; p += strlen(what))
+        n++;
+    return n;
+}
+
+/* Killed at the one point where the VM row is written and its job is not
+ * yet (DV_DEBUG_VM_CREATE_PAUSE=row holds droverd there): both are in
+ * one transaction, so neither is left, and the name is free at once. */
+static void
+test_kill_between_row_and_job(Fixture *f, gconstpointer data)
+{
+    g_autofree char *xml = dv_test_write_host_xml(f->hostdir, "k1.xml", "k", 1);
+    g_autofree char *host = g_strdup_printf("{\"name\":\"k1\",\"uri\":\"test://%s\"}", xml);
+    const char *body = "{\"name\":\"" CRASH_VM "\",\"host\":\"k1\",\"memory_mib\":64}";
+    g_autofree char *url = NULL;
+    g_autofree char *hdr = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GSubprocess) curl = NULL;
+    gint64 deadline;
+
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/hosts", host);
+    /* Restarted with the pause point set; the restart after the kill
+     * runs without it. */
+    dv_test_daemon_stop(f->d, FALSE);
+    g_setenv("DV_DEBUG_VM_CREATE_PAUSE", "row", TRUE);
+    g_assert_true(dv_test_daemon_restart(f->d));
+    g_unsetenv("DV_DEBUG_VM_CREATE_PAUSE");
+
+    url = g_strconcat(f->d->url, "/api/v1/vms", NULL);
+    hdr = g_strdup_printf("Authorization: Bearer %s", f->d->token);
+    {
+        const char *argv[] = { "curl", "-sk", "-o", "/dev/null", "-X", "POST", "-H", hdr, "-H",
+                               "Content-Type: application/json", "--data", body, url, NULL };
+        curl = g_subprocess_newv(argv, G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error);
+        g_assert_no_error(error);
+    }
+    deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+    while (count_in_stderr(f->d, "vm.create: paused at row") == 0) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(20 * 1000);
+    }
+    dv_test_daemon_stop(f->d, TRUE);
+    g_subprocess_wait(curl, NULL, NULL);
+    g_assert_true(dv_test_daemon_restart(f->d));
+
+    {
+        guint status = 0;
+        g_autoptr(JsonNode) r = dv_test_request(f->d, "GET", "/api/v1/vms/" CRASH_VM, NULL, &status);
+        dv_test_assert_error(r, status, 404, "not-found", NULL);
+    }
+    assert_no_vm_between(f->d, 0);
+    /* Nothing was left for start-up recovery to roll back either: no job
+     * (not even the failed one a rollback writes) names the VM. */
+    g_assert_cmpint(dv_test_count(f->d, "/api/v1/jobs?target_name=" CRASH_VM), ==, 0);
+    {
+        g_autoptr(JsonObject) job = dv_test_run_job(f->d, "POST", "/api/v1/vms", body);
+        dv_test_assert_job_state(job, "succeeded");
+    }
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add("/drover/api/crash/kill-during-vm-create", Fixture, NULL, fixture_setup,
                test_kill_during_create, fixture_teardown);
+    g_test_add("/drover/api/crash/kill-between-row-and-job", Fixture, NULL, fixture_setup,
+               test_kill_between_row_and_job, fixture_teardown);
     return g_test_run();
 }
