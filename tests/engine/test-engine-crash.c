@@ -9,6 +9,8 @@
 #include "dv-test-catalog.h"
 #include "dv-test-util.h"
 
+#include <glib/gstdio.h>
+#include <stdio.h>
 #include <string.h>
 
 #define WAIT_MS 30000
@@ -39,6 +41,33 @@ fixture_teardown(Fixture *f, gconstpointer data)
     g_free(f->state_dir);
     g_free(f->tmpdir);
     g_free(f->host_id);
+}
+
+/* The state dir on a small tmpfs of its own, so that the test can fill
+ * it (as root, like the CI; a failed mount fails the test). */
+static void
+fixture_setup_tmpfs(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    const char *argv[] = { "mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", NULL, NULL };
+
+    f->tmpdir = g_dir_make_tmp("drover-full-XXXXXX", &error);
+    g_assert_no_error(error);
+    f->state_dir = g_build_filename(f->tmpdir, "state", NULL);
+    g_assert_cmpint(g_mkdir(f->state_dir, 0700), ==, 0);
+    argv[6] = f->state_dir;
+    g_assert_cmpint(dv_test_spawn(argv, NULL, NULL, NULL), ==, 0);
+    f->engine = dv_test_engine_new(f->state_dir, FALSE);
+    f->host_id = dv_test_catalog_add_host(f->engine, f->tmpdir, WAIT_MS);
+}
+
+static void
+fixture_teardown_tmpfs(Fixture *f, gconstpointer data)
+{
+    const char *argv[] = { "umount", f->state_dir, NULL };
+    g_clear_pointer(&f->engine, dv_engine_free);
+    g_assert_cmpint(dv_test_spawn(argv, NULL, NULL, NULL), ==, 0);
+    fixture_teardown(f, data);
 }
 
 static DvStore *
@@ -261,6 +290,75 @@ test_unsaved_end(Fixture *f, gconstpointer data)
     g_log_set_always_fatal(fatal);
 }
 
+/* Writes zeros to @path until the file system is full. */
+static void
+fill_disk(const char *path)
+{
+    static const char zeros[65536];
+    FILE *fp = fopen(path, "w");
+    g_assert_nonnull(fp);
+    while (fwrite(zeros, 1, sizeof(zeros), fp) == sizeof(zeros))
+        ;
+    fclose(fp);
+}
+
+/* A real full disk (SQLITE_FULL): a job that ends while the state dir's
+ * file system is full keeps its end in memory; once space returns, the
+ * end is saved without a restart. */
+static void
+test_full_disk(Fixture *f, gconstpointer data)
+{
+    DvJobManager *jobs = dv_engine_get_jobs(f->engine);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) body = dv_test_json_object("{\"seconds\":1}");
+    g_autoptr(JsonObject) job = NULL;
+    g_autoptr(JsonObject) shown = NULL;
+    g_autoptr(JsonObject) cancelled = NULL;
+    g_autofree char *filler = g_build_filename(f->state_dir, "filler", NULL);
+    const char *id;
+    gint64 deadline;
+    guint warnings = 0;
+    GLogLevelFlags fatal;
+    guint handler;
+
+    fatal = g_log_set_always_fatal(G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL);
+    handler = g_log_set_handler("DvJobs", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE, count_warning,
+                                &warnings);
+
+    job = dv_engine_debug_sleep(f->engine, body, "tester", &error);
+    g_assert_no_error(error);
+    id = dv_json_get_string(job, "id", "");
+    fill_disk(filler);
+    g_assert_true(dv_job_manager_wait_idle(jobs, WAIT_MS));
+
+    /* The row could not be told; the API is. */
+    g_assert_cmpuint(dv_job_manager_get_n_unsaved(jobs), ==, 1);
+    g_assert_cmpstr(row_state(f, &dv_table_jobs, id), !=, "succeeded");
+    shown = dv_engine_get(f->engine, DV_KIND_JOB, id, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(dv_json_get_string(shown, "state", ""), ==, "succeeded");
+    cancelled = dv_engine_job_cancel(f->engine, id, &error);
+    g_assert_null(cancelled);
+    g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
+    g_clear_error(&error);
+    /* Still full a while: retries fail, and are not all logged. */
+    g_usleep(1500 * 1000);
+    g_assert_cmpuint(dv_job_manager_get_n_unsaved(jobs), ==, 1);
+
+    g_assert_cmpint(g_unlink(filler), ==, 0);
+    deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+    while (dv_job_manager_get_n_unsaved(jobs) > 0) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(50 * 1000);
+    }
+    g_assert_cmpstr(row_state(f, &dv_table_jobs, id), ==, "succeeded");
+    g_test_message("%u warnings logged while the disk was full", warnings);
+    g_assert_cmpuint(g_atomic_int_get(&warnings), >=, 1);
+    g_assert_cmpuint(g_atomic_int_get(&warnings), <=, 6);
+    g_log_remove_handler("DvJobs", handler);
+    g_log_set_always_fatal(fatal);
+}
+
 /* A job still running is cancelled as before (200 and it ends cancelled). */
 static void
 test_cancel_running(Fixture *f, gconstpointer data)
@@ -294,6 +392,8 @@ main(int argc, char **argv)
                test_owned_row_left_alone, fixture_teardown);
     g_test_add("/drover/engine/crash/unsaved-end", Fixture, NULL, fixture_setup, test_unsaved_end,
                fixture_teardown);
+    g_test_add("/drover/engine/crash/full-disk", Fixture, NULL, fixture_setup_tmpfs, test_full_disk,
+               fixture_teardown_tmpfs);
     g_test_add("/drover/engine/crash/cancel-running", Fixture, NULL, fixture_setup,
                test_cancel_running, fixture_teardown);
     return g_test_run();
