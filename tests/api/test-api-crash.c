@@ -1,6 +1,7 @@
 /* droverd killed with SIGKILL at many points of VM creation, against a
  * test:/// host: after each restart no VM row is left in a transitional
  * state without a live job, and the name can be used again. */
+#define G_LOG_DOMAIN "DvTestApiCrash"
 
 #include "dv-test-util.h"
 
