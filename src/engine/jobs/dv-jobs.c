@@ -159,19 +159,23 @@ dv_job_manager_warn_save(DvJobManager *mgr, const char *job_id, const GError *er
         g_warning("cannot save job %s: %s", job_id, error->message);
 }
 
-/* The changes of a record's final save: every column but the id. */
+/* The changes of a record's final save: every column a run changes, so
+ * one write holds the whole end even when earlier writes were lost.  Not
+ * cancel_requested: the API writes that one to the row. */
 static JsonObject *
 dv_job_final_changes(JsonObject *record)
 {
+    static const char *const columns[] = {
+        "state", "steps", "current_step", "progress", "error", "result", "attempts",
+        "server_id", "target_id", "target_name", "started_at", "updated_at", "finished_at",
+    };
     JsonObject *changes = json_object_new();
-    JsonObjectIter iter;
-    const char *name;
-    JsonNode *node;
 
-    json_object_iter_init(&iter, record);
-    while (json_object_iter_next(&iter, &name, &node))
-        if (g_strcmp0(name, "id") != 0)
-            json_object_set_member(changes, name, json_node_copy(node));
+    for (gsize i = 0; i < G_N_ELEMENTS(columns); i++) {
+        JsonNode *node = json_object_get_member(record, columns[i]);
+        if (node != NULL)
+            json_object_set_member(changes, columns[i], json_node_copy(node));
+    }
     return changes;
 }
 

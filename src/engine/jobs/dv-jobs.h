@@ -48,7 +48,11 @@ void dv_job_manager_set_listener(DvJobManager *mgr, DvJobListener listener, gpoi
 
 /* Deals with jobs a previous run of the server left queued or running:
  * resumable kinds are queued again, the others fail with "interrupted by
- * a server restart".  Call once at start, before serving. */
+ * a server restart".  Call once at start, before serving.  The engine
+ * then rolls back rows that no queued or running job owns
+ * (dv_engine_recover_rows()): a job that owns a row in a transitional
+ * state writes it in its submit transaction (dv_job_manager_submit_with())
+ * or in its own steps, never before it is submitted. */
 gboolean dv_job_manager_recover(DvJobManager *mgr, guint *ret_resumed, guint *ret_failed,
                                 GError **error);
 /* Jobs owned by these servers (ids, NULL-terminated) are still being run
