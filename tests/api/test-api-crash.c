@@ -70,6 +70,37 @@ assert_no_vm_between(DvTestDaemon *d, guint round)
     }
 }
 
+/* Right after a restart: every VM in "creating" is owned by a queued or
+ * running job (or its job has just finished it). */
+static void
+assert_creating_owned(DvTestDaemon *d, guint round)
+{
+    g_autoptr(JsonObject) vms = get_object(d, "/api/v1/vms?state=creating&limit=500");
+    JsonArray *items = json_object_get_array_member(vms, "items");
+
+    for (guint i = 0; i < json_array_get_length(items); i++) {
+        JsonObject *vm = json_array_get_object_element(items, i);
+        const char *id = json_object_get_string_member(vm, "id");
+        g_autofree char *jobs_path = g_strdup_printf("/api/v1/jobs?target_id=%s", id);
+        g_autofree char *vm_path = g_strdup_printf("/api/v1/vms/%s", id);
+        g_autoptr(JsonObject) jobs = get_object(d, jobs_path);
+        JsonArray *js = json_object_get_array_member(jobs, "items");
+        gboolean live = FALSE;
+
+        for (guint k = 0; k < json_array_get_length(js); k++) {
+            const char *st = json_object_get_string_member(json_array_get_object_element(js, k), "state");
+            live = live || g_strcmp0(st, "queued") == 0 || g_strcmp0(st, "running") == 0;
+        }
+        if (!live) {
+            guint status = 0;
+            g_autoptr(JsonNode) now = dv_test_request(d, "GET", vm_path, NULL, &status);
+            if (status == 200 &&
+                g_strcmp0(json_object_get_string_member(json_node_get_object(now), "state"), "creating") == 0)
+                g_error("round %u: VM %s is 'creating' and no queued or running job owns it", round, id);
+        }
+    }
+}
+
 /* The name is free, or held by a finished VM that can be deleted.  The
  * test driver forgets its domains when droverd restarts: a refresh first
  * marks such a VM missing. */
@@ -126,6 +157,7 @@ test_kill_during_create(Fixture *f, gconstpointer data)
             if (status == 200)
                 killed_with_row++;
         }
+        assert_creating_owned(f->d, round);
         wait_jobs_settled(f->d);
         assert_no_vm_between(f->d, round);
     }
