@@ -77,6 +77,8 @@ store(Fixture *f)
 }
 
 /* A VM row as VM creation writes it, and nothing else. */
+/* Written an hour ago: housekeeping settles only rows older than
+ * DV_ENGINE_SETTLE_MIN_AGE_US. */
 static char *
 plant_creating_vm(Fixture *f, const char *name)
 {
@@ -94,7 +96,7 @@ plant_creating_vm(Fixture *f, const char *name)
     json_object_set_int_member(rec, "generation", 1);
     json_object_set_boolean_member(rec, "secure_boot", FALSE);
     json_object_set_string_member(rec, "origin", "drover");
-    json_object_set_int_member(rec, "created_at", dv_store_now());
+    json_object_set_int_member(rec, "created_at", dv_store_now() - G_GINT64_CONSTANT(3600) * G_USEC_PER_SEC);
     json_object_set_int_member(rec, "updated_at", dv_store_now());
     dv_store_insert(store(f), &dv_table_vms, rec, &error);
     g_assert_no_error(error);
@@ -203,7 +205,7 @@ test_owned_row_left_alone(Fixture *f, gconstpointer data)
     g_autoptr(GError) error = NULL;
     guint settled = 99;
 
-    g_assert_true(dv_engine_recover_rows(f->engine, &settled, &error));
+    g_assert_true(dv_engine_recover_rows(f->engine, 0, &settled, &error));
     g_assert_no_error(error);
     g_assert_cmpuint(settled, ==, 0);
     g_assert_cmpstr(row_state(f, &dv_table_vms, owned), ==, "creating");
@@ -217,6 +219,71 @@ test_owned_row_left_alone(Fixture *f, gconstpointer data)
     g_assert_true(dv_engine_housekeeping(f->engine, G_MAXINT64 / 2, NULL, NULL, &error));
     g_assert_no_error(error);
     g_assert_null(row_state(f, &dv_table_vms, owned));
+}
+
+/* An update-image's image written, its job never (killed between the
+ * two): "pending" for ever, so never removable.  While a job of the
+ * catalog runs it is left alone; at the next start it is marked failed. */
+static void
+test_pending_image_recovered(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) body = dv_test_json_object(
+        "{\"name\":\"cat1\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\",\"hosts\":[\"h1\"],"
+        "\"pool\":\"pool1\",\"naming_scheme\":\"desk-##\",\"count\":2,\"machine\":{\"memory_mib\":64}}");
+    g_autoptr(JsonObject) job = NULL;
+    g_autoptr(JsonObject) done = NULL;
+    g_autoptr(JsonObject) catalog = NULL;
+    g_autoptr(JsonObject) m0 = NULL;
+    g_autoptr(JsonObject) image = json_object_new();
+    g_autofree char *image_id = g_uuid_string_random();
+    g_autofree char *job_id = NULL;
+    const char *catalog_id;
+    guint settled = 99;
+
+    dv_test_engine_snapshot(f->engine, "m0", "s1", WAIT_MS);
+    /* test:// cannot upload identity disks: the job fails, the rows stay. */
+    job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
+    g_assert_no_error(error);
+    done = dv_test_engine_job_row(f->engine, job, WAIT_MS);
+    catalog = dv_engine_get(f->engine, DV_KIND_CATALOG, "cat1", &error);
+    g_assert_no_error(error);
+    catalog_id = dv_json_get_string(catalog, "id", "");
+    m0 = dv_engine_get(f->engine, DV_KIND_VM, "m0", &error);
+    g_assert_no_error(error);
+
+    json_object_set_string_member(image, "id", image_id);
+    json_object_set_string_member(image, "catalog_id", catalog_id);
+    json_object_set_int_member(image, "version", 2);
+    json_object_set_string_member(image, "master_vm_id", dv_json_get_string(m0, "id", ""));
+    json_object_set_string_member(image, "master_snapshot", "s1");
+    json_object_set_boolean_member(image, "is_current", FALSE);
+    json_object_set_int_member(image, "created_at", dv_store_now());
+    json_object_set_string_member(image, "state", "pending");
+    dv_store_insert(store(f), &dv_table_catalog_images, image, &error);
+    g_assert_no_error(error);
+
+    /* A job of the catalog is running: it is its image. */
+    job_id = plant_running_job(f, catalog_id);
+    g_assert_true(dv_engine_recover_rows(f->engine, 0, &settled, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(settled, ==, 0);
+    g_assert_cmpstr(row_state(f, &dv_table_catalog_images, image_id), ==, "pending");
+    {
+        g_autoptr(JsonObject) ch = json_object_new();
+        json_object_set_string_member(ch, "state", "failed");
+        json_object_set_int_member(ch, "finished_at", dv_store_now());
+        g_assert_true(dv_store_update(store(f), &dv_table_jobs, job_id, ch, &error));
+    }
+
+    g_clear_pointer(&f->engine, dv_engine_free);
+    f->engine = dv_test_engine_new(f->state_dir, FALSE);
+    g_assert_cmpstr(row_state(f, &dv_table_catalog_images, image_id), ==, "failed");
+    {
+        g_autoptr(JsonObject) row = dv_store_get(store(f), &dv_table_catalog_images, image_id, &error);
+        g_assert_no_error(error);
+        g_assert_nonnull(strstr(dv_json_get_string(row, "error", ""), "no job"));
+    }
 }
 
 static void
@@ -390,6 +457,8 @@ main(int argc, char **argv)
                test_orphan_row_recovered, fixture_teardown);
     g_test_add("/drover/engine/crash/owned-row-left-alone", Fixture, NULL, fixture_setup,
                test_owned_row_left_alone, fixture_teardown);
+    g_test_add("/drover/engine/crash/pending-image-recovered", Fixture, NULL, fixture_setup,
+               test_pending_image_recovered, fixture_teardown);
     g_test_add("/drover/engine/crash/unsaved-end", Fixture, NULL, fixture_setup, test_unsaved_end,
                fixture_teardown);
     g_test_add("/drover/engine/crash/full-disk", Fixture, NULL, fixture_setup_tmpfs, test_full_disk,
