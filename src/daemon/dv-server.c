@@ -773,6 +773,14 @@ dv_server_handle_events(DvServer *server, SoupServerMessage *msg, const char *jo
         dv_server_send_error_now(msg, error);
         return;
     }
+    /* Ended but not saved yet (a full disk): its true state, and the end. */
+    {
+        JsonObject *mem = dv_job_manager_dup_unsaved(dv_engine_get_jobs(server->engine), job_id);
+        if (mem != NULL) {
+            json_object_unref(job);
+            job = mem;
+        }
+    }
     soup_server_message_set_status(msg, SOUP_STATUS_OK, NULL);
     soup_message_headers_set_encoding(headers, SOUP_ENCODING_CHUNKED);
     soup_message_headers_set_content_type(headers, "text/event-stream", NULL);

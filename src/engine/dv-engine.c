@@ -195,6 +195,149 @@ dv_engine_unregister(DvEngine *engine)
     engine->registered = FALSE;
 }
 
+/* --- rows left between ------------------------------------------------------ */
+
+typedef enum {
+    DV_SETTLE_ROLL_BACK,  /* delete the row (frees the name), record a failed job */
+    DV_SETTLE_MARK_FAILED, /* state "failed" and the reason in its "error" column */
+} DvSettleHow;
+
+/* Row states that only a job holds a row in, the column a job owning the
+ * row targets, and how the row is settled when no queued or running job
+ * does.  Hosts have none (their row is written by the add job's last
+ * step), pools and volumes neither (their state is libvirt's); catalogs
+ * are re-submittable in every state (a provision or delete consults its
+ * job, not the row) and pending machines and bases are the next
+ * provision's to-do list (docs/DECISIONS.md, "Rows left between"). */
+static const struct {
+    const DvTableDef *def;
+    const char *state;
+    const char *owner_column;
+    const char *job_kind;
+    DvSettleHow how;
+} dv_engine_transitional[] = {
+    { &dv_table_vms, "creating", "id", "vm.create", DV_SETTLE_ROLL_BACK },
+    /* An update-image whose job was never written or ended without
+     * saying: otherwise "being made" for ever and never removable. */
+    { &dv_table_catalog_images, "pending", "catalog_id", NULL, DV_SETTLE_MARK_FAILED },
+};
+
+typedef struct {
+    DvEngine *engine;
+    guint t;              /* index into dv_engine_transitional */
+    const char *id;
+    gint64 created_before;
+    gboolean settled;
+} DvSettleCtx;
+
+/* In one transaction: the row is still in its state, old enough, and no
+ * job queued or running targets its owner, so it is settled. */
+static gboolean
+dv_engine_settle_row_txn(DvStore *store, gpointer user_data, GError **error)
+{
+    DvSettleCtx *c = user_data;
+    static const char *const live[] = { "queued", "running" };
+    const DvTableDef *def = dv_engine_transitional[c->t].def;
+    const char *state = dv_engine_transitional[c->t].state;
+    g_autoptr(GError) local = NULL;
+    g_autoptr(JsonObject) row = dv_store_get(store, def, c->id, &local);
+    g_autoptr(GError) why = NULL;
+    const char *owner;
+    const char *name;
+
+    if (row == NULL) {
+        if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
+            return TRUE;
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    if (g_strcmp0(dv_json_get_string(row, "state", ""), state) != 0 ||
+        dv_json_get_int(row, "created_at", 0) > c->created_before)
+        return TRUE;
+    owner = dv_json_get_string(row, dv_engine_transitional[c->t].owner_column, "");
+    for (gsize i = 0; i < G_N_ELEMENTS(live); i++) {
+        DvFilter f[] = {
+            { "target_id", DV_FILTER_EQ, owner },
+            { "state", DV_FILTER_EQ, live[i] },
+        };
+        gint64 n = dv_store_count(store, &dv_table_jobs, f, G_N_ELEMENTS(f), error);
+        if (n < 0)
+            return FALSE;
+        if (n > 0)
+            return TRUE; /* owned by a live job */
+    }
+
+    if (dv_engine_transitional[c->t].how == DV_SETTLE_MARK_FAILED) {
+        g_autoptr(JsonObject) ch = json_object_new();
+        json_object_set_string_member(ch, "state", "failed");
+        json_object_set_string_member(ch, "error",
+                                      "left pending with no job to finish it (the server stopped "
+                                      "or could not write); marked failed at recovery");
+        if (!dv_store_update(store, def, c->id, ch, error))
+            return FALSE;
+        c->settled = TRUE;
+        return TRUE;
+    }
+
+    name = dv_json_get_string(row, "name", "");
+    if (!dv_store_delete(store, def, c->id, error))
+        return FALSE;
+    g_set_error(&why, DV_ERROR, DV_ERROR_UNAVAILABLE,
+                "%s was left '%s' with no job to finish it (the server stopped or could not "
+                "write); its row was rolled back and the name '%s' is free again",
+                name, state, name);
+    {
+        g_autoptr(JsonObject) job = NULL;
+        DvJobRequest req = {
+            .kind = dv_engine_transitional[c->t].job_kind,
+            .target_type = "vm",
+            .target_id = c->id,
+            .target_name = name,
+            .host_id = dv_json_get_string(row, "host_id", NULL),
+            .params = NULL,
+            .created_by = "droverd",
+        };
+        job = dv_job_manager_record_failed(c->engine->jobs, &req, why, error);
+        if (job == NULL)
+            return FALSE;
+    }
+    c->settled = TRUE;
+    return TRUE;
+}
+
+gboolean
+dv_engine_recover_rows(DvEngine *engine, gint64 min_age_us, guint *ret_settled, GError **error)
+{
+    guint settled = 0;
+    gint64 created_before = dv_store_now() - MAX(min_age_us, 0);
+
+    for (guint t = 0; t < G_N_ELEMENTS(dv_engine_transitional); t++) {
+        g_autoptr(JsonArray) rows = dv_engine_list_all(engine, dv_engine_transitional[t].def, "state",
+                                                       dv_engine_transitional[t].state, error);
+        if (rows == NULL)
+            return FALSE;
+        for (guint i = 0; i < json_array_get_length(rows); i++) {
+            JsonObject *row = json_array_get_object_element(rows, i);
+            DvSettleCtx c = { engine, t, dv_json_get_string(row, "id", ""), created_before, FALSE };
+            /* The job check and the change in one transaction: a create
+             * submitted meanwhile writes its row and its job together. */
+            if (!dv_store_transaction(engine->store, dv_engine_settle_row_txn, &c, error))
+                return FALSE;
+            if (c.settled) {
+                g_message("recovery: %s row %s (%s) was left '%s' with no job; %s",
+                          dv_engine_transitional[t].def->table, c.id,
+                          dv_json_get_string(row, "name", "-"), dv_engine_transitional[t].state,
+                          dv_engine_transitional[t].how == DV_SETTLE_ROLL_BACK ? "rolled back"
+                                                                               : "marked failed");
+                settled++;
+            }
+        }
+    }
+    if (ret_settled != NULL)
+        *ret_settled = settled;
+    return TRUE;
+}
+
 DvEngine *
 dv_engine_new(const DvEngineOptions *opts, GError **error)
 {
@@ -306,6 +449,9 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
     if (!opts->no_recover &&
         !dv_job_manager_recover(engine->jobs, &engine->recovered_resumed,
                                 &engine->recovered_failed, error))
+        return NULL;
+    /* After the jobs: rows a resumed job owns are left to it. */
+    if (!opts->no_recover && !dv_engine_recover_rows(engine, 0, NULL, error))
         return NULL;
     return g_steal_pointer(&engine);
 }
@@ -607,6 +753,12 @@ dv_engine_shape(DvEngine *engine, DvKind kind, JsonObject *record)
 {
     JsonObject *out = NULL;
 
+    /* A job whose end the store refused: its true state is in memory. */
+    if (kind == DV_KIND_JOB) {
+        out = dv_job_manager_dup_unsaved(engine->jobs, dv_json_get_string(record, "id", NULL));
+        if (out != NULL)
+            return out;
+    }
     if (kind == DV_KIND_HOST) {
         JsonObject *limits = json_object_new();
         JsonObject *daemon = dv_json_get_object(record, "daemon_limits");
@@ -765,11 +917,16 @@ dv_engine_delete(DvEngine *engine, DvKind kind, const char *id_or_name, GHashTab
 JsonObject *
 dv_engine_job_cancel(DvEngine *engine, const char *job_id, GError **error)
 {
+    g_autoptr(JsonObject) row = NULL;
+
     if (!dv_validate_id("id", job_id, error))
         return NULL;
     if (!dv_job_manager_cancel(engine->jobs, job_id, error))
         return NULL;
-    return dv_store_get(engine->store, &dv_table_jobs, job_id, error);
+    row = dv_store_get(engine->store, &dv_table_jobs, job_id, error);
+    if (row == NULL)
+        return NULL;
+    return dv_engine_shape(engine, DV_KIND_JOB, row);
 }
 
 /* --- debug jobs ------------------------------------------------------------------ */
@@ -864,6 +1021,12 @@ dv_engine_housekeeping(DvEngine *engine, gint64 job_retention_us, guint *ret_job
     }
     sessions = dv_store_delete_matching(engine->store, &dv_table_sessions, sf, G_N_ELEMENTS(sf), error);
     if (sessions < 0)
+        return FALSE;
+    /* A create whose rollback could not be written (a full disk) is
+     * settled once the store takes writes again, without a restart.  Rows
+     * younger than that may belong to a submit still under way (an
+     * update-image writes its image before its job). */
+    if (!dv_engine_recover_rows(engine, DV_ENGINE_SETTLE_MIN_AGE_US, NULL, error))
         return FALSE;
     if (ret_jobs != NULL)
         *ret_jobs = (guint)jobs;

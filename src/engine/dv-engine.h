@@ -62,6 +62,14 @@ typedef struct _DvKeyring DvKeyring;
 DvKeyring *dv_engine_get_keyring(DvEngine *engine);
 /* Counts of jobs resumed and failed by recovery at start. */
 void dv_engine_get_recovery(DvEngine *engine, guint *ret_resumed, guint *ret_failed);
+/* Rows left in a state only a job holds them in that no queued or running
+ * job owns, created more than @min_age_us ago, are settled: a VM
+ * "creating" is rolled back with a failed job saying why, a catalog image
+ * "pending" is marked failed with the reason.  Run at start after job
+ * recovery (age 0) and by housekeeping (DV_ENGINE_SETTLE_MIN_AGE_US). */
+#define DV_ENGINE_SETTLE_MIN_AGE_US (G_GINT64_CONSTANT(300) * G_USEC_PER_SEC)
+gboolean dv_engine_recover_rows(DvEngine *engine, gint64 min_age_us, guint *ret_settled,
+                                GError **error);
 
 /* --- reads ----------------------------------------------------------- */
 

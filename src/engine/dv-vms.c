@@ -335,6 +335,30 @@ dv_engine_vm_networks(DvEngine *engine, JsonObject *host, JsonArray *nets, GErro
     return g_steal_pointer(&out);
 }
 
+/* Test hook: with DV_DEBUG_JOBS=1 and DV_DEBUG_VM_CREATE_PAUSE=<point> in
+ * droverd's environment, VM creation says "vm.create: paused at <point>"
+ * on stderr and waits there (30 s) so a test can kill droverd at that
+ * very point: "row" (the VM row written, its job not yet, both in one
+ * transaction).  Off unless both variables are set. */
+static void
+dv_engine_vm_debug_pause(const char *point)
+{
+    if (!dv_engine_debug_enabled() || g_strcmp0(g_getenv("DV_DEBUG_VM_CREATE_PAUSE"), point) != 0)
+        return;
+    g_printerr("vm.create: paused at %s\n", point);
+    g_usleep(30 * G_USEC_PER_SEC);
+}
+
+static gboolean
+dv_engine_vm_create_txn(DvStore *store, gpointer user_data, GError **error)
+{
+    JsonObject *rec = user_data;
+    if (!dv_store_insert(store, &dv_table_vms, rec, error))
+        return FALSE;
+    dv_engine_vm_debug_pause("row");
+    return TRUE;
+}
+
 JsonObject *
 dv_engine_vm_create(DvEngine *engine, JsonObject *body, const char *user, GError **error)
 {
@@ -514,14 +538,20 @@ dv_engine_vm_create(DvEngine *engine, JsonObject *body, const char *user, GError
     json_object_set_array_member(params, "disks", json_array_ref(disks));
     json_object_set_array_member(params, "networks", json_array_ref(nets));
 
-    /* The row reserves the name now; the job fills it in or removes it. */
-    if (!dv_store_insert(engine->store, &dv_table_vms, rec, error))
-        return NULL;
-    job = dv_engine_submit(engine, "vm.create", "vm", id, name, dv_json_get_string(host, "id", ""),
-                           params, user, error);
-    if (job == NULL) {
-        dv_store_delete(engine->store, &dv_table_vms, id, NULL);
-        return NULL;
+    /* The row reserves the name now; the job fills it in or removes it.
+     * Row and job are written in one transaction: a crash or a failed
+     * write never leaves a "creating" row that no job owns. */
+    {
+        DvJobRequest req = {
+            .kind = "vm.create",
+            .target_type = "vm",
+            .target_id = id,
+            .target_name = name,
+            .host_id = dv_json_get_string(host, "id", ""),
+            .params = params,
+            .created_by = user,
+        };
+        job = dv_job_manager_submit_with(engine->jobs, &req, dv_engine_vm_create_txn, rec, error);
     }
     return g_steal_pointer(&job);
 }
@@ -589,11 +619,15 @@ dv_engine_vm_create_cleanup(DvEngine *engine, DvVirtHost *vh, const char *vm_id,
 {
     g_autoptr(GError) local = NULL;
 
-    if (defined && !dv_virt_domain_delete(vh, uuid, FALSE, NULL, &local) &&
+    /* The host cannot be reached: what it holds stays there (a refresh
+     * shows it), but the row goes and frees the name. */
+    if (vh == NULL)
+        created = NULL;
+    if (vh != NULL && defined && !dv_virt_domain_delete(vh, uuid, FALSE, NULL, &local) &&
         !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
         g_warning("cleanup: cannot remove domain %s: %s", uuid, local->message);
     g_clear_error(&local);
-    for (guint i = 0; i < created->len; i++) {
+    for (guint i = 0; created != NULL && i < created->len; i++) {
         DvFilter f = { "path", DV_FILTER_EQ, g_ptr_array_index(created, i) };
         dv_store_delete_matching(engine->store, &dv_table_volumes, &f, 1, NULL);
         if (!dv_virt_volume_delete_by_path(vh, g_ptr_array_index(created, i), NULL, &local) &&
@@ -728,8 +762,13 @@ dv_engine_vm_create_job(DvJob *job, gpointer user_data, GError **error)
     if (vm == NULL)
         return FALSE;
     vh = dv_engine_virt_host_by_id(engine, dv_json_get_string(vm, "host_id", ""), error);
-    if (vh == NULL)
+    /* Every failure rolls the row back: a failed create leaves no VM in
+     * "creating" behind (start-up recovery settles any that a failed
+     * write kept). */
+    if (vh == NULL) {
+        dv_engine_vm_create_cleanup(engine, NULL, vm_id, NULL, FALSE, created);
         return FALSE;
+    }
     if (!dv_engine_vm_create_run(engine, job, vh, vm, created, &defined, error)) {
         /* On a resume the domain may exist from the first attempt. */
         dv_engine_vm_create_cleanup(engine, vh, vm_id, dv_json_get_string(params, "uuid", ""),

@@ -5,6 +5,11 @@
 #include "dv-json.h"
 
 #define DV_JOB_PERSIST_INTERVAL_US (250 * 1000)
+/* A job's end that the store refused is saved again after these waits
+ * (doubling); at most one warning a minute for other failed writes. */
+#define DV_JOB_RESAVE_FIRST_US (200 * 1000)
+#define DV_JOB_RESAVE_MAX_US (30 * G_USEC_PER_SEC)
+#define DV_JOB_WARN_INTERVAL_US (60 * G_USEC_PER_SEC)
 
 typedef struct {
     char *name;
@@ -25,7 +30,17 @@ struct _DvJob {
     JsonObject *result;
     guint attempt;
     gint64 last_persist;
+    gboolean ended;         /* under mgr->lock: its end is decided */
 };
+
+/* A job that ended but whose end the store refused (disk full, I/O
+ * error): kept here until a retry saves it, and shown from here. */
+typedef struct {
+    JsonObject *record;     /* the final record; never changed again */
+    guint attempts;         /* saves tried */
+    gint64 next_try;        /* monotonic time */
+    gint64 wait;            /* current backoff */
+} DvJobUnsaved;
 
 struct _DvJobManager {
     DvStore *store;
@@ -41,7 +56,22 @@ struct _DvJobManager {
     gpointer listener_data;
     char **live_servers;
     gboolean shutting_down;
+    GHashTable *unsaved;     /* id -> DvJobUnsaved*, under lock */
+    GThread *saver;          /* retries unsaved ends while any is left */
+    gboolean saver_running;
+    gboolean saver_stop;
+    guint save_faults;       /* tests: job ends still to refuse */
+    gint64 last_warn;        /* rate limit of "cannot save job" */
+    guint warn_suppressed;
 };
+
+static void
+dv_job_unsaved_free(gpointer data)
+{
+    DvJobUnsaved *u = data;
+    json_object_unref(u->record);
+    g_free(u);
+}
 
 static void
 dv_job_step_state_free(gpointer data)
@@ -101,10 +131,101 @@ dv_job_compute_progress(DvJob *job)
     return (gint64)(done * 100.0 / total);
 }
 
+static gpointer dv_job_manager_saver(gpointer data);
+static JsonObject *dv_error_to_json(const GError *error);
+
+/* One warning for a failed write, then at most one a minute with the
+ * number left out: a full disk must not fill the log as well. */
+static void
+dv_job_manager_warn_save(DvJobManager *mgr, const char *job_id, const GError *error)
+{
+    gint64 now = g_get_monotonic_time();
+    guint suppressed;
+
+    g_mutex_lock(&mgr->lock);
+    if (mgr->last_warn != 0 && now - mgr->last_warn < DV_JOB_WARN_INTERVAL_US) {
+        mgr->warn_suppressed++;
+        g_mutex_unlock(&mgr->lock);
+        return;
+    }
+    mgr->last_warn = now;
+    suppressed = mgr->warn_suppressed;
+    mgr->warn_suppressed = 0;
+    g_mutex_unlock(&mgr->lock);
+    if (suppressed > 0)
+        g_warning("cannot save job %s: %s (%u more failed writes of jobs not logged)", job_id,
+                  error->message, suppressed);
+    else
+        g_warning("cannot save job %s: %s", job_id, error->message);
+}
+
+/* The changes of a record's final save: every column a run changes, so
+ * one write holds the whole end even when earlier writes were lost.  Not
+ * cancel_requested: the API writes that one to the row. */
+static JsonObject *
+dv_job_final_changes(JsonObject *record)
+{
+    static const char *const columns[] = {
+        "state", "steps", "current_step", "progress", "error", "result", "attempts",
+        "server_id", "target_id", "target_name", "started_at", "updated_at", "finished_at",
+    };
+    JsonObject *changes = json_object_new();
+
+    for (gsize i = 0; i < G_N_ELEMENTS(columns); i++) {
+        JsonNode *node = json_object_get_member(record, columns[i]);
+        if (node != NULL)
+            json_object_set_member(changes, columns[i], json_node_copy(node));
+    }
+    return changes;
+}
+
+static gboolean
+dv_job_manager_save_final(DvJobManager *mgr, const char *id, JsonObject *changes, GError **error)
+{
+    g_mutex_lock(&mgr->lock);
+    if (mgr->save_faults > 0) {
+        mgr->save_faults--;
+        g_mutex_unlock(&mgr->lock);
+        g_set_error(error, DV_ERROR, DV_ERROR_UNAVAILABLE,
+                    "cannot write to the database (fault injected by a test)");
+        return FALSE;
+    }
+    g_mutex_unlock(&mgr->lock);
+    return dv_store_update(mgr->store, &dv_table_jobs, id, changes, error);
+}
+
+/* Keeps the job's end in memory and has the saver retry it. */
+static void
+dv_job_manager_keep_unsaved(DvJobManager *mgr, DvJob *job)
+{
+    DvJobUnsaved *u = g_new0(DvJobUnsaved, 1);
+    g_autoptr(JsonNode) src = json_node_init_object(json_node_alloc(), job->record);
+    g_autoptr(JsonNode) copy = dv_json_node_deep_copy(src);
+    GThread *old = NULL;
+
+    u->record = json_object_ref(json_node_get_object(copy));
+    u->attempts = 1;
+    u->wait = DV_JOB_RESAVE_FIRST_US;
+    u->next_try = g_get_monotonic_time() + u->wait;
+    g_mutex_lock(&mgr->lock);
+    g_hash_table_replace(mgr->unsaved, g_strdup(job->id), u);
+    if (!mgr->saver_running && !mgr->saver_stop) {
+        old = g_steal_pointer(&mgr->saver);
+        mgr->saver_running = TRUE;
+        mgr->saver = g_thread_new("dv-job-saver", dv_job_manager_saver, mgr);
+    }
+    g_cond_broadcast(&mgr->cond);
+    g_mutex_unlock(&mgr->lock);
+    /* A saver that found nothing left has returned already. */
+    if (old != NULL)
+        g_thread_join(old);
+}
+
 /* Writes @changes to the row and to the in-memory record, then tells the
- * listener.  Persisting failures are logged: a job must not fail because
- * its progress could not be saved, and the final state is retried by the
- * caller's next write. */
+ * listener.  A job must not fail because its progress could not be
+ * saved: such failures are logged (rate-limited).  The end of a job
+ * (@finished) that cannot be saved is kept in memory, shown by the API
+ * from there and saved again with backoff until the store takes it. */
 static void
 dv_job_apply(DvJob *job, JsonObject *changes, gboolean finished)
 {
@@ -113,18 +234,154 @@ dv_job_apply(DvJob *job, JsonObject *changes, gboolean finished)
     JsonObjectIter iter;
     const char *name;
     JsonNode *node;
+    gboolean saved;
 
     json_object_set_int_member(changes, "updated_at", dv_store_now());
-    if (!dv_store_update(mgr->store, &dv_table_jobs, job->id, changes, &error))
-        g_warning("cannot save job %s: %s", job->id, error->message);
     json_object_iter_init(&iter, changes);
     while (json_object_iter_next(&iter, &name, &node))
         json_object_set_member(job->record, name, json_node_copy(node));
+    if (finished) {
+        g_autoptr(JsonObject) all = dv_job_final_changes(job->record);
+        saved = dv_job_manager_save_final(mgr, job->id, all, &error);
+    } else {
+        saved = dv_store_update(mgr->store, &dv_table_jobs, job->id, changes, &error);
+    }
+    if (!saved)
+        dv_job_manager_warn_save(mgr, job->id, error);
+    if (finished) {
+        if (!saved)
+            dv_job_manager_keep_unsaved(mgr, job);
+        g_mutex_lock(&mgr->lock);
+        job->ended = TRUE;
+        g_mutex_unlock(&mgr->lock);
+    }
     job->last_persist = g_get_monotonic_time();
     g_rw_lock_reader_lock(&mgr->listener_lock);
     if (mgr->listener != NULL)
         mgr->listener(job->id, job->record, finished, mgr->listener_data);
     g_rw_lock_reader_unlock(&mgr->listener_lock);
+}
+
+/* Tries every unsaved end that is due; returns how many are left. */
+static guint
+dv_job_manager_resave(DvJobManager *mgr, gboolean all_now)
+{
+    g_autoptr(GPtrArray) due = g_ptr_array_new_with_free_func(g_free);
+    GHashTableIter iter;
+    gpointer key, value;
+    gint64 now = g_get_monotonic_time();
+    guint left;
+
+    g_mutex_lock(&mgr->lock);
+    g_hash_table_iter_init(&iter, mgr->unsaved);
+    while (g_hash_table_iter_next(&iter, &key, &value)) {
+        DvJobUnsaved *u = value;
+        if (all_now || u->next_try <= now)
+            g_ptr_array_add(due, g_strdup(key));
+    }
+    g_mutex_unlock(&mgr->lock);
+
+    for (guint i = 0; i < due->len; i++) {
+        const char *id = g_ptr_array_index(due, i);
+        g_autoptr(JsonObject) changes = NULL;
+        g_autoptr(GError) error = NULL;
+        DvJobUnsaved *u;
+        guint attempts;
+        gboolean ok;
+
+        g_mutex_lock(&mgr->lock);
+        u = g_hash_table_lookup(mgr->unsaved, id);
+        changes = u != NULL ? dv_job_final_changes(u->record) : NULL;
+        g_mutex_unlock(&mgr->lock);
+        if (changes == NULL)
+            continue;
+        /* No lock is held across the database round trip. */
+        ok = dv_job_manager_save_final(mgr, id, changes, &error);
+        /* The row went (housekeeping, a restore): nothing left to save. */
+        if (!ok && g_error_matches(error, DV_ERROR, DV_ERROR_NOT_FOUND))
+            ok = TRUE;
+        g_mutex_lock(&mgr->lock);
+        u = g_hash_table_lookup(mgr->unsaved, id);
+        attempts = u != NULL ? ++u->attempts : 0;
+        if (ok) {
+            g_hash_table_remove(mgr->unsaved, id);
+        } else if (u != NULL) {
+            u->wait = MIN(u->wait * 2, DV_JOB_RESAVE_MAX_US);
+            u->next_try = g_get_monotonic_time() + u->wait;
+        }
+        g_mutex_unlock(&mgr->lock);
+        if (ok)
+            g_message("job %s: its end is saved (after %u attempts)", id, attempts);
+        else if ((attempts & (attempts - 1)) == 0) /* 2, 4, 8, ...: bounded */
+            g_warning("job %s: its end is still not saved after %u attempts: %s", id, attempts,
+                      error->message);
+    }
+    g_mutex_lock(&mgr->lock);
+    left = g_hash_table_size(mgr->unsaved);
+    g_mutex_unlock(&mgr->lock);
+    return left;
+}
+
+static gpointer
+dv_job_manager_saver(gpointer data)
+{
+    DvJobManager *mgr = data;
+
+    for (;;) {
+        gint64 next = G_MAXINT64;
+        GHashTableIter iter;
+        gpointer value;
+
+        g_mutex_lock(&mgr->lock);
+        g_hash_table_iter_init(&iter, mgr->unsaved);
+        while (g_hash_table_iter_next(&iter, NULL, &value))
+            next = MIN(next, ((DvJobUnsaved *)value)->next_try);
+        if (mgr->saver_stop || g_hash_table_size(mgr->unsaved) == 0) {
+            mgr->saver_running = FALSE;
+            g_cond_broadcast(&mgr->cond);
+            g_mutex_unlock(&mgr->lock);
+            return NULL;
+        }
+        if (next > g_get_monotonic_time())
+            g_cond_wait_until(&mgr->cond, &mgr->lock, next);
+        g_mutex_unlock(&mgr->lock);
+        dv_job_manager_resave(mgr, FALSE);
+    }
+}
+
+JsonObject *
+dv_job_manager_dup_unsaved(DvJobManager *mgr, const char *job_id)
+{
+    DvJobUnsaved *u;
+    JsonObject *out = NULL;
+
+    g_mutex_lock(&mgr->lock);
+    u = job_id != NULL ? g_hash_table_lookup(mgr->unsaved, job_id) : NULL;
+    if (u != NULL) {
+        g_autoptr(JsonNode) src = json_node_init_object(json_node_alloc(), u->record);
+        g_autoptr(JsonNode) copy = dv_json_node_deep_copy(src);
+        out = json_object_ref(json_node_get_object(copy));
+    }
+    g_mutex_unlock(&mgr->lock);
+    return out;
+}
+
+guint
+dv_job_manager_get_n_unsaved(DvJobManager *mgr)
+{
+    guint n;
+    g_mutex_lock(&mgr->lock);
+    n = g_hash_table_size(mgr->unsaved);
+    g_mutex_unlock(&mgr->lock);
+    return n;
+}
+
+void
+dv_job_manager_set_save_faults_for_test(DvJobManager *mgr, guint n_failures)
+{
+    g_mutex_lock(&mgr->lock);
+    mgr->save_faults = n_failures;
+    g_mutex_unlock(&mgr->lock);
 }
 
 static void
@@ -279,6 +536,7 @@ dv_job_manager_new(DvStore *store, const char *server_id, guint max_workers)
     mgr->kinds = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
     mgr->active = g_hash_table_new(g_str_hash, g_str_equal);
     mgr->busy_targets = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    mgr->unsaved = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, dv_job_unsaved_free);
     g_mutex_init(&mgr->lock);
     g_cond_init(&mgr->cond);
     g_rw_lock_init(&mgr->listener_lock);
@@ -303,6 +561,7 @@ dv_job_manager_free(DvJobManager *mgr)
     }
     g_hash_table_unref(mgr->active);
     g_hash_table_unref(mgr->busy_targets);
+    g_hash_table_unref(mgr->unsaved);
     g_hash_table_unref(mgr->kinds);
     g_mutex_clear(&mgr->lock);
     g_cond_clear(&mgr->cond);
@@ -373,28 +632,13 @@ dv_job_manager_enqueue(DvJobManager *mgr, DvJob *job)
     g_thread_pool_push(mgr->pool, job, NULL);
 }
 
-JsonObject *
-dv_job_manager_submit(DvJobManager *mgr, const DvJobRequest *req, GError **error)
+/* The job row as submitted (queued, nothing run yet). */
+static JsonObject *
+dv_job_record_new(DvJobManager *mgr, const DvJobRequest *req)
 {
-    g_autoptr(JsonObject) record = json_object_new();
+    JsonObject *record = json_object_new();
     g_autofree char *id = g_uuid_string_random();
     gint64 now = dv_store_now();
-    DvJob *job;
-
-    if (g_hash_table_lookup(mgr->kinds, req->kind) == NULL) {
-        g_set_error(error, DV_ERROR, DV_ERROR_INTERNAL, "unknown job kind '%s'", req->kind);
-        return NULL;
-    }
-    g_mutex_lock(&mgr->lock);
-    if (mgr->shutting_down || g_hash_table_size(mgr->active) >= DV_JOBS_MAX_QUEUED) {
-        gboolean down = mgr->shutting_down;
-        g_mutex_unlock(&mgr->lock);
-        g_set_error(error, DV_ERROR, down ? DV_ERROR_UNAVAILABLE : DV_ERROR_BUSY,
-                    down ? "the server is shutting down" :
-                           "too many jobs in flight (%d); try again later", DV_JOBS_MAX_QUEUED);
-        return NULL;
-    }
-    g_mutex_unlock(&mgr->lock);
 
     json_object_set_string_member(record, "id", id);
     json_object_set_string_member(record, "kind", req->kind);
@@ -420,11 +664,79 @@ dv_job_manager_submit(DvJobManager *mgr, const DvJobRequest *req, GError **error
     json_object_set_null_member(record, "started_at");
     json_object_set_int_member(record, "updated_at", now);
     json_object_set_null_member(record, "finished_at");
-    if (!dv_store_insert(mgr->store, &dv_table_jobs, record, error))
+    return record;
+}
+
+typedef struct {
+    JsonObject *record;
+    DvStoreTxnFunc func;
+    gpointer user_data;
+} DvJobSubmitTxn;
+
+static gboolean
+dv_job_submit_txn(DvStore *store, gpointer user_data, GError **error)
+{
+    DvJobSubmitTxn *t = user_data;
+    if (t->func != NULL && !t->func(store, t->user_data, error))
+        return FALSE;
+    return dv_store_insert(store, &dv_table_jobs, t->record, error);
+}
+
+JsonObject *
+dv_job_manager_submit_with(DvJobManager *mgr, const DvJobRequest *req, DvStoreTxnFunc func,
+                           gpointer user_data, GError **error)
+{
+    g_autoptr(JsonObject) record = NULL;
+    DvJob *job;
+
+    if (g_hash_table_lookup(mgr->kinds, req->kind) == NULL) {
+        g_set_error(error, DV_ERROR, DV_ERROR_INTERNAL, "unknown job kind '%s'", req->kind);
         return NULL;
+    }
+    g_mutex_lock(&mgr->lock);
+    if (mgr->shutting_down || g_hash_table_size(mgr->active) >= DV_JOBS_MAX_QUEUED) {
+        gboolean down = mgr->shutting_down;
+        g_mutex_unlock(&mgr->lock);
+        g_set_error(error, DV_ERROR, down ? DV_ERROR_UNAVAILABLE : DV_ERROR_BUSY,
+                    down ? "the server is shutting down" :
+                           "too many jobs in flight (%d); try again later", DV_JOBS_MAX_QUEUED);
+        return NULL;
+    }
+    g_mutex_unlock(&mgr->lock);
+
+    record = dv_job_record_new(mgr, req);
+    if (func != NULL) {
+        DvJobSubmitTxn t = { record, func, user_data };
+        if (!dv_store_transaction(mgr->store, dv_job_submit_txn, &t, error))
+            return NULL;
+    } else if (!dv_store_insert(mgr->store, &dv_table_jobs, record, error)) {
+        return NULL;
+    }
 
     job = dv_job_new_from_record(mgr, record);
     dv_job_manager_enqueue(mgr, job);
+    return g_steal_pointer(&record);
+}
+
+JsonObject *
+dv_job_manager_submit(DvJobManager *mgr, const DvJobRequest *req, GError **error)
+{
+    return dv_job_manager_submit_with(mgr, req, NULL, NULL, error);
+}
+
+JsonObject *
+dv_job_manager_record_failed(DvJobManager *mgr, const DvJobRequest *req, const GError *why,
+                             GError **error)
+{
+    g_autoptr(JsonObject) record = dv_job_record_new(mgr, req);
+    gint64 now = dv_store_now();
+
+    json_object_set_string_member(record, "state", "failed");
+    json_object_set_object_member(record, "error", dv_error_to_json(why));
+    json_object_set_int_member(record, "started_at", now);
+    json_object_set_int_member(record, "finished_at", now);
+    if (!dv_store_insert(mgr->store, &dv_table_jobs, record, error))
+        return NULL;
     return g_steal_pointer(&record);
 }
 
@@ -564,9 +876,18 @@ dv_job_manager_cancel(DvJobManager *mgr, const char *job_id, GError **error)
 {
     g_autoptr(JsonObject) record = NULL;
     g_autoptr(JsonObject) changes = NULL;
+    g_autoptr(JsonObject) ended = NULL;
     const char *state;
     DvJob *job;
+    gboolean already = FALSE;
 
+    /* Ended but not saved yet: the store still says running. */
+    ended = dv_job_manager_dup_unsaved(mgr, job_id);
+    if (ended != NULL) {
+        dv_set_field_error(error, DV_ERROR_CONFLICT, NULL, "job %s already %s", job_id,
+                           dv_json_get_string(ended, "state", "finished"));
+        return FALSE;
+    }
     record = dv_store_get(mgr->store, &dv_table_jobs, job_id, error);
     if (record == NULL)
         return FALSE;
@@ -581,10 +902,22 @@ dv_job_manager_cancel(DvJobManager *mgr, const char *job_id, GError **error)
         return FALSE;
     g_mutex_lock(&mgr->lock);
     job = g_hash_table_lookup(mgr->active, job_id);
-    if (job != NULL)
+    if (job != NULL && job->ended)
+        already = TRUE;
+    else if (job != NULL)
         g_cancellable_cancel(job->cancellable);
     g_cond_broadcast(&mgr->cond);
     g_mutex_unlock(&mgr->lock);
+    /* It ended while the request was made: say so rather than accept a
+     * cancel that changes nothing. */
+    if (already) {
+        g_autoptr(JsonObject) now = dv_job_manager_dup_unsaved(mgr, job_id);
+        if (now == NULL)
+            now = dv_store_get(mgr->store, &dv_table_jobs, job_id, NULL);
+        dv_set_field_error(error, DV_ERROR_CONFLICT, NULL, "job %s already %s", job_id,
+                           now != NULL ? dv_json_get_string(now, "state", "finished") : "finished");
+        return FALSE;
+    }
     return TRUE;
 }
 
@@ -704,4 +1037,24 @@ dv_job_manager_shutdown(DvJobManager *mgr, guint timeout_ms)
     g_cond_broadcast(&mgr->cond);
     g_mutex_unlock(&mgr->lock);
     dv_job_manager_wait_idle(mgr, timeout_ms);
+
+    /* Ends still unsaved get one last try; those the store still refuses
+     * stay "running" there, and the next start's recovery deals with them
+     * as with a crash. */
+    {
+        GThread *saver;
+        guint left;
+
+        g_mutex_lock(&mgr->lock);
+        mgr->saver_stop = TRUE;
+        g_cond_broadcast(&mgr->cond);
+        saver = g_steal_pointer(&mgr->saver);
+        g_mutex_unlock(&mgr->lock);
+        if (saver != NULL)
+            g_thread_join(saver);
+        left = dv_job_manager_resave(mgr, TRUE);
+        if (left > 0)
+            g_warning("%u finished jobs could not be saved as finished; the next start "
+                      "recovers them as interrupted", left);
+    }
 }

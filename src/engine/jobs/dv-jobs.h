@@ -48,7 +48,11 @@ void dv_job_manager_set_listener(DvJobManager *mgr, DvJobListener listener, gpoi
 
 /* Deals with jobs a previous run of the server left queued or running:
  * resumable kinds are queued again, the others fail with "interrupted by
- * a server restart".  Call once at start, before serving. */
+ * a server restart".  Call once at start, before serving.  The engine
+ * then rolls back rows that no queued or running job owns
+ * (dv_engine_recover_rows()): a job that owns a row in a transitional
+ * state writes it in its submit transaction (dv_job_manager_submit_with())
+ * or in its own steps, never before it is submitted. */
 gboolean dv_job_manager_recover(DvJobManager *mgr, guint *ret_resumed, guint *ret_failed,
                                 GError **error);
 /* Jobs owned by these servers (ids, NULL-terminated) are still being run
@@ -67,8 +71,31 @@ typedef struct {
 
 /* Persists a queued job and schedules it.  Returns the job record. */
 JsonObject *dv_job_manager_submit(DvJobManager *mgr, const DvJobRequest *req, GError **error);
+/* dv_job_manager_submit() that also runs @func (may be NULL) in the
+ * transaction that writes the job row: a row the job owns (a VM in
+ * "creating") is never saved without its job, whatever stops the server
+ * in between.  Nothing is written when @func fails. */
+JsonObject *dv_job_manager_submit_with(DvJobManager *mgr, const DvJobRequest *req,
+                                       DvStoreTxnFunc func, gpointer user_data, GError **error);
+/* Writes a job that ended before it ran, failed with @why: start-up
+ * recovery records so what it settled, visible in the jobs list. */
+JsonObject *dv_job_manager_record_failed(DvJobManager *mgr, const DvJobRequest *req,
+                                         const GError *why, GError **error);
 
-/* Requests cancellation; DV_ERROR_CONFLICT if the job already finished. */
+/* Ends the store refused to save.  A job whose end (state, error,
+ * result) cannot be written keeps it in memory and a saver thread writes
+ * it again with backoff (0.2 s doubling to 30 s; warnings at attempts 1,
+ * 2, 4, 8, ...) until the store takes it; meanwhile the API shows this
+ * record instead of the stale row.  Returns a copy, or NULL when the job
+ * has no unsaved end. */
+JsonObject *dv_job_manager_dup_unsaved(DvJobManager *mgr, const char *job_id);
+guint dv_job_manager_get_n_unsaved(DvJobManager *mgr);
+/* Tests: the next @n_failures saves of a job's end fail as if the disk
+ * were full. */
+void dv_job_manager_set_save_faults_for_test(DvJobManager *mgr, guint n_failures);
+
+/* Requests cancellation; DV_ERROR_CONFLICT if the job already finished
+ * (also when its end is not saved yet). */
 gboolean dv_job_manager_cancel(DvJobManager *mgr, const char *job_id, GError **error);
 
 /* Waits until no job runs (tests, shutdown); FALSE on timeout. */
