@@ -145,9 +145,11 @@ dv_auth_user_add(DvAuth *auth, const char *name, const DvSecret *password, const
                            "role: must be administrator, delegated-administrator, read-only or tenant");
         return NULL;
     }
-    if (dv_secret_get_len(password) < 8 || dv_secret_get_len(password) > DV_AUTH_PASSWORD_MAX) {
+    if (dv_secret_get_len(password) < DV_AUTH_PASSWORD_MIN ||
+        dv_secret_get_len(password) > DV_AUTH_PASSWORD_MAX) {
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "password",
-                           "password: must be 8-%d bytes", DV_AUTH_PASSWORD_MAX);
+                           "password: must be %d-%d bytes", DV_AUTH_PASSWORD_MIN,
+                           DV_AUTH_PASSWORD_MAX);
         return NULL;
     }
     hash = dv_auth_hash_password(password, error);
