@@ -24,8 +24,7 @@ gboolean dv_validate_text(const char *field, const char *text, gsize max, GError
 gboolean dv_validate_range(const char *field, gint64 value, gint64 min, gint64 max,
                            GError **error);
 
-/* A libvirt connection URI: scheme "test", "qemu" or "qemu+<transport>",
- * printable ASCII, at most DV_URI_MAX bytes. */
+/* dv_validate_host_uri() with no policy: only the built-in allowlist. */
 gboolean dv_validate_libvirt_uri(const char *field, const char *uri, GError **error);
 
 /* A UUID in its canonical text form. */
@@ -38,4 +37,29 @@ G_BEGIN_DECLS
  * at most @max bytes (cut on a character boundary, "…" appended), control
  * characters replaced by '?'. */
 char *dv_text_excerpt(const char *text, gsize max);
+G_END_DECLS
+
+G_BEGIN_DECLS
+/* What droverd's configuration lets a host URI use beyond the built-in
+ * allowlist (docs/VIRT.md, "Host URIs").  A NULL policy allows nothing
+ * extra. */
+typedef struct {
+    gboolean allow_simulated;             /* test:///FILE and test:///default */
+    const char *const *allow_parameters;  /* NULL-terminated lower-case names, or NULL */
+} DvUriPolicy;
+
+/* A host URI Drover may open: parsed as a URI (RFC 3986), then checked
+ * against an allowlist of drivers, transports and query parameters.
+ * Allowed without configuration: qemu:///system and remote
+ * qemu[+ssh|+libssh|+libssh2|+tls|+tcp]://[user@]host[:port]/{system,session}
+ * with the harmless parameters mode, proxy, no_tty, known_hosts_verify=normal
+ * and sshauth.  Everything that names a program, a socket or a file on the
+ * management server, or weakens host checking, needs @policy.  Refusals
+ * are DV_ERROR_INVALID_ARGUMENT naming @field and the rule. */
+gboolean dv_validate_host_uri(const char *field, const char *uri, const DvUriPolicy *policy,
+                              GError **error);
+
+/* Whether @name is a libvirt URI parameter an administrator may allow
+ * (configuration check); the error lists the known names. */
+gboolean dv_validate_uri_parameter_name(const char *name, GError **error);
 G_END_DECLS

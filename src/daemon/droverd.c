@@ -35,6 +35,9 @@ typedef struct {
     gboolean verbose;
     gboolean version;
     int reconcile_interval; /* minutes; -1: not given (default 60), 0: off */
+    gboolean allow_simulated;
+    char **allow_uri_parameters;
+    char *library_root;
 } DvDaemonOptions;
 
 static void
@@ -49,6 +52,8 @@ dv_daemon_options_clear(DvDaemonOptions *o)
     g_free(o->add_local_host);
     g_free(o->machine_id_file);
     g_free(o->recovery_key);
+    g_strfreev(o->allow_uri_parameters);
+    g_free(o->library_root);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(DvDaemonOptions, dv_daemon_options_clear)
@@ -94,6 +99,32 @@ dv_daemon_load_config(DvDaemonOptions *o, GError **error)
         }
         o->reconcile_interval = v;
     }
+    /* Host URIs and library shares (docs/INSTALL.md, "Hosts and library
+     * shares"): what the command line gives adds to the file. */
+    if (!o->allow_simulated && g_key_file_has_key(kf, "hosts", "simulated", NULL)) {
+        g_autoptr(GError) local = NULL;
+        o->allow_simulated = g_key_file_get_boolean(kf, "hosts", "simulated", &local);
+        if (local != NULL) {
+            g_set_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT,
+                        "config %s: [hosts] simulated must be true or false", o->config);
+            return FALSE;
+        }
+    }
+    if (g_key_file_has_key(kf, "hosts", "allow_uri_parameters", NULL)) {
+        g_auto(GStrv) names = g_key_file_get_string_list(kf, "hosts", "allow_uri_parameters", NULL, NULL);
+        g_autoptr(GStrvBuilder) all = g_strv_builder_new();
+        if (o->allow_uri_parameters != NULL)
+            g_strv_builder_addv(all, (const char **)o->allow_uri_parameters);
+        for (guint i = 0; names != NULL && names[i] != NULL; i++) {
+            g_strstrip(names[i]);
+            if (names[i][0] != '\0')
+                g_strv_builder_add(all, names[i]);
+        }
+        g_strfreev(o->allow_uri_parameters);
+        o->allow_uri_parameters = g_strv_builder_end(all);
+    }
+    if (o->library_root == NULL && g_key_file_has_key(kf, "library", "root", NULL))
+        o->library_root = g_key_file_get_string(kf, "library", "root", NULL);
     return TRUE;
 }
 
@@ -260,7 +291,7 @@ main(int argc, char **argv)
     DvServerOptions so = { 0 };
     guint resumed = 0, failed = 0;
     GOptionEntry entries[] = {
-        { "config", 'c', 0, G_OPTION_ARG_FILENAME, &o.config, "Config file ([server] keys: state_dir, listen, database, tls_cert, tls_key, self_signed_tls, catalog_reconcile_interval)", "FILE" },
+        { "config", 'c', 0, G_OPTION_ARG_FILENAME, &o.config, "Config file ([server] keys: state_dir, listen, database, tls_cert, tls_key, self_signed_tls, catalog_reconcile_interval; [hosts] simulated, allow_uri_parameters; [library] root)", "FILE" },
         { "state-dir", 's', 0, G_OPTION_ARG_FILENAME, &o.state_dir, "State directory (default /var/lib/drover)", "DIR" },
         { "listen", 'l', 0, G_OPTION_ARG_STRING, &o.listen, "Listen address (default " DV_DEFAULT_LISTEN ")", "ADDR:PORT" },
         { "database", 'd', 0, G_OPTION_ARG_STRING, &o.database, "SQLite file or postgresql:// URI (default <state-dir>/drover.db)", "DB" },
@@ -271,6 +302,9 @@ main(int argc, char **argv)
         { "recovery-key", 0, 0, G_OPTION_ARG_FILENAME, &o.recovery_key, "Open the data keys with this recovery key file (made by drover-setup keys recovery create)", "FILE" },
         { "machine-id-file", 0, 0, G_OPTION_ARG_FILENAME, &o.machine_id_file, "Machine identity the host key file is bound to (default /etc/machine-id)", "FILE" },
         { "catalog-reconcile-interval", 0, 0, G_OPTION_ARG_INT, &o.reconcile_interval, "Report every catalog's orphans every MIN minutes (default 60, 0: off)", "MIN" },
+        { "allow-simulated-hosts", 0, 0, G_OPTION_ARG_NONE, &o.allow_simulated, "Accept libvirt's simulated hosts (test:///FILE) for tests and demos ([hosts] simulated)", NULL },
+        { "allow-uri-parameter", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.allow_uri_parameters, "Allow this libvirt URI parameter in host URIs, e.g. keyfile (repeatable; [hosts] allow_uri_parameters)", "NAME" },
+        { "library-root", 0, 0, G_OPTION_ARG_FILENAME, &o.library_root, "Directory under which library shares may be created on request (default <state-dir>/library; [library] root)", "DIR" },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose, "Log debug messages", NULL },
         { "version", 0, 0, G_OPTION_ARG_NONE, &o.version, "Print the version and exit", NULL },
         { NULL },
@@ -321,6 +355,9 @@ main(int argc, char **argv)
     eo.machine_id_path = o.machine_id_file;
     eo.serve = TRUE;
     eo.recovery_key_path = o.recovery_key;
+    eo.allow_simulated_hosts = o.allow_simulated;
+    eo.allow_uri_parameters = (const char *const *)o.allow_uri_parameters;
+    eo.library_root = o.library_root;
     engine = dv_engine_new(&eo, &error);
     if (engine == NULL) {
         g_printerr("droverd: cannot start: %s\n", error->message);

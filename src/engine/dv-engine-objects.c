@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <glib/gstdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #define DV_PATH_MAX 4096
@@ -42,6 +44,81 @@ dv_engine_has_references(DvEngine *engine, const DvTableDef *def, const char *co
     return n != 0; /* an error counts as referenced: refuse to delete */
 }
 
+/* --- library shares on this server ----------------------------------------- */
+
+/* Whether @path (absolute, canonical) may be a library share on the
+ * management server: an existing directory reached without symbolic
+ * links, or a path under the library root whose existing parts below the
+ * root are no symbolic links.  Sets @ret_create when it must be made. */
+static gboolean
+dv_engine_share_path_check(DvEngine *engine, const char *path, gboolean *ret_create, GError **error)
+{
+    g_autofree char *real = realpath(path, NULL);
+    g_autofree char *root_slash = g_strconcat(engine->library_root, "/", NULL);
+    struct stat st;
+
+    if (real != NULL) {
+        if (g_strcmp0(real, path) != 0) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "path",
+                               "path: %s is or passes through a symbolic link; give the real "
+                               "directory", path);
+            return FALSE;
+        }
+        if (g_stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "path",
+                               "path: %s exists and is not a directory", path);
+            return FALSE;
+        }
+        *ret_create = FALSE;
+        return TRUE;
+    }
+    if (!g_str_has_prefix(path, root_slash)) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "path",
+                           "path: %s does not exist; Drover creates a share's directory only under "
+                           "the library root %s ([library] root in droverd's config), elsewhere it "
+                           "must exist",
+                           path, engine->library_root);
+        return FALSE;
+    }
+    /* Nothing from the root down may lead elsewhere: every part of the
+     * path that exists (the root, then each component) is a real
+     * directory; a dangling link as the last part counts as existing. */
+    for (gsize end = strlen(engine->library_root); end <= strlen(path); end++) {
+        g_autofree char *part = NULL;
+        if (path[end] != '/' && path[end] != '\0')
+            continue;
+        part = g_strndup(path, end);
+        if (g_lstat(part, &st) != 0)
+            break;
+        if (S_ISLNK(st.st_mode) || !S_ISDIR(st.st_mode)) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "path",
+                               "path: %s under the library root is %s", part,
+                               S_ISLNK(st.st_mode) ? "a symbolic link" : "not a directory");
+            return FALSE;
+        }
+    }
+    *ret_create = TRUE;
+    return TRUE;
+}
+
+static gboolean
+dv_engine_share_make_dir(DvEngine *engine, const char *path, GError **error)
+{
+    gboolean create = FALSE;
+
+    if (path == NULL)
+        return TRUE;
+    if (!dv_engine_share_path_check(engine, path, &create, error))
+        return FALSE;
+    if (create && g_mkdir_with_parents(path, 0755) != 0) {
+        int saved = errno;
+        dv_set_field_error(error, DV_ERROR_UNAVAILABLE, "path", "path: cannot create %s: %s", path,
+                           g_strerror(saved));
+        return FALSE;
+    }
+    return TRUE;
+}
+
 /* --- the one job kind behind every simple change ----------------------- */
 
 static gboolean
@@ -69,16 +146,18 @@ dv_engine_object_job(DvJob *job, gpointer user_data, GError **error)
         /* Resumed after a crash: the row may already be there. */
         g_autoptr(JsonObject) existing = dv_store_get(engine->store, info->def,
                                                       dv_json_get_string(record, "id", ""), &local);
+        /* A share on this server: its directory exists, or is made now
+         * under the library root (checked again: the tree may have
+         * changed since the request). */
+        if (existing == NULL && info->kind == DV_KIND_LIBRARY_SHARE &&
+            dv_json_get_string(record, "host_id", NULL) == NULL &&
+            !dv_engine_share_make_dir(engine, dv_json_get_string(record, "path", NULL), error))
+            return FALSE;
         if (existing == NULL && !dv_store_insert(engine->store, info->def, record, error))
             return FALSE;
         json_object_set_string_member(result, "id", dv_json_get_string(record, "id", ""));
         json_object_set_string_member(result, "name", dv_json_get_string(record, "name", ""));
         dv_job_set_result(job, result);
-        if (info->kind == DV_KIND_LIBRARY_SHARE) {
-            const char *path = dv_json_get_string(record, "path", NULL);
-            if (path != NULL && dv_json_get_string(record, "host_id", NULL) == NULL)
-                g_mkdir_with_parents(path, 0755);
-        }
         return TRUE;
     }
     if (g_strcmp0(op, "update") == 0)
@@ -350,6 +429,11 @@ dv_engine_share_build(DvEngine *engine, JsonObject *body, GError **error)
         !dv_engine_check_unique(engine, &dv_table_library_shares, "path", path, NULL, "path",
                                 "library share", error))
         return NULL;
+    if (host == NULL) {
+        gboolean create = FALSE;
+        if (!dv_engine_share_path_check(engine, path, &create, error))
+            return NULL;
+    }
     return g_steal_pointer(&rec);
 }
 

@@ -27,6 +27,7 @@ struct _DvEngine {
     guint recovered_failed;
     char *default_share_name; /* NULL: "default" */
     char *default_share_path; /* NULL: <state_dir>/library */
+    char *library_root;       /* absolute, canonical */
 };
 
 typedef struct {

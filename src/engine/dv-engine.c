@@ -212,6 +212,20 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
     engine->state_dir = g_canonicalize_filename(opts->state_dir, NULL);
     engine->default_share_name = g_strdup(opts->default_share_name);
     engine->default_share_path = g_strdup(opts->default_share_path);
+    if (opts->library_root != NULL && !g_path_is_absolute(opts->library_root)) {
+        g_set_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT,
+                    "library root %s: must be an absolute path", opts->library_root);
+        return NULL;
+    }
+    engine->library_root = opts->library_root != NULL
+                               ? g_canonicalize_filename(opts->library_root, NULL)
+                               : g_build_filename(engine->state_dir, "library", NULL);
+    for (guint i = 0; opts->allow_uri_parameters != NULL && opts->allow_uri_parameters[i] != NULL; i++) {
+        if (!dv_validate_uri_parameter_name(opts->allow_uri_parameters[i], error)) {
+            g_prefix_error(error, "allow_uri_parameters: ");
+            return NULL;
+        }
+    }
     db_location = opts->database != NULL ? g_strdup(opts->database)
                                          : g_build_filename(engine->state_dir, "drover.db", NULL);
     /* A new (empty) database is set up here; one of an older schema is
@@ -272,6 +286,7 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
             g_warning("secrets: %s", local->message);
     }
     engine->virt = dv_virt_new();
+    dv_virt_set_uri_policy(engine->virt, opts->allow_simulated_hosts, opts->allow_uri_parameters);
     g_mutex_init(&engine->hosts_lock);
     engine->hosts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                           (GDestroyNotify)dv_virt_host_unref);
@@ -317,6 +332,7 @@ dv_engine_free(DvEngine *engine)
     g_free(engine->installation_id);
     g_free(engine->default_share_name);
     g_free(engine->default_share_path);
+    g_free(engine->library_root);
     g_free(engine);
 }
 

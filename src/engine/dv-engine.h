@@ -33,6 +33,15 @@ typedef struct {
      * NULL: "default" and <state_dir>/library.  Ignored once one exists. */
     const char *default_share_name;
     const char *default_share_path;
+    /* Host URIs (docs/VIRT.md, "Host URIs"): simulated test:/// hosts
+     * (tests, benchmarks, demos) and the libvirt URI parameters allowed
+     * beyond the built-in allowlist (NULL-terminated names; an unknown
+     * name makes dv_engine_new() fail). */
+    gboolean allow_simulated_hosts;
+    const char *const *allow_uri_parameters;
+    /* The only place a library share's directory is created on request
+     * (docs/API.md, library shares).  NULL: <state_dir>/library. */
+    const char *library_root;
 } DvEngineOptions;
 
 /* The default library share's name when none is given (install, first

@@ -508,7 +508,7 @@ dv_engine_host_add(DvEngine *engine, JsonObject *body, const char *user, GError 
 
     if (!dv_json_check_fields(body, dv_host_add_fields, NULL, error) ||
         !dv_validate_name("name", name, error) ||
-        !dv_validate_libvirt_uri("uri", uri, error))
+        !dv_virt_check_uri(engine->virt, uri, error))
         return NULL;
     json_object_set_string_member(rec, "id", id);
     json_object_set_string_member(rec, "name", name);

@@ -584,9 +584,23 @@ test_groups_clusters_shares(Fixture *f, gconstpointer data)
         g_autoptr(JsonNode) r = dv_test_request(f->d, "POST", "/api/v1/library-shares", body, &status);
         dv_test_assert_error(r, status, 409, "conflict", "path");
     }
-    g_clear_pointer(&j, json_object_unref);
-    j = dv_test_run_job(f->d, "POST", "/api/v1/library-shares", "{\"name\":\"isos\",\"path\":\"/srv/drover-isos\"}");
-    assert_succeeded(j);
+    /* A directory that does not exist is made only under the library
+     * root (<state-dir>/library by default). */
+    {
+        g_autofree char *elsewhere = g_strdup_printf("%s-elsewhere", f->d->state_dir);
+        g_autofree char *body = g_strdup_printf("{\"name\":\"isos\",\"path\":\"%s/isos\"}", elsewhere);
+        g_autoptr(JsonNode) r = dv_test_request(f->d, "POST", "/api/v1/library-shares", body, &status);
+        dv_test_assert_error(r, status, 400, "invalid-argument", "path");
+        g_assert_false(g_file_test(elsewhere, G_FILE_TEST_EXISTS));
+    }
+    {
+        g_autofree char *body = g_strdup_printf("{\"name\":\"isos\",\"path\":\"%s/library/isos\"}", f->d->state_dir);
+        g_autofree char *made = g_build_filename(f->d->state_dir, "library", "isos", NULL);
+        g_clear_pointer(&j, json_object_unref);
+        j = dv_test_run_job(f->d, "POST", "/api/v1/library-shares", body);
+        assert_succeeded(j);
+        g_assert_true(g_file_test(made, G_FILE_TEST_IS_DIR));
+    }
     g_assert_cmpint(dv_test_count(f->d, "/api/v1/library-shares"), ==, 2);
 
     /* Templates fill a VM spec. */

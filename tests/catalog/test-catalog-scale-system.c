@@ -71,6 +71,9 @@ udaemon_root(const char *prefix)
     return pool_dir_new(prefix, "-u");
 }
 
+/* The private daemon is reached through its own socket. */
+static const char *const dv_scale_uri_parameters[] = { "socket", NULL };
+
 static char *
 udaemon_uri(const char *prefix)
 {
@@ -266,7 +269,7 @@ test_two_hosts_running_master(void)
     pool_create(DV_TEST_SYSTEM_URI, pool, dir);
     pool_create(session_uri, pool, sdir);
 
-    engine = dv_test_engine_new(state_dir, FALSE);
+    engine = dv_test_engine_new_with_uri_parameters(state_dir, FALSE, dv_scale_uri_parameters);
     /* The master: a snapshot taken shut off, then started (it has no
      * kernel of its own: it sits in its firmware, QEMU runs). */
     session_id = add_hosts_and_master(engine, session_uri, 0, master_name, master_path);
@@ -418,7 +421,7 @@ test_host_goes_away(void)
     dv_test_copy_file(src = g_build_filename(guest_dir(), "master.qcow2", NULL), master_path);
     pool_create(DV_TEST_SYSTEM_URI, pool, dir);
     pool_define(session_uri, pool, sdir);
-    engine = dv_test_engine_new(state_dir, FALSE);
+    engine = dv_test_engine_new_with_uri_parameters(state_dir, FALSE, dv_scale_uri_parameters);
     /* One machine step at a time there, so the kill lands mid-way. */
     session_id = add_hosts_and_master(engine, session_uri, 1, master_name, master_path);
 
@@ -551,6 +554,7 @@ main(int argc, char **argv)
     int rc;
     g_test_init(&argc, &argv, NULL);
     the_virt = dv_virt_new();
+    dv_virt_set_uri_policy(the_virt, FALSE, dv_scale_uri_parameters);
     g_test_add_data_func("/drover/catalog/scale-system/two-hosts-running-master",
                          (gconstpointer)test_two_hosts_running_master, run_isolated);
     g_test_add_data_func("/drover/catalog/scale-system/host-goes-away", (gconstpointer)test_host_goes_away,

@@ -253,6 +253,7 @@ main(int argc, char **argv)
 
     g_test_init(&argc, &argv, NULL);
     the_virt = dv_virt_new();
+    dv_virt_set_uri_policy(the_virt, TRUE, NULL); /* test:/// hosts */
 
 #define ADD(path, fn) g_test_add_data_func(path, (gconstpointer)fn, run_isolated)
     ADD("/drover/catalog/identity-system/upload-download", test_upload_download);

@@ -65,8 +65,17 @@ dv_test_engine_count(DvEngine *engine, const DvTableDef *def)
 DvEngine *
 dv_test_engine_new(const char *state_dir, gboolean no_recover)
 {
+    return dv_test_engine_new_with_uri_parameters(state_dir, no_recover, NULL);
+}
+
+DvEngine *
+dv_test_engine_new_with_uri_parameters(const char *state_dir, gboolean no_recover,
+                                       const char *const *allow_uri_parameters)
+{
     g_autoptr(GError) error = NULL;
-    DvEngineOptions o = { .state_dir = state_dir, .job_workers = 4, .no_recover = no_recover };
+    DvEngineOptions o = { .state_dir = state_dir, .job_workers = 4, .no_recover = no_recover,
+                          .allow_simulated_hosts = TRUE,
+                          .allow_uri_parameters = allow_uri_parameters };
     DvEngine *e = dv_engine_new(&o, &error);
     g_assert_no_error(error);
     g_assert_nonnull(e);

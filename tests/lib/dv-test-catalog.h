@@ -27,6 +27,10 @@ gint64 dv_test_engine_count(DvEngine *engine, const DvTableDef *def);
 
 /* A DvEngine on @state_dir with 4 job workers. */
 DvEngine *dv_test_engine_new(const char *state_dir, gboolean no_recover);
+/* The same, with these libvirt URI parameters allowed in host URIs (a
+ * private daemon's socket=). */
+DvEngine *dv_test_engine_new_with_uri_parameters(const char *state_dir, gboolean no_recover,
+                                                 const char *const *allow_uri_parameters);
 
 /* Adds test-driver host "h1" (file <dir>/h1.xml) with VMs m0, m1, m2 and
  * stops m0, the catalogs' master.  Returns the host id (owned). */

@@ -100,6 +100,8 @@ dv_test_daemon_launch(DvTestDaemon *d, const char *const *extra_args)
     g_ptr_array_add(argv, d->state_dir);
     g_ptr_array_add(argv, "--listen");
     g_ptr_array_add(argv, "127.0.0.1:0");
+    /* The tests' hosts are libvirt's simulated ones (test:///FILE). */
+    g_ptr_array_add(argv, "--allow-simulated-hosts");
     for (guint i = 0; extra_args != NULL && extra_args[i] != NULL; i++)
         g_ptr_array_add(argv, (char *)extra_args[i]);
     g_ptr_array_add(argv, NULL);

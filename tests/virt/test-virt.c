@@ -981,6 +981,7 @@ main(int argc, char **argv)
 
     g_test_init(&argc, &argv, NULL);
     the_virt = dv_virt_new();
+    dv_virt_set_uri_policy(the_virt, TRUE, NULL); /* test:/// hosts */
 
 #define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
     ADD("/drover/virt/probe", test_probe);

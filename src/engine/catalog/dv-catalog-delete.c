@@ -70,11 +70,12 @@ dv_catalog_machine_forget_txn(DvStore *store, gpointer user_data, GError **error
     return TRUE;
 }
 
-/* Removes one machine from its host, then its rows (exported in
- * dv-catalogs-private.h for remove-machines). */
-gboolean
-dv_catalog_machine_remove(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonObject *m,
-                          DvVirtHost *vh, const char *pool_path, GError **error)
+/* Removes one machine from its host, then its rows.  Its identity disk
+ * is not looked for in the pools of @gone_pools (may be NULL): pools that
+ * could not be started, whose volumes count as deleted. */
+static gboolean
+dv_catalog_machine_remove_in(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonObject *m, DvVirtHost *vh,
+                             const char *pool_path, GHashTable *gone_pools, GError **error)
 {
     GCancellable *c = dv_job_get_cancellable(job);
     const char *cname = dv_json_get_string(catalog, "name", "");
@@ -99,7 +100,8 @@ dv_catalog_machine_remove(DvEngine *engine, DvJob *job, JsonObject *catalog, Jso
             return FALSE;
     }
     /* Its identity disk in its identity pool, recorded or not. */
-    if (!dv_catalog_delete_volume(engine, vh, host_id, id_pool, id_dir, id_name, c, error))
+    if ((gone_pools == NULL || !g_hash_table_contains(gone_pools, id_pool)) &&
+        !dv_catalog_delete_volume(engine, vh, host_id, id_pool, id_dir, id_name, c, error))
         return FALSE;
     /* Recorded paths outside the pool's directory (never made so, but a
      * row is what the database knows). */
@@ -126,10 +128,19 @@ dv_catalog_machine_remove(DvEngine *engine, DvJob *job, JsonObject *catalog, Jso
     }
 }
 
+/* Exported in dv-catalogs-private.h for remove-machines. */
+gboolean
+dv_catalog_machine_remove(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonObject *m,
+                          DvVirtHost *vh, const char *pool_path, GError **error)
+{
+    return dv_catalog_machine_remove_in(engine, job, catalog, m, vh, pool_path, NULL, error);
+}
+
 typedef struct {
     DvVirtHost *vh; /* NULL when the host failed */
     char *pool_path;
     GError *error; /* why the host failed */
+    GHashTable *gone_pools; /* identity pools that could not be started */
 } DvCatalogHostState;
 
 static void
@@ -140,15 +151,64 @@ dv_catalog_host_state_free(DvCatalogHostState *s)
     g_clear_pointer(&s->vh, dv_virt_host_unref);
     g_free(s->pool_path);
     g_clear_error(&s->error);
+    g_clear_pointer(&s->gone_pools, g_hash_table_unref);
     g_free(s);
 }
 
 /* A host's handle and pool directory, looked up once per job.  A host
  * that cannot be reached is not tried again for each of its machines.  A
  * pool that no longer exists leaves nothing to remove in it. */
+/* The catalog's identity pools on the host (those it lists and those
+ * the machine rows name) made usable before anything is deleted in them:
+ * one whose directory was removed on the host is rebuilt, a stopped one
+ * started, an undefined one defined again over its directory, so its
+ * volumes are deleted by name and the pool removed afterwards.  One that
+ * cannot be started goes into s->gone_pools with a note in @notes: its
+ * volumes count as deleted. */
+static void
+dv_catalog_host_id_pools(DvCatalogHostState *s, JsonObject *catalog, const char *host_id, JsonArray *machines,
+                         JsonArray *notes, GCancellable *c)
+{
+    const char *cname = dv_json_get_string(catalog, "name", "");
+    g_autofree char *prefix = g_strdup_printf("%s-" DV_CATALOG_IDENTITY_POOL_INFIX, cname);
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(JsonArray) listed = NULL;
+    g_autoptr(GError) local = NULL;
+
+    s->gone_pools = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    listed = dv_virt_pool_list_by_prefix(s->vh, prefix, c, &local);
+    for (guint i = 0; listed != NULL && i < json_array_get_length(listed); i++)
+        g_ptr_array_add(names, g_strdup(json_array_get_string_element(listed, i)));
+    for (guint i = 0; machines != NULL && i < json_array_get_length(machines); i++) {
+        JsonObject *m = json_array_get_object_element(machines, i);
+        if (g_strcmp0(dv_json_get_string(m, "host_id", ""), host_id) == 0)
+            g_ptr_array_add(names, dv_catalog_identity_pool_name(cname, dv_json_get_int(m, "name_index", 0)));
+    }
+    for (guint i = 0; i < names->len; i++) {
+        const char *name = g_ptr_array_index(names, i);
+        g_autofree char *dir = NULL;
+        g_autofree char *note = NULL;
+        g_autoptr(GError) perr = NULL;
+
+        if (!dv_catalog_is_identity_pool(cname, name) || !g_hash_table_add(seen, (gpointer)name))
+            continue;
+        dir = g_build_filename(s->pool_path, name, NULL);
+        if (dv_virt_pool_ensure_dir(s->vh, name, dir, c, &perr))
+            continue;
+        /* A host that stopped answering fails its machines as before. */
+        if (g_error_matches(perr, DV_ERROR, DV_ERROR_UNAVAILABLE) || g_error_matches(perr, DV_ERROR, DV_ERROR_CANCELLED))
+            return;
+        g_hash_table_add(s->gone_pools, g_strdup(name));
+        note = g_strdup_printf("identity pool %s on host %s could not be started (%s); its identity disks "
+                               "count as deleted", name, host_id, perr->message);
+        json_array_add_string_element(notes, note);
+    }
+}
+
 static DvCatalogHostState *
 dv_catalog_host_state(DvEngine *engine, GHashTable *hosts, JsonObject *catalog, const char *host_id,
-                      GCancellable *c)
+                      JsonArray *machines, JsonArray *notes, GCancellable *c)
 {
     DvCatalogHostState *s = g_hash_table_lookup(hosts, host_id);
     const char *pool = dv_json_get_string(catalog, "pool_name", "");
@@ -176,7 +236,10 @@ dv_catalog_host_state(DvEngine *engine, GHashTable *hosts, JsonObject *catalog, 
         !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
         g_propagate_error(&s->error, g_steal_pointer(&local));
         g_clear_pointer(&s->vh, dv_virt_host_unref);
+        return s;
     }
+    if (prow != NULL)
+        dv_catalog_host_id_pools(s, catalog, host_id, machines, notes, c);
     return s;
 }
 
@@ -196,7 +259,8 @@ dv_catalog_delete_one(DvCatalogEach *each, JsonObject *m, gboolean *ret_skipped,
         g_set_error(&local, DV_ERROR, DV_ERROR_NOT_FOUND, "host %s is not known", dv_json_get_string(m, "host_id", ""));
     else if (hs->vh == NULL)
         local = g_error_copy(hs->error);
-    else if (dv_catalog_machine_remove(each->engine, each->job, each->catalog, m, hs->vh, hs->pool_path, &local))
+    else if (dv_catalog_machine_remove_in(each->engine, each->job, each->catalog, m, hs->vh, hs->pool_path,
+                                          hs->gone_pools, &local))
         return TRUE;
     if (g_error_matches(local, DV_ERROR, DV_ERROR_CANCELLED)) {
         g_propagate_error(error, g_steal_pointer(&local));
@@ -245,6 +309,7 @@ dv_catalog_delete_job(DvJob *job, gpointer user_data, GError **error)
     g_autoptr(GHashTable) kept = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g_autofree char *first_error = NULL;
     g_autoptr(GError) local = NULL;
+    g_autoptr(JsonArray) notes = json_array_new();
     guint removed = 0, failed = 0, bases_removed = 0, bases_kept = 0, n;
     guint id_pools_removed = 0, id_pools_kept = 0;
 
@@ -277,7 +342,7 @@ dv_catalog_delete_job(DvJob *job, gpointer user_data, GError **error)
 
         for (guint i = 0; i < n; i++) {
             JsonObject *m = json_array_get_object_element(machines, i);
-            dv_catalog_host_state(engine, hosts, catalog, dv_json_get_string(m, "host_id", ""), c);
+            dv_catalog_host_state(engine, hosts, catalog, dv_json_get_string(m, "host_id", ""), machines, notes, c);
             json_array_add_string_element(ids, dv_json_get_string(m, "id", ""));
         }
         dv_catalog_each_machine(&each, ids, DV_CATALOG_EACH_PARALLEL, ": ", &r);
@@ -321,7 +386,7 @@ dv_catalog_delete_job(DvJob *job, gpointer user_data, GError **error)
             bases_kept++;
             continue;
         }
-        hs = dv_catalog_host_state(engine, hosts, catalog, host_id, c);
+        hs = dv_catalog_host_state(engine, hosts, catalog, host_id, machines, notes, c);
         if (hs->vh == NULL) {
             berr = g_error_copy(hs->error);
         } else if (dv_catalog_delete_volume(engine, hs->vh, host_id,
@@ -361,7 +426,7 @@ dv_catalog_delete_job(DvJob *job, gpointer user_data, GError **error)
 
             if (g_hash_table_contains(kept, host_id))
                 continue;
-            hs = dv_catalog_host_state(engine, hosts, catalog, host_id, c);
+            hs = dv_catalog_host_state(engine, hosts, catalog, host_id, machines, notes, c);
             if (hs->vh == NULL)
                 perr = g_error_copy(hs->error);
             else
@@ -374,7 +439,15 @@ dv_catalog_delete_job(DvJob *job, gpointer user_data, GError **error)
                     id_pools_removed++;
                 else if (g_error_matches(perr, DV_ERROR, DV_ERROR_NOT_FOUND))
                     g_clear_error(&perr);
-                else
+                else if (hs->gone_pools != NULL && g_hash_table_contains(hs->gone_pools, name) &&
+                         !g_error_matches(perr, DV_ERROR, DV_ERROR_CANCELLED) &&
+                         !g_error_matches(perr, DV_ERROR, DV_ERROR_UNAVAILABLE)) {
+                    /* Already counted as gone: noted, not kept. */
+                    g_autofree char *note = g_strdup_printf("identity pool %s on host %s could not be removed: %s",
+                                                            name, host_id, perr->message);
+                    json_array_add_string_element(notes, note);
+                    g_clear_error(&perr);
+                } else
                     g_prefix_error(&perr, "identity pool %s: ", name);
             }
             if (perr != NULL) {
@@ -392,6 +465,7 @@ dv_catalog_delete_job(DvJob *job, gpointer user_data, GError **error)
     if (!dv_job_step(job, "catalog", error))
         return FALSE;
     json_object_set_int_member(result, "identity_pools_removed", id_pools_removed);
+    json_object_set_array_member(result, "notes", json_array_ref(notes));
     json_object_set_int_member(result, "machines_removed", removed);
     json_object_set_int_member(result, "machines_kept", failed);
     json_object_set_int_member(result, "bases_removed", bases_removed);

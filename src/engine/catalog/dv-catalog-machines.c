@@ -747,6 +747,8 @@ dv_engine_catalog_reconcile_all(DvEngine *engine, guint *ret_checked, guint *ret
                                        json_array_get_length(dv_json_get_array(report, "missing_on_hosts")));
             json_object_set_int_member(last, "unreachable",
                                        json_array_get_length(dv_json_get_array(report, "unreachable_hosts")));
+            json_object_set_int_member(last, "pool_problems",
+                                       json_array_get_length(dv_json_get_array(report, "pool_problems")));
         } else {
             json_object_set_boolean_member(last, "ok", FALSE);
             json_object_set_string_member(last, "error", local->message);

@@ -403,7 +403,8 @@ typedef struct {
     DvVirtHost *vh;         /* owned */
     JsonObject *pool_row;   /* the catalog's pool on this host, owned; NULL: gone */
     JsonObject *base;       /* a deep copy, or NULL */
-    GPtrArray *machines;    /* borrowed rows, not ready */
+    GPtrArray *machines;    /* borrowed rows, not ready (and repairs, once planned) */
+    GPtrArray *ready;       /* borrowed rows, ready: their identity disks are checked */
     char *spec_template;    /* domain spec common to the host's machines (JSON text) */
     GHashTable *id_pools;   /* shard pool name -> error text or "" when ready */
     guint width;
@@ -422,6 +423,9 @@ struct _DvProvision {
     DvProvisionProfile profile;
     GAsyncQueue *results;   /* DvProvisionResult* */
     gint abort;             /* atomic: the job thread cannot record any more */
+    JsonArray *ready_rows;  /* deep copies of the ready rows whose disks are checked */
+    gint planning;          /* atomic: runners still deciding which ready machines to repair */
+    gint repairs;           /* atomic: ready machines handed to the workers to repair */
 };
 
 /* Time spent in each step, summed over the workers (microseconds). */
@@ -470,6 +474,7 @@ dv_provision_unref(DvProvision *pv)
     g_async_queue_unref(pv->results);
     json_object_unref(pv->catalog);
     json_array_unref(pv->rows);
+    json_array_unref(pv->ready_rows);
     g_object_unref(pv->c);
     g_free(pv);
 }
@@ -606,7 +611,36 @@ dv_provision_machine_steps(DvProvisionHost *ph, JsonObject *m, JsonObject *ch, J
     g_autofree char *uuid = NULL;
     JsonObject *vm;
     gint64 now, t;
+    /* A ready machine handed back by its runner: its identity disk is
+     * gone from the host (docs/CATALOGS.md "Identity pools that
+     * vanish"); only that disk is made again, under the same name. */
+    gboolean repair = g_strcmp0(dv_json_get_string(m, "state", NULL), "ready") == 0;
 
+    if (repair) {
+        g_autofree char *dir = NULL;
+        g_autofree char *path = NULL;
+        const char *pool_err = g_hash_table_lookup(ph->id_pools, id_pool);
+        /* Recorded as gone first: a failed repair leaves the next run a
+         * machine whose identity step is still to do. */
+        json_object_set_null_member(ch, "identity_path");
+        if (ph->pool_row == NULL || pool_err == NULL || pool_err[0] != '\0') {
+            g_set_error(error, DV_ERROR, DV_ERROR_HOST_FAILED, "identity: pool %s: %s", id_pool,
+                        ph->pool_row == NULL ? "the catalog's pool is gone" : pool_err != NULL ? pool_err : "not made");
+            return FALSE;
+        }
+        dir = g_build_filename(dv_json_get_string(ph->pool_row, "path", "/"), id_pool, NULL);
+        path = g_build_filename(dir, id_name, NULL);
+        t = g_get_monotonic_time();
+        if (!dv_provision_identity(pv, ph->vh, m, id_pool, id_name, error)) {
+            g_prefix_error(error, "identity: ");
+            return FALSE;
+        }
+        step_us[DV_STEP_IDENTITY] = g_get_monotonic_time() - t;
+        json_object_set_string_member(ch, "identity_path", path);
+        json_object_set_string_member(ch, "state", "ready");
+        json_object_set_null_member(ch, "error");
+        return TRUE;
+    }
     if (ph->base == NULL || g_strcmp0(dv_json_get_string(ph->base, "state", ""), "ready") != 0) {
         g_set_error(error, DV_ERROR, DV_ERROR_HOST_FAILED, "base image: %s",
                     ph->base != NULL ? dv_json_get_string(ph->base, "error", "not made") : "none for this host");
@@ -817,6 +851,89 @@ dv_provision_machine(gpointer data, gpointer user_data)
 
 static void dv_provision_host_free(DvProvisionHost *ph);
 
+/* Makes sure identity pool @name of the host is there and running (its
+ * directory rebuilt when it was removed on the host); records the outcome
+ * in ph->id_pools.  Runner thread only, before any worker runs. */
+static void
+dv_provision_host_id_pool(DvProvisionHost *ph, const char *name)
+{
+    g_autofree char *dir = NULL;
+    g_autoptr(GError) perr = NULL;
+
+    if (g_hash_table_contains(ph->id_pools, name))
+        return;
+    dir = g_build_filename(dv_json_get_string(ph->pool_row, "path", "/"), name, NULL);
+    if (dv_virt_pool_ensure_dir(ph->vh, name, dir, ph->pv->c, &perr)) {
+        g_hash_table_insert(ph->id_pools, g_strdup(name), g_strdup(""));
+        return;
+    }
+    if (g_error_matches(perr, DV_ERROR, DV_ERROR_UNAVAILABLE))
+        ph->dead = g_strdup(perr->message); /* no worker runs yet */
+    g_hash_table_insert(ph->id_pools, g_strdup(name), g_strdup(perr->message));
+}
+
+/* Is the recorded identity disk of @m missing from its pool?  FALSE when
+ * the pool cannot be read (left for the next run; reconcile names it).
+ * @listed caches each pool's volume names. */
+static gboolean
+dv_provision_identity_gone(DvProvisionHost *ph, GHashTable *listed, JsonObject *m)
+{
+    DvProvision *pv = ph->pv;
+    const char *cname = dv_json_get_string(pv->catalog, "name", "");
+    const char *path = dv_json_get_string(m, "identity_path", NULL);
+    g_autofree char *pool = dv_catalog_identity_pool_name(cname, dv_json_get_int(m, "name_index", 0));
+    g_autofree char *vname = NULL;
+    const char *ready = g_hash_table_lookup(ph->id_pools, pool);
+
+    if (path == NULL || ready == NULL || ready[0] != '\0')
+        return FALSE;
+    if (!g_hash_table_contains(listed, pool)) {
+        g_autofree char *vprefix = g_strdup_printf("%s-", cname);
+        g_autoptr(GError) lerr = NULL;
+        g_autoptr(JsonArray) vols = dv_virt_pool_list_volumes(ph->vh, pool, vprefix, pv->c, &lerr);
+        GHashTable *set;
+        if (vols == NULL) {
+            g_debug("identity pool %s: %s; its disks are checked on the next run", pool, lerr->message);
+            return FALSE;
+        }
+        set = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        for (guint k = 0; k < json_array_get_length(vols); k++)
+            g_hash_table_add(set, g_strdup(dv_json_get_string(json_array_get_object_element(vols, k), "name", "")));
+        g_hash_table_insert(listed, g_strdup(pool), set);
+    }
+    vname = g_path_get_basename(path);
+    return !g_hash_table_contains(g_hash_table_lookup(listed, pool), vname);
+}
+
+/* Identity disks are made when absent, recorded or not (the directory of
+ * their pool removed on the host, a file deleted): a machine being made
+ * makes its disk again; a ready machine is handed to the workers, which
+ * make only that disk. */
+static void
+dv_provision_host_plan_repairs(DvProvisionHost *ph)
+{
+    /* pool name -> set of the volume names in it */
+    g_autoptr(GHashTable) listed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                                         (GDestroyNotify)g_hash_table_unref);
+    guint n = 0;
+
+    for (guint i = 0; ph->dead == NULL && i < ph->machines->len; i++) {
+        JsonObject *m = g_ptr_array_index(ph->machines, i);
+        if (dv_provision_identity_gone(ph, listed, m))
+            json_object_set_null_member(m, "identity_path");
+    }
+    for (guint i = 0; ph->dead == NULL && i < ph->ready->len; i++) {
+        JsonObject *m = g_ptr_array_index(ph->ready, i);
+        if (!dv_provision_identity_gone(ph, listed, m))
+            continue;
+        g_ptr_array_add(ph->machines, m);
+        n++;
+    }
+    /* Counted before the runner says it is done planning: the job thread
+     * waits for these outcomes too. */
+    g_atomic_int_add(&ph->pv->repairs, (gint)n);
+}
+
 /* Runner of one host: its identity pools, then its machines. */
 static gpointer
 dv_provision_host_run(gpointer data)
@@ -827,28 +944,22 @@ dv_provision_host_run(gpointer data)
     g_autoptr(GError) local = NULL;
     GThreadPool *tp;
 
-    /* The identity pools the host's machines need, in the catalog
+    /* The identity pools the host's machines need (ready ones too: a
+     * pool whose directory was removed is rebuilt), in the catalog
      * pool's directory; made before the machines so no worker waits. */
-    for (guint i = 0; ph->pool_row != NULL && ph->dead == NULL && i < ph->machines->len; i++) {
-        JsonObject *m = g_ptr_array_index(ph->machines, i);
-        g_autofree char *name = NULL;
-        g_autofree char *dir = NULL;
-        g_autoptr(GError) perr = NULL;
+    for (guint l = 0; l < 2; l++) {
+        GPtrArray *list = l == 0 ? ph->machines : ph->ready;
+        for (guint i = 0; ph->pool_row != NULL && ph->dead == NULL && i < list->len; i++) {
+            JsonObject *m = g_ptr_array_index(list, i);
+            g_autofree char *name = NULL;
 
-        if (dv_json_get_string(m, "identity_path", NULL) != NULL)
-            continue;
-        name = dv_catalog_identity_pool_name(cname, dv_json_get_int(m, "name_index", 0));
-        if (g_hash_table_contains(ph->id_pools, name))
-            continue;
-        dir = g_build_filename(dv_json_get_string(ph->pool_row, "path", "/"), name, NULL);
-        if (dv_virt_pool_ensure_dir(ph->vh, name, dir, pv->c, &perr)) {
-            g_hash_table_insert(ph->id_pools, g_steal_pointer(&name), g_strdup(""));
-            continue;
+            name = dv_catalog_identity_pool_name(cname, dv_json_get_int(m, "name_index", 0));
+            dv_provision_host_id_pool(ph, name);
         }
-        if (g_error_matches(perr, DV_ERROR, DV_ERROR_UNAVAILABLE))
-            ph->dead = g_strdup(perr->message); /* no worker runs yet */
-        g_hash_table_insert(ph->id_pools, g_steal_pointer(&name), g_strdup(perr->message));
     }
+    if (ph->pool_row != NULL)
+        dv_provision_host_plan_repairs(ph);
+    g_atomic_int_dec_and_test(&pv->planning);
     tp = g_thread_pool_new(dv_provision_machine, ph, (gint)ph->width, TRUE, &local);
     if (tp == NULL) {
         /* Cannot start threads: run them here, one after another. */
@@ -874,6 +985,7 @@ dv_provision_host_free(DvProvisionHost *ph)
     g_clear_pointer(&ph->vh, dv_virt_host_unref);
     g_clear_pointer(&ph->pool_row, json_object_unref);
     g_clear_pointer(&ph->machines, g_ptr_array_unref);
+    g_clear_pointer(&ph->ready, g_ptr_array_unref);
     g_clear_pointer(&ph->id_pools, g_hash_table_unref);
     g_free(ph->spec_template);
     g_free(ph->dead);
@@ -988,6 +1100,17 @@ dv_provision_stall_s(void)
 }
 #define DV_PROVISION_FLUSH_US (200 * 1000)
 
+/* Every runner has planned its repairs and every outcome is in.  The
+ * planning count is read first: a runner adds its repairs before it says
+ * it is done. */
+static gboolean
+dv_provision_all_in(DvProvision *pv, guint total, guint received)
+{
+    if (g_atomic_int_get(&pv->planning) > 0)
+        return FALSE;
+    return received >= total + (guint)g_atomic_int_get(&pv->repairs);
+}
+
 /* The machines step: all hosts at once.  Returns FALSE only for errors of
  * the job itself (the database, cancellation); machine failures are
  * counted. */
@@ -1023,20 +1146,21 @@ dv_provision_machines(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonArr
         dv_provision_unref(pv);
         return FALSE;
     }
+    pv->ready_rows = json_array_new();
     for (guint i = 0; i < n; i++) {
         JsonObject *m0 = json_array_get_object_element(machines, i);
         const char *host_id;
         JsonObject *m;
         DvProvisionHost *ph;
-        if (g_strcmp0(dv_json_get_string(m0, "state", ""), "ready") == 0) {
+        gboolean is_ready = g_strcmp0(dv_json_get_string(m0, "state", ""), "ready") == 0;
+        if (is_ready)
             ready++;
-            continue;
-        }
-        /* The workers read their own copy of the row. */
+        /* The workers read their own copy of the row (the runner reads
+         * the ready ones to check their identity disks). */
         {
             g_autoptr(JsonNode) node = json_node_init_object(json_node_alloc(), m0);
             JsonNode *copy = dv_json_node_deep_copy(node);
-            json_array_add_element(pv->rows, copy);
+            json_array_add_element(is_ready ? pv->ready_rows : pv->rows, copy);
             m = json_node_get_object(copy);
         }
         host_id = dv_json_get_string(m, "host_id", "");
@@ -1050,6 +1174,7 @@ dv_provision_machines(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonArr
             g_atomic_int_inc(&pv->refs);
             ph->pv = pv;
             ph->machines = g_ptr_array_new();
+            ph->ready = g_ptr_array_new();
             ph->id_pools = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
             if (base != NULL) {
                 g_autoptr(JsonNode) node = json_node_init_object(json_node_alloc(), base);
@@ -1078,18 +1203,25 @@ dv_provision_machines(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonArr
             g_hash_table_insert(by_host, (gpointer)host_id, ph);
             g_ptr_array_add(hosts, ph);
         }
+        if (is_ready) {
+            g_ptr_array_add(ph->ready, m);
+            continue;
+        }
         g_ptr_array_add(ph->machines, m);
         total++;
     }
     /* From here the runners own their host's state. */
+    g_atomic_int_set(&pv->planning, (gint)hosts->len);
     for (guint h = 0; h < hosts->len; h++)
         g_ptr_array_add(threads, g_thread_new("dv-catalog-host", dv_provision_host_run, g_ptr_array_index(hosts, h)));
     g_ptr_array_set_size(hosts, 0);
     /* Collect, record in batches, move the progress. */
-    while (received < total) {
+    while (!dv_provision_all_in(pv, total, received)) {
         DvProvisionResult *r = g_async_queue_timeout_pop(pv->results, 50 * 1000);
         gint64 now = g_get_monotonic_time();
         if (r != NULL) {
+            /* A repair of a ready machine was counted ready already. */
+            gboolean repair = g_strcmp0(dv_json_get_string(r->m, "state", ""), "ready") == 0;
             received++;
             last_result = now;
             g_hash_table_add(received_ids, (gpointer)dv_json_get_string(r->m, "id", ""));
@@ -1098,9 +1230,10 @@ dv_provision_machines(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonArr
             if (r->changes == NULL)
                 cancelled = TRUE;
             else if (g_strcmp0(dv_json_get_string(r->changes, "state", ""), "ready") == 0)
-                ready++;
+                ready += repair ? 0 : 1;
             else if (g_strcmp0(dv_json_get_string(r->changes, "state", ""), "failed") == 0) {
                 failed++;
+                ready -= repair ? 1 : 0;
                 if (first_error == NULL)
                     first_error = g_strdup(r->error);
             } else {
@@ -1137,7 +1270,8 @@ dv_provision_machines(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonArr
             }
         }
         if (flush_error == NULL && batch->len > 0 &&
-            (batch->len >= DV_PROVISION_BATCH || now - last_flush >= DV_PROVISION_FLUSH_US || received >= total)) {
+            (batch->len >= DV_PROVISION_BATCH || now - last_flush >= DV_PROVISION_FLUSH_US || stalled ||
+             dv_provision_all_in(pv, total, received))) {
             gint64 f0 = g_get_monotonic_time();
             gboolean flushed = dv_provision_flush(engine, batch, &flush_error);
             record_us += g_get_monotonic_time() - f0;
@@ -1148,10 +1282,16 @@ dv_provision_machines(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonArr
                 dv_catalog_debug_pause("machines", pv->c);
             }
             last_flush = now;
-            dv_job_step_progress(job, total > 0 ? (double)received / total : 1.0);
+            {
+                guint expected = total + (guint)g_atomic_int_get(&pv->repairs);
+                dv_job_step_progress(job, expected > 0 ? MIN(1.0, (double)received / expected) : 1.0);
+            }
         }
         if (flush_error != NULL)
             g_ptr_array_set_size(batch, 0);
+        /* Repairs still running are left to finish on their own. */
+        if (stalled)
+            break;
     }
     for (guint i = 0; i < threads->len; i++) {
         if (stalled)

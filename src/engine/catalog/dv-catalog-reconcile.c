@@ -102,12 +102,39 @@ dv_catalog_nested_prefixes(DvEngine *engine, JsonObject *catalog, GError **error
     return g_steal_pointer(&out);
 }
 
-typedef struct {
+typedef struct _DvReconcileOut DvReconcileOut;
+static void dv_reconcile_add(DvReconcileOut *out, JsonArray *list, JsonObject *entry);
+
+struct _DvReconcileOut {
     JsonArray *orphans;
     JsonArray *missing;
     JsonArray *unreachable;
+    JsonArray *pool_problems;
     gboolean truncated;
-} DvReconcileOut;
+};
+
+/* A pool that cannot be read (its directory removed on the host, stopped,
+ * not defined) is that pool's problem, reported under it: its volumes are
+ * then missing machine by machine.  Only a host that does not answer (or
+ * a cancel) stops the host's comparison.  TRUE when @local was taken. */
+static gboolean
+dv_reconcile_pool_problem(DvReconcileOut *out, JsonObject *host, const char *pool, GError **local)
+{
+    JsonObject *e;
+
+    if (*local == NULL || !((*local)->domain == DV_ERROR && ((*local)->code == DV_ERROR_NOT_FOUND ||
+                                                          (*local)->code == DV_ERROR_CONFLICT ||
+                                                          (*local)->code == DV_ERROR_HOST_FAILED)))
+        return FALSE;
+    e = json_object_new();
+    json_object_set_string_member(e, "host", dv_json_get_string(host, "name", ""));
+    json_object_set_string_member(e, "host_id", dv_json_get_string(host, "id", ""));
+    json_object_set_string_member(e, "pool", pool);
+    json_object_set_string_member(e, "error", (*local)->message);
+    dv_reconcile_add(out, out->pool_problems, e);
+    g_clear_error(local);
+    return TRUE;
+}
 
 static void
 dv_reconcile_add(DvReconcileOut *out, JsonArray *list, JsonObject *entry)
@@ -154,6 +181,7 @@ dv_reconcile_host(DvEngine *engine, JsonObject *catalog, const char *host_id, Js
     g_autoptr(GHashTable) known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g_autoptr(GHashTable) listed = g_hash_table_new(g_str_hash, g_str_equal);
     g_autoptr(GHashTable) live_uuids = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GHashTable) id_pools = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     gboolean pool_missing = FALSE;
     guint offset = 0, width = 0;
 
@@ -178,6 +206,8 @@ dv_reconcile_host(DvEngine *engine, JsonObject *catalog, const char *host_id, Js
     }
     if (vh != NULL && local == NULL && !pool_missing)
         vols = dv_virt_pool_list_volumes(vh, pool, vprefix, c, &local);
+    if (dv_reconcile_pool_problem(out, host, pool, &local))
+        pool_missing = TRUE;
     /* The identity pools' volumes too, each entry naming its pool. */
     if (vh != NULL && local == NULL) {
         g_autofree char *pprefix = g_strdup_printf("%s-" DV_CATALOG_IDENTITY_POOL_INFIX, cname);
@@ -189,9 +219,11 @@ dv_reconcile_host(DvEngine *engine, JsonObject *catalog, const char *host_id, Js
             g_autoptr(JsonArray) ivols = NULL;
             if (!dv_catalog_is_identity_pool(cname, pname))
                 continue;
-            if (!dv_virt_pool_refresh(vh, pname, c, &local))
-                break;
-            ivols = dv_virt_pool_list_volumes(vh, pname, vprefix, c, &local);
+            g_hash_table_add(id_pools, g_strdup(pname));
+            if (dv_virt_pool_refresh(vh, pname, c, &local))
+                ivols = dv_virt_pool_list_volumes(vh, pname, vprefix, c, &local);
+            if (dv_reconcile_pool_problem(out, host, pname, &local))
+                continue;
             for (guint k = 0; ivols != NULL && k < json_array_get_length(ivols); k++) {
                 JsonObject *v = json_array_get_object_element(ivols, k);
                 json_object_set_string_member(v, "pool", pname);
@@ -292,6 +324,16 @@ dv_reconcile_host(DvEngine *engine, JsonObject *catalog, const char *host_id, Js
             if (name != NULL && !g_hash_table_contains(listed, name))
                 dv_reconcile_missing(out, host, mname, "volume", name);
         }
+        /* The identity pool of a recorded identity disk, undefined on the
+         * host: named once. */
+        if (dv_json_get_string(m, "identity_path", NULL) != NULL) {
+            char *ipool = dv_catalog_identity_pool_name(cname, dv_json_get_int(m, "name_index", 0));
+            if (g_hash_table_add(id_pools, ipool)) {
+                g_autoptr(GError) gone = g_error_new(DV_ERROR, DV_ERROR_NOT_FOUND,
+                                                     "storage pool %s is not defined on the host", ipool);
+                dv_reconcile_pool_problem(out, host, ipool, &gone);
+            }
+        }
         if (g_strcmp0(dv_json_get_string(m, "step", NULL), "define") == 0 &&
             !g_hash_table_contains(live_uuids, dv_json_get_string(m, "domain_uuid", "")))
             dv_reconcile_missing(out, host, mname, "domain", mname);
@@ -317,11 +359,12 @@ dv_catalog_reconcile_report(DvEngine *engine, JsonObject *catalog, GCancellable 
     g_autoptr(GPtrArray) nested = NULL;
     g_autoptr(GHashTable) uuids = g_hash_table_new(g_str_hash, g_str_equal);
     g_autoptr(JsonObject) report = json_object_new();
-    DvReconcileOut out = { json_array_new(), json_array_new(), json_array_new(), FALSE };
+    DvReconcileOut out = { json_array_new(), json_array_new(), json_array_new(), json_array_new(), FALSE };
 
     json_object_set_array_member(report, "orphans_on_hosts", out.orphans);
     json_object_set_array_member(report, "missing_on_hosts", out.missing);
     json_object_set_array_member(report, "unreachable_hosts", out.unreachable);
+    json_object_set_array_member(report, "pool_problems", out.pool_problems);
     machines =
         dv_engine_list_all(engine, &dv_table_catalog_machines, "catalog_id", catalog_id, error);
     if (machines == NULL)
@@ -348,7 +391,8 @@ dv_catalog_reconcile_report(DvEngine *engine, JsonObject *catalog, GCancellable 
     json_object_set_boolean_member(report, "ok",
                                    json_array_get_length(out.orphans) == 0 &&
                                        json_array_get_length(out.missing) == 0 &&
-                                       json_array_get_length(out.unreachable) == 0);
+                                       json_array_get_length(out.unreachable) == 0 &&
+                                       json_array_get_length(out.pool_problems) == 0);
     return g_steal_pointer(&report);
 }
 

@@ -17,6 +17,7 @@ dv_virt_pool_ensure_dir(DvVirtHost *host, const char *name, const char *path, GC
 {
     g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
     g_autoptr(virStoragePool) p = NULL;
+    gboolean built = FALSE;
     int active;
 
     g_return_val_if_fail(host != NULL, FALSE);
@@ -55,6 +56,7 @@ dv_virt_pool_ensure_dir(DvVirtHost *host, const char *name, const char *path, GC
         }
         if (virStoragePoolSetAutostart(p, 1) < 0)
             return dv_virt_op_fail(&op, error, "cannot mark storage pool %s autostart", name);
+        built = TRUE;
     } else {
         g_autofree char *xml = virStoragePoolGetXMLDesc(p, 0);
         g_autofree char *want = g_markup_printf_escaped("<path>%s</path>", path);
@@ -69,8 +71,24 @@ dv_virt_pool_ensure_dir(DvVirtHost *host, const char *name, const char *path, GC
     active = virStoragePoolIsActive(p);
     if (active < 0)
         return dv_virt_op_fail(&op, error, "cannot read storage pool %s", name);
-    if (active == 0 && virStoragePoolCreate(p, 0) < 0)
-        return dv_virt_op_fail(&op, error, "cannot start storage pool %s", name);
+    /* A running pool whose directory was removed on the host: the refresh
+     * fails and libvirt stops the pool.  A refresh refused while the pool
+     * stays active (an upload running in it) means it is in use: fine. */
+    if (active == 1 && virStoragePoolRefresh(p, 0) < 0) {
+        active = virStoragePoolIsActive(p);
+        if (active < 0)
+            return dv_virt_op_fail(&op, error, "cannot read storage pool %s", name);
+        virResetLastError();
+    }
+    /* Stopped (by hand, at boot when its directory was gone, or by the
+     * refresh above): build remakes a missing directory with the mode
+     * and owner of the definition (0711) and keeps an existing one. */
+    if (active == 0) {
+        if (!built && virStoragePoolBuild(p, 0) < 0)
+            return dv_virt_op_fail(&op, error, "cannot make the directory of storage pool %s", name);
+        if (virStoragePoolCreate(p, 0) < 0)
+            return dv_virt_op_fail(&op, error, "cannot start storage pool %s", name);
+    }
     return TRUE;
 }
 
@@ -89,9 +107,17 @@ dv_virt_pool_remove(DvVirtHost *host, const char *name, GCancellable *cancellabl
     if (active < 0)
         return dv_virt_op_fail(&op, error, "cannot read storage pool %s", name);
     if (active == 1) {
-        /* Files libvirt did not make would be missed by the check below. */
-        if (virStoragePoolRefresh(p, 0) < 0)
-            return dv_virt_op_fail(&op, error, "cannot refresh storage pool %s", name);
+        /* Files libvirt did not make would be missed by the check below.
+         * A refresh that fails because the directory is gone stops the
+         * pool: nothing is left in it to keep. */
+        if (virStoragePoolRefresh(p, 0) < 0) {
+            active = virStoragePoolIsActive(p);
+            if (active != 0)
+                return dv_virt_op_fail(&op, error, "cannot refresh storage pool %s", name);
+            virResetLastError();
+        }
+    }
+    if (active == 1) {
         if (virStoragePoolNumOfVolumes(p) > 0) {
             g_set_error(error, DV_ERROR, DV_ERROR_CONFLICT, "storage pool %s still holds %d volumes",
                         name, virStoragePoolNumOfVolumes(p));

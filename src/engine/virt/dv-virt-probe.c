@@ -536,16 +536,38 @@ dv_virt_host_check_rights(DvVirtHost *host, GCancellable *cancellable, GError **
             "<volume><name>%s</name><capacity>0</capacity><allocation>0</allocation>"
             "<target><format type='raw'/></target></volume>",
             probe_name);
-        g_autoptr(virStorageVol) vol = virStorageVolCreateXML(active_pool, vol_xml, 0);
+        gboolean created = FALSE;
 
-        if (vol == NULL) {
-            dv_virt_op_fail(&op, &local_error, "cannot create a volume in pool %s", pool_name);
+        /* The first active pool that takes a volume: one broken pool (its
+         * directory removed on the host) is that pool's problem, not a
+         * missing right; a refusal is, and so is every pool failing. */
+        for (int i = 0; i < n && !created; i++) {
+            g_autoptr(virStorageVol) vol = NULL;
+            if (virStoragePoolIsActive(pools[i]) != 1)
+                continue;
+            pool_name = virStoragePoolGetName(pools[i]);
+            vol = virStorageVolCreateXML(pools[i], vol_xml, 0);
+            if (vol == NULL) {
+                g_clear_error(&local_error);
+                dv_virt_op_fail(&op, &local_error, "cannot create a volume in pool %s", pool_name);
+                if (dv_virt_is_denied(local_error))
+                    break;
+                continue;
+            }
+            created = TRUE;
+            if (virStorageVolDelete(vol, 0) < 0) {
+                dv_virt_op_fail(&op, &local_error, "cannot delete probe volume %s", probe_name);
+                dv_virt_rights_note(detail, "delete probe volume (left behind)", local_error);
+                g_clear_error(&local_error);
+            }
+        }
+        if (!created && local_error == NULL) {
+            /* The pools stopped meanwhile. */
+            g_string_append_printf(detail, "%screate volumes: not verified, no storage pool stayed active "
+                                   "(assumed allowed)", detail->len > 0 ? "; " : "");
+        } else if (!created) {
             create_volumes = FALSE;
             dv_virt_rights_note(detail, "create volumes", local_error);
-            g_clear_error(&local_error);
-        } else if (virStorageVolDelete(vol, 0) < 0) {
-            dv_virt_op_fail(&op, &local_error, "cannot delete probe volume %s", probe_name);
-            dv_virt_rights_note(detail, "delete probe volume (left behind)", local_error);
             g_clear_error(&local_error);
         }
     }

@@ -13,8 +13,10 @@
 
 struct _DvVirt {
     gint refcount;      /* the owner plus one per live host */
-    GMutex lock;        /* protects hosts */
+    GMutex lock;        /* protects hosts and the URI policy */
     GHashTable *hosts;  /* host_id -> DvVirtHost* (weak) */
+    gboolean allow_simulated;
+    char **allow_parameters; /* NULL-terminated, never NULL */
 };
 
 /* Connections of one host being opened at once (ssh's MaxStartups is 10). */
@@ -107,6 +109,7 @@ dv_virt_new(void)
     virt->refcount = 1;
     g_mutex_init(&virt->lock);
     virt->hosts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    virt->allow_parameters = g_new0(char *, 1);
     return virt;
 }
 
@@ -116,6 +119,7 @@ dv_virt_unref(DvVirt *virt)
     if (!g_atomic_int_dec_and_test(&virt->refcount))
         return;
     g_hash_table_unref(virt->hosts);
+    g_strfreev(virt->allow_parameters);
     g_mutex_clear(&virt->lock);
     g_free(virt);
 }
@@ -131,6 +135,32 @@ dv_virt_free(DvVirt *virt)
     g_hash_table_remove_all(virt->hosts);
     g_mutex_unlock(&virt->lock);
     dv_virt_unref(virt);
+}
+
+void
+dv_virt_set_uri_policy(DvVirt *virt, gboolean allow_simulated, const char *const *allow_parameters)
+{
+    g_return_if_fail(virt != NULL);
+    g_mutex_lock(&virt->lock);
+    virt->allow_simulated = allow_simulated;
+    g_strfreev(virt->allow_parameters);
+    virt->allow_parameters = allow_parameters != NULL ? g_strdupv((char **)allow_parameters)
+                                                      : g_new0(char *, 1);
+    g_mutex_unlock(&virt->lock);
+}
+
+gboolean
+dv_virt_check_uri(DvVirt *virt, const char *uri, GError **error)
+{
+    DvUriPolicy policy = { 0 };
+    g_auto(GStrv) params = NULL;
+
+    g_mutex_lock(&virt->lock);
+    policy.allow_simulated = virt->allow_simulated;
+    params = g_strdupv(virt->allow_parameters);
+    g_mutex_unlock(&virt->lock);
+    policy.allow_parameters = (const char *const *)params;
+    return dv_validate_host_uri("uri", uri, &policy, error);
 }
 
 /* ---- list frees ---------------------------------------------------------- */
@@ -410,6 +440,47 @@ dv_virt_auth_cb(virConnectCredentialPtr cred, unsigned int ncred, void *cbdata)
     return rc;
 }
 
+/* A few words for the libvirt error codes a failed open gives; the rest
+ * go by number (libvirt's virterror.h). */
+static const char *
+dv_virt_error_summary(int code)
+{
+    switch (code) {
+    case VIR_ERR_SYSTEM_ERROR:
+        return "system call failed";
+    case VIR_ERR_NO_CONNECT:
+        return "no driver for this URI";
+    case VIR_ERR_INTERNAL_ERROR:
+        return "internal error";
+    case VIR_ERR_OPERATION_FAILED:
+        return "operation failed";
+    case VIR_ERR_INVALID_ARG:
+        return "invalid argument";
+    case VIR_ERR_RPC:
+        return "RPC failed";
+    case VIR_ERR_AUTH_FAILED:
+        return "authentication failed";
+    case VIR_ERR_AUTH_CANCELLED:
+        return "authentication cancelled";
+    case VIR_ERR_AUTH_UNAVAILABLE:
+        return "no usable authentication method";
+    case VIR_ERR_OPERATION_DENIED:
+    case VIR_ERR_ACCESS_DENIED:
+        return "access denied";
+    case VIR_ERR_NO_SUPPORT:
+        return "not supported";
+    case VIR_ERR_XML_ERROR:
+    case VIR_ERR_XML_DETAIL:
+        return "the host definition cannot be read";
+    case VIR_ERR_OPERATION_TIMEOUT:
+        return "timed out";
+    case VIR_ERR_CONFIG_UNSUPPORTED:
+        return "configuration not supported";
+    default:
+        return "connection failed";
+    }
+}
+
 static virConnectPtr
 dv_virt_host_open(DvVirtHost *host, GError **error)
 {
@@ -417,14 +488,33 @@ dv_virt_host_open(DvVirtHost *host, GError **error)
     virConnectAuth auth = { credtypes, G_N_ELEMENTS(credtypes), dv_virt_auth_cb, host };
     virConnectPtr conn;
 
+    /* Defence in depth: the engine checked the URI when the host was
+     * added, but a row written by an older Drover (or straight into the
+     * database) reaches this point unchecked, and a URI can run programs
+     * or read files on this machine (docs/VIRT.md, "Host URIs"). */
+    if (!dv_virt_check_uri(host->virt, host->uri, error)) {
+        g_prefix_error(error, "cannot connect to host %s: refused by droverd's host URI rules: ",
+                       host->id);
+        return NULL;
+    }
+    /* No alias lookup can happen: libvirt looks up only names without
+     * ':', and every allowed URI has "://". */
     conn = virConnectOpenAuth(host->uri, &auth, 0);
     if (conn == NULL) {
         virError copy = { 0 };
+        DvErrorCode code;
 
         virCopyLastError(&copy);
-        dv_virt_set_error_from_virt(error, copy.code != 0 ? &copy : NULL, host->uri, TRUE, NULL);
-        if (error != NULL && *error != NULL && (*error)->code == DV_ERROR_HOST_FAILED)
-            g_prefix_error(error, "cannot connect to host %s: ", host->uri);
+        code = dv_virt_error_code_from_virt(copy.code != 0 ? &copy : NULL, TRUE);
+        /* libvirt's text may quote the files it read (the test driver
+         * quotes the first line of any file it cannot parse): Drover's
+         * words and libvirt's numbers only.  The text goes to the debug
+         * log, which only the server's administrator reads. */
+        g_debug("open %s: libvirt error %d (domain %d): %s", host->uri, copy.code, copy.domain,
+                copy.message != NULL ? copy.message : "(none)");
+        g_set_error(error, DV_ERROR, code, "cannot %s host %s: libvirt error %d, domain %d (%s)",
+                    code == DV_ERROR_UNAVAILABLE ? "reach" : "connect to", host->uri, copy.code,
+                    copy.domain, dv_virt_error_summary(copy.code));
         virResetError(&copy);
         return NULL;
     }

@@ -51,6 +51,15 @@ typedef struct _DvVirtHost DvVirtHost;
 DvVirt *dv_virt_new(void);
 void dv_virt_free(DvVirt *virt);
 
+/* Which host URIs this process may open beyond the built-in allowlist
+ * (dv_validate_host_uri()): droverd's [hosts] simulated and
+ * allow_uri_parameters.  Every connection open checks its URI again right
+ * before libvirt sees it; a refused URI is DV_ERROR_INVALID_ARGUMENT
+ * naming "uri".  Default: nothing extra (no test:// hosts). */
+void dv_virt_set_uri_policy(DvVirt *virt, gboolean allow_simulated,
+                            const char *const *allow_parameters);
+gboolean dv_virt_check_uri(DvVirt *virt, const char *uri, GError **error);
+
 /* ---- hosts ------------------------------------------------------------ */
 
 /* A handle on the host @host_id reached at @uri, cached by @host_id: the
@@ -287,13 +296,16 @@ JsonObject *dv_virt_pool_get_info(DvVirtHost *host, const char *pool, GCancellab
 /* ---- Drover's own small dir pools (dv-virt-pool.c; identity pools) ---- */
 
 /* Makes sure a persistent, autostarted, running dir pool @name over the
- * directory @path (made 0711 when missing) exists.  A pool of that name
- * over another directory is DV_ERROR_CONFLICT. */
+ * directory @path (made 0711 when missing) exists.  A running pool is
+ * refreshed; one whose directory was removed on the host (libvirt stops it
+ * then) or that was stopped is built again (the directory with the
+ * definition's mode and owner) and started.  A pool of that name over
+ * another directory is DV_ERROR_CONFLICT. */
 gboolean dv_virt_pool_ensure_dir(DvVirtHost *host, const char *name, const char *path,
                                  GCancellable *cancellable, GError **error);
 /* Stops and undefines @name and removes its directory; refused
- * (DV_ERROR_CONFLICT) while it holds any volume.  Missing:
- * DV_ERROR_NOT_FOUND. */
+ * (DV_ERROR_CONFLICT) while it holds any volume.  A directory already gone
+ * is fine.  Missing: DV_ERROR_NOT_FOUND. */
 gboolean dv_virt_pool_remove(DvVirtHost *host, const char *name, GCancellable *cancellable,
                              GError **error);
 /* Names of the host's pools starting with @prefix, sorted (strings). */
