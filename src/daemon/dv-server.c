@@ -33,11 +33,13 @@ typedef struct {
     GHashTable *query;   /* may be NULL */
     GBytes *body;
     char *token;
+    char *peer;          /* the client's IP address, for the login throttle */
     gint64 started;
     /* response */
     guint status;
     char *response;
     char *location;
+    guint retry_after;   /* seconds; 0: no Retry-After */
 } DvRequest;
 
 static void
@@ -49,6 +51,7 @@ dv_request_free(DvRequest *req)
     g_clear_pointer(&req->query, g_hash_table_unref);
     g_clear_pointer(&req->body, g_bytes_unref);
     dv_secret_str_free(req->token);
+    g_free(req->peer);
     g_free(req->response);
     g_free(req->location);
     g_free(req);
@@ -243,9 +246,14 @@ dv_route_session(DvRequest *req, guint *status, GError **error)
             return NULL;
         }
         password = dv_secret_new_from_string(pw);
-        token = dv_auth_login(auth, dv_json_get_string(body, "user", ""), password, &user, error);
-        if (token == NULL)
+        token = dv_auth_login(auth, dv_json_get_string(body, "user", ""), req->peer, password,
+                              &user, error);
+        if (token == NULL) {
+            if (error != NULL && g_error_matches(*error, DV_ERROR, DV_ERROR_BUSY))
+                req->retry_after = dv_auth_login_retry_after(
+                    auth, dv_json_get_string(body, "user", ""), req->peer);
             return NULL;
+        }
         out = json_object_new();
         json_object_set_string_member(out, "token", token);
         dv_secret_str_free(token);
@@ -262,6 +270,35 @@ dv_route_session(DvRequest *req, guint *status, GError **error)
     }
     dv_route_method(req, "POST,DELETE", error);
     return NULL;
+}
+
+/* POST /session/password: the session's user changes its password. */
+static JsonObject *
+dv_route_session_password(DvRequest *req, const char *user, GError **error)
+{
+    DvAuth *auth = dv_engine_get_auth(req->server->engine);
+    static const DvFieldSpec fields[] = {
+        { "current_password", DV_FIELD_STRING, TRUE },
+        { "new_password", DV_FIELD_STRING, TRUE },
+        { NULL },
+    };
+    g_autoptr(JsonObject) body = NULL;
+    g_autoptr(DvSecret) current = NULL;
+    g_autoptr(DvSecret) new_password = NULL;
+
+    if (!dv_route_method(req, "POST", error) || !dv_route_no_query(req, error))
+        return NULL;
+    body = dv_route_body(req, error);
+    if (body == NULL || !dv_json_check_fields(body, fields, NULL, error))
+        return NULL;
+    current = dv_secret_new_from_string(dv_json_get_string(body, "current_password", ""));
+    new_password = dv_secret_new_from_string(dv_json_get_string(body, "new_password", ""));
+    if (!dv_auth_change_password(auth, req->token, req->peer, current, new_password, error)) {
+        if (error != NULL && g_error_matches(*error, DV_ERROR, DV_ERROR_BUSY))
+            req->retry_after = dv_auth_login_retry_after(auth, user, req->peer);
+        return NULL;
+    }
+    return json_object_new();
 }
 
 static JsonObject *
@@ -566,6 +603,8 @@ dv_server_dispatch(DvRequest *req, guint *status, GError **error)
             return NULL;
         if (n == 1 && g_strcmp0(s[0], "session") == 0)
             return dv_route_session(req, status, error);
+        if (n == 2 && g_strcmp0(s[0], "session") == 0 && g_strcmp0(s[1], "password") == 0)
+            return dv_route_session_password(req, dv_json_get_string(user, "name", ""), error);
         if (n == 1 && g_strcmp0(s[0], "upgrade-report") == 0) {
             if (!dv_route_method(req, "GET", error))
                 return NULL;
@@ -584,6 +623,10 @@ dv_server_finish_request(gpointer data)
     soup_server_message_set_status(req->msg, req->status, NULL);
     if (req->location != NULL)
         soup_message_headers_replace(headers, "Location", req->location);
+    if (req->retry_after > 0) {
+        g_autofree char *secs = g_strdup_printf("%u", req->retry_after);
+        soup_message_headers_replace(headers, "Retry-After", secs);
+    }
     soup_message_headers_replace(headers, "Cache-Control", "no-store");
     /* Clients compare it with their own (docs/UPGRADE.md, version skew). */
     soup_message_headers_replace(headers, "Drover-Version", DV_VERSION);
@@ -877,6 +920,7 @@ dv_server_handler(SoupServer *soup, SoupServerMessage *msg, const char *path, GH
     req->path = g_strdup(raw_path);
     req->started = g_get_monotonic_time();
     req->token = dv_server_bearer(msg);
+    req->peer = g_strdup(soup_server_message_get_remote_host(msg));
     if (raw_query != NULL && raw_query[0] != '\0') {
         g_autoptr(GError) error = NULL;
         req->query = g_uri_parse_params(raw_query, -1, "&", G_URI_PARAMS_NONE, &error);

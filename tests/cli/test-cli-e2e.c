@@ -1381,6 +1381,44 @@ test_golden(void)
     g_rmdir(xdg);
 }
 
+/* drover user passwd: both passwords from files or standard input; the
+ * first-start file goes, the old password stops working. */
+static void
+test_user_passwd(Fixture *f, gconstpointer data)
+{
+    g_autofree char *pw_path = g_build_filename(f->d->state_dir, "initial-admin-password", NULL);
+    g_autofree char *cur_line = g_strconcat(f->d->password, "\n", NULL);
+    g_autofree char *cur = write_secret_file(f, "current", cur_line);
+    g_autofree char *fresh = write_secret_file(f, "fresh", "Fresh-cli-4e9b21\n");
+    g_autoptr(CliResult) both = NULL;
+    g_autoptr(CliResult) refused = NULL;
+    g_autoptr(CliResult) same = NULL;
+    g_autoptr(CliResult) changed = NULL;
+    g_autoptr(CliResult) old_login = NULL;
+    g_autoptr(CliResult) new_login = NULL;
+
+    both = cli_run(f, "user", "passwd", "--current-password-file", cur, NULL);
+    assert_exit(both, 2);
+    assert_contains(both->err, "--new-password-file");
+    refused = cli_run(f, "user", "passwd", "--current-password-file", cur, "--new-password", "x", NULL);
+    assert_exit(refused, 2);
+    assert_contains(refused->err, "'ps'");
+    same = cli_run(f, "user", "passwd", "--current-password-file", cur, "--new-password-file", cur, NULL);
+    assert_error(same, 6, "must differ");
+    g_assert_true(g_file_test(pw_path, G_FILE_TEST_EXISTS));
+
+    changed = cli_run_stdin(f, "Fresh-cli-4e9b21\n", "user", "passwd", "--current-password-file", cur,
+                            "--new-password-stdin", NULL);
+    assert_exit(changed, 0);
+    assert_contains(changed->out, "Password changed");
+    g_assert_false(g_file_test(pw_path, G_FILE_TEST_EXISTS));
+
+    old_login = cli_run(f, "login", "--user", "admin", "--password-file", cur, NULL);
+    assert_error(old_login, 5, "wrong user name or password");
+    new_login = cli_run(f, "login", "--user", "admin", "--password-file", fresh, NULL);
+    assert_exit(new_login, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1399,6 +1437,7 @@ main(int argc, char **argv)
     ADD("server-down", test_server_down);
     ADD("secrets", test_secrets);
     ADD("catalogs", test_catalogs);
+    ADD("user-passwd", test_user_passwd);
 #undef ADD
     return g_test_run();
 }

@@ -15,24 +15,43 @@
 #define DV_AUTH_ARGON2_OPSLIMIT 2
 #define DV_AUTH_ARGON2_MEMLIMIT (19 * 1024 * 1024)
 
+#define DV_AUTH_CACHE_MAX 4096
+#define DV_AUTH_THROTTLE_MAX 8192
+#define DV_AUTH_TRUSTED_MAX 1024
+
 typedef struct {
+    char *session_id;
     char *user_id;
     char *name;
     char *role;
-    gint64 expires_at;
+    gint64 expires_at; /* wall clock, as stored */
+    gint64 checked_at; /* monotonic: when the session row was last read */
 } DvAuthCached;
+
+/* Failed logins of one user name ("u:NAME") or from one address ("a:ADDR"). */
+typedef struct {
+    guint failures;
+    gint64 last_failure; /* throttle clock */
+    gint64 locked_until; /* throttle clock; refused before it */
+    gboolean refusal_logged;
+} DvAuthThrottle;
 
 struct _DvAuth {
     DvStore *store;
     GMutex lock;
-    GHashTable *cache; /* token hash (hex) -> DvAuthCached */
-    char *dummy_hash;  /* verified against for unknown users */
+    GHashTable *cache;    /* token hash (hex) -> DvAuthCached */
+    GHashTable *throttle; /* "u:NAME" or "a:ADDRESS" -> DvAuthThrottle */
+    GHashTable *trusted;  /* "NAME\nADDRESS" of a past success -> nothing */
+    gint64 clock_offset;  /* tests move the throttle's clock */
+    char *state_dir;      /* where initial-admin-password is; NULL until known */
+    char *dummy_hash;     /* verified against for unknown users */
 };
 
 static void
 dv_auth_cached_free(gpointer data)
 {
     DvAuthCached *c = data;
+    g_free(c->session_id);
     g_free(c->user_id);
     g_free(c->name);
     g_free(c->role);
@@ -80,6 +99,8 @@ dv_auth_new(DvStore *store)
     auth->store = store;
     g_mutex_init(&auth->lock);
     auth->cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, dv_auth_cached_free);
+    auth->throttle = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    auth->trusted = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     dummy = dv_secret_new_random(24);
     {
         char hex[49];
@@ -97,7 +118,10 @@ dv_auth_free(DvAuth *auth)
     if (auth == NULL)
         return;
     g_hash_table_unref(auth->cache);
+    g_hash_table_unref(auth->throttle);
+    g_hash_table_unref(auth->trusted);
     g_mutex_clear(&auth->lock);
+    g_free(auth->state_dir);
     g_free(auth->dummy_hash);
     g_free(auth);
 }
@@ -121,9 +145,11 @@ dv_auth_user_add(DvAuth *auth, const char *name, const DvSecret *password, const
                            "role: must be administrator, delegated-administrator, read-only or tenant");
         return NULL;
     }
-    if (dv_secret_get_len(password) < 8 || dv_secret_get_len(password) > DV_AUTH_PASSWORD_MAX) {
+    if (dv_secret_get_len(password) < DV_AUTH_PASSWORD_MIN ||
+        dv_secret_get_len(password) > DV_AUTH_PASSWORD_MAX) {
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "password",
-                           "password: must be 8-%d bytes", DV_AUTH_PASSWORD_MAX);
+                           "password: must be %d-%d bytes", DV_AUTH_PASSWORD_MIN,
+                           DV_AUTH_PASSWORD_MAX);
         return NULL;
     }
     hash = dv_auth_hash_password(password, error);
@@ -140,6 +166,89 @@ dv_auth_user_add(DvAuth *auth, const char *name, const DvSecret *password, const
     return g_steal_pointer(&rec);
 }
 
+/* --- the first-start password file ------------------------------------------- */
+
+/* Reads <state_dir>/initial-admin-password (first line) into guarded
+ * memory; NULL when it is not there or not readable. */
+static DvSecret *
+dv_auth_initial_password_read(const char *path)
+{
+    g_autoptr(DvSecret) buf = dv_secret_new(DV_AUTH_PASSWORD_MAX + 2);
+    guint8 *data = dv_secret_get_data_mutable(buf);
+    gsize len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+    if (fd < 0)
+        return NULL;
+    while (len < DV_AUTH_PASSWORD_MAX + 2) {
+        ssize_t n = read(fd, data + len, DV_AUTH_PASSWORD_MAX + 2 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (gsize)n;
+    }
+    close(fd);
+    for (gsize i = 0; i < len; i++) {
+        if (data[i] == '\n' || data[i] == '\r') {
+            len = i;
+            break;
+        }
+    }
+    if (len == 0 || len > DV_AUTH_PASSWORD_MAX)
+        return NULL;
+    return dv_secret_new_from_data(data, len);
+}
+
+static void
+dv_auth_initial_password_remove(const char *path, const char *why)
+{
+    if (unlink(path) == 0)
+        g_message("removed %s: %s", path, why);
+    else if (errno != ENOENT)
+        g_warning("cannot remove %s (%s): %s", path, why, g_strerror(errno));
+}
+
+/* Removes the first-start file when @password is the one it holds. */
+static void
+dv_auth_initial_password_forget(DvAuth *auth, const DvSecret *password)
+{
+    g_autofree char *path = NULL;
+    g_autoptr(DvSecret) initial = NULL;
+
+    g_mutex_lock(&auth->lock);
+    if (auth->state_dir != NULL)
+        path = g_build_filename(auth->state_dir, "initial-admin-password", NULL);
+    g_mutex_unlock(&auth->lock);
+    if (path == NULL || (initial = dv_auth_initial_password_read(path)) == NULL)
+        return;
+    if (dv_secret_equal(initial, password))
+        dv_auth_initial_password_remove(path, "the administrator changed that password");
+}
+
+/* At start: the file is stale when its password no longer opens "admin". */
+static void
+dv_auth_initial_password_check(DvAuth *auth, const char *state_dir)
+{
+    g_autofree char *path = g_build_filename(state_dir, "initial-admin-password", NULL);
+    g_autoptr(DvSecret) initial = dv_auth_initial_password_read(path);
+    g_autoptr(JsonObject) admin = NULL;
+    g_autoptr(GError) local = NULL;
+
+    if (initial == NULL)
+        return;
+    admin = dv_store_find(auth->store, &dv_table_users, "name", "admin", &local);
+    if (admin == NULL) {
+        /* A database error says nothing about the password: keep the file. */
+        if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
+            dv_auth_initial_password_remove(path, "there is no user 'admin' any more");
+        return;
+    }
+    if (crypto_pwhash_str_verify(dv_json_get_string(admin, "password_hash", ""),
+                                 dv_secret_get_string(initial), dv_secret_get_len(initial)) != 0)
+        dv_auth_initial_password_remove(path, "the administrator changed that password");
+}
+
 gboolean
 dv_auth_ensure_admin(DvAuth *auth, const char *state_dir, gboolean *ret_created, GError **error)
 {
@@ -151,10 +260,15 @@ dv_auth_ensure_admin(DvAuth *auth, const char *state_dir, gboolean *ret_created,
     gint64 n;
     int fd;
 
+    g_mutex_lock(&auth->lock);
+    g_free(auth->state_dir);
+    auth->state_dir = g_strdup(state_dir);
+    g_mutex_unlock(&auth->lock);
     n = dv_store_count(auth->store, &dv_table_users, NULL, 0, error);
     if (n < 0)
         return FALSE;
     if (n > 0) {
+        dv_auth_initial_password_check(auth, state_dir);
         if (ret_created != NULL)
             *ret_created = FALSE;
         return TRUE;
@@ -194,9 +308,249 @@ dv_auth_ensure_admin(DvAuth *auth, const char *state_dir, gboolean *ret_created,
     return TRUE;
 }
 
+/* --- login throttle ------------------------------------------------------------ */
+
+static gint64
+dv_auth_clock(DvAuth *auth)
+{
+    return g_get_monotonic_time() + auth->clock_offset;
+}
+
+void
+dv_auth_advance_clock_for_test(DvAuth *auth, gint64 usec)
+{
+    g_mutex_lock(&auth->lock);
+    auth->clock_offset += usec;
+    g_mutex_unlock(&auth->lock);
+}
+
+/* Keys are built from the name as given, cut to a bounded length: a name
+ * longer than any valid one is as unknown as a short one. */
+static char *
+dv_auth_user_key(const char *user)
+{
+    return g_strdup_printf("u:%.*s", DV_NAME_MAX + 1, user != NULL ? user : "");
+}
+
+static char *
+dv_auth_address_key(const char *address)
+{
+    return g_strdup_printf("a:%.64s", address != NULL ? address : "unknown");
+}
+
+static char *
+dv_auth_trusted_key(const char *user, const char *address)
+{
+    return g_strdup_printf("%.*s\n%.64s", DV_NAME_MAX + 1, user != NULL ? user : "",
+                           address != NULL ? address : "unknown");
+}
+
+/* The lock after @failures failures: 0 while free, then 1 s doubling up to
+ * @max_s. */
+static gint64
+dv_auth_throttle_delay(guint failures, guint free_failures, guint max_s)
+{
+    guint over;
+
+    if (failures < free_failures)
+        return 0;
+    over = failures - free_failures;
+    if (over >= 20 || (1u << over) >= max_s)
+        return (gint64)max_s * G_USEC_PER_SEC;
+    return (gint64)(1u << over) * G_USEC_PER_SEC;
+}
+
+/* Under the lock.  The entry of @key, forgetting one whose last failure is
+ * old; NULL when there is none and @create is FALSE. */
+static DvAuthThrottle *
+dv_auth_throttle_lookup(DvAuth *auth, const char *key, gint64 now, gboolean create)
+{
+    DvAuthThrottle *t = g_hash_table_lookup(auth->throttle, key);
+
+    if (t != NULL && t->locked_until <= now && now - t->last_failure > DV_AUTH_THROTTLE_FORGET_US) {
+        g_hash_table_remove(auth->throttle, key);
+        t = NULL;
+    }
+    if (t != NULL || !create)
+        return t;
+    if (g_hash_table_size(auth->throttle) >= DV_AUTH_THROTTLE_MAX) {
+        /* Many addresses or names at once: keep only the entries that
+         * refuse someone now, so the table stays bounded. */
+        GHashTableIter it;
+        gpointer value;
+        g_hash_table_iter_init(&it, auth->throttle);
+        while (g_hash_table_iter_next(&it, NULL, &value))
+            if (((DvAuthThrottle *)value)->locked_until <= now)
+                g_hash_table_iter_remove(&it);
+        if (g_hash_table_size(auth->throttle) >= DV_AUTH_THROTTLE_MAX)
+            return NULL;
+    }
+    t = g_new0(DvAuthThrottle, 1);
+    g_hash_table_insert(auth->throttle, g_strdup(key), t);
+    return t;
+}
+
+/* Under the lock: microseconds until @user may try from @address (0: now). */
+static gint64
+dv_auth_throttle_wait(DvAuth *auth, const char *user, const char *address, gint64 now)
+{
+    g_autofree char *ukey = dv_auth_user_key(user);
+    g_autofree char *akey = dv_auth_address_key(address);
+    g_autofree char *tkey = dv_auth_trusted_key(user, address);
+    DvAuthThrottle *a = dv_auth_throttle_lookup(auth, akey, now, FALSE);
+    DvAuthThrottle *u = dv_auth_throttle_lookup(auth, ukey, now, FALSE);
+    gint64 wait = 0;
+
+    if (a != NULL && a->locked_until > now)
+        wait = a->locked_until - now;
+    /* A user under attack can still log in from where they did before. */
+    if (u != NULL && u->locked_until > now && !g_hash_table_contains(auth->trusted, tkey))
+        wait = MAX(wait, u->locked_until - now);
+    return wait;
+}
+
+guint
+dv_auth_login_retry_after(DvAuth *auth, const char *user, const char *address)
+{
+    gint64 wait;
+
+    g_mutex_lock(&auth->lock);
+    wait = dv_auth_throttle_wait(auth, user, address, dv_auth_clock(auth));
+    g_mutex_unlock(&auth->lock);
+    if (wait <= 0)
+        return 0;
+    return (guint)MAX(1, (wait + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC);
+}
+
+/* Sets @t's lock for its next failure before the password is checked, so
+ * that attempts sent in parallel cannot all pass while the first is
+ * being hashed. */
+static void
+dv_auth_throttle_reserve(DvAuthThrottle *t, gint64 now, guint free_failures, guint max_s)
+{
+    gint64 delay;
+
+    if (t == NULL)
+        return;
+    delay = dv_auth_throttle_delay(t->failures + 1, free_failures, max_s);
+    if (delay > 0)
+        t->locked_until = MAX(t->locked_until, now + delay);
+}
+
+/* Refuses (DV_ERROR_BUSY) or admits an attempt of @user from @address. */
+static gboolean
+dv_auth_throttle_admit(DvAuth *auth, const char *user, const char *address, GError **error)
+{
+    g_autofree char *ukey = dv_auth_user_key(user);
+    g_autofree char *akey = dv_auth_address_key(address);
+    g_autofree char *tkey = dv_auth_trusted_key(user, address);
+    gint64 now;
+    gint64 wait;
+
+    g_mutex_lock(&auth->lock);
+    now = dv_auth_clock(auth);
+    wait = dv_auth_throttle_wait(auth, user, address, now);
+    if (wait > 0) {
+        DvAuthThrottle *a = dv_auth_throttle_lookup(auth, akey, now, FALSE);
+        DvAuthThrottle *u = dv_auth_throttle_lookup(auth, ukey, now, FALSE);
+        gboolean logged = (a == NULL || a->refusal_logged || a->locked_until <= now) &&
+                          (u == NULL || u->refusal_logged || u->locked_until <= now);
+        guint secs = (guint)MAX(1, (wait + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC);
+        if (a != NULL && a->locked_until > now)
+            a->refusal_logged = TRUE;
+        if (u != NULL && u->locked_until > now)
+            u->refusal_logged = TRUE;
+        g_mutex_unlock(&auth->lock);
+        /* Once per lock, not once per attempt: refusals cost nothing and
+         * would flood the log. */
+        if (!logged) {
+            g_autofree char *shown = dv_text_excerpt(user != NULL ? user : "", 64);
+            g_message("login of user '%s' from %s refused for %u s after too many failures", shown,
+                      address != NULL ? address : "unknown", secs);
+        }
+        g_set_error(error, DV_ERROR, DV_ERROR_BUSY,
+                    "too many failed logins for this user or from this address; try again in %u s",
+                    secs);
+        return FALSE;
+    }
+    dv_auth_throttle_reserve(dv_auth_throttle_lookup(auth, akey, now, TRUE), now,
+                             DV_AUTH_ADDRESS_FREE_FAILURES, DV_AUTH_ADDRESS_DELAY_MAX_S);
+    if (!g_hash_table_contains(auth->trusted, tkey))
+        dv_auth_throttle_reserve(dv_auth_throttle_lookup(auth, ukey, now, TRUE), now,
+                                 DV_AUTH_USER_FREE_FAILURES, DV_AUTH_USER_DELAY_MAX_S);
+    g_mutex_unlock(&auth->lock);
+    return TRUE;
+}
+
+static guint
+dv_auth_throttle_fail_one(DvAuth *auth, const char *key, gint64 now, guint free_failures,
+                          guint max_s)
+{
+    DvAuthThrottle *t = dv_auth_throttle_lookup(auth, key, now, TRUE);
+
+    if (t == NULL)
+        return 0;
+    t->failures++;
+    t->last_failure = now;
+    t->locked_until = now + dv_auth_throttle_delay(t->failures, free_failures, max_s);
+    t->refusal_logged = FALSE;
+    return t->failures;
+}
+
+/* Counts a failure of @user from @address and logs it once. */
+static void
+dv_auth_throttle_fail(DvAuth *auth, const char *user, const char *address, const char *what)
+{
+    g_autofree char *ukey = dv_auth_user_key(user);
+    g_autofree char *akey = dv_auth_address_key(address);
+    g_autofree char *shown = dv_text_excerpt(user != NULL ? user : "", 64);
+    guint nu;
+    guint na;
+    gint64 now;
+
+    g_mutex_lock(&auth->lock);
+    now = dv_auth_clock(auth);
+    na = dv_auth_throttle_fail_one(auth, akey, now, DV_AUTH_ADDRESS_FREE_FAILURES,
+                                   DV_AUTH_ADDRESS_DELAY_MAX_S);
+    nu = dv_auth_throttle_fail_one(auth, ukey, now, DV_AUTH_USER_FREE_FAILURES,
+                                   DV_AUTH_USER_DELAY_MAX_S);
+    g_mutex_unlock(&auth->lock);
+    g_message("%s for user '%s' from %s (failure %u from this address, %u for this user)", what,
+              shown, address != NULL ? address : "unknown", na, nu);
+}
+
+static void
+dv_auth_throttle_succeed(DvAuth *auth, const char *user, const char *address)
+{
+    g_autofree char *ukey = dv_auth_user_key(user);
+    g_autofree char *akey = dv_auth_address_key(address);
+
+    g_mutex_lock(&auth->lock);
+    g_hash_table_remove(auth->throttle, ukey);
+    g_hash_table_remove(auth->throttle, akey);
+    if (g_hash_table_size(auth->trusted) >= DV_AUTH_TRUSTED_MAX)
+        g_hash_table_remove_all(auth->trusted);
+    g_hash_table_add(auth->trusted, dv_auth_trusted_key(user, address));
+    g_mutex_unlock(&auth->lock);
+}
+
+/* --- sessions ------------------------------------------------------------------- */
+
+/* Verifies @password against @rec's hash (the dummy hash when @rec is
+ * NULL, so an unknown user costs the same). */
+static gboolean
+dv_auth_verify(DvAuth *auth, JsonObject *rec, const DvSecret *password)
+{
+    const char *hash = rec != NULL ? dv_json_get_string(rec, "password_hash", auth->dummy_hash)
+                                   : auth->dummy_hash;
+    return crypto_pwhash_str_verify(hash, dv_secret_get_string(password),
+                                    dv_secret_get_len(password)) == 0 &&
+           rec != NULL;
+}
+
 char *
-dv_auth_login(DvAuth *auth, const char *user, const DvSecret *password, JsonObject **ret_user,
-              GError **error)
+dv_auth_login(DvAuth *auth, const char *user, const char *address, const DvSecret *password,
+              JsonObject **ret_user, GError **error)
 {
     g_autoptr(JsonObject) rec = NULL;
     g_autoptr(JsonObject) session = json_object_new();
@@ -204,25 +558,24 @@ dv_auth_login(DvAuth *auth, const char *user, const DvSecret *password, JsonObje
     g_autoptr(GError) local = NULL;
     g_autofree char *session_id = g_uuid_string_random();
     g_autofree char *token_hash = NULL;
-    const char *hash;
     char token[64];
     guchar raw[32];
     gint64 now = dv_store_now();
 
+    if (!dv_auth_throttle_admit(auth, user, address, error))
+        return NULL;
     if (user != NULL && strlen(user) <= DV_NAME_MAX)
         rec = dv_store_find(auth->store, &dv_table_users, "name", user, &local);
     if (rec == NULL && local != NULL && !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
         g_propagate_error(error, g_steal_pointer(&local));
         return NULL;
     }
-    hash = rec != NULL ? dv_json_get_string(rec, "password_hash", auth->dummy_hash)
-                       : auth->dummy_hash;
-    if (crypto_pwhash_str_verify(hash, dv_secret_get_string(password),
-                                 dv_secret_get_len(password)) != 0 ||
-        rec == NULL) {
+    if (!dv_auth_verify(auth, rec, password)) {
+        dv_auth_throttle_fail(auth, user, address, "failed login");
         g_set_error_literal(error, DV_ERROR, DV_ERROR_AUTH_REQUIRED, "wrong user name or password");
         return NULL;
     }
+    dv_auth_throttle_succeed(auth, user, address);
     randombytes_buf(raw, sizeof raw);
     sodium_bin2base64(token, sizeof token, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     sodium_memzero(raw, sizeof raw);
@@ -251,16 +604,39 @@ dv_auth_login(DvAuth *auth, const char *user, const DvSecret *password, JsonObje
     }
 }
 
+static JsonObject *
+dv_auth_cached_to_user(const DvAuthCached *c)
+{
+    JsonObject *out = json_object_new();
+    json_object_set_string_member(out, "id", c->user_id);
+    json_object_set_string_member(out, "name", c->name);
+    json_object_set_string_member(out, "role", c->role);
+    return out;
+}
+
+/* Under the lock: drops every entry when the cache is full (tokens of
+ * sessions nobody uses any more are never looked up again). */
+static void
+dv_auth_cache_insert(DvAuth *auth, const char *token_hash, DvAuthCached *cached)
+{
+    if (g_hash_table_size(auth->cache) >= DV_AUTH_CACHE_MAX &&
+        !g_hash_table_contains(auth->cache, token_hash))
+        g_hash_table_remove_all(auth->cache);
+    g_hash_table_replace(auth->cache, g_strdup(token_hash), cached);
+}
+
 JsonObject *
 dv_auth_check_token(DvAuth *auth, const char *token, GError **error)
 {
     g_autofree char *token_hash = NULL;
+    g_autofree char *cached_session = NULL;
     g_autoptr(JsonObject) session = NULL;
     g_autoptr(JsonObject) user = NULL;
     g_autoptr(GError) local = NULL;
-    JsonObject *out;
     DvAuthCached *cached;
+    JsonObject *out;
     gint64 now = dv_store_now();
+    gint64 mono = g_get_monotonic_time();
 
     if (token == NULL || token[0] == '\0' || strlen(token) > 128) {
         g_set_error_literal(error, DV_ERROR, DV_ERROR_AUTH_REQUIRED,
@@ -271,20 +647,24 @@ dv_auth_check_token(DvAuth *auth, const char *token, GError **error)
 
     g_mutex_lock(&auth->lock);
     cached = g_hash_table_lookup(auth->cache, token_hash);
-    if (cached != NULL && cached->expires_at > now) {
-        out = json_object_new();
-        json_object_set_string_member(out, "id", cached->user_id);
-        json_object_set_string_member(out, "name", cached->name);
-        json_object_set_string_member(out, "role", cached->role);
+    if (cached != NULL && cached->expires_at > now && mono - cached->checked_at < DV_AUTH_RECHECK_US) {
+        out = dv_auth_cached_to_user(cached);
         g_mutex_unlock(&auth->lock);
         return out;
     }
-    if (cached != NULL)
+    if (cached != NULL && cached->expires_at > now)
+        cached_session = g_strdup(cached->session_id);
+    else if (cached != NULL)
         g_hash_table_remove(auth->cache, token_hash);
     g_mutex_unlock(&auth->lock);
 
+    /* The row is read again, so a session deleted or shortened by any
+     * server, or by hand, ends here within DV_AUTH_RECHECK_US. */
     session = dv_store_find(auth->store, &dv_table_sessions, "token_hash", token_hash, &local);
     if (session == NULL || dv_json_get_int(session, "expires_at", 0) <= now) {
+        g_mutex_lock(&auth->lock);
+        g_hash_table_remove(auth->cache, token_hash);
+        g_mutex_unlock(&auth->lock);
         if (local != NULL && !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
             g_propagate_error(error, g_steal_pointer(&local));
             return NULL;
@@ -292,6 +672,20 @@ dv_auth_check_token(DvAuth *auth, const char *token, GError **error)
         g_set_error_literal(error, DV_ERROR, DV_ERROR_AUTH_REQUIRED,
                             "the session token is unknown or expired; log in again");
         return NULL;
+    }
+    if (cached_session != NULL &&
+        g_strcmp0(cached_session, dv_json_get_string(session, "id", "")) == 0) {
+        /* Same session: the user's record is the one cached. */
+        g_mutex_lock(&auth->lock);
+        cached = g_hash_table_lookup(auth->cache, token_hash);
+        if (cached != NULL && g_strcmp0(cached->session_id, cached_session) == 0) {
+            cached->checked_at = mono;
+            cached->expires_at = dv_json_get_int(session, "expires_at", 0);
+            out = dv_auth_cached_to_user(cached);
+            g_mutex_unlock(&auth->lock);
+            return out;
+        }
+        g_mutex_unlock(&auth->lock);
     }
     user = dv_store_get(auth->store, &dv_table_users, dv_json_get_string(session, "user_id", ""),
                         NULL);
@@ -301,18 +695,16 @@ dv_auth_check_token(DvAuth *auth, const char *token, GError **error)
         return NULL;
     }
     cached = g_new0(DvAuthCached, 1);
+    cached->session_id = g_strdup(dv_json_get_string(session, "id", ""));
     cached->user_id = g_strdup(dv_json_get_string(user, "id", ""));
     cached->name = g_strdup(dv_json_get_string(user, "name", ""));
     cached->role = g_strdup(dv_json_get_string(user, "role", ""));
     cached->expires_at = dv_json_get_int(session, "expires_at", 0);
+    cached->checked_at = mono;
+    out = dv_auth_cached_to_user(cached);
     g_mutex_lock(&auth->lock);
-    g_hash_table_replace(auth->cache, g_strdup(token_hash), cached);
+    dv_auth_cache_insert(auth, token_hash, cached);
     g_mutex_unlock(&auth->lock);
-
-    out = json_object_new();
-    json_object_set_string_member(out, "id", dv_json_get_string(user, "id", ""));
-    json_object_set_string_member(out, "name", dv_json_get_string(user, "name", ""));
-    json_object_set_string_member(out, "role", dv_json_get_string(user, "role", ""));
     return out;
 }
 
@@ -335,4 +727,119 @@ dv_auth_logout(DvAuth *auth, const char *token, GError **error)
         return FALSE;
     return dv_store_delete(auth->store, &dv_table_sessions, dv_json_get_string(session, "id", ""),
                            error);
+}
+
+/* --- password change ------------------------------------------------------------- */
+
+typedef struct {
+    const char *user_id;
+    const char *hash;
+    JsonObject *keep; /* the caller's session row, put back */
+    gint64 ended;
+} DvAuthPasswordTxn;
+
+static gboolean
+dv_auth_change_password_txn(DvStore *store, gpointer user_data, GError **error)
+{
+    DvAuthPasswordTxn *t = user_data;
+    g_autoptr(JsonObject) changes = json_object_new();
+    const DvFilter by_user[] = { { "user_id", DV_FILTER_EQ, t->user_id } };
+
+    json_object_set_string_member(changes, "password_hash", t->hash);
+    if (!dv_store_update(store, &dv_table_users, t->user_id, changes, error))
+        return FALSE;
+    /* Every session of the user goes; the caller's is written back as it
+     * was, so one statement ends the others whatever their number. */
+    t->ended = dv_store_delete_matching(store, &dv_table_sessions, by_user, 1, error);
+    if (t->ended < 0)
+        return FALSE;
+    return dv_store_insert(store, &dv_table_sessions, t->keep, error);
+}
+
+gboolean
+dv_auth_change_password(DvAuth *auth, const char *token, const char *address,
+                        const DvSecret *current, const DvSecret *new_password, GError **error)
+{
+    g_autoptr(JsonObject) who = NULL;
+    g_autoptr(JsonObject) rec = NULL;
+    g_autoptr(JsonObject) session = NULL;
+    g_autofree char *token_hash = NULL;
+    g_autofree char *hash = NULL;
+    g_autofree char *shown = NULL;
+    DvAuthPasswordTxn txn = { 0 };
+    const char *name;
+
+    if (current == NULL || dv_secret_get_len(current) == 0) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "current_password",
+                           "current_password: must not be empty");
+        return FALSE;
+    }
+    if (dv_secret_get_len(current) > DV_AUTH_PASSWORD_MAX) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "current_password",
+                           "current_password: must be at most %d bytes", DV_AUTH_PASSWORD_MAX);
+        return FALSE;
+    }
+    if (new_password == NULL || dv_secret_get_len(new_password) < DV_AUTH_PASSWORD_MIN ||
+        dv_secret_get_len(new_password) > DV_AUTH_PASSWORD_MAX) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "new_password",
+                           "new_password: must be %d-%d bytes", DV_AUTH_PASSWORD_MIN,
+                           DV_AUTH_PASSWORD_MAX);
+        return FALSE;
+    }
+    if (dv_secret_equal(current, new_password)) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "new_password",
+                           "new_password: must differ from the current password");
+        return FALSE;
+    }
+    who = dv_auth_check_token(auth, token, error);
+    if (who == NULL)
+        return FALSE;
+    name = dv_json_get_string(who, "name", "");
+    if (!dv_auth_throttle_admit(auth, name, address, error))
+        return FALSE;
+    rec = dv_store_get(auth->store, &dv_table_users, dv_json_get_string(who, "id", ""), error);
+    if (rec == NULL)
+        return FALSE;
+    if (!dv_auth_verify(auth, rec, current)) {
+        dv_auth_throttle_fail(auth, name, address, "wrong current password in a password change");
+        dv_set_field_error(error, DV_ERROR_PERMISSION_DENIED, "current_password",
+                           "current_password: is not the user's password");
+        return FALSE;
+    }
+    dv_auth_throttle_succeed(auth, name, address);
+    hash = dv_auth_hash_password(new_password, error);
+    if (hash == NULL)
+        return FALSE;
+    token_hash = dv_auth_token_hash(token);
+    session = dv_store_find(auth->store, &dv_table_sessions, "token_hash", token_hash, error);
+    if (session == NULL)
+        return FALSE;
+    txn.user_id = dv_json_get_string(rec, "id", "");
+    txn.hash = hash;
+    txn.keep = session;
+    if (!dv_store_transaction(auth->store, dv_auth_change_password_txn, &txn, error)) {
+        g_prefix_error(error, "cannot change the password: ");
+        return FALSE;
+    }
+    {
+        /* This server's cache forgets the user's other tokens now; other
+         * servers' within DV_AUTH_RECHECK_US. */
+        GHashTableIter it;
+        gpointer value;
+        const char *keep_id = dv_json_get_string(session, "id", "");
+        g_mutex_lock(&auth->lock);
+        g_hash_table_iter_init(&it, auth->cache);
+        while (g_hash_table_iter_next(&it, NULL, &value)) {
+            DvAuthCached *c = value;
+            if (g_strcmp0(c->user_id, txn.user_id) == 0 && g_strcmp0(c->session_id, keep_id) != 0)
+                g_hash_table_iter_remove(&it);
+        }
+        g_mutex_unlock(&auth->lock);
+    }
+    shown = dv_text_excerpt(name, 64);
+    g_message("user '%s' changed their password from %s; %" G_GINT64_FORMAT
+              " other session(s) ended", shown, address != NULL ? address : "unknown",
+              txn.ended > 0 ? txn.ended - 1 : 0);
+    dv_auth_initial_password_forget(auth, current);
+    return TRUE;
 }
