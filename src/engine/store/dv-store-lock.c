@@ -12,6 +12,7 @@
 #include "dv-store.h"
 
 #include <errno.h>
+#include <glib/gstdio.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/file.h>
@@ -21,6 +22,10 @@
 struct _DvStoreLock {
     int fd; /* -1: PostgreSQL, nothing held */
     char *path;
+    /* Made by this lock: removed again on release (drover-setup leaves no
+     * file behind), while still held, so whoever opened it meanwhile sees
+     * it gone once it gets the lock and opens the new one. */
+    gboolean created;
 };
 
 static gboolean
@@ -60,10 +65,13 @@ dv_store_lock_read_holder(int fd)
 }
 
 static int
-dv_store_lock_open(const char *path, GError **error)
+dv_store_lock_open(const char *path, gboolean *ret_created, GError **error)
 {
-    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    /* 0644: readable is enough to lock, for an account that did not make
+     * it; the state directory (0700) keeps others out. */
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
 
+    *ret_created = fd >= 0;
     if (fd >= 0) {
         /* Made by drover-setup as root: droverd's account must open it
          * too, so it takes the owner of the directory it is in. */
@@ -90,20 +98,36 @@ dv_store_lock_acquire(const char *location, const char *holder, GError **error)
 {
     g_autoptr(DvStoreLock) lock = g_new0(DvStoreLock, 1);
     g_autofree char *text = NULL;
+    int lock_errno = 0;
 
     g_return_val_if_fail(location != NULL && holder != NULL, NULL);
     lock->fd = -1;
     lock->path = dv_store_lock_path(location);
     if (lock->path == NULL)
         return g_steal_pointer(&lock);
-    lock->fd = dv_store_lock_open(lock->path, error);
-    if (lock->fd < 0)
-        return NULL;
-    if (flock(lock->fd, LOCK_EX | LOCK_NB) != 0) {
+    for (guint attempt = 0;; attempt++) {
+        struct stat held, named;
+        lock->fd = dv_store_lock_open(lock->path, &lock->created, error);
+        if (lock->fd < 0)
+            return NULL;
+        if (flock(lock->fd, LOCK_EX | LOCK_NB) != 0) {
+            lock_errno = errno;
+            break;
+        }
+        /* Locked: unless the file was removed by its last holder between
+         * our open and our lock, it is the one others open. */
+        if (attempt >= 4 || (fstat(lock->fd, &held) == 0 && stat(lock->path, &named) == 0 &&
+                             held.st_dev == named.st_dev && held.st_ino == named.st_ino))
+            break;
+        close(lock->fd);
+        lock->fd = -1;
+    }
+    if (lock_errno != 0) {
         g_autofree char *who = NULL;
-        if (errno != EWOULDBLOCK) {
+        lock->created = FALSE; /* not ours to remove */
+        if (lock_errno != EWOULDBLOCK) {
             dv_set_field_error(error, DV_ERROR_UNAVAILABLE, "database", "cannot lock %s: %s",
-                               lock->path, g_strerror(errno));
+                               lock->path, g_strerror(lock_errno));
             return NULL;
         }
         who = dv_store_lock_read_holder(lock->fd);
@@ -125,10 +149,13 @@ dv_store_lock_release(DvStoreLock *lock)
 {
     if (lock == NULL)
         return;
-    /* The file stays: removing it would let a third process lock a new
-     * file while a second still waits on the old one. */
-    if (lock->fd >= 0)
+    if (lock->fd >= 0) {
+        struct stat held, named;
+        if (lock->created && fstat(lock->fd, &held) == 0 && stat(lock->path, &named) == 0 &&
+            held.st_dev == named.st_dev && held.st_ino == named.st_ino)
+            g_unlink(lock->path);
         close(lock->fd);
+    }
     g_free(lock->path);
     g_free(lock);
 }
