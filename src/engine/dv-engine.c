@@ -53,8 +53,9 @@ dv_engine_ensure_state_dir(const char *dir, GError **error)
 
 /* Entries of a state directory that only an installation leaves behind:
  * keys, certificates, configs, the default share, backups, the first
- * password.  Names starting with "drover" (drover.db-wal, -shm, .lock,
- * drover-backup-*) and archives count too. */
+ * password; the default database's companions (drover.db-wal, -shm,
+ * .lock), backup archives and recovery keys too.  Anything else (a log
+ * file, lost+found) is not taken for one. */
 static const char *const dv_engine_trace_names[] = {
     "keys", "tls", "directory.conf", "directory-bind.password", "directory-ca.pem",
     "initial-admin-password", "droverd.conf", "library", "backups", "recovery.key", NULL,
@@ -65,7 +66,8 @@ dv_engine_is_trace(const char *name)
 {
     static const char *const suffixes[] = { ".tar.zst", ".tar", ".zst", ".service", ".key", NULL };
 
-    if (g_strv_contains(dv_engine_trace_names, name) || g_str_has_prefix(name, "drover") ||
+    if (g_strv_contains(dv_engine_trace_names, name) || g_str_has_prefix(name, "drover.db") ||
+        g_str_has_prefix(name, "drover-backup") ||
         g_str_has_prefix(name, ".recovery-") || g_str_has_prefix(name, "recovery"))
         return TRUE;
     for (guint i = 0; suffixes[i] != NULL; i++)

@@ -417,7 +417,12 @@ dv_db_sqlite_open(DvDb *db, const char *path, gboolean read_only, GError **error
     }
     sqlite3_extended_result_codes(handle, 1);
     sqlite3_busy_timeout(handle, 5000);
-    /* Read-only: the journal mode is left as the file has it. */
+    /* Read-only: the journal mode is left as the file has it.  A file
+     * this account may not write opens read-only too (SQLite falls back):
+     * it is opened, and dv_db_check_state() says read-only, so the caller
+     * can say so rather than "attempt to write a readonly database". */
+    if (sqlite3_db_readonly(handle, "main") == 1)
+        read_only = TRUE;
     rc = sqlite3_exec(handle,
                       read_only ? "PRAGMA foreign_keys=ON;"
                                 : "PRAGMA journal_mode=WAL;"
