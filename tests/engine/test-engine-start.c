@@ -302,19 +302,51 @@ test_read_only_start(Fixture *f, gconstpointer data)
 
 /* --- real droverd processes ------------------------------------------------- */
 
-/* Runs droverd on @state_dir and waits for it to end (it must refuse);
- * returns its stderr (owned). */
+static void
+droverd_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+    g_subprocess_wait_finish(G_SUBPROCESS(source), res, NULL);
+    *(gboolean *)data = TRUE;
+}
+
+/* Runs droverd on @state_dir and waits for it to end (it must refuse; one
+ * still running after 30 s serves: killed, and the test fails); returns its
+ * stderr (owned). */
 static char *
-droverd_refused(const char *state_dir)
+droverd_refused(const char *state_dir, const char *tmpdir)
 {
     g_autofree char *droverd = dv_test_build_path("src", "daemon", "droverd", NULL);
     const char *const argv[] = { droverd, "--state-dir", state_dir, "--listen", "127.0.0.1:0", NULL };
+    g_autofree char *out_path = g_build_filename(tmpdir, "second.out", NULL);
+    g_autofree char *err_path = g_build_filename(tmpdir, "second.err", NULL);
+    g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
+    g_autoptr(GSubprocess) proc = NULL;
+    g_autoptr(GError) error = NULL;
     g_autofree char *out = NULL;
     char *err = NULL;
-    int rc = dv_test_spawn(argv, NULL, &out, &err);
+    gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    gboolean done = FALSE;
 
-    g_test_message("droverd exit %d: %s", rc, err);
-    g_assert_cmpint(rc, !=, 0);
+    g_subprocess_launcher_set_stdout_file_path(launcher, out_path);
+    g_subprocess_launcher_set_stderr_file_path(launcher, err_path);
+    proc = g_subprocess_launcher_spawnv(launcher, argv, &error);
+    g_assert_no_error(error);
+    g_subprocess_wait_async(proc, NULL, droverd_done, &done);
+    while (!done && g_get_monotonic_time() < deadline) {
+        if (!g_main_context_iteration(NULL, FALSE))
+            g_usleep(20 * 1000);
+    }
+    g_assert_true(g_file_get_contents(out_path, &out, NULL, NULL));
+    if (!done) {
+        g_subprocess_force_exit(proc);
+        while (!done)
+            g_main_context_iteration(NULL, TRUE);
+        g_error("a second droverd served on %s: %s", state_dir, out);
+    }
+    g_assert_true(g_file_get_contents(err_path, &err, NULL, NULL));
+    g_test_message("droverd exit %d: %s", g_subprocess_get_exit_status(proc), err);
+    g_assert_true(g_subprocess_get_if_exited(proc));
+    g_assert_cmpint(g_subprocess_get_exit_status(proc), !=, 0);
     g_assert_null(strstr(out, "serving"));
     return err;
 }
@@ -344,7 +376,7 @@ test_droverd_paused(Fixture *f, gconstpointer data)
         g_assert_no_error(error);
         g_assert_cmpint(changed, ==, 1);
     }
-    err = droverd_refused(d->state_dir);
+    err = droverd_refused(d->state_dir, f->tmpdir);
     g_assert_nonnull(strstr(err, holder));
     g_assert_nonnull(strstr(err, "stop it first"));
     g_assert_cmpint(kill(pid, SIGCONT), ==, 0);
