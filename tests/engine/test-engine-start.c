@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
@@ -386,8 +387,8 @@ test_droverd_paused(Fixture *f, gconstpointer data)
     }
 }
 
-/* drover-setup upgrade and restore refuse while droverd holds the database;
- * backup (it only reads) goes on. */
+/* drover-setup upgrade, restore and install refuse while droverd holds the
+ * database; backup (it only reads) goes on. */
 static void
 test_setup_refused(Fixture *f, gconstpointer data)
 {
@@ -414,6 +415,23 @@ test_setup_refused(Fixture *f, gconstpointer data)
         g_autofree char *err = NULL;
         g_assert_cmpint(dv_test_run_setup(args, NULL, &err), !=, 0);
         g_assert_nonnull(strstr(err, holder));
+    }
+    {
+        /* install over it: refused before any account or file is made. */
+        g_autofree char *root = g_build_filename(f->tmpdir, "root", NULL);
+        g_autofree char *units = g_build_filename(root, "units", NULL);
+        g_autofree char *account = g_strdup_printf("dvs%d", (int)getpid());
+        g_autofree char *listing = NULL;
+        g_autofree char *err = NULL;
+        const char *const args[] = { "install", "--root", root, "--unit-dir", units, "--state-dir", d->state_dir,
+                                     "--machine-id-file", "/etc/machine-id", "--service-account", account, NULL };
+        g_assert_cmpint(g_mkdir_with_parents(units, 0755), ==, 0);
+        listing = dv_test_tree_snapshot(root, DV_TEST_TREE_DEFAULT);
+        g_assert_cmpint(dv_test_run_setup(args, NULL, &err), !=, 0);
+        g_assert_nonnull(strstr(err, holder));
+        g_assert_nonnull(strstr(err, "nothing was changed"));
+        g_assert_null(getpwnam(account));
+        dv_test_assert_tree_unchanged(root, DV_TEST_TREE_DEFAULT, listing);
     }
     dv_test_assert_file_unchanged(db, before);
 }
