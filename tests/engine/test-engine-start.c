@@ -50,7 +50,9 @@ fixture_teardown(Fixture *f, gconstpointer data)
 static DvEngine *
 engine_new(Fixture *f, GError **error)
 {
-    DvEngineOptions o = { .state_dir = f->state_dir, .job_workers = 2, .no_recover = TRUE, .serve = TRUE };
+    DvEngineOptions o = {
+        .state_dir = f->state_dir, .job_workers = 2, .no_recover = TRUE, .serve = TRUE
+    };
     return dv_engine_new(&o, error);
 }
 
@@ -187,7 +189,8 @@ assert_write_refused(DvEngine *engine, const char *reason)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) body = dv_test_json_object("{\"name\":\"g-after\"}");
-    g_autoptr(JsonObject) job = dv_engine_create(engine, DV_KIND_HOST_GROUP, body, "tester", &error);
+    g_autoptr(JsonObject) job =
+        dv_engine_create(engine, DV_KIND_HOST_GROUP, body, "tester", &error);
 
     g_assert_null(job);
     g_assert_error(error, DV_ERROR, DV_ERROR_UNAVAILABLE);
@@ -247,7 +250,8 @@ test_full_health(Fixture *f, gconstpointer data)
 
     g_assert_cmpint(g_mkdir_with_parents(f->state_dir, 0700), ==, 0);
     if (mount("tmpfs", f->state_dir, "tmpfs", 0, "size=8m,mode=0700") != 0)
-        g_error("cannot mount a tmpfs on %s (this test runs as root): %s", f->state_dir, g_strerror(errno));
+        g_error("cannot mount a tmpfs on %s (this test runs as root): %s", f->state_dir,
+                g_strerror(errno));
     engine = engine_new(f, &error);
     g_assert_no_error(error);
     assert_health(engine, "ok", NULL);
@@ -317,7 +321,9 @@ static char *
 droverd_refused(const char *state_dir, const char *tmpdir)
 {
     g_autofree char *droverd = dv_test_build_path("src", "daemon", "droverd", NULL);
-    const char *const argv[] = { droverd, "--state-dir", state_dir, "--listen", "127.0.0.1:0", NULL };
+    const char *const argv[] = {
+        droverd, "--state-dir", state_dir, "--listen", "127.0.0.1:0", NULL
+    };
     g_autofree char *out_path = g_build_filename(tmpdir, "second.out", NULL);
     g_autofree char *err_path = g_build_filename(tmpdir, "second.err", NULL);
     g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
@@ -372,8 +378,8 @@ test_droverd_paused(Fixture *f, gconstpointer data)
         gint64 changed = 0;
         g_assert_no_error(error);
         g_assert_true(dv_db_exec(conn, "UPDATE servers SET heartbeat_at = ?",
-                                 DV_SQL_ARGS(DV_SQL_INT_P(dv_store_now() - 600 * G_USEC_PER_SEC)), &changed,
-                                 &error));
+                                 DV_SQL_ARGS(DV_SQL_INT_P(dv_store_now() - 600 * G_USEC_PER_SEC)),
+                                 &changed, &error));
         g_assert_no_error(error);
         g_assert_cmpint(changed, ==, 1);
     }
@@ -400,7 +406,9 @@ test_setup_refused(Fixture *f, gconstpointer data)
     g_autofree char *before = NULL;
 
     {
-        const char *const args[] = { "backup", "--state-dir", d->state_dir, "--out", archive, NULL };
+        const char *const args[] = {
+            "backup", "--state-dir", d->state_dir, "--out", archive, NULL
+        };
         g_assert_cmpint(dv_test_run_setup(args, NULL, NULL), ==, 0);
     }
     before = dv_test_file_sha256(db);
@@ -411,7 +419,8 @@ test_setup_refused(Fixture *f, gconstpointer data)
         g_assert_nonnull(strstr(err, holder));
     }
     {
-        const char *const args[] = { "restore", "--state-dir", d->state_dir, "--in", archive, "--force", NULL };
+        const char *const args[] = { "restore", "--state-dir", d->state_dir, "--in",
+                                     archive,   "--force",     NULL };
         g_autofree char *err = NULL;
         g_assert_cmpint(dv_test_run_setup(args, NULL, &err), !=, 0);
         g_assert_nonnull(strstr(err, holder));
@@ -423,8 +432,18 @@ test_setup_refused(Fixture *f, gconstpointer data)
         g_autofree char *account = g_strdup_printf("dvs%d", (int)getpid());
         g_autofree char *listing = NULL;
         g_autofree char *err = NULL;
-        const char *const args[] = { "install", "--root", root, "--unit-dir", units, "--state-dir", d->state_dir,
-                                     "--machine-id-file", "/etc/machine-id", "--service-account", account, NULL };
+        const char *const args[] = { "install",
+                                     "--root",
+                                     root,
+                                     "--unit-dir",
+                                     units,
+                                     "--state-dir",
+                                     d->state_dir,
+                                     "--machine-id-file",
+                                     "/etc/machine-id",
+                                     "--service-account",
+                                     account,
+                                     NULL };
         g_assert_cmpint(g_mkdir_with_parents(units, 0755), ==, 0);
         listing = dv_test_tree_snapshot(root, DV_TEST_TREE_DEFAULT);
         g_assert_cmpint(dv_test_run_setup(args, NULL, &err), !=, 0);

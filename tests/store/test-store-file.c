@@ -162,12 +162,13 @@ test_malformed(Fixture *fx, gconstpointer data)
         g_assert_true(insert_group(fx->store, name, &error));
     }
     root = dv_db_query(dv_store_get_db(fx->store),
-                       "SELECT rootpage FROM sqlite_master WHERE name = 'host_groups'", DV_SQL_NO_ARGS, &error);
+                       "SELECT rootpage FROM sqlite_master WHERE name = 'host_groups'",
+                       DV_SQL_NO_ARGS, &error);
     g_assert_no_error(error);
     page = dv_sql_rows_get_int(root, 0, 0);
     {
-        g_autoptr(DvSqlRows) size = dv_db_query(dv_store_get_db(fx->store), "PRAGMA page_size",
-                                                DV_SQL_NO_ARGS, &error);
+        g_autoptr(DvSqlRows) size =
+            dv_db_query(dv_store_get_db(fx->store), "PRAGMA page_size", DV_SQL_NO_ARGS, &error);
         g_assert_no_error(error);
         g_assert_cmpint(dv_sql_rows_get_int(size, 0, 0), ==, 4096);
     }
@@ -258,8 +259,8 @@ test_read_only(void)
             g_autoptr(DvStore) store = dv_store_open(location, DV_STORE_OPEN_MIGRATE, &error);
             g_assert_no_error(error);
             /* Back to a rollback journal: read-only WAL needs a writable -shm. */
-            g_assert_true(dv_db_exec(dv_store_get_db(store), "PRAGMA journal_mode=DELETE", DV_SQL_NO_ARGS,
-                                     NULL, &error));
+            g_assert_true(dv_db_exec(dv_store_get_db(store), "PRAGMA journal_mode=DELETE",
+                                     DV_SQL_NO_ARGS, NULL, &error));
         }
         g_assert_cmpint(chmod(dir, 0755), ==, 0);
         g_assert_cmpint(chmod(location, 0444), ==, 0);
@@ -314,9 +315,12 @@ int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-    g_test_add("/drover/store/file/removed", Fixture, NULL, fixture_setup, test_removed, fixture_teardown);
-    g_test_add("/drover/store/file/replaced", Fixture, NULL, fixture_setup, test_replaced, fixture_teardown);
-    g_test_add("/drover/store/file/malformed", Fixture, NULL, fixture_setup, test_malformed, fixture_teardown);
+    g_test_add("/drover/store/file/removed", Fixture, NULL, fixture_setup, test_removed,
+               fixture_teardown);
+    g_test_add("/drover/store/file/replaced", Fixture, NULL, fixture_setup, test_replaced,
+               fixture_teardown);
+    g_test_add("/drover/store/file/malformed", Fixture, NULL, fixture_setup, test_malformed,
+               fixture_teardown);
     g_test_add_func("/drover/store/file/full", test_full);
     g_test_add_func("/drover/store/file/read-only", test_read_only);
     g_test_add_func("/drover/store/file/lock", test_lock);

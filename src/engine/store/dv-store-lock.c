@@ -88,8 +88,8 @@ dv_store_lock_open(const char *path, gboolean *ret_created, GError **error)
             fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     }
     if (fd < 0)
-        dv_set_field_error(error, DV_ERROR_UNAVAILABLE, "database", "cannot open the lock file %s: %s",
-                           path, g_strerror(errno));
+        dv_set_field_error(error, DV_ERROR_UNAVAILABLE, "database",
+                           "cannot open the lock file %s: %s", path, g_strerror(errno));
     return fd;
 }
 
