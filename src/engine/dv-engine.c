@@ -57,8 +57,17 @@ dv_engine_ensure_state_dir(const char *dir, GError **error)
  * .lock), backup archives and recovery keys too.  Anything else (a log
  * file, lost+found) is not taken for one. */
 static const char *const dv_engine_trace_names[] = {
-    "keys", "tls", "directory.conf", "directory-bind.password", "directory-ca.pem",
-    "initial-admin-password", "droverd.conf", "library", "backups", "recovery.key", NULL,
+    "keys",
+    "tls",
+    "directory.conf",
+    "directory-bind.password",
+    "directory-ca.pem",
+    "initial-admin-password",
+    "droverd.conf",
+    "library",
+    "backups",
+    "recovery.key",
+    NULL,
 };
 
 static gboolean
@@ -67,8 +76,8 @@ dv_engine_is_trace(const char *name)
     static const char *const suffixes[] = { ".tar.zst", ".tar", ".zst", ".service", ".key", NULL };
 
     if (g_strv_contains(dv_engine_trace_names, name) || g_str_has_prefix(name, "drover.db") ||
-        g_str_has_prefix(name, "drover-backup") ||
-        g_str_has_prefix(name, ".recovery-") || g_str_has_prefix(name, "recovery"))
+        g_str_has_prefix(name, "drover-backup") || g_str_has_prefix(name, ".recovery-") ||
+        g_str_has_prefix(name, "recovery"))
         return TRUE;
     for (guint i = 0; suffixes[i] != NULL; i++)
         if (g_str_has_suffix(name, suffixes[i]))
@@ -109,7 +118,8 @@ dv_engine_check_first_start(const char *state_dir, const char *db_path, GError *
     dir = g_dir_open(state_dir, 0, NULL);
     while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
         g_autofree char *p = g_build_filename(state_dir, name, NULL);
-        if (!dv_engine_is_trace(name) || g_strcmp0(p, db_path) == 0 || strstr(traces->str, p) != NULL)
+        if (!dv_engine_is_trace(name) || g_strcmp0(p, db_path) == 0 ||
+            strstr(traces->str, p) != NULL)
             continue;
         g_string_append_printf(traces, "%s%s", traces->len > 0 ? ", " : "", name);
     }
@@ -262,7 +272,8 @@ dv_engine_heartbeat(DvEngine *engine, GError **error)
     switch (dv_db_check_state(dv_store_get_db(engine->store), &detail)) {
     case DV_DB_STATE_MISSING:
     case DV_DB_STATE_REPLACED:
-        dv_set_field_error(error, DV_ERROR_UNAVAILABLE, "database", "%s; writes are refused", detail);
+        dv_set_field_error(error, DV_ERROR_UNAVAILABLE, "database", "%s; writes are refused",
+                           detail);
         return FALSE;
     default:
         break;
@@ -756,7 +767,9 @@ dv_engine_health(DvEngine *engine)
 
     json_object_set_string_member(out, "status", ok ? "ok" : "degraded");
     json_object_set_string_member(out, "database",
-                                  ok ? "ok" : error != NULL ? error->message : detail);
+                                  ok              ? "ok"
+                                  : error != NULL ? error->message
+                                                  : detail);
     /* What is wrong with the database file, for monitoring: */
     json_object_set_string_member(db, "state", dv_db_state_to_string(state));
     if (detail != NULL)

@@ -471,8 +471,9 @@ dv_setup_backup_restore(gboolean backup)
     /* Restore replaces the database: never under a droverd holding it
      * (backup only reads, and may run beside it). */
     if (!backup) {
-        g_autofree char *location = opt_database != NULL ? g_strdup(opt_database)
-                                                         : g_build_filename(state_dir, "drover.db", NULL);
+        g_autofree char *location = opt_database != NULL
+                                        ? g_strdup(opt_database)
+                                        : g_build_filename(state_dir, "drover.db", NULL);
         g_autofree char *dir = g_path_get_dirname(location);
         if (g_file_test(dir, G_FILE_TEST_IS_DIR)) {
             lock = dv_store_lock_acquire(location, "drover-setup restore", &error);

@@ -1457,7 +1457,8 @@ dv_install(void)
     /* A droverd holding the database: refused before anything changes
      * (the upgrade of existing data takes the lock again itself). */
     if (g_file_test(p.database, G_FILE_TEST_EXISTS)) {
-        g_autoptr(DvStoreLock) lock = dv_store_lock_acquire(p.database, "drover-setup install", &error);
+        g_autoptr(DvStoreLock) lock =
+            dv_store_lock_acquire(p.database, "drover-setup install", &error);
         if (lock == NULL) {
             g_printerr("drover-setup: %s\nnothing was changed\n", error->message);
             return dv_error_to_exit_code(error);

@@ -369,8 +369,8 @@ dv_sqlite_check(DvDb *db, gboolean identity_only, char **ret_detail)
     }
     if (sqlite3_db_readonly(self->handle, "main") == 1) {
         if (ret_detail != NULL)
-            *ret_detail = g_strdup_printf("%s is open read-only: this account may not write it",
-                                          self->path);
+            *ret_detail =
+                g_strdup_printf("%s is open read-only: this account may not write it", self->path);
         return DV_DB_STATE_READ_ONLY;
     }
     {
@@ -378,7 +378,8 @@ dv_sqlite_check(DvDb *db, gboolean identity_only, char **ret_detail)
         struct statvfs vfs;
         if (statvfs(dir, &vfs) == 0 && vfs.f_blocks > 0 && vfs.f_bavail == 0) {
             if (ret_detail != NULL)
-                *ret_detail = g_strdup_printf("no space is left on the file system of %s", self->path);
+                *ret_detail =
+                    g_strdup_printf("no space is left on the file system of %s", self->path);
             return DV_DB_STATE_FULL;
         }
     }
