@@ -393,6 +393,47 @@ test_droverd_paused(Fixture *f, gconstpointer data)
     }
 }
 
+/* The database removed under a running droverd: writes are refused (503
+ * naming why) instead of acknowledged into the unlinked file, and health
+ * turns degraded naming the state. */
+static void
+test_droverd_db_removed(Fixture *f, gconstpointer data)
+{
+    g_autoptr(DvTestDaemon) d = dv_test_daemon_start(NULL, NULL);
+    g_autofree char *db = g_build_filename(d->state_dir, "drover.db", NULL);
+    const char *suffixes[] = { "", "-wal", "-shm" };
+    guint status = 0;
+
+    dv_test_run_job_ok(d, "POST", "/api/v1/host-groups", "{\"name\":\"before\"}");
+    for (guint i = 0; i < G_N_ELEMENTS(suffixes); i++) {
+        g_autofree char *p = g_strconcat(db, suffixes[i], NULL);
+        g_unlink(p);
+    }
+    for (guint i = 0; i < 5; i++) {
+        g_autofree char *body = g_strdup_printf("{\"name\":\"after%u\"}", i);
+        g_autoptr(JsonNode) resp = dv_test_request(d, "POST", "/api/v1/host-groups", body, &status);
+        g_autofree char *text = json_to_string(resp, FALSE);
+        g_test_message("%u: %s", status, text);
+        dv_test_assert_error(resp, status, 503, "unavailable", "database");
+        g_assert_nonnull(strstr(text, "was removed"));
+    }
+    {
+        g_autoptr(JsonNode) h = dv_test_request_anon(d, "GET", "/api/v1/health", NULL, &status);
+        JsonObject *o = json_node_get_object(h);
+        g_assert_cmpstr(dv_json_get_string(o, "status", ""), ==, "degraded");
+        g_assert_cmpstr(dv_json_get_string(dv_json_get_object(o, "database_state"), "state", ""),
+                        ==, "missing");
+    }
+    /* The next start is no first start: refused, no new database. */
+    dv_test_daemon_stop(d, FALSE);
+    {
+        g_autofree char *err = droverd_refused(d->state_dir, f->tmpdir);
+        g_assert_nonnull(strstr(err, "is missing"));
+        g_assert_nonnull(strstr(err, "drover-setup restore"));
+        g_assert_false(g_file_test(db, G_FILE_TEST_EXISTS));
+    }
+}
+
 /* drover-setup upgrade, restore and install refuse while droverd holds the
  * database; backup (it only reads) goes on. */
 static void
@@ -469,6 +510,7 @@ main(int argc, char **argv)
     ADD("/drover/engine/start/db-full", test_full_health);
     ADD("/drover/engine/start/db-read-only", test_read_only_start);
     ADD("/drover/engine/start/droverd-paused", test_droverd_paused);
+    ADD("/drover/engine/start/droverd-db-removed", test_droverd_db_removed);
     ADD("/drover/engine/start/setup-refused", test_setup_refused);
 #undef ADD
     return g_test_run();
