@@ -366,7 +366,7 @@ test_droverd_paused(Fixture *f, gconstpointer data)
 {
     g_autoptr(DvTestDaemon) d = dv_test_daemon_start(NULL, NULL);
     g_autofree char *db = g_build_filename(d->state_dir, "drover.db", NULL);
-    pid_t pid = (pid_t)atoi(g_subprocess_get_identifier(d->proc));
+    pid_t pid = (pid_t)g_ascii_strtoll(g_subprocess_get_identifier(d->proc), NULL, 10);
     g_autofree char *holder = g_strdup_printf("droverd (pid %d)", (int)pid);
     g_autofree char *err = NULL;
     guint status = 0;
@@ -440,7 +440,7 @@ static void
 test_setup_refused(Fixture *f, gconstpointer data)
 {
     g_autoptr(DvTestDaemon) d = dv_test_daemon_start(NULL, NULL);
-    pid_t pid = (pid_t)atoi(g_subprocess_get_identifier(d->proc));
+    pid_t pid = (pid_t)g_ascii_strtoll(g_subprocess_get_identifier(d->proc), NULL, 10);
     g_autofree char *holder = g_strdup_printf("droverd (pid %d)", (int)pid);
     g_autofree char *archive = g_build_filename(f->tmpdir, "b.tar.zst", NULL);
     g_autofree char *db = g_build_filename(d->state_dir, "drover.db", NULL);
