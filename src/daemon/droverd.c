@@ -341,11 +341,7 @@ main(int argc, char **argv)
         o.state_dir = g_strdup("/var/lib/drover");
     if (o.listen == NULL)
         o.listen = g_strdup(DV_DEFAULT_LISTEN);
-    if (o.self_signed && o.tls_cert == NULL && !dv_daemon_self_signed(&o, &error)) {
-        g_printerr("droverd: %s\n", error->message);
-        return DV_EXIT_FAILURE;
-    }
-    if ((o.tls_cert == NULL) != (o.tls_key == NULL)) {
+    if ((o.tls_cert == NULL) != (o.tls_key == NULL) && !o.self_signed) {
         g_printerr("droverd: tls_cert and tls_key are given together\n");
         return DV_EXIT_USAGE;
     }
@@ -362,6 +358,16 @@ main(int argc, char **argv)
     if (engine == NULL) {
         g_printerr("droverd: cannot start: %s\n", error->message);
         return dv_error_to_exit_code(error) == DV_EXIT_OK ? 1 : DV_EXIT_FAILURE;
+    }
+    /* After the engine: the certificate it makes in the state directory
+     * would otherwise be taken for a trace of an earlier installation. */
+    if (o.self_signed && o.tls_cert == NULL && !dv_daemon_self_signed(&o, &error)) {
+        g_printerr("droverd: %s\n", error->message);
+        return DV_EXIT_FAILURE;
+    }
+    if ((o.tls_cert == NULL) != (o.tls_key == NULL)) {
+        g_printerr("droverd: tls_cert and tls_key are given together\n");
+        return DV_EXIT_USAGE;
     }
     {
         gboolean created = FALSE;
