@@ -43,6 +43,8 @@ struct _DvServer {
     guint header_timeout;
     guint idle_timeout;
     guint n_connections;
+    guint n_leaving;      /* shut by a timeout or evicted, not yet let go */
+    GQueue waiting;       /* DvConn without complete headers, oldest first */
     gboolean at_limit;    /* logged "limit reached", not yet "back under" */
     guint64 n_refused;
     gboolean fd_exhausted;
@@ -671,10 +673,20 @@ struct _DvConn {
     SoupServerMessage *msg;
     GSource *timer;        /* header, then body timeout; then the forced close */
     GSource *sse_watch;    /* an event stream's client going away */
+    GList waiting_link;    /* in server->waiting until its headers are in */
     gboolean tls;
-    gboolean timed_out;
+    gboolean timed_out;    /* shut by us: leaving */
     gboolean released;
 };
+
+static void
+dv_conn_unwait(DvConn *c)
+{
+    if (c->waiting_link.data != NULL) {
+        g_queue_unlink(&c->server->waiting, &c->waiting_link);
+        c->waiting_link.data = NULL;
+    }
+}
 
 static gboolean
 dv_conn_unref_later(gpointer data)
@@ -733,6 +745,9 @@ dv_conn_release(DvConn *c)
     c->released = TRUE;
     dv_conn_clear_source(&c->timer);
     dv_conn_clear_source(&c->sse_watch);
+    dv_conn_unwait(c);
+    if (c->timed_out)
+        server->n_leaving--;
     if (c->msg != NULL && !c->tls && soup_server_message_get_method(c->msg) == NULL &&
         soup_server_message_get_status(c->msg) == SOUP_STATUS_INTERNAL_SERVER_ERROR &&
         g_strcmp0(soup_server_message_get_reason_phrase(c->msg),
@@ -790,7 +805,11 @@ dv_conn_timeout(gpointer data)
     GSocket *sock = g_socket_connection_get_socket(c->sc);
 
     g_clear_pointer(&c->timer, g_source_unref);
+    if (c->timed_out)
+        return G_SOURCE_REMOVE;
     c->timed_out = TRUE;
+    c->server->n_leaving++;
+    dv_conn_unwait(c);
     if (!c->tls) {
         g_autoptr(GError) error = NULL;
         g_set_error(&error, DV_ERROR, DV_ERROR_TIMEOUT,
@@ -817,6 +836,7 @@ static void
 dv_conn_got_headers(SoupServerMessage *msg, gpointer user_data)
 {
     DvConn *c = user_data;
+    dv_conn_unwait(c);
     if (!c->timed_out)
         dv_conn_arm(c, c->server->idle_timeout, dv_conn_timeout);
 }
@@ -865,16 +885,54 @@ dv_server_request_started(SoupServer *soup, SoupServerMessage *msg, gpointer use
 }
 
 static void
+dv_server_limit_reached(DvServer *server)
+{
+    if (!server->at_limit) {
+        g_warning("client connection limit of %u reached; clients that have not sent their "
+                  "request are closed first, then new ones refused (max_connections in the "
+                  "config)", server->max_connections);
+        server->at_limit = TRUE;
+    }
+}
+
+typedef enum {
+    DV_ROOM_YES,
+    DV_ROOM_LATER, /* leave the client in the listen queue a moment */
+    DV_ROOM_NO,
+} DvRoom;
+
+/* At the cap, the oldest client still sending its headers (idle, slow or
+ * a slowloris) makes way for the new one: those that sent a request are
+ * served.  At most DV_SERVER_MAX_LEAVING such are shut and not yet let go
+ * by libsoup (it reads their end at its next turn), which bounds the
+ * descriptors over the cap; beyond that new clients wait in the listen
+ * queue. */
+#define DV_SERVER_MAX_LEAVING 64
+
+static DvRoom
+dv_server_make_room(DvServer *server)
+{
+    DvConn *oldest;
+
+    if (server->n_connections - server->n_leaving < server->max_connections)
+        return DV_ROOM_YES;
+    dv_server_limit_reached(server);
+    oldest = g_queue_peek_head(&server->waiting);
+    if (oldest == NULL)
+        return server->n_leaving > 0 ? DV_ROOM_LATER : DV_ROOM_NO;
+    if (server->n_leaving >= DV_SERVER_MAX_LEAVING)
+        return DV_ROOM_LATER;
+    dv_conn_arm(oldest, 0, NULL);
+    dv_conn_timeout(oldest);
+    return DV_ROOM_YES;
+}
+
+static void
 dv_server_refuse(DvServer *server, GSocket *sock)
 {
     g_autoptr(GError) error = NULL;
 
     server->n_refused++;
-    if (!server->at_limit) {
-        g_warning("client connection limit of %u reached; new clients are refused until some "
-                  "close (max_connections in the config)", server->max_connections);
-        server->at_limit = TRUE;
-    }
     if (server->cert == NULL) {
         g_set_error(&error, DV_ERROR, DV_ERROR_UNAVAILABLE,
                     "the server has too many client connections (limit %u); try again",
@@ -914,6 +972,8 @@ dv_server_take(DvServer *server, GSocket *sock)
         return;
     }
     dv_conn_arm(c, server->header_timeout, dv_conn_timeout);
+    c->waiting_link.data = c;
+    g_queue_push_tail_link(&server->waiting, &c->waiting_link);
     server->accepting = c;
     soup_server_accept_iostream(server->soup, c->stream, local, remote, NULL);
     server->accepting = NULL;
@@ -930,6 +990,16 @@ dv_server_accept_resume(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
+/* The caller returns G_SOURCE_REMOVE. */
+static void
+dv_server_accept_pause(DvServer *server, guint ms)
+{
+    g_clear_pointer(&server->accept_source, g_source_unref);
+    server->accept_retry = g_timeout_source_new(ms);
+    g_source_set_callback(server->accept_retry, dv_server_accept_resume, server, NULL);
+    g_source_attach(server->accept_retry, server->context);
+}
+
 static gboolean
 dv_server_accept_ready(GSocket *listener, GIOCondition cond, gpointer data)
 {
@@ -938,7 +1008,14 @@ dv_server_accept_ready(GSocket *listener, GIOCondition cond, gpointer data)
     /* A bounded batch per turn: other sources get their turn too. */
     for (guint i = 0; i < 64; i++) {
         g_autoptr(GError) error = NULL;
-        GSocket *sock = g_socket_accept(listener, NULL, &error);
+        GSocket *sock;
+        DvRoom room = dv_server_make_room(server);
+
+        if (room == DV_ROOM_LATER) {
+            dv_server_accept_pause(server, 10);
+            return G_SOURCE_REMOVE;
+        }
+        sock = g_socket_accept(listener, NULL, &error);
         if (sock == NULL) {
             if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
                 return G_SOURCE_CONTINUE;
@@ -950,10 +1027,7 @@ dv_server_accept_ready(GSocket *listener, GIOCondition cond, gpointer data)
                     g_warning("cannot accept clients: %s (%u client connections open); "
                               "retrying every 200 ms", error->message, server->n_connections);
                 server->fd_exhausted = TRUE;
-                g_clear_pointer(&server->accept_source, g_source_unref);
-                server->accept_retry = g_timeout_source_new(200);
-                g_source_set_callback(server->accept_retry, dv_server_accept_resume, server, NULL);
-                g_source_attach(server->accept_retry, server->context);
+                dv_server_accept_pause(server, 200);
                 return G_SOURCE_REMOVE;
             }
             g_debug("accept: %s", error->message);
@@ -963,7 +1037,7 @@ dv_server_accept_ready(GSocket *listener, GIOCondition cond, gpointer data)
             g_message("accepting clients again");
             server->fd_exhausted = FALSE;
         }
-        if (server->n_connections >= server->max_connections)
+        if (room == DV_ROOM_NO)
             dv_server_refuse(server, sock);
         else
             dv_server_take(server, sock);
