@@ -672,7 +672,6 @@ struct _DvConn {
     GIOStream *stream;     /* what libsoup reads and closes */
     SoupServerMessage *msg;
     GSource *timer;        /* header, then body timeout; then the forced close */
-    GSource *sse_watch;    /* an event stream's client going away */
     GList waiting_link;    /* in server->waiting until its headers are in */
     gboolean tls;
     gboolean timed_out;    /* shut by us: leaving */
@@ -744,7 +743,6 @@ dv_conn_release(DvConn *c)
         return;
     c->released = TRUE;
     dv_conn_clear_source(&c->timer);
-    dv_conn_clear_source(&c->sse_watch);
     dv_conn_unwait(c);
     if (c->timed_out)
         server->n_leaving--;
@@ -767,7 +765,6 @@ static void
 dv_conn_free(DvConn *c)
 {
     dv_conn_clear_source(&c->timer);
-    dv_conn_clear_source(&c->sse_watch);
     if (c->msg != NULL) {
         g_signal_handlers_disconnect_by_data(c->msg, c);
         g_object_set_data(G_OBJECT(c->msg), "dv-conn", NULL);
@@ -794,7 +791,6 @@ dv_conn_forced(gpointer data)
 }
 
 static void dv_conn_arm(DvConn *c, guint seconds, GSourceFunc func);
-static void dv_sse_forget(DvServer *server, SoupServerMessage *msg);
 
 /* A client too slow with its headers or body: answer 408 (plain HTTP)
  * and shut the socket, which libsoup reads as the end of the request. */
@@ -1054,34 +1050,6 @@ dv_server_accept_start(DvServer *server)
     g_source_attach(server->accept_source, server->context);
 }
 
-/* An event stream's client sends nothing after its request: input or a
- * hang-up means it went away.  libsoup would notice only at the next
- * write (up to 20 s), so the connection is taken from it now. */
-static gboolean
-dv_conn_sse_gone(GSocket *sock, GIOCondition cond, gpointer data)
-{
-    DvConn *c = data;
-    g_autoptr(SoupServerMessage) msg = g_object_ref(c->msg);
-    g_autoptr(GIOStream) stream = NULL;
-
-    g_clear_pointer(&c->sse_watch, g_source_unref);
-    dv_sse_forget(c->server, msg);
-    stream = soup_server_message_steal_connection(msg); /* "disconnected" releases @c */
-    return G_SOURCE_REMOVE;
-}
-
-static void
-dv_conn_watch_sse(SoupServerMessage *msg)
-{
-    DvConn *c = g_object_get_data(G_OBJECT(msg), "dv-conn");
-    if (c == NULL || c->released || c->sse_watch != NULL)
-        return;
-    c->sse_watch = g_socket_create_source(g_socket_connection_get_socket(c->sc),
-                                          G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
-    g_source_set_callback(c->sse_watch, G_SOURCE_FUNC(dv_conn_sse_gone), c, NULL);
-    g_source_attach(c->sse_watch, c->server->context);
-}
-
 /* --- job event streams (main thread) -------------------------------------------- */
 
 static void
@@ -1193,22 +1161,6 @@ dv_sse_client_finished(SoupServerMessage *msg, gpointer user_data)
     }
 }
 
-/* Drops @msg from every job's stream list. */
-static void
-dv_sse_forget(DvServer *server, SoupServerMessage *msg)
-{
-    GHashTableIter it;
-    gpointer value;
-
-    g_hash_table_iter_init(&it, server->streams);
-    while (g_hash_table_iter_next(&it, NULL, &value)) {
-        GPtrArray *clients = value;
-        g_ptr_array_remove(clients, msg);
-        if (clients->len == 0)
-            g_hash_table_iter_remove(&it);
-    }
-}
-
 static void
 dv_sse_client_free(gpointer data, GClosure *closure)
 {
@@ -1267,7 +1219,6 @@ dv_server_handle_events(DvServer *server, SoupServerMessage *msg, const char *jo
     client->job_id = g_strdup(job_id);
     g_signal_connect_data(msg, "finished", G_CALLBACK(dv_sse_client_finished), client,
                           dv_sse_client_free, 0);
-    dv_conn_watch_sse(msg);
 }
 
 /* --- entry (main thread) ----------------------------------------------------------- */

@@ -430,6 +430,59 @@ test_json_bodies(void)
     g_assert_cmpint(dv_test_count(d, "/api/v1/jobs"), ==, 0);
 }
 
+/* Event stream clients that close are let go at once, not at the next
+ * keep-alive line 20 s later. */
+static void
+test_event_stream_close(void)
+{
+    g_autoptr(DvTestDaemon) d = dv_test_daemon_start(NULL, NULL);
+    guint16 port = (guint16)g_ascii_strtoull(strrchr(d->url, ':') + 1, NULL, 10);
+    pid_t pid = (pid_t)g_ascii_strtoll(g_subprocess_get_identifier(d->proc), NULL, 10);
+    enum { N = 20 };
+    int fds[N];
+    guint status = 0;
+    guint before;
+    g_autoptr(JsonNode) resp = dv_test_request(d, "POST", "/api/v1/debug/sleep", "{\"seconds\":30}",
+                                               &status);
+    g_autofree char *job_id = NULL;
+    g_autofree char *request = NULL;
+    g_autofree char *cancel = NULL;
+
+    g_assert_cmpuint(status, ==, 202);
+    job_id = g_strdup(json_object_get_string_member(
+        json_object_get_object_member(json_node_get_object(resp), "job"), "id"));
+    request = g_strdup_printf("GET /api/v1/jobs/%s/events HTTP/1.1\r\nHost: x\r\n"
+                              "Authorization: Bearer %s\r\n\r\n", job_id, d->token);
+    before = count_fds(pid);
+    for (guint i = 0; i < N; i++) {
+        g_autoptr(GString) seen = g_string_new(NULL);
+        gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+        fds[i] = raw_connect(port, FALSE);
+        g_assert_cmpint(send(fds[i], request, strlen(request), MSG_NOSIGNAL), ==, (int)strlen(request));
+        while (strstr(seen->str, "event: progress") == NULL && g_get_monotonic_time() < deadline) {
+            struct pollfd p = { .fd = fds[i], .events = POLLIN };
+            char buf[4096];
+            ssize_t n;
+            if (poll(&p, 1, 1000) != 1 || (n = recv(fds[i], buf, sizeof buf, 0)) <= 0)
+                break;
+            g_string_append_len(seen, buf, n);
+        }
+        if (strstr(seen->str, "event: progress") == NULL)
+            g_error("stream %u: %s", i, seen->str);
+    }
+    g_assert_cmpuint(count_fds(pid), >=, before + N);
+    for (guint i = 0; i < N; i++)
+        close(fds[i]);
+    g_assert_cmpuint(settle_close_wait(port, 2000), ==, 0);
+    g_assert_cmpuint(count_fds(pid), <=, before);
+    /* The job goes on, and new streams still work. */
+    cancel = g_strdup_printf("/api/v1/jobs/%s/cancel", job_id);
+    g_clear_pointer(&resp, json_node_unref);
+    resp = dv_test_request(d, "POST", cancel, NULL, &status);
+    g_assert_cmpuint(status, ==, 200);
+    assert_health(port, "after the streams");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -445,5 +498,6 @@ main(int argc, char **argv)
     g_test_add_func("/drover/api/limits/burst", test_burst);
     g_test_add_func("/drover/api/limits/http-refusals", test_http_refusals);
     g_test_add_func("/drover/api/limits/json-bodies", test_json_bodies);
+    g_test_add_func("/drover/api/limits/event-stream-close", test_event_stream_close);
     return g_test_run();
 }
