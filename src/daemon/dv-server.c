@@ -893,34 +893,40 @@ dv_server_limit_reached(DvServer *server)
 
 typedef enum {
     DV_ROOM_YES,
+    DV_ROOM_EVICT, /* after the accept, the oldest waiting client goes */
     DV_ROOM_LATER, /* leave the client in the listen queue a moment */
     DV_ROOM_NO,
 } DvRoom;
 
 /* At the cap, the oldest client still sending its headers (idle, slow or
- * a slowloris) makes way for the new one: those that sent a request are
+ * a slowloris) makes way for a new one: those that sent a request are
  * served.  At most DV_SERVER_MAX_LEAVING such are shut and not yet let go
  * by libsoup (it reads their end at its next turn), which bounds the
  * descriptors over the cap; beyond that new clients wait in the listen
- * queue. */
+ * queue.  When every client sent its request, new ones get a 503. */
 #define DV_SERVER_MAX_LEAVING 64
 
 static DvRoom
-dv_server_make_room(DvServer *server)
+dv_server_room(DvServer *server)
 {
-    DvConn *oldest;
-
     if (server->n_connections - server->n_leaving < server->max_connections)
         return DV_ROOM_YES;
     dv_server_limit_reached(server);
-    oldest = g_queue_peek_head(&server->waiting);
-    if (oldest == NULL)
-        return server->n_leaving > 0 ? DV_ROOM_LATER : DV_ROOM_NO;
     if (server->n_leaving >= DV_SERVER_MAX_LEAVING)
         return DV_ROOM_LATER;
-    dv_conn_arm(oldest, 0, NULL);
-    dv_conn_timeout(oldest);
-    return DV_ROOM_YES;
+    if (g_queue_peek_head(&server->waiting) != NULL)
+        return DV_ROOM_EVICT;
+    return server->n_leaving > 0 ? DV_ROOM_LATER : DV_ROOM_NO;
+}
+
+static void
+dv_server_evict_oldest(DvServer *server)
+{
+    DvConn *oldest = g_queue_peek_head(&server->waiting);
+    if (oldest != NULL) {
+        dv_conn_arm(oldest, 0, NULL);
+        dv_conn_timeout(oldest);
+    }
 }
 
 static void
@@ -1005,7 +1011,7 @@ dv_server_accept_ready(GSocket *listener, GIOCondition cond, gpointer data)
     for (guint i = 0; i < 64; i++) {
         g_autoptr(GError) error = NULL;
         GSocket *sock;
-        DvRoom room = dv_server_make_room(server);
+        DvRoom room = dv_server_room(server);
 
         if (room == DV_ROOM_LATER) {
             dv_server_accept_pause(server, 10);
@@ -1033,10 +1039,13 @@ dv_server_accept_ready(GSocket *listener, GIOCondition cond, gpointer data)
             g_message("accepting clients again");
             server->fd_exhausted = FALSE;
         }
-        if (room == DV_ROOM_NO)
+        if (room == DV_ROOM_NO) {
             dv_server_refuse(server, sock);
-        else
+        } else {
+            if (room == DV_ROOM_EVICT)
+                dv_server_evict_oldest(server);
             dv_server_take(server, sock);
+        }
         g_object_unref(sock);
     }
     return G_SOURCE_CONTINUE;
