@@ -382,6 +382,8 @@ test_http_refusals(void)
         "GARBAGE\r\n\r\n",
         "GET /a b c HTTP/1.1\r\nHost: x\r\n\r\n",
         "GET http://[::1 HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /api/v1/%zz HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /api/v1/health?a=%zz HTTP/1.1\r\nHost: x\r\n\r\n",
         "GET /api/v1/health HTTP/1.1\r\nHost: x/y\r\n\r\n",
     };
 
