@@ -337,7 +337,8 @@ test_flood(void)
     /* Reaching the cap was logged once, with the figure. */
     err = read_log(&ld, "droverd.err");
     g_assert_cmpuint(count_substr(err, "client connection limit of 128 reached"), ==, 1);
-    g_assert_cmpuint(count_substr(err, "\n"), <, 10);
+    /* Not a line per client: the warning and, at most, "back under". */
+    g_assert_cmpuint(count_substr(err, "client connection"), <=, 2);
     low_daemon_stop(&ld);
 }
 
