@@ -226,6 +226,18 @@ settle_close_wait(guint16 port, guint ms)
     return n;
 }
 
+/* Waits up to @ms for droverd to hold at most @max descriptors. */
+static guint
+settle_fds(pid_t pid, guint max, guint ms)
+{
+    guint n = count_fds(pid);
+    for (guint i = 0; i < ms / 50 && n > max; i++) {
+        g_usleep(50 * 1000);
+        n = count_fds(pid);
+    }
+    return n;
+}
+
 static void
 assert_health(guint16 port, const char *when)
 {
@@ -476,8 +488,10 @@ test_event_stream_close(void)
     g_assert_cmpuint(count_fds(pid), >=, before + N);
     for (guint i = 0; i < N; i++)
         close(fds[i]);
+    /* A client closing with unread events resets rather than closes:
+     * no CLOSE-WAIT then, so the descriptors tell. */
     g_assert_cmpuint(settle_close_wait(port, 2000), ==, 0);
-    g_assert_cmpuint(count_fds(pid), <=, before);
+    g_assert_cmpuint(settle_fds(pid, before, 3000), <=, before);
     /* The job goes on, and new streams still work. */
     cancel = g_strdup_printf("/api/v1/jobs/%s/cancel", job_id);
     g_clear_pointer(&resp, json_node_unref);
