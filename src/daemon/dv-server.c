@@ -1418,7 +1418,7 @@ dv_server_set_limits(DvServer *server, const DvServerOptions *opts, GError **err
     return TRUE;
 }
 
-/* A socket of our own: libsoup's listens with GLib's backlog of 50,
+/* A socket of our own: libsoup's listens with GLib's backlog of 10,
  * which a burst of a few hundred connects overflows into resets. */
 static gboolean
 dv_server_listen(DvServer *server, GInetSocketAddress *addr, GError **error)
