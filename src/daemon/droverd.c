@@ -267,9 +267,20 @@ dv_daemon_housekeeping(gpointer data)
 static gboolean
 dv_daemon_heartbeat(gpointer data)
 {
+    /* A lost database fails every heartbeat the same way: say it once, and
+     * again only when the reason changes or the heartbeat works again. */
+    static char *last_failure = NULL;
     g_autoptr(GError) error = NULL;
-    if (!dv_engine_heartbeat(data, &error))
-        g_warning("heartbeat: %s", error->message);
+    if (!dv_engine_heartbeat(data, &error)) {
+        if (g_strcmp0(last_failure, error->message) != 0) {
+            g_warning("heartbeat: %s (said once until it changes)", error->message);
+            g_free(last_failure);
+            last_failure = g_strdup(error->message);
+        }
+    } else if (last_failure != NULL) {
+        g_message("heartbeat: working again");
+        g_clear_pointer(&last_failure, g_free);
+    }
     return G_SOURCE_CONTINUE;
 }
 
