@@ -13,6 +13,7 @@
  * build) is filled in from the migrations it carries. */
 static DvRelease dv_releases[] = {
     { "0.1.0", 3 }, /* foundation, secrets and keys, servers */
+    { "0.2.0", 6 }, /* machine catalogs, upgrade reports */
     { DV_VERSION, 0 },
 };
 
