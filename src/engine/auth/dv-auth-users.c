@@ -19,7 +19,12 @@ dv_auth_users_require(const DvAuthzContext *actor, const char *privilege, GError
     g_autofree char *kind = g_strndup(privilege, (gsize)(dot - privilege));
     DvAuthzObject o = { .kind = kind };
 
-    return actor == NULL || dv_authz_check(actor, privilege, &o, error);
+    if (actor == NULL || dv_authz_decide(actor, privilege, &o) == DV_AUTHZ_ALLOW)
+        return TRUE;
+    /* Users exist for everyone who may log in: refused, never "not found". */
+    g_set_error(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED, "user '%s' lacks the privilege %s",
+                dv_authz_context_get_name(actor), privilege);
+    return FALSE;
 }
 
 static gboolean
@@ -286,8 +291,13 @@ dv_auth_users_set_bindings(DvAuth *auth, const DvAuthzContext *actor, const char
                            "bindings: an array of at most %d", DV_AUTHZ_BINDINGS_MAX);
         return FALSE;
     }
-    if (!dv_auth_users_require(actor, "role.manage", error))
+    /* role.manage anywhere: each binding is then held to the grant rule
+     * over its own scope (a delegated administrator inside its groups). */
+    if (actor != NULL && !dv_authz_context_holds(actor, "role.manage")) {
+        g_set_error(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED,
+                    "user '%s' lacks the privilege role.manage", dv_authz_context_get_name(actor));
         return FALSE;
+    }
     row = dv_auth_users_row(store, id_or_name, error);
     if (row == NULL)
         return FALSE;

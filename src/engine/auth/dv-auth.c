@@ -177,6 +177,7 @@ dv_auth_user_add(DvAuth *auth, const char *name, const DvSecret *password, const
     json_object_set_string_member(rec, "password_hash", hash);
     json_object_set_string_member(rec, "role", role);
     json_object_set_int_member(rec, "created_at", dv_store_now());
+    json_object_set_boolean_member(rec, "disabled", FALSE);
     {
         /* The role string becomes a global binding of the built-in role it
          * names, as migration 0007 does for users made before it. */

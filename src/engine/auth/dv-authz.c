@@ -722,6 +722,7 @@ dv_authz_require_global(const DvAuthzContext *actor, const char *privilege, GErr
     if (dv_authz_decide_index(actor, (guint)dv_authz_privilege_index(privilege), &o) ==
         DV_AUTHZ_ALLOW)
         return TRUE;
+    /* Global objects are known to all: refused, never "not found". */
     g_set_error(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED,
                 "user '%s' lacks the privilege %s", actor->name, privilege);
     return FALSE;
@@ -842,7 +843,8 @@ dv_authz_list_filter(DvStore *store, const DvAuthzContext *ctx, const char *kind
     const DvAuthzListRule *rule = NULL;
     g_autoptr(DvAuthzFilter) f = g_new0(DvAuthzFilter, 1);
     g_autoptr(GString) sql = g_string_new(NULL);
-    gboolean any_deny = FALSE, global_allow = FALSE, own_only = FALSE;
+    gboolean any_deny = FALSE, global_allow = FALSE, own_only = FALSE, own_global = FALSE;
+    const char *owner_value = NULL;
     DvAuthzObject top = { .kind = kind };
 
     f->values = g_ptr_array_new_with_free_func(g_free);
@@ -864,13 +866,20 @@ dv_authz_list_filter(DvStore *store, const DvAuthzContext *ctx, const char *kind
         f->where = g_strdup("1=1");
         return g_steal_pointer(&f);
     }
+    if (rule->owner_column != NULL && own_only) {
+        DvAuthzObject o = { .kind = kind, .owner_id = ctx->user_id };
+        own_global = !any_deny && dv_authz_decide_index(ctx, (guint)p, &o) == DV_AUTHZ_ALLOW;
+        owner_value = strcmp(rule->owner_column, "created_by") == 0 ? ctx->name : ctx->user_id;
+    }
     if (rule->group_expr != NULL) {
         /* Each host group decided as an object of this kind inside it: the
-         * groups are few, the rows under them many. */
+         * groups are few, the rows under them many.  A group reached only
+         * through an own-objects grant shows the actor's own rows there. */
         g_autoptr(DvSqlRows) rows = dv_db_query(dv_store_get_db(store),
                                                 "SELECT id FROM host_groups", DV_SQL_NO_ARGS,
                                                 error);
         g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GPtrArray) own_ids = g_ptr_array_new_with_free_func(g_free);
         if (rows == NULL)
             return NULL;
         for (guint r = 0; r < dv_sql_rows_get_n_rows(rows); r++) {
@@ -879,11 +888,23 @@ dv_authz_list_filter(DvStore *store, const DvAuthzContext *ctx, const char *kind
             DvAuthzObject o = { .kind = kind, .host_group_path = (const char *const *)path };
             if (path == NULL)
                 return NULL;
-            if (dv_authz_decide_index(ctx, (guint)p, &o) == DV_AUTHZ_ALLOW)
+            if (dv_authz_decide_index(ctx, (guint)p, &o) == DV_AUTHZ_ALLOW) {
                 g_ptr_array_add(ids, g_strdup(dv_sql_rows_get_text(rows, r, 0)));
+                continue;
+            }
+            o.owner_id = ctx->user_id;
+            if (owner_value != NULL && !own_global &&
+                dv_authz_decide_index(ctx, (guint)p, &o) == DV_AUTHZ_ALLOW)
+                g_ptr_array_add(own_ids, g_strdup(dv_sql_rows_get_text(rows, r, 0)));
         }
         if (ids->len > 0)
             dv_authz_append_in(sql, rule->group_expr, ids, f->values);
+        if (own_ids->len > 0) {
+            g_autofree char *expr = g_strdup_printf("%s = ? AND %s", rule->owner_column,
+                                                    rule->group_expr);
+            g_ptr_array_add(f->values, g_strdup(owner_value));
+            dv_authz_append_in(sql, expr, own_ids, f->values);
+        }
     }
     if (rule->direct != DV_SCOPE_GLOBAL) {
         g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
@@ -903,15 +924,11 @@ dv_authz_list_filter(DvStore *store, const DvAuthzContext *ctx, const char *kind
             dv_authz_append_in(sql, expr, ids, f->values);
         }
     }
-    if (rule->owner_column != NULL && own_only) {
-        DvAuthzObject o = { .kind = kind, .owner_id = ctx->user_id };
-        const char *who = strcmp(rule->owner_column, "created_by") == 0 ? ctx->name : ctx->user_id;
-        if (dv_authz_decide_index(ctx, (guint)p, &o) == DV_AUTHZ_ALLOW) {
-            if (sql->len > 0)
-                g_string_append(sql, " OR ");
-            g_string_append_printf(sql, "(%s = ?)", rule->owner_column);
-            g_ptr_array_add(f->values, g_strdup(who));
-        }
+    if (own_global) {
+        if (sql->len > 0)
+            g_string_append(sql, " OR ");
+        g_string_append_printf(sql, "(%s = ?)", rule->owner_column);
+        g_ptr_array_add(f->values, g_strdup(owner_value));
     }
     f->where = sql->len > 0 ? g_strdup_printf("(%s)", sql->str) : g_strdup("1=0");
     return g_steal_pointer(&f);
@@ -1326,11 +1343,33 @@ dv_authz_quota_bump(DvStore *store, JsonObject *binding, const char *row_user,
     return TRUE;
 }
 
+typedef struct {
+    const char *binding_id;
+    const char *user_id;
+    const DvAuthzAmount *amount;
+    gint64 sign;
+} DvAuthzQuotaTxn;
+
+/* Total and member together or neither: a savepoint inside the caller's
+ * transaction, a transaction of its own outside one. */
+static gboolean
+dv_authz_quota_txn(DvStore *store, gpointer user_data, GError **error)
+{
+    DvAuthzQuotaTxn *t = user_data;
+    g_autoptr(JsonObject) b = dv_store_get(store, &dv_table_bindings, t->binding_id, error);
+
+    if (b == NULL)
+        return FALSE;
+    return dv_authz_quota_bump(store, b, "*", "quota", "quota", t->amount, t->sign, error) &&
+           dv_authz_quota_bump(store, b, t->user_id, "member", "member_quota", t->amount, t->sign,
+                               error);
+}
+
 static gboolean
 dv_authz_quota_change(DvStore *store, const char *binding_id, const char *user_id,
                       const DvAuthzAmount *amount, gint64 sign, GError **error)
 {
-    g_autoptr(JsonObject) b = NULL;
+    DvAuthzQuotaTxn t = { binding_id, user_id, amount, sign };
 
     if (amount->vms < 0 || amount->vcpus < 0 || amount->memory_mib < 0 || amount->storage_gib < 0) {
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "quota",
@@ -1342,11 +1381,7 @@ dv_authz_quota_change(DvStore *store, const char *binding_id, const char *user_i
                            "user_id: a member is required");
         return FALSE;
     }
-    b = dv_store_get(store, &dv_table_bindings, binding_id, error);
-    if (b == NULL)
-        return FALSE;
-    return dv_authz_quota_bump(store, b, "*", "quota", "quota", amount, sign, error) &&
-           dv_authz_quota_bump(store, b, user_id, "member", "member_quota", amount, sign, error);
+    return dv_store_transaction(store, dv_authz_quota_txn, &t, error);
 }
 
 gboolean
