@@ -717,6 +717,31 @@ test_users(Fixture *f, gconstpointer data)
         g_assert_no_error(error);
         g_assert_true(dv_authz_context_holds(c, "setting.change"));
     }
+    {
+        /* The session's actor is resolved once and cached with the session;
+         * a change of bindings drops it. */
+        g_autoptr(DvAuthzContext) c1 = dv_auth_check_token_context(f->auth, token, &error);
+        g_autoptr(DvAuthzContext) c2 = dv_auth_check_token_context(f->auth, token, &error);
+        g_autoptr(DvAuthzContext) c3 = NULL;
+        g_autoptr(JsonParser) p = json_parser_new();
+        g_assert_no_error(error);
+        g_assert_true(c1 == c2);
+        g_assert_true(json_parser_load_from_data(
+            p, "[{\"role\": \"administrator\"}, {\"role\": \"read-only-administrator\","
+               " \"scope_kind\": \"host_group\", \"scope_id\": \"hg-dev\", \"effect\": \"deny\"}]",
+            -1, &error));
+        g_assert_true(dv_auth_users_set_bindings(f->auth, admin, "victoria",
+                                                 json_node_get_array(json_parser_get_root(p)), &error));
+        g_assert_no_error(error);
+        c3 = dv_auth_check_token_context(f->auth, token, &error);
+        g_assert_no_error(error);
+        g_assert_true(c3 != c1);
+        {
+            DvAuthzObject dev = vm_obj("vm-dev", PATH_DEV, NULL);
+            g_assert_cmpint(dv_authz_decide(c1, "vm.read", &dev), ==, DV_AUTHZ_ALLOW);
+            g_assert_cmpint(dv_authz_decide(c3, "vm.read", &dev), ==, DV_AUTHZ_NOT_FOUND);
+        }
+    }
     g_assert_true(dv_auth_users_set_disabled(f->auth, admin, "victoria", TRUE, &error));
     g_assert_no_error(error);
     {
@@ -751,7 +776,7 @@ test_users(Fixture *f, gconstpointer data)
         g_assert_no_error(error);
         g_assert_cmpuint(json_array_get_length(list), ==, 1);
         g_assert_false(json_object_has_member(shown, "password_hash"));
-        g_assert_cmpuint(json_array_get_length(dv_json_get_array(shown, "bindings")), ==, 1);
+        g_assert_cmpuint(json_array_get_length(dv_json_get_array(shown, "bindings")), ==, 2);
     }
     /* Not allowed to manage users without the privilege. */
     {
@@ -851,6 +876,31 @@ test_grant_subset(Fixture *f, gconstpointer data)
         g_assert_null(dv_authz_binding_add(f->store, NULL, a, &error));
         g_assert_cmpstr(dv_error_get_field(error), ==, "effect");
         g_clear_error(&error);
+    }
+    {
+        /* A tenant administrator makes self-service members in its scope;
+         * a self-service user cannot touch its own binding or quota. */
+        g_autofree char *t = add_user(f, "tess");
+        g_autoptr(DvAuthzContext) tess = NULL;
+        g_autoptr(DvAuthzContext) sam = ctx_for(f, s, NULL);
+        g_autoptr(JsonObject) ok = spec_new(r, "self-service-user", "host_group", "hg-dev");
+        g_autoptr(JsonObject) mine = spec_new(s, "self-service-user", "host_group", "hg-web");
+        g_autoptr(JsonObject) quota = json_object_new();
+        g_autoptr(JsonObject) b = NULL;
+        g_free(bind(f, "user", t, "tenant-administrator", "host_group", "hg-dev", "allow"));
+        tess = ctx_for(f, t, NULL);
+        b = dv_authz_binding_add(f->store, tess, ok, &error);
+        g_assert_no_error(error);
+        g_assert_null(dv_authz_binding_add(f->store, tess, mine, &error));
+        g_assert_error(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED);
+        g_clear_error(&error);
+        json_object_set_int_member(quota, "vms", 1000);
+        json_object_set_object_member(mine, "quota", g_steal_pointer(&quota));
+        g_assert_null(dv_authz_binding_add(f->store, sam, mine, &error));
+        g_assert_error(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED);
+        g_assert_nonnull(strstr(error->message, "role.manage"));
+        g_clear_error(&error);
+        before += 2; /* tess's own binding and the one she made */
     }
     g_assert_cmpint(count_rows(f, "bindings"), ==, before + 1);
     {
