@@ -709,6 +709,13 @@ dv_authz_check(const DvAuthzContext *ctx, const char *privilege, const DvAuthzOb
     return FALSE;
 }
 
+gboolean
+dv_authz_check_run_as_use(const DvAuthzContext *ctx, const char *run_as_id, GError **error)
+{
+    DvAuthzObject o = { .kind = "run_as", .id = run_as_id, .run_as_id = run_as_id };
+    return run_as_id == NULL || dv_authz_check(ctx, "run_as.use", &o, error);
+}
+
 /* Needs @privilege over everything (global binding). */
 static gboolean
 dv_authz_require_global(const DvAuthzContext *actor, const char *privilege, GError **error)
@@ -873,21 +880,35 @@ dv_authz_list_filter(DvStore *store, const DvAuthzContext *ctx, const char *kind
     }
     if (rule->group_expr != NULL) {
         /* Each host group decided as an object of this kind inside it: the
-         * groups are few, the rows under them many.  A group reached only
-         * through an own-objects grant shows the actor's own rows there. */
+         * groups are few and read in one query, the rows under them many.
+         * A group reached only through an own-objects grant shows the
+         * actor's own rows there. */
         g_autoptr(DvSqlRows) rows = dv_db_query(dv_store_get_db(store),
-                                                "SELECT id FROM host_groups", DV_SQL_NO_ARGS,
-                                                error);
+                                                "SELECT id, parent_id FROM host_groups",
+                                                DV_SQL_NO_ARGS, error);
+        g_autoptr(GHashTable) parents = g_hash_table_new(g_str_hash, g_str_equal);
         g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
         g_autoptr(GPtrArray) own_ids = g_ptr_array_new_with_free_func(g_free);
         if (rows == NULL)
             return NULL;
+        for (guint r = 0; r < dv_sql_rows_get_n_rows(rows); r++)
+            g_hash_table_insert(parents, (gpointer)dv_sql_rows_get_text(rows, r, 0),
+                                (gpointer)dv_sql_rows_get_text(rows, r, 1));
         for (guint r = 0; r < dv_sql_rows_get_n_rows(rows); r++) {
-            g_auto(GStrv) path = dv_authz_host_group_path(store, dv_sql_rows_get_text(rows, r, 0),
-                                                          error);
-            DvAuthzObject o = { .kind = kind, .host_group_path = (const char *const *)path };
-            if (path == NULL)
-                return NULL;
+            const char *path[DV_AUTHZ_HOST_GROUP_DEPTH_MAX + 1];
+            const char *chain[DV_AUTHZ_HOST_GROUP_DEPTH_MAX];
+            const char *cur = dv_sql_rows_get_text(rows, r, 0);
+            guint depth = 0;
+            DvAuthzObject o = { .kind = kind, .host_group_path = path };
+            while (cur != NULL && depth < DV_AUTHZ_HOST_GROUP_DEPTH_MAX) {
+                chain[depth++] = cur;
+                cur = g_hash_table_lookup(parents, cur);
+            }
+            if (cur != NULL)
+                continue; /* a loop or a tree deeper than any we make: shown to nobody */
+            for (guint i = 0; i < depth; i++)
+                path[i] = chain[depth - 1 - i];
+            path[depth] = NULL;
             if (dv_authz_decide_index(ctx, (guint)p, &o) == DV_AUTHZ_ALLOW) {
                 g_ptr_array_add(ids, g_strdup(dv_sql_rows_get_text(rows, r, 0)));
                 continue;

@@ -129,6 +129,13 @@ DvAuthzDecision dv_authz_decide(const DvAuthzContext *ctx, const char *privilege
 gboolean dv_authz_check(const DvAuthzContext *ctx, const char *privilege,
                         const DvAuthzObject *object, GError **error) G_GNUC_WARN_UNUSED_RESULT;
 
+/* Using or granting a template, guest OS profile or catalog that references
+ * Run As account @run_as_id needs run_as.use on that account (SCVMM's
+ * credential-extraction path): TRUE, or the errors of dv_authz_check().
+ * NULL @run_as_id (nothing referenced) is TRUE. */
+gboolean dv_authz_check_run_as_use(const DvAuthzContext *ctx, const char *run_as_id,
+                                   GError **error) G_GNUC_WARN_UNUSED_RESULT;
+
 /* The root-first host group path of group @id (ending with @id), owned;
  * DV_ERROR_NOT_FOUND when it does not exist. */
 char **dv_authz_host_group_path(DvStore *store, const char *id, GError **error);
