@@ -54,17 +54,24 @@ static void
 add_host(Fixture *f, const char *id, const char *group)
 {
     g_autofree char *uri = g_strdup_printf("test:///%s", id);
-    exec_sql(f, "INSERT INTO hosts (id, name, uri, host_group_id, state, domain_type, max_connections, "
-                "max_concurrent_operations, created_at) VALUES (?, ?, ?, ?, 'ok', 'kvm', 16, 16, 1)",
-             DV_SQL_ARGS(DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(uri), DV_SQL_TEXT_P(group)));
+    exec_sql(
+        f,
+        "INSERT INTO hosts (id, name, uri, host_group_id, state, domain_type, max_connections, "
+        "max_concurrent_operations, created_at) VALUES (?, ?, ?, ?, 'ok', 'kvm', 16, 16, 1)",
+        DV_SQL_ARGS(DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(uri),
+                    DV_SQL_TEXT_P(group)));
 }
 
 static void
 add_vm(Fixture *f, const char *id, const char *host, const char *owner)
 {
-    exec_sql(f, "INSERT INTO vms (id, name, host_id, state, vcpus, memory_mib, generation, secure_boot, origin, "
-                "owner_id, created_at, updated_at) VALUES (?, ?, ?, 'shutoff', 1, 512, 1, 0, 'created', ?, 1, 1)",
-             DV_SQL_ARGS(DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(host), DV_SQL_TEXT_P(owner)));
+    exec_sql(f,
+             "INSERT INTO vms (id, name, host_id, state, vcpus, memory_mib, generation, "
+             "secure_boot, origin, "
+             "owner_id, created_at, updated_at) VALUES (?, ?, ?, 'shutoff', 1, 512, 1, 0, "
+             "'created', ?, 1, 1)",
+             DV_SQL_ARGS(DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(host),
+                         DV_SQL_TEXT_P(owner)));
 }
 
 static char *
@@ -165,8 +172,8 @@ fixture_teardown(Fixture *f, gconstpointer data)
     g_clear_pointer(&f->admin_pw, dv_secret_free);
     if (f->pg_dbname != NULL)
         dv_test_pg_drop_database(f->pg_dbname);
-    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
-                               NULL, NULL));
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL,
+                               NULL, NULL, NULL));
     g_free(f->pg_dbname);
     g_free(f->location);
     g_free(f->admin_id);
@@ -343,7 +350,7 @@ test_builtin_roles(Fixture *f, gconstpointer data)
         /* Everyone but read-only may create a VM of its own in scope. */
         g_assert_cmpint(dv_authz_decide(ctx, "vm.create", &create), ==,
                         strcmp(c->role, "read-only-administrator") == 0 ? DV_AUTHZ_FORBIDDEN
-                                                                         : DV_AUTHZ_ALLOW);
+                                                                        : DV_AUTHZ_ALLOW);
     }
     {
         /* Globally: the administrator has settings, the delegated one never. */
@@ -388,14 +395,17 @@ test_redact(void)
     JsonObject *vm, *catalog, *share, *host;
 
     g_assert_true(json_parser_load_from_data(
-        p, "{\"vm\": {\"id\": \"v\", \"name\": \"n\", \"pool\": \"default\", \"disks\": [1],"
-           " \"spec\": {\"vcpus\": 1, \"pool_name\": \"p\"}},"
-           " \"catalog\": {\"id\": \"c\", \"pool_name\": \"p\", \"machine_spec\": {\"vcpus\": 2, \"pool\": \"x\"}},"
-           " \"share\": {\"id\": \"s\", \"name\": \"lib\", \"path\": \"/srv/lib\"},"
-           " \"host\": {\"id\": \"h\", \"name\": \"kvm1\", \"pools\": []}}",
+        p,
+        "{\"vm\": {\"id\": \"v\", \"name\": \"n\", \"pool\": \"default\", \"disks\": [1],"
+        " \"spec\": {\"vcpus\": 1, \"pool_name\": \"p\"}},"
+        " \"catalog\": {\"id\": \"c\", \"pool_name\": \"p\", \"machine_spec\": {\"vcpus\": 2, "
+        "\"pool\": \"x\"}},"
+        " \"share\": {\"id\": \"s\", \"name\": \"lib\", \"path\": \"/srv/lib\"},"
+        " \"host\": {\"id\": \"h\", \"name\": \"kvm1\", \"pools\": []}}",
         -1, &error));
     vm = json_object_get_object_member(json_node_get_object(json_parser_get_root(p)), "vm");
-    catalog = json_object_get_object_member(json_node_get_object(json_parser_get_root(p)), "catalog");
+    catalog =
+        json_object_get_object_member(json_node_get_object(json_parser_get_root(p)), "catalog");
     share = json_object_get_object_member(json_node_get_object(json_parser_get_root(p)), "share");
     host = json_object_get_object_member(json_node_get_object(json_parser_get_root(p)), "host");
     dv_authz_redact("vm", vm);
@@ -585,8 +595,12 @@ test_quota_parallel(Fixture *f, gconstpointer data)
         g_assert_no_error(error);
     }
     for (guint i = 0; i < QUOTA_THREADS; i++) {
-        jobs[i] = (QuotaJob){ stores[i % QUOTA_STORES], dv_json_get_string(b, "id", ""), u,
-                              &accepted, &refused, &other };
+        jobs[i] = (QuotaJob){ stores[i % QUOTA_STORES],
+                              dv_json_get_string(b, "id", ""),
+                              u,
+                              &accepted,
+                              &refused,
+                              &other };
         threads[i] = g_thread_new("quota", quota_thread, &jobs[i]);
     }
     for (guint i = 0; i < QUOTA_THREADS; i++)
@@ -608,7 +622,8 @@ test_quota_parallel(Fixture *f, gconstpointer data)
         g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
         g_assert_nonnull(strstr(error->message, "10 of 10"));
         g_clear_error(&error);
-        g_assert_true(dv_authz_quota_release(f->store, dv_json_get_string(b, "id", ""), u, &one, &error));
+        g_assert_true(
+            dv_authz_quota_release(f->store, dv_json_get_string(b, "id", ""), u, &one, &error));
         g_assert_no_error(error);
         g_assert_true(dv_store_transaction(f->store, quota_txn, &j, &error));
         g_assert_no_error(error);
@@ -627,9 +642,11 @@ test_quota_member(Fixture *f, gconstpointer data)
     const char *id;
 
     g_assert_true(json_parser_load_from_data(
-        p, "{\"principal_kind\": \"group\", \"principal\": \"cn=tenants\", \"role\": \"self-service-user\","
-           " \"scope_kind\": \"host_group\", \"scope_id\": \"hg-dev\","
-           " \"quota\": {\"vms\": 5}, \"member_quota\": {\"vms\": 3, \"memory_mib\": 4096}}",
+        p,
+        "{\"principal_kind\": \"group\", \"principal\": \"cn=tenants\", \"role\": "
+        "\"self-service-user\","
+        " \"scope_kind\": \"host_group\", \"scope_id\": \"hg-dev\","
+        " \"quota\": {\"vms\": 5}, \"member_quota\": {\"vms\": 3, \"memory_mib\": 4096}}",
         -1, &error));
     b = dv_authz_binding_add(f->store, NULL, json_node_get_object(json_parser_get_root(p)), &error);
     g_assert_no_error(error);
@@ -650,9 +667,10 @@ test_quota_member(Fixture *f, gconstpointer data)
     }
     /* Bad quota input names the field. */
     g_assert_true(json_parser_load_from_data(
-        p, "{\"principal\": \"amy\", \"role\": \"self-service-user\", \"quota\": {\"vms\": -1}}", -1,
-        &error));
-    g_assert_null(dv_authz_binding_add(f->store, NULL, json_node_get_object(json_parser_get_root(p)), &error));
+        p, "{\"principal\": \"amy\", \"role\": \"self-service-user\", \"quota\": {\"vms\": -1}}",
+        -1, &error));
+    g_assert_null(dv_authz_binding_add(f->store, NULL,
+                                       json_node_get_object(json_parser_get_root(p)), &error));
     g_assert_cmpstr(dv_error_get_field(error), ==, "quota.vms");
 }
 
@@ -705,8 +723,8 @@ test_users(Fixture *f, gconstpointer data)
     {
         g_autoptr(JsonParser) p = json_parser_new();
         g_assert_true(json_parser_load_from_data(p, "[{\"role\": \"administrator\"}]", -1, &error));
-        g_assert_true(dv_auth_users_set_bindings(f->auth, admin, "victoria",
-                                                 json_node_get_array(json_parser_get_root(p)), &error));
+        g_assert_true(dv_auth_users_set_bindings(
+            f->auth, admin, "victoria", json_node_get_array(json_parser_get_root(p)), &error));
         g_assert_no_error(error);
     }
     token = dv_auth_login(f->auth, "victoria", "192.0.2.1", pw, NULL, &error);
@@ -727,11 +745,12 @@ test_users(Fixture *f, gconstpointer data)
         g_assert_no_error(error);
         g_assert_true(c1 == c2);
         g_assert_true(json_parser_load_from_data(
-            p, "[{\"role\": \"administrator\"}, {\"role\": \"read-only-administrator\","
-               " \"scope_kind\": \"host_group\", \"scope_id\": \"hg-dev\", \"effect\": \"deny\"}]",
+            p,
+            "[{\"role\": \"administrator\"}, {\"role\": \"read-only-administrator\","
+            " \"scope_kind\": \"host_group\", \"scope_id\": \"hg-dev\", \"effect\": \"deny\"}]",
             -1, &error));
-        g_assert_true(dv_auth_users_set_bindings(f->auth, admin, "victoria",
-                                                 json_node_get_array(json_parser_get_root(p)), &error));
+        g_assert_true(dv_auth_users_set_bindings(
+            f->auth, admin, "victoria", json_node_get_array(json_parser_get_root(p)), &error));
         g_assert_no_error(error);
         c3 = dv_auth_check_token_context(f->auth, token, &error);
         g_assert_no_error(error);
@@ -836,7 +855,8 @@ test_grant_subset(Fixture *f, gconstpointer data)
             { "read-only-administrator", "global", NULL, "role" },
         };
         for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
-            g_autoptr(JsonObject) sp = spec_new(i == 1 ? d : s, cases[i][0], cases[i][1], cases[i][2]);
+            g_autoptr(JsonObject) sp =
+                spec_new(i == 1 ? d : s, cases[i][0], cases[i][1], cases[i][2]);
             g_assert_null(dv_authz_binding_add(f->store, dora, sp, &error));
             g_assert_error(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED);
             g_assert_cmpstr(dv_error_get_field(error), ==, cases[i][3]);
@@ -906,12 +926,14 @@ test_grant_subset(Fixture *f, gconstpointer data)
     {
         /* set_bindings as a whole: one bad binding keeps the old ones. */
         g_autoptr(JsonParser) p = json_parser_new();
-        g_assert_true(json_parser_load_from_data(
-            p, "[{\"role\": \"self-service-user\", \"scope_kind\": \"host_group\", \"scope_id\": \"hg-web\"},"
-               " {\"role\": \"administrator\"}]",
-            -1, &error));
-        g_assert_false(dv_auth_users_set_bindings(f->auth, dora, s,
-                                                  json_node_get_array(json_parser_get_root(p)), &error));
+        g_assert_true(
+            json_parser_load_from_data(p,
+                                       "[{\"role\": \"self-service-user\", \"scope_kind\": "
+                                       "\"host_group\", \"scope_id\": \"hg-web\"},"
+                                       " {\"role\": \"administrator\"}]",
+                                       -1, &error));
+        g_assert_false(dv_auth_users_set_bindings(
+            f->auth, dora, s, json_node_get_array(json_parser_get_root(p)), &error));
         g_assert_error(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED);
         g_assert_nonnull(strstr(error->message, "bindings[1]"));
         g_clear_error(&error);
@@ -928,9 +950,12 @@ test_run_as_use(Fixture *f, gconstpointer data)
     g_autoptr(DvAuthzContext) c = NULL;
     g_autoptr(GError) error = NULL;
 
-    exec_sql(f, "INSERT INTO run_as_accounts (id, name, username, credential_kind, created_at, updated_at) "
-                "VALUES ('ra-1', 'ra-1', 'root', 'password', 1, 1), ('ra-2', 'ra-2', 'root', 'password', 1, 1)",
-             DV_SQL_NO_ARGS);
+    exec_sql(
+        f,
+        "INSERT INTO run_as_accounts (id, name, username, credential_kind, created_at, updated_at) "
+        "VALUES ('ra-1', 'ra-1', 'root', 'password', 1, 1), ('ra-2', 'ra-2', 'root', 'password', "
+        "1, 1)",
+        DV_SQL_NO_ARGS);
     /* The tenant administrator may use Run As accounts, but only those in its scope. */
     g_free(bind(f, "user", t, "tenant-administrator", "run_as", "ra-1", "allow"));
     g_free(bind(f, "user", t, "read-only-administrator", "run_as", "ra-2", "allow"));
@@ -977,7 +1002,8 @@ test_cost(Fixture *f, gconstpointer data)
     }
     for (guint i = 0; i < 20; i++) {
         g_autofree char *id = g_strdup_printf("g-%03u", i * 10);
-        g_free(bind(f, "user", u, i % 3 == 0 ? "read-only-administrator" : "delegated-administrator",
+        g_free(bind(f, "user", u,
+                    i % 3 == 0 ? "read-only-administrator" : "delegated-administrator",
                     "host_group", id, i % 7 == 6 ? "deny" : "allow"));
     }
     g_free(bind(f, "user", u, "read-only-administrator", "host_group", "hg-prod", "allow"));
@@ -1033,7 +1059,8 @@ test_token_subset(Fixture *f, gconstpointer data)
     g_assert_null(dv_auth_token_create(f->auth, reader, "ci", unknown, later, NULL, &error));
     g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
     g_clear_error(&error);
-    g_assert_null(dv_auth_token_create(f->auth, reader, "ci", fine, dv_store_now() - 1, NULL, &error));
+    g_assert_null(
+        dv_auth_token_create(f->auth, reader, "ci", fine, dv_store_now() - 1, NULL, &error));
     g_assert_cmpstr(dv_error_get_field(error), ==, "expires_at");
     g_clear_error(&error);
     g_assert_cmpint(count_rows(f, "api_tokens"), ==, 0);
@@ -1086,8 +1113,8 @@ test_audit(Fixture *f, gconstpointer data)
                                       "start", &error));
         g_assert_no_error(error);
     }
-    g_assert_false(dv_audit_record(f->store, admin, NULL, NULL, "vm.power", "vm", "x", "maybe", NULL,
-                                   NULL, &error));
+    g_assert_false(dv_audit_record(f->store, admin, NULL, NULL, "vm.power", "vm", "x", "maybe",
+                                   NULL, NULL, &error));
     g_assert_cmpstr(dv_error_get_field(error), ==, "outcome");
     g_clear_error(&error);
     do {
@@ -1106,9 +1133,11 @@ test_audit(Fixture *f, gconstpointer data)
         g_autoptr(JsonArray) page = dv_audit_list(f->store, &refused, 1, 100, NULL, NULL, &error);
         g_assert_no_error(error);
         g_assert_cmpuint(json_array_get_length(page), ==, 5);
-        g_assert_cmpstr(dv_json_get_string(json_array_get_object_element(page, 0), "actor_name", ""), ==,
-                        "mallory");
-        g_assert_true(json_object_get_null_member(json_array_get_object_element(page, 0), "actor_id"));
+        g_assert_cmpstr(
+            dv_json_get_string(json_array_get_object_element(page, 0), "actor_name", ""), ==,
+            "mallory");
+        g_assert_true(
+            json_object_get_null_member(json_array_get_object_element(page, 0), "actor_id"));
     }
 }
 
@@ -1134,10 +1163,12 @@ test_legacy_roles(Fixture *f, gconstpointer data)
     g_assert_no_error(error);
     for (guint i = 0; i < G_N_ELEMENTS(roles); i++) {
         g_autofree char *name = g_strdup_printf("u%u", i);
-        g_assert_true(dv_db_exec(dv_store_get_db(old),
-                                 "INSERT INTO users (id, name, password_hash, role, created_at) VALUES (?, ?, 'x', ?, 1)",
-                                 DV_SQL_ARGS(DV_SQL_TEXT_P(name), DV_SQL_TEXT_P(name), DV_SQL_TEXT_P(roles[i])),
-                                 NULL, &error));
+        g_assert_true(dv_db_exec(
+            dv_store_get_db(old),
+            "INSERT INTO users (id, name, password_hash, role, created_at) VALUES (?, ?, 'x', ?, "
+            "1)",
+            DV_SQL_ARGS(DV_SQL_TEXT_P(name), DV_SQL_TEXT_P(name), DV_SQL_TEXT_P(roles[i])), NULL,
+            &error));
     }
     g_assert_true(dv_store_migrate_to(old, 7, &error));
     g_assert_no_error(error);
@@ -1148,11 +1179,14 @@ test_legacy_roles(Fixture *f, gconstpointer data)
         DvAuthzObject setting = { .kind = "setting" };
         g_assert_no_error(error);
         g_assert_cmpuint(json_array_get_length(b), ==, 1);
-        g_assert_cmpstr(dv_json_get_string(json_array_get_object_element(b, 0), "role_id", ""), ==, expect[i]);
-        g_assert_cmpstr(dv_json_get_string(json_array_get_object_element(b, 0), "scope_kind", ""), ==, "global");
+        g_assert_cmpstr(dv_json_get_string(json_array_get_object_element(b, 0), "role_id", ""), ==,
+                        expect[i]);
+        g_assert_cmpstr(dv_json_get_string(json_array_get_object_element(b, 0), "scope_kind", ""),
+                        ==, "global");
         g_assert_cmpstr(dv_authz_role_for_legacy(roles[i]), ==, expect[i]);
         /* Only the administrator keeps the settings. */
-        g_assert_cmpint(dv_authz_decide(c, "setting.change", &setting) == DV_AUTHZ_ALLOW, ==, i == 0);
+        g_assert_cmpint(dv_authz_decide(c, "setting.change", &setting) == DV_AUTHZ_ALLOW, ==,
+                        i == 0);
     }
     g_assert_cmpint(dv_authz_count_administrators(old, &error), ==, 1);
     g_clear_pointer(&old, dv_store_free);
@@ -1173,8 +1207,9 @@ static void
 test_pg_missing(gconstpointer data)
 {
     if (GPOINTER_TO_INT(data))
-        g_test_fail_printf("DV_TEST_PG_URI is not set but services are required (DV_REQUIRE_SERVICES); "
-                           "run under tests/services/with-services");
+        g_test_fail_printf(
+            "DV_TEST_PG_URI is not set but services are required (DV_REQUIRE_SERVICES); "
+            "run under tests/services/with-services");
     else
         g_test_skip("DV_TEST_PG_URI is not set; run under tests/services/with-services");
 }
@@ -1201,8 +1236,10 @@ add_suite(const char *backend_name, DvDbBackend backend)
         { "legacy-roles", test_legacy_roles },
     };
     for (guint i = 0; i < G_N_ELEMENTS(tests); i++) {
-        g_autofree char *path = g_strdup_printf("/drover/auth/authz/%s/%s", backend_name, tests[i].name);
-        g_test_add(path, Fixture, GINT_TO_POINTER(backend), fixture_setup, tests[i].func, fixture_teardown);
+        g_autofree char *path =
+            g_strdup_printf("/drover/auth/authz/%s/%s", backend_name, tests[i].name);
+        g_test_add(path, Fixture, GINT_TO_POINTER(backend), fixture_setup, tests[i].func,
+                   fixture_teardown);
     }
 }
 
@@ -1219,6 +1256,7 @@ main(int argc, char **argv)
     if (pg != NULL && pg[0] != '\0')
         add_suite("pg", DV_DB_POSTGRESQL);
     else
-        g_test_add_data_func("/drover/auth/authz/pg/available", GINT_TO_POINTER(required), test_pg_missing);
+        g_test_add_data_func("/drover/auth/authz/pg/available", GINT_TO_POINTER(required),
+                             test_pg_missing);
     return g_test_run();
 }

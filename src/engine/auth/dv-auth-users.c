@@ -38,7 +38,8 @@ dv_auth_users_password_check(const char *name, const DvSecret *password, GError 
                            DV_AUTH_PASSWORD_MAX);
         return FALSE;
     }
-    if (len == strlen(name) && g_ascii_strncasecmp(dv_secret_get_string(password), name, len) == 0) {
+    if (len == strlen(name) &&
+        g_ascii_strncasecmp(dv_secret_get_string(password), name, len) == 0) {
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "password",
                            "password: must differ from the user name");
         return FALSE;
@@ -440,7 +441,8 @@ dv_auth_token_revoke(DvAuth *auth, const DvAuthzContext *actor, const char *id, 
     if (rec == NULL)
         return FALSE;
     if (actor != NULL &&
-        g_strcmp0(dv_json_get_string(rec, "user_id", ""), dv_authz_context_get_user_id(actor)) != 0 &&
+        g_strcmp0(dv_json_get_string(rec, "user_id", ""), dv_authz_context_get_user_id(actor)) !=
+            0 &&
         !dv_auth_users_require(actor, "user.manage", error))
         return FALSE;
     json_object_set_int_member(changes, "revoked_at", dv_store_now());

@@ -29,19 +29,19 @@ JsonObject *dv_auth_users_add(DvAuth *auth, const DvAuthzContext *actor, const c
 JsonArray *dv_auth_users_list(DvAuth *auth, const DvAuthzContext *actor, guint limit,
                               const char *cursor, char **ret_next_cursor, GError **error);
 /* One user by id or name with its bindings; never its password hash. */
-JsonObject *dv_auth_users_show(DvAuth *auth, const DvAuthzContext *actor,
-                               const char *id_or_name, GError **error);
+JsonObject *dv_auth_users_show(DvAuth *auth, const DvAuthzContext *actor, const char *id_or_name,
+                               GError **error);
 gboolean dv_auth_users_set_disabled(DvAuth *auth, const DvAuthzContext *actor,
-                                    const char *id_or_name, gboolean disabled, GError **error)
-    G_GNUC_WARN_UNUSED_RESULT;
+                                    const char *id_or_name, gboolean disabled,
+                                    GError **error) G_GNUC_WARN_UNUSED_RESULT;
 gboolean dv_auth_users_delete(DvAuth *auth, const DvAuthzContext *actor, const char *id_or_name,
                               GError **error) G_GNUC_WARN_UNUSED_RESULT;
 /* Replaces the user's bindings by @bindings (specs of
  * dv_authz_binding_add(), their principal taken from the user), in one
  * transaction. */
 gboolean dv_auth_users_set_bindings(DvAuth *auth, const DvAuthzContext *actor,
-                                    const char *id_or_name, JsonArray *bindings, GError **error)
-    G_GNUC_WARN_UNUSED_RESULT;
+                                    const char *id_or_name, JsonArray *bindings,
+                                    GError **error) G_GNUC_WARN_UNUSED_RESULT;
 
 /* A named token of @actor's own user holding @privileges (each one the user
  * holds), valid until @expires_at (µs since the epoch, at most

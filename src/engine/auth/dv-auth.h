@@ -22,6 +22,7 @@
 
 #include <json-glib/json-glib.h>
 
+#include "dv-authz.h"
 #include "dv-secret.h"
 #include "dv-store.h"
 
@@ -91,8 +92,8 @@ gboolean dv_auth_logout(DvAuth *auth, const char *token, GError **error);
  * with it, so a request costs no binding reads; dropped with the cache
  * entry (recheck of another session, logout, dv_auth_forget_user()).
  * Errors as dv_auth_check_token(). */
-struct _DvAuthzContext *dv_auth_check_token_context(DvAuth *auth, const char *token,
-                                                    GError **error);
+DvAuthzContext *dv_auth_check_token_context(DvAuth *auth, const char *token,
+                                            GError **error);
 
 /* Drops every cached session and actor of @user_id, so its next request
  * reads the database again: called after its bindings change, when it is

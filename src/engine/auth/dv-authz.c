@@ -12,23 +12,73 @@
 /* --- privileges: verbs on kinds, declared once -------------------------------- */
 
 static const char *const dv_authz_privilege_names[] = {
-    "host_group.read", "host_group.create", "host_group.change", "host_group.delete",
-    "cluster.read", "cluster.create", "cluster.change", "cluster.delete",
-    "host.read", "host.create", "host.change", "host.delete", "host.power",
-    "pool.read", "pool.create", "pool.change", "pool.delete",
-    "volume.read", "volume.create", "volume.change", "volume.delete",
-    "network.read", "network.create", "network.change", "network.delete",
-    "library_share.read", "library_share.create", "library_share.change", "library_share.delete",
-    "template.read", "template.create", "template.change", "template.delete",
-    "vm.read", "vm.create", "vm.change", "vm.delete", "vm.power", "vm.console", "vm.snapshot",
-    "catalog.read", "catalog.create", "catalog.change", "catalog.delete", "catalog.provision",
-    "run_as.read", "run_as.create", "run_as.change", "run_as.delete", "run_as.use",
-    "guest_os_profile.read", "guest_os_profile.create", "guest_os_profile.change",
+    "host_group.read",
+    "host_group.create",
+    "host_group.change",
+    "host_group.delete",
+    "cluster.read",
+    "cluster.create",
+    "cluster.change",
+    "cluster.delete",
+    "host.read",
+    "host.create",
+    "host.change",
+    "host.delete",
+    "host.power",
+    "pool.read",
+    "pool.create",
+    "pool.change",
+    "pool.delete",
+    "volume.read",
+    "volume.create",
+    "volume.change",
+    "volume.delete",
+    "network.read",
+    "network.create",
+    "network.change",
+    "network.delete",
+    "library_share.read",
+    "library_share.create",
+    "library_share.change",
+    "library_share.delete",
+    "template.read",
+    "template.create",
+    "template.change",
+    "template.delete",
+    "vm.read",
+    "vm.create",
+    "vm.change",
+    "vm.delete",
+    "vm.power",
+    "vm.console",
+    "vm.snapshot",
+    "catalog.read",
+    "catalog.create",
+    "catalog.change",
+    "catalog.delete",
+    "catalog.provision",
+    "run_as.read",
+    "run_as.create",
+    "run_as.change",
+    "run_as.delete",
+    "run_as.use",
+    "guest_os_profile.read",
+    "guest_os_profile.create",
+    "guest_os_profile.change",
     "guest_os_profile.delete",
-    "setting.read", "setting.change",
-    "user.read", "user.create", "user.change", "user.delete", "user.manage",
-    "role.read", "role.create", "role.delete", "role.manage",
-    "job.read", "job.change",
+    "setting.read",
+    "setting.change",
+    "user.read",
+    "user.create",
+    "user.change",
+    "user.delete",
+    "user.manage",
+    "role.read",
+    "role.create",
+    "role.delete",
+    "role.manage",
+    "job.read",
+    "job.change",
     "audit.read",
     NULL,
 };
@@ -98,14 +148,20 @@ static const char *const dv_authz_admin_patterns[] = { "*", NULL };
 static const char *const dv_authz_delegated_patterns[] = { "*", "!setting.*", NULL };
 static const char *const dv_authz_read_only_patterns[] = { "*.read", NULL };
 static const char *const dv_authz_tenant_patterns[] = {
-    "host_group.read", "cluster.read", "host.read", "network.read", "library_share.read",
-    "template.read", "guest_os_profile.read", "run_as.read", "run_as.use", "vm.*",
-    "catalog.read", "catalog.provision", "job.*", "user.read", "user.create", "user.change",
-    "user.manage", "role.read", "role.manage", NULL,
+    "host_group.read", "cluster.read",          "host.read",   "network.read", "library_share.read",
+    "template.read",   "guest_os_profile.read", "run_as.read", "run_as.use",   "vm.*",
+    "catalog.read",    "catalog.provision",     "job.*",       "user.read",    "user.create",
+    "user.change",     "user.manage",           "role.read",   "role.manage",  NULL,
 };
 static const char *const dv_authz_self_service_patterns[] = {
-    "vm.*", "job.*", "template.read", "catalog.read", "catalog.provision", "network.read",
-    "guest_os_profile.read", NULL,
+    "vm.*",
+    "job.*",
+    "template.read",
+    "catalog.read",
+    "catalog.provision",
+    "network.read",
+    "guest_os_profile.read",
+    NULL,
 };
 
 static const DvAuthzBuiltin dv_authz_builtins[] = {
@@ -218,8 +274,7 @@ dv_authz_role_row(DvStore *store, const char *id_or_name, GError **error)
     }
     if (row == NULL) {
         if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
-            dv_set_field_error(error, DV_ERROR_NOT_FOUND, "role", "role: no role '%s'",
-                               id_or_name);
+            dv_set_field_error(error, DV_ERROR_NOT_FOUND, "role", "role: no role '%s'", id_or_name);
         else
             g_propagate_error(error, g_steal_pointer(&local));
         return NULL;
@@ -252,8 +307,7 @@ dv_authz_role_create(DvStore *store, const DvAuthzContext *actor, const char *na
     if (!dv_validate_name("name", name, error))
         return NULL;
     if (dv_authz_builtin_lookup(name) != NULL) {
-        dv_set_field_error(error, DV_ERROR_CONFLICT, "name",
-                           "name: '%s' is a built-in role", name);
+        dv_set_field_error(error, DV_ERROR_CONFLICT, "name", "name: '%s' is a built-in role", name);
         return NULL;
     }
     for (; privileges != NULL && privileges[n] != NULL; n++) {
@@ -295,10 +349,9 @@ dv_authz_role_delete_txn(DvStore *store, gpointer user_data, GError **error)
     if (bound < 0)
         return FALSE;
     if (bound > 0) {
-        dv_set_field_error(error, DV_ERROR_CONFLICT, "role",
-                           "role: still bound by %" G_GINT64_FORMAT
-                           " binding(s); remove them first",
-                           bound);
+        dv_set_field_error(
+            error, DV_ERROR_CONFLICT, "role",
+            "role: still bound by %" G_GINT64_FORMAT " binding(s); remove them first", bound);
         return FALSE;
     }
     return dv_store_delete(store, &dv_table_roles, t->role_id, error);
@@ -346,7 +399,7 @@ static const char *const dv_authz_scope_names[] = {
 typedef struct {
     DvAuthzScopeKind scope_kind;
     char *scope_id;
-    gboolean user;     /* a user binding (else a group binding) */
+    gboolean user; /* a user binding (else a group binding) */
     gboolean deny;
     gboolean own_only;
     gboolean redacts;
@@ -476,8 +529,8 @@ dv_authz_context_load(DvStore *store, DvAuthzContext *ctx, const char *principal
         { "principal_kind", DV_FILTER_EQ, principal_kind },
         { "principal", DV_FILTER_EQ, principal },
     };
-    g_autoptr(JsonArray) rows = dv_store_list(store, &dv_table_bindings, f, 2,
-                                              DV_AUTHZ_BINDINGS_MAX, NULL, NULL, error);
+    g_autoptr(JsonArray) rows =
+        dv_store_list(store, &dv_table_bindings, f, 2, DV_AUTHZ_BINDINGS_MAX, NULL, NULL, error);
     if (rows == NULL)
         return FALSE;
     for (guint i = 0; i < json_array_get_length(rows); i++) {
@@ -496,8 +549,7 @@ dv_authz_context_load(DvStore *store, DvAuthzContext *ctx, const char *principal
 }
 
 DvAuthzContext *
-dv_authz_context_new(DvStore *store, const char *user_id, const char *const *groups,
-                     GError **error)
+dv_authz_context_new(DvStore *store, const char *user_id, const char *const *groups, GError **error)
 {
     g_autoptr(GError) local = NULL;
     g_autoptr(JsonObject) user = NULL;
@@ -526,8 +578,7 @@ dv_authz_context_new(DvStore *store, const char *user_id, const char *const *gro
 }
 
 DvAuthzContext *
-dv_authz_context_restrict(const DvAuthzContext *ctx, const char *const *privileges,
-                          GError **error)
+dv_authz_context_restrict(const DvAuthzContext *ctx, const char *const *privileges, GError **error)
 {
     g_autoptr(DvAuthzContext) out = dv_authz_context_alloc(ctx->user_id, ctx->name);
 
@@ -579,7 +630,8 @@ dv_authz_context_redacts_storage(const DvAuthzContext *ctx)
         DvAuthzGrant *g = g_ptr_array_index(ctx->all, i);
         if (g->deny)
             continue;
-        if (g->scope_kind == DV_SCOPE_GLOBAL && strcmp(g->role_id, DV_AUTHZ_ROLE_ADMINISTRATOR) == 0)
+        if (g->scope_kind == DV_SCOPE_GLOBAL &&
+            strcmp(g->role_id, DV_AUTHZ_ROLE_ADMINISTRATOR) == 0)
             return FALSE;
         redacts = redacts || g->redacts;
     }
@@ -730,8 +782,8 @@ dv_authz_require_global(const DvAuthzContext *actor, const char *privilege, GErr
         DV_AUTHZ_ALLOW)
         return TRUE;
     /* Global objects are known to all: refused, never "not found". */
-    g_set_error(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED,
-                "user '%s' lacks the privilege %s", actor->name, privilege);
+    g_set_error(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED, "user '%s' lacks the privilege %s",
+                actor->name, privilege);
     return FALSE;
 }
 
@@ -842,8 +894,7 @@ dv_authz_append_in(GString *sql, const char *expr, GPtrArray *ids, GPtrArray *va
 }
 
 DvAuthzFilter *
-dv_authz_list_filter(DvStore *store, const DvAuthzContext *ctx, const char *kind,
-                     GError **error)
+dv_authz_list_filter(DvStore *store, const DvAuthzContext *ctx, const char *kind, GError **error)
 {
     g_autofree char *read = g_strdup_printf("%s.read", kind != NULL ? kind : "");
     int p = dv_authz_privilege_index(read);
@@ -860,7 +911,8 @@ dv_authz_list_filter(DvStore *store, const DvAuthzContext *ctx, const char *kind
             rule = &dv_authz_list_rules[i];
     if (rule == NULL) {
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "kind",
-                           "kind: '%s' is not an object kind with a list", kind != NULL ? kind : "");
+                           "kind: '%s' is not an object kind with a list",
+                           kind != NULL ? kind : "");
         return NULL;
     }
     for (guint i = 0; ctx->grants[p] != NULL && i < ctx->grants[p]->len; i++) {
@@ -883,9 +935,8 @@ dv_authz_list_filter(DvStore *store, const DvAuthzContext *ctx, const char *kind
          * groups are few and read in one query, the rows under them many.
          * A group reached only through an own-objects grant shows the
          * actor's own rows there. */
-        g_autoptr(DvSqlRows) rows = dv_db_query(dv_store_get_db(store),
-                                                "SELECT id, parent_id FROM host_groups",
-                                                DV_SQL_NO_ARGS, error);
+        g_autoptr(DvSqlRows) rows = dv_db_query(
+            dv_store_get_db(store), "SELECT id, parent_id FROM host_groups", DV_SQL_NO_ARGS, error);
         g_autoptr(GHashTable) parents = g_hash_table_new(g_str_hash, g_str_equal);
         g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
         g_autoptr(GPtrArray) own_ids = g_ptr_array_new_with_free_func(g_free);
@@ -921,8 +972,8 @@ dv_authz_list_filter(DvStore *store, const DvAuthzContext *ctx, const char *kind
         if (ids->len > 0)
             dv_authz_append_in(sql, rule->group_expr, ids, f->values);
         if (own_ids->len > 0) {
-            g_autofree char *expr = g_strdup_printf("%s = ? AND %s", rule->owner_column,
-                                                    rule->group_expr);
+            g_autofree char *expr =
+                g_strdup_printf("%s = ? AND %s", rule->owner_column, rule->group_expr);
             g_ptr_array_add(f->values, g_strdup(owner_value));
             dv_authz_append_in(sql, expr, own_ids, f->values);
         }
@@ -1081,8 +1132,8 @@ dv_authz_scope_object(DvStore *store, DvAuthzScopeKind kind, const char *id, cha
     if (local == NULL)
         return TRUE;
     if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
-        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "scope_id",
-                           "scope_id: no %s '%s'", dv_authz_scope_names[kind], id);
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "scope_id", "scope_id: no %s '%s'",
+                           dv_authz_scope_names[kind], id);
     else
         g_propagate_error(error, g_steal_pointer(&local));
     return FALSE;
@@ -1123,8 +1174,7 @@ dv_authz_check_grant(const DvAuthzContext *actor, JsonObject *role, const DvAuth
 }
 
 JsonObject *
-dv_authz_binding_add(DvStore *store, const DvAuthzContext *actor, JsonObject *spec,
-                     GError **error)
+dv_authz_binding_add(DvStore *store, const DvAuthzContext *actor, JsonObject *spec, GError **error)
 {
     g_autoptr(JsonObject) rec = json_object_new();
     g_autoptr(JsonObject) role = NULL;
@@ -1177,8 +1227,9 @@ dv_authz_binding_add(DvStore *store, const DvAuthzContext *actor, JsonObject *sp
     }
     if ((scope == DV_SCOPE_GLOBAL) != (scope_id == NULL)) {
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "scope_id",
-                           scope == DV_SCOPE_GLOBAL ? "scope_id: must be absent for a global binding"
-                                                    : "scope_id: is required for this scope_kind");
+                           scope == DV_SCOPE_GLOBAL
+                               ? "scope_id: must be absent for a global binding"
+                               : "scope_id: is required for this scope_kind");
         return NULL;
     }
     role = dv_authz_role_row(store, dv_json_get_string(spec, "role", NULL), error);
@@ -1248,8 +1299,7 @@ dv_authz_binding_delete_txn(DvStore *store, gpointer user_data, GError **error)
 }
 
 gboolean
-dv_authz_binding_delete(DvStore *store, const DvAuthzContext *actor, const char *id,
-                        GError **error)
+dv_authz_binding_delete(DvStore *store, const DvAuthzContext *actor, const char *id, GError **error)
 {
     g_autoptr(JsonObject) b = dv_store_get(store, &dv_table_bindings, id, error);
     g_autoptr(JsonObject) role = NULL;
@@ -1290,21 +1340,19 @@ dv_authz_binding_list(DvStore *store, const char *principal_kind, const char *pr
         { "principal_kind", DV_FILTER_EQ, principal_kind },
         { "principal", DV_FILTER_EQ, principal },
     };
-    return dv_store_list(store, &dv_table_bindings, f, 2, DV_AUTHZ_BINDINGS_MAX, NULL, NULL,
-                         error);
+    return dv_store_list(store, &dv_table_bindings, f, 2, DV_AUTHZ_BINDINGS_MAX, NULL, NULL, error);
 }
 
 /* --- quotas ------------------------------------------------------------------- */
 
 static gboolean
 dv_authz_quota_bump(DvStore *store, JsonObject *binding, const char *row_user,
-                    const char *limit_prefix, const char *field_prefix,
-                    const DvAuthzAmount *amount, gint64 sign, GError **error)
+                    const char *limit_prefix, const char *field_prefix, const DvAuthzAmount *amount,
+                    gint64 sign, GError **error)
 {
     DvDb *db = dv_store_get_db(store);
     const char *binding_id = dv_json_get_string(binding, "id", "");
-    const gint64 values[] = { amount->vms, amount->vcpus, amount->memory_mib,
-                              amount->storage_gib };
+    const gint64 values[] = { amount->vms, amount->vcpus, amount->memory_mib, amount->storage_gib };
     g_autoptr(GString) sql = g_string_new("UPDATE quota_usage SET ");
     DvSqlParam params[16];
     guint n = 0;
@@ -1313,8 +1361,7 @@ dv_authz_quota_bump(DvStore *store, JsonObject *binding, const char *row_user,
     if (!dv_db_exec(db,
                     "INSERT INTO quota_usage (binding_id, user_id) VALUES (?, ?) "
                     "ON CONFLICT (binding_id, user_id) DO NOTHING",
-                    DV_SQL_ARGS(DV_SQL_TEXT_P(binding_id), DV_SQL_TEXT_P(row_user)), NULL,
-                    error))
+                    DV_SQL_ARGS(DV_SQL_TEXT_P(binding_id), DV_SQL_TEXT_P(row_user)), NULL, error))
         return FALSE;
     for (guint i = 0; i < 4; i++) {
         g_string_append_printf(sql, "%s%s = %s + ?", i > 0 ? ", " : "", dv_authz_quota_names[i],
@@ -1420,8 +1467,7 @@ dv_authz_quota_release(DvStore *store, const char *binding_id, const char *user_
 }
 
 JsonObject *
-dv_authz_quota_usage(DvStore *store, const char *binding_id, const char *user_id,
-                     GError **error)
+dv_authz_quota_usage(DvStore *store, const char *binding_id, const char *user_id, GError **error)
 {
     g_autoptr(DvSqlRows) rows = dv_db_query(
         dv_store_get_db(store),
@@ -1435,17 +1481,16 @@ dv_authz_quota_usage(DvStore *store, const char *binding_id, const char *user_id
         return NULL;
     out = json_object_new();
     for (guint i = 0; i < 4; i++)
-        json_object_set_int_member(out, dv_authz_quota_names[i],
-                                   dv_sql_rows_get_n_rows(rows) > 0
-                                       ? dv_sql_rows_get_int(rows, 0, i)
-                                       : 0);
+        json_object_set_int_member(
+            out, dv_authz_quota_names[i],
+            dv_sql_rows_get_n_rows(rows) > 0 ? dv_sql_rows_get_int(rows, 0, i) : 0);
     return out;
 }
 
 /* --- audit -------------------------------------------------------------------- */
 
-static const char *const dv_audit_outcomes[] = { "ok", "forbidden", "not-found", "invalid",
-                                                 "failed", NULL };
+static const char *const dv_audit_outcomes[] = { "ok",      "forbidden", "not-found",
+                                                 "invalid", "failed",    NULL };
 
 #define DV_AUDIT_TEXT_MAX 1024
 
@@ -1468,8 +1513,8 @@ dv_audit_set(JsonObject *rec, const char *member, const char *value)
 gboolean
 dv_audit_record(DvStore *store, const DvAuthzContext *actor, const char *actor_name,
                 const char *address, const char *operation, const char *object_kind,
-                const char *object_id, const char *outcome, const char *job_id,
-                const char *detail, GError **error)
+                const char *object_id, const char *outcome, const char *job_id, const char *detail,
+                GError **error)
 {
     g_autoptr(JsonObject) rec = json_object_new();
     g_autofree char *id = g_uuid_string_random();

@@ -41,8 +41,8 @@ typedef struct _DvAuthzContext DvAuthzContext;
 const char *const *dv_authz_privileges(void);
 /* TRUE when @name is a privilege; otherwise DV_ERROR_INVALID_ARGUMENT naming
  * @field ("privileges", "privilege") and the rule. */
-gboolean dv_authz_privilege_check(const char *field, const char *name, GError **error)
-    G_GNUC_WARN_UNUSED_RESULT;
+gboolean dv_authz_privilege_check(const char *field, const char *name,
+                                  GError **error) G_GNUC_WARN_UNUSED_RESULT;
 
 /* --- roles ----------------------------------------------------------------- */
 
@@ -64,25 +64,25 @@ JsonArray *dv_authz_role_list(DvStore *store, GError **error);
 JsonObject *dv_authz_role_get(DvStore *store, const char *id_or_name, GError **error);
 /* A custom role.  Name checked as names are; every privilege must exist
  * (DV_ERROR_INVALID_ARGUMENT "privileges"); needs role.create globally. */
-JsonObject *dv_authz_role_create(DvStore *store, const DvAuthzContext *actor,
-                                 const char *name, const char *const *privileges,
-                                 const char *description, GError **error);
+JsonObject *dv_authz_role_create(DvStore *store, const DvAuthzContext *actor, const char *name,
+                                 const char *const *privileges, const char *description,
+                                 GError **error);
 /* Refused for a built-in role (DV_ERROR_CONFLICT) and for a role still
  * bound (DV_ERROR_CONFLICT naming the bindings' count). */
-gboolean dv_authz_role_delete(DvStore *store, const DvAuthzContext *actor,
-                              const char *id_or_name, GError **error) G_GNUC_WARN_UNUSED_RESULT;
+gboolean dv_authz_role_delete(DvStore *store, const DvAuthzContext *actor, const char *id_or_name,
+                              GError **error) G_GNUC_WARN_UNUSED_RESULT;
 
 /* --- the actor ------------------------------------------------------------- */
 
 /* Resolves every binding of user @user_id and of the directory groups
  * @groups (may be NULL) once.  A disabled or unknown user is
  * DV_ERROR_AUTH_REQUIRED. */
-DvAuthzContext *dv_authz_context_new(DvStore *store, const char *user_id,
-                                     const char *const *groups, GError **error);
+DvAuthzContext *dv_authz_context_new(DvStore *store, const char *user_id, const char *const *groups,
+                                     GError **error);
 /* A copy of @ctx limited to @privileges (tokens): each must be held by
  * @ctx somewhere, else DV_ERROR_PERMISSION_DENIED naming it. */
-DvAuthzContext *dv_authz_context_restrict(const DvAuthzContext *ctx,
-                                          const char *const *privileges, GError **error);
+DvAuthzContext *dv_authz_context_restrict(const DvAuthzContext *ctx, const char *const *privileges,
+                                          GError **error);
 DvAuthzContext *dv_authz_context_ref(DvAuthzContext *ctx);
 void dv_authz_context_unref(DvAuthzContext *ctx);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvAuthzContext, dv_authz_context_unref)
@@ -180,8 +180,8 @@ JsonObject *dv_authz_binding_add(DvStore *store, const DvAuthzContext *actor, Js
 gboolean dv_authz_binding_delete(DvStore *store, const DvAuthzContext *actor, const char *id,
                                  GError **error) G_GNUC_WARN_UNUSED_RESULT;
 /* Bindings of one principal ("user"/"group"), oldest first. */
-JsonArray *dv_authz_binding_list(DvStore *store, const char *principal_kind,
-                                 const char *principal, GError **error);
+JsonArray *dv_authz_binding_list(DvStore *store, const char *principal_kind, const char *principal,
+                                 GError **error);
 /* Enabled users holding administrator globally through a user binding. */
 gint64 dv_authz_count_administrators(DvStore *store, GError **error);
 
@@ -201,12 +201,12 @@ typedef struct {
  * reservations never overshoot.  Exceeded: DV_ERROR_CONFLICT naming
  * "quota.<what>" or "member_quota.<what>". */
 gboolean dv_authz_quota_reserve(DvStore *store, const char *binding_id, const char *user_id,
-                                const DvAuthzAmount *amount, GError **error)
-    G_GNUC_WARN_UNUSED_RESULT;
+                                const DvAuthzAmount *amount,
+                                GError **error) G_GNUC_WARN_UNUSED_RESULT;
 /* Gives an amount back (a VM deleted, a job that failed before creating). */
 gboolean dv_authz_quota_release(DvStore *store, const char *binding_id, const char *user_id,
-                                const DvAuthzAmount *amount, GError **error)
-    G_GNUC_WARN_UNUSED_RESULT;
+                                const DvAuthzAmount *amount,
+                                GError **error) G_GNUC_WARN_UNUSED_RESULT;
 /* What is used: {vms, vcpus, memory_mib, storage_gib}, of one member or
  * (@user_id NULL) the binding's total. */
 JsonObject *dv_authz_quota_usage(DvStore *store, const char *binding_id, const char *user_id,
