@@ -28,7 +28,7 @@ dv_json_hex4(const char *data, gsize len, gsize pos)
  * pair is malformed: a \u escape needs four hex digits, and a surrogate
  * comes as a high and a low one. */
 static gboolean
-dv_json_check_escape(const char *data, gsize len, gsize *pos)
+dv_json_check_escape(const char *data, gsize len, gsize *pos, gboolean *nul)
 {
     gsize i = *pos;
     gint unit;
@@ -40,6 +40,8 @@ dv_json_check_escape(const char *data, gsize len, gsize *pos)
     unit = dv_json_hex4(data, len, i + 2);
     if (unit < 0)
         return FALSE;
+    if (unit == 0)
+        *nul = TRUE;
     if (unit < 0xd800 || unit > 0xdfff) {
         *pos = i + 5;
         return TRUE;
@@ -53,6 +55,117 @@ dv_json_check_escape(const char *data, gsize len, gsize *pos)
     return TRUE;
 }
 
+/* Where the prescan is: one frame per open object or array, so that
+ * errors name the member ("disks[0].name") as dv_json_check_fields()
+ * does. */
+typedef struct {
+    gboolean is_array;
+    guint index;          /* arrays: the element */
+    gboolean expect_name; /* objects: the next string is a member name */
+    const char *name;     /* objects: the current member's raw text */
+    gsize name_len;
+    GHashTable *names;    /* objects: decoded names seen so far */
+} DvJsonFrame;
+
+static void
+dv_json_frame_clear(DvJsonFrame *f)
+{
+    g_clear_pointer(&f->names, g_hash_table_unref);
+}
+
+/* The member path down to frame @depth; raw (still escaped) names. */
+static char *
+dv_json_frames_path(const DvJsonFrame *frames, guint depth)
+{
+    g_autoptr(GString) path = g_string_new(NULL);
+    for (guint d = 1; d <= depth; d++) {
+        if (frames[d].is_array)
+            g_string_append_printf(path, "[%u]", frames[d].index);
+        else if (frames[d].name != NULL) {
+            if (path->len > 0)
+                g_string_append_c(path, '.');
+            g_string_append_len(path, frames[d].name, (gssize)frames[d].name_len);
+        }
+    }
+    return dv_text_excerpt(path->str, 120);
+}
+
+/* Decodes a member name that dv_json_check_escape() passed. */
+static char *
+dv_json_decode_name(const char *s, gsize len)
+{
+    GString *out = g_string_sized_new(len);
+    for (gsize i = 0; i < len; i++) {
+        gint unit;
+        if (s[i] != '\\' || i + 1 >= len) {
+            g_string_append_c(out, s[i]);
+            continue;
+        }
+        i++;
+        switch (s[i]) {
+        case 'b': g_string_append_c(out, '\b'); break;
+        case 'f': g_string_append_c(out, '\f'); break;
+        case 'n': g_string_append_c(out, '\n'); break;
+        case 'r': g_string_append_c(out, '\r'); break;
+        case 't': g_string_append_c(out, '\t'); break;
+        case 'u':
+            unit = dv_json_hex4(s, len, i + 1);
+            i += 4;
+            if (unit >= 0xd800 && unit < 0xdc00 && i + 6 < len + 0 && s[i + 1] == '\\') {
+                gint low = dv_json_hex4(s, len, i + 3);
+                unit = 0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00);
+                i += 6;
+            }
+            g_string_append_unichar(out, (gunichar)unit);
+            break;
+        default: g_string_append_c(out, s[i]); break; /* " \\ / */
+        }
+    }
+    return g_string_free(out, FALSE);
+}
+
+/* A string just ended at @data[@start, @end): a member name when an
+ * object waits for one.  json-glib would cut a name or value at a NUL and
+ * keep the last of two members of one name: both are refused here. */
+static gboolean
+dv_json_prescan_string(const char *data, gsize start, gsize end, gboolean nul,
+                       DvJsonFrame *frames, guint depth, GError **error)
+{
+    DvJsonFrame *top = depth > 0 ? &frames[depth] : NULL;
+
+    if (top != NULL && !top->is_array && top->expect_name) {
+        g_autofree char *name = NULL;
+        top->expect_name = FALSE;
+        top->name = data + start;
+        top->name_len = end - start;
+        if (nul) {
+            g_autofree char *field = dv_json_frames_path(frames, depth);
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field,
+                               "%s: a member name must not contain a NUL character (\\u0000)",
+                               field);
+            return FALSE;
+        }
+        name = dv_json_decode_name(data + start, end - start);
+        if (top->names == NULL)
+            top->names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        if (!g_hash_table_add(top->names, g_steal_pointer(&name))) {
+            g_autofree char *field = dv_json_frames_path(frames, depth);
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field,
+                               "%s: given more than once in one object", field);
+            return FALSE;
+        }
+        return TRUE;
+    }
+    if (nul) {
+        g_autofree char *field = dv_json_frames_path(frames, depth);
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field[0] != '\0' ? field : NULL,
+                           "%s%sa string must not contain a NUL character (\\u0000)", field,
+                           field[0] != '\0' ? ": " : "");
+        return FALSE;
+    }
+    return TRUE;
+}
+
 /* Checks the text before json-glib sees it, which is more lenient than
  * JSON and has costs of its own:
  * - its parser recurses per level, so a body of a million '[' must be
@@ -62,16 +175,26 @@ dv_json_check_escape(const char *data, gsize len, gsize *pos)
  *   JSON's own characters are allowed outside strings;
  * - it takes "[1] [2]", keeping the first value and leaking the rest;
  * - it wraps integers outside gint64 (99999999999999999999 reads as -1);
- * - it mishandles lone surrogates (see dv_json_check_escape()). */
+ * - it mishandles lone surrogates (see dv_json_check_escape());
+ * - it cuts strings and member names at a "\u0000" and keeps the last of
+ *   duplicate members (see dv_json_prescan_string()). */
 static gboolean
-dv_json_prescan(const char *data, gsize len, guint max_depth, GError **error)
+dv_json_prescan_frames(const char *data, gsize len, guint max_depth, DvJsonFrame *frames,
+                       guint *ret_depth, GError **error)
 {
     guint depth = 0;
     guint n_values = 0; /* values begun at the top level */
 
-    for (gsize i = 0; i < len; i++) {
+    for (gsize i = 0; i < len; *ret_depth = depth, i++) {
         char c = data[i];
 
+        if (c == ',' && depth > 0) {
+            if (frames[depth].is_array)
+                frames[depth].index++;
+            else
+                frames[depth].expect_name = TRUE;
+            continue;
+        }
         if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ':' || c == ',')
             continue;
         if (depth == 0 && c != '}' && c != ']' && ++n_values > 1) {
@@ -80,25 +203,30 @@ dv_json_prescan(const char *data, gsize len, guint max_depth, GError **error)
             return FALSE;
         }
         if (c == '"') {
+            gsize start = i + 1;
+            gboolean nul = FALSE;
             for (i++; i < len && data[i] != '"'; i++) {
                 if (data[i] != '\\')
                     continue;
-                if (!dv_json_check_escape(data, len, &i)) {
+                if (!dv_json_check_escape(data, len, &i, &nul)) {
                     dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL,
                                        "malformed JSON: bad \\u escape at byte %" G_GSIZE_FORMAT,
                                        i);
                     return FALSE;
                 }
             }
+            if (!dv_json_prescan_string(data, start, MIN(i, len), nul, frames, depth, error))
+                return FALSE;
         } else if (c == '{' || c == '[') {
             if (++depth > max_depth) {
                 dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL,
                                    "request body nests deeper than %u levels", max_depth);
                 return FALSE;
             }
+            frames[depth] = (DvJsonFrame){ .is_array = c == '[', .expect_name = c == '{' };
         } else if (c == '}' || c == ']') {
             if (depth > 0)
-                depth--;
+                dv_json_frame_clear(&frames[depth--]);
         } else if (c == '-' || g_ascii_isdigit(c)) {
             gsize end = i + 1;
             gboolean is_int = TRUE;
@@ -134,6 +262,18 @@ dv_json_prescan(const char *data, gsize len, guint max_depth, GError **error)
         }
     }
     return TRUE;
+}
+
+static gboolean
+dv_json_prescan(const char *data, gsize len, guint max_depth, GError **error)
+{
+    g_autofree DvJsonFrame *frames = g_new0(DvJsonFrame, max_depth + 1);
+    guint depth = 0;
+    gboolean ok = dv_json_prescan_frames(data, len, max_depth, frames, &depth, error);
+
+    for (guint d = 0; d <= MIN(depth, max_depth); d++)
+        dv_json_frame_clear(&frames[d]);
+    return ok;
 }
 
 /* Strings and member names must be UTF-8 (see dv_json_check_escape()),

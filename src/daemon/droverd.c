@@ -10,6 +10,7 @@
 #include "dv-server.h"
 #include "dv-validate.h"
 
+#include <errno.h>
 #include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <signal.h>
@@ -172,6 +173,55 @@ dv_daemon_harden(void)
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
+/* Every client holds a descriptor: take all the hard limit allows (the
+ * unit sets LimitNOFILE); the server caps clients below it. */
+static void
+dv_daemon_raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            g_warning("cannot raise the descriptor limit: %s", g_strerror(errno));
+    }
+}
+
+/* [server] max_connections, header_timeout, idle_timeout (docs/INSTALL.md,
+ * "Connection limits"); absent keys keep the defaults. */
+static gboolean
+dv_daemon_load_server_limits(const char *config, DvServerOptions *so, GError **error)
+{
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    struct {
+        const char *key;
+        guint *target;
+    } keys[] = {
+        { "max_connections", &so->max_connections },
+        { "header_timeout", &so->header_timeout },
+        { "idle_timeout", &so->idle_timeout },
+    };
+
+    if (config == NULL)
+        return TRUE;
+    if (!g_key_file_load_from_file(kf, config, G_KEY_FILE_NONE, error)) {
+        dv_error_convert(error);
+        return FALSE;
+    }
+    for (gsize i = 0; i < G_N_ELEMENTS(keys); i++) {
+        g_autofree char *v = g_key_file_get_string(kf, "server", keys[i].key, NULL);
+        guint64 n = 0;
+        if (v == NULL)
+            continue;
+        if (!g_ascii_string_to_unsigned(g_strstrip(v), 10, 1, G_MAXUINT32, &n, NULL)) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, keys[i].key,
+                               "%s: must be a positive whole number", keys[i].key);
+            return FALSE;
+        }
+        *keys[i].target = (guint)n;
+    }
+    return TRUE;
+}
+
 /* The periodic catalog reconcile runs in its own thread (it talks to
  * every host) and never twice at once; it only reports. */
 static gint dv_daemon_reconcile_busy;
@@ -217,9 +267,20 @@ dv_daemon_housekeeping(gpointer data)
 static gboolean
 dv_daemon_heartbeat(gpointer data)
 {
+    /* A lost database fails every heartbeat the same way: say it once, and
+     * again only when the reason changes or the heartbeat works again. */
+    static char *last_failure = NULL;
     g_autoptr(GError) error = NULL;
-    if (!dv_engine_heartbeat(data, &error))
-        g_warning("heartbeat: %s", error->message);
+    if (!dv_engine_heartbeat(data, &error)) {
+        if (g_strcmp0(last_failure, error->message) != 0) {
+            g_warning("heartbeat: %s (said once until it changes)", error->message);
+            g_free(last_failure);
+            last_failure = g_strdup(error->message);
+        }
+    } else if (last_failure != NULL) {
+        g_message("heartbeat: working again");
+        g_clear_pointer(&last_failure, g_free);
+    }
     return G_SOURCE_CONTINUE;
 }
 
@@ -316,6 +377,7 @@ main(int argc, char **argv)
      * kills the server: a test process died of one at libvirt teardown. */
     signal(SIGPIPE, SIG_IGN);
     dv_daemon_harden();
+    dv_daemon_raise_nofile();
     dv_secret_init_library();
     ctx = g_option_context_new("- the Drover management server");
     g_option_context_add_main_entries(ctx, entries, NULL);
@@ -341,11 +403,7 @@ main(int argc, char **argv)
         o.state_dir = g_strdup("/var/lib/drover");
     if (o.listen == NULL)
         o.listen = g_strdup(DV_DEFAULT_LISTEN);
-    if (o.self_signed && o.tls_cert == NULL && !dv_daemon_self_signed(&o, &error)) {
-        g_printerr("droverd: %s\n", error->message);
-        return DV_EXIT_FAILURE;
-    }
-    if ((o.tls_cert == NULL) != (o.tls_key == NULL)) {
+    if ((o.tls_cert == NULL) != (o.tls_key == NULL) && !o.self_signed) {
         g_printerr("droverd: tls_cert and tls_key are given together\n");
         return DV_EXIT_USAGE;
     }
@@ -362,6 +420,16 @@ main(int argc, char **argv)
     if (engine == NULL) {
         g_printerr("droverd: cannot start: %s\n", error->message);
         return dv_error_to_exit_code(error) == DV_EXIT_OK ? 1 : DV_EXIT_FAILURE;
+    }
+    /* After the engine: the certificate it makes in the state directory
+     * would otherwise be taken for a trace of an earlier installation. */
+    if (o.self_signed && o.tls_cert == NULL && !dv_daemon_self_signed(&o, &error)) {
+        g_printerr("droverd: %s\n", error->message);
+        return DV_EXIT_FAILURE;
+    }
+    if ((o.tls_cert == NULL) != (o.tls_key == NULL)) {
+        g_printerr("droverd: tls_cert and tls_key are given together\n");
+        return DV_EXIT_USAGE;
     }
     {
         gboolean created = FALSE;
@@ -381,6 +449,10 @@ main(int argc, char **argv)
     so.listen = o.listen;
     so.tls_cert_file = o.tls_cert;
     so.tls_key_file = o.tls_key;
+    if (!dv_daemon_load_server_limits(o.config, &so, &error)) {
+        g_printerr("droverd: config %s: %s\n", o.config, error->message);
+        return DV_EXIT_USAGE;
+    }
     server = dv_server_new(engine, &so, &error);
     if (server == NULL) {
         g_printerr("droverd: %s\n", error->message);

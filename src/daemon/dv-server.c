@@ -7,13 +7,21 @@
 #include "dv-secret.h"
 #include "dv-validate.h"
 
+#include <errno.h>
 #include <libsoup/soup.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #define DV_API_PREFIX "/api/v1"
 #define DV_MAX_QUERY 4096
 #define DV_MAX_PATH 2048
 #define DV_REQUEST_WORKERS 8
+#define DV_HTTP_HEADERS_TOO_LARGE 431 /* RFC 6585; libsoup 3.2 has no name for it */
+
+typedef struct _DvConn DvConn;
 
 struct _DvServer {
     DvEngine *engine;
@@ -23,6 +31,23 @@ struct _DvServer {
     GMainContext *context;
     GHashTable *streams; /* job id -> GPtrArray<SoupServerMessage*>; main thread only */
     guint keepalive_id;
+    /* The front door (main thread only): droverd accepts connections
+     * itself and hands each to libsoup; see "Connections" below. */
+    GSocket *listener;
+    GSource *accept_source;
+    GSource *accept_retry;
+    GTlsCertificate *cert;
+    GHashTable *conns;    /* DvConn set */
+    DvConn *accepting;    /* while soup_server_accept_iostream() runs */
+    guint max_connections;
+    guint header_timeout;
+    guint idle_timeout;
+    guint n_connections;
+    guint n_leaving;      /* shut by a timeout or evicted, not yet let go */
+    GQueue waiting;       /* DvConn without complete headers, oldest first */
+    gboolean at_limit;    /* logged "limit reached", not yet "back under" */
+    guint64 n_refused;
+    gboolean fd_exhausted;
 };
 
 typedef struct {
@@ -669,6 +694,414 @@ dv_server_worker(gpointer data, gpointer user_data)
     g_main_context_invoke(req->server->context, dv_server_finish_request, req);
 }
 
+/* --- connections (main thread) ----------------------------------------------------
+ *
+ * droverd accepts client connections itself and hands each to libsoup
+ * with soup_server_accept_iostream(), because libsoup 3.2 leaves it no
+ * say where it matters:
+ * - its listener stops accepting for good on the first EMFILE;
+ * - it has no idle or header timeout, and no cap on connections;
+ * - it frees no keep-alive connection its client closed (fixed in 3.3),
+ *   so every response says "Connection: close";
+ * - at its own header limit (64 KiB) it closes without an answer.
+ * libsoup gets a stream over the connection's socket streams: closing it
+ * leaves the descriptor to us, so a 431 can still be written, and the
+ * descriptor is closed when libsoup lets go of the connection
+ * ("disconnected"), counted, and the next client let in. */
+
+struct _DvConn {
+    DvServer *server;
+    GSocketConnection *sc; /* owns the descriptor */
+    GIOStream *stream;     /* what libsoup reads and closes */
+    SoupServerMessage *msg;
+    GSource *timer;        /* header, then body timeout; then the forced close */
+    GList waiting_link;    /* in server->waiting until its headers are in */
+    gboolean tls;
+    gboolean timed_out;    /* shut by us: leaving */
+    gboolean released;
+};
+
+static void
+dv_conn_unwait(DvConn *c)
+{
+    if (c->waiting_link.data != NULL) {
+        g_queue_unlink(&c->server->waiting, &c->waiting_link);
+        c->waiting_link.data = NULL;
+    }
+}
+
+static gboolean
+dv_conn_unref_later(gpointer data)
+{
+    g_object_unref(data);
+    return G_SOURCE_REMOVE;
+}
+
+static void
+dv_conn_clear_source(GSource **src)
+{
+    if (*src != NULL) {
+        g_source_destroy(*src);
+        g_clear_pointer(src, g_source_unref);
+    }
+}
+
+/* Best effort, on a plain connection only: a short answer that fits the
+ * socket buffer, written before the descriptor is shut or closed. */
+static void
+dv_conn_send_canned(GSocket *sock, guint status, const char *reason, const GError *error)
+{
+    g_autofree char *body = dv_api_error_body(error);
+    g_autofree char *text = g_strdup_printf("HTTP/1.1 %u %s\r\nContent-Type: application/json\r\n"
+                                            "Content-Length: %zu\r\nConnection: close\r\n"
+                                            "Cache-Control: no-store\r\n\r\n%s",
+                                            status, reason, strlen(body), body);
+    /* A client that went away makes this fail; nothing to tell anyone. */
+    (void)g_socket_send_with_blocking(sock, text, strlen(text), FALSE, NULL, NULL);
+}
+
+static void
+dv_conn_count_down(DvServer *server)
+{
+    server->n_connections--;
+    /* Logged once per episode, with what it cost. */
+    if (server->at_limit && server->n_connections < server->max_connections * 3 / 4) {
+        g_message("client connections back under the limit (%u of %u open); %" G_GUINT64_FORMAT
+                  " refused meanwhile", server->n_connections, server->max_connections,
+                  server->n_refused);
+        server->at_limit = FALSE;
+        server->n_refused = 0;
+    }
+}
+
+/* libsoup let go of the connection (or it was forced): close the
+ * descriptor at once. */
+static void
+dv_conn_release(DvConn *c)
+{
+    DvServer *server = c->server;
+    GSocket *sock = g_socket_connection_get_socket(c->sc);
+
+    if (c->released)
+        return;
+    c->released = TRUE;
+    dv_conn_clear_source(&c->timer);
+    dv_conn_unwait(c);
+    if (c->timed_out)
+        server->n_leaving--;
+    if (c->msg != NULL && !c->tls && soup_server_message_get_method(c->msg) == NULL &&
+        soup_server_message_get_status(c->msg) == SOUP_STATUS_INTERNAL_SERVER_ERROR &&
+        g_strcmp0(soup_server_message_get_reason_phrase(c->msg),
+                  g_dgettext("libsoup-3.0", "Header too big")) == 0) {
+        g_autoptr(GError) error = NULL;
+        dv_set_field_error(&error, DV_ERROR_TOO_LARGE, NULL,
+                           "request headers over the limit of %d bytes", DV_SERVER_MAX_HEADERS);
+        dv_conn_send_canned(sock, DV_HTTP_HEADERS_TOO_LARGE,
+                            "Request Header Fields Too Large", error);
+    }
+    (void)g_io_stream_close(G_IO_STREAM(c->sc), NULL, NULL); /* a close error frees it too */
+    dv_conn_count_down(server);
+    g_hash_table_remove(server->conns, c);
+}
+
+static void
+dv_conn_free(DvConn *c)
+{
+    dv_conn_clear_source(&c->timer);
+    if (c->msg != NULL) {
+        g_signal_handlers_disconnect_by_data(c->msg, c);
+        g_object_set_data(G_OBJECT(c->msg), "dv-conn", NULL);
+        /* Not now: this may run inside one of the message's signals. */
+        if (c->server->context != NULL) {
+            g_autoptr(GSource) src = g_idle_source_new();
+            g_source_set_callback(src, dv_conn_unref_later, g_steal_pointer(&c->msg), NULL);
+            g_source_attach(src, c->server->context);
+        }
+    }
+    g_clear_object(&c->stream);
+    g_clear_object(&c->sc);
+    g_free(c);
+}
+
+static gboolean
+dv_conn_forced(gpointer data)
+{
+    DvConn *c = data;
+    g_clear_pointer(&c->timer, g_source_unref);
+    g_debug("client connection not let go 5 s after its timeout; closing it");
+    dv_conn_release(c);
+    return G_SOURCE_REMOVE;
+}
+
+static void dv_conn_arm(DvConn *c, guint seconds, GSourceFunc func);
+
+/* A client too slow with its headers or body: answer 408 (plain HTTP)
+ * and shut the socket, which libsoup reads as the end of the request. */
+static gboolean
+dv_conn_timeout(gpointer data)
+{
+    DvConn *c = data;
+    GSocket *sock = g_socket_connection_get_socket(c->sc);
+
+    g_clear_pointer(&c->timer, g_source_unref);
+    if (c->timed_out)
+        return G_SOURCE_REMOVE;
+    c->timed_out = TRUE;
+    c->server->n_leaving++;
+    dv_conn_unwait(c);
+    if (!c->tls) {
+        g_autoptr(GError) error = NULL;
+        g_set_error(&error, DV_ERROR, DV_ERROR_TIMEOUT,
+                    "the request was not complete within its time limit");
+        dv_conn_send_canned(sock, SOUP_STATUS_REQUEST_TIMEOUT, "Request Timeout", error);
+    }
+    (void)g_socket_shutdown(sock, TRUE, TRUE, NULL); /* fails only when already shut */
+    dv_conn_arm(c, 5, dv_conn_forced);
+    return G_SOURCE_REMOVE;
+}
+
+static void
+dv_conn_arm(DvConn *c, guint seconds, GSourceFunc func)
+{
+    dv_conn_clear_source(&c->timer);
+    if (seconds == 0)
+        return;
+    c->timer = g_timeout_source_new_seconds(seconds);
+    g_source_set_callback(c->timer, func, c, NULL);
+    g_source_attach(c->timer, c->server->context);
+}
+
+static void
+dv_conn_got_headers(SoupServerMessage *msg, gpointer user_data)
+{
+    DvConn *c = user_data;
+    dv_conn_unwait(c);
+    if (!c->timed_out)
+        dv_conn_arm(c, c->server->idle_timeout, dv_conn_timeout);
+}
+
+static void
+dv_conn_got_body(SoupServerMessage *msg, gpointer user_data)
+{
+    DvConn *c = user_data;
+    if (!c->timed_out)
+        dv_conn_clear_source(&c->timer);
+}
+
+static void
+dv_conn_disconnected(SoupServerMessage *msg, gpointer user_data)
+{
+    dv_conn_release(user_data);
+}
+
+/* libsoup's first message of a connection starts as it is accepted.  Its
+ * response is filled in now with Drover's error body, so that the answers
+ * libsoup gives on its own (400 for a malformed request line, header or
+ * URI, 501 for an unknown Transfer-Encoding) carry it too; dv_server_early()
+ * clears it for every request that parsed. */
+static void
+dv_server_request_started(SoupServer *soup, SoupServerMessage *msg, gpointer user_data)
+{
+    DvServer *server = user_data;
+    DvConn *c = server->accepting;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *body = NULL;
+
+    if (c == NULL || c->msg != NULL)
+        return;
+    c->msg = g_object_ref(msg);
+    g_object_set_data(G_OBJECT(msg), "dv-conn", c);
+    g_signal_connect(msg, "got-headers", G_CALLBACK(dv_conn_got_headers), c);
+    g_signal_connect(msg, "got-body", G_CALLBACK(dv_conn_got_body), c);
+    g_signal_connect(msg, "disconnected", G_CALLBACK(dv_conn_disconnected), c);
+    dv_set_field_error(&error, DV_ERROR_INVALID_ARGUMENT, NULL,
+                       "malformed HTTP request (request line, URI or headers)");
+    body = dv_api_error_body(error);
+    soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_TAKE,
+                                     g_steal_pointer(&body), strlen(body));
+    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection",
+                                 "close");
+}
+
+static void
+dv_server_limit_reached(DvServer *server)
+{
+    if (!server->at_limit) {
+        g_warning("client connection limit of %u reached; clients that have not sent their "
+                  "request are closed first, then new ones refused (max_connections in the "
+                  "config)", server->max_connections);
+        server->at_limit = TRUE;
+    }
+}
+
+typedef enum {
+    DV_ROOM_YES,
+    DV_ROOM_EVICT, /* after the accept, the oldest waiting client goes */
+    DV_ROOM_LATER, /* leave the client in the listen queue a moment */
+    DV_ROOM_NO,
+} DvRoom;
+
+/* At the cap, the oldest client still sending its headers (idle, slow or
+ * a slowloris) makes way for a new one: those that sent a request are
+ * served.  At most DV_SERVER_MAX_LEAVING such are shut and not yet let go
+ * by libsoup (it reads their end at its next turn), which bounds the
+ * descriptors over the cap; beyond that new clients wait in the listen
+ * queue.  When every client sent its request, new ones get a 503. */
+#define DV_SERVER_MAX_LEAVING 64
+
+static DvRoom
+dv_server_room(DvServer *server)
+{
+    if (server->n_connections - server->n_leaving < server->max_connections)
+        return DV_ROOM_YES;
+    dv_server_limit_reached(server);
+    if (server->n_leaving >= DV_SERVER_MAX_LEAVING)
+        return DV_ROOM_LATER;
+    if (g_queue_peek_head(&server->waiting) != NULL)
+        return DV_ROOM_EVICT;
+    return server->n_leaving > 0 ? DV_ROOM_LATER : DV_ROOM_NO;
+}
+
+static void
+dv_server_evict_oldest(DvServer *server)
+{
+    DvConn *oldest = g_queue_peek_head(&server->waiting);
+    if (oldest != NULL) {
+        dv_conn_arm(oldest, 0, NULL);
+        dv_conn_timeout(oldest);
+    }
+}
+
+static void
+dv_server_refuse(DvServer *server, GSocket *sock)
+{
+    g_autoptr(GError) error = NULL;
+
+    server->n_refused++;
+    if (server->cert == NULL) {
+        g_set_error(&error, DV_ERROR, DV_ERROR_UNAVAILABLE,
+                    "the server has too many client connections (limit %u); try again",
+                    server->max_connections);
+        dv_conn_send_canned(sock, SOUP_STATUS_SERVICE_UNAVAILABLE, "Service Unavailable", error);
+    }
+    (void)g_socket_close(sock, NULL); /* nothing to do about a close error */
+}
+
+static void
+dv_server_take(DvServer *server, GSocket *sock)
+{
+    DvConn *c = g_new0(DvConn, 1);
+    g_autoptr(GSocketAddress) local = g_socket_get_local_address(sock, NULL);
+    g_autoptr(GSocketAddress) remote = g_socket_get_remote_address(sock, NULL);
+    g_autoptr(GIOStream) plain = NULL;
+    g_autoptr(GError) error = NULL;
+
+    c->server = server;
+    c->sc = g_socket_connection_factory_create_connection(sock);
+    plain = g_simple_io_stream_new(g_io_stream_get_input_stream(G_IO_STREAM(c->sc)),
+                                   g_io_stream_get_output_stream(G_IO_STREAM(c->sc)));
+    (void)g_socket_set_option(sock, IPPROTO_TCP, TCP_NODELAY, TRUE, NULL); /* latency only */
+    if (server->cert != NULL) {
+        c->tls = TRUE;
+        c->stream = G_IO_STREAM(g_tls_server_connection_new(plain, server->cert, &error));
+        if (c->stream != NULL)
+            g_object_set(c->stream, "require-close-notify", FALSE, NULL);
+    } else {
+        c->stream = g_object_ref(plain);
+    }
+    server->n_connections++;
+    g_hash_table_add(server->conns, c);
+    if (c->stream == NULL || local == NULL || remote == NULL) {
+        g_debug("cannot set up a client connection: %s", error != NULL ? error->message : "no address");
+        dv_conn_release(c);
+        return;
+    }
+    dv_conn_arm(c, server->header_timeout, dv_conn_timeout);
+    c->waiting_link.data = c;
+    g_queue_push_tail_link(&server->waiting, &c->waiting_link);
+    server->accepting = c;
+    soup_server_accept_iostream(server->soup, c->stream, local, remote, NULL);
+    server->accepting = NULL;
+}
+
+static void dv_server_accept_start(DvServer *server);
+
+static gboolean
+dv_server_accept_resume(gpointer data)
+{
+    DvServer *server = data;
+    g_clear_pointer(&server->accept_retry, g_source_unref);
+    dv_server_accept_start(server);
+    return G_SOURCE_REMOVE;
+}
+
+/* The caller returns G_SOURCE_REMOVE. */
+static void
+dv_server_accept_pause(DvServer *server, guint ms)
+{
+    g_clear_pointer(&server->accept_source, g_source_unref);
+    server->accept_retry = g_timeout_source_new(ms);
+    g_source_set_callback(server->accept_retry, dv_server_accept_resume, server, NULL);
+    g_source_attach(server->accept_retry, server->context);
+}
+
+static gboolean
+dv_server_accept_ready(GSocket *listener, GIOCondition cond, gpointer data)
+{
+    DvServer *server = data;
+
+    /* A bounded batch per turn: other sources get their turn too. */
+    for (guint i = 0; i < 64; i++) {
+        g_autoptr(GError) error = NULL;
+        GSocket *sock;
+        DvRoom room = dv_server_room(server);
+
+        if (room == DV_ROOM_LATER) {
+            dv_server_accept_pause(server, 10);
+            return G_SOURCE_REMOVE;
+        }
+        sock = g_socket_accept(listener, NULL, &error);
+        if (sock == NULL) {
+            if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+                return G_SOURCE_CONTINUE;
+            if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_OPEN_FILES) ||
+                g_error_matches(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE)) {
+                /* Out of descriptors anyway (libvirt, the database):
+                 * pause, never stop, accepting. */
+                if (!server->fd_exhausted)
+                    g_warning("cannot accept clients: %s (%u client connections open); "
+                              "retrying every 200 ms", error->message, server->n_connections);
+                server->fd_exhausted = TRUE;
+                dv_server_accept_pause(server, 200);
+                return G_SOURCE_REMOVE;
+            }
+            g_debug("accept: %s", error->message);
+            return G_SOURCE_CONTINUE;
+        }
+        if (server->fd_exhausted) {
+            g_message("accepting clients again");
+            server->fd_exhausted = FALSE;
+        }
+        if (room == DV_ROOM_NO) {
+            dv_server_refuse(server, sock);
+        } else {
+            if (room == DV_ROOM_EVICT)
+                dv_server_evict_oldest(server);
+            dv_server_take(server, sock);
+        }
+        g_object_unref(sock);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static void
+dv_server_accept_start(DvServer *server)
+{
+    server->accept_source = g_socket_create_source(server->listener, G_IO_IN, NULL);
+    g_source_set_callback(server->accept_source, G_SOURCE_FUNC(dv_server_accept_ready), server, NULL);
+    g_source_attach(server->accept_source, server->context);
+}
+
 /* --- job event streams (main thread) -------------------------------------------- */
 
 static void
@@ -861,13 +1294,36 @@ dv_server_bearer(SoupServerMessage *msg)
 }
 
 static void
+dv_server_count_header(const char *name, const char *value, gpointer data)
+{
+    gsize *total = data;
+    *total += strlen(name) + strlen(value) + 4; /* ": " and CRLF */
+}
+
+static void
 dv_server_early(SoupServer *soup, SoupServerMessage *msg, const char *path, GHashTable *query,
                 gpointer user_data)
 {
     SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
     SoupEncoding enc = soup_message_headers_get_encoding(h);
     g_autoptr(GError) error = NULL;
+    gsize header_bytes = 0;
 
+    /* The request parsed: drop the error body dv_server_request_started()
+     * put in place for libsoup's own answers. */
+    soup_server_message_set_response(msg, NULL, SOUP_MEMORY_STATIC, NULL, 0);
+    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection",
+                                 "close");
+    soup_message_headers_foreach(h, dv_server_count_header, &header_bytes);
+    if (header_bytes > DV_SERVER_MAX_HEADERS) {
+        dv_set_field_error(&error, DV_ERROR_TOO_LARGE, NULL,
+                           "request headers are %" G_GSIZE_FORMAT " bytes, over the limit of %d",
+                           header_bytes, DV_SERVER_MAX_HEADERS);
+        dv_server_send_error_now(msg, error);
+        soup_server_message_set_status(msg, DV_HTTP_HEADERS_TOO_LARGE,
+                                       "Request Header Fields Too Large");
+        return;
+    }
     /* Refuse oversized bodies before libsoup reads them. */
     if (enc == SOUP_ENCODING_CONTENT_LENGTH &&
         soup_message_headers_get_content_length(h) > DV_JSON_MAX_BODY) {
@@ -979,12 +1435,70 @@ dv_server_parse_listen(const char *listen, GError **error)
     return G_INET_SOCKET_ADDRESS(g_inet_socket_address_new(addr, (guint16)port));
 }
 
+/* The descriptors a process may open, after droverd raised its soft
+ * limit to the hard one. */
+static guint
+dv_server_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > G_MAXINT)
+        return G_MAXINT;
+    return (guint)rl.rlim_cur;
+}
+
+static gboolean
+dv_server_set_limits(DvServer *server, const DvServerOptions *opts, GError **error)
+{
+    guint fds = dv_server_fd_limit();
+    guint derived = fds > DV_SERVER_FD_RESERVE + 16 ? fds - DV_SERVER_FD_RESERVE : 16;
+
+    if (opts->max_connections > 0 && (fds < 64 || opts->max_connections > fds - 32)) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "max_connections",
+                           "max_connections: %u leaves fewer than 32 of the %u descriptors "
+                           "droverd may open (LimitNOFILE) for libvirt, the database and files",
+                           opts->max_connections, fds);
+        return FALSE;
+    }
+    if (opts->header_timeout > 86400 || opts->idle_timeout > 86400) {
+        const char *f = opts->header_timeout > 86400 ? "header_timeout" : "idle_timeout";
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, f, "%s: must be 1 to 86400 seconds", f);
+        return FALSE;
+    }
+    server->max_connections = opts->max_connections > 0 ? opts->max_connections : MIN(derived, 65536);
+    server->header_timeout = opts->header_timeout > 0 ? opts->header_timeout : DV_SERVER_HEADER_TIMEOUT;
+    server->idle_timeout = opts->idle_timeout > 0 ? opts->idle_timeout : DV_SERVER_IDLE_TIMEOUT;
+    return TRUE;
+}
+
+/* A socket of our own: libsoup's listens with GLib's backlog of 10,
+ * which a burst of a few hundred connects overflows into resets. */
+static gboolean
+dv_server_listen(DvServer *server, GInetSocketAddress *addr, GError **error)
+{
+    GSocketFamily family = g_socket_address_get_family(G_SOCKET_ADDRESS(addr));
+    g_autoptr(GSocket) sock = g_socket_new(family, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, error);
+    g_autoptr(GSocketAddress) bound = NULL;
+    g_autofree char *host = NULL;
+
+    if (sock == NULL || !g_socket_bind(sock, G_SOCKET_ADDRESS(addr), TRUE, error))
+        return FALSE;
+    g_socket_set_listen_backlog(sock, DV_SERVER_LISTEN_BACKLOG);
+    g_socket_set_blocking(sock, FALSE); /* accepted in batches until EAGAIN */
+    if (!g_socket_listen(sock, error) || (bound = g_socket_get_local_address(sock, error)) == NULL)
+        return FALSE;
+    host = g_inet_address_to_string(g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(bound)));
+    server->url = g_strdup_printf(family == G_SOCKET_FAMILY_IPV6 ? "%s://[%s]:%u" : "%s://%s:%u",
+                                  server->cert != NULL ? "https" : "http", host,
+                                  g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound)));
+    server->listener = g_steal_pointer(&sock);
+    return TRUE;
+}
+
 DvServer *
 dv_server_new(DvEngine *engine, const DvServerOptions *opts, GError **error)
 {
     g_autoptr(GInetSocketAddress) addr = dv_server_parse_listen(opts->listen, error);
     g_autoptr(GTlsCertificate) cert = NULL;
-    g_autoptr(GSList) uris = NULL;
     DvServer *server;
     gboolean loopback;
 
@@ -1008,13 +1522,18 @@ dv_server_new(DvEngine *engine, const DvServerOptions *opts, GError **error)
 
     server = g_new0(DvServer, 1);
     server->engine = engine;
+    if (!dv_server_set_limits(server, opts, error)) {
+        g_free(server);
+        return NULL;
+    }
     server->context = g_main_context_ref_thread_default();
     server->streams = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                             (GDestroyNotify)g_ptr_array_unref);
+    server->conns = g_hash_table_new_full(g_direct_hash, g_direct_equal, (GDestroyNotify)dv_conn_free, NULL);
+    server->cert = g_steal_pointer(&cert);
     server->soup = soup_server_new("server-header", "droverd/" DV_VERSION " ", NULL);
-    if (cert != NULL)
-        soup_server_set_tls_certificate(server->soup, cert);
     server->pool = g_thread_pool_new(dv_server_worker, server, DV_REQUEST_WORKERS, FALSE, NULL);
+    g_signal_connect(server->soup, "request-started", G_CALLBACK(dv_server_request_started), server);
     soup_server_add_early_handler(server->soup, NULL, dv_server_early, server, NULL);
     soup_server_add_handler(server->soup, NULL, dv_server_handler, server, NULL);
     dv_job_manager_set_listener(dv_engine_get_jobs(engine), dv_server_job_listener, server);
@@ -1024,23 +1543,29 @@ dv_server_new(DvEngine *engine, const DvServerOptions *opts, GError **error)
         server->keepalive_id = g_source_attach(src, server->context);
     }
 
-    if (!soup_server_listen(server->soup, G_SOCKET_ADDRESS(addr),
-                            cert != NULL ? SOUP_SERVER_LISTEN_HTTPS : 0, error)) {
+    if (!dv_server_listen(server, addr, error)) {
         dv_error_convert(error);
         g_prefix_error(error, "cannot listen on %s: ", opts->listen);
         dv_server_free(server);
         return NULL;
     }
-    uris = soup_server_get_uris(server->soup);
-    if (uris != NULL) {
-        g_autofree char *s = g_uri_to_string(uris->data);
-        size_t len = strlen(s);
-        if (len > 0 && s[len - 1] == '/')
-            s[len - 1] = '\0';
-        server->url = g_steal_pointer(&s);
-    }
-    g_slist_free_full(g_steal_pointer(&uris), (GDestroyNotify)g_uri_unref);
+    dv_server_accept_start(server);
+    g_debug("serving up to %u client connections (of %u descriptors), header timeout %u s, "
+            "idle timeout %u s", server->max_connections, dv_server_fd_limit(),
+            server->header_timeout, server->idle_timeout);
     return server;
+}
+
+guint
+dv_server_get_max_connections(DvServer *server)
+{
+    return server->max_connections;
+}
+
+guint
+dv_server_get_n_connections(DvServer *server)
+{
+    return server->n_connections;
 }
 
 const char *
@@ -1060,11 +1585,30 @@ dv_server_free(DvServer *server)
         if (src != NULL)
             g_source_destroy(src);
     }
+    dv_conn_clear_source(&server->accept_source);
+    dv_conn_clear_source(&server->accept_retry);
+    if (server->listener != NULL)
+        (void)g_socket_close(server->listener, NULL); /* going away either way */
+    g_clear_object(&server->listener);
+    /* Disconnects every client: each is released through "disconnected". */
     if (server->soup != NULL)
         soup_server_disconnect(server->soup);
     if (server->pool != NULL)
         g_thread_pool_free(server->pool, FALSE, TRUE);
+    /* Requests answered after the disconnect still hold their connection. */
+    {
+        GHashTableIter it;
+        gpointer key;
+        g_hash_table_iter_init(&it, server->conns);
+        while (g_hash_table_iter_next(&it, &key, NULL)) {
+            DvConn *c = key;
+            c->released = TRUE;
+            (void)g_io_stream_close(G_IO_STREAM(c->sc), NULL, NULL); /* shutting down */
+        }
+    }
+    g_hash_table_unref(server->conns);
     g_clear_object(&server->soup);
+    g_clear_object(&server->cert);
     g_hash_table_unref(server->streams);
     g_main_context_unref(server->context);
     g_free(server->url);

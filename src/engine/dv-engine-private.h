@@ -14,6 +14,9 @@ struct _DvEngine {
     char *installation_id;
     gboolean registered;
     DvStore *store;
+    /* droverd: the one-writer lock on a SQLite database, for the
+     * engine's life (NULL otherwise). */
+    DvStoreLock *db_lock;
     DvVirt *virt;
     DvAuth *auth;
     DvJobManager *jobs;

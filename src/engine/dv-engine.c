@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <string.h>
 #include <glib/gstdio.h>
@@ -46,6 +47,92 @@ dv_engine_ensure_state_dir(const char *dir, GError **error)
         return FALSE;
     }
     return TRUE;
+}
+
+/* --- first start ---------------------------------------------------------- */
+
+/* Entries of a state directory that only an installation leaves behind:
+ * keys, certificates, configs, the default share, backups, the first
+ * password; the default database's companions (drover.db-wal, -shm,
+ * .lock), backup archives and recovery keys too.  Anything else (a log
+ * file, lost+found) is not taken for one. */
+static const char *const dv_engine_trace_names[] = {
+    "keys",
+    "tls",
+    "directory.conf",
+    "directory-bind.password",
+    "directory-ca.pem",
+    "initial-admin-password",
+    "droverd.conf",
+    "library",
+    "backups",
+    "recovery.key",
+    NULL,
+};
+
+static gboolean
+dv_engine_is_trace(const char *name)
+{
+    static const char *const suffixes[] = { ".tar.zst", ".tar", ".zst", ".service", ".key", NULL };
+
+    if (g_strv_contains(dv_engine_trace_names, name) || g_str_has_prefix(name, "drover.db") ||
+        g_str_has_prefix(name, "drover-backup") || g_str_has_prefix(name, ".recovery-") ||
+        g_str_has_prefix(name, "recovery"))
+        return TRUE;
+    for (guint i = 0; suffixes[i] != NULL; i++)
+        if (g_str_has_suffix(name, suffixes[i]))
+            return TRUE;
+    return FALSE;
+}
+
+/* A missing or empty (0-byte) SQLite database is a first start only in a
+ * state directory holding nothing of an earlier installation: otherwise
+ * the data was lost or moved, and making a new installation (new admin
+ * password, new keys) over it would hide that for good. */
+static gboolean
+dv_engine_check_first_start(const char *state_dir, const char *db_path, GError **error)
+{
+    static const char *const companions[] = { "-wal", "-shm", "-journal", ".lock", NULL };
+    g_autoptr(GString) traces = g_string_new(NULL);
+    g_autoptr(GDir) dir = NULL;
+    const char *name;
+    struct stat st;
+    const char *what;
+
+    if (g_str_has_prefix(db_path, "postgresql://") || g_str_has_prefix(db_path, "postgres://"))
+        return TRUE;
+    if (stat(db_path, &st) == 0) {
+        if (st.st_size > 0)
+            return TRUE;
+        what = "empty (0 bytes)";
+    } else if (errno == ENOENT) {
+        what = "missing";
+    } else {
+        return TRUE; /* opening it says why */
+    }
+    for (guint i = 0; companions[i] != NULL; i++) {
+        g_autofree char *p = g_strconcat(db_path, companions[i], NULL);
+        if (g_file_test(p, G_FILE_TEST_EXISTS))
+            g_string_append_printf(traces, "%s%s", traces->len > 0 ? ", " : "", p);
+    }
+    dir = g_dir_open(state_dir, 0, NULL);
+    while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+        g_autofree char *p = g_build_filename(state_dir, name, NULL);
+        if (!dv_engine_is_trace(name) || g_strcmp0(p, db_path) == 0 ||
+            strstr(traces->str, p) != NULL)
+            continue;
+        g_string_append_printf(traces, "%s%s", traces->len > 0 ? ", " : "", name);
+    }
+    if (traces->len == 0)
+        return TRUE;
+    dv_set_field_error(error, DV_ERROR_CONFLICT, "database",
+                       "the database %s is %s, but the state directory %s holds what an earlier "
+                       "installation left (%s): this is not a first start, and starting would make "
+                       "a new, empty installation over it. Put the database back with "
+                       "'drover-setup restore --in BACKUP --state-dir %s', or give the server the "
+                       "database it used; to start afresh, give an empty state directory",
+                       db_path, what, state_dir, traces->str, state_dir);
+    return FALSE;
 }
 
 static char *
@@ -176,9 +263,21 @@ dv_engine_heartbeat(DvEngine *engine, GError **error)
 {
     g_autoptr(JsonObject) changes = json_object_new();
     g_autoptr(GPtrArray) live = NULL;
+    g_autofree char *detail = NULL;
 
     if (!engine->registered)
         return TRUE;
+    /* Also notices a database file removed or replaced while no request
+     * wrote: from then on every write is refused with the reason. */
+    switch (dv_db_check_state(dv_store_get_db(engine->store), &detail)) {
+    case DV_DB_STATE_MISSING:
+    case DV_DB_STATE_REPLACED:
+        dv_set_field_error(error, DV_ERROR_UNAVAILABLE, "database", "%s; writes are refused",
+                           detail);
+        return FALSE;
+    default:
+        break;
+    }
     json_object_set_int_member(changes, "heartbeat_at", dv_store_now());
     if (!dv_store_update(engine->store, &dv_table_servers, engine->server_id, changes, error))
         return FALSE;
@@ -371,12 +470,29 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
     }
     db_location = opts->database != NULL ? g_strdup(opts->database)
                                          : g_build_filename(engine->state_dir, "drover.db", NULL);
+    /* droverd: never a new installation over the traces of an earlier
+     * one, and one server per SQLite database while it exists, whatever
+     * its heartbeat (checked before the lock: its file is a trace). */
+    if (opts->serve) {
+        if (!dv_engine_check_first_start(engine->state_dir, db_location, error))
+            return NULL;
+        engine->db_lock = dv_store_lock_acquire(db_location, "droverd", error);
+        if (engine->db_lock == NULL)
+            return NULL;
+    }
     /* A new (empty) database is set up here; one of an older schema is
      * refused: the schema is migrated by drover-setup upgrade, with its plan
      * and backup, before a server of the new version serves. */
     engine->store = dv_store_open(db_location, 0, error);
     if (engine->store == NULL)
         return NULL;
+    if (opts->serve) {
+        g_autofree char *detail = NULL;
+        if (dv_db_check_state(dv_store_get_db(engine->store), &detail) == DV_DB_STATE_READ_ONLY) {
+            dv_set_field_error(error, DV_ERROR_UNAVAILABLE, "database", "%s", detail);
+            return NULL;
+        }
+    }
     if (!dv_upgrade_check_schema_for_server(engine->store, &local_schema)) {
         /* Name this server's state directory, so the commands can be
          * copied as they are (never the database URI: it may hold a
@@ -473,6 +589,7 @@ dv_engine_free(DvEngine *engine)
     g_clear_pointer(&engine->keyring, dv_keyring_free);
     g_clear_pointer(&engine->directory, dv_key_protector_free);
     g_clear_pointer(&engine->store, dv_store_free);
+    g_clear_pointer(&engine->db_lock, dv_store_lock_release);
     g_free(engine->state_dir);
     g_free(engine->server_id);
     g_free(engine->installation_id);
@@ -809,11 +926,27 @@ JsonObject *
 dv_engine_health(DvEngine *engine)
 {
     JsonObject *out = json_object_new();
+    JsonObject *db = json_object_new();
     g_autoptr(GError) error = NULL;
+    g_autofree char *detail = NULL;
     guint version = dv_store_get_schema_version(engine->store, &error);
+    DvDbState state = dv_db_check_state(dv_store_get_db(engine->store), &detail);
+    gboolean ok = error == NULL && state == DV_DB_STATE_OK;
 
-    json_object_set_string_member(out, "status", error == NULL ? "ok" : "degraded");
-    json_object_set_string_member(out, "database", error == NULL ? "ok" : error->message);
+    json_object_set_string_member(out, "status", ok ? "ok" : "degraded");
+    json_object_set_string_member(out, "database",
+                                  ok              ? "ok"
+                                  : error != NULL ? error->message
+                                                  : detail);
+    /* What is wrong with the database file, for monitoring: */
+    json_object_set_string_member(db, "state", dv_db_state_to_string(state));
+    if (detail != NULL)
+        json_object_set_string_member(db, "detail", detail);
+    else if (error != NULL)
+        json_object_set_string_member(db, "detail", error->message);
+    else
+        json_object_set_null_member(db, "detail");
+    json_object_set_object_member(out, "database_state", db);
     json_object_set_int_member(out, "schema_version", version);
     json_object_set_int_member(out, "jobs_active", dv_job_manager_get_n_active(engine->jobs));
     return out;

@@ -164,8 +164,16 @@ dv_setup_schema_migrate(void)
 {
     g_autofree char *location = dv_setup_location();
     g_autoptr(GError) error = NULL;
-    g_autoptr(DvStore) store = dv_store_open(location, DV_STORE_OPEN_MIGRATE, &error);
+    g_autoptr(DvStoreLock) lock = NULL;
+    g_autoptr(DvStore) store = NULL;
 
+    /* Migrating writes: not under a running droverd. */
+    if (g_file_test(location, G_FILE_TEST_EXISTS)) {
+        lock = dv_store_lock_acquire(location, "drover-setup schema migrate", &error);
+        if (lock == NULL)
+            return dv_setup_fail(error);
+    }
+    store = dv_store_open(location, DV_STORE_OPEN_MIGRATE, &error);
     if (store == NULL)
         return dv_setup_fail(error);
     g_print("schema at version %u\n", dv_store_get_schema_version(store, NULL));
@@ -447,6 +455,7 @@ static int
 dv_setup_backup_restore(gboolean backup)
 {
     g_autoptr(GError) error = NULL;
+    g_autoptr(DvStoreLock) lock = NULL;
     g_autofree char *state_dir = dv_setup_state_dir();
     DvSetupBackupOptions bo = {
         .state_dir = state_dir,
@@ -458,6 +467,19 @@ dv_setup_backup_restore(gboolean backup)
     if ((backup ? opt_out : opt_in) == NULL) {
         g_printerr("drover-setup: %s needs %s FILE\n", backup ? "backup" : "restore", backup ? "--out" : "--in");
         return DV_EXIT_USAGE;
+    }
+    /* Restore replaces the database: never under a droverd holding it
+     * (backup only reads, and may run beside it). */
+    if (!backup) {
+        g_autofree char *location = opt_database != NULL
+                                        ? g_strdup(opt_database)
+                                        : g_build_filename(state_dir, "drover.db", NULL);
+        g_autofree char *dir = g_path_get_dirname(location);
+        if (g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+            lock = dv_store_lock_acquire(location, "drover-setup restore", &error);
+            if (lock == NULL)
+                return dv_setup_fail(error);
+        }
     }
     if (!(backup ? dv_setup_backup(&bo, opt_out, &error) : dv_setup_restore(&bo, opt_in, &error)))
         return dv_setup_fail(error);

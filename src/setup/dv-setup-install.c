@@ -1454,6 +1454,16 @@ dv_install(void)
             return DV_EXIT_OK;
         }
     }
+    /* A droverd holding the database: refused before anything changes
+     * (the upgrade of existing data takes the lock again itself). */
+    if (g_file_test(p.database, G_FILE_TEST_EXISTS)) {
+        g_autoptr(DvStoreLock) lock =
+            dv_store_lock_acquire(p.database, "drover-setup install", &error);
+        if (lock == NULL) {
+            g_printerr("drover-setup: %s\nnothing was changed\n", error->message);
+            return dv_error_to_exit_code(error);
+        }
+    }
     existing = p.db.content == DV_STORE_CONTENT_DROVER;
     if (existing)
         g_print("this database already holds a Drover installation (schema %u, %" G_GINT64_FORMAT
@@ -1684,7 +1694,19 @@ dv_uninstall(void)
             g_print("stopped and disabled %s\n", DV_INSTALL_UNIT_NAME);
     }
     /* A droverd still serving the database (started by hand, or by another
-     * unit) would lose its files under it. */
+     * unit) would lose its files under it: its lock (SQLite, even paused),
+     * else its heartbeat. */
+    g_autoptr(DvStoreLock) lock = NULL;
+    if (g_file_test(db, G_FILE_TEST_EXISTS)) {
+        g_autoptr(GError) local = NULL;
+        lock = dv_store_lock_acquire(db, "drover-setup uninstall", &local);
+        if (lock == NULL) {
+            g_printerr("drover-setup: the lock's holder is serving this database; stop it first "
+                       "(%s)\nnothing was changed\n",
+                       local->message);
+            return dv_error_to_exit_code(local);
+        }
+    }
     {
         g_auto(DvStoreInspection) in = { 0 };
         g_autoptr(GError) local = NULL;

@@ -342,6 +342,7 @@ dv_setup_upgrade(DvSetupUpgradeArgs *a)
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) plan = NULL;
     g_autoptr(JsonObject) report = NULL;
+    g_autoptr(DvStoreLock) lock = NULL;
 
     if (a->report_only)
         return dv_setup_upgrade_report(a);
@@ -354,6 +355,18 @@ dv_setup_upgrade(DvSetupUpgradeArgs *a)
         else
             dv_print_plan(plan);
         return dv_upgrade_plan_is_blocked(plan) ? DV_SETUP_EXIT_PLAN_BLOCKED : 0;
+    }
+    /* The upgrade writes the database: never under a running droverd,
+     * whatever its heartbeat says (the plan and the report only read). */
+    {
+        g_autofree char *location = a->upgrade.database != NULL
+                                        ? g_strdup(a->upgrade.database)
+                                        : g_build_filename(a->upgrade.state_dir, "drover.db", NULL);
+        if (g_file_test(location, G_FILE_TEST_EXISTS)) {
+            lock = dv_store_lock_acquire(location, "drover-setup upgrade", &error);
+            if (lock == NULL)
+                return dv_setup_upgrade_fail(error);
+        }
     }
     a->upgrade.backup = dv_setup_upgrade_backup;
     a->upgrade.restore = dv_setup_upgrade_restore;

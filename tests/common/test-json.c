@@ -192,6 +192,57 @@ test_deep_copy_threads(void)
     g_assert_cmpstr(json_object_get_string_member(json_node_get_object(orig), "state"), ==, "queued");
 }
 
+/* json-glib cuts strings and names at a NUL and keeps the last of two
+ * members of one name: each is refused, naming the member. */
+static void
+assert_refused(const char *text, const char *field, const char *in_message)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) obj = parse(text, &error);
+    if (obj != NULL)
+        g_error("accepted: %s", text);
+    g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
+    g_assert_cmpstr(dv_error_get_field(error), ==, field);
+    if (strstr(error->message, in_message) == NULL)
+        g_error("'%s' gave '%s', not '%s'", text, error->message, in_message);
+}
+
+static void
+assert_accepted(const char *text)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) obj = parse(text, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(obj);
+}
+
+static void
+test_nul(void)
+{
+    assert_refused("{\"password\":\"abc\\u0000SECRET-TAIL\"}", "password", "NUL");
+    assert_refused("{\"a\":{\"b\":[\"x\",\"y\\u0000\"]}}", "a.b[1]", "NUL");
+    assert_refused("{\"disks\":[{\"name\":\"ok\"},{\"name\":\"\\u0000\"}]}", "disks[1].name", "NUL");
+    assert_refused("{\"na\\u0000me\":\"x\"}", "na\\u0000me", "member name");
+    assert_refused("{\"a\":{\"\\u0000\":1}}", "a.\\u0000", "member name");
+    /* Only the NUL escape: other control escapes and a literal "\\u0000"
+     * (an escaped backslash) stay accepted. */
+    assert_accepted("{\"a\":\"x\\u0001\\n\\\\u0000\"}");
+    assert_accepted("{\"a\":\"\\ud83d\\ude00\"}");
+}
+
+static void
+test_duplicate(void)
+{
+    assert_refused("{\"name\":\"a\",\"name\":\"b\"}", "name", "more than once");
+    /* The same name spelled two ways. */
+    assert_refused("{\"name\":\"a\",\"n\\u0061me\":\"b\"}", "n\\u0061me", "more than once");
+    assert_refused("{\"a\":[{\"x\":1},{\"x\":1,\"y\":2,\"x\":3}]}", "a[1].x", "more than once");
+    assert_refused("{\"\\ud83d\\ude00\":1,\"\\ud83d\\ude00\":2}", "\\ud83d\\ude00", "more than once");
+    /* The same name in two objects, or a name equal to a value, is fine. */
+    assert_accepted("{\"a\":{\"x\":1},\"b\":{\"x\":1},\"x\":\"x\"}");
+    assert_accepted("{\"a\":[{\"x\":1},{\"x\":2}],\"b\":[\"a\",\"a\"]}");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -200,5 +251,7 @@ main(int argc, char **argv)
     g_test_add_func("/drover/common/json/fields", test_fields);
     g_test_add_func("/drover/common/json/deep-copy", test_deep_copy);
     g_test_add_func("/drover/common/json/deep-copy-threads", test_deep_copy_threads);
+    g_test_add_func("/drover/common/json/nul", test_nul);
+    g_test_add_func("/drover/common/json/duplicate-member", test_duplicate);
     return g_test_run();
 }

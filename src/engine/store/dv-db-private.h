@@ -21,6 +21,10 @@ typedef struct {
     /* Ends the outermost transaction; a commit the server turned into a
      * rollback must fail. */
     gboolean (*commit)(DvDb *db, GError **error);
+    /* May be NULL (always OK).  @identity_only: only whether the file is
+     * still the one opened (cheap: one stat), for the check before each
+     * write. */
+    DvDbState (*check)(DvDb *db, gboolean identity_only, char **ret_detail);
 } DvDbOps;
 
 struct _DvDb {

@@ -6,8 +6,11 @@
 #include "dv-db-private.h"
 #include "dv-error.h"
 
+#include <errno.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 
 /* Past this many distinct statements the cache is emptied and refilled;
  * the store generates a bounded set, so this only guards against a bug. */
@@ -16,6 +19,20 @@
 typedef struct {
     sqlite3 *handle;
     GHashTable *stmts; /* SQL text -> sqlite3_stmt*, owned */
+    /* The file as opened: its path and identity, to notice it removed or
+     * replaced under the connection (SQLite in WAL mode does not). */
+    char *path;
+    gboolean have_identity;
+    dev_t dev;
+    ino_t ino;
+    /* MISSING or REPLACED once seen; final. */
+    DvDbState lost;
+    char *lost_detail;
+    /* The last statement's failure, when it says something about the file
+     * (READ_ONLY, FULL, MALFORMED); READ_ONLY and FULL end with the next
+     * write that succeeds. */
+    DvDbState failed;
+    char *failed_detail;
 } DvSqlite;
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(sqlite3, sqlite3_close_v2)
@@ -50,6 +67,9 @@ dv_sqlite_close(gpointer conn)
     /* Statements first: sqlite3_close_v2 would otherwise linger. */
     g_clear_pointer(&self->stmts, g_hash_table_unref);
     sqlite3_close_v2(self->handle);
+    g_free(self->path);
+    g_free(self->lost_detail);
+    g_free(self->failed_detail);
     g_free(self);
 }
 
@@ -97,6 +117,43 @@ dv_sqlite_set_constraint_error(const char *msg, int ext, GError **error)
     }
 }
 
+/* What a failure says about the file, for dv_db_check_state(). */
+static void
+dv_sqlite_note_failure(DvSqlite *self, int rc, const char *msg)
+{
+    int sys = sqlite3_system_errno(self->handle);
+    DvDbState state = DV_DB_STATE_OK;
+
+    switch (rc & 0xff) {
+    case SQLITE_FULL:
+        state = DV_DB_STATE_FULL;
+        break;
+    case SQLITE_READONLY:
+        state = DV_DB_STATE_READ_ONLY;
+        break;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        state = DV_DB_STATE_MALFORMED;
+        break;
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+        if (sys == ENOSPC || sys == EDQUOT)
+            state = DV_DB_STATE_FULL;
+        else if (sys == EROFS || sys == EACCES || sys == EPERM)
+            state = DV_DB_STATE_READ_ONLY;
+        break;
+    default:
+        break;
+    }
+    /* Malformed stays: a corrupt page does not heal. */
+    if (state == DV_DB_STATE_OK || self->failed == DV_DB_STATE_MALFORMED)
+        return;
+    self->failed = state;
+    g_free(self->failed_detail);
+    self->failed_detail = g_strdup_printf("the last write to %s failed: %s%s%s", self->path, msg,
+                                          sys != 0 ? ": " : "", sys != 0 ? g_strerror(sys) : "");
+}
+
 static void
 dv_sqlite_set_error(DvSqlite *self, int rc, GError **error)
 {
@@ -105,6 +162,7 @@ dv_sqlite_set_error(DvSqlite *self, int rc, GError **error)
 
     if ((ext & 0xff) != (rc & 0xff))
         ext = rc;
+    dv_sqlite_note_failure(self, rc, msg);
     switch (rc & 0xff) {
     case SQLITE_CONSTRAINT:
         dv_sqlite_set_constraint_error(msg, ext, error);
@@ -214,6 +272,10 @@ dv_sqlite_exec(DvDb *db, const char *sql, const DvSqlParam *params, guint n_para
         dv_sqlite_set_error(self, rc, error);
         return FALSE;
     }
+    if (!sqlite3_stmt_readonly(stmt) && self->failed != DV_DB_STATE_MALFORMED) {
+        self->failed = DV_DB_STATE_OK;
+        g_clear_pointer(&self->failed_detail, g_free);
+    }
     if (ret_changes != NULL)
         *ret_changes = sqlite3_changes64(self->handle);
     return TRUE;
@@ -271,6 +333,59 @@ dv_sqlite_commit(DvDb *db, GError **error)
     return dv_sqlite_exec(db, "COMMIT", DV_SQL_NO_ARGS, NULL, error);
 }
 
+static DvDbState
+dv_sqlite_check(DvDb *db, gboolean identity_only, char **ret_detail)
+{
+    DvSqlite *self = db->conn;
+    struct stat st;
+
+    if (self->lost == DV_DB_STATE_OK && self->have_identity) {
+        if (stat(self->path, &st) != 0) {
+            /* Another error (a directory made unreadable) says nothing
+             * about the file; the write itself will tell. */
+            if (errno == ENOENT || errno == ENOTDIR) {
+                self->lost = DV_DB_STATE_MISSING;
+                self->lost_detail = g_strdup_printf(
+                    "the database file %s was removed while this server had it open", self->path);
+            }
+        } else if (st.st_dev != self->dev || st.st_ino != self->ino) {
+            self->lost = DV_DB_STATE_REPLACED;
+            self->lost_detail = g_strdup_printf(
+                "the database file %s was replaced by another file while this server had it open",
+                self->path);
+        }
+    }
+    if (self->lost != DV_DB_STATE_OK) {
+        if (ret_detail != NULL)
+            *ret_detail = g_strdup(self->lost_detail);
+        return self->lost;
+    }
+    if (identity_only)
+        return DV_DB_STATE_OK;
+    if (self->failed != DV_DB_STATE_OK) {
+        if (ret_detail != NULL)
+            *ret_detail = g_strdup(self->failed_detail);
+        return self->failed;
+    }
+    if (sqlite3_db_readonly(self->handle, "main") == 1) {
+        if (ret_detail != NULL)
+            *ret_detail =
+                g_strdup_printf("%s is open read-only: this account may not write it", self->path);
+        return DV_DB_STATE_READ_ONLY;
+    }
+    {
+        g_autofree char *dir = g_path_get_dirname(self->path);
+        struct statvfs vfs;
+        if (statvfs(dir, &vfs) == 0 && vfs.f_blocks > 0 && vfs.f_bavail == 0) {
+            if (ret_detail != NULL)
+                *ret_detail =
+                    g_strdup_printf("no space is left on the file system of %s", self->path);
+            return DV_DB_STATE_FULL;
+        }
+    }
+    return DV_DB_STATE_OK;
+}
+
 static const DvDbOps dv_sqlite_ops = {
     .name = "sqlite",
     .close = dv_sqlite_close,
@@ -281,6 +396,7 @@ static const DvDbOps dv_sqlite_ops = {
      * then writes can fail with SQLITE_BUSY that no timeout cures. */
     .begin_sql = "BEGIN IMMEDIATE",
     .commit = dv_sqlite_commit,
+    .check = dv_sqlite_check,
 };
 
 gboolean
@@ -302,7 +418,12 @@ dv_db_sqlite_open(DvDb *db, const char *path, gboolean read_only, GError **error
     }
     sqlite3_extended_result_codes(handle, 1);
     sqlite3_busy_timeout(handle, 5000);
-    /* Read-only: the journal mode is left as the file has it. */
+    /* Read-only: the journal mode is left as the file has it.  A file
+     * this account may not write opens read-only too (SQLite falls back):
+     * it is opened, and dv_db_check_state() says read-only, so the caller
+     * can say so rather than "attempt to write a readonly database". */
+    if (sqlite3_db_readonly(handle, "main") == 1)
+        read_only = TRUE;
     rc = sqlite3_exec(handle,
                       read_only ? "PRAGMA foreign_keys=ON;"
                                 : "PRAGMA journal_mode=WAL;"
@@ -316,6 +437,16 @@ dv_db_sqlite_open(DvDb *db, const char *path, gboolean read_only, GError **error
     }
 
     self = g_new0(DvSqlite, 1);
+    self->path = g_strdup(path);
+    {
+        struct stat st;
+        /* The file exists now (opened, and in WAL mode written to). */
+        if (stat(path, &st) == 0) {
+            self->have_identity = TRUE;
+            self->dev = st.st_dev;
+            self->ino = st.st_ino;
+        }
+    }
     self->handle = g_steal_pointer(&handle);
     self->stmts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                         dv_sqlite_stmt_free);

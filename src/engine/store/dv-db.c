@@ -306,6 +306,66 @@ dv_db_get_display_location(DvDb *db)
     return db->display_location;
 }
 
+const char *
+dv_db_state_to_string(DvDbState state)
+{
+    switch (state) {
+    case DV_DB_STATE_OK:
+        return "ok";
+    case DV_DB_STATE_MISSING:
+        return "missing";
+    case DV_DB_STATE_REPLACED:
+        return "replaced";
+    case DV_DB_STATE_READ_ONLY:
+        return "read-only";
+    case DV_DB_STATE_FULL:
+        return "full";
+    case DV_DB_STATE_MALFORMED:
+        return "malformed";
+    default:
+        return "unknown";
+    }
+}
+
+DvDbState
+dv_db_check_state(DvDb *db, char **ret_detail)
+{
+    g_autoptr(GRecMutexLocker) locker = NULL;
+    g_autofree char *detail = NULL;
+    DvDbState state;
+
+    g_return_val_if_fail(db != NULL, DV_DB_STATE_OK);
+    locker = g_rec_mutex_locker_new(&db->lock);
+    if (db->ops->check == NULL)
+        return DV_DB_STATE_OK;
+    state = db->ops->check(db, FALSE, &detail);
+    if (ret_detail != NULL)
+        *ret_detail = g_steal_pointer(&detail);
+    return state;
+}
+
+/* Called with db->lock held before anything is written: a file removed or
+ * replaced under the connection would take the write and lose it (SQLite
+ * in WAL mode acknowledges writes into an unlinked file). */
+static gboolean
+dv_db_check_writable(DvDb *db, GError **error)
+{
+    g_autofree char *detail = NULL;
+    DvDbState state;
+
+    if (db->ops->check == NULL)
+        return TRUE;
+    state = db->ops->check(db, TRUE, &detail);
+    if (state != DV_DB_STATE_MISSING && state != DV_DB_STATE_REPLACED)
+        return TRUE;
+    dv_set_field_error(error, DV_ERROR_UNAVAILABLE, "database",
+                       "%s; nothing was written, and no write will be accepted until the "
+                       "server is restarted on a database put back in place (see drover-setup "
+                       "restore)",
+                       detail);
+    return FALSE;
+}
+
 gboolean
 dv_db_exec(DvDb *db, const char *sql, const DvSqlParam *params, guint n_params,
            gint64 *ret_changes, GError **error)
@@ -314,6 +374,8 @@ dv_db_exec(DvDb *db, const char *sql, const DvSqlParam *params, guint n_params,
 
     g_return_val_if_fail(db != NULL && sql != NULL, FALSE);
     locker = g_rec_mutex_locker_new(&db->lock);
+    if (db->txn_depth == 0 && !dv_db_check_writable(db, error))
+        return FALSE;
     return db->ops->exec(db, sql, params, n_params, ret_changes, error);
 }
 
@@ -334,6 +396,8 @@ dv_db_exec_script(DvDb *db, const char *sql, GError **error)
 
     g_return_val_if_fail(db != NULL && sql != NULL, FALSE);
     locker = g_rec_mutex_locker_new(&db->lock);
+    if (db->txn_depth == 0 && !dv_db_check_writable(db, error))
+        return FALSE;
     return db->ops->exec_script(db, sql, error);
 }
 
@@ -349,6 +413,8 @@ dv_db_exec_quiet(DvDb *db, const char *sql)
 static gboolean
 dv_db_transaction_outer(DvDb *db, DvDbTxnFunc func, gpointer user_data, GError **error)
 {
+    if (!dv_db_check_writable(db, error))
+        return FALSE;
     if (!db->ops->exec(db, db->ops->begin_sql, DV_SQL_NO_ARGS, NULL, error)) {
         g_prefix_error(error, "cannot start a transaction: ");
         return FALSE;
@@ -359,7 +425,8 @@ dv_db_transaction_outer(DvDb *db, DvDbTxnFunc func, gpointer user_data, GError *
         db->txn_depth = 0;
         return FALSE;
     }
-    if (!db->ops->commit(db, error)) {
+    /* Checked again: the file may have gone while @func ran. */
+    if (!dv_db_check_writable(db, error) || !db->ops->commit(db, error)) {
         /* SQLite keeps the transaction open when COMMIT fails. */
         if (db->backend == DV_DB_SQLITE)
             dv_db_exec_quiet(db, "ROLLBACK");

@@ -78,7 +78,9 @@ DvDbBackend dv_db_get_backend(DvDb *db);
 /* The location without any password, for logs and messages. */
 const char *dv_db_get_display_location(DvDb *db);
 
-/* Runs one statement.  @ret_changes (may be NULL) gets the number of rows
+/* Runs one statement.  Before a SQLite write outside a transaction (and
+ * before a transaction begins and commits) the file is checked to still be
+ * the one opened; see DvDbState.  @ret_changes (may be NULL) gets the number of rows
  * changed.  A unique-constraint violation is DV_ERROR_CONFLICT whose field
  * (dv_error_get_field()) is the violated column when the backend names it;
  * a foreign-key violation is DV_ERROR_CONFLICT too. */
@@ -91,6 +93,29 @@ DvSqlRows *dv_db_query(DvDb *db, const char *sql, const DvSqlParam *params, guin
 
 /* Runs several ';'-separated statements without parameters (migrations). */
 gboolean dv_db_exec_script(DvDb *db, const char *sql, GError **error);
+
+/* What dv_db_check_state() finds.  MISSING and REPLACED are final for
+ * the DvDb: once seen, every write is refused (DV_ERROR_UNAVAILABLE saying
+ * why) and nothing more reaches the file; the others describe the last
+ * write's failure or the file's condition now. */
+typedef enum {
+    DV_DB_STATE_OK,
+    DV_DB_STATE_MISSING,   /* the SQLite file was removed under the open connection */
+    DV_DB_STATE_REPLACED,  /* the path now names another file */
+    DV_DB_STATE_READ_ONLY, /* opened read-only, or the last write was refused as such */
+    DV_DB_STATE_FULL,      /* the last write found no space (SQLITE_FULL), or none is left */
+    DV_DB_STATE_MALFORMED, /* SQLITE_CORRUPT or SQLITE_NOTADB seen */
+} DvDbState;
+
+/* "ok", "missing", "replaced", "read-only", "full", "malformed" (static). */
+const char *dv_db_state_to_string(DvDbState state);
+
+/* Looks at the database now: a SQLite file's identity (device and inode
+ * against those opened), whether the connection is read-only, the space
+ * left beside it, and the last failure of a statement.  @ret_detail (may
+ * be NULL) gets a sentence saying what is wrong (owned; NULL when OK).
+ * PostgreSQL: always OK here (reachability is the query's business). */
+DvDbState dv_db_check_state(DvDb *db, char **ret_detail);
 
 typedef gboolean (*DvDbTxnFunc)(DvDb *db, gpointer user_data, GError **error);
 

@@ -203,6 +203,24 @@ gint64 dv_store_get_size(DvStore *store, GError **error);
 gboolean dv_store_pg_dump(const char *uri, int out_fd, GError **error);
 gboolean dv_store_pg_restore(const char *uri, int in_fd, GError **error);
 
+/* --- one writer per SQLite database (dv-store-lock.c) --- */
+
+typedef struct _DvStoreLock DvStoreLock;
+
+/* Takes the exclusive OS lock (flock, not inherited by programs started
+ * later) on "<@location>.lock" beside a SQLite database, for as long as the
+ * lock is not released or the process exists: droverd holds it for its
+ * whole life, drover-setup while it writes the database.  @holder names
+ * the taker in the lock file ("droverd", "drover-setup upgrade").  Another
+ * holder, even a paused process, is DV_ERROR_CONFLICT naming it and its
+ * pid.  A PostgreSQL URI: a lock that holds nothing.  A lock file the
+ * caller's account cannot write still locks (opened read-only). */
+DvStoreLock *dv_store_lock_acquire(const char *location, const char *holder, GError **error);
+void dv_store_lock_release(DvStoreLock *lock);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvStoreLock, dv_store_lock_release)
+/* "<@location>.lock" (owned); NULL for a PostgreSQL URI. */
+char *dv_store_lock_path(const char *location);
+
 /* --- what a database holds (dv-store-inspect.c; drover-setup install) --- */
 
 typedef enum {
