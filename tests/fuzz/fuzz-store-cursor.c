@@ -75,6 +75,7 @@ dv_fuzz_setup(void)
         json_object_set_string_member(user, "name", names[i]);
         json_object_set_string_member(user, "password_hash", "x");
         json_object_set_string_member(user, "role", "admin");
+        json_object_set_boolean_member(user, "disabled", FALSE);
         json_object_set_int_member(user, "created_at", 1000 + i);
         dv_fuzz_insert(&dv_table_users, user);
 

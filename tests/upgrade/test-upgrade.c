@@ -1234,6 +1234,104 @@ test_fixtures(Fixture *f, gconstpointer data)
     }
 }
 
+/* Access control (migration 0007): from the 0.1.0 fixture (schema 3) and a
+ * database of the schema 0.2.0 shipped before it (6, made by make-fixture),
+ * holding users with each of the four old role strings, the plan lists
+ * 0007_access and the upgrade maps each user onto its built-in role. */
+static void
+test_access_roles(Fixture *f, gconstpointer data)
+{
+    static const char *const roles[] = { "administrator", "delegated-administrator", "read-only", "tenant" };
+    static const char *const expect[] = { "role-administrator", "role-delegated-administrator",
+                                          "role-read-only-administrator", "role-tenant-administrator" };
+    const guint schemas[] = { 3, 6 };
+    const char *src = g_getenv("G_TEST_SRCDIR");
+
+    for (guint s = 0; s < G_N_ELEMENTS(schemas); s++) {
+        g_autofree char *name = g_strdup_printf("schema-%04u", schemas[s]);
+        g_autofree char *dir = NULL;
+        g_autofree char *keys = g_build_filename(f->state, "keys", NULL);
+        g_autoptr(GPtrArray) args = g_ptr_array_new();
+        g_autofree char *out = NULL;
+        g_autofree char *db = NULL;
+        g_autofree char *hk_from = NULL;
+        g_autofree char *hk_to = g_build_filename(keys, "host.key", NULL);
+        g_autofree char *mid = NULL;
+        g_autoptr(JsonObject) plan = NULL;
+        g_autoptr(GError) error = NULL;
+        JsonArray *pending;
+        JsonObject *last;
+
+        if (schemas[s] == 3) {
+            dir = g_build_filename(src != NULL ? src : DV_SOURCE_DIR "/tests", "upgrade", "fixtures", name, NULL);
+        } else {
+            g_autofree char *mk = dv_test_build_path("tests", "upgrade", "make-fixture", NULL);
+            g_autofree char *schema_arg = g_strdup_printf("%u", schemas[s]);
+            const char *argv[] = { mk, NULL, schema_arg, NULL };
+            dir = g_build_filename(f->tmpdir, name, NULL);
+            argv[1] = dir;
+            g_assert_cmpint(dv_test_spawn(argv, NULL, NULL, NULL), ==, 0);
+        }
+        db = g_build_filename(dir, "drover.db", NULL);
+        hk_from = g_build_filename(dir, "keys", "host.key", NULL);
+        mid = g_build_filename(dir, "machine-id", NULL);
+        g_test_message("from schema %u: %s", schemas[s], dir);
+        g_assert_cmpint(g_mkdir_with_parents(keys, 0700), ==, 0);
+        copy_file(db, f->db, 0600);
+        copy_file(hk_from, hk_to, 0600);
+        {
+            g_autoptr(DvStore) old = dv_store_open(f->db, 0, &error);
+            g_assert_no_error(error);
+            for (guint i = 0; i < G_N_ELEMENTS(roles); i++) {
+                g_autofree char *uname = g_strdup_printf("old%u", i);
+                g_assert_true(dv_db_exec(dv_store_get_db(old),
+                                         "INSERT INTO users (id, name, password_hash, role, created_at) VALUES (?, ?, 'x', ?, 1)",
+                                         DV_SQL_ARGS(DV_SQL_TEXT_P(uname), DV_SQL_TEXT_P(uname), DV_SQL_TEXT_P(roles[i])),
+                                         NULL, &error));
+                g_assert_no_error(error);
+            }
+        }
+        g_ptr_array_add(args, "upgrade");
+        g_ptr_array_add(args, "--plan");
+        g_ptr_array_add(args, "-o");
+        g_ptr_array_add(args, "json");
+        g_ptr_array_add(args, "--state-dir");
+        g_ptr_array_add(args, f->state);
+        g_ptr_array_add(args, "--machine-id-file");
+        g_ptr_array_add(args, mid);
+        g_ptr_array_add(args, "--service-account");
+        g_ptr_array_add(args, "root");
+        g_ptr_array_add(args, "--library-share");
+        g_ptr_array_add(args, "use-default");
+        g_assert_cmpint(run_setup(args, &out, NULL), ==, 0);
+        plan = parse_object(out);
+        pending = json_object_get_array_member(plan, "pending_migrations");
+        g_assert_cmpuint(json_array_get_length(pending), ==, dv_store_get_known_version() - schemas[s]);
+        last = json_array_get_object_element(pending, json_array_get_length(pending) - 1);
+        g_assert_cmpint(dv_json_get_int(last, "version", 0), ==, 7);
+        g_assert_cmpstr(dv_json_get_string(last, "name", ""), ==, "0007_access");
+        g_ptr_array_remove_index(args, 1);
+        g_assert_cmpint(run_setup(args, NULL, NULL), ==, 0);
+        {
+            g_autoptr(DvStore) store = dv_store_open(f->db, DV_STORE_OPEN_CHECK_ONLY, &error);
+            g_assert_no_error(error);
+            g_assert_cmpuint(dv_store_get_schema_version(store, NULL), ==, dv_store_get_known_version());
+            for (guint i = 0; i < G_N_ELEMENTS(roles); i++) {
+                g_autofree char *uname = g_strdup_printf("old%u", i);
+                g_autoptr(DvSqlRows) rows = dv_db_query(dv_store_get_db(store),
+                                                        "SELECT role_id, scope_kind, effect FROM bindings WHERE principal = ?",
+                                                        DV_SQL_ARGS(DV_SQL_TEXT_P(uname)), &error);
+                g_assert_no_error(error);
+                g_assert_cmpuint(dv_sql_rows_get_n_rows(rows), ==, 1);
+                g_assert_cmpstr(dv_sql_rows_get_text(rows, 0, 0), ==, expect[i]);
+                g_assert_cmpstr(dv_sql_rows_get_text(rows, 0, 1), ==, "global");
+                g_assert_cmpstr(dv_sql_rows_get_text(rows, 0, 2), ==, "allow");
+            }
+        }
+        dv_test_rm_rf(f->state);
+    }
+}
+
 /* droverd refuses to serve next to a server more than one step away. */
 static void
 test_server_refuses_skew(Fixture *f, gconstpointer data)
@@ -1485,6 +1583,7 @@ main(int argc, char **argv)
                test_server_refuses_old_schema, fixture_teardown);
     g_test_add("/drover/upgrade/report-api-cli", Fixture, NULL, fixture_setup, test_report_api_cli, fixture_teardown);
     g_test_add("/drover/upgrade/fixtures", Fixture, NULL, fixture_setup, test_fixtures, fixture_teardown);
+    g_test_add("/drover/upgrade/access-roles", Fixture, NULL, fixture_setup, test_access_roles, fixture_teardown);
     g_test_add("/drover/upgrade/server-refuses-skew", Fixture, NULL, fixture_setup, test_server_refuses_skew,
                fixture_teardown);
     g_test_add("/drover/upgrade/plan-after-restore", Fixture, NULL, fixture_setup, test_plan_after_restore,

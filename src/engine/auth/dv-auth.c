@@ -1,6 +1,8 @@
 #define G_LOG_DOMAIN "DvAuth"
 
 #include "dv-auth.h"
+#include "dv-auth-private.h"
+#include "dv-authz.h"
 #include "dv-error.h"
 #include "dv-validate.h"
 #include "dv-json.h"
@@ -24,6 +26,7 @@ typedef struct {
     char *user_id;
     char *name;
     char *role;
+    DvAuthzContext *ctx; /* resolved once per session; NULL until asked */
     gint64 expires_at; /* wall clock, as stored */
     gint64 checked_at; /* monotonic: when the session row was last read */
 } DvAuthCached;
@@ -55,10 +58,11 @@ dv_auth_cached_free(gpointer data)
     g_free(c->user_id);
     g_free(c->name);
     g_free(c->role);
+    g_clear_pointer(&c->ctx, dv_authz_context_unref);
     g_free(c);
 }
 
-static char *
+char *
 dv_auth_hash_password(const DvSecret *password, GError **error)
 {
     char out[crypto_pwhash_STRBYTES];
@@ -78,7 +82,7 @@ dv_auth_hash_password(const DvSecret *password, GError **error)
     return g_strdup(out);
 }
 
-static char *
+char *
 dv_auth_token_hash(const char *token)
 {
     guchar digest[crypto_generichash_BYTES];
@@ -130,6 +134,19 @@ static const char *const dv_auth_roles[] = {
     "administrator", "delegated-administrator", "read-only", "tenant", NULL,
 };
 
+typedef struct {
+    JsonObject *user;
+    JsonObject *binding;
+} DvAuthUserAddTxn;
+
+static gboolean
+dv_auth_user_add_txn(DvStore *store, gpointer user_data, GError **error)
+{
+    DvAuthUserAddTxn *t = user_data;
+    return dv_store_insert(store, &dv_table_users, t->user, error) &&
+           dv_store_insert(store, &dv_table_bindings, t->binding, error);
+}
+
 JsonObject *
 dv_auth_user_add(DvAuth *auth, const char *name, const DvSecret *password, const char *role,
                  GError **error)
@@ -160,8 +177,24 @@ dv_auth_user_add(DvAuth *auth, const char *name, const DvSecret *password, const
     json_object_set_string_member(rec, "password_hash", hash);
     json_object_set_string_member(rec, "role", role);
     json_object_set_int_member(rec, "created_at", dv_store_now());
-    if (!dv_store_insert(auth->store, &dv_table_users, rec, error))
-        return NULL;
+    json_object_set_boolean_member(rec, "disabled", FALSE);
+    {
+        /* The role string becomes a global binding of the built-in role it
+         * names, as migration 0007 does for users made before it. */
+        g_autoptr(JsonObject) binding = json_object_new();
+        g_autofree char *binding_id = g_uuid_string_random();
+        DvAuthUserAddTxn t = { rec, binding };
+        json_object_set_string_member(binding, "id", binding_id);
+        json_object_set_string_member(binding, "principal_kind", "user");
+        json_object_set_string_member(binding, "principal", id);
+        json_object_set_string_member(binding, "role_id", dv_authz_role_for_legacy(role));
+        json_object_set_string_member(binding, "scope_kind", "global");
+        json_object_set_string_member(binding, "effect", "allow");
+        json_object_set_string_member(binding, "created_by", "drover");
+        json_object_set_int_member(binding, "created_at", dv_store_now());
+        if (!dv_store_transaction(auth->store, dv_auth_user_add_txn, &t, error))
+            return NULL;
+    }
     json_object_remove_member(rec, "password_hash");
     return g_steal_pointer(&rec);
 }
@@ -576,6 +609,11 @@ dv_auth_login(DvAuth *auth, const char *user, const char *address, const DvSecre
         return NULL;
     }
     dv_auth_throttle_succeed(auth, user, address);
+    if (dv_json_get_bool(rec, "disabled", FALSE)) {
+        g_set_error_literal(error, DV_ERROR, DV_ERROR_AUTH_REQUIRED,
+                            "this user is disabled; an administrator can enable it");
+        return NULL;
+    }
     randombytes_buf(raw, sizeof raw);
     sodium_bin2base64(token, sizeof token, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     sodium_memzero(raw, sizeof raw);
@@ -689,9 +727,10 @@ dv_auth_check_token(DvAuth *auth, const char *token, GError **error)
     }
     user = dv_store_get(auth->store, &dv_table_users, dv_json_get_string(session, "user_id", ""),
                         NULL);
-    if (user == NULL) {
+    if (user == NULL || dv_json_get_bool(user, "disabled", FALSE)) {
         g_set_error_literal(error, DV_ERROR, DV_ERROR_AUTH_REQUIRED,
-                            "the session's user no longer exists; log in again");
+                            user == NULL ? "the session's user no longer exists; log in again"
+                                         : "this user is disabled");
         return NULL;
     }
     cached = g_new0(DvAuthCached, 1);
@@ -842,4 +881,58 @@ dv_auth_change_password(DvAuth *auth, const char *token, const char *address,
               txn.ended > 0 ? txn.ended - 1 : 0);
     dv_auth_initial_password_forget(auth, current);
     return TRUE;
+}
+
+/* --- the actor of a session ---------------------------------------------------- */
+
+DvStore *
+dv_auth_get_store(DvAuth *auth)
+{
+    return auth->store;
+}
+
+void
+dv_auth_forget_user(DvAuth *auth, const char *user_id)
+{
+    GHashTableIter iter;
+    gpointer value;
+
+    g_mutex_lock(&auth->lock);
+    g_hash_table_iter_init(&iter, auth->cache);
+    while (g_hash_table_iter_next(&iter, NULL, &value))
+        if (g_strcmp0(((DvAuthCached *)value)->user_id, user_id) == 0)
+            g_hash_table_iter_remove(&iter);
+    g_mutex_unlock(&auth->lock);
+}
+
+DvAuthzContext *
+dv_auth_check_token_context(DvAuth *auth, const char *token, GError **error)
+{
+    g_autoptr(JsonObject) user = dv_auth_check_token(auth, token, error);
+    g_autofree char *token_hash = NULL;
+    DvAuthzContext *ctx = NULL;
+    DvAuthCached *cached;
+
+    if (user == NULL)
+        return NULL;
+    token_hash = dv_auth_token_hash(token);
+    g_mutex_lock(&auth->lock);
+    cached = g_hash_table_lookup(auth->cache, token_hash);
+    if (cached != NULL && cached->ctx != NULL)
+        ctx = dv_authz_context_ref(cached->ctx);
+    g_mutex_unlock(&auth->lock);
+    if (ctx != NULL)
+        return ctx;
+    /* Built outside the lock (database reads); a racing request may build
+     * its own, the first stored wins. */
+    ctx = dv_authz_context_new(auth->store, dv_json_get_string(user, "id", ""), NULL, error);
+    if (ctx == NULL)
+        return NULL;
+    g_mutex_lock(&auth->lock);
+    cached = g_hash_table_lookup(auth->cache, token_hash);
+    if (cached != NULL && cached->ctx == NULL &&
+        g_strcmp0(cached->user_id, dv_json_get_string(user, "id", "")) == 0)
+        cached->ctx = dv_authz_context_ref(ctx);
+    g_mutex_unlock(&auth->lock);
+    return ctx;
 }

@@ -22,6 +22,7 @@
 
 #include <json-glib/json-glib.h>
 
+#include "dv-authz.h"
 #include "dv-secret.h"
 #include "dv-store.h"
 
@@ -86,6 +87,18 @@ gboolean dv_auth_change_password(DvAuth *auth, const char *token, const char *ad
 JsonObject *dv_auth_check_token(DvAuth *auth, const char *token, GError **error);
 
 gboolean dv_auth_logout(DvAuth *auth, const char *token, GError **error);
+
+/* The session's actor (dv-authz.h): resolved once per session and cached
+ * with it, so a request costs no binding reads; dropped with the cache
+ * entry (recheck of another session, logout, dv_auth_forget_user()).
+ * Errors as dv_auth_check_token(). */
+DvAuthzContext *dv_auth_check_token_context(DvAuth *auth, const char *token,
+                                            GError **error);
+
+/* Drops every cached session and actor of @user_id, so its next request
+ * reads the database again: called after its bindings change, when it is
+ * disabled (its sessions end at once) or deleted. */
+void dv_auth_forget_user(DvAuth *auth, const char *user_id);
 
 /* Tests: moves the throttle's clock forward by @usec. */
 void dv_auth_advance_clock_for_test(DvAuth *auth, gint64 usec);

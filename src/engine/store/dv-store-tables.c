@@ -9,8 +9,9 @@ static const DvColumn users_cols[] = {
     { "id", DV_COL_TEXT, TRUE },
     { "name", DV_COL_TEXT, TRUE },
     { "password_hash", DV_COL_TEXT, FALSE },
-    { "role", DV_COL_TEXT, TRUE },
+    { "role", DV_COL_TEXT, TRUE }, /* before 0007; bindings decide since */
     { "created_at", DV_COL_INT, FALSE },
+    { "disabled", DV_COL_BOOL, TRUE },
     { NULL },
 };
 const DvTableDef dv_table_users = { "users", users_cols, "name", FALSE };
@@ -382,3 +383,67 @@ static const DvColumn catalog_machines_cols[] = {
     { NULL },
 };
 const DvTableDef dv_table_catalog_machines = { "catalog_machines", catalog_machines_cols, "name", FALSE };
+
+/* --- access control (0007, docs/ACCESS.md) ------------------------------ */
+
+static const DvColumn roles_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "name", DV_COL_TEXT, TRUE },
+    { "builtin", DV_COL_BOOL, TRUE },
+    { "privileges", DV_COL_JSON, FALSE },
+    { "description", DV_COL_TEXT, FALSE },
+    { "created_at", DV_COL_INT, FALSE },
+    { NULL },
+};
+const DvTableDef dv_table_roles = { "roles", roles_cols, "name", FALSE };
+
+static const DvColumn bindings_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "principal_kind", DV_COL_TEXT, TRUE },
+    { "principal", DV_COL_TEXT, TRUE },
+    { "role_id", DV_COL_TEXT, TRUE },
+    { "scope_kind", DV_COL_TEXT, TRUE },
+    { "scope_id", DV_COL_TEXT, TRUE },
+    { "effect", DV_COL_TEXT, TRUE },
+    { "quota_vms", DV_COL_INT, FALSE },
+    { "quota_vcpus", DV_COL_INT, FALSE },
+    { "quota_memory_mib", DV_COL_INT, FALSE },
+    { "quota_storage_gib", DV_COL_INT, FALSE },
+    { "member_vms", DV_COL_INT, FALSE },
+    { "member_vcpus", DV_COL_INT, FALSE },
+    { "member_memory_mib", DV_COL_INT, FALSE },
+    { "member_storage_gib", DV_COL_INT, FALSE },
+    { "created_by", DV_COL_TEXT, FALSE },
+    { "created_at", DV_COL_INT, FALSE },
+    { NULL },
+};
+const DvTableDef dv_table_bindings = { "bindings", bindings_cols, "created_at", FALSE };
+
+static const DvColumn api_tokens_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "user_id", DV_COL_TEXT, TRUE },
+    { "name", DV_COL_TEXT, TRUE },
+    { "token_hash", DV_COL_TEXT, TRUE },
+    { "privileges", DV_COL_JSON, FALSE },
+    { "expires_at", DV_COL_INT, FALSE },
+    { "revoked_at", DV_COL_INT, TRUE },
+    { "created_at", DV_COL_INT, FALSE },
+    { NULL },
+};
+const DvTableDef dv_table_api_tokens = { "api_tokens", api_tokens_cols, "name", FALSE };
+
+static const DvColumn audit_log_cols[] = {
+    { "id", DV_COL_TEXT, TRUE },
+    { "at", DV_COL_INT, FALSE },
+    { "actor_id", DV_COL_TEXT, TRUE },
+    { "actor_name", DV_COL_TEXT, TRUE },
+    { "address", DV_COL_TEXT, TRUE },
+    { "operation", DV_COL_TEXT, TRUE },
+    { "object_kind", DV_COL_TEXT, TRUE },
+    { "object_id", DV_COL_TEXT, TRUE },
+    { "outcome", DV_COL_TEXT, TRUE },
+    { "job_id", DV_COL_TEXT, TRUE },
+    { "detail", DV_COL_TEXT, FALSE },
+    { NULL },
+};
+const DvTableDef dv_table_audit_log = { "audit_log", audit_log_cols, "at", TRUE };

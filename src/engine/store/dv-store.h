@@ -59,6 +59,10 @@ extern const DvTableDef dv_table_catalogs;
 extern const DvTableDef dv_table_catalog_images;
 extern const DvTableDef dv_table_catalog_bases;
 extern const DvTableDef dv_table_catalog_machines;
+extern const DvTableDef dv_table_roles;      /* access control (0007, docs/ACCESS.md) */
+extern const DvTableDef dv_table_bindings;
+extern const DvTableDef dv_table_api_tokens;
+extern const DvTableDef dv_table_audit_log;
 
 typedef struct _DvStore DvStore;
 

@@ -1,0 +1,1550 @@
+#define G_LOG_DOMAIN "DvAuthz"
+
+/* Access control; see dv-authz.h and docs/ACCESS.md. */
+
+#include "dv-authz.h"
+#include "dv-error.h"
+#include "dv-json.h"
+#include "dv-validate.h"
+
+#include <string.h>
+
+/* --- privileges: verbs on kinds, declared once -------------------------------- */
+
+static const char *const dv_authz_privilege_names[] = {
+    "host_group.read",
+    "host_group.create",
+    "host_group.change",
+    "host_group.delete",
+    "cluster.read",
+    "cluster.create",
+    "cluster.change",
+    "cluster.delete",
+    "host.read",
+    "host.create",
+    "host.change",
+    "host.delete",
+    "host.power",
+    "pool.read",
+    "pool.create",
+    "pool.change",
+    "pool.delete",
+    "volume.read",
+    "volume.create",
+    "volume.change",
+    "volume.delete",
+    "network.read",
+    "network.create",
+    "network.change",
+    "network.delete",
+    "library_share.read",
+    "library_share.create",
+    "library_share.change",
+    "library_share.delete",
+    "template.read",
+    "template.create",
+    "template.change",
+    "template.delete",
+    "vm.read",
+    "vm.create",
+    "vm.change",
+    "vm.delete",
+    "vm.power",
+    "vm.console",
+    "vm.snapshot",
+    "catalog.read",
+    "catalog.create",
+    "catalog.change",
+    "catalog.delete",
+    "catalog.provision",
+    "run_as.read",
+    "run_as.create",
+    "run_as.change",
+    "run_as.delete",
+    "run_as.use",
+    "guest_os_profile.read",
+    "guest_os_profile.create",
+    "guest_os_profile.change",
+    "guest_os_profile.delete",
+    "setting.read",
+    "setting.change",
+    "user.read",
+    "user.create",
+    "user.change",
+    "user.delete",
+    "user.manage",
+    "role.read",
+    "role.create",
+    "role.delete",
+    "role.manage",
+    "job.read",
+    "job.change",
+    "audit.read",
+    NULL,
+};
+
+#define DV_AUTHZ_N_PRIVILEGES (G_N_ELEMENTS(dv_authz_privilege_names) - 1)
+
+/* Kinds whose objects have an owner: an own-only grant covers only the
+ * actor's own objects of these kinds. */
+static const char *const dv_authz_owned_kinds[] = { "vm", "job", NULL };
+
+const char *const *
+dv_authz_privileges(void)
+{
+    return dv_authz_privilege_names;
+}
+
+static int
+dv_authz_privilege_index(const char *name)
+{
+    for (guint i = 0; name != NULL && i < DV_AUTHZ_N_PRIVILEGES; i++)
+        if (strcmp(dv_authz_privilege_names[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+gboolean
+dv_authz_privilege_check(const char *field, const char *name, GError **error)
+{
+    if (dv_authz_privilege_index(name) < 0) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field,
+                           "%s: '%s' is not a privilege (kind.verb, see docs/ACCESS.md)", field,
+                           name != NULL ? name : "");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* "kind.verb" against a pattern: "*", "kind.*", "*.verb" or a name. */
+static gboolean
+dv_authz_pattern_match(const char *pattern, const char *name)
+{
+    const char *pdot = strchr(pattern, '.');
+    const char *ndot = strchr(name, '.');
+
+    if (strcmp(pattern, "*") == 0)
+        return TRUE;
+    if (pdot == NULL || ndot == NULL)
+        return strcmp(pattern, name) == 0;
+    if (!(pdot - pattern == 1 && pattern[0] == '*') &&
+        !(pdot - pattern == ndot - name && strncmp(pattern, name, (gsize)(pdot - pattern)) == 0))
+        return FALSE;
+    return strcmp(pdot + 1, "*") == 0 || strcmp(pdot + 1, ndot + 1) == 0;
+}
+
+/* --- built-in roles: patterns, "!" excludes ---------------------------------- */
+
+typedef struct {
+    const char *id;
+    const char *name;
+    const char *legacy; /* users.role string of schema 1-6 that meant it */
+    gboolean own_only;  /* covers only the actor's own VMs and jobs */
+    gboolean redacts;   /* storage data left out of responses */
+    const char *const *patterns;
+} DvAuthzBuiltin;
+
+static const char *const dv_authz_admin_patterns[] = { "*", NULL };
+static const char *const dv_authz_delegated_patterns[] = { "*", "!setting.*", NULL };
+static const char *const dv_authz_read_only_patterns[] = { "*.read", NULL };
+static const char *const dv_authz_tenant_patterns[] = {
+    "host_group.read", "cluster.read",          "host.read",   "network.read", "library_share.read",
+    "template.read",   "guest_os_profile.read", "run_as.read", "run_as.use",   "vm.*",
+    "catalog.read",    "catalog.provision",     "job.*",       "user.read",    "user.create",
+    "user.change",     "user.manage",           "role.read",   "role.manage",  NULL,
+};
+static const char *const dv_authz_self_service_patterns[] = {
+    "vm.*",
+    "job.*",
+    "template.read",
+    "catalog.read",
+    "catalog.provision",
+    "network.read",
+    "guest_os_profile.read",
+    NULL,
+};
+
+static const DvAuthzBuiltin dv_authz_builtins[] = {
+    { DV_AUTHZ_ROLE_ADMINISTRATOR, "administrator", "administrator", FALSE, FALSE,
+      dv_authz_admin_patterns },
+    { DV_AUTHZ_ROLE_DELEGATED, "delegated-administrator", "delegated-administrator", FALSE, TRUE,
+      dv_authz_delegated_patterns },
+    { DV_AUTHZ_ROLE_READ_ONLY, "read-only-administrator", "read-only", FALSE, FALSE,
+      dv_authz_read_only_patterns },
+    { DV_AUTHZ_ROLE_TENANT, "tenant-administrator", "tenant", FALSE, FALSE,
+      dv_authz_tenant_patterns },
+    { DV_AUTHZ_ROLE_SELF_SERVICE, "self-service-user", NULL, TRUE, FALSE,
+      dv_authz_self_service_patterns },
+};
+
+static const DvAuthzBuiltin *
+dv_authz_builtin_lookup(const char *id_or_name)
+{
+    for (guint i = 0; id_or_name != NULL && i < G_N_ELEMENTS(dv_authz_builtins); i++)
+        if (strcmp(dv_authz_builtins[i].id, id_or_name) == 0 ||
+            strcmp(dv_authz_builtins[i].name, id_or_name) == 0)
+            return &dv_authz_builtins[i];
+    return NULL;
+}
+
+static gboolean
+dv_authz_builtin_has(const DvAuthzBuiltin *b, const char *privilege)
+{
+    gboolean in = FALSE;
+    for (guint i = 0; b->patterns[i] != NULL; i++) {
+        const char *p = b->patterns[i];
+        if (p[0] == '!' && dv_authz_pattern_match(p + 1, privilege))
+            return FALSE;
+        if (p[0] != '!' && dv_authz_pattern_match(p, privilege))
+            in = TRUE;
+    }
+    return in;
+}
+
+const char *
+dv_authz_role_for_legacy(const char *legacy_role)
+{
+    for (guint i = 0; legacy_role != NULL && i < G_N_ELEMENTS(dv_authz_builtins); i++)
+        if (dv_authz_builtins[i].legacy != NULL &&
+            strcmp(dv_authz_builtins[i].legacy, legacy_role) == 0)
+            return dv_authz_builtins[i].id;
+    return NULL;
+}
+
+/* A role row with its privileges as the decision sees them. */
+static JsonObject *
+dv_authz_role_shape(JsonObject *row)
+{
+    JsonObject *out = json_object_new();
+    const DvAuthzBuiltin *b = dv_authz_builtin_lookup(dv_json_get_string(row, "id", ""));
+    JsonArray *privs = json_array_new();
+
+    json_object_set_string_member(out, "id", dv_json_get_string(row, "id", ""));
+    json_object_set_string_member(out, "name", dv_json_get_string(row, "name", ""));
+    json_object_set_boolean_member(out, "builtin", b != NULL);
+    if (b != NULL) {
+        for (guint i = 0; i < DV_AUTHZ_N_PRIVILEGES; i++)
+            if (dv_authz_builtin_has(b, dv_authz_privilege_names[i]))
+                json_array_add_string_element(privs, dv_authz_privilege_names[i]);
+        json_object_set_boolean_member(out, "own_objects_only", b->own_only);
+        json_object_set_boolean_member(out, "storage_redacted", b->redacts);
+    } else {
+        JsonArray *stored = dv_json_get_array(row, "privileges");
+        for (guint i = 0; stored != NULL && i < json_array_get_length(stored); i++)
+            json_array_add_string_element(privs, json_array_get_string_element(stored, i));
+        json_object_set_boolean_member(out, "own_objects_only", FALSE);
+        json_object_set_boolean_member(out, "storage_redacted", FALSE);
+    }
+    json_object_set_array_member(out, "privileges", privs);
+    json_object_set_string_member(out, "description", dv_json_get_string(row, "description", ""));
+    return out;
+}
+
+JsonArray *
+dv_authz_role_list(DvStore *store, GError **error)
+{
+    g_autoptr(JsonArray) rows = NULL;
+    JsonArray *out;
+
+    /* Roles are few (a custom role is made by hand): one page holds them. */
+    rows = dv_store_list(store, &dv_table_roles, NULL, 0, DV_PAGE_MAX, NULL, NULL, error);
+    if (rows == NULL)
+        return NULL;
+    out = json_array_new();
+    for (guint i = 0; i < json_array_get_length(rows); i++)
+        json_array_add_object_element(out,
+                                      dv_authz_role_shape(json_array_get_object_element(rows, i)));
+    return out;
+}
+
+static JsonObject *
+dv_authz_role_row(DvStore *store, const char *id_or_name, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    JsonObject *row;
+
+    if (id_or_name == NULL || id_or_name[0] == '\0') {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "role", "role: is required");
+        return NULL;
+    }
+    row = dv_store_get(store, &dv_table_roles, id_or_name, &local);
+    if (row == NULL && g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+        g_clear_error(&local);
+        row = dv_store_find(store, &dv_table_roles, "name", id_or_name, &local);
+    }
+    if (row == NULL) {
+        if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
+            dv_set_field_error(error, DV_ERROR_NOT_FOUND, "role", "role: no role '%s'", id_or_name);
+        else
+            g_propagate_error(error, g_steal_pointer(&local));
+        return NULL;
+    }
+    return row;
+}
+
+JsonObject *
+dv_authz_role_get(DvStore *store, const char *id_or_name, GError **error)
+{
+    g_autoptr(JsonObject) row = dv_authz_role_row(store, id_or_name, error);
+    return row != NULL ? dv_authz_role_shape(row) : NULL;
+}
+
+static gboolean dv_authz_require_global(const DvAuthzContext *actor, const char *privilege,
+                                        GError **error);
+
+JsonObject *
+dv_authz_role_create(DvStore *store, const DvAuthzContext *actor, const char *name,
+                     const char *const *privileges, const char *description, GError **error)
+{
+    g_autoptr(JsonObject) rec = json_object_new();
+    g_autofree char *id = g_uuid_string_random();
+    JsonArray *arr = json_array_new();
+    guint n = 0;
+
+    json_object_set_array_member(rec, "privileges", arr);
+    if (!dv_authz_require_global(actor, "role.create", error))
+        return NULL;
+    if (!dv_validate_name("name", name, error))
+        return NULL;
+    if (dv_authz_builtin_lookup(name) != NULL) {
+        dv_set_field_error(error, DV_ERROR_CONFLICT, "name", "name: '%s' is a built-in role", name);
+        return NULL;
+    }
+    for (; privileges != NULL && privileges[n] != NULL; n++) {
+        if (!dv_authz_privilege_check("privileges", privileges[n], error))
+            return NULL;
+        json_array_add_string_element(arr, privileges[n]);
+    }
+    if (n == 0) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "privileges",
+                           "privileges: at least one is required");
+        return NULL;
+    }
+    if (description != NULL && strlen(description) > 1024) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "description",
+                           "description: must be at most 1024 bytes");
+        return NULL;
+    }
+    json_object_set_string_member(rec, "id", id);
+    json_object_set_string_member(rec, "name", name);
+    json_object_set_boolean_member(rec, "builtin", FALSE);
+    json_object_set_string_member(rec, "description", description != NULL ? description : "");
+    json_object_set_int_member(rec, "created_at", dv_store_now());
+    if (!dv_store_insert(store, &dv_table_roles, rec, error))
+        return NULL;
+    return dv_authz_role_shape(rec);
+}
+
+typedef struct {
+    const char *role_id;
+} DvAuthzRoleDeleteTxn;
+
+static gboolean
+dv_authz_role_delete_txn(DvStore *store, gpointer user_data, GError **error)
+{
+    DvAuthzRoleDeleteTxn *t = user_data;
+    DvFilter f = { "role_id", DV_FILTER_EQ, t->role_id };
+    gint64 bound = dv_store_count(store, &dv_table_bindings, &f, 1, error);
+
+    if (bound < 0)
+        return FALSE;
+    if (bound > 0) {
+        dv_set_field_error(
+            error, DV_ERROR_CONFLICT, "role",
+            "role: still bound by %" G_GINT64_FORMAT " binding(s); remove them first", bound);
+        return FALSE;
+    }
+    return dv_store_delete(store, &dv_table_roles, t->role_id, error);
+}
+
+gboolean
+dv_authz_role_delete(DvStore *store, const DvAuthzContext *actor, const char *id_or_name,
+                     GError **error)
+{
+    g_autoptr(JsonObject) row = NULL;
+    DvAuthzRoleDeleteTxn t;
+
+    if (!dv_authz_require_global(actor, "role.delete", error))
+        return FALSE;
+    row = dv_authz_role_row(store, id_or_name, error);
+    if (row == NULL)
+        return FALSE;
+    if (dv_authz_builtin_lookup(dv_json_get_string(row, "id", "")) != NULL) {
+        dv_set_field_error(error, DV_ERROR_CONFLICT, "role",
+                           "role: '%s' is built in and cannot be changed or deleted",
+                           dv_json_get_string(row, "name", ""));
+        return FALSE;
+    }
+    t.role_id = dv_json_get_string(row, "id", "");
+    return dv_store_transaction(store, dv_authz_role_delete_txn, &t, error);
+}
+
+/* --- the resolved actor ------------------------------------------------------- */
+
+typedef enum {
+    DV_SCOPE_GLOBAL,
+    DV_SCOPE_HOST_GROUP,
+    DV_SCOPE_CATALOG,
+    DV_SCOPE_LIBRARY_SHARE,
+    DV_SCOPE_RUN_AS,
+} DvAuthzScopeKind;
+
+static const char *const dv_authz_scope_names[] = {
+    "global", "host_group", "catalog", "library_share", "run_as", NULL,
+};
+
+/* A scope named directly is deeper than any host group chain. */
+#define DV_AUTHZ_DEPTH_DIRECT 10000
+
+typedef struct {
+    DvAuthzScopeKind scope_kind;
+    char *scope_id;
+    gboolean user; /* a user binding (else a group binding) */
+    gboolean deny;
+    gboolean own_only;
+    gboolean redacts;
+    char *role_id;
+    char *binding_id;
+} DvAuthzGrant;
+
+struct _DvAuthzContext {
+    gatomicrefcount ref;
+    char *user_id;
+    char *name;
+    GPtrArray *grants[DV_AUTHZ_N_PRIVILEGES]; /* DvAuthzGrant *, shared; NULL: none */
+    GPtrArray *all;                           /* every DvAuthzGrant (owns them) */
+};
+
+static void
+dv_authz_grant_free(gpointer data)
+{
+    DvAuthzGrant *g = data;
+    g_free(g->scope_id);
+    g_free(g->role_id);
+    g_free(g->binding_id);
+    g_free(g);
+}
+
+static DvAuthzContext *
+dv_authz_context_alloc(const char *user_id, const char *name)
+{
+    DvAuthzContext *ctx = g_new0(DvAuthzContext, 1);
+    g_atomic_ref_count_init(&ctx->ref);
+    ctx->user_id = g_strdup(user_id);
+    ctx->name = g_strdup(name);
+    ctx->all = g_ptr_array_new_with_free_func(dv_authz_grant_free);
+    return ctx;
+}
+
+DvAuthzContext *
+dv_authz_context_ref(DvAuthzContext *ctx)
+{
+    g_atomic_ref_count_inc(&ctx->ref);
+    return ctx;
+}
+
+void
+dv_authz_context_unref(DvAuthzContext *ctx)
+{
+    if (ctx == NULL || !g_atomic_ref_count_dec(&ctx->ref))
+        return;
+    for (guint i = 0; i < DV_AUTHZ_N_PRIVILEGES; i++)
+        if (ctx->grants[i] != NULL)
+            g_ptr_array_unref(ctx->grants[i]);
+    g_ptr_array_unref(ctx->all);
+    g_free(ctx->user_id);
+    g_free(ctx->name);
+    g_free(ctx);
+}
+
+const char *
+dv_authz_context_get_user_id(const DvAuthzContext *ctx)
+{
+    return ctx->user_id;
+}
+
+const char *
+dv_authz_context_get_name(const DvAuthzContext *ctx)
+{
+    return ctx->name;
+}
+
+static void
+dv_authz_context_add(DvAuthzContext *ctx, guint privilege, DvAuthzGrant *g)
+{
+    if (ctx->grants[privilege] == NULL)
+        ctx->grants[privilege] = g_ptr_array_new();
+    g_ptr_array_add(ctx->grants[privilege], g);
+}
+
+static int
+dv_authz_scope_kind_parse(const char *s)
+{
+    for (guint i = 0; s != NULL && dv_authz_scope_names[i] != NULL; i++)
+        if (strcmp(dv_authz_scope_names[i], s) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Adds one binding row's grants. */
+static void
+dv_authz_context_add_binding(DvAuthzContext *ctx, JsonObject *binding, JsonObject *role)
+{
+    const DvAuthzBuiltin *b = dv_authz_builtin_lookup(dv_json_get_string(role, "id", ""));
+    JsonArray *custom = b == NULL ? dv_json_get_array(role, "privileges") : NULL;
+    int scope = dv_authz_scope_kind_parse(dv_json_get_string(binding, "scope_kind", ""));
+    DvAuthzGrant *g;
+
+    if (scope < 0)
+        return; /* written by a newer build: grants nothing here */
+    g = g_new0(DvAuthzGrant, 1);
+    g->scope_kind = (DvAuthzScopeKind)scope;
+    g->scope_id = g_strdup(json_object_get_string_member_with_default(binding, "scope_id", NULL));
+    g->user = g_strcmp0(dv_json_get_string(binding, "principal_kind", ""), "user") == 0;
+    g->deny = g_strcmp0(dv_json_get_string(binding, "effect", ""), "deny") == 0;
+    g->own_only = b != NULL && b->own_only;
+    g->redacts = b != NULL && b->redacts;
+    g->role_id = g_strdup(dv_json_get_string(role, "id", ""));
+    g->binding_id = g_strdup(dv_json_get_string(binding, "id", ""));
+    g_ptr_array_add(ctx->all, g);
+    for (guint i = 0; i < DV_AUTHZ_N_PRIVILEGES; i++) {
+        gboolean has = FALSE;
+        if (b != NULL) {
+            has = dv_authz_builtin_has(b, dv_authz_privilege_names[i]);
+        } else {
+            for (guint j = 0; custom != NULL && j < json_array_get_length(custom) && !has; j++)
+                has = g_strcmp0(json_array_get_string_element(custom, j),
+                                dv_authz_privilege_names[i]) == 0;
+        }
+        if (has)
+            dv_authz_context_add(ctx, i, g);
+    }
+}
+
+static gboolean
+dv_authz_context_load(DvStore *store, DvAuthzContext *ctx, const char *principal_kind,
+                      const char *principal, GHashTable *roles, GError **error)
+{
+    DvFilter f[2] = {
+        { "principal_kind", DV_FILTER_EQ, principal_kind },
+        { "principal", DV_FILTER_EQ, principal },
+    };
+    g_autoptr(JsonArray) rows =
+        dv_store_list(store, &dv_table_bindings, f, 2, DV_AUTHZ_BINDINGS_MAX, NULL, NULL, error);
+    if (rows == NULL)
+        return FALSE;
+    for (guint i = 0; i < json_array_get_length(rows); i++) {
+        JsonObject *b = json_array_get_object_element(rows, i);
+        const char *role_id = dv_json_get_string(b, "role_id", "");
+        JsonObject *role = g_hash_table_lookup(roles, role_id);
+        if (role == NULL) {
+            role = dv_store_get(store, &dv_table_roles, role_id, error);
+            if (role == NULL)
+                return FALSE;
+            g_hash_table_insert(roles, g_strdup(role_id), role);
+        }
+        dv_authz_context_add_binding(ctx, b, role);
+    }
+    return TRUE;
+}
+
+DvAuthzContext *
+dv_authz_context_new(DvStore *store, const char *user_id, const char *const *groups, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(JsonObject) user = NULL;
+    g_autoptr(DvAuthzContext) ctx = NULL;
+    g_autoptr(GHashTable) roles =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)json_object_unref);
+
+    user = user_id != NULL ? dv_store_get(store, &dv_table_users, user_id, &local) : NULL;
+    if (user == NULL && local != NULL && !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return NULL;
+    }
+    if (user == NULL || dv_json_get_bool(user, "disabled", FALSE)) {
+        g_set_error_literal(error, DV_ERROR, DV_ERROR_AUTH_REQUIRED,
+                            user == NULL ? "the user no longer exists; log in again"
+                                         : "this user is disabled");
+        return NULL;
+    }
+    ctx = dv_authz_context_alloc(user_id, dv_json_get_string(user, "name", ""));
+    if (!dv_authz_context_load(store, ctx, "user", user_id, roles, error))
+        return NULL;
+    for (guint i = 0; groups != NULL && groups[i] != NULL; i++)
+        if (!dv_authz_context_load(store, ctx, "group", groups[i], roles, error))
+            return NULL;
+    return g_steal_pointer(&ctx);
+}
+
+DvAuthzContext *
+dv_authz_context_restrict(const DvAuthzContext *ctx, const char *const *privileges, GError **error)
+{
+    g_autoptr(DvAuthzContext) out = dv_authz_context_alloc(ctx->user_id, ctx->name);
+
+    for (guint i = 0; privileges != NULL && privileges[i] != NULL; i++) {
+        int p = dv_authz_privilege_index(privileges[i]);
+        if (!dv_authz_privilege_check("privileges", privileges[i], error))
+            return NULL;
+        if (!dv_authz_context_holds(ctx, privileges[i])) {
+            dv_set_field_error(error, DV_ERROR_PERMISSION_DENIED, "privileges",
+                               "privileges: %s is not held by user '%s'; a token never "
+                               "exceeds its user",
+                               privileges[i], ctx->name);
+            return NULL;
+        }
+        if (out->grants[p] != NULL)
+            continue;
+        /* The grants are shared with @ctx's: copy each once. */
+        for (guint j = 0; j < ctx->grants[p]->len; j++) {
+            DvAuthzGrant *src = g_ptr_array_index(ctx->grants[p], j);
+            DvAuthzGrant *g = g_new0(DvAuthzGrant, 1);
+            *g = *src;
+            g->scope_id = g_strdup(src->scope_id);
+            g->role_id = g_strdup(src->role_id);
+            g->binding_id = g_strdup(src->binding_id);
+            g_ptr_array_add(out->all, g);
+            dv_authz_context_add(out, (guint)p, g);
+        }
+    }
+    return g_steal_pointer(&out);
+}
+
+gboolean
+dv_authz_context_holds(const DvAuthzContext *ctx, const char *privilege)
+{
+    int p = dv_authz_privilege_index(privilege);
+    if (p < 0 || ctx->grants[p] == NULL)
+        return FALSE;
+    for (guint i = 0; i < ctx->grants[p]->len; i++)
+        if (!((DvAuthzGrant *)g_ptr_array_index(ctx->grants[p], i))->deny)
+            return TRUE;
+    return FALSE;
+}
+
+gboolean
+dv_authz_context_redacts_storage(const DvAuthzContext *ctx)
+{
+    gboolean redacts = FALSE;
+    for (guint i = 0; i < ctx->all->len; i++) {
+        DvAuthzGrant *g = g_ptr_array_index(ctx->all, i);
+        if (g->deny)
+            continue;
+        if (g->scope_kind == DV_SCOPE_GLOBAL &&
+            strcmp(g->role_id, DV_AUTHZ_ROLE_ADMINISTRATOR) == 0)
+            return FALSE;
+        redacts = redacts || g->redacts;
+    }
+    return redacts;
+}
+
+JsonObject *
+dv_authz_context_to_json(const DvAuthzContext *ctx)
+{
+    JsonObject *out = json_object_new();
+    JsonArray *roles = json_array_new();
+    JsonArray *privs = json_array_new();
+    g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+
+    json_object_set_string_member(out, "user_id", ctx->user_id);
+    json_object_set_string_member(out, "name", ctx->name);
+    for (guint i = 0; i < ctx->all->len; i++) {
+        DvAuthzGrant *g = g_ptr_array_index(ctx->all, i);
+        if (!g->deny && g_hash_table_add(seen, g->role_id))
+            json_array_add_string_element(roles, g->role_id);
+    }
+    for (guint i = 0; i < DV_AUTHZ_N_PRIVILEGES; i++)
+        if (dv_authz_context_holds(ctx, dv_authz_privilege_names[i]))
+            json_array_add_string_element(privs, dv_authz_privilege_names[i]);
+    json_object_set_array_member(out, "roles", roles);
+    json_object_set_array_member(out, "privileges", privs);
+    json_object_set_boolean_member(out, "storage_redacted", dv_authz_context_redacts_storage(ctx));
+    return out;
+}
+
+/* --- the decision ------------------------------------------------------------- */
+
+/* How deep @g's scope covers @o: -1 when it does not. */
+static int
+dv_authz_grant_depth(const DvAuthzGrant *g, const DvAuthzObject *o)
+{
+    switch (g->scope_kind) {
+    case DV_SCOPE_GLOBAL:
+        return 0;
+    case DV_SCOPE_HOST_GROUP:
+        for (guint i = 0; o->host_group_path != NULL && o->host_group_path[i] != NULL; i++)
+            if (g_strcmp0(o->host_group_path[i], g->scope_id) == 0)
+                return (int)i + 1;
+        return -1;
+    case DV_SCOPE_CATALOG:
+        return g_strcmp0(o->catalog_id, g->scope_id) == 0 ? DV_AUTHZ_DEPTH_DIRECT : -1;
+    case DV_SCOPE_LIBRARY_SHARE:
+        return g_strcmp0(o->library_share_id, g->scope_id) == 0 ? DV_AUTHZ_DEPTH_DIRECT : -1;
+    case DV_SCOPE_RUN_AS:
+        return g_strcmp0(o->run_as_id, g->scope_id) == 0 ? DV_AUTHZ_DEPTH_DIRECT : -1;
+    }
+    return -1;
+}
+
+static DvAuthzDecision
+dv_authz_decide_index(const DvAuthzContext *ctx, guint p, const DvAuthzObject *o)
+{
+    GPtrArray *grants = ctx->grants[p];
+    gboolean owned_kind = o->kind != NULL && g_strv_contains(dv_authz_owned_kinds, o->kind);
+    gboolean own = o->owner_id != NULL && g_strcmp0(o->owner_id, ctx->user_id) == 0;
+    int best = -1;
+    gboolean allowed = FALSE;
+
+    for (guint i = 0; grants != NULL && i < grants->len; i++) {
+        DvAuthzGrant *g = g_ptr_array_index(grants, i);
+        int depth = dv_authz_grant_depth(g, o);
+        int rank;
+        if (depth < 0 || (g->own_only && owned_kind && !own))
+            continue;
+        rank = depth * 2 + (g->user ? 1 : 0);
+        if (rank > best) {
+            best = rank;
+            allowed = !g->deny;
+        } else if (rank == best && g->deny) {
+            allowed = FALSE;
+        }
+    }
+    return best >= 0 && allowed ? DV_AUTHZ_ALLOW : DV_AUTHZ_FORBIDDEN;
+}
+
+/* "<kind>.read" of a privilege's kind, or -1. */
+static int
+dv_authz_read_of(guint p)
+{
+    const char *name = dv_authz_privilege_names[p];
+    const char *dot = strchr(name, '.');
+    g_autofree char *read = g_strdup_printf("%.*s.read", (int)(dot - name), name);
+    return dv_authz_privilege_index(read);
+}
+
+DvAuthzDecision
+dv_authz_decide(const DvAuthzContext *ctx, const char *privilege, const DvAuthzObject *object)
+{
+    int p = dv_authz_privilege_index(privilege);
+    int r;
+
+    g_return_val_if_fail(p >= 0, DV_AUTHZ_NOT_FOUND);
+    if (dv_authz_decide_index(ctx, (guint)p, object) == DV_AUTHZ_ALLOW)
+        return DV_AUTHZ_ALLOW;
+    /* Refused: 403 only when the object is visible to the actor. */
+    r = dv_authz_read_of((guint)p);
+    if (r >= 0 && r != p && dv_authz_decide_index(ctx, (guint)r, object) == DV_AUTHZ_ALLOW)
+        return DV_AUTHZ_FORBIDDEN;
+    return DV_AUTHZ_NOT_FOUND;
+}
+
+gboolean
+dv_authz_check(const DvAuthzContext *ctx, const char *privilege, const DvAuthzObject *object,
+               GError **error)
+{
+    if (!dv_authz_privilege_check("privilege", privilege, error))
+        return FALSE;
+    switch (dv_authz_decide(ctx, privilege, object)) {
+    case DV_AUTHZ_ALLOW:
+        return TRUE;
+    case DV_AUTHZ_FORBIDDEN:
+        g_set_error(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED,
+                    "user '%s' lacks the privilege %s on this %s", ctx->name, privilege,
+                    object->kind != NULL ? object->kind : "object");
+        return FALSE;
+    case DV_AUTHZ_NOT_FOUND:
+        break;
+    }
+    g_set_error(error, DV_ERROR, DV_ERROR_NOT_FOUND, "%s %s not found",
+                object->kind != NULL ? object->kind : "object",
+                object->id != NULL ? object->id : "");
+    return FALSE;
+}
+
+gboolean
+dv_authz_check_run_as_use(const DvAuthzContext *ctx, const char *run_as_id, GError **error)
+{
+    DvAuthzObject o = { .kind = "run_as", .id = run_as_id, .run_as_id = run_as_id };
+    return run_as_id == NULL || dv_authz_check(ctx, "run_as.use", &o, error);
+}
+
+/* Needs @privilege over everything (global binding). */
+static gboolean
+dv_authz_require_global(const DvAuthzContext *actor, const char *privilege, GError **error)
+{
+    const char *dot = strchr(privilege, '.');
+    g_autofree char *kind = g_strndup(privilege, (gsize)(dot - privilege));
+    DvAuthzObject o = { .kind = kind };
+
+    if (actor == NULL)
+        return TRUE; /* the engine itself (setup, migration, tests) */
+    if (dv_authz_decide_index(actor, (guint)dv_authz_privilege_index(privilege), &o) ==
+        DV_AUTHZ_ALLOW)
+        return TRUE;
+    /* Global objects are known to all: refused, never "not found". */
+    g_set_error(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED, "user '%s' lacks the privilege %s",
+                actor->name, privilege);
+    return FALSE;
+}
+
+#define DV_AUTHZ_HOST_GROUP_DEPTH_MAX 64
+
+char **
+dv_authz_host_group_path(DvStore *store, const char *id, GError **error)
+{
+    g_autoptr(GPtrArray) chain = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *cur = g_strdup(id);
+    GStrvBuilder *b;
+    char **out;
+
+    while (cur != NULL) {
+        g_autoptr(JsonObject) row = dv_store_get(store, &dv_table_host_groups, cur, error);
+        const char *parent;
+        if (row == NULL)
+            return NULL;
+        if (chain->len >= DV_AUTHZ_HOST_GROUP_DEPTH_MAX) {
+            g_set_error(error, DV_ERROR, DV_ERROR_INTERNAL,
+                        "host group %s: deeper than %d or a loop", id,
+                        DV_AUTHZ_HOST_GROUP_DEPTH_MAX);
+            return NULL;
+        }
+        g_ptr_array_add(chain, g_steal_pointer(&cur));
+        parent = json_object_get_string_member_with_default(row, "parent_id", NULL);
+        cur = parent != NULL && parent[0] != '\0' ? g_strdup(parent) : NULL;
+    }
+    b = g_strv_builder_new();
+    for (guint i = chain->len; i > 0; i--)
+        g_strv_builder_add(b, g_ptr_array_index(chain, i - 1));
+    out = g_strv_builder_end(b);
+    g_strv_builder_unref(b);
+    return out;
+}
+
+/* --- list filters ------------------------------------------------------------- */
+
+void
+dv_authz_filter_free(DvAuthzFilter *filter)
+{
+    if (filter == NULL)
+        return;
+    g_free(filter->where);
+    g_ptr_array_unref(filter->values);
+    g_free(filter);
+}
+
+DvSqlParam *
+dv_authz_filter_params(const DvAuthzFilter *filter, guint *ret_n)
+{
+    DvSqlParam *p = g_new0(DvSqlParam, filter->values->len + 1);
+    for (guint i = 0; i < filter->values->len; i++)
+        p[i] = DV_SQL_TEXT_P((const char *)g_ptr_array_index(filter->values, i));
+    *ret_n = filter->values->len;
+    return p;
+}
+
+/* How a kind's rows reach a scope: the column holding the host group (or
+ * the SQL giving it), the owner column, the directly named scope. */
+typedef struct {
+    const char *kind;
+    const char *group_expr; /* "%s" is replaced by the group id list; NULL: none */
+    const char *owner_column;
+    DvAuthzScopeKind direct; /* DV_SCOPE_GLOBAL: none */
+    const char *direct_column;
+} DvAuthzListRule;
+
+#define DV_AUTHZ_BY_HOST "host_id IN (SELECT id FROM hosts WHERE host_group_id IN (%s))"
+
+static const DvAuthzListRule dv_authz_list_rules[] = {
+    { "host_group", "id IN (%s)", NULL, DV_SCOPE_GLOBAL, NULL },
+    { "cluster", "host_group_id IN (%s)", NULL, DV_SCOPE_GLOBAL, NULL },
+    { "host", "host_group_id IN (%s)", NULL, DV_SCOPE_GLOBAL, NULL },
+    { "pool", DV_AUTHZ_BY_HOST, NULL, DV_SCOPE_GLOBAL, NULL },
+    { "volume", DV_AUTHZ_BY_HOST, NULL, DV_SCOPE_GLOBAL, NULL },
+    { "network", DV_AUTHZ_BY_HOST, NULL, DV_SCOPE_GLOBAL, NULL },
+    { "vm", DV_AUTHZ_BY_HOST, "owner_id", DV_SCOPE_GLOBAL, NULL },
+    { "job", DV_AUTHZ_BY_HOST, "created_by", DV_SCOPE_GLOBAL, NULL },
+    { "catalog", NULL, NULL, DV_SCOPE_CATALOG, "id" },
+    { "library_share", NULL, NULL, DV_SCOPE_LIBRARY_SHARE, "id" },
+    { "template", NULL, NULL, DV_SCOPE_LIBRARY_SHARE, "library_share_id" },
+    { "run_as", NULL, NULL, DV_SCOPE_RUN_AS, "id" },
+    { "guest_os_profile", NULL, NULL, DV_SCOPE_GLOBAL, NULL },
+    { "setting", NULL, NULL, DV_SCOPE_GLOBAL, NULL },
+    { "user", NULL, NULL, DV_SCOPE_GLOBAL, NULL },
+    { "role", NULL, NULL, DV_SCOPE_GLOBAL, NULL },
+    { "audit", NULL, NULL, DV_SCOPE_GLOBAL, NULL },
+};
+
+static void
+dv_authz_append_in(GString *sql, const char *expr, GPtrArray *ids, GPtrArray *values)
+{
+    g_autoptr(GString) marks = g_string_new(NULL);
+    for (guint i = 0; i < ids->len; i++) {
+        g_string_append(marks, i == 0 ? "?" : ", ?");
+        g_ptr_array_add(values, g_strdup(g_ptr_array_index(ids, i)));
+    }
+    if (sql->len > 0)
+        g_string_append(sql, " OR ");
+    g_string_append_c(sql, '(');
+    /* @expr is one of the constant rules above. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    g_string_append_printf(sql, expr, marks->str);
+#pragma GCC diagnostic pop
+    g_string_append_c(sql, ')');
+}
+
+DvAuthzFilter *
+dv_authz_list_filter(DvStore *store, const DvAuthzContext *ctx, const char *kind, GError **error)
+{
+    g_autofree char *read = g_strdup_printf("%s.read", kind != NULL ? kind : "");
+    int p = dv_authz_privilege_index(read);
+    const DvAuthzListRule *rule = NULL;
+    g_autoptr(DvAuthzFilter) f = g_new0(DvAuthzFilter, 1);
+    g_autoptr(GString) sql = g_string_new(NULL);
+    gboolean any_deny = FALSE, global_allow = FALSE, own_only = FALSE, own_global = FALSE;
+    const char *owner_value = NULL;
+    DvAuthzObject top = { .kind = kind };
+
+    f->values = g_ptr_array_new_with_free_func(g_free);
+    for (guint i = 0; i < G_N_ELEMENTS(dv_authz_list_rules) && p >= 0; i++)
+        if (strcmp(dv_authz_list_rules[i].kind, kind) == 0)
+            rule = &dv_authz_list_rules[i];
+    if (rule == NULL) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "kind",
+                           "kind: '%s' is not an object kind with a list",
+                           kind != NULL ? kind : "");
+        return NULL;
+    }
+    for (guint i = 0; ctx->grants[p] != NULL && i < ctx->grants[p]->len; i++) {
+        DvAuthzGrant *g = g_ptr_array_index(ctx->grants[p], i);
+        any_deny = any_deny || g->deny;
+        own_only = own_only || (!g->deny && g->own_only);
+    }
+    global_allow = dv_authz_decide_index(ctx, (guint)p, &top) == DV_AUTHZ_ALLOW;
+    if (global_allow && !any_deny && !(own_only && rule->owner_column != NULL)) {
+        f->where = g_strdup("1=1");
+        return g_steal_pointer(&f);
+    }
+    if (rule->owner_column != NULL && own_only) {
+        DvAuthzObject o = { .kind = kind, .owner_id = ctx->user_id };
+        own_global = !any_deny && dv_authz_decide_index(ctx, (guint)p, &o) == DV_AUTHZ_ALLOW;
+        owner_value = strcmp(rule->owner_column, "created_by") == 0 ? ctx->name : ctx->user_id;
+    }
+    if (rule->group_expr != NULL) {
+        /* Each host group decided as an object of this kind inside it: the
+         * groups are few and read in one query, the rows under them many.
+         * A group reached only through an own-objects grant shows the
+         * actor's own rows there. */
+        g_autoptr(DvSqlRows) rows = dv_db_query(
+            dv_store_get_db(store), "SELECT id, parent_id FROM host_groups", DV_SQL_NO_ARGS, error);
+        g_autoptr(GHashTable) parents = g_hash_table_new(g_str_hash, g_str_equal);
+        g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GPtrArray) own_ids = g_ptr_array_new_with_free_func(g_free);
+        if (rows == NULL)
+            return NULL;
+        for (guint r = 0; r < dv_sql_rows_get_n_rows(rows); r++)
+            g_hash_table_insert(parents, (gpointer)dv_sql_rows_get_text(rows, r, 0),
+                                (gpointer)dv_sql_rows_get_text(rows, r, 1));
+        for (guint r = 0; r < dv_sql_rows_get_n_rows(rows); r++) {
+            const char *path[DV_AUTHZ_HOST_GROUP_DEPTH_MAX + 1];
+            const char *chain[DV_AUTHZ_HOST_GROUP_DEPTH_MAX];
+            const char *cur = dv_sql_rows_get_text(rows, r, 0);
+            guint depth = 0;
+            DvAuthzObject o = { .kind = kind, .host_group_path = path };
+            while (cur != NULL && depth < DV_AUTHZ_HOST_GROUP_DEPTH_MAX) {
+                chain[depth++] = cur;
+                cur = g_hash_table_lookup(parents, cur);
+            }
+            if (cur != NULL)
+                continue; /* a loop or a tree deeper than any we make: shown to nobody */
+            for (guint i = 0; i < depth; i++)
+                path[i] = chain[depth - 1 - i];
+            path[depth] = NULL;
+            if (dv_authz_decide_index(ctx, (guint)p, &o) == DV_AUTHZ_ALLOW) {
+                g_ptr_array_add(ids, g_strdup(dv_sql_rows_get_text(rows, r, 0)));
+                continue;
+            }
+            o.owner_id = ctx->user_id;
+            if (owner_value != NULL && !own_global &&
+                dv_authz_decide_index(ctx, (guint)p, &o) == DV_AUTHZ_ALLOW)
+                g_ptr_array_add(own_ids, g_strdup(dv_sql_rows_get_text(rows, r, 0)));
+        }
+        if (ids->len > 0)
+            dv_authz_append_in(sql, rule->group_expr, ids, f->values);
+        if (own_ids->len > 0) {
+            g_autofree char *expr =
+                g_strdup_printf("%s = ? AND %s", rule->owner_column, rule->group_expr);
+            g_ptr_array_add(f->values, g_strdup(owner_value));
+            dv_authz_append_in(sql, expr, own_ids, f->values);
+        }
+    }
+    if (rule->direct != DV_SCOPE_GLOBAL) {
+        g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
+        for (guint i = 0; ctx->grants[p] != NULL && i < ctx->grants[p]->len; i++) {
+            DvAuthzGrant *g = g_ptr_array_index(ctx->grants[p], i);
+            DvAuthzObject o = { .kind = kind };
+            if (g->deny || g->scope_kind != rule->direct)
+                continue;
+            o.catalog_id = rule->direct == DV_SCOPE_CATALOG ? g->scope_id : NULL;
+            o.library_share_id = rule->direct == DV_SCOPE_LIBRARY_SHARE ? g->scope_id : NULL;
+            o.run_as_id = rule->direct == DV_SCOPE_RUN_AS ? g->scope_id : NULL;
+            if (dv_authz_decide_index(ctx, (guint)p, &o) == DV_AUTHZ_ALLOW)
+                g_ptr_array_add(ids, g_strdup(g->scope_id));
+        }
+        if (ids->len > 0) {
+            g_autofree char *expr = g_strdup_printf("%s IN (%%s)", rule->direct_column);
+            dv_authz_append_in(sql, expr, ids, f->values);
+        }
+    }
+    if (own_global) {
+        if (sql->len > 0)
+            g_string_append(sql, " OR ");
+        g_string_append_printf(sql, "(%s = ?)", rule->owner_column);
+        g_ptr_array_add(f->values, g_strdup(owner_value));
+    }
+    f->where = sql->len > 0 ? g_strdup_printf("(%s)", sql->str) : g_strdup("1=0");
+    return g_steal_pointer(&f);
+}
+
+/* --- redaction ---------------------------------------------------------------- */
+
+typedef struct {
+    const char *kind;
+    const char *const fields[8];
+} DvAuthzStorageFields;
+
+/* Storage data (seed 004): what a delegated administrator must not see. */
+static const DvAuthzStorageFields dv_authz_storage[] = {
+    { "vm", { "pool", "pool_id", "pool_name", "disks", "disk_path", "volumes", NULL } },
+    { "template", { "disk_volume", "pool", "pool_name", "disk_path", NULL } },
+    { "catalog", { "pool_name", "pool", "pool_id", "personal_disk_mib", NULL } },
+    { "catalog_machine", { "overlay_path", "identity_path", "personal_path", "base_id", NULL } },
+    { "host", { "pools", "volumes", NULL } },
+    { "library_share", { "path", "pool_name", NULL } },
+    { "pool", { "path", "capacity", "allocation", "available", "uuid", "volumes", NULL } },
+    { "volume", { "path", "vkey", "pool_id", "capacity", "allocation", "format", NULL } },
+};
+
+const char *const *
+dv_authz_storage_fields(const char *kind)
+{
+    static const char *const none[] = { NULL };
+    for (guint i = 0; kind != NULL && i < G_N_ELEMENTS(dv_authz_storage); i++)
+        if (strcmp(dv_authz_storage[i].kind, kind) == 0)
+            return dv_authz_storage[i].fields;
+    return none;
+}
+
+void
+dv_authz_redact(const char *kind, JsonObject *object)
+{
+    const char *const *fields = dv_authz_storage_fields(kind);
+    JsonObject *spec;
+
+    if (object == NULL)
+        return;
+    for (guint i = 0; fields[i] != NULL; i++)
+        if (json_object_has_member(object, fields[i]))
+            json_object_remove_member(object, fields[i]);
+    /* A VM's and a catalog's spec carry the same storage members. */
+    spec = dv_json_get_object(object, "spec");
+    if (spec != NULL && fields[0] != NULL)
+        dv_authz_redact(kind, spec);
+    spec = dv_json_get_object(object, "machine_spec");
+    if (spec != NULL)
+        dv_authz_redact("vm", spec);
+}
+
+/* --- bindings ----------------------------------------------------------------- */
+
+static const char *const dv_authz_quota_names[] = { "vms", "vcpus", "memory_mib", "storage_gib",
+                                                    NULL };
+
+/* Reads {vms, ...} of @spec's member @member into @rec's @prefix_ columns. */
+static gboolean
+dv_authz_quota_parse(JsonObject *spec, const char *member, const char *prefix, JsonObject *rec,
+                     GError **error)
+{
+    JsonNode *node = json_object_get_member(spec, member);
+    JsonObject *q;
+    g_autoptr(GList) names = NULL;
+
+    if (node == NULL || JSON_NODE_HOLDS_NULL(node))
+        return TRUE;
+    if (!JSON_NODE_HOLDS_OBJECT(node)) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, member,
+                           "%s: must be an object {vms, vcpus, memory_mib, storage_gib}", member);
+        return FALSE;
+    }
+    q = json_node_get_object(node);
+    names = json_object_get_members(q);
+    for (GList *l = names; l != NULL; l = l->next) {
+        JsonNode *v = json_object_get_member(q, l->data);
+        g_autofree char *field = g_strdup_printf("%s.%s", member, (const char *)l->data);
+        g_autofree char *column = g_strdup_printf("%s_%s", prefix, (const char *)l->data);
+        if (!g_strv_contains(dv_authz_quota_names, l->data)) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field,
+                               "%s: unknown; a quota has vms, vcpus, memory_mib, storage_gib",
+                               field);
+            return FALSE;
+        }
+        if (JSON_NODE_HOLDS_NULL(v))
+            continue;
+        if (json_node_get_value_type(v) != G_TYPE_INT64 || json_node_get_int(v) < 0 ||
+            json_node_get_int(v) > G_MAXINT32) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field,
+                               "%s: must be an integer 0-%d", field, G_MAXINT32);
+            return FALSE;
+        }
+        json_object_set_int_member(rec, column, json_node_get_int(v));
+    }
+    return TRUE;
+}
+
+/* The object a scope stands for, to check a granter's own rights over it. */
+static gboolean
+dv_authz_scope_object(DvStore *store, DvAuthzScopeKind kind, const char *id, char ***ret_path,
+                      DvAuthzObject *o, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(JsonObject) row = NULL;
+
+    switch (kind) {
+    case DV_SCOPE_GLOBAL:
+        return TRUE;
+    case DV_SCOPE_HOST_GROUP:
+        *ret_path = dv_authz_host_group_path(store, id, &local);
+        o->host_group_path = (const char *const *)*ret_path;
+        break;
+    case DV_SCOPE_CATALOG:
+        row = dv_store_get(store, &dv_table_catalogs, id, &local);
+        o->catalog_id = id;
+        break;
+    case DV_SCOPE_LIBRARY_SHARE:
+        row = dv_store_get(store, &dv_table_library_shares, id, &local);
+        o->library_share_id = id;
+        break;
+    case DV_SCOPE_RUN_AS:
+        row = dv_store_get(store, &dv_table_run_as_accounts, id, &local);
+        o->run_as_id = id;
+        break;
+    }
+    if (local == NULL)
+        return TRUE;
+    if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "scope_id", "scope_id: no %s '%s'",
+                           dv_authz_scope_names[kind], id);
+    else
+        g_propagate_error(error, g_steal_pointer(&local));
+    return FALSE;
+}
+
+/* Grant rule: @actor must hold every privilege of @role over the scope, as
+ * far and as wide: an own-only grant cannot pass on a wider one. */
+static gboolean
+dv_authz_check_grant(const DvAuthzContext *actor, JsonObject *role, const DvAuthzObject *scope,
+                     GError **error)
+{
+    g_autoptr(JsonObject) shaped = dv_authz_role_shape(role);
+    JsonArray *privs = dv_json_get_array(shaped, "privileges");
+    gboolean own_only = dv_json_get_bool(shaped, "own_objects_only", FALSE);
+
+    if (actor == NULL)
+        return TRUE;
+    for (guint i = 0; i < json_array_get_length(privs); i++) {
+        const char *name = json_array_get_string_element(privs, i);
+        int p = dv_authz_privilege_index(name);
+        const char *dot = strchr(name, '.');
+        g_autofree char *kind = g_strndup(name, (gsize)(dot - name));
+        DvAuthzObject o = *scope;
+        o.kind = kind;
+        /* An own-only role passes on rights over its members' own objects:
+         * the granter must hold them over anybody's. */
+        o.owner_id = own_only ? "" : NULL;
+        if (dv_authz_decide_index(actor, (guint)p, &o) != DV_AUTHZ_ALLOW) {
+            dv_set_field_error(error, DV_ERROR_PERMISSION_DENIED, "role",
+                               "role: grants %s over this scope, which user '%s' does not hold "
+                               "there; one may grant only a subset of one's own privileges and "
+                               "scopes",
+                               name, actor->name);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+JsonObject *
+dv_authz_binding_add(DvStore *store, const DvAuthzContext *actor, JsonObject *spec, GError **error)
+{
+    g_autoptr(JsonObject) rec = json_object_new();
+    g_autoptr(JsonObject) role = NULL;
+    g_autofree char *id = g_uuid_string_random();
+    g_auto(GStrv) path = NULL;
+    const char *pkind = dv_json_get_string(spec, "principal_kind", "user");
+    const char *principal = dv_json_get_string(spec, "principal", NULL);
+    const char *effect = dv_json_get_string(spec, "effect", "allow");
+    const char *scope_id = dv_json_get_string(spec, "scope_id", NULL);
+    int scope = dv_authz_scope_kind_parse(dv_json_get_string(spec, "scope_kind", "global"));
+    DvAuthzObject o = { 0 };
+    g_autofree char *user_id = NULL;
+
+    if (actor != NULL && !dv_authz_context_holds(actor, "role.manage")) {
+        g_set_error(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED,
+                    "user '%s' lacks the privilege role.manage", actor->name);
+        return NULL;
+    }
+    if (g_strcmp0(pkind, "user") != 0 && g_strcmp0(pkind, "group") != 0) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "principal_kind",
+                           "principal_kind: must be user or group");
+        return NULL;
+    }
+    if (principal == NULL || principal[0] == '\0' || strlen(principal) > 1024) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "principal",
+                           "principal: a user id or name, or a group name, 1-1024 bytes");
+        return NULL;
+    }
+    if (strcmp(pkind, "user") == 0) {
+        g_autoptr(JsonObject) u = dv_store_get(store, &dv_table_users, principal, NULL);
+        if (u == NULL)
+            u = dv_store_find(store, &dv_table_users, "name", principal, NULL);
+        if (u == NULL) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "principal",
+                               "principal: no user '%s'", principal);
+            return NULL;
+        }
+        user_id = g_strdup(dv_json_get_string(u, "id", ""));
+    }
+    if (g_strcmp0(effect, "allow") != 0 && g_strcmp0(effect, "deny") != 0) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "effect",
+                           "effect: must be allow or deny");
+        return NULL;
+    }
+    if (scope < 0) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "scope_kind",
+                           "scope_kind: must be global, host_group, catalog, library_share or "
+                           "run_as");
+        return NULL;
+    }
+    if ((scope == DV_SCOPE_GLOBAL) != (scope_id == NULL)) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "scope_id",
+                           scope == DV_SCOPE_GLOBAL
+                               ? "scope_id: must be absent for a global binding"
+                               : "scope_id: is required for this scope_kind");
+        return NULL;
+    }
+    role = dv_authz_role_row(store, dv_json_get_string(spec, "role", NULL), error);
+    if (role == NULL) {
+        if (error != NULL && *error != NULL && (*error)->code == DV_ERROR_NOT_FOUND)
+            (*error)->code = DV_ERROR_INVALID_ARGUMENT;
+        return NULL;
+    }
+    if (!dv_authz_scope_object(store, (DvAuthzScopeKind)scope, scope_id, &path, &o, error))
+        return NULL;
+    if (!dv_authz_check_grant(actor, role, &o, error))
+        return NULL;
+    json_object_set_string_member(rec, "id", id);
+    json_object_set_string_member(rec, "principal_kind", pkind);
+    json_object_set_string_member(rec, "principal", user_id != NULL ? user_id : principal);
+    json_object_set_string_member(rec, "role_id", dv_json_get_string(role, "id", ""));
+    json_object_set_string_member(rec, "scope_kind", dv_authz_scope_names[scope]);
+    if (scope_id != NULL)
+        json_object_set_string_member(rec, "scope_id", scope_id);
+    else
+        json_object_set_null_member(rec, "scope_id");
+    json_object_set_string_member(rec, "effect", effect);
+    if (!dv_authz_quota_parse(spec, "quota", "quota", rec, error) ||
+        !dv_authz_quota_parse(spec, "member_quota", "member", rec, error))
+        return NULL;
+    json_object_set_string_member(rec, "created_by", actor != NULL ? actor->name : "drover");
+    json_object_set_int_member(rec, "created_at", dv_store_now());
+    if (!dv_store_insert(store, &dv_table_bindings, rec, error))
+        return NULL;
+    return g_steal_pointer(&rec);
+}
+
+gint64
+dv_authz_count_administrators(DvStore *store, GError **error)
+{
+    g_autoptr(DvSqlRows) rows = dv_db_query(
+        dv_store_get_db(store),
+        "SELECT COUNT(DISTINCT u.id) FROM users u JOIN bindings b "
+        "ON b.principal_kind = 'user' AND b.principal = u.id "
+        "WHERE u.disabled = 0 AND b.role_id = ? AND b.scope_kind = 'global' AND b.effect = 'allow'",
+        DV_SQL_ARGS(DV_SQL_TEXT_P(DV_AUTHZ_ROLE_ADMINISTRATOR)), error);
+    return rows != NULL ? dv_sql_rows_get_int(rows, 0, 0) : -1;
+}
+
+typedef struct {
+    const char *id;
+} DvAuthzBindingDeleteTxn;
+
+static gboolean
+dv_authz_binding_delete_txn(DvStore *store, gpointer user_data, GError **error)
+{
+    DvAuthzBindingDeleteTxn *t = user_data;
+    gint64 admins;
+
+    if (!dv_store_delete(store, &dv_table_bindings, t->id, error))
+        return FALSE;
+    admins = dv_authz_count_administrators(store, error);
+    if (admins < 0)
+        return FALSE;
+    if (admins == 0) {
+        dv_set_field_error(error, DV_ERROR_CONFLICT, "id",
+                           "id: this binding makes the last enabled administrator; it cannot "
+                           "be removed");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean
+dv_authz_binding_delete(DvStore *store, const DvAuthzContext *actor, const char *id, GError **error)
+{
+    g_autoptr(JsonObject) b = dv_store_get(store, &dv_table_bindings, id, error);
+    g_autoptr(JsonObject) role = NULL;
+    g_auto(GStrv) path = NULL;
+    DvAuthzBindingDeleteTxn t = { id };
+    DvAuthzObject o = { 0 };
+    int scope;
+
+    if (b == NULL)
+        return FALSE;
+    if (actor != NULL) {
+        /* Removing a binding is granting in reverse: same rule. */
+        if (!dv_authz_context_holds(actor, "role.manage")) {
+            g_set_error(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED,
+                        "user '%s' lacks the privilege role.manage", actor->name);
+            return FALSE;
+        }
+        role = dv_store_get(store, &dv_table_roles, dv_json_get_string(b, "role_id", ""), error);
+        scope = dv_authz_scope_kind_parse(dv_json_get_string(b, "scope_kind", ""));
+        if (role == NULL || scope < 0 ||
+            !dv_authz_scope_object(store, (DvAuthzScopeKind)scope,
+                                   json_object_get_string_member_with_default(b, "scope_id", NULL),
+                                   &path, &o, error) ||
+            !dv_authz_check_grant(actor, role, &o, error)) {
+            if (error != NULL && *error == NULL)
+                g_set_error_literal(error, DV_ERROR, DV_ERROR_INTERNAL, "bad binding row");
+            return FALSE;
+        }
+    }
+    return dv_store_transaction(store, dv_authz_binding_delete_txn, &t, error);
+}
+
+JsonArray *
+dv_authz_binding_list(DvStore *store, const char *principal_kind, const char *principal,
+                      GError **error)
+{
+    DvFilter f[2] = {
+        { "principal_kind", DV_FILTER_EQ, principal_kind },
+        { "principal", DV_FILTER_EQ, principal },
+    };
+    return dv_store_list(store, &dv_table_bindings, f, 2, DV_AUTHZ_BINDINGS_MAX, NULL, NULL, error);
+}
+
+/* --- quotas ------------------------------------------------------------------- */
+
+static gboolean
+dv_authz_quota_bump(DvStore *store, JsonObject *binding, const char *row_user,
+                    const char *limit_prefix, const char *field_prefix, const DvAuthzAmount *amount,
+                    gint64 sign, GError **error)
+{
+    DvDb *db = dv_store_get_db(store);
+    const char *binding_id = dv_json_get_string(binding, "id", "");
+    const gint64 values[] = { amount->vms, amount->vcpus, amount->memory_mib, amount->storage_gib };
+    g_autoptr(GString) sql = g_string_new("UPDATE quota_usage SET ");
+    DvSqlParam params[16];
+    guint n = 0;
+    gint64 changes = 0;
+
+    if (!dv_db_exec(db,
+                    "INSERT INTO quota_usage (binding_id, user_id) VALUES (?, ?) "
+                    "ON CONFLICT (binding_id, user_id) DO NOTHING",
+                    DV_SQL_ARGS(DV_SQL_TEXT_P(binding_id), DV_SQL_TEXT_P(row_user)), NULL, error))
+        return FALSE;
+    for (guint i = 0; i < 4; i++) {
+        g_string_append_printf(sql, "%s%s = %s + ?", i > 0 ? ", " : "", dv_authz_quota_names[i],
+                               dv_authz_quota_names[i]);
+        params[n++] = DV_SQL_INT_P(sign * values[i]);
+    }
+    g_string_append(sql, " WHERE binding_id = ? AND user_id = ?");
+    params[n++] = DV_SQL_TEXT_P(binding_id);
+    params[n++] = DV_SQL_TEXT_P(row_user);
+    if (sign > 0) {
+        /* The limit is checked by the UPDATE itself: on PostgreSQL a
+         * concurrent reservation waits on the row lock and then re-reads
+         * the row, on SQLite the write transaction is exclusive. */
+        for (guint i = 0; i < 4; i++) {
+            g_autofree char *col = g_strdup_printf("%s_%s", limit_prefix, dv_authz_quota_names[i]);
+            JsonNode *lim = json_object_get_member(binding, col);
+            if (lim == NULL || JSON_NODE_HOLDS_NULL(lim) || values[i] == 0)
+                continue;
+            g_string_append_printf(sql, " AND %s + ? <= ?", dv_authz_quota_names[i]);
+            params[n++] = DV_SQL_INT_P(values[i]);
+            params[n++] = DV_SQL_INT_P(json_node_get_int(lim));
+        }
+    }
+    if (!dv_db_exec(db, sql->str, params, n, &changes, error))
+        return FALSE;
+    if (changes == 0) {
+        g_autoptr(JsonObject) used = dv_authz_quota_usage(
+            store, binding_id, strcmp(row_user, "*") == 0 ? NULL : row_user, NULL);
+        for (guint i = 0; i < 4; i++) {
+            g_autofree char *col = g_strdup_printf("%s_%s", limit_prefix, dv_authz_quota_names[i]);
+            gint64 lim = dv_json_get_int(binding, col, -1);
+            gint64 cur = used != NULL ? dv_json_get_int(used, dv_authz_quota_names[i], 0) : 0;
+            if (lim >= 0 && values[i] > 0 && cur + values[i] > lim) {
+                g_autofree char *field =
+                    g_strdup_printf("%s.%s", field_prefix, dv_authz_quota_names[i]);
+                dv_set_field_error(error, DV_ERROR_CONFLICT, field,
+                                   "%s: quota exceeded: %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT
+                                   " in use, %" G_GINT64_FORMAT " more asked",
+                                   field, cur, lim, values[i]);
+                return FALSE;
+            }
+        }
+        dv_set_field_error(error, DV_ERROR_CONFLICT, field_prefix, "%s: quota exceeded",
+                           field_prefix);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+typedef struct {
+    const char *binding_id;
+    const char *user_id;
+    const DvAuthzAmount *amount;
+    gint64 sign;
+} DvAuthzQuotaTxn;
+
+/* Total and member together or neither: a savepoint inside the caller's
+ * transaction, a transaction of its own outside one. */
+static gboolean
+dv_authz_quota_txn(DvStore *store, gpointer user_data, GError **error)
+{
+    DvAuthzQuotaTxn *t = user_data;
+    g_autoptr(JsonObject) b = dv_store_get(store, &dv_table_bindings, t->binding_id, error);
+
+    if (b == NULL)
+        return FALSE;
+    return dv_authz_quota_bump(store, b, "*", "quota", "quota", t->amount, t->sign, error) &&
+           dv_authz_quota_bump(store, b, t->user_id, "member", "member_quota", t->amount, t->sign,
+                               error);
+}
+
+static gboolean
+dv_authz_quota_change(DvStore *store, const char *binding_id, const char *user_id,
+                      const DvAuthzAmount *amount, gint64 sign, GError **error)
+{
+    DvAuthzQuotaTxn t = { binding_id, user_id, amount, sign };
+
+    if (amount->vms < 0 || amount->vcpus < 0 || amount->memory_mib < 0 || amount->storage_gib < 0) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "quota",
+                           "quota: amounts must not be negative");
+        return FALSE;
+    }
+    if (user_id == NULL || user_id[0] == '\0' || strcmp(user_id, "*") == 0) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "user_id",
+                           "user_id: a member is required");
+        return FALSE;
+    }
+    return dv_store_transaction(store, dv_authz_quota_txn, &t, error);
+}
+
+gboolean
+dv_authz_quota_reserve(DvStore *store, const char *binding_id, const char *user_id,
+                       const DvAuthzAmount *amount, GError **error)
+{
+    return dv_authz_quota_change(store, binding_id, user_id, amount, 1, error);
+}
+
+gboolean
+dv_authz_quota_release(DvStore *store, const char *binding_id, const char *user_id,
+                       const DvAuthzAmount *amount, GError **error)
+{
+    return dv_authz_quota_change(store, binding_id, user_id, amount, -1, error);
+}
+
+JsonObject *
+dv_authz_quota_usage(DvStore *store, const char *binding_id, const char *user_id, GError **error)
+{
+    g_autoptr(DvSqlRows) rows = dv_db_query(
+        dv_store_get_db(store),
+        "SELECT vms, vcpus, memory_mib, storage_gib FROM quota_usage "
+        "WHERE binding_id = ? AND user_id = ?",
+        DV_SQL_ARGS(DV_SQL_TEXT_P(binding_id), DV_SQL_TEXT_P(user_id != NULL ? user_id : "*")),
+        error);
+    JsonObject *out;
+
+    if (rows == NULL)
+        return NULL;
+    out = json_object_new();
+    for (guint i = 0; i < 4; i++)
+        json_object_set_int_member(
+            out, dv_authz_quota_names[i],
+            dv_sql_rows_get_n_rows(rows) > 0 ? dv_sql_rows_get_int(rows, 0, i) : 0);
+    return out;
+}
+
+/* --- audit -------------------------------------------------------------------- */
+
+static const char *const dv_audit_outcomes[] = { "ok",      "forbidden", "not-found",
+                                                 "invalid", "failed",    NULL };
+
+#define DV_AUDIT_TEXT_MAX 1024
+
+static void
+dv_audit_set(JsonObject *rec, const char *member, const char *value)
+{
+    if (value == NULL) {
+        json_object_set_null_member(rec, member);
+        return;
+    }
+    /* Capped, so a client cannot grow the log by sending long names. */
+    if (strlen(value) > DV_AUDIT_TEXT_MAX) {
+        g_autofree char *cut = g_utf8_make_valid(value, DV_AUDIT_TEXT_MAX);
+        json_object_set_string_member(rec, member, cut);
+        return;
+    }
+    json_object_set_string_member(rec, member, value);
+}
+
+gboolean
+dv_audit_record(DvStore *store, const DvAuthzContext *actor, const char *actor_name,
+                const char *address, const char *operation, const char *object_kind,
+                const char *object_id, const char *outcome, const char *job_id, const char *detail,
+                GError **error)
+{
+    g_autoptr(JsonObject) rec = json_object_new();
+    g_autofree char *id = g_uuid_string_random();
+
+    if (operation == NULL || operation[0] == '\0' || outcome == NULL ||
+        !g_strv_contains(dv_audit_outcomes, outcome)) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT,
+                           operation == NULL || operation[0] == '\0' ? "operation" : "outcome",
+                           "audit: operation is required and outcome must be ok, forbidden, "
+                           "not-found, invalid or failed");
+        return FALSE;
+    }
+    json_object_set_string_member(rec, "id", id);
+    json_object_set_int_member(rec, "at", dv_store_now());
+    dv_audit_set(rec, "actor_id", actor != NULL ? actor->user_id : NULL);
+    dv_audit_set(rec, "actor_name", actor != NULL ? actor->name : actor_name);
+    dv_audit_set(rec, "address", address);
+    dv_audit_set(rec, "operation", operation);
+    dv_audit_set(rec, "object_kind", object_kind);
+    dv_audit_set(rec, "object_id", object_id);
+    dv_audit_set(rec, "outcome", outcome);
+    dv_audit_set(rec, "job_id", job_id);
+    dv_audit_set(rec, "detail", detail);
+    return dv_store_insert(store, &dv_table_audit_log, rec, error);
+}
+
+JsonArray *
+dv_audit_list(DvStore *store, const DvFilter *filters, guint n_filters, guint limit,
+              const char *cursor, char **ret_next_cursor, GError **error)
+{
+    return dv_store_list(store, &dv_table_audit_log, filters, n_filters, limit, cursor,
+                         ret_next_cursor, error);
+}
