@@ -10,16 +10,13 @@
 #include <json-glib/json-glib.h>
 
 #include "dv-auth.h"
+#include "dv-core-types.h"
 #include "dv-jobs.h"
 #include "dv-store.h"
 
 G_BEGIN_DECLS
 
-typedef struct _DvEngine DvEngine;
 typedef struct _DvVirt DvVirt;
-
-#define DV_ENGINE_DEFAULT_MAX_CONNECTIONS 16
-#define DV_ENGINE_DEFAULT_MAX_OPERATIONS 16
 
 typedef struct {
     const char *state_dir;      /* required; created 0700 if missing */
@@ -43,10 +40,6 @@ typedef struct {
      * (docs/API.md, library shares).  NULL: <state_dir>/library. */
     const char *library_root;
 } DvEngineOptions;
-
-/* The default library share's name when none is given (install, first
- * start, and the share an upgrade checks for clashes). */
-#define DV_DEFAULT_SHARE_NAME "default"
 
 DvEngine *dv_engine_new(const DvEngineOptions *opts, GError **error);
 void dv_engine_free(DvEngine *engine);
@@ -73,24 +66,7 @@ gboolean dv_engine_recover_rows(DvEngine *engine, gint64 min_age_us, guint *ret_
 
 /* --- reads ----------------------------------------------------------- */
 
-typedef enum {
-    DV_KIND_HOST_GROUP,
-    DV_KIND_CLUSTER,
-    DV_KIND_HOST,
-    DV_KIND_POOL,
-    DV_KIND_VOLUME,
-    DV_KIND_NETWORK,
-    DV_KIND_LIBRARY_SHARE,
-    DV_KIND_TEMPLATE,
-    DV_KIND_VM,
-    DV_KIND_JOB,
-    DV_KIND_RUN_AS,
-    DV_KIND_GUEST_OS_PROFILE,
-    DV_KIND_SETTING,
-    DV_KIND_CATALOG,
-    DV_KIND_CATALOG_MACHINE,
-    DV_KIND_LAST
-} DvKind;
+/* Object kinds: DvKind in core/dv-core-types.h. */
 
 /* One page of @kind.  @query holds the request's query parameters
  * (limit, cursor, filters named after fields, name_prefix); an unknown

@@ -12,7 +12,8 @@
 #define G_LOG_DOMAIN "DvTestCatalogLifecycle"
 
 #include "dv-catalogs-private.h"
-#include "dv-engine-private.h"
+#include "dv-core.h"
+#include "dv-engine.h"
 #include "dv-error.h"
 #include "dv-json.h"
 #include "dv-test-catalog.h"
@@ -72,7 +73,7 @@ static void
 make_ready(Fixture *f)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonArray) rows = dv_engine_list_all(f->engine, &dv_table_catalog_machines, "catalog_id",
+    g_autoptr(JsonArray) rows = dv_core_list_all(f->engine, &dv_table_catalog_machines, "catalog_id",
                                                    dv_json_get_string(machine(f, "desk-01"), "catalog_id", ""),
                                                    &error);
     g_autoptr(DvVirtHost) vh = dv_test_engine_virt_host(f->engine, f->host_id);

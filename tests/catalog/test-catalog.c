@@ -6,7 +6,8 @@
  * only as long as its one connection). */
 #define G_LOG_DOMAIN "DvTestCatalog"
 
-#include "dv-engine-private.h"
+#include "dv-core.h"
+#include "dv-engine.h"
 #include "dv-error.h"
 #include "dv-json.h"
 #include "dv-test-catalog.h"
@@ -615,7 +616,7 @@ test_bases_other_hosts(Fixture *f, gconstpointer data)
     g_assert_no_error(error);
     done = dv_test_env_job_wait(f, job);
     g_assert_cmpstr(dv_json_get_string(done, "state", ""), ==, "failed");
-    bases = dv_engine_list_all(f->engine, &dv_table_catalog_bases, "catalog_id",
+    bases = dv_core_list_all(f->engine, &dv_table_catalog_bases, "catalog_id",
                                dv_json_get_string(dv_json_get_object(done, "result"), "id", ""), &error);
     g_assert_no_error(error);
     g_assert_cmpuint(json_array_get_length(bases), ==, 4);
@@ -637,7 +638,7 @@ test_bases_other_hosts(Fixture *f, gconstpointer data)
     /* The three were streamed at once. */
     g_assert_cmpint(dv_json_get_int(dv_json_get_object(dv_json_get_object(done, "result"), "timing"), "bases_at_once", 0),
                     ==, 3);
-    machines = dv_engine_list_all(f->engine, &dv_table_catalog_machines, "catalog_id",
+    machines = dv_core_list_all(f->engine, &dv_table_catalog_machines, "catalog_id",
                                   dv_json_get_string(dv_json_get_object(done, "result"), "id", ""), &error);
     g_assert_no_error(error);
     for (guint i = 0; i < json_array_get_length(machines); i++) {

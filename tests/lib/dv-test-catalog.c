@@ -128,7 +128,7 @@ DvVirtHost *
 dv_test_engine_virt_host(DvEngine *engine, const char *host_id)
 {
     g_autoptr(GError) error = NULL;
-    DvVirtHost *vh = dv_engine_virt_host_by_id(engine, host_id, &error);
+    DvVirtHost *vh = dv_core_virt_host_by_id(engine, host_id, &error);
     g_assert_no_error(error);
     return vh;
 }

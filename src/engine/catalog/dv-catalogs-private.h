@@ -11,7 +11,7 @@
  */
 #pragma once
 
-#include "dv-engine-private.h"
+#include "dv-catalogs.h"
 
 G_BEGIN_DECLS
 
@@ -263,6 +263,13 @@ void dv_catalog_delete_register(DvEngine *engine);
 void dv_catalog_reconcile_register(DvEngine *engine);
 void dv_catalog_image_register(DvEngine *engine);
 void dv_catalog_machines_register(DvEngine *engine);
+
+/* The core hook run before a VM is started through Drover
+ * (dv_core_add_vm_before_start()): a pooled catalog machine whose domain
+ * is shut off gets a fresh overlay on its catalog's current image first
+ * (dv-catalog-image.c).  Other VMs: nothing. */
+gboolean dv_catalog_before_start(DvEngine *engine, JsonObject *vm, GCancellable *c,
+                                 GError **error);
 
 /* The reconcile report of one catalog (dv-catalog-reconcile.c). */
 JsonObject *dv_catalog_reconcile_report(DvEngine *engine, JsonObject *catalog, GCancellable *c,
