@@ -497,7 +497,7 @@ dv_engine_template_build(DvEngine *engine, JsonObject *body, GError **error)
 }
 
 JsonObject *
-dv_engine_object_create(DvEngine *engine, DvKind kind, JsonObject *body, const char *user,
+dv_engine_object_create(DvEngine *engine, DvKind kind, JsonObject *body, const DvActor *actor,
                         GError **error)
 {
     const DvKindInfo *info = dv_core_kind_info(kind);
@@ -553,12 +553,12 @@ dv_engine_object_create(DvEngine *engine, DvKind kind, JsonObject *body, const c
     if (rec == NULL)
         return NULL;
     return dv_core_object_submit(engine, kind, "create", dv_json_get_string(rec, "id", ""),
-                                   dv_json_get_string(rec, "name", ""), rec, NULL, NULL, user, error);
+                                   dv_json_get_string(rec, "name", ""), rec, NULL, NULL, actor, error);
 }
 
 JsonObject *
 dv_engine_object_update(DvEngine *engine, DvKind kind, JsonObject *obj, JsonObject *body,
-                        const char *user, GError **error)
+                        const DvActor *actor, GError **error)
 {
     const DvKindInfo *info = dv_core_kind_info(kind);
     const char *id = dv_json_get_string(obj, "id", "");
@@ -595,11 +595,11 @@ dv_engine_object_update(DvEngine *engine, DvKind kind, JsonObject *obj, JsonObje
         return NULL;
     }
     return dv_core_object_submit(engine, kind, "update", id, dv_json_get_string(obj, "name", ""),
-                                   NULL, changes, NULL, user, error);
+                                   NULL, changes, NULL, actor, error);
 }
 
 JsonObject *
-dv_engine_object_delete(DvEngine *engine, DvKind kind, JsonObject *obj, const char *user,
+dv_engine_object_delete(DvEngine *engine, DvKind kind, JsonObject *obj, const DvActor *actor,
                         GError **error)
 {
     const DvKindInfo *info = dv_core_kind_info(kind);
@@ -639,7 +639,7 @@ dv_engine_object_delete(DvEngine *engine, DvKind kind, JsonObject *obj, const ch
             return NULL;
         }
     }
-    return dv_core_object_submit(engine, kind, "delete", id, name, NULL, NULL, NULL, user, error);
+    return dv_core_object_submit(engine, kind, "delete", id, name, NULL, NULL, NULL, actor, error);
 }
 
 gboolean

@@ -10,11 +10,11 @@ G_BEGIN_DECLS
 void dv_engine_objects_register(DvEngine *engine);
 
 JsonObject *dv_engine_object_create(DvEngine *engine, DvKind kind, JsonObject *body,
-                                    const char *user, GError **error);
+                                    const DvActor *actor, GError **error);
 JsonObject *dv_engine_object_update(DvEngine *engine, DvKind kind, JsonObject *obj,
-                                    JsonObject *body, const char *user, GError **error);
+                                    JsonObject *body, const DvActor *actor, GError **error);
 JsonObject *dv_engine_object_delete(DvEngine *engine, DvKind kind, JsonObject *obj,
-                                    const char *user, GError **error);
+                                    const DvActor *actor, GError **error);
 
 /* Default library share made on first start. */
 gboolean dv_engine_ensure_default_share(DvEngine *engine, GError **error);

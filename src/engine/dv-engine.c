@@ -705,24 +705,24 @@ dv_engine_version(DvEngine *engine)
 /* --- dispatch ------------------------------------------------------------ */
 
 JsonObject *
-dv_engine_create(DvEngine *engine, DvKind kind, JsonObject *body, const char *user, GError **error)
+dv_engine_create(DvEngine *engine, DvKind kind, JsonObject *body, const DvActor *actor, GError **error)
 {
     switch (kind) {
     case DV_KIND_HOST:
-        return dv_engine_host_add(engine, body, user, error);
+        return dv_engine_host_add(engine, body, actor, error);
     case DV_KIND_VM:
-        return dv_engine_vm_create(engine, body, user, error);
+        return dv_engine_vm_create(engine, body, actor, error);
     case DV_KIND_CATALOG:
-        return dv_engine_catalog_create(engine, body, user, error);
+        return dv_engine_catalog_create(engine, body, actor, error);
     case DV_KIND_HOST_GROUP:
     case DV_KIND_CLUSTER:
     case DV_KIND_LIBRARY_SHARE:
     case DV_KIND_TEMPLATE:
-        return dv_engine_object_create(engine, kind, body, user, error);
+        return dv_engine_object_create(engine, kind, body, actor, error);
     case DV_KIND_RUN_AS:
     case DV_KIND_GUEST_OS_PROFILE:
     case DV_KIND_SETTING:
-        return dv_engine_secret_object_create(engine, kind, body, user, error);
+        return dv_engine_secret_object_create(engine, kind, body, actor, error);
     default:
         break;
     }
@@ -733,21 +733,21 @@ dv_engine_create(DvEngine *engine, DvKind kind, JsonObject *body, const char *us
 
 JsonObject *
 dv_engine_update(DvEngine *engine, DvKind kind, const char *id_or_name, JsonObject *body,
-                 const char *user, GError **error)
+                 const DvActor *actor, GError **error)
 {
     g_autoptr(JsonObject) obj = dv_core_resolve(engine, kind, id_or_name, NULL, error);
     if (obj == NULL)
         return NULL;
     switch (kind) {
     case DV_KIND_HOST:
-        return dv_engine_host_update(engine, obj, body, user, error);
+        return dv_engine_host_update(engine, obj, body, actor, error);
     case DV_KIND_HOST_GROUP:
     case DV_KIND_CLUSTER:
-        return dv_engine_object_update(engine, kind, obj, body, user, error);
+        return dv_engine_object_update(engine, kind, obj, body, actor, error);
     case DV_KIND_RUN_AS:
     case DV_KIND_GUEST_OS_PROFILE:
     case DV_KIND_SETTING:
-        return dv_engine_secret_object_update(engine, kind, obj, body, user, error);
+        return dv_engine_secret_object_update(engine, kind, obj, body, actor, error);
     default:
         break;
     }
@@ -758,27 +758,27 @@ dv_engine_update(DvEngine *engine, DvKind kind, const char *id_or_name, JsonObje
 
 JsonObject *
 dv_engine_delete(DvEngine *engine, DvKind kind, const char *id_or_name, GHashTable *query,
-                 const char *user, GError **error)
+                 const DvActor *actor, GError **error)
 {
     g_autoptr(JsonObject) obj = dv_core_resolve(engine, kind, id_or_name, NULL, error);
     if (obj == NULL)
         return NULL;
     switch (kind) {
     case DV_KIND_HOST:
-        return dv_engine_host_remove(engine, obj, user, error);
+        return dv_engine_host_remove(engine, obj, actor, error);
     case DV_KIND_VM:
-        return dv_engine_vm_delete(engine, obj, query, user, error);
+        return dv_engine_vm_delete(engine, obj, query, actor, error);
     case DV_KIND_CATALOG:
-        return dv_engine_catalog_delete(engine, obj, query, user, error);
+        return dv_engine_catalog_delete(engine, obj, query, actor, error);
     case DV_KIND_HOST_GROUP:
     case DV_KIND_CLUSTER:
     case DV_KIND_LIBRARY_SHARE:
     case DV_KIND_TEMPLATE:
-        return dv_engine_object_delete(engine, kind, obj, user, error);
+        return dv_engine_object_delete(engine, kind, obj, actor, error);
     case DV_KIND_RUN_AS:
     case DV_KIND_GUEST_OS_PROFILE:
     case DV_KIND_SETTING:
-        return dv_engine_secret_object_delete(engine, kind, obj, user, error);
+        return dv_engine_secret_object_delete(engine, kind, obj, actor, error);
     default:
         break;
     }
@@ -832,7 +832,7 @@ dv_engine_debug_sleep_job(DvJob *job, gpointer user_data, GError **error)
 }
 
 JsonObject *
-dv_engine_debug_sleep(DvEngine *engine, JsonObject *body, const char *user, GError **error)
+dv_engine_debug_sleep(DvEngine *engine, JsonObject *body, const DvActor *actor, GError **error)
 {
     static const DvFieldSpec fields[] = {
         { "seconds", DV_FIELD_INT, TRUE },
@@ -853,7 +853,7 @@ dv_engine_debug_sleep(DvEngine *engine, JsonObject *body, const char *user, GErr
     return dv_core_submit(engine,
                             dv_json_get_bool(body, "resumable", FALSE) ? "debug.sleep"
                                                                        : "debug.sleep-once",
-                            "debug", target, "sleep", NULL, params, user, error);
+                            "debug", target, "sleep", NULL, params, actor, error);
 }
 
 void

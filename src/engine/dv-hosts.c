@@ -330,7 +330,7 @@ dv_engine_resolve_placement_refs(DvEngine *engine, JsonObject *body, JsonObject 
 }
 
 JsonObject *
-dv_engine_host_add(DvEngine *engine, JsonObject *body, const char *user, GError **error)
+dv_engine_host_add(DvEngine *engine, JsonObject *body, const DvActor *actor, GError **error)
 {
     g_autoptr(JsonObject) rec = json_object_new();
     g_autoptr(JsonObject) params = json_object_new();
@@ -356,7 +356,7 @@ dv_engine_host_add(DvEngine *engine, JsonObject *body, const char *user, GError 
         !dv_core_check_unique(engine, &dv_table_hosts, "uri", uri, NULL, "uri", "host", error))
         return NULL;
     json_object_set_object_member(params, "record", g_steal_pointer(&rec));
-    return dv_core_submit(engine, "host.add", "host", id, name, id, params, user, error);
+    return dv_core_submit(engine, "host.add", "host", id, name, id, params, actor, error);
 }
 
 static gboolean
@@ -619,7 +619,7 @@ dv_engine_host_refresh_job(DvJob *job, gpointer user_data, GError **error)
 }
 
 JsonObject *
-dv_engine_host_refresh(DvEngine *engine, const char *host_ref, const char *user, GError **error)
+dv_engine_host_refresh(DvEngine *engine, const char *host_ref, const DvActor *actor, GError **error)
 {
     g_autoptr(JsonObject) host = dv_core_resolve(engine, DV_KIND_HOST, host_ref, NULL, error);
     const char *id;
@@ -627,7 +627,7 @@ dv_engine_host_refresh(DvEngine *engine, const char *host_ref, const char *user,
         return NULL;
     id = dv_json_get_string(host, "id", "");
     return dv_core_submit(engine, "host.refresh", "host", id, dv_json_get_string(host, "name", ""),
-                            id, NULL, user, error);
+                            id, NULL, actor, error);
 }
 
 /* --- update ------------------------------------------------------------------------ */
@@ -680,7 +680,7 @@ dv_engine_host_update_job(DvJob *job, gpointer user_data, GError **error)
 }
 
 JsonObject *
-dv_engine_host_update(DvEngine *engine, JsonObject *host, JsonObject *body, const char *user,
+dv_engine_host_update(DvEngine *engine, JsonObject *host, JsonObject *body, const DvActor *actor,
                       GError **error)
 {
     g_autoptr(JsonObject) changes = json_object_new();
@@ -706,7 +706,7 @@ dv_engine_host_update(DvEngine *engine, JsonObject *host, JsonObject *body, cons
     }
     json_object_set_object_member(params, "changes", g_steal_pointer(&changes));
     return dv_core_submit(engine, "host.update", "host", id, dv_json_get_string(host, "name", ""),
-                            id, params, user, error);
+                            id, params, actor, error);
 }
 
 /* --- remove ------------------------------------------------------------------------- */
@@ -734,7 +734,7 @@ dv_engine_host_remove_job(DvJob *job, gpointer user_data, GError **error)
 }
 
 JsonObject *
-dv_engine_host_remove(DvEngine *engine, JsonObject *host, const char *user, GError **error)
+dv_engine_host_remove(DvEngine *engine, JsonObject *host, const DvActor *actor, GError **error)
 {
     const char *id = dv_json_get_string(host, "id", "");
     DvFilter f = { "host_id", DV_FILTER_EQ, id };
@@ -746,7 +746,7 @@ dv_engine_host_remove(DvEngine *engine, JsonObject *host, const char *user, GErr
         return NULL;
     }
     return dv_core_submit(engine, "host.remove", "host", id, dv_json_get_string(host, "name", ""),
-                            id, NULL, user, error);
+                            id, NULL, actor, error);
 }
 
 /* Hosts shown with one "limits" member: ours beside libvirtd's. */

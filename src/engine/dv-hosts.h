@@ -10,12 +10,12 @@ G_BEGIN_DECLS
 /* Job kinds and the host shaper. */
 void dv_engine_hosts_register(DvEngine *engine);
 
-JsonObject *dv_engine_host_add(DvEngine *engine, JsonObject *body, const char *user, GError **error);
+JsonObject *dv_engine_host_add(DvEngine *engine, JsonObject *body, const DvActor *actor, GError **error);
 JsonObject *dv_engine_host_update(DvEngine *engine, JsonObject *host, JsonObject *body,
-                                  const char *user, GError **error);
-JsonObject *dv_engine_host_remove(DvEngine *engine, JsonObject *host, const char *user,
+                                  const DvActor *actor, GError **error);
+JsonObject *dv_engine_host_remove(DvEngine *engine, JsonObject *host, const DvActor *actor,
                                   GError **error);
-JsonObject *dv_engine_host_refresh(DvEngine *engine, const char *host, const char *user,
+JsonObject *dv_engine_host_refresh(DvEngine *engine, const char *host, const DvActor *actor,
                                    GError **error);
 
 /* Writes the probe result of a host into the inventory (one transaction). */

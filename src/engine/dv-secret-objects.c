@@ -488,7 +488,7 @@ dv_engine_secret_objects_register(DvEngine *engine)
 }
 
 JsonObject *
-dv_engine_secret_object_create(DvEngine *engine, DvKind kind, JsonObject *body, const char *user,
+dv_engine_secret_object_create(DvEngine *engine, DvKind kind, JsonObject *body, const DvActor *actor,
                                GError **error)
 {
     g_autofree char *id = g_uuid_string_random();
@@ -503,12 +503,12 @@ dv_engine_secret_object_create(DvEngine *engine, DvKind kind, JsonObject *body, 
     if (fields != NULL && !dv_secret_objects_seal(engine, kind, id, body, fields, sealed, error))
         return NULL;
     return dv_core_object_submit(engine, kind, "create", id, dv_json_get_string(rec, "name", ""),
-                                    rec, NULL, sealed, user, error);
+                                    rec, NULL, sealed, actor, error);
 }
 
 JsonObject *
 dv_engine_secret_object_update(DvEngine *engine, DvKind kind, JsonObject *obj, JsonObject *body,
-                               const char *user, GError **error)
+                               const DvActor *actor, GError **error)
 {
     const char *id = dv_json_get_string(obj, "id", "");
     g_autoptr(JsonObject) changes = json_object_new();
@@ -588,11 +588,11 @@ dv_engine_secret_object_update(DvEngine *engine, DvKind kind, JsonObject *obj, J
     }
     json_object_set_int_member(changes, "updated_at", dv_store_now());
     return dv_core_object_submit(engine, kind, "update", id, dv_json_get_string(obj, "name", ""),
-                                    NULL, changes, sealed, user, error);
+                                    NULL, changes, sealed, actor, error);
 }
 
 JsonObject *
-dv_engine_secret_object_delete(DvEngine *engine, DvKind kind, JsonObject *obj, const char *user,
+dv_engine_secret_object_delete(DvEngine *engine, DvKind kind, JsonObject *obj, const DvActor *actor,
                                GError **error)
 {
     const char *id = dv_json_get_string(obj, "id", "");
@@ -606,7 +606,7 @@ dv_engine_secret_object_delete(DvEngine *engine, DvKind kind, JsonObject *obj, c
         }
     }
     return dv_core_object_submit(engine, kind, "delete", id, dv_json_get_string(obj, "name", ""),
-                                    NULL, NULL, NULL, user, error);
+                                    NULL, NULL, NULL, actor, error);
 }
 
 /* Adds each secret field's description to a shaped record. */

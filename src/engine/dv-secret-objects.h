@@ -11,10 +11,10 @@ G_BEGIN_DECLS
 /* Job kinds and the shaper of the three kinds. */
 void dv_engine_secret_objects_register(DvEngine *engine);
 JsonObject *dv_engine_secret_object_create(DvEngine *engine, DvKind kind, JsonObject *body,
-                                           const char *user, GError **error);
+                                           const DvActor *actor, GError **error);
 JsonObject *dv_engine_secret_object_update(DvEngine *engine, DvKind kind, JsonObject *obj,
-                                           JsonObject *body, const char *user, GError **error);
+                                           JsonObject *body, const DvActor *actor, GError **error);
 JsonObject *dv_engine_secret_object_delete(DvEngine *engine, DvKind kind, JsonObject *obj,
-                                           const char *user, GError **error);
+                                           const DvActor *actor, GError **error);
 
 G_END_DECLS

@@ -343,7 +343,7 @@ dv_engine_vm_create_txn(DvStore *store, gpointer user_data, GError **error)
 }
 
 JsonObject *
-dv_engine_vm_create(DvEngine *engine, JsonObject *body, const char *user, GError **error)
+dv_engine_vm_create(DvEngine *engine, JsonObject *body, const DvActor *actor, GError **error)
 {
     g_autoptr(JsonObject) host = NULL;
     g_autoptr(JsonObject) tmpl = NULL;
@@ -532,7 +532,7 @@ dv_engine_vm_create(DvEngine *engine, JsonObject *body, const char *user, GError
             .target_name = name,
             .host_id = dv_json_get_string(host, "id", ""),
             .params = params,
-            .created_by = user,
+            .created_by = dv_actor_get_name(actor),
         };
         job = dv_job_manager_submit_with(dv_core(engine)->jobs, &req, dv_engine_vm_create_txn, rec, error);
     }
@@ -786,7 +786,7 @@ dv_engine_vm_ready(DvEngine *engine, const char *vm_ref, GError **error)
 }
 
 JsonObject *
-dv_engine_vm_action(DvEngine *engine, const char *vm_ref, const char *action, const char *user,
+dv_engine_vm_action(DvEngine *engine, const char *vm_ref, const char *action, const DvActor *actor,
                     GError **error)
 {
     g_autoptr(JsonObject) vm = dv_engine_vm_ready(engine, vm_ref, error);
@@ -815,7 +815,7 @@ dv_engine_vm_action(DvEngine *engine, const char *vm_ref, const char *action, co
     kind = g_strdup_printf("vm.%s", action);
     return dv_core_submit(engine, kind, "vm", dv_json_get_string(vm, "id", ""),
                             dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
-                            NULL, user, error);
+                            NULL, actor, error);
 }
 
 static gboolean
@@ -900,7 +900,7 @@ static gboolean dv_engine_vm_shutdown_job(DvJob *job, gpointer d, GError **e)
 /* --- delete ------------------------------------------------------------------ */
 
 JsonObject *
-dv_engine_vm_delete(DvEngine *engine, JsonObject *vm, GHashTable *query, const char *user,
+dv_engine_vm_delete(DvEngine *engine, JsonObject *vm, GHashTable *query, const DvActor *actor,
                     GError **error)
 {
     g_autoptr(JsonObject) params = json_object_new();
@@ -943,7 +943,7 @@ dv_engine_vm_delete(DvEngine *engine, JsonObject *vm, GHashTable *query, const c
     json_object_set_boolean_member(params, "delete_volumes", delete_volumes);
     return dv_core_submit(engine, "vm.delete", "vm", dv_json_get_string(vm, "id", ""),
                             dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
-                            params, user, error);
+                            params, actor, error);
 }
 
 static gboolean
@@ -1037,7 +1037,7 @@ dv_engine_vm_find_snapshot(DvEngine *engine, JsonObject *vm, const char *name, G
 
 static JsonObject *
 dv_engine_vm_snapshot_submit(DvEngine *engine, JsonObject *vm, const char *op, const char *name,
-                             const char *description, const char *user, GError **error)
+                             const char *description, const DvActor *actor, GError **error)
 {
     g_autoptr(JsonObject) params = json_object_new();
     g_autofree char *kind = g_strdup_printf("vm.snapshot.%s", op);
@@ -1046,12 +1046,12 @@ dv_engine_vm_snapshot_submit(DvEngine *engine, JsonObject *vm, const char *op, c
         json_object_set_string_member(params, "description", description);
     return dv_core_submit(engine, kind, "vm", dv_json_get_string(vm, "id", ""),
                             dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
-                            params, user, error);
+                            params, actor, error);
 }
 
 JsonObject *
 dv_engine_vm_snapshot_create(DvEngine *engine, const char *vm_ref, JsonObject *body,
-                             const char *user, GError **error)
+                             const DvActor *actor, GError **error)
 {
     g_autoptr(JsonObject) vm = dv_engine_vm_ready(engine, vm_ref, error);
     g_autoptr(JsonObject) clash = NULL;
@@ -1076,12 +1076,12 @@ dv_engine_vm_snapshot_create(DvEngine *engine, const char *vm_ref, JsonObject *b
                            dv_json_get_string(vm, "name", ""), name);
         return NULL;
     }
-    return dv_engine_vm_snapshot_submit(engine, vm, "create", name, desc, user, error);
+    return dv_engine_vm_snapshot_submit(engine, vm, "create", name, desc, actor, error);
 }
 
 JsonObject *
 dv_engine_vm_snapshot_revert(DvEngine *engine, const char *vm_ref, const char *snapshot,
-                             const char *user, GError **error)
+                             const DvActor *actor, GError **error)
 {
     g_autoptr(JsonObject) vm = dv_engine_vm_ready(engine, vm_ref, error);
     g_autoptr(JsonObject) snap = NULL;
@@ -1090,12 +1090,12 @@ dv_engine_vm_snapshot_revert(DvEngine *engine, const char *vm_ref, const char *s
     snap = dv_engine_vm_find_snapshot(engine, vm, snapshot, error);
     if (snap == NULL)
         return NULL;
-    return dv_engine_vm_snapshot_submit(engine, vm, "revert", snapshot, NULL, user, error);
+    return dv_engine_vm_snapshot_submit(engine, vm, "revert", snapshot, NULL, actor, error);
 }
 
 JsonObject *
 dv_engine_vm_snapshot_delete(DvEngine *engine, const char *vm_ref, const char *snapshot,
-                             const char *user, GError **error)
+                             const DvActor *actor, GError **error)
 {
     g_autoptr(JsonObject) vm = dv_engine_vm_ready(engine, vm_ref, error);
     g_autoptr(JsonObject) snap = NULL;
@@ -1104,7 +1104,7 @@ dv_engine_vm_snapshot_delete(DvEngine *engine, const char *vm_ref, const char *s
     snap = dv_engine_vm_find_snapshot(engine, vm, snapshot, error);
     if (snap == NULL)
         return NULL;
-    return dv_engine_vm_snapshot_submit(engine, vm, "delete", snapshot, NULL, user, error);
+    return dv_engine_vm_snapshot_submit(engine, vm, "delete", snapshot, NULL, actor, error);
 }
 
 static gboolean

@@ -9,18 +9,18 @@ G_BEGIN_DECLS
 
 void dv_engine_vms_register(DvEngine *engine);
 
-JsonObject *dv_engine_vm_create(DvEngine *engine, JsonObject *body, const char *user, GError **error);
+JsonObject *dv_engine_vm_create(DvEngine *engine, JsonObject *body, const DvActor *actor, GError **error);
 JsonObject *dv_engine_vm_delete(DvEngine *engine, JsonObject *vm, GHashTable *query,
-                                const char *user, GError **error);
+                                const DvActor *actor, GError **error);
 /* @action: "start", "shutdown" or "stop". */
 JsonObject *dv_engine_vm_action(DvEngine *engine, const char *vm, const char *action,
-                                const char *user, GError **error);
+                                const DvActor *actor, GError **error);
 JsonObject *dv_engine_vm_snapshot_list(DvEngine *engine, const char *vm, GError **error);
 JsonObject *dv_engine_vm_snapshot_create(DvEngine *engine, const char *vm, JsonObject *body,
-                                         const char *user, GError **error);
+                                         const DvActor *actor, GError **error);
 JsonObject *dv_engine_vm_snapshot_revert(DvEngine *engine, const char *vm, const char *snapshot,
-                                         const char *user, GError **error);
+                                         const DvActor *actor, GError **error);
 JsonObject *dv_engine_vm_snapshot_delete(DvEngine *engine, const char *vm, const char *snapshot,
-                                         const char *user, GError **error);
+                                         const DvActor *actor, GError **error);
 
 G_END_DECLS

@@ -486,7 +486,7 @@ dv_catalog_delete_job(DvJob *job, gpointer user_data, GError **error)
 }
 
 JsonObject *
-dv_engine_catalog_delete(DvEngine *engine, JsonObject *catalog, GHashTable *query, const char *user,
+dv_engine_catalog_delete(DvEngine *engine, JsonObject *catalog, GHashTable *query, const DvActor *actor,
                          GError **error)
 {
     g_autoptr(JsonObject) job = NULL;
@@ -508,7 +508,7 @@ dv_engine_catalog_delete(DvEngine *engine, JsonObject *catalog, GHashTable *quer
     if (!dv_catalog_check_idle(engine, catalog, error))
         return NULL;
     job = dv_core_submit(engine, "catalog.delete", "catalog", id,
-                           dv_json_get_string(catalog, "name", ""), NULL, NULL, user, error);
+                           dv_json_get_string(catalog, "name", ""), NULL, NULL, actor, error);
     if (job == NULL)
         return NULL;
     /* The job id blocks a provision (409 naming it) until it is done. */

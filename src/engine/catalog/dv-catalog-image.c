@@ -38,7 +38,7 @@ static const DvFieldSpec dv_rebuild_fields[] = {
 
 JsonObject *
 dv_catalog_submit(DvEngine *engine, JsonObject *catalog, const char *kind, JsonObject *params,
-                  const char *state, const char *user, GError **error)
+                  const char *state, const DvActor *actor, GError **error)
 {
     const char *id = dv_json_get_string(catalog, "id", "");
     g_autoptr(JsonObject) job = NULL;
@@ -53,7 +53,7 @@ dv_catalog_submit(DvEngine *engine, JsonObject *catalog, const char *kind, JsonO
         return NULL;
     }
     job = dv_core_submit(engine, kind, "catalog", id, dv_json_get_string(catalog, "name", ""), NULL,
-                           params, user, error);
+                           params, actor, error);
     if (job == NULL)
         return NULL;
     json_object_set_string_member(changes, "job_id", dv_json_get_string(job, "id", ""));
@@ -435,7 +435,7 @@ dv_image_insert_txn(DvStore *store, gpointer user_data, GError **error)
 }
 
 JsonObject *
-dv_engine_catalog_update_image(DvEngine *engine, const char *ref, JsonObject *body, const char *user,
+dv_engine_catalog_update_image(DvEngine *engine, const char *ref, JsonObject *body, const DvActor *actor,
                                GError **error)
 {
     g_autoptr(JsonObject) catalog = dv_core_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
@@ -538,7 +538,7 @@ dv_engine_catalog_update_image(DvEngine *engine, const char *ref, JsonObject *bo
             return NULL;
     }
     json_object_set_string_member(params, "image_id", image_id);
-    job = dv_catalog_submit(engine, catalog, "catalog.update-image", params, NULL, user, error);
+    job = dv_catalog_submit(engine, catalog, "catalog.update-image", params, NULL, actor, error);
     if (job == NULL) {
         /* Nothing is left of a refused update (bases go with the image). */
         dv_store_delete(dv_core(engine)->store, &dv_table_catalog_images, image_id, NULL);
@@ -548,7 +548,7 @@ dv_engine_catalog_update_image(DvEngine *engine, const char *ref, JsonObject *bo
 }
 
 JsonObject *
-dv_engine_catalog_rollback(DvEngine *engine, const char *ref, const char *user, GError **error)
+dv_engine_catalog_rollback(DvEngine *engine, const char *ref, const DvActor *actor, GError **error)
 {
     g_autoptr(JsonObject) catalog = dv_core_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
     g_autoptr(JsonObject) current = NULL;
@@ -597,7 +597,7 @@ dv_engine_catalog_rollback(DvEngine *engine, const char *ref, const char *user, 
     }
     json_object_set_string_member(params, "image_id", prev_id);
     json_object_set_boolean_member(params, "rollback", TRUE);
-    return dv_catalog_submit(engine, catalog, "catalog.rollback", params, NULL, user, error);
+    return dv_catalog_submit(engine, catalog, "catalog.rollback", params, NULL, actor, error);
 }
 
 /* Writes @changes (its "id" names the row) to @def. */
@@ -934,7 +934,7 @@ dv_catalog_pick_machines(DvEngine *engine, JsonObject *catalog, JsonObject *body
 }
 
 JsonObject *
-dv_engine_catalog_rebuild(DvEngine *engine, const char *ref, JsonObject *body, const char *user, GError **error)
+dv_engine_catalog_rebuild(DvEngine *engine, const char *ref, JsonObject *body, const DvActor *actor, GError **error)
 {
     g_autoptr(JsonObject) catalog = dv_core_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
     g_autoptr(JsonObject) params = json_object_new();
@@ -942,7 +942,7 @@ dv_engine_catalog_rebuild(DvEngine *engine, const char *ref, JsonObject *body, c
     if (catalog == NULL || !dv_json_check_fields(body, dv_rebuild_fields, NULL, error) ||
         !dv_catalog_pick_machines(engine, catalog, body, params, error))
         return NULL;
-    return dv_catalog_submit(engine, catalog, "catalog.rebuild", params, NULL, user, error);
+    return dv_catalog_submit(engine, catalog, "catalog.rebuild", params, NULL, actor, error);
 }
 
 /* A worker of rebuild: a ready, powered-off machine gets a fresh overlay on

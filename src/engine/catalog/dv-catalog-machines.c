@@ -61,7 +61,7 @@ dv_catalog_insert_machines_txn(DvStore *store, gpointer user_data, GError **erro
 }
 
 JsonObject *
-dv_engine_catalog_add_machines(DvEngine *engine, const char *ref, JsonObject *body, const char *user,
+dv_engine_catalog_add_machines(DvEngine *engine, const char *ref, JsonObject *body, const DvActor *actor,
                                GError **error)
 {
     g_autoptr(JsonObject) catalog = NULL;
@@ -230,7 +230,7 @@ dv_engine_catalog_add_machines(DvEngine *engine, const char *ref, JsonObject *bo
     /* Nothing was written so far. */
     if (!dv_store_transaction(dv_core(engine)->store, dv_catalog_insert_machines_txn, rows, error))
         return NULL;
-    job = dv_catalog_submit(engine, catalog, "catalog.provision", NULL, "provisioning", user, error);
+    job = dv_catalog_submit(engine, catalog, "catalog.provision", NULL, "provisioning", actor, error);
     if (job == NULL) {
         for (guint i = 0; i < rows->len; i++)
             dv_store_delete(dv_core(engine)->store, &dv_table_catalog_machines,
@@ -300,7 +300,7 @@ dv_catalog_by_index_desc(gconstpointer a, gconstpointer b)
 }
 
 JsonObject *
-dv_engine_catalog_remove_machines(DvEngine *engine, const char *ref, JsonObject *body, const char *user,
+dv_engine_catalog_remove_machines(DvEngine *engine, const char *ref, JsonObject *body, const DvActor *actor,
                                   GError **error)
 {
     g_autoptr(JsonObject) catalog = NULL;
@@ -370,7 +370,7 @@ dv_engine_catalog_remove_machines(DvEngine *engine, const char *ref, JsonObject 
         json_object_set_array_member(params, "machine_ids", g_steal_pointer(&ids));
     }
     json_object_set_boolean_member(params, "force", force);
-    return dv_catalog_submit(engine, catalog, "catalog.remove-machines", params, NULL, user, error);
+    return dv_catalog_submit(engine, catalog, "catalog.remove-machines", params, NULL, actor, error);
 }
 
 /* A worker of remove-machines: one machine, refused while it runs unless
@@ -486,7 +486,7 @@ dv_catalog_remove_job(DvJob *job, gpointer user_data, GError **error)
 /* --- power actions ------------------------------------------------------------------------ */
 
 JsonObject *
-dv_engine_catalog_power(DvEngine *engine, const char *ref, JsonObject *body, const char *user, GError **error)
+dv_engine_catalog_power(DvEngine *engine, const char *ref, JsonObject *body, const DvActor *actor, GError **error)
 {
     g_autoptr(JsonObject) catalog = NULL;
     g_autoptr(JsonObject) params = json_object_new();
@@ -524,7 +524,7 @@ dv_engine_catalog_power(DvEngine *engine, const char *ref, JsonObject *body, con
     /* A share of the whole catalog at a time, at least one. */
     json_object_set_int_member(params, "parallel",
                                CLAMP((total * share + 99) / 100, 1, DV_CATALOG_POWER_MAX_PARALLEL));
-    return dv_catalog_submit(engine, catalog, "catalog.power", params, NULL, user, error);
+    return dv_catalog_submit(engine, catalog, "catalog.power", params, NULL, actor, error);
 }
 
 

@@ -407,7 +407,7 @@ dv_engine_catalog_reconcile(DvEngine *engine, const char *ref, GError **error)
 
 JsonObject *
 dv_engine_catalog_reconcile_submit(DvEngine *engine, const char *ref, JsonObject *body,
-                                   const char *user, GError **error)
+                                   const DvActor *actor, GError **error)
 {
     g_autoptr(JsonObject) catalog = dv_core_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
     g_autoptr(JsonObject) params = json_object_new();
@@ -422,7 +422,7 @@ dv_engine_catalog_reconcile_submit(DvEngine *engine, const char *ref, JsonObject
      * provisioning or delete job of the catalog to end. */
     return dv_core_submit(engine, "catalog.reconcile", "catalog",
                             dv_json_get_string(catalog, "id", ""),
-                            dv_json_get_string(catalog, "name", ""), NULL, params, user, error);
+                            dv_json_get_string(catalog, "name", ""), NULL, params, actor, error);
 }
 
 /* Deletes one orphan of a report; what is already gone is fine. */

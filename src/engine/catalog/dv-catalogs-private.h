@@ -184,7 +184,7 @@ JsonObject *dv_catalog_check_master(DvEngine *engine, JsonObject *body, JsonObje
  * so a second job is refused naming it.  @state, when not NULL, becomes
  * the catalog's state. */
 JsonObject *dv_catalog_submit(DvEngine *engine, JsonObject *catalog, const char *kind,
-                              JsonObject *params, const char *state, const char *user,
+                              JsonObject *params, const char *state, const DvActor *actor,
                               GError **error);
 
 /* The base of @catalog's image @image_id on @host_id (its pool), or NULL

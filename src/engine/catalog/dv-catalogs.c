@@ -523,7 +523,7 @@ dv_catalog_check_machine_spec(DvEngine *engine, JsonObject *spec_in, JsonObject 
 }
 
 JsonObject *
-dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const char *user, GError **error)
+dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const DvActor *actor, GError **error)
 {
     const char *name = dv_json_get_string(body, "name", NULL);
     const char *pool = dv_json_get_string(body, "pool", NULL);
@@ -757,7 +757,7 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const char *user, G
         if (!dv_store_transaction(dv_core(engine)->store, dv_catalog_insert_txn, &rows, error))
             return NULL;
     }
-    job = dv_core_submit(engine, "catalog.provision", "catalog", id, name, NULL, NULL, user, error);
+    job = dv_core_submit(engine, "catalog.provision", "catalog", id, name, NULL, NULL, actor, error);
     if (job == NULL) {
         dv_store_delete(dv_core(engine)->store, &dv_table_catalogs, id, NULL);
         return NULL;
@@ -797,13 +797,13 @@ dv_catalog_check_idle(DvEngine *engine, JsonObject *catalog, GError **error)
 }
 
 JsonObject *
-dv_engine_catalog_provision(DvEngine *engine, const char *ref, const char *user, GError **error)
+dv_engine_catalog_provision(DvEngine *engine, const char *ref, const DvActor *actor, GError **error)
 {
     g_autoptr(JsonObject) catalog = dv_core_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
 
     if (catalog == NULL)
         return NULL;
-    return dv_catalog_submit(engine, catalog, "catalog.provision", NULL, "provisioning", user,
+    return dv_catalog_submit(engine, catalog, "catalog.provision", NULL, "provisioning", actor,
                              error);
 }
 

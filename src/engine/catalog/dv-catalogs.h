@@ -9,16 +9,16 @@ G_BEGIN_DECLS
 
 /* Job kinds and the before-start hook. */
 void dv_engine_catalogs_register(DvEngine *engine);
-JsonObject *dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const char *user,
+JsonObject *dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const DvActor *actor,
                                      GError **error);
 JsonObject *dv_engine_catalog_delete(DvEngine *engine, JsonObject *catalog, GHashTable *query,
-                                     const char *user, GError **error);
+                                     const DvActor *actor, GError **error);
 
 /* The operations dv-engine.h offers (documented there).  Provision runs
  * catalog.provision again for the machines not ready (a retry); while a
  * job of the catalog is queued or running it is DV_ERROR_CONFLICT naming
  * that job. */
-JsonObject *dv_engine_catalog_provision(DvEngine *engine, const char *catalog, const char *user,
+JsonObject *dv_engine_catalog_provision(DvEngine *engine, const char *catalog, const DvActor *actor,
                                         GError **error);
 /* One page of a catalog's machines (query as for dv_engine_list()). */
 JsonObject *dv_engine_catalog_machines(DvEngine *engine, const char *catalog, GHashTable *query,
@@ -35,7 +35,7 @@ JsonObject *dv_engine_catalog_reconcile(DvEngine *engine, const char *catalog, G
  * @body {"delete_orphans": true} the orphans it lists are deleted
  * (nothing else).  @body may be NULL. */
 JsonObject *dv_engine_catalog_reconcile_submit(DvEngine *engine, const char *catalog,
-                                               JsonObject *body, const char *user,
+                                               JsonObject *body, const DvActor *actor,
                                                GError **error);
 
 /* Catalog lifecycle (catalog/dv-catalog-image.c, dv-catalog-machines.c;
@@ -50,20 +50,20 @@ JsonObject *dv_engine_catalog_reconcile_submit(DvEngine *engine, const char *cat
  * power: @body {action: start|shutdown|restart, machines?, max_share?}
  *   -> catalog.power. */
 JsonObject *dv_engine_catalog_update_image(DvEngine *engine, const char *catalog, JsonObject *body,
-                                           const char *user, GError **error);
-JsonObject *dv_engine_catalog_rollback(DvEngine *engine, const char *catalog, const char *user,
+                                           const DvActor *actor, GError **error);
+JsonObject *dv_engine_catalog_rollback(DvEngine *engine, const char *catalog, const DvActor *actor,
                                        GError **error);
 JsonObject *dv_engine_catalog_rebuild(DvEngine *engine, const char *catalog, JsonObject *body,
-                                      const char *user, GError **error);
+                                      const DvActor *actor, GError **error);
 /* Image history: {items: [{id, version, master_vm_id, master_vm_name,
  * master_snapshot, current, state, machines, base_state, bases: [...]}]}. */
 JsonObject *dv_engine_catalog_images(DvEngine *engine, const char *catalog, GError **error);
 JsonObject *dv_engine_catalog_add_machines(DvEngine *engine, const char *catalog, JsonObject *body,
-                                           const char *user, GError **error);
+                                           const DvActor *actor, GError **error);
 JsonObject *dv_engine_catalog_remove_machines(DvEngine *engine, const char *catalog,
-                                              JsonObject *body, const char *user, GError **error);
+                                              JsonObject *body, const DvActor *actor, GError **error);
 JsonObject *dv_engine_catalog_power(DvEngine *engine, const char *catalog, JsonObject *body,
-                                    const char *user, GError **error);
+                                    const DvActor *actor, GError **error);
 /* The identity disk of a catalog machine (id, or name when unique),
  * downloaded through its host, without any secret value. */
 JsonObject *dv_engine_catalog_machine_identity(DvEngine *engine, const char *machine,

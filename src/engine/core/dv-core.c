@@ -81,7 +81,7 @@ dv_core_run_vm_before_start(DvEngine *engine, JsonObject *vm, GCancellable *c, G
 JsonObject *
 dv_core_submit(DvEngine *engine, const char *kind, const char *target_type,
                  const char *target_id, const char *target_name, const char *host_id,
-                 JsonObject *params, const char *user, GError **error)
+                 JsonObject *params, const DvActor *actor, GError **error)
 {
     DvJobRequest req = {
         .kind = kind,
@@ -90,7 +90,7 @@ dv_core_submit(DvEngine *engine, const char *kind, const char *target_type,
         .target_name = target_name,
         .host_id = host_id,
         .params = params,
-        .created_by = user,
+        .created_by = dv_actor_get_name(actor),
     };
     return dv_job_manager_submit(dv_core(engine)->jobs, &req, error);
 }
@@ -98,7 +98,7 @@ dv_core_submit(DvEngine *engine, const char *kind, const char *target_type,
 JsonObject *
 dv_core_object_submit(DvEngine *engine, DvKind kind, const char *op, const char *id,
                         const char *name, JsonObject *record, JsonObject *changes,
-                        JsonObject *sealed, const char *user, GError **error)
+                        JsonObject *sealed, const DvActor *actor, GError **error)
 {
     const DvKindInfo *info = dv_core_kind_info(kind);
     g_autoptr(JsonObject) params = json_object_new();
@@ -114,7 +114,7 @@ dv_core_object_submit(DvEngine *engine, DvKind kind, const char *op, const char 
     /* Ciphertext only: each value opens only for its object and field. */
     if (sealed != NULL && json_object_get_size(sealed) > 0)
         json_object_set_object_member(params, "sealed", json_object_ref(sealed));
-    return dv_core_submit(engine, job_kind, info->type, id, name, NULL, params, user, error);
+    return dv_core_submit(engine, job_kind, info->type, id, name, NULL, params, actor, error);
 }
 
 /* With DV_DEBUG_JOBS=1 in droverd's environment, POST /api/v1/debug/sleep

@@ -22,6 +22,7 @@
 
 #include <json-glib/json-glib.h>
 
+#include "dv-actor.h"
 #include "dv-auth.h"
 #include "dv-core-types.h"
 #include "dv-error.h"
@@ -131,14 +132,14 @@ GPtrArray *dv_core_group_subtree(DvEngine *engine, const char *group_id, GError 
 
 JsonObject *dv_core_submit(DvEngine *engine, const char *kind, const char *target_type,
                            const char *target_id, const char *target_name, const char *host_id,
-                           JsonObject *params, const char *user, GError **error);
+                           JsonObject *params, const DvActor *actor, GError **error);
 
 /* Submits the job of a database-only change: params {op, kind, id,
  * record, changes, sealed}; the job kind "<type>.<op>" is registered by
  * the feature owning @kind. */
 JsonObject *dv_core_object_submit(DvEngine *engine, DvKind kind, const char *op, const char *id,
                                   const char *name, JsonObject *record, JsonObject *changes,
-                                  JsonObject *sealed, const char *user, GError **error);
+                                  JsonObject *sealed, const DvActor *actor, GError **error);
 
 /* Test support: DV_DEBUG_JOBS=1 in the environment. */
 gboolean dv_core_debug_enabled(void);
