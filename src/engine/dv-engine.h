@@ -103,7 +103,7 @@ JsonObject *dv_engine_vm_snapshot_revert(DvEngine *engine, const char *vm, const
                                          const DvActor *actor, GError **error);
 JsonObject *dv_engine_vm_snapshot_delete(DvEngine *engine, const char *vm, const char *snapshot,
                                          const DvActor *actor, GError **error);
-/* Machine catalogs (src/engine/catalog/dv-catalogs.c).  Provision runs
+/* Machine catalogs (src/engine/features/catalogs/dv-catalogs.c).  Provision runs
  * catalog.provision again for the machines not ready (a retry); while a
  * job of the catalog is queued or running it is DV_ERROR_CONFLICT naming
  * that job. */
@@ -127,7 +127,7 @@ JsonObject *dv_engine_catalog_reconcile_submit(DvEngine *engine, const char *cat
                                                JsonObject *body, const DvActor *actor,
                                                GError **error);
 
-/* Catalog lifecycle (catalog/dv-catalog-image.c, dv-catalog-machines.c;
+/* Catalog lifecycle (features/catalogs/dv-catalog-image.c, dv-catalog-machines.c;
  * docs/CATALOGS.md).  Each validates before it writes, then returns the
  * record of the catalog's job; a second job of a busy catalog is
  * DV_ERROR_CONFLICT naming the running one.

@@ -1,4 +1,4 @@
-/* Feature: machine catalogs (src/engine/catalog; docs/CATALOGS.md).  Uses
+/* Feature: machine catalogs (src/engine/features/catalogs; docs/CATALOGS.md).  Uses
  * core and below only; it registers the core hook that renews a pooled
  * machine's overlay before its VM starts. */
 #pragma once
@@ -38,7 +38,7 @@ JsonObject *dv_engine_catalog_reconcile_submit(DvEngine *engine, const char *cat
                                                JsonObject *body, const DvActor *actor,
                                                GError **error);
 
-/* Catalog lifecycle (catalog/dv-catalog-image.c, dv-catalog-machines.c;
+/* Catalog lifecycle (features/catalogs/dv-catalog-image.c, dv-catalog-machines.c;
  * docs/CATALOGS.md).  Each validates before it writes, then returns the
  * record of the catalog's job; a second job of a busy catalog is
  * DV_ERROR_CONFLICT naming the running one.

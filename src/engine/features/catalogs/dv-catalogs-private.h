@@ -1,4 +1,4 @@
-/* Shared between the machine catalog files (src/engine/catalog); not for
+/* Shared between the machine catalog files (src/engine/features/catalogs); not for
  * the rest of the engine.
  *
  * dv-catalogs.c           create, validation, submitting jobs
