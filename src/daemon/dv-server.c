@@ -342,8 +342,8 @@ dv_route_job_accepted(DvRequest *req, JsonObject *job, guint *status)
 /* The catalog lifecycle routes (docs/API.md, "Machine catalogs"); sets
  * *@ret_handled when the path is one of them. */
 static JsonObject *
-dv_route_catalog_lifecycle(DvRequest *req, char **seg, guint nseg, const DvActor *actor, guint *status,
-                           gboolean *ret_handled, GError **error)
+dv_route_catalog_lifecycle(DvRequest *req, char **seg, guint nseg, const DvActor *actor,
+                           guint *status, gboolean *ret_handled, GError **error)
 {
     DvEngine *engine = req->server->engine;
     const char *m = req->method;
@@ -418,7 +418,8 @@ dv_route_api(DvRequest *req, char **seg, guint nseg, const DvActor *actor, guint
     }
     {
         gboolean handled = FALSE;
-        JsonObject *out = dv_route_catalog_lifecycle(req, seg, nseg, actor, status, &handled, error);
+        JsonObject *out =
+            dv_route_catalog_lifecycle(req, seg, nseg, actor, status, &handled, error);
         if (handled)
             return out;
     }

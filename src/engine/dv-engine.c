@@ -35,7 +35,6 @@ struct _DvEngine {
 };
 G_STATIC_ASSERT(G_STRUCT_OFFSET(DvEngine, core) == 0);
 
-
 static gboolean
 dv_engine_ensure_state_dir(const char *dir, GError **error)
 {
@@ -277,7 +276,8 @@ dv_engine_heartbeat(DvEngine *engine, GError **error)
         break;
     }
     json_object_set_int_member(changes, "heartbeat_at", dv_store_now());
-    if (!dv_store_update(dv_core(engine)->store, &dv_table_servers, dv_core(engine)->server_id, changes, error))
+    if (!dv_store_update(dv_core(engine)->store, &dv_table_servers, dv_core(engine)->server_id,
+                         changes, error))
         return FALSE;
     live = dv_engine_live_servers(engine, NULL, error);
     return live != NULL;
@@ -410,7 +410,7 @@ dv_engine_recover_rows(DvEngine *engine, gint64 min_age_us, guint *ret_settled, 
 
     for (guint t = 0; t < G_N_ELEMENTS(dv_engine_transitional); t++) {
         g_autoptr(JsonArray) rows = dv_core_list_all(engine, dv_engine_transitional[t].def, "state",
-                                                       dv_engine_transitional[t].state, error);
+                                                     dv_engine_transitional[t].state, error);
         if (rows == NULL)
             return FALSE;
         for (guint i = 0; i < json_array_get_length(rows); i++) {
@@ -458,17 +458,18 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
                     "library root %s: must be an absolute path", opts->library_root);
         return NULL;
     }
-    dv_core(engine)->library_root = opts->library_root != NULL
-                               ? g_canonicalize_filename(opts->library_root, NULL)
-                               : g_build_filename(dv_core(engine)->state_dir, "library", NULL);
+    dv_core(engine)->library_root =
+        opts->library_root != NULL ? g_canonicalize_filename(opts->library_root, NULL)
+                                   : g_build_filename(dv_core(engine)->state_dir, "library", NULL);
     for (guint i = 0; opts->allow_uri_parameters != NULL && opts->allow_uri_parameters[i] != NULL; i++) {
         if (!dv_validate_uri_parameter_name(opts->allow_uri_parameters[i], error)) {
             g_prefix_error(error, "allow_uri_parameters: ");
             return NULL;
         }
     }
-    db_location = opts->database != NULL ? g_strdup(opts->database)
-                                         : g_build_filename(dv_core(engine)->state_dir, "drover.db", NULL);
+    db_location = opts->database != NULL
+                      ? g_strdup(opts->database)
+                      : g_build_filename(dv_core(engine)->state_dir, "drover.db", NULL);
     /* droverd: never a new installation over the traces of an earlier
      * one, and one server per SQLite database while it exists, whatever
      * its heartbeat (checked before the lock: its file is a trace). */
@@ -487,7 +488,8 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
         return NULL;
     if (opts->serve) {
         g_autofree char *detail = NULL;
-        if (dv_db_check_state(dv_store_get_db(dv_core(engine)->store), &detail) == DV_DB_STATE_READ_ONLY) {
+        if (dv_db_check_state(dv_store_get_db(dv_core(engine)->store), &detail) ==
+            DV_DB_STATE_READ_ONLY) {
             dv_set_field_error(error, DV_ERROR_UNAVAILABLE, "database", "%s", detail);
             return NULL;
         }
@@ -527,7 +529,8 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
             g_autoptr(DvDirectorySettings) ds = dv_directory_settings_load(dir_conf, error);
             if (ds == NULL)
                 return NULL;
-            dv_core(engine)->directory = dv_directory_settings_protector(ds, dv_core(engine)->installation_id, error);
+            dv_core(engine)->directory =
+                dv_directory_settings_protector(ds, dv_core(engine)->installation_id, error);
             if (dv_core(engine)->directory == NULL)
                 return NULL;
             ko.protectors = &dv_core(engine)->directory;
@@ -544,10 +547,11 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
             g_warning("secrets: %s", local->message);
     }
     dv_core(engine)->virt = dv_virt_new();
-    dv_virt_set_uri_policy(dv_core(engine)->virt, opts->allow_simulated_hosts, opts->allow_uri_parameters);
+    dv_virt_set_uri_policy(dv_core(engine)->virt, opts->allow_simulated_hosts,
+                           opts->allow_uri_parameters);
     dv_core(engine)->auth = dv_auth_new(dv_core(engine)->store);
     dv_core(engine)->jobs = dv_job_manager_new(dv_core(engine)->store, dv_core(engine)->server_id,
-                                      opts->job_workers > 0 ? opts->job_workers : 16);
+                                               opts->job_workers > 0 ? opts->job_workers : 16);
     dv_engine_hosts_register(engine);
     dv_engine_vms_register(engine);
     dv_engine_objects_register(engine);
@@ -688,7 +692,8 @@ dv_engine_health(DvEngine *engine)
         json_object_set_null_member(db, "detail");
     json_object_set_object_member(out, "database_state", db);
     json_object_set_int_member(out, "schema_version", version);
-    json_object_set_int_member(out, "jobs_active", dv_job_manager_get_n_active(dv_core(engine)->jobs));
+    json_object_set_int_member(out, "jobs_active",
+                               dv_job_manager_get_n_active(dv_core(engine)->jobs));
     return out;
 }
 
@@ -705,7 +710,8 @@ dv_engine_version(DvEngine *engine)
 /* --- dispatch ------------------------------------------------------------ */
 
 JsonObject *
-dv_engine_create(DvEngine *engine, DvKind kind, JsonObject *body, const DvActor *actor, GError **error)
+dv_engine_create(DvEngine *engine, DvKind kind, JsonObject *body, const DvActor *actor,
+                 GError **error)
 {
     switch (kind) {
     case DV_KIND_HOST:
@@ -726,7 +732,8 @@ dv_engine_create(DvEngine *engine, DvKind kind, JsonObject *body, const DvActor 
     default:
         break;
     }
-    g_set_error(error, DV_ERROR, DV_ERROR_NOT_SUPPORTED, "%ss cannot be created; they are read from hosts",
+    g_set_error(error, DV_ERROR, DV_ERROR_NOT_SUPPORTED,
+                "%ss cannot be created; they are read from hosts",
                 dv_core_kind_info(kind)->singular);
     return NULL;
 }
@@ -810,7 +817,6 @@ dv_engine_debug_enabled(void)
     return dv_core_debug_enabled();
 }
 
-
 static gboolean
 dv_engine_debug_sleep_job(DvJob *job, gpointer user_data, GError **error)
 {
@@ -850,10 +856,9 @@ dv_engine_debug_sleep(DvEngine *engine, JsonObject *body, const DvActor *actor, 
         !dv_validate_range("seconds", dv_json_get_int(body, "seconds", 0), 0, 3600, error))
         return NULL;
     json_object_set_int_member(params, "seconds", dv_json_get_int(body, "seconds", 0));
-    return dv_core_submit(engine,
-                            dv_json_get_bool(body, "resumable", FALSE) ? "debug.sleep"
-                                                                       : "debug.sleep-once",
-                            "debug", target, "sleep", NULL, params, actor, error);
+    return dv_core_submit(
+        engine, dv_json_get_bool(body, "resumable", FALSE) ? "debug.sleep" : "debug.sleep-once",
+        "debug", target, "sleep", NULL, params, actor, error);
 }
 
 void
@@ -885,12 +890,14 @@ dv_engine_housekeeping(DvEngine *engine, gint64 job_retention_us, guint *ret_job
             { "state", DV_FILTER_EQ, finished[i] },
             { "finished_at", DV_FILTER_LESS, cutoff },
         };
-        gint64 n = dv_store_delete_matching(dv_core(engine)->store, &dv_table_jobs, jf, G_N_ELEMENTS(jf), error);
+        gint64 n = dv_store_delete_matching(dv_core(engine)->store, &dv_table_jobs, jf,
+                                            G_N_ELEMENTS(jf), error);
         if (n < 0)
             return FALSE;
         jobs += n;
     }
-    sessions = dv_store_delete_matching(dv_core(engine)->store, &dv_table_sessions, sf, G_N_ELEMENTS(sf), error);
+    sessions = dv_store_delete_matching(dv_core(engine)->store, &dv_table_sessions, sf,
+                                        G_N_ELEMENTS(sf), error);
     if (sessions < 0)
         return FALSE;
     /* A create whose rollback could not be written (a full disk) is

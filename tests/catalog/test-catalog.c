@@ -84,7 +84,8 @@ refused(Fixture *f, const char *body, DvErrorCode code, const char *field, const
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) b = dv_test_json_object(body);
     gint64 jobs = dv_test_env_count(f, &dv_table_jobs);
-    g_autoptr(JsonObject) job = dv_engine_create(f->engine, DV_KIND_CATALOG, b, DV_ACTOR_NAMED("tester"), &error);
+    g_autoptr(JsonObject) job =
+        dv_engine_create(f->engine, DV_KIND_CATALOG, b, DV_ACTOR_NAMED("tester"), &error);
 
     g_assert_null(job);
     g_assert_nonnull(error);
@@ -270,7 +271,8 @@ static JsonObject *
 delete_catalog(Fixture *f, const char *name)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) job = dv_engine_delete(f->engine, DV_KIND_CATALOG, name, NULL, DV_ACTOR_NAMED("tester"), &error);
+    g_autoptr(JsonObject) job =
+        dv_engine_delete(f->engine, DV_KIND_CATALOG, name, NULL, DV_ACTOR_NAMED("tester"), &error);
     g_assert_no_error(error);
     g_assert_cmpstr(dv_json_get_string(job, "kind", ""), ==, "catalog.delete");
     return dv_test_env_job_wait(f, job);
@@ -290,7 +292,8 @@ test_delete_refused_while_provisioning(Fixture *f, gconstpointer data)
     make_failed_catalog(f);
     jid = dv_test_catalog_fake_running_job(f, "cat1");
     jobs = dv_test_env_count(f, &dv_table_jobs);
-    job = dv_engine_delete(f->engine, DV_KIND_CATALOG, "cat1", NULL, DV_ACTOR_NAMED("tester"), &error);
+    job = dv_engine_delete(f->engine, DV_KIND_CATALOG, "cat1", NULL, DV_ACTOR_NAMED("tester"),
+                           &error);
     g_assert_null(job);
     g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
     g_test_message("refused: %s", error->message);
@@ -336,7 +339,8 @@ test_delete_failed_catalog(Fixture *f, gconstpointer data)
     g_assert_cmpint(dv_test_env_count(f, &dv_table_catalog_bases), ==, 0);
     g_assert_cmpint(dv_test_env_count(f, &dv_table_catalog_machines), ==, 0);
     g_assert_cmpint(dv_test_env_count(f, &dv_table_vms), ==, vms);
-    again = dv_engine_delete(f->engine, DV_KIND_CATALOG, "cat1", NULL, DV_ACTOR_NAMED("tester"), &error);
+    again = dv_engine_delete(f->engine, DV_KIND_CATALOG, "cat1", NULL, DV_ACTOR_NAMED("tester"),
+                             &error);
     g_assert_null(again);
     g_assert_error(error, DV_ERROR, DV_ERROR_NOT_FOUND);
     g_clear_error(&error);
@@ -344,7 +348,8 @@ test_delete_failed_catalog(Fixture *f, gconstpointer data)
     {
         g_autofree char *b = body_with(NULL);
         g_autoptr(JsonObject) body = dv_test_json_object(b);
-        g_autoptr(JsonObject) job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, DV_ACTOR_NAMED("tester"), &error);
+        g_autoptr(JsonObject) job =
+            dv_engine_create(f->engine, DV_KIND_CATALOG, body, DV_ACTOR_NAMED("tester"), &error);
         g_autoptr(JsonObject) row = NULL;
         g_assert_no_error(error);
         row = dv_test_env_job_wait(f, job);
@@ -510,14 +515,16 @@ test_reconcile(Fixture *f, gconstpointer data)
     /* Unknown fields are refused. */
     {
         g_autoptr(JsonObject) bad = dv_test_json_object("{\"delete_everything\":true}");
-        g_autoptr(JsonObject) j = dv_engine_catalog_reconcile_submit(f->engine, "cat1", bad, DV_ACTOR_NAMED("tester"), &error);
+        g_autoptr(JsonObject) j = dv_engine_catalog_reconcile_submit(
+            f->engine, "cat1", bad, DV_ACTOR_NAMED("tester"), &error);
         g_assert_null(j);
         g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
         g_clear_error(&error);
     }
     {
         g_autoptr(JsonObject) body = dv_test_json_object("{\"delete_orphans\":true}");
-        job = dv_engine_catalog_reconcile_submit(f->engine, "cat1", body, DV_ACTOR_NAMED("tester"), &error);
+        job = dv_engine_catalog_reconcile_submit(f->engine, "cat1", body, DV_ACTOR_NAMED("tester"),
+                                                 &error);
         g_assert_no_error(error);
         g_assert_cmpstr(dv_json_get_string(job, "kind", ""), ==, "catalog.reconcile");
         done = dv_test_engine_run(f->engine, job, WAIT_MS);
@@ -584,7 +591,8 @@ test_placement(Fixture *f, gconstpointer data)
         g_autoptr(JsonObject) b2 = dv_test_json_object("{\"name\":\"cat2\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\","
                                                        "\"hosts\":[\"h3\"],\"pool\":\"pool1\",\"naming_scheme\":\"xx-##\","
                                                        "\"count\":2,\"machine\":{\"memory_mib\":64}}");
-        g_autoptr(JsonObject) j2 = dv_engine_create(f->engine, DV_KIND_CATALOG, b2, DV_ACTOR_NAMED("tester"), &error);
+        g_autoptr(JsonObject) j2 =
+            dv_engine_create(f->engine, DV_KIND_CATALOG, b2, DV_ACTOR_NAMED("tester"), &error);
         g_assert_null(j2);
         g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
         g_assert_cmpstr(dv_error_get_field(error), ==, "pool");
@@ -616,8 +624,9 @@ test_bases_other_hosts(Fixture *f, gconstpointer data)
     g_assert_no_error(error);
     done = dv_test_env_job_wait(f, job);
     g_assert_cmpstr(dv_json_get_string(done, "state", ""), ==, "failed");
-    bases = dv_core_list_all(f->engine, &dv_table_catalog_bases, "catalog_id",
-                               dv_json_get_string(dv_json_get_object(done, "result"), "id", ""), &error);
+    bases =
+        dv_core_list_all(f->engine, &dv_table_catalog_bases, "catalog_id",
+                         dv_json_get_string(dv_json_get_object(done, "result"), "id", ""), &error);
     g_assert_no_error(error);
     g_assert_cmpuint(json_array_get_length(bases), ==, 4);
     for (guint i = 0; i < 4; i++) {
@@ -638,8 +647,9 @@ test_bases_other_hosts(Fixture *f, gconstpointer data)
     /* The three were streamed at once. */
     g_assert_cmpint(dv_json_get_int(dv_json_get_object(dv_json_get_object(done, "result"), "timing"), "bases_at_once", 0),
                     ==, 3);
-    machines = dv_core_list_all(f->engine, &dv_table_catalog_machines, "catalog_id",
-                                  dv_json_get_string(dv_json_get_object(done, "result"), "id", ""), &error);
+    machines =
+        dv_core_list_all(f->engine, &dv_table_catalog_machines, "catalog_id",
+                         dv_json_get_string(dv_json_get_object(done, "result"), "id", ""), &error);
     g_assert_no_error(error);
     for (guint i = 0; i < json_array_get_length(machines); i++) {
         JsonObject *m = json_array_get_object_element(machines, i);

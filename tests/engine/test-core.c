@@ -14,7 +14,10 @@
 
 #define WAIT_MS 30000
 
-typedef enum { BACKEND_SQLITE, BACKEND_PG } Backend;
+typedef enum {
+    BACKEND_SQLITE,
+    BACKEND_PG
+} Backend;
 
 typedef struct {
     char *tmpdir;
@@ -71,8 +74,9 @@ authz_free(gpointer p)
 static void
 test_actor_from_user(void)
 {
-    g_autoptr(JsonObject) user = dv_test_json_object(
-        "{\"id\": \"0b7c1c8e-2f7e-4a8e-9a53-5d1f9a1e0c11\", \"name\": \"alice\", \"role\": \"read-only\"}");
+    g_autoptr(JsonObject) user =
+        dv_test_json_object("{\"id\": \"0b7c1c8e-2f7e-4a8e-9a53-5d1f9a1e0c11\", \"name\": "
+                            "\"alice\", \"role\": \"read-only\"}");
     g_autoptr(DvActor) actor = dv_actor_new_from_user(user);
 
     g_assert_cmpstr(actor->id, ==, "0b7c1c8e-2f7e-4a8e-9a53-5d1f9a1e0c11");
@@ -134,7 +138,8 @@ test_actor_created_by(Fixture *f, gconstpointer data)
     {
         g_autoptr(GError) local = NULL;
         g_autoptr(JsonObject) bad = dv_test_json_object("{\"name\": \"\"}");
-        g_autoptr(JsonObject) none = dv_engine_create(f->engine, DV_KIND_HOST_GROUP, bad, actor, &local);
+        g_autoptr(JsonObject) none =
+            dv_engine_create(f->engine, DV_KIND_HOST_GROUP, bad, actor, &local);
         g_assert_null(none);
         g_assert_error(local, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
         g_assert_cmpstr(dv_error_get_field(local), ==, "name");
@@ -165,8 +170,9 @@ test_kind_info(void)
 static void
 test_shapers(Fixture *f, gconstpointer data)
 {
-    g_autoptr(JsonObject) host = dv_test_json_object(
-        "{\"id\": \"h\", \"name\": \"h\", \"max_connections\": 3, \"max_concurrent_operations\": 5}");
+    g_autoptr(JsonObject) host =
+        dv_test_json_object("{\"id\": \"h\", \"name\": \"h\", \"max_connections\": 3, "
+                            "\"max_concurrent_operations\": 5}");
     g_autoptr(JsonObject) group = dv_test_json_object("{\"id\": \"g\", \"name\": \"g\"}");
     g_autoptr(JsonObject) shaped = NULL;
     g_autoptr(JsonObject) plain = NULL;
@@ -278,7 +284,8 @@ add_both(const char *path, void (*func)(Fixture *, gconstpointer))
 {
     g_autofree char *lite = g_strdup_printf("%s/sqlite", path);
     g_autofree char *pg = g_strdup_printf("%s/pg", path);
-    g_test_add(lite, Fixture, GINT_TO_POINTER(BACKEND_SQLITE), fixture_setup, func, fixture_teardown);
+    g_test_add(lite, Fixture, GINT_TO_POINTER(BACKEND_SQLITE), fixture_setup, func,
+               fixture_teardown);
     g_test_add(pg, Fixture, GINT_TO_POINTER(BACKEND_PG), fixture_setup, func, fixture_teardown);
 }
 

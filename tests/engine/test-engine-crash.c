@@ -433,7 +433,8 @@ test_cancel_running(Fixture *f, gconstpointer data)
     DvJobManager *jobs = dv_engine_get_jobs(f->engine);
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) body = dv_test_json_object("{\"seconds\":20}");
-    g_autoptr(JsonObject) job = dv_engine_debug_sleep(f->engine, body, DV_ACTOR_NAMED("tester"), &error);
+    g_autoptr(JsonObject) job =
+        dv_engine_debug_sleep(f->engine, body, DV_ACTOR_NAMED("tester"), &error);
     g_autoptr(JsonObject) cancelled = NULL;
     const char *id;
 

@@ -59,7 +59,8 @@ assert_refused(DvEngine *engine, DvKind kind, const char *json, const char *fiel
 {
     g_autoptr(JsonObject) body = dv_test_json_object(json);
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) job = dv_engine_create(engine, kind, body, DV_ACTOR_NAMED("tester"), &error);
+    g_autoptr(JsonObject) job =
+        dv_engine_create(engine, kind, body, DV_ACTOR_NAMED("tester"), &error);
 
     g_assert_null(job);
     g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);

@@ -111,7 +111,8 @@ create(Fixture *f, DvKind kind, const char *json)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) body = dv_test_json_object(json);
-    g_autoptr(JsonObject) job = dv_engine_create(f->engine, kind, body, DV_ACTOR_NAMED("tester"), &error);
+    g_autoptr(JsonObject) job =
+        dv_engine_create(f->engine, kind, body, DV_ACTOR_NAMED("tester"), &error);
     g_assert_no_error(error);
     return job_wait(f, job);
 }
@@ -121,7 +122,8 @@ update(Fixture *f, DvKind kind, const char *ref, const char *json)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) body = dv_test_json_object(json);
-    g_autoptr(JsonObject) job = dv_engine_update(f->engine, kind, ref, body, DV_ACTOR_NAMED("tester"), &error);
+    g_autoptr(JsonObject) job =
+        dv_engine_update(f->engine, kind, ref, body, DV_ACTOR_NAMED("tester"), &error);
     g_assert_no_error(error);
     return job_wait(f, job);
 }
@@ -172,7 +174,8 @@ static void
 refresh(Fixture *f, const char *host_id)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) job = dv_engine_host_refresh(f->engine, host_id, DV_ACTOR_NAMED("tester"), &error);
+    g_autoptr(JsonObject) job =
+        dv_engine_host_refresh(f->engine, host_id, DV_ACTOR_NAMED("tester"), &error);
     g_autoptr(JsonObject) done = NULL;
     g_assert_no_error(error);
     done = dv_test_engine_run(f->engine, job, WAIT_MS);

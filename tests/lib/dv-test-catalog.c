@@ -48,7 +48,8 @@ dv_test_engine_create(DvEngine *engine, DvKind kind, const char *json, guint tim
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) body = dv_test_json_object(json);
-    g_autoptr(JsonObject) job = dv_engine_create(engine, kind, body, DV_ACTOR_NAMED("tester"), &error);
+    g_autoptr(JsonObject) job =
+        dv_engine_create(engine, kind, body, DV_ACTOR_NAMED("tester"), &error);
     g_assert_no_error(error);
     return dv_test_engine_run(engine, job, timeout_ms);
 }
@@ -105,7 +106,8 @@ dv_test_engine_snapshot(DvEngine *engine, const char *vm, const char *name, guin
     g_autoptr(GError) error = NULL;
     g_autofree char *json = g_strdup_printf("{\"name\":\"%s\"}", name);
     g_autoptr(JsonObject) body = dv_test_json_object(json);
-    g_autoptr(JsonObject) job = dv_engine_vm_snapshot_create(engine, vm, body, DV_ACTOR_NAMED("tester"), &error);
+    g_autoptr(JsonObject) job =
+        dv_engine_vm_snapshot_create(engine, vm, body, DV_ACTOR_NAMED("tester"), &error);
     g_autoptr(JsonObject) done = NULL;
     g_assert_no_error(error);
     done = dv_test_engine_run(engine, job, timeout_ms);

@@ -19,7 +19,8 @@ DvActor *
 dv_actor_new_from_user(JsonObject *user)
 {
     g_return_val_if_fail(user != NULL, NULL);
-    return dv_actor_new(dv_json_get_string(user, "id", NULL), dv_json_get_string(user, "name", NULL),
+    return dv_actor_new(dv_json_get_string(user, "id", NULL),
+                        dv_json_get_string(user, "name", NULL),
                         dv_json_get_string(user, "role", NULL));
 }
 

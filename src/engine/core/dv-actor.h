@@ -21,9 +21,9 @@
 G_BEGIN_DECLS
 
 typedef struct {
-    char *id;      /* users.id; NULL for an actor that is no stored user */
-    char *name;    /* the user's name, recorded as a job's created_by */
-    char *role;    /* the users.role column as stored; NULL when none */
+    char *id;                     /* users.id; NULL for an actor that is no stored user */
+    char *name;                   /* the user's name, recorded as a job's created_by */
+    char *role;                   /* the users.role column as stored; NULL when none */
     gpointer authz;               /* resolved authorization context, or NULL */
     GDestroyNotify authz_destroy; /* frees @authz (may be NULL) */
 } DvActor;

@@ -25,7 +25,8 @@ dv_core_virt_host(DvEngine *engine, JsonObject *host, GError **error)
 {
     const char *id = dv_json_get_string(host, "id", "");
     const char *run_as = dv_json_get_string(host, "run_as_id", NULL);
-    g_autoptr(DvVirtHost) vh = dv_virt_host_get(dv_core(engine)->virt, id, dv_json_get_string(host, "uri", ""));
+    g_autoptr(DvVirtHost) vh =
+        dv_virt_host_get(dv_core(engine)->virt, id, dv_json_get_string(host, "uri", ""));
 
     /* The Run As account's secret is opened only in memory, for the
      * libvirt authentication callback of connections opened from now on. */
@@ -58,7 +59,8 @@ dv_core_virt_host_forget(DvEngine *engine, const char *host_id)
 DvVirtHost *
 dv_core_virt_host_by_id(DvEngine *engine, const char *host_id, GError **error)
 {
-    g_autoptr(JsonObject) host = dv_store_get(dv_core(engine)->store, &dv_table_hosts, host_id, error);
+    g_autoptr(JsonObject) host =
+        dv_store_get(dv_core(engine)->store, &dv_table_hosts, host_id, error);
     if (host == NULL)
         return NULL;
     return dv_core_virt_host(engine, host, error);
@@ -68,9 +70,10 @@ dv_core_virt_host_by_id(DvEngine *engine, const char *host_id, GError **error)
  * memory; NULL with @ret_username NULL when the host has no account. */
 DvSecret *
 dv_core_run_as_credentials(DvEngine *engine, const char *run_as_id, char **ret_username,
-                             GError **error)
+                           GError **error)
 {
-    g_autoptr(JsonObject) acct = dv_store_get(dv_core(engine)->store, &dv_table_run_as_accounts, run_as_id, error);
+    g_autoptr(JsonObject) acct =
+        dv_store_get(dv_core(engine)->store, &dv_table_run_as_accounts, run_as_id, error);
     g_autoptr(DvSecret) secret = NULL;
     const char *field;
 
@@ -79,7 +82,8 @@ dv_core_run_as_credentials(DvEngine *engine, const char *run_as_id, char **ret_u
     field = g_strcmp0(dv_json_get_string(acct, "credential_kind", ""), "password") == 0
                 ? "password"
                 : "ssh_private_key";
-    secret = dv_keyring_load_secret(dv_core(engine)->keyring, dv_core(engine)->store, "run-as", run_as_id, field, error);
+    secret = dv_keyring_load_secret(dv_core(engine)->keyring, dv_core(engine)->store, "run-as",
+                                    run_as_id, field, error);
     if (secret == NULL) {
         g_prefix_error(error, "Run As account '%s': ", dv_json_get_string(acct, "name", ""));
         return NULL;
@@ -112,7 +116,7 @@ dv_sync_key(JsonObject *rec, const char *const *cols)
  * (or marked).  @ret_ids maps each desired key to its row id. */
 gboolean
 dv_core_sync_rows(DvStore *store, const DvSyncSpec *spec, JsonArray *existing, GPtrArray *desired,
-             GHashTable *ret_ids, GError **error)
+                  GHashTable *ret_ids, GError **error)
 {
     g_autoptr(GHashTable) by_key = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
@@ -246,7 +250,8 @@ dv_core_vm_sync_txn(DvStore *store, gpointer user_data, GError **error)
         dv_core_copy_member(w, "vm_state", s, "state");
         dv_core_copy_member(w, "parent_name", s, "parent");
         json_object_set_boolean_member(w, "is_current", dv_json_get_bool(s, "is_current", FALSE));
-        json_object_set_int_member(w, "created_at", dv_json_get_int(s, "created_at", 0) * G_USEC_PER_SEC);
+        json_object_set_int_member(w, "created_at",
+                                   dv_json_get_int(s, "created_at", 0) * G_USEC_PER_SEC);
         g_ptr_array_add(want, w);
     }
     return dv_core_sync_rows(store, &snap_spec, old_snaps, want, NULL, error);

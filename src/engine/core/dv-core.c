@@ -8,21 +8,26 @@
 #include <string.h>
 
 static const DvKindInfo dv_kind_infos[DV_KIND_LAST] = {
-    [DV_KIND_HOST_GROUP] = { DV_KIND_HOST_GROUP, &dv_table_host_groups, "host group", "host-group", TRUE },
+    [DV_KIND_HOST_GROUP] = { DV_KIND_HOST_GROUP, &dv_table_host_groups, "host group", "host-group",
+                             TRUE },
     [DV_KIND_CLUSTER] = { DV_KIND_CLUSTER, &dv_table_clusters, "cluster", "cluster", TRUE },
     [DV_KIND_HOST] = { DV_KIND_HOST, &dv_table_hosts, "host", "host", TRUE },
     [DV_KIND_POOL] = { DV_KIND_POOL, &dv_table_pools, "storage pool", "storage-pool", FALSE },
     [DV_KIND_VOLUME] = { DV_KIND_VOLUME, &dv_table_volumes, "volume", "volume", FALSE },
     [DV_KIND_NETWORK] = { DV_KIND_NETWORK, &dv_table_networks, "network", "network", FALSE },
-    [DV_KIND_LIBRARY_SHARE] = { DV_KIND_LIBRARY_SHARE, &dv_table_library_shares, "library share", "library-share", TRUE },
+    [DV_KIND_LIBRARY_SHARE] = { DV_KIND_LIBRARY_SHARE, &dv_table_library_shares, "library share",
+                                "library-share", TRUE },
     [DV_KIND_TEMPLATE] = { DV_KIND_TEMPLATE, &dv_table_templates, "template", "template", TRUE },
     [DV_KIND_VM] = { DV_KIND_VM, &dv_table_vms, "VM", "vm", TRUE },
     [DV_KIND_JOB] = { DV_KIND_JOB, &dv_table_jobs, "job", "job", FALSE },
-    [DV_KIND_RUN_AS] = { DV_KIND_RUN_AS, &dv_table_run_as_accounts, "Run As account", "run-as", TRUE },
-    [DV_KIND_GUEST_OS_PROFILE] = { DV_KIND_GUEST_OS_PROFILE, &dv_table_guest_os_profiles, "guest OS profile", "guest-os-profile", TRUE },
+    [DV_KIND_RUN_AS] = { DV_KIND_RUN_AS, &dv_table_run_as_accounts, "Run As account", "run-as",
+                         TRUE },
+    [DV_KIND_GUEST_OS_PROFILE] = { DV_KIND_GUEST_OS_PROFILE, &dv_table_guest_os_profiles,
+                                   "guest OS profile", "guest-os-profile", TRUE },
     [DV_KIND_SETTING] = { DV_KIND_SETTING, &dv_table_app_settings, "setting", "setting", TRUE },
     [DV_KIND_CATALOG] = { DV_KIND_CATALOG, &dv_table_catalogs, "catalog", "catalog", TRUE },
-    [DV_KIND_CATALOG_MACHINE] = { DV_KIND_CATALOG_MACHINE, &dv_table_catalog_machines, "catalog machine", "catalog-machine", FALSE },
+    [DV_KIND_CATALOG_MACHINE] = { DV_KIND_CATALOG_MACHINE, &dv_table_catalog_machines,
+                                  "catalog machine", "catalog-machine", FALSE },
 };
 
 const DvKindInfo *
@@ -36,8 +41,8 @@ void
 dv_core_init(DvCore *core)
 {
     g_mutex_init(&core->hosts_lock);
-    core->hosts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                        (GDestroyNotify)dv_virt_host_unref);
+    core->hosts =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)dv_virt_host_unref);
     core->vm_before_start = g_array_new(FALSE, FALSE, sizeof(DvCoreVmHook));
 }
 
@@ -79,9 +84,9 @@ dv_core_run_vm_before_start(DvEngine *engine, JsonObject *vm, GCancellable *c, G
 /* --- jobs ----------------------------------------------------------------- */
 
 JsonObject *
-dv_core_submit(DvEngine *engine, const char *kind, const char *target_type,
-                 const char *target_id, const char *target_name, const char *host_id,
-                 JsonObject *params, const DvActor *actor, GError **error)
+dv_core_submit(DvEngine *engine, const char *kind, const char *target_type, const char *target_id,
+               const char *target_name, const char *host_id, JsonObject *params,
+               const DvActor *actor, GError **error)
 {
     DvJobRequest req = {
         .kind = kind,
@@ -97,8 +102,8 @@ dv_core_submit(DvEngine *engine, const char *kind, const char *target_type,
 
 JsonObject *
 dv_core_object_submit(DvEngine *engine, DvKind kind, const char *op, const char *id,
-                        const char *name, JsonObject *record, JsonObject *changes,
-                        JsonObject *sealed, const DvActor *actor, GError **error)
+                      const char *name, JsonObject *record, JsonObject *changes, JsonObject *sealed,
+                      const DvActor *actor, GError **error)
 {
     const DvKindInfo *info = dv_core_kind_info(kind);
     g_autoptr(JsonObject) params = json_object_new();
@@ -130,7 +135,7 @@ dv_core_debug_enabled(void)
 
 JsonObject *
 dv_core_resolve(DvEngine *engine, DvKind kind, const char *id_or_name, const char *field,
-                  GError **error)
+                GError **error)
 {
     const DvKindInfo *info = dv_core_kind_info(kind);
     g_autoptr(GError) local = NULL;
@@ -142,8 +147,8 @@ dv_core_resolve(DvEngine *engine, DvKind kind, const char *id_or_name, const cha
         return NULL;
     }
     if (strlen(id_or_name) > 256 || !g_utf8_validate(id_or_name, -1, NULL)) {
-        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field,
-                           "%s: is not a valid id or name", field != NULL ? field : "id");
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field, "%s: is not a valid id or name",
+                           field != NULL ? field : "id");
         return NULL;
     }
     if (g_uuid_string_is_valid(id_or_name)) {
@@ -158,8 +163,8 @@ dv_core_resolve(DvEngine *engine, DvKind kind, const char *id_or_name, const cha
     }
     if (info->named) {
         DvFilter f = { "name", DV_FILTER_EQ, id_or_name };
-        g_autoptr(JsonArray) rows = dv_store_list(dv_core(engine)->store, info->def, &f, 1, 2, NULL, NULL,
-                                                  error);
+        g_autoptr(JsonArray) rows =
+            dv_store_list(dv_core(engine)->store, info->def, &f, 1, 2, NULL, NULL, error);
         if (rows == NULL)
             return NULL;
         if (json_array_get_length(rows) > 1) {
@@ -181,7 +186,7 @@ dv_core_resolve(DvEngine *engine, DvKind kind, const char *id_or_name, const cha
 
 JsonArray *
 dv_core_list_all(DvEngine *engine, const DvTableDef *def, const char *column, const char *value,
-                   GError **error)
+                 GError **error)
 {
     g_autoptr(JsonArray) all = json_array_new();
     g_autofree char *cursor = NULL;
@@ -189,9 +194,9 @@ dv_core_list_all(DvEngine *engine, const DvTableDef *def, const char *column, co
 
     do {
         g_autofree char *next = NULL;
-        g_autoptr(JsonArray) page = dv_store_list(dv_core(engine)->store, def, column != NULL ? &f : NULL,
-                                                  column != NULL ? 1 : 0, DV_PAGE_MAX, cursor,
-                                                  &next, error);
+        g_autoptr(JsonArray) page =
+            dv_store_list(dv_core(engine)->store, def, column != NULL ? &f : NULL,
+                          column != NULL ? 1 : 0, DV_PAGE_MAX, cursor, &next, error);
         if (page == NULL)
             return NULL;
         for (guint i = 0; i < json_array_get_length(page); i++)
@@ -203,9 +208,8 @@ dv_core_list_all(DvEngine *engine, const DvTableDef *def, const char *column, co
 }
 
 gboolean
-dv_core_check_unique(DvEngine *engine, const DvTableDef *def, const char *column,
-                       const char *value, const char *except_id, const char *field,
-                       const char *what, GError **error)
+dv_core_check_unique(DvEngine *engine, const DvTableDef *def, const char *column, const char *value,
+                     const char *except_id, const char *field, const char *what, GError **error)
 {
     g_autoptr(GError) local = NULL;
     g_autoptr(JsonObject) other = dv_store_find(dv_core(engine)->store, def, column, value, &local);
@@ -231,7 +235,7 @@ dv_core_group_subtree(DvEngine *engine, const char *group_id, GError **error)
     g_ptr_array_add(ids, g_strdup(group_id));
     for (guint i = 0; i < ids->len && i < 1000; i++) {
         g_autoptr(JsonArray) kids = dv_core_list_all(engine, &dv_table_host_groups, "parent_id",
-                                                       g_ptr_array_index(ids, i), error);
+                                                     g_ptr_array_index(ids, i), error);
         if (kids == NULL)
             return NULL;
         for (guint k = 0; k < json_array_get_length(kids); k++)
@@ -269,7 +273,6 @@ dv_core_table_has_filter(const DvTableDef *def, const char *column)
             return c->filterable;
     return FALSE;
 }
-
 
 JsonObject *
 dv_core_list(DvEngine *engine, DvKind kind, GHashTable *query, GError **error)
@@ -316,8 +319,8 @@ dv_core_list(DvEngine *engine, DvKind kind, GHashTable *query, GError **error)
             for (gsize i = 0; i < G_N_ELEMENTS(dv_core_ref_params); i++) {
                 if (g_strcmp0(param, dv_core_ref_params[i].param) == 0 &&
                     dv_core_table_has_filter(info->def, dv_core_ref_params[i].column)) {
-                    g_autoptr(JsonObject) ref = dv_core_resolve(engine, dv_core_ref_params[i].kind,
-                                                                  value, param, error);
+                    g_autoptr(JsonObject) ref =
+                        dv_core_resolve(engine, dv_core_ref_params[i].kind, value, param, error);
                     char *id;
                     if (ref == NULL)
                         return NULL;
@@ -369,7 +372,8 @@ dv_core_shape(DvEngine *engine, DvKind kind, JsonObject *record)
 
     /* A job whose end the store refused: its true state is in memory. */
     if (kind == DV_KIND_JOB) {
-        out = dv_job_manager_dup_unsaved(dv_core(engine)->jobs, dv_json_get_string(record, "id", NULL));
+        out = dv_job_manager_dup_unsaved(dv_core(engine)->jobs,
+                                         dv_json_get_string(record, "id", NULL));
         if (out != NULL)
             return out;
     }

@@ -40,8 +40,7 @@ typedef JsonObject *(*DvCoreShapeFunc)(DvEngine *engine, DvKind kind, JsonObject
 
 /* Called before a VM is started through Drover, in the job's thread;
  * FALSE with @error set stops the start. */
-typedef gboolean (*DvCoreVmHook)(DvEngine *engine, JsonObject *vm, GCancellable *c,
-                                 GError **error);
+typedef gboolean (*DvCoreVmHook)(DvEngine *engine, JsonObject *vm, GCancellable *c, GError **error);
 
 typedef struct {
     char *state_dir;
@@ -56,7 +55,7 @@ typedef struct {
     /* Handles of known hosts, kept open: connections are reused, and a
      * test:///file host lives only as long as its one connection. */
     GMutex hosts_lock;
-    GHashTable *hosts; /* host id -> DvVirtHost* */
+    GHashTable *hosts;        /* host id -> DvVirtHost* */
     char *default_share_name; /* NULL: "default" */
     char *default_share_path; /* NULL: <state_dir>/library */
     char *library_root;       /* absolute, canonical */
@@ -83,9 +82,9 @@ void dv_core_clear(DvCore *core);
 typedef struct {
     DvKind kind;
     const DvTableDef *def;
-    const char *singular;   /* "host group" */
-    const char *type;       /* job target_type: "host-group" */
-    gboolean named;         /* addressable by a unique name */
+    const char *singular; /* "host group" */
+    const char *type;     /* job target_type: "host-group" */
+    gboolean named;       /* addressable by a unique name */
 } DvKindInfo;
 
 const DvKindInfo *dv_core_kind_info(DvKind kind);
@@ -157,16 +156,16 @@ const char *dv_core_host_domain_type(JsonObject *host);
 
 /* The credentials a host's Run As account gives libvirt, opened only in
  * memory. */
-DvSecret *dv_core_run_as_credentials(DvEngine *engine, const char *run_as_id,
-                                     char **ret_username, GError **error);
+DvSecret *dv_core_run_as_credentials(DvEngine *engine, const char *run_as_id, char **ret_username,
+                                     GError **error);
 
 /* How dv_core_sync_rows() matches and writes one table. */
 typedef struct {
     const DvTableDef *def;
-    const char *const *key_cols;   /* 1 or 2 columns forming the key */
-    const char *const *compare;    /* columns whose change is written */
+    const char *const *key_cols; /* 1 or 2 columns forming the key */
+    const char *const *compare;  /* columns whose change is written */
     gboolean delete_missing;
-    const char *missing_state;     /* else: set state to this on missing rows */
+    const char *missing_state; /* else: set state to this on missing rows */
 } DvSyncSpec;
 
 /* Writes @desired (records without ids) over @existing rows of one host:

@@ -25,8 +25,8 @@ static gboolean
 dv_catalog_forget_volume(DvEngine *engine, const char *host_id, const char *path, GError **error)
 {
     DvFilter f[] = { { "host_id", DV_FILTER_EQ, host_id }, { "path", DV_FILTER_EQ, path } };
-    return dv_store_delete_matching(dv_core(engine)->store, &dv_table_volumes, f, G_N_ELEMENTS(f), error) >=
-           0;
+    return dv_store_delete_matching(dv_core(engine)->store, &dv_table_volumes, f, G_N_ELEMENTS(f),
+                                    error) >= 0;
 }
 
 /* Deletes @name in @pool; a volume or pool that does not exist is fine. */
@@ -124,7 +124,8 @@ dv_catalog_machine_remove_in(DvEngine *engine, DvJob *job, JsonObject *catalog, 
     }
     {
         DvCatalogMachineGone g = { dv_json_get_string(m, "id", "") };
-        return dv_store_transaction(dv_core(engine)->store, dv_catalog_machine_forget_txn, &g, error);
+        return dv_store_transaction(dv_core(engine)->store, dv_catalog_machine_forget_txn, &g,
+                                    error);
     }
 }
 
@@ -358,7 +359,8 @@ dv_catalog_delete_job(DvJob *job, gpointer user_data, GError **error)
         }
         /* The machines that could not be removed keep their rows: their
          * hosts keep the base and the identity pools. */
-        left = dv_core_list_all(engine, &dv_table_catalog_machines, "catalog_id", catalog_id, error);
+        left =
+            dv_core_list_all(engine, &dv_table_catalog_machines, "catalog_id", catalog_id, error);
         if (left == NULL)
             return FALSE;
         for (guint i = 0; i < json_array_get_length(left); i++) {
@@ -482,12 +484,13 @@ dv_catalog_delete_job(DvJob *job, gpointer user_data, GError **error)
             first_error != NULL ? first_error : "unknown");
         return FALSE;
     }
-    return dv_store_transaction(dv_core(engine)->store, dv_catalog_forget_txn, (gpointer)catalog_id, error);
+    return dv_store_transaction(dv_core(engine)->store, dv_catalog_forget_txn, (gpointer)catalog_id,
+                                error);
 }
 
 JsonObject *
-dv_engine_catalog_delete(DvEngine *engine, JsonObject *catalog, GHashTable *query, const DvActor *actor,
-                         GError **error)
+dv_engine_catalog_delete(DvEngine *engine, JsonObject *catalog, GHashTable *query,
+                         const DvActor *actor, GError **error)
 {
     g_autoptr(JsonObject) job = NULL;
     g_autoptr(JsonObject) changes = json_object_new();
@@ -508,7 +511,7 @@ dv_engine_catalog_delete(DvEngine *engine, JsonObject *catalog, GHashTable *quer
     if (!dv_catalog_check_idle(engine, catalog, error))
         return NULL;
     job = dv_core_submit(engine, "catalog.delete", "catalog", id,
-                           dv_json_get_string(catalog, "name", ""), NULL, NULL, actor, error);
+                         dv_json_get_string(catalog, "name", ""), NULL, NULL, actor, error);
     if (job == NULL)
         return NULL;
     /* The job id blocks a provision (409 naming it) until it is done. */

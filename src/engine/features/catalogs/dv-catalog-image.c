@@ -53,7 +53,7 @@ dv_catalog_submit(DvEngine *engine, JsonObject *catalog, const char *kind, JsonO
         return NULL;
     }
     job = dv_core_submit(engine, kind, "catalog", id, dv_json_get_string(catalog, "name", ""), NULL,
-                           params, actor, error);
+                         params, actor, error);
     if (job == NULL)
         return NULL;
     json_object_set_string_member(changes, "job_id", dv_json_get_string(job, "id", ""));
@@ -72,8 +72,8 @@ dv_catalog_base_for(DvEngine *engine, JsonObject *catalog, const char *image_id,
     DvFilter f[] = { { "image_id", DV_FILTER_EQ, image_id },
                      { "host_id", DV_FILTER_EQ, host_id },
                      { "pool_name", DV_FILTER_EQ, dv_json_get_string(catalog, "pool_name", "") } };
-    g_autoptr(JsonArray) rows = dv_store_list(dv_core(engine)->store, &dv_table_catalog_bases, f, G_N_ELEMENTS(f), 1,
-                                              NULL, NULL, error);
+    g_autoptr(JsonArray) rows = dv_store_list(dv_core(engine)->store, &dv_table_catalog_bases, f,
+                                              G_N_ELEMENTS(f), 1, NULL, NULL, error);
     if (rows == NULL || json_array_get_length(rows) == 0)
         return NULL;
     return json_object_ref(json_array_get_object_element(rows, 0));
@@ -105,14 +105,15 @@ dv_catalog_base_recount_txn(DvStore *store, gpointer user_data, GError **error)
 static gboolean
 dv_catalog_base_recount_one(DvEngine *engine, const char *base_id, GError **error)
 {
-    return dv_store_transaction(dv_core(engine)->store, dv_catalog_base_recount_txn, (gpointer)base_id, error);
+    return dv_store_transaction(dv_core(engine)->store, dv_catalog_base_recount_txn,
+                                (gpointer)base_id, error);
 }
 
 gboolean
 dv_catalog_bases_recount(DvEngine *engine, const char *catalog_id, GError **error)
 {
-    g_autoptr(JsonArray) bases = dv_core_list_all(engine, &dv_table_catalog_bases, "catalog_id", catalog_id,
-                                                    error);
+    g_autoptr(JsonArray) bases =
+        dv_core_list_all(engine, &dv_table_catalog_bases, "catalog_id", catalog_id, error);
     if (bases == NULL)
         return FALSE;
     for (guint i = 0; i < json_array_get_length(bases); i++)
@@ -186,8 +187,8 @@ dv_catalog_base_in_use(DvEngine *engine, JsonObject *catalog, JsonObject *base, 
     if (refs < 0)
         return NULL;
     if (refs > 0) {
-        g_autoptr(JsonArray) one = dv_store_list(dv_core(engine)->store, &dv_table_catalog_machines, &f, 1, 1, NULL, NULL,
-                                                 error);
+        g_autoptr(JsonArray) one = dv_store_list(dv_core(engine)->store, &dv_table_catalog_machines,
+                                                 &f, 1, 1, NULL, NULL, error);
         if (one == NULL)
             return NULL;
         return g_strdup_printf("%" G_GINT64_FORMAT " machines use it (first: %s)", refs,
@@ -248,11 +249,13 @@ dv_catalog_base_delete(DvEngine *engine, JsonObject *catalog, JsonObject *base, 
     if (dv_json_get_string(base, "path", NULL) != NULL) {
         DvFilter f[] = { { "host_id", DV_FILTER_EQ, host_id },
                          { "path", DV_FILTER_EQ, dv_json_get_string(base, "path", "") } };
-        if (dv_store_delete_matching(dv_core(engine)->store, &dv_table_volumes, f, G_N_ELEMENTS(f), error) < 0)
+        if (dv_store_delete_matching(dv_core(engine)->store, &dv_table_volumes, f, G_N_ELEMENTS(f),
+                                     error) < 0)
             return FALSE;
     }
     g_clear_error(&local);
-    if (!dv_store_delete(dv_core(engine)->store, &dv_table_catalog_bases, dv_json_get_string(base, "id", ""), &local) &&
+    if (!dv_store_delete(dv_core(engine)->store, &dv_table_catalog_bases,
+                         dv_json_get_string(base, "id", ""), &local) &&
         !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
         g_propagate_error(error, g_steal_pointer(&local));
         return FALSE;
@@ -264,7 +267,8 @@ gboolean
 dv_catalog_bases_collect(DvEngine *engine, const char *catalog_id, GCancellable *c, guint *ret_removed,
                          GError **error)
 {
-    g_autoptr(JsonObject) catalog = dv_store_get(dv_core(engine)->store, &dv_table_catalogs, catalog_id, error);
+    g_autoptr(JsonObject) catalog =
+        dv_store_get(dv_core(engine)->store, &dv_table_catalogs, catalog_id, error);
     g_autoptr(JsonArray) bases = NULL;
     guint removed = 0;
 
@@ -319,7 +323,8 @@ dv_catalog_vm_sync(DvEngine *engine, DvVirtHost *vh, JsonObject *m, GCancellable
     g_autoptr(JsonObject) dom = NULL;
     g_autoptr(GError) local = NULL;
 
-    vm = dv_store_get(dv_core(engine)->store, &dv_table_vms, dv_json_get_string(m, "id", ""), &local);
+    vm = dv_store_get(dv_core(engine)->store, &dv_table_vms, dv_json_get_string(m, "id", ""),
+                      &local);
     if (vm == NULL)
         return TRUE; /* not defined yet */
     dom = dv_virt_domain_get(vh, dv_json_get_string(m, "domain_uuid", ""), c, error);
@@ -352,7 +357,8 @@ dv_catalog_machine_reset_if_pooled(DvEngine *engine, DvVirtHost *vh, JsonObject 
 gboolean
 dv_catalog_machine_start(DvEngine *engine, JsonObject *catalog, JsonObject *m, GCancellable *c, GError **error)
 {
-    g_autoptr(DvVirtHost) vh = dv_core_virt_host_by_id(engine, dv_json_get_string(m, "host_id", ""), error);
+    g_autoptr(DvVirtHost) vh =
+        dv_core_virt_host_by_id(engine, dv_json_get_string(m, "host_id", ""), error);
     g_autoptr(GError) local = NULL;
     gboolean moved = FALSE;
 
@@ -396,14 +402,16 @@ dv_catalog_before_start(DvEngine *engine, JsonObject *vm, GCancellable *c, GErro
     if (g_strcmp0(dv_json_get_string(vm, "origin", ""), "catalog") != 0)
         return TRUE;
     /* A catalog machine's VM row has the machine's id. */
-    m = dv_store_get(dv_core(engine)->store, &dv_table_catalog_machines, dv_json_get_string(vm, "id", ""), &local);
+    m = dv_store_get(dv_core(engine)->store, &dv_table_catalog_machines,
+                     dv_json_get_string(vm, "id", ""), &local);
     if (m == NULL) {
         if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
             return TRUE;
         g_propagate_error(error, g_steal_pointer(&local));
         return FALSE;
     }
-    catalog = dv_store_get(dv_core(engine)->store, &dv_table_catalogs, dv_json_get_string(m, "catalog_id", ""), error);
+    catalog = dv_store_get(dv_core(engine)->store, &dv_table_catalogs,
+                           dv_json_get_string(m, "catalog_id", ""), error);
     if (catalog == NULL)
         return FALSE;
     vh = dv_core_virt_host_by_id(engine, dv_json_get_string(m, "host_id", ""), error);
@@ -435,8 +443,8 @@ dv_image_insert_txn(DvStore *store, gpointer user_data, GError **error)
 }
 
 JsonObject *
-dv_engine_catalog_update_image(DvEngine *engine, const char *ref, JsonObject *body, const DvActor *actor,
-                               GError **error)
+dv_engine_catalog_update_image(DvEngine *engine, const char *ref, JsonObject *body,
+                               const DvActor *actor, GError **error)
 {
     g_autoptr(JsonObject) catalog = dv_core_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
     g_autoptr(JsonObject) master = NULL;
@@ -484,8 +492,8 @@ dv_engine_catalog_update_image(DvEngine *engine, const char *ref, JsonObject *bo
                            dv_json_get_int(current, "version", 0), cname);
         return NULL;
     }
-    images = dv_core_list_all(engine, &dv_table_catalog_images, "catalog_id", dv_json_get_string(catalog, "id", ""),
-                                error);
+    images = dv_core_list_all(engine, &dv_table_catalog_images, "catalog_id",
+                              dv_json_get_string(catalog, "id", ""), error);
     if (images == NULL)
         return NULL;
     for (guint i = 0; i < json_array_get_length(images); i++)
@@ -585,7 +593,8 @@ dv_engine_catalog_rollback(DvEngine *engine, const char *ref, const DvActor *act
             return NULL;
         }
         if (b == NULL || g_strcmp0(dv_json_get_string(b, "state", ""), "ready") != 0) {
-            g_autoptr(JsonObject) host = dv_store_get(dv_core(engine)->store, &dv_table_hosts, host_id, NULL);
+            g_autoptr(JsonObject) host =
+                dv_store_get(dv_core(engine)->store, &dv_table_hosts, host_id, NULL);
             dv_set_field_error(error, DV_ERROR_CONFLICT, NULL,
                                "cannot roll catalog %s back to image v%" G_GINT64_FORMAT
                                ": its base on host %s %s",
@@ -643,7 +652,8 @@ dv_image_fail(DvEngine *engine, JsonObject *image, const char *why, GError **err
     g_autoptr(JsonObject) ch = json_object_new();
     json_object_set_string_member(ch, "state", "failed");
     json_object_set_string_member(ch, "error", why);
-    return dv_store_update(dv_core(engine)->store, &dv_table_catalog_images, dv_json_get_string(image, "id", ""), ch, error);
+    return dv_store_update(dv_core(engine)->store, &dv_table_catalog_images,
+                           dv_json_get_string(image, "id", ""), ch, error);
 }
 
 /* catalog.update-image and catalog.rollback. */
@@ -653,7 +663,8 @@ dv_image_fail(DvEngine *engine, JsonObject *image, const char *why, GError **err
 static gboolean
 dv_catalog_image_move_one(DvCatalogEach *each, JsonObject *m, gboolean *ret_skipped, GError **error)
 {
-    g_autoptr(DvVirtHost) vh = dv_core_virt_host_by_id(each->engine, dv_json_get_string(m, "host_id", ""), error);
+    g_autoptr(DvVirtHost) vh =
+        dv_core_virt_host_by_id(each->engine, dv_json_get_string(m, "host_id", ""), error);
     gboolean did = FALSE;
 
     if (vh == NULL ||
@@ -709,7 +720,8 @@ dv_catalog_image_job(DvJob *job, gpointer user_data, GError **error)
     guint moved = 0, waiting = 0, kept = 0, failed = 0, removed = 0, n;
 
     dv_job_set_steps(job, dv_image_steps, G_N_ELEMENTS(dv_image_steps));
-    catalog = dv_store_get(dv_core(engine)->store, &dv_table_catalogs, dv_job_get_target_id(job), error);
+    catalog =
+        dv_store_get(dv_core(engine)->store, &dv_table_catalogs, dv_job_get_target_id(job), error);
     if (catalog == NULL)
         return FALSE;
     image = dv_store_get(dv_core(engine)->store, &dv_table_catalog_images, image_id, error);
@@ -763,8 +775,9 @@ dv_catalog_image_job(DvJob *job, gpointer user_data, GError **error)
         g_autoptr(JsonObject) old_ch = json_object_new();
         g_autoptr(JsonObject) new_ch = json_object_new();
         g_autoptr(JsonObject) cat_ch = json_object_new();
-        g_autoptr(JsonObject) master = dv_store_get(dv_core(engine)->store, &dv_table_vms,
-                                                    dv_json_get_string(image, "master_vm_id", ""), NULL);
+        g_autoptr(JsonObject) master =
+            dv_store_get(dv_core(engine)->store, &dv_table_vms,
+                         dv_json_get_string(image, "master_vm_id", ""), NULL);
         JsonObject *rows[3] = { old_ch, new_ch, cat_ch };
         const char *old_id = dv_json_get_string(catalog, "current_image_id", NULL);
 
@@ -788,7 +801,8 @@ dv_catalog_image_job(DvJob *job, gpointer user_data, GError **error)
         if (!dv_store_transaction(dv_core(engine)->store, dv_image_activate_txn, rows, error))
             return FALSE;
         g_clear_pointer(&catalog, json_object_unref);
-        catalog = dv_store_get(dv_core(engine)->store, &dv_table_catalogs, dv_job_get_target_id(job), error);
+        catalog = dv_store_get(dv_core(engine)->store, &dv_table_catalogs,
+                               dv_job_get_target_id(job), error);
         if (catalog == NULL)
             return FALSE;
     }
@@ -796,7 +810,7 @@ dv_catalog_image_job(DvJob *job, gpointer user_data, GError **error)
     if (!dv_job_step(job, "move machines", error))
         return FALSE;
     machines = dv_core_list_all(engine, &dv_table_catalog_machines, "catalog_id",
-                                  dv_json_get_string(catalog, "id", ""), error);
+                                dv_json_get_string(catalog, "id", ""), error);
     if (machines == NULL)
         return FALSE;
     n = json_array_get_length(machines);
@@ -885,8 +899,8 @@ dv_catalog_pick_machines(DvEngine *engine, JsonObject *catalog, JsonObject *body
                            "machines: give the machines by name, or all");
         return FALSE;
     }
-    rows = dv_core_list_all(engine, &dv_table_catalog_machines, "catalog_id", dv_json_get_string(catalog, "id", ""),
-                              error);
+    rows = dv_core_list_all(engine, &dv_table_catalog_machines, "catalog_id",
+                            dv_json_get_string(catalog, "id", ""), error);
     if (rows == NULL)
         return FALSE;
     if (all) {
@@ -934,7 +948,8 @@ dv_catalog_pick_machines(DvEngine *engine, JsonObject *catalog, JsonObject *body
 }
 
 JsonObject *
-dv_engine_catalog_rebuild(DvEngine *engine, const char *ref, JsonObject *body, const DvActor *actor, GError **error)
+dv_engine_catalog_rebuild(DvEngine *engine, const char *ref, JsonObject *body, const DvActor *actor,
+                          GError **error)
 {
     g_autoptr(JsonObject) catalog = dv_core_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
     g_autoptr(JsonObject) params = json_object_new();
@@ -987,7 +1002,8 @@ dv_catalog_rebuild_job(DvJob *job, gpointer user_data, GError **error)
     guint done, failed, removed = 0, n = ids != NULL ? json_array_get_length(ids) : 0;
 
     dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
-    catalog = dv_store_get(dv_core(engine)->store, &dv_table_catalogs, dv_job_get_target_id(job), error);
+    catalog =
+        dv_store_get(dv_core(engine)->store, &dv_table_catalogs, dv_job_get_target_id(job), error);
     if (catalog == NULL || !dv_job_step(job, "rebuild", error))
         return FALSE;
     each.catalog = catalog;
@@ -1040,7 +1056,8 @@ dv_engine_catalog_images(DvEngine *engine, const char *ref, GError **error)
         JsonObject *img = json_array_get_object_element(images, i);
         const char *image_id = dv_json_get_string(img, "id", "");
         DvFilter f = { "image_id", DV_FILTER_EQ, image_id };
-        gint64 machines = dv_store_count(dv_core(engine)->store, &dv_table_catalog_machines, &f, 1, error);
+        gint64 machines =
+            dv_store_count(dv_core(engine)->store, &dv_table_catalog_machines, &f, 1, error);
         g_autoptr(JsonArray) bases = NULL;
         g_autoptr(JsonObject) master = NULL;
         g_autoptr(JsonArray) bout = json_array_new();
@@ -1054,7 +1071,8 @@ dv_engine_catalog_images(DvEngine *engine, const char *ref, GError **error)
         bases = dv_core_list_all(engine, &dv_table_catalog_bases, "image_id", image_id, error);
         if (bases == NULL)
             return NULL;
-        master = dv_store_get(dv_core(engine)->store, &dv_table_vms, dv_json_get_string(img, "master_vm_id", ""), NULL);
+        master = dv_store_get(dv_core(engine)->store, &dv_table_vms,
+                              dv_json_get_string(img, "master_vm_id", ""), NULL);
         for (guint b = 0; b < json_array_get_length(bases); b++) {
             JsonObject *row = json_array_get_object_element(bases, b);
             JsonObject *bo = json_object_new();

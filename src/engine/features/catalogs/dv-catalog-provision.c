@@ -25,7 +25,8 @@ dv_catalog_update(DvEngine *engine, const DvTableDef *def, JsonObject *row, Json
                   GError **error)
 {
     json_object_set_int_member(changes, "updated_at", dv_store_now());
-    if (!dv_store_update(dv_core(engine)->store, def, dv_json_get_string(row, "id", ""), changes, error))
+    if (!dv_store_update(dv_core(engine)->store, def, dv_json_get_string(row, "id", ""), changes,
+                         error))
         return FALSE;
     /* Keep the caller's copy current. */
     {
@@ -62,7 +63,8 @@ dv_catalog_debug_pause(const char *point, GCancellable *c)
 static JsonObject *
 dv_catalog_ready_base_on(DvEngine *engine, const char *image_id, const char *host_id, GError **error)
 {
-    g_autoptr(JsonArray) rows = dv_core_list_all(engine, &dv_table_catalog_bases, "image_id", image_id, error);
+    g_autoptr(JsonArray) rows =
+        dv_core_list_all(engine, &dv_table_catalog_bases, "image_id", image_id, error);
     for (guint i = 0; rows != NULL && i < json_array_get_length(rows); i++) {
         JsonObject *b = json_array_get_object_element(rows, i);
         if (g_strcmp0(dv_json_get_string(b, "host_id", ""), host_id) == 0 &&
@@ -118,10 +120,12 @@ dv_catalog_consolidate(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonOb
         return TRUE;
     /* The master of the base's image (an image update may name another
      * master than the catalog was created from). */
-    image = dv_store_get(dv_core(engine)->store, &dv_table_catalog_images, dv_json_get_string(base, "image_id", ""), error);
+    image = dv_store_get(dv_core(engine)->store, &dv_table_catalog_images,
+                         dv_json_get_string(base, "image_id", ""), error);
     if (image == NULL)
         return FALSE;
-    master = dv_store_get(dv_core(engine)->store, &dv_table_vms, dv_json_get_string(image, "master_vm_id", ""), error);
+    master = dv_store_get(dv_core(engine)->store, &dv_table_vms,
+                          dv_json_get_string(image, "master_vm_id", ""), error);
     if (master == NULL) {
         g_prefix_error(error, "master VM of image v%" G_GINT64_FORMAT ": ", dv_json_get_int(image, "version", 0));
         return FALSE;
@@ -240,7 +244,8 @@ dv_catalog_bases_in_order(DvEngine *engine, JsonArray *bases, guint *ret_n_first
             continue;
         image = dv_store_get(dv_core(engine)->store, &dv_table_catalog_images, image_id, NULL);
         if (image != NULL)
-            master = dv_store_get(dv_core(engine)->store, &dv_table_vms, dv_json_get_string(image, "master_vm_id", ""), NULL);
+            master = dv_store_get(dv_core(engine)->store, &dv_table_vms,
+                                  dv_json_get_string(image, "master_vm_id", ""), NULL);
         g_hash_table_insert(master_host, g_strdup(image_id),
                             g_strdup(master != NULL ? dv_json_get_string(master, "host_id", "") : ""));
     }
@@ -312,7 +317,8 @@ dv_catalog_consolidate_all(DvEngine *engine, DvJob *job, JsonObject *catalog, GP
         g_autoptr(JsonObject) src = NULL;
 
         if (image != NULL)
-            master = dv_store_get(dv_core(engine)->store, &dv_table_vms, dv_json_get_string(image, "master_vm_id", ""), NULL);
+            master = dv_store_get(dv_core(engine)->store, &dv_table_vms,
+                                  dv_json_get_string(image, "master_vm_id", ""), NULL);
         if (master != NULL)
             src = dv_catalog_ready_base_on(engine, dv_json_get_string(b, "image_id", ""),
                                            dv_json_get_string(master, "host_id", ""), NULL);
@@ -492,15 +498,16 @@ dv_provision_profile_load(DvEngine *engine, JsonObject *catalog, DvProvisionProf
     p->keys = g_ptr_array_new();
     if (profile_id == NULL)
         return TRUE;
-    p->profile = dv_store_get(dv_core(engine)->store, &dv_table_guest_os_profiles, profile_id, error);
+    p->profile =
+        dv_store_get(dv_core(engine)->store, &dv_table_guest_os_profiles, profile_id, error);
     if (p->profile == NULL) {
         g_prefix_error(error, "guest OS profile: ");
         return FALSE;
     }
     for (gsize i = 0; i < G_N_ELEMENTS(fields); i++) {
         g_autoptr(GError) local = NULL;
-        *slots[i] = dv_keyring_load_secret(dv_core(engine)->keyring, dv_core(engine)->store, "guest-os-profile", profile_id,
-                                           fields[i], &local);
+        *slots[i] = dv_keyring_load_secret(dv_core(engine)->keyring, dv_core(engine)->store,
+                                           "guest-os-profile", profile_id, fields[i], &local);
         if (*slots[i] == NULL && !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
             g_propagate_error(error, g_steal_pointer(&local));
             return FALSE;
@@ -1005,7 +1012,8 @@ dv_provision_spec_template(DvEngine *engine, JsonObject *catalog, JsonObject *ho
     g_autofree char *desc = g_strdup_printf(DV_CATALOG_DOMAIN_DESCRIPTION, cname);
     static const char *const boot[] = { "kernel", "initrd", "cmdline" };
 
-    master = dv_store_get(dv_core(engine)->store, &dv_table_vms, dv_json_get_string(catalog, "master_vm_id", ""), NULL);
+    master = dv_store_get(dv_core(engine)->store, &dv_table_vms,
+                          dv_json_get_string(catalog, "master_vm_id", ""), NULL);
     json_object_set_string_member(spec, "domain_type", dv_core_host_domain_type(host));
     json_object_set_int_member(spec, "vcpus", dv_json_get_int(mspec, "vcpus", 1));
     json_object_set_int_member(spec, "memory_mib", dv_json_get_int(mspec, "memory_mib", 512));
@@ -1354,7 +1362,7 @@ dv_catalog_provision_job(DvJob *job, gpointer user_data, GError **error)
     if (!dv_job_step(job, "consolidate", error))
         return FALSE;
     bases = dv_core_list_all(engine, &dv_table_catalog_bases, "image_id",
-                               dv_json_get_string(catalog, "current_image_id", ""), error);
+                             dv_json_get_string(catalog, "current_image_id", ""), error);
     if (bases == NULL)
         return FALSE;
     sorted_bases = dv_catalog_bases_in_order(engine, bases, &n_first);
@@ -1379,7 +1387,8 @@ dv_catalog_provision_job(DvJob *job, gpointer user_data, GError **error)
 
     if (!dv_job_step(job, "machines", error))
         return FALSE;
-    machines = dv_core_list_all(engine, &dv_table_catalog_machines, "catalog_id", catalog_id, error);
+    machines =
+        dv_core_list_all(engine, &dv_table_catalog_machines, "catalog_id", catalog_id, error);
     if (machines == NULL)
         return FALSE;
     n = json_array_get_length(machines);
@@ -1398,7 +1407,8 @@ dv_catalog_provision_job(DvJob *job, gpointer user_data, GError **error)
     for (guint i = 0; i < json_array_get_length(bases); i++) {
         JsonObject *b = json_array_get_object_element(bases, i);
         DvFilter f = { "base_id", DV_FILTER_EQ, dv_json_get_string(b, "id", "") };
-        gint64 refs = dv_store_count(dv_core(engine)->store, &dv_table_catalog_machines, &f, 1, error);
+        gint64 refs =
+            dv_store_count(dv_core(engine)->store, &dv_table_catalog_machines, &f, 1, error);
         g_autoptr(JsonObject) ch = json_object_new();
         if (refs < 0)
             return FALSE;

@@ -421,8 +421,8 @@ dv_engine_catalog_reconcile_submit(DvEngine *engine, const char *ref, JsonObject
     /* Jobs of one catalog run one at a time: this one waits for a
      * provisioning or delete job of the catalog to end. */
     return dv_core_submit(engine, "catalog.reconcile", "catalog",
-                            dv_json_get_string(catalog, "id", ""),
-                            dv_json_get_string(catalog, "name", ""), NULL, params, actor, error);
+                          dv_json_get_string(catalog, "id", ""),
+                          dv_json_get_string(catalog, "name", ""), NULL, params, actor, error);
 }
 
 /* Deletes one orphan of a report; what is already gone is fine. */
@@ -445,8 +445,8 @@ dv_reconcile_delete(DvEngine *engine, JsonObject *orphan, GCancellable *c, GErro
             return FALSE;
         }
         /* The inventory's row of it, if a refresh made one. */
-        return dv_store_delete_matching(dv_core(engine)->store, &dv_table_volumes, f, G_N_ELEMENTS(f),
-                                        error) >= 0;
+        return dv_store_delete_matching(dv_core(engine)->store, &dv_table_volumes, f,
+                                        G_N_ELEMENTS(f), error) >= 0;
     }
     if (!dv_virt_domain_delete(vh, dv_json_get_string(orphan, "uuid", ""), FALSE, c, &local) &&
         !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
@@ -463,8 +463,8 @@ dv_reconcile_delete(DvEngine *engine, JsonObject *orphan, GCancellable *c, GErro
             JsonObject *vm = json_array_get_object_element(vms, i);
             if (g_strcmp0(dv_json_get_string(vm, "uuid", ""),
                           dv_json_get_string(orphan, "uuid", "")) == 0 &&
-                !dv_store_delete(dv_core(engine)->store, &dv_table_vms, dv_json_get_string(vm, "id", ""),
-                                 error))
+                !dv_store_delete(dv_core(engine)->store, &dv_table_vms,
+                                 dv_json_get_string(vm, "id", ""), error))
                 return FALSE;
         }
     }
@@ -487,7 +487,8 @@ dv_catalog_reconcile_job(DvJob *job, gpointer user_data, GError **error)
     JsonArray *unreachable;
 
     dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
-    catalog = dv_store_get(dv_core(engine)->store, &dv_table_catalogs, dv_job_get_target_id(job), error);
+    catalog =
+        dv_store_get(dv_core(engine)->store, &dv_table_catalogs, dv_job_get_target_id(job), error);
     if (catalog == NULL)
         return FALSE;
     if (!dv_job_step(job, "compare", error))

@@ -268,8 +268,7 @@ void dv_catalog_machines_register(DvEngine *engine);
  * (dv_core_add_vm_before_start()): a pooled catalog machine whose domain
  * is shut off gets a fresh overlay on its catalog's current image first
  * (dv-catalog-image.c).  Other VMs: nothing. */
-gboolean dv_catalog_before_start(DvEngine *engine, JsonObject *vm, GCancellable *c,
-                                 GError **error);
+gboolean dv_catalog_before_start(DvEngine *engine, JsonObject *vm, GCancellable *c, GError **error);
 
 /* The reconcile report of one catalog (dv-catalog-reconcile.c). */
 JsonObject *dv_catalog_reconcile_report(DvEngine *engine, JsonObject *catalog, GCancellable *c,

@@ -272,8 +272,9 @@ dv_catalog_targets(DvEngine *engine, JsonObject *body, const char **ret_kind, ch
         *ret_ref_id = NULL;
     } else {
         const char *field = group != NULL ? "host_group" : "cluster";
-        g_autoptr(JsonObject) ref = dv_core_resolve(engine, group != NULL ? DV_KIND_HOST_GROUP : DV_KIND_CLUSTER,
-                                                      group != NULL ? group : cluster, field, error);
+        g_autoptr(JsonObject) ref =
+            dv_core_resolve(engine, group != NULL ? DV_KIND_HOST_GROUP : DV_KIND_CLUSTER,
+                            group != NULL ? group : cluster, field, error);
         g_autoptr(GPtrArray) groups = NULL;
         guint seen = 0;
         if (ref == NULL)
@@ -284,11 +285,10 @@ dv_catalog_targets(DvEngine *engine, JsonObject *body, const char **ret_kind, ch
                 return NULL;
         }
         for (guint g = 0; g < (groups != NULL ? groups->len : 1); g++) {
-            g_autoptr(JsonArray) rows = dv_core_list_all(engine, &dv_table_hosts,
-                                                           group != NULL ? "host_group_id" : "cluster_id",
-                                                           group != NULL ? g_ptr_array_index(groups, g)
-                                                                         : dv_json_get_string(ref, "id", ""),
-                                                           error);
+            g_autoptr(JsonArray) rows = dv_core_list_all(
+                engine, &dv_table_hosts, group != NULL ? "host_group_id" : "cluster_id",
+                group != NULL ? g_ptr_array_index(groups, g) : dv_json_get_string(ref, "id", ""),
+                error);
             if (rows == NULL)
                 return NULL;
             for (guint i = 0; i < json_array_get_length(rows); i++) {
@@ -335,7 +335,8 @@ dv_catalog_on_host(DvEngine *engine, const DvTableDef *def, const char *host_id,
                    const char *column, const char *value, GError **error)
 {
     DvFilter f[] = { { "host_id", DV_FILTER_EQ, host_id }, { column, DV_FILTER_EQ, value } };
-    g_autoptr(JsonArray) rows = dv_store_list(dv_core(engine)->store, def, f, 2, 1, NULL, NULL, error);
+    g_autoptr(JsonArray) rows =
+        dv_store_list(dv_core(engine)->store, def, f, 2, 1, NULL, NULL, error);
     if (rows == NULL)
         return NULL;
     if (json_array_get_length(rows) == 0)
@@ -379,8 +380,8 @@ dv_catalog_master_disk(JsonObject *vm)
 JsonObject *
 dv_catalog_check_master(DvEngine *engine, JsonObject *body, JsonObject **ret_disk_vol, GError **error)
 {
-    g_autoptr(JsonObject) vm = dv_core_resolve(engine, DV_KIND_VM, dv_json_get_string(body, "master_vm", NULL),
-                                                 "master_vm", error);
+    g_autoptr(JsonObject) vm = dv_core_resolve(
+        engine, DV_KIND_VM, dv_json_get_string(body, "master_vm", NULL), "master_vm", error);
     const char *snap = dv_json_get_string(body, "master_snapshot", NULL);
     const char *state;
     JsonObject *disk;
@@ -400,7 +401,8 @@ dv_catalog_check_master(DvEngine *engine, JsonObject *body, JsonObject **ret_dis
     {
         DvFilter f[] = { { "vm_id", DV_FILTER_EQ, dv_json_get_string(vm, "id", "") },
                          { "name", DV_FILTER_EQ, snap } };
-        g_autoptr(JsonArray) rows = dv_store_list(dv_core(engine)->store, &dv_table_snapshots, f, 2, 1, NULL, NULL, error);
+        g_autoptr(JsonArray) rows =
+            dv_store_list(dv_core(engine)->store, &dv_table_snapshots, f, 2, 1, NULL, NULL, error);
         if (rows == NULL)
             return NULL;
         if (json_array_get_length(rows) == 0) {
@@ -565,7 +567,8 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const DvActor *acto
                            DV_CATALOG_NAME_MAX);
         return NULL;
     }
-    if (!dv_core_check_unique(engine, &dv_table_catalogs, "name", name, NULL, "name", "catalog", error))
+    if (!dv_core_check_unique(engine, &dv_table_catalogs, "name", name, NULL, "name", "catalog",
+                              error))
         return NULL;
     if (g_strcmp0(type, "pooled") != 0 && g_strcmp0(type, "persistent") != 0) {
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "type", "type: must be pooled or persistent");
@@ -603,7 +606,8 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const DvActor *acto
     if (hosts == NULL)
         return NULL;
     if (profile_ref != NULL) {
-        profile = dv_core_resolve(engine, DV_KIND_GUEST_OS_PROFILE, profile_ref, "guest_os_profile", error);
+        profile = dv_core_resolve(engine, DV_KIND_GUEST_OS_PROFILE, profile_ref, "guest_os_profile",
+                                  error);
         if (profile == NULL)
             return NULL;
     }
@@ -666,7 +670,8 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const DvActor *acto
             g_autofree char *prefix = g_strdup_printf("%s-", name);
             DvFilter f[] = { { "pool_id", DV_FILTER_EQ, dv_json_get_string(p, "id", "") },
                              { "name", DV_FILTER_PREFIX, prefix } };
-            g_autoptr(JsonArray) clash = dv_store_list(dv_core(engine)->store, &dv_table_volumes, f, 2, 1, NULL, NULL, error);
+            g_autoptr(JsonArray) clash = dv_store_list(dv_core(engine)->store, &dv_table_volumes, f,
+                                                       2, 1, NULL, NULL, error);
             if (clash == NULL)
                 return NULL;
             if (json_array_get_length(clash) > 0) {
@@ -757,7 +762,8 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const DvActor *acto
         if (!dv_store_transaction(dv_core(engine)->store, dv_catalog_insert_txn, &rows, error))
             return NULL;
     }
-    job = dv_core_submit(engine, "catalog.provision", "catalog", id, name, NULL, NULL, actor, error);
+    job =
+        dv_core_submit(engine, "catalog.provision", "catalog", id, name, NULL, NULL, actor, error);
     if (job == NULL) {
         dv_store_delete(dv_core(engine)->store, &dv_table_catalogs, id, NULL);
         return NULL;

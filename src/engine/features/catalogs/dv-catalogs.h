@@ -61,7 +61,8 @@ JsonObject *dv_engine_catalog_images(DvEngine *engine, const char *catalog, GErr
 JsonObject *dv_engine_catalog_add_machines(DvEngine *engine, const char *catalog, JsonObject *body,
                                            const DvActor *actor, GError **error);
 JsonObject *dv_engine_catalog_remove_machines(DvEngine *engine, const char *catalog,
-                                              JsonObject *body, const DvActor *actor, GError **error);
+                                              JsonObject *body, const DvActor *actor,
+                                              GError **error);
 JsonObject *dv_engine_catalog_power(DvEngine *engine, const char *catalog, JsonObject *body,
                                     const DvActor *actor, GError **error);
 /* The identity disk of a catalog machine (id, or name when unique),

@@ -305,8 +305,8 @@ dv_engine_resolve_placement_refs(DvEngine *engine, JsonObject *body, JsonObject 
     }
 
     if (group != NULL) {
-        g_autoptr(JsonObject) g = dv_core_resolve(engine, DV_KIND_HOST_GROUP, group, "host_group",
-                                                    error);
+        g_autoptr(JsonObject) g =
+            dv_core_resolve(engine, DV_KIND_HOST_GROUP, group, "host_group", error);
         if (g == NULL)
             return FALSE;
         json_object_set_string_member(record, "host_group_id", dv_json_get_string(g, "id", ""));
@@ -314,8 +314,8 @@ dv_engine_resolve_placement_refs(DvEngine *engine, JsonObject *body, JsonObject 
         json_object_set_null_member(record, "host_group_id");
     }
     if (cluster != NULL) {
-        g_autoptr(JsonObject) c = dv_core_resolve(engine, DV_KIND_CLUSTER, cluster, "cluster",
-                                                    error);
+        g_autoptr(JsonObject) c =
+            dv_core_resolve(engine, DV_KIND_CLUSTER, cluster, "cluster", error);
         if (c == NULL)
             return FALSE;
         json_object_set_string_member(record, "cluster_id", dv_json_get_string(c, "id", ""));
@@ -627,7 +627,7 @@ dv_engine_host_refresh(DvEngine *engine, const char *host_ref, const DvActor *ac
         return NULL;
     id = dv_json_get_string(host, "id", "");
     return dv_core_submit(engine, "host.refresh", "host", id, dv_json_get_string(host, "name", ""),
-                            id, NULL, actor, error);
+                          id, NULL, actor, error);
 }
 
 /* --- update ------------------------------------------------------------------------ */
@@ -692,8 +692,7 @@ dv_engine_host_update(DvEngine *engine, JsonObject *host, JsonObject *body, cons
         return NULL;
     if (name != NULL) {
         if (!dv_validate_name("name", name, error) ||
-            !dv_core_check_unique(engine, &dv_table_hosts, "name", name, id, "name", "host",
-                                    error))
+            !dv_core_check_unique(engine, &dv_table_hosts, "name", name, id, "name", "host", error))
             return NULL;
         json_object_set_string_member(changes, "name", name);
     }
@@ -706,7 +705,7 @@ dv_engine_host_update(DvEngine *engine, JsonObject *host, JsonObject *body, cons
     }
     json_object_set_object_member(params, "changes", g_steal_pointer(&changes));
     return dv_core_submit(engine, "host.update", "host", id, dv_json_get_string(host, "name", ""),
-                            id, params, actor, error);
+                          id, params, actor, error);
 }
 
 /* --- remove ------------------------------------------------------------------------- */
@@ -746,7 +745,7 @@ dv_engine_host_remove(DvEngine *engine, JsonObject *host, const DvActor *actor, 
         return NULL;
     }
     return dv_core_submit(engine, "host.remove", "host", id, dv_json_get_string(host, "name", ""),
-                            id, NULL, actor, error);
+                          id, NULL, actor, error);
 }
 
 /* Hosts shown with one "limits" member: ours beside libvirtd's. */

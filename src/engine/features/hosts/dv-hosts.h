@@ -10,7 +10,8 @@ G_BEGIN_DECLS
 /* Job kinds and the host shaper. */
 void dv_engine_hosts_register(DvEngine *engine);
 
-JsonObject *dv_engine_host_add(DvEngine *engine, JsonObject *body, const DvActor *actor, GError **error);
+JsonObject *dv_engine_host_add(DvEngine *engine, JsonObject *body, const DvActor *actor,
+                               GError **error);
 JsonObject *dv_engine_host_update(DvEngine *engine, JsonObject *host, JsonObject *body,
                                   const DvActor *actor, GError **error);
 JsonObject *dv_engine_host_remove(DvEngine *engine, JsonObject *host, const DvActor *actor,

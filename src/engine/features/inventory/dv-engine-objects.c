@@ -141,12 +141,13 @@ dv_engine_object_job(DvJob *job, gpointer user_data, GError **error)
         return TRUE;
     }
     if (g_strcmp0(op, "update") == 0)
-        return dv_store_update(dv_core(engine)->store, info->def, dv_json_get_string(params, "id", ""),
+        return dv_store_update(dv_core(engine)->store, info->def,
+                               dv_json_get_string(params, "id", ""),
                                dv_json_get_object(params, "changes"), error);
     if (g_strcmp0(op, "delete") == 0) {
         g_autoptr(GError) local = NULL;
-        if (!dv_store_delete(dv_core(engine)->store, info->def, dv_json_get_string(params, "id", ""),
-                             &local)) {
+        if (!dv_store_delete(dv_core(engine)->store, info->def,
+                             dv_json_get_string(params, "id", ""), &local)) {
             /* Already gone (a resumed job): done. */
             if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
                 return TRUE;
@@ -344,7 +345,7 @@ dv_engine_share_build(DvEngine *engine, JsonObject *body, GError **error)
         if (!dv_validate_name("pool", pool, error))
             return NULL;
         pools = dv_core_list_all(engine, &dv_table_pools, "host_id",
-                                   dv_json_get_string(h, "id", ""), error);
+                                 dv_json_get_string(h, "id", ""), error);
         if (pools == NULL)
             return NULL;
         for (guint i = 0; i < json_array_get_length(pools); i++) {
@@ -384,9 +385,9 @@ dv_engine_share_build(DvEngine *engine, JsonObject *body, GError **error)
         return NULL;
     json_object_set_int_member(rec, "created_at", dv_store_now());
     if (!dv_core_check_unique(engine, &dv_table_library_shares, "name", name, NULL, "name",
-                                "library share", error) ||
+                              "library share", error) ||
         !dv_core_check_unique(engine, &dv_table_library_shares, "path", path, NULL, "path",
-                                "library share", error))
+                              "library share", error))
         return NULL;
     if (host == NULL) {
         gboolean create = FALSE;
@@ -464,8 +465,8 @@ dv_engine_template_build(DvEngine *engine, JsonObject *body, GError **error)
         return NULL;
     }
     if (share != NULL) {
-        g_autoptr(JsonObject) s = dv_core_resolve(engine, DV_KIND_LIBRARY_SHARE, share,
-                                                    "library_share", error);
+        g_autoptr(JsonObject) s =
+            dv_core_resolve(engine, DV_KIND_LIBRARY_SHARE, share, "library_share", error);
         if (s == NULL)
             return NULL;
         if (!dv_validate_name("disk_volume", disk, error))
@@ -473,8 +474,8 @@ dv_engine_template_build(DvEngine *engine, JsonObject *body, GError **error)
         if (dv_json_get_string(s, "host_id", NULL) != NULL) {
             g_autofree char *vpath = g_build_filename(dv_json_get_string(s, "path", ""), disk, NULL);
             g_autoptr(GError) local = NULL;
-            g_autoptr(JsonObject) vol = dv_store_find(dv_core(engine)->store, &dv_table_volumes, "path",
-                                                      vpath, &local);
+            g_autoptr(JsonObject) vol =
+                dv_store_find(dv_core(engine)->store, &dv_table_volumes, "path", vpath, &local);
             if (vol == NULL) {
                 dv_set_field_error(error, DV_ERROR_NOT_FOUND, "disk_volume",
                                    "disk_volume: library share '%s' holds no volume '%s' "
@@ -490,8 +491,8 @@ dv_engine_template_build(DvEngine *engine, JsonObject *body, GError **error)
     if (!dv_engine_validate_description(body, rec, error))
         return NULL;
     json_object_set_int_member(rec, "created_at", dv_store_now());
-    if (!dv_core_check_unique(engine, &dv_table_templates, "name", name, NULL, "name",
-                                "template", error))
+    if (!dv_core_check_unique(engine, &dv_table_templates, "name", name, NULL, "name", "template",
+                              error))
         return NULL;
     return g_steal_pointer(&rec);
 }
@@ -508,12 +509,12 @@ dv_engine_object_create(DvEngine *engine, DvKind kind, JsonObject *body, const D
     case DV_KIND_CLUSTER: {
         const char *name = dv_json_get_string(body, "name", NULL);
         g_autofree char *id = g_uuid_string_random();
-        if (!dv_json_check_fields(body, kind == DV_KIND_HOST_GROUP ? dv_host_group_fields
-                                                                   : dv_cluster_fields,
-                                  NULL, error) ||
+        if (!dv_json_check_fields(
+                body, kind == DV_KIND_HOST_GROUP ? dv_host_group_fields : dv_cluster_fields, NULL,
+                error) ||
             !dv_validate_name("name", name, error) ||
-            !dv_core_check_unique(engine, info->def, "name", name, NULL, "name",
-                                    info->singular, error))
+            !dv_core_check_unique(engine, info->def, "name", name, NULL, "name", info->singular,
+                                  error))
             return NULL;
         rec = json_object_new();
         json_object_set_string_member(rec, "id", id);
@@ -553,7 +554,8 @@ dv_engine_object_create(DvEngine *engine, DvKind kind, JsonObject *body, const D
     if (rec == NULL)
         return NULL;
     return dv_core_object_submit(engine, kind, "create", dv_json_get_string(rec, "id", ""),
-                                   dv_json_get_string(rec, "name", ""), rec, NULL, NULL, actor, error);
+                                 dv_json_get_string(rec, "name", ""), rec, NULL, NULL, actor,
+                                 error);
 }
 
 JsonObject *
@@ -572,7 +574,7 @@ dv_engine_object_update(DvEngine *engine, DvKind kind, JsonObject *obj, JsonObje
     if (name != NULL) {
         if (!dv_validate_name("name", name, error) ||
             !dv_core_check_unique(engine, info->def, "name", name, id, "name", info->singular,
-                                    error))
+                                  error))
             return NULL;
         json_object_set_string_member(changes, "name", name);
     }
@@ -595,7 +597,7 @@ dv_engine_object_update(DvEngine *engine, DvKind kind, JsonObject *obj, JsonObje
         return NULL;
     }
     return dv_core_object_submit(engine, kind, "update", id, dv_json_get_string(obj, "name", ""),
-                                   NULL, changes, NULL, actor, error);
+                                 NULL, changes, NULL, actor, error);
 }
 
 JsonObject *
@@ -656,9 +658,11 @@ dv_engine_ensure_default_share(DvEngine *engine, GError **error)
         return FALSE;
     if (n > 0)
         return TRUE;
-    name = dv_core(engine)->default_share_name != NULL ? dv_core(engine)->default_share_name : DV_DEFAULT_SHARE_NAME;
-    path = dv_core(engine)->default_share_path != NULL ? g_strdup(dv_core(engine)->default_share_path)
-                                              : g_build_filename(dv_core(engine)->state_dir, "library", NULL);
+    name = dv_core(engine)->default_share_name != NULL ? dv_core(engine)->default_share_name
+                                                       : DV_DEFAULT_SHARE_NAME;
+    path = dv_core(engine)->default_share_path != NULL
+               ? g_strdup(dv_core(engine)->default_share_path)
+               : g_build_filename(dv_core(engine)->state_dir, "library", NULL);
     if (g_mkdir_with_parents(path, 0755) != 0) {
         g_set_error(error, DV_ERROR, DV_ERROR_INTERNAL, "cannot create %s: %s", path,
                     g_strerror(errno));
@@ -668,10 +672,10 @@ dv_engine_ensure_default_share(DvEngine *engine, GError **error)
      * (the clash the upgrade guide warns about): keep theirs, skip ours. */
     {
         g_autoptr(GError) local = NULL;
-        if (!dv_core_check_unique(engine, &dv_table_library_shares, "name", name, NULL,
-                                    "name", "library share", &local) ||
+        if (!dv_core_check_unique(engine, &dv_table_library_shares, "name", name, NULL, "name",
+                                  "library share", &local) ||
             !dv_core_check_unique(engine, &dv_table_library_shares, "path", path, NULL, "path",
-                                    "library share", &local)) {
+                                  "library share", &local)) {
             if (g_error_matches(local, DV_ERROR, DV_ERROR_CONFLICT)) {
                 g_warning("default library share not created: %s", local->message);
                 return TRUE;

@@ -277,7 +277,8 @@ dv_secret_objects_build(DvEngine *engine, DvKind kind, JsonObject *body, const c
         gboolean pw = json_object_has_member(body, "password");
         gboolean key = json_object_has_member(body, "ssh_private_key");
         if (!dv_json_check_fields(body, dv_run_as_fields, NULL, error) ||
-            !dv_validate_name("name", name, error) || !dv_validate_account("username", account, error))
+            !dv_validate_name("name", name, error) ||
+            !dv_validate_account("username", account, error))
             return NULL;
         if (pw == key) {
             dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "password",
@@ -288,7 +289,7 @@ dv_secret_objects_build(DvEngine *engine, DvKind kind, JsonObject *body, const c
         json_object_set_string_member(rec, "username", account);
         json_object_set_string_member(rec, "credential_kind", pw ? "password" : "ssh-key");
         if (!dv_core_check_unique(engine, &dv_table_run_as_accounts, "name", name, NULL, "name",
-                                    "Run As account", error))
+                                  "Run As account", error))
             return NULL;
         break;
     }
@@ -308,7 +309,7 @@ dv_secret_objects_build(DvEngine *engine, DvKind kind, JsonObject *body, const c
             json_object_set_member(rec, m, json_node_copy(n));
         json_object_set_string_member(rec, "name", name);
         if (!dv_core_check_unique(engine, &dv_table_guest_os_profiles, "name", name, NULL, "name",
-                                    "guest OS profile", error))
+                                  "guest OS profile", error))
             return NULL;
         break;
     }
@@ -411,7 +412,8 @@ dv_secret_objects_txn(DvStore *store, gpointer user_data, GError **error)
     JsonNode *node;
 
     if (g_strcmp0(t->op, "delete") == 0) {
-        if (!dv_keyring_delete_object_secrets(dv_core(t->engine)->keyring, store, info->type, t->id, error))
+        if (!dv_keyring_delete_object_secrets(dv_core(t->engine)->keyring, store, info->type, t->id,
+                                              error))
             return FALSE;
         return dv_store_delete(store, info->def, t->id, error);
     }
@@ -456,8 +458,8 @@ dv_secret_objects_job(DvJob *job, gpointer user_data, GError **error)
     t.sealed = dv_json_get_object(params, "sealed");
     if (g_strcmp0(t.op, "delete") == 0) {
         g_autoptr(GError) local = NULL;
-        g_autoptr(JsonObject) existing = dv_store_get(dv_core(engine)->store, dv_core_kind_info(t.kind)->def,
-                                                      t.id, &local);
+        g_autoptr(JsonObject) existing =
+            dv_store_get(dv_core(engine)->store, dv_core_kind_info(t.kind)->def, t.id, &local);
         if (existing == NULL)
             return TRUE; /* a resumed delete that already ran */
     }
@@ -488,8 +490,8 @@ dv_engine_secret_objects_register(DvEngine *engine)
 }
 
 JsonObject *
-dv_engine_secret_object_create(DvEngine *engine, DvKind kind, JsonObject *body, const DvActor *actor,
-                               GError **error)
+dv_engine_secret_object_create(DvEngine *engine, DvKind kind, JsonObject *body,
+                               const DvActor *actor, GError **error)
 {
     g_autofree char *id = g_uuid_string_random();
     g_autoptr(JsonObject) rec = dv_secret_objects_build(engine, kind, body, id, error);
@@ -503,7 +505,7 @@ dv_engine_secret_object_create(DvEngine *engine, DvKind kind, JsonObject *body, 
     if (fields != NULL && !dv_secret_objects_seal(engine, kind, id, body, fields, sealed, error))
         return NULL;
     return dv_core_object_submit(engine, kind, "create", id, dv_json_get_string(rec, "name", ""),
-                                    rec, NULL, sealed, actor, error);
+                                 rec, NULL, sealed, actor, error);
 }
 
 JsonObject *
@@ -588,7 +590,7 @@ dv_engine_secret_object_update(DvEngine *engine, DvKind kind, JsonObject *obj, J
     }
     json_object_set_int_member(changes, "updated_at", dv_store_now());
     return dv_core_object_submit(engine, kind, "update", id, dv_json_get_string(obj, "name", ""),
-                                    NULL, changes, sealed, actor, error);
+                                 NULL, changes, sealed, actor, error);
 }
 
 JsonObject *
@@ -606,7 +608,7 @@ dv_engine_secret_object_delete(DvEngine *engine, DvKind kind, JsonObject *obj, c
         }
     }
     return dv_core_object_submit(engine, kind, "delete", id, dv_json_get_string(obj, "name", ""),
-                                    NULL, NULL, NULL, actor, error);
+                                 NULL, NULL, NULL, actor, error);
 }
 
 /* Adds each secret field's description to a shaped record. */
@@ -621,8 +623,8 @@ dv_engine_secret_object_shape(DvEngine *engine, DvKind kind, JsonObject *out)
         return;
     if (kind == DV_KIND_SETTING && !dv_json_get_bool(out, "encrypted", FALSE))
         return;
-    described = dv_keyring_describe_object(dv_core(engine)->keyring, dv_core(engine)->store, info->type,
-                                           dv_json_get_string(out, "id", ""), NULL);
+    described = dv_keyring_describe_object(dv_core(engine)->keyring, dv_core(engine)->store,
+                                           info->type, dv_json_get_string(out, "id", ""), NULL);
     for (const DvSecretField *f = fields; f->name != NULL; f++) {
         JsonObject *d = described != NULL ? dv_json_get_object(described, f->name) : NULL;
         if (d != NULL) {

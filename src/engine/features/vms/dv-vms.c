@@ -53,8 +53,8 @@ static const DvFieldSpec dv_snapshot_fields[] = {
 static JsonObject *
 dv_engine_place(DvEngine *engine, const char *group_ref, gint64 memory_mib, GError **error)
 {
-    g_autoptr(JsonObject) group = dv_core_resolve(engine, DV_KIND_HOST_GROUP, group_ref,
-                                                    "host_group", error);
+    g_autoptr(JsonObject) group =
+        dv_core_resolve(engine, DV_KIND_HOST_GROUP, group_ref, "host_group", error);
     g_autoptr(GPtrArray) groups = NULL;
     JsonObject *best = NULL;
     gint64 best_free = -1;
@@ -68,7 +68,7 @@ dv_engine_place(DvEngine *engine, const char *group_ref, gint64 memory_mib, GErr
         return NULL;
     for (guint g = 0; g < groups->len; g++) {
         JsonArray *hosts = dv_core_list_all(engine, &dv_table_hosts, "host_group_id",
-                                              g_ptr_array_index(groups, g), error);
+                                            g_ptr_array_index(groups, g), error);
         if (hosts == NULL)
             return NULL;
         g_ptr_array_add(keep, hosts);
@@ -81,7 +81,7 @@ dv_engine_place(DvEngine *engine, const char *group_ref, gint64 memory_mib, GErr
                 /* Hosts that report no free memory (the test driver):
                  * total memory less what their running VMs hold. */
                 g_autoptr(JsonArray) vms = dv_core_list_all(engine, &dv_table_vms, "host_id",
-                                                              dv_json_get_string(h, "id", ""), error);
+                                                            dv_json_get_string(h, "id", ""), error);
                 if (vms == NULL)
                     return NULL;
                 free_mib = dv_json_get_int(h, "memory_mib", 0);
@@ -435,9 +435,9 @@ dv_engine_vm_create(DvEngine *engine, JsonObject *body, const DvActor *actor, GE
     if (tmpl != NULL && dv_json_get_string(tmpl, "disk_volume", NULL) != NULL) {
         /* The template's image becomes the first disk: a qcow2 overlay on
          * the library copy when the share is on this host. */
-        g_autoptr(JsonObject) share = dv_store_get(dv_core(engine)->store, &dv_table_library_shares,
-                                                   dv_json_get_string(tmpl, "library_share_id", ""),
-                                                   error);
+        g_autoptr(JsonObject) share =
+            dv_store_get(dv_core(engine)->store, &dv_table_library_shares,
+                         dv_json_get_string(tmpl, "library_share_id", ""), error);
         g_autofree char *backing = NULL;
         g_autoptr(JsonObject) vol = NULL;
         JsonObject *o;
@@ -534,7 +534,8 @@ dv_engine_vm_create(DvEngine *engine, JsonObject *body, const DvActor *actor, GE
             .params = params,
             .created_by = dv_actor_get_name(actor),
         };
-        job = dv_job_manager_submit_with(dv_core(engine)->jobs, &req, dv_engine_vm_create_txn, rec, error);
+        job = dv_job_manager_submit_with(dv_core(engine)->jobs, &req, dv_engine_vm_create_txn, rec,
+                                         error);
     }
     return g_steal_pointer(&job);
 }
@@ -583,7 +584,8 @@ dv_engine_volumes_forget(DvEngine *engine, const char *host_id, JsonObject *vm)
             JsonObject *d = json_array_get_object_element(disks, k);
             if (g_strcmp0(dv_json_get_string(d, "device", "disk"), "disk") == 0 &&
                 g_strcmp0(dv_json_get_string(d, "source", NULL), dv_json_get_string(v, "path", "")) == 0)
-                dv_store_delete(dv_core(engine)->store, &dv_table_volumes, dv_json_get_string(v, "id", ""), NULL);
+                dv_store_delete(dv_core(engine)->store, &dv_table_volumes,
+                                dv_json_get_string(v, "id", ""), NULL);
         }
     }
 }
@@ -814,8 +816,8 @@ dv_engine_vm_action(DvEngine *engine, const char *vm_ref, const char *action, co
     }
     kind = g_strdup_printf("vm.%s", action);
     return dv_core_submit(engine, kind, "vm", dv_json_get_string(vm, "id", ""),
-                            dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
-                            NULL, actor, error);
+                          dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
+                          NULL, actor, error);
 }
 
 static gboolean
@@ -942,8 +944,8 @@ dv_engine_vm_delete(DvEngine *engine, JsonObject *vm, GHashTable *query, const D
     }
     json_object_set_boolean_member(params, "delete_volumes", delete_volumes);
     return dv_core_submit(engine, "vm.delete", "vm", dv_json_get_string(vm, "id", ""),
-                            dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
-                            params, actor, error);
+                          dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
+                          params, actor, error);
 }
 
 static gboolean
@@ -1006,7 +1008,7 @@ dv_engine_vm_snapshot_list(DvEngine *engine, const char *vm_ref, GError **error)
     if (vm == NULL)
         return NULL;
     rows = dv_core_list_all(engine, &dv_table_snapshots, "vm_id", dv_json_get_string(vm, "id", ""),
-                              error);
+                            error);
     if (rows == NULL)
         return NULL;
     out = json_object_new();
@@ -1019,7 +1021,7 @@ static JsonObject *
 dv_engine_vm_find_snapshot(DvEngine *engine, JsonObject *vm, const char *name, GError **error)
 {
     g_autoptr(JsonArray) rows = dv_core_list_all(engine, &dv_table_snapshots, "vm_id",
-                                                   dv_json_get_string(vm, "id", ""), error);
+                                                 dv_json_get_string(vm, "id", ""), error);
     if (rows == NULL)
         return NULL;
     for (guint i = 0; i < json_array_get_length(rows); i++) {
@@ -1045,8 +1047,8 @@ dv_engine_vm_snapshot_submit(DvEngine *engine, JsonObject *vm, const char *op, c
     if (description != NULL)
         json_object_set_string_member(params, "description", description);
     return dv_core_submit(engine, kind, "vm", dv_json_get_string(vm, "id", ""),
-                            dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
-                            params, actor, error);
+                          dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
+                          params, actor, error);
 }
 
 JsonObject *

@@ -9,7 +9,8 @@ G_BEGIN_DECLS
 
 void dv_engine_vms_register(DvEngine *engine);
 
-JsonObject *dv_engine_vm_create(DvEngine *engine, JsonObject *body, const DvActor *actor, GError **error);
+JsonObject *dv_engine_vm_create(DvEngine *engine, JsonObject *body, const DvActor *actor,
+                                GError **error);
 JsonObject *dv_engine_vm_delete(DvEngine *engine, JsonObject *vm, GHashTable *query,
                                 const DvActor *actor, GError **error);
 /* @action: "start", "shutdown" or "stop". */
