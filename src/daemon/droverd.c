@@ -327,7 +327,7 @@ dv_daemon_add_local_host(DvEngine *engine, const char *uri)
     body = json_object_new();
     json_object_set_string_member(body, "name", name);
     json_object_set_string_member(body, "uri", uri);
-    job = dv_engine_create(engine, DV_KIND_HOST, body, "droverd", &error);
+    job = dv_engine_create(engine, DV_KIND_HOST, body, DV_ACTOR_NAMED("droverd"), &error);
     if (job == NULL) {
         g_printerr("droverd: cannot register this machine's hypervisor %s: %s\n", uri,
                    error->message);

@@ -342,8 +342,8 @@ dv_route_job_accepted(DvRequest *req, JsonObject *job, guint *status)
 /* The catalog lifecycle routes (docs/API.md, "Machine catalogs"); sets
  * *@ret_handled when the path is one of them. */
 static JsonObject *
-dv_route_catalog_lifecycle(DvRequest *req, char **seg, guint nseg, const char *user, guint *status,
-                           gboolean *ret_handled, GError **error)
+dv_route_catalog_lifecycle(DvRequest *req, char **seg, guint nseg, const DvActor *actor,
+                           guint *status, gboolean *ret_handled, GError **error)
 {
     DvEngine *engine = req->server->engine;
     const char *m = req->method;
@@ -369,7 +369,7 @@ dv_route_catalog_lifecycle(DvRequest *req, char **seg, guint nseg, const char *u
     if (g_strcmp0(what, "rollback") == 0) {
         if (!dv_route_method(req, "POST", error) || !dv_route_no_body(req, error))
             return NULL;
-        job = dv_engine_catalog_rollback(engine, seg[1], user, error);
+        job = dv_engine_catalog_rollback(engine, seg[1], actor, error);
         return dv_route_job_accepted(req, job, status);
     }
     if (!((g_strcmp0(what, "images") == 0 || g_strcmp0(what, "rebuild") == 0 ||
@@ -387,20 +387,20 @@ dv_route_catalog_lifecycle(DvRequest *req, char **seg, guint nseg, const char *u
     if (!dv_route_no_query(req, error) || (body = dv_route_body(req, error)) == NULL)
         return NULL;
     if (g_strcmp0(what, "images") == 0)
-        job = dv_engine_catalog_update_image(engine, seg[1], body, user, error);
+        job = dv_engine_catalog_update_image(engine, seg[1], body, actor, error);
     else if (g_strcmp0(what, "rebuild") == 0)
-        job = dv_engine_catalog_rebuild(engine, seg[1], body, user, error);
+        job = dv_engine_catalog_rebuild(engine, seg[1], body, actor, error);
     else if (g_strcmp0(what, "remove-machines") == 0)
-        job = dv_engine_catalog_remove_machines(engine, seg[1], body, user, error);
+        job = dv_engine_catalog_remove_machines(engine, seg[1], body, actor, error);
     else if (g_strcmp0(what, "power") == 0)
-        job = dv_engine_catalog_power(engine, seg[1], body, user, error);
+        job = dv_engine_catalog_power(engine, seg[1], body, actor, error);
     else
-        job = dv_engine_catalog_add_machines(engine, seg[1], body, user, error);
+        job = dv_engine_catalog_add_machines(engine, seg[1], body, actor, error);
     return dv_route_job_accepted(req, job, status);
 }
 
 static JsonObject *
-dv_route_api(DvRequest *req, char **seg, guint nseg, const char *user, guint *status,
+dv_route_api(DvRequest *req, char **seg, guint nseg, const DvActor *actor, guint *status,
              GError **error)
 {
     DvEngine *engine = req->server->engine;
@@ -413,12 +413,13 @@ dv_route_api(DvRequest *req, char **seg, guint nseg, const char *user, guint *st
         g_autoptr(JsonObject) job = NULL;
         if (body == NULL)
             return NULL;
-        job = dv_engine_debug_sleep(engine, body, user, error);
+        job = dv_engine_debug_sleep(engine, body, actor, error);
         return dv_route_job_accepted(req, job, status);
     }
     {
         gboolean handled = FALSE;
-        JsonObject *out = dv_route_catalog_lifecycle(req, seg, nseg, user, status, &handled, error);
+        JsonObject *out =
+            dv_route_catalog_lifecycle(req, seg, nseg, actor, status, &handled, error);
         if (handled)
             return out;
     }
@@ -439,7 +440,7 @@ dv_route_api(DvRequest *req, char **seg, guint nseg, const char *user, guint *st
             g_autoptr(JsonObject) job = NULL;
             if (!dv_route_no_query(req, error) || (body = dv_route_body(req, error)) == NULL)
                 return NULL;
-            job = dv_engine_create(engine, kind, body, user, error);
+            job = dv_engine_create(engine, kind, body, actor, error);
             return dv_route_job_accepted(req, job, status);
         }
         dv_route_method(req, "GET,POST", error);
@@ -456,14 +457,14 @@ dv_route_api(DvRequest *req, char **seg, guint nseg, const char *user, guint *st
             g_autoptr(JsonObject) job = NULL;
             if (!dv_route_no_query(req, error) || (body = dv_route_body(req, error)) == NULL)
                 return NULL;
-            job = dv_engine_update(engine, kind, seg[1], body, user, error);
+            job = dv_engine_update(engine, kind, seg[1], body, actor, error);
             return dv_route_job_accepted(req, job, status);
         }
         if (g_strcmp0(m, "DELETE") == 0) {
             g_autoptr(JsonObject) job = NULL;
             if (!dv_route_no_body(req, error))
                 return NULL;
-            job = dv_engine_delete(engine, kind, seg[1], req->query, user, error);
+            job = dv_engine_delete(engine, kind, seg[1], req->query, actor, error);
             return dv_route_job_accepted(req, job, status);
         }
         dv_route_method(req, "GET,PATCH,DELETE", error);
@@ -474,7 +475,7 @@ dv_route_api(DvRequest *req, char **seg, guint nseg, const char *user, guint *st
         g_autoptr(JsonObject) job = NULL;
         if (!dv_route_method(req, "POST", error) || !dv_route_no_body(req, error))
             return NULL;
-        job = dv_engine_host_refresh(engine, seg[1], user, error);
+        job = dv_engine_host_refresh(engine, seg[1], actor, error);
         return dv_route_job_accepted(req, job, status);
     }
     if (kind == DV_KIND_POOL && nseg == 3 && g_strcmp0(seg[2], "volumes") == 0) {
@@ -501,7 +502,7 @@ dv_route_api(DvRequest *req, char **seg, guint nseg, const char *user, guint *st
         g_autoptr(JsonObject) job = NULL;
         if (!dv_route_method(req, "POST", error) || !dv_route_no_body(req, error))
             return NULL;
-        job = dv_engine_vm_action(engine, seg[1], seg[2], user, error);
+        job = dv_engine_vm_action(engine, seg[1], seg[2], actor, error);
         return dv_route_job_accepted(req, job, status);
     }
     if (kind == DV_KIND_VM && g_strcmp0(seg[2], "snapshots") == 0) {
@@ -513,7 +514,7 @@ dv_route_api(DvRequest *req, char **seg, guint nseg, const char *user, guint *st
                 g_autoptr(JsonObject) job = NULL;
                 if (body == NULL)
                     return NULL;
-                job = dv_engine_vm_snapshot_create(engine, seg[1], body, user, error);
+                job = dv_engine_vm_snapshot_create(engine, seg[1], body, actor, error);
                 return dv_route_job_accepted(req, job, status);
             }
             dv_route_method(req, "GET,POST", error);
@@ -523,14 +524,14 @@ dv_route_api(DvRequest *req, char **seg, guint nseg, const char *user, guint *st
             g_autoptr(JsonObject) job = NULL;
             if (!dv_route_no_body(req, error))
                 return NULL;
-            job = dv_engine_vm_snapshot_delete(engine, seg[1], seg[3], user, error);
+            job = dv_engine_vm_snapshot_delete(engine, seg[1], seg[3], actor, error);
             return dv_route_job_accepted(req, job, status);
         }
         if (nseg == 5 && g_strcmp0(seg[4], "revert") == 0) {
             g_autoptr(JsonObject) job = NULL;
             if (!dv_route_method(req, "POST", error) || !dv_route_no_body(req, error))
                 return NULL;
-            job = dv_engine_vm_snapshot_revert(engine, seg[1], seg[3], user, error);
+            job = dv_engine_vm_snapshot_revert(engine, seg[1], seg[3], actor, error);
             return dv_route_job_accepted(req, job, status);
         }
     }
@@ -543,7 +544,7 @@ dv_route_api(DvRequest *req, char **seg, guint nseg, const char *user, guint *st
         g_autoptr(JsonObject) job = NULL;
         if (!dv_route_method(req, "POST", error) || !dv_route_no_body(req, error))
             return NULL;
-        job = dv_engine_catalog_provision(engine, seg[1], user, error);
+        job = dv_engine_catalog_provision(engine, seg[1], actor, error);
         return dv_route_job_accepted(req, job, status);
     }
     if (kind == DV_KIND_CATALOG && nseg == 3 && g_strcmp0(seg[2], "reconcile") == 0) {
@@ -561,7 +562,7 @@ dv_route_api(DvRequest *req, char **seg, guint nseg, const char *user, guint *st
             if (req->body != NULL && g_bytes_get_size(req->body) > 0 &&
                 (body = dv_route_body(req, error)) == NULL)
                 return NULL;
-            job = dv_engine_catalog_reconcile_submit(engine, seg[1], body, user, error);
+            job = dv_engine_catalog_reconcile_submit(engine, seg[1], body, actor, error);
             return dv_route_job_accepted(req, job, status);
         }
         dv_route_method(req, "GET,POST", error);
@@ -583,6 +584,7 @@ dv_server_dispatch(DvRequest *req, guint *status, GError **error)
     g_auto(GStrv) parts = NULL;
     g_autoptr(GPtrArray) seg = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(JsonObject) user = NULL;
+    g_autoptr(DvActor) actor = NULL;
     const char *rest;
 
     if (!g_str_has_prefix(req->path, DV_API_PREFIX "/") && g_strcmp0(req->path, DV_API_PREFIX) != 0) {
@@ -635,7 +637,9 @@ dv_server_dispatch(DvRequest *req, guint *status, GError **error)
                 return NULL;
             return dv_engine_upgrade_report(engine, error);
         }
-        return dv_route_api(req, s, n, dv_json_get_string(user, "name", "?"), status, error);
+        /* Who asks, once per request: every engine call below takes it. */
+        actor = dv_actor_new_from_user(user);
+        return dv_route_api(req, s, n, actor, status, error);
     }
 }
 

@@ -1,10 +1,21 @@
 #define G_LOG_DOMAIN "DvEngine"
 
+/* The facade: builds the core (store, virt, auth, jobs, keys), registers
+ * every feature's job kinds, shapers and hooks, and dispatches the front
+ * ends' calls to the feature owning each kind.  Features never call each
+ * other nor this file (docs/ARCHITECTURE.md, tools/check-layers). */
+
 #include "dv-config.h"
-#include "dv-engine-private.h"
+#include "dv-core.h"
+#include "dv-engine.h"
+#include "dv-engine-directory.h"
 #include "dv-upgrade.h"
 #include "dv-version.h"
-#include "dv-engine-directory.h"
+#include "dv-catalogs.h"
+#include "dv-engine-objects.h"
+#include "dv-hosts.h"
+#include "dv-secret-objects.h"
+#include "dv-vms.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -13,30 +24,16 @@
 #include <string.h>
 #include <glib/gstdio.h>
 
-static const DvKindInfo dv_kind_infos[DV_KIND_LAST] = {
-    [DV_KIND_HOST_GROUP] = { DV_KIND_HOST_GROUP, &dv_table_host_groups, "host group", "host-group", TRUE },
-    [DV_KIND_CLUSTER] = { DV_KIND_CLUSTER, &dv_table_clusters, "cluster", "cluster", TRUE },
-    [DV_KIND_HOST] = { DV_KIND_HOST, &dv_table_hosts, "host", "host", TRUE },
-    [DV_KIND_POOL] = { DV_KIND_POOL, &dv_table_pools, "storage pool", "storage-pool", FALSE },
-    [DV_KIND_VOLUME] = { DV_KIND_VOLUME, &dv_table_volumes, "volume", "volume", FALSE },
-    [DV_KIND_NETWORK] = { DV_KIND_NETWORK, &dv_table_networks, "network", "network", FALSE },
-    [DV_KIND_LIBRARY_SHARE] = { DV_KIND_LIBRARY_SHARE, &dv_table_library_shares, "library share", "library-share", TRUE },
-    [DV_KIND_TEMPLATE] = { DV_KIND_TEMPLATE, &dv_table_templates, "template", "template", TRUE },
-    [DV_KIND_VM] = { DV_KIND_VM, &dv_table_vms, "VM", "vm", TRUE },
-    [DV_KIND_JOB] = { DV_KIND_JOB, &dv_table_jobs, "job", "job", FALSE },
-    [DV_KIND_RUN_AS] = { DV_KIND_RUN_AS, &dv_table_run_as_accounts, "Run As account", "run-as", TRUE },
-    [DV_KIND_GUEST_OS_PROFILE] = { DV_KIND_GUEST_OS_PROFILE, &dv_table_guest_os_profiles, "guest OS profile", "guest-os-profile", TRUE },
-    [DV_KIND_SETTING] = { DV_KIND_SETTING, &dv_table_app_settings, "setting", "setting", TRUE },
-    [DV_KIND_CATALOG] = { DV_KIND_CATALOG, &dv_table_catalogs, "catalog", "catalog", TRUE },
-    [DV_KIND_CATALOG_MACHINE] = { DV_KIND_CATALOG_MACHINE, &dv_table_catalog_machines, "catalog machine", "catalog-machine", FALSE },
+struct _DvEngine {
+    DvCore core; /* first: dv_core() casts the engine to it */
+    gboolean registered;
+    /* droverd: the one-writer lock on a SQLite database, for the
+     * engine's life (NULL otherwise). */
+    DvStoreLock *db_lock;
+    guint recovered_resumed;
+    guint recovered_failed;
 };
-
-const DvKindInfo *
-dv_engine_kind_info(DvKind kind)
-{
-    g_return_val_if_fail(kind < DV_KIND_LAST, NULL);
-    return &dv_kind_infos[kind];
-}
+G_STATIC_ASSERT(G_STRUCT_OFFSET(DvEngine, core) == 0);
 
 static gboolean
 dv_engine_ensure_state_dir(const char *dir, GError **error)
@@ -185,7 +182,7 @@ dv_engine_server_alive(JsonObject *row)
 static GPtrArray *
 dv_engine_live_servers(DvEngine *engine, GPtrArray *ret_rows, GError **error)
 {
-    g_autoptr(JsonArray) rows = dv_engine_list_all(engine, &dv_table_servers, NULL, NULL, error);
+    g_autoptr(JsonArray) rows = dv_core_list_all(engine, &dv_table_servers, NULL, NULL, error);
     g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
 
     if (rows == NULL)
@@ -193,10 +190,10 @@ dv_engine_live_servers(DvEngine *engine, GPtrArray *ret_rows, GError **error)
     for (guint i = 0; i < json_array_get_length(rows); i++) {
         JsonObject *row = json_array_get_object_element(rows, i);
         const char *id = dv_json_get_string(row, "id", "");
-        if (g_strcmp0(id, engine->server_id) == 0)
+        if (g_strcmp0(id, dv_core(engine)->server_id) == 0)
             continue;
         if (!dv_engine_server_alive(row)) {
-            dv_store_delete(engine->store, &dv_table_servers, id, NULL);
+            dv_store_delete(dv_core(engine)->store, &dv_table_servers, id, NULL);
             continue;
         }
         g_ptr_array_add(ids, g_strdup(id));
@@ -229,7 +226,7 @@ dv_engine_register(DvEngine *engine, GError **error)
     }
     if (rows->len > 0) {
         DvFilter f = { "kind", DV_FILTER_EQ, "directory" };
-        gint64 n = dv_store_count(engine->store, &dv_table_key_protectors, &f, 1, error);
+        gint64 n = dv_store_count(dv_core(engine)->store, &dv_table_key_protectors, &f, 1, error);
         if (n < 0)
             return FALSE;
         if (n == 0) {
@@ -245,14 +242,14 @@ dv_engine_register(DvEngine *engine, GError **error)
         }
     }
     /* Jobs the live servers run are theirs; recovery leaves them alone. */
-    dv_job_manager_set_live_servers(engine->jobs, (const char *const *)live->pdata);
-    json_object_set_string_member(me, "id", engine->server_id);
+    dv_job_manager_set_live_servers(dv_core(engine)->jobs, (const char *const *)live->pdata);
+    json_object_set_string_member(me, "id", dv_core(engine)->server_id);
     json_object_set_string_member(me, "hostname", g_get_host_name());
     json_object_set_int_member(me, "pid", getpid());
     json_object_set_string_member(me, "version", DV_VERSION);
     json_object_set_int_member(me, "started_at", now);
     json_object_set_int_member(me, "heartbeat_at", now);
-    if (!dv_store_insert(engine->store, &dv_table_servers, me, error))
+    if (!dv_store_insert(dv_core(engine)->store, &dv_table_servers, me, error))
         return FALSE;
     engine->registered = TRUE;
     return TRUE;
@@ -269,7 +266,7 @@ dv_engine_heartbeat(DvEngine *engine, GError **error)
         return TRUE;
     /* Also notices a database file removed or replaced while no request
      * wrote: from then on every write is refused with the reason. */
-    switch (dv_db_check_state(dv_store_get_db(engine->store), &detail)) {
+    switch (dv_db_check_state(dv_store_get_db(dv_core(engine)->store), &detail)) {
     case DV_DB_STATE_MISSING:
     case DV_DB_STATE_REPLACED:
         dv_set_field_error(error, DV_ERROR_UNAVAILABLE, "database", "%s; writes are refused",
@@ -279,7 +276,8 @@ dv_engine_heartbeat(DvEngine *engine, GError **error)
         break;
     }
     json_object_set_int_member(changes, "heartbeat_at", dv_store_now());
-    if (!dv_store_update(engine->store, &dv_table_servers, engine->server_id, changes, error))
+    if (!dv_store_update(dv_core(engine)->store, &dv_table_servers, dv_core(engine)->server_id,
+                         changes, error))
         return FALSE;
     live = dv_engine_live_servers(engine, NULL, error);
     return live != NULL;
@@ -290,7 +288,7 @@ dv_engine_unregister(DvEngine *engine)
 {
     if (!engine->registered)
         return;
-    dv_store_delete(engine->store, &dv_table_servers, engine->server_id, NULL);
+    dv_store_delete(dv_core(engine)->store, &dv_table_servers, dv_core(engine)->server_id, NULL);
     engine->registered = FALSE;
 }
 
@@ -396,7 +394,7 @@ dv_engine_settle_row_txn(DvStore *store, gpointer user_data, GError **error)
             .params = NULL,
             .created_by = "droverd",
         };
-        job = dv_job_manager_record_failed(c->engine->jobs, &req, why, error);
+        job = dv_job_manager_record_failed(dv_core(c->engine)->jobs, &req, why, error);
         if (job == NULL)
             return FALSE;
     }
@@ -411,8 +409,8 @@ dv_engine_recover_rows(DvEngine *engine, gint64 min_age_us, guint *ret_settled, 
     gint64 created_before = dv_store_now() - MAX(min_age_us, 0);
 
     for (guint t = 0; t < G_N_ELEMENTS(dv_engine_transitional); t++) {
-        g_autoptr(JsonArray) rows = dv_engine_list_all(engine, dv_engine_transitional[t].def, "state",
-                                                       dv_engine_transitional[t].state, error);
+        g_autoptr(JsonArray) rows = dv_core_list_all(engine, dv_engine_transitional[t].def, "state",
+                                                     dv_engine_transitional[t].state, error);
         if (rows == NULL)
             return FALSE;
         for (guint i = 0; i < json_array_get_length(rows); i++) {
@@ -420,7 +418,7 @@ dv_engine_recover_rows(DvEngine *engine, gint64 min_age_us, guint *ret_settled, 
             DvSettleCtx c = { engine, t, dv_json_get_string(row, "id", ""), created_before, FALSE };
             /* The job check and the change in one transaction: a create
              * submitted meanwhile writes its row and its job together. */
-            if (!dv_store_transaction(engine->store, dv_engine_settle_row_txn, &c, error))
+            if (!dv_store_transaction(dv_core(engine)->store, dv_engine_settle_row_txn, &c, error))
                 return FALSE;
             if (c.settled) {
                 g_message("recovery: %s row %s (%s) was left '%s' with no job; %s",
@@ -445,36 +443,38 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
     g_autofree char *installation = NULL;
     g_autoptr(GError) local_schema = NULL;
 
+    dv_core_init(dv_core(engine));
     if (opts->state_dir == NULL) {
         g_set_error_literal(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT, "no state directory given");
         return NULL;
     }
     if (!dv_engine_ensure_state_dir(opts->state_dir, error))
         return NULL;
-    engine->state_dir = g_canonicalize_filename(opts->state_dir, NULL);
-    engine->default_share_name = g_strdup(opts->default_share_name);
-    engine->default_share_path = g_strdup(opts->default_share_path);
+    dv_core(engine)->state_dir = g_canonicalize_filename(opts->state_dir, NULL);
+    dv_core(engine)->default_share_name = g_strdup(opts->default_share_name);
+    dv_core(engine)->default_share_path = g_strdup(opts->default_share_path);
     if (opts->library_root != NULL && !g_path_is_absolute(opts->library_root)) {
         g_set_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT,
                     "library root %s: must be an absolute path", opts->library_root);
         return NULL;
     }
-    engine->library_root = opts->library_root != NULL
-                               ? g_canonicalize_filename(opts->library_root, NULL)
-                               : g_build_filename(engine->state_dir, "library", NULL);
+    dv_core(engine)->library_root =
+        opts->library_root != NULL ? g_canonicalize_filename(opts->library_root, NULL)
+                                   : g_build_filename(dv_core(engine)->state_dir, "library", NULL);
     for (guint i = 0; opts->allow_uri_parameters != NULL && opts->allow_uri_parameters[i] != NULL; i++) {
         if (!dv_validate_uri_parameter_name(opts->allow_uri_parameters[i], error)) {
             g_prefix_error(error, "allow_uri_parameters: ");
             return NULL;
         }
     }
-    db_location = opts->database != NULL ? g_strdup(opts->database)
-                                         : g_build_filename(engine->state_dir, "drover.db", NULL);
+    db_location = opts->database != NULL
+                      ? g_strdup(opts->database)
+                      : g_build_filename(dv_core(engine)->state_dir, "drover.db", NULL);
     /* droverd: never a new installation over the traces of an earlier
      * one, and one server per SQLite database while it exists, whatever
      * its heartbeat (checked before the lock: its file is a trace). */
     if (opts->serve) {
-        if (!dv_engine_check_first_start(engine->state_dir, db_location, error))
+        if (!dv_engine_check_first_start(dv_core(engine)->state_dir, db_location, error))
             return NULL;
         engine->db_lock = dv_store_lock_acquire(db_location, "droverd", error);
         if (engine->db_lock == NULL)
@@ -483,75 +483,75 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
     /* A new (empty) database is set up here; one of an older schema is
      * refused: the schema is migrated by drover-setup upgrade, with its plan
      * and backup, before a server of the new version serves. */
-    engine->store = dv_store_open(db_location, 0, error);
-    if (engine->store == NULL)
+    dv_core(engine)->store = dv_store_open(db_location, 0, error);
+    if (dv_core(engine)->store == NULL)
         return NULL;
     if (opts->serve) {
         g_autofree char *detail = NULL;
-        if (dv_db_check_state(dv_store_get_db(engine->store), &detail) == DV_DB_STATE_READ_ONLY) {
+        if (dv_db_check_state(dv_store_get_db(dv_core(engine)->store), &detail) ==
+            DV_DB_STATE_READ_ONLY) {
             dv_set_field_error(error, DV_ERROR_UNAVAILABLE, "database", "%s", detail);
             return NULL;
         }
     }
-    if (!dv_upgrade_check_schema_for_server(engine->store, &local_schema)) {
+    if (!dv_upgrade_check_schema_for_server(dv_core(engine)->store, &local_schema)) {
         /* Name this server's state directory, so the commands can be
          * copied as they are (never the database URI: it may hold a
          * password). */
         g_set_error(error, local_schema->domain, local_schema->code, "%s, with --state-dir %s%s",
-                    local_schema->message, engine->state_dir,
+                    local_schema->message, dv_core(engine)->state_dir,
                     opts->database != NULL ? " and this server's --database" : "");
         return NULL;
     }
-    if (!dv_store_migrate_to(engine->store, dv_store_get_known_version(), error))
+    if (!dv_store_migrate_to(dv_core(engine)->store, dv_store_get_known_version(), error))
         return NULL;
-    installation = dv_engine_load_server_id(engine->store, error);
+    installation = dv_engine_load_server_id(dv_core(engine)->store, error);
     if (installation == NULL)
         return NULL;
-    engine->installation_id = g_strdup(installation);
+    dv_core(engine)->installation_id = g_strdup(installation);
     /* A server id per process: jobs record which server runs them, so a
      * restarted server takes over only its own and dead servers' jobs. */
     {
         g_autofree char *uuid = g_uuid_string_random();
-        engine->server_id = g_strdup_printf("%s/%s", g_get_host_name(), uuid);
+        dv_core(engine)->server_id = g_strdup_printf("%s/%s", g_get_host_name(), uuid);
     }
     {
         DvKeyringOptions ko = {
-            .state_dir = engine->state_dir,
+            .state_dir = dv_core(engine)->state_dir,
             .machine_id_path = opts->machine_id_path,
             .recovery_key_path = opts->recovery_key_path,
         };
         g_autoptr(GError) local = NULL;
-        g_autofree char *dir_conf = dv_directory_settings_path(engine->state_dir);
+        g_autofree char *dir_conf = dv_directory_settings_path(dv_core(engine)->state_dir);
 
         /* The directory protector, when this installation uses one. */
         if (g_file_test(dir_conf, G_FILE_TEST_EXISTS)) {
             g_autoptr(DvDirectorySettings) ds = dv_directory_settings_load(dir_conf, error);
             if (ds == NULL)
                 return NULL;
-            engine->directory = dv_directory_settings_protector(ds, engine->installation_id, error);
-            if (engine->directory == NULL)
+            dv_core(engine)->directory =
+                dv_directory_settings_protector(ds, dv_core(engine)->installation_id, error);
+            if (dv_core(engine)->directory == NULL)
                 return NULL;
-            ko.protectors = &engine->directory;
+            ko.protectors = &dv_core(engine)->directory;
             ko.n_protectors = 1;
         }
-        engine->keyring = dv_keyring_open(engine->store, &ko, error);
-        if (engine->keyring == NULL)
+        dv_core(engine)->keyring = dv_keyring_open(dv_core(engine)->store, &ko, error);
+        if (dv_core(engine)->keyring == NULL)
             return NULL;
         /* The first start makes key k1 with the host protector.  When keys
          * exist but cannot be opened here, the server still starts: every
          * secret under them is reported unreadable with the reason, and
          * nothing is rewritten. */
-        if (!dv_keyring_initialize(engine->keyring, &local))
+        if (!dv_keyring_initialize(dv_core(engine)->keyring, &local))
             g_warning("secrets: %s", local->message);
     }
-    engine->virt = dv_virt_new();
-    dv_virt_set_uri_policy(engine->virt, opts->allow_simulated_hosts, opts->allow_uri_parameters);
-    g_mutex_init(&engine->hosts_lock);
-    engine->hosts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                          (GDestroyNotify)dv_virt_host_unref);
-    engine->auth = dv_auth_new(engine->store);
-    engine->jobs = dv_job_manager_new(engine->store, engine->server_id,
-                                      opts->job_workers > 0 ? opts->job_workers : 16);
+    dv_core(engine)->virt = dv_virt_new();
+    dv_virt_set_uri_policy(dv_core(engine)->virt, opts->allow_simulated_hosts,
+                           opts->allow_uri_parameters);
+    dv_core(engine)->auth = dv_auth_new(dv_core(engine)->store);
+    dv_core(engine)->jobs = dv_job_manager_new(dv_core(engine)->store, dv_core(engine)->server_id,
+                                               opts->job_workers > 0 ? opts->job_workers : 16);
     dv_engine_hosts_register(engine);
     dv_engine_vms_register(engine);
     dv_engine_objects_register(engine);
@@ -563,7 +563,7 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
     if (opts->serve && !dv_engine_register(engine, error))
         return NULL;
     if (!opts->no_recover &&
-        !dv_job_manager_recover(engine->jobs, &engine->recovered_resumed,
+        !dv_job_manager_recover(dv_core(engine)->jobs, &engine->recovered_resumed,
                                 &engine->recovered_failed, error))
         return NULL;
     /* After the jobs: rows a resumed job owns are left to it. */
@@ -577,68 +577,66 @@ dv_engine_free(DvEngine *engine)
 {
     if (engine == NULL)
         return;
-    g_clear_pointer(&engine->jobs, dv_job_manager_free);
-    if (engine->store != NULL)
+    g_clear_pointer(&dv_core(engine)->jobs, dv_job_manager_free);
+    if (dv_core(engine)->store != NULL)
         dv_engine_unregister(engine);
-    g_clear_pointer(&engine->auth, dv_auth_free);
-    if (engine->hosts != NULL) {
-        g_clear_pointer(&engine->hosts, g_hash_table_unref);
-        g_mutex_clear(&engine->hosts_lock);
-    }
-    g_clear_pointer(&engine->virt, dv_virt_free);
-    g_clear_pointer(&engine->keyring, dv_keyring_free);
-    g_clear_pointer(&engine->directory, dv_key_protector_free);
-    g_clear_pointer(&engine->store, dv_store_free);
+    g_clear_pointer(&dv_core(engine)->auth, dv_auth_free);
+    /* The host handles go before the virt layer they belong to. */
+    dv_core_clear(dv_core(engine));
+    g_clear_pointer(&dv_core(engine)->virt, dv_virt_free);
+    g_clear_pointer(&dv_core(engine)->keyring, dv_keyring_free);
+    g_clear_pointer(&dv_core(engine)->directory, dv_key_protector_free);
+    g_clear_pointer(&dv_core(engine)->store, dv_store_free);
     g_clear_pointer(&engine->db_lock, dv_store_lock_release);
-    g_free(engine->state_dir);
-    g_free(engine->server_id);
-    g_free(engine->installation_id);
-    g_free(engine->default_share_name);
-    g_free(engine->default_share_path);
-    g_free(engine->library_root);
+    g_free(dv_core(engine)->state_dir);
+    g_free(dv_core(engine)->server_id);
+    g_free(dv_core(engine)->installation_id);
+    g_free(dv_core(engine)->default_share_name);
+    g_free(dv_core(engine)->default_share_path);
+    g_free(dv_core(engine)->library_root);
     g_free(engine);
 }
 
 DvStore *
 dv_engine_get_store(DvEngine *engine)
 {
-    return engine->store;
+    return dv_core(engine)->store;
 }
 
 DvJobManager *
 dv_engine_get_jobs(DvEngine *engine)
 {
-    return engine->jobs;
+    return dv_core(engine)->jobs;
 }
 
 DvAuth *
 dv_engine_get_auth(DvEngine *engine)
 {
-    return engine->auth;
+    return dv_core(engine)->auth;
 }
 
 const char *
 dv_engine_get_state_dir(DvEngine *engine)
 {
-    return engine->state_dir;
+    return dv_core(engine)->state_dir;
 }
 
 DvKeyring *
 dv_engine_get_keyring(DvEngine *engine)
 {
-    return engine->keyring;
+    return dv_core(engine)->keyring;
 }
 
 const char *
 dv_engine_get_installation_id(DvEngine *engine)
 {
-    return engine->installation_id;
+    return dv_core(engine)->installation_id;
 }
 
 const char *
 dv_engine_get_server_id(DvEngine *engine)
 {
-    return engine->server_id;
+    return dv_core(engine)->server_id;
 }
 
 void
@@ -650,276 +648,22 @@ dv_engine_get_recovery(DvEngine *engine, guint *ret_resumed, guint *ret_failed)
         *ret_failed = engine->recovered_failed;
 }
 
-JsonObject *
-dv_engine_submit(DvEngine *engine, const char *kind, const char *target_type,
-                 const char *target_id, const char *target_name, const char *host_id,
-                 JsonObject *params, const char *user, GError **error)
-{
-    DvJobRequest req = {
-        .kind = kind,
-        .target_type = target_type,
-        .target_id = target_id,
-        .target_name = target_name,
-        .host_id = host_id,
-        .params = params,
-        .created_by = user,
-    };
-    return dv_job_manager_submit(engine->jobs, &req, error);
-}
 
-/* --- lookups ------------------------------------------------------------ */
 
-JsonObject *
-dv_engine_resolve(DvEngine *engine, DvKind kind, const char *id_or_name, const char *field,
-                  GError **error)
-{
-    const DvKindInfo *info = dv_engine_kind_info(kind);
-    g_autoptr(GError) local = NULL;
-    JsonObject *obj;
-
-    if (id_or_name == NULL || id_or_name[0] == '\0') {
-        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field, "%s: must name a %s",
-                           field != NULL ? field : "id", info->singular);
-        return NULL;
-    }
-    if (strlen(id_or_name) > 256 || !g_utf8_validate(id_or_name, -1, NULL)) {
-        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field,
-                           "%s: is not a valid id or name", field != NULL ? field : "id");
-        return NULL;
-    }
-    if (g_uuid_string_is_valid(id_or_name)) {
-        obj = dv_store_get(engine->store, info->def, id_or_name, &local);
-        if (obj != NULL)
-            return obj;
-        if (!g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND) || !info->named) {
-            g_propagate_error(error, g_steal_pointer(&local));
-            return NULL;
-        }
-        g_clear_error(&local);
-    }
-    if (info->named) {
-        DvFilter f = { "name", DV_FILTER_EQ, id_or_name };
-        g_autoptr(JsonArray) rows = dv_store_list(engine->store, info->def, &f, 1, 2, NULL, NULL,
-                                                  error);
-        if (rows == NULL)
-            return NULL;
-        if (json_array_get_length(rows) > 1) {
-            dv_set_field_error(error, DV_ERROR_CONFLICT, field,
-                               "more than one %s is named '%s'; use its id", info->singular,
-                               id_or_name);
-            return NULL;
-        }
-        if (json_array_get_length(rows) == 1)
-            return json_object_ref(json_array_get_object_element(rows, 0));
-    }
-    {
-        g_autofree char *safe = dv_text_excerpt(id_or_name, 80);
-        dv_set_field_error(error, DV_ERROR_NOT_FOUND, field, "%s '%s' not found", info->singular,
-                           safe);
-    }
-    return NULL;
-}
-
-JsonArray *
-dv_engine_list_all(DvEngine *engine, const DvTableDef *def, const char *column, const char *value,
-                   GError **error)
-{
-    g_autoptr(JsonArray) all = json_array_new();
-    g_autofree char *cursor = NULL;
-    DvFilter f = { column, DV_FILTER_EQ, value };
-
-    do {
-        g_autofree char *next = NULL;
-        g_autoptr(JsonArray) page = dv_store_list(engine->store, def, column != NULL ? &f : NULL,
-                                                  column != NULL ? 1 : 0, DV_PAGE_MAX, cursor,
-                                                  &next, error);
-        if (page == NULL)
-            return NULL;
-        for (guint i = 0; i < json_array_get_length(page); i++)
-            json_array_add_element(all, json_array_dup_element(page, i));
-        g_free(cursor);
-        cursor = g_steal_pointer(&next);
-    } while (cursor != NULL);
-    return g_steal_pointer(&all);
-}
-
-/* Query parameters that name another object map onto its id column. */
-static const struct {
-    const char *param;
-    const char *column;
-    DvKind kind;
-} dv_engine_ref_params[] = {
-    { "host", "host_id", DV_KIND_HOST },
-    { "host_id", "host_id", DV_KIND_HOST },
-    { "host_group", "host_group_id", DV_KIND_HOST_GROUP },
-    { "host_group_id", "host_group_id", DV_KIND_HOST_GROUP },
-    { "cluster", "cluster_id", DV_KIND_CLUSTER },
-    { "cluster_id", "cluster_id", DV_KIND_CLUSTER },
-    { "parent", "parent_id", DV_KIND_HOST_GROUP },
-    { "parent_id", "parent_id", DV_KIND_HOST_GROUP },
-    { "library_share", "library_share_id", DV_KIND_LIBRARY_SHARE },
-    { "template", "template_id", DV_KIND_TEMPLATE },
-    { "run_as", "run_as_id", DV_KIND_RUN_AS },
-    { "catalog", "catalog_id", DV_KIND_CATALOG },
-};
-
-static gboolean
-dv_engine_table_has_filter(const DvTableDef *def, const char *column)
-{
-    for (const DvColumn *c = def->columns; c->name != NULL; c++)
-        if (g_strcmp0(c->name, column) == 0)
-            return c->filterable;
-    return FALSE;
-}
-
-JsonObject *dv_engine_shape(DvEngine *engine, DvKind kind, JsonObject *record);
 
 JsonObject *
 dv_engine_list(DvEngine *engine, DvKind kind, GHashTable *query, GError **error)
 {
-    const DvKindInfo *info = dv_engine_kind_info(kind);
-    g_autoptr(GArray) filters = g_array_new(FALSE, TRUE, sizeof(DvFilter));
-    g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(JsonArray) rows = NULL;
-    g_autoptr(JsonObject) out = json_object_new();
-    g_autofree char *next = NULL;
-    JsonArray *items;
-    const char *cursor = NULL;
-    gint64 limit = DV_PAGE_DEFAULT;
-    GHashTableIter iter;
-    gpointer k, v;
-
-    if (query != NULL) {
-        g_hash_table_iter_init(&iter, query);
-        while (g_hash_table_iter_next(&iter, &k, &v)) {
-            const char *param = k;
-            const char *value = v;
-            DvFilter f = { 0 };
-
-            if (g_strcmp0(param, "limit") == 0) {
-                if (!g_ascii_string_to_signed(value, 10, 1, DV_PAGE_MAX, &limit, NULL)) {
-                    dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "limit",
-                                       "limit: must be an integer between 1 and %d", DV_PAGE_MAX);
-                    return NULL;
-                }
-                continue;
-            }
-            if (g_strcmp0(param, "cursor") == 0) {
-                cursor = value;
-                continue;
-            }
-            if (g_strcmp0(param, "name_prefix") == 0 &&
-                dv_engine_table_has_filter(info->def, "name")) {
-                f.column = "name";
-                f.op = DV_FILTER_PREFIX;
-                f.value = value;
-                g_array_append_val(filters, f);
-                continue;
-            }
-            for (gsize i = 0; i < G_N_ELEMENTS(dv_engine_ref_params); i++) {
-                if (g_strcmp0(param, dv_engine_ref_params[i].param) == 0 &&
-                    dv_engine_table_has_filter(info->def, dv_engine_ref_params[i].column)) {
-                    g_autoptr(JsonObject) ref = dv_engine_resolve(engine, dv_engine_ref_params[i].kind,
-                                                                  value, param, error);
-                    char *id;
-                    if (ref == NULL)
-                        return NULL;
-                    id = g_strdup(dv_json_get_string(ref, "id", ""));
-                    g_ptr_array_add(keep, id);
-                    f.column = dv_engine_ref_params[i].column;
-                    f.op = DV_FILTER_EQ;
-                    f.value = id;
-                    break;
-                }
-            }
-            if (f.column == NULL) {
-                if (!dv_engine_table_has_filter(info->def, param) ||
-                    g_strcmp0(param, "password_hash") == 0) {
-                    g_autofree char *safe = dv_text_excerpt(param, 64);
-                    dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, safe,
-                                       "%s: is not a filter of %s lists", safe, info->singular);
-                    return NULL;
-                }
-                f.column = param;
-                f.op = DV_FILTER_EQ;
-                f.value = value;
-            }
-            g_array_append_val(filters, f);
-        }
-    }
-    rows = dv_store_list(engine->store, info->def, (DvFilter *)filters->data, filters->len,
-                         (guint)limit, cursor, &next, error);
-    if (rows == NULL)
-        return NULL;
-    items = json_array_sized_new(json_array_get_length(rows));
-    for (guint i = 0; i < json_array_get_length(rows); i++) {
-        JsonObject *shaped = dv_engine_shape(engine, kind, json_array_get_object_element(rows, i));
-        json_array_add_object_element(items, shaped);
-    }
-    json_object_set_array_member(out, "items", items);
-    if (next != NULL)
-        json_object_set_string_member(out, "next_cursor", next);
-    else
-        json_object_set_null_member(out, "next_cursor");
-    return g_steal_pointer(&out);
-}
-
-/* Shapes a record for the API: hides internals, adds derived members. */
-JsonObject *
-dv_engine_shape(DvEngine *engine, DvKind kind, JsonObject *record)
-{
-    JsonObject *out = NULL;
-
-    /* A job whose end the store refused: its true state is in memory. */
-    if (kind == DV_KIND_JOB) {
-        out = dv_job_manager_dup_unsaved(engine->jobs, dv_json_get_string(record, "id", NULL));
-        if (out != NULL)
-            return out;
-    }
-    if (kind == DV_KIND_HOST) {
-        JsonObject *limits = json_object_new();
-        JsonObject *daemon = dv_json_get_object(record, "daemon_limits");
-        json_object_set_int_member(limits, "max_connections",
-                                   dv_json_get_int(record, "max_connections", 0));
-        json_object_set_int_member(limits, "max_concurrent_operations",
-                                   dv_json_get_int(record, "max_concurrent_operations", 0));
-        if (daemon != NULL)
-            json_object_set_object_member(limits, "daemon", json_object_ref(daemon));
-        else
-            json_object_set_null_member(limits, "daemon");
-        /* One place for limits: ours beside libvirtd's. */
-        out = json_object_new();
-        {
-            JsonObjectIter it;
-            const char *name;
-            JsonNode *node;
-            json_object_iter_init(&it, record);
-            while (json_object_iter_next(&it, &name, &node)) {
-                if (g_strcmp0(name, "max_connections") == 0 ||
-                    g_strcmp0(name, "max_concurrent_operations") == 0 ||
-                    g_strcmp0(name, "daemon_limits") == 0)
-                    continue;
-                json_object_set_member(out, name, json_node_copy(node));
-            }
-        }
-        json_object_set_object_member(out, "limits", limits);
-        return out;
-    }
-    if (kind == DV_KIND_RUN_AS || kind == DV_KIND_GUEST_OS_PROFILE || kind == DV_KIND_SETTING) {
-        out = json_object_ref(record);
-        dv_engine_secret_object_shape(engine, kind, out);
-        return out;
-    }
-    return json_object_ref(record);
+    return dv_core_list(engine, kind, query, error);
 }
 
 JsonObject *
 dv_engine_get(DvEngine *engine, DvKind kind, const char *id_or_name, GError **error)
 {
-    g_autoptr(JsonObject) rec = dv_engine_resolve(engine, kind, id_or_name, NULL, error);
+    g_autoptr(JsonObject) rec = dv_core_resolve(engine, kind, id_or_name, NULL, error);
     if (rec == NULL)
         return NULL;
-    return dv_engine_shape(engine, kind, rec);
+    return dv_core_shape(engine, kind, rec);
 }
 
 JsonObject *
@@ -929,8 +673,8 @@ dv_engine_health(DvEngine *engine)
     JsonObject *db = json_object_new();
     g_autoptr(GError) error = NULL;
     g_autofree char *detail = NULL;
-    guint version = dv_store_get_schema_version(engine->store, &error);
-    DvDbState state = dv_db_check_state(dv_store_get_db(engine->store), &detail);
+    guint version = dv_store_get_schema_version(dv_core(engine)->store, &error);
+    DvDbState state = dv_db_check_state(dv_store_get_db(dv_core(engine)->store), &detail);
     gboolean ok = error == NULL && state == DV_DB_STATE_OK;
 
     json_object_set_string_member(out, "status", ok ? "ok" : "degraded");
@@ -948,7 +692,8 @@ dv_engine_health(DvEngine *engine)
         json_object_set_null_member(db, "detail");
     json_object_set_object_member(out, "database_state", db);
     json_object_set_int_member(out, "schema_version", version);
-    json_object_set_int_member(out, "jobs_active", dv_job_manager_get_n_active(engine->jobs));
+    json_object_set_int_member(out, "jobs_active",
+                               dv_job_manager_get_n_active(dv_core(engine)->jobs));
     return out;
 }
 
@@ -965,85 +710,87 @@ dv_engine_version(DvEngine *engine)
 /* --- dispatch ------------------------------------------------------------ */
 
 JsonObject *
-dv_engine_create(DvEngine *engine, DvKind kind, JsonObject *body, const char *user, GError **error)
+dv_engine_create(DvEngine *engine, DvKind kind, JsonObject *body, const DvActor *actor,
+                 GError **error)
 {
     switch (kind) {
     case DV_KIND_HOST:
-        return dv_engine_host_add(engine, body, user, error);
+        return dv_engine_host_add(engine, body, actor, error);
     case DV_KIND_VM:
-        return dv_engine_vm_create(engine, body, user, error);
+        return dv_engine_vm_create(engine, body, actor, error);
     case DV_KIND_CATALOG:
-        return dv_engine_catalog_create(engine, body, user, error);
+        return dv_engine_catalog_create(engine, body, actor, error);
     case DV_KIND_HOST_GROUP:
     case DV_KIND_CLUSTER:
     case DV_KIND_LIBRARY_SHARE:
     case DV_KIND_TEMPLATE:
-        return dv_engine_object_create(engine, kind, body, user, error);
+        return dv_engine_object_create(engine, kind, body, actor, error);
     case DV_KIND_RUN_AS:
     case DV_KIND_GUEST_OS_PROFILE:
     case DV_KIND_SETTING:
-        return dv_engine_secret_object_create(engine, kind, body, user, error);
+        return dv_engine_secret_object_create(engine, kind, body, actor, error);
     default:
         break;
     }
-    g_set_error(error, DV_ERROR, DV_ERROR_NOT_SUPPORTED, "%ss cannot be created; they are read from hosts",
-                dv_engine_kind_info(kind)->singular);
+    g_set_error(error, DV_ERROR, DV_ERROR_NOT_SUPPORTED,
+                "%ss cannot be created; they are read from hosts",
+                dv_core_kind_info(kind)->singular);
     return NULL;
 }
 
 JsonObject *
 dv_engine_update(DvEngine *engine, DvKind kind, const char *id_or_name, JsonObject *body,
-                 const char *user, GError **error)
+                 const DvActor *actor, GError **error)
 {
-    g_autoptr(JsonObject) obj = dv_engine_resolve(engine, kind, id_or_name, NULL, error);
+    g_autoptr(JsonObject) obj = dv_core_resolve(engine, kind, id_or_name, NULL, error);
     if (obj == NULL)
         return NULL;
     switch (kind) {
     case DV_KIND_HOST:
-        return dv_engine_host_update(engine, obj, body, user, error);
+        return dv_engine_host_update(engine, obj, body, actor, error);
     case DV_KIND_HOST_GROUP:
     case DV_KIND_CLUSTER:
-        return dv_engine_object_update(engine, kind, obj, body, user, error);
+        return dv_engine_object_update(engine, kind, obj, body, actor, error);
     case DV_KIND_RUN_AS:
     case DV_KIND_GUEST_OS_PROFILE:
     case DV_KIND_SETTING:
-        return dv_engine_secret_object_update(engine, kind, obj, body, user, error);
+        return dv_engine_secret_object_update(engine, kind, obj, body, actor, error);
     default:
         break;
     }
     g_set_error(error, DV_ERROR, DV_ERROR_NOT_SUPPORTED, "%ss cannot be changed in place",
-                dv_engine_kind_info(kind)->singular);
+                dv_core_kind_info(kind)->singular);
     return NULL;
 }
 
 JsonObject *
 dv_engine_delete(DvEngine *engine, DvKind kind, const char *id_or_name, GHashTable *query,
-                 const char *user, GError **error)
+                 const DvActor *actor, GError **error)
 {
-    g_autoptr(JsonObject) obj = dv_engine_resolve(engine, kind, id_or_name, NULL, error);
+    g_autoptr(JsonObject) obj = dv_core_resolve(engine, kind, id_or_name, NULL, error);
     if (obj == NULL)
         return NULL;
     switch (kind) {
     case DV_KIND_HOST:
-        return dv_engine_host_remove(engine, obj, user, error);
+        return dv_engine_host_remove(engine, obj, actor, error);
     case DV_KIND_VM:
-        return dv_engine_vm_delete(engine, obj, query, user, error);
+        return dv_engine_vm_delete(engine, obj, query, actor, error);
     case DV_KIND_CATALOG:
-        return dv_engine_catalog_delete(engine, obj, query, user, error);
+        return dv_engine_catalog_delete(engine, obj, query, actor, error);
     case DV_KIND_HOST_GROUP:
     case DV_KIND_CLUSTER:
     case DV_KIND_LIBRARY_SHARE:
     case DV_KIND_TEMPLATE:
-        return dv_engine_object_delete(engine, kind, obj, user, error);
+        return dv_engine_object_delete(engine, kind, obj, actor, error);
     case DV_KIND_RUN_AS:
     case DV_KIND_GUEST_OS_PROFILE:
     case DV_KIND_SETTING:
-        return dv_engine_secret_object_delete(engine, kind, obj, user, error);
+        return dv_engine_secret_object_delete(engine, kind, obj, actor, error);
     default:
         break;
     }
     g_set_error(error, DV_ERROR, DV_ERROR_NOT_SUPPORTED, "%ss cannot be deleted here",
-                dv_engine_kind_info(kind)->singular);
+                dv_core_kind_info(kind)->singular);
     return NULL;
 }
 
@@ -1054,23 +801,20 @@ dv_engine_job_cancel(DvEngine *engine, const char *job_id, GError **error)
 
     if (!dv_validate_id("id", job_id, error))
         return NULL;
-    if (!dv_job_manager_cancel(engine->jobs, job_id, error))
+    if (!dv_job_manager_cancel(dv_core(engine)->jobs, job_id, error))
         return NULL;
-    row = dv_store_get(engine->store, &dv_table_jobs, job_id, error);
+    row = dv_store_get(dv_core(engine)->store, &dv_table_jobs, job_id, error);
     if (row == NULL)
         return NULL;
-    return dv_engine_shape(engine, DV_KIND_JOB, row);
+    return dv_core_shape(engine, DV_KIND_JOB, row);
 }
 
 /* --- debug jobs ------------------------------------------------------------------ */
 
-/* With DV_DEBUG_JOBS=1 in droverd's environment, POST /api/v1/debug/sleep
- * makes a job that sleeps in steps.  Tests use it to kill the server or
- * cancel mid-job deterministically; it touches nothing. */
 gboolean
 dv_engine_debug_enabled(void)
 {
-    return g_strcmp0(g_getenv("DV_DEBUG_JOBS"), "1") == 0;
+    return dv_core_debug_enabled();
 }
 
 static gboolean
@@ -1094,7 +838,7 @@ dv_engine_debug_sleep_job(DvJob *job, gpointer user_data, GError **error)
 }
 
 JsonObject *
-dv_engine_debug_sleep(DvEngine *engine, JsonObject *body, const char *user, GError **error)
+dv_engine_debug_sleep(DvEngine *engine, JsonObject *body, const DvActor *actor, GError **error)
 {
     static const DvFieldSpec fields[] = {
         { "seconds", DV_FIELD_INT, TRUE },
@@ -1104,7 +848,7 @@ dv_engine_debug_sleep(DvEngine *engine, JsonObject *body, const char *user, GErr
     g_autoptr(JsonObject) params = json_object_new();
     g_autofree char *target = g_uuid_string_random();
 
-    if (!dv_engine_debug_enabled()) {
+    if (!dv_core_debug_enabled()) {
         g_set_error_literal(error, DV_ERROR, DV_ERROR_NOT_FOUND, "no such API route");
         return NULL;
     }
@@ -1112,10 +856,9 @@ dv_engine_debug_sleep(DvEngine *engine, JsonObject *body, const char *user, GErr
         !dv_validate_range("seconds", dv_json_get_int(body, "seconds", 0), 0, 3600, error))
         return NULL;
     json_object_set_int_member(params, "seconds", dv_json_get_int(body, "seconds", 0));
-    return dv_engine_submit(engine,
-                            dv_json_get_bool(body, "resumable", FALSE) ? "debug.sleep"
-                                                                       : "debug.sleep-once",
-                            "debug", target, "sleep", NULL, params, user, error);
+    return dv_core_submit(
+        engine, dv_json_get_bool(body, "resumable", FALSE) ? "debug.sleep" : "debug.sleep-once",
+        "debug", target, "sleep", NULL, params, actor, error);
 }
 
 void
@@ -1123,10 +866,10 @@ dv_engine_debug_register(DvEngine *engine)
 {
     DvJobKind a = { "debug.sleep", dv_engine_debug_sleep_job, engine, TRUE };
     DvJobKind b = { "debug.sleep-once", dv_engine_debug_sleep_job, engine, FALSE };
-    if (!dv_engine_debug_enabled())
+    if (!dv_core_debug_enabled())
         return;
-    dv_job_manager_register_kind(engine->jobs, &a);
-    dv_job_manager_register_kind(engine->jobs, &b);
+    dv_job_manager_register_kind(dv_core(engine)->jobs, &a);
+    dv_job_manager_register_kind(dv_core(engine)->jobs, &b);
 }
 
 /* --- housekeeping ------------------------------------------------------------------ */
@@ -1147,12 +890,14 @@ dv_engine_housekeeping(DvEngine *engine, gint64 job_retention_us, guint *ret_job
             { "state", DV_FILTER_EQ, finished[i] },
             { "finished_at", DV_FILTER_LESS, cutoff },
         };
-        gint64 n = dv_store_delete_matching(engine->store, &dv_table_jobs, jf, G_N_ELEMENTS(jf), error);
+        gint64 n = dv_store_delete_matching(dv_core(engine)->store, &dv_table_jobs, jf,
+                                            G_N_ELEMENTS(jf), error);
         if (n < 0)
             return FALSE;
         jobs += n;
     }
-    sessions = dv_store_delete_matching(engine->store, &dv_table_sessions, sf, G_N_ELEMENTS(sf), error);
+    sessions = dv_store_delete_matching(dv_core(engine)->store, &dv_table_sessions, sf,
+                                        G_N_ELEMENTS(sf), error);
     if (sessions < 0)
         return FALSE;
     /* A create whose rollback could not be written (a full disk) is
@@ -1171,5 +916,5 @@ dv_engine_housekeeping(DvEngine *engine, gint64 job_retention_us, guint *ret_job
 JsonObject *
 dv_engine_upgrade_report(DvEngine *engine, GError **error)
 {
-    return dv_upgrade_report_load(engine->store, error);
+    return dv_upgrade_report_load(dv_core(engine)->store, error);
 }

@@ -9,17 +9,15 @@
 
 #include <json-glib/json-glib.h>
 
+#include "dv-actor.h"
 #include "dv-auth.h"
+#include "dv-core-types.h"
 #include "dv-jobs.h"
 #include "dv-store.h"
 
 G_BEGIN_DECLS
 
-typedef struct _DvEngine DvEngine;
 typedef struct _DvVirt DvVirt;
-
-#define DV_ENGINE_DEFAULT_MAX_CONNECTIONS 16
-#define DV_ENGINE_DEFAULT_MAX_OPERATIONS 16
 
 typedef struct {
     const char *state_dir;      /* required; created 0700 if missing */
@@ -43,10 +41,6 @@ typedef struct {
      * (docs/API.md, library shares).  NULL: <state_dir>/library. */
     const char *library_root;
 } DvEngineOptions;
-
-/* The default library share's name when none is given (install, first
- * start, and the share an upgrade checks for clashes). */
-#define DV_DEFAULT_SHARE_NAME "default"
 
 DvEngine *dv_engine_new(const DvEngineOptions *opts, GError **error);
 void dv_engine_free(DvEngine *engine);
@@ -73,24 +67,7 @@ gboolean dv_engine_recover_rows(DvEngine *engine, gint64 min_age_us, guint *ret_
 
 /* --- reads ----------------------------------------------------------- */
 
-typedef enum {
-    DV_KIND_HOST_GROUP,
-    DV_KIND_CLUSTER,
-    DV_KIND_HOST,
-    DV_KIND_POOL,
-    DV_KIND_VOLUME,
-    DV_KIND_NETWORK,
-    DV_KIND_LIBRARY_SHARE,
-    DV_KIND_TEMPLATE,
-    DV_KIND_VM,
-    DV_KIND_JOB,
-    DV_KIND_RUN_AS,
-    DV_KIND_GUEST_OS_PROFILE,
-    DV_KIND_SETTING,
-    DV_KIND_CATALOG,
-    DV_KIND_CATALOG_MACHINE,
-    DV_KIND_LAST
-} DvKind;
+/* Object kinds: DvKind in core/dv-core-types.h. */
 
 /* One page of @kind.  @query holds the request's query parameters
  * (limit, cursor, filters named after fields, name_prefix); an unknown
@@ -109,28 +86,28 @@ JsonObject *dv_engine_version(DvEngine *engine);
 
 /* --- changes: each returns the job record ------------------------------ */
 
-JsonObject *dv_engine_create(DvEngine *engine, DvKind kind, JsonObject *body, const char *user,
+JsonObject *dv_engine_create(DvEngine *engine, DvKind kind, JsonObject *body, const DvActor *actor,
                              GError **error);
 JsonObject *dv_engine_update(DvEngine *engine, DvKind kind, const char *id_or_name,
-                             JsonObject *body, const char *user, GError **error);
+                             JsonObject *body, const DvActor *actor, GError **error);
 JsonObject *dv_engine_delete(DvEngine *engine, DvKind kind, const char *id_or_name,
-                             GHashTable *query, const char *user, GError **error);
-JsonObject *dv_engine_host_refresh(DvEngine *engine, const char *host, const char *user,
+                             GHashTable *query, const DvActor *actor, GError **error);
+JsonObject *dv_engine_host_refresh(DvEngine *engine, const char *host, const DvActor *actor,
                                    GError **error);
 /* @action: "start", "shutdown" or "stop". */
 JsonObject *dv_engine_vm_action(DvEngine *engine, const char *vm, const char *action,
-                                const char *user, GError **error);
+                                const DvActor *actor, GError **error);
 JsonObject *dv_engine_vm_snapshot_create(DvEngine *engine, const char *vm, JsonObject *body,
-                                         const char *user, GError **error);
+                                         const DvActor *actor, GError **error);
 JsonObject *dv_engine_vm_snapshot_revert(DvEngine *engine, const char *vm, const char *snapshot,
-                                         const char *user, GError **error);
+                                         const DvActor *actor, GError **error);
 JsonObject *dv_engine_vm_snapshot_delete(DvEngine *engine, const char *vm, const char *snapshot,
-                                         const char *user, GError **error);
-/* Machine catalogs (src/engine/catalog/dv-catalogs.c).  Provision runs
+                                         const DvActor *actor, GError **error);
+/* Machine catalogs (src/engine/features/catalogs/dv-catalogs.c).  Provision runs
  * catalog.provision again for the machines not ready (a retry); while a
  * job of the catalog is queued or running it is DV_ERROR_CONFLICT naming
  * that job. */
-JsonObject *dv_engine_catalog_provision(DvEngine *engine, const char *catalog, const char *user,
+JsonObject *dv_engine_catalog_provision(DvEngine *engine, const char *catalog, const DvActor *actor,
                                         GError **error);
 /* One page of a catalog's machines (query as for dv_engine_list()). */
 JsonObject *dv_engine_catalog_machines(DvEngine *engine, const char *catalog, GHashTable *query,
@@ -147,10 +124,10 @@ JsonObject *dv_engine_catalog_reconcile(DvEngine *engine, const char *catalog, G
  * @body {"delete_orphans": true} the orphans it lists are deleted
  * (nothing else).  @body may be NULL. */
 JsonObject *dv_engine_catalog_reconcile_submit(DvEngine *engine, const char *catalog,
-                                               JsonObject *body, const char *user,
+                                               JsonObject *body, const DvActor *actor,
                                                GError **error);
 
-/* Catalog lifecycle (catalog/dv-catalog-image.c, dv-catalog-machines.c;
+/* Catalog lifecycle (features/catalogs/dv-catalog-image.c, dv-catalog-machines.c;
  * docs/CATALOGS.md).  Each validates before it writes, then returns the
  * record of the catalog's job; a second job of a busy catalog is
  * DV_ERROR_CONFLICT naming the running one.
@@ -162,20 +139,21 @@ JsonObject *dv_engine_catalog_reconcile_submit(DvEngine *engine, const char *cat
  * power: @body {action: start|shutdown|restart, machines?, max_share?}
  *   -> catalog.power. */
 JsonObject *dv_engine_catalog_update_image(DvEngine *engine, const char *catalog, JsonObject *body,
-                                           const char *user, GError **error);
-JsonObject *dv_engine_catalog_rollback(DvEngine *engine, const char *catalog, const char *user,
+                                           const DvActor *actor, GError **error);
+JsonObject *dv_engine_catalog_rollback(DvEngine *engine, const char *catalog, const DvActor *actor,
                                        GError **error);
 JsonObject *dv_engine_catalog_rebuild(DvEngine *engine, const char *catalog, JsonObject *body,
-                                      const char *user, GError **error);
+                                      const DvActor *actor, GError **error);
 /* Image history: {items: [{id, version, master_vm_id, master_vm_name,
  * master_snapshot, current, state, machines, base_state, bases: [...]}]}. */
 JsonObject *dv_engine_catalog_images(DvEngine *engine, const char *catalog, GError **error);
 JsonObject *dv_engine_catalog_add_machines(DvEngine *engine, const char *catalog, JsonObject *body,
-                                           const char *user, GError **error);
+                                           const DvActor *actor, GError **error);
 JsonObject *dv_engine_catalog_remove_machines(DvEngine *engine, const char *catalog,
-                                              JsonObject *body, const char *user, GError **error);
+                                              JsonObject *body, const DvActor *actor,
+                                              GError **error);
 JsonObject *dv_engine_catalog_power(DvEngine *engine, const char *catalog, JsonObject *body,
-                                    const char *user, GError **error);
+                                    const DvActor *actor, GError **error);
 /* The identity disk of a catalog machine (id, or name when unique),
  * downloaded through its host, without any secret value. */
 JsonObject *dv_engine_catalog_machine_identity(DvEngine *engine, const char *machine,
@@ -188,7 +166,7 @@ gboolean dv_engine_catalog_reconcile_all(DvEngine *engine, guint *ret_checked, g
 
 /* Test support, only with DV_DEBUG_JOBS=1 (see dv-engine.c). */
 gboolean dv_engine_debug_enabled(void);
-JsonObject *dv_engine_debug_sleep(DvEngine *engine, JsonObject *body, const char *user,
+JsonObject *dv_engine_debug_sleep(DvEngine *engine, JsonObject *body, const DvActor *actor,
                                   GError **error);
 void dv_engine_debug_register(DvEngine *engine);
 

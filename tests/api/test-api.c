@@ -619,6 +619,26 @@ test_groups_clusters_shares(Fixture *f, gconstpointer data)
 }
 
 /* A non-loopback address is served only over TLS. */
+/* The daemon builds the request's actor from the session: the job records
+ * the logged-in user's name, in the 202 answer and read back. */
+static void
+test_job_created_by(Fixture *f, gconstpointer data)
+{
+    guint status = 0;
+    g_autoptr(JsonNode) accepted =
+        dv_test_request(f->d, "POST", "/api/v1/host-groups", "{\"name\":\"by-admin\"}", &status);
+    JsonObject *job;
+    g_autoptr(JsonObject) done = NULL;
+
+    g_assert_cmpuint(status, ==, 202);
+    job = json_object_get_object_member(json_node_get_object(accepted), "job");
+    g_assert_nonnull(job);
+    g_assert_cmpstr(json_object_get_string_member(job, "created_by"), ==, "admin");
+    done = dv_test_wait_job(f->d, json_object_get_string_member(job, "id"), 30);
+    assert_succeeded(done);
+    g_assert_cmpstr(json_object_get_string_member(done, "created_by"), ==, "admin");
+}
+
 static void
 test_tls(void)
 {
@@ -770,6 +790,7 @@ main(int argc, char **argv)
     ADD("/drover/api/job-events-and-cancel", test_job_events_and_cancel);
     ADD("/drover/api/crash-recovery", test_crash_recovery);
     ADD("/drover/api/groups-clusters-shares", test_groups_clusters_shares);
+    ADD("/drover/api/job-created-by", test_job_created_by);
     g_test_add_func("/drover/api/tls", test_tls);
     g_test_add_func("/drover/api/config-file", test_config_file);
     g_test_add_func("/drover/api/postgresql", test_postgresql);

@@ -96,7 +96,7 @@ boot_all(DvEngine *engine, DvVirtHost *vh, const char *catalog, const char *acti
         g_unlink(ms[i].log_path);
         g_clear_pointer(&ms[i].console, g_free);
     }
-    job = dv_engine_catalog_power(engine, catalog, body, "tester", &error);
+    job = dv_engine_catalog_power(engine, catalog, body, DV_ACTOR_NAMED("tester"), &error);
     g_assert_no_error(error);
     row = dv_test_engine_run(engine, job, JOB_WAIT_MS);
     g_assert_cmpint(dv_json_get_int(dv_json_get_object(row, "result"), "parallel", 0), ==, 3);
@@ -257,7 +257,8 @@ test_lifecycle(void)
         g_free(json);
         json = g_strdup_printf("{\"master_vm\":\"%s\",\"master_snapshot\":\"v2\"}", master);
         body = dv_test_json_object(json);
-        job = dv_engine_catalog_update_image(engine, cat_name, body, "tester", &error);
+        job = dv_engine_catalog_update_image(engine, cat_name, body, DV_ACTOR_NAMED("tester"),
+                                             &error);
         g_assert_no_error(error);
         row = dv_test_engine_run(engine, job, JOB_WAIT_MS);
         g_assert_cmpint(dv_json_get_int(dv_json_get_object(row, "result"), "image_version", 0), ==, 2);
@@ -269,7 +270,8 @@ test_lifecycle(void)
 
     /* Rollback: v1 again, the personal file still there. */
     {
-        g_autoptr(JsonObject) job = dv_engine_catalog_rollback(engine, cat_name, "tester", &error);
+        g_autoptr(JsonObject) job =
+            dv_engine_catalog_rollback(engine, cat_name, DV_ACTOR_NAMED("tester"), &error);
         g_autoptr(JsonObject) row = NULL;
         g_assert_no_error(error);
         row = dv_test_engine_run(engine, job, JOB_WAIT_MS);

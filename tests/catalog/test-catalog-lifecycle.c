@@ -12,7 +12,8 @@
 #define G_LOG_DOMAIN "DvTestCatalogLifecycle"
 
 #include "dv-catalogs-private.h"
-#include "dv-engine-private.h"
+#include "dv-core.h"
+#include "dv-engine.h"
 #include "dv-error.h"
 #include "dv-json.h"
 #include "dv-test-catalog.h"
@@ -41,7 +42,7 @@ make_catalog_of(Fixture *f, const char *type, guint n, guint personal_mib)
     g_autoptr(JsonObject) done = NULL;
 
     dv_test_engine_snapshot(f->engine, "m0", "s1", WAIT_MS);
-    job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
+    job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, DV_ACTOR_NAMED("tester"), &error);
     g_assert_no_error(error);
     done = dv_test_env_job_wait(f, job);
     g_assert_cmpstr(dv_json_get_string(done, "state", ""), ==, "failed");
@@ -72,9 +73,9 @@ static void
 make_ready(Fixture *f)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonArray) rows = dv_engine_list_all(f->engine, &dv_table_catalog_machines, "catalog_id",
-                                                   dv_json_get_string(machine(f, "desk-01"), "catalog_id", ""),
-                                                   &error);
+    g_autoptr(JsonArray) rows =
+        dv_core_list_all(f->engine, &dv_table_catalog_machines, "catalog_id",
+                         dv_json_get_string(machine(f, "desk-01"), "catalog_id", ""), &error);
     g_autoptr(DvVirtHost) vh = dv_test_engine_virt_host(f->engine, f->host_id);
     g_assert_no_error(error);
     for (guint i = 0; i < json_array_get_length(rows); i++) {
@@ -154,7 +155,7 @@ update_image(Fixture *f, const char *snap, GError **error)
 {
     g_autofree char *json = g_strdup_printf("{\"master_vm\":\"m0\",\"master_snapshot\":\"%s\"}", snap);
     g_autoptr(JsonObject) body = dv_test_json_object(json);
-    return dv_engine_catalog_update_image(f->engine, "cat1", body, "tester", error);
+    return dv_engine_catalog_update_image(f->engine, "cat1", body, DV_ACTOR_NAMED("tester"), error);
 }
 
 static JsonObject *
@@ -178,7 +179,8 @@ static void
 vm_action(Fixture *f, const char *vm, const char *action)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) job = dv_engine_vm_action(f->engine, vm, action, "tester", &error);
+    g_autoptr(JsonObject) job =
+        dv_engine_vm_action(f->engine, vm, action, DV_ACTOR_NAMED("tester"), &error);
     g_autoptr(JsonObject) done = NULL;
     g_assert_no_error(error);
     done = dv_test_engine_run(f->engine, job, WAIT_MS);
@@ -265,13 +267,15 @@ test_image_refusals(Fixture *f, gconstpointer data)
     dv_test_engine_set_vm(f->engine, "m0", "{\"generation\":1,\"secure_boot\":false}");
     {
         g_autoptr(JsonObject) body = dv_test_json_object("{\"master_vm\":\"m0\",\"master_snapshot\":\"s2\",\"extra\":1}");
-        g_autoptr(JsonObject) j = dv_engine_catalog_update_image(f->engine, "cat1", body, "tester", &error);
+        g_autoptr(JsonObject) j = dv_engine_catalog_update_image(f->engine, "cat1", body,
+                                                                 DV_ACTOR_NAMED("tester"), &error);
         assert_refused(f, before, j, error, DV_ERROR_INVALID_ARGUMENT, "extra", NULL);
         g_clear_error(&error);
     }
     /* No previous image yet. */
     {
-        g_autoptr(JsonObject) j = dv_engine_catalog_rollback(f->engine, "cat1", "tester", &error);
+        g_autoptr(JsonObject) j =
+            dv_engine_catalog_rollback(f->engine, "cat1", DV_ACTOR_NAMED("tester"), &error);
         assert_refused(f, before, j, error, DV_ERROR_CONFLICT, "", "has no previous image to roll back to");
         g_clear_error(&error);
     }
@@ -288,19 +292,21 @@ test_image_refusals(Fixture *f, gconstpointer data)
         j = update_image(f, "s2", &error);
         assert_refused(f, before, j, error, DV_ERROR_CONFLICT, "", jid);
         g_clear_error(&error);
-        j = dv_engine_catalog_add_machines(f->engine, "cat1", add, "tester", &error);
+        j = dv_engine_catalog_add_machines(f->engine, "cat1", add, DV_ACTOR_NAMED("tester"),
+                                           &error);
         assert_refused(f, before, j, error, DV_ERROR_CONFLICT, "", jid);
         g_clear_error(&error);
-        j = dv_engine_catalog_power(f->engine, "cat1", power, "tester", &error);
+        j = dv_engine_catalog_power(f->engine, "cat1", power, DV_ACTOR_NAMED("tester"), &error);
         assert_refused(f, before, j, error, DV_ERROR_CONFLICT, "", jid);
         g_clear_error(&error);
-        j = dv_engine_catalog_rebuild(f->engine, "cat1", rebuild, "tester", &error);
+        j = dv_engine_catalog_rebuild(f->engine, "cat1", rebuild, DV_ACTOR_NAMED("tester"), &error);
         assert_refused(f, before, j, error, DV_ERROR_CONFLICT, "", jid);
         g_clear_error(&error);
-        j = dv_engine_catalog_remove_machines(f->engine, "cat1", remove, "tester", &error);
+        j = dv_engine_catalog_remove_machines(f->engine, "cat1", remove, DV_ACTOR_NAMED("tester"),
+                                              &error);
         assert_refused(f, before, j, error, DV_ERROR_CONFLICT, "", jid);
         g_clear_error(&error);
-        j = dv_engine_catalog_rollback(f->engine, "cat1", "tester", &error);
+        j = dv_engine_catalog_rollback(f->engine, "cat1", DV_ACTOR_NAMED("tester"), &error);
         assert_refused(f, before, j, error, DV_ERROR_CONFLICT, "", jid);
         g_clear_error(&error);
         g_assert_true(dv_store_delete(dv_test_env_store(f), &dv_table_jobs, jid, &error));
@@ -403,7 +409,7 @@ test_update_and_rollback(Fixture *f, gconstpointer data)
     /* Rollback: the shut-off machines move back at once. */
     g_clear_pointer(&job, json_object_unref);
     g_clear_pointer(&done, json_object_unref);
-    job = dv_engine_catalog_rollback(f->engine, "cat1", "tester", &error);
+    job = dv_engine_catalog_rollback(f->engine, "cat1", DV_ACTOR_NAMED("tester"), &error);
     g_assert_no_error(error);
     g_assert_cmpstr(dv_json_get_string(job, "kind", ""), ==, "catalog.rollback");
     done = dv_test_engine_run(f->engine, job, WAIT_MS);
@@ -421,7 +427,8 @@ test_update_and_rollback(Fixture *f, gconstpointer data)
     /* v1 came first: no further rollback. */
     {
         Counts before = counts(f);
-        g_autoptr(JsonObject) j = dv_engine_catalog_rollback(f->engine, "cat1", "tester", &error);
+        g_autoptr(JsonObject) j =
+            dv_engine_catalog_rollback(f->engine, "cat1", DV_ACTOR_NAMED("tester"), &error);
         assert_refused(f, before, j, error, DV_ERROR_CONFLICT, "", "no previous image");
         g_clear_error(&error);
     }
@@ -453,7 +460,7 @@ test_update_and_rollback(Fixture *f, gconstpointer data)
     /* Rolling back to v1 works again (its base was kept). */
     g_clear_pointer(&job, json_object_unref);
     g_clear_pointer(&done, json_object_unref);
-    job = dv_engine_catalog_rollback(f->engine, "cat1", "tester", &error);
+    job = dv_engine_catalog_rollback(f->engine, "cat1", DV_ACTOR_NAMED("tester"), &error);
     g_assert_no_error(error);
     done = dv_test_engine_run(f->engine, job, WAIT_MS);
     assert_on_version(f, "desk-02", 1);
@@ -482,7 +489,8 @@ test_rollback_base_gone(Fixture *f, gconstpointer data)
     g_assert_no_error(error);
     before = counts(f);
     {
-        JsonObject *j = dv_engine_catalog_rollback(f->engine, "cat1", "tester", &error);
+        JsonObject *j =
+            dv_engine_catalog_rollback(f->engine, "cat1", DV_ACTOR_NAMED("tester"), &error);
         assert_refused(f, before, j, error, DV_ERROR_CONFLICT, "", "its base on host h1 was removed");
         g_clear_error(&error);
     }
@@ -516,10 +524,11 @@ test_persistent_rebuild(Fixture *f, gconstpointer data)
         Counts before = counts(f);
         g_autoptr(JsonObject) bad = dv_test_json_object("{\"machines\":[\"desk-09\"]}");
         g_autoptr(JsonObject) both = dv_test_json_object("{\"machines\":[\"desk-01\"],\"all\":true}");
-        JsonObject *j = dv_engine_catalog_rebuild(f->engine, "cat1", bad, "tester", &error);
+        JsonObject *j =
+            dv_engine_catalog_rebuild(f->engine, "cat1", bad, DV_ACTOR_NAMED("tester"), &error);
         assert_refused(f, before, j, error, DV_ERROR_NOT_FOUND, "machines[0]", "no machine 'desk-09'");
         g_clear_error(&error);
-        j = dv_engine_catalog_rebuild(f->engine, "cat1", both, "tester", &error);
+        j = dv_engine_catalog_rebuild(f->engine, "cat1", both, DV_ACTOR_NAMED("tester"), &error);
         assert_refused(f, before, j, error, DV_ERROR_INVALID_ARGUMENT, "machines", NULL);
         g_clear_error(&error);
     }
@@ -527,7 +536,7 @@ test_persistent_rebuild(Fixture *f, gconstpointer data)
         g_autoptr(JsonObject) body = dv_test_json_object("{\"machines\":[\"desk-01\",\"desk-03\"]}");
         g_clear_pointer(&job, json_object_unref);
         g_clear_pointer(&done, json_object_unref);
-        job = dv_engine_catalog_rebuild(f->engine, "cat1", body, "tester", &error);
+        job = dv_engine_catalog_rebuild(f->engine, "cat1", body, DV_ACTOR_NAMED("tester"), &error);
         g_assert_no_error(error);
         done = dv_test_env_job_wait(f, job);
         g_assert_cmpstr(dv_json_get_string(done, "state", ""), ==, "failed");
@@ -559,16 +568,17 @@ test_add_remove(Fixture *f, gconstpointer data)
         g_autoptr(JsonObject) b1 = dv_test_json_object("{\"count\":97}");
         g_autoptr(JsonObject) b2 = dv_test_json_object("{\"count\":10001}");
         g_autoptr(JsonObject) b3 = dv_test_json_object("{\"count\":\"two\"}");
-        JsonObject *j = dv_engine_catalog_add_machines(f->engine, "cat1", b0, "tester", &error);
+        JsonObject *j =
+            dv_engine_catalog_add_machines(f->engine, "cat1", b0, DV_ACTOR_NAMED("tester"), &error);
         assert_refused(f, before, j, error, DV_ERROR_INVALID_ARGUMENT, "count", NULL);
         g_clear_error(&error);
-        j = dv_engine_catalog_add_machines(f->engine, "cat1", b1, "tester", &error);
+        j = dv_engine_catalog_add_machines(f->engine, "cat1", b1, DV_ACTOR_NAMED("tester"), &error);
         assert_refused(f, before, j, error, DV_ERROR_INVALID_ARGUMENT, "count", "only 96 more names are free");
         g_clear_error(&error);
-        j = dv_engine_catalog_add_machines(f->engine, "cat1", b2, "tester", &error);
+        j = dv_engine_catalog_add_machines(f->engine, "cat1", b2, DV_ACTOR_NAMED("tester"), &error);
         assert_refused(f, before, j, error, DV_ERROR_INVALID_ARGUMENT, "count", NULL);
         g_clear_error(&error);
-        j = dv_engine_catalog_add_machines(f->engine, "cat1", b3, "tester", &error);
+        j = dv_engine_catalog_add_machines(f->engine, "cat1", b3, DV_ACTOR_NAMED("tester"), &error);
         assert_refused(f, before, j, error, DV_ERROR_INVALID_ARGUMENT, "count", NULL);
         g_clear_error(&error);
     }
@@ -583,7 +593,7 @@ test_add_remove(Fixture *f, gconstpointer data)
         g_assert_no_error(error);
         g_assert_true(dv_store_update(dv_test_env_store(f), &dv_table_pools,
                                       dv_json_get_string(pool, "id", ""), small, &error));
-        j = dv_engine_catalog_add_machines(f->engine, "cat1", b, "tester", &error);
+        j = dv_engine_catalog_add_machines(f->engine, "cat1", b, DV_ACTOR_NAMED("tester"), &error);
         assert_refused(f, before, j, error, DV_ERROR_CONFLICT, "pool", "2 overlays need 2 MiB");
         g_clear_error(&error);
         g_assert_true(dv_store_update(dv_test_env_store(f), &dv_table_pools,
@@ -607,7 +617,7 @@ test_add_remove(Fixture *f, gconstpointer data)
         json_object_set_int_member(vm, "updated_at", 1);
         g_assert_true(dv_store_insert(dv_test_env_store(f), &dv_table_vms, vm, &error));
         g_assert_no_error(error);
-        j = dv_engine_catalog_add_machines(f->engine, "cat1", b, "tester", &error);
+        j = dv_engine_catalog_add_machines(f->engine, "cat1", b, DV_ACTOR_NAMED("tester"), &error);
         assert_refused(f, before, j, error, DV_ERROR_CONFLICT, "count", "already has a machine named 'desk-04'");
         g_clear_error(&error);
         g_assert_true(dv_store_delete(dv_test_env_store(f), &dv_table_vms, id, &error));
@@ -615,7 +625,8 @@ test_add_remove(Fixture *f, gconstpointer data)
     {
         g_autoptr(JsonObject) b = dv_test_json_object("{\"count\":2}");
         g_autoptr(JsonObject) cat = NULL;
-        job = dv_engine_catalog_add_machines(f->engine, "cat1", b, "tester", &error);
+        job =
+            dv_engine_catalog_add_machines(f->engine, "cat1", b, DV_ACTOR_NAMED("tester"), &error);
         g_assert_no_error(error);
         g_assert_cmpstr(dv_json_get_string(job, "kind", ""), ==, "catalog.provision");
         done = dv_test_env_job_wait(f, job);
@@ -634,16 +645,20 @@ test_add_remove(Fixture *f, gconstpointer data)
         g_autoptr(JsonObject) b1 = dv_test_json_object("{\"machines\":[\"desk-77\"]}");
         g_autoptr(JsonObject) b2 = dv_test_json_object("{\"machines\":[\"desk-01\"],\"count\":1}");
         g_autoptr(JsonObject) b3 = dv_test_json_object("{\"machines\":[\"desk-01\",\"desk-01\"]}");
-        JsonObject *j = dv_engine_catalog_remove_machines(f->engine, "cat1", b0, "tester", &error);
+        JsonObject *j = dv_engine_catalog_remove_machines(f->engine, "cat1", b0,
+                                                          DV_ACTOR_NAMED("tester"), &error);
         assert_refused(f, before, j, error, DV_ERROR_INVALID_ARGUMENT, "count", NULL);
         g_clear_error(&error);
-        j = dv_engine_catalog_remove_machines(f->engine, "cat1", b1, "tester", &error);
+        j = dv_engine_catalog_remove_machines(f->engine, "cat1", b1, DV_ACTOR_NAMED("tester"),
+                                              &error);
         assert_refused(f, before, j, error, DV_ERROR_NOT_FOUND, "machines[0]", NULL);
         g_clear_error(&error);
-        j = dv_engine_catalog_remove_machines(f->engine, "cat1", b2, "tester", &error);
+        j = dv_engine_catalog_remove_machines(f->engine, "cat1", b2, DV_ACTOR_NAMED("tester"),
+                                              &error);
         assert_refused(f, before, j, error, DV_ERROR_INVALID_ARGUMENT, "machines", NULL);
         g_clear_error(&error);
-        j = dv_engine_catalog_remove_machines(f->engine, "cat1", b3, "tester", &error);
+        j = dv_engine_catalog_remove_machines(f->engine, "cat1", b3, DV_ACTOR_NAMED("tester"),
+                                              &error);
         assert_refused(f, before, j, error, DV_ERROR_INVALID_ARGUMENT, "machines[1]", "listed twice");
         g_clear_error(&error);
     }
@@ -652,7 +667,8 @@ test_add_remove(Fixture *f, gconstpointer data)
         g_autofree char *vols = NULL;
         g_clear_pointer(&job, json_object_unref);
         g_clear_pointer(&done, json_object_unref);
-        job = dv_engine_catalog_remove_machines(f->engine, "cat1", b, "tester", &error);
+        job = dv_engine_catalog_remove_machines(f->engine, "cat1", b, DV_ACTOR_NAMED("tester"),
+                                                &error);
         g_assert_no_error(error);
         done = dv_test_engine_run(f->engine, job, WAIT_MS);
         g_assert_cmpint(dv_json_get_int(dv_json_get_object(done, "result"), "machines_removed", 0), ==, 2);
@@ -667,7 +683,8 @@ test_add_remove(Fixture *f, gconstpointer data)
         g_autoptr(JsonObject) b = dv_test_json_object("{\"count\":1,\"reuse_gaps\":true}");
         g_clear_pointer(&job, json_object_unref);
         g_clear_pointer(&done, json_object_unref);
-        job = dv_engine_catalog_add_machines(f->engine, "cat1", b, "tester", &error);
+        job =
+            dv_engine_catalog_add_machines(f->engine, "cat1", b, DV_ACTOR_NAMED("tester"), &error);
         g_assert_no_error(error);
         done = dv_test_env_job_wait(f, job);
         g_assert_cmpint(dv_test_env_count(f, &dv_table_catalog_machines), ==, 4);
@@ -680,7 +697,8 @@ test_add_remove(Fixture *f, gconstpointer data)
         g_autoptr(JsonObject) b = dv_test_json_object("{\"count\":1}");
         g_clear_pointer(&job, json_object_unref);
         g_clear_pointer(&done, json_object_unref);
-        job = dv_engine_catalog_add_machines(f->engine, "cat1", b, "tester", &error);
+        job =
+            dv_engine_catalog_add_machines(f->engine, "cat1", b, DV_ACTOR_NAMED("tester"), &error);
         g_assert_no_error(error);
         done = dv_test_env_job_wait(f, job);
         g_clear_pointer(&done, json_object_unref);
@@ -695,7 +713,8 @@ test_add_remove(Fixture *f, gconstpointer data)
         g_autoptr(JsonObject) b = dv_test_json_object("{\"count\":5}");
         before = counts(f);
         g_clear_pointer(&job, json_object_unref);
-        job = dv_engine_catalog_remove_machines(f->engine, "cat1", b, "tester", &error);
+        job = dv_engine_catalog_remove_machines(f->engine, "cat1", b, DV_ACTOR_NAMED("tester"),
+                                                &error);
         assert_refused(f, before, job, error, DV_ERROR_CONFLICT, "count", "only 4 of the 5 machines");
         g_clear_error(&error);
     }
@@ -703,14 +722,16 @@ test_add_remove(Fixture *f, gconstpointer data)
         g_autoptr(JsonObject) b = dv_test_json_object("{\"machines\":[\"desk-01\"]}");
         before = counts(f);
         g_clear_pointer(&job, json_object_unref);
-        job = dv_engine_catalog_remove_machines(f->engine, "cat1", b, "tester", &error);
+        job = dv_engine_catalog_remove_machines(f->engine, "cat1", b, DV_ACTOR_NAMED("tester"),
+                                                &error);
         assert_refused(f, before, job, error, DV_ERROR_CONFLICT, "machines[0]", "desk-01 is running");
         g_clear_error(&error);
     }
     {
         g_autoptr(JsonObject) b = dv_test_json_object("{\"count\":4}");
         g_clear_pointer(&done, json_object_unref);
-        job = dv_engine_catalog_remove_machines(f->engine, "cat1", b, "tester", &error);
+        job = dv_engine_catalog_remove_machines(f->engine, "cat1", b, DV_ACTOR_NAMED("tester"),
+                                                &error);
         g_assert_no_error(error);
         done = dv_test_engine_run(f->engine, job, WAIT_MS);
         g_assert_cmpint(dv_test_env_count(f, &dv_table_catalog_machines), ==, 1);
@@ -745,7 +766,8 @@ test_power(Fixture *f, gconstpointer data)
         };
         for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
             g_autoptr(JsonObject) b = dv_test_json_object(bad[i][0]);
-            JsonObject *j = dv_engine_catalog_power(f->engine, "cat1", b, "tester", &error);
+            JsonObject *j =
+                dv_engine_catalog_power(f->engine, "cat1", b, DV_ACTOR_NAMED("tester"), &error);
             assert_refused(f, before, j, error, i == 3 ? DV_ERROR_NOT_FOUND : DV_ERROR_INVALID_ARGUMENT, bad[i][1],
                            NULL);
             g_clear_error(&error);
@@ -753,7 +775,7 @@ test_power(Fixture *f, gconstpointer data)
     }
     {
         g_autoptr(JsonObject) b = dv_test_json_object("{\"action\":\"start\",\"max_share\":34}");
-        job = dv_engine_catalog_power(f->engine, "cat1", b, "tester", &error);
+        job = dv_engine_catalog_power(f->engine, "cat1", b, DV_ACTOR_NAMED("tester"), &error);
         g_assert_no_error(error);
         g_assert_cmpstr(dv_json_get_string(job, "kind", ""), ==, "catalog.power");
         done = dv_test_engine_run(f->engine, job, WAIT_MS);
@@ -773,7 +795,7 @@ test_power(Fixture *f, gconstpointer data)
         g_autofree char *s2 = NULL;
         g_clear_pointer(&job, json_object_unref);
         g_clear_pointer(&done, json_object_unref);
-        job = dv_engine_catalog_power(f->engine, "cat1", b, "tester", &error);
+        job = dv_engine_catalog_power(f->engine, "cat1", b, DV_ACTOR_NAMED("tester"), &error);
         g_assert_no_error(error);
         done = dv_test_engine_run(f->engine, job, WAIT_MS);
         r = dv_json_get_object(done, "result");
@@ -799,7 +821,7 @@ test_power(Fixture *f, gconstpointer data)
         assert_on_version(f, "desk-02", 2);
         g_clear_pointer(&job, json_object_unref);
         g_clear_pointer(&done, json_object_unref);
-        job = dv_engine_catalog_power(f->engine, "cat1", b, "tester", &error);
+        job = dv_engine_catalog_power(f->engine, "cat1", b, DV_ACTOR_NAMED("tester"), &error);
         g_assert_no_error(error);
         done = dv_test_engine_run(f->engine, job, WAIT_MS);
         assert_on_version(f, "desk-01", 2);
@@ -879,7 +901,8 @@ test_bulk_parallel(Fixture *f, gconstpointer data)
         g_autoptr(JsonObject) b = dv_test_json_object("{\"count\":10}");
         g_clear_pointer(&job, json_object_unref);
         g_clear_pointer(&done, json_object_unref);
-        job = dv_engine_catalog_remove_machines(f->engine, "cat1", b, "tester", &error);
+        job = dv_engine_catalog_remove_machines(f->engine, "cat1", b, DV_ACTOR_NAMED("tester"),
+                                                &error);
         g_assert_no_error(error);
         done = dv_test_engine_run(f->engine, job, WAIT_MS);
         dv_test_assert_job_succeeded(done);
@@ -892,7 +915,8 @@ test_bulk_parallel(Fixture *f, gconstpointer data)
 
     g_clear_pointer(&job, json_object_unref);
     g_clear_pointer(&done, json_object_unref);
-    job = dv_engine_delete(f->engine, DV_KIND_CATALOG, "cat1", NULL, "tester", &error);
+    job = dv_engine_delete(f->engine, DV_KIND_CATALOG, "cat1", NULL, DV_ACTOR_NAMED("tester"),
+                           &error);
     g_assert_no_error(error);
     done = dv_test_engine_run(f->engine, job, WAIT_MS);
     dv_test_assert_job_succeeded(done);

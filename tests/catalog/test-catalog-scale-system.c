@@ -274,7 +274,8 @@ test_two_hosts_running_master(void)
      * kernel of its own: it sits in its firmware, QEMU runs). */
     session_id = add_hosts_and_master(engine, session_uri, 0, master_name, master_path);
     {
-        g_autoptr(JsonObject) job = dv_engine_vm_action(engine, master_name, "start", "tester", &error);
+        g_autoptr(JsonObject) job =
+            dv_engine_vm_action(engine, master_name, "start", DV_ACTOR_NAMED("tester"), &error);
         g_autoptr(JsonObject) row = NULL;
         g_assert_no_error(error);
         row = dv_test_engine_run(engine, job, 120000);
@@ -349,7 +350,8 @@ test_two_hosts_running_master(void)
         g_autofree char *log_path = g_strdup_printf("%s/%s-%s-console.log", sdir, cat_name, mname);
         g_autofree char *log = NULL;
         g_autofree char *want_host = g_strdup_printf("DROVER-GUEST: hostname %s", mname);
-        g_autoptr(JsonObject) job = dv_engine_vm_action(engine, mname, "start", "tester", &error);
+        g_autoptr(JsonObject) job =
+            dv_engine_vm_action(engine, mname, "start", DV_ACTOR_NAMED("tester"), &error);
         g_autoptr(JsonObject) row = NULL;
         g_assert_no_error(error);
         row = dv_test_engine_run(engine, job, 120000);
@@ -369,7 +371,8 @@ test_two_hosts_running_master(void)
 
     /* Delete: nothing of the catalog stays on either host. */
     {
-        g_autoptr(JsonObject) job = dv_engine_delete(engine, DV_KIND_CATALOG, cat_name, NULL, "tester", &error);
+        g_autoptr(JsonObject) job = dv_engine_delete(engine, DV_KIND_CATALOG, cat_name, NULL,
+                                                     DV_ACTOR_NAMED("tester"), &error);
         g_autoptr(JsonObject) row = NULL;
         g_autofree char *left_l = NULL;
         g_autofree char *left_s = NULL;
@@ -431,7 +434,7 @@ test_host_goes_away(void)
                            cat_name, master_name, pool, prefix, count);
     {
         g_autoptr(JsonObject) body = dv_test_json_object(json);
-        job = dv_engine_create(engine, DV_KIND_CATALOG, body, "tester", &error);
+        job = dv_engine_create(engine, DV_KIND_CATALOG, body, DV_ACTOR_NAMED("tester"), &error);
         g_assert_no_error(error);
     }
     /* The host goes away once some of its machines are recorded. */
@@ -482,7 +485,7 @@ test_host_goes_away(void)
     udaemon_start(prefix);
     g_clear_pointer(&job, json_object_unref);
     g_clear_pointer(&row, json_object_unref);
-    job = dv_engine_catalog_provision(engine, cat_name, "tester", &error);
+    job = dv_engine_catalog_provision(engine, cat_name, DV_ACTOR_NAMED("tester"), &error);
     g_assert_no_error(error);
     row = dv_test_engine_run(engine, job, JOB_WAIT_MS);
     g_assert_cmpint(dv_json_get_int(dv_json_get_object(row, "result"), "machines_ready", 0), ==, count);
@@ -495,7 +498,8 @@ test_host_goes_away(void)
         g_assert_true(dv_json_get_bool(r, "ok", FALSE));
     }
     {
-        g_autoptr(JsonObject) dj = dv_engine_delete(engine, DV_KIND_CATALOG, cat_name, NULL, "tester", &error);
+        g_autoptr(JsonObject) dj = dv_engine_delete(engine, DV_KIND_CATALOG, cat_name, NULL,
+                                                    DV_ACTOR_NAMED("tester"), &error);
         g_autoptr(JsonObject) r = NULL;
         g_assert_no_error(error);
         r = dv_test_engine_run(engine, dj, JOB_WAIT_MS);

@@ -144,7 +144,8 @@ reconcile_and_delete(DvEngine *engine, const char *cat_name, const char *pool, c
 
     {
         g_autoptr(JsonObject) body = dv_test_json_object("{\"delete_orphans\":true}");
-        g_autoptr(JsonObject) job = dv_engine_catalog_reconcile_submit(engine, cat_name, body, "tester", &error);
+        g_autoptr(JsonObject) job = dv_engine_catalog_reconcile_submit(
+            engine, cat_name, body, DV_ACTOR_NAMED("tester"), &error);
         g_assert_no_error(error);
         row = dv_test_engine_run(engine, job, 120000);
         g_assert_cmpuint(json_array_get_length(dv_json_get_array(dv_json_get_object(row, "result"), "deleted")), ==,
@@ -163,7 +164,8 @@ reconcile_and_delete(DvEngine *engine, const char *cat_name, const char *pool, c
      * domains (other tests' too) are VM rows as well. */
     vms_before = rows(engine, &dv_table_vms);
     {
-        g_autoptr(JsonObject) job = dv_engine_delete(engine, DV_KIND_CATALOG, cat_name, NULL, "tester", &error);
+        g_autoptr(JsonObject) job = dv_engine_delete(engine, DV_KIND_CATALOG, cat_name, NULL,
+                                                     DV_ACTOR_NAMED("tester"), &error);
         g_autoptr(JsonObject) done = NULL;
         gint64 t0 = g_get_monotonic_time();
         g_assert_no_error(error);
@@ -332,7 +334,8 @@ test_provision_and_boot(void)
         g_autofree char *log = NULL;
         g_autofree char *want_host = g_strdup_printf("DROVER-GUEST: hostname %s", mname);
         g_autofree char *want_id = g_strdup_printf("DROVER-GUEST: instance-id %s", dv_json_get_string(m, "id", ""));
-        g_autoptr(JsonObject) job = dv_engine_vm_action(engine, mname, "start", "tester", &error);
+        g_autoptr(JsonObject) job =
+            dv_engine_vm_action(engine, mname, "start", DV_ACTOR_NAMED("tester"), &error);
         g_autoptr(JsonObject) row = NULL;
         gint64 deadline = g_get_monotonic_time() + BOOT_TIMEOUT_S * G_USEC_PER_SEC;
         g_assert_no_error(error);

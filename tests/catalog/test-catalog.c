@@ -6,7 +6,8 @@
  * only as long as its one connection). */
 #define G_LOG_DOMAIN "DvTestCatalog"
 
-#include "dv-engine-private.h"
+#include "dv-core.h"
+#include "dv-engine.h"
 #include "dv-error.h"
 #include "dv-json.h"
 #include "dv-test-catalog.h"
@@ -45,7 +46,7 @@ add_host_with_pool(Fixture *f, const char *name, gint64 available)
     g_free(text);
     text = g_strjoinv(avail, parts);
     g_assert_true(g_file_set_contents(xml, text, -1, &error));
-    job = dv_engine_create(f->engine, DV_KIND_HOST, b, "tester", &error);
+    job = dv_engine_create(f->engine, DV_KIND_HOST, b, DV_ACTOR_NAMED("tester"), &error);
     g_assert_no_error(error);
     done = dv_test_engine_run(f->engine, job, WAIT_MS);
     return g_strdup(dv_json_get_string(dv_json_get_object(done, "result"), "id", ""));
@@ -83,7 +84,8 @@ refused(Fixture *f, const char *body, DvErrorCode code, const char *field, const
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) b = dv_test_json_object(body);
     gint64 jobs = dv_test_env_count(f, &dv_table_jobs);
-    g_autoptr(JsonObject) job = dv_engine_create(f->engine, DV_KIND_CATALOG, b, "tester", &error);
+    g_autoptr(JsonObject) job =
+        dv_engine_create(f->engine, DV_KIND_CATALOG, b, DV_ACTOR_NAMED("tester"), &error);
 
     g_assert_null(job);
     g_assert_nonnull(error);
@@ -198,7 +200,7 @@ test_create_and_conflict(Fixture *f, gconstpointer data)
     JsonArray *items;
 
     dv_test_engine_snapshot(f->engine, "m0", "s1", WAIT_MS);
-    job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
+    job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, DV_ACTOR_NAMED("tester"), &error);
     g_assert_no_error(error);
     g_assert_cmpstr(dv_json_get_string(job, "kind", ""), ==, "catalog.provision");
     done = dv_test_env_job_wait(f, job);
@@ -227,7 +229,7 @@ test_create_and_conflict(Fixture *f, gconstpointer data)
         g_assert_nonnull(dv_json_get_string(m, "overlay_path", NULL));
     }
     /* The same name again: refused, nothing more written. */
-    dup = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
+    dup = dv_engine_create(f->engine, DV_KIND_CATALOG, body, DV_ACTOR_NAMED("tester"), &error);
     g_assert_null(dup);
     g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
     g_assert_cmpstr(dv_error_get_field(error), ==, "name");
@@ -237,7 +239,7 @@ test_create_and_conflict(Fixture *f, gconstpointer data)
     {
         g_autoptr(JsonObject) again = NULL;
         g_autofree char *jid = dv_test_catalog_fake_running_job(f, "cat1");
-        again = dv_engine_catalog_provision(f->engine, "cat1", "tester", &error);
+        again = dv_engine_catalog_provision(f->engine, "cat1", DV_ACTOR_NAMED("tester"), &error);
         g_assert_null(again);
         g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
         g_test_message("conflict: %s", error->message);
@@ -259,7 +261,7 @@ make_failed_catalog(Fixture *f)
     g_autoptr(JsonObject) done = NULL;
 
     dv_test_engine_snapshot(f->engine, "m0", "s1", WAIT_MS);
-    job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
+    job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, DV_ACTOR_NAMED("tester"), &error);
     g_assert_no_error(error);
     done = dv_test_env_job_wait(f, job);
     g_assert_cmpstr(dv_json_get_string(done, "state", ""), ==, "failed");
@@ -269,7 +271,8 @@ static JsonObject *
 delete_catalog(Fixture *f, const char *name)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) job = dv_engine_delete(f->engine, DV_KIND_CATALOG, name, NULL, "tester", &error);
+    g_autoptr(JsonObject) job =
+        dv_engine_delete(f->engine, DV_KIND_CATALOG, name, NULL, DV_ACTOR_NAMED("tester"), &error);
     g_assert_no_error(error);
     g_assert_cmpstr(dv_json_get_string(job, "kind", ""), ==, "catalog.delete");
     return dv_test_env_job_wait(f, job);
@@ -289,7 +292,8 @@ test_delete_refused_while_provisioning(Fixture *f, gconstpointer data)
     make_failed_catalog(f);
     jid = dv_test_catalog_fake_running_job(f, "cat1");
     jobs = dv_test_env_count(f, &dv_table_jobs);
-    job = dv_engine_delete(f->engine, DV_KIND_CATALOG, "cat1", NULL, "tester", &error);
+    job = dv_engine_delete(f->engine, DV_KIND_CATALOG, "cat1", NULL, DV_ACTOR_NAMED("tester"),
+                           &error);
     g_assert_null(job);
     g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
     g_test_message("refused: %s", error->message);
@@ -335,7 +339,8 @@ test_delete_failed_catalog(Fixture *f, gconstpointer data)
     g_assert_cmpint(dv_test_env_count(f, &dv_table_catalog_bases), ==, 0);
     g_assert_cmpint(dv_test_env_count(f, &dv_table_catalog_machines), ==, 0);
     g_assert_cmpint(dv_test_env_count(f, &dv_table_vms), ==, vms);
-    again = dv_engine_delete(f->engine, DV_KIND_CATALOG, "cat1", NULL, "tester", &error);
+    again = dv_engine_delete(f->engine, DV_KIND_CATALOG, "cat1", NULL, DV_ACTOR_NAMED("tester"),
+                             &error);
     g_assert_null(again);
     g_assert_error(error, DV_ERROR, DV_ERROR_NOT_FOUND);
     g_clear_error(&error);
@@ -343,7 +348,8 @@ test_delete_failed_catalog(Fixture *f, gconstpointer data)
     {
         g_autofree char *b = body_with(NULL);
         g_autoptr(JsonObject) body = dv_test_json_object(b);
-        g_autoptr(JsonObject) job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
+        g_autoptr(JsonObject) job =
+            dv_engine_create(f->engine, DV_KIND_CATALOG, body, DV_ACTOR_NAMED("tester"), &error);
         g_autoptr(JsonObject) row = NULL;
         g_assert_no_error(error);
         row = dv_test_env_job_wait(f, job);
@@ -386,7 +392,7 @@ test_delete_unreachable_host(Fixture *f, gconstpointer data)
     cat = dv_engine_get(f->engine, DV_KIND_CATALOG, "cat1", &error);
     g_assert_no_error(error);
     g_assert_cmpstr(dv_json_get_string(cat, "state", ""), ==, "deleting");
-    prov = dv_engine_catalog_provision(f->engine, "cat1", "tester", &error);
+    prov = dv_engine_catalog_provision(f->engine, "cat1", DV_ACTOR_NAMED("tester"), &error);
     g_assert_null(prov);
     g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
     g_assert_nonnull(strstr(error->message, "being deleted"));
@@ -509,14 +515,16 @@ test_reconcile(Fixture *f, gconstpointer data)
     /* Unknown fields are refused. */
     {
         g_autoptr(JsonObject) bad = dv_test_json_object("{\"delete_everything\":true}");
-        g_autoptr(JsonObject) j = dv_engine_catalog_reconcile_submit(f->engine, "cat1", bad, "tester", &error);
+        g_autoptr(JsonObject) j = dv_engine_catalog_reconcile_submit(
+            f->engine, "cat1", bad, DV_ACTOR_NAMED("tester"), &error);
         g_assert_null(j);
         g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
         g_clear_error(&error);
     }
     {
         g_autoptr(JsonObject) body = dv_test_json_object("{\"delete_orphans\":true}");
-        job = dv_engine_catalog_reconcile_submit(f->engine, "cat1", body, "tester", &error);
+        job = dv_engine_catalog_reconcile_submit(f->engine, "cat1", body, DV_ACTOR_NAMED("tester"),
+                                                 &error);
         g_assert_no_error(error);
         g_assert_cmpstr(dv_json_get_string(job, "kind", ""), ==, "catalog.reconcile");
         done = dv_test_engine_run(f->engine, job, WAIT_MS);
@@ -552,7 +560,7 @@ test_placement(Fixture *f, gconstpointer data)
     guint on_h3 = 0;
 
     dv_test_engine_snapshot(f->engine, "m0", "s1", WAIT_MS);
-    job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
+    job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, DV_ACTOR_NAMED("tester"), &error);
     g_assert_no_error(error);
     done = dv_test_env_job_wait(f, job);
     machines = dv_engine_catalog_machines(f->engine, "cat1", NULL, &error);
@@ -583,7 +591,8 @@ test_placement(Fixture *f, gconstpointer data)
         g_autoptr(JsonObject) b2 = dv_test_json_object("{\"name\":\"cat2\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\","
                                                        "\"hosts\":[\"h3\"],\"pool\":\"pool1\",\"naming_scheme\":\"xx-##\","
                                                        "\"count\":2,\"machine\":{\"memory_mib\":64}}");
-        g_autoptr(JsonObject) j2 = dv_engine_create(f->engine, DV_KIND_CATALOG, b2, "tester", &error);
+        g_autoptr(JsonObject) j2 =
+            dv_engine_create(f->engine, DV_KIND_CATALOG, b2, DV_ACTOR_NAMED("tester"), &error);
         g_assert_null(j2);
         g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
         g_assert_cmpstr(dv_error_get_field(error), ==, "pool");
@@ -611,12 +620,13 @@ test_bases_other_hosts(Fixture *f, gconstpointer data)
     guint failed_bases = 0, ready_bases = 0;
 
     dv_test_engine_snapshot(f->engine, "m0", "s1", WAIT_MS);
-    job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
+    job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, DV_ACTOR_NAMED("tester"), &error);
     g_assert_no_error(error);
     done = dv_test_env_job_wait(f, job);
     g_assert_cmpstr(dv_json_get_string(done, "state", ""), ==, "failed");
-    bases = dv_engine_list_all(f->engine, &dv_table_catalog_bases, "catalog_id",
-                               dv_json_get_string(dv_json_get_object(done, "result"), "id", ""), &error);
+    bases =
+        dv_core_list_all(f->engine, &dv_table_catalog_bases, "catalog_id",
+                         dv_json_get_string(dv_json_get_object(done, "result"), "id", ""), &error);
     g_assert_no_error(error);
     g_assert_cmpuint(json_array_get_length(bases), ==, 4);
     for (guint i = 0; i < 4; i++) {
@@ -637,8 +647,9 @@ test_bases_other_hosts(Fixture *f, gconstpointer data)
     /* The three were streamed at once. */
     g_assert_cmpint(dv_json_get_int(dv_json_get_object(dv_json_get_object(done, "result"), "timing"), "bases_at_once", 0),
                     ==, 3);
-    machines = dv_engine_list_all(f->engine, &dv_table_catalog_machines, "catalog_id",
-                                  dv_json_get_string(dv_json_get_object(done, "result"), "id", ""), &error);
+    machines =
+        dv_core_list_all(f->engine, &dv_table_catalog_machines, "catalog_id",
+                         dv_json_get_string(dv_json_get_object(done, "result"), "id", ""), &error);
     g_assert_no_error(error);
     for (guint i = 0; i < json_array_get_length(machines); i++) {
         JsonObject *m = json_array_get_object_element(machines, i);

@@ -230,7 +230,8 @@ static JsonObject *
 provision(Env *env)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) job = dv_engine_catalog_provision(env->engine, env->cat, "tester", &error);
+    g_autoptr(JsonObject) job =
+        dv_engine_catalog_provision(env->engine, env->cat, DV_ACTOR_NAMED("tester"), &error);
     g_assert_no_error(error);
     return dv_test_engine_run(env->engine, job, JOB_WAIT_MS);
 }
@@ -241,7 +242,8 @@ static JsonArray *
 delete_catalog(Env *env)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) job = dv_engine_delete(env->engine, DV_KIND_CATALOG, env->cat, NULL, "tester", &error);
+    g_autoptr(JsonObject) job = dv_engine_delete(env->engine, DV_KIND_CATALOG, env->cat, NULL,
+                                                 DV_ACTOR_NAMED("tester"), &error);
     g_autoptr(JsonObject) done = NULL;
     g_autofree char *vprefix = g_strdup_printf("%s-", env->cat);
     JsonObject *result;
@@ -311,7 +313,8 @@ test_directory_removed(void)
      * machines' disks remade. */
     {
         g_autoptr(JsonObject) body = dv_test_json_object("{\"count\":1}");
-        g_autoptr(JsonObject) job = dv_engine_catalog_add_machines(env.engine, env.cat, body, "tester", &error);
+        g_autoptr(JsonObject) job = dv_engine_catalog_add_machines(
+            env.engine, env.cat, body, DV_ACTOR_NAMED("tester"), &error);
         g_assert_no_error(error);
         done = dv_test_engine_run(env.engine, job, JOB_WAIT_MS);
     }

@@ -1,4 +1,4 @@
-/* Unit tests of src/engine/catalog/dv-identity.c: the NoCloud identity
+/* Unit tests of src/engine/features/catalogs/dv-identity.c: the NoCloud identity
  * image, checked with libarchive's reader (an independent ISO9660 parser),
  * the raw volume descriptor bytes, and blkid. */
 #define _GNU_SOURCE /* memmem */

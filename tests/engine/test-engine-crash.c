@@ -243,7 +243,7 @@ test_pending_image_recovered(Fixture *f, gconstpointer data)
 
     dv_test_engine_snapshot(f->engine, "m0", "s1", WAIT_MS);
     /* test:// cannot upload identity disks: the job fails, the rows stay. */
-    job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, "tester", &error);
+    job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, DV_ACTOR_NAMED("tester"), &error);
     g_assert_no_error(error);
     done = dv_test_engine_job_row(f->engine, job, WAIT_MS);
     catalog = dv_engine_get(f->engine, DV_KIND_CATALOG, "cat1", &error);
@@ -320,7 +320,7 @@ test_unsaved_end(Fixture *f, gconstpointer data)
 
     /* 1 + 3 tries fail: the first retries come after 0.2, 0.6 and 1.4 s. */
     dv_job_manager_set_save_faults_for_test(jobs, 4);
-    job = dv_engine_debug_sleep(f->engine, body, "tester", &error);
+    job = dv_engine_debug_sleep(f->engine, body, DV_ACTOR_NAMED("tester"), &error);
     g_assert_no_error(error);
     id = dv_json_get_string(job, "id", "");
     g_assert_true(dv_job_manager_wait_idle(jobs, WAIT_MS));
@@ -392,7 +392,7 @@ test_full_disk(Fixture *f, gconstpointer data)
     handler = g_log_set_handler("DvJobs", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE, count_warning,
                                 &warnings);
 
-    job = dv_engine_debug_sleep(f->engine, body, "tester", &error);
+    job = dv_engine_debug_sleep(f->engine, body, DV_ACTOR_NAMED("tester"), &error);
     g_assert_no_error(error);
     id = dv_json_get_string(job, "id", "");
     fill_disk(filler);
@@ -433,7 +433,8 @@ test_cancel_running(Fixture *f, gconstpointer data)
     DvJobManager *jobs = dv_engine_get_jobs(f->engine);
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) body = dv_test_json_object("{\"seconds\":20}");
-    g_autoptr(JsonObject) job = dv_engine_debug_sleep(f->engine, body, "tester", &error);
+    g_autoptr(JsonObject) job =
+        dv_engine_debug_sleep(f->engine, body, DV_ACTOR_NAMED("tester"), &error);
     g_autoptr(JsonObject) cancelled = NULL;
     const char *id;
 

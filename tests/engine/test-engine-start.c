@@ -190,7 +190,7 @@ assert_write_refused(DvEngine *engine, const char *reason)
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) body = dv_test_json_object("{\"name\":\"g-after\"}");
     g_autoptr(JsonObject) job =
-        dv_engine_create(engine, DV_KIND_HOST_GROUP, body, "tester", &error);
+        dv_engine_create(engine, DV_KIND_HOST_GROUP, body, DV_ACTOR_NAMED("tester"), &error);
 
     g_assert_null(job);
     g_assert_error(error, DV_ERROR, DV_ERROR_UNAVAILABLE);

@@ -59,7 +59,8 @@ assert_refused(DvEngine *engine, DvKind kind, const char *json, const char *fiel
 {
     g_autoptr(JsonObject) body = dv_test_json_object(json);
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) job = dv_engine_create(engine, kind, body, "tester", &error);
+    g_autoptr(JsonObject) job =
+        dv_engine_create(engine, kind, body, DV_ACTOR_NAMED("tester"), &error);
 
     g_assert_null(job);
     g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
@@ -119,7 +120,7 @@ test_stored_refused_uri(Fixture *f, gconstpointer data)
                                   dv_json_get_string(host, "id", ""), changes, &error));
     g_assert_no_error(error);
 
-    job = dv_engine_host_refresh(f->engine, "h1", "tester", &error);
+    job = dv_engine_host_refresh(f->engine, "h1", DV_ACTOR_NAMED("tester"), &error);
     g_assert_no_error(error);
     row = dv_test_engine_job_row(f->engine, job, WAIT_MS);
     g_assert_cmpstr(dv_json_get_string(row, "state", ""), ==, "failed");
@@ -165,7 +166,7 @@ test_file_not_echoed(Fixture *f, gconstpointer data)
     g_assert_true(g_file_set_contents(file, text, -1, &error));
     json = g_strdup_printf("{\"name\":\"leak\",\"uri\":\"test://%s\"}", file);
     body = dv_test_json_object(json);
-    job = dv_engine_create(f->engine, DV_KIND_HOST, body, "tester", &error);
+    job = dv_engine_create(f->engine, DV_KIND_HOST, body, DV_ACTOR_NAMED("tester"), &error);
     g_assert_no_error(error);
     row = dv_test_engine_job_row(f->engine, job, WAIT_MS);
     g_assert_cmpstr(dv_json_get_string(row, "state", ""), ==, "failed");
@@ -217,7 +218,7 @@ test_allowed_parameters(Fixture *f, gconstpointer data)
     g_clear_error(&error);
 
     f->engine = dv_test_engine_new_with_uri_parameters(f->state_dir, TRUE, good);
-    job = dv_engine_create(f->engine, DV_KIND_HOST, body, "tester", &error);
+    job = dv_engine_create(f->engine, DV_KIND_HOST, body, DV_ACTOR_NAMED("tester"), &error);
     g_assert_no_error(error);
     g_assert_nonnull(job);
 }

@@ -111,7 +111,8 @@ create(Fixture *f, DvKind kind, const char *json)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) body = dv_test_json_object(json);
-    g_autoptr(JsonObject) job = dv_engine_create(f->engine, kind, body, "tester", &error);
+    g_autoptr(JsonObject) job =
+        dv_engine_create(f->engine, kind, body, DV_ACTOR_NAMED("tester"), &error);
     g_assert_no_error(error);
     return job_wait(f, job);
 }
@@ -121,7 +122,8 @@ update(Fixture *f, DvKind kind, const char *ref, const char *json)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) body = dv_test_json_object(json);
-    g_autoptr(JsonObject) job = dv_engine_update(f->engine, kind, ref, body, "tester", &error);
+    g_autoptr(JsonObject) job =
+        dv_engine_update(f->engine, kind, ref, body, DV_ACTOR_NAMED("tester"), &error);
     g_assert_no_error(error);
     return job_wait(f, job);
 }
@@ -172,7 +174,8 @@ static void
 refresh(Fixture *f, const char *host_id)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) job = dv_engine_host_refresh(f->engine, host_id, "tester", &error);
+    g_autoptr(JsonObject) job =
+        dv_engine_host_refresh(f->engine, host_id, DV_ACTOR_NAMED("tester"), &error);
     g_autoptr(JsonObject) done = NULL;
     g_assert_no_error(error);
     done = dv_test_engine_run(f->engine, job, WAIT_MS);
@@ -284,7 +287,7 @@ test_host_group_rules(Fixture *f, gconstpointer data)
     {
         g_autoptr(JsonObject) body = dv_test_json_object("{\"parent\":\"c\"}");
         g_autoptr(JsonObject) job = dv_engine_update(f->engine, DV_KIND_HOST_GROUP, "a", body,
-                                                     "tester", &error);
+                                                     DV_ACTOR_NAMED("tester"), &error);
         g_assert_null(job);
         assert_error(error, DV_ERROR_INVALID_ARGUMENT, "parent", "ancestor");
         g_clear_error(&error);
@@ -292,7 +295,7 @@ test_host_group_rules(Fixture *f, gconstpointer data)
     {
         g_autoptr(JsonObject) body = dv_test_json_object("{\"parent\":\"a\"}");
         g_autoptr(JsonObject) job = dv_engine_update(f->engine, DV_KIND_HOST_GROUP, "a", body,
-                                                     "tester", &error);
+                                                     DV_ACTOR_NAMED("tester"), &error);
         g_assert_null(job);
         assert_error(error, DV_ERROR_INVALID_ARGUMENT, "parent", NULL);
         g_clear_error(&error);
@@ -300,7 +303,7 @@ test_host_group_rules(Fixture *f, gconstpointer data)
     /* A group with a child group is not deleted. */
     {
         g_autoptr(JsonObject) job = dv_engine_delete(f->engine, DV_KIND_HOST_GROUP, "b", NULL,
-                                                     "tester", &error);
+                                                     DV_ACTOR_NAMED("tester"), &error);
         g_assert_null(job);
         assert_error(error, DV_ERROR_CONFLICT, NULL, "host groups");
         g_clear_error(&error);
@@ -318,7 +321,7 @@ test_host_group_rules(Fixture *f, gconstpointer data)
     }
     {
         g_autoptr(JsonObject) job = dv_engine_delete(f->engine, DV_KIND_HOST_GROUP, "b", NULL,
-                                                     "tester", &error);
+                                                     DV_ACTOR_NAMED("tester"), &error);
         g_autoptr(JsonObject) done = NULL;
         g_assert_no_error(error);
         done = dv_test_engine_run(f->engine, job, WAIT_MS);
@@ -345,7 +348,7 @@ test_needs_attention(Fixture *f, gconstpointer data)
                 "\"rights\":{\"read_write\":true,\"list_storage\":true,\"create_volumes\":true,"
                 "\"define_domains\":false,\"missing\":[\"define_domains\"],\"detail\":\"\"}}");
     jobs_before = count(f, &dv_table_jobs, NULL, NULL);
-    job = dv_engine_create(f->engine, DV_KIND_VM, body, "tester", &error);
+    job = dv_engine_create(f->engine, DV_KIND_VM, body, DV_ACTOR_NAMED("tester"), &error);
     g_assert_null(job);
     assert_error(error, DV_ERROR_CONFLICT, "host", "define_domains");
     g_assert_nonnull(strstr(error->message, "needs-attention"));
@@ -355,7 +358,7 @@ test_needs_attention(Fixture *f, gconstpointer data)
 
     /* Once the host is fine again the same request is accepted. */
     set_columns(f, &dv_table_hosts, h, "{\"state\":\"ok\",\"state_reason\":null}");
-    job = dv_engine_create(f->engine, DV_KIND_VM, body, "tester", &error);
+    job = dv_engine_create(f->engine, DV_KIND_VM, body, DV_ACTOR_NAMED("tester"), &error);
     g_assert_no_error(error);
     {
         g_autoptr(JsonObject) done = dv_test_engine_run(f->engine, job, WAIT_MS);

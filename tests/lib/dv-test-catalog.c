@@ -48,7 +48,8 @@ dv_test_engine_create(DvEngine *engine, DvKind kind, const char *json, guint tim
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) body = dv_test_json_object(json);
-    g_autoptr(JsonObject) job = dv_engine_create(engine, kind, body, "tester", &error);
+    g_autoptr(JsonObject) job =
+        dv_engine_create(engine, kind, body, DV_ACTOR_NAMED("tester"), &error);
     g_assert_no_error(error);
     return dv_test_engine_run(engine, job, timeout_ms);
 }
@@ -93,7 +94,7 @@ dv_test_catalog_add_host(DvEngine *engine, const char *dir, guint timeout_ms)
     g_autoptr(JsonObject) stopped = NULL;
     char *host_id = g_strdup(dv_json_get_string(dv_json_get_object(done, "result"), "id", ""));
 
-    job = dv_engine_vm_action(engine, "m0", "stop", "tester", &error);
+    job = dv_engine_vm_action(engine, "m0", "stop", DV_ACTOR_NAMED("tester"), &error);
     g_assert_no_error(error);
     stopped = dv_test_engine_run(engine, job, timeout_ms);
     return host_id;
@@ -105,7 +106,8 @@ dv_test_engine_snapshot(DvEngine *engine, const char *vm, const char *name, guin
     g_autoptr(GError) error = NULL;
     g_autofree char *json = g_strdup_printf("{\"name\":\"%s\"}", name);
     g_autoptr(JsonObject) body = dv_test_json_object(json);
-    g_autoptr(JsonObject) job = dv_engine_vm_snapshot_create(engine, vm, body, "tester", &error);
+    g_autoptr(JsonObject) job =
+        dv_engine_vm_snapshot_create(engine, vm, body, DV_ACTOR_NAMED("tester"), &error);
     g_autoptr(JsonObject) done = NULL;
     g_assert_no_error(error);
     done = dv_test_engine_run(engine, job, timeout_ms);
@@ -128,7 +130,7 @@ DvVirtHost *
 dv_test_engine_virt_host(DvEngine *engine, const char *host_id)
 {
     g_autoptr(GError) error = NULL;
-    DvVirtHost *vh = dv_engine_virt_host_by_id(engine, host_id, &error);
+    DvVirtHost *vh = dv_core_virt_host_by_id(engine, host_id, &error);
     g_assert_no_error(error);
     return vh;
 }

@@ -4,7 +4,8 @@
  * from.  Every helper asserts instead of returning an error. */
 #pragma once
 
-#include "dv-engine-private.h"
+#include "dv-core.h"
+#include "dv-engine.h"
 
 G_BEGIN_DECLS
 

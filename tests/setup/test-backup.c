@@ -66,7 +66,7 @@ make_installation(const char *state_dir, const char *database, const char *name)
     json_object_set_string_member(body, "name", name);
     json_object_set_string_member(body, "username", "root");
     json_object_set_string_member(body, "password", PASSWORD);
-    job = dv_engine_create(engine, DV_KIND_RUN_AS, body, "admin", &error);
+    job = dv_engine_create(engine, DV_KIND_RUN_AS, body, DV_ACTOR_NAMED("admin"), &error);
     g_assert_no_error(error);
     g_assert_true(dv_job_manager_wait_idle(dv_engine_get_jobs(engine), WAIT_MS));
     acct = dv_engine_get(engine, DV_KIND_RUN_AS, name, &error);

@@ -20,7 +20,7 @@
 
 #include "dv-config.h"
 #include "dv-engine-directory.h"
-#include "dv-engine.h"
+#include "dv-core-types.h"
 #include "dv-error.h"
 #include "dv-json.h"
 #include "dv-keys.h"

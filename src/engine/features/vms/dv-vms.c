@@ -2,7 +2,7 @@
 
 /* VMs: create from a spec or a template, power actions, delete, snapshots. */
 
-#include "dv-engine-private.h"
+#include "dv-vms.h"
 
 #include <string.h>
 
@@ -47,31 +47,14 @@ static const DvFieldSpec dv_snapshot_fields[] = {
     { NULL },
 };
 
-/* Host groups below @group_id, itself included. */
-GPtrArray *
-dv_engine_group_subtree(DvEngine *engine, const char *group_id, GError **error)
-{
-    g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
-    g_ptr_array_add(ids, g_strdup(group_id));
-    for (guint i = 0; i < ids->len && i < 1000; i++) {
-        g_autoptr(JsonArray) kids = dv_engine_list_all(engine, &dv_table_host_groups, "parent_id",
-                                                       g_ptr_array_index(ids, i), error);
-        if (kids == NULL)
-            return NULL;
-        for (guint k = 0; k < json_array_get_length(kids); k++)
-            g_ptr_array_add(ids, g_strdup(dv_json_get_string(json_array_get_object_element(kids, k),
-                                                             "id", "")));
-    }
-    return g_steal_pointer(&ids);
-}
 
 /* Placement: the usable host of the group (and its subgroups) with the most
  * free memory that can hold @memory_mib. */
 static JsonObject *
 dv_engine_place(DvEngine *engine, const char *group_ref, gint64 memory_mib, GError **error)
 {
-    g_autoptr(JsonObject) group = dv_engine_resolve(engine, DV_KIND_HOST_GROUP, group_ref,
-                                                    "host_group", error);
+    g_autoptr(JsonObject) group =
+        dv_core_resolve(engine, DV_KIND_HOST_GROUP, group_ref, "host_group", error);
     g_autoptr(GPtrArray) groups = NULL;
     JsonObject *best = NULL;
     gint64 best_free = -1;
@@ -80,12 +63,12 @@ dv_engine_place(DvEngine *engine, const char *group_ref, gint64 memory_mib, GErr
 
     if (group == NULL)
         return NULL;
-    groups = dv_engine_group_subtree(engine, dv_json_get_string(group, "id", ""), error);
+    groups = dv_core_group_subtree(engine, dv_json_get_string(group, "id", ""), error);
     if (groups == NULL)
         return NULL;
     for (guint g = 0; g < groups->len; g++) {
-        JsonArray *hosts = dv_engine_list_all(engine, &dv_table_hosts, "host_group_id",
-                                              g_ptr_array_index(groups, g), error);
+        JsonArray *hosts = dv_core_list_all(engine, &dv_table_hosts, "host_group_id",
+                                            g_ptr_array_index(groups, g), error);
         if (hosts == NULL)
             return NULL;
         g_ptr_array_add(keep, hosts);
@@ -97,8 +80,8 @@ dv_engine_place(DvEngine *engine, const char *group_ref, gint64 memory_mib, GErr
             if (free_mib <= 0) {
                 /* Hosts that report no free memory (the test driver):
                  * total memory less what their running VMs hold. */
-                g_autoptr(JsonArray) vms = dv_engine_list_all(engine, &dv_table_vms, "host_id",
-                                                              dv_json_get_string(h, "id", ""), error);
+                g_autoptr(JsonArray) vms = dv_core_list_all(engine, &dv_table_vms, "host_id",
+                                                            dv_json_get_string(h, "id", ""), error);
                 if (vms == NULL)
                     return NULL;
                 free_mib = dv_json_get_int(h, "memory_mib", 0);
@@ -131,7 +114,7 @@ static JsonObject *
 dv_engine_find_on_host(DvEngine *engine, const DvTableDef *def, const char *host_id,
                        const char *column, const char *value, GError **error)
 {
-    g_autoptr(JsonArray) rows = dv_engine_list_all(engine, def, "host_id", host_id, error);
+    g_autoptr(JsonArray) rows = dv_core_list_all(engine, def, "host_id", host_id, error);
     if (rows == NULL)
         return NULL;
     for (guint i = 0; i < json_array_get_length(rows); i++) {
@@ -343,7 +326,7 @@ dv_engine_vm_networks(DvEngine *engine, JsonObject *host, JsonArray *nets, GErro
 static void
 dv_engine_vm_debug_pause(const char *point)
 {
-    if (!dv_engine_debug_enabled() || g_strcmp0(g_getenv("DV_DEBUG_VM_CREATE_PAUSE"), point) != 0)
+    if (!dv_core_debug_enabled() || g_strcmp0(g_getenv("DV_DEBUG_VM_CREATE_PAUSE"), point) != 0)
         return;
     g_printerr("vm.create: paused at %s\n", point);
     g_usleep(30 * G_USEC_PER_SEC);
@@ -360,7 +343,7 @@ dv_engine_vm_create_txn(DvStore *store, gpointer user_data, GError **error)
 }
 
 JsonObject *
-dv_engine_vm_create(DvEngine *engine, JsonObject *body, const char *user, GError **error)
+dv_engine_vm_create(DvEngine *engine, JsonObject *body, const DvActor *actor, GError **error)
 {
     g_autoptr(JsonObject) host = NULL;
     g_autoptr(JsonObject) tmpl = NULL;
@@ -385,7 +368,7 @@ dv_engine_vm_create(DvEngine *engine, JsonObject *body, const char *user, GError
         !dv_validate_name("name", name, error))
         return NULL;
     if (tmpl_ref != NULL) {
-        tmpl = dv_engine_resolve(engine, DV_KIND_TEMPLATE, tmpl_ref, "template", error);
+        tmpl = dv_core_resolve(engine, DV_KIND_TEMPLATE, tmpl_ref, "template", error);
         if (tmpl == NULL)
             return NULL;
     }
@@ -420,7 +403,7 @@ dv_engine_vm_create(DvEngine *engine, JsonObject *body, const char *user, GError
         return NULL;
     }
     if (host_ref != NULL) {
-        host = dv_engine_resolve(engine, DV_KIND_HOST, host_ref, "host", error);
+        host = dv_core_resolve(engine, DV_KIND_HOST, host_ref, "host", error);
         if (host == NULL || !dv_engine_vm_check_host_usable(host, error))
             return NULL;
         if (dv_json_get_int(host, "memory_mib", 0) > 0 && mem > dv_json_get_int(host, "memory_mib", 0)) {
@@ -452,9 +435,9 @@ dv_engine_vm_create(DvEngine *engine, JsonObject *body, const char *user, GError
     if (tmpl != NULL && dv_json_get_string(tmpl, "disk_volume", NULL) != NULL) {
         /* The template's image becomes the first disk: a qcow2 overlay on
          * the library copy when the share is on this host. */
-        g_autoptr(JsonObject) share = dv_store_get(engine->store, &dv_table_library_shares,
-                                                   dv_json_get_string(tmpl, "library_share_id", ""),
-                                                   error);
+        g_autoptr(JsonObject) share =
+            dv_store_get(dv_core(engine)->store, &dv_table_library_shares,
+                         dv_json_get_string(tmpl, "library_share_id", ""), error);
         g_autofree char *backing = NULL;
         g_autoptr(JsonObject) vol = NULL;
         JsonObject *o;
@@ -533,7 +516,7 @@ dv_engine_vm_create(DvEngine *engine, JsonObject *body, const char *user, GError
     json_object_set_int_member(rec, "updated_at", now);
 
     json_object_set_string_member(params, "uuid", uuid);
-    json_object_set_string_member(params, "domain_type", dv_engine_host_domain_type(host));
+    json_object_set_string_member(params, "domain_type", dv_core_host_domain_type(host));
     json_object_set_boolean_member(params, "start", dv_json_get_bool(body, "start", FALSE));
     json_object_set_array_member(params, "disks", json_array_ref(disks));
     json_object_set_array_member(params, "networks", json_array_ref(nets));
@@ -549,9 +532,10 @@ dv_engine_vm_create(DvEngine *engine, JsonObject *body, const char *user, GError
             .target_name = name,
             .host_id = dv_json_get_string(host, "id", ""),
             .params = params,
-            .created_by = user,
+            .created_by = dv_actor_get_name(actor),
         };
-        job = dv_job_manager_submit_with(engine->jobs, &req, dv_engine_vm_create_txn, rec, error);
+        job = dv_job_manager_submit_with(dv_core(engine)->jobs, &req, dv_engine_vm_create_txn, rec,
+                                         error);
     }
     return g_steal_pointer(&job);
 }
@@ -580,7 +564,7 @@ dv_engine_volume_remember(DvEngine *engine, const char *host_id, const char *poo
     json_object_set_int_member(row, "capacity", dv_json_get_int(vol, "capacity", 0));
     json_object_set_int_member(row, "allocation", dv_json_get_int(vol, "allocation", 0));
     /* Already known (a resumed job): fine. */
-    if (!dv_store_insert(engine->store, &dv_table_volumes, row, &local) &&
+    if (!dv_store_insert(dv_core(engine)->store, &dv_table_volumes, row, &local) &&
         !g_error_matches(local, DV_ERROR, DV_ERROR_CONFLICT))
         g_warning("cannot record volume %s: %s", dv_json_get_string(vol, "path", ""), local->message);
 }
@@ -593,14 +577,15 @@ dv_engine_volumes_forget(DvEngine *engine, const char *host_id, JsonObject *vm)
 
     if (disks == NULL)
         return;
-    vols = dv_engine_list_all(engine, &dv_table_volumes, "host_id", host_id, NULL);
+    vols = dv_core_list_all(engine, &dv_table_volumes, "host_id", host_id, NULL);
     for (guint i = 0; vols != NULL && i < json_array_get_length(vols); i++) {
         JsonObject *v = json_array_get_object_element(vols, i);
         for (guint k = 0; k < json_array_get_length(disks); k++) {
             JsonObject *d = json_array_get_object_element(disks, k);
             if (g_strcmp0(dv_json_get_string(d, "device", "disk"), "disk") == 0 &&
                 g_strcmp0(dv_json_get_string(d, "source", NULL), dv_json_get_string(v, "path", "")) == 0)
-                dv_store_delete(engine->store, &dv_table_volumes, dv_json_get_string(v, "id", ""), NULL);
+                dv_store_delete(dv_core(engine)->store, &dv_table_volumes,
+                                dv_json_get_string(v, "id", ""), NULL);
         }
     }
 }
@@ -629,14 +614,14 @@ dv_engine_vm_create_cleanup(DvEngine *engine, DvVirtHost *vh, const char *vm_id,
     g_clear_error(&local);
     for (guint i = 0; created != NULL && i < created->len; i++) {
         DvFilter f = { "path", DV_FILTER_EQ, g_ptr_array_index(created, i) };
-        dv_store_delete_matching(engine->store, &dv_table_volumes, &f, 1, NULL);
+        dv_store_delete_matching(dv_core(engine)->store, &dv_table_volumes, &f, 1, NULL);
         if (!dv_virt_volume_delete_by_path(vh, g_ptr_array_index(created, i), NULL, &local) &&
             !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
             g_warning("cleanup: cannot remove volume %s: %s", (char *)g_ptr_array_index(created, i),
                       local->message);
         g_clear_error(&local);
     }
-    if (!dv_store_delete(engine->store, &dv_table_vms, vm_id, &local) &&
+    if (!dv_store_delete(dv_core(engine)->store, &dv_table_vms, vm_id, &local) &&
         !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
         g_warning("cleanup: cannot remove VM row %s: %s", vm_id, local->message);
 }
@@ -742,7 +727,7 @@ dv_engine_vm_create_run(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject
     dom = dv_virt_domain_get(vh, got_uuid, c, error);
     if (dom == NULL)
         return FALSE;
-    return dv_engine_vm_sync(engine, vm, dom, error);
+    return dv_core_vm_sync(engine, vm, dom, error);
 }
 
 static gboolean
@@ -758,10 +743,10 @@ dv_engine_vm_create_job(DvJob *job, gpointer user_data, GError **error)
     gboolean defined = FALSE;
 
     dv_job_set_steps(job, dv_vm_create_steps, G_N_ELEMENTS(dv_vm_create_steps));
-    vm = dv_store_get(engine->store, &dv_table_vms, vm_id, error);
+    vm = dv_store_get(dv_core(engine)->store, &dv_table_vms, vm_id, error);
     if (vm == NULL)
         return FALSE;
-    vh = dv_engine_virt_host_by_id(engine, dv_json_get_string(vm, "host_id", ""), error);
+    vh = dv_core_virt_host_by_id(engine, dv_json_get_string(vm, "host_id", ""), error);
     /* Every failure rolls the row back: a failed create leaves no VM in
      * "creating" behind (start-up recovery settles any that a failed
      * write kept). */
@@ -787,7 +772,7 @@ dv_engine_vm_create_job(DvJob *job, gpointer user_data, GError **error)
 static JsonObject *
 dv_engine_vm_ready(DvEngine *engine, const char *vm_ref, GError **error)
 {
-    g_autoptr(JsonObject) vm = dv_engine_resolve(engine, DV_KIND_VM, vm_ref, NULL, error);
+    g_autoptr(JsonObject) vm = dv_core_resolve(engine, DV_KIND_VM, vm_ref, NULL, error);
     const char *state;
     if (vm == NULL)
         return NULL;
@@ -803,7 +788,7 @@ dv_engine_vm_ready(DvEngine *engine, const char *vm_ref, GError **error)
 }
 
 JsonObject *
-dv_engine_vm_action(DvEngine *engine, const char *vm_ref, const char *action, const char *user,
+dv_engine_vm_action(DvEngine *engine, const char *vm_ref, const char *action, const DvActor *actor,
                     GError **error)
 {
     g_autoptr(JsonObject) vm = dv_engine_vm_ready(engine, vm_ref, error);
@@ -830,9 +815,9 @@ dv_engine_vm_action(DvEngine *engine, const char *vm_ref, const char *action, co
         return NULL;
     }
     kind = g_strdup_printf("vm.%s", action);
-    return dv_engine_submit(engine, kind, "vm", dv_json_get_string(vm, "id", ""),
-                            dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
-                            NULL, user, error);
+    return dv_core_submit(engine, kind, "vm", dv_json_get_string(vm, "id", ""),
+                          dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
+                          NULL, actor, error);
 }
 
 static gboolean
@@ -850,17 +835,18 @@ dv_engine_vm_power_job(DvJob *job, gpointer user_data, GError **error)
     gboolean ok;
 
     dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
-    vm = dv_store_get(engine->store, &dv_table_vms, vm_id, error);
+    vm = dv_store_get(dv_core(engine)->store, &dv_table_vms, vm_id, error);
     if (vm == NULL)
         return FALSE;
     uuid = dv_json_get_string(vm, "uuid", "");
-    vh = dv_engine_virt_host_by_id(engine, dv_json_get_string(vm, "host_id", ""), error);
+    vh = dv_core_virt_host_by_id(engine, dv_json_get_string(vm, "host_id", ""), error);
     if (vh == NULL || !dv_job_step(job, "power", error))
         return FALSE;
     if (g_strcmp0(kind, "start") == 0) {
         g_autoptr(GError) local = NULL;
-        /* A pooled catalog machine starts on its catalog's current image. */
-        if (!dv_engine_catalog_before_start(engine, vm, c, error))
+        /* The before-start hooks: a pooled catalog machine moves onto its
+         * catalog's current image first. */
+        if (!dv_core_run_vm_before_start(engine, vm, c, error))
             return FALSE;
         ok = dv_virt_domain_start(vh, uuid, c, &local);
         /* Already running (a resumed job, or started meanwhile): done. */
@@ -884,7 +870,7 @@ dv_engine_vm_power_job(DvJob *job, gpointer user_data, GError **error)
     if (!dv_job_step(job, "save", error))
         return FALSE;
     dom = dv_virt_domain_get(vh, uuid, c, error);
-    if (dom == NULL || !dv_engine_vm_sync(engine, vm, dom, error))
+    if (dom == NULL || !dv_core_vm_sync(engine, vm, dom, error))
         return FALSE;
     {
         g_autoptr(JsonObject) result = json_object_new();
@@ -916,7 +902,7 @@ static gboolean dv_engine_vm_shutdown_job(DvJob *job, gpointer d, GError **e)
 /* --- delete ------------------------------------------------------------------ */
 
 JsonObject *
-dv_engine_vm_delete(DvEngine *engine, JsonObject *vm, GHashTable *query, const char *user,
+dv_engine_vm_delete(DvEngine *engine, JsonObject *vm, GHashTable *query, const DvActor *actor,
                     GError **error)
 {
     g_autoptr(JsonObject) params = json_object_new();
@@ -957,9 +943,9 @@ dv_engine_vm_delete(DvEngine *engine, JsonObject *vm, GHashTable *query, const c
         return NULL;
     }
     json_object_set_boolean_member(params, "delete_volumes", delete_volumes);
-    return dv_engine_submit(engine, "vm.delete", "vm", dv_json_get_string(vm, "id", ""),
-                            dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
-                            params, user, error);
+    return dv_core_submit(engine, "vm.delete", "vm", dv_json_get_string(vm, "id", ""),
+                          dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
+                          params, actor, error);
 }
 
 static gboolean
@@ -974,7 +960,7 @@ dv_engine_vm_delete_job(DvJob *job, gpointer user_data, GError **error)
     const char *uuid;
 
     dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
-    vm = dv_store_get(engine->store, &dv_table_vms, vm_id, &local);
+    vm = dv_store_get(dv_core(engine)->store, &dv_table_vms, vm_id, &local);
     if (vm == NULL) {
         /* Resumed after it was already removed. */
         if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND) && dv_job_get_attempt(job) > 1)
@@ -986,7 +972,7 @@ dv_engine_vm_delete_job(DvJob *job, gpointer user_data, GError **error)
         return FALSE;
     uuid = dv_json_get_string(vm, "uuid", NULL);
     if (uuid != NULL) {
-        vh = dv_engine_virt_host_by_id(engine, dv_json_get_string(vm, "host_id", ""), error);
+        vh = dv_core_virt_host_by_id(engine, dv_json_get_string(vm, "host_id", ""), error);
         if (vh == NULL)
             return FALSE;
         if (!dv_virt_domain_delete(vh, uuid,
@@ -1002,7 +988,7 @@ dv_engine_vm_delete_job(DvJob *job, gpointer user_data, GError **error)
     g_clear_error(&local);
     if (dv_json_get_bool(dv_job_get_params(job), "delete_volumes", FALSE))
         dv_engine_volumes_forget(engine, dv_json_get_string(vm, "host_id", ""), vm);
-    if (!dv_store_delete(engine->store, &dv_table_vms, vm_id, &local) &&
+    if (!dv_store_delete(dv_core(engine)->store, &dv_table_vms, vm_id, &local) &&
         !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
         g_propagate_error(error, g_steal_pointer(&local));
         return FALSE;
@@ -1015,14 +1001,14 @@ dv_engine_vm_delete_job(DvJob *job, gpointer user_data, GError **error)
 JsonObject *
 dv_engine_vm_snapshot_list(DvEngine *engine, const char *vm_ref, GError **error)
 {
-    g_autoptr(JsonObject) vm = dv_engine_resolve(engine, DV_KIND_VM, vm_ref, NULL, error);
+    g_autoptr(JsonObject) vm = dv_core_resolve(engine, DV_KIND_VM, vm_ref, NULL, error);
     g_autoptr(JsonArray) rows = NULL;
     JsonObject *out;
 
     if (vm == NULL)
         return NULL;
-    rows = dv_engine_list_all(engine, &dv_table_snapshots, "vm_id", dv_json_get_string(vm, "id", ""),
-                              error);
+    rows = dv_core_list_all(engine, &dv_table_snapshots, "vm_id", dv_json_get_string(vm, "id", ""),
+                            error);
     if (rows == NULL)
         return NULL;
     out = json_object_new();
@@ -1034,8 +1020,8 @@ dv_engine_vm_snapshot_list(DvEngine *engine, const char *vm_ref, GError **error)
 static JsonObject *
 dv_engine_vm_find_snapshot(DvEngine *engine, JsonObject *vm, const char *name, GError **error)
 {
-    g_autoptr(JsonArray) rows = dv_engine_list_all(engine, &dv_table_snapshots, "vm_id",
-                                                   dv_json_get_string(vm, "id", ""), error);
+    g_autoptr(JsonArray) rows = dv_core_list_all(engine, &dv_table_snapshots, "vm_id",
+                                                 dv_json_get_string(vm, "id", ""), error);
     if (rows == NULL)
         return NULL;
     for (guint i = 0; i < json_array_get_length(rows); i++) {
@@ -1053,21 +1039,21 @@ dv_engine_vm_find_snapshot(DvEngine *engine, JsonObject *vm, const char *name, G
 
 static JsonObject *
 dv_engine_vm_snapshot_submit(DvEngine *engine, JsonObject *vm, const char *op, const char *name,
-                             const char *description, const char *user, GError **error)
+                             const char *description, const DvActor *actor, GError **error)
 {
     g_autoptr(JsonObject) params = json_object_new();
     g_autofree char *kind = g_strdup_printf("vm.snapshot.%s", op);
     json_object_set_string_member(params, "snapshot", name);
     if (description != NULL)
         json_object_set_string_member(params, "description", description);
-    return dv_engine_submit(engine, kind, "vm", dv_json_get_string(vm, "id", ""),
-                            dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
-                            params, user, error);
+    return dv_core_submit(engine, kind, "vm", dv_json_get_string(vm, "id", ""),
+                          dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
+                          params, actor, error);
 }
 
 JsonObject *
 dv_engine_vm_snapshot_create(DvEngine *engine, const char *vm_ref, JsonObject *body,
-                             const char *user, GError **error)
+                             const DvActor *actor, GError **error)
 {
     g_autoptr(JsonObject) vm = dv_engine_vm_ready(engine, vm_ref, error);
     g_autoptr(JsonObject) clash = NULL;
@@ -1092,12 +1078,12 @@ dv_engine_vm_snapshot_create(DvEngine *engine, const char *vm_ref, JsonObject *b
                            dv_json_get_string(vm, "name", ""), name);
         return NULL;
     }
-    return dv_engine_vm_snapshot_submit(engine, vm, "create", name, desc, user, error);
+    return dv_engine_vm_snapshot_submit(engine, vm, "create", name, desc, actor, error);
 }
 
 JsonObject *
 dv_engine_vm_snapshot_revert(DvEngine *engine, const char *vm_ref, const char *snapshot,
-                             const char *user, GError **error)
+                             const DvActor *actor, GError **error)
 {
     g_autoptr(JsonObject) vm = dv_engine_vm_ready(engine, vm_ref, error);
     g_autoptr(JsonObject) snap = NULL;
@@ -1106,12 +1092,12 @@ dv_engine_vm_snapshot_revert(DvEngine *engine, const char *vm_ref, const char *s
     snap = dv_engine_vm_find_snapshot(engine, vm, snapshot, error);
     if (snap == NULL)
         return NULL;
-    return dv_engine_vm_snapshot_submit(engine, vm, "revert", snapshot, NULL, user, error);
+    return dv_engine_vm_snapshot_submit(engine, vm, "revert", snapshot, NULL, actor, error);
 }
 
 JsonObject *
 dv_engine_vm_snapshot_delete(DvEngine *engine, const char *vm_ref, const char *snapshot,
-                             const char *user, GError **error)
+                             const DvActor *actor, GError **error)
 {
     g_autoptr(JsonObject) vm = dv_engine_vm_ready(engine, vm_ref, error);
     g_autoptr(JsonObject) snap = NULL;
@@ -1120,7 +1106,7 @@ dv_engine_vm_snapshot_delete(DvEngine *engine, const char *vm_ref, const char *s
     snap = dv_engine_vm_find_snapshot(engine, vm, snapshot, error);
     if (snap == NULL)
         return NULL;
-    return dv_engine_vm_snapshot_submit(engine, vm, "delete", snapshot, NULL, user, error);
+    return dv_engine_vm_snapshot_submit(engine, vm, "delete", snapshot, NULL, actor, error);
 }
 
 static gboolean
@@ -1140,11 +1126,11 @@ dv_engine_vm_snapshot_job(DvJob *job, const char *op, gpointer user_data, GError
     gboolean ok = TRUE;
 
     dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
-    vm = dv_store_get(engine->store, &dv_table_vms, vm_id, error);
+    vm = dv_store_get(dv_core(engine)->store, &dv_table_vms, vm_id, error);
     if (vm == NULL)
         return FALSE;
     uuid = dv_json_get_string(vm, "uuid", "");
-    vh = dv_engine_virt_host_by_id(engine, dv_json_get_string(vm, "host_id", ""), error);
+    vh = dv_core_virt_host_by_id(engine, dv_json_get_string(vm, "host_id", ""), error);
     if (vh == NULL || !dv_job_step(job, "snapshot", error))
         return FALSE;
     if (g_strcmp0(op, "create") == 0) {
@@ -1169,7 +1155,7 @@ dv_engine_vm_snapshot_job(DvJob *job, const char *op, gpointer user_data, GError
     if (!ok || !dv_job_step(job, "save", error))
         return FALSE;
     dom = dv_virt_domain_get(vh, uuid, c, error);
-    if (dom == NULL || !dv_engine_vm_sync(engine, vm, dom, error))
+    if (dom == NULL || !dv_core_vm_sync(engine, vm, dom, error))
         return FALSE;
     {
         g_autoptr(JsonObject) result = json_object_new();
@@ -1215,6 +1201,6 @@ dv_engine_vms_register(DvEngine *engine)
     };
     for (gsize i = 0; i < G_N_ELEMENTS(kinds); i++) {
         DvJobKind kind = { kinds[i].name, kinds[i].func, engine, kinds[i].resumable };
-        dv_job_manager_register_kind(engine->jobs, &kind);
+        dv_job_manager_register_kind(dv_core(engine)->jobs, &kind);
     }
 }

@@ -1,4 +1,4 @@
-/* Shared between the machine catalog files (src/engine/catalog); not for
+/* Shared between the machine catalog files (src/engine/features/catalogs); not for
  * the rest of the engine.
  *
  * dv-catalogs.c           create, validation, submitting jobs
@@ -11,7 +11,7 @@
  */
 #pragma once
 
-#include "dv-engine-private.h"
+#include "dv-catalogs.h"
 
 G_BEGIN_DECLS
 
@@ -184,7 +184,7 @@ JsonObject *dv_catalog_check_master(DvEngine *engine, JsonObject *body, JsonObje
  * so a second job is refused naming it.  @state, when not NULL, becomes
  * the catalog's state. */
 JsonObject *dv_catalog_submit(DvEngine *engine, JsonObject *catalog, const char *kind,
-                              JsonObject *params, const char *state, const char *user,
+                              JsonObject *params, const char *state, const DvActor *actor,
                               GError **error);
 
 /* The base of @catalog's image @image_id on @host_id (its pool), or NULL
@@ -263,6 +263,12 @@ void dv_catalog_delete_register(DvEngine *engine);
 void dv_catalog_reconcile_register(DvEngine *engine);
 void dv_catalog_image_register(DvEngine *engine);
 void dv_catalog_machines_register(DvEngine *engine);
+
+/* The core hook run before a VM is started through Drover
+ * (dv_core_add_vm_before_start()): a pooled catalog machine whose domain
+ * is shut off gets a fresh overlay on its catalog's current image first
+ * (dv-catalog-image.c).  Other VMs: nothing. */
+gboolean dv_catalog_before_start(DvEngine *engine, JsonObject *vm, GCancellable *c, GError **error);
 
 /* The reconcile report of one catalog (dv-catalog-reconcile.c). */
 JsonObject *dv_catalog_reconcile_report(DvEngine *engine, JsonObject *catalog, GCancellable *c,

@@ -25,7 +25,8 @@ dv_catalog_update(DvEngine *engine, const DvTableDef *def, JsonObject *row, Json
                   GError **error)
 {
     json_object_set_int_member(changes, "updated_at", dv_store_now());
-    if (!dv_store_update(engine->store, def, dv_json_get_string(row, "id", ""), changes, error))
+    if (!dv_store_update(dv_core(engine)->store, def, dv_json_get_string(row, "id", ""), changes,
+                         error))
         return FALSE;
     /* Keep the caller's copy current. */
     {
@@ -50,7 +51,7 @@ dv_catalog_update(DvEngine *engine, const DvTableDef *def, JsonObject *row, Json
 static void
 dv_catalog_debug_pause(const char *point, GCancellable *c)
 {
-    if (!dv_engine_debug_enabled() || g_strcmp0(g_getenv("DV_DEBUG_CATALOG_PAUSE"), point) != 0)
+    if (!dv_core_debug_enabled() || g_strcmp0(g_getenv("DV_DEBUG_CATALOG_PAUSE"), point) != 0)
         return;
     g_printerr("catalog.provision: paused at %s\n", point);
     /* A cancel ends the pause (the cancellation test). */
@@ -62,7 +63,8 @@ dv_catalog_debug_pause(const char *point, GCancellable *c)
 static JsonObject *
 dv_catalog_ready_base_on(DvEngine *engine, const char *image_id, const char *host_id, GError **error)
 {
-    g_autoptr(JsonArray) rows = dv_engine_list_all(engine, &dv_table_catalog_bases, "image_id", image_id, error);
+    g_autoptr(JsonArray) rows =
+        dv_core_list_all(engine, &dv_table_catalog_bases, "image_id", image_id, error);
     for (guint i = 0; rows != NULL && i < json_array_get_length(rows); i++) {
         JsonObject *b = json_array_get_object_element(rows, i);
         if (g_strcmp0(dv_json_get_string(b, "host_id", ""), host_id) == 0 &&
@@ -118,19 +120,21 @@ dv_catalog_consolidate(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonOb
         return TRUE;
     /* The master of the base's image (an image update may name another
      * master than the catalog was created from). */
-    image = dv_store_get(engine->store, &dv_table_catalog_images, dv_json_get_string(base, "image_id", ""), error);
+    image = dv_store_get(dv_core(engine)->store, &dv_table_catalog_images,
+                         dv_json_get_string(base, "image_id", ""), error);
     if (image == NULL)
         return FALSE;
-    master = dv_store_get(engine->store, &dv_table_vms, dv_json_get_string(image, "master_vm_id", ""), error);
+    master = dv_store_get(dv_core(engine)->store, &dv_table_vms,
+                          dv_json_get_string(image, "master_vm_id", ""), error);
     if (master == NULL) {
         g_prefix_error(error, "master VM of image v%" G_GINT64_FORMAT ": ", dv_json_get_int(image, "version", 0));
         return FALSE;
     }
     master_host = dv_json_get_string(master, "host_id", "");
-    vh = dv_engine_virt_host_by_id(engine, dv_json_get_string(base, "host_id", ""), error);
+    vh = dv_core_virt_host_by_id(engine, dv_json_get_string(base, "host_id", ""), error);
     if (vh == NULL)
         return FALSE;
-    mvh = dv_engine_virt_host_by_id(engine, master_host, error);
+    mvh = dv_core_virt_host_by_id(engine, master_host, error);
     if (mvh == NULL) {
         g_prefix_error(error, "master's host: ");
         return FALSE;
@@ -238,9 +242,10 @@ dv_catalog_bases_in_order(DvEngine *engine, JsonArray *bases, guint *ret_n_first
 
         if (g_hash_table_contains(master_host, image_id))
             continue;
-        image = dv_store_get(engine->store, &dv_table_catalog_images, image_id, NULL);
+        image = dv_store_get(dv_core(engine)->store, &dv_table_catalog_images, image_id, NULL);
         if (image != NULL)
-            master = dv_store_get(engine->store, &dv_table_vms, dv_json_get_string(image, "master_vm_id", ""), NULL);
+            master = dv_store_get(dv_core(engine)->store, &dv_table_vms,
+                                  dv_json_get_string(image, "master_vm_id", ""), NULL);
         g_hash_table_insert(master_host, g_strdup(image_id),
                             g_strdup(master != NULL ? dv_json_get_string(master, "host_id", "") : ""));
     }
@@ -306,13 +311,14 @@ dv_catalog_consolidate_all(DvEngine *engine, DvJob *job, JsonObject *catalog, GP
      * its master's host (made above or earlier). */
     for (guint j = i; parallel && j < order->len; j++) {
         JsonObject *b = g_ptr_array_index(order, j);
-        g_autoptr(JsonObject) image = dv_store_get(engine->store, &dv_table_catalog_images,
+        g_autoptr(JsonObject) image = dv_store_get(dv_core(engine)->store, &dv_table_catalog_images,
                                                    dv_json_get_string(b, "image_id", ""), NULL);
         g_autoptr(JsonObject) master = NULL;
         g_autoptr(JsonObject) src = NULL;
 
         if (image != NULL)
-            master = dv_store_get(engine->store, &dv_table_vms, dv_json_get_string(image, "master_vm_id", ""), NULL);
+            master = dv_store_get(dv_core(engine)->store, &dv_table_vms,
+                                  dv_json_get_string(image, "master_vm_id", ""), NULL);
         if (master != NULL)
             src = dv_catalog_ready_base_on(engine, dv_json_get_string(b, "image_id", ""),
                                            dv_json_get_string(master, "host_id", ""), NULL);
@@ -492,15 +498,16 @@ dv_provision_profile_load(DvEngine *engine, JsonObject *catalog, DvProvisionProf
     p->keys = g_ptr_array_new();
     if (profile_id == NULL)
         return TRUE;
-    p->profile = dv_store_get(engine->store, &dv_table_guest_os_profiles, profile_id, error);
+    p->profile =
+        dv_store_get(dv_core(engine)->store, &dv_table_guest_os_profiles, profile_id, error);
     if (p->profile == NULL) {
         g_prefix_error(error, "guest OS profile: ");
         return FALSE;
     }
     for (gsize i = 0; i < G_N_ELEMENTS(fields); i++) {
         g_autoptr(GError) local = NULL;
-        *slots[i] = dv_keyring_load_secret(engine->keyring, engine->store, "guest-os-profile", profile_id,
-                                           fields[i], &local);
+        *slots[i] = dv_keyring_load_secret(dv_core(engine)->keyring, dv_core(engine)->store,
+                                           "guest-os-profile", profile_id, fields[i], &local);
         if (*slots[i] == NULL && !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
             g_propagate_error(error, g_steal_pointer(&local));
             return FALSE;
@@ -785,7 +792,7 @@ dv_provision_machine(gpointer data, gpointer user_data)
     r->m = m;
     /* Test hook: one worker (once per process) hangs as a libvirt call
      * that never returns would (the stall watchdog test). */
-    if (dv_engine_debug_enabled() && g_strcmp0(g_getenv("DV_DEBUG_CATALOG_PAUSE"), "worker") == 0 &&
+    if (dv_core_debug_enabled() && g_strcmp0(g_getenv("DV_DEBUG_CATALOG_PAUSE"), "worker") == 0 &&
         g_atomic_int_compare_and_exchange(&dv_provision_stuck_once, 0, 1)) {
         g_printerr("catalog.provision: paused at worker\n");
         g_usleep(60 * G_USEC_PER_SEC);
@@ -1005,8 +1012,9 @@ dv_provision_spec_template(DvEngine *engine, JsonObject *catalog, JsonObject *ho
     g_autofree char *desc = g_strdup_printf(DV_CATALOG_DOMAIN_DESCRIPTION, cname);
     static const char *const boot[] = { "kernel", "initrd", "cmdline" };
 
-    master = dv_store_get(engine->store, &dv_table_vms, dv_json_get_string(catalog, "master_vm_id", ""), NULL);
-    json_object_set_string_member(spec, "domain_type", dv_engine_host_domain_type(host));
+    master = dv_store_get(dv_core(engine)->store, &dv_table_vms,
+                          dv_json_get_string(catalog, "master_vm_id", ""), NULL);
+    json_object_set_string_member(spec, "domain_type", dv_core_host_domain_type(host));
     json_object_set_int_member(spec, "vcpus", dv_json_get_int(mspec, "vcpus", 1));
     json_object_set_int_member(spec, "memory_mib", dv_json_get_int(mspec, "memory_mib", 512));
     json_object_set_int_member(spec, "generation", dv_json_get_int(master, "generation", 1));
@@ -1069,7 +1077,7 @@ dv_provision_flush(DvEngine *engine, GPtrArray *batch, GError **error)
 
     if (batch->len == 0)
         return TRUE;
-    if (!dv_store_transaction(engine->store, dv_provision_flush_txn, &f, error))
+    if (!dv_store_transaction(dv_core(engine)->store, dv_provision_flush_txn, &f, error))
         return FALSE;
     for (guint i = 0; i < batch->len; i++) {
         DvProvisionResult *r = g_ptr_array_index(batch, i);
@@ -1095,7 +1103,7 @@ static gint64
 dv_provision_stall_s(void)
 {
     const char *v = g_getenv("DV_DEBUG_CATALOG_STALL_S");
-    gint64 s = v != NULL && dv_engine_debug_enabled() ? g_ascii_strtoll(v, NULL, 10) : 0;
+    gint64 s = v != NULL && dv_core_debug_enabled() ? g_ascii_strtoll(v, NULL, 10) : 0;
     return s > 0 ? s : DV_PROVISION_STALL_S;
 }
 #define DV_PROVISION_FLUSH_US (200 * 1000)
@@ -1181,9 +1189,9 @@ dv_provision_machines(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonArr
                 g_autoptr(JsonNode) copy = dv_json_node_deep_copy(node);
                 ph->base = json_object_ref(json_node_get_object(copy));
             }
-            ph->host = dv_store_get(engine->store, &dv_table_hosts, host_id, &local);
+            ph->host = dv_store_get(dv_core(engine)->store, &dv_table_hosts, host_id, &local);
             if (ph->host != NULL)
-                ph->vh = dv_engine_virt_host(engine, ph->host, &local);
+                ph->vh = dv_core_virt_host(engine, ph->host, &local);
             if (ph->vh != NULL)
                 ph->pool_row = dv_catalog_on_host(engine, &dv_table_pools, host_id, "name",
                                                   dv_json_get_string(catalog, "pool_name", ""), &local);
@@ -1348,13 +1356,13 @@ dv_catalog_provision_job(DvJob *job, gpointer user_data, GError **error)
     gint64 t_start = g_get_monotonic_time(), t_machines;
 
     dv_job_set_steps(job, dv_catalog_steps, G_N_ELEMENTS(dv_catalog_steps));
-    catalog = dv_store_get(engine->store, &dv_table_catalogs, catalog_id, error);
+    catalog = dv_store_get(dv_core(engine)->store, &dv_table_catalogs, catalog_id, error);
     if (catalog == NULL)
         return FALSE;
     if (!dv_job_step(job, "consolidate", error))
         return FALSE;
-    bases = dv_engine_list_all(engine, &dv_table_catalog_bases, "image_id",
-                               dv_json_get_string(catalog, "current_image_id", ""), error);
+    bases = dv_core_list_all(engine, &dv_table_catalog_bases, "image_id",
+                             dv_json_get_string(catalog, "current_image_id", ""), error);
     if (bases == NULL)
         return FALSE;
     sorted_bases = dv_catalog_bases_in_order(engine, bases, &n_first);
@@ -1379,7 +1387,8 @@ dv_catalog_provision_job(DvJob *job, gpointer user_data, GError **error)
 
     if (!dv_job_step(job, "machines", error))
         return FALSE;
-    machines = dv_engine_list_all(engine, &dv_table_catalog_machines, "catalog_id", catalog_id, error);
+    machines =
+        dv_core_list_all(engine, &dv_table_catalog_machines, "catalog_id", catalog_id, error);
     if (machines == NULL)
         return FALSE;
     n = json_array_get_length(machines);
@@ -1398,7 +1407,8 @@ dv_catalog_provision_job(DvJob *job, gpointer user_data, GError **error)
     for (guint i = 0; i < json_array_get_length(bases); i++) {
         JsonObject *b = json_array_get_object_element(bases, i);
         DvFilter f = { "base_id", DV_FILTER_EQ, dv_json_get_string(b, "id", "") };
-        gint64 refs = dv_store_count(engine->store, &dv_table_catalog_machines, &f, 1, error);
+        gint64 refs =
+            dv_store_count(dv_core(engine)->store, &dv_table_catalog_machines, &f, 1, error);
         g_autoptr(JsonObject) ch = json_object_new();
         if (refs < 0)
             return FALSE;
@@ -1432,5 +1442,5 @@ void
 dv_catalog_provision_register(DvEngine *engine)
 {
     DvJobKind kind = { "catalog.provision", dv_catalog_provision_job, engine, TRUE };
-    dv_job_manager_register_kind(engine->jobs, &kind);
+    dv_job_manager_register_kind(dv_core(engine)->jobs, &kind);
 }

@@ -10,7 +10,7 @@
  * update that does not name a secret field leaves its ciphertext exactly
  * as it was, readable or not. */
 
-#include "dv-engine-private.h"
+#include "dv-secret-objects.h"
 #include "dv-keys.h"
 #include "dv-secret.h"
 
@@ -64,7 +64,7 @@ static gboolean
 dv_secret_objects_seal(DvEngine *engine, DvKind kind, const char *id, JsonObject *body,
                        const DvSecretField *fields, JsonObject *sealed, GError **error)
 {
-    const DvKindInfo *info = dv_engine_kind_info(kind);
+    const DvKindInfo *info = dv_core_kind_info(kind);
 
     for (const DvSecretField *f = fields; f->name != NULL; f++) {
         const char *text;
@@ -87,7 +87,7 @@ dv_secret_objects_seal(DvEngine *engine, DvKind kind, const char *id, JsonObject
             return FALSE;
         }
         secret = dv_secret_new_from_string(text);
-        value = dv_keyring_seal(engine->keyring, info->type, id, f->name, secret, error);
+        value = dv_keyring_seal(dv_core(engine)->keyring, info->type, id, f->name, secret, error);
         if (value == NULL)
             return FALSE;
         json_object_set_string_member(sealed, f->name, value);
@@ -273,11 +273,12 @@ dv_secret_objects_build(DvEngine *engine, DvKind kind, JsonObject *body, const c
 
     switch (kind) {
     case DV_KIND_RUN_AS: {
-        const char *user = dv_json_get_string(body, "username", NULL);
+        const char *account = dv_json_get_string(body, "username", NULL);
         gboolean pw = json_object_has_member(body, "password");
         gboolean key = json_object_has_member(body, "ssh_private_key");
         if (!dv_json_check_fields(body, dv_run_as_fields, NULL, error) ||
-            !dv_validate_name("name", name, error) || !dv_validate_account("username", user, error))
+            !dv_validate_name("name", name, error) ||
+            !dv_validate_account("username", account, error))
             return NULL;
         if (pw == key) {
             dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "password",
@@ -285,10 +286,10 @@ dv_secret_objects_build(DvEngine *engine, DvKind kind, JsonObject *body, const c
             return NULL;
         }
         json_object_set_string_member(rec, "name", name);
-        json_object_set_string_member(rec, "username", user);
+        json_object_set_string_member(rec, "username", account);
         json_object_set_string_member(rec, "credential_kind", pw ? "password" : "ssh-key");
-        if (!dv_engine_check_unique(engine, &dv_table_run_as_accounts, "name", name, NULL, "name",
-                                    "Run As account", error))
+        if (!dv_core_check_unique(engine, &dv_table_run_as_accounts, "name", name, NULL, "name",
+                                  "Run As account", error))
             return NULL;
         break;
     }
@@ -307,8 +308,8 @@ dv_secret_objects_build(DvEngine *engine, DvKind kind, JsonObject *body, const c
         while (json_object_iter_next(&it, &m, &n))
             json_object_set_member(rec, m, json_node_copy(n));
         json_object_set_string_member(rec, "name", name);
-        if (!dv_engine_check_unique(engine, &dv_table_guest_os_profiles, "name", name, NULL, "name",
-                                    "guest OS profile", error))
+        if (!dv_core_check_unique(engine, &dv_table_guest_os_profiles, "name", name, NULL, "name",
+                                  "guest OS profile", error))
             return NULL;
         break;
     }
@@ -332,7 +333,7 @@ dv_secret_objects_build(DvEngine *engine, DvKind kind, JsonObject *body, const c
         } else if (!dv_copy_text(body, rec, "value", DV_SECRET_MAX, error)) {
             return NULL;
         }
-        same = dv_engine_list_all(engine, &dv_table_app_settings, "name", name, error);
+        same = dv_core_list_all(engine, &dv_table_app_settings, "name", name, error);
         if (same == NULL)
             return NULL;
         for (guint i = 0; i < json_array_get_length(same); i++) {
@@ -405,13 +406,14 @@ static gboolean
 dv_secret_objects_txn(DvStore *store, gpointer user_data, GError **error)
 {
     DvSecretTxn *t = user_data;
-    const DvKindInfo *info = dv_engine_kind_info(t->kind);
+    const DvKindInfo *info = dv_core_kind_info(t->kind);
     JsonObjectIter it;
     const char *field;
     JsonNode *node;
 
     if (g_strcmp0(t->op, "delete") == 0) {
-        if (!dv_keyring_delete_object_secrets(t->engine->keyring, store, info->type, t->id, error))
+        if (!dv_keyring_delete_object_secrets(dv_core(t->engine)->keyring, store, info->type, t->id,
+                                              error))
             return FALSE;
         return dv_store_delete(store, info->def, t->id, error);
     }
@@ -456,17 +458,19 @@ dv_secret_objects_job(DvJob *job, gpointer user_data, GError **error)
     t.sealed = dv_json_get_object(params, "sealed");
     if (g_strcmp0(t.op, "delete") == 0) {
         g_autoptr(GError) local = NULL;
-        g_autoptr(JsonObject) existing = dv_store_get(engine->store, dv_engine_kind_info(t.kind)->def,
-                                                      t.id, &local);
+        g_autoptr(JsonObject) existing =
+            dv_store_get(dv_core(engine)->store, dv_core_kind_info(t.kind)->def, t.id, &local);
         if (existing == NULL)
             return TRUE; /* a resumed delete that already ran */
     }
-    if (!dv_store_transaction(engine->store, dv_secret_objects_txn, &t, error))
+    if (!dv_store_transaction(dv_core(engine)->store, dv_secret_objects_txn, &t, error))
         return FALSE;
     json_object_set_string_member(result, "id", t.id);
     dv_job_set_result(job, result);
     return TRUE;
 }
+
+static JsonObject *dv_secret_objects_shape(DvEngine *engine, DvKind kind, JsonObject *record);
 
 void
 dv_engine_secret_objects_register(DvEngine *engine)
@@ -478,13 +482,16 @@ dv_engine_secret_objects_register(DvEngine *engine)
     };
     for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
         DvJobKind kind = { names[i], dv_secret_objects_job, engine, TRUE };
-        dv_job_manager_register_kind(engine->jobs, &kind);
+        dv_job_manager_register_kind(dv_core(engine)->jobs, &kind);
     }
+    dv_core_set_shaper(engine, DV_KIND_RUN_AS, dv_secret_objects_shape);
+    dv_core_set_shaper(engine, DV_KIND_GUEST_OS_PROFILE, dv_secret_objects_shape);
+    dv_core_set_shaper(engine, DV_KIND_SETTING, dv_secret_objects_shape);
 }
 
 JsonObject *
-dv_engine_secret_object_create(DvEngine *engine, DvKind kind, JsonObject *body, const char *user,
-                               GError **error)
+dv_engine_secret_object_create(DvEngine *engine, DvKind kind, JsonObject *body,
+                               const DvActor *actor, GError **error)
 {
     g_autofree char *id = g_uuid_string_random();
     g_autoptr(JsonObject) rec = dv_secret_objects_build(engine, kind, body, id, error);
@@ -497,13 +504,13 @@ dv_engine_secret_object_create(DvEngine *engine, DvKind kind, JsonObject *body, 
         fields = NULL; /* a plain setting holds its value in its row */
     if (fields != NULL && !dv_secret_objects_seal(engine, kind, id, body, fields, sealed, error))
         return NULL;
-    return dv_engine_object_submit(engine, kind, "create", id, dv_json_get_string(rec, "name", ""),
-                                    rec, NULL, sealed, user, error);
+    return dv_core_object_submit(engine, kind, "create", id, dv_json_get_string(rec, "name", ""),
+                                 rec, NULL, sealed, actor, error);
 }
 
 JsonObject *
 dv_engine_secret_object_update(DvEngine *engine, DvKind kind, JsonObject *obj, JsonObject *body,
-                               const char *user, GError **error)
+                               const DvActor *actor, GError **error)
 {
     const char *id = dv_json_get_string(obj, "id", "");
     g_autoptr(JsonObject) changes = json_object_new();
@@ -582,33 +589,33 @@ dv_engine_secret_object_update(DvEngine *engine, DvKind kind, JsonObject *obj, J
         return NULL;
     }
     json_object_set_int_member(changes, "updated_at", dv_store_now());
-    return dv_engine_object_submit(engine, kind, "update", id, dv_json_get_string(obj, "name", ""),
-                                    NULL, changes, sealed, user, error);
+    return dv_core_object_submit(engine, kind, "update", id, dv_json_get_string(obj, "name", ""),
+                                 NULL, changes, sealed, actor, error);
 }
 
 JsonObject *
-dv_engine_secret_object_delete(DvEngine *engine, DvKind kind, JsonObject *obj, const char *user,
+dv_engine_secret_object_delete(DvEngine *engine, DvKind kind, JsonObject *obj, const DvActor *actor,
                                GError **error)
 {
     const char *id = dv_json_get_string(obj, "id", "");
     if (kind == DV_KIND_RUN_AS) {
         DvFilter f = { "run_as_id", DV_FILTER_EQ, id };
-        if (dv_store_count(engine->store, &dv_table_hosts, &f, 1, NULL) != 0) {
+        if (dv_store_count(dv_core(engine)->store, &dv_table_hosts, &f, 1, NULL) != 0) {
             dv_set_field_error(error, DV_ERROR_CONFLICT, NULL,
                                "Run As account '%s' is used by hosts; change them first",
                                dv_json_get_string(obj, "name", ""));
             return NULL;
         }
     }
-    return dv_engine_object_submit(engine, kind, "delete", id, dv_json_get_string(obj, "name", ""),
-                                    NULL, NULL, NULL, user, error);
+    return dv_core_object_submit(engine, kind, "delete", id, dv_json_get_string(obj, "name", ""),
+                                 NULL, NULL, NULL, actor, error);
 }
 
 /* Adds each secret field's description to a shaped record. */
-void
+static void
 dv_engine_secret_object_shape(DvEngine *engine, DvKind kind, JsonObject *out)
 {
-    const DvKindInfo *info = dv_engine_kind_info(kind);
+    const DvKindInfo *info = dv_core_kind_info(kind);
     const DvSecretField *fields = dv_secret_fields_for(kind);
     g_autoptr(JsonObject) described = NULL;
 
@@ -616,8 +623,8 @@ dv_engine_secret_object_shape(DvEngine *engine, DvKind kind, JsonObject *out)
         return;
     if (kind == DV_KIND_SETTING && !dv_json_get_bool(out, "encrypted", FALSE))
         return;
-    described = dv_keyring_describe_object(engine->keyring, engine->store, info->type,
-                                           dv_json_get_string(out, "id", ""), NULL);
+    described = dv_keyring_describe_object(dv_core(engine)->keyring, dv_core(engine)->store,
+                                           info->type, dv_json_get_string(out, "id", ""), NULL);
     for (const DvSecretField *f = fields; f->name != NULL; f++) {
         JsonObject *d = described != NULL ? dv_json_get_object(described, f->name) : NULL;
         if (d != NULL) {
@@ -630,26 +637,10 @@ dv_engine_secret_object_shape(DvEngine *engine, DvKind kind, JsonObject *out)
     }
 }
 
-/* The credentials a host's Run As account gives libvirt, opened only in
- * memory; NULL with @ret_username NULL when the host has no account. */
-DvSecret *
-dv_engine_run_as_credentials(DvEngine *engine, const char *run_as_id, char **ret_username,
-                             GError **error)
+static JsonObject *
+dv_secret_objects_shape(DvEngine *engine, DvKind kind, JsonObject *record)
 {
-    g_autoptr(JsonObject) acct = dv_store_get(engine->store, &dv_table_run_as_accounts, run_as_id, error);
-    g_autoptr(DvSecret) secret = NULL;
-    const char *field;
-
-    if (acct == NULL)
-        return NULL;
-    field = g_strcmp0(dv_json_get_string(acct, "credential_kind", ""), "password") == 0
-                ? "password"
-                : "ssh_private_key";
-    secret = dv_keyring_load_secret(engine->keyring, engine->store, "run-as", run_as_id, field, error);
-    if (secret == NULL) {
-        g_prefix_error(error, "Run As account '%s': ", dv_json_get_string(acct, "name", ""));
-        return NULL;
-    }
-    *ret_username = g_strdup(dv_json_get_string(acct, "username", ""));
-    return g_steal_pointer(&secret);
+    JsonObject *out = json_object_ref(record);
+    dv_engine_secret_object_shape(engine, kind, out);
+    return out;
 }

@@ -4,7 +4,7 @@
  * shares and templates.  Their changes are jobs too, so every change has
  * one audit trail, but the work is a single write. */
 
-#include "dv-engine-private.h"
+#include "dv-engine-objects.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -14,33 +14,13 @@
 
 #define DV_PATH_MAX 4096
 
-gboolean
-dv_engine_check_unique(DvEngine *engine, const DvTableDef *def, const char *column,
-                       const char *value, const char *except_id, const char *field,
-                       const char *what, GError **error)
-{
-    g_autoptr(GError) local = NULL;
-    g_autoptr(JsonObject) other = dv_store_find(engine->store, def, column, value, &local);
-
-    if (other == NULL) {
-        if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
-            return TRUE;
-        g_propagate_error(error, g_steal_pointer(&local));
-        return FALSE;
-    }
-    if (except_id != NULL && g_strcmp0(dv_json_get_string(other, "id", ""), except_id) == 0)
-        return TRUE;
-    dv_set_field_error(error, DV_ERROR_CONFLICT, field, "%s: a %s with %s '%s' already exists",
-                       field, what, column, value);
-    return FALSE;
-}
 
 static gboolean
 dv_engine_has_references(DvEngine *engine, const DvTableDef *def, const char *column,
                          const char *id, GError **error)
 {
     DvFilter f = { column, DV_FILTER_EQ, id };
-    gint64 n = dv_store_count(engine->store, def, &f, 1, error);
+    gint64 n = dv_store_count(dv_core(engine)->store, def, &f, 1, error);
     return n != 0; /* an error counts as referenced: refuse to delete */
 }
 
@@ -54,7 +34,7 @@ static gboolean
 dv_engine_share_path_check(DvEngine *engine, const char *path, gboolean *ret_create, GError **error)
 {
     g_autofree char *real = realpath(path, NULL);
-    g_autofree char *root_slash = g_strconcat(engine->library_root, "/", NULL);
+    g_autofree char *root_slash = g_strconcat(dv_core(engine)->library_root, "/", NULL);
     struct stat st;
 
     if (real != NULL) {
@@ -77,13 +57,13 @@ dv_engine_share_path_check(DvEngine *engine, const char *path, gboolean *ret_cre
                            "path: %s does not exist; Drover creates a share's directory only under "
                            "the library root %s ([library] root in droverd's config), elsewhere it "
                            "must exist",
-                           path, engine->library_root);
+                           path, dv_core(engine)->library_root);
         return FALSE;
     }
     /* Nothing from the root down may lead elsewhere: every part of the
      * path that exists (the root, then each component) is a real
      * directory; a dangling link as the last part counts as existing. */
-    for (gsize end = strlen(engine->library_root); end <= strlen(path); end++) {
+    for (gsize end = strlen(dv_core(engine)->library_root); end <= strlen(path); end++) {
         g_autofree char *part = NULL;
         if (path[end] != '/' && path[end] != '\0')
             continue;
@@ -135,7 +115,7 @@ dv_engine_object_job(DvJob *job, gpointer user_data, GError **error)
         g_set_error(error, DV_ERROR, DV_ERROR_INTERNAL, "bad job parameters");
         return FALSE;
     }
-    info = dv_engine_kind_info((DvKind)kind);
+    info = dv_core_kind_info((DvKind)kind);
     dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
     if (!dv_job_step(job, "save", error))
         return FALSE;
@@ -144,7 +124,7 @@ dv_engine_object_job(DvJob *job, gpointer user_data, GError **error)
         g_autoptr(GError) local = NULL;
         g_autoptr(JsonObject) result = json_object_new();
         /* Resumed after a crash: the row may already be there. */
-        g_autoptr(JsonObject) existing = dv_store_get(engine->store, info->def,
+        g_autoptr(JsonObject) existing = dv_store_get(dv_core(engine)->store, info->def,
                                                       dv_json_get_string(record, "id", ""), &local);
         /* A share on this server: its directory exists, or is made now
          * under the library root (checked again: the tree may have
@@ -153,7 +133,7 @@ dv_engine_object_job(DvJob *job, gpointer user_data, GError **error)
             dv_json_get_string(record, "host_id", NULL) == NULL &&
             !dv_engine_share_make_dir(engine, dv_json_get_string(record, "path", NULL), error))
             return FALSE;
-        if (existing == NULL && !dv_store_insert(engine->store, info->def, record, error))
+        if (existing == NULL && !dv_store_insert(dv_core(engine)->store, info->def, record, error))
             return FALSE;
         json_object_set_string_member(result, "id", dv_json_get_string(record, "id", ""));
         json_object_set_string_member(result, "name", dv_json_get_string(record, "name", ""));
@@ -161,12 +141,13 @@ dv_engine_object_job(DvJob *job, gpointer user_data, GError **error)
         return TRUE;
     }
     if (g_strcmp0(op, "update") == 0)
-        return dv_store_update(engine->store, info->def, dv_json_get_string(params, "id", ""),
+        return dv_store_update(dv_core(engine)->store, info->def,
+                               dv_json_get_string(params, "id", ""),
                                dv_json_get_object(params, "changes"), error);
     if (g_strcmp0(op, "delete") == 0) {
         g_autoptr(GError) local = NULL;
-        if (!dv_store_delete(engine->store, info->def, dv_json_get_string(params, "id", ""),
-                             &local)) {
+        if (!dv_store_delete(dv_core(engine)->store, info->def,
+                             dv_json_get_string(params, "id", ""), &local)) {
             /* Already gone (a resumed job): done. */
             if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
                 return TRUE;
@@ -190,31 +171,10 @@ dv_engine_objects_register(DvEngine *engine)
     };
     for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
         DvJobKind kind = { names[i], dv_engine_object_job, engine, TRUE };
-        dv_job_manager_register_kind(engine->jobs, &kind);
+        dv_job_manager_register_kind(dv_core(engine)->jobs, &kind);
     }
 }
 
-JsonObject *
-dv_engine_object_submit(DvEngine *engine, DvKind kind, const char *op, const char *id,
-                        const char *name, JsonObject *record, JsonObject *changes,
-                        JsonObject *sealed, const char *user, GError **error)
-{
-    const DvKindInfo *info = dv_engine_kind_info(kind);
-    g_autoptr(JsonObject) params = json_object_new();
-    g_autofree char *job_kind = g_strdup_printf("%s.%s", info->type, op);
-
-    json_object_set_string_member(params, "op", op);
-    json_object_set_int_member(params, "kind", kind);
-    json_object_set_string_member(params, "id", id);
-    if (record != NULL)
-        json_object_set_object_member(params, "record", json_object_ref(record));
-    if (changes != NULL)
-        json_object_set_object_member(params, "changes", json_object_ref(changes));
-    /* Ciphertext only: each value opens only for its object and field. */
-    if (sealed != NULL && json_object_get_size(sealed) > 0)
-        json_object_set_object_member(params, "sealed", json_object_ref(sealed));
-    return dv_engine_submit(engine, job_kind, info->type, id, name, NULL, params, user, error);
-}
 
 /* --- validation per kind -------------------------------------------------- */
 
@@ -280,7 +240,7 @@ dv_engine_set_ref(DvEngine *engine, JsonObject *body, const char *member, DvKind
         return TRUE;
     }
     {
-        g_autoptr(JsonObject) ref = dv_engine_resolve(engine, kind, value, member, error);
+        g_autoptr(JsonObject) ref = dv_core_resolve(engine, kind, value, member, error);
         if (ref == NULL)
             return FALSE;
         json_object_set_string_member(record, column, dv_json_get_string(ref, "id", ""));
@@ -307,7 +267,7 @@ dv_engine_check_group_cycle(DvEngine *engine, const char *group_id, const char *
                                "parent: host groups nest at most 64 levels");
             return FALSE;
         }
-        g = dv_store_get(engine->store, &dv_table_host_groups, cur, error);
+        g = dv_store_get(dv_core(engine)->store, &dv_table_host_groups, cur, error);
         if (g == NULL)
             return FALSE;
         g_free(cur);
@@ -377,15 +337,15 @@ dv_engine_share_build(DvEngine *engine, JsonObject *body, GError **error)
     json_object_set_null_member(rec, "host_id");
     json_object_set_null_member(rec, "pool_name");
     if (host != NULL) {
-        g_autoptr(JsonObject) h = dv_engine_resolve(engine, DV_KIND_HOST, host, "host", error);
+        g_autoptr(JsonObject) h = dv_core_resolve(engine, DV_KIND_HOST, host, "host", error);
         g_autoptr(JsonArray) pools = NULL;
         JsonObject *found = NULL;
         if (h == NULL)
             return NULL;
         if (!dv_validate_name("pool", pool, error))
             return NULL;
-        pools = dv_engine_list_all(engine, &dv_table_pools, "host_id",
-                                   dv_json_get_string(h, "id", ""), error);
+        pools = dv_core_list_all(engine, &dv_table_pools, "host_id",
+                                 dv_json_get_string(h, "id", ""), error);
         if (pools == NULL)
             return NULL;
         for (guint i = 0; i < json_array_get_length(pools); i++) {
@@ -424,10 +384,10 @@ dv_engine_share_build(DvEngine *engine, JsonObject *body, GError **error)
     if (!dv_engine_validate_description(body, rec, error))
         return NULL;
     json_object_set_int_member(rec, "created_at", dv_store_now());
-    if (!dv_engine_check_unique(engine, &dv_table_library_shares, "name", name, NULL, "name",
-                                "library share", error) ||
-        !dv_engine_check_unique(engine, &dv_table_library_shares, "path", path, NULL, "path",
-                                "library share", error))
+    if (!dv_core_check_unique(engine, &dv_table_library_shares, "name", name, NULL, "name",
+                              "library share", error) ||
+        !dv_core_check_unique(engine, &dv_table_library_shares, "path", path, NULL, "path",
+                              "library share", error))
         return NULL;
     if (host == NULL) {
         gboolean create = FALSE;
@@ -505,8 +465,8 @@ dv_engine_template_build(DvEngine *engine, JsonObject *body, GError **error)
         return NULL;
     }
     if (share != NULL) {
-        g_autoptr(JsonObject) s = dv_engine_resolve(engine, DV_KIND_LIBRARY_SHARE, share,
-                                                    "library_share", error);
+        g_autoptr(JsonObject) s =
+            dv_core_resolve(engine, DV_KIND_LIBRARY_SHARE, share, "library_share", error);
         if (s == NULL)
             return NULL;
         if (!dv_validate_name("disk_volume", disk, error))
@@ -514,8 +474,8 @@ dv_engine_template_build(DvEngine *engine, JsonObject *body, GError **error)
         if (dv_json_get_string(s, "host_id", NULL) != NULL) {
             g_autofree char *vpath = g_build_filename(dv_json_get_string(s, "path", ""), disk, NULL);
             g_autoptr(GError) local = NULL;
-            g_autoptr(JsonObject) vol = dv_store_find(engine->store, &dv_table_volumes, "path",
-                                                      vpath, &local);
+            g_autoptr(JsonObject) vol =
+                dv_store_find(dv_core(engine)->store, &dv_table_volumes, "path", vpath, &local);
             if (vol == NULL) {
                 dv_set_field_error(error, DV_ERROR_NOT_FOUND, "disk_volume",
                                    "disk_volume: library share '%s' holds no volume '%s' "
@@ -531,17 +491,17 @@ dv_engine_template_build(DvEngine *engine, JsonObject *body, GError **error)
     if (!dv_engine_validate_description(body, rec, error))
         return NULL;
     json_object_set_int_member(rec, "created_at", dv_store_now());
-    if (!dv_engine_check_unique(engine, &dv_table_templates, "name", name, NULL, "name",
-                                "template", error))
+    if (!dv_core_check_unique(engine, &dv_table_templates, "name", name, NULL, "name", "template",
+                              error))
         return NULL;
     return g_steal_pointer(&rec);
 }
 
 JsonObject *
-dv_engine_object_create(DvEngine *engine, DvKind kind, JsonObject *body, const char *user,
+dv_engine_object_create(DvEngine *engine, DvKind kind, JsonObject *body, const DvActor *actor,
                         GError **error)
 {
-    const DvKindInfo *info = dv_engine_kind_info(kind);
+    const DvKindInfo *info = dv_core_kind_info(kind);
     g_autoptr(JsonObject) rec = NULL;
 
     switch (kind) {
@@ -549,12 +509,12 @@ dv_engine_object_create(DvEngine *engine, DvKind kind, JsonObject *body, const c
     case DV_KIND_CLUSTER: {
         const char *name = dv_json_get_string(body, "name", NULL);
         g_autofree char *id = g_uuid_string_random();
-        if (!dv_json_check_fields(body, kind == DV_KIND_HOST_GROUP ? dv_host_group_fields
-                                                                   : dv_cluster_fields,
-                                  NULL, error) ||
+        if (!dv_json_check_fields(
+                body, kind == DV_KIND_HOST_GROUP ? dv_host_group_fields : dv_cluster_fields, NULL,
+                error) ||
             !dv_validate_name("name", name, error) ||
-            !dv_engine_check_unique(engine, info->def, "name", name, NULL, "name",
-                                    info->singular, error))
+            !dv_core_check_unique(engine, info->def, "name", name, NULL, "name", info->singular,
+                                  error))
             return NULL;
         rec = json_object_new();
         json_object_set_string_member(rec, "id", id);
@@ -593,15 +553,16 @@ dv_engine_object_create(DvEngine *engine, DvKind kind, JsonObject *body, const c
     }
     if (rec == NULL)
         return NULL;
-    return dv_engine_object_submit(engine, kind, "create", dv_json_get_string(rec, "id", ""),
-                                   dv_json_get_string(rec, "name", ""), rec, NULL, NULL, user, error);
+    return dv_core_object_submit(engine, kind, "create", dv_json_get_string(rec, "id", ""),
+                                 dv_json_get_string(rec, "name", ""), rec, NULL, NULL, actor,
+                                 error);
 }
 
 JsonObject *
 dv_engine_object_update(DvEngine *engine, DvKind kind, JsonObject *obj, JsonObject *body,
-                        const char *user, GError **error)
+                        const DvActor *actor, GError **error)
 {
-    const DvKindInfo *info = dv_engine_kind_info(kind);
+    const DvKindInfo *info = dv_core_kind_info(kind);
     const char *id = dv_json_get_string(obj, "id", "");
     g_autoptr(JsonObject) changes = json_object_new();
     const char *name = dv_json_get_string(body, "name", NULL);
@@ -612,8 +573,8 @@ dv_engine_object_update(DvEngine *engine, DvKind kind, JsonObject *obj, JsonObje
         return NULL;
     if (name != NULL) {
         if (!dv_validate_name("name", name, error) ||
-            !dv_engine_check_unique(engine, info->def, "name", name, id, "name", info->singular,
-                                    error))
+            !dv_core_check_unique(engine, info->def, "name", name, id, "name", info->singular,
+                                  error))
             return NULL;
         json_object_set_string_member(changes, "name", name);
     }
@@ -635,15 +596,15 @@ dv_engine_object_update(DvEngine *engine, DvKind kind, JsonObject *obj, JsonObje
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL, "nothing to change");
         return NULL;
     }
-    return dv_engine_object_submit(engine, kind, "update", id, dv_json_get_string(obj, "name", ""),
-                                   NULL, changes, NULL, user, error);
+    return dv_core_object_submit(engine, kind, "update", id, dv_json_get_string(obj, "name", ""),
+                                 NULL, changes, NULL, actor, error);
 }
 
 JsonObject *
-dv_engine_object_delete(DvEngine *engine, DvKind kind, JsonObject *obj, const char *user,
+dv_engine_object_delete(DvEngine *engine, DvKind kind, JsonObject *obj, const DvActor *actor,
                         GError **error)
 {
-    const DvKindInfo *info = dv_engine_kind_info(kind);
+    const DvKindInfo *info = dv_core_kind_info(kind);
     const char *id = dv_json_get_string(obj, "id", "");
     const char *name = dv_json_get_string(obj, "name", "");
     struct {
@@ -680,7 +641,7 @@ dv_engine_object_delete(DvEngine *engine, DvKind kind, JsonObject *obj, const ch
             return NULL;
         }
     }
-    return dv_engine_object_submit(engine, kind, "delete", id, name, NULL, NULL, NULL, user, error);
+    return dv_core_object_submit(engine, kind, "delete", id, name, NULL, NULL, NULL, actor, error);
 }
 
 gboolean
@@ -691,15 +652,17 @@ dv_engine_ensure_default_share(DvEngine *engine, GError **error)
     g_autofree char *id = NULL;
     g_autofree char *path = NULL;
     const char *name;
-    gint64 n = dv_store_count(engine->store, &dv_table_library_shares, &f, 1, error);
+    gint64 n = dv_store_count(dv_core(engine)->store, &dv_table_library_shares, &f, 1, error);
 
     if (n < 0)
         return FALSE;
     if (n > 0)
         return TRUE;
-    name = engine->default_share_name != NULL ? engine->default_share_name : DV_DEFAULT_SHARE_NAME;
-    path = engine->default_share_path != NULL ? g_strdup(engine->default_share_path)
-                                              : g_build_filename(engine->state_dir, "library", NULL);
+    name = dv_core(engine)->default_share_name != NULL ? dv_core(engine)->default_share_name
+                                                       : DV_DEFAULT_SHARE_NAME;
+    path = dv_core(engine)->default_share_path != NULL
+               ? g_strdup(dv_core(engine)->default_share_path)
+               : g_build_filename(dv_core(engine)->state_dir, "library", NULL);
     if (g_mkdir_with_parents(path, 0755) != 0) {
         g_set_error(error, DV_ERROR, DV_ERROR_INTERNAL, "cannot create %s: %s", path,
                     g_strerror(errno));
@@ -709,10 +672,10 @@ dv_engine_ensure_default_share(DvEngine *engine, GError **error)
      * (the clash the upgrade guide warns about): keep theirs, skip ours. */
     {
         g_autoptr(GError) local = NULL;
-        if (!dv_engine_check_unique(engine, &dv_table_library_shares, "name", name, NULL,
-                                    "name", "library share", &local) ||
-            !dv_engine_check_unique(engine, &dv_table_library_shares, "path", path, NULL, "path",
-                                    "library share", &local)) {
+        if (!dv_core_check_unique(engine, &dv_table_library_shares, "name", name, NULL, "name",
+                                  "library share", &local) ||
+            !dv_core_check_unique(engine, &dv_table_library_shares, "path", path, NULL, "path",
+                                  "library share", &local)) {
             if (g_error_matches(local, DV_ERROR, DV_ERROR_CONFLICT)) {
                 g_warning("default library share not created: %s", local->message);
                 return TRUE;
@@ -731,5 +694,5 @@ dv_engine_ensure_default_share(DvEngine *engine, GError **error)
     json_object_set_boolean_member(rec, "is_default", TRUE);
     json_object_set_string_member(rec, "description", "Default library share made on first start");
     json_object_set_int_member(rec, "created_at", dv_store_now());
-    return dv_store_insert(engine->store, &dv_table_library_shares, rec, error);
+    return dv_store_insert(dv_core(engine)->store, &dv_table_library_shares, rec, error);
 }

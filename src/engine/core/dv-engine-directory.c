@@ -6,7 +6,7 @@
  * that the protector exists (key_protectors), because each server binds
  * with its own identity. */
 
-#include "dv-engine-private.h"
+#include "dv-core.h"
 #include "dv-engine-directory.h"
 #include "dv-keys-directory.h"
 

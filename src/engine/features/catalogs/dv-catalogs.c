@@ -126,11 +126,11 @@ gboolean
 dv_catalog_names_taken(DvEngine *engine, const char *host_id, const char *host_name, GHashTable *taken,
                        GError **error)
 {
-    g_autoptr(JsonArray) vms = dv_engine_list_all(engine, &dv_table_vms, "host_id", host_id, error);
+    g_autoptr(JsonArray) vms = dv_core_list_all(engine, &dv_table_vms, "host_id", host_id, error);
     g_autoptr(JsonArray) ms = NULL;
     if (vms == NULL)
         return FALSE;
-    ms = dv_engine_list_all(engine, &dv_table_catalog_machines, "host_id", host_id, error);
+    ms = dv_core_list_all(engine, &dv_table_catalog_machines, "host_id", host_id, error);
     if (ms == NULL)
         return FALSE;
     for (guint i = 0; i < json_array_get_length(vms); i++)
@@ -254,7 +254,7 @@ dv_catalog_targets(DvEngine *engine, JsonObject *body, const char **ret_kind, ch
                 dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, f, "%s: must be a host name or id", f);
                 return NULL;
             }
-            h = dv_engine_resolve(engine, DV_KIND_HOST, json_node_get_string(node), f, error);
+            h = dv_core_resolve(engine, DV_KIND_HOST, json_node_get_string(node), f, error);
             if (h == NULL)
                 return NULL;
             g_ptr_array_add(hosts, h);
@@ -272,23 +272,23 @@ dv_catalog_targets(DvEngine *engine, JsonObject *body, const char **ret_kind, ch
         *ret_ref_id = NULL;
     } else {
         const char *field = group != NULL ? "host_group" : "cluster";
-        g_autoptr(JsonObject) ref = dv_engine_resolve(engine, group != NULL ? DV_KIND_HOST_GROUP : DV_KIND_CLUSTER,
-                                                      group != NULL ? group : cluster, field, error);
+        g_autoptr(JsonObject) ref =
+            dv_core_resolve(engine, group != NULL ? DV_KIND_HOST_GROUP : DV_KIND_CLUSTER,
+                            group != NULL ? group : cluster, field, error);
         g_autoptr(GPtrArray) groups = NULL;
         guint seen = 0;
         if (ref == NULL)
             return NULL;
         if (group != NULL) {
-            groups = dv_engine_group_subtree(engine, dv_json_get_string(ref, "id", ""), error);
+            groups = dv_core_group_subtree(engine, dv_json_get_string(ref, "id", ""), error);
             if (groups == NULL)
                 return NULL;
         }
         for (guint g = 0; g < (groups != NULL ? groups->len : 1); g++) {
-            g_autoptr(JsonArray) rows = dv_engine_list_all(engine, &dv_table_hosts,
-                                                           group != NULL ? "host_group_id" : "cluster_id",
-                                                           group != NULL ? g_ptr_array_index(groups, g)
-                                                                         : dv_json_get_string(ref, "id", ""),
-                                                           error);
+            g_autoptr(JsonArray) rows = dv_core_list_all(
+                engine, &dv_table_hosts, group != NULL ? "host_group_id" : "cluster_id",
+                group != NULL ? g_ptr_array_index(groups, g) : dv_json_get_string(ref, "id", ""),
+                error);
             if (rows == NULL)
                 return NULL;
             for (guint i = 0; i < json_array_get_length(rows); i++) {
@@ -335,7 +335,8 @@ dv_catalog_on_host(DvEngine *engine, const DvTableDef *def, const char *host_id,
                    const char *column, const char *value, GError **error)
 {
     DvFilter f[] = { { "host_id", DV_FILTER_EQ, host_id }, { column, DV_FILTER_EQ, value } };
-    g_autoptr(JsonArray) rows = dv_store_list(engine->store, def, f, 2, 1, NULL, NULL, error);
+    g_autoptr(JsonArray) rows =
+        dv_store_list(dv_core(engine)->store, def, f, 2, 1, NULL, NULL, error);
     if (rows == NULL)
         return NULL;
     if (json_array_get_length(rows) == 0)
@@ -379,8 +380,8 @@ dv_catalog_master_disk(JsonObject *vm)
 JsonObject *
 dv_catalog_check_master(DvEngine *engine, JsonObject *body, JsonObject **ret_disk_vol, GError **error)
 {
-    g_autoptr(JsonObject) vm = dv_engine_resolve(engine, DV_KIND_VM, dv_json_get_string(body, "master_vm", NULL),
-                                                 "master_vm", error);
+    g_autoptr(JsonObject) vm = dv_core_resolve(
+        engine, DV_KIND_VM, dv_json_get_string(body, "master_vm", NULL), "master_vm", error);
     const char *snap = dv_json_get_string(body, "master_snapshot", NULL);
     const char *state;
     JsonObject *disk;
@@ -400,7 +401,8 @@ dv_catalog_check_master(DvEngine *engine, JsonObject *body, JsonObject **ret_dis
     {
         DvFilter f[] = { { "vm_id", DV_FILTER_EQ, dv_json_get_string(vm, "id", "") },
                          { "name", DV_FILTER_EQ, snap } };
-        g_autoptr(JsonArray) rows = dv_store_list(engine->store, &dv_table_snapshots, f, 2, 1, NULL, NULL, error);
+        g_autoptr(JsonArray) rows =
+            dv_store_list(dv_core(engine)->store, &dv_table_snapshots, f, 2, 1, NULL, NULL, error);
         if (rows == NULL)
             return NULL;
         if (json_array_get_length(rows) == 0) {
@@ -523,7 +525,7 @@ dv_catalog_check_machine_spec(DvEngine *engine, JsonObject *spec_in, JsonObject 
 }
 
 JsonObject *
-dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const char *user, GError **error)
+dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const DvActor *actor, GError **error)
 {
     const char *name = dv_json_get_string(body, "name", NULL);
     const char *pool = dv_json_get_string(body, "pool", NULL);
@@ -565,7 +567,8 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const char *user, G
                            DV_CATALOG_NAME_MAX);
         return NULL;
     }
-    if (!dv_engine_check_unique(engine, &dv_table_catalogs, "name", name, NULL, "name", "catalog", error))
+    if (!dv_core_check_unique(engine, &dv_table_catalogs, "name", name, NULL, "name", "catalog",
+                              error))
         return NULL;
     if (g_strcmp0(type, "pooled") != 0 && g_strcmp0(type, "persistent") != 0) {
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "type", "type: must be pooled or persistent");
@@ -603,7 +606,8 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const char *user, G
     if (hosts == NULL)
         return NULL;
     if (profile_ref != NULL) {
-        profile = dv_engine_resolve(engine, DV_KIND_GUEST_OS_PROFILE, profile_ref, "guest_os_profile", error);
+        profile = dv_core_resolve(engine, DV_KIND_GUEST_OS_PROFILE, profile_ref, "guest_os_profile",
+                                  error);
         if (profile == NULL)
             return NULL;
     }
@@ -634,7 +638,7 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const char *user, G
         }
         /* Placement reads each host live: free memory, CPU load, the
          * pool's free space (dv-catalog-place.c). */
-        vh = dv_engine_virt_host(engine, host, error);
+        vh = dv_core_virt_host(engine, host, error);
         if (vh == NULL)
             return NULL;
         load = dv_virt_host_get_load(vh, DV_CATALOG_LOAD_SAMPLE_MS, NULL, &local);
@@ -666,7 +670,8 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const char *user, G
             g_autofree char *prefix = g_strdup_printf("%s-", name);
             DvFilter f[] = { { "pool_id", DV_FILTER_EQ, dv_json_get_string(p, "id", "") },
                              { "name", DV_FILTER_PREFIX, prefix } };
-            g_autoptr(JsonArray) clash = dv_store_list(engine->store, &dv_table_volumes, f, 2, 1, NULL, NULL, error);
+            g_autoptr(JsonArray) clash = dv_store_list(dv_core(engine)->store, &dv_table_volumes, f,
+                                                       2, 1, NULL, NULL, error);
             if (clash == NULL)
                 return NULL;
             if (json_array_get_length(clash) > 0) {
@@ -754,18 +759,19 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const char *user, G
     }
     {
         DvCatalogRows rows = { catalog, image, bases, machines };
-        if (!dv_store_transaction(engine->store, dv_catalog_insert_txn, &rows, error))
+        if (!dv_store_transaction(dv_core(engine)->store, dv_catalog_insert_txn, &rows, error))
             return NULL;
     }
-    job = dv_engine_submit(engine, "catalog.provision", "catalog", id, name, NULL, NULL, user, error);
+    job =
+        dv_core_submit(engine, "catalog.provision", "catalog", id, name, NULL, NULL, actor, error);
     if (job == NULL) {
-        dv_store_delete(engine->store, &dv_table_catalogs, id, NULL);
+        dv_store_delete(dv_core(engine)->store, &dv_table_catalogs, id, NULL);
         return NULL;
     }
     {
         g_autoptr(JsonObject) changes = json_object_new();
         json_object_set_string_member(changes, "job_id", dv_json_get_string(job, "id", ""));
-        if (!dv_store_update(engine->store, &dv_table_catalogs, id, changes, error))
+        if (!dv_store_update(dv_core(engine)->store, &dv_table_catalogs, id, changes, error))
             return NULL;
     }
     return g_steal_pointer(&job);
@@ -782,7 +788,7 @@ dv_catalog_check_idle(DvEngine *engine, JsonObject *catalog, GError **error)
 
     if (job_id == NULL)
         return TRUE;
-    job = dv_store_get(engine->store, &dv_table_jobs, job_id, &local);
+    job = dv_store_get(dv_core(engine)->store, &dv_table_jobs, job_id, &local);
     if (job == NULL)
         return TRUE; /* expired from the jobs table: long finished */
     state = dv_json_get_string(job, "state", "");
@@ -797,20 +803,20 @@ dv_catalog_check_idle(DvEngine *engine, JsonObject *catalog, GError **error)
 }
 
 JsonObject *
-dv_engine_catalog_provision(DvEngine *engine, const char *ref, const char *user, GError **error)
+dv_engine_catalog_provision(DvEngine *engine, const char *ref, const DvActor *actor, GError **error)
 {
-    g_autoptr(JsonObject) catalog = dv_engine_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
+    g_autoptr(JsonObject) catalog = dv_core_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
 
     if (catalog == NULL)
         return NULL;
-    return dv_catalog_submit(engine, catalog, "catalog.provision", NULL, "provisioning", user,
+    return dv_catalog_submit(engine, catalog, "catalog.provision", NULL, "provisioning", actor,
                              error);
 }
 
 JsonObject *
 dv_engine_catalog_machines(DvEngine *engine, const char *ref, GHashTable *query, GError **error)
 {
-    g_autoptr(JsonObject) catalog = dv_engine_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
+    g_autoptr(JsonObject) catalog = dv_core_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
     g_autoptr(GHashTable) q = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 
     if (catalog == NULL)
@@ -823,7 +829,7 @@ dv_engine_catalog_machines(DvEngine *engine, const char *ref, GHashTable *query,
             g_hash_table_replace(q, g_strdup(k), g_strdup(v));
     }
     g_hash_table_replace(q, g_strdup("catalog_id"), g_strdup(dv_json_get_string(catalog, "id", "")));
-    return dv_engine_list(engine, DV_KIND_CATALOG_MACHINE, q, error);
+    return dv_core_list(engine, DV_KIND_CATALOG_MACHINE, q, error);
 }
 
 void
@@ -834,4 +840,5 @@ dv_engine_catalogs_register(DvEngine *engine)
     dv_catalog_reconcile_register(engine);
     dv_catalog_image_register(engine);
     dv_catalog_machines_register(engine);
+    dv_core_add_vm_before_start(engine, dv_catalog_before_start);
 }

@@ -88,7 +88,7 @@ dv_catalog_nested_prefixes(DvEngine *engine, JsonObject *catalog, GError **error
 
     do {
         g_autofree char *next = NULL;
-        g_autoptr(JsonArray) page = dv_store_list(engine->store, &dv_table_catalogs, &f, 1,
+        g_autoptr(JsonArray) page = dv_store_list(dv_core(engine)->store, &dv_table_catalogs, &f, 1,
                                                   DV_PAGE_MAX, cursor, &next, error);
         if (page == NULL)
             return NULL;
@@ -188,7 +188,7 @@ dv_reconcile_host(DvEngine *engine, JsonObject *catalog, const char *host_id, Js
     if (!dv_catalog_scheme_parse(scheme, &offset, &width, error))
         return FALSE;
     dprefix = g_strndup(scheme, offset);
-    host = dv_store_get(engine->store, &dv_table_hosts, host_id, &local);
+    host = dv_store_get(dv_core(engine)->store, &dv_table_hosts, host_id, &local);
     if (host == NULL) {
         if (!g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
             g_propagate_error(error, g_steal_pointer(&local));
@@ -196,7 +196,7 @@ dv_reconcile_host(DvEngine *engine, JsonObject *catalog, const char *host_id, Js
         }
         return TRUE; /* a removed host: its rows went with it */
     }
-    vh = dv_engine_virt_host(engine, host, &local);
+    vh = dv_core_virt_host(engine, host, &local);
     /* Best effort: libvirt then sees files it did not make. */
     if (vh != NULL && !dv_virt_pool_refresh(vh, pool, c, &local)) {
         if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
@@ -366,10 +366,10 @@ dv_catalog_reconcile_report(DvEngine *engine, JsonObject *catalog, GCancellable 
     json_object_set_array_member(report, "unreachable_hosts", out.unreachable);
     json_object_set_array_member(report, "pool_problems", out.pool_problems);
     machines =
-        dv_engine_list_all(engine, &dv_table_catalog_machines, "catalog_id", catalog_id, error);
+        dv_core_list_all(engine, &dv_table_catalog_machines, "catalog_id", catalog_id, error);
     if (machines == NULL)
         return NULL;
-    bases = dv_engine_list_all(engine, &dv_table_catalog_bases, "catalog_id", catalog_id, error);
+    bases = dv_core_list_all(engine, &dv_table_catalog_bases, "catalog_id", catalog_id, error);
     if (bases == NULL)
         return NULL;
     nested = dv_catalog_nested_prefixes(engine, catalog, error);
@@ -399,7 +399,7 @@ dv_catalog_reconcile_report(DvEngine *engine, JsonObject *catalog, GCancellable 
 JsonObject *
 dv_engine_catalog_reconcile(DvEngine *engine, const char *ref, GError **error)
 {
-    g_autoptr(JsonObject) catalog = dv_engine_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
+    g_autoptr(JsonObject) catalog = dv_core_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
     if (catalog == NULL)
         return NULL;
     return dv_catalog_reconcile_report(engine, catalog, NULL, error);
@@ -407,9 +407,9 @@ dv_engine_catalog_reconcile(DvEngine *engine, const char *ref, GError **error)
 
 JsonObject *
 dv_engine_catalog_reconcile_submit(DvEngine *engine, const char *ref, JsonObject *body,
-                                   const char *user, GError **error)
+                                   const DvActor *actor, GError **error)
 {
-    g_autoptr(JsonObject) catalog = dv_engine_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
+    g_autoptr(JsonObject) catalog = dv_core_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
     g_autoptr(JsonObject) params = json_object_new();
 
     if (catalog == NULL)
@@ -420,9 +420,9 @@ dv_engine_catalog_reconcile_submit(DvEngine *engine, const char *ref, JsonObject
                                    dv_json_get_bool(body, "delete_orphans", FALSE));
     /* Jobs of one catalog run one at a time: this one waits for a
      * provisioning or delete job of the catalog to end. */
-    return dv_engine_submit(engine, "catalog.reconcile", "catalog",
-                            dv_json_get_string(catalog, "id", ""),
-                            dv_json_get_string(catalog, "name", ""), NULL, params, user, error);
+    return dv_core_submit(engine, "catalog.reconcile", "catalog",
+                          dv_json_get_string(catalog, "id", ""),
+                          dv_json_get_string(catalog, "name", ""), NULL, params, actor, error);
 }
 
 /* Deletes one orphan of a report; what is already gone is fine. */
@@ -430,7 +430,7 @@ static gboolean
 dv_reconcile_delete(DvEngine *engine, JsonObject *orphan, GCancellable *c, GError **error)
 {
     const char *host_id = dv_json_get_string(orphan, "host_id", "");
-    g_autoptr(DvVirtHost) vh = dv_engine_virt_host_by_id(engine, host_id, error);
+    g_autoptr(DvVirtHost) vh = dv_core_virt_host_by_id(engine, host_id, error);
     g_autoptr(GError) local = NULL;
 
     if (vh == NULL)
@@ -445,8 +445,8 @@ dv_reconcile_delete(DvEngine *engine, JsonObject *orphan, GCancellable *c, GErro
             return FALSE;
         }
         /* The inventory's row of it, if a refresh made one. */
-        return dv_store_delete_matching(engine->store, &dv_table_volumes, f, G_N_ELEMENTS(f),
-                                        error) >= 0;
+        return dv_store_delete_matching(dv_core(engine)->store, &dv_table_volumes, f,
+                                        G_N_ELEMENTS(f), error) >= 0;
     }
     if (!dv_virt_domain_delete(vh, dv_json_get_string(orphan, "uuid", ""), FALSE, c, &local) &&
         !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
@@ -456,15 +456,15 @@ dv_reconcile_delete(DvEngine *engine, JsonObject *orphan, GCancellable *c, GErro
     /* A host refresh may have listed it as a VM. */
     {
         g_autoptr(JsonArray) vms =
-            dv_engine_list_all(engine, &dv_table_vms, "host_id", host_id, error);
+            dv_core_list_all(engine, &dv_table_vms, "host_id", host_id, error);
         if (vms == NULL)
             return FALSE;
         for (guint i = 0; i < json_array_get_length(vms); i++) {
             JsonObject *vm = json_array_get_object_element(vms, i);
             if (g_strcmp0(dv_json_get_string(vm, "uuid", ""),
                           dv_json_get_string(orphan, "uuid", "")) == 0 &&
-                !dv_store_delete(engine->store, &dv_table_vms, dv_json_get_string(vm, "id", ""),
-                                 error))
+                !dv_store_delete(dv_core(engine)->store, &dv_table_vms,
+                                 dv_json_get_string(vm, "id", ""), error))
                 return FALSE;
         }
     }
@@ -487,7 +487,8 @@ dv_catalog_reconcile_job(DvJob *job, gpointer user_data, GError **error)
     JsonArray *unreachable;
 
     dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
-    catalog = dv_store_get(engine->store, &dv_table_catalogs, dv_job_get_target_id(job), error);
+    catalog =
+        dv_store_get(dv_core(engine)->store, &dv_table_catalogs, dv_job_get_target_id(job), error);
     if (catalog == NULL)
         return FALSE;
     if (!dv_job_step(job, "compare", error))
@@ -548,5 +549,5 @@ void
 dv_catalog_reconcile_register(DvEngine *engine)
 {
     DvJobKind kind = { "catalog.reconcile", dv_catalog_reconcile_job, engine, TRUE };
-    dv_job_manager_register_kind(engine->jobs, &kind);
+    dv_job_manager_register_kind(dv_core(engine)->jobs, &kind);
 }

@@ -41,7 +41,7 @@ static const DvFieldSpec dv_power_fields[] = {
 static JsonObject *
 dv_catalog_resolve_idle(DvEngine *engine, const char *ref, GError **error)
 {
-    g_autoptr(JsonObject) catalog = dv_engine_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
+    g_autoptr(JsonObject) catalog = dv_core_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
     if (catalog == NULL || !dv_catalog_check_idle(engine, catalog, error))
         return NULL;
     if (g_strcmp0(dv_json_get_string(catalog, "state", ""), "deleting") == 0) {
@@ -61,8 +61,8 @@ dv_catalog_insert_machines_txn(DvStore *store, gpointer user_data, GError **erro
 }
 
 JsonObject *
-dv_engine_catalog_add_machines(DvEngine *engine, const char *ref, JsonObject *body, const char *user,
-                               GError **error)
+dv_engine_catalog_add_machines(DvEngine *engine, const char *ref, JsonObject *body,
+                               const DvActor *actor, GError **error)
 {
     g_autoptr(JsonObject) catalog = NULL;
     g_autoptr(JsonArray) existing = NULL;
@@ -95,8 +95,8 @@ dv_engine_catalog_add_machines(DvEngine *engine, const char *ref, JsonObject *bo
     image_id = dv_json_get_string(catalog, "current_image_id", "");
     if (!dv_catalog_scheme_parse(scheme, &offset, &width, error))
         return NULL;
-    existing = dv_engine_list_all(engine, &dv_table_catalog_machines, "catalog_id",
-                                  dv_json_get_string(catalog, "id", ""), error);
+    existing = dv_core_list_all(engine, &dv_table_catalog_machines, "catalog_id",
+                                dv_json_get_string(catalog, "id", ""), error);
     if (existing == NULL)
         return NULL;
     n_existing = json_array_get_length(existing);
@@ -141,7 +141,8 @@ dv_engine_catalog_add_machines(DvEngine *engine, const char *ref, JsonObject *bo
     for (guint h = 0; host_ids != NULL && h < json_array_get_length(host_ids); h++) {
         const char *host_id = json_array_get_string_element(host_ids, h);
         g_autoptr(GError) local = NULL;
-        g_autoptr(JsonObject) host = dv_store_get(engine->store, &dv_table_hosts, host_id, &local);
+        g_autoptr(JsonObject) host =
+            dv_store_get(dv_core(engine)->store, &dv_table_hosts, host_id, &local);
         g_autoptr(JsonObject) base = NULL;
         gint64 n = 0;
         if (host == NULL) {
@@ -206,7 +207,8 @@ dv_engine_catalog_add_machines(DvEngine *engine, const char *ref, JsonObject *bo
          * machines), not only where each lands. */
         for (guint h = 0; host_ids != NULL && h < json_array_get_length(host_ids); h++) {
             const char *host_id = json_array_get_string_element(host_ids, h);
-            g_autoptr(JsonObject) host = dv_store_get(engine->store, &dv_table_hosts, host_id, NULL);
+            g_autoptr(JsonObject) host =
+                dv_store_get(dv_core(engine)->store, &dv_table_hosts, host_id, NULL);
             const char *hname = host != NULL ? dv_json_get_string(host, "name", host_id) : host_id;
             if (!dv_catalog_names_taken(engine, host_id, hname, taken, error))
                 return NULL;
@@ -228,19 +230,21 @@ dv_engine_catalog_add_machines(DvEngine *engine, const char *ref, JsonObject *bo
     }
 
     /* Nothing was written so far. */
-    if (!dv_store_transaction(engine->store, dv_catalog_insert_machines_txn, rows, error))
+    if (!dv_store_transaction(dv_core(engine)->store, dv_catalog_insert_machines_txn, rows, error))
         return NULL;
-    job = dv_catalog_submit(engine, catalog, "catalog.provision", NULL, "provisioning", user, error);
+    job =
+        dv_catalog_submit(engine, catalog, "catalog.provision", NULL, "provisioning", actor, error);
     if (job == NULL) {
         for (guint i = 0; i < rows->len; i++)
-            dv_store_delete(engine->store, &dv_table_catalog_machines,
+            dv_store_delete(dv_core(engine)->store, &dv_table_catalog_machines,
                             dv_json_get_string(g_ptr_array_index(rows, i), "id", ""), NULL);
         return NULL;
     }
     if (max_index + 1 > dv_json_get_int(catalog, "next_index", 1)) {
         g_autoptr(JsonObject) ch = json_object_new();
         json_object_set_int_member(ch, "next_index", max_index + 1);
-        if (!dv_store_update(engine->store, &dv_table_catalogs, dv_json_get_string(catalog, "id", ""), ch, error))
+        if (!dv_store_update(dv_core(engine)->store, &dv_table_catalogs,
+                             dv_json_get_string(catalog, "id", ""), ch, error))
             return NULL;
     }
     return g_steal_pointer(&job);
@@ -264,7 +268,8 @@ dv_catalog_live_states(DvEngine *engine, JsonObject *catalog)
         return states;
     prefix = g_strndup(scheme, offset);
     for (guint h = 0; host_ids != NULL && h < json_array_get_length(host_ids); h++) {
-        g_autoptr(DvVirtHost) vh = dv_engine_virt_host_by_id(engine, json_array_get_string_element(host_ids, h), NULL);
+        g_autoptr(DvVirtHost) vh =
+            dv_core_virt_host_by_id(engine, json_array_get_string_element(host_ids, h), NULL);
         g_autoptr(JsonArray) doms = vh != NULL ? dv_virt_domain_list_by_prefix(vh, prefix, NULL, NULL) : NULL;
         for (guint i = 0; doms != NULL && i < json_array_get_length(doms); i++) {
             JsonObject *d = json_array_get_object_element(doms, i);
@@ -285,7 +290,7 @@ dv_catalog_known_state(DvEngine *engine, GHashTable *live, JsonObject *m)
 
     if (st != 0)
         return st == 2 ? "running" : "shutoff";
-    vm = dv_store_get(engine->store, &dv_table_vms, dv_json_get_string(m, "id", ""), NULL);
+    vm = dv_store_get(dv_core(engine)->store, &dv_table_vms, dv_json_get_string(m, "id", ""), NULL);
     if (vm == NULL)
         return "shutoff";
     return g_strcmp0(dv_json_get_string(vm, "state", "shutoff"), "shutoff") == 0 ? "shutoff" : "running";
@@ -300,8 +305,8 @@ dv_catalog_by_index_desc(gconstpointer a, gconstpointer b)
 }
 
 JsonObject *
-dv_engine_catalog_remove_machines(DvEngine *engine, const char *ref, JsonObject *body, const char *user,
-                                  GError **error)
+dv_engine_catalog_remove_machines(DvEngine *engine, const char *ref, JsonObject *body,
+                                  const DvActor *actor, GError **error)
 {
     g_autoptr(JsonObject) catalog = NULL;
     g_autoptr(JsonObject) params = json_object_new();
@@ -326,8 +331,9 @@ dv_engine_catalog_remove_machines(DvEngine *engine, const char *ref, JsonObject 
             return NULL;
         ids = dv_json_get_array(params, "machine_ids");
         for (guint i = 0; !force && i < json_array_get_length(ids); i++) {
-            g_autoptr(JsonObject) m = dv_store_get(engine->store, &dv_table_catalog_machines,
-                                                   json_array_get_string_element(ids, i), error);
+            g_autoptr(JsonObject) m =
+                dv_store_get(dv_core(engine)->store, &dv_table_catalog_machines,
+                             json_array_get_string_element(ids, i), error);
             g_autofree char *f = g_strdup_printf("machines[%u]", i);
             if (m == NULL)
                 return NULL;
@@ -339,8 +345,9 @@ dv_engine_catalog_remove_machines(DvEngine *engine, const char *ref, JsonObject 
         }
     } else {
         gint64 count = dv_json_get_int(body, "count", 0);
-        g_autoptr(JsonArray) rows = dv_engine_list_all(engine, &dv_table_catalog_machines, "catalog_id",
-                                                       dv_json_get_string(catalog, "id", ""), error);
+        g_autoptr(JsonArray) rows =
+            dv_core_list_all(engine, &dv_table_catalog_machines, "catalog_id",
+                             dv_json_get_string(catalog, "id", ""), error);
         g_autoptr(GPtrArray) off = g_ptr_array_new();
         g_autoptr(GPtrArray) on = g_ptr_array_new();
         g_autoptr(JsonArray) ids = json_array_new();
@@ -370,7 +377,8 @@ dv_engine_catalog_remove_machines(DvEngine *engine, const char *ref, JsonObject 
         json_object_set_array_member(params, "machine_ids", g_steal_pointer(&ids));
     }
     json_object_set_boolean_member(params, "force", force);
-    return dv_catalog_submit(engine, catalog, "catalog.remove-machines", params, NULL, user, error);
+    return dv_catalog_submit(engine, catalog, "catalog.remove-machines", params, NULL, actor,
+                             error);
 }
 
 /* A worker of remove-machines: one machine, refused while it runs unless
@@ -385,7 +393,7 @@ dv_catalog_remove_one(DvCatalogEach *each, JsonObject *m, gboolean *ret_skipped,
     g_autoptr(JsonObject) prow = NULL;
     g_autoptr(GError) local = NULL;
 
-    vh = dv_engine_virt_host_by_id(each->engine, host_id, error);
+    vh = dv_core_virt_host_by_id(each->engine, host_id, error);
     if (vh == NULL)
         return FALSE;
     prow = dv_catalog_on_host(each->engine, &dv_table_pools, host_id, "name",
@@ -430,14 +438,15 @@ dv_catalog_remove_job(DvJob *job, gpointer user_data, GError **error)
     guint removed, failed, n = ids != NULL ? json_array_get_length(ids) : 0;
 
     dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
-    catalog = dv_store_get(engine->store, &dv_table_catalogs, dv_job_get_target_id(job), error);
+    catalog =
+        dv_store_get(dv_core(engine)->store, &dv_table_catalogs, dv_job_get_target_id(job), error);
     if (catalog == NULL || !dv_job_step(job, "remove", error))
         return FALSE;
     each.catalog = catalog;
     /* libvirt sees the console logs QEMU wrote only after a refresh: once
      * per host of the machines to remove, before the workers start. */
-    rows = dv_engine_list_all(engine, &dv_table_catalog_machines, "catalog_id", dv_json_get_string(catalog, "id", ""),
-                              error);
+    rows = dv_core_list_all(engine, &dv_table_catalog_machines, "catalog_id",
+                            dv_json_get_string(catalog, "id", ""), error);
     if (rows == NULL)
         return FALSE;
     for (guint i = 0; i < n; i++)
@@ -452,7 +461,7 @@ dv_catalog_remove_job(DvJob *job, gpointer user_data, GError **error)
             g_hash_table_contains(refreshed, host_id))
             continue;
         g_hash_table_add(refreshed, (gpointer)host_id);
-        vh = dv_engine_virt_host_by_id(engine, host_id, &ignored);
+        vh = dv_core_virt_host_by_id(engine, host_id, &ignored);
         if (vh != NULL)
             dv_virt_pool_refresh(vh, dv_json_get_string(catalog, "pool_name", ""), c, &ignored);
     }
@@ -486,7 +495,8 @@ dv_catalog_remove_job(DvJob *job, gpointer user_data, GError **error)
 /* --- power actions ------------------------------------------------------------------------ */
 
 JsonObject *
-dv_engine_catalog_power(DvEngine *engine, const char *ref, JsonObject *body, const char *user, GError **error)
+dv_engine_catalog_power(DvEngine *engine, const char *ref, JsonObject *body, const DvActor *actor,
+                        GError **error)
 {
     g_autoptr(JsonObject) catalog = NULL;
     g_autoptr(JsonObject) params = json_object_new();
@@ -516,7 +526,7 @@ dv_engine_catalog_power(DvEngine *engine, const char *ref, JsonObject *body, con
     if (!dv_catalog_pick_machines(engine, catalog, pick, params, error))
         return NULL;
     f = (DvFilter){ "catalog_id", DV_FILTER_EQ, dv_json_get_string(catalog, "id", "") };
-    total = dv_store_count(engine->store, &dv_table_catalog_machines, &f, 1, error);
+    total = dv_store_count(dv_core(engine)->store, &dv_table_catalog_machines, &f, 1, error);
     if (total < 0)
         return NULL;
     json_object_set_string_member(params, "action", action);
@@ -524,7 +534,7 @@ dv_engine_catalog_power(DvEngine *engine, const char *ref, JsonObject *body, con
     /* A share of the whole catalog at a time, at least one. */
     json_object_set_int_member(params, "parallel",
                                CLAMP((total * share + 99) / 100, 1, DV_CATALOG_POWER_MAX_PARALLEL));
-    return dv_catalog_submit(engine, catalog, "catalog.power", params, NULL, user, error);
+    return dv_catalog_submit(engine, catalog, "catalog.power", params, NULL, actor, error);
 }
 
 
@@ -543,7 +553,7 @@ dv_catalog_power_one(DvCatalogEach *each, JsonObject *m, gboolean *ret_skipped, 
         g_set_error(error, DV_ERROR, DV_ERROR_CONFLICT, "is %s, not ready", dv_json_get_string(m, "state", ""));
         return FALSE;
     }
-    vh = dv_engine_virt_host_by_id(each->engine, dv_json_get_string(m, "host_id", ""), error);
+    vh = dv_core_virt_host_by_id(each->engine, dv_json_get_string(m, "host_id", ""), error);
     if (vh == NULL)
         return FALSE;
     dom = dv_virt_domain_get(vh, uuid, c, error);
@@ -568,9 +578,10 @@ dv_catalog_power_one(DvCatalogEach *each, JsonObject *m, gboolean *ret_skipped, 
         }
     }
     if (g_strcmp0(action, "shutdown") == 0) {
-        g_autoptr(JsonObject) vm = dv_store_get(each->engine->store, &dv_table_vms, dv_json_get_string(m, "id", ""), NULL);
+        g_autoptr(JsonObject) vm = dv_store_get(dv_core(each->engine)->store, &dv_table_vms,
+                                                dv_json_get_string(m, "id", ""), NULL);
         g_autoptr(JsonObject) now = dv_virt_domain_get(vh, uuid, c, error);
-        return now != NULL && (vm == NULL || dv_engine_vm_sync(each->engine, vm, now, error));
+        return now != NULL && (vm == NULL || dv_core_vm_sync(each->engine, vm, now, error));
     }
     /* start, and the second half of restart: a pooled machine moves to
      * the current image here. */
@@ -593,7 +604,8 @@ dv_catalog_power_job(DvJob *job, gpointer user_data, GError **error)
     gboolean ok = TRUE;
 
     dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
-    catalog = dv_store_get(engine->store, &dv_table_catalogs, dv_job_get_target_id(job), error);
+    catalog =
+        dv_store_get(dv_core(engine)->store, &dv_table_catalogs, dv_job_get_target_id(job), error);
     if (catalog == NULL || !dv_job_step(job, "power", error))
         return FALSE;
     each.catalog = catalog;
@@ -643,14 +655,14 @@ dv_engine_catalog_machine_identity(DvEngine *engine, const char *ref, GError **e
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "machine", "machine: give a machine name or id");
         return NULL;
     }
-    m = dv_store_get(engine->store, &dv_table_catalog_machines, ref, &local);
+    m = dv_store_get(dv_core(engine)->store, &dv_table_catalog_machines, ref, &local);
     if (m == NULL) {
         g_autoptr(JsonArray) rows = NULL;
         if (!g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
             g_propagate_error(error, g_steal_pointer(&local));
             return NULL;
         }
-        rows = dv_engine_list_all(engine, &dv_table_catalog_machines, "name", ref, error);
+        rows = dv_core_list_all(engine, &dv_table_catalog_machines, "name", ref, error);
         if (rows == NULL)
             return NULL;
         if (json_array_get_length(rows) == 0) {
@@ -672,13 +684,15 @@ dv_engine_catalog_machine_identity(DvEngine *engine, const char *ref, GError **e
                            dv_json_get_string(m, "name", ""), dv_json_get_string(m, "step", "none"));
         return NULL;
     }
-    catalog = dv_store_get(engine->store, &dv_table_catalogs, dv_json_get_string(m, "catalog_id", ""), error);
+    catalog = dv_store_get(dv_core(engine)->store, &dv_table_catalogs,
+                           dv_json_get_string(m, "catalog_id", ""), error);
     if (catalog == NULL)
         return NULL;
-    host = dv_store_get(engine->store, &dv_table_hosts, dv_json_get_string(m, "host_id", ""), error);
+    host = dv_store_get(dv_core(engine)->store, &dv_table_hosts,
+                        dv_json_get_string(m, "host_id", ""), error);
     if (host == NULL)
         return NULL;
-    vh = dv_engine_virt_host(engine, host, error);
+    vh = dv_core_virt_host(engine, host, error);
     if (vh == NULL)
         return NULL;
     /* By its recorded path: identity volumes may live in another pool than
@@ -724,8 +738,8 @@ dv_engine_catalog_machine_identity(DvEngine *engine, const char *ref, GError **e
 gboolean
 dv_engine_catalog_reconcile_all(DvEngine *engine, guint *ret_checked, guint *ret_not_ok, GError **error)
 {
-    g_autoptr(JsonArray) catalogs = dv_store_list(engine->store, &dv_table_catalogs, NULL, 0, DV_CATALOG_MAX_MACHINES,
-                                                  NULL, NULL, error);
+    g_autoptr(JsonArray) catalogs = dv_store_list(dv_core(engine)->store, &dv_table_catalogs, NULL,
+                                                  0, DV_CATALOG_MAX_MACHINES, NULL, NULL, error);
     guint checked = 0, not_ok = 0;
 
     if (catalogs == NULL)
@@ -758,7 +772,8 @@ dv_engine_catalog_reconcile_all(DvEngine *engine, guint *ret_checked, guint *ret
         checked++;
         json_object_set_object_member(ch, "last_reconcile", g_steal_pointer(&last));
         /* A catalog deleted meanwhile is fine. */
-        if (!dv_store_update(engine->store, &dv_table_catalogs, dv_json_get_string(cat, "id", ""), ch, &uerr) &&
+        if (!dv_store_update(dv_core(engine)->store, &dv_table_catalogs,
+                             dv_json_get_string(cat, "id", ""), ch, &uerr) &&
             !g_error_matches(uerr, DV_ERROR, DV_ERROR_NOT_FOUND)) {
             g_propagate_error(error, g_steal_pointer(&uerr));
             return FALSE;
@@ -778,6 +793,6 @@ dv_catalog_machines_register(DvEngine *engine)
     /* Not resumed after a crash: a restart run again would restart the
      * machines it already did; start and shutdown are simply asked again. */
     DvJobKind power = { "catalog.power", dv_catalog_power_job, engine, FALSE };
-    dv_job_manager_register_kind(engine->jobs, &remove);
-    dv_job_manager_register_kind(engine->jobs, &power);
+    dv_job_manager_register_kind(dv_core(engine)->jobs, &remove);
+    dv_job_manager_register_kind(dv_core(engine)->jobs, &power);
 }

@@ -7,7 +7,7 @@
  *   makes the image current, and moves every pooled machine whose domain
  *   is shut off onto it (a new overlay; identity and personal disks are
  *   untouched).  Pooled machines that run move at their next start
- *   through Drover (dv_engine_catalog_before_start()).
+ *   through Drover (dv_catalog_before_start()).
  * - rollback makes the previous image (the one current before) current
  *   again the same way; its bases must still exist.
  * - rebuild gives chosen machines (persistent ones keep their disk
@@ -38,7 +38,7 @@ static const DvFieldSpec dv_rebuild_fields[] = {
 
 JsonObject *
 dv_catalog_submit(DvEngine *engine, JsonObject *catalog, const char *kind, JsonObject *params,
-                  const char *state, const char *user, GError **error)
+                  const char *state, const DvActor *actor, GError **error)
 {
     const char *id = dv_json_get_string(catalog, "id", "");
     g_autoptr(JsonObject) job = NULL;
@@ -52,15 +52,15 @@ dv_catalog_submit(DvEngine *engine, JsonObject *catalog, const char *kind, JsonO
                            dv_json_get_string(catalog, "name", ""));
         return NULL;
     }
-    job = dv_engine_submit(engine, kind, "catalog", id, dv_json_get_string(catalog, "name", ""), NULL,
-                           params, user, error);
+    job = dv_core_submit(engine, kind, "catalog", id, dv_json_get_string(catalog, "name", ""), NULL,
+                         params, actor, error);
     if (job == NULL)
         return NULL;
     json_object_set_string_member(changes, "job_id", dv_json_get_string(job, "id", ""));
     if (state != NULL)
         json_object_set_string_member(changes, "state", state);
     json_object_set_int_member(changes, "updated_at", dv_store_now());
-    if (!dv_store_update(engine->store, &dv_table_catalogs, id, changes, error))
+    if (!dv_store_update(dv_core(engine)->store, &dv_table_catalogs, id, changes, error))
         return NULL;
     return g_steal_pointer(&job);
 }
@@ -72,8 +72,8 @@ dv_catalog_base_for(DvEngine *engine, JsonObject *catalog, const char *image_id,
     DvFilter f[] = { { "image_id", DV_FILTER_EQ, image_id },
                      { "host_id", DV_FILTER_EQ, host_id },
                      { "pool_name", DV_FILTER_EQ, dv_json_get_string(catalog, "pool_name", "") } };
-    g_autoptr(JsonArray) rows = dv_store_list(engine->store, &dv_table_catalog_bases, f, G_N_ELEMENTS(f), 1,
-                                              NULL, NULL, error);
+    g_autoptr(JsonArray) rows = dv_store_list(dv_core(engine)->store, &dv_table_catalog_bases, f,
+                                              G_N_ELEMENTS(f), 1, NULL, NULL, error);
     if (rows == NULL || json_array_get_length(rows) == 0)
         return NULL;
     return json_object_ref(json_array_get_object_element(rows, 0));
@@ -105,14 +105,15 @@ dv_catalog_base_recount_txn(DvStore *store, gpointer user_data, GError **error)
 static gboolean
 dv_catalog_base_recount_one(DvEngine *engine, const char *base_id, GError **error)
 {
-    return dv_store_transaction(engine->store, dv_catalog_base_recount_txn, (gpointer)base_id, error);
+    return dv_store_transaction(dv_core(engine)->store, dv_catalog_base_recount_txn,
+                                (gpointer)base_id, error);
 }
 
 gboolean
 dv_catalog_bases_recount(DvEngine *engine, const char *catalog_id, GError **error)
 {
-    g_autoptr(JsonArray) bases = dv_engine_list_all(engine, &dv_table_catalog_bases, "catalog_id", catalog_id,
-                                                    error);
+    g_autoptr(JsonArray) bases =
+        dv_core_list_all(engine, &dv_table_catalog_bases, "catalog_id", catalog_id, error);
     if (bases == NULL)
         return FALSE;
     for (guint i = 0; i < json_array_get_length(bases); i++)
@@ -181,13 +182,13 @@ dv_catalog_base_in_use(DvEngine *engine, JsonObject *catalog, JsonObject *base, 
     g_autoptr(JsonObject) image = NULL;
     g_autoptr(JsonObject) current = NULL;
     g_autoptr(GError) local = NULL;
-    gint64 refs = dv_store_count(engine->store, &dv_table_catalog_machines, &f, 1, error);
+    gint64 refs = dv_store_count(dv_core(engine)->store, &dv_table_catalog_machines, &f, 1, error);
 
     if (refs < 0)
         return NULL;
     if (refs > 0) {
-        g_autoptr(JsonArray) one = dv_store_list(engine->store, &dv_table_catalog_machines, &f, 1, 1, NULL, NULL,
-                                                 error);
+        g_autoptr(JsonArray) one = dv_store_list(dv_core(engine)->store, &dv_table_catalog_machines,
+                                                 &f, 1, 1, NULL, NULL, error);
         if (one == NULL)
             return NULL;
         return g_strdup_printf("%" G_GINT64_FORMAT " machines use it (first: %s)", refs,
@@ -195,7 +196,7 @@ dv_catalog_base_in_use(DvEngine *engine, JsonObject *catalog, JsonObject *base, 
                                    ? dv_json_get_string(json_array_get_object_element(one, 0), "name", "")
                                    : "?");
     }
-    image = dv_store_get(engine->store, &dv_table_catalog_images, image_id, &local);
+    image = dv_store_get(dv_core(engine)->store, &dv_table_catalog_images, image_id, &local);
     if (image == NULL) {
         if (!g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
             g_propagate_error(error, g_steal_pointer(&local));
@@ -210,7 +211,7 @@ dv_catalog_base_in_use(DvEngine *engine, JsonObject *catalog, JsonObject *base, 
         g_strcmp0(dv_json_get_string(base, "state", ""), "pending") == 0)
         return g_strdup_printf("image v%" G_GINT64_FORMAT " is being made", dv_json_get_int(image, "version", 0));
     g_clear_error(&local);
-    current = dv_store_get(engine->store, &dv_table_catalog_images, current_id, &local);
+    current = dv_store_get(dv_core(engine)->store, &dv_table_catalog_images, current_id, &local);
     if (current != NULL && g_strcmp0(dv_json_get_string(current, "previous_image_id", NULL), image_id) == 0)
         return g_strdup_printf("image v%" G_GINT64_FORMAT " is what a rollback returns to",
                                dv_json_get_int(image, "version", 0));
@@ -235,7 +236,7 @@ dv_catalog_base_delete(DvEngine *engine, JsonObject *catalog, JsonObject *base, 
                            dv_json_get_string(base, "volume_name", ""), why);
         return FALSE;
     }
-    vh = dv_engine_virt_host_by_id(engine, host_id, error);
+    vh = dv_core_virt_host_by_id(engine, host_id, error);
     if (vh == NULL)
         return FALSE;
     if (!dv_virt_volume_delete(vh, dv_json_get_string(base, "pool_name", ""),
@@ -248,11 +249,13 @@ dv_catalog_base_delete(DvEngine *engine, JsonObject *catalog, JsonObject *base, 
     if (dv_json_get_string(base, "path", NULL) != NULL) {
         DvFilter f[] = { { "host_id", DV_FILTER_EQ, host_id },
                          { "path", DV_FILTER_EQ, dv_json_get_string(base, "path", "") } };
-        if (dv_store_delete_matching(engine->store, &dv_table_volumes, f, G_N_ELEMENTS(f), error) < 0)
+        if (dv_store_delete_matching(dv_core(engine)->store, &dv_table_volumes, f, G_N_ELEMENTS(f),
+                                     error) < 0)
             return FALSE;
     }
     g_clear_error(&local);
-    if (!dv_store_delete(engine->store, &dv_table_catalog_bases, dv_json_get_string(base, "id", ""), &local) &&
+    if (!dv_store_delete(dv_core(engine)->store, &dv_table_catalog_bases,
+                         dv_json_get_string(base, "id", ""), &local) &&
         !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
         g_propagate_error(error, g_steal_pointer(&local));
         return FALSE;
@@ -264,13 +267,14 @@ gboolean
 dv_catalog_bases_collect(DvEngine *engine, const char *catalog_id, GCancellable *c, guint *ret_removed,
                          GError **error)
 {
-    g_autoptr(JsonObject) catalog = dv_store_get(engine->store, &dv_table_catalogs, catalog_id, error);
+    g_autoptr(JsonObject) catalog =
+        dv_store_get(dv_core(engine)->store, &dv_table_catalogs, catalog_id, error);
     g_autoptr(JsonArray) bases = NULL;
     guint removed = 0;
 
     if (catalog == NULL || !dv_catalog_bases_recount(engine, catalog_id, error))
         return FALSE;
-    bases = dv_engine_list_all(engine, &dv_table_catalog_bases, "catalog_id", catalog_id, error);
+    bases = dv_core_list_all(engine, &dv_table_catalog_bases, "catalog_id", catalog_id, error);
     if (bases == NULL)
         return FALSE;
     for (guint i = 0; i < json_array_get_length(bases); i++) {
@@ -319,11 +323,12 @@ dv_catalog_vm_sync(DvEngine *engine, DvVirtHost *vh, JsonObject *m, GCancellable
     g_autoptr(JsonObject) dom = NULL;
     g_autoptr(GError) local = NULL;
 
-    vm = dv_store_get(engine->store, &dv_table_vms, dv_json_get_string(m, "id", ""), &local);
+    vm = dv_store_get(dv_core(engine)->store, &dv_table_vms, dv_json_get_string(m, "id", ""),
+                      &local);
     if (vm == NULL)
         return TRUE; /* not defined yet */
     dom = dv_virt_domain_get(vh, dv_json_get_string(m, "domain_uuid", ""), c, error);
-    return dom != NULL && dv_engine_vm_sync(engine, vm, dom, error);
+    return dom != NULL && dv_core_vm_sync(engine, vm, dom, error);
 }
 
 /* A pooled, ready machine whose domain is shut off gets a fresh overlay
@@ -352,7 +357,8 @@ dv_catalog_machine_reset_if_pooled(DvEngine *engine, DvVirtHost *vh, JsonObject 
 gboolean
 dv_catalog_machine_start(DvEngine *engine, JsonObject *catalog, JsonObject *m, GCancellable *c, GError **error)
 {
-    g_autoptr(DvVirtHost) vh = dv_engine_virt_host_by_id(engine, dv_json_get_string(m, "host_id", ""), error);
+    g_autoptr(DvVirtHost) vh =
+        dv_core_virt_host_by_id(engine, dv_json_get_string(m, "host_id", ""), error);
     g_autoptr(GError) local = NULL;
     gboolean moved = FALSE;
 
@@ -385,7 +391,7 @@ dv_catalog_machine_start(DvEngine *engine, JsonObject *catalog, JsonObject *m, G
 }
 
 gboolean
-dv_engine_catalog_before_start(DvEngine *engine, JsonObject *vm, GCancellable *c, GError **error)
+dv_catalog_before_start(DvEngine *engine, JsonObject *vm, GCancellable *c, GError **error)
 {
     g_autoptr(JsonObject) m = NULL;
     g_autoptr(JsonObject) catalog = NULL;
@@ -396,17 +402,19 @@ dv_engine_catalog_before_start(DvEngine *engine, JsonObject *vm, GCancellable *c
     if (g_strcmp0(dv_json_get_string(vm, "origin", ""), "catalog") != 0)
         return TRUE;
     /* A catalog machine's VM row has the machine's id. */
-    m = dv_store_get(engine->store, &dv_table_catalog_machines, dv_json_get_string(vm, "id", ""), &local);
+    m = dv_store_get(dv_core(engine)->store, &dv_table_catalog_machines,
+                     dv_json_get_string(vm, "id", ""), &local);
     if (m == NULL) {
         if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
             return TRUE;
         g_propagate_error(error, g_steal_pointer(&local));
         return FALSE;
     }
-    catalog = dv_store_get(engine->store, &dv_table_catalogs, dv_json_get_string(m, "catalog_id", ""), error);
+    catalog = dv_store_get(dv_core(engine)->store, &dv_table_catalogs,
+                           dv_json_get_string(m, "catalog_id", ""), error);
     if (catalog == NULL)
         return FALSE;
-    vh = dv_engine_virt_host_by_id(engine, dv_json_get_string(m, "host_id", ""), error);
+    vh = dv_core_virt_host_by_id(engine, dv_json_get_string(m, "host_id", ""), error);
     if (vh == NULL)
         return FALSE;
     if (!dv_catalog_machine_reset_if_pooled(engine, vh, catalog, m, c, &moved, error)) {
@@ -435,10 +443,10 @@ dv_image_insert_txn(DvStore *store, gpointer user_data, GError **error)
 }
 
 JsonObject *
-dv_engine_catalog_update_image(DvEngine *engine, const char *ref, JsonObject *body, const char *user,
-                               GError **error)
+dv_engine_catalog_update_image(DvEngine *engine, const char *ref, JsonObject *body,
+                               const DvActor *actor, GError **error)
 {
-    g_autoptr(JsonObject) catalog = dv_engine_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
+    g_autoptr(JsonObject) catalog = dv_core_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
     g_autoptr(JsonObject) master = NULL;
     g_autoptr(JsonObject) master_vol = NULL;
     g_autoptr(JsonObject) current = NULL;
@@ -471,7 +479,7 @@ dv_engine_catalog_update_image(DvEngine *engine, const char *ref, JsonObject *bo
     master = dv_catalog_check_master(engine, body, &master_vol, error);
     if (master == NULL)
         return NULL;
-    current = dv_store_get(engine->store, &dv_table_catalog_images,
+    current = dv_store_get(dv_core(engine)->store, &dv_table_catalog_images,
                            dv_json_get_string(catalog, "current_image_id", ""), NULL);
     if (current != NULL &&
         g_strcmp0(dv_json_get_string(current, "master_vm_id", ""), dv_json_get_string(master, "id", "")) == 0 &&
@@ -484,8 +492,8 @@ dv_engine_catalog_update_image(DvEngine *engine, const char *ref, JsonObject *bo
                            dv_json_get_int(current, "version", 0), cname);
         return NULL;
     }
-    images = dv_engine_list_all(engine, &dv_table_catalog_images, "catalog_id", dv_json_get_string(catalog, "id", ""),
-                                error);
+    images = dv_core_list_all(engine, &dv_table_catalog_images, "catalog_id",
+                              dv_json_get_string(catalog, "id", ""), error);
     if (images == NULL)
         return NULL;
     for (guint i = 0; i < json_array_get_length(images); i++)
@@ -503,7 +511,7 @@ dv_engine_catalog_update_image(DvEngine *engine, const char *ref, JsonObject *bo
 
         if (p == NULL && error != NULL && *error != NULL)
             return NULL;
-        host = dv_store_get(engine->store, &dv_table_hosts, host_id, error);
+        host = dv_store_get(dv_core(engine)->store, &dv_table_hosts, host_id, error);
         if (host == NULL)
             return NULL;
         if (p == NULL || g_strcmp0(dv_json_get_string(p, "state", ""), "running") != 0) {
@@ -534,23 +542,23 @@ dv_engine_catalog_update_image(DvEngine *engine, const char *ref, JsonObject *bo
     json_object_set_null_member(image, "previous_image_id");
     {
         DvImageRows rows = { image, bases };
-        if (!dv_store_transaction(engine->store, dv_image_insert_txn, &rows, error))
+        if (!dv_store_transaction(dv_core(engine)->store, dv_image_insert_txn, &rows, error))
             return NULL;
     }
     json_object_set_string_member(params, "image_id", image_id);
-    job = dv_catalog_submit(engine, catalog, "catalog.update-image", params, NULL, user, error);
+    job = dv_catalog_submit(engine, catalog, "catalog.update-image", params, NULL, actor, error);
     if (job == NULL) {
         /* Nothing is left of a refused update (bases go with the image). */
-        dv_store_delete(engine->store, &dv_table_catalog_images, image_id, NULL);
+        dv_store_delete(dv_core(engine)->store, &dv_table_catalog_images, image_id, NULL);
         return NULL;
     }
     return g_steal_pointer(&job);
 }
 
 JsonObject *
-dv_engine_catalog_rollback(DvEngine *engine, const char *ref, const char *user, GError **error)
+dv_engine_catalog_rollback(DvEngine *engine, const char *ref, const DvActor *actor, GError **error)
 {
-    g_autoptr(JsonObject) catalog = dv_engine_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
+    g_autoptr(JsonObject) catalog = dv_core_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
     g_autoptr(JsonObject) current = NULL;
     g_autoptr(JsonObject) previous = NULL;
     g_autoptr(JsonObject) params = json_object_new();
@@ -559,7 +567,7 @@ dv_engine_catalog_rollback(DvEngine *engine, const char *ref, const char *user, 
 
     if (catalog == NULL || !dv_catalog_check_idle(engine, catalog, error))
         return NULL;
-    current = dv_store_get(engine->store, &dv_table_catalog_images,
+    current = dv_store_get(dv_core(engine)->store, &dv_table_catalog_images,
                            dv_json_get_string(catalog, "current_image_id", ""), error);
     if (current == NULL)
         return NULL;
@@ -571,7 +579,7 @@ dv_engine_catalog_rollback(DvEngine *engine, const char *ref, const char *user, 
                            dv_json_get_string(catalog, "name", ""), dv_json_get_int(current, "version", 0));
         return NULL;
     }
-    previous = dv_store_get(engine->store, &dv_table_catalog_images, prev_id, error);
+    previous = dv_store_get(dv_core(engine)->store, &dv_table_catalog_images, prev_id, error);
     if (previous == NULL)
         return NULL;
     /* Its bases must still be there on every host. */
@@ -585,7 +593,8 @@ dv_engine_catalog_rollback(DvEngine *engine, const char *ref, const char *user, 
             return NULL;
         }
         if (b == NULL || g_strcmp0(dv_json_get_string(b, "state", ""), "ready") != 0) {
-            g_autoptr(JsonObject) host = dv_store_get(engine->store, &dv_table_hosts, host_id, NULL);
+            g_autoptr(JsonObject) host =
+                dv_store_get(dv_core(engine)->store, &dv_table_hosts, host_id, NULL);
             dv_set_field_error(error, DV_ERROR_CONFLICT, NULL,
                                "cannot roll catalog %s back to image v%" G_GINT64_FORMAT
                                ": its base on host %s %s",
@@ -597,7 +606,7 @@ dv_engine_catalog_rollback(DvEngine *engine, const char *ref, const char *user, 
     }
     json_object_set_string_member(params, "image_id", prev_id);
     json_object_set_boolean_member(params, "rollback", TRUE);
-    return dv_catalog_submit(engine, catalog, "catalog.rollback", params, NULL, user, error);
+    return dv_catalog_submit(engine, catalog, "catalog.rollback", params, NULL, actor, error);
 }
 
 /* Writes @changes (its "id" names the row) to @def. */
@@ -643,7 +652,8 @@ dv_image_fail(DvEngine *engine, JsonObject *image, const char *why, GError **err
     g_autoptr(JsonObject) ch = json_object_new();
     json_object_set_string_member(ch, "state", "failed");
     json_object_set_string_member(ch, "error", why);
-    return dv_store_update(engine->store, &dv_table_catalog_images, dv_json_get_string(image, "id", ""), ch, error);
+    return dv_store_update(dv_core(engine)->store, &dv_table_catalog_images,
+                           dv_json_get_string(image, "id", ""), ch, error);
 }
 
 /* catalog.update-image and catalog.rollback. */
@@ -653,7 +663,8 @@ dv_image_fail(DvEngine *engine, JsonObject *image, const char *why, GError **err
 static gboolean
 dv_catalog_image_move_one(DvCatalogEach *each, JsonObject *m, gboolean *ret_skipped, GError **error)
 {
-    g_autoptr(DvVirtHost) vh = dv_engine_virt_host_by_id(each->engine, dv_json_get_string(m, "host_id", ""), error);
+    g_autoptr(DvVirtHost) vh =
+        dv_core_virt_host_by_id(each->engine, dv_json_get_string(m, "host_id", ""), error);
     gboolean did = FALSE;
 
     if (vh == NULL ||
@@ -709,16 +720,17 @@ dv_catalog_image_job(DvJob *job, gpointer user_data, GError **error)
     guint moved = 0, waiting = 0, kept = 0, failed = 0, removed = 0, n;
 
     dv_job_set_steps(job, dv_image_steps, G_N_ELEMENTS(dv_image_steps));
-    catalog = dv_store_get(engine->store, &dv_table_catalogs, dv_job_get_target_id(job), error);
+    catalog =
+        dv_store_get(dv_core(engine)->store, &dv_table_catalogs, dv_job_get_target_id(job), error);
     if (catalog == NULL)
         return FALSE;
-    image = dv_store_get(engine->store, &dv_table_catalog_images, image_id, error);
+    image = dv_store_get(dv_core(engine)->store, &dv_table_catalog_images, image_id, error);
     if (image == NULL)
         return FALSE;
 
     if (!dv_job_step(job, "consolidate", error))
         return FALSE;
-    bases = dv_engine_list_all(engine, &dv_table_catalog_bases, "image_id", image_id, error);
+    bases = dv_core_list_all(engine, &dv_table_catalog_bases, "image_id", image_id, error);
     if (bases == NULL)
         return FALSE;
     ordered = dv_catalog_bases_in_order(engine, bases, &n_first);
@@ -741,7 +753,7 @@ dv_catalog_image_job(DvJob *job, gpointer user_data, GError **error)
                 g_ptr_array_add(to_make, b);
                 continue;
             }
-            vh = dv_engine_virt_host_by_id(engine, dv_json_get_string(b, "host_id", ""), &local);
+            vh = dv_core_virt_host_by_id(engine, dv_json_get_string(b, "host_id", ""), &local);
             if (vh != NULL)
                 vol = dv_virt_volume_lookup_by_path(vh, dv_json_get_string(b, "path", ""), c, &local);
             if (vol == NULL) {
@@ -763,8 +775,9 @@ dv_catalog_image_job(DvJob *job, gpointer user_data, GError **error)
         g_autoptr(JsonObject) old_ch = json_object_new();
         g_autoptr(JsonObject) new_ch = json_object_new();
         g_autoptr(JsonObject) cat_ch = json_object_new();
-        g_autoptr(JsonObject) master = dv_store_get(engine->store, &dv_table_vms,
-                                                    dv_json_get_string(image, "master_vm_id", ""), NULL);
+        g_autoptr(JsonObject) master =
+            dv_store_get(dv_core(engine)->store, &dv_table_vms,
+                         dv_json_get_string(image, "master_vm_id", ""), NULL);
         JsonObject *rows[3] = { old_ch, new_ch, cat_ch };
         const char *old_id = dv_json_get_string(catalog, "current_image_id", NULL);
 
@@ -785,18 +798,19 @@ dv_catalog_image_job(DvJob *job, gpointer user_data, GError **error)
             json_object_set_string_member(cat_ch, "master_vm_name", dv_json_get_string(master, "name", ""));
         json_object_set_string_member(cat_ch, "master_snapshot", dv_json_get_string(image, "master_snapshot", ""));
         json_object_set_int_member(cat_ch, "updated_at", dv_store_now());
-        if (!dv_store_transaction(engine->store, dv_image_activate_txn, rows, error))
+        if (!dv_store_transaction(dv_core(engine)->store, dv_image_activate_txn, rows, error))
             return FALSE;
         g_clear_pointer(&catalog, json_object_unref);
-        catalog = dv_store_get(engine->store, &dv_table_catalogs, dv_job_get_target_id(job), error);
+        catalog = dv_store_get(dv_core(engine)->store, &dv_table_catalogs,
+                               dv_job_get_target_id(job), error);
         if (catalog == NULL)
             return FALSE;
     }
 
     if (!dv_job_step(job, "move machines", error))
         return FALSE;
-    machines = dv_engine_list_all(engine, &dv_table_catalog_machines, "catalog_id",
-                                  dv_json_get_string(catalog, "id", ""), error);
+    machines = dv_core_list_all(engine, &dv_table_catalog_machines, "catalog_id",
+                                dv_json_get_string(catalog, "id", ""), error);
     if (machines == NULL)
         return FALSE;
     n = json_array_get_length(machines);
@@ -885,8 +899,8 @@ dv_catalog_pick_machines(DvEngine *engine, JsonObject *catalog, JsonObject *body
                            "machines: give the machines by name, or all");
         return FALSE;
     }
-    rows = dv_engine_list_all(engine, &dv_table_catalog_machines, "catalog_id", dv_json_get_string(catalog, "id", ""),
-                              error);
+    rows = dv_core_list_all(engine, &dv_table_catalog_machines, "catalog_id",
+                            dv_json_get_string(catalog, "id", ""), error);
     if (rows == NULL)
         return FALSE;
     if (all) {
@@ -934,15 +948,16 @@ dv_catalog_pick_machines(DvEngine *engine, JsonObject *catalog, JsonObject *body
 }
 
 JsonObject *
-dv_engine_catalog_rebuild(DvEngine *engine, const char *ref, JsonObject *body, const char *user, GError **error)
+dv_engine_catalog_rebuild(DvEngine *engine, const char *ref, JsonObject *body, const DvActor *actor,
+                          GError **error)
 {
-    g_autoptr(JsonObject) catalog = dv_engine_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
+    g_autoptr(JsonObject) catalog = dv_core_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
     g_autoptr(JsonObject) params = json_object_new();
 
     if (catalog == NULL || !dv_json_check_fields(body, dv_rebuild_fields, NULL, error) ||
         !dv_catalog_pick_machines(engine, catalog, body, params, error))
         return NULL;
-    return dv_catalog_submit(engine, catalog, "catalog.rebuild", params, NULL, user, error);
+    return dv_catalog_submit(engine, catalog, "catalog.rebuild", params, NULL, actor, error);
 }
 
 /* A worker of rebuild: a ready, powered-off machine gets a fresh overlay on
@@ -959,7 +974,7 @@ dv_catalog_rebuild_one(DvCatalogEach *each, JsonObject *m, gboolean *ret_skipped
                     dv_json_get_string(m, "state", ""));
         return FALSE;
     }
-    vh = dv_engine_virt_host_by_id(each->engine, dv_json_get_string(m, "host_id", ""), error);
+    vh = dv_core_virt_host_by_id(each->engine, dv_json_get_string(m, "host_id", ""), error);
     if (vh == NULL)
         return FALSE;
     state = dv_catalog_machine_state(vh, m, c, error);
@@ -987,7 +1002,8 @@ dv_catalog_rebuild_job(DvJob *job, gpointer user_data, GError **error)
     guint done, failed, removed = 0, n = ids != NULL ? json_array_get_length(ids) : 0;
 
     dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
-    catalog = dv_store_get(engine->store, &dv_table_catalogs, dv_job_get_target_id(job), error);
+    catalog =
+        dv_store_get(dv_core(engine)->store, &dv_table_catalogs, dv_job_get_target_id(job), error);
     if (catalog == NULL || !dv_job_step(job, "rebuild", error))
         return FALSE;
     each.catalog = catalog;
@@ -1024,7 +1040,7 @@ dv_catalog_rebuild_job(DvJob *job, gpointer user_data, GError **error)
 JsonObject *
 dv_engine_catalog_images(DvEngine *engine, const char *ref, GError **error)
 {
-    g_autoptr(JsonObject) catalog = dv_engine_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
+    g_autoptr(JsonObject) catalog = dv_core_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
     g_autoptr(JsonArray) images = NULL;
     g_autoptr(JsonArray) items = json_array_new();
     g_autoptr(JsonObject) out = json_object_new();
@@ -1033,14 +1049,15 @@ dv_engine_catalog_images(DvEngine *engine, const char *ref, GError **error)
     if (catalog == NULL)
         return NULL;
     catalog_id = dv_json_get_string(catalog, "id", "");
-    images = dv_engine_list_all(engine, &dv_table_catalog_images, "catalog_id", catalog_id, error);
+    images = dv_core_list_all(engine, &dv_table_catalog_images, "catalog_id", catalog_id, error);
     if (images == NULL)
         return NULL;
     for (guint i = 0; i < json_array_get_length(images); i++) {
         JsonObject *img = json_array_get_object_element(images, i);
         const char *image_id = dv_json_get_string(img, "id", "");
         DvFilter f = { "image_id", DV_FILTER_EQ, image_id };
-        gint64 machines = dv_store_count(engine->store, &dv_table_catalog_machines, &f, 1, error);
+        gint64 machines =
+            dv_store_count(dv_core(engine)->store, &dv_table_catalog_machines, &f, 1, error);
         g_autoptr(JsonArray) bases = NULL;
         g_autoptr(JsonObject) master = NULL;
         g_autoptr(JsonArray) bout = json_array_new();
@@ -1051,10 +1068,11 @@ dv_engine_catalog_images(DvEngine *engine, const char *ref, GError **error)
         json_array_add_object_element(items, o);
         if (machines < 0)
             return NULL;
-        bases = dv_engine_list_all(engine, &dv_table_catalog_bases, "image_id", image_id, error);
+        bases = dv_core_list_all(engine, &dv_table_catalog_bases, "image_id", image_id, error);
         if (bases == NULL)
             return NULL;
-        master = dv_store_get(engine->store, &dv_table_vms, dv_json_get_string(img, "master_vm_id", ""), NULL);
+        master = dv_store_get(dv_core(engine)->store, &dv_table_vms,
+                              dv_json_get_string(img, "master_vm_id", ""), NULL);
         for (guint b = 0; b < json_array_get_length(bases); b++) {
             JsonObject *row = json_array_get_object_element(bases, b);
             JsonObject *bo = json_object_new();
@@ -1103,7 +1121,7 @@ dv_catalog_image_register(DvEngine *engine)
     DvJobKind update = { "catalog.update-image", dv_catalog_image_job, engine, TRUE };
     DvJobKind rollback = { "catalog.rollback", dv_catalog_image_job, engine, TRUE };
     DvJobKind rebuild = { "catalog.rebuild", dv_catalog_rebuild_job, engine, TRUE };
-    dv_job_manager_register_kind(engine->jobs, &update);
-    dv_job_manager_register_kind(engine->jobs, &rollback);
-    dv_job_manager_register_kind(engine->jobs, &rebuild);
+    dv_job_manager_register_kind(dv_core(engine)->jobs, &update);
+    dv_job_manager_register_kind(dv_core(engine)->jobs, &rollback);
+    dv_job_manager_register_kind(dv_core(engine)->jobs, &rebuild);
 }

@@ -25,8 +25,8 @@ static gboolean
 dv_catalog_forget_volume(DvEngine *engine, const char *host_id, const char *path, GError **error)
 {
     DvFilter f[] = { { "host_id", DV_FILTER_EQ, host_id }, { "path", DV_FILTER_EQ, path } };
-    return dv_store_delete_matching(engine->store, &dv_table_volumes, f, G_N_ELEMENTS(f), error) >=
-           0;
+    return dv_store_delete_matching(dv_core(engine)->store, &dv_table_volumes, f, G_N_ELEMENTS(f),
+                                    error) >= 0;
 }
 
 /* Deletes @name in @pool; a volume or pool that does not exist is fine. */
@@ -124,7 +124,8 @@ dv_catalog_machine_remove_in(DvEngine *engine, DvJob *job, JsonObject *catalog, 
     }
     {
         DvCatalogMachineGone g = { dv_json_get_string(m, "id", "") };
-        return dv_store_transaction(engine->store, dv_catalog_machine_forget_txn, &g, error);
+        return dv_store_transaction(dv_core(engine)->store, dv_catalog_machine_forget_txn, &g,
+                                    error);
     }
 }
 
@@ -219,7 +220,7 @@ dv_catalog_host_state(DvEngine *engine, GHashTable *hosts, JsonObject *catalog, 
         return s;
     s = g_new0(DvCatalogHostState, 1);
     g_hash_table_insert(hosts, g_strdup(host_id), s);
-    s->vh = dv_engine_virt_host_by_id(engine, host_id, &s->error);
+    s->vh = dv_core_virt_host_by_id(engine, host_id, &s->error);
     if (s->vh == NULL)
         return s;
     prow = dv_catalog_on_host(engine, &dv_table_pools, host_id, "name", pool, &s->error);
@@ -314,7 +315,7 @@ dv_catalog_delete_job(DvJob *job, gpointer user_data, GError **error)
     guint id_pools_removed = 0, id_pools_kept = 0;
 
     dv_job_set_steps(job, dv_catalog_delete_steps, G_N_ELEMENTS(dv_catalog_delete_steps));
-    catalog = dv_store_get(engine->store, &dv_table_catalogs, catalog_id, &local);
+    catalog = dv_store_get(dv_core(engine)->store, &dv_table_catalogs, catalog_id, &local);
     if (catalog == NULL) {
         /* Resumed after the last step was done. */
         if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND) && dv_job_get_attempt(job) > 1)
@@ -328,7 +329,7 @@ dv_catalog_delete_job(DvJob *job, gpointer user_data, GError **error)
     if (!dv_job_step(job, "machines", error))
         return FALSE;
     machines =
-        dv_engine_list_all(engine, &dv_table_catalog_machines, "catalog_id", catalog_id, error);
+        dv_core_list_all(engine, &dv_table_catalog_machines, "catalog_id", catalog_id, error);
     if (machines == NULL)
         return FALSE;
     n = json_array_get_length(machines);
@@ -358,7 +359,8 @@ dv_catalog_delete_job(DvJob *job, gpointer user_data, GError **error)
         }
         /* The machines that could not be removed keep their rows: their
          * hosts keep the base and the identity pools. */
-        left = dv_engine_list_all(engine, &dv_table_catalog_machines, "catalog_id", catalog_id, error);
+        left =
+            dv_core_list_all(engine, &dv_table_catalog_machines, "catalog_id", catalog_id, error);
         if (left == NULL)
             return FALSE;
         for (guint i = 0; i < json_array_get_length(left); i++) {
@@ -373,7 +375,7 @@ dv_catalog_delete_job(DvJob *job, gpointer user_data, GError **error)
      * goes, so no image history entry keeps a base here. */
     if (!dv_job_step(job, "bases", error))
         return FALSE;
-    bases = dv_engine_list_all(engine, &dv_table_catalog_bases, "catalog_id", catalog_id, error);
+    bases = dv_core_list_all(engine, &dv_table_catalog_bases, "catalog_id", catalog_id, error);
     if (bases == NULL)
         return FALSE;
     for (guint i = 0; i < json_array_get_length(bases); i++) {
@@ -392,7 +394,7 @@ dv_catalog_delete_job(DvJob *job, gpointer user_data, GError **error)
         } else if (dv_catalog_delete_volume(engine, hs->vh, host_id,
                                             dv_json_get_string(b, "pool_name", ""), hs->pool_path,
                                             dv_json_get_string(b, "volume_name", ""), c, &berr) &&
-                   dv_store_delete(engine->store, &dv_table_catalog_bases,
+                   dv_store_delete(dv_core(engine)->store, &dv_table_catalog_bases,
                                    dv_json_get_string(b, "id", ""), &berr)) {
             bases_removed++;
         }
@@ -482,12 +484,13 @@ dv_catalog_delete_job(DvJob *job, gpointer user_data, GError **error)
             first_error != NULL ? first_error : "unknown");
         return FALSE;
     }
-    return dv_store_transaction(engine->store, dv_catalog_forget_txn, (gpointer)catalog_id, error);
+    return dv_store_transaction(dv_core(engine)->store, dv_catalog_forget_txn, (gpointer)catalog_id,
+                                error);
 }
 
 JsonObject *
-dv_engine_catalog_delete(DvEngine *engine, JsonObject *catalog, GHashTable *query, const char *user,
-                         GError **error)
+dv_engine_catalog_delete(DvEngine *engine, JsonObject *catalog, GHashTable *query,
+                         const DvActor *actor, GError **error)
 {
     g_autoptr(JsonObject) job = NULL;
     g_autoptr(JsonObject) changes = json_object_new();
@@ -507,8 +510,8 @@ dv_engine_catalog_delete(DvEngine *engine, JsonObject *catalog, GHashTable *quer
      * issue asks ("removing a catalog while it provisions"). */
     if (!dv_catalog_check_idle(engine, catalog, error))
         return NULL;
-    job = dv_engine_submit(engine, "catalog.delete", "catalog", id,
-                           dv_json_get_string(catalog, "name", ""), NULL, NULL, user, error);
+    job = dv_core_submit(engine, "catalog.delete", "catalog", id,
+                         dv_json_get_string(catalog, "name", ""), NULL, NULL, actor, error);
     if (job == NULL)
         return NULL;
     /* The job id blocks a provision (409 naming it) until it is done. */
@@ -518,7 +521,7 @@ dv_engine_catalog_delete(DvEngine *engine, JsonObject *catalog, GHashTable *quer
     {
         g_autoptr(GError) local = NULL;
         /* Not found: the job was quicker and has removed the catalog. */
-        if (!dv_store_update(engine->store, &dv_table_catalogs, id, changes, &local) &&
+        if (!dv_store_update(dv_core(engine)->store, &dv_table_catalogs, id, changes, &local) &&
             !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
             g_propagate_error(error, g_steal_pointer(&local));
             return NULL;
@@ -531,5 +534,5 @@ void
 dv_catalog_delete_register(DvEngine *engine)
 {
     DvJobKind kind = { "catalog.delete", dv_catalog_delete_job, engine, TRUE };
-    dv_job_manager_register_kind(engine->jobs, &kind);
+    dv_job_manager_register_kind(dv_core(engine)->jobs, &kind);
 }

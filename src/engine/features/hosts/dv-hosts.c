@@ -3,7 +3,7 @@
 /* Hosts: add (connect, check rights, read, save), refresh, change, remove,
  * and the sync that writes what a host reported into the inventory. */
 
-#include "dv-engine-private.h"
+#include "dv-hosts.h"
 
 #include <string.h>
 
@@ -33,64 +33,6 @@ static const DvFieldSpec dv_host_update_fields[] = {
     { NULL },
 };
 
-const char *
-dv_engine_host_domain_type(JsonObject *host)
-{
-    const char *type = dv_json_get_string(host, "domain_type", "auto");
-    const char *uri = dv_json_get_string(host, "uri", "");
-
-    if (g_str_has_prefix(uri, "test:") || g_str_has_prefix(uri, "test+"))
-        return "test";
-    if (g_strcmp0(type, "kvm") == 0 || g_strcmp0(type, "qemu") == 0)
-        return type;
-    /* "auto": TCG until a probe guest has been seen to boot under KVM;
-     * see docs/VIRT.md for why /dev/kvm alone is not enough. */
-    return DV_VIRT_DEFAULT_DOMAIN_TYPE;
-}
-
-DvVirtHost *
-dv_engine_virt_host(DvEngine *engine, JsonObject *host, GError **error)
-{
-    const char *id = dv_json_get_string(host, "id", "");
-    const char *run_as = dv_json_get_string(host, "run_as_id", NULL);
-    g_autoptr(DvVirtHost) vh = dv_virt_host_get(engine->virt, id, dv_json_get_string(host, "uri", ""));
-
-    /* The Run As account's secret is opened only in memory, for the
-     * libvirt authentication callback of connections opened from now on. */
-    if (run_as != NULL) {
-        g_autofree char *username = NULL;
-        g_autoptr(DvSecret) secret = dv_engine_run_as_credentials(engine, run_as, &username, error);
-        if (secret == NULL)
-            return NULL;
-        dv_virt_host_set_credentials(vh, username, dv_secret_get_string(secret));
-    } else {
-        dv_virt_host_set_credentials(vh, NULL, NULL);
-    }
-    g_mutex_lock(&engine->hosts_lock);
-    if (g_hash_table_lookup(engine->hosts, id) != vh)
-        g_hash_table_replace(engine->hosts, g_strdup(id), dv_virt_host_ref(vh));
-    g_mutex_unlock(&engine->hosts_lock);
-    dv_virt_host_set_limits(vh, (guint)dv_json_get_int(host, "max_connections", 0),
-                            (guint)dv_json_get_int(host, "max_concurrent_operations", 0));
-    return g_steal_pointer(&vh);
-}
-
-void
-dv_engine_virt_host_forget(DvEngine *engine, const char *host_id)
-{
-    g_mutex_lock(&engine->hosts_lock);
-    g_hash_table_remove(engine->hosts, host_id);
-    g_mutex_unlock(&engine->hosts_lock);
-}
-
-DvVirtHost *
-dv_engine_virt_host_by_id(DvEngine *engine, const char *host_id, GError **error)
-{
-    g_autoptr(JsonObject) host = dv_store_get(engine->store, &dv_table_hosts, host_id, error);
-    if (host == NULL)
-        return NULL;
-    return dv_engine_virt_host(engine, host, error);
-}
 
 static gboolean
 dv_engine_is_local_uri(const char *uri)
@@ -100,108 +42,7 @@ dv_engine_is_local_uri(const char *uri)
 
 /* --- sync ------------------------------------------------------------------ */
 
-typedef struct {
-    const DvTableDef *def;
-    const char *const *key_cols;   /* 1 or 2 columns forming the key */
-    const char *const *compare;    /* columns whose change is written */
-    gboolean delete_missing;
-    const char *missing_state;     /* else: set state to this on missing rows */
-} DvSyncSpec;
 
-static char *
-dv_sync_key(JsonObject *rec, const char *const *cols)
-{
-    GString *key = g_string_new(NULL);
-    for (guint i = 0; cols[i] != NULL; i++) {
-        const char *v = dv_json_get_string(rec, cols[i], NULL);
-        if (v == NULL) {
-            g_string_free(key, TRUE);
-            return NULL;
-        }
-        if (i > 0)
-            g_string_append_c(key, '\x1f');
-        g_string_append(key, v);
-    }
-    return g_string_free(key, FALSE);
-}
-
-/* Writes @desired (records without ids) over @existing rows of one host:
- * unchanged rows are not written, new ones inserted, vanished ones deleted
- * (or marked).  @ret_ids maps each desired key to its row id. */
-static gboolean
-dv_sync_rows(DvStore *store, const DvSyncSpec *spec, JsonArray *existing, GPtrArray *desired,
-             GHashTable *ret_ids, GError **error)
-{
-    g_autoptr(GHashTable) by_key = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
-
-    for (guint i = 0; i < json_array_get_length(existing); i++) {
-        JsonObject *row = json_array_get_object_element(existing, i);
-        char *key = dv_sync_key(row, spec->key_cols);
-        if (key != NULL)
-            g_hash_table_replace(by_key, key, row);
-    }
-    for (guint i = 0; i < desired->len; i++) {
-        JsonObject *want = g_ptr_array_index(desired, i);
-        g_autofree char *key = dv_sync_key(want, spec->key_cols);
-        JsonObject *row;
-
-        if (key == NULL)
-            continue;
-        row = g_hash_table_lookup(by_key, key);
-        if (row != NULL) {
-            g_autoptr(JsonObject) changes = json_object_new();
-            const char *id = dv_json_get_string(row, "id", "");
-            for (guint c = 0; spec->compare[c] != NULL; c++) {
-                JsonNode *a = json_object_get_member(want, spec->compare[c]);
-                JsonNode *b = json_object_get_member(row, spec->compare[c]);
-                if (a == NULL)
-                    continue;
-                if (b == NULL || !json_node_equal(a, b))
-                    json_object_set_member(changes, spec->compare[c], json_node_copy(a));
-            }
-            if (json_object_get_size(changes) > 0) {
-                if (json_object_has_member(row, "updated_at"))
-                    json_object_set_int_member(changes, "updated_at", dv_store_now());
-                if (!dv_store_update(store, spec->def, id, changes, error))
-                    return FALSE;
-            }
-            g_hash_table_add(seen, (gpointer)id);
-            if (ret_ids != NULL)
-                g_hash_table_replace(ret_ids, g_strdup(key), g_strdup(id));
-        } else {
-            g_autofree char *id = g_uuid_string_random();
-            json_object_set_string_member(want, "id", id);
-            if (!dv_store_insert(store, spec->def, want, error))
-                return FALSE;
-            if (ret_ids != NULL)
-                g_hash_table_replace(ret_ids, g_strdup(key), g_strdup(id));
-        }
-    }
-    for (guint i = 0; i < json_array_get_length(existing); i++) {
-        JsonObject *row = json_array_get_object_element(existing, i);
-        const char *id = dv_json_get_string(row, "id", "");
-        if (g_hash_table_contains(seen, id))
-            continue;
-        if (spec->delete_missing) {
-            if (!dv_store_delete(store, spec->def, id, error))
-                return FALSE;
-        } else if (spec->missing_state != NULL) {
-            const char *state = dv_json_get_string(row, "state", "");
-            /* A VM a job is still creating has no domain yet. */
-            if (g_strcmp0(state, "creating") == 0 || g_strcmp0(state, spec->missing_state) == 0)
-                continue;
-            {
-                g_autoptr(JsonObject) changes = json_object_new();
-                json_object_set_string_member(changes, "state", spec->missing_state);
-                json_object_set_int_member(changes, "updated_at", dv_store_now());
-                if (!dv_store_update(store, spec->def, id, changes, error))
-                    return FALSE;
-            }
-        }
-    }
-    return TRUE;
-}
 
 typedef struct {
     DvEngine *engine;
@@ -223,15 +64,6 @@ static const char *const dv_cmp_vm[] = { "name", "state", "vcpus", "memory_mib",
 static const char *const dv_cmp_snapshot[] = { "description", "vm_state", "parent_name",
                                                "is_current", NULL };
 
-static void
-dv_copy_member(JsonObject *dst, const char *dst_name, JsonObject *src, const char *src_name)
-{
-    JsonNode *n = json_object_get_member(src, src_name);
-    if (n != NULL)
-        json_object_set_member(dst, dst_name, json_node_copy(n));
-    else
-        json_object_set_null_member(dst, dst_name);
-}
 
 static gboolean
 dv_engine_host_sync_txn(DvStore *store, gpointer user_data, GError **error)
@@ -263,40 +95,40 @@ dv_engine_host_sync_txn(DvStore *store, gpointer user_data, GError **error)
     DvSyncSpec snap_spec = { &dv_table_snapshots, dv_key_vm_name, dv_cmp_snapshot, TRUE, NULL };
 
     /* Host facts. */
-    dv_copy_member(facts, "hostname", probe, "hostname");
-    dv_copy_member(facts, "cpus", probe, "cpus");
-    dv_copy_member(facts, "memory_mib", probe, "memory_mib");
-    dv_copy_member(facts, "free_memory_mib", probe, "free_memory_mib");
-    dv_copy_member(facts, "hypervisor_type", probe, "hypervisor_type");
-    dv_copy_member(facts, "hypervisor_version", probe, "hypervisor_version");
-    dv_copy_member(facts, "hypervisor_major", probe, "hypervisor_major");
-    dv_copy_member(facts, "libvirt_version", probe, "libvirt_version");
+    dv_core_copy_member(facts, "hostname", probe, "hostname");
+    dv_core_copy_member(facts, "cpus", probe, "cpus");
+    dv_core_copy_member(facts, "memory_mib", probe, "memory_mib");
+    dv_core_copy_member(facts, "free_memory_mib", probe, "free_memory_mib");
+    dv_core_copy_member(facts, "hypervisor_type", probe, "hypervisor_type");
+    dv_core_copy_member(facts, "hypervisor_version", probe, "hypervisor_version");
+    dv_core_copy_member(facts, "hypervisor_major", probe, "hypervisor_major");
+    dv_core_copy_member(facts, "libvirt_version", probe, "libvirt_version");
     json_object_set_int_member(facts, "refreshed_at", now);
     if (!dv_store_update(store, &dv_table_hosts, ctx->host_id, facts, error))
         return FALSE;
 
     /* Pools, then their volumes. */
-    old_pools = dv_engine_list_all(engine, &dv_table_pools, "host_id", ctx->host_id, error);
+    old_pools = dv_core_list_all(engine, &dv_table_pools, "host_id", ctx->host_id, error);
     if (old_pools == NULL)
         return FALSE;
     for (guint i = 0; pools != NULL && i < json_array_get_length(pools); i++) {
         JsonObject *p = json_array_get_object_element(pools, i);
         JsonObject *w = json_object_new();
         json_object_set_string_member(w, "host_id", ctx->host_id);
-        dv_copy_member(w, "name", p, "name");
-        dv_copy_member(w, "uuid", p, "uuid");
-        dv_copy_member(w, "type", p, "type");
-        dv_copy_member(w, "path", p, "path");
-        dv_copy_member(w, "state", p, "state");
-        dv_copy_member(w, "capacity", p, "capacity");
-        dv_copy_member(w, "allocation", p, "allocation");
-        dv_copy_member(w, "available", p, "available");
+        dv_core_copy_member(w, "name", p, "name");
+        dv_core_copy_member(w, "uuid", p, "uuid");
+        dv_core_copy_member(w, "type", p, "type");
+        dv_core_copy_member(w, "path", p, "path");
+        dv_core_copy_member(w, "state", p, "state");
+        dv_core_copy_member(w, "capacity", p, "capacity");
+        dv_core_copy_member(w, "allocation", p, "allocation");
+        dv_core_copy_member(w, "available", p, "available");
         json_object_set_int_member(w, "refreshed_at", now);
         g_ptr_array_add(want_pools, w);
     }
-    if (!dv_sync_rows(store, &pool_spec, old_pools, want_pools, pool_ids, error))
+    if (!dv_core_sync_rows(store, &pool_spec, old_pools, want_pools, pool_ids, error))
         return FALSE;
-    old_vols = dv_engine_list_all(engine, &dv_table_volumes, "host_id", ctx->host_id, error);
+    old_vols = dv_core_list_all(engine, &dv_table_volumes, "host_id", ctx->host_id, error);
     if (old_vols == NULL)
         return FALSE;
     for (guint i = 0; pools != NULL && i < json_array_get_length(pools); i++) {
@@ -310,12 +142,12 @@ dv_engine_host_sync_txn(DvStore *store, gpointer user_data, GError **error)
             JsonObject *w = json_object_new();
             json_object_set_string_member(w, "pool_id", pool_id);
             json_object_set_string_member(w, "host_id", ctx->host_id);
-            dv_copy_member(w, "name", v, "name");
-            dv_copy_member(w, "vkey", v, "key");
-            dv_copy_member(w, "path", v, "path");
-            dv_copy_member(w, "format", v, "format");
-            dv_copy_member(w, "capacity", v, "capacity");
-            dv_copy_member(w, "allocation", v, "allocation");
+            dv_core_copy_member(w, "name", v, "name");
+            dv_core_copy_member(w, "vkey", v, "key");
+            dv_core_copy_member(w, "path", v, "path");
+            dv_core_copy_member(w, "format", v, "format");
+            dv_core_copy_member(w, "capacity", v, "capacity");
+            dv_core_copy_member(w, "allocation", v, "allocation");
             g_ptr_array_add(want_vols, w);
         }
     }
@@ -335,29 +167,29 @@ dv_engine_host_sync_txn(DvStore *store, gpointer user_data, GError **error)
             if (pool_alive)
                 json_array_add_object_element(live, json_object_ref(v));
         }
-        if (!dv_sync_rows(store, &vol_spec, live, want_vols, NULL, error))
+        if (!dv_core_sync_rows(store, &vol_spec, live, want_vols, NULL, error))
             return FALSE;
     }
 
     /* Networks. */
-    old_nets = dv_engine_list_all(engine, &dv_table_networks, "host_id", ctx->host_id, error);
+    old_nets = dv_core_list_all(engine, &dv_table_networks, "host_id", ctx->host_id, error);
     if (old_nets == NULL)
         return FALSE;
     for (guint i = 0; nets != NULL && i < json_array_get_length(nets); i++) {
         JsonObject *n = json_array_get_object_element(nets, i);
         JsonObject *w = json_object_new();
         json_object_set_string_member(w, "host_id", ctx->host_id);
-        dv_copy_member(w, "name", n, "name");
-        dv_copy_member(w, "uuid", n, "uuid");
+        dv_core_copy_member(w, "name", n, "name");
+        dv_core_copy_member(w, "uuid", n, "uuid");
         json_object_set_boolean_member(w, "active", dv_json_get_bool(n, "active", FALSE));
-        dv_copy_member(w, "bridge", n, "bridge");
+        dv_core_copy_member(w, "bridge", n, "bridge");
         g_ptr_array_add(want_nets, w);
     }
-    if (!dv_sync_rows(store, &net_spec, old_nets, want_nets, NULL, error))
+    if (!dv_core_sync_rows(store, &net_spec, old_nets, want_nets, NULL, error))
         return FALSE;
 
     /* Domains: new ones are imported, vanished ones marked missing. */
-    old_vms = dv_engine_list_all(engine, &dv_table_vms, "host_id", ctx->host_id, error);
+    old_vms = dv_core_list_all(engine, &dv_table_vms, "host_id", ctx->host_id, error);
     if (old_vms == NULL)
         return FALSE;
     for (guint i = 0; doms != NULL && i < json_array_get_length(doms); i++) {
@@ -370,15 +202,15 @@ dv_engine_host_sync_txn(DvStore *store, gpointer user_data, GError **error)
             continue;
         }
         json_object_set_string_member(w, "host_id", ctx->host_id);
-        dv_copy_member(w, "uuid", d, "uuid");
-        dv_copy_member(w, "name", d, "name");
-        dv_copy_member(w, "state", d, "state");
-        dv_copy_member(w, "vcpus", d, "vcpus");
-        dv_copy_member(w, "memory_mib", d, "memory_mib");
-        dv_copy_member(w, "generation", d, "generation");
+        dv_core_copy_member(w, "uuid", d, "uuid");
+        dv_core_copy_member(w, "name", d, "name");
+        dv_core_copy_member(w, "state", d, "state");
+        dv_core_copy_member(w, "vcpus", d, "vcpus");
+        dv_core_copy_member(w, "memory_mib", d, "memory_mib");
+        dv_core_copy_member(w, "generation", d, "generation");
         json_object_set_boolean_member(w, "secure_boot", dv_json_get_bool(d, "secure_boot", FALSE));
-        dv_copy_member(spec, "disks", d, "disks");
-        dv_copy_member(spec, "networks", d, "networks");
+        dv_core_copy_member(spec, "disks", d, "disks");
+        dv_core_copy_member(spec, "networks", d, "networks");
         json_object_set_object_member(w, "spec", spec);
         /* Only used when the row is new. */
         json_object_set_null_member(w, "template_id");
@@ -388,11 +220,11 @@ dv_engine_host_sync_txn(DvStore *store, gpointer user_data, GError **error)
         json_object_set_int_member(w, "updated_at", now);
         g_ptr_array_add(want_vms, w);
     }
-    if (!dv_sync_rows(store, &vm_spec, old_vms, want_vms, vm_ids, error))
+    if (!dv_core_sync_rows(store, &vm_spec, old_vms, want_vms, vm_ids, error))
         return FALSE;
 
     /* Snapshots of every domain. */
-    old_snaps = dv_engine_list_all(engine, &dv_table_snapshots, "host_id", ctx->host_id, error);
+    old_snaps = dv_core_list_all(engine, &dv_table_snapshots, "host_id", ctx->host_id, error);
     if (old_snaps == NULL)
         return FALSE;
     for (guint i = 0; doms != NULL && i < json_array_get_length(doms); i++) {
@@ -406,24 +238,24 @@ dv_engine_host_sync_txn(DvStore *store, gpointer user_data, GError **error)
             JsonObject *w = json_object_new();
             json_object_set_string_member(w, "vm_id", vm_id);
             json_object_set_string_member(w, "host_id", ctx->host_id);
-            dv_copy_member(w, "name", s, "name");
-            dv_copy_member(w, "description", s, "description");
-            dv_copy_member(w, "vm_state", s, "state");
-            dv_copy_member(w, "parent_name", s, "parent");
+            dv_core_copy_member(w, "name", s, "name");
+            dv_core_copy_member(w, "description", s, "description");
+            dv_core_copy_member(w, "vm_state", s, "state");
+            dv_core_copy_member(w, "parent_name", s, "parent");
             json_object_set_boolean_member(w, "is_current", dv_json_get_bool(s, "is_current", FALSE));
             json_object_set_int_member(w, "created_at",
                                        dv_json_get_int(s, "created_at", 0) * G_USEC_PER_SEC);
             g_ptr_array_add(want_snaps, w);
         }
     }
-    return dv_sync_rows(store, &snap_spec, old_snaps, want_snaps, NULL, error);
+    return dv_core_sync_rows(store, &snap_spec, old_snaps, want_snaps, NULL, error);
 }
 
 gboolean
 dv_engine_host_sync(DvEngine *engine, const char *host_id, JsonObject *probe, GError **error)
 {
     DvSyncCtx ctx = { engine, host_id, probe };
-    return dv_store_transaction(engine->store, dv_engine_host_sync_txn, &ctx, error);
+    return dv_store_transaction(dv_core(engine)->store, dv_engine_host_sync_txn, &ctx, error);
 }
 
 /* --- add ---------------------------------------------------------------------- */
@@ -464,7 +296,7 @@ dv_engine_resolve_placement_refs(DvEngine *engine, JsonObject *body, JsonObject 
     const char *run_as = dv_json_get_string(body, "run_as", NULL);
 
     if (run_as != NULL) {
-        g_autoptr(JsonObject) r = dv_engine_resolve(engine, DV_KIND_RUN_AS, run_as, "run_as", error);
+        g_autoptr(JsonObject) r = dv_core_resolve(engine, DV_KIND_RUN_AS, run_as, "run_as", error);
         if (r == NULL)
             return FALSE;
         json_object_set_string_member(record, "run_as_id", dv_json_get_string(r, "id", ""));
@@ -473,8 +305,8 @@ dv_engine_resolve_placement_refs(DvEngine *engine, JsonObject *body, JsonObject 
     }
 
     if (group != NULL) {
-        g_autoptr(JsonObject) g = dv_engine_resolve(engine, DV_KIND_HOST_GROUP, group, "host_group",
-                                                    error);
+        g_autoptr(JsonObject) g =
+            dv_core_resolve(engine, DV_KIND_HOST_GROUP, group, "host_group", error);
         if (g == NULL)
             return FALSE;
         json_object_set_string_member(record, "host_group_id", dv_json_get_string(g, "id", ""));
@@ -482,8 +314,8 @@ dv_engine_resolve_placement_refs(DvEngine *engine, JsonObject *body, JsonObject 
         json_object_set_null_member(record, "host_group_id");
     }
     if (cluster != NULL) {
-        g_autoptr(JsonObject) c = dv_engine_resolve(engine, DV_KIND_CLUSTER, cluster, "cluster",
-                                                    error);
+        g_autoptr(JsonObject) c =
+            dv_core_resolve(engine, DV_KIND_CLUSTER, cluster, "cluster", error);
         if (c == NULL)
             return FALSE;
         json_object_set_string_member(record, "cluster_id", dv_json_get_string(c, "id", ""));
@@ -498,7 +330,7 @@ dv_engine_resolve_placement_refs(DvEngine *engine, JsonObject *body, JsonObject 
 }
 
 JsonObject *
-dv_engine_host_add(DvEngine *engine, JsonObject *body, const char *user, GError **error)
+dv_engine_host_add(DvEngine *engine, JsonObject *body, const DvActor *actor, GError **error)
 {
     g_autoptr(JsonObject) rec = json_object_new();
     g_autoptr(JsonObject) params = json_object_new();
@@ -508,7 +340,7 @@ dv_engine_host_add(DvEngine *engine, JsonObject *body, const char *user, GError 
 
     if (!dv_json_check_fields(body, dv_host_add_fields, NULL, error) ||
         !dv_validate_name("name", name, error) ||
-        !dv_virt_check_uri(engine->virt, uri, error))
+        !dv_virt_check_uri(dv_core(engine)->virt, uri, error))
         return NULL;
     json_object_set_string_member(rec, "id", id);
     json_object_set_string_member(rec, "name", name);
@@ -520,11 +352,11 @@ dv_engine_host_add(DvEngine *engine, JsonObject *body, const char *user, GError 
     json_object_set_int_member(rec, "max_concurrent_operations", DV_VIRT_DEFAULT_MAX_OPERATIONS);
     if (!dv_engine_validate_limits(body, rec, error) ||
         !dv_engine_resolve_placement_refs(engine, body, rec, error) ||
-        !dv_engine_check_unique(engine, &dv_table_hosts, "name", name, NULL, "name", "host", error) ||
-        !dv_engine_check_unique(engine, &dv_table_hosts, "uri", uri, NULL, "uri", "host", error))
+        !dv_core_check_unique(engine, &dv_table_hosts, "name", name, NULL, "name", "host", error) ||
+        !dv_core_check_unique(engine, &dv_table_hosts, "uri", uri, NULL, "uri", "host", error))
         return NULL;
     json_object_set_object_member(params, "record", g_steal_pointer(&rec));
-    return dv_engine_submit(engine, "host.add", "host", id, name, id, params, user, error);
+    return dv_core_submit(engine, "host.add", "host", id, name, id, params, actor, error);
 }
 
 static gboolean
@@ -538,10 +370,10 @@ dv_engine_check_cluster(DvEngine *engine, const char *cluster_id, const char *ho
 
     if (cluster_id == NULL)
         return TRUE;
-    cluster = dv_store_get(engine->store, &dv_table_clusters, cluster_id, error);
+    cluster = dv_store_get(dv_core(engine)->store, &dv_table_clusters, cluster_id, error);
     if (cluster == NULL)
         return FALSE;
-    members = dv_engine_list_all(engine, &dv_table_hosts, "cluster_id", cluster_id, error);
+    members = dv_core_list_all(engine, &dv_table_hosts, "cluster_id", cluster_id, error);
     if (members == NULL)
         return FALSE;
     for (guint i = 0; i < json_array_get_length(members); i++) {
@@ -599,8 +431,8 @@ dv_engine_host_save_txn(DvStore *store, gpointer user_data, GError **error)
     }
     if (ctx->cluster_id != NULL) {
         g_autoptr(JsonObject) changes = json_object_new();
-        dv_copy_member(changes, "hypervisor_type", ctx->probe, "hypervisor_type");
-        dv_copy_member(changes, "hypervisor_major", ctx->probe, "hypervisor_major");
+        dv_core_copy_member(changes, "hypervisor_type", ctx->probe, "hypervisor_type");
+        dv_core_copy_member(changes, "hypervisor_major", ctx->probe, "hypervisor_major");
         if (!dv_store_update(store, &dv_table_clusters, ctx->cluster_id, changes, error))
             return FALSE;
     }
@@ -689,17 +521,17 @@ dv_engine_host_add_job(DvJob *job, gpointer user_data, GError **error)
 
     dv_job_set_steps(job, dv_host_steps, G_N_ELEMENTS(dv_host_steps));
     /* A resumed job may find its row already saved. */
-    existing = dv_store_get(engine->store, &dv_table_hosts, id, NULL);
-    vh = dv_engine_virt_host(engine, record, error);
+    existing = dv_store_get(dv_core(engine)->store, &dv_table_hosts, id, NULL);
+    vh = dv_core_virt_host(engine, record, error);
     if (vh == NULL) {
         if (existing == NULL)
-            dv_engine_virt_host_forget(engine, id);
+            dv_core_virt_host_forget(engine, id);
         return FALSE;
     }
     probe = dv_engine_host_inspect(engine, job, vh, record, TRUE, error);
     if (probe == NULL) {
         if (existing == NULL)
-            dv_engine_virt_host_forget(engine, id);
+            dv_core_virt_host_forget(engine, id);
         if (error != NULL && *error != NULL)
             g_prefix_error(error, "cannot add host %s: ", dv_json_get_string(record, "name", ""));
         return FALSE;
@@ -713,9 +545,9 @@ dv_engine_host_add_job(DvJob *job, gpointer user_data, GError **error)
     ctx.cluster_id = dv_json_get_string(record, "cluster_id", NULL);
     ctx.probe = probe;
     ctx.engine = engine;
-    if (!dv_store_transaction(engine->store, dv_engine_host_save_txn, &ctx, error)) {
+    if (!dv_store_transaction(dv_core(engine)->store, dv_engine_host_save_txn, &ctx, error)) {
         if (existing == NULL)
-            dv_engine_virt_host_forget(engine, id);
+            dv_core_virt_host_forget(engine, id);
         return FALSE;
     }
     json_object_set_string_member(result, "id", id);
@@ -743,13 +575,13 @@ dv_engine_host_refresh_job(DvJob *job, gpointer user_data, GError **error)
     DvHostSaveCtx ctx = { 0 };
 
     dv_job_set_steps(job, dv_host_steps, G_N_ELEMENTS(dv_host_steps));
-    host = dv_store_get(engine->store, &dv_table_hosts, id, error);
+    host = dv_store_get(dv_core(engine)->store, &dv_table_hosts, id, error);
     if (host == NULL)
         return FALSE;
     json_object_set_string_member(record, "id", id);
     json_object_set_string_member(record, "uri", dv_json_get_string(host, "uri", ""));
     json_object_set_string_member(record, "name", dv_json_get_string(host, "name", ""));
-    vh = dv_engine_virt_host(engine, host, error);
+    vh = dv_core_virt_host(engine, host, error);
     if (vh == NULL)
         return FALSE;
     probe = dv_engine_host_inspect(engine, job, vh, record,
@@ -765,7 +597,7 @@ dv_engine_host_refresh_job(DvJob *job, gpointer user_data, GError **error)
         }
         json_object_set_string_member(changes, "state", "unreachable");
         json_object_set_string_member(changes, "state_reason", local->message);
-        dv_store_update(engine->store, &dv_table_hosts, id, changes, NULL);
+        dv_store_update(dv_core(engine)->store, &dv_table_hosts, id, changes, NULL);
         g_propagate_error(error, g_steal_pointer(&local));
         return FALSE;
     }
@@ -776,7 +608,7 @@ dv_engine_host_refresh_job(DvJob *job, gpointer user_data, GError **error)
     ctx.cluster_id = NULL; /* membership was checked when it joined */
     ctx.probe = probe;
     ctx.engine = engine;
-    if (!dv_store_transaction(engine->store, dv_engine_host_save_txn, &ctx, error))
+    if (!dv_store_transaction(dv_core(engine)->store, dv_engine_host_save_txn, &ctx, error))
         return FALSE;
     json_object_set_string_member(result, "id", id);
     json_object_set_string_member(result, "state", dv_json_get_string(record, "state", ""));
@@ -787,15 +619,15 @@ dv_engine_host_refresh_job(DvJob *job, gpointer user_data, GError **error)
 }
 
 JsonObject *
-dv_engine_host_refresh(DvEngine *engine, const char *host_ref, const char *user, GError **error)
+dv_engine_host_refresh(DvEngine *engine, const char *host_ref, const DvActor *actor, GError **error)
 {
-    g_autoptr(JsonObject) host = dv_engine_resolve(engine, DV_KIND_HOST, host_ref, NULL, error);
+    g_autoptr(JsonObject) host = dv_core_resolve(engine, DV_KIND_HOST, host_ref, NULL, error);
     const char *id;
     if (host == NULL)
         return NULL;
     id = dv_json_get_string(host, "id", "");
-    return dv_engine_submit(engine, "host.refresh", "host", id, dv_json_get_string(host, "name", ""),
-                            id, NULL, user, error);
+    return dv_core_submit(engine, "host.refresh", "host", id, dv_json_get_string(host, "name", ""),
+                          id, NULL, actor, error);
 }
 
 /* --- update ------------------------------------------------------------------------ */
@@ -814,7 +646,7 @@ dv_engine_host_update_job(DvJob *job, gpointer user_data, GError **error)
     dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
     if (!dv_job_step(job, "check", error))
         return FALSE;
-    host = dv_store_get(engine->store, &dv_table_hosts, id, error);
+    host = dv_store_get(dv_core(engine)->store, &dv_table_hosts, id, error);
     if (host == NULL)
         return FALSE;
     if (cluster_id != NULL &&
@@ -826,21 +658,21 @@ dv_engine_host_update_job(DvJob *job, gpointer user_data, GError **error)
                                dv_json_get_string(host, "name", ""));
             return FALSE;
         }
-        dv_copy_member(probe, "hypervisor_type", host, "hypervisor_type");
-        dv_copy_member(probe, "hypervisor_major", host, "hypervisor_major");
+        dv_core_copy_member(probe, "hypervisor_type", host, "hypervisor_type");
+        dv_core_copy_member(probe, "hypervisor_major", host, "hypervisor_major");
         if (!dv_engine_check_cluster(engine, cluster_id, id, probe, error))
             return FALSE;
     }
     if (!dv_job_step(job, "save", error))
         return FALSE;
-    if (!dv_store_update(engine->store, &dv_table_hosts, id, changes, error))
+    if (!dv_store_update(dv_core(engine)->store, &dv_table_hosts, id, changes, error))
         return FALSE;
-    updated = dv_store_get(engine->store, &dv_table_hosts, id, error);
+    updated = dv_store_get(dv_core(engine)->store, &dv_table_hosts, id, error);
     if (updated == NULL)
         return FALSE;
     /* New limits apply to the next operations on this host. */
     {
-        g_autoptr(DvVirtHost) vh = dv_engine_virt_host(engine, updated, error);
+        g_autoptr(DvVirtHost) vh = dv_core_virt_host(engine, updated, error);
         if (vh == NULL)
             return FALSE;
     }
@@ -848,7 +680,7 @@ dv_engine_host_update_job(DvJob *job, gpointer user_data, GError **error)
 }
 
 JsonObject *
-dv_engine_host_update(DvEngine *engine, JsonObject *host, JsonObject *body, const char *user,
+dv_engine_host_update(DvEngine *engine, JsonObject *host, JsonObject *body, const DvActor *actor,
                       GError **error)
 {
     g_autoptr(JsonObject) changes = json_object_new();
@@ -860,8 +692,7 @@ dv_engine_host_update(DvEngine *engine, JsonObject *host, JsonObject *body, cons
         return NULL;
     if (name != NULL) {
         if (!dv_validate_name("name", name, error) ||
-            !dv_engine_check_unique(engine, &dv_table_hosts, "name", name, id, "name", "host",
-                                    error))
+            !dv_core_check_unique(engine, &dv_table_hosts, "name", name, id, "name", "host", error))
             return NULL;
         json_object_set_string_member(changes, "name", name);
     }
@@ -873,8 +704,8 @@ dv_engine_host_update(DvEngine *engine, JsonObject *host, JsonObject *body, cons
         return NULL;
     }
     json_object_set_object_member(params, "changes", g_steal_pointer(&changes));
-    return dv_engine_submit(engine, "host.update", "host", id, dv_json_get_string(host, "name", ""),
-                            id, params, user, error);
+    return dv_core_submit(engine, "host.update", "host", id, dv_json_get_string(host, "name", ""),
+                          id, params, actor, error);
 }
 
 /* --- remove ------------------------------------------------------------------------- */
@@ -892,29 +723,63 @@ dv_engine_host_remove_job(DvJob *job, gpointer user_data, GError **error)
         return FALSE;
     /* Pools, volumes, networks, VM records and snapshots go with it
      * (cascade); nothing on the host itself is touched. */
-    if (!dv_store_delete(engine->store, &dv_table_hosts, id, &local) &&
+    if (!dv_store_delete(dv_core(engine)->store, &dv_table_hosts, id, &local) &&
         !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
         g_propagate_error(error, g_steal_pointer(&local));
         return FALSE;
     }
-    dv_engine_virt_host_forget(engine, id);
+    dv_core_virt_host_forget(engine, id);
     return TRUE;
 }
 
 JsonObject *
-dv_engine_host_remove(DvEngine *engine, JsonObject *host, const char *user, GError **error)
+dv_engine_host_remove(DvEngine *engine, JsonObject *host, const DvActor *actor, GError **error)
 {
     const char *id = dv_json_get_string(host, "id", "");
     DvFilter f = { "host_id", DV_FILTER_EQ, id };
 
-    if (dv_store_count(engine->store, &dv_table_library_shares, &f, 1, NULL) != 0) {
+    if (dv_store_count(dv_core(engine)->store, &dv_table_library_shares, &f, 1, NULL) != 0) {
         dv_set_field_error(error, DV_ERROR_CONFLICT, NULL,
                            "host %s holds a library share; remove the share first",
                            dv_json_get_string(host, "name", ""));
         return NULL;
     }
-    return dv_engine_submit(engine, "host.remove", "host", id, dv_json_get_string(host, "name", ""),
-                            id, NULL, user, error);
+    return dv_core_submit(engine, "host.remove", "host", id, dv_json_get_string(host, "name", ""),
+                          id, NULL, actor, error);
+}
+
+/* Hosts shown with one "limits" member: ours beside libvirtd's. */
+static JsonObject *
+dv_hosts_shape(DvEngine *engine, DvKind kind, JsonObject *record)
+{
+    JsonObject *out;
+    JsonObject *limits = json_object_new();
+    JsonObject *daemon = dv_json_get_object(record, "daemon_limits");
+    json_object_set_int_member(limits, "max_connections",
+                               dv_json_get_int(record, "max_connections", 0));
+    json_object_set_int_member(limits, "max_concurrent_operations",
+                               dv_json_get_int(record, "max_concurrent_operations", 0));
+    if (daemon != NULL)
+        json_object_set_object_member(limits, "daemon", json_object_ref(daemon));
+    else
+        json_object_set_null_member(limits, "daemon");
+    /* One place for limits: ours beside libvirtd's. */
+    out = json_object_new();
+    {
+        JsonObjectIter it;
+        const char *name;
+        JsonNode *node;
+        json_object_iter_init(&it, record);
+        while (json_object_iter_next(&it, &name, &node)) {
+            if (g_strcmp0(name, "max_connections") == 0 ||
+                g_strcmp0(name, "max_concurrent_operations") == 0 ||
+                g_strcmp0(name, "daemon_limits") == 0)
+                continue;
+            json_object_set_member(out, name, json_node_copy(node));
+        }
+    }
+    json_object_set_object_member(out, "limits", limits);
+    return out;
 }
 
 void
@@ -931,66 +796,8 @@ dv_engine_hosts_register(DvEngine *engine)
     };
     for (gsize i = 0; i < G_N_ELEMENTS(kinds); i++) {
         DvJobKind kind = { kinds[i].name, kinds[i].func, engine, TRUE };
-        dv_job_manager_register_kind(engine->jobs, &kind);
+        dv_job_manager_register_kind(dv_core(engine)->jobs, &kind);
     }
+    dv_core_set_shaper(engine, DV_KIND_HOST, dv_hosts_shape);
 }
 
-/* --- one VM --------------------------------------------------------------------------- */
-
-typedef struct {
-    DvEngine *engine;
-    JsonObject *vm;
-    JsonObject *domain;
-} DvVmSyncCtx;
-
-static gboolean
-dv_engine_vm_sync_txn(DvStore *store, gpointer user_data, GError **error)
-{
-    DvVmSyncCtx *ctx = user_data;
-    const char *vm_id = dv_json_get_string(ctx->vm, "id", "");
-    const char *host_id = dv_json_get_string(ctx->vm, "host_id", "");
-    g_autoptr(JsonObject) changes = json_object_new();
-    g_autoptr(JsonObject) spec = json_object_new();
-    g_autoptr(JsonArray) old_snaps = NULL;
-    g_autoptr(GPtrArray) want = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
-    JsonArray *snaps = dv_json_get_array(ctx->domain, "snapshots");
-    DvSyncSpec snap_spec = { &dv_table_snapshots, dv_key_vm_name, dv_cmp_snapshot, TRUE, NULL };
-
-    dv_copy_member(changes, "uuid", ctx->domain, "uuid");
-    dv_copy_member(changes, "state", ctx->domain, "state");
-    dv_copy_member(changes, "vcpus", ctx->domain, "vcpus");
-    dv_copy_member(changes, "memory_mib", ctx->domain, "memory_mib");
-    dv_copy_member(changes, "generation", ctx->domain, "generation");
-    json_object_set_boolean_member(changes, "secure_boot",
-                                   dv_json_get_bool(ctx->domain, "secure_boot", FALSE));
-    dv_copy_member(spec, "disks", ctx->domain, "disks");
-    dv_copy_member(spec, "networks", ctx->domain, "networks");
-    json_object_set_object_member(changes, "spec", g_steal_pointer(&spec));
-    json_object_set_int_member(changes, "updated_at", dv_store_now());
-    if (!dv_store_update(store, &dv_table_vms, vm_id, changes, error))
-        return FALSE;
-    old_snaps = dv_engine_list_all(ctx->engine, &dv_table_snapshots, "vm_id", vm_id, error);
-    if (old_snaps == NULL)
-        return FALSE;
-    for (guint k = 0; snaps != NULL && k < json_array_get_length(snaps); k++) {
-        JsonObject *s = json_array_get_object_element(snaps, k);
-        JsonObject *w = json_object_new();
-        json_object_set_string_member(w, "vm_id", vm_id);
-        json_object_set_string_member(w, "host_id", host_id);
-        dv_copy_member(w, "name", s, "name");
-        dv_copy_member(w, "description", s, "description");
-        dv_copy_member(w, "vm_state", s, "state");
-        dv_copy_member(w, "parent_name", s, "parent");
-        json_object_set_boolean_member(w, "is_current", dv_json_get_bool(s, "is_current", FALSE));
-        json_object_set_int_member(w, "created_at", dv_json_get_int(s, "created_at", 0) * G_USEC_PER_SEC);
-        g_ptr_array_add(want, w);
-    }
-    return dv_sync_rows(store, &snap_spec, old_snaps, want, NULL, error);
-}
-
-gboolean
-dv_engine_vm_sync(DvEngine *engine, JsonObject *vm, JsonObject *domain, GError **error)
-{
-    DvVmSyncCtx ctx = { engine, vm, domain };
-    return dv_store_transaction(engine->store, dv_engine_vm_sync_txn, &ctx, error);
-}

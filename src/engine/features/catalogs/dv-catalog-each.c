@@ -49,7 +49,7 @@ dv_catalog_each_worker(gpointer data)
         r->max_running = MAX(r->max_running, r->running);
         g_mutex_unlock(&run->lock);
 
-        m = dv_store_get(run->each->engine->store, &dv_table_catalog_machines,
+        m = dv_store_get(dv_core(run->each->engine)->store, &dv_table_catalog_machines,
                          json_array_get_string_element(run->ids, i), &local);
         if (m == NULL && g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
             /* removed meanwhile, or by an earlier attempt of this job */

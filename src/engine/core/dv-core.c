@@ -1,0 +1,383 @@
+#define G_LOG_DOMAIN "DvCore"
+
+/* The kind registry, hooks, lookups, lists and job submission shared by
+ * every feature (dv-core.h). */
+
+#include "dv-core.h"
+
+#include <string.h>
+
+static const DvKindInfo dv_kind_infos[DV_KIND_LAST] = {
+    [DV_KIND_HOST_GROUP] = { DV_KIND_HOST_GROUP, &dv_table_host_groups, "host group", "host-group",
+                             TRUE },
+    [DV_KIND_CLUSTER] = { DV_KIND_CLUSTER, &dv_table_clusters, "cluster", "cluster", TRUE },
+    [DV_KIND_HOST] = { DV_KIND_HOST, &dv_table_hosts, "host", "host", TRUE },
+    [DV_KIND_POOL] = { DV_KIND_POOL, &dv_table_pools, "storage pool", "storage-pool", FALSE },
+    [DV_KIND_VOLUME] = { DV_KIND_VOLUME, &dv_table_volumes, "volume", "volume", FALSE },
+    [DV_KIND_NETWORK] = { DV_KIND_NETWORK, &dv_table_networks, "network", "network", FALSE },
+    [DV_KIND_LIBRARY_SHARE] = { DV_KIND_LIBRARY_SHARE, &dv_table_library_shares, "library share",
+                                "library-share", TRUE },
+    [DV_KIND_TEMPLATE] = { DV_KIND_TEMPLATE, &dv_table_templates, "template", "template", TRUE },
+    [DV_KIND_VM] = { DV_KIND_VM, &dv_table_vms, "VM", "vm", TRUE },
+    [DV_KIND_JOB] = { DV_KIND_JOB, &dv_table_jobs, "job", "job", FALSE },
+    [DV_KIND_RUN_AS] = { DV_KIND_RUN_AS, &dv_table_run_as_accounts, "Run As account", "run-as",
+                         TRUE },
+    [DV_KIND_GUEST_OS_PROFILE] = { DV_KIND_GUEST_OS_PROFILE, &dv_table_guest_os_profiles,
+                                   "guest OS profile", "guest-os-profile", TRUE },
+    [DV_KIND_SETTING] = { DV_KIND_SETTING, &dv_table_app_settings, "setting", "setting", TRUE },
+    [DV_KIND_CATALOG] = { DV_KIND_CATALOG, &dv_table_catalogs, "catalog", "catalog", TRUE },
+    [DV_KIND_CATALOG_MACHINE] = { DV_KIND_CATALOG_MACHINE, &dv_table_catalog_machines,
+                                  "catalog machine", "catalog-machine", FALSE },
+};
+
+const DvKindInfo *
+dv_core_kind_info(DvKind kind)
+{
+    g_return_val_if_fail(kind < DV_KIND_LAST, NULL);
+    return &dv_kind_infos[kind];
+}
+
+void
+dv_core_init(DvCore *core)
+{
+    g_mutex_init(&core->hosts_lock);
+    core->hosts =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)dv_virt_host_unref);
+    core->vm_before_start = g_array_new(FALSE, FALSE, sizeof(DvCoreVmHook));
+}
+
+void
+dv_core_clear(DvCore *core)
+{
+    g_clear_pointer(&core->hosts, g_hash_table_unref);
+    g_clear_pointer(&core->vm_before_start, g_array_unref);
+    g_mutex_clear(&core->hosts_lock);
+}
+
+void
+dv_core_set_shaper(DvEngine *engine, DvKind kind, DvCoreShapeFunc func)
+{
+    g_return_if_fail(kind < DV_KIND_LAST);
+    g_return_if_fail(dv_core(engine)->shapers[kind] == NULL);
+    dv_core(engine)->shapers[kind] = func;
+}
+
+/* --- hooks ---------------------------------------------------------------- */
+
+void
+dv_core_add_vm_before_start(DvEngine *engine, DvCoreVmHook hook)
+{
+    g_array_append_val(dv_core(engine)->vm_before_start, hook);
+}
+
+gboolean
+dv_core_run_vm_before_start(DvEngine *engine, JsonObject *vm, GCancellable *c, GError **error)
+{
+    GArray *hooks = dv_core(engine)->vm_before_start;
+
+    for (guint i = 0; i < hooks->len; i++)
+        if (!g_array_index(hooks, DvCoreVmHook, i)(engine, vm, c, error))
+            return FALSE;
+    return TRUE;
+}
+
+/* --- jobs ----------------------------------------------------------------- */
+
+JsonObject *
+dv_core_submit(DvEngine *engine, const char *kind, const char *target_type, const char *target_id,
+               const char *target_name, const char *host_id, JsonObject *params,
+               const DvActor *actor, GError **error)
+{
+    DvJobRequest req = {
+        .kind = kind,
+        .target_type = target_type,
+        .target_id = target_id,
+        .target_name = target_name,
+        .host_id = host_id,
+        .params = params,
+        .created_by = dv_actor_get_name(actor),
+    };
+    return dv_job_manager_submit(dv_core(engine)->jobs, &req, error);
+}
+
+JsonObject *
+dv_core_object_submit(DvEngine *engine, DvKind kind, const char *op, const char *id,
+                      const char *name, JsonObject *record, JsonObject *changes, JsonObject *sealed,
+                      const DvActor *actor, GError **error)
+{
+    const DvKindInfo *info = dv_core_kind_info(kind);
+    g_autoptr(JsonObject) params = json_object_new();
+    g_autofree char *job_kind = g_strdup_printf("%s.%s", info->type, op);
+
+    json_object_set_string_member(params, "op", op);
+    json_object_set_int_member(params, "kind", kind);
+    json_object_set_string_member(params, "id", id);
+    if (record != NULL)
+        json_object_set_object_member(params, "record", json_object_ref(record));
+    if (changes != NULL)
+        json_object_set_object_member(params, "changes", json_object_ref(changes));
+    /* Ciphertext only: each value opens only for its object and field. */
+    if (sealed != NULL && json_object_get_size(sealed) > 0)
+        json_object_set_object_member(params, "sealed", json_object_ref(sealed));
+    return dv_core_submit(engine, job_kind, info->type, id, name, NULL, params, actor, error);
+}
+
+/* With DV_DEBUG_JOBS=1 in droverd's environment, POST /api/v1/debug/sleep
+ * makes a job that sleeps in steps.  Tests use it to kill the server or
+ * cancel mid-job deterministically; it touches nothing. */
+gboolean
+dv_core_debug_enabled(void)
+{
+    return g_strcmp0(g_getenv("DV_DEBUG_JOBS"), "1") == 0;
+}
+
+/* --- lookups ------------------------------------------------------------ */
+
+JsonObject *
+dv_core_resolve(DvEngine *engine, DvKind kind, const char *id_or_name, const char *field,
+                GError **error)
+{
+    const DvKindInfo *info = dv_core_kind_info(kind);
+    g_autoptr(GError) local = NULL;
+    JsonObject *obj;
+
+    if (id_or_name == NULL || id_or_name[0] == '\0') {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field, "%s: must name a %s",
+                           field != NULL ? field : "id", info->singular);
+        return NULL;
+    }
+    if (strlen(id_or_name) > 256 || !g_utf8_validate(id_or_name, -1, NULL)) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field, "%s: is not a valid id or name",
+                           field != NULL ? field : "id");
+        return NULL;
+    }
+    if (g_uuid_string_is_valid(id_or_name)) {
+        obj = dv_store_get(dv_core(engine)->store, info->def, id_or_name, &local);
+        if (obj != NULL)
+            return obj;
+        if (!g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND) || !info->named) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            return NULL;
+        }
+        g_clear_error(&local);
+    }
+    if (info->named) {
+        DvFilter f = { "name", DV_FILTER_EQ, id_or_name };
+        g_autoptr(JsonArray) rows =
+            dv_store_list(dv_core(engine)->store, info->def, &f, 1, 2, NULL, NULL, error);
+        if (rows == NULL)
+            return NULL;
+        if (json_array_get_length(rows) > 1) {
+            dv_set_field_error(error, DV_ERROR_CONFLICT, field,
+                               "more than one %s is named '%s'; use its id", info->singular,
+                               id_or_name);
+            return NULL;
+        }
+        if (json_array_get_length(rows) == 1)
+            return json_object_ref(json_array_get_object_element(rows, 0));
+    }
+    {
+        g_autofree char *safe = dv_text_excerpt(id_or_name, 80);
+        dv_set_field_error(error, DV_ERROR_NOT_FOUND, field, "%s '%s' not found", info->singular,
+                           safe);
+    }
+    return NULL;
+}
+
+JsonArray *
+dv_core_list_all(DvEngine *engine, const DvTableDef *def, const char *column, const char *value,
+                 GError **error)
+{
+    g_autoptr(JsonArray) all = json_array_new();
+    g_autofree char *cursor = NULL;
+    DvFilter f = { column, DV_FILTER_EQ, value };
+
+    do {
+        g_autofree char *next = NULL;
+        g_autoptr(JsonArray) page =
+            dv_store_list(dv_core(engine)->store, def, column != NULL ? &f : NULL,
+                          column != NULL ? 1 : 0, DV_PAGE_MAX, cursor, &next, error);
+        if (page == NULL)
+            return NULL;
+        for (guint i = 0; i < json_array_get_length(page); i++)
+            json_array_add_element(all, json_array_dup_element(page, i));
+        g_free(cursor);
+        cursor = g_steal_pointer(&next);
+    } while (cursor != NULL);
+    return g_steal_pointer(&all);
+}
+
+gboolean
+dv_core_check_unique(DvEngine *engine, const DvTableDef *def, const char *column, const char *value,
+                     const char *except_id, const char *field, const char *what, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(JsonObject) other = dv_store_find(dv_core(engine)->store, def, column, value, &local);
+
+    if (other == NULL) {
+        if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
+            return TRUE;
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    if (except_id != NULL && g_strcmp0(dv_json_get_string(other, "id", ""), except_id) == 0)
+        return TRUE;
+    dv_set_field_error(error, DV_ERROR_CONFLICT, field, "%s: a %s with %s '%s' already exists",
+                       field, what, column, value);
+    return FALSE;
+}
+
+/* Host groups below @group_id, itself included. */
+GPtrArray *
+dv_core_group_subtree(DvEngine *engine, const char *group_id, GError **error)
+{
+    g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
+    g_ptr_array_add(ids, g_strdup(group_id));
+    for (guint i = 0; i < ids->len && i < 1000; i++) {
+        g_autoptr(JsonArray) kids = dv_core_list_all(engine, &dv_table_host_groups, "parent_id",
+                                                     g_ptr_array_index(ids, i), error);
+        if (kids == NULL)
+            return NULL;
+        for (guint k = 0; k < json_array_get_length(kids); k++)
+            g_ptr_array_add(ids, g_strdup(dv_json_get_string(json_array_get_object_element(kids, k),
+                                                             "id", "")));
+    }
+    return g_steal_pointer(&ids);
+}
+
+/* Query parameters that name another object map onto its id column. */
+static const struct {
+    const char *param;
+    const char *column;
+    DvKind kind;
+} dv_core_ref_params[] = {
+    { "host", "host_id", DV_KIND_HOST },
+    { "host_id", "host_id", DV_KIND_HOST },
+    { "host_group", "host_group_id", DV_KIND_HOST_GROUP },
+    { "host_group_id", "host_group_id", DV_KIND_HOST_GROUP },
+    { "cluster", "cluster_id", DV_KIND_CLUSTER },
+    { "cluster_id", "cluster_id", DV_KIND_CLUSTER },
+    { "parent", "parent_id", DV_KIND_HOST_GROUP },
+    { "parent_id", "parent_id", DV_KIND_HOST_GROUP },
+    { "library_share", "library_share_id", DV_KIND_LIBRARY_SHARE },
+    { "template", "template_id", DV_KIND_TEMPLATE },
+    { "run_as", "run_as_id", DV_KIND_RUN_AS },
+    { "catalog", "catalog_id", DV_KIND_CATALOG },
+};
+
+static gboolean
+dv_core_table_has_filter(const DvTableDef *def, const char *column)
+{
+    for (const DvColumn *c = def->columns; c->name != NULL; c++)
+        if (g_strcmp0(c->name, column) == 0)
+            return c->filterable;
+    return FALSE;
+}
+
+JsonObject *
+dv_core_list(DvEngine *engine, DvKind kind, GHashTable *query, GError **error)
+{
+    const DvKindInfo *info = dv_core_kind_info(kind);
+    g_autoptr(GArray) filters = g_array_new(FALSE, TRUE, sizeof(DvFilter));
+    g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(JsonArray) rows = NULL;
+    g_autoptr(JsonObject) out = json_object_new();
+    g_autofree char *next = NULL;
+    JsonArray *items;
+    const char *cursor = NULL;
+    gint64 limit = DV_PAGE_DEFAULT;
+    GHashTableIter iter;
+    gpointer k, v;
+
+    if (query != NULL) {
+        g_hash_table_iter_init(&iter, query);
+        while (g_hash_table_iter_next(&iter, &k, &v)) {
+            const char *param = k;
+            const char *value = v;
+            DvFilter f = { 0 };
+
+            if (g_strcmp0(param, "limit") == 0) {
+                if (!g_ascii_string_to_signed(value, 10, 1, DV_PAGE_MAX, &limit, NULL)) {
+                    dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "limit",
+                                       "limit: must be an integer between 1 and %d", DV_PAGE_MAX);
+                    return NULL;
+                }
+                continue;
+            }
+            if (g_strcmp0(param, "cursor") == 0) {
+                cursor = value;
+                continue;
+            }
+            if (g_strcmp0(param, "name_prefix") == 0 &&
+                dv_core_table_has_filter(info->def, "name")) {
+                f.column = "name";
+                f.op = DV_FILTER_PREFIX;
+                f.value = value;
+                g_array_append_val(filters, f);
+                continue;
+            }
+            for (gsize i = 0; i < G_N_ELEMENTS(dv_core_ref_params); i++) {
+                if (g_strcmp0(param, dv_core_ref_params[i].param) == 0 &&
+                    dv_core_table_has_filter(info->def, dv_core_ref_params[i].column)) {
+                    g_autoptr(JsonObject) ref =
+                        dv_core_resolve(engine, dv_core_ref_params[i].kind, value, param, error);
+                    char *id;
+                    if (ref == NULL)
+                        return NULL;
+                    id = g_strdup(dv_json_get_string(ref, "id", ""));
+                    g_ptr_array_add(keep, id);
+                    f.column = dv_core_ref_params[i].column;
+                    f.op = DV_FILTER_EQ;
+                    f.value = id;
+                    break;
+                }
+            }
+            if (f.column == NULL) {
+                if (!dv_core_table_has_filter(info->def, param) ||
+                    g_strcmp0(param, "password_hash") == 0) {
+                    g_autofree char *safe = dv_text_excerpt(param, 64);
+                    dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, safe,
+                                       "%s: is not a filter of %s lists", safe, info->singular);
+                    return NULL;
+                }
+                f.column = param;
+                f.op = DV_FILTER_EQ;
+                f.value = value;
+            }
+            g_array_append_val(filters, f);
+        }
+    }
+    rows = dv_store_list(dv_core(engine)->store, info->def, (DvFilter *)filters->data, filters->len,
+                         (guint)limit, cursor, &next, error);
+    if (rows == NULL)
+        return NULL;
+    items = json_array_sized_new(json_array_get_length(rows));
+    for (guint i = 0; i < json_array_get_length(rows); i++) {
+        JsonObject *shaped = dv_core_shape(engine, kind, json_array_get_object_element(rows, i));
+        json_array_add_object_element(items, shaped);
+    }
+    json_object_set_array_member(out, "items", items);
+    if (next != NULL)
+        json_object_set_string_member(out, "next_cursor", next);
+    else
+        json_object_set_null_member(out, "next_cursor");
+    return g_steal_pointer(&out);
+}
+
+/* Shapes a record for the API: hides internals, adds derived members. */
+JsonObject *
+dv_core_shape(DvEngine *engine, DvKind kind, JsonObject *record)
+{
+    JsonObject *out = NULL;
+
+    /* A job whose end the store refused: its true state is in memory. */
+    if (kind == DV_KIND_JOB) {
+        out = dv_job_manager_dup_unsaved(dv_core(engine)->jobs,
+                                         dv_json_get_string(record, "id", NULL));
+        if (out != NULL)
+            return out;
+    }
+    if (dv_core(engine)->shapers[kind] != NULL)
+        return dv_core(engine)->shapers[kind](engine, kind, record);
+    return json_object_ref(record);
+}

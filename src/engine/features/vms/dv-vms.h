@@ -1,0 +1,27 @@
+/* Feature: VMs (dv-vms.c) — create, power, snapshots, delete.  Uses core
+ * and below only: a catalog machine's overlay is renewed before a start
+ * through the core hook dv_core_run_vm_before_start(). */
+#pragma once
+
+#include "dv-core.h"
+
+G_BEGIN_DECLS
+
+void dv_engine_vms_register(DvEngine *engine);
+
+JsonObject *dv_engine_vm_create(DvEngine *engine, JsonObject *body, const DvActor *actor,
+                                GError **error);
+JsonObject *dv_engine_vm_delete(DvEngine *engine, JsonObject *vm, GHashTable *query,
+                                const DvActor *actor, GError **error);
+/* @action: "start", "shutdown" or "stop". */
+JsonObject *dv_engine_vm_action(DvEngine *engine, const char *vm, const char *action,
+                                const DvActor *actor, GError **error);
+JsonObject *dv_engine_vm_snapshot_list(DvEngine *engine, const char *vm, GError **error);
+JsonObject *dv_engine_vm_snapshot_create(DvEngine *engine, const char *vm, JsonObject *body,
+                                         const DvActor *actor, GError **error);
+JsonObject *dv_engine_vm_snapshot_revert(DvEngine *engine, const char *vm, const char *snapshot,
+                                         const DvActor *actor, GError **error);
+JsonObject *dv_engine_vm_snapshot_delete(DvEngine *engine, const char *vm, const char *snapshot,
+                                         const DvActor *actor, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,304 @@
+#define G_LOG_DOMAIN "DvTestCore"
+
+/* The engine's core (src/engine/core): DvActor, the kind registry, the
+ * shapers and the before-start hooks features register, and the jobs
+ * recording the actor's name, on SQLite and on PostgreSQL. */
+
+#include "dv-core.h"
+#include "dv-engine.h"
+#include "dv-test-catalog.h"
+#include "dv-test-pg.h"
+#include "dv-test-util.h"
+
+#include <string.h>
+
+#define WAIT_MS 30000
+
+typedef enum {
+    BACKEND_SQLITE,
+    BACKEND_PG
+} Backend;
+
+typedef struct {
+    char *tmpdir;
+    char *pg_dbname;
+    DvEngine *engine;
+} Fixture;
+
+static void
+fixture_setup(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *state = NULL;
+    g_autofree char *database = NULL;
+    DvEngineOptions o = { .job_workers = 2, .allow_simulated_hosts = TRUE };
+
+    f->tmpdir = g_dir_make_tmp("dv-test-core-XXXXXX", &error);
+    g_assert_no_error(error);
+    state = g_build_filename(f->tmpdir, "state", NULL);
+    /* Without the server: fails when services are required, else skips
+     * (each case then returns at once on a NULL engine). */
+    if (GPOINTER_TO_INT(data) == BACKEND_PG) {
+        if (!dv_test_have_service("DV_TEST_PG_URI", "PostgreSQL"))
+            return;
+        database = dv_test_pg_new_database("dv_core", &f->pg_dbname);
+    }
+    o.state_dir = state;
+    o.database = database;
+    f->engine = dv_engine_new(&o, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(f->engine);
+}
+
+static void
+fixture_teardown(Fixture *f, gconstpointer data)
+{
+    g_clear_pointer(&f->engine, dv_engine_free);
+    dv_test_pg_drop_database(f->pg_dbname);
+    dv_test_rm_rf(f->tmpdir);
+    g_free(f->pg_dbname);
+    g_free(f->tmpdir);
+}
+
+/* --- DvActor ---------------------------------------------------------- */
+
+static guint authz_freed;
+
+static void
+authz_free(gpointer p)
+{
+    authz_freed++;
+    g_free(p);
+}
+
+static void
+test_actor_from_user(void)
+{
+    g_autoptr(JsonObject) user =
+        dv_test_json_object("{\"id\": \"0b7c1c8e-2f7e-4a8e-9a53-5d1f9a1e0c11\", \"name\": "
+                            "\"alice\", \"role\": \"read-only\"}");
+    g_autoptr(DvActor) actor = dv_actor_new_from_user(user);
+
+    g_assert_cmpstr(actor->id, ==, "0b7c1c8e-2f7e-4a8e-9a53-5d1f9a1e0c11");
+    g_assert_cmpstr(actor->name, ==, "alice");
+    g_assert_cmpstr(actor->role, ==, "read-only");
+    g_assert_null(actor->authz);
+    g_assert_cmpstr(dv_actor_get_name(actor), ==, "alice");
+    /* Copies: the row may go. */
+    json_object_set_string_member(user, "name", "mallory");
+    g_assert_cmpstr(dv_actor_get_name(actor), ==, "alice");
+    /* A session without a name, or no actor at all, records "?". */
+    g_assert_cmpstr(dv_actor_get_name(NULL), ==, "?");
+    {
+        g_autoptr(DvActor) anon = dv_actor_new(NULL, NULL, NULL);
+        g_assert_cmpstr(dv_actor_get_name(anon), ==, "?");
+    }
+    g_assert_cmpstr(dv_actor_get_name(DV_ACTOR_NAMED("setup")), ==, "setup");
+}
+
+static void
+test_actor_authz(void)
+{
+    DvActor *actor = dv_actor_new("id", "bob", "administrator");
+
+    authz_freed = 0;
+    dv_actor_set_authz(actor, g_strdup("first"), authz_free);
+    g_assert_cmpstr(actor->authz, ==, "first");
+    /* Replaced: the old context is released at once. */
+    dv_actor_set_authz(actor, g_strdup("second"), authz_free);
+    g_assert_cmpuint(authz_freed, ==, 1);
+    g_assert_cmpstr(actor->authz, ==, "second");
+    dv_actor_free(actor);
+    g_assert_cmpuint(authz_freed, ==, 2);
+    dv_actor_free(NULL);
+}
+
+/* The job's created_by is the actor's name, as the bare user was. */
+static void
+test_actor_created_by(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) body = dv_test_json_object("{\"name\": \"g1\"}");
+    g_autoptr(DvActor) actor = dv_actor_new("u1", "alice", "administrator");
+    g_autoptr(JsonObject) job = NULL;
+    g_autoptr(JsonObject) row = NULL;
+
+    if (f->engine == NULL)
+        return;
+    job = dv_engine_create(f->engine, DV_KIND_HOST_GROUP, body, actor, &error);
+
+    g_assert_no_error(error);
+    g_assert_nonnull(job);
+    g_assert_cmpstr(dv_json_get_string(job, "created_by", NULL), ==, "alice");
+    row = dv_test_engine_run(f->engine, job, WAIT_MS);
+    g_assert_cmpstr(dv_json_get_string(row, "created_by", NULL), ==, "alice");
+    g_assert_cmpint(dv_test_engine_count(f->engine, &dv_table_host_groups), ==, 1);
+
+    /* Bad input still changes nothing and names the field. */
+    {
+        g_autoptr(GError) local = NULL;
+        g_autoptr(JsonObject) bad = dv_test_json_object("{\"name\": \"\"}");
+        g_autoptr(JsonObject) none =
+            dv_engine_create(f->engine, DV_KIND_HOST_GROUP, bad, actor, &local);
+        g_assert_null(none);
+        g_assert_error(local, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
+        g_assert_cmpstr(dv_error_get_field(local), ==, "name");
+        g_assert_cmpint(dv_test_engine_count(f->engine, &dv_table_host_groups), ==, 1);
+    }
+}
+
+/* --- the kind registry and shapers --------------------------------------- */
+
+static void
+test_kind_info(void)
+{
+    for (DvKind k = 0; k < DV_KIND_LAST; k++) {
+        const DvKindInfo *info = dv_core_kind_info(k);
+        g_assert_nonnull(info);
+        g_assert_cmpint(info->kind, ==, k);
+        g_assert_nonnull(info->def);
+        g_assert_nonnull(info->singular);
+        g_assert_nonnull(info->type);
+    }
+    g_assert_cmpstr(dv_core_kind_info(DV_KIND_RUN_AS)->type, ==, "run-as");
+    g_assert_true(dv_core_kind_info(DV_KIND_HOST)->named);
+    g_assert_false(dv_core_kind_info(DV_KIND_JOB)->named);
+}
+
+/* Hosts registered their shaper (one "limits" member), secrets theirs
+ * (each secret field described); a kind without one is its row. */
+static void
+test_shapers(Fixture *f, gconstpointer data)
+{
+    g_autoptr(JsonObject) host =
+        dv_test_json_object("{\"id\": \"h\", \"name\": \"h\", \"max_connections\": 3, "
+                            "\"max_concurrent_operations\": 5}");
+    g_autoptr(JsonObject) group = dv_test_json_object("{\"id\": \"g\", \"name\": \"g\"}");
+    g_autoptr(JsonObject) shaped = NULL;
+    g_autoptr(JsonObject) plain = NULL;
+    JsonObject *limits;
+
+    if (f->engine == NULL)
+        return;
+    shaped = dv_core_shape(f->engine, DV_KIND_HOST, host);
+    plain = dv_core_shape(f->engine, DV_KIND_HOST_GROUP, group);
+    limits = dv_json_get_object(shaped, "limits");
+
+    g_assert_nonnull(limits);
+    g_assert_cmpint(dv_json_get_int(limits, "max_connections", 0), ==, 3);
+    g_assert_cmpint(dv_json_get_int(limits, "max_concurrent_operations", 0), ==, 5);
+    g_assert_false(json_object_has_member(shaped, "max_connections"));
+    g_assert_true(plain == group);
+    {
+        g_autoptr(JsonObject) acct = dv_test_json_object("{\"id\": \"r\", \"name\": \"r\"}");
+        g_autoptr(JsonObject) out = dv_core_shape(f->engine, DV_KIND_RUN_AS, acct);
+        JsonObject *pw = dv_json_get_object(out, "password");
+        g_assert_nonnull(pw);
+        g_assert_false(dv_json_get_bool(pw, "set", TRUE));
+    }
+}
+
+/* --- hooks ------------------------------------------------------------------ */
+
+static GString *hook_trace;
+
+static gboolean
+hook_a(DvEngine *engine, JsonObject *vm, GCancellable *c, GError **error)
+{
+    g_string_append(hook_trace, "a");
+    return TRUE;
+}
+
+static gboolean
+hook_fail(DvEngine *engine, JsonObject *vm, GCancellable *c, GError **error)
+{
+    g_string_append(hook_trace, "f");
+    g_set_error(error, DV_ERROR, DV_ERROR_CONFLICT, "refused by the test hook");
+    return FALSE;
+}
+
+static gboolean
+hook_never(DvEngine *engine, JsonObject *vm, GCancellable *c, GError **error)
+{
+    g_string_append(hook_trace, "n");
+    return TRUE;
+}
+
+/* Hooks run in registration order after the catalog's own (which leaves
+ * a VM that is no catalog machine alone); the first failure stops the
+ * start with its error. */
+static void
+test_hooks_before_start(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *id = g_uuid_string_random();
+    g_autoptr(JsonObject) vm = json_object_new();
+
+    if (f->engine == NULL)
+        return;
+
+    json_object_set_string_member(vm, "id", id);
+    json_object_set_string_member(vm, "name", "vm1");
+    hook_trace = g_string_new(NULL);
+    g_assert_true(dv_core_run_vm_before_start(f->engine, vm, NULL, &error));
+    g_assert_no_error(error);
+    dv_core_add_vm_before_start(f->engine, hook_a);
+    dv_core_add_vm_before_start(f->engine, hook_fail);
+    dv_core_add_vm_before_start(f->engine, hook_never);
+    g_assert_false(dv_core_run_vm_before_start(f->engine, vm, NULL, &error));
+    g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
+    g_assert_cmpstr(hook_trace->str, ==, "af");
+    g_string_free(hook_trace, TRUE);
+    hook_trace = NULL;
+}
+
+/* --- lookups ------------------------------------------------------------- */
+
+static void
+test_resolve_errors(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) e1 = NULL;
+    g_autoptr(GError) e2 = NULL;
+    g_autoptr(GError) e3 = NULL;
+
+    if (f->engine == NULL)
+        return;
+
+    g_assert_null(dv_core_resolve(f->engine, DV_KIND_HOST, "", "host", &e1));
+    g_assert_error(e1, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
+    g_assert_cmpstr(dv_error_get_field(e1), ==, "host");
+    g_assert_nonnull(strstr(e1->message, "must name a host"));
+    g_assert_null(dv_core_resolve(f->engine, DV_KIND_HOST, "nope", "host", &e2));
+    g_assert_error(e2, DV_ERROR, DV_ERROR_NOT_FOUND);
+    g_assert_cmpstr(dv_error_get_field(e2), ==, "host");
+    /* A name too long to be one is refused before any lookup. */
+    {
+        g_autofree char *longname = g_strnfill(300, 'x');
+        g_assert_null(dv_core_resolve(f->engine, DV_KIND_VM, longname, "vm", &e3));
+        g_assert_error(e3, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
+    }
+}
+
+static void
+add_both(const char *path, void (*func)(Fixture *, gconstpointer))
+{
+    g_autofree char *lite = g_strdup_printf("%s/sqlite", path);
+    g_autofree char *pg = g_strdup_printf("%s/pg", path);
+    g_test_add(lite, Fixture, GINT_TO_POINTER(BACKEND_SQLITE), fixture_setup, func,
+               fixture_teardown);
+    g_test_add(pg, Fixture, GINT_TO_POINTER(BACKEND_PG), fixture_setup, func, fixture_teardown);
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/drover/core/actor/from-user", test_actor_from_user);
+    g_test_add_func("/drover/core/actor/authz", test_actor_authz);
+    g_test_add_func("/drover/core/kind-info", test_kind_info);
+    add_both("/drover/core/actor/created-by", test_actor_created_by);
+    add_both("/drover/core/shapers", test_shapers);
+    add_both("/drover/core/hooks/before-start", test_hooks_before_start);
+    add_both("/drover/core/resolve/errors", test_resolve_errors);
+    return g_test_run();
+}
