@@ -32,6 +32,7 @@
 #include "dv-store.h"
 #include "dv-validate.h"
 #include "dv-virt.h"
+#include "dv-op.h"
 
 G_BEGIN_DECLS
 
@@ -62,6 +63,7 @@ typedef struct {
     /* Registries (see the threads note above). */
     DvCoreShapeFunc shapers[DV_KIND_LAST];
     GArray *vm_before_start; /* of DvCoreVmHook */
+    GPtrArray *ops;          /* of const DvOp * (dv-op.h) */
 } DvCore;
 
 /* The shared state of @engine (borrowed): the engine struct begins with
