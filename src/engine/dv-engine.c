@@ -11,6 +11,7 @@
 #include "dv-engine-directory.h"
 #include "dv-upgrade.h"
 #include "dv-version.h"
+#include "dv-access.h"
 #include "dv-catalogs.h"
 #include "dv-engine-objects.h"
 #include "dv-hosts.h"
@@ -558,6 +559,12 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
     dv_engine_secret_objects_register(engine);
     dv_engine_catalogs_register(engine);
     dv_engine_debug_register(engine);
+    /* The operation table: the facade's rows, then each feature's. */
+    dv_engine_ops_register(engine);
+    dv_engine_hosts_register_ops(engine);
+    dv_engine_vms_register_ops(engine);
+    dv_engine_catalogs_register_ops(engine);
+    dv_engine_access_register_ops(engine);
     if (!dv_engine_ensure_default_share(engine, error))
         return NULL;
     if (opts->serve && !dv_engine_register(engine, error))

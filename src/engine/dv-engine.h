@@ -169,6 +169,8 @@ gboolean dv_engine_debug_enabled(void);
 JsonObject *dv_engine_debug_sleep(DvEngine *engine, JsonObject *body, const DvActor *actor,
                                   GError **error);
 void dv_engine_debug_register(DvEngine *engine);
+/* The facade's rows of the operation table (dv-engine-ops.c). */
+void dv_engine_ops_register(DvEngine *engine);
 
 /* Marks this server alive (droverd calls it every 20 s) and forgets
  * servers whose heartbeat stopped. */

@@ -9,6 +9,8 @@ G_BEGIN_DECLS
 
 /* Job kinds and the before-start hook. */
 void dv_engine_catalogs_register(DvEngine *engine);
+/* The catalog rows of the operation table (dv-catalogs-ops.c). */
+void dv_engine_catalogs_register_ops(DvEngine *engine);
 JsonObject *dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const DvActor *actor,
                                      GError **error);
 JsonObject *dv_engine_catalog_delete(DvEngine *engine, JsonObject *catalog, GHashTable *query,

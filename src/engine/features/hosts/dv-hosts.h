@@ -9,6 +9,8 @@ G_BEGIN_DECLS
 
 /* Job kinds and the host shaper. */
 void dv_engine_hosts_register(DvEngine *engine);
+/* The host rows of the operation table (dv-hosts-ops.c). */
+void dv_engine_hosts_register_ops(DvEngine *engine);
 
 JsonObject *dv_engine_host_add(DvEngine *engine, JsonObject *body, const DvActor *actor,
                                GError **error);

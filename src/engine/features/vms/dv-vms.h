@@ -8,6 +8,8 @@
 G_BEGIN_DECLS
 
 void dv_engine_vms_register(DvEngine *engine);
+/* The VM rows of the operation table (dv-vms-ops.c). */
+void dv_engine_vms_register_ops(DvEngine *engine);
 
 JsonObject *dv_engine_vm_create(DvEngine *engine, JsonObject *body, const DvActor *actor,
                                 GError **error);

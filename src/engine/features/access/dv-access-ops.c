@@ -1,0 +1,553 @@
+#define G_LOG_DOMAIN "DvAccessOps"
+
+/* The session and access-control operations (docs/API.md, "Sessions" and
+ * "Access control").  Each handler turns the REST shape into a call of
+ * src/engine/auth/, which checks the privilege again and every rule (last
+ * administrator, grant only a subset, password rules...). */
+
+#include "dv-access.h"
+#include "dv-auth-users.h"
+#include "dv-authz.h"
+#include "dv-secret.h"
+
+#include <string.h>
+
+static DvAuth *
+dv_access_auth(DvOpCall *call)
+{
+    return dv_core(call->engine)->auth;
+}
+
+static JsonObject *
+dv_access_items(JsonArray *items, const char *next_cursor)
+{
+    JsonObject *out = json_object_new();
+    json_object_set_array_member(out, "items", items);
+    if (next_cursor != NULL)
+        json_object_set_string_member(out, "next_cursor", next_cursor);
+    else
+        json_object_set_null_member(out, "next_cursor");
+    return out;
+}
+
+static const char *
+dv_access_query(DvOpCall *call, const char *name)
+{
+    return call->query != NULL ? g_hash_table_lookup(call->query, name) : NULL;
+}
+
+static gboolean
+dv_access_limit(DvOpCall *call, guint *ret_limit, GError **error)
+{
+    const char *s = dv_access_query(call, "limit");
+    guint64 v = 100;
+    if (s != NULL && !g_ascii_string_to_unsigned(s, 10, 1, 1000, &v, NULL)) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "limit",
+                           "limit: must be a number from 1 to 1000");
+        return FALSE;
+    }
+    *ret_limit = (guint)v;
+    return TRUE;
+}
+
+/* --- sessions ------------------------------------------------------------- */
+
+static JsonObject *
+dv_access_login(DvOpCall *call, GError **error)
+{
+    static const DvFieldSpec fields[] = {
+        { "user", DV_FIELD_STRING, TRUE },
+        { "password", DV_FIELD_STRING, TRUE },
+        { NULL },
+    };
+    g_autoptr(DvSecret) password = NULL;
+    g_autoptr(JsonObject) user = NULL;
+    JsonObject *out;
+    char *token;
+    const char *pw;
+    const char *name;
+
+    if (!dv_json_check_fields(call->body, fields, NULL, error))
+        return NULL;
+    pw = dv_json_get_string(call->body, "password", "");
+    name = dv_json_get_string(call->body, "user", "");
+    if (strlen(pw) > DV_AUTH_PASSWORD_MAX) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "password",
+                           "password: must be at most %d bytes", DV_AUTH_PASSWORD_MAX);
+        return NULL;
+    }
+    password = dv_secret_new_from_string(pw);
+    token = dv_auth_login(dv_access_auth(call), name, call->peer, password, &user, error);
+    if (token == NULL) {
+        if (error != NULL && g_error_matches(*error, DV_ERROR, DV_ERROR_BUSY))
+            call->retry_after = dv_auth_login_retry_after(dv_access_auth(call), name, call->peer);
+        return NULL;
+    }
+    out = json_object_new();
+    json_object_set_string_member(out, "token", token);
+    dv_secret_str_free(token);
+    json_object_set_string_member(out, "user", dv_json_get_string(user, "name", ""));
+    json_object_set_string_member(out, "role", dv_json_get_string(user, "role", ""));
+    json_object_set_int_member(out, "expires_at", dv_json_get_int(user, "expires_at", 0));
+    return out;
+}
+
+static JsonObject *
+dv_access_logout(DvOpCall *call, GError **error)
+{
+    if (!dv_auth_logout(dv_access_auth(call), call->token, error))
+        return NULL;
+    return json_object_new();
+}
+
+/* Who am I: the session's user with what it holds anywhere. */
+static JsonObject *
+dv_access_whoami(DvOpCall *call, GError **error)
+{
+    JsonObject *out = dv_authz_context_to_json(call->authz);
+    json_object_set_string_member(out, "user", dv_actor_get_name(call->actor));
+    return out;
+}
+
+static JsonObject *
+dv_access_password(DvOpCall *call, GError **error)
+{
+    static const DvFieldSpec fields[] = {
+        { "current_password", DV_FIELD_STRING, TRUE },
+        { "new_password", DV_FIELD_STRING, TRUE },
+        { NULL },
+    };
+    g_autoptr(DvSecret) current = NULL;
+    g_autoptr(DvSecret) new_password = NULL;
+
+    if (!dv_json_check_fields(call->body, fields, NULL, error))
+        return NULL;
+    current = dv_secret_new_from_string(dv_json_get_string(call->body, "current_password", ""));
+    new_password = dv_secret_new_from_string(dv_json_get_string(call->body, "new_password", ""));
+    if (!dv_auth_change_password(dv_access_auth(call), call->token, call->peer, current,
+                                 new_password, error)) {
+        if (error != NULL && g_error_matches(*error, DV_ERROR, DV_ERROR_BUSY))
+            call->retry_after = dv_auth_login_retry_after(
+                dv_access_auth(call), dv_actor_get_name(call->actor), call->peer);
+        return NULL;
+    }
+    return json_object_new();
+}
+
+/* --- privileges and roles ------------------------------------------------- */
+
+static JsonObject *
+dv_access_privileges(DvOpCall *call, GError **error)
+{
+    JsonArray *items = json_array_new();
+    for (const char *const *p = dv_authz_privileges(); *p != NULL; p++) {
+        JsonObject *o = json_object_new();
+        json_object_set_string_member(o, "name", *p);
+        json_array_add_object_element(items, o);
+    }
+    return dv_access_items(items, NULL);
+}
+
+static JsonObject *
+dv_access_roles(DvOpCall *call, GError **error)
+{
+    JsonArray *items = dv_authz_role_list(dv_core(call->engine)->store, error);
+    if (items == NULL)
+        return NULL;
+    return dv_access_items(items, NULL);
+}
+
+static JsonObject *
+dv_access_role_get(DvOpCall *call, GError **error)
+{
+    return dv_authz_role_get(dv_core(call->engine)->store, call->params[0], error);
+}
+
+static JsonObject *
+dv_access_role_create(DvOpCall *call, GError **error)
+{
+    static const DvFieldSpec fields[] = {
+        { "name", DV_FIELD_STRING, TRUE },
+        { "privileges", DV_FIELD_ARRAY, TRUE },
+        { "description", DV_FIELD_STRING, FALSE },
+        { NULL },
+    };
+    g_autoptr(GPtrArray) privs = g_ptr_array_new();
+    JsonArray *arr;
+
+    if (!dv_json_check_fields(call->body, fields, NULL, error))
+        return NULL;
+    arr = json_object_get_array_member(call->body, "privileges");
+    for (guint i = 0; i < json_array_get_length(arr); i++) {
+        JsonNode *n = json_array_get_element(arr, i);
+        if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "privileges",
+                               "privileges: must be a list of privilege names");
+            return NULL;
+        }
+        g_ptr_array_add(privs, (gpointer)json_node_get_string(n));
+    }
+    g_ptr_array_add(privs, NULL);
+    return dv_authz_role_create(dv_core(call->engine)->store, call->authz,
+                                dv_json_get_string(call->body, "name", ""),
+                                (const char *const *)privs->pdata,
+                                dv_json_get_string(call->body, "description", NULL), error);
+}
+
+static JsonObject *
+dv_access_role_delete(DvOpCall *call, GError **error)
+{
+    if (!dv_authz_role_delete(dv_core(call->engine)->store, call->authz, call->params[0], error))
+        return NULL;
+    return json_object_new();
+}
+
+/* --- users ---------------------------------------------------------------- */
+
+static JsonObject *
+dv_access_users(DvOpCall *call, GError **error)
+{
+    g_autofree char *next = NULL;
+    guint limit;
+    JsonArray *items;
+    if (!dv_access_limit(call, &limit, error))
+        return NULL;
+    items = dv_auth_users_list(dv_access_auth(call), call->authz, limit,
+                               dv_access_query(call, "cursor"), &next, error);
+    if (items == NULL)
+        return NULL;
+    return dv_access_items(items, next);
+}
+
+static JsonObject *
+dv_access_user_get(DvOpCall *call, GError **error)
+{
+    return dv_auth_users_show(dv_access_auth(call), call->authz, call->params[0], error);
+}
+
+static JsonObject *
+dv_access_user_create(DvOpCall *call, GError **error)
+{
+    static const DvFieldSpec fields[] = {
+        { "name", DV_FIELD_STRING, TRUE },
+        { "password", DV_FIELD_STRING, TRUE },
+        { "role", DV_FIELD_STRING, FALSE },
+        { NULL },
+    };
+    g_autoptr(DvSecret) password = NULL;
+    g_autoptr(JsonObject) user = NULL;
+    const char *role;
+
+    if (!dv_json_check_fields(call->body, fields, NULL, error))
+        return NULL;
+    role = dv_json_get_string(call->body, "role", NULL);
+    if (role != NULL) {
+        /* Checked before the user is made, so a bad role changes nothing. */
+        g_autoptr(JsonObject) r = dv_authz_role_get(dv_core(call->engine)->store, role, error);
+        if (r == NULL) {
+            g_prefix_error(error, "role: ");
+            return NULL;
+        }
+    }
+    password = dv_secret_new_from_string(dv_json_get_string(call->body, "password", ""));
+    user = dv_auth_users_add(dv_access_auth(call), call->authz,
+                             dv_json_get_string(call->body, "name", ""), password, error);
+    if (user == NULL)
+        return NULL;
+    if (role != NULL) {
+        g_autoptr(JsonArray) bindings = json_array_new();
+        JsonObject *b = json_object_new();
+        json_object_set_string_member(b, "role", role);
+        json_object_set_string_member(b, "scope_kind", "global");
+        json_array_add_object_element(bindings, b);
+        if (!dv_auth_users_set_bindings(dv_access_auth(call), call->authz,
+                                        dv_json_get_string(user, "id", ""), bindings, error)) {
+            /* The grant was refused: take the new user back, so nothing changed. */
+            if (!dv_auth_users_delete(dv_access_auth(call), NULL,
+                                      dv_json_get_string(user, "id", ""), NULL)) {
+                /* Deliberately dropped: the refusal above is the answer. */
+            }
+            return NULL;
+        }
+    }
+    return g_steal_pointer(&user);
+}
+
+static JsonObject *
+dv_access_user_change(DvOpCall *call, GError **error)
+{
+    static const DvFieldSpec fields[] = {
+        { "disabled", DV_FIELD_BOOL, TRUE },
+        { NULL },
+    };
+    if (!dv_json_check_fields(call->body, fields, NULL, error))
+        return NULL;
+    if (!dv_auth_users_set_disabled(dv_access_auth(call), call->authz, call->params[0],
+                                    json_object_get_boolean_member(call->body, "disabled"),
+                                    error))
+        return NULL;
+    {
+        g_autoptr(JsonObject) user =
+            dv_auth_users_show(dv_access_auth(call), call->authz, call->params[0], error);
+        if (user == NULL)
+            return NULL;
+        json_object_remove_member(user, "bindings");
+        return g_steal_pointer(&user);
+    }
+}
+
+static JsonObject *
+dv_access_user_delete(DvOpCall *call, GError **error)
+{
+    if (!dv_auth_users_delete(dv_access_auth(call), call->authz, call->params[0], error))
+        return NULL;
+    return json_object_new();
+}
+
+/* --- bindings ------------------------------------------------------------- */
+
+static JsonObject *
+dv_access_bindings(DvOpCall *call, GError **error)
+{
+    const char *user = dv_access_query(call, "user");
+    const char *group = dv_access_query(call, "group");
+    JsonArray *items;
+    if ((user == NULL) == (group == NULL)) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "user",
+                           "user: give exactly one of user= or group=");
+        return NULL;
+    }
+    items = dv_authz_binding_list(dv_core(call->engine)->store, user != NULL ? "user" : "group",
+                                  user != NULL ? user : group, error);
+    if (items == NULL)
+        return NULL;
+    return dv_access_items(items, NULL);
+}
+
+static JsonObject *
+dv_access_binding_create(DvOpCall *call, GError **error)
+{
+    static const DvFieldSpec fields[] = {
+        { "user", DV_FIELD_STRING, FALSE },   { "group", DV_FIELD_STRING, FALSE },
+        { "role", DV_FIELD_STRING, TRUE },    { "scope", DV_FIELD_OBJECT, FALSE },
+        { "effect", DV_FIELD_STRING, FALSE }, { "quota", DV_FIELD_OBJECT, FALSE },
+        { NULL },
+    };
+    g_autoptr(JsonObject) spec = json_object_new();
+    const char *user;
+    const char *group;
+
+    if (!dv_json_check_fields(call->body, fields, NULL, error))
+        return NULL;
+    user = dv_json_get_string(call->body, "user", NULL);
+    group = dv_json_get_string(call->body, "group", NULL);
+    if ((user == NULL) == (group == NULL)) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "user",
+                           "user: give exactly one of user or group");
+        return NULL;
+    }
+    json_object_set_string_member(spec, "principal_kind", user != NULL ? "user" : "group");
+    json_object_set_string_member(spec, "principal", user != NULL ? user : group);
+    json_object_set_string_member(spec, "role", dv_json_get_string(call->body, "role", ""));
+    json_object_set_string_member(spec, "effect", dv_json_get_string(call->body, "effect", "allow"));
+    if (json_object_has_member(call->body, "scope")) {
+        JsonObject *scope = json_object_get_object_member(call->body, "scope");
+        json_object_set_string_member(spec, "scope_kind", dv_json_get_string(scope, "kind", ""));
+        json_object_set_string_member(spec, "scope_id", dv_json_get_string(scope, "ref", ""));
+    } else {
+        json_object_set_string_member(spec, "scope_kind", "global");
+    }
+    if (json_object_has_member(call->body, "quota")) {
+        JsonObject *q = json_object_get_object_member(call->body, "quota");
+        g_autoptr(JsonNode) copy = json_node_copy(json_object_get_member(call->body, "quota"));
+        JsonObject *total = json_node_get_object(copy);
+        if (json_object_has_member(q, "per_member")) {
+            json_object_set_member(spec, "member_quota",
+                                   json_node_copy(json_object_get_member(q, "per_member")));
+            json_object_remove_member(total, "per_member");
+        }
+        json_object_set_object_member(spec, "quota", json_object_ref(total));
+    }
+    return dv_authz_binding_add(dv_core(call->engine)->store, call->authz, spec, error);
+}
+
+static JsonObject *
+dv_access_binding_delete(DvOpCall *call, GError **error)
+{
+    if (!dv_authz_binding_delete(dv_core(call->engine)->store, call->authz, call->params[0], error))
+        return NULL;
+    return json_object_new();
+}
+
+/* --- tokens --------------------------------------------------------------- */
+
+static JsonObject *
+dv_access_token_create(DvOpCall *call, GError **error)
+{
+    static const DvFieldSpec fields[] = {
+        { "name", DV_FIELD_STRING, TRUE },
+        { "expires_in_days", DV_FIELD_INT, FALSE },
+        { "privileges", DV_FIELD_ARRAY, FALSE },
+        { NULL },
+    };
+    g_autoptr(GPtrArray) privs = g_ptr_array_new();
+    g_autoptr(JsonObject) record = NULL;
+    gint64 days;
+    char *token;
+
+    if (!dv_json_check_fields(call->body, fields, NULL, error))
+        return NULL;
+    days = dv_json_get_int(call->body, "expires_in_days", 90);
+    if (days < 1 || days > 365) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "expires_in_days",
+                           "expires_in_days: must be 1 to 365");
+        return NULL;
+    }
+    if (json_object_has_member(call->body, "privileges")) {
+        JsonArray *arr = json_object_get_array_member(call->body, "privileges");
+        for (guint i = 0; i < json_array_get_length(arr); i++) {
+            JsonNode *n = json_array_get_element(arr, i);
+            if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING) {
+                dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "privileges",
+                                   "privileges: must be a list of privilege names");
+                return NULL;
+            }
+            g_ptr_array_add(privs, (gpointer)json_node_get_string(n));
+        }
+    } else {
+        /* Default: every privilege the user holds anywhere. */
+        for (const char *const *p = dv_authz_privileges(); *p != NULL; p++)
+            if (dv_authz_context_holds(call->authz, *p))
+                g_ptr_array_add(privs, (gpointer)*p);
+    }
+    g_ptr_array_add(privs, NULL);
+    token = dv_auth_token_create(dv_access_auth(call), call->authz,
+                                 dv_json_get_string(call->body, "name", ""),
+                                 (const char *const *)privs->pdata,
+                                 g_get_real_time() + days * G_TIME_SPAN_DAY, &record, error);
+    if (token == NULL)
+        return NULL;
+    json_object_set_string_member(record, "token", token);
+    dv_secret_str_free(token);
+    return g_steal_pointer(&record);
+}
+
+static JsonObject *
+dv_access_token_delete(DvOpCall *call, GError **error)
+{
+    if (!dv_auth_token_revoke(dv_access_auth(call), call->authz, call->params[0], error))
+        return NULL;
+    return json_object_new();
+}
+
+/* --- audit ---------------------------------------------------------------- */
+
+static JsonObject *
+dv_access_audit(DvOpCall *call, GError **error)
+{
+    static const struct {
+        const char *query;
+        const char *column;
+    } filters[] = {
+        { "user", "actor_name" }, { "operation", "operation" },
+        { "outcome", "outcome" }, { "object", "object_id" },
+    };
+    DvFilter f[G_N_ELEMENTS(filters)];
+    guint nf = 0;
+    guint limit;
+    g_autofree char *next = NULL;
+    JsonArray *items;
+
+    if (!dv_access_limit(call, &limit, error))
+        return NULL;
+    for (gsize i = 0; i < G_N_ELEMENTS(filters); i++) {
+        const char *v = dv_access_query(call, filters[i].query);
+        if (v == NULL)
+            continue;
+        f[nf] = (DvFilter){ .column = filters[i].column, .op = DV_FILTER_EQ, .value = v };
+        nf++;
+    }
+    items = dv_audit_list(dv_core(call->engine)->store, f, nf, limit,
+                          dv_access_query(call, "cursor"), &next, error);
+    if (items == NULL)
+        return NULL;
+    return dv_access_items(items, next);
+}
+
+/* --- the table ------------------------------------------------------------ */
+
+#define DV_ACCESS_ROW(n, m, p, priv, k, tgt, lk, sh, b, fl, h)                                     \
+    { .name = n, .method = m, .path = p, .privilege = priv, .kind = k, .object = DV_KIND_LAST,    \
+      .target = tgt, .lock = lk, .shape = sh, .body = b, .flags = fl, .handler = h }
+
+static const DvOp dv_access_ops[] = {
+    DV_ACCESS_ROW("session.login", "POST", "/session", NULL, NULL, DV_OP_TARGET_NONE,
+                  DV_OP_LOCK_NONE, DV_OP_SHAPE_CREATED, DV_OP_BODY_REQUIRED, DV_OP_FLAG_PUBLIC,
+                  dv_access_login),
+    DV_ACCESS_ROW("session.logout", "DELETE", "/session", NULL, NULL, DV_OP_TARGET_NONE,
+                  DV_OP_LOCK_NONE, DV_OP_SHAPE_EMPTY, DV_OP_BODY_IGNORED, DV_OP_FLAG_SESSION,
+                  dv_access_logout),
+    DV_ACCESS_ROW("session.get", "GET", "/session", NULL, NULL, DV_OP_TARGET_NONE,
+                  DV_OP_LOCK_NONE, DV_OP_SHAPE_OBJECT, DV_OP_BODY_IGNORED,
+                  DV_OP_FLAG_SESSION | DV_OP_FLAG_NO_QUERY, dv_access_whoami),
+    DV_ACCESS_ROW("session.password", "POST", "/session/password", NULL, NULL, DV_OP_TARGET_NONE,
+                  DV_OP_LOCK_NONE, DV_OP_SHAPE_EMPTY, DV_OP_BODY_REQUIRED,
+                  DV_OP_FLAG_SESSION | DV_OP_FLAG_NO_QUERY, dv_access_password),
+    DV_ACCESS_ROW("privilege.list", "GET", "/privileges", "role.read", "role", DV_OP_TARGET_GLOBAL,
+                  DV_OP_LOCK_NONE, DV_OP_SHAPE_LIST, DV_OP_BODY_IGNORED, DV_OP_FLAG_NO_QUERY,
+                  dv_access_privileges),
+    DV_ACCESS_ROW("role.list", "GET", "/roles", "role.read", "role", DV_OP_TARGET_GLOBAL,
+                  DV_OP_LOCK_NONE, DV_OP_SHAPE_LIST, DV_OP_BODY_IGNORED, DV_OP_FLAG_NONE,
+                  dv_access_roles),
+    DV_ACCESS_ROW("role.create", "POST", "/roles", "role.create", "role", DV_OP_TARGET_GLOBAL,
+                  DV_OP_LOCK_GLOBAL, DV_OP_SHAPE_CREATED, DV_OP_BODY_REQUIRED,
+                  DV_OP_FLAG_NO_QUERY, dv_access_role_create),
+    DV_ACCESS_ROW("role.get", "GET", "/roles/{ref}", "role.read", "role", DV_OP_TARGET_GLOBAL,
+                  DV_OP_LOCK_NONE, DV_OP_SHAPE_OBJECT, DV_OP_BODY_IGNORED, DV_OP_FLAG_NO_QUERY,
+                  dv_access_role_get),
+    DV_ACCESS_ROW("role.delete", "DELETE", "/roles/{ref}", "role.delete", "role",
+                  DV_OP_TARGET_GLOBAL, DV_OP_LOCK_GLOBAL, DV_OP_SHAPE_EMPTY, DV_OP_BODY_NONE,
+                  DV_OP_FLAG_NO_QUERY, dv_access_role_delete),
+    DV_ACCESS_ROW("user.list", "GET", "/users", "user.read", "user", DV_OP_TARGET_GLOBAL,
+                  DV_OP_LOCK_NONE, DV_OP_SHAPE_LIST, DV_OP_BODY_IGNORED, DV_OP_FLAG_NONE,
+                  dv_access_users),
+    DV_ACCESS_ROW("user.create", "POST", "/users", "user.create", "user", DV_OP_TARGET_GLOBAL,
+                  DV_OP_LOCK_GLOBAL, DV_OP_SHAPE_CREATED, DV_OP_BODY_REQUIRED,
+                  DV_OP_FLAG_NO_QUERY, dv_access_user_create),
+    DV_ACCESS_ROW("user.get", "GET", "/users/{ref}", "user.read", "user", DV_OP_TARGET_GLOBAL,
+                  DV_OP_LOCK_NONE, DV_OP_SHAPE_OBJECT, DV_OP_BODY_IGNORED, DV_OP_FLAG_NO_QUERY,
+                  dv_access_user_get),
+    DV_ACCESS_ROW("user.change", "PATCH", "/users/{ref}", "user.change", "user",
+                  DV_OP_TARGET_GLOBAL, DV_OP_LOCK_GLOBAL, DV_OP_SHAPE_OBJECT,
+                  DV_OP_BODY_REQUIRED, DV_OP_FLAG_NO_QUERY, dv_access_user_change),
+    DV_ACCESS_ROW("user.delete", "DELETE", "/users/{ref}", "user.delete", "user",
+                  DV_OP_TARGET_GLOBAL, DV_OP_LOCK_GLOBAL, DV_OP_SHAPE_EMPTY, DV_OP_BODY_NONE,
+                  DV_OP_FLAG_NO_QUERY, dv_access_user_delete),
+    /* Bindings are checked by the grant rule inside auth (role.manage and
+     * a subset of the actor's own rights over the scope). */
+    DV_ACCESS_ROW("binding.list", "GET", "/bindings", "role.read", "role", DV_OP_TARGET_GLOBAL,
+                  DV_OP_LOCK_NONE, DV_OP_SHAPE_LIST, DV_OP_BODY_IGNORED, DV_OP_FLAG_NONE,
+                  dv_access_bindings),
+    DV_ACCESS_ROW("binding.create", "POST", "/bindings", "role.manage", "role",
+                  DV_OP_TARGET_NONE, DV_OP_LOCK_GLOBAL, DV_OP_SHAPE_CREATED,
+                  DV_OP_BODY_REQUIRED, DV_OP_FLAG_NO_QUERY, dv_access_binding_create),
+    DV_ACCESS_ROW("binding.delete", "DELETE", "/bindings/{id}", "role.manage", "role",
+                  DV_OP_TARGET_NONE, DV_OP_LOCK_GLOBAL, DV_OP_SHAPE_EMPTY, DV_OP_BODY_NONE,
+                  DV_OP_FLAG_NO_QUERY, dv_access_binding_delete),
+    /* A token is the caller's own: auth checks the subset rule. */
+    DV_ACCESS_ROW("token.create", "POST", "/tokens", NULL, NULL, DV_OP_TARGET_NONE,
+                  DV_OP_LOCK_NONE, DV_OP_SHAPE_CREATED, DV_OP_BODY_REQUIRED,
+                  DV_OP_FLAG_SESSION | DV_OP_FLAG_NO_QUERY, dv_access_token_create),
+    DV_ACCESS_ROW("token.delete", "DELETE", "/tokens/{id}", NULL, NULL, DV_OP_TARGET_NONE,
+                  DV_OP_LOCK_NONE, DV_OP_SHAPE_EMPTY, DV_OP_BODY_NONE,
+                  DV_OP_FLAG_SESSION | DV_OP_FLAG_NO_QUERY, dv_access_token_delete),
+    DV_ACCESS_ROW("audit.list", "GET", "/audit", "audit.read", "audit", DV_OP_TARGET_GLOBAL,
+                  DV_OP_LOCK_NONE, DV_OP_SHAPE_LIST, DV_OP_BODY_IGNORED, DV_OP_FLAG_NONE,
+                  dv_access_audit),
+};
+
+void
+dv_engine_access_register_ops(DvEngine *engine)
+{
+    dv_core_add_ops(engine, dv_access_ops, G_N_ELEMENTS(dv_access_ops));
+}

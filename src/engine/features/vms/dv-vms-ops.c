@@ -1,0 +1,79 @@
+#define G_LOG_DOMAIN "DvVmsOps"
+
+/* The VM operations beyond the generic collection rows (docs/API.md). */
+
+#include "dv-core.h"
+#include "dv-vms.h"
+
+static JsonObject *
+dv_vms_op_action(DvOpCall *call, GError **error)
+{
+    /* The action is the path's last segment: "/vms/{ref}/start". */
+    const char *action = strrchr(call->op->path, '/') + 1;
+    return dv_engine_vm_action(call->engine, call->params[0], action, call->actor, error);
+}
+
+static JsonObject *
+dv_vms_op_snapshot_list(DvOpCall *call, GError **error)
+{
+    return dv_engine_vm_snapshot_list(call->engine, call->params[0], error);
+}
+
+static JsonObject *
+dv_vms_op_snapshot_create(DvOpCall *call, GError **error)
+{
+    return dv_engine_vm_snapshot_create(call->engine, call->params[0], call->body, call->actor,
+                                        error);
+}
+
+static JsonObject *
+dv_vms_op_snapshot_delete(DvOpCall *call, GError **error)
+{
+    return dv_engine_vm_snapshot_delete(call->engine, call->params[0], call->params[1],
+                                        call->actor, error);
+}
+
+static JsonObject *
+dv_vms_op_snapshot_revert(DvOpCall *call, GError **error)
+{
+    return dv_engine_vm_snapshot_revert(call->engine, call->params[0], call->params[1],
+                                        call->actor, error);
+}
+
+static const char *const dv_jobs_start[] = { "vm.start", NULL };
+static const char *const dv_jobs_shutdown[] = { "vm.shutdown", NULL };
+static const char *const dv_jobs_stop[] = { "vm.stop", NULL };
+static const char *const dv_jobs_snap_create[] = { "vm.snapshot.create", NULL };
+static const char *const dv_jobs_snap_delete[] = { "vm.snapshot.delete", NULL };
+static const char *const dv_jobs_snap_revert[] = { "vm.snapshot.revert", NULL };
+
+#define DV_VM_ROW(n, m, p, priv, lk, jobs, sh, b, h)                                              \
+    { .name = n, .method = m, .path = p, .privilege = priv, .kind = "vm", .object = DV_KIND_VM,   \
+      .target = DV_OP_TARGET_PATH, .target_field = "ref", .lock = lk, .job_kinds = jobs,         \
+      .shape = sh, .body = b, .handler = h }
+
+static const DvOp dv_vms_ops[] = {
+    DV_VM_ROW("vm.start", "POST", "/vms/{ref}/start", "vm.power", DV_OP_LOCK_OBJECT, dv_jobs_start,
+              DV_OP_SHAPE_JOB, DV_OP_BODY_NONE, dv_vms_op_action),
+    DV_VM_ROW("vm.shutdown", "POST", "/vms/{ref}/shutdown", "vm.power", DV_OP_LOCK_OBJECT,
+              dv_jobs_shutdown, DV_OP_SHAPE_JOB, DV_OP_BODY_NONE, dv_vms_op_action),
+    DV_VM_ROW("vm.stop", "POST", "/vms/{ref}/stop", "vm.power", DV_OP_LOCK_OBJECT, dv_jobs_stop,
+              DV_OP_SHAPE_JOB, DV_OP_BODY_NONE, dv_vms_op_action),
+    DV_VM_ROW("vm.snapshot.list", "GET", "/vms/{ref}/snapshots", "vm.read", DV_OP_LOCK_NONE, NULL,
+              DV_OP_SHAPE_LIST, DV_OP_BODY_IGNORED, dv_vms_op_snapshot_list),
+    DV_VM_ROW("vm.snapshot.create", "POST", "/vms/{ref}/snapshots", "vm.snapshot",
+              DV_OP_LOCK_OBJECT, dv_jobs_snap_create, DV_OP_SHAPE_JOB, DV_OP_BODY_REQUIRED,
+              dv_vms_op_snapshot_create),
+    DV_VM_ROW("vm.snapshot.delete", "DELETE", "/vms/{ref}/snapshots/{snapshot}", "vm.snapshot",
+              DV_OP_LOCK_OBJECT, dv_jobs_snap_delete, DV_OP_SHAPE_JOB, DV_OP_BODY_NONE,
+              dv_vms_op_snapshot_delete),
+    DV_VM_ROW("vm.snapshot.revert", "POST", "/vms/{ref}/snapshots/{snapshot}/revert",
+              "vm.snapshot", DV_OP_LOCK_OBJECT, dv_jobs_snap_revert, DV_OP_SHAPE_JOB,
+              DV_OP_BODY_NONE, dv_vms_op_snapshot_revert),
+};
+
+void
+dv_engine_vms_register_ops(DvEngine *engine)
+{
+    dv_core_add_ops(engine, dv_vms_ops, G_N_ELEMENTS(dv_vms_ops));
+}
