@@ -3,6 +3,8 @@
 /* droverd: the Drover management server. */
 
 #include "dv-config.h"
+#include "dv-authz.h"
+#include "dv-core.h"
 #include "dv-engine.h"
 #include "dv-error.h"
 #include "dv-json.h"
@@ -35,6 +37,7 @@ typedef struct {
     char *recovery_key;
     gboolean verbose;
     gboolean version;
+    gboolean dump_ops;
     int reconcile_interval; /* minutes; -1: not given (default 60), 0: off */
     gboolean allow_simulated;
     char **allow_uri_parameters;
@@ -337,6 +340,29 @@ dv_daemon_add_local_host(DvEngine *engine, const char *uri)
             dv_json_get_string(job, "id", ""));
 }
 
+/* --dump-ops: the operation table and every registered job kind, for
+ * tools/check-ops and the docs. */
+static int
+dv_daemon_dump_ops(DvEngine *engine)
+{
+    g_autoptr(JsonObject) out = json_object_new();
+    g_autoptr(GPtrArray) kinds = dv_job_manager_dup_kinds(dv_engine_get_jobs(engine));
+    JsonArray *arr = json_array_new();
+    g_autofree char *text = NULL;
+
+    for (guint i = 0; i < kinds->len; i++)
+        json_array_add_string_element(arr, kinds->pdata[i]);
+    json_object_set_array_member(out, "ops", dv_core_ops_to_json(engine));
+    json_object_set_array_member(out, "job_kinds", arr);
+    arr = json_array_new();
+    for (const char *const *p = dv_authz_privileges(); *p != NULL; p++)
+        json_array_add_string_element(arr, *p);
+    json_object_set_array_member(out, "privileges", arr);
+    text = dv_json_object_to_string(out, TRUE);
+    g_print("%s\n", text);
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -368,6 +394,7 @@ main(int argc, char **argv)
         { "library-root", 0, 0, G_OPTION_ARG_FILENAME, &o.library_root, "Directory under which library shares may be created on request (default <state-dir>/library; [library] root)", "DIR" },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose, "Log debug messages", NULL },
         { "version", 0, 0, G_OPTION_ARG_NONE, &o.version, "Print the version and exit", NULL },
+        { "dump-ops", 0, 0, G_OPTION_ARG_NONE, &o.dump_ops, "Print the operation table and the job kinds as JSON and exit (tools/check-ops)", NULL },
         { NULL },
     };
 
@@ -411,7 +438,7 @@ main(int argc, char **argv)
     eo.state_dir = o.state_dir;
     eo.database = o.database;
     eo.machine_id_path = o.machine_id_file;
-    eo.serve = TRUE;
+    eo.serve = !o.dump_ops;
     eo.recovery_key_path = o.recovery_key;
     eo.allow_simulated_hosts = o.allow_simulated;
     eo.allow_uri_parameters = (const char *const *)o.allow_uri_parameters;
@@ -421,6 +448,8 @@ main(int argc, char **argv)
         g_printerr("droverd: cannot start: %s\n", error->message);
         return dv_error_to_exit_code(error) == DV_EXIT_OK ? 1 : DV_EXIT_FAILURE;
     }
+    if (o.dump_ops)
+        return dv_daemon_dump_ops(engine);
     /* After the engine: the certificate it makes in the state directory
      * would otherwise be taken for a trace of an earlier installation. */
     if (o.self_signed && o.tls_cert == NULL && !dv_daemon_self_signed(&o, &error)) {

@@ -355,7 +355,14 @@ dv_authorizer_object(DvRequest *req, const DvOp *op, DvOpCall *call, DvAuthzObje
             return TRUE;
         }
         g_ptr_array_add(keep->rows, json_object_ref(row));
-        return dv_authorizer_describe(engine, op->object, row, obj, keep, error);
+        if (!dv_authorizer_describe(engine, op->object, row, obj, keep, error))
+            return FALSE;
+        /* A job's owner is recorded by name (created_by); the model
+         * compares user ids. */
+        if (op->object == DV_KIND_JOB && call->actor != NULL &&
+            g_strcmp0(obj->owner_id, call->actor->name) == 0)
+            obj->owner_id = call->actor->id;
+        return TRUE;
     }
     if (op->target == DV_OP_TARGET_PARENT && call->body != NULL) {
         const char *fields[] = { op->target_field, op->alt_field };
@@ -378,7 +385,7 @@ dv_authorizer_object(DvRequest *req, const DvOp *op, DvOpCall *call, DvAuthzObje
             /* The new object lands under the parent: its ancestry. */
             obj->host_group_path = p.host_group_path;
             obj->library_share_id = p.library_share_id;
-            obj->owner_id = dv_actor_get_name(call->actor);
+            obj->owner_id = call->actor->id;
             return TRUE;
         }
     }
@@ -403,7 +410,17 @@ dv_authorizer_check(DvRequest *req, const DvOp *op, DvOpCall *call, DvAuthzObjec
                            "permission denied: %s needs %s", op->name, op->privilege);
         return FALSE;
     }
-    return dv_authz_check(call->authz, op->privilege, obj, error);
+    if (!dv_authz_check(call->authz, op->privilege, obj, error)) {
+        /* Installation-wide objects (settings, users, roles, audit) are
+         * known to exist: refused, never hidden (docs/ACCESS.md). */
+        if (op->target == DV_OP_TARGET_GLOBAL && g_error_matches(*error, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+            g_clear_error(error);
+            dv_set_field_error(error, DV_ERROR_PERMISSION_DENIED, NULL,
+                               "permission denied: %s needs %s", op->name, op->privilege);
+        }
+        return FALSE;
+    }
+    return TRUE;
 }
 
 static void
@@ -469,16 +486,12 @@ dv_route_job_accepted(DvRequest *req, JsonObject *job, guint *status)
     return out;
 }
 
-/* Reads the request's query and body as @op declares them. */
+/* Reads the body @op takes (before the authorizer, which may need the
+ * parent a create names). */
 static gboolean
-dv_route_inputs(DvRequest *req, const DvOp *op, DvOpCall *call, JsonObject **ret_body,
-                GError **error)
+dv_route_read_body(DvRequest *req, const DvOp *op, JsonObject **ret_body, GError **error)
 {
-    if ((op->flags & DV_OP_FLAG_NO_QUERY) && !dv_route_no_query(req, error))
-        return FALSE;
     switch (op->body) {
-    case DV_OP_BODY_NONE:
-        return dv_route_no_body(req, error);
     case DV_OP_BODY_REQUIRED:
         *ret_body = dv_route_body(req, error);
         return *ret_body != NULL;
@@ -488,10 +501,21 @@ dv_route_inputs(DvRequest *req, const DvOp *op, DvOpCall *call, JsonObject **ret
             return *ret_body != NULL;
         }
         return TRUE;
-    case DV_OP_BODY_IGNORED:
     default:
         return TRUE;
     }
+}
+
+/* The op's other input rules, after the authorizer: a caller learns
+ * nothing about an object it may not touch from a 400. */
+static gboolean
+dv_route_check_inputs(DvRequest *req, const DvOp *op, GError **error)
+{
+    if ((op->flags & DV_OP_FLAG_NO_QUERY) && !dv_route_no_query(req, error))
+        return FALSE;
+    if (op->body == DV_OP_BODY_NONE)
+        return dv_route_no_body(req, error);
+    return TRUE;
 }
 
 static JsonObject *
@@ -523,10 +547,11 @@ dv_route_op(DvRequest *req, const DvOp *op, const char **params, guint *status, 
         call.actor = actor;
         call.authz = actor->authz;
     }
-    if (!dv_route_inputs(req, op, &call, &body, error))
+    if (!dv_route_read_body(req, op, &body, error))
         return NULL;
     call.body = body;
-    if (!dv_authorizer_check(req, op, &call, &obj, &keep, &local)) {
+    if (!dv_authorizer_check(req, op, &call, &obj, &keep, &local) ||
+        !dv_route_check_inputs(req, op, &local)) {
         dv_authorizer_audit(req, op, &call, &obj, NULL, local);
         g_propagate_error(error, local);
         return NULL;

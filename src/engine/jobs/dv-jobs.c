@@ -578,6 +578,25 @@ dv_job_manager_register_kind(DvJobManager *mgr, const DvJobKind *kind)
     g_hash_table_replace(mgr->kinds, (gpointer)copy->kind, copy);
 }
 
+static gint
+dv_job_kind_name_cmp(gconstpointer a, gconstpointer b)
+{
+    return g_strcmp0(*(const char *const *)a, *(const char *const *)b);
+}
+
+GPtrArray *
+dv_job_manager_dup_kinds(DvJobManager *mgr)
+{
+    GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
+    GHashTableIter it;
+    gpointer key;
+    g_hash_table_iter_init(&it, mgr->kinds);
+    while (g_hash_table_iter_next(&it, &key, NULL))
+        g_ptr_array_add(out, g_strdup(key));
+    g_ptr_array_sort(out, dv_job_kind_name_cmp);
+    return out;
+}
+
 void
 dv_job_manager_set_live_servers(DvJobManager *mgr, const char *const *server_ids)
 {

@@ -44,6 +44,9 @@ void dv_job_manager_free(DvJobManager *mgr);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvJobManager, dv_job_manager_free)
 
 void dv_job_manager_register_kind(DvJobManager *mgr, const DvJobKind *kind);
+/* The registered kinds' names, sorted (owned array of owned strings):
+ * tools/check-ops checks that each belongs to an operation. */
+GPtrArray *dv_job_manager_dup_kinds(DvJobManager *mgr);
 void dv_job_manager_set_listener(DvJobManager *mgr, DvJobListener listener, gpointer user_data);
 
 /* Deals with jobs a previous run of the server left queued or running:

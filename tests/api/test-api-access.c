@@ -1,0 +1,505 @@
+/* Access control end to end (issue 11, docs/ACCESS.md): a real droverd on
+ * SQLite, users made through the API, each built-in role logged in.
+ *
+ * /drover/api/access/matrix: the authorization matrix, generated from the
+ * operation table (droverd --dump-ops): every operation x {the global
+ * administrator, an administrator, a read-only administrator and a
+ * self-service user, each bound to host group "In"} x {an object in "In",
+ * the same kind of object in "Out"}.  Every operation needs a row of
+ * dv_matrix_rows (tools/check-ops checks it too); a row gives the paths,
+ * a body that the op refuses as bad input once authorized (so an allowed
+ * change changes nothing) and the expected answer per role:
+ *   A allowed by the authorizer (anything but 401/403/404 from it),
+ *   3 refused, 403 naming the privilege, 4 refused as absent, 404,
+ *   N 404 from the handler: authorized, and the object (no catalog, no
+ *     upgrade report in a fresh database) does not exist,
+ *   S not sent (tested apart).
+ * An allowed request carries "?matrix=1" or {"matrix":1}, which every op
+ * rejects with 400 after the authorizer let it through. */
+#define G_LOG_DOMAIN "DvTestApiAccess"
+
+#include "dv-test-util.h"
+
+#include <string.h>
+
+#define PW "matrix-password-1"
+
+typedef struct {
+    const char *name;
+    const char *in_path;
+    const char *out_path;
+    const char *in_body;
+    const char *out_body;
+    const char *in_expect; /* per principal: global admin, admin, read-only, self-service */
+    const char *out_expect;
+} DvMatrixRow;
+
+/* Generated once from the table with the model's rules (docs/ACCESS.md)
+ * and reviewed by hand; a new operation fails the test until it has a row. */
+static const DvMatrixRow dv_matrix_rows[] = {
+    { "host_group.list", "/host-groups", "/host-groups",
+      NULL, NULL, "AAA3", "AAA3" },
+    { "host_group.create", "/host-groups", "/host-groups",
+      "{\"parent\":\"In\",\"matrix\":1}", "{\"parent\":\"Out\",\"matrix\":1}", "AA34", "A444" },
+    { "host_group.get", "/host-groups/In", "/host-groups/Out",
+      NULL, NULL, "AAA4", "A444" },
+    { "host_group.change", "/host-groups/In", "/host-groups/Out",
+      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
+    { "host_group.delete", "/host-groups/In", "/host-groups/Out",
+      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
+    { "cluster.list", "/clusters", "/clusters",
+      NULL, NULL, "AAA3", "AAA3" },
+    { "cluster.create", "/clusters", "/clusters",
+      "{\"host_group\":\"In\",\"matrix\":1}", "{\"host_group\":\"Out\",\"matrix\":1}", "AA34", "A444" },
+    { "cluster.get", "/clusters/cin", "/clusters/cout",
+      NULL, NULL, "AAA4", "A444" },
+    { "cluster.change", "/clusters/cin", "/clusters/cout",
+      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
+    { "cluster.delete", "/clusters/cin", "/clusters/cout",
+      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
+    { "host.list", "/hosts", "/hosts",
+      NULL, NULL, "AAA3", "AAA3" },
+    { "host.create", "/hosts", "/hosts",
+      "{\"host_group\":\"In\",\"matrix\":1}", "{\"host_group\":\"Out\",\"matrix\":1}", "AA34", "A444" },
+    { "host.get", "/hosts/hin", "/hosts/hout",
+      NULL, NULL, "AAA4", "A444" },
+    { "host.change", "/hosts/hin", "/hosts/hout",
+      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
+    { "host.delete", "/hosts/hin", "/hosts/hout",
+      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
+    { "pool.list", "/storage-pools", "/storage-pools",
+      NULL, NULL, "AAA3", "AAA3" },
+    { "pool.get", "/storage-pools/{pool_in}", "/storage-pools/{pool_out}",
+      NULL, NULL, "AAA4", "A444" },
+    { "volume.list", "/volumes", "/volumes",
+      NULL, NULL, "AAA3", "AAA3" },
+    { "volume.get", "/volumes/{volume_in}", "/volumes/{volume_out}",
+      NULL, NULL, "AAA4", "A444" },
+    { "network.list", "/networks", "/networks",
+      NULL, NULL, "AAAA", "AAAA" },
+    { "network.get", "/networks/{network_in}", "/networks/{network_out}",
+      NULL, NULL, "AAAA", "A444" },
+    { "library_share.list", "/library-shares", "/library-shares",
+      NULL, NULL, "AAA3", "AAA3" },
+    { "library_share.create", "/library-shares", "/library-shares",
+      "{\"host\":\"hin\",\"matrix\":1}", "{\"host\":\"hout\",\"matrix\":1}", "AA34", "A444" },
+    { "library_share.get", "/library-shares/nothing", "/library-shares/nothing",
+      NULL, NULL, "A444", "A444" },
+    { "library_share.delete", "/library-shares/nothing", "/library-shares/nothing",
+      "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
+    { "template.list", "/templates", "/templates",
+      NULL, NULL, "AAAA", "AAAA" },
+    { "template.create", "/templates", "/templates",
+      "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
+    { "template.get", "/templates/nothing", "/templates/nothing",
+      NULL, NULL, "A444", "A444" },
+    { "template.delete", "/templates/nothing", "/templates/nothing",
+      "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
+    { "vm.list", "/vms", "/vms",
+      NULL, NULL, "AAAA", "AAAA" },
+    { "vm.create", "/vms", "/vms",
+      "{\"host\":\"hin\",\"matrix\":1}", "{\"host\":\"hout\",\"matrix\":1}", "AA3A", "A444" },
+    { "vm.get", "/vms/vin0", "/vms/vout0",
+      NULL, NULL, "AAA4", "A444" },
+    { "vm.delete", "/vms/vin0", "/vms/vout0",
+      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
+    { "job.list", "/jobs", "/jobs",
+      NULL, NULL, "AAAA", "AAAA" },
+    { "job.get", "/jobs/{job_in}", "/jobs/{job_out}",
+      NULL, NULL, "AAA4", "A444" },
+    { "run_as.list", "/run-as-accounts", "/run-as-accounts",
+      NULL, NULL, "AAA3", "AAA3" },
+    { "run_as.create", "/run-as-accounts", "/run-as-accounts",
+      "{\"matrix\":1}", "{\"matrix\":1}", "A333", "A333" },
+    { "run_as.get", "/run-as-accounts/nothing", "/run-as-accounts/nothing",
+      NULL, NULL, "A444", "A444" },
+    { "run_as.change", "/run-as-accounts/nothing", "/run-as-accounts/nothing",
+      "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
+    { "run_as.delete", "/run-as-accounts/nothing", "/run-as-accounts/nothing",
+      "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
+    { "guest_os_profile.list", "/guest-os-profiles", "/guest-os-profiles",
+      NULL, NULL, "AAAA", "AAAA" },
+    { "guest_os_profile.create", "/guest-os-profiles", "/guest-os-profiles",
+      "{\"matrix\":1}", "{\"matrix\":1}", "A333", "A333" },
+    { "guest_os_profile.get", "/guest-os-profiles/nothing", "/guest-os-profiles/nothing",
+      NULL, NULL, "A444", "A444" },
+    { "guest_os_profile.change", "/guest-os-profiles/nothing", "/guest-os-profiles/nothing",
+      "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
+    { "guest_os_profile.delete", "/guest-os-profiles/nothing", "/guest-os-profiles/nothing",
+      "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
+    { "setting.list", "/settings", "/settings",
+      NULL, NULL, "AAA3", "AAA3" },
+    { "setting.create", "/settings", "/settings",
+      "{\"matrix\":1}", "{\"matrix\":1}", "A333", "A333" },
+    { "setting.get", "/settings/nothing", "/settings/nothing",
+      NULL, NULL, "A444", "A444" },
+    { "setting.change", "/settings/nothing", "/settings/nothing",
+      "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
+    { "setting.delete", "/settings/nothing", "/settings/nothing",
+      "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
+    { "catalog.list", "/catalogs", "/catalogs",
+      NULL, NULL, "AAAA", "AAAA" },
+    /* A self-service user reads catalogs, so a catalog in In is visible: 403. */
+    { "catalog.create", "/catalogs", "/catalogs",
+      "{\"host_group\":\"In\",\"matrix\":1}", "{\"host_group\":\"Out\",\"matrix\":1}", "AA33", "A444" },
+    { "catalog.get", "/catalogs/nothing", "/catalogs/nothing",
+      NULL, NULL, "A444", "A444" },
+    { "catalog.delete", "/catalogs/nothing", "/catalogs/nothing",
+      "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
+    { "pool.volumes", "/storage-pools/{pool_in}/volumes", "/storage-pools/{pool_out}/volumes",
+      NULL, NULL, "AAA4", "A444" },
+    { "job.cancel", "/jobs/{job_in}/cancel", "/jobs/{job_out}/cancel",
+      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
+    { "upgrade.report", "/upgrade-report", "/upgrade-report",
+      NULL, NULL, "N333", "N333" },
+    { "host.refresh", "/hosts/hin/refresh", "/hosts/hout/refresh",
+      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
+    { "vm.start", "/vms/vin0/start", "/vms/vout0/start",
+      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
+    { "vm.shutdown", "/vms/vin0/shutdown", "/vms/vout0/shutdown",
+      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
+    { "vm.stop", "/vms/vin0/stop", "/vms/vout0/stop",
+      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
+    { "vm.snapshot.list", "/vms/vin0/snapshots", "/vms/vout0/snapshots",
+      NULL, NULL, "AAA4", "A444" },
+    { "vm.snapshot.create", "/vms/vin0/snapshots", "/vms/vout0/snapshots",
+      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
+    { "vm.snapshot.delete", "/vms/vin0/snapshots/nosnap", "/vms/vout0/snapshots/nosnap",
+      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
+    { "vm.snapshot.revert", "/vms/vin0/snapshots/nosnap/revert", "/vms/vout0/snapshots/nosnap/revert",
+      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
+    { "catalog.provision", "/catalogs/nothing/provision", "/catalogs/nothing/provision",
+      "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
+    { "catalog.machines", "/catalogs/nothing/machines", "/catalogs/nothing/machines",
+      NULL, NULL, "N444", "N444" },
+    { "catalog.add-machines", "/catalogs/nothing/machines", "/catalogs/nothing/machines",
+      "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
+    { "catalog.reconcile", "/catalogs/nothing/reconcile", "/catalogs/nothing/reconcile",
+      NULL, NULL, "A444", "A444" },
+    { "catalog.reconcile-submit", "/catalogs/nothing/reconcile", "/catalogs/nothing/reconcile",
+      "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
+    { "catalog.images", "/catalogs/nothing/images", "/catalogs/nothing/images",
+      NULL, NULL, "A444", "A444" },
+    { "catalog.update-image", "/catalogs/nothing/images", "/catalogs/nothing/images",
+      "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
+    { "catalog.rollback", "/catalogs/nothing/rollback", "/catalogs/nothing/rollback",
+      "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
+    { "catalog.rebuild", "/catalogs/nothing/rebuild", "/catalogs/nothing/rebuild",
+      "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
+    { "catalog.remove-machines", "/catalogs/nothing/remove-machines", "/catalogs/nothing/remove-machines",
+      "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
+    { "catalog.power", "/catalogs/nothing/power", "/catalogs/nothing/power",
+      "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
+    { "catalog-machine.identity", "/catalog-machines/nothing/identity", "/catalog-machines/nothing/identity",
+      NULL, NULL, "A333", "A333" },
+    /* Logging out would end the matrix's own sessions: tested apart. */
+    { "session.logout", "/session", "/session", NULL, NULL, "SSSS", "SSSS" },
+    { "session.get", "/session", "/session",
+      NULL, NULL, "AAAA", "AAAA" },
+    { "session.password", "/session/password", "/session/password",
+      "{\"matrix\":1}", "{\"matrix\":1}", "AAAA", "AAAA" },
+    { "privilege.list", "/privileges", "/privileges",
+      NULL, NULL, "A333", "A333" },
+    { "role.list", "/roles", "/roles",
+      NULL, NULL, "A333", "A333" },
+    { "role.create", "/roles", "/roles",
+      "{\"matrix\":1}", "{\"matrix\":1}", "A333", "A333" },
+    { "role.get", "/roles/nothing", "/roles/nothing",
+      NULL, NULL, "A333", "A333" },
+    { "role.delete", "/roles/nothing", "/roles/nothing",
+      "{\"matrix\":1}", "{\"matrix\":1}", "A333", "A333" },
+    { "user.list", "/users", "/users",
+      NULL, NULL, "A333", "A333" },
+    { "user.create", "/users", "/users",
+      "{\"matrix\":1}", "{\"matrix\":1}", "A333", "A333" },
+    { "user.get", "/users/nothing", "/users/nothing",
+      NULL, NULL, "A333", "A333" },
+    { "user.change", "/users/nothing", "/users/nothing",
+      "{\"matrix\":1}", "{\"matrix\":1}", "A333", "A333" },
+    { "user.delete", "/users/nothing", "/users/nothing",
+      "{\"matrix\":1}", "{\"matrix\":1}", "A333", "A333" },
+    { "binding.list", "/bindings", "/bindings",
+      NULL, NULL, "A333", "A333" },
+    { "binding.create", "/bindings", "/bindings",
+      "{\"matrix\":1}", "{\"matrix\":1}", "AAAA", "AAAA" },
+    { "binding.delete", "/bindings/nothing", "/bindings/nothing",
+      "{\"matrix\":1}", "{\"matrix\":1}", "AAAA", "AAAA" },
+    { "token.create", "/tokens", "/tokens",
+      "{\"matrix\":1}", "{\"matrix\":1}", "AAAA", "AAAA" },
+    { "token.delete", "/tokens/nothing", "/tokens/nothing",
+      "{\"matrix\":1}", "{\"matrix\":1}", "AAAA", "AAAA" },
+    { "audit.list", "/audit", "/audit",
+      NULL, NULL, "A333", "A333" },
+};
+
+typedef struct {
+    DvTestDaemon *d;
+    char *hostdir;
+    GHashTable *subst; /* "{pool_in}" -> id */
+    char *tokens[4];   /* global admin, admin@In, read-only@In, self-service@In */
+} Fixture;
+
+static const char *const principals[] = { "admin", "adm-in", "ro-in", "ss-in" };
+
+/* One request with @token; the status in @ret_status, the body (or NULL). */
+static JsonNode *
+req(Fixture *f, const char *token, const char *method, const char *path, const char *body,
+    guint *ret_status)
+{
+    g_autofree char *url = g_strconcat(f->d->url, path, NULL);
+    g_autoptr(SoupMessage) msg = soup_message_new(method, url);
+    g_autoptr(GBytes) out = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonParser) parser = json_parser_new();
+    gsize len = 0;
+    const char *text;
+
+    g_assert_nonnull(msg);
+    if (token != NULL) {
+        g_autofree char *h = g_strdup_printf("Bearer %s", token);
+        soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization", h);
+    }
+    if (body != NULL) {
+        g_autoptr(GBytes) b = g_bytes_new(body, strlen(body));
+        soup_message_set_request_body_from_bytes(msg, "application/json", b);
+    }
+    out = soup_session_send_and_read(f->d->session, msg, NULL, &error);
+    g_assert_no_error(error);
+    *ret_status = soup_message_get_status(msg);
+    text = g_bytes_get_data(out, &len);
+    if (len == 0 || !json_parser_load_from_data(parser, text, (gssize)len, NULL))
+        return NULL;
+    return json_node_copy(json_parser_get_root(parser));
+}
+
+static JsonObject *
+req_ok(Fixture *f, const char *token, const char *method, const char *path, const char *body,
+       guint want)
+{
+    guint status = 0;
+    g_autoptr(JsonNode) n = req(f, token, method, path, body, &status);
+    if (status != want) {
+        g_autofree char *t = n != NULL ? json_to_string(n, FALSE) : g_strdup("(no body)");
+        g_error("%s %s: expected %u, got %u: %s", method, path, want, status, t);
+    }
+    return json_object_ref(json_node_get_object(n));
+}
+
+static char *
+first_id(Fixture *f, const char *list_path)
+{
+    g_autoptr(JsonObject) o = req_ok(f, f->d->token, "GET", list_path, NULL, 200);
+    JsonArray *items = json_object_get_array_member(o, "items");
+    g_assert_cmpuint(json_array_get_length(items), >, 0);
+    return g_strdup(json_object_get_string_member(json_array_get_object_element(items, 0), "id"));
+}
+
+static char *
+add_host(Fixture *f, const char *name, const char *group)
+{
+    g_autofree char *file = g_strdup_printf("%s.xml", name);
+    g_autofree char *prefix = g_strdup_printf("v%s", name + 1);
+    g_autofree char *xml = dv_test_write_host_xml(f->hostdir, file, prefix, 1);
+    g_autofree char *body = g_strdup_printf(
+        "{\"name\":\"%s\",\"uri\":\"test://%s\",\"host_group\":\"%s\"}", name, xml, group);
+    g_autoptr(JsonObject) job = dv_test_run_job(f->d, "POST", "/api/v1/hosts", body);
+    dv_test_assert_job_state(job, "succeeded");
+    return g_strdup(json_object_get_string_member(json_object_get_object_member(job, "result"), "id"));
+}
+
+static char *
+login(Fixture *f, const char *user)
+{
+    g_autofree char *body = g_strdup_printf("{\"user\":\"%s\",\"password\":\"%s\"}", user, PW);
+    g_autoptr(JsonObject) o = req_ok(f, NULL, "POST", "/api/v1/session", body, 201);
+    return g_strdup(json_object_get_string_member(o, "token"));
+}
+
+/* A user made through the API and bound to @role over host group In. */
+static char *
+make_user(Fixture *f, const char *name, const char *role)
+{
+    g_autofree char *ubody = g_strdup_printf("{\"name\":\"%s\",\"password\":\"%s\"}", name, PW);
+    g_autofree char *bbody = g_strdup_printf(
+        "{\"user\":\"%s\",\"role\":\"%s\",\"scope\":{\"kind\":\"host_group\",\"ref\":\"%s\"}}",
+        name, role, (const char *)g_hash_table_lookup(f->subst, "{hg_in}"));
+    g_autoptr(JsonObject) u = req_ok(f, f->d->token, "POST", "/api/v1/users", ubody, 201);
+    g_autoptr(JsonObject) b = req_ok(f, f->d->token, "POST", "/api/v1/bindings", bbody, 201);
+    g_assert_cmpstr(json_object_get_string_member(u, "name"), ==, name);
+    return login(f, name);
+}
+
+static void
+fixture_setup(Fixture *f, gconstpointer data)
+{
+    g_autofree char *hin = NULL;
+    g_autofree char *hout = NULL;
+    struct {
+        const char *key;
+        const char *list;
+    } lists[] = {
+        { "pool", "/api/v1/storage-pools?host_id=" },
+        { "volume", "/api/v1/volumes?host_id=" },
+        { "network", "/api/v1/networks?host_id=" },
+    };
+
+    f->d = dv_test_daemon_start(NULL, NULL);
+    f->hostdir = g_dir_make_tmp("dv-access-XXXXXX", NULL);
+    f->subst = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/host-groups", "{\"name\":\"In\"}");
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/host-groups", "{\"name\":\"Out\"}");
+    {
+        g_autoptr(JsonObject) in = req_ok(f, f->d->token, "GET", "/api/v1/host-groups/In", NULL, 200);
+        g_hash_table_insert(f->subst, g_strdup("{hg_in}"),
+                            g_strdup(json_object_get_string_member(in, "id")));
+    }
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/clusters", "{\"name\":\"cin\",\"host_group\":\"In\"}");
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/clusters", "{\"name\":\"cout\",\"host_group\":\"Out\"}");
+    hin = add_host(f, "hin", "In");
+    hout = add_host(f, "hout", "Out");
+    for (gsize i = 0; i < G_N_ELEMENTS(lists); i++) {
+        g_autofree char *pin = g_strconcat(lists[i].list, hin, NULL);
+        g_autofree char *pout = g_strconcat(lists[i].list, hout, NULL);
+        g_hash_table_insert(f->subst, g_strdup_printf("{%s_in}", lists[i].key), first_id(f, pin));
+        g_hash_table_insert(f->subst, g_strdup_printf("{%s_out}", lists[i].key), first_id(f, pout));
+    }
+    {
+        g_autoptr(JsonObject) jin = dv_test_run_job(f->d, "POST", "/api/v1/hosts/hin/refresh", NULL);
+        g_autoptr(JsonObject) jout = dv_test_run_job(f->d, "POST", "/api/v1/hosts/hout/refresh", NULL);
+        g_hash_table_insert(f->subst, g_strdup("{job_in}"),
+                            g_strdup(json_object_get_string_member(jin, "id")));
+        g_hash_table_insert(f->subst, g_strdup("{job_out}"),
+                            g_strdup(json_object_get_string_member(jout, "id")));
+    }
+    f->tokens[0] = g_strdup(f->d->token);
+    f->tokens[1] = make_user(f, "adm-in", "administrator");
+    f->tokens[2] = make_user(f, "ro-in", "read-only-administrator");
+    f->tokens[3] = make_user(f, "ss-in", "self-service-user");
+}
+
+static void
+fixture_teardown(Fixture *f, gconstpointer data)
+{
+    g_clear_pointer(&f->d, dv_test_daemon_free);
+    if (f->hostdir != NULL)
+        dv_test_rm_rf(f->hostdir);
+    g_free(f->hostdir);
+    g_clear_pointer(&f->subst, g_hash_table_unref);
+    for (guint i = 0; i < G_N_ELEMENTS(f->tokens); i++)
+        g_free(f->tokens[i]);
+}
+
+static char *
+subst(Fixture *f, const char *path)
+{
+    g_autoptr(GString) s = g_string_new(path);
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, f->subst);
+    while (g_hash_table_iter_next(&it, &k, &v))
+        g_string_replace(s, k, v, 0);
+    return g_string_free(g_steal_pointer(&s), FALSE);
+}
+
+/* The operation table as droverd dumps it. */
+static JsonArray *
+dump_ops(void)
+{
+    g_autofree char *droverd = dv_test_build_path("src", "daemon", "droverd", NULL);
+    g_autofree char *state = g_dir_make_tmp("dv-ops-XXXXXX", NULL);
+    const char *argv[] = { droverd, "--state-dir", state, "--dump-ops", NULL };
+    g_autofree char *out = NULL;
+    g_autoptr(JsonParser) p = json_parser_new();
+    g_autoptr(GError) error = NULL;
+
+    g_assert_cmpint(dv_test_spawn(argv, NULL, &out, NULL), ==, 0);
+    dv_test_rm_rf(state);
+    g_assert_true(json_parser_load_from_data(p, out, -1, &error));
+    g_assert_no_error(error);
+    return json_array_ref(
+        json_object_get_array_member(json_node_get_object(json_parser_get_root(p)), "ops"));
+}
+
+static const DvMatrixRow *
+matrix_row(const char *name)
+{
+    for (gsize i = 0; i < G_N_ELEMENTS(dv_matrix_rows); i++)
+        if (g_strcmp0(dv_matrix_rows[i].name, name) == 0)
+            return &dv_matrix_rows[i];
+    return NULL;
+}
+
+static void
+test_matrix(Fixture *f, gconstpointer data)
+{
+    g_autoptr(JsonArray) ops = dump_ops();
+    g_autoptr(GString) failures = g_string_new(NULL);
+    guint checked = 0;
+
+    for (guint i = 0; i < json_array_get_length(ops); i++) {
+        JsonObject *op = json_array_get_object_element(ops, i);
+        const char *name = json_object_get_string_member(op, "name");
+        const char *method = json_object_get_string_member(op, "method");
+        const char *priv = json_object_get_string_member(op, "privilege");
+        const DvMatrixRow *row;
+
+        if (json_object_get_boolean_member(op, "public") || json_object_get_boolean_member(op, "debug"))
+            continue;
+        row = matrix_row(name);
+        if (row == NULL) {
+            g_string_append_printf(failures, "  %s: no row in dv_matrix_rows\n", name);
+            continue;
+        }
+        for (guint v = 0; v < 2; v++) {
+            const char *path = v == 0 ? row->in_path : row->out_path;
+            const char *body = v == 0 ? row->in_body : row->out_body;
+            const char *expect = v == 0 ? row->in_expect : row->out_expect;
+            g_autofree char *p = subst(f, path);
+            g_autofree char *url = g_strconcat("/api/v1", p, strchr(p, '?') ? "&" : "?",
+                                               "matrix=1", NULL);
+            for (guint who = 0; who < G_N_ELEMENTS(principals); who++) {
+                g_autoptr(JsonNode) resp = NULL;
+                guint status = 0;
+                gboolean ok;
+                if (expect[who] == 'S')
+                    continue;
+                resp = req(f, f->tokens[who], method, url, body, &status);
+                checked++;
+                switch (expect[who]) {
+                case 'A':
+                    ok = status != 401 && status != 403 && status != 404;
+                    break;
+                case '3':
+                    ok = status == 403;
+                    if (ok && priv != NULL) {
+                        g_autofree char *t = json_to_string(resp, FALSE);
+                        ok = strstr(t, priv) != NULL;
+                    }
+                    break;
+                default:
+                    ok = status == 404;
+                    break;
+                }
+                if (!ok) {
+                    g_autofree char *t = resp != NULL ? json_to_string(resp, FALSE) : g_strdup("");
+                    g_string_append_printf(failures, "  %s %s as %s (%s): want %c, got %u %s\n",
+                                           name, v == 0 ? "in" : "out", principals[who], url,
+                                           expect[who], status, t);
+                }
+            }
+        }
+    }
+    g_test_message("matrix: %u requests", checked);
+    if (failures->len > 0)
+        g_error("authorization matrix:\n%s", failures->str);
+    g_assert_cmpuint(checked, >, 300);
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add("/drover/api/access/matrix", Fixture, NULL, fixture_setup, test_matrix,
+               fixture_teardown);
+    return g_test_run();
+}
