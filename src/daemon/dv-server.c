@@ -426,17 +426,18 @@ dv_authorizer_check(DvRequest *req, const DvOp *op, DvOpCall *call, DvAuthzObjec
 static void
 dv_authorizer_redact(const DvOp *op, JsonObject *result)
 {
-    if (op->kind == NULL || result == NULL)
+    const char *kind = op->answer_kind != NULL ? op->answer_kind : op->kind;
+    if (kind == NULL || result == NULL)
         return;
     if (op->shape == DV_OP_SHAPE_LIST && json_object_has_member(result, "items")) {
         JsonArray *items = json_object_get_array_member(result, "items");
         for (guint i = 0; items != NULL && i < json_array_get_length(items); i++) {
             JsonNode *n = json_array_get_element(items, i);
             if (JSON_NODE_HOLDS_OBJECT(n))
-                dv_authz_redact(op->kind, json_node_get_object(n));
+                dv_authz_redact(kind, json_node_get_object(n));
         }
     } else if (op->shape == DV_OP_SHAPE_OBJECT || op->shape == DV_OP_SHAPE_CREATED) {
-        dv_authz_redact(op->kind, result);
+        dv_authz_redact(kind, result);
     }
 }
 

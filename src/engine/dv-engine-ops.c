@@ -284,7 +284,7 @@ static const DvOp dv_engine_ops[] = {
       .object = DV_KIND_CATALOG, .target = DV_OP_TARGET_PATH, .target_field = "ref", .lock = DV_OP_LOCK_OBJECT,
       .job_kinds = dv_jobs_catalog_delete, .shape = DV_OP_SHAPE_JOB, .body = DV_OP_BODY_NONE, .handler = dv_op_delete },
     { .name = "pool.volumes", .method = "GET", .path = "/storage-pools/{ref}/volumes",
-      .privilege = "volume.read", .kind = "pool", .object = DV_KIND_POOL,
+      .privilege = "volume.read", .kind = "pool", .answer_kind = "volume", .object = DV_KIND_POOL,
       .target = DV_OP_TARGET_PATH, .target_field = "ref", .shape = DV_OP_SHAPE_LIST,
       .handler = dv_op_pool_volumes },
     { .name = "job.cancel", .method = "POST", .path = "/jobs/{ref}/cancel", .privilege = "job.change",

@@ -495,11 +495,314 @@ test_matrix(Fixture *f, gconstpointer data)
     g_assert_cmpuint(checked, >, 300);
 }
 
+/* Asserts that no member of @obj is a storage field of @kind; returns how
+ * many it has (for the administrator's view). */
+static guint
+storage_members(JsonObject *obj, const char *const *fields)
+{
+    static const char *const nested[] = { "spec", "machine_spec" };
+    guint n = 0;
+    for (guint i = 0; fields[i] != NULL; i++)
+        if (json_object_has_member(obj, fields[i]))
+            n++;
+    /* A VM's and a catalog's spec carry the same members. */
+    for (gsize k = 0; k < G_N_ELEMENTS(nested); k++) {
+        JsonNode *sub = json_object_get_member(obj, nested[k]);
+        if (sub != NULL && JSON_NODE_HOLDS_OBJECT(sub))
+            n += storage_members(json_node_get_object(sub), fields);
+    }
+    return n;
+}
+
+static guint
+list_storage_members(Fixture *f, const char *token, const char *path, const char *const *fields,
+                     guint *ret_items)
+{
+    g_autoptr(JsonObject) o = req_ok(f, token, "GET", path, NULL, 200);
+    JsonArray *items = json_object_get_array_member(o, "items");
+    guint n = 0;
+    for (guint i = 0; i < json_array_get_length(items); i++)
+        n += storage_members(json_array_get_object_element(items, i), fields);
+    *ret_items = json_array_get_length(items);
+    return n;
+}
+
+/* A delegated administrator's views carry no storage fields: absent, not
+ * emptied; the administrator's views of the same objects do. */
+static void
+test_redaction(Fixture *f, gconstpointer data)
+{
+    static const char *const vm_fields[] = { "pool", "pool_id", "pool_name", "disks", "disk_path",
+                                             "volumes", NULL };
+    static const char *const pool_fields[] = { "path", "capacity", "allocation", "available",
+                                               "uuid", "volumes", NULL };
+    static const char *const volume_fields[] = { "path", "vkey", "pool_id", "capacity",
+                                                 "allocation", "format", NULL };
+    static const struct {
+        const char *path;
+        const char *const *fields;
+    } views[] = {
+        { "/api/v1/vms", vm_fields },
+        { "/api/v1/storage-pools", pool_fields },
+        { "/api/v1/volumes", volume_fields },
+        { "/api/v1/templates", vm_fields },
+        { "/api/v1/catalogs", vm_fields },
+    };
+    g_autofree char *token = make_user(f, "del-in", "delegated-administrator");
+    guint items = 0;
+
+    for (gsize i = 0; i < G_N_ELEMENTS(views); i++) {
+        guint admin_items = 0;
+        guint seen = list_storage_members(f, token, views[i].path, views[i].fields, &items);
+        guint admin = list_storage_members(f, f->d->token, views[i].path, views[i].fields,
+                                           &admin_items);
+        g_assert_cmpuint(seen, ==, 0);
+        /* VMs, pools and volumes exist: the administrator sees their storage. */
+        if (i < 3 && (items == 0 || admin == 0)) {
+            g_autoptr(JsonObject) o = req_ok(f, f->d->token, "GET", views[i].path, NULL, 200);
+            g_autofree char *t = json_to_string(json_node_init_object(json_node_alloc(), o), FALSE);
+            g_error("%s: %u items, %u storage fields for the administrator: %s", views[i].path,
+                    items, admin, t);
+        }
+    }
+    {
+        g_autoptr(JsonObject) vm = req_ok(f, token, "GET", "/api/v1/vms/vin0", NULL, 200);
+        g_autoptr(JsonObject) avm = req_ok(f, f->d->token, "GET", "/api/v1/vms/vin0", NULL, 200);
+        g_assert_cmpuint(storage_members(vm, vm_fields), ==, 0);
+        g_assert_cmpuint(storage_members(avm, vm_fields), >, 0);
+    }
+    /* Who am I says so, with the roles and privileges (GET /session). */
+    {
+        g_autoptr(JsonObject) me = req_ok(f, token, "GET", "/api/v1/session", NULL, 200);
+        JsonArray *roles = json_object_get_array_member(me, "roles");
+        g_assert_cmpstr(json_object_get_string_member(me, "user"), ==, "del-in");
+        g_assert_true(json_object_get_boolean_member(me, "storage_redacted"));
+        g_assert_cmpuint(json_array_get_length(roles), ==, 1);
+        g_assert_cmpuint(json_array_get_length(json_object_get_array_member(me, "privileges")), >, 10);
+    }
+}
+
+static void
+assert_refused_status(Fixture *f, const char *token, const char *path, guint want)
+{
+    guint status = 0;
+    g_autoptr(JsonNode) r = req(f, token, "GET", path, NULL, &status);
+    g_assert_cmpuint(status, ==, want);
+}
+
+static gboolean
+audit_has(Fixture *f, const char *user, const char *operation, const char *outcome)
+{
+    g_autofree char *path = g_strdup_printf("/api/v1/audit?user=%s&operation=%s&outcome=%s", user,
+                                            operation, outcome);
+    g_autoptr(JsonObject) o = req_ok(f, f->d->token, "GET", path, NULL, 200);
+    return json_array_get_length(json_object_get_array_member(o, "items")) > 0;
+}
+
+/* Refused and accepted changes are in the audit log, with the job id;
+ * reads are not. */
+static void
+test_audit(Fixture *f, gconstpointer data)
+{
+    guint status = 0;
+    g_autoptr(JsonNode) r = req(f, f->tokens[2], "POST", "/api/v1/vms/vin0/start", NULL, &status);
+    g_autoptr(JsonNode) r2 = NULL;
+    g_autoptr(JsonObject) accepted = NULL;
+    g_autoptr(JsonObject) page = NULL;
+    JsonArray *items;
+    JsonObject *entry;
+
+    g_assert_cmpuint(status, ==, 403);
+    g_assert_true(audit_has(f, "ro-in", "vm.start", "forbidden"));
+    r2 = req(f, f->tokens[1], "POST", "/api/v1/vms/vout0/start", NULL, &status);
+    g_assert_cmpuint(status, ==, 404);
+    g_assert_true(audit_has(f, "adm-in", "vm.start", "not-found"));
+    accepted = req_ok(f, f->tokens[1], "POST", "/api/v1/vms/vin0/stop", NULL, 202);
+    page = req_ok(f, f->d->token, "GET", "/api/v1/audit?user=adm-in&operation=vm.stop&outcome=ok",
+                  NULL, 200);
+    items = json_object_get_array_member(page, "items");
+    g_assert_cmpuint(json_array_get_length(items), ==, 1);
+    entry = json_array_get_object_element(items, 0);
+    g_assert_cmpstr(json_object_get_string_member(entry, "job_id"), ==,
+                    json_object_get_string_member(json_object_get_object_member(accepted, "job"), "id"));
+    g_assert_false(audit_has(f, "adm-in", "vm.get", "ok"));
+    /* The log is installation-wide: read with a global audit.read only
+     * (a read-only administrator of one group is refused until entries
+     * are filtered by scope). */
+    assert_refused_status(f, f->tokens[2], "/api/v1/audit", 403);
+    assert_refused_status(f, f->tokens[3], "/api/v1/audit", 403);
+}
+
+static void
+assert_refused(Fixture *f, const char *token, const char *method, const char *path,
+               const char *body, guint want, const char *code, const char *field)
+{
+    guint status = 0;
+    g_autoptr(JsonNode) r = req(f, token, method, path, body, &status);
+    dv_test_assert_error(r, status, want, code, field);
+}
+
+/* Users and roles through the API, with the auth layer's rules. */
+static void
+test_users(Fixture *f, gconstpointer data)
+{
+    const char *admin = f->d->token;
+    g_autoptr(JsonObject) u = NULL;
+    g_autoptr(JsonObject) shown = NULL;
+    g_autoptr(JsonObject) role = NULL;
+    g_autofree char *token = NULL;
+    gint64 users_before = dv_test_count(f->d, "/api/v1/users");
+
+    /* Bad input: each names its field, nothing made. */
+    assert_refused(f, admin, "POST", "/api/v1/users", "{\"name\":\"u1\",\"password\":\"short\"}",
+                   400, "invalid-argument", "password");
+    assert_refused(f, admin, "POST", "/api/v1/users",
+                   "{\"name\":\"longname1\",\"password\":\"LongName1\"}", 400, "invalid-argument",
+                   "password");
+    assert_refused(f, admin, "POST", "/api/v1/users",
+                   "{\"name\":\"u1\",\"password\":\"" PW "\",\"role\":\"no-such-role\"}", 400,
+                   "invalid-argument", "role");
+    g_assert_cmpint(dv_test_count(f->d, "/api/v1/users"), ==, users_before);
+    assert_refused(f, admin, "POST", "/api/v1/roles",
+                   "{\"name\":\"r1\",\"privileges\":[\"vm.fly\"]}", 400, "invalid-argument",
+                   "privileges");
+    assert_refused(f, admin, "POST", "/api/v1/bindings",
+                   "{\"user\":\"ro-in\",\"role\":\"administrator\",\"scope\":{\"kind\":\"host_group\","
+                   "\"ref\":\"no-such-group\"}}",
+                   400, "invalid-argument", "scope.ref");
+    assert_refused(f, admin, "POST", "/api/v1/bindings",
+                   "{\"user\":\"ro-in\",\"role\":\"no-such-role\"}", 400, "invalid-argument",
+                   "role");
+
+    /* A user with a role: a global binding, shown with the user. */
+    u = req_ok(f, admin, "POST", "/api/v1/users",
+               "{\"name\":\"u1\",\"password\":\"" PW "\",\"role\":\"read-only-administrator\"}", 201);
+    g_assert_false(json_object_get_boolean_member(u, "disabled"));
+    shown = req_ok(f, admin, "GET", "/api/v1/users/u1", NULL, 200);
+    g_assert_cmpuint(json_array_get_length(json_object_get_array_member(shown, "bindings")), ==, 1);
+    token = login(f, "u1");
+    {
+        g_autoptr(JsonObject) v = req_ok(f, token, "GET", "/api/v1/vms/vout0", NULL, 200);
+    }
+    /* Disabled: its session ends at once. */
+    {
+        g_autoptr(JsonObject) d = req_ok(f, admin, "PATCH", "/api/v1/users/u1", "{\"disabled\":true}", 200);
+        g_assert_true(json_object_get_boolean_member(d, "disabled"));
+    }
+    assert_refused(f, token, "GET", "/api/v1/vms", NULL, 401, "auth-required", NULL);
+
+    /* The last administrator stays. */
+    assert_refused(f, admin, "PATCH", "/api/v1/users/admin", "{\"disabled\":true}", 409, "conflict",
+                   NULL);
+    assert_refused(f, admin, "DELETE", "/api/v1/users/admin", NULL, 409, "conflict", NULL);
+    /* Built-in roles are not deleted; a bound custom role neither. */
+    assert_refused(f, admin, "DELETE", "/api/v1/roles/administrator", NULL, 409, "conflict", NULL);
+    role = req_ok(f, admin, "POST", "/api/v1/roles",
+                  "{\"name\":\"starter\",\"privileges\":[\"vm.read\",\"vm.power\"]}", 201);
+    g_assert_false(json_object_get_boolean_member(role, "builtin"));
+    {
+        g_autoptr(JsonObject) b = req_ok(f, admin, "POST", "/api/v1/bindings",
+                                         "{\"user\":\"ro-in\",\"role\":\"starter\"}", 201);
+        g_autofree char *path = g_strdup_printf("/api/v1/bindings/%s",
+                                                json_object_get_string_member(b, "id"));
+        g_autoptr(JsonObject) gone = NULL;
+        assert_refused(f, admin, "DELETE", "/api/v1/roles/starter", NULL, 409, "conflict", NULL);
+        gone = req_ok(f, admin, "DELETE", path, NULL, 200);
+    }
+    {
+        g_autoptr(JsonObject) gone = req_ok(f, admin, "DELETE", "/api/v1/roles/starter", NULL, 200);
+        g_autoptr(JsonObject) del = req_ok(f, admin, "DELETE", "/api/v1/users/u1", NULL, 200);
+    }
+    assert_refused(f, admin, "GET", "/api/v1/users/u1", NULL, 404, "not-found", NULL);
+}
+
+/* The known escalation paths (issue 11). */
+static void
+test_escalation(Fixture *f, gconstpointer data)
+{
+    g_autofree char *del = make_user(f, "del-in2", "delegated-administrator");
+    g_autoptr(JsonObject) tok = NULL;
+    const char *ro_token;
+
+    /* A delegated administrator granting itself more: administrator
+     * globally, or over its own group (administrator holds setting.*). */
+    assert_refused(f, del, "POST", "/api/v1/bindings",
+                   "{\"user\":\"del-in2\",\"role\":\"administrator\"}", 403, "permission-denied",
+                   NULL);
+    {
+        g_autofree char *b = g_strdup_printf(
+            "{\"user\":\"del-in2\",\"role\":\"administrator\",\"scope\":{\"kind\":\"host_group\","
+            "\"ref\":\"%s\"}}",
+            (const char *)g_hash_table_lookup(f->subst, "{hg_in}"));
+        assert_refused(f, del, "POST", "/api/v1/bindings", b, 403, "permission-denied", NULL);
+    }
+    /* A self-service user editing its own quota: it may not bind at all. */
+    {
+        g_autofree char *b = g_strdup_printf(
+            "{\"user\":\"ss-in\",\"role\":\"self-service-user\",\"scope\":{\"kind\":\"host_group\","
+            "\"ref\":\"%s\"},\"quota\":{\"vms\":1000}}",
+            (const char *)g_hash_table_lookup(f->subst, "{hg_in}"));
+        assert_refused(f, f->tokens[3], "POST", "/api/v1/bindings", b, 403, "permission-denied",
+                       NULL);
+    }
+    /* A token above its user is refused; a token within works, and only
+     * within its own privileges. */
+    assert_refused(f, f->tokens[2], "POST", "/api/v1/tokens",
+                   "{\"name\":\"t1\",\"privileges\":[\"vm.power\"]}", 403, "permission-denied", NULL);
+    assert_refused(f, f->tokens[2], "POST", "/api/v1/tokens",
+                   "{\"name\":\"t1\",\"expires_in_days\":400}", 400, "invalid-argument",
+                   "expires_in_days");
+    tok = req_ok(f, f->tokens[2], "POST", "/api/v1/tokens",
+                 "{\"name\":\"t1\",\"privileges\":[\"vm.read\"]}", 201);
+    ro_token = json_object_get_string_member(tok, "token");
+    {
+        g_autoptr(JsonObject) vm = req_ok(f, ro_token, "GET", "/api/v1/vms/vin0", NULL, 200);
+        g_autofree char *path = g_strdup_printf("/api/v1/tokens/%s",
+                                                json_object_get_string_member(tok, "id"));
+        g_autoptr(JsonObject) gone = NULL;
+        /* The token holds no host.read: hosts are out of its sight. */
+        assert_refused(f, ro_token, "GET", "/api/v1/hosts/hin", NULL, 404, "not-found", NULL);
+        gone = req_ok(f, f->tokens[2], "DELETE", path, NULL, 200);
+        assert_refused(f, ro_token, "GET", "/api/v1/vms/vin0", NULL, 401, "auth-required", NULL);
+    }
+    /* A read-only administrator reads no secret: a Run As account shows
+     * no password or ciphertext, a machine's identity secrets are refused. */
+    {
+        g_autoptr(JsonObject) u = req_ok(
+            f, f->d->token, "POST", "/api/v1/users",
+            "{\"name\":\"ro-all\",\"password\":\"" PW "\",\"role\":\"read-only-administrator\"}", 201);
+        g_autofree char *ro_all = login(f, "ro-all");
+        g_autoptr(JsonObject) ra = NULL;
+        g_autofree char *text = NULL;
+        dv_test_run_job_ok(f->d, "POST", "/api/v1/run-as-accounts",
+                           "{\"name\":\"svc\",\"username\":\"root\",\"password\":\"s3cret-Pw-x\"}");
+        ra = req_ok(f, ro_all, "GET", "/api/v1/run-as-accounts/svc", NULL, 200);
+        text = json_to_string(json_node_init_object(json_node_alloc(), ra), FALSE);
+        g_assert_null(strstr(text, "s3cret-Pw-x"));
+        /* "password" describes the secret ({set, key id...}), never its
+         * value or ciphertext. */
+        g_assert_true(json_object_get_boolean_member(json_object_get_object_member(ra, "password"),
+                                                     "set"));
+        g_assert_null(strstr(text, "ciphertext"));
+        g_assert_false(json_object_has_member(ra, "sealed"));
+        assert_refused(f, ro_all, "GET", "/api/v1/catalog-machines/desk-01/identity", NULL, 403,
+                       "permission-denied", NULL);
+    }
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add("/drover/api/access/matrix", Fixture, NULL, fixture_setup, test_matrix,
+               fixture_teardown);
+    g_test_add("/drover/api/access/redaction", Fixture, NULL, fixture_setup, test_redaction,
+               fixture_teardown);
+    g_test_add("/drover/api/access/audit", Fixture, NULL, fixture_setup, test_audit,
+               fixture_teardown);
+    g_test_add("/drover/api/access/users", Fixture, NULL, fixture_setup, test_users,
+               fixture_teardown);
+    g_test_add("/drover/api/access/escalation", Fixture, NULL, fixture_setup, test_escalation,
                fixture_teardown);
     return g_test_run();
 }

@@ -98,6 +98,8 @@ struct _DvOp {
     const char *path;      /* "/vms/{ref}/start": literal segments and {param}s */
     const char *privilege; /* a dv_authz_privileges() name; NULL only for PUBLIC/SESSION */
     const char *kind;      /* the object kind the privilege is on: "vm" */
+    const char *answer_kind; /* the kind of the answer's objects when not @kind
+                              * ("catalog_machine"): storage redaction */
     DvOpTarget target;
     DvKind object;            /* the engine kind operated on; DV_KIND_LAST: none */
     const char *target_field; /* TARGET_PATH: the parameter; TARGET_PARENT: the body field */

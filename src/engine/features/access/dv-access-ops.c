@@ -243,9 +243,15 @@ dv_access_user_create(DvOpCall *call, GError **error)
     role = dv_json_get_string(call->body, "role", NULL);
     if (role != NULL) {
         /* Checked before the user is made, so a bad role changes nothing. */
-        g_autoptr(JsonObject) r = dv_authz_role_get(dv_core(call->engine)->store, role, error);
+        g_autoptr(GError) local = NULL;
+        g_autoptr(JsonObject) r = dv_authz_role_get(dv_core(call->engine)->store, role, &local);
         if (r == NULL) {
-            g_prefix_error(error, "role: ");
+            if (!g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+                g_propagate_error(error, g_steal_pointer(&local));
+                return NULL;
+            }
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "role",
+                               "role: no role '%s' (GET /roles lists them)", role);
             return NULL;
         }
     }
@@ -324,6 +330,34 @@ dv_access_bindings(DvOpCall *call, GError **error)
     return dv_access_items(items, NULL);
 }
 
+/* Auth names the fields of its binding spec; the API's are those of the
+ * REST body (docs/API.md, "Bindings"). */
+static void
+dv_access_rename_field(GError *local, GError **error)
+{
+    static const struct {
+        const char *spec;
+        const char *api;
+    } names[] = {
+        { "scope_id", "scope.ref" },     { "scope_kind", "scope.kind" },
+        { "principal", "user" },         { "principal_kind", "user" },
+        { "member_quota", "quota.per_member" },
+    };
+    const char *field = dv_error_get_field(local);
+    for (gsize i = 0; field != NULL && i < G_N_ELEMENTS(names); i++) {
+        if (strcmp(field, names[i].spec) == 0) {
+            const char *msg = local->message;
+            gsize n = strlen(names[i].spec);
+            if (strncmp(msg, names[i].spec, n) == 0 && msg[n] == ':')
+                msg += n + 1;
+            dv_set_field_error(error, (DvErrorCode)local->code, names[i].api, "%s:%s",
+                               names[i].api, msg);
+            return;
+        }
+    }
+    g_propagate_error(error, g_error_copy(local));
+}
+
 static JsonObject *
 dv_access_binding_create(DvOpCall *call, GError **error)
 {
@@ -368,7 +402,14 @@ dv_access_binding_create(DvOpCall *call, GError **error)
         }
         json_object_set_object_member(spec, "quota", json_object_ref(total));
     }
-    return dv_authz_binding_add(dv_core(call->engine)->store, call->authz, spec, error);
+    {
+        g_autoptr(GError) local = NULL;
+        JsonObject *out = dv_authz_binding_add(dv_core(call->engine)->store, call->authz, spec,
+                                               &local);
+        if (out == NULL)
+            dv_access_rename_field(local, error);
+        return out;
+    }
 }
 
 static JsonObject *
