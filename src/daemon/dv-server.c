@@ -257,8 +257,8 @@ dv_authorizer_actor(DvRequest *req, GError **error)
         ctx = dv_auth_token_context(auth, req->token, error);
         if (ctx == NULL)
             return NULL;
-        actor = dv_actor_new(dv_authz_context_get_user_id(ctx), dv_authz_context_get_name(ctx),
-                             NULL);
+        actor =
+            dv_actor_new(dv_authz_context_get_user_id(ctx), dv_authz_context_get_name(ctx), NULL);
     } else {
         g_autoptr(JsonObject) user = dv_auth_check_token(auth, req->token, error);
         if (user == NULL)
@@ -298,8 +298,8 @@ dv_authorizer_describe(DvEngine *engine, DvKind kind, JsonObject *record, DvAuth
     case DV_KIND_NETWORK:
     case DV_KIND_JOB:
         host_id = dv_json_get_string(record, "host_id", NULL);
-        obj->owner_id = dv_json_get_string(record, kind == DV_KIND_JOB ? "created_by" : "owner_id",
-                                           NULL);
+        obj->owner_id =
+            dv_json_get_string(record, kind == DV_KIND_JOB ? "created_by" : "owner_id", NULL);
         break;
     case DV_KIND_LIBRARY_SHARE:
         obj->library_share_id = obj->id;
@@ -349,7 +349,8 @@ dv_authorizer_object(DvRequest *req, const DvOp *op, DvOpCall *call, DvAuthzObje
         /* An object that does not resolve is checked as a global one: a
          * caller without the global privilege gets 404 (as if absent),
          * one with it the handler's own answer (a malformed id is 400). */
-        g_autoptr(JsonObject) row = dv_core_resolve(engine, op->object, call->params[0], NULL, NULL);
+        g_autoptr(JsonObject) row =
+            dv_core_resolve(engine, op->object, call->params[0], NULL, NULL);
         if (row == NULL) {
             obj->id = call->params[0];
             return TRUE;
@@ -368,8 +369,8 @@ dv_authorizer_object(DvRequest *req, const DvOp *op, DvOpCall *call, DvAuthzObje
         const char *fields[] = { op->target_field, op->alt_field };
         DvKind kinds[] = { op->parent_kind, op->alt_kind };
         for (guint i = 0; i < G_N_ELEMENTS(fields); i++) {
-            const char *ref = fields[i] != NULL ? dv_json_get_string(call->body, fields[i], NULL)
-                                                : NULL;
+            const char *ref =
+                fields[i] != NULL ? dv_json_get_string(call->body, fields[i], NULL) : NULL;
             g_autoptr(JsonObject) parent = NULL;
             DvAuthzObject p = { 0 };
             if (ref == NULL)
@@ -413,7 +414,8 @@ dv_authorizer_check(DvRequest *req, const DvOp *op, DvOpCall *call, DvAuthzObjec
     if (!dv_authz_check(call->authz, op->privilege, obj, error)) {
         /* Installation-wide objects (settings, users, roles, audit) are
          * known to exist: refused, never hidden (docs/ACCESS.md). */
-        if (op->target == DV_OP_TARGET_GLOBAL && g_error_matches(*error, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+        if (op->target == DV_OP_TARGET_GLOBAL &&
+            g_error_matches(*error, DV_ERROR, DV_ERROR_NOT_FOUND)) {
             g_clear_error(error);
             dv_set_field_error(error, DV_ERROR_PERMISSION_DENIED, NULL,
                                "permission denied: %s needs %s", op->name, op->privilege);
@@ -457,8 +459,8 @@ dv_authorizer_outcome(const GError *error)
 
 /* Records a change, accepted or refused: never a body, only names. */
 static void
-dv_authorizer_audit(DvRequest *req, const DvOp *op, const DvOpCall *call,
-                    const DvAuthzObject *obj, JsonObject *result, const GError *error)
+dv_authorizer_audit(DvRequest *req, const DvOp *op, const DvOpCall *call, const DvAuthzObject *obj,
+                    JsonObject *result, const GError *error)
 {
     g_autoptr(GError) local = NULL;
     const char *job_id = NULL;
@@ -469,8 +471,8 @@ dv_authorizer_audit(DvRequest *req, const DvOp *op, const DvOpCall *call,
     if (result != NULL && op->shape == DV_OP_SHAPE_JOB)
         job_id = dv_json_get_string(result, "id", NULL);
     if (!dv_audit_record(dv_engine_get_store(req->server->engine), call->authz,
-                         dv_actor_get_name(call->actor), req->peer, op->name, op->kind,
-                         object_id, dv_authorizer_outcome(error), job_id, NULL, &local))
+                         dv_actor_get_name(call->actor), req->peer, op->name, op->kind, object_id,
+                         dv_authorizer_outcome(error), job_id, NULL, &local))
         g_warning("audit of %s not recorded: %s", op->name, local->message);
 }
 

@@ -37,199 +37,164 @@ typedef struct {
 /* Generated once from the table with the model's rules (docs/ACCESS.md)
  * and reviewed by hand; a new operation fails the test until it has a row. */
 static const DvMatrixRow dv_matrix_rows[] = {
-    { "host_group.list", "/host-groups", "/host-groups",
-      NULL, NULL, "AAA3", "AAA3" },
-    { "host_group.create", "/host-groups", "/host-groups",
-      "{\"parent\":\"In\",\"matrix\":1}", "{\"parent\":\"Out\",\"matrix\":1}", "AA34", "A444" },
-    { "host_group.get", "/host-groups/In", "/host-groups/Out",
-      NULL, NULL, "AAA4", "A444" },
-    { "host_group.change", "/host-groups/In", "/host-groups/Out",
-      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
-    { "host_group.delete", "/host-groups/In", "/host-groups/Out",
-      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
-    { "cluster.list", "/clusters", "/clusters",
-      NULL, NULL, "AAA3", "AAA3" },
-    { "cluster.create", "/clusters", "/clusters",
-      "{\"host_group\":\"In\",\"matrix\":1}", "{\"host_group\":\"Out\",\"matrix\":1}", "AA34", "A444" },
-    { "cluster.get", "/clusters/cin", "/clusters/cout",
-      NULL, NULL, "AAA4", "A444" },
-    { "cluster.change", "/clusters/cin", "/clusters/cout",
-      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
-    { "cluster.delete", "/clusters/cin", "/clusters/cout",
-      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
-    { "host.list", "/hosts", "/hosts",
-      NULL, NULL, "AAA3", "AAA3" },
-    { "host.create", "/hosts", "/hosts",
-      "{\"host_group\":\"In\",\"matrix\":1}", "{\"host_group\":\"Out\",\"matrix\":1}", "AA34", "A444" },
-    { "host.get", "/hosts/hin", "/hosts/hout",
-      NULL, NULL, "AAA4", "A444" },
-    { "host.change", "/hosts/hin", "/hosts/hout",
-      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
-    { "host.delete", "/hosts/hin", "/hosts/hout",
-      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
-    { "pool.list", "/storage-pools", "/storage-pools",
-      NULL, NULL, "AAA3", "AAA3" },
-    { "pool.get", "/storage-pools/{pool_in}", "/storage-pools/{pool_out}",
-      NULL, NULL, "AAA4", "A444" },
-    { "volume.list", "/volumes", "/volumes",
-      NULL, NULL, "AAA3", "AAA3" },
-    { "volume.get", "/volumes/{volume_in}", "/volumes/{volume_out}",
-      NULL, NULL, "AAA4", "A444" },
-    { "network.list", "/networks", "/networks",
-      NULL, NULL, "AAAA", "AAAA" },
-    { "network.get", "/networks/{network_in}", "/networks/{network_out}",
-      NULL, NULL, "AAAA", "A444" },
-    { "library_share.list", "/library-shares", "/library-shares",
-      NULL, NULL, "AAA3", "AAA3" },
+    { "host_group.list", "/host-groups", "/host-groups", NULL, NULL, "AAA3", "AAA3" },
+    { "host_group.create", "/host-groups", "/host-groups", "{\"parent\":\"In\",\"matrix\":1}",
+      "{\"parent\":\"Out\",\"matrix\":1}", "AA34", "A444" },
+    { "host_group.get", "/host-groups/In", "/host-groups/Out", NULL, NULL, "AAA4", "A444" },
+    { "host_group.change", "/host-groups/In", "/host-groups/Out", "{\"matrix\":1}",
+      "{\"matrix\":1}", "AA34", "A444" },
+    { "host_group.delete", "/host-groups/In", "/host-groups/Out", "{\"matrix\":1}",
+      "{\"matrix\":1}", "AA34", "A444" },
+    { "cluster.list", "/clusters", "/clusters", NULL, NULL, "AAA3", "AAA3" },
+    { "cluster.create", "/clusters", "/clusters", "{\"host_group\":\"In\",\"matrix\":1}",
+      "{\"host_group\":\"Out\",\"matrix\":1}", "AA34", "A444" },
+    { "cluster.get", "/clusters/cin", "/clusters/cout", NULL, NULL, "AAA4", "A444" },
+    { "cluster.change", "/clusters/cin", "/clusters/cout", "{\"matrix\":1}", "{\"matrix\":1}",
+      "AA34", "A444" },
+    { "cluster.delete", "/clusters/cin", "/clusters/cout", "{\"matrix\":1}", "{\"matrix\":1}",
+      "AA34", "A444" },
+    { "host.list", "/hosts", "/hosts", NULL, NULL, "AAA3", "AAA3" },
+    { "host.create", "/hosts", "/hosts", "{\"host_group\":\"In\",\"matrix\":1}",
+      "{\"host_group\":\"Out\",\"matrix\":1}", "AA34", "A444" },
+    { "host.get", "/hosts/hin", "/hosts/hout", NULL, NULL, "AAA4", "A444" },
+    { "host.change", "/hosts/hin", "/hosts/hout", "{\"matrix\":1}", "{\"matrix\":1}", "AA34",
+      "A444" },
+    { "host.delete", "/hosts/hin", "/hosts/hout", "{\"matrix\":1}", "{\"matrix\":1}", "AA34",
+      "A444" },
+    { "pool.list", "/storage-pools", "/storage-pools", NULL, NULL, "AAA3", "AAA3" },
+    { "pool.get", "/storage-pools/{pool_in}", "/storage-pools/{pool_out}", NULL, NULL, "AAA4",
+      "A444" },
+    { "volume.list", "/volumes", "/volumes", NULL, NULL, "AAA3", "AAA3" },
+    { "volume.get", "/volumes/{volume_in}", "/volumes/{volume_out}", NULL, NULL, "AAA4", "A444" },
+    { "network.list", "/networks", "/networks", NULL, NULL, "AAAA", "AAAA" },
+    { "network.get", "/networks/{network_in}", "/networks/{network_out}", NULL, NULL, "AAAA",
+      "A444" },
+    { "library_share.list", "/library-shares", "/library-shares", NULL, NULL, "AAA3", "AAA3" },
     { "library_share.create", "/library-shares", "/library-shares",
       "{\"host\":\"hin\",\"matrix\":1}", "{\"host\":\"hout\",\"matrix\":1}", "AA34", "A444" },
-    { "library_share.get", "/library-shares/nothing", "/library-shares/nothing",
-      NULL, NULL, "A444", "A444" },
+    { "library_share.get", "/library-shares/nothing", "/library-shares/nothing", NULL, NULL, "A444",
+      "A444" },
     { "library_share.delete", "/library-shares/nothing", "/library-shares/nothing",
       "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
-    { "template.list", "/templates", "/templates",
-      NULL, NULL, "AAAA", "AAAA" },
-    { "template.create", "/templates", "/templates",
-      "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
-    { "template.get", "/templates/nothing", "/templates/nothing",
-      NULL, NULL, "A444", "A444" },
-    { "template.delete", "/templates/nothing", "/templates/nothing",
-      "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
-    { "vm.list", "/vms", "/vms",
-      NULL, NULL, "AAAA", "AAAA" },
-    { "vm.create", "/vms", "/vms",
-      "{\"host\":\"hin\",\"matrix\":1}", "{\"host\":\"hout\",\"matrix\":1}", "AA3A", "A444" },
-    { "vm.get", "/vms/vin0", "/vms/vout0",
-      NULL, NULL, "AAA4", "A444" },
-    { "vm.delete", "/vms/vin0", "/vms/vout0",
-      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
-    { "job.list", "/jobs", "/jobs",
-      NULL, NULL, "AAAA", "AAAA" },
-    { "job.get", "/jobs/{job_in}", "/jobs/{job_out}",
-      NULL, NULL, "AAA4", "A444" },
-    { "run_as.list", "/run-as-accounts", "/run-as-accounts",
-      NULL, NULL, "AAA3", "AAA3" },
-    { "run_as.create", "/run-as-accounts", "/run-as-accounts",
-      "{\"matrix\":1}", "{\"matrix\":1}", "A333", "A333" },
-    { "run_as.get", "/run-as-accounts/nothing", "/run-as-accounts/nothing",
-      NULL, NULL, "A444", "A444" },
-    { "run_as.change", "/run-as-accounts/nothing", "/run-as-accounts/nothing",
-      "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
-    { "run_as.delete", "/run-as-accounts/nothing", "/run-as-accounts/nothing",
-      "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
-    { "guest_os_profile.list", "/guest-os-profiles", "/guest-os-profiles",
-      NULL, NULL, "AAAA", "AAAA" },
-    { "guest_os_profile.create", "/guest-os-profiles", "/guest-os-profiles",
-      "{\"matrix\":1}", "{\"matrix\":1}", "A333", "A333" },
-    { "guest_os_profile.get", "/guest-os-profiles/nothing", "/guest-os-profiles/nothing",
-      NULL, NULL, "A444", "A444" },
+    { "template.list", "/templates", "/templates", NULL, NULL, "AAAA", "AAAA" },
+    { "template.create", "/templates", "/templates", "{\"matrix\":1}", "{\"matrix\":1}", "A444",
+      "A444" },
+    { "template.get", "/templates/nothing", "/templates/nothing", NULL, NULL, "A444", "A444" },
+    { "template.delete", "/templates/nothing", "/templates/nothing", "{\"matrix\":1}",
+      "{\"matrix\":1}", "A444", "A444" },
+    { "vm.list", "/vms", "/vms", NULL, NULL, "AAAA", "AAAA" },
+    { "vm.create", "/vms", "/vms", "{\"host\":\"hin\",\"matrix\":1}",
+      "{\"host\":\"hout\",\"matrix\":1}", "AA3A", "A444" },
+    { "vm.get", "/vms/vin0", "/vms/vout0", NULL, NULL, "AAA4", "A444" },
+    { "vm.delete", "/vms/vin0", "/vms/vout0", "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
+    { "job.list", "/jobs", "/jobs", NULL, NULL, "AAAA", "AAAA" },
+    { "job.get", "/jobs/{job_in}", "/jobs/{job_out}", NULL, NULL, "AAA4", "A444" },
+    { "run_as.list", "/run-as-accounts", "/run-as-accounts", NULL, NULL, "AAA3", "AAA3" },
+    { "run_as.create", "/run-as-accounts", "/run-as-accounts", "{\"matrix\":1}", "{\"matrix\":1}",
+      "A333", "A333" },
+    { "run_as.get", "/run-as-accounts/nothing", "/run-as-accounts/nothing", NULL, NULL, "A444",
+      "A444" },
+    { "run_as.change", "/run-as-accounts/nothing", "/run-as-accounts/nothing", "{\"matrix\":1}",
+      "{\"matrix\":1}", "A444", "A444" },
+    { "run_as.delete", "/run-as-accounts/nothing", "/run-as-accounts/nothing", "{\"matrix\":1}",
+      "{\"matrix\":1}", "A444", "A444" },
+    { "guest_os_profile.list", "/guest-os-profiles", "/guest-os-profiles", NULL, NULL, "AAAA",
+      "AAAA" },
+    { "guest_os_profile.create", "/guest-os-profiles", "/guest-os-profiles", "{\"matrix\":1}",
+      "{\"matrix\":1}", "A333", "A333" },
+    { "guest_os_profile.get", "/guest-os-profiles/nothing", "/guest-os-profiles/nothing", NULL,
+      NULL, "A444", "A444" },
     { "guest_os_profile.change", "/guest-os-profiles/nothing", "/guest-os-profiles/nothing",
       "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
     { "guest_os_profile.delete", "/guest-os-profiles/nothing", "/guest-os-profiles/nothing",
       "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
-    { "setting.list", "/settings", "/settings",
-      NULL, NULL, "AAA3", "AAA3" },
-    { "setting.create", "/settings", "/settings",
-      "{\"matrix\":1}", "{\"matrix\":1}", "A333", "A333" },
-    { "setting.get", "/settings/nothing", "/settings/nothing",
-      NULL, NULL, "A444", "A444" },
-    { "setting.change", "/settings/nothing", "/settings/nothing",
-      "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
-    { "setting.delete", "/settings/nothing", "/settings/nothing",
-      "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
-    { "catalog.list", "/catalogs", "/catalogs",
-      NULL, NULL, "AAAA", "AAAA" },
+    { "setting.list", "/settings", "/settings", NULL, NULL, "AAA3", "AAA3" },
+    { "setting.create", "/settings", "/settings", "{\"matrix\":1}", "{\"matrix\":1}", "A333",
+      "A333" },
+    { "setting.get", "/settings/nothing", "/settings/nothing", NULL, NULL, "A444", "A444" },
+    { "setting.change", "/settings/nothing", "/settings/nothing", "{\"matrix\":1}",
+      "{\"matrix\":1}", "A444", "A444" },
+    { "setting.delete", "/settings/nothing", "/settings/nothing", "{\"matrix\":1}",
+      "{\"matrix\":1}", "A444", "A444" },
+    { "catalog.list", "/catalogs", "/catalogs", NULL, NULL, "AAAA", "AAAA" },
     /* A self-service user reads catalogs, so a catalog in In is visible: 403. */
-    { "catalog.create", "/catalogs", "/catalogs",
-      "{\"host_group\":\"In\",\"matrix\":1}", "{\"host_group\":\"Out\",\"matrix\":1}", "AA33", "A444" },
-    { "catalog.get", "/catalogs/nothing", "/catalogs/nothing",
-      NULL, NULL, "A444", "A444" },
-    { "catalog.delete", "/catalogs/nothing", "/catalogs/nothing",
-      "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
-    { "pool.volumes", "/storage-pools/{pool_in}/volumes", "/storage-pools/{pool_out}/volumes",
-      NULL, NULL, "AAA4", "A444" },
-    { "job.cancel", "/jobs/{job_in}/cancel", "/jobs/{job_out}/cancel",
-      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
-    { "upgrade.report", "/upgrade-report", "/upgrade-report",
-      NULL, NULL, "N333", "N333" },
-    { "host.refresh", "/hosts/hin/refresh", "/hosts/hout/refresh",
-      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
-    { "vm.start", "/vms/vin0/start", "/vms/vout0/start",
-      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
-    { "vm.shutdown", "/vms/vin0/shutdown", "/vms/vout0/shutdown",
-      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
-    { "vm.stop", "/vms/vin0/stop", "/vms/vout0/stop",
-      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
-    { "vm.snapshot.list", "/vms/vin0/snapshots", "/vms/vout0/snapshots",
-      NULL, NULL, "AAA4", "A444" },
-    { "vm.snapshot.create", "/vms/vin0/snapshots", "/vms/vout0/snapshots",
-      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
+    { "catalog.create", "/catalogs", "/catalogs", "{\"host_group\":\"In\",\"matrix\":1}",
+      "{\"host_group\":\"Out\",\"matrix\":1}", "AA33", "A444" },
+    { "catalog.get", "/catalogs/nothing", "/catalogs/nothing", NULL, NULL, "A444", "A444" },
+    { "catalog.delete", "/catalogs/nothing", "/catalogs/nothing", "{\"matrix\":1}",
+      "{\"matrix\":1}", "A444", "A444" },
+    { "pool.volumes", "/storage-pools/{pool_in}/volumes", "/storage-pools/{pool_out}/volumes", NULL,
+      NULL, "AAA4", "A444" },
+    { "job.cancel", "/jobs/{job_in}/cancel", "/jobs/{job_out}/cancel", "{\"matrix\":1}",
+      "{\"matrix\":1}", "AA34", "A444" },
+    { "upgrade.report", "/upgrade-report", "/upgrade-report", NULL, NULL, "N333", "N333" },
+    { "host.refresh", "/hosts/hin/refresh", "/hosts/hout/refresh", "{\"matrix\":1}",
+      "{\"matrix\":1}", "AA34", "A444" },
+    { "vm.start", "/vms/vin0/start", "/vms/vout0/start", "{\"matrix\":1}", "{\"matrix\":1}", "AA34",
+      "A444" },
+    { "vm.shutdown", "/vms/vin0/shutdown", "/vms/vout0/shutdown", "{\"matrix\":1}",
+      "{\"matrix\":1}", "AA34", "A444" },
+    { "vm.stop", "/vms/vin0/stop", "/vms/vout0/stop", "{\"matrix\":1}", "{\"matrix\":1}", "AA34",
+      "A444" },
+    { "vm.snapshot.list", "/vms/vin0/snapshots", "/vms/vout0/snapshots", NULL, NULL, "AAA4",
+      "A444" },
+    { "vm.snapshot.create", "/vms/vin0/snapshots", "/vms/vout0/snapshots", "{\"matrix\":1}",
+      "{\"matrix\":1}", "AA34", "A444" },
     { "vm.snapshot.delete", "/vms/vin0/snapshots/nosnap", "/vms/vout0/snapshots/nosnap",
       "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
-    { "vm.snapshot.revert", "/vms/vin0/snapshots/nosnap/revert", "/vms/vout0/snapshots/nosnap/revert",
-      "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
+    { "vm.snapshot.revert", "/vms/vin0/snapshots/nosnap/revert",
+      "/vms/vout0/snapshots/nosnap/revert", "{\"matrix\":1}", "{\"matrix\":1}", "AA34", "A444" },
     { "catalog.provision", "/catalogs/nothing/provision", "/catalogs/nothing/provision",
       "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
-    { "catalog.machines", "/catalogs/nothing/machines", "/catalogs/nothing/machines",
-      NULL, NULL, "N444", "N444" },
+    { "catalog.machines", "/catalogs/nothing/machines", "/catalogs/nothing/machines", NULL, NULL,
+      "N444", "N444" },
     { "catalog.add-machines", "/catalogs/nothing/machines", "/catalogs/nothing/machines",
       "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
-    { "catalog.reconcile", "/catalogs/nothing/reconcile", "/catalogs/nothing/reconcile",
-      NULL, NULL, "A444", "A444" },
+    { "catalog.reconcile", "/catalogs/nothing/reconcile", "/catalogs/nothing/reconcile", NULL, NULL,
+      "A444", "A444" },
     { "catalog.reconcile-submit", "/catalogs/nothing/reconcile", "/catalogs/nothing/reconcile",
       "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
-    { "catalog.images", "/catalogs/nothing/images", "/catalogs/nothing/images",
-      NULL, NULL, "A444", "A444" },
+    { "catalog.images", "/catalogs/nothing/images", "/catalogs/nothing/images", NULL, NULL, "A444",
+      "A444" },
     { "catalog.update-image", "/catalogs/nothing/images", "/catalogs/nothing/images",
       "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
     { "catalog.rollback", "/catalogs/nothing/rollback", "/catalogs/nothing/rollback",
       "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
-    { "catalog.rebuild", "/catalogs/nothing/rebuild", "/catalogs/nothing/rebuild",
-      "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
-    { "catalog.remove-machines", "/catalogs/nothing/remove-machines", "/catalogs/nothing/remove-machines",
-      "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
-    { "catalog.power", "/catalogs/nothing/power", "/catalogs/nothing/power",
-      "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
-    { "catalog-machine.identity", "/catalog-machines/nothing/identity", "/catalog-machines/nothing/identity",
-      NULL, NULL, "A333", "A333" },
+    { "catalog.rebuild", "/catalogs/nothing/rebuild", "/catalogs/nothing/rebuild", "{\"matrix\":1}",
+      "{\"matrix\":1}", "A444", "A444" },
+    { "catalog.remove-machines", "/catalogs/nothing/remove-machines",
+      "/catalogs/nothing/remove-machines", "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
+    { "catalog.power", "/catalogs/nothing/power", "/catalogs/nothing/power", "{\"matrix\":1}",
+      "{\"matrix\":1}", "A444", "A444" },
+    { "catalog-machine.identity", "/catalog-machines/nothing/identity",
+      "/catalog-machines/nothing/identity", NULL, NULL, "A333", "A333" },
     /* Logging out would end the matrix's own sessions: tested apart. */
     { "session.logout", "/session", "/session", NULL, NULL, "SSSS", "SSSS" },
-    { "session.get", "/session", "/session",
-      NULL, NULL, "AAAA", "AAAA" },
-    { "session.password", "/session/password", "/session/password",
-      "{\"matrix\":1}", "{\"matrix\":1}", "AAAA", "AAAA" },
-    { "privilege.list", "/privileges", "/privileges",
-      NULL, NULL, "A333", "A333" },
-    { "role.list", "/roles", "/roles",
-      NULL, NULL, "A333", "A333" },
-    { "role.create", "/roles", "/roles",
-      "{\"matrix\":1}", "{\"matrix\":1}", "A333", "A333" },
-    { "role.get", "/roles/nothing", "/roles/nothing",
-      NULL, NULL, "A333", "A333" },
-    { "role.delete", "/roles/nothing", "/roles/nothing",
-      "{\"matrix\":1}", "{\"matrix\":1}", "A333", "A333" },
-    { "user.list", "/users", "/users",
-      NULL, NULL, "A333", "A333" },
-    { "user.create", "/users", "/users",
-      "{\"matrix\":1}", "{\"matrix\":1}", "A333", "A333" },
-    { "user.get", "/users/nothing", "/users/nothing",
-      NULL, NULL, "A333", "A333" },
-    { "user.change", "/users/nothing", "/users/nothing",
-      "{\"matrix\":1}", "{\"matrix\":1}", "A333", "A333" },
-    { "user.delete", "/users/nothing", "/users/nothing",
-      "{\"matrix\":1}", "{\"matrix\":1}", "A333", "A333" },
-    { "binding.list", "/bindings", "/bindings",
-      NULL, NULL, "A333", "A333" },
-    { "binding.create", "/bindings", "/bindings",
-      "{\"matrix\":1}", "{\"matrix\":1}", "AAAA", "AAAA" },
-    { "binding.delete", "/bindings/nothing", "/bindings/nothing",
-      "{\"matrix\":1}", "{\"matrix\":1}", "AAAA", "AAAA" },
-    { "token.create", "/tokens", "/tokens",
-      "{\"matrix\":1}", "{\"matrix\":1}", "AAAA", "AAAA" },
-    { "token.delete", "/tokens/nothing", "/tokens/nothing",
-      "{\"matrix\":1}", "{\"matrix\":1}", "AAAA", "AAAA" },
-    { "audit.list", "/audit", "/audit",
-      NULL, NULL, "A333", "A333" },
+    { "session.get", "/session", "/session", NULL, NULL, "AAAA", "AAAA" },
+    { "session.password", "/session/password", "/session/password", "{\"matrix\":1}",
+      "{\"matrix\":1}", "AAAA", "AAAA" },
+    { "privilege.list", "/privileges", "/privileges", NULL, NULL, "A333", "A333" },
+    { "role.list", "/roles", "/roles", NULL, NULL, "A333", "A333" },
+    { "role.create", "/roles", "/roles", "{\"matrix\":1}", "{\"matrix\":1}", "A333", "A333" },
+    { "role.get", "/roles/nothing", "/roles/nothing", NULL, NULL, "A333", "A333" },
+    { "role.delete", "/roles/nothing", "/roles/nothing", "{\"matrix\":1}", "{\"matrix\":1}", "A333",
+      "A333" },
+    { "user.list", "/users", "/users", NULL, NULL, "A333", "A333" },
+    { "user.create", "/users", "/users", "{\"matrix\":1}", "{\"matrix\":1}", "A333", "A333" },
+    { "user.get", "/users/nothing", "/users/nothing", NULL, NULL, "A333", "A333" },
+    { "user.change", "/users/nothing", "/users/nothing", "{\"matrix\":1}", "{\"matrix\":1}", "A333",
+      "A333" },
+    { "user.delete", "/users/nothing", "/users/nothing", "{\"matrix\":1}", "{\"matrix\":1}", "A333",
+      "A333" },
+    { "binding.list", "/bindings", "/bindings", NULL, NULL, "A333", "A333" },
+    { "binding.create", "/bindings", "/bindings", "{\"matrix\":1}", "{\"matrix\":1}", "AAAA",
+      "AAAA" },
+    { "binding.delete", "/bindings/nothing", "/bindings/nothing", "{\"matrix\":1}",
+      "{\"matrix\":1}", "AAAA", "AAAA" },
+    { "token.create", "/tokens", "/tokens", "{\"matrix\":1}", "{\"matrix\":1}", "AAAA", "AAAA" },
+    { "token.delete", "/tokens/nothing", "/tokens/nothing", "{\"matrix\":1}", "{\"matrix\":1}",
+      "AAAA", "AAAA" },
+    { "audit.list", "/audit", "/audit", NULL, NULL, "A333", "A333" },
 };
 
 typedef struct {
@@ -304,7 +269,8 @@ add_host(Fixture *f, const char *name, const char *group)
         "{\"name\":\"%s\",\"uri\":\"test://%s\",\"host_group\":\"%s\"}", name, xml, group);
     g_autoptr(JsonObject) job = dv_test_run_job(f->d, "POST", "/api/v1/hosts", body);
     dv_test_assert_job_state(job, "succeeded");
-    return g_strdup(json_object_get_string_member(json_object_get_object_member(job, "result"), "id"));
+    return g_strdup(
+        json_object_get_string_member(json_object_get_object_member(job, "result"), "id"));
 }
 
 static char *
@@ -349,12 +315,15 @@ fixture_setup(Fixture *f, gconstpointer data)
     dv_test_run_job_ok(f->d, "POST", "/api/v1/host-groups", "{\"name\":\"In\"}");
     dv_test_run_job_ok(f->d, "POST", "/api/v1/host-groups", "{\"name\":\"Out\"}");
     {
-        g_autoptr(JsonObject) in = req_ok(f, f->d->token, "GET", "/api/v1/host-groups/In", NULL, 200);
+        g_autoptr(JsonObject) in =
+            req_ok(f, f->d->token, "GET", "/api/v1/host-groups/In", NULL, 200);
         g_hash_table_insert(f->subst, g_strdup("{hg_in}"),
                             g_strdup(json_object_get_string_member(in, "id")));
     }
-    dv_test_run_job_ok(f->d, "POST", "/api/v1/clusters", "{\"name\":\"cin\",\"host_group\":\"In\"}");
-    dv_test_run_job_ok(f->d, "POST", "/api/v1/clusters", "{\"name\":\"cout\",\"host_group\":\"Out\"}");
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/clusters",
+                       "{\"name\":\"cin\",\"host_group\":\"In\"}");
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/clusters",
+                       "{\"name\":\"cout\",\"host_group\":\"Out\"}");
     hin = add_host(f, "hin", "In");
     hout = add_host(f, "hout", "Out");
     for (gsize i = 0; i < G_N_ELEMENTS(lists); i++) {
@@ -364,8 +333,10 @@ fixture_setup(Fixture *f, gconstpointer data)
         g_hash_table_insert(f->subst, g_strdup_printf("{%s_out}", lists[i].key), first_id(f, pout));
     }
     {
-        g_autoptr(JsonObject) jin = dv_test_run_job(f->d, "POST", "/api/v1/hosts/hin/refresh", NULL);
-        g_autoptr(JsonObject) jout = dv_test_run_job(f->d, "POST", "/api/v1/hosts/hout/refresh", NULL);
+        g_autoptr(JsonObject) jin =
+            dv_test_run_job(f->d, "POST", "/api/v1/hosts/hin/refresh", NULL);
+        g_autoptr(JsonObject) jout =
+            dv_test_run_job(f->d, "POST", "/api/v1/hosts/hout/refresh", NULL);
         g_hash_table_insert(f->subst, g_strdup("{job_in}"),
                             g_strdup(json_object_get_string_member(jin, "id")));
         g_hash_table_insert(f->subst, g_strdup("{job_out}"),
@@ -443,7 +414,8 @@ test_matrix(Fixture *f, gconstpointer data)
         const char *priv = json_object_get_string_member(op, "privilege");
         const DvMatrixRow *row;
 
-        if (json_object_get_boolean_member(op, "public") || json_object_get_boolean_member(op, "debug"))
+        if (json_object_get_boolean_member(op, "public") ||
+            json_object_get_boolean_member(op, "debug"))
             continue;
         row = matrix_row(name);
         if (row == NULL) {
@@ -455,8 +427,8 @@ test_matrix(Fixture *f, gconstpointer data)
             const char *body = v == 0 ? row->in_body : row->out_body;
             const char *expect = v == 0 ? row->in_expect : row->out_expect;
             g_autofree char *p = subst(f, path);
-            g_autofree char *url = g_strconcat("/api/v1", p, strchr(p, '?') ? "&" : "?",
-                                               "matrix=1", NULL);
+            g_autofree char *url =
+                g_strconcat("/api/v1", p, strchr(p, '?') ? "&" : "?", "matrix=1", NULL);
             for (guint who = 0; who < G_N_ELEMENTS(principals); who++) {
                 g_autoptr(JsonNode) resp = NULL;
                 guint status = 0;
@@ -532,20 +504,18 @@ list_storage_members(Fixture *f, const char *token, const char *path, const char
 static void
 test_redaction(Fixture *f, gconstpointer data)
 {
-    static const char *const vm_fields[] = { "pool", "pool_id", "pool_name", "disks", "disk_path",
-                                             "volumes", NULL };
+    static const char *const vm_fields[] = { "pool",      "pool_id", "pool_name", "disks",
+                                             "disk_path", "volumes", NULL };
     static const char *const pool_fields[] = { "path", "capacity", "allocation", "available",
-                                               "uuid", "volumes", NULL };
-    static const char *const volume_fields[] = { "path", "vkey", "pool_id", "capacity",
+                                               "uuid", "volumes",  NULL };
+    static const char *const volume_fields[] = { "path",       "vkey",   "pool_id", "capacity",
                                                  "allocation", "format", NULL };
     static const struct {
         const char *path;
         const char *const *fields;
     } views[] = {
-        { "/api/v1/vms", vm_fields },
-        { "/api/v1/storage-pools", pool_fields },
-        { "/api/v1/volumes", volume_fields },
-        { "/api/v1/templates", vm_fields },
+        { "/api/v1/vms", vm_fields },         { "/api/v1/storage-pools", pool_fields },
+        { "/api/v1/volumes", volume_fields }, { "/api/v1/templates", vm_fields },
         { "/api/v1/catalogs", vm_fields },
     };
     g_autofree char *token = make_user(f, "del-in", "delegated-administrator");
@@ -554,8 +524,8 @@ test_redaction(Fixture *f, gconstpointer data)
     for (gsize i = 0; i < G_N_ELEMENTS(views); i++) {
         guint admin_items = 0;
         guint seen = list_storage_members(f, token, views[i].path, views[i].fields, &items);
-        guint admin = list_storage_members(f, f->d->token, views[i].path, views[i].fields,
-                                           &admin_items);
+        guint admin =
+            list_storage_members(f, f->d->token, views[i].path, views[i].fields, &admin_items);
         g_assert_cmpuint(seen, ==, 0);
         /* VMs, pools and volumes exist: the administrator sees their storage. */
         if (i < 3 && (items == 0 || admin == 0)) {
@@ -578,7 +548,8 @@ test_redaction(Fixture *f, gconstpointer data)
         g_assert_cmpstr(json_object_get_string_member(me, "user"), ==, "del-in");
         g_assert_true(json_object_get_boolean_member(me, "storage_redacted"));
         g_assert_cmpuint(json_array_get_length(roles), ==, 1);
-        g_assert_cmpuint(json_array_get_length(json_object_get_array_member(me, "privileges")), >, 10);
+        g_assert_cmpuint(json_array_get_length(json_object_get_array_member(me, "privileges")), >,
+                         10);
     }
 }
 
@@ -593,8 +564,8 @@ assert_refused_status(Fixture *f, const char *token, const char *path, guint wan
 static gboolean
 audit_has(Fixture *f, const char *user, const char *operation, const char *outcome)
 {
-    g_autofree char *path = g_strdup_printf("/api/v1/audit?user=%s&operation=%s&outcome=%s", user,
-                                            operation, outcome);
+    g_autofree char *path =
+        g_strdup_printf("/api/v1/audit?user=%s&operation=%s&outcome=%s", user, operation, outcome);
     g_autoptr(JsonObject) o = req_ok(f, f->d->token, "GET", path, NULL, 200);
     return json_array_get_length(json_object_get_array_member(o, "items")) > 0;
 }
@@ -623,8 +594,9 @@ test_audit(Fixture *f, gconstpointer data)
     items = json_object_get_array_member(page, "items");
     g_assert_cmpuint(json_array_get_length(items), ==, 1);
     entry = json_array_get_object_element(items, 0);
-    g_assert_cmpstr(json_object_get_string_member(entry, "job_id"), ==,
-                    json_object_get_string_member(json_object_get_object_member(accepted, "job"), "id"));
+    g_assert_cmpstr(
+        json_object_get_string_member(entry, "job_id"), ==,
+        json_object_get_string_member(json_object_get_object_member(accepted, "job"), "id"));
     g_assert_false(audit_has(f, "adm-in", "vm.get", "ok"));
     /* The log is installation-wide: read with a global audit.read only
      * (a read-only administrator of one group is refused until entries
@@ -666,17 +638,19 @@ test_users(Fixture *f, gconstpointer data)
     assert_refused(f, admin, "POST", "/api/v1/roles",
                    "{\"name\":\"r1\",\"privileges\":[\"vm.fly\"]}", 400, "invalid-argument",
                    "privileges");
-    assert_refused(f, admin, "POST", "/api/v1/bindings",
-                   "{\"user\":\"ro-in\",\"role\":\"administrator\",\"scope\":{\"kind\":\"host_group\","
-                   "\"ref\":\"no-such-group\"}}",
-                   400, "invalid-argument", "scope.ref");
+    assert_refused(
+        f, admin, "POST", "/api/v1/bindings",
+        "{\"user\":\"ro-in\",\"role\":\"administrator\",\"scope\":{\"kind\":\"host_group\","
+        "\"ref\":\"no-such-group\"}}",
+        400, "invalid-argument", "scope.ref");
     assert_refused(f, admin, "POST", "/api/v1/bindings",
                    "{\"user\":\"ro-in\",\"role\":\"no-such-role\"}", 400, "invalid-argument",
                    "role");
 
     /* A user with a role: a global binding, shown with the user. */
     u = req_ok(f, admin, "POST", "/api/v1/users",
-               "{\"name\":\"u1\",\"password\":\"" PW "\",\"role\":\"read-only-administrator\"}", 201);
+               "{\"name\":\"u1\",\"password\":\"" PW "\",\"role\":\"read-only-administrator\"}",
+               201);
     g_assert_false(json_object_get_boolean_member(u, "disabled"));
     shown = req_ok(f, admin, "GET", "/api/v1/users/u1", NULL, 200);
     g_assert_cmpuint(json_array_get_length(json_object_get_array_member(shown, "bindings")), ==, 1);
@@ -686,7 +660,8 @@ test_users(Fixture *f, gconstpointer data)
     }
     /* Disabled: its session ends at once. */
     {
-        g_autoptr(JsonObject) d = req_ok(f, admin, "PATCH", "/api/v1/users/u1", "{\"disabled\":true}", 200);
+        g_autoptr(JsonObject) d =
+            req_ok(f, admin, "PATCH", "/api/v1/users/u1", "{\"disabled\":true}", 200);
         g_assert_true(json_object_get_boolean_member(d, "disabled"));
     }
     assert_refused(f, token, "GET", "/api/v1/vms", NULL, 401, "auth-required", NULL);
@@ -703,8 +678,8 @@ test_users(Fixture *f, gconstpointer data)
     {
         g_autoptr(JsonObject) b = req_ok(f, admin, "POST", "/api/v1/bindings",
                                          "{\"user\":\"ro-in\",\"role\":\"starter\"}", 201);
-        g_autofree char *path = g_strdup_printf("/api/v1/bindings/%s",
-                                                json_object_get_string_member(b, "id"));
+        g_autofree char *path =
+            g_strdup_printf("/api/v1/bindings/%s", json_object_get_string_member(b, "id"));
         g_autoptr(JsonObject) gone = NULL;
         assert_refused(f, admin, "DELETE", "/api/v1/roles/starter", NULL, 409, "conflict", NULL);
         gone = req_ok(f, admin, "DELETE", path, NULL, 200);
@@ -748,7 +723,8 @@ test_escalation(Fixture *f, gconstpointer data)
     /* A token above its user is refused; a token within works, and only
      * within its own privileges. */
     assert_refused(f, f->tokens[2], "POST", "/api/v1/tokens",
-                   "{\"name\":\"t1\",\"privileges\":[\"vm.power\"]}", 403, "permission-denied", NULL);
+                   "{\"name\":\"t1\",\"privileges\":[\"vm.power\"]}", 403, "permission-denied",
+                   NULL);
     assert_refused(f, f->tokens[2], "POST", "/api/v1/tokens",
                    "{\"name\":\"t1\",\"expires_in_days\":400}", 400, "invalid-argument",
                    "expires_in_days");
@@ -757,8 +733,8 @@ test_escalation(Fixture *f, gconstpointer data)
     ro_token = json_object_get_string_member(tok, "token");
     {
         g_autoptr(JsonObject) vm = req_ok(f, ro_token, "GET", "/api/v1/vms/vin0", NULL, 200);
-        g_autofree char *path = g_strdup_printf("/api/v1/tokens/%s",
-                                                json_object_get_string_member(tok, "id"));
+        g_autofree char *path =
+            g_strdup_printf("/api/v1/tokens/%s", json_object_get_string_member(tok, "id"));
         g_autoptr(JsonObject) gone = NULL;
         /* The token holds no host.read: hosts are out of its sight. */
         assert_refused(f, ro_token, "GET", "/api/v1/hosts/hin", NULL, 404, "not-found", NULL);
@@ -768,9 +744,10 @@ test_escalation(Fixture *f, gconstpointer data)
     /* A read-only administrator reads no secret: a Run As account shows
      * no password or ciphertext, a machine's identity secrets are refused. */
     {
-        g_autoptr(JsonObject) u = req_ok(
-            f, f->d->token, "POST", "/api/v1/users",
-            "{\"name\":\"ro-all\",\"password\":\"" PW "\",\"role\":\"read-only-administrator\"}", 201);
+        g_autoptr(JsonObject) u = req_ok(f, f->d->token, "POST", "/api/v1/users",
+                                         "{\"name\":\"ro-all\",\"password\":\"" PW
+                                         "\",\"role\":\"read-only-administrator\"}",
+                                         201);
         g_autofree char *ro_all = login(f, "ro-all");
         g_autoptr(JsonObject) ra = NULL;
         g_autofree char *text = NULL;
@@ -781,8 +758,8 @@ test_escalation(Fixture *f, gconstpointer data)
         g_assert_null(strstr(text, "s3cret-Pw-x"));
         /* "password" describes the secret ({set, key id...}), never its
          * value or ciphertext. */
-        g_assert_true(json_object_get_boolean_member(json_object_get_object_member(ra, "password"),
-                                                     "set"));
+        g_assert_true(
+            json_object_get_boolean_member(json_object_get_object_member(ra, "password"), "set"));
         g_assert_null(strstr(text, "ciphertext"));
         g_assert_false(json_object_has_member(ra, "sealed"));
         assert_refused(f, ro_all, "GET", "/api/v1/catalog-machines/desk-01/identity", NULL, 403,

@@ -49,8 +49,8 @@ dv_op_path_match(const char *path, char **seg, guint n, const char **ret_params)
 }
 
 const DvOp *
-dv_core_find_op(DvEngine *engine, const char *method, char **seg, guint n,
-                const char **ret_params, char **ret_allow, GError **error)
+dv_core_find_op(DvEngine *engine, const char *method, char **seg, guint n, const char **ret_params,
+                char **ret_allow, GError **error)
 {
     GPtrArray *table = dv_core(engine)->ops;
     const DvOp *best = NULL;

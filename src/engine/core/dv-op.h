@@ -77,15 +77,15 @@ typedef struct _DvOp DvOp;
 typedef struct {
     DvEngine *engine;
     const DvOp *op;
-    const DvActor *actor;  /* NULL for a public op */
-    gpointer authz;        /* the actor's DvAuthzContext (borrowed), NULL when public */
+    const DvActor *actor; /* NULL for a public op */
+    gpointer authz;       /* the actor's DvAuthzContext (borrowed), NULL when public */
     const char *params[DV_OP_PARAMS_MAX]; /* path parameters in template order */
-    GHashTable *query;     /* may be NULL */
-    JsonObject *body;      /* NULL unless the op takes a body */
-    const char *token;     /* the bearer token (session ops), may be NULL */
-    const char *peer;      /* the client's address */
+    GHashTable *query;                    /* may be NULL */
+    JsonObject *body;                     /* NULL unless the op takes a body */
+    const char *token;                    /* the bearer token (session ops), may be NULL */
+    const char *peer;                     /* the client's address */
     /* outputs */
-    guint retry_after;     /* seconds, 0: none */
+    guint retry_after; /* seconds, 0: none */
 } DvOpCall;
 
 /* The answer (owned) or NULL with @error set.  For DV_OP_SHAPE_JOB the
@@ -93,11 +93,11 @@ typedef struct {
 typedef JsonObject *(*DvOpHandler)(DvOpCall *call, GError **error);
 
 struct _DvOp {
-    const char *name;      /* "vm.start": unique */
-    const char *method;    /* GET, POST, PATCH, DELETE */
-    const char *path;      /* "/vms/{ref}/start": literal segments and {param}s */
-    const char *privilege; /* a dv_authz_privileges() name; NULL only for PUBLIC/SESSION */
-    const char *kind;      /* the object kind the privilege is on: "vm" */
+    const char *name;        /* "vm.start": unique */
+    const char *method;      /* GET, POST, PATCH, DELETE */
+    const char *path;        /* "/vms/{ref}/start": literal segments and {param}s */
+    const char *privilege;   /* a dv_authz_privileges() name; NULL only for PUBLIC/SESSION */
+    const char *kind;        /* the object kind the privilege is on: "vm" */
     const char *answer_kind; /* the kind of the answer's objects when not @kind
                               * ("catalog_machine"): storage redaction */
     DvOpTarget target;

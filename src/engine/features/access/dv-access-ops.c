@@ -289,8 +289,7 @@ dv_access_user_change(DvOpCall *call, GError **error)
     if (!dv_json_check_fields(call->body, fields, NULL, error))
         return NULL;
     if (!dv_auth_users_set_disabled(dv_access_auth(call), call->authz, call->params[0],
-                                    json_object_get_boolean_member(call->body, "disabled"),
-                                    error))
+                                    json_object_get_boolean_member(call->body, "disabled"), error))
         return NULL;
     {
         g_autoptr(JsonObject) user =
@@ -339,8 +338,10 @@ dv_access_rename_field(GError *local, GError **error)
         const char *spec;
         const char *api;
     } names[] = {
-        { "scope_id", "scope.ref" },     { "scope_kind", "scope.kind" },
-        { "principal", "user" },         { "principal_kind", "user" },
+        { "scope_id", "scope.ref" },
+        { "scope_kind", "scope.kind" },
+        { "principal", "user" },
+        { "principal_kind", "user" },
         { "member_quota", "quota.per_member" },
     };
     const char *field = dv_error_get_field(local);
@@ -350,8 +351,8 @@ dv_access_rename_field(GError *local, GError **error)
             gsize n = strlen(names[i].spec);
             if (strncmp(msg, names[i].spec, n) == 0 && msg[n] == ':')
                 msg += n + 1;
-            dv_set_field_error(error, (DvErrorCode)local->code, names[i].api, "%s:%s",
-                               names[i].api, msg);
+            dv_set_field_error(error, (DvErrorCode)local->code, names[i].api, "%s:%s", names[i].api,
+                               msg);
             return;
         }
     }
@@ -362,9 +363,12 @@ static JsonObject *
 dv_access_binding_create(DvOpCall *call, GError **error)
 {
     static const DvFieldSpec fields[] = {
-        { "user", DV_FIELD_STRING, FALSE },   { "group", DV_FIELD_STRING, FALSE },
-        { "role", DV_FIELD_STRING, TRUE },    { "scope", DV_FIELD_OBJECT, FALSE },
-        { "effect", DV_FIELD_STRING, FALSE }, { "quota", DV_FIELD_OBJECT, FALSE },
+        { "user", DV_FIELD_STRING, FALSE },
+        { "group", DV_FIELD_STRING, FALSE },
+        { "role", DV_FIELD_STRING, TRUE },
+        { "scope", DV_FIELD_OBJECT, FALSE },
+        { "effect", DV_FIELD_STRING, FALSE },
+        { "quota", DV_FIELD_OBJECT, FALSE },
         { NULL },
     };
     g_autoptr(JsonObject) spec = json_object_new();
@@ -383,7 +387,8 @@ dv_access_binding_create(DvOpCall *call, GError **error)
     json_object_set_string_member(spec, "principal_kind", user != NULL ? "user" : "group");
     json_object_set_string_member(spec, "principal", user != NULL ? user : group);
     json_object_set_string_member(spec, "role", dv_json_get_string(call->body, "role", ""));
-    json_object_set_string_member(spec, "effect", dv_json_get_string(call->body, "effect", "allow"));
+    json_object_set_string_member(spec, "effect",
+                                  dv_json_get_string(call->body, "effect", "allow"));
     if (json_object_has_member(call->body, "scope")) {
         JsonObject *scope = json_object_get_object_member(call->body, "scope");
         json_object_set_string_member(spec, "scope_kind", dv_json_get_string(scope, "kind", ""));
@@ -404,8 +409,8 @@ dv_access_binding_create(DvOpCall *call, GError **error)
     }
     {
         g_autoptr(GError) local = NULL;
-        JsonObject *out = dv_authz_binding_add(dv_core(call->engine)->store, call->authz, spec,
-                                               &local);
+        JsonObject *out =
+            dv_authz_binding_add(dv_core(call->engine)->store, call->authz, spec, &local);
         if (out == NULL)
             dv_access_rename_field(local, error);
         return out;
@@ -490,8 +495,10 @@ dv_access_audit(DvOpCall *call, GError **error)
         const char *query;
         const char *column;
     } filters[] = {
-        { "user", "actor_name" }, { "operation", "operation" },
-        { "outcome", "outcome" }, { "object", "object_id" },
+        { "user", "actor_name" },
+        { "operation", "operation" },
+        { "outcome", "outcome" },
+        { "object", "object_id" },
     };
     DvFilter f[G_N_ELEMENTS(filters)];
     guint nf = 0;
@@ -518,8 +525,10 @@ dv_access_audit(DvOpCall *call, GError **error)
 /* --- the table ------------------------------------------------------------ */
 
 #define DV_ACCESS_ROW(n, m, p, priv, k, tgt, lk, sh, b, fl, h)                                     \
-    { .name = n, .method = m, .path = p, .privilege = priv, .kind = k, .object = DV_KIND_LAST,    \
-      .target = tgt, .lock = lk, .shape = sh, .body = b, .flags = fl, .handler = h }
+    {                                                                                              \
+        .name = n, .method = m, .path = p, .privilege = priv, .kind = k, .object = DV_KIND_LAST,   \
+        .target = tgt, .lock = lk, .shape = sh, .body = b, .flags = fl, .handler = h               \
+    }
 
 static const DvOp dv_access_ops[] = {
     DV_ACCESS_ROW("session.login", "POST", "/session", NULL, NULL, DV_OP_TARGET_NONE,
@@ -528,9 +537,9 @@ static const DvOp dv_access_ops[] = {
     DV_ACCESS_ROW("session.logout", "DELETE", "/session", NULL, NULL, DV_OP_TARGET_NONE,
                   DV_OP_LOCK_NONE, DV_OP_SHAPE_EMPTY, DV_OP_BODY_IGNORED, DV_OP_FLAG_SESSION,
                   dv_access_logout),
-    DV_ACCESS_ROW("session.get", "GET", "/session", NULL, NULL, DV_OP_TARGET_NONE,
-                  DV_OP_LOCK_NONE, DV_OP_SHAPE_OBJECT, DV_OP_BODY_IGNORED,
-                  DV_OP_FLAG_SESSION | DV_OP_FLAG_NO_QUERY, dv_access_whoami),
+    DV_ACCESS_ROW("session.get", "GET", "/session", NULL, NULL, DV_OP_TARGET_NONE, DV_OP_LOCK_NONE,
+                  DV_OP_SHAPE_OBJECT, DV_OP_BODY_IGNORED, DV_OP_FLAG_SESSION | DV_OP_FLAG_NO_QUERY,
+                  dv_access_whoami),
     DV_ACCESS_ROW("session.password", "POST", "/session/password", NULL, NULL, DV_OP_TARGET_NONE,
                   DV_OP_LOCK_NONE, DV_OP_SHAPE_EMPTY, DV_OP_BODY_REQUIRED,
                   DV_OP_FLAG_SESSION | DV_OP_FLAG_NO_QUERY, dv_access_password),
@@ -541,8 +550,8 @@ static const DvOp dv_access_ops[] = {
                   DV_OP_LOCK_NONE, DV_OP_SHAPE_LIST, DV_OP_BODY_IGNORED, DV_OP_FLAG_NONE,
                   dv_access_roles),
     DV_ACCESS_ROW("role.create", "POST", "/roles", "role.create", "role", DV_OP_TARGET_GLOBAL,
-                  DV_OP_LOCK_GLOBAL, DV_OP_SHAPE_CREATED, DV_OP_BODY_REQUIRED,
-                  DV_OP_FLAG_NO_QUERY, dv_access_role_create),
+                  DV_OP_LOCK_GLOBAL, DV_OP_SHAPE_CREATED, DV_OP_BODY_REQUIRED, DV_OP_FLAG_NO_QUERY,
+                  dv_access_role_create),
     DV_ACCESS_ROW("role.get", "GET", "/roles/{ref}", "role.read", "role", DV_OP_TARGET_GLOBAL,
                   DV_OP_LOCK_NONE, DV_OP_SHAPE_OBJECT, DV_OP_BODY_IGNORED, DV_OP_FLAG_NO_QUERY,
                   dv_access_role_get),
@@ -553,14 +562,14 @@ static const DvOp dv_access_ops[] = {
                   DV_OP_LOCK_NONE, DV_OP_SHAPE_LIST, DV_OP_BODY_IGNORED, DV_OP_FLAG_NONE,
                   dv_access_users),
     DV_ACCESS_ROW("user.create", "POST", "/users", "user.create", "user", DV_OP_TARGET_GLOBAL,
-                  DV_OP_LOCK_GLOBAL, DV_OP_SHAPE_CREATED, DV_OP_BODY_REQUIRED,
-                  DV_OP_FLAG_NO_QUERY, dv_access_user_create),
+                  DV_OP_LOCK_GLOBAL, DV_OP_SHAPE_CREATED, DV_OP_BODY_REQUIRED, DV_OP_FLAG_NO_QUERY,
+                  dv_access_user_create),
     DV_ACCESS_ROW("user.get", "GET", "/users/{ref}", "user.read", "user", DV_OP_TARGET_GLOBAL,
                   DV_OP_LOCK_NONE, DV_OP_SHAPE_OBJECT, DV_OP_BODY_IGNORED, DV_OP_FLAG_NO_QUERY,
                   dv_access_user_get),
     DV_ACCESS_ROW("user.change", "PATCH", "/users/{ref}", "user.change", "user",
-                  DV_OP_TARGET_GLOBAL, DV_OP_LOCK_GLOBAL, DV_OP_SHAPE_OBJECT,
-                  DV_OP_BODY_REQUIRED, DV_OP_FLAG_NO_QUERY, dv_access_user_change),
+                  DV_OP_TARGET_GLOBAL, DV_OP_LOCK_GLOBAL, DV_OP_SHAPE_OBJECT, DV_OP_BODY_REQUIRED,
+                  DV_OP_FLAG_NO_QUERY, dv_access_user_change),
     DV_ACCESS_ROW("user.delete", "DELETE", "/users/{ref}", "user.delete", "user",
                   DV_OP_TARGET_GLOBAL, DV_OP_LOCK_GLOBAL, DV_OP_SHAPE_EMPTY, DV_OP_BODY_NONE,
                   DV_OP_FLAG_NO_QUERY, dv_access_user_delete),
@@ -569,15 +578,15 @@ static const DvOp dv_access_ops[] = {
     DV_ACCESS_ROW("binding.list", "GET", "/bindings", "role.read", "role", DV_OP_TARGET_GLOBAL,
                   DV_OP_LOCK_NONE, DV_OP_SHAPE_LIST, DV_OP_BODY_IGNORED, DV_OP_FLAG_NONE,
                   dv_access_bindings),
-    DV_ACCESS_ROW("binding.create", "POST", "/bindings", "role.manage", "role",
-                  DV_OP_TARGET_NONE, DV_OP_LOCK_GLOBAL, DV_OP_SHAPE_CREATED,
-                  DV_OP_BODY_REQUIRED, DV_OP_FLAG_NO_QUERY, dv_access_binding_create),
+    DV_ACCESS_ROW("binding.create", "POST", "/bindings", "role.manage", "role", DV_OP_TARGET_NONE,
+                  DV_OP_LOCK_GLOBAL, DV_OP_SHAPE_CREATED, DV_OP_BODY_REQUIRED, DV_OP_FLAG_NO_QUERY,
+                  dv_access_binding_create),
     DV_ACCESS_ROW("binding.delete", "DELETE", "/bindings/{id}", "role.manage", "role",
                   DV_OP_TARGET_NONE, DV_OP_LOCK_GLOBAL, DV_OP_SHAPE_EMPTY, DV_OP_BODY_NONE,
                   DV_OP_FLAG_NO_QUERY, dv_access_binding_delete),
     /* A token is the caller's own: auth checks the subset rule. */
-    DV_ACCESS_ROW("token.create", "POST", "/tokens", NULL, NULL, DV_OP_TARGET_NONE,
-                  DV_OP_LOCK_NONE, DV_OP_SHAPE_CREATED, DV_OP_BODY_REQUIRED,
+    DV_ACCESS_ROW("token.create", "POST", "/tokens", NULL, NULL, DV_OP_TARGET_NONE, DV_OP_LOCK_NONE,
+                  DV_OP_SHAPE_CREATED, DV_OP_BODY_REQUIRED,
                   DV_OP_FLAG_SESSION | DV_OP_FLAG_NO_QUERY, dv_access_token_create),
     DV_ACCESS_ROW("token.delete", "DELETE", "/tokens/{id}", NULL, NULL, DV_OP_TARGET_NONE,
                   DV_OP_LOCK_NONE, DV_OP_SHAPE_EMPTY, DV_OP_BODY_NONE,

@@ -60,8 +60,8 @@ dv_catalogs_op_rebuild(DvOpCall *call, GError **error)
 static JsonObject *
 dv_catalogs_op_remove_machines(DvOpCall *call, GError **error)
 {
-    return dv_engine_catalog_remove_machines(call->engine, call->params[0], call->body,
-                                             call->actor, error);
+    return dv_engine_catalog_remove_machines(call->engine, call->params[0], call->body, call->actor,
+                                             error);
 }
 
 static JsonObject *
@@ -92,19 +92,27 @@ static const char *const dv_jobs_remove[] = { "catalog.remove-machines", NULL };
 static const char *const dv_jobs_power[] = { "catalog.power", NULL };
 
 #define DV_CATALOG_ROW(n, m, sub, priv, jobs, sh, b, fl, h)                                        \
-    { .name = n, .method = m, .path = "/catalogs/{ref}/" sub, .privilege = priv,                 \
-      .kind = "catalog", .object = DV_KIND_CATALOG, .target = DV_OP_TARGET_PATH,                 \
-      .target_field = "ref", .lock = jobs != NULL ? DV_OP_LOCK_CATALOG : DV_OP_LOCK_NONE,        \
-      .job_kinds = jobs, .shape = sh, .body = b, .flags = fl, .handler = h }
+    {                                                                                              \
+        .name = n, .method = m, .path = "/catalogs/{ref}/" sub, .privilege = priv,                 \
+        .kind = "catalog", .object = DV_KIND_CATALOG, .target = DV_OP_TARGET_PATH,                 \
+        .target_field = "ref", .lock = jobs != NULL ? DV_OP_LOCK_CATALOG : DV_OP_LOCK_NONE,        \
+        .job_kinds = jobs, .shape = sh, .body = b, .flags = fl, .handler = h                       \
+    }
 
 static const DvOp dv_catalogs_ops[] = {
-    DV_CATALOG_ROW("catalog.provision", "POST", "provision", "catalog.provision",
-                   dv_jobs_provision, DV_OP_SHAPE_JOB, DV_OP_BODY_NONE, DV_OP_FLAG_NONE,
-                   dv_catalogs_op_provision),
-    { .name = "catalog.machines", .method = "GET", .path = "/catalogs/{ref}/machines",
-      .privilege = "catalog.read", .kind = "catalog", .answer_kind = "catalog_machine",
-      .object = DV_KIND_CATALOG, .target = DV_OP_TARGET_PATH, .target_field = "ref",
-      .shape = DV_OP_SHAPE_LIST, .handler = dv_catalogs_op_machines },
+    DV_CATALOG_ROW("catalog.provision", "POST", "provision", "catalog.provision", dv_jobs_provision,
+                   DV_OP_SHAPE_JOB, DV_OP_BODY_NONE, DV_OP_FLAG_NONE, dv_catalogs_op_provision),
+    { .name = "catalog.machines",
+      .method = "GET",
+      .path = "/catalogs/{ref}/machines",
+      .privilege = "catalog.read",
+      .kind = "catalog",
+      .answer_kind = "catalog_machine",
+      .object = DV_KIND_CATALOG,
+      .target = DV_OP_TARGET_PATH,
+      .target_field = "ref",
+      .shape = DV_OP_SHAPE_LIST,
+      .handler = dv_catalogs_op_machines },
     DV_CATALOG_ROW("catalog.add-machines", "POST", "machines", "catalog.provision",
                    dv_jobs_provision, DV_OP_SHAPE_JOB, DV_OP_BODY_REQUIRED, DV_OP_FLAG_NO_QUERY,
                    dv_catalogs_op_add_machines),
@@ -116,9 +124,9 @@ static const DvOp dv_catalogs_ops[] = {
                    dv_catalogs_op_reconcile_submit),
     DV_CATALOG_ROW("catalog.images", "GET", "images", "catalog.read", NULL, DV_OP_SHAPE_OBJECT,
                    DV_OP_BODY_IGNORED, DV_OP_FLAG_NO_QUERY, dv_catalogs_op_images),
-    DV_CATALOG_ROW("catalog.update-image", "POST", "images", "catalog.change",
-                   dv_jobs_update_image, DV_OP_SHAPE_JOB, DV_OP_BODY_REQUIRED,
-                   DV_OP_FLAG_NO_QUERY, dv_catalogs_op_update_image),
+    DV_CATALOG_ROW("catalog.update-image", "POST", "images", "catalog.change", dv_jobs_update_image,
+                   DV_OP_SHAPE_JOB, DV_OP_BODY_REQUIRED, DV_OP_FLAG_NO_QUERY,
+                   dv_catalogs_op_update_image),
     DV_CATALOG_ROW("catalog.rollback", "POST", "rollback", "catalog.change", dv_jobs_rollback,
                    DV_OP_SHAPE_JOB, DV_OP_BODY_NONE, DV_OP_FLAG_NONE, dv_catalogs_op_rollback),
     DV_CATALOG_ROW("catalog.rebuild", "POST", "rebuild", "catalog.change", dv_jobs_rebuild,
@@ -129,12 +137,18 @@ static const DvOp dv_catalogs_ops[] = {
                    dv_catalogs_op_remove_machines),
     DV_CATALOG_ROW("catalog.power", "POST", "power", "vm.power", dv_jobs_power, DV_OP_SHAPE_JOB,
                    DV_OP_BODY_REQUIRED, DV_OP_FLAG_NO_QUERY, dv_catalogs_op_power),
-    { .name = "catalog-machine.identity", .method = "GET",
-      .path = "/catalog-machines/{ref}/identity", .privilege = "catalog.change",
+    { .name = "catalog-machine.identity",
+      .method = "GET",
+      .path = "/catalog-machines/{ref}/identity",
+      .privilege = "catalog.change",
       /* Machines are found by name within their catalog by the feature:
        * checked globally until core resolves a machine to its catalog. */
-      .kind = "catalog", .object = DV_KIND_CATALOG_MACHINE, .target = DV_OP_TARGET_GLOBAL,
-      .target_field = "ref", .shape = DV_OP_SHAPE_OBJECT, .flags = DV_OP_FLAG_NO_QUERY,
+      .kind = "catalog",
+      .object = DV_KIND_CATALOG_MACHINE,
+      .target = DV_OP_TARGET_GLOBAL,
+      .target_field = "ref",
+      .shape = DV_OP_SHAPE_OBJECT,
+      .flags = DV_OP_FLAG_NO_QUERY,
       .handler = dv_catalogs_op_machine_identity },
 };
 

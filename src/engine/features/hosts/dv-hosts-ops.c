@@ -14,10 +14,18 @@ dv_hosts_op_refresh(DvOpCall *call, GError **error)
 static const char *const dv_jobs_refresh[] = { "host.refresh", NULL };
 
 static const DvOp dv_hosts_ops[] = {
-    { .name = "host.refresh", .method = "POST", .path = "/hosts/{ref}/refresh",
-      .privilege = "host.change", .kind = "host", .object = DV_KIND_HOST,
-      .target = DV_OP_TARGET_PATH, .target_field = "ref", .lock = DV_OP_LOCK_OBJECT,
-      .job_kinds = dv_jobs_refresh, .shape = DV_OP_SHAPE_JOB, .body = DV_OP_BODY_NONE,
+    { .name = "host.refresh",
+      .method = "POST",
+      .path = "/hosts/{ref}/refresh",
+      .privilege = "host.change",
+      .kind = "host",
+      .object = DV_KIND_HOST,
+      .target = DV_OP_TARGET_PATH,
+      .target_field = "ref",
+      .lock = DV_OP_LOCK_OBJECT,
+      .job_kinds = dv_jobs_refresh,
+      .shape = DV_OP_SHAPE_JOB,
+      .body = DV_OP_BODY_NONE,
       .handler = dv_hosts_op_refresh },
 };
 

@@ -29,15 +29,15 @@ dv_vms_op_snapshot_create(DvOpCall *call, GError **error)
 static JsonObject *
 dv_vms_op_snapshot_delete(DvOpCall *call, GError **error)
 {
-    return dv_engine_vm_snapshot_delete(call->engine, call->params[0], call->params[1],
-                                        call->actor, error);
+    return dv_engine_vm_snapshot_delete(call->engine, call->params[0], call->params[1], call->actor,
+                                        error);
 }
 
 static JsonObject *
 dv_vms_op_snapshot_revert(DvOpCall *call, GError **error)
 {
-    return dv_engine_vm_snapshot_revert(call->engine, call->params[0], call->params[1],
-                                        call->actor, error);
+    return dv_engine_vm_snapshot_revert(call->engine, call->params[0], call->params[1], call->actor,
+                                        error);
 }
 
 static const char *const dv_jobs_start[] = { "vm.start", NULL };
@@ -47,10 +47,12 @@ static const char *const dv_jobs_snap_create[] = { "vm.snapshot.create", NULL };
 static const char *const dv_jobs_snap_delete[] = { "vm.snapshot.delete", NULL };
 static const char *const dv_jobs_snap_revert[] = { "vm.snapshot.revert", NULL };
 
-#define DV_VM_ROW(n, m, p, priv, lk, jobs, sh, b, h)                                              \
-    { .name = n, .method = m, .path = p, .privilege = priv, .kind = "vm", .object = DV_KIND_VM,   \
-      .target = DV_OP_TARGET_PATH, .target_field = "ref", .lock = lk, .job_kinds = jobs,         \
-      .shape = sh, .body = b, .handler = h }
+#define DV_VM_ROW(n, m, p, priv, lk, jobs, sh, b, h)                                               \
+    {                                                                                              \
+        .name = n, .method = m, .path = p, .privilege = priv, .kind = "vm", .object = DV_KIND_VM,  \
+        .target = DV_OP_TARGET_PATH, .target_field = "ref", .lock = lk, .job_kinds = jobs,         \
+        .shape = sh, .body = b, .handler = h                                                       \
+    }
 
 static const DvOp dv_vms_ops[] = {
     DV_VM_ROW("vm.start", "POST", "/vms/{ref}/start", "vm.power", DV_OP_LOCK_OBJECT, dv_jobs_start,
@@ -67,9 +69,9 @@ static const DvOp dv_vms_ops[] = {
     DV_VM_ROW("vm.snapshot.delete", "DELETE", "/vms/{ref}/snapshots/{snapshot}", "vm.snapshot",
               DV_OP_LOCK_OBJECT, dv_jobs_snap_delete, DV_OP_SHAPE_JOB, DV_OP_BODY_NONE,
               dv_vms_op_snapshot_delete),
-    DV_VM_ROW("vm.snapshot.revert", "POST", "/vms/{ref}/snapshots/{snapshot}/revert",
-              "vm.snapshot", DV_OP_LOCK_OBJECT, dv_jobs_snap_revert, DV_OP_SHAPE_JOB,
-              DV_OP_BODY_NONE, dv_vms_op_snapshot_revert),
+    DV_VM_ROW("vm.snapshot.revert", "POST", "/vms/{ref}/snapshots/{snapshot}/revert", "vm.snapshot",
+              DV_OP_LOCK_OBJECT, dv_jobs_snap_revert, DV_OP_SHAPE_JOB, DV_OP_BODY_NONE,
+              dv_vms_op_snapshot_revert),
 };
 
 void
