@@ -18,6 +18,7 @@
  * rejects with 400 after the authorizer let it through. */
 #define G_LOG_DOMAIN "DvTestApiAccess"
 
+#include "dv-test-pg.h"
 #include "dv-test-util.h"
 
 #include <string.h>
@@ -199,6 +200,7 @@ static const DvMatrixRow dv_matrix_rows[] = {
 
 typedef struct {
     DvTestDaemon *d;
+    char *pg_db; /* the PostgreSQL database of this test, or NULL (SQLite) */
     char *hostdir;
     GHashTable *subst; /* "{pool_in}" -> id */
     char *tokens[4];   /* global admin, admin@In, read-only@In, self-service@In */
@@ -309,7 +311,17 @@ fixture_setup(Fixture *f, gconstpointer data)
         { "network", "/api/v1/networks?host_id=" },
     };
 
-    f->d = dv_test_daemon_start(NULL, NULL);
+    if (g_strcmp0(data, "postgresql") == 0) {
+        g_autofree char *uri = NULL;
+        const char *extra[] = { "--database", NULL, NULL };
+        if (g_getenv("DV_TEST_PG_URI") == NULL)
+            g_error("DV_TEST_PG_URI is not set: run under tests/services/with-services");
+        uri = dv_test_pg_new_database("dv_access", &f->pg_db);
+        extra[1] = uri;
+        f->d = dv_test_daemon_start(NULL, extra);
+    } else {
+        f->d = dv_test_daemon_start(NULL, NULL);
+    }
     f->hostdir = g_dir_make_tmp("dv-access-XXXXXX", NULL);
     f->subst = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     dv_test_run_job_ok(f->d, "POST", "/api/v1/host-groups", "{\"name\":\"In\"}");
@@ -352,6 +364,8 @@ static void
 fixture_teardown(Fixture *f, gconstpointer data)
 {
     g_clear_pointer(&f->d, dv_test_daemon_free);
+    dv_test_pg_drop_database(f->pg_db);
+    g_free(f->pg_db);
     if (f->hostdir != NULL)
         dv_test_rm_rf(f->hostdir);
     g_free(f->hostdir);
@@ -771,15 +785,21 @@ int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-    g_test_add("/drover/api/access/matrix", Fixture, NULL, fixture_setup, test_matrix,
-               fixture_teardown);
-    g_test_add("/drover/api/access/redaction", Fixture, NULL, fixture_setup, test_redaction,
-               fixture_teardown);
-    g_test_add("/drover/api/access/audit", Fixture, NULL, fixture_setup, test_audit,
-               fixture_teardown);
-    g_test_add("/drover/api/access/users", Fixture, NULL, fixture_setup, test_users,
-               fixture_teardown);
-    g_test_add("/drover/api/access/escalation", Fixture, NULL, fixture_setup, test_escalation,
-               fixture_teardown);
+    static const struct {
+        const char *name;
+        void (*func)(Fixture *, gconstpointer);
+    } tests[] = {
+        { "matrix", test_matrix },         { "redaction", test_redaction },
+        { "audit", test_audit },           { "users", test_users },
+        { "escalation", test_escalation },
+    };
+    static const char *const backends[] = { "sqlite", "postgresql" };
+
+    for (gsize b = 0; b < G_N_ELEMENTS(backends); b++)
+        for (gsize i = 0; i < G_N_ELEMENTS(tests); i++) {
+            g_autofree char *path =
+                g_strdup_printf("/drover/api/access/%s/%s", backends[b], tests[i].name);
+            g_test_add(path, Fixture, backends[b], fixture_setup, tests[i].func, fixture_teardown);
+        }
     return g_test_run();
 }
