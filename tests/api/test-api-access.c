@@ -195,6 +195,10 @@ static const DvMatrixRow dv_matrix_rows[] = {
     { "token.create", "/tokens", "/tokens", "{\"matrix\":1}", "{\"matrix\":1}", "AAAA", "AAAA" },
     { "token.delete", "/tokens/nothing", "/tokens/nothing", "{\"matrix\":1}", "{\"matrix\":1}",
       "AAAA", "AAAA" },
+    { "token.list", "/tokens", "/tokens", NULL, NULL, "AAAA", "AAAA" },
+    { "session.list", "/sessions", "/sessions", NULL, NULL, "AAAA", "AAAA" },
+    { "session.delete", "/sessions/nothing", "/sessions/nothing", "{\"matrix\":1}", "{\"matrix\":1}",
+      "AAAA", "AAAA" },
     { "audit.list", "/audit", "/audit", NULL, NULL, "A333", "A333" },
 };
 
@@ -705,6 +709,58 @@ test_users(Fixture *f, gconstpointer data)
     assert_refused(f, admin, "GET", "/api/v1/users/u1", NULL, 404, "not-found", NULL);
 }
 
+/* Sessions and tokens: one's own, or anyone's with user.manage. */
+static void
+test_sessions(Fixture *f, gconstpointer data)
+{
+    g_autofree char *second = login(f, "ro-in");
+    g_autoptr(JsonObject) mine = req_ok(f, f->tokens[2], "GET", "/api/v1/sessions", NULL, 200);
+    g_autoptr(JsonObject) tok = NULL;
+    g_autoptr(JsonObject) tokens = NULL;
+    JsonArray *items = json_object_get_array_member(mine, "items");
+    const char *other = NULL;
+    guint current = 0;
+
+    g_assert_cmpuint(json_array_get_length(items), ==, 2);
+    for (guint i = 0; i < json_array_get_length(items); i++) {
+        JsonObject *o = json_array_get_object_element(items, i);
+        g_assert_cmpstr(json_object_get_string_member(o, "user"), ==, "ro-in");
+        g_assert_false(json_object_has_member(o, "token_hash"));
+        if (json_object_get_boolean_member(o, "current"))
+            current++;
+        else
+            other = json_object_get_string_member(o, "id");
+    }
+    g_assert_cmpuint(current, ==, 1);
+    g_assert_nonnull(other);
+    /* Another user's sessions: user.manage only, and hidden from others. */
+    {
+        g_autoptr(JsonObject) all = req_ok(f, f->d->token, "GET", "/api/v1/sessions?user=ro-in",
+                                           NULL, 200);
+        g_autofree char *path = g_strdup_printf("/api/v1/sessions/%s", other);
+        g_autoptr(JsonObject) gone = NULL;
+        g_assert_cmpuint(json_array_get_length(json_object_get_array_member(all, "items")), ==, 2);
+        assert_refused(f, f->tokens[3], "GET", "/api/v1/sessions?user=ro-in", NULL, 403,
+                       "permission-denied", "user");
+        assert_refused(f, f->tokens[3], "DELETE", path, NULL, 404, "not-found", NULL);
+        /* Revoked: the other session ends at once, this one goes on. */
+        gone = req_ok(f, f->tokens[2], "DELETE", path, NULL, 200);
+        assert_refused(f, second, "GET", "/api/v1/vms", NULL, 401, "auth-required", NULL);
+        {
+            g_autoptr(JsonObject) still = req_ok(f, f->tokens[2], "GET", "/api/v1/sessions", NULL, 200);
+            g_assert_cmpuint(json_array_get_length(json_object_get_array_member(still, "items")), ==, 1);
+        }
+    }
+    /* Tokens are listed without their secret. */
+    tok = req_ok(f, f->tokens[2], "POST", "/api/v1/tokens", "{\"name\":\"ci\"}", 201);
+    g_assert_true(g_str_has_prefix(json_object_get_string_member(tok, "token"), "dvt_"));
+    tokens = req_ok(f, f->tokens[2], "GET", "/api/v1/tokens", NULL, 200);
+    items = json_object_get_array_member(tokens, "items");
+    g_assert_cmpuint(json_array_get_length(items), ==, 1);
+    g_assert_false(json_object_has_member(json_array_get_object_element(items, 0), "token"));
+    g_assert_false(json_object_has_member(json_array_get_object_element(items, 0), "token_hash"));
+}
+
 /* The known escalation paths (issue 11). */
 static void
 test_escalation(Fixture *f, gconstpointer data)
@@ -791,7 +847,7 @@ main(int argc, char **argv)
     } tests[] = {
         { "matrix", test_matrix },         { "redaction", test_redaction },
         { "audit", test_audit },           { "users", test_users },
-        { "escalation", test_escalation },
+        { "escalation", test_escalation }, { "sessions", test_sessions },
     };
     static const char *const backends[] = { "sqlite", "postgresql" };
 

@@ -649,6 +649,7 @@ dv_auth_cached_to_user(const DvAuthCached *c)
     json_object_set_string_member(out, "id", c->user_id);
     json_object_set_string_member(out, "name", c->name);
     json_object_set_string_member(out, "role", c->role);
+    json_object_set_string_member(out, "session_id", c->session_id);
     return out;
 }
 

@@ -82,8 +82,8 @@ gboolean dv_auth_change_password(DvAuth *auth, const char *token, const char *ad
                                  const DvSecret *current, const DvSecret *new_password,
                                  GError **error) G_GNUC_WARN_UNUSED_RESULT;
 
-/* Returns the session's user {id, name, role} for a bearer token, or NULL
- * with DV_ERROR_AUTH_REQUIRED. */
+/* Returns the session's user {id, name, role, session_id} for a bearer
+ * token, or NULL with DV_ERROR_AUTH_REQUIRED. */
 JsonObject *dv_auth_check_token(DvAuth *auth, const char *token, GError **error);
 
 gboolean dv_auth_logout(DvAuth *auth, const char *token, GError **error);
