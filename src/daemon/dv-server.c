@@ -443,28 +443,24 @@ dv_authorizer_redact(const DvOp *op, JsonObject *result)
     }
 }
 
-static const char *
-dv_authorizer_outcome(const GError *error)
-{
-    if (error == NULL)
-        return "ok";
-    if (g_error_matches(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED))
-        return "forbidden";
-    if (g_error_matches(error, DV_ERROR, DV_ERROR_NOT_FOUND))
-        return "not-found";
-    if (g_error_matches(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT))
-        return "invalid";
-    return "failed";
-}
-
-/* Records a change, accepted or refused: never a body, only names. */
+/* Records a change, accepted or refused: never a body, only names.  A
+ * refusal of the authorizer (403, or 404 out of scope) is "forbidden",
+ * anything the operation itself refused or failed is "failed"; the detail
+ * gives the error code (docs/API.md, "Access control": the API's
+ * allowed/refused/failed). */
 static void
 dv_authorizer_audit(DvRequest *req, const DvOp *op, const DvOpCall *call, const DvAuthzObject *obj,
-                    JsonObject *result, const GError *error)
+                    JsonObject *result, const GError *error, gboolean refused)
 {
     g_autoptr(GError) local = NULL;
     const char *job_id = NULL;
     const char *object_id = obj->id != NULL ? obj->id : call->params[0];
+    const char *outcome = error == NULL ? "ok" : refused ? "forbidden" : "failed";
+    const char *detail = NULL;
+
+    if (error != NULL)
+        detail = dv_error_code_to_string(error->domain == DV_ERROR ? (DvErrorCode)error->code
+                                                                   : DV_ERROR_INTERNAL);
 
     if (g_strcmp0(op->method, "GET") == 0 || (op->flags & DV_OP_FLAG_PUBLIC))
         return;
@@ -472,7 +468,7 @@ dv_authorizer_audit(DvRequest *req, const DvOp *op, const DvOpCall *call, const 
         job_id = dv_json_get_string(result, "id", NULL);
     if (!dv_audit_record(dv_engine_get_store(req->server->engine), call->authz,
                          dv_actor_get_name(call->actor), req->peer, op->name, op->kind, object_id,
-                         dv_authorizer_outcome(error), job_id, NULL, &local))
+                         outcome, job_id, detail, &local))
         g_warning("audit of %s not recorded: %s", op->name, local->message);
 }
 
@@ -553,16 +549,20 @@ dv_route_op(DvRequest *req, const DvOp *op, const char **params, guint *status, 
     if (!dv_route_read_body(req, op, &body, error))
         return NULL;
     call.body = body;
-    if (!dv_authorizer_check(req, op, &call, &obj, &keep, &local) ||
-        !dv_route_check_inputs(req, op, &local)) {
-        dv_authorizer_audit(req, op, &call, &obj, NULL, local);
+    if (!dv_authorizer_check(req, op, &call, &obj, &keep, &local)) {
+        dv_authorizer_audit(req, op, &call, &obj, NULL, local, TRUE);
+        g_propagate_error(error, local);
+        return NULL;
+    }
+    if (!dv_route_check_inputs(req, op, &local)) {
+        dv_authorizer_audit(req, op, &call, &obj, NULL, local, FALSE);
         g_propagate_error(error, local);
         return NULL;
     }
     result = op->handler(&call, &local);
     req->retry_after = call.retry_after;
     if (actor != NULL)
-        dv_authorizer_audit(req, op, &call, &obj, result, local);
+        dv_authorizer_audit(req, op, &call, &obj, result, local, FALSE);
     if (result == NULL) {
         g_propagate_error(error, local);
         return NULL;

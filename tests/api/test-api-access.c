@@ -602,12 +602,12 @@ test_audit(Fixture *f, gconstpointer data)
     JsonObject *entry;
 
     g_assert_cmpuint(status, ==, 403);
-    g_assert_true(audit_has(f, "ro-in", "vm.start", "forbidden"));
+    g_assert_true(audit_has(f, "ro-in", "vm.start", "refused"));
     r2 = req(f, f->tokens[1], "POST", "/api/v1/vms/vout0/start", NULL, &status);
     g_assert_cmpuint(status, ==, 404);
-    g_assert_true(audit_has(f, "adm-in", "vm.start", "not-found"));
+    g_assert_true(audit_has(f, "adm-in", "vm.start", "refused"));
     accepted = req_ok(f, f->tokens[1], "POST", "/api/v1/vms/vin0/stop", NULL, 202);
-    page = req_ok(f, f->d->token, "GET", "/api/v1/audit?user=adm-in&operation=vm.stop&outcome=ok",
+    page = req_ok(f, f->d->token, "GET", "/api/v1/audit?user=adm-in&operation=vm.stop&outcome=allowed",
                   NULL, 200);
     items = json_object_get_array_member(page, "items");
     g_assert_cmpuint(json_array_get_length(items), ==, 1);
@@ -615,7 +615,17 @@ test_audit(Fixture *f, gconstpointer data)
     g_assert_cmpstr(
         json_object_get_string_member(entry, "job_id"), ==,
         json_object_get_string_member(json_object_get_object_member(accepted, "job"), "id"));
-    g_assert_false(audit_has(f, "adm-in", "vm.get", "ok"));
+    g_assert_false(audit_has(f, "adm-in", "vm.get", "allowed"));
+    g_assert_cmpstr(json_object_get_string_member(entry, "user"), ==, "adm-in");
+    g_assert_cmpstr(json_object_get_string_member(entry, "source"), ==, "127.0.0.1");
+    g_assert_cmpstr(json_object_get_string_member(entry, "outcome"), ==, "allowed");
+    /* A bad input after the decision is a failure of the operation. */
+    {
+        g_autoptr(JsonNode) r3 =
+            req(f, f->tokens[1], "POST", "/api/v1/vms/vin0/start", "{\"x\":1}", &status);
+        g_assert_cmpuint(status, ==, 400);
+        g_assert_true(audit_has(f, "adm-in", "vm.start", "failed"));
+    }
     /* The log is installation-wide: read with a global audit.read only
      * (a read-only administrator of one group is refused until entries
      * are filtered by scope). */

@@ -618,10 +618,20 @@ dv_access_audit(DvOpCall *call, GError **error)
         { "outcome", "outcome" },
         { "object", "object_id" },
     };
+    /* The API's words for what the daemon records (the model's own words
+     * are accepted as they are). */
+    static const char *const outcomes[][2] = {
+        { "allowed", "ok" },
+        { "refused", "forbidden" },
+        { "failed", "failed" },
+    };
+    static const char *const copied[] = { "id",     "operation", "object_kind",
+                                          "object_id", "job_id", "detail" };
     DvFilter f[G_N_ELEMENTS(filters)];
     guint nf = 0;
     guint limit;
     g_autofree char *next = NULL;
+    g_autoptr(JsonArray) rows = NULL;
     JsonArray *items;
 
     if (!dv_access_limit(call, &limit, error))
@@ -630,13 +640,36 @@ dv_access_audit(DvOpCall *call, GError **error)
         const char *v = dv_access_query(call, filters[i].query);
         if (v == NULL)
             continue;
+        for (gsize k = 0; strcmp(filters[i].query, "outcome") == 0 && k < G_N_ELEMENTS(outcomes);
+             k++)
+            if (strcmp(v, outcomes[k][0]) == 0)
+                v = outcomes[k][1];
         f[nf] = (DvFilter){ .column = filters[i].column, .op = DV_FILTER_EQ, .value = v };
         nf++;
     }
-    items = dv_audit_list(dv_core(call->engine)->store, f, nf, limit,
-                          dv_access_query(call, "cursor"), &next, error);
-    if (items == NULL)
+    rows = dv_audit_list(dv_core(call->engine)->store, f, nf, limit,
+                         dv_access_query(call, "cursor"), &next, error);
+    if (rows == NULL)
         return NULL;
+    items = json_array_new();
+    for (guint i = 0; i < json_array_get_length(rows); i++) {
+        JsonObject *row = json_array_get_object_element(rows, i);
+        JsonObject *o = json_object_new();
+        const char *outcome = dv_json_get_string(row, "outcome", "");
+        const char *shown = "failed";
+
+        if (strcmp(outcome, "ok") == 0)
+            shown = "allowed";
+        else if (strcmp(outcome, "forbidden") == 0 || strcmp(outcome, "not-found") == 0)
+            shown = "refused";
+        json_object_set_int_member(o, "at", dv_json_get_int(row, "at", 0));
+        json_object_set_string_member(o, "user", dv_json_get_string(row, "actor_name", NULL));
+        json_object_set_string_member(o, "source", dv_json_get_string(row, "address", NULL));
+        for (gsize k = 0; k < G_N_ELEMENTS(copied); k++)
+            json_object_set_string_member(o, copied[k], dv_json_get_string(row, copied[k], NULL));
+        json_object_set_string_member(o, "outcome", shown);
+        json_array_add_object_element(items, o);
+    }
     return dv_access_items(items, next);
 }
 
