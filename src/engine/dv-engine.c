@@ -667,6 +667,20 @@ dv_engine_get(DvEngine *engine, DvKind kind, const char *id_or_name, GError **er
 }
 
 JsonObject *
+dv_engine_list_for(DvEngine *engine, const DvActor *actor, DvKind kind, GHashTable *query,
+                   GError **error)
+{
+    return dv_core_list_for(engine, actor, kind, query, error);
+}
+
+JsonObject *
+dv_engine_get_for(DvEngine *engine, const DvActor *actor, DvKind kind, const char *id_or_name,
+                  GError **error)
+{
+    return dv_core_get_for(engine, actor, kind, id_or_name, error);
+}
+
+JsonObject *
 dv_engine_health(DvEngine *engine)
 {
     JsonObject *out = json_object_new();
