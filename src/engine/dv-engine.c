@@ -377,7 +377,8 @@ dv_engine_settle_row_txn(DvStore *store, gpointer user_data, GError **error)
     }
 
     name = dv_json_get_string(row, "name", "");
-    if (!dv_store_delete(store, def, c->id, error))
+    if (!dv_store_delete(store, def, c->id, error) ||
+        (def == &dv_table_vms && !dv_core_vm_quota_release(store, row, error)))
         return FALSE;
     g_set_error(&why, DV_ERROR, DV_ERROR_UNAVAILABLE,
                 "%s was left '%s' with no job to finish it (the server stopped or could not "

@@ -497,6 +497,29 @@ dv_core_get_for(DvEngine *engine, const DvActor *actor, DvKind kind, const char 
     return out;
 }
 
+gboolean
+dv_core_vm_quota_release(DvStore *store, JsonObject *vm, GError **error)
+{
+    JsonObject *q = dv_json_get_object(dv_json_get_object(vm, "spec"), "quota");
+    g_autoptr(GError) local = NULL;
+    DvAuthzAmount amount;
+
+    if (q == NULL)
+        return TRUE;
+    amount.vms = dv_json_get_int(q, "vms", 0);
+    amount.vcpus = dv_json_get_int(q, "vcpus", 0);
+    amount.memory_mib = dv_json_get_int(q, "memory_mib", 0);
+    amount.storage_gib = dv_json_get_int(q, "storage_gib", 0);
+    if (dv_authz_quota_release(store, dv_json_get_string(q, "binding_id", ""),
+                               dv_json_get_string(q, "user_id", ""), &amount, &local))
+        return TRUE;
+    /* The binding is gone and its usage rows with it: nothing to give back. */
+    if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
+        return TRUE;
+    g_propagate_error(error, g_steal_pointer(&local));
+    return FALSE;
+}
+
 /* Shapes a record for the API: hides internals, adds derived members. */
 JsonObject *
 dv_core_shape(DvEngine *engine, DvKind kind, JsonObject *record)

@@ -145,6 +145,12 @@ JsonObject *dv_core_resolve_for(DvEngine *engine, const DvActor *actor, DvKind k
 JsonObject *dv_core_get_for(DvEngine *engine, const DvActor *actor, DvKind kind,
                             const char *id_or_name, GError **error);
 
+/* Gives back the quota a VM row holds (its spec.quota, written by the
+ * create that reserved it), inside the caller's transaction, the one
+ * removing the row.  A row without one, or whose binding is gone: TRUE. */
+gboolean dv_core_vm_quota_release(DvStore *store, JsonObject *vm,
+                                  GError **error) G_GNUC_WARN_UNUSED_RESULT;
+
 /* Checks that no other @def row has @column == @value (excluding
  * @except_id); DV_ERROR_CONFLICT naming @field otherwise. */
 gboolean dv_core_check_unique(DvEngine *engine, const DvTableDef *def, const char *column,
