@@ -342,9 +342,9 @@ phase_add(Bench *b, const Options *o)
     for (gint h = 0; h < o->hosts; h++) {
         g_autofree char *name = g_strdup_printf("h%04d", h);
         g_autofree char *file = g_strdup_printf("%s/%s.xml", b->hostdir, name);
-        g_autofree char *body = g_strdup_printf(
-            "{\"name\":\"%s\",\"uri\":\"%s://%s\",\"host_group\":\"bench-g%d\"}", name,
-            o->in_libvirtd ? "test+unix" : "test", file, h % BENCH_GROUPS);
+        g_autofree char *body =
+            g_strdup_printf("{\"name\":\"%s\",\"uri\":\"%s://%s\",\"host_group\":\"bench-g%d\"}",
+                            name, o->in_libvirtd ? "test+unix" : "test", file, h % BENCH_GROUPS);
         g_autofree char *id = submit_job(b, "/api/v1/hosts", body);
     }
     t1 = now_s();
@@ -618,8 +618,8 @@ phase_scope(Bench *b, const Options *o)
     for (gint r = 0; r < o->repeats; r++) {
         gint64 n = walk_pages_for(engine, admin, admin_lat);
         if (n != want_all)
-            g_error("administrator listed %" G_GINT64_FORMAT " VMs, expected %" G_GINT64_FORMAT,
-                    n, want_all);
+            g_error("administrator listed %" G_GINT64_FORMAT " VMs, expected %" G_GINT64_FORMAT, n,
+                    want_all);
         n = walk_pages_for(engine, scoped, scoped_lat);
         if (n != want_scoped)
             g_error("delegated administrator listed %" G_GINT64_FORMAT

@@ -331,6 +331,25 @@ test_list_paging(Fixture *f, gconstpointer data)
         g_assert_no_error(error);
         g_assert_cmpuint(json_array_get_length(dv_json_get_array(page, "items")), ==, 0);
     }
+    /* A reference filter naming an invisible host: as unknown as an absent one. */
+    {
+        g_autoptr(GError) e1 = NULL;
+        g_autoptr(GError) e2 = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GHashTable) q = g_hash_table_new(g_str_hash, g_str_equal);
+        g_autoptr(JsonObject) page = NULL;
+        g_hash_table_insert(q, "host", "h-dev");
+        g_assert_null(dv_engine_list_for(f->engine, dele, DV_KIND_VM, q, &e1));
+        g_assert_error(e1, DV_ERROR, DV_ERROR_NOT_FOUND);
+        g_assert_cmpstr(dv_error_get_field(e1), ==, "host");
+        g_hash_table_insert(q, "host", "h-nowhere");
+        g_assert_null(dv_engine_list_for(f->engine, dele, DV_KIND_VM, q, &e2));
+        g_assert_error(e2, DV_ERROR, DV_ERROR_NOT_FOUND);
+        g_hash_table_insert(q, "host", "h-web");
+        page = dv_engine_list_for(f->engine, dele, DV_KIND_VM, q, &error);
+        g_assert_no_error(error);
+        g_assert_cmpuint(json_array_get_length(dv_json_get_array(page, "items")), ==, 5);
+    }
     /* A bad cursor is still refused by name. */
     {
         g_autoptr(GError) error = NULL;
@@ -467,7 +486,9 @@ usage(Fixture *f, const char *binding, const char *what)
 static void
 test_quota_parallel(Fixture *f, gconstpointer data)
 {
-    enum { N = 50 };
+    enum {
+        N = 50
+    };
     g_autofree char *user_id = NULL;
     g_autofree char *binding = NULL;
     g_autofree char *host_id = NULL;
@@ -619,7 +640,8 @@ test_owner_and_release(Fixture *f, gconstpointer data)
         g_autoptr(GError) local = NULL;
         g_autoptr(JsonObject) body = dv_test_json_object(
             "{\"name\": \"doomed\", \"host\": \"h1\", \"memory_mib\": 32, \"vcpus\": 3}");
-        g_autoptr(JsonObject) broken = dv_test_json_object("{\"uri\": \"test:///nonexistent.xml\"}");
+        g_autoptr(JsonObject) broken =
+            dv_test_json_object("{\"uri\": \"test:///nonexistent.xml\"}");
         g_autoptr(JsonObject) failed_job = NULL;
         g_autoptr(JsonObject) failed = NULL;
         g_assert_true(dv_store_update(f->store, &dv_table_hosts, host_id, broken, &local));

@@ -277,8 +277,8 @@ dv_core_table_has_filter(const DvTableDef *def, const char *column)
 /* One page of @kind, limited by @scope (NULL: every row) and redacted
  * when @redact. */
 static JsonObject *
-dv_core_list_scoped(DvEngine *engine, DvKind kind, GHashTable *query, const DvAuthzFilter *scope,
-                    gboolean redact, GError **error)
+dv_core_list_scoped(DvEngine *engine, const DvActor *actor, DvKind kind, GHashTable *query,
+                    const DvAuthzFilter *scope, gboolean redact, GError **error)
 {
     const DvKindInfo *info = dv_core_kind_info(kind);
     g_autoptr(GArray) filters = g_array_new(FALSE, TRUE, sizeof(DvFilter));
@@ -322,8 +322,10 @@ dv_core_list_scoped(DvEngine *engine, DvKind kind, GHashTable *query, const DvAu
             for (gsize i = 0; i < G_N_ELEMENTS(dv_core_ref_params); i++) {
                 if (g_strcmp0(param, dv_core_ref_params[i].param) == 0 &&
                     dv_core_table_has_filter(info->def, dv_core_ref_params[i].column)) {
-                    g_autoptr(JsonObject) ref =
-                        dv_core_resolve(engine, dv_core_ref_params[i].kind, value, param, error);
+                    /* In scope: an invisible host named here is as unknown
+                     * as one that does not exist. */
+                    g_autoptr(JsonObject) ref = dv_core_resolve_for(
+                        engine, actor, dv_core_ref_params[i].kind, value, param, error);
                     char *id;
                     if (ref == NULL)
                         return NULL;
@@ -378,7 +380,7 @@ dv_core_list_scoped(DvEngine *engine, DvKind kind, GHashTable *query, const DvAu
 JsonObject *
 dv_core_list(DvEngine *engine, DvKind kind, GHashTable *query, GError **error)
 {
-    return dv_core_list_scoped(engine, kind, query, NULL, FALSE, error);
+    return dv_core_list_scoped(engine, NULL, kind, query, NULL, FALSE, error);
 }
 
 /* --- reads in the actor's scope ------------------------------------------- */
@@ -440,7 +442,7 @@ dv_core_list_for(DvEngine *engine, const DvActor *actor, DvKind kind, GHashTable
     scope = dv_core_scope_filter(engine, ctx, kind, error);
     if (scope == NULL)
         return NULL;
-    return dv_core_list_scoped(engine, kind, query, scope,
+    return dv_core_list_scoped(engine, actor, kind, query, scope,
                                dv_authz_context_redacts_storage(ctx), error);
 }
 
@@ -485,8 +487,7 @@ dv_core_get_for(DvEngine *engine, const DvActor *actor, DvKind kind, const char 
                 GError **error)
 {
     const DvAuthzContext *ctx = dv_core_actor_authz(actor);
-    g_autoptr(JsonObject) rec =
-        dv_core_resolve_for(engine, actor, kind, id_or_name, NULL, error);
+    g_autoptr(JsonObject) rec = dv_core_resolve_for(engine, actor, kind, id_or_name, NULL, error);
     JsonObject *out;
 
     if (rec == NULL)

@@ -134,8 +134,8 @@ const char *dv_core_authz_kind(DvKind kind);
 const DvAuthzContext *dv_core_actor_authz(const DvActor *actor);
 
 /* dv_core_list() in @actor's scope. */
-JsonObject *dv_core_list_for(DvEngine *engine, const DvActor *actor, DvKind kind,
-                             GHashTable *query, GError **error);
+JsonObject *dv_core_list_for(DvEngine *engine, const DvActor *actor, DvKind kind, GHashTable *query,
+                             GError **error);
 /* dv_core_resolve() in @actor's scope: an object outside it is
  * DV_ERROR_NOT_FOUND with the very message of an absent one.  The row
  * (owned), unshaped and unredacted. */

@@ -1094,10 +1094,9 @@ dv_store_list(DvStore *store, const DvTableDef *def, const DvFilter *filters, gu
 }
 
 JsonArray *
-dv_store_list_where(DvStore *store, const DvTableDef *def, const DvFilter *filters,
-                    guint n_filters, const char *where_sql, const DvSqlParam *where_params,
-                    guint n_where_params, guint limit, const char *cursor,
-                    char **ret_next_cursor, GError **error)
+dv_store_list_where(DvStore *store, const DvTableDef *def, const DvFilter *filters, guint n_filters,
+                    const char *where_sql, const DvSqlParam *where_params, guint n_where_params,
+                    guint limit, const char *cursor, char **ret_next_cursor, GError **error)
 {
     const DvTableSql *ts = dv_store_table_sql(store, def);
     const DvColumn *order_col = dv_store_find_column(def, def->order_column);

@@ -379,8 +379,7 @@ dv_engine_vm_quota_plan(DvEngine *engine, const DvActor *actor, JsonObject *host
         return FALSE;
     binding = dv_authz_decide_binding(ctx, "vm.create", &o);
     if (binding == NULL) {
-        g_set_error_literal(error, DV_ERROR, DV_ERROR_INTERNAL,
-                            "vm.create: allowed by no binding");
+        g_set_error_literal(error, DV_ERROR, DV_ERROR_INTERNAL, "vm.create: allowed by no binding");
         return FALSE;
     }
     for (guint i = 0; i < json_array_get_length(disks); i++)
@@ -608,8 +607,8 @@ dv_engine_vm_create(DvEngine *engine, JsonObject *body, const DvActor *actor, GE
     if (actor != NULL && actor->id != NULL)
         json_object_set_string_member(rec, "owner_id", actor->id);
     else if (dv_core_actor_authz(actor) != NULL)
-        json_object_set_string_member(
-            rec, "owner_id", dv_authz_context_get_user_id(dv_core_actor_authz(actor)));
+        json_object_set_string_member(rec, "owner_id",
+                                      dv_authz_context_get_user_id(dv_core_actor_authz(actor)));
     else
         json_object_set_null_member(rec, "owner_id");
     if (dv_json_get_string(body, "description", NULL) != NULL)
