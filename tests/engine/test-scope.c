@@ -657,6 +657,92 @@ test_owner_and_release(Fixture *f, gconstpointer data)
     }
 }
 
+/* A "creating" row left by a crash after its reservation: the recovery
+ * that rolls it back gives its quota back in the same transaction. */
+static void
+test_recovery_release(Fixture *f, gconstpointer data)
+{
+    g_autofree char *user_id = NULL;
+    g_autofree char *binding = NULL;
+    g_autofree char *id = g_uuid_string_random();
+    g_autofree char *spec = NULL;
+    g_autoptr(GError) error = NULL;
+    DvAuthzAmount amount = { 1, 4, 2048, 10 };
+    guint settled = 0;
+
+    if (f->engine == NULL)
+        return;
+    user_id = add_user(f, "rita");
+    binding = bind(f, user_id, "self-service-user", NULL, 3);
+    g_assert_true(dv_authz_quota_reserve(f->store, binding, user_id, &amount, &error));
+    g_assert_no_error(error);
+    add_group(f, "hg-r", NULL);
+    add_host(f, "h-r", "hg-r");
+    spec = g_strdup_printf("{\"disks\": [], \"networks\": [], \"quota\": {\"binding_id\": "
+                           "\"%s\", \"user_id\": \"%s\", \"vms\": 1, \"vcpus\": 4, "
+                           "\"memory_mib\": 2048, \"storage_gib\": 10}}",
+                           binding, user_id);
+    exec_sql(f,
+             "INSERT INTO vms (id, name, host_id, state, vcpus, memory_mib, generation, "
+             "secure_boot, origin, spec, owner_id, created_at, updated_at) VALUES (?, 'stuck', "
+             "'h-r', 'creating', 4, 2048, 1, 0, 'drover', ?, ?, 1, 1)",
+             DV_SQL_ARGS(DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(spec), DV_SQL_TEXT_P(user_id)));
+    g_assert_cmpint(usage(f, binding, "vms"), ==, 1);
+
+    g_assert_true(dv_engine_recover_rows(f->engine, 0, &settled, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(settled, ==, 1);
+    g_assert_cmpint(usage(f, binding, "vms"), ==, 0);
+    g_assert_cmpint(usage(f, binding, "vcpus"), ==, 0);
+    g_assert_cmpint(usage(f, binding, "memory_mib"), ==, 0);
+    g_assert_cmpint(usage(f, binding, "storage_gib"), ==, 0);
+}
+
+/* A member cap below the binding's total refuses naming member_quota. */
+static void
+test_member_quota(Fixture *f, gconstpointer data)
+{
+    g_autofree char *host_id = NULL;
+    g_autofree char *user_id = NULL;
+    g_autoptr(DvActor) mo = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) spec = NULL;
+    g_autoptr(JsonObject) b = NULL;
+
+    if (f->engine == NULL)
+        return;
+    host_id = dv_test_catalog_add_host(f->engine, f->tmpdir, WAIT_MS);
+    user_id = add_user(f, "mo");
+    spec = dv_test_json_object("{\"principal_kind\": \"user\", \"role\": "
+                               "\"self-service-user\", \"scope_kind\": \"global\", "
+                               "\"quota\": {\"vms\": 10}, \"member_quota\": {\"vcpus\": 3}}");
+    json_object_set_string_member(spec, "principal", user_id);
+    b = dv_authz_binding_add(f->store, NULL, spec, &error);
+    g_assert_no_error(error);
+    mo = actor_for(f, user_id, "mo");
+    {
+        g_autoptr(JsonObject) body =
+            dv_test_json_object("{\"name\": \"m-a\", \"host\": \"h1\", \"memory_mib\": 16, "
+                                "\"vcpus\": 2}");
+        g_autoptr(JsonObject) job = dv_engine_create(f->engine, DV_KIND_VM, body, mo, &error);
+        g_autoptr(JsonObject) row = NULL;
+        g_assert_no_error(error);
+        row = dv_test_engine_run(f->engine, job, WAIT_MS);
+    }
+    {
+        g_autoptr(JsonObject) body =
+            dv_test_json_object("{\"name\": \"m-b\", \"host\": \"h1\", \"memory_mib\": 16, "
+                                "\"vcpus\": 2}");
+        gint64 before = dv_test_engine_count(f->engine, &dv_table_vms);
+        g_assert_null(dv_engine_create(f->engine, DV_KIND_VM, body, mo, &error));
+        g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
+        g_assert_cmpstr(dv_error_get_field(error), ==, "member_quota.vcpus");
+        g_assert_cmpint(dv_test_engine_count(f->engine, &dv_table_vms), ==, before);
+        /* The refused one took nothing from the total either. */
+        g_assert_cmpint(usage(f, dv_json_get_string(b, "id", ""), "vms"), ==, 1);
+    }
+}
+
 static void
 add_both(const char *path, void (*func)(Fixture *, gconstpointer))
 {
@@ -676,5 +762,7 @@ main(int argc, char **argv)
     add_both("/drover/auth/scope/redaction", test_redaction);
     add_both("/drover/auth/scope/quota-parallel", test_quota_parallel);
     add_both("/drover/auth/scope/owner-and-release", test_owner_and_release);
+    add_both("/drover/auth/scope/recovery-release", test_recovery_release);
+    add_both("/drover/auth/scope/member-quota", test_member_quota);
     return g_test_run();
 }
