@@ -619,8 +619,21 @@ test_owner_and_release(Fixture *f, gconstpointer data)
     g_assert_cmpstr(dv_json_get_string(vm, "owner_id", NULL), ==, user_id);
     g_assert_cmpint(usage(f, binding, "vms"), ==, 1);
     g_assert_cmpint(usage(f, binding, "storage_gib"), ==, 2);
-    /* The charge survives the inventory sync of the create. */
+    /* The charge survives the inventory sync of the create, and a refresh
+     * of the host. */
     g_assert_nonnull(dv_json_get_object(dv_json_get_object(vm, "spec"), "quota"));
+    {
+        g_autoptr(JsonObject) refresh =
+            dv_engine_host_refresh(f->engine, "h1", DV_ACTOR_NAMED("tester"), &error);
+        g_autoptr(JsonObject) done = NULL;
+        g_autoptr(JsonObject) again = NULL;
+        g_assert_no_error(error);
+        done = dv_test_engine_run(f->engine, refresh, WAIT_MS);
+        again = dv_engine_get_for(f->engine, amy, DV_KIND_VM, "mine", &error);
+        g_assert_no_error(error);
+        g_assert_nonnull(dv_json_get_object(dv_json_get_object(again, "spec"), "quota"));
+        g_assert_nonnull(dv_json_get_array(dv_json_get_object(again, "spec"), "disks"));
+    }
 
     /* Outside its host groups: as if the host were absent; nothing written. */
     {
