@@ -538,6 +538,26 @@ test_quota_parallel(Fixture *f, gconstpointer data)
         /* h1's three VMs and the ten made. */
         g_assert_cmpint(dv_test_engine_count(f->engine, &dv_table_vms), ==, 13);
     }
+    /* A refused create wrote no job either; the user's job list holds its
+     * own ten, not the host's add and stop made by "tester". */
+    {
+        DvFilter kind = { "kind", DV_FILTER_EQ, "vm.create" };
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GHashTable) q = g_hash_table_new(g_str_hash, g_str_equal);
+        g_autoptr(JsonObject) page = NULL;
+        JsonArray *items;
+        g_assert_cmpint(dv_store_count(f->store, &dv_table_jobs, &kind, 1, &error), ==, 10);
+        g_hash_table_insert(q, "limit", "100");
+        page = dv_engine_list_for(f->engine, sam, DV_KIND_JOB, q, &error);
+        g_assert_no_error(error);
+        items = dv_json_get_array(page, "items");
+        g_assert_cmpuint(json_array_get_length(items), ==, 10);
+        for (guint i = 0; i < json_array_get_length(items); i++)
+            g_assert_cmpstr(
+                dv_json_get_string(json_array_get_object_element(items, i), "created_by", NULL), ==,
+                "sam");
+        g_assert_cmpint(dv_test_engine_count(f->engine, &dv_table_jobs), >, 10);
+    }
     /* The user lists exactly its own ten (self-service: own objects). */
     {
         guint pages = 0;
@@ -756,6 +776,18 @@ test_member_quota(Fixture *f, gconstpointer data)
     }
 }
 
+/* Every kind has its name in privileges and filters. */
+static void
+test_authz_kinds(void)
+{
+    for (DvKind k = 0; k < DV_KIND_LAST; k++)
+        g_assert_nonnull(dv_core_authz_kind(k));
+    g_assert_cmpstr(dv_core_authz_kind(DV_KIND_HOST_GROUP), ==, "host_group");
+    g_assert_cmpstr(dv_core_authz_kind(DV_KIND_RUN_AS), ==, "run_as");
+    g_assert_null(dv_core_actor_authz(NULL));
+    g_assert_null(dv_core_actor_authz(DV_ACTOR_NAMED("setup")));
+}
+
 static void
 add_both(const char *path, void (*func)(Fixture *, gconstpointer))
 {
@@ -770,6 +802,7 @@ int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/drover/auth/scope/kinds", test_authz_kinds);
     add_both("/drover/auth/scope/list-paging", test_list_paging);
     add_both("/drover/auth/scope/get-out-of-scope", test_get_out_of_scope);
     add_both("/drover/auth/scope/redaction", test_redaction);
