@@ -8,6 +8,7 @@
 #include "dv-auth-directory.h"
 #include "dv-auth.h"
 #include "dv-authz.h"
+#include "dv-engine-directory.h"
 #include "dv-error.h"
 #include "dv-json.h"
 #include "dv-store.h"
@@ -456,6 +457,30 @@ test_bad_settings(void)
     g_assert_cmpint(g_rmdir(dir), ==, 0);
 }
 
+/* `drover-setup keys directory init` rewrites [directory]: [login] stays. */
+static void
+test_settings_kept(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *dir = g_dir_make_tmp("drover-dirlogin-XXXXXX", &error);
+    g_autofree char *path = g_build_filename(dir, "directory.conf", NULL);
+    g_autoptr(DvDirectorySettings) settings =
+        dv_directory_settings_new("ldaps://127.0.0.2", "ou=keys,dc=x", NULL, NULL, FALSE, NULL, NULL, NULL);
+    g_autoptr(DvAuthDirectory) loaded = NULL;
+
+    g_assert_true(g_file_set_contents(
+        path, "[directory]\nuri=ldap://127.0.0.1\ncontainer=ou=old,dc=x\n"
+              "[login]\nenabled=true\nuser_base=ou=people,dc=x\n", -1, NULL));
+    g_assert_true(dv_directory_settings_save(settings, path, &error));
+    g_assert_no_error(error);
+    g_assert_true(dv_auth_directory_load(path, &loaded, &error));
+    g_assert_no_error(error);
+    g_assert_nonnull(loaded);
+    g_assert_cmpstr(dv_auth_directory_get_uri(loaded), ==, "ldaps://127.0.0.2");
+    g_assert_cmpint(g_unlink(path), ==, 0);
+    g_assert_cmpint(g_rmdir(dir), ==, 0);
+}
+
 static void
 test_services_missing(gconstpointer data)
 {
@@ -481,6 +506,7 @@ main(int argc, char **argv)
 
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/drover/auth/dirlogin/bad-settings", test_bad_settings);
+    g_test_add_func("/drover/auth/dirlogin/settings-kept", test_settings_kept);
     if (g_getenv("DV_TEST_LDAP_URI") == NULL) {
         g_test_add_data_func("/drover/auth/dirlogin/slapd", "DV_TEST_LDAP_URI", test_services_missing);
         return g_test_run();
