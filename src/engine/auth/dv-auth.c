@@ -897,6 +897,9 @@ dv_auth_logout(DvAuth *auth, const char *token, GError **error)
     session = dv_store_find(auth->store, &dv_table_sessions, "token_hash", token_hash, error);
     if (session == NULL)
         return FALSE;
+    g_mutex_lock(&auth->lock);
+    g_hash_table_remove(auth->groups, dv_json_get_string(session, "id", ""));
+    g_mutex_unlock(&auth->lock);
     return dv_store_delete(auth->store, &dv_table_sessions, dv_json_get_string(session, "id", ""),
                            error);
 }
