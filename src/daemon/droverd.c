@@ -352,7 +352,7 @@ main(int argc, char **argv)
     DvServerOptions so = { 0 };
     guint resumed = 0, failed = 0;
     GOptionEntry entries[] = {
-        { "config", 'c', 0, G_OPTION_ARG_FILENAME, &o.config, "Config file ([server] keys: state_dir, listen, database, tls_cert, tls_key, self_signed_tls, catalog_reconcile_interval; [hosts] simulated, allow_uri_parameters; [library] root)", "FILE" },
+        { "config", 'c', 0, G_OPTION_ARG_FILENAME, &o.config, "Config file ([server] keys: state_dir, listen, database, tls_cert, tls_key, self_signed_tls, catalog_reconcile_interval, max_connections, header_timeout, idle_timeout; [hosts] simulated, allow_uri_parameters; [library] root)", "FILE" },
         { "state-dir", 's', 0, G_OPTION_ARG_FILENAME, &o.state_dir, "State directory (default /var/lib/drover)", "DIR" },
         { "listen", 'l', 0, G_OPTION_ARG_STRING, &o.listen, "Listen address (default " DV_DEFAULT_LISTEN ")", "ADDR:PORT" },
         { "database", 'd', 0, G_OPTION_ARG_STRING, &o.database, "SQLite file or postgresql:// URI (default <state-dir>/drover.db)", "DB" },
