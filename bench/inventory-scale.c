@@ -4,10 +4,18 @@
  * Each simulated host is one XML file for libvirt's test driver; every open
  * of test:///ABS/PATH.xml is a private instance.  The hosts are added through
  * the REST API of a real droverd process (127.0.0.1:0, its own temp state
- * dir, SQLite), refreshed once, and the VM list is paged with the cursor.
+ * dir, SQLite), refreshed once, and the VM list is paged with the cursor.  The hosts
+ * are spread over BENCH_GROUPS host groups; after droverd stops, an
+ * engine opened in process on the same state pages the VM list as an
+ * administrator and as a delegated administrator scoped to one group (a
+ * tenth of the hosts), through dv_engine_list_for(), the entry point the
+ * API's list routes switch to.
  * See docs/BENCHMARKS.md for what each figure means. */
 #define G_LOG_DOMAIN "DvBenchInventory"
 
+#include "dv-auth-users.h"
+#include "dv-authz.h"
+#include "dv-test-catalog.h"
 #include "dv-test-util.h"
 
 /* The benchmark measures the test driver's own memory apart from Drover's. */
@@ -28,6 +36,13 @@
 #define TARGET_REFRESH_S 10.0
 #define TARGET_PAGE_P99_MS 20.0
 #define TARGET_RSS_MIB 300.0
+/* The delegated administrator's pages: as fast in absolute terms, and at
+ * most 10 % slower than the administrator's in the same run. */
+#define TARGET_SCOPE_RATIO 1.1
+
+/* Host groups the hosts are spread over; the delegated administrator
+ * holds one of them. */
+#define BENCH_GROUPS 10
 
 #define JOB_WAIT_TIMEOUT_S 1800
 #define POLL_INTERVAL_MS 50
@@ -316,6 +331,11 @@ phase_add(Bench *b, const Options *o)
     double t0, t1, t2, c0, s0;
     GPid perf = perf_start(b, o, "add");
 
+    for (gint g = 0; g < BENCH_GROUPS; g++) {
+        g_autofree char *body = g_strdup_printf("{\"name\":\"bench-g%d\"}", g);
+        g_autofree char *id = submit_job(b, "/api/v1/host-groups", body);
+    }
+    wait_jobs_idle(b);
     t0 = now_s();
     c0 = proc_cpu_s(b->pid);
     s0 = self_cpu_s();
@@ -323,8 +343,8 @@ phase_add(Bench *b, const Options *o)
         g_autofree char *name = g_strdup_printf("h%04d", h);
         g_autofree char *file = g_strdup_printf("%s/%s.xml", b->hostdir, name);
         g_autofree char *body =
-            g_strdup_printf("{\"name\":\"%s\",\"uri\":\"%s://%s\"}", name,
-                            o->in_libvirtd ? "test+unix" : "test", file);
+            g_strdup_printf("{\"name\":\"%s\",\"uri\":\"%s://%s\",\"host_group\":\"bench-g%d\"}",
+                            name, o->in_libvirtd ? "test+unix" : "test", file, h % BENCH_GROUPS);
         g_autofree char *id = submit_job(b, "/api/v1/hosts", body);
     }
     t1 = now_s();
@@ -506,6 +526,119 @@ phase_pages(Bench *b, const Options *o)
     return p99;
 }
 
+/* --- the delegated administrator ------------------------------------------ */
+
+typedef struct {
+    double admin_p99;
+    double scoped_p99;
+} ScopeFigures;
+
+/* Walks @actor's VM list with the cursor through the engine, timing every
+ * page; returns the item count. */
+static gint64
+walk_pages_for(DvEngine *engine, const DvActor *actor, GArray *lat)
+{
+    g_autofree char *cursor = NULL;
+    gint64 n = 0;
+    do {
+        g_autoptr(GHashTable) q = g_hash_table_new(g_str_hash, g_str_equal);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonObject) page = NULL;
+        double t0, ms;
+
+        g_hash_table_insert(q, "limit", "100");
+        if (cursor != NULL)
+            g_hash_table_insert(q, "cursor", cursor);
+        t0 = now_s();
+        page = dv_engine_list_for(engine, actor, DV_KIND_VM, q, &error);
+        ms = (now_s() - t0) * 1000.0;
+        if (page == NULL)
+            g_error("list as %s: %s", dv_actor_get_name(actor), error->message);
+        g_array_append_val(lat, ms);
+        n += json_array_get_length(json_object_get_array_member(page, "items"));
+        g_free(cursor);
+        cursor = g_strdup(json_object_get_string_member_with_default(page, "next_cursor", NULL));
+    } while (cursor != NULL);
+    return n;
+}
+
+/* A user bound to @role (globally, or over host group @group), as an actor
+ * carrying its resolved context (owned). */
+static DvActor *
+bench_actor(DvEngine *engine, const char *name, const char *role, const char *group)
+{
+    DvStore *store = dv_core(engine)->store;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(DvSecret) pw = dv_secret_new_from_string("bench password 1234");
+    g_autoptr(JsonObject) user = dv_auth_users_add(dv_core(engine)->auth, NULL, name, pw, &error);
+    g_autoptr(JsonObject) spec = json_object_new();
+    g_autoptr(JsonObject) binding = NULL;
+    DvAuthzContext *ctx;
+    DvActor *actor;
+
+    g_assert_no_error(error);
+    json_object_set_string_member(spec, "principal", dv_json_get_string(user, "id", ""));
+    json_object_set_string_member(spec, "role", role);
+    json_object_set_string_member(spec, "scope_kind", group != NULL ? "host_group" : "global");
+    if (group != NULL)
+        json_object_set_string_member(spec, "scope_id", group);
+    binding = dv_authz_binding_add(store, NULL, spec, &error);
+    g_assert_no_error(error);
+    ctx = dv_authz_context_new(store, dv_json_get_string(user, "id", ""), NULL, &error);
+    g_assert_no_error(error);
+    actor = dv_actor_new(dv_json_get_string(user, "id", ""), name, NULL);
+    dv_actor_set_authz(actor, ctx, (GDestroyNotify)dv_authz_context_unref);
+    return actor;
+}
+
+/* droverd stopped: the same state opened in process; both actors page
+ * the whole VM list @repeats times, interleaved so that both see the
+ * same cache and machine load. */
+static ScopeFigures
+phase_scope(Bench *b, const Options *o)
+{
+    g_autoptr(GArray) admin_lat = g_array_new(FALSE, FALSE, sizeof(double));
+    g_autoptr(GArray) scoped_lat = g_array_new(FALSE, FALSE, sizeof(double));
+    g_autoptr(GError) error = NULL;
+    DvEngine *engine = dv_test_engine_new(b->statedir, TRUE);
+    g_autoptr(JsonObject) group = NULL;
+    g_autoptr(DvActor) admin = NULL;
+    g_autoptr(DvActor) scoped = NULL;
+    gint64 want_all = (gint64)o->hosts * o->domains;
+    gint64 want_scoped = 0;
+    ScopeFigures out;
+
+    group = dv_engine_get(engine, DV_KIND_HOST_GROUP, "bench-g0", &error);
+    g_assert_no_error(error);
+    for (gint h = 0; h < o->hosts; h += BENCH_GROUPS)
+        want_scoped += o->domains;
+    admin = bench_actor(engine, "bench-admin", "administrator", NULL);
+    scoped = bench_actor(engine, "bench-delegate", "delegated-administrator",
+                         dv_json_get_string(group, "id", ""));
+    for (gint r = 0; r < o->repeats; r++) {
+        gint64 n = walk_pages_for(engine, admin, admin_lat);
+        if (n != want_all)
+            g_error("administrator listed %" G_GINT64_FORMAT " VMs, expected %" G_GINT64_FORMAT, n,
+                    want_all);
+        n = walk_pages_for(engine, scoped, scoped_lat);
+        if (n != want_scoped)
+            g_error("delegated administrator listed %" G_GINT64_FORMAT
+                    " VMs, expected %" G_GINT64_FORMAT,
+                    n, want_scoped);
+    }
+    g_print("scoped lists (in process, dv_engine_list_for, %d passes; the delegated "
+            "administrator holds bench-g0: %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT " VMs):\n",
+            o->repeats, want_scoped, want_all);
+    print_latency("administrator GET /vms?limit=100", admin_lat);
+    print_latency("delegated admin GET /vms?limit=100", scoped_lat);
+    out.admin_p99 = percentile(admin_lat, 99);
+    out.scoped_p99 = percentile(scoped_lat, 99);
+    g_print("  p99 ratio delegated / administrator: %.2f\n\n",
+            out.scoped_p99 / MAX(out.admin_p99, 1e-9));
+    dv_engine_free(engine);
+    return out;
+}
+
 /* What the simulation itself costs droverd: every test:///FILE connection
  * is a private driver instance holding its whole parsed XML (a real host's
  * connection is a socket).  Opening the same files here, in a process of our
@@ -580,6 +713,7 @@ main(int argc, char **argv)
     g_autoptr(GError) error = NULL;
     Bench b = { 0 };
     double t0, t_add, t_refresh, page_p99, rss_mib, sim_mib;
+    ScopeFigures scope;
     guint64 hwm_start, rss_after_add, rss_end;
     gboolean ok = TRUE;
 
@@ -646,6 +780,12 @@ main(int argc, char **argv)
 
     dv_test_daemon_stop(b.d, FALSE);
     g_clear_pointer(&b.d, dv_test_daemon_free);
+    g_print("\n");
+    scope = phase_scope(&b, &o);
+    ok &= target_line("admin p99", scope.admin_p99, "ms", TARGET_PAGE_P99_MS, 2);
+    ok &= target_line("scoped p99", scope.scoped_p99, "ms", TARGET_PAGE_P99_MS, 2);
+    ok &= target_line("scoped/admin", scope.scoped_p99 / MAX(scope.admin_p99, 1e-9), "x",
+                      TARGET_SCOPE_RATIO, 2);
     if (o.keep) {
         g_print("kept %s and %s\n", b.hostdir, b.statedir);
     } else {

@@ -2,8 +2,8 @@
 
 /* droverd: the Drover management server. */
 
-#include "dv-config.h"
 #include "dv-authz.h"
+#include "dv-config.h"
 #include "dv-core.h"
 #include "dv-engine.h"
 #include "dv-error.h"
@@ -340,8 +340,8 @@ dv_daemon_add_local_host(DvEngine *engine, const char *uri)
             dv_json_get_string(job, "id", ""));
 }
 
-/* --dump-ops: the operation table and every registered job kind, for
- * tools/check-ops and the docs. */
+/* --dump-ops: the operation table, every registered job kind and every
+ * privilege, for tools/check-ops and the authorization matrix test. */
 static int
 dv_daemon_dump_ops(DvEngine *engine)
 {
@@ -378,48 +378,23 @@ main(int argc, char **argv)
     DvServerOptions so = { 0 };
     guint resumed = 0, failed = 0;
     GOptionEntry entries[] = {
-        { "config", 'c', 0, G_OPTION_ARG_FILENAME, &o.config,
-          "Config file ([server] keys: state_dir, listen, database, tls_cert, tls_key, "
-          "self_signed_tls, catalog_reconcile_interval; [hosts] simulated, allow_uri_parameters; "
-          "[library] root)",
-          "FILE" },
-        { "state-dir", 's', 0, G_OPTION_ARG_FILENAME, &o.state_dir,
-          "State directory (default /var/lib/drover)", "DIR" },
-        { "listen", 'l', 0, G_OPTION_ARG_STRING, &o.listen,
-          "Listen address (default " DV_DEFAULT_LISTEN ")", "ADDR:PORT" },
-        { "database", 'd', 0, G_OPTION_ARG_STRING, &o.database,
-          "SQLite file or postgresql:// URI (default <state-dir>/drover.db)", "DB" },
+        { "config", 'c', 0, G_OPTION_ARG_FILENAME, &o.config, "Config file ([server] keys: state_dir, listen, database, tls_cert, tls_key, self_signed_tls, catalog_reconcile_interval, max_connections, header_timeout, idle_timeout; [hosts] simulated, allow_uri_parameters; [library] root)", "FILE" },
+        { "state-dir", 's', 0, G_OPTION_ARG_FILENAME, &o.state_dir, "State directory (default /var/lib/drover)", "DIR" },
+        { "listen", 'l', 0, G_OPTION_ARG_STRING, &o.listen, "Listen address (default " DV_DEFAULT_LISTEN ")", "ADDR:PORT" },
+        { "database", 'd', 0, G_OPTION_ARG_STRING, &o.database, "SQLite file or postgresql:// URI (default <state-dir>/drover.db)", "DB" },
         { "tls-cert", 0, 0, G_OPTION_ARG_FILENAME, &o.tls_cert, "TLS certificate (PEM)", "FILE" },
         { "tls-key", 0, 0, G_OPTION_ARG_FILENAME, &o.tls_key, "TLS private key (PEM)", "FILE" },
-        { "self-signed-tls", 0, 0, G_OPTION_ARG_NONE, &o.self_signed,
-          "Serve TLS with a self-signed certificate made in the state directory", NULL },
-        { "add-local-host", 0, 0, G_OPTION_ARG_STRING, &o.add_local_host,
-          "Register this libvirt URI (e.g. qemu:///system) as a host named after this machine, if "
-          "not yet registered",
-          "URI" },
-        { "recovery-key", 0, 0, G_OPTION_ARG_FILENAME, &o.recovery_key,
-          "Open the data keys with this recovery key file (made by drover-setup keys recovery "
-          "create)",
-          "FILE" },
-        { "machine-id-file", 0, 0, G_OPTION_ARG_FILENAME, &o.machine_id_file,
-          "Machine identity the host key file is bound to (default /etc/machine-id)", "FILE" },
-        { "catalog-reconcile-interval", 0, 0, G_OPTION_ARG_INT, &o.reconcile_interval,
-          "Report every catalog's orphans every MIN minutes (default 60, 0: off)", "MIN" },
-        { "allow-simulated-hosts", 0, 0, G_OPTION_ARG_NONE, &o.allow_simulated,
-          "Accept libvirt's simulated hosts (test:///FILE) for tests and demos ([hosts] simulated)",
-          NULL },
-        { "allow-uri-parameter", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.allow_uri_parameters,
-          "Allow this libvirt URI parameter in host URIs, e.g. keyfile (repeatable; [hosts] "
-          "allow_uri_parameters)",
-          "NAME" },
-        { "library-root", 0, 0, G_OPTION_ARG_FILENAME, &o.library_root,
-          "Directory under which library shares may be created on request (default "
-          "<state-dir>/library; [library] root)",
-          "DIR" },
+        { "self-signed-tls", 0, 0, G_OPTION_ARG_NONE, &o.self_signed, "Serve TLS with a self-signed certificate made in the state directory", NULL },
+        { "add-local-host", 0, 0, G_OPTION_ARG_STRING, &o.add_local_host, "Register this libvirt URI (e.g. qemu:///system) as a host named after this machine, if not yet registered", "URI" },
+        { "recovery-key", 0, 0, G_OPTION_ARG_FILENAME, &o.recovery_key, "Open the data keys with this recovery key file (made by drover-setup keys recovery create)", "FILE" },
+        { "machine-id-file", 0, 0, G_OPTION_ARG_FILENAME, &o.machine_id_file, "Machine identity the host key file is bound to (default /etc/machine-id)", "FILE" },
+        { "catalog-reconcile-interval", 0, 0, G_OPTION_ARG_INT, &o.reconcile_interval, "Report every catalog's orphans every MIN minutes (default 60, 0: off)", "MIN" },
+        { "allow-simulated-hosts", 0, 0, G_OPTION_ARG_NONE, &o.allow_simulated, "Accept libvirt's simulated hosts (test:///FILE) for tests and demos ([hosts] simulated)", NULL },
+        { "allow-uri-parameter", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.allow_uri_parameters, "Allow this libvirt URI parameter in host URIs, e.g. keyfile (repeatable; [hosts] allow_uri_parameters)", "NAME" },
+        { "library-root", 0, 0, G_OPTION_ARG_FILENAME, &o.library_root, "Directory under which library shares may be created on request (default <state-dir>/library; [library] root)", "DIR" },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose, "Log debug messages", NULL },
         { "version", 0, 0, G_OPTION_ARG_NONE, &o.version, "Print the version and exit", NULL },
-        { "dump-ops", 0, 0, G_OPTION_ARG_NONE, &o.dump_ops,
-          "Print the operation table and the job kinds as JSON and exit (tools/check-ops)", NULL },
+        { "dump-ops", 0, 0, G_OPTION_ARG_NONE, &o.dump_ops, "Print the operation table, the job kinds and the privileges as JSON and exit (tools/check-ops)", NULL },
         { NULL },
     };
 

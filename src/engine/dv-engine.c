@@ -378,7 +378,8 @@ dv_engine_settle_row_txn(DvStore *store, gpointer user_data, GError **error)
     }
 
     name = dv_json_get_string(row, "name", "");
-    if (!dv_store_delete(store, def, c->id, error))
+    if (!dv_store_delete(store, def, c->id, error) ||
+        (def == &dv_table_vms && !dv_core_vm_quota_release(store, row, error)))
         return FALSE;
     g_set_error(&why, DV_ERROR, DV_ERROR_UNAVAILABLE,
                 "%s was left '%s' with no job to finish it (the server stopped or could not "
@@ -671,6 +672,20 @@ dv_engine_get(DvEngine *engine, DvKind kind, const char *id_or_name, GError **er
     if (rec == NULL)
         return NULL;
     return dv_core_shape(engine, kind, rec);
+}
+
+JsonObject *
+dv_engine_list_for(DvEngine *engine, const DvActor *actor, DvKind kind, GHashTable *query,
+                   GError **error)
+{
+    return dv_core_list_for(engine, actor, kind, query, error);
+}
+
+JsonObject *
+dv_engine_get_for(DvEngine *engine, const DvActor *actor, DvKind kind, const char *id_or_name,
+                  GError **error)
+{
+    return dv_core_get_for(engine, actor, kind, id_or_name, error);
 }
 
 JsonObject *

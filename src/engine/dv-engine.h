@@ -78,6 +78,16 @@ JsonObject *dv_engine_list(DvEngine *engine, DvKind kind, GHashTable *query, GEr
 /* One object by id (or by name for named kinds). */
 JsonObject *dv_engine_get(DvEngine *engine, DvKind kind, const char *id_or_name, GError **error);
 
+/* The same in @actor's scope (docs/ACCESS.md, "Lists"): when the actor
+ * carries an authorization context, the list is filtered inside its query
+ * and an object outside the scope is DV_ERROR_NOT_FOUND, as if absent;
+ * storage data is left out for a delegated administrator.  An actor
+ * without one sees everything. */
+JsonObject *dv_engine_list_for(DvEngine *engine, const DvActor *actor, DvKind kind,
+                               GHashTable *query, GError **error);
+JsonObject *dv_engine_get_for(DvEngine *engine, const DvActor *actor, DvKind kind,
+                              const char *id_or_name, GError **error);
+
 /* Snapshots of a VM. */
 JsonObject *dv_engine_vm_snapshot_list(DvEngine *engine, const char *vm, GError **error);
 

@@ -10,27 +10,9 @@
 #define CRASH_ROUNDS 14
 #define CRASH_VM "crashvm"
 
-typedef struct {
-    DvTestDaemon *d;
-    char *hostdir;
-} Fixture;
+typedef DvTestApiFixture Fixture;
 
-static void
-fixture_setup(Fixture *f, gconstpointer data)
-{
-    g_autoptr(GError) error = NULL;
-    f->d = dv_test_daemon_start(NULL, NULL);
-    f->hostdir = g_dir_make_tmp("drover-hosts-XXXXXX", &error);
-    g_assert_no_error(error);
-}
 
-static void
-fixture_teardown(Fixture *f, gconstpointer data)
-{
-    dv_test_daemon_free(f->d);
-    dv_test_rm_rf(f->hostdir);
-    g_free(f->hostdir);
-}
 
 static JsonObject *
 get_object(DvTestDaemon *d, const char *path)
@@ -247,9 +229,9 @@ int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-    g_test_add("/drover/api/crash/kill-during-vm-create", Fixture, NULL, fixture_setup,
-               test_kill_during_create, fixture_teardown);
-    g_test_add("/drover/api/crash/kill-between-row-and-job", Fixture, NULL, fixture_setup,
-               test_kill_between_row_and_job, fixture_teardown);
+    g_test_add("/drover/api/crash/kill-during-vm-create", Fixture, NULL, dv_test_api_fixture_setup,
+               test_kill_during_create, dv_test_api_fixture_teardown);
+    g_test_add("/drover/api/crash/kill-between-row-and-job", Fixture, NULL, dv_test_api_fixture_setup,
+               test_kill_between_row_and_job, dv_test_api_fixture_teardown);
     return g_test_run();
 }

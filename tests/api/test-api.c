@@ -9,28 +9,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-typedef struct {
-    DvTestDaemon *d;
-    char *hostdir;
-} Fixture;
+typedef DvTestApiFixture Fixture;
 
-static void
-fixture_setup(Fixture *f, gconstpointer data)
-{
-    g_autoptr(GError) error = NULL;
-    f->d = dv_test_daemon_start(NULL, NULL);
-    f->hostdir = g_dir_make_tmp("drover-hosts-XXXXXX", &error);
-    g_assert_no_error(error);
-}
 
-static void
-fixture_teardown(Fixture *f, gconstpointer data)
-{
-    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", f->hostdir);
-    g_clear_pointer(&f->d, dv_test_daemon_free);
-    g_assert_cmpint(system(cmd), ==, 0);
-    g_free(f->hostdir);
-}
 
 static void
 assert_succeeded(JsonObject *job)
@@ -781,7 +762,7 @@ int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-#define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+#define ADD(path, fn) g_test_add(path, Fixture, NULL, dv_test_api_fixture_setup, fn, dv_test_api_fixture_teardown)
     ADD("/drover/api/auth", test_auth);
     ADD("/drover/api/bad-input", test_bad_input);
     ADD("/drover/api/unreachable-host", test_unreachable_host);

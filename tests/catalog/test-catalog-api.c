@@ -9,27 +9,9 @@
 
 #include <string.h>
 
-typedef struct {
-    DvTestDaemon *d;
-    char *hostdir;
-} Fixture;
+typedef DvTestApiFixture Fixture;
 
-static void
-fixture_setup(Fixture *f, gconstpointer data)
-{
-    g_autoptr(GError) error = NULL;
-    f->d = dv_test_daemon_start(NULL, NULL);
-    f->hostdir = g_dir_make_tmp("drover-catalog-api-XXXXXX", &error);
-    g_assert_no_error(error);
-}
 
-static void
-fixture_teardown(Fixture *f, gconstpointer data)
-{
-    g_clear_pointer(&f->d, dv_test_daemon_free);
-    dv_test_rm_rf(f->hostdir);
-    g_free(f->hostdir);
-}
 
 static void
 test_routes(Fixture *f, gconstpointer data)
@@ -105,7 +87,7 @@ int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-    g_test_add("/drover/catalog/api/routes", Fixture, NULL, fixture_setup, test_routes,
-               fixture_teardown);
+    g_test_add("/drover/catalog/api/routes", Fixture, NULL, dv_test_api_fixture_setup, test_routes,
+               dv_test_api_fixture_teardown);
     return g_test_run();
 }

@@ -48,30 +48,6 @@ prefix_new(pid_t pid)
     return g_strdup_printf("dvc%05d-", (int)(pid % 100000));
 }
 
-/* Runs virsh against the system daemon; its stdout (owned). */
-static char *
-virsh(const char *const *args)
-{
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
-    g_autoptr(GError) error = NULL;
-    g_autofree char *err = NULL;
-    char *out = NULL;
-    int status = 0;
-
-    g_ptr_array_add(argv, (gpointer) "virsh");
-    g_ptr_array_add(argv, (gpointer) "-q");
-    g_ptr_array_add(argv, (gpointer) "-c");
-    g_ptr_array_add(argv, (gpointer)SYSTEM_URI);
-    for (guint i = 0; args[i] != NULL; i++)
-        g_ptr_array_add(argv, (gpointer)args[i]);
-    g_ptr_array_add(argv, NULL);
-    if (!g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status,
-                      &error))
-        g_error("cannot run virsh: %s", error->message);
-    if (!g_spawn_check_wait_status(status, &error))
-        g_error("virsh %s failed: %s\n%s", args[0], error->message, err);
-    return out;
-}
 
 /* Lines of @text starting with @prefix (after blanks), first word each,
  * joined by ' '. */
@@ -130,7 +106,7 @@ reconcile_and_delete(DvEngine *engine, const char *cat_name, const char *pool, c
 
     {
         const char *const args[] = { "vol-create-as", pool, orphan, "1M", "--format", "qcow2", NULL };
-        g_autofree char *out = virsh(args);
+        g_autofree char *out = dv_test_virsh(args);
     }
     r1 = reconcile(engine, cat_name);
     orphans = dv_json_get_array(r1, "orphans_on_hosts");
@@ -153,7 +129,7 @@ reconcile_and_delete(DvEngine *engine, const char *cat_name, const char *pool, c
     }
     {
         const char *const args[] = { "vol-list", pool, NULL };
-        g_autofree char *out = virsh(args);
+        g_autofree char *out = dv_test_virsh(args);
         vols = words_with_prefix(out, orphan);
         g_assert_cmpstr(vols, ==, "");
     }
@@ -176,15 +152,15 @@ reconcile_and_delete(DvEngine *engine, const char *cat_name, const char *pool, c
     {
         const char *const args[] = { "pool-refresh", pool, NULL };
         const char *const list[] = { "vol-list", pool, NULL };
-        g_autofree char *o1 = virsh(args);
-        g_autofree char *out = virsh(list);
+        g_autofree char *o1 = dv_test_virsh(args);
+        g_autofree char *out = dv_test_virsh(list);
         g_free(vols);
         vols = words_with_prefix(out, vprefix);
         g_assert_cmpstr(vols, ==, "");
     }
     {
         const char *const args[] = { "list", "--all", "--name", NULL };
-        g_autofree char *out = virsh(args);
+        g_autofree char *out = dv_test_virsh(args);
         g_autoptr(GString) left = g_string_new(NULL);
         for (guint i = 0; i < json_array_get_length(items); i++) {
             const char *m = dv_json_get_string(json_array_get_object_element(items, i), "name", "");
@@ -201,7 +177,7 @@ reconcile_and_delete(DvEngine *engine, const char *cat_name, const char *pool, c
     /* No identity pool of it left. */
     {
         const char *const args[] = { "pool-list", "--all", "--name", NULL };
-        g_autofree char *out = virsh(args);
+        g_autofree char *out = dv_test_virsh(args);
         g_autofree char *left = words_with_prefix(out, vprefix);
         g_assert_cmpstr(left, ==, "");
     }

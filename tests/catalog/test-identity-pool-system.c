@@ -50,29 +50,6 @@ prefix_new(pid_t pid, char which)
     return g_strdup_printf("dvi%05d%c-", (int)(pid % 100000), which);
 }
 
-static char *
-virsh(const char *const *args)
-{
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
-    g_autoptr(GError) error = NULL;
-    g_autofree char *err = NULL;
-    char *out = NULL;
-    int status = 0;
-
-    g_ptr_array_add(argv, (gpointer) "virsh");
-    g_ptr_array_add(argv, (gpointer) "-q");
-    g_ptr_array_add(argv, (gpointer) "-c");
-    g_ptr_array_add(argv, (gpointer)SYSTEM_URI);
-    for (guint i = 0; args[i] != NULL; i++)
-        g_ptr_array_add(argv, (gpointer)args[i]);
-    g_ptr_array_add(argv, NULL);
-    if (!g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status,
-                      &error))
-        g_error("cannot run virsh: %s", error->message);
-    if (!g_spawn_check_wait_status(status, &error))
-        g_error("virsh %s failed: %s\n%s", args[0], error->message, err);
-    return out;
-}
 
 typedef struct {
     char *prefix;
@@ -262,7 +239,7 @@ delete_catalog(Env *env)
     g_assert_cmpint(dv_test_engine_count(env->engine, &dv_table_catalog_bases), ==, 0);
     {
         const char *const args[] = { "list", "--all", "--name", NULL };
-        g_autofree char *out = virsh(args);
+        g_autofree char *out = dv_test_virsh(args);
         g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
         g_autofree char *master = g_strdup_printf("%smaster", env->prefix);
         for (guint i = 0; lines[i] != NULL; i++) {
@@ -274,8 +251,8 @@ delete_catalog(Env *env)
     {
         const char *const args[] = { "vol-list", env->pool, NULL };
         const char *const refresh[] = { "pool-refresh", env->pool, NULL };
-        g_autofree char *r = virsh(refresh);
-        g_autofree char *out = virsh(args);
+        g_autofree char *r = dv_test_virsh(refresh);
+        g_autofree char *out = dv_test_virsh(args);
         g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
         for (guint i = 0; lines[i] != NULL; i++)
             if (g_str_has_prefix(g_strstrip(lines[i]), vprefix) &&
@@ -338,7 +315,7 @@ test_directory_removed(void)
     g_assert_false(g_file_test(env.id_dir, G_FILE_TEST_EXISTS));
     {
         const char *const args[] = { "pool-list", "--all", "--name", NULL };
-        g_autofree char *out = virsh(args);
+        g_autofree char *out = dv_test_virsh(args);
         g_assert_null(strstr(out, env.id_pool));
     }
     env_clear(&env);
@@ -357,7 +334,7 @@ test_pool_stopped_undefined(void)
     /* Stopped in libvirt: its files are there, libvirt does not list them. */
     {
         const char *const args[] = { "pool-destroy", env.id_pool, NULL };
-        g_autofree char *out = virsh(args);
+        g_autofree char *out = dv_test_virsh(args);
     }
     assert_identity_missing(&env, 2);
     done = provision(&env);
@@ -368,8 +345,8 @@ test_pool_stopped_undefined(void)
     {
         const char *const stop[] = { "pool-destroy", env.id_pool, NULL };
         const char *const undef[] = { "pool-undefine", env.id_pool, NULL };
-        g_autofree char *o1 = virsh(stop);
-        g_autofree char *o2 = virsh(undef);
+        g_autofree char *o1 = dv_test_virsh(stop);
+        g_autofree char *o2 = dv_test_virsh(undef);
     }
     dv_test_system_remove_tree(env.id_dir);
     assert_identity_missing(&env, 2);
@@ -382,7 +359,7 @@ test_pool_stopped_undefined(void)
      * was.  Delete counts its disks as deleted and says so. */
     {
         const char *const stop[] = { "pool-destroy", env.id_pool, NULL };
-        g_autofree char *o1 = virsh(stop);
+        g_autofree char *o1 = dv_test_virsh(stop);
     }
     dv_test_system_remove_tree(env.id_dir);
     g_assert_true(g_file_set_contents(env.id_dir, "not a directory\n", -1, NULL));

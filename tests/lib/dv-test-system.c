@@ -175,3 +175,27 @@ dv_test_tiny_guest_build(const char *script, const char *dir, const char *marker
     g_test_message("guest ready in %s (%.1f s)", dir,
                    (g_get_monotonic_time() - t0) / (double)G_USEC_PER_SEC);
 }
+
+char *
+dv_test_virsh(const char *const *args)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autoptr(GError) error = NULL;
+    g_autofree char *err = NULL;
+    char *out = NULL;
+    int status = 0;
+
+    g_ptr_array_add(argv, (gpointer) "virsh");
+    g_ptr_array_add(argv, (gpointer) "-q");
+    g_ptr_array_add(argv, (gpointer) "-c");
+    g_ptr_array_add(argv, (gpointer)DV_TEST_SYSTEM_URI);
+    for (guint i = 0; args[i] != NULL; i++)
+        g_ptr_array_add(argv, (gpointer)args[i]);
+    g_ptr_array_add(argv, NULL);
+    if (!g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status,
+                      &error))
+        g_error("cannot run virsh: %s", error->message);
+    if (!g_spawn_check_wait_status(status, &error))
+        g_error("virsh %s failed: %s\n%s", args[0], error->message, err);
+    return out;
+}

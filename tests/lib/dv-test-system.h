@@ -29,6 +29,10 @@ void dv_test_system_cleanup(DvVirt *virt, const char *prefix, const char *dir);
 void dv_test_system_cleanup_uri(DvVirt *virt, const char *uri, const char *prefix, const char *dir);
 void dv_test_system_remove_tree(const char *dir);
 
+/* Runs `virsh -q -c DV_TEST_SYSTEM_URI ARGS...` and returns its stdout
+ * (owned); ends the test with virsh's stderr when it fails. */
+char *dv_test_virsh(const char *const *args);
+
 /* The parent's side of one isolated test: removes what an earlier run
  * under @prefix left (domains, pools, the per-test dir and the state dir
  * "<tmp>/<prefix>state"), creates the per-test dir (mode 0755, for qemu),

@@ -618,3 +618,20 @@ dv_test_api_make_cat1(DvTestDaemon *d, const char *dir)
                           "\"count\":2,\"machine\":{\"memory_mib\":64}}");
     dv_test_assert_job_state(job, "failed");
 }
+
+void
+dv_test_api_fixture_setup(DvTestApiFixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    f->d = dv_test_daemon_start(NULL, NULL);
+    f->hostdir = g_dir_make_tmp("drover-hosts-XXXXXX", &error);
+    g_assert_no_error(error);
+}
+
+void
+dv_test_api_fixture_teardown(DvTestApiFixture *f, gconstpointer data)
+{
+    g_clear_pointer(&f->d, dv_test_daemon_free);
+    dv_test_rm_rf(f->hostdir);
+    g_clear_pointer(&f->hostdir, g_free);
+}

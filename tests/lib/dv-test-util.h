@@ -63,6 +63,15 @@ void dv_test_run_job_ok(DvTestDaemon *d, const char *method, const char *path, c
  * its base and overlays made; asserted. */
 void dv_test_api_make_cat1(DvTestDaemon *d, const char *dir);
 
+/* The API tests' fixture: a droverd of its own (dv_test_daemon_start with
+ * no arguments) and a temp dir for simulated host files. */
+typedef struct {
+    DvTestDaemon *d;
+    char *hostdir;
+} DvTestApiFixture;
+void dv_test_api_fixture_setup(DvTestApiFixture *f, gconstpointer data);
+void dv_test_api_fixture_teardown(DvTestApiFixture *f, gconstpointer data);
+
 /* Asserts an error response: status and error code, and the field when
  * @field is not NULL. */
 void dv_test_assert_error(JsonNode *resp, guint status, guint want_status, const char *code,

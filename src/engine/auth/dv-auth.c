@@ -1,6 +1,7 @@
 #define G_LOG_DOMAIN "DvAuth"
 
 #include "dv-auth.h"
+#include "dv-auth-directory.h"
 #include "dv-auth-private.h"
 #include "dv-authz.h"
 #include "dv-error.h"
@@ -26,6 +27,7 @@ typedef struct {
     char *user_id;
     char *name;
     char *role;
+    gboolean directory;  /* a directory user: its groups bind too */
     DvAuthzContext *ctx; /* resolved once per session; NULL until asked */
     gint64 expires_at; /* wall clock, as stored */
     gint64 checked_at; /* monotonic: when the session row was last read */
@@ -45,6 +47,7 @@ struct _DvAuth {
     GHashTable *cache;    /* token hash (hex) -> DvAuthCached */
     GHashTable *throttle; /* "u:NAME" or "a:ADDRESS" -> DvAuthThrottle */
     GHashTable *trusted;  /* "NAME\nADDRESS" of a past success -> nothing */
+    GHashTable *groups;   /* session id of a directory login -> its group DNs (GStrv) */
     gint64 clock_offset;  /* tests move the throttle's clock */
     char *state_dir;      /* where initial-admin-password is; NULL until known */
     char *dummy_hash;     /* verified against for unknown users */
@@ -105,6 +108,7 @@ dv_auth_new(DvStore *store)
     auth->cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, dv_auth_cached_free);
     auth->throttle = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     auth->trusted = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    auth->groups = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_strfreev);
     dummy = dv_secret_new_random(24);
     {
         char hex[49];
@@ -124,6 +128,7 @@ dv_auth_free(DvAuth *auth)
     g_hash_table_unref(auth->cache);
     g_hash_table_unref(auth->throttle);
     g_hash_table_unref(auth->trusted);
+    g_hash_table_unref(auth->groups);
     g_mutex_clear(&auth->lock);
     g_free(auth->state_dir);
     g_free(auth->dummy_hash);
@@ -581,34 +586,95 @@ dv_auth_verify(DvAuth *auth, JsonObject *rec, const DvSecret *password)
            rec != NULL;
 }
 
-char *
-dv_auth_login(DvAuth *auth, const char *user, const char *address, const DvSecret *password,
-              JsonObject **ret_user, GError **error)
+/* --- directory logins ------------------------------------------------------------ */
+
+static gboolean
+dv_auth_is_directory_user(JsonObject *rec)
 {
-    g_autoptr(JsonObject) rec = NULL;
+    return rec != NULL &&
+           g_strcmp0(dv_json_get_string(rec, "password_hash", ""), DV_AUTH_DIRECTORY_HASH) == 0;
+}
+
+/* Read at every directory login: an edited directory.conf applies at once,
+ * and the file is small next to the LDAP round trips that follow. */
+static gboolean
+dv_auth_directory_settings(DvAuth *auth, DvAuthDirectory **ret_dir, GError **error)
+{
+    g_autofree char *path = NULL;
+
+    g_mutex_lock(&auth->lock);
+    if (auth->state_dir != NULL)
+        path = g_build_filename(auth->state_dir, "directory.conf", NULL);
+    g_mutex_unlock(&auth->lock);
+    if (path == NULL) {
+        *ret_dir = NULL;
+        return TRUE;
+    }
+    return dv_auth_directory_load(path, ret_dir, error);
+}
+
+/* The users row of a directory user, made at its first login so sessions,
+ * ownership and the audit log can name it.  Its password_hash is no hash:
+ * no local password opens it. */
+static JsonObject *
+dv_auth_directory_user_row(DvAuth *auth, JsonObject *rec, const char *name, GError **error)
+{
+    g_autoptr(JsonObject) row = NULL;
+    g_autoptr(JsonObject) again = NULL;
+    g_autoptr(GError) local = NULL;
+    g_autofree char *id = NULL;
+
+    if (rec != NULL)
+        return json_object_ref(rec);
+    if (!dv_validate_name("name", name, error)) {
+        g_prefix_error(error, "the directory user cannot be a Drover user: ");
+        return NULL;
+    }
+    id = g_uuid_string_random();
+    row = json_object_new();
+    json_object_set_string_member(row, "id", id);
+    json_object_set_string_member(row, "name", name);
+    json_object_set_string_member(row, "password_hash", DV_AUTH_DIRECTORY_HASH);
+    json_object_set_string_member(row, "role", "directory");
+    json_object_set_int_member(row, "created_at", dv_store_now());
+    json_object_set_boolean_member(row, "disabled", FALSE);
+    if (dv_store_insert(auth->store, &dv_table_users, row, &local)) {
+        g_message("directory user '%s' logged in for the first time: user %s made", name, id);
+        return g_steal_pointer(&row);
+    }
+    /* Another login of the same user, here or on another server, made it
+     * first: use that row; a local user of that name is not taken over. */
+    again = dv_store_find(auth->store, &dv_table_users, "name", name, NULL);
+    if (dv_auth_is_directory_user(again))
+        return g_steal_pointer(&again);
+    g_propagate_error(error, g_steal_pointer(&local));
+    return NULL;
+}
+
+/* Under the lock. */
+static void
+dv_auth_groups_remember(DvAuth *auth, const char *session_id, char **groups)
+{
+    if (g_hash_table_size(auth->groups) >= DV_AUTH_CACHE_MAX)
+        g_hash_table_remove_all(auth->groups); /* read again from the directory when needed */
+    g_hash_table_replace(auth->groups, g_strdup(session_id), g_strdupv(groups));
+}
+
+/* --- logins ---------------------------------------------------------------------- */
+
+/* Opens a session for @rec; @groups (may be NULL) are a directory login's. */
+static char *
+dv_auth_session_open(DvAuth *auth, JsonObject *rec, char **groups, JsonObject **ret_user,
+                     GError **error)
+{
     g_autoptr(JsonObject) session = json_object_new();
     g_autoptr(JsonObject) out = NULL;
-    g_autoptr(GError) local = NULL;
     g_autofree char *session_id = g_uuid_string_random();
     g_autofree char *token_hash = NULL;
     char token[64];
     guchar raw[32];
     gint64 now = dv_store_now();
 
-    if (!dv_auth_throttle_admit(auth, user, address, error))
-        return NULL;
-    if (user != NULL && strlen(user) <= DV_NAME_MAX)
-        rec = dv_store_find(auth->store, &dv_table_users, "name", user, &local);
-    if (rec == NULL && local != NULL && !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
-        g_propagate_error(error, g_steal_pointer(&local));
-        return NULL;
-    }
-    if (!dv_auth_verify(auth, rec, password)) {
-        dv_auth_throttle_fail(auth, user, address, "failed login");
-        g_set_error_literal(error, DV_ERROR, DV_ERROR_AUTH_REQUIRED, "wrong user name or password");
-        return NULL;
-    }
-    dv_auth_throttle_succeed(auth, user, address);
     if (dv_json_get_bool(rec, "disabled", FALSE)) {
         g_set_error_literal(error, DV_ERROR, DV_ERROR_AUTH_REQUIRED,
                             "this user is disabled; an administrator can enable it");
@@ -623,6 +689,11 @@ dv_auth_login(DvAuth *auth, const char *user, const char *address, const DvSecre
     json_object_set_string_member(session, "user_id", dv_json_get_string(rec, "id", ""));
     json_object_set_int_member(session, "created_at", now);
     json_object_set_int_member(session, "expires_at", now + DV_AUTH_SESSION_LIFETIME_US);
+    if (groups != NULL) {
+        g_mutex_lock(&auth->lock);
+        dv_auth_groups_remember(auth, session_id, groups);
+        g_mutex_unlock(&auth->lock);
+    }
     if (!dv_store_insert(auth->store, &dv_table_sessions, session, error)) {
         sodium_memzero(token, sizeof token);
         return NULL;
@@ -640,6 +711,67 @@ dv_auth_login(DvAuth *auth, const char *user, const char *address, const DvSecre
         sodium_memzero(token, sizeof token);
         return result;
     }
+}
+
+/* A login of a name that is no local user, or a directory user's: an LDAP
+ * simple bind as the user's entry decides; its groups are read now. */
+static char *
+dv_auth_login_directory(DvAuth *auth, DvAuthDirectory *dir, JsonObject *rec, const char *user,
+                        const char *address, const DvSecret *password, JsonObject **ret_user,
+                        GError **error)
+{
+    g_auto(GStrv) groups = NULL;
+    g_autoptr(GError) local = NULL;
+    g_autoptr(JsonObject) row = NULL;
+
+    groups = dv_auth_directory_verify(dir, user, password, &local);
+    if (groups == NULL) {
+        /* Only a refused password counts as a failure; a directory that
+         * is down is no guess of the caller's. */
+        if (g_error_matches(local, DV_ERROR, DV_ERROR_AUTH_REQUIRED))
+            dv_auth_throttle_fail(auth, user, address, "failed directory login");
+        g_propagate_error(error, g_steal_pointer(&local));
+        return NULL;
+    }
+    dv_auth_throttle_succeed(auth, user, address);
+    row = dv_auth_directory_user_row(auth, rec, user, error);
+    if (row == NULL)
+        return NULL;
+    return dv_auth_session_open(auth, row, groups, ret_user, error);
+}
+
+char *
+dv_auth_login(DvAuth *auth, const char *user, const char *address, const DvSecret *password,
+              JsonObject **ret_user, GError **error)
+{
+    g_autoptr(JsonObject) rec = NULL;
+    g_autoptr(GError) local = NULL;
+
+    if (!dv_auth_throttle_admit(auth, user, address, error))
+        return NULL;
+    if (user != NULL && strlen(user) <= DV_NAME_MAX)
+        rec = dv_store_find(auth->store, &dv_table_users, "name", user, &local);
+    if (rec == NULL && local != NULL && !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return NULL;
+    }
+    /* A local user's name is never looked up in the directory: a
+     * directory entry cannot take over a local account. */
+    if (rec == NULL || dv_auth_is_directory_user(rec)) {
+        g_autoptr(DvAuthDirectory) dir = NULL;
+        if (!dv_auth_directory_settings(auth, &dir, error))
+            return NULL;
+        if (dir != NULL)
+            return dv_auth_login_directory(auth, dir, rec, user, address, password, ret_user,
+                                           error);
+    }
+    if (!dv_auth_verify(auth, rec, password)) {
+        dv_auth_throttle_fail(auth, user, address, "failed login");
+        g_set_error_literal(error, DV_ERROR, DV_ERROR_AUTH_REQUIRED, "wrong user name or password");
+        return NULL;
+    }
+    dv_auth_throttle_succeed(auth, user, address);
+    return dv_auth_session_open(auth, rec, NULL, ret_user, error);
 }
 
 static JsonObject *
@@ -739,6 +871,7 @@ dv_auth_check_token(DvAuth *auth, const char *token, GError **error)
     cached->user_id = g_strdup(dv_json_get_string(user, "id", ""));
     cached->name = g_strdup(dv_json_get_string(user, "name", ""));
     cached->role = g_strdup(dv_json_get_string(user, "role", ""));
+    cached->directory = dv_auth_is_directory_user(user);
     cached->expires_at = dv_json_get_int(session, "expires_at", 0);
     cached->checked_at = mono;
     out = dv_auth_cached_to_user(cached);
@@ -765,6 +898,9 @@ dv_auth_logout(DvAuth *auth, const char *token, GError **error)
     session = dv_store_find(auth->store, &dv_table_sessions, "token_hash", token_hash, error);
     if (session == NULL)
         return FALSE;
+    g_mutex_lock(&auth->lock);
+    g_hash_table_remove(auth->groups, dv_json_get_string(session, "id", ""));
+    g_mutex_unlock(&auth->lock);
     return dv_store_delete(auth->store, &dv_table_sessions, dv_json_get_string(session, "id", ""),
                            error);
 }
@@ -840,6 +976,11 @@ dv_auth_change_password(DvAuth *auth, const char *token, const char *address,
     rec = dv_store_get(auth->store, &dv_table_users, dv_json_get_string(who, "id", ""), error);
     if (rec == NULL)
         return FALSE;
+    if (dv_auth_is_directory_user(rec)) {
+        dv_set_field_error(error, DV_ERROR_CONFLICT, "new_password",
+                           "new_password: a directory user's password is changed in the directory");
+        return FALSE;
+    }
     if (!dv_auth_verify(auth, rec, current)) {
         dv_auth_throttle_fail(auth, name, address, "wrong current password in a password change");
         dv_set_field_error(error, DV_ERROR_PERMISSION_DENIED, "current_password",
@@ -906,11 +1047,64 @@ dv_auth_forget_user(DvAuth *auth, const char *user_id)
     g_mutex_unlock(&auth->lock);
 }
 
+/* The directory groups of a session's user (owned; empty for a local
+ * user): those read at its login, or, for a session opened on another
+ * server or before a restart, read again as the service identity.  A
+ * directory that cannot answer is an error, not "no groups": a group may
+ * hold a deny binding. */
+static char **
+dv_auth_session_groups(DvAuth *auth, const char *token_hash, JsonObject *user, GError **error)
+{
+    g_autofree char *session_id = NULL;
+    g_autoptr(DvAuthDirectory) dir = NULL;
+    g_autoptr(JsonObject) row = NULL;
+    char **groups = NULL;
+    gboolean directory = FALSE;
+    DvAuthCached *cached;
+
+    g_mutex_lock(&auth->lock);
+    cached = g_hash_table_lookup(auth->cache, token_hash);
+    if (cached != NULL) {
+        directory = cached->directory;
+        session_id = g_strdup(cached->session_id);
+        groups = g_strdupv(g_hash_table_lookup(auth->groups, session_id));
+    }
+    g_mutex_unlock(&auth->lock);
+    if (groups != NULL)
+        return groups;
+    if (cached == NULL) {
+        row = dv_store_get(auth->store, &dv_table_users, dv_json_get_string(user, "id", ""), error);
+        if (row == NULL)
+            return NULL;
+        directory = dv_auth_is_directory_user(row);
+    }
+    if (!directory)
+        return g_new0(char *, 1);
+    if (!dv_auth_directory_settings(auth, &dir, error))
+        return NULL;
+    if (dir == NULL) {
+        g_set_error_literal(error, DV_ERROR, DV_ERROR_AUTH_REQUIRED,
+                            "directory logins are turned off; this directory user's session "
+                            "cannot be used");
+        return NULL;
+    }
+    groups = dv_auth_directory_groups(dir, dv_json_get_string(user, "name", ""), error);
+    if (groups == NULL)
+        return NULL;
+    if (session_id != NULL) {
+        g_mutex_lock(&auth->lock);
+        dv_auth_groups_remember(auth, session_id, groups);
+        g_mutex_unlock(&auth->lock);
+    }
+    return groups;
+}
+
 DvAuthzContext *
 dv_auth_check_token_context(DvAuth *auth, const char *token, GError **error)
 {
     g_autoptr(JsonObject) user = dv_auth_check_token(auth, token, error);
     g_autofree char *token_hash = NULL;
+    g_auto(GStrv) groups = NULL;
     DvAuthzContext *ctx = NULL;
     DvAuthCached *cached;
 
@@ -926,7 +1120,11 @@ dv_auth_check_token_context(DvAuth *auth, const char *token, GError **error)
         return ctx;
     /* Built outside the lock (database reads); a racing request may build
      * its own, the first stored wins. */
-    ctx = dv_authz_context_new(auth->store, dv_json_get_string(user, "id", ""), NULL, error);
+    groups = dv_auth_session_groups(auth, token_hash, user, error);
+    if (groups == NULL)
+        return NULL;
+    ctx = dv_authz_context_new(auth->store, dv_json_get_string(user, "id", ""),
+                               (const char *const *)groups, error);
     if (ctx == NULL)
         return NULL;
     g_mutex_lock(&auth->lock);

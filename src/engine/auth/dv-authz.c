@@ -722,6 +722,38 @@ dv_authz_read_of(guint p)
     return dv_authz_privilege_index(read);
 }
 
+const char *
+dv_authz_decide_binding(const DvAuthzContext *ctx, const char *privilege,
+                        const DvAuthzObject *object)
+{
+    int p = dv_authz_privilege_index(privilege);
+    GPtrArray *grants;
+    gboolean owned_kind, own;
+    const DvAuthzGrant *best_grant = NULL;
+    int best = -1;
+
+    if (p < 0 || dv_authz_decide_index(ctx, (guint)p, object) != DV_AUTHZ_ALLOW)
+        return NULL;
+    /* The same ranking as dv_authz_decide_index(): the first allow of the
+     * highest rank is the binding that decided. */
+    grants = ctx->grants[p];
+    owned_kind = object->kind != NULL && g_strv_contains(dv_authz_owned_kinds, object->kind);
+    own = object->owner_id != NULL && g_strcmp0(object->owner_id, ctx->user_id) == 0;
+    for (guint i = 0; grants != NULL && i < grants->len; i++) {
+        const DvAuthzGrant *g = g_ptr_array_index(grants, i);
+        int depth = dv_authz_grant_depth(g, object);
+        int rank;
+        if (depth < 0 || g->deny || (g->own_only && owned_kind && !own))
+            continue;
+        rank = depth * 2 + (g->user ? 1 : 0);
+        if (rank > best) {
+            best = rank;
+            best_grant = g;
+        }
+    }
+    return best_grant != NULL ? best_grant->binding_id : NULL;
+}
+
 DvAuthzDecision
 dv_authz_decide(const DvAuthzContext *ctx, const char *privilege, const DvAuthzObject *object)
 {

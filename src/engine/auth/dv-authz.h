@@ -123,6 +123,11 @@ typedef struct {
 /* The decision alone; @privilege must be known. */
 DvAuthzDecision dv_authz_decide(const DvAuthzContext *ctx, const char *privilege,
                                 const DvAuthzObject *object);
+/* The id of the binding whose allow decides @privilege on @object (the
+ * one a quota is reserved under), borrowed from @ctx; NULL when the
+ * decision is not an allow. */
+const char *dv_authz_decide_binding(const DvAuthzContext *ctx, const char *privilege,
+                                    const DvAuthzObject *object);
 /* TRUE when allowed; else DV_ERROR_PERMISSION_DENIED naming the privilege,
  * DV_ERROR_NOT_FOUND ("<kind> <id> not found"), or DV_ERROR_INVALID_ARGUMENT
  * for an unknown privilege. */

@@ -233,6 +233,9 @@ dv_core_vm_sync_txn(DvStore *store, gpointer user_data, GError **error)
                                    dv_json_get_bool(ctx->domain, "secure_boot", FALSE));
     dv_core_copy_member(spec, "disks", ctx->domain, "disks");
     dv_core_copy_member(spec, "networks", ctx->domain, "networks");
+    /* The quota a VM holds is Drover's, not the domain's: it stays. */
+    if (dv_json_get_object(dv_json_get_object(ctx->vm, "spec"), "quota") != NULL)
+        dv_core_copy_member(spec, "quota", dv_json_get_object(ctx->vm, "spec"), "quota");
     json_object_set_object_member(changes, "spec", g_steal_pointer(&spec));
     json_object_set_int_member(changes, "updated_at", dv_store_now());
     if (!dv_store_update(store, &dv_table_vms, vm_id, changes, error))

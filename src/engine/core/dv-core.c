@@ -276,8 +276,11 @@ dv_core_table_has_filter(const DvTableDef *def, const char *column)
     return FALSE;
 }
 
-JsonObject *
-dv_core_list(DvEngine *engine, DvKind kind, GHashTable *query, GError **error)
+/* One page of @kind, limited by @scope (NULL: every row) and redacted
+ * when @redact. */
+static JsonObject *
+dv_core_list_scoped(DvEngine *engine, const DvActor *actor, DvKind kind, GHashTable *query,
+                    const DvAuthzFilter *scope, gboolean redact, GError **error)
 {
     const DvKindInfo *info = dv_core_kind_info(kind);
     g_autoptr(GArray) filters = g_array_new(FALSE, TRUE, sizeof(DvFilter));
@@ -321,8 +324,10 @@ dv_core_list(DvEngine *engine, DvKind kind, GHashTable *query, GError **error)
             for (gsize i = 0; i < G_N_ELEMENTS(dv_core_ref_params); i++) {
                 if (g_strcmp0(param, dv_core_ref_params[i].param) == 0 &&
                     dv_core_table_has_filter(info->def, dv_core_ref_params[i].column)) {
-                    g_autoptr(JsonObject) ref =
-                        dv_core_resolve(engine, dv_core_ref_params[i].kind, value, param, error);
+                    /* In scope: an invisible host named here is as unknown
+                     * as one that does not exist. */
+                    g_autoptr(JsonObject) ref = dv_core_resolve_for(
+                        engine, actor, dv_core_ref_params[i].kind, value, param, error);
                     char *id;
                     if (ref == NULL)
                         return NULL;
@@ -349,13 +354,21 @@ dv_core_list(DvEngine *engine, DvKind kind, GHashTable *query, GError **error)
             g_array_append_val(filters, f);
         }
     }
-    rows = dv_store_list(dv_core(engine)->store, info->def, (DvFilter *)filters->data, filters->len,
-                         (guint)limit, cursor, &next, error);
+    {
+        guint n_params = 0;
+        g_autofree DvSqlParam *params =
+            scope != NULL ? dv_authz_filter_params(scope, &n_params) : NULL;
+        rows = dv_store_list_where(dv_core(engine)->store, info->def, (DvFilter *)filters->data,
+                                   filters->len, scope != NULL ? scope->where : NULL, params,
+                                   n_params, (guint)limit, cursor, &next, error);
+    }
     if (rows == NULL)
         return NULL;
     items = json_array_sized_new(json_array_get_length(rows));
     for (guint i = 0; i < json_array_get_length(rows); i++) {
         JsonObject *shaped = dv_core_shape(engine, kind, json_array_get_object_element(rows, i));
+        if (redact)
+            dv_authz_redact(dv_core_authz_kind(kind), shaped);
         json_array_add_object_element(items, shaped);
     }
     json_object_set_array_member(out, "items", items);
@@ -364,6 +377,150 @@ dv_core_list(DvEngine *engine, DvKind kind, GHashTable *query, GError **error)
     else
         json_object_set_null_member(out, "next_cursor");
     return g_steal_pointer(&out);
+}
+
+JsonObject *
+dv_core_list(DvEngine *engine, DvKind kind, GHashTable *query, GError **error)
+{
+    return dv_core_list_scoped(engine, NULL, kind, query, NULL, FALSE, error);
+}
+
+/* --- reads in the actor's scope ------------------------------------------- */
+
+/* The object kinds of docs/ACCESS.md, per DvKind. */
+static const char *const dv_core_authz_kinds[DV_KIND_LAST] = {
+    [DV_KIND_HOST_GROUP] = "host_group",
+    [DV_KIND_CLUSTER] = "cluster",
+    [DV_KIND_HOST] = "host",
+    [DV_KIND_POOL] = "pool",
+    [DV_KIND_VOLUME] = "volume",
+    [DV_KIND_NETWORK] = "network",
+    [DV_KIND_LIBRARY_SHARE] = "library_share",
+    [DV_KIND_TEMPLATE] = "template",
+    [DV_KIND_VM] = "vm",
+    [DV_KIND_JOB] = "job",
+    [DV_KIND_RUN_AS] = "run_as",
+    [DV_KIND_GUEST_OS_PROFILE] = "guest_os_profile",
+    [DV_KIND_SETTING] = "setting",
+    [DV_KIND_CATALOG] = "catalog",
+    [DV_KIND_CATALOG_MACHINE] = "catalog_machine",
+};
+
+const char *
+dv_core_authz_kind(DvKind kind)
+{
+    g_return_val_if_fail(kind < DV_KIND_LAST, NULL);
+    return dv_core_authz_kinds[kind];
+}
+
+const DvAuthzContext *
+dv_core_actor_authz(const DvActor *actor)
+{
+    return actor != NULL ? actor->authz : NULL;
+}
+
+/* The list filter of @ctx for @kind (owned). */
+static DvAuthzFilter *
+dv_core_scope_filter(DvEngine *engine, const DvAuthzContext *ctx, DvKind kind, GError **error)
+{
+    /* Catalog machines have their own list, through their catalog. */
+    if (kind == DV_KIND_CATALOG_MACHINE) {
+        dv_set_field_error(error, DV_ERROR_NOT_SUPPORTED, "kind",
+                           "kind: catalog machines are listed through their catalog");
+        return NULL;
+    }
+    return dv_authz_list_filter(dv_core(engine)->store, ctx, dv_core_authz_kind(kind), error);
+}
+
+JsonObject *
+dv_core_list_for(DvEngine *engine, const DvActor *actor, DvKind kind, GHashTable *query,
+                 GError **error)
+{
+    const DvAuthzContext *ctx = dv_core_actor_authz(actor);
+    g_autoptr(DvAuthzFilter) scope = NULL;
+
+    if (ctx == NULL)
+        return dv_core_list(engine, kind, query, error);
+    scope = dv_core_scope_filter(engine, ctx, kind, error);
+    if (scope == NULL)
+        return NULL;
+    return dv_core_list_scoped(engine, actor, kind, query, scope,
+                               dv_authz_context_redacts_storage(ctx), error);
+}
+
+JsonObject *
+dv_core_resolve_for(DvEngine *engine, const DvActor *actor, DvKind kind, const char *id_or_name,
+                    const char *field, GError **error)
+{
+    const DvAuthzContext *ctx = dv_core_actor_authz(actor);
+    const DvKindInfo *info = dv_core_kind_info(kind);
+    g_autoptr(JsonObject) rec = NULL;
+    g_autoptr(DvAuthzFilter) scope = NULL;
+    g_autoptr(JsonArray) rows = NULL;
+    g_autofree DvSqlParam *params = NULL;
+    guint n_params = 0;
+    DvFilter f = { "id", DV_FILTER_EQ, NULL };
+
+    rec = dv_core_resolve(engine, kind, id_or_name, field, error);
+    if (rec == NULL || ctx == NULL)
+        return g_steal_pointer(&rec);
+    scope = dv_core_scope_filter(engine, ctx, kind, error);
+    if (scope == NULL)
+        return NULL;
+    /* The same filter as the list, on this one row: what a list would not
+     * show does not exist for this actor. */
+    f.value = dv_json_get_string(rec, "id", "");
+    params = dv_authz_filter_params(scope, &n_params);
+    rows = dv_store_list_where(dv_core(engine)->store, info->def, &f, 1, scope->where, params,
+                               n_params, 1, NULL, NULL, error);
+    if (rows == NULL)
+        return NULL;
+    if (json_array_get_length(rows) == 0) {
+        g_autofree char *safe = dv_text_excerpt(id_or_name, 80);
+        dv_set_field_error(error, DV_ERROR_NOT_FOUND, field, "%s '%s' not found", info->singular,
+                           safe);
+        return NULL;
+    }
+    return g_steal_pointer(&rec);
+}
+
+JsonObject *
+dv_core_get_for(DvEngine *engine, const DvActor *actor, DvKind kind, const char *id_or_name,
+                GError **error)
+{
+    const DvAuthzContext *ctx = dv_core_actor_authz(actor);
+    g_autoptr(JsonObject) rec = dv_core_resolve_for(engine, actor, kind, id_or_name, NULL, error);
+    JsonObject *out;
+
+    if (rec == NULL)
+        return NULL;
+    out = dv_core_shape(engine, kind, rec);
+    if (ctx != NULL && dv_authz_context_redacts_storage(ctx))
+        dv_authz_redact(dv_core_authz_kind(kind), out);
+    return out;
+}
+
+gboolean
+dv_core_vm_quota_release(DvStore *store, JsonObject *vm, GError **error)
+{
+    JsonObject *q = dv_json_get_object(dv_json_get_object(vm, "spec"), "quota");
+    g_autoptr(GError) local = NULL;
+    DvAuthzAmount amount;
+
+    if (q == NULL)
+        return TRUE;
+    amount.vms = dv_json_get_int(q, "vms", 0);
+    amount.vcpus = dv_json_get_int(q, "vcpus", 0);
+    amount.memory_mib = dv_json_get_int(q, "memory_mib", 0);
+    amount.storage_gib = dv_json_get_int(q, "storage_gib", 0);
+    if (dv_authz_quota_release(store, dv_json_get_string(q, "binding_id", ""),
+                               dv_json_get_string(q, "user_id", ""), &amount, &local))
+        return TRUE;
+    /* The binding is gone and its usage rows with it: nothing to give back. */
+    if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
+        return TRUE;
+    g_propagate_error(error, g_steal_pointer(&local));
+    return FALSE;
 }
 
 /* Shapes a record for the API: hides internals, adds derived members. */

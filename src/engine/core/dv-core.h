@@ -120,6 +120,39 @@ JsonArray *dv_core_list_all(DvEngine *engine, const DvTableDef *def, const char 
 /* One page of @kind, shaped (dv_engine_list() in dv-engine.h). */
 JsonObject *dv_core_list(DvEngine *engine, DvKind kind, GHashTable *query, GError **error);
 
+/* --- reads in the actor's scope (docs/ACCESS.md, "Lists") ----------------
+ *
+ * An actor whose authz is set (a DvAuthzContext, dv_actor_set_authz())
+ * sees only what dv_authz_list_filter() leaves: the filter is part of the
+ * list query, so a page costs what the visible rows cost and the cursor
+ * pages through them; a redacting actor's objects go through
+ * dv_authz_redact().  An actor without authz (drover-setup, the tests,
+ * the daemon until its authorizer lands) sees everything, as
+ * dv_core_list() does. */
+
+/* The kind's name in privileges and filters ("host_group"). */
+const char *dv_core_authz_kind(DvKind kind);
+/* @actor's authorization context, or NULL (borrowed). */
+const DvAuthzContext *dv_core_actor_authz(const DvActor *actor);
+
+/* dv_core_list() in @actor's scope. */
+JsonObject *dv_core_list_for(DvEngine *engine, const DvActor *actor, DvKind kind, GHashTable *query,
+                             GError **error);
+/* dv_core_resolve() in @actor's scope: an object outside it is
+ * DV_ERROR_NOT_FOUND with the very message of an absent one.  The row
+ * (owned), unshaped and unredacted. */
+JsonObject *dv_core_resolve_for(DvEngine *engine, const DvActor *actor, DvKind kind,
+                                const char *id_or_name, const char *field, GError **error);
+/* One object shaped (and redacted) for @actor, or DV_ERROR_NOT_FOUND. */
+JsonObject *dv_core_get_for(DvEngine *engine, const DvActor *actor, DvKind kind,
+                            const char *id_or_name, GError **error);
+
+/* Gives back the quota a VM row holds (its spec.quota, written by the
+ * create that reserved it), inside the caller's transaction, the one
+ * removing the row.  A row without one, or whose binding is gone: TRUE. */
+gboolean dv_core_vm_quota_release(DvStore *store, JsonObject *vm,
+                                  GError **error) G_GNUC_WARN_UNUSED_RESULT;
+
 /* Checks that no other @def row has @column == @value (excluding
  * @except_id); DV_ERROR_CONFLICT naming @field otherwise. */
 gboolean dv_core_check_unique(DvEngine *engine, const DvTableDef *def, const char *column,

@@ -99,6 +99,14 @@ dv_directory_settings_save(DvDirectorySettings *s, const char *path, GError **er
     g_autofree char *data = NULL;
     gsize len = 0;
 
+    /* Other groups of the file ([login]: directory logins, read by
+     * src/engine/auth) are kept; only [directory] is rewritten. */
+    if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_KEEP_COMMENTS, NULL)) {
+        /* No file yet, or unreadable: written anew. */
+        g_key_file_unref(kf);
+        kf = g_key_file_new();
+    }
+    g_key_file_remove_group(kf, "directory", NULL);
     g_key_file_set_string(kf, "directory", "uri", s->uri);
     g_key_file_set_string(kf, "directory", "container", s->container_dn);
     if (s->bind_dn != NULL)

@@ -1555,3 +1555,29 @@ dv_directory_protector_get_directory(DvKeyProtector *protector)
         return NULL;
     return ((DvDirectoryProtector *)protector)->directory;
 }
+
+/* --- directory logins ------------------------------------------------------ */
+
+gpointer
+dv_directory_conn_open(const DvDirectoryConn *conn, GError **error)
+{
+    g_auto(DvConn) copy = { 0 };
+
+    if (!dv_conn_copy(conn, NULL, &copy, error))
+        return NULL;
+    return dv_ldap_open(&copy, error);
+}
+
+void
+dv_directory_conn_set_error(gpointer ld, int rc, const DvDirectoryConn *conn, const char *what,
+                            GError **error)
+{
+    g_auto(DvConn) copy = { 0 };
+
+    if (!dv_conn_copy(conn, NULL, &copy, NULL)) {
+        g_set_error(error, DV_ERROR, DV_ERROR_INTERNAL, "directory: cannot %s: %s", what,
+                    ldap_err2string(rc));
+        return;
+    }
+    dv_ldap_set_error(ld, rc, &copy, what, error);
+}

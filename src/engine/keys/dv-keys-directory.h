@@ -185,4 +185,18 @@ DvKeyProtector *dv_directory_protector_new(const DvDirectoryOptions *options,
  * other protector). */
 DvDirectory *dv_directory_protector_get_directory(DvKeyProtector *protector);
 
+/* --- directory logins ------------------------------------------------------ */
+
+/* For src/engine/auth/dv-auth-directory.c only: a connection opened and
+ * bound exactly as the protector's own (StartTLS on ldap://, the TLS
+ * watchdog, the network and operation timeouts).  Returns an LDAP * (a
+ * gpointer, so this header needs no <ldap.h>; owned, free it with
+ * ldap_unbind_ext_s()).  Errors as listed at the top of this file. */
+gpointer dv_directory_conn_open(const DvDirectoryConn *conn, GError **error);
+
+/* Sets @error for LDAP result @rc of "@what" on @ld (an LDAP *, may be
+ * NULL), worded and coded as the protector's own errors. */
+void dv_directory_conn_set_error(gpointer ld, int rc, const DvDirectoryConn *conn, const char *what,
+                                 GError **error);
+
 G_END_DECLS

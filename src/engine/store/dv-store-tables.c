@@ -162,6 +162,7 @@ static const DvColumn vms_cols[] = {
     { "description", DV_COL_TEXT, FALSE },
     { "created_at", DV_COL_INT, FALSE },
     { "updated_at", DV_COL_INT, FALSE },
+    { "owner_id", DV_COL_TEXT, TRUE }, /* 0007: the creating user (users.id) */
     { NULL },
 };
 const DvTableDef dv_table_vms = { "vms", vms_cols, "name", FALSE };

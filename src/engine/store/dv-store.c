@@ -1089,6 +1089,15 @@ JsonArray *
 dv_store_list(DvStore *store, const DvTableDef *def, const DvFilter *filters, guint n_filters,
               guint limit, const char *cursor, char **ret_next_cursor, GError **error)
 {
+    return dv_store_list_where(store, def, filters, n_filters, NULL, NULL, 0, limit, cursor,
+                               ret_next_cursor, error);
+}
+
+JsonArray *
+dv_store_list_where(DvStore *store, const DvTableDef *def, const DvFilter *filters, guint n_filters,
+                    const char *where_sql, const DvSqlParam *where_params, guint n_where_params,
+                    guint limit, const char *cursor, char **ret_next_cursor, GError **error)
+{
     const DvTableSql *ts = dv_store_table_sql(store, def);
     const DvColumn *order_col = dv_store_find_column(def, def->order_column);
     g_autoptr(GString) where = g_string_new("1 = 1");
@@ -1106,6 +1115,12 @@ dv_store_list(DvStore *store, const DvTableDef *def, const DvFilter *filters, gu
     limit = CLAMP(limit, 1, DV_PAGE_MAX);
     if (!dv_store_build_filters(def, filters, n_filters, where, params, error))
         return NULL;
+    /* The caller's fragment goes before the keyset condition, so the
+     * cursor pages through the rows it leaves, as it does for filters. */
+    if (where_sql != NULL) {
+        g_string_append_printf(where, " AND (%s)", where_sql);
+        g_array_append_vals(params, where_params, n_where_params);
+    }
     if (cursor != NULL) {
         DvSqlParam order_value;
         DvSqlParam id_value;

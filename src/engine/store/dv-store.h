@@ -161,6 +161,18 @@ JsonArray *dv_store_list(DvStore *store, const DvTableDef *def, const DvFilter *
                          guint n_filters, guint limit, const char *cursor,
                          char **ret_next_cursor, GError **error);
 
+/* dv_store_list() limited further by @where_sql, a trusted SQL boolean
+ * expression over the table's columns with '?' placeholders for
+ * @where_params (in order; both borrowed).  It is ANDed into the query
+ * itself, so the database uses its indexes and the page and cursor are
+ * those of the rows it leaves (the access-control list filter,
+ * docs/ACCESS.md).  Never built from request text.  NULL @where_sql: as
+ * dv_store_list(). */
+JsonArray *dv_store_list_where(DvStore *store, const DvTableDef *def, const DvFilter *filters,
+                               guint n_filters, const char *where_sql,
+                               const DvSqlParam *where_params, guint n_where_params, guint limit,
+                               const char *cursor, char **ret_next_cursor, GError **error);
+
 /* Number of rows matching @filters, or -1 with @error set. */
 gint64 dv_store_count(DvStore *store, const DvTableDef *def, const DvFilter *filters,
                       guint n_filters, GError **error);

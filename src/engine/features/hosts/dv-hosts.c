@@ -84,6 +84,7 @@ dv_engine_host_sync_txn(DvStore *store, gpointer user_data, GError **error)
     g_autoptr(JsonArray) old_nets = NULL;
     g_autoptr(JsonArray) old_vms = NULL;
     g_autoptr(JsonArray) old_snaps = NULL;
+    g_autoptr(GHashTable) quotas = g_hash_table_new(g_str_hash, g_str_equal); /* uuid -> borrowed */
     JsonArray *pools = dv_json_get_array(probe, "pools");
     JsonArray *nets = dv_json_get_array(probe, "networks");
     JsonArray *doms = dv_json_get_array(probe, "domains");
@@ -192,6 +193,14 @@ dv_engine_host_sync_txn(DvStore *store, gpointer user_data, GError **error)
     old_vms = dv_core_list_all(engine, &dv_table_vms, "host_id", ctx->host_id, error);
     if (old_vms == NULL)
         return FALSE;
+    /* The quota a VM holds (spec.quota) is Drover's, not the domain's: it
+     * stays through the refresh, so the VM's removal gives it back. */
+    for (guint i = 0; i < json_array_get_length(old_vms); i++) {
+        JsonObject *vm = json_array_get_object_element(old_vms, i);
+        JsonObject *q = dv_json_get_object(dv_json_get_object(vm, "spec"), "quota");
+        if (q != NULL && dv_json_get_string(vm, "uuid", NULL) != NULL)
+            g_hash_table_insert(quotas, (gpointer)dv_json_get_string(vm, "uuid", NULL), q);
+    }
     for (guint i = 0; doms != NULL && i < json_array_get_length(doms); i++) {
         JsonObject *d = json_array_get_object_element(doms, i);
         JsonObject *w = json_object_new();
@@ -211,6 +220,10 @@ dv_engine_host_sync_txn(DvStore *store, gpointer user_data, GError **error)
         json_object_set_boolean_member(w, "secure_boot", dv_json_get_bool(d, "secure_boot", FALSE));
         dv_core_copy_member(spec, "disks", d, "disks");
         dv_core_copy_member(spec, "networks", d, "networks");
+        if (g_hash_table_lookup(quotas, dv_json_get_string(d, "uuid", "")) != NULL)
+            json_object_set_object_member(
+                spec, "quota",
+                json_object_ref(g_hash_table_lookup(quotas, dv_json_get_string(d, "uuid", ""))));
         json_object_set_object_member(w, "spec", spec);
         /* Only used when the row is new. */
         json_object_set_null_member(w, "template_id");

@@ -332,10 +332,101 @@ dv_engine_vm_debug_pause(const char *point)
     g_usleep(30 * G_USEC_PER_SEC);
 }
 
+/* --- quota (docs/ACCESS.md, "Quotas") -----------------------------------------
+ *
+ * A VM made by an actor with an authorization context is charged to the
+ * binding that allows it vm.create on the chosen host: vms 1, its vCPUs,
+ * memory and disk capacity (GiB, rounded up).  The reservation is made in
+ * the transaction that writes the row and accepts the job, and recorded
+ * in the row's spec.quota, so the row's removal gives back exactly what
+ * was taken, in the transaction that removes it. */
+
+static void
+dv_engine_vm_quota_amount(JsonObject *q, DvAuthzAmount *ret)
+{
+    ret->vms = dv_json_get_int(q, "vms", 0);
+    ret->vcpus = dv_json_get_int(q, "vcpus", 0);
+    ret->memory_mib = dv_json_get_int(q, "memory_mib", 0);
+    ret->storage_gib = dv_json_get_int(q, "storage_gib", 0);
+}
+
+/* {binding_id, user_id, vms, vcpus, memory_mib, storage_gib} for a new VM
+ * on @host, or NULL with nothing to charge (an actor without context);
+ * the actor not allowed vm.create there: the error of dv_authz_check(). */
+static gboolean
+dv_engine_vm_quota_plan(DvEngine *engine, const DvActor *actor, JsonObject *host, gint64 vcpus,
+                        gint64 mem, JsonArray *disks, JsonObject **ret_quota, GError **error)
+{
+    const DvAuthzContext *ctx = dv_core_actor_authz(actor);
+    const char *group_id = dv_json_get_string(host, "host_group_id", NULL);
+    g_auto(GStrv) path = NULL;
+    DvAuthzObject o = { .kind = "vm" };
+    const char *binding;
+    JsonObject *q;
+    guint64 bytes = 0;
+
+    *ret_quota = NULL;
+    if (ctx == NULL)
+        return TRUE;
+    if (group_id != NULL) {
+        path = dv_authz_host_group_path(dv_core(engine)->store, group_id, error);
+        if (path == NULL)
+            return FALSE;
+    }
+    o.host_group_path = (const char *const *)path;
+    o.owner_id = dv_authz_context_get_user_id(ctx);
+    if (!dv_authz_check(ctx, "vm.create", &o, error))
+        return FALSE;
+    binding = dv_authz_decide_binding(ctx, "vm.create", &o);
+    if (binding == NULL) {
+        g_set_error_literal(error, DV_ERROR, DV_ERROR_INTERNAL, "vm.create: allowed by no binding");
+        return FALSE;
+    }
+    for (guint i = 0; i < json_array_get_length(disks); i++)
+        bytes += (guint64)MAX(
+            dv_json_get_int(json_array_get_object_element(disks, i), "capacity", 0), 0);
+    q = json_object_new();
+    json_object_set_string_member(q, "binding_id", binding);
+    json_object_set_string_member(q, "user_id", dv_authz_context_get_user_id(ctx));
+    json_object_set_int_member(q, "vms", 1);
+    json_object_set_int_member(q, "vcpus", vcpus);
+    json_object_set_int_member(q, "memory_mib", mem);
+    json_object_set_int_member(q, "storage_gib", (gint64)((bytes + (1 << 30) - 1) >> 30));
+    *ret_quota = q;
+    return TRUE;
+}
+
+static gboolean
+dv_engine_vm_row_delete_txn(DvStore *store, gpointer user_data, GError **error)
+{
+    JsonObject *vm = user_data;
+    return dv_store_delete(store, &dv_table_vms, dv_json_get_string(vm, "id", ""), error) &&
+           dv_core_vm_quota_release(store, vm, error);
+}
+
+/* Removes @vm's row and gives its quota back, together. */
+static gboolean
+dv_engine_vm_row_delete(DvEngine *engine, const char *vm_id, GError **error)
+{
+    g_autoptr(JsonObject) vm = dv_store_get(dv_core(engine)->store, &dv_table_vms, vm_id, error);
+    if (vm == NULL)
+        return FALSE;
+    return dv_store_transaction(dv_core(engine)->store, dv_engine_vm_row_delete_txn, vm, error);
+}
+
 static gboolean
 dv_engine_vm_create_txn(DvStore *store, gpointer user_data, GError **error)
 {
     JsonObject *rec = user_data;
+    JsonObject *q = dv_json_get_object(dv_json_get_object(rec, "spec"), "quota");
+
+    if (q != NULL) {
+        DvAuthzAmount amount;
+        dv_engine_vm_quota_amount(q, &amount);
+        if (!dv_authz_quota_reserve(store, dv_json_get_string(q, "binding_id", ""),
+                                    dv_json_get_string(q, "user_id", ""), &amount, error))
+            return FALSE;
+    }
     if (!dv_store_insert(store, &dv_table_vms, rec, error))
         return FALSE;
     dv_engine_vm_debug_pause("row");
@@ -352,6 +443,7 @@ dv_engine_vm_create(DvEngine *engine, JsonObject *body, const DvActor *actor, GE
     g_autoptr(JsonArray) disks = NULL;
     g_autoptr(JsonArray) nets = NULL;
     g_autoptr(JsonObject) job = NULL;
+    g_autoptr(JsonObject) quota = NULL;
     g_autoptr(GError) local = NULL;
     g_autofree char *id = g_uuid_string_random();
     g_autofree char *uuid = g_uuid_string_random();
@@ -487,6 +579,8 @@ dv_engine_vm_create(DvEngine *engine, JsonObject *body, const DvActor *actor, GE
     nets = dv_engine_vm_networks(engine, host, net_in, error);
     if (nets == NULL)
         return NULL;
+    if (!dv_engine_vm_quota_plan(engine, actor, host, vcpus, mem, disks, &quota, error))
+        return NULL;
 
     json_object_set_string_member(rec, "id", id);
     json_object_set_string_member(rec, "name", name);
@@ -506,8 +600,17 @@ dv_engine_vm_create(DvEngine *engine, JsonObject *body, const DvActor *actor, GE
         JsonObject *spec = json_object_new();
         json_object_set_array_member(spec, "disks", json_array_ref(disks));
         json_object_set_array_member(spec, "networks", json_array_ref(nets));
+        if (quota != NULL)
+            json_object_set_object_member(spec, "quota", g_steal_pointer(&quota));
         json_object_set_object_member(rec, "spec", spec);
     }
+    if (actor != NULL && actor->id != NULL)
+        json_object_set_string_member(rec, "owner_id", actor->id);
+    else if (dv_core_actor_authz(actor) != NULL)
+        json_object_set_string_member(rec, "owner_id",
+                                      dv_authz_context_get_user_id(dv_core_actor_authz(actor)));
+    else
+        json_object_set_null_member(rec, "owner_id");
     if (dv_json_get_string(body, "description", NULL) != NULL)
         json_object_set_string_member(rec, "description", dv_json_get_string(body, "description", NULL));
     else
@@ -621,7 +724,7 @@ dv_engine_vm_create_cleanup(DvEngine *engine, DvVirtHost *vh, const char *vm_id,
                       local->message);
         g_clear_error(&local);
     }
-    if (!dv_store_delete(dv_core(engine)->store, &dv_table_vms, vm_id, &local) &&
+    if (!dv_engine_vm_row_delete(engine, vm_id, &local) &&
         !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
         g_warning("cleanup: cannot remove VM row %s: %s", vm_id, local->message);
 }
@@ -988,7 +1091,7 @@ dv_engine_vm_delete_job(DvJob *job, gpointer user_data, GError **error)
     g_clear_error(&local);
     if (dv_json_get_bool(dv_job_get_params(job), "delete_volumes", FALSE))
         dv_engine_volumes_forget(engine, dv_json_get_string(vm, "host_id", ""), vm);
-    if (!dv_store_delete(dv_core(engine)->store, &dv_table_vms, vm_id, &local) &&
+    if (!dv_engine_vm_row_delete(engine, vm_id, &local) &&
         !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
         g_propagate_error(error, g_steal_pointer(&local));
         return FALSE;
