@@ -11,13 +11,14 @@
 static JsonObject *
 dv_op_list(DvOpCall *call, GError **error)
 {
-    return dv_engine_list(call->engine, call->op->object, call->query, error);
+    /* Filtered inside the query by the caller's scope (docs/ACCESS.md, "Lists"). */
+    return dv_engine_list_for(call->engine, call->actor, call->op->object, call->query, error);
 }
 
 static JsonObject *
 dv_op_get(DvOpCall *call, GError **error)
 {
-    return dv_engine_get(call->engine, call->op->object, call->params[0], error);
+    return dv_engine_get_for(call->engine, call->actor, call->op->object, call->params[0], error);
 }
 
 static JsonObject *
@@ -74,7 +75,7 @@ dv_op_debug_sleep(DvOpCall *call, GError **error)
 static JsonObject *
 dv_op_pool_volumes(DvOpCall *call, GError **error)
 {
-    g_autoptr(JsonObject) pool = dv_engine_get(call->engine, DV_KIND_POOL, call->params[0], error);
+    g_autoptr(JsonObject) pool = dv_engine_get_for(call->engine, call->actor, DV_KIND_POOL, call->params[0], error);
     g_autoptr(GHashTable) q = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     if (pool == NULL)
         return NULL;
@@ -86,7 +87,7 @@ dv_op_pool_volumes(DvOpCall *call, GError **error)
             g_hash_table_replace(q, g_strdup(k), g_strdup(v));
     }
     g_hash_table_replace(q, g_strdup("pool_id"), g_strdup(dv_json_get_string(pool, "id", "")));
-    return dv_engine_list(call->engine, DV_KIND_VOLUME, q, error);
+    return dv_engine_list_for(call->engine, call->actor, DV_KIND_VOLUME, q, error);
 }
 
 static const char *const dv_jobs_debug_sleep[] = { "debug.sleep", "debug.sleep-once", NULL };

@@ -485,6 +485,56 @@ test_matrix(Fixture *f, gconstpointer data)
     g_assert_cmpuint(checked, >, 300);
 }
 
+static gint
+cmp_names(gconstpointer a, gconstpointer b)
+{
+    return g_strcmp0(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Names of a list's items, sorted and joined by spaces (owned). */
+static char *
+list_names(Fixture *f, const char *token, const char *path)
+{
+    g_autoptr(JsonObject) o = req_ok(f, token, "GET", path, NULL, 200);
+    JsonArray *items = json_object_get_array_member(o, "items");
+    g_autoptr(GPtrArray) names = g_ptr_array_new();
+    for (guint i = 0; i < json_array_get_length(items); i++)
+        g_ptr_array_add(names, (gpointer)json_object_get_string_member(
+                                   json_array_get_object_element(items, i), "name"));
+    g_ptr_array_sort(names, cmp_names);
+    g_ptr_array_add(names, NULL);
+    return g_strjoinv(" ", (char **)names->pdata);
+}
+
+/* Lists show what the caller's scope covers, the administrator's all. */
+static void
+test_lists(Fixture *f, gconstpointer data)
+{
+    static const struct {
+        const char *path;
+        const char *all;
+        const char *in;
+    } lists[] = {
+        { "/api/v1/vms", "vin0 vout0", "vin0" },
+        { "/api/v1/hosts", "hin hout", "hin" },
+        { "/api/v1/clusters", "cin cout", "cin" },
+        { "/api/v1/host-groups", "In Out", "In" },
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(lists); i++) {
+        g_autofree char *all = list_names(f, f->d->token, lists[i].path);
+        g_autofree char *adm = list_names(f, f->tokens[1], lists[i].path);
+        g_autofree char *ro = list_names(f, f->tokens[2], lists[i].path);
+        g_assert_cmpstr(all, ==, lists[i].all);
+        g_assert_cmpstr(adm, ==, lists[i].in);
+        g_assert_cmpstr(ro, ==, lists[i].in);
+    }
+    /* A self-service user sees its own VMs only: none yet. */
+    {
+        g_autofree char *ss = list_names(f, f->tokens[3], "/api/v1/vms");
+        g_assert_cmpstr(ss, ==, "");
+    }
+}
+
 /* Asserts that no member of @obj is a storage field of @kind; returns how
  * many it has (for the administrator's view). */
 static guint
@@ -847,6 +897,45 @@ test_escalation(Fixture *f, gconstpointer data)
     }
 }
 
+/* Own objects: a self-service user's VM is its own (vms.owner_id), so
+ * it may act on it and on its jobs, and on nobody else's VM in its group;
+ * a read-only administrator of the group sees the VM but may not act. */
+static void
+test_own(Fixture *f, gconstpointer data)
+{
+    const char *ss = f->tokens[3];
+    g_autoptr(JsonObject) created = req_ok(
+        f, ss, "POST", "/api/v1/vms",
+        "{\"name\":\"vss\",\"host\":\"hin\",\"memory_mib\":64,"
+        "\"disks\":[{\"size_mib\":8,\"pool\":\"pool1\"}]}",
+        202);
+    const char *job_id =
+        json_object_get_string_member(json_object_get_object_member(created, "job"), "id");
+    g_autoptr(JsonObject) job = dv_test_wait_job(f->d, job_id, 60);
+    g_autofree char *job_path = g_strdup_printf("/api/v1/jobs/%s", job_id);
+    g_autofree char *names = NULL;
+
+    dv_test_assert_job_state(job, "succeeded");
+    names = list_names(f, ss, "/api/v1/vms");
+    g_assert_cmpstr(names, ==, "vss");
+    {
+        g_autoptr(JsonObject) own_job = req_ok(f, ss, "GET", job_path, NULL, 200);
+        g_autoptr(JsonObject) vm = req_ok(f, ss, "GET", "/api/v1/vms/vss", NULL, 200);
+        g_autoptr(JsonObject) start = req_ok(f, ss, "POST", "/api/v1/vms/vss/start", NULL, 202);
+        g_autoptr(JsonObject) seen = req_ok(f, f->tokens[2], "GET", "/api/v1/vms/vss", NULL, 200);
+    }
+    /* Not its own: as if absent. */
+    assert_refused(f, ss, "GET", "/api/v1/vms/vin0", NULL, 404, "not-found", NULL);
+    assert_refused(f, ss, "POST", "/api/v1/vms/vin0/stop", NULL, 404, "not-found", NULL);
+    /* Visible, not allowed: 403 naming the privilege. */
+    assert_refused(f, f->tokens[2], "POST", "/api/v1/vms/vss/start", NULL, 403,
+                   "permission-denied", NULL);
+    /* Out of the user's host group: a create there is refused as absent. */
+    assert_refused(f, ss, "POST", "/api/v1/vms",
+                   "{\"name\":\"vss2\",\"host\":\"hout\",\"memory_mib\":64}", 404,
+                   "not-found", NULL);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -858,6 +947,7 @@ main(int argc, char **argv)
         { "matrix", test_matrix },         { "redaction", test_redaction },
         { "audit", test_audit },           { "users", test_users },
         { "escalation", test_escalation }, { "sessions", test_sessions },
+        { "lists", test_lists },           { "own", test_own },
     };
     static const char *const backends[] = { "sqlite", "postgresql" };
 
