@@ -425,6 +425,24 @@ dv_authorizer_check(DvRequest *req, const DvOp *op, DvOpCall *call, DvAuthzObjec
     return TRUE;
 }
 
+/* Using a Run As account through an operation (a host's credentials)
+ * needs run_as.use on it: SCVMM's credential-extraction path.  An
+ * account that does not resolve is left to the operation's own check. */
+static gboolean
+dv_authorizer_check_run_as(DvRequest *req, const DvOp *op, DvOpCall *call, GError **error)
+{
+    const char *ref;
+    g_autoptr(JsonObject) account = NULL;
+
+    if (op->run_as_field == NULL || call->body == NULL ||
+        (ref = dv_json_get_string(call->body, op->run_as_field, NULL)) == NULL)
+        return TRUE;
+    account = dv_core_resolve(req->server->engine, DV_KIND_RUN_AS, ref, op->run_as_field, NULL);
+    if (account == NULL)
+        return TRUE;
+    return dv_authz_check_run_as_use(call->authz, dv_json_get_string(account, "id", NULL), error);
+}
+
 static void
 dv_authorizer_redact(const DvOp *op, JsonObject *result)
 {
@@ -549,7 +567,8 @@ dv_route_op(DvRequest *req, const DvOp *op, const char **params, guint *status, 
     if (!dv_route_read_body(req, op, &body, error))
         return NULL;
     call.body = body;
-    if (!dv_authorizer_check(req, op, &call, &obj, &keep, &local)) {
+    if (!dv_authorizer_check(req, op, &call, &obj, &keep, &local) ||
+        !dv_authorizer_check_run_as(req, op, &call, &local)) {
         dv_authorizer_audit(req, op, &call, &obj, NULL, local, TRUE);
         g_propagate_error(error, local);
         return NULL;

@@ -263,6 +263,8 @@ static const DvOp dv_engine_ops[] = {
       .target_field = "host_group",
       .parent_kind = DV_KIND_HOST_GROUP,
       .lock = DV_OP_LOCK_PARENT,
+      /* A host's credentials: using them needs run_as.use on the account. */
+      .run_as_field = "run_as",
       .job_kinds = dv_jobs_host_create,
       .shape = DV_OP_SHAPE_JOB,
       .body = DV_OP_BODY_REQUIRED,
@@ -288,6 +290,7 @@ static const DvOp dv_engine_ops[] = {
       .target = DV_OP_TARGET_PATH,
       .target_field = "ref",
       .lock = DV_OP_LOCK_OBJECT,
+      .run_as_field = "run_as",
       .job_kinds = dv_jobs_host_update,
       .shape = DV_OP_SHAPE_JOB,
       .body = DV_OP_BODY_REQUIRED,

@@ -895,6 +895,37 @@ test_escalation(Fixture *f, gconstpointer data)
         assert_refused(f, ro_all, "GET", "/api/v1/catalog-machines/desk-01/identity", NULL, 403,
                        "permission-denied", NULL);
     }
+    /* Using a Run As account (a host's credentials) needs run_as.use on it:
+     * an administrator of In cannot see "svc" (404), then sees it but may
+     * not use it (403 naming run_as.use), then may (the host's own input
+     * check answers). */
+    {
+        static const char host[] = "{\"name\":\"h3\",\"uri\":\"test:///default\","
+                                   "\"host_group\":\"In\",\"run_as\":\"svc\",\"matrix\":1}";
+        g_autoptr(JsonObject) svc = req_ok(f, f->d->token, "GET", "/api/v1/run-as-accounts/svc", NULL, 200);
+        g_autofree char *see = g_strdup_printf(
+            "{\"user\":\"adm-in\",\"role\":\"read-only-administrator\",\"scope\":{\"kind\":"
+            "\"run_as\",\"ref\":\"%s\"}}", json_object_get_string_member(svc, "id"));
+        g_autofree char *use = g_strdup_printf(
+            "{\"user\":\"adm-in\",\"role\":\"administrator\",\"scope\":{\"kind\":"
+            "\"run_as\",\"ref\":\"%s\"}}", json_object_get_string_member(svc, "id"));
+        guint status = 0;
+        g_autoptr(JsonNode) r = NULL;
+        g_autoptr(JsonObject) b1 = NULL;
+        g_autoptr(JsonObject) b2 = NULL;
+        gint64 hosts_before = dv_test_count(f->d, "/api/v1/hosts");
+
+        assert_refused(f, f->tokens[1], "POST", "/api/v1/hosts", host, 404, "not-found", NULL);
+        b1 = req_ok(f, f->d->token, "POST", "/api/v1/bindings", see, 201);
+        r = req(f, f->tokens[1], "POST", "/api/v1/hosts", host, &status);
+        dv_test_assert_error(r, status, 403, "permission-denied", NULL);
+        g_assert_nonnull(strstr(json_to_string(r, FALSE), "run_as.use"));
+        g_clear_pointer(&r, json_node_unref);
+        b2 = req_ok(f, f->d->token, "POST", "/api/v1/bindings", use, 201);
+        assert_refused(f, f->tokens[1], "POST", "/api/v1/hosts", host, 400, "invalid-argument",
+                       "matrix");
+        g_assert_cmpint(dv_test_count(f->d, "/api/v1/hosts"), ==, hosts_before);
+    }
 }
 
 /* Own objects: a self-service user's VM is its own (vms.owner_id), so

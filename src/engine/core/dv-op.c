@@ -165,6 +165,8 @@ dv_core_ops_to_json(DvEngine *engine)
         if (op->target_field != NULL)
             json_object_set_string_member(o, "target_field", op->target_field);
         json_object_set_string_member(o, "lock", dv_op_lock_to_string(op->lock));
+        if (op->run_as_field != NULL)
+            json_object_set_string_member(o, "run_as_field", op->run_as_field);
         for (guint k = 0; op->job_kinds != NULL && op->job_kinds[k] != NULL; k++)
             json_array_add_string_element(kinds, op->job_kinds[k]);
         json_object_set_array_member(o, "job_kinds", kinds);

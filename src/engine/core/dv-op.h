@@ -107,6 +107,9 @@ struct _DvOp {
     const char *alt_field;    /* TARGET_PARENT: a second body field tried after the first */
     DvKind alt_kind;
     const DvFieldSpec *fields; /* input fields where the feature exposes its spec, or NULL */
+    /* A body field naming a Run As account the operation makes use of: the
+     * caller needs run_as.use on it too (dv_authz_check_run_as_use()). */
+    const char *run_as_field;
     DvOpLock lock;
     const char *const *job_kinds; /* NULL-terminated, or NULL: submits none */
     DvOpShape shape;

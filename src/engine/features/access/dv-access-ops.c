@@ -329,6 +329,33 @@ dv_access_bindings(DvOpCall *call, GError **error)
     return dv_access_items(items, NULL);
 }
 
+/* A binding changed: the cached contexts of the sessions it concerns are
+ * dropped, so the very next request of those users sees it.  A group's
+ * members are not known here (the directory says at login): every user's
+ * are dropped, an administrator's rare change. */
+static void
+dv_access_forget_principal(DvOpCall *call, JsonObject *binding)
+{
+    DvStore *store = dv_core(call->engine)->store;
+    g_autofree char *cursor = NULL;
+
+    if (g_strcmp0(dv_json_get_string(binding, "principal_kind", NULL), "user") == 0) {
+        dv_auth_forget_user(dv_access_auth(call), dv_json_get_string(binding, "principal", ""));
+        return;
+    }
+    do {
+        g_autofree char *next = NULL;
+        g_autoptr(JsonArray) users =
+            dv_store_list(store, &dv_table_users, NULL, 0, 500, cursor, &next, NULL);
+        for (guint i = 0; users != NULL && i < json_array_get_length(users); i++)
+            dv_auth_forget_user(dv_access_auth(call),
+                                dv_json_get_string(json_array_get_object_element(users, i), "id",
+                                                   ""));
+        g_free(cursor);
+        cursor = users != NULL ? g_steal_pointer(&next) : NULL;
+    } while (cursor != NULL);
+}
+
 /* Auth names the fields of its binding spec; the API's are those of the
  * REST body (docs/API.md, "Bindings"). */
 static void
@@ -413,6 +440,8 @@ dv_access_binding_create(DvOpCall *call, GError **error)
             dv_authz_binding_add(dv_core(call->engine)->store, call->authz, spec, &local);
         if (out == NULL)
             dv_access_rename_field(local, error);
+        else
+            dv_access_forget_principal(call, out);
         return out;
     }
 }
@@ -420,8 +449,12 @@ dv_access_binding_create(DvOpCall *call, GError **error)
 static JsonObject *
 dv_access_binding_delete(DvOpCall *call, GError **error)
 {
+    g_autoptr(JsonObject) binding =
+        dv_store_get(dv_core(call->engine)->store, &dv_table_bindings, call->params[0], NULL);
     if (!dv_authz_binding_delete(dv_core(call->engine)->store, call->authz, call->params[0], error))
         return NULL;
+    if (binding != NULL)
+        dv_access_forget_principal(call, binding);
     return json_object_new();
 }
 
