@@ -1,6 +1,6 @@
 #define G_LOG_DOMAIN "DvCli"
 
-/* drover login, logout, user passwd, version, job. */
+/* drover login, logout, version, job (user passwd: dv-cli-commands-access.c). */
 
 #include "dv-cli.h"
 
@@ -30,29 +30,6 @@ static const DvCliOption dv_cli_login_options[] = {
     { "password", DV_CLI_OPT_REFUSED, NULL, NULL, NULL, NULL, 0, 0,
       "a password on the command line is visible to every user in 'ps' and stays in the shell history; "
       "use --password-file F or --password-stdin, or let drover prompt for it" },
-    { NULL },
-};
-
-/* Both passwords come from files or standard input (only one of them can
- * use it), never from arguments, as every secret (dv-cli-commands-secret.c). */
-static const DvCliOption dv_cli_passwd_options[] = {
-    { "current-password-file", DV_CLI_OPT_SECRET_FILE, "F", "current_password", NULL, NULL, 0, 0,
-      "read the current password from F (all of it, less one trailing newline)" },
-    { "current-password-stdin", DV_CLI_OPT_SECRET_STDIN, NULL, "current_password", NULL, NULL, 0, 0,
-      "read the current password from standard input" },
-    { "new-password-file", DV_CLI_OPT_SECRET_FILE, "F", "new_password", NULL, NULL, 0, 0,
-      "read the new password from F (8-1024 bytes)" },
-    { "new-password-stdin", DV_CLI_OPT_SECRET_STDIN, NULL, "new_password", NULL, NULL, 0, 0,
-      "read the new password from standard input" },
-    { "password", DV_CLI_OPT_REFUSED, NULL, NULL, NULL, NULL, 0, 0,
-      "a password on the command line is visible to every user in 'ps' and stays in the shell history; "
-      "use --current-password-file F and --new-password-file F (or one of them -stdin)" },
-    { "current-password", DV_CLI_OPT_REFUSED, NULL, NULL, NULL, NULL, 0, 0,
-      "a password on the command line is visible to every user in 'ps' and stays in the shell history; "
-      "use --current-password-file F or --current-password-stdin" },
-    { "new-password", DV_CLI_OPT_REFUSED, NULL, NULL, NULL, NULL, 0, 0,
-      "a password on the command line is visible to every user in 'ps' and stays in the shell history; "
-      "use --new-password-file F or --new-password-stdin" },
     { NULL },
 };
 
@@ -125,22 +102,6 @@ dv_cli_run_job_watch(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonO
     /* Watching is waiting: --no-wait would make the command a no-op. */
     cli->no_wait = FALSE;
     return dv_cli_follow_and_report(cli, job, done, error);
-}
-
-static gboolean
-dv_cli_prepare_passwd(DvCliArgs *args, JsonObject *body, GError **error)
-{
-    if (dv_cli_args_has(args, "current-password-file") == dv_cli_args_has(args, "current-password-stdin")) {
-        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "current_password",
-                           "give exactly one of --current-password-file F and --current-password-stdin");
-        return FALSE;
-    }
-    if (dv_cli_args_has(args, "new-password-file") == dv_cli_args_has(args, "new-password-stdin")) {
-        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "new_password",
-                           "give exactly one of --new-password-file F and --new-password-stdin");
-        return FALSE;
-    }
-    return TRUE;
 }
 
 /* Reads one line from @fd into guarded memory, byte by byte so no stdio
@@ -452,11 +413,6 @@ const DvCliCommand dv_cli_commands_misc[] = {
       dv_cli_prepare_login, dv_cli_run_login, NULL, NULL, NULL, NULL,
       "login [--user U] [--password-file F | --password-stdin]" },
     { "logout", NULL, "", "End the session and forget its token.", NULL, NULL, dv_cli_run_logout },
-    { "user", "passwd", "", "Change your password; your other sessions end.", dv_cli_passwd_options,
-      dv_cli_prepare_passwd, dv_cli_run_job, "POST", "/session/password", NULL,
-      "Password changed; your other sessions have ended",
-      "user passwd (--current-password-file F | --current-password-stdin)\n"
-      "                 (--new-password-file F | --new-password-stdin)" },
     { "version", NULL, "", "Show the client's and the server's version.", NULL, NULL, dv_cli_run_version },
     { "upgrade-report", NULL, "", "Show the report of the last drover-setup upgrade: secrets to re-enter, hosts "
       "to refresh, limits to review.", NULL, NULL, dv_cli_run_show, "GET", "/upgrade-report" },

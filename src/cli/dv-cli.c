@@ -21,6 +21,7 @@ static const DvCliCommand *const dv_cli_tables[] = {
     dv_cli_commands_catalog,
     dv_cli_commands_job,
     dv_cli_commands_secret,
+    dv_cli_commands_access,
 };
 
 static const char dv_cli_global_usage[] =

@@ -210,6 +210,7 @@ extern const DvCliCommand dv_cli_commands_catalog[];
 extern const DvCliCommand dv_cli_commands_misc[]; /* login, logout, version */
 extern const DvCliCommand dv_cli_commands_job[];
 extern const DvCliCommand dv_cli_commands_secret[]; /* run-as, guest-os-profile, setting */
+extern const DvCliCommand dv_cli_commands_access[]; /* user, role, binding, token, session, audit */
 
 /* Config file: $XDG_CONFIG_HOME/drover/config, [server] url and token. */
 char *dv_cli_config_path(void);

@@ -377,7 +377,7 @@ test_parse_errors(void)
     };
     const DvCliCommand *const tables[] = { dv_cli_commands_vm, dv_cli_commands_host, dv_cli_commands_storage,
                                            dv_cli_commands_misc, dv_cli_commands_job, dv_cli_commands_secret,
-                                           dv_cli_commands_catalog };
+                                           dv_cli_commands_catalog, dv_cli_commands_access };
 
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
         const DvCliCommand *cmd = NULL;
@@ -451,6 +451,13 @@ test_main_usage(void)
         { { "login", "--password", "x" }, 2, "", "use --password-file F or --password-stdin" },
         { { "catalog", "--help" }, 0, "machines CATALOG", "" },
         { { "catalog", "create", "c", "--master", "m" }, 2, "", "usage: drover catalog create NAME --master VM" },
+        { { "user", "--help" }, 0, "passwd", "" },
+        { { "--help" }, 0, "  binding          list, add, delete\n", "" },
+        { { "audit", "--help" }, 0, "usage: drover audit [--user U] [--operation OP]", "" },
+        { { "binding", "add", "--role", "r", "--quota-vms", "x" }, 2, "", "usage: drover binding add (--user U" },
+        { { "binding", "add", "--role", "r" }, 2, "", "error: give exactly one of --user U and --group G" },
+        { { "token", "add", "ci", "--expires-in", "0" }, 2, "", "from 1 to 365" },
+        { { "user", "add", "x", "--password", "Pw-unit-1" }, 2, "", "use --password-file F or --password-stdin" },
     };
 
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -814,6 +821,165 @@ test_secret_main(void)
     }
 }
 
+static const DvCliCommand *
+access_command(const char *noun, const char *verb)
+{
+    return find_command(dv_cli_commands_access, noun, verb);
+}
+
+/* The bodies of the access-control commands, as docs/API.md ("Access
+ * control") writes them: a binding's scope and quotas nested, a role's and
+ * a token's privileges as plain strings, the user's password from a file. */
+static void
+test_access_bodies(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("drover-cli-access-XXXXXX", NULL);
+    g_autofree char *pw = write_file(dir, "pw", "Dora-pw-5678\n", -1);
+    g_autofree char *cur = write_file(dir, "cur", "Old-pw-1234\n", -1);
+    static const struct {
+        const char *noun;
+        const char *verb;
+        const char *words[24];
+        const char *body;
+    } cases[] = {
+        { "user", "disable", { "bob" }, "{\"disabled\":true}" },
+        { "user", "enable", { "bob" }, "{\"disabled\":false}" },
+        { "user", "delete", { "bob" }, "{}" },
+        { "role", "add", { "ops", "--privilege", "vm.power", "--privilege=vm.read" },
+          "{\"privileges\":[\"vm.power\",\"vm.read\"],\"name\":\"ops\"}" },
+        { "binding", "add", { "--user", "alice", "--role", "read-only" }, "{\"user\":\"alice\",\"role\":\"read-only\"}" },
+        { "binding", "add", { "--role", "administrator", "--group", "admins" },
+          "{\"role\":\"administrator\",\"group\":\"admins\"}" },
+        { "binding", "add", { "--user", "alice", "--role", "r", "--catalog", "desks" },
+          "{\"user\":\"alice\",\"role\":\"r\",\"scope\":{\"kind\":\"catalog\",\"ref\":\"desks\"}}" },
+        { "binding", "add", { "--user", "alice", "--role", "r", "--library-share", "iso" },
+          "{\"user\":\"alice\",\"role\":\"r\",\"scope\":{\"kind\":\"library_share\",\"ref\":\"iso\"}}" },
+        { "binding", "add", { "--user", "alice", "--role", "r", "--run-as", "svc", "--deny" },
+          "{\"user\":\"alice\",\"role\":\"r\",\"scope\":{\"kind\":\"run_as\",\"ref\":\"svc\"},\"effect\":\"deny\"}" },
+        { "binding", "add",
+          { "--group", "tenants", "--role", "tenant-administrator", "--host-group", "prod", "--quota-vms", "0",
+            "--quota-vcpus", "64", "--quota-memory", "65536", "--quota-storage", "500", "--member-vms", "2",
+            "--member-vcpus", "4", "--member-memory", "4096", "--member-storage", "50" },
+          "{\"group\":\"tenants\",\"role\":\"tenant-administrator\",\"scope\":{\"kind\":\"host_group\",\"ref\":\"prod\"},"
+          "\"quota\":{\"vms\":0,\"vcpus\":64,\"memory_mib\":65536,\"storage_gib\":500,"
+          "\"per_member\":{\"vms\":2,\"vcpus\":4,\"memory_mib\":4096,\"storage_gib\":50}}}" },
+        { "binding", "add", { "--user", "u", "--role", "r", "--member-vms", "1" },
+          "{\"user\":\"u\",\"role\":\"r\",\"quota\":{\"per_member\":{\"vms\":1}}}" },
+        { "token", "add", { "ci" }, "{\"name\":\"ci\"}" },
+        { "token", "add", { "ci", "--expires-in", "365", "--privilege", "vm.read", "--privilege", "vm.power" },
+          "{\"expires_in_days\":365,\"privileges\":[\"vm.read\",\"vm.power\"],\"name\":\"ci\"}" },
+        { "token", "revoke", { "t1" }, "{}" },
+        { "session", "revoke", { "s1" }, "{}" },
+        { "binding", "list", { "--user", "alice" }, "{}" },
+        { "audit", NULL, { "--outcome", "failed", "--limit", "500", "--all" }, "{}" },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *body = build_body(access_command(cases[i].noun, cases[i].verb), cases[i].words, &error);
+        if (error != NULL)
+            g_error("case %" G_GSIZE_FORMAT ": %s", i, error->message);
+        g_assert_cmpstr(body, ==, cases[i].body);
+    }
+
+    /* The password from its file, in guarded memory, beside --role. */
+    {
+        const char *words[] = { "dora", "--role", "self-service", "--password-file", pw, NULL };
+        g_autoptr(GError) error = NULL;
+        g_autofree char *body = build_body(access_command("user", "add"), words, &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(body, ==, "{\"role\":\"self-service\",\"name\":\"dora\",\"password\":\"Dora-pw-5678\"}");
+    }
+    /* user passwd moved beside the new user verbs and still works. */
+    {
+        const char *words[] = { "--current-password-file", cur, "--new-password-file", pw, NULL };
+        g_autoptr(GError) error = NULL;
+        g_autofree char *body = build_body(access_command("user", "passwd"), words, &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(body, ==, "{\"current_password\":\"Old-pw-1234\",\"new_password\":\"Dora-pw-5678\"}");
+        g_assert_true(g_str_equal(access_command("user", "passwd")->path, "/session/password"));
+    }
+    g_unlink(pw);
+    g_unlink(cur);
+    g_rmdir(dir);
+}
+
+/* Bad command lines: each a DV_ERROR naming the option and the rule. */
+static void
+test_access_errors(void)
+{
+    static const struct {
+        const char *noun;
+        const char *verb;
+        const char *words[12];
+        const char *field;
+        const char *message; /* a part of the message */
+    } cases[] = {
+        { "user", "add", { "carol" }, "password", "give exactly one of --password-file F and --password-stdin" },
+        { "user", "add", { "carol", "--password-file", "f", "--password-stdin" }, "password", "exactly one of" },
+        { "user", "add", { "carol", "--password", "Pw-unit-1" }, "password", "visible to every user in 'ps'" },
+        { "user", "add", { "carol", "--password=Pw-unit-1" }, "password", "--password-file F or --password-stdin" },
+        { "user", "add", { "--password-stdin" }, "NAME", "missing argument NAME" },
+        { "user", "add", { "carol", "--password-file", "/nonexistent/pw" }, "password-file", "cannot open" },
+        { "user", "add", { "carol", "--password-stdin", "--role" }, "role", "--role needs a value" },
+        { "user", "list", { "--frob" }, NULL, "unknown option '--frob'" },
+        { "user", "list", { "--limit", "0" }, "--limit", "from 1 to 500" },
+        { "user", "show", { }, "USER", "missing argument USER" },
+        { "user", "disable", { "a", "b" }, NULL, "unexpected argument 'b'" },
+        { "user", "delete", { "a", "--yes" }, NULL, "unknown option '--yes'" },
+        { "user", "passwd", { "--new-password-file", "f" }, "current_password", "--current-password-file" },
+        { "role", "add", { "ops" }, "privilege", "missing option --privilege P" },
+        { "role", "add", { "ops", "--privilege", "" }, "privilege", "must not be empty" },
+        { "role", "show", { }, "ROLE", "missing argument ROLE" },
+        { "role", "privileges", { "x" }, NULL, "unexpected argument 'x'" },
+        { "binding", "add", { "--role", "r" }, "user", "give exactly one of --user U and --group G" },
+        { "binding", "add", { "--user", "u", "--group", "g", "--role", "r" }, "group", "exclude each other" },
+        { "binding", "add", { "--user", "u" }, "role", "missing option --role R" },
+        { "binding", "add", { "--user", "u", "--role", "r", "--host-group", "a", "--catalog", "b" }, "scope",
+          "--host-group and --catalog: a binding has at most one scope" },
+        { "binding", "add", { "--user", "u", "--role", "r", "--library-share", "a", "--run-as", "b" }, "scope",
+          "at most one scope" },
+        { "binding", "add", { "--user", "u", "--role", "r", "--quota-vms", "ten" }, "--quota-vms",
+          "--quota-vms: expected a whole number from 0 to 1000000, got 'ten'" },
+        { "binding", "add", { "--user", "u", "--role", "r", "--quota-memory", "-1" }, "--quota-memory", "got '-1'" },
+        { "binding", "add", { "--user", "u", "--role", "r", "--quota-storage", "1.5" }, "--quota-storage",
+          "got '1.5'" },
+        { "binding", "add", { "--user", "u", "--role", "r", "--member-vcpus", "4x" }, "--member-vcpus", "got '4x'" },
+        { "binding", "add", { "--user", "u", "--role", "r", "--deny=yes" }, "deny", "takes no value" },
+        { "binding", "add", { "--user", "u", "--role", "r", "--host-group", "a", "--host-group", "b" }, "host-group",
+          "more than once" },
+        { "binding", "list", { "--user", "u", "--group", "g" }, "group", "exclude each other" },
+        { "binding", "list", { "--role", "r" }, NULL, "unknown option '--role'" },
+        { "binding", "delete", { }, "ID", "missing argument ID" },
+        { "token", "add", { "ci", "--expires-in", "0" }, "--expires-in", "from 1 to 365, got '0'" },
+        { "token", "add", { "ci", "--expires-in", "366" }, "--expires-in", "got '366'" },
+        { "token", "add", { "ci", "--expires-in", "soon" }, "--expires-in", "got 'soon'" },
+        { "token", "add", { }, "NAME", "missing argument NAME" },
+        { "token", "list", { "--group", "g" }, NULL, "unknown option '--group'" },
+        { "token", "revoke", { }, "ID", "missing argument ID" },
+        { "session", "list", { "--user" }, "user", "--user needs a value (U)" },
+        { "session", "revoke", { "s1", "s2" }, NULL, "unexpected argument 's2'" },
+        { "audit", NULL, { "--outcome", "maybe" }, "outcome", "--outcome: must be one of allowed|refused|failed" },
+        { "audit", NULL, { "--limit", "501" }, "--limit", "from 1 to 500" },
+        { "audit", NULL, { "--since", "x" }, NULL, "unknown option '--since'" },
+        { "audit", NULL, { "extra" }, NULL, "unexpected argument 'extra'" },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *body = build_body(access_command(cases[i].noun, cases[i].verb), cases[i].words, &error);
+
+        g_assert_null(body);
+        g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
+        if (strstr(error->message, cases[i].message) == NULL)
+            g_error("case %" G_GSIZE_FORMAT ": '%s' does not contain '%s'", i, error->message, cases[i].message);
+        if (g_strcmp0(dv_error_get_field(error), cases[i].field) != 0)
+            g_error("case %" G_GSIZE_FORMAT ": field '%s', expected '%s'", i, dv_error_get_field(error),
+                    cases[i].field);
+        g_assert_null(strstr(error->message, "Pw-unit-1"));
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -842,6 +1008,8 @@ main(int argc, char **argv)
     g_test_add_func("/drover/cli/args/secret-one-stdin", test_secret_one_stdin);
     g_test_add_func("/drover/cli/args/secret-limits", test_secret_limits);
     g_test_add_func("/drover/cli/args/secret-main", test_secret_main);
+    g_test_add_func("/drover/cli/args/access-bodies", test_access_bodies);
+    g_test_add_func("/drover/cli/args/access-errors", test_access_errors);
     {
         int ret = g_test_run();
         g_rmdir(tmp); /* nothing in here writes the config */

@@ -28,6 +28,7 @@ typedef struct {
     char *last_body;   /* of the last POST /vms */
     char *last_query;  /* of the last GET /hosts */
     guint job3_polls;
+    char *last_access; /* "METHOD /path?query BODY" of the last access-control request */
 } FakeServer;
 
 static FakeServer fake;
@@ -76,6 +77,95 @@ reply_events(SoupServerMessage *msg, const char *const *jobs)
     reply(msg, 200, "text/event-stream", body->str);
 }
 
+/* The access-control routes (docs/API.md, "Access control"): canned
+ * answers, the request recorded as "METHOD /path?query BODY". */
+static const struct {
+    const char *method;
+    const char *path;
+    guint status;
+    const char *body;
+} fake_access_routes[] = {
+    { "GET", "/api/v1/users", 200,
+      "{\"items\": [{\"id\": \"u1\", \"name\": \"alice\", \"disabled\": false,"
+      " \"created_at\": \"2026-12-01T10:00:00Z\"}, {\"id\": \"u2\", \"name\": \"bob\", \"disabled\": true,"
+      " \"created_at\": \"2026-12-02T10:00:00Z\"}], \"next_cursor\": null}" },
+    { "GET", "/api/v1/users/alice", 200,
+      "{\"id\": \"u1\", \"name\": \"alice\", \"disabled\": false, \"created_at\": \"2026-12-01T10:00:00Z\","
+      " \"bindings\": [{\"id\": \"b1\", \"user\": \"alice\", \"group\": null, \"role\": \"delegated-administrator\","
+      " \"scope\": {\"kind\": \"host_group\", \"id\": \"g1\", \"name\": \"prod\"}, \"effect\": \"allow\","
+      " \"quota\": {\"vms\": 10}}]}" },
+    { "POST", "/api/v1/users", 201,
+      "{\"id\": \"u3\", \"name\": \"carol\", \"disabled\": false, \"created_at\": \"2026-12-07T10:00:00Z\"}" },
+    { "PATCH", "/api/v1/users/bob", 200,
+      "{\"id\": \"u2\", \"name\": \"bob\", \"disabled\": true, \"created_at\": \"2026-12-02T10:00:00Z\"}" },
+    { "DELETE", "/api/v1/users/bob", 200, "{}" },
+    { "GET", "/api/v1/roles", 200,
+      "{\"items\": [{\"id\": \"r1\", \"name\": \"administrator\", \"builtin\": true, \"privileges\": [\"*\"]},"
+      " {\"id\": \"r9\", \"name\": \"ops\", \"builtin\": false, \"privileges\": [\"vm.power\", \"vm.read\"]}],"
+      " \"next_cursor\": null}" },
+    { "GET", "/api/v1/roles/ops", 200,
+      "{\"id\": \"r9\", \"name\": \"ops\", \"builtin\": false, \"privileges\": [\"vm.power\", \"vm.read\"]}" },
+    { "GET", "/api/v1/privileges", 200, "{\"items\": [{\"name\": \"vm.power\"}, {\"name\": \"vm.read\"}]}" },
+    { "POST", "/api/v1/roles", 201,
+      "{\"id\": \"r9\", \"name\": \"ops\", \"builtin\": false, \"privileges\": [\"vm.power\", \"vm.read\"]}" },
+    { "DELETE", "/api/v1/roles/ops", 200, "{}" },
+    { "GET", "/api/v1/bindings", 200,
+      "{\"items\": [{\"id\": \"b1\", \"user\": \"alice\", \"group\": null, \"role\": \"delegated-administrator\","
+      " \"scope\": {\"kind\": \"host_group\", \"id\": \"g1\", \"name\": \"prod\"}, \"effect\": \"allow\","
+      " \"quota\": {\"vms\": 10}}, {\"id\": \"b2\", \"user\": null, \"group\": \"tenants\", \"role\": \"read-only\","
+      " \"scope\": null, \"effect\": \"deny\", \"quota\": null}], \"next_cursor\": null}" },
+    { "POST", "/api/v1/bindings", 201, "{\"id\": \"b3\", \"user\": \"alice\", \"role\": \"read-only\"}" },
+    { "DELETE", "/api/v1/bindings/b1", 200, "{}" },
+    { "GET", "/api/v1/tokens", 200,
+      "{\"items\": [{\"id\": \"t1\", \"name\": \"ci\", \"user\": \"alice\", \"expires_at\": \"2027-03-07T10:00:00Z\","
+      " \"privileges\": [\"vm.read\"]}], \"next_cursor\": null}" },
+    { "POST", "/api/v1/tokens", 201,
+      "{\"id\": \"t2\", \"name\": \"ci\", \"token\": \"drv-Tok-0123456789\", \"expires_at\": \"2027-01-06T10:00:00Z\","
+      " \"privileges\": [\"vm.read\"]}" },
+    { "DELETE", "/api/v1/tokens/t1", 200, "{}" },
+    { "GET", "/api/v1/sessions", 200,
+      "{\"items\": [{\"id\": \"s1\", \"user\": \"alice\", \"created_at\": \"2026-12-07T09:00:00Z\","
+      " \"expires_at\": \"2026-12-07T21:00:00Z\", \"last_seen_at\": \"2026-12-07T09:30:00Z\", \"current\": true},"
+      " {\"id\": \"s2\", \"user\": \"alice\", \"created_at\": \"2026-12-06T09:00:00Z\","
+      " \"expires_at\": \"2026-12-06T21:00:00Z\", \"current\": false}], \"next_cursor\": null}" },
+    { "DELETE", "/api/v1/sessions/s2", 200, "{}" },
+    { "GET", "/api/v1/audit", 200,
+      "{\"items\": [{\"id\": \"a1\", \"at\": \"2026-12-07T09:31:00Z\", \"user\": \"alice\", \"source\": \"10.0.0.5\","
+      " \"operation\": \"vm.start\", \"object_kind\": \"vm\", \"object_id\": \"v1\", \"outcome\": \"refused\","
+      " \"job_id\": null, \"detail\": \"needs vm.power\"}], \"next_cursor\": \"a-next\"}" },
+};
+
+/* TRUE when @path is an access-control route this fake answers. */
+static gboolean
+fake_access(SoupServerMessage *msg, const char *method, const char *path, const char *req_text)
+{
+    static const char *const prefixes[] = { "/api/v1/users", "/api/v1/roles", "/api/v1/privileges",
+                                            "/api/v1/bindings", "/api/v1/tokens", "/api/v1/sessions",
+                                            "/api/v1/audit" };
+    const char *query = g_uri_get_query(soup_server_message_get_uri(msg));
+    gboolean ours = FALSE;
+
+    for (gsize i = 0; i < G_N_ELEMENTS(prefixes); i++)
+        ours = ours || g_str_has_prefix(path, prefixes[i]);
+    if (!ours)
+        return FALSE;
+    g_free(fake.last_access);
+    fake.last_access = g_strdup_printf("%s %s%s%s %s", method, path, query != NULL ? "?" : "",
+                                       query != NULL ? query : "", req_text != NULL && req_text[0] ? req_text : "-");
+    if (g_strcmp0(path, "/api/v1/roles/administrator") == 0 && g_strcmp0(method, "DELETE") == 0) {
+        reply_error(msg, 409, "conflict", "a built-in role cannot be deleted", "role");
+        return TRUE;
+    }
+    for (gsize i = 0; i < G_N_ELEMENTS(fake_access_routes); i++) {
+        if (g_strcmp0(fake_access_routes[i].method, method) == 0 && g_strcmp0(fake_access_routes[i].path, path) == 0) {
+            reply(msg, fake_access_routes[i].status, "application/json", fake_access_routes[i].body);
+            return TRUE;
+        }
+    }
+    reply_error(msg, 404, "not-found", "no such object", NULL);
+    return TRUE;
+}
+
 static void
 fake_handler(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer user_data)
 {
@@ -110,6 +200,8 @@ fake_handler(SoupServer *server, SoupServerMessage *msg, const char *path, GHash
         soup_server_message_set_status(msg, 204, NULL);
         return;
     }
+    if (fake_access(msg, method, path, req_text))
+        return;
     if (g_strcmp0(path, "/api/v1/vms") == 0 && g_strcmp0(method, "POST") == 0) {
         g_autoptr(JsonObject) body = dv_json_parse_object(req_text, g_bytes_get_size(req_bytes), 65536, 8, NULL);
         const char *name = dv_json_get_string(body, "name", "");
@@ -253,6 +345,7 @@ fake_stop(void)
     g_free(fake.url);
     g_free(fake.last_body);
     g_free(fake.last_query);
+    g_free(fake.last_access);
 }
 
 static DvCliClient *
@@ -606,6 +699,167 @@ test_main_session(void)
     g_rmdir(dir);
 }
 
+/* Runs one access-control command with the session token; checks its exit
+ * code and the request the fake server saw (NULL: none expected). */
+#define ACCESS_RUN(rc_expected, request_expected, ...)                                                       \
+    G_STMT_START {                                                                                           \
+        g_clear_pointer(&out, g_free);                                                                       \
+        g_clear_pointer(&err, g_free);                                                                       \
+        g_clear_pointer(&fake.last_access, g_free);                                                          \
+        rc = run(&out, &err, "--token", FAKE_TOKEN, __VA_ARGS__, NULL);                                      \
+        if (rc != (rc_expected))                                                                             \
+            g_error("exit %d, expected %d; out '%s' err '%s'", rc, (rc_expected), out, err);                \
+        g_assert_cmpstr(fake.last_access, ==, (request_expected));                                           \
+    }                                                                                                        \
+    G_STMT_END
+
+/* drover user/role/binding/token/session/audit against the fake server:
+ * the request each command sends (method, path, query, body) and what it
+ * prints, as a table and as JSON. */
+static void
+test_main_access(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("drover-cli-access-XXXXXX", NULL);
+    g_autofree char *pwfile = g_build_filename(dir, "pw", NULL);
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    int rc;
+
+    g_setenv("XDG_CONFIG_HOME", dir, TRUE);
+    g_assert_true(g_file_set_contents(pwfile, "Carol-pw-1234\n", -1, NULL));
+    g_assert_cmpint(g_chmod(pwfile, 0600), ==, 0);
+
+    /* user */
+    ACCESS_RUN(0, "GET /api/v1/users -", "user", "list");
+    g_assert_cmpstr(out, ==,
+                    "NAME   DISABLED  CREATED               ID\n"
+                    "alice  no        2026-12-01T10:00:00Z  u1\n"
+                    "bob    yes       2026-12-02T10:00:00Z  u2\n");
+    g_assert_cmpstr(err, ==, "");
+    ACCESS_RUN(0, "GET /api/v1/users -", "user", "list", "-o", "json");
+    assert_contains(out, "\"name\" : \"bob\"");
+    assert_contains(out, "\"disabled\" : true");
+    ACCESS_RUN(0, "GET /api/v1/users/alice -", "user", "show", "alice");
+    g_assert_cmpstr(out, ==,
+                    "id:          u1\n"
+                    "name:        alice\n"
+                    "created_at:  2026-12-01T10:00:00Z\n"
+                    "disabled:    no\n"
+                    "\n"
+                    "Bindings:\n"
+                    "ID  USER   GROUP  ROLE                     SCOPE       SCOPE-REF  EFFECT  QUOTA-VMS\n"
+                    "b1  alice  -      delegated-administrator  host_group  prod       allow   10\n");
+    ACCESS_RUN(0, "GET /api/v1/users/alice -", "user", "show", "alice", "--output=json");
+    assert_contains(out, "\"bindings\" : [");
+    ACCESS_RUN(0, "POST /api/v1/users {\"role\":\"read-only\",\"name\":\"carol\",\"password\":\"Carol-pw-1234\"}", "user",
+               "add", "carol", "--password-file", pwfile, "--role", "read-only");
+    g_assert_cmpstr(out, ==, "Added user carol (id u3)\n");
+    g_assert_cmpstr(err, ==, "");
+    /* The password is never printed, not even in JSON. */
+    ACCESS_RUN(0, "POST /api/v1/users {\"name\":\"carol\",\"password\":\"Carol-pw-1234\"}", "-o", "json", "user",
+               "add", "carol", "--password-file", pwfile);
+    assert_contains(out, "\"id\" : \"u3\"");
+    g_assert_null(strstr(out, "Carol-pw"));
+    ACCESS_RUN(0, "PATCH /api/v1/users/bob {\"disabled\":true}", "user", "disable", "bob");
+    g_assert_cmpstr(out, ==, "Disabled user bob\n");
+    ACCESS_RUN(0, "PATCH /api/v1/users/bob {\"disabled\":false}", "user", "enable", "bob");
+    g_assert_cmpstr(out, ==, "Enabled user bob\n");
+    ACCESS_RUN(0, "DELETE /api/v1/users/bob -", "user", "delete", "bob");
+    g_assert_cmpstr(out, ==, "Deleted user bob\n");
+    /* Usage errors send nothing. */
+    ACCESS_RUN(DV_EXIT_USAGE, NULL, "user", "add", "carol", "--password", "Carol-pw-1234");
+    g_assert_null(strstr(err, "Carol-pw"));
+    assert_contains(err, "usage: drover user add NAME (--password-file F | --password-stdin)");
+
+    /* role */
+    ACCESS_RUN(0, "GET /api/v1/roles -", "role", "list");
+    g_assert_cmpstr(out, ==,
+                    "NAME           BUILTIN  PRIVILEGES         ID\n"
+                    "administrator  yes      *                  r1\n"
+                    "ops            no       vm.power, vm.read  r9\n");
+    ACCESS_RUN(0, "GET /api/v1/roles/ops -", "role", "show", "ops");
+    g_assert_cmpstr(out, ==,
+                    "id:          r9\n"
+                    "name:        ops\n"
+                    "builtin:     no\n"
+                    "privileges:  vm.power, vm.read\n");
+    ACCESS_RUN(0, "GET /api/v1/privileges -", "role", "privileges");
+    g_assert_cmpstr(out, ==, "NAME\nvm.power\nvm.read\n");
+    g_assert_cmpstr(err, ==, "");
+    ACCESS_RUN(0, "POST /api/v1/roles {\"privileges\":[\"vm.power\",\"vm.read\"],\"name\":\"ops\"}", "role", "add",
+               "ops", "--privilege", "vm.power", "--privilege", "vm.read");
+    g_assert_cmpstr(out, ==, "Added role ops (id r9)\n");
+    ACCESS_RUN(0, "DELETE /api/v1/roles/ops -", "role", "delete", "ops");
+    g_assert_cmpstr(out, ==, "Deleted role ops\n");
+    ACCESS_RUN(DV_EXIT_CONFLICT, "DELETE /api/v1/roles/administrator -", "role", "delete", "administrator");
+    g_assert_cmpstr(err, ==, "error: a built-in role cannot be deleted (field: role)\n");
+
+    /* binding */
+    ACCESS_RUN(0, "GET /api/v1/bindings?group=tenants -", "binding", "list", "--group", "tenants");
+    g_assert_cmpstr(out, ==,
+                    "ID  USER   GROUP    ROLE                     SCOPE       SCOPE-REF  EFFECT  QUOTA-VMS\n"
+                    "b1  alice  -        delegated-administrator  host_group  prod       allow   10\n"
+                    "b2  -      tenants  read-only                -           -          deny    -\n");
+    ACCESS_RUN(0, "GET /api/v1/bindings?user=alice&limit=5 -", "binding", "list", "--user", "alice", "--limit", "5");
+    ACCESS_RUN(0,
+               "POST /api/v1/bindings {\"group\":\"tenants\",\"role\":\"self-service\",\"scope\":{\"kind\":\"host_group\","
+               "\"ref\":\"prod\"},\"effect\":\"deny\",\"quota\":{\"vms\":10,\"memory_mib\":4096,\"per_member\":{\"vms\":2,"
+               "\"storage_gib\":50}}}",
+               "binding", "add", "--group", "tenants", "--role", "self-service", "--host-group", "prod", "--deny",
+               "--quota-vms", "10", "--quota-memory", "4096", "--member-vms", "2", "--member-storage", "50");
+    g_assert_cmpstr(out, ==, "Added binding (id b3)\n");
+    ACCESS_RUN(0, "POST /api/v1/bindings {\"user\":\"alice\",\"role\":\"read-only\"}", "-o", "json", "binding", "add",
+               "--user", "alice", "--role", "read-only");
+    assert_contains(out, "\"id\" : \"b3\"");
+    ACCESS_RUN(0, "DELETE /api/v1/bindings/b1 -", "binding", "delete", "b1");
+    g_assert_cmpstr(out, ==, "Deleted binding b1\n");
+    ACCESS_RUN(DV_EXIT_USAGE, NULL, "binding", "add", "--user", "alice", "--group", "tenants", "--role", "r");
+    assert_contains(err, "error: --user and --group exclude each other");
+
+    /* token: the secret once on stdout, a warning on stderr */
+    ACCESS_RUN(0, "GET /api/v1/tokens?user=alice -", "token", "list", "--user", "alice");
+    g_assert_cmpstr(out, ==,
+                    "NAME  USER   EXPIRES               PRIVILEGES  ID\n"
+                    "ci    alice  2027-03-07T10:00:00Z  vm.read     t1\n");
+    ACCESS_RUN(0, "POST /api/v1/tokens {\"expires_in_days\":30,\"privileges\":[\"vm.read\"],\"name\":\"ci\"}", "token",
+               "add", "ci", "--expires-in", "30", "--privilege", "vm.read");
+    g_assert_cmpstr(out, ==, "Created token ci (id t2), expires 2027-01-06T10:00:00Z:\ndrv-Tok-0123456789\n");
+    assert_contains(err, "warning: the token is shown only now and cannot be shown again");
+    ACCESS_RUN(0, "POST /api/v1/tokens {\"name\":\"ci\"}", "token", "add", "ci", "-o", "json");
+    assert_contains(out, "\"token\" : \"drv-Tok-0123456789\"");
+    assert_contains(err, "warning: the token is shown only now");
+    ACCESS_RUN(0, "DELETE /api/v1/tokens/t1 -", "token", "revoke", "t1");
+    g_assert_cmpstr(out, ==, "Revoked token t1\n");
+
+    /* session */
+    ACCESS_RUN(0, "GET /api/v1/sessions -", "session", "list");
+    g_assert_cmpstr(out, ==,
+                    "ID  USER   CREATED               EXPIRES               LAST-SEEN             CURRENT\n"
+                    "s1  alice  2026-12-07T09:00:00Z  2026-12-07T21:00:00Z  2026-12-07T09:30:00Z  yes\n"
+                    "s2  alice  2026-12-06T09:00:00Z  2026-12-06T21:00:00Z  -                     no\n");
+    ACCESS_RUN(0, "GET /api/v1/sessions?user=bob -", "session", "list", "--user", "bob", "-o", "json");
+    assert_contains(out, "\"current\" : true");
+    ACCESS_RUN(0, "DELETE /api/v1/sessions/s2 -", "session", "revoke", "s2");
+    g_assert_cmpstr(out, ==, "Revoked session s2\n");
+
+    /* audit: filters as query parameters, paged like every list */
+    ACCESS_RUN(0, "GET /api/v1/audit?user=alice&operation=vm.start&outcome=refused&object=v1&limit=1 -", "audit",
+               "--user", "alice", "--operation", "vm.start", "--outcome", "refused", "--object", "v1", "--limit",
+               "1");
+    g_assert_cmpstr(out, ==,
+                    "AT                    USER   SOURCE    OPERATION  KIND  OBJECT  OUTCOME  JOB  ID\n"
+                    "2026-12-07T09:31:00Z  alice  10.0.0.5  vm.start   vm    v1      refused  -    a1\n");
+    g_assert_cmpstr(err, ==, "(more: use --all or --limit)\n");
+    ACCESS_RUN(0, "GET /api/v1/audit -", "audit", "-o", "json");
+    assert_contains(out, "\"next_cursor\" : \"a-next\"");
+    ACCESS_RUN(DV_EXIT_USAGE, NULL, "audit", "--outcome", "maybe");
+    assert_contains(err, "--outcome: must be one of allowed|refused|failed, got 'maybe'");
+
+    g_unlink(pwfile);
+    g_rmdir(dir);
+}
+#undef ACCESS_RUN
+
 static void
 test_main_unreachable(void)
 {
@@ -643,6 +897,7 @@ main(int argc, char **argv)
     g_test_add_func("/drover/cli/client/sse-parser", test_sse_parser);
     g_test_add_func("/drover/cli/main/session", test_main_session);
     g_test_add_func("/drover/cli/main/unreachable", test_main_unreachable);
+    g_test_add_func("/drover/cli/main/access", test_main_access);
     rc = g_test_run();
     fake_stop();
     return rc;

@@ -1344,6 +1344,9 @@ test_golden(void)
     static const char *const usage[] = { "vm", "frob", NULL };
     static const char *const catalog_help[] = { "catalog", "--help", NULL };
     static const char *const catalog_create_help[] = { "catalog", "create", "--help", NULL };
+    static const char *const user_help[] = { "user", "--help", NULL };
+    static const char *const binding_add_help[] = { "binding", "add", "--help", NULL };
+    static const char *const audit_help[] = { "audit", "--help", NULL };
     g_autoptr(CliResult) r = NULL;
 
     g_assert_no_error(error);
@@ -1371,6 +1374,21 @@ test_golden(void)
     r = cli_run_argv(xdg, catalog_create_help);
     assert_exit(r, 0);
     check_golden("catalog-create-help.txt", r->out);
+
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run_argv(xdg, user_help);
+    assert_exit(r, 0);
+    check_golden("user-help.txt", r->out);
+
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run_argv(xdg, binding_add_help);
+    assert_exit(r, 0);
+    check_golden("binding-add-help.txt", r->out);
+
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run_argv(xdg, audit_help);
+    assert_exit(r, 0);
+    check_golden("audit-help.txt", r->out);
 
     g_clear_pointer(&r, cli_result_free);
     r = cli_run_argv(xdg, usage);
