@@ -597,3 +597,14 @@ dv_json_node_deep_copy(JsonNode *node)
         g_return_val_if_reached(json_node_init_null(json_node_alloc()));
     }
 }
+
+char *
+dv_json_format_time(gint64 usec)
+{
+    g_autoptr(GDateTime) base = g_date_time_new_from_unix_utc(usec / G_USEC_PER_SEC);
+    g_autoptr(GDateTime) dt = NULL;
+    if (base == NULL)
+        return g_strdup("invalid");
+    dt = g_date_time_add(base, usec % G_USEC_PER_SEC);
+    return g_date_time_format(dt, "%Y-%m-%dT%H:%M:%S.%fZ");
+}

@@ -63,4 +63,8 @@ JsonNode *dv_json_node_deep_copy(JsonNode *node);
  * an empty string gives an empty object. */
 JsonObject *dv_json_object_from_text(const char *text, GError **error);
 
+/* Microseconds since the epoch as the API shows times: ISO 8601, UTC,
+ * with microseconds ("2026-12-07T06:09:10.103648Z"); owned. */
+char *dv_json_format_time(gint64 usec);
+
 G_END_DECLS

@@ -192,7 +192,7 @@ static const DvCliOption dv_cli_role_add_options[] = {
 };
 
 static const DvCliColumn dv_cli_role_columns[] = {
-    { "NAME", "name" }, { "BUILTIN", "builtin" }, { "PRIVILEGES", "privileges" }, { "ID", "id" },
+    { "NAME", "name" }, { "BUILTIN", "builtin" }, { "PRIVILEGES", "privileges", DV_CLI_COL_COUNT }, { "ID", "id" },
     { NULL },
 };
 

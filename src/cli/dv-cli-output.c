@@ -160,6 +160,7 @@ dv_cli_scalar_to_string(JsonNode *node, DvCliColumnKind kind)
         case DV_CLI_COL_PERCENT:
             return g_strdup_printf("%" G_GINT64_FORMAT "%%", v);
         case DV_CLI_COL_TEXT:
+        case DV_CLI_COL_COUNT:
             break;
         }
         return g_strdup_printf("%" G_GINT64_FORMAT, v);
@@ -222,6 +223,8 @@ dv_cli_node_to_cell(JsonNode *node, DvCliColumnKind kind)
         const char *s = dv_json_get_string(o, "name", dv_json_get_string(o, "id", NULL));
         return g_strdup(s != NULL ? s : "{...}");
     }
+    if (JSON_NODE_HOLDS_ARRAY(node) && kind == DV_CLI_COL_COUNT)
+        return g_strdup_printf("%u", json_array_get_length(json_node_get_array(node)));
     if (JSON_NODE_HOLDS_ARRAY(node)) {
         JsonArray *arr = json_node_get_array(node);
         g_autoptr(GPtrArray) parts = g_ptr_array_new_with_free_func(g_free);

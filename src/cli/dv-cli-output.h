@@ -21,6 +21,7 @@ typedef enum {
     DV_CLI_COL_MIB,     /* an integer count of MiB */
     DV_CLI_COL_BYTES,   /* an integer count of bytes */
     DV_CLI_COL_PERCENT,
+    DV_CLI_COL_COUNT, /* an array shown as its number of elements */
 } DvCliColumnKind;
 
 /* @path is a member name, a dotted path ("daemon.max_workers"), or

@@ -91,16 +91,6 @@ dv_request_free(DvRequest *req)
 
 static void dv_api_render_node(JsonNode *node);
 
-static char *
-dv_api_format_time(gint64 usec)
-{
-    g_autoptr(GDateTime) base = g_date_time_new_from_unix_utc(usec / G_USEC_PER_SEC);
-    g_autoptr(GDateTime) dt = NULL;
-    if (base == NULL)
-        return g_strdup("invalid");
-    dt = g_date_time_add(base, usec % G_USEC_PER_SEC);
-    return g_date_time_format(dt, "%Y-%m-%dT%H:%M:%S.%fZ");
-}
 
 /* Timestamps are kept as microseconds; the API shows ISO 8601 (UTC). */
 static void
@@ -112,7 +102,7 @@ dv_api_render_object(JsonObject *obj)
         JsonNode *n = json_object_get_member(obj, name);
         if (g_str_has_suffix(name, "_at") && JSON_NODE_HOLDS_VALUE(n) &&
             json_node_get_value_type(n) == G_TYPE_INT64) {
-            g_autofree char *s = dv_api_format_time(json_node_get_int(n));
+            g_autofree char *s = dv_json_format_time(json_node_get_int(n));
             json_object_set_string_member(obj, name, s);
         } else {
             dv_api_render_node(n);

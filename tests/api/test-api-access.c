@@ -18,6 +18,7 @@
  * rejects with 400 after the authorizer let it through. */
 #define G_LOG_DOMAIN "DvTestApiAccess"
 
+#include "dv-json.h"
 #include "dv-test-pg.h"
 #include "dv-test-util.h"
 
@@ -724,6 +725,20 @@ test_users(Fixture *f, gconstpointer data)
     assert_refused(f, admin, "POST", "/api/v1/bindings",
                    "{\"user\":\"ro-in\",\"role\":\"no-such-role\"}", 400, "invalid-argument",
                    "role");
+
+    /* A scope named by its name is stored by its id. */
+    {
+        g_autoptr(JsonObject) b = req_ok(
+            f, admin, "POST", "/api/v1/bindings",
+            "{\"user\":\"ro-in\",\"role\":\"read-only-administrator\",\"scope\":{\"kind\":"
+            "\"host_group\",\"ref\":\"In\"}}",
+            201);
+        g_autofree char *path = g_strdup_printf("/api/v1/bindings/%s", dv_json_get_string(b, "id", ""));
+        g_autoptr(JsonNode) node = json_node_init_object(json_node_alloc(), b);
+        g_autofree char *body = json_to_string(node, FALSE);
+        g_assert_nonnull(strstr(body, (const char *)g_hash_table_lookup(f->subst, "{hg_in}")));
+        g_autoptr(JsonObject) gone = req_ok(f, admin, "DELETE", path, NULL, 200);
+    }
 
     /* A user with a role: a global binding, shown with the user. */
     u = req_ok(f, admin, "POST", "/api/v1/users",

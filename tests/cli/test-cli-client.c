@@ -774,9 +774,9 @@ test_main_access(void)
     /* role */
     ACCESS_RUN(0, "GET /api/v1/roles -", "role", "list");
     g_assert_cmpstr(out, ==,
-                    "NAME           BUILTIN  PRIVILEGES         ID\n"
-                    "administrator  yes      *                  r1\n"
-                    "ops            no       vm.power, vm.read  r9\n");
+                    "NAME           BUILTIN  PRIVILEGES  ID\n"
+                    "administrator  yes      1           r1\n"
+                    "ops            no       2           r9\n");
     ACCESS_RUN(0, "GET /api/v1/roles/ops -", "role", "show", "ops");
     g_assert_cmpstr(out, ==,
                     "id:          r9\n"
