@@ -463,7 +463,10 @@ dv_authorizer_audit(DvRequest *req, const DvOp *op, const DvOpCall *call, const 
     g_autoptr(GError) local = NULL;
     const char *job_id = NULL;
     const char *object_id = obj->id != NULL ? obj->id : call->params[0];
-    const char *outcome = error == NULL ? "ok" : refused ? "forbidden" : "failed";
+    /* A 403 of the operation itself (the grant rule) is a refusal too. */
+    gboolean forbidden =
+        refused || (error != NULL && g_error_matches(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED));
+    const char *outcome = error == NULL ? "ok" : forbidden ? "forbidden" : "failed";
     const char *detail = NULL;
 
     if (error != NULL)

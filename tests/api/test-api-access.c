@@ -854,7 +854,12 @@ test_escalation(Fixture *f, gconstpointer data)
             "{\"user\":\"del-in2\",\"role\":\"administrator\",\"scope\":{\"kind\":\"host_group\","
             "\"ref\":\"%s\"}}",
             (const char *)g_hash_table_lookup(f->subst, "{hg_in}"));
+        gint64 refused_before =
+            dv_test_count(f->d, "/api/v1/audit?operation=binding.create&outcome=refused");
         assert_refused(f, del, "POST", "/api/v1/bindings", b, 403, "permission-denied", NULL);
+        /* The grant rule's 403 is audited as a refusal, not a failure. */
+        g_assert_cmpint(dv_test_count(f->d, "/api/v1/audit?operation=binding.create&outcome=refused"),
+                        ==, refused_before + 1);
     }
     /* A self-service user editing its own quota: it may not bind at all. */
     {

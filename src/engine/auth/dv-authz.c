@@ -787,9 +787,15 @@ dv_authz_check(const DvAuthzContext *ctx, const char *privilege, const DvAuthzOb
     case DV_AUTHZ_NOT_FOUND:
         break;
     }
-    g_set_error(error, DV_ERROR, DV_ERROR_NOT_FOUND, "%s %s not found",
-                object->kind != NULL ? object->kind : "object",
-                object->id != NULL ? object->id : "");
+    /* A new object has no id yet: what is not found is a place in the
+     * caller's scope to make it in. */
+    if (object->id == NULL)
+        g_set_error(error, DV_ERROR, DV_ERROR_NOT_FOUND,
+                    "no place in the scope of user '%s' to make a %s there", ctx->name,
+                    object->kind != NULL ? object->kind : "object");
+    else
+        g_set_error(error, DV_ERROR, DV_ERROR_NOT_FOUND, "%s %s not found",
+                    object->kind != NULL ? object->kind : "object", object->id);
     return FALSE;
 }
 
