@@ -134,7 +134,10 @@ test_revoked_in_db(Fixture *f, gconstpointer data)
     ms = ms_until_refused(f, t2, 3000);
     g_test_message("expired session refused after %" G_GINT64_FORMAT " ms", ms);
     g_assert_cmpint(ms, <=, 1500);
-    g_assert_cmpuint(get_hosts(f, f->d->token), ==, 401);
+    /* Each token's cache entry ages on its own: the fixture's token was
+     * last checked a little later than t2, so it may take a moment more. */
+    ms = ms_until_refused(f, f->d->token, 1500);
+    g_assert_cmpint(ms, <=, 1500);
 
     /* Deleted by hand (a logout through another server is the same row). */
     g_free(t2);

@@ -199,7 +199,12 @@ dv_test_daemon_stop(DvTestDaemon *d, gboolean kill9)
     /* A graceful stop must end cleanly: a crash or a sanitizer report at
      * shutdown fails the test. */
     if (!kill9 && !(g_subprocess_get_if_exited(d->proc) && g_subprocess_get_exit_status(d->proc) == 0)) {
-        g_printerr("droverd did not exit cleanly on SIGTERM\n");
+        if (g_subprocess_get_if_signaled(d->proc))
+            g_printerr("droverd did not exit cleanly on SIGTERM: killed by signal %d\n",
+                       g_subprocess_get_term_sig(d->proc));
+        else
+            g_printerr("droverd did not exit cleanly on SIGTERM: exit status %d\n",
+                       g_subprocess_get_exit_status(d->proc));
         g_test_fail();
     }
     g_clear_object(&d->proc);
