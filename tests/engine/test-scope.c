@@ -20,11 +20,6 @@
 
 #define WAIT_MS 60000
 
-typedef enum {
-    BACKEND_SQLITE,
-    BACKEND_PG
-} Backend;
-
 typedef struct {
     char *tmpdir;
     char *pg_dbname;
@@ -35,37 +30,17 @@ typedef struct {
 static void
 fixture_setup(Fixture *f, gconstpointer data)
 {
-    g_autoptr(GError) error = NULL;
-    g_autofree char *state = NULL;
-    g_autofree char *database = NULL;
-    DvEngineOptions o = { .job_workers = 4, .allow_simulated_hosts = TRUE };
-
-    f->tmpdir = g_dir_make_tmp("dv-test-scope-XXXXXX", &error);
-    g_assert_no_error(error);
-    state = g_build_filename(f->tmpdir, "state", NULL);
-    /* Without the server: fails when services are required, else skips
-     * (each case then returns at once on a NULL engine). */
-    if (GPOINTER_TO_INT(data) == BACKEND_PG) {
-        if (!dv_test_have_service("DV_TEST_PG_URI", "PostgreSQL"))
-            return;
-        database = dv_test_pg_new_database("dv_scope", &f->pg_dbname);
-    }
-    o.state_dir = state;
-    o.database = database;
-    f->engine = dv_engine_new(&o, &error);
-    g_assert_no_error(error);
-    g_assert_nonnull(f->engine);
-    f->store = dv_core(f->engine)->store;
+    f->engine = dv_test_engine_on_backend("dv-test-scope", GPOINTER_TO_INT(data), 4, &f->tmpdir,
+                                          &f->pg_dbname);
+    if (f->engine != NULL)
+        f->store = dv_core(f->engine)->store;
 }
 
 static void
 fixture_teardown(Fixture *f, gconstpointer data)
 {
-    g_clear_pointer(&f->engine, dv_engine_free);
-    dv_test_pg_drop_database(f->pg_dbname);
-    dv_test_rm_rf(f->tmpdir);
-    g_free(f->pg_dbname);
-    g_free(f->tmpdir);
+    dv_test_engine_on_backend_free(g_steal_pointer(&f->engine), g_steal_pointer(&f->tmpdir),
+                                   g_steal_pointer(&f->pg_dbname));
 }
 
 /* --- the tree -------------------------------------------------------------
@@ -793,9 +768,9 @@ add_both(const char *path, void (*func)(Fixture *, gconstpointer))
 {
     g_autofree char *lite = g_strdup_printf("%s/sqlite", path);
     g_autofree char *pg = g_strdup_printf("%s/pg", path);
-    g_test_add(lite, Fixture, GINT_TO_POINTER(BACKEND_SQLITE), fixture_setup, func,
+    g_test_add(lite, Fixture, GINT_TO_POINTER(DV_TEST_BACKEND_SQLITE), fixture_setup, func,
                fixture_teardown);
-    g_test_add(pg, Fixture, GINT_TO_POINTER(BACKEND_PG), fixture_setup, func, fixture_teardown);
+    g_test_add(pg, Fixture, GINT_TO_POINTER(DV_TEST_BACKEND_PG), fixture_setup, func, fixture_teardown);
 }
 
 int

@@ -2,6 +2,7 @@
 
 #include "dv-test-catalog.h"
 #include "dv-json.h"
+#include "dv-test-pg.h"
 #include "dv-test-util.h"
 
 JsonObject *
@@ -220,4 +221,44 @@ dv_test_catalog_fake_running_job(DvTestCatalogEnv *env, const char *catalog)
                                   dv_json_get_string(cat, "id", ""), ch, &error));
     g_assert_no_error(error);
     return jid;
+}
+
+DvEngine *
+dv_test_engine_on_backend(const char *tag, DvTestBackend backend, guint job_workers,
+                          char **ret_tmpdir, char **ret_pg_dbname)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *pattern = g_strdup_printf("%s-XXXXXX", tag);
+    g_autofree char *state = NULL;
+    g_autofree char *database = NULL;
+    DvEngineOptions o = { .job_workers = job_workers, .allow_simulated_hosts = TRUE };
+    DvEngine *engine;
+
+    *ret_tmpdir = g_dir_make_tmp(pattern, &error);
+    *ret_pg_dbname = NULL;
+    g_assert_no_error(error);
+    state = g_build_filename(*ret_tmpdir, "state", NULL);
+    if (backend == DV_TEST_BACKEND_PG) {
+        g_autofree char *prefix = g_strdelimit(g_strdup(tag), "-", '_');
+        if (!dv_test_have_service("DV_TEST_PG_URI", "PostgreSQL"))
+            return NULL;
+        database = dv_test_pg_new_database(prefix, ret_pg_dbname);
+    }
+    o.state_dir = state;
+    o.database = database;
+    engine = dv_engine_new(&o, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(engine);
+    return engine;
+}
+
+void
+dv_test_engine_on_backend_free(DvEngine *engine, char *tmpdir, char *pg_dbname)
+{
+    g_clear_pointer(&engine, dv_engine_free);
+    dv_test_pg_drop_database(pg_dbname);
+    if (tmpdir != NULL)
+        dv_test_rm_rf(tmpdir);
+    g_free(pg_dbname);
+    g_free(tmpdir);
 }

@@ -76,4 +76,21 @@ DvVirtHost *dv_test_engine_virt_host(DvEngine *engine, const char *host_id);
  * joined by ' ' (owned). */
 char *dv_test_engine_pool_names(DvEngine *engine, const char *host_id, const char *prefix);
 
+/* An engine of its own on one backend, for the engine-tier tests that run
+ * each case on SQLite and on PostgreSQL. */
+typedef enum {
+    DV_TEST_BACKEND_SQLITE,
+    DV_TEST_BACKEND_PG,
+} DvTestBackend;
+
+/* Makes a temp dir "<@tag>-XXXXXX" (in @ret_tmpdir) and an engine with
+ * @job_workers on @backend, simulated hosts allowed.  On PostgreSQL a fresh
+ * database "<@tag>_<random>" (its name in @ret_pg_dbname); without the
+ * server this fails the test when services are required and otherwise
+ * returns NULL (the case then returns at once). */
+DvEngine *dv_test_engine_on_backend(const char *tag, DvTestBackend backend, guint job_workers,
+                                    char **ret_tmpdir, char **ret_pg_dbname);
+/* Frees what dv_test_engine_on_backend() made; each may be NULL. */
+void dv_test_engine_on_backend_free(DvEngine *engine, char *tmpdir, char *pg_dbname);
+
 G_END_DECLS
