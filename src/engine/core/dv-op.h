@@ -128,8 +128,9 @@ const DvOp *const *dv_core_get_ops(DvEngine *engine, guint *ret_n);
  * unescaped, without the /api/v1 prefix), or NULL:
  * - a path no row has: DV_ERROR_NOT_FOUND;
  * - a path some row has with another method: DV_ERROR_NOT_FOUND with
- *   *@ret_allow set to the allowed methods ("GET, POST", owned) so the
- *   daemon answers 405 with an Allow header.
+ *   *@ret_allow set to the allowed methods ("GET, POST", owned); the
+ *   daemon keeps the v1 contract's 404 and adds an Allow header
+ *   (docs/DECISIONS.md, "Wrong method").
  * Literal segments beat parameters (/catalogs/x/images before
  * /catalogs/{ref}/{sub}); debug rows count only when debug is enabled.
  * @ret_params receives the parameters (borrowed from @seg). */
