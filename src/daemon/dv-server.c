@@ -69,6 +69,8 @@ typedef struct {
     char *location;
     guint retry_after;   /* seconds; 0: no Retry-After */
     char *allow;         /* 405: the methods the path takes */
+    char *stream_job_id; /* an authorized job.events: the job to stream */
+    gboolean stream_redact;
 } DvRequest;
 
 static void
@@ -84,6 +86,7 @@ dv_request_free(DvRequest *req)
     g_free(req->response);
     g_free(req->location);
     g_free(req->allow);
+    g_free(req->stream_job_id);
     g_free(req);
 }
 
@@ -433,10 +436,15 @@ dv_authorizer_check_run_as(DvRequest *req, const DvOp *op, DvOpCall *call, GErro
     return dv_authz_check_run_as_use(call->authz, dv_json_get_string(account, "id", NULL), error);
 }
 
+/* A delegated administrator's answer without storage data (absent, not
+ * emptied).  A job-accepted answer is a job record whatever the op's kind:
+ * its params and result may name pools, volumes and paths. */
 static void
 dv_authorizer_redact(const DvOp *op, JsonObject *result)
 {
     const char *kind = op->answer_kind != NULL ? op->answer_kind : op->kind;
+    if (op->shape == DV_OP_SHAPE_JOB)
+        kind = "job";
     if (kind == NULL || result == NULL)
         return;
     if (op->shape == DV_OP_SHAPE_LIST && json_object_has_member(result, "items")) {
@@ -446,7 +454,8 @@ dv_authorizer_redact(const DvOp *op, JsonObject *result)
             if (JSON_NODE_HOLDS_OBJECT(n))
                 dv_authz_redact(kind, json_node_get_object(n));
         }
-    } else if (op->shape == DV_OP_SHAPE_OBJECT || op->shape == DV_OP_SHAPE_CREATED) {
+    } else if (op->shape == DV_OP_SHAPE_OBJECT || op->shape == DV_OP_SHAPE_CREATED ||
+               op->shape == DV_OP_SHAPE_JOB) {
         dv_authz_redact(kind, result);
     }
 }
@@ -463,6 +472,9 @@ dv_authorizer_audit(DvRequest *req, const DvOp *op, const DvOpCall *call, const 
     g_autoptr(GError) local = NULL;
     const char *job_id = NULL;
     const char *object_id = obj->id != NULL ? obj->id : call->params[0];
+    /* The object's own group (the one a create lands in): audit readers
+     * bound there read this entry (docs/ACCESS.md, "Audit log"). */
+    const char *group = NULL;
     /* A 403 of the operation itself (the grant rule) is a refusal too. */
     gboolean forbidden =
         refused || (error != NULL && g_error_matches(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED));
@@ -477,9 +489,11 @@ dv_authorizer_audit(DvRequest *req, const DvOp *op, const DvOpCall *call, const 
         return;
     if (result != NULL && op->shape == DV_OP_SHAPE_JOB)
         job_id = dv_json_get_string(result, "id", NULL);
-    if (!dv_audit_record(dv_engine_get_store(req->server->engine), call->authz,
-                         dv_actor_get_name(call->actor), req->peer, op->name, op->kind, object_id,
-                         outcome, job_id, detail, &local))
+    for (guint i = 0; obj->host_group_path != NULL && obj->host_group_path[i] != NULL; i++)
+        group = obj->host_group_path[i];
+    if (!dv_audit_record_in_group(dv_engine_get_store(req->server->engine), group, call->authz,
+                                  dv_actor_get_name(call->actor), req->peer, op->name, op->kind,
+                                  object_id, outcome, job_id, detail, &local))
         g_warning("audit of %s not recorded: %s", op->name, local->message);
 }
 
@@ -579,9 +593,23 @@ dv_route_op(DvRequest *req, const DvOp *op, const char **params, guint *status, 
         g_propagate_error(error, local);
         return NULL;
     }
-    if (actor != NULL && dv_authz_context_redacts_storage(call.authz))
+    if (actor != NULL && dv_authz_context_redacts_storage(call.authz)) {
+        if (op->shape == DV_OP_SHAPE_JOB) {
+            /* The handler's record may be shared with the job it made:
+             * redact a copy. */
+            g_autoptr(JsonNode) src = json_node_init_object(json_node_alloc(), result);
+            g_autoptr(JsonNode) copy = dv_json_node_deep_copy(src);
+            g_clear_pointer(&result, json_object_unref);
+            result = json_object_ref(json_node_get_object(copy));
+        }
         dv_authorizer_redact(op, result);
+    }
     switch (op->shape) {
+    case DV_OP_SHAPE_STREAM:
+        /* Authorized: the main thread streams the job (dv_server_finish_request()). */
+        req->stream_job_id = g_strdup(dv_json_get_string(result, "id", NULL));
+        req->stream_redact = actor != NULL && dv_authz_context_redacts_storage(call.authz);
+        break;
     case DV_OP_SHAPE_JOB:
         return dv_route_job_accepted(req, result, status);
     case DV_OP_SHAPE_CREATED:
@@ -637,11 +665,22 @@ dv_server_dispatch(DvRequest *req, guint *status, GError **error)
     return dv_route_op(req, op, params, status, error);
 }
 
+static void dv_server_stream_job(DvServer *server, SoupServerMessage *msg, const char *job_id,
+                                 gboolean redact);
+
 static gboolean
 dv_server_finish_request(gpointer data)
 {
     DvRequest *req = data;
     SoupMessageHeaders *headers = soup_server_message_get_response_headers(req->msg);
+
+    if (req->stream_job_id != NULL && req->status == SOUP_STATUS_OK) {
+        soup_message_headers_replace(headers, "Drover-Version", DV_VERSION);
+        dv_server_stream_job(req->server, req->msg, req->stream_job_id, req->stream_redact);
+        soup_server_message_unpause(req->msg);
+        dv_request_free(req);
+        return G_SOURCE_REMOVE;
+    }
 
     soup_server_message_set_status(req->msg, req->status, NULL);
     if (req->location != NULL)
@@ -1149,6 +1188,7 @@ typedef struct {
     DvServer *server;
     char *job_id;
     char *data;
+    char *data_redacted; /* for a delegated administrator's stream */
     gboolean finished;
 } DvSseEvent;
 
@@ -1157,7 +1197,26 @@ dv_sse_event_free(DvSseEvent *ev)
 {
     g_free(ev->job_id);
     g_free(ev->data);
+    g_free(ev->data_redacted);
     g_free(ev);
+}
+
+/* Set on a stream's message whose client sees no storage data. */
+#define DV_SSE_REDACT "dv-sse-redact"
+
+/* The job as an event's data, without storage data when @redact. */
+static char *
+dv_sse_render_job(JsonObject *job, gboolean redact)
+{
+    g_autoptr(JsonNode) src = NULL;
+    g_autoptr(JsonNode) copy = NULL;
+
+    if (!redact)
+        return dv_api_render(job);
+    src = json_node_init_object(json_node_alloc(), job);
+    copy = dv_json_node_deep_copy(src);
+    dv_authz_redact("job", json_node_get_object(copy));
+    return dv_api_render(json_node_get_object(copy));
 }
 
 static gboolean
@@ -1173,7 +1232,8 @@ dv_sse_deliver(gpointer data)
             g_ptr_array_add(copy, g_object_ref(g_ptr_array_index(clients, i)));
         for (guint i = 0; i < copy->len; i++) {
             SoupServerMessage *msg = g_ptr_array_index(copy, i);
-            dv_sse_send(msg, "progress", ev->data);
+            gboolean redact = g_object_get_data(G_OBJECT(msg), DV_SSE_REDACT) != NULL;
+            dv_sse_send(msg, "progress", redact ? ev->data_redacted : ev->data);
             if (ev->finished)
                 dv_sse_end(msg);
         }
@@ -1193,7 +1253,8 @@ dv_server_job_listener(const char *job_id, JsonObject *job, gboolean finished, g
 
     ev->server = server;
     ev->job_id = g_strdup(job_id);
-    ev->data = dv_api_render(job);
+    ev->data = dv_sse_render_job(job, FALSE);
+    ev->data_redacted = dv_sse_render_job(job, TRUE);
     ev->finished = finished;
     g_main_context_invoke(server->context, dv_sse_deliver, ev);
 }
@@ -1232,12 +1293,15 @@ dv_server_send_error_now(SoupServerMessage *msg, const GError *error)
                                      g_steal_pointer(&body), strlen(body));
 }
 
+/* Streams job @job_id, a job.events request the authorizer let through
+ * (dv_route_op()).  The job is read again here, on the thread that
+ * delivers its events, so no event falls between this read and the
+ * stream's registration. */
 static void
-dv_server_handle_events(DvServer *server, SoupServerMessage *msg, const char *job_id,
-                        const char *token)
+dv_server_stream_job(DvServer *server, SoupServerMessage *msg, const char *job_id,
+                     gboolean redact)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) user = NULL;
     g_autoptr(JsonObject) job = NULL;
     g_autofree char *data = NULL;
     SoupMessageHeaders *headers = soup_server_message_get_response_headers(msg);
@@ -1245,9 +1309,8 @@ dv_server_handle_events(DvServer *server, SoupServerMessage *msg, const char *jo
     GPtrArray *clients;
     DvSseClient *client;
 
-    user = dv_auth_check_token(dv_engine_get_auth(server->engine), token, &error);
-    if (user == NULL || !dv_validate_id("id", job_id, &error) ||
-        (job = dv_store_get(dv_engine_get_store(server->engine), &dv_table_jobs, job_id, &error)) == NULL) {
+    job = dv_store_get(dv_engine_get_store(server->engine), &dv_table_jobs, job_id, &error);
+    if (job == NULL) {
         dv_server_send_error_now(msg, error);
         return;
     }
@@ -1263,7 +1326,7 @@ dv_server_handle_events(DvServer *server, SoupServerMessage *msg, const char *jo
     soup_message_headers_set_encoding(headers, SOUP_ENCODING_CHUNKED);
     soup_message_headers_set_content_type(headers, "text/event-stream", NULL);
     soup_message_headers_replace(headers, "Cache-Control", "no-store");
-    data = dv_api_render(job);
+    data = dv_sse_render_job(job, redact);
     dv_sse_send(msg, "progress", data);
     state = dv_json_get_string(job, "state", "");
     if (g_strcmp0(state, "queued") != 0 && g_strcmp0(state, "running") != 0) {
@@ -1276,6 +1339,8 @@ dv_server_handle_events(DvServer *server, SoupServerMessage *msg, const char *jo
         g_hash_table_insert(server->streams, g_strdup(job_id), clients);
     }
     g_ptr_array_add(clients, g_object_ref(msg));
+    if (redact)
+        g_object_set_data(G_OBJECT(msg), DV_SSE_REDACT, GINT_TO_POINTER(1));
     client = g_new0(DvSseClient, 1);
     client->server = server;
     client->job_id = g_strdup(job_id);
@@ -1360,17 +1425,6 @@ dv_server_handler(SoupServer *soup, SoupServerMessage *msg, const char *path, GH
         dv_server_send_error_now(msg, error);
         return;
     }
-    /* Event streams stay on this thread: they live as long as the job. */
-    if (g_strcmp0(method, "GET") == 0 && g_str_has_prefix(raw_path, DV_API_PREFIX "/jobs/") &&
-        g_str_has_suffix(raw_path, "/events")) {
-        g_auto(GStrv) parts = g_strsplit(raw_path + strlen(DV_API_PREFIX "/jobs/"), "/", 3);
-        g_autofree char *token = dv_server_bearer(msg);
-        if (g_strv_length(parts) == 2 && g_strcmp0(parts[1], "events") == 0) {
-            dv_server_handle_events(server, msg, parts[0], token);
-            return;
-        }
-    }
-
     req = g_new0(DvRequest, 1);
     req->server = server;
     req->msg = g_object_ref(msg);

@@ -1307,7 +1307,8 @@ test_access_roles(Fixture *f, gconstpointer data)
         plan = parse_object(out);
         pending = json_object_get_array_member(plan, "pending_migrations");
         g_assert_cmpuint(json_array_get_length(pending), ==, dv_store_get_known_version() - schemas[s]);
-        last = json_array_get_object_element(pending, json_array_get_length(pending) - 1);
+        /* 0007_access is pending (later migrations may follow it). */
+        last = json_array_get_object_element(pending, 7 - schemas[s] - 1);
         g_assert_cmpint(dv_json_get_int(last, "version", 0), ==, 7);
         g_assert_cmpstr(dv_json_get_string(last, "name", ""), ==, "0007_access");
         g_ptr_array_remove_index(args, 1);

@@ -888,6 +888,9 @@ typedef struct {
     const char *owner_column;
     DvAuthzScopeKind direct; /* DV_SCOPE_GLOBAL: none */
     const char *direct_column;
+    /* Rows the actor made itself, shown whenever it holds the privilege
+     * somewhere (its own audit entries): the column holding its user id. */
+    const char *self_column;
 } DvAuthzListRule;
 
 #define DV_AUTHZ_BY_HOST "host_id IN (SELECT id FROM hosts WHERE host_group_id IN (%s))"
@@ -909,7 +912,10 @@ static const DvAuthzListRule dv_authz_list_rules[] = {
     { "setting", NULL, NULL, DV_SCOPE_GLOBAL, NULL },
     { "user", NULL, NULL, DV_SCOPE_GLOBAL, NULL },
     { "role", NULL, NULL, DV_SCOPE_GLOBAL, NULL },
-    { "audit", NULL, NULL, DV_SCOPE_GLOBAL, NULL },
+    /* An entry about an object in a host group is read in that group's
+     * scope; one with no group (users, roles, settings, catalogs...) is
+     * installation-wide: global readers only. */
+    { "audit", "host_group_id IN (%s)", NULL, DV_SCOPE_GLOBAL, NULL, "actor_id" },
 };
 
 static void
@@ -1040,6 +1046,12 @@ dv_authz_list_filter(DvStore *store, const DvAuthzContext *ctx, const char *kind
         g_string_append_printf(sql, "(%s = ?)", rule->owner_column);
         g_ptr_array_add(f->values, g_strdup(owner_value));
     }
+    if (rule->self_column != NULL && dv_authz_context_holds(ctx, read)) {
+        if (sql->len > 0)
+            g_string_append(sql, " OR ");
+        g_string_append_printf(sql, "(%s = ?)", rule->self_column);
+        g_ptr_array_add(f->values, g_strdup(ctx->user_id));
+    }
     f->where = sql->len > 0 ? g_strdup_printf("(%s)", sql->str) : g_strdup("1=0");
     return g_steal_pointer(&f);
 }
@@ -1063,14 +1075,65 @@ static const DvAuthzStorageFields dv_authz_storage[] = {
     { "volume", { "path", "vkey", "pool_id", "capacity", "allocation", "format", NULL } },
 };
 
+/* A job's params and result are the inputs and outputs of any operation
+ * (a VM's disks, a catalog's pool, a share's path, a reconcile's orphan
+ * volumes), nested at any depth: these members are storage data wherever
+ * they appear inside them.  The job record's own members (kind, state,
+ * target, steps, progress, error) are not. */
+static const char *const dv_authz_job_storage[] = {
+    "pool", "pool_id", "pool_name", "pools", "disks", "disk_path", "disk_volume", "volume",
+    "volumes", "path", "overlay_path", "identity_path", "personal_path", "base_path",
+    /* a catalog reconcile's report: volumes on hosts, by pool and path */
+    "orphans_on_hosts", "missing_on_hosts", "pool_problems",
+    NULL,
+};
+/* Lists of volumes a reconcile removed; a catalog delete's boolean
+ * "deleted" is no storage data and stays. */
+static const char *const dv_authz_job_storage_lists[] = { "deleted", "delete_failed", NULL };
+static const char *const dv_authz_job_parts[] = { "params", "result", NULL };
+
 const char *const *
 dv_authz_storage_fields(const char *kind)
 {
     static const char *const none[] = { NULL };
+    if (kind != NULL && strcmp(kind, "job") == 0)
+        return dv_authz_job_storage;
     for (guint i = 0; kind != NULL && i < G_N_ELEMENTS(dv_authz_storage); i++)
         if (strcmp(dv_authz_storage[i].kind, kind) == 0)
             return dv_authz_storage[i].fields;
     return none;
+}
+
+static void dv_authz_redact_deep(JsonNode *node);
+
+static void
+dv_authz_redact_deep_object(JsonObject *object)
+{
+    g_autoptr(GList) members = NULL;
+
+    for (guint i = 0; dv_authz_job_storage[i] != NULL; i++)
+        if (json_object_has_member(object, dv_authz_job_storage[i]))
+            json_object_remove_member(object, dv_authz_job_storage[i]);
+    for (guint i = 0; dv_authz_job_storage_lists[i] != NULL; i++)
+        if (dv_json_get_array(object, dv_authz_job_storage_lists[i]) != NULL)
+            json_object_remove_member(object, dv_authz_job_storage_lists[i]);
+    members = json_object_get_members(object);
+    for (GList *l = members; l != NULL; l = l->next)
+        dv_authz_redact_deep(json_object_get_member(object, l->data));
+}
+
+static void
+dv_authz_redact_deep(JsonNode *node)
+{
+    if (node == NULL)
+        return;
+    if (JSON_NODE_HOLDS_OBJECT(node)) {
+        dv_authz_redact_deep_object(json_node_get_object(node));
+    } else if (JSON_NODE_HOLDS_ARRAY(node)) {
+        JsonArray *a = json_node_get_array(node);
+        for (guint i = 0; i < json_array_get_length(a); i++)
+            dv_authz_redact_deep(json_array_get_element(a, i));
+    }
 }
 
 void
@@ -1081,6 +1144,14 @@ dv_authz_redact(const char *kind, JsonObject *object)
 
     if (object == NULL)
         return;
+    if (kind != NULL && strcmp(kind, "job") == 0) {
+        /* Depth is bounded: the record was parsed or built within
+         * DV_JSON_MAX_DEPTH. */
+        for (guint i = 0; dv_authz_job_parts[i] != NULL; i++)
+            if (json_object_has_member(object, dv_authz_job_parts[i]))
+                dv_authz_redact_deep(json_object_get_member(object, dv_authz_job_parts[i]));
+        return;
+    }
     for (guint i = 0; fields[i] != NULL; i++)
         if (json_object_has_member(object, fields[i]))
             json_object_remove_member(object, fields[i]);
@@ -1554,6 +1625,16 @@ dv_audit_record(DvStore *store, const DvAuthzContext *actor, const char *actor_n
                 const char *object_id, const char *outcome, const char *job_id, const char *detail,
                 GError **error)
 {
+    return dv_audit_record_in_group(store, NULL, actor, actor_name, address, operation,
+                                    object_kind, object_id, outcome, job_id, detail, error);
+}
+
+gboolean
+dv_audit_record_in_group(DvStore *store, const char *host_group_id, const DvAuthzContext *actor,
+                         const char *actor_name, const char *address, const char *operation,
+                         const char *object_kind, const char *object_id, const char *outcome,
+                         const char *job_id, const char *detail, GError **error)
+{
     g_autoptr(JsonObject) rec = json_object_new();
     g_autofree char *id = g_uuid_string_random();
 
@@ -1576,6 +1657,7 @@ dv_audit_record(DvStore *store, const DvAuthzContext *actor, const char *actor_n
     dv_audit_set(rec, "outcome", outcome);
     dv_audit_set(rec, "job_id", job_id);
     dv_audit_set(rec, "detail", detail);
+    dv_audit_set(rec, "host_group_id", host_group_id);
     return dv_store_insert(store, &dv_table_audit_log, rec, error);
 }
 
@@ -1583,6 +1665,26 @@ JsonArray *
 dv_audit_list(DvStore *store, const DvFilter *filters, guint n_filters, guint limit,
               const char *cursor, char **ret_next_cursor, GError **error)
 {
-    return dv_store_list(store, &dv_table_audit_log, filters, n_filters, limit, cursor,
-                         ret_next_cursor, error);
+    return dv_audit_list_for(store, NULL, filters, n_filters, limit, cursor, ret_next_cursor,
+                             error);
+}
+
+JsonArray *
+dv_audit_list_for(DvStore *store, const DvAuthzContext *ctx, const DvFilter *filters,
+                  guint n_filters, guint limit, const char *cursor, char **ret_next_cursor,
+                  GError **error)
+{
+    g_autoptr(DvAuthzFilter) scope = NULL;
+    g_autofree DvSqlParam *params = NULL;
+    guint n_params = 0;
+
+    if (ctx == NULL)
+        return dv_store_list(store, &dv_table_audit_log, filters, n_filters, limit, cursor,
+                             ret_next_cursor, error);
+    scope = dv_authz_list_filter(store, ctx, "audit", error);
+    if (scope == NULL)
+        return NULL;
+    params = dv_authz_filter_params(scope, &n_params);
+    return dv_store_list_where(store, &dv_table_audit_log, filters, n_filters, scope->where,
+                               params, n_params, limit, cursor, ret_next_cursor, error);
 }

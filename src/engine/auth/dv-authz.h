@@ -168,7 +168,10 @@ DvSqlParam *dv_authz_filter_params(const DvAuthzFilter *filter, guint *ret_n);
 /* The members of a @kind response that are storage data (pools, volumes,
  * paths), NULL-terminated (borrowed; empty for kinds without). */
 const char *const *dv_authz_storage_fields(const char *kind);
-/* Removes them from @object (nested "disks" and "spec" members too). */
+/* Removes them from @object (nested "disks" and "spec" members too).  For
+ * "job" the members are removed at any depth of the record's "params" and
+ * "result" (the inputs and outputs of any operation); the record's own
+ * members stay. */
 void dv_authz_redact(const char *kind, JsonObject *object);
 
 /* --- bindings -------------------------------------------------------------- */
@@ -227,10 +230,28 @@ gboolean dv_audit_record(DvStore *store, const DvAuthzContext *actor, const char
                          const char *address, const char *operation, const char *object_kind,
                          const char *object_id, const char *outcome, const char *job_id,
                          const char *detail, GError **error) G_GNUC_WARN_UNUSED_RESULT;
+/* dv_audit_record() of an operation on an object inside host group
+ * @host_group_id (the object's own group, or the group a create lands in):
+ * readers of audit.read bound to that group or above see it.  A NULL
+ * group (dv_audit_record()) is an installation-wide entry, read only with
+ * a global audit.read. */
+gboolean dv_audit_record_in_group(DvStore *store, const char *host_group_id,
+                                  const DvAuthzContext *actor, const char *actor_name,
+                                  const char *address, const char *operation,
+                                  const char *object_kind, const char *object_id,
+                                  const char *outcome, const char *job_id, const char *detail,
+                                  GError **error) G_GNUC_WARN_UNUSED_RESULT;
 /* Newest first, paged and filtered as dv_store_list() (filterable:
  * actor_id, actor_name, address, operation, object_kind, object_id,
- * outcome, job_id). */
+ * outcome, job_id, host_group_id). */
 JsonArray *dv_audit_list(DvStore *store, const DvFilter *filters, guint n_filters, guint limit,
                          const char *cursor, char **ret_next_cursor, GError **error);
+/* dv_audit_list() limited inside the query to what @ctx may read
+ * (dv_authz_list_filter(), kind "audit"): the entries of host groups it
+ * reads audit.read in, and its own actions; everything for a global
+ * reader.  A NULL @ctx reads everything. */
+JsonArray *dv_audit_list_for(DvStore *store, const DvAuthzContext *ctx, const DvFilter *filters,
+                             guint n_filters, guint limit, const char *cursor,
+                             char **ret_next_cursor, GError **error);
 
 G_END_DECLS

@@ -137,7 +137,7 @@ dv_op_lock_to_string(DvOpLock lock)
 const char *
 dv_op_shape_to_string(DvOpShape shape)
 {
-    static const char *const names[] = { "object", "list", "job", "created", "empty" };
+    static const char *const names[] = { "object", "list", "job", "created", "empty", "stream" };
     return shape < G_N_ELEMENTS(names) ? names[shape] : "?";
 }
 

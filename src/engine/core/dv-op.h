@@ -52,6 +52,9 @@ typedef enum {
     DV_OP_SHAPE_JOB,     /* 202 {job} with Location: the handler returns the job */
     DV_OP_SHAPE_CREATED, /* 201 with the new object */
     DV_OP_SHAPE_EMPTY,   /* 200 {} */
+    DV_OP_SHAPE_STREAM,  /* 200 text/event-stream of the job the handler
+                          * returns (GET /jobs/{id}/events): the daemon
+                          * streams it once the row is authorized */
 } DvOpShape;
 
 /* What the request may carry. */

@@ -445,6 +445,7 @@ static const DvColumn audit_log_cols[] = {
     { "outcome", DV_COL_TEXT, TRUE },
     { "job_id", DV_COL_TEXT, TRUE },
     { "detail", DV_COL_TEXT, FALSE },
+    { "host_group_id", DV_COL_TEXT, TRUE }, /* 0008: the scope that reads it; NULL: global */
     { NULL },
 };
 const DvTableDef dv_table_audit_log = { "audit_log", audit_log_cols, "at", TRUE };

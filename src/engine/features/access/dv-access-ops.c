@@ -694,8 +694,8 @@ dv_access_audit(DvOpCall *call, GError **error)
         { "refused", "forbidden" },
         { "failed", "failed" },
     };
-    static const char *const copied[] = { "id",     "operation", "object_kind",
-                                          "object_id", "job_id", "detail" };
+    static const char *const copied[] = { "id",     "operation", "object_kind", "object_id",
+                                          "job_id", "detail",    "host_group_id" };
     DvFilter f[G_N_ELEMENTS(filters)];
     guint nf = 0;
     guint limit;
@@ -716,8 +716,8 @@ dv_access_audit(DvOpCall *call, GError **error)
         f[nf] = (DvFilter){ .column = filters[i].column, .op = DV_FILTER_EQ, .value = v };
         nf++;
     }
-    rows = dv_audit_list(dv_core(call->engine)->store, f, nf, limit,
-                         dv_access_query(call, "cursor"), &next, error);
+    rows = dv_audit_list_for(dv_core(call->engine)->store, call->authz, f, nf, limit,
+                             dv_access_query(call, "cursor"), &next, error);
     if (rows == NULL)
         return NULL;
     items = json_array_new();
@@ -823,7 +823,9 @@ static const DvOp dv_access_ops[] = {
     DV_ACCESS_ROW("session.delete", "DELETE", "/sessions/{id}", NULL, NULL, DV_OP_TARGET_NONE,
                   DV_OP_LOCK_NONE, DV_OP_SHAPE_EMPTY, DV_OP_BODY_NONE,
                   DV_OP_FLAG_SESSION | DV_OP_FLAG_NO_QUERY, dv_access_session_delete),
-    DV_ACCESS_ROW("audit.list", "GET", "/audit", "audit.read", "audit", DV_OP_TARGET_GLOBAL,
+    /* Filtered by scope in the query: a reader bound to a host group reads
+     * the entries of its groups and its own actions (docs/ACCESS.md). */
+    DV_ACCESS_ROW("audit.list", "GET", "/audit", "audit.read", "audit", DV_OP_TARGET_KIND,
                   DV_OP_LOCK_NONE, DV_OP_SHAPE_LIST, DV_OP_BODY_IGNORED, DV_OP_FLAG_NONE,
                   dv_access_audit),
 };

@@ -1,0 +1,478 @@
+/* Jobs and the audit log under the access model (issue 11,
+ * docs/ACCESS.md): a real droverd on SQLite and PostgreSQL, users of each
+ * role made through the API and bound to host group "In".
+ *
+ * - events: GET /jobs/{id}/events is the op row job.events, authorized as
+ *   job.get: 401 without a session, 404 out of scope or someone else's
+ *   job for a self-service user, 200 with events in scope;
+ * - redaction: a delegated administrator's job answers (202 {job}, the
+ *   job list, the job, its events) carry no pool, volume or path, the
+ *   administrator's do;
+ * - audit: a read-only administrator of In reads the audit entries of
+ *   objects in In and its own actions, the global administrator all. */
+#define G_LOG_DOMAIN "DvTestApiJobsAccess"
+
+#include "dv-json.h"
+#include "dv-test-pg.h"
+#include "dv-test-util.h"
+
+#include <string.h>
+
+#define PW "jobs-access-password-1"
+
+typedef struct {
+    DvTestDaemon *d;
+    char *pg_db; /* the PostgreSQL database of this test, or NULL (SQLite) */
+    char *hostdir;
+    char *hg_in; /* host group In's id */
+    char *job_in;  /* the administrator's host refresh jobs on hin (In), hout (Out) */
+    char *job_out;
+} Fixture;
+
+/* One request with @token (NULL: none); the status in @ret_status. */
+static JsonNode *
+req(Fixture *f, const char *token, const char *method, const char *path, const char *body,
+    guint *ret_status)
+{
+    g_autofree char *url = g_strconcat(f->d->url, path, NULL);
+    g_autoptr(SoupMessage) msg = soup_message_new(method, url);
+    g_autoptr(GBytes) out = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonParser) parser = json_parser_new();
+    gsize len = 0;
+    const char *text;
+
+    g_assert_nonnull(msg);
+    if (token != NULL) {
+        g_autofree char *h = g_strdup_printf("Bearer %s", token);
+        soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization", h);
+    }
+    if (body != NULL) {
+        g_autoptr(GBytes) b = g_bytes_new(body, strlen(body));
+        soup_message_set_request_body_from_bytes(msg, "application/json", b);
+    }
+    out = soup_session_send_and_read(f->d->session, msg, NULL, &error);
+    g_assert_no_error(error);
+    *ret_status = soup_message_get_status(msg);
+    text = g_bytes_get_data(out, &len);
+    if (len == 0 || !json_parser_load_from_data(parser, text, (gssize)len, NULL))
+        return NULL;
+    return json_node_copy(json_parser_get_root(parser));
+}
+
+static JsonObject *
+req_ok(Fixture *f, const char *token, const char *method, const char *path, const char *body,
+       guint want)
+{
+    guint status = 0;
+    g_autoptr(JsonNode) n = req(f, token, method, path, body, &status);
+    if (status != want) {
+        g_autofree char *t = n != NULL ? json_to_string(n, FALSE) : g_strdup("(no body)");
+        g_error("%s %s: expected %u, got %u: %s", method, path, want, status, t);
+    }
+    return json_object_ref(json_node_get_object(n));
+}
+
+static char *
+object_text(JsonObject *o)
+{
+    g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), o);
+    return json_to_string(n, FALSE);
+}
+
+/* The job's event stream read to its end with @token: the data of every
+ * progress event, or NULL with the refusal's status in @ret_status. */
+static GPtrArray *
+read_events(Fixture *f, const char *token, const char *job_id, guint *ret_status)
+{
+    g_autofree char *url = g_strdup_printf("%s/api/v1/jobs/%s/events", f->d->url, job_id);
+    g_autoptr(SoupMessage) msg = soup_message_new("GET", url);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GInputStream) in = NULL;
+    g_autoptr(GDataInputStream) data = NULL;
+    g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *event = NULL;
+    gboolean ended = FALSE;
+
+    if (token != NULL) {
+        g_autofree char *auth = g_strdup_printf("Bearer %s", token);
+        soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization",
+                                     auth);
+    }
+    in = soup_session_send(f->d->session, msg, NULL, &error);
+    g_assert_no_error(error);
+    *ret_status = soup_message_get_status(msg);
+    if (*ret_status != 200)
+        return NULL;
+    g_assert_cmpstr(soup_message_headers_get_content_type(
+                        soup_message_get_response_headers(msg), NULL),
+                    ==, "text/event-stream");
+    data = g_data_input_stream_new(in);
+    while (!ended) {
+        g_autofree char *line = g_data_input_stream_read_line_utf8(data, NULL, NULL, &error);
+        g_assert_no_error(error);
+        if (line == NULL)
+            break;
+        if (g_str_has_prefix(line, "event: ")) {
+            g_free(event);
+            event = g_strdup(line + 7);
+        } else if (g_str_has_prefix(line, "data: ")) {
+            if (g_strcmp0(event, "progress") == 0)
+                g_ptr_array_add(events, g_strdup(line + 6));
+            else if (g_strcmp0(event, "end") == 0)
+                ended = TRUE;
+        }
+    }
+    g_assert_true(ended);
+    g_assert_cmpuint(events->len, >=, 1);
+    return g_steal_pointer(&events);
+}
+
+static char *
+add_host(Fixture *f, const char *name, const char *group)
+{
+    g_autofree char *file = g_strdup_printf("%s.xml", name);
+    g_autofree char *prefix = g_strdup_printf("v%s", name + 1);
+    g_autofree char *xml = dv_test_write_host_xml(f->hostdir, file, prefix, 1);
+    g_autofree char *body = g_strdup_printf(
+        "{\"name\":\"%s\",\"uri\":\"test://%s\",\"host_group\":\"%s\"}", name, xml, group);
+    g_autoptr(JsonObject) job = dv_test_run_job(f->d, "POST", "/api/v1/hosts", body);
+    dv_test_assert_job_state(job, "succeeded");
+    return g_strdup(
+        json_object_get_string_member(json_object_get_object_member(job, "result"), "id"));
+}
+
+static char *
+refresh(Fixture *f, const char *host)
+{
+    g_autofree char *path = g_strdup_printf("/api/v1/hosts/%s/refresh", host);
+    g_autoptr(JsonObject) job = dv_test_run_job(f->d, "POST", path, NULL);
+    dv_test_assert_job_state(job, "succeeded");
+    return g_strdup(json_object_get_string_member(job, "id"));
+}
+
+/* A user made through the API, bound to @role over host group In, logged in. */
+static char *
+make_user(Fixture *f, const char *name, const char *role)
+{
+    g_autofree char *ubody = g_strdup_printf("{\"name\":\"%s\",\"password\":\"%s\"}", name, PW);
+    g_autofree char *bbody = g_strdup_printf(
+        "{\"user\":\"%s\",\"role\":\"%s\",\"scope\":{\"kind\":\"host_group\",\"ref\":\"%s\"}}",
+        name, role, f->hg_in);
+    g_autofree char *login = g_strdup_printf("{\"user\":\"%s\",\"password\":\"%s\"}", name, PW);
+    g_autoptr(JsonObject) u = req_ok(f, f->d->token, "POST", "/api/v1/users", ubody, 201);
+    g_autoptr(JsonObject) b = req_ok(f, f->d->token, "POST", "/api/v1/bindings", bbody, 201);
+    g_autoptr(JsonObject) s = req_ok(f, NULL, "POST", "/api/v1/session", login, 201);
+    return g_strdup(json_object_get_string_member(s, "token"));
+}
+
+static void
+fixture_setup(Fixture *f, gconstpointer data)
+{
+    g_autofree char *hin = NULL;
+    g_autofree char *hout = NULL;
+
+    if (g_strcmp0(data, "postgresql") == 0) {
+        g_autofree char *uri = NULL;
+        const char *extra[] = { "--database", NULL, NULL };
+        if (g_getenv("DV_TEST_PG_URI") == NULL)
+            g_error("DV_TEST_PG_URI is not set: run under tests/services/with-services");
+        uri = dv_test_pg_new_database("dv_jobs_access", &f->pg_db);
+        extra[1] = uri;
+        f->d = dv_test_daemon_start(NULL, extra);
+    } else {
+        f->d = dv_test_daemon_start(NULL, NULL);
+    }
+    f->hostdir = g_dir_make_tmp("dv-jobs-access-XXXXXX", NULL);
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/host-groups", "{\"name\":\"In\"}");
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/host-groups", "{\"name\":\"Out\"}");
+    {
+        g_autoptr(JsonObject) in =
+            req_ok(f, f->d->token, "GET", "/api/v1/host-groups/In", NULL, 200);
+        f->hg_in = g_strdup(json_object_get_string_member(in, "id"));
+    }
+    hin = add_host(f, "hin", "In");
+    hout = add_host(f, "hout", "Out");
+    f->job_in = refresh(f, "hin");
+    f->job_out = refresh(f, "hout");
+}
+
+static void
+fixture_teardown(Fixture *f, gconstpointer data)
+{
+    g_clear_pointer(&f->d, dv_test_daemon_free);
+    dv_test_pg_drop_database(f->pg_db);
+    g_free(f->pg_db);
+    if (f->hostdir != NULL)
+        dv_test_rm_rf(f->hostdir);
+    g_free(f->hostdir);
+    g_free(f->hg_in);
+    g_free(f->job_in);
+    g_free(f->job_out);
+}
+
+static void
+assert_events_refused(Fixture *f, const char *token, const char *job_id, guint want)
+{
+    guint status = 0;
+    g_autoptr(GPtrArray) ev = read_events(f, token, job_id, &status);
+    g_assert_null(ev);
+    g_assert_cmpuint(status, ==, want);
+}
+
+/* A submitted VM create on hin with a disk in pool1: the 202 answer. */
+static JsonObject *
+create_vm(Fixture *f, const char *token, const char *name)
+{
+    g_autofree char *body = g_strdup_printf(
+        "{\"name\":\"%s\",\"host\":\"hin\",\"memory_mib\":64,"
+        "\"disks\":[{\"size_mib\":8,\"pool\":\"pool1\"}]}",
+        name);
+    return req_ok(f, token, "POST", "/api/v1/vms", body, 202);
+}
+
+/* The event stream is authorized like the job itself. */
+static void
+test_events(Fixture *f, gconstpointer data)
+{
+    g_autofree char *ro = make_user(f, "ro-in", "read-only-administrator");
+    g_autofree char *ss = make_user(f, "ss-in", "self-service-user");
+    g_autofree char *ss2 = make_user(f, "ss2-in", "self-service-user");
+    g_autoptr(GPtrArray) ev = NULL;
+    guint status = 0;
+
+    /* No session: 401, for an existing job and a made-up one alike. */
+    assert_events_refused(f, NULL, f->job_in, 401);
+    assert_events_refused(f, "not-a-token", f->job_in, 401);
+
+    /* In scope: the job and its end; out of scope: as if absent. */
+    ev = read_events(f, ro, f->job_in, &status);
+    g_assert_cmpuint(status, ==, 200);
+    g_assert_nonnull(strstr(g_ptr_array_index(ev, ev->len - 1), "\"succeeded\""));
+    g_assert_nonnull(strstr(g_ptr_array_index(ev, ev->len - 1), f->job_in));
+    g_clear_pointer(&ev, g_ptr_array_unref);
+    assert_events_refused(f, ro, f->job_out, 404);
+
+    /* A self-service user streams its own jobs, nobody else's, not even
+     * in its own group. */
+    assert_events_refused(f, ss, f->job_in, 404);
+    {
+        g_autoptr(JsonObject) made = create_vm(f, ss, "vss");
+        const char *id =
+            json_object_get_string_member(json_object_get_object_member(made, "job"), "id");
+        g_autoptr(JsonObject) done = NULL;
+
+        ev = read_events(f, ss, id, &status);
+        g_assert_cmpuint(status, ==, 200);
+        g_assert_nonnull(strstr(g_ptr_array_index(ev, ev->len - 1), "\"succeeded\""));
+        g_clear_pointer(&ev, g_ptr_array_unref);
+        done = dv_test_wait_job(f->d, id, 60);
+        dv_test_assert_job_state(done, "succeeded");
+        assert_events_refused(f, ss2, id, 404);
+        /* The administrator of the group sees everybody's. */
+        ev = read_events(f, ro, id, &status);
+        g_assert_cmpuint(status, ==, 200);
+        g_clear_pointer(&ev, g_ptr_array_unref);
+    }
+    /* The global administrator streams any job; an unknown id is 404, a
+     * malformed one 400, a query 400 (the row takes none). */
+    ev = read_events(f, f->d->token, f->job_out, &status);
+    g_assert_cmpuint(status, ==, 200);
+    g_clear_pointer(&ev, g_ptr_array_unref);
+    assert_events_refused(f, f->d->token, "00000000-0000-4000-8000-000000000000", 404);
+    {
+        g_autofree char *q = g_strdup_printf("%s/events?x=1", f->job_in);
+        assert_events_refused(f, f->d->token, q, 400);
+    }
+}
+
+/* Storage data in a job record, as text: the disks, the pool's name and
+ * its path. */
+static guint
+storage_marks(const char *text)
+{
+    static const char *const marks[] = { "\"disks\"", "\"pool\"", "pool1", "\"path\"", NULL };
+    guint n = 0;
+    for (guint i = 0; marks[i] != NULL; i++)
+        n += strstr(text, marks[i]) != NULL;
+    return n;
+}
+
+/* A delegated administrator's job answers carry no storage data; the
+ * administrator's answers about the same job do. */
+static void
+test_redaction(Fixture *f, gconstpointer data)
+{
+    g_autofree char *del = make_user(f, "del-in", "delegated-administrator");
+    g_autoptr(JsonObject) made = create_vm(f, del, "vdel");
+    JsonObject *job = json_object_get_object_member(made, "job");
+    g_autofree char *id = g_strdup(json_object_get_string_member(job, "id"));
+    g_autofree char *path = g_strdup_printf("/api/v1/jobs/%s", id);
+    g_autofree char *accepted = object_text(job);
+    g_autoptr(GPtrArray) ev = NULL;
+    guint status = 0;
+
+    /* 202 {job}: the params are there, without the disks. */
+    g_assert_nonnull(json_object_get_object_member(job, "params"));
+    g_assert_nonnull(dv_json_get_string(json_object_get_object_member(job, "params"), "uuid", NULL));
+    g_assert_cmpstr(json_object_get_string_member(job, "target_name"), ==, "vdel");
+    g_assert_cmpuint(storage_marks(accepted), ==, 0);
+    /* Its events, live or not. */
+    ev = read_events(f, del, id, &status);
+    g_assert_cmpuint(status, ==, 200);
+    for (guint i = 0; i < ev->len; i++)
+        g_assert_cmpuint(storage_marks(g_ptr_array_index(ev, i)), ==, 0);
+    g_clear_pointer(&ev, g_ptr_array_unref);
+    {
+        g_autoptr(JsonObject) done = dv_test_wait_job(f->d, id, 60);
+        dv_test_assert_job_state(done, "succeeded");
+    }
+    /* The job, the list, the finished job's events. */
+    {
+        g_autoptr(JsonObject) got = req_ok(f, del, "GET", path, NULL, 200);
+        g_autoptr(JsonObject) list = req_ok(f, del, "GET", "/api/v1/jobs?limit=100", NULL, 200);
+        g_autofree char *got_text = object_text(got);
+        g_autofree char *list_text = object_text(list);
+        g_assert_cmpstr(json_object_get_string_member(got, "state"), ==, "succeeded");
+        g_assert_cmpuint(storage_marks(got_text), ==, 0);
+        g_assert_nonnull(strstr(list_text, id));
+        g_assert_cmpuint(storage_marks(list_text), ==, 0);
+    }
+    ev = read_events(f, del, id, &status);
+    g_assert_cmpuint(status, ==, 200);
+    g_assert_cmpuint(storage_marks(g_ptr_array_index(ev, 0)), ==, 0);
+    g_clear_pointer(&ev, g_ptr_array_unref);
+
+    /* The administrator: the same job with its disks and pool. */
+    {
+        g_autoptr(JsonObject) got = req_ok(f, f->d->token, "GET", path, NULL, 200);
+        g_autoptr(JsonObject) list =
+            req_ok(f, f->d->token, "GET", "/api/v1/jobs?limit=100", NULL, 200);
+        g_autofree char *got_text = object_text(got);
+        g_autofree char *list_text = object_text(list);
+        g_autoptr(JsonObject) again = create_vm(f, f->d->token, "vadm");
+        g_autofree char *again_text = object_text(json_object_get_object_member(again, "job"));
+        g_assert_cmpuint(storage_marks(got_text), >=, 3);
+        g_assert_cmpuint(storage_marks(list_text), >=, 3);
+        g_assert_cmpuint(storage_marks(again_text), >=, 3);
+        ev = read_events(f, f->d->token, id, &status);
+        g_assert_cmpuint(status, ==, 200);
+        g_assert_cmpuint(storage_marks(g_ptr_array_index(ev, 0)), >=, 3);
+        g_clear_pointer(&ev, g_ptr_array_unref);
+        {
+            const char *aid = json_object_get_string_member(
+                json_object_get_object_member(again, "job"), "id");
+            g_autoptr(JsonObject) done = dv_test_wait_job(f->d, aid, 60);
+            dv_test_assert_job_state(done, "succeeded");
+        }
+    }
+    /* The job kept its disks: the VM has them (redaction changed a copy). */
+    {
+        g_autoptr(JsonObject) vm = req_ok(f, f->d->token, "GET", "/api/v1/vms/vdel", NULL, 200);
+        g_autofree char *t = object_text(vm);
+        g_assert_nonnull(strstr(t, "pool1"));
+    }
+}
+
+/* The audit entries @token reads (one page), as a list of objects. */
+static JsonArray *
+audit(Fixture *f, const char *token)
+{
+    g_autoptr(JsonObject) o = req_ok(f, token, "GET", "/api/v1/audit?limit=500", NULL, 200);
+    /* One page holds the whole log of this test. */
+    g_assert_null(dv_json_get_string(o, "next_cursor", NULL));
+    return json_array_ref(json_object_get_array_member(o, "items"));
+}
+
+static guint
+audit_count(JsonArray *items, const char *user, const char *operation, const char *object_id)
+{
+    guint n = 0;
+    for (guint i = 0; i < json_array_get_length(items); i++) {
+        JsonObject *e = json_array_get_object_element(items, i);
+        if ((user == NULL || g_strcmp0(dv_json_get_string(e, "user", NULL), user) == 0) &&
+            g_strcmp0(dv_json_get_string(e, "operation", NULL), operation) == 0 &&
+            (object_id == NULL || g_strcmp0(dv_json_get_string(e, "object_id", NULL), object_id) == 0))
+            n++;
+    }
+    return n;
+}
+
+/* A read-only administrator of In reads the audit of In and its own
+ * actions; installation-wide entries and Out's are the global
+ * administrator's alone. */
+static void
+test_audit(Fixture *f, gconstpointer data)
+{
+    g_autofree char *ro = make_user(f, "ro-in", "read-only-administrator");
+    g_autofree char *ss = make_user(f, "ss-in", "self-service-user");
+    g_autoptr(JsonArray) mine = NULL;
+    g_autoptr(JsonArray) all = NULL;
+    g_autoptr(JsonNode) r = NULL;
+    g_autoptr(JsonObject) hin = req_ok(f, f->d->token, "GET", "/api/v1/hosts/hin", NULL, 200);
+    g_autoptr(JsonObject) hout = req_ok(f, f->d->token, "GET", "/api/v1/hosts/hout", NULL, 200);
+    const char *hin_id = json_object_get_string_member(hin, "id");
+    const char *hout_id = json_object_get_string_member(hout, "id");
+    guint status = 0;
+
+    /* A refused attempt of its own on Out (404, out of scope). */
+    r = req(f, ro, "POST", "/api/v1/hosts/hout/refresh", NULL, &status);
+    g_assert_cmpuint(status, ==, 404);
+    g_clear_pointer(&r, json_node_unref);
+    /* No audit.read anywhere: 403 naming it. */
+    r = req(f, ss, "GET", "/api/v1/audit", NULL, &status);
+    g_assert_cmpuint(status, ==, 403);
+    {
+        g_autofree char *t = json_to_string(r, FALSE);
+        g_assert_nonnull(strstr(t, "audit.read"));
+    }
+
+    mine = audit(f, ro);
+    all = audit(f, f->d->token);
+    /* In's objects: the host added there and its refresh. */
+    g_assert_cmpuint(audit_count(mine, "admin", "host.refresh", hin_id), ==, 1);
+    g_assert_cmpuint(audit_count(mine, "admin", "host.create", NULL), ==, 1);
+    /* Its own refused attempt on Out. */
+    g_assert_cmpuint(audit_count(mine, "ro-in", "host.refresh", NULL), ==, 1);
+    /* Not Out's, not the installation's (users, bindings, root groups). */
+    g_assert_cmpuint(audit_count(all, "admin", "host.refresh", hout_id), ==, 1);
+    g_assert_cmpuint(audit_count(mine, "admin", "host.refresh", hout_id), ==, 0);
+    g_assert_cmpuint(audit_count(mine, NULL, "user.create", NULL), ==, 0);
+    g_assert_cmpuint(audit_count(mine, NULL, "binding.create", NULL), ==, 0);
+    g_assert_cmpuint(audit_count(mine, NULL, "host_group.create", NULL), ==, 0);
+    for (guint i = 0; i < json_array_get_length(mine); i++) {
+        JsonObject *e = json_array_get_object_element(mine, i);
+        g_assert_true(g_strcmp0(dv_json_get_string(e, "host_group_id", NULL), f->hg_in) == 0 ||
+                      g_strcmp0(dv_json_get_string(e, "user", NULL), "ro-in") == 0);
+    }
+    /* The global administrator reads everything. */
+    g_assert_cmpuint(audit_count(all, "admin", "host.refresh", NULL), ==, 2);
+    g_assert_cmpuint(audit_count(all, "admin", "host.create", NULL), ==, 2);
+    g_assert_cmpuint(audit_count(all, "admin", "user.create", NULL), ==, 2);
+    g_assert_cmpuint(audit_count(all, "ro-in", "host.refresh", NULL), ==, 1);
+    g_assert_cmpuint(json_array_get_length(all), >, json_array_get_length(mine));
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        void (*func)(Fixture *, gconstpointer);
+    } tests[] = {
+        { "events", test_events },
+        { "redaction", test_redaction },
+        { "audit", test_audit },
+    };
+    static const char *const backends[] = { "sqlite", "postgresql" };
+
+    g_test_init(&argc, &argv, NULL);
+    for (gsize b = 0; b < G_N_ELEMENTS(backends); b++)
+        for (gsize i = 0; i < G_N_ELEMENTS(tests); i++) {
+            g_autofree char *path =
+                g_strdup_printf("/drover/api/jobs-access/%s/%s", backends[b], tests[i].name);
+            g_test_add(path, Fixture, backends[b], fixture_setup, tests[i].func,
+                       fixture_teardown);
+        }
+    return g_test_run();
+}
