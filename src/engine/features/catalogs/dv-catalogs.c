@@ -21,7 +21,7 @@
 #define DV_CATALOG_MAX_NETWORKS 8
 #define DV_CATALOG_MAX_HOSTS 64
 
-static const DvFieldSpec dv_catalog_fields[] = {
+const DvFieldSpec dv_catalog_fields[] = {
     { "name", DV_FIELD_STRING, TRUE },
     { "master_vm", DV_FIELD_STRING, TRUE },
     { "master_snapshot", DV_FIELD_STRING, TRUE },

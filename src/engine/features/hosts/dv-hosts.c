@@ -10,7 +10,7 @@
 #define DV_HOST_MAX_CONNECTIONS 64
 #define DV_HOST_MAX_OPERATIONS 1024
 
-static const DvFieldSpec dv_host_add_fields[] = {
+const DvFieldSpec dv_host_add_fields[] = {
     { "name", DV_FIELD_STRING, TRUE },
     { "uri", DV_FIELD_STRING, TRUE },
     { "host_group", DV_FIELD_STRING_OR_NULL, FALSE },
@@ -22,7 +22,7 @@ static const DvFieldSpec dv_host_add_fields[] = {
     { NULL },
 };
 
-static const DvFieldSpec dv_host_update_fields[] = {
+const DvFieldSpec dv_host_update_fields[] = {
     { "name", DV_FIELD_STRING, FALSE },
     { "host_group", DV_FIELD_STRING_OR_NULL, FALSE },
     { "cluster", DV_FIELD_STRING_OR_NULL, FALSE },

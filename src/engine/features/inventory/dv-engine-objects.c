@@ -178,35 +178,35 @@ dv_engine_objects_register(DvEngine *engine)
 
 /* --- validation per kind -------------------------------------------------- */
 
-static const DvFieldSpec dv_host_group_fields[] = {
+const DvFieldSpec dv_host_group_fields[] = {
     { "name", DV_FIELD_STRING, TRUE },
     { "parent", DV_FIELD_STRING_OR_NULL, FALSE },
     { "description", DV_FIELD_STRING_OR_NULL, FALSE },
     { NULL },
 };
 
-static const DvFieldSpec dv_host_group_update_fields[] = {
+const DvFieldSpec dv_host_group_update_fields[] = {
     { "name", DV_FIELD_STRING, FALSE },
     { "parent", DV_FIELD_STRING_OR_NULL, FALSE },
     { "description", DV_FIELD_STRING_OR_NULL, FALSE },
     { NULL },
 };
 
-static const DvFieldSpec dv_cluster_fields[] = {
+const DvFieldSpec dv_cluster_fields[] = {
     { "name", DV_FIELD_STRING, TRUE },
     { "host_group", DV_FIELD_STRING_OR_NULL, FALSE },
     { "description", DV_FIELD_STRING_OR_NULL, FALSE },
     { NULL },
 };
 
-static const DvFieldSpec dv_cluster_update_fields[] = {
+const DvFieldSpec dv_cluster_update_fields[] = {
     { "name", DV_FIELD_STRING, FALSE },
     { "host_group", DV_FIELD_STRING_OR_NULL, FALSE },
     { "description", DV_FIELD_STRING_OR_NULL, FALSE },
     { NULL },
 };
 
-static const DvFieldSpec dv_share_fields[] = {
+const DvFieldSpec dv_library_share_fields[] = {
     { "name", DV_FIELD_STRING, TRUE },
     { "path", DV_FIELD_STRING_OR_NULL, FALSE },
     { "host", DV_FIELD_STRING_OR_NULL, FALSE },
@@ -215,7 +215,7 @@ static const DvFieldSpec dv_share_fields[] = {
     { NULL },
 };
 
-static const DvFieldSpec dv_template_fields[] = {
+const DvFieldSpec dv_template_fields[] = {
     { "name", DV_FIELD_STRING, TRUE },
     { "vcpus", DV_FIELD_INT, TRUE },
     { "memory_mib", DV_FIELD_INT, TRUE },
@@ -539,7 +539,7 @@ dv_engine_object_create(DvEngine *engine, DvKind kind, JsonObject *body, const D
         break;
     }
     case DV_KIND_LIBRARY_SHARE:
-        if (!dv_json_check_fields(body, dv_share_fields, NULL, error))
+        if (!dv_json_check_fields(body, dv_library_share_fields, NULL, error))
             return NULL;
         rec = dv_engine_share_build(engine, body, error);
         break;

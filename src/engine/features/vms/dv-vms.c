@@ -11,7 +11,7 @@
 #define DV_VM_MAX_DISK_MIB G_GINT64_CONSTANT(67108864) /* 64 TiB */
 #define DV_VM_SHUTDOWN_TIMEOUT_MS (120 * 1000)
 
-static const DvFieldSpec dv_vm_fields[] = {
+const DvFieldSpec dv_vm_fields[] = {
     { "name", DV_FIELD_STRING, TRUE },
     { "host", DV_FIELD_STRING_OR_NULL, FALSE },
     { "host_group", DV_FIELD_STRING_OR_NULL, FALSE },
@@ -41,7 +41,7 @@ static const DvFieldSpec dv_nic_fields[] = {
     { NULL },
 };
 
-static const DvFieldSpec dv_snapshot_fields[] = {
+const DvFieldSpec dv_vm_snapshot_fields[] = {
     { "name", DV_FIELD_STRING, TRUE },
     { "description", DV_FIELD_STRING_OR_NULL, FALSE },
     { NULL },
@@ -1164,7 +1164,7 @@ dv_engine_vm_snapshot_create(DvEngine *engine, const char *vm_ref, JsonObject *b
     const char *name = dv_json_get_string(body, "name", NULL);
     const char *desc = dv_json_get_string(body, "description", NULL);
 
-    if (vm == NULL || !dv_json_check_fields(body, dv_snapshot_fields, NULL, error) ||
+    if (vm == NULL || !dv_json_check_fields(body, dv_vm_snapshot_fields, NULL, error) ||
         !dv_validate_name("name", name, error) ||
         !dv_validate_text("description", desc, DV_DESCRIPTION_MAX, error))
         return NULL;
