@@ -343,6 +343,60 @@ test_ops_fields_check(Fixture *f, gconstpointer data)
     g_assert_no_error(error);
 }
 
+/* Each limit a row declares is one its engine function enforces: for every
+ * field with a range or a maximum length, a value just outside is refused
+ * naming that field (a valid @base otherwise), and the bound itself is not
+ * what is refused. */
+static void
+expect_limits_enforced(DvEngine *engine, const char *op_name, DvKind kind, const char *base,
+                       const char *skip)
+{
+    const DvOp *op = find_op(engine, op_name);
+    guint checked = 0;
+
+    for (const DvFieldSpec *s = op->fields; s->name != NULL; s++) {
+        if (g_strcmp0(s->name, skip) == 0)
+            continue;
+        for (guint side = 0; side < 2; side++) {
+            g_autoptr(JsonObject) body = parse_body(base);
+            g_autoptr(JsonObject) job = NULL;
+            g_autoptr(GError) error = NULL;
+            g_autofree char *too_long = NULL;
+
+            if (s->min < s->max)
+                json_object_set_int_member(body, s->name, side == 0 ? s->max + 1 : s->min - 1);
+            else if (s->max_len > 0 && side == 0) {
+                too_long = g_strnfill(s->max_len + 1, 'a');
+                json_object_set_string_member(body, s->name, too_long);
+            } else
+                continue;
+            job = dv_engine_create(engine, kind, body, DV_ACTOR_NAMED("test"), &error);
+            g_assert_null(job);
+            g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
+            if (g_strcmp0(dv_error_get_field(error), s->name) != 0)
+                g_error("%s: %s beyond its declared limit: refused as %s (%s)", op_name, s->name,
+                        dv_error_get_field(error), error->message);
+            checked++;
+        }
+    }
+    g_assert_cmpuint(checked, >, 0);
+}
+
+static void
+test_ops_fields_limits(Fixture *f, gconstpointer data)
+{
+    expect_limits_enforced(f->engine, "host_group.create", DV_KIND_HOST_GROUP, "{\"name\": \"g1\"}",
+                           NULL);
+    expect_limits_enforced(f->engine, "host.create", DV_KIND_HOST,
+                           "{\"name\": \"h1\", \"uri\": \"test:///default\"}", NULL);
+    expect_limits_enforced(f->engine, "template.create", DV_KIND_TEMPLATE,
+                           "{\"name\": \"t1\", \"vcpus\": 1, \"memory_mib\": 16}",
+                           "disk_volume" /* needs a library share */);
+    expect_limits_enforced(f->engine, "setting.create", DV_KIND_SETTING,
+                           "{\"scope\": \"s\", \"name\": \"n1\", \"value\": \"v\"}", NULL);
+    g_assert_cmpint(dv_test_engine_count(f->engine, &dv_table_host_groups), ==, 0);
+}
+
 static JsonObject *
 dumped_op(JsonArray *dump, const char *name)
 {
@@ -438,5 +492,6 @@ main(int argc, char **argv)
     add_both("/drover/core/ops/fields/declared", test_ops_fields_declared);
     add_both("/drover/core/ops/fields/check", test_ops_fields_check);
     add_both("/drover/core/ops/fields/dump", test_ops_dump_fields);
+    add_both("/drover/core/ops/fields/limits", test_ops_fields_limits);
     return g_test_run();
 }

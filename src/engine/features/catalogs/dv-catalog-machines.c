@@ -31,10 +31,13 @@ const DvFieldSpec dv_catalog_remove_fields[] = {
     { NULL },
 };
 
+static const char *const dv_catalog_power_actions[] = { "start", "shutdown", "restart", NULL };
+
 const DvFieldSpec dv_catalog_power_fields[] = {
-    { "action", DV_FIELD_STRING, TRUE },
+    { "action", DV_FIELD_STRING, TRUE, .values = dv_catalog_power_actions },
     { "machines", DV_FIELD_ARRAY, FALSE },
-    { "max_share", DV_FIELD_INT, FALSE },
+    { "max_share", DV_FIELD_INT, FALSE, "percent of machines at once (default 10)", .min = 1,
+      .max = 100 },
     { NULL },
 };
 

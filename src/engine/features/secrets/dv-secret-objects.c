@@ -98,35 +98,35 @@ dv_secret_objects_seal(DvEngine *engine, DvKind kind, const char *id, JsonObject
 /* --- validation ---------------------------------------------------------- */
 
 const DvFieldSpec dv_run_as_fields[] = {
-    { "name", DV_FIELD_STRING, TRUE },
+    { "name", DV_FIELD_STRING, TRUE, .max_len = DV_NAME_MAX },
     { "username", DV_FIELD_STRING, TRUE },
     { "password", DV_FIELD_STRING, FALSE },
     { "ssh_private_key", DV_FIELD_STRING, FALSE },
-    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
     { NULL },
 };
 
 const DvFieldSpec dv_run_as_update_fields[] = {
-    { "username", DV_FIELD_STRING, FALSE },
+    { "username", DV_FIELD_STRING, FALSE, .max_len = 256 },
     { "password", DV_FIELD_STRING, FALSE },
     { "ssh_private_key", DV_FIELD_STRING, FALSE },
-    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
     { NULL },
 };
 
 const DvFieldSpec dv_guest_os_profile_fields[] = {
-    { "name", DV_FIELD_STRING, TRUE },
-    { "computer_name_pattern", DV_FIELD_STRING_OR_NULL, FALSE },
-    { "admin_username", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "name", DV_FIELD_STRING, TRUE, .max_len = DV_NAME_MAX },
+    { "computer_name_pattern", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = 15 },
+    { "admin_username", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = 256 },
     { "admin_password", DV_FIELD_STRING, FALSE },
-    { "domain", DV_FIELD_STRING_OR_NULL, FALSE },
-    { "domain_join_user", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "domain", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = 255 },
+    { "domain_join_user", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = 256 },
     { "domain_join_password", DV_FIELD_STRING, FALSE },
     { "product_key", DV_FIELD_STRING, FALSE },
-    { "time_zone", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "time_zone", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = 64 },
     { "ssh_authorized_keys", DV_FIELD_ARRAY, FALSE },
-    { "user_data", DV_FIELD_STRING_OR_NULL, FALSE },
-    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "user_data", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_USER_DATA_MAX },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
     { NULL },
 };
 
@@ -134,32 +134,32 @@ const DvFieldSpec dv_guest_os_profile_fields[] = {
  * name cannot change, which the update says in its own words. */
 const DvFieldSpec dv_guest_os_profile_update_fields[] = {
     { "name", DV_FIELD_STRING, FALSE, "refused: a profile cannot be renamed" },
-    { "computer_name_pattern", DV_FIELD_STRING_OR_NULL, FALSE },
-    { "admin_username", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "computer_name_pattern", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = 15 },
+    { "admin_username", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = 256 },
     { "admin_password", DV_FIELD_STRING, FALSE },
-    { "domain", DV_FIELD_STRING_OR_NULL, FALSE },
-    { "domain_join_user", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "domain", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = 255 },
+    { "domain_join_user", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = 256 },
     { "domain_join_password", DV_FIELD_STRING, FALSE },
     { "product_key", DV_FIELD_STRING, FALSE },
-    { "time_zone", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "time_zone", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = 64 },
     { "ssh_authorized_keys", DV_FIELD_ARRAY, FALSE },
-    { "user_data", DV_FIELD_STRING_OR_NULL, FALSE },
-    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "user_data", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_USER_DATA_MAX },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
     { NULL },
 };
 
 const DvFieldSpec dv_setting_fields[] = {
     { "scope", DV_FIELD_STRING, TRUE },
-    { "name", DV_FIELD_STRING, TRUE },
+    { "name", DV_FIELD_STRING, TRUE, .max_len = DV_NAME_MAX },
     { "value", DV_FIELD_STRING, TRUE },
     { "encrypted", DV_FIELD_BOOL, FALSE },
-    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
     { NULL },
 };
 
 const DvFieldSpec dv_setting_update_fields[] = {
     { "value", DV_FIELD_STRING, FALSE },
-    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
     { NULL },
 };
 

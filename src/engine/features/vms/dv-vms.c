@@ -12,18 +12,18 @@
 #define DV_VM_SHUTDOWN_TIMEOUT_MS (120 * 1000)
 
 const DvFieldSpec dv_vm_fields[] = {
-    { "name", DV_FIELD_STRING, TRUE },
-    { "host", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "name", DV_FIELD_STRING, TRUE, .max_len = DV_NAME_MAX },
+    { "host", DV_FIELD_STRING_OR_NULL, FALSE, "a host id or name; or host_group" },
     { "host_group", DV_FIELD_STRING_OR_NULL, FALSE },
-    { "template", DV_FIELD_STRING_OR_NULL, FALSE },
-    { "vcpus", DV_FIELD_INT, FALSE },
-    { "memory_mib", DV_FIELD_INT, FALSE },
-    { "generation", DV_FIELD_INT, FALSE },
+    { "template", DV_FIELD_STRING_OR_NULL, FALSE, "a template id or name" },
+    { "vcpus", DV_FIELD_INT, FALSE, .min = 1, .max = 512 },
+    { "memory_mib", DV_FIELD_INT, FALSE, .min = 16, .max = 4194304 },
+    { "generation", DV_FIELD_INT, FALSE, .min = 1, .max = 2 },
     { "secure_boot", DV_FIELD_BOOL, FALSE },
     { "disks", DV_FIELD_ARRAY, FALSE },
     { "networks", DV_FIELD_ARRAY, FALSE },
     { "start", DV_FIELD_BOOL, FALSE },
-    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
     { NULL },
 };
 
@@ -42,8 +42,8 @@ static const DvFieldSpec dv_nic_fields[] = {
 };
 
 const DvFieldSpec dv_vm_snapshot_fields[] = {
-    { "name", DV_FIELD_STRING, TRUE },
-    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "name", DV_FIELD_STRING, TRUE, .max_len = DV_NAME_MAX },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
     { NULL },
 };
 
