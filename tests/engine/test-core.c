@@ -462,6 +462,9 @@ test_ops_dump_fields(Fixture *f, gconstpointer data)
     g_assert_nonnull(dumped_field(vm_list, "query", "name_prefix"));
     g_assert_null(dumped_field(vm_list, "query", "memory_mib"));
     g_assert_null(dumped_field(dumped_op(dump, "host.list"), "query", "password_hash"));
+    /* A list of another kind under an object: that kind's parameters. */
+    g_assert_nonnull(dumped_field(dumped_op(dump, "catalog.machines"), "query", "state"));
+    g_assert_nonnull(dumped_field(dumped_op(dump, "pool.volumes"), "query", "format"));
     /* A list of its own: declared on the row. */
     g_assert_nonnull(dumped_field(audit, "query", "outcome"));
     g_assert_cmpint(json_object_get_int_member(dumped_field(audit, "query", "limit"), "maximum"),

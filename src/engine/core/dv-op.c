@@ -156,6 +156,20 @@ dv_op_shape_to_string(DvOpShape shape)
     return shape < G_N_ELEMENTS(names) ? names[shape] : "?";
 }
 
+/* The kind a list row pages through: its object for a list of a kind, its
+ * answer's kind for a list under another object (/catalogs/{ref}/machines,
+ * which the handler filters on that object); DV_KIND_LAST when neither. */
+static DvKind
+dv_op_list_kind(const DvOp *op)
+{
+    if (op->target == DV_OP_TARGET_KIND)
+        return op->object;
+    for (DvKind k = 0; op->answer_kind != NULL && k < DV_KIND_LAST; k++)
+        if (g_strcmp0(dv_core_authz_kind(k), op->answer_kind) == 0)
+            return k;
+    return DV_KIND_LAST;
+}
+
 JsonArray *
 dv_core_ops_to_json(DvEngine *engine)
 {
@@ -193,9 +207,8 @@ dv_core_ops_to_json(DvEngine *engine)
             json_object_set_null_member(o, "fields");
         if (op->query != NULL)
             json_object_set_array_member(o, "query", dv_json_field_specs_to_json(op->query));
-        else if (op->shape == DV_OP_SHAPE_LIST && op->target == DV_OP_TARGET_KIND &&
-                 op->object < DV_KIND_LAST)
-            json_object_set_array_member(o, "query", dv_core_list_query_to_json(op->object));
+        else if (op->shape == DV_OP_SHAPE_LIST && dv_op_list_kind(op) < DV_KIND_LAST)
+            json_object_set_array_member(o, "query", dv_core_list_query_to_json(dv_op_list_kind(op)));
         else
             json_object_set_array_member(o, "query", json_array_new());
         json_object_set_boolean_member(o, "public", (op->flags & DV_OP_FLAG_PUBLIC) != 0);
