@@ -453,6 +453,46 @@ dv_json_check_fields(JsonObject *obj, const DvFieldSpec *specs, const char *path
     return TRUE;
 }
 
+JsonArray *
+dv_json_field_specs_to_json(const DvFieldSpec *specs)
+{
+    JsonArray *out = json_array_new();
+    for (const DvFieldSpec *s = specs; s != NULL && s->name != NULL; s++) {
+        JsonObject *o = json_object_new();
+        const char *type = "string";
+        switch (s->type) {
+        case DV_FIELD_STRING:
+        case DV_FIELD_STRING_OR_NULL: type = "string"; break;
+        case DV_FIELD_INT:
+        case DV_FIELD_INT_OR_NULL: type = "integer"; break;
+        case DV_FIELD_BOOL: type = "boolean"; break;
+        case DV_FIELD_OBJECT: type = "object"; break;
+        case DV_FIELD_ARRAY: type = "array"; break;
+        }
+        json_object_set_string_member(o, "name", s->name);
+        json_object_set_string_member(o, "type", type);
+        json_object_set_boolean_member(o, "nullable", s->type == DV_FIELD_STRING_OR_NULL ||
+                                                          s->type == DV_FIELD_INT_OR_NULL);
+        json_object_set_boolean_member(o, "required", s->required);
+        if (s->description != NULL)
+            json_object_set_string_member(o, "description", s->description);
+        if (s->max_len > 0)
+            json_object_set_int_member(o, "max_length", (gint64)s->max_len);
+        if (s->min < s->max) {
+            json_object_set_int_member(o, "minimum", s->min);
+            json_object_set_int_member(o, "maximum", s->max);
+        }
+        if (s->values != NULL) {
+            JsonArray *values = json_array_new();
+            for (guint i = 0; s->values[i] != NULL; i++)
+                json_array_add_string_element(values, s->values[i]);
+            json_object_set_array_member(o, "enum", values);
+        }
+        json_array_add_object_element(out, o);
+    }
+    return out;
+}
+
 const char *
 dv_json_get_string(JsonObject *obj, const char *name, const char *def)
 {

@@ -31,16 +31,35 @@ typedef enum {
     DV_FIELD_INT_OR_NULL,
 } DvFieldType;
 
+/* One input field of a request body or one query parameter: the contract
+ * of an operation (DvOp.fields, DvOp.query; droverd --dump-ops).
+ *
+ * dv_json_check_fields() enforces the name, the type and @required.  The
+ * members after @required only declare, for the contract, limits that the
+ * operation's own validation already enforces with its own message
+ * (dv_validate_*()); they are optional, so a spec written as
+ * { "name", DV_FIELD_STRING, TRUE } stays valid.  A limit is declared only
+ * where the code enforces it: /api/v1 is a contract (docs/API.md). */
 typedef struct {
     const char *name;
     DvFieldType type;
     gboolean required;
+    const char *description;   /* one line, or NULL */
+    gsize max_len;             /* strings: at most this many bytes; 0: no limit declared */
+    gint64 min;                /* integers: the range [min, max] when min < max */
+    gint64 max;
+    const char *const *values; /* strings: the allowed values (NULL-terminated), or NULL */
 } DvFieldSpec;
 
 /* Checks @obj against @specs (terminated by a spec with name NULL).
  * @path prefixes field names in errors ("disks[0]."), may be NULL. */
 gboolean dv_json_check_fields(JsonObject *obj, const DvFieldSpec *specs,
                               const char *path, GError **error);
+
+/* @specs as the contract shows it (owned): [{name, type, nullable,
+ * required, description?, max_length?, minimum?, maximum?, enum?}], the
+ * type one of "string", "integer", "boolean", "object", "array". */
+JsonArray *dv_json_field_specs_to_json(const DvFieldSpec *specs);
 
 /* Getters that return @def when the member is absent or null. */
 const char *dv_json_get_string(JsonObject *obj, const char *name, const char *def);

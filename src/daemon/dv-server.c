@@ -531,15 +531,17 @@ dv_route_read_body(DvRequest *req, const DvOp *op, JsonObject **ret_body, GError
 }
 
 /* The op's other input rules, after the authorizer: a caller learns
- * nothing about an object it may not touch from a 400. */
+ * nothing about an object it may not touch from a 400.  The body is
+ * checked against the row's field spec here, once, before the handler
+ * (docs/ARCHITECTURE.md, "Operations"). */
 static gboolean
-dv_route_check_inputs(DvRequest *req, const DvOp *op, GError **error)
+dv_route_check_inputs(DvRequest *req, const DvOp *op, JsonObject *body, GError **error)
 {
     if ((op->flags & DV_OP_FLAG_NO_QUERY) && !dv_route_no_query(req, error))
         return FALSE;
     if (op->body == DV_OP_BODY_NONE)
         return dv_route_no_body(req, error);
-    return TRUE;
+    return dv_op_check_body(op, body, error);
 }
 
 static JsonObject *
@@ -580,7 +582,7 @@ dv_route_op(DvRequest *req, const DvOp *op, const char **params, guint *status, 
         g_propagate_error(error, local);
         return NULL;
     }
-    if (!dv_route_check_inputs(req, op, &local)) {
+    if (!dv_route_check_inputs(req, op, body, &local)) {
         dv_authorizer_audit(req, op, &call, &obj, NULL, local, FALSE);
         g_propagate_error(error, local);
         return NULL;

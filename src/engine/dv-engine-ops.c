@@ -5,8 +5,13 @@
  * installation-wide ones.  Feature-specific rows live with each feature
  * (features/<name>/dv-<name>-ops.c); docs/API.md lists them all. */
 
+#include "dv-catalogs.h"
+#include "dv-engine-objects.h"
 #include "dv-engine.h"
+#include "dv-hosts.h"
 #include "dv-op.h"
+#include "dv-secret-objects.h"
+#include "dv-vms.h"
 
 static JsonObject *
 dv_op_list(DvOpCall *call, GError **error)
@@ -142,6 +147,7 @@ static const DvOp dv_engine_ops[] = {
       .job_kinds = dv_jobs_host_group_create,
       .shape = DV_OP_SHAPE_JOB,
       .body = DV_OP_BODY_REQUIRED,
+      .fields = dv_host_group_fields,
       .flags = DV_OP_FLAG_NO_QUERY,
       .handler = dv_op_create },
     { .name = "host_group.get",
@@ -167,6 +173,7 @@ static const DvOp dv_engine_ops[] = {
       .job_kinds = dv_jobs_host_group_update,
       .shape = DV_OP_SHAPE_JOB,
       .body = DV_OP_BODY_REQUIRED,
+      .fields = dv_host_group_update_fields,
       .flags = DV_OP_FLAG_NO_QUERY,
       .handler = dv_op_update },
     { .name = "host_group.delete",
@@ -204,6 +211,7 @@ static const DvOp dv_engine_ops[] = {
       .job_kinds = dv_jobs_cluster_create,
       .shape = DV_OP_SHAPE_JOB,
       .body = DV_OP_BODY_REQUIRED,
+      .fields = dv_cluster_fields,
       .flags = DV_OP_FLAG_NO_QUERY,
       .handler = dv_op_create },
     { .name = "cluster.get",
@@ -229,6 +237,7 @@ static const DvOp dv_engine_ops[] = {
       .job_kinds = dv_jobs_cluster_update,
       .shape = DV_OP_SHAPE_JOB,
       .body = DV_OP_BODY_REQUIRED,
+      .fields = dv_cluster_update_fields,
       .flags = DV_OP_FLAG_NO_QUERY,
       .handler = dv_op_update },
     { .name = "cluster.delete",
@@ -268,6 +277,7 @@ static const DvOp dv_engine_ops[] = {
       .job_kinds = dv_jobs_host_create,
       .shape = DV_OP_SHAPE_JOB,
       .body = DV_OP_BODY_REQUIRED,
+      .fields = dv_host_add_fields,
       .flags = DV_OP_FLAG_NO_QUERY,
       .handler = dv_op_create },
     { .name = "host.get",
@@ -294,6 +304,7 @@ static const DvOp dv_engine_ops[] = {
       .job_kinds = dv_jobs_host_update,
       .shape = DV_OP_SHAPE_JOB,
       .body = DV_OP_BODY_REQUIRED,
+      .fields = dv_host_update_fields,
       .flags = DV_OP_FLAG_NO_QUERY,
       .handler = dv_op_update },
     { .name = "host.delete",
@@ -391,6 +402,7 @@ static const DvOp dv_engine_ops[] = {
       .job_kinds = dv_jobs_library_share_create,
       .shape = DV_OP_SHAPE_JOB,
       .body = DV_OP_BODY_REQUIRED,
+      .fields = dv_library_share_fields,
       .flags = DV_OP_FLAG_NO_QUERY,
       .handler = dv_op_create },
     { .name = "library_share.get",
@@ -439,6 +451,7 @@ static const DvOp dv_engine_ops[] = {
       .job_kinds = dv_jobs_template_create,
       .shape = DV_OP_SHAPE_JOB,
       .body = DV_OP_BODY_REQUIRED,
+      .fields = dv_template_fields,
       .flags = DV_OP_FLAG_NO_QUERY,
       .handler = dv_op_create },
     { .name = "template.get",
@@ -489,6 +502,7 @@ static const DvOp dv_engine_ops[] = {
       .job_kinds = dv_jobs_vm_create,
       .shape = DV_OP_SHAPE_JOB,
       .body = DV_OP_BODY_REQUIRED,
+      .fields = dv_vm_fields,
       .flags = DV_OP_FLAG_NO_QUERY,
       .handler = dv_op_create },
     { .name = "vm.get",
@@ -569,6 +583,7 @@ static const DvOp dv_engine_ops[] = {
       .job_kinds = dv_jobs_run_as_create,
       .shape = DV_OP_SHAPE_JOB,
       .body = DV_OP_BODY_REQUIRED,
+      .fields = dv_run_as_fields,
       .flags = DV_OP_FLAG_NO_QUERY,
       .handler = dv_op_create },
     { .name = "run_as.get",
@@ -594,6 +609,7 @@ static const DvOp dv_engine_ops[] = {
       .job_kinds = dv_jobs_run_as_update,
       .shape = DV_OP_SHAPE_JOB,
       .body = DV_OP_BODY_REQUIRED,
+      .fields = dv_run_as_update_fields,
       .flags = DV_OP_FLAG_NO_QUERY,
       .handler = dv_op_update },
     { .name = "run_as.delete",
@@ -629,6 +645,7 @@ static const DvOp dv_engine_ops[] = {
       .job_kinds = dv_jobs_guest_os_profile_create,
       .shape = DV_OP_SHAPE_JOB,
       .body = DV_OP_BODY_REQUIRED,
+      .fields = dv_guest_os_profile_fields,
       .flags = DV_OP_FLAG_NO_QUERY,
       .handler = dv_op_create },
     { .name = "guest_os_profile.get",
@@ -654,6 +671,7 @@ static const DvOp dv_engine_ops[] = {
       .job_kinds = dv_jobs_guest_os_profile_update,
       .shape = DV_OP_SHAPE_JOB,
       .body = DV_OP_BODY_REQUIRED,
+      .fields = dv_guest_os_profile_update_fields,
       .flags = DV_OP_FLAG_NO_QUERY,
       .handler = dv_op_update },
     { .name = "guest_os_profile.delete",
@@ -689,6 +707,7 @@ static const DvOp dv_engine_ops[] = {
       .job_kinds = dv_jobs_setting_create,
       .shape = DV_OP_SHAPE_JOB,
       .body = DV_OP_BODY_REQUIRED,
+      .fields = dv_setting_fields,
       .flags = DV_OP_FLAG_NO_QUERY,
       .handler = dv_op_create },
     { .name = "setting.get",
@@ -714,6 +733,7 @@ static const DvOp dv_engine_ops[] = {
       .job_kinds = dv_jobs_setting_update,
       .shape = DV_OP_SHAPE_JOB,
       .body = DV_OP_BODY_REQUIRED,
+      .fields = dv_setting_update_fields,
       .flags = DV_OP_FLAG_NO_QUERY,
       .handler = dv_op_update },
     { .name = "setting.delete",
@@ -751,6 +771,7 @@ static const DvOp dv_engine_ops[] = {
       .job_kinds = dv_jobs_catalog_create,
       .shape = DV_OP_SHAPE_JOB,
       .body = DV_OP_BODY_REQUIRED,
+      .fields = dv_catalog_fields,
       .flags = DV_OP_FLAG_NO_QUERY,
       .handler = dv_op_create },
     { .name = "catalog.get",
@@ -833,6 +854,7 @@ static const DvOp dv_engine_ops[] = {
       .job_kinds = dv_jobs_debug_sleep,
       .shape = DV_OP_SHAPE_JOB,
       .body = DV_OP_BODY_REQUIRED,
+      .fields = dv_engine_debug_sleep_fields,
       .flags = DV_OP_FLAG_DEBUG,
       .handler = dv_op_debug_sleep },
 };

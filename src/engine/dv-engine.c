@@ -859,14 +859,15 @@ dv_engine_debug_sleep_job(DvJob *job, gpointer user_data, GError **error)
     return dv_job_step(job, "finish", error);
 }
 
+const DvFieldSpec dv_engine_debug_sleep_fields[] = {
+    { "seconds", DV_FIELD_INT, TRUE, "how long the job sleeps", .min = 0, .max = 3600 },
+    { "resumable", DV_FIELD_BOOL, FALSE, "resume the job after a restart of droverd" },
+    { NULL },
+};
+
 JsonObject *
 dv_engine_debug_sleep(DvEngine *engine, JsonObject *body, const DvActor *actor, GError **error)
 {
-    static const DvFieldSpec fields[] = {
-        { "seconds", DV_FIELD_INT, TRUE },
-        { "resumable", DV_FIELD_BOOL, FALSE },
-        { NULL },
-    };
     g_autoptr(JsonObject) params = json_object_new();
     g_autofree char *target = g_uuid_string_random();
 
@@ -874,7 +875,7 @@ dv_engine_debug_sleep(DvEngine *engine, JsonObject *body, const DvActor *actor, 
         g_set_error_literal(error, DV_ERROR, DV_ERROR_NOT_FOUND, "no such API route");
         return NULL;
     }
-    if (!dv_json_check_fields(body, fields, NULL, error) ||
+    if (!dv_json_check_fields(body, dv_engine_debug_sleep_fields, NULL, error) ||
         !dv_validate_range("seconds", dv_json_get_int(body, "seconds", 0), 0, 3600, error))
         return NULL;
     json_object_set_int_member(params, "seconds", dv_json_get_int(body, "seconds", 0));

@@ -12,6 +12,7 @@
 #include "dv-actor.h"
 #include "dv-auth.h"
 #include "dv-core-types.h"
+#include "dv-json.h"
 #include "dv-jobs.h"
 #include "dv-store.h"
 
@@ -178,6 +179,8 @@ gboolean dv_engine_catalog_reconcile_all(DvEngine *engine, guint *ret_checked, g
 gboolean dv_engine_debug_enabled(void);
 JsonObject *dv_engine_debug_sleep(DvEngine *engine, JsonObject *body, const DvActor *actor,
                                   GError **error);
+/* Its body (the debug.sleep row checks it too). */
+extern const DvFieldSpec dv_engine_debug_sleep_fields[];
 void dv_engine_debug_register(DvEngine *engine);
 /* The facade's rows of the operation table (dv-engine-ops.c). */
 void dv_engine_ops_register(DvEngine *engine);

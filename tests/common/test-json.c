@@ -243,12 +243,63 @@ test_duplicate(void)
     assert_accepted("{\"a\":[{\"x\":1},{\"x\":2}],\"b\":[\"a\",\"a\"]}");
 }
 
+/* The contract form of a spec: types without "or null", nullability,
+ * and only the limits a spec declares. */
+static void
+test_field_specs_to_json(void)
+{
+    static const char *const actions[] = { "start", "stop", NULL };
+    static const DvFieldSpec declared[] = {
+        { "name", DV_FIELD_STRING, TRUE, "its name", .max_len = 64 },
+        { "count", DV_FIELD_INT_OR_NULL, FALSE, .min = 1, .max = 10 },
+        { "action", DV_FIELD_STRING, FALSE, .values = actions },
+        { "flag", DV_FIELD_BOOL, FALSE },
+        { "list", DV_FIELD_ARRAY, FALSE },
+        { "obj", DV_FIELD_OBJECT, FALSE },
+        { NULL },
+    };
+    g_autoptr(JsonArray) out = dv_json_field_specs_to_json(declared);
+    g_autoptr(JsonArray) empty = dv_json_field_specs_to_json(NULL);
+    JsonObject *name, *count, *action, *flag;
+    JsonArray *values;
+
+    g_assert_cmpuint(json_array_get_length(out), ==, 6);
+    g_assert_cmpuint(json_array_get_length(empty), ==, 0);
+    name = json_array_get_object_element(out, 0);
+    g_assert_cmpstr(json_object_get_string_member(name, "type"), ==, "string");
+    g_assert_true(json_object_get_boolean_member(name, "required"));
+    g_assert_false(json_object_get_boolean_member(name, "nullable"));
+    g_assert_cmpint(json_object_get_int_member(name, "max_length"), ==, 64);
+    g_assert_cmpstr(json_object_get_string_member(name, "description"), ==, "its name");
+    g_assert_false(json_object_has_member(name, "minimum"));
+    count = json_array_get_object_element(out, 1);
+    g_assert_cmpstr(json_object_get_string_member(count, "type"), ==, "integer");
+    g_assert_true(json_object_get_boolean_member(count, "nullable"));
+    g_assert_false(json_object_get_boolean_member(count, "required"));
+    g_assert_cmpint(json_object_get_int_member(count, "minimum"), ==, 1);
+    g_assert_cmpint(json_object_get_int_member(count, "maximum"), ==, 10);
+    g_assert_false(json_object_has_member(count, "max_length"));
+    g_assert_false(json_object_has_member(count, "description"));
+    action = json_array_get_object_element(out, 2);
+    values = json_object_get_array_member(action, "enum");
+    g_assert_cmpuint(json_array_get_length(values), ==, 2);
+    g_assert_cmpstr(json_array_get_string_element(values, 1), ==, "stop");
+    flag = json_array_get_object_element(out, 3);
+    g_assert_cmpstr(json_object_get_string_member(flag, "type"), ==, "boolean");
+    g_assert_false(json_object_has_member(flag, "enum"));
+    g_assert_cmpstr(json_object_get_string_member(json_array_get_object_element(out, 4), "type"),
+                    ==, "array");
+    g_assert_cmpstr(json_object_get_string_member(json_array_get_object_element(out, 5), "type"),
+                    ==, "object");
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/drover/common/json/parse", test_parse);
     g_test_add_func("/drover/common/json/fields", test_fields);
+    g_test_add_func("/drover/common/json/field-specs-to-json", test_field_specs_to_json);
     g_test_add_func("/drover/common/json/deep-copy", test_deep_copy);
     g_test_add_func("/drover/common/json/deep-copy-threads", test_deep_copy_threads);
     g_test_add_func("/drover/common/json/nul", test_nul);

@@ -6,6 +6,7 @@
 
 #include "dv-core.h"
 #include "dv-engine.h"
+#include "dv-op.h"
 #include "dv-test-catalog.h"
 #include "dv-test-pg.h"
 #include "dv-test-util.h"
@@ -253,6 +254,223 @@ test_resolve_errors(Fixture *f, gconstpointer data)
     }
 }
 
+/* --- the operation table's field specs (DvOp.fields, DvOp.query) ------- */
+
+static const DvOp *
+find_op(DvEngine *engine, const char *name)
+{
+    guint n = 0;
+    const DvOp *const *ops = dv_core_get_ops(engine, &n);
+    for (guint i = 0; i < n; i++)
+        if (g_strcmp0(ops[i]->name, name) == 0)
+            return ops[i];
+    g_assert_not_reached();
+}
+
+static JsonObject *
+parse_body(const char *text)
+{
+    g_autoptr(GError) error = NULL;
+    JsonObject *obj = dv_json_parse_object(text, strlen(text), DV_JSON_MAX_BODY,
+                                           DV_JSON_MAX_DEPTH, &error);
+    g_assert_no_error(error);
+    return obj;
+}
+
+static void
+expect_body_error(const DvOp *op, const char *text, const char *field, const char *rule)
+{
+    g_autoptr(JsonObject) body = parse_body(text);
+    g_autoptr(GError) error = NULL;
+    g_assert_false(dv_op_check_body(op, body, &error));
+    g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
+    g_assert_cmpstr(dv_error_get_field(error), ==, field);
+    g_assert_nonnull(strstr(error->message, rule));
+}
+
+/* Every row that takes a body declares its fields, with unique names. */
+static void
+test_ops_fields_declared(Fixture *f, gconstpointer data)
+{
+    guint n = 0, with_body = 0;
+    const DvOp *const *ops = dv_core_get_ops(f->engine, &n);
+
+    g_assert_cmpuint(n, >, 50);
+    for (guint i = 0; i < n; i++) {
+        const DvOp *op = ops[i];
+        g_autoptr(GHashTable) names = g_hash_table_new(g_str_hash, g_str_equal);
+        if (op->body != DV_OP_BODY_REQUIRED && op->body != DV_OP_BODY_OPTIONAL)
+            continue;
+        with_body++;
+        if (op->fields == NULL)
+            g_error("%s takes a body but declares no field spec", op->name);
+        for (const DvFieldSpec *s = op->fields; s->name != NULL; s++)
+            g_assert_true(g_hash_table_add(names, (gpointer)s->name));
+        g_assert_cmpuint(g_hash_table_size(names), >, 0);
+    }
+    g_assert_cmpuint(with_body, >=, 30);
+}
+
+/* The check the daemon makes before the handler: the row's spec, with the
+ * errors dv_json_check_fields() words (field named, rule said). */
+static void
+test_ops_fields_check(Fixture *f, gconstpointer data)
+{
+    const DvOp *vm_create = find_op(f->engine, "vm.create");
+    const DvOp *reconcile = find_op(f->engine, "catalog.reconcile-submit");
+    const DvOp *vm_start = find_op(f->engine, "vm.start");
+    const DvOp *token = find_op(f->engine, "token.create");
+    g_autoptr(JsonObject) ok = parse_body("{\"name\": \"vm1\", \"vcpus\": 2, \"host\": null}");
+    g_autoptr(JsonObject) anything = parse_body("{\"whatever\": 1}");
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true(dv_op_check_body(vm_create, ok, &error));
+    g_assert_no_error(error);
+    expect_body_error(vm_create, "{\"name\": \"vm1\", \"colour\": \"red\"}", "colour",
+                      "unknown field");
+    expect_body_error(vm_create, "{\"vcpus\": 2}", "name", "is required");
+    expect_body_error(vm_create, "{\"name\": \"vm1\", \"vcpus\": \"two\"}", "vcpus",
+                      "must be an integer");
+    expect_body_error(token, "{\"name\": \"t\", \"privileges\": \"vm.read\"}", "privileges",
+                      "must be an array");
+    /* An optional body that is absent passes; a row without a body has
+     * nothing to check. */
+    g_assert_true(dv_op_check_body(reconcile, NULL, &error));
+    expect_body_error(reconcile, "{\"delete_orphans\": \"yes\"}", "delete_orphans",
+                      "must be a boolean");
+    g_assert_null(vm_start->fields);
+    g_assert_true(dv_op_check_body(vm_start, anything, &error));
+    g_assert_no_error(error);
+}
+
+/* Each limit a row declares is one its engine function enforces: for every
+ * field with a range or a maximum length, a value just outside is refused
+ * naming that field (a valid @base otherwise), and the bound itself is not
+ * what is refused. */
+static void
+expect_limits_enforced(DvEngine *engine, const char *op_name, DvKind kind, const char *base,
+                       const char *skip)
+{
+    const DvOp *op = find_op(engine, op_name);
+    guint checked = 0;
+
+    for (const DvFieldSpec *s = op->fields; s->name != NULL; s++) {
+        if (g_strcmp0(s->name, skip) == 0)
+            continue;
+        for (guint side = 0; side < 2; side++) {
+            g_autoptr(JsonObject) body = parse_body(base);
+            g_autoptr(JsonObject) job = NULL;
+            g_autoptr(GError) error = NULL;
+            g_autofree char *too_long = NULL;
+
+            if (s->min < s->max)
+                json_object_set_int_member(body, s->name, side == 0 ? s->max + 1 : s->min - 1);
+            else if (s->max_len > 0 && side == 0) {
+                too_long = g_strnfill(s->max_len + 1, 'a');
+                json_object_set_string_member(body, s->name, too_long);
+            } else
+                continue;
+            job = dv_engine_create(engine, kind, body, DV_ACTOR_NAMED("test"), &error);
+            g_assert_null(job);
+            g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
+            if (g_strcmp0(dv_error_get_field(error), s->name) != 0)
+                g_error("%s: %s beyond its declared limit: refused as %s (%s)", op_name, s->name,
+                        dv_error_get_field(error), error->message);
+            checked++;
+        }
+    }
+    g_assert_cmpuint(checked, >, 0);
+}
+
+static void
+test_ops_fields_limits(Fixture *f, gconstpointer data)
+{
+    expect_limits_enforced(f->engine, "host_group.create", DV_KIND_HOST_GROUP, "{\"name\": \"g1\"}",
+                           NULL);
+    expect_limits_enforced(f->engine, "host.create", DV_KIND_HOST,
+                           "{\"name\": \"h1\", \"uri\": \"test:///default\"}", NULL);
+    expect_limits_enforced(f->engine, "template.create", DV_KIND_TEMPLATE,
+                           "{\"name\": \"t1\", \"vcpus\": 1, \"memory_mib\": 16}",
+                           "disk_volume" /* needs a library share */);
+    expect_limits_enforced(f->engine, "setting.create", DV_KIND_SETTING,
+                           "{\"scope\": \"s\", \"name\": \"n1\", \"value\": \"v\"}", NULL);
+    g_assert_cmpint(dv_test_engine_count(f->engine, &dv_table_host_groups), ==, 0);
+}
+
+static JsonObject *
+dumped_op(JsonArray *dump, const char *name)
+{
+    for (guint i = 0; i < json_array_get_length(dump); i++) {
+        JsonObject *o = json_array_get_object_element(dump, i);
+        if (g_strcmp0(json_object_get_string_member(o, "name"), name) == 0)
+            return o;
+    }
+    g_assert_not_reached();
+}
+
+static JsonObject *
+dumped_field(JsonObject *op, const char *member, const char *name)
+{
+    JsonArray *fields = json_object_get_array_member(op, member);
+    for (guint i = 0; fields != NULL && i < json_array_get_length(fields); i++) {
+        JsonObject *o = json_array_get_object_element(fields, i);
+        if (g_strcmp0(json_object_get_string_member(o, "name"), name) == 0)
+            return o;
+    }
+    return NULL;
+}
+
+/* droverd --dump-ops: each op's body rule, fields (name, type, required,
+ * limits) and query parameters. */
+static void
+test_ops_dump_fields(Fixture *f, gconstpointer data)
+{
+    g_autoptr(JsonArray) dump = dv_core_ops_to_json(f->engine);
+    JsonObject *token = dumped_op(dump, "token.create");
+    JsonObject *vm_list = dumped_op(dump, "vm.list");
+    JsonObject *vm_start = dumped_op(dump, "vm.start");
+    JsonObject *audit = dumped_op(dump, "audit.list");
+    JsonObject *host_create = dumped_op(dump, "host.create");
+    JsonObject *o;
+
+    g_assert_cmpstr(json_object_get_string_member(token, "body"), ==, "required");
+    o = dumped_field(token, "fields", "expires_in_days");
+    g_assert_nonnull(o);
+    g_assert_cmpstr(json_object_get_string_member(o, "type"), ==, "integer");
+    g_assert_false(json_object_get_boolean_member(o, "required"));
+    g_assert_cmpint(json_object_get_int_member(o, "minimum"), ==, 1);
+    g_assert_cmpint(json_object_get_int_member(o, "maximum"), ==, 365);
+    o = dumped_field(token, "fields", "name");
+    g_assert_true(json_object_get_boolean_member(o, "required"));
+
+    o = dumped_field(host_create, "fields", "host_group");
+    g_assert_cmpstr(json_object_get_string_member(o, "type"), ==, "string");
+    g_assert_true(json_object_get_boolean_member(o, "nullable"));
+    g_assert_nonnull(dumped_field(host_create, "fields", "uri"));
+    g_assert_null(dumped_field(host_create, "fields", "password"));
+
+    g_assert_cmpstr(json_object_get_string_member(vm_start, "body"), ==, "none");
+    g_assert_true(json_object_get_null_member(vm_start, "fields"));
+    g_assert_cmpuint(json_array_get_length(json_object_get_array_member(vm_start, "query")), ==, 0);
+
+    /* A list of a kind: its parameters come from the kind's table. */
+    o = dumped_field(vm_list, "query", "limit");
+    g_assert_nonnull(o);
+    g_assert_cmpint(json_object_get_int_member(o, "maximum"), ==, DV_PAGE_MAX);
+    g_assert_nonnull(dumped_field(vm_list, "query", "cursor"));
+    g_assert_nonnull(dumped_field(vm_list, "query", "host"));
+    g_assert_nonnull(dumped_field(vm_list, "query", "name_prefix"));
+    g_assert_null(dumped_field(vm_list, "query", "memory_mib"));
+    g_assert_null(dumped_field(dumped_op(dump, "host.list"), "query", "password_hash"));
+    /* A list of another kind under an object: that kind's parameters. */
+    g_assert_nonnull(dumped_field(dumped_op(dump, "catalog.machines"), "query", "state"));
+    g_assert_nonnull(dumped_field(dumped_op(dump, "pool.volumes"), "query", "format"));
+    /* A list of its own: declared on the row. */
+    g_assert_nonnull(dumped_field(audit, "query", "outcome"));
+    g_assert_cmpint(json_object_get_int_member(dumped_field(audit, "query", "limit"), "maximum"),
+                    ==, 1000);
+}
+
 static void
 add_both(const char *path, void (*func)(Fixture *, gconstpointer))
 {
@@ -274,5 +492,9 @@ main(int argc, char **argv)
     add_both("/drover/core/shapers", test_shapers);
     add_both("/drover/core/hooks/before-start", test_hooks_before_start);
     add_both("/drover/core/resolve/errors", test_resolve_errors);
+    add_both("/drover/core/ops/fields/declared", test_ops_fields_declared);
+    add_both("/drover/core/ops/fields/check", test_ops_fields_check);
+    add_both("/drover/core/ops/fields/dump", test_ops_dump_fields);
+    add_both("/drover/core/ops/fields/limits", test_ops_fields_limits);
     return g_test_run();
 }

@@ -276,6 +276,42 @@ dv_core_table_has_filter(const DvTableDef *def, const char *column)
     return FALSE;
 }
 
+JsonArray *
+dv_core_list_query_to_json(DvKind kind)
+{
+    const DvKindInfo *info = dv_core_kind_info(kind);
+    g_autoptr(GArray) specs = g_array_new(TRUE, TRUE, sizeof(DvFieldSpec));
+    DvFieldSpec limit = { "limit", DV_FIELD_INT, FALSE, "page size (default 100)", .min = 1,
+                          .max = DV_PAGE_MAX };
+    DvFieldSpec cursor = { "cursor", DV_FIELD_STRING, FALSE, "the previous page's next_cursor" };
+
+    g_array_append_val(specs, limit);
+    g_array_append_val(specs, cursor);
+    if (dv_core_table_has_filter(info->def, "name")) {
+        DvFieldSpec s = { "name_prefix", DV_FIELD_STRING, FALSE, "names starting with this" };
+        g_array_append_val(specs, s);
+    }
+    for (gsize i = 0; i < G_N_ELEMENTS(dv_core_ref_params); i++) {
+        if (dv_core_table_has_filter(info->def, dv_core_ref_params[i].column) &&
+            strcmp(dv_core_ref_params[i].param, dv_core_ref_params[i].column) != 0) {
+            DvFieldSpec s = { dv_core_ref_params[i].param, DV_FIELD_STRING, FALSE,
+                              "an id or name; rows that belong to it" };
+            g_array_append_val(specs, s);
+        }
+    }
+    for (const DvColumn *c = info->def->columns; c->name != NULL; c++) {
+        DvFieldSpec s = { c->name, DV_FIELD_STRING, FALSE, "rows with this value" };
+        if (!c->filterable || strcmp(c->name, "password_hash") == 0)
+            continue;
+        if (c->type == DV_COL_INT)
+            s.type = DV_FIELD_INT;
+        else if (c->type == DV_COL_BOOL)
+            s.type = DV_FIELD_BOOL;
+        g_array_append_val(specs, s);
+    }
+    return dv_json_field_specs_to_json((const DvFieldSpec *)(gpointer)specs->data);
+}
+
 /* One page of @kind, limited by @scope (NULL: every row) and redacted
  * when @redact. */
 static JsonObject *

@@ -120,6 +120,13 @@ JsonArray *dv_core_list_all(DvEngine *engine, const DvTableDef *def, const char 
 /* One page of @kind, shaped (dv_engine_list() in dv-engine.h). */
 JsonObject *dv_core_list(DvEngine *engine, DvKind kind, GHashTable *query, GError **error);
 
+/* The query parameters a list of @kind takes, as the contract shows them
+ * (dv_json_field_specs_to_json(); owned): limit, cursor, name_prefix, the
+ * parameters naming another object, and the table's filterable columns.
+ * The list above reads its parameters from the same table, so the two
+ * cannot differ. */
+JsonArray *dv_core_list_query_to_json(DvKind kind);
+
 /* --- reads in the actor's scope (docs/ACCESS.md, "Lists") ----------------
  *
  * An actor whose authz is set (a DvAuthzContext, dv_actor_set_authz())

@@ -104,6 +104,14 @@ dv_core_find_op(DvEngine *engine, const char *method, char **seg, guint n, const
     return NULL;
 }
 
+gboolean
+dv_op_check_body(const DvOp *op, JsonObject *body, GError **error)
+{
+    if (op->fields == NULL || body == NULL)
+        return TRUE;
+    return dv_json_check_fields(body, op->fields, NULL, error);
+}
+
 const char *
 dv_op_call_param(const DvOpCall *call, const char *name)
 {
@@ -135,10 +143,31 @@ dv_op_lock_to_string(DvOpLock lock)
 }
 
 const char *
+dv_op_body_to_string(DvOpBody body)
+{
+    static const char *const names[] = { "ignored", "none", "required", "optional" };
+    return body < G_N_ELEMENTS(names) ? names[body] : "?";
+}
+
+const char *
 dv_op_shape_to_string(DvOpShape shape)
 {
     static const char *const names[] = { "object", "list", "job", "created", "empty", "stream" };
     return shape < G_N_ELEMENTS(names) ? names[shape] : "?";
+}
+
+/* The kind a list row pages through: its object for a list of a kind, its
+ * answer's kind for a list under another object (/catalogs/{ref}/machines,
+ * which the handler filters on that object); DV_KIND_LAST when neither. */
+static DvKind
+dv_op_list_kind(const DvOp *op)
+{
+    if (op->target == DV_OP_TARGET_KIND)
+        return op->object;
+    for (DvKind k = 0; op->answer_kind != NULL && k < DV_KIND_LAST; k++)
+        if (g_strcmp0(dv_core_authz_kind(k), op->answer_kind) == 0)
+            return k;
+    return DV_KIND_LAST;
 }
 
 JsonArray *
@@ -171,6 +200,17 @@ dv_core_ops_to_json(DvEngine *engine)
             json_array_add_string_element(kinds, op->job_kinds[k]);
         json_object_set_array_member(o, "job_kinds", kinds);
         json_object_set_string_member(o, "shape", dv_op_shape_to_string(op->shape));
+        json_object_set_string_member(o, "body", dv_op_body_to_string(op->body));
+        if (op->fields != NULL)
+            json_object_set_array_member(o, "fields", dv_json_field_specs_to_json(op->fields));
+        else
+            json_object_set_null_member(o, "fields");
+        if (op->query != NULL)
+            json_object_set_array_member(o, "query", dv_json_field_specs_to_json(op->query));
+        else if (op->shape == DV_OP_SHAPE_LIST && dv_op_list_kind(op) < DV_KIND_LAST)
+            json_object_set_array_member(o, "query", dv_core_list_query_to_json(dv_op_list_kind(op)));
+        else
+            json_object_set_array_member(o, "query", json_array_new());
         json_object_set_boolean_member(o, "public", (op->flags & DV_OP_FLAG_PUBLIC) != 0);
         json_object_set_boolean_member(o, "session", (op->flags & DV_OP_FLAG_SESSION) != 0);
         json_object_set_boolean_member(o, "debug", (op->flags & DV_OP_FLAG_DEBUG) != 0);

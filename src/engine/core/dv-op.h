@@ -109,7 +109,15 @@ struct _DvOp {
     DvKind parent_kind;       /* TARGET_PARENT: the kind @target_field names */
     const char *alt_field;    /* TARGET_PARENT: a second body field tried after the first */
     DvKind alt_kind;
-    const DvFieldSpec *fields; /* input fields where the feature exposes its spec, or NULL */
+    /* The body's fields (DV_OP_BODY_REQUIRED/OPTIONAL): the feature's own
+     * spec array, the one its engine function checks; the daemon checks
+     * the body against it before the handler (dv_op_check_body()).
+     * tools/check-ops refuses a body-taking row without one. */
+    const DvFieldSpec *fields;
+    /* The query parameters a list takes, declared for the contract (their
+     * values are the handler's to check).  NULL on a list of a kind: they
+     * come from the kind's table (dv_core_list_query_to_json()). */
+    const DvFieldSpec *query;
     /* A body field naming a Run As account the operation makes use of: the
      * caller needs run_as.use on it too (dv_authz_check_run_as_use()). */
     const char *run_as_field;
@@ -140,16 +148,26 @@ const DvOp *const *dv_core_get_ops(DvEngine *engine, guint *ret_n);
 const DvOp *dv_core_find_op(DvEngine *engine, const char *method, char **seg, guint n,
                             const char **ret_params, char **ret_allow, GError **error);
 
+/* Checks @body (may be NULL: no body) against @op's field spec: unknown
+ * fields, wrong types and missing required fields are
+ * DV_ERROR_INVALID_ARGUMENT naming the field, as dv_json_check_fields()
+ * words them.  TRUE when @op declares no spec. */
+gboolean dv_op_check_body(const DvOp *op, JsonObject *body, GError **error);
+
 /* The value of path parameter @name in @call (borrowed), or NULL. */
 const char *dv_op_call_param(const DvOpCall *call, const char *name);
 
 /* The table as JSON for tools/check-ops and the docs: [{name, method,
  * path, privilege, kind, target, target_field, lock, job_kinds[], shape,
- * public, debug}] (owned). */
+ * body, fields[], query[], public, debug}] (owned); body is "ignored",
+ * "none", "required" or "optional", fields and query are
+ * dv_json_field_specs_to_json() arrays (fields null when the row takes no
+ * body or declares no spec). */
 JsonArray *dv_core_ops_to_json(DvEngine *engine);
 
 const char *dv_op_target_to_string(DvOpTarget target);
 const char *dv_op_lock_to_string(DvOpLock lock);
 const char *dv_op_shape_to_string(DvOpShape shape);
+const char *dv_op_body_to_string(DvOpBody body);
 
 G_END_DECLS

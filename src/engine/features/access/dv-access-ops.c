@@ -50,16 +50,53 @@ dv_access_limit(DvOpCall *call, guint *ret_limit, GError **error)
     return TRUE;
 }
 
+/* The query parameters of the lists here, for the contract (DvOp.query):
+ * the handlers read them with dv_access_query() and dv_access_limit(). */
+#define DV_ACCESS_PAGE_QUERY                                                                       \
+    { "limit", DV_FIELD_INT, FALSE, "page size (default 100)", .min = 1, .max = 1000 },            \
+        { "cursor", DV_FIELD_STRING, FALSE, "the previous page's next_cursor" }
+
+static const DvFieldSpec dv_access_no_query[] = {
+    { NULL },
+};
+
+static const DvFieldSpec dv_access_page_query[] = {
+    DV_ACCESS_PAGE_QUERY,
+    { NULL },
+};
+
+static const DvFieldSpec dv_access_subject_query[] = {
+    DV_ACCESS_PAGE_QUERY,
+    { "user", DV_FIELD_STRING, FALSE, "another user's (needs user.manage)" },
+    { NULL },
+};
+
+static const DvFieldSpec dv_access_binding_query[] = {
+    { "user", DV_FIELD_STRING, FALSE, "exactly one of user or group" },
+    { "group", DV_FIELD_STRING, FALSE, "exactly one of user or group" },
+    { NULL },
+};
+
+static const DvFieldSpec dv_access_audit_query[] = {
+    DV_ACCESS_PAGE_QUERY,
+    { "user", DV_FIELD_STRING, FALSE },
+    { "operation", DV_FIELD_STRING, FALSE, "an operation name (vm.start)" },
+    { "outcome", DV_FIELD_STRING, FALSE, "allowed, refused or failed" },
+    { "object", DV_FIELD_STRING, FALSE, "an object id" },
+    { NULL },
+};
+
 /* --- sessions ------------------------------------------------------------- */
+
+static const DvFieldSpec dv_access_login_fields[] = {
+    { "user", DV_FIELD_STRING, TRUE, "a local or directory user name" },
+    { "password", DV_FIELD_STRING, TRUE, .max_len = DV_AUTH_PASSWORD_MAX },
+    { NULL },
+};
 
 static JsonObject *
 dv_access_login(DvOpCall *call, GError **error)
 {
-    static const DvFieldSpec fields[] = {
-        { "user", DV_FIELD_STRING, TRUE },
-        { "password", DV_FIELD_STRING, TRUE },
-        { NULL },
-    };
     g_autoptr(DvSecret) password = NULL;
     g_autoptr(JsonObject) user = NULL;
     JsonObject *out;
@@ -67,8 +104,6 @@ dv_access_login(DvOpCall *call, GError **error)
     const char *pw;
     const char *name;
 
-    if (!dv_json_check_fields(call->body, fields, NULL, error))
-        return NULL;
     pw = dv_json_get_string(call->body, "password", "");
     name = dv_json_get_string(call->body, "user", "");
     if (strlen(pw) > DV_AUTH_PASSWORD_MAX) {
@@ -109,19 +144,18 @@ dv_access_whoami(DvOpCall *call, GError **error)
     return out;
 }
 
+static const DvFieldSpec dv_access_password_fields[] = {
+    { "current_password", DV_FIELD_STRING, TRUE },
+    { "new_password", DV_FIELD_STRING, TRUE, .max_len = DV_AUTH_PASSWORD_MAX },
+    { NULL },
+};
+
 static JsonObject *
 dv_access_password(DvOpCall *call, GError **error)
 {
-    static const DvFieldSpec fields[] = {
-        { "current_password", DV_FIELD_STRING, TRUE },
-        { "new_password", DV_FIELD_STRING, TRUE },
-        { NULL },
-    };
     g_autoptr(DvSecret) current = NULL;
     g_autoptr(DvSecret) new_password = NULL;
 
-    if (!dv_json_check_fields(call->body, fields, NULL, error))
-        return NULL;
     current = dv_secret_new_from_string(dv_json_get_string(call->body, "current_password", ""));
     new_password = dv_secret_new_from_string(dv_json_get_string(call->body, "new_password", ""));
     if (!dv_auth_change_password(dv_access_auth(call), call->token, call->peer, current,
@@ -163,20 +197,19 @@ dv_access_role_get(DvOpCall *call, GError **error)
     return dv_authz_role_get(dv_core(call->engine)->store, call->params[0], error);
 }
 
+static const DvFieldSpec dv_access_role_fields[] = {
+    { "name", DV_FIELD_STRING, TRUE },
+    { "privileges", DV_FIELD_ARRAY, TRUE, "privilege names (GET /privileges)" },
+    { "description", DV_FIELD_STRING, FALSE },
+    { NULL },
+};
+
 static JsonObject *
 dv_access_role_create(DvOpCall *call, GError **error)
 {
-    static const DvFieldSpec fields[] = {
-        { "name", DV_FIELD_STRING, TRUE },
-        { "privileges", DV_FIELD_ARRAY, TRUE },
-        { "description", DV_FIELD_STRING, FALSE },
-        { NULL },
-    };
     g_autoptr(GPtrArray) privs = g_ptr_array_new();
     JsonArray *arr;
 
-    if (!dv_json_check_fields(call->body, fields, NULL, error))
-        return NULL;
     arr = json_object_get_array_member(call->body, "privileges");
     for (guint i = 0; i < json_array_get_length(arr); i++) {
         JsonNode *n = json_array_get_element(arr, i);
@@ -225,21 +258,20 @@ dv_access_user_get(DvOpCall *call, GError **error)
     return dv_auth_users_show(dv_access_auth(call), call->authz, call->params[0], error);
 }
 
+static const DvFieldSpec dv_access_user_fields[] = {
+    { "name", DV_FIELD_STRING, TRUE },
+    { "password", DV_FIELD_STRING, TRUE, .max_len = DV_AUTH_PASSWORD_MAX },
+    { "role", DV_FIELD_STRING, FALSE, "a role bound globally (GET /roles)" },
+    { NULL },
+};
+
 static JsonObject *
 dv_access_user_create(DvOpCall *call, GError **error)
 {
-    static const DvFieldSpec fields[] = {
-        { "name", DV_FIELD_STRING, TRUE },
-        { "password", DV_FIELD_STRING, TRUE },
-        { "role", DV_FIELD_STRING, FALSE },
-        { NULL },
-    };
     g_autoptr(DvSecret) password = NULL;
     g_autoptr(JsonObject) user = NULL;
     const char *role;
 
-    if (!dv_json_check_fields(call->body, fields, NULL, error))
-        return NULL;
     role = dv_json_get_string(call->body, "role", NULL);
     if (role != NULL) {
         /* Checked before the user is made, so a bad role changes nothing. */
@@ -279,15 +311,14 @@ dv_access_user_create(DvOpCall *call, GError **error)
     return g_steal_pointer(&user);
 }
 
+static const DvFieldSpec dv_access_user_change_fields[] = {
+    { "disabled", DV_FIELD_BOOL, TRUE },
+    { NULL },
+};
+
 static JsonObject *
 dv_access_user_change(DvOpCall *call, GError **error)
 {
-    static const DvFieldSpec fields[] = {
-        { "disabled", DV_FIELD_BOOL, TRUE },
-        { NULL },
-    };
-    if (!dv_json_check_fields(call->body, fields, NULL, error))
-        return NULL;
     if (!dv_auth_users_set_disabled(dv_access_auth(call), call->authz, call->params[0],
                                     json_object_get_boolean_member(call->body, "disabled"), error))
         return NULL;
@@ -397,24 +428,23 @@ static const struct {
     { "run_as", DV_KIND_RUN_AS },
 };
 
+static const DvFieldSpec dv_access_binding_fields[] = {
+    { "user", DV_FIELD_STRING, FALSE, "exactly one of user or group" },
+    { "group", DV_FIELD_STRING, FALSE, "exactly one of user or group" },
+    { "role", DV_FIELD_STRING, TRUE },
+    { "scope", DV_FIELD_OBJECT, FALSE, "{kind, ref}; absent: global" },
+    { "effect", DV_FIELD_STRING, FALSE, "allow (default) or deny" },
+    { "quota", DV_FIELD_OBJECT, FALSE, "{vms, vcpus, memory_mib, storage_gib, per_member}" },
+    { NULL },
+};
+
 static JsonObject *
 dv_access_binding_create(DvOpCall *call, GError **error)
 {
-    static const DvFieldSpec fields[] = {
-        { "user", DV_FIELD_STRING, FALSE },
-        { "group", DV_FIELD_STRING, FALSE },
-        { "role", DV_FIELD_STRING, TRUE },
-        { "scope", DV_FIELD_OBJECT, FALSE },
-        { "effect", DV_FIELD_STRING, FALSE },
-        { "quota", DV_FIELD_OBJECT, FALSE },
-        { NULL },
-    };
     g_autoptr(JsonObject) spec = json_object_new();
     const char *user;
     const char *group;
 
-    if (!dv_json_check_fields(call->body, fields, NULL, error))
-        return NULL;
     user = dv_json_get_string(call->body, "user", NULL);
     group = dv_json_get_string(call->body, "group", NULL);
     if ((user == NULL) == (group == NULL)) {
@@ -496,22 +526,21 @@ dv_access_binding_delete(DvOpCall *call, GError **error)
 
 /* --- tokens --------------------------------------------------------------- */
 
+static const DvFieldSpec dv_access_token_fields[] = {
+    { "name", DV_FIELD_STRING, TRUE },
+    { "expires_in_days", DV_FIELD_INT, FALSE, "default 90", .min = 1, .max = 365 },
+    { "privileges", DV_FIELD_ARRAY, FALSE, "a subset of the user's; default: all of them" },
+    { NULL },
+};
+
 static JsonObject *
 dv_access_token_create(DvOpCall *call, GError **error)
 {
-    static const DvFieldSpec fields[] = {
-        { "name", DV_FIELD_STRING, TRUE },
-        { "expires_in_days", DV_FIELD_INT, FALSE },
-        { "privileges", DV_FIELD_ARRAY, FALSE },
-        { NULL },
-    };
     g_autoptr(GPtrArray) privs = g_ptr_array_new();
     g_autoptr(JsonObject) record = NULL;
     gint64 days;
     char *token;
 
-    if (!dv_json_check_fields(call->body, fields, NULL, error))
-        return NULL;
     days = dv_json_get_int(call->body, "expires_in_days", 90);
     if (days < 1 || days > 365) {
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "expires_in_days",
@@ -748,16 +777,18 @@ dv_access_audit(DvOpCall *call, GError **error)
 
 /* --- the table ------------------------------------------------------------ */
 
-#define DV_ACCESS_ROW(n, m, p, priv, k, tgt, lk, sh, b, fl, h)                                     \
+/* Further members (.fields, .query) follow the handler. */
+#define DV_ACCESS_ROW(n, m, p, priv, k, tgt, lk, sh, b, fl, h, ...)                                \
     {                                                                                              \
         .name = n, .method = m, .path = p, .privilege = priv, .kind = k, .object = DV_KIND_LAST,   \
-        .target = tgt, .lock = lk, .shape = sh, .body = b, .flags = fl, .handler = h               \
+        .target = tgt, .lock = lk, .shape = sh, .body = b, .flags = fl, .handler = h, __VA_ARGS__  \
     }
 
 static const DvOp dv_access_ops[] = {
     DV_ACCESS_ROW("session.login", "POST", "/session", NULL, NULL, DV_OP_TARGET_NONE,
                   DV_OP_LOCK_NONE, DV_OP_SHAPE_CREATED, DV_OP_BODY_REQUIRED, DV_OP_FLAG_PUBLIC,
-                  dv_access_login),
+                  dv_access_login,
+                  .fields = dv_access_login_fields),
     DV_ACCESS_ROW("session.logout", "DELETE", "/session", NULL, NULL, DV_OP_TARGET_NONE,
                   DV_OP_LOCK_NONE, DV_OP_SHAPE_EMPTY, DV_OP_BODY_IGNORED, DV_OP_FLAG_SESSION,
                   dv_access_logout),
@@ -766,16 +797,19 @@ static const DvOp dv_access_ops[] = {
                   dv_access_whoami),
     DV_ACCESS_ROW("session.password", "POST", "/session/password", NULL, NULL, DV_OP_TARGET_NONE,
                   DV_OP_LOCK_NONE, DV_OP_SHAPE_EMPTY, DV_OP_BODY_REQUIRED,
-                  DV_OP_FLAG_SESSION | DV_OP_FLAG_NO_QUERY, dv_access_password),
+                  DV_OP_FLAG_SESSION | DV_OP_FLAG_NO_QUERY, dv_access_password,
+                  .fields = dv_access_password_fields),
     DV_ACCESS_ROW("privilege.list", "GET", "/privileges", "role.read", "role", DV_OP_TARGET_GLOBAL,
                   DV_OP_LOCK_NONE, DV_OP_SHAPE_LIST, DV_OP_BODY_IGNORED, DV_OP_FLAG_NO_QUERY,
                   dv_access_privileges),
     DV_ACCESS_ROW("role.list", "GET", "/roles", "role.read", "role", DV_OP_TARGET_GLOBAL,
                   DV_OP_LOCK_NONE, DV_OP_SHAPE_LIST, DV_OP_BODY_IGNORED, DV_OP_FLAG_NONE,
-                  dv_access_roles),
+                  dv_access_roles,
+                  .query = dv_access_no_query),
     DV_ACCESS_ROW("role.create", "POST", "/roles", "role.create", "role", DV_OP_TARGET_GLOBAL,
                   DV_OP_LOCK_GLOBAL, DV_OP_SHAPE_CREATED, DV_OP_BODY_REQUIRED, DV_OP_FLAG_NO_QUERY,
-                  dv_access_role_create),
+                  dv_access_role_create,
+                  .fields = dv_access_role_fields),
     DV_ACCESS_ROW("role.get", "GET", "/roles/{ref}", "role.read", "role", DV_OP_TARGET_GLOBAL,
                   DV_OP_LOCK_NONE, DV_OP_SHAPE_OBJECT, DV_OP_BODY_IGNORED, DV_OP_FLAG_NO_QUERY,
                   dv_access_role_get),
@@ -784,16 +818,19 @@ static const DvOp dv_access_ops[] = {
                   DV_OP_FLAG_NO_QUERY, dv_access_role_delete),
     DV_ACCESS_ROW("user.list", "GET", "/users", "user.read", "user", DV_OP_TARGET_GLOBAL,
                   DV_OP_LOCK_NONE, DV_OP_SHAPE_LIST, DV_OP_BODY_IGNORED, DV_OP_FLAG_NONE,
-                  dv_access_users),
+                  dv_access_users,
+                  .query = dv_access_page_query),
     DV_ACCESS_ROW("user.create", "POST", "/users", "user.create", "user", DV_OP_TARGET_GLOBAL,
                   DV_OP_LOCK_GLOBAL, DV_OP_SHAPE_CREATED, DV_OP_BODY_REQUIRED, DV_OP_FLAG_NO_QUERY,
-                  dv_access_user_create),
+                  dv_access_user_create,
+                  .fields = dv_access_user_fields),
     DV_ACCESS_ROW("user.get", "GET", "/users/{ref}", "user.read", "user", DV_OP_TARGET_GLOBAL,
                   DV_OP_LOCK_NONE, DV_OP_SHAPE_OBJECT, DV_OP_BODY_IGNORED, DV_OP_FLAG_NO_QUERY,
                   dv_access_user_get),
     DV_ACCESS_ROW("user.change", "PATCH", "/users/{ref}", "user.change", "user",
                   DV_OP_TARGET_GLOBAL, DV_OP_LOCK_GLOBAL, DV_OP_SHAPE_OBJECT, DV_OP_BODY_REQUIRED,
-                  DV_OP_FLAG_NO_QUERY, dv_access_user_change),
+                  DV_OP_FLAG_NO_QUERY, dv_access_user_change,
+                  .fields = dv_access_user_change_fields),
     DV_ACCESS_ROW("user.delete", "DELETE", "/users/{ref}", "user.delete", "user",
                   DV_OP_TARGET_GLOBAL, DV_OP_LOCK_GLOBAL, DV_OP_SHAPE_EMPTY, DV_OP_BODY_NONE,
                   DV_OP_FLAG_NO_QUERY, dv_access_user_delete),
@@ -801,25 +838,30 @@ static const DvOp dv_access_ops[] = {
      * a subset of the actor's own rights over the scope). */
     DV_ACCESS_ROW("binding.list", "GET", "/bindings", "role.read", "role", DV_OP_TARGET_GLOBAL,
                   DV_OP_LOCK_NONE, DV_OP_SHAPE_LIST, DV_OP_BODY_IGNORED, DV_OP_FLAG_NONE,
-                  dv_access_bindings),
+                  dv_access_bindings,
+                  .query = dv_access_binding_query),
     DV_ACCESS_ROW("binding.create", "POST", "/bindings", "role.manage", "role", DV_OP_TARGET_NONE,
                   DV_OP_LOCK_GLOBAL, DV_OP_SHAPE_CREATED, DV_OP_BODY_REQUIRED, DV_OP_FLAG_NO_QUERY,
-                  dv_access_binding_create),
+                  dv_access_binding_create,
+                  .fields = dv_access_binding_fields),
     DV_ACCESS_ROW("binding.delete", "DELETE", "/bindings/{id}", "role.manage", "role",
                   DV_OP_TARGET_NONE, DV_OP_LOCK_GLOBAL, DV_OP_SHAPE_EMPTY, DV_OP_BODY_NONE,
                   DV_OP_FLAG_NO_QUERY, dv_access_binding_delete),
     /* A token is the caller's own: auth checks the subset rule. */
     DV_ACCESS_ROW("token.create", "POST", "/tokens", NULL, NULL, DV_OP_TARGET_NONE, DV_OP_LOCK_NONE,
                   DV_OP_SHAPE_CREATED, DV_OP_BODY_REQUIRED,
-                  DV_OP_FLAG_SESSION | DV_OP_FLAG_NO_QUERY, dv_access_token_create),
+                  DV_OP_FLAG_SESSION | DV_OP_FLAG_NO_QUERY, dv_access_token_create,
+                  .fields = dv_access_token_fields),
     DV_ACCESS_ROW("token.delete", "DELETE", "/tokens/{id}", NULL, NULL, DV_OP_TARGET_NONE,
                   DV_OP_LOCK_NONE, DV_OP_SHAPE_EMPTY, DV_OP_BODY_NONE,
                   DV_OP_FLAG_SESSION | DV_OP_FLAG_NO_QUERY, dv_access_token_delete),
     DV_ACCESS_ROW("token.list", "GET", "/tokens", NULL, NULL, DV_OP_TARGET_NONE, DV_OP_LOCK_NONE,
-                  DV_OP_SHAPE_LIST, DV_OP_BODY_IGNORED, DV_OP_FLAG_SESSION, dv_access_tokens),
+                  DV_OP_SHAPE_LIST, DV_OP_BODY_IGNORED, DV_OP_FLAG_SESSION, dv_access_tokens,
+                  .query = dv_access_subject_query),
     DV_ACCESS_ROW("session.list", "GET", "/sessions", NULL, NULL, DV_OP_TARGET_NONE,
                   DV_OP_LOCK_NONE, DV_OP_SHAPE_LIST, DV_OP_BODY_IGNORED, DV_OP_FLAG_SESSION,
-                  dv_access_sessions),
+                  dv_access_sessions,
+                  .query = dv_access_subject_query),
     DV_ACCESS_ROW("session.delete", "DELETE", "/sessions/{id}", NULL, NULL, DV_OP_TARGET_NONE,
                   DV_OP_LOCK_NONE, DV_OP_SHAPE_EMPTY, DV_OP_BODY_NONE,
                   DV_OP_FLAG_SESSION | DV_OP_FLAG_NO_QUERY, dv_access_session_delete),
@@ -827,7 +869,8 @@ static const DvOp dv_access_ops[] = {
      * the entries of its groups and its own actions (docs/ACCESS.md). */
     DV_ACCESS_ROW("audit.list", "GET", "/audit", "audit.read", "audit", DV_OP_TARGET_KIND,
                   DV_OP_LOCK_NONE, DV_OP_SHAPE_LIST, DV_OP_BODY_IGNORED, DV_OP_FLAG_NONE,
-                  dv_access_audit),
+                  dv_access_audit,
+                  .query = dv_access_audit_query),
 };
 
 void

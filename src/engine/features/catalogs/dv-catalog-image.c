@@ -22,13 +22,13 @@
 
 #define DV_CATALOG_MAX_REBUILD 10000
 
-static const DvFieldSpec dv_update_image_fields[] = {
+const DvFieldSpec dv_catalog_update_image_fields[] = {
     { "master_vm", DV_FIELD_STRING, TRUE },
     { "master_snapshot", DV_FIELD_STRING, TRUE },
     { NULL },
 };
 
-static const DvFieldSpec dv_rebuild_fields[] = {
+const DvFieldSpec dv_catalog_rebuild_fields[] = {
     { "machines", DV_FIELD_ARRAY, FALSE },
     { "all", DV_FIELD_BOOL, FALSE },
     { NULL },
@@ -465,7 +465,7 @@ dv_engine_catalog_update_image(DvEngine *engine, const char *ref, JsonObject *bo
 
     if (catalog == NULL)
         return NULL;
-    if (!dv_json_check_fields(body, dv_update_image_fields, NULL, error))
+    if (!dv_json_check_fields(body, dv_catalog_update_image_fields, NULL, error))
         return NULL;
     cname = dv_json_get_string(catalog, "name", "");
     pool = dv_json_get_string(catalog, "pool_name", "");
@@ -954,7 +954,7 @@ dv_engine_catalog_rebuild(DvEngine *engine, const char *ref, JsonObject *body, c
     g_autoptr(JsonObject) catalog = dv_core_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
     g_autoptr(JsonObject) params = json_object_new();
 
-    if (catalog == NULL || !dv_json_check_fields(body, dv_rebuild_fields, NULL, error) ||
+    if (catalog == NULL || !dv_json_check_fields(body, dv_catalog_rebuild_fields, NULL, error) ||
         !dv_catalog_pick_machines(engine, catalog, body, params, error))
         return NULL;
     return dv_catalog_submit(engine, catalog, "catalog.rebuild", params, NULL, actor, error);

@@ -18,23 +18,26 @@
 #define DV_CATALOG_POWER_TIMEOUT_MS (120 * 1000)
 #define DV_CATALOG_POWER_MAX_PARALLEL 64
 
-static const DvFieldSpec dv_add_fields[] = {
+const DvFieldSpec dv_catalog_add_fields[] = {
     { "count", DV_FIELD_INT, TRUE },
     { "reuse_gaps", DV_FIELD_BOOL, FALSE },
     { NULL },
 };
 
-static const DvFieldSpec dv_remove_fields[] = {
+const DvFieldSpec dv_catalog_remove_fields[] = {
     { "machines", DV_FIELD_ARRAY, FALSE },
     { "count", DV_FIELD_INT, FALSE },
     { "force", DV_FIELD_BOOL, FALSE },
     { NULL },
 };
 
-static const DvFieldSpec dv_power_fields[] = {
-    { "action", DV_FIELD_STRING, TRUE },
+static const char *const dv_catalog_power_actions[] = { "start", "shutdown", "restart", NULL };
+
+const DvFieldSpec dv_catalog_power_fields[] = {
+    { "action", DV_FIELD_STRING, TRUE, .values = dv_catalog_power_actions },
     { "machines", DV_FIELD_ARRAY, FALSE },
-    { "max_share", DV_FIELD_INT, FALSE },
+    { "max_share", DV_FIELD_INT, FALSE, "percent of machines at once (default 10)", .min = 1,
+      .max = 100 },
     { NULL },
 };
 
@@ -85,7 +88,7 @@ dv_engine_catalog_add_machines(DvEngine *engine, const char *ref, JsonObject *bo
     guint offset = 0, width = 0;
     gint64 now = dv_store_now();
 
-    if (!dv_json_check_fields(body, dv_add_fields, NULL, error))
+    if (!dv_json_check_fields(body, dv_catalog_add_fields, NULL, error))
         return NULL;
     catalog = dv_catalog_resolve_idle(engine, ref, error);
     if (catalog == NULL)
@@ -314,7 +317,7 @@ dv_engine_catalog_remove_machines(DvEngine *engine, const char *ref, JsonObject 
     gboolean by_count = json_object_has_member(body, "count");
     g_autoptr(GHashTable) live = NULL;
 
-    if (!dv_json_check_fields(body, dv_remove_fields, NULL, error))
+    if (!dv_json_check_fields(body, dv_catalog_remove_fields, NULL, error))
         return NULL;
     if (by_count == json_object_has_member(body, "machines")) {
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "machines",
@@ -506,7 +509,7 @@ dv_engine_catalog_power(DvEngine *engine, const char *ref, JsonObject *body, con
     DvFilter f;
     gint64 total;
 
-    if (!dv_json_check_fields(body, dv_power_fields, NULL, error))
+    if (!dv_json_check_fields(body, dv_catalog_power_fields, NULL, error))
         return NULL;
     if (g_strcmp0(action, "start") != 0 && g_strcmp0(action, "shutdown") != 0 &&
         g_strcmp0(action, "restart") != 0) {

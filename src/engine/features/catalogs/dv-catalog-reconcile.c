@@ -22,7 +22,7 @@
 /* Entries per list in one report; a reconcile after deleting shows more. */
 #define DV_CATALOG_RECONCILE_MAX 10000
 
-static const DvFieldSpec dv_reconcile_fields[] = {
+const DvFieldSpec dv_catalog_reconcile_fields[] = {
     { "delete_orphans", DV_FIELD_BOOL, FALSE },
     { NULL },
 };
@@ -414,7 +414,7 @@ dv_engine_catalog_reconcile_submit(DvEngine *engine, const char *ref, JsonObject
 
     if (catalog == NULL)
         return NULL;
-    if (body != NULL && !dv_json_check_fields(body, dv_reconcile_fields, NULL, error))
+    if (body != NULL && !dv_json_check_fields(body, dv_catalog_reconcile_fields, NULL, error))
         return NULL;
     json_object_set_boolean_member(params, "delete_orphans",
                                    dv_json_get_bool(body, "delete_orphans", FALSE));

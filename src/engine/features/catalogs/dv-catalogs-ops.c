@@ -91,12 +91,13 @@ static const char *const dv_jobs_rebuild[] = { "catalog.rebuild", NULL };
 static const char *const dv_jobs_remove[] = { "catalog.remove-machines", NULL };
 static const char *const dv_jobs_power[] = { "catalog.power", NULL };
 
-#define DV_CATALOG_ROW(n, m, sub, priv, jobs, sh, b, fl, h)                                        \
+/* Further members (.fields, .query) follow the handler. */
+#define DV_CATALOG_ROW(n, m, sub, priv, jobs, sh, b, fl, h, ...)                                   \
     {                                                                                              \
         .name = n, .method = m, .path = "/catalogs/{ref}/" sub, .privilege = priv,                 \
         .kind = "catalog", .object = DV_KIND_CATALOG, .target = DV_OP_TARGET_PATH,                 \
         .target_field = "ref", .lock = jobs != NULL ? DV_OP_LOCK_CATALOG : DV_OP_LOCK_NONE,        \
-        .job_kinds = jobs, .shape = sh, .body = b, .flags = fl, .handler = h                       \
+        .job_kinds = jobs, .shape = sh, .body = b, .flags = fl, .handler = h, __VA_ARGS__          \
     }
 
 static const DvOp dv_catalogs_ops[] = {
@@ -115,28 +116,34 @@ static const DvOp dv_catalogs_ops[] = {
       .handler = dv_catalogs_op_machines },
     DV_CATALOG_ROW("catalog.add-machines", "POST", "machines", "catalog.provision",
                    dv_jobs_provision, DV_OP_SHAPE_JOB, DV_OP_BODY_REQUIRED, DV_OP_FLAG_NO_QUERY,
-                   dv_catalogs_op_add_machines),
+                   dv_catalogs_op_add_machines,
+                   .fields = dv_catalog_add_fields),
     DV_CATALOG_ROW("catalog.reconcile", "GET", "reconcile", "catalog.read", NULL,
                    DV_OP_SHAPE_OBJECT, DV_OP_BODY_IGNORED, DV_OP_FLAG_NO_QUERY,
                    dv_catalogs_op_reconcile),
     DV_CATALOG_ROW("catalog.reconcile-submit", "POST", "reconcile", "catalog.change",
                    dv_jobs_reconcile, DV_OP_SHAPE_JOB, DV_OP_BODY_OPTIONAL, DV_OP_FLAG_NO_QUERY,
-                   dv_catalogs_op_reconcile_submit),
+                   dv_catalogs_op_reconcile_submit,
+                   .fields = dv_catalog_reconcile_fields),
     DV_CATALOG_ROW("catalog.images", "GET", "images", "catalog.read", NULL, DV_OP_SHAPE_OBJECT,
                    DV_OP_BODY_IGNORED, DV_OP_FLAG_NO_QUERY, dv_catalogs_op_images),
     DV_CATALOG_ROW("catalog.update-image", "POST", "images", "catalog.change", dv_jobs_update_image,
                    DV_OP_SHAPE_JOB, DV_OP_BODY_REQUIRED, DV_OP_FLAG_NO_QUERY,
-                   dv_catalogs_op_update_image),
+                   dv_catalogs_op_update_image,
+                   .fields = dv_catalog_update_image_fields),
     DV_CATALOG_ROW("catalog.rollback", "POST", "rollback", "catalog.change", dv_jobs_rollback,
                    DV_OP_SHAPE_JOB, DV_OP_BODY_NONE, DV_OP_FLAG_NONE, dv_catalogs_op_rollback),
     DV_CATALOG_ROW("catalog.rebuild", "POST", "rebuild", "catalog.change", dv_jobs_rebuild,
                    DV_OP_SHAPE_JOB, DV_OP_BODY_REQUIRED, DV_OP_FLAG_NO_QUERY,
-                   dv_catalogs_op_rebuild),
+                   dv_catalogs_op_rebuild,
+                   .fields = dv_catalog_rebuild_fields),
     DV_CATALOG_ROW("catalog.remove-machines", "POST", "remove-machines", "catalog.provision",
                    dv_jobs_remove, DV_OP_SHAPE_JOB, DV_OP_BODY_REQUIRED, DV_OP_FLAG_NO_QUERY,
-                   dv_catalogs_op_remove_machines),
+                   dv_catalogs_op_remove_machines,
+                   .fields = dv_catalog_remove_fields),
     DV_CATALOG_ROW("catalog.power", "POST", "power", "vm.power", dv_jobs_power, DV_OP_SHAPE_JOB,
-                   DV_OP_BODY_REQUIRED, DV_OP_FLAG_NO_QUERY, dv_catalogs_op_power),
+                   DV_OP_BODY_REQUIRED, DV_OP_FLAG_NO_QUERY, dv_catalogs_op_power,
+                   .fields = dv_catalog_power_fields),
     { .name = "catalog-machine.identity",
       .method = "GET",
       .path = "/catalog-machines/{ref}/identity",

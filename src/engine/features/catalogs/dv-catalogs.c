@@ -21,21 +21,22 @@
 #define DV_CATALOG_MAX_NETWORKS 8
 #define DV_CATALOG_MAX_HOSTS 64
 
-static const DvFieldSpec dv_catalog_fields[] = {
-    { "name", DV_FIELD_STRING, TRUE },
+const DvFieldSpec dv_catalog_fields[] = {
+    { "name", DV_FIELD_STRING, TRUE, .max_len = DV_NAME_MAX },
     { "master_vm", DV_FIELD_STRING, TRUE },
-    { "master_snapshot", DV_FIELD_STRING, TRUE },
+    { "master_snapshot", DV_FIELD_STRING, TRUE, .max_len = DV_NAME_MAX },
     { "hosts", DV_FIELD_ARRAY, FALSE },
     { "host_group", DV_FIELD_STRING, FALSE },
     { "cluster", DV_FIELD_STRING, FALSE },
-    { "pool", DV_FIELD_STRING, TRUE },
+    { "pool", DV_FIELD_STRING, TRUE, .max_len = DV_NAME_MAX },
     { "naming_scheme", DV_FIELD_STRING, TRUE },
-    { "count", DV_FIELD_INT, TRUE },
+    { "count", DV_FIELD_INT, TRUE, .min = 1, .max = DV_CATALOG_MAX_MACHINES },
     { "type", DV_FIELD_STRING, FALSE },
     { "guest_os_profile", DV_FIELD_STRING_OR_NULL, FALSE },
-    { "personal_disk_mib", DV_FIELD_INT, FALSE },
+    { "personal_disk_mib", DV_FIELD_INT, FALSE, "0: none", .min = 0,
+      .max = DV_CATALOG_PERSONAL_MAX_MIB },
     { "machine", DV_FIELD_OBJECT, FALSE },
-    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
     { NULL },
 };
 

@@ -7,6 +7,16 @@
 
 G_BEGIN_DECLS
 
+/* Request bodies: the spec arrays this feature checks its bodies against, which
+ * its op rows point at (DvOp.fields), so the contract has one source. */
+extern const DvFieldSpec dv_catalog_fields[];
+extern const DvFieldSpec dv_catalog_reconcile_fields[];
+extern const DvFieldSpec dv_catalog_update_image_fields[];
+extern const DvFieldSpec dv_catalog_rebuild_fields[];
+extern const DvFieldSpec dv_catalog_add_fields[];
+extern const DvFieldSpec dv_catalog_remove_fields[];
+extern const DvFieldSpec dv_catalog_power_fields[];
+
 /* Job kinds and the before-start hook. */
 void dv_engine_catalogs_register(DvEngine *engine);
 /* The catalog rows of the operation table (dv-catalogs-ops.c). */

@@ -10,24 +10,26 @@
 #define DV_HOST_MAX_CONNECTIONS 64
 #define DV_HOST_MAX_OPERATIONS 1024
 
-static const DvFieldSpec dv_host_add_fields[] = {
-    { "name", DV_FIELD_STRING, TRUE },
+const DvFieldSpec dv_host_add_fields[] = {
+    { "name", DV_FIELD_STRING, TRUE, .max_len = DV_NAME_MAX },
     { "uri", DV_FIELD_STRING, TRUE },
     { "host_group", DV_FIELD_STRING_OR_NULL, FALSE },
     { "cluster", DV_FIELD_STRING_OR_NULL, FALSE },
-    { "max_connections", DV_FIELD_INT, FALSE },
-    { "max_concurrent_operations", DV_FIELD_INT, FALSE },
+    { "max_connections", DV_FIELD_INT, FALSE, .min = 1, .max = DV_HOST_MAX_CONNECTIONS },
+    { "max_concurrent_operations", DV_FIELD_INT, FALSE, .min = 1,
+      .max = DV_HOST_MAX_OPERATIONS },
     { "domain_type", DV_FIELD_STRING, FALSE },
     { "run_as", DV_FIELD_STRING_OR_NULL, FALSE },
     { NULL },
 };
 
-static const DvFieldSpec dv_host_update_fields[] = {
-    { "name", DV_FIELD_STRING, FALSE },
+const DvFieldSpec dv_host_update_fields[] = {
+    { "name", DV_FIELD_STRING, FALSE, .max_len = DV_NAME_MAX },
     { "host_group", DV_FIELD_STRING_OR_NULL, FALSE },
     { "cluster", DV_FIELD_STRING_OR_NULL, FALSE },
-    { "max_connections", DV_FIELD_INT, FALSE },
-    { "max_concurrent_operations", DV_FIELD_INT, FALSE },
+    { "max_connections", DV_FIELD_INT, FALSE, .min = 1, .max = DV_HOST_MAX_CONNECTIONS },
+    { "max_concurrent_operations", DV_FIELD_INT, FALSE, .min = 1,
+      .max = DV_HOST_MAX_OPERATIONS },
     { "domain_type", DV_FIELD_STRING, FALSE },
     { "run_as", DV_FIELD_STRING_OR_NULL, FALSE },
     { NULL },

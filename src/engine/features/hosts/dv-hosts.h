@@ -7,6 +7,11 @@
 
 G_BEGIN_DECLS
 
+/* Request bodies: the spec arrays this feature checks its bodies against, which
+ * its op rows point at (DvOp.fields), so the contract has one source. */
+extern const DvFieldSpec dv_host_add_fields[];
+extern const DvFieldSpec dv_host_update_fields[];
+
 /* Job kinds and the host shaper. */
 void dv_engine_hosts_register(DvEngine *engine);
 /* The host rows of the operation table (dv-hosts-ops.c). */

@@ -178,52 +178,52 @@ dv_engine_objects_register(DvEngine *engine)
 
 /* --- validation per kind -------------------------------------------------- */
 
-static const DvFieldSpec dv_host_group_fields[] = {
-    { "name", DV_FIELD_STRING, TRUE },
+const DvFieldSpec dv_host_group_fields[] = {
+    { "name", DV_FIELD_STRING, TRUE, .max_len = DV_NAME_MAX },
     { "parent", DV_FIELD_STRING_OR_NULL, FALSE },
-    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
     { NULL },
 };
 
-static const DvFieldSpec dv_host_group_update_fields[] = {
-    { "name", DV_FIELD_STRING, FALSE },
+const DvFieldSpec dv_host_group_update_fields[] = {
+    { "name", DV_FIELD_STRING, FALSE, .max_len = DV_NAME_MAX },
     { "parent", DV_FIELD_STRING_OR_NULL, FALSE },
-    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
     { NULL },
 };
 
-static const DvFieldSpec dv_cluster_fields[] = {
-    { "name", DV_FIELD_STRING, TRUE },
+const DvFieldSpec dv_cluster_fields[] = {
+    { "name", DV_FIELD_STRING, TRUE, .max_len = DV_NAME_MAX },
     { "host_group", DV_FIELD_STRING_OR_NULL, FALSE },
-    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
     { NULL },
 };
 
-static const DvFieldSpec dv_cluster_update_fields[] = {
-    { "name", DV_FIELD_STRING, FALSE },
+const DvFieldSpec dv_cluster_update_fields[] = {
+    { "name", DV_FIELD_STRING, FALSE, .max_len = DV_NAME_MAX },
     { "host_group", DV_FIELD_STRING_OR_NULL, FALSE },
-    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
     { NULL },
 };
 
-static const DvFieldSpec dv_share_fields[] = {
-    { "name", DV_FIELD_STRING, TRUE },
-    { "path", DV_FIELD_STRING_OR_NULL, FALSE },
+const DvFieldSpec dv_library_share_fields[] = {
+    { "name", DV_FIELD_STRING, TRUE, .max_len = DV_NAME_MAX },
+    { "path", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_PATH_MAX },
     { "host", DV_FIELD_STRING_OR_NULL, FALSE },
-    { "pool", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "pool", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_NAME_MAX },
     { "description", DV_FIELD_STRING_OR_NULL, FALSE },
     { NULL },
 };
 
-static const DvFieldSpec dv_template_fields[] = {
-    { "name", DV_FIELD_STRING, TRUE },
-    { "vcpus", DV_FIELD_INT, TRUE },
-    { "memory_mib", DV_FIELD_INT, TRUE },
-    { "generation", DV_FIELD_INT, FALSE },
+const DvFieldSpec dv_template_fields[] = {
+    { "name", DV_FIELD_STRING, TRUE, .max_len = DV_NAME_MAX },
+    { "vcpus", DV_FIELD_INT, TRUE, .min = 1, .max = 512 },
+    { "memory_mib", DV_FIELD_INT, TRUE, .min = 16, .max = 4194304 },
+    { "generation", DV_FIELD_INT, FALSE, .min = 1, .max = 2 },
     { "secure_boot", DV_FIELD_BOOL, FALSE },
     { "networks", DV_FIELD_ARRAY, FALSE },
     { "library_share", DV_FIELD_STRING_OR_NULL, FALSE },
-    { "disk_volume", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "disk_volume", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_NAME_MAX },
     { "description", DV_FIELD_STRING_OR_NULL, FALSE },
     { NULL },
 };
@@ -539,7 +539,7 @@ dv_engine_object_create(DvEngine *engine, DvKind kind, JsonObject *body, const D
         break;
     }
     case DV_KIND_LIBRARY_SHARE:
-        if (!dv_json_check_fields(body, dv_share_fields, NULL, error))
+        if (!dv_json_check_fields(body, dv_library_share_fields, NULL, error))
             return NULL;
         rec = dv_engine_share_build(engine, body, error);
         break;

@@ -7,6 +7,15 @@
 
 G_BEGIN_DECLS
 
+/* Request bodies: the spec arrays this feature checks its bodies against, which
+ * its op rows point at (DvOp.fields), so the contract has one source. */
+extern const DvFieldSpec dv_host_group_fields[];
+extern const DvFieldSpec dv_host_group_update_fields[];
+extern const DvFieldSpec dv_cluster_fields[];
+extern const DvFieldSpec dv_cluster_update_fields[];
+extern const DvFieldSpec dv_library_share_fields[];
+extern const DvFieldSpec dv_template_fields[];
+
 void dv_engine_objects_register(DvEngine *engine);
 
 JsonObject *dv_engine_object_create(DvEngine *engine, DvKind kind, JsonObject *body,

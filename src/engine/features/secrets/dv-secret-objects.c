@@ -97,51 +97,69 @@ dv_secret_objects_seal(DvEngine *engine, DvKind kind, const char *id, JsonObject
 
 /* --- validation ---------------------------------------------------------- */
 
-static const DvFieldSpec dv_run_as_fields[] = {
-    { "name", DV_FIELD_STRING, TRUE },
+const DvFieldSpec dv_run_as_fields[] = {
+    { "name", DV_FIELD_STRING, TRUE, .max_len = DV_NAME_MAX },
     { "username", DV_FIELD_STRING, TRUE },
     { "password", DV_FIELD_STRING, FALSE },
     { "ssh_private_key", DV_FIELD_STRING, FALSE },
-    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
     { NULL },
 };
 
-static const DvFieldSpec dv_run_as_update_fields[] = {
-    { "username", DV_FIELD_STRING, FALSE },
+const DvFieldSpec dv_run_as_update_fields[] = {
+    { "username", DV_FIELD_STRING, FALSE, .max_len = 256 },
     { "password", DV_FIELD_STRING, FALSE },
     { "ssh_private_key", DV_FIELD_STRING, FALSE },
-    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
     { NULL },
 };
 
-static const DvFieldSpec dv_profile_fields[] = {
-    { "name", DV_FIELD_STRING, TRUE },
-    { "computer_name_pattern", DV_FIELD_STRING_OR_NULL, FALSE },
-    { "admin_username", DV_FIELD_STRING_OR_NULL, FALSE },
+const DvFieldSpec dv_guest_os_profile_fields[] = {
+    { "name", DV_FIELD_STRING, TRUE, .max_len = DV_NAME_MAX },
+    { "computer_name_pattern", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = 15 },
+    { "admin_username", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = 256 },
     { "admin_password", DV_FIELD_STRING, FALSE },
-    { "domain", DV_FIELD_STRING_OR_NULL, FALSE },
-    { "domain_join_user", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "domain", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = 255 },
+    { "domain_join_user", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = 256 },
     { "domain_join_password", DV_FIELD_STRING, FALSE },
     { "product_key", DV_FIELD_STRING, FALSE },
-    { "time_zone", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "time_zone", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = 64 },
     { "ssh_authorized_keys", DV_FIELD_ARRAY, FALSE },
-    { "user_data", DV_FIELD_STRING_OR_NULL, FALSE },
-    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "user_data", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_USER_DATA_MAX },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
     { NULL },
 };
 
-static const DvFieldSpec dv_setting_fields[] = {
+/* A profile's update is checked as a whole profile (the same rules); its
+ * name cannot change, which the update says in its own words. */
+const DvFieldSpec dv_guest_os_profile_update_fields[] = {
+    { "name", DV_FIELD_STRING, FALSE, "refused: a profile cannot be renamed" },
+    { "computer_name_pattern", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = 15 },
+    { "admin_username", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = 256 },
+    { "admin_password", DV_FIELD_STRING, FALSE },
+    { "domain", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = 255 },
+    { "domain_join_user", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = 256 },
+    { "domain_join_password", DV_FIELD_STRING, FALSE },
+    { "product_key", DV_FIELD_STRING, FALSE },
+    { "time_zone", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = 64 },
+    { "ssh_authorized_keys", DV_FIELD_ARRAY, FALSE },
+    { "user_data", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_USER_DATA_MAX },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
+    { NULL },
+};
+
+const DvFieldSpec dv_setting_fields[] = {
     { "scope", DV_FIELD_STRING, TRUE },
-    { "name", DV_FIELD_STRING, TRUE },
+    { "name", DV_FIELD_STRING, TRUE, .max_len = DV_NAME_MAX },
     { "value", DV_FIELD_STRING, TRUE },
     { "encrypted", DV_FIELD_BOOL, FALSE },
-    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
     { NULL },
 };
 
-static const DvFieldSpec dv_setting_update_fields[] = {
+const DvFieldSpec dv_setting_update_fields[] = {
     { "value", DV_FIELD_STRING, FALSE },
-    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
     { NULL },
 };
 
@@ -196,7 +214,7 @@ dv_secret_objects_build_profile_fields(JsonObject *body, GError **error)
     JsonArray *keys_out = json_array_new();
     const char *pattern = dv_json_get_string(body, "computer_name_pattern", NULL);
 
-    if (!dv_json_check_fields(body, dv_profile_fields, NULL, error))
+    if (!dv_json_check_fields(body, dv_guest_os_profile_fields, NULL, error))
         return NULL;
     json_object_set_array_member(rec, "ssh_authorized_keys", keys_out);
     json_object_set_null_member(rec, "computer_name_pattern");
@@ -298,7 +316,7 @@ dv_secret_objects_build(DvEngine *engine, DvKind kind, JsonObject *body, const c
         JsonObjectIter it;
         const char *m;
         JsonNode *n;
-        if (!dv_json_check_fields(body, dv_profile_fields, NULL, error) ||
+        if (!dv_json_check_fields(body, dv_guest_os_profile_fields, NULL, error) ||
             !dv_validate_name("name", name, error))
             return NULL;
         fields = dv_secret_objects_build_profile_fields(body, error);

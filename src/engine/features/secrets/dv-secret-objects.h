@@ -8,6 +8,15 @@
 
 G_BEGIN_DECLS
 
+/* Request bodies: the spec arrays this feature checks its bodies against, which
+ * its op rows point at (DvOp.fields), so the contract has one source. */
+extern const DvFieldSpec dv_run_as_fields[];
+extern const DvFieldSpec dv_run_as_update_fields[];
+extern const DvFieldSpec dv_guest_os_profile_fields[];
+extern const DvFieldSpec dv_guest_os_profile_update_fields[];
+extern const DvFieldSpec dv_setting_fields[];
+extern const DvFieldSpec dv_setting_update_fields[];
+
 /* Job kinds and the shaper of the three kinds. */
 void dv_engine_secret_objects_register(DvEngine *engine);
 JsonObject *dv_engine_secret_object_create(DvEngine *engine, DvKind kind, JsonObject *body,

@@ -47,11 +47,12 @@ static const char *const dv_jobs_snap_create[] = { "vm.snapshot.create", NULL };
 static const char *const dv_jobs_snap_delete[] = { "vm.snapshot.delete", NULL };
 static const char *const dv_jobs_snap_revert[] = { "vm.snapshot.revert", NULL };
 
-#define DV_VM_ROW(n, m, p, priv, lk, jobs, sh, b, h)                                               \
+/* Further members (.fields, .query) follow the handler. */
+#define DV_VM_ROW(n, m, p, priv, lk, jobs, sh, b, h, ...)                                          \
     {                                                                                              \
         .name = n, .method = m, .path = p, .privilege = priv, .kind = "vm", .object = DV_KIND_VM,  \
         .target = DV_OP_TARGET_PATH, .target_field = "ref", .lock = lk, .job_kinds = jobs,         \
-        .shape = sh, .body = b, .handler = h                                                       \
+        .shape = sh, .body = b, .handler = h, __VA_ARGS__                                          \
     }
 
 static const DvOp dv_vms_ops[] = {
@@ -65,7 +66,7 @@ static const DvOp dv_vms_ops[] = {
               DV_OP_SHAPE_LIST, DV_OP_BODY_IGNORED, dv_vms_op_snapshot_list),
     DV_VM_ROW("vm.snapshot.create", "POST", "/vms/{ref}/snapshots", "vm.snapshot",
               DV_OP_LOCK_OBJECT, dv_jobs_snap_create, DV_OP_SHAPE_JOB, DV_OP_BODY_REQUIRED,
-              dv_vms_op_snapshot_create),
+              dv_vms_op_snapshot_create, .fields = dv_vm_snapshot_fields),
     DV_VM_ROW("vm.snapshot.delete", "DELETE", "/vms/{ref}/snapshots/{snapshot}", "vm.snapshot",
               DV_OP_LOCK_OBJECT, dv_jobs_snap_delete, DV_OP_SHAPE_JOB, DV_OP_BODY_NONE,
               dv_vms_op_snapshot_delete),

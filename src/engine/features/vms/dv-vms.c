@@ -11,19 +11,19 @@
 #define DV_VM_MAX_DISK_MIB G_GINT64_CONSTANT(67108864) /* 64 TiB */
 #define DV_VM_SHUTDOWN_TIMEOUT_MS (120 * 1000)
 
-static const DvFieldSpec dv_vm_fields[] = {
-    { "name", DV_FIELD_STRING, TRUE },
-    { "host", DV_FIELD_STRING_OR_NULL, FALSE },
+const DvFieldSpec dv_vm_fields[] = {
+    { "name", DV_FIELD_STRING, TRUE, .max_len = DV_NAME_MAX },
+    { "host", DV_FIELD_STRING_OR_NULL, FALSE, "a host id or name; or host_group" },
     { "host_group", DV_FIELD_STRING_OR_NULL, FALSE },
-    { "template", DV_FIELD_STRING_OR_NULL, FALSE },
-    { "vcpus", DV_FIELD_INT, FALSE },
-    { "memory_mib", DV_FIELD_INT, FALSE },
-    { "generation", DV_FIELD_INT, FALSE },
+    { "template", DV_FIELD_STRING_OR_NULL, FALSE, "a template id or name" },
+    { "vcpus", DV_FIELD_INT, FALSE, .min = 1, .max = 512 },
+    { "memory_mib", DV_FIELD_INT, FALSE, .min = 16, .max = 4194304 },
+    { "generation", DV_FIELD_INT, FALSE, .min = 1, .max = 2 },
     { "secure_boot", DV_FIELD_BOOL, FALSE },
     { "disks", DV_FIELD_ARRAY, FALSE },
     { "networks", DV_FIELD_ARRAY, FALSE },
     { "start", DV_FIELD_BOOL, FALSE },
-    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
     { NULL },
 };
 
@@ -41,9 +41,9 @@ static const DvFieldSpec dv_nic_fields[] = {
     { NULL },
 };
 
-static const DvFieldSpec dv_snapshot_fields[] = {
-    { "name", DV_FIELD_STRING, TRUE },
-    { "description", DV_FIELD_STRING_OR_NULL, FALSE },
+const DvFieldSpec dv_vm_snapshot_fields[] = {
+    { "name", DV_FIELD_STRING, TRUE, .max_len = DV_NAME_MAX },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
     { NULL },
 };
 
@@ -1164,7 +1164,7 @@ dv_engine_vm_snapshot_create(DvEngine *engine, const char *vm_ref, JsonObject *b
     const char *name = dv_json_get_string(body, "name", NULL);
     const char *desc = dv_json_get_string(body, "description", NULL);
 
-    if (vm == NULL || !dv_json_check_fields(body, dv_snapshot_fields, NULL, error) ||
+    if (vm == NULL || !dv_json_check_fields(body, dv_vm_snapshot_fields, NULL, error) ||
         !dv_validate_name("name", name, error) ||
         !dv_validate_text("description", desc, DV_DESCRIPTION_MAX, error))
         return NULL;

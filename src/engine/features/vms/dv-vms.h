@@ -7,6 +7,11 @@
 
 G_BEGIN_DECLS
 
+/* Request bodies: the spec arrays this feature checks its bodies against, which
+ * its op rows point at (DvOp.fields), so the contract has one source. */
+extern const DvFieldSpec dv_vm_fields[];
+extern const DvFieldSpec dv_vm_snapshot_fields[];
+
 void dv_engine_vms_register(DvEngine *engine);
 /* The VM rows of the operation table (dv-vms-ops.c). */
 void dv_engine_vms_register_ops(DvEngine *engine);
