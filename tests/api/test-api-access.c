@@ -95,8 +95,9 @@ typedef struct {
 
 /* Derived from the model's rules (docs/ACCESS.md, "Roles" and "The actor
  * and the decision") and reviewed by hand; a new operation fails the test
- * until it has a row.  Principals:       G      A      D      R      T      S
- *                                     admin adm-in del-in ro-in ten-in ss-in */
+ * until it has a row.  Each string's letters, in order: global admin,
+ * administrator, delegated, read-only and tenant administrator and
+ * self-service user (admin adm-in del-in ro-in ten-in ss-in). */
 static const DvMatrixRow dv_matrix_rows[] = {
     { "host_group.list", "/host-groups", NULL, "AAAAA3", "AAAAA3", NULL },
     { "host_group.create", "/host-groups", "{\"parent\":\"{hg}\",\"matrix\":1}", "AAA334", "A44444",
@@ -148,8 +149,7 @@ static const DvMatrixRow dv_matrix_rows[] = {
     { "vm.snapshot.list", "/vms/{vm}/snapshots", NULL, "AAAAA4", "A44444", "AAAAAA" },
     { "vm.snapshot.create", "/vms/{vm}/snapshots", M, "AAA3A4", "A44444", "AAA3AA" },
     { "vm.snapshot.delete", "/vms/{vm}/snapshots/nosnap", M, "AAA3A4", "A44444", "AAA3AA" },
-    { "vm.snapshot.revert", "/vms/{vm}/snapshots/nosnap/revert", M, "AAA3A4", "A44444",
-      "AAA3AA" },
+    { "vm.snapshot.revert", "/vms/{vm}/snapshots/nosnap/revert", M, "AAA3A4", "A44444", "AAA3AA" },
     { "job.list", "/jobs", NULL, "AAAAAA", "AAAAAA", NULL },
     { "job.get", "/jobs/{job}", NULL, "AAAAA4", "A44444", "AAAAAA" },
     { "job.cancel", "/jobs/{job}/cancel", M, "AAA3A4", "A44444", "AAA3AA" },
@@ -516,11 +516,12 @@ matrix_setup(Fixture *f, DvMatrix *m)
         const char *side = i == 0 ? "in" : "out";
         /* Shares of the library root: a share's scope is its own, not
          * its host's group (docs/ACCESS.md, "Bindings and scopes"). */
-        g_autofree char *share = g_strdup_printf(
-            "{\"name\":\"l%s\",\"path\":\"%s/library/l%s\"}", side, f->d->state_dir, side);
-        g_autofree char *tmpl = g_strdup_printf(
-            "{\"name\":\"t%s\",\"library_share\":\"l%s\",\"disk_volume\":\"d.qcow2\",\"vcpus\":1,\"memory_mib\":64}", side,
-            side);
+        g_autofree char *share = g_strdup_printf("{\"name\":\"l%s\",\"path\":\"%s/library/l%s\"}",
+                                                 side, f->d->state_dir, side);
+        g_autofree char *tmpl = g_strdup_printf("{\"name\":\"t%s\",\"library_share\":\"l%s\","
+                                                "\"disk_volume\":\"d.qcow2\",\"vcpus\":1,"
+                                                "\"memory_mib\":64}",
+                                                side, side);
         g_autofree char *ra = g_strdup_printf(
             "{\"name\":\"r%s\",\"username\":\"root\",\"password\":\"matrix-Pw-1\"}", side);
         g_autofree char *vm = g_strdup_printf("v%s0", side);
@@ -534,8 +535,9 @@ matrix_setup(Fixture *f, DvMatrix *m)
     }
     dv_test_run_job_ok(f->d, "POST", "/api/v1/guest-os-profiles", "{\"name\":\"gp\"}");
     {
-        g_autoptr(JsonObject) job = dv_test_run_job(
-            f->d, "POST", "/api/v1/settings", "{\"scope\":\"application\",\"name\":\"m1\",\"value\":\"1\"}");
+        g_autoptr(JsonObject) job =
+            dv_test_run_job(f->d, "POST", "/api/v1/settings",
+                            "{\"scope\":\"application\",\"name\":\"m1\",\"value\":\"1\"}");
         dv_test_assert_job_state(job, "succeeded");
         g_hash_table_insert(f->subst, g_strdup("{setting}"),
                             g_strdup(json_object_get_string_member(
@@ -553,8 +555,9 @@ matrix_setup(Fixture *f, DvMatrix *m)
     }
     for (guint who = 1; who < DV_MATRIX_N_PRINCIPALS; who++)
         for (gsize s = 0; s < G_N_ELEMENTS(scopes); s++) {
-            g_autofree char *id = matrix_bind(f, dv_matrix_principals[who].name,
-                                       dv_matrix_principals[who].role, scopes[s].kind, scopes[s].ref);
+            g_autofree char *id =
+                matrix_bind(f, dv_matrix_principals[who].name, dv_matrix_principals[who].role,
+                            scopes[s].kind, scopes[s].ref);
         }
 
     /* Own VMs: each principal makes one in "In"; the read-only
@@ -624,11 +627,13 @@ static char *
 matrix_counts(Fixture *f)
 {
     static const char *const lists[] = {
-        "/api/v1/host-groups", "/api/v1/clusters",        "/api/v1/hosts",
-        "/api/v1/library-shares", "/api/v1/templates",    "/api/v1/vms",
-        "/api/v1/run-as-accounts", "/api/v1/guest-os-profiles", "/api/v1/settings",
-        "/api/v1/catalogs",    "/api/v1/users",           "/api/v1/roles",
-        "/api/v1/tokens",      "/api/v1/catalogs/catin/machines",
+        "/api/v1/host-groups",     "/api/v1/clusters",
+        "/api/v1/hosts",           "/api/v1/library-shares",
+        "/api/v1/templates",       "/api/v1/vms",
+        "/api/v1/run-as-accounts", "/api/v1/guest-os-profiles",
+        "/api/v1/settings",        "/api/v1/catalogs",
+        "/api/v1/users",           "/api/v1/roles",
+        "/api/v1/tokens",          "/api/v1/catalogs/catin/machines",
     };
     GString *s = g_string_new(NULL);
     /* Each list fits one page (not every list takes ?limit). */
