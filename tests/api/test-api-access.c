@@ -716,6 +716,17 @@ test_matrix(Fixture *f, gconstpointer data)
             }
         }
     }
+    /* A row of no operation (renamed or removed) is a stale row. */
+    for (gsize r = 0; r < G_N_ELEMENTS(dv_matrix_rows); r++) {
+        gboolean found = FALSE;
+        for (guint i = 0; i < json_array_get_length(ops) && !found; i++)
+            found = g_strcmp0(json_object_get_string_member(json_array_get_object_element(ops, i),
+                                                            "name"),
+                              dv_matrix_rows[r].name) == 0;
+        if (!found)
+            g_string_append_printf(failures, "  %s: a row of no operation\n",
+                                   dv_matrix_rows[r].name);
+    }
     g_test_message("matrix: %u requests", checked);
     after = matrix_counts(f);
     if (failures->len > 0)
