@@ -716,7 +716,9 @@ static const DvOp dv_engine_ops[] = {
       .privilege = "setting.read",
       .kind = "setting",
       .object = DV_KIND_SETTING,
-      .target = DV_OP_TARGET_PATH,
+      /* Installation-wide: 403 below a global binding, never 404
+       * (docs/ACCESS.md, "The actor and the decision"). */
+      .target = DV_OP_TARGET_GLOBAL,
       .target_field = "ref",
       .shape = DV_OP_SHAPE_OBJECT,
       .flags = DV_OP_FLAG_NO_QUERY,
@@ -727,7 +729,9 @@ static const DvOp dv_engine_ops[] = {
       .privilege = "setting.change",
       .kind = "setting",
       .object = DV_KIND_SETTING,
-      .target = DV_OP_TARGET_PATH,
+      /* Installation-wide: 403 below a global binding, never 404
+       * (docs/ACCESS.md, "The actor and the decision"). */
+      .target = DV_OP_TARGET_GLOBAL,
       .target_field = "ref",
       .lock = DV_OP_LOCK_OBJECT,
       .job_kinds = dv_jobs_setting_update,
@@ -742,7 +746,9 @@ static const DvOp dv_engine_ops[] = {
       .privilege = "setting.change",
       .kind = "setting",
       .object = DV_KIND_SETTING,
-      .target = DV_OP_TARGET_PATH,
+      /* Installation-wide: 403 below a global binding, never 404
+       * (docs/ACCESS.md, "The actor and the decision"). */
+      .target = DV_OP_TARGET_GLOBAL,
       .target_field = "ref",
       .lock = DV_OP_LOCK_OBJECT,
       .job_kinds = dv_jobs_setting_delete,
