@@ -259,18 +259,18 @@ make_fleet(Fixture *f)
 {
     exec_sql(f,
              "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 9) "
-             "INSERT INTO host_groups (id, name, created_at) SELECT 'bg' || i, 'bg' || i, 1 FROM n",
+             "INSERT INTO host_groups (id, name, created_at) SELECT 'bg' || CAST(i AS TEXT), 'bg' || CAST(i AS TEXT), 1 FROM n",
              DV_SQL_NO_ARGS);
     exec_sql(f,
              "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 99) "
              "INSERT INTO hosts (id, name, uri, host_group_id, state, domain_type, max_connections, "
-             "max_concurrent_operations, created_at) SELECT 'bh' || i, 'bh' || i, 'test:///bh' || i, "
-             "'bg' || (i % 10), 'ok', 'kvm', 16, 16, 1 FROM n",
+             "max_concurrent_operations, created_at) SELECT 'bh' || CAST(i AS TEXT), 'bh' || CAST(i AS TEXT), 'test:///bh' || CAST(i AS TEXT), "
+             "'bg' || CAST(i % 10 AS TEXT), 'ok', 'kvm', 16, 16, 1 FROM n",
              DV_SQL_NO_ARGS);
     exec_sql(f,
              "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 4999) "
              "INSERT INTO vms (id, name, host_id, state, origin, created_at, updated_at) "
-             "SELECT 'bv' || i, 'vm-' || (i * 7919 % 5000), 'bh' || (i % 100), 'shutoff', "
+             "SELECT 'bv' || CAST(i AS TEXT), 'vm-' || CAST(i * 7919 % 5000 AS TEXT), 'bh' || CAST(i % 100 AS TEXT), 'shutoff', "
              "'discovered', 1, 1 FROM n",
              DV_SQL_NO_ARGS);
     exec_sql(f, "ANALYZE", DV_SQL_NO_ARGS);
