@@ -56,9 +56,9 @@ static char *
 vm_group(Fixture *f, const char *name)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(DvSqlRows) rows = dv_db_query(dv_store_get_db(f->store),
-                                            "SELECT host_group_id FROM vms WHERE name = ?",
-                                            DV_SQL_ARGS(DV_SQL_TEXT_P(name)), &error);
+    g_autoptr(DvSqlRows) rows =
+        dv_db_query(dv_store_get_db(f->store), "SELECT host_group_id FROM vms WHERE name = ?",
+                    DV_SQL_ARGS(DV_SQL_TEXT_P(name)), &error);
     g_assert_no_error(error);
     g_assert_cmpuint(dv_sql_rows_get_n_rows(rows), ==, 1);
     return g_strdup(dv_sql_rows_get_text(rows, 0, 0));
@@ -69,11 +69,12 @@ static gint64
 stale_rows(Fixture *f)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(DvSqlRows) rows = dv_db_query(
-        dv_store_get_db(f->store),
-        "SELECT COUNT(*) FROM vms v JOIN hosts h ON h.id = v.host_id WHERE "
-        "(v.host_group_id IS NULL) <> (h.host_group_id IS NULL) OR v.host_group_id <> h.host_group_id",
-        DV_SQL_NO_ARGS, &error);
+    g_autoptr(DvSqlRows) rows =
+        dv_db_query(dv_store_get_db(f->store),
+                    "SELECT COUNT(*) FROM vms v JOIN hosts h ON h.id = v.host_id WHERE "
+                    "(v.host_group_id IS NULL) <> (h.host_group_id IS NULL) OR v.host_group_id <> "
+                    "h.host_group_id",
+                    DV_SQL_NO_ARGS, &error);
     g_assert_no_error(error);
     return dv_sql_rows_get_int(rows, 0, 0);
 }
@@ -131,7 +132,8 @@ count_visible(Fixture *f, const DvActor *actor, guint limit)
         g_assert_no_error(error);
         items = dv_json_get_array(page, "items");
         for (guint i = 0; i < json_array_get_length(items); i++) {
-            const char *name = dv_json_get_string(json_array_get_object_element(items, i), "name", "");
+            const char *name =
+                dv_json_get_string(json_array_get_object_element(items, i), "name", "");
             if (last != NULL)
                 g_assert_cmpstr(last, <=, name);
             g_free(last);
@@ -180,8 +182,10 @@ test_follows(Fixture *f, gconstpointer data)
 
     if (f->engine == NULL)
         return;
-    exec_sql(f, "INSERT INTO host_groups (id, name, created_at) VALUES ('hg-a', 'a', 1), ('hg-b', 'b', 1)",
-             DV_SQL_NO_ARGS);
+    exec_sql(
+        f,
+        "INSERT INTO host_groups (id, name, created_at) VALUES ('hg-a', 'a', 1), ('hg-b', 'b', 1)",
+        DV_SQL_NO_ARGS);
     da = delegate(f, "dana", only_a);
     db = delegate(f, "dora", only_b);
 
@@ -223,18 +227,19 @@ test_follows(Fixture *f, gconstpointer data)
     g_assert_cmpint(stale_rows(f), ==, 0);
 
     /* A VM moved to a host of another group (what a migration writes). */
-    exec_sql(f,
-             "INSERT INTO hosts (id, name, uri, host_group_id, state, domain_type, max_connections, "
-             "max_concurrent_operations, created_at) VALUES ('h-other', 'h-other', 'test:///x', "
-             "'hg-a', 'ok', 'kvm', 16, 16, 1)",
-             DV_SQL_NO_ARGS);
+    exec_sql(
+        f,
+        "INSERT INTO hosts (id, name, uri, host_group_id, state, domain_type, max_connections, "
+        "max_concurrent_operations, created_at) VALUES ('h-other', 'h-other', 'test:///x', "
+        "'hg-a', 'ok', 'kvm', 16, 16, 1)",
+        DV_SQL_NO_ARGS);
     {
         g_autoptr(JsonObject) vm = dv_engine_get(f->engine, DV_KIND_VM, "m2", &error);
         g_autoptr(JsonObject) ch = json_object_new();
         g_assert_no_error(error);
         json_object_set_string_member(ch, "host_id", "h-other");
-        g_assert_true(dv_store_update(f->store, &dv_table_vms, dv_json_get_string(vm, "id", ""), ch,
-                                      &error));
+        g_assert_true(
+            dv_store_update(f->store, &dv_table_vms, dv_json_get_string(vm, "id", ""), ch, &error));
         g_assert_no_error(error);
     }
     g_clear_pointer(&g, g_free);
@@ -259,18 +264,22 @@ make_fleet(Fixture *f)
 {
     exec_sql(f,
              "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 9) "
-             "INSERT INTO host_groups (id, name, created_at) SELECT 'bg' || CAST(i AS TEXT), 'bg' || CAST(i AS TEXT), 1 FROM n",
+             "INSERT INTO host_groups (id, name, created_at) SELECT 'bg' || CAST(i AS TEXT), 'bg' "
+             "|| CAST(i AS TEXT), 1 FROM n",
              DV_SQL_NO_ARGS);
-    exec_sql(f,
-             "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 99) "
-             "INSERT INTO hosts (id, name, uri, host_group_id, state, domain_type, max_connections, "
-             "max_concurrent_operations, created_at) SELECT 'bh' || CAST(i AS TEXT), 'bh' || CAST(i AS TEXT), 'test:///bh' || CAST(i AS TEXT), "
-             "'bg' || CAST(i % 10 AS TEXT), 'ok', 'kvm', 16, 16, 1 FROM n",
-             DV_SQL_NO_ARGS);
+    exec_sql(
+        f,
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 99) "
+        "INSERT INTO hosts (id, name, uri, host_group_id, state, domain_type, max_connections, "
+        "max_concurrent_operations, created_at) SELECT 'bh' || CAST(i AS TEXT), 'bh' || CAST(i AS "
+        "TEXT), 'test:///bh' || CAST(i AS TEXT), "
+        "'bg' || CAST(i % 10 AS TEXT), 'ok', 'kvm', 16, 16, 1 FROM n",
+        DV_SQL_NO_ARGS);
     exec_sql(f,
              "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 4999) "
              "INSERT INTO vms (id, name, host_id, state, origin, created_at, updated_at) "
-             "SELECT 'bv' || CAST(i AS TEXT), 'vm-' || CAST(i * 7919 % 5000 AS TEXT), 'bh' || CAST(i % 100 AS TEXT), 'shutoff', "
+             "SELECT 'bv' || CAST(i AS TEXT), 'vm-' || CAST(i * 7919 % 5000 AS TEXT), 'bh' || "
+             "CAST(i % 100 AS TEXT), 'shutoff', "
              "'discovered', 1, 1 FROM n",
              DV_SQL_NO_ARGS);
     exec_sql(f, "ANALYZE", DV_SQL_NO_ARGS);
@@ -298,9 +307,10 @@ page_plan(Fixture *f, const DvActor *actor)
     fp = dv_authz_filter_params(filter, &n);
     g_array_append_vals(params, fp, n);
     g_array_append_vals(params, extra, G_N_ELEMENTS(extra));
-    sql = g_strdup_printf("%s SELECT id, name FROM vms WHERE 1 = 1 AND (%s) AND (name, id) > (?, ?) "
-                          "ORDER BY name ASC, id ASC LIMIT ?",
-                          lite ? "EXPLAIN QUERY PLAN" : "EXPLAIN", filter->where);
+    sql =
+        g_strdup_printf("%s SELECT id, name FROM vms WHERE 1 = 1 AND (%s) AND (name, id) > (?, ?) "
+                        "ORDER BY name ASC, id ASC LIMIT ?",
+                        lite ? "EXPLAIN QUERY PLAN" : "EXPLAIN", filter->where);
     rows = dv_db_query(db, sql, (const DvSqlParam *)(gpointer)params->data, params->len, &error);
     g_assert_no_error(error);
     for (guint r = 0; r < dv_sql_rows_get_n_rows(rows); r++)
@@ -345,7 +355,8 @@ add_both(const char *path, void (*func)(Fixture *, gconstpointer))
     g_autofree char *pg = g_strdup_printf("%s/pg", path);
     g_test_add(lite, Fixture, GINT_TO_POINTER(DV_TEST_BACKEND_SQLITE), fixture_setup, func,
                fixture_teardown);
-    g_test_add(pg, Fixture, GINT_TO_POINTER(DV_TEST_BACKEND_PG), fixture_setup, func, fixture_teardown);
+    g_test_add(pg, Fixture, GINT_TO_POINTER(DV_TEST_BACKEND_PG), fixture_setup, func,
+               fixture_teardown);
 }
 
 int
