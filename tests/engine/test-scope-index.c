@@ -1,6 +1,6 @@
 #define G_LOG_DOMAIN "DvTestScopeIndex"
 
-/* The host group denormalised onto VMs (migration 0008, docs/ACCESS.md,
+/* The host group denormalised onto VMs (migration 0009, docs/ACCESS.md,
  * "Lists"): vms.host_group_id follows a VM made or imported on a host, a
  * host moved to another group or out of any, and a VM moved to another
  * host; a delegated administrator's VM list filters on it, reads

@@ -1290,7 +1290,7 @@ test_access_roles(Fixture *f, gconstpointer data)
                                          NULL, &error));
                 g_assert_no_error(error);
             }
-            /* One host's VMs in a host group, for 0008's backfill. */
+            /* One host's VMs in a host group, for 0009's backfill. */
             g_assert_true(dv_db_exec(dv_store_get_db(old),
                                      "INSERT INTO host_groups (id, name, created_at) VALUES ('hg-old', 'hg-old', 1)",
                                      DV_SQL_NO_ARGS, NULL, &error));
@@ -1338,7 +1338,7 @@ test_access_roles(Fixture *f, gconstpointer data)
                 g_assert_cmpstr(dv_sql_rows_get_text(rows, 0, 1), ==, "global");
                 g_assert_cmpstr(dv_sql_rows_get_text(rows, 0, 2), ==, "allow");
             }
-            /* 0008 filled vms.host_group_id from each VM's host. */
+            /* 0009 filled vms.host_group_id from each VM's host. */
             {
                 g_autoptr(DvSqlRows) vr = dv_db_query(
                     dv_store_get_db(store),

@@ -1,4 +1,4 @@
--- Drover schema 8: each VM carries its host's host group (docs/ACCESS.md,
+-- Drover schema 9: each VM carries its host's host group (docs/ACCESS.md,
 -- "Lists").  A scoped VM list filters on vms.host_group_id and reads
 -- vms_host_group_idx in the page's order (name, id) instead of sorting every
 -- visible row for each page.  Kept by triggers, so no write path can leave
