@@ -1290,6 +1290,16 @@ test_access_roles(Fixture *f, gconstpointer data)
                                          NULL, &error));
                 g_assert_no_error(error);
             }
+            /* One host's VMs in a host group, for 0009's backfill. */
+            g_assert_true(dv_db_exec(dv_store_get_db(old),
+                                     "INSERT INTO host_groups (id, name, created_at) VALUES ('hg-old', 'hg-old', 1)",
+                                     DV_SQL_NO_ARGS, NULL, &error));
+            g_assert_no_error(error);
+            g_assert_true(dv_db_exec(dv_store_get_db(old),
+                                     "UPDATE hosts SET host_group_id = 'hg-old' WHERE id = "
+                                     "(SELECT host_id FROM vms ORDER BY host_id LIMIT 1)",
+                                     DV_SQL_NO_ARGS, NULL, &error));
+            g_assert_no_error(error);
         }
         g_ptr_array_add(args, "upgrade");
         g_ptr_array_add(args, "--plan");
@@ -1327,6 +1337,22 @@ test_access_roles(Fixture *f, gconstpointer data)
                 g_assert_cmpstr(dv_sql_rows_get_text(rows, 0, 0), ==, expect[i]);
                 g_assert_cmpstr(dv_sql_rows_get_text(rows, 0, 1), ==, "global");
                 g_assert_cmpstr(dv_sql_rows_get_text(rows, 0, 2), ==, "allow");
+            }
+            /* 0009 filled vms.host_group_id from each VM's host. */
+            {
+                g_autoptr(DvSqlRows) vr = dv_db_query(
+                    dv_store_get_db(store),
+                    "SELECT COUNT(*), SUM(CASE WHEN host_group_id = 'hg-old' THEN 1 ELSE 0 END), "
+                    "SUM(CASE WHEN host_group_id IS NULL THEN 1 ELSE 0 END), "
+                    "(SELECT COUNT(*) FROM vms v JOIN hosts h ON h.id = v.host_id "
+                    " WHERE h.host_group_id = 'hg-old') FROM vms",
+                    DV_SQL_NO_ARGS, &error);
+                g_assert_no_error(error);
+                g_assert_cmpint(dv_sql_rows_get_int(vr, 0, 3), >, 0);
+                g_assert_cmpint(dv_sql_rows_get_int(vr, 0, 1), ==, dv_sql_rows_get_int(vr, 0, 3));
+                g_assert_cmpint(dv_sql_rows_get_int(vr, 0, 1) + dv_sql_rows_get_int(vr, 0, 2), ==,
+                                dv_sql_rows_get_int(vr, 0, 0));
+                g_assert_cmpint(dv_sql_rows_get_int(vr, 0, 2), >, 0);
             }
         }
         dv_test_rm_rf(f->state);

@@ -902,7 +902,9 @@ static const DvAuthzListRule dv_authz_list_rules[] = {
     { "pool", DV_AUTHZ_BY_HOST, NULL, DV_SCOPE_GLOBAL, NULL },
     { "volume", DV_AUTHZ_BY_HOST, NULL, DV_SCOPE_GLOBAL, NULL },
     { "network", DV_AUTHZ_BY_HOST, NULL, DV_SCOPE_GLOBAL, NULL },
-    { "vm", DV_AUTHZ_BY_HOST, "owner_id", DV_SCOPE_GLOBAL, NULL },
+    /* vms.host_group_id is the host's, kept by triggers (migration 0009):
+     * one group's page reads vms_host_group_idx in (name, id) order. */
+    { "vm", "host_group_id IN (%s)", "owner_id", DV_SCOPE_GLOBAL, NULL },
     { "job", DV_AUTHZ_BY_HOST, "created_by", DV_SCOPE_GLOBAL, NULL },
     { "catalog", NULL, NULL, DV_SCOPE_CATALOG, "id" },
     { "library_share", NULL, NULL, DV_SCOPE_LIBRARY_SHARE, "id" },

@@ -400,6 +400,36 @@ typedef struct {
     const DvMigration *migration;
 } DvApplyCtx;
 
+/* A migration's SQL for one backend: lines between "-- @sqlite" (or
+ * "-- @postgresql") and "-- @end" are kept only for that backend, for what
+ * the two dialects cannot say alike (triggers).  The rest is for both. */
+static char *
+dv_migration_sql_for(const char *sql, DvDbBackend backend)
+{
+    g_auto(GStrv) lines = g_strsplit(sql, "\n", -1);
+    g_autoptr(GString) out = g_string_new(NULL);
+    gboolean keep = TRUE;
+
+    for (guint i = 0; lines[i] != NULL; i++) {
+        const char *l = lines[i];
+        if (g_str_has_prefix(l, "-- @sqlite")) {
+            keep = backend == DV_DB_SQLITE;
+            continue;
+        }
+        if (g_str_has_prefix(l, "-- @postgresql")) {
+            keep = backend == DV_DB_POSTGRESQL;
+            continue;
+        }
+        if (g_str_has_prefix(l, "-- @end")) {
+            keep = TRUE;
+            continue;
+        }
+        if (keep)
+            g_string_append_printf(out, "%s\n", l);
+    }
+    return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
 static gboolean
 dv_store_apply_txn(DvDb *db, gpointer user_data, GError **error)
 {
@@ -407,6 +437,7 @@ dv_store_apply_txn(DvDb *db, gpointer user_data, GError **error)
     const DvMigration *m = ctx->migration;
     g_autoptr(DvSqlRows) rows = NULL;
     g_autoptr(GError) local = NULL;
+    g_autofree char *sql = NULL;
 
     /* Another server may be migrating the same database. */
     if (dv_db_get_backend(db) == DV_DB_POSTGRESQL &&
@@ -426,7 +457,8 @@ dv_store_apply_txn(DvDb *db, gpointer user_data, GError **error)
                                 DV_SQL_TEXT_P(m->checksum), DV_SQL_INT_P(dv_store_now())),
                     NULL, error))
         return FALSE;
-    if (!dv_db_exec_script(db, m->sql, &local)) {
+    sql = dv_migration_sql_for(m->sql, dv_db_get_backend(db));
+    if (!dv_db_exec_script(db, sql, &local)) {
         DvErrorCode code = local->domain == DV_ERROR &&
                                    (local->code == DV_ERROR_UNAVAILABLE || local->code == DV_ERROR_TIMEOUT)
                                ? (DvErrorCode)local->code
