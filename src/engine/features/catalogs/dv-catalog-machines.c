@@ -54,10 +54,19 @@ dv_catalog_resolve_idle(DvEngine *engine, const char *ref, GError **error)
 
 /* --- add machines ------------------------------------------------------------------ */
 
+typedef struct {
+    GPtrArray *rows;  /* the new machine rows */
+    JsonObject *each; /* what one machine costs the actor's quota, or NULL */
+} DvCatalogAdd;
+
+/* With the job row: the quota of every new machine at once (all or none),
+ * then the rows. */
 static gboolean
 dv_catalog_insert_machines_txn(DvStore *store, gpointer user_data, GError **error)
 {
-    return dv_store_insert_all(store, &dv_table_catalog_machines, user_data, error);
+    DvCatalogAdd *add = user_data;
+    return dv_catalog_quota_reserve(store, add->each, add->rows->len, error) &&
+           dv_store_insert_all(store, &dv_table_catalog_machines, add->rows, error);
 }
 
 JsonObject *
@@ -74,8 +83,11 @@ dv_engine_catalog_add_machines(DvEngine *engine, const char *ref, JsonObject *bo
     g_autoptr(GArray) new_per_host = NULL;
     g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
     g_autoptr(JsonObject) job = NULL;
+    g_autoptr(JsonObject) each = NULL;
     gint64 *keys;
     gint64 count = dv_json_get_int(body, "count", 0);
+    gint64 base_capacity = 0;
+    const char *owner_id = NULL;
     gboolean reuse = dv_json_get_bool(body, "reuse_gaps", FALSE);
     gint64 cap = 1, next, max_index = 0, n_existing;
     const char *scheme;
@@ -159,6 +171,7 @@ dv_engine_catalog_add_machines(DvEngine *engine, const char *ref, JsonObject *bo
                 return NULL;
             continue; /* the current image was never made there */
         }
+        base_capacity = MAX(base_capacity, dv_json_get_int(base, "capacity", 0));
         for (guint i = 0; i < n_existing; i++)
             if (g_strcmp0(dv_json_get_string(json_array_get_object_element(existing, i), "host_id", ""), host_id) ==
                 0)
@@ -229,17 +242,35 @@ dv_engine_catalog_add_machines(DvEngine *engine, const char *ref, JsonObject *bo
         }
     }
 
-    /* Nothing was written so far. */
-    if (!dv_store_transaction(dv_core(engine)->store, dv_catalog_insert_machines_txn, rows, error))
+    /* The machines are the actor's, charged to the binding that lets it
+     * provision here (docs/ACCESS.md, "Catalog machines"). */
+    if (!dv_catalog_quota_plan(engine, actor, catalog, base_capacity, &each, error))
         return NULL;
-    job =
-        dv_catalog_submit(engine, catalog, "catalog.provision", NULL, "provisioning", actor, error);
-    if (job == NULL) {
-        for (guint i = 0; i < rows->len; i++)
-            dv_store_delete(dv_core(engine)->store, &dv_table_catalog_machines,
-                            dv_json_get_string(g_ptr_array_index(rows, i), "id", ""), NULL);
-        return NULL;
+    /* As a VM create does: the actor's user id, whoever it is. */
+    if (actor != NULL && actor->id != NULL)
+        owner_id = actor->id;
+    else if (dv_core_actor_authz(actor) != NULL)
+        owner_id = dv_authz_context_get_user_id(dv_core_actor_authz(actor));
+    for (guint i = 0; i < rows->len; i++) {
+        JsonObject *row = g_ptr_array_index(rows, i);
+        if (owner_id != NULL)
+            json_object_set_string_member(row, "owner_id", owner_id);
+        else
+            json_object_set_null_member(row, "owner_id");
+        if (each != NULL)
+            json_object_set_object_member(row, "quota", json_object_ref(each));
+        else
+            json_object_set_null_member(row, "quota");
     }
+
+    /* Nothing was written so far: rows, quota and job in one transaction. */
+    {
+        DvCatalogAdd add = { rows, each };
+        job = dv_catalog_submit_with(engine, catalog, "catalog.provision", NULL, "provisioning",
+                                     actor, dv_catalog_insert_machines_txn, &add, error);
+    }
+    if (job == NULL)
+        return NULL;
     if (max_index + 1 > dv_json_get_int(catalog, "next_index", 1)) {
         g_autoptr(JsonObject) ch = json_object_new();
         json_object_set_int_member(ch, "next_index", max_index + 1);
