@@ -298,10 +298,26 @@ dv_authorizer_describe(DvEngine *engine, DvKind kind, JsonObject *record, DvAuth
         obj->library_share_id = dv_json_get_string(record, "library_share_id", NULL);
         break;
     case DV_KIND_CATALOG:
+        /* Under the host group it targets (a cluster's group); a catalog
+         * of a list of hosts is under none (docs/ACCESS.md). */
         obj->catalog_id = obj->id;
+        if (g_strcmp0(dv_json_get_string(record, "target_kind", ""), "host-group") == 0) {
+            group = dv_json_get_string(record, "target_id", NULL);
+        } else if (g_strcmp0(dv_json_get_string(record, "target_kind", ""), "cluster") == 0) {
+            g_autoptr(JsonObject) cluster = dv_store_get(
+                store, &dv_table_clusters, dv_json_get_string(record, "target_id", ""), NULL);
+            if (cluster != NULL) {
+                char *g = g_strdup(dv_json_get_string(cluster, "host_group_id", NULL));
+                g_ptr_array_add(keep->strs, g);
+                group = g;
+            }
+        }
         break;
     case DV_KIND_CATALOG_MACHINE:
+        /* In its catalog, under its host's group, its adder's own. */
         obj->catalog_id = dv_json_get_string(record, "catalog_id", NULL);
+        host_id = dv_json_get_string(record, "host_id", NULL);
+        obj->owner_id = dv_json_get_string(record, "owner_id", NULL);
         break;
     case DV_KIND_RUN_AS:
         obj->run_as_id = obj->id;
