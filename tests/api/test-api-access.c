@@ -168,8 +168,9 @@ static const DvMatrixRow dv_matrix_rows[] = {
       "/catalogs/nothing/remove-machines", "{\"matrix\":1}", "{\"matrix\":1}", "A444", "A444" },
     { "catalog.power", "/catalogs/nothing/power", "/catalogs/nothing/power", "{\"matrix\":1}",
       "{\"matrix\":1}", "A444", "A444" },
+    /* Checked against the machine's catalog and host group: an unknown one is absent. */
     { "catalog-machine.identity", "/catalog-machines/nothing/identity",
-      "/catalog-machines/nothing/identity", NULL, NULL, "A333", "A333" },
+      "/catalog-machines/nothing/identity", NULL, NULL, "A444", "A444" },
     /* Logging out would end the matrix's own sessions: tested apart. */
     { "session.logout", "/session", "/session", NULL, NULL, "SSSS", "SSSS" },
     { "session.get", "/session", "/session", NULL, NULL, "AAAA", "AAAA" },
