@@ -199,8 +199,8 @@ static const DvMatrixRow dv_matrix_rows[] = {
       "AAAA", "AAAA" },
     { "token.list", "/tokens", "/tokens", NULL, NULL, "AAAA", "AAAA" },
     { "session.list", "/sessions", "/sessions", NULL, NULL, "AAAA", "AAAA" },
-    { "session.delete", "/sessions/nothing", "/sessions/nothing", "{\"matrix\":1}", "{\"matrix\":1}",
-      "AAAA", "AAAA" },
+    { "session.delete", "/sessions/nothing", "/sessions/nothing", "{\"matrix\":1}",
+      "{\"matrix\":1}", "AAAA", "AAAA" },
     { "audit.list", "/audit", "/audit", NULL, NULL, "A333", "A333" },
 };
 

@@ -193,8 +193,8 @@ machine_names(Fixture *f, const DvActor *actor, GError **error)
         return NULL;
     items = dv_json_get_array(page, "items");
     for (guint i = 0; i < json_array_get_length(items); i++)
-        g_ptr_array_add(names, (gpointer)dv_json_get_string(
-                                   json_array_get_object_element(items, i), "name", ""));
+        g_ptr_array_add(names, (gpointer)dv_json_get_string(json_array_get_object_element(items, i),
+                                                            "name", ""));
     g_ptr_array_sort(names, by_name);
     g_ptr_array_add(names, NULL);
     return g_strjoinv(" ", (char **)names->pdata);
@@ -433,7 +433,8 @@ test_machines_scope(Fixture *f, gconstpointer data)
 
     /* The catalog is visible by the host group it targets... */
     {
-        g_autoptr(JsonObject) page = dv_engine_list_for(f->engine, sam, DV_KIND_CATALOG, NULL, &error);
+        g_autoptr(JsonObject) page =
+            dv_engine_list_for(f->engine, sam, DV_KIND_CATALOG, NULL, &error);
         g_assert_no_error(error);
         g_assert_cmpuint(json_array_get_length(dv_json_get_array(page, "items")), ==, 1);
         g_clear_pointer(&page, json_object_unref);
@@ -445,19 +446,19 @@ test_machines_scope(Fixture *f, gconstpointer data)
     names = machine_names(f, sam, &error);
     g_assert_no_error(error);
     g_assert_cmpstr(names, ==, "desk-02 desk-03");
-    g_free(names);
+    g_clear_pointer(&names, g_free);
     names = machine_names(f, olga, &error);
     g_assert_no_error(error);
     g_assert_cmpstr(names, ==, "desk-04");
-    g_free(names);
+    g_clear_pointer(&names, g_free);
     names = machine_names(f, una, &error);
     g_assert_no_error(error);
     g_assert_cmpstr(names, ==, "desk-05");
-    g_free(names);
+    g_clear_pointer(&names, g_free);
     names = machine_names(f, ada, &error);
     g_assert_no_error(error);
     g_assert_cmpstr(names, ==, "desk-01 desk-02 desk-03 desk-04 desk-05");
-    g_free(names);
+    g_clear_pointer(&names, g_free);
     /* Out of scope: the catalog is not found at all. */
     names = machine_names(f, dora, &error);
     g_assert_null(names);
@@ -508,6 +509,35 @@ test_machines_scope(Fixture *f, gconstpointer data)
     g_assert_nonnull(strstr(error->message, "no identity disk yet"));
     g_clear_error(&error);
 
+    /* A read-only administrator of the group sees the machines, so naming
+     * one to power is 403 on that machine, not 404. */
+    {
+        g_autofree char *rita_id = add_user(f, "rita");
+        g_autoptr(DvActor) rita = NULL;
+        g_autoptr(JsonObject) body =
+            dv_test_json_object("{\"action\":\"start\",\"machines\":[\"desk-02\"]}");
+        g_free(bind(f, rita_id, "read-only-administrator", "host_group", "hg-a", -1));
+        rita = actor_for(f, rita_id, "rita");
+        names = machine_names(f, rita, &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(names, ==, "desk-01 desk-02 desk-03 desk-04 desk-05");
+        g_clear_pointer(&names, g_free);
+        job = dv_engine_catalog_power(f->engine, "cat1", body, rita, &error);
+        g_assert_null(job);
+        g_assert_error(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED);
+        g_assert_cmpstr(dv_error_get_field(error), ==, "machines[0]");
+        g_clear_error(&error);
+    }
+    /* Removing another's machine by name: as unknown. */
+    {
+        g_autoptr(JsonObject) body =
+            dv_test_json_object("{\"machines\":[\"desk-05\"],\"force\":true}");
+        job = dv_engine_catalog_remove_machines(f->engine, "cat1", body, sam, &error);
+        g_assert_null(job);
+        g_assert_error(error, DV_ERROR, DV_ERROR_NOT_FOUND);
+        g_assert_cmpstr(dv_error_get_field(error), ==, "machines[0]");
+        g_clear_error(&error);
+    }
     /* Remove by count takes from one's own machines only. */
     {
         g_autoptr(JsonObject) body = dv_test_json_object("{\"count\":3,\"force\":true}");

@@ -1313,10 +1313,10 @@ test_access_roles(Fixture *f, gconstpointer data)
             /* 0007_access is pending from both fixtures, whatever follows it. */
             gboolean access = FALSE;
             for (guint i = 0; i < json_array_get_length(pending); i++)
-                access = access || g_strcmp0(dv_json_get_string(json_array_get_object_element(
-                                                                    pending, i),
-                                                                "name", ""),
-                                             "0007_access") == 0;
+                access = access ||
+                         g_strcmp0(dv_json_get_string(json_array_get_object_element(pending, i),
+                                                      "name", ""),
+                                   "0007_access") == 0;
             g_assert_true(access);
         }
         g_ptr_array_remove_index(args, 1);

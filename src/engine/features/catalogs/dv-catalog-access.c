@@ -63,8 +63,7 @@ dv_catalog_authz_path(DvEngine *engine, const char *group, DvCatalogAuthz *ret, 
 }
 
 gboolean
-dv_catalog_authz_catalog(DvEngine *engine, JsonObject *catalog, DvCatalogAuthz *ret,
-                         GError **error)
+dv_catalog_authz_catalog(DvEngine *engine, JsonObject *catalog, DvCatalogAuthz *ret, GError **error)
 {
     g_autofree char *group = NULL;
 
@@ -88,8 +87,8 @@ dv_catalog_authz_machine(DvEngine *engine, JsonObject *m, const char *kind, DvCa
     ret->o.id = dv_json_get_string(m, "id", NULL);
     ret->o.catalog_id = dv_json_get_string(m, "catalog_id", NULL);
     ret->o.owner_id = dv_json_get_string(m, "owner_id", NULL);
-    host = dv_store_get(dv_core(engine)->store, &dv_table_hosts, dv_json_get_string(m, "host_id", ""),
-                        &local);
+    host = dv_store_get(dv_core(engine)->store, &dv_table_hosts,
+                        dv_json_get_string(m, "host_id", ""), &local);
     if (host == NULL) {
         if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
             return TRUE;
@@ -102,8 +101,7 @@ dv_catalog_authz_machine(DvEngine *engine, JsonObject *m, const char *kind, DvCa
 
 gboolean
 dv_catalog_machines_allowed(DvEngine *engine, const DvActor *actor, const char *privilege,
-                            JsonObject *catalog, JsonObject *params, gboolean named,
-                            GError **error)
+                            JsonObject *catalog, JsonObject *params, gboolean named, GError **error)
 {
     const DvAuthzContext *ctx = dv_core_actor_authz(actor);
     JsonArray *ids = dv_json_get_array(params, "machine_ids");
@@ -126,7 +124,7 @@ dv_catalog_machines_allowed(DvEngine *engine, const DvActor *actor, const char *
         case DV_AUTHZ_FORBIDDEN:
             if (named) {
                 dv_set_field_error(error, DV_ERROR_PERMISSION_DENIED, f,
-                                   "%s: permission denied: %s on machine %s needs %s", f, privilege,
+                                   "%s: permission denied: machine %s needs %s", f,
                                    dv_json_get_string(m, "name", ""), privilege);
                 return FALSE;
             }
@@ -134,9 +132,9 @@ dv_catalog_machines_allowed(DvEngine *engine, const DvActor *actor, const char *
         case DV_AUTHZ_NOT_FOUND:
             /* As pick_machines says of a machine the catalog does not have. */
             if (named) {
-                dv_set_field_error(error, DV_ERROR_NOT_FOUND, f, "%s: catalog %s has no machine '%s'",
-                                   f, dv_json_get_string(catalog, "name", ""),
-                                   dv_json_get_string(m, "name", ""));
+                dv_set_field_error(
+                    error, DV_ERROR_NOT_FOUND, f, "%s: catalog %s has no machine '%s'", f,
+                    dv_json_get_string(catalog, "name", ""), dv_json_get_string(m, "name", ""));
                 return FALSE;
             }
             break;

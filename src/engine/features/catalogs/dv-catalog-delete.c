@@ -54,7 +54,8 @@ dv_catalog_machine_forget_txn(DvStore *store, gpointer user_data, GError **error
 {
     DvCatalogMachineGone *g = user_data;
     g_autoptr(GError) local = NULL;
-    g_autoptr(JsonObject) m = dv_store_get(store, &dv_table_catalog_machines, g->machine_id, &local);
+    g_autoptr(JsonObject) m =
+        dv_store_get(store, &dv_table_catalog_machines, g->machine_id, &local);
 
     if (m == NULL && !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
         g_propagate_error(error, g_steal_pointer(&local));

@@ -759,7 +759,8 @@ dv_engine_catalog_machine_identity_for(DvEngine *engine, const DvActor *actor, c
             return NULL;
         case DV_AUTHZ_NOT_FOUND: {
             g_autofree char *safe = dv_text_excerpt(ref, 64);
-            dv_set_field_error(error, DV_ERROR_NOT_FOUND, "machine", "no catalog machine '%s'", safe);
+            dv_set_field_error(error, DV_ERROR_NOT_FOUND, "machine", "no catalog machine '%s'",
+                               safe);
             return NULL;
         }
         }
