@@ -549,6 +549,94 @@ test_machines_scope(Fixture *f, gconstpointer data)
     }
 }
 
+/* A catalog row written directly, targeting @kind @target (no machines). */
+static void
+add_catalog_row(Fixture *f, const char *name, const char *kind, const char *target)
+{
+    g_autofree char *id = g_uuid_string_random();
+    exec_sql(f,
+             "INSERT INTO catalogs (id, name, catalog_type, state, master_vm_name, "
+             "master_snapshot, target_kind, target_id, host_ids, pool_name, machine_spec, "
+             "naming_scheme, next_index, personal_disk_mib, created_at, updated_at) VALUES (?, ?, "
+             "'pooled', 'ready', 'm0', 's1', ?, ?, '[]', 'pool1', '{}', 'x-##', 1, 0, 1, 1)",
+             DV_SQL_ARGS(DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(name), DV_SQL_TEXT_P(kind),
+                         DV_SQL_TEXT_P(target)));
+}
+
+/* The catalog names @actor lists, sorted, joined by ' ' (owned). */
+static char *
+catalog_names(Fixture *f, const DvActor *actor)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) page = dv_engine_list_for(f->engine, actor, DV_KIND_CATALOG, NULL, &error);
+    g_autoptr(GPtrArray) names = g_ptr_array_new();
+    JsonArray *items;
+    g_assert_no_error(error);
+    items = dv_json_get_array(page, "items");
+    for (guint i = 0; i < json_array_get_length(items); i++)
+        g_ptr_array_add(names, (gpointer)dv_json_get_string(
+                                   json_array_get_object_element(items, i), "name", ""));
+    g_ptr_array_sort(names, by_name);
+    g_ptr_array_add(names, NULL);
+    return g_strjoinv(" ", (char **)names->pdata);
+}
+
+/* A catalog is under the group it targets, or its cluster's group; one of
+ * a list of hosts under none: seen through catalog or global bindings. */
+static void
+test_catalog_visibility(Fixture *f, gconstpointer data)
+{
+    g_autofree char *sam_id = NULL;
+    g_autofree char *dora_id = NULL;
+    g_autofree char *gil_id = NULL;
+    g_autofree char *names = NULL;
+    g_autoptr(DvActor) sam = NULL;
+    g_autoptr(DvActor) dora = NULL;
+    g_autoptr(DvActor) gil = NULL;
+    g_autoptr(JsonObject) got = NULL;
+    g_autoptr(GError) error = NULL;
+
+    if (f->engine == NULL)
+        return;
+    exec_sql(f,
+             "INSERT INTO clusters (id, name, host_group_id, created_at) VALUES ('cl-b', 'cl-b', "
+             "'hg-b', 1)",
+             DV_SQL_NO_ARGS);
+    add_catalog_row(f, "cat2", "cluster", "cl-b");
+    add_catalog_row(f, "cat3", "hosts", NULL);
+    sam_id = add_user(f, "sam");
+    dora_id = add_user(f, "dora");
+    gil_id = add_user(f, "gil");
+    g_free(bind(f, sam_id, "self-service-user", "host_group", "hg-a", -1));
+    g_free(bind(f, dora_id, "delegated-administrator", "host_group", "hg-b", -1));
+    g_free(bind(f, gil_id, "read-only-administrator", "host_group", "hg-root", -1));
+    sam = actor_for(f, sam_id, "sam");
+    dora = actor_for(f, dora_id, "dora");
+    gil = actor_for(f, gil_id, "gil");
+
+    names = catalog_names(f, sam);
+    g_assert_cmpstr(names, ==, "cat1");
+    g_clear_pointer(&names, g_free);
+    names = catalog_names(f, dora);
+    g_assert_cmpstr(names, ==, "cat2");
+    g_clear_pointer(&names, g_free);
+    names = catalog_names(f, gil);
+    g_assert_cmpstr(names, ==, "cat1 cat2");
+    g_clear_pointer(&names, g_free);
+    got = dv_engine_get_for(f->engine, dora, DV_KIND_CATALOG, "cat2", &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(got);
+    g_clear_pointer(&got, json_object_unref);
+    got = dv_engine_get_for(f->engine, dora, DV_KIND_CATALOG, "cat1", &error);
+    g_assert_null(got);
+    g_assert_error(error, DV_ERROR, DV_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+    got = dv_engine_get_for(f->engine, gil, DV_KIND_CATALOG, "cat3", &error);
+    g_assert_null(got);
+    g_assert_error(error, DV_ERROR, DV_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+}
+
 static void
 add_both(const char *path, void (*func)(Fixture *, gconstpointer))
 {
@@ -567,5 +655,6 @@ main(int argc, char **argv)
     add_both("/drover/auth/catalog-scope/owner-quota-release", test_owner_quota_release);
     add_both("/drover/auth/catalog-scope/quota-parallel", test_quota_parallel);
     add_both("/drover/auth/catalog-scope/machines-scope", test_machines_scope);
+    add_both("/drover/auth/catalog-scope/catalog-visibility", test_catalog_visibility);
     return g_test_run();
 }
