@@ -1,4 +1,4 @@
--- Drover schema 8: catalog machines have an owner and carry their quota
+-- Drover schema 10: catalog machines have an owner and carry their quota
 -- charge (docs/ACCESS.md, "Catalog machines").  A machine a user adds to a
 -- catalog is that user's, as a VM it creates is (vms.owner_id); what its
 -- binding's quota was charged for it is kept in the row, JSON {binding_id,
