@@ -301,10 +301,26 @@ dv_authorizer_describe(DvEngine *engine, DvKind kind, JsonObject *record, DvAuth
         obj->library_share_id = dv_json_get_string(record, "library_share_id", NULL);
         break;
     case DV_KIND_CATALOG:
+        /* Under the host group it targets (a cluster's group); a catalog
+         * of a list of hosts is under none (docs/ACCESS.md). */
         obj->catalog_id = obj->id;
+        if (g_strcmp0(dv_json_get_string(record, "target_kind", ""), "host-group") == 0) {
+            group = dv_json_get_string(record, "target_id", NULL);
+        } else if (g_strcmp0(dv_json_get_string(record, "target_kind", ""), "cluster") == 0) {
+            g_autoptr(JsonObject) cluster = dv_store_get(
+                store, &dv_table_clusters, dv_json_get_string(record, "target_id", ""), NULL);
+            if (cluster != NULL) {
+                char *g = g_strdup(dv_json_get_string(cluster, "host_group_id", NULL));
+                g_ptr_array_add(keep->strs, g);
+                group = g;
+            }
+        }
         break;
     case DV_KIND_CATALOG_MACHINE:
+        /* In its catalog, under its host's group, its adder's own. */
         obj->catalog_id = dv_json_get_string(record, "catalog_id", NULL);
+        host_id = dv_json_get_string(record, "host_id", NULL);
+        obj->owner_id = dv_json_get_string(record, "owner_id", NULL);
         break;
     case DV_KIND_RUN_AS:
         obj->run_as_id = obj->id;
@@ -412,6 +428,15 @@ dv_authorizer_check(DvRequest *req, const DvOp *op, DvOpCall *call, DvAuthzObjec
             g_clear_error(error);
             dv_set_field_error(error, DV_ERROR_PERMISSION_DENIED, NULL,
                                "permission denied: %s needs %s", op->name, op->privilege);
+        } else if (op->target == DV_OP_TARGET_PATH && op->object != DV_KIND_LAST &&
+                   g_error_matches(*error, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+            /* Out of scope reads exactly as absent: the words of
+             * dv_core_resolve() for the reference the caller gave, not the
+             * object's id or the kind the privilege is on. */
+            g_autofree char *safe = dv_text_excerpt(call->params[0], 80);
+            g_clear_error(error);
+            g_set_error(error, DV_ERROR, DV_ERROR_NOT_FOUND, "%s '%s' not found",
+                        dv_core_kind_info(op->object)->singular, safe);
         }
         return FALSE;
     }

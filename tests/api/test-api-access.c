@@ -196,8 +196,8 @@ static const DvMatrixRow dv_matrix_rows[] = {
     /* vm.power on the catalog's machines: a self-service user's catalog
      * binding covers them (a catalog has no owner). */
     { "catalog.power", "/catalogs/{catalog}/power", M, "AAA3AA", "A44444", NULL },
-    /* Checked as an installation-wide object (docs/ACCESS.md, "Not yet"). */
-    { "catalog-machine.identity", "/catalog-machines/{machine}/identity", NULL, "A33333", "A33333",
+    /* catalog.change on the machine's catalog, under its host's group. */
+    { "catalog-machine.identity", "/catalog-machines/{machine}/identity", NULL, "AAA333", "A44444",
       NULL },
     /* One's own session and tokens: every principal.  Logging out would
      * end the matrix's own sessions: tested apart. */
@@ -903,6 +903,17 @@ test_audit(Fixture *f, gconstpointer data)
     g_assert_true(audit_has(f, "ro-in", "vm.start", "refused"));
     r2 = req(f, f->tokens[1], "POST", "/api/v1/vms/vout0/start", NULL, &status);
     g_assert_cmpuint(status, ==, 404);
+    /* Out of scope reads exactly as an absent VM of that name. */
+    {
+        g_autoptr(JsonNode) absent =
+            req(f, f->tokens[1], "POST", "/api/v1/vms/nosuchvm/start", NULL, &status);
+        g_assert_cmpuint(status, ==, 404);
+        JsonObject *e1 = json_object_get_object_member(json_node_get_object(r2), "error");
+        JsonObject *e2 = json_object_get_object_member(json_node_get_object(absent), "error");
+        g_assert_cmpstr(json_object_get_string_member(e1, "message"), ==, "VM 'vout0' not found");
+        g_assert_cmpstr(json_object_get_string_member(e2, "message"), ==,
+                        "VM 'nosuchvm' not found");
+    }
     g_assert_true(audit_has(f, "adm-in", "vm.start", "refused"));
     accepted = req_ok(f, f->tokens[1], "POST", "/api/v1/vms/vin0/stop", NULL, 202);
     page = req_ok(f, f->d->token, "GET", "/api/v1/audit?user=adm-in&operation=vm.stop&outcome=allowed",

@@ -1317,10 +1317,18 @@ test_access_roles(Fixture *f, gconstpointer data)
         plan = parse_object(out);
         pending = json_object_get_array_member(plan, "pending_migrations");
         g_assert_cmpuint(json_array_get_length(pending), ==, dv_store_get_known_version() - schemas[s]);
-        /* 0007_access is pending (later migrations may follow it). */
-        last = json_array_get_object_element(pending, 7 - schemas[s] - 1);
-        g_assert_cmpint(dv_json_get_int(last, "version", 0), ==, 7);
-        g_assert_cmpstr(dv_json_get_string(last, "name", ""), ==, "0007_access");
+        last = json_array_get_object_element(pending, json_array_get_length(pending) - 1);
+        g_assert_cmpint(dv_json_get_int(last, "version", 0), ==, dv_store_get_known_version());
+        {
+            /* 0007_access is pending from both fixtures, whatever follows it. */
+            gboolean access = FALSE;
+            for (guint i = 0; i < json_array_get_length(pending); i++)
+                access = access ||
+                         g_strcmp0(dv_json_get_string(json_array_get_object_element(pending, i),
+                                                      "name", ""),
+                                   "0007_access") == 0;
+            g_assert_true(access);
+        }
         g_ptr_array_remove_index(args, 1);
         g_assert_cmpint(run_setup(args, NULL, NULL), ==, 0);
         {

@@ -87,7 +87,7 @@ static const char *const dv_authz_privilege_names[] = {
 
 /* Kinds whose objects have an owner: an own-only grant covers only the
  * actor's own objects of these kinds. */
-static const char *const dv_authz_owned_kinds[] = { "vm", "job", NULL };
+static const char *const dv_authz_owned_kinds[] = { "vm", "job", "catalog_machine", NULL };
 
 const char *const *
 dv_authz_privileges(void)
@@ -891,6 +891,7 @@ typedef struct {
     /* Rows the actor made itself, shown whenever it holds the privilege
      * somewhere (its own audit entries): the column holding its user id. */
     const char *self_column;
+    const char *read; /* the privilege that shows a row; NULL: "<kind>.read" */
 } DvAuthzListRule;
 
 #define DV_AUTHZ_BY_HOST "host_id IN (SELECT id FROM hosts WHERE host_group_id IN (%s))"
@@ -906,7 +907,16 @@ static const DvAuthzListRule dv_authz_list_rules[] = {
      * one group's page reads vms_host_group_idx in (name, id) order. */
     { "vm", "host_group_id IN (%s)", "owner_id", DV_SCOPE_GLOBAL, NULL },
     { "job", DV_AUTHZ_BY_HOST, "created_by", DV_SCOPE_GLOBAL, NULL },
-    { "catalog", NULL, NULL, DV_SCOPE_CATALOG, "id" },
+    /* A catalog is under the host group it targets (a cluster's group for a
+     * cluster); a catalog of a list of hosts is under no group. */
+    { "catalog",
+      "(CASE target_kind WHEN 'host-group' THEN target_id WHEN 'cluster' THEN (SELECT "
+      "host_group_id FROM clusters WHERE clusters.id = target_id) END) IN (%s)",
+      NULL, DV_SCOPE_CATALOG, "id" },
+    /* A catalog machine is a VM of its catalog: shown by vm.read over its
+     * host, its catalog or (own-only grants) its owner. */
+    { "catalog_machine", DV_AUTHZ_BY_HOST, "owner_id", DV_SCOPE_CATALOG, "catalog_id", NULL,
+      "vm.read" },
     { "library_share", NULL, NULL, DV_SCOPE_LIBRARY_SHARE, "id" },
     { "template", NULL, NULL, DV_SCOPE_LIBRARY_SHARE, "library_share_id" },
     { "run_as", NULL, NULL, DV_SCOPE_RUN_AS, "id" },
@@ -942,8 +952,8 @@ dv_authz_append_in(GString *sql, const char *expr, GPtrArray *ids, GPtrArray *va
 DvAuthzFilter *
 dv_authz_list_filter(DvStore *store, const DvAuthzContext *ctx, const char *kind, GError **error)
 {
-    g_autofree char *read = g_strdup_printf("%s.read", kind != NULL ? kind : "");
-    int p = dv_authz_privilege_index(read);
+    g_autofree char *read = NULL;
+    int p = -1;
     const DvAuthzListRule *rule = NULL;
     g_autoptr(DvAuthzFilter) f = g_new0(DvAuthzFilter, 1);
     g_autoptr(GString) sql = g_string_new(NULL);
@@ -952,10 +962,14 @@ dv_authz_list_filter(DvStore *store, const DvAuthzContext *ctx, const char *kind
     DvAuthzObject top = { .kind = kind };
 
     f->values = g_ptr_array_new_with_free_func(g_free);
-    for (guint i = 0; i < G_N_ELEMENTS(dv_authz_list_rules) && p >= 0; i++)
+    for (guint i = 0; i < G_N_ELEMENTS(dv_authz_list_rules) && kind != NULL; i++)
         if (strcmp(dv_authz_list_rules[i].kind, kind) == 0)
             rule = &dv_authz_list_rules[i];
-    if (rule == NULL) {
+    if (rule != NULL) {
+        read = rule->read != NULL ? g_strdup(rule->read) : g_strdup_printf("%s.read", kind);
+        p = dv_authz_privilege_index(read);
+    }
+    if (rule == NULL || p < 0) {
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "kind",
                            "kind: '%s' is not an object kind with a list",
                            kind != NULL ? kind : "");
@@ -1026,6 +1040,7 @@ dv_authz_list_filter(DvStore *store, const DvAuthzContext *ctx, const char *kind
     }
     if (rule->direct != DV_SCOPE_GLOBAL) {
         g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GPtrArray) own_ids = g_ptr_array_new_with_free_func(g_free);
         for (guint i = 0; ctx->grants[p] != NULL && i < ctx->grants[p]->len; i++) {
             DvAuthzGrant *g = g_ptr_array_index(ctx->grants[p], i);
             DvAuthzObject o = { .kind = kind };
@@ -1034,12 +1049,25 @@ dv_authz_list_filter(DvStore *store, const DvAuthzContext *ctx, const char *kind
             o.catalog_id = rule->direct == DV_SCOPE_CATALOG ? g->scope_id : NULL;
             o.library_share_id = rule->direct == DV_SCOPE_LIBRARY_SHARE ? g->scope_id : NULL;
             o.run_as_id = rule->direct == DV_SCOPE_RUN_AS ? g->scope_id : NULL;
-            if (dv_authz_decide_index(ctx, (guint)p, &o) == DV_AUTHZ_ALLOW)
+            if (dv_authz_decide_index(ctx, (guint)p, &o) == DV_AUTHZ_ALLOW) {
                 g_ptr_array_add(ids, g_strdup(g->scope_id));
+                continue;
+            }
+            /* An own-objects grant on a catalog: the actor's own machines there. */
+            o.owner_id = ctx->user_id;
+            if (owner_value != NULL && !own_global &&
+                dv_authz_decide_index(ctx, (guint)p, &o) == DV_AUTHZ_ALLOW)
+                g_ptr_array_add(own_ids, g_strdup(g->scope_id));
         }
         if (ids->len > 0) {
             g_autofree char *expr = g_strdup_printf("%s IN (%%s)", rule->direct_column);
             dv_authz_append_in(sql, expr, ids, f->values);
+        }
+        if (own_ids->len > 0) {
+            g_autofree char *expr =
+                g_strdup_printf("%s = ? AND %s IN (%%s)", rule->owner_column, rule->direct_column);
+            g_ptr_array_add(f->values, g_strdup(owner_value));
+            dv_authz_append_in(sql, expr, own_ids, f->values);
         }
     }
     if (own_global) {

@@ -27,7 +27,7 @@ static const DvKindInfo dv_kind_infos[DV_KIND_LAST] = {
     [DV_KIND_SETTING] = { DV_KIND_SETTING, &dv_table_app_settings, "setting", "setting", TRUE },
     [DV_KIND_CATALOG] = { DV_KIND_CATALOG, &dv_table_catalogs, "catalog", "catalog", TRUE },
     [DV_KIND_CATALOG_MACHINE] = { DV_KIND_CATALOG_MACHINE, &dv_table_catalog_machines,
-                                  "catalog machine", "catalog-machine", FALSE },
+                                  "catalog machine", "catalog-machine", TRUE },
 };
 
 const DvKindInfo *
@@ -459,12 +459,8 @@ dv_core_actor_authz(const DvActor *actor)
 static DvAuthzFilter *
 dv_core_scope_filter(DvEngine *engine, const DvAuthzContext *ctx, DvKind kind, GError **error)
 {
-    /* Catalog machines have their own list, through their catalog. */
-    if (kind == DV_KIND_CATALOG_MACHINE) {
-        dv_set_field_error(error, DV_ERROR_NOT_SUPPORTED, "kind",
-                           "kind: catalog machines are listed through their catalog");
-        return NULL;
-    }
+    /* Catalog machines are listed through their catalog (the feature adds
+     * the catalog_id filter); this filter is the machines' own. */
     return dv_authz_list_filter(dv_core(engine)->store, ctx, dv_core_authz_kind(kind), error);
 }
 

@@ -379,6 +379,8 @@ static const DvColumn catalog_machines_cols[] = {
     { "state", DV_COL_TEXT, TRUE },
     { "step", DV_COL_TEXT, FALSE },
     { "error", DV_COL_TEXT, FALSE },
+    { "owner_id", DV_COL_TEXT, TRUE }, /* 0010: the user who added it (users.id) */
+    { "quota", DV_COL_JSON, FALSE },   /* 0010: what its binding's quota was charged */
     { "created_at", DV_COL_INT, FALSE },
     { "updated_at", DV_COL_INT, FALSE },
     { NULL },

@@ -54,7 +54,17 @@ dv_catalog_machine_forget_txn(DvStore *store, gpointer user_data, GError **error
 {
     DvCatalogMachineGone *g = user_data;
     g_autoptr(GError) local = NULL;
+    g_autoptr(JsonObject) m =
+        dv_store_get(store, &dv_table_catalog_machines, g->machine_id, &local);
 
+    if (m == NULL && !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    g_clear_error(&local);
+    /* The row and its quota charge go together. */
+    if (m != NULL && !dv_catalog_machine_quota_release(store, m, error))
+        return FALSE;
     if (!dv_store_delete(store, &dv_table_catalog_machines, g->machine_id, &local) &&
         !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
         g_propagate_error(error, g_steal_pointer(&local));
@@ -283,7 +293,22 @@ dv_catalog_forget_txn(DvStore *store, gpointer user_data, GError **error)
     const char *catalog_id = user_data;
     DvFilter f = { "catalog_id", DV_FILTER_EQ, catalog_id };
     g_autoptr(GError) local = NULL;
+    g_autofree char *cursor = NULL;
 
+    /* Machines still recorded go with the catalog (cascade): their quota too. */
+    do {
+        g_autofree char *next = NULL;
+        g_autoptr(JsonArray) left = dv_store_list(store, &dv_table_catalog_machines, &f, 1,
+                                                  DV_PAGE_MAX, cursor, &next, error);
+        if (left == NULL)
+            return FALSE;
+        for (guint i = 0; i < json_array_get_length(left); i++)
+            if (!dv_catalog_machine_quota_release(store, json_array_get_object_element(left, i),
+                                                  error))
+                return FALSE;
+        g_free(cursor);
+        cursor = g_steal_pointer(&next);
+    } while (cursor != NULL);
     if (dv_store_delete_matching(store, &dv_table_catalog_images, &f, 1, error) < 0)
         return FALSE;
     if (!dv_store_delete(store, &dv_table_catalogs, catalog_id, &local) &&

@@ -40,6 +40,14 @@ JsonObject *
 dv_catalog_submit(DvEngine *engine, JsonObject *catalog, const char *kind, JsonObject *params,
                   const char *state, const DvActor *actor, GError **error)
 {
+    return dv_catalog_submit_with(engine, catalog, kind, params, state, actor, NULL, NULL, error);
+}
+
+JsonObject *
+dv_catalog_submit_with(DvEngine *engine, JsonObject *catalog, const char *kind, JsonObject *params,
+                       const char *state, const DvActor *actor, DvStoreTxnFunc func,
+                       gpointer user_data, GError **error)
+{
     const char *id = dv_json_get_string(catalog, "id", "");
     g_autoptr(JsonObject) job = NULL;
     g_autoptr(JsonObject) changes = json_object_new();
@@ -52,8 +60,17 @@ dv_catalog_submit(DvEngine *engine, JsonObject *catalog, const char *kind, JsonO
                            dv_json_get_string(catalog, "name", ""));
         return NULL;
     }
-    job = dv_core_submit(engine, kind, "catalog", id, dv_json_get_string(catalog, "name", ""), NULL,
-                         params, actor, error);
+    {
+        DvJobRequest req = {
+            .kind = kind,
+            .target_type = "catalog",
+            .target_id = id,
+            .target_name = dv_json_get_string(catalog, "name", ""),
+            .params = params,
+            .created_by = dv_actor_get_name(actor),
+        };
+        job = dv_job_manager_submit_with(dv_core(engine)->jobs, &req, func, user_data, error);
+    }
     if (job == NULL)
         return NULL;
     json_object_set_string_member(changes, "job_id", dv_json_get_string(job, "id", ""));

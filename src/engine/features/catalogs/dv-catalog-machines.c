@@ -57,10 +57,19 @@ dv_catalog_resolve_idle(DvEngine *engine, const char *ref, GError **error)
 
 /* --- add machines ------------------------------------------------------------------ */
 
+typedef struct {
+    GPtrArray *rows;  /* the new machine rows */
+    JsonObject *each; /* what one machine costs the actor's quota, or NULL */
+} DvCatalogAdd;
+
+/* With the job row: the quota of every new machine at once (all or none),
+ * then the rows. */
 static gboolean
 dv_catalog_insert_machines_txn(DvStore *store, gpointer user_data, GError **error)
 {
-    return dv_store_insert_all(store, &dv_table_catalog_machines, user_data, error);
+    DvCatalogAdd *add = user_data;
+    return dv_catalog_quota_reserve(store, add->each, add->rows->len, error) &&
+           dv_store_insert_all(store, &dv_table_catalog_machines, add->rows, error);
 }
 
 JsonObject *
@@ -77,8 +86,11 @@ dv_engine_catalog_add_machines(DvEngine *engine, const char *ref, JsonObject *bo
     g_autoptr(GArray) new_per_host = NULL;
     g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
     g_autoptr(JsonObject) job = NULL;
+    g_autoptr(JsonObject) each = NULL;
     gint64 *keys;
     gint64 count = dv_json_get_int(body, "count", 0);
+    gint64 base_capacity = 0;
+    const char *owner_id = NULL;
     gboolean reuse = dv_json_get_bool(body, "reuse_gaps", FALSE);
     gint64 cap = 1, next, max_index = 0, n_existing;
     const char *scheme;
@@ -162,6 +174,7 @@ dv_engine_catalog_add_machines(DvEngine *engine, const char *ref, JsonObject *bo
                 return NULL;
             continue; /* the current image was never made there */
         }
+        base_capacity = MAX(base_capacity, dv_json_get_int(base, "capacity", 0));
         for (guint i = 0; i < n_existing; i++)
             if (g_strcmp0(dv_json_get_string(json_array_get_object_element(existing, i), "host_id", ""), host_id) ==
                 0)
@@ -232,17 +245,35 @@ dv_engine_catalog_add_machines(DvEngine *engine, const char *ref, JsonObject *bo
         }
     }
 
-    /* Nothing was written so far. */
-    if (!dv_store_transaction(dv_core(engine)->store, dv_catalog_insert_machines_txn, rows, error))
+    /* The machines are the actor's, charged to the binding that lets it
+     * provision here (docs/ACCESS.md, "Catalog machines"). */
+    if (!dv_catalog_quota_plan(engine, actor, catalog, base_capacity, &each, error))
         return NULL;
-    job =
-        dv_catalog_submit(engine, catalog, "catalog.provision", NULL, "provisioning", actor, error);
-    if (job == NULL) {
-        for (guint i = 0; i < rows->len; i++)
-            dv_store_delete(dv_core(engine)->store, &dv_table_catalog_machines,
-                            dv_json_get_string(g_ptr_array_index(rows, i), "id", ""), NULL);
-        return NULL;
+    /* As a VM create does: the actor's user id, whoever it is. */
+    if (actor != NULL && actor->id != NULL)
+        owner_id = actor->id;
+    else if (dv_core_actor_authz(actor) != NULL)
+        owner_id = dv_authz_context_get_user_id(dv_core_actor_authz(actor));
+    for (guint i = 0; i < rows->len; i++) {
+        JsonObject *row = g_ptr_array_index(rows, i);
+        if (owner_id != NULL)
+            json_object_set_string_member(row, "owner_id", owner_id);
+        else
+            json_object_set_null_member(row, "owner_id");
+        if (each != NULL)
+            json_object_set_object_member(row, "quota", json_object_ref(each));
+        else
+            json_object_set_null_member(row, "quota");
     }
+
+    /* Nothing was written so far: rows, quota and job in one transaction. */
+    {
+        DvCatalogAdd add = { rows, each };
+        job = dv_catalog_submit_with(engine, catalog, "catalog.provision", NULL, "provisioning",
+                                     actor, dv_catalog_insert_machines_txn, &add, error);
+    }
+    if (job == NULL)
+        return NULL;
     if (max_index + 1 > dv_json_get_int(catalog, "next_index", 1)) {
         g_autoptr(JsonObject) ch = json_object_new();
         json_object_set_int_member(ch, "next_index", max_index + 1);
@@ -330,7 +361,8 @@ dv_engine_catalog_remove_machines(DvEngine *engine, const char *ref, JsonObject 
     live = dv_catalog_live_states(engine, catalog);
     if (!by_count) {
         JsonArray *ids;
-        if (!dv_catalog_pick_machines(engine, catalog, body, params, error))
+        if (!dv_catalog_pick_machines(engine, catalog, body, params, error) ||
+            !dv_catalog_machines_allowed(engine, actor, "vm.delete", catalog, params, TRUE, error))
             return NULL;
         ids = dv_json_get_array(params, "machine_ids");
         for (guint i = 0; !force && i < json_array_get_length(ids); i++) {
@@ -354,18 +386,41 @@ dv_engine_catalog_remove_machines(DvEngine *engine, const char *ref, JsonObject 
         g_autoptr(GPtrArray) off = g_ptr_array_new();
         g_autoptr(GPtrArray) on = g_ptr_array_new();
         g_autoptr(JsonArray) ids = json_array_new();
+        g_autoptr(JsonObject) mine = json_object_new();
+        g_autoptr(GHashTable) allowed = g_hash_table_new(g_str_hash, g_str_equal);
+        JsonArray *allowed_ids;
         if (rows == NULL)
             return NULL;
         if (!dv_validate_range("count", count, 1, MAX(json_array_get_length(rows), 1), error))
             return NULL;
+        /* An actor may remove only the machines it may delete (a
+         * self-service user: its own); the count is taken among those. */
+        json_object_set_array_member(mine, "machine_ids", json_array_new());
+        for (guint i = 0; i < json_array_get_length(rows); i++)
+            json_array_add_string_element(
+                dv_json_get_array(mine, "machine_ids"),
+                dv_json_get_string(json_array_get_object_element(rows, i), "id", ""));
+        if (!dv_catalog_machines_allowed(engine, actor, "vm.delete", catalog, mine, FALSE, error))
+            return NULL;
+        allowed_ids = dv_json_get_array(mine, "machine_ids");
+        for (guint i = 0; i < json_array_get_length(allowed_ids); i++)
+            g_hash_table_add(allowed, (gpointer)json_array_get_string_element(allowed_ids, i));
         for (guint i = 0; i < json_array_get_length(rows); i++) {
             JsonObject *m = json_array_get_object_element(rows, i);
             const char *st = dv_catalog_known_state(engine, live, m);
+            if (!g_hash_table_contains(allowed, dv_json_get_string(m, "id", "")))
+                continue;
             g_ptr_array_add(g_strcmp0(st, "shutoff") == 0 ? off : on, m);
         }
         /* Powered-off machines first, the highest numbers first. */
         g_ptr_array_sort(off, dv_catalog_by_index_desc);
         g_ptr_array_sort(on, dv_catalog_by_index_desc);
+        if ((gint64)(off->len + on->len) < count) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "count",
+                               "count: you may remove %u machines of %s", off->len + on->len,
+                               dv_json_get_string(catalog, "name", ""));
+            return NULL;
+        }
         if ((gint64)off->len < count && !force) {
             dv_set_field_error(error, DV_ERROR_CONFLICT, "count",
                                "count: only %u of the %u machines of %s are powered off; force removes running "
@@ -526,7 +581,10 @@ dv_engine_catalog_power(DvEngine *engine, const char *ref, JsonObject *body, con
         json_object_set_member(pick, "machines", json_node_copy(json_object_get_member(body, "machines")));
     else
         json_object_set_boolean_member(pick, "all", TRUE);
-    if (!dv_catalog_pick_machines(engine, catalog, pick, params, error))
+    /* Only the machines the actor may power (a self-service user: its own). */
+    if (!dv_catalog_pick_machines(engine, catalog, pick, params, error) ||
+        !dv_catalog_machines_allowed(engine, actor, "vm.power", catalog, params,
+                                     json_object_has_member(body, "machines"), error))
         return NULL;
     f = (DvFilter){ "catalog_id", DV_FILTER_EQ, dv_json_get_string(catalog, "id", "") };
     total = dv_store_count(dv_core(engine)->store, &dv_table_catalog_machines, &f, 1, error);
@@ -644,6 +702,14 @@ dv_catalog_power_job(DvJob *job, gpointer user_data, GError **error)
 JsonObject *
 dv_engine_catalog_machine_identity(DvEngine *engine, const char *ref, GError **error)
 {
+    return dv_engine_catalog_machine_identity_for(engine, NULL, ref, error);
+}
+
+JsonObject *
+dv_engine_catalog_machine_identity_for(DvEngine *engine, const DvActor *actor, const char *ref,
+                                       GError **error)
+{
+    const DvAuthzContext *ctx = dv_core_actor_authz(actor);
     g_autoptr(JsonObject) m = NULL;
     g_autoptr(JsonObject) catalog = NULL;
     g_autoptr(DvVirtHost) vh = NULL;
@@ -680,6 +746,27 @@ dv_engine_catalog_machine_identity(DvEngine *engine, const char *ref, GError **e
             return NULL;
         }
         m = json_object_ref(json_array_get_object_element(rows, 0));
+    }
+    if (ctx != NULL) {
+        /* Against its catalog and its host's group, as any object. */
+        g_auto(DvCatalogAuthz) a = { 0 };
+        if (!dv_catalog_authz_machine(engine, m, "catalog", &a, error))
+            return NULL;
+        switch (dv_authz_decide(ctx, "catalog.change", &a.o)) {
+        case DV_AUTHZ_ALLOW:
+            break;
+        case DV_AUTHZ_FORBIDDEN:
+            dv_set_field_error(error, DV_ERROR_PERMISSION_DENIED, "machine",
+                               "permission denied: the identity of machine %s needs catalog.change",
+                               dv_json_get_string(m, "name", ""));
+            return NULL;
+        case DV_AUTHZ_NOT_FOUND: {
+            g_autofree char *safe = dv_text_excerpt(ref, 64);
+            dv_set_field_error(error, DV_ERROR_NOT_FOUND, "machine", "no catalog machine '%s'",
+                               safe);
+            return NULL;
+        }
+        }
     }
     if (dv_json_get_string(m, "identity_path", NULL) == NULL) {
         dv_set_field_error(error, DV_ERROR_CONFLICT, "machine",

@@ -754,6 +754,10 @@ dv_provision_machine_steps(DvProvisionHost *ph, JsonObject *m, JsonObject *ch, J
     json_object_set_string_member(vm, "uuid", uuid);
     json_object_set_string_member(vm, "state", "shutoff");
     json_object_set_string_member(vm, "origin", "catalog");
+    /* The machine's owner owns its VM (vm.* of own objects); its quota
+     * stays with the machine row. */
+    if (dv_json_get_string(m, "owner_id", NULL) != NULL)
+        json_object_set_string_member(vm, "owner_id", dv_json_get_string(m, "owner_id", NULL));
     json_object_set_int_member(vm, "vcpus", dv_json_get_int(spec, "vcpus", 1));
     json_object_set_int_member(vm, "memory_mib", dv_json_get_int(spec, "memory_mib", 0));
     json_object_set_int_member(vm, "generation", dv_json_get_int(spec, "generation", 1));

@@ -15,7 +15,8 @@ dv_catalogs_op_provision(DvOpCall *call, GError **error)
 static JsonObject *
 dv_catalogs_op_machines(DvOpCall *call, GError **error)
 {
-    return dv_engine_catalog_machines(call->engine, call->params[0], call->query, error);
+    return dv_engine_catalog_machines_for(call->engine, call->actor, call->params[0], call->query,
+                                          error);
 }
 
 static JsonObject *
@@ -80,7 +81,8 @@ dv_catalogs_op_add_machines(DvOpCall *call, GError **error)
 static JsonObject *
 dv_catalogs_op_machine_identity(DvOpCall *call, GError **error)
 {
-    return dv_engine_catalog_machine_identity(call->engine, call->params[0], error);
+    return dv_engine_catalog_machine_identity_for(call->engine, call->actor, call->params[0],
+                                                  error);
 }
 
 static const char *const dv_jobs_provision[] = { "catalog.provision", NULL };
@@ -148,11 +150,11 @@ static const DvOp dv_catalogs_ops[] = {
       .method = "GET",
       .path = "/catalog-machines/{ref}/identity",
       .privilege = "catalog.change",
-      /* Machines are found by name within their catalog by the feature:
-       * checked globally until core resolves a machine to its catalog. */
+      /* Checked against the machine's catalog and its host's group (the
+       * handler checks the same for callers of the engine). */
       .kind = "catalog",
       .object = DV_KIND_CATALOG_MACHINE,
-      .target = DV_OP_TARGET_GLOBAL,
+      .target = DV_OP_TARGET_PATH,
       .target_field = "ref",
       .shape = DV_OP_SHAPE_OBJECT,
       .flags = DV_OP_FLAG_NO_QUERY,

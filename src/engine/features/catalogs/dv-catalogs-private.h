@@ -11,6 +11,7 @@
  */
 #pragma once
 
+#include "dv-authz.h"
 #include "dv-catalogs.h"
 
 G_BEGIN_DECLS
@@ -186,6 +187,13 @@ JsonObject *dv_catalog_check_master(DvEngine *engine, JsonObject *body, JsonObje
 JsonObject *dv_catalog_submit(DvEngine *engine, JsonObject *catalog, const char *kind,
                               JsonObject *params, const char *state, const DvActor *actor,
                               GError **error);
+/* dv_catalog_submit() that also runs @func (may be NULL) in the
+ * transaction writing the job row (dv_job_manager_submit_with()): rows
+ * the job owns and the quota they charge are written with their job or
+ * not at all. */
+JsonObject *dv_catalog_submit_with(DvEngine *engine, JsonObject *catalog, const char *kind,
+                                   JsonObject *params, const char *state, const DvActor *actor,
+                                   DvStoreTxnFunc func, gpointer user_data, GError **error);
 
 /* The base of @catalog's image @image_id on @host_id (its pool), or NULL
  * without an error when there is none. */
@@ -255,6 +263,48 @@ DvCatalogFreeze *dv_catalog_freeze(DvEngine *engine, DvVirtHost *vh, JsonObject 
 gboolean dv_catalog_freeze_end(DvCatalogFreeze *f, GCancellable *c, GError **error);
 void dv_catalog_freeze_free(DvCatalogFreeze *f);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvCatalogFreeze, dv_catalog_freeze_free)
+
+/* --- access (dv-catalog-access.c; docs/ACCESS.md, "Catalog machines") ---
+ *
+ * The object a catalog or a machine is checked as: a catalog is under the
+ * host group it targets (a cluster's group; none for a list of hosts), a
+ * machine under its host's group, in its catalog, owned by the user who
+ * added it.  The path is owned by the struct; clear it. */
+typedef struct {
+    DvAuthzObject o;
+    char **path;
+} DvCatalogAuthz;
+void dv_catalog_authz_clear(DvCatalogAuthz *a);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(DvCatalogAuthz, dv_catalog_authz_clear)
+gboolean dv_catalog_authz_catalog(DvEngine *engine, JsonObject *catalog, DvCatalogAuthz *ret,
+                                  GError **error) G_GNUC_WARN_UNUSED_RESULT;
+/* @kind: "catalog_machine" (a machine as a VM: vm.* privileges) or
+ * "catalog" (catalog.* privileges on one machine). */
+gboolean dv_catalog_authz_machine(DvEngine *engine, JsonObject *m, const char *kind,
+                                  DvCatalogAuthz *ret, GError **error) G_GNUC_WARN_UNUSED_RESULT;
+/* Keeps in @params' machine_ids the machines @actor holds @privilege on
+ * (all of them for an actor without authz).  @named: the caller named
+ * them, so one refused is an error naming machines[i] (404 when the actor
+ * may not see it, 403 when it may); otherwise refused ones are left out.
+ * None left: DV_ERROR_PERMISSION_DENIED. */
+gboolean dv_catalog_machines_allowed(DvEngine *engine, const DvActor *actor, const char *privilege,
+                                     JsonObject *catalog, JsonObject *params, gboolean named,
+                                     GError **error) G_GNUC_WARN_UNUSED_RESULT;
+/* The quota one machine added by @actor costs, {binding_id, user_id, vms,
+ * vcpus, memory_mib, storage_gib} (owned) under the binding that allows it
+ * catalog.provision on @catalog; NULL for an actor without authz.  Not
+ * allowed: the errors of dv_authz_check(). */
+gboolean dv_catalog_quota_plan(DvEngine *engine, const DvActor *actor, JsonObject *catalog,
+                               gint64 base_capacity, JsonObject **ret_each,
+                               GError **error) G_GNUC_WARN_UNUSED_RESULT;
+/* Reserves @count times @each (NULL: nothing) inside the caller's
+ * transaction; exceeded: DV_ERROR_CONFLICT naming quota.<what>. */
+gboolean dv_catalog_quota_reserve(DvStore *store, JsonObject *each, gint64 count,
+                                  GError **error) G_GNUC_WARN_UNUSED_RESULT;
+/* Gives back what machine row @m was charged (its "quota"), inside the
+ * transaction removing it. */
+gboolean dv_catalog_machine_quota_release(DvStore *store, JsonObject *m,
+                                          GError **error) G_GNUC_WARN_UNUSED_RESULT;
 
 /* Job kinds of dv-catalog-provision.c, dv-catalog-delete.c and
  * dv-catalog-reconcile.c. */

@@ -817,7 +817,15 @@ dv_engine_catalog_provision(DvEngine *engine, const char *ref, const DvActor *ac
 JsonObject *
 dv_engine_catalog_machines(DvEngine *engine, const char *ref, GHashTable *query, GError **error)
 {
-    g_autoptr(JsonObject) catalog = dv_core_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
+    return dv_engine_catalog_machines_for(engine, NULL, ref, query, error);
+}
+
+JsonObject *
+dv_engine_catalog_machines_for(DvEngine *engine, const DvActor *actor, const char *ref,
+                               GHashTable *query, GError **error)
+{
+    g_autoptr(JsonObject) catalog =
+        dv_core_resolve_for(engine, actor, DV_KIND_CATALOG, ref, NULL, error);
     g_autoptr(GHashTable) q = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 
     if (catalog == NULL)
@@ -830,7 +838,9 @@ dv_engine_catalog_machines(DvEngine *engine, const char *ref, GHashTable *query,
             g_hash_table_replace(q, g_strdup(k), g_strdup(v));
     }
     g_hash_table_replace(q, g_strdup("catalog_id"), g_strdup(dv_json_get_string(catalog, "id", "")));
-    return dv_core_list(engine, DV_KIND_CATALOG_MACHINE, q, error);
+    /* Only the machines the actor may see, filtered in the query: a
+     * self-service user's own (docs/ACCESS.md, "Catalog machines"). */
+    return dv_core_list_for(engine, actor, DV_KIND_CATALOG_MACHINE, q, error);
 }
 
 void

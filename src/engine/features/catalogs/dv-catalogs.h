@@ -35,6 +35,12 @@ JsonObject *dv_engine_catalog_provision(DvEngine *engine, const char *catalog, c
 /* One page of a catalog's machines (query as for dv_engine_list()). */
 JsonObject *dv_engine_catalog_machines(DvEngine *engine, const char *catalog, GHashTable *query,
                                        GError **error);
+/* The same in @actor's scope: the catalog outside it is DV_ERROR_NOT_FOUND,
+ * and only the machines @actor may see (vm.read over their host, their
+ * catalog, or their owner for own-objects grants) are listed, filtered in
+ * the query. */
+JsonObject *dv_engine_catalog_machines_for(DvEngine *engine, const DvActor *actor,
+                                           const char *catalog, GHashTable *query, GError **error);
 /* The catalog's reconcile report, read live from its hosts:
  * {catalog, catalog_id, orphans_on_hosts: [{host, host_id, kind
  * ("volume"|"domain"), name, path, pool | uuid, running}],
@@ -81,6 +87,11 @@ JsonObject *dv_engine_catalog_power(DvEngine *engine, const char *catalog, JsonO
  * downloaded through its host, without any secret value. */
 JsonObject *dv_engine_catalog_machine_identity(DvEngine *engine, const char *machine,
                                                GError **error);
+/* The same for @actor: catalog.change checked against the machine's
+ * catalog and its host's group; a machine outside @actor's scope is
+ * DV_ERROR_NOT_FOUND as an absent one, one it may see 403. */
+JsonObject *dv_engine_catalog_machine_identity_for(DvEngine *engine, const DvActor *actor,
+                                                   const char *machine, GError **error);
 /* The reconcile report of every catalog, each recorded as the catalog's
  * last_reconcile {at, ok, orphans, missing, unreachable}; deletes
  * nothing.  Counts catalogs checked and not ok. */
