@@ -6,6 +6,7 @@
 #define G_LOG_DOMAIN "DvTestDirlogin"
 
 #include "dv-auth-directory.h"
+#include "dv-auth-users.h"
 #include "dv-auth.h"
 #include "dv-authz.h"
 #include "dv-engine-directory.h"
@@ -128,6 +129,19 @@ write_conf(Fixture *f, const char *uri)
         uri, env("DV_TEST_LDAP_BASE"), env("DV_TEST_LDAP_SERVICE_DN"),
         env("DV_TEST_LDAP_SERVICE_PW_FILE"), env("DV_TEST_LDAP_CA"), f->ou, f->ou);
     g_assert_true(g_file_set_contents(path, text, -1, NULL));
+}
+
+/* Adds (LDAP_MOD_ADD) or removes (LDAP_MOD_DELETE) @member of @group. */
+static void
+ldap_group_member(int op, const char *group, const char *member)
+{
+    LDAP *ld = ldap_admin();
+    char *values[] = { (char *)member, NULL };
+    LDAPMod mod = { .mod_op = op, .mod_type = (char *)"member", .mod_values = values };
+    LDAPMod *mods[] = { &mod, NULL };
+
+    g_assert_cmpint(ldap_modify_ext_s(ld, group, mods, NULL, NULL), ==, LDAP_SUCCESS);
+    ldap_unbind_ext_s(ld, NULL, NULL);
 }
 
 static void
@@ -282,6 +296,96 @@ test_group_role(Fixture *f, gconstpointer data)
         g_assert_no_error(error);
         g_assert_true(dv_authz_context_holds(ctx2, "host_group.read"));
     }
+}
+
+/* A token made by a directory user keeps the user's groups: their
+ * bindings apply at each use, read from the directory (kept
+ * DV_AUTH_TOKEN_GROUPS_TTL_US), never dropped when it cannot answer. */
+static void
+test_token_groups(Fixture *f, gconstpointer data)
+{
+    const char *const privs[] = { "host_group.read", NULL };
+    g_autofree char *session = NULL;
+    g_autofree char *token = NULL;
+    g_autofree char *alice = NULL;
+    g_autofree char *placeholder = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(DvAuthzContext) ctx = NULL;
+    g_autoptr(DvAuthzContext) tctx = NULL;
+
+    g_assert_no_error(login(f, "alice", ALICE_PW, &session));
+    ctx = dv_auth_check_token_context(f->auth, session, &error);
+    g_assert_no_error(error);
+    token = dv_auth_token_create(f->auth, ctx, "script", privs, dv_store_now() + G_TIME_SPAN_HOUR,
+                                 NULL, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(token);
+    /* The group's binding applies to the token: here and on a server that
+     * never saw the login. */
+    tctx = dv_auth_token_context(f->auth, token, &error);
+    g_assert_no_error(error);
+    g_assert_true(dv_authz_context_holds(tctx, "host_group.read"));
+    g_assert_false(dv_authz_context_holds(tctx, "host_group.create"));
+    g_clear_pointer(&tctx, dv_authz_context_unref);
+    {
+        g_autoptr(DvAuth) other = dv_auth_new(f->store);
+        g_assert_true(dv_auth_ensure_admin(other, f->dir, NULL, &error));
+        tctx = dv_auth_token_context(other, token, &error);
+        g_assert_no_error(error);
+        g_assert_true(dv_authz_context_holds(tctx, "host_group.read"));
+        g_clear_pointer(&tctx, dv_authz_context_unref);
+
+        /* That server's directory cannot answer: 503, not a token with
+         * fewer groups (a group may hold a deny) once those read
+         * have aged out. */
+        write_conf(f, "ldap://127.0.0.1:1");
+        tctx = dv_auth_token_context(other, token, &error);
+        g_assert_no_error(error);
+        g_clear_pointer(&tctx, dv_authz_context_unref);
+        dv_auth_advance_clock_for_test(other, DV_AUTH_TOKEN_GROUPS_TTL_US + 1);
+        g_assert_null(dv_auth_token_context(other, token, &error));
+        g_assert_error(error, DV_ERROR, DV_ERROR_UNAVAILABLE);
+        g_clear_error(&error);
+        write_conf(f, env("DV_TEST_LDAP_URI"));
+    }
+    /* Removed from the group in the directory: the groups read a moment
+     * ago hold until they age out, then the token holds nothing. */
+    alice = g_strdup_printf("uid=alice,ou=people,%s", f->ou);
+    placeholder = g_strdup_printf("cn=placeholder,%s", f->ou); /* groupOfNames needs a member */
+    ldap_group_member(LDAP_MOD_ADD, f->group, placeholder);
+    ldap_group_member(LDAP_MOD_DELETE, f->group, alice);
+    tctx = dv_auth_token_context(f->auth, token, &error);
+    g_assert_no_error(error);
+    g_clear_pointer(&tctx, dv_authz_context_unref);
+    dv_auth_advance_clock_for_test(f->auth, DV_AUTH_TOKEN_GROUPS_TTL_US + 1);
+    g_assert_null(dv_auth_token_context(f->auth, token, &error));
+    g_assert_error(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED);
+    g_assert_nonnull(strstr(error->message, "host_group.read"));
+    g_clear_error(&error);
+
+    /* Back in the group: works again once read; then the group's binding
+     * is removed and the token stops at once (bindings are read at each
+     * use, groups or not). */
+    ldap_group_member(LDAP_MOD_ADD, f->group, alice);
+    dv_auth_advance_clock_for_test(f->auth, DV_AUTH_TOKEN_GROUPS_TTL_US + 1);
+    tctx = dv_auth_token_context(f->auth, token, &error);
+    g_assert_no_error(error);
+    g_assert_true(dv_authz_context_holds(tctx, "host_group.read"));
+    g_clear_pointer(&tctx, dv_authz_context_unref);
+    {
+        const DvFilter by_group[] = { { "principal", DV_FILTER_EQ, f->group } };
+        g_autoptr(JsonArray) rows =
+            dv_store_list(f->store, &dv_table_bindings, by_group, 1, 10, NULL, NULL, &error);
+        g_assert_no_error(error);
+        g_assert_cmpuint(json_array_get_length(rows), ==, 1);
+        g_assert_true(dv_store_delete(f->store, &dv_table_bindings,
+                                      dv_json_get_string(json_array_get_object_element(rows, 0),
+                                                         "id", ""),
+                                      &error));
+        g_assert_no_error(error);
+    }
+    g_assert_null(dv_auth_token_context(f->auth, token, &error));
+    g_assert_error(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED);
 }
 
 static void
@@ -495,6 +599,7 @@ main(int argc, char **argv)
         void (*func)(Fixture *, gconstpointer);
     } tests[] = {
         { "group-role", test_group_role },
+        { "token-groups", test_token_groups },
         { "wrong-password", test_wrong_password },
         { "empty-password", test_empty_password },
         { "filter-injection", test_filter_injection },

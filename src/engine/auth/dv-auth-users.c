@@ -391,8 +391,10 @@ dv_auth_token_context(DvAuth *auth, const char *token, GError **error)
     g_autofree char *hash = NULL;
     g_autoptr(JsonObject) rec = NULL;
     g_autoptr(DvAuthzContext) user = NULL;
+    g_autoptr(JsonObject) row = NULL;
     g_autoptr(GError) local = NULL;
     g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+    g_auto(GStrv) groups = NULL;
     g_auto(GStrv) privs = NULL;
     JsonArray *arr;
 
@@ -419,7 +421,27 @@ dv_auth_token_context(DvAuth *auth, const char *token, GError **error)
         g_set_error_literal(error, DV_ERROR, DV_ERROR_AUTH_REQUIRED, "this API token expired");
         return NULL;
     }
-    user = dv_authz_context_new(store, dv_json_get_string(rec, "user_id", ""), NULL, error);
+    /* A directory user's token keeps its groups' bindings (and denies):
+     * read from the directory as a session on another server does. */
+    row = dv_store_get(store, &dv_table_users, dv_json_get_string(rec, "user_id", ""), &local);
+    if (row == NULL) {
+        if (!g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            return NULL;
+        }
+        g_set_error_literal(error, DV_ERROR, DV_ERROR_AUTH_REQUIRED,
+                            "this API token's user no longer exists");
+        return NULL;
+    }
+    if (dv_json_get_bool(row, "disabled", FALSE)) {
+        g_set_error_literal(error, DV_ERROR, DV_ERROR_AUTH_REQUIRED, "this user is disabled");
+        return NULL;
+    }
+    groups = dv_auth_user_groups(auth, row, error);
+    if (groups == NULL)
+        return NULL;
+    user = dv_authz_context_new(store, dv_json_get_string(rec, "user_id", ""),
+                                (const char *const *)groups, error);
     if (user == NULL)
         return NULL;
     arr = dv_json_get_array(rec, "privileges");
