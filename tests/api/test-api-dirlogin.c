@@ -116,19 +116,26 @@ ldap_remove_tree(const char *base)
     ldap_unbind_ext_s(ld, NULL, NULL);
 }
 
+/* @groups: "search" or "memberof" (docs/DIRECTORY.md, "Directory logins"). */
 static void
-write_conf(Fixture *f, const char *uri)
+write_conf_groups(Fixture *f, const char *uri, const char *groups)
 {
     g_autofree char *path = g_build_filename(f->dir, "directory.conf", NULL);
     g_autofree char *text = g_strdup_printf(
         "[directory]\nuri=%s\ncontainer=ou=drover-keys,%s\nbind_dn=%s\npassword_file=%s\nca_file=%s\n"
         "[login]\nenabled=true\nuser_base=ou=people,%s\n"
-        "user_filter=(&(objectClass=inetOrgPerson)(uid=%%s))\ngroups=search\n"
+        "user_filter=(&(objectClass=inetOrgPerson)(uid=%%s))\ngroups=%s\n"
         "group_base=ou=groups,%s\ngroup_filter=(&(objectClass=groupOfNames)(member=%%s))\n"
         "network_timeout_s=1\nop_timeout_s=2\n",
         uri, env("DV_TEST_LDAP_BASE"), env("DV_TEST_LDAP_SERVICE_DN"),
-        env("DV_TEST_LDAP_SERVICE_PW_FILE"), env("DV_TEST_LDAP_CA"), f->ou, f->ou);
+        env("DV_TEST_LDAP_SERVICE_PW_FILE"), env("DV_TEST_LDAP_CA"), f->ou, groups, f->ou);
     g_assert_true(g_file_set_contents(path, text, -1, NULL));
+}
+
+static void
+write_conf(Fixture *f, const char *uri)
+{
+    write_conf_groups(f, uri, "search");
 }
 
 /* Adds (LDAP_MOD_ADD) or removes (LDAP_MOD_DELETE) @member of @group. */
@@ -388,6 +395,58 @@ test_token_groups(Fixture *f, gconstpointer data)
     g_assert_error(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED);
 }
 
+/* groups = memberof: the user entry's memberOf values (kept by the test
+ * slapd's memberof overlay) are its groups, wherever the group lives; the
+ * search mode finds only those under group_base. */
+static void
+test_memberof(Fixture *f, gconstpointer data)
+{
+    g_autofree char *elsewhere = g_strdup_printf("ou=elsewhere,%s", f->ou);
+    g_autofree char *admins = g_strdup_printf("cn=admins,%s", elsewhere);
+    g_autofree char *alice = g_strdup_printf("uid=alice,ou=people,%s", f->ou);
+    g_autofree char *token = NULL;
+    g_autofree char *bob_token = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(DvAuthzContext) ctx = NULL;
+    g_autoptr(DvAuthzContext) bob_ctx = NULL;
+    LDAP *ld = ldap_admin();
+
+    ldap_add_entry(ld, elsewhere, "objectClass", "organizationalUnit", "ou", "elsewhere", NULL);
+    ldap_add_entry(ld, admins, "objectClass", "groupOfNames", "cn", "admins", "member", alice, NULL);
+    ldap_unbind_ext_s(ld, NULL, NULL);
+    bind_group(f, admins, "role-administrator");
+
+    /* search: only ou=groups is searched, so admins does not count. */
+    g_assert_no_error(login(f, "alice", ALICE_PW, &token));
+    ctx = dv_auth_check_token_context(f->auth, token, &error);
+    g_assert_no_error(error);
+    g_assert_true(dv_authz_context_holds(ctx, "host_group.read"));
+    g_assert_false(dv_authz_context_holds(ctx, "host_group.create"));
+    g_clear_pointer(&ctx, dv_authz_context_unref);
+    g_clear_pointer(&token, g_free);
+
+    write_conf_groups(f, env("DV_TEST_LDAP_URI"), "memberof");
+    g_assert_no_error(login(f, "alice", ALICE_PW, &token));
+    ctx = dv_auth_check_token_context(f->auth, token, &error);
+    g_assert_no_error(error);
+    g_assert_true(dv_authz_context_holds(ctx, "host_group.read"));
+    g_assert_true(dv_authz_context_holds(ctx, "host_group.create"));
+    /* Another server reads memberOf again for the same session. */
+    {
+        g_autoptr(DvAuth) other = dv_auth_new(f->store);
+        g_autoptr(DvAuthzContext) ctx2 = NULL;
+        g_assert_true(dv_auth_ensure_admin(other, f->dir, NULL, &error));
+        ctx2 = dv_auth_check_token_context(other, token, &error);
+        g_assert_no_error(error);
+        g_assert_true(dv_authz_context_holds(ctx2, "host_group.create"));
+    }
+    /* Bob has no memberOf value: nothing. */
+    g_assert_no_error(login(f, "bob", BOB_PW, &bob_token));
+    bob_ctx = dv_auth_check_token_context(f->auth, bob_token, &error);
+    g_assert_no_error(error);
+    g_assert_false(dv_authz_context_holds(bob_ctx, "host_group.read"));
+}
+
 static void
 test_wrong_password(Fixture *f, gconstpointer data)
 {
@@ -600,6 +659,7 @@ main(int argc, char **argv)
     } tests[] = {
         { "group-role", test_group_role },
         { "token-groups", test_token_groups },
+        { "memberof", test_memberof },
         { "wrong-password", test_wrong_password },
         { "empty-password", test_empty_password },
         { "filter-injection", test_filter_injection },
