@@ -284,6 +284,20 @@ test_group_role(Fixture *f, gconstpointer data)
     /* The group's read-only administrator binding applies. */
     g_assert_true(dv_authz_context_holds(ctx, "host_group.read"));
     g_assert_false(dv_authz_context_holds(ctx, "host_group.create"));
+    {
+        /* GET /session (and so `drover login`) names it, with the group. */
+        g_autoptr(JsonObject) me = dv_authz_context_to_json(ctx);
+        JsonArray *bindings = dv_json_get_array(me, "bindings");
+        JsonObject *b;
+        g_assert_nonnull(bindings);
+        g_assert_cmpuint(json_array_get_length(bindings), ==, 1);
+        b = json_array_get_object_element(bindings, 0);
+        g_assert_cmpstr(dv_json_get_string(b, "principal_kind", NULL), ==, "group");
+        g_assert_cmpstr(dv_json_get_string(b, "principal", NULL), ==, f->group);
+        g_assert_cmpstr(dv_json_get_string(b, "role", NULL), ==, "read-only-administrator");
+        g_assert_cmpstr(dv_json_get_string(b, "scope_kind", NULL), ==, "global");
+        g_assert_cmpstr(dv_json_get_string(b, "effect", NULL), ==, "allow");
+    }
     /* Bob is in no group: no binding, no privilege. */
     g_assert_no_error(login(f, "bob", BOB_PW, &bob_token));
     bob_ctx = dv_auth_check_token_context(f->auth, bob_token, &error);
