@@ -151,23 +151,33 @@ ldap_group_member(int op, const char *group, const char *member)
     ldap_unbind_ext_s(ld, NULL, NULL);
 }
 
+/* A binding row as the API writes it; @scope_id NULL: global. */
 static void
-bind_group(Fixture *f, const char *group, const char *role_id)
+bind_full(Fixture *f, const char *principal_kind, const char *principal, const char *role_id,
+          const char *scope_id, const char *effect)
 {
     g_autoptr(JsonObject) b = json_object_new();
     g_autofree char *id = g_uuid_string_random();
     g_autoptr(GError) error = NULL;
 
     json_object_set_string_member(b, "id", id);
-    json_object_set_string_member(b, "principal_kind", "group");
-    json_object_set_string_member(b, "principal", group);
+    json_object_set_string_member(b, "principal_kind", principal_kind);
+    json_object_set_string_member(b, "principal", principal);
     json_object_set_string_member(b, "role_id", role_id);
-    json_object_set_string_member(b, "scope_kind", "global");
-    json_object_set_string_member(b, "effect", "allow");
+    json_object_set_string_member(b, "scope_kind", scope_id != NULL ? "host_group" : "global");
+    if (scope_id != NULL)
+        json_object_set_string_member(b, "scope_id", scope_id);
+    json_object_set_string_member(b, "effect", effect);
     json_object_set_string_member(b, "created_by", "test");
     json_object_set_int_member(b, "created_at", dv_store_now());
     g_assert_true(dv_store_insert(f->store, &dv_table_bindings, b, &error));
     g_assert_no_error(error);
+}
+
+static void
+bind_group(Fixture *f, const char *group, const char *role_id)
+{
+    bind_full(f, "group", group, role_id, NULL, "allow");
 }
 
 static void
@@ -461,6 +471,42 @@ test_memberof(Fixture *f, gconstpointer data)
     g_assert_false(dv_authz_context_holds(bob_ctx, "host_group.read"));
 }
 
+/* A group's deny applies to a directory user's token: the user's own
+ * global allow is beaten by its group's deny on a host group below. */
+static void
+test_token_group_deny(Fixture *f, gconstpointer data)
+{
+    const char *const privs[] = { "host_group.read", NULL };
+    const char *const prod_path[] = { "hg-prod", NULL };
+    const char *const dev_path[] = { "hg-dev", NULL };
+    const DvAuthzObject prod = { .kind = "host_group", .id = "hg-prod", .host_group_path = prod_path };
+    const DvAuthzObject dev = { .kind = "host_group", .id = "hg-dev", .host_group_path = dev_path };
+    g_autofree char *session = NULL;
+    g_autofree char *token = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(DvAuthzContext) ctx = NULL;
+    g_autoptr(DvAuthzContext) tctx = NULL;
+    g_autoptr(JsonObject) row = NULL;
+
+    g_assert_no_error(login(f, "alice", ALICE_PW, &session));
+    row = dv_store_find(f->store, &dv_table_users, "name", "alice", &error);
+    g_assert_no_error(error);
+    bind_full(f, "user", dv_json_get_string(row, "id", ""), "role-read-only-administrator", NULL,
+              "allow");
+    bind_full(f, "group", f->group, "role-read-only-administrator", "hg-prod", "deny");
+    ctx = dv_auth_check_token_context(f->auth, session, &error);
+    g_assert_no_error(error);
+    token = dv_auth_token_create(f->auth, ctx, "script", privs, dv_store_now() + G_TIME_SPAN_HOUR,
+                                 NULL, &error);
+    g_assert_no_error(error);
+    tctx = dv_auth_token_context(f->auth, token, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(dv_authz_decide(tctx, "host_group.read", &dev), ==, DV_AUTHZ_ALLOW);
+    g_assert_cmpint(dv_authz_decide(tctx, "host_group.read", &prod), !=, DV_AUTHZ_ALLOW);
+    /* As for the session itself. */
+    g_assert_cmpint(dv_authz_decide(ctx, "host_group.read", &prod), !=, DV_AUTHZ_ALLOW);
+}
+
 static void
 test_wrong_password(Fixture *f, gconstpointer data)
 {
@@ -673,6 +719,7 @@ main(int argc, char **argv)
     } tests[] = {
         { "group-role", test_group_role },
         { "token-groups", test_token_groups },
+        { "token-group-deny", test_token_group_deny },
         { "memberof", test_memberof },
         { "wrong-password", test_wrong_password },
         { "empty-password", test_empty_password },
