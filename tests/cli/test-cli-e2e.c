@@ -1511,6 +1511,20 @@ test_access(Fixture *f, gconstpointer data)
     token_refused = cli_run_in(carol_xdg, "--token", token_lines[1], "host-group", "add", "carols2", NULL);
     assert_error(token_refused, 5, "host_group.create");
 
+    {
+        /* Carol's own token and session, named as hers. */
+        g_autoptr(CliResult) tokens = cli_run_in(carol_xdg, "token", "list", NULL);
+        g_autoptr(CliResult) sessions = cli_run_in(carol_xdg, "session", "list", NULL);
+        g_autofree char *row = NULL;
+        assert_exit(tokens, 0);
+        row = table_row(tokens->out, "ci");
+        g_assert_nonnull(row);
+        assert_contains(row, " carol ");
+        assert_contains(row, " host_group.read ");
+        assert_exit(sessions, 0);
+        assert_contains(sessions->out, " carol ");
+        assert_not_contains(tokens->out, token_lines[1]);
+    }
     audit = cli_run(f, "audit", "--user", "carol", NULL);
     assert_exit(audit, 0);
     {

@@ -586,6 +586,9 @@ dv_auth_tokens_list(DvAuth *auth, const DvAuthzContext *actor, const char *user,
         JsonObject *row = json_object_ref(json_array_get_object_element(rows, i));
         /* Never the hash: the token is shown once, when made. */
         json_object_remove_member(row, "token_hash");
+        /* Named as a session's user is (drover token list shows it). */
+        json_object_set_string_member(
+            row, "user", user != NULL ? user : (actor != NULL ? dv_authz_context_get_name(actor) : ""));
         json_array_add_object_element(items, row);
     }
     return items;

@@ -64,7 +64,7 @@ gboolean dv_auth_token_revoke(DvAuth *auth, const DvAuthzContext *actor, const c
  * need user.manage (DV_ERROR_PERMISSION_DENIED, field user); an unknown
  * name is DV_ERROR_INVALID_ARGUMENT.  Sessions: {id, user, created_at,
  * expires_at, current}, current when it is @token's (may be NULL).
- * Tokens: their records without the hash. */
+ * Tokens: their records without the hash, with "user" (its name). */
 JsonArray *dv_auth_sessions_list(DvAuth *auth, const DvAuthzContext *actor, const char *user,
                                  const char *token, guint limit, const char *cursor,
                                  char **ret_next_cursor, GError **error);
