@@ -1463,7 +1463,7 @@ static void
 test_access(Fixture *f, gconstpointer data)
 {
     g_autofree char *carol_xdg = g_build_filename(f->tmp, "carol-config", NULL);
-    g_autofree char *pw = write_secret_file(f, "carol-password", "Carol-cli-8d2f51\n");
+    g_autofree char *pw = write_secret_file(f, "carol-password", "Pw-cli-8d2f51\n");
     g_autoptr(CliResult) add = NULL;
     g_autoptr(CliResult) roles = NULL;
     g_autoptr(CliResult) bind = NULL;
