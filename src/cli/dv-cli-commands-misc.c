@@ -351,12 +351,15 @@ dv_cli_run_login(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObjec
         dv_cli_print_json(cli, shown_node);
         return TRUE;
     }
-    fprintf(cli->out, "Logged in to %s as %s; the session expires at %s\n", dv_cli_client_get_server(cli->client),
-            dv_json_get_string(session, "user", user), dv_json_get_string(session, "expires_at", "?"));
+    fprintf(cli->out, "Logged in to %s as %s; the session expires at %s\n",
+            dv_cli_client_get_server(cli->client), dv_json_get_string(session, "user", user),
+            dv_json_get_string(session, "expires_at", "?"));
     if (me == NULL)
         return TRUE;
     if (bindings == NULL || json_array_get_length(bindings) == 0) {
-        fprintf(cli->out, "No role is bound to you yet: an administrator can add one ('drover binding add')\n");
+        fprintf(
+            cli->out,
+            "No role is bound to you yet: an administrator can add one ('drover binding add')\n");
         return TRUE;
     }
     fprintf(cli->out, "Roles:\n");
@@ -365,7 +368,8 @@ dv_cli_run_login(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObjec
         const char *scope_id = dv_json_get_string(b, "scope_id", NULL);
         fprintf(cli->out, "  %s%s on %s%s%s", dv_json_get_string(b, "role", "?"),
                 g_strcmp0(dv_json_get_string(b, "effect", ""), "deny") == 0 ? " (denied)" : "",
-                dv_json_get_string(b, "scope_kind", "?"), scope_id != NULL ? " " : "", scope_id != NULL ? scope_id : "");
+                dv_json_get_string(b, "scope_kind", "?"), scope_id != NULL ? " " : "",
+                scope_id != NULL ? scope_id : "");
         if (g_strcmp0(dv_json_get_string(b, "principal_kind", ""), "group") == 0)
             fprintf(cli->out, ", through group %s", dv_json_get_string(b, "principal", "?"));
         fputc('\n', cli->out);

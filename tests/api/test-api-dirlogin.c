@@ -122,7 +122,8 @@ write_conf_groups(Fixture *f, const char *uri, const char *groups)
 {
     g_autofree char *path = g_build_filename(f->dir, "directory.conf", NULL);
     g_autofree char *text = g_strdup_printf(
-        "[directory]\nuri=%s\ncontainer=ou=drover-keys,%s\nbind_dn=%s\npassword_file=%s\nca_file=%s\n"
+        "[directory]\nuri=%s\ncontainer=ou=drover-keys,%s\nbind_dn=%s\npassword_file=%s\nca_file=%"
+        "s\n"
         "[login]\nenabled=true\nuser_base=ou=people,%s\n"
         "user_filter=(&(objectClass=inetOrgPerson)(uid=%%s))\ngroups=%s\n"
         "group_base=ou=groups,%s\ngroup_filter=(&(objectClass=groupOfNames)(member=%%s))\n"
@@ -409,10 +410,9 @@ test_token_groups(Fixture *f, gconstpointer data)
             dv_store_list(f->store, &dv_table_bindings, by_group, 1, 10, NULL, NULL, &error);
         g_assert_no_error(error);
         g_assert_cmpuint(json_array_get_length(rows), ==, 1);
-        g_assert_true(dv_store_delete(f->store, &dv_table_bindings,
-                                      dv_json_get_string(json_array_get_object_element(rows, 0),
-                                                         "id", ""),
-                                      &error));
+        g_assert_true(dv_store_delete(
+            f->store, &dv_table_bindings,
+            dv_json_get_string(json_array_get_object_element(rows, 0), "id", ""), &error));
         g_assert_no_error(error);
     }
     g_assert_null(dv_auth_token_context(f->auth, token, &error));
@@ -436,7 +436,8 @@ test_memberof(Fixture *f, gconstpointer data)
     LDAP *ld = ldap_admin();
 
     ldap_add_entry(ld, elsewhere, "objectClass", "organizationalUnit", "ou", "elsewhere", NULL);
-    ldap_add_entry(ld, admins, "objectClass", "groupOfNames", "cn", "admins", "member", alice, NULL);
+    ldap_add_entry(ld, admins, "objectClass", "groupOfNames", "cn", "admins", "member", alice,
+                   NULL);
     ldap_unbind_ext_s(ld, NULL, NULL);
     bind_group(f, admins, "role-administrator");
 
@@ -479,7 +480,9 @@ test_token_group_deny(Fixture *f, gconstpointer data)
     const char *const privs[] = { "host_group.read", NULL };
     const char *const prod_path[] = { "hg-prod", NULL };
     const char *const dev_path[] = { "hg-dev", NULL };
-    const DvAuthzObject prod = { .kind = "host_group", .id = "hg-prod", .host_group_path = prod_path };
+    const DvAuthzObject prod = { .kind = "host_group",
+                                 .id = "hg-prod",
+                                 .host_group_path = prod_path };
     const DvAuthzObject dev = { .kind = "host_group", .id = "hg-dev", .host_group_path = dev_path };
     g_autofree char *session = NULL;
     g_autofree char *token = NULL;

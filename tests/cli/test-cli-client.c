@@ -197,14 +197,19 @@ fake_handler(SoupServer *server, SoupServerMessage *msg, const char *path, GHash
         return;
     }
     if (g_strcmp0(path, "/api/v1/session") == 0 && g_strcmp0(method, "GET") == 0) {
-        reply(msg, 200, "application/json",
-              "{\"user_id\": \"u1\", \"name\": \"admin\", \"user\": \"admin\", \"roles\": [\"role-administrator\"],"
-              " \"bindings\": [{\"id\": \"b0\", \"principal_kind\": \"user\", \"principal\": \"u1\","
-              " \"role_id\": \"role-administrator\", \"role\": \"administrator\", \"scope_kind\": \"global\","
-              " \"scope_id\": null, \"effect\": \"allow\"}, {\"id\": \"b4\", \"principal_kind\": \"group\","
-              " \"principal\": \"cn=ops,dc=x\", \"role_id\": \"r9\", \"role\": \"ops\", \"scope_kind\": \"host_group\","
-              " \"scope_id\": \"g1\", \"effect\": \"deny\"}], \"privileges\": [\"vm.read\"],"
-              " \"storage_redacted\": false}");
+        reply(
+            msg, 200, "application/json",
+            "{\"user_id\": \"u1\", \"name\": \"admin\", \"user\": \"admin\", \"roles\": "
+            "[\"role-administrator\"],"
+            " \"bindings\": [{\"id\": \"b0\", \"principal_kind\": \"user\", \"principal\": \"u1\","
+            " \"role_id\": \"role-administrator\", \"role\": \"administrator\", \"scope_kind\": "
+            "\"global\","
+            " \"scope_id\": null, \"effect\": \"allow\"}, {\"id\": \"b4\", \"principal_kind\": "
+            "\"group\","
+            " \"principal\": \"cn=ops,dc=x\", \"role_id\": \"r9\", \"role\": \"ops\", "
+            "\"scope_kind\": \"host_group\","
+            " \"scope_id\": \"g1\", \"effect\": \"deny\"}], \"privileges\": [\"vm.read\"],"
+            " \"storage_redacted\": false}");
         return;
     }
     if (g_strcmp0(path, "/api/v1/session") == 0 && g_strcmp0(method, "DELETE") == 0) {

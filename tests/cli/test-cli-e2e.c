@@ -1438,8 +1438,7 @@ test_user_passwd(Fixture *f, gconstpointer data)
 }
 
 /* drover ARGS... with the config in @xdg (another user's login). */
-static CliResult *
-cli_run_in(const char *xdg, const char *first, ...) G_GNUC_NULL_TERMINATED;
+static CliResult *cli_run_in(const char *xdg, const char *first, ...) G_GNUC_NULL_TERMINATED;
 
 static CliResult *
 cli_run_in(const char *xdg, const char *first, ...)
@@ -1486,11 +1485,12 @@ test_access(Fixture *f, gconstpointer data)
     roles = cli_run(f, "role", "list", NULL);
     assert_exit(roles, 0);
     assert_contains(roles->out, "read-only-administrator");
-    bind = cli_run(f, "binding", "add", "--user", "carol", "--role", "read-only-administrator", NULL);
+    bind =
+        cli_run(f, "binding", "add", "--user", "carol", "--role", "read-only-administrator", NULL);
     assert_exit(bind, 0);
 
-    login = cli_run_in(carol_xdg, "--server", f->d->url, "login", "--user", "carol", "--password-file", pw,
-                       NULL);
+    login = cli_run_in(carol_xdg, "--server", f->d->url, "login", "--user", "carol",
+                       "--password-file", pw, NULL);
     assert_exit(login, 0);
     assert_contains(login->out, " as carol; the session expires at ");
     assert_contains(login->out, "Roles:\n  read-only-administrator on global\n");
@@ -1508,7 +1508,8 @@ test_access(Fixture *f, gconstpointer data)
     g_assert_true(g_str_has_prefix(token_lines[1], "dvt_"));
     by_token = cli_run_in(carol_xdg, "--token", token_lines[1], "host-group", "list", NULL);
     assert_exit(by_token, 0);
-    token_refused = cli_run_in(carol_xdg, "--token", token_lines[1], "host-group", "add", "carols2", NULL);
+    token_refused =
+        cli_run_in(carol_xdg, "--token", token_lines[1], "host-group", "add", "carols2", NULL);
     assert_error(token_refused, 5, "host_group.create");
 
     {
@@ -1532,7 +1533,8 @@ test_access(Fixture *f, gconstpointer data)
         g_auto(GStrv) lines = g_strsplit(audit->out, "\n", -1);
         guint refusals = 0;
         for (guint i = 0; lines[i] != NULL; i++)
-            if (strstr(lines[i], " host_group.create ") != NULL && strstr(lines[i], " refused ") != NULL)
+            if (strstr(lines[i], " host_group.create ") != NULL &&
+                strstr(lines[i], " refused ") != NULL)
                 refusals++;
         g_assert_cmpuint(refusals, ==, 2);
         assert_contains(audit->out, " token.create ");

@@ -531,7 +531,8 @@ dv_auth_sessions_list(DvAuth *auth, const DvAuthzContext *actor, const char *use
         const char *id = dv_json_get_string(row, "id", "");
         json_object_set_string_member(o, "id", id);
         json_object_set_string_member(
-            o, "user", user != NULL ? user : (actor != NULL ? dv_authz_context_get_name(actor) : ""));
+            o, "user",
+            user != NULL ? user : (actor != NULL ? dv_authz_context_get_name(actor) : ""));
         json_object_set_int_member(o, "created_at", dv_json_get_int(row, "created_at", 0));
         json_object_set_int_member(o, "expires_at", dv_json_get_int(row, "expires_at", 0));
         json_object_set_boolean_member(
@@ -545,15 +546,15 @@ gboolean
 dv_auth_session_revoke(DvAuth *auth, const DvAuthzContext *actor, const char *id, GError **error)
 {
     DvStore *store = dv_auth_get_store(auth);
-    g_autoptr(JsonObject) row = id != NULL ? dv_store_get(store, &dv_table_sessions, id, NULL) : NULL;
+    g_autoptr(JsonObject) row =
+        id != NULL ? dv_store_get(store, &dv_table_sessions, id, NULL) : NULL;
 
     /* Another user's session is "not found" without user.manage, as if
      * absent: session ids are not for others to probe. */
-    if (row == NULL ||
-        (actor != NULL &&
-         g_strcmp0(dv_json_get_string(row, "user_id", NULL), dv_authz_context_get_user_id(actor)) !=
-             0 &&
-         !dv_auth_users_manages(actor))) {
+    if (row == NULL || (actor != NULL &&
+                        g_strcmp0(dv_json_get_string(row, "user_id", NULL),
+                                  dv_authz_context_get_user_id(actor)) != 0 &&
+                        !dv_auth_users_manages(actor))) {
         g_set_error(error, DV_ERROR, DV_ERROR_NOT_FOUND, "session '%s' not found",
                     id != NULL ? id : "");
         return FALSE;
@@ -588,7 +589,8 @@ dv_auth_tokens_list(DvAuth *auth, const DvAuthzContext *actor, const char *user,
         json_object_remove_member(row, "token_hash");
         /* Named as a session's user is (drover token list shows it). */
         json_object_set_string_member(
-            row, "user", user != NULL ? user : (actor != NULL ? dv_authz_context_get_name(actor) : ""));
+            row, "user",
+            user != NULL ? user : (actor != NULL ? dv_authz_context_get_name(actor) : ""));
         json_array_add_object_element(items, row);
     }
     return items;

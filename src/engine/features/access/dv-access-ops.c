@@ -568,8 +568,9 @@ dv_access_sessions(DvOpCall *call, GError **error)
 
     if (!dv_access_limit(call, &limit, error))
         return NULL;
-    items = dv_auth_sessions_list(dv_access_auth(call), call->authz, dv_access_query(call, "user"),
-                                  call->token, limit, dv_access_query(call, "cursor"), &next, error);
+    items =
+        dv_auth_sessions_list(dv_access_auth(call), call->authz, dv_access_query(call, "user"),
+                              call->token, limit, dv_access_query(call, "cursor"), &next, error);
     if (items == NULL)
         return NULL;
     return dv_access_items(items, next);
