@@ -1488,6 +1488,13 @@ test_access(Fixture *f, gconstpointer data)
     bind =
         cli_run(f, "binding", "add", "--user", "carol", "--role", "read-only-administrator", NULL);
     assert_exit(bind, 0);
+    {
+        /* Listed by the user's name (the row holds its id). */
+        g_autoptr(CliResult) list =
+            cli_run(f, "binding", "list", "--user", "carol", "-o", "json", NULL);
+        assert_exit(list, 0);
+        assert_contains(list->out, "role-read-only-administrator");
+    }
 
     login = cli_run_in(carol_xdg, "--server", f->d->url, "login", "--user", "carol",
                        "--password-file", pw, NULL);

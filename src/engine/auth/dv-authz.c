@@ -1406,10 +1406,22 @@ JsonArray *
 dv_authz_binding_list(DvStore *store, const char *principal_kind, const char *principal,
                       GError **error)
 {
+    g_autoptr(JsonObject) user = NULL;
     DvFilter f[2] = {
         { "principal_kind", DV_FILTER_EQ, principal_kind },
         { "principal", DV_FILTER_EQ, principal },
     };
+
+    /* A user binding's principal is the user's id; GET /bindings?user=
+     * names the user (docs/API.md): a name that is no id is looked up. */
+    if (g_strcmp0(principal_kind, "user") == 0 && principal != NULL &&
+        strlen(principal) <= DV_NAME_MAX) {
+        g_autoptr(JsonObject) by_id = dv_store_get(store, &dv_table_users, principal, NULL);
+        if (by_id == NULL)
+            user = dv_store_find(store, &dv_table_users, "name", principal, NULL);
+        if (user != NULL)
+            f[1].value = dv_json_get_string(user, "id", principal);
+    }
     return dv_store_list(store, &dv_table_bindings, f, 2, DV_AUTHZ_BINDINGS_MAX, NULL, NULL, error);
 }
 
