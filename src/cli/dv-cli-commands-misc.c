@@ -291,7 +291,11 @@ dv_cli_run_login(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObjec
     g_autoptr(DvSecret) body = NULL;
     g_autoptr(JsonNode) node = NULL;
     g_autoptr(GKeyFile) config = NULL;
+    g_autoptr(JsonNode) whoami = NULL;
+    g_autoptr(GError) local = NULL;
     JsonObject *session;
+    JsonObject *me;
+    JsonArray *bindings;
     const char *token;
 
     if (user == NULL && (user = dv_cli_prompt_user(error)) == NULL)
@@ -321,20 +325,54 @@ dv_cli_run_login(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObjec
     if (!dv_cli_config_save(config, error))
         return FALSE;
 
+    /* What the session may do: its bindings as GET /session resolves them
+     * (the user's own and its directory groups'), not users.role, which
+     * nothing reads any more.  A server that cannot say is no failed
+     * login: the token is saved already. */
+    dv_cli_client_set_token(cli->client, token);
+    whoami = dv_cli_client_request(cli->client, "GET", "/session", NULL, NULL, &local);
+    if (whoami == NULL)
+        fprintf(cli->err, "warning: cannot read the session's roles: %s\n", local->message);
+    me = whoami != NULL && JSON_NODE_HOLDS_OBJECT(whoami) ? json_node_get_object(whoami) : NULL;
+    bindings = dv_json_get_array(me, "bindings");
+
     if (cli->format == DV_CLI_FORMAT_JSON) {
         /* Everything but the token, which is in the config file now. */
         g_autoptr(JsonObject) shown = json_object_new();
         g_autoptr(JsonNode) shown_node = NULL;
         json_object_set_string_member(shown, "server", dv_cli_client_get_server(cli->client));
         json_object_set_string_member(shown, "user", dv_json_get_string(session, "user", user));
-        json_object_set_string_member(shown, "role", dv_json_get_string(session, "role", ""));
         json_object_set_string_member(shown, "expires_at", dv_json_get_string(session, "expires_at", ""));
+        if (bindings != NULL)
+            json_object_set_array_member(shown, "bindings", json_array_ref(bindings));
+        else
+            json_object_set_null_member(shown, "bindings");
         shown_node = dv_json_node_new_object(json_object_ref(shown));
         dv_cli_print_json(cli, shown_node);
-    } else {
-        fprintf(cli->out, "Logged in to %s as %s (%s); the session expires at %s\n",
-                dv_cli_client_get_server(cli->client), dv_json_get_string(session, "user", user),
-                dv_json_get_string(session, "role", "?"), dv_json_get_string(session, "expires_at", "?"));
+        return TRUE;
+    }
+    fprintf(cli->out, "Logged in to %s as %s; the session expires at %s\n",
+            dv_cli_client_get_server(cli->client), dv_json_get_string(session, "user", user),
+            dv_json_get_string(session, "expires_at", "?"));
+    if (me == NULL)
+        return TRUE;
+    if (bindings == NULL || json_array_get_length(bindings) == 0) {
+        fprintf(
+            cli->out,
+            "No role is bound to you yet: an administrator can add one ('drover binding add')\n");
+        return TRUE;
+    }
+    fprintf(cli->out, "Roles:\n");
+    for (guint i = 0; i < json_array_get_length(bindings); i++) {
+        JsonObject *b = json_array_get_object_element(bindings, i);
+        const char *scope_id = dv_json_get_string(b, "scope_id", NULL);
+        fprintf(cli->out, "  %s%s on %s%s%s", dv_json_get_string(b, "role", "?"),
+                g_strcmp0(dv_json_get_string(b, "effect", ""), "deny") == 0 ? " (denied)" : "",
+                dv_json_get_string(b, "scope_kind", "?"), scope_id != NULL ? " " : "",
+                scope_id != NULL ? scope_id : "");
+        if (g_strcmp0(dv_json_get_string(b, "principal_kind", ""), "group") == 0)
+            fprintf(cli->out, ", through group %s", dv_json_get_string(b, "principal", "?"));
+        fputc('\n', cli->out);
     }
     return TRUE;
 }

@@ -6,6 +6,7 @@
 #define G_LOG_DOMAIN "DvTestDirlogin"
 
 #include "dv-auth-directory.h"
+#include "dv-auth-users.h"
 #include "dv-auth.h"
 #include "dv-authz.h"
 #include "dv-engine-directory.h"
@@ -115,38 +116,69 @@ ldap_remove_tree(const char *base)
     ldap_unbind_ext_s(ld, NULL, NULL);
 }
 
+/* @groups: "search" or "memberof" (docs/DIRECTORY.md, "Directory logins"). */
 static void
-write_conf(Fixture *f, const char *uri)
+write_conf_groups(Fixture *f, const char *uri, const char *groups)
 {
     g_autofree char *path = g_build_filename(f->dir, "directory.conf", NULL);
     g_autofree char *text = g_strdup_printf(
-        "[directory]\nuri=%s\ncontainer=ou=drover-keys,%s\nbind_dn=%s\npassword_file=%s\nca_file=%s\n"
+        "[directory]\nuri=%s\ncontainer=ou=drover-keys,%s\nbind_dn=%s\npassword_file=%s\nca_file=%"
+        "s\n"
         "[login]\nenabled=true\nuser_base=ou=people,%s\n"
-        "user_filter=(&(objectClass=inetOrgPerson)(uid=%%s))\ngroups=search\n"
+        "user_filter=(&(objectClass=inetOrgPerson)(uid=%%s))\ngroups=%s\n"
         "group_base=ou=groups,%s\ngroup_filter=(&(objectClass=groupOfNames)(member=%%s))\n"
         "network_timeout_s=1\nop_timeout_s=2\n",
         uri, env("DV_TEST_LDAP_BASE"), env("DV_TEST_LDAP_SERVICE_DN"),
-        env("DV_TEST_LDAP_SERVICE_PW_FILE"), env("DV_TEST_LDAP_CA"), f->ou, f->ou);
+        env("DV_TEST_LDAP_SERVICE_PW_FILE"), env("DV_TEST_LDAP_CA"), f->ou, groups, f->ou);
     g_assert_true(g_file_set_contents(path, text, -1, NULL));
 }
 
 static void
-bind_group(Fixture *f, const char *group, const char *role_id)
+write_conf(Fixture *f, const char *uri)
+{
+    write_conf_groups(f, uri, "search");
+}
+
+/* Adds (LDAP_MOD_ADD) or removes (LDAP_MOD_DELETE) @member of @group. */
+static void
+ldap_group_member(int op, const char *group, const char *member)
+{
+    LDAP *ld = ldap_admin();
+    char *values[] = { (char *)member, NULL };
+    LDAPMod mod = { .mod_op = op, .mod_type = (char *)"member", .mod_values = values };
+    LDAPMod *mods[] = { &mod, NULL };
+
+    g_assert_cmpint(ldap_modify_ext_s(ld, group, mods, NULL, NULL), ==, LDAP_SUCCESS);
+    ldap_unbind_ext_s(ld, NULL, NULL);
+}
+
+/* A binding row as the API writes it; @scope_id NULL: global. */
+static void
+bind_full(Fixture *f, const char *principal_kind, const char *principal, const char *role_id,
+          const char *scope_id, const char *effect)
 {
     g_autoptr(JsonObject) b = json_object_new();
     g_autofree char *id = g_uuid_string_random();
     g_autoptr(GError) error = NULL;
 
     json_object_set_string_member(b, "id", id);
-    json_object_set_string_member(b, "principal_kind", "group");
-    json_object_set_string_member(b, "principal", group);
+    json_object_set_string_member(b, "principal_kind", principal_kind);
+    json_object_set_string_member(b, "principal", principal);
     json_object_set_string_member(b, "role_id", role_id);
-    json_object_set_string_member(b, "scope_kind", "global");
-    json_object_set_string_member(b, "effect", "allow");
+    json_object_set_string_member(b, "scope_kind", scope_id != NULL ? "host_group" : "global");
+    if (scope_id != NULL)
+        json_object_set_string_member(b, "scope_id", scope_id);
+    json_object_set_string_member(b, "effect", effect);
     json_object_set_string_member(b, "created_by", "test");
     json_object_set_int_member(b, "created_at", dv_store_now());
     g_assert_true(dv_store_insert(f->store, &dv_table_bindings, b, &error));
     g_assert_no_error(error);
+}
+
+static void
+bind_group(Fixture *f, const char *group, const char *role_id)
+{
+    bind_full(f, "group", group, role_id, NULL, "allow");
 }
 
 static void
@@ -263,6 +295,20 @@ test_group_role(Fixture *f, gconstpointer data)
     /* The group's read-only administrator binding applies. */
     g_assert_true(dv_authz_context_holds(ctx, "host_group.read"));
     g_assert_false(dv_authz_context_holds(ctx, "host_group.create"));
+    {
+        /* GET /session (and so `drover login`) names it, with the group. */
+        g_autoptr(JsonObject) me = dv_authz_context_to_json(ctx);
+        JsonArray *bindings = dv_json_get_array(me, "bindings");
+        JsonObject *b;
+        g_assert_nonnull(bindings);
+        g_assert_cmpuint(json_array_get_length(bindings), ==, 1);
+        b = json_array_get_object_element(bindings, 0);
+        g_assert_cmpstr(dv_json_get_string(b, "principal_kind", NULL), ==, "group");
+        g_assert_cmpstr(dv_json_get_string(b, "principal", NULL), ==, f->group);
+        g_assert_cmpstr(dv_json_get_string(b, "role", NULL), ==, "read-only-administrator");
+        g_assert_cmpstr(dv_json_get_string(b, "scope_kind", NULL), ==, "global");
+        g_assert_cmpstr(dv_json_get_string(b, "effect", NULL), ==, "allow");
+    }
     /* Bob is in no group: no binding, no privilege. */
     g_assert_no_error(login(f, "bob", BOB_PW, &bob_token));
     bob_ctx = dv_auth_check_token_context(f->auth, bob_token, &error);
@@ -282,6 +328,186 @@ test_group_role(Fixture *f, gconstpointer data)
         g_assert_no_error(error);
         g_assert_true(dv_authz_context_holds(ctx2, "host_group.read"));
     }
+}
+
+/* A token made by a directory user keeps the user's groups: their
+ * bindings apply at each use, read from the directory (kept
+ * DV_AUTH_TOKEN_GROUPS_TTL_US), never dropped when it cannot answer. */
+static void
+test_token_groups(Fixture *f, gconstpointer data)
+{
+    const char *const privs[] = { "host_group.read", NULL };
+    g_autofree char *session = NULL;
+    g_autofree char *token = NULL;
+    g_autofree char *alice = NULL;
+    g_autofree char *placeholder = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(DvAuthzContext) ctx = NULL;
+    g_autoptr(DvAuthzContext) tctx = NULL;
+
+    g_assert_no_error(login(f, "alice", ALICE_PW, &session));
+    ctx = dv_auth_check_token_context(f->auth, session, &error);
+    g_assert_no_error(error);
+    token = dv_auth_token_create(f->auth, ctx, "script", privs, dv_store_now() + G_TIME_SPAN_HOUR,
+                                 NULL, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(token);
+    /* The group's binding applies to the token: here and on a server that
+     * never saw the login. */
+    tctx = dv_auth_token_context(f->auth, token, &error);
+    g_assert_no_error(error);
+    g_assert_true(dv_authz_context_holds(tctx, "host_group.read"));
+    g_assert_false(dv_authz_context_holds(tctx, "host_group.create"));
+    g_clear_pointer(&tctx, dv_authz_context_unref);
+    {
+        g_autoptr(DvAuth) other = dv_auth_new(f->store);
+        g_assert_true(dv_auth_ensure_admin(other, f->dir, NULL, &error));
+        tctx = dv_auth_token_context(other, token, &error);
+        g_assert_no_error(error);
+        g_assert_true(dv_authz_context_holds(tctx, "host_group.read"));
+        g_clear_pointer(&tctx, dv_authz_context_unref);
+
+        /* That server's directory cannot answer: 503, not a token with
+         * fewer groups (a group may hold a deny) once those read
+         * have aged out. */
+        write_conf(f, "ldap://127.0.0.1:1");
+        tctx = dv_auth_token_context(other, token, &error);
+        g_assert_no_error(error);
+        g_clear_pointer(&tctx, dv_authz_context_unref);
+        dv_auth_advance_clock_for_test(other, DV_AUTH_TOKEN_GROUPS_TTL_US + 1);
+        g_assert_null(dv_auth_token_context(other, token, &error));
+        g_assert_error(error, DV_ERROR, DV_ERROR_UNAVAILABLE);
+        g_clear_error(&error);
+        write_conf(f, env("DV_TEST_LDAP_URI"));
+    }
+    /* Removed from the group in the directory: the groups read a moment
+     * ago hold until they age out, then the token holds nothing. */
+    alice = g_strdup_printf("uid=alice,ou=people,%s", f->ou);
+    placeholder = g_strdup_printf("cn=placeholder,%s", f->ou); /* groupOfNames needs a member */
+    ldap_group_member(LDAP_MOD_ADD, f->group, placeholder);
+    ldap_group_member(LDAP_MOD_DELETE, f->group, alice);
+    tctx = dv_auth_token_context(f->auth, token, &error);
+    g_assert_no_error(error);
+    g_clear_pointer(&tctx, dv_authz_context_unref);
+    dv_auth_advance_clock_for_test(f->auth, DV_AUTH_TOKEN_GROUPS_TTL_US + 1);
+    g_assert_null(dv_auth_token_context(f->auth, token, &error));
+    g_assert_error(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED);
+    g_assert_nonnull(strstr(error->message, "host_group.read"));
+    g_clear_error(&error);
+
+    /* Back in the group: works again once read; then the group's binding
+     * is removed and the token stops at once (bindings are read at each
+     * use, groups or not). */
+    ldap_group_member(LDAP_MOD_ADD, f->group, alice);
+    dv_auth_advance_clock_for_test(f->auth, DV_AUTH_TOKEN_GROUPS_TTL_US + 1);
+    tctx = dv_auth_token_context(f->auth, token, &error);
+    g_assert_no_error(error);
+    g_assert_true(dv_authz_context_holds(tctx, "host_group.read"));
+    g_clear_pointer(&tctx, dv_authz_context_unref);
+    {
+        const DvFilter by_group[] = { { "principal", DV_FILTER_EQ, f->group } };
+        g_autoptr(JsonArray) rows =
+            dv_store_list(f->store, &dv_table_bindings, by_group, 1, 10, NULL, NULL, &error);
+        g_assert_no_error(error);
+        g_assert_cmpuint(json_array_get_length(rows), ==, 1);
+        g_assert_true(dv_store_delete(
+            f->store, &dv_table_bindings,
+            dv_json_get_string(json_array_get_object_element(rows, 0), "id", ""), &error));
+        g_assert_no_error(error);
+    }
+    g_assert_null(dv_auth_token_context(f->auth, token, &error));
+    g_assert_error(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED);
+}
+
+/* groups = memberof: the user entry's memberOf values (kept by the test
+ * slapd's memberof overlay) are its groups, wherever the group lives; the
+ * search mode finds only those under group_base. */
+static void
+test_memberof(Fixture *f, gconstpointer data)
+{
+    g_autofree char *elsewhere = g_strdup_printf("ou=elsewhere,%s", f->ou);
+    g_autofree char *admins = g_strdup_printf("cn=admins,%s", elsewhere);
+    g_autofree char *alice = g_strdup_printf("uid=alice,ou=people,%s", f->ou);
+    g_autofree char *token = NULL;
+    g_autofree char *bob_token = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(DvAuthzContext) ctx = NULL;
+    g_autoptr(DvAuthzContext) bob_ctx = NULL;
+    LDAP *ld = ldap_admin();
+
+    ldap_add_entry(ld, elsewhere, "objectClass", "organizationalUnit", "ou", "elsewhere", NULL);
+    ldap_add_entry(ld, admins, "objectClass", "groupOfNames", "cn", "admins", "member", alice,
+                   NULL);
+    ldap_unbind_ext_s(ld, NULL, NULL);
+    bind_group(f, admins, "role-administrator");
+
+    /* search: only ou=groups is searched, so admins does not count. */
+    g_assert_no_error(login(f, "alice", ALICE_PW, &token));
+    ctx = dv_auth_check_token_context(f->auth, token, &error);
+    g_assert_no_error(error);
+    g_assert_true(dv_authz_context_holds(ctx, "host_group.read"));
+    g_assert_false(dv_authz_context_holds(ctx, "host_group.create"));
+    g_clear_pointer(&ctx, dv_authz_context_unref);
+    g_clear_pointer(&token, g_free);
+
+    write_conf_groups(f, env("DV_TEST_LDAP_URI"), "memberof");
+    g_assert_no_error(login(f, "alice", ALICE_PW, &token));
+    ctx = dv_auth_check_token_context(f->auth, token, &error);
+    g_assert_no_error(error);
+    g_assert_true(dv_authz_context_holds(ctx, "host_group.read"));
+    g_assert_true(dv_authz_context_holds(ctx, "host_group.create"));
+    /* Another server reads memberOf again for the same session. */
+    {
+        g_autoptr(DvAuth) other = dv_auth_new(f->store);
+        g_autoptr(DvAuthzContext) ctx2 = NULL;
+        g_assert_true(dv_auth_ensure_admin(other, f->dir, NULL, &error));
+        ctx2 = dv_auth_check_token_context(other, token, &error);
+        g_assert_no_error(error);
+        g_assert_true(dv_authz_context_holds(ctx2, "host_group.create"));
+    }
+    /* Bob has no memberOf value: nothing. */
+    g_assert_no_error(login(f, "bob", BOB_PW, &bob_token));
+    bob_ctx = dv_auth_check_token_context(f->auth, bob_token, &error);
+    g_assert_no_error(error);
+    g_assert_false(dv_authz_context_holds(bob_ctx, "host_group.read"));
+}
+
+/* A group's deny applies to a directory user's token: the user's own
+ * global allow is beaten by its group's deny on a host group below. */
+static void
+test_token_group_deny(Fixture *f, gconstpointer data)
+{
+    const char *const privs[] = { "host_group.read", NULL };
+    const char *const prod_path[] = { "hg-prod", NULL };
+    const char *const dev_path[] = { "hg-dev", NULL };
+    const DvAuthzObject prod = { .kind = "host_group",
+                                 .id = "hg-prod",
+                                 .host_group_path = prod_path };
+    const DvAuthzObject dev = { .kind = "host_group", .id = "hg-dev", .host_group_path = dev_path };
+    g_autofree char *session = NULL;
+    g_autofree char *token = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(DvAuthzContext) ctx = NULL;
+    g_autoptr(DvAuthzContext) tctx = NULL;
+    g_autoptr(JsonObject) row = NULL;
+
+    g_assert_no_error(login(f, "alice", ALICE_PW, &session));
+    row = dv_store_find(f->store, &dv_table_users, "name", "alice", &error);
+    g_assert_no_error(error);
+    bind_full(f, "user", dv_json_get_string(row, "id", ""), "role-read-only-administrator", NULL,
+              "allow");
+    bind_full(f, "group", f->group, "role-read-only-administrator", "hg-prod", "deny");
+    ctx = dv_auth_check_token_context(f->auth, session, &error);
+    g_assert_no_error(error);
+    token = dv_auth_token_create(f->auth, ctx, "script", privs, dv_store_now() + G_TIME_SPAN_HOUR,
+                                 NULL, &error);
+    g_assert_no_error(error);
+    tctx = dv_auth_token_context(f->auth, token, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(dv_authz_decide(tctx, "host_group.read", &dev), ==, DV_AUTHZ_ALLOW);
+    g_assert_cmpint(dv_authz_decide(tctx, "host_group.read", &prod), !=, DV_AUTHZ_ALLOW);
+    /* As for the session itself. */
+    g_assert_cmpint(dv_authz_decide(ctx, "host_group.read", &prod), !=, DV_AUTHZ_ALLOW);
 }
 
 static void
@@ -495,6 +721,9 @@ main(int argc, char **argv)
         void (*func)(Fixture *, gconstpointer);
     } tests[] = {
         { "group-role", test_group_role },
+        { "token-groups", test_token_groups },
+        { "token-group-deny", test_token_group_deny },
+        { "memberof", test_memberof },
         { "wrong-password", test_wrong_password },
         { "empty-password", test_empty_password },
         { "filter-injection", test_filter_injection },

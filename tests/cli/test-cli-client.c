@@ -196,6 +196,22 @@ fake_handler(SoupServer *server, SoupServerMessage *msg, const char *path, GHash
         reply_error(msg, 401, "auth-required", "a bearer token is required", NULL);
         return;
     }
+    if (g_strcmp0(path, "/api/v1/session") == 0 && g_strcmp0(method, "GET") == 0) {
+        reply(
+            msg, 200, "application/json",
+            "{\"user_id\": \"u1\", \"name\": \"admin\", \"user\": \"admin\", \"roles\": "
+            "[\"role-administrator\"],"
+            " \"bindings\": [{\"id\": \"b0\", \"principal_kind\": \"user\", \"principal\": \"u1\","
+            " \"role_id\": \"role-administrator\", \"role\": \"administrator\", \"scope_kind\": "
+            "\"global\","
+            " \"scope_id\": null, \"effect\": \"allow\"}, {\"id\": \"b4\", \"principal_kind\": "
+            "\"group\","
+            " \"principal\": \"cn=ops,dc=x\", \"role_id\": \"r9\", \"role\": \"ops\", "
+            "\"scope_kind\": \"host_group\","
+            " \"scope_id\": \"g1\", \"effect\": \"deny\"}], \"privileges\": [\"vm.read\"],"
+            " \"storage_redacted\": false}");
+        return;
+    }
     if (g_strcmp0(path, "/api/v1/session") == 0 && g_strcmp0(method, "DELETE") == 0) {
         soup_server_message_set_status(msg, 204, NULL);
         return;
@@ -580,7 +596,11 @@ test_main_session(void)
     rc = run(&out, &err, "login", "--user", "admin", "--password-file", pwfile, NULL);
     g_assert_cmpint(rc, ==, 0);
     assert_contains(out, "Logged in to ");
-    assert_contains(out, " as admin (administrator)");
+    /* The roles come from GET /session's bindings, a group's included. */
+    assert_contains(out, " as admin; the session expires at 2026-11-22T16:00:00.000000Z\nRoles:\n"
+                         "  administrator on global\n"
+                         "  ops (denied) on host_group g1, through group cn=ops,dc=x\n");
+    g_assert_cmpstr(err, ==, "");
     config_path = dv_cli_config_path();
     g_assert_cmpint(g_stat(config_path, &st), ==, 0);
     g_assert_cmpint(st.st_mode & 0777, ==, 0600);

@@ -1437,6 +1437,124 @@ test_user_passwd(Fixture *f, gconstpointer data)
     assert_exit(new_login, 0);
 }
 
+/* drover ARGS... with the config in @xdg (another user's login). */
+static CliResult *cli_run_in(const char *xdg, const char *first, ...) G_GNUC_NULL_TERMINATED;
+
+static CliResult *
+cli_run_in(const char *xdg, const char *first, ...)
+{
+    g_autoptr(GPtrArray) args = g_ptr_array_new();
+    va_list ap;
+
+    va_start(ap, first);
+    for (const char *a = first; a != NULL; a = va_arg(ap, const char *))
+        g_ptr_array_add(args, (char *)a);
+    va_end(ap);
+    g_ptr_array_add(args, NULL);
+    return cli_run_argv(xdg, (const char *const *)args->pdata);
+}
+
+/* The access commands end to end: an administrator adds a user and binds
+ * it read-only; the user logs in (its roles shown), is refused a change
+ * with the privilege named, makes a token and uses it; the audit log has
+ * the attempts; disabling the user ends its session and its token. */
+static void
+test_access(Fixture *f, gconstpointer data)
+{
+    g_autofree char *carol_xdg = g_build_filename(f->tmp, "carol-config", NULL);
+    g_autofree char *pw = write_secret_file(f, "carol-password", "Pw-cli-8d2f51\n");
+    g_autoptr(CliResult) add = NULL;
+    g_autoptr(CliResult) roles = NULL;
+    g_autoptr(CliResult) bind = NULL;
+    g_autoptr(CliResult) login = NULL;
+    g_autoptr(CliResult) hosts = NULL;
+    g_autoptr(CliResult) refused = NULL;
+    g_autoptr(CliResult) token = NULL;
+    g_autoptr(CliResult) by_token = NULL;
+    g_autoptr(CliResult) token_refused = NULL;
+    g_autoptr(CliResult) audit = NULL;
+    g_autoptr(CliResult) disable = NULL;
+    g_autoptr(CliResult) ended = NULL;
+    g_autoptr(CliResult) token_ended = NULL;
+    g_auto(GStrv) token_lines = NULL;
+
+    g_assert_cmpint(g_mkdir(carol_xdg, 0700), ==, 0);
+    add = cli_run(f, "user", "add", "carol", "--password-file", pw, NULL);
+    assert_exit(add, 0);
+    assert_contains(add->out, "Added user carol");
+    roles = cli_run(f, "role", "list", NULL);
+    assert_exit(roles, 0);
+    assert_contains(roles->out, "read-only-administrator");
+    bind =
+        cli_run(f, "binding", "add", "--user", "carol", "--role", "read-only-administrator", NULL);
+    assert_exit(bind, 0);
+    {
+        /* Listed by the user's name (the row holds its id). */
+        g_autoptr(CliResult) list =
+            cli_run(f, "binding", "list", "--user", "carol", "-o", "json", NULL);
+        assert_exit(list, 0);
+        assert_contains(list->out, "role-read-only-administrator");
+    }
+
+    login = cli_run_in(carol_xdg, "--server", f->d->url, "login", "--user", "carol",
+                       "--password-file", pw, NULL);
+    assert_exit(login, 0);
+    assert_contains(login->out, " as carol; the session expires at ");
+    assert_contains(login->out, "Roles:\n  read-only-administrator on global\n");
+    g_assert_cmpstr(login->err, ==, "");
+
+    hosts = cli_run_in(carol_xdg, "host-group", "list", NULL);
+    assert_exit(hosts, 0);
+    refused = cli_run_in(carol_xdg, "host-group", "add", "carols", NULL);
+    assert_error(refused, 5, "host_group.create");
+
+    token = cli_run_in(carol_xdg, "token", "add", "ci", "--privilege", "host_group.read", NULL);
+    assert_exit(token, 0);
+    token_lines = g_strsplit(token->out, "\n", -1);
+    g_assert_cmpuint(g_strv_length(token_lines), >=, 2);
+    g_assert_true(g_str_has_prefix(token_lines[1], "dvt_"));
+    by_token = cli_run_in(carol_xdg, "--token", token_lines[1], "host-group", "list", NULL);
+    assert_exit(by_token, 0);
+    token_refused =
+        cli_run_in(carol_xdg, "--token", token_lines[1], "host-group", "add", "carols2", NULL);
+    assert_error(token_refused, 5, "host_group.create");
+
+    {
+        /* Carol's own token and session, named as hers. */
+        g_autoptr(CliResult) tokens = cli_run_in(carol_xdg, "token", "list", NULL);
+        g_autoptr(CliResult) sessions = cli_run_in(carol_xdg, "session", "list", NULL);
+        g_autofree char *row = NULL;
+        assert_exit(tokens, 0);
+        row = table_row(tokens->out, "ci");
+        g_assert_nonnull(row);
+        assert_contains(row, " carol ");
+        assert_contains(row, " host_group.read ");
+        assert_exit(sessions, 0);
+        assert_contains(sessions->out, " carol ");
+        assert_not_contains(tokens->out, token_lines[1]);
+    }
+    audit = cli_run(f, "audit", "--user", "carol", NULL);
+    assert_exit(audit, 0);
+    {
+        /* Both refusals, the session's and the token's, and the token made. */
+        g_auto(GStrv) lines = g_strsplit(audit->out, "\n", -1);
+        guint refusals = 0;
+        for (guint i = 0; lines[i] != NULL; i++)
+            if (strstr(lines[i], " host_group.create ") != NULL &&
+                strstr(lines[i], " refused ") != NULL)
+                refusals++;
+        g_assert_cmpuint(refusals, ==, 2);
+        assert_contains(audit->out, " token.create ");
+    }
+
+    disable = cli_run(f, "user", "disable", "carol", NULL);
+    assert_exit(disable, 0);
+    ended = cli_run_in(carol_xdg, "host-group", "list", NULL);
+    assert_error(ended, 5, "not logged in or session expired");
+    token_ended = cli_run_in(carol_xdg, "--token", token_lines[1], "host-group", "list", NULL);
+    assert_error(token_ended, 5, "not logged in or session expired");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1456,6 +1574,7 @@ main(int argc, char **argv)
     ADD("secrets", test_secrets);
     ADD("catalogs", test_catalogs);
     ADD("user-passwd", test_user_passwd);
+    ADD("access", test_access);
 #undef ADD
     return g_test_run();
 }

@@ -391,8 +391,10 @@ dv_auth_token_context(DvAuth *auth, const char *token, GError **error)
     g_autofree char *hash = NULL;
     g_autoptr(JsonObject) rec = NULL;
     g_autoptr(DvAuthzContext) user = NULL;
+    g_autoptr(JsonObject) row = NULL;
     g_autoptr(GError) local = NULL;
     g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+    g_auto(GStrv) groups = NULL;
     g_auto(GStrv) privs = NULL;
     JsonArray *arr;
 
@@ -419,7 +421,27 @@ dv_auth_token_context(DvAuth *auth, const char *token, GError **error)
         g_set_error_literal(error, DV_ERROR, DV_ERROR_AUTH_REQUIRED, "this API token expired");
         return NULL;
     }
-    user = dv_authz_context_new(store, dv_json_get_string(rec, "user_id", ""), NULL, error);
+    /* A directory user's token keeps its groups' bindings (and denies):
+     * read from the directory as a session on another server does. */
+    row = dv_store_get(store, &dv_table_users, dv_json_get_string(rec, "user_id", ""), &local);
+    if (row == NULL) {
+        if (!g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            return NULL;
+        }
+        g_set_error_literal(error, DV_ERROR, DV_ERROR_AUTH_REQUIRED,
+                            "this API token's user no longer exists");
+        return NULL;
+    }
+    if (dv_json_get_bool(row, "disabled", FALSE)) {
+        g_set_error_literal(error, DV_ERROR, DV_ERROR_AUTH_REQUIRED, "this user is disabled");
+        return NULL;
+    }
+    groups = dv_auth_user_groups(auth, row, error);
+    if (groups == NULL)
+        return NULL;
+    user = dv_authz_context_new(store, dv_json_get_string(rec, "user_id", ""),
+                                (const char *const *)groups, error);
     if (user == NULL)
         return NULL;
     arr = dv_json_get_array(rec, "privileges");
@@ -447,4 +469,129 @@ dv_auth_token_revoke(DvAuth *auth, const DvAuthzContext *actor, const char *id, 
         return FALSE;
     json_object_set_int_member(changes, "revoked_at", dv_store_now());
     return dv_store_update(store, &dv_table_api_tokens, id, changes, error);
+}
+
+/* --- sessions and tokens of a user ----------------------------------------- */
+
+static gboolean
+dv_auth_users_manages(const DvAuthzContext *actor)
+{
+    DvAuthzObject global = { .kind = "user" };
+    return actor == NULL || dv_authz_decide(actor, "user.manage", &global) == DV_AUTHZ_ALLOW;
+}
+
+/* The id of the user whose records @actor asks for (owned): its own (@name
+ * NULL or its own name), or anyone's with user.manage (403 otherwise). */
+static char *
+dv_auth_users_subject(DvAuth *auth, const DvAuthzContext *actor, const char *name, GError **error)
+{
+    g_autoptr(JsonObject) user = NULL;
+
+    if (actor != NULL && (name == NULL || g_strcmp0(name, dv_authz_context_get_name(actor)) == 0))
+        return g_strdup(dv_authz_context_get_user_id(actor));
+    if (!dv_auth_users_manages(actor)) {
+        dv_set_field_error(error, DV_ERROR_PERMISSION_DENIED, "user",
+                           "user: another user's records need user.manage");
+        return NULL;
+    }
+    if (name != NULL && strlen(name) <= DV_NAME_MAX)
+        user = dv_store_find(dv_auth_get_store(auth), &dv_table_users, "name", name, NULL);
+    if (user == NULL) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "user", "user: no user '%s'",
+                           name != NULL ? name : "");
+        return NULL;
+    }
+    return g_strdup(dv_json_get_string(user, "id", ""));
+}
+
+JsonArray *
+dv_auth_sessions_list(DvAuth *auth, const DvAuthzContext *actor, const char *user,
+                      const char *token, guint limit, const char *cursor, char **ret_next_cursor,
+                      GError **error)
+{
+    g_autofree char *user_id = dv_auth_users_subject(auth, actor, user, error);
+    g_autoptr(JsonArray) rows = NULL;
+    g_autoptr(JsonObject) me = NULL;
+    JsonArray *items;
+    DvFilter filter;
+
+    if (user_id == NULL)
+        return NULL;
+    filter = (DvFilter){ .column = "user_id", .op = DV_FILTER_EQ, .value = user_id };
+    rows = dv_store_list(dv_auth_get_store(auth), &dv_table_sessions, &filter, 1, limit, cursor,
+                         ret_next_cursor, error);
+    if (rows == NULL)
+        return NULL;
+    if (token != NULL)
+        me = dv_auth_check_token(auth, token, NULL);
+    items = json_array_new();
+    for (guint i = 0; i < json_array_get_length(rows); i++) {
+        JsonObject *row = json_array_get_object_element(rows, i);
+        JsonObject *o = json_object_new();
+        const char *id = dv_json_get_string(row, "id", "");
+        json_object_set_string_member(o, "id", id);
+        json_object_set_string_member(
+            o, "user",
+            user != NULL ? user : (actor != NULL ? dv_authz_context_get_name(actor) : ""));
+        json_object_set_int_member(o, "created_at", dv_json_get_int(row, "created_at", 0));
+        json_object_set_int_member(o, "expires_at", dv_json_get_int(row, "expires_at", 0));
+        json_object_set_boolean_member(
+            o, "current", g_strcmp0(id, dv_json_get_string(me, "session_id", NULL)) == 0);
+        json_array_add_object_element(items, o);
+    }
+    return items;
+}
+
+gboolean
+dv_auth_session_revoke(DvAuth *auth, const DvAuthzContext *actor, const char *id, GError **error)
+{
+    DvStore *store = dv_auth_get_store(auth);
+    g_autoptr(JsonObject) row =
+        id != NULL ? dv_store_get(store, &dv_table_sessions, id, NULL) : NULL;
+
+    /* Another user's session is "not found" without user.manage, as if
+     * absent: session ids are not for others to probe. */
+    if (row == NULL || (actor != NULL &&
+                        g_strcmp0(dv_json_get_string(row, "user_id", NULL),
+                                  dv_authz_context_get_user_id(actor)) != 0 &&
+                        !dv_auth_users_manages(actor))) {
+        g_set_error(error, DV_ERROR, DV_ERROR_NOT_FOUND, "session '%s' not found",
+                    id != NULL ? id : "");
+        return FALSE;
+    }
+    if (!dv_store_delete(store, &dv_table_sessions, id, error))
+        return FALSE;
+    /* Its cached entry goes too: the very next request with it is 401. */
+    dv_auth_forget_user(auth, dv_json_get_string(row, "user_id", ""));
+    return TRUE;
+}
+
+JsonArray *
+dv_auth_tokens_list(DvAuth *auth, const DvAuthzContext *actor, const char *user, guint limit,
+                    const char *cursor, char **ret_next_cursor, GError **error)
+{
+    g_autofree char *user_id = dv_auth_users_subject(auth, actor, user, error);
+    g_autoptr(JsonArray) rows = NULL;
+    JsonArray *items;
+    DvFilter filter;
+
+    if (user_id == NULL)
+        return NULL;
+    filter = (DvFilter){ .column = "user_id", .op = DV_FILTER_EQ, .value = user_id };
+    rows = dv_store_list(dv_auth_get_store(auth), &dv_table_api_tokens, &filter, 1, limit, cursor,
+                         ret_next_cursor, error);
+    if (rows == NULL)
+        return NULL;
+    items = json_array_new();
+    for (guint i = 0; i < json_array_get_length(rows); i++) {
+        JsonObject *row = json_object_ref(json_array_get_object_element(rows, i));
+        /* Never the hash: the token is shown once, when made. */
+        json_object_remove_member(row, "token_hash");
+        /* Named as a session's user is (drover token list shows it). */
+        json_object_set_string_member(
+            row, "user",
+            user != NULL ? user : (actor != NULL ? dv_authz_context_get_name(actor) : ""));
+        json_array_add_object_element(items, row);
+    }
+    return items;
 }

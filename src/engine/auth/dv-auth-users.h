@@ -59,4 +59,21 @@ DvAuthzContext *dv_auth_token_context(DvAuth *auth, const char *token, GError **
 gboolean dv_auth_token_revoke(DvAuth *auth, const DvAuthzContext *actor, const char *id,
                               GError **error) G_GNUC_WARN_UNUSED_RESULT;
 
+/* The sessions or tokens of @user (a name; NULL: @actor's own), paged
+ * (@limit 1..DV_PAGE_MAX, @cursor as dv_store_list()).  Another user's
+ * need user.manage (DV_ERROR_PERMISSION_DENIED, field user); an unknown
+ * name is DV_ERROR_INVALID_ARGUMENT.  Sessions: {id, user, created_at,
+ * expires_at, current}, current when it is @token's (may be NULL).
+ * Tokens: their records without the hash, with "user" (its name). */
+JsonArray *dv_auth_sessions_list(DvAuth *auth, const DvAuthzContext *actor, const char *user,
+                                 const char *token, guint limit, const char *cursor,
+                                 char **ret_next_cursor, GError **error);
+JsonArray *dv_auth_tokens_list(DvAuth *auth, const DvAuthzContext *actor, const char *user,
+                               guint limit, const char *cursor, char **ret_next_cursor,
+                               GError **error);
+/* Ends session @id at once (row deleted, cache dropped): its own user's,
+ * or any with user.manage; otherwise DV_ERROR_NOT_FOUND, as if absent. */
+gboolean dv_auth_session_revoke(DvAuth *auth, const DvAuthzContext *actor, const char *id,
+                                GError **error) G_GNUC_WARN_UNUSED_RESULT;
+
 G_END_DECLS

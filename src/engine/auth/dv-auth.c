@@ -33,6 +33,20 @@ typedef struct {
     gint64 checked_at; /* monotonic: when the session row was last read */
 } DvAuthCached;
 
+/* The directory groups of a user as its API tokens last read them. */
+typedef struct {
+    char **groups;
+    gint64 read_at; /* throttle clock (tests move it) */
+} DvAuthUserGroups;
+
+static void
+dv_auth_user_groups_free(gpointer data)
+{
+    DvAuthUserGroups *g = data;
+    g_strfreev(g->groups);
+    g_free(g);
+}
+
 /* Failed logins of one user name ("u:NAME") or from one address ("a:ADDR"). */
 typedef struct {
     guint failures;
@@ -48,6 +62,7 @@ struct _DvAuth {
     GHashTable *throttle; /* "u:NAME" or "a:ADDRESS" -> DvAuthThrottle */
     GHashTable *trusted;  /* "NAME\nADDRESS" of a past success -> nothing */
     GHashTable *groups;   /* session id of a directory login -> its group DNs (GStrv) */
+    GHashTable *user_groups; /* user id -> DvAuthUserGroups: an API token's directory groups */
     gint64 clock_offset;  /* tests move the throttle's clock */
     char *state_dir;      /* where initial-admin-password is; NULL until known */
     char *dummy_hash;     /* verified against for unknown users */
@@ -109,6 +124,8 @@ dv_auth_new(DvStore *store)
     auth->throttle = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     auth->trusted = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     auth->groups = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_strfreev);
+    auth->user_groups =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, dv_auth_user_groups_free);
     dummy = dv_secret_new_random(24);
     {
         char hex[49];
@@ -129,6 +146,7 @@ dv_auth_free(DvAuth *auth)
     g_hash_table_unref(auth->throttle);
     g_hash_table_unref(auth->trusted);
     g_hash_table_unref(auth->groups);
+    g_hash_table_unref(auth->user_groups);
     g_mutex_clear(&auth->lock);
     g_free(auth->state_dir);
     g_free(auth->dummy_hash);
@@ -1044,6 +1062,7 @@ dv_auth_forget_user(DvAuth *auth, const char *user_id)
     while (g_hash_table_iter_next(&iter, NULL, &value))
         if (g_strcmp0(((DvAuthCached *)value)->user_id, user_id) == 0)
             g_hash_table_iter_remove(&iter);
+    g_hash_table_remove(auth->user_groups, user_id);
     g_mutex_unlock(&auth->lock);
 }
 
@@ -1096,6 +1115,47 @@ dv_auth_session_groups(DvAuth *auth, const char *token_hash, JsonObject *user, G
         dv_auth_groups_remember(auth, session_id, groups);
         g_mutex_unlock(&auth->lock);
     }
+    return groups;
+}
+
+char **
+dv_auth_user_groups(DvAuth *auth, JsonObject *user, GError **error)
+{
+    g_autoptr(DvAuthDirectory) dir = NULL;
+    const char *user_id = dv_json_get_string(user, "id", "");
+    DvAuthUserGroups *cached;
+    char **groups = NULL;
+
+    if (!dv_auth_is_directory_user(user))
+        return g_new0(char *, 1);
+    g_mutex_lock(&auth->lock);
+    cached = g_hash_table_lookup(auth->user_groups, user_id);
+    if (cached != NULL && dv_auth_clock(auth) - cached->read_at < DV_AUTH_TOKEN_GROUPS_TTL_US)
+        groups = g_strdupv(cached->groups);
+    g_mutex_unlock(&auth->lock);
+    if (groups != NULL)
+        return groups;
+    if (!dv_auth_directory_settings(auth, &dir, error))
+        return NULL;
+    if (dir == NULL) {
+        g_set_error_literal(error, DV_ERROR, DV_ERROR_AUTH_REQUIRED,
+                            "directory logins are turned off; this directory user's API token "
+                            "cannot be used");
+        return NULL;
+    }
+    /* A directory that cannot answer is an error (503), never "no
+     * groups": a group may hold a deny binding. */
+    groups = dv_auth_directory_groups(dir, dv_json_get_string(user, "name", ""), error);
+    if (groups == NULL)
+        return NULL;
+    g_mutex_lock(&auth->lock);
+    if (g_hash_table_size(auth->user_groups) >= DV_AUTH_CACHE_MAX)
+        g_hash_table_remove_all(auth->user_groups);
+    cached = g_new0(DvAuthUserGroups, 1);
+    cached->groups = g_strdupv(groups);
+    cached->read_at = dv_auth_clock(auth);
+    g_hash_table_replace(auth->user_groups, g_strdup(user_id), cached);
+    g_mutex_unlock(&auth->lock);
     return groups;
 }
 

@@ -37,6 +37,9 @@ G_BEGIN_DECLS
 #define DV_AUTH_USER_FREE_FAILURES 10
 #define DV_AUTH_USER_DELAY_MAX_S 30
 #define DV_AUTH_THROTTLE_FORGET_US G_TIME_SPAN_HOUR
+/* How long an API token of a directory user uses the groups last read
+ * from the directory before reading them again (docs/ACCESS.md). */
+#define DV_AUTH_TOKEN_GROUPS_TTL_US (60 * G_USEC_PER_SEC)
 
 typedef struct _DvAuth DvAuth;
 

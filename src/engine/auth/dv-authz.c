@@ -405,6 +405,8 @@ typedef struct {
     gboolean redacts;
     char *role_id;
     char *binding_id;
+    char *role_name; /* for GET /session: what the actor holds, readable */
+    char *principal; /* the user id or group DN the binding names */
 } DvAuthzGrant;
 
 struct _DvAuthzContext {
@@ -422,6 +424,8 @@ dv_authz_grant_free(gpointer data)
     g_free(g->scope_id);
     g_free(g->role_id);
     g_free(g->binding_id);
+    g_free(g->role_name);
+    g_free(g->principal);
     g_free(g);
 }
 
@@ -506,6 +510,8 @@ dv_authz_context_add_binding(DvAuthzContext *ctx, JsonObject *binding, JsonObjec
     g->redacts = b != NULL && b->redacts;
     g->role_id = g_strdup(dv_json_get_string(role, "id", ""));
     g->binding_id = g_strdup(dv_json_get_string(binding, "id", ""));
+    g->role_name = g_strdup(dv_json_get_string(role, "name", g->role_id));
+    g->principal = g_strdup(dv_json_get_string(binding, "principal", ""));
     g_ptr_array_add(ctx->all, g);
     for (guint i = 0; i < DV_AUTHZ_N_PRIVILEGES; i++) {
         gboolean has = FALSE;
@@ -603,6 +609,8 @@ dv_authz_context_restrict(const DvAuthzContext *ctx, const char *const *privileg
             g->scope_id = g_strdup(src->scope_id);
             g->role_id = g_strdup(src->role_id);
             g->binding_id = g_strdup(src->binding_id);
+            g->role_name = g_strdup(src->role_name);
+            g->principal = g_strdup(src->principal);
             g_ptr_array_add(out->all, g);
             dv_authz_context_add(out, (guint)p, g);
         }
@@ -644,6 +652,7 @@ dv_authz_context_to_json(const DvAuthzContext *ctx)
     JsonObject *out = json_object_new();
     JsonArray *roles = json_array_new();
     JsonArray *privs = json_array_new();
+    JsonArray *bindings = json_array_new();
     g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
 
     json_object_set_string_member(out, "user_id", ctx->user_id);
@@ -656,7 +665,30 @@ dv_authz_context_to_json(const DvAuthzContext *ctx)
     for (guint i = 0; i < DV_AUTHZ_N_PRIVILEGES; i++)
         if (dv_authz_context_holds(ctx, dv_authz_privilege_names[i]))
             json_array_add_string_element(privs, dv_authz_privilege_names[i]);
+    /* Each binding that gives the actor something, as GET /bindings
+     * spells its rows, with the role's name: what `drover login` shows. */
+    g_hash_table_remove_all(seen);
+    for (guint i = 0; i < ctx->all->len; i++) {
+        DvAuthzGrant *g = g_ptr_array_index(ctx->all, i);
+        JsonObject *b;
+        if (!g_hash_table_add(seen, g->binding_id))
+            continue;
+        b = json_object_new();
+        json_object_set_string_member(b, "id", g->binding_id);
+        json_object_set_string_member(b, "principal_kind", g->user ? "user" : "group");
+        json_object_set_string_member(b, "principal", g->principal);
+        json_object_set_string_member(b, "role_id", g->role_id);
+        json_object_set_string_member(b, "role", g->role_name);
+        json_object_set_string_member(b, "scope_kind", dv_authz_scope_names[g->scope_kind]);
+        if (g->scope_id != NULL)
+            json_object_set_string_member(b, "scope_id", g->scope_id);
+        else
+            json_object_set_null_member(b, "scope_id");
+        json_object_set_string_member(b, "effect", g->deny ? "deny" : "allow");
+        json_array_add_object_element(bindings, b);
+    }
     json_object_set_array_member(out, "roles", roles);
+    json_object_set_array_member(out, "bindings", bindings);
     json_object_set_array_member(out, "privileges", privs);
     json_object_set_boolean_member(out, "storage_redacted", dv_authz_context_redacts_storage(ctx));
     return out;
@@ -1475,10 +1507,22 @@ JsonArray *
 dv_authz_binding_list(DvStore *store, const char *principal_kind, const char *principal,
                       GError **error)
 {
+    g_autoptr(JsonObject) user = NULL;
     DvFilter f[2] = {
         { "principal_kind", DV_FILTER_EQ, principal_kind },
         { "principal", DV_FILTER_EQ, principal },
     };
+
+    /* A user binding's principal is the user's id; GET /bindings?user=
+     * names the user (docs/API.md): a name that is no id is looked up. */
+    if (g_strcmp0(principal_kind, "user") == 0 && principal != NULL &&
+        strlen(principal) <= DV_NAME_MAX) {
+        g_autoptr(JsonObject) by_id = dv_store_get(store, &dv_table_users, principal, NULL);
+        if (by_id == NULL)
+            user = dv_store_find(store, &dv_table_users, "name", principal, NULL);
+        if (user != NULL)
+            f[1].value = dv_json_get_string(user, "id", principal);
+    }
     return dv_store_list(store, &dv_table_bindings, f, 2, DV_AUTHZ_BINDINGS_MAX, NULL, NULL, error);
 }
 

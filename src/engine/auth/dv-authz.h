@@ -187,7 +187,8 @@ JsonObject *dv_authz_binding_add(DvStore *store, const DvAuthzContext *actor, Js
                                  GError **error);
 gboolean dv_authz_binding_delete(DvStore *store, const DvAuthzContext *actor, const char *id,
                                  GError **error) G_GNUC_WARN_UNUSED_RESULT;
-/* Bindings of one principal ("user"/"group"), oldest first. */
+/* Bindings of one principal ("user": its id or name; "group": its DN),
+ * oldest first. */
 JsonArray *dv_authz_binding_list(DvStore *store, const char *principal_kind, const char *principal,
                                  GError **error);
 /* Enabled users holding administrator globally through a user binding. */

@@ -586,119 +586,46 @@ dv_access_token_delete(DvOpCall *call, GError **error)
 
 /* --- sessions and tokens of a user ---------------------------------------- */
 
-/* The user whose sessions or tokens are asked for: the caller's own, or
- * (?user=NAME) anyone's for a holder of user.manage (403 otherwise). */
-static char *
-dv_access_subject(DvOpCall *call, GError **error)
-{
-    const char *name = dv_access_query(call, "user");
-    g_autoptr(JsonObject) user = NULL;
-    DvAuthzObject global = { .kind = "user" };
-
-    if (name == NULL || g_strcmp0(name, dv_actor_get_name(call->actor)) == 0)
-        return g_strdup(call->actor->id);
-    if (dv_authz_decide(call->authz, "user.manage", &global) != DV_AUTHZ_ALLOW) {
-        dv_set_field_error(error, DV_ERROR_PERMISSION_DENIED, "user",
-                           "user: another user's records need user.manage");
-        return NULL;
-    }
-    user = dv_store_find(dv_core(call->engine)->store, &dv_table_users, "name", name, NULL);
-    if (user == NULL) {
-        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "user", "user: no user '%s'", name);
-        return NULL;
-    }
-    return g_strdup(dv_json_get_string(user, "id", ""));
-}
-
-/* A row of @def by @id that the caller may see: its own, or anyone's with
- * user.manage; else 404, as if absent. */
-static JsonObject *
-dv_access_owned_row(DvOpCall *call, const DvTableDef *def, const char *what, GError **error)
-{
-    DvAuthzObject global = { .kind = "user" };
-    g_autoptr(JsonObject) row =
-        dv_store_get(dv_core(call->engine)->store, def, call->params[0], NULL);
-    if (row != NULL &&
-        (g_strcmp0(dv_json_get_string(row, "user_id", NULL), call->actor->id) == 0 ||
-         dv_authz_decide(call->authz, "user.manage", &global) == DV_AUTHZ_ALLOW))
-        return g_steal_pointer(&row);
-    g_set_error(error, DV_ERROR, DV_ERROR_NOT_FOUND, "%s '%s' not found", what, call->params[0]);
-    return NULL;
-}
-
+/* The caller's own (?user= absent or its own name), or anyone's with
+ * user.manage: src/engine/auth decides and reads. */
 static JsonObject *
 dv_access_sessions(DvOpCall *call, GError **error)
 {
-    g_autofree char *user_id = dv_access_subject(call, error);
     g_autofree char *next = NULL;
-    g_autoptr(JsonArray) rows = NULL;
-    g_autoptr(JsonObject) me = NULL;
     JsonArray *items;
-    DvFilter filter;
     guint limit;
 
-    if (user_id == NULL || !dv_access_limit(call, &limit, error))
+    if (!dv_access_limit(call, &limit, error))
         return NULL;
-    filter = (DvFilter){ .column = "user_id", .op = DV_FILTER_EQ, .value = user_id };
-    rows = dv_store_list(dv_core(call->engine)->store, &dv_table_sessions, &filter, 1, limit,
-                         dv_access_query(call, "cursor"), &next, error);
-    if (rows == NULL)
+    items =
+        dv_auth_sessions_list(dv_access_auth(call), call->authz, dv_access_query(call, "user"),
+                              call->token, limit, dv_access_query(call, "cursor"), &next, error);
+    if (items == NULL)
         return NULL;
-    me = dv_auth_check_token(dv_access_auth(call), call->token, NULL);
-    items = json_array_new();
-    for (guint i = 0; i < json_array_get_length(rows); i++) {
-        JsonObject *row = json_array_get_object_element(rows, i);
-        JsonObject *o = json_object_new();
-        const char *id = dv_json_get_string(row, "id", "");
-        json_object_set_string_member(o, "id", id);
-        json_object_set_string_member(o, "user", dv_access_query(call, "user") != NULL
-                                                     ? dv_access_query(call, "user")
-                                                     : dv_actor_get_name(call->actor));
-        json_object_set_int_member(o, "created_at", dv_json_get_int(row, "created_at", 0));
-        json_object_set_int_member(o, "expires_at", dv_json_get_int(row, "expires_at", 0));
-        json_object_set_boolean_member(
-            o, "current", g_strcmp0(id, dv_json_get_string(me, "session_id", NULL)) == 0);
-        json_array_add_object_element(items, o);
-    }
     return dv_access_items(items, next);
 }
 
 static JsonObject *
 dv_access_session_delete(DvOpCall *call, GError **error)
 {
-    g_autoptr(JsonObject) row = dv_access_owned_row(call, &dv_table_sessions, "session", error);
-    if (row == NULL ||
-        !dv_store_delete(dv_core(call->engine)->store, &dv_table_sessions, call->params[0], error))
+    if (!dv_auth_session_revoke(dv_access_auth(call), call->authz, call->params[0], error))
         return NULL;
-    /* Its cached entry goes too: the very next request with it is 401. */
-    dv_auth_forget_user(dv_access_auth(call), dv_json_get_string(row, "user_id", ""));
     return json_object_new();
 }
 
 static JsonObject *
 dv_access_tokens(DvOpCall *call, GError **error)
 {
-    g_autofree char *user_id = dv_access_subject(call, error);
     g_autofree char *next = NULL;
-    g_autoptr(JsonArray) rows = NULL;
     JsonArray *items;
-    DvFilter filter;
     guint limit;
 
-    if (user_id == NULL || !dv_access_limit(call, &limit, error))
+    if (!dv_access_limit(call, &limit, error))
         return NULL;
-    filter = (DvFilter){ .column = "user_id", .op = DV_FILTER_EQ, .value = user_id };
-    rows = dv_store_list(dv_core(call->engine)->store, &dv_table_api_tokens, &filter, 1, limit,
-                         dv_access_query(call, "cursor"), &next, error);
-    if (rows == NULL)
+    items = dv_auth_tokens_list(dv_access_auth(call), call->authz, dv_access_query(call, "user"),
+                                limit, dv_access_query(call, "cursor"), &next, error);
+    if (items == NULL)
         return NULL;
-    items = json_array_new();
-    for (guint i = 0; i < json_array_get_length(rows); i++) {
-        JsonObject *row = json_object_ref(json_array_get_object_element(rows, i));
-        /* Never the hash: the token is shown once, when made. */
-        json_object_remove_member(row, "token_hash");
-        json_array_add_object_element(items, row);
-    }
     return dv_access_items(items, next);
 }
 
