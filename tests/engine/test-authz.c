@@ -1060,7 +1060,9 @@ visible_ids(Fixture *f, DvAuthzContext *ctx, const char *kind, const char *table
 static DvAuthzObject
 share_obj(const char *kind, const char *id, const char *share, const char *const *path)
 {
-    DvAuthzObject o = { .kind = kind, .id = id, .library_share_id = share, .host_group_path = path };
+    DvAuthzObject o = {
+        .kind = kind, .id = id, .library_share_id = share, .host_group_path = path
+    };
     return o;
 }
 
@@ -1111,8 +1113,7 @@ test_library_scope(Fixture *f, gconstpointer data)
         g_assert_cmpstr(shares, ==, "");
         g_assert_cmpstr(tmpls, ==, "t-prod,t-web");
         g_assert_cmpint(dv_authz_decide(c, "template.read", &t_prod), ==, DV_AUTHZ_ALLOW);
-        g_assert_cmpint(dv_authz_decide(c, "template.delete", &t_prod), ==,
-                        DV_AUTHZ_FORBIDDEN);
+        g_assert_cmpint(dv_authz_decide(c, "template.delete", &t_prod), ==, DV_AUTHZ_FORBIDDEN);
         g_assert_false(dv_authz_check(c, "template.read", &t_dev, &error));
         g_assert_error(error, DV_ERROR, DV_ERROR_NOT_FOUND);
         g_clear_error(&error);
@@ -1193,8 +1194,7 @@ test_guest_os_profile(Fixture *f, gconstpointer data)
         g_assert_cmpstr(ns, ==, "");
         g_assert_cmpint(dv_authz_decide(s, "guest_os_profile.read", &gp), ==, DV_AUTHZ_ALLOW);
         g_assert_cmpint(dv_authz_decide(d, "guest_os_profile.read", &gp), ==, DV_AUTHZ_ALLOW);
-        g_assert_cmpint(dv_authz_decide(n, "guest_os_profile.read", &gp), ==,
-                        DV_AUTHZ_NOT_FOUND);
+        g_assert_cmpint(dv_authz_decide(n, "guest_os_profile.read", &gp), ==, DV_AUTHZ_NOT_FOUND);
         /* Made, changed and deleted under a global binding only: 403
          * naming the privilege below it, though the role holds it. */
         g_assert_cmpint(dv_authz_decide(a, "guest_os_profile.change", &gp), ==, DV_AUTHZ_ALLOW);
@@ -1202,12 +1202,10 @@ test_guest_os_profile(Fixture *f, gconstpointer data)
         g_assert_error(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED);
         g_assert_nonnull(strstr(error->message, "guest_os_profile.change"));
         g_clear_error(&error);
-        g_assert_cmpint(dv_authz_decide(d, "guest_os_profile.delete", &gp), ==,
-                        DV_AUTHZ_FORBIDDEN);
+        g_assert_cmpint(dv_authz_decide(d, "guest_os_profile.delete", &gp), ==, DV_AUTHZ_FORBIDDEN);
         g_assert_cmpint(dv_authz_decide(d, "guest_os_profile.create", &made), ==,
                         DV_AUTHZ_FORBIDDEN);
-        g_assert_cmpint(dv_authz_decide(s, "guest_os_profile.change", &gp), ==,
-                        DV_AUTHZ_FORBIDDEN);
+        g_assert_cmpint(dv_authz_decide(s, "guest_os_profile.change", &gp), ==, DV_AUTHZ_FORBIDDEN);
     }
 
     /* Denies keep their rules: a deny where the only allow is (same depth,
@@ -1219,8 +1217,7 @@ test_guest_os_profile(Fixture *f, gconstpointer data)
         g_autoptr(DvAuthzContext) t = ctx_for(f, tess, NULL);
         g_autofree char *ts = visible_ids(f, t, "guest_os_profile", "guest_os_profiles");
         g_assert_cmpstr(ts, ==, "");
-        g_assert_cmpint(dv_authz_decide(t, "guest_os_profile.read", &gp), ==,
-                        DV_AUTHZ_NOT_FOUND);
+        g_assert_cmpint(dv_authz_decide(t, "guest_os_profile.read", &gp), ==, DV_AUTHZ_NOT_FOUND);
     }
     g_free(bind(f, "user", tess, "self-service-user", "host_group", "hg-web", "allow"));
     {

@@ -991,7 +991,7 @@ typedef struct {
     const char *ungrouped;
 } DvAuthzListRule;
 
-#define DV_AUTHZ_SHARE_UNGROUPED \
+#define DV_AUTHZ_SHARE_UNGROUPED                                                                   \
     "host_id IS NULL OR host_id IN (SELECT id FROM hosts WHERE host_group_id IS NULL)"
 
 #define DV_AUTHZ_BY_HOST "host_id IN (SELECT id FROM hosts WHERE host_group_id IN (%s))"
@@ -1024,8 +1024,8 @@ static const DvAuthzListRule dv_authz_list_rules[] = {
       DV_AUTHZ_SHARE_UNGROUPED },
     { "template", "library_share_id IN (SELECT id FROM library_shares WHERE " DV_AUTHZ_BY_HOST ")",
       NULL, DV_SCOPE_LIBRARY_SHARE, "library_share_id", NULL, NULL,
-      "library_share_id IS NULL OR library_share_id IN (SELECT id FROM library_shares WHERE "
-      DV_AUTHZ_SHARE_UNGROUPED ")" },
+      "library_share_id IS NULL OR library_share_id IN (SELECT id FROM library_shares "
+      "WHERE " DV_AUTHZ_SHARE_UNGROUPED ")" },
     { "run_as", NULL, NULL, DV_SCOPE_RUN_AS, "id" },
     /* Read anywhere (dv_authz_read_anywhere_kinds): "1=1" or "1=0". */
     { "guest_os_profile", NULL, NULL, DV_SCOPE_GLOBAL, NULL },
