@@ -295,10 +295,23 @@ dv_authorizer_describe(DvEngine *engine, DvKind kind, JsonObject *record, DvAuth
             dv_json_get_string(record, kind == DV_KIND_JOB ? "created_by" : "owner_id", NULL);
         break;
     case DV_KIND_LIBRARY_SHARE:
+        /* Its own scope, and under its host's group (either covers; a
+         * deny on the share itself is deeper). */
         obj->library_share_id = obj->id;
+        host_id = dv_json_get_string(record, "host_id", NULL);
         break;
     case DV_KIND_TEMPLATE:
+        /* As its share. */
         obj->library_share_id = dv_json_get_string(record, "library_share_id", NULL);
+        if (obj->library_share_id != NULL) {
+            g_autoptr(JsonObject) share =
+                dv_store_get(store, &dv_table_library_shares, obj->library_share_id, NULL);
+            if (share != NULL) {
+                char *h = g_strdup(dv_json_get_string(share, "host_id", NULL));
+                g_ptr_array_add(keep->strs, h);
+                host_id = h;
+            }
+        }
         break;
     case DV_KIND_CATALOG:
         /* Under the host group it targets (a cluster's group); a catalog

@@ -21,8 +21,11 @@
  *   S not sent (tested apart).
  * The own column is NULL for the kinds with no owner (all but VMs and
  * jobs): it would repeat "in".  The fixture holds real objects of every
- * kind: catalogs, library shares and Run As accounts are scopes of their
- * own, so each principal also holds its role over catin, lin and rin. */
+ * kind: catalogs and Run As accounts are scopes of their own, so each
+ * principal also holds its role over catin and rin; library share lin is
+ * on host hin, so In covers it and its template (lout is of the library
+ * root, under no group); the share's own scope is checked apart
+ * (matrix_direct_share). */
 #define G_LOG_DOMAIN "DvTestApiAccess"
 
 #include "dv-json.h"
@@ -35,9 +38,9 @@
 
 /* The principals of the matrix, in the order of every expectation string:
  * the global administrator, then one user of each built-in role bound to
- * host group "In" and, with the same role, to the catalog, library share
- * and Run As account of "In" (catin, lin, rin): those three kinds are
- * scopes of their own and inherit nothing from a host group. */
+ * host group "In" and, with the same role, to the catalog and Run As
+ * account of "In" (catin, rin): those kinds are scopes of their own and
+ * inherit nothing from a host group. */
 static const struct {
     const char *name;
     const char *role;
@@ -71,8 +74,8 @@ static const struct {
     { "{vm}", "vin0", "vout0" },
     { "{job}", "{job_in}", "{job_out}" },
     { "{run_as}", "rin", "rout" },
-    /* No scope kind holds a guest OS profile or a setting: global
-     * bindings only, so both columns name the same object. */
+    /* Guest OS profiles and settings are installation-wide: both
+     * columns name the same object. */
     { "{profile}", "gp", "gp" },
     { "{setting}", "{setting}", "{setting}" },
     { "{catalog}", "catin", "catout" },
@@ -125,14 +128,15 @@ static const DvMatrixRow dv_matrix_rows[] = {
     { "volume.get", "/volumes/{volume}", NULL, "AAAA44", "A44444", NULL },
     { "network.list", "/networks", NULL, "AAAAAA", "AAAAAA", NULL },
     { "network.get", "/networks/{network}", NULL, "AAAAAA", "A44444", NULL },
-    /* A share is made on a host (its group decides), then read through a
-     * library_share scope: lin is bound, lout is not. */
+    /* A share is under its host's group: lin is on hin, lout on no host
+     * (of the library root) and bound to nobody. */
     { "library_share.list", "/library-shares", NULL, "AAAAA3", "AAAAA3", NULL },
     { "library_share.create", "/library-shares", "{\"host\":\"{host}\",\"matrix\":1}", "AAA334",
       "A44444", NULL },
     { "library_share.get", "/library-shares/{share}", NULL, "AAAAA4", "A44444", NULL },
     { "library_share.delete", "/library-shares/{share}", M, "AAA334", "A44444", NULL },
-    /* Templates live in a share and inherit its scope. */
+    /* Templates live in a share and inherit its scope: a self-service
+     * user of In reads lin's (to make a VM from one). */
     { "template.list", "/templates", NULL, "AAAAAA", "AAAAAA", NULL },
     { "template.create", "/templates", "{\"library_share\":\"{share}\",\"matrix\":1}", "AAA333",
       "A44444", NULL },
@@ -160,13 +164,13 @@ static const DvMatrixRow dv_matrix_rows[] = {
     { "run_as.get", "/run-as-accounts/{run_as}", NULL, "AAAAA4", "A44444", NULL },
     { "run_as.change", "/run-as-accounts/{run_as}", M, "AAA334", "A44444", NULL },
     { "run_as.delete", "/run-as-accounts/{run_as}", M, "AAA334", "A44444", NULL },
-    /* Guest OS profiles: listed by all who read them, but only a global
-     * binding covers one. */
+    /* Guest OS profiles: read by whoever holds guest_os_profile.read in
+     * some scope; made, changed, deleted under a global binding only. */
     { "guest_os_profile.list", "/guest-os-profiles", NULL, "AAAAAA", "AAAAAA", NULL },
     { "guest_os_profile.create", "/guest-os-profiles", M, "A33333", "A33333", NULL },
-    { "guest_os_profile.get", "/guest-os-profiles/{profile}", NULL, "A44444", "A44444", NULL },
-    { "guest_os_profile.change", "/guest-os-profiles/{profile}", M, "A44444", "A44444", NULL },
-    { "guest_os_profile.delete", "/guest-os-profiles/{profile}", M, "A44444", "A44444", NULL },
+    { "guest_os_profile.get", "/guest-os-profiles/{profile}", NULL, "AAAAAA", "AAAAAA", NULL },
+    { "guest_os_profile.change", "/guest-os-profiles/{profile}", M, "A33333", "A33333", NULL },
+    { "guest_os_profile.delete", "/guest-os-profiles/{profile}", M, "A33333", "A33333", NULL },
     /* Settings are installation-wide: 403 below a global binding. */
     { "setting.list", "/settings", NULL, "AA3A33", "AA3A33", NULL },
     { "setting.create", "/settings", M, "A33333", "A33333", NULL },
@@ -505,20 +509,23 @@ matrix_setup(Fixture *f, DvMatrix *m)
     static const struct {
         const char *kind;
         const char *ref;
-    } scopes[] = { { "catalog", "catin" }, { "library_share", "lin" }, { "run_as", "rin" } };
+    } scopes[] = { { "catalog", "catin" }, { "run_as", "rin" } };
     g_autofree char *temp = NULL;
 
     m->keep = g_ptr_array_new_with_free_func(g_free);
     for (guint i = 0; i < 2; i++) {
         const char *side = i == 0 ? "in" : "out";
-        /* Shares of the library root: a share's scope is its own, not
-         * its host's group (docs/ACCESS.md, "Bindings and scopes"). */
-        g_autofree char *share = g_strdup_printf("{\"name\":\"l%s\",\"path\":\"%s/library/l%s\"}",
-                                                 side, f->d->state_dir, side);
+        /* lin on hin's pool (under In), lout of the library root: the
+         * test hosts' pools share one path, which two shares cannot. */
+        g_autofree char *share =
+            i == 0 ? g_strdup("{\"name\":\"lin\",\"host\":\"hin\",\"pool\":\"pool1\"}")
+                   : g_strdup_printf("{\"name\":\"lout\",\"path\":\"%s/library/lout\"}",
+                                     f->d->state_dir);
+        /* A share on a host holds its pool's volumes (vin0's disk). */
         g_autofree char *tmpl = g_strdup_printf("{\"name\":\"t%s\",\"library_share\":\"l%s\","
-                                                "\"disk_volume\":\"d.qcow2\",\"vcpus\":1,"
+                                                "\"disk_volume\":\"%s\",\"vcpus\":1,"
                                                 "\"memory_mib\":64}",
-                                                side, side);
+                                                side, side, i == 0 ? "vin0.qcow2" : "d.qcow2");
         g_autofree char *ra = g_strdup_printf(
             "{\"name\":\"r%s\",\"username\":\"root\",\"password\":\"matrix-Pw-1\"}", side);
         g_autofree char *vm = g_strdup_printf("v%s0", side);
@@ -649,6 +656,55 @@ matrix_counts(Fixture *f)
     return g_string_free(s, FALSE);
 }
 
+static char *list_names(Fixture *f, const char *token, const char *path);
+
+/* GET @path as @token: its status. */
+static guint
+matrix_status(Fixture *f, const char *token, const char *path)
+{
+    guint status = 0;
+    g_autoptr(JsonNode) resp = req(f, token, "GET", path, NULL, &status);
+    return status;
+}
+
+/* Through droverd, the share's own scope beside its host's group: the
+ * self-service user of In reads lout's template (a share of no group)
+ * only while bound over lout, and a deny of its own over lin hides lin's
+ * template though In covers it (the deeper binding wins). */
+static void
+matrix_direct_share(Fixture *f, const DvMatrix *m)
+{
+    const char *ss = m->tokens[5];
+    g_autofree char *allow = NULL;
+    g_autofree char *deny = NULL;
+
+    g_assert_cmpuint(matrix_status(f, ss, "/api/v1/templates/tout"), ==, 404);
+    allow = matrix_bind(f, "ss-in", "self-service-user", "library_share", "lout");
+    g_assert_cmpuint(matrix_status(f, ss, "/api/v1/templates/tout"), ==, 200);
+    {
+        g_autofree char *names = list_names(f, ss, "/api/v1/templates");
+        g_assert_cmpstr(names, ==, "tin tout");
+    }
+    {
+        g_autofree char *body = g_strdup_printf(
+            "{\"user\":\"ss-in\",\"role\":\"self-service-user\",\"effect\":\"deny\","
+            "\"scope\":{\"kind\":\"library_share\",\"ref\":\"lin\"}}");
+        g_autoptr(JsonObject) b = req_ok(f, f->d->token, "POST", "/api/v1/bindings", body, 201);
+        deny = g_strdup(json_object_get_string_member(b, "id"));
+    }
+    g_assert_cmpuint(matrix_status(f, ss, "/api/v1/templates/tin"), ==, 404);
+    {
+        g_autofree char *names = list_names(f, ss, "/api/v1/templates");
+        g_assert_cmpstr(names, ==, "tout");
+    }
+    for (guint i = 0; i < 2; i++) {
+        g_autofree char *path = g_strdup_printf("/api/v1/bindings/%s", i == 0 ? allow : deny);
+        g_autoptr(JsonObject) gone = req_ok(f, f->d->token, "DELETE", path, NULL, 200);
+    }
+    g_assert_cmpuint(matrix_status(f, ss, "/api/v1/templates/tout"), ==, 404);
+    g_assert_cmpuint(matrix_status(f, ss, "/api/v1/templates/tin"), ==, 200);
+}
+
 static void
 test_matrix(Fixture *f, gconstpointer data)
 {
@@ -731,6 +787,7 @@ test_matrix(Fixture *f, gconstpointer data)
     /* An allowed request was refused by the operation's own rules. */
     g_assert_cmpstr(after, ==, before);
     g_assert_cmpuint(checked, >, 1000);
+    matrix_direct_share(f, &m);
 }
 
 static gint

@@ -1011,6 +1011,223 @@ test_run_as_use(Fixture *f, gconstpointer data)
     }
 }
 
+/* --- library shares and templates under their host's group ----------------- */
+
+static void
+add_share(Fixture *f, const char *id, const char *host)
+{
+    g_autofree char *path = g_strdup_printf("/srv/library/%s", id);
+    exec_sql(f,
+             "INSERT INTO library_shares (id, name, path, host_id, is_default, created_at) "
+             "VALUES (?, ?, ?, ?, 0, 1)",
+             DV_SQL_ARGS(DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(path),
+                         DV_SQL_TEXT_P(host)));
+}
+
+static void
+add_template(Fixture *f, const char *id, const char *share)
+{
+    exec_sql(f,
+             "INSERT INTO templates (id, name, vcpus, memory_mib, generation, secure_boot, "
+             "library_share_id, created_at) VALUES (?, ?, 1, 512, 1, 0, ?, 1)",
+             DV_SQL_ARGS(DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(share)));
+}
+
+/* The ids of @table's rows the list filter of @kind shows to @ctx, joined. */
+static char *
+visible_ids(Fixture *f, DvAuthzContext *ctx, const char *kind, const char *table)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(DvAuthzFilter) filter = dv_authz_list_filter(f->store, ctx, kind, &error);
+    g_autofree DvSqlParam *params = NULL;
+    g_autofree char *sql = NULL;
+    g_autoptr(DvSqlRows) rows = NULL;
+    g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
+    guint n = 0;
+
+    g_assert_no_error(error);
+    params = dv_authz_filter_params(filter, &n);
+    sql = g_strdup_printf("SELECT id FROM %s WHERE %s ORDER BY id", table, filter->where);
+    rows = dv_db_query(dv_store_get_db(f->store), sql, params, n, &error);
+    g_assert_no_error(error);
+    for (guint r = 0; r < dv_sql_rows_get_n_rows(rows); r++)
+        g_ptr_array_add(ids, g_strdup(dv_sql_rows_get_text(rows, r, 0)));
+    return joined(ids);
+}
+
+/* The objects as the daemon describes them: a share under its host's
+ * group, a template under its share's. */
+static DvAuthzObject
+share_obj(const char *kind, const char *id, const char *share, const char *const *path)
+{
+    DvAuthzObject o = {
+        .kind = kind, .id = id, .library_share_id = share, .host_group_path = path
+    };
+    return o;
+}
+
+/* Shares:   ls-prod on h-prod, ls-web on h-web, ls-dev on h-dev, ls-root
+ *           on no host (the library root);
+ * templates: t-prod, t-web, t-dev, t-root in the share of that name. */
+static void
+test_library_scope(Fixture *f, gconstpointer data)
+{
+    g_autofree char *dora = add_user(f, "dora");
+    g_autofree char *sam = add_user(f, "sam");
+    g_autofree char *rita = add_user(f, "rita");
+    g_autoptr(GError) error = NULL;
+    DvAuthzObject web = share_obj("library_share", "ls-web", "ls-web", PATH_WEB);
+    DvAuthzObject t_prod = share_obj("template", "t-prod", "ls-prod", PATH_PROD);
+    DvAuthzObject t_dev = share_obj("template", "t-dev", "ls-dev", PATH_DEV);
+    DvAuthzObject t_root = share_obj("template", "t-root", "ls-root", NULL);
+
+    add_share(f, "ls-prod", "h-prod");
+    add_share(f, "ls-web", "h-web");
+    add_share(f, "ls-dev", "h-dev");
+    add_share(f, "ls-root", NULL);
+    add_template(f, "t-prod", "ls-prod");
+    add_template(f, "t-web", "ls-web");
+    add_template(f, "t-dev", "ls-dev");
+    add_template(f, "t-root", "ls-root");
+
+    /* An administrator of Prod sees the shares on its hosts, and may
+     * change them: no library_share binding needed. */
+    g_free(bind(f, "user", dora, "delegated-administrator", "host_group", "hg-prod", "allow"));
+    {
+        g_autoptr(DvAuthzContext) c = ctx_for(f, dora, NULL);
+        g_autofree char *shares = visible_ids(f, c, "library_share", "library_shares");
+        g_autofree char *tmpls = visible_ids(f, c, "template", "templates");
+        g_assert_cmpstr(shares, ==, "ls-prod,ls-web");
+        g_assert_cmpstr(tmpls, ==, "t-prod,t-web");
+        g_assert_cmpint(dv_authz_decide(c, "library_share.delete", &web), ==, DV_AUTHZ_ALLOW);
+        g_assert_cmpint(dv_authz_decide(c, "template.read", &t_dev), ==, DV_AUTHZ_NOT_FOUND);
+    }
+
+    /* A self-service user bound to Prod reads the templates of Prod's
+     * shares (to make a VM from one), not the shares, not Dev's. */
+    g_free(bind(f, "user", sam, "self-service-user", "host_group", "hg-prod", "allow"));
+    {
+        g_autoptr(DvAuthzContext) c = ctx_for(f, sam, NULL);
+        g_autofree char *shares = visible_ids(f, c, "library_share", "library_shares");
+        g_autofree char *tmpls = visible_ids(f, c, "template", "templates");
+        g_assert_cmpstr(shares, ==, "");
+        g_assert_cmpstr(tmpls, ==, "t-prod,t-web");
+        g_assert_cmpint(dv_authz_decide(c, "template.read", &t_prod), ==, DV_AUTHZ_ALLOW);
+        g_assert_cmpint(dv_authz_decide(c, "template.delete", &t_prod), ==, DV_AUTHZ_FORBIDDEN);
+        g_assert_false(dv_authz_check(c, "template.read", &t_dev, &error));
+        g_assert_error(error, DV_ERROR, DV_ERROR_NOT_FOUND);
+        g_clear_error(&error);
+        g_assert_cmpint(dv_authz_decide(c, "template.read", &t_root), ==, DV_AUTHZ_NOT_FOUND);
+    }
+
+    /* The direct scope still works, beside the inherited one. */
+    g_free(bind(f, "user", sam, "self-service-user", "library_share", "ls-root", "allow"));
+    {
+        g_autoptr(DvAuthzContext) c = ctx_for(f, sam, NULL);
+        g_autofree char *tmpls = visible_ids(f, c, "template", "templates");
+        g_assert_cmpstr(tmpls, ==, "t-prod,t-root,t-web");
+        g_assert_cmpint(dv_authz_decide(c, "template.read", &t_root), ==, DV_AUTHZ_ALLOW);
+    }
+
+    /* A deny on the share itself is deeper than the group's allow: the
+     * share and its templates are gone from lists and checks. */
+    g_free(bind(f, "user", dora, "delegated-administrator", "library_share", "ls-web", "deny"));
+    g_free(bind(f, "user", sam, "self-service-user", "library_share", "ls-web", "deny"));
+    {
+        g_autoptr(DvAuthzContext) d = ctx_for(f, dora, NULL);
+        g_autoptr(DvAuthzContext) c = ctx_for(f, sam, NULL);
+        g_autofree char *shares = visible_ids(f, d, "library_share", "library_shares");
+        g_autofree char *dtmpls = visible_ids(f, d, "template", "templates");
+        g_autofree char *tmpls = visible_ids(f, c, "template", "templates");
+        DvAuthzObject t_web = share_obj("template", "t-web", "ls-web", PATH_WEB);
+        g_assert_cmpstr(shares, ==, "ls-prod");
+        g_assert_cmpstr(dtmpls, ==, "t-prod");
+        g_assert_cmpstr(tmpls, ==, "t-prod,t-root");
+        g_assert_cmpint(dv_authz_decide(d, "library_share.read", &web), ==, DV_AUTHZ_NOT_FOUND);
+        g_assert_cmpint(dv_authz_decide(c, "template.read", &t_web), ==, DV_AUTHZ_NOT_FOUND);
+    }
+
+    /* A global reader with a deny on one share: everything else, the
+     * library root's share included. */
+    g_free(bind(f, "user", rita, "read-only-administrator", "global", NULL, "allow"));
+    g_free(bind(f, "user", rita, "read-only-administrator", "library_share", "ls-dev", "deny"));
+    {
+        g_autoptr(DvAuthzContext) c = ctx_for(f, rita, NULL);
+        g_autofree char *shares = visible_ids(f, c, "library_share", "library_shares");
+        g_autofree char *tmpls = visible_ids(f, c, "template", "templates");
+        g_assert_cmpstr(shares, ==, "ls-prod,ls-root,ls-web");
+        g_assert_cmpstr(tmpls, ==, "t-prod,t-root,t-web");
+    }
+}
+
+/* --- guest OS profiles: installation-wide, read from any scope -------------- */
+
+static void
+test_guest_os_profile(Fixture *f, gconstpointer data)
+{
+    g_autofree char *dora = add_user(f, "dora");
+    g_autofree char *sam = add_user(f, "sam");
+    g_autofree char *nobody = add_user(f, "nobody");
+    g_autofree char *tess = add_user(f, "tess");
+    g_autoptr(GError) error = NULL;
+    DvAuthzObject gp = { .kind = "guest_os_profile", .id = "gp-1" };
+    DvAuthzObject made = { .kind = "guest_os_profile" };
+
+    exec_sql(f,
+             "INSERT INTO guest_os_profiles (id, name, created_at, updated_at) "
+             "VALUES ('gp-1', 'gp-1', 1, 1)",
+             DV_SQL_NO_ARGS);
+    g_free(bind(f, "user", dora, "delegated-administrator", "host_group", "hg-prod", "allow"));
+    g_free(bind(f, "user", sam, "self-service-user", "host_group", "hg-web", "allow"));
+    {
+        g_autoptr(DvAuthzContext) a = ctx_for(f, f->admin_id, NULL);
+        g_autoptr(DvAuthzContext) d = ctx_for(f, dora, NULL);
+        g_autoptr(DvAuthzContext) s = ctx_for(f, sam, NULL);
+        g_autoptr(DvAuthzContext) n = ctx_for(f, nobody, NULL);
+        g_autofree char *as = visible_ids(f, a, "guest_os_profile", "guest_os_profiles");
+        g_autofree char *ss = visible_ids(f, s, "guest_os_profile", "guest_os_profiles");
+        g_autofree char *ns = visible_ids(f, n, "guest_os_profile", "guest_os_profiles");
+
+        /* Read by whoever reads them somewhere; a scoped user reads them. */
+        g_assert_cmpstr(as, ==, "gp-1");
+        g_assert_cmpstr(ss, ==, "gp-1");
+        g_assert_cmpstr(ns, ==, "");
+        g_assert_cmpint(dv_authz_decide(s, "guest_os_profile.read", &gp), ==, DV_AUTHZ_ALLOW);
+        g_assert_cmpint(dv_authz_decide(d, "guest_os_profile.read", &gp), ==, DV_AUTHZ_ALLOW);
+        g_assert_cmpint(dv_authz_decide(n, "guest_os_profile.read", &gp), ==, DV_AUTHZ_NOT_FOUND);
+        /* Made, changed and deleted under a global binding only: 403
+         * naming the privilege below it, though the role holds it. */
+        g_assert_cmpint(dv_authz_decide(a, "guest_os_profile.change", &gp), ==, DV_AUTHZ_ALLOW);
+        g_assert_false(dv_authz_check(d, "guest_os_profile.change", &gp, &error));
+        g_assert_error(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED);
+        g_assert_nonnull(strstr(error->message, "guest_os_profile.change"));
+        g_clear_error(&error);
+        g_assert_cmpint(dv_authz_decide(d, "guest_os_profile.delete", &gp), ==, DV_AUTHZ_FORBIDDEN);
+        g_assert_cmpint(dv_authz_decide(d, "guest_os_profile.create", &made), ==,
+                        DV_AUTHZ_FORBIDDEN);
+        g_assert_cmpint(dv_authz_decide(s, "guest_os_profile.change", &gp), ==, DV_AUTHZ_FORBIDDEN);
+    }
+
+    /* Denies keep their rules: a deny where the only allow is (same depth,
+     * the user's own) leaves nothing; an inherited deny loses to a deeper
+     * allow. */
+    g_free(bind(f, "user", tess, "self-service-user", "host_group", "hg-prod", "allow"));
+    g_free(bind(f, "user", tess, "read-only-administrator", "host_group", "hg-prod", "deny"));
+    {
+        g_autoptr(DvAuthzContext) t = ctx_for(f, tess, NULL);
+        g_autofree char *ts = visible_ids(f, t, "guest_os_profile", "guest_os_profiles");
+        g_assert_cmpstr(ts, ==, "");
+        g_assert_cmpint(dv_authz_decide(t, "guest_os_profile.read", &gp), ==, DV_AUTHZ_NOT_FOUND);
+    }
+    g_free(bind(f, "user", tess, "self-service-user", "host_group", "hg-web", "allow"));
+    {
+        g_autoptr(DvAuthzContext) t = ctx_for(f, tess, NULL);
+        g_autofree char *ts = visible_ids(f, t, "guest_os_profile", "guest_os_profiles");
+        g_assert_cmpstr(ts, ==, "gp-1");
+        g_assert_cmpint(dv_authz_decide(t, "guest_os_profile.read", &gp), ==, DV_AUTHZ_ALLOW);
+    }
+}
+
 /* --- cost ------------------------------------------------------------------- */
 
 /* Figures for docs/DECISIONS.md: a context of 20 bindings, a decision, a
@@ -1262,6 +1479,8 @@ add_suite(const char *backend_name, DvDbBackend backend)
         { "grant-subset", test_grant_subset },
         { "token-subset", test_token_subset },
         { "run-as-use", test_run_as_use },
+        { "library-scope", test_library_scope },
+        { "guest-os-profile", test_guest_os_profile },
         { "cost", test_cost },
         { "audit", test_audit },
         { "legacy-roles", test_legacy_roles },

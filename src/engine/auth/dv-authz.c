@@ -718,6 +718,66 @@ dv_authz_grant_depth(const DvAuthzGrant *g, const DvAuthzObject *o)
     return -1;
 }
 
+/* Installation-wide definitions that every scope uses (a VM of any host
+ * group may be made with any profile): read by whoever holds their read
+ * privilege in some scope; made, changed and deleted under a global
+ * binding only (docs/ACCESS.md, "Guest OS profiles"). */
+static const char *const dv_authz_read_anywhere_kinds[] = { "guest_os_profile", NULL };
+
+/* Whether privilege @p is the read of @kind, a kind read anywhere. */
+static gboolean
+dv_authz_reads_anywhere(const char *kind, guint p)
+{
+    const char *name = dv_authz_privilege_names[p];
+    gsize len;
+
+    if (kind == NULL || !g_strv_contains(dv_authz_read_anywhere_kinds, kind))
+        return FALSE;
+    len = strlen(kind);
+    return strncmp(name, kind, len) == 0 && strcmp(name + len, ".read") == 0;
+}
+
+static DvAuthzDecision dv_authz_decide_index(const DvAuthzContext *ctx, guint p,
+                                             const DvAuthzObject *o);
+
+/* Whether some allow of @p decides at its own scope: the place it names
+ * (a host group alone: an ancestor's grant is shallower than the allow,
+ * so it could not beat it), decided with every grant of @p, denies
+ * included. */
+static gboolean
+dv_authz_held_somewhere(const DvAuthzContext *ctx, guint p)
+{
+    GPtrArray *grants = ctx->grants[p];
+
+    for (guint i = 0; grants != NULL && i < grants->len; i++) {
+        const DvAuthzGrant *g = g_ptr_array_index(grants, i);
+        const char *path[] = { g->scope_id, NULL };
+        DvAuthzObject o = { 0 };
+        if (g->deny)
+            continue;
+        switch (g->scope_kind) {
+        case DV_SCOPE_GLOBAL:
+            break;
+        case DV_SCOPE_HOST_GROUP:
+            o.host_group_path = path;
+            break;
+        case DV_SCOPE_CATALOG:
+            o.catalog_id = g->scope_id;
+            break;
+        case DV_SCOPE_LIBRARY_SHARE:
+            o.library_share_id = g->scope_id;
+            break;
+        case DV_SCOPE_RUN_AS:
+            o.run_as_id = g->scope_id;
+            break;
+        }
+        /* o.kind is NULL: decided as a place, not again as a profile. */
+        if (dv_authz_decide_index(ctx, p, &o) == DV_AUTHZ_ALLOW)
+            return TRUE;
+    }
+    return FALSE;
+}
+
 static DvAuthzDecision
 dv_authz_decide_index(const DvAuthzContext *ctx, guint p, const DvAuthzObject *o)
 {
@@ -727,6 +787,8 @@ dv_authz_decide_index(const DvAuthzContext *ctx, guint p, const DvAuthzObject *o
     int best = -1;
     gboolean allowed = FALSE;
 
+    if (dv_authz_reads_anywhere(o->kind, p))
+        return dv_authz_held_somewhere(ctx, p) ? DV_AUTHZ_ALLOW : DV_AUTHZ_FORBIDDEN;
     for (guint i = 0; grants != NULL && i < grants->len; i++) {
         DvAuthzGrant *g = g_ptr_array_index(grants, i);
         int depth = dv_authz_grant_depth(g, o);
@@ -924,7 +986,13 @@ typedef struct {
      * somewhere (its own audit entries): the column holding its user id. */
     const char *self_column;
     const char *read; /* the privilege that shows a row; NULL: "<kind>.read" */
+    /* The rows under no host group, shown with a global allow; NULL: none
+     * shown once a deny makes the filter list the groups. */
+    const char *ungrouped;
 } DvAuthzListRule;
+
+#define DV_AUTHZ_SHARE_UNGROUPED                                                                   \
+    "host_id IS NULL OR host_id IN (SELECT id FROM hosts WHERE host_group_id IS NULL)"
 
 #define DV_AUTHZ_BY_HOST "host_id IN (SELECT id FROM hosts WHERE host_group_id IN (%s))"
 
@@ -949,9 +1017,17 @@ static const DvAuthzListRule dv_authz_list_rules[] = {
      * host, its catalog or (own-only grants) its owner. */
     { "catalog_machine", DV_AUTHZ_BY_HOST, "owner_id", DV_SCOPE_CATALOG, "catalog_id", NULL,
       "vm.read" },
-    { "library_share", NULL, NULL, DV_SCOPE_LIBRARY_SHARE, "id" },
-    { "template", NULL, NULL, DV_SCOPE_LIBRARY_SHARE, "library_share_id" },
+    /* A share lives on a host and is under its group; a share of the
+     * library root (no host) through its own scope only.  Its templates
+     * follow it either way. */
+    { "library_share", DV_AUTHZ_BY_HOST, NULL, DV_SCOPE_LIBRARY_SHARE, "id", NULL, NULL,
+      DV_AUTHZ_SHARE_UNGROUPED },
+    { "template", "library_share_id IN (SELECT id FROM library_shares WHERE " DV_AUTHZ_BY_HOST ")",
+      NULL, DV_SCOPE_LIBRARY_SHARE, "library_share_id", NULL, NULL,
+      "library_share_id IS NULL OR library_share_id IN (SELECT id FROM library_shares "
+      "WHERE " DV_AUTHZ_SHARE_UNGROUPED ")" },
     { "run_as", NULL, NULL, DV_SCOPE_RUN_AS, "id" },
+    /* Read anywhere (dv_authz_read_anywhere_kinds): "1=1" or "1=0". */
     { "guest_os_profile", NULL, NULL, DV_SCOPE_GLOBAL, NULL },
     { "setting", NULL, NULL, DV_SCOPE_GLOBAL, NULL },
     { "user", NULL, NULL, DV_SCOPE_GLOBAL, NULL },
@@ -979,6 +1055,42 @@ dv_authz_append_in(GString *sql, const char *expr, GPtrArray *ids, GPtrArray *va
     g_string_append_printf(sql, expr, marks->str);
 #pragma GCC diagnostic pop
     g_string_append_c(sql, ')');
+}
+
+/* A row under an allowed host group whose own scope (catalog, share) the
+ * actor is denied directly: the deeper deny wins, so the group part of
+ * @sql becomes "(<group part>) AND <column> NOT IN (the denied ones)".
+ * The rows allowed through an own-objects grant there are added back by
+ * the direct part of the filter. */
+static void
+dv_authz_exclude_denied(const DvAuthzContext *ctx, guint p, const DvAuthzListRule *rule,
+                        GString *sql, GPtrArray *values)
+{
+    g_autoptr(GPtrArray) denied = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GString) marks = g_string_new(NULL);
+
+    for (guint i = 0; ctx->grants[p] != NULL && i < ctx->grants[p]->len; i++) {
+        const DvAuthzGrant *g = g_ptr_array_index(ctx->grants[p], i);
+        DvAuthzObject o = { .kind = rule->kind };
+        if (!g->deny || g->scope_kind != rule->direct)
+            continue;
+        o.catalog_id = rule->direct == DV_SCOPE_CATALOG ? g->scope_id : NULL;
+        o.library_share_id = rule->direct == DV_SCOPE_LIBRARY_SHARE ? g->scope_id : NULL;
+        o.run_as_id = rule->direct == DV_SCOPE_RUN_AS ? g->scope_id : NULL;
+        /* A directly named scope is deeper than any group: its own
+         * grants alone decide it. */
+        if (dv_authz_decide_index(ctx, p, &o) != DV_AUTHZ_ALLOW)
+            g_ptr_array_add(denied, g_strdup(g->scope_id));
+    }
+    if (denied->len == 0)
+        return;
+    for (guint i = 0; i < denied->len; i++) {
+        g_string_append(marks, i == 0 ? "?" : ", ?");
+        g_ptr_array_add(values, g_strdup(g_ptr_array_index(denied, i)));
+    }
+    g_string_prepend_c(sql, '(');
+    g_string_append_printf(sql, ") AND (%s IS NULL OR %s NOT IN (%s))", rule->direct_column,
+                           rule->direct_column, marks->str);
 }
 
 DvAuthzFilter *
@@ -1013,6 +1125,10 @@ dv_authz_list_filter(DvStore *store, const DvAuthzContext *ctx, const char *kind
         own_only = own_only || (!g->deny && g->own_only);
     }
     global_allow = dv_authz_decide_index(ctx, (guint)p, &top) == DV_AUTHZ_ALLOW;
+    if (dv_authz_reads_anywhere(kind, (guint)p)) {
+        f->where = g_strdup(global_allow ? "1=1" : "1=0");
+        return g_steal_pointer(&f);
+    }
     if (global_allow && !any_deny && !(own_only && rule->owner_column != NULL)) {
         f->where = g_strdup("1=1");
         return g_steal_pointer(&f);
@@ -1069,6 +1185,13 @@ dv_authz_list_filter(DvStore *store, const DvAuthzContext *ctx, const char *kind
             g_ptr_array_add(f->values, g_strdup(owner_value));
             dv_authz_append_in(sql, expr, own_ids, f->values);
         }
+        if (global_allow && rule->ungrouped != NULL) {
+            if (sql->len > 0)
+                g_string_append(sql, " OR ");
+            g_string_append_printf(sql, "(%s)", rule->ungrouped);
+        }
+        if (sql->len > 0 && rule->direct != DV_SCOPE_GLOBAL)
+            dv_authz_exclude_denied(ctx, (guint)p, rule, sql, f->values);
     }
     if (rule->direct != DV_SCOPE_GLOBAL) {
         g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
