@@ -679,6 +679,17 @@ matrix_direct_share(Fixture *f, const DvMatrix *m)
     g_autofree char *deny = NULL;
 
     g_assert_cmpuint(matrix_status(f, ss, "/api/v1/templates/tout"), ==, 404);
+    /* A VM made from a template the caller cannot read: as if it did not
+     * exist, before anything is made. */
+    {
+        guint status = 0;
+        gint64 vms = dv_test_count(f->d, "/api/v1/vms");
+        g_autoptr(JsonNode) r = req(f, ss, "POST", "/api/v1/vms",
+                                    "{\"name\":\"from-tout\",\"host\":\"hin\",\"template\":\"tout\"}",
+                                    &status);
+        dv_test_assert_error(r, status, 404, "not-found", "template");
+        g_assert_cmpint(dv_test_count(f->d, "/api/v1/vms"), ==, vms);
+    }
     allow = matrix_bind(f, "ss-in", "self-service-user", "library_share", "lout");
     g_assert_cmpuint(matrix_status(f, ss, "/api/v1/templates/tout"), ==, 200);
     {

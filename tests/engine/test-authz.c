@@ -487,6 +487,8 @@ joined(GPtrArray *ids)
     return g_strjoinv(",", (char **)ids->pdata);
 }
 
+static char *visible_ids(Fixture *f, DvAuthzContext *ctx, const char *kind, const char *table);
+
 static void
 test_list_filter(Fixture *f, gconstpointer data)
 {
@@ -536,6 +538,23 @@ test_list_filter(Fixture *f, gconstpointer data)
         g_autoptr(GPtrArray) ids = visible_vms(f, c);
         g_autofree char *s = joined(ids);
         g_assert_cmpstr(s, ==, "vm-dev,vm-own,vm-prod");
+    }
+    /* A host in no group, and its VM: the global allow covers them one by
+     * one (dv_authz_check), so the list keeps them beside the deny. */
+    add_host(f, "h-loose", NULL);
+    add_vm(f, "vm-loose", "h-loose", NULL);
+    {
+        g_autoptr(DvAuthzContext) c = ctx_for(f, nobody, NULL);
+        g_autoptr(DvAuthzContext) d = ctx_for(f, deleg, NULL);
+        g_autoptr(GPtrArray) ids = visible_vms(f, c);
+        g_autoptr(GPtrArray) dids = visible_vms(f, d);
+        g_autofree char *s = joined(ids);
+        g_autofree char *ds = joined(dids);
+        g_autofree char *hosts = visible_ids(f, c, "host", "hosts");
+        g_assert_cmpstr(s, ==, "vm-dev,vm-loose,vm-own,vm-prod");
+        g_assert_cmpstr(hosts, ==, "h-dev,h-loose,h-prod");
+        /* Not to a group's delegate. */
+        g_assert_cmpstr(ds, ==, "vm-own,vm-prod,vm-web");
     }
     /* Hosts and an unknown kind. */
     {

@@ -995,28 +995,41 @@ typedef struct {
     "host_id IS NULL OR host_id IN (SELECT id FROM hosts WHERE host_group_id IS NULL)"
 
 #define DV_AUTHZ_BY_HOST "host_id IN (SELECT id FROM hosts WHERE host_group_id IN (%s))"
+#define DV_AUTHZ_HOST_UNGROUPED "host_id IN (SELECT id FROM hosts WHERE host_group_id IS NULL)"
 
 static const DvAuthzListRule dv_authz_list_rules[] = {
     { "host_group", "id IN (%s)", NULL, DV_SCOPE_GLOBAL, NULL },
-    { "cluster", "host_group_id IN (%s)", NULL, DV_SCOPE_GLOBAL, NULL },
-    { "host", "host_group_id IN (%s)", NULL, DV_SCOPE_GLOBAL, NULL },
-    { "pool", DV_AUTHZ_BY_HOST, NULL, DV_SCOPE_GLOBAL, NULL },
-    { "volume", DV_AUTHZ_BY_HOST, NULL, DV_SCOPE_GLOBAL, NULL },
-    { "network", DV_AUTHZ_BY_HOST, NULL, DV_SCOPE_GLOBAL, NULL },
+    /* .ungrouped: what a global allow still covers once a deny somewhere
+     * makes the filter list the groups (dv_authz_check() allows those rows
+     * one by one, so the list shows them too). */
+    { "cluster", "host_group_id IN (%s)", NULL, DV_SCOPE_GLOBAL, NULL,
+      .ungrouped = "host_group_id IS NULL" },
+    { "host", "host_group_id IN (%s)", NULL, DV_SCOPE_GLOBAL, NULL,
+      .ungrouped = "host_group_id IS NULL" },
+    { "pool", DV_AUTHZ_BY_HOST, NULL, DV_SCOPE_GLOBAL, NULL, .ungrouped = DV_AUTHZ_HOST_UNGROUPED },
+    { "volume", DV_AUTHZ_BY_HOST, NULL, DV_SCOPE_GLOBAL, NULL,
+      .ungrouped = DV_AUTHZ_HOST_UNGROUPED },
+    { "network", DV_AUTHZ_BY_HOST, NULL, DV_SCOPE_GLOBAL, NULL,
+      .ungrouped = DV_AUTHZ_HOST_UNGROUPED },
     /* vms.host_group_id is the host's, kept by triggers (migration 0009):
      * one group's page reads vms_host_group_idx in (name, id) order. */
-    { "vm", "host_group_id IN (%s)", "owner_id", DV_SCOPE_GLOBAL, NULL },
-    { "job", DV_AUTHZ_BY_HOST, "created_by", DV_SCOPE_GLOBAL, NULL },
+    { "vm", "host_group_id IN (%s)", "owner_id", DV_SCOPE_GLOBAL, NULL,
+      .ungrouped = "host_group_id IS NULL" },
+    { "job", DV_AUTHZ_BY_HOST, "created_by", DV_SCOPE_GLOBAL, NULL,
+      .ungrouped = DV_AUTHZ_HOST_UNGROUPED },
     /* A catalog is under the host group it targets (a cluster's group for a
      * cluster); a catalog of a list of hosts is under no group. */
     { "catalog",
       "(CASE target_kind WHEN 'host-group' THEN target_id WHEN 'cluster' THEN (SELECT "
       "host_group_id FROM clusters WHERE clusters.id = target_id) END) IN (%s)",
-      NULL, DV_SCOPE_CATALOG, "id" },
+      NULL, DV_SCOPE_CATALOG, "id",
+      .ungrouped = "(CASE target_kind WHEN 'host-group' THEN target_id WHEN 'cluster' THEN "
+                   "(SELECT host_group_id FROM clusters WHERE clusters.id = target_id) END) "
+                   "IS NULL" },
     /* A catalog machine is a VM of its catalog: shown by vm.read over its
      * host, its catalog or (own-only grants) its owner. */
     { "catalog_machine", DV_AUTHZ_BY_HOST, "owner_id", DV_SCOPE_CATALOG, "catalog_id", NULL,
-      "vm.read" },
+      "vm.read", DV_AUTHZ_HOST_UNGROUPED },
     /* A share lives on a host and is under its group; a share of the
      * library root (no host) through its own scope only.  Its templates
      * follow it either way. */

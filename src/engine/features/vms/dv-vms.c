@@ -460,7 +460,8 @@ dv_engine_vm_create(DvEngine *engine, JsonObject *body, const DvActor *actor, GE
         !dv_validate_name("name", name, error))
         return NULL;
     if (tmpl_ref != NULL) {
-        tmpl = dv_core_resolve(engine, DV_KIND_TEMPLATE, tmpl_ref, "template", error);
+        /* A template the caller may not read is as absent as an unknown one. */
+        tmpl = dv_core_resolve_for(engine, actor, DV_KIND_TEMPLATE, tmpl_ref, "template", error);
         if (tmpl == NULL)
             return NULL;
     }
