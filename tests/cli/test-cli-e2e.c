@@ -1550,9 +1550,12 @@ test_access(Fixture *f, gconstpointer data)
     disable = cli_run(f, "user", "disable", "carol", NULL);
     assert_exit(disable, 0);
     ended = cli_run_in(carol_xdg, "host-group", "list", NULL);
-    assert_error(ended, 5, "not logged in or session expired");
+    /* The session is gone: the hint to log in, with the server's words. */
+    assert_error(ended, 5, "not logged in or session expired (the server says: ");
+    assert_contains(ended->err, "run 'drover login'");
+    /* The token stays but its user is disabled: the server's reason. */
     token_ended = cli_run_in(carol_xdg, "--token", token_lines[1], "host-group", "list", NULL);
-    assert_error(token_ended, 5, "not logged in or session expired");
+    assert_error(token_ended, 5, "the API token was refused: this user is disabled");
 }
 
 int
