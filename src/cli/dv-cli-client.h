@@ -56,9 +56,8 @@ typedef enum {
  * gives the server's reason when it sends one (a disabled user, a revoked
  * or expired token), with the hint to run 'drover login' for a missing or
  * refused session; @credential says which it was. */
-void dv_cli_client_set_response_error_for(GError **error, DvCliCredential credential,
-                                          guint status, const char *reason, GBytes *body,
-                                          const char *path);
+void dv_cli_client_set_response_error_for(GError **error, DvCliCredential credential, guint status,
+                                          const char *reason, GBytes *body, const char *path);
 /* The same for a request that carried no credential. */
 void dv_cli_client_set_response_error(GError **error, guint status, const char *reason,
                                       GBytes *body, const char *path);

@@ -369,8 +369,8 @@ dv_cli_run_login(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObjec
          * name, or {id, name}; an older server's scope_kind/scope_id). */
         g_autofree char *role = dv_cli_value_to_string(b, "role", DV_CLI_COL_TEXT);
         g_autofree char *kind = dv_cli_value_to_string(b, "scope.kind|scope_kind", DV_CLI_COL_TEXT);
-        g_autofree char *scope = dv_cli_value_to_string(b, "scope.name|scope.ref|scope.id|scope_id",
-                                                        DV_CLI_COL_TEXT);
+        g_autofree char *scope =
+            dv_cli_value_to_string(b, "scope.name|scope.ref|scope.id|scope_id", DV_CLI_COL_TEXT);
         g_autofree char *group = dv_cli_value_to_string(b, "group", DV_CLI_COL_TEXT);
         gboolean global = strcmp(scope, "-") == 0;
         fprintf(cli->out, "  %s%s on %s%s%s", role,

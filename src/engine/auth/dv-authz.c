@@ -1619,8 +1619,8 @@ dv_authz_binding_to_api(DvStore *store, JsonObject *row, GError **error)
         return NULL;
     json_object_set_object_member(out, "role", dv_authz_ref_new(role_id, role_name));
     if (scope > DV_SCOPE_GLOBAL && scope_id != NULL) {
-        g_autofree char *name =
-            dv_authz_row_name(store, dv_authz_scope_table((DvAuthzScopeKind)scope), scope_id, error);
+        g_autofree char *name = dv_authz_row_name(
+            store, dv_authz_scope_table((DvAuthzScopeKind)scope), scope_id, error);
         JsonObject *s;
         if (name == NULL)
             return NULL;
@@ -1650,7 +1650,8 @@ dv_authz_bindings_to_api(DvStore *store, JsonArray *rows, GError **error)
     g_autoptr(JsonArray) out = json_array_new();
 
     for (guint i = 0; i < json_array_get_length(rows); i++) {
-        JsonObject *b = dv_authz_binding_to_api(store, json_array_get_object_element(rows, i), error);
+        JsonObject *b =
+            dv_authz_binding_to_api(store, json_array_get_object_element(rows, i), error);
         if (b == NULL)
             return NULL;
         json_array_add_object_element(out, b);
