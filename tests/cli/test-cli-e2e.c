@@ -1562,8 +1562,11 @@ test_access(Fixture *f, gconstpointer data)
 
 /* The users of the tour, each bound by the administrator to host group In
  * (hosts "hin" with VM invm0; Out holds "hout" with VM outvm0). */
-enum { TOUR_ADMIN, TOUR_DELEGATE, TOUR_READONLY, TOUR_TENANT, TOUR_SELF, TOUR_N };
+enum { TOUR_ADMIN, TOUR_DELEGATE, TOUR_READONLY, TOUR_TENANT, TOUR_SELF, TOUR_DIRECTORY, TOUR_N };
 
+/* t-dir is a user of the private slapd (tests/services/with-services), in
+ * a directory group that is bound, not the user: it holds what the group's
+ * binding gives. */
 static const struct {
     const char *user;
     const char *role;
@@ -1573,10 +1576,12 @@ static const struct {
     { "t-readonly", "read-only-administrator" },
     { "t-tenant", "tenant-administrator" },
     { "t-self", "self-service-user" },
+    { "t-dir", "delegated-administrator" },
 };
 
 /* What each role may do of the tour (README, "A five-minute tour"), one
- * character per user in tour_users' order:
+ * character per user in tour_users' order (administrator, delegated,
+ * read-only, tenant, self-service, the directory group's delegated):
  *   A  allowed: exit 0;
  *   F  refused, 403: exit 5, the message names the privilege;
  *   N  refused, 404 as if absent: exit 3, the message names the object;
@@ -1595,40 +1600,40 @@ typedef struct {
 } TourStep;
 
 static const TourStep tour_steps[] = {
-    /* command                                  operation             privilege        object    AdDRTS */
-    { "host list",                              NULL,                 "host.read",     NULL,     "AAAAF" },
-    { "host show hin",                          NULL,                 "host.read",     "hin",    "AAAAN" },
-    { "host show hout",                         NULL,                 "host.read",     "hout",   "NNNNN" },
-    { "pool list",                              NULL,                 "pool.read",     NULL,     "AAAFF" },
-    { "vm list",                                NULL,                 "vm.read",       NULL,     "AAAAA" },
-    { "vm show invm0",                          NULL,                 "vm.read",       "invm0",  "AAAAN" },
-    { "vm show outvm0",                         NULL,                 "vm.read",       "outvm0", "NNNNN" },
+    /* command                                  operation             privilege        object    ADRTSDir */
+    { "host list",                              NULL,                 "host.read",     NULL,     "AAAAFA" },
+    { "host show hin",                          NULL,                 "host.read",     "hin",    "AAAANA" },
+    { "host show hout",                         NULL,                 "host.read",     "hout",   "NNNNNN" },
+    { "pool list",                              NULL,                 "pool.read",     NULL,     "AAAFFA" },
+    { "vm list",                                NULL,                 "vm.read",       NULL,     "AAAAAA" },
+    { "vm show invm0",                          NULL,                 "vm.read",       "invm0",  "AAAANA" },
+    { "vm show outvm0",                         NULL,                 "vm.read",       "outvm0", "NNNNNN" },
     { "vm create {vm} --host hin --memory 64 --disk 64:pool1",
-                                                "vm.create",          "vm.create",     NULL,     "AAFAA" },
+                                                "vm.create",          "vm.create",     NULL,     "AAFAAA" },
     /* 404 "no place in the scope of user U to make a vm there": not in the
      * words of an unknown host (docs/DECISIONS.md, "The tour by role"). */
-    { "vm create {vm}-x --host hout --memory 64", "vm.create",        "vm.create",     NULL,     "NNNNN" },
-    { "vm start {vm}",                          "vm.start",           "vm.power",      NULL,     "AA-AA" },
-    { "vm snapshot create {vm} before",         "vm.snapshot.create", "vm.snapshot",   NULL,     "AA-AA" },
-    { "vm snapshot list {vm}",                  NULL,                 "vm.read",       NULL,     "AA-AA" },
-    { "vm stop {vm}",                           "vm.stop",            "vm.power",      NULL,     "AA-AA" },
-    { "vm start invm0",                         "vm.start",           "vm.power",      "invm0",  "--F-N" },
-    { "vm snapshot create outvm0 s",            "vm.snapshot.create", "vm.snapshot",   "outvm0", "NNNNN" },
-    { "vm delete {vm} --delete-volumes",        "vm.delete",          "vm.delete",     NULL,     "AA-AA" },
-    { "vm delete invm0",                        "vm.delete",          "vm.delete",     "invm0",  "--F-N" },
-    { "job list",                               NULL,                 "job.read",      NULL,     "AAAAA" },
+    { "vm create {vm}-x --host hout --memory 64", "vm.create",        "vm.create",     NULL,     "NNNNNN" },
+    { "vm start {vm}",                          "vm.start",           "vm.power",      NULL,     "AA-AAA" },
+    { "vm snapshot create {vm} before",         "vm.snapshot.create", "vm.snapshot",   NULL,     "AA-AAA" },
+    { "vm snapshot list {vm}",                  NULL,                 "vm.read",       NULL,     "AA-AAA" },
+    { "vm stop {vm}",                           "vm.stop",            "vm.power",      NULL,     "AA-AAA" },
+    { "vm start invm0",                         "vm.start",           "vm.power",      "invm0",  "--F-N-" },
+    { "vm snapshot create outvm0 s",            "vm.snapshot.create", "vm.snapshot",   "outvm0", "NNNNNN" },
+    { "vm delete {vm} --delete-volumes",        "vm.delete",          "vm.delete",     NULL,     "AA-AAA" },
+    { "vm delete invm0",                        "vm.delete",          "vm.delete",     "invm0",  "--F-N-" },
+    { "job list",                               NULL,                 "job.read",      NULL,     "AAAAAA" },
     { "run-as add ra-{user} --username root --password-file {pw}",
-                                                "run_as.create",      "run_as.create", NULL,     "FFFFF" },
-    { "run-as list",                            NULL,                 "run_as.read",   NULL,     "AAAAF" },
-    { "catalog list",                           NULL,                 "catalog.read",  NULL,     "AAAAA" },
+                                                "run_as.create",      "run_as.create", NULL,     "FFFFFF" },
+    { "run-as list",                            NULL,                 "run_as.read",   NULL,     "AAAAFA" },
+    { "catalog list",                           NULL,                 "catalog.read",  NULL,     "AAAAAA" },
     /* A root group is made nowhere in their scope: 404 for all of them. */
-    { "host-group add {user}-g",                "host_group.create",  "host_group.create", NULL, "NNNNN" },
+    { "host-group add {user}-g",                "host_group.create",  "host_group.create", NULL, "NNNNNN" },
     /* --no-wait: the accepted job is on no host, so the scoped
      * administrator cannot read it to follow it (404 "job ... not found";
      * docs/DECISIONS.md, "The tour by role"). */
     { "--no-wait host-group add {user}-c --parent In",
-                                                "host_group.create",  "host_group.create", NULL, "AAFFN" },
-    { "audit",                                  NULL,                 "audit.read",    NULL,     "AAAFF" },
+                                                "host_group.create",  "host_group.create", NULL, "AAFFNA" },
+    { "audit",                                  NULL,                 "audit.read",    NULL,     "AAAFFA" },
 };
 
 /* Members of parsed -o json output; absent or of another type: NULL / -1. */
@@ -1655,6 +1660,81 @@ tour_int(JsonObject *o, const char *member)
     return n != NULL && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_INT64
                ? json_node_get_int(n)
                : -1;
+}
+
+/* The private slapd's settings (tests/services/slapd/start-slapd). */
+static const char *
+tour_env(const char *name)
+{
+    const char *value = g_getenv(name);
+    if (value == NULL)
+        g_error("%s is not set: run under tests/services/with-services", name);
+    return value;
+}
+
+/* @tool (ldapadd, ldapdelete) as the directory's administrator over ldaps,
+ * with @extra arguments and @input on standard input. */
+static void
+tour_ldap(Fixture *f, const char *tool, const char *extra, const char *input)
+{
+    g_autofree char *admin_pw = NULL;
+    g_autofree char *pw_file = g_build_filename(f->tmp, "ldap-admin-pw", NULL);
+    g_autoptr(GSubprocessLauncher) launcher =
+        g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                  G_SUBPROCESS_FLAGS_STDERR_PIPE);
+    g_autoptr(GSubprocess) proc = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+
+    /* -y takes the whole file as the password: no trailing newline. */
+    g_assert_true(g_file_get_contents(tour_env("DV_TEST_LDAP_ADMIN_PW_FILE"), &admin_pw, NULL, NULL));
+    g_strchomp(admin_pw);
+    g_file_set_contents_full(pw_file, admin_pw, -1, G_FILE_SET_CONTENTS_NONE, 0600, &error);
+    g_assert_no_error(error);
+    g_subprocess_launcher_setenv(launcher, "LDAPTLS_CACERT", tour_env("DV_TEST_LDAP_CA"), TRUE);
+    proc = g_subprocess_launcher_spawn(launcher, &error, tool, "-x", "-H",
+                                       tour_env("DV_TEST_LDAPS_URI"), "-D",
+                                       tour_env("DV_TEST_LDAP_ADMIN_DN"), "-y", pw_file, extra, NULL);
+    g_assert_no_error(error);
+    g_subprocess_communicate_utf8(proc, input, NULL, &out, &err, &error);
+    g_assert_no_error(error);
+    if (!g_subprocess_get_if_exited(proc) || g_subprocess_get_exit_status(proc) != 0)
+        g_error("%s failed:\n%s%s", tool, out != NULL ? out : "", err != NULL ? err : "");
+    g_unlink(pw_file);
+}
+
+/* Makes ou=<@ou_value> with user t-dir (password in @pw_text) in group
+ * tour-ops, and turns directory logins on in droverd's state directory
+ * (read at every directory login: docs/DIRECTORY.md).  Returns the
+ * group's DN. */
+static char *
+tour_directory_setup(Fixture *f, const char *ou, const char *pw_text)
+{
+    const char *base = tour_env("DV_TEST_LDAP_BASE");
+    g_autofree char *group = g_strdup_printf("cn=tour-ops,ou=groups,%s", ou);
+    g_autofree char *ldif = g_strdup_printf(
+        "dn: %s\nobjectClass: organizationalUnit\nou: %.*s\n\n"
+        "dn: ou=people,%s\nobjectClass: organizationalUnit\nou: people\n\n"
+        "dn: ou=groups,%s\nobjectClass: organizationalUnit\nou: groups\n\n"
+        "dn: uid=t-dir,ou=people,%s\nobjectClass: inetOrgPerson\nuid: t-dir\ncn: Tour\nsn: "
+        "Dir\nuserPassword: %s\n\n"
+        "dn: %s\nobjectClass: groupOfNames\ncn: tour-ops\nmember: uid=t-dir,ou=people,%s\n",
+        ou, (int)(strchr(ou, ',') - ou - 3), ou + 3, ou, ou, ou, pw_text, group, ou);
+    g_autofree char *conf_path = g_build_filename(f->d->state_dir, "directory.conf", NULL);
+    g_autofree char *conf = g_strdup_printf(
+        "[directory]\nuri=%s\ncontainer=ou=drover-keys,%s\nbind_dn=%s\npassword_file=%s\n"
+        "ca_file=%s\n"
+        "[login]\nenabled=true\nuser_base=ou=people,%s\n"
+        "user_filter=(&(objectClass=inetOrgPerson)(uid=%%s))\ngroups=search\n"
+        "group_base=ou=groups,%s\ngroup_filter=(&(objectClass=groupOfNames)(member=%%s))\n"
+        "network_timeout_s=1\nop_timeout_s=2\n",
+        tour_env("DV_TEST_LDAP_URI"), base, tour_env("DV_TEST_LDAP_SERVICE_DN"),
+        tour_env("DV_TEST_LDAP_SERVICE_PW_FILE"), tour_env("DV_TEST_LDAP_CA"), ou, ou);
+
+    tour_ldap(f, "ldapadd", NULL, ldif);
+    g_assert_true(g_file_set_contents(conf_path, conf, -1, NULL));
+    return g_steal_pointer(&group);
 }
 
 /* Members that carry storage data (docs/ACCESS.md, "Storage data"). */
@@ -1768,6 +1848,10 @@ test_tour_by_role(Fixture *f, gconstpointer data)
     g_autofree char *out_xml = dv_test_write_host_xml(f->tmp, "hout.xml", "outvm", 1);
     g_autofree char *in_uri = g_strconcat("test://", in_xml, NULL);
     g_autofree char *out_uri = g_strconcat("test://", out_xml, NULL);
+    g_autofree char *ou_id = g_uuid_string_random();
+    g_autofree char *ou = g_strdup_printf("ou=tour-%.8s,%s", ou_id, tour_env("DV_TEST_LDAP_BASE"));
+    g_autofree char *group = tour_directory_setup(f, ou, "Pw-cli-3e8a27");
+    g_autofree char *dir_pw = write_secret_file(f, "tour-dir-password", "Pw-cli-3e8a27\n");
     char *xdg[TOUR_N];
 
     {
@@ -1789,16 +1873,26 @@ test_tour_by_role(Fixture *f, gconstpointer data)
 
         xdg[u] = g_build_filename(f->tmp, tour_users[u].user, NULL);
         g_assert_cmpint(g_mkdir(xdg[u], 0700), ==, 0);
-        add = cli_run(f, "user", "add", tour_users[u].user, "--password-file", pw, NULL);
-        assert_exit(add, 0);
-        bind = cli_run(f, "binding", "add", "--user", tour_users[u].user, "--role",
-                       tour_users[u].role, "--host-group", "In", NULL);
+        if (u == TOUR_DIRECTORY) {
+            /* No users row yet: the group is bound; the first login makes it. */
+            bind = cli_run(f, "binding", "add", "--group", group, "--role", tour_users[u].role,
+                           "--host-group", "In", NULL);
+        } else {
+            add = cli_run(f, "user", "add", tour_users[u].user, "--password-file", pw, NULL);
+            assert_exit(add, 0);
+            bind = cli_run(f, "binding", "add", "--user", tour_users[u].user, "--role",
+                           tour_users[u].role, "--host-group", "In", NULL);
+        }
         assert_exit(bind, 0);
         login = cli_run_in(xdg[u], "--server", f->d->url, "login", "--user", tour_users[u].user,
-                           "--password-file", pw, NULL);
+                           "--password-file", u == TOUR_DIRECTORY ? dir_pw : pw, NULL);
         assert_exit(login, 0);
-        /* GET /session's bindings name the role and the scope. */
-        roles = g_strdup_printf("Roles:\n  %s on host_group In\n", tour_users[u].role);
+        /* GET /session's bindings name the role and the scope (and the
+         * directory group it comes through). */
+        roles = u == TOUR_DIRECTORY
+                    ? g_strdup_printf("Roles:\n  %s on host_group In, through group %s\n",
+                                      tour_users[u].role, group)
+                    : g_strdup_printf("Roles:\n  %s on host_group In\n", tour_users[u].role);
         assert_contains(login->out, roles);
     }
 
@@ -1909,14 +2003,22 @@ test_tour_by_role(Fixture *f, gconstpointer data)
             g_autofree char *hit = NULL;
             g_autofree char *admin_hit = NULL;
             memcpy(argv, views[i], sizeof(views[i]));
+            g_autoptr(CliResult) dir = NULL;
+            g_autofree char *dir_hit = NULL;
             delegate = cli_run_argv(xdg[TOUR_DELEGATE], argv);
+            dir = cli_run_argv(xdg[TOUR_DIRECTORY], argv);
             admin = cli_run_argv(xdg[TOUR_ADMIN], argv);
             assert_exit(delegate, 0);
+            assert_exit(dir, 0);
             assert_exit(admin, 0);
             hit = tour_storage_in(delegate->out);
             if (hit != NULL)
                 g_error("%s %s: the delegated administrator sees '%s':\n%s", views[i][2],
                         views[i][3], hit, delegate->out);
+            dir_hit = tour_storage_in(dir->out);
+            if (dir_hit != NULL)
+                g_error("%s %s: the directory group's delegated administrator sees '%s':\n%s",
+                        views[i][2], views[i][3], dir_hit, dir->out);
             admin_hit = tour_storage_in(admin->out);
             admin_saw = admin_saw || admin_hit != NULL;
         }
@@ -1951,6 +2053,10 @@ test_tour_by_role(Fixture *f, gconstpointer data)
     }
     for (guint u = 0; u < TOUR_N; u++)
         g_free(xdg[u]);
+    {
+        g_autofree char *dn_line = g_strconcat(ou, "\n", NULL);
+        tour_ldap(f, "ldapdelete", "-r", dn_line);
+    }
 }
 
 int
