@@ -39,6 +39,7 @@ typedef struct {
     char *xdg;       /* XDG_CONFIG_HOME of every drover run */
     char *host_xml;  /* a test:/// host: pool1, net1, one domain */
     char *host_uri;
+    char *pg_db;     /* droverd's PostgreSQL database, or NULL (SQLite) */
 } Fixture;
 
 static const char *
@@ -245,6 +246,49 @@ assert_job_error(CliResult *r, int status, const char *part)
     g_assert_cmpstr(r->out, ==, "");
 }
 
+/* @sql on the private PostgreSQL's admin connection, through psql (the
+ * CLI tier links no database client). */
+static void
+pg_admin_exec(const char *sql)
+{
+    const char *uri = g_getenv("DV_TEST_PG_URI");
+    const char *argv[] = { "psql", uri, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql, NULL };
+    g_autofree char *err = NULL;
+    gint status = 0;
+
+    if (uri == NULL)
+        g_error("DV_TEST_PG_URI is not set: run under tests/services/with-services");
+    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
+                      NULL, NULL, NULL, &err, &status, NULL) ||
+        !g_spawn_check_wait_status(status, NULL))
+        g_error("psql -c '%s' failed: %s", sql, err != NULL ? err : "");
+}
+
+/* A fresh database on the private PostgreSQL: its URI, its name in @ret_name. */
+static char *
+pg_new_database(char **ret_name)
+{
+    const char *uri = g_getenv("DV_TEST_PG_URI");
+    g_autofree char *id = g_uuid_string_random();
+    g_autofree char *name = NULL;
+    g_autofree char *sql = NULL;
+    const char *slash;
+    const char *query;
+
+    if (uri == NULL)
+        g_error("DV_TEST_PG_URI is not set: run under tests/services/with-services");
+    id[8] = '\0';
+    name = g_strconcat("dv_cli_", id, NULL);
+    sql = g_strdup_printf("CREATE DATABASE %s", name);
+    pg_admin_exec(sql);
+    /* postgresql://user@host:port/DB[?query]: DB replaced. */
+    query = strchr(uri, '?');
+    slash = g_strrstr_len(uri, query != NULL ? query - uri : -1, "/");
+    g_assert_nonnull(slash);
+    *ret_name = g_strdup(name);
+    return g_strdup_printf("%.*s/%s%s", (int)(slash - uri), uri, name, query != NULL ? query : "");
+}
+
 static void
 fixture_setup(Fixture *f, gconstpointer data)
 {
@@ -261,7 +305,13 @@ fixture_setup(Fixture *f, gconstpointer data)
     g_assert_cmpint(g_mkdir(f->xdg, 0700), ==, 0);
     f->host_xml = dv_test_write_host_xml(f->tmp, "host1.xml", "dom", 1);
     f->host_uri = g_strconcat("test://", f->host_xml, NULL);
-    f->d = dv_test_daemon_start(NULL, NULL);
+    if (g_strcmp0(data, "postgresql") == 0) {
+        g_autofree char *uri = pg_new_database(&f->pg_db);
+        const char *extra[] = { "--database", uri, NULL };
+        f->d = dv_test_daemon_start(NULL, extra);
+    } else {
+        f->d = dv_test_daemon_start(NULL, NULL);
+    }
 
     /* Log in the way a script does: a password file, no terminal. */
     pw_file = g_build_filename(f->tmp, "password", NULL);
@@ -286,6 +336,11 @@ fixture_teardown(Fixture *f, gconstpointer data)
     gint status = 0;
 
     dv_test_daemon_free(f->d);
+    if (f->pg_db != NULL) {
+        g_autofree char *sql = g_strdup_printf("DROP DATABASE %s WITH (FORCE)", f->pg_db);
+        pg_admin_exec(sql);
+        g_free(f->pg_db);
+    }
     if (!g_spawn_sync(NULL, (char **)rm, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, &status, NULL) ||
         status != 0)
         g_printerr("cannot remove %s\n", f->tmp);
@@ -2079,7 +2134,11 @@ main(int argc, char **argv)
     ADD("catalogs", test_catalogs);
     ADD("user-passwd", test_user_passwd);
     ADD("access", test_access);
-    ADD("tour-by-role", test_tour_by_role);
+    /* On both backends: bindings, scopes and the audit log are the store's. */
+    g_test_add("/drover/cli/e2e/tour-by-role/sqlite", Fixture, "sqlite", fixture_setup,
+               test_tour_by_role, fixture_teardown);
+    g_test_add("/drover/cli/e2e/tour-by-role/postgresql", Fixture, "postgresql", fixture_setup,
+               test_tour_by_role, fixture_teardown);
 #undef ADD
     return g_test_run();
 }
