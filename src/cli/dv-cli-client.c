@@ -207,6 +207,17 @@ dv_cli_read_all(GInputStream *stream, gsize max, GError **error)
     return g_byte_array_free_to_bytes(g_steal_pointer(&buf));
 }
 
+/* API tokens are the server's "dvt_" ones (docs/ACCESS.md, "API tokens"). */
+static DvCliCredential
+dv_cli_client_credential(DvCliClient *client)
+{
+    if (client->token == NULL)
+        return DV_CLI_CREDENTIAL_NONE;
+    if (g_str_has_prefix(dv_secret_get_string(client->token), "dvt_"))
+        return DV_CLI_CREDENTIAL_TOKEN;
+    return DV_CLI_CREDENTIAL_SESSION;
+}
+
 static DvErrorCode
 dv_cli_code_from_status(guint status)
 {
@@ -225,9 +236,45 @@ dv_cli_code_from_status(guint status)
     return DV_ERROR_INTERNAL;
 }
 
+/* A 401 outside POST /session: the request's credential was refused.  The
+ * server's reason is shown when it gives one: 'drover login' is the cure
+ * for a session, not for an API token given with --token. */
+static void
+dv_cli_client_set_auth_error(GError **error, DvCliCredential credential, const char *message)
+{
+    g_autofree char *safe = message != NULL ? dv_text_excerpt(message, 1024) : NULL;
+
+    switch (credential) {
+    case DV_CLI_CREDENTIAL_TOKEN:
+        dv_set_field_error(error, DV_ERROR_AUTH_REQUIRED, NULL, "the API token was refused: %s",
+                           safe != NULL ? safe : "the server gave no reason (HTTP 401)");
+        return;
+    case DV_CLI_CREDENTIAL_SESSION:
+        if (safe != NULL) {
+            dv_set_field_error(error, DV_ERROR_AUTH_REQUIRED, NULL,
+                               "not logged in or session expired (the server says: %s); run "
+                               "'drover login'",
+                               safe);
+            return;
+        }
+        break;
+    case DV_CLI_CREDENTIAL_NONE:
+        break;
+    }
+    dv_set_field_error(error, DV_ERROR_AUTH_REQUIRED, NULL,
+                       "not logged in or session expired; run 'drover login'");
+}
+
 void
 dv_cli_client_set_response_error(GError **error, guint status, const char *reason, GBytes *body,
                                  const char *path)
+{
+    dv_cli_client_set_response_error_for(error, DV_CLI_CREDENTIAL_NONE, status, reason, body, path);
+}
+
+void
+dv_cli_client_set_response_error_for(GError **error, DvCliCredential credential, guint status,
+                                     const char *reason, GBytes *body, const char *path)
 {
     g_autoptr(JsonNode) root = NULL;
     JsonObject *err = NULL;
@@ -250,8 +297,7 @@ dv_cli_client_set_response_error(GError **error, guint status, const char *reaso
     }
 
     if (status == 401 && !g_str_has_prefix(path, "/session")) {
-        dv_set_field_error(error, DV_ERROR_AUTH_REQUIRED, NULL,
-                           "not logged in or session expired; run 'drover login'");
+        dv_cli_client_set_auth_error(error, credential, message);
         return;
     }
     code = dv_error_code_from_string(code_str);
@@ -291,7 +337,8 @@ dv_cli_client_send(DvCliClient *client, SoupMessage *msg, const char *path, guin
         *status = code;
     dv_cli_client_check_version(client, msg);
     if (code < 200 || code >= 300) {
-        dv_cli_client_set_response_error(error, code, soup_message_get_reason_phrase(msg), bytes, path);
+        dv_cli_client_set_response_error_for(error, dv_cli_client_credential(client), code,
+                                             soup_message_get_reason_phrase(msg), bytes, path);
         return NULL;
     }
     data = g_bytes_get_data(bytes, &len);
@@ -443,7 +490,8 @@ dv_cli_client_follow_events(DvCliClient *client, const char *job_id, DvCliJobFun
     status = soup_message_get_status(msg);
     if (status != 200) {
         g_autoptr(GBytes) body = dv_cli_read_all(stream, DV_CLI_MAX_RESPONSE, NULL);
-        dv_cli_client_set_response_error(error, status, soup_message_get_reason_phrase(msg), body, path);
+        dv_cli_client_set_response_error_for(error, dv_cli_client_credential(client), status,
+                                             soup_message_get_reason_phrase(msg), body, path);
         return FALSE;
     }
     lines = g_data_input_stream_new(stream);

@@ -44,8 +44,21 @@ JsonNode *dv_cli_client_request(DvCliClient *client, const char *method, const c
 JsonNode *dv_cli_client_request_raw(DvCliClient *client, const char *method, const char *path,
                                     const char *body, gsize body_len, guint *status, GError **error);
 
+/* What a request carried to authenticate, for the words of a 401. */
+typedef enum {
+    DV_CLI_CREDENTIAL_NONE,    /* nothing: not logged in */
+    DV_CLI_CREDENTIAL_SESSION, /* a session token from 'drover login' */
+    DV_CLI_CREDENTIAL_TOKEN,   /* an API token (dvt_...), --token or DROVER_TOKEN */
+} DvCliCredential;
+
 /* Turns an HTTP error response into a DV_ERROR.  @path tells a failed
- * login (401 = wrong password) from an expired session. */
+ * login (401 = wrong password) from an expired session.  A 401 elsewhere
+ * gives the server's reason when it sends one (a disabled user, a revoked
+ * or expired token), with the hint to run 'drover login' for a missing or
+ * refused session; @credential says which it was. */
+void dv_cli_client_set_response_error_for(GError **error, DvCliCredential credential, guint status,
+                                          const char *reason, GBytes *body, const char *path);
+/* The same for a request that carried no credential. */
 void dv_cli_client_set_response_error(GError **error, guint status, const char *reason,
                                       GBytes *body, const char *path);
 

@@ -67,10 +67,17 @@ static const DvCliColumn dv_cli_binding_columns[] = {
     { "USER", "user" },
     { "GROUP", "group" },
     { "ROLE", "role" },
-    { "SCOPE", "scope.kind" },
+    { "SCOPE", "scope.kind|scope_kind" },
     { "SCOPE-REF", "scope.name|scope.ref|scope.id" },
     { "EFFECT", "effect" },
     { "QUOTA-VMS", "quota.vms" },
+    { "QUOTA-VCPUS", "quota.vcpus" },
+    { "QUOTA-MEMORY", "quota.memory_mib", DV_CLI_COL_MIB },
+    { "QUOTA-GIB", "quota.storage_gib" },
+    { "MEMBER-VMS", "quota.per_member.vms" },
+    { "MEMBER-VCPUS", "quota.per_member.vcpus" },
+    { "MEMBER-MEMORY", "quota.per_member.memory_mib", DV_CLI_COL_MIB },
+    { "MEMBER-GIB", "quota.per_member.storage_gib" },
     { NULL },
 };
 

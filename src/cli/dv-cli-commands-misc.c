@@ -365,13 +365,21 @@ dv_cli_run_login(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObjec
     fprintf(cli->out, "Roles:\n");
     for (guint i = 0; i < json_array_get_length(bindings); i++) {
         JsonObject *b = json_array_get_object_element(bindings, i);
-        const char *scope_id = dv_json_get_string(b, "scope_id", NULL);
-        fprintf(cli->out, "  %s%s on %s%s%s", dv_json_get_string(b, "role", "?"),
+        /* role and scope as names, of either form docs/API.md allows (a
+         * name, or {id, name}; an older server's scope_kind/scope_id). */
+        g_autofree char *role = dv_cli_value_to_string(b, "role", DV_CLI_COL_TEXT);
+        g_autofree char *kind = dv_cli_value_to_string(b, "scope.kind|scope_kind", DV_CLI_COL_TEXT);
+        g_autofree char *scope =
+            dv_cli_value_to_string(b, "scope.name|scope.ref|scope.id|scope_id", DV_CLI_COL_TEXT);
+        g_autofree char *group = dv_cli_value_to_string(b, "group", DV_CLI_COL_TEXT);
+        gboolean global = strcmp(scope, "-") == 0;
+        fprintf(cli->out, "  %s%s on %s%s%s", role,
                 g_strcmp0(dv_json_get_string(b, "effect", ""), "deny") == 0 ? " (denied)" : "",
-                dv_json_get_string(b, "scope_kind", "?"), scope_id != NULL ? " " : "",
-                scope_id != NULL ? scope_id : "");
-        if (g_strcmp0(dv_json_get_string(b, "principal_kind", ""), "group") == 0)
-            fprintf(cli->out, ", through group %s", dv_json_get_string(b, "principal", "?"));
+                strcmp(kind, "-") == 0 ? "global" : kind, global ? "" : " ", global ? "" : scope);
+        if (g_strcmp0(dv_json_get_string(b, "principal_kind", ""), "group") == 0 ||
+            strcmp(group, "-") != 0)
+            fprintf(cli->out, ", through group %s",
+                    strcmp(group, "-") != 0 ? group : dv_json_get_string(b, "principal", "?"));
         fputc('\n', cli->out);
     }
     return TRUE;

@@ -91,9 +91,12 @@ static const struct {
       " \"created_at\": \"2026-12-02T10:00:00Z\"}], \"next_cursor\": null}" },
     { "GET", "/api/v1/users/alice", 200,
       "{\"id\": \"u1\", \"name\": \"alice\", \"disabled\": false, \"created_at\": \"2026-12-01T10:00:00Z\","
-      " \"bindings\": [{\"id\": \"b1\", \"user\": \"alice\", \"group\": null, \"role\": \"delegated-administrator\","
+      " \"bindings\": [{\"id\": \"b1\", \"principal_kind\": \"user\", \"principal\": \"u1\","
+      " \"user\": {\"id\": \"u1\", \"name\": \"alice\"}, \"group\": null,"
+      " \"role\": {\"id\": \"role-delegated-administrator\", \"name\": \"delegated-administrator\"},"
       " \"scope\": {\"kind\": \"host_group\", \"id\": \"g1\", \"name\": \"prod\"}, \"effect\": \"allow\","
-      " \"quota\": {\"vms\": 10}}]}" },
+      " \"quota\": {\"vms\": 10, \"vcpus\": 20, \"memory_mib\": 8192, \"storage_gib\": null,"
+      " \"per_member\": {\"vms\": 2, \"vcpus\": null, \"memory_mib\": null, \"storage_gib\": 50}}}]}" },
     { "POST", "/api/v1/users", 201,
       "{\"id\": \"u3\", \"name\": \"carol\", \"disabled\": false, \"created_at\": \"2026-12-07T10:00:00Z\"}" },
     { "PATCH", "/api/v1/users/bob", 200,
@@ -112,7 +115,8 @@ static const struct {
     { "GET", "/api/v1/bindings", 200,
       "{\"items\": [{\"id\": \"b1\", \"user\": \"alice\", \"group\": null, \"role\": \"delegated-administrator\","
       " \"scope\": {\"kind\": \"host_group\", \"id\": \"g1\", \"name\": \"prod\"}, \"effect\": \"allow\","
-      " \"quota\": {\"vms\": 10}}, {\"id\": \"b2\", \"user\": null, \"group\": \"tenants\", \"role\": \"read-only\","
+      " \"quota\": {\"vms\": 10}}, {\"id\": \"b2\", \"user\": null, \"group\": \"tenants\","
+      " \"role\": {\"id\": \"role-read-only-administrator\", \"name\": \"read-only\"}, \"scope_kind\": \"global\","
       " \"scope\": null, \"effect\": \"deny\", \"quota\": null}], \"next_cursor\": null}" },
     { "POST", "/api/v1/bindings", 201, "{\"id\": \"b3\", \"user\": \"alice\", \"role\": \"read-only\"}" },
     { "DELETE", "/api/v1/bindings/b1", 200, "{}" },
@@ -192,6 +196,24 @@ fake_handler(SoupServer *server, SoupServerMessage *msg, const char *path, GHash
             reply_error(msg, 401, "auth-required", "wrong user name or password", NULL);
         return;
     }
+    /* Credentials the server refuses, each with its reason (or none). */
+    if (g_strcmp0(auth, "Bearer stale-session") == 0) {
+        reply_error(msg, 401, "auth-required", "the session token is unknown or expired; log in again",
+                    NULL);
+        return;
+    }
+    if (g_strcmp0(auth, "Bearer dvt_revoked") == 0) {
+        reply_error(msg, 401, "auth-required", "this API token was revoked", NULL);
+        return;
+    }
+    if (g_strcmp0(auth, "Bearer dvt_disabled") == 0) {
+        reply_error(msg, 401, "auth-required", "this user is disabled", NULL);
+        return;
+    }
+    if (g_strcmp0(auth, "Bearer dvt_silent") == 0 || g_strcmp0(auth, "Bearer silent-session") == 0) {
+        reply(msg, 401, "text/plain", "");
+        return;
+    }
     if (!authed) {
         reply_error(msg, 401, "auth-required", "a bearer token is required", NULL);
         return;
@@ -202,9 +224,14 @@ fake_handler(SoupServer *server, SoupServerMessage *msg, const char *path, GHash
             "{\"user_id\": \"u1\", \"name\": \"admin\", \"user\": \"admin\", \"roles\": "
             "[\"role-administrator\"],"
             " \"bindings\": [{\"id\": \"b0\", \"principal_kind\": \"user\", \"principal\": \"u1\","
-            " \"role_id\": \"role-administrator\", \"role\": \"administrator\", \"scope_kind\": "
-            "\"global\","
-            " \"scope_id\": null, \"effect\": \"allow\"}, {\"id\": \"b4\", \"principal_kind\": "
+            " \"role_id\": \"role-administrator\", \"role\": {\"id\": \"role-administrator\","
+            " \"name\": \"administrator\"}, \"scope_kind\": \"global\", \"scope\": null,"
+            " \"user\": {\"id\": \"u1\", \"name\": \"admin\"}, \"group\": null,"
+            " \"scope_id\": null, \"effect\": \"allow\"}, {\"id\": \"b5\", \"principal_kind\": \"group\","
+            " \"principal\": \"cn=web,dc=x\", \"group\": \"cn=web,dc=x\", \"user\": null,"
+            " \"role\": {\"id\": \"r9\", \"name\": \"ops\"}, \"scope\": {\"kind\": \"host_group\","
+            " \"id\": \"g1\", \"name\": \"prod\"}, \"effect\": \"allow\"},"
+            " {\"id\": \"b4\", \"principal_kind\": "
             "\"group\","
             " \"principal\": \"cn=ops,dc=x\", \"role_id\": \"r9\", \"role\": \"ops\", "
             "\"scope_kind\": \"host_group\","
@@ -445,6 +472,39 @@ test_client_errors(void)
     g_assert_cmpint(dv_error_to_exit_code(e401), ==, DV_EXIT_AUTH);
 }
 
+/* A refused credential: the server's reason is shown; 'drover login' is
+ * suggested for a session (and for none), not for an API token. */
+static void
+test_client_auth_reasons(void)
+{
+    static const struct {
+        const char *token; /* NULL: none sent */
+        const char *message;
+    } cases[] = {
+        { NULL, "not logged in or session expired; run 'drover login'" },
+        { "stale-session",
+          "not logged in or session expired (the server says: the session token is unknown or "
+          "expired; log in again); run 'drover login'" },
+        { "silent-session", "not logged in or session expired; run 'drover login'" },
+        { "dvt_revoked", "the API token was refused: this API token was revoked" },
+        { "dvt_disabled", "the API token was refused: this user is disabled" },
+        { "dvt_silent", "the API token was refused: the server gave no reason (HTTP 401)" },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(DvCliClient) client = client_new(FALSE);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonNode) node = NULL;
+        if (cases[i].token != NULL)
+            dv_cli_client_set_token(client, cases[i].token);
+        node = dv_cli_client_request(client, "GET", "/hosts", NULL, NULL, &error);
+        g_assert_null(node);
+        g_assert_error(error, DV_ERROR, DV_ERROR_AUTH_REQUIRED);
+        g_assert_cmpstr(error->message, ==, cases[i].message);
+        g_assert_cmpint(dv_error_to_exit_code(error), ==, DV_EXIT_AUTH);
+    }
+}
+
 static void
 test_client_unreachable(void)
 {
@@ -599,6 +659,7 @@ test_main_session(void)
     /* The roles come from GET /session's bindings, a group's included. */
     assert_contains(out, " as admin; the session expires at 2026-11-22T16:00:00.000000Z\nRoles:\n"
                          "  administrator on global\n"
+                         "  ops on host_group prod, through group cn=web,dc=x\n"
                          "  ops (denied) on host_group g1, through group cn=ops,dc=x\n");
     g_assert_cmpstr(err, ==, "");
     config_path = dv_cli_config_path();
@@ -767,8 +828,8 @@ test_main_access(void)
                     "disabled:    no\n"
                     "\n"
                     "Bindings:\n"
-                    "ID  USER   GROUP  ROLE                     SCOPE       SCOPE-REF  EFFECT  QUOTA-VMS\n"
-                    "b1  alice  -      delegated-administrator  host_group  prod       allow   10\n");
+                    "ID  USER   GROUP  ROLE                     SCOPE       SCOPE-REF  EFFECT  QUOTA-VMS  QUOTA-VCPUS  QUOTA-MEMORY  QUOTA-GIB  MEMBER-VMS  MEMBER-VCPUS  MEMBER-MEMORY  MEMBER-GIB\n"
+                    "b1  alice  -      delegated-administrator  host_group  prod       allow   10         20           8 GiB         -          2           -             -              50\n");
     ACCESS_RUN(0, "GET /api/v1/users/alice -", "user", "show", "alice", "--output=json");
     assert_contains(out, "\"bindings\" : [");
     ACCESS_RUN(0, "POST /api/v1/users {\"role\":\"read-only\",\"name\":\"carol\",\"password\":\"Carol-pw-1234\"}", "user",
@@ -817,9 +878,9 @@ test_main_access(void)
     /* binding */
     ACCESS_RUN(0, "GET /api/v1/bindings?group=tenants -", "binding", "list", "--group", "tenants");
     g_assert_cmpstr(out, ==,
-                    "ID  USER   GROUP    ROLE                     SCOPE       SCOPE-REF  EFFECT  QUOTA-VMS\n"
-                    "b1  alice  -        delegated-administrator  host_group  prod       allow   10\n"
-                    "b2  -      tenants  read-only                -           -          deny    -\n");
+                    "ID  USER   GROUP    ROLE                     SCOPE       SCOPE-REF  EFFECT  QUOTA-VMS  QUOTA-VCPUS  QUOTA-MEMORY  QUOTA-GIB  MEMBER-VMS  MEMBER-VCPUS  MEMBER-MEMORY  MEMBER-GIB\n"
+                    "b1  alice  -        delegated-administrator  host_group  prod       allow   10         -            -             -          -           -             -              -\n"
+                    "b2  -      tenants  read-only                global      -          deny    -          -            -             -          -           -             -              -\n");
     ACCESS_RUN(0, "GET /api/v1/bindings?user=alice&limit=5 -", "binding", "list", "--user", "alice", "--limit", "5");
     ACCESS_RUN(0,
                "POST /api/v1/bindings {\"group\":\"tenants\",\"role\":\"self-service\",\"scope\":{\"kind\":\"host_group\","
@@ -911,6 +972,7 @@ main(int argc, char **argv)
     fake_start();
     g_test_add_func("/drover/cli/client/version", test_client_version);
     g_test_add_func("/drover/cli/client/errors", test_client_errors);
+    g_test_add_func("/drover/cli/client/auth-reasons", test_client_auth_reasons);
     g_test_add_func("/drover/cli/client/unreachable", test_client_unreachable);
     g_test_add_func("/drover/cli/client/follow-events", test_client_follow_events);
     g_test_add_func("/drover/cli/client/follow-polling", test_client_follow_polling);

@@ -39,6 +39,7 @@ typedef struct {
     char *xdg;       /* XDG_CONFIG_HOME of every drover run */
     char *host_xml;  /* a test:/// host: pool1, net1, one domain */
     char *host_uri;
+    char *pg_db;     /* droverd's PostgreSQL database, or NULL (SQLite) */
 } Fixture;
 
 static const char *
@@ -245,6 +246,49 @@ assert_job_error(CliResult *r, int status, const char *part)
     g_assert_cmpstr(r->out, ==, "");
 }
 
+/* @sql on the private PostgreSQL's admin connection, through psql (the
+ * CLI tier links no database client). */
+static void
+pg_admin_exec(const char *sql)
+{
+    const char *uri = g_getenv("DV_TEST_PG_URI");
+    const char *argv[] = { "psql", uri, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql, NULL };
+    g_autofree char *err = NULL;
+    gint status = 0;
+
+    if (uri == NULL)
+        g_error("DV_TEST_PG_URI is not set: run under tests/services/with-services");
+    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
+                      NULL, NULL, NULL, &err, &status, NULL) ||
+        !g_spawn_check_wait_status(status, NULL))
+        g_error("psql -c '%s' failed: %s", sql, err != NULL ? err : "");
+}
+
+/* A fresh database on the private PostgreSQL: its URI, its name in @ret_name. */
+static char *
+pg_new_database(char **ret_name)
+{
+    const char *uri = g_getenv("DV_TEST_PG_URI");
+    g_autofree char *id = g_uuid_string_random();
+    g_autofree char *name = NULL;
+    g_autofree char *sql = NULL;
+    const char *slash;
+    const char *query;
+
+    if (uri == NULL)
+        g_error("DV_TEST_PG_URI is not set: run under tests/services/with-services");
+    id[8] = '\0';
+    name = g_strconcat("dv_cli_", id, NULL);
+    sql = g_strdup_printf("CREATE DATABASE %s", name);
+    pg_admin_exec(sql);
+    /* postgresql://user@host:port/DB[?query]: DB replaced. */
+    query = strchr(uri, '?');
+    slash = g_strrstr_len(uri, query != NULL ? query - uri : -1, "/");
+    g_assert_nonnull(slash);
+    *ret_name = g_strdup(name);
+    return g_strdup_printf("%.*s/%s%s", (int)(slash - uri), uri, name, query != NULL ? query : "");
+}
+
 static void
 fixture_setup(Fixture *f, gconstpointer data)
 {
@@ -261,7 +305,13 @@ fixture_setup(Fixture *f, gconstpointer data)
     g_assert_cmpint(g_mkdir(f->xdg, 0700), ==, 0);
     f->host_xml = dv_test_write_host_xml(f->tmp, "host1.xml", "dom", 1);
     f->host_uri = g_strconcat("test://", f->host_xml, NULL);
-    f->d = dv_test_daemon_start(NULL, NULL);
+    if (g_strcmp0(data, "postgresql") == 0) {
+        g_autofree char *uri = pg_new_database(&f->pg_db);
+        const char *extra[] = { "--database", uri, NULL };
+        f->d = dv_test_daemon_start(NULL, extra);
+    } else {
+        f->d = dv_test_daemon_start(NULL, NULL);
+    }
 
     /* Log in the way a script does: a password file, no terminal. */
     pw_file = g_build_filename(f->tmp, "password", NULL);
@@ -286,6 +336,11 @@ fixture_teardown(Fixture *f, gconstpointer data)
     gint status = 0;
 
     dv_test_daemon_free(f->d);
+    if (f->pg_db != NULL) {
+        g_autofree char *sql = g_strdup_printf("DROP DATABASE %s WITH (FORCE)", f->pg_db);
+        pg_admin_exec(sql);
+        g_free(f->pg_db);
+    }
     if (!g_spawn_sync(NULL, (char **)rm, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, &status, NULL) ||
         status != 0)
         g_printerr("cannot remove %s\n", f->tmp);
@@ -1550,9 +1605,513 @@ test_access(Fixture *f, gconstpointer data)
     disable = cli_run(f, "user", "disable", "carol", NULL);
     assert_exit(disable, 0);
     ended = cli_run_in(carol_xdg, "host-group", "list", NULL);
-    assert_error(ended, 5, "not logged in or session expired");
+    /* The session is gone: the hint to log in, with the server's words. */
+    assert_error(ended, 5, "not logged in or session expired (the server says: ");
+    assert_contains(ended->err, "run 'drover login'");
+    /* The token stays but its user is disabled: the server's reason. */
     token_ended = cli_run_in(carol_xdg, "--token", token_lines[1], "host-group", "list", NULL);
-    assert_error(token_ended, 5, "not logged in or session expired");
+    assert_error(token_ended, 5, "the API token was refused: this user is disabled");
+}
+
+/* --- the README's tour, by role ------------------------------------------ */
+
+/* The users of the tour, each bound by the administrator to host group In
+ * (hosts "hin" with VM invm0; Out holds "hout" with VM outvm0). */
+enum { TOUR_ADMIN, TOUR_DELEGATE, TOUR_READONLY, TOUR_TENANT, TOUR_SELF, TOUR_DIRECTORY, TOUR_N };
+
+/* t-dir is a user of the private slapd (tests/services/with-services), in
+ * a directory group that is bound, not the user: it holds what the group's
+ * binding gives. */
+static const struct {
+    const char *user;
+    const char *role;
+} tour_users[TOUR_N] = {
+    { "t-admin", "administrator" },
+    { "t-delegate", "delegated-administrator" },
+    { "t-readonly", "read-only-administrator" },
+    { "t-tenant", "tenant-administrator" },
+    { "t-self", "self-service-user" },
+    { "t-dir", "delegated-administrator" },
+};
+
+/* What each role may do of the tour (README, "A five-minute tour"), one
+ * character per user in tour_users' order (administrator, delegated,
+ * read-only, tenant, self-service, the directory group's delegated):
+ *   A  allowed: exit 0;
+ *   F  refused, 403: exit 5, the message names the privilege;
+ *   N  refused, 404 as if absent: exit 3, the message names the object;
+ *   -  not tried (the role could not make the VM the step is about).
+ * {vm} is the user's own VM, {user} its name, {pw} a password file.
+ * A create refused as absent says "no place in the scope of user U to make
+ * a KIND there", naming neither the parent given nor the privilege: those
+ * rows have no object to look for.
+ * Steps with an operation are changes: each attempt is in the audit log. */
+typedef struct {
+    const char *command;
+    const char *operation; /* audited as; NULL: a read (not audited) */
+    const char *privilege;
+    const char *object; /* what a 404 names */
+    const char *want;
+} TourStep;
+
+static const TourStep tour_steps[] = {
+    /* command                                  operation             privilege        object    ADRTSDir */
+    { "host list",                              NULL,                 "host.read",     NULL,     "AAAAFA" },
+    { "host show hin",                          NULL,                 "host.read",     "hin",    "AAAANA" },
+    { "host show hout",                         NULL,                 "host.read",     "hout",   "NNNNNN" },
+    { "pool list",                              NULL,                 "pool.read",     NULL,     "AAAFFA" },
+    { "vm list",                                NULL,                 "vm.read",       NULL,     "AAAAAA" },
+    { "vm show invm0",                          NULL,                 "vm.read",       "invm0",  "AAAANA" },
+    { "vm show outvm0",                         NULL,                 "vm.read",       "outvm0", "NNNNNN" },
+    { "vm create {vm} --host hin --memory 64 --disk 64:pool1",
+                                                "vm.create",          "vm.create",     NULL,     "AAFAAA" },
+    /* 404 "no place in the scope of user U to make a vm there": not in the
+     * words of an unknown host (docs/DECISIONS.md, "The tour by role"). */
+    { "vm create {vm}-x --host hout --memory 64", "vm.create",        "vm.create",     NULL,     "NNNNNN" },
+    { "vm start {vm}",                          "vm.start",           "vm.power",      NULL,     "AA-AAA" },
+    { "vm snapshot create {vm} before",         "vm.snapshot.create", "vm.snapshot",   NULL,     "AA-AAA" },
+    { "vm snapshot list {vm}",                  NULL,                 "vm.read",       NULL,     "AA-AAA" },
+    { "vm stop {vm}",                           "vm.stop",            "vm.power",      NULL,     "AA-AAA" },
+    { "vm start invm0",                         "vm.start",           "vm.power",      "invm0",  "--F-N-" },
+    { "vm snapshot create outvm0 s",            "vm.snapshot.create", "vm.snapshot",   "outvm0", "NNNNNN" },
+    { "vm delete {vm} --delete-volumes",        "vm.delete",          "vm.delete",     NULL,     "AA-AAA" },
+    { "vm delete invm0",                        "vm.delete",          "vm.delete",     "invm0",  "--F-N-" },
+    { "job list",                               NULL,                 "job.read",      NULL,     "AAAAAA" },
+    { "run-as add ra-{user} --username root --password-file {pw}",
+                                                "run_as.create",      "run_as.create", NULL,     "FFFFFF" },
+    { "run-as list",                            NULL,                 "run_as.read",   NULL,     "AAAAFA" },
+    { "catalog list",                           NULL,                 "catalog.read",  NULL,     "AAAAAA" },
+    /* A root group is made nowhere in their scope: 404 for all of them. */
+    { "host-group add {user}-g",                "host_group.create",  "host_group.create", NULL, "NNNNNN" },
+    /* --no-wait: the accepted job is on no host, so the scoped
+     * administrator cannot read it to follow it (404 "job ... not found";
+     * docs/DECISIONS.md, "The tour by role"). */
+    { "--no-wait host-group add {user}-c --parent In",
+                                                "host_group.create",  "host_group.create", NULL, "AAFFNA" },
+    { "audit",                                  NULL,                 "audit.read",    NULL,     "AAAFFA" },
+};
+
+/* Members of parsed -o json output; absent or of another type: NULL / -1. */
+static const char *
+tour_str(JsonObject *o, const char *member)
+{
+    JsonNode *n = o != NULL ? json_object_get_member(o, member) : NULL;
+    return n != NULL && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING
+               ? json_node_get_string(n)
+               : NULL;
+}
+
+static JsonObject *
+tour_obj(JsonObject *o, const char *member)
+{
+    JsonNode *n = o != NULL ? json_object_get_member(o, member) : NULL;
+    return n != NULL && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+}
+
+static gint64
+tour_int(JsonObject *o, const char *member)
+{
+    JsonNode *n = o != NULL ? json_object_get_member(o, member) : NULL;
+    return n != NULL && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_INT64
+               ? json_node_get_int(n)
+               : -1;
+}
+
+/* The private slapd's settings (tests/services/slapd/start-slapd). */
+static const char *
+tour_env(const char *name)
+{
+    const char *value = g_getenv(name);
+    if (value == NULL)
+        g_error("%s is not set: run under tests/services/with-services", name);
+    return value;
+}
+
+/* @tool (ldapadd, ldapdelete) as the directory's administrator over ldaps,
+ * with @extra arguments and @input on standard input. */
+static void
+tour_ldap(Fixture *f, const char *tool, const char *extra, const char *input)
+{
+    g_autofree char *admin_pw = NULL;
+    g_autofree char *pw_file = g_build_filename(f->tmp, "ldap-admin-pw", NULL);
+    g_autoptr(GSubprocessLauncher) launcher =
+        g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                  G_SUBPROCESS_FLAGS_STDERR_PIPE);
+    g_autoptr(GSubprocess) proc = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+
+    /* -y takes the whole file as the password: no trailing newline. */
+    g_assert_true(g_file_get_contents(tour_env("DV_TEST_LDAP_ADMIN_PW_FILE"), &admin_pw, NULL, NULL));
+    g_strchomp(admin_pw);
+    g_file_set_contents_full(pw_file, admin_pw, -1, G_FILE_SET_CONTENTS_NONE, 0600, &error);
+    g_assert_no_error(error);
+    g_subprocess_launcher_setenv(launcher, "LDAPTLS_CACERT", tour_env("DV_TEST_LDAP_CA"), TRUE);
+    proc = g_subprocess_launcher_spawn(launcher, &error, tool, "-x", "-H",
+                                       tour_env("DV_TEST_LDAPS_URI"), "-D",
+                                       tour_env("DV_TEST_LDAP_ADMIN_DN"), "-y", pw_file, extra, NULL);
+    g_assert_no_error(error);
+    g_subprocess_communicate_utf8(proc, input, NULL, &out, &err, &error);
+    g_assert_no_error(error);
+    if (!g_subprocess_get_if_exited(proc) || g_subprocess_get_exit_status(proc) != 0)
+        g_error("%s failed:\n%s%s", tool, out != NULL ? out : "", err != NULL ? err : "");
+    g_unlink(pw_file);
+}
+
+/* Makes ou=<@ou_value> with user t-dir (password in @pw_text) in group
+ * tour-ops, and turns directory logins on in droverd's state directory
+ * (read at every directory login: docs/DIRECTORY.md).  Returns the
+ * group's DN. */
+static char *
+tour_directory_setup(Fixture *f, const char *ou, const char *pw_text)
+{
+    const char *base = tour_env("DV_TEST_LDAP_BASE");
+    g_autofree char *group = g_strdup_printf("cn=tour-ops,ou=groups,%s", ou);
+    g_autofree char *ldif = g_strdup_printf(
+        "dn: %s\nobjectClass: organizationalUnit\nou: %.*s\n\n"
+        "dn: ou=people,%s\nobjectClass: organizationalUnit\nou: people\n\n"
+        "dn: ou=groups,%s\nobjectClass: organizationalUnit\nou: groups\n\n"
+        "dn: uid=t-dir,ou=people,%s\nobjectClass: inetOrgPerson\nuid: t-dir\ncn: Tour\nsn: "
+        "Dir\nuserPassword: %s\n\n"
+        "dn: %s\nobjectClass: groupOfNames\ncn: tour-ops\nmember: uid=t-dir,ou=people,%s\n",
+        ou, (int)(strchr(ou, ',') - ou - 3), ou + 3, ou, ou, ou, pw_text, group, ou);
+    g_autofree char *conf_path = g_build_filename(f->d->state_dir, "directory.conf", NULL);
+    g_autofree char *conf = g_strdup_printf(
+        "[directory]\nuri=%s\ncontainer=ou=drover-keys,%s\nbind_dn=%s\npassword_file=%s\n"
+        "ca_file=%s\n"
+        "[login]\nenabled=true\nuser_base=ou=people,%s\n"
+        "user_filter=(&(objectClass=inetOrgPerson)(uid=%%s))\ngroups=search\n"
+        "group_base=ou=groups,%s\ngroup_filter=(&(objectClass=groupOfNames)(member=%%s))\n"
+        "network_timeout_s=1\nop_timeout_s=2\n",
+        tour_env("DV_TEST_LDAP_URI"), base, tour_env("DV_TEST_LDAP_SERVICE_DN"),
+        tour_env("DV_TEST_LDAP_SERVICE_PW_FILE"), tour_env("DV_TEST_LDAP_CA"), ou, ou);
+
+    tour_ldap(f, "ldapadd", NULL, ldif);
+    g_assert_true(g_file_set_contents(conf_path, conf, -1, NULL));
+    return g_steal_pointer(&group);
+}
+
+/* Members that carry storage data (docs/ACCESS.md, "Storage data"). */
+static const char *const tour_storage_members[] = {
+    "pool", "pools", "pool_id", "pool_name", "disks", "disk_path", "disk_volume", "path",
+    "volume", "volumes", "overlay_path", "identity_path", "personal_path", NULL,
+};
+
+/* The first storage member anywhere in @node, or NULL. */
+static const char *
+tour_find_storage(JsonNode *node)
+{
+    if (JSON_NODE_HOLDS_ARRAY(node)) {
+        JsonArray *a = json_node_get_array(node);
+        for (guint i = 0; i < json_array_get_length(a); i++) {
+            const char *hit = tour_find_storage(json_array_get_element(a, i));
+            if (hit != NULL)
+                return hit;
+        }
+    } else if (JSON_NODE_HOLDS_OBJECT(node)) {
+        JsonObject *o = json_node_get_object(node);
+        g_autoptr(GList) members = json_object_get_members(o);
+        for (GList *l = members; l != NULL; l = l->next) {
+            const char *hit;
+            if (g_strv_contains(tour_storage_members, l->data))
+                return l->data;
+            hit = tour_find_storage(json_object_get_member(o, l->data));
+            if (hit != NULL)
+                return hit;
+        }
+    }
+    return NULL;
+}
+
+/* @text parsed as JSON: the storage member it holds, or NULL. */
+static char *
+tour_storage_in(const char *text)
+{
+    g_autoptr(JsonParser) parser = json_parser_new();
+    g_autoptr(GError) error = NULL;
+    const char *hit;
+
+    json_parser_load_from_data(parser, text, -1, &error);
+    g_assert_no_error(error);
+    hit = tour_find_storage(json_parser_get_root(parser));
+    return g_strdup(hit);
+}
+
+static char *
+tour_expand(const char *command, const char *user, const char *pw)
+{
+    g_autofree char *vm = g_strconcat("vm-", user, NULL);
+    g_autoptr(GString) s = g_string_new(command);
+
+    g_string_replace(s, "{vm}", vm, 0);
+    g_string_replace(s, "{user}", user, 0);
+    g_string_replace(s, "{pw}", pw, 0);
+    return g_string_free(g_steal_pointer(&s), FALSE);
+}
+
+/* One item of @audit (-o json items) by @user for @operation with the
+ * outcome @refused says (the API's words: allowed, refused). */
+static gboolean
+tour_audited(JsonArray *audit, const char *user, const char *operation, gboolean refused)
+{
+    for (guint i = 0; i < json_array_get_length(audit); i++) {
+        JsonObject *e = json_array_get_object_element(audit, i);
+        if (g_strcmp0(tour_str(e, "user"), user) == 0 &&
+            g_strcmp0(tour_str(e, "operation"), operation) == 0 &&
+            g_strcmp0(tour_str(e, "outcome"), refused ? "refused" : "allowed") == 0)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+/* A binding of -o json output in the shape docs/API.md gives. */
+static void
+tour_assert_binding(JsonObject *b, const char *user, const char *role, const char *scope_name)
+{
+    JsonObject *scope;
+
+    g_assert_nonnull(tour_str(b, "id"));
+    g_assert_cmpstr(tour_str(tour_obj(b, "user"), "name"), ==, user);
+    g_assert_nonnull(tour_str(tour_obj(b, "user"), "id"));
+    g_assert_true(json_object_has_member(b, "group"));
+    g_assert_true(JSON_NODE_HOLDS_NULL(json_object_get_member(b, "group")));
+    g_assert_cmpstr(tour_str(tour_obj(b, "role"), "name"), ==, role);
+    g_assert_nonnull(tour_str(b, "role_id"));
+    g_assert_cmpstr(tour_str(tour_obj(b, "role"), "id"), ==,
+                    tour_str(b, "role_id"));
+    scope = tour_obj(b, "scope");
+    g_assert_nonnull(scope);
+    g_assert_cmpstr(tour_str(scope, "kind"), ==, "host_group");
+    g_assert_cmpstr(tour_str(scope, "name"), ==, scope_name);
+    g_assert_cmpstr(tour_str(scope, "id"), ==,
+                    tour_str(b, "scope_id"));
+    g_assert_cmpstr(tour_str(b, "effect"), ==, "allow");
+    g_assert_true(json_object_has_member(b, "quota"));
+}
+
+/* The tester's check of issue 11, automated: a user of each built-in role
+ * bound to host group In tries the README's tour through the CLI; what
+ * tour_steps allows works, the rest is refused with the privilege (403)
+ * or as absent (404); the delegated administrator's views carry no
+ * storage member; the audit log holds every change tried, refused or not. */
+static void
+test_tour_by_role(Fixture *f, gconstpointer data)
+{
+    g_autofree char *pw = write_secret_file(f, "tour-password", "Pw-cli-5c7d19\n");
+    g_autofree char *in_xml = dv_test_write_host_xml(f->tmp, "hin.xml", "invm", 1);
+    g_autofree char *out_xml = dv_test_write_host_xml(f->tmp, "hout.xml", "outvm", 1);
+    g_autofree char *in_uri = g_strconcat("test://", in_xml, NULL);
+    g_autofree char *out_uri = g_strconcat("test://", out_xml, NULL);
+    g_autofree char *ou_id = g_uuid_string_random();
+    g_autofree char *ou = g_strdup_printf("ou=tour-%.8s,%s", ou_id, tour_env("DV_TEST_LDAP_BASE"));
+    g_autofree char *group = tour_directory_setup(f, ou, "Pw-cli-3e8a27");
+    g_autofree char *dir_pw = write_secret_file(f, "tour-dir-password", "Pw-cli-3e8a27\n");
+    char *xdg[TOUR_N];
+
+    {
+        g_autoptr(CliResult) a = cli_run(f, "host-group", "add", "In", NULL);
+        g_autoptr(CliResult) b = cli_run(f, "host-group", "add", "Out", NULL);
+        g_autoptr(CliResult) c = cli_run(f, "host", "add", "hin", "--uri", in_uri, "--group", "In", NULL);
+        g_autoptr(CliResult) d =
+            cli_run(f, "host", "add", "hout", "--uri", out_uri, "--group", "Out", NULL);
+        assert_exit(a, 0);
+        assert_exit(b, 0);
+        assert_exit(c, 0);
+        assert_exit(d, 0);
+    }
+    for (guint u = 0; u < TOUR_N; u++) {
+        g_autoptr(CliResult) add = NULL;
+        g_autoptr(CliResult) bind = NULL;
+        g_autoptr(CliResult) login = NULL;
+        g_autofree char *roles = NULL;
+
+        xdg[u] = g_build_filename(f->tmp, tour_users[u].user, NULL);
+        g_assert_cmpint(g_mkdir(xdg[u], 0700), ==, 0);
+        if (u == TOUR_DIRECTORY) {
+            /* No users row yet: the group is bound; the first login makes it. */
+            bind = cli_run(f, "binding", "add", "--group", group, "--role", tour_users[u].role,
+                           "--host-group", "In", NULL);
+        } else {
+            add = cli_run(f, "user", "add", tour_users[u].user, "--password-file", pw, NULL);
+            assert_exit(add, 0);
+            bind = cli_run(f, "binding", "add", "--user", tour_users[u].user, "--role",
+                           tour_users[u].role, "--host-group", "In", NULL);
+        }
+        assert_exit(bind, 0);
+        login = cli_run_in(xdg[u], "--server", f->d->url, "login", "--user", tour_users[u].user,
+                           "--password-file", u == TOUR_DIRECTORY ? dir_pw : pw, NULL);
+        assert_exit(login, 0);
+        /* GET /session's bindings name the role and the scope (and the
+         * directory group it comes through). */
+        roles = u == TOUR_DIRECTORY
+                    ? g_strdup_printf("Roles:\n  %s on host_group In, through group %s\n",
+                                      tour_users[u].role, group)
+                    : g_strdup_printf("Roles:\n  %s on host_group In\n", tour_users[u].role);
+        assert_contains(login->out, roles);
+    }
+
+    /* Bindings as docs/API.md shapes them, in every answer that has them. */
+    {
+        g_autoptr(CliResult) list =
+            cli_run(f, "-o", "json", "binding", "list", "--user", "t-delegate", NULL);
+        g_autoptr(CliResult) show = cli_run(f, "-o", "json", "user", "show", "t-tenant", NULL);
+        g_autoptr(CliResult) quota = cli_run(f, "-o", "json", "binding", "add", "--user", "t-self",
+                                             "--role", "self-service-user", "--host-group", "Out",
+                                             "--deny", "--quota-vms", "3", "--member-vms", "1", NULL);
+        g_autoptr(CliResult) table = NULL;
+        g_autoptr(JsonObject) page = NULL;
+        g_autoptr(JsonObject) user = NULL;
+        g_autoptr(JsonObject) made = NULL;
+        g_autofree char *row = NULL;
+        JsonObject *q;
+        JsonArray *items;
+
+        assert_exit(list, 0);
+        page = parse_object(list->out);
+        items = json_object_get_array_member(page, "items");
+        g_assert_cmpuint(json_array_get_length(items), ==, 1);
+        tour_assert_binding(json_array_get_object_element(items, 0), "t-delegate",
+                            "delegated-administrator", "In");
+        g_assert_true(JSON_NODE_HOLDS_NULL(
+            json_object_get_member(json_array_get_object_element(items, 0), "quota")));
+        assert_exit(show, 0);
+        user = parse_object(show->out);
+        items = json_object_get_array_member(user, "bindings");
+        g_assert_cmpuint(json_array_get_length(items), ==, 1);
+        tour_assert_binding(json_array_get_object_element(items, 0), "t-tenant",
+                            "tenant-administrator", "In");
+
+        assert_exit(quota, 0);
+        made = parse_object(quota->out);
+        g_assert_cmpstr(tour_str(made, "effect"), ==, "deny");
+        g_assert_cmpstr(tour_str(tour_obj(made, "scope"), "name"), ==,
+                        "Out");
+        q = tour_obj(made, "quota");
+        g_assert_nonnull(q);
+        g_assert_cmpint(tour_int(q, "vms"), ==, 3);
+        g_assert_true(JSON_NODE_HOLDS_NULL(json_object_get_member(q, "vcpus")));
+        g_assert_cmpint(tour_int(tour_obj(q, "per_member"), "vms"), ==, 1);
+        /* And as a table: every column filled from those members. */
+        table = cli_run(f, "binding", "list", "--user", "t-self", NULL);
+        assert_exit(table, 0);
+        assert_contains(table->out, " QUOTA-VMS ");
+        assert_contains(table->out, " MEMBER-VMS ");
+        row = table_row(table->out, tour_str(made, "id"));
+        g_assert_nonnull(row);
+        assert_contains(row, " t-self ");
+        assert_contains(row, " self-service-user ");
+        assert_contains(row, " host_group ");
+        assert_contains(row, " Out ");
+        assert_contains(row, " deny ");
+        assert_contains(row, " 3 ");
+        assert_contains(row, " 1 ");
+    }
+
+    /* The tour, step by step, each user in turn. */
+    for (gsize i = 0; i < G_N_ELEMENTS(tour_steps); i++) {
+        const TourStep *step = &tour_steps[i];
+        g_assert_cmpuint(strlen(step->want), ==, TOUR_N);
+        for (guint u = 0; u < TOUR_N; u++) {
+            g_autofree char *command = tour_expand(step->command, tour_users[u].user, pw);
+            g_auto(GStrv) argv = g_strsplit(command, " ", -1);
+            g_autoptr(CliResult) r = NULL;
+            g_autofree char *name = NULL;
+
+            if (step->want[u] == '-')
+                continue;
+            g_test_message("tour: %s as %s, want %c", command, tour_users[u].user, step->want[u]);
+            r = cli_run_argv(xdg[u], (const char *const *)argv);
+            switch (step->want[u]) {
+            case 'A':
+                assert_exit(r, 0);
+                break;
+            case 'F':
+                assert_error(r, 5, step->privilege);
+                break;
+            case 'N':
+                name = step->object != NULL ? tour_expand(step->object, tour_users[u].user, pw)
+                                            : NULL;
+                assert_error(r, 3, name != NULL ? name : "");
+                assert_not_contains(r->err, step->privilege);
+                break;
+            default:
+                g_assert_not_reached();
+            }
+        }
+    }
+
+    /* The delegated administrator's views carry no storage data; the
+     * administrator of the same group sees it (so the check can fail). */
+    {
+        static const char *const views[][5] = {
+            { "-o", "json", "host", "show", "hin" },
+            { "-o", "json", "vm", "show", "invm0" },
+            { "-o", "json", "vm", "list", NULL },
+            { "-o", "json", "catalog", "list", NULL },
+        };
+        gboolean admin_saw = FALSE;
+        for (gsize i = 0; i < G_N_ELEMENTS(views); i++) {
+            const char *argv[6] = { 0 };
+            g_autoptr(CliResult) delegate = NULL;
+            g_autoptr(CliResult) admin = NULL;
+            g_autofree char *hit = NULL;
+            g_autofree char *admin_hit = NULL;
+            memcpy(argv, views[i], sizeof(views[i]));
+            g_autoptr(CliResult) dir = NULL;
+            g_autofree char *dir_hit = NULL;
+            delegate = cli_run_argv(xdg[TOUR_DELEGATE], argv);
+            dir = cli_run_argv(xdg[TOUR_DIRECTORY], argv);
+            admin = cli_run_argv(xdg[TOUR_ADMIN], argv);
+            assert_exit(delegate, 0);
+            assert_exit(dir, 0);
+            assert_exit(admin, 0);
+            hit = tour_storage_in(delegate->out);
+            if (hit != NULL)
+                g_error("%s %s: the delegated administrator sees '%s':\n%s", views[i][2],
+                        views[i][3], hit, delegate->out);
+            dir_hit = tour_storage_in(dir->out);
+            if (dir_hit != NULL)
+                g_error("%s %s: the directory group's delegated administrator sees '%s':\n%s",
+                        views[i][2], views[i][3], dir_hit, dir->out);
+            admin_hit = tour_storage_in(admin->out);
+            admin_saw = admin_saw || admin_hit != NULL;
+        }
+        g_assert_true(admin_saw);
+    }
+
+    /* Every change tried, refused or done, is in the audit log. */
+    {
+        g_autoptr(CliResult) audit = cli_run(f, "-o", "json", "audit", "--all", NULL);
+        g_autoptr(JsonObject) page = NULL;
+        JsonArray *items;
+        guint refused = 0;
+
+        assert_exit(audit, 0);
+        page = parse_object(audit->out);
+        items = json_object_get_array_member(page, "items");
+        for (gsize i = 0; i < G_N_ELEMENTS(tour_steps); i++) {
+            if (tour_steps[i].operation == NULL)
+                continue;
+            for (guint u = 0; u < TOUR_N; u++) {
+                char want = tour_steps[i].want[u];
+                if (want == '-')
+                    continue;
+                if (!tour_audited(items, tour_users[u].user, tour_steps[i].operation, want != 'A'))
+                    g_error("no %s audit entry of %s by %s:\n%s",
+                            want != 'A' ? "refused" : "accepted", tour_steps[i].operation,
+                            tour_users[u].user, audit->out);
+                refused += want != 'A';
+            }
+        }
+        g_assert_cmpuint(refused, >, 0);
+    }
+    for (guint u = 0; u < TOUR_N; u++)
+        g_free(xdg[u]);
+    {
+        g_autofree char *dn_line = g_strconcat(ou, "\n", NULL);
+        tour_ldap(f, "ldapdelete", "-r", dn_line);
+    }
 }
 
 int
@@ -1575,6 +2134,11 @@ main(int argc, char **argv)
     ADD("catalogs", test_catalogs);
     ADD("user-passwd", test_user_passwd);
     ADD("access", test_access);
+    /* On both backends: bindings, scopes and the audit log are the store's. */
+    g_test_add("/drover/cli/e2e/tour-by-role/sqlite", Fixture, "sqlite", fixture_setup,
+               test_tour_by_role, fixture_teardown);
+    g_test_add("/drover/cli/e2e/tour-by-role/postgresql", Fixture, "postgresql", fixture_setup,
+               test_tour_by_role, fixture_teardown);
 #undef ADD
     return g_test_run();
 }

@@ -136,6 +136,7 @@ dv_auth_users_show(DvAuth *auth, const DvAuthzContext *actor, const char *id_or_
 {
     DvStore *store = dv_auth_get_store(auth);
     g_autoptr(JsonObject) row = NULL;
+    g_autoptr(JsonArray) rows = NULL;
     JsonArray *bindings;
     JsonObject *out;
 
@@ -144,7 +145,10 @@ dv_auth_users_show(DvAuth *auth, const DvAuthzContext *actor, const char *id_or_
     row = dv_auth_users_row(store, id_or_name, error);
     if (row == NULL)
         return NULL;
-    bindings = dv_authz_binding_list(store, "user", dv_json_get_string(row, "id", ""), error);
+    rows = dv_authz_binding_list(store, "user", dv_json_get_string(row, "id", ""), error);
+    if (rows == NULL)
+        return NULL;
+    bindings = dv_authz_bindings_to_api(store, rows, error);
     if (bindings == NULL)
         return NULL;
     out = dv_auth_users_public(row);

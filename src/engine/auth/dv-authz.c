@@ -1662,6 +1662,139 @@ dv_authz_binding_list(DvStore *store, const char *principal_kind, const char *pr
     return dv_store_list(store, &dv_table_bindings, f, 2, DV_AUTHZ_BINDINGS_MAX, NULL, NULL, error);
 }
 
+/* The name of @id in @table, or @id when the row is gone. */
+static char *
+dv_authz_row_name(DvStore *store, const DvTableDef *table, const char *id, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(JsonObject) row = dv_store_get(store, table, id, &local);
+
+    if (row == NULL && !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return NULL;
+    }
+    return g_strdup(row != NULL ? dv_json_get_string(row, "name", id) : id);
+}
+
+static JsonObject *
+dv_authz_ref_new(const char *id, const char *name)
+{
+    JsonObject *ref = json_object_new();
+    json_object_set_string_member(ref, "id", id);
+    json_object_set_string_member(ref, "name", name);
+    return ref;
+}
+
+/* {vms, vcpus, memory_mib, storage_gib} from @row's @prefix_ columns, or
+ * NULL when none is set (@always: all four null then). */
+static JsonObject *
+dv_authz_quota_to_api(JsonObject *row, const char *prefix, gboolean always)
+{
+    g_autoptr(JsonObject) q = json_object_new();
+    gboolean any = always;
+
+    for (guint i = 0; dv_authz_quota_names[i] != NULL; i++) {
+        g_autofree char *column = g_strdup_printf("%s_%s", prefix, dv_authz_quota_names[i]);
+        JsonNode *v = json_object_get_member(row, column);
+        if (v != NULL && JSON_NODE_HOLDS_VALUE(v)) {
+            json_object_set_int_member(q, dv_authz_quota_names[i], json_node_get_int(v));
+            any = TRUE;
+        } else {
+            json_object_set_null_member(q, dv_authz_quota_names[i]);
+        }
+    }
+    return any ? g_steal_pointer(&q) : NULL;
+}
+
+/* The tables a scope's id is looked up in, by DvAuthzScopeKind. */
+static const DvTableDef *
+dv_authz_scope_table(DvAuthzScopeKind kind)
+{
+    switch (kind) {
+    case DV_SCOPE_HOST_GROUP:
+        return &dv_table_host_groups;
+    case DV_SCOPE_CATALOG:
+        return &dv_table_catalogs;
+    case DV_SCOPE_LIBRARY_SHARE:
+        return &dv_table_library_shares;
+    case DV_SCOPE_RUN_AS:
+        return &dv_table_run_as_accounts;
+    case DV_SCOPE_GLOBAL:
+        break;
+    }
+    return NULL;
+}
+
+JsonObject *
+dv_authz_binding_to_api(DvStore *store, JsonObject *row, GError **error)
+{
+    g_autoptr(JsonObject) out = json_object_new();
+    g_autoptr(GList) members = json_object_get_members(row);
+    const char *principal = dv_json_get_string(row, "principal", "");
+    const char *role_id = dv_json_get_string(row, "role_id", "");
+    const char *scope_id = json_object_get_string_member_with_default(row, "scope_id", NULL);
+    int scope = dv_authz_scope_kind_parse(dv_json_get_string(row, "scope_kind", "global"));
+    g_autofree char *role_name = NULL;
+    JsonObject *total;
+    JsonObject *member;
+
+    for (GList *l = members; l != NULL; l = l->next)
+        json_object_set_member(out, l->data, json_node_copy(json_object_get_member(row, l->data)));
+    if (g_strcmp0(dv_json_get_string(row, "principal_kind", ""), "user") == 0) {
+        g_autofree char *name = dv_authz_row_name(store, &dv_table_users, principal, error);
+        if (name == NULL)
+            return NULL;
+        json_object_set_object_member(out, "user", dv_authz_ref_new(principal, name));
+        json_object_set_null_member(out, "group");
+    } else {
+        json_object_set_null_member(out, "user");
+        json_object_set_string_member(out, "group", principal);
+    }
+    role_name = dv_authz_row_name(store, &dv_table_roles, role_id, error);
+    if (role_name == NULL)
+        return NULL;
+    json_object_set_object_member(out, "role", dv_authz_ref_new(role_id, role_name));
+    if (scope > DV_SCOPE_GLOBAL && scope_id != NULL) {
+        g_autofree char *name = dv_authz_row_name(
+            store, dv_authz_scope_table((DvAuthzScopeKind)scope), scope_id, error);
+        JsonObject *s;
+        if (name == NULL)
+            return NULL;
+        s = dv_authz_ref_new(scope_id, name);
+        json_object_set_string_member(s, "kind", dv_authz_scope_names[scope]);
+        json_object_set_object_member(out, "scope", s);
+    } else {
+        json_object_set_null_member(out, "scope");
+    }
+    member = dv_authz_quota_to_api(row, "member", FALSE);
+    total = dv_authz_quota_to_api(row, "quota", member != NULL);
+    if (total != NULL) {
+        if (member != NULL)
+            json_object_set_object_member(total, "per_member", member);
+        else
+            json_object_set_null_member(total, "per_member");
+        json_object_set_object_member(out, "quota", total);
+    } else {
+        json_object_set_null_member(out, "quota");
+    }
+    return g_steal_pointer(&out);
+}
+
+JsonArray *
+dv_authz_bindings_to_api(DvStore *store, JsonArray *rows, GError **error)
+{
+    g_autoptr(JsonArray) out = json_array_new();
+
+    for (guint i = 0; i < json_array_get_length(rows); i++) {
+        JsonObject *b =
+            dv_authz_binding_to_api(store, json_array_get_object_element(rows, i), error);
+        if (b == NULL)
+            return NULL;
+        json_array_add_object_element(out, b);
+    }
+    return g_steal_pointer(&out);
+}
+
 /* --- quotas ------------------------------------------------------------------- */
 
 static gboolean

@@ -191,6 +191,17 @@ gboolean dv_authz_binding_delete(DvStore *store, const DvAuthzContext *actor, co
  * oldest first. */
 JsonArray *dv_authz_binding_list(DvStore *store, const char *principal_kind, const char *principal,
                                  GError **error);
+/* The API's form of a binding row (docs/API.md, "A binding in an
+ * answer"): a new object with the row's own members (id, principal_kind,
+ * principal, role_id, scope_kind, scope_id, effect, quota_*, member_*...)
+ * and user {id, name} or null, group (its DN) or null, role {id, name},
+ * scope null (global) or {kind, id, name}, quota null or {vms, vcpus,
+ * memory_mib, storage_gib, per_member: {the same four} or null}, an unset
+ * limit null.  Names are read from @store; an object gone since (a deleted
+ * scope) is named by its id.  Every place that answers bindings calls it. */
+JsonObject *dv_authz_binding_to_api(DvStore *store, JsonObject *row, GError **error);
+/* The same for each row of @rows, into a new array. */
+JsonArray *dv_authz_bindings_to_api(DvStore *store, JsonArray *rows, GError **error);
 /* Enabled users holding administrator globally through a user binding. */
 gint64 dv_authz_count_administrators(DvStore *store, GError **error);
 

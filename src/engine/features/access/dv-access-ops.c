@@ -135,13 +135,36 @@ dv_access_logout(DvOpCall *call, GError **error)
     return json_object_new();
 }
 
-/* Who am I: the session's user with what it holds anywhere. */
+/* Who am I: the session's user with what it holds anywhere.  Its bindings
+ * in the shape every binding answer has (dv_authz_binding_to_api()), read
+ * again by id for their names and quotas; one removed since the context
+ * was built keeps the context's form. */
 static JsonObject *
 dv_access_whoami(DvOpCall *call, GError **error)
 {
-    JsonObject *out = dv_authz_context_to_json(call->authz);
+    DvStore *store = dv_core(call->engine)->store;
+    g_autoptr(JsonObject) out = dv_authz_context_to_json(call->authz);
+    JsonArray *held = dv_json_get_array(out, "bindings");
+    g_autoptr(JsonArray) shaped = json_array_new();
+
+    for (guint i = 0; held != NULL && i < json_array_get_length(held); i++) {
+        JsonObject *b = json_array_get_object_element(held, i);
+        g_autoptr(GError) local = NULL;
+        g_autoptr(JsonObject) row =
+            dv_store_get(store, &dv_table_bindings, dv_json_get_string(b, "id", ""), &local);
+        JsonObject *api;
+        if (row == NULL && !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            return NULL;
+        }
+        api = dv_authz_binding_to_api(store, row != NULL ? row : b, error);
+        if (api == NULL)
+            return NULL;
+        json_array_add_object_element(shaped, api);
+    }
+    json_object_set_array_member(out, "bindings", g_steal_pointer(&shaped));
     json_object_set_string_member(out, "user", dv_actor_get_name(call->actor));
-    return out;
+    return g_steal_pointer(&out);
 }
 
 static const DvFieldSpec dv_access_password_fields[] = {
@@ -347,14 +370,18 @@ dv_access_bindings(DvOpCall *call, GError **error)
 {
     const char *user = dv_access_query(call, "user");
     const char *group = dv_access_query(call, "group");
+    g_autoptr(JsonArray) rows = NULL;
     JsonArray *items;
     if ((user == NULL) == (group == NULL)) {
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "user",
                            "user: give exactly one of user= or group=");
         return NULL;
     }
-    items = dv_authz_binding_list(dv_core(call->engine)->store, user != NULL ? "user" : "group",
-                                  user != NULL ? user : group, error);
+    rows = dv_authz_binding_list(dv_core(call->engine)->store, user != NULL ? "user" : "group",
+                                 user != NULL ? user : group, error);
+    if (rows == NULL)
+        return NULL;
+    items = dv_authz_bindings_to_api(dv_core(call->engine)->store, rows, error);
     if (items == NULL)
         return NULL;
     return dv_access_items(items, NULL);
@@ -502,13 +529,14 @@ dv_access_binding_create(DvOpCall *call, GError **error)
     }
     {
         g_autoptr(GError) local = NULL;
-        JsonObject *out =
+        g_autoptr(JsonObject) row =
             dv_authz_binding_add(dv_core(call->engine)->store, call->authz, spec, &local);
-        if (out == NULL)
+        if (row == NULL) {
             dv_access_rename_field(local, error);
-        else
-            dv_access_forget_principal(call, out);
-        return out;
+            return NULL;
+        }
+        dv_access_forget_principal(call, row);
+        return dv_authz_binding_to_api(dv_core(call->engine)->store, row, error);
     }
 }
 
