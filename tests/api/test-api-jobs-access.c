@@ -374,6 +374,106 @@ test_redaction(Fixture *f, gconstpointer data)
     }
 }
 
+/* The error of a job that failed on a path: the delegated administrator
+ * reads its code and a storage-free message in every job answer, the
+ * administrator the message naming the path. */
+static void
+assert_error_withheld(JsonObject *job, const char *mark)
+{
+    JsonObject *e = json_object_get_object_member(job, "error");
+    g_autofree char *text = object_text(job);
+    g_assert_nonnull(e);
+    g_assert_null(strstr(text, mark));
+    g_assert_nonnull(strstr(json_object_get_string_member(e, "message"), "withheld"));
+    g_assert_false(json_object_has_member(e, "public_message"));
+    g_assert_nonnull(dv_json_get_string(e, "code", NULL));
+}
+
+static void
+test_error_redaction(Fixture *f, gconstpointer data)
+{
+    g_autofree char *del = make_user(f, "del-in", "delegated-administrator");
+    g_autofree char *body = NULL;
+    g_autoptr(JsonObject) made = NULL;
+    const char *id;
+    g_autofree char *path = NULL;
+    g_autoptr(JsonObject) done = NULL;
+    g_autoptr(GPtrArray) ev = NULL;
+    guint status = 0;
+
+    /* Host hpath in In: pool "pool-images" at /srv/pool-images holds a
+     * volume named vpath-disk0.qcow2 whose file lies elsewhere, so the
+     * store sees no clash at /srv/pool-images/vpath-disk0.qcow2 and
+     * libvirt refuses the name in the job, in words naming the volume and
+     * the pool. */
+    {
+        g_autofree char *xml = g_build_filename(f->hostdir, "hpath.xml", NULL);
+        g_autofree char *pool_uuid = g_uuid_string_random();
+        g_autofree char *text = g_strdup_printf(
+            "<node>\n  <cpu><mhz>2000</mhz><model>x86_64</model><nodes>1</nodes>"
+            "<sockets>1</sockets><cores>8</cores><threads>1</threads><active>8</active></cpu>\n"
+            "  <memory>16777216</memory>\n"
+            "  <pool type='dir'><name>pool-images</name><uuid>%s</uuid>"
+            "<capacity>107374182400</capacity><allocation>0</allocation>"
+            "<available>107374182400</available>"
+            "<target><path>/srv/pool-images</path></target>\n"
+            "    <volume type='file'><name>vpath-disk0.qcow2</name>"
+            "<capacity>1073741824</capacity><allocation>0</allocation>"
+            "<target><path>/srv/elsewhere/stray.qcow2</path><format type='qcow2'/></target>"
+            "</volume>\n  </pool>\n</node>\n",
+            pool_uuid);
+        g_autofree char *hbody = g_strdup_printf(
+            "{\"name\":\"hpath\",\"uri\":\"test://%s\",\"host_group\":\"In\"}", xml);
+        g_autoptr(JsonObject) job = NULL;
+        g_assert_true(g_file_set_contents(xml, text, -1, NULL));
+        job = dv_test_run_job(f->d, "POST", "/api/v1/hosts", hbody);
+        dv_test_assert_job_state(job, "succeeded");
+    }
+    body = g_strdup("{\"name\":\"vpath\",\"host\":\"hpath\",\"memory_mib\":64,"
+                    "\"disks\":[{\"size_mib\":8,\"pool\":\"pool-images\"}]}");
+    made = req_ok(f, del, "POST", "/api/v1/vms", body, 202);
+    id = json_object_get_string_member(json_object_get_object_member(made, "job"), "id");
+    path = g_strdup_printf("/api/v1/jobs/%s", id);
+    done = dv_test_wait_job(f->d, id, 60);
+
+    /* The administrator: the full message, naming the path. */
+    dv_test_assert_job_state(done, "failed");
+    {
+        g_autoptr(JsonObject) got = req_ok(f, f->d->token, "GET", path, NULL, 200);
+        JsonObject *e = json_object_get_object_member(got, "error");
+        g_test_message("admin sees: %s", json_object_get_string_member(e, "message"));
+        g_assert_nonnull(strstr(json_object_get_string_member(e, "message"), "pool-images"));
+    }
+    /* The delegated administrator: the job, the list, the events. */
+    {
+        g_autoptr(JsonObject) got = req_ok(f, del, "GET", path, NULL, 200);
+        g_autoptr(JsonObject) list = req_ok(f, del, "GET", "/api/v1/jobs?limit=100", NULL, 200);
+        JsonArray *items = json_object_get_array_member(list, "items");
+        guint seen = 0;
+        g_assert_cmpstr(json_object_get_string_member(got, "state"), ==, "failed");
+        assert_error_withheld(got, "pool-images");
+        for (guint i = 0; i < json_array_get_length(items); i++) {
+            JsonObject *j = json_array_get_object_element(items, i);
+            if (g_strcmp0(dv_json_get_string(j, "id", NULL), id) != 0)
+                continue;
+            assert_error_withheld(j, "pool-images");
+            seen++;
+        }
+        g_assert_cmpuint(seen, ==, 1);
+    }
+    ev = read_events(f, del, id, &status);
+    g_assert_cmpuint(status, ==, 200);
+    g_assert_cmpuint(ev->len, >, 0);
+    for (guint i = 0; i < ev->len; i++)
+        g_assert_null(strstr(g_ptr_array_index(ev, i), "pool-images"));
+    g_assert_nonnull(strstr(g_ptr_array_index(ev, ev->len - 1), "withheld"));
+    g_clear_pointer(&ev, g_ptr_array_unref);
+    /* The administrator's stream keeps it. */
+    ev = read_events(f, f->d->token, id, &status);
+    g_assert_cmpuint(status, ==, 200);
+    g_assert_nonnull(strstr(g_ptr_array_index(ev, ev->len - 1), "pool-images"));
+}
+
 /* The audit entries @token reads (one page), as a list of objects. */
 static JsonArray *
 audit(Fixture *f, const char *token)
@@ -462,6 +562,7 @@ main(int argc, char **argv)
     } tests[] = {
         { "events", test_events },
         { "redaction", test_redaction },
+        { "error-redaction", test_error_redaction },
         { "audit", test_audit },
     };
     static const char *const backends[] = { "sqlite", "postgresql" };

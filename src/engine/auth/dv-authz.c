@@ -1153,6 +1153,40 @@ static const char *const dv_authz_job_storage[] = {
  * "deleted" is no storage data and stays. */
 static const char *const dv_authz_job_storage_lists[] = { "deleted", "delete_failed", NULL };
 static const char *const dv_authz_job_parts[] = { "params", "result", NULL };
+/* Free text an operation wrote from whatever failed (a libvirt error
+ * quoting a volume path, a pool's name, a share's directory): inside a
+ * job's params and result, a string member of these names is replaced. */
+static const char *const dv_authz_job_texts[] = { "error", "message", NULL };
+
+/* What a redacting actor reads instead of a message that may name storage:
+ * the error's code and field, which are Drover's words, never a path. */
+static char *
+dv_authz_withheld_message(const char *code, const char *field)
+{
+    static const char withheld[] = "the message is withheld: it may name storage (pools, "
+                                   "volumes, paths) that this view does not show";
+    if (code == NULL)
+        return g_strdup(withheld);
+    return g_strdup_printf("failed (%s%s%s); %s", code, field != NULL ? ", field " : "",
+                           field != NULL ? field : "", withheld);
+}
+
+/* A job's error for a redacting actor: the public message the job recorded
+ * beside the full one when there is one (the job manager's own messages),
+ * else the withheld text.  Never a pattern over the message: a path a
+ * pattern does not know would pass. */
+static void
+dv_authz_redact_job_error(JsonObject *error)
+{
+    const char *pub = dv_json_get_string(error, "public_message", NULL);
+    g_autofree char *text = pub != NULL ? g_strdup(pub)
+                                        : dv_authz_withheld_message(
+                                              dv_json_get_string(error, "code", NULL),
+                                              dv_json_get_string(error, "field", NULL));
+    json_object_set_string_member(error, "message", text);
+    if (json_object_has_member(error, "public_message"))
+        json_object_remove_member(error, "public_message");
+}
 
 const char *const *
 dv_authz_storage_fields(const char *kind)
@@ -1179,6 +1213,11 @@ dv_authz_redact_deep_object(JsonObject *object)
     for (guint i = 0; dv_authz_job_storage_lists[i] != NULL; i++)
         if (dv_json_get_array(object, dv_authz_job_storage_lists[i]) != NULL)
             json_object_remove_member(object, dv_authz_job_storage_lists[i]);
+    for (guint i = 0; dv_authz_job_texts[i] != NULL; i++)
+        if (dv_json_get_string(object, dv_authz_job_texts[i], NULL) != NULL) {
+            g_autofree char *text = dv_authz_withheld_message(NULL, NULL);
+            json_object_set_string_member(object, dv_authz_job_texts[i], text);
+        }
     members = json_object_get_members(object);
     for (GList *l = members; l != NULL; l = l->next)
         dv_authz_redact_deep(json_object_get_member(object, l->data));
@@ -1212,6 +1251,9 @@ dv_authz_redact(const char *kind, JsonObject *object)
         for (guint i = 0; dv_authz_job_parts[i] != NULL; i++)
             if (json_object_has_member(object, dv_authz_job_parts[i]))
                 dv_authz_redact_deep(json_object_get_member(object, dv_authz_job_parts[i]));
+        spec = dv_json_get_object(object, "error");
+        if (spec != NULL)
+            dv_authz_redact_job_error(spec);
         return;
     }
     for (guint i = 0; fields[i] != NULL; i++)
