@@ -553,6 +553,125 @@ test_audit(Fixture *f, gconstpointer data)
     g_assert_cmpuint(json_array_get_length(all), >, json_array_get_length(mine));
 }
 
+/* A user bound to @role over the object @ref of scope kind @kind, logged in. */
+static char *
+make_user_on(Fixture *f, const char *name, const char *role, const char *kind, const char *ref)
+{
+    g_autofree char *ubody = g_strdup_printf("{\"name\":\"%s\",\"password\":\"%s\"}", name, PW);
+    g_autofree char *bbody = g_strdup_printf(
+        "{\"user\":\"%s\",\"role\":\"%s\",\"scope\":{\"kind\":\"%s\",\"ref\":\"%s\"}}", name, role,
+        kind, ref);
+    g_autofree char *login = g_strdup_printf("{\"user\":\"%s\",\"password\":\"%s\"}", name, PW);
+    g_autoptr(JsonObject) u = req_ok(f, f->d->token, "POST", "/api/v1/users", ubody, 201);
+    g_autoptr(JsonObject) b = req_ok(f, f->d->token, "POST", "/api/v1/bindings", bbody, 201);
+    g_autoptr(JsonObject) s = req_ok(f, NULL, "POST", "/api/v1/session", login, 201);
+    return g_strdup(json_object_get_string_member(s, "token"));
+}
+
+/* Entries of @operation whose scope is (@kind, @id). */
+static guint
+audit_scoped(JsonArray *items, const char *operation, const char *kind, const char *id)
+{
+    guint n = 0;
+    for (guint i = 0; i < json_array_get_length(items); i++) {
+        JsonObject *e = json_array_get_object_element(items, i);
+        if (g_strcmp0(dv_json_get_string(e, "operation", NULL), operation) == 0 &&
+            g_strcmp0(dv_json_get_string(e, "scope_kind", NULL), kind) == 0 &&
+            g_strcmp0(dv_json_get_string(e, "scope_id", NULL), id) == 0)
+            n++;
+    }
+    return n;
+}
+
+static char *
+id_of(Fixture *f, const char *path)
+{
+    g_autoptr(JsonObject) o = req_ok(f, f->d->token, "GET", path, NULL, 200);
+    return g_strdup(json_object_get_string_member(o, "id"));
+}
+
+/* Entries about a catalog, a library share or a Run As account carry
+ * that object as their scope (and a share its host's group): a
+ * read-only administrator bound to the object reads them, one bound to
+ * another object or to a group they are not in does not. */
+static void
+test_audit_objects(Fixture *f, gconstpointer data)
+{
+    g_autofree char *lroot = g_strdup_printf(
+        "{\"name\":\"lroot\",\"path\":\"%s/library/lroot\"}", f->d->state_dir);
+    g_autofree char *cat = NULL, *ra = NULL, *lr = NULL, *lh = NULL;
+    g_autofree char *ro_cat = NULL, *ro_share = NULL, *ro_ra = NULL, *ro_in = NULL;
+    g_autoptr(JsonObject) job = NULL;
+    g_autoptr(JsonArray) all = NULL;
+    g_autoptr(JsonArray) seen = NULL;
+
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/run-as-accounts",
+                       "{\"name\":\"rin\",\"username\":\"root\",\"password\":\"audit-Pw-12\"}");
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/library-shares", lroot);
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/library-shares",
+                       "{\"name\":\"lhost\",\"host\":\"hin\",\"pool\":\"pool1\"}");
+    /* A catalog of a list of hosts: under no group.  test:// cannot
+     * upload identity disks, so its job fails once the row is made. */
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/vms/vin0/stop", NULL);
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/vms/vin0/snapshots", "{\"name\":\"s1\"}");
+    job = dv_test_run_job(f->d, "POST", "/api/v1/catalogs",
+                          "{\"name\":\"catin\",\"master_vm\":\"vin0\",\"master_snapshot\":\"s1\","
+                          "\"hosts\":[\"hin\"],\"pool\":\"pool1\",\"naming_scheme\":\"dc-#\","
+                          "\"count\":1,\"machine\":{\"memory_mib\":64}}");
+    dv_test_assert_job_state(job, "failed");
+    g_clear_pointer(&job, json_object_unref);
+    job = dv_test_run_job(f->d, "POST", "/api/v1/catalogs/catin/provision", NULL);
+    cat = id_of(f, "/api/v1/catalogs/catin");
+    ra = id_of(f, "/api/v1/run-as-accounts/rin");
+    lr = id_of(f, "/api/v1/library-shares/lroot");
+    lh = id_of(f, "/api/v1/library-shares/lhost");
+
+    ro_cat = make_user_on(f, "ro-cat", "read-only-administrator", "catalog", "catin");
+    ro_share = make_user_on(f, "ro-share", "read-only-administrator", "library_share", "lroot");
+    ro_ra = make_user_on(f, "ro-ra", "read-only-administrator", "run_as", "rin");
+    ro_in = make_user(f, "ro-in", "read-only-administrator");
+
+    /* The administrator's entries name their object as scope. */
+    all = audit(f, f->d->token);
+    g_assert_cmpuint(audit_scoped(all, "catalog.create", "catalog", cat), ==, 1);
+    g_assert_cmpuint(audit_scoped(all, "catalog.provision", "catalog", cat), ==, 1);
+    g_assert_cmpuint(audit_scoped(all, "run_as.create", "run_as", ra), ==, 1);
+    g_assert_cmpuint(audit_scoped(all, "library_share.create", "library_share", lr), ==, 1);
+    g_assert_cmpuint(audit_scoped(all, "library_share.create", "library_share", lh), ==, 1);
+
+    /* Bound to the catalog: its entries, nothing else of the admin's. */
+    seen = audit(f, ro_cat);
+    g_assert_cmpuint(audit_scoped(seen, "catalog.create", "catalog", cat), ==, 1);
+    g_assert_cmpuint(audit_scoped(seen, "catalog.provision", "catalog", cat), ==, 1);
+    g_assert_cmpuint(audit_count(seen, NULL, "run_as.create", NULL), ==, 0);
+    g_assert_cmpuint(audit_count(seen, NULL, "library_share.create", NULL), ==, 0);
+    g_assert_cmpuint(audit_count(seen, NULL, "host.create", NULL), ==, 0);
+    g_clear_pointer(&seen, json_array_unref);
+
+    /* Bound to the root share: its entry, not the host's share's. */
+    seen = audit(f, ro_share);
+    g_assert_cmpuint(audit_scoped(seen, "library_share.create", "library_share", lr), ==, 1);
+    g_assert_cmpuint(audit_scoped(seen, "library_share.create", "library_share", lh), ==, 0);
+    g_assert_cmpuint(audit_count(seen, NULL, "catalog.create", NULL), ==, 0);
+    g_assert_cmpuint(audit_count(seen, NULL, "run_as.create", NULL), ==, 0);
+    g_clear_pointer(&seen, json_array_unref);
+
+    /* Bound to the Run As account. */
+    seen = audit(f, ro_ra);
+    g_assert_cmpuint(audit_scoped(seen, "run_as.create", "run_as", ra), ==, 1);
+    g_assert_cmpuint(audit_count(seen, NULL, "catalog.create", NULL), ==, 0);
+    g_assert_cmpuint(audit_count(seen, NULL, "library_share.create", NULL), ==, 0);
+    g_clear_pointer(&seen, json_array_unref);
+
+    /* Bound to In: the share on hin (its host's group), not the others. */
+    seen = audit(f, ro_in);
+    g_assert_cmpuint(audit_scoped(seen, "library_share.create", "library_share", lh), ==, 1);
+    g_assert_cmpuint(audit_scoped(seen, "library_share.create", "library_share", lr), ==, 0);
+    g_assert_cmpuint(audit_count(seen, NULL, "run_as.create", NULL), ==, 0);
+    g_assert_cmpuint(audit_count(seen, NULL, "catalog.create", NULL), ==, 0);
+    g_assert_cmpuint(audit_count(seen, NULL, "catalog.provision", NULL), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -564,6 +683,7 @@ main(int argc, char **argv)
         { "redaction", test_redaction },
         { "error-redaction", test_error_redaction },
         { "audit", test_audit },
+        { "audit-objects", test_audit_objects },
     };
     static const char *const backends[] = { "sqlite", "postgresql" };
 

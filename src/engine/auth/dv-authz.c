@@ -926,6 +926,17 @@ typedef struct {
     const char *read; /* the privilege that shows a row; NULL: "<kind>.read" */
 } DvAuthzListRule;
 
+/* The direct scopes an audit entry may name (migration 0011), read by
+ * the audit list filter below and checked by dv_audit_record_scoped(). */
+static const struct {
+    const char *name;
+    DvAuthzScopeKind kind;
+} dv_audit_scopes[] = {
+    { "catalog", DV_SCOPE_CATALOG },
+    { "library_share", DV_SCOPE_LIBRARY_SHARE },
+    { "run_as", DV_SCOPE_RUN_AS },
+};
+
 #define DV_AUTHZ_BY_HOST "host_id IN (SELECT id FROM hosts WHERE host_group_id IN (%s))"
 
 static const DvAuthzListRule dv_authz_list_rules[] = {
@@ -1107,6 +1118,31 @@ dv_authz_list_filter(DvStore *store, const DvAuthzContext *ctx, const char *kind
             g_string_append(sql, " OR ");
         g_string_append_printf(sql, "(%s = ?)", rule->owner_column);
         g_ptr_array_add(f->values, g_strdup(owner_value));
+    }
+    if (strcmp(kind, "audit") == 0) {
+        /* An entry about a catalog, a library share or a Run As account is
+         * read by whoever reads audit in that object's own scope. */
+        for (guint k = 0; k < G_N_ELEMENTS(dv_audit_scopes); k++) {
+            g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
+            g_autofree char *expr = NULL;
+            for (guint i = 0; ctx->grants[p] != NULL && i < ctx->grants[p]->len; i++) {
+                DvAuthzGrant *g = g_ptr_array_index(ctx->grants[p], i);
+                DvAuthzObject o = { .kind = kind };
+                if (g->deny || g->scope_kind != dv_audit_scopes[k].kind)
+                    continue;
+                o.catalog_id = g->scope_kind == DV_SCOPE_CATALOG ? g->scope_id : NULL;
+                o.library_share_id = g->scope_kind == DV_SCOPE_LIBRARY_SHARE ? g->scope_id : NULL;
+                o.run_as_id = g->scope_kind == DV_SCOPE_RUN_AS ? g->scope_id : NULL;
+                if (dv_authz_decide_index(ctx, (guint)p, &o) == DV_AUTHZ_ALLOW)
+                    g_ptr_array_add(ids, g_strdup(g->scope_id));
+            }
+            if (ids->len == 0)
+                continue;
+            /* The names are the constants above, never input. */
+            expr = g_strdup_printf("scope_kind = '%s' AND scope_id IN (%%s)",
+                                   dv_audit_scopes[k].name);
+            dv_authz_append_in(sql, expr, ids, f->values);
+        }
     }
     if (rule->self_column != NULL && dv_authz_context_holds(ctx, read)) {
         if (sql->len > 0)
@@ -1751,9 +1787,29 @@ dv_audit_record_in_group(DvStore *store, const char *host_group_id, const DvAuth
                          const char *object_kind, const char *object_id, const char *outcome,
                          const char *job_id, const char *detail, GError **error)
 {
+    DvAuditScope scope = { .host_group_id = host_group_id };
+    return dv_audit_record_scoped(store, &scope, actor, actor_name, address, operation,
+                                  object_kind, object_id, outcome, job_id, detail, error);
+}
+
+gboolean
+dv_audit_record_scoped(DvStore *store, const DvAuditScope *scope, const DvAuthzContext *actor,
+                       const char *actor_name, const char *address, const char *operation,
+                       const char *object_kind, const char *object_id, const char *outcome,
+                       const char *job_id, const char *detail, GError **error)
+{
     g_autoptr(JsonObject) rec = json_object_new();
     g_autofree char *id = g_uuid_string_random();
+    gboolean known = scope->scope_kind == NULL;
 
+    for (guint i = 0; !known && i < G_N_ELEMENTS(dv_audit_scopes); i++)
+        known = strcmp(dv_audit_scopes[i].name, scope->scope_kind) == 0;
+    if (!known || (scope->scope_kind != NULL) != (scope->scope_id != NULL)) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "scope_kind",
+                           "scope_kind: must be catalog, library_share or run_as, with a "
+                           "scope_id, or neither");
+        return FALSE;
+    }
     if (operation == NULL || operation[0] == '\0' || outcome == NULL ||
         !g_strv_contains(dv_audit_outcomes, outcome)) {
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT,
@@ -1773,7 +1829,9 @@ dv_audit_record_in_group(DvStore *store, const char *host_group_id, const DvAuth
     dv_audit_set(rec, "outcome", outcome);
     dv_audit_set(rec, "job_id", job_id);
     dv_audit_set(rec, "detail", detail);
-    dv_audit_set(rec, "host_group_id", host_group_id);
+    dv_audit_set(rec, "host_group_id", scope->host_group_id);
+    dv_audit_set(rec, "scope_kind", scope->scope_kind);
+    dv_audit_set(rec, "scope_id", scope->scope_id);
     return dv_store_insert(store, &dv_table_audit_log, rec, error);
 }
 
