@@ -519,8 +519,8 @@ dv_authorizer_audit_scope(DvRequest *req, const DvOp *op, const DvAuthzObject *o
             if (op->object != creates[i].kind)
                 continue;
             scope->scope_kind = creates[i].scope;
-            scope->scope_id = dv_json_get_string(
-                result, op->shape == DV_OP_SHAPE_JOB ? "target_id" : "id", NULL);
+            scope->scope_id =
+                dv_json_get_string(result, op->shape == DV_OP_SHAPE_JOB ? "target_id" : "id", NULL);
             if (scope->scope_id == NULL)
                 scope->scope_kind = NULL;
         }

@@ -597,8 +597,8 @@ id_of(Fixture *f, const char *path)
 static void
 test_audit_objects(Fixture *f, gconstpointer data)
 {
-    g_autofree char *lroot = g_strdup_printf(
-        "{\"name\":\"lroot\",\"path\":\"%s/library/lroot\"}", f->d->state_dir);
+    g_autofree char *lroot =
+        g_strdup_printf("{\"name\":\"lroot\",\"path\":\"%s/library/lroot\"}", f->d->state_dir);
     g_autofree char *cat = NULL, *ra = NULL, *lr = NULL, *lh = NULL;
     g_autofree char *ro_cat = NULL, *ro_share = NULL, *ro_ra = NULL, *ro_in = NULL;
     g_autoptr(JsonObject) job = NULL;

@@ -1139,8 +1139,8 @@ dv_authz_list_filter(DvStore *store, const DvAuthzContext *ctx, const char *kind
             if (ids->len == 0)
                 continue;
             /* The names are the constants above, never input. */
-            expr = g_strdup_printf("scope_kind = '%s' AND scope_id IN (%%s)",
-                                   dv_audit_scopes[k].name);
+            expr =
+                g_strdup_printf("scope_kind = '%s' AND scope_id IN (%%s)", dv_audit_scopes[k].name);
             dv_authz_append_in(sql, expr, ids, f->values);
         }
     }
@@ -1215,10 +1215,10 @@ static void
 dv_authz_redact_job_error(JsonObject *error)
 {
     const char *pub = dv_json_get_string(error, "public_message", NULL);
-    g_autofree char *text = pub != NULL ? g_strdup(pub)
-                                        : dv_authz_withheld_message(
-                                              dv_json_get_string(error, "code", NULL),
-                                              dv_json_get_string(error, "field", NULL));
+    g_autofree char *text =
+        pub != NULL ? g_strdup(pub)
+                    : dv_authz_withheld_message(dv_json_get_string(error, "code", NULL),
+                                                dv_json_get_string(error, "field", NULL));
     json_object_set_string_member(error, "message", text);
     if (json_object_has_member(error, "public_message"))
         json_object_remove_member(error, "public_message");
@@ -1788,8 +1788,8 @@ dv_audit_record_in_group(DvStore *store, const char *host_group_id, const DvAuth
                          const char *job_id, const char *detail, GError **error)
 {
     DvAuditScope scope = { .host_group_id = host_group_id };
-    return dv_audit_record_scoped(store, &scope, actor, actor_name, address, operation,
-                                  object_kind, object_id, outcome, job_id, detail, error);
+    return dv_audit_record_scoped(store, &scope, actor, actor_name, address, operation, object_kind,
+                                  object_id, outcome, job_id, detail, error);
 }
 
 gboolean

@@ -255,10 +255,9 @@ typedef struct {
  * naming scope_kind, nothing written. */
 gboolean dv_audit_record_scoped(DvStore *store, const DvAuditScope *scope,
                                 const DvAuthzContext *actor, const char *actor_name,
-                                const char *address, const char *operation,
-                                const char *object_kind, const char *object_id,
-                                const char *outcome, const char *job_id, const char *detail,
-                                GError **error) G_GNUC_WARN_UNUSED_RESULT;
+                                const char *address, const char *operation, const char *object_kind,
+                                const char *object_id, const char *outcome, const char *job_id,
+                                const char *detail, GError **error) G_GNUC_WARN_UNUSED_RESULT;
 /* Newest first, paged and filtered as dv_store_list() (filterable:
  * actor_id, actor_name, address, operation, object_kind, object_id,
  * outcome, job_id, host_group_id, scope_kind, scope_id). */

@@ -1382,12 +1382,11 @@ dv_catalog_provision_scope(DvEngine *engine, const DvActor *actor, JsonObject *c
 /* The catalog's machines, or only those the job's params name (a retry
  * by an actor who may retry some: dv_catalog_provision_scope()). */
 static JsonArray *
-dv_catalog_provision_machines(DvEngine *engine, DvJob *job, const char *catalog_id,
-                              GError **error)
+dv_catalog_provision_machines(DvEngine *engine, DvJob *job, const char *catalog_id, GError **error)
 {
     JsonArray *only = dv_json_get_array(dv_job_get_params(job), "machine_ids");
-    g_autoptr(JsonArray) all = dv_core_list_all(engine, &dv_table_catalog_machines, "catalog_id",
-                                                catalog_id, error);
+    g_autoptr(JsonArray) all =
+        dv_core_list_all(engine, &dv_table_catalog_machines, "catalog_id", catalog_id, error);
     g_autoptr(GHashTable) wanted = NULL;
     JsonArray *out;
 
@@ -1495,9 +1494,10 @@ dv_catalog_provision_job(DvJob *job, gpointer user_data, GError **error)
             if (all == NULL)
                 return FALSE;
             for (guint i = 0; i < json_array_get_length(all); i++)
-                degraded = degraded || g_strcmp0(dv_json_get_string(json_array_get_object_element(all, i),
-                                                                    "state", ""),
-                                                 "ready") != 0;
+                degraded =
+                    degraded || g_strcmp0(dv_json_get_string(json_array_get_object_element(all, i),
+                                                             "state", ""),
+                                          "ready") != 0;
         }
         json_object_set_string_member(ch, "state", degraded ? "degraded" : "ready");
         if (!dv_catalog_update(engine, &dv_table_catalogs, catalog, ch, error))
