@@ -8,8 +8,13 @@
  * - redaction: a delegated administrator's job answers (202 {job}, the
  *   job list, the job, its events) carry no pool, volume or path, the
  *   administrator's do;
+ * - error-redaction: a job failing in libvirt on a volume and a pool: the
+ *   delegated administrator reads its code, never its message;
  * - audit: a read-only administrator of In reads the audit entries of
- *   objects in In and its own actions, the global administrator all. */
+ *   objects in In and its own actions, the global administrator all;
+ * - audit-objects: entries about a catalog, a library share or a Run As
+ *   account are read by the audit readers bound to that object (and a
+ *   share's by those of its host's group). */
 #define G_LOG_DOMAIN "DvTestApiJobsAccess"
 
 #include "dv-json.h"
