@@ -498,6 +498,61 @@ dv_authorizer_redact(const DvOp *op, JsonObject *result)
     }
 }
 
+/* The catalog, library share or Run As account an audit entry is about
+ * (docs/ACCESS.md, "Audit log"): from the authorizer's object, or for a
+ * create of one of them, the new object's id from the answer (the job's
+ * target, or the created row).  A library share (and a template through
+ * it) is also in its host's host group, which the authorizer's object
+ * does not carry: read here, into @ret_keep. */
+static void
+dv_authorizer_audit_scope(DvRequest *req, const DvOp *op, const DvAuthzObject *obj,
+                          JsonObject *result, DvAuditScope *scope, char **ret_keep)
+{
+    static const struct {
+        DvKind kind;
+        const char *scope;
+    } creates[] = {
+        { DV_KIND_CATALOG, "catalog" },
+        { DV_KIND_LIBRARY_SHARE, "library_share" },
+        { DV_KIND_RUN_AS, "run_as" },
+    };
+    DvStore *store = dv_engine_get_store(req->server->engine);
+
+    if (obj->catalog_id != NULL) {
+        scope->scope_kind = "catalog";
+        scope->scope_id = obj->catalog_id;
+    } else if (obj->library_share_id != NULL) {
+        scope->scope_kind = "library_share";
+        scope->scope_id = obj->library_share_id;
+    } else if (obj->run_as_id != NULL) {
+        scope->scope_kind = "run_as";
+        scope->scope_id = obj->run_as_id;
+    } else if (obj->id == NULL && result != NULL) {
+        for (gsize i = 0; i < G_N_ELEMENTS(creates); i++) {
+            if (op->object != creates[i].kind)
+                continue;
+            scope->scope_kind = creates[i].scope;
+            scope->scope_id =
+                dv_json_get_string(result, op->shape == DV_OP_SHAPE_JOB ? "target_id" : "id", NULL);
+            if (scope->scope_id == NULL)
+                scope->scope_kind = NULL;
+        }
+    }
+    if (g_strcmp0(scope->scope_kind, "library_share") == 0 && obj->host_group_path == NULL) {
+        g_autoptr(JsonObject) share =
+            dv_store_get(store, &dv_table_library_shares, scope->scope_id, NULL);
+        g_autoptr(JsonObject) host =
+            share != NULL ? dv_store_get(store, &dv_table_hosts,
+                                         dv_json_get_string(share, "host_id", ""), NULL)
+                          : NULL;
+        /* No share or host (a refused or failed create): no group. */
+        if (host != NULL && dv_json_get_string(host, "host_group_id", NULL) != NULL) {
+            *ret_keep = g_strdup(dv_json_get_string(host, "host_group_id", NULL));
+            scope->host_group_id = *ret_keep;
+        }
+    }
+}
+
 /* Records a change, accepted or refused: never a body, only names.  A
  * refusal of the authorizer (403, or 404 out of scope) is "forbidden",
  * anything the operation itself refused or failed is "failed"; the detail
@@ -518,6 +573,8 @@ dv_authorizer_audit(DvRequest *req, const DvOp *op, const DvOpCall *call, const 
         refused || (error != NULL && g_error_matches(error, DV_ERROR, DV_ERROR_PERMISSION_DENIED));
     const char *outcome = error == NULL ? "ok" : forbidden ? "forbidden" : "failed";
     const char *detail = NULL;
+    DvAuditScope scope = { 0 };
+    g_autofree char *keep = NULL;
 
     if (error != NULL)
         detail = dv_error_code_to_string(error->domain == DV_ERROR ? (DvErrorCode)error->code
@@ -529,9 +586,12 @@ dv_authorizer_audit(DvRequest *req, const DvOp *op, const DvOpCall *call, const 
         job_id = dv_json_get_string(result, "id", NULL);
     for (guint i = 0; obj->host_group_path != NULL && obj->host_group_path[i] != NULL; i++)
         group = obj->host_group_path[i];
-    if (!dv_audit_record_in_group(dv_engine_get_store(req->server->engine), group, call->authz,
-                                  dv_actor_get_name(call->actor), req->peer, op->name, op->kind,
-                                  object_id, outcome, job_id, detail, &local))
+    dv_authorizer_audit_scope(req, op, obj, result, &scope, &keep);
+    if (scope.host_group_id == NULL)
+        scope.host_group_id = group;
+    if (!dv_audit_record_scoped(dv_engine_get_store(req->server->engine), &scope, call->authz,
+                                dv_actor_get_name(call->actor), req->peer, op->name, op->kind,
+                                object_id, outcome, job_id, detail, &local))
         g_warning("audit of %s not recorded: %s", op->name, local->message);
 }
 

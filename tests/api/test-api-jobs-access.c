@@ -8,8 +8,13 @@
  * - redaction: a delegated administrator's job answers (202 {job}, the
  *   job list, the job, its events) carry no pool, volume or path, the
  *   administrator's do;
+ * - error-redaction: a job failing in libvirt on a volume and a pool: the
+ *   delegated administrator reads its code, never its message;
  * - audit: a read-only administrator of In reads the audit entries of
- *   objects in In and its own actions, the global administrator all. */
+ *   objects in In and its own actions, the global administrator all;
+ * - audit-objects: entries about a catalog, a library share or a Run As
+ *   account are read by the audit readers bound to that object (and a
+ *   share's by those of its host's group). */
 #define G_LOG_DOMAIN "DvTestApiJobsAccess"
 
 #include "dv-json.h"
@@ -374,6 +379,106 @@ test_redaction(Fixture *f, gconstpointer data)
     }
 }
 
+/* The error of a job that failed on a path: the delegated administrator
+ * reads its code and a storage-free message in every job answer, the
+ * administrator the message naming the path. */
+static void
+assert_error_withheld(JsonObject *job, const char *mark)
+{
+    JsonObject *e = json_object_get_object_member(job, "error");
+    g_autofree char *text = object_text(job);
+    g_assert_nonnull(e);
+    g_assert_null(strstr(text, mark));
+    g_assert_nonnull(strstr(json_object_get_string_member(e, "message"), "withheld"));
+    g_assert_false(json_object_has_member(e, "public_message"));
+    g_assert_nonnull(dv_json_get_string(e, "code", NULL));
+}
+
+static void
+test_error_redaction(Fixture *f, gconstpointer data)
+{
+    g_autofree char *del = make_user(f, "del-in", "delegated-administrator");
+    g_autofree char *body = NULL;
+    g_autoptr(JsonObject) made = NULL;
+    const char *id;
+    g_autofree char *path = NULL;
+    g_autoptr(JsonObject) done = NULL;
+    g_autoptr(GPtrArray) ev = NULL;
+    guint status = 0;
+
+    /* Host hpath in In: pool "pool-images" at /srv/pool-images holds a
+     * volume named vpath-disk0.qcow2 whose file lies elsewhere, so the
+     * store sees no clash at /srv/pool-images/vpath-disk0.qcow2 and
+     * libvirt refuses the name in the job, in words naming the volume and
+     * the pool. */
+    {
+        g_autofree char *xml = g_build_filename(f->hostdir, "hpath.xml", NULL);
+        g_autofree char *pool_uuid = g_uuid_string_random();
+        g_autofree char *text = g_strdup_printf(
+            "<node>\n  <cpu><mhz>2000</mhz><model>x86_64</model><nodes>1</nodes>"
+            "<sockets>1</sockets><cores>8</cores><threads>1</threads><active>8</active></cpu>\n"
+            "  <memory>16777216</memory>\n"
+            "  <pool type='dir'><name>pool-images</name><uuid>%s</uuid>"
+            "<capacity>107374182400</capacity><allocation>0</allocation>"
+            "<available>107374182400</available>"
+            "<target><path>/srv/pool-images</path></target>\n"
+            "    <volume type='file'><name>vpath-disk0.qcow2</name>"
+            "<capacity>1073741824</capacity><allocation>0</allocation>"
+            "<target><path>/srv/elsewhere/stray.qcow2</path><format type='qcow2'/></target>"
+            "</volume>\n  </pool>\n</node>\n",
+            pool_uuid);
+        g_autofree char *hbody = g_strdup_printf(
+            "{\"name\":\"hpath\",\"uri\":\"test://%s\",\"host_group\":\"In\"}", xml);
+        g_autoptr(JsonObject) job = NULL;
+        g_assert_true(g_file_set_contents(xml, text, -1, NULL));
+        job = dv_test_run_job(f->d, "POST", "/api/v1/hosts", hbody);
+        dv_test_assert_job_state(job, "succeeded");
+    }
+    body = g_strdup("{\"name\":\"vpath\",\"host\":\"hpath\",\"memory_mib\":64,"
+                    "\"disks\":[{\"size_mib\":8,\"pool\":\"pool-images\"}]}");
+    made = req_ok(f, del, "POST", "/api/v1/vms", body, 202);
+    id = json_object_get_string_member(json_object_get_object_member(made, "job"), "id");
+    path = g_strdup_printf("/api/v1/jobs/%s", id);
+    done = dv_test_wait_job(f->d, id, 60);
+
+    /* The administrator: the full message, naming the path. */
+    dv_test_assert_job_state(done, "failed");
+    {
+        g_autoptr(JsonObject) got = req_ok(f, f->d->token, "GET", path, NULL, 200);
+        JsonObject *e = json_object_get_object_member(got, "error");
+        g_test_message("admin sees: %s", json_object_get_string_member(e, "message"));
+        g_assert_nonnull(strstr(json_object_get_string_member(e, "message"), "pool-images"));
+    }
+    /* The delegated administrator: the job, the list, the events. */
+    {
+        g_autoptr(JsonObject) got = req_ok(f, del, "GET", path, NULL, 200);
+        g_autoptr(JsonObject) list = req_ok(f, del, "GET", "/api/v1/jobs?limit=100", NULL, 200);
+        JsonArray *items = json_object_get_array_member(list, "items");
+        guint seen = 0;
+        g_assert_cmpstr(json_object_get_string_member(got, "state"), ==, "failed");
+        assert_error_withheld(got, "pool-images");
+        for (guint i = 0; i < json_array_get_length(items); i++) {
+            JsonObject *j = json_array_get_object_element(items, i);
+            if (g_strcmp0(dv_json_get_string(j, "id", NULL), id) != 0)
+                continue;
+            assert_error_withheld(j, "pool-images");
+            seen++;
+        }
+        g_assert_cmpuint(seen, ==, 1);
+    }
+    ev = read_events(f, del, id, &status);
+    g_assert_cmpuint(status, ==, 200);
+    g_assert_cmpuint(ev->len, >, 0);
+    for (guint i = 0; i < ev->len; i++)
+        g_assert_null(strstr(g_ptr_array_index(ev, i), "pool-images"));
+    g_assert_nonnull(strstr(g_ptr_array_index(ev, ev->len - 1), "withheld"));
+    g_clear_pointer(&ev, g_ptr_array_unref);
+    /* The administrator's stream keeps it. */
+    ev = read_events(f, f->d->token, id, &status);
+    g_assert_cmpuint(status, ==, 200);
+    g_assert_nonnull(strstr(g_ptr_array_index(ev, ev->len - 1), "pool-images"));
+}
+
 /* The audit entries @token reads (one page), as a list of objects. */
 static JsonArray *
 audit(Fixture *f, const char *token)
@@ -453,6 +558,125 @@ test_audit(Fixture *f, gconstpointer data)
     g_assert_cmpuint(json_array_get_length(all), >, json_array_get_length(mine));
 }
 
+/* A user bound to @role over the object @ref of scope kind @kind, logged in. */
+static char *
+make_user_on(Fixture *f, const char *name, const char *role, const char *kind, const char *ref)
+{
+    g_autofree char *ubody = g_strdup_printf("{\"name\":\"%s\",\"password\":\"%s\"}", name, PW);
+    g_autofree char *bbody = g_strdup_printf(
+        "{\"user\":\"%s\",\"role\":\"%s\",\"scope\":{\"kind\":\"%s\",\"ref\":\"%s\"}}", name, role,
+        kind, ref);
+    g_autofree char *login = g_strdup_printf("{\"user\":\"%s\",\"password\":\"%s\"}", name, PW);
+    g_autoptr(JsonObject) u = req_ok(f, f->d->token, "POST", "/api/v1/users", ubody, 201);
+    g_autoptr(JsonObject) b = req_ok(f, f->d->token, "POST", "/api/v1/bindings", bbody, 201);
+    g_autoptr(JsonObject) s = req_ok(f, NULL, "POST", "/api/v1/session", login, 201);
+    return g_strdup(json_object_get_string_member(s, "token"));
+}
+
+/* Entries of @operation whose scope is (@kind, @id). */
+static guint
+audit_scoped(JsonArray *items, const char *operation, const char *kind, const char *id)
+{
+    guint n = 0;
+    for (guint i = 0; i < json_array_get_length(items); i++) {
+        JsonObject *e = json_array_get_object_element(items, i);
+        if (g_strcmp0(dv_json_get_string(e, "operation", NULL), operation) == 0 &&
+            g_strcmp0(dv_json_get_string(e, "scope_kind", NULL), kind) == 0 &&
+            g_strcmp0(dv_json_get_string(e, "scope_id", NULL), id) == 0)
+            n++;
+    }
+    return n;
+}
+
+static char *
+id_of(Fixture *f, const char *path)
+{
+    g_autoptr(JsonObject) o = req_ok(f, f->d->token, "GET", path, NULL, 200);
+    return g_strdup(json_object_get_string_member(o, "id"));
+}
+
+/* Entries about a catalog, a library share or a Run As account carry
+ * that object as their scope (and a share its host's group): a
+ * read-only administrator bound to the object reads them, one bound to
+ * another object or to a group they are not in does not. */
+static void
+test_audit_objects(Fixture *f, gconstpointer data)
+{
+    g_autofree char *lroot =
+        g_strdup_printf("{\"name\":\"lroot\",\"path\":\"%s/library/lroot\"}", f->d->state_dir);
+    g_autofree char *cat = NULL, *ra = NULL, *lr = NULL, *lh = NULL;
+    g_autofree char *ro_cat = NULL, *ro_share = NULL, *ro_ra = NULL, *ro_in = NULL;
+    g_autoptr(JsonObject) job = NULL;
+    g_autoptr(JsonArray) all = NULL;
+    g_autoptr(JsonArray) seen = NULL;
+
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/run-as-accounts",
+                       "{\"name\":\"rin\",\"username\":\"root\",\"password\":\"audit-Pw-12\"}");
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/library-shares", lroot);
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/library-shares",
+                       "{\"name\":\"lhost\",\"host\":\"hin\",\"pool\":\"pool1\"}");
+    /* A catalog of a list of hosts: under no group.  test:// cannot
+     * upload identity disks, so its job fails once the row is made. */
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/vms/vin0/stop", NULL);
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/vms/vin0/snapshots", "{\"name\":\"s1\"}");
+    job = dv_test_run_job(f->d, "POST", "/api/v1/catalogs",
+                          "{\"name\":\"catin\",\"master_vm\":\"vin0\",\"master_snapshot\":\"s1\","
+                          "\"hosts\":[\"hin\"],\"pool\":\"pool1\",\"naming_scheme\":\"dc-#\","
+                          "\"count\":1,\"machine\":{\"memory_mib\":64}}");
+    dv_test_assert_job_state(job, "failed");
+    g_clear_pointer(&job, json_object_unref);
+    job = dv_test_run_job(f->d, "POST", "/api/v1/catalogs/catin/provision", NULL);
+    cat = id_of(f, "/api/v1/catalogs/catin");
+    ra = id_of(f, "/api/v1/run-as-accounts/rin");
+    lr = id_of(f, "/api/v1/library-shares/lroot");
+    lh = id_of(f, "/api/v1/library-shares/lhost");
+
+    ro_cat = make_user_on(f, "ro-cat", "read-only-administrator", "catalog", "catin");
+    ro_share = make_user_on(f, "ro-share", "read-only-administrator", "library_share", "lroot");
+    ro_ra = make_user_on(f, "ro-ra", "read-only-administrator", "run_as", "rin");
+    ro_in = make_user(f, "ro-in", "read-only-administrator");
+
+    /* The administrator's entries name their object as scope. */
+    all = audit(f, f->d->token);
+    g_assert_cmpuint(audit_scoped(all, "catalog.create", "catalog", cat), ==, 1);
+    g_assert_cmpuint(audit_scoped(all, "catalog.provision", "catalog", cat), ==, 1);
+    g_assert_cmpuint(audit_scoped(all, "run_as.create", "run_as", ra), ==, 1);
+    g_assert_cmpuint(audit_scoped(all, "library_share.create", "library_share", lr), ==, 1);
+    g_assert_cmpuint(audit_scoped(all, "library_share.create", "library_share", lh), ==, 1);
+
+    /* Bound to the catalog: its entries, nothing else of the admin's. */
+    seen = audit(f, ro_cat);
+    g_assert_cmpuint(audit_scoped(seen, "catalog.create", "catalog", cat), ==, 1);
+    g_assert_cmpuint(audit_scoped(seen, "catalog.provision", "catalog", cat), ==, 1);
+    g_assert_cmpuint(audit_count(seen, NULL, "run_as.create", NULL), ==, 0);
+    g_assert_cmpuint(audit_count(seen, NULL, "library_share.create", NULL), ==, 0);
+    g_assert_cmpuint(audit_count(seen, NULL, "host.create", NULL), ==, 0);
+    g_clear_pointer(&seen, json_array_unref);
+
+    /* Bound to the root share: its entry, not the host's share's. */
+    seen = audit(f, ro_share);
+    g_assert_cmpuint(audit_scoped(seen, "library_share.create", "library_share", lr), ==, 1);
+    g_assert_cmpuint(audit_scoped(seen, "library_share.create", "library_share", lh), ==, 0);
+    g_assert_cmpuint(audit_count(seen, NULL, "catalog.create", NULL), ==, 0);
+    g_assert_cmpuint(audit_count(seen, NULL, "run_as.create", NULL), ==, 0);
+    g_clear_pointer(&seen, json_array_unref);
+
+    /* Bound to the Run As account. */
+    seen = audit(f, ro_ra);
+    g_assert_cmpuint(audit_scoped(seen, "run_as.create", "run_as", ra), ==, 1);
+    g_assert_cmpuint(audit_count(seen, NULL, "catalog.create", NULL), ==, 0);
+    g_assert_cmpuint(audit_count(seen, NULL, "library_share.create", NULL), ==, 0);
+    g_clear_pointer(&seen, json_array_unref);
+
+    /* Bound to In: the share on hin (its host's group), not the others. */
+    seen = audit(f, ro_in);
+    g_assert_cmpuint(audit_scoped(seen, "library_share.create", "library_share", lh), ==, 1);
+    g_assert_cmpuint(audit_scoped(seen, "library_share.create", "library_share", lr), ==, 0);
+    g_assert_cmpuint(audit_count(seen, NULL, "run_as.create", NULL), ==, 0);
+    g_assert_cmpuint(audit_count(seen, NULL, "catalog.create", NULL), ==, 0);
+    g_assert_cmpuint(audit_count(seen, NULL, "catalog.provision", NULL), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -462,7 +686,9 @@ main(int argc, char **argv)
     } tests[] = {
         { "events", test_events },
         { "redaction", test_redaction },
+        { "error-redaction", test_error_redaction },
         { "audit", test_audit },
+        { "audit-objects", test_audit_objects },
     };
     static const char *const backends[] = { "sqlite", "postgresql" };
 

@@ -637,6 +637,128 @@ test_catalog_visibility(Fixture *f, gconstpointer data)
     g_clear_error(&error);
 }
 
+/* The machine ids a retry by @actor takes (sorted names, joined by ' ';
+ * "*" when it takes every machine not ready) and the number that failed
+ * in it. */
+static char *
+retry(Fixture *f, const DvActor *actor, gint64 *ret_failed)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) job = dv_engine_catalog_provision(f->engine, "cat1", actor, &error);
+    g_autoptr(JsonObject) row = NULL;
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    JsonArray *ids;
+
+    g_assert_no_error(error);
+    g_assert_nonnull(job);
+    row = dv_test_engine_job_row(f->engine, job, WAIT_MS);
+    g_assert_nonnull(row);
+    *ret_failed = dv_json_get_int(dv_json_get_object(row, "result"), "machines_failed", -1);
+    ids = dv_json_get_array(dv_json_get_object(row, "params"), "machine_ids");
+    if (ids == NULL)
+        return g_strdup("*");
+    for (guint i = 0; i < json_array_get_length(ids); i++) {
+        g_autoptr(JsonObject) m = dv_store_get(f->store, &dv_table_catalog_machines,
+                                               json_array_get_string_element(ids, i), &error);
+        g_assert_no_error(error);
+        g_ptr_array_add(names, g_strdup(dv_json_get_string(m, "name", "")));
+    }
+    g_ptr_array_sort(names, by_name);
+    g_ptr_array_add(names, NULL);
+    return g_strjoinv(" ", (char **)names->pdata);
+}
+
+/* POST /catalogs/{ref}/provision (a retry): a self-service user retries
+ * its own machines that are not ready, nobody else's; an administrator of
+ * the catalog's group or a global one retries all of them; the catalog
+ * stays degraded while another's machine is not ready. */
+static void
+test_retry_own(Fixture *f, gconstpointer data)
+{
+    g_autofree char *sam_id = NULL;
+    g_autofree char *olga_id = NULL;
+    g_autofree char *una_id = NULL;
+    g_autofree char *ada_id = NULL;
+    g_autofree char *tina_id = NULL;
+    g_autoptr(DvActor) sam = NULL;
+    g_autoptr(DvActor) olga = NULL;
+    g_autoptr(DvActor) una = NULL;
+    g_autoptr(DvActor) ada = NULL;
+    g_autoptr(DvActor) tina = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) cat = NULL;
+    gint64 failed = -1;
+
+    if (f->engine == NULL)
+        return;
+    sam_id = add_user(f, "sam");
+    olga_id = add_user(f, "olga");
+    una_id = add_user(f, "una");
+    ada_id = add_user(f, "ada");
+    tina_id = add_user(f, "tina");
+    g_free(bind(f, sam_id, "self-service-user", "host_group", "hg-a", -1));
+    g_free(bind(f, olga_id, "self-service-user", "host_group", "hg-root", -1));
+    g_free(bind(f, una_id, "self-service-user", "host_group", "hg-a", -1));
+    g_free(bind(f, ada_id, "administrator", "global", NULL, -1));
+    g_free(bind(f, tina_id, "delegated-administrator", "host_group", "hg-a", -1));
+    sam = actor_for(f, sam_id, "sam");
+    olga = actor_for(f, olga_id, "olga");
+    una = actor_for(f, una_id, "una");
+    ada = actor_for(f, ada_id, "ada");
+    tina = actor_for(f, tina_id, "tina");
+
+    /* desk-01 (nobody's, from the fixture), desk-02 and desk-03 sam's,
+     * desk-04 olga's: all failed at the identity step. */
+    {
+        const DvActor *who[] = { sam, sam, olga };
+        for (guint i = 0; i < G_N_ELEMENTS(who); i++) {
+            g_autoptr(JsonObject) job = add_machines(f, who[i], 1, &error);
+            g_assert_no_error(error);
+            run(f, job);
+        }
+    }
+    {
+        g_autoptr(JsonObject) m = machine(f, "desk-04");
+        g_assert_cmpstr(dv_json_get_string(m, "owner_id", NULL), ==, olga_id);
+        g_assert_cmpstr(dv_json_get_string(m, "state", NULL), !=, "ready");
+    }
+
+    /* Each self-service user: its own machines only. */
+    {
+        g_autofree char *took = retry(f, sam, &failed);
+        g_assert_cmpstr(took, ==, "desk-02 desk-03");
+        g_assert_cmpint(failed, ==, 2);
+    }
+    {
+        g_autofree char *took = retry(f, olga, &failed);
+        g_assert_cmpstr(took, ==, "desk-04");
+        g_assert_cmpint(failed, ==, 1);
+    }
+    /* None of its own: a job that takes nothing, and the catalog is not
+     * called ready (others' machines are not).  Not "== degraded": a job
+     * this quick may end before dv_catalog_submit_with() writes
+     * "provisioning" after submitting it, which then stays. */
+    {
+        g_autofree char *took = retry(f, una, &failed);
+        g_assert_cmpstr(took, ==, "");
+        g_assert_cmpint(failed, ==, 0);
+        cat = dv_store_find(f->store, &dv_table_catalogs, "name", "cat1", &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(dv_json_get_string(cat, "state", ""), !=, "ready");
+    }
+    /* The group's delegated administrator and the global one: all four. */
+    {
+        g_autofree char *took = retry(f, tina, &failed);
+        g_assert_cmpstr(took, ==, "*");
+        g_assert_cmpint(failed, ==, 4);
+    }
+    {
+        g_autofree char *took = retry(f, ada, &failed);
+        g_assert_cmpstr(took, ==, "*");
+        g_assert_cmpint(failed, ==, 4);
+    }
+}
+
 static void
 add_both(const char *path, void (*func)(Fixture *, gconstpointer))
 {
@@ -656,5 +778,6 @@ main(int argc, char **argv)
     add_both("/drover/auth/catalog-scope/quota-parallel", test_quota_parallel);
     add_both("/drover/auth/catalog-scope/machines-scope", test_machines_scope);
     add_both("/drover/auth/catalog-scope/catalog-visibility", test_catalog_visibility);
+    add_both("/drover/auth/catalog-scope/retry-own", test_retry_own);
     return g_test_run();
 }

@@ -994,6 +994,17 @@ typedef struct {
 #define DV_AUTHZ_SHARE_UNGROUPED                                                                   \
     "host_id IS NULL OR host_id IN (SELECT id FROM hosts WHERE host_group_id IS NULL)"
 
+/* The direct scopes an audit entry may name (migration 0011), read by
+ * the audit list filter below and checked by dv_audit_record_scoped(). */
+static const struct {
+    const char *name;
+    DvAuthzScopeKind kind;
+} dv_audit_scopes[] = {
+    { "catalog", DV_SCOPE_CATALOG },
+    { "library_share", DV_SCOPE_LIBRARY_SHARE },
+    { "run_as", DV_SCOPE_RUN_AS },
+};
+
 #define DV_AUTHZ_BY_HOST "host_id IN (SELECT id FROM hosts WHERE host_group_id IN (%s))"
 #define DV_AUTHZ_HOST_UNGROUPED "host_id IN (SELECT id FROM hosts WHERE host_group_id IS NULL)"
 
@@ -1244,6 +1255,31 @@ dv_authz_list_filter(DvStore *store, const DvAuthzContext *ctx, const char *kind
         g_string_append_printf(sql, "(%s = ?)", rule->owner_column);
         g_ptr_array_add(f->values, g_strdup(owner_value));
     }
+    if (strcmp(kind, "audit") == 0) {
+        /* An entry about a catalog, a library share or a Run As account is
+         * read by whoever reads audit in that object's own scope. */
+        for (guint k = 0; k < G_N_ELEMENTS(dv_audit_scopes); k++) {
+            g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
+            g_autofree char *expr = NULL;
+            for (guint i = 0; ctx->grants[p] != NULL && i < ctx->grants[p]->len; i++) {
+                DvAuthzGrant *g = g_ptr_array_index(ctx->grants[p], i);
+                DvAuthzObject o = { .kind = kind };
+                if (g->deny || g->scope_kind != dv_audit_scopes[k].kind)
+                    continue;
+                o.catalog_id = g->scope_kind == DV_SCOPE_CATALOG ? g->scope_id : NULL;
+                o.library_share_id = g->scope_kind == DV_SCOPE_LIBRARY_SHARE ? g->scope_id : NULL;
+                o.run_as_id = g->scope_kind == DV_SCOPE_RUN_AS ? g->scope_id : NULL;
+                if (dv_authz_decide_index(ctx, (guint)p, &o) == DV_AUTHZ_ALLOW)
+                    g_ptr_array_add(ids, g_strdup(g->scope_id));
+            }
+            if (ids->len == 0)
+                continue;
+            /* The names are the constants above, never input. */
+            expr =
+                g_strdup_printf("scope_kind = '%s' AND scope_id IN (%%s)", dv_audit_scopes[k].name);
+            dv_authz_append_in(sql, expr, ids, f->values);
+        }
+    }
     if (rule->self_column != NULL && dv_authz_context_holds(ctx, read)) {
         if (sql->len > 0)
             g_string_append(sql, " OR ");
@@ -1289,6 +1325,40 @@ static const char *const dv_authz_job_storage[] = {
  * "deleted" is no storage data and stays. */
 static const char *const dv_authz_job_storage_lists[] = { "deleted", "delete_failed", NULL };
 static const char *const dv_authz_job_parts[] = { "params", "result", NULL };
+/* Free text an operation wrote from whatever failed (a libvirt error
+ * quoting a volume path, a pool's name, a share's directory): inside a
+ * job's params and result, a string member of these names is replaced. */
+static const char *const dv_authz_job_texts[] = { "error", "message", NULL };
+
+/* What a redacting actor reads instead of a message that may name storage:
+ * the error's code and field, which are Drover's words, never a path. */
+static char *
+dv_authz_withheld_message(const char *code, const char *field)
+{
+    static const char withheld[] = "the message is withheld: it may name storage (pools, "
+                                   "volumes, paths) that this view does not show";
+    if (code == NULL)
+        return g_strdup(withheld);
+    return g_strdup_printf("failed (%s%s%s); %s", code, field != NULL ? ", field " : "",
+                           field != NULL ? field : "", withheld);
+}
+
+/* A job's error for a redacting actor: the public message the job recorded
+ * beside the full one when there is one (the job manager's own messages),
+ * else the withheld text.  Never a pattern over the message: a path a
+ * pattern does not know would pass. */
+static void
+dv_authz_redact_job_error(JsonObject *error)
+{
+    const char *pub = dv_json_get_string(error, "public_message", NULL);
+    g_autofree char *text =
+        pub != NULL ? g_strdup(pub)
+                    : dv_authz_withheld_message(dv_json_get_string(error, "code", NULL),
+                                                dv_json_get_string(error, "field", NULL));
+    json_object_set_string_member(error, "message", text);
+    if (json_object_has_member(error, "public_message"))
+        json_object_remove_member(error, "public_message");
+}
 
 const char *const *
 dv_authz_storage_fields(const char *kind)
@@ -1315,6 +1385,11 @@ dv_authz_redact_deep_object(JsonObject *object)
     for (guint i = 0; dv_authz_job_storage_lists[i] != NULL; i++)
         if (dv_json_get_array(object, dv_authz_job_storage_lists[i]) != NULL)
             json_object_remove_member(object, dv_authz_job_storage_lists[i]);
+    for (guint i = 0; dv_authz_job_texts[i] != NULL; i++)
+        if (dv_json_get_string(object, dv_authz_job_texts[i], NULL) != NULL) {
+            g_autofree char *text = dv_authz_withheld_message(NULL, NULL);
+            json_object_set_string_member(object, dv_authz_job_texts[i], text);
+        }
     members = json_object_get_members(object);
     for (GList *l = members; l != NULL; l = l->next)
         dv_authz_redact_deep(json_object_get_member(object, l->data));
@@ -1348,6 +1423,9 @@ dv_authz_redact(const char *kind, JsonObject *object)
         for (guint i = 0; dv_authz_job_parts[i] != NULL; i++)
             if (json_object_has_member(object, dv_authz_job_parts[i]))
                 dv_authz_redact_deep(json_object_get_member(object, dv_authz_job_parts[i]));
+        spec = dv_json_get_object(object, "error");
+        if (spec != NULL)
+            dv_authz_redact_job_error(spec);
         return;
     }
     for (guint i = 0; fields[i] != NULL; i++)
@@ -1978,9 +2056,29 @@ dv_audit_record_in_group(DvStore *store, const char *host_group_id, const DvAuth
                          const char *object_kind, const char *object_id, const char *outcome,
                          const char *job_id, const char *detail, GError **error)
 {
+    DvAuditScope scope = { .host_group_id = host_group_id };
+    return dv_audit_record_scoped(store, &scope, actor, actor_name, address, operation, object_kind,
+                                  object_id, outcome, job_id, detail, error);
+}
+
+gboolean
+dv_audit_record_scoped(DvStore *store, const DvAuditScope *scope, const DvAuthzContext *actor,
+                       const char *actor_name, const char *address, const char *operation,
+                       const char *object_kind, const char *object_id, const char *outcome,
+                       const char *job_id, const char *detail, GError **error)
+{
     g_autoptr(JsonObject) rec = json_object_new();
     g_autofree char *id = g_uuid_string_random();
+    gboolean known = scope->scope_kind == NULL;
 
+    for (guint i = 0; !known && i < G_N_ELEMENTS(dv_audit_scopes); i++)
+        known = strcmp(dv_audit_scopes[i].name, scope->scope_kind) == 0;
+    if (!known || (scope->scope_kind != NULL) != (scope->scope_id != NULL)) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "scope_kind",
+                           "scope_kind: must be catalog, library_share or run_as, with a "
+                           "scope_id, or neither");
+        return FALSE;
+    }
     if (operation == NULL || operation[0] == '\0' || outcome == NULL ||
         !g_strv_contains(dv_audit_outcomes, outcome)) {
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT,
@@ -2000,7 +2098,9 @@ dv_audit_record_in_group(DvStore *store, const char *host_group_id, const DvAuth
     dv_audit_set(rec, "outcome", outcome);
     dv_audit_set(rec, "job_id", job_id);
     dv_audit_set(rec, "detail", detail);
-    dv_audit_set(rec, "host_group_id", host_group_id);
+    dv_audit_set(rec, "host_group_id", scope->host_group_id);
+    dv_audit_set(rec, "scope_kind", scope->scope_kind);
+    dv_audit_set(rec, "scope_id", scope->scope_id);
     return dv_store_insert(store, &dv_table_audit_log, rec, error);
 }
 

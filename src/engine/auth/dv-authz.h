@@ -253,9 +253,25 @@ gboolean dv_audit_record_in_group(DvStore *store, const char *host_group_id,
                                   const char *object_kind, const char *object_id,
                                   const char *outcome, const char *job_id, const char *detail,
                                   GError **error) G_GNUC_WARN_UNUSED_RESULT;
+/* The direct scope an audit entry is also read in (migration 0011): a
+ * catalog, a library share or a Run As account the entry is about, so an
+ * audit reader bound to that object reads it.  Both NULL: none. */
+typedef struct {
+    const char *host_group_id; /* as dv_audit_record_in_group() */
+    const char *scope_kind;    /* "catalog", "library_share", "run_as" or NULL */
+    const char *scope_id;
+} DvAuditScope;
+/* dv_audit_record_in_group() with a direct scope besides the group; a
+ * @scope_kind other than those three is DV_ERROR_INVALID_ARGUMENT
+ * naming scope_kind, nothing written. */
+gboolean dv_audit_record_scoped(DvStore *store, const DvAuditScope *scope,
+                                const DvAuthzContext *actor, const char *actor_name,
+                                const char *address, const char *operation, const char *object_kind,
+                                const char *object_id, const char *outcome, const char *job_id,
+                                const char *detail, GError **error) G_GNUC_WARN_UNUSED_RESULT;
 /* Newest first, paged and filtered as dv_store_list() (filterable:
  * actor_id, actor_name, address, operation, object_kind, object_id,
- * outcome, job_id, host_group_id). */
+ * outcome, job_id, host_group_id, scope_kind, scope_id). */
 JsonArray *dv_audit_list(DvStore *store, const DvFilter *filters, guint n_filters, guint limit,
                          const char *cursor, char **ret_next_cursor, GError **error);
 /* dv_audit_list() limited inside the query to what @ctx may read

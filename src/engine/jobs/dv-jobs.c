@@ -132,7 +132,7 @@ dv_job_compute_progress(DvJob *job)
 }
 
 static gpointer dv_job_manager_saver(gpointer data);
-static JsonObject *dv_error_to_json(const GError *error);
+static JsonObject *dv_error_to_json(const GError *error, gboolean own);
 
 /* One warning for a failed write, then at most one a minute with the
  * number left out: a full disk must not fill the log as well. */
@@ -751,7 +751,7 @@ dv_job_manager_record_failed(DvJobManager *mgr, const DvJobRequest *req, const G
     gint64 now = dv_store_now();
 
     json_object_set_string_member(record, "state", "failed");
-    json_object_set_object_member(record, "error", dv_error_to_json(why));
+    json_object_set_object_member(record, "error", dv_error_to_json(why, FALSE));
     json_object_set_int_member(record, "started_at", now);
     json_object_set_int_member(record, "finished_at", now);
     if (!dv_store_insert(mgr->store, &dv_table_jobs, record, error))
@@ -775,8 +775,13 @@ dv_job_manager_lock_target(DvJobManager *mgr, DvJob *job, const char *target)
     return TRUE;
 }
 
+/* @own: the job manager wrote the message itself (a cancellation before
+ * the start, a restart, an unknown kind), so it names no storage and is
+ * also the public message a storage-redacted view shows
+ * (dv_authz_redact(), docs/ACCESS.md "Storage data"); any other message
+ * may quote what libvirt said about a volume and has none. */
 static JsonObject *
-dv_error_to_json(const GError *error)
+dv_error_to_json(const GError *error, gboolean own)
 {
     JsonObject *o = json_object_new();
     const char *field = dv_error_get_field(error);
@@ -784,6 +789,8 @@ dv_error_to_json(const GError *error)
         dv_error_code_to_string(error->domain == DV_ERROR ? (DvErrorCode)error->code
                                                           : DV_ERROR_INTERNAL));
     json_object_set_string_member(o, "message", error->message);
+    if (own)
+        json_object_set_string_member(o, "public_message", error->message);
     if (field != NULL)
         json_object_set_string_member(o, "field", field);
     else
@@ -792,7 +799,7 @@ dv_error_to_json(const GError *error)
 }
 
 static void
-dv_job_finish(DvJob *job, const char *state, const GError *error)
+dv_job_finish(DvJob *job, const char *state, const GError *error, gboolean own)
 {
     g_autoptr(JsonObject) changes = json_object_new();
 
@@ -814,7 +821,7 @@ dv_job_finish(DvJob *job, const char *state, const GError *error)
     json_object_set_string_member(changes, "state", state);
     json_object_set_array_member(changes, "steps", dv_job_steps_to_json(job));
     if (error != NULL)
-        json_object_set_object_member(changes, "error", dv_error_to_json(error));
+        json_object_set_object_member(changes, "error", dv_error_to_json(error, own));
     if (job->result != NULL)
         json_object_set_object_member(changes, "result", json_object_ref(job->result));
     json_object_set_int_member(changes, "finished_at", dv_store_now());
@@ -847,13 +854,13 @@ dv_job_manager_run(gpointer data, gpointer user_data)
     if (job->kind == NULL) {
         g_set_error(&error, DV_ERROR, DV_ERROR_INTERNAL, "unknown job kind '%s'",
                     dv_json_get_string(job->record, "kind", "?"));
-        dv_job_finish(job, "failed", error);
+        dv_job_finish(job, "failed", error, TRUE);
     } else if (g_cancellable_is_cancelled(job->cancellable)) {
         g_set_error(&error, DV_ERROR, DV_ERROR_CANCELLED, "cancelled before it started");
-        dv_job_finish(job, "cancelled", error);
+        dv_job_finish(job, "cancelled", error, TRUE);
     } else if (target != NULL && !(locked = dv_job_manager_lock_target(mgr, job, target))) {
         g_set_error(&error, DV_ERROR, DV_ERROR_CANCELLED, "cancelled before it started");
-        dv_job_finish(job, "cancelled", error);
+        dv_job_finish(job, "cancelled", error, TRUE);
     } else {
         g_autoptr(JsonObject) changes = json_object_new();
         gboolean ok;
@@ -867,15 +874,15 @@ dv_job_manager_run(gpointer data, gpointer user_data)
 
         ok = job->kind->run(job, job->kind->user_data, &error);
         if (ok) {
-            dv_job_finish(job, "succeeded", NULL);
+            dv_job_finish(job, "succeeded", NULL, FALSE);
         } else {
             if (error == NULL)
                 g_set_error(&error, DV_ERROR, DV_ERROR_INTERNAL, "job failed without a reason");
             dv_error_convert(&error);
             if (g_error_matches(error, DV_ERROR, DV_ERROR_CANCELLED))
-                dv_job_finish(job, "cancelled", error);
+                dv_job_finish(job, "cancelled", error, FALSE);
             else
-                dv_job_finish(job, "failed", error);
+                dv_job_finish(job, "failed", error, FALSE);
             g_info("job %s (%s) %s: %s", job->id, job->kind->kind,
                    g_error_matches(error, DV_ERROR, DV_ERROR_CANCELLED) ? "cancelled" : "failed",
                    error->message);
@@ -1007,7 +1014,7 @@ dv_job_manager_recover(DvJobManager *mgr, guint *ret_resumed, guint *ret_failed,
                             g_ptr_array_add(job->steps, ss);
                         }
                     }
-                    dv_job_finish(job, "failed", why);
+                    dv_job_finish(job, "failed", why, TRUE);
                     failed++;
                 }
             }

@@ -448,6 +448,8 @@ static const DvColumn audit_log_cols[] = {
     { "job_id", DV_COL_TEXT, TRUE },
     { "detail", DV_COL_TEXT, FALSE },
     { "host_group_id", DV_COL_TEXT, TRUE }, /* 0008: the scope that reads it; NULL: global */
+    { "scope_kind", DV_COL_TEXT, TRUE },    /* 0011: catalog, library_share, run_as or NULL */
+    { "scope_id", DV_COL_TEXT, TRUE },      /* 0011: that object's id */
     { NULL },
 };
 const DvTableDef dv_table_audit_log = { "audit_log", audit_log_cols, "at", TRUE };

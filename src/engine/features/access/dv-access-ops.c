@@ -678,8 +678,9 @@ dv_access_audit(DvOpCall *call, GError **error)
         { "refused", "forbidden" },
         { "failed", "failed" },
     };
-    static const char *const copied[] = { "id",     "operation", "object_kind", "object_id",
-                                          "job_id", "detail",    "host_group_id" };
+    static const char *const copied[] = { "id",      "operation", "object_kind",   "object_id",
+                                          "job_id",  "detail",    "host_group_id", "scope_kind",
+                                          "scope_id" };
     DvFilter f[G_N_ELEMENTS(filters)];
     guint nf = 0;
     guint limit;

@@ -1341,7 +1341,70 @@ dv_provision_machines(DvEngine *engine, DvJob *job, JsonObject *catalog, JsonArr
     return TRUE;
 }
 
-static gboolean
+gboolean
+dv_catalog_provision_scope(DvEngine *engine, const DvActor *actor, JsonObject *catalog,
+                           JsonObject **ret_params, GError **error)
+{
+    const DvAuthzContext *ctx = dv_core_actor_authz(actor);
+    g_autoptr(JsonArray) machines = NULL;
+    g_autoptr(JsonArray) kept = json_array_new();
+    gboolean all = TRUE;
+
+    if (ctx == NULL) {
+        *ret_params = NULL;
+        return TRUE;
+    }
+    machines = dv_core_list_all(engine, &dv_table_catalog_machines, "catalog_id",
+                                dv_json_get_string(catalog, "id", ""), error);
+    if (machines == NULL)
+        return FALSE;
+    for (guint i = 0; i < json_array_get_length(machines); i++) {
+        JsonObject *m = json_array_get_object_element(machines, i);
+        g_auto(DvCatalogAuthz) a = { 0 };
+        if (g_strcmp0(dv_json_get_string(m, "state", ""), "ready") == 0)
+            continue;
+        if (!dv_catalog_authz_machine(engine, m, "catalog_machine", &a, error))
+            return FALSE;
+        if (dv_authz_decide(ctx, "catalog.provision", &a.o) == DV_AUTHZ_ALLOW)
+            json_array_add_string_element(kept, dv_json_get_string(m, "id", ""));
+        else
+            all = FALSE;
+    }
+    if (all) {
+        *ret_params = NULL;
+        return TRUE;
+    }
+    *ret_params = json_object_new();
+    json_object_set_array_member(*ret_params, "machine_ids", g_steal_pointer(&kept));
+    return TRUE;
+}
+
+/* The catalog's machines, or only those the job's params name (a retry
+ * by an actor who may retry some: dv_catalog_provision_scope()). */
+static JsonArray *
+dv_catalog_provision_machines(DvEngine *engine, DvJob *job, const char *catalog_id, GError **error)
+{
+    JsonArray *only = dv_json_get_array(dv_job_get_params(job), "machine_ids");
+    g_autoptr(JsonArray) all =
+        dv_core_list_all(engine, &dv_table_catalog_machines, "catalog_id", catalog_id, error);
+    g_autoptr(GHashTable) wanted = NULL;
+    JsonArray *out;
+
+    if (all == NULL || only == NULL)
+        return g_steal_pointer(&all);
+    wanted = g_hash_table_new(g_str_hash, g_str_equal);
+    for (guint i = 0; i < json_array_get_length(only); i++)
+        g_hash_table_add(wanted, (gpointer)json_array_get_string_element(only, i));
+    out = json_array_new();
+    for (guint i = 0; i < json_array_get_length(all); i++) {
+        JsonObject *m = json_array_get_object_element(all, i);
+        if (g_hash_table_contains(wanted, dv_json_get_string(m, "id", "")))
+            json_array_add_object_element(out, json_object_ref(m));
+    }
+    return out;
+}
+
+gboolean
 dv_catalog_provision_job(DvJob *job, gpointer user_data, GError **error)
 {
     DvEngine *engine = user_data;
@@ -1391,8 +1454,7 @@ dv_catalog_provision_job(DvJob *job, gpointer user_data, GError **error)
 
     if (!dv_job_step(job, "machines", error))
         return FALSE;
-    machines =
-        dv_core_list_all(engine, &dv_table_catalog_machines, "catalog_id", catalog_id, error);
+    machines = dv_catalog_provision_machines(engine, job, catalog_id, error);
     if (machines == NULL)
         return FALSE;
     n = json_array_get_length(machines);
@@ -1423,7 +1485,21 @@ dv_catalog_provision_job(DvJob *job, gpointer user_data, GError **error)
     dv_catalog_debug_pause("save", dv_job_get_cancellable(job));
     {
         g_autoptr(JsonObject) ch = json_object_new();
-        json_object_set_string_member(ch, "state", failed > 0 ? "degraded" : "ready");
+        gboolean degraded = failed > 0;
+        /* A retry of some machines (one user's) says nothing of the
+         * others: the catalog is ready when all of its machines are. */
+        if (!degraded && dv_json_get_array(dv_job_get_params(job), "machine_ids") != NULL) {
+            g_autoptr(JsonArray) all = dv_core_list_all(engine, &dv_table_catalog_machines,
+                                                        "catalog_id", catalog_id, error);
+            if (all == NULL)
+                return FALSE;
+            for (guint i = 0; i < json_array_get_length(all); i++)
+                degraded =
+                    degraded || g_strcmp0(dv_json_get_string(json_array_get_object_element(all, i),
+                                                             "state", ""),
+                                          "ready") != 0;
+        }
+        json_object_set_string_member(ch, "state", degraded ? "degraded" : "ready");
         if (!dv_catalog_update(engine, &dv_table_catalogs, catalog, ch, error))
             return FALSE;
     }

@@ -306,6 +306,16 @@ gboolean dv_catalog_quota_reserve(DvStore *store, JsonObject *each, gint64 count
 gboolean dv_catalog_machine_quota_release(DvStore *store, JsonObject *m,
                                           GError **error) G_GNUC_WARN_UNUSED_RESULT;
 
+/* What a provision retry by @actor takes: every machine not ready when
+ * the actor holds catalog.provision on each of them as a machine of the
+ * catalog (its catalog, its host's group, its owner: a self-service user
+ * holds it on its own machines only); else, in @ret_params (owned), the
+ * "machine_ids" of those it holds it on, possibly none.  *@ret_params is
+ * NULL when nothing is to be left out (or @actor has no authz). */
+gboolean dv_catalog_provision_scope(DvEngine *engine, const DvActor *actor, JsonObject *catalog,
+                                    JsonObject **ret_params,
+                                    GError **error) G_GNUC_WARN_UNUSED_RESULT;
+
 /* Job kinds of dv-catalog-provision.c, dv-catalog-delete.c and
  * dv-catalog-reconcile.c. */
 void dv_catalog_provision_register(DvEngine *engine);

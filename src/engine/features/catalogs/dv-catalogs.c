@@ -807,10 +807,13 @@ JsonObject *
 dv_engine_catalog_provision(DvEngine *engine, const char *ref, const DvActor *actor, GError **error)
 {
     g_autoptr(JsonObject) catalog = dv_core_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
+    g_autoptr(JsonObject) params = NULL;
 
-    if (catalog == NULL)
+    /* A retry takes only the machines the actor may retry (its own for a
+     * self-service user). */
+    if (catalog == NULL || !dv_catalog_provision_scope(engine, actor, catalog, &params, error))
         return NULL;
-    return dv_catalog_submit(engine, catalog, "catalog.provision", NULL, "provisioning", actor,
+    return dv_catalog_submit(engine, catalog, "catalog.provision", params, "provisioning", actor,
                              error);
 }
 
