@@ -226,6 +226,10 @@ typedef struct {
     GPtrArray *rows;  /* JsonObject */
     GPtrArray *strs;  /* char * */
     GPtrArray *paths; /* GStrv */
+    /* A create: the body field naming the parent, its value, its kind. */
+    const char *parent_field;
+    const char *parent_ref;
+    DvKind parent_kind;
 } DvAuthzKeep;
 
 static void
@@ -405,6 +409,9 @@ dv_authorizer_object(DvRequest *req, const DvOp *op, DvOpCall *call, DvAuthzObje
             g_ptr_array_add(keep->rows, json_object_ref(parent));
             if (!dv_authorizer_describe(engine, kinds[i], parent, &p, keep, error))
                 return FALSE;
+            keep->parent_field = fields[i];
+            keep->parent_ref = ref;
+            keep->parent_kind = kinds[i];
             /* The new object lands under the parent: its ancestry. */
             obj->host_group_path = p.host_group_path;
             obj->library_share_id = p.library_share_id;
@@ -433,6 +440,14 @@ dv_authorizer_check(DvRequest *req, const DvOp *op, DvOpCall *call, DvAuthzObjec
                            "permission denied: %s needs %s", op->name, op->privilege);
         return FALSE;
     }
+    /* One's own job (submitted by the caller) is readable wherever the
+     * caller holds job.read: a job on no host (a host group made) is in no
+     * scope, and its creator still follows it. */
+    if (op->object == DV_KIND_JOB && g_strcmp0(op->privilege, "job.read") == 0 &&
+        call->actor != NULL && obj->owner_id != NULL &&
+        g_strcmp0(obj->owner_id, call->actor->id) == 0 &&
+        dv_authz_context_holds(call->authz, "job.read"))
+        return TRUE;
     if (!dv_authz_check(call->authz, op->privilege, obj, error)) {
         /* Installation-wide objects (settings, users, roles, audit) are
          * known to exist: refused, never hidden (docs/ACCESS.md). */
@@ -440,7 +455,16 @@ dv_authorizer_check(DvRequest *req, const DvOp *op, DvOpCall *call, DvAuthzObjec
             g_error_matches(*error, DV_ERROR, DV_ERROR_NOT_FOUND)) {
             g_clear_error(error);
             dv_set_field_error(error, DV_ERROR_PERMISSION_DENIED, NULL,
-                               "permission denied: %s needs %s", op->name, op->privilege);
+                               "permission denied: %s needs the privilege %s over the whole "
+                               "installation (a global binding)",
+                               op->name, op->privilege);
+        } else if (op->target == DV_OP_TARGET_PARENT && keep->parent_field != NULL &&
+                   g_error_matches(*error, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+            /* A parent out of scope reads as an unknown one, on its field. */
+            g_autofree char *safe = dv_text_excerpt(keep->parent_ref, 80);
+            g_clear_error(error);
+            dv_set_field_error(error, DV_ERROR_NOT_FOUND, keep->parent_field, "%s '%s' not found",
+                               dv_core_kind_info(keep->parent_kind)->singular, safe);
         } else if (op->target == DV_OP_TARGET_PATH && op->object != DV_KIND_LAST &&
                    g_error_matches(*error, DV_ERROR, DV_ERROR_NOT_FOUND)) {
             /* Out of scope reads exactly as absent: the words of

@@ -1642,9 +1642,9 @@ static const struct {
  *   N  refused, 404 as if absent: exit 3, the message names the object;
  *   -  not tried (the role could not make the VM the step is about).
  * {vm} is the user's own VM, {user} its name, {pw} a password file.
- * A create refused as absent says "no place in the scope of user U to make
- * a KIND there", naming neither the parent given nor the privilege: those
- * rows have no object to look for.
+ * A create whose parent is out of scope names the parent as an unknown one;
+ * one naming no parent (a root host group) says "no place in the scope of
+ * user U to make a KIND there": that row has no object to look for.
  * Steps with an operation are changes: each attempt is in the audit log. */
 typedef struct {
     const char *command;
@@ -1665,9 +1665,8 @@ static const TourStep tour_steps[] = {
     { "vm show outvm0",                         NULL,                 "vm.read",       "outvm0", "NNNNNN" },
     { "vm create {vm} --host hin --memory 64 --disk 64:pool1",
                                                 "vm.create",          "vm.create",     NULL,     "AAFAAA" },
-    /* 404 "no place in the scope of user U to make a vm there": not in the
-     * words of an unknown host (docs/DECISIONS.md, "The tour by role"). */
-    { "vm create {vm}-x --host hout --memory 64", "vm.create",        "vm.create",     NULL,     "NNNNNN" },
+    /* A parent out of scope reads as an unknown host. */
+    { "vm create {vm}-x --host hout --memory 64", "vm.create",        "vm.create",     "hout",   "NNNNNN" },
     { "vm start {vm}",                          "vm.start",           "vm.power",      NULL,     "AA-AAA" },
     { "vm snapshot create {vm} before",         "vm.snapshot.create", "vm.snapshot",   NULL,     "AA-AAA" },
     { "vm snapshot list {vm}",                  NULL,                 "vm.read",       NULL,     "AA-AAA" },
@@ -1683,11 +1682,8 @@ static const TourStep tour_steps[] = {
     { "catalog list",                           NULL,                 "catalog.read",  NULL,     "AAAAAA" },
     /* A root group is made nowhere in their scope: 404 for all of them. */
     { "host-group add {user}-g",                "host_group.create",  "host_group.create", NULL, "NNNNNN" },
-    /* --no-wait: the accepted job is on no host, so the scoped
-     * administrator cannot read it to follow it (404 "job ... not found";
-     * docs/DECISIONS.md, "The tour by role"). */
-    { "--no-wait host-group add {user}-c --parent In",
-                                                "host_group.create",  "host_group.create", NULL, "AAFFNA" },
+    /* The job is on no host: its creator follows it all the same. */
+    { "host-group add {user}-c --parent In",    "host_group.create",  "host_group.create", "In", "AAFFNA" },
     { "audit",                                  NULL,                 "audit.read",    NULL,     "AAAFFA" },
 };
 

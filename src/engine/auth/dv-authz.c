@@ -1026,7 +1026,10 @@ static const DvAuthzListRule dv_authz_list_rules[] = {
      * one group's page reads vms_host_group_idx in (name, id) order. */
     { "vm", "host_group_id IN (%s)", "owner_id", DV_SCOPE_GLOBAL, NULL,
       .ungrouped = "host_group_id IS NULL" },
-    { "job", DV_AUTHZ_BY_HOST, "created_by", DV_SCOPE_GLOBAL, NULL,
+    /* A job is under its host's group; one on no host (a host group made,
+     * a host add that failed) is its creator's, as every job of the caller
+     * is wherever it holds job.read (self_column). */
+    { "job", DV_AUTHZ_BY_HOST, "created_by", DV_SCOPE_GLOBAL, NULL, "created_by",
       .ungrouped = DV_AUTHZ_HOST_UNGROUPED },
     /* A catalog is under the host group it targets (a cluster's group for a
      * cluster); a catalog of a list of hosts is under no group. */
@@ -1284,7 +1287,10 @@ dv_authz_list_filter(DvStore *store, const DvAuthzContext *ctx, const char *kind
         if (sql->len > 0)
             g_string_append(sql, " OR ");
         g_string_append_printf(sql, "(%s = ?)", rule->self_column);
-        g_ptr_array_add(f->values, g_strdup(ctx->user_id));
+        /* jobs.created_by holds the user's name, audit_log.actor_id its id. */
+        g_ptr_array_add(f->values, g_strdup(strcmp(rule->self_column, "created_by") == 0
+                                                ? ctx->name
+                                                : ctx->user_id));
     }
     f->where = sql->len > 0 ? g_strdup_printf("(%s)", sql->str) : g_strdup("1=0");
     return g_steal_pointer(&f);
