@@ -409,7 +409,7 @@ dv_setup_keys(int argc, char **argv)
     return DV_EXIT_USAGE;
 }
 
-/* upgrade [--plan | --report] (dv-setup-upgrade.c, src/engine/upgrade) */
+/* upgrade [--plan | --report] (dv-setup-upgrade.c, src/engine/features/upgrade) */
 static int
 dv_setup_upgrade_main(void)
 {

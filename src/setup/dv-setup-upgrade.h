@@ -1,5 +1,5 @@
 /* drover-setup upgrade [--plan | --report]: the front end of
- * src/engine/upgrade (docs/UPGRADE.md). */
+ * src/engine/features/upgrade (docs/UPGRADE.md). */
 #pragma once
 
 #include "dv-upgrade.h"
