@@ -267,13 +267,20 @@ dv_engine_catalog_add_machines(DvEngine *engine, const char *ref, JsonObject *bo
     }
 
     /* Nothing was written so far: rows, quota and job in one transaction.
-     * The job provisions the new machines only (machine_ids): another
-     * machine that failed before waits for a retry (POST .../provision),
-     * and the catalog stays degraded while it is not ready. */
+     * The job makes the new machines only (machine_ids): a machine that
+     * failed before waits for a retry (POST .../provision), and the
+     * catalog stays degraded while it is not ready.  The ready machines
+     * are listed too: the job only checks them (an identity disk gone is
+     * made again, docs/CATALOGS.md "Identity pools that vanish"). */
     {
         DvCatalogAdd add = { rows, each };
         g_autoptr(JsonObject) params = json_object_new();
         JsonArray *ids = json_array_new();
+        for (guint i = 0; i < (guint)n_existing; i++) {
+            JsonObject *m = json_array_get_object_element(existing, i);
+            if (g_strcmp0(dv_json_get_string(m, "state", ""), "ready") == 0)
+                json_array_add_string_element(ids, dv_json_get_string(m, "id", ""));
+        }
         for (guint i = 0; i < rows->len; i++)
             json_array_add_string_element(ids, dv_json_get_string(g_ptr_array_index(rows, i),
                                                                   "id", ""));
