@@ -127,8 +127,10 @@ static const DvOp dv_catalogs_ops[] = {
                    dv_jobs_reconcile, DV_OP_SHAPE_JOB, DV_OP_BODY_OPTIONAL, DV_OP_FLAG_NO_QUERY,
                    dv_catalogs_op_reconcile_submit,
                    .fields = dv_catalog_reconcile_fields),
+    /* Redacted as its images: their bases' volumes and errors. */
     DV_CATALOG_ROW("catalog.images", "GET", "images", "catalog.read", NULL, DV_OP_SHAPE_OBJECT,
-                   DV_OP_BODY_IGNORED, DV_OP_FLAG_NO_QUERY, dv_catalogs_op_images),
+                   DV_OP_BODY_IGNORED, DV_OP_FLAG_NO_QUERY, dv_catalogs_op_images,
+                   .answer_kind = "catalog_image"),
     DV_CATALOG_ROW("catalog.update-image", "POST", "images", "catalog.change", dv_jobs_update_image,
                    DV_OP_SHAPE_JOB, DV_OP_BODY_REQUIRED, DV_OP_FLAG_NO_QUERY,
                    dv_catalogs_op_update_image,
