@@ -733,6 +733,17 @@ test_catalog_errors(Fixture *f, gconstpointer data)
             g_assert_false(json_object_has_member(base, "volume_name"));
         }
     }
+    /* The reconcile report lists volumes by pool and path: absent for the
+     * delegated administrator, its verdict kept. */
+    for (guint who = 0; who < 2; who++) {
+        g_autoptr(JsonObject) rep = req_ok(f, who == 0 ? f->d->token : del, "GET",
+                                           "/api/v1/catalogs/catg/reconcile", NULL, 200);
+        g_assert_true(json_object_has_member(rep, "ok"));
+        g_assert_true(json_object_has_member(rep, "hosts_checked"));
+        g_assert_cmpint(json_object_has_member(rep, "orphans_on_hosts"), ==, who == 0);
+        g_assert_cmpint(json_object_has_member(rep, "missing_on_hosts"), ==, who == 0);
+        g_assert_cmpint(json_object_has_member(rep, "pool_problems"), ==, who == 0);
+    }
 }
 
 int

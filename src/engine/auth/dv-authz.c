@@ -1482,6 +1482,12 @@ dv_authz_redact(const char *kind, JsonObject *object)
         dv_authz_redact_catalog_image(object);
         return;
     }
+    /* A reconcile report (GET /catalogs/{ref}/reconcile) is what a
+     * reconcile job's result holds: the same storage members, at any depth. */
+    if (kind != NULL && strcmp(kind, "catalog_reconcile") == 0) {
+        dv_authz_redact_deep_object(object);
+        return;
+    }
     for (guint i = 0; fields[i] != NULL; i++)
         if (json_object_has_member(object, fields[i]))
             json_object_remove_member(object, fields[i]);

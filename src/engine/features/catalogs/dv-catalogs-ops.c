@@ -120,9 +120,10 @@ static const DvOp dv_catalogs_ops[] = {
                    dv_jobs_provision, DV_OP_SHAPE_JOB, DV_OP_BODY_REQUIRED, DV_OP_FLAG_NO_QUERY,
                    dv_catalogs_op_add_machines,
                    .fields = dv_catalog_add_fields),
+    /* Redacted as a reconcile job's result: volumes, paths, pools. */
     DV_CATALOG_ROW("catalog.reconcile", "GET", "reconcile", "catalog.read", NULL,
                    DV_OP_SHAPE_OBJECT, DV_OP_BODY_IGNORED, DV_OP_FLAG_NO_QUERY,
-                   dv_catalogs_op_reconcile),
+                   dv_catalogs_op_reconcile, .answer_kind = "catalog_reconcile"),
     DV_CATALOG_ROW("catalog.reconcile-submit", "POST", "reconcile", "catalog.change",
                    dv_jobs_reconcile, DV_OP_SHAPE_JOB, DV_OP_BODY_OPTIONAL, DV_OP_FLAG_NO_QUERY,
                    dv_catalogs_op_reconcile_submit,
