@@ -249,7 +249,7 @@ dv_test_accept_cert(SoupMessage *msg, GTlsCertificate *peer, GTlsCertificateFlag
 }
 
 static JsonNode *
-dv_test_send(DvTestDaemon *d, const char *method, const char *path, GBytes *body, gboolean auth,
+dv_test_send(DvTestDaemon *d, const char *method, const char *path, GBytes *body, const char *token,
              guint *ret_status)
 {
     g_autofree char *url = g_strconcat(d->url, path, NULL);
@@ -262,8 +262,8 @@ dv_test_send(DvTestDaemon *d, const char *method, const char *path, GBytes *body
 
     g_assert_nonnull(msg);
     g_signal_connect(msg, "accept-certificate", G_CALLBACK(dv_test_accept_cert), d);
-    if (auth && d->token != NULL) {
-        g_autofree char *h = g_strdup_printf("Bearer %s", d->token);
+    if (token != NULL) {
+        g_autofree char *h = g_strdup_printf("Bearer %s", token);
         soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization", h);
     }
     if (body != NULL)
@@ -282,7 +282,7 @@ dv_test_request(DvTestDaemon *d, const char *method, const char *path, const cha
                 guint *ret_status)
 {
     g_autoptr(GBytes) b = body != NULL ? g_bytes_new(body, strlen(body)) : NULL;
-    return dv_test_send(d, method, path, b, TRUE, ret_status);
+    return dv_test_send(d, method, path, b, d->token, ret_status);
 }
 
 JsonNode *
@@ -290,14 +290,36 @@ dv_test_request_anon(DvTestDaemon *d, const char *method, const char *path, cons
                      guint *ret_status)
 {
     g_autoptr(GBytes) b = body != NULL ? g_bytes_new(body, strlen(body)) : NULL;
-    return dv_test_send(d, method, path, b, FALSE, ret_status);
+    return dv_test_send(d, method, path, b, NULL, ret_status);
 }
 
 JsonNode *
 dv_test_request_bytes(DvTestDaemon *d, const char *method, const char *path, GBytes *body,
                       guint *ret_status)
 {
-    return dv_test_send(d, method, path, body, TRUE, ret_status);
+    return dv_test_send(d, method, path, body, d->token, ret_status);
+}
+
+JsonNode *
+dv_test_request_as(DvTestDaemon *d, const char *token, const char *method, const char *path,
+                   const char *body, guint *ret_status)
+{
+    g_autoptr(GBytes) b = body != NULL ? g_bytes_new(body, strlen(body)) : NULL;
+    return dv_test_send(d, method, path, b, token, ret_status);
+}
+
+JsonObject *
+dv_test_request_as_ok(DvTestDaemon *d, const char *token, const char *method, const char *path,
+                      const char *body, guint want_status)
+{
+    guint status = 0;
+    g_autoptr(JsonNode) n = dv_test_request_as(d, token, method, path, body, &status);
+    if (status != want_status) {
+        g_autofree char *t = n != NULL ? json_to_string(n, FALSE) : g_strdup("(no body)");
+        g_error("%s %s: expected %u, got %u: %s", method, path, want_status, status, t);
+    }
+    g_assert_nonnull(n);
+    return json_object_ref(json_node_get_object(n));
 }
 
 JsonObject *

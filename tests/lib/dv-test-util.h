@@ -43,6 +43,13 @@ JsonNode *dv_test_request(DvTestDaemon *d, const char *method, const char *path,
 /* Like dv_test_request() but with no Authorization header. */
 JsonNode *dv_test_request_anon(DvTestDaemon *d, const char *method, const char *path,
                                const char *body, guint *ret_status);
+/* Like dv_test_request() with @token as the bearer (NULL: none). */
+JsonNode *dv_test_request_as(DvTestDaemon *d, const char *token, const char *method,
+                             const char *path, const char *body, guint *ret_status);
+/* dv_test_request_as() that ends the test unless the status is
+ * @want_status and returns the body, which must be an object (owned). */
+JsonObject *dv_test_request_as_ok(DvTestDaemon *d, const char *token, const char *method,
+                                  const char *path, const char *body, guint want_status);
 /* Raw body of any size (for the body cap). */
 JsonNode *dv_test_request_bytes(DvTestDaemon *d, const char *method, const char *path,
                                 GBytes *body, guint *ret_status);
