@@ -308,6 +308,50 @@ dv_test_request_as(DvTestDaemon *d, const char *token, const char *method, const
     return dv_test_send(d, method, path, b, token, ret_status);
 }
 
+GPtrArray *
+dv_test_job_events(DvTestDaemon *d, const char *token, const char *job_id, guint *ret_status)
+{
+    g_autofree char *url = g_strdup_printf("%s/api/v1/jobs/%s/events", d->url, job_id);
+    g_autoptr(SoupMessage) msg = soup_message_new("GET", url);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GInputStream) in = NULL;
+    g_autoptr(GDataInputStream) data = NULL;
+    g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *event = NULL;
+    gboolean ended = FALSE;
+
+    if (token != NULL) {
+        g_autofree char *auth = g_strdup_printf("Bearer %s", token);
+        soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization", auth);
+    }
+    in = soup_session_send(d->session, msg, NULL, &error);
+    g_assert_no_error(error);
+    *ret_status = soup_message_get_status(msg);
+    if (*ret_status != 200)
+        return NULL;
+    g_assert_cmpstr(
+        soup_message_headers_get_content_type(soup_message_get_response_headers(msg), NULL), ==,
+        "text/event-stream");
+    data = g_data_input_stream_new(in);
+    while (!ended) {
+        g_autofree char *line = g_data_input_stream_read_line_utf8(data, NULL, NULL, &error);
+        g_assert_no_error(error);
+        if (line == NULL)
+            break;
+        if (g_str_has_prefix(line, "event: ")) {
+            g_free(event);
+            event = g_strdup(line + 7);
+        } else if (g_str_has_prefix(line, "data: ")) {
+            if (g_strcmp0(event, "progress") == 0)
+                g_ptr_array_add(events, g_strdup(line + 6));
+            else if (g_strcmp0(event, "end") == 0)
+                ended = TRUE;
+        }
+    }
+    g_assert_true(ended);
+    return g_steal_pointer(&events);
+}
+
 JsonObject *
 dv_test_request_as_ok(DvTestDaemon *d, const char *token, const char *method, const char *path,
                       const char *body, guint want_status)
