@@ -43,18 +43,6 @@ exec_sql(Fixture *f, const char *sql, const DvSqlParam *p, guint n)
 }
 
 static void
-add_group(Fixture *f, const char *id, const char *parent)
-{
-    dv_test_scope_add_group(f->store, id, parent);
-}
-
-static void
-add_host(Fixture *f, const char *id, const char *group)
-{
-    dv_test_scope_add_host(f->store, id, group);
-}
-
-static void
 add_vm(Fixture *f, const char *id, const char *host, const char *owner)
 {
     dv_test_scope_add_vm(f->store, id, id, host, owner, "created", NULL);
@@ -120,13 +108,13 @@ fixture_setup(Fixture *f, gconstpointer data)
     g_assert_no_error(error);
     f->admin_id = g_strdup(dv_json_get_string(admin, "id", ""));
 
-    add_group(f, "hg-root", NULL);
-    add_group(f, "hg-prod", "hg-root");
-    add_group(f, "hg-web", "hg-prod");
-    add_group(f, "hg-dev", "hg-root");
-    add_host(f, "h-prod", "hg-prod");
-    add_host(f, "h-web", "hg-web");
-    add_host(f, "h-dev", "hg-dev");
+    dv_test_scope_add_group(f->store, "hg-root", NULL);
+    dv_test_scope_add_group(f->store, "hg-prod", "hg-root");
+    dv_test_scope_add_group(f->store, "hg-web", "hg-prod");
+    dv_test_scope_add_group(f->store, "hg-dev", "hg-root");
+    dv_test_scope_add_host(f->store, "h-prod", "hg-prod");
+    dv_test_scope_add_host(f->store, "h-web", "hg-web");
+    dv_test_scope_add_host(f->store, "h-dev", "hg-dev");
 }
 
 static void
@@ -507,7 +495,7 @@ test_list_filter(Fixture *f, gconstpointer data)
     }
     /* A host in no group, and its VM: the global allow covers them one by
      * one (dv_authz_check), so the list keeps them beside the deny. */
-    add_host(f, "h-loose", NULL);
+    dv_test_scope_add_host(f->store, "h-loose", NULL);
     add_vm(f, "vm-loose", "h-loose", NULL);
     {
         g_autoptr(DvAuthzContext) c = ctx_for(f, nobody, NULL);
@@ -1231,7 +1219,7 @@ test_cost(Fixture *f, gconstpointer data)
 
     for (guint i = 0; i < 200; i++) {
         g_autofree char *id = g_strdup_printf("g-%03u", i);
-        add_group(f, id, i % 2 == 0 ? "hg-prod" : "hg-dev");
+        dv_test_scope_add_group(f->store, id, i % 2 == 0 ? "hg-prod" : "hg-dev");
     }
     for (guint i = 0; i < 20; i++) {
         g_autofree char *id = g_strdup_printf("g-%03u", i * 10);

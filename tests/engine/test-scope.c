@@ -56,18 +56,6 @@ exec_sql(Fixture *f, const char *sql, const DvSqlParam *p, guint n)
     dv_test_scope_exec(f->store, sql, p, n);
 }
 
-static void
-add_group(Fixture *f, const char *id, const char *parent)
-{
-    dv_test_scope_add_group(f->store, id, parent);
-}
-
-static void
-add_host(Fixture *f, const char *id, const char *group)
-{
-    dv_test_scope_add_host(f->store, id, group);
-}
-
 /* A VM whose spec carries storage data (a disk in a pool). */
 static void
 add_vm(Fixture *f, const char *name, const char *host)
@@ -108,14 +96,14 @@ make_tree(Fixture *f)
         guint n;
     } vms[] = { { "h-root", 3 }, { "h-prod", 7 }, { "h-web", 5 }, { "h-dev", 6 } };
 
-    add_group(f, "hg-root", NULL);
-    add_group(f, "hg-prod", "hg-root");
-    add_group(f, "hg-web", "hg-prod");
-    add_group(f, "hg-dev", "hg-root");
-    add_host(f, "h-root", "hg-root");
-    add_host(f, "h-prod", "hg-prod");
-    add_host(f, "h-web", "hg-web");
-    add_host(f, "h-dev", "hg-dev");
+    dv_test_scope_add_group(f->store, "hg-root", NULL);
+    dv_test_scope_add_group(f->store, "hg-prod", "hg-root");
+    dv_test_scope_add_group(f->store, "hg-web", "hg-prod");
+    dv_test_scope_add_group(f->store, "hg-dev", "hg-root");
+    dv_test_scope_add_host(f->store, "h-root", "hg-root");
+    dv_test_scope_add_host(f->store, "h-prod", "hg-prod");
+    dv_test_scope_add_host(f->store, "h-web", "hg-web");
+    dv_test_scope_add_host(f->store, "h-dev", "hg-dev");
     for (gsize i = 0; i < G_N_ELEMENTS(vms); i++) {
         for (guint k = 0; k < vms[i].n; k++) {
             g_autofree char *name = g_strdup_printf("%s-vm%u", vms[i].host, k);
@@ -560,7 +548,7 @@ test_owner_and_release(Fixture *f, gconstpointer data)
     user_id = add_user(f, "amy");
     binding = bind(f, user_id, "self-service-user", NULL, 5);
     amy = actor_for(f, user_id, "amy");
-    add_group(f, "hg-other", NULL);
+    dv_test_scope_add_group(f->store, "hg-other", NULL);
     outsider_id = add_user(f, "otto");
     g_free(bind(f, outsider_id, "delegated-administrator", "hg-other", -1));
     outsider = actor_for(f, outsider_id, "otto");
@@ -648,8 +636,8 @@ test_recovery_release(Fixture *f, gconstpointer data)
     binding = bind(f, user_id, "self-service-user", NULL, 3);
     g_assert_true(dv_authz_quota_reserve(f->store, binding, user_id, &amount, &error));
     g_assert_no_error(error);
-    add_group(f, "hg-r", NULL);
-    add_host(f, "h-r", "hg-r");
+    dv_test_scope_add_group(f->store, "hg-r", NULL);
+    dv_test_scope_add_host(f->store, "h-r", "hg-r");
     spec = g_strdup_printf("{\"disks\": [], \"networks\": [], \"quota\": {\"binding_id\": "
                            "\"%s\", \"user_id\": \"%s\", \"vms\": 1, \"vcpus\": 4, "
                            "\"memory_mib\": 2048, \"storage_gib\": 10}}",
