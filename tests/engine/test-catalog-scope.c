@@ -15,6 +15,7 @@
 #include "dv-engine.h"
 #include "dv-test-catalog.h"
 #include "dv-test-pg.h"
+#include "dv-test-scope.h"
 #include "dv-test-util.h"
 
 #include <string.h>
@@ -32,16 +33,13 @@ typedef struct {
 static void
 exec_sql(Fixture *f, const char *sql, const DvSqlParam *p, guint n)
 {
-    g_autoptr(GError) error = NULL;
-    g_assert_true(dv_db_exec(dv_store_get_db(f->store), sql, p, n, NULL, &error));
-    g_assert_no_error(error);
+    dv_test_scope_exec(f->store, sql, p, n);
 }
 
 static void
 add_group(Fixture *f, const char *id, const char *parent)
 {
-    exec_sql(f, "INSERT INTO host_groups (id, name, parent_id, created_at) VALUES (?, ?, ?, 1)",
-             DV_SQL_ARGS(DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(parent)));
+    dv_test_scope_add_group(f->store, id, parent);
 }
 
 /* Groups hg-root > hg-a, hg-b; host h1 (VMs m0..m2, m0 stopped with
@@ -93,11 +91,7 @@ fixture_teardown(Fixture *f, gconstpointer data)
 static char *
 add_user(Fixture *f, const char *name)
 {
-    g_autoptr(GError) error = NULL;
-    g_autoptr(DvSecret) pw = dv_secret_new_from_string("correct horse battery");
-    g_autoptr(JsonObject) u = dv_auth_users_add(dv_core(f->engine)->auth, NULL, name, pw, &error);
-    g_assert_no_error(error);
-    return g_strdup(dv_json_get_string(u, "id", ""));
+    return dv_test_scope_add_user(dv_core(f->engine)->auth, name);
 }
 
 /* A binding made by the engine itself: @scope_kind global (@scope_id
@@ -106,35 +100,14 @@ static char *
 bind(Fixture *f, const char *user_id, const char *role, const char *scope_kind,
      const char *scope_id, gint64 quota_vms)
 {
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) spec = json_object_new();
-    g_autoptr(JsonObject) b = NULL;
-    json_object_set_string_member(spec, "principal_kind", "user");
-    json_object_set_string_member(spec, "principal", user_id);
-    json_object_set_string_member(spec, "role", role);
-    json_object_set_string_member(spec, "scope_kind", scope_kind);
-    if (scope_id != NULL)
-        json_object_set_string_member(spec, "scope_id", scope_id);
-    json_object_set_string_member(spec, "effect", "allow");
-    if (quota_vms >= 0) {
-        JsonObject *q = json_object_new();
-        json_object_set_int_member(q, "vms", quota_vms);
-        json_object_set_object_member(spec, "quota", q);
-    }
-    b = dv_authz_binding_add(f->store, NULL, spec, &error);
-    g_assert_no_error(error);
-    return g_strdup(dv_json_get_string(b, "id", ""));
+    return dv_test_scope_bind(f->store, "user", user_id, role, scope_kind, scope_id, "allow",
+                              quota_vms);
 }
 
 static DvActor *
 actor_for(Fixture *f, const char *user_id, const char *name)
 {
-    g_autoptr(GError) error = NULL;
-    DvAuthzContext *ctx = dv_authz_context_new(f->store, user_id, NULL, &error);
-    DvActor *actor = dv_actor_new(user_id, name, NULL);
-    g_assert_no_error(error);
-    dv_actor_set_authz(actor, ctx, (GDestroyNotify)dv_authz_context_unref);
-    return actor;
+    return dv_test_scope_actor(f->store, user_id, name);
 }
 
 static gint64
@@ -877,12 +850,8 @@ test_machine_error_redaction(Fixture *f, gconstpointer data)
 static void
 add_both(const char *path, void (*func)(Fixture *, gconstpointer))
 {
-    g_autofree char *lite = g_strdup_printf("%s/sqlite", path);
-    g_autofree char *pg = g_strdup_printf("%s/pg", path);
-    g_test_add(lite, Fixture, GINT_TO_POINTER(DV_TEST_BACKEND_SQLITE), fixture_setup, func,
-               fixture_teardown);
-    g_test_add(pg, Fixture, GINT_TO_POINTER(DV_TEST_BACKEND_PG), fixture_setup, func,
-               fixture_teardown);
+    dv_test_add_both(path, sizeof(Fixture), (GTestFixtureFunc)fixture_setup, (GTestFixtureFunc)func,
+                     (GTestFixtureFunc)fixture_teardown);
 }
 
 int
