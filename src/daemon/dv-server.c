@@ -495,7 +495,18 @@ dv_authorizer_check_run_as(DvRequest *req, const DvOp *op, DvOpCall *call, GErro
     account = dv_core_resolve(req->server->engine, DV_KIND_RUN_AS, ref, op->run_as_field, NULL);
     if (account == NULL)
         return TRUE;
-    return dv_authz_check_run_as_use(call->authz, dv_json_get_string(account, "id", NULL), error);
+    if (!dv_authz_check_run_as_use(call->authz, dv_json_get_string(account, "id", NULL), error)) {
+        /* Out of scope reads as absent: the words of dv_core_resolve()
+         * for the reference given, not the account's id. */
+        if (g_error_matches(*error, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+            g_autofree char *safe = dv_text_excerpt(ref, 80);
+            g_clear_error(error);
+            dv_set_field_error(error, DV_ERROR_NOT_FOUND, op->run_as_field,
+                               "Run As account '%s' not found", safe);
+        }
+        return FALSE;
+    }
+    return TRUE;
 }
 
 /* A delegated administrator's answer without storage data (absent, not

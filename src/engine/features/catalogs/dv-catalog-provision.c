@@ -493,6 +493,7 @@ dv_provision_profile_load(DvEngine *engine, JsonObject *catalog, DvProvisionProf
     const char *profile_id = dv_json_get_string(catalog, "guest_os_profile_id", NULL);
     static const char *const fields[] = { "admin_password", "domain_join_password", "product_key" };
     DvSecret **slots[] = { &p->admin, &p->join, &p->key };
+    const char *run_as;
     JsonArray *ssh;
 
     p->keys = g_ptr_array_new();
@@ -512,6 +513,36 @@ dv_provision_profile_load(DvEngine *engine, JsonObject *catalog, DvProvisionProf
             g_propagate_error(error, g_steal_pointer(&local));
             return FALSE;
         }
+    }
+    run_as = dv_json_get_string(p->profile, "domain_join_run_as_id", NULL);
+    if (run_as != NULL) {
+        /* The domain join comes from the profile's Run As account, opened
+         * like a host's: its user and password, never an inline pair. */
+        g_autofree char *user = NULL;
+        g_autoptr(JsonObject) acct =
+            dv_store_get(dv_core(engine)->store, &dv_table_run_as_accounts, run_as, error);
+        if (acct == NULL) {
+            g_prefix_error(error, "guest OS profile '%s': ",
+                           dv_json_get_string(p->profile, "name", ""));
+            return FALSE;
+        }
+        /* An account changed to an SSH key since: its key is no password. */
+        if (g_strcmp0(dv_json_get_string(acct, "credential_kind", ""), "password") != 0) {
+            g_set_error(error, DV_ERROR, DV_ERROR_CONFLICT,
+                        "guest OS profile '%s': Run As account '%s' holds an SSH key; a domain "
+                        "join needs a password",
+                        dv_json_get_string(p->profile, "name", ""),
+                        dv_json_get_string(acct, "name", ""));
+            return FALSE;
+        }
+        g_clear_pointer(&p->join, dv_secret_free);
+        p->join = dv_core_run_as_credentials(engine, run_as, &user, error);
+        if (p->join == NULL) {
+            g_prefix_error(error, "guest OS profile '%s': ",
+                           dv_json_get_string(p->profile, "name", ""));
+            return FALSE;
+        }
+        json_object_set_string_member(p->profile, "domain_join_user", user);
     }
     ssh = dv_json_get_array(p->profile, "ssh_authorized_keys");
     for (guint i = 0; ssh != NULL && i < json_array_get_length(ssh); i++)
