@@ -552,6 +552,57 @@ dv_provision_profile_load(DvEngine *engine, JsonObject *catalog, DvProvisionProf
     return TRUE;
 }
 
+/* The identity of machine @m from the loaded profile @p: pointers
+ * borrowed from both. */
+static void
+dv_provision_identity_spec(DvProvisionProfile *p, JsonObject *m, DvIdentitySpec *spec)
+{
+    memset(spec, 0, sizeof(*spec));
+    spec->instance_id = dv_json_get_string(m, "id", "");
+    spec->hostname = dv_json_get_string(m, "name", "");
+    if (p->profile != NULL) {
+        spec->admin_username = dv_json_get_string(p->profile, "admin_username", NULL);
+        spec->time_zone = dv_json_get_string(p->profile, "time_zone", NULL);
+        spec->domain = dv_json_get_string(p->profile, "domain", NULL);
+        spec->domain_join_user = dv_json_get_string(p->profile, "domain_join_user", NULL);
+        spec->extra_user_data = dv_json_get_string(p->profile, "user_data", NULL);
+        spec->admin_password = p->admin;
+        spec->domain_join_password = p->join;
+        spec->product_key = p->key;
+        if (p->keys->len > 0)
+            spec->ssh_authorized_keys = (const char *const *)p->keys->pdata;
+    }
+}
+
+JsonObject *
+dv_engine_catalog_identity_preview(DvEngine *engine, const char *ref, const char *hostname,
+                                   GError **error)
+{
+    g_autoptr(JsonObject) catalog = dv_core_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
+    g_autoptr(JsonObject) m = json_object_new();
+    g_autoptr(DvSecret) iso = NULL;
+    g_autofree char *id = g_uuid_string_random();
+    DvProvisionProfile p = { 0 };
+    DvIdentitySpec spec;
+    JsonObject *out;
+
+    if (catalog == NULL)
+        return NULL;
+    if (!dv_provision_profile_load(engine, catalog, &p, error)) {
+        dv_provision_profile_clear(&p);
+        return NULL;
+    }
+    json_object_set_string_member(m, "id", id);
+    json_object_set_string_member(m, "name", hostname);
+    dv_provision_identity_spec(&p, m, &spec);
+    iso = dv_identity_build_iso(&spec, error);
+    dv_provision_profile_clear(&p);
+    if (iso == NULL)
+        return NULL;
+    out = dv_identity_read_iso(dv_secret_get_data(iso), dv_secret_get_len(iso), error);
+    return out;
+}
+
 /* Builds and uploads the identity disk of @m into its identity pool. */
 static gboolean
 dv_provision_identity(DvProvision *pv, DvVirtHost *vh, JsonObject *m, const char *pool, const char *vname,
@@ -559,22 +610,9 @@ dv_provision_identity(DvProvision *pv, DvVirtHost *vh, JsonObject *m, const char
 {
     DvProvisionProfile *p = &pv->profile;
     g_autoptr(DvSecret) iso = NULL;
-    DvIdentitySpec spec = { 0 };
+    DvIdentitySpec spec;
 
-    spec.instance_id = dv_json_get_string(m, "id", "");
-    spec.hostname = dv_json_get_string(m, "name", "");
-    if (p->profile != NULL) {
-        spec.admin_username = dv_json_get_string(p->profile, "admin_username", NULL);
-        spec.time_zone = dv_json_get_string(p->profile, "time_zone", NULL);
-        spec.domain = dv_json_get_string(p->profile, "domain", NULL);
-        spec.domain_join_user = dv_json_get_string(p->profile, "domain_join_user", NULL);
-        spec.extra_user_data = dv_json_get_string(p->profile, "user_data", NULL);
-        spec.admin_password = p->admin;
-        spec.domain_join_password = p->join;
-        spec.product_key = p->key;
-        if (p->keys->len > 0)
-            spec.ssh_authorized_keys = (const char *const *)p->keys->pdata;
-    }
+    dv_provision_identity_spec(p, m, &spec);
     iso = dv_identity_build_iso(&spec, error);
     if (iso == NULL)
         return FALSE;
