@@ -496,14 +496,17 @@ dv_authorizer_check_run_as(DvRequest *req, const DvOp *op, DvOpCall *call, GErro
     if (account == NULL)
         return TRUE;
     if (!dv_authz_check_run_as_use(call->authz, dv_json_get_string(account, "id", NULL), error)) {
-        /* Out of scope reads as absent: the words of dv_core_resolve()
-         * for the reference given, not the account's id. */
-        if (g_error_matches(*error, DV_ERROR, DV_ERROR_NOT_FOUND)) {
-            g_autofree char *safe = dv_text_excerpt(ref, 80);
-            g_clear_error(error);
+        /* The refusal names the body's field; out of scope reads as
+         * absent: the words of dv_core_resolve() for the reference
+         * given, not the account's id. */
+        g_autoptr(GError) local = g_steal_pointer(error);
+        g_autofree char *safe = dv_text_excerpt(ref, 80);
+        if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
             dv_set_field_error(error, DV_ERROR_NOT_FOUND, op->run_as_field,
                                "Run As account '%s' not found", safe);
-        }
+        else
+            dv_set_field_error(error, (DvErrorCode)local->code, op->run_as_field, "%s: %s",
+                               op->run_as_field, local->message);
         return FALSE;
     }
     return TRUE;
