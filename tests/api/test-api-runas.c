@@ -193,16 +193,16 @@ test_grant_rule(Fixture *f, gconstpointer data)
     make_user(f, "sam");
     make_user(f, "tom");
     {
-        g_autoptr(JsonObject) r1 = req_ok(
-            f, f->d->token, "POST", "/api/v1/roles",
-            "{\"name\":\"profiler\",\"privileges\":[\"guest_os_profile.read\","
-            "\"guest_os_profile.create\",\"guest_os_profile.change\",\"run_as.read\"]}",
-            201);
-        g_autoptr(JsonObject) r2 = req_ok(
-            f, f->d->token, "POST", "/api/v1/roles",
-            "{\"name\":\"blind\",\"privileges\":[\"guest_os_profile.read\","
-            "\"guest_os_profile.create\"]}",
-            201);
+        g_autoptr(JsonObject) r1 =
+            req_ok(f, f->d->token, "POST", "/api/v1/roles",
+                   "{\"name\":\"profiler\",\"privileges\":[\"guest_os_profile.read\","
+                   "\"guest_os_profile.create\",\"guest_os_profile.change\",\"run_as.read\"]}",
+                   201);
+        g_autoptr(JsonObject) r2 =
+            req_ok(f, f->d->token, "POST", "/api/v1/roles",
+                   "{\"name\":\"blind\",\"privileges\":[\"guest_os_profile.read\","
+                   "\"guest_os_profile.create\"]}",
+                   201);
         g_autoptr(JsonObject) r3 = req_ok(f, f->d->token, "POST", "/api/v1/roles",
                                           "{\"name\":\"account-user\",\"privileges\":"
                                           "[\"run_as.use\"]}",
@@ -215,10 +215,10 @@ test_grant_rule(Fixture *f, gconstpointer data)
 
     /* Naming the account without run_as.use: 403 visible, 404 not. */
     profiles = dv_test_count(f->d, "/api/v1/guest-os-profiles");
-    refused(f, gina, "POST", "/api/v1/guest-os-profiles", p1, 403, "permission-denied", "domain_join_run_as",
-            "run_as.use");
-    refused(f, nora, "POST", "/api/v1/guest-os-profiles", p1, 404, "not-found", "domain_join_run_as",
-            "Run As account 'joiner' not found");
+    refused(f, gina, "POST", "/api/v1/guest-os-profiles", p1, 403, "permission-denied",
+            "domain_join_run_as", "run_as.use");
+    refused(f, nora, "POST", "/api/v1/guest-os-profiles", p1, 404, "not-found",
+            "domain_join_run_as", "Run As account 'joiner' not found");
     refused(f, f->d->token, "POST", "/api/v1/guest-os-profiles",
             "{\"name\":\"p1\",\"domain\":\"corp.example\",\"domain_join_run_as\":\"joiner\","
             "\"domain_join_password\":\"Other-Secret-1\"}",
@@ -242,10 +242,11 @@ test_grant_rule(Fixture *f, gconstpointer data)
     dv_test_run_job_ok(f->d, "POST", "/api/v1/hosts", host);
     dv_test_run_job_ok(f->d, "POST", "/api/v1/vms/m0/stop", NULL);
     dv_test_run_job_ok(f->d, "POST", "/api/v1/vms/m0/snapshots", "{\"name\":\"s1\"}");
-    job = dv_test_run_job(f->d, "POST", "/api/v1/catalogs",
-                          "{\"name\":\"cat1\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\","
-                          "\"hosts\":[\"h1\"],\"pool\":\"pool1\",\"naming_scheme\":\"desk-##\","
-                          "\"count\":1,\"guest_os_profile\":\"p1\",\"machine\":{\"memory_mib\":64}}");
+    job =
+        dv_test_run_job(f->d, "POST", "/api/v1/catalogs",
+                        "{\"name\":\"cat1\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\","
+                        "\"hosts\":[\"h1\"],\"pool\":\"pool1\",\"naming_scheme\":\"desk-##\","
+                        "\"count\":1,\"guest_os_profile\":\"p1\",\"machine\":{\"memory_mib\":64}}");
     dv_test_assert_job_state(job, "failed");
     g_assert_null(strstr(json_object_get_string_member_with_default(
                              json_object_get_object_member(job, "error"), "message", ""),
@@ -278,7 +279,9 @@ test_grant_rule(Fixture *f, gconstpointer data)
         g_autoptr(JsonObject) accepted =
             req_ok(f, sam, "POST", "/api/v1/catalogs/cat1/machines", "{\"count\":1}", 202);
         g_autoptr(JsonObject) done = dv_test_wait_job(
-            f->d, json_object_get_string_member(json_object_get_object_member(accepted, "job"), "id"), 60);
+            f->d,
+            json_object_get_string_member(json_object_get_object_member(accepted, "job"), "id"),
+            60);
         g_assert_nonnull(done);
     }
     g_assert_cmpint(dv_test_count(f->d, "/api/v1/catalogs/cat1/machines"), ==, machines + 1);

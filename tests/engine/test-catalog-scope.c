@@ -765,8 +765,7 @@ static void
 add_role(Fixture *f, const char *name, const char *const *privileges)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) r =
-        dv_authz_role_create(f->store, NULL, name, privileges, NULL, &error);
+    g_autoptr(JsonObject) r = dv_authz_role_create(f->store, NULL, name, privileges, NULL, &error);
     g_assert_no_error(error);
 }
 
@@ -798,10 +797,14 @@ profile_create(Fixture *f, const DvActor *actor, const char *json, GError **erro
 static void
 test_run_as_profile(Fixture *f, gconstpointer data)
 {
-    static const char *const profiler[] = { "guest_os_profile.read", "guest_os_profile.create",
-                                            "guest_os_profile.change", "run_as.read",
-                                            "catalog.read", "catalog.create",
-                                            "catalog.provision", NULL };
+    static const char *const profiler[] = { "guest_os_profile.read",
+                                            "guest_os_profile.create",
+                                            "guest_os_profile.change",
+                                            "run_as.read",
+                                            "catalog.read",
+                                            "catalog.create",
+                                            "catalog.provision",
+                                            NULL };
     static const char *const blind[] = { "guest_os_profile.read", "guest_os_profile.create",
                                          "catalog.read", "catalog.create", NULL };
     static const char *const user_of[] = { "run_as.use", NULL };
@@ -825,19 +828,20 @@ test_run_as_profile(Fixture *f, gconstpointer data)
 
     if (f->engine == NULL)
         return;
+    json_object_unref(
+        dv_test_engine_create(f->engine, DV_KIND_RUN_AS,
+                              "{\"name\":\"joiner\",\"username\":\"CORP\\\\svc-join\","
+                              "\"password\":\"Join-Secret-4711\"}",
+                              WAIT_MS));
     json_object_unref(dv_test_engine_create(f->engine, DV_KIND_RUN_AS,
-                                 "{\"name\":\"joiner\",\"username\":\"CORP\\\\svc-join\","
-                                 "\"password\":\"Join-Secret-4711\"}",
-                                 WAIT_MS));
-    json_object_unref(dv_test_engine_create(f->engine, DV_KIND_RUN_AS,
-                                 "{\"name\":\"keyed\",\"username\":\"root\","
-                                 "\"ssh_private_key\":\"-----BEGIN KEY-----\"}",
-                                 WAIT_MS));
+                                            "{\"name\":\"keyed\",\"username\":\"root\","
+                                            "\"ssh_private_key\":\"-----BEGIN KEY-----\"}",
+                                            WAIT_MS));
     json_object_unref(dv_test_engine_create(f->engine, DV_KIND_GUEST_OS_PROFILE,
-                                 "{\"name\":\"p0\",\"domain\":\"corp.example\","
-                                 "\"domain_join_user\":\"inline\","
-                                 "\"domain_join_password\":\"Inline-Secret-1\"}",
-                                 WAIT_MS));
+                                            "{\"name\":\"p0\",\"domain\":\"corp.example\","
+                                            "\"domain_join_user\":\"inline\","
+                                            "\"domain_join_password\":\"Inline-Secret-1\"}",
+                                            WAIT_MS));
     joiner = dv_store_find(f->store, &dv_table_run_as_accounts, "name", "joiner", NULL);
     g_assert_nonnull(joiner);
     joiner_id = g_strdup(dv_json_get_string(joiner, "id", ""));
@@ -913,7 +917,8 @@ test_run_as_profile(Fixture *f, gconstpointer data)
     {
         g_autoptr(GError) error = NULL;
         g_autoptr(JsonObject) job = profile_create(
-            f, ada, "{\"name\":\"p1\",\"domain\":\"corp.example\",\"domain_join_run_as\":\"joiner\"}",
+            f, ada,
+            "{\"name\":\"p1\",\"domain\":\"corp.example\",\"domain_join_run_as\":\"joiner\"}",
             &error);
         g_assert_no_error(error);
         json_object_unref(dv_test_engine_run(f->engine, job, WAIT_MS));
@@ -922,8 +927,9 @@ test_run_as_profile(Fixture *f, gconstpointer data)
         g_assert_false(json_object_has_member(p1, "domain_join_run_as_id"));
         g_assert_cmpstr(dv_json_get_string(dv_json_get_object(p1, "domain_join_run_as"), "id", ""),
                         ==, joiner_id);
-        g_assert_cmpstr(dv_json_get_string(dv_json_get_object(p1, "domain_join_run_as"), "name", ""),
-                        ==, "joiner");
+        g_assert_cmpstr(
+            dv_json_get_string(dv_json_get_object(p1, "domain_join_run_as"), "name", ""), ==,
+            "joiner");
     }
     /* A change of the inline pair while the account is named: refused. */
     {
@@ -950,9 +956,11 @@ test_run_as_profile(Fixture *f, gconstpointer data)
         p0 = dv_engine_get(f->engine, DV_KIND_GUEST_OS_PROFILE, "p0", &error);
         g_assert_no_error(error);
         g_assert_true(dv_json_get_string(p0, "domain_join_user", NULL) == NULL);
-        g_assert_false(dv_json_get_bool(dv_json_get_object(p0, "domain_join_password"), "set", TRUE));
-        g_assert_cmpstr(dv_json_get_string(dv_json_get_object(p0, "domain_join_run_as"), "name", ""),
-                        ==, "joiner");
+        g_assert_false(
+            dv_json_get_bool(dv_json_get_object(p0, "domain_join_password"), "set", TRUE));
+        g_assert_cmpstr(
+            dv_json_get_string(dv_json_get_object(p0, "domain_join_run_as"), "name", ""), ==,
+            "joiner");
     }
     /* A named account cannot be deleted: 409 naming the profiles. */
     {

@@ -1593,7 +1593,8 @@ dv_authz_check_grant_run_as(DvStore *store, const DvAuthzContext *actor, JsonObj
     dv_authz_context_add_binding(given, rec, role);
     if (!dv_authz_context_holds(given, "catalog.provision"))
         return TRUE;
-    catalog = dv_store_get(store, &dv_table_catalogs, dv_json_get_string(rec, "scope_id", ""), error);
+    catalog =
+        dv_store_get(store, &dv_table_catalogs, dv_json_get_string(rec, "scope_id", ""), error);
     if (catalog == NULL)
         return FALSE;
     profile_id = dv_json_get_string(catalog, "guest_os_profile_id", NULL);
@@ -1606,8 +1607,9 @@ dv_authz_check_grant_run_as(DvStore *store, const DvAuthzContext *actor, JsonObj
     if (run_as == NULL)
         return TRUE;
     if (actor != NULL && !dv_authz_check_run_as_use(actor, run_as, error)) {
-        g_prefix_error(error, "scope_id: catalog '%s' joins its domain with a Run As account "
-                              "(guest OS profile '%s'): ",
+        g_prefix_error(error,
+                       "scope_id: catalog '%s' joins its domain with a Run As account "
+                       "(guest OS profile '%s'): ",
                        dv_json_get_string(catalog, "name", ""),
                        dv_json_get_string(profile, "name", ""));
         return FALSE;

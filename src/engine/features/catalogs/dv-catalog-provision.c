@@ -522,8 +522,8 @@ dv_provision_profile_load(DvEngine *engine, JsonObject *catalog, DvProvisionProf
         g_autoptr(JsonObject) acct =
             dv_store_get(dv_core(engine)->store, &dv_table_run_as_accounts, run_as, error);
         if (acct == NULL) {
-            g_prefix_error(error, "guest OS profile '%s': ",
-                           dv_json_get_string(p->profile, "name", ""));
+            g_prefix_error(error,
+                           "guest OS profile '%s': ", dv_json_get_string(p->profile, "name", ""));
             return FALSE;
         }
         /* An account changed to an SSH key since: its key is no password. */
@@ -538,8 +538,8 @@ dv_provision_profile_load(DvEngine *engine, JsonObject *catalog, DvProvisionProf
         g_clear_pointer(&p->join, dv_secret_free);
         p->join = dv_core_run_as_credentials(engine, run_as, &user, error);
         if (p->join == NULL) {
-            g_prefix_error(error, "guest OS profile '%s': ",
-                           dv_json_get_string(p->profile, "name", ""));
+            g_prefix_error(error,
+                           "guest OS profile '%s': ", dv_json_get_string(p->profile, "name", ""));
             return FALSE;
         }
         json_object_set_string_member(p->profile, "domain_join_user", user);

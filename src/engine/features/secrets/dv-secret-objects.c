@@ -311,7 +311,8 @@ dv_profile_join_run_as(DvEngine *engine, const DvActor *actor, JsonObject *body,
                        JsonObject *out, GError **error)
 {
     const char *ref = dv_json_get_string(body, "domain_join_run_as", NULL);
-    const char *current = obj != NULL ? dv_json_get_string(obj, "domain_join_run_as_id", NULL) : NULL;
+    const char *current =
+        obj != NULL ? dv_json_get_string(obj, "domain_join_run_as_id", NULL) : NULL;
     gboolean user = dv_json_get_string(body, "domain_join_user", NULL) != NULL;
     gboolean inline_given = user || json_object_has_member(body, "domain_join_password");
     const char *domain = json_object_has_member(body, "domain")
@@ -742,9 +743,8 @@ static gboolean
 dv_secret_objects_check_profiles(DvEngine *engine, JsonObject *account, GError **error)
 {
     DvFilter f = { "domain_join_run_as_id", DV_FILTER_EQ, dv_json_get_string(account, "id", "") };
-    g_autoptr(JsonArray) rows =
-        dv_store_list(dv_core(engine)->store, &dv_table_guest_os_profiles, &f, 1, 6, NULL, NULL,
-                      error);
+    g_autoptr(JsonArray) rows = dv_store_list(dv_core(engine)->store, &dv_table_guest_os_profiles,
+                                              &f, 1, 6, NULL, NULL, error);
     g_autoptr(GString) names = g_string_new(NULL);
     guint n;
 
@@ -754,8 +754,9 @@ dv_secret_objects_check_profiles(DvEngine *engine, JsonObject *account, GError *
     if (n == 0)
         return TRUE;
     for (guint i = 0; i < n && i < 5; i++)
-        g_string_append_printf(names, "%s'%s'", i > 0 ? ", " : "",
-                               dv_json_get_string(json_array_get_object_element(rows, i), "name", ""));
+        g_string_append_printf(
+            names, "%s'%s'", i > 0 ? ", " : "",
+            dv_json_get_string(json_array_get_object_element(rows, i), "name", ""));
     dv_set_field_error(error, DV_ERROR_CONFLICT, NULL,
                        "Run As account '%s' is the domain join account of guest OS profile%s %s%s; "
                        "change them first",
