@@ -14,7 +14,9 @@
  *   objects in In and its own actions, the global administrator all;
  * - audit-objects: entries about a catalog, a library share or a Run As
  *   account are read by the audit readers bound to that object (and a
- *   share's by those of its host's group). */
+ *   share's by those of its host's group);
+ * - catalog-errors: a catalog machine's error is withheld from the
+ *   delegated administrator, its images' bases carry no volume name. */
 #define G_LOG_DOMAIN "DvTestApiJobsAccess"
 
 #include "dv-json.h"
@@ -677,6 +679,73 @@ test_audit_objects(Fixture *f, gconstpointer data)
     g_assert_cmpuint(audit_count(seen, NULL, "catalog.provision", NULL), ==, 0);
 }
 
+/* A catalog of host group In whose machine failed at the identity step
+ * (test:// cannot upload): the delegated administrator of In reads the
+ * machine's error withheld and the images' bases without volume names,
+ * the administrator both. */
+static void
+test_catalog_errors(Fixture *f, gconstpointer data)
+{
+    g_autofree char *del = make_user(f, "del-in", "delegated-administrator");
+    g_autoptr(JsonObject) job = NULL;
+    g_autofree char *admin_error = NULL;
+
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/vms/vin0/stop", NULL);
+    dv_test_run_job_ok(f->d, "POST", "/api/v1/vms/vin0/snapshots", "{\"name\":\"s1\"}");
+    job = dv_test_run_job(f->d, "POST", "/api/v1/catalogs",
+                          "{\"name\":\"catg\",\"master_vm\":\"vin0\",\"master_snapshot\":\"s1\","
+                          "\"host_group\":\"In\",\"pool\":\"pool1\",\"naming_scheme\":\"dg-#\","
+                          "\"count\":1,\"machine\":{\"memory_mib\":64}}");
+    dv_test_assert_job_state(job, "failed");
+    {
+        g_autoptr(JsonObject) page =
+            req_ok(f, f->d->token, "GET", "/api/v1/catalogs/catg/machines", NULL, 200);
+        JsonObject *m = json_array_get_object_element(json_object_get_array_member(page, "items"), 0);
+        admin_error = g_strdup(dv_json_get_string(m, "error", NULL));
+        g_assert_nonnull(admin_error);
+        g_assert_null(strstr(admin_error, "withheld"));
+    }
+    {
+        g_autoptr(JsonObject) page =
+            req_ok(f, del, "GET", "/api/v1/catalogs/catg/machines", NULL, 200);
+        JsonObject *m = json_array_get_object_element(json_object_get_array_member(page, "items"), 0);
+        const char *e = dv_json_get_string(m, "error", "");
+        g_test_message("delegated administrator reads: %s", e);
+        g_assert_nonnull(strstr(e, "withheld"));
+        g_assert_nonnull(strstr(e, "failed"));
+        g_assert_cmpstr(e, !=, admin_error);
+        g_assert_false(json_object_has_member(m, "overlay_path"));
+    }
+    for (guint who = 0; who < 2; who++) {
+        g_autoptr(JsonObject) page = req_ok(f, who == 0 ? f->d->token : del, "GET",
+                                            "/api/v1/catalogs/catg/images", NULL, 200);
+        JsonObject *img =
+            json_array_get_object_element(json_object_get_array_member(page, "items"), 0);
+        JsonObject *base =
+            json_array_get_object_element(json_object_get_array_member(img, "bases"), 0);
+        g_autofree char *text = object_text(page);
+        g_assert_nonnull(base);
+        g_assert_nonnull(dv_json_get_string(base, "state", NULL));
+        if (who == 0) {
+            g_assert_nonnull(strstr(text, "catg-base-v1.qcow2"));
+        } else {
+            g_assert_null(strstr(text, "catg-base"));
+            g_assert_false(json_object_has_member(base, "volume_name"));
+        }
+    }
+    /* The reconcile report lists volumes by pool and path: absent for the
+     * delegated administrator, its verdict kept. */
+    for (guint who = 0; who < 2; who++) {
+        g_autoptr(JsonObject) rep = req_ok(f, who == 0 ? f->d->token : del, "GET",
+                                           "/api/v1/catalogs/catg/reconcile", NULL, 200);
+        g_assert_true(json_object_has_member(rep, "ok"));
+        g_assert_true(json_object_has_member(rep, "hosts_checked"));
+        g_assert_cmpint(json_object_has_member(rep, "orphans_on_hosts"), ==, who == 0);
+        g_assert_cmpint(json_object_has_member(rep, "missing_on_hosts"), ==, who == 0);
+        g_assert_cmpint(json_object_has_member(rep, "pool_problems"), ==, who == 0);
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -689,6 +758,7 @@ main(int argc, char **argv)
         { "error-redaction", test_error_redaction },
         { "audit", test_audit },
         { "audit-objects", test_audit_objects },
+        { "catalog-errors", test_catalog_errors },
     };
     static const char *const backends[] = { "sqlite", "postgresql" };
 

@@ -735,17 +735,15 @@ test_retry_own(Fixture *f, gconstpointer data)
         g_assert_cmpstr(took, ==, "desk-04");
         g_assert_cmpint(failed, ==, 1);
     }
-    /* None of its own: a job that takes nothing, and the catalog is not
-     * called ready (others' machines are not).  Not "== degraded": a job
-     * this quick may end before dv_catalog_submit_with() writes
-     * "provisioning" after submitting it, which then stays. */
+    /* None of its own: a job that takes nothing, and the catalog stays
+     * degraded (others' machines are not ready), however quick the job. */
     {
         g_autofree char *took = retry(f, una, &failed);
         g_assert_cmpstr(took, ==, "");
         g_assert_cmpint(failed, ==, 0);
         cat = dv_store_find(f->store, &dv_table_catalogs, "name", "cat1", &error);
         g_assert_no_error(error);
-        g_assert_cmpstr(dv_json_get_string(cat, "state", ""), !=, "ready");
+        g_assert_cmpstr(dv_json_get_string(cat, "state", ""), ==, "degraded");
     }
     /* The group's delegated administrator and the global one: all four. */
     {
@@ -757,6 +755,123 @@ test_retry_own(Fixture *f, gconstpointer data)
         g_autofree char *took = retry(f, ada, &failed);
         g_assert_cmpstr(took, ==, "*");
         g_assert_cmpint(failed, ==, 4);
+    }
+}
+
+/* The job's end is the catalog's last word: state and job_id are written
+ * in the transaction that accepts the job, so a job that ends before the
+ * request returns (DV_DEBUG_CATALOG_PAUSE=submitted waits for its end
+ * there) leaves "degraded", never "provisioning".  Before the fix the
+ * submit wrote "provisioning" after the job, and it stayed. */
+static void
+test_submit_race(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (f->engine == NULL)
+        return;
+    g_setenv("DV_DEBUG_JOBS", "1", TRUE);
+    g_setenv("DV_DEBUG_CATALOG_PAUSE", "submitted", TRUE);
+    for (guint round = 0; round < 2; round++) {
+        g_autoptr(JsonObject) job =
+            round == 0 ? dv_engine_catalog_provision(f->engine, "cat1", DV_ACTOR_NAMED("tester"),
+                                                     &error)
+                       : add_machines(f, DV_ACTOR_NAMED("tester"), 1, &error);
+        g_autoptr(JsonObject) row = NULL;
+        g_autoptr(JsonObject) cat = NULL;
+        g_assert_no_error(error);
+        row = dv_store_get(f->store, &dv_table_jobs, dv_json_get_string(job, "id", ""), &error);
+        g_assert_no_error(error);
+        /* The job had ended when the request returned. */
+        g_assert_cmpstr(dv_json_get_string(row, "state", ""), ==, "failed");
+        cat = dv_store_find(f->store, &dv_table_catalogs, "name", "cat1", &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(dv_json_get_string(cat, "state", ""), ==, "degraded");
+        g_assert_cmpstr(dv_json_get_string(cat, "job_id", ""), ==,
+                        dv_json_get_string(job, "id", ""));
+    }
+    g_unsetenv("DV_DEBUG_CATALOG_PAUSE");
+    g_unsetenv("DV_DEBUG_JOBS");
+}
+
+/* POST /catalogs/{ref}/machines provisions the machines it adds, not a
+ * machine that failed before: desk-01 keeps its error (a retry is
+ * POST .../provision), the catalog stays degraded. */
+static void
+test_add_new_only(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) job = NULL;
+    g_autoptr(JsonObject) row = NULL;
+    g_autoptr(JsonObject) m1 = NULL;
+    g_autoptr(JsonObject) m2 = NULL;
+    g_autoptr(JsonObject) cat = NULL;
+    JsonArray *ids;
+
+    if (f->engine == NULL)
+        return;
+    exec_sql(f, "UPDATE catalog_machines SET error = 'marker: untouched' WHERE name = 'desk-01'",
+             NULL, 0);
+    job = add_machines(f, DV_ACTOR_NAMED("tester"), 1, &error);
+    g_assert_no_error(error);
+    row = dv_test_engine_job_row(f->engine, job, WAIT_MS);
+    ids = dv_json_get_array(dv_json_get_object(row, "params"), "machine_ids");
+    g_assert_nonnull(ids);
+    g_assert_cmpuint(json_array_get_length(ids), ==, 1);
+    m2 = machine(f, "desk-02");
+    g_assert_cmpstr(json_array_get_string_element(ids, 0), ==, dv_json_get_string(m2, "id", ""));
+    g_assert_cmpint(dv_json_get_int(dv_json_get_object(row, "result"), "machines_failed", -1), ==, 1);
+    g_assert_cmpstr(dv_json_get_string(m2, "state", ""), ==, "failed");
+    m1 = machine(f, "desk-01");
+    g_assert_cmpstr(dv_json_get_string(m1, "error", ""), ==, "marker: untouched");
+    cat = dv_store_find(f->store, &dv_table_catalogs, "name", "cat1", &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(dv_json_get_string(cat, "state", ""), ==, "degraded");
+}
+
+/* A catalog machine's error may quote a path: the group's delegated
+ * administrator reads the machine's state and step and a withheld text,
+ * the administrator the text itself. */
+static void
+test_machine_error_redaction(Fixture *f, gconstpointer data)
+{
+    g_autofree char *tina_id = NULL;
+    g_autofree char *ada_id = NULL;
+    g_autoptr(DvActor) tina = NULL;
+    g_autoptr(DvActor) ada = NULL;
+
+    if (f->engine == NULL)
+        return;
+    tina_id = add_user(f, "tina");
+    ada_id = add_user(f, "ada");
+    g_free(bind(f, tina_id, "delegated-administrator", "host_group", "hg-a", -1));
+    g_free(bind(f, ada_id, "administrator", "global", NULL, -1));
+    tina = actor_for(f, tina_id, "tina");
+    ada = actor_for(f, ada_id, "ada");
+    exec_sql(f, "UPDATE catalog_machines SET error = 'cannot open /srv/pool1/desk-01.qcow2', "
+                "step = 'identity' WHERE name = 'desk-01'",
+             NULL, 0);
+    for (guint who = 0; who < 2; who++) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GHashTable) q = g_hash_table_new(g_str_hash, g_str_equal);
+        g_autoptr(JsonObject) page =
+            dv_engine_catalog_machines_for(f->engine, who == 0 ? tina : ada, "cat1", q, &error);
+        JsonObject *m;
+        const char *text;
+        g_assert_no_error(error);
+        g_assert_cmpuint(json_array_get_length(dv_json_get_array(page, "items")), ==, 1);
+        m = json_array_get_object_element(dv_json_get_array(page, "items"), 0);
+        text = dv_json_get_string(m, "error", "");
+        g_test_message("%s reads: %s", who == 0 ? "tina" : "ada", text);
+        if (who == 0) {
+            g_assert_null(strstr(text, "/srv/pool1"));
+            g_assert_nonnull(strstr(text, "withheld"));
+            g_assert_nonnull(strstr(text, "failed at step identity"));
+            g_assert_false(json_object_has_member(m, "overlay_path"));
+        } else {
+            g_assert_cmpstr(text, ==, "cannot open /srv/pool1/desk-01.qcow2");
+        }
+        g_assert_cmpstr(dv_json_get_string(m, "state", ""), ==, "failed");
     }
 }
 
@@ -1100,6 +1215,9 @@ main(int argc, char **argv)
     add_both("/drover/auth/catalog-scope/machines-scope", test_machines_scope);
     add_both("/drover/auth/catalog-scope/catalog-visibility", test_catalog_visibility);
     add_both("/drover/auth/catalog-scope/retry-own", test_retry_own);
+    add_both("/drover/auth/catalog-scope/submit-race", test_submit_race);
+    add_both("/drover/auth/catalog-scope/add-new-only", test_add_new_only);
+    add_both("/drover/auth/catalog-scope/machine-error-redaction", test_machine_error_redaction);
     add_both("/drover/auth/catalog-scope/run-as-profile", test_run_as_profile);
     return g_test_run();
 }

@@ -1309,6 +1309,7 @@ static const DvAuthzStorageFields dv_authz_storage[] = {
     { "template", { "disk_volume", "pool", "pool_name", "disk_path", NULL } },
     { "catalog", { "pool_name", "pool", "pool_id", "personal_disk_mib", NULL } },
     { "catalog_machine", { "overlay_path", "identity_path", "personal_path", "base_id", NULL } },
+    { "catalog_base", { "pool_name", "volume_name", "path", "format", "capacity", NULL } },
     { "host", { "pools", "volumes", NULL } },
     { "library_share", { "path", "pool_name", NULL } },
     { "pool", { "path", "capacity", "allocation", "available", "uuid", "volumes", NULL } },
@@ -1364,6 +1365,49 @@ dv_authz_redact_job_error(JsonObject *error)
     json_object_set_string_member(error, "message", text);
     if (json_object_has_member(error, "public_message"))
         json_object_remove_member(error, "public_message");
+}
+
+/* A catalog machine's, image's or base's "error" column for a redacting
+ * actor: the free text of whatever failed (a libvirt error quoting a
+ * volume path, a pool's name) becomes the withheld text with the row's
+ * state and step (Drover's words), as a job's error does. */
+static void
+dv_authz_redact_row_error(JsonObject *row)
+{
+    g_autofree char *code = NULL;
+    g_autofree char *text = NULL;
+    const char *step = dv_json_get_string(row, "step", NULL);
+
+    if (dv_json_get_string(row, "error", NULL) == NULL)
+        return;
+    code = step != NULL ? g_strdup_printf("%s at step %s", dv_json_get_string(row, "state", "failed"), step)
+                        : g_strdup(dv_json_get_string(row, "state", "failed"));
+    text = g_strdup_printf("%s; the message is withheld: it may name storage (pools, volumes, "
+                           "paths) that this view does not show",
+                           code);
+    json_object_set_string_member(row, "error", text);
+}
+
+/* A catalog's images (GET /catalogs/{ref}/images): each image's error and
+ * each base's volume name and error; @object is the image or the page of
+ * them ({items}). */
+static void
+dv_authz_redact_catalog_image(JsonObject *object)
+{
+    JsonArray *a = dv_json_get_array(object, "items");
+
+    for (guint i = 0; a != NULL && i < json_array_get_length(a); i++) {
+        JsonNode *n = json_array_get_element(a, i);
+        if (JSON_NODE_HOLDS_OBJECT(n))
+            dv_authz_redact_catalog_image(json_node_get_object(n));
+    }
+    dv_authz_redact_row_error(object);
+    a = dv_json_get_array(object, "bases");
+    for (guint i = 0; a != NULL && i < json_array_get_length(a); i++) {
+        JsonNode *n = json_array_get_element(a, i);
+        if (JSON_NODE_HOLDS_OBJECT(n))
+            dv_authz_redact("catalog_base", json_node_get_object(n));
+    }
 }
 
 const char *const *
@@ -1434,9 +1478,22 @@ dv_authz_redact(const char *kind, JsonObject *object)
             dv_authz_redact_job_error(spec);
         return;
     }
+    if (kind != NULL && strcmp(kind, "catalog_image") == 0) {
+        dv_authz_redact_catalog_image(object);
+        return;
+    }
+    /* A reconcile report (GET /catalogs/{ref}/reconcile) is what a
+     * reconcile job's result holds: the same storage members, at any depth. */
+    if (kind != NULL && strcmp(kind, "catalog_reconcile") == 0) {
+        dv_authz_redact_deep_object(object);
+        return;
+    }
     for (guint i = 0; fields[i] != NULL; i++)
         if (json_object_has_member(object, fields[i]))
             json_object_remove_member(object, fields[i]);
+    /* Free text from whatever failed in a catalog's machine or base. */
+    if (kind != NULL && (strcmp(kind, "catalog_machine") == 0 || strcmp(kind, "catalog_base") == 0))
+        dv_authz_redact_row_error(object);
     /* A VM's and a catalog's spec carry the same storage members. */
     spec = dv_json_get_object(object, "spec");
     if (spec != NULL && fields[0] != NULL)

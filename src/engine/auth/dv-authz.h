@@ -171,7 +171,10 @@ const char *const *dv_authz_storage_fields(const char *kind);
 /* Removes them from @object (nested "disks" and "spec" members too).  For
  * "job" the members are removed at any depth of the record's "params" and
  * "result" (the inputs and outputs of any operation); the record's own
- * members stay. */
+ * members stay, its error's message withheld.  A "catalog_machine" or
+ * "catalog_base" keeps its "error" member as the withheld text with its
+ * state and step; a "catalog_image" (or a page of them, {items}) has its
+ * error and its "bases" redacted so. */
 void dv_authz_redact(const char *kind, JsonObject *object);
 
 /* --- bindings -------------------------------------------------------------- */

@@ -533,26 +533,32 @@ dv_core_get_for(DvEngine *engine, const DvActor *actor, DvKind kind, const char 
 }
 
 gboolean
-dv_core_vm_quota_release(DvStore *store, JsonObject *vm, GError **error)
+dv_core_quota_release(DvStore *store, JsonObject *charge, GError **error)
 {
-    JsonObject *q = dv_json_get_object(dv_json_get_object(vm, "spec"), "quota");
     g_autoptr(GError) local = NULL;
     DvAuthzAmount amount;
 
-    if (q == NULL)
+    if (charge == NULL)
         return TRUE;
-    amount.vms = dv_json_get_int(q, "vms", 0);
-    amount.vcpus = dv_json_get_int(q, "vcpus", 0);
-    amount.memory_mib = dv_json_get_int(q, "memory_mib", 0);
-    amount.storage_gib = dv_json_get_int(q, "storage_gib", 0);
-    if (dv_authz_quota_release(store, dv_json_get_string(q, "binding_id", ""),
-                               dv_json_get_string(q, "user_id", ""), &amount, &local))
+    amount.vms = dv_json_get_int(charge, "vms", 0);
+    amount.vcpus = dv_json_get_int(charge, "vcpus", 0);
+    amount.memory_mib = dv_json_get_int(charge, "memory_mib", 0);
+    amount.storage_gib = dv_json_get_int(charge, "storage_gib", 0);
+    if (dv_authz_quota_release(store, dv_json_get_string(charge, "binding_id", ""),
+                               dv_json_get_string(charge, "user_id", ""), &amount, &local))
         return TRUE;
     /* The binding is gone and its usage rows with it: nothing to give back. */
     if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
         return TRUE;
     g_propagate_error(error, g_steal_pointer(&local));
     return FALSE;
+}
+
+gboolean
+dv_core_vm_quota_release(DvStore *store, JsonObject *vm, GError **error)
+{
+    return dv_core_quota_release(store, dv_json_get_object(dv_json_get_object(vm, "spec"), "quota"),
+                                 error);
 }
 
 /* Shapes a record for the API: hides internals, adds derived members. */

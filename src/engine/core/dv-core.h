@@ -154,6 +154,11 @@ JsonObject *dv_core_resolve_for(DvEngine *engine, const DvActor *actor, DvKind k
 JsonObject *dv_core_get_for(DvEngine *engine, const DvActor *actor, DvKind kind,
                             const char *id_or_name, GError **error);
 
+/* Gives back @charge ({binding_id, user_id, vms, vcpus, memory_mib,
+ * storage_gib}: what a create reserved and recorded on its row) inside the
+ * caller's transaction, the one removing the row.  NULL, or a binding that
+ * is gone: TRUE. */
+gboolean dv_core_quota_release(DvStore *store, JsonObject *charge, GError **error);
 /* Gives back the quota a VM row holds (its spec.quota, written by the
  * create that reserved it), inside the caller's transaction, the one
  * removing the row.  A row without one, or whose binding is gone: TRUE. */

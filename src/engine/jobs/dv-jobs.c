@@ -656,7 +656,7 @@ static JsonObject *
 dv_job_record_new(DvJobManager *mgr, const DvJobRequest *req)
 {
     JsonObject *record = json_object_new();
-    g_autofree char *id = g_uuid_string_random();
+    g_autofree char *id = req->id != NULL ? g_strdup(req->id) : g_uuid_string_random();
     gint64 now = dv_store_now();
 
     json_object_set_string_member(record, "id", id);

@@ -70,6 +70,9 @@ typedef struct {
     const char *host_id;     /* host the job works on, may be NULL */
     JsonObject *params;      /* may be NULL; copied */
     const char *created_by;  /* user name */
+    const char *id;          /* may be NULL: a new UUID.  Set by a caller whose
+                              * submit transaction records the job's id in a
+                              * row it owns (a catalog's job_id). */
 } DvJobRequest;
 
 /* Persists a queued job and schedules it.  Returns the job record. */

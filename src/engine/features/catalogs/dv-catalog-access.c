@@ -243,19 +243,5 @@ dv_catalog_quota_reserve(DvStore *store, JsonObject *each, gint64 count, GError 
 gboolean
 dv_catalog_machine_quota_release(DvStore *store, JsonObject *m, GError **error)
 {
-    JsonObject *q = dv_json_get_object(m, "quota");
-    g_autoptr(GError) local = NULL;
-    DvAuthzAmount amount;
-
-    if (q == NULL)
-        return TRUE;
-    dv_catalog_quota_amount(q, 1, &amount);
-    if (dv_authz_quota_release(store, dv_json_get_string(q, "binding_id", ""),
-                               dv_json_get_string(q, "user_id", ""), &amount, &local))
-        return TRUE;
-    /* The binding is gone and its usage rows with it: nothing to give back. */
-    if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
-        return TRUE;
-    g_propagate_error(error, g_steal_pointer(&local));
-    return FALSE;
+    return dv_core_quota_release(store, dv_json_get_object(m, "quota"), error);
 }

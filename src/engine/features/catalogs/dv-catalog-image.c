@@ -43,12 +43,54 @@ dv_catalog_submit(DvEngine *engine, JsonObject *catalog, const char *kind, JsonO
     return dv_catalog_submit_with(engine, catalog, kind, params, state, actor, NULL, NULL, error);
 }
 
+typedef struct {
+    const char *catalog_id;
+    JsonObject *changes; /* job_id, state, updated_at */
+    DvStoreTxnFunc func;
+    gpointer user_data;
+} DvCatalogSubmitTxn;
+
+/* Runs in the transaction that writes the job row: the catalog names its
+ * job (and takes its state) before the job can run, so the job's own end
+ * (ready, degraded) is always the later write. */
+static gboolean
+dv_catalog_submit_txn(DvStore *store, gpointer user_data, GError **error)
+{
+    DvCatalogSubmitTxn *t = user_data;
+
+    if (t->func != NULL && !t->func(store, t->user_data, error))
+        return FALSE;
+    return dv_store_update(store, &dv_table_catalogs, t->catalog_id, t->changes, error);
+}
+
+/* Tests (DV_DEBUG_JOBS=1, DV_DEBUG_CATALOG_PAUSE=submitted): waits up to
+ * 30 s for job @job_id to end before dv_catalog_submit_with() returns, as
+ * if the job were quicker than the request; a write made after the submit
+ * would then overwrite the job's end (catalog-scope/submit-race). */
+static void
+dv_catalog_debug_wait_job(DvEngine *engine, const char *job_id)
+{
+    if (!dv_core_debug_enabled() ||
+        g_strcmp0(g_getenv("DV_DEBUG_CATALOG_PAUSE"), "submitted") != 0)
+        return;
+    for (guint i = 0; i < 300; i++) {
+        g_autoptr(GError) local = NULL;
+        g_autoptr(JsonObject) row =
+            dv_store_get(dv_core(engine)->store, &dv_table_jobs, job_id, &local);
+        const char *state = row != NULL ? dv_json_get_string(row, "state", "") : "";
+        if (g_strcmp0(state, "queued") != 0 && g_strcmp0(state, "running") != 0)
+            return;
+        g_usleep(100 * 1000);
+    }
+}
+
 JsonObject *
 dv_catalog_submit_with(DvEngine *engine, JsonObject *catalog, const char *kind, JsonObject *params,
                        const char *state, const DvActor *actor, DvStoreTxnFunc func,
                        gpointer user_data, GError **error)
 {
     const char *id = dv_json_get_string(catalog, "id", "");
+    g_autofree char *job_id = g_uuid_string_random();
     g_autoptr(JsonObject) job = NULL;
     g_autoptr(JsonObject) changes = json_object_new();
 
@@ -60,6 +102,10 @@ dv_catalog_submit_with(DvEngine *engine, JsonObject *catalog, const char *kind, 
                            dv_json_get_string(catalog, "name", ""));
         return NULL;
     }
+    json_object_set_string_member(changes, "job_id", job_id);
+    if (state != NULL)
+        json_object_set_string_member(changes, "state", state);
+    json_object_set_int_member(changes, "updated_at", dv_store_now());
     {
         DvJobRequest req = {
             .kind = kind,
@@ -68,17 +114,15 @@ dv_catalog_submit_with(DvEngine *engine, JsonObject *catalog, const char *kind, 
             .target_name = dv_json_get_string(catalog, "name", ""),
             .params = params,
             .created_by = dv_actor_get_name(actor),
+            .id = job_id,
         };
-        job = dv_job_manager_submit_with(dv_core(engine)->jobs, &req, func, user_data, error);
+        DvCatalogSubmitTxn t = { id, changes, func, user_data };
+        job = dv_job_manager_submit_with(dv_core(engine)->jobs, &req, dv_catalog_submit_txn, &t,
+                                         error);
     }
     if (job == NULL)
         return NULL;
-    json_object_set_string_member(changes, "job_id", dv_json_get_string(job, "id", ""));
-    if (state != NULL)
-        json_object_set_string_member(changes, "state", state);
-    json_object_set_int_member(changes, "updated_at", dv_store_now());
-    if (!dv_store_update(dv_core(engine)->store, &dv_table_catalogs, id, changes, error))
-        return NULL;
+    dv_catalog_debug_wait_job(engine, job_id);
     return g_steal_pointer(&job);
 }
 

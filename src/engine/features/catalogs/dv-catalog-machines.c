@@ -268,10 +268,26 @@ dv_engine_catalog_add_machines(DvEngine *engine, const char *ref, JsonObject *bo
             json_object_set_null_member(row, "quota");
     }
 
-    /* Nothing was written so far: rows, quota and job in one transaction. */
+    /* Nothing was written so far: rows, quota and job in one transaction.
+     * The job makes the new machines only (machine_ids): a machine that
+     * failed before waits for a retry (POST .../provision), and the
+     * catalog stays degraded while it is not ready.  The ready machines
+     * are listed too: the job only checks them (an identity disk gone is
+     * made again, docs/CATALOGS.md "Identity pools that vanish"). */
     {
         DvCatalogAdd add = { rows, each };
-        job = dv_catalog_submit_with(engine, catalog, "catalog.provision", NULL, "provisioning",
+        g_autoptr(JsonObject) params = json_object_new();
+        JsonArray *ids = json_array_new();
+        for (guint i = 0; i < (guint)n_existing; i++) {
+            JsonObject *m = json_array_get_object_element(existing, i);
+            if (g_strcmp0(dv_json_get_string(m, "state", ""), "ready") == 0)
+                json_array_add_string_element(ids, dv_json_get_string(m, "id", ""));
+        }
+        for (guint i = 0; i < rows->len; i++)
+            json_array_add_string_element(ids, dv_json_get_string(g_ptr_array_index(rows, i),
+                                                                  "id", ""));
+        json_object_set_array_member(params, "machine_ids", ids);
+        job = dv_catalog_submit_with(engine, catalog, "catalog.provision", params, "provisioning",
                                      actor, dv_catalog_insert_machines_txn, &add, error);
     }
     if (job == NULL)

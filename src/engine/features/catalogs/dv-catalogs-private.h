@@ -183,7 +183,9 @@ JsonObject *dv_catalog_check_master(DvEngine *engine, JsonObject *body, JsonObje
 /* Submits job @kind for @catalog after dv_catalog_check_idle() (and
  * refusing a catalog being deleted) and records it as the catalog's job,
  * so a second job is refused naming it.  @state, when not NULL, becomes
- * the catalog's state. */
+ * the catalog's state.  Both are written in the transaction that writes
+ * the job row, never after it: a job quicker than the request would
+ * otherwise end first and its end (ready, degraded) be overwritten. */
 JsonObject *dv_catalog_submit(DvEngine *engine, JsonObject *catalog, const char *kind,
                               JsonObject *params, const char *state, const DvActor *actor,
                               GError **error);
