@@ -1,3 +1,5 @@
+#define G_LOG_DOMAIN "DvTestHostEvents"
+
 /* Host events against the real daemon (qemu:///system, QEMU under TCG):
  * a VM started through Drover and destroyed with virsh shows shut off in
  * the VM's object (what GET /vms/{id} returns) within 2 s, without a

@@ -1,3 +1,5 @@
+#define G_LOG_DOMAIN "DvTestHostEvents"
+
 /* Host events (docs/VIRT.md, "Events"): a change made on a host outside
  * Drover reaches the database without a refresh.  Engine tier: libvirt's
  * test:/// driver (it emits lifecycle events like a real daemon), each
