@@ -278,6 +278,15 @@ test_provision_and_boot(void)
         static const char *const paths[] = { "overlay_path", "identity_path", "personal_path" };
         g_autoptr(JsonObject) dom = NULL;
         g_assert_cmpstr(dv_json_get_string(m, "state", ""), ==, "ready");
+        /* Beside the provisioning state, the power state of its domain. */
+        {
+            g_autoptr(JsonObject) vm =
+                dv_engine_get(engine, DV_KIND_VM, dv_json_get_string(m, "vm_id", ""), &error);
+            g_assert_no_error(error);
+            g_assert_nonnull(dv_json_get_string(m, "power_state", NULL));
+            g_assert_cmpstr(dv_json_get_string(m, "power_state", ""), ==,
+                            dv_json_get_string(vm, "state", "?"));
+        }
         for (gsize k = 0; k < G_N_ELEMENTS(paths); k++) {
             const char *p = dv_json_get_string(m, paths[k], NULL);
             g_autoptr(JsonObject) vol = NULL;

@@ -227,6 +227,9 @@ test_create_and_conflict(Fixture *f, gconstpointer data)
         /* The steps before it were made and recorded. */
         g_assert_cmpstr(dv_json_get_string(m, "step", ""), ==, "overlay");
         g_assert_nonnull(dv_json_get_string(m, "overlay_path", NULL));
+        /* No domain yet: no power state, and the member says so. */
+        g_assert_true(json_object_has_member(m, "power_state"));
+        g_assert_null(dv_json_get_string(m, "power_state", NULL));
     }
     /* The same name again: refused, nothing more written. */
     dup = dv_engine_create(f->engine, DV_KIND_CATALOG, body, DV_ACTOR_NAMED("tester"), &error);

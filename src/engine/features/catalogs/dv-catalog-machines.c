@@ -894,6 +894,30 @@ dv_engine_catalog_reconcile_all(DvEngine *engine, guint *ret_checked, guint *ret
     return TRUE;
 }
 
+/* A machine for the API: its provisioning state (state, step) and, beside
+ * it, the power state of its VM row, which the host's events keep current
+ * (docs/VIRT.md, "Events"); null before the machine has a domain. */
+static JsonObject *
+dv_catalog_machine_shape(DvEngine *engine, DvKind kind, JsonObject *record)
+{
+    JsonObject *out = json_object_new();
+    JsonObjectIter it;
+    const char *name;
+    JsonNode *node;
+    const char *vm_id = dv_json_get_string(record, "vm_id", NULL);
+    g_autoptr(JsonObject) vm =
+        vm_id != NULL ? dv_store_get(dv_core(engine)->store, &dv_table_vms, vm_id, NULL) : NULL;
+
+    json_object_iter_init(&it, record);
+    while (json_object_iter_next(&it, &name, &node))
+        json_object_set_member(out, name, json_node_copy(node));
+    if (vm != NULL && dv_json_get_string(vm, "state", NULL) != NULL)
+        json_object_set_string_member(out, "power_state", dv_json_get_string(vm, "state", ""));
+    else
+        json_object_set_null_member(out, "power_state");
+    return out;
+}
+
 void
 dv_catalog_machines_register(DvEngine *engine)
 {
@@ -903,4 +927,5 @@ dv_catalog_machines_register(DvEngine *engine)
     DvJobKind power = { "catalog.power", dv_catalog_power_job, engine, FALSE };
     dv_job_manager_register_kind(dv_core(engine)->jobs, &remove);
     dv_job_manager_register_kind(dv_core(engine)->jobs, &power);
+    dv_core_set_shaper(engine, DV_KIND_CATALOG_MACHINE, dv_catalog_machine_shape);
 }
