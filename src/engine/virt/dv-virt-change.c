@@ -65,6 +65,7 @@ dv_virt_domain_set_vcpus(DvVirtHost *host, const char *uuid, guint vcpus, gboole
     g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
     g_autoptr(virDomain) dom = NULL;
     gboolean running = FALSE;
+    gboolean live = FALSE;
     guint64 max = 0;
     guint64 cur = 0;
 
@@ -77,14 +78,14 @@ dv_virt_domain_set_vcpus(DvVirtHost *host, const char *uuid, guint vcpus, gboole
         return FALSE;
     if (running) {
         int live_max = virDomainGetMaxVcpus(dom);
-        /* Within the running maximum: hot-plug (or unplug) now and keep it
-         * for the next boot.  QEMU refuses what the machine cannot plug;
-         * then it waits for the next boot like a value above the maximum. */
+        /* Within the running maximum: hot-plug (or unplug) now, then the
+         * definition below keeps it for the next boot (two calls: the
+         * test driver refuses LIVE|CONFIG in one).  QEMU refuses what the
+         * machine cannot plug; then it waits for the next boot like a
+         * value above the maximum. */
         if (live_max > 0 && vcpus <= (guint)live_max &&
-            virDomainSetVcpusFlags(dom, vcpus, VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG) == 0) {
-            *ret_live = TRUE;
-            return TRUE;
-        }
+            virDomainSetVcpusFlags(dom, vcpus, VIR_DOMAIN_AFFECT_LIVE) == 0)
+            live = TRUE;
         virResetLastError();
     }
     if (!dv_virt_domain_config_values(&op, dom, uuid, TRUE, &max, &cur, error))
@@ -100,7 +101,7 @@ dv_virt_domain_set_vcpus(DvVirtHost *host, const char *uuid, guint vcpus, gboole
     if (!running && vcpus < max &&
         virDomainSetVcpusFlags(dom, vcpus, VIR_DOMAIN_AFFECT_CONFIG | VIR_DOMAIN_VCPU_MAXIMUM) < 0)
         return dv_virt_op_fail(&op, error, "cannot set the maximum vCPUs of domain %s", uuid);
-    *ret_live = FALSE;
+    *ret_live = live;
     return TRUE;
 }
 
@@ -111,6 +112,7 @@ dv_virt_domain_set_memory(DvVirtHost *host, const char *uuid, guint64 memory_mib
     g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
     g_autoptr(virDomain) dom = NULL;
     gboolean running = FALSE;
+    gboolean live = FALSE;
     guint64 max = 0;
     guint64 cur = 0;
     guint64 kib = memory_mib * 1024;
@@ -124,12 +126,11 @@ dv_virt_domain_set_memory(DvVirtHost *host, const char *uuid, guint64 memory_mib
         return FALSE;
     if (running) {
         unsigned long live_max = virDomainGetMaxMemory(dom);
-        /* Within the running maximum the balloon moves it now. */
+        /* Within the running maximum the balloon moves it now; the
+         * definition follows below. */
         if (live_max > 0 && kib <= live_max &&
-            virDomainSetMemoryFlags(dom, kib, VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG) == 0) {
-            *ret_live = TRUE;
-            return TRUE;
-        }
+            virDomainSetMemoryFlags(dom, kib, VIR_DOMAIN_AFFECT_LIVE) == 0)
+            live = TRUE;
         virResetLastError();
     }
     if (!dv_virt_domain_config_values(&op, dom, uuid, FALSE, &max, &cur, error))
@@ -143,7 +144,7 @@ dv_virt_domain_set_memory(DvVirtHost *host, const char *uuid, guint64 memory_mib
     if (!running && kib < max &&
         virDomainSetMemoryFlags(dom, kib, VIR_DOMAIN_AFFECT_CONFIG | VIR_DOMAIN_MEM_MAXIMUM) < 0)
         return dv_virt_op_fail(&op, error, "cannot set the maximum memory of domain %s", uuid);
-    *ret_live = FALSE;
+    *ret_live = live;
     return TRUE;
 }
 
