@@ -437,7 +437,8 @@ dv_cli_follow_and_report(DvCli *cli, JsonObject *job, const char *done, GError *
     if (g_strcmp0(state, "succeeded") == 0) {
         if (cli->format == DV_CLI_FORMAT_TABLE) {
             const char *result = dv_cli_job_result_id(final);
-            JsonObject *applied = dv_json_get_object(dv_json_get_object(final, "result"), "applied");
+            JsonObject *applied =
+                dv_json_get_object(dv_json_get_object(final, "result"), "applied");
             if (result != NULL)
                 fprintf(cli->out, "%s (id %s)\n", done, result);
             else

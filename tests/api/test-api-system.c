@@ -476,7 +476,8 @@ test_vm_day2(Fixture *f)
 
     /* Renaming a running VM: 409 naming the field, nothing changes. */
     {
-        g_autoptr(JsonNode) r = dv_test_request(f->d, "PATCH", vm_path, "{\"name\":\"x\"}", &status);
+        g_autoptr(JsonNode) r =
+            dv_test_request(f->d, "PATCH", vm_path, "{\"name\":\"x\"}", &status);
         g_assert_cmpuint(status, ==, 409);
         g_assert_true(domain_exists(vm));
     }
@@ -533,7 +534,6 @@ test_vm_day2(Fixture *f)
     j = run_ok(f, "DELETE", p, NULL);
     g_assert_false(domain_exists(vm));
 }
-
 
 static void
 test_vm_lifecycle(Fixture *f)

@@ -741,13 +741,14 @@ test_vm_day2(Fixture *f, gconstpointer data)
     g_autoptr(JsonObject) vm = NULL;
 
     add_host(f, "kvm1");
-    r = cli_run(f, "vm", "create", "day2", "--host", "kvm1", "--vcpus", "1", "--memory", "128", NULL);
+    r = cli_run(f, "vm", "create", "day2", "--host", "kvm1", "--vcpus", "1", "--memory", "128",
+                NULL);
     assert_exit(r, 0);
 
     /* Shut off: everything lands in the definition, for the next boot. */
     g_clear_pointer(&r, cli_result_free);
-    r = cli_run(f, "vm", "set", "day2", "--vcpus", "2", "--memory", "256M", "--description", "day two",
-                "--autostart", "on", "--boot-order", "disk,network", NULL);
+    r = cli_run(f, "vm", "set", "day2", "--vcpus", "2", "--memory", "256M", "--description",
+                "day two", "--autostart", "on", "--boot-order", "disk,network", NULL);
     assert_exit(r, 0);
     assert_contains(r->out, "Changed vm day2");
     assert_contains(r->out, "  vcpus: at the next boot\n");
@@ -761,7 +762,8 @@ test_vm_day2(Fixture *f, gconstpointer data)
     g_assert_cmpint(json_object_get_int_member(vm, "vcpus"), ==, 2);
     g_assert_cmpint(json_object_get_int_member(vm, "memory_mib"), ==, 256);
     g_assert_cmpstr(json_object_get_string_member(vm, "description"), ==, "day two");
-    g_assert_true(json_object_get_boolean_member(json_object_get_object_member(vm, "spec"), "autostart"));
+    g_assert_true(
+        json_object_get_boolean_member(json_object_get_object_member(vm, "spec"), "autostart"));
 
     /* Rename while off; the old name is gone. */
     g_clear_pointer(&r, cli_result_free);

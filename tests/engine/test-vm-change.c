@@ -95,7 +95,8 @@ change(Fixture *f, const char *vm, const char *json)
 }
 
 static void
-change_refused(Fixture *f, const char *json, DvErrorCode code, const char *field, const char *in_message)
+change_refused(Fixture *f, const char *json, DvErrorCode code, const char *field,
+               const char *in_message)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) body = dv_test_json_object(json);
@@ -238,7 +239,8 @@ test_running(Fixture *f, gconstpointer data)
         g_assert_nonnull(strstr(xml, ">2</vcpu>"));
     }
     /* Renaming a running VM is refused before any job. */
-    change_refused(f, "{\"name\":\"v2\"}", DV_ERROR_CONFLICT, "name", "renamed only while shut off");
+    change_refused(f, "{\"name\":\"v2\"}", DV_ERROR_CONFLICT, "name",
+                   "renamed only while shut off");
 
     /* Reboot and reset run on a running VM, and are refused on a stopped one. */
     {
@@ -252,8 +254,8 @@ test_running(Fixture *f, gconstpointer data)
     /* Delete: refused while running, naming the state; forced, gone. */
     {
         g_autoptr(GError) error = NULL;
-        g_autoptr(JsonObject) refused =
-            dv_engine_delete(f->engine, DV_KIND_VM, f->vm_id, NULL, DV_ACTOR_NAMED("tester"), &error);
+        g_autoptr(JsonObject) refused = dv_engine_delete(f->engine, DV_KIND_VM, f->vm_id, NULL,
+                                                         DV_ACTOR_NAMED("tester"), &error);
         g_autoptr(GHashTable) q = g_hash_table_new(g_str_hash, g_str_equal);
         g_autoptr(JsonObject) job2 = NULL;
         g_autoptr(JsonObject) done = NULL;
@@ -265,13 +267,15 @@ test_running(Fixture *f, gconstpointer data)
         g_assert_cmpstr(dv_error_get_field(error), ==, "force");
         g_clear_error(&error);
         g_hash_table_insert(q, "force", "maybe");
-        refused = dv_engine_delete(f->engine, DV_KIND_VM, f->vm_id, q, DV_ACTOR_NAMED("tester"), &error);
+        refused =
+            dv_engine_delete(f->engine, DV_KIND_VM, f->vm_id, q, DV_ACTOR_NAMED("tester"), &error);
         g_assert_null(refused);
         g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
         g_assert_cmpstr(dv_error_get_field(error), ==, "force");
         g_clear_error(&error);
         g_hash_table_insert(q, "force", "true");
-        job2 = dv_engine_delete(f->engine, DV_KIND_VM, f->vm_id, q, DV_ACTOR_NAMED("tester"), &error);
+        job2 =
+            dv_engine_delete(f->engine, DV_KIND_VM, f->vm_id, q, DV_ACTOR_NAMED("tester"), &error);
         g_assert_no_error(error);
         done = run(f, job2);
         dv_test_assert_job_succeeded(done);
@@ -291,18 +295,21 @@ test_refused(Fixture *f, gconstpointer data)
     /* Above what the host has: 400 naming the field and the host. */
     change_refused(f, "{\"memory_mib\":4194304}", DV_ERROR_INVALID_ARGUMENT, "memory_mib",
                    "memory_mib: host h1 has only");
-    change_refused(f, "{\"vcpus\":256}", DV_ERROR_INVALID_ARGUMENT, "vcpus", "vcpus: host h1 has only");
-    change_refused(f, "{\"boot_order\":[]}", DV_ERROR_INVALID_ARGUMENT, "boot_order", "one to three");
-    change_refused(f, "{\"boot_order\":[\"disk\",\"floppy\"]}", DV_ERROR_INVALID_ARGUMENT, "boot_order",
-                   "entry 2");
-    change_refused(f, "{\"boot_order\":[\"disk\",\"disk\"]}", DV_ERROR_INVALID_ARGUMENT, "boot_order",
-                   "twice");
+    change_refused(f, "{\"vcpus\":256}", DV_ERROR_INVALID_ARGUMENT, "vcpus",
+                   "vcpus: host h1 has only");
+    change_refused(f, "{\"boot_order\":[]}", DV_ERROR_INVALID_ARGUMENT, "boot_order",
+                   "one to three");
+    change_refused(f, "{\"boot_order\":[\"disk\",\"floppy\"]}", DV_ERROR_INVALID_ARGUMENT,
+                   "boot_order", "entry 2");
+    change_refused(f, "{\"boot_order\":[\"disk\",\"disk\"]}", DV_ERROR_INVALID_ARGUMENT,
+                   "boot_order", "twice");
     change_refused(f, "{\"name\":\"bad/name\"}", DV_ERROR_INVALID_ARGUMENT, "name", "name");
     /* Taken on the host. */
     {
         g_autoptr(JsonObject) other = dv_test_engine_create(
             f->engine, DV_KIND_VM, "{\"name\":\"v2\",\"host\":\"h1\",\"memory_mib\":64}", WAIT_MS);
-        change_refused(f, "{\"name\":\"v2\"}", DV_ERROR_CONFLICT, "name", "already has a VM named 'v2'");
+        change_refused(f, "{\"name\":\"v2\"}", DV_ERROR_CONFLICT, "name",
+                       "already has a VM named 'v2'");
     }
     /* Reboot and reset of a stopped VM. */
     {
@@ -322,20 +329,22 @@ test_refused(Fixture *f, gconstpointer data)
         g_autoptr(GError) error = NULL;
         g_autoptr(JsonObject) body = dv_test_json_object("{\"timeout\":0}");
         g_autoptr(JsonObject) started = power(f, "start");
-        g_autoptr(JsonObject) job =
-            dv_engine_vm_power(f->engine, f->vm_id, "shutdown", body, DV_ACTOR_NAMED("tester"), &error);
+        g_autoptr(JsonObject) job = dv_engine_vm_power(f->engine, f->vm_id, "shutdown", body,
+                                                       DV_ACTOR_NAMED("tester"), &error);
         g_assert_null(job);
         g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
         g_assert_cmpstr(dv_error_get_field(error), ==, "timeout");
         g_clear_error(&error);
         g_clear_pointer(&body, json_object_unref);
         body = dv_test_json_object("{\"timeout\":5}");
-        job = dv_engine_vm_power(f->engine, f->vm_id, "reboot", body, DV_ACTOR_NAMED("tester"), &error);
+        job = dv_engine_vm_power(f->engine, f->vm_id, "reboot", body, DV_ACTOR_NAMED("tester"),
+                                 &error);
         g_assert_null(job);
         g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
         g_clear_error(&error);
         /* The test driver's guest obeys at once. */
-        job = dv_engine_vm_power(f->engine, f->vm_id, "shutdown", body, DV_ACTOR_NAMED("tester"), &error);
+        job = dv_engine_vm_power(f->engine, f->vm_id, "shutdown", body, DV_ACTOR_NAMED("tester"),
+                                 &error);
         g_assert_no_error(error);
         {
             g_autoptr(JsonObject) done = run(f, job);
@@ -351,7 +360,8 @@ add_both(const char *path, void (*func)(Fixture *, gconstpointer))
     g_autofree char *pg = g_strdup_printf("%s/pg", path);
     g_test_add(lite, Fixture, GINT_TO_POINTER(DV_TEST_BACKEND_SQLITE), fixture_setup, func,
                fixture_teardown);
-    g_test_add(pg, Fixture, GINT_TO_POINTER(DV_TEST_BACKEND_PG), fixture_setup, func, fixture_teardown);
+    g_test_add(pg, Fixture, GINT_TO_POINTER(DV_TEST_BACKEND_PG), fixture_setup, func,
+               fixture_teardown);
 }
 
 int

@@ -93,7 +93,8 @@ dv_virt_domain_set_vcpus(DvVirtHost *host, const char *uuid, guint vcpus, gboole
     /* The persistent definition, the maximum first when it grows, so the
      * current count never exceeds it; a stopped domain gets both equal. */
     if (vcpus > max) {
-        if (virDomainSetVcpusFlags(dom, vcpus, VIR_DOMAIN_AFFECT_CONFIG | VIR_DOMAIN_VCPU_MAXIMUM) < 0)
+        if (virDomainSetVcpusFlags(dom, vcpus, VIR_DOMAIN_AFFECT_CONFIG | VIR_DOMAIN_VCPU_MAXIMUM) <
+            0)
             return dv_virt_op_fail(&op, error, "cannot set the maximum vCPUs of domain %s", uuid);
     }
     if (virDomainSetVcpusFlags(dom, vcpus, VIR_DOMAIN_AFFECT_CONFIG) < 0)
@@ -136,7 +137,8 @@ dv_virt_domain_set_memory(DvVirtHost *host, const char *uuid, guint64 memory_mib
     if (!dv_virt_domain_config_values(&op, dom, uuid, FALSE, &max, &cur, error))
         return FALSE;
     if (kib > max) {
-        if (virDomainSetMemoryFlags(dom, kib, VIR_DOMAIN_AFFECT_CONFIG | VIR_DOMAIN_MEM_MAXIMUM) < 0)
+        if (virDomainSetMemoryFlags(dom, kib, VIR_DOMAIN_AFFECT_CONFIG | VIR_DOMAIN_MEM_MAXIMUM) <
+            0)
             return dv_virt_op_fail(&op, error, "cannot set the maximum memory of domain %s", uuid);
     }
     if (virDomainSetMemoryFlags(dom, kib, VIR_DOMAIN_AFFECT_CONFIG) < 0)
@@ -193,7 +195,9 @@ dv_virt_domain_set_autostart(DvVirtHost *host, const char *uuid, gboolean autost
 static const char *
 dv_virt_boot_dev(const char *word)
 {
-    static const char *const map[][2] = { { "disk", "hd" }, { "cdrom", "cdrom" }, { "network", "network" } };
+    static const char *const map[][2] = { { "disk", "hd" },
+                                          { "cdrom", "cdrom" },
+                                          { "network", "network" } };
     for (gsize i = 0; i < G_N_ELEMENTS(map); i++)
         if (g_strcmp0(word, map[i][0]) == 0)
             return map[i][1];
@@ -320,8 +324,7 @@ dv_virt_domain_rename(DvVirtHost *host, const char *uuid, const char *name,
 }
 
 gboolean
-dv_virt_domain_reboot(DvVirtHost *host, const char *uuid, GCancellable *cancellable,
-                      GError **error)
+dv_virt_domain_reboot(DvVirtHost *host, const char *uuid, GCancellable *cancellable, GError **error)
 {
     g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
     g_autoptr(virDomain) dom = NULL;
@@ -337,8 +340,7 @@ dv_virt_domain_reboot(DvVirtHost *host, const char *uuid, GCancellable *cancella
 }
 
 gboolean
-dv_virt_domain_reset(DvVirtHost *host, const char *uuid, GCancellable *cancellable,
-                     GError **error)
+dv_virt_domain_reset(DvVirtHost *host, const char *uuid, GCancellable *cancellable, GError **error)
 {
     g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
     g_autoptr(virDomain) dom = NULL;

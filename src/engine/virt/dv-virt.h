@@ -180,9 +180,8 @@ gboolean dv_virt_domain_set_autostart(DvVirtHost *host, const char *uuid, gboole
  * <os><boot dev/> in the persistent definition (per-device <boot order/>
  * removed): the next boot uses it.  A direct-kernel domain:
  * DV_ERROR_NOT_SUPPORTED naming boot_order. */
-gboolean dv_virt_domain_set_boot_order(DvVirtHost *host, const char *uuid,
-                                       const char *const *order, GCancellable *cancellable,
-                                       GError **error);
+gboolean dv_virt_domain_set_boot_order(DvVirtHost *host, const char *uuid, const char *const *order,
+                                       GCancellable *cancellable, GError **error);
 /* virDomainRename; a running domain is DV_ERROR_CONFLICT naming "name";
  * already named @name: done. */
 gboolean dv_virt_domain_rename(DvVirtHost *host, const char *uuid, const char *name,

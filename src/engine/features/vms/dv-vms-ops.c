@@ -17,7 +17,8 @@ static JsonObject *
 dv_vms_op_power(DvOpCall *call, GError **error)
 {
     const char *action = strrchr(call->op->path, '/') + 1;
-    return dv_engine_vm_power(call->engine, call->params[0], action, call->body, call->actor, error);
+    return dv_engine_vm_power(call->engine, call->params[0], action, call->body, call->actor,
+                              error);
 }
 
 static JsonObject *
@@ -84,7 +85,8 @@ static const DvOp dv_vms_ops[] = {
     DV_VM_ROW("vm.reset", "POST", "/vms/{ref}/reset", "vm.power", DV_OP_LOCK_OBJECT, dv_jobs_reset,
               DV_OP_SHAPE_JOB, DV_OP_BODY_NONE, dv_vms_op_action),
     DV_VM_ROW("vm.change", "PATCH", "/vms/{ref}", "vm.change", DV_OP_LOCK_OBJECT, dv_jobs_change,
-              DV_OP_SHAPE_JOB, DV_OP_BODY_REQUIRED, dv_vms_op_change, .fields = dv_vm_change_fields),
+              DV_OP_SHAPE_JOB, DV_OP_BODY_REQUIRED, dv_vms_op_change,
+              .fields = dv_vm_change_fields),
     DV_VM_ROW("vm.snapshot.list", "GET", "/vms/{ref}/snapshots", "vm.read", DV_OP_LOCK_NONE, NULL,
               DV_OP_SHAPE_LIST, DV_OP_BODY_IGNORED, dv_vms_op_snapshot_list),
     DV_VM_ROW("vm.snapshot.create", "POST", "/vms/{ref}/snapshots", "vm.snapshot",

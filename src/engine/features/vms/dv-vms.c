@@ -45,8 +45,8 @@ static const DvFieldSpec dv_nic_fields[] = {
 const DvFieldSpec dv_vm_change_fields[] = {
     { "vcpus", DV_FIELD_INT, FALSE, "live when running and within the maximum, else at next boot",
       .min = 1, .max = 256 },
-    { "memory_mib", DV_FIELD_INT, FALSE, "live when running and within the maximum, else at next boot",
-      .min = 16, .max = 4194304 },
+    { "memory_mib", DV_FIELD_INT, FALSE,
+      "live when running and within the maximum, else at next boot", .min = 16, .max = 4194304 },
     { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
     { "autostart", DV_FIELD_BOOL, FALSE },
     { "boot_order", DV_FIELD_ARRAY, FALSE, "1-3 of disk, cdrom, network; at next boot" },
@@ -932,8 +932,8 @@ dv_engine_vm_power(DvEngine *engine, const char *vm_ref, const char *action, Jso
     if (body != NULL && json_object_get_size(body) > 0) {
         gint64 timeout;
         if (g_strcmp0(action, "shutdown") != 0) {
-            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL,
-                               "body: %s takes no body", action);
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL, "body: %s takes no body",
+                               action);
             return NULL;
         }
         if (!dv_json_check_fields(body, dv_vm_shutdown_fields, NULL, error))
@@ -959,7 +959,8 @@ dv_engine_vm_power(DvEngine *engine, const char *vm_ref, const char *action, Jso
         }
     } else if (g_strcmp0(action, "reboot") == 0 || g_strcmp0(action, "reset") == 0) {
         if (g_strcmp0(state, "running") != 0) {
-            dv_set_field_error(error, DV_ERROR_CONFLICT, NULL, "VM %s is %s; only a running VM can %s",
+            dv_set_field_error(error, DV_ERROR_CONFLICT, NULL,
+                               "VM %s is %s; only a running VM can %s",
                                dv_json_get_string(vm, "name", ""), state, action);
             return NULL;
         }
@@ -1016,8 +1017,8 @@ dv_engine_vm_power_job(DvJob *job, gpointer user_data, GError **error)
     } else if (g_strcmp0(kind, "reset") == 0) {
         ok = dv_virt_domain_reset(vh, uuid, c, error);
     } else {
-        gint64 timeout_s = dv_json_get_int(dv_job_get_params(job), "timeout",
-                                           DV_VM_SHUTDOWN_TIMEOUT_MS / 1000);
+        gint64 timeout_s =
+            dv_json_get_int(dv_job_get_params(job), "timeout", DV_VM_SHUTDOWN_TIMEOUT_MS / 1000);
         g_autoptr(GError) local = NULL;
         ok = dv_virt_domain_shutdown(vh, uuid, c, &local) &&
              dv_virt_domain_wait_shutoff(vh, uuid, (guint)timeout_s * 1000, c, &local);
@@ -1064,12 +1065,14 @@ static gboolean dv_engine_vm_shutdown_job(DvJob *job, gpointer d, GError **e)
     json_object_set_string_member(dv_job_get_params(job), "action", "shutdown");
     return dv_engine_vm_power_job(job, d, e);
 }
-static gboolean dv_engine_vm_reboot_job(DvJob *job, gpointer d, GError **e)
+static gboolean
+dv_engine_vm_reboot_job(DvJob *job, gpointer d, GError **e)
 {
     json_object_set_string_member(dv_job_get_params(job), "action", "reboot");
     return dv_engine_vm_power_job(job, d, e);
 }
-static gboolean dv_engine_vm_reset_job(DvJob *job, gpointer d, GError **e)
+static gboolean
+dv_engine_vm_reset_job(DvJob *job, gpointer d, GError **e)
 {
     json_object_set_string_member(dv_job_get_params(job), "action", "reset");
     return dv_engine_vm_power_job(job, d, e);
@@ -1092,9 +1095,10 @@ dv_engine_vm_boot_order(JsonArray *arr, GError **error)
     }
     for (guint i = 0; i < n; i++) {
         JsonNode *node = json_array_get_element(arr, i);
-        const char *dev = JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == G_TYPE_STRING
-                              ? json_node_get_string(node)
-                              : NULL;
+        const char *dev =
+            JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == G_TYPE_STRING
+                ? json_node_get_string(node)
+                : NULL;
         if (dev == NULL || !g_strv_contains(dv_vm_boot_devices, dev)) {
             dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "boot_order",
                                "boot_order: entry %u is not one of disk, cdrom, network", i + 1);
@@ -1133,8 +1137,8 @@ dv_engine_vm_change(DvEngine *engine, const char *vm_ref, JsonObject *body, cons
         return NULL;
     vm_name = dv_json_get_string(vm, "name", "");
     state = dv_json_get_string(vm, "state", "");
-    host = dv_store_get(dv_core(engine)->store, &dv_table_hosts, dv_json_get_string(vm, "host_id", ""),
-                        error);
+    host = dv_store_get(dv_core(engine)->store, &dv_table_hosts,
+                        dv_json_get_string(vm, "host_id", ""), error);
     if (host == NULL)
         return NULL;
     if (json_object_has_member(body, "vcpus")) {
@@ -1239,8 +1243,8 @@ dv_engine_vm_change_job(DvJob *job, gpointer user_data, GError **error)
     }
     if (json_object_has_member(params, "vcpus")) {
         gboolean live = FALSE;
-        if (!dv_virt_domain_set_vcpus(vh, uuid, (guint)dv_json_get_int(params, "vcpus", 1), &live, c,
-                                      error))
+        if (!dv_virt_domain_set_vcpus(vh, uuid, (guint)dv_json_get_int(params, "vcpus", 1), &live,
+                                      c, error))
             return FALSE;
         dv_engine_vm_change_applied(applied, "vcpus", live);
     }
@@ -1315,9 +1319,9 @@ dv_engine_vm_delete(DvEngine *engine, JsonObject *vm, GHashTable *query, const D
         while (g_hash_table_iter_next(&it, &k, NULL)) {
             if (g_strcmp0(k, "delete_volumes") != 0 && g_strcmp0(k, "force") != 0) {
                 g_autofree char *safe = dv_text_excerpt(k, 64);
-                dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, safe,
-                                   "%s: unknown parameter; only delete_volumes and force are accepted",
-                                   safe);
+                dv_set_field_error(
+                    error, DV_ERROR_INVALID_ARGUMENT, safe,
+                    "%s: unknown parameter; only delete_volumes and force are accepted", safe);
                 return NULL;
             }
         }
@@ -1335,7 +1339,8 @@ dv_engine_vm_delete(DvEngine *engine, JsonObject *vm, GHashTable *query, const D
         if (g_strcmp0(fv, "true") == 0 || g_strcmp0(fv, "1") == 0)
             force = TRUE;
         else if (g_strcmp0(fv, "false") != 0 && g_strcmp0(fv, "0") != 0) {
-            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "force", "force: must be true or false");
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "force",
+                               "force: must be true or false");
             return NULL;
         }
     }
