@@ -4,10 +4,13 @@
  * PostgreSQL against a test:/// host, whose driver implements every call
  * used: vCPUs and memory live or for the next boot, description,
  * autostart, boot order, rename while off; reboot and reset; delete of a
- * running VM with force.  Bad input names the field and changes nothing.
+ * running VM with force; a VM's quota charge following its size.  Bad
+ * input names the field and changes nothing.
  * What only a real QEMU shows (a guest ignoring a shutdown) is in
  * tests/api/test-api-system.c. */
 
+#include "dv-auth-users.h"
+#include "dv-authz.h"
 #include "dv-core.h"
 #include "dv-engine.h"
 #include "dv-error.h"
@@ -353,6 +356,96 @@ test_refused(Fixture *f, gconstpointer data)
     }
 }
 
+/* A self-service user's VM grows within its binding's quota only: the
+ * charge follows the change in the transaction that accepts the job, a
+ * change past the quota is 409 naming quota.<what> with nothing written,
+ * and shrinking gives back. */
+static void
+test_quota(Fixture *f, gconstpointer data)
+{
+    DvStore *store = dv_engine_get_store(f->engine);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(DvSecret) pw = dv_secret_new_from_string("correct horse battery");
+    g_autoptr(JsonObject) u = dv_auth_users_add(dv_core(f->engine)->auth, NULL, "sam", pw, &error);
+    g_autoptr(JsonObject) spec = json_object_new();
+    g_autoptr(JsonObject) b = NULL;
+    g_autoptr(DvActor) actor = NULL;
+    g_autoptr(JsonObject) job = NULL;
+    g_autoptr(JsonObject) done = NULL;
+    g_autoptr(JsonObject) used = NULL;
+    g_autoptr(JsonObject) body = NULL;
+    const char *user_id;
+    const char *binding;
+    g_autofree char *vm_id = NULL;
+    JsonObject *q = json_object_new();
+
+    g_assert_no_error(error);
+    user_id = dv_json_get_string(u, "id", "");
+    json_object_set_string_member(spec, "principal_kind", "user");
+    json_object_set_string_member(spec, "principal", user_id);
+    json_object_set_string_member(spec, "role", "self-service-user");
+    json_object_set_string_member(spec, "scope_kind", "global");
+    json_object_set_string_member(spec, "effect", "allow");
+    json_object_set_int_member(q, "vcpus", 3);
+    json_object_set_int_member(q, "memory_mib", 1024);
+    json_object_set_object_member(spec, "quota", q);
+    b = dv_authz_binding_add(store, NULL, spec, &error);
+    g_assert_no_error(error);
+    binding = dv_json_get_string(b, "id", "");
+    {
+        DvAuthzContext *ctx = dv_authz_context_new(store, user_id, NULL, &error);
+        g_assert_no_error(error);
+        actor = dv_actor_new(user_id, "sam", NULL);
+        dv_actor_set_authz(actor, ctx, (GDestroyNotify)dv_authz_context_unref);
+    }
+    body = dv_test_json_object("{\"name\":\"own\",\"host\":\"h1\",\"vcpus\":1,\"memory_mib\":256}");
+    job = dv_engine_create(f->engine, DV_KIND_VM, body, actor, &error);
+    g_assert_no_error(error);
+    done = run(f, job);
+    dv_test_assert_job_succeeded(done);
+    vm_id = g_strdup(dv_json_get_string(dv_json_get_object(done, "result"), "id", ""));
+
+    /* Grow to 3 vCPUs, 1024 MiB: exactly the quota. */
+    g_clear_pointer(&body, json_object_unref);
+    g_clear_pointer(&job, json_object_unref);
+    g_clear_pointer(&done, json_object_unref);
+    body = dv_test_json_object("{\"vcpus\":3,\"memory_mib\":1024}");
+    job = dv_engine_vm_change(f->engine, vm_id, body, actor, &error);
+    g_assert_no_error(error);
+    done = run(f, job);
+    dv_test_assert_job_succeeded(done);
+    used = dv_authz_quota_usage(store, binding, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(dv_json_get_int(used, "vcpus", 0), ==, 3);
+    g_assert_cmpint(dv_json_get_int(used, "memory_mib", 0), ==, 1024);
+
+    /* One vCPU more: refused naming the quota, nothing charged. */
+    g_clear_pointer(&body, json_object_unref);
+    g_clear_pointer(&job, json_object_unref);
+    body = dv_test_json_object("{\"vcpus\":4}");
+    job = dv_engine_vm_change(f->engine, vm_id, body, actor, &error);
+    g_assert_null(job);
+    g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
+    g_assert_cmpstr(dv_error_get_field(error), ==, "quota.vcpus");
+    g_clear_error(&error);
+    g_clear_pointer(&used, json_object_unref);
+    used = dv_authz_quota_usage(store, binding, NULL, &error);
+    g_assert_cmpint(dv_json_get_int(used, "vcpus", 0), ==, 3);
+
+    /* Shrink: given back. */
+    g_clear_pointer(&body, json_object_unref);
+    g_clear_pointer(&done, json_object_unref);
+    body = dv_test_json_object("{\"vcpus\":1,\"memory_mib\":128}");
+    job = dv_engine_vm_change(f->engine, vm_id, body, actor, &error);
+    g_assert_no_error(error);
+    done = run(f, job);
+    dv_test_assert_job_succeeded(done);
+    g_clear_pointer(&used, json_object_unref);
+    used = dv_authz_quota_usage(store, binding, NULL, &error);
+    g_assert_cmpint(dv_json_get_int(used, "vcpus", 0), ==, 1);
+    g_assert_cmpint(dv_json_get_int(used, "memory_mib", 0), ==, 128);
+}
+
 static void
 add_both(const char *path, void (*func)(Fixture *, gconstpointer))
 {
@@ -371,5 +464,6 @@ main(int argc, char **argv)
     add_both("/drover/engine/vm-change/stopped", test_stopped);
     add_both("/drover/engine/vm-change/running", test_running);
     add_both("/drover/engine/vm-change/refused", test_refused);
+    add_both("/drover/engine/vm-change/quota", test_quota);
     return g_test_run();
 }

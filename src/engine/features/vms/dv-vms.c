@@ -1115,6 +1115,82 @@ dv_engine_vm_boot_order(JsonArray *arr, GError **error)
     return TRUE;
 }
 
+/* A change that grows a charged VM's vCPUs or memory: the charge follows,
+ * in the transaction that accepts the job (docs/ACCESS.md, "Quotas"). */
+typedef struct {
+    gboolean needed;
+    const char *vm_id;
+    JsonObject *spec;  /* the row's spec with the new charge */
+    DvAuthzAmount more; /* reserved */
+    DvAuthzAmount less; /* given back */
+    const char *binding_id;
+    const char *user_id;
+} DvVmRecharge;
+
+static gboolean
+dv_engine_vm_recharge_txn(DvStore *store, gpointer user_data, GError **error)
+{
+    DvVmRecharge *r = user_data;
+    g_autoptr(GError) local = NULL;
+    g_autoptr(JsonObject) changes = json_object_new();
+
+    if (!r->needed)
+        return TRUE;
+    if (!dv_authz_quota_reserve(store, r->binding_id, r->user_id, &r->more, &local)) {
+        /* The binding is gone: nothing is charged any more. */
+        if (!g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            return FALSE;
+        }
+        return TRUE;
+    }
+    if (!dv_authz_quota_release(store, r->binding_id, r->user_id, &r->less, error))
+        return FALSE;
+    json_object_set_object_member(changes, "spec", json_object_ref(r->spec));
+    return dv_store_update(store, &dv_table_vms, r->vm_id, changes, error);
+}
+
+/* Fills @r with the charge of @vm after @body (@r->needed FALSE: none);
+ * @r borrows from @vm and from *@ret_copy (owned by the caller). */
+static void
+dv_engine_vm_recharge_plan(JsonObject *vm, JsonObject *body, DvVmRecharge *r, JsonNode **ret_copy)
+{
+    JsonObject *spec = dv_json_get_object(vm, "spec");
+    JsonObject *q = dv_json_get_object(spec, "quota");
+    g_autoptr(JsonNode) spec_node = NULL;
+    JsonNode *copy;
+    JsonObject *new_q;
+    gint64 d_vcpus;
+    gint64 d_mem;
+
+    r->needed = FALSE;
+    if (q == NULL)
+        return;
+    d_vcpus = json_object_has_member(body, "vcpus")
+                  ? dv_json_get_int(body, "vcpus", 0) - dv_json_get_int(q, "vcpus", 0)
+                  : 0;
+    d_mem = json_object_has_member(body, "memory_mib")
+                ? dv_json_get_int(body, "memory_mib", 0) - dv_json_get_int(q, "memory_mib", 0)
+                : 0;
+    if (d_vcpus == 0 && d_mem == 0)
+        return;
+    spec_node = json_node_init_object(json_node_alloc(), spec);
+    copy = dv_json_node_deep_copy(spec_node);
+    new_q = dv_json_get_object(json_node_get_object(copy), "quota");
+    json_object_set_int_member(new_q, "vcpus", dv_json_get_int(q, "vcpus", 0) + d_vcpus);
+    json_object_set_int_member(new_q, "memory_mib", dv_json_get_int(q, "memory_mib", 0) + d_mem);
+    r->needed = TRUE;
+    r->vm_id = dv_json_get_string(vm, "id", "");
+    r->spec = json_node_get_object(copy);
+    r->binding_id = dv_json_get_string(q, "binding_id", "");
+    r->user_id = dv_json_get_string(q, "user_id", "");
+    r->more.vcpus = MAX(d_vcpus, 0);
+    r->more.memory_mib = MAX(d_mem, 0);
+    r->less.vcpus = MAX(-d_vcpus, 0);
+    r->less.memory_mib = MAX(-d_mem, 0);
+    *ret_copy = copy;
+}
+
 JsonObject *
 dv_engine_vm_change(DvEngine *engine, const char *vm_ref, JsonObject *body, const DvActor *actor,
                     GError **error)
@@ -1198,8 +1274,25 @@ dv_engine_vm_change(DvEngine *engine, const char *vm_ref, JsonObject *body, cons
         g_autoptr(JsonNode) copy = dv_json_node_deep_copy(in);
         params = json_object_ref(json_node_get_object(copy));
     }
-    return dv_core_submit(engine, "vm.change", "vm", dv_json_get_string(vm, "id", ""), vm_name,
-                          dv_json_get_string(vm, "host_id", ""), params, actor, error);
+    /* The charge follows in the transaction that accepts the job: a
+     * change the quota refuses is 409 naming quota.<what>; one the host
+     * then refuses keeps the new charge, erring on the quota's side. */
+    {
+        g_autoptr(JsonNode) spec_copy = NULL;
+        DvVmRecharge r = { 0 };
+        DvJobRequest req = {
+            .kind = "vm.change",
+            .target_type = "vm",
+            .target_id = dv_json_get_string(vm, "id", ""),
+            .target_name = vm_name,
+            .host_id = dv_json_get_string(vm, "host_id", ""),
+            .params = params,
+            .created_by = dv_actor_get_name(actor),
+        };
+        dv_engine_vm_recharge_plan(vm, body, &r, &spec_copy);
+        return dv_job_manager_submit_with(dv_core(engine)->jobs, &req, dv_engine_vm_recharge_txn,
+                                          &r, error);
+    }
 }
 
 static const DvJobStep dv_vm_change_steps[] = { { "change", 80 }, { "save", 20 } };
