@@ -495,7 +495,21 @@ dv_authorizer_check_run_as(DvRequest *req, const DvOp *op, DvOpCall *call, GErro
     account = dv_core_resolve(req->server->engine, DV_KIND_RUN_AS, ref, op->run_as_field, NULL);
     if (account == NULL)
         return TRUE;
-    return dv_authz_check_run_as_use(call->authz, dv_json_get_string(account, "id", NULL), error);
+    if (!dv_authz_check_run_as_use(call->authz, dv_json_get_string(account, "id", NULL), error)) {
+        /* The refusal names the body's field; out of scope reads as
+         * absent: the words of dv_core_resolve() for the reference
+         * given, not the account's id. */
+        g_autoptr(GError) local = g_steal_pointer(error);
+        g_autofree char *safe = dv_text_excerpt(ref, 80);
+        if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
+            dv_set_field_error(error, DV_ERROR_NOT_FOUND, op->run_as_field,
+                               "Run As account '%s' not found", safe);
+        else
+            dv_set_field_error(error, (DvErrorCode)local->code, op->run_as_field, "%s: %s",
+                               op->run_as_field, local->message);
+        return FALSE;
+    }
+    return TRUE;
 }
 
 /* A delegated administrator's answer without storage data (absent, not

@@ -642,6 +642,8 @@ static const DvOp dv_engine_ops[] = {
       .object = DV_KIND_GUEST_OS_PROFILE,
       .target = DV_OP_TARGET_GLOBAL,
       .lock = DV_OP_LOCK_GLOBAL,
+      /* A domain join from a Run As account needs run_as.use on it. */
+      .run_as_field = "domain_join_run_as",
       .job_kinds = dv_jobs_guest_os_profile_create,
       .shape = DV_OP_SHAPE_JOB,
       .body = DV_OP_BODY_REQUIRED,
@@ -668,6 +670,8 @@ static const DvOp dv_engine_ops[] = {
       .target = DV_OP_TARGET_PATH,
       .target_field = "ref",
       .lock = DV_OP_LOCK_OBJECT,
+      /* A domain join from a Run As account needs run_as.use on it. */
+      .run_as_field = "domain_join_run_as",
       .job_kinds = dv_jobs_guest_os_profile_update,
       .shape = DV_OP_SHAPE_JOB,
       .body = DV_OP_BODY_REQUIRED,

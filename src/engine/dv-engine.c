@@ -577,6 +577,11 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
     /* After the jobs: rows a resumed job owns are left to it. */
     if (!opts->no_recover && !dv_engine_recover_rows(engine, 0, NULL, error))
         return NULL;
+    /* A server keeps its view of every host current (docs/VIRT.md,
+     * "Events"); drover-setup and in-process tests do not watch. */
+    if (opts->serve && !opts->no_watch &&
+        !dv_engine_hosts_watch_start(engine, opts->watch_resync_ms, 0, error))
+        return NULL;
     return g_steal_pointer(&engine);
 }
 
@@ -585,6 +590,8 @@ dv_engine_free(DvEngine *engine)
 {
     if (engine == NULL)
         return;
+    /* Event work writes rows and reads hosts: it stops first. */
+    dv_engine_hosts_watch_stop(engine);
     g_clear_pointer(&dv_core(engine)->jobs, dv_job_manager_free);
     if (dv_core(engine)->store != NULL)
         dv_engine_unregister(engine);

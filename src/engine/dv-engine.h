@@ -41,6 +41,11 @@ typedef struct {
     /* The only place a library share's directory is created on request
      * (docs/API.md, library shares).  NULL: <state_dir>/library. */
     const char *library_root;
+    /* A serving engine watches its hosts' events (docs/VIRT.md, "Events"):
+     * no_watch turns that off; watch_resync_ms is the full resync's period
+     * (0: 60 s). */
+    gboolean no_watch;
+    guint watch_resync_ms;
 } DvEngineOptions;
 
 DvEngine *dv_engine_new(const DvEngineOptions *opts, GError **error);

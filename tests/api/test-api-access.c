@@ -249,43 +249,14 @@ static JsonNode *
 req(Fixture *f, const char *token, const char *method, const char *path, const char *body,
     guint *ret_status)
 {
-    g_autofree char *url = g_strconcat(f->d->url, path, NULL);
-    g_autoptr(SoupMessage) msg = soup_message_new(method, url);
-    g_autoptr(GBytes) out = NULL;
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonParser) parser = json_parser_new();
-    gsize len = 0;
-    const char *text;
-
-    g_assert_nonnull(msg);
-    if (token != NULL) {
-        g_autofree char *h = g_strdup_printf("Bearer %s", token);
-        soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization", h);
-    }
-    if (body != NULL) {
-        g_autoptr(GBytes) b = g_bytes_new(body, strlen(body));
-        soup_message_set_request_body_from_bytes(msg, "application/json", b);
-    }
-    out = soup_session_send_and_read(f->d->session, msg, NULL, &error);
-    g_assert_no_error(error);
-    *ret_status = soup_message_get_status(msg);
-    text = g_bytes_get_data(out, &len);
-    if (len == 0 || !json_parser_load_from_data(parser, text, (gssize)len, NULL))
-        return NULL;
-    return json_node_copy(json_parser_get_root(parser));
+    return dv_test_request_as(f->d, token, method, path, body, ret_status);
 }
 
 static JsonObject *
 req_ok(Fixture *f, const char *token, const char *method, const char *path, const char *body,
        guint want)
 {
-    guint status = 0;
-    g_autoptr(JsonNode) n = req(f, token, method, path, body, &status);
-    if (status != want) {
-        g_autofree char *t = n != NULL ? json_to_string(n, FALSE) : g_strdup("(no body)");
-        g_error("%s %s: expected %u, got %u: %s", method, path, want, status, t);
-    }
-    return json_object_ref(json_node_get_object(n));
+    return dv_test_request_as_ok(f->d, token, method, path, body, want);
 }
 
 static char *
@@ -347,17 +318,7 @@ fixture_setup(Fixture *f, gconstpointer data)
         { "network", "/api/v1/networks?host_id=" },
     };
 
-    if (g_strcmp0(data, "postgresql") == 0) {
-        g_autofree char *uri = NULL;
-        const char *extra[] = { "--database", NULL, NULL };
-        if (g_getenv("DV_TEST_PG_URI") == NULL)
-            g_error("DV_TEST_PG_URI is not set: run under tests/services/with-services");
-        uri = dv_test_pg_new_database("dv_access", &f->pg_db);
-        extra[1] = uri;
-        f->d = dv_test_daemon_start(NULL, extra);
-    } else {
-        f->d = dv_test_daemon_start(NULL, NULL);
-    }
+    f->d = dv_test_daemon_start_on(data, "dv_access", &f->pg_db);
     f->hostdir = g_dir_make_tmp("dv-access-XXXXXX", NULL);
     f->subst = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     dv_test_run_job_ok(f->d, "POST", "/api/v1/host-groups", "{\"name\":\"In\"}");

@@ -41,43 +41,14 @@ static JsonNode *
 req(Fixture *f, const char *token, const char *method, const char *path, const char *body,
     guint *ret_status)
 {
-    g_autofree char *url = g_strconcat(f->d->url, path, NULL);
-    g_autoptr(SoupMessage) msg = soup_message_new(method, url);
-    g_autoptr(GBytes) out = NULL;
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonParser) parser = json_parser_new();
-    gsize len = 0;
-    const char *text;
-
-    g_assert_nonnull(msg);
-    if (token != NULL) {
-        g_autofree char *h = g_strdup_printf("Bearer %s", token);
-        soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization", h);
-    }
-    if (body != NULL) {
-        g_autoptr(GBytes) b = g_bytes_new(body, strlen(body));
-        soup_message_set_request_body_from_bytes(msg, "application/json", b);
-    }
-    out = soup_session_send_and_read(f->d->session, msg, NULL, &error);
-    g_assert_no_error(error);
-    *ret_status = soup_message_get_status(msg);
-    text = g_bytes_get_data(out, &len);
-    if (len == 0 || !json_parser_load_from_data(parser, text, (gssize)len, NULL))
-        return NULL;
-    return json_node_copy(json_parser_get_root(parser));
+    return dv_test_request_as(f->d, token, method, path, body, ret_status);
 }
 
 static JsonObject *
 req_ok(Fixture *f, const char *token, const char *method, const char *path, const char *body,
        guint want)
 {
-    guint status = 0;
-    g_autoptr(JsonNode) n = req(f, token, method, path, body, &status);
-    if (status != want) {
-        g_autofree char *t = n != NULL ? json_to_string(n, FALSE) : g_strdup("(no body)");
-        g_error("%s %s: expected %u, got %u: %s", method, path, want, status, t);
-    }
-    return json_object_ref(json_node_get_object(n));
+    return dv_test_request_as_ok(f->d, token, method, path, body, want);
 }
 
 static char *
@@ -92,46 +63,10 @@ object_text(JsonObject *o)
 static GPtrArray *
 read_events(Fixture *f, const char *token, const char *job_id, guint *ret_status)
 {
-    g_autofree char *url = g_strdup_printf("%s/api/v1/jobs/%s/events", f->d->url, job_id);
-    g_autoptr(SoupMessage) msg = soup_message_new("GET", url);
-    g_autoptr(GError) error = NULL;
-    g_autoptr(GInputStream) in = NULL;
-    g_autoptr(GDataInputStream) data = NULL;
-    g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func(g_free);
-    g_autofree char *event = NULL;
-    gboolean ended = FALSE;
+    g_autoptr(GPtrArray) events = dv_test_job_events(f->d, token, job_id, ret_status);
 
-    if (token != NULL) {
-        g_autofree char *auth = g_strdup_printf("Bearer %s", token);
-        soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization",
-                                     auth);
-    }
-    in = soup_session_send(f->d->session, msg, NULL, &error);
-    g_assert_no_error(error);
-    *ret_status = soup_message_get_status(msg);
-    if (*ret_status != 200)
-        return NULL;
-    g_assert_cmpstr(soup_message_headers_get_content_type(
-                        soup_message_get_response_headers(msg), NULL),
-                    ==, "text/event-stream");
-    data = g_data_input_stream_new(in);
-    while (!ended) {
-        g_autofree char *line = g_data_input_stream_read_line_utf8(data, NULL, NULL, &error);
-        g_assert_no_error(error);
-        if (line == NULL)
-            break;
-        if (g_str_has_prefix(line, "event: ")) {
-            g_free(event);
-            event = g_strdup(line + 7);
-        } else if (g_str_has_prefix(line, "data: ")) {
-            if (g_strcmp0(event, "progress") == 0)
-                g_ptr_array_add(events, g_strdup(line + 6));
-            else if (g_strcmp0(event, "end") == 0)
-                ended = TRUE;
-        }
-    }
-    g_assert_true(ended);
-    g_assert_cmpuint(events->len, >=, 1);
+    if (events != NULL)
+        g_assert_cmpuint(events->len, >=, 1);
     return g_steal_pointer(&events);
 }
 
@@ -179,17 +114,7 @@ fixture_setup(Fixture *f, gconstpointer data)
     g_autofree char *hin = NULL;
     g_autofree char *hout = NULL;
 
-    if (g_strcmp0(data, "postgresql") == 0) {
-        g_autofree char *uri = NULL;
-        const char *extra[] = { "--database", NULL, NULL };
-        if (g_getenv("DV_TEST_PG_URI") == NULL)
-            g_error("DV_TEST_PG_URI is not set: run under tests/services/with-services");
-        uri = dv_test_pg_new_database("dv_jobs_access", &f->pg_db);
-        extra[1] = uri;
-        f->d = dv_test_daemon_start(NULL, extra);
-    } else {
-        f->d = dv_test_daemon_start(NULL, NULL);
-    }
+    f->d = dv_test_daemon_start_on(data, "dv_jobs_access", &f->pg_db);
     f->hostdir = g_dir_make_tmp("dv-jobs-access-XXXXXX", NULL);
     dv_test_run_job_ok(f->d, "POST", "/api/v1/host-groups", "{\"name\":\"In\"}");
     dv_test_run_job_ok(f->d, "POST", "/api/v1/host-groups", "{\"name\":\"Out\"}");

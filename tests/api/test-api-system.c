@@ -377,54 +377,28 @@ run_ok(Fixture *f, const char *method, const char *path, const char *body)
 static JsonObject *
 watch_events(Fixture *f, const char *job_id)
 {
-    g_autofree char *url = g_strdup_printf("%s/api/v1/jobs/%s/events", f->d->url, job_id);
-    g_autoptr(SoupMessage) msg = soup_message_new("GET", url);
-    g_autofree char *auth = g_strdup_printf("Bearer %s", f->d->token);
-    g_autoptr(GError) error = NULL;
-    g_autoptr(GInputStream) in = NULL;
-    g_autoptr(GDataInputStream) data = NULL;
-    g_autofree char *event = NULL;
+    guint status = 0;
+    g_autoptr(GPtrArray) events = dv_test_job_events(f->d, f->d->token, job_id, &status);
     g_autoptr(JsonObject) last = NULL;
     gint64 prev = -1;
-    guint n = 0;
-    gboolean ended = FALSE;
 
-    soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization", auth);
-    in = soup_session_send(f->d->session, msg, NULL, &error);
-    g_assert_no_error(error);
-    g_assert_cmpuint(soup_message_get_status(msg), ==, 200);
-    data = g_data_input_stream_new(in);
-    while (!ended) {
-        g_autofree char *line = g_data_input_stream_read_line_utf8(data, NULL, NULL, &error);
-        g_assert_no_error(error);
-        if (line == NULL)
-            break;
-        if (g_str_has_prefix(line, "event: ")) {
-            g_free(event);
-            event = g_strdup(line + 7);
-        } else if (g_str_has_prefix(line, "data: ")) {
-            if (g_strcmp0(event, "progress") == 0) {
-                g_autoptr(JsonParser) p = json_parser_new();
-                JsonObject *job;
-                gint64 progress;
-                g_assert_true(json_parser_load_from_data(p, line + 6, -1, NULL));
-                job = json_node_get_object(json_parser_get_root(p));
-                progress = json_object_get_int_member(job, "progress");
-                g_assert_cmpint(progress, >=, prev);
-                g_assert_cmpint(progress, <=, 100);
-                prev = progress;
-                n++;
-                g_clear_pointer(&last, json_object_unref);
-                last = json_object_ref(job);
-            } else if (g_strcmp0(event, "end") == 0) {
-                ended = TRUE;
-            }
-        }
+    g_assert_cmpuint(status, ==, 200);
+    for (guint i = 0; i < events->len; i++) {
+        g_autoptr(JsonParser) p = json_parser_new();
+        JsonObject *job;
+        gint64 progress;
+        g_assert_true(json_parser_load_from_data(p, g_ptr_array_index(events, i), -1, NULL));
+        job = json_node_get_object(json_parser_get_root(p));
+        progress = json_object_get_int_member(job, "progress");
+        g_assert_cmpint(progress, >=, prev);
+        g_assert_cmpint(progress, <=, 100);
+        prev = progress;
+        g_clear_pointer(&last, json_object_unref);
+        last = json_object_ref(job);
     }
-    g_assert_true(ended);
     g_assert_nonnull(last);
-    g_test_message("job %s: %u progress events", job_id, n);
-    g_assert_cmpuint(n, >=, 2);
+    g_test_message("job %s: %u progress events", job_id, events->len);
+    g_assert_cmpuint(events->len, >=, 2);
     g_assert_cmpint(prev, ==, 100);
     return g_steal_pointer(&last);
 }

@@ -395,47 +395,18 @@ test_vm_lifecycle(Fixture *f, gconstpointer data)
 static guint
 read_events(Fixture *f, const char *job_id, char **ret_last_state)
 {
-    g_autofree char *url = g_strdup_printf("%s/api/v1/jobs/%s/events", f->d->url, job_id);
-    g_autoptr(SoupMessage) msg = soup_message_new("GET", url);
-    g_autofree char *auth = g_strdup_printf("Bearer %s", f->d->token);
-    g_autoptr(GError) error = NULL;
-    g_autoptr(GInputStream) in = NULL;
-    g_autoptr(GDataInputStream) data = NULL;
-    g_autofree char *event = NULL;
-    g_autofree char *last = NULL;
-    guint progress = 0;
-    gboolean ended = FALSE;
+    guint status = 0;
+    g_autoptr(GPtrArray) events = dv_test_job_events(f->d, f->d->token, job_id, &status);
+    g_autoptr(JsonParser) p = json_parser_new();
+    const char *last;
 
-    soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization", auth);
-    in = soup_session_send(f->d->session, msg, NULL, &error);
-    g_assert_no_error(error);
-    g_assert_cmpuint(soup_message_get_status(msg), ==, 200);
-    data = g_data_input_stream_new(in);
-    while (!ended) {
-        g_autofree char *line = g_data_input_stream_read_line_utf8(data, NULL, NULL, &error);
-        g_assert_no_error(error);
-        if (line == NULL)
-            break;
-        if (g_str_has_prefix(line, "event: ")) {
-            g_free(event);
-            event = g_strdup(line + 7);
-        } else if (g_str_has_prefix(line, "data: ")) {
-            if (g_strcmp0(event, "progress") == 0) {
-                progress++;
-                g_free(last);
-                last = g_strdup(line + 6);
-            } else if (g_strcmp0(event, "end") == 0) {
-                ended = TRUE;
-            }
-        }
-    }
-    g_assert_true(ended);
-    {
-        g_autoptr(JsonParser) p = json_parser_new();
-        g_assert_true(json_parser_load_from_data(p, last, -1, NULL));
-        *ret_last_state = g_strdup(json_object_get_string_member(json_node_get_object(json_parser_get_root(p)), "state"));
-    }
-    return progress;
+    g_assert_cmpuint(status, ==, 200);
+    g_assert_cmpuint(events->len, >, 0);
+    last = g_ptr_array_index(events, events->len - 1);
+    g_assert_true(json_parser_load_from_data(p, last, -1, NULL));
+    *ret_last_state = g_strdup(
+        json_object_get_string_member(json_node_get_object(json_parser_get_root(p)), "state"));
+    return events->len;
 }
 
 static char *

@@ -133,6 +133,27 @@ cli_run_argv(const char *xdg, const char *const *args)
     return r;
 }
 
+/* @first and the arguments after it up to NULL, NULL-terminated
+ * (borrowed strings; owned array). */
+static GPtrArray *
+cli_args_valist(const char *first, va_list ap)
+{
+    GPtrArray *args = g_ptr_array_new();
+
+    for (const char *a = first; a != NULL; a = va_arg(ap, const char *))
+        g_ptr_array_add(args, (char *)a);
+    g_ptr_array_add(args, NULL);
+    return args;
+}
+
+/* drover ARGS... (NULL terminated) with the config in @xdg. */
+static CliResult *
+cli_run_valist(const char *xdg, const char *first, va_list ap)
+{
+    g_autoptr(GPtrArray) args = cli_args_valist(first, ap);
+    return cli_run_argv(xdg, (const char *const *)args->pdata);
+}
+
 /* drover ARGS... (NULL terminated) with the fixture's config. */
 static CliResult *
 cli_run(Fixture *f, const char *first, ...) G_GNUC_NULL_TERMINATED;
@@ -140,15 +161,13 @@ cli_run(Fixture *f, const char *first, ...) G_GNUC_NULL_TERMINATED;
 static CliResult *
 cli_run(Fixture *f, const char *first, ...)
 {
-    g_autoptr(GPtrArray) args = g_ptr_array_new();
     va_list ap;
+    CliResult *r;
 
     va_start(ap, first);
-    for (const char *a = first; a != NULL; a = va_arg(ap, const char *))
-        g_ptr_array_add(args, (char *)a);
+    r = cli_run_valist(f->xdg, first, ap);
     va_end(ap);
-    g_ptr_array_add(args, NULL);
-    return cli_run_argv(f->xdg, (const char *const *)args->pdata);
+    return r;
 }
 
 static void
@@ -1037,7 +1056,7 @@ cli_run_stdin(Fixture *f, const char *input, const char *first, ...) G_GNUC_NULL
 static CliResult *
 cli_run_stdin(Fixture *f, const char *input, const char *first, ...)
 {
-    g_autoptr(GPtrArray) args = g_ptr_array_new();
+    g_autoptr(GPtrArray) args = NULL;
     g_autoptr(GSubprocess) proc = NULL;
     g_autoptr(GError) error = NULL;
     g_autofree char *cmd = NULL;
@@ -1045,10 +1064,8 @@ cli_run_stdin(Fixture *f, const char *input, const char *first, ...)
     va_list ap;
 
     va_start(ap, first);
-    for (const char *a = first; a != NULL; a = va_arg(ap, const char *))
-        g_ptr_array_add(args, (char *)a);
+    args = cli_args_valist(first, ap);
     va_end(ap);
-    g_ptr_array_add(args, NULL);
     proc = cli_spawn_argv(f->xdg,
                           G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
                               G_SUBPROCESS_FLAGS_STDERR_PIPE,
@@ -1596,15 +1613,13 @@ static CliResult *cli_run_in(const char *xdg, const char *first, ...) G_GNUC_NUL
 static CliResult *
 cli_run_in(const char *xdg, const char *first, ...)
 {
-    g_autoptr(GPtrArray) args = g_ptr_array_new();
     va_list ap;
+    CliResult *r;
 
     va_start(ap, first);
-    for (const char *a = first; a != NULL; a = va_arg(ap, const char *))
-        g_ptr_array_add(args, (char *)a);
+    r = cli_run_valist(xdg, first, ap);
     va_end(ap);
-    g_ptr_array_add(args, NULL);
-    return cli_run_argv(xdg, (const char *const *)args->pdata);
+    return r;
 }
 
 /* The access commands end to end: an administrator adds a user and binds

@@ -13,6 +13,7 @@
 #include "dv-json.h"
 #include "dv-store.h"
 #include "dv-test-pg.h"
+#include "dv-test-scope.h"
 
 #include <glib/gstdio.h>
 #include <string.h>
@@ -38,50 +39,19 @@ typedef struct {
 static void
 exec_sql(Fixture *f, const char *sql, const DvSqlParam *p, guint n)
 {
-    g_autoptr(GError) error = NULL;
-    g_assert_true(dv_db_exec(dv_store_get_db(f->store), sql, p, n, NULL, &error));
-    g_assert_no_error(error);
-}
-
-static void
-add_group(Fixture *f, const char *id, const char *parent)
-{
-    exec_sql(f, "INSERT INTO host_groups (id, name, parent_id, created_at) VALUES (?, ?, ?, 1)",
-             DV_SQL_ARGS(DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(parent)));
-}
-
-static void
-add_host(Fixture *f, const char *id, const char *group)
-{
-    g_autofree char *uri = g_strdup_printf("test:///%s", id);
-    exec_sql(
-        f,
-        "INSERT INTO hosts (id, name, uri, host_group_id, state, domain_type, max_connections, "
-        "max_concurrent_operations, created_at) VALUES (?, ?, ?, ?, 'ok', 'kvm', 16, 16, 1)",
-        DV_SQL_ARGS(DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(uri),
-                    DV_SQL_TEXT_P(group)));
+    dv_test_scope_exec(f->store, sql, p, n);
 }
 
 static void
 add_vm(Fixture *f, const char *id, const char *host, const char *owner)
 {
-    exec_sql(f,
-             "INSERT INTO vms (id, name, host_id, state, vcpus, memory_mib, generation, "
-             "secure_boot, origin, "
-             "owner_id, created_at, updated_at) VALUES (?, ?, ?, 'shutoff', 1, 512, 1, 0, "
-             "'created', ?, 1, 1)",
-             DV_SQL_ARGS(DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(host),
-                         DV_SQL_TEXT_P(owner)));
+    dv_test_scope_add_vm(f->store, id, id, host, owner, "created", NULL);
 }
 
 static char *
 add_user(Fixture *f, const char *name)
 {
-    g_autoptr(GError) error = NULL;
-    g_autoptr(DvSecret) pw = dv_secret_new_from_string("correct horse battery");
-    g_autoptr(JsonObject) u = dv_auth_users_add(f->auth, NULL, name, pw, &error);
-    g_assert_no_error(error);
-    return g_strdup(dv_json_get_string(u, "id", ""));
+    return dv_test_scope_add_user(f->auth, name);
 }
 
 /* A binding made by the engine itself (no granter). */
@@ -89,29 +59,13 @@ static char *
 bind(Fixture *f, const char *pkind, const char *principal, const char *role, const char *scope_kind,
      const char *scope_id, const char *effect)
 {
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) spec = json_object_new();
-    g_autoptr(JsonObject) b = NULL;
-    json_object_set_string_member(spec, "principal_kind", pkind);
-    json_object_set_string_member(spec, "principal", principal);
-    json_object_set_string_member(spec, "role", role);
-    json_object_set_string_member(spec, "scope_kind", scope_kind);
-    if (scope_id != NULL)
-        json_object_set_string_member(spec, "scope_id", scope_id);
-    json_object_set_string_member(spec, "effect", effect);
-    b = dv_authz_binding_add(f->store, NULL, spec, &error);
-    g_assert_no_error(error);
-    return g_strdup(dv_json_get_string(b, "id", ""));
+    return dv_test_scope_bind(f->store, pkind, principal, role, scope_kind, scope_id, effect, -1);
 }
 
 static DvAuthzContext *
 ctx_for(Fixture *f, const char *user_id, const char *const *groups)
 {
-    g_autoptr(GError) error = NULL;
-    DvAuthzContext *ctx = dv_authz_context_new(f->store, user_id, groups, &error);
-    g_assert_no_error(error);
-    g_assert_nonnull(ctx);
-    return ctx;
+    return dv_test_scope_context(f->store, user_id, groups);
 }
 
 static gint64
@@ -154,13 +108,13 @@ fixture_setup(Fixture *f, gconstpointer data)
     g_assert_no_error(error);
     f->admin_id = g_strdup(dv_json_get_string(admin, "id", ""));
 
-    add_group(f, "hg-root", NULL);
-    add_group(f, "hg-prod", "hg-root");
-    add_group(f, "hg-web", "hg-prod");
-    add_group(f, "hg-dev", "hg-root");
-    add_host(f, "h-prod", "hg-prod");
-    add_host(f, "h-web", "hg-web");
-    add_host(f, "h-dev", "hg-dev");
+    dv_test_scope_add_group(f->store, "hg-root", NULL);
+    dv_test_scope_add_group(f->store, "hg-prod", "hg-root");
+    dv_test_scope_add_group(f->store, "hg-web", "hg-prod");
+    dv_test_scope_add_group(f->store, "hg-dev", "hg-root");
+    dv_test_scope_add_host(f->store, "h-prod", "hg-prod");
+    dv_test_scope_add_host(f->store, "h-web", "hg-web");
+    dv_test_scope_add_host(f->store, "h-dev", "hg-dev");
 }
 
 static void
@@ -541,7 +495,7 @@ test_list_filter(Fixture *f, gconstpointer data)
     }
     /* A host in no group, and its VM: the global allow covers them one by
      * one (dv_authz_check), so the list keeps them beside the deny. */
-    add_host(f, "h-loose", NULL);
+    dv_test_scope_add_host(f->store, "h-loose", NULL);
     add_vm(f, "vm-loose", "h-loose", NULL);
     {
         g_autoptr(DvAuthzContext) c = ctx_for(f, nobody, NULL);
@@ -1265,7 +1219,7 @@ test_cost(Fixture *f, gconstpointer data)
 
     for (guint i = 0; i < 200; i++) {
         g_autofree char *id = g_strdup_printf("g-%03u", i);
-        add_group(f, id, i % 2 == 0 ? "hg-prod" : "hg-dev");
+        dv_test_scope_add_group(f->store, id, i % 2 == 0 ? "hg-prod" : "hg-dev");
     }
     for (guint i = 0; i < 20; i++) {
         g_autofree char *id = g_strdup_printf("g-%03u", i * 10);

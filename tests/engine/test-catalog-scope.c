@@ -10,11 +10,13 @@
  * On SQLite and PostgreSQL, against libvirt's test:/// driver. */
 
 #include "dv-auth-users.h"
+#include "dv-catalogs.h"
 #include "dv-authz.h"
 #include "dv-core.h"
 #include "dv-engine.h"
 #include "dv-test-catalog.h"
 #include "dv-test-pg.h"
+#include "dv-test-scope.h"
 #include "dv-test-util.h"
 
 #include <string.h>
@@ -32,16 +34,13 @@ typedef struct {
 static void
 exec_sql(Fixture *f, const char *sql, const DvSqlParam *p, guint n)
 {
-    g_autoptr(GError) error = NULL;
-    g_assert_true(dv_db_exec(dv_store_get_db(f->store), sql, p, n, NULL, &error));
-    g_assert_no_error(error);
+    dv_test_scope_exec(f->store, sql, p, n);
 }
 
 static void
 add_group(Fixture *f, const char *id, const char *parent)
 {
-    exec_sql(f, "INSERT INTO host_groups (id, name, parent_id, created_at) VALUES (?, ?, ?, 1)",
-             DV_SQL_ARGS(DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(parent)));
+    dv_test_scope_add_group(f->store, id, parent);
 }
 
 /* Groups hg-root > hg-a, hg-b; host h1 (VMs m0..m2, m0 stopped with
@@ -93,11 +92,7 @@ fixture_teardown(Fixture *f, gconstpointer data)
 static char *
 add_user(Fixture *f, const char *name)
 {
-    g_autoptr(GError) error = NULL;
-    g_autoptr(DvSecret) pw = dv_secret_new_from_string("correct horse battery");
-    g_autoptr(JsonObject) u = dv_auth_users_add(dv_core(f->engine)->auth, NULL, name, pw, &error);
-    g_assert_no_error(error);
-    return g_strdup(dv_json_get_string(u, "id", ""));
+    return dv_test_scope_add_user(dv_core(f->engine)->auth, name);
 }
 
 /* A binding made by the engine itself: @scope_kind global (@scope_id
@@ -106,35 +101,14 @@ static char *
 bind(Fixture *f, const char *user_id, const char *role, const char *scope_kind,
      const char *scope_id, gint64 quota_vms)
 {
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) spec = json_object_new();
-    g_autoptr(JsonObject) b = NULL;
-    json_object_set_string_member(spec, "principal_kind", "user");
-    json_object_set_string_member(spec, "principal", user_id);
-    json_object_set_string_member(spec, "role", role);
-    json_object_set_string_member(spec, "scope_kind", scope_kind);
-    if (scope_id != NULL)
-        json_object_set_string_member(spec, "scope_id", scope_id);
-    json_object_set_string_member(spec, "effect", "allow");
-    if (quota_vms >= 0) {
-        JsonObject *q = json_object_new();
-        json_object_set_int_member(q, "vms", quota_vms);
-        json_object_set_object_member(spec, "quota", q);
-    }
-    b = dv_authz_binding_add(f->store, NULL, spec, &error);
-    g_assert_no_error(error);
-    return g_strdup(dv_json_get_string(b, "id", ""));
+    return dv_test_scope_bind(f->store, "user", user_id, role, scope_kind, scope_id, "allow",
+                              quota_vms);
 }
 
 static DvActor *
 actor_for(Fixture *f, const char *user_id, const char *name)
 {
-    g_autoptr(GError) error = NULL;
-    DvAuthzContext *ctx = dv_authz_context_new(f->store, user_id, NULL, &error);
-    DvActor *actor = dv_actor_new(user_id, name, NULL);
-    g_assert_no_error(error);
-    dv_actor_set_authz(actor, ctx, (GDestroyNotify)dv_authz_context_unref);
-    return actor;
+    return dv_test_scope_actor(f->store, user_id, name);
 }
 
 static gint64
@@ -874,15 +848,331 @@ test_machine_error_redaction(Fixture *f, gconstpointer data)
     }
 }
 
+/* A custom role of @privileges (NULL-terminated), made by the engine. */
+static void
+add_role(Fixture *f, const char *name, const char *const *privileges)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) r = dv_authz_role_create(f->store, NULL, name, privileges, NULL, &error);
+    g_assert_no_error(error);
+}
+
+/* Asserts @error is @code naming @field and holding @words. */
+static void
+assert_refused(GError *error, DvErrorCode code, const char *field, const char *words)
+{
+    g_assert_error(error, DV_ERROR, (gint)code);
+    g_assert_cmpstr(dv_error_get_field(error), ==, field);
+    if (words != NULL && strstr(error->message, words) == NULL)
+        g_error("'%s' lacks '%s'", error->message, words);
+}
+
+static JsonObject *
+profile_create(Fixture *f, const DvActor *actor, const char *json, GError **error)
+{
+    g_autoptr(JsonObject) body = dv_test_json_object(json);
+    return dv_engine_create(f->engine, DV_KIND_GUEST_OS_PROFILE, body, actor, error);
+}
+
+/* Issue 11's grant rule (docs/ACCESS.md, "Run As accounts"): a guest OS
+ * profile may join its domain with a Run As account; naming it needs
+ * run_as.use (403 when the account is visible, 404 when not, nothing
+ * made); it is exclusive with the inline pair; the account cannot be
+ * deleted while named; a catalog with that profile is made, provisioned
+ * and grown only by actors holding run_as.use on it; a catalog binding
+ * giving catalog.provision needs the grantee to hold it; the identity
+ * disk carries the account's user and its password by size only. */
+static void
+test_run_as_profile(Fixture *f, gconstpointer data)
+{
+    static const char *const profiler[] = { "guest_os_profile.read",
+                                            "guest_os_profile.create",
+                                            "guest_os_profile.change",
+                                            "run_as.read",
+                                            "catalog.read",
+                                            "catalog.create",
+                                            "catalog.provision",
+                                            NULL };
+    static const char *const blind[] = { "guest_os_profile.read", "guest_os_profile.create",
+                                         "catalog.read", "catalog.create", NULL };
+    static const char *const user_of[] = { "run_as.use", NULL };
+    static const char *const reader_of[] = { "run_as.read", NULL };
+    g_autofree char *ada_id = NULL;
+    g_autofree char *gina_id = NULL;
+    g_autofree char *nora_id = NULL;
+    g_autofree char *sam_id = NULL;
+    g_autofree char *tom_id = NULL;
+    g_autofree char *una_id = NULL;
+    g_autoptr(DvActor) ada = NULL;
+    g_autoptr(DvActor) gina = NULL;
+    g_autoptr(DvActor) nora = NULL;
+    g_autoptr(DvActor) sam = NULL;
+    g_autoptr(DvActor) tom = NULL;
+    g_autoptr(JsonObject) joiner = NULL;
+    g_autoptr(JsonObject) p1 = NULL;
+    g_autoptr(JsonObject) cat = NULL;
+    g_autofree char *joiner_id = NULL;
+    gint64 profiles, machines, bindings;
+
+    if (f->engine == NULL)
+        return;
+    json_object_unref(
+        dv_test_engine_create(f->engine, DV_KIND_RUN_AS,
+                              "{\"name\":\"joiner\",\"username\":\"CORP\\\\svc-join\","
+                              "\"password\":\"Join-Secret-4711\"}",
+                              WAIT_MS));
+    json_object_unref(dv_test_engine_create(f->engine, DV_KIND_RUN_AS,
+                                            "{\"name\":\"keyed\",\"username\":\"root\","
+                                            "\"ssh_private_key\":\"-----BEGIN KEY-----\"}",
+                                            WAIT_MS));
+    json_object_unref(dv_test_engine_create(f->engine, DV_KIND_GUEST_OS_PROFILE,
+                                            "{\"name\":\"p0\",\"domain\":\"corp.example\","
+                                            "\"domain_join_user\":\"inline\","
+                                            "\"domain_join_password\":\"Inline-Secret-1\"}",
+                                            WAIT_MS));
+    joiner = dv_store_find(f->store, &dv_table_run_as_accounts, "name", "joiner", NULL);
+    g_assert_nonnull(joiner);
+    joiner_id = g_strdup(dv_json_get_string(joiner, "id", ""));
+    add_role(f, "profiler", profiler);
+    add_role(f, "blind", blind);
+    add_role(f, "account-user", user_of);
+    add_role(f, "account-reader", reader_of);
+    ada_id = add_user(f, "ada");
+    gina_id = add_user(f, "gina");
+    nora_id = add_user(f, "nora");
+    sam_id = add_user(f, "sam");
+    tom_id = add_user(f, "tom");
+    una_id = add_user(f, "una");
+    g_free(bind(f, ada_id, "administrator", "global", NULL, -1));
+    g_free(bind(f, gina_id, "profiler", "global", NULL, -1));
+    g_free(bind(f, nora_id, "blind", "global", NULL, -1));
+    g_free(bind(f, sam_id, "self-service-user", "host_group", "hg-a", -1));
+    g_free(bind(f, tom_id, "self-service-user", "host_group", "hg-a", -1));
+    g_free(bind(f, tom_id, "account-reader", "run_as", joiner_id, -1));
+    ada = actor_for(f, ada_id, "ada");
+    gina = actor_for(f, gina_id, "gina");
+    nora = actor_for(f, nora_id, "nora");
+    tom = actor_for(f, tom_id, "tom");
+
+    /* Naming the account: 403 when visible, 404 in the words of an absent
+     * one when not; nothing made. */
+    profiles = count(f, &dv_table_guest_os_profiles, NULL, NULL);
+    {
+        static const char *const json =
+            "{\"name\":\"p1\",\"domain\":\"corp.example\",\"domain_join_run_as\":\"joiner\"}";
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonObject) job = profile_create(f, gina, json, &error);
+        g_assert_null(job);
+        assert_refused(error, DV_ERROR_PERMISSION_DENIED, "domain_join_run_as", "run_as.use");
+        g_clear_error(&error);
+        job = profile_create(f, nora, json, &error);
+        g_assert_null(job);
+        assert_refused(error, DV_ERROR_NOT_FOUND, "domain_join_run_as",
+                       "Run As account 'joiner' not found");
+        g_assert_null(strstr(error->message, joiner_id));
+    }
+    /* Bad input, even for the administrator: exclusive with the inline
+     * pair, needs a domain, a password account, an existing one. */
+    {
+        static const struct {
+            const char *json;
+            DvErrorCode code;
+            const char *field;
+        } bad[] = {
+            { "{\"name\":\"p1\",\"domain\":\"corp.example\",\"domain_join_run_as\":\"joiner\","
+              "\"domain_join_user\":\"x\"}",
+              DV_ERROR_INVALID_ARGUMENT, "domain_join_run_as" },
+            { "{\"name\":\"p1\",\"domain\":\"corp.example\",\"domain_join_run_as\":\"joiner\","
+              "\"domain_join_password\":\"Other-Secret-1\"}",
+              DV_ERROR_INVALID_ARGUMENT, "domain_join_run_as" },
+            { "{\"name\":\"p1\",\"domain_join_run_as\":\"joiner\"}", DV_ERROR_INVALID_ARGUMENT,
+              "domain_join_run_as" },
+            { "{\"name\":\"p1\",\"domain\":\"corp.example\",\"domain_join_run_as\":\"keyed\"}",
+              DV_ERROR_INVALID_ARGUMENT, "domain_join_run_as" },
+            { "{\"name\":\"p1\",\"domain\":\"corp.example\",\"domain_join_run_as\":\"nobody\"}",
+              DV_ERROR_NOT_FOUND, "domain_join_run_as" },
+        };
+        for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+            g_autoptr(GError) error = NULL;
+            g_autoptr(JsonObject) job = profile_create(f, ada, bad[i].json, &error);
+            g_assert_null(job);
+            assert_refused(error, bad[i].code, bad[i].field, NULL);
+        }
+    }
+    g_assert_cmpint(count(f, &dv_table_guest_os_profiles, NULL, NULL), ==, profiles);
+
+    /* The administrator holds run_as.use: made; shown by id and name. */
+    {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonObject) job = profile_create(
+            f, ada,
+            "{\"name\":\"p1\",\"domain\":\"corp.example\",\"domain_join_run_as\":\"joiner\"}",
+            &error);
+        g_assert_no_error(error);
+        json_object_unref(dv_test_engine_run(f->engine, job, WAIT_MS));
+        p1 = dv_engine_get(f->engine, DV_KIND_GUEST_OS_PROFILE, "p1", &error);
+        g_assert_no_error(error);
+        g_assert_false(json_object_has_member(p1, "domain_join_run_as_id"));
+        g_assert_cmpstr(dv_json_get_string(dv_json_get_object(p1, "domain_join_run_as"), "id", ""),
+                        ==, joiner_id);
+        g_assert_cmpstr(
+            dv_json_get_string(dv_json_get_object(p1, "domain_join_run_as"), "name", ""), ==,
+            "joiner");
+    }
+    /* A change of the inline pair while the account is named: refused. */
+    {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonObject) body = dv_test_json_object("{\"domain_join_user\":\"x\"}");
+        g_autoptr(JsonObject) job =
+            dv_engine_update(f->engine, DV_KIND_GUEST_OS_PROFILE, "p1", body, ada, &error);
+        g_assert_null(job);
+        assert_refused(error, DV_ERROR_INVALID_ARGUMENT, "domain_join_user", "domain_join_run_as");
+    }
+    /* An account replacing the inline pair: the inline password goes. */
+    {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonObject) body = dv_test_json_object("{\"domain_join_run_as\":\"joiner\"}");
+        g_autoptr(JsonObject) job = NULL;
+        g_autoptr(JsonObject) p0 = NULL;
+        job = dv_engine_update(f->engine, DV_KIND_GUEST_OS_PROFILE, "p0", body, gina, &error);
+        g_assert_null(job);
+        assert_refused(error, DV_ERROR_PERMISSION_DENIED, "domain_join_run_as", "run_as.use");
+        g_clear_error(&error);
+        job = dv_engine_update(f->engine, DV_KIND_GUEST_OS_PROFILE, "p0", body, ada, &error);
+        g_assert_no_error(error);
+        json_object_unref(dv_test_engine_run(f->engine, job, WAIT_MS));
+        p0 = dv_engine_get(f->engine, DV_KIND_GUEST_OS_PROFILE, "p0", &error);
+        g_assert_no_error(error);
+        g_assert_true(dv_json_get_string(p0, "domain_join_user", NULL) == NULL);
+        g_assert_false(
+            dv_json_get_bool(dv_json_get_object(p0, "domain_join_password"), "set", TRUE));
+        g_assert_cmpstr(
+            dv_json_get_string(dv_json_get_object(p0, "domain_join_run_as"), "name", ""), ==,
+            "joiner");
+    }
+    /* A named account cannot be deleted: 409 naming the profiles. */
+    {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonObject) job =
+            dv_engine_delete(f->engine, DV_KIND_RUN_AS, "joiner", NULL, ada, &error);
+        g_assert_null(job);
+        g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
+        g_assert_nonnull(strstr(error->message, "'p0', 'p1'"));
+    }
+
+    /* A catalog with that profile: made only by an actor with run_as.use. */
+    {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonObject) body = dv_test_json_object(
+            "{\"name\":\"cat2\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\",\"host_group\":"
+            "\"hg-a\",\"pool\":\"pool1\",\"naming_scheme\":\"rdp-##\",\"count\":1,"
+            "\"type\":\"pooled\",\"guest_os_profile\":\"p1\",\"machine\":{\"vcpus\":1,"
+            "\"memory_mib\":128,\"networks\":[\"net1\"]}}");
+        g_autoptr(JsonObject) job = NULL;
+        gint64 catalogs = count(f, &dv_table_catalogs, NULL, NULL);
+        job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, gina, &error);
+        g_assert_null(job);
+        assert_refused(error, DV_ERROR_PERMISSION_DENIED, "guest_os_profile", "run_as.use");
+        g_clear_error(&error);
+        job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, nora, &error);
+        g_assert_null(job);
+        assert_refused(error, DV_ERROR_NOT_FOUND, "guest_os_profile", NULL);
+        g_assert_cmpint(count(f, &dv_table_catalogs, NULL, NULL), ==, catalogs);
+        g_clear_error(&error);
+        job = dv_engine_create(f->engine, DV_KIND_CATALOG, body, ada, &error);
+        g_assert_no_error(error);
+        run(f, job);
+        g_assert_cmpint(count(f, &dv_table_catalogs, NULL, NULL), ==, catalogs + 1);
+    }
+
+    /* cat1 takes p1: using it needs run_as.use, refused before anything
+     * is made. */
+    exec_sql(f, "UPDATE catalogs SET guest_os_profile_id = ? WHERE name = 'cat1'",
+             DV_SQL_ARGS(DV_SQL_TEXT_P(dv_json_get_string(p1, "id", ""))));
+    sam = actor_for(f, sam_id, "sam");
+    machines = count(f, &dv_table_catalog_machines, NULL, NULL);
+    {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonObject) job = add_machines(f, sam, 1, &error);
+        g_assert_null(job);
+        assert_refused(error, DV_ERROR_NOT_FOUND, "guest_os_profile", NULL);
+        g_clear_error(&error);
+        job = add_machines(f, tom, 1, &error);
+        g_assert_null(job);
+        assert_refused(error, DV_ERROR_PERMISSION_DENIED, "guest_os_profile", "run_as.use");
+        g_clear_error(&error);
+        job = dv_engine_catalog_provision(f->engine, "cat1", sam, &error);
+        g_assert_null(job);
+        assert_refused(error, DV_ERROR_NOT_FOUND, "guest_os_profile", NULL);
+    }
+    g_assert_cmpint(count(f, &dv_table_catalog_machines, NULL, NULL), ==, machines);
+    g_free(bind(f, sam_id, "account-user", "run_as", joiner_id, -1));
+    g_clear_pointer(&sam, dv_actor_free);
+    sam = actor_for(f, sam_id, "sam");
+    {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonObject) job = add_machines(f, sam, 1, &error);
+        g_assert_no_error(error);
+        run(f, job);
+        g_clear_pointer(&job, json_object_unref);
+        job = dv_engine_catalog_provision(f->engine, "cat1", sam, &error);
+        g_assert_no_error(error);
+        run(f, job);
+    }
+    g_assert_cmpint(count(f, &dv_table_catalog_machines, NULL, NULL), ==, machines + 1);
+
+    /* Granting cat1: refused unless the grantee holds run_as.use. */
+    bindings = count(f, &dv_table_bindings, NULL, NULL);
+    {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonObject) spec = json_object_new();
+        g_autoptr(JsonObject) b = NULL;
+        cat = dv_store_find(f->store, &dv_table_catalogs, "name", "cat1", &error);
+        g_assert_no_error(error);
+        json_object_set_string_member(spec, "principal", una_id);
+        json_object_set_string_member(spec, "role", "self-service-user");
+        json_object_set_string_member(spec, "scope_kind", "catalog");
+        json_object_set_string_member(spec, "scope_id", dv_json_get_string(cat, "id", ""));
+        b = dv_authz_binding_add(f->store, dv_core_actor_authz(ada), spec, &error);
+        g_assert_null(b);
+        assert_refused(error, DV_ERROR_PERMISSION_DENIED, "principal", "run_as.use");
+        g_clear_error(&error);
+        /* A deny is no hand-over. */
+        json_object_set_string_member(spec, "effect", "deny");
+        b = dv_authz_binding_add(f->store, dv_core_actor_authz(ada), spec, &error);
+        g_assert_no_error(error);
+        g_clear_pointer(&b, json_object_unref);
+        g_assert_cmpint(count(f, &dv_table_bindings, NULL, NULL), ==, bindings + 1);
+        g_free(bind(f, una_id, "account-user", "run_as", joiner_id, -1));
+        json_object_set_string_member(spec, "effect", "allow");
+        b = dv_authz_binding_add(f->store, dv_core_actor_authz(ada), spec, &error);
+        g_assert_no_error(error);
+        g_assert_nonnull(b);
+        g_assert_cmpint(count(f, &dv_table_bindings, NULL, NULL), ==, bindings + 3);
+    }
+
+    /* The identity disk: the account's user, its password by size only. */
+    {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonObject) id =
+            dv_engine_catalog_identity_preview(f->engine, "cat1", "desk-99", &error);
+        g_autofree char *text = NULL;
+        JsonObject *sum;
+        g_assert_no_error(error);
+        sum = dv_json_get_object(id, "user_data_summary");
+        g_assert_cmpstr(dv_json_get_string(sum, "domain", ""), ==, "corp.example");
+        g_assert_cmpstr(dv_json_get_string(sum, "domain_join_user", ""), ==, "CORP\\svc-join");
+        g_assert_true(dv_json_get_bool(sum, "has_domain_join_password", FALSE));
+        text = dv_json_object_to_string(id, FALSE);
+        g_assert_null(strstr(text, "Join-Secret-4711"));
+    }
+}
+
 static void
 add_both(const char *path, void (*func)(Fixture *, gconstpointer))
 {
-    g_autofree char *lite = g_strdup_printf("%s/sqlite", path);
-    g_autofree char *pg = g_strdup_printf("%s/pg", path);
-    g_test_add(lite, Fixture, GINT_TO_POINTER(DV_TEST_BACKEND_SQLITE), fixture_setup, func,
-               fixture_teardown);
-    g_test_add(pg, Fixture, GINT_TO_POINTER(DV_TEST_BACKEND_PG), fixture_setup, func,
-               fixture_teardown);
+    dv_test_add_both(path, sizeof(Fixture), (GTestFixtureFunc)fixture_setup, (GTestFixtureFunc)func,
+                     (GTestFixtureFunc)fixture_teardown);
 }
 
 int
@@ -897,5 +1187,6 @@ main(int argc, char **argv)
     add_both("/drover/auth/catalog-scope/submit-race", test_submit_race);
     add_both("/drover/auth/catalog-scope/add-new-only", test_add_new_only);
     add_both("/drover/auth/catalog-scope/machine-error-redaction", test_machine_error_redaction);
+    add_both("/drover/auth/catalog-scope/run-as-profile", test_run_as_profile);
     return g_test_run();
 }

@@ -14,6 +14,7 @@
 #include "dv-engine.h"
 #include "dv-test-catalog.h"
 #include "dv-test-pg.h"
+#include "dv-test-scope.h"
 #include "dv-test-util.h"
 
 #include <string.h>
@@ -46,9 +47,7 @@ fixture_teardown(Fixture *f, gconstpointer data)
 static void
 exec_sql(Fixture *f, const char *sql, const DvSqlParam *p, guint n)
 {
-    g_autoptr(GError) error = NULL;
-    g_assert_true(dv_db_exec(dv_store_get_db(f->store), sql, p, n, NULL, &error));
-    g_assert_no_error(error);
+    dv_test_scope_exec(f->store, sql, p, n);
 }
 
 /* vms.host_group_id of the VM named @name; NULL when unset (owned). */
@@ -83,32 +82,13 @@ stale_rows(Fixture *f)
 static DvActor *
 delegate(Fixture *f, const char *name, const char *const *groups)
 {
-    g_autoptr(GError) error = NULL;
-    g_autoptr(DvSecret) pw = dv_secret_new_from_string("correct horse battery");
-    g_autoptr(JsonObject) u = dv_auth_users_add(dv_core(f->engine)->auth, NULL, name, pw, &error);
-    const char *id;
-    DvAuthzContext *ctx;
-    DvActor *actor;
+    g_autofree char *id = dv_test_scope_add_user(dv_core(f->engine)->auth, name);
 
-    g_assert_no_error(error);
-    id = dv_json_get_string(u, "id", "");
     for (guint i = 0; groups[i] != NULL; i++) {
-        g_autoptr(JsonObject) spec = json_object_new();
-        g_autoptr(JsonObject) b = NULL;
-        json_object_set_string_member(spec, "principal_kind", "user");
-        json_object_set_string_member(spec, "principal", id);
-        json_object_set_string_member(spec, "role", "delegated-administrator");
-        json_object_set_string_member(spec, "scope_kind", "host_group");
-        json_object_set_string_member(spec, "scope_id", groups[i]);
-        json_object_set_string_member(spec, "effect", "allow");
-        b = dv_authz_binding_add(f->store, NULL, spec, &error);
-        g_assert_no_error(error);
+        g_autofree char *b = dv_test_scope_bind(f->store, "user", id, "delegated-administrator",
+                                                "host_group", groups[i], "allow", -1);
     }
-    ctx = dv_authz_context_new(f->store, id, NULL, &error);
-    g_assert_no_error(error);
-    actor = dv_actor_new(id, name, NULL);
-    dv_actor_set_authz(actor, ctx, (GDestroyNotify)dv_authz_context_unref);
-    return actor;
+    return dv_test_scope_actor(f->store, id, name);
 }
 
 /* Every VM @actor sees, paged by @limit; checks the (name, id) order. */
@@ -351,12 +331,8 @@ test_plan(Fixture *f, gconstpointer data)
 static void
 add_both(const char *path, void (*func)(Fixture *, gconstpointer))
 {
-    g_autofree char *lite = g_strdup_printf("%s/sqlite", path);
-    g_autofree char *pg = g_strdup_printf("%s/pg", path);
-    g_test_add(lite, Fixture, GINT_TO_POINTER(DV_TEST_BACKEND_SQLITE), fixture_setup, func,
-               fixture_teardown);
-    g_test_add(pg, Fixture, GINT_TO_POINTER(DV_TEST_BACKEND_PG), fixture_setup, func,
-               fixture_teardown);
+    dv_test_add_both(path, sizeof(Fixture), (GTestFixtureFunc)fixture_setup, (GTestFixtureFunc)func,
+                     (GTestFixtureFunc)fixture_teardown);
 }
 
 int

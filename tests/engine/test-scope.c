@@ -14,6 +14,7 @@
 #include "dv-engine.h"
 #include "dv-test-catalog.h"
 #include "dv-test-pg.h"
+#include "dv-test-scope.h"
 #include "dv-test-util.h"
 
 #include <string.h>
@@ -52,28 +53,7 @@ fixture_teardown(Fixture *f, gconstpointer data)
 static void
 exec_sql(Fixture *f, const char *sql, const DvSqlParam *p, guint n)
 {
-    g_autoptr(GError) error = NULL;
-    g_assert_true(dv_db_exec(dv_store_get_db(f->store), sql, p, n, NULL, &error));
-    g_assert_no_error(error);
-}
-
-static void
-add_group(Fixture *f, const char *id, const char *parent)
-{
-    exec_sql(f, "INSERT INTO host_groups (id, name, parent_id, created_at) VALUES (?, ?, ?, 1)",
-             DV_SQL_ARGS(DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(parent)));
-}
-
-static void
-add_host(Fixture *f, const char *id, const char *group)
-{
-    g_autofree char *uri = g_strdup_printf("test:///%s", id);
-    exec_sql(
-        f,
-        "INSERT INTO hosts (id, name, uri, host_group_id, state, domain_type, max_connections, "
-        "max_concurrent_operations, created_at) VALUES (?, ?, ?, ?, 'ok', 'kvm', 16, 16, 1)",
-        DV_SQL_ARGS(DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(uri),
-                    DV_SQL_TEXT_P(group)));
+    dv_test_scope_exec(f->store, sql, p, n);
 }
 
 /* A VM whose spec carries storage data (a disk in a pool). */
@@ -81,59 +61,31 @@ static void
 add_vm(Fixture *f, const char *name, const char *host)
 {
     g_autofree char *id = g_uuid_string_random();
-    exec_sql(f,
-             "INSERT INTO vms (id, name, host_id, state, vcpus, memory_mib, generation, "
-             "secure_boot, origin, spec, created_at, updated_at) VALUES (?, ?, ?, 'shutoff', 1, "
-             "512, 1, 0, 'drover', ?, 1, 1)",
-             DV_SQL_ARGS(DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(name), DV_SQL_TEXT_P(host),
-                         DV_SQL_TEXT_P("{\"disks\": [{\"pool\": \"pool1\", \"path\": "
-                                       "\"/var/lib/x.qcow2\"}], \"networks\": []}")));
+    dv_test_scope_add_vm(f->store, id, name, host, NULL, "drover",
+                         "{\"disks\": [{\"pool\": \"pool1\", \"path\": "
+                         "\"/var/lib/x.qcow2\"}], \"networks\": []}");
 }
 
 static char *
 add_user(Fixture *f, const char *name)
 {
-    g_autoptr(GError) error = NULL;
-    g_autoptr(DvSecret) pw = dv_secret_new_from_string("correct horse battery");
-    g_autoptr(JsonObject) u = dv_auth_users_add(dv_core(f->engine)->auth, NULL, name, pw, &error);
-    g_assert_no_error(error);
-    return g_strdup(dv_json_get_string(u, "id", ""));
+    return dv_test_scope_add_user(dv_core(f->engine)->auth, name);
 }
 
 /* A binding made by the engine itself; @quota_vms < 0: none. */
 static char *
 bind(Fixture *f, const char *user_id, const char *role, const char *scope_id, gint64 quota_vms)
 {
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) spec = json_object_new();
-    g_autoptr(JsonObject) b = NULL;
-    json_object_set_string_member(spec, "principal_kind", "user");
-    json_object_set_string_member(spec, "principal", user_id);
-    json_object_set_string_member(spec, "role", role);
-    json_object_set_string_member(spec, "scope_kind", scope_id != NULL ? "host_group" : "global");
-    if (scope_id != NULL)
-        json_object_set_string_member(spec, "scope_id", scope_id);
-    json_object_set_string_member(spec, "effect", "allow");
-    if (quota_vms >= 0) {
-        JsonObject *q = json_object_new();
-        json_object_set_int_member(q, "vms", quota_vms);
-        json_object_set_object_member(spec, "quota", q);
-    }
-    b = dv_authz_binding_add(f->store, NULL, spec, &error);
-    g_assert_no_error(error);
-    return g_strdup(dv_json_get_string(b, "id", ""));
+    return dv_test_scope_bind(f->store, "user", user_id, role,
+                              scope_id != NULL ? "host_group" : "global", scope_id, "allow",
+                              quota_vms);
 }
 
 /* An actor for user @user_id carrying its resolved context (owned). */
 static DvActor *
 actor_for(Fixture *f, const char *user_id, const char *name)
 {
-    g_autoptr(GError) error = NULL;
-    DvAuthzContext *ctx = dv_authz_context_new(f->store, user_id, NULL, &error);
-    DvActor *actor = dv_actor_new(user_id, name, NULL);
-    g_assert_no_error(error);
-    dv_actor_set_authz(actor, ctx, (GDestroyNotify)dv_authz_context_unref);
-    return actor;
+    return dv_test_scope_actor(f->store, user_id, name);
 }
 
 static void
@@ -144,14 +96,14 @@ make_tree(Fixture *f)
         guint n;
     } vms[] = { { "h-root", 3 }, { "h-prod", 7 }, { "h-web", 5 }, { "h-dev", 6 } };
 
-    add_group(f, "hg-root", NULL);
-    add_group(f, "hg-prod", "hg-root");
-    add_group(f, "hg-web", "hg-prod");
-    add_group(f, "hg-dev", "hg-root");
-    add_host(f, "h-root", "hg-root");
-    add_host(f, "h-prod", "hg-prod");
-    add_host(f, "h-web", "hg-web");
-    add_host(f, "h-dev", "hg-dev");
+    dv_test_scope_add_group(f->store, "hg-root", NULL);
+    dv_test_scope_add_group(f->store, "hg-prod", "hg-root");
+    dv_test_scope_add_group(f->store, "hg-web", "hg-prod");
+    dv_test_scope_add_group(f->store, "hg-dev", "hg-root");
+    dv_test_scope_add_host(f->store, "h-root", "hg-root");
+    dv_test_scope_add_host(f->store, "h-prod", "hg-prod");
+    dv_test_scope_add_host(f->store, "h-web", "hg-web");
+    dv_test_scope_add_host(f->store, "h-dev", "hg-dev");
     for (gsize i = 0; i < G_N_ELEMENTS(vms); i++) {
         for (guint k = 0; k < vms[i].n; k++) {
             g_autofree char *name = g_strdup_printf("%s-vm%u", vms[i].host, k);
@@ -596,7 +548,7 @@ test_owner_and_release(Fixture *f, gconstpointer data)
     user_id = add_user(f, "amy");
     binding = bind(f, user_id, "self-service-user", NULL, 5);
     amy = actor_for(f, user_id, "amy");
-    add_group(f, "hg-other", NULL);
+    dv_test_scope_add_group(f->store, "hg-other", NULL);
     outsider_id = add_user(f, "otto");
     g_free(bind(f, outsider_id, "delegated-administrator", "hg-other", -1));
     outsider = actor_for(f, outsider_id, "otto");
@@ -684,8 +636,8 @@ test_recovery_release(Fixture *f, gconstpointer data)
     binding = bind(f, user_id, "self-service-user", NULL, 3);
     g_assert_true(dv_authz_quota_reserve(f->store, binding, user_id, &amount, &error));
     g_assert_no_error(error);
-    add_group(f, "hg-r", NULL);
-    add_host(f, "h-r", "hg-r");
+    dv_test_scope_add_group(f->store, "hg-r", NULL);
+    dv_test_scope_add_host(f->store, "h-r", "hg-r");
     spec = g_strdup_printf("{\"disks\": [], \"networks\": [], \"quota\": {\"binding_id\": "
                            "\"%s\", \"user_id\": \"%s\", \"vms\": 1, \"vcpus\": 4, "
                            "\"memory_mib\": 2048, \"storage_gib\": 10}}",
@@ -766,11 +718,8 @@ test_authz_kinds(void)
 static void
 add_both(const char *path, void (*func)(Fixture *, gconstpointer))
 {
-    g_autofree char *lite = g_strdup_printf("%s/sqlite", path);
-    g_autofree char *pg = g_strdup_printf("%s/pg", path);
-    g_test_add(lite, Fixture, GINT_TO_POINTER(DV_TEST_BACKEND_SQLITE), fixture_setup, func,
-               fixture_teardown);
-    g_test_add(pg, Fixture, GINT_TO_POINTER(DV_TEST_BACKEND_PG), fixture_setup, func, fixture_teardown);
+    dv_test_add_both(path, sizeof(Fixture), (GTestFixtureFunc)fixture_setup, (GTestFixtureFunc)func,
+                     (GTestFixtureFunc)fixture_teardown);
 }
 
 int

@@ -59,3 +59,18 @@ dv_test_pg_drop_database(const char *name)
     sql = g_strdup_printf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
     dv_test_pg_admin_exec(sql);
 }
+
+DvTestDaemon *
+dv_test_daemon_start_on(const char *backend, const char *prefix, char **ret_pg_db)
+{
+    g_autofree char *uri = NULL;
+    const char *extra[] = { "--database", NULL, NULL };
+
+    if (g_strcmp0(backend, "postgresql") != 0)
+        return dv_test_daemon_start(NULL, NULL);
+    if (g_getenv("DV_TEST_PG_URI") == NULL)
+        g_error("DV_TEST_PG_URI is not set: run under tests/services/with-services");
+    uri = dv_test_pg_new_database(prefix, ret_pg_db);
+    extra[1] = uri;
+    return dv_test_daemon_start(NULL, extra);
+}

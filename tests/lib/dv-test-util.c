@@ -249,7 +249,7 @@ dv_test_accept_cert(SoupMessage *msg, GTlsCertificate *peer, GTlsCertificateFlag
 }
 
 static JsonNode *
-dv_test_send(DvTestDaemon *d, const char *method, const char *path, GBytes *body, gboolean auth,
+dv_test_send(DvTestDaemon *d, const char *method, const char *path, GBytes *body, const char *token,
              guint *ret_status)
 {
     g_autofree char *url = g_strconcat(d->url, path, NULL);
@@ -262,8 +262,8 @@ dv_test_send(DvTestDaemon *d, const char *method, const char *path, GBytes *body
 
     g_assert_nonnull(msg);
     g_signal_connect(msg, "accept-certificate", G_CALLBACK(dv_test_accept_cert), d);
-    if (auth && d->token != NULL) {
-        g_autofree char *h = g_strdup_printf("Bearer %s", d->token);
+    if (token != NULL) {
+        g_autofree char *h = g_strdup_printf("Bearer %s", token);
         soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization", h);
     }
     if (body != NULL)
@@ -282,7 +282,7 @@ dv_test_request(DvTestDaemon *d, const char *method, const char *path, const cha
                 guint *ret_status)
 {
     g_autoptr(GBytes) b = body != NULL ? g_bytes_new(body, strlen(body)) : NULL;
-    return dv_test_send(d, method, path, b, TRUE, ret_status);
+    return dv_test_send(d, method, path, b, d->token, ret_status);
 }
 
 JsonNode *
@@ -290,14 +290,80 @@ dv_test_request_anon(DvTestDaemon *d, const char *method, const char *path, cons
                      guint *ret_status)
 {
     g_autoptr(GBytes) b = body != NULL ? g_bytes_new(body, strlen(body)) : NULL;
-    return dv_test_send(d, method, path, b, FALSE, ret_status);
+    return dv_test_send(d, method, path, b, NULL, ret_status);
 }
 
 JsonNode *
 dv_test_request_bytes(DvTestDaemon *d, const char *method, const char *path, GBytes *body,
                       guint *ret_status)
 {
-    return dv_test_send(d, method, path, body, TRUE, ret_status);
+    return dv_test_send(d, method, path, body, d->token, ret_status);
+}
+
+JsonNode *
+dv_test_request_as(DvTestDaemon *d, const char *token, const char *method, const char *path,
+                   const char *body, guint *ret_status)
+{
+    g_autoptr(GBytes) b = body != NULL ? g_bytes_new(body, strlen(body)) : NULL;
+    return dv_test_send(d, method, path, b, token, ret_status);
+}
+
+GPtrArray *
+dv_test_job_events(DvTestDaemon *d, const char *token, const char *job_id, guint *ret_status)
+{
+    g_autofree char *url = g_strdup_printf("%s/api/v1/jobs/%s/events", d->url, job_id);
+    g_autoptr(SoupMessage) msg = soup_message_new("GET", url);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GInputStream) in = NULL;
+    g_autoptr(GDataInputStream) data = NULL;
+    g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *event = NULL;
+    gboolean ended = FALSE;
+
+    if (token != NULL) {
+        g_autofree char *auth = g_strdup_printf("Bearer %s", token);
+        soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization", auth);
+    }
+    in = soup_session_send(d->session, msg, NULL, &error);
+    g_assert_no_error(error);
+    *ret_status = soup_message_get_status(msg);
+    if (*ret_status != 200)
+        return NULL;
+    g_assert_cmpstr(
+        soup_message_headers_get_content_type(soup_message_get_response_headers(msg), NULL), ==,
+        "text/event-stream");
+    data = g_data_input_stream_new(in);
+    while (!ended) {
+        g_autofree char *line = g_data_input_stream_read_line_utf8(data, NULL, NULL, &error);
+        g_assert_no_error(error);
+        if (line == NULL)
+            break;
+        if (g_str_has_prefix(line, "event: ")) {
+            g_free(event);
+            event = g_strdup(line + 7);
+        } else if (g_str_has_prefix(line, "data: ")) {
+            if (g_strcmp0(event, "progress") == 0)
+                g_ptr_array_add(events, g_strdup(line + 6));
+            else if (g_strcmp0(event, "end") == 0)
+                ended = TRUE;
+        }
+    }
+    g_assert_true(ended);
+    return g_steal_pointer(&events);
+}
+
+JsonObject *
+dv_test_request_as_ok(DvTestDaemon *d, const char *token, const char *method, const char *path,
+                      const char *body, guint want_status)
+{
+    guint status = 0;
+    g_autoptr(JsonNode) n = dv_test_request_as(d, token, method, path, body, &status);
+    if (status != want_status) {
+        g_autofree char *t = n != NULL ? json_to_string(n, FALSE) : g_strdup("(no body)");
+        g_error("%s %s: expected %u, got %u: %s", method, path, want_status, status, t);
+    }
+    g_assert_nonnull(n);
+    return json_object_ref(json_node_get_object(n));
 }
 
 JsonObject *

@@ -43,6 +43,19 @@ JsonNode *dv_test_request(DvTestDaemon *d, const char *method, const char *path,
 /* Like dv_test_request() but with no Authorization header. */
 JsonNode *dv_test_request_anon(DvTestDaemon *d, const char *method, const char *path,
                                const char *body, guint *ret_status);
+/* Like dv_test_request() with @token as the bearer (NULL: none). */
+JsonNode *dv_test_request_as(DvTestDaemon *d, const char *token, const char *method,
+                             const char *path, const char *body, guint *ret_status);
+/* dv_test_request_as() that ends the test unless the status is
+ * @want_status and returns the body, which must be an object (owned). */
+JsonObject *dv_test_request_as_ok(DvTestDaemon *d, const char *token, const char *method,
+                                  const char *path, const char *body, guint want_status);
+/* Reads GET /api/v1/jobs/@job_id/events with @token (NULL: none) to its
+ * "end" event, which must come: the data of every progress event, in
+ * order (owned), with the status in @ret_status; NULL when the status is
+ * not 200 (a refusal). */
+GPtrArray *dv_test_job_events(DvTestDaemon *d, const char *token, const char *job_id,
+                              guint *ret_status);
 /* Raw body of any size (for the body cap). */
 JsonNode *dv_test_request_bytes(DvTestDaemon *d, const char *method, const char *path,
                                 GBytes *body, guint *ret_status);

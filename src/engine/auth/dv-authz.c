@@ -1621,6 +1621,80 @@ dv_authz_check_grant(const DvAuthzContext *actor, JsonObject *role, const DvAuth
     return TRUE;
 }
 
+/* Grant rule for Run As accounts (docs/ACCESS.md, "Run As accounts"): an
+ * allow binding that gives catalog.provision over a catalog whose guest
+ * OS profile joins its domain with a Run As account hands over the use of
+ * that account's credentials.  So the granter needs run_as.use on it, and
+ * the grantee must hold run_as.use on it once @rec is added (its own
+ * bindings, a group's for a group); otherwise nobody would be handed a
+ * catalog whose credentials they may not use (SCVMM's template granted
+ * without its Run As account).  Bindings over a host group or globally
+ * are left to the check on use (provisioning needs run_as.use). */
+static gboolean
+dv_authz_check_grant_run_as(DvStore *store, const DvAuthzContext *actor, JsonObject *rec,
+                            JsonObject *role, GError **error)
+{
+    g_autoptr(DvAuthzContext) given = dv_authz_context_alloc(NULL, "");
+    g_autoptr(DvAuthzContext) grantee = NULL;
+    g_autoptr(GHashTable) roles =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)json_object_unref);
+    g_autoptr(JsonObject) catalog = NULL;
+    g_autoptr(JsonObject) profile = NULL;
+    const char *profile_id;
+    const char *run_as;
+    DvAuthzObject o = { .kind = "run_as" };
+
+    if (g_strcmp0(dv_json_get_string(rec, "effect", ""), "allow") != 0 ||
+        g_strcmp0(dv_json_get_string(rec, "scope_kind", ""), "catalog") != 0)
+        return TRUE;
+    dv_authz_context_add_binding(given, rec, role);
+    if (!dv_authz_context_holds(given, "catalog.provision"))
+        return TRUE;
+    catalog =
+        dv_store_get(store, &dv_table_catalogs, dv_json_get_string(rec, "scope_id", ""), error);
+    if (catalog == NULL)
+        return FALSE;
+    profile_id = dv_json_get_string(catalog, "guest_os_profile_id", NULL);
+    if (profile_id == NULL)
+        return TRUE;
+    profile = dv_store_get(store, &dv_table_guest_os_profiles, profile_id, error);
+    if (profile == NULL)
+        return FALSE;
+    run_as = dv_json_get_string(profile, "domain_join_run_as_id", NULL);
+    if (run_as == NULL)
+        return TRUE;
+    if (actor != NULL && !dv_authz_check_run_as_use(actor, run_as, error)) {
+        g_prefix_error(error,
+                       "scope_id: catalog '%s' joins its domain with a Run As account "
+                       "(guest OS profile '%s'): ",
+                       dv_json_get_string(catalog, "name", ""),
+                       dv_json_get_string(profile, "name", ""));
+        return FALSE;
+    }
+    grantee = dv_authz_context_alloc(NULL, dv_json_get_string(rec, "principal", ""));
+    if (!dv_authz_context_load(store, grantee, dv_json_get_string(rec, "principal_kind", ""),
+                               dv_json_get_string(rec, "principal", ""), roles, error))
+        return FALSE;
+    dv_authz_context_add_binding(grantee, rec, role);
+    o.id = run_as;
+    o.run_as_id = run_as;
+    if (dv_authz_decide(grantee, "run_as.use", &o) == DV_AUTHZ_ALLOW)
+        return TRUE;
+    {
+        g_autoptr(JsonObject) account =
+            dv_store_get(store, &dv_table_run_as_accounts, run_as, NULL);
+        dv_set_field_error(error, DV_ERROR_PERMISSION_DENIED, "principal",
+                           "principal: grants catalog.provision over catalog '%s', whose guest OS "
+                           "profile '%s' joins its domain with Run As account '%s', but the "
+                           "grantee does not hold run_as.use on that account; bind it run_as.use "
+                           "there first",
+                           dv_json_get_string(catalog, "name", ""),
+                           dv_json_get_string(profile, "name", ""),
+                           account != NULL ? dv_json_get_string(account, "name", "") : run_as);
+    }
+    return FALSE;
+}
+
 JsonObject *
 dv_authz_binding_add(DvStore *store, const DvAuthzContext *actor, JsonObject *spec, GError **error)
 {
@@ -1705,6 +1779,8 @@ dv_authz_binding_add(DvStore *store, const DvAuthzContext *actor, JsonObject *sp
         return NULL;
     json_object_set_string_member(rec, "created_by", actor != NULL ? actor->name : "drover");
     json_object_set_int_member(rec, "created_at", dv_store_now());
+    if (!dv_authz_check_grant_run_as(store, actor, rec, role, error))
+        return NULL;
     if (!dv_store_insert(store, &dv_table_bindings, rec, error))
         return NULL;
     return g_steal_pointer(&rec);

@@ -64,6 +64,9 @@ typedef struct {
     DvCoreShapeFunc shapers[DV_KIND_LAST];
     GArray *vm_before_start; /* of DvCoreVmHook */
     GPtrArray *ops;          /* of const DvOp * (dv-op.h) */
+    /* features/hosts' event watcher (droverd), NULL when hosts are not
+     * watched; started and stopped by that feature, read by it only. */
+    gpointer host_watch;
 } DvCore;
 
 /* The shared state of @engine (borrowed): the engine struct begins with

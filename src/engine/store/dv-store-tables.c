@@ -268,6 +268,7 @@ static const DvColumn guest_os_profiles_cols[] = {
     { "admin_username", DV_COL_TEXT, FALSE },
     { "domain", DV_COL_TEXT, TRUE },
     { "domain_join_user", DV_COL_TEXT, FALSE },
+    { "domain_join_run_as_id", DV_COL_TEXT, TRUE }, /* 0012: run_as_accounts.id or NULL */
     { "time_zone", DV_COL_TEXT, FALSE },
     { "ssh_authorized_keys", DV_COL_JSON, FALSE },
     { "user_data", DV_COL_TEXT, FALSE },

@@ -132,6 +132,11 @@ JsonObject *dv_virt_volume_entry_new(DvVirtOp *op, virStorageVolPtr vol, GError 
 /* Looks a domain up by UUID (validated first). */
 virDomainPtr dv_virt_domain_lookup(DvVirtOp *op, const char *uuid, GError **error);
 
+/* A connection of its own to @host, outside the pool and its limits
+ * (the event watch's, dv-virt-events.c): a new one with keepalive, or for
+ * in-process test:/// hosts a reference on the pool's one connection. */
+virConnectPtr dv_virt_host_open_conn(DvVirtHost *host, GError **error);
+
 /* Random suffix for probe object names. */
 char *dv_virt_random_suffix(void);
 

@@ -527,6 +527,21 @@ dv_virt_host_open(DvVirtHost *host, GError **error)
     return conn;
 }
 
+virConnectPtr
+dv_virt_host_open_conn(DvVirtHost *host, GError **error)
+{
+    if (host->in_process) {
+        /* test:///file is a private host per open, and test:///default is
+         * shared anyway: take another reference on the pool's connection. */
+        g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
+        if (!dv_virt_op_begin(&op, host, NULL, error))
+            return NULL;
+        virConnectRef(op.conn);
+        return op.conn;
+    }
+    return dv_virt_host_open(host, error);
+}
+
 /* Under host->lock.  Removes @entry from the pool; returns the connection
  * the caller must close (after unlocking) or NULL when users remain. */
 static DvVirtConn *

@@ -345,7 +345,53 @@ gboolean dv_virt_pool_remove(DvVirtHost *host, const char *name, GCancellable *c
 JsonArray *dv_virt_pool_list_by_prefix(DvVirtHost *host, const char *prefix,
                                        GCancellable *cancellable, GError **error);
 
+/* ---- events (dv-virt-events.c) ----------------------------------------
+ *
+ * A watch is one long-lived connection of its own per host, outside the
+ * pool and its limits (docs/VIRT.md, "Events"), registered for domain
+ * lifecycle, storage pool lifecycle and network lifecycle events and for
+ * the connection's close (keepalive, EOF).  Callbacks run in the thread
+ * "dv-virt-events" (libvirt's event loop): they must be quick and must not
+ * call libvirt or free the watch; hand the work to another thread. */
+
+typedef enum {
+    DV_VIRT_EVENT_DOMAIN,
+    DV_VIRT_EVENT_POOL,
+    DV_VIRT_EVENT_NETWORK,
+    DV_VIRT_EVENT_CLOSED, /* the watch's connection went away: open a new watch */
+} DvVirtEventKind;
+
+typedef struct {
+    DvVirtEventKind kind;
+    const char *uuid;  /* of the object; NULL for CLOSED */
+    const char *name;  /* of the object; NULL for CLOSED */
+    /* domain: "defined", "undefined", "started", "suspended", "resumed",
+     * "stopped", "shutdown", "pmsuspended", "crashed"; pool and network:
+     * "defined", "undefined", "started", "stopped", "created", "deleted",
+     * "refreshed"; CLOSED: "error", "eof", "keepalive", "client". */
+    const char *what;
+    gint64 received_us; /* g_get_monotonic_time() when libvirt delivered it */
+} DvVirtEvent;
+
+/* All members borrowed for the call only. */
+typedef void (*DvVirtEventFunc)(const DvVirtEvent *event, gpointer user_data);
+
+typedef struct _DvVirtWatch DvVirtWatch;
+
+/* Opens the watch connection of @host and registers the callbacks; @func
+ * is called from the event thread until dv_virt_watch_free() returns.
+ * @notify frees @user_data once libvirt holds no callback of the watch.
+ * An unreachable host is DV_ERROR_UNAVAILABLE (and @notify is called). */
+DvVirtWatch *dv_virt_watch_new(DvVirtHost *host, DvVirtEventFunc func, gpointer user_data,
+                               GDestroyNotify notify, GError **error);
+/* Does the watch's connection still answer (keepalive)? */
+gboolean dv_virt_watch_is_alive(DvVirtWatch *watch);
+/* Deregisters and closes.  Waits for a callback running now; after it
+ * returns @func is never called again.  Never call it from @func. */
+void dv_virt_watch_free(DvVirtWatch *watch);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirt, dv_virt_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirtHost, dv_virt_host_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirtWatch, dv_virt_watch_free)
 
 G_END_DECLS

@@ -100,6 +100,34 @@ dv_catalog_authz_machine(DvEngine *engine, JsonObject *m, const char *kind, DvCa
 }
 
 gboolean
+dv_catalog_check_run_as(DvEngine *engine, const DvActor *actor, const char *profile_id,
+                        GError **error)
+{
+    const DvAuthzContext *ctx = dv_core_actor_authz(actor);
+    g_autoptr(JsonObject) profile = NULL;
+    g_autoptr(GError) local = NULL;
+    const char *run_as;
+
+    if (ctx == NULL || profile_id == NULL)
+        return TRUE;
+    profile = dv_store_get(dv_core(engine)->store, &dv_table_guest_os_profiles, profile_id, &local);
+    if (profile == NULL) {
+        /* A profile deleted since is no profile (ON DELETE SET NULL). */
+        if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
+            return TRUE;
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    run_as = dv_json_get_string(profile, "domain_join_run_as_id", NULL);
+    if (dv_authz_check_run_as_use(ctx, run_as, &local))
+        return TRUE;
+    dv_set_field_error(error, local->code, "guest_os_profile",
+                       "guest_os_profile: profile '%s' joins its domain with a Run As account: %s",
+                       dv_json_get_string(profile, "name", ""), local->message);
+    return FALSE;
+}
+
+gboolean
 dv_catalog_machines_allowed(DvEngine *engine, const DvActor *actor, const char *privilege,
                             JsonObject *catalog, JsonObject *params, gboolean named, GError **error)
 {

@@ -103,7 +103,9 @@ dv_engine_catalog_add_machines(DvEngine *engine, const char *ref, JsonObject *bo
     if (!dv_json_check_fields(body, dv_catalog_add_fields, NULL, error))
         return NULL;
     catalog = dv_catalog_resolve_idle(engine, ref, error);
-    if (catalog == NULL)
+    if (catalog == NULL ||
+        !dv_catalog_check_run_as(engine, actor,
+                                 dv_json_get_string(catalog, "guest_os_profile_id", NULL), error))
         return NULL;
     scheme = dv_json_get_string(catalog, "naming_scheme", "");
     pool = dv_json_get_string(catalog, "pool_name", "");

@@ -493,6 +493,7 @@ dv_provision_profile_load(DvEngine *engine, JsonObject *catalog, DvProvisionProf
     const char *profile_id = dv_json_get_string(catalog, "guest_os_profile_id", NULL);
     static const char *const fields[] = { "admin_password", "domain_join_password", "product_key" };
     DvSecret **slots[] = { &p->admin, &p->join, &p->key };
+    const char *run_as;
     JsonArray *ssh;
 
     p->keys = g_ptr_array_new();
@@ -513,12 +514,93 @@ dv_provision_profile_load(DvEngine *engine, JsonObject *catalog, DvProvisionProf
             return FALSE;
         }
     }
+    run_as = dv_json_get_string(p->profile, "domain_join_run_as_id", NULL);
+    if (run_as != NULL) {
+        /* The domain join comes from the profile's Run As account, opened
+         * like a host's: its user and password, never an inline pair. */
+        g_autofree char *user = NULL;
+        g_autoptr(JsonObject) acct =
+            dv_store_get(dv_core(engine)->store, &dv_table_run_as_accounts, run_as, error);
+        if (acct == NULL) {
+            g_prefix_error(error,
+                           "guest OS profile '%s': ", dv_json_get_string(p->profile, "name", ""));
+            return FALSE;
+        }
+        /* An account changed to an SSH key since: its key is no password. */
+        if (g_strcmp0(dv_json_get_string(acct, "credential_kind", ""), "password") != 0) {
+            g_set_error(error, DV_ERROR, DV_ERROR_CONFLICT,
+                        "guest OS profile '%s': Run As account '%s' holds an SSH key; a domain "
+                        "join needs a password",
+                        dv_json_get_string(p->profile, "name", ""),
+                        dv_json_get_string(acct, "name", ""));
+            return FALSE;
+        }
+        g_clear_pointer(&p->join, dv_secret_free);
+        p->join = dv_core_run_as_credentials(engine, run_as, &user, error);
+        if (p->join == NULL) {
+            g_prefix_error(error,
+                           "guest OS profile '%s': ", dv_json_get_string(p->profile, "name", ""));
+            return FALSE;
+        }
+        json_object_set_string_member(p->profile, "domain_join_user", user);
+    }
     ssh = dv_json_get_array(p->profile, "ssh_authorized_keys");
     for (guint i = 0; ssh != NULL && i < json_array_get_length(ssh); i++)
         g_ptr_array_add(p->keys, (gpointer)json_array_get_string_element(ssh, i));
     if (p->keys->len > 0)
         g_ptr_array_add(p->keys, NULL);
     return TRUE;
+}
+
+/* The identity of machine @m from the loaded profile @p: pointers
+ * borrowed from both. */
+static void
+dv_provision_identity_spec(DvProvisionProfile *p, JsonObject *m, DvIdentitySpec *spec)
+{
+    memset(spec, 0, sizeof(*spec));
+    spec->instance_id = dv_json_get_string(m, "id", "");
+    spec->hostname = dv_json_get_string(m, "name", "");
+    if (p->profile != NULL) {
+        spec->admin_username = dv_json_get_string(p->profile, "admin_username", NULL);
+        spec->time_zone = dv_json_get_string(p->profile, "time_zone", NULL);
+        spec->domain = dv_json_get_string(p->profile, "domain", NULL);
+        spec->domain_join_user = dv_json_get_string(p->profile, "domain_join_user", NULL);
+        spec->extra_user_data = dv_json_get_string(p->profile, "user_data", NULL);
+        spec->admin_password = p->admin;
+        spec->domain_join_password = p->join;
+        spec->product_key = p->key;
+        if (p->keys->len > 0)
+            spec->ssh_authorized_keys = (const char *const *)p->keys->pdata;
+    }
+}
+
+JsonObject *
+dv_engine_catalog_identity_preview(DvEngine *engine, const char *ref, const char *hostname,
+                                   GError **error)
+{
+    g_autoptr(JsonObject) catalog = dv_core_resolve(engine, DV_KIND_CATALOG, ref, NULL, error);
+    g_autoptr(JsonObject) m = json_object_new();
+    g_autoptr(DvSecret) iso = NULL;
+    g_autofree char *id = g_uuid_string_random();
+    DvProvisionProfile p = { 0 };
+    DvIdentitySpec spec;
+    JsonObject *out;
+
+    if (catalog == NULL)
+        return NULL;
+    if (!dv_provision_profile_load(engine, catalog, &p, error)) {
+        dv_provision_profile_clear(&p);
+        return NULL;
+    }
+    json_object_set_string_member(m, "id", id);
+    json_object_set_string_member(m, "name", hostname);
+    dv_provision_identity_spec(&p, m, &spec);
+    iso = dv_identity_build_iso(&spec, error);
+    dv_provision_profile_clear(&p);
+    if (iso == NULL)
+        return NULL;
+    out = dv_identity_read_iso(dv_secret_get_data(iso), dv_secret_get_len(iso), error);
+    return out;
 }
 
 /* Builds and uploads the identity disk of @m into its identity pool. */
@@ -528,22 +610,9 @@ dv_provision_identity(DvProvision *pv, DvVirtHost *vh, JsonObject *m, const char
 {
     DvProvisionProfile *p = &pv->profile;
     g_autoptr(DvSecret) iso = NULL;
-    DvIdentitySpec spec = { 0 };
+    DvIdentitySpec spec;
 
-    spec.instance_id = dv_json_get_string(m, "id", "");
-    spec.hostname = dv_json_get_string(m, "name", "");
-    if (p->profile != NULL) {
-        spec.admin_username = dv_json_get_string(p->profile, "admin_username", NULL);
-        spec.time_zone = dv_json_get_string(p->profile, "time_zone", NULL);
-        spec.domain = dv_json_get_string(p->profile, "domain", NULL);
-        spec.domain_join_user = dv_json_get_string(p->profile, "domain_join_user", NULL);
-        spec.extra_user_data = dv_json_get_string(p->profile, "user_data", NULL);
-        spec.admin_password = p->admin;
-        spec.domain_join_password = p->join;
-        spec.product_key = p->key;
-        if (p->keys->len > 0)
-            spec.ssh_authorized_keys = (const char *const *)p->keys->pdata;
-    }
+    dv_provision_identity_spec(p, m, &spec);
     iso = dv_identity_build_iso(&spec, error);
     if (iso == NULL)
         return FALSE;

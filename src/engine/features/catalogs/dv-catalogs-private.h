@@ -292,6 +292,13 @@ gboolean dv_catalog_authz_machine(DvEngine *engine, JsonObject *m, const char *k
 gboolean dv_catalog_machines_allowed(DvEngine *engine, const DvActor *actor, const char *privilege,
                                      JsonObject *catalog, JsonObject *params, gboolean named,
                                      GError **error) G_GNUC_WARN_UNUSED_RESULT;
+/* Using a catalog whose guest OS profile (@profile_id, NULL: none) joins
+ * its domain with a Run As account needs run_as.use on that account
+ * (docs/ACCESS.md, "Run As accounts"): 404 when @actor cannot see the
+ * account, 403 naming run_as.use when it can; TRUE for an actor without
+ * authz.  The error names the field guest_os_profile. */
+gboolean dv_catalog_check_run_as(DvEngine *engine, const DvActor *actor, const char *profile_id,
+                                 GError **error) G_GNUC_WARN_UNUSED_RESULT;
 /* The quota one machine added by @actor costs, {binding_id, user_id, vms,
  * vcpus, memory_mib, storage_gib} (owned) under the binding that allows it
  * catalog.provision on @catalog; NULL for an actor without authz.  Not

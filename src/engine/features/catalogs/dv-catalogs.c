@@ -609,7 +609,8 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const DvActor *acto
     if (profile_ref != NULL) {
         profile = dv_core_resolve(engine, DV_KIND_GUEST_OS_PROFILE, profile_ref, "guest_os_profile",
                                   error);
-        if (profile == NULL)
+        if (profile == NULL ||
+            !dv_catalog_check_run_as(engine, actor, dv_json_get_string(profile, "id", NULL), error))
             return NULL;
     }
     nets = dv_catalog_check_machine_spec(engine, dv_json_get_object(body, "machine"), master, hosts, &spec, error);
@@ -811,7 +812,10 @@ dv_engine_catalog_provision(DvEngine *engine, const char *ref, const DvActor *ac
 
     /* A retry takes only the machines the actor may retry (its own for a
      * self-service user). */
-    if (catalog == NULL || !dv_catalog_provision_scope(engine, actor, catalog, &params, error))
+    if (catalog == NULL ||
+        !dv_catalog_check_run_as(engine, actor,
+                                 dv_json_get_string(catalog, "guest_os_profile_id", NULL), error) ||
+        !dv_catalog_provision_scope(engine, actor, catalog, &params, error))
         return NULL;
     return dv_catalog_submit(engine, catalog, "catalog.provision", params, "provisioning", actor,
                              error);

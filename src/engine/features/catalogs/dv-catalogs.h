@@ -83,6 +83,13 @@ JsonObject *dv_engine_catalog_remove_machines(DvEngine *engine, const char *cata
                                               GError **error);
 JsonObject *dv_engine_catalog_power(DvEngine *engine, const char *catalog, JsonObject *body,
                                     const DvActor *actor, GError **error);
+/* The identity disk a new machine named @hostname of catalog @ref would
+ * get now (its guest OS profile, a Run As account's domain join
+ * included), built in memory and described as
+ * dv_engine_catalog_machine_identity() describes one: no secret value.
+ * For tests and diagnostics; no operation routes to it. */
+JsonObject *dv_engine_catalog_identity_preview(DvEngine *engine, const char *ref,
+                                               const char *hostname, GError **error);
 /* The identity disk of a catalog machine (id, or name when unique),
  * downloaded through its host, without any secret value. */
 JsonObject *dv_engine_catalog_machine_identity(DvEngine *engine, const char *machine,

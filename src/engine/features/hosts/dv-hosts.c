@@ -67,6 +67,39 @@ static const char *const dv_cmp_snapshot[] = { "description", "vm_state", "paren
                                                "is_current", NULL };
 
 
+/* Names of domains Drover's own jobs are making on @host_id (see the
+ * sync below): VM rows without a UUID yet, and catalog machines. */
+static GHashTable *
+dv_engine_host_claimed_names(DvEngine *engine, const char *host_id, JsonArray *vms,
+                             GError **error)
+{
+    g_autoptr(GHashTable) names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_autoptr(JsonArray) machines =
+        dv_core_list_all(engine, &dv_table_catalog_machines, "host_id", host_id, error);
+
+    if (machines == NULL)
+        return NULL;
+    for (guint i = 0; i < json_array_get_length(machines); i++)
+        g_hash_table_add(names, g_strdup(dv_json_get_string(
+                                    json_array_get_object_element(machines, i), "name", "")));
+    for (guint i = 0; i < json_array_get_length(vms); i++) {
+        JsonObject *vm = json_array_get_object_element(vms, i);
+        if (dv_json_get_string(vm, "uuid", NULL) == NULL)
+            g_hash_table_add(names, g_strdup(dv_json_get_string(vm, "name", "")));
+    }
+    return g_steal_pointer(&names);
+}
+
+static gboolean
+dv_engine_host_rows_know_uuid(JsonArray *vms, const char *uuid)
+{
+    for (guint i = 0; i < json_array_get_length(vms); i++)
+        if (g_strcmp0(dv_json_get_string(json_array_get_object_element(vms, i), "uuid", NULL),
+                      uuid) == 0)
+            return TRUE;
+    return FALSE;
+}
+
 static gboolean
 dv_engine_host_sync_txn(DvStore *store, gpointer user_data, GError **error)
 {
@@ -87,6 +120,7 @@ dv_engine_host_sync_txn(DvStore *store, gpointer user_data, GError **error)
     g_autoptr(JsonArray) old_vms = NULL;
     g_autoptr(JsonArray) old_snaps = NULL;
     g_autoptr(GHashTable) quotas = g_hash_table_new(g_str_hash, g_str_equal); /* uuid -> borrowed */
+    g_autoptr(GHashTable) claimed = NULL;
     JsonArray *pools = dv_json_get_array(probe, "pools");
     JsonArray *nets = dv_json_get_array(probe, "networks");
     JsonArray *doms = dv_json_get_array(probe, "domains");
@@ -203,10 +237,24 @@ dv_engine_host_sync_txn(DvStore *store, gpointer user_data, GError **error)
         if (q != NULL && dv_json_get_string(vm, "uuid", NULL) != NULL)
             g_hash_table_insert(quotas, (gpointer)dv_json_get_string(vm, "uuid", NULL), q);
     }
+    /* A domain a job of Drover's is making is not imported: a VM being
+     * created has its row (by name, no UUID yet) and a catalog machine its
+     * machine row before the domain is defined, and their jobs write the
+     * row's UUID afterwards.  With host events a sync lands between the
+     * two often (docs/VIRT.md, "Events"); importing would make a second
+     * row for one domain. */
+    claimed = dv_engine_host_claimed_names(engine, ctx->host_id, old_vms, error);
+    if (claimed == NULL)
+        return FALSE;
     for (guint i = 0; doms != NULL && i < json_array_get_length(doms); i++) {
         JsonObject *d = json_array_get_object_element(doms, i);
-        JsonObject *w = json_object_new();
-        JsonObject *spec = json_object_new();
+        JsonObject *w;
+        JsonObject *spec;
+        if (g_hash_table_contains(claimed, dv_json_get_string(d, "name", "")) &&
+            !dv_engine_host_rows_know_uuid(old_vms, dv_json_get_string(d, "uuid", "")))
+            continue;
+        w = json_object_new();
+        spec = json_object_new();
         if (g_str_has_prefix(dv_json_get_string(d, "name", ""), "drover-rights-probe-")) {
             json_object_unref(w);
             json_object_unref(spec);
@@ -565,6 +613,7 @@ dv_engine_host_add_job(DvJob *job, gpointer user_data, GError **error)
             dv_core_virt_host_forget(engine, id);
         return FALSE;
     }
+    dv_engine_hosts_watch_host(engine, id);
     json_object_set_string_member(result, "id", id);
     json_object_set_string_member(result, "name", dv_json_get_string(record, "name", ""));
     json_object_set_string_member(result, "state", dv_json_get_string(record, "state", ""));
@@ -743,6 +792,7 @@ dv_engine_host_remove_job(DvJob *job, gpointer user_data, GError **error)
         g_propagate_error(error, g_steal_pointer(&local));
         return FALSE;
     }
+    dv_engine_hosts_watch_forget(engine, id);
     dv_core_virt_host_forget(engine, id);
     return TRUE;
 }

@@ -30,4 +30,25 @@ JsonObject *dv_engine_host_refresh(DvEngine *engine, const char *host, const DvA
 gboolean dv_engine_host_sync(DvEngine *engine, const char *host_id, JsonObject *probe,
                              GError **error);
 
+/* --- watching hosts (dv-hosts-watch.c; docs/VIRT.md, "Events") --------------
+ *
+ * droverd watches every host of the inventory: one event connection per
+ * host, events written to the database as they come, a full sync every
+ * @resync_ms (0: DV_HOSTS_WATCH_RESYNC_MS) and whenever a lost connection is
+ * regained, a lost host marked unreachable and tried again every @retry_ms
+ * (0: DV_HOSTS_WATCH_RETRY_MS).  Hosts added or removed later are followed
+ * by the add and remove jobs.  Stop before the engine's store and virt go. */
+#define DV_HOSTS_WATCH_RESYNC_MS 60000
+#define DV_HOSTS_WATCH_RETRY_MS 5000
+gboolean dv_engine_hosts_watch_start(DvEngine *engine, guint resync_ms, guint retry_ms,
+                                     GError **error);
+void dv_engine_hosts_watch_stop(DvEngine *engine);
+/* No-ops when hosts are not watched. */
+void dv_engine_hosts_watch_host(DvEngine *engine, const char *host_id);
+void dv_engine_hosts_watch_forget(DvEngine *engine, const char *host_id);
+/* {hosts, connected, events, applied_rounds, last_delay_us, max_delay_us}:
+ * the delays run from libvirt delivering the oldest event of a round to
+ * its write being committed. */
+JsonObject *dv_engine_hosts_watch_get_stats(DvEngine *engine);
+
 G_END_DECLS

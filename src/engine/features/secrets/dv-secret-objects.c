@@ -122,6 +122,7 @@ const DvFieldSpec dv_guest_os_profile_fields[] = {
     { "domain", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = 255 },
     { "domain_join_user", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = 256 },
     { "domain_join_password", DV_FIELD_STRING, FALSE },
+    { "domain_join_run_as", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = 256 },
     { "product_key", DV_FIELD_STRING, FALSE },
     { "time_zone", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = 64 },
     { "ssh_authorized_keys", DV_FIELD_ARRAY, FALSE },
@@ -140,6 +141,7 @@ const DvFieldSpec dv_guest_os_profile_update_fields[] = {
     { "domain", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = 255 },
     { "domain_join_user", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = 256 },
     { "domain_join_password", DV_FIELD_STRING, FALSE },
+    { "domain_join_run_as", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = 256 },
     { "product_key", DV_FIELD_STRING, FALSE },
     { "time_zone", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = 64 },
     { "ssh_authorized_keys", DV_FIELD_ARRAY, FALSE },
@@ -274,9 +276,101 @@ dv_secret_objects_build_profile_fields(JsonObject *body, GError **error)
     return g_steal_pointer(&rec);
 }
 
+/* Using a Run As account for a profile's domain join needs run_as.use on
+ * it (docs/ACCESS.md, "Run As accounts").  An account the actor cannot see
+ * reads as absent, in the words of dv_core_resolve() for the reference
+ * given, so neither its id nor its existence shows. */
+static gboolean
+dv_profile_check_run_as_use(const DvActor *actor, JsonObject *account, const char *ref,
+                            GError **error)
+{
+    const DvAuthzContext *ctx = dv_core_actor_authz(actor);
+    g_autoptr(GError) local = NULL;
+
+    if (ctx == NULL ||
+        dv_authz_check_run_as_use(ctx, dv_json_get_string(account, "id", NULL), &local))
+        return TRUE;
+    if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+        g_autofree char *safe = dv_text_excerpt(ref, 80);
+        dv_set_field_error(error, DV_ERROR_NOT_FOUND, "domain_join_run_as",
+                           "Run As account '%s' not found", safe);
+        return FALSE;
+    }
+    dv_set_field_error(error, local->code, "domain_join_run_as", "domain_join_run_as: %s",
+                       local->message);
+    return FALSE;
+}
+
+/* A profile may take its domain join from a Run As account
+ * (domain_join_run_as, a name or id) instead of holding inline
+ * credentials; the two are exclusive.  @obj is the profile being changed,
+ * NULL on create.  Writes domain_join_run_as_id (and clears the inline
+ * user) into @out when the body names an account or null. */
+static gboolean
+dv_profile_join_run_as(DvEngine *engine, const DvActor *actor, JsonObject *body, JsonObject *obj,
+                       JsonObject *out, GError **error)
+{
+    const char *ref = dv_json_get_string(body, "domain_join_run_as", NULL);
+    const char *current =
+        obj != NULL ? dv_json_get_string(obj, "domain_join_run_as_id", NULL) : NULL;
+    gboolean user = dv_json_get_string(body, "domain_join_user", NULL) != NULL;
+    gboolean inline_given = user || json_object_has_member(body, "domain_join_password");
+    const char *domain = json_object_has_member(body, "domain")
+                             ? dv_json_get_string(body, "domain", NULL)
+                             : (obj != NULL ? dv_json_get_string(obj, "domain", NULL) : NULL);
+    g_autoptr(JsonObject) account = NULL;
+
+    if (!json_object_has_member(body, "domain_join_run_as")) {
+        const char *field = user ? "domain_join_user" : "domain_join_password";
+        if (current != NULL && inline_given) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field,
+                               "%s: the profile joins its domain with a Run As account "
+                               "(domain_join_run_as); give domain_join_run_as null with it",
+                               field);
+            return FALSE;
+        }
+        if (current != NULL && domain == NULL) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "domain",
+                               "domain: the profile's domain_join_run_as needs a domain to join; "
+                               "give domain_join_run_as null with it");
+            return FALSE;
+        }
+        return TRUE;
+    }
+    if (ref == NULL) {
+        json_object_set_null_member(out, "domain_join_run_as_id");
+        return TRUE;
+    }
+    if (inline_given) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "domain_join_run_as",
+                           "domain_join_run_as: give either domain_join_run_as or "
+                           "domain_join_user and domain_join_password, not both");
+        return FALSE;
+    }
+    if (domain == NULL) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "domain_join_run_as",
+                           "domain_join_run_as: needs a domain to join");
+        return FALSE;
+    }
+    account = dv_core_resolve(engine, DV_KIND_RUN_AS, ref, "domain_join_run_as", error);
+    if (account == NULL || !dv_profile_check_run_as_use(actor, account, ref, error))
+        return FALSE;
+    if (g_strcmp0(dv_json_get_string(account, "credential_kind", ""), "password") != 0) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "domain_join_run_as",
+                           "domain_join_run_as: Run As account '%s' holds an SSH key; a domain "
+                           "join needs an account with a password",
+                           dv_json_get_string(account, "name", ""));
+        return FALSE;
+    }
+    json_object_set_string_member(out, "domain_join_run_as_id",
+                                  dv_json_get_string(account, "id", ""));
+    json_object_set_null_member(out, "domain_join_user");
+    return TRUE;
+}
+
 static JsonObject *
 dv_secret_objects_build(DvEngine *engine, DvKind kind, JsonObject *body, const char *id,
-                        GError **error)
+                        const DvActor *actor, GError **error)
 {
     g_autoptr(JsonObject) rec = json_object_new();
     const char *name = dv_json_get_string(body, "name", NULL);
@@ -326,7 +420,9 @@ dv_secret_objects_build(DvEngine *engine, DvKind kind, JsonObject *body, const c
         while (json_object_iter_next(&it, &m, &n))
             json_object_set_member(rec, m, json_node_copy(n));
         json_object_set_string_member(rec, "name", name);
-        if (!dv_core_check_unique(engine, &dv_table_guest_os_profiles, "name", name, NULL, "name",
+        json_object_set_null_member(rec, "domain_join_run_as_id");
+        if (!dv_profile_join_run_as(engine, actor, body, NULL, rec, error) ||
+            !dv_core_check_unique(engine, &dv_table_guest_os_profiles, "name", name, NULL, "name",
                                   "guest OS profile", error))
             return NULL;
         break;
@@ -410,6 +506,28 @@ dv_secret_objects_store_sealed(DvStore *store, const char *type, const char *id,
     return dv_store_insert(store, &dv_table_secrets, row, error);
 }
 
+/* Deletes one secret field of an object, if it is set. */
+static gboolean
+dv_secret_objects_drop_field(DvStore *store, const char *type, const char *id, const char *field,
+                             GError **error)
+{
+    DvFilter f[] = {
+        { "object_type", DV_FILTER_EQ, type },
+        { "object_id", DV_FILTER_EQ, id },
+        { "field", DV_FILTER_EQ, field },
+    };
+    g_autoptr(JsonArray) rows =
+        dv_store_list(store, &dv_table_secrets, f, G_N_ELEMENTS(f), 1, NULL, NULL, error);
+
+    if (rows == NULL)
+        return FALSE;
+    if (json_array_get_length(rows) == 0)
+        return TRUE;
+    return dv_store_delete(store, &dv_table_secrets,
+                           dv_json_get_string(json_array_get_object_element(rows, 0), "id", ""),
+                           error);
+}
+
 typedef struct {
     DvEngine *engine;
     DvKind kind;
@@ -442,6 +560,12 @@ dv_secret_objects_txn(DvStore *store, gpointer user_data, GError **error)
             return FALSE;
     } else if (t->changes != NULL && json_object_get_size(t->changes) > 0) {
         if (!dv_store_update(store, info->def, t->id, t->changes, error))
+            return FALSE;
+        /* A Run As account replaces the inline domain-join credentials:
+         * the inline password goes, so the profile holds one or the other. */
+        if (t->kind == DV_KIND_GUEST_OS_PROFILE &&
+            dv_json_get_string(t->changes, "domain_join_run_as_id", NULL) != NULL &&
+            !dv_secret_objects_drop_field(store, info->type, t->id, "domain_join_password", error))
             return FALSE;
     }
     if (t->sealed == NULL)
@@ -512,7 +636,7 @@ dv_engine_secret_object_create(DvEngine *engine, DvKind kind, JsonObject *body,
                                const DvActor *actor, GError **error)
 {
     g_autofree char *id = g_uuid_string_random();
-    g_autoptr(JsonObject) rec = dv_secret_objects_build(engine, kind, body, id, error);
+    g_autoptr(JsonObject) rec = dv_secret_objects_build(engine, kind, body, id, actor, error);
     g_autoptr(JsonObject) sealed = json_object_new();
     const DvSecretField *fields = dv_secret_fields_for(kind);
 
@@ -584,6 +708,8 @@ dv_engine_secret_object_update(DvEngine *engine, DvKind kind, JsonObject *obj, J
         if (json_object_has_member(body, "ssh_authorized_keys"))
             json_object_set_member(changes, "ssh_authorized_keys",
                                    json_node_copy(json_object_get_member(probe, "ssh_authorized_keys")));
+        if (!dv_profile_join_run_as(engine, actor, body, obj, changes, error))
+            return NULL;
         break;
     }
     case DV_KIND_SETTING:
@@ -611,6 +737,34 @@ dv_engine_secret_object_update(DvEngine *engine, DvKind kind, JsonObject *obj, J
                                  NULL, changes, sealed, actor, error);
 }
 
+/* An account a guest OS profile joins its domain with cannot go: 409
+ * naming the profiles (the first few), as for hosts. */
+static gboolean
+dv_secret_objects_check_profiles(DvEngine *engine, JsonObject *account, GError **error)
+{
+    DvFilter f = { "domain_join_run_as_id", DV_FILTER_EQ, dv_json_get_string(account, "id", "") };
+    g_autoptr(JsonArray) rows = dv_store_list(dv_core(engine)->store, &dv_table_guest_os_profiles,
+                                              &f, 1, 6, NULL, NULL, error);
+    g_autoptr(GString) names = g_string_new(NULL);
+    guint n;
+
+    if (rows == NULL)
+        return FALSE;
+    n = json_array_get_length(rows);
+    if (n == 0)
+        return TRUE;
+    for (guint i = 0; i < n && i < 5; i++)
+        g_string_append_printf(
+            names, "%s'%s'", i > 0 ? ", " : "",
+            dv_json_get_string(json_array_get_object_element(rows, i), "name", ""));
+    dv_set_field_error(error, DV_ERROR_CONFLICT, NULL,
+                       "Run As account '%s' is the domain join account of guest OS profile%s %s%s; "
+                       "change them first",
+                       dv_json_get_string(account, "name", ""), n > 1 ? "s" : "", names->str,
+                       n > 5 ? ", ..." : "");
+    return FALSE;
+}
+
 JsonObject *
 dv_engine_secret_object_delete(DvEngine *engine, DvKind kind, JsonObject *obj, const DvActor *actor,
                                GError **error)
@@ -624,6 +778,8 @@ dv_engine_secret_object_delete(DvEngine *engine, DvKind kind, JsonObject *obj, c
                                dv_json_get_string(obj, "name", ""));
             return NULL;
         }
+        if (!dv_secret_objects_check_profiles(engine, obj, error))
+            return NULL;
     }
     return dv_core_object_submit(engine, kind, "delete", id, dv_json_get_string(obj, "name", ""),
                                  NULL, NULL, NULL, actor, error);
@@ -655,10 +811,37 @@ dv_engine_secret_object_shape(DvEngine *engine, DvKind kind, JsonObject *out)
     }
 }
 
+/* A profile's domain-join account as {id, name} (null when none), in
+ * place of the column: the reference, never the account's secret. */
+static void
+dv_secret_objects_shape_join_run_as(DvEngine *engine, JsonObject *out)
+{
+    g_autofree char *id = g_strdup(dv_json_get_string(out, "domain_join_run_as_id", NULL));
+    g_autoptr(JsonObject) account = NULL;
+    JsonObject *ref;
+
+    if (json_object_has_member(out, "domain_join_run_as_id"))
+        json_object_remove_member(out, "domain_join_run_as_id");
+    if (id == NULL) {
+        json_object_set_null_member(out, "domain_join_run_as");
+        return;
+    }
+    account = dv_store_get(dv_core(engine)->store, &dv_table_run_as_accounts, id, NULL);
+    ref = json_object_new();
+    json_object_set_string_member(ref, "id", id);
+    if (account != NULL)
+        json_object_set_string_member(ref, "name", dv_json_get_string(account, "name", ""));
+    else
+        json_object_set_null_member(ref, "name");
+    json_object_set_object_member(out, "domain_join_run_as", ref);
+}
+
 static JsonObject *
 dv_secret_objects_shape(DvEngine *engine, DvKind kind, JsonObject *record)
 {
     JsonObject *out = json_object_ref(record);
     dv_engine_secret_object_shape(engine, kind, out);
+    if (kind == DV_KIND_GUEST_OS_PROFILE)
+        dv_secret_objects_shape_join_run_as(engine, out);
     return out;
 }

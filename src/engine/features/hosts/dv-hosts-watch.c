@@ -1,0 +1,492 @@
+#define G_LOG_DOMAIN "DvHostsWatch"
+
+/* Current state without asking: every host in the inventory is watched
+ * through one event connection of its own (dv_virt_watch_new(), docs/VIRT.md
+ * "Events"), and what its events say is written to the database.
+ *
+ * Threads and work:
+ * - libvirt's event thread only records what changed in the host's pending
+ *   set (a domain's UUID, "sync the whole host", "the connection is gone")
+ *   and hands the host to the worker pool; it never waits on a database or
+ *   a host.
+ * - A pool of DV_HOSTS_WATCH_WORKERS threads does the work, one task per
+ *   host at a time (busy flag), so events of one host are applied in order
+ *   and a slow or unreachable host holds one worker, not the others.  A
+ *   domain's event re-reads that domain and writes it with dv_core_vm_sync();
+ *   anything else (a domain defined or undefined, a pool, a network, a
+ *   domain no row knows) re-reads the whole host and writes it with
+ *   dv_engine_host_sync(), the refresh's own code.  Events arriving while a
+ *   task runs are folded into the next round, so a burst costs one sync.
+ * - The ticker thread wakes every DV_HOSTS_WATCH_TICK_MS: a host whose
+ *   watch is down is reopened every retry interval (and fully synced when
+ *   it answers again), and every host is fully synced every resync interval
+ *   to catch what events miss.
+ * - The mutex protects the host table and every host's pending state; it is
+ *   never held across libvirt or database calls.
+ */
+
+#include "dv-hosts.h"
+
+#define DV_HOSTS_WATCH_WORKERS 4
+#define DV_HOSTS_WATCH_TICK_MS 200
+
+typedef struct _DvHostsWatch DvHostsWatch;
+
+typedef struct {
+    gint refcount;
+    DvHostsWatch *w;   /* borrowed: outlives every task (the pool is drained first) */
+    char *host_id;
+    /* Under w->lock: */
+    DvVirtWatch *vw;   /* NULL while not connected */
+    GHashTable *dirty; /* domain UUIDs to re-read */
+    gboolean full;     /* re-read the whole host */
+    gboolean connect;  /* (re)open the watch */
+    char *lost;        /* the watch's connection closed: why */
+    gboolean busy;     /* a task of this host is queued or running */
+    gboolean removed;
+    gint64 next_resync;
+    gint64 next_retry;
+    gint64 first_event_us; /* oldest event of the pending round */
+} DvWatchedHost;
+
+struct _DvHostsWatch {
+    DvEngine *engine;
+    GMutex lock;
+    GCond cond;
+    GHashTable *hosts; /* host id -> DvWatchedHost* (one reference) */
+    GThreadPool *pool;
+    GThread *ticker;
+    gboolean stopping;
+    guint resync_ms;
+    guint retry_ms;
+    /* Figures (under lock). */
+    guint64 events;
+    guint64 applied_rounds;
+    gint64 last_delay_us; /* event received -> its round written */
+    gint64 max_delay_us;
+};
+
+static DvHostsWatch *
+dv_hosts_watch_get(DvEngine *engine)
+{
+    return dv_core(engine)->host_watch;
+}
+
+static DvWatchedHost *
+dv_watched_host_ref(DvWatchedHost *wh)
+{
+    g_atomic_int_inc(&wh->refcount);
+    return wh;
+}
+
+static void
+dv_watched_host_unref(gpointer data)
+{
+    DvWatchedHost *wh = data;
+
+    if (!g_atomic_int_dec_and_test(&wh->refcount))
+        return;
+    g_clear_pointer(&wh->vw, dv_virt_watch_free);
+    g_hash_table_unref(wh->dirty);
+    g_free(wh->lost);
+    g_free(wh->host_id);
+    g_free(wh);
+}
+
+/* Under w->lock. */
+static void
+dv_hosts_watch_schedule_locked(DvHostsWatch *w, DvWatchedHost *wh)
+{
+    gboolean pending = wh->full || wh->connect || wh->lost != NULL ||
+                       g_hash_table_size(wh->dirty) > 0;
+
+    if (wh->busy || wh->removed || w->stopping || !pending)
+        return;
+    wh->busy = TRUE;
+    g_thread_pool_push(w->pool, dv_watched_host_ref(wh), NULL);
+}
+
+/* libvirt's event thread: record and hand over, nothing more. */
+static void
+dv_hosts_watch_event_cb(const DvVirtEvent *ev, gpointer user_data)
+{
+    DvWatchedHost *wh = user_data;
+    DvHostsWatch *w = wh->w;
+
+    g_mutex_lock(&w->lock);
+    w->events++;
+    if (wh->first_event_us == 0)
+        wh->first_event_us = ev->received_us;
+    switch (ev->kind) {
+    case DV_VIRT_EVENT_DOMAIN:
+        if (g_strcmp0(ev->what, "defined") == 0 || g_strcmp0(ev->what, "undefined") == 0)
+            wh->full = TRUE;
+        else
+            g_hash_table_add(wh->dirty, g_strdup(ev->uuid));
+        break;
+    case DV_VIRT_EVENT_POOL:
+    case DV_VIRT_EVENT_NETWORK:
+        wh->full = TRUE;
+        break;
+    case DV_VIRT_EVENT_CLOSED:
+        g_free(wh->lost);
+        wh->lost = g_strdup_printf("the host's connection closed (%s)", ev->what);
+        break;
+    }
+    dv_hosts_watch_schedule_locked(w, wh);
+    g_mutex_unlock(&w->lock);
+}
+
+/* Writes the host's reachability when it changed: "unreachable" with
+ * @reason, or back to "ok" from "unreachable" (a host needing attention
+ * keeps that state: only a refresh's rights check clears it). */
+static void
+dv_hosts_watch_set_reachable(DvEngine *engine, const char *host_id, const char *reason)
+{
+    g_autoptr(JsonObject) host = NULL;
+    g_autoptr(JsonObject) changes = json_object_new();
+    g_autoptr(GError) local = NULL;
+    const char *state;
+
+    host = dv_store_get(dv_core(engine)->store, &dv_table_hosts, host_id, &local);
+    if (host == NULL) {
+        g_debug("host %s: %s", host_id, local->message);
+        return;
+    }
+    state = dv_json_get_string(host, "state", "");
+    if (reason != NULL) {
+        if (g_strcmp0(state, "unreachable") == 0 &&
+            g_strcmp0(dv_json_get_string(host, "state_reason", ""), reason) == 0)
+            return;
+        json_object_set_string_member(changes, "state", "unreachable");
+        json_object_set_string_member(changes, "state_reason", reason);
+    } else {
+        if (g_strcmp0(state, "unreachable") != 0)
+            return;
+        json_object_set_string_member(changes, "state", "ok");
+        json_object_set_null_member(changes, "state_reason");
+    }
+    if (!dv_store_update(dv_core(engine)->store, &dv_table_hosts, host_id, changes, &local))
+        g_warning("host %s: cannot record its reachability: %s", host_id, local->message);
+    else if (reason != NULL)
+        g_message("host %s is unreachable: %s", host_id, reason);
+    else
+        g_message("host %s answers again", host_id);
+}
+
+/* The refresh's read and write of the whole host, without its job. */
+static gboolean
+dv_hosts_watch_full_sync(DvEngine *engine, DvVirtHost *vh, const char *host_id, GError **error)
+{
+    g_autoptr(JsonObject) probe = dv_virt_host_probe(vh, NULL, error);
+
+    if (probe == NULL)
+        return FALSE;
+    return dv_engine_host_sync(engine, host_id, probe, error);
+}
+
+/* Re-reads the domains of @uuids that a VM row of the host knows; FALSE
+ * in @ret_full when one is unknown or gone (the whole host is read). */
+static gboolean
+dv_hosts_watch_sync_domains(DvEngine *engine, DvVirtHost *vh, const char *host_id,
+                            GPtrArray *uuids, gboolean *ret_full, GError **error)
+{
+    for (guint i = 0; i < uuids->len; i++) {
+        const char *uuid = g_ptr_array_index(uuids, i);
+        g_autoptr(JsonObject) vm = NULL;
+        g_autoptr(JsonObject) dom = NULL;
+        g_autoptr(GError) local = NULL;
+
+        vm = dv_store_find(dv_core(engine)->store, &dv_table_vms, "uuid", uuid, &local);
+        if (vm == NULL && !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            return FALSE;
+        }
+        g_clear_error(&local);
+        if (vm == NULL || g_strcmp0(dv_json_get_string(vm, "host_id", ""), host_id) != 0) {
+            /* A domain no row knows: imported by the whole host's sync. */
+            *ret_full = TRUE;
+            continue;
+        }
+        dom = dv_virt_domain_get(vh, uuid, NULL, &local);
+        if (dom == NULL) {
+            if (!g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+                g_propagate_error(error, g_steal_pointer(&local));
+                return FALSE;
+            }
+            *ret_full = TRUE;
+            continue;
+        }
+        if (!dv_core_vm_sync(engine, vm, dom, error))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+static void
+dv_hosts_watch_task(gpointer data, gpointer user_data)
+{
+    DvWatchedHost *wh = data;
+    DvHostsWatch *w = user_data;
+    DvEngine *engine = w->engine;
+
+    for (;;) {
+        g_autoptr(GPtrArray) uuids = g_ptr_array_new_with_free_func(g_free);
+        g_autofree char *lost = NULL;
+        g_autoptr(DvVirtWatch) old_watch = NULL;
+        g_autoptr(DvVirtHost) vh = NULL;
+        g_autoptr(GError) local = NULL;
+        gboolean full, connect, connected;
+        gint64 first_event_us;
+        GHashTableIter it;
+        gpointer key;
+
+        g_mutex_lock(&w->lock);
+        full = wh->full;
+        connect = wh->connect;
+        lost = g_steal_pointer(&wh->lost);
+        first_event_us = wh->first_event_us;
+        wh->full = wh->connect = FALSE;
+        wh->first_event_us = 0;
+        g_hash_table_iter_init(&it, wh->dirty);
+        while (g_hash_table_iter_next(&it, &key, NULL))
+            g_ptr_array_add(uuids, g_strdup(key));
+        g_hash_table_remove_all(wh->dirty);
+        if (w->stopping || wh->removed || (!full && !connect && lost == NULL && uuids->len == 0)) {
+            wh->busy = FALSE;
+            g_cond_broadcast(&w->cond);
+            g_mutex_unlock(&w->lock);
+            break;
+        }
+        if (lost != NULL) {
+            /* Freed outside the lock: it waits for a running callback. */
+            old_watch = g_steal_pointer(&wh->vw);
+            wh->next_retry = g_get_monotonic_time() + (gint64)w->retry_ms * 1000;
+        }
+        connected = wh->vw != NULL;
+        g_mutex_unlock(&w->lock);
+
+        if (lost != NULL) {
+            g_clear_pointer(&old_watch, dv_virt_watch_free);
+            dv_hosts_watch_set_reachable(engine, wh->host_id, lost);
+            continue;
+        }
+        vh = dv_core_virt_host_by_id(engine, wh->host_id, &local);
+        if (vh == NULL) {
+            g_debug("host %s: %s", wh->host_id, local->message);
+            continue;
+        }
+        if (connect && !connected) {
+            DvVirtWatch *vw = dv_virt_watch_new(vh, dv_hosts_watch_event_cb,
+                                                dv_watched_host_ref(wh), dv_watched_host_unref,
+                                                &local);
+            g_mutex_lock(&w->lock);
+            wh->next_retry = g_get_monotonic_time() + (gint64)w->retry_ms * 1000;
+            if (vw != NULL && !wh->removed && !w->stopping)
+                wh->vw = g_steal_pointer(&vw);
+            g_mutex_unlock(&w->lock);
+            g_clear_pointer(&vw, dv_virt_watch_free);
+            if (local != NULL) {
+                dv_hosts_watch_set_reachable(engine, wh->host_id, local->message);
+                continue;
+            }
+            /* Connected (again): what happened meanwhile is read whole. */
+            dv_hosts_watch_set_reachable(engine, wh->host_id, NULL);
+            full = TRUE;
+        }
+        if (!full && !dv_hosts_watch_sync_domains(engine, vh, wh->host_id, uuids, &full, &local)) {
+            g_debug("host %s: applying events: %s", wh->host_id, local->message);
+            g_clear_error(&local);
+            full = TRUE;
+        }
+        if (full) {
+            g_mutex_lock(&w->lock);
+            wh->next_resync = g_get_monotonic_time() + (gint64)w->resync_ms * 1000;
+            g_mutex_unlock(&w->lock);
+            if (!dv_hosts_watch_full_sync(engine, vh, wh->host_id, &local)) {
+                if (g_error_matches(local, DV_ERROR, DV_ERROR_UNAVAILABLE))
+                    dv_hosts_watch_set_reachable(engine, wh->host_id, local->message);
+                else
+                    g_warning("host %s: cannot sync: %s", wh->host_id, local->message);
+                continue;
+            }
+        }
+        if (first_event_us != 0) {
+            gint64 delay = g_get_monotonic_time() - first_event_us;
+            g_mutex_lock(&w->lock);
+            w->applied_rounds++;
+            w->last_delay_us = delay;
+            w->max_delay_us = MAX(w->max_delay_us, delay);
+            g_mutex_unlock(&w->lock);
+        }
+    }
+    dv_watched_host_unref(wh);
+}
+
+static gpointer
+dv_hosts_watch_ticker(gpointer data)
+{
+    DvHostsWatch *w = data;
+
+    g_mutex_lock(&w->lock);
+    while (!w->stopping) {
+        gint64 now = g_get_monotonic_time();
+        GHashTableIter it;
+        gpointer value;
+
+        g_hash_table_iter_init(&it, w->hosts);
+        while (g_hash_table_iter_next(&it, NULL, &value)) {
+            DvWatchedHost *wh = value;
+            if (wh->vw == NULL && !wh->busy && now >= wh->next_retry)
+                wh->connect = TRUE;
+            else if (wh->vw != NULL && now >= wh->next_resync)
+                wh->full = TRUE;
+            dv_hosts_watch_schedule_locked(w, wh);
+        }
+        g_cond_wait_until(&w->cond, &w->lock, now + DV_HOSTS_WATCH_TICK_MS * G_TIME_SPAN_MILLISECOND);
+    }
+    g_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+void
+dv_engine_hosts_watch_host(DvEngine *engine, const char *host_id)
+{
+    DvHostsWatch *w = dv_hosts_watch_get(engine);
+    DvWatchedHost *wh;
+
+    if (w == NULL)
+        return;
+    g_mutex_lock(&w->lock);
+    if (g_hash_table_lookup(w->hosts, host_id) == NULL) {
+        wh = g_new0(DvWatchedHost, 1);
+        wh->refcount = 1;
+        wh->w = w;
+        wh->host_id = g_strdup(host_id);
+        wh->dirty = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        wh->connect = TRUE;
+        wh->next_resync = g_get_monotonic_time() + (gint64)w->resync_ms * 1000;
+        g_hash_table_insert(w->hosts, g_strdup(host_id), wh);
+        dv_hosts_watch_schedule_locked(w, wh);
+    }
+    g_mutex_unlock(&w->lock);
+}
+
+/* Under w->lock: takes @wh out (the caller drops the table's reference
+ * and frees the returned watch outside the lock). */
+static DvVirtWatch *
+dv_hosts_watch_remove_locked(DvHostsWatch *w, DvWatchedHost *wh)
+{
+    wh->removed = TRUE;
+    /* A task of this host may still be running: it sees removed and ends. */
+    while (wh->busy)
+        g_cond_wait(&w->cond, &w->lock);
+    return g_steal_pointer(&wh->vw);
+}
+
+void
+dv_engine_hosts_watch_forget(DvEngine *engine, const char *host_id)
+{
+    DvHostsWatch *w = dv_hosts_watch_get(engine);
+    DvWatchedHost *wh;
+    DvVirtWatch *vw = NULL;
+
+    if (w == NULL)
+        return;
+    g_mutex_lock(&w->lock);
+    wh = g_hash_table_lookup(w->hosts, host_id);
+    if (wh != NULL) {
+        g_hash_table_steal(w->hosts, host_id);
+        vw = dv_hosts_watch_remove_locked(w, wh);
+    }
+    g_mutex_unlock(&w->lock);
+    dv_virt_watch_free(vw);
+    if (wh != NULL)
+        dv_watched_host_unref(wh);
+}
+
+gboolean
+dv_engine_hosts_watch_start(DvEngine *engine, guint resync_ms, guint retry_ms, GError **error)
+{
+    g_autoptr(JsonArray) hosts = NULL;
+    DvHostsWatch *w;
+
+    g_return_val_if_fail(dv_core(engine)->host_watch == NULL, FALSE);
+    hosts = dv_core_list_all(engine, &dv_table_hosts, NULL, NULL, error);
+    if (hosts == NULL)
+        return FALSE;
+    w = g_new0(DvHostsWatch, 1);
+    w->engine = engine;
+    g_mutex_init(&w->lock);
+    g_cond_init(&w->cond);
+    w->hosts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, dv_watched_host_unref);
+    w->resync_ms = resync_ms != 0 ? resync_ms : DV_HOSTS_WATCH_RESYNC_MS;
+    w->retry_ms = retry_ms != 0 ? retry_ms : DV_HOSTS_WATCH_RETRY_MS;
+    w->pool = g_thread_pool_new(dv_hosts_watch_task, w, DV_HOSTS_WATCH_WORKERS, FALSE, NULL);
+    dv_core(engine)->host_watch = w;
+    for (guint i = 0; i < json_array_get_length(hosts); i++)
+        dv_engine_hosts_watch_host(
+            engine, dv_json_get_string(json_array_get_object_element(hosts, i), "id", ""));
+    w->ticker = g_thread_new("dv-hosts-watch", dv_hosts_watch_ticker, w);
+    return TRUE;
+}
+
+void
+dv_engine_hosts_watch_stop(DvEngine *engine)
+{
+    DvHostsWatch *w = dv_hosts_watch_get(engine);
+    g_autoptr(GPtrArray) watches = g_ptr_array_new_with_free_func((GDestroyNotify)dv_virt_watch_free);
+    GHashTableIter it;
+    gpointer value;
+
+    if (w == NULL)
+        return;
+    g_mutex_lock(&w->lock);
+    w->stopping = TRUE;
+    g_cond_broadcast(&w->cond);
+    g_mutex_unlock(&w->lock);
+    g_thread_join(w->ticker);
+    /* Queued tasks see stopping and end at once; running ones finish
+     * their round. */
+    g_thread_pool_free(w->pool, FALSE, TRUE);
+    g_mutex_lock(&w->lock);
+    g_hash_table_iter_init(&it, w->hosts);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        DvVirtWatch *vw = dv_hosts_watch_remove_locked(w, value);
+        if (vw != NULL)
+            g_ptr_array_add(watches, vw);
+    }
+    g_mutex_unlock(&w->lock);
+    g_clear_pointer(&watches, g_ptr_array_unref);
+    g_hash_table_unref(w->hosts);
+    g_mutex_clear(&w->lock);
+    g_cond_clear(&w->cond);
+    dv_core(engine)->host_watch = NULL;
+    g_free(w);
+}
+
+JsonObject *
+dv_engine_hosts_watch_get_stats(DvEngine *engine)
+{
+    DvHostsWatch *w = dv_hosts_watch_get(engine);
+    JsonObject *obj = json_object_new();
+    GHashTableIter it;
+    gpointer value;
+    gint64 watched = 0;
+
+    if (w == NULL)
+        return obj;
+    g_mutex_lock(&w->lock);
+    g_hash_table_iter_init(&it, w->hosts);
+    while (g_hash_table_iter_next(&it, NULL, &value))
+        if (((DvWatchedHost *)value)->vw != NULL)
+            watched++;
+    json_object_set_int_member(obj, "hosts", g_hash_table_size(w->hosts));
+    json_object_set_int_member(obj, "connected", watched);
+    json_object_set_int_member(obj, "events", (gint64)w->events);
+    json_object_set_int_member(obj, "applied_rounds", (gint64)w->applied_rounds);
+    json_object_set_int_member(obj, "last_delay_us", w->last_delay_us);
+    json_object_set_int_member(obj, "max_delay_us", w->max_delay_us);
+    g_mutex_unlock(&w->lock);
+    return obj;
+}
