@@ -6,6 +6,8 @@
 
 #include "dv-error.h"
 
+#include <string.h>
+
 #define DV_CLI_MAX_DISKS 16
 #define DV_CLI_MAX_NETWORKS 8
 
@@ -36,6 +38,25 @@ static const DvCliOption dv_cli_vm_list_options[] = {
 
 static const DvCliOption dv_cli_vm_delete_options[] = {
     { "delete-volumes", DV_CLI_OPT_FLAG, NULL, NULL, "delete_volumes", NULL, 0, 0, "also delete its volumes" },
+    { "force", DV_CLI_OPT_FLAG, NULL, NULL, "force", NULL, 0, 0, "a running VM: force it off first" },
+    { NULL },
+};
+
+static const DvCliOption dv_cli_vm_shutdown_options[] = {
+    { "timeout", DV_CLI_OPT_INT, "SECONDS", "timeout", NULL, NULL, 1, 3600,
+      "wait this long for the guest (1-3600, default 120)" },
+    { NULL },
+};
+
+static const DvCliOption dv_cli_vm_set_options[] = {
+    { "vcpus", DV_CLI_OPT_INT, "N", "vcpus", NULL, NULL, 1, 256, "virtual CPUs (1-256)" },
+    { "memory", DV_CLI_OPT_STRING, "SIZE", NULL, NULL, NULL, 0, 0,
+      "memory: MiB, or with a unit M, G or T (2G)" },
+    { "description", DV_CLI_OPT_STRING, "D", "description", NULL, NULL, 0, 0, "free text" },
+    { "autostart", DV_CLI_OPT_CHOICE, "on|off", NULL, NULL, NULL, 0, 0, "start with the host" },
+    { "boot-order", DV_CLI_OPT_STRING, "DEV[,DEV...]", NULL, NULL, NULL, 0, 0,
+      "disk, cdrom, network in order (next boot)" },
+    { "name", DV_CLI_OPT_STRING, "NEW", "name", NULL, NULL, 0, 0, "rename (only while shut off)" },
     { NULL },
 };
 
@@ -116,6 +137,74 @@ dv_cli_prepare_vm_create(DvCliArgs *args, JsonObject *body, GError **error)
     return dv_cli_prepare_name(args, body, error);
 }
 
+/* "2048", "2048M", "2G", "1T" to MiB. */
+static gboolean
+dv_cli_parse_memory(const char *text, gint64 *ret_mib, GError **error)
+{
+    g_autofree char *digits = g_strdup(text);
+    gsize len = strlen(digits);
+    gint64 scale = 1;
+    gint64 n = 0;
+
+    if (len > 0) {
+        switch (g_ascii_toupper(digits[len - 1])) {
+        case 'M':
+            digits[len - 1] = '\0';
+            break;
+        case 'G':
+            scale = 1024;
+            digits[len - 1] = '\0';
+            break;
+        case 'T':
+            scale = 1024 * 1024;
+            digits[len - 1] = '\0';
+            break;
+        default:
+            break;
+        }
+    }
+    if (!dv_cli_parse_int("--memory", digits, 1, 4194304 / scale, &n, error))
+        return FALSE;
+    if (n * scale < 16) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "memory_mib",
+                           "--memory: at least 16 MiB, got '%s'", text);
+        return FALSE;
+    }
+    *ret_mib = n * scale;
+    return TRUE;
+}
+
+static gboolean
+dv_cli_prepare_vm_set(DvCliArgs *args, JsonObject *body, GError **error)
+{
+    const char *memory = dv_cli_args_get_string(args, "memory");
+    const char *autostart = dv_cli_args_get_string(args, "autostart");
+    const char *boot = dv_cli_args_get_string(args, "boot-order");
+
+    if (memory != NULL) {
+        gint64 mib = 0;
+        if (!dv_cli_parse_memory(memory, &mib, error))
+            return FALSE;
+        json_object_set_int_member(body, "memory_mib", mib);
+    }
+    if (autostart != NULL)
+        json_object_set_boolean_member(body, "autostart", g_strcmp0(autostart, "on") == 0);
+    if (boot != NULL) {
+        g_auto(GStrv) parts = g_strsplit(boot, ",", 4);
+        JsonArray *order = json_array_new();
+        for (guint i = 0; parts[i] != NULL; i++)
+            json_array_add_string_element(order, g_strstrip(parts[i]));
+        json_object_set_array_member(body, "boot_order", order);
+    }
+    if (json_object_get_size(body) == 0) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL,
+                           "nothing to change: give at least one of --vcpus, --memory, --description, "
+                           "--autostart, --boot-order, --name");
+        return FALSE;
+    }
+    return TRUE;
+}
+
 static gboolean
 dv_cli_prepare_snapshot_create(DvCliArgs *args, JsonObject *body, GError **error)
 {
@@ -134,10 +223,18 @@ const DvCliCommand dv_cli_commands_vm[] = {
     { "vm", "show", "VM", "Show a VM.", NULL, NULL, dv_cli_run_show, "GET", "/vms/{0}" },
     { "vm", "start", "VM", "Start a VM.", NULL, NULL, dv_cli_run_job, "POST", "/vms/{0}/start", NULL,
       "Started vm {0}" },
-    { "vm", "shutdown", "VM", "Ask a VM's guest to shut down.", NULL, NULL, dv_cli_run_job, "POST",
-      "/vms/{0}/shutdown", NULL, "Shut down vm {0}" },
+    { "vm", "shutdown", "VM", "Ask a VM's guest to shut down.", dv_cli_vm_shutdown_options, NULL, dv_cli_run_job,
+      "POST", "/vms/{0}/shutdown", NULL, "Shut down vm {0}" },
     { "vm", "stop", "VM", "Force a VM off.", NULL, NULL, dv_cli_run_job, "POST", "/vms/{0}/stop", NULL,
       "Stopped vm {0}" },
+    { "vm", "reboot", "VM", "Ask a running VM's guest to reboot.", NULL, NULL, dv_cli_run_job, "POST",
+      "/vms/{0}/reboot", NULL, "Rebooted vm {0}" },
+    { "vm", "reset", "VM", "Reset a running VM at once (as the reset button).", NULL, NULL, dv_cli_run_job, "POST",
+      "/vms/{0}/reset", NULL, "Reset vm {0}" },
+    { "vm", "set", "VM", "Change a VM: vCPUs, memory, description, autostart, boot order, name.",
+      dv_cli_vm_set_options, dv_cli_prepare_vm_set, dv_cli_run_job, "PATCH", "/vms/{0}", NULL, "Changed vm {0}",
+      "vm set VM [--vcpus N] [--memory SIZE] [--description D] [--autostart on|off]\n"
+      "              [--boot-order disk,cdrom,network] [--name NEW]" },
     { "vm", "delete", "VM", "Delete a VM (its volumes stay unless --delete-volumes).", dv_cli_vm_delete_options,
       NULL, dv_cli_run_job, "DELETE", "/vms/{0}", NULL, "Deleted vm {0}" },
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dv-error.h"
+#include "dv-validate.h"
 #include "dv-json.h"
 #include "dv-secret.h"
 
@@ -436,10 +437,23 @@ dv_cli_follow_and_report(DvCli *cli, JsonObject *job, const char *done, GError *
     if (g_strcmp0(state, "succeeded") == 0) {
         if (cli->format == DV_CLI_FORMAT_TABLE) {
             const char *result = dv_cli_job_result_id(final);
+            JsonObject *applied =
+                dv_json_get_object(dv_json_get_object(final, "result"), "applied");
             if (result != NULL)
                 fprintf(cli->out, "%s (id %s)\n", done, result);
             else
                 fprintf(cli->out, "%s\n", done);
+            /* A change says when each field takes effect (vm set). */
+            if (applied != NULL) {
+                g_autoptr(GList) members = json_object_get_members(applied);
+                for (GList *m = members; m != NULL; m = m->next) {
+                    const char *when = dv_json_get_string(applied, m->data, "");
+                    g_autofree char *safe_f = dv_text_excerpt(m->data, 64);
+                    g_autofree char *safe_w = dv_text_excerpt(when, 64);
+                    fprintf(cli->out, "  %s: %s\n", safe_f,
+                            g_strcmp0(when, "next-boot") == 0 ? "at the next boot" : safe_w);
+                }
+            }
         }
         return TRUE;
     }

@@ -110,8 +110,14 @@ JsonObject *dv_engine_delete(DvEngine *engine, DvKind kind, const char *id_or_na
                              GHashTable *query, const DvActor *actor, GError **error);
 JsonObject *dv_engine_host_refresh(DvEngine *engine, const char *host, const DvActor *actor,
                                    GError **error);
-/* @action: "start", "shutdown" or "stop". */
+/* @action: "start", "shutdown", "stop", "reboot" or "reset". */
 JsonObject *dv_engine_vm_action(DvEngine *engine, const char *vm, const char *action,
+                                const DvActor *actor, GError **error);
+/* With the request's body: shutdown takes {"timeout": seconds}. */
+JsonObject *dv_engine_vm_power(DvEngine *engine, const char *vm, const char *action,
+                               JsonObject *body, const DvActor *actor, GError **error);
+/* PATCH /vms/{ref} (features/vms/dv-vms.h). */
+JsonObject *dv_engine_vm_change(DvEngine *engine, const char *vm, JsonObject *body,
                                 const DvActor *actor, GError **error);
 JsonObject *dv_engine_vm_snapshot_create(DvEngine *engine, const char *vm, JsonObject *body,
                                          const DvActor *actor, GError **error);

@@ -405,6 +405,110 @@ watch_events(Fixture *f, const char *job_id)
 
 /* --- cases ----------------------------------------------------------------- */
 
+/* Day-2 changes on a real QEMU guest (issue 12, item 4): a blank-disk
+ * machine runs SeaBIOS with no OS, so it ignores ACPI power buttons,
+ * which the shutdown timeout needs. */
+static void
+test_vm_day2(Fixture *f)
+{
+    g_autofree char *vm = g_strdup_printf("%sday2", f->prefix);
+    g_autofree char *vm_path = g_strdup_printf("/api/v1/vms/%s", vm);
+    g_autofree char *body = vm_create_body(f, "day2", 1, FALSE);
+    g_autofree char *p = NULL;
+    g_autofree char *state = NULL;
+    g_autofree char *xml = NULL;
+    g_autoptr(JsonObject) j = NULL;
+    JsonObject *applied;
+    guint status = 0;
+    gint64 t0;
+
+    j = run_ok(f, "POST", "/api/v1/vms", body);
+    g_clear_pointer(&j, json_object_unref);
+    p = g_strdup_printf("%s/start", vm_path);
+    j = run_ok(f, "POST", p, NULL);
+    g_clear_pointer(&j, json_object_unref);
+    state = domstate(vm);
+    g_assert_nonnull(strstr(state, "running"));
+
+    /* Memory under the running maximum: live (the balloon target) and in
+     * the definition; vCPUs above the maximum: the definition, next boot. */
+    j = run_ok(f, "PATCH", vm_path, "{\"memory_mib\":48,\"vcpus\":2,\"autostart\":true}");
+    applied = json_object_get_object_member(json_object_get_object_member(j, "result"), "applied");
+    g_assert_cmpstr(json_object_get_string_member(applied, "memory_mib"), ==, "live");
+    g_assert_cmpstr(json_object_get_string_member(applied, "vcpus"), ==, "next-boot");
+    g_clear_pointer(&j, json_object_unref);
+    xml = virsh_ok("dumpxml", "dumpxml", "--inactive", vm, NULL);
+    g_assert_nonnull(strstr(xml, "<currentMemory unit='KiB'>49152</currentMemory>"));
+    g_assert_nonnull(strstr(xml, ">2</vcpu>"));
+    g_clear_pointer(&xml, g_free);
+    xml = virsh_ok("dominfo", "dominfo", vm, NULL);
+    g_assert_nonnull(strstr(xml, "Autostart:      enable"));
+    g_clear_pointer(&xml, g_free);
+    xml = virsh_ok("dumpxml", "dumpxml", vm, NULL);
+    /* The running machine keeps its one vCPU until it boots again. */
+    g_assert_nonnull(strstr(xml, ">1</vcpu>"));
+
+    /* Renaming a running VM: 409 naming the field, nothing changes. */
+    {
+        g_autoptr(JsonNode) r =
+            dv_test_request(f->d, "PATCH", vm_path, "{\"name\":\"x\"}", &status);
+        g_assert_cmpuint(status, ==, 409);
+        g_assert_true(domain_exists(vm));
+    }
+    /* Memory above the host's: 400 naming memory_mib. */
+    {
+        g_autoptr(JsonNode) r =
+            dv_test_request(f->d, "PATCH", vm_path, "{\"memory_mib\":4194304}", &status);
+        g_autofree char *t = json_to_string(r, FALSE);
+        g_assert_cmpuint(status, ==, 400);
+        g_assert_nonnull(strstr(t, "memory_mib"));
+    }
+
+    g_clear_pointer(&p, g_free);
+    p = g_strdup_printf("%s/reboot", vm_path);
+    j = run_ok(f, "POST", p, NULL);
+    g_clear_pointer(&j, json_object_unref);
+    g_clear_pointer(&p, g_free);
+    p = g_strdup_printf("%s/reset", vm_path);
+    j = run_ok(f, "POST", p, NULL);
+    g_clear_pointer(&j, json_object_unref);
+    g_clear_pointer(&state, g_free);
+    state = domstate(vm);
+    g_assert_nonnull(strstr(state, "running"));
+
+    /* A shutdown the guest ignores ends as a timeout naming the VM. */
+    g_clear_pointer(&p, g_free);
+    p = g_strdup_printf("%s/shutdown", vm_path);
+    t0 = g_get_monotonic_time();
+    j = dv_test_run_job(f->d, "POST", p, "{\"timeout\":3}");
+    {
+        JsonObject *err = json_object_get_object_member(j, "error");
+        const char *msg = json_object_get_string_member(err, "message");
+        g_autofree char *want = g_strdup_printf("VM %s did not shut down within 3 s", vm);
+        g_test_message("shutdown: %s after %.1f s", msg,
+                       (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC);
+        g_assert_cmpstr(json_object_get_string_member(j, "state"), ==, "failed");
+        g_assert_cmpstr(json_object_get_string_member(err, "code"), ==, "timeout");
+        g_assert_nonnull(strstr(msg, want));
+        g_assert_null(strstr(msg, "unreachable"));
+        g_assert_cmpint(g_get_monotonic_time() - t0, <, 30 * G_USEC_PER_SEC);
+    }
+    g_clear_pointer(&j, json_object_unref);
+
+    /* Delete while running: 409 naming the state; with force it goes. */
+    {
+        g_autoptr(JsonNode) r = dv_test_request(f->d, "DELETE", vm_path, NULL, &status);
+        g_autofree char *t = json_to_string(r, FALSE);
+        g_assert_cmpuint(status, ==, 409);
+        g_assert_nonnull(strstr(t, "is running"));
+        g_assert_true(domain_exists(vm));
+    }
+    g_clear_pointer(&p, g_free);
+    p = g_strdup_printf("%s?force=true&delete_volumes=true", vm_path);
+    j = run_ok(f, "DELETE", p, NULL);
+    g_assert_false(domain_exists(vm));
+}
+
 static void
 test_vm_lifecycle(Fixture *f)
 {
@@ -732,6 +836,7 @@ main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
 #define ADD(path, fn) g_test_add_data_func(path, (gconstpointer)(fn), run_isolated)
     ADD("/drover/api/system/vm-lifecycle", test_vm_lifecycle);
+    ADD("/drover/api/system/vm-day2", test_vm_day2);
     ADD("/drover/api/system/mixed-cluster", test_mixed_cluster);
     ADD("/drover/api/system/unreachable-host", test_unreachable_host);
     ADD("/drover/api/system/serialised-creates", test_serialised_creates);

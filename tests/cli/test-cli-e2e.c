@@ -750,6 +750,98 @@ test_vm_round_trip(Fixture *f, gconstpointer data)
     assert_error(r, 3, "web1");
 }
 
+/* vm set, reboot, reset, shutdown --timeout, delete --force on a test:///
+ * host (its driver implements them all): what changed, when it takes
+ * effect, and the refusals, each naming the field or the state. */
+static void
+test_vm_day2(Fixture *f, gconstpointer data)
+{
+    g_autoptr(CliResult) r = NULL;
+    g_autoptr(JsonObject) vm = NULL;
+
+    add_host(f, "kvm1");
+    r = cli_run(f, "vm", "create", "day2", "--host", "kvm1", "--vcpus", "1", "--memory", "128",
+                NULL);
+    assert_exit(r, 0);
+
+    /* Shut off: everything lands in the definition, for the next boot. */
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "set", "day2", "--vcpus", "2", "--memory", "256M", "--description",
+                "day two", "--autostart", "on", "--boot-order", "disk,network", NULL);
+    assert_exit(r, 0);
+    assert_contains(r->out, "Changed vm day2");
+    assert_contains(r->out, "  vcpus: at the next boot\n");
+    assert_contains(r->out, "  memory_mib: at the next boot\n");
+    assert_contains(r->out, "  boot_order: at the next boot\n");
+    assert_contains(r->out, "  autostart: now\n");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "show", "day2", "-o", "json", NULL);
+    assert_exit(r, 0);
+    vm = parse_object(r->out);
+    g_assert_cmpint(json_object_get_int_member(vm, "vcpus"), ==, 2);
+    g_assert_cmpint(json_object_get_int_member(vm, "memory_mib"), ==, 256);
+    g_assert_cmpstr(json_object_get_string_member(vm, "description"), ==, "day two");
+    g_assert_true(
+        json_object_get_boolean_member(json_object_get_object_member(vm, "spec"), "autostart"));
+
+    /* Rename while off; the old name is gone. */
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "set", "day2", "--name", "day3", NULL);
+    assert_exit(r, 0);
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "show", "day2", NULL);
+    assert_error(r, 3, "day2");
+
+    /* Running: memory within the maximum moves live; a rename is refused. */
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "start", "day3", NULL);
+    assert_exit(r, 0);
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "set", "day3", "--memory", "192", NULL);
+    assert_exit(r, 0);
+    assert_contains(r->out, "  memory_mib: live\n");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "set", "day3", "--name", "day4", NULL);
+    assert_error(r, 4, "renamed only while shut off");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "set", "day3", "--memory", "4T", NULL);
+    assert_error(r, 6, "memory_mib: host kvm1 has only");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "set", "day3", "--vcpus", "256", NULL);
+    assert_error(r, 6, "vcpus: host kvm1 has only");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "set", "day3", "--boot-order", "disk,floppy", NULL);
+    assert_error(r, 6, "boot_order");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "set", "day3", NULL);
+    assert_exit(r, 2);
+    assert_contains(r->err, "nothing to change");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "set", "day3", "--memory", "2X", NULL);
+    assert_exit(r, 2);
+
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "reboot", "day3", NULL);
+    assert_exit(r, 0);
+    assert_contains(r->out, "Rebooted vm day3");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "reset", "day3", NULL);
+    assert_exit(r, 0);
+    assert_contains(r->out, "Reset vm day3");
+
+    /* Delete while running: refused naming the state, then forced. */
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "delete", "day3", NULL);
+    assert_error(r, 4, "is running");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "delete", "day3", "--force", NULL);
+    assert_exit(r, 0);
+    assert_contains(r->out, "Deleted vm day3");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "reboot", "day3", NULL);
+    assert_error(r, 3, "day3");
+}
+
 static void
 test_json_and_no_wait(Fixture *f, gconstpointer data)
 {
@@ -1413,6 +1505,7 @@ test_golden(void)
     static const char *const help[] = { "--help", NULL };
     static const char *const vm_help[] = { "vm", "--help", NULL };
     static const char *const create_help[] = { "vm", "create", "--help", NULL };
+    static const char *const set_help[] = { "vm", "set", "--help", NULL };
     static const char *const usage[] = { "vm", "frob", NULL };
     static const char *const catalog_help[] = { "catalog", "--help", NULL };
     static const char *const catalog_create_help[] = { "catalog", "create", "--help", NULL };
@@ -1436,6 +1529,11 @@ test_golden(void)
     r = cli_run_argv(xdg, create_help);
     assert_exit(r, 0);
     check_golden("vm-create-help.txt", r->out);
+
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run_argv(xdg, set_help);
+    assert_exit(r, 0);
+    check_golden("vm-set-help.txt", r->out);
 
     g_clear_pointer(&r, cli_result_free);
     r = cli_run_argv(xdg, catalog_help);
@@ -2136,6 +2234,7 @@ main(int argc, char **argv)
     ADD("hosts", test_hosts);
     ADD("library-and-templates", test_library_and_templates);
     ADD("vm-round-trip", test_vm_round_trip);
+    ADD("vm-day2", test_vm_day2);
     ADD("json-and-no-wait", test_json_and_no_wait);
     ADD("errors", test_errors);
     ADD("job-watch", test_job_watch);

@@ -233,6 +233,13 @@ dv_core_vm_sync_txn(DvStore *store, gpointer user_data, GError **error)
                                    dv_json_get_bool(ctx->domain, "secure_boot", FALSE));
     dv_core_copy_member(spec, "disks", ctx->domain, "disks");
     dv_core_copy_member(spec, "networks", ctx->domain, "networks");
+    /* Autostart is read for one domain (dv_virt_domain_get()), never in a
+     * host's probe: a probe's sync keeps what the last one said. */
+    if (json_object_has_member(ctx->domain, "autostart"))
+        dv_core_copy_member(spec, "autostart", ctx->domain, "autostart");
+    else if (dv_json_get_object(ctx->vm, "spec") != NULL &&
+             json_object_has_member(dv_json_get_object(ctx->vm, "spec"), "autostart"))
+        dv_core_copy_member(spec, "autostart", dv_json_get_object(ctx->vm, "spec"), "autostart");
     /* The quota a VM holds is Drover's, not the domain's: it stays. */
     if (dv_json_get_object(dv_json_get_object(ctx->vm, "spec"), "quota") != NULL)
         dv_core_copy_member(spec, "quota", dv_json_get_object(ctx->vm, "spec"), "quota");

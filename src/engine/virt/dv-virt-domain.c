@@ -302,13 +302,23 @@ dv_virt_domain_get(DvVirtHost *host, const char *uuid, GCancellable *cancellable
 {
     g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
     g_autoptr(virDomain) dom = NULL;
+    g_autoptr(JsonObject) entry = NULL;
+    int autostart = 0;
 
     if (!dv_virt_op_begin(&op, host, cancellable, error))
         return NULL;
+
     dom = dv_virt_domain_lookup(&op, uuid, error);
     if (dom == NULL)
         return NULL;
-    return dv_virt_domain_entry_new(&op, dom, TRUE, error);
+    entry = dv_virt_domain_entry_new(&op, dom, TRUE, error);
+    if (entry == NULL)
+        return NULL;
+    /* One domain only: host probes list many and leave it out. */
+    if (virDomainGetAutostart(dom, &autostart) < 0)
+        return dv_virt_op_fail_null(&op, error, "cannot read autostart of domain %s", uuid);
+    json_object_set_boolean_member(entry, "autostart", autostart != 0);
+    return g_steal_pointer(&entry);
 }
 
 char *

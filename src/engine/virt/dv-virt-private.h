@@ -49,6 +49,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirtSnapList, dv_virt_snap_list_free)
 /* Strings libvirt allocates with malloc. */
 static inline void dv_virt_cfree(char *p) { free(p); }
 
+/* What a domain definition may ask for (dv-virt-xml.c, dv-virt-change.c). */
+#define DV_VIRT_MAX_VCPUS 256
+#define DV_VIRT_MAX_MEMORY_MIB (4 * 1024 * 1024)
+
 /* ---- operations --------------------------------------------------------
  * Every libvirt round trip runs inside an operation: it holds one of the
  * host's operation slots and a reference on one pooled connection.

@@ -210,7 +210,9 @@ dv_virt_domain_entry_new(DvVirtOp *op, virDomainPtr dom, gboolean with_snapshots
     json_object_set_string_member(obj, "name", virDomainGetName(dom));
     json_object_set_string_member(obj, "state", dv_virt_domain_state_to_string(info.state));
     json_object_set_int_member(obj, "vcpus", info.nrVirtCpu);
-    json_object_set_int_member(obj, "memory_mib", (gint64)(info.maxMem / 1024));
+    /* The memory the domain has now (its balloon target when running),
+     * not its maximum: a live change below the maximum shows. */
+    json_object_set_int_member(obj, "memory_mib", (gint64)(info.memory / 1024));
     dv_virt_domain_entry_from_xml(obj, xmlDocGetRootElement(doc));
     if (with_snapshots) {
         JsonArray *snaps = dv_virt_snapshot_list_for(op, dom, error);

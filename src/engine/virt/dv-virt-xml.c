@@ -10,8 +10,6 @@
 
 #define DV_VIRT_MAX_DISKS 16
 #define DV_VIRT_MAX_NICS 8
-#define DV_VIRT_MAX_VCPUS 256
-#define DV_VIRT_MAX_MEMORY_MIB (4 * 1024 * 1024)
 
 static void
 dv_virt_xml_writer_free(xmlTextWriterPtr w)

@@ -152,12 +152,45 @@ gboolean dv_virt_domain_undefine(DvVirtHost *host, const char *uuid,
  * readonly or shareable); disks that are no libvirt volume are left alone. */
 gboolean dv_virt_domain_delete(DvVirtHost *host, const char *uuid, gboolean delete_volumes,
                                GCancellable *cancellable, GError **error);
-/* One entry as in a probe's "domains" list. */
+/* One entry as in a probe's "domains" list, with "autostart" added. */
 JsonObject *dv_virt_domain_get(DvVirtHost *host, const char *uuid,
                                GCancellable *cancellable, GError **error);
 /* The live (or inactive) XML; owned. */
 char *dv_virt_domain_get_xml(DvVirtHost *host, const char *uuid, gboolean inactive,
                              GCancellable *cancellable, GError **error);
+
+/* ---- changing a domain (dv-virt-change.c) ----------------------------- */
+
+/* vCPUs / memory: on a running domain within its running maximum they are
+ * applied live and to the persistent definition (*@ret_live TRUE, unless
+ * QEMU refuses the hot-plug); otherwise only the persistent definition
+ * changes, raising its maximum when needed, and the value takes effect at
+ * the next boot (*@ret_live FALSE).  A stopped domain gets maximum =
+ * current. */
+gboolean dv_virt_domain_set_vcpus(DvVirtHost *host, const char *uuid, guint vcpus,
+                                  gboolean *ret_live, GCancellable *cancellable, GError **error);
+gboolean dv_virt_domain_set_memory(DvVirtHost *host, const char *uuid, guint64 memory_mib,
+                                   gboolean *ret_live, GCancellable *cancellable, GError **error);
+/* <description>, live too when running; NULL or "" removes it. */
+gboolean dv_virt_domain_set_description(DvVirtHost *host, const char *uuid, const char *text,
+                                        GCancellable *cancellable, GError **error);
+gboolean dv_virt_domain_set_autostart(DvVirtHost *host, const char *uuid, gboolean autostart,
+                                      GCancellable *cancellable, GError **error);
+/* @order: NULL-terminated, 1-3 of "disk", "cdrom", "network", written as
+ * <os><boot dev/> in the persistent definition (per-device <boot order/>
+ * removed): the next boot uses it.  A direct-kernel domain:
+ * DV_ERROR_NOT_SUPPORTED naming boot_order. */
+gboolean dv_virt_domain_set_boot_order(DvVirtHost *host, const char *uuid, const char *const *order,
+                                       GCancellable *cancellable, GError **error);
+/* virDomainRename; a running domain is DV_ERROR_CONFLICT naming "name";
+ * already named @name: done. */
+gboolean dv_virt_domain_rename(DvVirtHost *host, const char *uuid, const char *name,
+                               GCancellable *cancellable, GError **error);
+/* ACPI reboot request / hard reset of a running domain. */
+gboolean dv_virt_domain_reboot(DvVirtHost *host, const char *uuid, GCancellable *cancellable,
+                               GError **error);
+gboolean dv_virt_domain_reset(DvVirtHost *host, const char *uuid, GCancellable *cancellable,
+                              GError **error);
 
 /* ---- snapshots (internal; not for UEFI domains) ----------------------- */
 

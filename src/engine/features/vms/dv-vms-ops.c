@@ -14,6 +14,20 @@ dv_vms_op_action(DvOpCall *call, GError **error)
 }
 
 static JsonObject *
+dv_vms_op_power(DvOpCall *call, GError **error)
+{
+    const char *action = strrchr(call->op->path, '/') + 1;
+    return dv_engine_vm_power(call->engine, call->params[0], action, call->body, call->actor,
+                              error);
+}
+
+static JsonObject *
+dv_vms_op_change(DvOpCall *call, GError **error)
+{
+    return dv_engine_vm_change(call->engine, call->params[0], call->body, call->actor, error);
+}
+
+static JsonObject *
 dv_vms_op_snapshot_list(DvOpCall *call, GError **error)
 {
     return dv_engine_vm_snapshot_list(call->engine, call->params[0], error);
@@ -43,6 +57,9 @@ dv_vms_op_snapshot_revert(DvOpCall *call, GError **error)
 static const char *const dv_jobs_start[] = { "vm.start", NULL };
 static const char *const dv_jobs_shutdown[] = { "vm.shutdown", NULL };
 static const char *const dv_jobs_stop[] = { "vm.stop", NULL };
+static const char *const dv_jobs_reboot[] = { "vm.reboot", NULL };
+static const char *const dv_jobs_reset[] = { "vm.reset", NULL };
+static const char *const dv_jobs_change[] = { "vm.change", NULL };
 static const char *const dv_jobs_snap_create[] = { "vm.snapshot.create", NULL };
 static const char *const dv_jobs_snap_delete[] = { "vm.snapshot.delete", NULL };
 static const char *const dv_jobs_snap_revert[] = { "vm.snapshot.revert", NULL };
@@ -59,9 +76,17 @@ static const DvOp dv_vms_ops[] = {
     DV_VM_ROW("vm.start", "POST", "/vms/{ref}/start", "vm.power", DV_OP_LOCK_OBJECT, dv_jobs_start,
               DV_OP_SHAPE_JOB, DV_OP_BODY_NONE, dv_vms_op_action),
     DV_VM_ROW("vm.shutdown", "POST", "/vms/{ref}/shutdown", "vm.power", DV_OP_LOCK_OBJECT,
-              dv_jobs_shutdown, DV_OP_SHAPE_JOB, DV_OP_BODY_NONE, dv_vms_op_action),
+              dv_jobs_shutdown, DV_OP_SHAPE_JOB, DV_OP_BODY_OPTIONAL, dv_vms_op_power,
+              .fields = dv_vm_shutdown_fields),
     DV_VM_ROW("vm.stop", "POST", "/vms/{ref}/stop", "vm.power", DV_OP_LOCK_OBJECT, dv_jobs_stop,
               DV_OP_SHAPE_JOB, DV_OP_BODY_NONE, dv_vms_op_action),
+    DV_VM_ROW("vm.reboot", "POST", "/vms/{ref}/reboot", "vm.power", DV_OP_LOCK_OBJECT,
+              dv_jobs_reboot, DV_OP_SHAPE_JOB, DV_OP_BODY_NONE, dv_vms_op_action),
+    DV_VM_ROW("vm.reset", "POST", "/vms/{ref}/reset", "vm.power", DV_OP_LOCK_OBJECT, dv_jobs_reset,
+              DV_OP_SHAPE_JOB, DV_OP_BODY_NONE, dv_vms_op_action),
+    DV_VM_ROW("vm.change", "PATCH", "/vms/{ref}", "vm.change", DV_OP_LOCK_OBJECT, dv_jobs_change,
+              DV_OP_SHAPE_JOB, DV_OP_BODY_REQUIRED, dv_vms_op_change,
+              .fields = dv_vm_change_fields),
     DV_VM_ROW("vm.snapshot.list", "GET", "/vms/{ref}/snapshots", "vm.read", DV_OP_LOCK_NONE, NULL,
               DV_OP_SHAPE_LIST, DV_OP_BODY_IGNORED, dv_vms_op_snapshot_list),
     DV_VM_ROW("vm.snapshot.create", "POST", "/vms/{ref}/snapshots", "vm.snapshot",

@@ -41,6 +41,26 @@ static const DvFieldSpec dv_nic_fields[] = {
     { NULL },
 };
 
+/* PATCH /vms/{ref} (vm.change): every member optional, at least one. */
+const DvFieldSpec dv_vm_change_fields[] = {
+    { "vcpus", DV_FIELD_INT, FALSE, "live when running and within the maximum, else at next boot",
+      .min = 1, .max = 256 },
+    { "memory_mib", DV_FIELD_INT, FALSE,
+      "live when running and within the maximum, else at next boot", .min = 16, .max = 4194304 },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
+    { "autostart", DV_FIELD_BOOL, FALSE },
+    { "boot_order", DV_FIELD_ARRAY, FALSE, "1-3 of disk, cdrom, network; at next boot" },
+    { "name", DV_FIELD_STRING, FALSE, "only while shut off", .max_len = DV_NAME_MAX },
+    { NULL },
+};
+
+/* POST /vms/{ref}/shutdown: how long to wait for the guest. */
+const DvFieldSpec dv_vm_shutdown_fields[] = {
+    { "timeout", DV_FIELD_INT, FALSE, "seconds to wait for the guest (default 120)", .min = 1,
+      .max = 3600 },
+    { NULL },
+};
+
 const DvFieldSpec dv_vm_snapshot_fields[] = {
     { "name", DV_FIELD_STRING, TRUE, .max_len = DV_NAME_MAX },
     { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
@@ -895,12 +915,35 @@ JsonObject *
 dv_engine_vm_action(DvEngine *engine, const char *vm_ref, const char *action, const DvActor *actor,
                     GError **error)
 {
+    return dv_engine_vm_power(engine, vm_ref, action, NULL, actor, error);
+}
+
+JsonObject *
+dv_engine_vm_power(DvEngine *engine, const char *vm_ref, const char *action, JsonObject *body,
+                   const DvActor *actor, GError **error)
+{
     g_autoptr(JsonObject) vm = dv_engine_vm_ready(engine, vm_ref, error);
+    g_autoptr(JsonObject) params = NULL;
     g_autofree char *kind = NULL;
     const char *state;
 
     if (vm == NULL)
         return NULL;
+    if (body != NULL && json_object_get_size(body) > 0) {
+        gint64 timeout;
+        if (g_strcmp0(action, "shutdown") != 0) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL, "body: %s takes no body",
+                               action);
+            return NULL;
+        }
+        if (!dv_json_check_fields(body, dv_vm_shutdown_fields, NULL, error))
+            return NULL;
+        timeout = dv_json_get_int(body, "timeout", DV_VM_SHUTDOWN_TIMEOUT_MS / 1000);
+        if (!dv_validate_range("timeout", timeout, 1, 3600, error))
+            return NULL;
+        params = json_object_new();
+        json_object_set_int_member(params, "timeout", timeout);
+    }
     state = dv_json_get_string(vm, "state", "");
     if (g_strcmp0(action, "start") == 0) {
         if (g_strcmp0(state, "running") == 0) {
@@ -914,6 +957,13 @@ dv_engine_vm_action(DvEngine *engine, const char *vm_ref, const char *action, co
                                dv_json_get_string(vm, "name", ""));
             return NULL;
         }
+    } else if (g_strcmp0(action, "reboot") == 0 || g_strcmp0(action, "reset") == 0) {
+        if (g_strcmp0(state, "running") != 0) {
+            dv_set_field_error(error, DV_ERROR_CONFLICT, NULL,
+                               "VM %s is %s; only a running VM can %s",
+                               dv_json_get_string(vm, "name", ""), state, action);
+            return NULL;
+        }
     } else {
         dv_set_field_error(error, DV_ERROR_NOT_FOUND, NULL, "unknown VM action '%s'", action);
         return NULL;
@@ -921,7 +971,7 @@ dv_engine_vm_action(DvEngine *engine, const char *vm_ref, const char *action, co
     kind = g_strdup_printf("vm.%s", action);
     return dv_core_submit(engine, kind, "vm", dv_json_get_string(vm, "id", ""),
                           dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
-                          NULL, actor, error);
+                          params, actor, error);
 }
 
 static gboolean
@@ -962,12 +1012,25 @@ dv_engine_vm_power_job(DvJob *job, gpointer user_data, GError **error)
             g_propagate_error(error, g_steal_pointer(&local));
     } else if (g_strcmp0(kind, "stop") == 0) {
         ok = dv_virt_domain_destroy(vh, uuid, c, error);
+    } else if (g_strcmp0(kind, "reboot") == 0) {
+        ok = dv_virt_domain_reboot(vh, uuid, c, error);
+    } else if (g_strcmp0(kind, "reset") == 0) {
+        ok = dv_virt_domain_reset(vh, uuid, c, error);
     } else {
-        ok = dv_virt_domain_shutdown(vh, uuid, c, error) &&
-             dv_virt_domain_wait_shutoff(vh, uuid, DV_VM_SHUTDOWN_TIMEOUT_MS, c, error);
-        if (!ok && error != NULL && g_error_matches(*error, DV_ERROR, DV_ERROR_TIMEOUT))
-            g_prefix_error(error, "the guest did not shut down within %d s (use stop to force it off): ",
-                           DV_VM_SHUTDOWN_TIMEOUT_MS / 1000);
+        gint64 timeout_s =
+            dv_json_get_int(dv_job_get_params(job), "timeout", DV_VM_SHUTDOWN_TIMEOUT_MS / 1000);
+        g_autoptr(GError) local = NULL;
+        ok = dv_virt_domain_shutdown(vh, uuid, c, &local) &&
+             dv_virt_domain_wait_shutoff(vh, uuid, (guint)timeout_s * 1000, c, &local);
+        /* The virt layer knows the domain by UUID; the user knows the VM
+         * by name: a timeout is said in the user's words. */
+        if (!ok && g_error_matches(local, DV_ERROR, DV_ERROR_TIMEOUT))
+            dv_set_field_error(error, DV_ERROR_TIMEOUT, "timeout",
+                               "VM %s did not shut down within %" G_GINT64_FORMAT
+                               " s (its guest ignored the request; use stop to force it off)",
+                               dv_json_get_string(vm, "name", ""), timeout_s);
+        else if (!ok)
+            g_propagate_error(error, g_steal_pointer(&local));
     }
     if (!ok)
         return FALSE;
@@ -1002,6 +1065,332 @@ static gboolean dv_engine_vm_shutdown_job(DvJob *job, gpointer d, GError **e)
     json_object_set_string_member(dv_job_get_params(job), "action", "shutdown");
     return dv_engine_vm_power_job(job, d, e);
 }
+static gboolean
+dv_engine_vm_reboot_job(DvJob *job, gpointer d, GError **e)
+{
+    json_object_set_string_member(dv_job_get_params(job), "action", "reboot");
+    return dv_engine_vm_power_job(job, d, e);
+}
+static gboolean
+dv_engine_vm_reset_job(DvJob *job, gpointer d, GError **e)
+{
+    json_object_set_string_member(dv_job_get_params(job), "action", "reset");
+    return dv_engine_vm_power_job(job, d, e);
+}
+
+/* --- change (PATCH /vms/{ref}) ---------------------------------------------- */
+
+static const char *const dv_vm_boot_devices[] = { "disk", "cdrom", "network", NULL };
+
+/* @order (owned) from body.boot_order: 1-3 distinct known devices. */
+static gboolean
+dv_engine_vm_boot_order(JsonArray *arr, GError **error)
+{
+    guint n = json_array_get_length(arr);
+
+    if (n == 0 || n > 3) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "boot_order",
+                           "boot_order: one to three of disk, cdrom, network");
+        return FALSE;
+    }
+    for (guint i = 0; i < n; i++) {
+        JsonNode *node = json_array_get_element(arr, i);
+        const char *dev =
+            JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == G_TYPE_STRING
+                ? json_node_get_string(node)
+                : NULL;
+        if (dev == NULL || !g_strv_contains(dv_vm_boot_devices, dev)) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "boot_order",
+                               "boot_order: entry %u is not one of disk, cdrom, network", i + 1);
+            return FALSE;
+        }
+        for (guint k = 0; k < i; k++) {
+            if (g_strcmp0(json_array_get_string_element(arr, k), dev) == 0) {
+                dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "boot_order",
+                                   "boot_order: %s is named twice", dev);
+                return FALSE;
+            }
+        }
+    }
+    return TRUE;
+}
+
+/* A change that grows a charged VM's vCPUs or memory: the charge follows,
+ * in the transaction that accepts the job (docs/ACCESS.md, "Quotas"). */
+typedef struct {
+    gboolean needed;
+    const char *vm_id;
+    JsonObject *spec;  /* the row's spec with the new charge */
+    DvAuthzAmount more; /* reserved */
+    DvAuthzAmount less; /* given back */
+    const char *binding_id;
+    const char *user_id;
+} DvVmRecharge;
+
+static gboolean
+dv_engine_vm_recharge_txn(DvStore *store, gpointer user_data, GError **error)
+{
+    DvVmRecharge *r = user_data;
+    g_autoptr(GError) local = NULL;
+    g_autoptr(JsonObject) changes = json_object_new();
+
+    if (!r->needed)
+        return TRUE;
+    if (!dv_authz_quota_reserve(store, r->binding_id, r->user_id, &r->more, &local)) {
+        /* The binding is gone: nothing is charged any more. */
+        if (!g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            return FALSE;
+        }
+        return TRUE;
+    }
+    if (!dv_authz_quota_release(store, r->binding_id, r->user_id, &r->less, error))
+        return FALSE;
+    json_object_set_object_member(changes, "spec", json_object_ref(r->spec));
+    return dv_store_update(store, &dv_table_vms, r->vm_id, changes, error);
+}
+
+/* Fills @r with the charge of @vm after @body (@r->needed FALSE: none);
+ * @r borrows from @vm and from *@ret_copy (owned by the caller). */
+static void
+dv_engine_vm_recharge_plan(JsonObject *vm, JsonObject *body, DvVmRecharge *r, JsonNode **ret_copy)
+{
+    JsonObject *spec = dv_json_get_object(vm, "spec");
+    JsonObject *q = dv_json_get_object(spec, "quota");
+    g_autoptr(JsonNode) spec_node = NULL;
+    JsonNode *copy;
+    JsonObject *new_q;
+    gint64 d_vcpus;
+    gint64 d_mem;
+
+    r->needed = FALSE;
+    if (q == NULL)
+        return;
+    d_vcpus = json_object_has_member(body, "vcpus")
+                  ? dv_json_get_int(body, "vcpus", 0) - dv_json_get_int(q, "vcpus", 0)
+                  : 0;
+    d_mem = json_object_has_member(body, "memory_mib")
+                ? dv_json_get_int(body, "memory_mib", 0) - dv_json_get_int(q, "memory_mib", 0)
+                : 0;
+    if (d_vcpus == 0 && d_mem == 0)
+        return;
+    spec_node = json_node_init_object(json_node_alloc(), spec);
+    copy = dv_json_node_deep_copy(spec_node);
+    new_q = dv_json_get_object(json_node_get_object(copy), "quota");
+    json_object_set_int_member(new_q, "vcpus", dv_json_get_int(q, "vcpus", 0) + d_vcpus);
+    json_object_set_int_member(new_q, "memory_mib", dv_json_get_int(q, "memory_mib", 0) + d_mem);
+    r->needed = TRUE;
+    r->vm_id = dv_json_get_string(vm, "id", "");
+    r->spec = json_node_get_object(copy);
+    r->binding_id = dv_json_get_string(q, "binding_id", "");
+    r->user_id = dv_json_get_string(q, "user_id", "");
+    r->more.vcpus = MAX(d_vcpus, 0);
+    r->more.memory_mib = MAX(d_mem, 0);
+    r->less.vcpus = MAX(-d_vcpus, 0);
+    r->less.memory_mib = MAX(-d_mem, 0);
+    *ret_copy = copy;
+}
+
+JsonObject *
+dv_engine_vm_change(DvEngine *engine, const char *vm_ref, JsonObject *body, const DvActor *actor,
+                    GError **error)
+{
+    g_autoptr(JsonObject) vm = dv_engine_vm_ready(engine, vm_ref, error);
+    g_autoptr(JsonObject) host = NULL;
+    g_autoptr(JsonObject) params = NULL;
+    const char *vm_name;
+    const char *state;
+
+    if (vm == NULL)
+        return NULL;
+    if (body == NULL || json_object_get_size(body) == 0) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL,
+                           "body: give at least one of vcpus, memory_mib, description, autostart, "
+                           "boot_order, name");
+        return NULL;
+    }
+    if (!dv_json_check_fields(body, dv_vm_change_fields, NULL, error))
+        return NULL;
+    vm_name = dv_json_get_string(vm, "name", "");
+    state = dv_json_get_string(vm, "state", "");
+    host = dv_store_get(dv_core(engine)->store, &dv_table_hosts,
+                        dv_json_get_string(vm, "host_id", ""), error);
+    if (host == NULL)
+        return NULL;
+    if (json_object_has_member(body, "vcpus")) {
+        gint64 vcpus = dv_json_get_int(body, "vcpus", 0);
+        gint64 cpus = dv_json_get_int(host, "cpus", 0);
+        if (!dv_validate_range("vcpus", vcpus, 1, 256, error))
+            return NULL;
+        if (cpus > 0 && vcpus > cpus) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "vcpus",
+                               "vcpus: host %s has only %" G_GINT64_FORMAT " CPUs",
+                               dv_json_get_string(host, "name", ""), cpus);
+            return NULL;
+        }
+    }
+    if (json_object_has_member(body, "memory_mib")) {
+        gint64 mem = dv_json_get_int(body, "memory_mib", 0);
+        gint64 host_mem = dv_json_get_int(host, "memory_mib", 0);
+        if (!dv_validate_range("memory_mib", mem, 16, 4194304, error))
+            return NULL;
+        if (host_mem > 0 && mem > host_mem) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "memory_mib",
+                               "memory_mib: host %s has only %" G_GINT64_FORMAT " MiB of memory",
+                               dv_json_get_string(host, "name", ""), host_mem);
+            return NULL;
+        }
+    }
+    if (!dv_validate_text("description", dv_json_get_string(body, "description", NULL),
+                          DV_DESCRIPTION_MAX, error))
+        return NULL;
+    if (json_object_has_member(body, "boot_order") &&
+        !dv_engine_vm_boot_order(dv_json_get_array(body, "boot_order"), error))
+        return NULL;
+    if (json_object_has_member(body, "name")) {
+        const char *name = dv_json_get_string(body, "name", NULL);
+        g_autoptr(JsonObject) clash = NULL;
+        g_autoptr(GError) local = NULL;
+        if (!dv_validate_name("name", name, error))
+            return NULL;
+        if (g_strcmp0(state, "shutoff") != 0) {
+            dv_set_field_error(error, DV_ERROR_CONFLICT, "name",
+                               "name: VM %s is %s; a VM is renamed only while shut off", vm_name,
+                               state);
+            return NULL;
+        }
+        clash = dv_engine_find_on_host(engine, &dv_table_vms, dv_json_get_string(host, "id", ""),
+                                       "name", name, &local);
+        if (clash != NULL &&
+            g_strcmp0(dv_json_get_string(clash, "id", ""), dv_json_get_string(vm, "id", "")) != 0) {
+            dv_set_field_error(error, DV_ERROR_CONFLICT, "name",
+                               "name: host %s already has a VM named '%s'",
+                               dv_json_get_string(host, "name", ""), name);
+            return NULL;
+        }
+    }
+    {
+        g_autoptr(JsonNode) in = json_node_init_object(json_node_alloc(), body);
+        g_autoptr(JsonNode) copy = dv_json_node_deep_copy(in);
+        params = json_object_ref(json_node_get_object(copy));
+    }
+    /* The charge follows in the transaction that accepts the job: a
+     * change the quota refuses is 409 naming quota.<what>; one the host
+     * then refuses keeps the new charge, erring on the quota's side. */
+    {
+        g_autoptr(JsonNode) spec_copy = NULL;
+        DvVmRecharge r = { 0 };
+        DvJobRequest req = {
+            .kind = "vm.change",
+            .target_type = "vm",
+            .target_id = dv_json_get_string(vm, "id", ""),
+            .target_name = vm_name,
+            .host_id = dv_json_get_string(vm, "host_id", ""),
+            .params = params,
+            .created_by = dv_actor_get_name(actor),
+        };
+        dv_engine_vm_recharge_plan(vm, body, &r, &spec_copy);
+        return dv_job_manager_submit_with(dv_core(engine)->jobs, &req, dv_engine_vm_recharge_txn,
+                                          &r, error);
+    }
+}
+
+static const DvJobStep dv_vm_change_steps[] = { { "change", 80 }, { "save", 20 } };
+
+/* Records where a vcpus/memory change took effect. */
+static void
+dv_engine_vm_change_applied(JsonObject *applied, const char *field, gboolean live)
+{
+    json_object_set_string_member(applied, field, live ? "live" : "next-boot");
+}
+
+static gboolean
+dv_engine_vm_change_job(DvJob *job, gpointer user_data, GError **error)
+{
+    DvEngine *engine = user_data;
+    JsonObject *params = dv_job_get_params(job);
+    const char *vm_id = dv_job_get_target_id(job);
+    GCancellable *c = dv_job_get_cancellable(job);
+    g_autoptr(JsonObject) vm = NULL;
+    g_autoptr(JsonObject) dom = NULL;
+    g_autoptr(DvVirtHost) vh = NULL;
+    g_autoptr(JsonObject) applied = json_object_new();
+    g_autoptr(JsonObject) changes = json_object_new();
+    g_autoptr(JsonObject) result = json_object_new();
+    const char *uuid;
+
+    dv_job_set_steps(job, dv_vm_change_steps, G_N_ELEMENTS(dv_vm_change_steps));
+    vm = dv_store_get(dv_core(engine)->store, &dv_table_vms, vm_id, error);
+    if (vm == NULL)
+        return FALSE;
+    uuid = dv_json_get_string(vm, "uuid", "");
+    vh = dv_core_virt_host_by_id(engine, dv_json_get_string(vm, "host_id", ""), error);
+    if (vh == NULL || !dv_job_step(job, "change", error))
+        return FALSE;
+    /* The name first: refused while running, before anything changed. */
+    if (json_object_has_member(params, "name")) {
+        if (!dv_virt_domain_rename(vh, uuid, dv_json_get_string(params, "name", ""), c, error))
+            return FALSE;
+        json_object_set_string_member(changes, "name", dv_json_get_string(params, "name", ""));
+        json_object_set_string_member(applied, "name", "now");
+    }
+    if (json_object_has_member(params, "vcpus")) {
+        gboolean live = FALSE;
+        if (!dv_virt_domain_set_vcpus(vh, uuid, (guint)dv_json_get_int(params, "vcpus", 1), &live,
+                                      c, error))
+            return FALSE;
+        dv_engine_vm_change_applied(applied, "vcpus", live);
+    }
+    if (json_object_has_member(params, "memory_mib")) {
+        gboolean live = FALSE;
+        if (!dv_virt_domain_set_memory(vh, uuid, (guint64)dv_json_get_int(params, "memory_mib", 16),
+                                       &live, c, error))
+            return FALSE;
+        dv_engine_vm_change_applied(applied, "memory_mib", live);
+    }
+    if (json_object_has_member(params, "description")) {
+        const char *text = dv_json_get_string(params, "description", NULL);
+        if (!dv_virt_domain_set_description(vh, uuid, text, c, error))
+            return FALSE;
+        if (text != NULL)
+            json_object_set_string_member(changes, "description", text);
+        else
+            json_object_set_null_member(changes, "description");
+        json_object_set_string_member(applied, "description", "now");
+    }
+    if (json_object_has_member(params, "autostart")) {
+        if (!dv_virt_domain_set_autostart(vh, uuid, dv_json_get_bool(params, "autostart", FALSE), c,
+                                          error))
+            return FALSE;
+        json_object_set_string_member(applied, "autostart", "now");
+    }
+    if (json_object_has_member(params, "boot_order")) {
+        JsonArray *arr = dv_json_get_array(params, "boot_order");
+        g_autoptr(GPtrArray) order = g_ptr_array_new();
+        for (guint i = 0; arr != NULL && i < json_array_get_length(arr); i++)
+            g_ptr_array_add(order, (gpointer)json_array_get_string_element(arr, i));
+        g_ptr_array_add(order, NULL);
+        if (!dv_virt_domain_set_boot_order(vh, uuid, (const char *const *)order->pdata, c, error))
+            return FALSE;
+        json_object_set_string_member(applied, "boot_order", "next-boot");
+    }
+    if (!dv_job_step(job, "save", error))
+        return FALSE;
+    dom = dv_virt_domain_get(vh, uuid, c, error);
+    if (dom == NULL || !dv_core_vm_sync(engine, vm, dom, error))
+        return FALSE;
+    if (json_object_get_size(changes) > 0) {
+        json_object_set_int_member(changes, "updated_at", dv_store_now());
+        if (!dv_store_update(dv_core(engine)->store, &dv_table_vms, vm_id, changes, error))
+            return FALSE;
+    }
+    json_object_set_string_member(result, "id", vm_id);
+    json_object_set_string_member(result, "name", dv_json_get_string(dom, "name", ""));
+    json_object_set_string_member(result, "state", dv_json_get_string(dom, "state", ""));
+    json_object_set_object_member(result, "applied", g_steal_pointer(&applied));
+    dv_job_set_result(job, result);
+    return TRUE;
+}
 
 /* --- delete ------------------------------------------------------------------ */
 
@@ -1012,17 +1401,20 @@ dv_engine_vm_delete(DvEngine *engine, JsonObject *vm, GHashTable *query, const D
     g_autoptr(JsonObject) params = json_object_new();
     const char *state = dv_json_get_string(vm, "state", "");
     const char *dv = query != NULL ? g_hash_table_lookup(query, "delete_volumes") : NULL;
+    const char *fv = query != NULL ? g_hash_table_lookup(query, "force") : NULL;
     gboolean delete_volumes = FALSE;
+    gboolean force = FALSE;
 
     if (query != NULL) {
         GHashTableIter it;
         gpointer k;
         g_hash_table_iter_init(&it, query);
         while (g_hash_table_iter_next(&it, &k, NULL)) {
-            if (g_strcmp0(k, "delete_volumes") != 0) {
+            if (g_strcmp0(k, "delete_volumes") != 0 && g_strcmp0(k, "force") != 0) {
                 g_autofree char *safe = dv_text_excerpt(k, 64);
-                dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, safe,
-                                   "%s: unknown parameter; only delete_volumes is accepted", safe);
+                dv_set_field_error(
+                    error, DV_ERROR_INVALID_ARGUMENT, safe,
+                    "%s: unknown parameter; only delete_volumes and force are accepted", safe);
                 return NULL;
             }
         }
@@ -1036,17 +1428,28 @@ dv_engine_vm_delete(DvEngine *engine, JsonObject *vm, GHashTable *query, const D
             return NULL;
         }
     }
+    if (fv != NULL) {
+        if (g_strcmp0(fv, "true") == 0 || g_strcmp0(fv, "1") == 0)
+            force = TRUE;
+        else if (g_strcmp0(fv, "false") != 0 && g_strcmp0(fv, "0") != 0) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "force",
+                               "force: must be true or false");
+            return NULL;
+        }
+    }
     if (g_strcmp0(state, "creating") == 0) {
         dv_set_field_error(error, DV_ERROR_CONFLICT, NULL, "VM %s is still being created",
                            dv_json_get_string(vm, "name", ""));
         return NULL;
     }
-    if (g_strcmp0(state, "running") == 0 || g_strcmp0(state, "paused") == 0) {
-        dv_set_field_error(error, DV_ERROR_CONFLICT, NULL, "VM %s is %s; stop it first",
+    if (!force && (g_strcmp0(state, "running") == 0 || g_strcmp0(state, "paused") == 0)) {
+        dv_set_field_error(error, DV_ERROR_CONFLICT, "force",
+                           "VM %s is %s; stop it first, or delete it with force to destroy it",
                            dv_json_get_string(vm, "name", ""), state);
         return NULL;
     }
     json_object_set_boolean_member(params, "delete_volumes", delete_volumes);
+    json_object_set_boolean_member(params, "force", force);
     return dv_core_submit(engine, "vm.delete", "vm", dv_json_get_string(vm, "id", ""),
                           dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
                           params, actor, error);
@@ -1296,6 +1699,10 @@ dv_engine_vms_register(DvEngine *engine)
         { "vm.start", dv_engine_vm_start_job, TRUE },
         { "vm.stop", dv_engine_vm_stop_job, TRUE },
         { "vm.shutdown", dv_engine_vm_shutdown_job, TRUE },
+        /* A reboot or reset run twice is two of them: not resumed. */
+        { "vm.reboot", dv_engine_vm_reboot_job, FALSE },
+        { "vm.reset", dv_engine_vm_reset_job, FALSE },
+        { "vm.change", dv_engine_vm_change_job, TRUE },
         { "vm.delete", dv_engine_vm_delete_job, TRUE },
         { "vm.snapshot.create", dv_engine_snap_create_job, TRUE },
         /* A revert interrupted half-way leaves the guest in an unknown

@@ -11,6 +11,8 @@ G_BEGIN_DECLS
  * its op rows point at (DvOp.fields), so the contract has one source. */
 extern const DvFieldSpec dv_vm_fields[];
 extern const DvFieldSpec dv_vm_snapshot_fields[];
+extern const DvFieldSpec dv_vm_change_fields[];
+extern const DvFieldSpec dv_vm_shutdown_fields[];
 
 void dv_engine_vms_register(DvEngine *engine);
 /* The VM rows of the operation table (dv-vms-ops.c). */
@@ -20,8 +22,17 @@ JsonObject *dv_engine_vm_create(DvEngine *engine, JsonObject *body, const DvActo
                                 GError **error);
 JsonObject *dv_engine_vm_delete(DvEngine *engine, JsonObject *vm, GHashTable *query,
                                 const DvActor *actor, GError **error);
-/* @action: "start", "shutdown" or "stop". */
+/* @action: "start", "shutdown", "stop", "reboot" or "reset". */
 JsonObject *dv_engine_vm_action(DvEngine *engine, const char *vm, const char *action,
+                                const DvActor *actor, GError **error);
+/* The same with the request's body (may be NULL): shutdown takes
+ * {"timeout": seconds}, the others none. */
+JsonObject *dv_engine_vm_power(DvEngine *engine, const char *vm, const char *action,
+                               JsonObject *body, const DvActor *actor, GError **error);
+/* PATCH /vms/{ref}: vcpus, memory_mib, description, autostart, boot_order,
+ * name (dv_vm_change_fields); the vm.change job's result says per field
+ * whether it applied "live"/"now" or at "next-boot". */
+JsonObject *dv_engine_vm_change(DvEngine *engine, const char *vm, JsonObject *body,
                                 const DvActor *actor, GError **error);
 JsonObject *dv_engine_vm_snapshot_list(DvEngine *engine, const char *vm, GError **error);
 JsonObject *dv_engine_vm_snapshot_create(DvEngine *engine, const char *vm, JsonObject *body,
