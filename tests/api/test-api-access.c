@@ -131,12 +131,12 @@ static const DvMatrixRow dv_matrix_rows[] = {
     /* Networks and pools made through Drover (issue 12 item 7): made on a
      * host in scope; a tenant and a self-service user read networks
      * (403) but no pools (404). */
-    { "network.create", "/networks", "{\"host\":\"{host}\",\"matrix\":1}", "AAA334", "A44444", NULL },
+    { "network.create", "/networks", "{\"host\":\"{host}\",\"matrix\":1}", "AAA333", "A44444", NULL },
     { "network.start", "/networks/{network}/start", M, "AAA333", "A44444", NULL },
     { "network.stop", "/networks/{network}/stop", M, "AAA333", "A44444", NULL },
     { "network.change", "/networks/{network}", M, "AAA333", "A44444", NULL },
     { "network.delete", "/networks/{network}", M, "AAA333", "A44444", NULL },
-    { "pool.create", "/storage-pools", "{\"host\":\"{host}\",\"matrix\":1}", "AAA334", "A44444", NULL },
+    { "pool.create", "/storage-pools", "{\"host\":\"{host}\",\"matrix\":1}", "AAA344", "A44444", NULL },
     { "pool.start", "/storage-pools/{pool}/start", M, "AAA344", "A44444", NULL },
     { "pool.stop", "/storage-pools/{pool}/stop", M, "AAA344", "A44444", NULL },
     { "pool.change", "/storage-pools/{pool}", M, "AAA344", "A44444", NULL },

@@ -236,6 +236,12 @@ dv_netpool_action_job(DvJob *job, gpointer user_data, GError **error)
 
 /* --- accepting ---------------------------------------------------------------------- */
 
+static gint
+dv_netpool_name_cmp(gconstpointer a, gconstpointer b)
+{
+    return g_strcmp0(*(const char *const *)a, *(const char *const *)b);
+}
+
 /* The VMs of @host_id using network or pool @row: names, sorted, owned. */
 static GPtrArray *
 dv_netpool_users(DvEngine *engine, const char *what, JsonObject *row, GError **error)
@@ -280,7 +286,7 @@ dv_netpool_users(DvEngine *engine, const char *what, JsonObject *row, GError **e
         if (uses)
             g_ptr_array_add(users, g_strdup(dv_json_get_string(vm, "name", "")));
     }
-    g_ptr_array_sort(users, (GCompareFunc)(void *)g_strcmp0);
+    g_ptr_array_sort(users, dv_netpool_name_cmp);
     return g_steal_pointer(&users);
 }
 
