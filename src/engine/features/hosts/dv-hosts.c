@@ -869,5 +869,6 @@ dv_engine_hosts_register(DvEngine *engine)
         dv_job_manager_register_kind(dv_core(engine)->jobs, &kind);
     }
     dv_core_set_shaper(engine, DV_KIND_HOST, dv_hosts_shape);
+    dv_engine_netpool_register(engine);
 }
 
