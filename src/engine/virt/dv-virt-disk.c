@@ -19,10 +19,12 @@ dv_virt_domain_disk_target_of(DvVirtOp *op, virDomainPtr dom, const char *path, 
 {
     g_autoptr(xmlDoc) doc = NULL;
     xmlNode *devices;
+    /* Read before the call: every libvirt call resets the last error. */
+    const char *name = virDomainGetName(dom);
     char *xml = virDomainGetXMLDesc(dom, 0);
 
     if (xml == NULL) {
-        dv_virt_op_fail(op, error, "cannot read domain %s", virDomainGetName(dom));
+        dv_virt_op_fail(op, error, "cannot read domain %s", name);
         return NULL;
     }
     doc = dv_virt_xml_parse(xml, error);
@@ -93,13 +95,15 @@ dv_virt_volume_resize(DvVirtHost *host, const char *path, guint64 capacity,
             g_propagate_error(error, g_steal_pointer(&local));
             return NULL;
         }
+        const char *name;
         if (target == NULL)
             continue;
+        name = virDomainGetName(doms[i]); /* before: a call resets the last error */
         if (virDomainBlockResize(doms[i], target, capacity, VIR_DOMAIN_BLOCK_RESIZE_BYTES) < 0)
             return dv_virt_op_fail_null(&op, error, "cannot grow disk %s of domain %s", target,
-                                        virDomainGetName(doms[i]));
+                                        name);
         json_object_set_boolean_member(result, "live", TRUE);
-        json_object_set_string_member(result, "domain", virDomainGetName(doms[i]));
+        json_object_set_string_member(result, "domain", name);
         json_object_set_string_member(result, "target", target);
         return g_steal_pointer(&result);
     }

@@ -136,10 +136,36 @@ dv_volume_pool(DvEngine *engine, const DvActor *actor, const char *ref, const ch
                                dv_json_get_string(host, "name", ""), safe);
             return NULL;
         }
-    } else {
+    } else if (g_uuid_string_is_valid(ref)) {
         pool = dv_core_resolve_for(engine, actor, DV_KIND_POOL, ref, "pool", error);
         if (pool == NULL)
             return NULL;
+    } else {
+        /* Pools are named per host: a name must be the only one the
+         * actor sees. */
+        g_autoptr(JsonArray) named = dv_core_list_all(engine, &dv_table_pools, "name", ref, error);
+        if (named == NULL)
+            return NULL;
+        for (guint i = 0; i < json_array_get_length(named); i++) {
+            const char *id = dv_json_get_string(json_array_get_object_element(named, i), "id", "");
+            g_autoptr(JsonObject) seen = dv_core_resolve_for(engine, actor, DV_KIND_POOL, id,
+                                                             "pool", NULL);
+            if (seen == NULL)
+                continue;
+            if (pool != NULL) {
+                dv_set_field_error(error, DV_ERROR_CONFLICT, "pool",
+                                   "pool: several hosts have a storage pool '%s'; give host too",
+                                   ref);
+                return NULL;
+            }
+            pool = g_steal_pointer(&seen);
+        }
+        if (pool == NULL) {
+            g_autofree char *safe = dv_text_excerpt(ref, 64);
+            dv_set_field_error(error, DV_ERROR_NOT_FOUND, "pool",
+                               "pool: no storage pool '%s' found", safe);
+            return NULL;
+        }
     }
     if (g_strcmp0(dv_json_get_string(pool, "state", ""), "running") != 0) {
         dv_set_field_error(error, DV_ERROR_CONFLICT, "pool", "pool: storage pool '%s' is not running",
@@ -188,7 +214,8 @@ dv_engine_volume_create(DvEngine *engine, JsonObject *body, const DvActor *actor
         return NULL;
     name = dv_json_get_string(body, "name", NULL);
     format = dv_json_get_string(body, "format", "qcow2");
-    if (!dv_validate_name("name", name, error) || !dv_volume_format_ok(format, error))
+    if (!dv_validate_name("name", name, error) || !dv_volume_format_ok(format, error) ||
+        !dv_validate_range("size", dv_json_get_int(body, "size", 0), 1, DV_VOLUME_MAX_BYTES, error))
         return NULL;
     pool = dv_volume_pool(engine, actor, dv_json_get_string(body, "pool", ""),
                           dv_json_get_string(body, "host", NULL), error);
@@ -271,6 +298,8 @@ dv_engine_volume_resize(DvEngine *engine, const char *ref, JsonObject *body, con
     if (!dv_json_check_fields(body, dv_volume_resize_fields, NULL, error))
         return NULL;
     size = dv_json_get_int(body, "size", 0);
+    if (!dv_validate_range("size", size, 1, DV_VOLUME_MAX_BYTES, error))
+        return NULL;
     capacity = dv_json_get_int(vol, "capacity", 0);
     if (size < capacity) {
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "size",
@@ -459,7 +488,9 @@ dv_engine_vm_disk_add(DvEngine *engine, const char *vm_ref, JsonObject *body, co
         g_autoptr(JsonObject) host = NULL;
         g_autofree char *name = NULL;
 
-        if (!dv_volume_format_ok(format, error))
+        if (!dv_volume_format_ok(format, error) ||
+            !dv_validate_range("size", dv_json_get_int(body, "size", 0), 1, DV_VOLUME_MAX_BYTES,
+                               error))
             return NULL;
         host = dv_store_get(dv_core(engine)->store, &dv_table_hosts, host_id, error);
         if (host == NULL)
@@ -697,9 +728,14 @@ static const DvOp dv_vm_disks_ops[] = {
       .privilege = "volume.create",
       .kind = "volume",
       .object = DV_KIND_VOLUME,
+      /* The host when given (the pool is then looked up on it only),
+       * else the pool's id; a pool named without its host is checked
+       * as global (a scoped caller gives the host or the id). */
       .target = DV_OP_TARGET_PARENT,
-      .target_field = "pool",
-      .parent_kind = DV_KIND_POOL,
+      .target_field = "host",
+      .parent_kind = DV_KIND_HOST,
+      .alt_field = "pool",
+      .alt_kind = DV_KIND_POOL,
       .lock = DV_OP_LOCK_PARENT,
       .job_kinds = dv_jobs_volume_create,
       .shape = DV_OP_SHAPE_JOB,
