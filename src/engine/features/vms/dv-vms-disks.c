@@ -468,6 +468,19 @@ dv_engine_vm_disk_add(DvEngine *engine, const char *vm_ref, JsonObject *body, co
                                "volume: the host of VM %s has no volume '%s'", vm_name, safe);
             return NULL;
         }
+        /* vm.change does not reach every volume of the host: the caller
+         * must see this one (volume.read in its scope), as absent
+         * otherwise. */
+        {
+            g_autoptr(JsonObject) seen = dv_core_resolve_for(
+                engine, actor, DV_KIND_VOLUME, dv_json_get_string(vol, "id", ""), "volume", NULL);
+            if (seen == NULL) {
+                g_autofree char *safe = dv_text_excerpt(ref, 256);
+                dv_set_field_error(error, DV_ERROR_NOT_FOUND, "volume",
+                                   "volume: the host of VM %s has no volume '%s'", vm_name, safe);
+                return NULL;
+            }
+        }
         user = dv_volume_user(engine, host_id, dv_json_get_string(vol, "path", ""), &local);
         if (local != NULL) {
             g_propagate_error(error, g_steal_pointer(&local));
