@@ -84,10 +84,11 @@ dv_cli_parse_size(const char *what, const char *str, gint64 *ret_bytes, GError *
         }
     }
     if (!g_ascii_string_to_signed(digits, 10, 1, max >> shift, &n, NULL)) {
-        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, what,
-                           "%s: expected a size such as 20G, 512M or a number of bytes, from 1 byte "
-                           "to 64T, got '%s'",
-                           what, str);
+        dv_set_field_error(
+            error, DV_ERROR_INVALID_ARGUMENT, what,
+            "%s: expected a size such as 20G, 512M or a number of bytes, from 1 byte "
+            "to 64T, got '%s'",
+            what, str);
         return FALSE;
     }
     *ret_bytes = n << shift;

@@ -48,8 +48,8 @@ static DvVirt *the_virt;
 static char *
 guest_file(const char *dir, const char *name)
 {
-    g_autofree char *src = g_build_filename(
-        dv_test_tiny_guest_dir(DV_TINY_GUEST_CACHE_DIR), name, NULL);
+    g_autofree char *src =
+        g_build_filename(dv_test_tiny_guest_dir(DV_TINY_GUEST_CACHE_DIR), name, NULL);
     char *dst = g_build_filename(dir, name, NULL);
     dv_test_copy_file(src, dst);
     return dst;
@@ -176,7 +176,8 @@ test_disks_live(void)
     g_clear_pointer(&done, json_object_unref);
     done = dv_test_engine_run(engine, job, WAIT_MS);
     g_assert_true(dv_json_get_bool(dv_json_get_object(done, "result"), "live", FALSE));
-    g_assert_cmpstr(dv_json_get_string(dv_json_get_object(done, "result"), "target", ""), ==, "vda");
+    g_assert_cmpstr(dv_json_get_string(dv_json_get_object(done, "result"), "target", ""), ==,
+                    "vda");
     wait_log(log, "DROVER-SIZES,vda=65536", 60);
     g_printerr("# qemu:///system: volume grown 16 -> 32 MiB on a running VM; the guest's "
                "/sys/block/vda/size changed %.2f s after the request\n",
@@ -193,8 +194,8 @@ test_disks_live(void)
 
     /* A new 8 MiB disk added live: the guest sees vdb. */
     {
-        g_autofree char *json = g_strdup_printf("{\"size\":%" G_GINT64_FORMAT ",\"pool\":\"%s\"}",
-                                                8 * MIB, pool);
+        g_autofree char *json =
+            g_strdup_printf("{\"size\":%" G_GINT64_FORMAT ",\"pool\":\"%s\"}", 8 * MIB, pool);
         g_autoptr(JsonObject) body = dv_test_json_object(json);
         t0 = g_get_monotonic_time();
         g_clear_pointer(&job, json_object_unref);
@@ -203,12 +204,15 @@ test_disks_live(void)
         g_clear_pointer(&done, json_object_unref);
         done = dv_test_engine_run(engine, job, WAIT_MS);
     }
-    g_assert_cmpstr(dv_json_get_string(dv_json_get_object(done, "result"), "applied", ""), ==, "live");
-    g_assert_cmpstr(dv_json_get_string(dv_json_get_object(done, "result"), "target", ""), ==, "vdb");
+    g_assert_cmpstr(dv_json_get_string(dv_json_get_object(done, "result"), "applied", ""), ==,
+                    "live");
+    g_assert_cmpstr(dv_json_get_string(dv_json_get_object(done, "result"), "target", ""), ==,
+                    "vdb");
     added_path = g_strdup(dv_json_get_string(dv_json_get_object(done, "result"), "path", ""));
     wait_log(log, "vdb=16384", 60);
     g_printerr("# qemu:///system: disk added to a running VM, in the guest %.2f s after the "
-               "request\n", (g_get_monotonic_time() - t0) / (double)G_USEC_PER_SEC);
+               "request\n",
+               (g_get_monotonic_time() - t0) / (double)G_USEC_PER_SEC);
     {
         g_autoptr(JsonObject) vm = dv_engine_get(engine, DV_KIND_VM, name, &error);
         JsonArray *d;

@@ -65,7 +65,8 @@ static JsonObject *
 volume_row(Fixture *f, const char *name)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonArray) rows = dv_core_list_all(f->engine, &dv_table_volumes, "name", name, &error);
+    g_autoptr(JsonArray) rows =
+        dv_core_list_all(f->engine, &dv_table_volumes, "name", name, &error);
     g_assert_no_error(error);
     g_assert_cmpuint(json_array_get_length(rows), ==, 1);
     return json_object_ref(json_array_get_object_element(rows, 0));
@@ -84,9 +85,9 @@ host_volumes(Fixture *f)
     vols = dv_virt_pool_list_volumes(vh, "pool1", "", NULL, &error);
     g_assert_no_error(error);
     for (guint i = 0; i < json_array_get_length(vols); i++)
-        g_string_append_printf(out, "%s%s", i > 0 ? "," : "",
-                               dv_json_get_string(json_array_get_object_element(vols, i), "name",
-                                                  ""));
+        g_string_append_printf(
+            out, "%s%s", i > 0 ? "," : "",
+            dv_json_get_string(json_array_get_object_element(vols, i), "name", ""));
     return g_string_free(g_steal_pointer(&out), FALSE);
 }
 
@@ -153,8 +154,8 @@ static void
 test_create_delete(Fixture *f, gconstpointer data)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) body = dv_test_json_object(
-        "{\"pool\":\"pool1\",\"name\":\"data1.qcow2\",\"size\":20971520}");
+    g_autoptr(JsonObject) body =
+        dv_test_json_object("{\"pool\":\"pool1\",\"name\":\"data1.qcow2\",\"size\":20971520}");
     g_autoptr(JsonObject) job = NULL;
     g_autoptr(JsonObject) done = NULL;
     g_autoptr(JsonObject) row = NULL;
@@ -175,8 +176,9 @@ test_create_delete(Fixture *f, gconstpointer data)
     g_assert_nonnull(strstr(on_host, "data1.qcow2"));
 
     /* A second of that name: the inventory refuses it. */
-    refused(f, submit_create, NULL, "{\"pool\":\"pool1\",\"name\":\"data1.qcow2\",\"size\":1048576}",
-            DV_ERROR_CONFLICT, "name", "already holds a volume named data1.qcow2");
+    refused(f, submit_create, NULL,
+            "{\"pool\":\"pool1\",\"name\":\"data1.qcow2\",\"size\":1048576}", DV_ERROR_CONFLICT,
+            "name", "already holds a volume named data1.qcow2");
 
     /* Deleted: gone from the host and the inventory. */
     g_clear_pointer(&job, json_object_unref);
@@ -202,9 +204,10 @@ test_refused(Fixture *f, gconstpointer data)
     /* create */
     refused(f, submit_create, NULL, "{\"pool\":\"nopool\",\"name\":\"x\",\"size\":1048576}",
             DV_ERROR_NOT_FOUND, "pool", "nopool");
-    refused(f, submit_create, NULL,
-            "{\"pool\":\"pool1\",\"host\":\"h1\",\"name\":\"x\",\"size\":1048576,\"format\":\"vmdk\"}",
-            DV_ERROR_INVALID_ARGUMENT, "format", "qcow2 or raw");
+    refused(
+        f, submit_create, NULL,
+        "{\"pool\":\"pool1\",\"host\":\"h1\",\"name\":\"x\",\"size\":1048576,\"format\":\"vmdk\"}",
+        DV_ERROR_INVALID_ARGUMENT, "format", "qcow2 or raw");
     refused(f, submit_create, NULL, "{\"pool\":\"pool1\",\"name\":\"x\",\"size\":0}",
             DV_ERROR_INVALID_ARGUMENT, "size", "size");
     refused(f, submit_create, NULL, "{\"pool\":\"pool1\",\"name\":\"../x\",\"size\":1048576}",
@@ -260,7 +263,8 @@ test_driver_gaps(Fixture *f, gconstpointer data)
     g_assert_nonnull(strstr(dv_json_get_string(dv_json_get_object(done, "error"), "message", ""),
                             "not supported"));
     after = volume_row(f, "h10.qcow2");
-    g_assert_cmpint(dv_json_get_int(after, "capacity", 0), ==, dv_json_get_int(used, "capacity", 0));
+    g_assert_cmpint(dv_json_get_int(after, "capacity", 0), ==,
+                    dv_json_get_int(used, "capacity", 0));
 
     g_clear_pointer(&body, json_object_unref);
     g_clear_pointer(&job, json_object_unref);

@@ -151,9 +151,8 @@ dv_virt_domain_xmls(DvVirtOp *op, virDomainPtr dom, const char *uuid, gboolean r
 }
 
 char *
-dv_virt_domain_disk_attach(DvVirtHost *host, const char *uuid, const char *path,
-                           const char *format, gboolean *ret_live, GCancellable *cancellable,
-                           GError **error)
+dv_virt_domain_disk_attach(DvVirtHost *host, const char *uuid, const char *path, const char *format,
+                           gboolean *ret_live, GCancellable *cancellable, GError **error)
 {
     g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
     g_autoptr(virDomain) dom = NULL;
@@ -275,8 +274,8 @@ dv_virt_domain_disk_detach(DvVirtHost *host, const char *uuid, const char *targe
         }
         if (elem == NULL)
             continue;
-        if (virDomainDetachDeviceFlags(dom, elem,
-                                       is_live ? VIR_DOMAIN_AFFECT_LIVE : VIR_DOMAIN_AFFECT_CONFIG) < 0)
+        if (virDomainDetachDeviceFlags(
+                dom, elem, is_live ? VIR_DOMAIN_AFFECT_LIVE : VIR_DOMAIN_AFFECT_CONFIG) < 0)
             return dv_virt_op_fail(&op, error, "cannot detach disk %s from domain %s", target,
                                    uuid);
         live = live || is_live;

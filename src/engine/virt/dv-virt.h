@@ -248,14 +248,13 @@ JsonObject *dv_virt_volume_resize(DvVirtHost *host, const char *path, guint64 ca
  * disk (vdb, vdc, ...) of domain @uuid, persistently and, when it runs,
  * live (*@ret_live).  Returns the target (owned). */
 char *dv_virt_domain_disk_attach(DvVirtHost *host, const char *uuid, const char *path,
-                                 const char *format, gboolean *ret_live,
-                                 GCancellable *cancellable, GError **error);
+                                 const char *format, gboolean *ret_live, GCancellable *cancellable,
+                                 GError **error);
 /* Detaches disk @target from the persistent definition and, when it
  * runs, from the live domain (*@ret_live: a live detach was asked; the
  * guest completes it).  A target in neither: done. */
 gboolean dv_virt_domain_disk_detach(DvVirtHost *host, const char *uuid, const char *target,
-                                    gboolean *ret_live, GCancellable *cancellable,
-                                    GError **error);
+                                    gboolean *ret_live, GCancellable *cancellable, GError **error);
 
 /* ---- volume upload and download (dv-virt-stream.c) ------------------- */
 

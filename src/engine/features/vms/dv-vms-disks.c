@@ -25,8 +25,8 @@ const DvFieldSpec dv_volume_create_fields[] = {
 };
 
 const DvFieldSpec dv_volume_resize_fields[] = {
-    { "size", DV_FIELD_INT, TRUE, "bytes; at least the volume's size (volumes only grow)",
-      .min = 1, .max = DV_VOLUME_MAX_BYTES },
+    { "size", DV_FIELD_INT, TRUE, "bytes; at least the volume's size (volumes only grow)", .min = 1,
+      .max = DV_VOLUME_MAX_BYTES },
     { NULL },
 };
 
@@ -148,8 +148,8 @@ dv_volume_pool(DvEngine *engine, const DvActor *actor, const char *ref, const ch
             return NULL;
         for (guint i = 0; i < json_array_get_length(named); i++) {
             const char *id = dv_json_get_string(json_array_get_object_element(named, i), "id", "");
-            g_autoptr(JsonObject) seen = dv_core_resolve_for(engine, actor, DV_KIND_POOL, id,
-                                                             "pool", NULL);
+            g_autoptr(JsonObject) seen =
+                dv_core_resolve_for(engine, actor, DV_KIND_POOL, id, "pool", NULL);
             if (seen == NULL)
                 continue;
             if (pool != NULL) {
@@ -168,7 +168,8 @@ dv_volume_pool(DvEngine *engine, const DvActor *actor, const char *ref, const ch
         }
     }
     if (g_strcmp0(dv_json_get_string(pool, "state", ""), "running") != 0) {
-        dv_set_field_error(error, DV_ERROR_CONFLICT, "pool", "pool: storage pool '%s' is not running",
+        dv_set_field_error(error, DV_ERROR_CONFLICT, "pool",
+                           "pool: storage pool '%s' is not running",
                            dv_json_get_string(pool, "name", ""));
         return NULL;
     }
@@ -181,9 +182,8 @@ dv_volume_name_free(DvEngine *engine, JsonObject *pool, const char *name, const 
                     GError **error)
 {
     g_autoptr(GError) local = NULL;
-    g_autoptr(JsonArray) vols =
-        dv_core_list_all(engine, &dv_table_volumes, "pool_id", dv_json_get_string(pool, "id", ""),
-                         &local);
+    g_autoptr(JsonArray) vols = dv_core_list_all(engine, &dv_table_volumes, "pool_id",
+                                                 dv_json_get_string(pool, "id", ""), &local);
     if (vols == NULL) {
         g_propagate_error(error, g_steal_pointer(&local));
         return FALSE;
@@ -311,8 +311,8 @@ dv_engine_volume_resize(DvEngine *engine, const char *ref, JsonObject *body, con
     json_object_set_string_member(params, "path", dv_json_get_string(vol, "path", ""));
     json_object_set_int_member(params, "size", size);
     return dv_core_submit(engine, "volume.resize", "volume", dv_json_get_string(vol, "id", ""),
-                          dv_json_get_string(vol, "name", ""), dv_json_get_string(vol, "host_id", ""),
-                          params, actor, error);
+                          dv_json_get_string(vol, "name", ""),
+                          dv_json_get_string(vol, "host_id", ""), params, actor, error);
 }
 
 static gboolean
@@ -368,13 +368,14 @@ dv_engine_volume_delete(DvEngine *engine, const char *ref, const DvActor *actor,
     if (user != NULL) {
         dv_set_field_error(error, DV_ERROR_CONFLICT, "ref",
                            "volume %s is a disk of VM %s; remove the disk from the VM first",
-                           dv_json_get_string(vol, "name", ""), dv_json_get_string(user, "name", ""));
+                           dv_json_get_string(vol, "name", ""),
+                           dv_json_get_string(user, "name", ""));
         return NULL;
     }
     json_object_set_string_member(params, "path", dv_json_get_string(vol, "path", ""));
     return dv_core_submit(engine, "volume.delete", "volume", dv_json_get_string(vol, "id", ""),
-                          dv_json_get_string(vol, "name", ""), dv_json_get_string(vol, "host_id", ""),
-                          params, actor, error);
+                          dv_json_get_string(vol, "name", ""),
+                          dv_json_get_string(vol, "host_id", ""), params, actor, error);
 }
 
 static gboolean
@@ -389,7 +390,8 @@ dv_volume_delete_job(DvJob *job, gpointer user_data, GError **error)
     static const DvJobStep steps[] = { { "delete", 80 }, { "save", 20 } };
 
     dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
-    vol = dv_store_get(dv_core(engine)->store, &dv_table_volumes, dv_job_get_target_id(job), &local);
+    vol =
+        dv_store_get(dv_core(engine)->store, &dv_table_volumes, dv_job_get_target_id(job), &local);
     if (vol == NULL) {
         if (g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
             return TRUE; /* a resumed job: already gone */
@@ -405,7 +407,8 @@ dv_volume_delete_job(DvJob *job, gpointer user_data, GError **error)
     }
     if (user != NULL) {
         dv_set_field_error(error, DV_ERROR_CONFLICT, "ref", "volume %s is a disk of VM %s",
-                           dv_json_get_string(vol, "name", ""), dv_json_get_string(user, "name", ""));
+                           dv_json_get_string(vol, "name", ""),
+                           dv_json_get_string(user, "name", ""));
         return FALSE;
     }
     vh = dv_core_virt_host_by_id(engine, dv_json_get_string(vol, "host_id", ""), error);
@@ -487,10 +490,9 @@ dv_engine_vm_disk_add(DvEngine *engine, const char *vm_ref, JsonObject *body, co
             return NULL;
         }
         if (user != NULL) {
-            dv_set_field_error(error, DV_ERROR_CONFLICT, "volume",
-                               "volume: %s is already a disk of VM %s",
-                               dv_json_get_string(vol, "name", ""),
-                               dv_json_get_string(user, "name", ""));
+            dv_set_field_error(
+                error, DV_ERROR_CONFLICT, "volume", "volume: %s is already a disk of VM %s",
+                dv_json_get_string(vol, "name", ""), dv_json_get_string(user, "name", ""));
             return NULL;
         }
         json_object_set_string_member(params, "path", dv_json_get_string(vol, "path", ""));
@@ -542,7 +544,8 @@ dv_engine_vm_disk_add(DvEngine *engine, const char *vm_ref, JsonObject *body, co
 static gboolean
 dv_vm_disk_save(DvEngine *engine, DvVirtHost *vh, JsonObject *vm, GCancellable *c, GError **error)
 {
-    g_autoptr(JsonObject) dom = dv_virt_domain_get(vh, dv_json_get_string(vm, "uuid", ""), c, error);
+    g_autoptr(JsonObject) dom =
+        dv_virt_domain_get(vh, dv_json_get_string(vm, "uuid", ""), c, error);
     return dom != NULL && dv_core_vm_sync(engine, vm, dom, error);
 }
 
@@ -585,9 +588,9 @@ dv_vm_disk_add_job(DvJob *job, gpointer user_data, GError **error)
     }
     if (!dv_job_step(job, "attach", error))
         return FALSE;
-    target = dv_virt_domain_disk_attach(vh, dv_json_get_string(vm, "uuid", ""), path,
-                                        dv_json_get_string(params, "format", "qcow2"), &live, c,
-                                        error);
+    target =
+        dv_virt_domain_disk_attach(vh, dv_json_get_string(vm, "uuid", ""), path,
+                                   dv_json_get_string(params, "format", "qcow2"), &live, c, error);
     if (target == NULL) {
         /* Nothing half-made: the volume this job made goes again. */
         if (created) {
