@@ -170,6 +170,14 @@ static const DvMatrixRow dv_matrix_rows[] = {
     { "vm.snapshot.create", "/vms/{vm}/snapshots", M, "AAA3A4", "A44444", "AAA3AA" },
     { "vm.snapshot.delete", "/vms/{vm}/snapshots/nosnap", M, "AAA3A4", "A44444", "AAA3AA" },
     { "vm.snapshot.revert", "/vms/{vm}/snapshots/nosnap/revert", M, "AAA3A4", "A44444", "AAA3AA" },
+    /* Volumes made, grown, deleted (volume.*: no tenant or self-service
+     * read, so 404), and a VM's disks (vm.change, as PATCH /vms). */
+    { "volume.create", "/volumes", "{\"pool\":\"{pool}\",\"matrix\":1}", "AAA344", "A44444",
+      NULL },
+    { "volume.resize", "/volumes/{volume}/resize", M, "AAA344", "A44444", NULL },
+    { "volume.delete", "/volumes/{volume}", M, "AAA344", "A44444", NULL },
+    { "vm.disk.add", "/vms/{vm}/disks", M, "AAA3A4", "A44444", "AAA3AA" },
+    { "vm.disk.remove", "/vms/{vm}/disks/vdz", M, "AAA3A4", "A44444", "AAA3AA" },
     { "job.list", "/jobs", NULL, "AAAAAA", "AAAAAA", NULL },
     { "job.get", "/jobs/{job}", NULL, "AAAAA4", "A44444", "AAAAAA" },
     { "job.cancel", "/jobs/{job}/cancel", M, "AAA3A4", "A44444", "AAA3AA" },

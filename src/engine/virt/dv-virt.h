@@ -234,6 +234,28 @@ gboolean dv_virt_volume_delete(DvVirtHost *host, const char *pool, const char *n
 gboolean dv_virt_volume_delete_by_path(DvVirtHost *host, const char *path,
                                        GCancellable *cancellable, GError **error);
 
+/* ---- growing volumes, a domain's disks (dv-virt-disk.c) ------------- */
+
+/* Grows the volume at @path to @capacity bytes.  When a running domain
+ * uses the file, QEMU grows it (virDomainBlockResize) so the guest sees the
+ * new size at once; otherwise virStorageVolResize.  A smaller @capacity is
+ * DV_ERROR_INVALID_ARGUMENT naming "size" (volumes only grow); the same
+ * size is done.  Returns {capacity, live, domain, target} (the last two
+ * when live). */
+JsonObject *dv_virt_volume_resize(DvVirtHost *host, const char *path, guint64 capacity,
+                                  GCancellable *cancellable, GError **error);
+/* Attaches the file @path (@format qcow2 or raw) as the next free virtio
+ * disk (vdb, vdc, ...) of domain @uuid, persistently and, when it runs,
+ * live (*@ret_live).  Returns the target (owned). */
+char *dv_virt_domain_disk_attach(DvVirtHost *host, const char *uuid, const char *path,
+                                 const char *format, gboolean *ret_live, GCancellable *cancellable,
+                                 GError **error);
+/* Detaches disk @target from the persistent definition and, when it
+ * runs, from the live domain (*@ret_live: a live detach was asked; the
+ * guest completes it).  A target in neither: done. */
+gboolean dv_virt_domain_disk_detach(DvVirtHost *host, const char *uuid, const char *target,
+                                    gboolean *ret_live, GCancellable *cancellable, GError **error);
+
 /* ---- volume upload and download (dv-virt-stream.c) ------------------- */
 
 /* Writes @data (@len bytes, 1..1 GiB, borrowed) as the whole content of

@@ -1714,4 +1714,5 @@ dv_engine_vms_register(DvEngine *engine)
         DvJobKind kind = { kinds[i].name, kinds[i].func, engine, kinds[i].resumable };
         dv_job_manager_register_kind(dv_core(engine)->jobs, &kind);
     }
+    dv_engine_vm_disks_register(engine);
 }
