@@ -1182,6 +1182,19 @@ test_escalation(Fixture *f, gconstpointer data)
         g_assert_cmpint(dv_test_count(f->d, "/api/v1/audit?operation=binding.create&outcome=refused"),
                         ==, refused_before + 1);
     }
+    /* A self-service user making a VM on another VM's disk (a volume of
+     * a host in its scope it may not read): as absent as an unknown path,
+     * nothing made. */
+    {
+        guint status = 0;
+        gint64 vms = dv_test_count(f->d, "/api/v1/vms");
+        g_autoptr(JsonNode) r = req(f, f->tokens[3], "POST", "/api/v1/vms",
+                                    "{\"name\":\"thief\",\"host\":\"hin\",\"memory_mib\":64,"
+                                    "\"disks\":[{\"volume\":\"/pool1/vin0.qcow2\"}]}",
+                                    &status);
+        dv_test_assert_error(r, status, 404, "not-found", "disks[0].volume");
+        g_assert_cmpint(dv_test_count(f->d, "/api/v1/vms"), ==, vms);
+    }
     /* A self-service user editing its own quota: it may not bind at all. */
     {
         g_autofree char *b = g_strdup_printf(

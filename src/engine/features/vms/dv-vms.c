@@ -163,8 +163,8 @@ dv_engine_vm_check_host_usable(JsonObject *host, GError **error)
 /* Validates the disks of a VM spec against the chosen host and returns the
  * normalised list the job works from. */
 static JsonArray *
-dv_engine_vm_disks(DvEngine *engine, JsonObject *host, const char *vm_name, JsonArray *disks,
-                   GError **error)
+dv_engine_vm_disks(DvEngine *engine, const DvActor *actor, JsonObject *host, const char *vm_name,
+                   JsonArray *disks, GError **error)
 {
     g_autoptr(JsonArray) out = json_array_new();
     const char *host_id = dv_json_get_string(host, "id", "");
@@ -205,6 +205,15 @@ dv_engine_vm_disks(DvEngine *engine, JsonObject *host, const char *vm_name, Json
                 return NULL;
             }
             vol = dv_engine_find_on_host(engine, &dv_table_volumes, host_id, "path", vpath, &local);
+            /* vm.create does not reach every volume of the host (another
+             * user's VM's disk): the caller must see this one (volume.read
+             * in its scope), else it is as absent as an unknown path. */
+            if (vol != NULL) {
+                g_autoptr(JsonObject) seen = dv_core_resolve_for(
+                    engine, actor, DV_KIND_VOLUME, dv_json_get_string(vol, "id", ""), f_volume, NULL);
+                if (seen == NULL)
+                    g_clear_pointer(&vol, json_object_unref);
+            }
             if (vol == NULL) {
                 g_autofree char *safe = dv_text_excerpt(vpath, 256);
                 dv_set_field_error(error, DV_ERROR_NOT_FOUND, f_volume,
@@ -542,7 +551,8 @@ dv_engine_vm_create(DvEngine *engine, JsonObject *body, const DvActor *actor, GE
         }
         g_clear_error(&local);
     }
-    disks = dv_engine_vm_disks(engine, host, name, dv_json_get_array(body, "disks"), error);
+    disks =
+        dv_engine_vm_disks(engine, actor, host, name, dv_json_get_array(body, "disks"), error);
     if (disks == NULL)
         return NULL;
     if (tmpl != NULL && dv_json_get_string(tmpl, "disk_volume", NULL) != NULL) {
