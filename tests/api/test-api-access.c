@@ -157,6 +157,8 @@ static const DvMatrixRow dv_matrix_rows[] = {
     { "vm.snapshot.create", "/vms/{vm}/snapshots", M, "AAA3A4", "A44444", "AAA3AA" },
     { "vm.snapshot.delete", "/vms/{vm}/snapshots/nosnap", M, "AAA3A4", "A44444", "AAA3AA" },
     { "vm.snapshot.revert", "/vms/{vm}/snapshots/nosnap/revert", M, "AAA3A4", "A44444", "AAA3AA" },
+    /* Clone (issue 12): vm.create checked on the source VM. */
+    { "vm.clone", "/vms/{vm}/clone", M, "AAA3A4", "A44444", "AAA3AA" },
     { "job.list", "/jobs", NULL, "AAAAAA", "AAAAAA", NULL },
     { "job.get", "/jobs/{job}", NULL, "AAAAA4", "A44444", "AAAAAA" },
     { "job.cancel", "/jobs/{job}/cancel", M, "AAA3A4", "A44444", "AAA3AA" },

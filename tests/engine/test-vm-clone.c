@@ -1,0 +1,210 @@
+#define G_LOG_DOMAIN "DvTestVmClone"
+
+/* Clone (issue 12, item 6) in the engine on SQLite and on PostgreSQL
+ * against a test:/// host (whose driver copies volumes as metadata): a
+ * full and a linked clone get their own disks, UUID and name; refusals
+ * name their field and write nothing.  What boots is in
+ * tests/engine/test-vm-clone-system.c. */
+
+#include "dv-core.h"
+#include "dv-engine.h"
+#include "dv-error.h"
+#include "dv-json.h"
+#include "dv-test-catalog.h"
+#include "dv-test-pg.h"
+#include "dv-test-util.h"
+#include "dv-virt.h"
+#include "dv-vms.h"
+
+#include <string.h>
+
+#define WAIT_MS 30000
+
+typedef struct {
+    char *tmpdir;
+    char *pg_dbname;
+    DvEngine *engine;
+    char *vm_id;
+} Fixture;
+
+static gint64
+count(Fixture *f, const DvTableDef *def)
+{
+    g_autoptr(GError) error = NULL;
+    gint64 n = dv_store_count(dv_engine_get_store(f->engine), def, NULL, 0, &error);
+    g_assert_no_error(error);
+    return n;
+}
+
+static void
+fixture_setup(Fixture *f, gconstpointer data)
+{
+    g_autofree char *xml = NULL;
+    g_autofree char *body = NULL;
+    g_autoptr(JsonObject) job = NULL;
+
+    f->engine = dv_test_engine_on_backend("dv-test-vmclone", GPOINTER_TO_INT(data), 2, &f->tmpdir,
+                                          &f->pg_dbname);
+    xml = dv_test_write_host_xml(f->tmpdir, "h1.xml", "h1", 0);
+    body = g_strdup_printf("{\"name\":\"h1\",\"uri\":\"test://%s\"}", xml);
+    job = dv_test_engine_create(f->engine, DV_KIND_HOST, body, WAIT_MS);
+    g_clear_pointer(&job, json_object_unref);
+    job = dv_test_engine_create(f->engine, DV_KIND_VM,
+                                "{\"name\":\"v1\",\"host\":\"h1\",\"vcpus\":2,\"memory_mib\":128,"
+                                "\"disks\":[{\"size_mib\":16,\"pool\":\"pool1\"}]}",
+                                WAIT_MS);
+    f->vm_id = g_strdup(dv_json_get_string(dv_json_get_object(job, "result"), "id", ""));
+}
+
+static void
+fixture_teardown(Fixture *f, gconstpointer data)
+{
+    dv_test_engine_on_backend_free(g_steal_pointer(&f->engine), g_steal_pointer(&f->tmpdir),
+                                   g_steal_pointer(&f->pg_dbname));
+    g_free(f->vm_id);
+}
+
+static JsonObject *
+clone_ok(Fixture *f, const char *json)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) body = dv_test_json_object(json);
+    g_autoptr(JsonObject) job =
+        dv_engine_vm_clone(f->engine, "v1", body, DV_ACTOR_NAMED("tester"), &error);
+    JsonObject *done;
+    g_assert_no_error(error);
+    done = dv_test_engine_job_row(f->engine, job, WAIT_MS);
+    dv_test_assert_job_succeeded(done);
+    return done;
+}
+
+static void
+clone_refused(Fixture *f, const char *json, DvErrorCode code, const char *field,
+              const char *in_message)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) body = dv_test_json_object(json);
+    g_autoptr(JsonObject) job = NULL;
+    gint64 jobs = count(f, &dv_table_jobs);
+    gint64 vms = count(f, &dv_table_vms);
+    gint64 vols = count(f, &dv_table_volumes);
+
+    job = dv_engine_vm_clone(f->engine, "v1", body, DV_ACTOR_NAMED("tester"), &error);
+    g_assert_null(job);
+    g_assert_error(error, DV_ERROR, (gint)code);
+    g_test_message("refused: %s", error->message);
+    g_assert_cmpstr(dv_error_get_field(error), ==, field);
+    g_assert_nonnull(strstr(error->message, in_message));
+    g_assert_cmpint(count(f, &dv_table_jobs), ==, jobs);
+    g_assert_cmpint(count(f, &dv_table_vms), ==, vms);
+    g_assert_cmpint(count(f, &dv_table_volumes), ==, vols);
+}
+
+static JsonObject *
+vm_get(Fixture *f, const char *ref)
+{
+    g_autoptr(GError) error = NULL;
+    JsonObject *vm = dv_engine_get(f->engine, DV_KIND_VM, ref, &error);
+    g_assert_no_error(error);
+    return vm;
+}
+
+static const char *
+first_disk(JsonObject *vm)
+{
+    JsonArray *disks = dv_json_get_array(dv_json_get_object(vm, "spec"), "disks");
+    g_assert_nonnull(disks);
+    g_assert_cmpuint(json_array_get_length(disks), >=, 1);
+    return dv_json_get_string(json_array_get_object_element(disks, 0), "source", "");
+}
+
+static void
+test_full(Fixture *f, gconstpointer data)
+{
+    g_autoptr(JsonObject) done = clone_ok(f, "{\"name\":\"c1\"}");
+    g_autoptr(JsonObject) src = vm_get(f, "v1");
+    g_autoptr(JsonObject) c1 = vm_get(f, "c1");
+    JsonObject *result = dv_json_get_object(done, "result");
+
+    g_assert_cmpstr(dv_json_get_string(result, "name", ""), ==, "c1");
+    g_assert_cmpstr(dv_json_get_string(result, "source", ""), ==, "v1");
+    g_assert_cmpstr(dv_json_get_string(c1, "state", ""), ==, "shutoff");
+    g_assert_cmpint(dv_json_get_int(c1, "vcpus", 0), ==, 2);
+    g_assert_cmpint(dv_json_get_int(c1, "memory_mib", 0), ==, 128);
+    g_assert_cmpstr(dv_json_get_string(c1, "uuid", ""), ==, dv_json_get_string(result, "uuid", "?"));
+    g_assert_cmpstr(dv_json_get_string(c1, "uuid", ""), !=, dv_json_get_string(src, "uuid", ""));
+    g_assert_cmpstr(first_disk(c1), ==, "/pool1/c1-vda.qcow2");
+    g_assert_cmpstr(first_disk(src), !=, first_disk(c1));
+    /* The copy is in the inventory. */
+    {
+        g_autoptr(GError) error = NULL;
+        DvFilter flt = { "path", DV_FILTER_EQ, "/pool1/c1-vda.qcow2" };
+        g_assert_cmpint(dv_store_count(dv_engine_get_store(f->engine), &dv_table_volumes, &flt, 1,
+                                       &error), ==, 1);
+    }
+    /* A second clone of that name: 409 naming name, nothing made. */
+    clone_refused(f, "{\"name\":\"c1\"}", DV_ERROR_CONFLICT, "name", "already has a VM named 'c1'");
+}
+
+static void
+test_linked(Fixture *f, gconstpointer data)
+{
+    g_autoptr(JsonObject) done = clone_ok(f, "{\"name\":\"l1\",\"linked\":true,\"pool\":\"pool1\"}");
+    g_autoptr(JsonObject) l1 = vm_get(f, "l1");
+    g_autoptr(GError) error = NULL;
+    DvFilter base = { "path", DV_FILTER_EQ, "/pool1/l1-vda-base.qcow2" };
+    DvFilter top = { "path", DV_FILTER_EQ, "/pool1/l1-vda.qcow2" };
+
+    g_assert_true(dv_json_get_bool(dv_json_get_object(done, "result"), "linked", FALSE));
+    g_assert_cmpstr(first_disk(l1), ==, "/pool1/l1-vda.qcow2");
+    g_assert_cmpint(dv_store_count(dv_engine_get_store(f->engine), &dv_table_volumes, &base, 1,
+                                   &error), ==, 1);
+    g_assert_cmpint(dv_store_count(dv_engine_get_store(f->engine), &dv_table_volumes, &top, 1,
+                                   &error), ==, 1);
+}
+
+static void
+test_refused(Fixture *f, gconstpointer data)
+{
+    clone_refused(f, "{}", DV_ERROR_INVALID_ARGUMENT, "name", "name");
+    clone_refused(f, "{\"name\":\"bad/name\"}", DV_ERROR_INVALID_ARGUMENT, "name", "name");
+    clone_refused(f, "{\"name\":\"c2\",\"copies\":2}", DV_ERROR_INVALID_ARGUMENT, "copies",
+                  "copies");
+    clone_refused(f, "{\"name\":\"c2\",\"linked\":\"yes\"}", DV_ERROR_INVALID_ARGUMENT, "linked",
+                  "linked");
+    clone_refused(f, "{\"name\":\"v1\"}", DV_ERROR_CONFLICT, "name", "already has a VM named 'v1'");
+    clone_refused(f, "{\"name\":\"c2\",\"pool\":\"nopool\"}", DV_ERROR_NOT_FOUND, "pool",
+                  "no pool 'nopool'");
+    /* The source running: 409 naming its state. */
+    {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonObject) job =
+            dv_engine_vm_action(f->engine, "v1", "start", DV_ACTOR_NAMED("tester"), &error);
+        g_autoptr(JsonObject) done = NULL;
+        g_assert_no_error(error);
+        done = dv_test_engine_job_row(f->engine, job, WAIT_MS);
+        dv_test_assert_job_succeeded(done);
+    }
+    clone_refused(f, "{\"name\":\"c2\"}", DV_ERROR_CONFLICT, "state", "VM v1 is running");
+}
+
+static void
+add_both(const char *path, void (*func)(Fixture *, gconstpointer))
+{
+    g_autofree char *lite = g_strdup_printf("%s/sqlite", path);
+    g_autofree char *pg = g_strdup_printf("%s/pg", path);
+    g_test_add(lite, Fixture, GINT_TO_POINTER(DV_TEST_BACKEND_SQLITE), fixture_setup, func,
+               fixture_teardown);
+    g_test_add(pg, Fixture, GINT_TO_POINTER(DV_TEST_BACKEND_PG), fixture_setup, func,
+               fixture_teardown);
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    add_both("/drover/engine/vm-clone/full", test_full);
+    add_both("/drover/engine/vm-clone/linked", test_linked);
+    add_both("/drover/engine/vm-clone/refused", test_refused);
+    return g_test_run();
+}
