@@ -6,6 +6,8 @@
  * name their field and write nothing.  What boots is in
  * tests/engine/test-vm-clone-system.c. */
 
+#include "dv-auth-users.h"
+#include "dv-authz.h"
 #include "dv-core.h"
 #include "dv-engine.h"
 #include "dv-error.h"
@@ -188,6 +190,111 @@ test_refused(Fixture *f, gconstpointer data)
     clone_refused(f, "{\"name\":\"c2\"}", DV_ERROR_CONFLICT, "state", "VM v1 is running");
 }
 
+/* A self-service user clones its own VM only, charged like a create: the
+ * clone's vms, vCPUs and memory are reserved with its row; past the quota
+ * the clone is 409 naming quota.vms with nothing written; another user's
+ * VM is as absent as an unknown one. */
+static void
+test_quota(Fixture *f, gconstpointer data)
+{
+    DvStore *store = dv_engine_get_store(f->engine);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(DvSecret) pw = dv_secret_new_from_string("correct horse battery");
+    g_autoptr(JsonObject) u = dv_auth_users_add(dv_core(f->engine)->auth, NULL, "sam", pw, &error);
+    g_autoptr(JsonObject) spec = json_object_new();
+    g_autoptr(JsonObject) b = NULL;
+    g_autoptr(DvActor) actor = NULL;
+    g_autoptr(JsonObject) body = NULL;
+    g_autoptr(JsonObject) job = NULL;
+    g_autoptr(JsonObject) done = NULL;
+    g_autoptr(JsonObject) used = NULL;
+    g_autoptr(JsonObject) clone = NULL;
+    const char *user_id;
+    const char *binding;
+    JsonObject *q = json_object_new();
+    gint64 jobs;
+    gint64 vms;
+
+    g_assert_no_error(error);
+    user_id = dv_json_get_string(u, "id", "");
+    json_object_set_string_member(spec, "principal_kind", "user");
+    json_object_set_string_member(spec, "principal", user_id);
+    json_object_set_string_member(spec, "role", "self-service-user");
+    json_object_set_string_member(spec, "scope_kind", "global");
+    json_object_set_string_member(spec, "effect", "allow");
+    json_object_set_int_member(q, "vms", 2);
+    json_object_set_int_member(q, "vcpus", 4);
+    json_object_set_int_member(q, "memory_mib", 1024);
+    json_object_set_object_member(spec, "quota", q);
+    b = dv_authz_binding_add(store, NULL, spec, &error);
+    g_assert_no_error(error);
+    binding = dv_json_get_string(b, "id", "");
+    {
+        DvAuthzContext *ctx = dv_authz_context_new(store, user_id, NULL, &error);
+        g_assert_no_error(error);
+        actor = dv_actor_new(user_id, "sam", NULL);
+        dv_actor_set_authz(actor, ctx, (GDestroyNotify)dv_authz_context_unref);
+    }
+    body = dv_test_json_object("{\"name\":\"own\",\"host\":\"h1\",\"vcpus\":1,\"memory_mib\":256,"
+                               "\"disks\":[{\"size_mib\":16,\"pool\":\"pool1\"}]}");
+    job = dv_engine_create(f->engine, DV_KIND_VM, body, actor, &error);
+    g_assert_no_error(error);
+    done = dv_test_engine_job_row(f->engine, job, WAIT_MS);
+    dv_test_assert_job_succeeded(done);
+
+    /* The clone: the second VM of the quota. */
+    g_clear_pointer(&body, json_object_unref);
+    g_clear_pointer(&job, json_object_unref);
+    g_clear_pointer(&done, json_object_unref);
+    body = dv_test_json_object("{\"name\":\"own2\"}");
+    job = dv_engine_vm_clone(f->engine, "own", body, actor, &error);
+    g_assert_no_error(error);
+    done = dv_test_engine_job_row(f->engine, job, WAIT_MS);
+    dv_test_assert_job_succeeded(done);
+    used = dv_authz_quota_usage(store, binding, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(dv_json_get_int(used, "vms", 0), ==, 2);
+    g_assert_cmpint(dv_json_get_int(used, "vcpus", 0), ==, 2);
+    g_assert_cmpint(dv_json_get_int(used, "memory_mib", 0), ==, 512);
+    clone = dv_engine_get(f->engine, DV_KIND_VM, "own2", &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(dv_json_get_string(clone, "owner_id", ""), ==, user_id);
+
+    /* A third VM: over the quota, nothing written. */
+    jobs = count(f, &dv_table_jobs);
+    vms = count(f, &dv_table_vms);
+    g_clear_pointer(&body, json_object_unref);
+    g_clear_pointer(&job, json_object_unref);
+    body = dv_test_json_object("{\"name\":\"own3\"}");
+    job = dv_engine_vm_clone(f->engine, "own", body, actor, &error);
+    g_assert_null(job);
+    g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
+    g_assert_cmpstr(dv_error_get_field(error), ==, "quota.vms");
+    g_clear_error(&error);
+    g_assert_cmpint(count(f, &dv_table_jobs), ==, jobs);
+    g_assert_cmpint(count(f, &dv_table_vms), ==, vms);
+
+    /* Another user's VM: not found, as an unknown one. */
+    job = dv_engine_vm_clone(f->engine, "v1", body, actor, &error);
+    g_assert_null(job);
+    g_assert_error(error, DV_ERROR, DV_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+
+    /* Deleting the clone gives its share back. */
+    {
+        g_autoptr(JsonObject) vm = dv_engine_get(f->engine, DV_KIND_VM, "own2", &error);
+        g_autoptr(JsonObject) dj = dv_engine_vm_delete(f->engine, vm, NULL, actor, &error);
+        g_autoptr(JsonObject) dd = NULL;
+        g_assert_no_error(error);
+        dd = dv_test_engine_job_row(f->engine, dj, WAIT_MS);
+        dv_test_assert_job_succeeded(dd);
+    }
+    g_clear_pointer(&used, json_object_unref);
+    used = dv_authz_quota_usage(store, binding, NULL, &error);
+    g_assert_cmpint(dv_json_get_int(used, "vms", 0), ==, 1);
+    g_assert_cmpint(dv_json_get_int(used, "memory_mib", 0), ==, 256);
+}
+
 static void
 add_both(const char *path, void (*func)(Fixture *, gconstpointer))
 {
@@ -206,5 +313,6 @@ main(int argc, char **argv)
     add_both("/drover/engine/vm-clone/full", test_full);
     add_both("/drover/engine/vm-clone/linked", test_linked);
     add_both("/drover/engine/vm-clone/refused", test_refused);
+    add_both("/drover/engine/vm-clone/quota", test_quota);
     return g_test_run();
 }
