@@ -295,6 +295,62 @@ test_quota(Fixture *f, gconstpointer data)
     g_assert_cmpint(dv_json_get_int(used, "memory_mib", 0), ==, 256);
 }
 
+/* A copy that fails half-way (the second disk's name taken on the host
+ * behind Drover's back) fails the job naming the disk and leaves nothing:
+ * no row, no domain, no first copy, no volume row. */
+static void
+test_failed_leaves_nothing(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) v1 = vm_get(f, "v1");
+    g_autoptr(DvVirtHost) vh =
+        dv_core_virt_host_by_id(f->engine, dv_json_get_string(v1, "host_id", ""), &error);
+    g_autoptr(JsonObject) stray = NULL;
+    g_autoptr(JsonObject) body = NULL;
+    g_autoptr(JsonObject) job = NULL;
+    g_autoptr(JsonObject) done = NULL;
+    g_autoptr(JsonObject) gone = NULL;
+    JsonObject *err;
+    gint64 vms;
+    gint64 vols;
+
+    g_assert_no_error(error);
+    /* v2 with two disks. */
+    done = dv_test_engine_create(f->engine, DV_KIND_VM,
+                                 "{\"name\":\"v2\",\"host\":\"h1\",\"memory_mib\":64,\"disks\":"
+                                 "[{\"size_mib\":16,\"pool\":\"pool1\"},{\"size_mib\":8,\"pool\":\"pool1\"}]}",
+                                 WAIT_MS);
+    g_clear_pointer(&done, json_object_unref);
+    stray = dv_virt_volume_create(vh, "pool1", "c9-vdb.qcow2", 1 << 20, "qcow2", NULL, &error);
+    g_assert_no_error(error);
+    vms = count(f, &dv_table_vms);
+    vols = count(f, &dv_table_volumes);
+    body = dv_test_json_object("{\"name\":\"c9\"}");
+    job = dv_engine_vm_clone(f->engine, "v2", body, DV_ACTOR_NAMED("tester"), &error);
+    g_assert_no_error(error);
+    done = dv_test_engine_job_row(f->engine, job, WAIT_MS);
+    g_assert_cmpstr(dv_json_get_string(done, "state", ""), ==, "failed");
+    err = dv_json_get_object(done, "error");
+    g_test_message("failed: %s", dv_json_get_string(err, "message", ""));
+    g_assert_cmpstr(dv_json_get_string(err, "code", ""), ==, "conflict");
+    g_assert_nonnull(strstr(dv_json_get_string(err, "message", ""), "disks[1]"));
+    g_assert_cmpint(count(f, &dv_table_vms), ==, vms);
+    g_assert_cmpint(count(f, &dv_table_volumes), ==, vols);
+    gone = dv_virt_volume_lookup_by_path(vh, "/pool1/c9-vda.qcow2", NULL, &error);
+    g_assert_null(gone);
+    g_assert_error(error, DV_ERROR, DV_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+    /* The stray volume is not Drover's: it stays. */
+    g_clear_pointer(&gone, json_object_unref);
+    gone = dv_virt_volume_lookup_by_path(vh, "/pool1/c9-vdb.qcow2", NULL, &error);
+    g_assert_no_error(error);
+    {
+        g_autoptr(JsonArray) doms = dv_virt_domain_list_by_prefix(vh, "c9", NULL, &error);
+        g_assert_no_error(error);
+        g_assert_cmpuint(json_array_get_length(doms), ==, 0);
+    }
+}
+
 static void
 add_both(const char *path, void (*func)(Fixture *, gconstpointer))
 {
@@ -314,5 +370,6 @@ main(int argc, char **argv)
     add_both("/drover/engine/vm-clone/linked", test_linked);
     add_both("/drover/engine/vm-clone/refused", test_refused);
     add_both("/drover/engine/vm-clone/quota", test_quota);
+    add_both("/drover/engine/vm-clone/failed-leaves-nothing", test_failed_leaves_nothing);
     return g_test_run();
 }
