@@ -163,6 +163,49 @@ test_linked(Fixture *f, gconstpointer data)
                                    &error), ==, 1);
     g_assert_cmpint(dv_store_count(dv_engine_get_store(f->engine), &dv_table_volumes, &top, 1,
                                    &error), ==, 1);
+
+    /* The bases survive a host refresh in the row, and deleting the clone
+     * with its volumes removes overlay and base, on the host and in the
+     * inventory; the source's disk stays. */
+    {
+        g_autoptr(JsonObject) rj =
+            dv_engine_host_refresh(f->engine, "h1", DV_ACTOR_NAMED("tester"), &error);
+        g_autoptr(JsonObject) refreshed = NULL;
+        g_autoptr(JsonObject) again = NULL;
+        g_assert_no_error(error);
+        refreshed = dv_test_engine_job_row(f->engine, rj, WAIT_MS);
+        dv_test_assert_job_succeeded(refreshed);
+        again = vm_get(f, "l1");
+        JsonArray *bases = dv_json_get_array(dv_json_get_object(again, "spec"), "clone_bases");
+        g_assert_nonnull(bases);
+        g_assert_cmpstr(json_array_get_string_element(bases, 0), ==, "/pool1/l1-vda-base.qcow2");
+    }
+    {
+        g_autoptr(GHashTable) query = g_hash_table_new(g_str_hash, g_str_equal);
+        g_autoptr(JsonObject) job = NULL;
+        g_autoptr(JsonObject) dj = NULL;
+        g_autoptr(JsonObject) src = vm_get(f, "v1");
+        g_autoptr(DvVirtHost) vh =
+            dv_core_virt_host_by_id(f->engine, dv_json_get_string(l1, "host_id", ""), &error);
+        g_autoptr(JsonObject) gone = NULL;
+        g_autoptr(JsonObject) kept = NULL;
+        g_assert_no_error(error);
+        g_hash_table_insert(query, "delete_volumes", "true");
+        job = dv_engine_vm_delete(f->engine, l1, query, DV_ACTOR_NAMED("tester"), &error);
+        g_assert_no_error(error);
+        dj = dv_test_engine_job_row(f->engine, job, WAIT_MS);
+        dv_test_assert_job_succeeded(dj);
+        g_assert_cmpint(dv_store_count(dv_engine_get_store(f->engine), &dv_table_volumes, &base, 1,
+                                       &error), ==, 0);
+        g_assert_cmpint(dv_store_count(dv_engine_get_store(f->engine), &dv_table_volumes, &top, 1,
+                                       &error), ==, 0);
+        gone = dv_virt_volume_lookup_by_path(vh, "/pool1/l1-vda-base.qcow2", NULL, &error);
+        g_assert_null(gone);
+        g_assert_error(error, DV_ERROR, DV_ERROR_NOT_FOUND);
+        g_clear_error(&error);
+        kept = dv_virt_volume_lookup_by_path(vh, first_disk(src), NULL, &error);
+        g_assert_no_error(error);
+    }
 }
 
 static void

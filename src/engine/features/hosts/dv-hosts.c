@@ -120,6 +120,7 @@ dv_engine_host_sync_txn(DvStore *store, gpointer user_data, GError **error)
     g_autoptr(JsonArray) old_vms = NULL;
     g_autoptr(JsonArray) old_snaps = NULL;
     g_autoptr(GHashTable) quotas = g_hash_table_new(g_str_hash, g_str_equal); /* uuid -> borrowed */
+    g_autoptr(GHashTable) bases = g_hash_table_new(g_str_hash, g_str_equal); /* uuid -> borrowed */
     g_autoptr(GHashTable) claimed = NULL;
     JsonArray *pools = dv_json_get_array(probe, "pools");
     JsonArray *nets = dv_json_get_array(probe, "networks");
@@ -236,6 +237,11 @@ dv_engine_host_sync_txn(DvStore *store, gpointer user_data, GError **error)
         JsonObject *q = dv_json_get_object(dv_json_get_object(vm, "spec"), "quota");
         if (q != NULL && dv_json_get_string(vm, "uuid", NULL) != NULL)
             g_hash_table_insert(quotas, (gpointer)dv_json_get_string(vm, "uuid", NULL), q);
+        /* So are a linked clone's frozen bases (vm.clone). */
+        if (dv_json_get_array(dv_json_get_object(vm, "spec"), "clone_bases") != NULL &&
+            dv_json_get_string(vm, "uuid", NULL) != NULL)
+            g_hash_table_insert(bases, (gpointer)dv_json_get_string(vm, "uuid", NULL),
+                                dv_json_get_array(dv_json_get_object(vm, "spec"), "clone_bases"));
     }
     /* A domain a job of Drover's is making is not imported: a VM being
      * created has its row (by name, no UUID yet) and a catalog machine its
@@ -274,6 +280,10 @@ dv_engine_host_sync_txn(DvStore *store, gpointer user_data, GError **error)
             json_object_set_object_member(
                 spec, "quota",
                 json_object_ref(g_hash_table_lookup(quotas, dv_json_get_string(d, "uuid", ""))));
+        if (g_hash_table_lookup(bases, dv_json_get_string(d, "uuid", "")) != NULL)
+            json_object_set_array_member(
+                spec, "clone_bases",
+                json_array_ref(g_hash_table_lookup(bases, dv_json_get_string(d, "uuid", ""))));
         json_object_set_object_member(w, "spec", spec);
         /* Only used when the row is new. */
         json_object_set_null_member(w, "template_id");

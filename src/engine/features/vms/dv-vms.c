@@ -1465,6 +1465,30 @@ dv_engine_vm_delete(DvEngine *engine, JsonObject *vm, GHashTable *query, const D
                           params, actor, error);
 }
 
+/* A linked clone's frozen bases (spec.clone_bases), removed with its
+ * volumes once the overlays on them are gone; already gone is fine. */
+static gboolean
+dv_engine_vm_delete_clone_bases(DvEngine *engine, DvVirtHost *vh, JsonObject *vm,
+                                GCancellable *c, GError **error)
+{
+    JsonArray *bases = dv_json_get_array(dv_json_get_object(vm, "spec"), "clone_bases");
+
+    for (guint i = 0; bases != NULL && i < json_array_get_length(bases); i++) {
+        const char *path = json_array_get_string_element(bases, i);
+        DvFilter f = { "path", DV_FILTER_EQ, path };
+        g_autoptr(GError) local = NULL;
+
+        if (!dv_virt_volume_delete_by_path(vh, path, c, &local) &&
+            !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            return FALSE;
+        }
+        /* The inventory row: a failure here only leaves a row a refresh removes. */
+        (void)dv_store_delete_matching(dv_core(engine)->store, &dv_table_volumes, &f, 1, NULL);
+    }
+    return TRUE;
+}
+
 static gboolean
 dv_engine_vm_delete_job(DvJob *job, gpointer user_data, GError **error)
 {
@@ -1500,6 +1524,9 @@ dv_engine_vm_delete_job(DvJob *job, gpointer user_data, GError **error)
             return FALSE;
         }
     }
+    if (vh != NULL && dv_json_get_bool(dv_job_get_params(job), "delete_volumes", FALSE) &&
+        !dv_engine_vm_delete_clone_bases(engine, vh, vm, dv_job_get_cancellable(job), error))
+        return FALSE;
     if (!dv_job_step(job, "save", error))
         return FALSE;
     g_clear_error(&local);
@@ -1955,6 +1982,7 @@ dv_engine_vm_clone_run(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject 
     GCancellable *c = dv_job_get_cancellable(job);
     const char *source_uuid = dv_json_get_string(params, "source_uuid", "");
     g_autoptr(JsonObject) map = json_object_new();
+    g_autoptr(JsonArray) bases = NULL;
     g_autoptr(JsonObject) src_dom = NULL;
     g_autoptr(JsonObject) dom = NULL;
     g_autofree char *got_uuid = NULL;
@@ -1983,6 +2011,13 @@ dv_engine_vm_clone_run(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject 
         }
         json_object_set_string_member(map, dv_json_get_string(d, "source", ""),
                                       dv_json_get_string(vol, "path", ""));
+        if (dv_json_get_string(d, "base", NULL) != NULL) {
+            g_autofree char *bpath = g_build_filename(dv_json_get_string(d, "pool_path", "/"),
+                                                      dv_json_get_string(d, "base", ""), NULL);
+            if (bases == NULL)
+                bases = json_array_new();
+            json_array_add_string_element(bases, bpath);
+        }
         dv_job_step_progress(job, (double)(i + 1) / n);
     }
     if (!dv_job_step(job, "define domain", error))
@@ -1997,6 +2032,9 @@ dv_engine_vm_clone_run(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject 
     dom = dv_virt_domain_get(vh, got_uuid, c, error);
     if (dom == NULL)
         return FALSE;
+    if (bases != NULL)
+        json_object_set_array_member(dv_json_get_object(vm, "spec"), "clone_bases",
+                                     g_steal_pointer(&bases));
     return dv_core_vm_sync(engine, vm, dom, error);
 }
 
