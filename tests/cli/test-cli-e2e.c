@@ -843,7 +843,7 @@ test_vm_day2(Fixture *f, gconstpointer data)
 }
 
 /* vm clone on a test:/// host: a full and a linked clone with their own
- * name and UUID, and the refusals naming the field or the state. */
+ * name and UUID, and the refusals naming the field. */
 static void
 test_vm_clone(Fixture *f, gconstpointer data)
 {
@@ -886,9 +886,15 @@ test_vm_clone(Fixture *f, gconstpointer data)
     g_clear_pointer(&r, cli_result_free);
     r = cli_run(f, "vm", "start", "src", NULL);
     assert_exit(r, 0);
+    /* A running source is frozen while copied; the test driver has no
+     * disk-only snapshots, so this one fails with the host's reason. */
     g_clear_pointer(&r, cli_result_free);
     r = cli_run(f, "vm", "clone", "src", "c3", NULL);
-    assert_error(r, 4, "VM src is running");
+    g_assert_cmpint(r->status, !=, 0);
+    assert_contains(r->err, "cannot freeze disk vda");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "show", "c3", NULL);
+    assert_error(r, 3, "c3");
 }
 
 

@@ -9,7 +9,8 @@
  * full and linked; the source and both clones boot, and each reports on
  * its serial console its SMBIOS UUID and MAC address: the clones' are
  * their own, and they read the source's image.  A clone named like an
- * existing VM is refused.  The full clone's time is printed beside
+ * existing VM is refused.  A running VM is cloned: its disk frozen while
+ * copied and merged back, it keeps running on its own file.  The full clone's time is printed beside
  * `virsh vol-clone` of the same disk in the same run (virt-clone is not
  * installed here).
  *
@@ -226,6 +227,46 @@ test_clone_and_boot(void)
                "drover linked %.2f s, virsh vol-clone of the same disks %.2f s "
                "(full/virsh %.2f)\n",
                DATA_MIB, full_s, linked_s, virsh_s, full_s / virsh_s);
+
+    /* A running source: a VM of Drover's with a blank disk runs SeaBIOS
+     * with no OS and keeps running.  Its disk is frozen while copied and
+     * merged back: it runs on its own file again, no layer is left. */
+    {
+        g_autofree char *run = g_strdup_printf("%srun", prefix);
+        g_autofree char *runc = g_strdup_printf("%sruncl", prefix);
+        g_autofree char *json = g_strdup_printf(
+            "{\"name\":\"%s\",\"host\":\"local\",\"memory_mib\":64,\"start\":true,"
+            "\"disks\":[{\"size_mib\":16,\"pool\":\"%s\"}]}", run, pool);
+        g_autofree char *run_disk = g_strdup_printf("%s/%s-disk0.qcow2", dir, run);
+        g_autofree char *layer = g_strdup_printf("%s-drover-clone.qcow2", run_disk);
+        g_autoptr(JsonObject) made = dv_test_engine_create(engine, DV_KIND_VM, json, 120000);
+        g_autoptr(JsonObject) cl = NULL;
+        g_autoptr(JsonObject) dom = NULL;
+        g_autofree char *run_uuid = vm_uuid(engine, run);
+        g_autofree char *xml = NULL;
+        g_autofree char *inactive = NULL;
+        double run_s = 0;
+
+        g_free(json);
+        json = g_strdup_printf("{\"name\":\"%s\"}", runc);
+        cl = clone_vm(engine, run, json, &run_s);
+        g_printerr("# clone of a running VM (16 MiB disk): %.2f s\n", run_s);
+        dom = dv_virt_domain_get(vh, run_uuid, NULL, &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(dv_json_get_string(dom, "state", ""), ==, "running");
+        xml = dv_virt_domain_get_xml(vh, run_uuid, FALSE, NULL, &error);
+        g_assert_no_error(error);
+        inactive = dv_virt_domain_get_xml(vh, run_uuid, TRUE, NULL, &error);
+        g_assert_no_error(error);
+        g_assert_null(strstr(xml, "drover-clone"));
+        g_assert_null(strstr(inactive, "drover-clone"));
+        g_assert_nonnull(strstr(xml, run_disk));
+        g_assert_false(g_file_test(layer, G_FILE_TEST_EXISTS));
+        {
+            g_autofree char *cl_disk = g_strdup_printf("%s/%s-vda.qcow2", dir, runc);
+            g_assert_true(g_file_test(cl_disk, G_FILE_TEST_IS_REGULAR));
+        }
+    }
 
     /* Boot all three; each reports its identity. */
     vms[0] = src;

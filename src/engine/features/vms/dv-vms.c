@@ -10,6 +10,9 @@
 #define DV_VM_MAX_NETWORKS 8
 #define DV_VM_MAX_DISK_MIB G_GINT64_CONSTANT(67108864) /* 64 TiB */
 #define DV_VM_SHUTDOWN_TIMEOUT_MS (120 * 1000)
+/* A running source's freeze layer while its disk is copied (clone). */
+#define DV_VM_CLONE_LAYER_SUFFIX "-drover-clone.qcow2"
+#define DV_VM_CLONE_MERGE_MS (10 * 60 * 1000)
 
 const DvFieldSpec dv_vm_fields[] = {
     { "name", DV_FIELD_STRING, TRUE, .max_len = DV_NAME_MAX },
@@ -1796,6 +1799,7 @@ dv_engine_vm_clone_plan(DvEngine *engine, JsonObject *vm, JsonObject *host, cons
         }
         o = json_object_new();
         json_object_set_string_member(o, "source", source);
+        json_object_set_string_member(o, "target", dv_json_get_string(d, "target", NULL));
         json_object_set_string_member(o, "pool", dv_json_get_string(pool, "name", ""));
         json_object_set_string_member(o, "pool_path", dv_json_get_string(pool, "path", "/"));
         json_object_set_string_member(o, "name", vname);
@@ -1840,10 +1844,10 @@ dv_engine_vm_clone(DvEngine *engine, const char *vm_ref, JsonObject *body, const
     if (src == NULL)
         return NULL;
     state = dv_json_get_string(src, "state", "");
-    if (g_strcmp0(state, "shutoff") != 0) {
+    if (g_strcmp0(state, "shutoff") != 0 && g_strcmp0(state, "running") != 0) {
         dv_set_field_error(error, DV_ERROR_CONFLICT, "state",
-                           "state: VM %s is %s; a clone copies the disks of a shut-off VM "
-                           "(shut it down first)",
+                           "state: VM %s is %s; a clone copies the disks of a shut-off or "
+                           "running VM",
                            dv_json_get_string(src, "name", ""), state);
         return NULL;
     }
@@ -1973,6 +1977,48 @@ dv_engine_vm_clone_disk(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject
     return overlay;
 }
 
+/* The same from a running source: its disk is frozen under a layer
+ * "<disk>-drover-clone.qcow2" (an external disk-only snapshot) while the
+ * copy reads it, then the layer is merged back (active block commit,
+ * pivot), also when the copy failed.  The copy is crash-consistent: what
+ * the disk held at the freeze, as after a power cut. */
+static JsonObject *
+dv_engine_vm_clone_disk_running(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject *vm,
+                                const char *source_uuid, JsonObject *d, GPtrArray *created,
+                                GError **error)
+{
+    GCancellable *c = dv_job_get_cancellable(job);
+    const char *target = dv_json_get_string(d, "target", NULL);
+    g_autofree char *layer =
+        g_strconcat(dv_json_get_string(d, "source", ""), DV_VM_CLONE_LAYER_SUFFIX, NULL);
+    g_autoptr(JsonObject) copy = NULL;
+    g_autoptr(GError) local = NULL;
+
+    if (target == NULL) {
+        dv_set_field_error(error, DV_ERROR_NOT_SUPPORTED, "disks",
+                           "disks: the source's disk %s has no target to freeze",
+                           dv_json_get_string(d, "source", ""));
+        return NULL;
+    }
+    if (!dv_virt_domain_freeze_disk(vh, source_uuid, target, layer, c, error))
+        return NULL;
+    copy = dv_engine_vm_clone_disk(engine, job, vh, vm, d, created, &local);
+    /* Not cancellable: the source must get its own disk back. */
+    if (!dv_virt_domain_commit_active(vh, source_uuid, target, DV_VM_CLONE_MERGE_MS, NULL,
+                                      local == NULL ? error : NULL)) {
+        if (local == NULL) {
+            g_prefix_error(error, "the copy was made, but ");
+            return NULL;
+        }
+        g_warning("clone: the source %s stays on its layer %s", source_uuid, layer);
+    }
+    if (copy == NULL) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return NULL;
+    }
+    return g_steal_pointer(&copy);
+}
+
 static gboolean
 dv_engine_vm_clone_run(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject *vm,
                        GPtrArray *created, gboolean *defined, GError **error)
@@ -1984,6 +2030,7 @@ dv_engine_vm_clone_run(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject 
     g_autoptr(JsonObject) map = json_object_new();
     g_autoptr(JsonArray) bases = NULL;
     g_autoptr(JsonObject) src_dom = NULL;
+    gboolean running;
     g_autoptr(JsonObject) dom = NULL;
     g_autofree char *got_uuid = NULL;
     guint n = disks != NULL ? json_array_get_length(disks) : 0;
@@ -1995,16 +2042,20 @@ dv_engine_vm_clone_run(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject 
     src_dom = dv_virt_domain_get(vh, source_uuid, c, error);
     if (src_dom == NULL)
         return FALSE;
-    if (g_strcmp0(dv_json_get_string(src_dom, "state", ""), "shutoff") != 0) {
+    running = g_strcmp0(dv_json_get_string(src_dom, "state", ""), "running") == 0;
+    if (!running && g_strcmp0(dv_json_get_string(src_dom, "state", ""), "shutoff") != 0) {
         dv_set_field_error(error, DV_ERROR_CONFLICT, "state",
-                           "state: VM %s is %s; a clone copies the disks of a shut-off VM",
+                           "state: VM %s is %s; a clone copies the disks of a shut-off or "
+                           "running VM",
                            dv_json_get_string(params, "source_name", ""),
                            dv_json_get_string(src_dom, "state", ""));
         return FALSE;
     }
     for (guint i = 0; i < n; i++) {
         JsonObject *d = json_array_get_object_element(disks, i);
-        g_autoptr(JsonObject) vol = dv_engine_vm_clone_disk(engine, job, vh, vm, d, created, error);
+        g_autoptr(JsonObject) vol =
+            running ? dv_engine_vm_clone_disk_running(engine, job, vh, vm, source_uuid, d, created, error)
+                    : dv_engine_vm_clone_disk(engine, job, vh, vm, d, created, error);
         if (vol == NULL) {
             g_prefix_error(error, "disks[%u]: ", i);
             return FALSE;
