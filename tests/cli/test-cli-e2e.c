@@ -852,8 +852,8 @@ test_vm_clone(Fixture *f, gconstpointer data)
     g_autoptr(JsonObject) c1 = NULL;
 
     add_host(f, "kvm1");
-    r = cli_run(f, "vm", "create", "src", "--host", "kvm1", "--memory", "128", "--disk",
-                "16:pool1", NULL);
+    r = cli_run(f, "vm", "create", "src", "--host", "kvm1", "--memory", "128", "--disk", "16:pool1",
+                NULL);
     assert_exit(r, 0);
     g_clear_pointer(&r, cli_result_free);
     r = cli_run(f, "vm", "clone", "src", "c1", NULL);
@@ -896,7 +896,6 @@ test_vm_clone(Fixture *f, gconstpointer data)
     r = cli_run(f, "vm", "show", "c3", NULL);
     assert_error(r, 3, "c3");
 }
-
 
 static void
 test_json_and_no_wait(Fixture *f, gconstpointer data)

@@ -10,9 +10,8 @@
  * its serial console its SMBIOS UUID and MAC address: the clones' are
  * their own, and they read the source's image.  A clone named like an
  * existing VM is refused.  A running VM is cloned: its disk frozen while
- * copied and merged back, it keeps running on its own file.  The full clone's time is printed beside
- * `virsh vol-clone` of the same disk in the same run (virt-clone is not
- * installed here).
+ * copied and merged back, it keeps running on its own file.  The full clone's time is printed
+ * beside `virsh vol-clone` of the same disk in the same run (virt-clone is not installed here).
  *
  * The case runs in a child process; everything it makes is named
  * dvcln<pid>-... and the parent removes it afterwards (domains, the pool
@@ -91,7 +90,8 @@ clone_vm(DvEngine *engine, const char *src, const char *json, double *ret_s)
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) body = dv_test_json_object(json);
     gint64 t0 = g_get_monotonic_time();
-    g_autoptr(JsonObject) job = dv_engine_vm_clone(engine, src, body, DV_ACTOR_NAMED("tester"), &error);
+    g_autoptr(JsonObject) job =
+        dv_engine_vm_clone(engine, src, body, DV_ACTOR_NAMED("tester"), &error);
     JsonObject *done;
 
     g_assert_no_error(error);
@@ -104,7 +104,8 @@ static void
 start_vm(DvEngine *engine, const char *vm)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) job = dv_engine_vm_action(engine, vm, "start", DV_ACTOR_NAMED("tester"), &error);
+    g_autoptr(JsonObject) job =
+        dv_engine_vm_action(engine, vm, "start", DV_ACTOR_NAMED("tester"), &error);
     g_autoptr(JsonObject) done = NULL;
     g_assert_no_error(error);
     done = dv_test_engine_run(engine, job, 120000);
@@ -156,7 +157,8 @@ test_clone_and_boot(void)
     {
         g_autofree char *of = g_strdup_printf("of=%s", data_disk);
         g_autofree char *count = g_strdup_printf("count=%d", DATA_MIB);
-        const char *const argv[] = { "dd", "if=/dev/urandom", of, "bs=1M", count, "status=none", NULL };
+        const char *const argv[] = { "dd",  "if=/dev/urandom", of,  "bs=1M",
+                                     count, "status=none",     NULL };
         gint status = 0;
         g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL,
                                    NULL, &status, &error));
@@ -179,7 +181,8 @@ test_clone_and_boot(void)
         g_autofree char *json = g_strdup_printf(
             "{\"name\":\"%s\",\"domain_type\":\"qemu\",\"memory_mib\":128,\"kernel\":\"%s\","
             "\"initrd\":\"%s\",\"cmdline\":\"console=ttyS0 quiet\",\"serial_log\":\"%s\","
-            "\"disks\":[{\"path\":\"%s\",\"format\":\"qcow2\"},{\"path\":\"%s\",\"format\":\"raw\"}],"
+            "\"disks\":[{\"path\":\"%s\",\"format\":\"qcow2\"},{\"path\":\"%s\",\"format\":\"raw\"}"
+            "],"
             "\"networks\":[{\"network\":\"%s\"}]}",
             src, kernel, initrd, src_log, src_disk, data_disk, net);
         spec = dv_test_json_object(json);
@@ -189,13 +192,15 @@ test_clone_and_boot(void)
         g_assert_no_error(error);
     }
     engine = dv_test_engine_new(state_dir, FALSE);
-    done = dv_test_engine_create(engine, DV_KIND_HOST, "{\"name\":\"local\",\"uri\":\"" SYSTEM_URI "\"}", 120000);
+    done = dv_test_engine_create(engine, DV_KIND_HOST,
+                                 "{\"name\":\"local\",\"uri\":\"" SYSTEM_URI "\"}", 120000);
 
     /* A clone named like a VM of the host: 409 naming name. */
     {
         g_autofree char *json = g_strdup_printf("{\"name\":\"%s\"}", src);
         g_autoptr(JsonObject) b = dv_test_json_object(json);
-        g_autoptr(JsonObject) job = dv_engine_vm_clone(engine, src, b, DV_ACTOR_NAMED("tester"), &error);
+        g_autoptr(JsonObject) job =
+            dv_engine_vm_clone(engine, src, b, DV_ACTOR_NAMED("tester"), &error);
         g_assert_null(job);
         g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
         g_assert_cmpstr(dv_error_get_field(error), ==, "name");
@@ -234,9 +239,10 @@ test_clone_and_boot(void)
     {
         g_autofree char *run = g_strdup_printf("%srun", prefix);
         g_autofree char *runc = g_strdup_printf("%sruncl", prefix);
-        g_autofree char *json = g_strdup_printf(
-            "{\"name\":\"%s\",\"host\":\"local\",\"memory_mib\":64,\"start\":true,"
-            "\"disks\":[{\"size_mib\":16,\"pool\":\"%s\"}]}", run, pool);
+        g_autofree char *json =
+            g_strdup_printf("{\"name\":\"%s\",\"host\":\"local\",\"memory_mib\":64,\"start\":true,"
+                            "\"disks\":[{\"size_mib\":16,\"pool\":\"%s\"}]}",
+                            run, pool);
         g_autofree char *run_disk = g_strdup_printf("%s/%s-disk0.qcow2", dir, run);
         g_autofree char *layer = g_strdup_printf("%s-drover-clone.qcow2", run_disk);
         g_autoptr(JsonObject) made = dv_test_engine_create(engine, DV_KIND_VM, json, 120000);
@@ -326,8 +332,10 @@ run_isolated(void)
         g_autofree char *net = g_strdup_printf("%snet", prefix);
         const char *const argv[] = { "virsh", "-q", "-c", SYSTEM_URI, "net-destroy", net, NULL };
         /* Already gone when the child finished: fine. */
-        (void)g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL |
-                           G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+        (void)g_spawn_sync(NULL, (char **)argv, NULL,
+                           G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL |
+                               G_SPAWN_STDERR_TO_DEV_NULL,
+                           NULL, NULL, NULL, NULL, NULL, NULL);
     }
 }
 

@@ -133,7 +133,8 @@ test_full(Fixture *f, gconstpointer data)
     g_assert_cmpstr(dv_json_get_string(c1, "state", ""), ==, "shutoff");
     g_assert_cmpint(dv_json_get_int(c1, "vcpus", 0), ==, 2);
     g_assert_cmpint(dv_json_get_int(c1, "memory_mib", 0), ==, 128);
-    g_assert_cmpstr(dv_json_get_string(c1, "uuid", ""), ==, dv_json_get_string(result, "uuid", "?"));
+    g_assert_cmpstr(dv_json_get_string(c1, "uuid", ""), ==,
+                    dv_json_get_string(result, "uuid", "?"));
     g_assert_cmpstr(dv_json_get_string(c1, "uuid", ""), !=, dv_json_get_string(src, "uuid", ""));
     g_assert_cmpstr(first_disk(c1), ==, "/pool1/c1-vda.qcow2");
     g_assert_cmpstr(first_disk(src), !=, first_disk(c1));
@@ -141,8 +142,9 @@ test_full(Fixture *f, gconstpointer data)
     {
         g_autoptr(GError) error = NULL;
         DvFilter flt = { "path", DV_FILTER_EQ, "/pool1/c1-vda.qcow2" };
-        g_assert_cmpint(dv_store_count(dv_engine_get_store(f->engine), &dv_table_volumes, &flt, 1,
-                                       &error), ==, 1);
+        g_assert_cmpint(
+            dv_store_count(dv_engine_get_store(f->engine), &dv_table_volumes, &flt, 1, &error), ==,
+            1);
     }
     /* A second clone of that name: 409 naming name, nothing made. */
     clone_refused(f, "{\"name\":\"c1\"}", DV_ERROR_CONFLICT, "name", "already has a VM named 'c1'");
@@ -151,7 +153,8 @@ test_full(Fixture *f, gconstpointer data)
 static void
 test_linked(Fixture *f, gconstpointer data)
 {
-    g_autoptr(JsonObject) done = clone_ok(f, "{\"name\":\"l1\",\"linked\":true,\"pool\":\"pool1\"}");
+    g_autoptr(JsonObject) done =
+        clone_ok(f, "{\"name\":\"l1\",\"linked\":true,\"pool\":\"pool1\"}");
     g_autoptr(JsonObject) l1 = vm_get(f, "l1");
     g_autoptr(GError) error = NULL;
     DvFilter base = { "path", DV_FILTER_EQ, "/pool1/l1-vda-base.qcow2" };
@@ -159,10 +162,10 @@ test_linked(Fixture *f, gconstpointer data)
 
     g_assert_true(dv_json_get_bool(dv_json_get_object(done, "result"), "linked", FALSE));
     g_assert_cmpstr(first_disk(l1), ==, "/pool1/l1-vda.qcow2");
-    g_assert_cmpint(dv_store_count(dv_engine_get_store(f->engine), &dv_table_volumes, &base, 1,
-                                   &error), ==, 1);
-    g_assert_cmpint(dv_store_count(dv_engine_get_store(f->engine), &dv_table_volumes, &top, 1,
-                                   &error), ==, 1);
+    g_assert_cmpint(
+        dv_store_count(dv_engine_get_store(f->engine), &dv_table_volumes, &base, 1, &error), ==, 1);
+    g_assert_cmpint(
+        dv_store_count(dv_engine_get_store(f->engine), &dv_table_volumes, &top, 1, &error), ==, 1);
 
     /* The bases survive a host refresh in the row, and deleting the clone
      * with its volumes removes overlay and base, on the host and in the
@@ -195,10 +198,12 @@ test_linked(Fixture *f, gconstpointer data)
         g_assert_no_error(error);
         dj = dv_test_engine_job_row(f->engine, job, WAIT_MS);
         dv_test_assert_job_succeeded(dj);
-        g_assert_cmpint(dv_store_count(dv_engine_get_store(f->engine), &dv_table_volumes, &base, 1,
-                                       &error), ==, 0);
-        g_assert_cmpint(dv_store_count(dv_engine_get_store(f->engine), &dv_table_volumes, &top, 1,
-                                       &error), ==, 0);
+        g_assert_cmpint(
+            dv_store_count(dv_engine_get_store(f->engine), &dv_table_volumes, &base, 1, &error), ==,
+            0);
+        g_assert_cmpint(
+            dv_store_count(dv_engine_get_store(f->engine), &dv_table_volumes, &top, 1, &error), ==,
+            0);
         gone = dv_virt_volume_lookup_by_path(vh, "/pool1/l1-vda-base.qcow2", NULL, &error);
         g_assert_null(gone);
         g_assert_error(error, DV_ERROR, DV_ERROR_NOT_FOUND);
@@ -377,10 +382,11 @@ test_failed_leaves_nothing(Fixture *f, gconstpointer data)
 
     g_assert_no_error(error);
     /* v2 with two disks. */
-    done = dv_test_engine_create(f->engine, DV_KIND_VM,
-                                 "{\"name\":\"v2\",\"host\":\"h1\",\"memory_mib\":64,\"disks\":"
-                                 "[{\"size_mib\":16,\"pool\":\"pool1\"},{\"size_mib\":8,\"pool\":\"pool1\"}]}",
-                                 WAIT_MS);
+    done = dv_test_engine_create(
+        f->engine, DV_KIND_VM,
+        "{\"name\":\"v2\",\"host\":\"h1\",\"memory_mib\":64,\"disks\":"
+        "[{\"size_mib\":16,\"pool\":\"pool1\"},{\"size_mib\":8,\"pool\":\"pool1\"}]}",
+        WAIT_MS);
     g_clear_pointer(&done, json_object_unref);
     stray = dv_virt_volume_create(vh, "pool1", "c9-vdb.qcow2", 1 << 20, "qcow2", NULL, &error);
     g_assert_no_error(error);

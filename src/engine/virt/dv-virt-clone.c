@@ -127,7 +127,8 @@ dv_virt_clone_disks(xmlNode *devices, JsonObject *disk_map, GError **error)
 
 char *
 dv_virt_domain_clone_define(DvVirtHost *host, const char *source_uuid, const char *name,
-                            const char *uuid, JsonObject *disk_map, GCancellable *cancellable, GError **error)
+                            const char *uuid, JsonObject *disk_map, GCancellable *cancellable,
+                            GError **error)
 {
     g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
     g_autoptr(virDomain) src = NULL;

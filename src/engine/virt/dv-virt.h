@@ -276,8 +276,8 @@ JsonObject *dv_virt_volume_clone(DvVirtHost *host, const char *source_path, cons
  * serial/console devices at "<name>-console.log" beside the source's log.
  * CD-ROMs and read-only disks stay shared.  Returns the UUID (owned). */
 char *dv_virt_domain_clone_define(DvVirtHost *host, const char *source_uuid, const char *name,
-                                  const char *uuid, JsonObject *disk_map,
-                                  GCancellable *cancellable, GError **error);
+                                  const char *uuid, JsonObject *disk_map, GCancellable *cancellable,
+                                  GError **error);
 
 /* Copies the file behind @src_path on @src_host, byte for byte, into a
  * new volume @name of @dst_pool on @dst_host: a download stream feeds an

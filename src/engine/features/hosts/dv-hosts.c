@@ -120,7 +120,7 @@ dv_engine_host_sync_txn(DvStore *store, gpointer user_data, GError **error)
     g_autoptr(JsonArray) old_vms = NULL;
     g_autoptr(JsonArray) old_snaps = NULL;
     g_autoptr(GHashTable) quotas = g_hash_table_new(g_str_hash, g_str_equal); /* uuid -> borrowed */
-    g_autoptr(GHashTable) bases = g_hash_table_new(g_str_hash, g_str_equal); /* uuid -> borrowed */
+    g_autoptr(GHashTable) bases = g_hash_table_new(g_str_hash, g_str_equal);  /* uuid -> borrowed */
     g_autoptr(GHashTable) claimed = NULL;
     JsonArray *pools = dv_json_get_array(probe, "pools");
     JsonArray *nets = dv_json_get_array(probe, "networks");

@@ -97,9 +97,8 @@ static const DvOp dv_vms_ops[] = {
     /* vm.create checked against the source (a clone stays on its host);
      * vm.read of the source and vm.create on the host for the quota by
      * the handler. */
-    DV_VM_ROW("vm.clone", "POST", "/vms/{ref}/clone", "vm.create", DV_OP_LOCK_OBJECT,
-              dv_jobs_clone, DV_OP_SHAPE_JOB, DV_OP_BODY_REQUIRED, dv_vms_op_clone,
-              .fields = dv_vm_clone_fields),
+    DV_VM_ROW("vm.clone", "POST", "/vms/{ref}/clone", "vm.create", DV_OP_LOCK_OBJECT, dv_jobs_clone,
+              DV_OP_SHAPE_JOB, DV_OP_BODY_REQUIRED, dv_vms_op_clone, .fields = dv_vm_clone_fields),
     DV_VM_ROW("vm.snapshot.list", "GET", "/vms/{ref}/snapshots", "vm.read", DV_OP_LOCK_NONE, NULL,
               DV_OP_SHAPE_LIST, DV_OP_BODY_IGNORED, dv_vms_op_snapshot_list),
     DV_VM_ROW("vm.snapshot.create", "POST", "/vms/{ref}/snapshots", "vm.snapshot",

@@ -1471,8 +1471,8 @@ dv_engine_vm_delete(DvEngine *engine, JsonObject *vm, GHashTable *query, const D
 /* A linked clone's frozen bases (spec.clone_bases), removed with its
  * volumes once the overlays on them are gone; already gone is fine. */
 static gboolean
-dv_engine_vm_delete_clone_bases(DvEngine *engine, DvVirtHost *vh, JsonObject *vm,
-                                GCancellable *c, GError **error)
+dv_engine_vm_delete_clone_bases(DvEngine *engine, DvVirtHost *vh, JsonObject *vm, GCancellable *c,
+                                GError **error)
 {
     JsonArray *bases = dv_json_get_array(dv_json_get_object(vm, "spec"), "clone_bases");
 
@@ -1749,7 +1749,8 @@ dv_engine_vm_clone_plan(DvEngine *engine, JsonObject *vm, JsonObject *host, cons
 
     if (pool_ref != NULL) {
         g_autoptr(GError) local = NULL;
-        to_pool = dv_engine_find_on_host(engine, &dv_table_pools, host_id, "name", pool_ref, &local);
+        to_pool =
+            dv_engine_find_on_host(engine, &dv_table_pools, host_id, "name", pool_ref, &local);
         if (to_pool == NULL) {
             dv_set_field_error(error, DV_ERROR_NOT_FOUND, "pool", "pool: host %s has no pool '%s'",
                                dv_json_get_string(host, "name", ""), pool_ref);
@@ -1770,7 +1771,8 @@ dv_engine_vm_clone_plan(DvEngine *engine, JsonObject *vm, JsonObject *host, cons
             dv_json_get_bool(d, "readonly", FALSE) || dv_json_get_bool(d, "shareable", FALSE))
             continue;
         if (source != NULL)
-            vol = dv_engine_find_on_host(engine, &dv_table_volumes, host_id, "path", source, &local);
+            vol =
+                dv_engine_find_on_host(engine, &dv_table_volumes, host_id, "path", source, &local);
         if (vol == NULL) {
             dv_set_field_error(error, DV_ERROR_NOT_SUPPORTED, "disks",
                                "disks: the source's disk %s is not a volume of a pool on host %s",
@@ -1859,7 +1861,8 @@ dv_engine_vm_clone(DvEngine *engine, const char *vm_ref, JsonObject *body, const
         g_autoptr(JsonObject) want = dv_core_resolve(engine, DV_KIND_HOST, host_ref, "host", error);
         if (want == NULL)
             return NULL;
-        if (g_strcmp0(dv_json_get_string(want, "id", ""), dv_json_get_string(host, "id", "")) != 0) {
+        if (g_strcmp0(dv_json_get_string(want, "id", ""), dv_json_get_string(host, "id", "")) !=
+            0) {
             dv_set_field_error(error, DV_ERROR_NOT_SUPPORTED, "host",
                                "host: a clone is made on its source's host (%s); "
                                "migrate it afterwards",
@@ -1935,8 +1938,8 @@ dv_engine_vm_clone(DvEngine *engine, const char *vm_ref, JsonObject *body, const
             .params = params,
             .created_by = dv_actor_get_name(actor),
         };
-        return dv_job_manager_submit_with(dv_core(engine)->jobs, &req, dv_engine_vm_create_txn,
-                                          rec, error);
+        return dv_job_manager_submit_with(dv_core(engine)->jobs, &req, dv_engine_vm_create_txn, rec,
+                                          error);
     }
 }
 
@@ -1967,9 +1970,9 @@ dv_engine_vm_clone_disk(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject
     dv_engine_volume_remember(engine, host_id, pool, copy);
     if (base == NULL)
         return g_steal_pointer(&copy);
-    overlay = dv_virt_volume_create_overlay(vh, pool, dv_json_get_string(d, "name", ""),
-                                            dv_json_get_string(copy, "path", ""), "qcow2", 0, c,
-                                            error);
+    overlay =
+        dv_virt_volume_create_overlay(vh, pool, dv_json_get_string(d, "name", ""),
+                                      dv_json_get_string(copy, "path", ""), "qcow2", 0, c, error);
     if (overlay == NULL)
         return NULL;
     g_ptr_array_add(created, g_strdup(dv_json_get_string(overlay, "path", "")));
@@ -2054,7 +2057,8 @@ dv_engine_vm_clone_run(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject 
     for (guint i = 0; i < n; i++) {
         JsonObject *d = json_array_get_object_element(disks, i);
         g_autoptr(JsonObject) vol =
-            running ? dv_engine_vm_clone_disk_running(engine, job, vh, vm, source_uuid, d, created, error)
+            running ? dv_engine_vm_clone_disk_running(engine, job, vh, vm, source_uuid, d, created,
+                                                      error)
                     : dv_engine_vm_clone_disk(engine, job, vh, vm, d, created, error);
         if (vol == NULL) {
             g_prefix_error(error, "disks[%u]: ", i);
