@@ -214,6 +214,30 @@ dv_cli_prepare_vm_set(DvCliArgs *args, JsonObject *body, GError **error)
     return TRUE;
 }
 
+static const DvCliOption dv_cli_vm_disk_add_options[] = {
+    { "volume", DV_CLI_OPT_STRING, "VOL", "volume", NULL, NULL, 0, 0, "attach this existing volume (id or path)" },
+    { "size", DV_CLI_OPT_STRING, "SIZE", NULL, NULL, NULL, 0, 0, "or a new volume of this size: 20G, 512M" },
+    { "pool", DV_CLI_OPT_STRING, "POOL", "pool", NULL, NULL, 0, 0, "the new volume's pool (default \"default\")" },
+    { "format", DV_CLI_OPT_CHOICE, "qcow2|raw", "format", NULL, NULL, 0, 0, "the new volume's format" },
+    { NULL },
+};
+
+static gboolean
+dv_cli_prepare_vm_disk_add(DvCliArgs *args, JsonObject *body, GError **error)
+{
+    const char *size = dv_cli_args_get_string(args, "size");
+
+    if (!dv_cli_args_require_one_of(args, "volume", "size", error))
+        return FALSE;
+    if (size != NULL) {
+        gint64 bytes = 0;
+        if (!dv_cli_parse_size("--size", size, &bytes, error))
+            return FALSE;
+        json_object_set_int_member(body, "size", bytes);
+    }
+    return TRUE;
+}
+
 static gboolean
 dv_cli_prepare_vm_clone(DvCliArgs *args, JsonObject *body, GError **error)
 {
@@ -257,6 +281,12 @@ const DvCliCommand dv_cli_commands_vm[] = {
       "vm clone SOURCE NEW [--host H] [--pool P] [--linked] [--description D]" },
     { "vm", "delete", "VM", "Delete a VM (its volumes stay unless --delete-volumes).", dv_cli_vm_delete_options,
       NULL, dv_cli_run_job, "DELETE", "/vms/{0}", NULL, "Deleted vm {0}" },
+
+    { "vm disk", "add", "VM", "Add a disk to a VM (live when it runs): an existing volume or a new one.",
+      dv_cli_vm_disk_add_options, dv_cli_prepare_vm_disk_add, dv_cli_run_job, "POST", "/vms/{0}/disks", NULL,
+      "Added a disk to vm {0}", "vm disk add VM (--volume VOL | --size SIZE [--pool POOL] [--format qcow2|raw])" },
+    { "vm disk", "remove", "VM TARGET", "Remove disk TARGET (vdb) from a VM; its volume stays.", NULL, NULL,
+      dv_cli_run_job, "DELETE", "/vms/{0}/disks/{1}", NULL, "Removed disk {1} from vm {0}" },
 
     { "vm snapshot", "create", "VM SNAP", "Take a snapshot of a VM.", dv_cli_description_options,
       dv_cli_prepare_snapshot_create, dv_cli_run_job, "POST", "/vms/{0}/snapshots", NULL,

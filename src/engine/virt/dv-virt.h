@@ -234,6 +234,28 @@ gboolean dv_virt_volume_delete(DvVirtHost *host, const char *pool, const char *n
 gboolean dv_virt_volume_delete_by_path(DvVirtHost *host, const char *path,
                                        GCancellable *cancellable, GError **error);
 
+/* ---- growing volumes, a domain's disks (dv-virt-disk.c) ------------- */
+
+/* Grows the volume at @path to @capacity bytes.  When a running domain
+ * uses the file, QEMU grows it (virDomainBlockResize) so the guest sees the
+ * new size at once; otherwise virStorageVolResize.  A smaller @capacity is
+ * DV_ERROR_INVALID_ARGUMENT naming "size" (volumes only grow); the same
+ * size is done.  Returns {capacity, live, domain, target} (the last two
+ * when live). */
+JsonObject *dv_virt_volume_resize(DvVirtHost *host, const char *path, guint64 capacity,
+                                  GCancellable *cancellable, GError **error);
+/* Attaches the file @path (@format qcow2 or raw) as the next free virtio
+ * disk (vdb, vdc, ...) of domain @uuid, persistently and, when it runs,
+ * live (*@ret_live).  Returns the target (owned). */
+char *dv_virt_domain_disk_attach(DvVirtHost *host, const char *uuid, const char *path,
+                                 const char *format, gboolean *ret_live, GCancellable *cancellable,
+                                 GError **error);
+/* Detaches disk @target from the persistent definition and, when it
+ * runs, from the live domain (*@ret_live: a live detach was asked; the
+ * guest completes it).  A target in neither: done. */
+gboolean dv_virt_domain_disk_detach(DvVirtHost *host, const char *uuid, const char *target,
+                                    gboolean *ret_live, GCancellable *cancellable, GError **error);
+
 /* ---- volume upload and download (dv-virt-stream.c) ------------------- */
 
 /* Writes @data (@len bytes, 1..1 GiB, borrowed) as the whole content of
@@ -355,6 +377,53 @@ gboolean dv_virt_pool_remove(DvVirtHost *host, const char *name, GCancellable *c
 /* Names of the host's pools starting with @prefix, sorted (strings). */
 JsonArray *dv_virt_pool_list_by_prefix(DvVirtHost *host, const char *prefix,
                                        GCancellable *cancellable, GError **error);
+
+/* ---- networks and pools made through Drover (dv-virt-netpool.c) -------
+ *
+ * Each action is idempotent: defining what exists, starting what runs,
+ * stopping what is stopped and undefining what is gone are done. */
+
+/* The network definition of @spec {name*, forward ("nat" default,
+ * "route", "isolated", "bridge"), bridge (the host bridge for "bridge",
+ * else the name of the bridge libvirt makes; optional), address
+ * ("10.20.30.1/24"; required but for "bridge"), dhcp_start, dhcp_end
+ * (together, inside address's subnet)}; owned.  Bad input is
+ * DV_ERROR_INVALID_ARGUMENT naming the field. */
+char *dv_virt_network_xml_new(JsonObject *spec, GError **error);
+/* The pool definition of @spec {name*, type ("dir" default, "netfs",
+ * "logical"), path (absolute; dir and netfs), source_host, source_path
+ * (the NFS export or the CIFS share), source_format ("nfs" default,
+ * "cifs") for netfs; source_name (volume group, default the pool's name),
+ * source_devices (strings) for logical}; owned. */
+char *dv_virt_pool_xml_new(JsonObject *spec, GError **error);
+/* Every IPv4 subnet of the host's networks: [{name, address, prefix}]. */
+JsonArray *dv_virt_network_list_subnets(DvVirtHost *host, GCancellable *cancellable,
+                                        GError **error);
+/* DV_ERROR_INVALID_ARGUMENT naming "address" when @spec's address
+ * overlaps one of @subnets of another network. */
+gboolean dv_virt_network_check_overlap(JsonObject *spec, JsonArray *subnets, GError **error);
+gboolean dv_virt_network_define(DvVirtHost *host, const char *name, const char *xml,
+                                GCancellable *cancellable, GError **error);
+gboolean dv_virt_network_set_active(DvVirtHost *host, const char *name, gboolean active,
+                                    GCancellable *cancellable, GError **error);
+gboolean dv_virt_network_set_autostart(DvVirtHost *host, const char *name, gboolean autostart,
+                                       GCancellable *cancellable, GError **error);
+/* Stops (when running) and undefines. */
+gboolean dv_virt_network_undefine(DvVirtHost *host, const char *name, GCancellable *cancellable,
+                                  GError **error);
+/* Defines, then builds when @build (a failed build undefines again). */
+gboolean dv_virt_pool_define(DvVirtHost *host, const char *name, const char *xml, gboolean build,
+                             GCancellable *cancellable, GError **error);
+gboolean dv_virt_pool_set_active(DvVirtHost *host, const char *name, gboolean active,
+                                 GCancellable *cancellable, GError **error);
+gboolean dv_virt_pool_set_autostart(DvVirtHost *host, const char *name, gboolean autostart,
+                                    GCancellable *cancellable, GError **error);
+/* Stops (when running) and undefines; the files stay. */
+gboolean dv_virt_pool_undefine(DvVirtHost *host, const char *name, GCancellable *cancellable,
+                               GError **error);
+/* {active, autostart} of pool (@is_pool) or network @name, read live. */
+JsonObject *dv_virt_netpool_get_flags(DvVirtHost *host, gboolean is_pool, const char *name,
+                                      GCancellable *cancellable, GError **error);
 
 /* ---- events (dv-virt-events.c) ----------------------------------------
  *

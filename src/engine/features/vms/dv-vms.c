@@ -1904,6 +1904,19 @@ dv_engine_vm_clone(DvEngine *engine, const char *vm_ref, JsonObject *body, const
         JsonObject *spec = json_object_new();
         json_object_set_array_member(spec, "disks", json_array_ref(plan));
         json_object_set_string_member(spec, "cloned_from", dv_json_get_string(src, "id", ""));
+        /* A linked clone's bases, which its domain's XML does not name: in
+         * the row from the start (syncs keep them), deleted with it. */
+        for (guint i = 0; i < json_array_get_length(plan); i++) {
+            JsonObject *d = json_array_get_object_element(plan, i);
+            g_autofree char *bpath = NULL;
+            if (dv_json_get_string(d, "base", NULL) == NULL)
+                continue;
+            bpath = g_build_filename(dv_json_get_string(d, "pool_path", "/"),
+                                     dv_json_get_string(d, "base", ""), NULL);
+            if (dv_json_get_array(spec, "clone_bases") == NULL)
+                json_object_set_array_member(spec, "clone_bases", json_array_new());
+            json_array_add_string_element(dv_json_get_array(spec, "clone_bases"), bpath);
+        }
         if (quota != NULL)
             json_object_set_object_member(spec, "quota", g_steal_pointer(&quota));
         json_object_set_object_member(rec, "spec", spec);
@@ -2031,7 +2044,6 @@ dv_engine_vm_clone_run(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject 
     GCancellable *c = dv_job_get_cancellable(job);
     const char *source_uuid = dv_json_get_string(params, "source_uuid", "");
     g_autoptr(JsonObject) map = json_object_new();
-    g_autoptr(JsonArray) bases = NULL;
     g_autoptr(JsonObject) src_dom = NULL;
     gboolean running;
     g_autoptr(JsonObject) dom = NULL;
@@ -2066,13 +2078,7 @@ dv_engine_vm_clone_run(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject 
         }
         json_object_set_string_member(map, dv_json_get_string(d, "source", ""),
                                       dv_json_get_string(vol, "path", ""));
-        if (dv_json_get_string(d, "base", NULL) != NULL) {
-            g_autofree char *bpath = g_build_filename(dv_json_get_string(d, "pool_path", "/"),
-                                                      dv_json_get_string(d, "base", ""), NULL);
-            if (bases == NULL)
-                bases = json_array_new();
-            json_array_add_string_element(bases, bpath);
-        }
+
         dv_job_step_progress(job, (double)(i + 1) / n);
     }
     if (!dv_job_step(job, "define domain", error))
@@ -2087,9 +2093,6 @@ dv_engine_vm_clone_run(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject 
     dom = dv_virt_domain_get(vh, got_uuid, c, error);
     if (dom == NULL)
         return FALSE;
-    if (bases != NULL)
-        json_object_set_array_member(dv_json_get_object(vm, "spec"), "clone_bases",
-                                     g_steal_pointer(&bases));
     return dv_core_vm_sync(engine, vm, dom, error);
 }
 
@@ -2158,4 +2161,5 @@ dv_engine_vms_register(DvEngine *engine)
         DvJobKind kind = { kinds[i].name, kinds[i].func, engine, kinds[i].resumable };
         dv_job_manager_register_kind(dv_core(engine)->jobs, &kind);
     }
+    dv_engine_vm_disks_register(engine);
 }
