@@ -48,6 +48,15 @@ static const DvCliOption dv_cli_vm_shutdown_options[] = {
     { NULL },
 };
 
+static const DvCliOption dv_cli_vm_clone_options[] = {
+    { "host", DV_CLI_OPT_STRING, "H", "host", NULL, NULL, 0, 0, "the source's host (a clone stays on it)" },
+    { "pool", DV_CLI_OPT_STRING, "P", "pool", NULL, NULL, 0, 0, "put the copies in this pool" },
+    { "linked", DV_CLI_OPT_FLAG, NULL, "linked", NULL, NULL, 0, 0,
+      "an overlay on a frozen copy of each disk" },
+    { "description", DV_CLI_OPT_STRING, "D", "description", NULL, NULL, 0, 0, "free text" },
+    { NULL },
+};
+
 static const DvCliOption dv_cli_vm_set_options[] = {
     { "vcpus", DV_CLI_OPT_INT, "N", "vcpus", NULL, NULL, 1, 256, "virtual CPUs (1-256)" },
     { "memory", DV_CLI_OPT_STRING, "SIZE", NULL, NULL, NULL, 0, 0,
@@ -230,6 +239,13 @@ dv_cli_prepare_vm_disk_add(DvCliArgs *args, JsonObject *body, GError **error)
 }
 
 static gboolean
+dv_cli_prepare_vm_clone(DvCliArgs *args, JsonObject *body, GError **error)
+{
+    json_object_set_string_member(body, "name", dv_cli_args_get_positional(args, 1));
+    return TRUE;
+}
+
+static gboolean
 dv_cli_prepare_snapshot_create(DvCliArgs *args, JsonObject *body, GError **error)
 {
     json_object_set_string_member(body, "name", dv_cli_args_get_positional(args, 1));
@@ -259,6 +275,10 @@ const DvCliCommand dv_cli_commands_vm[] = {
       dv_cli_vm_set_options, dv_cli_prepare_vm_set, dv_cli_run_job, "PATCH", "/vms/{0}", NULL, "Changed vm {0}",
       "vm set VM [--vcpus N] [--memory SIZE] [--description D] [--autostart on|off]\n"
       "              [--boot-order disk,cdrom,network] [--name NEW]" },
+    { "vm", "clone", "SOURCE NEW", "Clone a shut-off VM: copies of its disks, a new UUID and MACs.",
+      dv_cli_vm_clone_options, dv_cli_prepare_vm_clone, dv_cli_run_job, "POST", "/vms/{0}/clone", NULL,
+      "Cloned vm {0} as {1}",
+      "vm clone SOURCE NEW [--host H] [--pool P] [--linked] [--description D]" },
     { "vm", "delete", "VM", "Delete a VM (its volumes stay unless --delete-volumes).", dv_cli_vm_delete_options,
       NULL, dv_cli_run_job, "DELETE", "/vms/{0}", NULL, "Deleted vm {0}" },
 

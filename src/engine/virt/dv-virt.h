@@ -290,6 +290,17 @@ DvSecret *dv_virt_volume_download(DvVirtHost *host, const char *pool, const char
 JsonObject *dv_virt_volume_clone(DvVirtHost *host, const char *source_path, const char *pool,
                                  const char *name, GCancellable *cancellable, GError **error);
 
+/* Defines a copy of the domain @source_uuid named @name with UUID @uuid:
+ * its inactive XML with every interface's <mac> removed (libvirt makes
+ * new addresses), <nvram> removed (a fresh UEFI store), each owned disk
+ * (writable, not shared) pointed at @disk_map[its path] as qcow2 (a
+ * missing entry: DV_ERROR_NOT_SUPPORTED naming "disks"), and file
+ * serial/console devices at "<name>-console.log" beside the source's log.
+ * CD-ROMs and read-only disks stay shared.  Returns the UUID (owned). */
+char *dv_virt_domain_clone_define(DvVirtHost *host, const char *source_uuid, const char *name,
+                                  const char *uuid, JsonObject *disk_map, GCancellable *cancellable,
+                                  GError **error);
+
 /* Copies the file behind @src_path on @src_host, byte for byte, into a
  * new volume @name of @dst_pool on @dst_host: a download stream feeds an
  * upload stream chunk by chunk (dv-virt-copy.c), nothing goes through a

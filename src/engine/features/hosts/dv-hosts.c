@@ -278,6 +278,9 @@ dv_engine_host_sync_txn(DvStore *store, gpointer user_data, GError **error)
                 dv_core_copy_member(spec, "quota", old_spec, "quota");
             if (old_spec != NULL && json_object_has_member(old_spec, "autostart"))
                 dv_core_copy_member(spec, "autostart", old_spec, "autostart");
+            /* A linked clone's frozen bases (vm.clone): deleted with it. */
+            if (dv_json_get_array(old_spec, "clone_bases") != NULL)
+                dv_core_copy_member(spec, "clone_bases", old_spec, "clone_bases");
         }
         json_object_set_object_member(w, "spec", spec);
         /* Only used when the row is new. */

@@ -13,6 +13,7 @@ extern const DvFieldSpec dv_vm_fields[];
 extern const DvFieldSpec dv_vm_snapshot_fields[];
 extern const DvFieldSpec dv_vm_change_fields[];
 extern const DvFieldSpec dv_vm_shutdown_fields[];
+extern const DvFieldSpec dv_vm_clone_fields[];
 
 void dv_engine_vms_register(DvEngine *engine);
 /* The VM rows of the operation table (dv-vms-ops.c). */
@@ -34,6 +35,11 @@ JsonObject *dv_engine_vm_power(DvEngine *engine, const char *vm, const char *act
  * whether it applied "live"/"now" or at "next-boot". */
 JsonObject *dv_engine_vm_change(DvEngine *engine, const char *vm, JsonObject *body,
                                 const DvActor *actor, GError **error);
+/* POST /vms/{ref}/clone: name, host, pool, linked, description
+ * (dv_vm_clone_fields).  The source must be shut off; the clone is a new
+ * VM of the caller, charged like a create; a vm.clone job. */
+JsonObject *dv_engine_vm_clone(DvEngine *engine, const char *vm, JsonObject *body,
+                               const DvActor *actor, GError **error);
 JsonObject *dv_engine_vm_snapshot_list(DvEngine *engine, const char *vm, GError **error);
 JsonObject *dv_engine_vm_snapshot_create(DvEngine *engine, const char *vm, JsonObject *body,
                                          const DvActor *actor, GError **error);
