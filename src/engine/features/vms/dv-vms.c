@@ -877,39 +877,56 @@ dv_engine_vm_create_run(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject
     return dv_core_vm_sync(engine, vm, dom, error);
 }
 
-static gboolean
-dv_engine_vm_create_job(DvJob *job, gpointer user_data, GError **error)
+typedef gboolean (*DvVmMakeFunc)(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject *vm,
+                                 GPtrArray *created, gboolean *defined, GError **error);
+
+/* The frame of a job that makes a VM (create, clone): the row written by
+ * the request in state "creating", @run making its volumes and domain,
+ * every failure rolling all of it back (a failed job leaves no VM in
+ * "creating" behind; start-up recovery settles any that a failed write
+ * kept).  The result {id, name, uuid} (owned) or NULL. */
+static JsonObject *
+dv_engine_vm_make_job(DvEngine *engine, DvJob *job, const DvJobStep *steps, guint n_steps,
+                      DvVmMakeFunc run, GError **error)
 {
-    DvEngine *engine = user_data;
     const char *vm_id = dv_job_get_target_id(job);
     JsonObject *params = dv_job_get_params(job);
     g_autoptr(JsonObject) vm = NULL;
     g_autoptr(DvVirtHost) vh = NULL;
     g_autoptr(GPtrArray) created = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(JsonObject) result = json_object_new();
+    JsonObject *result;
     gboolean defined = FALSE;
 
-    dv_job_set_steps(job, dv_vm_create_steps, G_N_ELEMENTS(dv_vm_create_steps));
+    dv_job_set_steps(job, steps, n_steps);
     vm = dv_store_get(dv_core(engine)->store, &dv_table_vms, vm_id, error);
     if (vm == NULL)
-        return FALSE;
+        return NULL;
     vh = dv_core_virt_host_by_id(engine, dv_json_get_string(vm, "host_id", ""), error);
-    /* Every failure rolls the row back: a failed create leaves no VM in
-     * "creating" behind (start-up recovery settles any that a failed
-     * write kept). */
     if (vh == NULL) {
         dv_engine_vm_create_cleanup(engine, NULL, vm_id, NULL, FALSE, created);
-        return FALSE;
+        return NULL;
     }
-    if (!dv_engine_vm_create_run(engine, job, vh, vm, created, &defined, error)) {
+    if (!run(engine, job, vh, vm, created, &defined, error)) {
         /* On a resume the domain may exist from the first attempt. */
         dv_engine_vm_create_cleanup(engine, vh, vm_id, dv_json_get_string(params, "uuid", ""),
                                     defined || dv_job_get_attempt(job) > 1, created);
-        return FALSE;
+        return NULL;
     }
+    result = json_object_new();
     json_object_set_string_member(result, "id", vm_id);
     json_object_set_string_member(result, "name", dv_json_get_string(vm, "name", ""));
     json_object_set_string_member(result, "uuid", dv_json_get_string(params, "uuid", ""));
+    return result;
+}
+
+static gboolean
+dv_engine_vm_create_job(DvJob *job, gpointer user_data, GError **error)
+{
+    g_autoptr(JsonObject) result =
+        dv_engine_vm_make_job(user_data, job, dv_vm_create_steps, G_N_ELEMENTS(dv_vm_create_steps),
+                              dv_engine_vm_create_run, error);
+    if (result == NULL)
+        return FALSE;
     dv_job_set_result(job, result);
     return TRUE;
 }
@@ -2109,32 +2126,12 @@ dv_engine_vm_clone_run(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject 
 static gboolean
 dv_engine_vm_clone_job(DvJob *job, gpointer user_data, GError **error)
 {
-    DvEngine *engine = user_data;
-    const char *vm_id = dv_job_get_target_id(job);
     JsonObject *params = dv_job_get_params(job);
-    g_autoptr(JsonObject) vm = NULL;
-    g_autoptr(DvVirtHost) vh = NULL;
-    g_autoptr(GPtrArray) created = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(JsonObject) result = json_object_new();
-    gboolean defined = FALSE;
-
-    dv_job_set_steps(job, dv_vm_clone_steps, G_N_ELEMENTS(dv_vm_clone_steps));
-    vm = dv_store_get(dv_core(engine)->store, &dv_table_vms, vm_id, error);
-    if (vm == NULL)
+    g_autoptr(JsonObject) result =
+        dv_engine_vm_make_job(user_data, job, dv_vm_clone_steps, G_N_ELEMENTS(dv_vm_clone_steps),
+                              dv_engine_vm_clone_run, error);
+    if (result == NULL)
         return FALSE;
-    vh = dv_core_virt_host_by_id(engine, dv_json_get_string(vm, "host_id", ""), error);
-    if (vh == NULL) {
-        dv_engine_vm_create_cleanup(engine, NULL, vm_id, NULL, FALSE, created);
-        return FALSE;
-    }
-    if (!dv_engine_vm_clone_run(engine, job, vh, vm, created, &defined, error)) {
-        dv_engine_vm_create_cleanup(engine, vh, vm_id, dv_json_get_string(params, "uuid", ""),
-                                    defined || dv_job_get_attempt(job) > 1, created);
-        return FALSE;
-    }
-    json_object_set_string_member(result, "id", vm_id);
-    json_object_set_string_member(result, "name", dv_json_get_string(vm, "name", ""));
-    json_object_set_string_member(result, "uuid", dv_json_get_string(params, "uuid", ""));
     json_object_set_string_member(result, "source", dv_json_get_string(params, "source_name", ""));
     json_object_set_boolean_member(result, "linked", dv_json_get_bool(params, "linked", FALSE));
     dv_job_set_result(job, result);
