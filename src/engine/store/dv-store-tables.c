@@ -177,6 +177,8 @@ static const DvColumn snapshots_cols[] = {
     { "parent_name", DV_COL_TEXT, FALSE },
     { "is_current", DV_COL_BOOL, FALSE },
     { "created_at", DV_COL_INT, FALSE },
+    { "kind", DV_COL_TEXT, FALSE },   /* 0013: "internal" | "external" */
+    { "memory", DV_COL_BOOL, FALSE }, /* 0013: holds the running VM's memory */
     { NULL },
 };
 const DvTableDef dv_table_snapshots = { "snapshots", snapshots_cols, "created_at", FALSE };

@@ -270,6 +270,18 @@ dv_virt_domain_delete(DvVirtHost *host, const char *uuid, gboolean delete_volume
         free(xml);
         if (paths == NULL)
             return FALSE;
+        /* External snapshots' frozen bases, layers and memory files go
+         * with the disks (the metadata naming them goes with undefine). */
+        {
+            g_autoptr(GPtrArray) more = dv_virt_snapshot_external_files(&op, dom, error);
+            if (more == NULL)
+                return FALSE;
+            for (guint i = 0; i < more->len; i++) {
+                const char *p = g_ptr_array_index(more, i);
+                if (!g_ptr_array_find_with_equal_func(paths, p, g_str_equal, NULL))
+                    g_ptr_array_add(paths, g_strdup(p));
+            }
+        }
     }
     if (!dv_virt_domain_destroy_in(&op, dom, uuid, error))
         return FALSE;
@@ -277,19 +289,17 @@ dv_virt_domain_delete(DvVirtHost *host, const char *uuid, gboolean delete_volume
         return FALSE;
     for (guint i = 0; paths != NULL && i < paths->len; i++) {
         const char *path = g_ptr_array_index(paths, i);
-        g_autoptr(virStorageVol) vol = virStorageVolLookupByPath(op.conn, path);
+        g_autoptr(GError) local = NULL;
+        g_autoptr(virStorageVol) vol = dv_virt_volume_lookup_refreshed(&op, path, &local);
 
-        if (vol == NULL) {
-            const virError *err = virGetLastError();
-
-            /* Not a volume of any pool (or already gone): nothing to do. */
-            if (err == NULL || err->code == VIR_ERR_NO_STORAGE_VOL) {
-                virResetLastError();
-                continue;
-            }
-            return dv_virt_op_fail(&op, error, "domain %s undefined, but cannot find volume %s",
-                                   uuid, path);
+        if (local != NULL) {
+            g_propagate_prefixed_error(error, g_steal_pointer(&local),
+                                       "domain %s undefined, but: ", uuid);
+            return FALSE;
         }
+        /* Not a volume of any pool (or already gone): nothing to do. */
+        if (vol == NULL)
+            continue;
         if (virStorageVolDelete(vol, 0) < 0)
             return dv_virt_op_fail(&op, error, "domain %s undefined, but cannot delete volume %s",
                                    uuid, path);
@@ -341,139 +351,4 @@ dv_virt_domain_get_xml(DvVirtHost *host, const char *uuid, gboolean inactive,
     ret = g_strdup(xml);
     free(xml);
     return ret;
-}
-
-/* ---- snapshots -------------------------------------------------------- */
-
-/* libvirt refuses internal snapshots of domains whose firmware keeps
- * NVRAM in pflash (UEFI); say so before asking it. */
-static gboolean
-dv_virt_domain_check_internal_snapshot(DvVirtOp *op, virDomainPtr dom, const char *uuid,
-                                       GError **error)
-{
-    g_autoptr(xmlDoc) doc = NULL;
-    g_autofree char *firmware = NULL;
-    g_autofree char *loader_type = NULL;
-    xmlNode *os;
-    char *xml = virDomainGetXMLDesc(dom, 0);
-
-    if (xml == NULL)
-        return dv_virt_op_fail(op, error, "cannot read domain %s", uuid);
-    doc = dv_virt_xml_parse(xml, error);
-    free(xml);
-    if (doc == NULL)
-        return FALSE;
-    os = dv_virt_xml_child(xmlDocGetRootElement(doc), "os");
-    firmware = dv_virt_xml_prop(os, "firmware");
-    loader_type = dv_virt_xml_prop(dv_virt_xml_child(os, "loader"), "type");
-    if (g_strcmp0(firmware, "efi") == 0 || g_strcmp0(loader_type, "pflash") == 0) {
-        g_set_error(error, DV_ERROR, DV_ERROR_NOT_SUPPORTED,
-                    "domain %s is a generation 2 (UEFI) machine: libvirt cannot take internal "
-                    "snapshots of machines with pflash NVRAM; use a generation 1 machine as a "
-                    "master",
-                    uuid);
-        return FALSE;
-    }
-    return TRUE;
-}
-
-JsonObject *
-dv_virt_snapshot_create(DvVirtHost *host, const char *uuid, const char *name,
-                        const char *description, GCancellable *cancellable, GError **error)
-{
-    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
-    g_autoptr(virDomain) dom = NULL;
-    g_autoptr(virDomainSnapshot) snap = NULL;
-    g_autofree char *xml = NULL;
-
-    if (!dv_validate_name("name", name, error))
-        return NULL;
-    if (description != NULL &&
-        !dv_validate_text("description", description, DV_DESCRIPTION_MAX, error))
-        return NULL;
-    if (!dv_virt_op_begin(&op, host, cancellable, error))
-        return NULL;
-    dom = dv_virt_domain_lookup(&op, uuid, error);
-    if (dom == NULL)
-        return NULL;
-    if (!dv_virt_domain_check_internal_snapshot(&op, dom, uuid, error))
-        return NULL;
-    xml = g_markup_printf_escaped("<domainsnapshot><name>%s</name>"
-                                  "<description>%s</description></domainsnapshot>",
-                                  name, description != NULL ? description : "");
-    snap = virDomainSnapshotCreateXML(dom, xml, 0);
-    if (snap == NULL)
-        return dv_virt_op_fail_null(&op, error, "cannot snapshot domain %s", uuid);
-    return dv_virt_snapshot_entry_new(&op, snap, error);
-}
-
-JsonArray *
-dv_virt_snapshot_list(DvVirtHost *host, const char *uuid, GCancellable *cancellable,
-                      GError **error)
-{
-    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
-    g_autoptr(virDomain) dom = NULL;
-
-    if (!dv_virt_op_begin(&op, host, cancellable, error))
-        return NULL;
-    dom = dv_virt_domain_lookup(&op, uuid, error);
-    if (dom == NULL)
-        return NULL;
-    return dv_virt_snapshot_list_for(&op, dom, error);
-}
-
-static virDomainSnapshotPtr
-dv_virt_snapshot_lookup(DvVirtOp *op, virDomainPtr dom, const char *uuid, const char *name,
-                        GError **error)
-{
-    virDomainSnapshotPtr snap;
-
-    if (!dv_validate_name("name", name, error))
-        return NULL;
-    snap = virDomainSnapshotLookupByName(dom, name, 0);
-    if (snap == NULL)
-        return dv_virt_op_fail_null(op, error, "cannot find snapshot %s of domain %s", name, uuid);
-    return snap;
-}
-
-gboolean
-dv_virt_snapshot_revert(DvVirtHost *host, const char *uuid, const char *name,
-                        GCancellable *cancellable, GError **error)
-{
-    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
-    g_autoptr(virDomain) dom = NULL;
-    g_autoptr(virDomainSnapshot) snap = NULL;
-
-    if (!dv_virt_op_begin(&op, host, cancellable, error))
-        return FALSE;
-    dom = dv_virt_domain_lookup(&op, uuid, error);
-    if (dom == NULL)
-        return FALSE;
-    snap = dv_virt_snapshot_lookup(&op, dom, uuid, name, error);
-    if (snap == NULL)
-        return FALSE;
-    if (virDomainRevertToSnapshot(snap, 0) < 0)
-        return dv_virt_op_fail(&op, error, "cannot revert domain %s to snapshot %s", uuid, name);
-    return TRUE;
-}
-
-gboolean
-dv_virt_snapshot_delete(DvVirtHost *host, const char *uuid, const char *name,
-                        GCancellable *cancellable, GError **error)
-{
-    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
-    g_autoptr(virDomain) dom = NULL;
-    g_autoptr(virDomainSnapshot) snap = NULL;
-
-    if (!dv_virt_op_begin(&op, host, cancellable, error))
-        return FALSE;
-    dom = dv_virt_domain_lookup(&op, uuid, error);
-    if (dom == NULL)
-        return FALSE;
-    snap = dv_virt_snapshot_lookup(&op, dom, uuid, name, error);
-    if (snap == NULL)
-        return FALSE;
-    if (virDomainSnapshotDelete(snap, 0) < 0)
-        return dv_virt_op_fail(&op, error, "cannot delete snapshot %s of domain %s", name, uuid);
-    return TRUE;
 }

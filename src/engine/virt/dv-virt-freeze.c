@@ -84,8 +84,6 @@ dv_virt_domain_commit_active(DvVirtHost *host, const char *uuid, const char *tar
 {
     g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
     g_autoptr(virDomain) dom = NULL;
-    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
-    gboolean pivoted = FALSE;
 
     g_return_val_if_fail(host != NULL, FALSE);
     if (!dv_virt_op_begin(&op, host, cancellable, error))
@@ -93,9 +91,19 @@ dv_virt_domain_commit_active(DvVirtHost *host, const char *uuid, const char *tar
     dom = dv_virt_domain_lookup(&op, uuid, error);
     if (dom == NULL)
         return FALSE;
+    return dv_virt_domain_commit_active_in(&op, dom, uuid, target, timeout_ms, cancellable, error);
+}
+
+gboolean
+dv_virt_domain_commit_active_in(DvVirtOp *op, virDomainPtr dom, const char *uuid, const char *target,
+                                guint timeout_ms, GCancellable *cancellable, GError **error)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    gboolean pivoted = FALSE;
+
     if (virDomainBlockCommit(dom, target, NULL, NULL, 0,
                              VIR_DOMAIN_BLOCK_COMMIT_ACTIVE | VIR_DOMAIN_BLOCK_COMMIT_DELETE) < 0)
-        return dv_virt_op_fail(&op, error, "cannot merge the top layer of disk %s of domain %s back", target,
+        return dv_virt_op_fail(op, error, "cannot merge the top layer of disk %s of domain %s back", target,
                                uuid);
     /* The job is ready (mirroring) when it has copied everything; the
      * pivot then drops the layer.  A job gone after the pivot is done. */
@@ -103,7 +111,7 @@ dv_virt_domain_commit_active(DvVirtHost *host, const char *uuid, const char *tar
         virDomainBlockJobInfo info;
         int rc = virDomainGetBlockJobInfo(dom, target, &info, 0);
         if (rc < 0)
-            return dv_virt_op_fail(&op, error, "cannot follow the merge of disk %s of domain %s", target, uuid);
+            return dv_virt_op_fail(op, error, "cannot follow the merge of disk %s of domain %s", target, uuid);
         if (rc == 0 && pivoted)
             return TRUE;
         if (rc == 0) {

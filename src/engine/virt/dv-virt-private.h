@@ -129,6 +129,21 @@ JsonObject *dv_virt_domain_entry_new(DvVirtOp *op, virDomainPtr dom, gboolean wi
 JsonObject *dv_virt_snapshot_entry_new(DvVirtOp *op, virDomainSnapshotPtr snap, GError **error);
 JsonArray *dv_virt_snapshot_list_for(DvVirtOp *op, virDomainPtr dom, GError **error);
 JsonObject *dv_virt_volume_entry_new(DvVirtOp *op, virStorageVolPtr vol, GError **error);
+/* Adds {kind: "internal"|"external", memory} read from the snapshot XML
+ * root @sroot (dv-virt-snapshot.c). */
+void dv_virt_snapshot_entry_add_kind(JsonObject *obj, xmlNode *sroot);
+/* The files of the domain's external snapshots (each frozen base of an
+ * own disk, each layer, each memory file; owned strings): what deleting
+ * the domain with its volumes removes besides its disks. */
+GPtrArray *dv_virt_snapshot_external_files(DvVirtOp *op, virDomainPtr dom, GError **error);
+/* The volume behind @path, refreshing the pools over its directory when
+ * libvirt does not know the file yet; NULL without an error when it is in
+ * no pool (owned). */
+virStorageVolPtr dv_virt_volume_lookup_refreshed(DvVirtOp *op, const char *path, GError **error);
+/* dv_virt_domain_commit_active() inside a begun @op. */
+gboolean dv_virt_domain_commit_active_in(DvVirtOp *op, virDomainPtr dom, const char *uuid,
+                                         const char *target, guint timeout_ms,
+                                         GCancellable *cancellable, GError **error);
 /* Looks a domain up by UUID (validated first). */
 virDomainPtr dv_virt_domain_lookup(DvVirtOp *op, const char *uuid, GError **error);
 

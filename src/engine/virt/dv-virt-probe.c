@@ -162,6 +162,7 @@ dv_virt_snapshot_entry_new(DvVirtOp *op, virDomainSnapshotPtr snap, GError **err
     json_object_set_string_member(obj, "parent", parent);
     json_object_set_boolean_member(obj, "is_current", current == 1);
     json_object_set_int_member(obj, "created_at", created_at);
+    dv_virt_snapshot_entry_add_kind(obj, root);
     return g_steal_pointer(&obj);
 }
 

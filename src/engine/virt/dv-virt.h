@@ -149,7 +149,8 @@ gboolean dv_virt_domain_undefine(DvVirtHost *host, const char *uuid,
                                  GCancellable *cancellable, GError **error);
 /* Destroys (if running) and undefines the domain; with @delete_volumes also
  * deletes the storage volume behind each writable disk (device "disk", not
- * readonly or shareable); disks that are no libvirt volume are left alone. */
+ * readonly or shareable) and the files of its external snapshots (frozen
+ * bases, layers, memory); files that are in no pool are left alone. */
 gboolean dv_virt_domain_delete(DvVirtHost *host, const char *uuid, gboolean delete_volumes,
                                GCancellable *cancellable, GError **error);
 /* One entry as in a probe's "domains" list, with "autostart" added. */
@@ -192,15 +193,41 @@ gboolean dv_virt_domain_reboot(DvVirtHost *host, const char *uuid, GCancellable 
 gboolean dv_virt_domain_reset(DvVirtHost *host, const char *uuid, GCancellable *cancellable,
                               GError **error);
 
-/* ---- snapshots (internal; not for UEFI domains) ----------------------- */
+/* ---- snapshots (dv-virt-snapshot.c; docs/VIRT.md, "Snapshots") ------- */
 
-/* Returns the snapshot entry {name, description, state, parent,
- * is_current, created_at}.  UEFI (pflash) domains: DV_ERROR_NOT_SUPPORTED. */
+/* Takes snapshot @name of domain @uuid and returns its entry {name,
+ * description, state, parent, is_current, created_at, kind ("internal"|
+ * "external"), memory (the running domain's memory is kept)}.
+ * @kind: "internal" (inside the qcow2 disks; with the memory of a running
+ * domain), "external" (a new qcow2 layer "<disk>-<name>.qcow2" beside
+ * each own disk; with @memory and a running domain, its memory in
+ * "<domain>-<name>.mem" beside the first) or NULL: internal when it can be
+ * (BIOS, every own disk qcow2, no external snapshot, not a running domain
+ * without @memory), else external.  @memory is ignored for a shut-off
+ * domain.  Refusals, each naming its field: a name in use (CONFLICT,
+ * "name"); internal for a UEFI domain, a raw disk or beside external
+ * snapshots (NOT_SUPPORTED, "kind"); internal without memory of a running
+ * domain (NOT_SUPPORTED, "memory"); external beside internal snapshots
+ * (CONFLICT, "kind"). */
+JsonObject *dv_virt_snapshot_create_full(DvVirtHost *host, const char *uuid, const char *name,
+                                         const char *description, const char *kind,
+                                         gboolean memory, GCancellable *cancellable,
+                                         GError **error);
+/* An internal snapshot (UEFI domains: DV_ERROR_NOT_SUPPORTED). */
 JsonObject *dv_virt_snapshot_create(DvVirtHost *host, const char *uuid, const char *name,
                                     const char *description, GCancellable *cancellable,
                                     GError **error);
 JsonArray *dv_virt_snapshot_list(DvVirtHost *host, const char *uuid,
                                  GCancellable *cancellable, GError **error);
+/* Internal snapshots through libvirt.  External ones by Drover, the
+ * newest only (no child snapshot; each disk still writing to the
+ * snapshot's layer), else DV_ERROR_CONFLICT naming "snapshot", and only
+ * for disks that are pool volumes (DV_ERROR_NOT_SUPPORTED): revert stops
+ * the domain, makes each layer anew over its frozen base and restores the
+ * saved memory (the guest runs on from the snapshot) or leaves the domain
+ * shut off; delete merges each layer into its base (active block commit,
+ * a shut-off domain started paused meanwhile) and removes the memory
+ * file. */
 gboolean dv_virt_snapshot_revert(DvVirtHost *host, const char *uuid, const char *name,
                                  GCancellable *cancellable, GError **error);
 gboolean dv_virt_snapshot_delete(DvVirtHost *host, const char *uuid, const char *name,

@@ -64,7 +64,7 @@ static const char *const dv_cmp_network[] = { "uuid", "active", "bridge", NULL }
 static const char *const dv_cmp_vm[] = { "name", "state", "vcpus", "memory_mib", "generation",
                                          "secure_boot", "spec", NULL };
 static const char *const dv_cmp_snapshot[] = { "description", "vm_state", "parent_name",
-                                               "is_current", NULL };
+                                               "is_current", "kind", "memory", NULL };
 
 
 /* Names of domains Drover's own jobs are making on @host_id (see the
@@ -314,6 +314,8 @@ dv_engine_host_sync_txn(DvStore *store, gpointer user_data, GError **error)
             dv_core_copy_member(w, "vm_state", s, "state");
             dv_core_copy_member(w, "parent_name", s, "parent");
             json_object_set_boolean_member(w, "is_current", dv_json_get_bool(s, "is_current", FALSE));
+            json_object_set_string_member(w, "kind", dv_json_get_string(s, "kind", "internal"));
+            json_object_set_boolean_member(w, "memory", dv_json_get_bool(s, "memory", FALSE));
             json_object_set_int_member(w, "created_at",
                                        dv_json_get_int(s, "created_at", 0) * G_USEC_PER_SEC);
             g_ptr_array_add(want_snaps, w);

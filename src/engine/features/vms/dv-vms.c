@@ -74,9 +74,13 @@ const DvFieldSpec dv_vm_clone_fields[] = {
     { NULL },
 };
 
+/* POST /vms/{ref}/snapshots (vm.snapshot.create; docs/API.md, "Snapshots"). */
 const DvFieldSpec dv_vm_snapshot_fields[] = {
     { "name", DV_FIELD_STRING, TRUE, .max_len = DV_NAME_MAX },
     { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
+    { "kind", DV_FIELD_STRING_OR_NULL, FALSE,
+      "\"internal\" or \"external\"; default internal when the VM allows it" },
+    { "memory", DV_FIELD_BOOL, FALSE, "keep the running VM's memory (default: when running)" },
     { NULL },
 };
 
@@ -1612,17 +1616,44 @@ dv_engine_vm_find_snapshot(DvEngine *engine, JsonObject *vm, const char *name, G
 }
 
 static JsonObject *
-dv_engine_vm_snapshot_submit(DvEngine *engine, JsonObject *vm, const char *op, const char *name,
-                             const char *description, const DvActor *actor, GError **error)
+dv_engine_vm_snapshot_submit(DvEngine *engine, JsonObject *vm, const char *op, JsonObject *params,
+                             const DvActor *actor, GError **error)
 {
-    g_autoptr(JsonObject) params = json_object_new();
     g_autofree char *kind = g_strdup_printf("vm.snapshot.%s", op);
-    json_object_set_string_member(params, "snapshot", name);
-    if (description != NULL)
-        json_object_set_string_member(params, "description", description);
     return dv_core_submit(engine, kind, "vm", dv_json_get_string(vm, "id", ""),
                           dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
                           params, actor, error);
+}
+
+static JsonObject *
+dv_engine_vm_snapshot_params(const char *name)
+{
+    JsonObject *params = json_object_new();
+    json_object_set_string_member(params, "snapshot", name);
+    return params;
+}
+
+/* Which kinds the VM's snapshots are: *@ret_internal, *@ret_external. */
+static gboolean
+dv_engine_vm_snapshot_kinds(DvEngine *engine, JsonObject *vm, gboolean *ret_internal,
+                            gboolean *ret_external, GError **error)
+{
+    g_autoptr(JsonArray) rows = dv_core_list_all(engine, &dv_table_snapshots, "vm_id",
+                                                 dv_json_get_string(vm, "id", ""), error);
+    gboolean internal = FALSE, external = FALSE;
+
+    if (rows == NULL)
+        return FALSE;
+    for (guint i = 0; i < json_array_get_length(rows); i++) {
+        JsonObject *s = json_array_get_object_element(rows, i);
+        if (g_strcmp0(dv_json_get_string(s, "kind", "internal"), "external") == 0)
+            external = TRUE;
+        else
+            internal = TRUE;
+    }
+    *ret_internal = internal;
+    *ret_external = external;
+    return TRUE;
 }
 
 JsonObject *
@@ -1631,28 +1662,67 @@ dv_engine_vm_snapshot_create(DvEngine *engine, const char *vm_ref, JsonObject *b
 {
     g_autoptr(JsonObject) vm = dv_engine_vm_ready(engine, vm_ref, error);
     g_autoptr(JsonObject) clash = NULL;
+    g_autoptr(JsonObject) params = NULL;
     g_autoptr(GError) local = NULL;
     const char *name = dv_json_get_string(body, "name", NULL);
     const char *desc = dv_json_get_string(body, "description", NULL);
+    const char *kind = dv_json_get_string(body, "kind", NULL);
+    const char *vm_name;
+    gboolean running, memory, has_internal = FALSE, has_external = FALSE;
 
     if (vm == NULL || !dv_json_check_fields(body, dv_vm_snapshot_fields, NULL, error) ||
         !dv_validate_name("name", name, error) ||
         !dv_validate_text("description", desc, DV_DESCRIPTION_MAX, error))
         return NULL;
-    if (dv_json_get_int(vm, "generation", 1) == 2) {
-        dv_set_field_error(error, DV_ERROR_NOT_SUPPORTED, NULL,
-                           "VM %s is generation 2 (UEFI): libvirt keeps no internal snapshots of "
-                           "UEFI firmware variables, so Drover does not offer them",
-                           dv_json_get_string(vm, "name", ""));
+    vm_name = dv_json_get_string(vm, "name", "");
+    if (kind != NULL && g_strcmp0(kind, "internal") != 0 && g_strcmp0(kind, "external") != 0) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "kind",
+                           "kind: must be \"internal\" or \"external\"");
+        return NULL;
+    }
+    running = g_strcmp0(dv_json_get_string(vm, "state", ""), "running") == 0 ||
+              g_strcmp0(dv_json_get_string(vm, "state", ""), "paused") == 0;
+    memory = dv_json_get_bool(body, "memory", running);
+    if (memory && !running) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "memory",
+                           "memory: VM %s is not running: it has no memory to keep", vm_name);
+        return NULL;
+    }
+    if (g_strcmp0(kind, "internal") == 0 && dv_json_get_int(vm, "generation", 1) == 2) {
+        dv_set_field_error(error, DV_ERROR_NOT_SUPPORTED, "kind",
+                           "kind: VM %s is generation 2 (UEFI): libvirt keeps no internal "
+                           "snapshots of UEFI firmware variables; take an external one",
+                           vm_name);
+        return NULL;
+    }
+    if (g_strcmp0(kind, "internal") == 0 && running && !memory) {
+        dv_set_field_error(error, DV_ERROR_NOT_SUPPORTED, "memory",
+                           "memory: an internal snapshot of a running VM always holds its memory; "
+                           "take an external one for the disks alone");
+        return NULL;
+    }
+    if (!dv_engine_vm_snapshot_kinds(engine, vm, &has_internal, &has_external, error))
+        return NULL;
+    if ((g_strcmp0(kind, "internal") == 0 && has_external) ||
+        (g_strcmp0(kind, "external") == 0 && has_internal)) {
+        dv_set_field_error(error, DV_ERROR_CONFLICT, "kind",
+                           "kind: VM %s has %s snapshots, and a VM's snapshots are all of one kind",
+                           vm_name, has_external ? "external" : "internal");
         return NULL;
     }
     clash = dv_engine_vm_find_snapshot(engine, vm, name, &local);
     if (clash != NULL) {
         dv_set_field_error(error, DV_ERROR_CONFLICT, "name", "name: VM %s already has a snapshot '%s'",
-                           dv_json_get_string(vm, "name", ""), name);
+                           vm_name, name);
         return NULL;
     }
-    return dv_engine_vm_snapshot_submit(engine, vm, "create", name, desc, actor, error);
+    params = dv_engine_vm_snapshot_params(name);
+    if (desc != NULL)
+        json_object_set_string_member(params, "description", desc);
+    if (kind != NULL)
+        json_object_set_string_member(params, "kind", kind);
+    json_object_set_boolean_member(params, "memory", memory);
+    return dv_engine_vm_snapshot_submit(engine, vm, "create", params, actor, error);
 }
 
 JsonObject *
@@ -1666,7 +1736,10 @@ dv_engine_vm_snapshot_revert(DvEngine *engine, const char *vm_ref, const char *s
     snap = dv_engine_vm_find_snapshot(engine, vm, snapshot, error);
     if (snap == NULL)
         return NULL;
-    return dv_engine_vm_snapshot_submit(engine, vm, "revert", snapshot, NULL, actor, error);
+    {
+        g_autoptr(JsonObject) params = dv_engine_vm_snapshot_params(snapshot);
+        return dv_engine_vm_snapshot_submit(engine, vm, "revert", params, actor, error);
+    }
 }
 
 JsonObject *
@@ -1680,7 +1753,10 @@ dv_engine_vm_snapshot_delete(DvEngine *engine, const char *vm_ref, const char *s
     snap = dv_engine_vm_find_snapshot(engine, vm, snapshot, error);
     if (snap == NULL)
         return NULL;
-    return dv_engine_vm_snapshot_submit(engine, vm, "delete", snapshot, NULL, actor, error);
+    {
+        g_autoptr(JsonObject) params = dv_engine_vm_snapshot_params(snapshot);
+        return dv_engine_vm_snapshot_submit(engine, vm, "delete", params, actor, error);
+    }
 }
 
 static gboolean
@@ -1708,9 +1784,10 @@ dv_engine_vm_snapshot_job(DvJob *job, const char *op, gpointer user_data, GError
     if (vh == NULL || !dv_job_step(job, "snapshot", error))
         return FALSE;
     if (g_strcmp0(op, "create") == 0) {
-        g_autoptr(JsonObject) snap = dv_virt_snapshot_create(vh, uuid, name,
-                                                             dv_json_get_string(params, "description", NULL),
-                                                             c, &local);
+        g_autoptr(JsonObject) snap = dv_virt_snapshot_create_full(
+            vh, uuid, name, dv_json_get_string(params, "description", NULL),
+            dv_json_get_string(params, "kind", NULL), dv_json_get_bool(params, "memory", FALSE), c,
+            &local);
         /* Resumed: the snapshot may already exist. */
         if (snap == NULL && !(g_error_matches(local, DV_ERROR, DV_ERROR_CONFLICT) &&
                               dv_job_get_attempt(job) > 1)) {
