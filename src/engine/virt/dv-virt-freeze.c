@@ -101,8 +101,12 @@ dv_virt_domain_commit_active_in(DvVirtOp *op, virDomainPtr dom, const char *uuid
     gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
     gboolean pivoted = FALSE;
 
+    /* SHALLOW: into the file right under the top, not the deepest one
+     * (libvirt's default base), which may be a shared frozen base or an
+     * older snapshot's state. */
     if (virDomainBlockCommit(dom, target, NULL, NULL, 0,
-                             VIR_DOMAIN_BLOCK_COMMIT_ACTIVE | VIR_DOMAIN_BLOCK_COMMIT_DELETE) < 0)
+                             VIR_DOMAIN_BLOCK_COMMIT_ACTIVE | VIR_DOMAIN_BLOCK_COMMIT_DELETE |
+                                 VIR_DOMAIN_BLOCK_COMMIT_SHALLOW) < 0)
         return dv_virt_op_fail(op, error, "cannot merge the top layer of disk %s of domain %s back", target,
                                uuid);
     /* The job is ready (mirroring) when it has copied everything; the

@@ -644,9 +644,17 @@ dv_virt_snapshot_restore_xml(DvVirtOp *op, const char *memory_file, GPtrArray *l
             xmlNode *driver = dv_virt_xml_child(d, "driver");
             if (g_strcmp0(l->target, target) != 0)
                 continue;
+            xmlNode *chain = dv_virt_xml_child(d, "backingStore");
             xmlSetProp(source, BAD_CAST "file", BAD_CAST l->layer);
             if (driver != NULL)
                 xmlSetProp(driver, BAD_CAST "type", BAD_CAST "qcow2");
+            /* The saved definition says the base had no backing file
+             * (an empty <backingStore/>): without it libvirt reads the
+             * layer's chain from its header, base included. */
+            if (chain != NULL) {
+                xmlUnlinkNode(chain);
+                xmlFreeNode(chain);
+            }
         }
     }
     xmlDocDumpMemory(doc, &out, &len);

@@ -1701,6 +1701,22 @@ dv_engine_vm_snapshot_create(DvEngine *engine, const char *vm_ref, JsonObject *b
                            "take an external one for the disks alone");
         return NULL;
     }
+    if (g_strcmp0(kind, "internal") == 0) {
+        JsonArray *disks = dv_json_get_array(dv_json_get_object(vm, "spec"), "disks");
+        for (guint i = 0; disks != NULL && i < json_array_get_length(disks); i++) {
+            JsonObject *d = json_array_get_object_element(disks, i);
+            if (g_strcmp0(dv_json_get_string(d, "device", "disk"), "disk") != 0 ||
+                dv_json_get_bool(d, "readonly", FALSE) || dv_json_get_bool(d, "shareable", FALSE) ||
+                g_strcmp0(dv_json_get_string(d, "format", ""), "qcow2") == 0)
+                continue;
+            dv_set_field_error(error, DV_ERROR_NOT_SUPPORTED, "kind",
+                               "kind: disk %s of VM %s is %s: internal snapshots live inside qcow2 "
+                               "files; take an external one",
+                               dv_json_get_string(d, "target", "?"), vm_name,
+                               dv_json_get_string(d, "format", "not qcow2"));
+            return NULL;
+        }
+    }
     if (!dv_engine_vm_snapshot_kinds(engine, vm, &has_internal, &has_external, error))
         return NULL;
     if ((g_strcmp0(kind, "internal") == 0 && has_external) ||
@@ -1725,6 +1741,36 @@ dv_engine_vm_snapshot_create(DvEngine *engine, const char *vm_ref, JsonObject *b
     return dv_engine_vm_snapshot_submit(engine, vm, "create", params, actor, error);
 }
 
+/* Drover reverts and deletes an external snapshot only when no later
+ * snapshot builds on it (docs/VIRT.md, "Snapshots"): said before any job. */
+static gboolean
+dv_engine_vm_snapshot_check_newest(DvEngine *engine, JsonObject *vm, JsonObject *snap,
+                                   const char *what, GError **error)
+{
+    g_autoptr(JsonArray) rows = NULL;
+    const char *name = dv_json_get_string(snap, "name", "");
+
+    if (g_strcmp0(dv_json_get_string(snap, "kind", "internal"), "external") != 0)
+        return TRUE;
+    rows = dv_core_list_all(engine, &dv_table_snapshots, "vm_id", dv_json_get_string(vm, "id", ""),
+                            error);
+    if (rows == NULL)
+        return FALSE;
+    for (guint i = 0; i < json_array_get_length(rows); i++) {
+        JsonObject *s = json_array_get_object_element(rows, i);
+        if (g_strcmp0(dv_json_get_string(s, "parent_name", ""), name) != 0)
+            continue;
+        dv_set_field_error(error, DV_ERROR_CONFLICT, "snapshot",
+                           "snapshot: '%s' of VM %s is external and snapshot '%s' builds on it: "
+                           "Drover can only %s the newest external snapshot; delete the later "
+                           "ones first",
+                           name, dv_json_get_string(vm, "name", ""),
+                           dv_json_get_string(s, "name", ""), what);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 JsonObject *
 dv_engine_vm_snapshot_revert(DvEngine *engine, const char *vm_ref, const char *snapshot,
                              const DvActor *actor, GError **error)
@@ -1734,7 +1780,7 @@ dv_engine_vm_snapshot_revert(DvEngine *engine, const char *vm_ref, const char *s
     if (vm == NULL)
         return NULL;
     snap = dv_engine_vm_find_snapshot(engine, vm, snapshot, error);
-    if (snap == NULL)
+    if (snap == NULL || !dv_engine_vm_snapshot_check_newest(engine, vm, snap, "revert to", error))
         return NULL;
     {
         g_autoptr(JsonObject) params = dv_engine_vm_snapshot_params(snapshot);
@@ -1751,7 +1797,7 @@ dv_engine_vm_snapshot_delete(DvEngine *engine, const char *vm_ref, const char *s
     if (vm == NULL)
         return NULL;
     snap = dv_engine_vm_find_snapshot(engine, vm, snapshot, error);
-    if (snap == NULL)
+    if (snap == NULL || !dv_engine_vm_snapshot_check_newest(engine, vm, snap, "delete", error))
         return NULL;
     {
         g_autoptr(JsonObject) params = dv_engine_vm_snapshot_params(snapshot);
