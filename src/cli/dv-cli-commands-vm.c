@@ -69,8 +69,13 @@ static const DvCliOption dv_cli_vm_set_options[] = {
     { NULL },
 };
 
-static const DvCliOption dv_cli_description_options[] = {
+/* vm snapshot create (docs/CLI.md, "Snapshots"). */
+static const DvCliOption dv_cli_snapshot_create_options[] = {
     { "description", DV_CLI_OPT_STRING, "D", "description", NULL, NULL, 0, 0, "free text" },
+    { "kind", DV_CLI_OPT_CHOICE, "internal|external", "kind", NULL, NULL, 0, 0,
+      "inside the qcow2 disks, or a new layer on each disk (default: internal when the VM allows it)" },
+    { "no-memory", DV_CLI_OPT_FLAG_FALSE, NULL, "memory", NULL, NULL, 0, 0,
+      "a running VM's disks alone, crash-consistent (default: with its memory when it runs)" },
     { NULL },
 };
 
@@ -90,6 +95,8 @@ static const DvCliColumn dv_cli_snapshot_columns[] = {
     { "VM STATE", "vm_state|state" },
     { "PARENT", "parent_name|parent" },
     { "CURRENT", "is_current|current" },
+    { "KIND", "kind" },
+    { "MEMORY", "memory" },
     { "CREATED", "created_at" },
     { "DESCRIPTION", "description" },
     { NULL },
@@ -288,9 +295,10 @@ const DvCliCommand dv_cli_commands_vm[] = {
     { "vm disk", "remove", "VM TARGET", "Remove disk TARGET (vdb) from a VM; its volume stays.", NULL, NULL,
       dv_cli_run_job, "DELETE", "/vms/{0}/disks/{1}", NULL, "Removed disk {1} from vm {0}" },
 
-    { "vm snapshot", "create", "VM SNAP", "Take a snapshot of a VM.", dv_cli_description_options,
-      dv_cli_prepare_snapshot_create, dv_cli_run_job, "POST", "/vms/{0}/snapshots", NULL,
-      "Created snapshot {1} of vm {0}" },
+    { "vm snapshot", "create", "VM SNAP", "Take a snapshot of a VM (with its memory when it runs).",
+      dv_cli_snapshot_create_options, dv_cli_prepare_snapshot_create, dv_cli_run_job, "POST",
+      "/vms/{0}/snapshots", NULL, "Created snapshot {1} of vm {0}",
+      "vm snapshot create VM SNAP [--kind internal|external] [--no-memory] [--description D]" },
     { "vm snapshot", "list", "VM", "List a VM's snapshots.", NULL, NULL, dv_cli_run_list, "GET",
       "/vms/{0}/snapshots", dv_cli_snapshot_columns },
     { "vm snapshot", "revert", "VM SNAP", "Revert a VM to a snapshot.", NULL, NULL, dv_cli_run_job, "POST",
