@@ -310,8 +310,9 @@ revert_running(DvEngine *engine, const char *vm, const char *snap, const char *l
         g_assert_nonnull(p);
         resumed = g_ascii_strtoll(p + strlen("DROVER-TICK "), NULL, 10);
     }
-    g_printerr("# ticks: %" G_GINT64_FORMAT "..%" G_GINT64_FORMAT " at the snapshot, %" G_GINT64_FORMAT
-               " before the revert, %" G_GINT64_FORMAT " first after it\n",
+    g_printerr("# ticks: %" G_GINT64_FORMAT "..%" G_GINT64_FORMAT
+               " at the snapshot, %" G_GINT64_FORMAT " before the revert, %" G_GINT64_FORMAT
+               " first after it\n",
                before, after, later, resumed);
     g_assert_cmpint(starts, ==, 0);
     g_assert_cmpint(resumed, >=, before);
@@ -345,10 +346,10 @@ test_internal_memory(void)
     g_assert_no_error(error);
     vol2 = dv_virt_volume_create(env.vh, env.pool, "other.qcow2", 16 * MIB, "qcow2", NULL, &error);
     g_assert_no_error(error);
-    uuid = define_vm(env.vh, env.dir, name, dv_json_get_string(vol, "path", ""), "qcow2", 1,
-                     env.log);
-    uuid2 = define_vm(env.vh, env.dir, other, dv_json_get_string(vol2, "path", ""), "qcow2", 1,
-                      log2);
+    uuid =
+        define_vm(env.vh, env.dir, name, dv_json_get_string(vol, "path", ""), "qcow2", 1, env.log);
+    uuid2 =
+        define_vm(env.vh, env.dir, other, dv_json_get_string(vol2, "path", ""), "qcow2", 1, log2);
 
     engine = dv_test_engine_new(env.state, TRUE);
     g_assert_nonnull(engine);
@@ -382,8 +383,8 @@ test_internal_memory(void)
     g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
     g_assert_cmpstr(dv_error_get_field(error), ==, "kind");
     g_clear_error(&error);
-    g_assert_null(snap_create(engine, name, "{\"name\":\"s2\",\"kind\":\"internal\",\"memory\":false}",
-                              &error));
+    g_assert_null(snap_create(engine, name,
+                              "{\"name\":\"s2\",\"kind\":\"internal\",\"memory\":false}", &error));
     g_assert_error(error, DV_ERROR, DV_ERROR_NOT_SUPPORTED);
     g_assert_cmpstr(dv_error_get_field(error), ==, "memory");
     g_clear_error(&error);
@@ -427,7 +428,8 @@ count_disk_files(const char *dir, GString *names)
 
     g_assert_nonnull(d);
     while ((f = g_dir_read_name(d)) != NULL) {
-        if (g_str_equal(f, "vmlinuz") || g_str_equal(f, "initrd.img") || g_str_has_suffix(f, ".log"))
+        if (g_str_equal(f, "vmlinuz") || g_str_equal(f, "initrd.img") ||
+            g_str_has_suffix(f, ".log"))
             continue;
         g_string_append_printf(names, " %s", f);
         n++;

@@ -131,12 +131,12 @@ test_kinds(Fixture *f, gconstpointer data)
     refused(f, "v1", "{\"name\":\"k\",\"memory\":\"yes\"}", DV_ERROR_INVALID_ARGUMENT, "memory");
 
     /* Another VM's snapshot is not this VM's. */
-    g_assert_null(dv_engine_vm_snapshot_revert(f->engine, "v2", "off", DV_ACTOR_NAMED("tester"),
-                                               &error));
+    g_assert_null(
+        dv_engine_vm_snapshot_revert(f->engine, "v2", "off", DV_ACTOR_NAMED("tester"), &error));
     g_assert_error(error, DV_ERROR, DV_ERROR_NOT_FOUND);
     g_clear_error(&error);
-    g_assert_null(dv_engine_vm_snapshot_delete(f->engine, "v2", "off", DV_ACTOR_NAMED("tester"),
-                                               &error));
+    g_assert_null(
+        dv_engine_vm_snapshot_delete(f->engine, "v2", "off", DV_ACTOR_NAMED("tester"), &error));
     g_assert_error(error, DV_ERROR, DV_ERROR_NOT_FOUND);
     g_clear_error(&error);
 

@@ -200,8 +200,9 @@ dv_core_copy_member(JsonObject *dst, const char *dst_name, JsonObject *src, cons
 }
 
 static const char *const dv_key_vm_name[] = { "vm_id", "name", NULL };
-static const char *const dv_cmp_snapshot[] = { "description", "vm_state", "parent_name",
-                                               "is_current", "kind", "memory", NULL };
+static const char *const dv_cmp_snapshot[] = {
+    "description", "vm_state", "parent_name", "is_current", "kind", "memory", NULL,
+};
 
 /* --- one VM --------------------------------------------------------------------------- */
 

@@ -95,8 +95,9 @@ dv_virt_domain_commit_active(DvVirtHost *host, const char *uuid, const char *tar
 }
 
 gboolean
-dv_virt_domain_commit_active_in(DvVirtOp *op, virDomainPtr dom, const char *uuid, const char *target,
-                                guint timeout_ms, GCancellable *cancellable, GError **error)
+dv_virt_domain_commit_active_in(DvVirtOp *op, virDomainPtr dom, const char *uuid,
+                                const char *target, guint timeout_ms, GCancellable *cancellable,
+                                GError **error)
 {
     gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
     gboolean pivoted = FALSE;
@@ -107,15 +108,16 @@ dv_virt_domain_commit_active_in(DvVirtOp *op, virDomainPtr dom, const char *uuid
     if (virDomainBlockCommit(dom, target, NULL, NULL, 0,
                              VIR_DOMAIN_BLOCK_COMMIT_ACTIVE | VIR_DOMAIN_BLOCK_COMMIT_DELETE |
                                  VIR_DOMAIN_BLOCK_COMMIT_SHALLOW) < 0)
-        return dv_virt_op_fail(op, error, "cannot merge the top layer of disk %s of domain %s back", target,
-                               uuid);
+        return dv_virt_op_fail(op, error, "cannot merge the top layer of disk %s of domain %s back",
+                               target, uuid);
     /* The job is ready (mirroring) when it has copied everything; the
      * pivot then drops the layer.  A job gone after the pivot is done. */
     for (;;) {
         virDomainBlockJobInfo info;
         int rc = virDomainGetBlockJobInfo(dom, target, &info, 0);
         if (rc < 0)
-            return dv_virt_op_fail(op, error, "cannot follow the merge of disk %s of domain %s", target, uuid);
+            return dv_virt_op_fail(op, error, "cannot follow the merge of disk %s of domain %s",
+                                   target, uuid);
         if (rc == 0 && pivoted)
             return TRUE;
         if (rc == 0) {

@@ -223,8 +223,8 @@ dv_virt_volume_lookup_refreshed(DvVirtOp *op, const char *path, GError **error)
         free(xml);
         if (doc == NULL)
             continue;
-        target = dv_virt_xml_child_text(dv_virt_xml_child(xmlDocGetRootElement(doc), "target"),
-                                        "path");
+        target =
+            dv_virt_xml_child_text(dv_virt_xml_child(xmlDocGetRootElement(doc), "target"), "path");
         if (g_strcmp0(target, dir) != 0)
             continue;
         if (virStoragePoolRefresh(pools[i], 0) < 0)
@@ -376,7 +376,8 @@ dv_virt_snapshot_create_full(DvVirtHost *host, const char *uuid, const char *nam
         why_not_internal = "it is a generation 2 (UEFI) machine: libvirt cannot take internal "
                            "snapshots of machines with pflash NVRAM";
     else if (has_external)
-        why_not_internal = "it has external snapshots, and a machine's snapshots are all of one kind";
+        why_not_internal =
+            "it has external snapshots, and a machine's snapshots are all of one kind";
     else if (running && !memory)
         why_not_internal = "an internal snapshot of a running machine always holds its memory";
     for (guint i = 0; why_not_internal == NULL && i < disks->len; i++) {
@@ -388,11 +389,10 @@ dv_virt_snapshot_create_full(DvVirtHost *host, const char *uuid, const char *nam
     if (kind == NULL)
         kind = why_not_internal == NULL ? "internal" : "external";
     if (strcmp(kind, "internal") == 0 && why_not_internal != NULL) {
-        dv_set_field_error(error, DV_ERROR_NOT_SUPPORTED,
-                           running && !memory && !has_external ? "memory" : "kind",
-                           "%s: no internal snapshot of domain %s: %s",
-                           running && !memory && !has_external ? "memory" : "kind", uuid,
-                           why_not_internal);
+        dv_set_field_error(
+            error, DV_ERROR_NOT_SUPPORTED, running && !memory && !has_external ? "memory" : "kind",
+            "%s: no internal snapshot of domain %s: %s",
+            running && !memory && !has_external ? "memory" : "kind", uuid, why_not_internal);
         return NULL;
     }
     if (strcmp(kind, "external") == 0 && has_internal) {
@@ -447,8 +447,7 @@ dv_virt_snapshot_create(DvVirtHost *host, const char *uuid, const char *name,
 }
 
 JsonArray *
-dv_virt_snapshot_list(DvVirtHost *host, const char *uuid, GCancellable *cancellable,
-                      GError **error)
+dv_virt_snapshot_list(DvVirtHost *host, const char *uuid, GCancellable *cancellable, GError **error)
 {
     g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
     g_autoptr(virDomain) dom = NULL;
@@ -501,10 +500,11 @@ dv_snap_layer_free(DvSnapLayer *l)
  * still write to the snapshot's layer.  @what is "revert to" or
  * "delete". */
 static GPtrArray *
-dv_virt_snapshot_layers(DvVirtOp *op, virDomainPtr dom, virDomainSnapshotPtr snap,
-                        xmlNode *sroot, const char *uuid, const char *what, GError **error)
+dv_virt_snapshot_layers(DvVirtOp *op, virDomainPtr dom, virDomainSnapshotPtr snap, xmlNode *sroot,
+                        const char *uuid, const char *what, GError **error)
 {
-    g_autoptr(GPtrArray) layers = g_ptr_array_new_with_free_func((GDestroyNotify)dv_snap_layer_free);
+    g_autoptr(GPtrArray) layers =
+        g_ptr_array_new_with_free_func((GDestroyNotify)dv_snap_layer_free);
     g_autoptr(GPtrArray) then = NULL;
     g_autoptr(GPtrArray) now = NULL;
     g_autoptr(xmlDoc) doc = NULL;
@@ -622,7 +622,8 @@ dv_virt_snapshot_restore_xml(DvVirtOp *op, const char *memory_file, GPtrArray *l
     xmlNode *devices;
     int len = 0;
     char *ret;
-    char *raw = virDomainSaveImageGetXMLDesc(op->conn, memory_file, VIR_DOMAIN_SAVE_IMAGE_XML_SECURE);
+    char *raw =
+        virDomainSaveImageGetXMLDesc(op->conn, memory_file, VIR_DOMAIN_SAVE_IMAGE_XML_SECURE);
 
     if (raw == NULL)
         return dv_virt_op_fail_null(op, error, "cannot read the saved memory %s", memory_file);
@@ -787,16 +788,14 @@ dv_virt_snapshot_delete_external(DvVirtOp *op, virDomainPtr dom, virDomainSnapsh
     /* Merging needs QEMU: a shut-off domain runs paused meanwhile. */
     if (active == 0 && layers->len > 0) {
         if (virDomainCreateWithFlags(dom, VIR_DOMAIN_START_PAUSED) < 0)
-            return dv_virt_op_fail(op, error,
-                                   "cannot start domain %s paused to merge the layers of %s", uuid,
-                                   name);
+            return dv_virt_op_fail(
+                op, error, "cannot start domain %s paused to merge the layers of %s", uuid, name);
         started = TRUE;
     }
     for (guint i = 0; i < layers->len; i++) {
         const DvSnapLayer *l = g_ptr_array_index(layers, i);
-        if (!dv_virt_domain_commit_active_in(op, dom, uuid, l->target,
-                                             DV_VIRT_SNAPSHOT_COMMIT_TIMEOUT_MS, cancellable,
-                                             error)) {
+        if (!dv_virt_domain_commit_active_in(
+                op, dom, uuid, l->target, DV_VIRT_SNAPSHOT_COMMIT_TIMEOUT_MS, cancellable, error)) {
             if (started && virDomainDestroy(dom) < 0)
                 virResetLastError();
             return FALSE;

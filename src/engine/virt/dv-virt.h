@@ -210,9 +210,8 @@ gboolean dv_virt_domain_reset(DvVirtHost *host, const char *uuid, GCancellable *
  * domain (NOT_SUPPORTED, "memory"); external beside internal snapshots
  * (CONFLICT, "kind"). */
 JsonObject *dv_virt_snapshot_create_full(DvVirtHost *host, const char *uuid, const char *name,
-                                         const char *description, const char *kind,
-                                         gboolean memory, GCancellable *cancellable,
-                                         GError **error);
+                                         const char *description, const char *kind, gboolean memory,
+                                         GCancellable *cancellable, GError **error);
 /* An internal snapshot (UEFI domains: DV_ERROR_NOT_SUPPORTED). */
 JsonObject *dv_virt_snapshot_create(DvVirtHost *host, const char *uuid, const char *name,
                                     const char *description, GCancellable *cancellable,

@@ -63,9 +63,9 @@ static const char *const dv_cmp_volume[] = { "vkey", "path", "format", "capacity
 static const char *const dv_cmp_network[] = { "uuid", "active", "bridge", NULL };
 static const char *const dv_cmp_vm[] = { "name", "state", "vcpus", "memory_mib", "generation",
                                          "secure_boot", "spec", NULL };
-static const char *const dv_cmp_snapshot[] = { "description", "vm_state", "parent_name",
-                                               "is_current", "kind", "memory", NULL };
-
+static const char *const dv_cmp_snapshot[] = {
+    "description", "vm_state", "parent_name", "is_current", "kind", "memory", NULL,
+};
 
 /* Names of domains Drover's own jobs are making on @host_id (see the
  * sync below): VM rows without a UUID yet, and catalog machines. */

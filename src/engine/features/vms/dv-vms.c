@@ -84,7 +84,6 @@ const DvFieldSpec dv_vm_snapshot_fields[] = {
     { NULL },
 };
 
-
 /* Placement: the usable host of the group (and its subgroups) with the most
  * free memory that can hold @memory_mib. */
 static JsonObject *
@@ -1728,8 +1727,8 @@ dv_engine_vm_snapshot_create(DvEngine *engine, const char *vm_ref, JsonObject *b
     }
     clash = dv_engine_vm_find_snapshot(engine, vm, name, &local);
     if (clash != NULL) {
-        dv_set_field_error(error, DV_ERROR_CONFLICT, "name", "name: VM %s already has a snapshot '%s'",
-                           vm_name, name);
+        dv_set_field_error(error, DV_ERROR_CONFLICT, "name",
+                           "name: VM %s already has a snapshot '%s'", vm_name, name);
         return NULL;
     }
     params = dv_engine_vm_snapshot_params(name);
