@@ -150,6 +150,9 @@ test_kinds(Fixture *f, gconstpointer data)
     g_clear_pointer(&done, json_object_unref);
     done = create(f, "v1", "{\"name\":\"hot\"}");
     dv_test_assert_job_succeeded(done);
+    g_assert_cmpstr(dv_json_get_string(dv_json_get_object(done, "result"), "kind", ""), ==,
+                    "internal");
+    g_assert_true(dv_json_get_bool(dv_json_get_object(done, "result"), "memory", FALSE));
     g_clear_pointer(&s, json_object_unref);
     s = row(f, "v1", "hot");
     g_assert_nonnull(s);

@@ -554,6 +554,10 @@ dv_virt_snapshot_layers(DvVirtOp *op, virDomainPtr dom, virDomainSnapshotPtr sna
                         "snapshot %s of domain %s names no file for disk %s", name, uuid, target);
             return NULL;
         }
+        /* A delete run again after a crash finds the layers it merged
+         * gone and the disk back on its base: that part is done. */
+        if (strcmp(what, "delete") == 0 && cur != NULL && g_strcmp0(cur->path, base->path) == 0)
+            continue;
         if (cur == NULL || g_strcmp0(cur->path, layer) != 0) {
             dv_set_field_error(error, DV_ERROR_CONFLICT, "snapshot",
                                "snapshot: disk %s of domain %s no longer writes to the layer of "

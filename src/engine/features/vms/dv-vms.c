@@ -1817,6 +1817,7 @@ dv_engine_vm_snapshot_job(DvJob *job, const char *op, gpointer user_data, GError
     g_autoptr(JsonObject) dom = NULL;
     g_autoptr(DvVirtHost) vh = NULL;
     g_autoptr(GError) local = NULL;
+    g_autoptr(JsonObject) made = NULL;
     const char *uuid;
     gboolean ok = TRUE;
 
@@ -1839,6 +1840,7 @@ dv_engine_vm_snapshot_job(DvJob *job, const char *op, gpointer user_data, GError
             g_propagate_error(error, g_steal_pointer(&local));
             return FALSE;
         }
+        made = g_steal_pointer(&snap);
     } else if (g_strcmp0(op, "revert") == 0) {
         ok = dv_virt_snapshot_revert(vh, uuid, name, c, error);
     } else {
@@ -1858,6 +1860,11 @@ dv_engine_vm_snapshot_job(DvJob *job, const char *op, gpointer user_data, GError
         json_object_set_string_member(result, "id", vm_id);
         json_object_set_string_member(result, "name", dv_json_get_string(vm, "name", ""));
         json_object_set_string_member(result, "snapshot", name);
+        if (made != NULL) {
+            json_object_set_string_member(result, "kind", dv_json_get_string(made, "kind", ""));
+            json_object_set_boolean_member(result, "memory",
+                                           dv_json_get_bool(made, "memory", FALSE));
+        }
         dv_job_set_result(job, result);
     }
     return TRUE;
