@@ -13,16 +13,20 @@
  *  - external-memory: a running VM on a raw disk gets an external
  *    snapshot with its memory (listed with kind "external"), reverted as
  *    above by Drover; a second, disk-only one on top; the first cannot be
- *    reverted or deleted while the second builds on it; both deleted
- *    (merged while running); one more while shut off; the VM deleted with
- *    its volumes leaves no file.
+ *    reverted or deleted while the second builds on it; reverted to the
+ *    second, the VM is shut off and its next boot reads the disk as it was
+ *    at that snapshot; both deleted (merged while running); one more while
+ *    shut off; the VM deleted with its volumes leaves no file.
  *  - external-uefi: a generation 2 (UEFI) VM, shut off, gets an external
  *    snapshot by default (internal refused naming kind), reverted and
  *    deleted, no file left.
  *
  * The guest is a shell loop given on the kernel command line: it prints
- * "DROVER-TICK N" every 0.3 s, so its memory state is the counter. */
+ * "DROVER-TICK N" every 0.3 s, so its memory state is the counter, and
+ * writes "tick-N:" at the start of its disk before each, so its disk
+ * state is one too. */
 
+#include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -38,12 +42,19 @@
 #define WAIT_MS 180000
 #define MIB (G_GINT64_CONSTANT(1) << 20)
 
-/* No double quotes inside: the kernel's command line quotes the script. */
+/* No double quotes inside: the kernel's command line quotes the script.
+ * At boot it prints what the first bytes of vda say ("DROVER-DISK
+ * tick-N"), then each tick writes "tick-N:" there (synced) before printing
+ * "DROVER-TICK N". */
 #define GUEST_TICKER                                                                               \
     "mkdir -p /proc /sys /dev; /bin/busybox --install -s /bin; export PATH=/bin; "                 \
     "mount -t proc proc /proc; mount -t devtmpfs devtmpfs /dev; "                                  \
     "exec </dev/console >/dev/console 2>&1; echo 1 >/proc/sys/kernel/printk; "                     \
-    "echo DROVER-TICKER start; n=0; while [ $n -lt 3000 ]; do n=$((n+1)); "                        \
+    "while read -r m; do insmod /lib/modules/$m.ko; done </lib/modules/order; "                    \
+    "i=0; while [ ! -e /dev/vda ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; "              \
+    "echo DROVER-TICKER start; echo DROVER-DISK $(head -c 16 /dev/vda | cut -d : -f 1); "          \
+    "n=0; while [ $n -lt 3000 ]; do n=$((n+1)); "                                                  \
+    "echo tick-$n: | dd of=/dev/vda conv=fsync 2>/dev/null; "                                      \
     "echo DROVER-TICK $n; sleep 0.3; done; poweroff -f"
 
 static DvVirt *the_virt;
@@ -463,7 +474,8 @@ test_external_memory(void)
     g_assert_no_error(error);
     data_path = dv_json_get_string(vol, "path", "");
     layer1 = g_build_filename(env.dir, "data-s1.qcow2", NULL);
-    layer2 = g_build_filename(env.dir, "data-s2.qcow2", NULL);
+    /* s2 is taken on s1's layer: its layer is named after that file. */
+    layer2 = g_build_filename(env.dir, "data-s1-s2.qcow2", NULL);
     mem = g_strdup_printf("%s/%s-s1.mem", env.dir, name);
     uuid = define_vm(env.vh, env.dir, name, data_path, "raw", 1, env.log);
 
@@ -512,6 +524,44 @@ test_external_memory(void)
     g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
     g_assert_cmpstr(dv_error_get_field(error), ==, "snapshot");
     g_clear_error(&error);
+    /* Reverted to the disk-only s2: shut off, and the next boot reads
+     * the disk as it was at s2 (the layer made anew over s1's layer). */
+    {
+        gint64 later = wait_tick(env.log, 0, after + 4, 60, NULL);
+        gint64 on_disk;
+        const char *p;
+        g_clear_pointer(&job, json_object_unref);
+        job = dv_engine_vm_snapshot_revert(engine, name, "s2", DV_ACTOR_NAMED("tester"), &error);
+        g_clear_pointer(&done, json_object_unref);
+        done = run_ok(engine, job, error);
+        g_assert_cmpstr(vm_state(engine, name, &st), ==, "shutoff");
+        g_clear_pointer(&st, g_free);
+        g_assert_true(g_file_test(layer2, G_FILE_TEST_EXISTS));
+        /* The next boot's lines alone (QEMU makes the file again). */
+        if (g_unlink(env.log) != 0)
+            g_error("cannot remove %s", env.log);
+        g_clear_pointer(&job, json_object_unref);
+        job = dv_engine_vm_action(engine, name, "start", DV_ACTOR_NAMED("tester"), &error);
+        g_clear_pointer(&done, json_object_unref);
+        done = run_ok(engine, job, error);
+        wait_tick(env.log, 0, 1, 120, NULL);
+        {
+            g_autofree char *text = NULL;
+            g_assert_true(g_file_get_contents(env.log, &text, NULL, NULL));
+            p = strstr(text, "DROVER-DISK tick-");
+            if (p == NULL)
+                g_error("the guest read no tick from its disk:\n%s", text);
+            on_disk = g_ascii_strtoll(p + strlen("DROVER-DISK tick-"), NULL, 10);
+        }
+        g_printerr("# disk-only snapshot s2 at ticks %" G_GINT64_FORMAT "..%" G_GINT64_FORMAT
+                   ", %" G_GINT64_FORMAT
+                   " written before the revert, the disk says %" G_GINT64_FORMAT
+                   " at the next boot\n",
+                   before, after, later, on_disk);
+        g_assert_cmpint(on_disk, >=, before);
+        g_assert_cmpint(on_disk, <=, after + 1);
+        g_assert_cmpint(on_disk, <, later);
+    }
     g_assert_cmpstr(vm_state(engine, name, &st), ==, "running");
     g_clear_pointer(&st, g_free);
 
@@ -667,7 +717,8 @@ run_isolated(gconstpointer data)
         built = TRUE;
     }
     prefix = dv_test_system_prefix_new(c->tag, getpid());
-    dv_test_system_run_isolated(the_virt, prefix, 280);
+    /* A case takes 15-60 s alone; the machine is shared. */
+    dv_test_system_run_isolated(the_virt, prefix, 500);
 }
 
 int
