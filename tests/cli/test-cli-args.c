@@ -226,6 +226,34 @@ test_volume_bodies(void)
     g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
 }
 
+/* vm snapshot create: kind and memory (docs/CLI.md, "vm snapshot"). */
+static void
+test_snapshot_bodies(void)
+{
+    const DvCliCommand *cmd = find_command(dv_cli_commands_vm, "vm snapshot", "create");
+    static const char *const plain[] = { "web1", "s1", NULL };
+    static const char *const ext[] = { "web1", "s2", "--kind", "external", "--no-memory",
+                                       "--description", "disks only", NULL };
+    static const char *const bad[] = { "web1", "s3", "--kind", "sideways", NULL };
+    g_autoptr(GError) error = NULL;
+    g_autofree char *b1 = build_body(cmd, plain, &error);
+    g_autofree char *b2 = NULL;
+    g_autofree char *b3 = NULL;
+
+    g_assert_no_error(error);
+    /* No kind, no memory: the server decides (with memory when running). */
+    g_assert_cmpstr(b1, ==, "{\"name\":\"s1\"}");
+    b2 = build_body(cmd, ext, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(b2, ==,
+                    "{\"kind\":\"external\",\"memory\":false,\"description\":\"disks only\","
+                    "\"name\":\"s2\"}");
+    b3 = build_body(cmd, bad, &error);
+    g_assert_null(b3);
+    g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
+    g_assert_nonnull(strstr(error->message, "--kind"));
+}
+
 static void
 test_host_bodies(void)
 {
@@ -1072,6 +1100,7 @@ main(int argc, char **argv)
     g_test_add_func("/drover/cli/args/vm-create-body", test_vm_create_body);
     g_test_add_func("/drover/cli/args/template-body", test_template_body);
     g_test_add_func("/drover/cli/args/host-bodies", test_host_bodies);
+    g_test_add_func("/drover/cli/args/snapshot-bodies", test_snapshot_bodies);
     g_test_add_func("/drover/cli/args/catalog-create-body", test_catalog_create_body);
     g_test_add_func("/drover/cli/args/catalog-lifecycle-bodies", test_catalog_lifecycle_bodies);
     g_test_add_func("/drover/cli/args/catalog-create-errors", test_catalog_create_errors);

@@ -1667,6 +1667,9 @@ dv_engine_vm_snapshot_create(DvEngine *engine, const char *vm_ref, JsonObject *b
     const char *desc = dv_json_get_string(body, "description", NULL);
     const char *kind = dv_json_get_string(body, "kind", NULL);
     const char *vm_name;
+    JsonArray *disks;
+    JsonObject *not_qcow2 = NULL;
+    guint own = 0;
     gboolean running, memory, has_internal = FALSE, has_external = FALSE;
 
     if (vm == NULL || !dv_json_check_fields(body, dv_vm_snapshot_fields, NULL, error) ||
@@ -1700,29 +1703,47 @@ dv_engine_vm_snapshot_create(DvEngine *engine, const char *vm_ref, JsonObject *b
                            "take an external one for the disks alone");
         return NULL;
     }
-    if (g_strcmp0(kind, "internal") == 0) {
-        JsonArray *disks = dv_json_get_array(dv_json_get_object(vm, "spec"), "disks");
-        for (guint i = 0; disks != NULL && i < json_array_get_length(disks); i++) {
-            JsonObject *d = json_array_get_object_element(disks, i);
-            if (g_strcmp0(dv_json_get_string(d, "device", "disk"), "disk") != 0 ||
-                dv_json_get_bool(d, "readonly", FALSE) || dv_json_get_bool(d, "shareable", FALSE) ||
-                g_strcmp0(dv_json_get_string(d, "format", ""), "qcow2") == 0)
-                continue;
-            dv_set_field_error(error, DV_ERROR_NOT_SUPPORTED, "kind",
-                               "kind: disk %s of VM %s is %s: internal snapshots live inside qcow2 "
-                               "files; take an external one",
-                               dv_json_get_string(d, "target", "?"), vm_name,
-                               dv_json_get_string(d, "format", "not qcow2"));
-            return NULL;
-        }
+    /* The VM's own disks (writable, not shared, not CD-ROMs): what a
+     * snapshot covers. */
+    disks = dv_json_get_array(dv_json_get_object(vm, "spec"), "disks");
+    for (guint i = 0; disks != NULL && i < json_array_get_length(disks); i++) {
+        JsonObject *d = json_array_get_object_element(disks, i);
+        if (g_strcmp0(dv_json_get_string(d, "device", "disk"), "disk") != 0 ||
+            dv_json_get_bool(d, "readonly", FALSE) || dv_json_get_bool(d, "shareable", FALSE))
+            continue;
+        own++;
+        if (not_qcow2 == NULL && g_strcmp0(dv_json_get_string(d, "format", ""), "qcow2") != 0)
+            not_qcow2 = d;
+    }
+    if (g_strcmp0(kind, "internal") == 0 && not_qcow2 != NULL) {
+        dv_set_field_error(error, DV_ERROR_NOT_SUPPORTED, "kind",
+                           "kind: disk %s of VM %s is %s: internal snapshots live inside qcow2 "
+                           "files; take an external one",
+                           dv_json_get_string(not_qcow2, "target", "?"), vm_name,
+                           dv_json_get_string(not_qcow2, "format", "not qcow2"));
+        return NULL;
     }
     if (!dv_engine_vm_snapshot_kinds(engine, vm, &has_internal, &has_external, error))
         return NULL;
+    /* The default, decided here once (docs/API.md, "Snapshots"). */
+    if (kind == NULL)
+        kind = dv_json_get_int(vm, "generation", 1) == 2 || has_external || (running && !memory) ||
+                       not_qcow2 != NULL
+                   ? "external"
+                   : "internal";
     if ((g_strcmp0(kind, "internal") == 0 && has_external) ||
         (g_strcmp0(kind, "external") == 0 && has_internal)) {
         dv_set_field_error(error, DV_ERROR_CONFLICT, "kind",
-                           "kind: VM %s has %s snapshots, and a VM's snapshots are all of one kind",
-                           vm_name, has_external ? "external" : "internal");
+                           "kind: the snapshot would be %s, but VM %s has %s snapshots, and a VM's "
+                           "snapshots are all of one kind",
+                           kind, vm_name, has_external ? "external" : "internal");
+        return NULL;
+    }
+    if (g_strcmp0(kind, "external") == 0 && own == 0) {
+        dv_set_field_error(error, DV_ERROR_NOT_SUPPORTED, "kind",
+                           "kind: VM %s has no writable disk of its own: an external snapshot "
+                           "has nothing to put a layer on",
+                           vm_name);
         return NULL;
     }
     clash = dv_engine_vm_find_snapshot(engine, vm, name, &local);
@@ -1734,8 +1755,7 @@ dv_engine_vm_snapshot_create(DvEngine *engine, const char *vm_ref, JsonObject *b
     params = dv_engine_vm_snapshot_params(name);
     if (desc != NULL)
         json_object_set_string_member(params, "description", desc);
-    if (kind != NULL)
-        json_object_set_string_member(params, "kind", kind);
+    json_object_set_string_member(params, "kind", kind);
     json_object_set_boolean_member(params, "memory", memory);
     return dv_engine_vm_snapshot_submit(engine, vm, "create", params, actor, error);
 }
