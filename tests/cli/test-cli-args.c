@@ -517,19 +517,19 @@ test_main_usage(void)
         { { "--help", "vm", "create" }, 0, "usage: drover vm create NAME (--host H | --host-group G)", "" },
         { { "vm", "snapshot", "-h" }, 0, "usage: drover vm snapshot VERB", "" },
         { { "vm" }, 2, "", "error: 'vm' needs a verb" },
-        { { "vm", "frobnicate" }, 2, "", "error: unknown verb 'frobnicate' for 'vm'" },
-        { { "frobnicate" }, 2, "", "error: unknown command 'frobnicate'" },
+        { { "vm", "frobnicate" }, 2, "", "error: unknown verb 'frobnicate' for 'vm'\nTry 'drover vm --help'.\n" },
+        { { "frobnicate" }, 2, "", "error: unknown command 'frobnicate'\nTry 'drover --help'.\n" },
         { { "-o", "yaml", "host", "list" }, 2, "", "--output: must be table or json" },
         { { "host", "list", "--server" }, 2, "", "--server needs a value" },
         { { "--server", "ftp://x", "host", "list" }, 2, "", "is not a server URL" },
-        { { "vm", "create", "web1", "--host", "h", "--vcpus", "1.5" }, 2, "", "usage: drover vm create" },
+        { { "vm", "create", "web1", "--host", "h", "--vcpus", "1.5" }, 2, "", "\nTry 'drover vm create --help'.\n" },
         { { "login", "--password", "x" }, 2, "", "use --password-file F or --password-stdin" },
         { { "catalog", "--help" }, 0, "machines CATALOG", "" },
-        { { "catalog", "create", "c", "--master", "m" }, 2, "", "usage: drover catalog create NAME --master VM" },
+        { { "catalog", "create", "c", "--master", "m" }, 2, "", "Try 'drover catalog create --help'.\n" },
         { { "user", "--help" }, 0, "passwd", "" },
         { { "--help" }, 0, "  binding          list, add, delete\n", "" },
         { { "audit", "--help" }, 0, "usage: drover audit [--user U] [--operation OP]", "" },
-        { { "binding", "add", "--role", "r", "--quota-vms", "x" }, 2, "", "usage: drover binding add (--user U" },
+        { { "binding", "add", "--role", "r", "--quota-vms", "x" }, 2, "", "Try 'drover binding add --help'.\n" },
         { { "binding", "add", "--role", "r" }, 2, "", "error: give exactly one of --user U and --group G" },
         { { "token", "add", "ci", "--expires-in", "0" }, 2, "", "from 1 to 365" },
         { { "user", "add", "x", "--password", "Pw-unit-1" }, 2, "", "use --password-file F or --password-stdin" },
@@ -539,8 +539,16 @@ test_main_usage(void)
         g_autofree char *out = NULL;
         g_autofree char *err = NULL;
         int rc = run(cases[i].words, &out, &err);
+        guint lines = 0;
         if (rc != cases[i].rc || strstr(out, cases[i].out) == NULL || strstr(err, cases[i].err) == NULL)
             g_error("case %" G_GSIZE_FORMAT ": rc %d, out '%s', err '%s'", i, rc, out, err);
+        /* A usage error is the error line and where to read the usage,
+         * never the usage itself. */
+        for (const char *p = err; *p != '\0'; p++)
+            lines += *p == '\n';
+        if (rc == 2 && (lines != 2 || strstr(err, "usage:") != NULL || !g_str_has_prefix(err, "error: ") ||
+                        strstr(err, "\nTry 'drover ") == NULL))
+            g_error("case %" G_GSIZE_FORMAT ": a usage error of %u lines: '%s'", i, lines, err);
     }
 }
 

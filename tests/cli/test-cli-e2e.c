@@ -550,7 +550,7 @@ test_hosts(Fixture *f, gconstpointer data)
     r = cli_run(f, "host", "set", "kvm1", "--max-connections", "0", NULL);
     assert_exit(r, 2);
     assert_contains(r->err, "--max-connections");
-    assert_contains(r->err, "usage: drover host set");
+    assert_contains(r->err, "\nTry 'drover host set --help'.\n");
     g_clear_pointer(&r, cli_result_free);
     r = cli_run(f, "host", "list", "--group", "nosuchgroup", NULL);
     assert_error(r, 3, "nosuchgroup");
@@ -1069,12 +1069,12 @@ test_errors(Fixture *f, gconstpointer data)
     assert_exit(r, 3);
     assert_contains(r->err, "nosuchnet");
 
-    /* Caught before any request: exit 2 with the usage. */
+    /* Caught before any request: exit 2, the error and where the usage is. */
     g_clear_pointer(&r, cli_result_free);
     r = cli_run(f, "vm", "create", "web2", "--host", "kvm1", "--memory", "8", NULL);
     assert_exit(r, 2);
     assert_contains(r->err, "--memory");
-    assert_contains(r->err, "usage: drover vm create");
+    assert_contains(r->err, "\nTry 'drover vm create --help'.\n");
     g_clear_pointer(&r, cli_result_free);
     r = cli_run(f, "vm", "create", "web2", "--vcpus", "1", "--memory", "64", NULL);
     assert_exit(r, 2);
@@ -1496,7 +1496,7 @@ test_catalogs(Fixture *f, gconstpointer data)
         "desk-##", "--count", "2");
     assert_exit(r, 2);
     assert_contains(r->err, "exactly one of --host");
-    assert_contains(r->err, "usage: drover catalog create");
+    assert_contains(r->err, "\nTry 'drover catalog create --help'.\n");
     RUN("catalog", "list");
     assert_exit(r, 0);
     g_assert_false(has_row(r->out, "desks"));
