@@ -27,7 +27,8 @@ static const DvCliOption dv_cli_share_add_options[] = {
 
 static const DvCliOption dv_cli_template_add_options[] = {
     { "vcpus", DV_CLI_OPT_INT, "N", "vcpus", NULL, NULL, 1, 512, "virtual CPUs (1-512)", TRUE },
-    { "memory", DV_CLI_OPT_INT, "MIB", "memory_mib", NULL, NULL, 16, 4194304, "memory in MiB (16-4194304)", TRUE },
+    { "memory", DV_CLI_OPT_SIZE_MIB, "SIZE", "memory_mib", NULL, NULL, 16, 4194304,
+      "memory: 2G, 512M, or MiB as a plain number (16M-4T)", TRUE },
     { "generation", DV_CLI_OPT_INT, "1|2", "generation", NULL, NULL, 1, 2, "1 = BIOS, 2 = UEFI" },
     { "no-secure-boot", DV_CLI_OPT_FLAG_FALSE, NULL, "secure_boot", NULL, NULL, 0, 0,
       "generation 2 without Secure Boot" },

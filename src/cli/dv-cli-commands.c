@@ -234,7 +234,8 @@ dv_cli_arg_query_value(DvCliArg *arg, char **ret)
 {
     if (arg->option->type == DV_CLI_OPT_FLAG)
         *ret = g_strdup("true");
-    else if (arg->option->type == DV_CLI_OPT_INT)
+    else if (arg->option->type == DV_CLI_OPT_INT || arg->option->type == DV_CLI_OPT_SIZE ||
+             arg->option->type == DV_CLI_OPT_SIZE_MIB)
         *ret = g_strdup_printf("%" G_GINT64_FORMAT, arg->number);
     else
         *ret = g_strdup(arg->value);
