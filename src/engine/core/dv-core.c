@@ -516,6 +516,87 @@ dv_core_resolve_for(DvEngine *engine, const DvActor *actor, DvKind kind, const c
     return g_steal_pointer(&rec);
 }
 
+/* Candidates listed in an ambiguous prefix's error. */
+#define DV_CORE_PREFIX_CANDIDATES 10
+
+static gboolean
+dv_core_looks_like_id_prefix(const char *ref)
+{
+    gsize len = ref != NULL ? strlen(ref) : 0;
+
+    if (len < DV_CORE_ID_PREFIX_MIN || len >= 36)
+        return FALSE;
+    for (gsize i = 0; i < len; i++)
+        if (!g_ascii_isxdigit(ref[i]) && ref[i] != '-')
+            return FALSE;
+    return TRUE;
+}
+
+gboolean
+dv_core_resolve_prefix(DvEngine *engine, const DvActor *actor, DvKind kind, const char *ref,
+                       const char *field, char **ret_id, GError **error)
+{
+    const DvAuthzContext *ctx = dv_core_actor_authz(actor);
+    const DvKindInfo *info = dv_core_kind_info(kind);
+    g_autoptr(GError) local = NULL;
+    g_autoptr(JsonObject) exact = NULL;
+    g_autoptr(DvAuthzFilter) scope = NULL;
+    g_autoptr(JsonArray) rows = NULL;
+    g_autofree DvSqlParam *params = NULL;
+    g_autofree char *lower = NULL;
+    guint n_params = 0;
+    guint n;
+    DvFilter f = { "id", DV_FILTER_PREFIX, NULL };
+
+    *ret_id = NULL;
+    if (!dv_core_looks_like_id_prefix(ref))
+        return TRUE;
+    exact = dv_core_resolve_for(engine, actor, kind, ref, field, &local);
+    /* Found, or an error of its own (a name on two hosts): the caller's
+     * lookup answers as before. */
+    if (exact != NULL || !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
+        return TRUE;
+    lower = g_ascii_strdown(ref, -1);
+    f.value = lower;
+    if (ctx != NULL) {
+        g_clear_error(&local);
+        scope = dv_core_scope_filter(engine, ctx, kind, &local);
+        /* A kind without a list filter has no scope to search in: its
+         * references stay whole ids (deliberately not an error). */
+        if (scope == NULL)
+            return TRUE;
+        params = dv_authz_filter_params(scope, &n_params);
+    }
+    rows = dv_store_list_where(dv_core(engine)->store, info->def, &f, 1,
+                               scope != NULL ? scope->where : NULL, params, n_params,
+                               DV_CORE_PREFIX_CANDIDATES + 1, NULL, NULL, error);
+    if (rows == NULL)
+        return FALSE;
+    n = json_array_get_length(rows);
+    if (n == 1) {
+        *ret_id = g_strdup(dv_json_get_string(json_array_get_object_element(rows, 0), "id", NULL));
+        return TRUE;
+    }
+    if (n > 1) {
+        g_autoptr(GString) list = g_string_new(NULL);
+        g_autofree char *safe = dv_text_excerpt(ref, 80);
+        for (guint i = 0; i < MIN(n, DV_CORE_PREFIX_CANDIDATES); i++) {
+            JsonObject *row = json_array_get_object_element(rows, i);
+            const char *name = dv_json_get_string(row, "name", NULL);
+            g_string_append_printf(list, "%s%s", i > 0 ? ", " : "", dv_json_get_string(row, "id", ""));
+            if (name != NULL)
+                g_string_append_printf(list, " (%s)", name);
+        }
+        if (n > DV_CORE_PREFIX_CANDIDATES)
+            g_string_append(list, ", and more");
+        dv_set_field_error(error, DV_ERROR_CONFLICT, field != NULL ? field : "id",
+                           "%s: '%s' is the start of more than one %s id: %s; give more of the id",
+                           field != NULL ? field : "id", safe, info->singular, list->str);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 JsonObject *
 dv_core_get_for(DvEngine *engine, const DvActor *actor, DvKind kind, const char *id_or_name,
                 GError **error)
