@@ -971,6 +971,151 @@ test_vm_clone(Fixture *f, gconstpointer data)
     assert_error(r, 3, "c3");
 }
 
+/* @sql on droverd's own database while it runs: sqlite3 on its file, or
+ * psql on its PostgreSQL database (the CLI tier links no database client). */
+static void
+db_exec(Fixture *f, const char *sql)
+{
+    g_autofree char *file = g_build_filename(f->d->state_dir, "drover.db", NULL);
+    g_autofree char *uri = NULL;
+    g_autofree char *err = NULL;
+    gint status = 0;
+    const char *sqlite_argv[] = { "sqlite3", "-bail", file, sql, NULL };
+    const char *pg_argv[] = { "psql", NULL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql, NULL };
+    const char *const *argv = sqlite_argv;
+
+    if (f->pg_db != NULL) {
+        const char *admin = g_getenv("DV_TEST_PG_URI");
+        const char *query = strchr(admin, '?');
+        const char *slash = g_strrstr_len(admin, query != NULL ? query - admin : -1, "/");
+        g_assert_nonnull(slash);
+        uri = g_strdup_printf("%.*s/%s%s", (int)(slash - admin), admin, f->pg_db, query != NULL ? query : "");
+        pg_argv[1] = uri;
+        argv = pg_argv;
+    }
+    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
+                      NULL, &err, &status, NULL) ||
+        !g_spawn_check_wait_status(status, NULL))
+        g_error("%s '%s' failed: %s", argv[0], sql, err != NULL ? err : "");
+}
+
+/* The id of @noun @name, through the CLI. */
+static char *
+object_id(Fixture *f, const char *noun, const char *name)
+{
+    g_autoptr(CliResult) r = cli_run(f, "-o", "json", noun, "show", name, NULL);
+    g_autoptr(JsonObject) obj = NULL;
+
+    assert_exit(r, 0);
+    obj = parse_object(r->out);
+    return g_strdup(json_object_get_string_member(obj, "id"));
+}
+
+/* CLI habits (issue 12, item 10) against a real droverd: ids by unique
+ * prefix in a path and in a body, an ambiguous prefix listing the
+ * candidates, names first, and filters that cannot match refused. */
+static void
+test_ids_by_prefix(Fixture *f, gconstpointer data)
+{
+    g_autoptr(CliResult) r = NULL;
+    g_autofree char *host_id = NULL;
+    g_autofree char *vm_id = NULL;
+    g_autofree char *short8 = NULL;
+    g_autofree char *host8 = NULL;
+    g_autoptr(JsonObject) vm = NULL;
+
+    add_host(f, "kvm1");
+    host_id = object_id(f, "host", "kvm1");
+    host8 = g_strndup(host_id, 8);
+    /* Sizes with units, and a host given by a prefix of its id (a body
+     * parent). */
+    r = cli_run(f, "vm", "create", "web1", "--host", host8, "--memory", "0.125G", "--disk", "64M:pool1", NULL);
+    assert_exit(r, 0);
+    g_assert_true(g_str_has_prefix(r->out, "Created vm web1 (id "));
+    vm_id = object_id(f, "vm", "web1");
+    short8 = g_strndup(vm_id, 8);
+
+    /* The path's {ref}: show and act on a VM by 8 digits of its id. */
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "-o", "json", "vm", "show", short8, NULL);
+    assert_exit(r, 0);
+    vm = parse_object(r->out);
+    g_assert_cmpstr(json_object_get_string_member(vm, "id"), ==, vm_id);
+    g_assert_cmpint(json_object_get_int_member(vm, "memory_mib"), ==, 128);
+    g_clear_pointer(&r, cli_result_free);
+    {
+        g_autofree char *upper = g_ascii_strup(short8, -1);
+        r = cli_run(f, "vm", "start", upper, NULL);
+    }
+    assert_exit(r, 0);
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "stop", short8, NULL);
+    assert_exit(r, 0);
+    /* Below six digits: not a prefix, an unknown name. */
+    g_clear_pointer(&r, cli_result_free);
+    {
+        g_autofree char *five = g_strndup(vm_id, 5);
+        r = cli_run(f, "vm", "show", five, NULL);
+        assert_error(r, 3, "not found");
+    }
+    /* A query filter by prefix (the CLI resolves it through the path). */
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "list", "--host", host8, NULL);
+    assert_exit(r, 0);
+    g_assert_true(has_row(r->out, "web1"));
+
+    /* Filters that cannot match: errors naming the flag, not empty tables. */
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "list", "--host", "nosuch", NULL);
+    assert_error(r, 3, "--host: host 'nosuch' not found");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "volume", "list", "--pool", "nosuchpool", NULL);
+    assert_error(r, 3, "--pool: ");
+    assert_contains(r->err, "nosuchpool");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "list", "--state", "runing", NULL);
+    assert_exit(r, 2);
+    assert_contains(r->err, "--state: must be one of running|");
+    g_assert_cmpstr(r->out, ==, "");
+    /* An allowed value that matches nothing is still an empty table. */
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "list", "--state", "crashed", NULL);
+    assert_exit(r, 0);
+    g_assert_false(has_row(r->out, "web1"));
+
+    /* Two host groups whose ids start alike (set in the database): the
+     * prefix is ambiguous and both are listed; more digits pick one; a
+     * group named like the prefix is found by its name first. */
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "host-group", "add", "g1", NULL);
+    assert_exit(r, 0);
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "host-group", "add", "g2", NULL);
+    assert_exit(r, 0);
+    db_exec(f, "UPDATE host_groups SET id = 'abcdef01-0000-4000-8000-000000000001' WHERE name = 'g1'");
+    db_exec(f, "UPDATE host_groups SET id = 'abcdef02-0000-4000-8000-000000000002' WHERE name = 'g2'");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "host-group", "show", "abcdef0", NULL);
+    assert_error(r, 4, "'abcdef0' is the start of more than one host group id");
+    assert_contains(r->err, "abcdef01-0000-4000-8000-000000000001 (g1)");
+    assert_contains(r->err, "abcdef02-0000-4000-8000-000000000002 (g2)");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "host", "list", "--group", "abcdef0", NULL);
+    assert_error(r, 4, "--group: ");
+    assert_contains(r->err, "(g1)");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "-o", "json", "host-group", "show", "ABCDEF02", NULL);
+    assert_exit(r, 0);
+    assert_contains(r->out, "\"g2\"");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "host-group", "add", "abcdef", NULL);
+    assert_exit(r, 0);
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "-o", "json", "host-group", "show", "abcdef", NULL);
+    assert_exit(r, 0);
+    assert_contains(r->out, "\"name\" : \"abcdef\"");
+}
+
 static void
 test_json_and_no_wait(Fixture *f, gconstpointer data)
 {
@@ -2380,6 +2525,11 @@ main(int argc, char **argv)
                test_tour_by_role, fixture_teardown);
     g_test_add("/drover/cli/e2e/tour-by-role/postgresql", Fixture, "postgresql", fixture_setup,
                test_tour_by_role, fixture_teardown);
+    /* Ids by prefix on both backends: the lookup is the store's. */
+    g_test_add("/drover/cli/e2e/ids-by-prefix/sqlite", Fixture, "sqlite", fixture_setup, test_ids_by_prefix,
+               fixture_teardown);
+    g_test_add("/drover/cli/e2e/ids-by-prefix/postgresql", Fixture, "postgresql", fixture_setup,
+               test_ids_by_prefix, fixture_teardown);
 #undef ADD
     return g_test_run();
 }
