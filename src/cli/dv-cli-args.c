@@ -73,15 +73,17 @@ dv_cli_size_to_bytes(const char *digits, guint shift, gint64 *ret_bytes)
     guint64 scale = 1;
     guint64 bytes;
 
-    if (whole[0] == '\0' || !g_ascii_string_to_unsigned(whole, 10, 0, G_MAXINT64 >> shift, &w, NULL))
+    if (whole[0] == '\0' ||
+        !g_ascii_string_to_unsigned(whole, 10, 0, G_MAXINT64 >> shift, &w, NULL))
         return FALSE;
     bytes = w << shift;
     if (dot != NULL) {
         const char *f = dot + 1;
         gsize n = strlen(f);
         /* A fraction only with a unit ("1.5G"), of at most 9 digits. */
-        if (shift == 0 || n == 0 || n > 9 || !g_ascii_string_to_unsigned(f, 10, 0, G_MAXUINT64, &frac, NULL) ||
-            f[0] == '+' || f[0] == '-')
+        if (shift == 0 || n == 0 || n > 9 ||
+            !g_ascii_string_to_unsigned(f, 10, 0, G_MAXUINT64, &frac, NULL) || f[0] == '+' ||
+            f[0] == '-')
             return FALSE;
         for (gsize i = 0; i < n; i++)
             scale *= 10;
@@ -124,23 +126,26 @@ dv_cli_parse_size_in(const char *what, const char *str, DvCliSizeUnit unit, gint
     } else if (len != strlen(str != NULL ? str : "")) {
         len = 0; /* "iB" or "B" without K, M, G or T */
     }
-    if (len == 0 || digits[0] == '+' || digits[0] == '-' || !dv_cli_size_to_bytes(digits, shift, &bytes)) {
+    if (len == 0 || digits[0] == '+' || digits[0] == '-' ||
+        !dv_cli_size_to_bytes(digits, shift, &bytes)) {
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, what,
                            "%s: '%s' is not a size (use 512M, 2G, or %s as a plain number)", what,
                            str != NULL ? str : "", unit_name);
         return FALSE;
     }
     if (has_unit && (bytes & ((G_GINT64_CONSTANT(1) << unit_shift) - 1)) != 0) {
-        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, what, "%s: '%s' is not a whole number of %s", what,
-                           str, unit_name);
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, what,
+                           "%s: '%s' is not a whole number of %s", what, str, unit_name);
         return FALSE;
     }
     value = bytes >> unit_shift;
     if (value < min || value > max) {
-        g_autofree char *lo = unit == DV_CLI_SIZE_MIB ? dv_cli_format_size_mib(min) : dv_cli_format_size_bytes(min);
-        g_autofree char *hi = unit == DV_CLI_SIZE_MIB ? dv_cli_format_size_mib(max) : dv_cli_format_size_bytes(max);
-        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, what, "%s: '%s' is out of range: from %s to %s", what,
-                           str, lo, hi);
+        g_autofree char *lo =
+            unit == DV_CLI_SIZE_MIB ? dv_cli_format_size_mib(min) : dv_cli_format_size_bytes(min);
+        g_autofree char *hi =
+            unit == DV_CLI_SIZE_MIB ? dv_cli_format_size_mib(max) : dv_cli_format_size_bytes(max);
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, what,
+                           "%s: '%s' is out of range: from %s to %s", what, str, lo, hi);
         return FALSE;
     }
     *ret_value = value;
@@ -150,7 +155,8 @@ dv_cli_parse_size_in(const char *what, const char *str, DvCliSizeUnit unit, gint
 gboolean
 dv_cli_parse_size(const char *what, const char *str, gint64 *ret_bytes, GError **error)
 {
-    return dv_cli_parse_size_in(what, str, DV_CLI_SIZE_BYTES, 1, G_GINT64_CONSTANT(64) << 40, ret_bytes, error);
+    return dv_cli_parse_size_in(what, str, DV_CLI_SIZE_BYTES, 1, G_GINT64_CONSTANT(64) << 40,
+                                ret_bytes, error);
 }
 
 static const DvCliOption *
@@ -230,8 +236,9 @@ dv_cli_args_add_option(DvCliArgs *args, const DvCliOption *o, const char *value,
             return FALSE;
     } else if (o->type == DV_CLI_OPT_SIZE || o->type == DV_CLI_OPT_SIZE_MIB) {
         g_autofree char *what = g_strconcat("--", o->name, NULL);
-        if (!dv_cli_parse_size_in(what, value, o->type == DV_CLI_OPT_SIZE_MIB ? DV_CLI_SIZE_MIB : DV_CLI_SIZE_BYTES,
-                                  o->min, o->max, &number, error))
+        if (!dv_cli_parse_size_in(
+                what, value, o->type == DV_CLI_OPT_SIZE_MIB ? DV_CLI_SIZE_MIB : DV_CLI_SIZE_BYTES,
+                o->min, o->max, &number, error))
             return FALSE;
     } else if (o->type == DV_CLI_OPT_CHOICE) {
         g_auto(GStrv) choices = g_strsplit(o->metavar, "|", -1);

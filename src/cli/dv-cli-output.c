@@ -355,11 +355,11 @@ dv_cli_progress_bar_render(gint64 percent, const char *step, guint width)
 struct _DvCliProgress {
     FILE *stream;
     gboolean tty;
-    gboolean drawn;     /* a bar is on the current line */
-    gboolean stopped;   /* a failed or cancelled line is out: nothing more */
-    gint64 percent;     /* the highest seen */
-    char *label;        /* the step (or state) shown last */
-    GHashTable *shown;  /* labels already shown */
+    gboolean drawn;    /* a bar is on the current line */
+    gboolean stopped;  /* a failed or cancelled line is out: nothing more */
+    gint64 percent;    /* the highest seen */
+    char *label;       /* the step (or state) shown last */
+    GHashTable *shown; /* labels already shown */
 };
 
 DvCliProgress *

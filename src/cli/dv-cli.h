@@ -188,8 +188,8 @@ typedef enum {
  * --memory).  *@ret_value is in @unit, within [@min, @max]; a size that is
  * not a whole number of @unit ("1.3M" of MiB) is refused.  @what names the
  * input ("--memory") in the message. */
-gboolean dv_cli_parse_size_in(const char *what, const char *str, DvCliSizeUnit unit, gint64 min, gint64 max,
-                              gint64 *ret_value, GError **error);
+gboolean dv_cli_parse_size_in(const char *what, const char *str, DvCliSizeUnit unit, gint64 min,
+                              gint64 max, gint64 *ret_value, GError **error);
 /* dv_cli_parse_size_in() in bytes, from 1 byte to 64 TiB. */
 gboolean dv_cli_parse_size(const char *what, const char *str, gint64 *ret_bytes, GError **error);
 

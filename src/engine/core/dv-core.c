@@ -583,7 +583,8 @@ dv_core_resolve_prefix(DvEngine *engine, const DvActor *actor, DvKind kind, cons
         for (guint i = 0; i < MIN(n, DV_CORE_PREFIX_CANDIDATES); i++) {
             JsonObject *row = json_array_get_object_element(rows, i);
             const char *name = dv_json_get_string(row, "name", NULL);
-            g_string_append_printf(list, "%s%s", i > 0 ? ", " : "", dv_json_get_string(row, "id", ""));
+            g_string_append_printf(list, "%s%s", i > 0 ? ", " : "",
+                                   dv_json_get_string(row, "id", ""));
             if (name != NULL)
                 g_string_append_printf(list, " (%s)", name);
         }

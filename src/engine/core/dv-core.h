@@ -164,8 +164,9 @@ JsonObject *dv_core_resolve_for(DvEngine *engine, const DvActor *actor, DvKind k
  * @field listing the candidates when several do.  Out-of-scope objects
  * are neither counted nor listed. */
 #define DV_CORE_ID_PREFIX_MIN 6
-gboolean dv_core_resolve_prefix(DvEngine *engine, const DvActor *actor, DvKind kind, const char *ref,
-                                const char *field, char **ret_id, GError **error) G_GNUC_WARN_UNUSED_RESULT;
+gboolean dv_core_resolve_prefix(DvEngine *engine, const DvActor *actor, DvKind kind,
+                                const char *ref, const char *field, char **ret_id,
+                                GError **error) G_GNUC_WARN_UNUSED_RESULT;
 /* One object shaped (and redacted) for @actor, or DV_ERROR_NOT_FOUND. */
 JsonObject *dv_core_get_for(DvEngine *engine, const DvActor *actor, DvKind kind,
                             const char *id_or_name, GError **error);
