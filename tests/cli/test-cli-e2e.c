@@ -1049,8 +1049,20 @@ test_ids_by_prefix(Fixture *f, gconstpointer data)
     }
     assert_exit(r, 0);
     g_clear_pointer(&r, cli_result_free);
-    r = cli_run(f, "vm", "stop", short8, NULL);
+    r = cli_run(f, "--no-wait", "vm", "stop", short8, NULL);
     assert_exit(r, 0);
+    {
+        /* A job by prefix too (its scope is its host or its creator). */
+        g_autofree char *job_id = g_strstrip(g_strdup(r->out));
+        g_autofree char *job8 = g_strndup(job_id, 8);
+        g_clear_pointer(&r, cli_result_free);
+        r = cli_run(f, "job", "watch", job8, NULL);
+        assert_exit(r, 0);
+        g_clear_pointer(&r, cli_result_free);
+        r = cli_run(f, "-o", "json", "job", "show", job8, NULL);
+        assert_exit(r, 0);
+        assert_contains(r->out, job_id);
+    }
     /* Below six digits: not a prefix, an unknown name. */
     g_clear_pointer(&r, cli_result_free);
     {
