@@ -33,7 +33,7 @@ static const DvCliOption dv_cli_vm_create_options[] = {
 
 static const DvCliOption dv_cli_vm_list_options[] = {
     { "host", DV_CLI_OPT_STRING, "H", NULL, "host_id", "/hosts", 0, 0, "only VMs of this host (name or id)" },
-    { "state", DV_CLI_OPT_CHOICE, "running|paused|shutdown|shutoff|crashed|pmsuspended|creating|unknown", NULL,
+    { "state", DV_CLI_OPT_CHOICE, "running|paused|shutdown|shutoff|crashed|pmsuspended|creating|missing|unknown", NULL,
       "state", NULL, 0, 0, "only VMs in this state" },
     { "name-prefix", DV_CLI_OPT_STRING, "P", NULL, "name_prefix", NULL, 0, 0, "only names starting with P" },
     { NULL },

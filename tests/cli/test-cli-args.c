@@ -593,7 +593,7 @@ test_main_usage(void)
         { { "token", "add", "ci", "--expires-in", "0" }, 2, "", "from 1 to 365" },
         /* A filter value that cannot match is an error, not an empty table. */
         { { "vm", "list", "--state", "runing" }, 2, "",
-          "error: --state: must be one of running|paused|shutdown|shutoff|crashed|pmsuspended|creating|unknown, "
+          "error: --state: must be one of running|paused|shutdown|shutoff|crashed|pmsuspended|creating|missing|unknown, "
           "got 'runing'\nTry 'drover vm list --help'.\n" },
         { { "host", "list", "--state", "down" }, 2, "", "--state: must be one of ok|needs-attention|" },
         { { "user", "add", "x", "--password", "Pw-unit-1" }, 2, "", "use --password-file F or --password-stdin" },

@@ -1094,6 +1094,29 @@ test_ids_by_prefix(Fixture *f, gconstpointer data)
     r = cli_run(f, "vm", "list", "--state", "crashed", NULL);
     assert_exit(r, 0);
     g_assert_false(has_row(r->out, "web1"));
+    {
+        /* The API says the same to any client: a state no VM can be in is
+         * 400 naming state; a reference filter takes an id's prefix. */
+        g_autofree char *by_prefix = g_strdup_printf("/api/v1/vms?host_id=%s", host8);
+        g_autofree char *by_id = g_strdup_printf("/api/v1/vms?host_id=%s", host_id);
+        g_autoptr(JsonNode) bad = NULL;
+        g_autoptr(JsonNode) page = NULL;
+        guint status = 0;
+        bad = dv_test_request(f->d, "GET", "/api/v1/vms?state=runing", NULL, &status);
+        dv_test_assert_error(bad, status, 400, "invalid-argument", "state");
+        {
+            g_autofree char *text = json_to_string(bad, FALSE);
+            assert_contains(text, "one of running, paused");
+        }
+        page = dv_test_request(f->d, "GET", by_prefix, NULL, &status);
+        g_assert_cmpuint(status, ==, 200);
+        /* web1 and the test host's own domain. */
+        g_assert_cmpint(dv_test_count(f->d, by_prefix), ==, 2);
+        g_assert_cmpint(dv_test_count(f->d, by_id), ==, 2);
+        g_clear_pointer(&bad, json_node_unref);
+        bad = dv_test_request(f->d, "GET", "/api/v1/hosts?state=down", NULL, &status);
+        dv_test_assert_error(bad, status, 400, "invalid-argument", "state");
+    }
 
     /* Two host groups whose ids start alike (set in the database): the
      * prefix is ambiguous and both are listed; more digits pick one; a

@@ -276,6 +276,30 @@ dv_core_table_has_filter(const DvTableDef *def, const char *column)
     return FALSE;
 }
 
+/* A filter value the column can never hold (docs/API.md, "Lists"): an
+ * error naming the parameter and the values, not an empty page. */
+static gboolean
+dv_core_check_filter_value(const DvKindInfo *info, const char *column, const char *value,
+                           GError **error)
+{
+    g_autofree char *allowed = NULL;
+    g_autofree char *safe = NULL;
+
+    for (const DvColumn *c = info->def->columns; c->name != NULL; c++) {
+        if (g_strcmp0(c->name, column) != 0 || c->values == NULL)
+            continue;
+        if (g_strv_contains((const char *const *)c->values, value))
+            return TRUE;
+        allowed = g_strjoinv(", ", (char **)c->values);
+        safe = dv_text_excerpt(value, 64);
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, column,
+                           "%s: '%s' is not a %s %s; one of %s", column, safe, info->singular,
+                           column, allowed);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 JsonArray *
 dv_core_list_query_to_json(DvKind kind)
 {
@@ -300,7 +324,8 @@ dv_core_list_query_to_json(DvKind kind)
         }
     }
     for (const DvColumn *c = info->def->columns; c->name != NULL; c++) {
-        DvFieldSpec s = { c->name, DV_FIELD_STRING, FALSE, "rows with this value" };
+        DvFieldSpec s = { c->name, DV_FIELD_STRING, FALSE, "rows with this value",
+                          .values = c->values };
         if (!c->filterable || strcmp(c->name, "password_hash") == 0)
             continue;
         if (c->type == DV_COL_INT)
@@ -361,10 +386,15 @@ dv_core_list_scoped(DvEngine *engine, const DvActor *actor, DvKind kind, GHashTa
                 if (g_strcmp0(param, dv_core_ref_params[i].param) == 0 &&
                     dv_core_table_has_filter(info->def, dv_core_ref_params[i].column)) {
                     /* In scope: an invisible host named here is as unknown
-                     * as one that does not exist. */
-                    g_autoptr(JsonObject) ref = dv_core_resolve_for(
-                        engine, actor, dv_core_ref_params[i].kind, value, param, error);
+                     * as one that does not exist.  An id's prefix too. */
+                    g_autofree char *full = NULL;
+                    g_autoptr(JsonObject) ref = NULL;
                     char *id;
+                    if (!dv_core_resolve_prefix(engine, actor, dv_core_ref_params[i].kind, value,
+                                                param, &full, error))
+                        return NULL;
+                    ref = dv_core_resolve_for(engine, actor, dv_core_ref_params[i].kind,
+                                              full != NULL ? full : value, param, error);
                     if (ref == NULL)
                         return NULL;
                     id = g_strdup(dv_json_get_string(ref, "id", ""));
@@ -383,6 +413,8 @@ dv_core_list_scoped(DvEngine *engine, const DvActor *actor, DvKind kind, GHashTa
                                        "%s: is not a filter of %s lists", safe, info->singular);
                     return NULL;
                 }
+                if (!dv_core_check_filter_value(info, param, value, error))
+                    return NULL;
                 f.column = param;
                 f.op = DV_FILTER_EQ;
                 f.value = value;
