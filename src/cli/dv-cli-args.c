@@ -80,7 +80,7 @@ dv_cli_size_to_bytes(const char *digits, guint shift, gint64 *ret_bytes)
     if (dot != NULL) {
         const char *f = dot + 1;
         gsize n = strlen(f);
-        /* A fraction only with a unit ("1.5G"), of at most 9 digits. */
+        /* Of at most 9 digits, and not of bytes. */
         if (shift == 0 || n == 0 || n > 9 ||
             !g_ascii_string_to_unsigned(f, 10, 0, G_MAXUINT64, &frac, NULL) || f[0] == '+' ||
             f[0] == '-')
@@ -126,7 +126,9 @@ dv_cli_parse_size_in(const char *what, const char *str, DvCliSizeUnit unit, gint
     } else if (len != strlen(str != NULL ? str : "")) {
         len = 0; /* "iB" or "B" without K, M, G or T */
     }
-    if (len == 0 || digits[0] == '+' || digits[0] == '-' ||
+    /* A fraction only with a unit: "--memory 1.5" would be a fraction
+     * of a MiB. */
+    if (len == 0 || digits[0] == '+' || digits[0] == '-' || (!has_unit && strchr(digits, '.') != NULL) ||
         !dv_cli_size_to_bytes(digits, shift, &bytes)) {
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, what,
                            "%s: '%s' is not a size (use 512M, 2G, or %s as a plain number)", what,

@@ -147,6 +147,8 @@ test_parse_size_mib(void)
         { "2048", 2048 },     { "2G", 2048 },   { "512M", 512 },       { "512MiB", 512 },
         { "1.5G", 1536 },     { "4T", 4194304 }, { "16M", 16 },        { "16384K", 16 },
         { "2X", -1, "--memory: '2X' is not a size (use 512M, 2G, or MiB as a plain number)" },
+        { "1.5", -1, "--memory: '1.5' is not a size (use 512M, 2G, or MiB as a plain number)" },
+        { "2048.0", -1, "--memory: '2048.0' is not a size (use 512M, 2G, or MiB as a plain number)" },
         { "1.5M", -1, "--memory: '1.5M' is not a whole number of MiB" },
         { "1.3M", -1, "--memory: '1.3M' is not a size (use 512M, 2G, or MiB as a plain number)" },
         { "512K", -1, "--memory: '512K' is not a whole number of MiB" },
