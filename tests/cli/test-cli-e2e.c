@@ -800,6 +800,24 @@ test_volumes(Fixture *f, gconstpointer data)
     g_clear_pointer(&r, cli_result_free);
     r = cli_run(f, "volume", "resize", id, "--size", "10M", NULL);
     assert_error(r, 6, "a volume only grows");
+    {
+        /* +SIZE adds to the capacity: the job asks for 21 MiB (and test:///
+         * cannot resize, so it fails there, after the server's checks). */
+        g_autoptr(JsonObject) job = NULL;
+        g_clear_pointer(&r, cli_result_free);
+        r = cli_run(f, "--no-wait", "-o", "json", "volume", "resize", id, "--size", "+1M", NULL);
+        assert_exit(r, 0);
+        job = parse_object(r->out);
+        g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(job, "params"), "size"), ==,
+                        21 * 1024 * 1024);
+        g_clear_pointer(&r, cli_result_free);
+        r = cli_run(f, "job", "watch", json_object_get_string_member(job, "id"), NULL);
+        assert_job_error(r, 6, "not supported");
+        g_clear_pointer(&r, cli_result_free);
+        r = cli_run(f, "volume", "resize", id, "--size", "+64T", NULL);
+        assert_exit(r, 2);
+        assert_contains(r->err, "above 64 TiB");
+    }
     used = volume_id(f, "dom0.qcow2", &capacity);
     g_clear_pointer(&r, cli_result_free);
     r = cli_run(f, "volume", "delete", used, NULL);
