@@ -100,8 +100,8 @@ job_ok(DvTestDaemon *d, const char *method, const char *path, const char *body)
     }
     job = dv_test_wait_job(
         d,
-        json_object_get_string_member(json_object_get_object_member(json_node_get_object(resp), "job"),
-                                      "id"),
+        json_object_get_string_member(
+            json_object_get_object_member(json_node_get_object(resp), "job"), "id"),
         JOB_WAIT_TIMEOUT_S);
     if (g_strcmp0(json_object_get_string_member(job, "state"), "succeeded") != 0) {
         g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), job);
@@ -141,8 +141,8 @@ main(int argc, char **argv)
     g_autoptr(GOptionContext) ctx = g_option_context_new("- VM clone benchmark");
     g_autoptr(GError) error = NULL;
     GOptionEntry entries[] = {
-        { "mib", 0, 0, G_OPTION_ARG_INT, &o.mib, "MiB of random data in the source's disk (default 512)",
-          "N" },
+        { "mib", 0, 0, G_OPTION_ARG_INT, &o.mib,
+          "MiB of random data in the source's disk (default 512)", "N" },
         { "rounds", 0, 0, G_OPTION_ARG_INT, &o.rounds, "Rounds of each side (default 3)", "N" },
         { "strict", 0, 0, G_OPTION_ARG_NONE, &o.strict,
           "Exit 1 when Drover's full clone takes longer than virt-clone's", NULL },
@@ -170,7 +170,8 @@ main(int argc, char **argv)
         return 2;
     }
     if (g_find_program_in_path("virt-clone") == NULL) {
-        g_printerr("virt-clone is not installed (package virtinst; scripts/install-deps installs it)\n");
+        g_printerr(
+            "virt-clone is not installed (package virtinst; scripts/install-deps installs it)\n");
         return 2;
     }
     dir = g_build_filename(g_get_tmp_dir(), prefix, NULL);
@@ -188,10 +189,12 @@ main(int argc, char **argv)
         g_autofree char *of = g_strdup_printf("of=%s", raw);
         g_autofree char *count = g_strdup_printf("count=%d", o.mib);
         g_autofree char *target = g_strdup_printf("--target=%s", dir);
-        const char *const dd[] = { "dd", "if=/dev/urandom", of, "bs=1M", count, "status=none", NULL };
+        const char *const dd[] = {
+            "dd", "if=/dev/urandom", of, "bs=1M", count, "status=none", NULL
+        };
         const char *const cv[] = { "qemu-img", "convert", "-q", "-O", "qcow2", raw, disk, NULL };
-        const char *const pc[] = { "virsh", "-q", "-c", SYSTEM_URI, "pool-create-as", pool, "dir",
-                                   target, NULL };
+        const char *const pc[] = { "virsh", "-q",  "-c",   SYSTEM_URI, "pool-create-as",
+                                   pool,    "dir", target, NULL };
         run_argv(dd, FALSE);
         run_argv(cv, FALSE);
         g_unlink(raw);
@@ -221,10 +224,12 @@ main(int argc, char **argv)
         g_autofree char *lbody = g_strdup_printf("{\"name\":\"%s\",\"linked\":true}", lname);
         g_autofree char *ddel = g_strdup_printf("/api/v1/vms/%s?delete_volumes=true", dname);
         g_autofree char *ldel = g_strdup_printf("/api/v1/vms/%s?delete_volumes=true", lname);
-        const char *const clone[] = { "virt-clone", "-q", "--connect", SYSTEM_URI, "--original", src,
-                                      "--name", vname, "--auto-clone", NULL };
-        const char *const undef[] = { "virsh", "-q", "-c", SYSTEM_URI, "undefine", vname,
-                                      "--remove-all-storage", NULL };
+        const char *const clone[] = { "virt-clone",   "-q", "--connect", SYSTEM_URI,
+                                      "--original",   src,  "--name",    vname,
+                                      "--auto-clone", NULL };
+        const char *const undef[] = {
+            "virsh", "-q", "-c", SYSTEM_URI, "undefine", vname, "--remove-all-storage", NULL
+        };
         double t0, t;
 
         /* Alternate which side goes first, so the page cache favours neither. */
