@@ -256,6 +256,33 @@ char *dv_virt_domain_disk_attach(DvVirtHost *host, const char *uuid, const char 
 gboolean dv_virt_domain_disk_detach(DvVirtHost *host, const char *uuid, const char *target,
                                     gboolean *ret_live, GCancellable *cancellable, GError **error);
 
+/* ---- network interfaces (dv-virt-nic.c) ------------------------------- */
+
+/* virtio, e1000, e1000e, rtl8139. */
+gboolean dv_virt_nic_model_ok(const char *model);
+/* @mac is "xx:xx:xx:xx:xx:xx", unicast and not all zeros; else
+ * DV_ERROR_INVALID_ARGUMENT naming @field. */
+gboolean dv_virt_mac_check(const char *field, const char *mac, GError **error);
+/* Adds an interface to domain @uuid, persistently and, when it runs, live
+ * (*@ret_live).  @nic: {network | bridge, mac*, model (default virtio)}.
+ * A MAC another domain of the host has (either definition) is
+ * DV_ERROR_CONFLICT naming mac; one the domain already has: done. */
+gboolean dv_virt_domain_nic_attach(DvVirtHost *host, const char *uuid, JsonObject *nic,
+                                   gboolean *ret_live, GCancellable *cancellable, GError **error);
+/* Removes the interface @mac from the persistent definition and, when it
+ * runs, from the live domain (*@ret_live).  In neither: done. */
+gboolean dv_virt_domain_nic_detach(DvVirtHost *host, const char *uuid, const char *mac,
+                                   gboolean *ret_live, GCancellable *cancellable, GError **error);
+/* The addresses of a running domain's guest by MAC (lowercase):
+ * {mac: [{ip, prefix, family ("ipv4"|"ipv6"), source ("agent"|"lease")}]}.
+ * From the guest agent when its channel is connected, else (or when the
+ * agent fails) from the DHCP leases of the libvirt networks.  A domain
+ * that does not run: {}.  Not bounded in time by itself (a host that does
+ * not answer holds it until keepalive gives up): callers that must answer
+ * quickly run it in a thread (features/vms, dv-vms-nics.c). */
+JsonObject *dv_virt_domain_addresses(DvVirtHost *host, const char *uuid,
+                                     GCancellable *cancellable, GError **error);
+
 /* ---- volume upload and download (dv-virt-stream.c) ------------------- */
 
 /* Writes @data (@len bytes, 1..1 GiB, borrowed) as the whole content of
