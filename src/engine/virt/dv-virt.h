@@ -388,6 +388,14 @@ JsonObject *dv_virt_pool_get_info(DvVirtHost *host, const char *pool, GCancellab
 
 /* ---- Drover's own small dir pools (dv-virt-pool.c; identity pools) ---- */
 
+/* Makes pool @name ready for new volumes before the first is made: a
+ * stopped pool (or a running dir pool whose directory is gone, which the
+ * refresh stops) is built when it is a dir pool (its directory made) and
+ * started; then it must have @needed bytes free (DV_ERROR_CONFLICT naming
+ * "pool" otherwise).  An unknown pool is DV_ERROR_NOT_FOUND.  Returns
+ * {path (its target directory), type, built, started, available} (owned). */
+JsonObject *dv_virt_pool_prepare(DvVirtHost *host, const char *name, guint64 needed,
+                                 GCancellable *cancellable, GError **error);
 /* Makes sure a persistent, autostarted, running dir pool @name over the
  * directory @path (made 0711 when missing) exists.  A running pool is
  * refreshed; one whose directory was removed on the host (libvirt stops it
