@@ -73,8 +73,9 @@ define_pool2(Fixture *f)
     g_autoptr(JsonObject) done = NULL;
 
     g_assert_true(dv_virt_pool_define(
-        vh, "pool2", "<pool type='dir'><name>pool2</name><target><path>/pool2</path></target></pool>",
-        FALSE, NULL, &error));
+        vh, "pool2",
+        "<pool type='dir'><name>pool2</name><target><path>/pool2</path></target></pool>", FALSE,
+        NULL, &error));
     g_assert_no_error(error);
     job = dv_engine_host_refresh(f->engine, "h1", DV_ACTOR_NAMED("tester"), &error);
     g_assert_no_error(error);
@@ -94,10 +95,11 @@ pool2_active(Fixture *f)
 static char *
 body_with(const char *extra)
 {
-    return g_strdup_printf("{\"name\":\"cat1\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\","
-                           "\"hosts\":[\"h1\"],\"pool\":\"pool1\",\"naming_scheme\":\"desk-##\","
-                           "\"count\":3,\"machine\":{\"memory_mib\":128,\"networks\":[\"net1\"]}%s}",
-                           extra);
+    return g_strdup_printf(
+        "{\"name\":\"cat1\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\","
+        "\"hosts\":[\"h1\"],\"pool\":\"pool1\",\"naming_scheme\":\"desk-##\","
+        "\"count\":3,\"machine\":{\"memory_mib\":128,\"networks\":[\"net1\"]}%s}",
+        extra);
 }
 
 static void
@@ -147,8 +149,8 @@ test_refused(Fixture *f, gconstpointer data)
         g_assert_no_error(error);
         done = dv_test_engine_run(f->engine, job, WAIT_MS);
     }
-    refused(f, ",\"personal_disk_mib\":1048576,\"personal_disk_pool\":\"pool2\"",
-            DV_ERROR_CONFLICT, "3 personal disks of 1048576 MiB need");
+    refused(f, ",\"personal_disk_mib\":1048576,\"personal_disk_pool\":\"pool2\"", DV_ERROR_CONFLICT,
+            "3 personal disks of 1048576 MiB need");
 }
 
 static void
@@ -183,7 +185,8 @@ test_stopped_pool_built(Fixture *f, gconstpointer data)
         g_autofree char *b2 = g_strdup_printf(
             "{\"name\":\"cat2\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\",\"hosts\":[\"h1\"],"
             "\"pool\":\"pool1\",\"naming_scheme\":\"pers-##\",\"count\":1,\"personal_disk_mib\":8,"
-            "\"personal_disk_pool\":\"pool1\",\"machine\":{\"memory_mib\":128,\"networks\":[\"net1\"]}}");
+            "\"personal_disk_pool\":\"pool1\",\"machine\":{\"memory_mib\":128,\"networks\":["
+            "\"net1\"]}}");
         g_autoptr(JsonObject) body2 = dv_test_json_object(b2);
         g_autoptr(JsonObject) job2 =
             dv_engine_create(f->engine, DV_KIND_CATALOG, body2, DV_ACTOR_NAMED("tester"), &error);

@@ -268,12 +268,13 @@ test_provision_and_boot(void)
 
     /* The catalog. */
     g_free(json);
-    json = g_strdup_printf("{\"name\":\"%s\",\"master_vm\":\"%smaster\",\"master_snapshot\":\"golden\","
-                           "\"hosts\":[\"local\"],\"pool\":\"%s\",\"naming_scheme\":\"%s#\",\"count\":3,"
-                           "\"guest_os_profile\":\"desks\",\"personal_disk_mib\":16,\"personal_disk_pool\":\"%s\","
-                           "\"machine\":{\"memory_mib\":128,\"kernel\":\"%s\",\"initrd\":\"%s\","
-                           "\"cmdline\":\"console=ttyS0 quiet\"}}",
-                           cat_name, prefix, pool, prefix, pers_pool, kernel, initrd);
+    json = g_strdup_printf(
+        "{\"name\":\"%s\",\"master_vm\":\"%smaster\",\"master_snapshot\":\"golden\","
+        "\"hosts\":[\"local\"],\"pool\":\"%s\",\"naming_scheme\":\"%s#\",\"count\":3,"
+        "\"guest_os_profile\":\"desks\",\"personal_disk_mib\":16,\"personal_disk_pool\":\"%s\","
+        "\"machine\":{\"memory_mib\":128,\"kernel\":\"%s\",\"initrd\":\"%s\","
+        "\"cmdline\":\"console=ttyS0 quiet\"}}",
+        cat_name, prefix, pool, prefix, pers_pool, kernel, initrd);
     {
         gint64 t0 = g_get_monotonic_time();
         g_clear_pointer(&done, json_object_unref);
@@ -306,9 +307,12 @@ test_provision_and_boot(void)
             /* Identity disks in the catalog's first identity pool, a
              * directory of the pool's directory, mode 0600. */
             g_autofree char *want_prefix =
-                k == 1 ? g_strdup_printf("%s/%s-id-0/%s-%s-", dir, cat_name, cat_name, dv_json_get_string(m, "name", ""))
-                : k == 2 ? g_strdup_printf("%s/%s-%s-", pers_dir, cat_name, dv_json_get_string(m, "name", ""))
-                         : g_strdup_printf("%s/%s-%s-", dir, cat_name, dv_json_get_string(m, "name", ""));
+                k == 1   ? g_strdup_printf("%s/%s-id-0/%s-%s-", dir, cat_name, cat_name,
+                                           dv_json_get_string(m, "name", ""))
+                : k == 2 ? g_strdup_printf("%s/%s-%s-", pers_dir, cat_name,
+                                           dv_json_get_string(m, "name", ""))
+                         : g_strdup_printf("%s/%s-%s-", dir, cat_name,
+                                           dv_json_get_string(m, "name", ""));
             g_assert_nonnull(p);
             g_assert_true(g_str_has_prefix(p, want_prefix));
             if (k == 1) {

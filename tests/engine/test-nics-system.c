@@ -95,8 +95,8 @@ network_create(const char *dir, const char *name)
             "<ip address='10.252.%u.1' netmask='255.255.255.0'><dhcp>"
             "<range start='10.252.%u.10' end='10.252.%u.100'/></dhcp></ip></network>",
             name, n, n, n);
-        g_autofree char *cmd = g_strdup_printf("virsh -q -c %s net-create %s", DV_TEST_SYSTEM_URI,
-                                               file);
+        g_autofree char *cmd =
+            g_strdup_printf("virsh -q -c %s net-create %s", DV_TEST_SYSTEM_URI, file);
         g_autofree char *err = NULL;
         gint status = -1;
         g_autoptr(GError) error = NULL;
@@ -196,8 +196,7 @@ test_nics_live(void)
 
     /* Off: the NIC listed, no addresses. */
     {
-        g_autoptr(JsonObject) vm =
-            dv_engine_vm_get(engine, name, DV_ACTOR_NAMED("tester"), &error);
+        g_autoptr(JsonObject) vm = dv_engine_vm_get(engine, name, DV_ACTOR_NAMED("tester"), &error);
         JsonObject *first;
         g_assert_no_error(error);
         g_assert_cmpuint(json_array_get_length(vm_nics(vm)), ==, 1);

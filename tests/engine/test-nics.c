@@ -291,9 +291,9 @@ test_addresses_host_gone(Fixture *f, gconstpointer data)
     g_assert_no_error(error);
     g_assert_cmpint(g_get_monotonic_time() - t0, <, 3 * G_USEC_PER_SEC);
     nics = dv_json_get_array(dv_json_get_object(vm, "spec"), "networks");
-    g_assert_cmpuint(
-        json_array_get_length(dv_json_get_array(json_array_get_object_element(nics, 0), "addresses")),
-        ==, 0);
+    g_assert_cmpuint(json_array_get_length(
+                         dv_json_get_array(json_array_get_object_element(nics, 0), "addresses")),
+                     ==, 0);
 }
 
 static void

@@ -440,8 +440,8 @@ test_pool_prepare(Fixture *fx, gconstpointer data)
     g_assert_true(dv_json_get_bool(info, "started", FALSE));
     g_assert_cmpstr(dv_json_get_string(info, "path", ""), ==, dir);
     g_assert_true(g_file_test(dir, G_FILE_TEST_IS_DIR));
-    vol = dv_virt_volume_create(fx->host, name, "desk-01-personal.img", 8 << 20, "raw", NULL,
-                                &error);
+    vol =
+        dv_virt_volume_create(fx->host, name, "desk-01-personal.img", 8 << 20, "raw", NULL, &error);
     g_assert_no_error(error);
     vol_path = g_build_filename(dir, "desk-01-personal.img", NULL);
     g_assert_cmpstr(dv_json_get_string(vol, "path", ""), ==, vol_path);

@@ -391,8 +391,7 @@ dv_virt_domain_addresses(DvVirtHost *host, const char *uuid, GCancellable *cance
             dv_virt_interfaces_free(ifaces, n);
             return g_steal_pointer(&out);
         }
-        g_debug("guest agent of domain %s gave no addresses: %s", uuid,
-                virGetLastErrorMessage());
+        g_debug("guest agent of domain %s gave no addresses: %s", uuid, virGetLastErrorMessage());
     }
     ifaces = NULL;
     if (g_str_has_prefix(dv_virt_host_get_uri(host), "test") &&

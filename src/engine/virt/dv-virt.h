@@ -280,8 +280,8 @@ gboolean dv_virt_domain_nic_detach(DvVirtHost *host, const char *uuid, const cha
  * that does not run: {}.  Not bounded in time by itself (a host that does
  * not answer holds it until keepalive gives up): callers that must answer
  * quickly run it in a thread (features/vms, dv-vms-nics.c). */
-JsonObject *dv_virt_domain_addresses(DvVirtHost *host, const char *uuid,
-                                     GCancellable *cancellable, GError **error);
+JsonObject *dv_virt_domain_addresses(DvVirtHost *host, const char *uuid, GCancellable *cancellable,
+                                     GError **error);
 
 /* ---- volume upload and download (dv-virt-stream.c) ------------------- */
 

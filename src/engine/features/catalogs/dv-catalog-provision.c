@@ -777,9 +777,10 @@ dv_provision_machine_steps(DvProvisionHost *ph, JsonObject *m, JsonObject *ch, J
             g_set_error(error, DV_ERROR, DV_ERROR_HOST_FAILED, "personal: %s", ph->personal_err);
             return FALSE;
         }
-        vol = dv_provision_ensure_volume(ph->vh, ph->personal_pool != NULL ? ph->personal_pool : pool,
-                                         ph->personal_path != NULL ? ph->personal_path : pool_path, pers_name,
-                                         NULL, "raw", (guint64)personal << 20, c, error);
+        vol =
+            dv_provision_ensure_volume(ph->vh, ph->personal_pool != NULL ? ph->personal_pool : pool,
+                                       ph->personal_path != NULL ? ph->personal_path : pool_path,
+                                       pers_name, NULL, "raw", (guint64)personal << 20, c, error);
         if (vol == NULL) {
             g_prefix_error(error, "personal: ");
             return FALSE;
@@ -1051,8 +1052,9 @@ dv_provision_host_personal_pool(DvProvisionHost *ph)
         return;
     info = dv_virt_pool_prepare(ph->vh, ppool, needed, pv->c, &local);
     if (info == NULL) {
-        ph->personal_err = g_strdup_printf("personal disk pool %s on host %s: %s", ppool,
-                                           dv_json_get_string(ph->host, "name", ""), local->message);
+        ph->personal_err =
+            g_strdup_printf("personal disk pool %s on host %s: %s", ppool,
+                            dv_json_get_string(ph->host, "name", ""), local->message);
         return;
     }
     if (dv_json_get_bool(info, "built", FALSE) || dv_json_get_bool(info, "started", FALSE))

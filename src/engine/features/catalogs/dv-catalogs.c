@@ -542,8 +542,8 @@ dv_catalog_check_personal_pool(DvEngine *engine, GPtrArray *hosts, const gint64 
         JsonObject *host = g_ptr_array_index(hosts, h);
         const char *hname = dv_json_get_string(host, "name", "");
         g_autoptr(GError) local = NULL;
-        g_autoptr(JsonObject) p = dv_catalog_on_host(engine, &dv_table_pools, dv_json_get_string(host, "id", ""),
-                                                     "name", ppool, &local);
+        g_autoptr(JsonObject) p = dv_catalog_on_host(
+            engine, &dv_table_pools, dv_json_get_string(host, "id", ""), "name", ppool, &local);
         g_autoptr(DvVirtHost) vh = NULL;
         g_autoptr(JsonObject) pinfo = NULL;
         gint64 needed = per_host[h] * (personal << 20);
@@ -554,7 +554,8 @@ dv_catalog_check_personal_pool(DvEngine *engine, GPtrArray *hosts, const gint64 
         }
         if (p == NULL) {
             dv_set_field_error(error, DV_ERROR_NOT_FOUND, "personal_disk_pool",
-                               "personal_disk_pool: host %s has no storage pool '%s'", hname, ppool);
+                               "personal_disk_pool: host %s has no storage pool '%s'", hname,
+                               ppool);
             return FALSE;
         }
         if (per_host[h] == 0 || g_strcmp0(dv_json_get_string(p, "state", ""), "running") != 0)
@@ -564,17 +565,17 @@ dv_catalog_check_personal_pool(DvEngine *engine, GPtrArray *hosts, const gint64 
             return FALSE;
         pinfo = dv_virt_pool_get_info(vh, ppool, NULL, &local);
         if (pinfo == NULL) {
-            dv_set_field_error(error, DV_ERROR_UNAVAILABLE, "personal_disk_pool", "personal_disk_pool: host %s: %s",
-                               hname, local->message);
+            dv_set_field_error(error, DV_ERROR_UNAVAILABLE, "personal_disk_pool",
+                               "personal_disk_pool: host %s: %s", hname, local->message);
             return FALSE;
         }
         if (dv_json_get_int(pinfo, "available", 0) < needed) {
             dv_set_field_error(error, DV_ERROR_CONFLICT, "personal_disk_pool",
-                               "personal_disk_pool: '%s' on host %s has %" G_GINT64_FORMAT " MiB free; %"
-                               G_GINT64_FORMAT " personal disks of %" G_GINT64_FORMAT " MiB need %" G_GINT64_FORMAT
-                               " MiB",
-                               ppool, hname, dv_json_get_int(pinfo, "available", 0) >> 20, per_host[h], personal,
-                               needed >> 20);
+                               "personal_disk_pool: '%s' on host %s has %" G_GINT64_FORMAT
+                               " MiB free; %" G_GINT64_FORMAT " personal disks of %" G_GINT64_FORMAT
+                               " MiB need %" G_GINT64_FORMAT " MiB",
+                               ppool, hname, dv_json_get_int(pinfo, "available", 0) >> 20,
+                               per_host[h], personal, needed >> 20);
             return FALSE;
         }
     }
@@ -759,7 +760,8 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const DvActor *acto
     per_host = dv_catalog_place(place, hosts->len, count, DV_CATALOG_OVERLAY_INITIAL, order, error);
     if (per_host == NULL)
         return NULL;
-    if (ppool != NULL && !dv_catalog_check_personal_pool(engine, hosts, per_host, ppool, personal, error))
+    if (ppool != NULL &&
+        !dv_catalog_check_personal_pool(engine, hosts, per_host, ppool, personal, error))
         return NULL;
 
     /* Names: free on every target host, as VMs and as other catalogs'

@@ -26,8 +26,10 @@
 #define DV_VM_ADDRESSES_MAX_READS 16
 
 const DvFieldSpec dv_vm_nic_fields[] = {
-    { "network", DV_FIELD_STRING, FALSE, "a libvirt network of the VM's host", .max_len = DV_NAME_MAX },
-    { "bridge", DV_FIELD_STRING, FALSE, "or a bridge of the host (e.g. br0)", .max_len = DV_NAME_MAX },
+    { "network", DV_FIELD_STRING, FALSE, "a libvirt network of the VM's host",
+      .max_len = DV_NAME_MAX },
+    { "bridge", DV_FIELD_STRING, FALSE, "or a bridge of the host (e.g. br0)",
+      .max_len = DV_NAME_MAX },
     { "mac", DV_FIELD_STRING, FALSE,
       "xx:xx:xx:xx:xx:xx, unicast, not used on the host (default: a free 52:54:00:… address)" },
     { "model", DV_FIELD_STRING, FALSE, "virtio (default), e1000, e1000e or rtl8139" },
@@ -167,9 +169,9 @@ dv_engine_vm_nic_add(DvEngine *engine, const char *vm_ref, JsonObject *body, con
     } else {
         /* 52:54:00 is QEMU's prefix, as libvirt's own choice. */
         for (guint tries = 0; tries < 64 && mac == NULL; tries++) {
-            g_autofree char *try = g_strdup_printf(
-                "52:54:00:%02x:%02x:%02x", g_random_int_range(0, 256), g_random_int_range(0, 256),
-                g_random_int_range(0, 256));
+            g_autofree char *try =
+                g_strdup_printf("52:54:00:%02x:%02x:%02x", g_random_int_range(0, 256),
+                                g_random_int_range(0, 256), g_random_int_range(0, 256));
             if (!g_hash_table_contains(macs, try))
                 mac = g_steal_pointer(&try);
         }
@@ -217,8 +219,7 @@ dv_vm_nic_add_job(DvJob *job, gpointer user_data, GError **error)
     vh = dv_core_virt_host_by_id(engine, dv_json_get_string(vm, "host_id", ""), error);
     if (vh == NULL || !dv_job_step(job, "attach", error))
         return FALSE;
-    if (!dv_virt_domain_nic_attach(vh, dv_json_get_string(vm, "uuid", ""), params, &live, c,
-                                   error))
+    if (!dv_virt_domain_nic_attach(vh, dv_json_get_string(vm, "uuid", ""), params, &live, c, error))
         return FALSE;
     if (!dv_job_step(job, "save", error) || !dv_vm_nic_save(engine, vh, vm, c, error))
         return FALSE;
@@ -231,8 +232,8 @@ dv_vm_nic_add_job(DvJob *job, gpointer user_data, GError **error)
 }
 
 JsonObject *
-dv_engine_vm_nic_remove(DvEngine *engine, const char *vm_ref, const char *mac,
-                        const DvActor *actor, GError **error)
+dv_engine_vm_nic_remove(DvEngine *engine, const char *vm_ref, const char *mac, const DvActor *actor,
+                        GError **error)
 {
     g_autoptr(JsonObject) vm = NULL;
     g_autoptr(JsonObject) params = json_object_new();
