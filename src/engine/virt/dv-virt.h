@@ -367,6 +367,12 @@ JsonArray *dv_virt_pool_list_volumes(DvVirtHost *host, const char *pool, const c
  * (TRUE); a missing pool is DV_ERROR_NOT_FOUND. */
 gboolean dv_virt_pool_refresh(DvVirtHost *host, const char *pool, GCancellable *cancellable,
                               GError **error);
+/* A digest of every volume in the host's active pools (pool, name and
+ * capacity), refreshing each pool first when @refresh: what changes when
+ * a file is copied into a pool, removed or grown outside libvirt.  Allocation
+ * is left out: it moves whenever a running guest writes. */
+char *dv_virt_host_volumes_digest(DvVirtHost *host, gboolean refresh, GCancellable *cancellable,
+                                  GError **error);
 /* The domains whose name starts with @prefix ("" lists all), read live:
  * [{name, uuid, active, description}] sorted by name. */
 JsonArray *dv_virt_domain_list_by_prefix(DvVirtHost *host, const char *prefix,
