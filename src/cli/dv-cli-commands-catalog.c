@@ -35,6 +35,8 @@ static const DvCliOption dv_cli_catalog_create_options[] = {
       "guest OS profile for the identity disk (name or id)" },
     { "personal-disk", DV_CLI_OPT_SIZE_MIB, "SIZE", "personal_disk_mib", NULL, NULL, 1, 1048576,
       "give every machine a personal disk of this size: 10G, or MiB as a plain number" },
+    { "personal-disk-pool", DV_CLI_OPT_STRING, "POOL", "personal_disk_pool", NULL, NULL, 0, 0,
+      "put the personal disks in this pool of every target host" },
     { "type", DV_CLI_OPT_CHOICE, "pooled|persistent", "type", NULL, NULL, 0, 0,
       "pooled: reset at restart (default); persistent: keeps its disk" },
     { "kernel", DV_CLI_OPT_STRING, "PATH", NULL, NULL, NULL, 0, 0, "boot this kernel (a path on the hosts)" },
@@ -384,6 +386,7 @@ const DvCliCommand dv_cli_commands_catalog[] = {
       "catalog create NAME --master VM --snapshot SNAP (--host H... | --host-group G | --cluster C)\n"
       "                      --pool POOL --count N --naming SCHEME [--vcpus N] [--memory SIZE]\n"
       "                      [--network NET]... [--profile PROFILE] [--personal-disk SIZE]\n"
+      "                      [--personal-disk-pool POOL]\n"
       "                      [--type pooled|persistent] [--kernel PATH [--initrd PATH] [--cmdline TEXT]]\n"
       "                      [--description D]" },
     { "catalog", "list", "", "List catalogs.", dv_cli_catalog_list_options, NULL, dv_cli_run_list, "GET",

@@ -197,6 +197,21 @@ dv_cli_prepare_vm_disk_add(DvCliArgs *args, JsonObject *body, GError **error)
     return TRUE;
 }
 
+static const DvCliOption dv_cli_vm_nic_add_options[] = {
+    { "network", DV_CLI_OPT_STRING, "NET", "network", NULL, NULL, 0, 0, "a libvirt network of the VM's host" },
+    { "bridge", DV_CLI_OPT_STRING, "BR", "bridge", NULL, NULL, 0, 0, "or a bridge of the host (e.g. br0)" },
+    { "mac", DV_CLI_OPT_STRING, "MAC", "mac", NULL, NULL, 0, 0, "its MAC (default: a free 52:54:00:… address)" },
+    { "model", DV_CLI_OPT_CHOICE, "virtio|e1000|e1000e|rtl8139", "model", NULL, NULL, 0, 0,
+      "the emulated card (default virtio)" },
+    { NULL },
+};
+
+static gboolean
+dv_cli_prepare_vm_nic_add(DvCliArgs *args, JsonObject *body, GError **error)
+{
+    return dv_cli_args_require_one_of(args, "network", "bridge", error);
+}
+
 static gboolean
 dv_cli_prepare_vm_clone(DvCliArgs *args, JsonObject *body, GError **error)
 {
@@ -246,6 +261,12 @@ const DvCliCommand dv_cli_commands_vm[] = {
       "Added a disk to vm {0}", "vm disk add VM (--volume VOL | --size SIZE [--pool POOL] [--format qcow2|raw])" },
     { "vm disk", "remove", "VM TARGET", "Remove disk TARGET (vdb) from a VM; its volume stays.", NULL, NULL,
       dv_cli_run_job, "DELETE", "/vms/{0}/disks/{1}", NULL, "Removed disk {1} from vm {0}" },
+
+    { "vm nic", "add", "VM", "Add a network interface to a VM (live when it runs).", dv_cli_vm_nic_add_options,
+      dv_cli_prepare_vm_nic_add, dv_cli_run_job, "POST", "/vms/{0}/nics", NULL, "Added a network interface to vm {0}",
+      "vm nic add VM (--network NET | --bridge BR) [--mac MAC] [--model virtio|e1000|e1000e|rtl8139]" },
+    { "vm nic", "remove", "VM MAC", "Remove the network interface MAC from a VM.", NULL, NULL, dv_cli_run_job,
+      "DELETE", "/vms/{0}/nics/{1}", NULL, "Removed network interface {1} from vm {0}" },
 
     { "vm snapshot", "create", "VM SNAP", "Take a snapshot of a VM.", dv_cli_description_options,
       dv_cli_prepare_snapshot_create, dv_cli_run_job, "POST", "/vms/{0}/snapshots", NULL,

@@ -842,6 +842,74 @@ test_volumes(Fixture *f, gconstpointer data)
     assert_not_contains(r->out, "data1");
 }
 
+/* vm nic add/remove and the guest's addresses in vm show on a test:///
+ * host whose network net1 has DHCP (the test driver then makes up one
+ * lease per interface; it has no device attach, so an add fails in its
+ * job): the refusals, each naming the field and the rule. */
+static void
+test_vm_nics(Fixture *f, gconstpointer data)
+{
+    g_autoptr(CliResult) r = NULL;
+    g_autoptr(JsonObject) vm = NULL;
+    g_autofree char *text = NULL;
+    g_autofree char *with_ip = NULL;
+    g_auto(GStrv) parts = NULL;
+    g_autoptr(GError) error = NULL;
+    JsonObject *nic;
+    const char *mac;
+
+    g_assert_true(g_file_get_contents(f->host_xml, &text, NULL, &error));
+    parts = g_strsplit(text, "<bridge name='virbr9'/>", 2);
+    with_ip = g_strjoinv("<bridge name='virbr9'/><ip address='192.168.122.1' "
+                         "netmask='255.255.255.0'><dhcp><range start='192.168.122.2' "
+                         "end='192.168.122.254'/></dhcp></ip>",
+                         parts);
+    g_assert_true(g_file_set_contents(f->host_xml, with_ip, -1, &error));
+    add_host(f, "kvm1");
+
+    r = cli_run(f, "vm", "show", "dom0", "-o", "json", NULL);
+    assert_exit(r, 0);
+    vm = parse_object(r->out);
+    nic = json_array_get_object_element(
+        json_object_get_array_member(json_object_get_object_member(vm, "spec"), "networks"), 0);
+    mac = json_object_get_string_member(nic, "mac");
+    g_assert_cmpuint(json_array_get_length(json_object_get_array_member(nic, "addresses")), ==, 1);
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "show", "dom0", NULL);
+    assert_exit(r, 0);
+    assert_contains(r->out, "192.168.122.");
+    assert_contains(r->out, "lease");
+    assert_contains(r->out, mac);
+
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "nic", "add", "dom0", "--network", "nonet", NULL);
+    assert_error(r, 3, "network: host kvm1 of VM dom0 has no network 'nonet'");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "nic", "add", "dom0", "--network", "net1", "--mac", "52:54:00:1", NULL);
+    assert_error(r, 6, "mac: must be a MAC address");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "nic", "add", "dom0", "--network", "net1", "--mac", "03:00:00:00:00:01",
+                NULL);
+    assert_error(r, 6, "not a unicast address");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "nic", "add", "dom0", "--network", "net1", "--mac", mac, NULL);
+    assert_error(r, 4, "is in use by VM dom0");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "nic", "add", "dom0", "--network", "net1", "--model", "ne2k", NULL);
+    assert_exit(r, 2);
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "nic", "add", "dom0", NULL);
+    assert_exit(r, 2);
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "nic", "remove", "dom0", "52:54:00:00:00:01", NULL);
+    assert_error(r, 3, "mac: VM dom0 has no network interface 52:54:00:00:00:01");
+    /* A free MAC: accepted, then the test driver cannot attach. */
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "nic", "add", "dom0", "--network", "net1", NULL);
+    g_assert_cmpint(r->status, !=, 0);
+    assert_contains(r->err, "not supported");
+}
+
 /* vm set, reboot, reset, shutdown --timeout, delete --force on a test:///
  * host (its driver implements them all): what changed, when it takes
  * effect, and the refusals, each naming the field or the state. */
@@ -2562,6 +2630,7 @@ main(int argc, char **argv)
     ADD("library-and-templates", test_library_and_templates);
     ADD("vm-round-trip", test_vm_round_trip);
     ADD("vm-day2", test_vm_day2);
+    ADD("vm-nics", test_vm_nics);
     ADD("volumes", test_volumes);
     ADD("vm-clone", test_vm_clone);
     ADD("json-and-no-wait", test_json_and_no_wait);

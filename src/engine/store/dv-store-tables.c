@@ -329,6 +329,7 @@ static const DvColumn catalogs_cols[] = {
     { "next_index", DV_COL_INT, FALSE },
     { "guest_os_profile_id", DV_COL_TEXT, TRUE },
     { "personal_disk_mib", DV_COL_INT, FALSE },
+    { "personal_disk_pool", DV_COL_TEXT, TRUE }, /* 0013: NULL = pool_name */
     { "current_image_id", DV_COL_TEXT, FALSE },
     { "job_id", DV_COL_TEXT, TRUE },
     { "description", DV_COL_TEXT, FALSE },
