@@ -61,6 +61,7 @@ bench: build
 	@tests/services/with-services bench/inventory-scale
 	@bench/upgrade
 	@tests/services/with-services bench/catalog-provision
+	@tests/services/with-services bench/vm-clone
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

@@ -61,38 +61,104 @@ dv_cli_parse_int(const char *what, const char *str, gint64 min, gint64 max, gint
     return TRUE;
 }
 
+/* "1.5" and a unit shift to bytes, exactly: FALSE when the digits are
+ * malformed, the value overflows or is not a whole number of bytes. */
+static gboolean
+dv_cli_size_to_bytes(const char *digits, guint shift, gint64 *ret_bytes)
+{
+    const char *dot = strchr(digits, '.');
+    g_autofree char *whole = dot != NULL ? g_strndup(digits, dot - digits) : g_strdup(digits);
+    guint64 w = 0;
+    guint64 frac = 0;
+    guint64 scale = 1;
+    guint64 bytes;
+
+    if (whole[0] == '\0' ||
+        !g_ascii_string_to_unsigned(whole, 10, 0, G_MAXINT64 >> shift, &w, NULL))
+        return FALSE;
+    bytes = w << shift;
+    if (dot != NULL) {
+        const char *f = dot + 1;
+        gsize n = strlen(f);
+        /* Of at most 9 digits, and not of bytes. */
+        if (shift == 0 || n == 0 || n > 9 ||
+            !g_ascii_string_to_unsigned(f, 10, 0, G_MAXUINT64, &frac, NULL) || f[0] == '+' ||
+            f[0] == '-')
+            return FALSE;
+        for (gsize i = 0; i < n; i++)
+            scale *= 10;
+        /* frac / scale of 2^shift bytes: whole bytes only (2^40 * 10^9
+         * fits in 64 bits). */
+        if (((frac << shift) % scale) != 0)
+            return FALSE;
+        if (bytes > (guint64)G_MAXINT64 - ((frac << shift) / scale))
+            return FALSE;
+        bytes += (frac << shift) / scale;
+    }
+    *ret_bytes = (gint64)bytes;
+    return TRUE;
+}
+
+gboolean
+dv_cli_parse_size_in(const char *what, const char *str, DvCliSizeUnit unit, gint64 min, gint64 max,
+                     gint64 *ret_value, GError **error)
+{
+    static const char units[] = "KMGT";
+    const guint unit_shift = unit == DV_CLI_SIZE_MIB ? 20 : 0;
+    const char *unit_name = unit == DV_CLI_SIZE_MIB ? "MiB" : "bytes";
+    g_autofree char *digits = g_strdup(str != NULL ? str : "");
+    gsize len = strlen(digits);
+    guint shift = unit_shift;
+    gboolean has_unit = FALSE;
+    gint64 bytes = 0;
+    gint64 value;
+
+    /* [K|M|G|T][iB|B], either case: the suffix is dropped from @digits. */
+    if (len > 2 && g_ascii_strcasecmp(digits + len - 2, "iB") == 0)
+        digits[len -= 2] = '\0';
+    else if (len > 1 && g_ascii_toupper(digits[len - 1]) == 'B' && len >= 2 &&
+             strchr(units, g_ascii_toupper(digits[len - 2])) != NULL)
+        digits[len -= 1] = '\0';
+    if (len > 1 && strchr(units, g_ascii_toupper(digits[len - 1])) != NULL) {
+        shift = 10 * (guint)(strchr(units, g_ascii_toupper(digits[len - 1])) - units + 1);
+        digits[len - 1] = '\0';
+        has_unit = TRUE;
+    } else if (len != strlen(str != NULL ? str : "")) {
+        len = 0; /* "iB" or "B" without K, M, G or T */
+    }
+    /* A fraction only with a unit: "--memory 1.5" would be a fraction
+     * of a MiB. */
+    if (len == 0 || digits[0] == '+' || digits[0] == '-' || (!has_unit && strchr(digits, '.') != NULL) ||
+        !dv_cli_size_to_bytes(digits, shift, &bytes)) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, what,
+                           "%s: '%s' is not a size (use 512M, 2G, or %s as a plain number)", what,
+                           str != NULL ? str : "", unit_name);
+        return FALSE;
+    }
+    if (has_unit && (bytes & ((G_GINT64_CONSTANT(1) << unit_shift) - 1)) != 0) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, what,
+                           "%s: '%s' is not a whole number of %s", what, str, unit_name);
+        return FALSE;
+    }
+    value = bytes >> unit_shift;
+    if (value < min || value > max) {
+        g_autofree char *lo =
+            unit == DV_CLI_SIZE_MIB ? dv_cli_format_size_mib(min) : dv_cli_format_size_bytes(min);
+        g_autofree char *hi =
+            unit == DV_CLI_SIZE_MIB ? dv_cli_format_size_mib(max) : dv_cli_format_size_bytes(max);
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, what,
+                           "%s: '%s' is out of range: from %s to %s", what, str, lo, hi);
+        return FALSE;
+    }
+    *ret_value = value;
+    return TRUE;
+}
+
 gboolean
 dv_cli_parse_size(const char *what, const char *str, gint64 *ret_bytes, GError **error)
 {
-    static const struct {
-        const char *suffix;
-        guint shift;
-    } units[] = {
-        { "KiB", 10 }, { "MiB", 20 }, { "GiB", 30 }, { "TiB", 40 },
-        { "K", 10 },   { "M", 20 },   { "G", 30 },   { "T", 40 },
-    };
-    const gint64 max = G_GINT64_CONSTANT(64) << 40;
-    g_autofree char *digits = g_strdup(str);
-    guint shift = 0;
-    gint64 n = 0;
-
-    for (gsize i = 0; i < G_N_ELEMENTS(units); i++) {
-        if (g_str_has_suffix(digits, units[i].suffix) && strlen(digits) > strlen(units[i].suffix)) {
-            digits[strlen(digits) - strlen(units[i].suffix)] = '\0';
-            shift = units[i].shift;
-            break;
-        }
-    }
-    if (!g_ascii_string_to_signed(digits, 10, 1, max >> shift, &n, NULL)) {
-        dv_set_field_error(
-            error, DV_ERROR_INVALID_ARGUMENT, what,
-            "%s: expected a size such as 20G, 512M or a number of bytes, from 1 byte "
-            "to 64T, got '%s'",
-            what, str);
-        return FALSE;
-    }
-    *ret_bytes = n << shift;
-    return TRUE;
+    return dv_cli_parse_size_in(what, str, DV_CLI_SIZE_BYTES, 1, G_GINT64_CONSTANT(64) << 40,
+                                ret_bytes, error);
 }
 
 static const DvCliOption *
@@ -169,6 +235,12 @@ dv_cli_args_add_option(DvCliArgs *args, const DvCliOption *o, const char *value,
     if (o->type == DV_CLI_OPT_INT) {
         g_autofree char *what = g_strconcat("--", o->name, NULL);
         if (!dv_cli_parse_int(what, value, o->min, o->max, &number, error))
+            return FALSE;
+    } else if (o->type == DV_CLI_OPT_SIZE || o->type == DV_CLI_OPT_SIZE_MIB) {
+        g_autofree char *what = g_strconcat("--", o->name, NULL);
+        if (!dv_cli_parse_size_in(
+                what, value, o->type == DV_CLI_OPT_SIZE_MIB ? DV_CLI_SIZE_MIB : DV_CLI_SIZE_BYTES,
+                o->min, o->max, &number, error))
             return FALSE;
     } else if (o->type == DV_CLI_OPT_CHOICE) {
         g_auto(GStrv) choices = g_strsplit(o->metavar, "|", -1);
@@ -342,6 +414,8 @@ dv_cli_args_to_body(DvCliArgs *args)
             json_object_set_string_member(body, o->field, arg->value);
             break;
         case DV_CLI_OPT_INT:
+        case DV_CLI_OPT_SIZE:
+        case DV_CLI_OPT_SIZE_MIB:
             json_object_set_int_member(body, o->field, arg->number);
             break;
         case DV_CLI_OPT_FLAG:
@@ -425,10 +499,10 @@ dv_cli_disk_spec_parse(const char *spec, GError **error)
 
     if (n == 0 || n > 3) {
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "disk",
-                           "--disk: expected SIZE_MIB[:POOL[:FORMAT]], got '%s'", spec);
+                           "--disk: expected SIZE[:POOL[:FORMAT]], got '%s'", spec);
         return NULL;
     }
-    if (!dv_cli_parse_int("--disk size", parts[0], 1, 67108864, &size, error))
+    if (!dv_cli_parse_size_in("--disk size", parts[0], DV_CLI_SIZE_MIB, 1, 67108864, &size, error))
         return NULL;
     json_object_set_int_member(disk, "size_mib", size);
     if (n >= 2) {

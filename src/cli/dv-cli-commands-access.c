@@ -260,15 +260,15 @@ static const DvCliOption dv_cli_binding_add_options[] = {
       "at most N VMs in all (0-1000000)" },
     { "quota-vcpus", DV_CLI_OPT_INT, "N", NULL, NULL, NULL, 0, 100000000,
       "at most N vCPUs in all (0-100000000)" },
-    { "quota-memory", DV_CLI_OPT_INT, "MIB", NULL, NULL, NULL, 0, G_GINT64_CONSTANT(1099511627776),
-      "at most this much memory in all, in MiB" },
+    { "quota-memory", DV_CLI_OPT_SIZE_MIB, "SIZE", NULL, NULL, NULL, 0, G_GINT64_CONSTANT(1099511627776),
+      "at most this much memory in all: 64G, or MiB as a plain number" },
     { "quota-storage", DV_CLI_OPT_INT, "GIB", NULL, NULL, NULL, 0, G_GINT64_CONSTANT(1073741824),
       "at most this much storage in all, in GiB" },
     { "member-vms", DV_CLI_OPT_INT, "N", NULL, NULL, NULL, 0, 1000000, "at most N VMs per member" },
     { "member-vcpus", DV_CLI_OPT_INT, "N", NULL, NULL, NULL, 0, 100000000,
       "at most N vCPUs per member" },
-    { "member-memory", DV_CLI_OPT_INT, "MIB", NULL, NULL, NULL, 0, G_GINT64_CONSTANT(1099511627776),
-      "at most this much memory per member, in MiB" },
+    { "member-memory", DV_CLI_OPT_SIZE_MIB, "SIZE", NULL, NULL, NULL, 0, G_GINT64_CONSTANT(1099511627776),
+      "at most this much memory per member: 8G, or MiB as a plain number" },
     { "member-storage", DV_CLI_OPT_INT, "GIB", NULL, NULL, NULL, 0, G_GINT64_CONSTANT(1073741824),
       "at most this much storage per member, in GiB" },
     { NULL },
@@ -494,9 +494,9 @@ const DvCliCommand dv_cli_commands_access[] = {
       "binding add (--user U | --group G) --role R\n"
       "                   [--host-group NAME | --catalog NAME | --library-share NAME | --run-as "
       "NAME]\n"
-      "                   [--deny] [--quota-vms N] [--quota-vcpus N] [--quota-memory MIB] "
+      "                   [--deny] [--quota-vms N] [--quota-vcpus N] [--quota-memory SIZE] "
       "[--quota-storage GIB]\n"
-      "                   [--member-vms N] [--member-vcpus N] [--member-memory MIB] "
+      "                   [--member-vms N] [--member-vcpus N] [--member-memory SIZE] "
       "[--member-storage GIB]" },
     { "binding", "delete", "ID", "Delete a role binding.", NULL, NULL, dv_cli_run_action, "DELETE",
       "/bindings/{0}", NULL, "Deleted binding {0}" },

@@ -28,13 +28,15 @@ static const DvCliOption dv_cli_catalog_create_options[] = {
     { "naming", DV_CLI_OPT_STRING, "SCHEME", "naming_scheme", NULL, NULL, 0, 0,
       "machine names, one run of # is the number (desk-###)", TRUE },
     { "vcpus", DV_CLI_OPT_INT, "N", NULL, NULL, NULL, 1, 512, "virtual CPUs (1-512; default the master's)" },
-    { "memory", DV_CLI_OPT_INT, "MIB", NULL, NULL, NULL, 16, 4194304,
-      "memory in MiB (16-4194304; default the master's)" },
+    { "memory", DV_CLI_OPT_SIZE_MIB, "SIZE", NULL, NULL, NULL, 16, 4194304,
+      "memory: 2G, 512M, or MiB as a plain number (16M-4T; default the master's)" },
     { "network", DV_CLI_OPT_LIST, "NET", NULL, NULL, NULL, 0, 0, "attach a NIC to this network" },
     { "profile", DV_CLI_OPT_STRING, "PROFILE", "guest_os_profile", NULL, NULL, 0, 0,
       "guest OS profile for the identity disk (name or id)" },
-    { "personal-disk", DV_CLI_OPT_INT, "MIB", "personal_disk_mib", NULL, NULL, 1, 1048576,
-      "give every machine a personal disk of this size" },
+    { "personal-disk", DV_CLI_OPT_SIZE_MIB, "SIZE", "personal_disk_mib", NULL, NULL, 1, 1048576,
+      "give every machine a personal disk of this size: 10G, or MiB as a plain number" },
+    { "personal-disk-pool", DV_CLI_OPT_STRING, "POOL", "personal_disk_pool", NULL, NULL, 0, 0,
+      "put the personal disks in this pool of every target host" },
     { "type", DV_CLI_OPT_CHOICE, "pooled|persistent", "type", NULL, NULL, 0, 0,
       "pooled: reset at restart (default); persistent: keeps its disk" },
     { "kernel", DV_CLI_OPT_STRING, "PATH", NULL, NULL, NULL, 0, 0, "boot this kernel (a path on the hosts)" },
@@ -382,8 +384,9 @@ const DvCliCommand dv_cli_commands_catalog[] = {
       dv_cli_catalog_create_options, dv_cli_prepare_catalog_create, dv_cli_run_job, "POST", "/catalogs", NULL,
       "Created catalog {0}",
       "catalog create NAME --master VM --snapshot SNAP (--host H... | --host-group G | --cluster C)\n"
-      "                      --pool POOL --count N --naming SCHEME [--vcpus N] [--memory MIB]\n"
-      "                      [--network NET]... [--profile PROFILE] [--personal-disk MIB]\n"
+      "                      --pool POOL --count N --naming SCHEME [--vcpus N] [--memory SIZE]\n"
+      "                      [--network NET]... [--profile PROFILE] [--personal-disk SIZE]\n"
+      "                      [--personal-disk-pool POOL]\n"
       "                      [--type pooled|persistent] [--kernel PATH [--initrd PATH] [--cmdline TEXT]]\n"
       "                      [--description D]" },
     { "catalog", "list", "", "List catalogs.", dv_cli_catalog_list_options, NULL, dv_cli_run_list, "GET",

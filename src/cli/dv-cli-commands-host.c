@@ -23,7 +23,8 @@ static const DvCliOption dv_cli_host_add_options[] = {
 };
 
 static const DvCliOption dv_cli_host_list_options[] = {
-    { "state", DV_CLI_OPT_STRING, "S", NULL, "state", NULL, 0, 0, "ok, needs-attention, unreachable or adding" },
+    { "state", DV_CLI_OPT_CHOICE, "ok|needs-attention|unreachable|adding", NULL, "state", NULL, 0, 0,
+      "only hosts in this state" },
     { "group", DV_CLI_OPT_STRING, "G", NULL, "host_group_id", "/host-groups", 0, 0, "only hosts of this group" },
     { NULL },
 };

@@ -4,6 +4,7 @@
 
 #include "dv-cli.h"
 #include "dv-error.h"
+#include "dv-json.h"
 
 static const DvCliOption dv_cli_host_filter_options[] = {
     { "host", DV_CLI_OPT_STRING, "H", NULL, "host_id", "/hosts", 0, 0, "only this host (name or id)" },
@@ -27,7 +28,8 @@ static const DvCliOption dv_cli_share_add_options[] = {
 
 static const DvCliOption dv_cli_template_add_options[] = {
     { "vcpus", DV_CLI_OPT_INT, "N", "vcpus", NULL, NULL, 1, 512, "virtual CPUs (1-512)", TRUE },
-    { "memory", DV_CLI_OPT_INT, "MIB", "memory_mib", NULL, NULL, 16, 4194304, "memory in MiB (16-4194304)", TRUE },
+    { "memory", DV_CLI_OPT_SIZE_MIB, "SIZE", "memory_mib", NULL, NULL, 16, 4194304,
+      "memory: 2G, 512M, or MiB as a plain number (16M-4T)", TRUE },
     { "generation", DV_CLI_OPT_INT, "1|2", "generation", NULL, NULL, 1, 2, "1 = BIOS, 2 = UEFI" },
     { "no-secure-boot", DV_CLI_OPT_FLAG_FALSE, NULL, "secure_boot", NULL, NULL, 0, 0,
       "generation 2 without Secure Boot" },
@@ -190,10 +192,68 @@ static const DvCliOption dv_cli_volume_create_options[] = {
 };
 
 static const DvCliOption dv_cli_volume_resize_options[] = {
-    { "size", DV_CLI_OPT_STRING, "SIZE", NULL, NULL, NULL, 0, 0,
-      "new size with a unit (20G); volumes only grow", TRUE },
+    { "size", DV_CLI_OPT_STRING, "[+]SIZE", NULL, NULL, NULL, 0, 0,
+      "new size with a unit (20G), or +SIZE to add (+1G); volumes only grow", TRUE },
     { NULL },
 };
+
+/* Volumes grow up to this (the server's rule, docs/API.md). */
+#define DV_CLI_VOLUME_MAX (G_GINT64_CONSTANT(64) << 40)
+
+/* --size SIZE to body "size"; "+SIZE" is checked here and added to the
+ * capacity at run time (dv_cli_run_volume_resize()). */
+static gboolean
+dv_cli_prepare_volume_resize(DvCliArgs *args, JsonObject *body, GError **error)
+{
+    const char *size = dv_cli_args_get_string(args, "size");
+    gint64 bytes = 0;
+
+    if (size[0] != '+') {
+        if (!dv_cli_parse_size("--size", size, &bytes, error))
+            return FALSE;
+        json_object_set_int_member(body, "size", bytes);
+        return TRUE;
+    }
+    return dv_cli_parse_size("--size", size + 1, &bytes, error);
+}
+
+/* "+SIZE": the volume's capacity as the inventory has it, plus SIZE (the
+ * server checks the size on the host again in the job). */
+static gboolean
+dv_cli_run_volume_resize(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObject *body,
+                         GError **error)
+{
+    const char *size = dv_cli_args_get_string(args, "size");
+    g_autofree char *escaped = NULL;
+    g_autofree char *path = NULL;
+    g_autoptr(JsonNode) node = NULL;
+    gint64 delta = 0;
+    gint64 capacity;
+
+    if (size[0] != '+')
+        return dv_cli_run_job(cli, cmd, args, body, error);
+    if (!dv_cli_parse_size("--size", size + 1, &delta, error))
+        return FALSE;
+    escaped = g_uri_escape_string(dv_cli_args_get_positional(args, 0), NULL, TRUE);
+    path = g_strconcat("/volumes/", escaped, NULL);
+    node = dv_cli_client_request(cli->client, "GET", path, NULL, NULL, error);
+    if (node == NULL)
+        return FALSE;
+    if (!JSON_NODE_HOLDS_OBJECT(node) ||
+        (capacity = dv_json_get_int(json_node_get_object(node), "capacity", -1)) < 0) {
+        dv_set_field_error(error, DV_ERROR_INTERNAL, NULL, "the server sent a volume without a capacity");
+        return FALSE;
+    }
+    if (capacity > DV_CLI_VOLUME_MAX - delta) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "size",
+                           "--size: %s more than the volume's %" G_GINT64_FORMAT " bytes is above 64 TiB", size + 1,
+                           capacity);
+        cli->usage_failed = TRUE;
+        return FALSE;
+    }
+    json_object_set_int_member(body, "size", capacity + delta);
+    return dv_cli_run_job(cli, cmd, args, body, error);
+}
 
 /* --size SIZE to body "size" in bytes. */
 static gboolean
@@ -221,8 +281,8 @@ const DvCliCommand dv_cli_commands_storage[] = {
       dv_cli_prepare_volume_create, dv_cli_run_job, "POST", "/volumes", NULL, "Created volume {0}",
       "volume create NAME --pool POOL [--host H] --size SIZE [--format qcow2|raw]" },
     { "volume", "resize", "VOLUME", "Grow a volume (live when a running VM uses it).",
-      dv_cli_volume_resize_options, dv_cli_prepare_volume_size, dv_cli_run_job, "POST", "/volumes/{0}/resize",
-      NULL, "Resized volume {0}" },
+      dv_cli_volume_resize_options, dv_cli_prepare_volume_resize, dv_cli_run_volume_resize, "POST",
+      "/volumes/{0}/resize", NULL, "Resized volume {0}" },
     { "volume", "delete", "VOLUME", "Delete a volume no VM uses.", NULL, NULL, dv_cli_run_job, "DELETE",
       "/volumes/{0}", NULL, "Deleted volume {0}" },
     { "network", "list", "", "List virtual networks.", dv_cli_host_filter_options, NULL, dv_cli_run_list, "GET",

@@ -17,11 +17,13 @@ static const DvCliOption dv_cli_vm_create_options[] = {
       "let placement pick a host of this group" },
     { "template", DV_CLI_OPT_STRING, "T", "template", NULL, NULL, 0, 0, "start from this template" },
     { "vcpus", DV_CLI_OPT_INT, "N", "vcpus", NULL, NULL, 1, 512, "virtual CPUs (1-512)" },
-    { "memory", DV_CLI_OPT_INT, "MIB", "memory_mib", NULL, NULL, 16, 4194304, "memory in MiB (16-4194304)" },
+    { "memory", DV_CLI_OPT_SIZE_MIB, "SIZE", "memory_mib", NULL, NULL, 16, 4194304,
+      "memory: 2G, 512M, or MiB as a plain number (16M-4T)" },
     { "generation", DV_CLI_OPT_INT, "1|2", "generation", NULL, NULL, 1, 2, "1 = BIOS, 2 = UEFI" },
     { "no-secure-boot", DV_CLI_OPT_FLAG_FALSE, NULL, "secure_boot", NULL, NULL, 0, 0,
       "generation 2 without Secure Boot" },
-    { "disk", DV_CLI_OPT_LIST, "SIZE_MIB[:POOL[:FORMAT]]", NULL, NULL, NULL, 0, 0, "create a new disk" },
+    { "disk", DV_CLI_OPT_LIST, "SIZE[:POOL[:FORMAT]]", NULL, NULL, NULL, 0, 0,
+      "create a new disk: 20G:default, or MiB as a plain number" },
     { "volume", DV_CLI_OPT_LIST, "PATH", NULL, NULL, NULL, 0, 0, "attach an existing volume" },
     { "network", DV_CLI_OPT_LIST, "NET", NULL, NULL, NULL, 0, 0, "attach a NIC to this network" },
     { "start", DV_CLI_OPT_FLAG, NULL, "start", NULL, NULL, 0, 0, "start the VM once it is created" },
@@ -31,7 +33,8 @@ static const DvCliOption dv_cli_vm_create_options[] = {
 
 static const DvCliOption dv_cli_vm_list_options[] = {
     { "host", DV_CLI_OPT_STRING, "H", NULL, "host_id", "/hosts", 0, 0, "only VMs of this host (name or id)" },
-    { "state", DV_CLI_OPT_STRING, "S", NULL, "state", NULL, 0, 0, "only VMs in this state (e.g. running)" },
+    { "state", DV_CLI_OPT_CHOICE, "running|paused|shutdown|shutoff|crashed|pmsuspended|creating|missing|unknown", NULL,
+      "state", NULL, 0, 0, "only VMs in this state" },
     { "name-prefix", DV_CLI_OPT_STRING, "P", NULL, "name_prefix", NULL, 0, 0, "only names starting with P" },
     { NULL },
 };
@@ -59,8 +62,8 @@ static const DvCliOption dv_cli_vm_clone_options[] = {
 
 static const DvCliOption dv_cli_vm_set_options[] = {
     { "vcpus", DV_CLI_OPT_INT, "N", "vcpus", NULL, NULL, 1, 256, "virtual CPUs (1-256)" },
-    { "memory", DV_CLI_OPT_STRING, "SIZE", NULL, NULL, NULL, 0, 0,
-      "memory: MiB, or with a unit M, G or T (2G)" },
+    { "memory", DV_CLI_OPT_SIZE_MIB, "SIZE", "memory_mib", NULL, NULL, 16, 4194304,
+      "memory: 2G, 512M, or MiB as a plain number (16M-4T)" },
     { "description", DV_CLI_OPT_STRING, "D", "description", NULL, NULL, 0, 0, "free text" },
     { "autostart", DV_CLI_OPT_CHOICE, "on|off", NULL, NULL, NULL, 0, 0, "start with the host" },
     { "boot-order", DV_CLI_OPT_STRING, "DEV[,DEV...]", NULL, NULL, NULL, 0, 0,
@@ -153,56 +156,12 @@ dv_cli_prepare_vm_create(DvCliArgs *args, JsonObject *body, GError **error)
     return dv_cli_prepare_name(args, body, error);
 }
 
-/* "2048", "2048M", "2G", "1T" to MiB. */
-static gboolean
-dv_cli_parse_memory(const char *text, gint64 *ret_mib, GError **error)
-{
-    g_autofree char *digits = g_strdup(text);
-    gsize len = strlen(digits);
-    gint64 scale = 1;
-    gint64 n = 0;
-
-    if (len > 0) {
-        switch (g_ascii_toupper(digits[len - 1])) {
-        case 'M':
-            digits[len - 1] = '\0';
-            break;
-        case 'G':
-            scale = 1024;
-            digits[len - 1] = '\0';
-            break;
-        case 'T':
-            scale = 1024 * 1024;
-            digits[len - 1] = '\0';
-            break;
-        default:
-            break;
-        }
-    }
-    if (!dv_cli_parse_int("--memory", digits, 1, 4194304 / scale, &n, error))
-        return FALSE;
-    if (n * scale < 16) {
-        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "memory_mib",
-                           "--memory: at least 16 MiB, got '%s'", text);
-        return FALSE;
-    }
-    *ret_mib = n * scale;
-    return TRUE;
-}
-
 static gboolean
 dv_cli_prepare_vm_set(DvCliArgs *args, JsonObject *body, GError **error)
 {
-    const char *memory = dv_cli_args_get_string(args, "memory");
     const char *autostart = dv_cli_args_get_string(args, "autostart");
     const char *boot = dv_cli_args_get_string(args, "boot-order");
 
-    if (memory != NULL) {
-        gint64 mib = 0;
-        if (!dv_cli_parse_memory(memory, &mib, error))
-            return FALSE;
-        json_object_set_int_member(body, "memory_mib", mib);
-    }
     if (autostart != NULL)
         json_object_set_boolean_member(body, "autostart", g_strcmp0(autostart, "on") == 0);
     if (boot != NULL) {
@@ -245,6 +204,21 @@ dv_cli_prepare_vm_disk_add(DvCliArgs *args, JsonObject *body, GError **error)
     return TRUE;
 }
 
+static const DvCliOption dv_cli_vm_nic_add_options[] = {
+    { "network", DV_CLI_OPT_STRING, "NET", "network", NULL, NULL, 0, 0, "a libvirt network of the VM's host" },
+    { "bridge", DV_CLI_OPT_STRING, "BR", "bridge", NULL, NULL, 0, 0, "or a bridge of the host (e.g. br0)" },
+    { "mac", DV_CLI_OPT_STRING, "MAC", "mac", NULL, NULL, 0, 0, "its MAC (default: a free 52:54:00:… address)" },
+    { "model", DV_CLI_OPT_CHOICE, "virtio|e1000|e1000e|rtl8139", "model", NULL, NULL, 0, 0,
+      "the emulated card (default virtio)" },
+    { NULL },
+};
+
+static gboolean
+dv_cli_prepare_vm_nic_add(DvCliArgs *args, JsonObject *body, GError **error)
+{
+    return dv_cli_args_require_one_of(args, "network", "bridge", error);
+}
+
 static gboolean
 dv_cli_prepare_vm_clone(DvCliArgs *args, JsonObject *body, GError **error)
 {
@@ -262,8 +236,8 @@ dv_cli_prepare_snapshot_create(DvCliArgs *args, JsonObject *body, GError **error
 const DvCliCommand dv_cli_commands_vm[] = {
     { "vm", "create", "NAME", "Create a VM on a host, or on the best host of a group.", dv_cli_vm_create_options,
       dv_cli_prepare_vm_create, dv_cli_run_job, "POST", "/vms", NULL, "Created vm {0}",
-      "vm create NAME (--host H | --host-group G) [--template T] [--vcpus N] [--memory MIB]\n"
-      "                 [--generation 1|2] [--no-secure-boot] [--disk SIZE_MIB[:POOL[:FORMAT]]]...\n"
+      "vm create NAME (--host H | --host-group G) [--template T] [--vcpus N] [--memory SIZE]\n"
+      "                 [--generation 1|2] [--no-secure-boot] [--disk SIZE[:POOL[:FORMAT]]]...\n"
       "                 [--volume PATH]... [--network NET]... [--start] [--description D]" },
     { "vm", "list", "", "List VMs.", dv_cli_vm_list_options, NULL, dv_cli_run_list, "GET", "/vms",
       dv_cli_vm_columns },
@@ -294,6 +268,12 @@ const DvCliCommand dv_cli_commands_vm[] = {
       "Added a disk to vm {0}", "vm disk add VM (--volume VOL | --size SIZE [--pool POOL] [--format qcow2|raw])" },
     { "vm disk", "remove", "VM TARGET", "Remove disk TARGET (vdb) from a VM; its volume stays.", NULL, NULL,
       dv_cli_run_job, "DELETE", "/vms/{0}/disks/{1}", NULL, "Removed disk {1} from vm {0}" },
+
+    { "vm nic", "add", "VM", "Add a network interface to a VM (live when it runs).", dv_cli_vm_nic_add_options,
+      dv_cli_prepare_vm_nic_add, dv_cli_run_job, "POST", "/vms/{0}/nics", NULL, "Added a network interface to vm {0}",
+      "vm nic add VM (--network NET | --bridge BR) [--mac MAC] [--model virtio|e1000|e1000e|rtl8139]" },
+    { "vm nic", "remove", "VM MAC", "Remove the network interface MAC from a VM.", NULL, NULL, dv_cli_run_job,
+      "DELETE", "/vms/{0}/nics/{1}", NULL, "Removed network interface {1} from vm {0}" },
 
     { "vm snapshot", "create", "VM SNAP", "Take a snapshot of a VM (with its memory when it runs).",
       dv_cli_snapshot_create_options, dv_cli_prepare_snapshot_create, dv_cli_run_job, "POST",

@@ -205,8 +205,17 @@ dv_cli_resolve_id(DvCli *cli, const char *collection, const char *value, const c
             return NULL;
         items = dv_json_get_array(obj, "items");
         if (items == NULL || json_array_get_length(items) == 0) {
-            /* It may be an id. */
-            return g_strdup(value);
+            /* It may be an id (or an id's prefix): the server says, so a
+             * pool that does not exist is an error, not an empty table. */
+            g_autofree char *escaped = g_uri_escape_string(value, NULL, TRUE);
+            g_autoptr(JsonNode) by_id = NULL;
+            g_string_assign(path, collection);
+            g_string_append_printf(path, "/%s", escaped);
+            by_id = dv_cli_client_request(cli->client, "GET", path->str, NULL, NULL, error);
+            if (by_id == NULL || (obj = dv_cli_node_get_object(by_id, error)) == NULL)
+                return NULL;
+            id = dv_json_get_string(obj, "id", NULL);
+            return id != NULL ? g_strdup(id) : g_strdup(value);
         }
         if (json_array_get_length(items) > 1) {
             dv_set_field_error(error, DV_ERROR_CONFLICT, "pool",
@@ -234,7 +243,8 @@ dv_cli_arg_query_value(DvCliArg *arg, char **ret)
 {
     if (arg->option->type == DV_CLI_OPT_FLAG)
         *ret = g_strdup("true");
-    else if (arg->option->type == DV_CLI_OPT_INT)
+    else if (arg->option->type == DV_CLI_OPT_INT || arg->option->type == DV_CLI_OPT_SIZE ||
+             arg->option->type == DV_CLI_OPT_SIZE_MIB)
         *ret = g_strdup_printf("%" G_GINT64_FORMAT, arg->number);
     else
         *ret = g_strdup(arg->value);
@@ -270,9 +280,15 @@ dv_cli_args_add_query(DvCli *cli, DvCliArgs *args, GString *path, GError **error
 
         if (o->query == NULL)
             continue;
-        if (o->resolve != NULL)
+        if (o->resolve != NULL) {
+            /* A filter naming nothing is an error naming the flag, not an
+             * empty table. */
             value = dv_cli_resolve_id(cli, o->resolve, arg->value, host_id, error);
-        else
+            if (value == NULL) {
+                g_prefix_error(error, "--%s: ", o->name);
+                return FALSE;
+            }
+        } else
             dv_cli_arg_query_value(arg, &value);
         if (value == NULL)
             return FALSE;

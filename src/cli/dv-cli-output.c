@@ -347,12 +347,19 @@ dv_cli_progress_bar_render(gint64 percent, const char *step, guint width)
     return g_string_free(out, FALSE);
 }
 
+/* Events can arrive twice or out of order (a stream reconnected, a poll
+ * after an event, a step reported again when a job is resumed): what is
+ * shown never goes back.  The percentage is the highest seen, and a line
+ * (or a bar's label) is never a step already shown, except the last line
+ * of a job that failed or was cancelled in it, which says so. */
 struct _DvCliProgress {
     FILE *stream;
     gboolean tty;
     gboolean drawn;    /* a bar is on the current line */
-    char *last_step;
-    char *last_state;
+    gboolean stopped;  /* a failed or cancelled line is out: nothing more */
+    gint64 percent;    /* the highest seen */
+    char *label;       /* the step (or state) shown last */
+    GHashTable *shown; /* labels already shown */
 };
 
 DvCliProgress *
@@ -362,6 +369,7 @@ dv_cli_progress_new(FILE *stream, gboolean tty)
 
     progress->stream = stream;
     progress->tty = tty;
+    progress->shown = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     return progress;
 }
 
@@ -370,27 +378,35 @@ dv_cli_progress_update(DvCliProgress *progress, JsonObject *job)
 {
     const char *step = dv_json_get_string(job, "current_step", NULL);
     const char *state = dv_json_get_string(job, "state", "");
-    gint64 percent = dv_json_get_int(job, "progress", 0);
+    const char *label = step != NULL && step[0] != '\0' ? step : state;
+    gboolean stopped = g_strcmp0(state, "failed") == 0 || g_strcmp0(state, "cancelled") == 0;
+    gboolean is_new;
 
+    if (progress->stopped)
+        return;
+    progress->percent = MAX(progress->percent, CLAMP(dv_json_get_int(job, "progress", 0), 0, 100));
+    /* A step seen before is not shown again (an old event): the label
+     * stays the newest one. */
+    is_new = !g_hash_table_contains(progress->shown, label);
+    if (is_new) {
+        g_hash_table_add(progress->shown, g_strdup(label));
+        g_free(progress->label);
+        progress->label = g_strdup(label);
+    }
     if (progress->tty) {
-        g_autofree char *bar = dv_cli_progress_bar_render(percent, step != NULL ? step : state, 30);
+        g_autofree char *bar = dv_cli_progress_bar_render(progress->percent, progress->label, 30);
         /* \033[K clears what a longer step name left behind. */
         fprintf(progress->stream, "\r%s\033[K", bar);
         progress->drawn = TRUE;
-    } else if (g_strcmp0(step, progress->last_step) != 0 || g_strcmp0(state, progress->last_state) != 0) {
-        /* A job that fails in the step it was in shows the same step
-         * again: say why the line is there. */
-        gboolean stopped = g_strcmp0(state, "failed") == 0 || g_strcmp0(state, "cancelled") == 0;
-        if (step != NULL && stopped)
-            fprintf(progress->stream, "%3d%%  %s (%s)\n", (int)CLAMP(percent, 0, 100), step, state);
-        else
-            fprintf(progress->stream, "%3d%%  %s\n", (int)CLAMP(percent, 0, 100), step != NULL ? step : state);
+    } else if (stopped && step != NULL && step[0] != '\0') {
+        /* A job that fails in the step it showed shows it again: say why
+         * the line is there. */
+        fprintf(progress->stream, "%3d%%  %s (%s)\n", (int)progress->percent, step, state);
+    } else if (is_new) {
+        fprintf(progress->stream, "%3d%%  %s\n", (int)progress->percent, label);
     }
+    progress->stopped = stopped;
     fflush(progress->stream);
-    g_free(progress->last_step);
-    progress->last_step = g_strdup(step);
-    g_free(progress->last_state);
-    progress->last_state = g_strdup(state);
 }
 
 void
@@ -409,7 +425,7 @@ dv_cli_progress_free(DvCliProgress *progress)
     if (progress == NULL)
         return;
     dv_cli_progress_finish(progress);
-    g_free(progress->last_step);
-    g_free(progress->last_state);
+    g_free(progress->label);
+    g_hash_table_unref(progress->shown);
     g_free(progress);
 }

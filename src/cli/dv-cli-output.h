@@ -73,7 +73,10 @@ char *dv_cli_object_render(JsonObject *obj, const char *const *skip);
 char *dv_cli_progress_bar_render(gint64 percent, const char *step, guint width);
 
 /* Draws job progress on @stream: a bar redrawn in place on a terminal, or
- * one line per step change otherwise. */
+ * one line per new step otherwise.  It never goes backwards: the
+ * percentage shown is the highest seen, a step is shown once (an event
+ * replayed or late does not show an old step again), and after a line for
+ * a failed or cancelled job nothing more. */
 typedef struct _DvCliProgress DvCliProgress;
 
 DvCliProgress *dv_cli_progress_new(FILE *stream, gboolean tty);

@@ -257,11 +257,25 @@ dv_cli_print_error(DvCli *cli, const GError *error)
     }
 }
 
+/* A usage error is one line naming the problem and where the usage is:
+ * the whole usage after it would push the one line that matters off the
+ * screen (it is printed by --help).  @words: "vm create", "vm", or NULL
+ * for the top level. */
 static int
-dv_cli_usage_error(DvCli *cli, const GError *error, const char *usage)
+dv_cli_usage_error(DvCli *cli, const GError *error, const char *words)
 {
-    fprintf(cli->err, "error: %s\n\n%s", error->message, usage);
+    g_autofree char *msg = dv_cli_sanitize(error->message);
+
+    fprintf(cli->err, "error: %s\nTry 'drover %s%s--help'.\n", msg, words != NULL ? words : "",
+            words != NULL ? " " : "");
     return DV_EXIT_USAGE;
+}
+
+/* "vm create", "vm snapshot list", "login": the words of @cmd. */
+static char *
+dv_cli_command_words(const DvCliCommand *cmd)
+{
+    return cmd->verb != NULL ? g_strconcat(cmd->noun, " ", cmd->verb, NULL) : g_strdup(cmd->noun);
 }
 
 static void
@@ -326,6 +340,7 @@ dv_cli_main(int argc, char **argv, FILE *out, FILE *err)
     g_autoptr(DvCliArgs) args = NULL;
     g_autoptr(JsonObject) body = NULL;
     g_autofree char *usage = NULL;
+    g_autofree char *words = NULL;
     const DvCliCommand *cmd;
     guint n_words = 0;
     guint used = 0;
@@ -336,10 +351,8 @@ dv_cli_main(int argc, char **argv, FILE *out, FILE *err)
     cli.err_tty = isatty(fileno(err));
     cli.format = DV_CLI_FORMAT_TABLE;
 
-    if (!dv_cli_take_global_options(&cli, argc, argv, rest, &error)) {
-        usage = dv_cli_top_usage();
-        return dv_cli_usage_error(&cli, error, usage);
-    }
+    if (!dv_cli_take_global_options(&cli, argc, argv, rest, &error))
+        return dv_cli_usage_error(&cli, error, NULL);
     while (n_words < rest->len && ((char *)g_ptr_array_index(rest, n_words))[0] != '-')
         n_words++;
     cmd = dv_cli_command_find((char **)rest->pdata, n_words, &used);
@@ -363,11 +376,12 @@ dv_cli_main(int argc, char **argv, FILE *out, FILE *err)
         } else {
             dv_set_field_error(&error, DV_ERROR_INVALID_ARGUMENT, NULL, "no command given");
         }
-        return dv_cli_usage_error(&cli, error, usage);
+        return dv_cli_usage_error(&cli, error, noun);
     }
 
-    usage = dv_cli_command_usage(cmd);
+    words = dv_cli_command_words(cmd);
     if (cli.help) {
+        usage = dv_cli_command_usage(cmd);
         fputs(usage, out);
         fputs("\n", out);
         fputs(dv_cli_global_usage, out);
@@ -375,24 +389,24 @@ dv_cli_main(int argc, char **argv, FILE *out, FILE *err)
     }
     args = dv_cli_args_parse(cmd, (int)(rest->len - used), (char **)rest->pdata + used, &error);
     if (args == NULL)
-        return dv_cli_usage_error(&cli, error, usage);
+        return dv_cli_usage_error(&cli, error, words);
     body = dv_cli_args_to_body(args);
     if (cmd->prepare != NULL && !cmd->prepare(args, body, &error))
-        return dv_cli_usage_error(&cli, error, usage);
+        return dv_cli_usage_error(&cli, error, words);
     /* Files and stdin last: a wrong combination is reported before
      * anything is read. */
     if (!dv_cli_args_load_inputs(args, body, &error))
-        return dv_cli_usage_error(&cli, error, usage);
+        return dv_cli_usage_error(&cli, error, words);
     for (guint i = 0; i < args->warnings->len; i++)
         fprintf(err, "%s\n", (const char *)g_ptr_array_index(args->warnings, i));
     if (!dv_cli_client_setup(&cli, &error))
-        return dv_cli_usage_error(&cli, error, usage);
+        return dv_cli_usage_error(&cli, error, words);
 
     if (!cmd->run(&cli, cmd, args, body, &error)) {
         DvExitCode code = dv_error_to_exit_code(error);
         fflush(out);
         if (cli.usage_failed)
-            return dv_cli_usage_error(&cli, error, usage);
+            return dv_cli_usage_error(&cli, error, words);
         dv_cli_print_error(&cli, error);
         /* A job that ran and failed without a more telling code. */
         if (cli.job_failed && code == DV_EXIT_FAILURE)

@@ -57,6 +57,10 @@ typedef enum {
     DV_CLI_OPT_SECRET_STDIN, /* a flag: field gets all of stdin as a secret */
     DV_CLI_OPT_TEXT_FILE,    /* a path: field gets the file's content as is,
                               * at most max bytes; not a secret */
+    DV_CLI_OPT_SIZE,         /* a size with a unit (20G) or plain bytes, to
+                              * bytes within [min, max] */
+    DV_CLI_OPT_SIZE_MIB,     /* a size with a unit (2G) or plain MiB, to MiB
+                              * within [min, max] */
 } DvCliOptType;
 
 typedef struct {
@@ -165,15 +169,28 @@ gboolean dv_cli_args_require_together(DvCliArgs *args, const char *a, const char
 /* Exactly one of @a and @b. */
 gboolean dv_cli_args_require_one_of(DvCliArgs *args, const char *a, const char *b, GError **error);
 
-/* "SIZE_MIB[:POOL[:FORMAT]]" to {"size_mib", "pool", "format"}. */
+/* "SIZE[:POOL[:FORMAT]]" to {"size_mib", "pool", "format"}: SIZE is MiB,
+ * or with a unit (20G). */
 JsonObject *dv_cli_disk_spec_parse(const char *spec, GError **error);
 /* Strict decimal in [min, max]; @what names the input in the message. */
 gboolean dv_cli_parse_int(const char *what, const char *str, gint64 min, gint64 max, gint64 *ret_value,
                           GError **error);
 
-/* A size with a binary unit to bytes: "20G", "512M", "1T", "64K", "20GiB";
- * plain digits are bytes.  From 1 byte to 64 TiB; @what names the input
- * ("--size") in the message. */
+typedef enum {
+    DV_CLI_SIZE_BYTES,
+    DV_CLI_SIZE_MIB,
+} DvCliSizeUnit;
+
+/* A size: a number with a binary unit K, M, G or T (either case, with an
+ * optional "iB" or "B": 2G = 2GiB = 2gb = 2^31 bytes), a fraction allowed
+ * with a unit ("1.5G"), or a plain whole number, which is in @unit (the
+ * meaning each flag had before units: bytes for --size, MiB for
+ * --memory).  *@ret_value is in @unit, within [@min, @max]; a size that is
+ * not a whole number of @unit ("1.3M" of MiB) is refused.  @what names the
+ * input ("--memory") in the message. */
+gboolean dv_cli_parse_size_in(const char *what, const char *str, DvCliSizeUnit unit, gint64 min,
+                              gint64 max, gint64 *ret_value, GError **error);
+/* dv_cli_parse_size_in() in bytes, from 1 byte to 64 TiB. */
 gboolean dv_cli_parse_size(const char *what, const char *str, gint64 *ret_bytes, GError **error);
 
 /* The generated usage of a command: synopsis and options. */

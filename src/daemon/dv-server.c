@@ -680,6 +680,50 @@ dv_route_check_inputs(DvRequest *req, const DvOp *op, JsonObject *body, GError *
     return dv_op_check_body(op, body, error);
 }
 
+/* Ids by unique prefix, in one place for every operation: the object in
+ * the path ({ref}) and the parent a body names (a VM's host) are turned
+ * into full ids before the authorizer and the handler see them, so both
+ * work on ids as before.  Only objects the caller sees are candidates
+ * (dv_core_resolve_prefix()).  @keep owns the strings put in @call. */
+static gboolean
+dv_route_resolve_prefixes(DvRequest *req, const DvOp *op, DvOpCall *call, DvAuthzKeep *keep,
+                          GError **error)
+{
+    DvEngine *engine = req->server->engine;
+    char *full = NULL;
+
+    if (call->actor == NULL)
+        return TRUE;
+    if (op->target == DV_OP_TARGET_PATH && op->object != DV_KIND_LAST && call->params[0] != NULL) {
+        if (!dv_core_resolve_prefix(engine, call->actor, op->object, call->params[0], "id", &full,
+                                    error))
+            return FALSE;
+        if (full != NULL) {
+            g_ptr_array_add(keep->strs, full);
+            call->params[0] = full;
+        }
+    }
+    if (op->target == DV_OP_TARGET_PARENT && call->body != NULL) {
+        const char *fields[] = { op->target_field, op->alt_field };
+        DvKind kinds[] = { op->parent_kind, op->alt_kind };
+        for (guint i = 0; i < G_N_ELEMENTS(fields); i++) {
+            const char *ref =
+                fields[i] != NULL ? dv_json_get_string(call->body, fields[i], NULL) : NULL;
+            if (ref == NULL)
+                continue;
+            full = NULL;
+            if (!dv_core_resolve_prefix(engine, call->actor, kinds[i], ref, fields[i], &full,
+                                        error))
+                return FALSE;
+            if (full != NULL) {
+                json_object_set_string_member(call->body, fields[i], full);
+                g_free(full);
+            }
+        }
+    }
+    return TRUE;
+}
+
 static JsonObject *
 dv_route_op(DvRequest *req, const DvOp *op, const char **params, guint *status, GError **error)
 {
@@ -712,6 +756,8 @@ dv_route_op(DvRequest *req, const DvOp *op, const char **params, guint *status, 
     if (!dv_route_read_body(req, op, &body, error))
         return NULL;
     call.body = body;
+    if (!dv_route_resolve_prefixes(req, op, &call, &keep, error))
+        return NULL;
     if (!dv_authorizer_check(req, op, &call, &obj, &keep, &local) ||
         !dv_authorizer_check_run_as(req, op, &call, &local)) {
         dv_authorizer_audit(req, op, &call, &obj, NULL, local, TRUE);

@@ -26,6 +26,13 @@ dv_op_get(DvOpCall *call, GError **error)
     return dv_engine_get_for(call->engine, call->actor, call->op->object, call->params[0], error);
 }
 
+/* A VM with its guest's addresses (features/vms, dv-vms-nics.c). */
+static JsonObject *
+dv_op_vm_get(DvOpCall *call, GError **error)
+{
+    return dv_engine_vm_get(call->engine, call->params[0], call->actor, error);
+}
+
 static JsonObject *
 dv_op_create(DvOpCall *call, GError **error)
 {
@@ -515,7 +522,7 @@ static const DvOp dv_engine_ops[] = {
       .target_field = "ref",
       .shape = DV_OP_SHAPE_OBJECT,
       .flags = DV_OP_FLAG_NO_QUERY,
-      .handler = dv_op_get },
+      .handler = dv_op_vm_get },
     { .name = "vm.delete",
       .method = "DELETE",
       .path = "/vms/{ref}",

@@ -180,6 +180,10 @@ static const DvMatrixRow dv_matrix_rows[] = {
     { "vm.disk.remove", "/vms/{vm}/disks/vdz", M, "AAA3A4", "A44444", "AAA3AA" },
     /* Clone (issue 12): vm.create checked on the source VM. */
     { "vm.clone", "/vms/{vm}/clone", M, "AAA3A4", "A44444", "AAA3AA" },
+    /* A VM's network interfaces (issue 12, item 4): vm.change, as its
+     * disks; "nomac" is refused (400) once authorized. */
+    { "vm.nic.add", "/vms/{vm}/nics", M, "AAA3A4", "A44444", "AAA3AA" },
+    { "vm.nic.remove", "/vms/{vm}/nics/nomac", M, "AAA3A4", "A44444", "AAA3AA" },
     { "job.list", "/jobs", NULL, "AAAAAA", "AAAAAA", NULL },
     { "job.get", "/jobs/{job}", NULL, "AAAAA4", "A44444", "AAAAAA" },
     { "job.cancel", "/jobs/{job}/cancel", M, "AAA3A4", "A44444", "AAA3AA" },

@@ -2,8 +2,10 @@
  * local libvirtd (qemu:///system) and the tiny guest (docs/TINY-GUEST.md).
  *
  * A gen-1 master VM (the tiny guest's master.qcow2, shut off) with a
- * snapshot; a catalog of 3 machines with a guest OS profile; the job must
- * make 3 ready machines with their volumes and domains; one machine boots
+ * snapshot; a catalog of 3 machines with a guest OS profile whose personal
+ * disks go to a second dir pool, defined with its directory missing (seed
+ * 004: the job builds and starts it before the first personal disk); the
+ * job must make 3 ready machines with their volumes and domains; one machine boots
  * and reports on its serial console its own hostname and instance-id (from
  * its identity disk) and the image version (from the base).
  *
@@ -211,6 +213,8 @@ test_provision_and_boot(void)
     g_autofree char *prefix = prefix_new(getppid());
     g_autofree char *dir = dv_test_system_dir_new(prefix);
     g_autofree char *pool = g_strdup_printf("%spool", prefix);
+    g_autofree char *pers_pool = g_strdup_printf("%spers", prefix);
+    g_autofree char *pers_dir = g_build_filename(dir, "personal", NULL);
     g_autofree char *state_dir = NULL;
     g_autofree char *kernel = g_build_filename(dir, "vmlinuz", NULL);
     g_autofree char *initrd = g_build_filename(dir, "initrd.img", NULL);
@@ -232,6 +236,15 @@ test_provision_and_boot(void)
     g_free(src);
     dv_test_copy_file(src = g_build_filename(guest_dir(), "master.qcow2", NULL), master_path);
     dv_test_system_pool_create(vh, pool, dir);
+    /* The personal disks' pool: persistent, stopped, no directory yet. */
+    {
+        g_autofree char *pxml = g_markup_printf_escaped(
+            "<pool type='dir'><name>%s</name><target><path>%s</path></target></pool>", pers_pool,
+            pers_dir);
+        g_assert_true(dv_virt_pool_define(vh, pers_pool, pxml, FALSE, NULL, &error));
+        g_assert_no_error(error);
+        g_assert_false(g_file_test(pers_dir, G_FILE_TEST_EXISTS));
+    }
 
     state_dir = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
     engine = dv_test_engine_new(state_dir, FALSE);
@@ -255,12 +268,13 @@ test_provision_and_boot(void)
 
     /* The catalog. */
     g_free(json);
-    json = g_strdup_printf("{\"name\":\"%s\",\"master_vm\":\"%smaster\",\"master_snapshot\":\"golden\","
-                           "\"hosts\":[\"local\"],\"pool\":\"%s\",\"naming_scheme\":\"%s#\",\"count\":3,"
-                           "\"guest_os_profile\":\"desks\",\"personal_disk_mib\":16,"
-                           "\"machine\":{\"memory_mib\":128,\"kernel\":\"%s\",\"initrd\":\"%s\","
-                           "\"cmdline\":\"console=ttyS0 quiet\"}}",
-                           cat_name, prefix, pool, prefix, kernel, initrd);
+    json = g_strdup_printf(
+        "{\"name\":\"%s\",\"master_vm\":\"%smaster\",\"master_snapshot\":\"golden\","
+        "\"hosts\":[\"local\"],\"pool\":\"%s\",\"naming_scheme\":\"%s#\",\"count\":3,"
+        "\"guest_os_profile\":\"desks\",\"personal_disk_mib\":16,\"personal_disk_pool\":\"%s\","
+        "\"machine\":{\"memory_mib\":128,\"kernel\":\"%s\",\"initrd\":\"%s\","
+        "\"cmdline\":\"console=ttyS0 quiet\"}}",
+        cat_name, prefix, pool, prefix, pers_pool, kernel, initrd);
     {
         gint64 t0 = g_get_monotonic_time();
         g_clear_pointer(&done, json_object_unref);
@@ -293,8 +307,12 @@ test_provision_and_boot(void)
             /* Identity disks in the catalog's first identity pool, a
              * directory of the pool's directory, mode 0600. */
             g_autofree char *want_prefix =
-                k == 1 ? g_strdup_printf("%s/%s-id-0/%s-%s-", dir, cat_name, cat_name, dv_json_get_string(m, "name", ""))
-                       : g_strdup_printf("%s/%s-%s-", dir, cat_name, dv_json_get_string(m, "name", ""));
+                k == 1   ? g_strdup_printf("%s/%s-id-0/%s-%s-", dir, cat_name, cat_name,
+                                           dv_json_get_string(m, "name", ""))
+                : k == 2 ? g_strdup_printf("%s/%s-%s-", pers_dir, cat_name,
+                                           dv_json_get_string(m, "name", ""))
+                         : g_strdup_printf("%s/%s-%s-", dir, cat_name,
+                                           dv_json_get_string(m, "name", ""));
             g_assert_nonnull(p);
             g_assert_true(g_str_has_prefix(p, want_prefix));
             if (k == 1) {
@@ -342,6 +360,16 @@ test_provision_and_boot(void)
         g_assert_nonnull(strstr(log, "DROVER-GUEST: disk vdb iso9660 cidata"));
     }
     reconcile_and_delete(engine, cat_name, pool, dir, items);
+    /* The personal disks went with the catalog. */
+    {
+        g_autoptr(GDir) d = g_dir_open(pers_dir, 0, &error);
+        const char *name;
+        g_assert_no_error(error);
+        while ((name = g_dir_read_name(d)) != NULL)
+            g_error("%s/%s is left behind", pers_dir, name);
+    }
+    g_assert_true(dv_virt_pool_undefine(vh, pers_pool, NULL, &error));
+    g_assert_no_error(error);
     g_clear_pointer(&engine, dv_engine_free);
     dv_test_system_remove_tree(state_dir);
 }
@@ -360,6 +388,15 @@ run_isolated(void)
     dv_test_tiny_guest_build(DV_BUILD_TINY_GUEST, guest_dir(), NULL);
     prefix = prefix_new(getpid());
     dv_test_system_run_isolated(the_virt, prefix, 480);
+    {
+        /* The personal disks' pool is persistent: gone even when the
+         * case stopped early (nothing when it ended well). */
+        g_autofree char *pers = g_strdup_printf("%spers", prefix);
+        g_autoptr(GError) ignored = NULL;
+        g_autoptr(DvVirtHost) vh = dv_virt_host_get(the_virt, "local-test", SYSTEM_URI);
+        if (!dv_virt_pool_undefine(vh, pers, NULL, &ignored))
+            g_debug("no pool %s left: %s", pers, ignored->message);
+    }
 }
 
 int

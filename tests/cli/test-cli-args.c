@@ -30,6 +30,11 @@ test_disk_spec(void)
         { "2048:fast", "{\"size_mib\":2048,\"pool\":\"fast\"}" },
         { "10240", "{\"size_mib\":10240}" },
         { "67108864", "{\"size_mib\":67108864}" },
+        { "20G:default", "{\"size_mib\":20480,\"pool\":\"default\"}" },
+        { "1.5G", "{\"size_mib\":1536}" },
+        { "64T", "{\"size_mib\":67108864}" },
+        { "65T", NULL },
+        { "1.3M", NULL },
         { "67108865", NULL },
         { "0", NULL },
         { "-5", NULL },
@@ -102,8 +107,16 @@ test_parse_size(void)
         { "20GiB", TRUE, G_GINT64_CONSTANT(20) << 30 },
         { "4096", TRUE, 4096 },
         { "64T", TRUE, G_GINT64_CONSTANT(64) << 40 },
+        { "1.5G", TRUE, G_GINT64_CONSTANT(1536) << 20 },
+        { "20g", TRUE, G_GINT64_CONSTANT(20) << 30 },
+        { "20GB", TRUE, G_GINT64_CONSTANT(20) << 30 },
+        { "2gib", TRUE, G_GINT64_CONSTANT(2) << 30 },
+        { "0.5K", TRUE, 512 },
         { "65T", FALSE }, { "0", FALSE }, { "0G", FALSE }, { "G", FALSE }, { "", FALSE },
-        { "1.5G", FALSE }, { "-1G", FALSE }, { "20g", FALSE }, { "20Q", FALSE }, { "20 G", FALSE },
+        { "-1G", FALSE }, { "20Q", FALSE }, { "20 G", FALSE }, { "1.5", FALSE }, { "1.G", FALSE },
+        { ".5G", FALSE }, { "0.1K", FALSE }, { "20iB", FALSE }, { "20B", FALSE }, { "+2G", FALSE },
+        { "1.-5G", FALSE }, { "1.0000000001G", FALSE }, { "99999999999999999999", FALSE },
+        { "16777216T", FALSE },
     };
 
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -116,6 +129,46 @@ test_parse_size(void)
         } else {
             g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
             g_assert_cmpstr(dv_error_get_field(error), ==, "--size");
+            g_assert_cmpint(value, ==, -1);
+        }
+    }
+}
+
+/* Memory: plain numbers keep meaning MiB (released scripts), a unit is
+ * converted, and what is not a whole MiB or out of range names the flag. */
+static void
+test_parse_size_mib(void)
+{
+    static const struct {
+        const char *str;
+        gint64 value; /* -1: refused */
+        const char *message;
+    } cases[] = {
+        { "2048", 2048 },     { "2G", 2048 },   { "512M", 512 },       { "512MiB", 512 },
+        { "1.5G", 1536 },     { "4T", 4194304 }, { "16M", 16 },        { "16384K", 16 },
+        { "2X", -1, "--memory: '2X' is not a size (use 512M, 2G, or MiB as a plain number)" },
+        { "1.5", -1, "--memory: '1.5' is not a size (use 512M, 2G, or MiB as a plain number)" },
+        { "2048.0", -1, "--memory: '2048.0' is not a size (use 512M, 2G, or MiB as a plain number)" },
+        { "1.5M", -1, "--memory: '1.5M' is not a whole number of MiB" },
+        { "1.3M", -1, "--memory: '1.3M' is not a size (use 512M, 2G, or MiB as a plain number)" },
+        { "512K", -1, "--memory: '512K' is not a whole number of MiB" },
+        { "8", -1, "--memory: '8' is out of range: from 16 MiB to 4 TiB" },
+        { "5T", -1, "--memory: '5T' is out of range: from 16 MiB to 4 TiB" },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(GError) error = NULL;
+        gint64 value = -1;
+        gboolean ok = dv_cli_parse_size_in("--memory", cases[i].str, DV_CLI_SIZE_MIB, 16, 4194304, &value, &error);
+        if (cases[i].value >= 0) {
+            g_assert_no_error(error);
+            g_assert_true(ok);
+            g_assert_cmpint(value, ==, cases[i].value);
+        } else {
+            g_assert_false(ok);
+            g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
+            g_assert_cmpstr(dv_error_get_field(error), ==, "--memory");
+            g_assert_cmpstr(error->message, ==, cases[i].message);
             g_assert_cmpint(value, ==, -1);
         }
     }
@@ -161,9 +214,17 @@ test_vm_create_body(void)
                                          "--disk", "512", "--network", "default", "--network", "dmz",
                                          "--generation", "2", "--no-secure-boot", "--start", NULL };
     g_autoptr(GError) error = NULL;
+    static const char *const units[] = { "web1", "--host", "kvm1", "--memory", "2G", "--disk", "20G:default", NULL };
     g_autofree char *body = build_body(cmd, words, &error);
+    g_autofree char *with_units = NULL;
 
     g_assert_no_error(error);
+    /* Sizes with units: MiB in the body, as the plain numbers were. */
+    with_units = build_body(cmd, units, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(with_units, ==,
+                    "{\"host\":\"kvm1\",\"memory_mib\":2048,\"disks\":[{\"size_mib\":20480,\"pool\":\"default\"}],"
+                    "\"name\":\"web1\"}");
     /* Disks keep their command-line order across --disk and --volume. */
     g_assert_cmpstr(body, ==,
                     "{\"host\":\"kvm1\",\"vcpus\":2,\"memory_mib\":2048,\"generation\":2,\"secure_boot\":false,"
@@ -374,10 +435,10 @@ test_catalog_create_errors(void)
         { { BASE, "--host", "a", "--count", "0" }, "--count", "from 1 to 10000, got '0'" },
         { { BASE, "--host", "a", "--count", "10001" }, "--count", "from 1 to 10000" },
         { { BASE, "--host", "a", "--count", "2", "--type", "shared" }, "type", "one of pooled|persistent" },
-        { { BASE, "--host", "a", "--count", "2", "--personal-disk", "0" }, "--personal-disk", "from 1 to 1048576" },
+        { { BASE, "--host", "a", "--count", "2", "--personal-disk", "0" }, "--personal-disk", "from 1 MiB to 1 TiB" },
         { { BASE, "--host", "a", "--count", "2", "--initrd", "/i" }, "initrd", "--initrd needs --kernel" },
         { { BASE, "--host", "a", "--count", "2", "--cmdline", "quiet" }, "cmdline", "--cmdline needs --kernel" },
-        { { BASE, "--host", "a", "--count", "2", "--memory", "8" }, "--memory", "from 16 to 4194304" },
+        { { BASE, "--host", "a", "--count", "2", "--memory", "8" }, "--memory", "from 16 MiB to 4 TiB" },
         { { BASE, "--host", "a", "--count", "2", "--pool", "q" }, "pool", "--pool given more than once" },
         { { "c", "--snapshot", "s", "--pool", "p", "--naming", "d-##", "--host", "a", "--count", "2" },
           "master", "missing option --master VM" },
@@ -438,7 +499,7 @@ test_parse_errors(void)
         { "host", "set", { "kvm1" }, "nothing to change" },
         { "host", "set", { "kvm1", "--cluster", "c", "--no-cluster" }, "contradict" },
         { "library-share", "add", { "s", "--path", "/p", "--host", "h" }, "go together" },
-        { "template", "add", { "t", "--vcpus", "1", "--memory", "8" }, "from 16 to 4194304" },
+        { "template", "add", { "t", "--vcpus", "1", "--memory", "8" }, "from 16 MiB to 4 TiB" },
         { "template", "add", { "t", "--vcpus", "1", "--memory", "64", "--generation", "3" }, "from 1 to 2" },
         { "login", NULL, { "--password", "hunter2" }, "visible to every user in 'ps'" },
         { "login", NULL, { "--password=hunter2" }, "--password-file" },
@@ -545,21 +606,26 @@ test_main_usage(void)
         { { "--help", "vm", "create" }, 0, "usage: drover vm create NAME (--host H | --host-group G)", "" },
         { { "vm", "snapshot", "-h" }, 0, "usage: drover vm snapshot VERB", "" },
         { { "vm" }, 2, "", "error: 'vm' needs a verb" },
-        { { "vm", "frobnicate" }, 2, "", "error: unknown verb 'frobnicate' for 'vm'" },
-        { { "frobnicate" }, 2, "", "error: unknown command 'frobnicate'" },
+        { { "vm", "frobnicate" }, 2, "", "error: unknown verb 'frobnicate' for 'vm'\nTry 'drover vm --help'.\n" },
+        { { "frobnicate" }, 2, "", "error: unknown command 'frobnicate'\nTry 'drover --help'.\n" },
         { { "-o", "yaml", "host", "list" }, 2, "", "--output: must be table or json" },
         { { "host", "list", "--server" }, 2, "", "--server needs a value" },
         { { "--server", "ftp://x", "host", "list" }, 2, "", "is not a server URL" },
-        { { "vm", "create", "web1", "--host", "h", "--vcpus", "1.5" }, 2, "", "usage: drover vm create" },
+        { { "vm", "create", "web1", "--host", "h", "--vcpus", "1.5" }, 2, "", "\nTry 'drover vm create --help'.\n" },
         { { "login", "--password", "x" }, 2, "", "use --password-file F or --password-stdin" },
         { { "catalog", "--help" }, 0, "machines CATALOG", "" },
-        { { "catalog", "create", "c", "--master", "m" }, 2, "", "usage: drover catalog create NAME --master VM" },
+        { { "catalog", "create", "c", "--master", "m" }, 2, "", "Try 'drover catalog create --help'.\n" },
         { { "user", "--help" }, 0, "passwd", "" },
         { { "--help" }, 0, "  binding          list, add, delete\n", "" },
         { { "audit", "--help" }, 0, "usage: drover audit [--user U] [--operation OP]", "" },
-        { { "binding", "add", "--role", "r", "--quota-vms", "x" }, 2, "", "usage: drover binding add (--user U" },
+        { { "binding", "add", "--role", "r", "--quota-vms", "x" }, 2, "", "Try 'drover binding add --help'.\n" },
         { { "binding", "add", "--role", "r" }, 2, "", "error: give exactly one of --user U and --group G" },
         { { "token", "add", "ci", "--expires-in", "0" }, 2, "", "from 1 to 365" },
+        /* A filter value that cannot match is an error, not an empty table. */
+        { { "vm", "list", "--state", "runing" }, 2, "",
+          "error: --state: must be one of running|paused|shutdown|shutoff|crashed|pmsuspended|creating|missing|unknown, "
+          "got 'runing'\nTry 'drover vm list --help'.\n" },
+        { { "host", "list", "--state", "down" }, 2, "", "--state: must be one of ok|needs-attention|" },
         { { "user", "add", "x", "--password", "Pw-unit-1" }, 2, "", "use --password-file F or --password-stdin" },
     };
 
@@ -567,8 +633,16 @@ test_main_usage(void)
         g_autofree char *out = NULL;
         g_autofree char *err = NULL;
         int rc = run(cases[i].words, &out, &err);
+        guint lines = 0;
         if (rc != cases[i].rc || strstr(out, cases[i].out) == NULL || strstr(err, cases[i].err) == NULL)
             g_error("case %" G_GSIZE_FORMAT ": rc %d, out '%s', err '%s'", i, rc, out, err);
+        /* A usage error is the error line and where to read the usage,
+         * never the usage itself. */
+        for (const char *p = err; *p != '\0'; p++)
+            lines += *p == '\n';
+        if (rc == 2 && (lines != 2 || strstr(err, "usage:") != NULL || !g_str_has_prefix(err, "error: ") ||
+                        strstr(err, "\nTry 'drover ") == NULL))
+            g_error("case %" G_GSIZE_FORMAT ": a usage error of %u lines: '%s'", i, lines, err);
     }
 }
 
@@ -1044,7 +1118,7 @@ test_access_errors(void)
           "at most one scope" },
         { "binding", "add", { "--user", "u", "--role", "r", "--quota-vms", "ten" }, "--quota-vms",
           "--quota-vms: expected a whole number from 0 to 1000000, got 'ten'" },
-        { "binding", "add", { "--user", "u", "--role", "r", "--quota-memory", "-1" }, "--quota-memory", "got '-1'" },
+        { "binding", "add", { "--user", "u", "--role", "r", "--quota-memory", "-1" }, "--quota-memory", "'-1' is not a size" },
         { "binding", "add", { "--user", "u", "--role", "r", "--quota-storage", "1.5" }, "--quota-storage",
           "got '1.5'" },
         { "binding", "add", { "--user", "u", "--role", "r", "--member-vcpus", "4x" }, "--member-vcpus", "got '4x'" },
@@ -1096,6 +1170,7 @@ main(int argc, char **argv)
     g_test_add_func("/drover/cli/args/disk-spec", test_disk_spec);
     g_test_add_func("/drover/cli/args/parse-int", test_parse_int);
     g_test_add_func("/drover/cli/args/parse-size", test_parse_size);
+    g_test_add_func("/drover/cli/args/parse-size-mib", test_parse_size_mib);
     g_test_add_func("/drover/cli/args/volume-bodies", test_volume_bodies);
     g_test_add_func("/drover/cli/args/vm-create-body", test_vm_create_body);
     g_test_add_func("/drover/cli/args/template-body", test_template_body);

@@ -850,7 +850,7 @@ test_main_access(void)
     /* Usage errors send nothing. */
     ACCESS_RUN(DV_EXIT_USAGE, NULL, "user", "add", "carol", "--password", "Carol-pw-1234");
     g_assert_null(strstr(err, "Carol-pw"));
-    assert_contains(err, "usage: drover user add NAME (--password-file F | --password-stdin)");
+    assert_contains(err, "\nTry 'drover user add --help'.\n");
 
     /* role */
     ACCESS_RUN(0, "GET /api/v1/roles -", "role", "list");

@@ -550,7 +550,7 @@ test_hosts(Fixture *f, gconstpointer data)
     r = cli_run(f, "host", "set", "kvm1", "--max-connections", "0", NULL);
     assert_exit(r, 2);
     assert_contains(r->err, "--max-connections");
-    assert_contains(r->err, "usage: drover host set");
+    assert_contains(r->err, "\nTry 'drover host set --help'.\n");
     g_clear_pointer(&r, cli_result_free);
     r = cli_run(f, "host", "list", "--group", "nosuchgroup", NULL);
     assert_error(r, 3, "nosuchgroup");
@@ -800,6 +800,24 @@ test_volumes(Fixture *f, gconstpointer data)
     g_clear_pointer(&r, cli_result_free);
     r = cli_run(f, "volume", "resize", id, "--size", "10M", NULL);
     assert_error(r, 6, "a volume only grows");
+    {
+        /* +SIZE adds to the capacity: the job asks for 21 MiB (and test:///
+         * cannot resize, so it fails there, after the server's checks). */
+        g_autoptr(JsonObject) job = NULL;
+        g_clear_pointer(&r, cli_result_free);
+        r = cli_run(f, "--no-wait", "-o", "json", "volume", "resize", id, "--size", "+1M", NULL);
+        assert_exit(r, 0);
+        job = parse_object(r->out);
+        g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(job, "params"), "size"), ==,
+                        21 * 1024 * 1024);
+        g_clear_pointer(&r, cli_result_free);
+        r = cli_run(f, "job", "watch", json_object_get_string_member(job, "id"), NULL);
+        assert_job_error(r, 6, "not supported");
+        g_clear_pointer(&r, cli_result_free);
+        r = cli_run(f, "volume", "resize", id, "--size", "+64T", NULL);
+        assert_exit(r, 2);
+        assert_contains(r->err, "above 64 TiB");
+    }
     used = volume_id(f, "dom0.qcow2", &capacity);
     g_clear_pointer(&r, cli_result_free);
     r = cli_run(f, "volume", "delete", used, NULL);
@@ -822,6 +840,74 @@ test_volumes(Fixture *f, gconstpointer data)
     r = cli_run(f, "volume", "list", NULL);
     assert_exit(r, 0);
     assert_not_contains(r->out, "data1");
+}
+
+/* vm nic add/remove and the guest's addresses in vm show on a test:///
+ * host whose network net1 has DHCP (the test driver then makes up one
+ * lease per interface; it has no device attach, so an add fails in its
+ * job): the refusals, each naming the field and the rule. */
+static void
+test_vm_nics(Fixture *f, gconstpointer data)
+{
+    g_autoptr(CliResult) r = NULL;
+    g_autoptr(JsonObject) vm = NULL;
+    g_autofree char *text = NULL;
+    g_autofree char *with_ip = NULL;
+    g_auto(GStrv) parts = NULL;
+    g_autoptr(GError) error = NULL;
+    JsonObject *nic;
+    const char *mac;
+
+    g_assert_true(g_file_get_contents(f->host_xml, &text, NULL, &error));
+    parts = g_strsplit(text, "<bridge name='virbr9'/>", 2);
+    with_ip = g_strjoinv("<bridge name='virbr9'/><ip address='192.168.122.1' "
+                         "netmask='255.255.255.0'><dhcp><range start='192.168.122.2' "
+                         "end='192.168.122.254'/></dhcp></ip>",
+                         parts);
+    g_assert_true(g_file_set_contents(f->host_xml, with_ip, -1, &error));
+    add_host(f, "kvm1");
+
+    r = cli_run(f, "vm", "show", "dom0", "-o", "json", NULL);
+    assert_exit(r, 0);
+    vm = parse_object(r->out);
+    nic = json_array_get_object_element(
+        json_object_get_array_member(json_object_get_object_member(vm, "spec"), "networks"), 0);
+    mac = json_object_get_string_member(nic, "mac");
+    g_assert_cmpuint(json_array_get_length(json_object_get_array_member(nic, "addresses")), ==, 1);
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "show", "dom0", NULL);
+    assert_exit(r, 0);
+    assert_contains(r->out, "192.168.122.");
+    assert_contains(r->out, "lease");
+    assert_contains(r->out, mac);
+
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "nic", "add", "dom0", "--network", "nonet", NULL);
+    assert_error(r, 3, "network: host kvm1 of VM dom0 has no network 'nonet'");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "nic", "add", "dom0", "--network", "net1", "--mac", "52:54:00:1", NULL);
+    assert_error(r, 6, "mac: must be a MAC address");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "nic", "add", "dom0", "--network", "net1", "--mac", "03:00:00:00:00:01",
+                NULL);
+    assert_error(r, 6, "not a unicast address");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "nic", "add", "dom0", "--network", "net1", "--mac", mac, NULL);
+    assert_error(r, 4, "is in use by VM dom0");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "nic", "add", "dom0", "--network", "net1", "--model", "ne2k", NULL);
+    assert_exit(r, 2);
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "nic", "add", "dom0", NULL);
+    assert_exit(r, 2);
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "nic", "remove", "dom0", "52:54:00:00:00:01", NULL);
+    assert_error(r, 3, "mac: VM dom0 has no network interface 52:54:00:00:00:01");
+    /* A free MAC: accepted, then the test driver cannot attach. */
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "nic", "add", "dom0", "--network", "net1", NULL);
+    g_assert_cmpint(r->status, !=, 0);
+    assert_contains(r->err, "not supported");
 }
 
 /* vm set, reboot, reset, shutdown --timeout, delete --force on a test:///
@@ -971,6 +1057,186 @@ test_vm_clone(Fixture *f, gconstpointer data)
     assert_error(r, 3, "c3");
 }
 
+/* @sql on droverd's own database while it runs: sqlite3 on its file, or
+ * psql on its PostgreSQL database (the CLI tier links no database client). */
+static void
+db_exec(Fixture *f, const char *sql)
+{
+    g_autofree char *file = g_build_filename(f->d->state_dir, "drover.db", NULL);
+    g_autofree char *uri = NULL;
+    g_autofree char *err = NULL;
+    gint status = 0;
+    const char *sqlite_argv[] = { "sqlite3", "-bail", file, sql, NULL };
+    const char *pg_argv[] = { "psql", NULL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql, NULL };
+    const char *const *argv = sqlite_argv;
+
+    if (f->pg_db != NULL) {
+        const char *admin = g_getenv("DV_TEST_PG_URI");
+        const char *query = strchr(admin, '?');
+        const char *slash = g_strrstr_len(admin, query != NULL ? query - admin : -1, "/");
+        g_assert_nonnull(slash);
+        uri = g_strdup_printf("%.*s/%s%s", (int)(slash - admin), admin, f->pg_db, query != NULL ? query : "");
+        pg_argv[1] = uri;
+        argv = pg_argv;
+    }
+    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
+                      NULL, &err, &status, NULL) ||
+        !g_spawn_check_wait_status(status, NULL))
+        g_error("%s '%s' failed: %s", argv[0], sql, err != NULL ? err : "");
+}
+
+/* The id of @noun @name, through the CLI. */
+static char *
+object_id(Fixture *f, const char *noun, const char *name)
+{
+    g_autoptr(CliResult) r = cli_run(f, "-o", "json", noun, "show", name, NULL);
+    g_autoptr(JsonObject) obj = NULL;
+
+    assert_exit(r, 0);
+    obj = parse_object(r->out);
+    return g_strdup(json_object_get_string_member(obj, "id"));
+}
+
+/* CLI habits (issue 12, item 10) against a real droverd: ids by unique
+ * prefix in a path and in a body, an ambiguous prefix listing the
+ * candidates, names first, and filters that cannot match refused. */
+static void
+test_ids_by_prefix(Fixture *f, gconstpointer data)
+{
+    g_autoptr(CliResult) r = NULL;
+    g_autofree char *host_id = NULL;
+    g_autofree char *vm_id = NULL;
+    g_autofree char *short8 = NULL;
+    g_autofree char *host8 = NULL;
+    g_autoptr(JsonObject) vm = NULL;
+
+    add_host(f, "kvm1");
+    host_id = object_id(f, "host", "kvm1");
+    host8 = g_strndup(host_id, 8);
+    /* Sizes with units, and a host given by a prefix of its id (a body
+     * parent). */
+    r = cli_run(f, "vm", "create", "web1", "--host", host8, "--memory", "0.125G", "--disk", "64M:pool1", NULL);
+    assert_exit(r, 0);
+    g_assert_true(g_str_has_prefix(r->out, "Created vm web1 (id "));
+    vm_id = object_id(f, "vm", "web1");
+    short8 = g_strndup(vm_id, 8);
+
+    /* The path's {ref}: show and act on a VM by 8 digits of its id. */
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "-o", "json", "vm", "show", short8, NULL);
+    assert_exit(r, 0);
+    vm = parse_object(r->out);
+    g_assert_cmpstr(json_object_get_string_member(vm, "id"), ==, vm_id);
+    g_assert_cmpint(json_object_get_int_member(vm, "memory_mib"), ==, 128);
+    g_clear_pointer(&r, cli_result_free);
+    {
+        g_autofree char *upper = g_ascii_strup(short8, -1);
+        r = cli_run(f, "vm", "start", upper, NULL);
+    }
+    assert_exit(r, 0);
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "--no-wait", "vm", "stop", short8, NULL);
+    assert_exit(r, 0);
+    {
+        /* A job by prefix too (its scope is its host or its creator). */
+        g_autofree char *job_id = g_strstrip(g_strdup(r->out));
+        g_autofree char *job8 = g_strndup(job_id, 8);
+        g_clear_pointer(&r, cli_result_free);
+        r = cli_run(f, "job", "watch", job8, NULL);
+        assert_exit(r, 0);
+        g_clear_pointer(&r, cli_result_free);
+        r = cli_run(f, "-o", "json", "job", "show", job8, NULL);
+        assert_exit(r, 0);
+        assert_contains(r->out, job_id);
+    }
+    /* Below six digits: not a prefix, an unknown name. */
+    g_clear_pointer(&r, cli_result_free);
+    {
+        g_autofree char *five = g_strndup(vm_id, 5);
+        r = cli_run(f, "vm", "show", five, NULL);
+        assert_error(r, 3, "not found");
+    }
+    /* A query filter by prefix (the CLI resolves it through the path). */
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "list", "--host", host8, NULL);
+    assert_exit(r, 0);
+    g_assert_true(has_row(r->out, "web1"));
+
+    /* Filters that cannot match: errors naming the flag, not empty tables. */
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "list", "--host", "nosuch", NULL);
+    assert_error(r, 3, "--host: host 'nosuch' not found");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "volume", "list", "--pool", "nosuchpool", NULL);
+    assert_error(r, 3, "--pool: ");
+    assert_contains(r->err, "nosuchpool");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "list", "--state", "runing", NULL);
+    assert_exit(r, 2);
+    assert_contains(r->err, "--state: must be one of running|");
+    g_assert_cmpstr(r->out, ==, "");
+    /* An allowed value that matches nothing is still an empty table. */
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "list", "--state", "crashed", NULL);
+    assert_exit(r, 0);
+    g_assert_false(has_row(r->out, "web1"));
+    {
+        /* The API says the same to any client: a state no VM can be in is
+         * 400 naming state; a reference filter takes an id's prefix. */
+        g_autofree char *by_prefix = g_strdup_printf("/api/v1/vms?host_id=%s", host8);
+        g_autofree char *by_id = g_strdup_printf("/api/v1/vms?host_id=%s", host_id);
+        g_autoptr(JsonNode) bad = NULL;
+        g_autoptr(JsonNode) page = NULL;
+        guint status = 0;
+        bad = dv_test_request(f->d, "GET", "/api/v1/vms?state=runing", NULL, &status);
+        dv_test_assert_error(bad, status, 400, "invalid-argument", "state");
+        {
+            g_autofree char *text = json_to_string(bad, FALSE);
+            assert_contains(text, "one of running, paused");
+        }
+        page = dv_test_request(f->d, "GET", by_prefix, NULL, &status);
+        g_assert_cmpuint(status, ==, 200);
+        /* web1 and the test host's own domain. */
+        g_assert_cmpint(dv_test_count(f->d, by_prefix), ==, 2);
+        g_assert_cmpint(dv_test_count(f->d, by_id), ==, 2);
+        g_clear_pointer(&bad, json_node_unref);
+        bad = dv_test_request(f->d, "GET", "/api/v1/hosts?state=down", NULL, &status);
+        dv_test_assert_error(bad, status, 400, "invalid-argument", "state");
+    }
+
+    /* Two host groups whose ids start alike (set in the database): the
+     * prefix is ambiguous and both are listed; more digits pick one; a
+     * group named like the prefix is found by its name first. */
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "host-group", "add", "g1", NULL);
+    assert_exit(r, 0);
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "host-group", "add", "g2", NULL);
+    assert_exit(r, 0);
+    db_exec(f, "UPDATE host_groups SET id = 'abcdef01-0000-4000-8000-000000000001' WHERE name = 'g1'");
+    db_exec(f, "UPDATE host_groups SET id = 'abcdef02-0000-4000-8000-000000000002' WHERE name = 'g2'");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "host-group", "show", "abcdef0", NULL);
+    assert_error(r, 4, "'abcdef0' is the start of more than one host group id");
+    assert_contains(r->err, "abcdef01-0000-4000-8000-000000000001 (g1)");
+    assert_contains(r->err, "abcdef02-0000-4000-8000-000000000002 (g2)");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "host", "list", "--group", "abcdef0", NULL);
+    assert_error(r, 4, "--group: ");
+    assert_contains(r->err, "(g1)");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "-o", "json", "host-group", "show", "ABCDEF02", NULL);
+    assert_exit(r, 0);
+    assert_contains(r->out, "\"g2\"");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "host-group", "add", "abcdef", NULL);
+    assert_exit(r, 0);
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "-o", "json", "host-group", "show", "abcdef", NULL);
+    assert_exit(r, 0);
+    assert_contains(r->out, "\"name\" : \"abcdef\"");
+}
+
 static void
 test_json_and_no_wait(Fixture *f, gconstpointer data)
 {
@@ -1069,12 +1335,12 @@ test_errors(Fixture *f, gconstpointer data)
     assert_exit(r, 3);
     assert_contains(r->err, "nosuchnet");
 
-    /* Caught before any request: exit 2 with the usage. */
+    /* Caught before any request: exit 2, the error and where the usage is. */
     g_clear_pointer(&r, cli_result_free);
     r = cli_run(f, "vm", "create", "web2", "--host", "kvm1", "--memory", "8", NULL);
     assert_exit(r, 2);
     assert_contains(r->err, "--memory");
-    assert_contains(r->err, "usage: drover vm create");
+    assert_contains(r->err, "\nTry 'drover vm create --help'.\n");
     g_clear_pointer(&r, cli_result_free);
     r = cli_run(f, "vm", "create", "web2", "--vcpus", "1", "--memory", "64", NULL);
     assert_exit(r, 2);
@@ -1496,7 +1762,7 @@ test_catalogs(Fixture *f, gconstpointer data)
         "desk-##", "--count", "2");
     assert_exit(r, 2);
     assert_contains(r->err, "exactly one of --host");
-    assert_contains(r->err, "usage: drover catalog create");
+    assert_contains(r->err, "\nTry 'drover catalog create --help'.\n");
     RUN("catalog", "list");
     assert_exit(r, 0);
     g_assert_false(has_row(r->out, "desks"));
@@ -2364,6 +2630,7 @@ main(int argc, char **argv)
     ADD("library-and-templates", test_library_and_templates);
     ADD("vm-round-trip", test_vm_round_trip);
     ADD("vm-day2", test_vm_day2);
+    ADD("vm-nics", test_vm_nics);
     ADD("volumes", test_volumes);
     ADD("vm-clone", test_vm_clone);
     ADD("json-and-no-wait", test_json_and_no_wait);
@@ -2380,6 +2647,11 @@ main(int argc, char **argv)
                test_tour_by_role, fixture_teardown);
     g_test_add("/drover/cli/e2e/tour-by-role/postgresql", Fixture, "postgresql", fixture_setup,
                test_tour_by_role, fixture_teardown);
+    /* Ids by prefix on both backends: the lookup is the store's. */
+    g_test_add("/drover/cli/e2e/ids-by-prefix/sqlite", Fixture, "sqlite", fixture_setup, test_ids_by_prefix,
+               fixture_teardown);
+    g_test_add("/drover/cli/e2e/ids-by-prefix/postgresql", Fixture, "postgresql", fixture_setup,
+               test_ids_by_prefix, fixture_teardown);
 #undef ADD
     return g_test_run();
 }

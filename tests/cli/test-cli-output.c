@@ -138,6 +138,68 @@ test_progress_lines(void)
     fclose(stream);
     g_assert_cmpstr(buf, ==, "  0%  connect\n  0%  connect (failed)\n");
     free(buf);
+
+    /* A recorded sequence from a job followed across a reconnect: the
+     * stream replays the last event, a poll answers with an older copy,
+     * and a resumed job reports its step again.  Nothing goes backwards
+     * and no step is printed twice. */
+    {
+        static const char *const events[] = {
+            "{\"state\": \"queued\", \"progress\": 0, \"current_step\": null}",
+            "{\"state\": \"running\", \"progress\": 5, \"current_step\": \"consolidate\"}",
+            "{\"state\": \"running\", \"progress\": 40, \"current_step\": \"machines\"}",
+            "{\"state\": \"running\", \"progress\": 40, \"current_step\": \"machines\"}",
+            "{\"state\": \"running\", \"progress\": 20, \"current_step\": \"consolidate\"}",
+            "{\"state\": \"running\", \"progress\": 35, \"current_step\": \"record\"}",
+            "{\"state\": \"queued\", \"progress\": 0, \"current_step\": null}",
+            "{\"state\": \"running\", \"progress\": 90, \"current_step\": \"machines\"}",
+            "{\"state\": \"succeeded\", \"progress\": 100, \"current_step\": \"record\"}",
+            "{\"state\": \"succeeded\", \"progress\": 100, \"current_step\": null}",
+            "{\"state\": \"succeeded\", \"progress\": 100, \"current_step\": null}",
+        };
+
+        buf = NULL;
+        stream = open_memstream(&buf, &len);
+        progress = dv_cli_progress_new(stream, FALSE);
+        for (gsize i = 0; i < G_N_ELEMENTS(events); i++) {
+            g_autoptr(JsonObject) ev = parse_object(events[i]);
+            dv_cli_progress_update(progress, ev);
+        }
+        dv_cli_progress_free(progress);
+        fclose(stream);
+        g_assert_cmpstr(buf, ==,
+                        "  0%  queued\n"
+                        "  5%  consolidate\n"
+                        " 40%  machines\n"
+                        " 40%  record\n"
+                        "100%  succeeded\n");
+        free(buf);
+
+        /* On a terminal every redraw is at least the last percentage and
+         * never an older step's name. */
+        buf = NULL;
+        stream = open_memstream(&buf, &len);
+        progress = dv_cli_progress_new(stream, TRUE);
+        for (gsize i = 0; i < G_N_ELEMENTS(events); i++) {
+            g_autoptr(JsonObject) ev = parse_object(events[i]);
+            dv_cli_progress_update(progress, ev);
+        }
+        dv_cli_progress_free(progress);
+        fclose(stream);
+        {
+            g_auto(GStrv) draws = g_strsplit(buf, "\r", -1);
+            const char *const labels[] = { "queued", "consolidate", "machines", "machines", "machines",
+                                           "record",  "record",      "record",   "record",   "succeeded",
+                                           "succeeded" };
+            const int percents[] = { 0, 5, 40, 40, 40, 40, 40, 90, 100, 100, 100 };
+            g_assert_cmpuint(g_strv_length(draws), ==, G_N_ELEMENTS(events) + 1);
+            for (gsize i = 0; i < G_N_ELEMENTS(events); i++) {
+                g_autofree char *want = g_strdup_printf("%3d%%  %s\033[K", percents[i], labels[i]);
+                g_assert_nonnull(strstr(draws[i + 1], want));
+            }
+        }
+        free(buf);
+    }
 }
 
 static void

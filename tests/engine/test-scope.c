@@ -330,6 +330,107 @@ test_get_out_of_scope(Fixture *f, gconstpointer data)
     }
 }
 
+/* --- ids by unique prefix ------------------------------------------------------ */
+
+/* dv_core_resolve_prefix() for @actor: the full id, "" when @ref stays as
+ * it is, or NULL with @error. */
+static char *
+prefix_of(Fixture *f, const DvActor *actor, const char *ref, GError **error)
+{
+    g_autofree char *id = NULL;
+
+    if (!dv_core_resolve_prefix(f->engine, actor, DV_KIND_VM, ref, "id", &id, error))
+        return NULL;
+    return id != NULL ? g_steal_pointer(&id) : g_strdup("");
+}
+
+static void
+test_id_prefix(Fixture *f, gconstpointer data)
+{
+    static const char *const a = "abcdef01-0000-4000-8000-000000000001"; /* h-prod */
+    static const char *const b = "abcdef02-0000-4000-8000-000000000002"; /* h-dev */
+    static const char *const c = "0123456a-0000-4000-8000-000000000003"; /* h-web, named "abcdef" */
+    static const char *const d = "fedcba98-0000-4000-8000-000000000004"; /* h-web */
+    const DvActor *admin = DV_ACTOR_NAMED("setup");
+    g_autofree char *dele_id = NULL;
+    g_autofree char *dev_id = NULL;
+    g_autoptr(DvActor) dele = NULL;
+    g_autoptr(DvActor) dev = NULL;
+
+    if (f->engine == NULL)
+        return;
+    make_tree(f);
+    dv_test_scope_add_vm(f->store, a, "pa", "h-prod", NULL, "drover", "{\"disks\": [], \"networks\": []}");
+    dv_test_scope_add_vm(f->store, b, "pb", "h-dev", NULL, "drover", "{\"disks\": [], \"networks\": []}");
+    dv_test_scope_add_vm(f->store, c, "abcdef", "h-web", NULL, "drover", "{\"disks\": [], \"networks\": []}");
+    dv_test_scope_add_vm(f->store, d, "pd", "h-web", NULL, "drover", "{\"disks\": [], \"networks\": []}");
+    dele_id = add_user(f, "dele");
+    g_free(bind(f, dele_id, "delegated-administrator", "hg-prod", -1));
+    dele = actor_for(f, dele_id, "dele");
+    dev_id = add_user(f, "devon");
+    g_free(bind(f, dev_id, "delegated-administrator", "hg-dev", -1));
+    dev = actor_for(f, dev_id, "devon");
+
+    {
+        /* Two ids start so: 409 naming the field and listing both. */
+        g_autoptr(GError) error = NULL;
+        g_assert_null(prefix_of(f, admin, "abcdef0", &error));
+        g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
+        g_assert_cmpstr(dv_error_get_field(error), ==, "id");
+        g_assert_nonnull(strstr(error->message, a));
+        g_assert_nonnull(strstr(error->message, b));
+        g_assert_nonnull(strstr(error->message, "(pa)"));
+        g_assert_nonnull(strstr(error->message, "give more of the id"));
+    }
+    {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *one = prefix_of(f, admin, "abcdef01", &error);
+        g_autofree char *upper = prefix_of(f, admin, "ABCDEF01-00", &error);
+        g_autofree char *named = prefix_of(f, admin, "abcdef", &error);
+        g_autofree char *whole = prefix_of(f, admin, a, &error);
+        g_autofree char *shorter = prefix_of(f, admin, "fedcb", &error);
+        g_autofree char *not_hex = prefix_of(f, admin, "pdpdpdpd", &error);
+        g_autofree char *none = prefix_of(f, admin, "99999999", &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(one, ==, a);
+        g_assert_cmpstr(upper, ==, a);
+        /* A name beats a prefix: "abcdef" is C's name, and stays so. */
+        g_assert_cmpstr(named, ==, "");
+        g_assert_cmpstr(whole, ==, "");
+        /* Below DV_CORE_ID_PREFIX_MIN, not hex, or nothing starts so: as
+         * given, for the caller's lookup to report. */
+        g_assert_cmpstr(shorter, ==, "");
+        g_assert_cmpstr(not_hex, ==, "");
+        g_assert_cmpstr(none, ==, "");
+    }
+    {
+        /* Scope: the delegated administrator of prod does not see B, so
+         * "abcdef0" is A alone; devon sees B alone, and D not at all. */
+        g_autoptr(GError) error = NULL;
+        g_autofree char *dele_a = prefix_of(f, dele, "abcdef0", &error);
+        g_autofree char *dele_d = prefix_of(f, dele, "fedcba", &error);
+        g_autofree char *dev_b = prefix_of(f, dev, "abcdef0", &error);
+        g_autofree char *dev_d = prefix_of(f, dev, "fedcba98", &error);
+        g_autofree char *dev_c = prefix_of(f, dev, "0123456a", &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(dele_a, ==, a);
+        g_assert_cmpstr(dele_d, ==, d);
+        g_assert_cmpstr(dev_b, ==, b);
+        g_assert_cmpstr(dev_d, ==, "");
+        g_assert_cmpstr(dev_c, ==, "");
+    }
+    {
+        /* C's name out of devon's scope does not hide B's prefix from
+         * him: "abcdef" is B for devon, C's name for prod. */
+        g_autoptr(GError) error = NULL;
+        g_autofree char *dev_named = prefix_of(f, dev, "abcdef", &error);
+        g_autofree char *dele_named = prefix_of(f, dele, "abcdef", &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(dev_named, ==, b);
+        g_assert_cmpstr(dele_named, ==, "");
+    }
+}
+
 /* --- redaction ---------------------------------------------------------------- */
 
 static void
@@ -729,6 +830,7 @@ main(int argc, char **argv)
     g_test_add_func("/drover/auth/scope/kinds", test_authz_kinds);
     add_both("/drover/auth/scope/list-paging", test_list_paging);
     add_both("/drover/auth/scope/get-out-of-scope", test_get_out_of_scope);
+    add_both("/drover/auth/scope/id-prefix", test_id_prefix);
     add_both("/drover/auth/scope/redaction", test_redaction);
     add_both("/drover/auth/scope/quota-parallel", test_quota_parallel);
     add_both("/drover/auth/scope/owner-and-release", test_owner_and_release);

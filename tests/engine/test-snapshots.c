@@ -2,7 +2,7 @@
 
 /* A VM's snapshots in the engine on SQLite and on PostgreSQL against a
  * test:/// host (issue 12, item 5): the rows carry kind and memory
- * (migration 0013) through jobs and syncs; a running VM's snapshot holds
+ * (migration 0014) through jobs and syncs; a running VM's snapshot holds
  * its memory by default; bad input names its field and changes nothing.  Snapshots on QEMU (memory
  * restored, external ones reverted and deleted) are in test-snapshots-system.c. */
 

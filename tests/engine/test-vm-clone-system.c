@@ -10,8 +10,8 @@
  * its serial console its SMBIOS UUID and MAC address: the clones' are
  * their own, and they read the source's image.  A clone named like an
  * existing VM is refused.  A running VM is cloned: its disk frozen while
- * copied and merged back, it keeps running on its own file.  The full clone's time is printed
- * beside `virsh vol-clone` of the same disk in the same run (virt-clone is not installed here).
+ * copied and merged back, it keeps running on its own file.  Times are
+ * printed, not asserted: the comparison with virt-clone is bench/vm-clone.
  *
  * The case runs in a child process; everything it makes is named
  * dvcln<pid>-... and the parent removes it afterwards (domains, the pool
@@ -33,8 +33,7 @@
 #define SYSTEM_URI "qemu:///system"
 #define JOB_WAIT_MS (240 * 1000)
 #define BOOT_TIMEOUT_S 120
-#define DATA_MIB 512
-#define ROUNDS 3
+#define DATA_MIB 64
 
 static DvVirt *the_virt;
 
@@ -83,17 +82,6 @@ wait_console(const char *path, const char *vm)
                     log != NULL ? log : "(no log)");
         g_usleep(200 * 1000);
     }
-}
-
-static double
-median3(const double *v)
-{
-    double a = v[0], b = v[1], c = v[2];
-    if ((a <= b && b <= c) || (c <= b && b <= a))
-        return b;
-    if ((b <= a && a <= c) || (c <= a && a <= b))
-        return a;
-    return c;
 }
 
 static JsonObject *
@@ -157,15 +145,14 @@ test_clone_and_boot(void)
     g_autoptr(JsonObject) done = NULL;
     const char *vms[3];
     g_autofree char *logs[3] = { NULL };
-    double full_s = 0, linked_s = 0, virsh_s;
+    double full_s = 0, linked_s = 0;
 
     dv_test_copy_file(from = g_build_filename(guest_dir(), "vmlinuz", NULL), kernel);
     g_free(from);
     dv_test_copy_file(from = g_build_filename(guest_dir(), "initrd.img", NULL), initrd);
     g_free(from);
     dv_test_copy_file(from = g_build_filename(guest_dir(), "master.qcow2", NULL), src_disk);
-    /* A second disk of DATA_MIB random (incompressible) bytes makes the
-     * copy time measurable. */
+    /* A second disk, raw, of DATA_MIB random (incompressible) bytes. */
     {
         g_autofree char *of = g_strdup_printf("of=%s", data_disk);
         g_autofree char *count = g_strdup_printf("count=%d", DATA_MIB);
@@ -227,38 +214,9 @@ test_clone_and_boot(void)
     body = g_strdup_printf("{\"name\":\"%s\",\"linked\":true,\"pool\":\"%s\"}", linked, pool);
     g_clear_pointer(&done, json_object_unref);
     done = clone_vm(engine, src, body, &linked_s);
-    /* The same copies by hand, in the same run: virsh vol-clone of each
-     * disk (virt-clone is not installed here), alternating with more
-     * Drover clones so neither side always meets a warm cache; medians
-     * of ROUNDS. */
-    {
-        static const char *const names[] = { "src.qcow2", "data.img" };
-        double drover[ROUNDS];
-        double by_hand[ROUNDS];
-        drover[0] = full_s;
-        for (guint k = 0; k < ROUNDS; k++) {
-            gint64 t0 = g_get_monotonic_time();
-            for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
-                g_autofree char *from_vol = g_strdup_printf("%s%s", prefix, names[i]);
-                g_autofree char *to_vol = g_strdup_printf("%svc%u-%s", prefix, k, names[i]);
-                const char *const args[] = { "vol-clone", "--pool", pool, from_vol, to_vol, NULL };
-                g_autofree char *out = dv_test_virsh(args);
-            }
-            by_hand[k] = (g_get_monotonic_time() - t0) / (double)G_USEC_PER_SEC;
-            if (k + 1 < ROUNDS) {
-                g_autofree char *json = g_strdup_printf("{\"name\":\"%sfull%u\"}", prefix, k + 1);
-                g_autoptr(JsonObject) again = clone_vm(engine, src, json, &drover[k + 1]);
-            }
-        }
-        full_s = median3(drover);
-        virsh_s = median3(by_hand);
-        g_printerr("# drover full: %.2f %.2f %.2f s; virsh vol-clone: %.2f %.2f %.2f s\n",
-                   drover[0], drover[1], drover[2], by_hand[0], by_hand[1], by_hand[2]);
-    }
-    g_printerr("# clone of a VM with a 16 MiB qcow2 and a %d MiB raw disk (medians of %d): "
-               "drover full %.2f s, virsh vol-clone of the same disks %.2f s (full/virsh %.2f); "
-               "drover linked %.2f s (once)\n",
-               DATA_MIB, ROUNDS, full_s, virsh_s, full_s / virsh_s, linked_s);
+    g_printerr("# clone of a VM with a 16 MiB qcow2 and a %d MiB raw disk: drover full %.2f s, "
+               "linked %.2f s (the figure against virt-clone is bench/vm-clone's)\n",
+               DATA_MIB, full_s, linked_s);
 
     /* A running source: a VM of Drover's with a blank disk runs SeaBIOS
      * with no OS and keeps running.  Its disk is frozen while copied and

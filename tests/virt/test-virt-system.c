@@ -94,6 +94,14 @@ run_isolated(gconstpointer data)
     g_test_trap_subprocess(NULL, 240 * G_USEC_PER_SEC,
                            G_TEST_SUBPROCESS_INHERIT_STDOUT | G_TEST_SUBPROCESS_INHERIT_STDERR);
     dv_test_system_cleanup(the_virt, prefix, tmpdir);
+    {
+        /* pool-prepare's persistent pool, when the test stopped early. */
+        g_autofree char *pers = g_strconcat(prefix, "pers", NULL);
+        g_autoptr(GError) ignored = NULL;
+        g_autoptr(DvVirtHost) vh = dv_virt_host_get(the_virt, "local", SYSTEM_URI);
+        if (!dv_virt_pool_undefine(vh, pers, NULL, &ignored))
+            g_debug("no pool %s left: %s", pers, ignored->message);
+    }
     g_test_trap_assert_passed();
 }
 
@@ -406,6 +414,68 @@ test_one_call_per_connection(Fixture *fx, gconstpointer data)
     g_assert_cmpint(dv_json_get_int(stats, "open_connections", 0), >, 2);
 }
 
+/* A catalog's personal disk pool made ready before its first disk (issue
+ * 12, item 8): a defined dir pool whose directory does not exist is built
+ * and started; a running one whose directory was removed is stopped by
+ * its refresh, built and started again; too little room and an unknown
+ * pool are refused. */
+static void
+test_pool_prepare(Fixture *fx, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *name = g_strconcat(fx->prefix, "pers", NULL);
+    g_autofree char *dir = g_build_filename(fx->tmpdir, "pers", NULL);
+    g_autofree char *xml = g_markup_printf_escaped(
+        "<pool type='dir'><name>%s</name><target><path>%s</path></target></pool>", name, dir);
+    g_autoptr(JsonObject) info = NULL;
+    g_autoptr(JsonObject) vol = NULL;
+    g_autofree char *vol_path = NULL;
+
+    g_assert_true(dv_virt_pool_define(fx->host, name, xml, FALSE, NULL, &error));
+    g_assert_no_error(error);
+    g_assert_false(g_file_test(dir, G_FILE_TEST_EXISTS));
+    info = dv_virt_pool_prepare(fx->host, name, 8 << 20, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_true(dv_json_get_bool(info, "built", FALSE));
+    g_assert_true(dv_json_get_bool(info, "started", FALSE));
+    g_assert_cmpstr(dv_json_get_string(info, "path", ""), ==, dir);
+    g_assert_true(g_file_test(dir, G_FILE_TEST_IS_DIR));
+    vol =
+        dv_virt_volume_create(fx->host, name, "desk-01-personal.img", 8 << 20, "raw", NULL, &error);
+    g_assert_no_error(error);
+    vol_path = g_build_filename(dir, "desk-01-personal.img", NULL);
+    g_assert_cmpstr(dv_json_get_string(vol, "path", ""), ==, vol_path);
+
+    /* Ready already: nothing to do. */
+    g_clear_pointer(&info, json_object_unref);
+    info = dv_virt_pool_prepare(fx->host, name, 8 << 20, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_false(dv_json_get_bool(info, "built", TRUE));
+    g_assert_false(dv_json_get_bool(info, "started", TRUE));
+
+    /* The directory removed under the running pool. */
+    dv_test_system_remove_tree(dir);
+    g_clear_pointer(&info, json_object_unref);
+    info = dv_virt_pool_prepare(fx->host, name, 8 << 20, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_true(dv_json_get_bool(info, "built", FALSE));
+    g_assert_true(g_file_test(dir, G_FILE_TEST_IS_DIR));
+
+    g_clear_pointer(&info, json_object_unref);
+    info = dv_virt_pool_prepare(fx->host, name, G_GUINT64_CONSTANT(1) << 60, NULL, &error);
+    g_assert_null(info);
+    g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
+    g_assert_cmpstr(dv_error_get_field(error), ==, "pool");
+    g_clear_error(&error);
+    info = dv_virt_pool_prepare(fx->host, "dvtest-no-such-pool", 1, NULL, &error);
+    g_assert_null(info);
+    g_assert_error(error, DV_ERROR, DV_ERROR_NOT_FOUND);
+    g_clear_error(&error);
+
+    g_assert_true(dv_virt_pool_undefine(fx->host, name, NULL, &error));
+    g_assert_no_error(error);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -420,6 +490,7 @@ main(int argc, char **argv)
     ADD("/drover/virt/system/gen2-secure-boot", test_gen2_secure_boot);
     ADD("/drover/virt/system/daemon-limits", test_daemon_limits);
     ADD("/drover/virt/system/one-call-per-connection", test_one_call_per_connection);
+    ADD("/drover/virt/system/pool-prepare", test_pool_prepare);
 #undef ADD
 
     rc = g_test_run();

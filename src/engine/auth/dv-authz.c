@@ -1307,7 +1307,7 @@ typedef struct {
 static const DvAuthzStorageFields dv_authz_storage[] = {
     { "vm", { "pool", "pool_id", "pool_name", "disks", "disk_path", "volumes", NULL } },
     { "template", { "disk_volume", "pool", "pool_name", "disk_path", NULL } },
-    { "catalog", { "pool_name", "pool", "pool_id", "personal_disk_mib", NULL } },
+    { "catalog", { "pool_name", "pool", "pool_id", "personal_disk_mib", "personal_disk_pool", NULL } },
     { "catalog_machine", { "overlay_path", "identity_path", "personal_path", "base_id", NULL } },
     { "catalog_base", { "pool_name", "volume_name", "path", "format", "capacity", NULL } },
     { "host", { "pools", "volumes", NULL } },
@@ -1324,6 +1324,7 @@ static const DvAuthzStorageFields dv_authz_storage[] = {
 static const char *const dv_authz_job_storage[] = {
     "pool", "pool_id", "pool_name", "pools", "disks", "disk_path", "disk_volume", "volume",
     "volumes", "path", "overlay_path", "identity_path", "personal_path", "base_path",
+    "personal_disk_pool",
     /* a catalog reconcile's report: volumes on hosts, by pool and path */
     "orphans_on_hosts", "missing_on_hosts", "pool_problems",
     NULL,

@@ -276,6 +276,30 @@ dv_core_table_has_filter(const DvTableDef *def, const char *column)
     return FALSE;
 }
 
+/* A filter value the column can never hold (docs/API.md, "Lists"): an
+ * error naming the parameter and the values, not an empty page. */
+static gboolean
+dv_core_check_filter_value(const DvKindInfo *info, const char *column, const char *value,
+                           GError **error)
+{
+    g_autofree char *allowed = NULL;
+    g_autofree char *safe = NULL;
+
+    for (const DvColumn *c = info->def->columns; c->name != NULL; c++) {
+        if (g_strcmp0(c->name, column) != 0 || c->values == NULL)
+            continue;
+        if (g_strv_contains((const char *const *)c->values, value))
+            return TRUE;
+        allowed = g_strjoinv(", ", (char **)c->values);
+        safe = dv_text_excerpt(value, 64);
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, column,
+                           "%s: '%s' is not a %s %s; one of %s", column, safe, info->singular,
+                           column, allowed);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 JsonArray *
 dv_core_list_query_to_json(DvKind kind)
 {
@@ -300,7 +324,8 @@ dv_core_list_query_to_json(DvKind kind)
         }
     }
     for (const DvColumn *c = info->def->columns; c->name != NULL; c++) {
-        DvFieldSpec s = { c->name, DV_FIELD_STRING, FALSE, "rows with this value" };
+        DvFieldSpec s = { c->name, DV_FIELD_STRING, FALSE, "rows with this value",
+                          .values = c->values };
         if (!c->filterable || strcmp(c->name, "password_hash") == 0)
             continue;
         if (c->type == DV_COL_INT)
@@ -361,10 +386,15 @@ dv_core_list_scoped(DvEngine *engine, const DvActor *actor, DvKind kind, GHashTa
                 if (g_strcmp0(param, dv_core_ref_params[i].param) == 0 &&
                     dv_core_table_has_filter(info->def, dv_core_ref_params[i].column)) {
                     /* In scope: an invisible host named here is as unknown
-                     * as one that does not exist. */
-                    g_autoptr(JsonObject) ref = dv_core_resolve_for(
-                        engine, actor, dv_core_ref_params[i].kind, value, param, error);
+                     * as one that does not exist.  An id's prefix too. */
+                    g_autofree char *full = NULL;
+                    g_autoptr(JsonObject) ref = NULL;
                     char *id;
+                    if (!dv_core_resolve_prefix(engine, actor, dv_core_ref_params[i].kind, value,
+                                                param, &full, error))
+                        return NULL;
+                    ref = dv_core_resolve_for(engine, actor, dv_core_ref_params[i].kind,
+                                              full != NULL ? full : value, param, error);
                     if (ref == NULL)
                         return NULL;
                     id = g_strdup(dv_json_get_string(ref, "id", ""));
@@ -383,6 +413,8 @@ dv_core_list_scoped(DvEngine *engine, const DvActor *actor, DvKind kind, GHashTa
                                        "%s: is not a filter of %s lists", safe, info->singular);
                     return NULL;
                 }
+                if (!dv_core_check_filter_value(info, param, value, error))
+                    return NULL;
                 f.column = param;
                 f.op = DV_FILTER_EQ;
                 f.value = value;
@@ -514,6 +546,88 @@ dv_core_resolve_for(DvEngine *engine, const DvActor *actor, DvKind kind, const c
         return NULL;
     }
     return g_steal_pointer(&rec);
+}
+
+/* Candidates listed in an ambiguous prefix's error. */
+#define DV_CORE_PREFIX_CANDIDATES 10
+
+static gboolean
+dv_core_looks_like_id_prefix(const char *ref)
+{
+    gsize len = ref != NULL ? strlen(ref) : 0;
+
+    if (len < DV_CORE_ID_PREFIX_MIN || len >= 36)
+        return FALSE;
+    for (gsize i = 0; i < len; i++)
+        if (!g_ascii_isxdigit(ref[i]) && ref[i] != '-')
+            return FALSE;
+    return TRUE;
+}
+
+gboolean
+dv_core_resolve_prefix(DvEngine *engine, const DvActor *actor, DvKind kind, const char *ref,
+                       const char *field, char **ret_id, GError **error)
+{
+    const DvAuthzContext *ctx = dv_core_actor_authz(actor);
+    const DvKindInfo *info = dv_core_kind_info(kind);
+    g_autoptr(GError) local = NULL;
+    g_autoptr(JsonObject) exact = NULL;
+    g_autoptr(DvAuthzFilter) scope = NULL;
+    g_autoptr(JsonArray) rows = NULL;
+    g_autofree DvSqlParam *params = NULL;
+    g_autofree char *lower = NULL;
+    guint n_params = 0;
+    guint n;
+    DvFilter f = { "id", DV_FILTER_PREFIX, NULL };
+
+    *ret_id = NULL;
+    if (!dv_core_looks_like_id_prefix(ref))
+        return TRUE;
+    exact = dv_core_resolve_for(engine, actor, kind, ref, field, &local);
+    /* Found, or an error of its own (a name on two hosts): the caller's
+     * lookup answers as before. */
+    if (exact != NULL || !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND))
+        return TRUE;
+    lower = g_ascii_strdown(ref, -1);
+    f.value = lower;
+    if (ctx != NULL) {
+        g_clear_error(&local);
+        scope = dv_core_scope_filter(engine, ctx, kind, &local);
+        /* A kind without a list filter has no scope to search in: its
+         * references stay whole ids (deliberately not an error). */
+        if (scope == NULL)
+            return TRUE;
+        params = dv_authz_filter_params(scope, &n_params);
+    }
+    rows = dv_store_list_where(dv_core(engine)->store, info->def, &f, 1,
+                               scope != NULL ? scope->where : NULL, params, n_params,
+                               DV_CORE_PREFIX_CANDIDATES + 1, NULL, NULL, error);
+    if (rows == NULL)
+        return FALSE;
+    n = json_array_get_length(rows);
+    if (n == 1) {
+        *ret_id = g_strdup(dv_json_get_string(json_array_get_object_element(rows, 0), "id", NULL));
+        return TRUE;
+    }
+    if (n > 1) {
+        g_autoptr(GString) list = g_string_new(NULL);
+        g_autofree char *safe = dv_text_excerpt(ref, 80);
+        for (guint i = 0; i < MIN(n, DV_CORE_PREFIX_CANDIDATES); i++) {
+            JsonObject *row = json_array_get_object_element(rows, i);
+            const char *name = dv_json_get_string(row, "name", NULL);
+            g_string_append_printf(list, "%s%s", i > 0 ? ", " : "",
+                                   dv_json_get_string(row, "id", ""));
+            if (name != NULL)
+                g_string_append_printf(list, " (%s)", name);
+        }
+        if (n > DV_CORE_PREFIX_CANDIDATES)
+            g_string_append(list, ", and more");
+        dv_set_field_error(error, DV_ERROR_CONFLICT, field != NULL ? field : "id",
+                           "%s: '%s' is the start of more than one %s id: %s; give more of the id",
+                           field != NULL ? field : "id", safe, info->singular, list->str);
+        return FALSE;
+    }
+    return TRUE;
 }
 
 JsonObject *

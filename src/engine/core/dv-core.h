@@ -153,6 +153,20 @@ JsonObject *dv_core_list_for(DvEngine *engine, const DvActor *actor, DvKind kind
  * (owned), unshaped and unredacted. */
 JsonObject *dv_core_resolve_for(DvEngine *engine, const DvActor *actor, DvKind kind,
                                 const char *id_or_name, const char *field, GError **error);
+/* Ids by unique prefix (docs/API.md, "References").  @ref is tried as it
+ * is first (an id or a name, in @actor's scope: names keep precedence);
+ * when that finds nothing and @ref is DV_CORE_ID_PREFIX_MIN to 35
+ * characters of hex digits and hyphens, it is taken as the start of an id
+ * among the objects of @kind @actor sees.  TRUE with *@ret_id the full id
+ * (owned) when exactly one starts so; TRUE with *@ret_id NULL when @ref is
+ * to be used as it is (it resolves, is no prefix, or nothing starts so:
+ * the caller's own lookup reports it); FALSE with DV_ERROR_CONFLICT on
+ * @field listing the candidates when several do.  Out-of-scope objects
+ * are neither counted nor listed. */
+#define DV_CORE_ID_PREFIX_MIN 6
+gboolean dv_core_resolve_prefix(DvEngine *engine, const DvActor *actor, DvKind kind,
+                                const char *ref, const char *field, char **ret_id,
+                                GError **error) G_GNUC_WARN_UNUSED_RESULT;
 /* One object shaped (and redacted) for @actor, or DV_ERROR_NOT_FOUND. */
 JsonObject *dv_core_get_for(DvEngine *engine, const DvActor *actor, DvKind kind,
                             const char *id_or_name, GError **error);

@@ -48,13 +48,16 @@ static const DvColumn clusters_cols[] = {
 };
 const DvTableDef dv_table_clusters = { "clusters", clusters_cols, "name", FALSE };
 
+/* What the host probe and watch write (features/hosts), and "adding". */
+static const char *const dv_host_states[] = { "ok", "needs-attention", "unreachable", "adding", NULL };
+
 static const DvColumn hosts_cols[] = {
     { "id", DV_COL_TEXT, TRUE },
     { "name", DV_COL_TEXT, TRUE },
     { "uri", DV_COL_TEXT, TRUE },
     { "host_group_id", DV_COL_TEXT, TRUE },
     { "cluster_id", DV_COL_TEXT, TRUE },
-    { "state", DV_COL_TEXT, TRUE },
+    { "state", DV_COL_TEXT, TRUE, dv_host_states },
     { "state_reason", DV_COL_TEXT, FALSE },
     { "hostname", DV_COL_TEXT, TRUE },
     { "cpus", DV_COL_INT, FALSE },
@@ -146,12 +149,18 @@ static const DvColumn templates_cols[] = {
 };
 const DvTableDef dv_table_templates = { "templates", templates_cols, "name", FALSE };
 
+/* libvirt's domain states as the virt layer names them
+ * (dv_virt_domain_state_to_string()), "creating" while a job makes the
+ * VM, "missing" when its host no longer has it. */
+static const char *const dv_vm_states[] = { "running", "paused",      "shutdown", "shutoff", "crashed",
+                                            "pmsuspended", "unknown", "creating", "missing", NULL };
+
 static const DvColumn vms_cols[] = {
     { "id", DV_COL_TEXT, TRUE },
     { "name", DV_COL_TEXT, TRUE },
     { "host_id", DV_COL_TEXT, TRUE },
     { "uuid", DV_COL_TEXT, TRUE },
-    { "state", DV_COL_TEXT, TRUE },
+    { "state", DV_COL_TEXT, TRUE, dv_vm_states },
     { "vcpus", DV_COL_INT, FALSE },
     { "memory_mib", DV_COL_INT, FALSE },
     { "generation", DV_COL_INT, TRUE },
@@ -177,8 +186,8 @@ static const DvColumn snapshots_cols[] = {
     { "parent_name", DV_COL_TEXT, FALSE },
     { "is_current", DV_COL_BOOL, FALSE },
     { "created_at", DV_COL_INT, FALSE },
-    { "kind", DV_COL_TEXT, FALSE },   /* 0013: "internal" | "external" */
-    { "memory", DV_COL_BOOL, FALSE }, /* 0013: holds the running VM's memory */
+    { "kind", DV_COL_TEXT, FALSE },   /* 0014: "internal" | "external" */
+    { "memory", DV_COL_BOOL, FALSE }, /* 0014: holds the running VM's memory */
     { NULL },
 };
 const DvTableDef dv_table_snapshots = { "snapshots", snapshots_cols, "created_at", FALSE };
@@ -322,6 +331,7 @@ static const DvColumn catalogs_cols[] = {
     { "next_index", DV_COL_INT, FALSE },
     { "guest_os_profile_id", DV_COL_TEXT, TRUE },
     { "personal_disk_mib", DV_COL_INT, FALSE },
+    { "personal_disk_pool", DV_COL_TEXT, TRUE }, /* 0013: NULL = pool_name */
     { "current_image_id", DV_COL_TEXT, FALSE },
     { "job_id", DV_COL_TEXT, TRUE },
     { "description", DV_COL_TEXT, FALSE },

@@ -25,6 +25,9 @@ typedef struct {
     const char *name;
     DvColType type;
     gboolean filterable; /* may be used in dv_store_list() filters */
+    /* A TEXT column's only values (NULL-terminated), or NULL: a list
+     * filter on another value cannot match and is refused (dv_core_list). */
+    const char *const *values;
 } DvColumn;
 
 typedef struct {

@@ -151,3 +151,68 @@ dv_virt_pool_refresh(DvVirtHost *host, const char *pool, GCancellable *cancellab
     }
     return TRUE;
 }
+
+/* g_ptr_array_sort() order of C strings. */
+static gint
+dv_virt_list_by_string(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+char *
+dv_virt_host_volumes_digest(DvVirtHost *host, gboolean refresh, GCancellable *cancellable,
+                            GError **error)
+{
+    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
+    g_autoptr(DvVirtPoolList) pools = NULL;
+    g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+    int n;
+
+    g_return_val_if_fail(host != NULL, NULL);
+    if (!dv_virt_op_begin(&op, host, cancellable, error))
+        return NULL;
+    n = virConnectListAllStoragePools(op.conn, &pools, VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE);
+    if (n < 0) {
+        const virError *err = virGetLastError();
+        /* A daemon without the storage driver has no volumes to watch. */
+        if (err != NULL && err->code == VIR_ERR_NO_SUPPORT) {
+            virResetLastError();
+            return g_strdup(g_checksum_get_string(sum));
+        }
+        return dv_virt_op_fail_null(&op, error, "cannot list storage pools");
+    }
+    for (int i = 0; i < n; i++) {
+        const char *pool = virStoragePoolGetName(pools[i]);
+        g_autoptr(DvVirtVolList) vols = NULL;
+        int nv;
+
+        /* A refresh refused (an upload or a copy runs in the pool, the
+         * pool stopped meanwhile) leaves what libvirt knew: the next
+         * round tries again. */
+        if (refresh && virStoragePoolRefresh(pools[i], 0) < 0)
+            virResetLastError();
+        nv = virStoragePoolListAllVolumes(pools[i], &vols, 0);
+        if (nv < 0) {
+            /* Stopped or undefined between the two calls. */
+            virResetLastError();
+            g_ptr_array_add(lines, g_strdup_printf("%s\n", pool));
+            continue;
+        }
+        for (int j = 0; j < nv; j++) {
+            virStorageVolInfo info;
+
+            if (virStorageVolGetInfo(vols[j], &info) < 0) {
+                virResetLastError();
+                info.capacity = G_MAXUINT64;
+            }
+            g_ptr_array_add(lines,
+                            g_strdup_printf("%s/%s %" G_GUINT64_FORMAT "\n", pool,
+                                            virStorageVolGetName(vols[j]), (guint64)info.capacity));
+        }
+    }
+    g_ptr_array_sort(lines, dv_virt_list_by_string);
+    for (guint i = 0; i < lines->len; i++)
+        g_checksum_update(sum, g_ptr_array_index(lines, i), -1);
+    return g_strdup(g_checksum_get_string(sum));
+}

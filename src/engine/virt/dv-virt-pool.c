@@ -171,3 +171,75 @@ dv_virt_pool_list_by_prefix(DvVirtHost *host, const char *prefix, GCancellable *
         json_array_add_string_element(out, g_ptr_array_index(names, i));
     return out;
 }
+
+JsonObject *
+dv_virt_pool_prepare(DvVirtHost *host, const char *name, guint64 needed, GCancellable *cancellable,
+                     GError **error)
+{
+    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
+    g_autoptr(virStoragePool) p = NULL;
+    g_autoptr(JsonObject) out = json_object_new();
+    g_autofree char *xml = NULL;
+    g_autoptr(xmlDoc) doc = NULL;
+    g_autofree char *type = NULL;
+    virStoragePoolInfo info;
+    gboolean built = FALSE;
+    gboolean started = FALSE;
+    int active;
+
+    g_return_val_if_fail(host != NULL, NULL);
+    p = dv_virt_pool_open(&op, host, name, cancellable, error);
+    if (p == NULL)
+        return NULL;
+    xml = virStoragePoolGetXMLDesc(p, 0); /* the test driver takes no flags */
+    if (xml == NULL)
+        return dv_virt_op_fail_null(&op, error, "cannot read storage pool %s", name);
+    doc = dv_virt_xml_parse(xml, error);
+    if (doc == NULL)
+        return NULL;
+    type = dv_virt_xml_prop(xmlDocGetRootElement(doc), "type");
+    active = virStoragePoolIsActive(p);
+    if (active < 0)
+        return dv_virt_op_fail_null(&op, error, "cannot read storage pool %s", name);
+    /* A running dir pool whose directory was removed: the refresh fails
+     * and libvirt stops the pool (as dv_virt_pool_ensure_dir()). */
+    if (active == 1 && virStoragePoolRefresh(p, 0) < 0) {
+        active = virStoragePoolIsActive(p);
+        if (active < 0)
+            return dv_virt_op_fail_null(&op, error, "cannot read storage pool %s", name);
+        virResetLastError();
+    }
+    if (active == 0) {
+        /* Only a dir pool is built: building makes its directory (and
+         * keeps an existing one); for fs, netfs or logical pools it would
+         * format or mount devices, which is the administrator's call. */
+        if (g_strcmp0(type, "dir") == 0) {
+            if (virStoragePoolBuild(p, 0) < 0)
+                return dv_virt_op_fail_null(&op, error,
+                                            "cannot make the directory of storage pool %s", name);
+            built = TRUE;
+        }
+        if (virStoragePoolCreate(p, 0) < 0)
+            return dv_virt_op_fail_null(&op, error, "cannot start storage pool %s", name);
+        started = TRUE;
+    }
+    if (virStoragePoolGetInfo(p, &info) < 0)
+        return dv_virt_op_fail_null(&op, error, "cannot read storage pool %s", name);
+    if (info.available < needed) {
+        dv_set_field_error(error, DV_ERROR_CONFLICT, "pool",
+                           "pool: storage pool %s has %llu MiB free; %" G_GUINT64_FORMAT
+                           " MiB are needed",
+                           name, info.available >> 20, (needed + (1 << 20) - 1) >> 20);
+        return NULL;
+    }
+    {
+        g_autofree char *path =
+            dv_virt_xml_child_text(dv_virt_xml_child(xmlDocGetRootElement(doc), "target"), "path");
+        json_object_set_string_member(out, "path", path);
+    }
+    json_object_set_string_member(out, "type", type);
+    json_object_set_boolean_member(out, "built", built);
+    json_object_set_boolean_member(out, "started", started);
+    json_object_set_int_member(out, "available", (gint64)info.available);
+    return g_steal_pointer(&out);
+}

@@ -104,6 +104,7 @@ dv_virt_domain_entry_from_xml(JsonObject *obj, xmlNode *root)
             g_autofree char *network = dv_virt_xml_prop(source, "network");
             g_autofree char *bridge = dv_virt_xml_prop(source, "bridge");
             g_autofree char *mac = dv_virt_xml_prop(dv_virt_xml_child(d, "mac"), "address");
+            g_autofree char *model = dv_virt_xml_prop(dv_virt_xml_child(d, "model"), "type");
 
             json_object_set_string_member(nic, "type", type);
             if (network != NULL)
@@ -111,6 +112,8 @@ dv_virt_domain_entry_from_xml(JsonObject *obj, xmlNode *root)
             if (bridge != NULL)
                 json_object_set_string_member(nic, "bridge", bridge);
             json_object_set_string_member(nic, "mac", mac);
+            if (model != NULL)
+                json_object_set_string_member(nic, "model", model);
             json_array_add_object_element(nics, nic);
         }
     }

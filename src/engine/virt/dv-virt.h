@@ -282,6 +282,33 @@ char *dv_virt_domain_disk_attach(DvVirtHost *host, const char *uuid, const char 
 gboolean dv_virt_domain_disk_detach(DvVirtHost *host, const char *uuid, const char *target,
                                     gboolean *ret_live, GCancellable *cancellable, GError **error);
 
+/* ---- network interfaces (dv-virt-nic.c) ------------------------------- */
+
+/* virtio, e1000, e1000e, rtl8139. */
+gboolean dv_virt_nic_model_ok(const char *model);
+/* @mac is "xx:xx:xx:xx:xx:xx", unicast and not all zeros; else
+ * DV_ERROR_INVALID_ARGUMENT naming @field. */
+gboolean dv_virt_mac_check(const char *field, const char *mac, GError **error);
+/* Adds an interface to domain @uuid, persistently and, when it runs, live
+ * (*@ret_live).  @nic: {network | bridge, mac*, model (default virtio)}.
+ * A MAC another domain of the host has (either definition) is
+ * DV_ERROR_CONFLICT naming mac; one the domain already has: done. */
+gboolean dv_virt_domain_nic_attach(DvVirtHost *host, const char *uuid, JsonObject *nic,
+                                   gboolean *ret_live, GCancellable *cancellable, GError **error);
+/* Removes the interface @mac from the persistent definition and, when it
+ * runs, from the live domain (*@ret_live).  In neither: done. */
+gboolean dv_virt_domain_nic_detach(DvVirtHost *host, const char *uuid, const char *mac,
+                                   gboolean *ret_live, GCancellable *cancellable, GError **error);
+/* The addresses of a running domain's guest by MAC (lowercase):
+ * {mac: [{ip, prefix, family ("ipv4"|"ipv6"), source ("agent"|"lease")}]}.
+ * From the guest agent when its channel is connected, else (or when the
+ * agent fails) from the DHCP leases of the libvirt networks.  A domain
+ * that does not run: {}.  Not bounded in time by itself (a host that does
+ * not answer holds it until keepalive gives up): callers that must answer
+ * quickly run it in a thread (features/vms, dv-vms-nics.c). */
+JsonObject *dv_virt_domain_addresses(DvVirtHost *host, const char *uuid, GCancellable *cancellable,
+                                     GError **error);
+
 /* ---- volume upload and download (dv-virt-stream.c) ------------------- */
 
 /* Writes @data (@len bytes, 1..1 GiB, borrowed) as the whole content of
@@ -366,6 +393,12 @@ JsonArray *dv_virt_pool_list_volumes(DvVirtHost *host, const char *pool, const c
  * (TRUE); a missing pool is DV_ERROR_NOT_FOUND. */
 gboolean dv_virt_pool_refresh(DvVirtHost *host, const char *pool, GCancellable *cancellable,
                               GError **error);
+/* A digest of every volume in the host's active pools (pool, name and
+ * capacity), refreshing each pool first when @refresh: what changes when
+ * a file is copied into a pool, removed or grown outside libvirt.  Allocation
+ * is left out: it moves whenever a running guest writes. */
+char *dv_virt_host_volumes_digest(DvVirtHost *host, gboolean refresh, GCancellable *cancellable,
+                                  GError **error);
 /* The domains whose name starts with @prefix ("" lists all), read live:
  * [{name, uuid, active, description}] sorted by name. */
 JsonArray *dv_virt_domain_list_by_prefix(DvVirtHost *host, const char *prefix,
@@ -387,6 +420,14 @@ JsonObject *dv_virt_pool_get_info(DvVirtHost *host, const char *pool, GCancellab
 
 /* ---- Drover's own small dir pools (dv-virt-pool.c; identity pools) ---- */
 
+/* Makes pool @name ready for new volumes before the first is made: a
+ * stopped pool (or a running dir pool whose directory is gone, which the
+ * refresh stops) is built when it is a dir pool (its directory made) and
+ * started; then it must have @needed bytes free (DV_ERROR_CONFLICT naming
+ * "pool" otherwise).  An unknown pool is DV_ERROR_NOT_FOUND.  Returns
+ * {path (its target directory), type, built, started, available} (owned). */
+JsonObject *dv_virt_pool_prepare(DvVirtHost *host, const char *name, guint64 needed,
+                                 GCancellable *cancellable, GError **error);
 /* Makes sure a persistent, autostarted, running dir pool @name over the
  * directory @path (made 0711 when missing) exists.  A running pool is
  * refreshed; one whose directory was removed on the host (libvirt stops it

@@ -413,6 +413,9 @@ typedef struct {
     GPtrArray *ready;       /* borrowed rows, ready: their identity disks are checked */
     char *spec_template;    /* domain spec common to the host's machines (JSON text) */
     GHashTable *id_pools;   /* shard pool name -> error text or "" when ready */
+    char *personal_pool;    /* the catalog's personal disk pool when another, or NULL */
+    char *personal_path;    /* its directory, once prepared */
+    char *personal_err;     /* why it could not be prepared, or NULL */
     guint width;
     GMutex lock;
     char *dead;             /* the host stopped answering: the rest fail fast */
@@ -769,8 +772,15 @@ dv_provision_machine_steps(DvProvisionHost *ph, JsonObject *m, JsonObject *ch, J
      * disk either way) */
     t = g_get_monotonic_time();
     if (personal > 0 && pers == NULL) {
-        g_autoptr(JsonObject) vol = dv_provision_ensure_volume(ph->vh, pool, pool_path, pers_name, NULL, "raw",
-                                                               (guint64)personal << 20, c, error);
+        g_autoptr(JsonObject) vol = NULL;
+        if (ph->personal_err != NULL) {
+            g_set_error(error, DV_ERROR, DV_ERROR_HOST_FAILED, "personal: %s", ph->personal_err);
+            return FALSE;
+        }
+        vol =
+            dv_provision_ensure_volume(ph->vh, ph->personal_pool != NULL ? ph->personal_pool : pool,
+                                       ph->personal_path != NULL ? ph->personal_path : pool_path,
+                                       pers_name, NULL, "raw", (guint64)personal << 20, c, error);
         if (vol == NULL) {
             g_prefix_error(error, "personal: ");
             return FALSE;
@@ -1015,6 +1025,46 @@ dv_provision_host_plan_repairs(DvProvisionHost *ph)
 }
 
 /* Runner of one host: its identity pools, then its machines. */
+/* The catalog's personal disk pool, when it is another than its OS disks'
+ * pool: checked, built (a dir pool whose directory is missing) and started
+ * before the first personal disk of this host is made, with room for the
+ * personal disks still to make here (seed 004).  Runner thread only,
+ * before any worker runs; a failure fails those machines' personal step
+ * with its reason. */
+static void
+dv_provision_host_personal_pool(DvProvisionHost *ph)
+{
+    DvProvision *pv = ph->pv;
+    const char *ppool = dv_json_get_string(pv->catalog, "personal_disk_pool", NULL);
+    gint64 personal = dv_json_get_int(pv->catalog, "personal_disk_mib", 0);
+    guint64 needed = 0;
+    g_autoptr(JsonObject) info = NULL;
+    g_autoptr(GError) local = NULL;
+
+    if (personal <= 0 || ppool == NULL || ppool[0] == '\0' || ph->dead != NULL ||
+        g_strcmp0(ppool, dv_json_get_string(pv->catalog, "pool_name", "")) == 0)
+        return;
+    ph->personal_pool = g_strdup(ppool);
+    for (guint i = 0; i < ph->machines->len; i++)
+        if (dv_json_get_string(g_ptr_array_index(ph->machines, i), "personal_path", NULL) == NULL)
+            needed += (guint64)personal << 20;
+    if (needed == 0)
+        return;
+    info = dv_virt_pool_prepare(ph->vh, ppool, needed, pv->c, &local);
+    if (info == NULL) {
+        ph->personal_err =
+            g_strdup_printf("personal disk pool %s on host %s: %s", ppool,
+                            dv_json_get_string(ph->host, "name", ""), local->message);
+        return;
+    }
+    if (dv_json_get_bool(info, "built", FALSE) || dv_json_get_bool(info, "started", FALSE))
+        g_info("catalog %s: personal disk pool %s on host %s %s",
+               dv_json_get_string(pv->catalog, "name", ""), ppool,
+               dv_json_get_string(ph->host, "name", ""),
+               dv_json_get_bool(info, "built", FALSE) ? "built and started" : "started");
+    ph->personal_path = g_strdup(dv_json_get_string(info, "path", "/"));
+}
+
 static gpointer
 dv_provision_host_run(gpointer data)
 {
@@ -1024,6 +1074,7 @@ dv_provision_host_run(gpointer data)
     g_autoptr(GError) local = NULL;
     GThreadPool *tp;
 
+    dv_provision_host_personal_pool(ph);
     /* The identity pools the host's machines need (ready ones too: a
      * pool whose directory was removed is rebuilt), in the catalog
      * pool's directory; made before the machines so no worker waits. */
@@ -1058,6 +1109,9 @@ dv_provision_host_run(gpointer data)
 static void
 dv_provision_host_free(DvProvisionHost *ph)
 {
+    g_free(ph->personal_pool);
+    g_free(ph->personal_path);
+    g_free(ph->personal_err);
     if (ph == NULL)
         return;
     g_clear_pointer(&ph->base, json_object_unref);

@@ -169,6 +169,7 @@ dv_reconcile_host(DvEngine *engine, JsonObject *catalog, const char *host_id, Js
 {
     const char *cname = dv_json_get_string(catalog, "name", "");
     const char *pool = dv_json_get_string(catalog, "pool_name", "");
+    const char *ppool = dv_json_get_string(catalog, "personal_disk_pool", NULL);
     const char *scheme = dv_json_get_string(catalog, "naming_scheme", "");
     g_autofree char *vprefix = g_strdup_printf("%s-", cname);
     g_autofree char *marker = g_strdup_printf(DV_CATALOG_DOMAIN_DESCRIPTION, cname);
@@ -227,6 +228,23 @@ dv_reconcile_host(DvEngine *engine, JsonObject *catalog, const char *host_id, Js
             for (guint k = 0; ivols != NULL && k < json_array_get_length(ivols); k++) {
                 JsonObject *v = json_array_get_object_element(ivols, k);
                 json_object_set_string_member(v, "pool", pname);
+                json_array_add_object_element(vols, json_object_ref(v));
+            }
+        }
+    }
+    /* The personal disks' pool when it is another (seed 004): its
+     * volumes of this catalog too, each entry naming the pool. */
+    if (vh != NULL && local == NULL && ppool != NULL && ppool[0] != '\0' &&
+        g_strcmp0(ppool, pool) != 0) {
+        g_autoptr(JsonArray) pvols = NULL;
+        if (dv_virt_pool_refresh(vh, ppool, c, &local))
+            pvols = dv_virt_pool_list_volumes(vh, ppool, vprefix, c, &local);
+        if (!dv_reconcile_pool_problem(out, host, ppool, &local)) {
+            if (vols == NULL)
+                vols = json_array_new();
+            for (guint k = 0; pvols != NULL && k < json_array_get_length(pvols); k++) {
+                JsonObject *v = json_array_get_object_element(pvols, k);
+                json_object_set_string_member(v, "pool", ppool);
                 json_array_add_object_element(vols, json_object_ref(v));
             }
         }

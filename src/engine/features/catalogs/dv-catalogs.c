@@ -35,6 +35,9 @@ const DvFieldSpec dv_catalog_fields[] = {
     { "guest_os_profile", DV_FIELD_STRING_OR_NULL, FALSE },
     { "personal_disk_mib", DV_FIELD_INT, FALSE, "0: none", .min = 0,
       .max = DV_CATALOG_PERSONAL_MAX_MIB },
+    { "personal_disk_pool", DV_FIELD_STRING_OR_NULL, FALSE,
+      "a storage pool of every target host for the personal disks (default: pool)",
+      .max_len = DV_NAME_MAX },
     { "machine", DV_FIELD_OBJECT, FALSE },
     { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
     { NULL },
@@ -525,6 +528,60 @@ dv_catalog_check_machine_spec(DvEngine *engine, JsonObject *spec_in, JsonObject 
     return g_steal_pointer(&nets);
 }
 
+/* The personal disk pool @ppool on every host of @hosts (seed 004): in the
+ * inventory, and when running, with room for the personal disks placed
+ * on the host (@per_host[h] of @personal MiB; sparse files may fill).  A
+ * stopped pool is accepted: the job builds (a dir pool whose directory is
+ * missing) and starts it before the first disk, and checks the room
+ * then. */
+static gboolean
+dv_catalog_check_personal_pool(DvEngine *engine, GPtrArray *hosts, const gint64 *per_host,
+                               const char *ppool, gint64 personal, GError **error)
+{
+    for (guint h = 0; h < hosts->len; h++) {
+        JsonObject *host = g_ptr_array_index(hosts, h);
+        const char *hname = dv_json_get_string(host, "name", "");
+        g_autoptr(GError) local = NULL;
+        g_autoptr(JsonObject) p = dv_catalog_on_host(
+            engine, &dv_table_pools, dv_json_get_string(host, "id", ""), "name", ppool, &local);
+        g_autoptr(DvVirtHost) vh = NULL;
+        g_autoptr(JsonObject) pinfo = NULL;
+        gint64 needed = per_host[h] * (personal << 20);
+
+        if (local != NULL) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            return FALSE;
+        }
+        if (p == NULL) {
+            dv_set_field_error(error, DV_ERROR_NOT_FOUND, "personal_disk_pool",
+                               "personal_disk_pool: host %s has no storage pool '%s'", hname,
+                               ppool);
+            return FALSE;
+        }
+        if (per_host[h] == 0 || g_strcmp0(dv_json_get_string(p, "state", ""), "running") != 0)
+            continue;
+        vh = dv_core_virt_host(engine, host, error);
+        if (vh == NULL)
+            return FALSE;
+        pinfo = dv_virt_pool_get_info(vh, ppool, NULL, &local);
+        if (pinfo == NULL) {
+            dv_set_field_error(error, DV_ERROR_UNAVAILABLE, "personal_disk_pool",
+                               "personal_disk_pool: host %s: %s", hname, local->message);
+            return FALSE;
+        }
+        if (dv_json_get_int(pinfo, "available", 0) < needed) {
+            dv_set_field_error(error, DV_ERROR_CONFLICT, "personal_disk_pool",
+                               "personal_disk_pool: '%s' on host %s has %" G_GINT64_FORMAT
+                               " MiB free; %" G_GINT64_FORMAT " personal disks of %" G_GINT64_FORMAT
+                               " MiB need %" G_GINT64_FORMAT " MiB",
+                               ppool, hname, dv_json_get_int(pinfo, "available", 0) >> 20,
+                               per_host[h], personal, needed >> 20);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
 JsonObject *
 dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const DvActor *actor, GError **error)
 {
@@ -535,6 +592,7 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const DvActor *acto
     const char *profile_ref = dv_json_get_string(body, "guest_os_profile", NULL);
     gint64 count = dv_json_get_int(body, "count", 0);
     gint64 personal = dv_json_get_int(body, "personal_disk_mib", 0);
+    const char *ppool = dv_json_get_string(body, "personal_disk_pool", NULL);
     g_autoptr(JsonObject) master = NULL;
     g_autoptr(JsonObject) master_vol = NULL;
     g_autoptr(JsonObject) profile = NULL;
@@ -618,6 +676,18 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const DvActor *acto
         return NULL;
     if (!dv_validate_name("pool", pool, error))
         return NULL;
+    if (ppool != NULL) {
+        if (!dv_validate_name("personal_disk_pool", ppool, error))
+            return NULL;
+        if (personal == 0) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "personal_disk_pool",
+                               "personal_disk_pool: needs personal_disk_mib (the catalog makes no "
+                               "personal disks)");
+            return NULL;
+        }
+        if (g_strcmp0(ppool, pool) == 0)
+            ppool = NULL; /* the catalog's pool: as without */
+    }
 
     /* Pools: on every target host, running, with room for the base and
      * the initial size of the overlays placed there.  A host other than
@@ -690,6 +760,9 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const DvActor *acto
     per_host = dv_catalog_place(place, hosts->len, count, DV_CATALOG_OVERLAY_INITIAL, order, error);
     if (per_host == NULL)
         return NULL;
+    if (ppool != NULL &&
+        !dv_catalog_check_personal_pool(engine, hosts, per_host, ppool, personal, error))
+        return NULL;
 
     /* Names: free on every target host, as VMs and as other catalogs'
      * reserved machines. */
@@ -732,6 +805,7 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const DvActor *acto
     json_object_set_string_member(catalog, "guest_os_profile_id",
                                   profile != NULL ? dv_json_get_string(profile, "id", "") : NULL);
     json_object_set_int_member(catalog, "personal_disk_mib", personal);
+    json_object_set_string_member(catalog, "personal_disk_pool", ppool);
     json_object_set_string_member(catalog, "current_image_id", image_id);
     json_object_set_null_member(catalog, "job_id");
     json_object_set_string_member(catalog, "description", dv_json_get_string(body, "description", NULL));

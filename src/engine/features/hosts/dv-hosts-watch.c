@@ -21,6 +21,14 @@
  *   watch is down is reopened every retry interval (and fully synced when
  *   it answers again), and every host is fully synced every resync interval
  *   to catch what events miss.
+ * - Volumes have no events: a file copied into a directory pool is seen
+ *   by libvirt only when the pool is refreshed.  Every scan interval the
+ *   watch refreshes the host's active pools and compares a digest of their
+ *   volumes (dv_virt_host_volumes_digest()) with the last one; a change
+ *   reads the host whole.  A pool refreshed by anyone else (its refresh
+ *   event) is compared without a refresh of its own.  The interval grows
+ *   with the scan's cost, so that scanning takes at most a twentieth of
+ *   the time of a host with large pools, and no scan runs beside a job.
  * - The mutex protects the host table and every host's pending state; it is
  *   never held across libvirt or database calls.
  */
@@ -29,12 +37,14 @@
 
 #define DV_HOSTS_WATCH_WORKERS 4
 #define DV_HOSTS_WATCH_TICK_MS 200
+/* A scan costs at most 1/DV_HOSTS_WATCH_SCAN_SHARE of the time. */
+#define DV_HOSTS_WATCH_SCAN_SHARE 20
 
 typedef struct _DvHostsWatch DvHostsWatch;
 
 typedef struct {
     gint refcount;
-    DvHostsWatch *w;   /* borrowed: outlives every task (the pool is drained first) */
+    DvHostsWatch *w; /* borrowed: outlives every task (the pool is drained first) */
     char *host_id;
     /* Under w->lock: */
     DvVirtWatch *vw;   /* NULL while not connected */
@@ -44,6 +54,10 @@ typedef struct {
     char *lost;        /* the watch's connection closed: why */
     gboolean busy;     /* a task of this host is queued or running */
     gboolean removed;
+    gboolean scan;         /* compare the volumes' digest */
+    gboolean scan_refresh; /* ... refreshing the pools first */
+    char *vol_digest;      /* the last digest read, NULL before the first */
+    gint64 next_scan;
     gint64 next_resync;
     gint64 next_retry;
     gint64 first_event_us; /* oldest event of the pending round */
@@ -59,8 +73,12 @@ struct _DvHostsWatch {
     gboolean stopping;
     guint resync_ms;
     guint retry_ms;
+    guint scan_ms;
     /* Figures (under lock). */
     guint64 events;
+    guint64 scans;
+    guint64 scan_changes;
+    gint64 last_scan_us; /* what the last scan cost */
     guint64 applied_rounds;
     gint64 last_delay_us; /* event received -> its round written */
     gint64 max_delay_us;
@@ -88,6 +106,7 @@ dv_watched_host_unref(gpointer data)
         return;
     g_clear_pointer(&wh->vw, dv_virt_watch_free);
     g_hash_table_unref(wh->dirty);
+    g_free(wh->vol_digest);
     g_free(wh->lost);
     g_free(wh->host_id);
     g_free(wh);
@@ -97,8 +116,8 @@ dv_watched_host_unref(gpointer data)
 static void
 dv_hosts_watch_schedule_locked(DvHostsWatch *w, DvWatchedHost *wh)
 {
-    gboolean pending = wh->full || wh->connect || wh->lost != NULL ||
-                       g_hash_table_size(wh->dirty) > 0;
+    gboolean pending =
+        wh->full || wh->connect || wh->scan || wh->lost != NULL || g_hash_table_size(wh->dirty) > 0;
 
     if (wh->busy || wh->removed || w->stopping || !pending)
         return;
@@ -125,6 +144,13 @@ dv_hosts_watch_event_cb(const DvVirtEvent *ev, gpointer user_data)
             g_hash_table_add(wh->dirty, g_strdup(ev->uuid));
         break;
     case DV_VIRT_EVENT_POOL:
+        /* A refresh (Drover's scan's own among them) may have found new
+         * files: compare.  Anything else changed the pool itself. */
+        if (g_strcmp0(ev->what, "refreshed") == 0)
+            wh->scan = TRUE;
+        else
+            wh->full = TRUE;
+        break;
     case DV_VIRT_EVENT_NETWORK:
         wh->full = TRUE;
         break;
@@ -245,6 +271,33 @@ dv_hosts_watch_sync_domains(DvEngine *engine, DvVirtHost *vh, const char *host_i
     return TRUE;
 }
 
+/* Reads the digest of the host's volumes and keeps it; TRUE in
+ * @ret_changed when it differs from the one kept before. */
+static gboolean
+dv_hosts_watch_scan(DvHostsWatch *w, DvWatchedHost *wh, DvVirtHost *vh, gboolean refresh,
+                    gboolean *ret_changed, GError **error)
+{
+    gint64 start = g_get_monotonic_time();
+    g_autofree char *digest = dv_virt_host_volumes_digest(vh, refresh, NULL, error);
+    gint64 cost = g_get_monotonic_time() - start;
+
+    if (digest == NULL)
+        return FALSE;
+    g_mutex_lock(&w->lock);
+    *ret_changed = wh->vol_digest != NULL && strcmp(wh->vol_digest, digest) != 0;
+    g_free(wh->vol_digest);
+    wh->vol_digest = g_steal_pointer(&digest);
+    if (refresh)
+        wh->next_scan = g_get_monotonic_time() +
+                        MAX((gint64)w->scan_ms * 1000, cost * DV_HOSTS_WATCH_SCAN_SHARE);
+    w->scans++;
+    if (*ret_changed)
+        w->scan_changes++;
+    w->last_scan_us = cost;
+    g_mutex_unlock(&w->lock);
+    return TRUE;
+}
+
 #define DV_HOSTS_WATCH_DEFER_MS 500
 
 /* The host is read whole again soon, by the ticker. */
@@ -270,7 +323,7 @@ dv_hosts_watch_task(gpointer data, gpointer user_data)
         g_autoptr(DvVirtWatch) old_watch = NULL;
         g_autoptr(DvVirtHost) vh = NULL;
         g_autoptr(GError) local = NULL;
-        gboolean full, connect, connected;
+        gboolean full, connect, connected, scan, scan_refresh;
         guint64 gen;
         gint64 first_event_us;
         GHashTableIter it;
@@ -279,15 +332,18 @@ dv_hosts_watch_task(gpointer data, gpointer user_data)
         g_mutex_lock(&w->lock);
         full = wh->full;
         connect = wh->connect;
+        scan = wh->scan;
+        scan_refresh = wh->scan_refresh;
         lost = g_steal_pointer(&wh->lost);
         first_event_us = wh->first_event_us;
-        wh->full = wh->connect = FALSE;
+        wh->full = wh->connect = wh->scan = wh->scan_refresh = FALSE;
         wh->first_event_us = 0;
         g_hash_table_iter_init(&it, wh->dirty);
         while (g_hash_table_iter_next(&it, &key, NULL))
             g_ptr_array_add(uuids, g_strdup(key));
         g_hash_table_remove_all(wh->dirty);
-        if (w->stopping || wh->removed || (!full && !connect && lost == NULL && uuids->len == 0)) {
+        if (w->stopping || wh->removed ||
+            (!full && !connect && !scan && lost == NULL && uuids->len == 0)) {
             wh->busy = FALSE;
             g_cond_broadcast(&w->cond);
             g_mutex_unlock(&w->lock);
@@ -312,9 +368,9 @@ dv_hosts_watch_task(gpointer data, gpointer user_data)
             continue;
         }
         if (connect && !connected) {
-            DvVirtWatch *vw = dv_virt_watch_new(vh, dv_hosts_watch_event_cb,
-                                                dv_watched_host_ref(wh), dv_watched_host_unref,
-                                                &local);
+            DvVirtWatch *vw =
+                dv_virt_watch_new(vh, dv_hosts_watch_event_cb, dv_watched_host_ref(wh),
+                                  dv_watched_host_unref, &local);
             g_mutex_lock(&w->lock);
             wh->next_retry = g_get_monotonic_time() + (gint64)w->retry_ms * 1000;
             if (vw != NULL && !wh->removed && !w->stopping)
@@ -338,9 +394,29 @@ dv_hosts_watch_task(gpointer data, gpointer user_data)
             guint active = 0;
             gen = dv_job_manager_host_activity(dv_core(engine)->jobs, wh->host_id, &active);
             if (active > 0) {
-                dv_hosts_watch_defer(w, wh);
+                /* A scan alone waits for the next tick after the jobs. */
+                if (full || connect || uuids->len > 0)
+                    dv_hosts_watch_defer(w, wh);
                 continue;
             }
+        }
+        if (scan && !full) {
+            gboolean changed = FALSE;
+            if (!dv_hosts_watch_scan(w, wh, vh, scan_refresh, &changed, &local)) {
+                if (g_error_matches(local, DV_ERROR, DV_ERROR_UNAVAILABLE))
+                    dv_hosts_watch_set_reachable(engine, wh->host_id, local->message);
+                else
+                    g_debug("host %s: scanning its volumes: %s", wh->host_id, local->message);
+                g_clear_error(&local);
+            } else if (changed) {
+                full = TRUE;
+            }
+        } else if (full) {
+            /* The digest of what the sync below reads: the next scan
+             * compares with it.  A failure here fails the sync too. */
+            gboolean changed = FALSE;
+            if (!dv_hosts_watch_scan(w, wh, vh, FALSE, &changed, &local))
+                g_clear_error(&local);
         }
         if (!full &&
             !dv_hosts_watch_sync_domains(engine, vh, wh->host_id, gen, uuids, &full, &local)) {
@@ -391,13 +467,19 @@ dv_hosts_watch_ticker(gpointer data)
         g_hash_table_iter_init(&it, w->hosts);
         while (g_hash_table_iter_next(&it, NULL, &value)) {
             DvWatchedHost *wh = value;
-            if (wh->vw == NULL && !wh->busy && now >= wh->next_retry)
+            if (wh->vw == NULL && !wh->busy && now >= wh->next_retry) {
                 wh->connect = TRUE;
-            else if (wh->vw != NULL && now >= wh->next_resync)
+            } else if (wh->vw != NULL && now >= wh->next_resync) {
                 wh->full = TRUE;
+            } else if (wh->vw != NULL && w->scan_ms > 0 && now >= wh->next_scan && !wh->busy) {
+                wh->scan = wh->scan_refresh = TRUE;
+                /* Not again before this one ran. */
+                wh->next_scan = now + (gint64)w->scan_ms * 1000;
+            }
             dv_hosts_watch_schedule_locked(w, wh);
         }
-        g_cond_wait_until(&w->cond, &w->lock, now + DV_HOSTS_WATCH_TICK_MS * G_TIME_SPAN_MILLISECOND);
+        g_cond_wait_until(&w->cond, &w->lock,
+                          now + DV_HOSTS_WATCH_TICK_MS * G_TIME_SPAN_MILLISECOND);
     }
     g_mutex_unlock(&w->lock);
     return NULL;
@@ -476,6 +558,7 @@ dv_engine_hosts_watch_start(DvEngine *engine, guint resync_ms, guint retry_ms, G
     w->hosts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, dv_watched_host_unref);
     w->resync_ms = resync_ms != 0 ? resync_ms : DV_HOSTS_WATCH_RESYNC_MS;
     w->retry_ms = retry_ms != 0 ? retry_ms : DV_HOSTS_WATCH_RETRY_MS;
+    w->scan_ms = DV_HOSTS_WATCH_SCAN_MS;
     w->pool = g_thread_pool_new(dv_hosts_watch_task, w, DV_HOSTS_WATCH_WORKERS, FALSE, NULL);
     dv_core(engine)->host_watch = w;
     for (guint i = 0; i < json_array_get_length(hosts); i++)
@@ -489,7 +572,8 @@ void
 dv_engine_hosts_watch_stop(DvEngine *engine)
 {
     DvHostsWatch *w = dv_hosts_watch_get(engine);
-    g_autoptr(GPtrArray) watches = g_ptr_array_new_with_free_func((GDestroyNotify)dv_virt_watch_free);
+    g_autoptr(GPtrArray) watches =
+        g_ptr_array_new_with_free_func((GDestroyNotify)dv_virt_watch_free);
     GHashTableIter it;
     gpointer value;
 
@@ -539,6 +623,9 @@ dv_engine_hosts_watch_get_stats(DvEngine *engine)
     json_object_set_int_member(obj, "connected", watched);
     json_object_set_int_member(obj, "events", (gint64)w->events);
     json_object_set_int_member(obj, "applied_rounds", (gint64)w->applied_rounds);
+    json_object_set_int_member(obj, "volume_scans", (gint64)w->scans);
+    json_object_set_int_member(obj, "volume_scan_changes", (gint64)w->scan_changes);
+    json_object_set_int_member(obj, "last_volume_scan_us", w->last_scan_us);
     json_object_set_int_member(obj, "last_delay_us", w->last_delay_us);
     json_object_set_int_member(obj, "max_delay_us", w->max_delay_us);
     g_mutex_unlock(&w->lock);

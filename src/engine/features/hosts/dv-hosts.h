@@ -56,10 +56,13 @@ void dv_engine_netpool_register_ops(DvEngine *engine);
  * host, events written to the database as they come, a full sync every
  * @resync_ms (0: DV_HOSTS_WATCH_RESYNC_MS) and whenever a lost connection is
  * regained, a lost host marked unreachable and tried again every @retry_ms
- * (0: DV_HOSTS_WATCH_RETRY_MS).  Hosts added or removed later are followed
- * by the add and remove jobs.  Stop before the engine's store and virt go. */
+ * (0: DV_HOSTS_WATCH_RETRY_MS), and the volumes of its active pools compared
+ * every DV_HOSTS_WATCH_SCAN_MS (longer for a host whose pools take long to
+ * scan).  Hosts added or removed later are followed by the add and remove
+ * jobs.  Stop before the engine's store and virt go. */
 #define DV_HOSTS_WATCH_RESYNC_MS 60000
 #define DV_HOSTS_WATCH_RETRY_MS 5000
+#define DV_HOSTS_WATCH_SCAN_MS 1000
 gboolean dv_engine_hosts_watch_start(DvEngine *engine, guint resync_ms, guint retry_ms,
                                      GError **error);
 void dv_engine_hosts_watch_stop(DvEngine *engine);

@@ -2318,4 +2318,5 @@ dv_engine_vms_register(DvEngine *engine)
         dv_job_manager_register_kind(dv_core(engine)->jobs, &kind);
     }
     dv_engine_vm_disks_register(engine);
+    dv_engine_vm_nics_register(engine);
 }

@@ -73,4 +73,22 @@ JsonObject *dv_engine_vm_disk_add(DvEngine *engine, const char *vm, JsonObject *
 JsonObject *dv_engine_vm_disk_remove(DvEngine *engine, const char *vm, const char *target,
                                      const DvActor *actor, GError **error);
 
+/* A VM's network interfaces and its guest's addresses (dv-vms-nics.c;
+ * docs/API.md "A VM's network interfaces"). */
+extern const DvFieldSpec dv_vm_nic_fields[];
+void dv_engine_vm_nics_register(DvEngine *engine);
+void dv_engine_vm_nics_register_ops(DvEngine *engine);
+/* POST /vms/{ref}/nics: {network | bridge, mac, model}; the job's result
+ * has the MAC and whether it applied "live" or at "next-boot". */
+JsonObject *dv_engine_vm_nic_add(DvEngine *engine, const char *vm, JsonObject *body,
+                                 const DvActor *actor, GError **error);
+/* DELETE /vms/{ref}/nics/{mac}. */
+JsonObject *dv_engine_vm_nic_remove(DvEngine *engine, const char *vm, const char *mac,
+                                    const DvActor *actor, GError **error);
+/* GET /vms/{ref}: the VM shaped for @actor, each of spec.networks with
+ * "addresses": [{mac, ip, prefix, family, source}] when it runs (read on
+ * demand within 2 s; a host that does not answer gives none). */
+JsonObject *dv_engine_vm_get(DvEngine *engine, const char *vm, const DvActor *actor,
+                             GError **error);
+
 G_END_DECLS
