@@ -256,6 +256,20 @@ char *dv_virt_domain_disk_attach(DvVirtHost *host, const char *uuid, const char 
 gboolean dv_virt_domain_disk_detach(DvVirtHost *host, const char *uuid, const char *target,
                                     gboolean *ret_live, GCancellable *cancellable, GError **error);
 
+/* ---- CD-ROM media (dv-virt-cdrom.c) ------------------------------------ */
+
+/* Puts the ISO at @path (absolute, on the host; NULL ejects) into the
+ * CD-ROM drive @target of domain @uuid (NULL: its first drive), in the
+ * definition and, when the domain runs, live (virDomainUpdateDeviceFlags;
+ * an eject is forced through a locked tray).  A shut-off domain without a
+ * drive gets one (SATA on q35, IDE on pc); a running one without a drive
+ * is DV_ERROR_CONFLICT naming "cdrom", an eject without a drive
+ * DV_ERROR_NOT_FOUND naming "cdrom".  Returns {target, bus, path, live,
+ * drive_added} (owned). */
+JsonObject *dv_virt_domain_cdrom_change(DvVirtHost *host, const char *uuid, const char *path,
+                                        const char *target, GCancellable *cancellable,
+                                        GError **error);
+
 /* ---- volume upload and download (dv-virt-stream.c) ------------------- */
 
 /* Writes @data (@len bytes, 1..1 GiB, borrowed) as the whole content of

@@ -73,4 +73,18 @@ JsonObject *dv_engine_vm_disk_add(DvEngine *engine, const char *vm, JsonObject *
 JsonObject *dv_engine_vm_disk_remove(DvEngine *engine, const char *vm, const char *target,
                                      const DvActor *actor, GError **error);
 
+/* --- installation media (dv-vms-cdrom.c) --- */
+extern const DvFieldSpec dv_vm_cdrom_fields[];
+void dv_engine_vm_cdrom_register(DvEngine *engine);
+void dv_engine_vm_cdrom_register_ops(DvEngine *engine);
+/* The path on @host of the ISO @ref names ({library_share, file} or
+ * {pool, volume}, fields prefixed with @prefix in errors), checked
+ * against the inventory and what @actor may read (owned), or NULL. */
+char *dv_engine_vm_iso_path(DvEngine *engine, const DvActor *actor, JsonObject *host,
+                            JsonObject *ref, const char *prefix, GError **error);
+/* POST /vms/{ref}/cdrom: an ISO ({library_share, file} or {pool, volume})
+ * or {eject: true}; optional target. */
+JsonObject *dv_engine_vm_cdrom(DvEngine *engine, const char *vm, JsonObject *body,
+                               const DvActor *actor, GError **error);
+
 G_END_DECLS
