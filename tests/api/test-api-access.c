@@ -178,6 +178,8 @@ static const DvMatrixRow dv_matrix_rows[] = {
     { "volume.delete", "/volumes/{volume}", M, "AAA344", "A44444", NULL },
     { "vm.disk.add", "/vms/{vm}/disks", M, "AAA3A4", "A44444", "AAA3AA" },
     { "vm.disk.remove", "/vms/{vm}/disks/vdz", M, "AAA3A4", "A44444", "AAA3AA" },
+    /* Installation media (issue 12, item 2). */
+    { "vm.cdrom", "/vms/{vm}/cdrom", M, "AAA3A4", "A44444", "AAA3AA" },
     /* Clone (issue 12): vm.create checked on the source VM. */
     { "vm.clone", "/vms/{vm}/clone", M, "AAA3A4", "A44444", "AAA3AA" },
     { "job.list", "/jobs", NULL, "AAAAAA", "AAAAAA", NULL },
