@@ -349,6 +349,271 @@ test_media(void)
     g_clear_pointer(&engine, dv_engine_free);
 }
 
+/* --- uploads through droverd ---------------------------------------------- */
+
+static void
+run_cmd(const char *const *argv)
+{
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    if (dv_test_spawn(argv, NULL, &out, &err) != 0)
+        g_error("%s failed: %s%s", argv[0], out != NULL ? out : "", err != NULL ? err : "");
+}
+
+/* Sends the headers of an upload of @declared bytes and @send bytes of
+ * it, then closes the connection. */
+static void
+upload_cut(DvTestDaemon *d, const char *path, gsize declared, gsize send, const char *job_wait_kind)
+{
+    g_autoptr(GSocketClient) client = g_socket_client_new();
+    g_autoptr(GSocketConnection) conn = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GUri) uri = g_uri_parse(d->url, G_URI_FLAGS_NONE, NULL);
+    g_autofree char *head = g_strdup_printf("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                            "Authorization: Bearer %s\r\n"
+                                            "Content-Length: %" G_GSIZE_FORMAT "\r\n\r\n",
+                                            path, d->token, declared);
+    g_autofree guint8 *block = g_malloc0(65536);
+    GOutputStream *out;
+    gsize done = 0;
+
+    conn = g_socket_client_connect_to_host(client, "127.0.0.1", (guint16)g_uri_get_port(uri), NULL,
+                                           &error);
+    g_assert_no_error(error);
+    out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
+    g_output_stream_write_all(out, head, strlen(head), NULL, NULL, &error);
+    g_assert_no_error(error);
+    while (done < send) {
+        gsize n = MIN(65536, send - done);
+        g_output_stream_write_all(out, block, n, NULL, NULL, &error);
+        g_assert_no_error(error);
+        done += n;
+    }
+    /* Let the job start and take some of it, then drop the connection. */
+    (void)job_wait_kind;
+    g_usleep(1500 * 1000);
+    g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
+}
+
+/* The newest job of @kind. */
+static JsonObject *
+last_job(DvTestDaemon *d, const char *kind)
+{
+    g_autofree char *path = g_strdup_printf("/api/v1/jobs?kind=%s&limit=1", kind);
+    guint status = 0;
+    g_autoptr(JsonNode) node = dv_test_request(d, "GET", path, NULL, &status);
+    JsonArray *items;
+    g_assert_cmpuint(status, ==, 200);
+    items = dv_json_get_array(json_node_get_object(node), "items");
+    g_assert_nonnull(items);
+    g_assert_cmpuint(json_array_get_length(items), >=, 1);
+    return json_object_ref(json_array_get_object_element(items, 0));
+}
+
+static void
+test_upload(void)
+{
+    g_autofree char *prefix = dv_test_system_prefix_new("dvupld", getppid());
+    g_autofree char *dir = dv_test_system_dir_new(prefix);
+    g_autofree char *small_dir = g_strconcat(dir, "-small", NULL);
+    g_autofree char *src_dir = g_strconcat(dir, "-src", NULL);
+    g_autofree char *pool = g_strconcat(prefix, "pool", NULL);
+    g_autofree char *small = g_strconcat(prefix, "small", NULL);
+    g_autofree char *share = g_strconcat(prefix, "share", NULL);
+    g_autofree char *iso = g_build_filename(src_dir, "install.iso", NULL);
+    g_autofree char *vm = g_strconcat(prefix, "vm", NULL);
+    g_autoptr(DvVirtHost) vh = dv_virt_host_get(the_virt, "upload-local", DV_TEST_SYSTEM_URI);
+    g_autoptr(DvTestDaemon) d = NULL;
+    g_autoptr(JsonObject) job = NULL;
+    g_autoptr(JsonNode) node = NULL;
+    g_autofree char *body = NULL;
+    g_autofree char *path = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    g_autofree char *cli = NULL;
+    g_autofree char *uploaded = NULL;
+    guint status = 0;
+    gsize iso_len = 0;
+    gint64 t0;
+
+    g_assert_cmpint(g_mkdir_with_parents(src_dir, 0755), ==, 0);
+    make_iso(src_dir, iso);
+    {
+        g_autofree char *data = NULL;
+        g_assert_true(g_file_get_contents(iso, &data, &iso_len, NULL));
+    }
+    dv_test_system_pool_create(vh, pool, dir);
+    /* A 16 MiB pool for the space refusal (tmpfs; unmounted by the parent). */
+    g_assert_cmpint(g_mkdir_with_parents(small_dir, 0755), ==, 0);
+    {
+        const char *argv[] = { "mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", small_dir, NULL };
+        run_cmd(argv);
+    }
+    dv_test_system_pool_create(vh, small, small_dir);
+
+    d = dv_test_daemon_start(NULL, NULL);
+    g_clear_pointer(&job, json_object_unref);
+    job = dv_test_run_job(d, "POST", "/api/v1/hosts", "{\"name\":\"local\",\"uri\":\"qemu:///system\"}");
+    dv_test_assert_job_state(job, "succeeded");
+    body = g_strdup_printf("{\"name\":\"%s\",\"host\":\"local\",\"pool\":\"%s\"}", share, pool);
+    g_clear_pointer(&job, json_object_unref);
+    job = dv_test_run_job(d, "POST", "/api/v1/library-shares", body);
+    dv_test_assert_job_state(job, "succeeded");
+
+    /* A real upload with the CLI: streamed, progress shown, the job
+     * succeeds and the volume is an ISO. */
+    cli = dv_test_build_path("src", "cli", "drover", NULL);
+    t0 = g_get_monotonic_time();
+    {
+        const char *argv[] = { cli, "--server", d->url, "--token", d->token, "library-share", "upload",
+                               share, iso, NULL };
+        if (dv_test_spawn(argv, NULL, &out, &err) != 0)
+            g_error("drover library-share upload failed: %s %s", out, err);
+    }
+    g_printerr("# qemu:///system: a %" G_GSIZE_FORMAT "-byte ISO uploaded with drover library-share "
+               "upload in %.2f s\n",
+               iso_len, (g_get_monotonic_time() - t0) / (double)G_USEC_PER_SEC);
+    g_assert_nonnull(strstr(err, "Uploading: 100%"));
+    g_assert_nonnull(strstr(out, "Uploaded"));
+    uploaded = g_build_filename(dir, "install.iso", NULL);
+    g_assert_true(g_file_test(uploaded, G_FILE_TEST_EXISTS));
+    {
+        g_autofree char *a = dv_test_file_sha256(uploaded);
+        g_autofree char *b = dv_test_file_sha256(iso);
+        g_assert_cmpstr(a, ==, b);
+    }
+    g_clear_pointer(&job, json_object_unref);
+    job = last_job(d, "volume.upload");
+    dv_test_assert_job_state(job, "succeeded");
+    g_assert_cmpstr(dv_json_get_string(dv_json_get_object(job, "result"), "format", ""), ==, "iso");
+    g_assert_cmpint(dv_json_get_int(job, "progress", 0), ==, 100);
+
+    /* A second upload of the same name: 409 naming name, nothing sent. */
+    g_free(path);
+    path = g_strdup_printf("/api/v1/library-shares/%s/files?name=install.iso", share);
+    {
+        g_autoptr(GBytes) bytes = g_bytes_new_static("0123456789", 10);
+        g_clear_pointer(&node, json_node_unref);
+        node = dv_test_request_bytes(d, "POST", path, bytes, &status);
+        dv_test_assert_error(node, status, 409, "conflict", "name");
+    }
+
+    /* Too large for the pool: refused before any byte is written. */
+    g_free(path);
+    path = g_strdup_printf("/api/v1/storage-pools/%s/volumes?name=big.img", small);
+    {
+        g_autofree char *before = dv_test_tree_snapshot(small_dir, 0);
+        g_autoptr(GBytes) bytes = NULL;
+        gsize big = 32u << 20;
+        g_autofree guint8 *zeros = g_malloc0(big);
+        bytes = g_bytes_new_take(g_steal_pointer(&zeros), big);
+        g_clear_pointer(&node, json_node_unref);
+        node = dv_test_request_bytes(d, "POST", path, bytes, &status);
+        dv_test_assert_error(node, status, 409, "conflict", "Content-Length");
+        dv_test_assert_tree_unchanged(small_dir, 0, before);
+    }
+    /* Over the upload limit: 413 naming Content-Length, answered at the
+     * headers to a client that waits for "100 Continue" (no byte sent). */
+    g_clear_pointer(&job, json_object_unref);
+    {
+        g_autoptr(GSocketClient) client = g_socket_client_new();
+        g_autoptr(GUri) uri = g_uri_parse(d->url, G_URI_FLAGS_NONE, NULL);
+        g_autoptr(GSocketConnection) conn = g_socket_client_connect_to_host(
+            client, "127.0.0.1", (guint16)g_uri_get_port(uri), NULL, NULL);
+        g_autofree char *head = g_strdup_printf(
+            "POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nExpect: 100-continue\r\n"
+            "Content-Length: %" G_GUINT64_FORMAT "\r\n\r\n",
+            path, d->token, (G_GUINT64_CONSTANT(64) << 30) + 1);
+        char answer[2048] = { 0 };
+        gsize got = 0;
+        g_assert_nonnull(conn);
+        g_assert_true(g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(conn)), head,
+                                                strlen(head), NULL, NULL, NULL));
+        g_input_stream_read_all(g_io_stream_get_input_stream(G_IO_STREAM(conn)), answer,
+                                sizeof answer - 1, &got, NULL, NULL);
+        if (!g_str_has_prefix(answer, "HTTP/1.1 413"))
+            g_error("over the upload limit: answer '%s'", answer);
+        g_assert_nonnull(strstr(answer, "Content-Length"));
+    }
+
+    /* Cut half-way: the job fails, the partial volume goes, nothing runs. */
+    g_free(path);
+    path = g_strdup_printf("/api/v1/storage-pools/%s/volumes?name=cut.img", pool);
+    upload_cut(d, path, 24u << 20, 8u << 20, "volume.upload");
+    {
+        g_autoptr(JsonObject) cut = last_job(d, "volume.upload");
+        g_autoptr(JsonObject) end =
+            dv_test_wait_job(d, dv_json_get_string(cut, "id", ""), 120);
+        g_autofree char *cut_path = g_build_filename(dir, "cut.img", NULL);
+        dv_test_assert_job_state(end, "failed");
+        g_test_message("cut: %s", dv_json_get_string(dv_json_get_object(end, "error"), "message", ""));
+        g_assert_nonnull(strstr(dv_json_get_string(dv_json_get_object(end, "error"), "message", ""),
+                                "upload cut after"));
+        g_assert_false(g_file_test(cut_path, G_FILE_TEST_EXISTS));
+        g_clear_pointer(&node, json_node_unref);
+        node = dv_test_request(d, "GET", "/api/v1/jobs?state=running", NULL, &status);
+        g_assert_cmpuint(status, ==, 200);
+        g_assert_cmpuint(json_array_get_length(dv_json_get_array(json_node_get_object(node), "items")),
+                         ==, 0);
+    }
+
+    /* A VM made from the uploaded ISO boots from its CD-ROM. */
+    g_free(body);
+    body = g_strdup_printf("{\"name\":\"%s\",\"host\":\"local\",\"memory_mib\":64,"
+                           "\"cdroms\":[{\"library_share\":\"%s\",\"file\":\"install.iso\"}],"
+                           "\"boot_order\":[\"cdrom\"],\"start\":true}",
+                           vm, share);
+    g_clear_pointer(&job, json_object_unref);
+    job = dv_test_run_job(d, "POST", "/api/v1/vms", body);
+    dv_test_assert_job_state(job, "succeeded");
+    {
+        g_autofree char *uuid = dv_test_virsh((const char *const[]){ "domuuid", vm, NULL });
+        g_autofree char *xml = domain_xml(vh, g_strstrip(uuid), FALSE);
+        g_assert_nonnull(strstr(xml, uploaded));
+        wait_pty(xml, BOOT_LINE, 120);
+        g_printerr("# qemu:///system: a VM made through the API from the uploaded ISO booted from "
+                   "its CD-ROM\n");
+    }
+    {
+        const char *argv[] = { "virsh", "-c", DV_TEST_SYSTEM_URI, "pool-destroy", small, NULL };
+        run_cmd(argv);
+    }
+}
+
+static void
+run_upload_isolated(void)
+{
+    g_autofree char *prefix = NULL;
+    g_autofree char *dir = NULL;
+
+    if (g_test_subprocess()) {
+        test_upload();
+        return;
+    }
+    if (!dv_test_system_check_daemon(the_virt))
+        return;
+    prefix = dv_test_system_prefix_new("dvupld", getpid());
+    dir = dv_test_system_dir_new(prefix);
+    dv_test_system_cleanup(the_virt, prefix, dir);
+    g_assert_cmpint(g_mkdir(dir, 0755), ==, 0);
+    g_chmod(dir, 0755);
+    g_test_trap_subprocess(NULL, 280 * G_USEC_PER_SEC,
+                           G_TEST_SUBPROCESS_INHERIT_STDOUT | G_TEST_SUBPROCESS_INHERIT_STDERR);
+    {
+        g_autofree char *small = g_strconcat(prefix, "small", NULL);
+        g_autofree char *small_dir = g_strconcat(dir, "-small", NULL);
+        g_autofree char *src_dir = g_strconcat(dir, "-src", NULL);
+        const char *destroy[] = { "virsh", "-c", DV_TEST_SYSTEM_URI, "pool-destroy", small, NULL };
+        const char *umount[] = { "umount", "-l", small_dir, NULL };
+        (void)dv_test_spawn(destroy, NULL, NULL, NULL);
+        (void)dv_test_spawn(umount, NULL, NULL, NULL);
+        dv_test_system_remove_tree(small_dir);
+        dv_test_system_remove_tree(src_dir);
+    }
+    dv_test_system_cleanup(the_virt, prefix, dir);
+    g_test_trap_assert_passed();
+}
+
 static void
 run_isolated(void)
 {
@@ -372,6 +637,7 @@ main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     the_virt = dv_virt_new();
     g_test_add_func("/drover/engine/media/system/iso-boot-insert-eject", run_isolated);
+    g_test_add_func("/drover/engine/media/system/upload", run_upload_isolated);
     rc = g_test_run();
     dv_virt_free(the_virt);
     return rc;

@@ -2304,4 +2304,5 @@ dv_engine_vms_register(DvEngine *engine)
     }
     dv_engine_vm_disks_register(engine);
     dv_engine_vm_cdrom_register(engine);
+    dv_engine_volume_upload_register(engine);
 }

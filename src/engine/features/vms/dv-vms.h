@@ -87,4 +87,18 @@ char *dv_engine_vm_iso_path(DvEngine *engine, const DvActor *actor, JsonObject *
 JsonObject *dv_engine_vm_cdrom(DvEngine *engine, const char *vm, JsonObject *body,
                                const DvActor *actor, GError **error);
 
+/* --- uploads (dv-vms-upload.c) --- */
+gboolean dv_volume_record(DvEngine *engine, JsonObject *pool, JsonObject *vol, GError **error);
+gboolean dv_volume_name_free(DvEngine *engine, JsonObject *pool, const char *name,
+                             const char *field, GError **error);
+void dv_engine_volume_upload_register(DvEngine *engine);
+void dv_engine_volume_upload_register_ops(DvEngine *engine);
+/* POST /library-shares/{ref}/files?name=FILE and
+ * POST /storage-pools/{ref}/volumes?name=NAME: @upload (a DvUpload,
+ * borrowed) is the body; a volume.upload job, or NULL. */
+JsonObject *dv_engine_library_share_upload(DvEngine *engine, const char *share, GHashTable *query,
+                                           gpointer upload, const DvActor *actor, GError **error);
+JsonObject *dv_engine_pool_upload(DvEngine *engine, const char *pool, GHashTable *query,
+                                  gpointer upload, const DvActor *actor, GError **error);
+
 G_END_DECLS
