@@ -638,7 +638,8 @@ JsonNode *
 dv_cli_client_upload(DvCliClient *client, const char *path, GInputStream *body, goffset size,
                      DvCliUploadProgress progress, gpointer data, GError **error)
 {
-    g_autoptr(SoupMessage) msg = dv_cli_client_message_new(client, "POST", path, "application/json", error);
+    g_autoptr(SoupMessage) msg =
+        dv_cli_client_message_new(client, "POST", path, "application/json", error);
     DvCliUploadCtx ctx = { progress, data, 0, size };
 
     if (msg == NULL)
@@ -646,7 +647,8 @@ dv_cli_client_upload(DvCliClient *client, const char *path, GInputStream *body, 
     /* Streamed from the file: never read whole into memory. */
     soup_message_set_request_body(msg, "application/octet-stream", body, size);
     /* A refusal (no space, no right) comes before the first byte. */
-    soup_message_headers_set_expectations(soup_message_get_request_headers(msg), SOUP_EXPECTATION_CONTINUE);
+    soup_message_headers_set_expectations(soup_message_get_request_headers(msg),
+                                          SOUP_EXPECTATION_CONTINUE);
     g_signal_connect(msg, "wrote-body-data", G_CALLBACK(dv_cli_upload_wrote), &ctx);
     return dv_cli_client_send(client, msg, path, NULL, error);
 }

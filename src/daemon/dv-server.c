@@ -72,7 +72,7 @@ typedef struct {
     char *allow;         /* 405: the methods the path takes */
     char *stream_job_id; /* an authorized job.events: the job to stream */
     gboolean stream_redact;
-    DvUpload *upload;    /* an upload op's body, streamed (borrowed) */
+    DvUpload *upload; /* an upload op's body, streamed (borrowed) */
 } DvRequest;
 
 static void

@@ -76,9 +76,21 @@ make_iso(const char *dir, const char *iso)
     g_autofree char *boot = g_build_filename(tree, "boot.bin", NULL);
     g_autofree char *marker = g_build_filename(tree, "marker.txt", NULL);
     g_autoptr(GError) error = NULL;
-    const char *argv[] = { "genisoimage", "-quiet", "-V", "DROVERISO", "-b", "boot.bin",
-                           "-no-emul-boot", "-boot-load-size", "4", "-c", "boot.cat",
-                           "-o", iso, tree, NULL };
+    const char *argv[] = { "genisoimage",
+                           "-quiet",
+                           "-V",
+                           "DROVERISO",
+                           "-b",
+                           "boot.bin",
+                           "-no-emul-boot",
+                           "-boot-load-size",
+                           "4",
+                           "-c",
+                           "boot.cat",
+                           "-o",
+                           iso,
+                           tree,
+                           NULL };
     g_autofree char *out = NULL;
     g_autofree char *err = NULL;
 
@@ -453,7 +465,8 @@ test_upload(void)
 
     d = dv_test_daemon_start(NULL, NULL);
     g_clear_pointer(&job, json_object_unref);
-    job = dv_test_run_job(d, "POST", "/api/v1/hosts", "{\"name\":\"local\",\"uri\":\"qemu:///system\"}");
+    job = dv_test_run_job(d, "POST", "/api/v1/hosts",
+                          "{\"name\":\"local\",\"uri\":\"qemu:///system\"}");
     dv_test_assert_job_state(job, "succeeded");
     body = g_strdup_printf("{\"name\":\"%s\",\"host\":\"local\",\"pool\":\"%s\"}", share, pool);
     g_clear_pointer(&job, json_object_unref);
@@ -465,12 +478,13 @@ test_upload(void)
     cli = dv_test_build_path("src", "cli", "drover", NULL);
     t0 = g_get_monotonic_time();
     {
-        const char *argv[] = { cli, "--server", d->url, "--token", d->token, "library-share", "upload",
-                               share, iso, NULL };
+        const char *argv[] = { cli,      "--server", d->url, "--token", d->token, "library-share",
+                               "upload", share,      iso,    NULL };
         if (dv_test_spawn(argv, NULL, &out, &err) != 0)
             g_error("drover library-share upload failed: %s %s", out, err);
     }
-    g_printerr("# qemu:///system: a %" G_GSIZE_FORMAT "-byte ISO uploaded with drover library-share "
+    g_printerr("# qemu:///system: a %" G_GSIZE_FORMAT
+               "-byte ISO uploaded with drover library-share "
                "upload in %.2f s\n",
                iso_len, (g_get_monotonic_time() - t0) / (double)G_USEC_PER_SEC);
     g_assert_nonnull(strstr(err, "Uploading: 100%"));
@@ -492,8 +506,8 @@ test_upload(void)
      * below the body (streamed, not held), the rate printed. */
     {
         g_autofree char *big = g_build_filename(src_dir, "disk.img", NULL);
-        g_autofree char *status_path = g_strdup_printf("/proc/%s/status",
-                                                       g_subprocess_get_identifier(d->proc));
+        g_autofree char *status_path =
+            g_strdup_printf("/proc/%s/status", g_subprocess_get_identifier(d->proc));
         g_autofree char *proc_status = NULL;
         g_autofree char *o2 = NULL;
         g_autofree char *e2 = NULL;
@@ -510,8 +524,8 @@ test_upload(void)
         close(fd);
         t0 = g_get_monotonic_time();
         {
-            const char *argv[] = { cli, "--server", d->url, "--token", d->token, "volume", "upload",
-                                   pool, big, NULL };
+            const char *argv[] = { cli,      "--server", d->url, "--token", d->token,
+                                   "volume", "upload",   pool,   big,       NULL };
             if (dv_test_spawn(argv, NULL, &o2, &e2) != 0)
                 g_error("drover volume upload failed: %s %s", o2, e2);
         }
@@ -573,8 +587,8 @@ test_upload(void)
         char answer[2048] = { 0 };
         gsize got = 0;
         g_assert_nonnull(conn);
-        g_assert_true(g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(conn)), head,
-                                                strlen(head), NULL, NULL, NULL));
+        g_assert_true(g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(conn)),
+                                                head, strlen(head), NULL, NULL, NULL));
         g_input_stream_read_all(g_io_stream_get_input_stream(G_IO_STREAM(conn)), answer,
                                 sizeof answer - 1, &got, NULL, NULL);
         if (!g_str_has_prefix(answer, "HTTP/1.1 413"))
@@ -588,19 +602,19 @@ test_upload(void)
     upload_cut(d, path, 24u << 20, 8u << 20, "volume.upload");
     {
         g_autoptr(JsonObject) cut = last_job(d, "volume.upload");
-        g_autoptr(JsonObject) end =
-            dv_test_wait_job(d, dv_json_get_string(cut, "id", ""), 120);
+        g_autoptr(JsonObject) end = dv_test_wait_job(d, dv_json_get_string(cut, "id", ""), 120);
         g_autofree char *cut_path = g_build_filename(dir, "cut.img", NULL);
         dv_test_assert_job_state(end, "failed");
-        g_test_message("cut: %s", dv_json_get_string(dv_json_get_object(end, "error"), "message", ""));
+        g_test_message("cut: %s",
+                       dv_json_get_string(dv_json_get_object(end, "error"), "message", ""));
         g_assert_nonnull(strstr(dv_json_get_string(dv_json_get_object(end, "error"), "message", ""),
                                 "upload cut after"));
         g_assert_false(g_file_test(cut_path, G_FILE_TEST_EXISTS));
         g_clear_pointer(&node, json_node_unref);
         node = dv_test_request(d, "GET", "/api/v1/jobs?state=running", NULL, &status);
         g_assert_cmpuint(status, ==, 200);
-        g_assert_cmpuint(json_array_get_length(dv_json_get_array(json_node_get_object(node), "items")),
-                         ==, 0);
+        g_assert_cmpuint(
+            json_array_get_length(dv_json_get_array(json_node_get_object(node), "items")), ==, 0);
     }
 
     /* A VM made from the uploaded ISO boots from its CD-ROM. */

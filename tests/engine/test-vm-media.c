@@ -111,13 +111,12 @@ test_create(Fixture *f, gconstpointer data)
     g_autoptr(JsonObject) job = NULL;
     g_autofree char *xml = NULL;
 
-    job = dv_test_engine_create(
-        f->engine, DV_KIND_VM,
-        "{\"name\":\"inst\",\"host\":\"h1\",\"memory_mib\":128,"
-        "\"disks\":[{\"size_mib\":8,\"pool\":\"media\"}],"
-        "\"cdroms\":[{\"pool\":\"media\",\"volume\":\"install.iso\"},{}],"
-        "\"boot_order\":[\"cdrom\",\"disk\"]}",
-        WAIT_MS);
+    job = dv_test_engine_create(f->engine, DV_KIND_VM,
+                                "{\"name\":\"inst\",\"host\":\"h1\",\"memory_mib\":128,"
+                                "\"disks\":[{\"size_mib\":8,\"pool\":\"media\"}],"
+                                "\"cdroms\":[{\"pool\":\"media\",\"volume\":\"install.iso\"},{}],"
+                                "\"boot_order\":[\"cdrom\",\"disk\"]}",
+                                WAIT_MS);
     xml = domain_xml(f, "inst");
     g_assert_nonnull(strstr(xml, "/media/install.iso"));
     g_assert_nonnull(strstr(xml, "device='cdrom'"));
@@ -141,10 +140,11 @@ test_create(Fixture *f, gconstpointer data)
 
     /* A library share's file. */
     g_clear_pointer(&job, json_object_unref);
-    job = dv_test_engine_create(f->engine, DV_KIND_VM,
-                                "{\"name\":\"fromshare\",\"host\":\"h1\",\"memory_mib\":128,"
-                                "\"cdroms\":[{\"library_share\":\"isos\",\"file\":\"install.iso\"}]}",
-                                WAIT_MS);
+    job =
+        dv_test_engine_create(f->engine, DV_KIND_VM,
+                              "{\"name\":\"fromshare\",\"host\":\"h1\",\"memory_mib\":128,"
+                              "\"cdroms\":[{\"library_share\":\"isos\",\"file\":\"install.iso\"}]}",
+                              WAIT_MS);
     g_free(xml);
     xml = domain_xml(f, "fromshare");
     g_assert_nonnull(strstr(xml, "/media/install.iso"));

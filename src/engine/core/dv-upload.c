@@ -210,8 +210,8 @@ dv_upload_register(const char *job_id, DvUpload *upload)
 {
     g_mutex_lock(&dv_upload_registry_lock);
     if (dv_upload_registry == NULL)
-        dv_upload_registry = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                                   (GDestroyNotify)dv_upload_unref);
+        dv_upload_registry =
+            g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)dv_upload_unref);
     g_hash_table_replace(dv_upload_registry, g_strdup(job_id), dv_upload_ref(upload));
     g_cond_broadcast(&dv_upload_registry_cond);
     g_mutex_unlock(&dv_upload_registry_lock);

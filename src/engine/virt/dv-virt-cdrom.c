@@ -149,8 +149,7 @@ dv_virt_domain_cdrom_change(DvVirtHost *host, const char *uuid, const char *path
         }
         xml = dv_virt_cdrom_xml(path, dev, bus);
         if (virDomainAttachDeviceFlags(dom, xml, VIR_DOMAIN_AFFECT_CONFIG) < 0)
-            return dv_virt_op_fail_null(&op, error, "cannot add a CD-ROM drive to domain %s",
-                                        uuid);
+            return dv_virt_op_fail_null(&op, error, "cannot add a CD-ROM drive to domain %s", uuid);
         json_object_set_boolean_member(result, "drive_added", TRUE);
     } else {
         xml = dv_virt_cdrom_xml(path, dev, bus != NULL ? bus : "ide");
@@ -161,8 +160,7 @@ dv_virt_domain_cdrom_change(DvVirtHost *host, const char *uuid, const char *path
             flags |= VIR_DOMAIN_DEVICE_MODIFY_FORCE;
         if (virDomainUpdateDeviceFlags(dom, xml, flags) < 0)
             return dv_virt_op_fail_null(&op, error, "cannot %s the CD-ROM of domain %s",
-                                        path != NULL ? "change the medium in" : "eject",
-                                        uuid);
+                                        path != NULL ? "change the medium in" : "eject", uuid);
         json_object_set_boolean_member(result, "drive_added", FALSE);
     }
     json_object_set_string_member(result, "target", dev);

@@ -222,8 +222,8 @@ dv_virt_volume_download(DvVirtHost *host, const char *pool, const char *name, gs
 gboolean
 dv_virt_volume_upload_stream(DvVirtHost *host, const char *pool, const char *name, guint64 length,
                              DvVirtReadFunc read_func, gpointer read_data,
-                             DvVirtProgressFunc progress, gpointer progress_data,
-                             char **ret_path, GCancellable *cancellable, GError **error)
+                             DvVirtProgressFunc progress, gpointer progress_data, char **ret_path,
+                             GCancellable *cancellable, GError **error)
 {
     g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
     g_autoptr(virStoragePool) p = NULL;

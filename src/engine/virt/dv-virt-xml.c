@@ -160,12 +160,9 @@ static const DvFieldSpec dv_virt_spec_fields[] = {
 
 static const DvFieldSpec dv_virt_disk_fields[] = {
     /* Required but for a CD-ROM drive, which may be empty. */
-    { "path", DV_FIELD_STRING, FALSE },
-    { "format", DV_FIELD_STRING, FALSE },
-    { "device", DV_FIELD_STRING, FALSE },
-    { "readonly", DV_FIELD_BOOL, FALSE },
-    { "bus", DV_FIELD_STRING, FALSE },
-    { NULL, 0, FALSE },
+    { "path", DV_FIELD_STRING, FALSE },   { "format", DV_FIELD_STRING, FALSE },
+    { "device", DV_FIELD_STRING, FALSE }, { "readonly", DV_FIELD_BOOL, FALSE },
+    { "bus", DV_FIELD_STRING, FALSE },    { NULL, 0, FALSE },
 };
 
 static const DvFieldSpec dv_virt_nic_fields[] = {

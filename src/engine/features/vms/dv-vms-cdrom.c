@@ -68,7 +68,8 @@ dv_engine_vm_iso_path(DvEngine *engine, const DvActor *actor, JsonObject *host, 
         g_autoptr(JsonObject) share = NULL;
         if (!dv_validate_name(f_file, file, error))
             return NULL;
-        share = dv_core_resolve_for(engine, actor, DV_KIND_LIBRARY_SHARE, share_ref, f_share, error);
+        share =
+            dv_core_resolve_for(engine, actor, DV_KIND_LIBRARY_SHARE, share_ref, f_share, error);
         if (share == NULL)
             return NULL;
         if (g_strcmp0(dv_json_get_string(share, "host_id", NULL), host_id) != 0) {
@@ -102,8 +103,8 @@ dv_engine_vm_iso_path(DvEngine *engine, const DvActor *actor, JsonObject *host, 
                 pool = p;
         }
         if (pool == NULL) {
-            dv_set_field_error(error, DV_ERROR_NOT_FOUND, f_pool, "%s: host %s has no storage pool '%s'",
-                               f_pool, host_name, pool_ref);
+            dv_set_field_error(error, DV_ERROR_NOT_FOUND, f_pool,
+                               "%s: host %s has no storage pool '%s'", f_pool, host_name, pool_ref);
             return NULL;
         }
         path = g_build_filename(dv_json_get_string(pool, "path", "/"), vname, NULL);

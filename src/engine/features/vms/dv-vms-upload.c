@@ -68,7 +68,8 @@ dv_upload_submit(DvEngine *engine, JsonObject *pool, const char *name, const cha
     }
     length = dv_upload_get_length(upload);
     if (g_strcmp0(dv_json_get_string(pool, "state", ""), "running") != 0) {
-        dv_set_field_error(error, DV_ERROR_CONFLICT, "pool", "pool: storage pool '%s' is not running",
+        dv_set_field_error(error, DV_ERROR_CONFLICT, "pool",
+                           "pool: storage pool '%s' is not running",
                            dv_json_get_string(pool, "name", ""));
         return NULL;
     }
@@ -129,8 +130,8 @@ dv_engine_library_share_upload(DvEngine *engine, const char *share_ref, GHashTab
         return NULL;
     for (guint i = 0; i < json_array_get_length(pools); i++) {
         JsonObject *p = json_array_get_object_element(pools, i);
-        if (g_strcmp0(dv_json_get_string(p, "name", ""), dv_json_get_string(share, "pool_name", "")) ==
-            0)
+        if (g_strcmp0(dv_json_get_string(p, "name", ""),
+                      dv_json_get_string(share, "pool_name", "")) == 0)
             pool = p;
     }
     if (pool == NULL) {
@@ -227,8 +228,8 @@ dv_volume_upload_job(DvJob *job, gpointer user_data, GError **error)
     }
     ctx.upload = upload;
     if (!dv_virt_volume_upload_stream(vh, pool_name, name, dv_upload_get_length(upload),
-                                      dv_upload_job_read, &ctx, dv_upload_job_progress, &ctx,
-                                      &path, c, error)) {
+                                      dv_upload_job_read, &ctx, dv_upload_job_progress, &ctx, &path,
+                                      c, error)) {
         /* The producer drops what still comes. */
         dv_upload_abort(upload, "the upload job failed");
         return FALSE;

@@ -248,7 +248,8 @@ dv_engine_vm_disks(DvEngine *engine, const DvActor *actor, JsonObject *host, con
                 json_object_set_string_member(o, "device", "cdrom");
             } else if (g_strcmp0(dv_json_get_string(vol, "format", "raw"), "qcow2") == 0 ||
                        g_strcmp0(dv_json_get_string(vol, "format", "raw"), "raw") == 0) {
-                json_object_set_string_member(o, "format", dv_json_get_string(vol, "format", "raw"));
+                json_object_set_string_member(o, "format",
+                                              dv_json_get_string(vol, "format", "raw"));
             } else {
                 dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, f_volume,
                                    "%s: %s is a %s image; a disk is qcow2 or raw, an ISO iso",
@@ -337,18 +338,17 @@ dv_engine_vm_cdroms(DvEngine *engine, const DvActor *actor, JsonObject *host, Js
 
         if (!JSON_NODE_HOLDS_OBJECT(node)) {
             g_autofree char *f = g_strdup_printf("cdroms[%u]", i);
-            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, f,
-                               "%s: must be an object ({library_share, file}, {pool, volume} or {})",
-                               f);
+            dv_set_field_error(
+                error, DV_ERROR_INVALID_ARGUMENT, f,
+                "%s: must be an object ({library_share, file}, {pool, volume} or {})", f);
             return FALSE;
         }
         c = json_node_get_object(node);
         if (!dv_json_check_fields(c, dv_vm_cdrom_fields, prefix, error))
             return FALSE;
         if (json_object_has_member(c, "eject") || json_object_has_member(c, "target")) {
-            g_autofree char *f = g_strconcat(prefix, json_object_has_member(c, "eject") ? "eject"
-                                                                                         : "target",
-                                             NULL);
+            g_autofree char *f =
+                g_strconcat(prefix, json_object_has_member(c, "eject") ? "eject" : "target", NULL);
             dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, f,
                                "%s: is for POST /vms/{ref}/cdrom, not a VM spec", f);
             return FALSE;
@@ -376,8 +376,7 @@ dv_engine_vm_cdroms(DvEngine *engine, const DvActor *actor, JsonObject *host, Js
  * create job's @params; @xml_disks (borrowed) the disks as made, or NULL
  * for their planned paths (checked before the job). */
 static JsonObject *
-dv_engine_vm_domain_spec(JsonObject *vm, JsonObject *params, const char *name,
-                         JsonArray *xml_disks)
+dv_engine_vm_domain_spec(JsonObject *vm, JsonObject *params, const char *name, JsonArray *xml_disks)
 {
     JsonObject *spec = json_object_new();
     g_autoptr(JsonArray) planned = NULL;
@@ -407,8 +406,8 @@ dv_engine_vm_domain_spec(JsonObject *vm, JsonObject *params, const char *name,
             if (g_strcmp0(kind, "existing") == 0) {
                 json_object_set_string_member(xd, "path", dv_json_get_string(d, "path", ""));
             } else if (g_strcmp0(kind, "empty") != 0) {
-                g_autofree char *vpath = g_build_filename(
-                    dv_json_get_string(d, "pool_path", "/"), dv_json_get_string(d, "name", ""), NULL);
+                g_autofree char *vpath = g_build_filename(dv_json_get_string(d, "pool_path", "/"),
+                                                          dv_json_get_string(d, "name", ""), NULL);
                 json_object_set_string_member(xd, "path", vpath);
             }
         }
