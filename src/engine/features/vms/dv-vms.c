@@ -745,7 +745,12 @@ dv_engine_vm_create(DvEngine *engine, JsonObject *body, const DvActor *actor, GE
             disks = g_steal_pointer(&all);
         }
     }
-    if (!dv_engine_vm_cdroms(engine, actor, host, dv_json_get_array(body, "cdroms"), disks, error))
+    /* The spec's drives, else the template's. */
+    if (!dv_engine_vm_cdroms(engine, actor, host,
+                             json_object_has_member(body, "cdroms") || tmpl == NULL
+                                 ? dv_json_get_array(body, "cdroms")
+                                 : dv_json_get_array(tmpl, "cdroms"),
+                             disks, error))
         return NULL;
     if (net_in == NULL && tmpl != NULL)
         net_in = dv_json_get_array(tmpl, "networks");
