@@ -6,6 +6,8 @@
 #include "dv-error.h"
 #include "dv-json.h"
 
+#include <string.h>
+
 static const DvCliOption dv_cli_host_filter_options[] = {
     { "host", DV_CLI_OPT_STRING, "H", NULL, "host_id", "/hosts", 0, 0, "only this host (name or id)" },
     { NULL },
@@ -35,6 +37,7 @@ static const DvCliOption dv_cli_template_add_options[] = {
     { "network", DV_CLI_OPT_LIST, "NET", NULL, NULL, NULL, 0, 0, "attach a NIC to this network" },
     { "share", DV_CLI_OPT_STRING, "S", "library_share", NULL, NULL, 0, 0, "library share of the disk image" },
     { "disk-volume", DV_CLI_OPT_STRING, "V", "disk_volume", NULL, NULL, 0, 0, "disk image in that share" },
+    { "cdrom", DV_CLI_OPT_LIST, "SHARE/FILE", NULL, NULL, NULL, 0, 0, "a CD-ROM drive with this ISO for its VMs" },
     { "description", DV_CLI_OPT_STRING, "D", "description", NULL, NULL, 0, 0, "free text" },
     { NULL },
 };
@@ -108,6 +111,28 @@ dv_cli_prepare_template_add(DvCliArgs *args, JsonObject *body, GError **error)
         return FALSE;
     /* A template keeps networks as plain names (a VM spec takes objects). */
     dv_cli_args_add_list(args, "network", body, "networks", NULL);
+    for (guint i = 0; i < args->given->len; i++) {
+        const DvCliArg *arg = g_ptr_array_index(args->given, i);
+        const char *slash;
+        JsonObject *ref;
+        if (g_strcmp0(arg->option->name, "cdrom") != 0)
+            continue;
+        slash = strchr(arg->value, '/');
+        if (slash == NULL || slash == arg->value || slash[1] == '\0' || strchr(slash + 1, '/') != NULL) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "cdroms", "--cdrom: give SHARE/FILE, got '%s'",
+                               arg->value);
+            return FALSE;
+        }
+        if (!json_object_has_member(body, "cdroms"))
+            json_object_set_array_member(body, "cdroms", json_array_new());
+        ref = json_object_new();
+        {
+            g_autofree char *share = g_strndup(arg->value, (gsize)(slash - arg->value));
+            json_object_set_string_member(ref, "library_share", share);
+        }
+        json_object_set_string_member(ref, "file", slash + 1);
+        json_array_add_object_element(json_object_get_array_member(body, "cdroms"), ref);
+    }
     return dv_cli_prepare_name(args, body, error);
 }
 
@@ -262,12 +287,15 @@ dv_cli_run_upload(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObje
     info = g_file_query_info(f, G_FILE_ATTRIBUTE_STANDARD_SIZE "," G_FILE_ATTRIBUTE_STANDARD_TYPE,
                              G_FILE_QUERY_INFO_NONE, NULL, &local);
     if (info == NULL || g_file_info_get_file_type(info) != G_FILE_TYPE_REGULAR) {
+        /* A file that cannot be read is the command line's mistake (exit 2). */
+        cli->usage_failed = TRUE;
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "FILE", "FILE: cannot read %s%s%s", file,
                            local != NULL ? ": " : " (not a regular file)", local != NULL ? local->message : "");
         return FALSE;
     }
     in = g_file_read(f, NULL, &local);
     if (in == NULL) {
+        cli->usage_failed = TRUE;
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "FILE", "FILE: cannot read %s: %s", file,
                            local->message);
         return FALSE;
@@ -354,7 +382,7 @@ const DvCliCommand dv_cli_commands_storage[] = {
     { "template", "add", "NAME", "Add a VM template.", dv_cli_template_add_options, dv_cli_prepare_template_add,
       dv_cli_run_job, "POST", "/templates", NULL, "Added template {0}",
       "template add NAME --vcpus N --memory MIB [--generation 1|2] [--no-secure-boot] [--network NET]...\n"
-      "                       [--share S --disk-volume V] [--description D]" },
+      "                       [--share S --disk-volume V] [--cdrom SHARE/FILE]... [--description D]" },
     { "template", "list", "", "List templates.", NULL, NULL, dv_cli_run_list, "GET", "/templates",
       dv_cli_template_columns },
     { "template", "show", "TEMPLATE", "Show a template.", NULL, NULL, dv_cli_run_show, "GET", "/templates/{0}" },

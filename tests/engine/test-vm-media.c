@@ -141,23 +141,25 @@ test_create(Fixture *f, gconstpointer data)
     /* A template's drives (its share kept by id), given to its VMs; a
      * spec's own cdroms win. */
     g_clear_pointer(&job, json_object_unref);
-    job = dv_test_engine_create(f->engine, DV_KIND_TEMPLATE,
-                                "{\"name\":\"installer\",\"vcpus\":1,\"memory_mib\":128,"
-                                "\"cdroms\":[{\"library_share\":\"isos\",\"file\":\"install.iso\"},{}]}",
-                                WAIT_MS);
+    job = dv_test_engine_create(
+        f->engine, DV_KIND_TEMPLATE,
+        "{\"name\":\"installer\",\"vcpus\":1,\"memory_mib\":128,"
+        "\"cdroms\":[{\"library_share\":\"isos\",\"file\":\"install.iso\"},{}]}",
+        WAIT_MS);
     g_clear_pointer(&job, json_object_unref);
-    job = dv_test_engine_create(f->engine, DV_KIND_VM,
-                                "{\"name\":\"fromtmpl\",\"host\":\"h1\",\"template\":\"installer\"}",
-                                WAIT_MS);
+    job = dv_test_engine_create(
+        f->engine, DV_KIND_VM, "{\"name\":\"fromtmpl\",\"host\":\"h1\",\"template\":\"installer\"}",
+        WAIT_MS);
     g_free(xml);
     xml = domain_xml(f, "fromtmpl");
     g_assert_nonnull(strstr(xml, "/media/install.iso"));
     g_assert_nonnull(strstr(xml, "dev='hdb' bus='ide'"));
     g_clear_pointer(&job, json_object_unref);
-    job = dv_test_engine_create(f->engine, DV_KIND_VM,
-                                "{\"name\":\"fromtmpl2\",\"host\":\"h1\",\"template\":\"installer\","
-                                "\"cdroms\":[]}",
-                                WAIT_MS);
+    job =
+        dv_test_engine_create(f->engine, DV_KIND_VM,
+                              "{\"name\":\"fromtmpl2\",\"host\":\"h1\",\"template\":\"installer\","
+                              "\"cdroms\":[]}",
+                              WAIT_MS);
     g_free(xml);
     xml = domain_xml(f, "fromtmpl2");
     g_assert_null(strstr(xml, "device='cdrom'"));

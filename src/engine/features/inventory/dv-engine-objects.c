@@ -261,8 +261,8 @@ dv_engine_template_cdroms(DvEngine *engine, JsonArray *in, GError **error)
         file = dv_json_get_string(c, "file", NULL);
         pool = dv_json_get_string(c, "pool", NULL);
         volume = dv_json_get_string(c, "volume", NULL);
-        if (json_object_get_size(c) != (guint)((share != NULL) + (file != NULL) + (pool != NULL) +
-                                                   (volume != NULL)) ||
+        if (json_object_get_size(c) !=
+                (guint)((share != NULL) + (file != NULL) + (pool != NULL) + (volume != NULL)) ||
             (share != NULL) != (file != NULL) || (pool != NULL) != (volume != NULL) ||
             (share != NULL && pool != NULL)) {
             dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, f,
@@ -284,7 +284,8 @@ dv_engine_template_cdroms(DvEngine *engine, JsonArray *in, GError **error)
         } else if (pool != NULL) {
             g_autofree char *f_pool = g_strconcat(f, ".pool", NULL);
             g_autofree char *f_volume = g_strconcat(f, ".volume", NULL);
-            if (!dv_validate_name(f_pool, pool, error) || !dv_validate_name(f_volume, volume, error))
+            if (!dv_validate_name(f_pool, pool, error) ||
+                !dv_validate_name(f_volume, volume, error))
                 return NULL;
             json_object_set_string_member(o, "pool", pool);
             json_object_set_string_member(o, "volume", volume);

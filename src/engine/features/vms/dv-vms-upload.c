@@ -204,7 +204,8 @@ dv_volume_upload_job(DvJob *job, gpointer user_data, GError **error)
 
     dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
     /* A resumed attempt (droverd restarted) has no body to wait for. */
-    upload = dv_upload_take(dv_job_get_id(job), dv_job_get_attempt(job) > 1 ? 0 : DV_UPLOAD_TAKE_MS);
+    upload =
+        dv_upload_take(dv_job_get_id(job), dv_job_get_attempt(job) > 1 ? 0 : DV_UPLOAD_TAKE_MS);
     pool = dv_store_get(dv_core(engine)->store, &dv_table_pools,
                         dv_json_get_string(params, "pool_id", ""), error);
     if (pool == NULL)
