@@ -173,6 +173,17 @@ test_create(Fixture *f, gconstpointer data)
         g_assert_cmpstr(dv_error_get_field(error), ==, "cdroms[0]");
     }
 
+    /* Generation 2 (q35): SATA, no IDE. */
+    g_clear_pointer(&job, json_object_unref);
+    job = dv_test_engine_create(f->engine, DV_KIND_VM,
+                                "{\"name\":\"uefi\",\"host\":\"h1\",\"memory_mib\":128,"
+                                "\"generation\":2,\"secure_boot\":false,"
+                                "\"cdroms\":[{\"pool\":\"media\",\"volume\":\"install.iso\"}]}",
+                                WAIT_MS);
+    g_free(xml);
+    xml = domain_xml(f, "uefi");
+    g_assert_nonnull(strstr(xml, "dev='sda' bus='sata'"));
+
     /* A library share's file. */
     g_clear_pointer(&job, json_object_unref);
     job =
