@@ -617,3 +617,38 @@ dv_cli_path_expand(const char *tmpl, const char *const *args, gboolean escape)
     }
     return g_string_free(out, FALSE);
 }
+
+typedef struct {
+    DvCliUploadProgress func;
+    gpointer data;
+    goffset sent;
+    goffset total;
+} DvCliUploadCtx;
+
+static void
+dv_cli_upload_wrote(SoupMessage *msg, guint chunk, gpointer user_data)
+{
+    DvCliUploadCtx *ctx = user_data;
+    ctx->sent += chunk;
+    if (ctx->func != NULL)
+        ctx->func(ctx->data, ctx->sent, ctx->total);
+}
+
+JsonNode *
+dv_cli_client_upload(DvCliClient *client, const char *path, GInputStream *body, goffset size,
+                     DvCliUploadProgress progress, gpointer data, GError **error)
+{
+    g_autoptr(SoupMessage) msg =
+        dv_cli_client_message_new(client, "POST", path, "application/json", error);
+    DvCliUploadCtx ctx = { progress, data, 0, size };
+
+    if (msg == NULL)
+        return NULL;
+    /* Streamed from the file: never read whole into memory. */
+    soup_message_set_request_body(msg, "application/octet-stream", body, size);
+    /* A refusal (no space, no right) comes before the first byte. */
+    soup_message_headers_set_expectations(soup_message_get_request_headers(msg),
+                                          SOUP_EXPECTATION_CONTINUE);
+    g_signal_connect(msg, "wrote-body-data", G_CALLBACK(dv_cli_upload_wrote), &ctx);
+    return dv_cli_client_send(client, msg, path, NULL, error);
+}

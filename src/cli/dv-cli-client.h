@@ -44,6 +44,14 @@ JsonNode *dv_cli_client_request(DvCliClient *client, const char *method, const c
 JsonNode *dv_cli_client_request_raw(DvCliClient *client, const char *method, const char *path,
                                     const char *body, gsize body_len, guint *status, GError **error);
 
+/* POSTs @size bytes read from @body (streamed, not held in memory) as
+ * application/octet-stream to DV_CLI_API_PREFIX + @path, calling
+ * @progress (may be NULL) as they go out. */
+typedef void (*DvCliUploadProgress)(gpointer data, goffset sent, goffset total);
+JsonNode *dv_cli_client_upload(DvCliClient *client, const char *path, GInputStream *body,
+                               goffset size, DvCliUploadProgress progress, gpointer data,
+                               GError **error);
+
 /* What a request carried to authenticate, for the words of a 401. */
 typedef enum {
     DV_CLI_CREDENTIAL_NONE,    /* nothing: not logged in */

@@ -6,6 +6,8 @@
 #include "dv-error.h"
 #include "dv-json.h"
 
+#include <string.h>
+
 static const DvCliOption dv_cli_host_filter_options[] = {
     { "host", DV_CLI_OPT_STRING, "H", NULL, "host_id", "/hosts", 0, 0, "only this host (name or id)" },
     { NULL },
@@ -36,6 +38,7 @@ static const DvCliOption dv_cli_template_add_options[] = {
     { "network", DV_CLI_OPT_LIST, "NET", NULL, NULL, NULL, 0, 0, "attach a NIC to this network" },
     { "share", DV_CLI_OPT_STRING, "S", "library_share", NULL, NULL, 0, 0, "library share of the disk image" },
     { "disk-volume", DV_CLI_OPT_STRING, "V", "disk_volume", NULL, NULL, 0, 0, "disk image in that share" },
+    { "cdrom", DV_CLI_OPT_LIST, "SHARE/FILE", NULL, NULL, NULL, 0, 0, "a CD-ROM drive with this ISO for its VMs" },
     { "description", DV_CLI_OPT_STRING, "D", "description", NULL, NULL, 0, 0, "free text" },
     { NULL },
 };
@@ -109,6 +112,28 @@ dv_cli_prepare_template_add(DvCliArgs *args, JsonObject *body, GError **error)
         return FALSE;
     /* A template keeps networks as plain names (a VM spec takes objects). */
     dv_cli_args_add_list(args, "network", body, "networks", NULL);
+    for (guint i = 0; i < args->given->len; i++) {
+        const DvCliArg *arg = g_ptr_array_index(args->given, i);
+        const char *slash;
+        JsonObject *ref;
+        if (g_strcmp0(arg->option->name, "cdrom") != 0)
+            continue;
+        slash = strchr(arg->value, '/');
+        if (slash == NULL || slash == arg->value || slash[1] == '\0' || strchr(slash + 1, '/') != NULL) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "cdroms", "--cdrom: give SHARE/FILE, got '%s'",
+                               arg->value);
+            return FALSE;
+        }
+        if (!json_object_has_member(body, "cdroms"))
+            json_object_set_array_member(body, "cdroms", json_array_new());
+        ref = json_object_new();
+        {
+            g_autofree char *share = g_strndup(arg->value, (gsize)(slash - arg->value));
+            json_object_set_string_member(ref, "library_share", share);
+        }
+        json_object_set_string_member(ref, "file", slash + 1);
+        json_array_add_object_element(json_object_get_array_member(body, "cdroms"), ref);
+    }
     return dv_cli_prepare_name(args, body, error);
 }
 
@@ -272,6 +297,87 @@ dv_cli_prepare_volume_create(DvCliArgs *args, JsonObject *body, GError **error)
     return dv_cli_prepare_volume_size(args, body, error) && dv_cli_prepare_name(args, body, error);
 }
 
+static const DvCliOption dv_cli_upload_options[] = {
+    { "name", DV_CLI_OPT_STRING, "NAME", NULL, NULL, NULL, 0, 0, "the new volume's name (default: FILE's)" },
+    { NULL },
+};
+
+static void
+dv_cli_upload_progress(gpointer data, goffset sent, goffset total)
+{
+    DvCli *cli = data;
+    static gint last = -1;
+    gint percent = (gint)(sent * 100 / MAX(total, 1));
+
+    /* A line per 10 % off a terminal, a rewritten line on one. */
+    if (percent == last || (!cli->err_tty && percent % 10 != 0 && percent != 100))
+        return;
+    last = percent;
+    if (cli->err_tty)
+        fprintf(cli->err, "\rUploading: %3d%% (%" G_GINT64_FORMAT " of %" G_GINT64_FORMAT " bytes)%s", percent,
+                (gint64)sent, (gint64)total, percent == 100 ? "\n" : "");
+    else
+        fprintf(cli->err, "Uploading: %d%% (%" G_GINT64_FORMAT " of %" G_GINT64_FORMAT " bytes)\n", percent,
+                (gint64)sent, (gint64)total);
+    fflush(cli->err);
+}
+
+/* volume upload POOL FILE, library-share upload SHARE FILE: the file is
+ * streamed to the server, then its job followed. */
+static gboolean
+dv_cli_run_upload(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObject *body, GError **error)
+{
+    const char *const *pos = (const char *const *)args->positional->pdata;
+    const char *file = dv_cli_args_get_positional(args, 1);
+    g_autofree char *base = dv_cli_path_expand(cmd->path, pos, TRUE);
+    g_autofree char *done = dv_cli_path_expand(cmd->done, pos, FALSE);
+    g_autofree char *fallback = g_path_get_basename(file);
+    const char *name = dv_cli_args_get_string(args, "name");
+    g_autofree char *escaped = NULL;
+    g_autofree char *path = NULL;
+    g_autoptr(GFile) f = g_file_new_for_path(file);
+    g_autoptr(GFileInfo) info = NULL;
+    g_autoptr(GFileInputStream) in = NULL;
+    g_autoptr(JsonNode) node = NULL;
+    g_autoptr(GError) local = NULL;
+    JsonObject *obj;
+    JsonObject *job;
+
+    info = g_file_query_info(f, G_FILE_ATTRIBUTE_STANDARD_SIZE "," G_FILE_ATTRIBUTE_STANDARD_TYPE,
+                             G_FILE_QUERY_INFO_NONE, NULL, &local);
+    if (info == NULL || g_file_info_get_file_type(info) != G_FILE_TYPE_REGULAR) {
+        /* A file that cannot be read is the command line's mistake (exit 2). */
+        cli->usage_failed = TRUE;
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "FILE", "FILE: cannot read %s%s%s", file,
+                           local != NULL ? ": " : " (not a regular file)", local != NULL ? local->message : "");
+        return FALSE;
+    }
+    in = g_file_read(f, NULL, &local);
+    if (in == NULL) {
+        cli->usage_failed = TRUE;
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "FILE", "FILE: cannot read %s: %s", file,
+                           local->message);
+        return FALSE;
+    }
+    escaped = g_uri_escape_string(name != NULL ? name : fallback, NULL, TRUE);
+    path = g_strconcat(base, "?name=", escaped, NULL);
+    node = dv_cli_client_upload(cli->client, path, G_INPUT_STREAM(in), g_file_info_get_size(info),
+                                dv_cli_upload_progress, cli, error);
+    if (node == NULL)
+        return FALSE;
+    if (!JSON_NODE_HOLDS_OBJECT(node)) {
+        dv_set_field_error(error, DV_ERROR_INTERNAL, NULL, "the server's answer is not an object");
+        return FALSE;
+    }
+    obj = json_node_get_object(node);
+    job = dv_json_get_object(obj, "job");
+    if (job == NULL) {
+        fprintf(cli->out, "%s\n", done);
+        return TRUE;
+    }
+    return dv_cli_follow_and_report(cli, job, done, error);
+}
+
 const DvCliCommand dv_cli_commands_storage[] = {
     { "pool", "list", "", "List storage pools.", dv_cli_host_filter_options, NULL, dv_cli_run_list, "GET",
       "/storage-pools", dv_cli_pool_columns },
@@ -283,6 +389,9 @@ const DvCliCommand dv_cli_commands_storage[] = {
     { "volume", "resize", "VOLUME", "Grow a volume (live when a running VM uses it).",
       dv_cli_volume_resize_options, dv_cli_prepare_volume_resize, dv_cli_run_volume_resize, "POST",
       "/volumes/{0}/resize", NULL, "Resized volume {0}" },
+    { "volume", "upload", "POOL FILE", "Upload a file (an ISO, a disk image) as a new volume of a pool.",
+      dv_cli_upload_options, NULL, dv_cli_run_upload, "POST", "/storage-pools/{0}/volumes", NULL,
+      "Uploaded {1} into pool {0}", "volume upload POOL FILE [--name NAME]" },
     { "volume", "delete", "VOLUME", "Delete a volume no VM uses.", NULL, NULL, dv_cli_run_job, "DELETE",
       "/volumes/{0}", NULL, "Deleted volume {0}" },
     { "network", "list", "", "List virtual networks.", dv_cli_host_filter_options, NULL, dv_cli_run_list, "GET",
@@ -323,13 +432,16 @@ const DvCliCommand dv_cli_commands_storage[] = {
       dv_cli_share_columns },
     { "library-share", "show", "SHARE", "Show a library share.", NULL, NULL, dv_cli_run_show, "GET",
       "/library-shares/{0}" },
+    { "library-share", "upload", "SHARE FILE", "Upload a file (an ISO, a disk image) into a library share.",
+      dv_cli_upload_options, NULL, dv_cli_run_upload, "POST", "/library-shares/{0}/files", NULL,
+      "Uploaded {1} into library share {0}", "library-share upload SHARE FILE [--name NAME]" },
     { "library-share", "remove", "SHARE", "Remove a library share (its files stay).", NULL, NULL, dv_cli_run_job,
       "DELETE", "/library-shares/{0}", NULL, "Removed library share {0}" },
 
     { "template", "add", "NAME", "Add a VM template.", dv_cli_template_add_options, dv_cli_prepare_template_add,
       dv_cli_run_job, "POST", "/templates", NULL, "Added template {0}",
       "template add NAME --vcpus N --memory MIB [--generation 1|2] [--no-secure-boot] [--network NET]...\n"
-      "                       [--share S --disk-volume V] [--description D]" },
+      "                       [--share S --disk-volume V] [--cdrom SHARE/FILE]... [--description D]" },
     { "template", "list", "", "List templates.", NULL, NULL, dv_cli_run_list, "GET", "/templates",
       dv_cli_template_columns },
     { "template", "show", "TEMPLATE", "Show a template.", NULL, NULL, dv_cli_run_show, "GET", "/templates/{0}" },

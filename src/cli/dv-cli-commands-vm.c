@@ -5,6 +5,7 @@
 #include "dv-cli.h"
 
 #include "dv-error.h"
+#include "dv-json.h"
 
 #include <string.h>
 
@@ -26,6 +27,12 @@ static const DvCliOption dv_cli_vm_create_options[] = {
       "create a new disk: 20G:default, or MiB as a plain number" },
     { "volume", DV_CLI_OPT_LIST, "PATH", NULL, NULL, NULL, 0, 0, "attach an existing volume" },
     { "network", DV_CLI_OPT_LIST, "NET", NULL, NULL, NULL, 0, 0, "attach a NIC to this network" },
+    { "cdrom", DV_CLI_OPT_LIST, "SHARE/FILE", NULL, NULL, NULL, 0, 0,
+      "a CD-ROM drive with this ISO of a library share" },
+    { "cdrom-volume", DV_CLI_OPT_LIST, "POOL/VOLUME", NULL, NULL, NULL, 0, 0,
+      "a CD-ROM drive with this ISO volume of a pool" },
+    { "boot-order", DV_CLI_OPT_STRING, "DEV[,DEV...]", NULL, NULL, NULL, 0, 0,
+      "disk, cdrom, network in order (default disk)" },
     { "start", DV_CLI_OPT_FLAG, NULL, "start", NULL, NULL, 0, 0, "start the VM once it is created" },
     { "description", DV_CLI_OPT_STRING, "D", "description", NULL, NULL, 0, 0, "free text" },
     { NULL },
@@ -137,6 +144,97 @@ dv_cli_vm_add_disks(DvCliArgs *args, JsonObject *body, GError **error)
     return TRUE;
 }
 
+/* "SHARE/FILE" or "POOL/VOLUME" into {library_share, file} or {pool,
+ * volume}. */
+static JsonObject *
+dv_cli_iso_ref(const char *option, const char *value, gboolean pool, GError **error)
+{
+    const char *slash = strchr(value, '/');
+    JsonObject *o;
+
+    if (slash == NULL || slash == value || slash[1] == '\0' || strchr(slash + 1, '/') != NULL) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, pool ? "volume" : "file",
+                           "%s: give %s, got '%s'", option, pool ? "POOL/VOLUME" : "SHARE/FILE",
+                           value);
+        return NULL;
+    }
+    o = json_object_new();
+    {
+        g_autofree char *first = g_strndup(value, (gsize)(slash - value));
+        json_object_set_string_member(o, pool ? "pool" : "library_share", first);
+    }
+    json_object_set_string_member(o, pool ? "volume" : "file", slash + 1);
+    return o;
+}
+
+static gboolean
+dv_cli_boot_order(DvCliArgs *args, JsonObject *body)
+{
+    const char *boot = dv_cli_args_get_string(args, "boot-order");
+    if (boot != NULL) {
+        g_auto(GStrv) parts = g_strsplit(boot, ",", 4);
+        JsonArray *order = json_array_new();
+        for (guint i = 0; parts[i] != NULL; i++)
+            json_array_add_string_element(order, g_strstrip(parts[i]));
+        json_object_set_array_member(body, "boot_order", order);
+    }
+    return TRUE;
+}
+
+static gboolean
+dv_cli_vm_add_cdroms(DvCliArgs *args, JsonObject *body, GError **error)
+{
+    g_autoptr(JsonArray) cdroms = json_array_new();
+
+    for (guint i = 0; i < args->given->len; i++) {
+        const DvCliArg *arg = g_ptr_array_index(args->given, i);
+        gboolean pool = g_strcmp0(arg->option->name, "cdrom-volume") == 0;
+        JsonObject *ref;
+        if (!pool && g_strcmp0(arg->option->name, "cdrom") != 0)
+            continue;
+        ref = dv_cli_iso_ref(pool ? "--cdrom-volume" : "--cdrom", arg->value, pool, error);
+        if (ref == NULL)
+            return FALSE;
+        json_array_add_object_element(cdroms, ref);
+    }
+    if (json_array_get_length(cdroms) > 0)
+        json_object_set_array_member(body, "cdroms", g_steal_pointer(&cdroms));
+    return dv_cli_boot_order(args, body);
+}
+
+static const DvCliOption dv_cli_vm_cdrom_insert_options[] = {
+    { "pool", DV_CLI_OPT_FLAG, NULL, NULL, NULL, NULL, 0, 0, "ISO is POOL/VOLUME, not SHARE/FILE" },
+    { "target", DV_CLI_OPT_STRING, "DEV", "target", NULL, NULL, 0, 0, "the drive (default the first)" },
+    { NULL },
+};
+
+static const DvCliOption dv_cli_vm_cdrom_eject_options[] = {
+    { "target", DV_CLI_OPT_STRING, "DEV", "target", NULL, NULL, 0, 0, "the drive (default the first)" },
+    { NULL },
+};
+
+static gboolean
+dv_cli_prepare_vm_cdrom_insert(DvCliArgs *args, JsonObject *body, GError **error)
+{
+    gboolean pool = dv_cli_args_has(args, "pool");
+    g_autoptr(JsonObject) ref =
+        dv_cli_iso_ref("ISO", dv_cli_args_get_positional(args, 1), pool, error);
+    if (ref == NULL)
+        return FALSE;
+    json_object_set_string_member(body, pool ? "pool" : "library_share",
+                                  dv_json_get_string(ref, pool ? "pool" : "library_share", ""));
+    json_object_set_string_member(body, pool ? "volume" : "file",
+                                  dv_json_get_string(ref, pool ? "volume" : "file", ""));
+    return TRUE;
+}
+
+static gboolean
+dv_cli_prepare_vm_cdrom_eject(DvCliArgs *args, JsonObject *body, GError **error)
+{
+    json_object_set_boolean_member(body, "eject", TRUE);
+    return TRUE;
+}
+
 static gboolean
 dv_cli_prepare_vm_create(DvCliArgs *args, JsonObject *body, GError **error)
 {
@@ -144,7 +242,7 @@ dv_cli_prepare_vm_create(DvCliArgs *args, JsonObject *body, GError **error)
 
     if (!dv_cli_args_require_one_of(args, "host", "host-group", error))
         return FALSE;
-    if (!dv_cli_vm_add_disks(args, body, error))
+    if (!dv_cli_vm_add_disks(args, body, error) || !dv_cli_vm_add_cdroms(args, body, error))
         return FALSE;
     dv_cli_args_add_list(args, "network", body, "networks", "network");
     networks = json_object_has_member(body, "networks") ? json_object_get_array_member(body, "networks") : NULL;
@@ -238,7 +336,9 @@ const DvCliCommand dv_cli_commands_vm[] = {
       dv_cli_prepare_vm_create, dv_cli_run_job, "POST", "/vms", NULL, "Created vm {0}",
       "vm create NAME (--host H | --host-group G) [--template T] [--vcpus N] [--memory SIZE]\n"
       "                 [--generation 1|2] [--no-secure-boot] [--disk SIZE[:POOL[:FORMAT]]]...\n"
-      "                 [--volume PATH]... [--network NET]... [--start] [--description D]" },
+      "                 [--volume PATH]... [--network NET]... [--cdrom SHARE/FILE]...\n"
+      "                 [--cdrom-volume POOL/VOLUME]... [--boot-order DEV,...] [--start]\n"
+      "                 [--description D]" },
     { "vm", "list", "", "List VMs.", dv_cli_vm_list_options, NULL, dv_cli_run_list, "GET", "/vms",
       dv_cli_vm_columns },
     { "vm", "show", "VM", "Show a VM.", NULL, NULL, dv_cli_run_show, "GET", "/vms/{0}" },
@@ -274,6 +374,14 @@ const DvCliCommand dv_cli_commands_vm[] = {
       "vm nic add VM (--network NET | --bridge BR) [--mac MAC] [--model virtio|e1000|e1000e|rtl8139]" },
     { "vm nic", "remove", "VM MAC", "Remove the network interface MAC from a VM.", NULL, NULL, dv_cli_run_job,
       "DELETE", "/vms/{0}/nics/{1}", NULL, "Removed network interface {1} from vm {0}" },
+
+    { "vm cdrom", "insert", "VM ISO",
+      "Put an ISO (SHARE/FILE, or POOL/VOLUME with --pool) in a VM's CD-ROM drive (live when it runs).",
+      dv_cli_vm_cdrom_insert_options, dv_cli_prepare_vm_cdrom_insert, dv_cli_run_job, "POST", "/vms/{0}/cdrom",
+      NULL, "Inserted {1} into vm {0}", "vm cdrom insert VM ISO [--pool] [--target DEV]" },
+    { "vm cdrom", "eject", "VM", "Empty a VM's CD-ROM drive (live when it runs).", dv_cli_vm_cdrom_eject_options,
+      dv_cli_prepare_vm_cdrom_eject, dv_cli_run_job, "POST", "/vms/{0}/cdrom", NULL, "Ejected the CD-ROM of vm {0}",
+      "vm cdrom eject VM [--target DEV]" },
 
     { "vm snapshot", "create", "VM SNAP", "Take a snapshot of a VM (with its memory when it runs).",
       dv_cli_snapshot_create_options, dv_cli_prepare_snapshot_create, dv_cli_run_job, "POST",

@@ -8,6 +8,7 @@
 #include "dv-error.h"
 #include "dv-json.h"
 #include "dv-secret.h"
+#include "dv-upload.h"
 #include "dv-validate.h"
 
 #include <errno.h>
@@ -71,6 +72,7 @@ typedef struct {
     char *allow;         /* 405: the methods the path takes */
     char *stream_job_id; /* an authorized job.events: the job to stream */
     gboolean stream_redact;
+    DvUpload *upload; /* an upload op's body, streamed (borrowed) */
 } DvRequest;
 
 static void
@@ -746,6 +748,7 @@ dv_route_op(DvRequest *req, const DvOp *op, const char **params, guint *status, 
     GError *local = NULL;
 
     memcpy(call.params, params, sizeof(call.params));
+    call.upload = req->upload;
     if (!(op->flags & DV_OP_FLAG_PUBLIC)) {
         actor = dv_authorizer_actor(req, error);
         if (actor == NULL)
@@ -1551,6 +1554,218 @@ dv_server_count_header(const char *name, const char *value, gpointer data)
     *total += strlen(name) + strlen(value) + 4; /* ": " and CRLF */
 }
 
+/* --- uploads (main thread) ------------------------------------------------------
+ *
+ * An operation flagged DV_OP_FLAG_UPLOAD takes its body as bytes streamed
+ * to its job (DvUpload), up to DV_OP_UPLOAD_MAX, never accumulated.  It is
+ * routed, authorized and accepted (or refused) as its headers arrive, on
+ * the main thread: libsoup decides right after "got-headers" whether it
+ * reads a body, so a refusal must be set then for no byte to be read.
+ * That costs the main loop the handler's few database reads and the job's
+ * insert, once per upload.  Accepted, the body's chunks go to the job as
+ * they come ("got-chunk"); above DV_UPLOAD_HIGH_MARK buffered bytes the
+ * message is paused until the job drains it.  A connection that closes
+ * before the whole body aborts the upload (the job deletes its partial
+ * volume).  The answer (202 and the job) is sent once the body is in. */
+
+typedef struct {
+    DvUpload *upload;
+    GWeakRef msg;
+    char *response;
+    char *location;
+    guint status;
+    gboolean got_body;
+} DvUploadState;
+
+static void
+dv_upload_state_free(DvUploadState *st)
+{
+    if (st->upload != NULL && !st->got_body)
+        dv_upload_abort(st->upload, "the client's connection closed before the whole body");
+    g_clear_pointer(&st->upload, dv_upload_unref);
+    g_weak_ref_clear(&st->msg);
+    g_free(st->response);
+    g_free(st->location);
+    g_free(st);
+}
+
+static void
+dv_upload_weak_free(gpointer data)
+{
+    g_weak_ref_clear(data);
+    g_free(data);
+}
+
+static gboolean
+dv_upload_resume(gpointer data)
+{
+    g_autoptr(SoupServerMessage) msg = g_weak_ref_get(data);
+    if (msg != NULL)
+        soup_server_message_unpause(msg);
+    return G_SOURCE_REMOVE;
+}
+
+static void
+dv_upload_got_chunk(SoupServerMessage *msg, GBytes *chunk, gpointer user_data)
+{
+    DvUploadState *st = user_data;
+    DvConn *c = g_object_get_data(G_OBJECT(msg), "dv-conn");
+    gsize len;
+    const void *data = g_bytes_get_data(chunk, &len);
+
+    /* The body deadline counts from the last chunk: an upload may take
+     * longer than the idle timeout, a stalled one may not. */
+    if (c != NULL && !c->timed_out)
+        dv_conn_arm(c, c->server->idle_timeout, dv_conn_timeout);
+    if (dv_upload_push(st->upload, data, len))
+        soup_server_message_pause(msg);
+}
+
+static void
+dv_upload_got_body(SoupServerMessage *msg, gpointer user_data)
+{
+    DvUploadState *st = user_data;
+    st->got_body = TRUE;
+    dv_upload_finish(st->upload);
+}
+
+static void
+dv_upload_cut(SoupServerMessage *msg, gpointer user_data)
+{
+    DvUploadState *st = user_data;
+    if (!st->got_body)
+        dv_upload_abort(st->upload, "the client's connection closed before the whole body");
+}
+
+/* The upload operation @msg's method and path name, or NULL. */
+static const DvOp *
+dv_server_upload_op(DvServer *server, SoupServerMessage *msg)
+{
+    const char *raw_path = g_uri_get_path(soup_server_message_get_uri(msg));
+    g_auto(GStrv) parts = NULL;
+    g_autoptr(GPtrArray) seg = g_ptr_array_new_with_free_func(g_free);
+    const char *params[DV_OP_PARAMS_MAX] = { NULL };
+    g_autofree char *allow = NULL;
+    const DvOp *op;
+
+    if (g_strcmp0(soup_server_message_get_method(msg), "POST") != 0 ||
+        !g_str_has_prefix(raw_path, DV_API_PREFIX "/") || strlen(raw_path) > DV_MAX_PATH)
+        return NULL;
+    parts = g_strsplit(raw_path + strlen(DV_API_PREFIX), "/", 16);
+    for (guint i = 0; parts[i] != NULL; i++) {
+        char *u;
+        if (parts[i][0] == '\0')
+            continue;
+        u = g_uri_unescape_string(parts[i], NULL);
+        if (u == NULL || !g_utf8_validate(u, -1, NULL)) {
+            g_free(u);
+            return NULL;
+        }
+        g_ptr_array_add(seg, u);
+    }
+    g_ptr_array_add(seg, NULL);
+    if (seg->len == 1)
+        return NULL;
+    op = dv_core_find_op(server->engine, "POST", (char **)seg->pdata, seg->len - 1, params, &allow,
+                         NULL);
+    return op != NULL && (op->flags & DV_OP_FLAG_UPLOAD) ? op : NULL;
+}
+
+/* Accepts or refuses the upload @msg at its headers; TRUE when it was an
+ * upload (answered or streaming). */
+static gboolean
+dv_server_upload_begin(DvServer *server, SoupServerMessage *msg)
+{
+    SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
+    GUri *uri = soup_server_message_get_uri(msg);
+    const char *raw_query = g_uri_get_query(uri);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) result = NULL;
+    g_autoptr(DvUpload) upload = NULL;
+    DvUploadState *st;
+    DvRequest *req;
+    guint status = SOUP_STATUS_OK;
+    goffset len;
+
+    if (dv_server_upload_op(server, msg) == NULL)
+        return FALSE;
+    if (soup_message_headers_get_encoding(h) != SOUP_ENCODING_CONTENT_LENGTH) {
+        dv_set_field_error(&error, DV_ERROR_INVALID_ARGUMENT, "Content-Length",
+                           "Content-Length: an upload declares its size");
+        dv_server_send_error_now(msg, error);
+        return TRUE;
+    }
+    len = soup_message_headers_get_content_length(h);
+    if (len <= 0 || (guint64)len > DV_OP_UPLOAD_MAX) {
+        dv_set_field_error(&error, DV_ERROR_TOO_LARGE, "Content-Length",
+                           "Content-Length: an upload is 1 byte to %" G_GUINT64_FORMAT
+                           " bytes, got %" G_GINT64_FORMAT,
+                           DV_OP_UPLOAD_MAX, (gint64)len);
+        dv_server_send_error_now(msg, error);
+        return TRUE;
+    }
+    upload = dv_upload_new((guint64)len);
+    req = g_new0(DvRequest, 1);
+    req->server = server;
+    req->msg = g_object_ref(msg);
+    req->method = g_strdup("POST");
+    req->path = g_strdup(g_uri_get_path(uri));
+    req->started = g_get_monotonic_time();
+    req->token = dv_server_bearer(msg);
+    req->peer = g_strdup(soup_server_message_get_remote_host(msg));
+    req->upload = upload;
+    if (raw_query != NULL && raw_query[0] != '\0' && strlen(raw_query) <= DV_MAX_QUERY)
+        req->query = g_uri_parse_params(raw_query, -1, "&", G_URI_PARAMS_NONE, NULL);
+    result = dv_server_dispatch(req, &status, &error);
+    if (result == NULL) {
+        if (error == NULL)
+            g_set_error(&error, DV_ERROR, DV_ERROR_INTERNAL, "upload refused without a reason");
+        dv_server_send_error_now(msg, error);
+        dv_request_free(req);
+        return TRUE;
+    }
+    st = g_new0(DvUploadState, 1);
+    st->upload = dv_upload_ref(upload);
+    g_weak_ref_init(&st->msg, msg);
+    st->status = status;
+    st->response = dv_api_render_owned(result);
+    st->location = g_steal_pointer(&req->location);
+    dv_request_free(req);
+    {
+        GWeakRef *weak = g_new0(GWeakRef, 1);
+        g_weak_ref_init(weak, msg);
+        dv_upload_set_resume(upload, server->context, dv_upload_resume, weak, dv_upload_weak_free);
+    }
+    g_object_set_data_full(G_OBJECT(msg), "dv-upload", st, (GDestroyNotify)dv_upload_state_free);
+    soup_message_body_set_accumulate(soup_server_message_get_request_body(msg), FALSE);
+    g_signal_connect(msg, "got-chunk", G_CALLBACK(dv_upload_got_chunk), st);
+    g_signal_connect(msg, "got-body", G_CALLBACK(dv_upload_got_body), st);
+    g_signal_connect(msg, "finished", G_CALLBACK(dv_upload_cut), st);
+    g_signal_connect(msg, "disconnected", G_CALLBACK(dv_upload_cut), st);
+    return TRUE;
+}
+
+/* The answer of an upload whose body is in (dv_server_handler()). */
+static gboolean
+dv_server_upload_answer(SoupServerMessage *msg)
+{
+    DvUploadState *st = g_object_get_data(G_OBJECT(msg), "dv-upload");
+    SoupMessageHeaders *headers = soup_server_message_get_response_headers(msg);
+    gsize len;
+
+    if (st == NULL)
+        return FALSE;
+    soup_server_message_set_status(msg, st->status, NULL);
+    if (st->location != NULL)
+        soup_message_headers_replace(headers, "Location", st->location);
+    soup_message_headers_replace(headers, "Cache-Control", "no-store");
+    soup_message_headers_replace(headers, "Drover-Version", DV_VERSION);
+    len = strlen(st->response);
+    soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_TAKE,
+                                     g_steal_pointer(&st->response), len);
+    return TRUE;
+}
+
 static void
 dv_server_early(SoupServer *soup, SoupServerMessage *msg, const char *path, GHashTable *query,
                 gpointer user_data)
@@ -1575,6 +1790,8 @@ dv_server_early(SoupServer *soup, SoupServerMessage *msg, const char *path, GHas
                                        "Request Header Fields Too Large");
         return;
     }
+    if (dv_server_upload_begin(user_data, msg))
+        return;
     /* Refuse oversized bodies before libsoup reads them. */
     if (enc == SOUP_ENCODING_CONTENT_LENGTH &&
         soup_message_headers_get_content_length(h) > DV_JSON_MAX_BODY) {
@@ -1603,6 +1820,8 @@ dv_server_handler(SoupServer *soup, SoupServerMessage *msg, const char *path, GH
     const char *raw_path = g_uri_get_path(uri);
     DvRequest *req;
 
+    if (dv_server_upload_answer(msg))
+        return;
     if (strlen(raw_path) > DV_MAX_PATH || (raw_query != NULL && strlen(raw_query) > DV_MAX_QUERY)) {
         g_autoptr(GError) error = NULL;
         dv_set_field_error(&error, DV_ERROR_TOO_LARGE, NULL, "the request URI is too long");

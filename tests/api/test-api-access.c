@@ -178,6 +178,11 @@ static const DvMatrixRow dv_matrix_rows[] = {
     { "volume.delete", "/volumes/{volume}", M, "AAA344", "A44444", NULL },
     { "vm.disk.add", "/vms/{vm}/disks", M, "AAA3A4", "A44444", "AAA3AA" },
     { "vm.disk.remove", "/vms/{vm}/disks/vdz", M, "AAA3A4", "A44444", "AAA3AA" },
+    /* Installation media (issue 12, item 2). */
+    { "vm.cdrom", "/vms/{vm}/cdrom", M, "AAA3A4", "A44444", "AAA3AA" },
+    /* Uploads: the body is streamed; without ?name= the op refuses (400). */
+    { "library_share.upload", "/library-shares/{share}/files", M, "AAA334", "A44444", NULL },
+    { "volume.upload", "/storage-pools/{pool}/volumes", M, "AAA344", "A44444", NULL },
     /* Clone (issue 12): vm.create checked on the source VM. */
     { "vm.clone", "/vms/{vm}/clone", M, "AAA3A4", "A44444", "AAA3AA" },
     /* A VM's network interfaces (issue 12, item 4): vm.change, as its

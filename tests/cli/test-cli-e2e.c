@@ -1004,6 +1004,80 @@ test_vm_day2(Fixture *f, gconstpointer data)
 
 /* vm clone on a test:/// host: a full and a linked clone with their own
  * name and UUID, and the refusals naming the field. */
+/* assert_error() that shows what came when it is not that. */
+static void
+media_error(CliResult *r, int status, const char *part)
+{
+    if (!g_str_has_prefix(r->err, "error: ") || strstr(r->err, part) == NULL)
+        g_error("want 'error: ...%s...', got exit %d, stderr '%s', stdout '%s'", part, r->status,
+                r->err, r->out);
+    assert_error(r, status, part);
+}
+
+/* Installation media through the CLI (issue 12, item 2) on a test:///
+ * host: each refusal names its field with the exit status of its code; an
+ * upload is streamed, shows progress and ends with the job's error (the
+ * test driver has no streams; the real upload is in media-system). */
+static void
+test_media(Fixture *f, gconstpointer data)
+{
+    g_autoptr(CliResult) r = NULL;
+    g_autofree char *file = g_build_filename(f->xdg, "small.iso", NULL);
+
+    add_host(f, "kvm1");
+    r = cli_run(f, "library-share", "add", "isos", "--path", "/pool1", "--host", "kvm1", "--pool",
+                "pool1", NULL);
+    assert_exit(r, 0);
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "create", "m1", "--host", "kvm1", "--memory", "128", "--cdrom",
+                "isos/absent.iso", NULL);
+    media_error(r, 3, "cdroms[0].file");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "create", "m1", "--host", "kvm1", "--memory", "128", "--cdrom-volume",
+                "pool1/absent.iso", "--boot-order", "cdrom,disk", NULL);
+    media_error(r, 3, "cdroms[0].volume");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "create", "m1", "--host", "kvm1", "--memory", "128", "--cdrom", "noslash",
+                NULL);
+    assert_exit(r, 2);
+    assert_contains(r->err, "SHARE/FILE");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "create", "m1", "--host", "kvm1", "--memory", "128", "--boot-order",
+                "cdrom,floppy", NULL);
+    media_error(r, 6, "boot_order");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "create", "m1", "--host", "kvm1", "--memory", "128", NULL);
+    assert_exit(r, 0);
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "cdrom", "insert", "m1", "isos/absent.iso", NULL);
+    media_error(r, 3, "file");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "vm", "cdrom", "insert", "m1", "pool1/absent.iso", "--pool", NULL);
+    media_error(r, 3, "volume");
+    g_clear_pointer(&r, cli_result_free);
+    /* No drive to eject: found by the job on the host. */
+    r = cli_run(f, "vm", "cdrom", "eject", "m1", NULL);
+    assert_exit(r, 3);
+    assert_contains(r->err, "error: cdrom: ");
+
+    /* Uploads: a name missing from a share on no host, and one the test
+     * driver cannot stream. */
+    g_assert_true(g_file_set_contents(file, "not really an iso", -1, NULL));
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "library-share", "upload", "default", file, NULL);
+    assert_exit(r, 6);
+    assert_contains(r->err, "library_share");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "volume", "upload", "pool1", file, "--name", "up.iso", NULL);
+    assert_exit(r, 6);
+    assert_contains(r->err, "Uploading: 100%");
+    assert_contains(r->err, "error: ");
+    g_clear_pointer(&r, cli_result_free);
+    r = cli_run(f, "volume", "upload", "pool1", "/nonexistent/file.iso", NULL);
+    assert_exit(r, 2);
+    assert_contains(r->err, "FILE");
+}
+
 static void
 test_vm_clone(Fixture *f, gconstpointer data)
 {
@@ -2633,6 +2707,7 @@ main(int argc, char **argv)
     ADD("vm-nics", test_vm_nics);
     ADD("volumes", test_volumes);
     ADD("vm-clone", test_vm_clone);
+    ADD("media", test_media);
     ADD("json-and-no-wait", test_json_and_no_wait);
     ADD("errors", test_errors);
     ADD("job-watch", test_job_watch);

@@ -71,7 +71,12 @@ typedef enum {
     DV_OP_FLAG_PUBLIC = 1 << 1,   /* no session needed (version, health, login) */
     DV_OP_FLAG_DEBUG = 1 << 2,    /* only when dv_core_debug_enabled() */
     DV_OP_FLAG_SESSION = 1 << 3,  /* a session, no privilege: the caller's own records */
+    DV_OP_FLAG_UPLOAD = 1 << 4,   /* the body is bytes streamed to the handler (call->upload),
+                                   * never JSON: a Content-Length up to DV_OP_UPLOAD_MAX */
 } DvOpFlags;
+
+/* The largest body of an upload operation (64 GiB). */
+#define DV_OP_UPLOAD_MAX (G_GUINT64_CONSTANT(64) << 30)
 
 typedef struct _DvOp DvOp;
 
@@ -87,6 +92,7 @@ typedef struct {
     JsonObject *body;                     /* NULL unless the op takes a body */
     const char *token;                    /* the bearer token (session ops), may be NULL */
     const char *peer;                     /* the client's address */
+    gpointer upload;                      /* DV_OP_FLAG_UPLOAD: the body (DvUpload), borrowed */
     /* outputs */
     guint retry_after; /* seconds, 0: none */
 } DvOpCall;

@@ -143,6 +143,7 @@ static const DvColumn templates_cols[] = {
     { "networks", DV_COL_JSON, FALSE },
     { "library_share_id", DV_COL_TEXT, TRUE },
     { "disk_volume", DV_COL_TEXT, FALSE },
+    { "cdroms", DV_COL_JSON, FALSE },
     { "description", DV_COL_TEXT, FALSE },
     { "created_at", DV_COL_INT, FALSE },
     { NULL },

@@ -218,3 +218,129 @@ dv_virt_volume_download(DvVirtHost *host, const char *pool, const char *name, gs
     /* An exact-size copy; @buf (with the spare byte) is wiped on return. */
     return dv_secret_new_from_data(dst, got);
 }
+
+gboolean
+dv_virt_volume_upload_stream(DvVirtHost *host, const char *pool, const char *name, guint64 length,
+                             DvVirtReadFunc read_func, gpointer read_data,
+                             DvVirtProgressFunc progress, gpointer progress_data, char **ret_path,
+                             GCancellable *cancellable, GError **error)
+{
+    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
+    g_autoptr(virStoragePool) p = NULL;
+    g_autoptr(virStorageVol) vol = NULL;
+    g_autoptr(virStream) st = NULL;
+    g_autofree guint8 *buf = NULL;
+    g_autofree char *xml = NULL;
+    g_autoptr(GError) local = NULL;
+    virStoragePoolInfo info;
+    guint64 sent = 0;
+    gboolean ok = FALSE;
+    char *path;
+
+    g_return_val_if_fail(host != NULL && read_func != NULL, FALSE);
+    if (!dv_validate_name("name", name, error))
+        return FALSE;
+    if (length == 0) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "Content-Length",
+                           "Content-Length: an upload has at least one byte");
+        return FALSE;
+    }
+    if (!dv_virt_host_can_stream(host, "upload volumes", error))
+        return FALSE;
+    if (!dv_virt_op_begin(&op, host, cancellable, error))
+        return FALSE;
+    p = dv_virt_pool_lookup(&op, pool, error);
+    if (p == NULL)
+        return FALSE;
+    /* Checked on the host again: the inventory's figure may be old. */
+    if (virStoragePoolGetInfo(p, &info) < 0)
+        return dv_virt_op_fail(&op, error, "cannot read pool %s", pool);
+    if (info.available < length) {
+        dv_set_field_error(error, DV_ERROR_CONFLICT, "Content-Length",
+                           "Content-Length: %" G_GUINT64_FORMAT " bytes do not fit in pool %s, "
+                           "which has %llu bytes available",
+                           length, pool, info.available);
+        return FALSE;
+    }
+    /* A new raw volume of the upload's size, mode 0644 (QEMU reads an
+     * ISO as another user); libvirt reads the format from the data when
+     * it refreshes the pool after the upload (iso, qcow2...). */
+    xml = g_markup_printf_escaped("<volume><name>%s</name>"
+                                  "<capacity unit='bytes'>%" G_GUINT64_FORMAT "</capacity>"
+                                  "<allocation unit='bytes'>0</allocation>"
+                                  "<target><format type='raw'/>"
+                                  "<permissions><mode>0644</mode></permissions></target></volume>",
+                                  name, length);
+    vol = virStorageVolCreateXML(p, xml, 0);
+    if (vol == NULL) {
+        if (virGetLastErrorCode() == VIR_ERR_STORAGE_VOL_EXIST) {
+            virResetLastError();
+            dv_set_field_error(error, DV_ERROR_CONFLICT, "name",
+                               "name: pool %s already holds a volume named %s", pool, name);
+            return FALSE;
+        }
+        return dv_virt_op_fail(&op, error, "cannot create volume %s in pool %s", name, pool);
+    }
+    buf = g_malloc(DV_VIRT_STREAM_CHUNK);
+    st = virStreamNew(op.conn, 0);
+    if (st == NULL) {
+        dv_virt_op_fail(&op, &local, "cannot open a stream to host %s", dv_virt_host_get_id(host));
+    } else if (virStorageVolUpload(vol, st, 0, length, 0) < 0) {
+        dv_virt_op_fail(&op, &local, "cannot upload to volume %s in pool %s", name, pool);
+        g_clear_pointer(&st, dv_virt_stream_free);
+    } else {
+        for (;;) {
+            gssize n;
+            if (g_cancellable_is_cancelled(cancellable)) {
+                g_set_error(&local, DV_ERROR, DV_ERROR_CANCELLED,
+                            "upload to volume %s in pool %s cancelled", name, pool);
+                break;
+            }
+            n = read_func(read_data, buf, DV_VIRT_STREAM_CHUNK, &local);
+            if (n < 0)
+                break;
+            if (n == 0) {
+                ok = TRUE;
+                break;
+            }
+            for (gssize off = 0; off < n;) {
+                int w = virStreamSend(st, (const char *)buf + off, (size_t)(n - off));
+                if (w < 0) {
+                    dv_virt_op_fail(&op, &local, "cannot upload to volume %s in pool %s", name,
+                                    pool);
+                    break;
+                }
+                off += w;
+            }
+            if (local != NULL)
+                break;
+            sent += (guint64)n;
+            if (progress != NULL)
+                progress(progress_data, sent, length);
+        }
+        if (ok && virStreamFinish(st) < 0) {
+            ok = FALSE;
+            dv_virt_op_fail(&op, &local, "cannot finish the upload to volume %s in pool %s", name,
+                            pool);
+        }
+        if (!ok) {
+            virStreamAbort(st);
+            virResetLastError();
+        }
+    }
+    if (!ok) {
+        /* Nothing half-made: the partial volume goes. */
+        if (virStorageVolDelete(vol, 0) < 0) {
+            g_warning("cannot delete the partial volume %s in pool %s: %s", name, pool,
+                      virGetLastErrorMessage());
+            virResetLastError();
+        }
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    path = virStorageVolGetPath(vol);
+    if (ret_path != NULL)
+        *ret_path = g_strdup(path);
+    free(path);
+    return TRUE;
+}

@@ -105,6 +105,39 @@ dv_virt_spec_one_of(const char *field, const char *value, const char *const *all
     return FALSE;
 }
 
+/* 1-3 distinct of disk, cdrom, network (written as <os><boot dev>). */
+static gboolean
+dv_virt_spec_boot_order_ok(JsonArray *order, GError **error)
+{
+    static const char *const words[] = { "disk", "cdrom", "network", NULL };
+    guint n = order != NULL ? json_array_get_length(order) : 1;
+
+    if (n < 1 || n > 3) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "boot_order",
+                           "boot_order: one to three of disk, cdrom, network");
+        return FALSE;
+    }
+    for (guint i = 0; order != NULL && i < n; i++) {
+        JsonNode *e = json_array_get_element(order, i);
+        const char *w = JSON_NODE_HOLDS_VALUE(e) && json_node_get_value_type(e) == G_TYPE_STRING
+                            ? json_node_get_string(e)
+                            : NULL;
+        if (w == NULL || !g_strv_contains(words, w)) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "boot_order",
+                               "boot_order: entry %u is not one of disk, cdrom, network", i + 1);
+            return FALSE;
+        }
+        for (guint k = 0; k < i; k++) {
+            if (g_strcmp0(json_array_get_string_element(order, k), w) == 0) {
+                dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "boot_order",
+                                   "boot_order: %s is given twice", w);
+                return FALSE;
+            }
+        }
+    }
+    return TRUE;
+}
+
 static const DvFieldSpec dv_virt_spec_fields[] = {
     { "name", DV_FIELD_STRING, TRUE },
     { "uuid", DV_FIELD_STRING_OR_NULL, FALSE },
@@ -121,16 +154,15 @@ static const DvFieldSpec dv_virt_spec_fields[] = {
     { "cmdline", DV_FIELD_STRING_OR_NULL, FALSE },
     { "disks", DV_FIELD_ARRAY, FALSE },
     { "networks", DV_FIELD_ARRAY, FALSE },
+    { "boot_order", DV_FIELD_ARRAY, FALSE },
     { NULL, 0, FALSE },
 };
 
 static const DvFieldSpec dv_virt_disk_fields[] = {
-    { "path", DV_FIELD_STRING, TRUE },
-    { "format", DV_FIELD_STRING, FALSE },
-    { "device", DV_FIELD_STRING, FALSE },
-    { "readonly", DV_FIELD_BOOL, FALSE },
-    { "bus", DV_FIELD_STRING, FALSE },
-    { NULL, 0, FALSE },
+    /* Required but for a CD-ROM drive, which may be empty. */
+    { "path", DV_FIELD_STRING, FALSE },   { "format", DV_FIELD_STRING, FALSE },
+    { "device", DV_FIELD_STRING, FALSE }, { "readonly", DV_FIELD_BOOL, FALSE },
+    { "bus", DV_FIELD_STRING, FALSE },    { NULL, 0, FALSE },
 };
 
 static const DvFieldSpec dv_virt_nic_fields[] = {
@@ -205,8 +237,10 @@ dv_virt_write_disks(DvXmlOut *o, JsonArray *disks, guint generation, GError **er
         bus = dv_json_get_string(disk, "bus", g_strcmp0(device, "cdrom") == 0
                                                   ? (generation == 2 ? "sata" : "ide")
                                                   : "virtio");
-        if (!dv_virt_spec_path_ok(f_path, path, error) ||
-            !dv_virt_spec_one_of(f_format, format, formats, error) ||
+        if ((path != NULL || g_strcmp0(device, "cdrom") != 0) &&
+            !dv_virt_spec_path_ok(f_path, path, error))
+            return FALSE;
+        if (!dv_virt_spec_one_of(f_format, format, formats, error) ||
             !dv_virt_spec_one_of(f_device, device, devices, error) ||
             !dv_virt_spec_one_of(f_bus, bus, buses, error))
             return FALSE;
@@ -231,7 +265,8 @@ dv_virt_write_disks(DvXmlOut *o, JsonArray *disks, guint generation, GError **er
         dv_out_attr(o, "name", "qemu");
         dv_out_attr(o, "type", format);
         dv_out_end(o);
-        dv_out_empty(o, "source", "file", path);
+        if (path != NULL)
+            dv_out_empty(o, "source", "file", path);
         dv_out_start(o, "target");
         dv_out_attr(o, "dev", target);
         dv_out_attr(o, "bus", bus);
@@ -324,6 +359,7 @@ dv_virt_write_os(DvXmlOut *o, const char *domain_type, guint generation, gboolea
     const char *kernel = dv_json_get_string(spec, "kernel", NULL);
     const char *initrd = dv_json_get_string(spec, "initrd", NULL);
     const char *cmdline = dv_json_get_string(spec, "cmdline", NULL);
+    JsonArray *boot_order = dv_json_get_array(spec, "boot_order");
     gboolean test = g_strcmp0(domain_type, "test") == 0;
 
     dv_out_start(o, "os");
@@ -362,8 +398,13 @@ dv_virt_write_os(DvXmlOut *o, const char *domain_type, guint generation, gboolea
         dv_out_text(o, "initrd", initrd);
     if (cmdline != NULL)
         dv_out_text(o, "cmdline", cmdline);
-    if (kernel == NULL)
+    if (kernel == NULL && boot_order == NULL)
         dv_out_empty(o, "boot", "dev", "hd");
+    for (guint i = 0; kernel == NULL && boot_order != NULL && i < json_array_get_length(boot_order);
+         i++) {
+        const char *word = json_array_get_string_element(boot_order, i);
+        dv_out_empty(o, "boot", "dev", g_strcmp0(word, "disk") == 0 ? "hd" : word);
+    }
     dv_out_end(o);
 
     dv_out_start(o, "features");
@@ -434,6 +475,8 @@ dv_virt_domain_xml_new(JsonObject *spec, GError **error)
         return NULL;
     if (dv_json_get_string(spec, "cmdline", NULL) != NULL &&
         !dv_validate_text("cmdline", dv_json_get_string(spec, "cmdline", NULL), 2048, error))
+        return NULL;
+    if (!dv_virt_spec_boot_order_ok(dv_json_get_array(spec, "boot_order"), error))
         return NULL;
 
     buf = xmlBufferCreate();

@@ -309,6 +309,20 @@ gboolean dv_virt_domain_nic_detach(DvVirtHost *host, const char *uuid, const cha
 JsonObject *dv_virt_domain_addresses(DvVirtHost *host, const char *uuid, GCancellable *cancellable,
                                      GError **error);
 
+/* ---- CD-ROM media (dv-virt-cdrom.c) ------------------------------------ */
+
+/* Puts the ISO at @path (absolute, on the host; NULL ejects) into the
+ * CD-ROM drive @target of domain @uuid (NULL: its first drive), in the
+ * definition and, when the domain runs, live (virDomainUpdateDeviceFlags;
+ * an eject is forced through a locked tray).  A shut-off domain without a
+ * drive gets one (SATA on q35, IDE on pc); a running one without a drive
+ * is DV_ERROR_CONFLICT naming "cdrom", an eject without a drive
+ * DV_ERROR_NOT_FOUND naming "cdrom".  Returns {target, bus, path, live,
+ * drive_added} (owned). */
+JsonObject *dv_virt_domain_cdrom_change(DvVirtHost *host, const char *uuid, const char *path,
+                                        const char *target, GCancellable *cancellable,
+                                        GError **error);
+
 /* ---- volume upload and download (dv-virt-stream.c) ------------------- */
 
 /* Writes @data (@len bytes, 1..1 GiB, borrowed) as the whole content of
@@ -323,6 +337,26 @@ JsonObject *dv_virt_domain_addresses(DvVirtHost *host, const char *uuid, GCancel
 gboolean dv_virt_volume_upload(DvVirtHost *host, const char *pool, const char *name,
                                const guint8 *data, gsize len, GCancellable *cancellable,
                                GError **error);
+
+/* Reads up to @len bytes into @buf: > 0 read, 0 at the end, -1 with
+ * @error set. */
+typedef gssize (*DvVirtReadFunc)(gpointer data, guint8 *buf, gsize len, GError **error);
+typedef void (*DvVirtProgressFunc)(gpointer data, guint64 done, guint64 total);
+
+/* Makes the new raw volume @name (@length bytes, mode 0644) in @pool and
+ * fills it with exactly @length bytes pulled from @read_func as they
+ * come (virStorageVolUpload, 262,120 bytes at a time; nothing kept but one
+ * chunk), calling @progress after each.  Refused before the volume is
+ * made: a pool with less than @length bytes available on the host
+ * (DV_ERROR_CONFLICT naming "Content-Length"), a name the pool holds
+ * (DV_ERROR_CONFLICT naming "name").  Any failure after (a reader error,
+ * a cut body, the host) aborts the stream and deletes the volume.
+ * *@ret_path: the volume's path (owned).  Holds one operation slot
+ * for the whole transfer.  Not on test:// hosts. */
+gboolean dv_virt_volume_upload_stream(DvVirtHost *host, const char *pool, const char *name,
+                                      guint64 length, DvVirtReadFunc read_func, gpointer read_data,
+                                      DvVirtProgressFunc progress, gpointer progress_data,
+                                      char **ret_path, GCancellable *cancellable, GError **error);
 
 /* The whole content of volume @name in @pool (virStorageVolDownload), read
  * into guarded memory (owned; dv_secret_free) because identity volumes

@@ -224,9 +224,75 @@ const DvFieldSpec dv_template_fields[] = {
     { "networks", DV_FIELD_ARRAY, FALSE },
     { "library_share", DV_FIELD_STRING_OR_NULL, FALSE },
     { "disk_volume", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_NAME_MAX },
+    { "cdroms", DV_FIELD_ARRAY, FALSE,
+      "CD-ROM drives of its VMs: {library_share, file}, {pool, volume} or {} (empty)" },
     { "description", DV_FIELD_STRING_OR_NULL, FALSE },
     { NULL },
 };
+
+/* A template's CD-ROM drives, checked for shape (the ISO itself is
+ * looked up on the VM's host when a VM is made); a share is kept by id.
+ * Returns the array to store (owned) or NULL. */
+static JsonArray *
+dv_engine_template_cdroms(DvEngine *engine, JsonArray *in, GError **error)
+{
+    g_autoptr(JsonArray) out = json_array_new();
+
+    if (json_array_get_length(in) > 4) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "cdroms", "cdroms: at most 4");
+        return NULL;
+    }
+    for (guint i = 0; i < json_array_get_length(in); i++) {
+        JsonNode *n = json_array_get_element(in, i);
+        g_autofree char *f = g_strdup_printf("cdroms[%u]", i);
+        JsonObject *c;
+        JsonObject *o;
+        const char *share;
+        const char *file;
+        const char *pool;
+        const char *volume;
+
+        if (!JSON_NODE_HOLDS_OBJECT(n)) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, f, "%s: must be an object", f);
+            return NULL;
+        }
+        c = json_node_get_object(n);
+        share = dv_json_get_string(c, "library_share", NULL);
+        file = dv_json_get_string(c, "file", NULL);
+        pool = dv_json_get_string(c, "pool", NULL);
+        volume = dv_json_get_string(c, "volume", NULL);
+        if (json_object_get_size(c) !=
+                (guint)((share != NULL) + (file != NULL) + (pool != NULL) + (volume != NULL)) ||
+            (share != NULL) != (file != NULL) || (pool != NULL) != (volume != NULL) ||
+            (share != NULL && pool != NULL)) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, f,
+                               "%s: {library_share, file}, {pool, volume} or {} (an empty drive)",
+                               f);
+            return NULL;
+        }
+        o = json_object_new();
+        json_array_add_object_element(out, o);
+        if (share != NULL) {
+            g_autofree char *f_share = g_strconcat(f, ".library_share", NULL);
+            g_autofree char *f_file = g_strconcat(f, ".file", NULL);
+            g_autoptr(JsonObject) s =
+                dv_core_resolve(engine, DV_KIND_LIBRARY_SHARE, share, f_share, error);
+            if (s == NULL || !dv_validate_name(f_file, file, error))
+                return NULL;
+            json_object_set_string_member(o, "library_share", dv_json_get_string(s, "id", ""));
+            json_object_set_string_member(o, "file", file);
+        } else if (pool != NULL) {
+            g_autofree char *f_pool = g_strconcat(f, ".pool", NULL);
+            g_autofree char *f_volume = g_strconcat(f, ".volume", NULL);
+            if (!dv_validate_name(f_pool, pool, error) ||
+                !dv_validate_name(f_volume, volume, error))
+                return NULL;
+            json_object_set_string_member(o, "pool", pool);
+            json_object_set_string_member(o, "volume", volume);
+        }
+    }
+    return g_steal_pointer(&out);
+}
 
 /* Resolves an optional reference member of @body into @record's @column. */
 static gboolean
@@ -486,6 +552,13 @@ dv_engine_template_build(DvEngine *engine, JsonObject *body, GError **error)
         }
         json_object_set_string_member(rec, "library_share_id", dv_json_get_string(s, "id", ""));
         json_object_set_string_member(rec, "disk_volume", disk);
+    }
+    json_object_set_null_member(rec, "cdroms");
+    if (dv_json_get_array(body, "cdroms") != NULL) {
+        JsonArray *cd = dv_engine_template_cdroms(engine, dv_json_get_array(body, "cdroms"), error);
+        if (cd == NULL)
+            return NULL;
+        json_object_set_array_member(rec, "cdroms", cd);
     }
     json_object_set_null_member(rec, "description");
     if (!dv_engine_validate_description(body, rec, error))

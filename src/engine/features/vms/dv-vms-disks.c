@@ -85,7 +85,7 @@ dv_volume_user(DvEngine *engine, const char *host_id, const char *path, GError *
 }
 
 /* Records a volume a job made (a resumed job finds it recorded). */
-static gboolean
+gboolean
 dv_volume_record(DvEngine *engine, JsonObject *pool, JsonObject *vol, GError **error)
 {
     g_autoptr(JsonObject) row = json_object_new();
@@ -177,7 +177,7 @@ dv_volume_pool(DvEngine *engine, const DvActor *actor, const char *ref, const ch
 }
 
 /* A new volume's name is free in @pool (by the inventory). */
-static gboolean
+gboolean
 dv_volume_name_free(DvEngine *engine, JsonObject *pool, const char *name, const char *field,
                     GError **error)
 {

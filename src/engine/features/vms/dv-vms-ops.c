@@ -118,4 +118,6 @@ dv_engine_vms_register_ops(DvEngine *engine)
     dv_core_add_ops(engine, dv_vms_ops, G_N_ELEMENTS(dv_vms_ops));
     dv_engine_vm_disks_register_ops(engine);
     dv_engine_vm_nics_register_ops(engine);
+    dv_engine_vm_cdrom_register_ops(engine);
+    dv_engine_volume_upload_register_ops(engine);
 }

@@ -25,6 +25,9 @@ const DvFieldSpec dv_vm_fields[] = {
     { "secure_boot", DV_FIELD_BOOL, FALSE },
     { "disks", DV_FIELD_ARRAY, FALSE },
     { "networks", DV_FIELD_ARRAY, FALSE },
+    { "cdroms", DV_FIELD_ARRAY, FALSE,
+      "CD-ROM drives: {library_share, file}, {pool, volume} or {} (empty); read-only" },
+    { "boot_order", DV_FIELD_ARRAY, FALSE, "1-3 of disk, cdrom, network (default disk)" },
     { "start", DV_FIELD_BOOL, FALSE },
     { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
     { NULL },
@@ -239,7 +242,24 @@ dv_engine_vm_disks(DvEngine *engine, const DvActor *actor, JsonObject *host, con
             }
             json_object_set_string_member(o, "kind", "existing");
             json_object_set_string_member(o, "path", dv_json_get_string(vol, "path", ""));
-            json_object_set_string_member(o, "format", dv_json_get_string(vol, "format", "raw"));
+            /* libvirt detects an ISO9660 file as format "iso": it goes in
+             * as a read-only raw CD-ROM (before, "iso" reached the domain
+             * XML as a disk format and failed the job after its volumes
+             * were made). */
+            if (g_strcmp0(dv_json_get_string(vol, "format", "raw"), "iso") == 0) {
+                json_object_set_string_member(o, "format", "raw");
+                json_object_set_string_member(o, "device", "cdrom");
+            } else if (g_strcmp0(dv_json_get_string(vol, "format", "raw"), "qcow2") == 0 ||
+                       g_strcmp0(dv_json_get_string(vol, "format", "raw"), "raw") == 0) {
+                json_object_set_string_member(o, "format",
+                                              dv_json_get_string(vol, "format", "raw"));
+            } else {
+                dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, f_volume,
+                                   "%s: %s is a %s image; a disk is qcow2 or raw, an ISO iso",
+                                   f_volume, dv_json_get_string(vol, "path", ""),
+                                   dv_json_get_string(vol, "format", "?"));
+                return NULL;
+            }
         } else {
             gint64 size = dv_json_get_int(d, "size_mib", -1);
             const char *pool = dv_json_get_string(d, "pool", "default");
@@ -296,6 +316,113 @@ dv_engine_vm_disks(DvEngine *engine, const DvActor *actor, JsonObject *host, con
         }
     }
     return g_steal_pointer(&out);
+}
+
+#define DV_VM_MAX_CDROMS 4
+
+/* Appends the CD-ROM drives of a VM spec to @disks (after the disks, so a
+ * disk keeps booting first unless boot_order says otherwise). */
+static gboolean
+dv_engine_vm_cdroms(DvEngine *engine, const DvActor *actor, JsonObject *host, JsonArray *cdroms,
+                    JsonArray *disks, GError **error)
+{
+    if (cdroms == NULL)
+        return TRUE;
+    if (json_array_get_length(cdroms) > DV_VM_MAX_CDROMS) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "cdroms", "cdroms: at most %d",
+                           DV_VM_MAX_CDROMS);
+        return FALSE;
+    }
+    for (guint i = 0; i < json_array_get_length(cdroms); i++) {
+        JsonNode *node = json_array_get_element(cdroms, i);
+        g_autofree char *prefix = g_strdup_printf("cdroms[%u].", i);
+        JsonObject *c;
+        JsonObject *o;
+
+        if (!JSON_NODE_HOLDS_OBJECT(node)) {
+            g_autofree char *f = g_strdup_printf("cdroms[%u]", i);
+            dv_set_field_error(
+                error, DV_ERROR_INVALID_ARGUMENT, f,
+                "%s: must be an object ({library_share, file}, {pool, volume} or {})", f);
+            return FALSE;
+        }
+        c = json_node_get_object(node);
+        if (!dv_json_check_fields(c, dv_vm_cdrom_fields, prefix, error))
+            return FALSE;
+        if (json_object_has_member(c, "eject") || json_object_has_member(c, "target")) {
+            g_autofree char *f =
+                g_strconcat(prefix, json_object_has_member(c, "eject") ? "eject" : "target", NULL);
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, f,
+                               "%s: is for POST /vms/{ref}/cdrom, not a VM spec", f);
+            return FALSE;
+        }
+        o = json_object_new();
+        json_object_set_string_member(o, "device", "cdrom");
+        json_object_set_string_member(o, "format", "raw");
+        if (json_object_get_size(c) == 0) {
+            json_object_set_string_member(o, "kind", "empty");
+        } else {
+            g_autofree char *path = dv_engine_vm_iso_path(engine, actor, host, c, prefix, error);
+            if (path == NULL) {
+                json_object_unref(o);
+                return FALSE;
+            }
+            json_object_set_string_member(o, "kind", "existing");
+            json_object_set_string_member(o, "path", path);
+        }
+        json_array_add_object_element(disks, o);
+    }
+    return TRUE;
+}
+
+/* The domain spec (dv_virt_domain_xml_new()) of a VM row @vm and its
+ * create job's @params; @xml_disks (borrowed) the disks as made, or NULL
+ * for their planned paths (checked before the job). */
+static JsonObject *
+dv_engine_vm_domain_spec(JsonObject *vm, JsonObject *params, const char *name, JsonArray *xml_disks)
+{
+    JsonObject *spec = json_object_new();
+    g_autoptr(JsonArray) planned = NULL;
+
+    json_object_set_string_member(spec, "name", name);
+    json_object_set_string_member(spec, "uuid", dv_json_get_string(params, "uuid", ""));
+    json_object_set_string_member(spec, "domain_type",
+                                  dv_json_get_string(params, "domain_type", "qemu"));
+    json_object_set_int_member(spec, "vcpus", dv_json_get_int(vm, "vcpus", 1));
+    json_object_set_int_member(spec, "memory_mib", dv_json_get_int(vm, "memory_mib", 64));
+    json_object_set_int_member(spec, "generation", dv_json_get_int(vm, "generation", 1));
+    json_object_set_boolean_member(spec, "secure_boot", dv_json_get_bool(vm, "secure_boot", FALSE));
+    if (dv_json_get_string(vm, "description", NULL) != NULL)
+        json_object_set_string_member(spec, "description",
+                                      dv_json_get_string(vm, "description", NULL));
+    if (xml_disks == NULL) {
+        JsonArray *disks = dv_json_get_array(params, "disks");
+        planned = json_array_new();
+        for (guint i = 0; disks != NULL && i < json_array_get_length(disks); i++) {
+            JsonObject *d = json_array_get_object_element(disks, i);
+            JsonObject *xd = json_object_new();
+            const char *kind = dv_json_get_string(d, "kind", "");
+            json_array_add_object_element(planned, xd);
+            json_object_set_string_member(xd, "format", dv_json_get_string(d, "format", "raw"));
+            if (dv_json_get_string(d, "device", NULL) != NULL)
+                json_object_set_string_member(xd, "device", dv_json_get_string(d, "device", NULL));
+            if (g_strcmp0(kind, "existing") == 0) {
+                json_object_set_string_member(xd, "path", dv_json_get_string(d, "path", ""));
+            } else if (g_strcmp0(kind, "empty") != 0) {
+                g_autofree char *vpath = g_build_filename(dv_json_get_string(d, "pool_path", "/"),
+                                                          dv_json_get_string(d, "name", ""), NULL);
+                json_object_set_string_member(xd, "path", vpath);
+            }
+        }
+        xml_disks = planned;
+    }
+    json_object_set_array_member(spec, "disks", json_array_ref(xml_disks));
+    json_object_set_array_member(spec, "networks",
+                                 json_array_ref(dv_json_get_array(params, "networks")));
+    if (dv_json_get_array(params, "boot_order") != NULL)
+        json_object_set_array_member(spec, "boot_order",
+                                     json_array_ref(dv_json_get_array(params, "boot_order")));
+    return spec;
 }
 
 static JsonArray *
@@ -621,6 +748,13 @@ dv_engine_vm_create(DvEngine *engine, JsonObject *body, const DvActor *actor, GE
             disks = g_steal_pointer(&all);
         }
     }
+    /* The spec's drives, else the template's. */
+    if (!dv_engine_vm_cdroms(engine, actor, host,
+                             json_object_has_member(body, "cdroms") || tmpl == NULL
+                                 ? dv_json_get_array(body, "cdroms")
+                                 : dv_json_get_array(tmpl, "cdroms"),
+                             disks, error))
+        return NULL;
     if (net_in == NULL && tmpl != NULL)
         net_in = dv_json_get_array(tmpl, "networks");
     nets = dv_engine_vm_networks(engine, host, net_in, error);
@@ -670,6 +804,18 @@ dv_engine_vm_create(DvEngine *engine, JsonObject *body, const DvActor *actor, GE
     json_object_set_boolean_member(params, "start", dv_json_get_bool(body, "start", FALSE));
     json_object_set_array_member(params, "disks", json_array_ref(disks));
     json_object_set_array_member(params, "networks", json_array_ref(nets));
+    if (dv_json_get_array(body, "boot_order") != NULL)
+        json_object_set_array_member(params, "boot_order",
+                                     json_array_ref(dv_json_get_array(body, "boot_order")));
+    /* The domain definition the job will write, checked now with the
+     * volumes' planned paths: a spec libvirt would refuse is refused
+     * before any volume is made. */
+    {
+        g_autoptr(JsonObject) spec = dv_engine_vm_domain_spec(rec, params, name, NULL);
+        g_autofree char *xml = dv_virt_domain_xml_new(spec, error);
+        if (xml == NULL)
+            return NULL;
+    }
 
     /* The row reserves the name now; the job fills it in or removes it.
      * Row and job are written in one transaction: a crash or a failed
@@ -783,8 +929,7 @@ dv_engine_vm_create_run(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject
     JsonObject *params = dv_job_get_params(job);
     JsonArray *disks = dv_json_get_array(params, "disks");
     GCancellable *c = dv_job_get_cancellable(job);
-    const char *uuid = dv_json_get_string(params, "uuid", "");
-    g_autoptr(JsonObject) spec = json_object_new();
+    g_autoptr(JsonObject) spec = NULL;
     g_autoptr(JsonArray) xml_disks = json_array_new();
     g_autoptr(JsonObject) dom = NULL;
     g_autofree char *xml = NULL;
@@ -799,8 +944,12 @@ dv_engine_vm_create_run(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject
         JsonObject *xd = json_object_new();
         json_array_add_object_element(xml_disks, xd);
         json_object_set_string_member(xd, "format", dv_json_get_string(d, "format", "raw"));
+        if (dv_json_get_string(d, "device", NULL) != NULL)
+            json_object_set_string_member(xd, "device", dv_json_get_string(d, "device", NULL));
         if (g_strcmp0(kind, "existing") == 0) {
             json_object_set_string_member(xd, "path", dv_json_get_string(d, "path", ""));
+        } else if (g_strcmp0(kind, "empty") == 0) {
+            /* An empty CD-ROM drive: nothing to make. */
         } else {
             g_autoptr(JsonObject) vol = NULL;
             g_autoptr(GError) local = NULL;
@@ -839,18 +988,7 @@ dv_engine_vm_create_run(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject
 
     if (!dv_job_step(job, "define domain", error))
         return FALSE;
-    json_object_set_string_member(spec, "name", dv_json_get_string(vm, "name", ""));
-    json_object_set_string_member(spec, "uuid", uuid);
-    json_object_set_string_member(spec, "domain_type", dv_json_get_string(params, "domain_type", "qemu"));
-    json_object_set_int_member(spec, "vcpus", dv_json_get_int(vm, "vcpus", 1));
-    json_object_set_int_member(spec, "memory_mib", dv_json_get_int(vm, "memory_mib", 64));
-    json_object_set_int_member(spec, "generation", dv_json_get_int(vm, "generation", 1));
-    json_object_set_boolean_member(spec, "secure_boot", dv_json_get_bool(vm, "secure_boot", FALSE));
-    if (dv_json_get_string(vm, "description", NULL) != NULL)
-        json_object_set_string_member(spec, "description", dv_json_get_string(vm, "description", NULL));
-    json_object_set_array_member(spec, "disks", json_array_ref(xml_disks));
-    json_object_set_array_member(spec, "networks",
-                                 json_array_ref(dv_json_get_array(params, "networks")));
+    spec = dv_engine_vm_domain_spec(vm, params, dv_json_get_string(vm, "name", ""), xml_disks);
     xml = dv_virt_domain_xml_new(spec, error);
     if (xml == NULL)
         return FALSE;
@@ -2319,4 +2457,6 @@ dv_engine_vms_register(DvEngine *engine)
     }
     dv_engine_vm_disks_register(engine);
     dv_engine_vm_nics_register(engine);
+    dv_engine_vm_cdrom_register(engine);
+    dv_engine_volume_upload_register(engine);
 }

@@ -91,4 +91,32 @@ JsonObject *dv_engine_vm_nic_remove(DvEngine *engine, const char *vm, const char
 JsonObject *dv_engine_vm_get(DvEngine *engine, const char *vm, const DvActor *actor,
                              GError **error);
 
+/* --- installation media (dv-vms-cdrom.c) --- */
+extern const DvFieldSpec dv_vm_cdrom_fields[];
+void dv_engine_vm_cdrom_register(DvEngine *engine);
+void dv_engine_vm_cdrom_register_ops(DvEngine *engine);
+/* The path on @host of the ISO @ref names ({library_share, file} or
+ * {pool, volume}, fields prefixed with @prefix in errors), checked
+ * against the inventory and what @actor may read (owned), or NULL. */
+char *dv_engine_vm_iso_path(DvEngine *engine, const DvActor *actor, JsonObject *host,
+                            JsonObject *ref, const char *prefix, GError **error);
+/* POST /vms/{ref}/cdrom: an ISO ({library_share, file} or {pool, volume})
+ * or {eject: true}; optional target. */
+JsonObject *dv_engine_vm_cdrom(DvEngine *engine, const char *vm, JsonObject *body,
+                               const DvActor *actor, GError **error);
+
+/* --- uploads (dv-vms-upload.c) --- */
+gboolean dv_volume_record(DvEngine *engine, JsonObject *pool, JsonObject *vol, GError **error);
+gboolean dv_volume_name_free(DvEngine *engine, JsonObject *pool, const char *name,
+                             const char *field, GError **error);
+void dv_engine_volume_upload_register(DvEngine *engine);
+void dv_engine_volume_upload_register_ops(DvEngine *engine);
+/* POST /library-shares/{ref}/files?name=FILE and
+ * POST /storage-pools/{ref}/volumes?name=NAME: @upload (a DvUpload,
+ * borrowed) is the body; a volume.upload job, or NULL. */
+JsonObject *dv_engine_library_share_upload(DvEngine *engine, const char *share, GHashTable *query,
+                                           gpointer upload, const DvActor *actor, GError **error);
+JsonObject *dv_engine_pool_upload(DvEngine *engine, const char *pool, GHashTable *query,
+                                  gpointer upload, const DvActor *actor, GError **error);
+
 G_END_DECLS
