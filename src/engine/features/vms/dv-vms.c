@@ -2,7 +2,7 @@
 
 /* VMs: create from a spec or a template, power actions, delete, snapshots. */
 
-#include "dv-vms.h"
+#include "dv-vms-private.h"
 
 #include <string.h>
 
@@ -1150,9 +1150,7 @@ dv_engine_vm_power(DvEngine *engine, const char *vm_ref, const char *action, Jso
         return NULL;
     }
     kind = g_strdup_printf("vm.%s", action);
-    return dv_core_submit(engine, kind, "vm", dv_json_get_string(vm, "id", ""),
-                          dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
-                          params, actor, error);
+    return dv_vm_submit(engine, kind, vm, params, actor, error);
 }
 
 static gboolean
@@ -1631,9 +1629,7 @@ dv_engine_vm_delete(DvEngine *engine, JsonObject *vm, GHashTable *query, const D
     }
     json_object_set_boolean_member(params, "delete_volumes", delete_volumes);
     json_object_set_boolean_member(params, "force", force);
-    return dv_core_submit(engine, "vm.delete", "vm", dv_json_get_string(vm, "id", ""),
-                          dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
-                          params, actor, error);
+    return dv_vm_submit(engine, "vm.delete", vm, params, actor, error);
 }
 
 /* A linked clone's frozen bases (spec.clone_bases), removed with its
@@ -1757,9 +1753,7 @@ dv_engine_vm_snapshot_submit(DvEngine *engine, JsonObject *vm, const char *op, J
                              const DvActor *actor, GError **error)
 {
     g_autofree char *kind = g_strdup_printf("vm.snapshot.%s", op);
-    return dv_core_submit(engine, kind, "vm", dv_json_get_string(vm, "id", ""),
-                          dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
-                          params, actor, error);
+    return dv_vm_submit(engine, kind, vm, params, actor, error);
 }
 
 static JsonObject *
