@@ -9,6 +9,7 @@
 #include "dv-json.h"
 #include "dv-secret.h"
 #include "dv-validate.h"
+#include "dv-vms.h"
 
 #include <errno.h>
 #include <libsoup/soup.h>
@@ -25,6 +26,7 @@
 #define DV_HTTP_HEADERS_TOO_LARGE 431 /* RFC 6585; libsoup 3.2 has no name for it */
 
 typedef struct _DvConn DvConn;
+typedef struct _DvConsoleBridge DvConsoleBridge;
 
 struct _DvServer {
     DvEngine *engine;
@@ -71,7 +73,10 @@ typedef struct {
     char *allow;         /* 405: the methods the path takes */
     char *stream_job_id; /* an authorized job.events: the job to stream */
     gboolean stream_redact;
+    DvConsoleBridge *console; /* an authorized console: the main thread upgrades */
 } DvRequest;
+
+static void dv_console_bridge_unref(DvConsoleBridge *b);
 
 static void
 dv_request_free(DvRequest *req)
@@ -87,6 +92,7 @@ dv_request_free(DvRequest *req)
     g_free(req->location);
     g_free(req->allow);
     g_free(req->stream_job_id);
+    g_clear_pointer(&req->console, dv_console_bridge_unref);
     g_free(req);
 }
 
@@ -680,6 +686,225 @@ dv_route_check_inputs(DvRequest *req, const DvOp *op, JsonObject *body, GError *
     return dv_op_check_body(op, body, error);
 }
 
+/* --- consoles: a WebSocket bridged to a VM's serial console ----------------------
+ *
+ * The worker thread joins the VM's shared console stream (the engine's
+ * viewer); the main thread answers 101, takes the connection from
+ * libsoup and relays: the guest's output as binary messages, the one
+ * writer's messages (text or binary) to the guest.  The viewer's
+ * output comes in libvirt's event thread and is invoked on the main
+ * context; what arrives before the upgrade waits in @pending. */
+
+struct _DvConsoleBridge {
+    gint refcount; /* the request or the socket's life, plus the viewer */
+    GMainContext *context;
+    DvVmConsoleViewer *viewer;
+    SoupWebsocketConnection *ws;
+    GIOStream *conn; /* the connection, closed when the WebSocket ends */
+    GByteArray *pending;
+    char *ended;
+    gboolean closed;
+};
+
+static DvConsoleBridge *
+dv_console_bridge_ref(DvConsoleBridge *b)
+{
+    g_atomic_int_inc(&b->refcount);
+    return b;
+}
+
+static void
+dv_console_bridge_unref(DvConsoleBridge *b)
+{
+    if (!g_atomic_int_dec_and_test(&b->refcount))
+        return;
+    g_clear_pointer(&b->viewer, dv_vm_console_viewer_free);
+    g_clear_object(&b->ws);
+    if (b->conn != NULL)
+        (void)g_io_stream_close(b->conn, NULL, NULL); /* the client may be gone */
+    g_clear_object(&b->conn);
+    g_byte_array_unref(b->pending);
+    g_free(b->ended);
+    g_main_context_unref(b->context);
+    g_free(b);
+}
+
+typedef struct {
+    DvConsoleBridge *bridge;
+    GBytes *data;
+    char *ended;
+} DvConsoleOut;
+
+static void
+dv_console_out_free(gpointer data)
+{
+    DvConsoleOut *o = data;
+    dv_console_bridge_unref(o->bridge);
+    g_clear_pointer(&o->data, g_bytes_unref);
+    g_free(o->ended);
+    g_free(o);
+}
+
+static void
+dv_console_bridge_end(DvConsoleBridge *b, const char *why)
+{
+    if (b->ws != NULL &&
+        soup_websocket_connection_get_state(b->ws) == SOUP_WEBSOCKET_STATE_OPEN) {
+        g_autofree char *reason = dv_text_excerpt(why, 100); /* a close frame holds 123 bytes */
+        soup_websocket_connection_close(b->ws, SOUP_WEBSOCKET_CLOSE_NORMAL, reason);
+    }
+}
+
+/* Main thread. */
+static gboolean
+dv_console_out_deliver(gpointer data)
+{
+    DvConsoleOut *o = data;
+    DvConsoleBridge *b = o->bridge;
+
+    if (b->closed)
+        return G_SOURCE_REMOVE;
+    if (o->data != NULL) {
+        gsize len;
+        const guint8 *p = g_bytes_get_data(o->data, &len);
+        if (b->ws == NULL)
+            g_byte_array_append(b->pending, p, (guint)len);
+        else if (soup_websocket_connection_get_state(b->ws) == SOUP_WEBSOCKET_STATE_OPEN)
+            soup_websocket_connection_send_binary(b->ws, p, len);
+    }
+    if (o->ended != NULL) {
+        g_free(b->ended);
+        b->ended = g_strdup(o->ended);
+        dv_console_bridge_end(b, o->ended);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+/* Any thread (libvirt's event loop): queue for the main thread. */
+static void
+dv_console_bridge_output(GBytes *data, const char *ended, gpointer user_data)
+{
+    DvConsoleBridge *b = user_data;
+    DvConsoleOut *o = g_new0(DvConsoleOut, 1);
+
+    o->bridge = dv_console_bridge_ref(b);
+    o->data = data != NULL ? g_bytes_ref(data) : NULL;
+    o->ended = g_strdup(ended);
+    g_main_context_invoke_full(b->context, G_PRIORITY_DEFAULT, dv_console_out_deliver, o,
+                               dv_console_out_free);
+}
+
+static void
+dv_console_bridge_message(SoupWebsocketConnection *ws, gint type, GBytes *message,
+                          gpointer user_data)
+{
+    DvConsoleBridge *b = user_data;
+    g_autoptr(GError) error = NULL;
+    gsize len;
+    const guint8 *p = g_bytes_get_data(message, &len);
+
+    /* A watcher's keys go nowhere (mode=read). */
+    if (b->viewer == NULL || !dv_vm_console_viewer_is_writer(b->viewer) || len == 0)
+        return;
+    if (!dv_vm_console_viewer_write(b->viewer, p, len, &error)) {
+        g_debug("console input refused: %s", error->message);
+        dv_console_bridge_end(b, error->message);
+    }
+}
+
+static void
+dv_console_bridge_closed(SoupWebsocketConnection *ws, gpointer user_data)
+{
+    DvConsoleBridge *b = user_data;
+
+    b->closed = TRUE;
+    /* Leaving the stream: the last viewer closes it. */
+    g_clear_pointer(&b->viewer, dv_vm_console_viewer_free);
+    if (b->conn != NULL)
+        (void)g_io_stream_close(b->conn, NULL, NULL); /* the client may be gone */
+    dv_console_bridge_unref(b); /* the socket's reference */
+}
+
+/* Worker thread: the handshake is checked and the viewer joins, so a
+ * refusal (no WebSocket, a second writer, a console virsh holds) is an
+ * ordinary error answer. */
+static gboolean
+dv_console_bridge_attach(DvRequest *req, DvActor *actor, JsonObject *accepted, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    DvConsoleBridge *b;
+
+    if (!soup_websocket_server_check_handshake(req->msg, NULL, NULL, NULL, &local)) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL,
+                           "%s is a WebSocket: send a WebSocket upgrade (%s)", req->path,
+                           local->message);
+        return FALSE;
+    }
+    b = g_new0(DvConsoleBridge, 1);
+    b->refcount = 1;
+    b->context = g_main_context_ref(req->server->context);
+    b->pending = g_byte_array_new();
+    b->viewer = dv_engine_vm_console_attach(
+        req->server->engine, dv_json_get_string(accepted, "id", ""),
+        g_strcmp0(dv_json_get_string(accepted, "mode", "write"), "write") == 0, actor,
+        dv_console_bridge_output, dv_console_bridge_ref(b),
+        (GDestroyNotify)dv_console_bridge_unref, error);
+    if (b->viewer == NULL) {
+        /* Not joined: the viewer's reference is ours to drop. */
+        dv_console_bridge_unref(b);
+        dv_console_bridge_unref(b);
+        return FALSE;
+    }
+    req->console = b;
+    return TRUE;
+}
+
+/* Main thread, once the 101 is written: libsoup lets go of the
+ * connection (dv_conn_release() leaves it open for us). */
+static void dv_conn_mark_upgraded(SoupServerMessage *msg);
+
+static void
+dv_console_bridge_upgraded(SoupServerMessage *msg, gpointer user_data)
+{
+    DvConsoleBridge *b = user_data;
+    SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
+    g_autoptr(GIOStream) stream = NULL;
+
+    g_signal_handlers_disconnect_by_func(msg, dv_console_bridge_upgraded, user_data);
+    dv_conn_mark_upgraded(msg);
+    stream = soup_server_message_steal_connection(msg);
+    b->conn = g_object_ref(stream);
+    b->ws = soup_websocket_connection_new(stream, soup_server_message_get_uri(msg),
+                                          SOUP_WEBSOCKET_CONNECTION_SERVER,
+                                          soup_message_headers_get_one(h, "Origin"), NULL, NULL);
+    /* An open console is not idle when nobody types. */
+    soup_websocket_connection_set_keepalive_interval(b->ws, 20);
+    g_signal_connect(b->ws, "message", G_CALLBACK(dv_console_bridge_message), b);
+    g_signal_connect(b->ws, "closed", G_CALLBACK(dv_console_bridge_closed), b);
+    if (b->pending->len > 0) {
+        soup_websocket_connection_send_binary(b->ws, b->pending->data, b->pending->len);
+        g_byte_array_set_size(b->pending, 0);
+    }
+    if (b->ended != NULL)
+        dv_console_bridge_end(b, b->ended);
+}
+
+/* Main thread: answers 101 and arms the takeover; the bridge's request
+ * reference becomes the socket's. */
+static void
+dv_console_bridge_start(DvRequest *req)
+{
+    DvConsoleBridge *b = g_steal_pointer(&req->console);
+    SoupMessageHeaders *rh = soup_server_message_get_response_headers(req->msg);
+
+    soup_message_headers_remove(rh, "Connection");
+    if (!soup_websocket_server_process_handshake(req->msg, NULL, NULL, NULL, NULL)) {
+        dv_console_bridge_unref(b);
+        return;
+    }
+    g_signal_connect(req->msg, "wrote-informational", G_CALLBACK(dv_console_bridge_upgraded), b);
+}
+
 static JsonObject *
 dv_route_op(DvRequest *req, const DvOp *op, const char **params, guint *status, GError **error)
 {
@@ -702,6 +927,18 @@ dv_route_op(DvRequest *req, const DvOp *op, const char **params, guint *status, 
     GError *local = NULL;
 
     memcpy(call.params, params, sizeof(call.params));
+    /* A console's WebSocket from a browser carries a ticket instead of a
+     * bearer token: the ticket stands for the token that asked for it
+     * (docs/API.md, "Consoles"); the authorizer then checks it as usual. */
+    if (op->shape == DV_OP_SHAPE_WEBSOCKET && req->token == NULL && req->query != NULL &&
+        g_hash_table_lookup(req->query, "ticket") != NULL) {
+        req->token = dv_engine_vm_console_redeem(req->server->engine,
+                                                 g_hash_table_lookup(req->query, "ticket"),
+                                                 params[0], error);
+        if (req->token == NULL)
+            return NULL;
+        call.token = req->token;
+    }
     if (!(op->flags & DV_OP_FLAG_PUBLIC)) {
         actor = dv_authorizer_actor(req, error);
         if (actor == NULL)
@@ -743,6 +980,12 @@ dv_route_op(DvRequest *req, const DvOp *op, const char **params, guint *status, 
         dv_authorizer_redact(op, result);
     }
     switch (op->shape) {
+    case DV_OP_SHAPE_WEBSOCKET:
+        /* Authorized and accepted: join the VM's console stream here (a
+         * libvirt round trip, off the main thread), upgrade there. */
+        if (!dv_console_bridge_attach(req, actor, result, error))
+            return NULL;
+        break;
     case DV_OP_SHAPE_STREAM:
         /* Authorized: the main thread streams the job (dv_server_finish_request()). */
         req->stream_job_id = g_strdup(dv_json_get_string(result, "id", NULL));
@@ -812,6 +1055,12 @@ dv_server_finish_request(gpointer data)
     DvRequest *req = data;
     SoupMessageHeaders *headers = soup_server_message_get_response_headers(req->msg);
 
+    if (req->console != NULL && req->status == SOUP_STATUS_OK) {
+        dv_console_bridge_start(req);
+        soup_server_message_unpause(req->msg);
+        dv_request_free(req);
+        return G_SOURCE_REMOVE;
+    }
     if (req->stream_job_id != NULL && req->status == SOUP_STATUS_OK) {
         soup_message_headers_replace(headers, "Drover-Version", DV_VERSION);
         dv_server_stream_job(req->server, req->msg, req->stream_job_id, req->stream_redact);
@@ -898,6 +1147,7 @@ struct _DvConn {
     gboolean tls;
     gboolean timed_out;    /* shut by us: leaving */
     gboolean released;
+    gboolean upgraded;     /* a WebSocket took the connection: not ours to close */
 };
 
 static void
@@ -978,7 +1228,8 @@ dv_conn_release(DvConn *c)
         dv_conn_send_canned(sock, DV_HTTP_HEADERS_TOO_LARGE,
                             "Request Header Fields Too Large", error);
     }
-    (void)g_io_stream_close(G_IO_STREAM(c->sc), NULL, NULL); /* a close error frees it too */
+    if (!c->upgraded)
+        (void)g_io_stream_close(G_IO_STREAM(c->sc), NULL, NULL); /* a close error frees it too */
     dv_conn_count_down(server);
     g_hash_table_remove(server->conns, c);
 }
@@ -1065,6 +1316,16 @@ dv_conn_got_body(SoupServerMessage *msg, gpointer user_data)
     DvConn *c = user_data;
     if (!c->timed_out)
         dv_conn_clear_source(&c->timer);
+}
+
+static void
+dv_conn_mark_upgraded(SoupServerMessage *msg)
+{
+    DvConn *c = g_object_get_data(G_OBJECT(msg), "dv-conn");
+    if (c != NULL) {
+        c->upgraded = TRUE;
+        dv_conn_clear_source(&c->timer);
+    }
 }
 
 static void

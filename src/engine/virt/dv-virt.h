@@ -394,4 +394,29 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirt, dv_virt_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirtHost, dv_virt_host_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirtWatch, dv_virt_watch_free)
 
+/* ---- serial console (dv-virt-console.c; docs/VIRT.md, "Serial console") ---- */
+
+typedef struct _DvVirtConsole DvVirtConsole;
+
+/* Called in libvirt's event loop thread with what the guest wrote
+ * (@data, @len; @ended NULL), and once at the end with @data NULL and
+ * @ended saying why (the domain stopped, the stream failed). */
+typedef void (*DvVirtConsoleFunc)(const guint8 *data, gsize len, const char *ended,
+                                  gpointer user_data);
+
+/* Opens the first serial console of the running domain @uuid on a
+ * connection of its own, non-blocking, driven by libvirt's event loop.
+ * Refused (DV_ERROR_CONFLICT or DV_ERROR_HOST_FAILED) when the domain is
+ * not running, has no pty console, or another client (virsh console)
+ * holds it. */
+DvVirtConsole *dv_virt_console_open(DvVirtHost *host, const char *uuid, DvVirtConsoleFunc func,
+                                    gpointer user_data, GError **error);
+/* Any thread.  Queues what the stream does not take at once (at most
+ * 64 KiB waiting: DV_ERROR_BUSY beyond). */
+gboolean dv_virt_console_write(DvVirtConsole *console, const guint8 *data, gsize len,
+                               GError **error);
+/* Returns once no call of the function runs and none will come. */
+void dv_virt_console_free(DvVirtConsole *console);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirtConsole, dv_virt_console_free)
+
 G_END_DECLS
