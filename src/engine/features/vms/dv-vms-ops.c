@@ -116,7 +116,7 @@ static const DvOp dv_vms_ops[] = {
               DV_OP_SHAPE_WEBSOCKET, DV_OP_BODY_IGNORED, dv_vms_op_console,
               .query = dv_vm_console_query),
     DV_VM_ROW("vm.console.ticket", "POST", "/vms/{ref}/console-tickets", "vm.console",
-              DV_OP_LOCK_NONE, NULL, DV_OP_SHAPE_CREATED, DV_OP_BODY_NONE,
+              DV_OP_LOCK_OBJECT, NULL, DV_OP_SHAPE_CREATED, DV_OP_BODY_NONE,
               dv_vms_op_console_ticket),
 };
 
