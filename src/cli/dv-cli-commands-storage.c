@@ -3,6 +3,7 @@
 /* drover pool, volume, network, library-share, template. */
 
 #include "dv-cli.h"
+#include "dv-error.h"
 
 static const DvCliOption dv_cli_host_filter_options[] = {
     { "host", DV_CLI_OPT_STRING, "H", NULL, "host_id", "/hosts", 0, 0, "only this host (name or id)" },
@@ -109,6 +110,77 @@ dv_cli_prepare_template_add(DvCliArgs *args, JsonObject *body, GError **error)
     return dv_cli_prepare_name(args, body, error);
 }
 
+/* --- networks and pools made through Drover (issue 12 item 7) --- */
+
+static const DvCliOption dv_cli_network_create_options[] = {
+    { "host", DV_CLI_OPT_STRING, "H", "host", NULL, NULL, 0, 0, "the host to make it on", TRUE },
+    { "forward", DV_CLI_OPT_CHOICE, "nat|route|isolated|bridge", "forward", NULL, NULL, 0, 0,
+      "how guests reach out (default nat)" },
+    { "bridge", DV_CLI_OPT_STRING, "BR", "bridge", NULL, NULL, 0, 0,
+      "the host bridge (bridge), else the bridge to make" },
+    { "address", DV_CLI_OPT_STRING, "A/P", "address", NULL, NULL, 0, 0,
+      "the host's IPv4 address and prefix on it: 10.20.30.1/24" },
+    { "dhcp", DV_CLI_OPT_STRING, "FIRST-LAST", NULL, NULL, NULL, 0, 0, "DHCP range: 10.20.30.100-10.20.30.199" },
+    { "no-start", DV_CLI_OPT_FLAG_FALSE, NULL, "start", NULL, NULL, 0, 0, "define it only" },
+    { "no-autostart", DV_CLI_OPT_FLAG_FALSE, NULL, "autostart", NULL, NULL, 0, 0,
+      "do not start it with the host" },
+    { NULL },
+};
+
+static const DvCliOption dv_cli_pool_create_options[] = {
+    { "host", DV_CLI_OPT_STRING, "H", "host", NULL, NULL, 0, 0, "the host to make it on", TRUE },
+    { "type", DV_CLI_OPT_CHOICE, "dir|netfs|logical", "type", NULL, NULL, 0, 0, "pool type (default dir)" },
+    { "path", DV_CLI_OPT_STRING, "DIR", "path", NULL, NULL, 0, 0, "target directory (dir, netfs)" },
+    { "source-host", DV_CLI_OPT_STRING, "SERVER", "source_host", NULL, NULL, 0, 0, "netfs: NFS or SMB server" },
+    { "source-path", DV_CLI_OPT_STRING, "EXPORT", "source_path", NULL, NULL, 0, 0,
+      "netfs: NFS export or SMB share" },
+    { "source-format", DV_CLI_OPT_CHOICE, "nfs|cifs", "source_format", NULL, NULL, 0, 0, "netfs: default nfs" },
+    { "vg", DV_CLI_OPT_STRING, "VG", "source_name", NULL, NULL, 0, 0, "logical: volume group (default NAME)" },
+    { "device", DV_CLI_OPT_LIST, "DEV", NULL, NULL, NULL, 0, 0, "logical: build the volume group on DEV" },
+    { "no-start", DV_CLI_OPT_FLAG_FALSE, NULL, "start", NULL, NULL, 0, 0, "define (and build) it only" },
+    { "no-autostart", DV_CLI_OPT_FLAG_FALSE, NULL, "autostart", NULL, NULL, 0, 0,
+      "do not start it with the host" },
+    { NULL },
+};
+
+static const DvCliOption dv_cli_netpool_set_options[] = {
+    { "autostart", DV_CLI_OPT_CHOICE, "on|off", NULL, NULL, NULL, 0, 0, "start with the host", TRUE },
+    { NULL },
+};
+
+static gboolean
+dv_cli_prepare_network_create(DvCliArgs *args, JsonObject *body, GError **error)
+{
+    const char *dhcp = dv_cli_args_get_string(args, "dhcp");
+    if (dhcp != NULL) {
+        g_auto(GStrv) parts = g_strsplit(dhcp, "-", 2);
+        if (parts[0] == NULL || parts[1] == NULL) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "dhcp",
+                               "--dhcp: must be FIRST-LAST (10.20.30.100-10.20.30.199)");
+            return FALSE;
+        }
+        json_object_set_string_member(body, "dhcp_start", parts[0]);
+        json_object_set_string_member(body, "dhcp_end", parts[1]);
+    }
+    return dv_cli_prepare_name(args, body, error);
+}
+
+static gboolean
+dv_cli_prepare_pool_create(DvCliArgs *args, JsonObject *body, GError **error)
+{
+    if (dv_cli_args_has(args, "device"))
+        dv_cli_args_add_list(args, "device", body, "source_devices", NULL);
+    return dv_cli_prepare_name(args, body, error);
+}
+
+static gboolean
+dv_cli_prepare_netpool_set(DvCliArgs *args, JsonObject *body, GError **error)
+{
+    json_object_set_boolean_member(body, "autostart",
+                                   g_strcmp0(dv_cli_args_get_string(args, "autostart"), "on") == 0);
+    return TRUE;
+}
+
 const DvCliCommand dv_cli_commands_storage[] = {
     { "pool", "list", "", "List storage pools.", dv_cli_host_filter_options, NULL, dv_cli_run_list, "GET",
       "/storage-pools", dv_cli_pool_columns },
@@ -116,6 +188,34 @@ const DvCliCommand dv_cli_commands_storage[] = {
       "/volumes", dv_cli_volume_columns },
     { "network", "list", "", "List virtual networks.", dv_cli_host_filter_options, NULL, dv_cli_run_list, "GET",
       "/networks", dv_cli_network_columns },
+
+    { "network", "create", "NAME", "Make a virtual network on a host (NAT, routed, isolated, or a host bridge).",
+      dv_cli_network_create_options, dv_cli_prepare_network_create, dv_cli_run_job, "POST", "/networks", NULL,
+      "Created network {0}",
+      "network create NAME --host H [--forward nat|route|isolated|bridge] [--bridge BR]\n"
+      "                       [--address A/P] [--dhcp FIRST-LAST] [--no-start] [--no-autostart]" },
+    { "network", "start", "NETWORK", "Start a network.", NULL, NULL, dv_cli_run_job, "POST", "/networks/{0}/start",
+      NULL, "Started network {0}" },
+    { "network", "stop", "NETWORK", "Stop a network.", NULL, NULL, dv_cli_run_job, "POST", "/networks/{0}/stop",
+      NULL, "Stopped network {0}" },
+    { "network", "set", "NETWORK", "Change whether a network starts with its host.", dv_cli_netpool_set_options,
+      dv_cli_prepare_netpool_set, dv_cli_run_job, "PATCH", "/networks/{0}", NULL, "Changed network {0}" },
+    { "network", "delete", "NETWORK", "Stop and delete a network (refused while VMs use it).", NULL, NULL,
+      dv_cli_run_job, "DELETE", "/networks/{0}", NULL, "Deleted network {0}" },
+    { "pool", "create", "NAME", "Make a storage pool on a host (dir, netfs NFS/CIFS, logical).",
+      dv_cli_pool_create_options, dv_cli_prepare_pool_create, dv_cli_run_job, "POST", "/storage-pools", NULL,
+      "Created pool {0}",
+      "pool create NAME --host H [--type dir|netfs|logical] [--path DIR]\n"
+      "                       [--source-host SERVER --source-path EXPORT [--source-format nfs|cifs]]\n"
+      "                       [--vg VG] [--device DEV]... [--no-start] [--no-autostart]" },
+    { "pool", "start", "POOL", "Start a storage pool.", NULL, NULL, dv_cli_run_job, "POST",
+      "/storage-pools/{0}/start", NULL, "Started pool {0}" },
+    { "pool", "stop", "POOL", "Stop a storage pool.", NULL, NULL, dv_cli_run_job, "POST", "/storage-pools/{0}/stop",
+      NULL, "Stopped pool {0}" },
+    { "pool", "set", "POOL", "Change whether a storage pool starts with its host.", dv_cli_netpool_set_options,
+      dv_cli_prepare_netpool_set, dv_cli_run_job, "PATCH", "/storage-pools/{0}", NULL, "Changed pool {0}" },
+    { "pool", "delete", "POOL", "Stop and forget a storage pool; its files stay (refused while VMs' disks are in it).",
+      NULL, NULL, dv_cli_run_job, "DELETE", "/storage-pools/{0}", NULL, "Deleted pool {0}" },
 
     { "library-share", "add", "NAME", "Add a library share holding template disk images.",
       dv_cli_share_add_options, dv_cli_prepare_share_add, dv_cli_run_job, "POST", "/library-shares", NULL,

@@ -128,6 +128,19 @@ static const DvMatrixRow dv_matrix_rows[] = {
     { "volume.get", "/volumes/{volume}", NULL, "AAAA44", "A44444", NULL },
     { "network.list", "/networks", NULL, "AAAAAA", "AAAAAA", NULL },
     { "network.get", "/networks/{network}", NULL, "AAAAAA", "A44444", NULL },
+    /* Networks and pools made through Drover (issue 12 item 7): made on a
+     * host in scope; a tenant and a self-service user read networks
+     * (403) but no pools (404). */
+    { "network.create", "/networks", "{\"host\":\"{host}\",\"matrix\":1}", "AAA333", "A44444", NULL },
+    { "network.start", "/networks/{network}/start", M, "AAA333", "A44444", NULL },
+    { "network.stop", "/networks/{network}/stop", M, "AAA333", "A44444", NULL },
+    { "network.change", "/networks/{network}", M, "AAA333", "A44444", NULL },
+    { "network.delete", "/networks/{network}", M, "AAA333", "A44444", NULL },
+    { "pool.create", "/storage-pools", "{\"host\":\"{host}\",\"matrix\":1}", "AAA344", "A44444", NULL },
+    { "pool.start", "/storage-pools/{pool}/start", M, "AAA344", "A44444", NULL },
+    { "pool.stop", "/storage-pools/{pool}/stop", M, "AAA344", "A44444", NULL },
+    { "pool.change", "/storage-pools/{pool}", M, "AAA344", "A44444", NULL },
+    { "pool.delete", "/storage-pools/{pool}", M, "AAA344", "A44444", NULL },
     /* A share is under its host's group: lin is on hin, lout on no host
      * (of the library root) and bound to nobody. */
     { "library_share.list", "/library-shares", NULL, "AAAAA3", "AAAAA3", NULL },

@@ -177,6 +177,21 @@ test_stopped(Fixture *f, gconstpointer data)
     g_assert_cmpint(dv_json_get_int(vm, "memory_mib", 0), ==, 256);
     g_assert_cmpstr(dv_json_get_string(vm, "description", ""), ==, "second day");
     g_assert_true(dv_json_get_bool(dv_json_get_object(vm, "spec"), "autostart", FALSE));
+    /* A refresh of the host (its probe reads no autostart, as the host
+     * watch's resyncs do) keeps it. */
+    {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonObject) refresh =
+            dv_engine_host_refresh(f->engine, "h1", DV_ACTOR_NAMED("tester"), &error);
+        g_autoptr(JsonObject) done = NULL;
+        g_autoptr(JsonObject) after = NULL;
+        g_assert_no_error(error);
+        done = run(f, refresh);
+        dv_test_assert_job_succeeded(done);
+        after = vm_row(f);
+        g_assert_true(json_object_has_member(dv_json_get_object(after, "spec"), "autostart"));
+        g_assert_true(dv_json_get_bool(dv_json_get_object(after, "spec"), "autostart", FALSE));
+    }
     xml = inactive_xml(f);
     g_test_message("%s", xml);
     g_assert_nonnull(strstr(xml, "<description>second day</description>"));

@@ -224,6 +224,18 @@ dv_core_vm_sync_txn(DvStore *store, gpointer user_data, GError **error)
     JsonArray *snaps = dv_json_get_array(ctx->domain, "snapshots");
     DvSyncSpec snap_spec = { &dv_table_snapshots, dv_key_vm_name, dv_cmp_snapshot, TRUE, NULL };
 
+    g_autoptr(JsonObject) cur = NULL;
+    JsonObject *cur_spec;
+
+    /* The row as it is now, under its write lock (SQLite's write
+     * transaction is exclusive; the no-op UPDATE takes PostgreSQL's row
+     * lock): a job may have written Drover's own members (autostart, the
+     * quota) since this sync read the host, and a stale copy would undo it. */
+    if (!dv_db_exec(dv_store_get_db(store), "UPDATE vms SET updated_at = updated_at WHERE id = ?",
+                    DV_SQL_ARGS(DV_SQL_TEXT_P(vm_id)), NULL, error))
+        return FALSE;
+    cur = dv_store_get(store, &dv_table_vms, vm_id, NULL);
+    cur_spec = dv_json_get_object(cur != NULL ? cur : ctx->vm, "spec");
     dv_core_copy_member(changes, "uuid", ctx->domain, "uuid");
     dv_core_copy_member(changes, "state", ctx->domain, "state");
     dv_core_copy_member(changes, "vcpus", ctx->domain, "vcpus");
@@ -237,12 +249,11 @@ dv_core_vm_sync_txn(DvStore *store, gpointer user_data, GError **error)
      * host's probe: a probe's sync keeps what the last one said. */
     if (json_object_has_member(ctx->domain, "autostart"))
         dv_core_copy_member(spec, "autostart", ctx->domain, "autostart");
-    else if (dv_json_get_object(ctx->vm, "spec") != NULL &&
-             json_object_has_member(dv_json_get_object(ctx->vm, "spec"), "autostart"))
-        dv_core_copy_member(spec, "autostart", dv_json_get_object(ctx->vm, "spec"), "autostart");
+    else if (cur_spec != NULL && json_object_has_member(cur_spec, "autostart"))
+        dv_core_copy_member(spec, "autostart", cur_spec, "autostart");
     /* The quota a VM holds is Drover's, not the domain's: it stays. */
-    if (dv_json_get_object(dv_json_get_object(ctx->vm, "spec"), "quota") != NULL)
-        dv_core_copy_member(spec, "quota", dv_json_get_object(ctx->vm, "spec"), "quota");
+    if (dv_json_get_object(cur_spec, "quota") != NULL)
+        dv_core_copy_member(spec, "quota", cur_spec, "quota");
     json_object_set_object_member(changes, "spec", g_steal_pointer(&spec));
     json_object_set_int_member(changes, "updated_at", dv_store_now());
     if (!dv_store_update(store, &dv_table_vms, vm_id, changes, error))

@@ -345,6 +345,53 @@ gboolean dv_virt_pool_remove(DvVirtHost *host, const char *name, GCancellable *c
 JsonArray *dv_virt_pool_list_by_prefix(DvVirtHost *host, const char *prefix,
                                        GCancellable *cancellable, GError **error);
 
+/* ---- networks and pools made through Drover (dv-virt-netpool.c) -------
+ *
+ * Each action is idempotent: defining what exists, starting what runs,
+ * stopping what is stopped and undefining what is gone are done. */
+
+/* The network definition of @spec {name*, forward ("nat" default,
+ * "route", "isolated", "bridge"), bridge (the host bridge for "bridge",
+ * else the name of the bridge libvirt makes; optional), address
+ * ("10.20.30.1/24"; required but for "bridge"), dhcp_start, dhcp_end
+ * (together, inside address's subnet)}; owned.  Bad input is
+ * DV_ERROR_INVALID_ARGUMENT naming the field. */
+char *dv_virt_network_xml_new(JsonObject *spec, GError **error);
+/* The pool definition of @spec {name*, type ("dir" default, "netfs",
+ * "logical"), path (absolute; dir and netfs), source_host, source_path
+ * (the NFS export or the CIFS share), source_format ("nfs" default,
+ * "cifs") for netfs; source_name (volume group, default the pool's name),
+ * source_devices (strings) for logical}; owned. */
+char *dv_virt_pool_xml_new(JsonObject *spec, GError **error);
+/* Every IPv4 subnet of the host's networks: [{name, address, prefix}]. */
+JsonArray *dv_virt_network_list_subnets(DvVirtHost *host, GCancellable *cancellable,
+                                        GError **error);
+/* DV_ERROR_INVALID_ARGUMENT naming "address" when @spec's address
+ * overlaps one of @subnets of another network. */
+gboolean dv_virt_network_check_overlap(JsonObject *spec, JsonArray *subnets, GError **error);
+gboolean dv_virt_network_define(DvVirtHost *host, const char *name, const char *xml,
+                                GCancellable *cancellable, GError **error);
+gboolean dv_virt_network_set_active(DvVirtHost *host, const char *name, gboolean active,
+                                    GCancellable *cancellable, GError **error);
+gboolean dv_virt_network_set_autostart(DvVirtHost *host, const char *name, gboolean autostart,
+                                       GCancellable *cancellable, GError **error);
+/* Stops (when running) and undefines. */
+gboolean dv_virt_network_undefine(DvVirtHost *host, const char *name, GCancellable *cancellable,
+                                  GError **error);
+/* Defines, then builds when @build (a failed build undefines again). */
+gboolean dv_virt_pool_define(DvVirtHost *host, const char *name, const char *xml, gboolean build,
+                             GCancellable *cancellable, GError **error);
+gboolean dv_virt_pool_set_active(DvVirtHost *host, const char *name, gboolean active,
+                                 GCancellable *cancellable, GError **error);
+gboolean dv_virt_pool_set_autostart(DvVirtHost *host, const char *name, gboolean autostart,
+                                    GCancellable *cancellable, GError **error);
+/* Stops (when running) and undefines; the files stay. */
+gboolean dv_virt_pool_undefine(DvVirtHost *host, const char *name, GCancellable *cancellable,
+                               GError **error);
+/* {active, autostart} of pool (@is_pool) or network @name, read live. */
+JsonObject *dv_virt_netpool_get_flags(DvVirtHost *host, gboolean is_pool, const char *name,
+                                      GCancellable *cancellable, GError **error);
+
 /* ---- events (dv-virt-events.c) ----------------------------------------
  *
  * A watch is one long-lived connection of its own per host, outside the

@@ -33,4 +33,5 @@ void
 dv_engine_hosts_register_ops(DvEngine *engine)
 {
     dv_core_add_ops(engine, dv_hosts_ops, G_N_ELEMENTS(dv_hosts_ops));
+    dv_engine_netpool_register_ops(engine);
 }

@@ -119,7 +119,7 @@ dv_engine_host_sync_txn(DvStore *store, gpointer user_data, GError **error)
     g_autoptr(JsonArray) old_nets = NULL;
     g_autoptr(JsonArray) old_vms = NULL;
     g_autoptr(JsonArray) old_snaps = NULL;
-    g_autoptr(GHashTable) quotas = g_hash_table_new(g_str_hash, g_str_equal); /* uuid -> borrowed */
+    g_autoptr(GHashTable) quotas = g_hash_table_new(g_str_hash, g_str_equal); /* uuid -> old spec */
     g_autoptr(GHashTable) claimed = NULL;
     JsonArray *pools = dv_json_get_array(probe, "pools");
     JsonArray *nets = dv_json_get_array(probe, "networks");
@@ -229,13 +229,15 @@ dv_engine_host_sync_txn(DvStore *store, gpointer user_data, GError **error)
     old_vms = dv_core_list_all(engine, &dv_table_vms, "host_id", ctx->host_id, error);
     if (old_vms == NULL)
         return FALSE;
-    /* The quota a VM holds (spec.quota) is Drover's, not the domain's: it
-     * stays through the refresh, so the VM's removal gives it back. */
+    /* What a row's spec holds that the probe does not read stays through
+     * the refresh: the quota a VM holds (Drover's, not the domain's, so
+     * the VM's removal gives it back) and autostart (read for one domain
+     * at a time, dv_virt_domain_get()). */
     for (guint i = 0; i < json_array_get_length(old_vms); i++) {
         JsonObject *vm = json_array_get_object_element(old_vms, i);
-        JsonObject *q = dv_json_get_object(dv_json_get_object(vm, "spec"), "quota");
-        if (q != NULL && dv_json_get_string(vm, "uuid", NULL) != NULL)
-            g_hash_table_insert(quotas, (gpointer)dv_json_get_string(vm, "uuid", NULL), q);
+        JsonObject *old_spec = dv_json_get_object(vm, "spec");
+        if (old_spec != NULL && dv_json_get_string(vm, "uuid", NULL) != NULL)
+            g_hash_table_insert(quotas, (gpointer)dv_json_get_string(vm, "uuid", NULL), old_spec);
     }
     /* A domain a job of Drover's is making is not imported: a VM being
      * created has its row (by name, no UUID yet) and a catalog machine its
@@ -270,10 +272,13 @@ dv_engine_host_sync_txn(DvStore *store, gpointer user_data, GError **error)
         json_object_set_boolean_member(w, "secure_boot", dv_json_get_bool(d, "secure_boot", FALSE));
         dv_core_copy_member(spec, "disks", d, "disks");
         dv_core_copy_member(spec, "networks", d, "networks");
-        if (g_hash_table_lookup(quotas, dv_json_get_string(d, "uuid", "")) != NULL)
-            json_object_set_object_member(
-                spec, "quota",
-                json_object_ref(g_hash_table_lookup(quotas, dv_json_get_string(d, "uuid", ""))));
+        {
+            JsonObject *old_spec = g_hash_table_lookup(quotas, dv_json_get_string(d, "uuid", ""));
+            if (dv_json_get_object(old_spec, "quota") != NULL)
+                dv_core_copy_member(spec, "quota", old_spec, "quota");
+            if (old_spec != NULL && json_object_has_member(old_spec, "autostart"))
+                dv_core_copy_member(spec, "autostart", old_spec, "autostart");
+        }
         json_object_set_object_member(w, "spec", spec);
         /* Only used when the row is new. */
         json_object_set_null_member(w, "template_id");
@@ -864,5 +869,6 @@ dv_engine_hosts_register(DvEngine *engine)
         dv_job_manager_register_kind(dv_core(engine)->jobs, &kind);
     }
     dv_core_set_shaper(engine, DV_KIND_HOST, dv_hosts_shape);
+    dv_engine_netpool_register(engine);
 }
 

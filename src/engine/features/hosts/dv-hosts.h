@@ -30,6 +30,26 @@ JsonObject *dv_engine_host_refresh(DvEngine *engine, const char *host, const DvA
 gboolean dv_engine_host_sync(DvEngine *engine, const char *host_id, JsonObject *probe,
                              GError **error);
 
+/* --- networks and pools (dv-hosts-netpool.c; docs/API.md) -----------------
+ *
+ * @what is "network" or "pool" (the op row's kind).  Create: the body of
+ * dv_network_create_fields / dv_pool_create_fields, checked, a name in use
+ * on the host 409 naming "name", a network address overlapping another
+ * network of the host 400 naming "address"; a job then defines (builds a
+ * pool when its type needs it), starts, marks autostart and reads the
+ * host again.  @action: "start", "stop", "change" ({autostart}) or
+ * "delete" (409 naming the VMs whose NICs or disks use it). */
+extern const DvFieldSpec dv_network_create_fields[];
+extern const DvFieldSpec dv_pool_create_fields[];
+extern const DvFieldSpec dv_netpool_change_fields[];
+JsonObject *dv_engine_netpool_create(DvEngine *engine, const char *what, JsonObject *body,
+                                     const DvActor *actor, GError **error);
+JsonObject *dv_engine_netpool_action(DvEngine *engine, const char *what, const char *ref,
+                                     const char *action, JsonObject *body, const DvActor *actor,
+                                     GError **error);
+void dv_engine_netpool_register(DvEngine *engine);
+void dv_engine_netpool_register_ops(DvEngine *engine);
+
 /* --- watching hosts (dv-hosts-watch.c; docs/VIRT.md, "Events") --------------
  *
  * droverd watches every host of the inventory: one event connection per
