@@ -859,6 +859,23 @@ dv_console_bridge_attach(DvRequest *req, DvActor *actor, JsonObject *accepted, G
     return TRUE;
 }
 
+/* Main thread: sends what arrived before the upgrade, or ends. */
+static gboolean
+dv_console_bridge_flush(gpointer data)
+{
+    DvConsoleBridge *b = data;
+
+    if (b->closed || b->ws == NULL)
+        return G_SOURCE_REMOVE;
+    if (b->pending->len > 0) {
+        soup_websocket_connection_send_binary(b->ws, b->pending->data, b->pending->len);
+        g_byte_array_set_size(b->pending, 0);
+    }
+    if (b->ended != NULL)
+        dv_console_bridge_end(b, b->ended);
+    return G_SOURCE_REMOVE;
+}
+
 /* Main thread, once the 101 is written: libsoup lets go of the
  * connection (dv_conn_release() leaves it open for us). */
 static void dv_conn_mark_upgraded(SoupServerMessage *msg);
@@ -881,12 +898,14 @@ dv_console_bridge_upgraded(SoupServerMessage *msg, gpointer user_data)
     soup_websocket_connection_set_keepalive_interval(b->ws, 20);
     g_signal_connect(b->ws, "message", G_CALLBACK(dv_console_bridge_message), b);
     g_signal_connect(b->ws, "closed", G_CALLBACK(dv_console_bridge_closed), b);
-    if (b->pending->len > 0) {
-        soup_websocket_connection_send_binary(b->ws, b->pending->data, b->pending->len);
-        g_byte_array_set_size(b->pending, 0);
+    /* What came before the upgrade goes once libsoup has let go of the
+     * connection: not from inside its own signal. */
+    {
+        g_autoptr(GSource) idle = g_idle_source_new();
+        g_source_set_callback(idle, dv_console_bridge_flush, dv_console_bridge_ref(b),
+                              (GDestroyNotify)dv_console_bridge_unref);
+        g_source_attach(idle, b->context);
     }
-    if (b->ended != NULL)
-        dv_console_bridge_end(b, b->ended);
 }
 
 /* Main thread: answers 101 and arms the takeover; the bridge's request

@@ -64,6 +64,18 @@ dv_vm_console_ticket_free(DvVmConsoleTicket *t)
 
 /* --- tickets ---------------------------------------------------------------- */
 
+/* DV_VM_CONSOLE_TICKET_TTL s; tests (DV_DEBUG_JOBS=1) may shorten it with
+ * DV_DEBUG_CONSOLE_TICKET_SECONDS rather than wait half a minute. */
+static gint64
+dv_vm_console_ticket_ttl(void)
+{
+    const char *v = g_getenv("DV_DEBUG_CONSOLE_TICKET_SECONDS");
+
+    if (v != NULL && dv_core_debug_enabled())
+        return (gint64)CLAMP(g_ascii_strtoull(v, NULL, 10), 1, 3600);
+    return DV_VM_CONSOLE_TICKET_TTL;
+}
+
 JsonObject *
 dv_engine_vm_console_ticket(DvEngine *engine, const char *vm_ref, const char *token,
                             GError **error)
@@ -89,7 +101,7 @@ dv_engine_vm_console_ticket(DvEngine *engine, const char *vm_ref, const char *to
     t = g_new0(DvVmConsoleTicket, 1);
     t->vm_id = g_strdup(dv_json_get_string(vm, "id", ""));
     t->token = g_strdup(token);
-    t->expires = now + DV_VM_CONSOLE_TICKET_TTL * G_USEC_PER_SEC;
+    t->expires = now + dv_vm_console_ticket_ttl() * G_USEC_PER_SEC;
 
     g_mutex_lock(&dv_vm_console_ticket_lock);
     if (dv_vm_console_tickets == NULL)
@@ -119,7 +131,7 @@ dv_engine_vm_console_ticket(DvEngine *engine, const char *vm_ref, const char *to
     out = json_object_new();
     json_object_set_string_member(out, "ticket", ticket);
     json_object_set_string_member(out, "vm_id", dv_json_get_string(vm, "id", ""));
-    json_object_set_int_member(out, "expires_in", DV_VM_CONSOLE_TICKET_TTL);
+    json_object_set_int_member(out, "expires_in", dv_vm_console_ticket_ttl());
     return out;
 }
 
@@ -149,7 +161,7 @@ dv_engine_vm_console_redeem(DvEngine *engine, const char *ticket, const char *vm
         dv_vm_console_ticket_free(t);
         dv_set_field_error(error, DV_ERROR_AUTH_REQUIRED, "ticket",
                            "ticket: expired (a console ticket is good for %d s)",
-                           DV_VM_CONSOLE_TICKET_TTL);
+                           (int)dv_vm_console_ticket_ttl());
         return NULL;
     }
     if (vm == NULL || g_strcmp0(dv_json_get_string(vm, "id", ""), t->vm_id) != 0) {

@@ -1,0 +1,376 @@
+/* The serial console through droverd against the real local hypervisor
+ * (issue 12, item 3): the tiny guest booted with drover.echo on
+ * qemu:///system under TCG, its console a pty; the WebSocket carries its
+ * boot lines and echoes typed lines; one writer, watchers, tickets.  Run
+ * as root under tests/services/with-services.
+ *
+ * The case runs in a child process; the parent owns the names (all start
+ * with dvcon-<pid>-<hash>-) and removes the domains and the directory
+ * afterwards, pass or fail. */
+#define G_LOG_DOMAIN "DvTestApiConsoleSystem"
+
+#include "dv-test-system.h"
+#include "dv-test-util.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+
+static DvVirt *the_virt;
+static char *daemon_log; /* droverd's log, shown when a wait fails */
+
+static const char *
+guest_dir(void)
+{
+    return dv_test_tiny_guest_dir(DV_TINY_GUEST_CACHE_DIR);
+}
+
+typedef struct {
+    SoupWebsocketConnection *ws;
+    GString *text; /* everything received */
+    gboolean closed;
+    guint status; /* the handshake's answer when refused */
+} Viewer;
+
+static void
+viewer_message(SoupWebsocketConnection *ws, gint type, GBytes *message, gpointer user_data)
+{
+    Viewer *v = user_data;
+    gsize len;
+    const char *p = g_bytes_get_data(message, &len);
+    g_string_append_len(v->text, p, (gssize)len);
+}
+
+static void
+viewer_closed(SoupWebsocketConnection *ws, gpointer user_data)
+{
+    ((Viewer *)user_data)->closed = TRUE;
+}
+
+typedef struct {
+    gboolean done;
+    SoupWebsocketConnection *ws;
+    GError *error;
+    Viewer *v;
+} Connecting;
+
+/* The handlers go on at once: the first messages may come with the 101. */
+static void
+connected(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+    Connecting *c = user_data;
+    c->ws = soup_session_websocket_connect_finish(SOUP_SESSION(source), res, &c->error);
+    if (c->ws != NULL) {
+        g_signal_connect(c->ws, "message", G_CALLBACK(viewer_message), c->v);
+        g_signal_connect(c->ws, "closed", G_CALLBACK(viewer_closed), c->v);
+    }
+    c->done = TRUE;
+}
+
+/* Connects to @path (token may be NULL: a ticket in the path); NULL when
+ * refused, with the status in @v->status. */
+static Viewer *
+viewer_connect(DvTestDaemon *d, const char *path, const char *token, guint *ret_status)
+{
+    g_autofree char *http = g_strconcat(d->url, path, NULL);
+    g_autofree char *url = g_strconcat("ws", http + strlen("http"), NULL);
+    g_autoptr(SoupMessage) msg = soup_message_new("GET", url);
+    g_autoptr(SoupSession) session = soup_session_new();
+    Viewer *v = g_new0(Viewer, 1);
+    Connecting c = { .v = v };
+
+    if (token != NULL) {
+        g_autofree char *auth = g_strdup_printf("Bearer %s", token);
+        soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization", auth);
+    }
+    v->text = g_string_new(NULL);
+    soup_session_websocket_connect_async(session, msg, NULL, NULL, G_PRIORITY_DEFAULT, NULL,
+                                         connected, &c);
+    while (!c.done)
+        g_main_context_iteration(NULL, TRUE);
+    *ret_status = soup_message_get_status(msg);
+    if (c.ws == NULL) {
+        g_test_message("%s: %u (%s)", path, *ret_status, c.error->message);
+        g_error_free(c.error);
+        g_string_free(v->text, TRUE);
+        g_free(v);
+        return NULL;
+    }
+    v->ws = c.ws;
+    return v;
+}
+
+static void
+viewer_free(Viewer *v)
+{
+    if (v == NULL)
+        return;
+    g_signal_handlers_disconnect_by_data(v->ws, v);
+    if (soup_websocket_connection_get_state(v->ws) == SOUP_WEBSOCKET_STATE_OPEN)
+        soup_websocket_connection_close(v->ws, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+    g_object_unref(v->ws);
+    g_string_free(v->text, TRUE);
+    g_free(v);
+}
+
+/* Runs the main context until @needle is in @v's text after @from, or
+ * @timeout_s passes.  Returns the time it took in µs. */
+static gint64
+viewer_wait_for(Viewer *v, gsize from, const char *needle, guint timeout_s)
+{
+    gint64 t0 = g_get_monotonic_time();
+    gint64 end = t0 + (gint64)timeout_s * G_USEC_PER_SEC;
+
+    while (v->text->len < from || strstr(v->text->str + from, needle) == NULL) {
+        if (g_get_monotonic_time() > end || v->closed) {
+            g_autofree char *log = NULL;
+            if (daemon_log != NULL && g_file_get_contents(daemon_log, &log, NULL, NULL))
+                g_printerr("--- droverd ---\n%s\n--- end ---\n", log);
+            g_error("no \"%s\" on the console within %u s (closed: %d); it showed:\n%s", needle,
+                    timeout_s, v->closed, v->text->str);
+        }
+        g_main_context_iteration(NULL, FALSE);
+        g_usleep(200);
+    }
+    return g_get_monotonic_time() - t0;
+}
+
+/* A refused upgrade's JSON answer: the handshake sent by hand. */
+static JsonNode *
+handshake_refused(DvTestDaemon *d, const char *path, const char *token, guint *ret_status)
+{
+    g_autofree char *url = g_strconcat(d->url, path, NULL);
+    g_autoptr(SoupMessage) msg = soup_message_new("GET", url);
+    g_autoptr(SoupSession) session = soup_session_new();
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GBytes) body = NULL;
+    g_autoptr(JsonParser) p = json_parser_new();
+    SoupMessageHeaders *h = soup_message_get_request_headers(msg);
+
+    /* A WebSocket client's headers (soup_websocket_client_prepare_handshake). */
+    soup_websocket_client_prepare_handshake(msg, NULL, NULL, NULL);
+    if (token != NULL) {
+        g_autofree char *auth = g_strdup_printf("Bearer %s", token);
+        soup_message_headers_replace(h, "Authorization", auth);
+    }
+    body = soup_session_send_and_read(session, msg, NULL, &error);
+    g_assert_no_error(error);
+    *ret_status = soup_message_get_status(msg);
+    if (!json_parser_load_from_data(p, g_bytes_get_data(body, NULL), (gssize)g_bytes_get_size(body),
+                                    NULL))
+        return NULL;
+    return json_node_ref(json_parser_get_root(p));
+}
+
+static void
+assert_refused(DvTestDaemon *d, const char *path, const char *token, guint want,
+               const char *code, const char *field, const char *in_message)
+{
+    guint status = 0;
+    g_autoptr(JsonNode) r = handshake_refused(d, path, token, &status);
+    JsonObject *err;
+
+    dv_test_assert_error(r, status, want, code, field);
+    err = json_object_get_object_member(json_node_get_object(r), "error");
+    g_test_message("%s: %u %s", path, status, json_object_get_string_member(err, "message"));
+    if (in_message != NULL)
+        g_assert_nonnull(strstr(json_object_get_string_member(err, "message"), in_message));
+}
+
+static char *
+ticket_for(DvTestDaemon *d, const char *vm)
+{
+    g_autofree char *p = g_strdup_printf("/api/v1/vms/%s/console-tickets", vm);
+    g_autoptr(JsonObject) t = dv_test_request_as_ok(d, d->token, "POST", p, NULL, 201);
+    g_assert_true(g_str_has_prefix(json_object_get_string_member(t, "ticket"), "dvct_"));
+    return g_strdup(json_object_get_string_member(t, "ticket"));
+}
+
+static void
+define_domain(const char *name, const char *dir, gboolean echo)
+{
+    g_autofree char *xml = g_markup_printf_escaped(
+        "<domain type='qemu'><name>%s</name><memory unit='MiB'>128</memory><vcpu>1</vcpu>"
+        "<os><type arch='x86_64' machine='pc'>hvm</type><kernel>%s/vmlinuz</kernel>"
+        "<initrd>%s/initrd.img</initrd><cmdline>console=ttyS0 quiet%s</cmdline></os>"
+        "<features><acpi/></features><on_poweroff>destroy</on_poweroff>"
+        "<devices><serial type='pty'><target port='0'/></serial>"
+        "<console type='pty'><target type='serial' port='0'/></console></devices></domain>",
+        name, dir, dir, echo ? " drover.echo" : "");
+    g_autofree char *file = g_strdup_printf("%s/%s.xml", dir, name);
+    g_autofree char *out = NULL;
+    const char *const args[] = { "define", file, NULL };
+
+    g_assert_true(g_file_set_contents(file, xml, -1, NULL));
+    out = dv_test_virsh(args);
+}
+
+static void
+test_console(void)
+{
+    g_autofree char *prefix = dv_test_system_prefix_new("dvcon", getppid());
+    g_autofree char *dir = dv_test_system_dir_new(prefix);
+    g_autofree char *state = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
+    g_autofree char *vm = g_strdup_printf("%secho", prefix);
+    g_autofree char *other = g_strdup_printf("%sother", prefix);
+    g_autofree char *host = NULL;
+    g_autofree char *start = NULL;
+    g_autofree char *path = NULL;
+    g_autofree char *read_path = NULL;
+    g_autoptr(DvTestDaemon) d = NULL;
+    Viewer *writer;
+    Viewer *watcher;
+    Viewer *by_ticket;
+    guint status = 0;
+    gint64 t0;
+    gint64 connect_us;
+    gint64 rtt_max = 0;
+    gint64 rtt_sum = 0;
+    const guint rounds = 5;
+
+    for (guint i = 0; i < 2; i++) {
+        const char *file = i == 0 ? "vmlinuz" : "initrd.img";
+        g_autofree char *from = g_build_filename(guest_dir(), file, NULL);
+        g_autofree char *to = g_build_filename(dir, file, NULL);
+        dv_test_copy_file(from, to);
+    }
+    define_domain(vm, dir, TRUE);
+    define_domain(other, dir, FALSE);
+
+    /* Tickets last 2 s here (DV_DEBUG_JOBS=1 is on in test daemons). */
+    g_setenv("DV_DEBUG_CONSOLE_TICKET_SECONDS", "2", TRUE);
+    g_assert_cmpint(g_mkdir(state, 0700), ==, 0);
+    d = dv_test_daemon_start(state, NULL);
+    daemon_log = g_build_filename(state, "droverd.err", NULL);
+    host = g_strdup_printf("{\"name\":\"%slocal\",\"uri\":\"%s\"}", prefix, DV_TEST_SYSTEM_URI);
+    dv_test_run_job_ok(d, "POST", "/api/v1/hosts", host);
+
+    path = g_strdup_printf("/api/v1/vms/%s/console?type=serial", vm);
+    read_path = g_strdup_printf("/api/v1/vms/%s/console?type=serial&mode=read", vm);
+    /* Not running yet: 409. */
+    assert_refused(d, path, d->token, 409, "conflict", NULL, "opens while it runs");
+
+    start = g_strdup_printf("/api/v1/vms/%s/start", vm);
+    dv_test_run_job_ok(d, "POST", start, NULL);
+
+    t0 = g_get_monotonic_time();
+    writer = viewer_connect(d, path, d->token, &status);
+    connect_us = g_get_monotonic_time() - t0;
+    g_assert_nonnull(writer);
+    g_assert_cmpuint(status, ==, 101);
+
+    /* The guest's boot, read from the WebSocket. */
+    viewer_wait_for(writer, 0, "DROVER-GUEST: boot", 120);
+    viewer_wait_for(writer, 0, "DROVER-GUEST: echo-ready", 120);
+
+    /* One writer: a second one is refused naming mode; a watcher joins and
+     * first gets what the console showed lately. */
+    assert_refused(d, path, d->token, 409, "conflict", "mode", "already has a writer");
+    watcher = viewer_connect(d, read_path, d->token, &status);
+    g_assert_nonnull(watcher);
+    viewer_wait_for(watcher, 0, "echo-ready", 10);
+
+    /* Typed lines come back. */
+    for (guint i = 0; i < rounds; i++) {
+        g_autofree char *line = g_strdup_printf("hello-%u-drover\n", i);
+        g_autofree char *echo = g_strdup_printf("DROVER-GUEST: echo hello-%u-drover", i);
+        gsize from = writer->text->len;
+        gint64 rtt;
+        t0 = g_get_monotonic_time();
+        soup_websocket_connection_send_text(writer->ws, line);
+        viewer_wait_for(writer, from, echo, 20);
+        rtt = g_get_monotonic_time() - t0;
+        rtt_sum += rtt;
+        rtt_max = MAX(rtt_max, rtt);
+    }
+    viewer_wait_for(watcher, 0, "DROVER-GUEST: echo hello-4-drover", 10);
+    /* A watcher's keys go nowhere. */
+    {
+        gsize from = writer->text->len;
+        soup_websocket_connection_send_text(watcher->ws, "from-the-watcher\n");
+        soup_websocket_connection_send_text(writer->ws, "after-the-watcher\n");
+        viewer_wait_for(writer, from, "DROVER-GUEST: echo after-the-watcher", 20);
+        g_assert_null(strstr(writer->text->str + from, "from-the-watcher"));
+    }
+    g_printerr("# console: connect %.1f ms, echo round trip mean %.1f ms, max %.1f ms (%u lines)\n",
+               connect_us / 1000.0, rtt_sum / 1000.0 / rounds, rtt_max / 1000.0, rounds);
+    g_assert_cmpint(connect_us, <, 5 * G_USEC_PER_SEC);
+
+    /* Tickets: once, for this VM only, for 2 s here. */
+    {
+        g_autofree char *t = ticket_for(d, vm);
+        g_autofree char *tp = g_strdup_printf("%s&ticket=%s", read_path, t);
+        g_autofree char *t_other = ticket_for(d, other);
+        g_autofree char *tp_other = g_strdup_printf("%s&ticket=%s", read_path, t_other);
+        g_autofree char *t_old = ticket_for(d, vm);
+        g_autofree char *tp_old = g_strdup_printf("%s&ticket=%s", read_path, t_old);
+        g_autofree char *bogus = g_strdup_printf("%s&ticket=dvct_00", read_path);
+
+        by_ticket = viewer_connect(d, tp, NULL, &status);
+        g_assert_nonnull(by_ticket);
+        g_assert_cmpuint(status, ==, 101);
+        viewer_wait_for(by_ticket, 0, "echo-ready", 10);
+        assert_refused(d, tp, NULL, 401, "auth-required", "ticket", "already used");
+        assert_refused(d, bogus, NULL, 401, "auth-required", "ticket", NULL);
+        assert_refused(d, tp_other, NULL, 403, "permission-denied", "ticket", "another VM");
+        /* Without a ticket or a token. */
+        assert_refused(d, read_path, NULL, 401, "auth-required", NULL, NULL);
+        g_usleep(2500 * 1000);
+        assert_refused(d, tp_old, NULL, 401, "auth-required", "ticket", "expired");
+    }
+
+    /* A viewer that goes away leaves the others be. */
+    viewer_free(by_ticket);
+    {
+        gsize from = writer->text->len;
+        soup_websocket_connection_send_text(writer->ws, "still-there\n");
+        viewer_wait_for(writer, from, "DROVER-GUEST: echo still-there", 20);
+    }
+    /* The writer leaves: another may write. */
+    viewer_free(writer);
+    t0 = g_get_monotonic_time();
+    do {
+        writer = viewer_connect(d, path, d->token, &status);
+        if (writer == NULL) {
+            g_assert_cmpuint(status, ==, 409);
+            g_usleep(50 * 1000);
+        }
+    } while (writer == NULL && g_get_monotonic_time() - t0 < 5 * G_USEC_PER_SEC);
+    g_assert_nonnull(writer);
+
+    /* The guest powers off: every viewer's WebSocket ends. */
+    soup_websocket_connection_send_text(writer->ws, "poweroff\n");
+    viewer_wait_for(watcher, 0, "DROVER-GUEST: done", 60);
+    t0 = g_get_monotonic_time();
+    while ((!writer->closed || !watcher->closed) &&
+           g_get_monotonic_time() - t0 < 60 * G_USEC_PER_SEC)
+        g_main_context_iteration(NULL, TRUE);
+    g_assert_true(writer->closed);
+    g_assert_true(watcher->closed);
+    viewer_free(writer);
+    viewer_free(watcher);
+}
+
+static void
+run_isolated(void)
+{
+    g_autofree char *prefix = NULL;
+
+    if (g_test_subprocess()) {
+        test_console();
+        return;
+    }
+    if (!dv_test_system_check_daemon(the_virt))
+        return;
+    dv_test_tiny_guest_build(DV_BUILD_TINY_GUEST, guest_dir(), NULL);
+    prefix = dv_test_system_prefix_new("dvcon", getpid());
+    dv_test_system_run_isolated(the_virt, prefix, 400);
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    the_virt = dv_virt_new();
+    g_test_add_func("/drover/api/console-system/serial", run_isolated);
+    return g_test_run();
+}
