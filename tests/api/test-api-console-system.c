@@ -108,8 +108,9 @@ viewer_free(Viewer *v)
     if (v == NULL)
         return;
     /* The client goes away without a close frame (a closed laptop): the
-     * server must notice and let go of its viewer.  (libsoup 3.2.3's own
-     * orderly close sometimes unrefs a frame twice here.) */
+     * server must notice and let go of its viewer.  (An orderly close
+     * here met a GLib critical under soup_websocket_connection_close in
+     * about one run of three: docs/DECISIONS.md.) */
     if (soup_websocket_connection_get_state(v->ws) == SOUP_WEBSOCKET_STATE_OPEN)
         (void)g_io_stream_close(soup_websocket_connection_get_io_stream(v->ws), NULL, NULL);
     g_signal_handlers_disconnect_by_data(v->ws, v);
