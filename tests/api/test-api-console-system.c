@@ -170,8 +170,8 @@ handshake_refused(DvTestDaemon *d, const char *path, const char *token, guint *r
 }
 
 static void
-assert_refused(DvTestDaemon *d, const char *path, const char *token, guint want,
-               const char *code, const char *field, const char *in_message)
+assert_refused(DvTestDaemon *d, const char *path, const char *token, guint want, const char *code,
+               const char *field, const char *in_message)
 {
     guint status = 0;
     g_autoptr(JsonNode) r = handshake_refused(d, path, token, &status);
@@ -200,20 +200,21 @@ cli_console(DvTestDaemon *d, const char *vm, const char *extra, const char *inpu
             char **ret_err)
 {
     const char *top = g_getenv("DV_TOP_BUILDDIR");
-    g_autofree char *drover = g_build_filename(top != NULL ? top : ".", "src", "cli", "drover", NULL);
-    const char *argv[] = { drover, "--server", d->url, "--token", d->token, "vm", "console", vm,
-                           extra, NULL };
+    g_autofree char *drover =
+        g_build_filename(top != NULL ? top : ".", "src", "cli", "drover", NULL);
+    const char *argv[] = { drover, "--server", d->url, "--token", d->token,
+                           "vm",   "console",  vm,     extra,     NULL };
     g_autoptr(GError) error = NULL;
-    g_autoptr(GSubprocess) p = g_subprocess_newv(argv,
-                                                 G_SUBPROCESS_FLAGS_STDIN_PIPE |
-                                                     G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                                     G_SUBPROCESS_FLAGS_STDERR_PIPE,
-                                                 &error);
+    g_autoptr(GSubprocess) p =
+        g_subprocess_newv(argv,
+                          G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                              G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                          &error);
     g_assert_no_error(error);
     g_assert_true(g_subprocess_communicate_utf8(p, input, NULL, ret_out, ret_err, &error));
     g_assert_no_error(error);
-    g_test_message("drover vm console %s: exit %d, stderr: %s", vm,
-                   g_subprocess_get_exit_status(p), *ret_err);
+    g_test_message("drover vm console %s: exit %d, stderr: %s", vm, g_subprocess_get_exit_status(p),
+                   *ret_err);
     return g_subprocess_get_exit_status(p);
 }
 
@@ -407,15 +408,40 @@ test_console(void)
     } while (writer == NULL && g_get_monotonic_time() - t0 < 5 * G_USEC_PER_SEC);
     g_assert_nonnull(writer);
 
-    /* The guest powers off: every viewer's WebSocket ends. */
-    soup_websocket_connection_send_text(writer->ws, "poweroff\n");
-    viewer_wait_for(watcher, 0, "DROVER-GUEST: done", 60);
-    t0 = g_get_monotonic_time();
-    while ((!writer->closed || !watcher->closed) &&
-           g_get_monotonic_time() - t0 < 60 * G_USEC_PER_SEC)
-        g_main_context_iteration(NULL, TRUE);
-    g_assert_true(writer->closed);
-    g_assert_true(watcher->closed);
+    /* The guest powers off: every viewer's WebSocket ends, the CLI's too
+     * (its stdin stays open: the server's close ends it). */
+    {
+        const char *top = g_getenv("DV_TOP_BUILDDIR");
+        g_autofree char *drover =
+            g_build_filename(top != NULL ? top : ".", "src", "cli", "drover", NULL);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GSubprocess) cli = g_subprocess_new(
+            G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error, drover,
+            "--server", d->url, "--token", d->token, "vm", "console", vm, "--read-only", NULL);
+        g_autoptr(GDataInputStream) err = NULL;
+        g_autofree char *line = NULL;
+        g_assert_no_error(error);
+        g_usleep(500 * 1000); /* it connects in milliseconds */
+
+        soup_websocket_connection_send_text(writer->ws, "poweroff\n");
+        viewer_wait_for(watcher, 0, "DROVER-GUEST: done", 60);
+        t0 = g_get_monotonic_time();
+        while ((!writer->closed || !watcher->closed) &&
+               g_get_monotonic_time() - t0 < 60 * G_USEC_PER_SEC)
+            g_main_context_iteration(NULL, TRUE);
+        g_assert_true(writer->closed);
+        g_assert_true(watcher->closed);
+
+        g_assert_true(g_subprocess_wait(cli, NULL, &error));
+        g_assert_no_error(error);
+        g_assert_cmpint(g_subprocess_get_exit_status(cli), ==, 0);
+        err = g_data_input_stream_new(g_subprocess_get_stderr_pipe(cli));
+        line = g_data_input_stream_read_line_utf8(err, NULL, NULL, &error);
+        g_assert_no_error(error);
+        g_test_message("drover vm console at power off: %s", line);
+        g_assert_nonnull(line);
+        g_assert_true(g_str_has_prefix(line, "Console closed: "));
+    }
     viewer_free(writer);
     viewer_free(watcher);
 }
