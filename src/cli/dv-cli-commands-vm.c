@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <glib-unix.h>
+#include <signal.h>
 #include <string.h>
 #include <termios.h>
 #include <unistd.h>
@@ -289,6 +290,14 @@ dv_cli_console_closed(SoupWebsocketConnection *ws, gpointer user_data)
     g_main_loop_quit(c->loop);
 }
 
+/* SIGTERM, SIGHUP: leave, so the terminal is restored. */
+static gboolean
+dv_cli_console_signal(gpointer data)
+{
+    dv_cli_console_leave(data);
+    return G_SOURCE_CONTINUE; /* removed after the loop */
+}
+
 static gboolean
 dv_cli_console_input(gint fd, GIOCondition condition, gpointer user_data)
 {
@@ -329,6 +338,8 @@ dv_cli_run_vm_console(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, Json
     gboolean tty = isatty(STDIN_FILENO);
     struct termios saved;
     gboolean raw = FALSE;
+    guint sig_term;
+    guint sig_hup;
 
     dv_cli_query_add(path, "type", "serial");
     if (c.read_only)
@@ -349,7 +360,11 @@ dv_cli_run_vm_console(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, Json
                 dv_cli_args_get_positional(args, 0), c.read_only ? ", watching" : "");
     }
     c.stdin_watch = g_unix_fd_add(STDIN_FILENO, G_IO_IN | G_IO_HUP | G_IO_ERR, dv_cli_console_input, &c);
+    sig_term = g_unix_signal_add(SIGTERM, dv_cli_console_signal, &c);
+    sig_hup = g_unix_signal_add(SIGHUP, dv_cli_console_signal, &c);
     g_main_loop_run(c.loop);
+    g_source_remove(sig_term);
+    g_source_remove(sig_hup);
 
     if (raw)
         (void)tcsetattr(STDIN_FILENO, TCSANOW, &saved);
