@@ -398,6 +398,47 @@ test_console(void)
         g_assert_cmpint(cli_console(d, vm, NULL, "\x1d", &out, &err), ==, 0);
         g_assert_cmpint(g_get_monotonic_time() - t1, <, 900 * 1000);
     }
+    /* In a terminal (script(1) gives it a pty): raw mode, a line typed
+     * with Enter (CR) reaches the guest, Ctrl-] leaves. */
+    {
+        const char *top = g_getenv("DV_TOP_BUILDDIR");
+        g_autofree char *drover =
+            g_build_filename(top != NULL ? top : ".", "src", "cli", "drover", NULL);
+        g_autofree char *cmd = g_strdup_printf("'%s' --server '%s' --token '%s' vm console '%s'",
+                                               drover, d->url, d->token, vm);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GSubprocess) tty =
+            g_subprocess_new(G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error,
+                             "script", "-qec", cmd, "/dev/null", NULL);
+        GOutputStream *in;
+        g_autofree char *text = NULL;
+        gsize len;
+        g_assert_no_error(error);
+        in = g_subprocess_get_stdin_pipe(tty);
+        g_usleep(500 * 1000);
+        g_assert_true(g_output_stream_write_all(in, "in-a-tty\r", 9, NULL, NULL, &error));
+        g_assert_no_error(error);
+        g_usleep(1000 * 1000);
+        g_assert_true(g_output_stream_write_all(in, "\x1d", 1, NULL, NULL, &error));
+        g_assert_no_error(error);
+        g_assert_true(g_output_stream_close(in, NULL, &error));
+        g_assert_no_error(error);
+        {
+            GInputStream *o = g_subprocess_get_stdout_pipe(tty);
+            g_autoptr(GByteArray) all = g_byte_array_new();
+            guint8 buf[4096];
+            while (g_input_stream_read_all(o, buf, sizeof(buf), &len, NULL, &error) && len > 0)
+                g_byte_array_append(all, buf, (guint)len);
+            g_assert_no_error(error);
+            text = g_strndup((const char *)all->data, all->len);
+        }
+        g_assert_true(g_subprocess_wait(tty, NULL, &error));
+        g_assert_no_error(error);
+        g_test_message("in a terminal: %s", text);
+        g_assert_cmpint(g_subprocess_get_exit_status(tty), ==, 0);
+        g_assert_nonnull(strstr(text, "escape character is ^]"));
+        g_assert_nonnull(strstr(text, "DROVER-GUEST: echo in-a-tty"));
+    }
     t0 = g_get_monotonic_time();
     do {
         writer = viewer_connect(d, path, d->token, &status);
