@@ -61,6 +61,40 @@ dv_cli_parse_int(const char *what, const char *str, gint64 min, gint64 max, gint
     return TRUE;
 }
 
+gboolean
+dv_cli_parse_size(const char *what, const char *str, gint64 *ret_bytes, GError **error)
+{
+    static const struct {
+        const char *suffix;
+        guint shift;
+    } units[] = {
+        { "KiB", 10 }, { "MiB", 20 }, { "GiB", 30 }, { "TiB", 40 },
+        { "K", 10 },   { "M", 20 },   { "G", 30 },   { "T", 40 },
+    };
+    const gint64 max = G_GINT64_CONSTANT(64) << 40;
+    g_autofree char *digits = g_strdup(str);
+    guint shift = 0;
+    gint64 n = 0;
+
+    for (gsize i = 0; i < G_N_ELEMENTS(units); i++) {
+        if (g_str_has_suffix(digits, units[i].suffix) && strlen(digits) > strlen(units[i].suffix)) {
+            digits[strlen(digits) - strlen(units[i].suffix)] = '\0';
+            shift = units[i].shift;
+            break;
+        }
+    }
+    if (!g_ascii_string_to_signed(digits, 10, 1, max >> shift, &n, NULL)) {
+        dv_set_field_error(
+            error, DV_ERROR_INVALID_ARGUMENT, what,
+            "%s: expected a size such as 20G, 512M or a number of bytes, from 1 byte "
+            "to 64T, got '%s'",
+            what, str);
+        return FALSE;
+    }
+    *ret_bytes = n << shift;
+    return TRUE;
+}
+
 static const DvCliOption *
 dv_cli_option_find(const DvCliCommand *cmd, const char *name)
 {

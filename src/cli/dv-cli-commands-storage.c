@@ -181,11 +181,50 @@ dv_cli_prepare_netpool_set(DvCliArgs *args, JsonObject *body, GError **error)
     return TRUE;
 }
 
+static const DvCliOption dv_cli_volume_create_options[] = {
+    { "pool", DV_CLI_OPT_STRING, "POOL", "pool", NULL, NULL, 0, 0, "storage pool (name or id)", TRUE },
+    { "host", DV_CLI_OPT_STRING, "H", "host", NULL, NULL, 0, 0, "host of the pool, when pool names several" },
+    { "size", DV_CLI_OPT_STRING, "SIZE", NULL, NULL, NULL, 0, 0, "size with a unit: 20G, 512M", TRUE },
+    { "format", DV_CLI_OPT_CHOICE, "qcow2|raw", "format", NULL, NULL, 0, 0, "disk format (default qcow2)" },
+    { NULL },
+};
+
+static const DvCliOption dv_cli_volume_resize_options[] = {
+    { "size", DV_CLI_OPT_STRING, "SIZE", NULL, NULL, NULL, 0, 0,
+      "new size with a unit (20G); volumes only grow", TRUE },
+    { NULL },
+};
+
+/* --size SIZE to body "size" in bytes. */
+static gboolean
+dv_cli_prepare_volume_size(DvCliArgs *args, JsonObject *body, GError **error)
+{
+    gint64 bytes = 0;
+    if (!dv_cli_parse_size("--size", dv_cli_args_get_string(args, "size"), &bytes, error))
+        return FALSE;
+    json_object_set_int_member(body, "size", bytes);
+    return TRUE;
+}
+
+static gboolean
+dv_cli_prepare_volume_create(DvCliArgs *args, JsonObject *body, GError **error)
+{
+    return dv_cli_prepare_volume_size(args, body, error) && dv_cli_prepare_name(args, body, error);
+}
+
 const DvCliCommand dv_cli_commands_storage[] = {
     { "pool", "list", "", "List storage pools.", dv_cli_host_filter_options, NULL, dv_cli_run_list, "GET",
       "/storage-pools", dv_cli_pool_columns },
     { "volume", "list", "", "List storage volumes.", dv_cli_volume_list_options, NULL, dv_cli_run_list, "GET",
       "/volumes", dv_cli_volume_columns },
+    { "volume", "create", "NAME", "Create a storage volume in a pool.", dv_cli_volume_create_options,
+      dv_cli_prepare_volume_create, dv_cli_run_job, "POST", "/volumes", NULL, "Created volume {0}",
+      "volume create NAME --pool POOL [--host H] --size SIZE [--format qcow2|raw]" },
+    { "volume", "resize", "VOLUME", "Grow a volume (live when a running VM uses it).",
+      dv_cli_volume_resize_options, dv_cli_prepare_volume_size, dv_cli_run_job, "POST", "/volumes/{0}/resize",
+      NULL, "Resized volume {0}" },
+    { "volume", "delete", "VOLUME", "Delete a volume no VM uses.", NULL, NULL, dv_cli_run_job, "DELETE",
+      "/volumes/{0}", NULL, "Deleted volume {0}" },
     { "network", "list", "", "List virtual networks.", dv_cli_host_filter_options, NULL, dv_cli_run_list, "GET",
       "/networks", dv_cli_network_columns },
 

@@ -53,6 +53,15 @@ static const DvCliOption dv_cli_vm_shutdown_options[] = {
     { NULL },
 };
 
+static const DvCliOption dv_cli_vm_clone_options[] = {
+    { "host", DV_CLI_OPT_STRING, "H", "host", NULL, NULL, 0, 0, "the source's host (a clone stays on it)" },
+    { "pool", DV_CLI_OPT_STRING, "P", "pool", NULL, NULL, 0, 0, "put the copies in this pool" },
+    { "linked", DV_CLI_OPT_FLAG, NULL, "linked", NULL, NULL, 0, 0,
+      "an overlay on a frozen copy of each disk" },
+    { "description", DV_CLI_OPT_STRING, "D", "description", NULL, NULL, 0, 0, "free text" },
+    { NULL },
+};
+
 static const DvCliOption dv_cli_vm_set_options[] = {
     { "vcpus", DV_CLI_OPT_INT, "N", "vcpus", NULL, NULL, 1, 256, "virtual CPUs (1-256)" },
     { "memory", DV_CLI_OPT_STRING, "SIZE", NULL, NULL, NULL, 0, 0,
@@ -213,6 +222,37 @@ dv_cli_prepare_vm_set(DvCliArgs *args, JsonObject *body, GError **error)
                            "--autostart, --boot-order, --name");
         return FALSE;
     }
+    return TRUE;
+}
+
+static const DvCliOption dv_cli_vm_disk_add_options[] = {
+    { "volume", DV_CLI_OPT_STRING, "VOL", "volume", NULL, NULL, 0, 0, "attach this existing volume (id or path)" },
+    { "size", DV_CLI_OPT_STRING, "SIZE", NULL, NULL, NULL, 0, 0, "or a new volume of this size: 20G, 512M" },
+    { "pool", DV_CLI_OPT_STRING, "POOL", "pool", NULL, NULL, 0, 0, "the new volume's pool (default \"default\")" },
+    { "format", DV_CLI_OPT_CHOICE, "qcow2|raw", "format", NULL, NULL, 0, 0, "the new volume's format" },
+    { NULL },
+};
+
+static gboolean
+dv_cli_prepare_vm_disk_add(DvCliArgs *args, JsonObject *body, GError **error)
+{
+    const char *size = dv_cli_args_get_string(args, "size");
+
+    if (!dv_cli_args_require_one_of(args, "volume", "size", error))
+        return FALSE;
+    if (size != NULL) {
+        gint64 bytes = 0;
+        if (!dv_cli_parse_size("--size", size, &bytes, error))
+            return FALSE;
+        json_object_set_int_member(body, "size", bytes);
+    }
+    return TRUE;
+}
+
+static gboolean
+dv_cli_prepare_vm_clone(DvCliArgs *args, JsonObject *body, GError **error)
+{
+    json_object_set_string_member(body, "name", dv_cli_args_get_positional(args, 1));
     return TRUE;
 }
 
@@ -406,10 +446,20 @@ const DvCliCommand dv_cli_commands_vm[] = {
       dv_cli_vm_set_options, dv_cli_prepare_vm_set, dv_cli_run_job, "PATCH", "/vms/{0}", NULL, "Changed vm {0}",
       "vm set VM [--vcpus N] [--memory SIZE] [--description D] [--autostart on|off]\n"
       "              [--boot-order disk,cdrom,network] [--name NEW]" },
+    { "vm", "clone", "SOURCE NEW", "Clone a shut-off VM: copies of its disks, a new UUID and MACs.",
+      dv_cli_vm_clone_options, dv_cli_prepare_vm_clone, dv_cli_run_job, "POST", "/vms/{0}/clone", NULL,
+      "Cloned vm {0} as {1}",
+      "vm clone SOURCE NEW [--host H] [--pool P] [--linked] [--description D]" },
     { "vm", "console", "VM", "Open a running VM's serial console (Ctrl-] leaves).", dv_cli_vm_console_options,
       NULL, dv_cli_run_vm_console, "GET", "/vms/{0}/console" },
     { "vm", "delete", "VM", "Delete a VM (its volumes stay unless --delete-volumes).", dv_cli_vm_delete_options,
       NULL, dv_cli_run_job, "DELETE", "/vms/{0}", NULL, "Deleted vm {0}" },
+
+    { "vm disk", "add", "VM", "Add a disk to a VM (live when it runs): an existing volume or a new one.",
+      dv_cli_vm_disk_add_options, dv_cli_prepare_vm_disk_add, dv_cli_run_job, "POST", "/vms/{0}/disks", NULL,
+      "Added a disk to vm {0}", "vm disk add VM (--volume VOL | --size SIZE [--pool POOL] [--format qcow2|raw])" },
+    { "vm disk", "remove", "VM TARGET", "Remove disk TARGET (vdb) from a VM; its volume stays.", NULL, NULL,
+      dv_cli_run_job, "DELETE", "/vms/{0}/disks/{1}", NULL, "Removed disk {1} from vm {0}" },
 
     { "vm snapshot", "create", "VM SNAP", "Take a snapshot of a VM.", dv_cli_description_options,
       dv_cli_prepare_snapshot_create, dv_cli_run_job, "POST", "/vms/{0}/snapshots", NULL,

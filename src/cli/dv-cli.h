@@ -171,6 +171,11 @@ JsonObject *dv_cli_disk_spec_parse(const char *spec, GError **error);
 gboolean dv_cli_parse_int(const char *what, const char *str, gint64 min, gint64 max, gint64 *ret_value,
                           GError **error);
 
+/* A size with a binary unit to bytes: "20G", "512M", "1T", "64K", "20GiB";
+ * plain digits are bytes.  From 1 byte to 64 TiB; @what names the input
+ * ("--size") in the message. */
+gboolean dv_cli_parse_size(const char *what, const char *str, gint64 *ret_bytes, GError **error);
+
 /* The generated usage of a command: synopsis and options. */
 char *dv_cli_command_usage(const DvCliCommand *cmd);
 

@@ -291,7 +291,10 @@ static gboolean
 dv_daemon_quit(gpointer data)
 {
     g_main_loop_quit(data);
-    return G_SOURCE_REMOVE;
+    /* The source stays until exit: were it removed, GLib would give the
+     * signal back its default action, and a second SIGTERM during the
+     * stop would kill the server half-way. */
+    return G_SOURCE_CONTINUE;
 }
 
 static char *
@@ -373,6 +376,8 @@ main(int argc, char **argv)
     g_autoptr(DvServer) server = NULL;
     g_autoptr(GMainLoop) loop = NULL;
     g_autoptr(GMainContext) context = NULL;
+    g_autoptr(GSource) sigint = NULL;
+    g_autoptr(GSource) sigterm = NULL;
     g_autofree char *pw_file = NULL;
     DvEngineOptions eo = { 0 };
     DvServerOptions so = { 0 };
@@ -435,6 +440,19 @@ main(int argc, char **argv)
         return DV_EXIT_USAGE;
     }
 
+    /* SIGTERM and SIGINT are caught from here on, before the engine
+     * starts (recovery, host watches), so a stop asked for while it
+     * starts is a clean stop once the loop runs, never the default
+     * action.  The server's private context (see below) holds them. */
+    context = g_main_context_new();
+    loop = g_main_loop_new(context, FALSE);
+    sigint = g_unix_signal_source_new(SIGINT);
+    sigterm = g_unix_signal_source_new(SIGTERM);
+    g_source_set_callback(sigint, dv_daemon_quit, loop, NULL);
+    g_source_set_callback(sigterm, dv_daemon_quit, loop, NULL);
+    g_source_attach(sigint, context);
+    g_source_attach(sigterm, context);
+
     eo.state_dir = o.state_dir;
     eo.database = o.database;
     eo.machine_id_path = o.machine_id_file;
@@ -473,7 +491,6 @@ main(int argc, char **argv)
     /* The server runs on a private main context: libvirt's event loop
      * thread iterates GLib's global default context, and the server's
      * callbacks must never run there. */
-    context = g_main_context_new();
     g_main_context_push_thread_default(context);
     so.listen = o.listen;
     so.tls_cert_file = o.tls_cert;
@@ -503,17 +520,12 @@ main(int argc, char **argv)
         dv_daemon_add_local_host(engine, o.add_local_host);
 
     dv_daemon_housekeeping(engine);
-    loop = g_main_loop_new(context, FALSE);
     {
         g_autoptr(GSource) hk = g_timeout_source_new_seconds(3600);
         g_autoptr(GSource) hb = g_timeout_source_new_seconds(20);
-        g_autoptr(GSource) sigint = g_unix_signal_source_new(SIGINT);
-        g_autoptr(GSource) sigterm = g_unix_signal_source_new(SIGTERM);
         g_source_set_callback(hk, dv_daemon_housekeeping, engine, NULL);
         g_source_set_callback(hb, dv_daemon_heartbeat, engine, NULL);
         g_source_attach(hb, context);
-        g_source_set_callback(sigint, dv_daemon_quit, loop, NULL);
-        g_source_set_callback(sigterm, dv_daemon_quit, loop, NULL);
         g_source_attach(hk, context);
         if (o.reconcile_interval != 0) {
             guint seconds = 60 * (guint)(o.reconcile_interval > 0 ? o.reconcile_interval : 60);
@@ -525,8 +537,6 @@ main(int argc, char **argv)
             g_source_set_callback(rc, dv_daemon_reconcile, engine, NULL);
             g_source_attach(rc, context);
         }
-        g_source_attach(sigint, context);
-        g_source_attach(sigterm, context);
     }
     g_main_loop_run(loop);
 

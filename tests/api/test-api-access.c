@@ -170,6 +170,16 @@ static const DvMatrixRow dv_matrix_rows[] = {
     { "vm.snapshot.create", "/vms/{vm}/snapshots", M, "AAA3A4", "A44444", "AAA3AA" },
     { "vm.snapshot.delete", "/vms/{vm}/snapshots/nosnap", M, "AAA3A4", "A44444", "AAA3AA" },
     { "vm.snapshot.revert", "/vms/{vm}/snapshots/nosnap/revert", M, "AAA3A4", "A44444", "AAA3AA" },
+    /* Volumes made, grown, deleted (volume.*: no tenant or self-service
+     * read, so 404), and a VM's disks (vm.change, as PATCH /vms). */
+    { "volume.create", "/volumes", "{\"pool\":\"{pool}\",\"matrix\":1}", "AAA344", "A44444",
+      NULL },
+    { "volume.resize", "/volumes/{volume}/resize", M, "AAA344", "A44444", NULL },
+    { "volume.delete", "/volumes/{volume}", M, "AAA344", "A44444", NULL },
+    { "vm.disk.add", "/vms/{vm}/disks", M, "AAA3A4", "A44444", "AAA3AA" },
+    { "vm.disk.remove", "/vms/{vm}/disks/vdz", M, "AAA3A4", "A44444", "AAA3AA" },
+    /* Clone (issue 12): vm.create checked on the source VM. */
+    { "vm.clone", "/vms/{vm}/clone", M, "AAA3A4", "A44444", "AAA3AA" },
     /* Consoles (issue 12, item 3): the WebSocket route answers its unknown
      * query parameter with 400 once authorized; the ticket its body. */
     { "vm.console", "/vms/{vm}/console?matrix=1", NULL, "AAA3A4", "A44444", "AAA3AA" },
@@ -1177,6 +1187,19 @@ test_escalation(Fixture *f, gconstpointer data)
         /* The grant rule's 403 is audited as a refusal, not a failure. */
         g_assert_cmpint(dv_test_count(f->d, "/api/v1/audit?operation=binding.create&outcome=refused"),
                         ==, refused_before + 1);
+    }
+    /* A self-service user making a VM on another VM's disk (a volume of
+     * a host in its scope it may not read): as absent as an unknown path,
+     * nothing made. */
+    {
+        guint status = 0;
+        gint64 vms = dv_test_count(f->d, "/api/v1/vms");
+        g_autoptr(JsonNode) r = req(f, f->tokens[3], "POST", "/api/v1/vms",
+                                    "{\"name\":\"thief\",\"host\":\"hin\",\"memory_mib\":64,"
+                                    "\"disks\":[{\"volume\":\"/pool1/vin0.qcow2\"}]}",
+                                    &status);
+        dv_test_assert_error(r, status, 404, "not-found", "disks[0].volume");
+        g_assert_cmpint(dv_test_count(f->d, "/api/v1/vms"), ==, vms);
     }
     /* A self-service user editing its own quota: it may not bind at all. */
     {

@@ -5,6 +5,7 @@
 
 #include "dv-test-util.h"
 
+#include <signal.h>
 #include <string.h>
 
 #define CRASH_ROUNDS 14
@@ -225,10 +226,78 @@ test_kill_between_row_and_job(Fixture *f, gconstpointer data)
     }
 }
 
+/* TRUE once process @pid catches @sig (/proc/PID/status, SigCgt). */
+static gboolean
+catches_signal(const char *pid, int sig)
+{
+    g_autofree char *path = g_build_filename("/proc", pid, "status", NULL);
+    g_autofree char *text = NULL;
+    const char *line;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL))
+        return FALSE;
+    line = strstr(text, "SigCgt:");
+    if (line == NULL)
+        return FALSE;
+    return (g_ascii_strtoull(line + strlen("SigCgt:"), NULL, 16) >> (sig - 1)) & 1;
+}
+
+/* A stop asked for while droverd starts (its engine, recovery, host
+ * watches) is a clean stop once it can act on it: exit 0, never SIGTERM's
+ * default action, and more SIGTERMs during the stop do not kill it
+ * half-way.  droverd catches SIGTERM from its first steps on; each round
+ * lands the first signal at a later point of the start-up. */
+static void
+test_term_while_starting(void)
+{
+    for (guint i = 0; i < 8; i++) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *dir = g_dir_make_tmp("drover-term-XXXXXX", &error);
+        g_autoptr(GSubprocess) proc = NULL;
+        const char *argv[] = { dv_test_droverd_path(), "--state-dir", dir, "--listen",
+                               "127.0.0.1:0", NULL };
+        gint64 deadline;
+
+        g_assert_no_error(error);
+        proc = g_subprocess_newv(argv, G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error);
+        g_assert_no_error(error);
+        deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+        while (!catches_signal(g_subprocess_get_identifier(proc), SIGTERM) &&
+               g_get_monotonic_time() < deadline)
+            g_usleep(1000);
+        g_assert_true(catches_signal(g_subprocess_get_identifier(proc), SIGTERM));
+        g_usleep(i * 15 * 1000);
+        /* Again and again until it is gone, as an impatient init or
+         * operator would: every one of them is caught. */
+        {
+            g_autofree char *status = g_build_filename(
+                "/proc", g_subprocess_get_identifier(proc), "status", NULL);
+            for (guint k = 0; k < 5000; k++) {
+                g_autofree char *text = NULL;
+                g_subprocess_send_signal(proc, SIGTERM);
+                g_usleep(1000);
+                if (!g_file_get_contents(status, &text, NULL, NULL) ||
+                    strstr(text, "State:\tZ") != NULL)
+                    break;
+            }
+        }
+        g_assert_true(g_subprocess_wait(proc, NULL, &error));
+        g_assert_no_error(error);
+        g_test_message("SIGTERM %u ms after it was caught: %s %d", i * 15,
+                       g_subprocess_get_if_signaled(proc) ? "killed by signal" : "exit",
+                       g_subprocess_get_if_signaled(proc) ? g_subprocess_get_term_sig(proc)
+                                                          : g_subprocess_get_exit_status(proc));
+        g_assert_false(g_subprocess_get_if_signaled(proc));
+        g_assert_cmpint(g_subprocess_get_exit_status(proc), ==, 0);
+        dv_test_rm_rf(dir);
+    }
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/drover/api/crash/term-while-starting", test_term_while_starting);
     g_test_add("/drover/api/crash/kill-during-vm-create", Fixture, NULL, dv_test_api_fixture_setup,
                test_kill_during_create, dv_test_api_fixture_teardown);
     g_test_add("/drover/api/crash/kill-between-row-and-job", Fixture, NULL, dv_test_api_fixture_setup,

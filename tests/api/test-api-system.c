@@ -184,6 +184,15 @@ cleanup_prefix(const char *prefix)
     }
     virsh(NULL, "pool-destroy", pool, NULL);
     virsh(NULL, "pool-undefine", pool, NULL);
+    /* What the pool-and-network case makes through Drover. */
+    {
+        g_autofree char *pool2 = g_strdup_printf("%spool2", prefix);
+        g_autofree char *net = g_strdup_printf("%snet", prefix);
+        virsh(NULL, "pool-destroy", pool2, NULL);
+        virsh(NULL, "pool-undefine", pool2, NULL);
+        virsh(NULL, "net-destroy", net, NULL);
+        virsh(NULL, "net-undefine", net, NULL);
+    }
 }
 
 /* --- fixture (child) ------------------------------------------------------- */
@@ -609,6 +618,79 @@ test_vm_lifecycle(Fixture *f)
     g_assert_false(g_file_test(vpath, G_FILE_TEST_EXISTS));
 }
 
+/* A pool and an isolated network made, stopped and deleted with Drover
+ * alone (the README's tour needs no virsh), and a file copied into the
+ * pool's directory listed after a host refresh. */
+static void
+test_pool_and_network(Fixture *f)
+{
+    g_autofree char *dir = g_build_filename(f->pool_dir, "second", NULL);
+    g_autofree char *pool2 = g_strdup_printf("%spool2", f->prefix);
+    g_autofree char *net = g_strdup_printf("%snet", f->prefix);
+    /* A subnet of its own per run: 10.2xx.yyy.0/24 from the process id. */
+    guint pid = (guint)getpid();
+    g_autofree char *address = g_strdup_printf("10.%u.%u.1/24", 200 + pid % 50, (pid / 50) % 250);
+    g_autofree char *body = NULL;
+    g_autofree char *path = NULL;
+    g_autofree char *file = g_build_filename(dir, "copied.img", NULL);
+    g_autoptr(JsonObject) job = NULL;
+    g_autoptr(GError) error = NULL;
+
+    g_assert_cmpint(g_mkdir_with_parents(dir, 0755), ==, 0);
+    body = g_strdup_printf("{\"name\":\"%s\",\"host\":\"%s\",\"type\":\"dir\",\"path\":\"%s\"}",
+                           pool2, f->host, dir);
+    job = dv_test_run_job(f->d, "POST", "/api/v1/storage-pools", body);
+    assert_succeeded(job);
+    g_clear_pointer(&body, g_free);
+    body = g_strdup_printf("{\"name\":\"%s\",\"host\":\"%s\",\"forward\":\"isolated\","
+                           "\"address\":\"%s\"}",
+                           net, f->host, address);
+    g_clear_pointer(&job, json_object_unref);
+    job = dv_test_run_job(f->d, "POST", "/api/v1/networks", body);
+    assert_succeeded(job);
+    {
+        g_autofree char *out = NULL;
+        g_assert_true(virsh(&out, "net-info", net, NULL));
+        g_assert_nonnull(strstr(out, "Active:         yes"));
+    }
+
+    /* A file copied in behind libvirt's back: listed after a refresh. */
+    g_assert_true(g_file_set_contents(file, "0123456789", 10, &error));
+    g_assert_no_error(error);
+    path = g_strdup_printf("%s/refresh", f->host_path);
+    g_clear_pointer(&job, json_object_unref);
+    job = dv_test_run_job(f->d, "POST", path, NULL);
+    assert_succeeded(job);
+    {
+        g_autofree char *q = g_strdup_printf("/api/v1/volumes?host_id=%s&name=copied.img", f->host_id);
+        g_autoptr(JsonNode) vols = get_ok(f, q);
+        JsonArray *items = json_object_get_array_member(json_node_get_object(vols), "items");
+        g_assert_cmpuint(json_array_get_length(items), ==, 1);
+        g_assert_cmpstr(json_object_get_string_member(json_array_get_object_element(items, 0), "path"),
+                        ==, file);
+    }
+
+    /* Stopped and deleted by name; libvirt knows neither any more. */
+    {
+        const char *const what[][2] = { { "storage-pools", NULL }, { "networks", NULL } };
+        for (guint i = 0; i < G_N_ELEMENTS(what); i++) {
+            const char *name = i == 0 ? pool2 : net;
+            g_autofree char *stop = g_strdup_printf("/api/v1/%s/%s/stop", what[i][0], name);
+            g_autofree char *del = g_strdup_printf("/api/v1/%s/%s", what[i][0], name);
+            g_clear_pointer(&job, json_object_unref);
+            job = dv_test_run_job(f->d, "POST", stop, NULL);
+            assert_succeeded(job);
+            g_clear_pointer(&job, json_object_unref);
+            job = dv_test_run_job(f->d, "DELETE", del, NULL);
+            assert_succeeded(job);
+        }
+    }
+    g_assert_false(virsh(NULL, "pool-info", pool2, NULL));
+    g_assert_false(virsh(NULL, "net-info", net, NULL));
+    /* The pool's files stay. */
+    g_assert_true(g_file_test(file, G_FILE_TEST_EXISTS));
+}
+
 static void
 test_mixed_cluster(Fixture *f)
 {
@@ -837,6 +919,7 @@ main(int argc, char **argv)
 #define ADD(path, fn) g_test_add_data_func(path, (gconstpointer)(fn), run_isolated)
     ADD("/drover/api/system/vm-lifecycle", test_vm_lifecycle);
     ADD("/drover/api/system/vm-day2", test_vm_day2);
+    ADD("/drover/api/system/pool-and-network", test_pool_and_network);
     ADD("/drover/api/system/mixed-cluster", test_mixed_cluster);
     ADD("/drover/api/system/unreachable-host", test_unreachable_host);
     ADD("/drover/api/system/serialised-creates", test_serialised_creates);

@@ -85,6 +85,42 @@ test_parse_int(void)
     }
 }
 
+/* Sizes with units (issue 12, item 10): binary units, plain bytes, 1 byte
+ * to 64 TiB; anything else names the option. */
+static void
+test_parse_size(void)
+{
+    static const struct {
+        const char *str;
+        gboolean ok;
+        gint64 value;
+    } cases[] = {
+        { "20G", TRUE, G_GINT64_CONSTANT(20) << 30 },
+        { "512M", TRUE, G_GINT64_CONSTANT(512) << 20 },
+        { "1T", TRUE, G_GINT64_CONSTANT(1) << 40 },
+        { "64K", TRUE, 65536 },
+        { "20GiB", TRUE, G_GINT64_CONSTANT(20) << 30 },
+        { "4096", TRUE, 4096 },
+        { "64T", TRUE, G_GINT64_CONSTANT(64) << 40 },
+        { "65T", FALSE }, { "0", FALSE }, { "0G", FALSE }, { "G", FALSE }, { "", FALSE },
+        { "1.5G", FALSE }, { "-1G", FALSE }, { "20g", FALSE }, { "20Q", FALSE }, { "20 G", FALSE },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(GError) error = NULL;
+        gint64 value = -1;
+        gboolean ok = dv_cli_parse_size("--size", cases[i].str, &value, &error);
+        g_assert_cmpint(ok, ==, cases[i].ok);
+        if (ok) {
+            g_assert_cmpint(value, ==, cases[i].value);
+        } else {
+            g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
+            g_assert_cmpstr(dv_error_get_field(error), ==, "--size");
+            g_assert_cmpint(value, ==, -1);
+        }
+    }
+}
+
 static const DvCliCommand *
 find_command(const DvCliCommand *table, const char *noun, const char *verb)
 {
@@ -149,6 +185,45 @@ test_template_body(void)
     g_assert_no_error(error);
     /* A template names its networks as plain strings. */
     g_assert_cmpstr(body, ==, "{\"vcpus\":1,\"memory_mib\":512,\"networks\":[\"net1\",\"dmz\"],\"name\":\"small\"}");
+}
+
+/* volume create|resize, vm disk add: sizes in bytes in the body. */
+static void
+test_volume_bodies(void)
+{
+    static const char *const create[] = { "data1", "--pool", "default", "--size", "20G", "--format",
+                                          "raw", NULL };
+    static const char *const grow[] = { "0b8e", "--size", "512M", NULL };
+    static const char *const add_new[] = { "vm1", "--size", "1G", "--pool", "fast", NULL };
+    static const char *const add_vol[] = { "vm1", "--volume", "/var/lib/x.qcow2", NULL };
+    static const char *const add_both[] = { "vm1", "--volume", "/x", "--size", "1G", NULL };
+    static const char *const add_none[] = { "vm1", NULL };
+    g_autoptr(GError) error = NULL;
+    g_autofree char *b1 = build_body(find_command(dv_cli_commands_storage, "volume", "create"), create, &error);
+    g_autofree char *b2 = NULL;
+    g_autofree char *b3 = NULL;
+    g_autofree char *b4 = NULL;
+    g_autofree char *b5 = NULL;
+
+    g_assert_no_error(error);
+    g_assert_cmpstr(b1, ==,
+                    "{\"pool\":\"default\",\"format\":\"raw\",\"size\":21474836480,\"name\":\"data1\"}");
+    b2 = build_body(find_command(dv_cli_commands_storage, "volume", "resize"), grow, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(b2, ==, "{\"size\":536870912}");
+    b3 = build_body(find_command(dv_cli_commands_vm, "vm disk", "add"), add_new, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(b3, ==, "{\"pool\":\"fast\",\"size\":1073741824}");
+    b4 = build_body(find_command(dv_cli_commands_vm, "vm disk", "add"), add_vol, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(b4, ==, "{\"volume\":\"/var/lib/x.qcow2\"}");
+    b5 = build_body(find_command(dv_cli_commands_vm, "vm disk", "add"), add_both, &error);
+    g_assert_null(b5);
+    g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
+    g_clear_error(&error);
+    b5 = build_body(find_command(dv_cli_commands_vm, "vm disk", "add"), add_none, &error);
+    g_assert_null(b5);
+    g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
 }
 
 static void
@@ -992,6 +1067,8 @@ main(int argc, char **argv)
 
     g_test_add_func("/drover/cli/args/disk-spec", test_disk_spec);
     g_test_add_func("/drover/cli/args/parse-int", test_parse_int);
+    g_test_add_func("/drover/cli/args/parse-size", test_parse_size);
+    g_test_add_func("/drover/cli/args/volume-bodies", test_volume_bodies);
     g_test_add_func("/drover/cli/args/vm-create-body", test_vm_create_body);
     g_test_add_func("/drover/cli/args/template-body", test_template_body);
     g_test_add_func("/drover/cli/args/host-bodies", test_host_bodies);

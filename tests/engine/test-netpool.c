@@ -63,8 +63,8 @@ row_named(Fixture *f, const DvTableDef *def, const char *name)
     return NULL;
 }
 
-/* Networks and pools are addressed by id: their names are unique per
- * host only. */
+/* Networks and pools are addressed by id, or by a name no other host's
+ * network or pool has (names are unique per host only). */
 static const char *
 id_of(Fixture *f, const DvTableDef *def, const char *name)
 {
@@ -160,6 +160,14 @@ test_network(Fixture *f, gconstpointer data)
     g_clear_pointer(&done, json_object_unref);
     done = action(f, "network", NET("nat1"), "change", "{\"autostart\":false}");
     g_assert_false(dv_json_get_bool(dv_json_get_object(done, "result"), "autostart", TRUE));
+    /* By its name, which no other host's network has. */
+    g_clear_pointer(&done, json_object_unref);
+    done = action(f, "network", "nat1", "stop", NULL);
+    g_clear_pointer(&row, json_object_unref);
+    row = row_named(f, &dv_table_networks, "nat1");
+    g_assert_false(dv_json_get_bool(row, "active", TRUE));
+    g_clear_pointer(&done, json_object_unref);
+    done = action(f, "network", "nat1", "start", NULL);
 
     /* Isolated and routed ones beside it; a bridge to a host bridge. */
     g_clear_pointer(&done, json_object_unref);

@@ -65,7 +65,7 @@ dv_test_require_services(void)
     return g_strcmp0(g_getenv("CI"), "true") == 0 || g_strcmp0(g_getenv("DV_REQUIRE_SERVICES"), "1") == 0;
 }
 
-static const char *
+const char *
 dv_test_droverd_path(void)
 {
     static char *path;

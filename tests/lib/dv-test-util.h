@@ -95,6 +95,9 @@ gint64 dv_test_count(DvTestDaemon *d, const char *list_path);
 
 /* TRUE when tests must not skip for missing services (CI). */
 gboolean dv_test_require_services(void);
+
+/* The droverd binary of this build (DV_TOP_BUILDDIR overrides). */
+const char *dv_test_droverd_path(void);
 /* TRUE when the service @what is there (@var, e.g. DV_TEST_PG_URI, is set);
  * otherwise aborts the test when services are required and skips it
  * with a message elsewhere. */

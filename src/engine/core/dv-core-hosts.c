@@ -254,6 +254,10 @@ dv_core_vm_sync_txn(DvStore *store, gpointer user_data, GError **error)
     /* The quota a VM holds is Drover's, not the domain's: it stays. */
     if (dv_json_get_object(cur_spec, "quota") != NULL)
         dv_core_copy_member(spec, "quota", cur_spec, "quota");
+    /* So are the frozen bases under a linked clone's overlays, which the
+     * domain's XML does not name: deleting the clone's volumes removes them. */
+    if (dv_json_get_array(cur_spec, "clone_bases") != NULL)
+        dv_core_copy_member(spec, "clone_bases", cur_spec, "clone_bases");
     json_object_set_object_member(changes, "spec", g_steal_pointer(&spec));
     json_object_set_int_member(changes, "updated_at", dv_store_now());
     if (!dv_store_update(store, &dv_table_vms, vm_id, changes, error))

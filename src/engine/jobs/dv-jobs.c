@@ -31,6 +31,7 @@ struct _DvJob {
     guint attempt;
     gint64 last_persist;
     gboolean ended;         /* under mgr->lock: its end is decided */
+    char *host_id;          /* the host it works on, or NULL (read only) */
 };
 
 /* A job that ended but whose end the store refused (disk full, I/O
@@ -51,6 +52,7 @@ struct _DvJobManager {
     GCond cond;              /* idle and target-lock changes */
     GHashTable *active;      /* id -> DvJob* (queued or running here) */
     GHashTable *busy_targets; /* target id -> job id, while running */
+    GHashTable *host_gen;    /* host id -> guint64*: jobs on it started or ended */
     GRWLock listener_lock;   /* held for reading while the listener runs */
     DvJobListener listener;
     gpointer listener_data;
@@ -88,6 +90,7 @@ dv_job_free(DvJob *job)
     if (job == NULL)
         return;
     g_free(job->id);
+    g_free(job->host_id);
     g_clear_pointer(&job->record, json_object_unref);
     g_clear_pointer(&job->params, json_object_unref);
     g_clear_pointer(&job->steps, g_ptr_array_unref);
@@ -535,6 +538,7 @@ dv_job_manager_new(DvStore *store, const char *server_id, guint max_workers)
     mgr->server_id = g_strdup(server_id);
     mgr->kinds = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
     mgr->active = g_hash_table_new(g_str_hash, g_str_equal);
+    mgr->host_gen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     mgr->busy_targets = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     mgr->unsaved = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, dv_job_unsaved_free);
     g_mutex_init(&mgr->lock);
@@ -560,6 +564,7 @@ dv_job_manager_free(DvJobManager *mgr)
             dv_job_free(value);
     }
     g_hash_table_unref(mgr->active);
+    g_hash_table_unref(mgr->host_gen);
     g_hash_table_unref(mgr->busy_targets);
     g_hash_table_unref(mgr->unsaved);
     g_hash_table_unref(mgr->kinds);
@@ -623,6 +628,7 @@ dv_job_new_from_record(DvJobManager *mgr, JsonObject *record)
 
     job->mgr = mgr;
     job->id = g_strdup(dv_json_get_string(record, "id", NULL));
+    job->host_id = g_strdup(dv_json_get_string(record, "host_id", NULL));
     job->kind = g_hash_table_lookup(mgr->kinds, dv_json_get_string(record, "kind", ""));
     /* The job's own copy: the caller keeps (and may render) @record while
      * the worker thread changes this one. */
@@ -642,10 +648,26 @@ dv_job_new_from_record(DvJobManager *mgr, JsonObject *record)
     return job;
 }
 
+/* Under mgr->lock: a job on @job's host started or ended. */
+static void
+dv_job_manager_bump_host_locked(DvJobManager *mgr, DvJob *job)
+{
+    guint64 *gen;
+    if (job->host_id == NULL)
+        return;
+    gen = g_hash_table_lookup(mgr->host_gen, job->host_id);
+    if (gen == NULL) {
+        gen = g_new0(guint64, 1);
+        g_hash_table_insert(mgr->host_gen, g_strdup(job->host_id), gen);
+    }
+    (*gen)++;
+}
+
 static void
 dv_job_manager_enqueue(DvJobManager *mgr, DvJob *job)
 {
     g_mutex_lock(&mgr->lock);
+    dv_job_manager_bump_host_locked(mgr, job);
     g_hash_table_insert(mgr->active, job->id, job);
     g_mutex_unlock(&mgr->lock);
     g_thread_pool_push(mgr->pool, job, NULL);
@@ -845,6 +867,7 @@ dv_job_manager_run(gpointer data, gpointer user_data)
     if (shutting_down) {
         /* Left queued in the store: the next start picks it up. */
         g_mutex_lock(&mgr->lock);
+        dv_job_manager_bump_host_locked(mgr, job);
         g_hash_table_remove(mgr->active, job->id);
         g_cond_broadcast(&mgr->cond);
         g_mutex_unlock(&mgr->lock);
@@ -892,6 +915,7 @@ dv_job_manager_run(gpointer data, gpointer user_data)
     g_mutex_lock(&mgr->lock);
     if (locked)
         g_hash_table_remove(mgr->busy_targets, target);
+    dv_job_manager_bump_host_locked(mgr, job);
     g_hash_table_remove(mgr->active, job->id);
     g_cond_broadcast(&mgr->cond);
     g_mutex_unlock(&mgr->lock);
@@ -1027,6 +1051,28 @@ dv_job_manager_recover(DvJobManager *mgr, guint *ret_resumed, guint *ret_failed,
     if (ret_failed != NULL)
         *ret_failed = failed;
     return TRUE;
+}
+
+guint64
+dv_job_manager_host_activity(DvJobManager *mgr, const char *host_id, guint *ret_active)
+{
+    GHashTableIter it;
+    gpointer value;
+    guint64 *gen;
+    guint64 out;
+    guint n = 0;
+
+    g_mutex_lock(&mgr->lock);
+    g_hash_table_iter_init(&it, mgr->active);
+    while (g_hash_table_iter_next(&it, NULL, &value))
+        if (g_strcmp0(((DvJob *)value)->host_id, host_id) == 0)
+            n++;
+    gen = g_hash_table_lookup(mgr->host_gen, host_id);
+    out = gen != NULL ? *gen : 0;
+    g_mutex_unlock(&mgr->lock);
+    if (ret_active != NULL)
+        *ret_active = n;
+    return out;
 }
 
 guint

@@ -107,6 +107,11 @@ gboolean dv_job_manager_cancel(DvJobManager *mgr, const char *job_id, GError **e
 /* Waits until no job runs (tests, shutdown); FALSE on timeout. */
 gboolean dv_job_manager_wait_idle(DvJobManager *mgr, guint timeout_ms);
 guint dv_job_manager_get_n_active(DvJobManager *mgr);
+/* How many of this server's jobs on @host_id are queued or running
+ * (@ret_active), and a count that moves whenever one of them starts or
+ * ends: a reader of the host that saw the same count before and after,
+ * and no job active, read nothing a job of Drover's was changing. */
+guint64 dv_job_manager_host_activity(DvJobManager *mgr, const char *host_id, guint *ret_active);
 
 /* Stops taking new work and waits for running jobs up to @timeout_ms;
  * jobs still running afterwards stay "running" in the store and are

@@ -427,9 +427,15 @@ dv_virt_host_probe(DvVirtHost *host, GCancellable *cancellable, GError **error)
     if (n < 0)
         return dv_virt_op_fail_null(&op, error, "cannot list networks");
     for (int i = 0; i < n; i++) {
-        JsonObject *e = dv_virt_network_entry_new(&op, nets[i], error);
-        if (e == NULL)
+        g_autoptr(GError) net_error = NULL;
+        JsonObject *e = dv_virt_network_entry_new(&op, nets[i], &net_error);
+        if (e == NULL) {
+            /* Undefined by another client between the list and the read. */
+            if (g_error_matches(net_error, DV_ERROR, DV_ERROR_NOT_FOUND))
+                continue;
+            g_propagate_error(error, g_steal_pointer(&net_error));
             return NULL;
+        }
         json_array_add_object_element(nets_arr, e);
     }
     n = virConnectListAllDomains(op.conn, &doms, 0);

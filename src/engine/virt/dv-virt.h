@@ -234,6 +234,28 @@ gboolean dv_virt_volume_delete(DvVirtHost *host, const char *pool, const char *n
 gboolean dv_virt_volume_delete_by_path(DvVirtHost *host, const char *path,
                                        GCancellable *cancellable, GError **error);
 
+/* ---- growing volumes, a domain's disks (dv-virt-disk.c) ------------- */
+
+/* Grows the volume at @path to @capacity bytes.  When a running domain
+ * uses the file, QEMU grows it (virDomainBlockResize) so the guest sees the
+ * new size at once; otherwise virStorageVolResize.  A smaller @capacity is
+ * DV_ERROR_INVALID_ARGUMENT naming "size" (volumes only grow); the same
+ * size is done.  Returns {capacity, live, domain, target} (the last two
+ * when live). */
+JsonObject *dv_virt_volume_resize(DvVirtHost *host, const char *path, guint64 capacity,
+                                  GCancellable *cancellable, GError **error);
+/* Attaches the file @path (@format qcow2 or raw) as the next free virtio
+ * disk (vdb, vdc, ...) of domain @uuid, persistently and, when it runs,
+ * live (*@ret_live).  Returns the target (owned). */
+char *dv_virt_domain_disk_attach(DvVirtHost *host, const char *uuid, const char *path,
+                                 const char *format, gboolean *ret_live, GCancellable *cancellable,
+                                 GError **error);
+/* Detaches disk @target from the persistent definition and, when it
+ * runs, from the live domain (*@ret_live: a live detach was asked; the
+ * guest completes it).  A target in neither: done. */
+gboolean dv_virt_domain_disk_detach(DvVirtHost *host, const char *uuid, const char *target,
+                                    gboolean *ret_live, GCancellable *cancellable, GError **error);
+
 /* ---- volume upload and download (dv-virt-stream.c) ------------------- */
 
 /* Writes @data (@len bytes, 1..1 GiB, borrowed) as the whole content of
@@ -267,6 +289,17 @@ DvSecret *dv_virt_volume_download(DvVirtHost *host, const char *pool, const char
  * copy.  Returns {name, path, key, format, capacity, allocation}. */
 JsonObject *dv_virt_volume_clone(DvVirtHost *host, const char *source_path, const char *pool,
                                  const char *name, GCancellable *cancellable, GError **error);
+
+/* Defines a copy of the domain @source_uuid named @name with UUID @uuid:
+ * its inactive XML with every interface's <mac> removed (libvirt makes
+ * new addresses), <nvram> removed (a fresh UEFI store), each owned disk
+ * (writable, not shared) pointed at @disk_map[its path] as qcow2 (a
+ * missing entry: DV_ERROR_NOT_SUPPORTED naming "disks"), and file
+ * serial/console devices at "<name>-console.log" beside the source's log.
+ * CD-ROMs and read-only disks stay shared.  Returns the UUID (owned). */
+char *dv_virt_domain_clone_define(DvVirtHost *host, const char *source_uuid, const char *name,
+                                  const char *uuid, JsonObject *disk_map, GCancellable *cancellable,
+                                  GError **error);
 
 /* Copies the file behind @src_path on @src_host, byte for byte, into a
  * new volume @name of @dst_pool on @dst_host: a download stream feeds an

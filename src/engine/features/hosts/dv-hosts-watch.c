@@ -174,21 +174,38 @@ dv_hosts_watch_set_reachable(DvEngine *engine, const char *host_id, const char *
         g_message("host %s answers again", host_id);
 }
 
-/* The refresh's read and write of the whole host, without its job. */
+/* TRUE when no job of this server works on @host_id and none started or
+ * ended since @gen was read: what the watch read of the host since then
+ * is not older than anything a job wrote. */
 static gboolean
-dv_hosts_watch_full_sync(DvEngine *engine, DvVirtHost *vh, const char *host_id, GError **error)
+dv_hosts_watch_quiet(DvEngine *engine, const char *host_id, guint64 gen)
+{
+    guint active = 0;
+    return dv_job_manager_host_activity(dv_core(engine)->jobs, host_id, &active) == gen &&
+           active == 0;
+}
+
+/* The refresh's read and write of the whole host, without its job; not
+ * written (*@ret_skipped) when a job of Drover's ran on the host meanwhile. */
+static gboolean
+dv_hosts_watch_full_sync(DvEngine *engine, DvVirtHost *vh, const char *host_id, guint64 gen,
+                         gboolean *ret_skipped, GError **error)
 {
     g_autoptr(JsonObject) probe = dv_virt_host_probe(vh, NULL, error);
 
     if (probe == NULL)
         return FALSE;
+    if (!dv_hosts_watch_quiet(engine, host_id, gen)) {
+        *ret_skipped = TRUE;
+        return TRUE;
+    }
     return dv_engine_host_sync(engine, host_id, probe, error);
 }
 
 /* Re-reads the domains of @uuids that a VM row of the host knows; FALSE
  * in @ret_full when one is unknown or gone (the whole host is read). */
 static gboolean
-dv_hosts_watch_sync_domains(DvEngine *engine, DvVirtHost *vh, const char *host_id,
+dv_hosts_watch_sync_domains(DvEngine *engine, DvVirtHost *vh, const char *host_id, guint64 gen,
                             GPtrArray *uuids, gboolean *ret_full, GError **error)
 {
     for (guint i = 0; i < uuids->len; i++) {
@@ -217,10 +234,27 @@ dv_hosts_watch_sync_domains(DvEngine *engine, DvVirtHost *vh, const char *host_i
             *ret_full = TRUE;
             continue;
         }
+        if (!dv_hosts_watch_quiet(engine, host_id, gen)) {
+            /* A job changed the host meanwhile: read it whole later. */
+            *ret_full = TRUE;
+            return TRUE;
+        }
         if (!dv_core_vm_sync(engine, vm, dom, error))
             return FALSE;
     }
     return TRUE;
+}
+
+#define DV_HOSTS_WATCH_DEFER_MS 500
+
+/* The host is read whole again soon, by the ticker. */
+static void
+dv_hosts_watch_defer(DvHostsWatch *w, DvWatchedHost *wh)
+{
+    gint64 soon = g_get_monotonic_time() + DV_HOSTS_WATCH_DEFER_MS * G_TIME_SPAN_MILLISECOND;
+    g_mutex_lock(&w->lock);
+    wh->next_resync = MIN(wh->next_resync, soon);
+    g_mutex_unlock(&w->lock);
 }
 
 static void
@@ -237,6 +271,7 @@ dv_hosts_watch_task(gpointer data, gpointer user_data)
         g_autoptr(DvVirtHost) vh = NULL;
         g_autoptr(GError) local = NULL;
         gboolean full, connect, connected;
+        guint64 gen;
         gint64 first_event_us;
         GHashTableIter it;
         gpointer key;
@@ -294,7 +329,21 @@ dv_hosts_watch_task(gpointer data, gpointer user_data)
             dv_hosts_watch_set_reachable(engine, wh->host_id, NULL);
             full = TRUE;
         }
-        if (!full && !dv_hosts_watch_sync_domains(engine, vh, wh->host_id, uuids, &full, &local)) {
+        /* A job of Drover's changing this host writes what it does
+         * itself; a read taken beside it could write back what the job
+         * just changed (a snapshot it deleted, a VM it removed).  While
+         * the host has jobs, the watch reads it whole once they are over
+         * (the ticker, DV_HOSTS_WATCH_DEFER_MS). */
+        {
+            guint active = 0;
+            gen = dv_job_manager_host_activity(dv_core(engine)->jobs, wh->host_id, &active);
+            if (active > 0) {
+                dv_hosts_watch_defer(w, wh);
+                continue;
+            }
+        }
+        if (!full &&
+            !dv_hosts_watch_sync_domains(engine, vh, wh->host_id, gen, uuids, &full, &local)) {
             g_debug("host %s: applying events: %s", wh->host_id, local->message);
             g_clear_error(&local);
             full = TRUE;
@@ -303,11 +352,16 @@ dv_hosts_watch_task(gpointer data, gpointer user_data)
             g_mutex_lock(&w->lock);
             wh->next_resync = g_get_monotonic_time() + (gint64)w->resync_ms * 1000;
             g_mutex_unlock(&w->lock);
-            if (!dv_hosts_watch_full_sync(engine, vh, wh->host_id, &local)) {
+            gboolean skipped = FALSE;
+            if (!dv_hosts_watch_full_sync(engine, vh, wh->host_id, gen, &skipped, &local)) {
                 if (g_error_matches(local, DV_ERROR, DV_ERROR_UNAVAILABLE))
                     dv_hosts_watch_set_reachable(engine, wh->host_id, local->message);
                 else
                     g_warning("host %s: cannot sync: %s", wh->host_id, local->message);
+                continue;
+            }
+            if (skipped) {
+                dv_hosts_watch_defer(w, wh);
                 continue;
             }
         }

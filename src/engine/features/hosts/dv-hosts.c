@@ -278,6 +278,9 @@ dv_engine_host_sync_txn(DvStore *store, gpointer user_data, GError **error)
                 dv_core_copy_member(spec, "quota", old_spec, "quota");
             if (old_spec != NULL && json_object_has_member(old_spec, "autostart"))
                 dv_core_copy_member(spec, "autostart", old_spec, "autostart");
+            /* A linked clone's frozen bases (vm.clone): deleted with it. */
+            if (dv_json_get_array(old_spec, "clone_bases") != NULL)
+                dv_core_copy_member(spec, "clone_bases", old_spec, "clone_bases");
         }
         json_object_set_object_member(w, "spec", spec);
         /* Only used when the row is new. */
@@ -653,6 +656,21 @@ dv_engine_host_refresh_job(DvJob *job, gpointer user_data, GError **error)
     vh = dv_core_virt_host(engine, host, error);
     if (vh == NULL)
         return FALSE;
+    /* A refresh asked for by a person rereads the pools' directories too
+     * (libvirt lists a file copied into a pool only after a pool refresh,
+     * and no event tells of it); a host last seen unreachable is only
+     * probed, so its refresh costs one connection timeout, not one per pool. */
+    if (g_strcmp0(dv_json_get_string(host, "state", ""), "ok") == 0) {
+        g_autoptr(JsonArray) pools =
+            dv_core_list_all(engine, &dv_table_pools, "host_id", id, NULL);
+        for (guint i = 0; pools != NULL && i < json_array_get_length(pools); i++) {
+            g_autoptr(GError) ignored = NULL;
+            dv_virt_pool_refresh(vh,
+                                 dv_json_get_string(json_array_get_object_element(pools, i),
+                                                    "name", ""),
+                                 NULL, &ignored);
+        }
+    }
     probe = dv_engine_host_inspect(engine, job, vh, record,
                                    g_strcmp0(dv_json_get_string(host, "state", ""), "ok") != 0 ||
                                        dv_json_get_object(host, "rights") == NULL,

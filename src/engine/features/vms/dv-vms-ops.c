@@ -28,6 +28,12 @@ dv_vms_op_change(DvOpCall *call, GError **error)
 }
 
 static JsonObject *
+dv_vms_op_clone(DvOpCall *call, GError **error)
+{
+    return dv_engine_vm_clone(call->engine, call->params[0], call->body, call->actor, error);
+}
+
+static JsonObject *
 dv_vms_op_snapshot_list(DvOpCall *call, GError **error)
 {
     return dv_engine_vm_snapshot_list(call->engine, call->params[0], error);
@@ -73,6 +79,7 @@ static const char *const dv_jobs_stop[] = { "vm.stop", NULL };
 static const char *const dv_jobs_reboot[] = { "vm.reboot", NULL };
 static const char *const dv_jobs_reset[] = { "vm.reset", NULL };
 static const char *const dv_jobs_change[] = { "vm.change", NULL };
+static const char *const dv_jobs_clone[] = { "vm.clone", NULL };
 static const char *const dv_jobs_snap_create[] = { "vm.snapshot.create", NULL };
 static const char *const dv_jobs_snap_delete[] = { "vm.snapshot.delete", NULL };
 static const char *const dv_jobs_snap_revert[] = { "vm.snapshot.revert", NULL };
@@ -100,6 +107,11 @@ static const DvOp dv_vms_ops[] = {
     DV_VM_ROW("vm.change", "PATCH", "/vms/{ref}", "vm.change", DV_OP_LOCK_OBJECT, dv_jobs_change,
               DV_OP_SHAPE_JOB, DV_OP_BODY_REQUIRED, dv_vms_op_change,
               .fields = dv_vm_change_fields),
+    /* vm.create checked against the source (a clone stays on its host);
+     * vm.read of the source and vm.create on the host for the quota by
+     * the handler. */
+    DV_VM_ROW("vm.clone", "POST", "/vms/{ref}/clone", "vm.create", DV_OP_LOCK_OBJECT, dv_jobs_clone,
+              DV_OP_SHAPE_JOB, DV_OP_BODY_REQUIRED, dv_vms_op_clone, .fields = dv_vm_clone_fields),
     DV_VM_ROW("vm.snapshot.list", "GET", "/vms/{ref}/snapshots", "vm.read", DV_OP_LOCK_NONE, NULL,
               DV_OP_SHAPE_LIST, DV_OP_BODY_IGNORED, dv_vms_op_snapshot_list),
     DV_VM_ROW("vm.snapshot.create", "POST", "/vms/{ref}/snapshots", "vm.snapshot",
@@ -124,4 +136,5 @@ void
 dv_engine_vms_register_ops(DvEngine *engine)
 {
     dv_core_add_ops(engine, dv_vms_ops, G_N_ELEMENTS(dv_vms_ops));
+    dv_engine_vm_disks_register_ops(engine);
 }

@@ -10,6 +10,9 @@
 #define DV_VM_MAX_NETWORKS 8
 #define DV_VM_MAX_DISK_MIB G_GINT64_CONSTANT(67108864) /* 64 TiB */
 #define DV_VM_SHUTDOWN_TIMEOUT_MS (120 * 1000)
+/* A running source's freeze layer while its disk is copied (clone). */
+#define DV_VM_CLONE_LAYER_SUFFIX "-drover-clone.qcow2"
+#define DV_VM_CLONE_MERGE_MS (10 * 60 * 1000)
 
 const DvFieldSpec dv_vm_fields[] = {
     { "name", DV_FIELD_STRING, TRUE, .max_len = DV_NAME_MAX },
@@ -58,6 +61,16 @@ const DvFieldSpec dv_vm_change_fields[] = {
 const DvFieldSpec dv_vm_shutdown_fields[] = {
     { "timeout", DV_FIELD_INT, FALSE, "seconds to wait for the guest (default 120)", .min = 1,
       .max = 3600 },
+    { NULL },
+};
+
+/* POST /vms/{ref}/clone (vm.clone). */
+const DvFieldSpec dv_vm_clone_fields[] = {
+    { "name", DV_FIELD_STRING, TRUE, .max_len = DV_NAME_MAX },
+    { "host", DV_FIELD_STRING_OR_NULL, FALSE, "the source's host: a clone stays on it" },
+    { "pool", DV_FIELD_STRING_OR_NULL, FALSE, "a pool of the host; default each disk's own" },
+    { "linked", DV_FIELD_BOOL, FALSE, "a qcow2 overlay on a frozen copy of each disk" },
+    { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
     { NULL },
 };
 
@@ -163,8 +176,8 @@ dv_engine_vm_check_host_usable(JsonObject *host, GError **error)
 /* Validates the disks of a VM spec against the chosen host and returns the
  * normalised list the job works from. */
 static JsonArray *
-dv_engine_vm_disks(DvEngine *engine, JsonObject *host, const char *vm_name, JsonArray *disks,
-                   GError **error)
+dv_engine_vm_disks(DvEngine *engine, const DvActor *actor, JsonObject *host, const char *vm_name,
+                   JsonArray *disks, GError **error)
 {
     g_autoptr(JsonArray) out = json_array_new();
     const char *host_id = dv_json_get_string(host, "id", "");
@@ -205,6 +218,15 @@ dv_engine_vm_disks(DvEngine *engine, JsonObject *host, const char *vm_name, Json
                 return NULL;
             }
             vol = dv_engine_find_on_host(engine, &dv_table_volumes, host_id, "path", vpath, &local);
+            /* vm.create does not reach every volume of the host (another
+             * user's VM's disk): the caller must see this one (volume.read
+             * in its scope), else it is as absent as an unknown path. */
+            if (vol != NULL) {
+                g_autoptr(JsonObject) seen = dv_core_resolve_for(
+                    engine, actor, DV_KIND_VOLUME, dv_json_get_string(vol, "id", ""), f_volume, NULL);
+                if (seen == NULL)
+                    g_clear_pointer(&vol, json_object_unref);
+            }
             if (vol == NULL) {
                 g_autofree char *safe = dv_text_excerpt(vpath, 256);
                 dv_set_field_error(error, DV_ERROR_NOT_FOUND, f_volume,
@@ -542,7 +564,8 @@ dv_engine_vm_create(DvEngine *engine, JsonObject *body, const DvActor *actor, GE
         }
         g_clear_error(&local);
     }
-    disks = dv_engine_vm_disks(engine, host, name, dv_json_get_array(body, "disks"), error);
+    disks =
+        dv_engine_vm_disks(engine, actor, host, name, dv_json_get_array(body, "disks"), error);
     if (disks == NULL)
         return NULL;
     if (tmpl != NULL && dv_json_get_string(tmpl, "disk_volume", NULL) != NULL) {
@@ -854,39 +877,56 @@ dv_engine_vm_create_run(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject
     return dv_core_vm_sync(engine, vm, dom, error);
 }
 
-static gboolean
-dv_engine_vm_create_job(DvJob *job, gpointer user_data, GError **error)
+typedef gboolean (*DvVmMakeFunc)(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject *vm,
+                                 GPtrArray *created, gboolean *defined, GError **error);
+
+/* The frame of a job that makes a VM (create, clone): the row written by
+ * the request in state "creating", @run making its volumes and domain,
+ * every failure rolling all of it back (a failed job leaves no VM in
+ * "creating" behind; start-up recovery settles any that a failed write
+ * kept).  The result {id, name, uuid} (owned) or NULL. */
+static JsonObject *
+dv_engine_vm_make_job(DvEngine *engine, DvJob *job, const DvJobStep *steps, guint n_steps,
+                      DvVmMakeFunc run, GError **error)
 {
-    DvEngine *engine = user_data;
     const char *vm_id = dv_job_get_target_id(job);
     JsonObject *params = dv_job_get_params(job);
     g_autoptr(JsonObject) vm = NULL;
     g_autoptr(DvVirtHost) vh = NULL;
     g_autoptr(GPtrArray) created = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(JsonObject) result = json_object_new();
+    JsonObject *result;
     gboolean defined = FALSE;
 
-    dv_job_set_steps(job, dv_vm_create_steps, G_N_ELEMENTS(dv_vm_create_steps));
+    dv_job_set_steps(job, steps, n_steps);
     vm = dv_store_get(dv_core(engine)->store, &dv_table_vms, vm_id, error);
     if (vm == NULL)
-        return FALSE;
+        return NULL;
     vh = dv_core_virt_host_by_id(engine, dv_json_get_string(vm, "host_id", ""), error);
-    /* Every failure rolls the row back: a failed create leaves no VM in
-     * "creating" behind (start-up recovery settles any that a failed
-     * write kept). */
     if (vh == NULL) {
         dv_engine_vm_create_cleanup(engine, NULL, vm_id, NULL, FALSE, created);
-        return FALSE;
+        return NULL;
     }
-    if (!dv_engine_vm_create_run(engine, job, vh, vm, created, &defined, error)) {
+    if (!run(engine, job, vh, vm, created, &defined, error)) {
         /* On a resume the domain may exist from the first attempt. */
         dv_engine_vm_create_cleanup(engine, vh, vm_id, dv_json_get_string(params, "uuid", ""),
                                     defined || dv_job_get_attempt(job) > 1, created);
-        return FALSE;
+        return NULL;
     }
+    result = json_object_new();
     json_object_set_string_member(result, "id", vm_id);
     json_object_set_string_member(result, "name", dv_json_get_string(vm, "name", ""));
     json_object_set_string_member(result, "uuid", dv_json_get_string(params, "uuid", ""));
+    return result;
+}
+
+static gboolean
+dv_engine_vm_create_job(DvJob *job, gpointer user_data, GError **error)
+{
+    g_autoptr(JsonObject) result =
+        dv_engine_vm_make_job(user_data, job, dv_vm_create_steps, G_N_ELEMENTS(dv_vm_create_steps),
+                              dv_engine_vm_create_run, error);
+    if (result == NULL)
+        return FALSE;
     dv_job_set_result(job, result);
     return TRUE;
 }
@@ -1455,6 +1495,30 @@ dv_engine_vm_delete(DvEngine *engine, JsonObject *vm, GHashTable *query, const D
                           params, actor, error);
 }
 
+/* A linked clone's frozen bases (spec.clone_bases), removed with its
+ * volumes once the overlays on them are gone; already gone is fine. */
+static gboolean
+dv_engine_vm_delete_clone_bases(DvEngine *engine, DvVirtHost *vh, JsonObject *vm, GCancellable *c,
+                                GError **error)
+{
+    JsonArray *bases = dv_json_get_array(dv_json_get_object(vm, "spec"), "clone_bases");
+
+    for (guint i = 0; bases != NULL && i < json_array_get_length(bases); i++) {
+        const char *path = json_array_get_string_element(bases, i);
+        DvFilter f = { "path", DV_FILTER_EQ, path };
+        g_autoptr(GError) local = NULL;
+
+        if (!dv_virt_volume_delete_by_path(vh, path, c, &local) &&
+            !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            return FALSE;
+        }
+        /* The inventory row: a failure here only leaves a row a refresh removes. */
+        (void)dv_store_delete_matching(dv_core(engine)->store, &dv_table_volumes, &f, 1, NULL);
+    }
+    return TRUE;
+}
+
 static gboolean
 dv_engine_vm_delete_job(DvJob *job, gpointer user_data, GError **error)
 {
@@ -1490,6 +1554,9 @@ dv_engine_vm_delete_job(DvJob *job, gpointer user_data, GError **error)
             return FALSE;
         }
     }
+    if (vh != NULL && dv_json_get_bool(dv_job_get_params(job), "delete_volumes", FALSE) &&
+        !dv_engine_vm_delete_clone_bases(engine, vh, vm, dv_job_get_cancellable(job), error))
+        return FALSE;
     if (!dv_job_step(job, "save", error))
         return FALSE;
     g_clear_error(&local);
@@ -1687,6 +1754,390 @@ static gboolean dv_engine_snap_delete_job(DvJob *j, gpointer d, GError **e)
     return dv_engine_vm_snapshot_job(j, "delete", d, e);
 }
 
+/* --- clone (docs/API.md, "Clone a VM") -----------------------------------------
+ *
+ * A clone is a new VM on the source's host, owned by the caller and
+ * charged like a create, made while the source is shut off: each owned
+ * disk copied flat (virStorageVolCreateXMLFrom: qemu-img convert on the
+ * host) or, linked, copied once as a frozen base with a qcow2 overlay on
+ * it; then the source's definition with a new name, UUID and MAC
+ * addresses.  A failure removes what was made, row and quota included. */
+
+/* The copies of @vm's owned disks: [{source, pool, pool_path, name,
+ * base (linked only), capacity}]. */
+static JsonArray *
+dv_engine_vm_clone_plan(DvEngine *engine, JsonObject *vm, JsonObject *host, const char *name,
+                        const char *pool_ref, gboolean linked, GError **error)
+{
+    JsonArray *disks = dv_json_get_array(dv_json_get_object(vm, "spec"), "disks");
+    const char *host_id = dv_json_get_string(host, "id", "");
+    g_autoptr(JsonArray) plan = json_array_new();
+    g_autoptr(JsonObject) to_pool = NULL;
+
+    if (pool_ref != NULL) {
+        g_autoptr(GError) local = NULL;
+        to_pool =
+            dv_engine_find_on_host(engine, &dv_table_pools, host_id, "name", pool_ref, &local);
+        if (to_pool == NULL) {
+            dv_set_field_error(error, DV_ERROR_NOT_FOUND, "pool", "pool: host %s has no pool '%s'",
+                               dv_json_get_string(host, "name", ""), pool_ref);
+            return NULL;
+        }
+    }
+    for (guint i = 0; disks != NULL && i < json_array_get_length(disks); i++) {
+        JsonObject *d = json_array_get_object_element(disks, i);
+        const char *source = dv_json_get_string(d, "source", NULL);
+        g_autoptr(JsonObject) vol = NULL;
+        g_autoptr(JsonObject) pool = NULL;
+        g_autoptr(GError) local = NULL;
+        g_autofree char *vname = NULL;
+        g_autofree char *vpath = NULL;
+        JsonObject *o;
+
+        if (g_strcmp0(dv_json_get_string(d, "device", "disk"), "disk") != 0 ||
+            dv_json_get_bool(d, "readonly", FALSE) || dv_json_get_bool(d, "shareable", FALSE))
+            continue;
+        if (source != NULL)
+            vol =
+                dv_engine_find_on_host(engine, &dv_table_volumes, host_id, "path", source, &local);
+        if (vol == NULL) {
+            dv_set_field_error(error, DV_ERROR_NOT_SUPPORTED, "disks",
+                               "disks: the source's disk %s is not a volume of a pool on host %s",
+                               source != NULL ? source : "(no file)",
+                               dv_json_get_string(host, "name", ""));
+            return NULL;
+        }
+        if (to_pool != NULL)
+            pool = json_object_ref(to_pool);
+        else
+            pool = dv_store_get(dv_core(engine)->store, &dv_table_pools,
+                                dv_json_get_string(vol, "pool_id", ""), error);
+        if (pool == NULL)
+            return NULL;
+        vname = g_strdup_printf("%s-%s.qcow2", name, dv_json_get_string(d, "target", "disk"));
+        vpath = g_build_filename(dv_json_get_string(pool, "path", "/"), vname, NULL);
+        {
+            g_autoptr(JsonObject) clash =
+                dv_engine_find_on_host(engine, &dv_table_volumes, host_id, "path", vpath, &local);
+            if (clash != NULL) {
+                dv_set_field_error(error, DV_ERROR_CONFLICT, "name",
+                                   "name: pool %s already has a volume named %s",
+                                   dv_json_get_string(pool, "name", ""), vname);
+                return NULL;
+            }
+        }
+        o = json_object_new();
+        json_object_set_string_member(o, "source", source);
+        json_object_set_string_member(o, "target", dv_json_get_string(d, "target", NULL));
+        json_object_set_string_member(o, "pool", dv_json_get_string(pool, "name", ""));
+        json_object_set_string_member(o, "pool_path", dv_json_get_string(pool, "path", "/"));
+        json_object_set_string_member(o, "name", vname);
+        if (linked) {
+            g_autofree char *base =
+                g_strdup_printf("%s-%s-base.qcow2", name, dv_json_get_string(d, "target", "disk"));
+            json_object_set_string_member(o, "base", base);
+        }
+        json_object_set_int_member(o, "capacity", dv_json_get_int(vol, "capacity", 0));
+        json_array_add_object_element(plan, o);
+    }
+    return g_steal_pointer(&plan);
+}
+
+JsonObject *
+dv_engine_vm_clone(DvEngine *engine, const char *vm_ref, JsonObject *body, const DvActor *actor,
+                   GError **error)
+{
+    g_autoptr(JsonObject) src = NULL;
+    g_autoptr(JsonObject) host = NULL;
+    g_autoptr(JsonArray) plan = NULL;
+    g_autoptr(JsonObject) quota = NULL;
+    g_autoptr(JsonObject) rec = json_object_new();
+    g_autoptr(JsonObject) params = json_object_new();
+    g_autoptr(GError) local = NULL;
+    g_autofree char *id = g_uuid_string_random();
+    g_autofree char *uuid = g_uuid_string_random();
+    const char *name = dv_json_get_string(body, "name", NULL);
+    const char *host_ref = dv_json_get_string(body, "host", NULL);
+    const char *state;
+    gboolean linked = dv_json_get_bool(body, "linked", FALSE);
+    gint64 now = dv_store_now();
+
+    if (!dv_json_check_fields(body, dv_vm_clone_fields, NULL, error) ||
+        !dv_validate_name("name", name, error))
+        return NULL;
+    if (json_object_has_member(body, "description") &&
+        !dv_validate_text("description", dv_json_get_string(body, "description", NULL),
+                          DV_DESCRIPTION_MAX, error))
+        return NULL;
+    src = dv_core_resolve_for(engine, actor, DV_KIND_VM, vm_ref, NULL, error);
+    if (src == NULL)
+        return NULL;
+    state = dv_json_get_string(src, "state", "");
+    if (g_strcmp0(state, "shutoff") != 0 && g_strcmp0(state, "running") != 0) {
+        dv_set_field_error(error, DV_ERROR_CONFLICT, "state",
+                           "state: VM %s is %s; a clone copies the disks of a shut-off or "
+                           "running VM",
+                           dv_json_get_string(src, "name", ""), state);
+        return NULL;
+    }
+    host = dv_store_get(dv_core(engine)->store, &dv_table_hosts,
+                        dv_json_get_string(src, "host_id", ""), error);
+    if (host == NULL || !dv_engine_vm_check_host_usable(host, error))
+        return NULL;
+    if (host_ref != NULL) {
+        g_autoptr(JsonObject) want = dv_core_resolve(engine, DV_KIND_HOST, host_ref, "host", error);
+        if (want == NULL)
+            return NULL;
+        if (g_strcmp0(dv_json_get_string(want, "id", ""), dv_json_get_string(host, "id", "")) !=
+            0) {
+            dv_set_field_error(error, DV_ERROR_NOT_SUPPORTED, "host",
+                               "host: a clone is made on its source's host (%s); "
+                               "migrate it afterwards",
+                               dv_json_get_string(host, "name", ""));
+            return NULL;
+        }
+    }
+    {
+        g_autoptr(JsonObject) clash = dv_engine_find_on_host(
+            engine, &dv_table_vms, dv_json_get_string(host, "id", ""), "name", name, &local);
+        if (clash != NULL) {
+            dv_set_field_error(error, DV_ERROR_CONFLICT, "name",
+                               "name: host %s already has a VM named '%s'",
+                               dv_json_get_string(host, "name", ""), name);
+            return NULL;
+        }
+        g_clear_error(&local);
+    }
+    plan = dv_engine_vm_clone_plan(engine, src, host, name, dv_json_get_string(body, "pool", NULL),
+                                   linked, error);
+    if (plan == NULL)
+        return NULL;
+    if (!dv_engine_vm_quota_plan(engine, actor, host, dv_json_get_int(src, "vcpus", 1),
+                                 dv_json_get_int(src, "memory_mib", 0), plan, &quota, error))
+        return NULL;
+
+    json_object_set_string_member(rec, "id", id);
+    json_object_set_string_member(rec, "name", name);
+    json_object_set_string_member(rec, "host_id", dv_json_get_string(host, "id", ""));
+    json_object_set_null_member(rec, "uuid");
+    json_object_set_string_member(rec, "state", "creating");
+    json_object_set_int_member(rec, "vcpus", dv_json_get_int(src, "vcpus", 1));
+    json_object_set_int_member(rec, "memory_mib", dv_json_get_int(src, "memory_mib", 0));
+    json_object_set_int_member(rec, "generation", dv_json_get_int(src, "generation", 1));
+    json_object_set_boolean_member(rec, "secure_boot", dv_json_get_bool(src, "secure_boot", FALSE));
+    json_object_set_null_member(rec, "template_id");
+    json_object_set_string_member(rec, "origin", "drover");
+    {
+        JsonObject *spec = json_object_new();
+        json_object_set_array_member(spec, "disks", json_array_ref(plan));
+        json_object_set_string_member(spec, "cloned_from", dv_json_get_string(src, "id", ""));
+        /* A linked clone's bases, which its domain's XML does not name: in
+         * the row from the start (syncs keep them), deleted with it. */
+        for (guint i = 0; i < json_array_get_length(plan); i++) {
+            JsonObject *d = json_array_get_object_element(plan, i);
+            g_autofree char *bpath = NULL;
+            if (dv_json_get_string(d, "base", NULL) == NULL)
+                continue;
+            bpath = g_build_filename(dv_json_get_string(d, "pool_path", "/"),
+                                     dv_json_get_string(d, "base", ""), NULL);
+            if (dv_json_get_array(spec, "clone_bases") == NULL)
+                json_object_set_array_member(spec, "clone_bases", json_array_new());
+            json_array_add_string_element(dv_json_get_array(spec, "clone_bases"), bpath);
+        }
+        if (quota != NULL)
+            json_object_set_object_member(spec, "quota", g_steal_pointer(&quota));
+        json_object_set_object_member(rec, "spec", spec);
+    }
+    if (actor != NULL && actor->id != NULL)
+        json_object_set_string_member(rec, "owner_id", actor->id);
+    else if (dv_core_actor_authz(actor) != NULL)
+        json_object_set_string_member(rec, "owner_id",
+                                      dv_authz_context_get_user_id(dv_core_actor_authz(actor)));
+    else
+        json_object_set_null_member(rec, "owner_id");
+    if (json_object_has_member(body, "description"))
+        dv_core_copy_member(rec, "description", body, "description");
+    else
+        dv_core_copy_member(rec, "description", src, "description");
+    json_object_set_int_member(rec, "created_at", now);
+    json_object_set_int_member(rec, "updated_at", now);
+
+    json_object_set_string_member(params, "uuid", uuid);
+    json_object_set_string_member(params, "source_id", dv_json_get_string(src, "id", ""));
+    json_object_set_string_member(params, "source_uuid", dv_json_get_string(src, "uuid", ""));
+    json_object_set_string_member(params, "source_name", dv_json_get_string(src, "name", ""));
+    json_object_set_boolean_member(params, "linked", linked);
+    json_object_set_array_member(params, "disks", json_array_ref(plan));
+    {
+        DvJobRequest req = {
+            .kind = "vm.clone",
+            .target_type = "vm",
+            .target_id = id,
+            .target_name = name,
+            .host_id = dv_json_get_string(host, "id", ""),
+            .params = params,
+            .created_by = dv_actor_get_name(actor),
+        };
+        return dv_job_manager_submit_with(dv_core(engine)->jobs, &req, dv_engine_vm_create_txn, rec,
+                                          error);
+    }
+}
+
+static const DvJobStep dv_vm_clone_steps[] = {
+    { "copy disks", 85 },
+    { "define domain", 10 },
+    { "save", 5 },
+};
+
+/* One disk of the plan: its flat copy, or (linked) its frozen base and
+ * the overlay on it.  Every volume made goes into @created first. */
+static JsonObject *
+dv_engine_vm_clone_disk(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject *vm, JsonObject *d,
+                        GPtrArray *created, GError **error)
+{
+    GCancellable *c = dv_job_get_cancellable(job);
+    const char *host_id = dv_json_get_string(vm, "host_id", "");
+    const char *pool = dv_json_get_string(d, "pool", "");
+    const char *base = dv_json_get_string(d, "base", NULL);
+    g_autoptr(JsonObject) copy = NULL;
+    JsonObject *overlay;
+
+    copy = dv_virt_volume_clone(vh, dv_json_get_string(d, "source", ""), pool,
+                                base != NULL ? base : dv_json_get_string(d, "name", ""), c, error);
+    if (copy == NULL)
+        return NULL;
+    g_ptr_array_add(created, g_strdup(dv_json_get_string(copy, "path", "")));
+    dv_engine_volume_remember(engine, host_id, pool, copy);
+    if (base == NULL)
+        return g_steal_pointer(&copy);
+    overlay =
+        dv_virt_volume_create_overlay(vh, pool, dv_json_get_string(d, "name", ""),
+                                      dv_json_get_string(copy, "path", ""), "qcow2", 0, c, error);
+    if (overlay == NULL)
+        return NULL;
+    g_ptr_array_add(created, g_strdup(dv_json_get_string(overlay, "path", "")));
+    dv_engine_volume_remember(engine, host_id, pool, overlay);
+    return overlay;
+}
+
+/* The same from a running source: its disk is frozen under a layer
+ * "<disk>-drover-clone.qcow2" (an external disk-only snapshot) while the
+ * copy reads it, then the layer is merged back (active block commit,
+ * pivot), also when the copy failed.  The copy is crash-consistent: what
+ * the disk held at the freeze, as after a power cut. */
+static JsonObject *
+dv_engine_vm_clone_disk_running(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject *vm,
+                                const char *source_uuid, JsonObject *d, GPtrArray *created,
+                                GError **error)
+{
+    GCancellable *c = dv_job_get_cancellable(job);
+    const char *target = dv_json_get_string(d, "target", NULL);
+    g_autofree char *layer =
+        g_strconcat(dv_json_get_string(d, "source", ""), DV_VM_CLONE_LAYER_SUFFIX, NULL);
+    g_autoptr(JsonObject) copy = NULL;
+    g_autoptr(GError) local = NULL;
+
+    if (target == NULL) {
+        dv_set_field_error(error, DV_ERROR_NOT_SUPPORTED, "disks",
+                           "disks: the source's disk %s has no target to freeze",
+                           dv_json_get_string(d, "source", ""));
+        return NULL;
+    }
+    if (!dv_virt_domain_freeze_disk(vh, source_uuid, target, layer, c, error))
+        return NULL;
+    copy = dv_engine_vm_clone_disk(engine, job, vh, vm, d, created, &local);
+    /* Not cancellable: the source must get its own disk back. */
+    if (!dv_virt_domain_commit_active(vh, source_uuid, target, DV_VM_CLONE_MERGE_MS, NULL,
+                                      local == NULL ? error : NULL)) {
+        if (local == NULL) {
+            g_prefix_error(error, "the copy was made, but ");
+            return NULL;
+        }
+        g_warning("clone: the source %s stays on its layer %s", source_uuid, layer);
+    }
+    if (copy == NULL) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return NULL;
+    }
+    return g_steal_pointer(&copy);
+}
+
+static gboolean
+dv_engine_vm_clone_run(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject *vm,
+                       GPtrArray *created, gboolean *defined, GError **error)
+{
+    JsonObject *params = dv_job_get_params(job);
+    JsonArray *disks = dv_json_get_array(params, "disks");
+    GCancellable *c = dv_job_get_cancellable(job);
+    const char *source_uuid = dv_json_get_string(params, "source_uuid", "");
+    g_autoptr(JsonObject) map = json_object_new();
+    g_autoptr(JsonObject) src_dom = NULL;
+    gboolean running;
+    g_autoptr(JsonObject) dom = NULL;
+    g_autofree char *got_uuid = NULL;
+    guint n = disks != NULL ? json_array_get_length(disks) : 0;
+
+    if (!dv_job_step(job, "copy disks", error))
+        return FALSE;
+    /* The row said shut off when the job was accepted; the domain must
+     * still be, or the copies would be torn. */
+    src_dom = dv_virt_domain_get(vh, source_uuid, c, error);
+    if (src_dom == NULL)
+        return FALSE;
+    running = g_strcmp0(dv_json_get_string(src_dom, "state", ""), "running") == 0;
+    if (!running && g_strcmp0(dv_json_get_string(src_dom, "state", ""), "shutoff") != 0) {
+        dv_set_field_error(error, DV_ERROR_CONFLICT, "state",
+                           "state: VM %s is %s; a clone copies the disks of a shut-off or "
+                           "running VM",
+                           dv_json_get_string(params, "source_name", ""),
+                           dv_json_get_string(src_dom, "state", ""));
+        return FALSE;
+    }
+    for (guint i = 0; i < n; i++) {
+        JsonObject *d = json_array_get_object_element(disks, i);
+        g_autoptr(JsonObject) vol =
+            running ? dv_engine_vm_clone_disk_running(engine, job, vh, vm, source_uuid, d, created,
+                                                      error)
+                    : dv_engine_vm_clone_disk(engine, job, vh, vm, d, created, error);
+        if (vol == NULL) {
+            g_prefix_error(error, "disks[%u]: ", i);
+            return FALSE;
+        }
+        json_object_set_string_member(map, dv_json_get_string(d, "source", ""),
+                                      dv_json_get_string(vol, "path", ""));
+
+        dv_job_step_progress(job, (double)(i + 1) / n);
+    }
+    if (!dv_job_step(job, "define domain", error))
+        return FALSE;
+    got_uuid = dv_virt_domain_clone_define(vh, source_uuid, dv_json_get_string(vm, "name", ""),
+                                           dv_json_get_string(params, "uuid", ""), map, c, error);
+    if (got_uuid == NULL)
+        return FALSE;
+    *defined = TRUE;
+    if (!dv_job_step(job, "save", error))
+        return FALSE;
+    dom = dv_virt_domain_get(vh, got_uuid, c, error);
+    if (dom == NULL)
+        return FALSE;
+    return dv_core_vm_sync(engine, vm, dom, error);
+}
+
+static gboolean
+dv_engine_vm_clone_job(DvJob *job, gpointer user_data, GError **error)
+{
+    JsonObject *params = dv_job_get_params(job);
+    g_autoptr(JsonObject) result =
+        dv_engine_vm_make_job(user_data, job, dv_vm_clone_steps, G_N_ELEMENTS(dv_vm_clone_steps),
+                              dv_engine_vm_clone_run, error);
+    if (result == NULL)
+        return FALSE;
+    json_object_set_string_member(result, "source", dv_json_get_string(params, "source_name", ""));
+    json_object_set_boolean_member(result, "linked", dv_json_get_bool(params, "linked", FALSE));
+    dv_job_set_result(job, result);
+    return TRUE;
+}
+
 void
 dv_engine_vms_register(DvEngine *engine)
 {
@@ -1704,6 +2155,9 @@ dv_engine_vms_register(DvEngine *engine)
         { "vm.reset", dv_engine_vm_reset_job, FALSE },
         { "vm.change", dv_engine_vm_change_job, TRUE },
         { "vm.delete", dv_engine_vm_delete_job, TRUE },
+        /* A retry would meet its own half-made copies: a failed clone
+         * removes them and is run again by hand. */
+        { "vm.clone", dv_engine_vm_clone_job, FALSE },
         { "vm.snapshot.create", dv_engine_snap_create_job, TRUE },
         /* A revert interrupted half-way leaves the guest in an unknown
          * state: report it rather than run it again. */
@@ -1714,4 +2168,5 @@ dv_engine_vms_register(DvEngine *engine)
         DvJobKind kind = { kinds[i].name, kinds[i].func, engine, kinds[i].resumable };
         dv_job_manager_register_kind(dv_core(engine)->jobs, &kind);
     }
+    dv_engine_vm_disks_register(engine);
 }

@@ -13,6 +13,7 @@ extern const DvFieldSpec dv_vm_fields[];
 extern const DvFieldSpec dv_vm_snapshot_fields[];
 extern const DvFieldSpec dv_vm_change_fields[];
 extern const DvFieldSpec dv_vm_shutdown_fields[];
+extern const DvFieldSpec dv_vm_clone_fields[];
 
 void dv_engine_vms_register(DvEngine *engine);
 /* The VM rows of the operation table (dv-vms-ops.c). */
@@ -34,6 +35,11 @@ JsonObject *dv_engine_vm_power(DvEngine *engine, const char *vm, const char *act
  * whether it applied "live"/"now" or at "next-boot". */
 JsonObject *dv_engine_vm_change(DvEngine *engine, const char *vm, JsonObject *body,
                                 const DvActor *actor, GError **error);
+/* POST /vms/{ref}/clone: name, host, pool, linked, description
+ * (dv_vm_clone_fields).  The source must be shut off; the clone is a new
+ * VM of the caller, charged like a create; a vm.clone job. */
+JsonObject *dv_engine_vm_clone(DvEngine *engine, const char *vm, JsonObject *body,
+                               const DvActor *actor, GError **error);
 JsonObject *dv_engine_vm_snapshot_list(DvEngine *engine, const char *vm, GError **error);
 JsonObject *dv_engine_vm_snapshot_create(DvEngine *engine, const char *vm, JsonObject *body,
                                          const DvActor *actor, GError **error);
@@ -42,6 +48,30 @@ JsonObject *dv_engine_vm_snapshot_revert(DvEngine *engine, const char *vm, const
 JsonObject *dv_engine_vm_snapshot_delete(DvEngine *engine, const char *vm, const char *snapshot,
                                          const DvActor *actor, GError **error);
 
+/* Volumes and a VM's disks (dv-vms-disks.c; docs/API.md "Volumes").
+ * Each returns the accepted job, or NULL with a DV_ERROR naming the
+ * field when the request is refused (nothing written). */
+extern const DvFieldSpec dv_volume_create_fields[];
+extern const DvFieldSpec dv_volume_resize_fields[];
+extern const DvFieldSpec dv_vm_disk_fields[];
+void dv_engine_vm_disks_register(DvEngine *engine);
+void dv_engine_vm_disks_register_ops(DvEngine *engine);
+/* POST /volumes: {pool*, host, name*, size* (bytes), format}. */
+JsonObject *dv_engine_volume_create(DvEngine *engine, JsonObject *body, const DvActor *actor,
+                                    GError **error);
+/* POST /volumes/{ref}/resize: {size*}; below the volume's size is
+ * DV_ERROR_INVALID_ARGUMENT naming size. */
+JsonObject *dv_engine_volume_resize(DvEngine *engine, const char *ref, JsonObject *body,
+                                    const DvActor *actor, GError **error);
+/* DELETE /volumes/{ref}: a VM's disk is DV_ERROR_CONFLICT naming the VM. */
+JsonObject *dv_engine_volume_delete(DvEngine *engine, const char *ref, const DvActor *actor,
+                                    GError **error);
+/* POST /vms/{ref}/disks: {volume} (id or path) or {size, pool, format}. */
+JsonObject *dv_engine_vm_disk_add(DvEngine *engine, const char *vm, JsonObject *body,
+                                  const DvActor *actor, GError **error);
+/* DELETE /vms/{ref}/disks/{target}: the volume stays. */
+JsonObject *dv_engine_vm_disk_remove(DvEngine *engine, const char *vm, const char *target,
+                                     const DvActor *actor, GError **error);
 /* ---- serial consoles (dv-vms-console.c; docs/API.md, "Consoles") ---- */
 
 /* How long a console ticket is good for, in seconds. */
