@@ -745,6 +745,19 @@ dv_console_out_free(gpointer data)
     g_free(o);
 }
 
+/* Main thread.  Only an open WebSocket takes a message: once the client's
+ * close frame is read (the state is CLOSING) libsoup refuses with a
+ * critical, and "closed" comes only later.  A viewer that leaves right
+ * after connecting makes exactly that (docs/DECISIONS.md, "Console
+ * viewers that leave at once"). */
+static void
+dv_console_bridge_send(DvConsoleBridge *b, const guint8 *data, gsize len)
+{
+    if (b->ws != NULL && len > 0 &&
+        soup_websocket_connection_get_state(b->ws) == SOUP_WEBSOCKET_STATE_OPEN)
+        soup_websocket_connection_send_binary(b->ws, data, len);
+}
+
 static void
 dv_console_bridge_end(DvConsoleBridge *b, const char *why)
 {
@@ -769,8 +782,8 @@ dv_console_out_deliver(gpointer data)
         const guint8 *p = g_bytes_get_data(o->data, &len);
         if (b->ws == NULL)
             g_byte_array_append(b->pending, p, (guint)len);
-        else if (soup_websocket_connection_get_state(b->ws) == SOUP_WEBSOCKET_STATE_OPEN)
-            soup_websocket_connection_send_binary(b->ws, p, len);
+        else
+            dv_console_bridge_send(b, p, len);
     }
     if (o->ended != NULL) {
         g_free(b->ended);
@@ -867,10 +880,8 @@ dv_console_bridge_flush(gpointer data)
 
     if (b->closed || b->ws == NULL)
         return G_SOURCE_REMOVE;
-    if (b->pending->len > 0) {
-        soup_websocket_connection_send_binary(b->ws, b->pending->data, b->pending->len);
-        g_byte_array_set_size(b->pending, 0);
-    }
+    dv_console_bridge_send(b, b->pending->data, b->pending->len);
+    g_byte_array_set_size(b->pending, 0);
     if (b->ended != NULL)
         dv_console_bridge_end(b, b->ended);
     return G_SOURCE_REMOVE;
@@ -887,7 +898,7 @@ dv_console_bridge_upgraded(SoupServerMessage *msg, gpointer user_data)
     SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
     g_autoptr(GIOStream) stream = NULL;
 
-    g_signal_handlers_disconnect_by_func(msg, dv_console_bridge_upgraded, user_data);
+    g_signal_handlers_disconnect_by_data(msg, b);
     dv_conn_mark_upgraded(msg);
     stream = soup_server_message_steal_connection(msg);
     b->conn = g_object_ref(stream);
@@ -908,6 +919,19 @@ dv_console_bridge_upgraded(SoupServerMessage *msg, gpointer user_data)
     }
 }
 
+/* Main thread: the client went away before the 101 was written.  Its
+ * viewer leaves now (a writer would otherwise hold the console for good). */
+static void
+dv_console_bridge_gone(SoupServerMessage *msg, gpointer user_data)
+{
+    DvConsoleBridge *b = user_data;
+
+    g_signal_handlers_disconnect_by_data(msg, b);
+    b->closed = TRUE;
+    g_clear_pointer(&b->viewer, dv_vm_console_viewer_free);
+    dv_console_bridge_unref(b); /* the socket's reference */
+}
+
 /* Main thread: answers 101 and arms the takeover; the bridge's request
  * reference becomes the socket's. */
 static void
@@ -922,6 +946,7 @@ dv_console_bridge_start(DvRequest *req)
         return;
     }
     g_signal_connect(req->msg, "wrote-informational", G_CALLBACK(dv_console_bridge_upgraded), b);
+    g_signal_connect(req->msg, "disconnected", G_CALLBACK(dv_console_bridge_gone), b);
 }
 
 static JsonObject *
