@@ -704,7 +704,22 @@ struct _DvConsoleBridge {
     GByteArray *pending;
     char *ended;
     gboolean closed;
+    /* type=vnc: the display's socket instead of a viewer (relayed both ways) */
+    GSocketConnection *display;
+    GCancellable *cancel;
+    guint8 *rbuf;
+    GByteArray *to_display; /* the client's input while a write is in flight */
+    GBytes *writing;        /* the write in flight */
 };
+
+/* What a VNC client may have waiting to go to the display: its input is
+ * small (keys, pointer, requests), so more means a stuck display. */
+#define DV_CONSOLE_DISPLAY_MAX_PENDING (1024 * 1024)
+#define DV_CONSOLE_DISPLAY_CHUNK (64 * 1024)
+
+/* noVNC asks for the subprotocol "binary"; a browser drops a WebSocket
+ * whose answer does not name the protocol it asked for. */
+static char *dv_console_vnc_protocols[] = { "binary", NULL };
 
 static DvConsoleBridge *
 dv_console_bridge_ref(DvConsoleBridge *b)
@@ -725,6 +740,14 @@ dv_console_bridge_unref(DvConsoleBridge *b)
     g_clear_object(&b->conn);
     g_byte_array_unref(b->pending);
     g_free(b->ended);
+    if (b->display != NULL)
+        (void)g_io_stream_close(G_IO_STREAM(b->display), NULL, NULL); /* nothing to tell */
+    g_clear_object(&b->display);
+    g_clear_object(&b->cancel);
+    g_free(b->rbuf);
+    if (b->to_display != NULL)
+        g_byte_array_unref(b->to_display);
+    g_clear_pointer(&b->writing, g_bytes_unref);
     g_main_context_unref(b->context);
     g_free(b);
 }
@@ -807,6 +830,86 @@ dv_console_bridge_output(GBytes *data, const char *ended, gpointer user_data)
                                dv_console_out_free);
 }
 
+/* --- type=vnc: the display's socket relayed both ways (main thread) --- */
+
+static void dv_console_display_write_next(DvConsoleBridge *b);
+
+static void
+dv_console_display_written(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+    DvConsoleBridge *b = user_data;
+    g_autoptr(GError) error = NULL;
+
+    g_clear_pointer(&b->writing, g_bytes_unref);
+    if (!g_output_stream_write_all_finish(G_OUTPUT_STREAM(source), res, NULL, &error)) {
+        if (!b->closed)
+            dv_console_bridge_end(b, "the display's connection failed");
+    } else {
+        dv_console_display_write_next(b);
+    }
+    dv_console_bridge_unref(b);
+}
+
+static void
+dv_console_display_write_next(DvConsoleBridge *b)
+{
+    GOutputStream *out;
+
+    if (b->writing != NULL || b->closed || b->to_display->len == 0)
+        return;
+    out = g_io_stream_get_output_stream(G_IO_STREAM(b->display));
+    /* The write owns what it sends; input arriving meanwhile waits. */
+    b->writing = g_byte_array_free_to_bytes(b->to_display);
+    b->to_display = g_byte_array_new();
+    g_output_stream_write_all_async(out, g_bytes_get_data(b->writing, NULL),
+                                    g_bytes_get_size(b->writing), G_PRIORITY_DEFAULT, b->cancel,
+                                    dv_console_display_written, dv_console_bridge_ref(b));
+}
+
+/* The browser's RFB messages go to the display in order. */
+static void
+dv_console_display_input(DvConsoleBridge *b, const guint8 *data, gsize len)
+{
+    if (b->to_display->len + len > DV_CONSOLE_DISPLAY_MAX_PENDING) {
+        dv_console_bridge_end(b, "the display does not read its input");
+        return;
+    }
+    g_byte_array_append(b->to_display, data, (guint)len);
+    dv_console_display_write_next(b);
+}
+
+static void dv_console_display_read_next(DvConsoleBridge *b);
+
+static void
+dv_console_display_read_done(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+    DvConsoleBridge *b = user_data;
+    g_autoptr(GError) error = NULL;
+    gssize n = g_input_stream_read_finish(G_INPUT_STREAM(source), res, &error);
+
+    if (n > 0) {
+        dv_console_bridge_send(b, b->rbuf, (gsize)n);
+        dv_console_display_read_next(b);
+    } else if (!b->closed) {
+        dv_console_bridge_end(b, n == 0 ? "the display closed (the VM stopped?)"
+                                        : "the display's connection failed");
+    }
+    dv_console_bridge_unref(b);
+}
+
+static void
+dv_console_display_read_next(DvConsoleBridge *b)
+{
+    GInputStream *in;
+
+    if (b->closed || b->ws == NULL ||
+        soup_websocket_connection_get_state(b->ws) != SOUP_WEBSOCKET_STATE_OPEN)
+        return;
+    in = g_io_stream_get_input_stream(G_IO_STREAM(b->display));
+    g_input_stream_read_async(in, b->rbuf, DV_CONSOLE_DISPLAY_CHUNK, G_PRIORITY_DEFAULT, b->cancel,
+                              dv_console_display_read_done, dv_console_bridge_ref(b));
+}
+
 static void
 dv_console_bridge_message(SoupWebsocketConnection *ws, gint type, GBytes *message,
                           gpointer user_data)
@@ -816,6 +919,10 @@ dv_console_bridge_message(SoupWebsocketConnection *ws, gint type, GBytes *messag
     gsize len;
     const guint8 *p = g_bytes_get_data(message, &len);
 
+    if (b->display != NULL) {
+        dv_console_display_input(b, p, len);
+        return;
+    }
     /* A watcher's keys go nowhere (mode=read). */
     if (b->viewer == NULL || !dv_vm_console_viewer_is_writer(b->viewer) || len == 0)
         return;
@@ -831,8 +938,11 @@ dv_console_bridge_closed(SoupWebsocketConnection *ws, gpointer user_data)
     DvConsoleBridge *b = user_data;
 
     b->closed = TRUE;
-    /* Leaving the stream: the last viewer closes it. */
+    /* Leaving the stream: the last viewer closes it; a display's reads
+     * and writes stop. */
     g_clear_pointer(&b->viewer, dv_vm_console_viewer_free);
+    if (b->cancel != NULL)
+        g_cancellable_cancel(b->cancel);
     if (b->conn != NULL)
         (void)g_io_stream_close(b->conn, NULL, NULL); /* the client may be gone */
     dv_console_bridge_unref(b); /* the socket's reference */
@@ -845,9 +955,11 @@ static gboolean
 dv_console_bridge_attach(DvRequest *req, DvActor *actor, JsonObject *accepted, GError **error)
 {
     g_autoptr(GError) local = NULL;
+    gboolean vnc = g_strcmp0(dv_json_get_string(accepted, "type", "serial"), "vnc") == 0;
     DvConsoleBridge *b;
 
-    if (!soup_websocket_server_check_handshake(req->msg, NULL, NULL, NULL, &local)) {
+    if (!soup_websocket_server_check_handshake(
+            req->msg, NULL, vnc ? dv_console_vnc_protocols : NULL, NULL, &local)) {
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL,
                            "%s is a WebSocket: send a WebSocket upgrade (%s)", req->path,
                            local->message);
@@ -857,6 +969,31 @@ dv_console_bridge_attach(DvRequest *req, DvActor *actor, JsonObject *accepted, G
     b->refcount = 1;
     b->context = g_main_context_ref(req->server->context);
     b->pending = g_byte_array_new();
+    if (vnc) {
+        /* A connection of its own to the display, opened here (a libvirt
+         * round trip); relayed once the WebSocket is up. */
+        g_autoptr(GSocket) sock = NULL;
+        int fd = dv_engine_vm_console_open_display(
+            req->server->engine, dv_json_get_string(accepted, "id", ""), "vnc", error);
+        if (fd < 0) {
+            dv_console_bridge_unref(b);
+            return FALSE;
+        }
+        sock = g_socket_new_from_fd(fd, &local);
+        if (sock == NULL) {
+            (void)close(fd);
+            g_set_error(error, DV_ERROR, DV_ERROR_INTERNAL, "cannot use the display's socket: %s",
+                        local->message);
+            dv_console_bridge_unref(b);
+            return FALSE;
+        }
+        b->display = g_socket_connection_factory_create_connection(sock);
+        b->cancel = g_cancellable_new();
+        b->rbuf = g_malloc(DV_CONSOLE_DISPLAY_CHUNK);
+        b->to_display = g_byte_array_new();
+        req->console = b;
+        return TRUE;
+    }
     b->viewer = dv_engine_vm_console_attach(
         req->server->engine, dv_json_get_string(accepted, "id", ""),
         g_strcmp0(dv_json_get_string(accepted, "mode", "write"), "write") == 0, actor,
@@ -872,7 +1009,8 @@ dv_console_bridge_attach(DvRequest *req, DvActor *actor, JsonObject *accepted, G
     return TRUE;
 }
 
-/* Main thread: sends what arrived before the upgrade, or ends. */
+/* Main thread: sends what arrived before the upgrade, or ends; a
+ * display's relay starts. */
 static gboolean
 dv_console_bridge_flush(gpointer data)
 {
@@ -882,6 +1020,8 @@ dv_console_bridge_flush(gpointer data)
         return G_SOURCE_REMOVE;
     dv_console_bridge_send(b, b->pending->data, b->pending->len);
     g_byte_array_set_size(b->pending, 0);
+    if (b->display != NULL)
+        dv_console_display_read_next(b);
     if (b->ended != NULL)
         dv_console_bridge_end(b, b->ended);
     return G_SOURCE_REMOVE;
@@ -941,7 +1081,8 @@ dv_console_bridge_start(DvRequest *req)
     SoupMessageHeaders *rh = soup_server_message_get_response_headers(req->msg);
 
     soup_message_headers_remove(rh, "Connection");
-    if (!soup_websocket_server_process_handshake(req->msg, NULL, NULL, NULL, NULL)) {
+    if (!soup_websocket_server_process_handshake(
+            req->msg, NULL, b->display != NULL ? dv_console_vnc_protocols : NULL, NULL, NULL)) {
         dv_console_bridge_unref(b);
         return;
     }

@@ -711,6 +711,316 @@ test_churn(void)
     assert_daemon_alive(d, vm, rounds);
 }
 
+/* --- the VNC display through the WebSocket (RFB passthrough) -------------------- */
+
+typedef struct {
+    GByteArray *in;
+    gboolean closed;
+} Rfb;
+
+static void
+rfb_message(SoupWebsocketConnection *ws, gint type, GBytes *message, gpointer user_data)
+{
+    Rfb *r = user_data;
+    gsize len;
+    const guint8 *p = g_bytes_get_data(message, &len);
+    g_byte_array_append(r->in, p, (guint)len);
+}
+
+static void
+rfb_closed(SoupWebsocketConnection *ws, gpointer user_data)
+{
+    ((Rfb *)user_data)->closed = TRUE;
+}
+
+typedef struct {
+    gboolean done;
+    SoupWebsocketConnection *ws;
+    GError *error;
+    Rfb *r;
+} RfbConnecting;
+
+static void
+rfb_connected(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+    RfbConnecting *c = user_data;
+    c->ws = soup_session_websocket_connect_finish(SOUP_SESSION(source), res, &c->error);
+    if (c->ws != NULL) {
+        g_signal_connect(c->ws, "message", G_CALLBACK(rfb_message), c->r);
+        g_signal_connect(c->ws, "closed", G_CALLBACK(rfb_closed), c->r);
+    }
+    c->done = TRUE;
+}
+
+/* A noVNC-like client: subprotocol "binary".  NULL when refused. */
+static SoupWebsocketConnection *
+rfb_connect(DvTestDaemon *d, const char *path, const char *token, Rfb *r, guint *ret_status)
+{
+    g_autofree char *http = g_strconcat(d->url, path, NULL);
+    g_autofree char *url = g_strconcat("ws", http + strlen("http"), NULL);
+    g_autoptr(SoupMessage) msg = soup_message_new("GET", url);
+    g_autoptr(SoupSession) session = soup_session_new();
+    char *protocols[] = { "binary", NULL };
+    RfbConnecting c = { .r = r };
+
+    if (token != NULL) {
+        g_autofree char *auth = g_strdup_printf("Bearer %s", token);
+        soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization", auth);
+    }
+    soup_session_websocket_connect_async(session, msg, NULL, protocols, G_PRIORITY_DEFAULT, NULL,
+                                         rfb_connected, &c);
+    while (!c.done)
+        g_main_context_iteration(NULL, TRUE);
+    *ret_status = soup_message_get_status(msg);
+    if (c.ws == NULL) {
+        g_test_message("%s: %u (%s)", path, *ret_status, c.error->message);
+        g_error_free(c.error);
+        return NULL;
+    }
+    return c.ws;
+}
+
+/* Waits until @r holds @n bytes (the RFB stream is not message-aligned). */
+static void
+rfb_need(Rfb *r, guint n, const char *what)
+{
+    gint64 end = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+
+    while (r->in->len < n) {
+        if (g_get_monotonic_time() > end || r->closed) {
+            g_autofree char *log = NULL;
+            if (daemon_log != NULL && g_file_get_contents(daemon_log, &log, NULL, NULL))
+                g_printerr("--- droverd ---\n%s\n--- end ---\n", log);
+            g_error("no %s from the display (%u of %u bytes; closed: %d)", what, r->in->len, n,
+                    r->closed);
+        }
+        g_main_context_iteration(NULL, FALSE);
+        g_usleep(200);
+    }
+}
+
+static void
+rfb_take(Rfb *r, guint8 *out, guint n, const char *what)
+{
+    rfb_need(r, n, what);
+    if (out != NULL)
+        memcpy(out, r->in->data, n);
+    g_byte_array_remove_range(r->in, 0, n);
+}
+
+/* RFB 3.8 up to ServerInit: the version banner, security type None (the
+ * only one offered: droverd's connection skips the display's password),
+ * ClientInit shared.  Returns the framebuffer's size. */
+static void
+rfb_handshake(SoupWebsocketConnection *ws, Rfb *r, const char *label, guint *ret_width,
+              guint *ret_height)
+{
+    guint8 banner[12];
+    guint8 n_types;
+    guint8 types[16];
+    guint8 result[4];
+    guint8 init[24];
+    guint8 shared = 1;
+    guint32 name_len;
+    guint8 none = 1;
+
+    rfb_take(r, banner, 12, "version banner");
+    if (memcmp(banner, "RFB 003.", 8) != 0)
+        g_error("%s: not an RFB banner: %02x %02x %02x %02x %02x %02x", label, banner[0], banner[1],
+                banner[2], banner[3], banner[4], banner[5]);
+    g_test_message("display: %.11s", (const char *)banner);
+    soup_websocket_connection_send_binary(ws, "RFB 003.008\n", 12);
+    rfb_take(r, &n_types, 1, "security types");
+    g_assert_cmpuint(n_types, >=, 1);
+    g_assert_cmpuint(n_types, <=, sizeof(types));
+    rfb_take(r, types, n_types, "security types");
+    g_assert_nonnull(memchr(types, 1, n_types)); /* None */
+    soup_websocket_connection_send_binary(ws, &none, 1);
+    rfb_take(r, result, 4, "security result");
+    g_assert_cmpmem(result, 4, "\0\0\0\0", 4);
+    soup_websocket_connection_send_binary(ws, &shared, 1);
+    rfb_take(r, init, 24, "ServerInit");
+    *ret_width = (guint)init[0] << 8 | init[1];
+    *ret_height = (guint)init[2] << 8 | init[3];
+    name_len =
+        (guint32)init[20] << 24 | (guint32)init[21] << 16 | (guint32)init[22] << 8 | init[23];
+    g_assert_cmpuint(name_len, <, 4096);
+    rfb_take(r, NULL, name_len, "desktop name");
+}
+
+static void
+rfb_close(SoupWebsocketConnection *ws)
+{
+    if (soup_websocket_connection_get_state(ws) == SOUP_WEBSOCKET_STATE_OPEN)
+        (void)g_io_stream_close(soup_websocket_connection_get_io_stream(ws), NULL, NULL);
+    g_signal_handlers_disconnect_matched(ws, G_SIGNAL_MATCH_FUNC, 0, 0, NULL, rfb_message, NULL);
+    g_signal_handlers_disconnect_matched(ws, G_SIGNAL_MATCH_FUNC, 0, 0, NULL, rfb_closed, NULL);
+    g_object_unref(ws);
+}
+
+static void
+test_vnc(void)
+{
+    g_autofree char *prefix = dv_test_system_prefix_new("dvcon", getppid());
+    g_autofree char *dir = dv_test_system_dir_new(prefix);
+    g_autofree char *state = g_strdup_printf("%s/%sstate", g_get_tmp_dir(), prefix);
+    g_autofree char *vm = g_strdup_printf("%svnc", prefix);
+    g_autofree char *plain = g_strdup_printf("%snone", prefix);
+    g_autofree char *spice = g_strdup_printf("%sspice", prefix);
+    g_autofree char *host = NULL;
+    g_autofree char *body = NULL;
+    g_autofree char *path = NULL;
+    g_autofree char *xml = NULL;
+    g_autoptr(DvTestDaemon) d = NULL;
+    Rfb r = { g_byte_array_new(), FALSE };
+    /* Each connection gets a buffer of its own: what an old one still
+     * delivers must not land in the next one's. */
+    g_autoptr(GPtrArray) old = g_ptr_array_new_with_free_func((GDestroyNotify)g_byte_array_unref);
+    SoupWebsocketConnection *ws;
+    guint status = 0;
+    guint width = 0;
+    guint height = 0;
+    gint64 t0;
+    gint64 connect_us;
+
+    g_setenv("DV_DEBUG_CONSOLE_TICKET_SECONDS", "2", TRUE);
+    g_assert_cmpint(g_mkdir(state, 0700), ==, 0);
+    d = dv_test_daemon_start(state, NULL);
+    daemon_log = g_build_filename(state, "droverd.err", NULL);
+    host = g_strdup_printf("{\"name\":\"%slocal\",\"uri\":\"%s\"}", prefix, DV_TEST_SYSTEM_URI);
+    dv_test_run_job_ok(d, "POST", "/api/v1/hosts", host);
+
+    /* Bad input: named, nothing made. */
+    {
+        g_autofree char *bad = g_strdup_printf(
+            "{\"name\":\"%sbad\",\"host\":\"%slocal\",\"memory_mib\":64,\"graphics\":\"rdp\"}",
+            prefix, prefix);
+        g_autoptr(JsonNode) resp =
+            dv_test_request_as(d, d->token, "POST", "/api/v1/vms", bad, &status);
+        dv_test_assert_error(resp, status, 400, "invalid-argument", "graphics");
+    }
+    /* A VM made by Drover has a VNC display (SeaBIOS with no disk is
+     * enough to draw a screen); one without; one with SPICE (not started). */
+    body = g_strdup_printf("{\"name\":\"%s\",\"host\":\"%slocal\",\"memory_mib\":64,"
+                           "\"start\":true}",
+                           vm, prefix);
+    dv_test_run_job_ok(d, "POST", "/api/v1/vms", body);
+    g_free(body);
+    body = g_strdup_printf("{\"name\":\"%s\",\"host\":\"%slocal\",\"memory_mib\":64,"
+                           "\"graphics\":\"none\",\"start\":true}",
+                           plain, prefix);
+    dv_test_run_job_ok(d, "POST", "/api/v1/vms", body);
+    g_free(body);
+    body = g_strdup_printf("{\"name\":\"%s\",\"host\":\"%slocal\",\"memory_mib\":64,"
+                           "\"graphics\":\"spice\"}",
+                           spice, prefix);
+    dv_test_run_job_ok(d, "POST", "/api/v1/vms", body);
+    {
+        const char *const args[] = { "dumpxml", vm, NULL };
+        const char *const sargs[] = { "dumpxml", spice, NULL };
+        const char *const pargs[] = { "dumpxml", plain, NULL };
+        g_autofree char *sxml = dv_test_virsh(sargs);
+        g_autofree char *pxml = dv_test_virsh(pargs);
+        xml = dv_test_virsh(args);
+        g_assert_nonnull(strstr(xml, "<graphics type='vnc'"));
+        g_assert_nonnull(strstr(xml, "address='127.0.0.1'"));
+        /* The TCP listener is locked by a password that has expired. */
+        g_assert_nonnull(strstr(xml, "passwdValidTo='1970-01-01T00:00:01'"));
+        g_assert_nonnull(strstr(sxml, "<graphics type='spice'"));
+        g_assert_null(strstr(pxml, "<graphics"));
+    }
+
+    /* Through droverd: RFB from the banner to ServerInit. */
+    path = g_strdup_printf("/api/v1/vms/%s/console?type=vnc", vm);
+    t0 = g_get_monotonic_time();
+    ws = rfb_connect(d, path, d->token, &r, &status);
+    g_assert_nonnull(ws);
+    g_assert_cmpuint(status, ==, 101);
+    g_assert_cmpstr(soup_websocket_connection_get_protocol(ws), ==, "binary");
+    rfb_handshake(ws, &r, "token", &width, &height);
+    connect_us = g_get_monotonic_time() - t0;
+    g_printerr("# vnc: connect to ServerInit %.1f ms, framebuffer %ux%u\n", connect_us / 1000.0,
+               width, height);
+    g_assert_cmpuint(width, >, 0);
+    g_assert_cmpuint(height, >, 0);
+    g_assert_cmpint(connect_us, <, 5 * G_USEC_PER_SEC);
+    /* A framebuffer update request is answered (the relay carries input). */
+    {
+        static const guint8 req[10] = { 3, 0, 0, 0, 0, 0, 0, 16, 0, 16 };
+        guint8 head[4];
+        soup_websocket_connection_send_binary(ws, req, sizeof(req));
+        rfb_take(&r, head, 4, "FramebufferUpdate");
+        g_assert_cmpuint(head[0], ==, 0);
+    }
+    rfb_close(ws);
+    g_ptr_array_add(old, r.in);
+    r.in = g_byte_array_new();
+    r.closed = FALSE;
+
+    /* Tickets: once, for this VM only, for 2 s here. */
+    {
+        g_autofree char *t = ticket_for(d, vm);
+        g_autofree char *tp = g_strdup_printf("%s&ticket=%s", path, t);
+        g_autofree char *t_other = ticket_for(d, plain);
+        g_autofree char *tp_other = g_strdup_printf("%s&ticket=%s", path, t_other);
+        g_autofree char *t_old = ticket_for(d, vm);
+        g_autofree char *tp_old = g_strdup_printf("%s&ticket=%s", path, t_old);
+
+        ws = rfb_connect(d, tp, NULL, &r, &status);
+        g_assert_nonnull(ws);
+        rfb_handshake(ws, &r, "ticket", &width, &height);
+        rfb_close(ws);
+        g_ptr_array_add(old, r.in);
+        r.in = g_byte_array_new();
+        r.closed = FALSE;
+        assert_refused(d, tp, NULL, 401, "auth-required", "ticket", "already used");
+        assert_refused(d, tp_other, NULL, 403, "permission-denied", "ticket", "another VM");
+        g_usleep(2500 * 1000);
+        assert_refused(d, tp_old, NULL, 401, "auth-required", "ticket", "expired");
+    }
+    /* Refusals naming the field. */
+    {
+        g_autofree char *mode = g_strdup_printf("%s&mode=read", path);
+        g_autofree char *sp = g_strdup_printf("/api/v1/vms/%s/console?type=spice", vm);
+        g_autofree char *none = g_strdup_printf("/api/v1/vms/%s/console?type=vnc", plain);
+        g_autofree char *off = g_strdup_printf("/api/v1/vms/%s/console?type=vnc", spice);
+        assert_refused(d, mode, d->token, 400, "invalid-argument", "mode", NULL);
+        assert_refused(d, sp, d->token, 422, "not-supported", "type", NULL);
+        assert_refused(d, none, d->token, 409, "conflict", "type", "no graphical display");
+        assert_refused(d, off, d->token, 409, "conflict", NULL, "opens while it runs");
+    }
+    /* Many at once: each gets its own connection to the display. */
+    {
+        SoupWebsocketConnection *many[4];
+        Rfb rs[4];
+        for (guint i = 0; i < G_N_ELEMENTS(many); i++) {
+            rs[i].in = g_byte_array_new();
+            rs[i].closed = FALSE;
+            many[i] = rfb_connect(d, path, d->token, &rs[i], &status);
+            g_assert_nonnull(many[i]);
+        }
+        for (guint i = 0; i < G_N_ELEMENTS(many); i++) {
+            rfb_handshake(many[i], &rs[i], "many", &width, &height);
+            rfb_close(many[i]);
+            g_ptr_array_add(old, rs[i].in);
+        }
+    }
+    /* The VM stops: an open display's WebSocket ends. */
+    {
+        g_autofree char *stop = g_strdup_printf("/api/v1/vms/%s/stop", vm);
+        ws = rfb_connect(d, path, d->token, &r, &status);
+        g_assert_nonnull(ws);
+        rfb_handshake(ws, &r, "stop", &width, &height);
+        dv_test_run_job_ok(d, "POST", stop, NULL);
+        t0 = g_get_monotonic_time();
+        while (!r.closed && g_get_monotonic_time() - t0 < 20 * G_USEC_PER_SEC)
+            g_main_context_iteration(NULL, TRUE);
+        g_assert_true(r.closed);
+        rfb_close(ws);
+    }
+    g_byte_array_unref(r.in);
+}
+
 static void
 run_isolated(void)
 {
@@ -719,6 +1029,8 @@ run_isolated(void)
     if (g_test_subprocess()) {
         if (g_str_has_suffix(g_test_get_path(), "/churn"))
             test_churn();
+        else if (g_str_has_suffix(g_test_get_path(), "/vnc"))
+            test_vnc();
         else
             test_console();
         return;
@@ -737,5 +1049,6 @@ main(int argc, char **argv)
     the_virt = dv_virt_new();
     g_test_add_func("/drover/api/console-system/serial", run_isolated);
     g_test_add_func("/drover/api/console-system/churn", run_isolated);
+    g_test_add_func("/drover/api/console-system/vnc", run_isolated);
     return g_test_run();
 }

@@ -118,8 +118,10 @@ JsonObject *dv_virt_host_get_daemon_limits(DvVirtHost *host, GError **error);
 /* Builds a domain definition from @spec:
  * {name*, uuid, description, domain_type ("kvm"|"qemu"|"test", default
  *  "qemu"), vcpus (default 1), memory_mib*, generation (1 BIOS/pc, 2 UEFI/
- *  q35), secure_boot (default: generation == 2), graphics (VNC on
- *  127.0.0.1), serial_log (path of a file serial console),
+ *  q35), secure_boot (default: generation == 2), graphics ("vnc",
+ *  "spice" or "none", the default; its TCP listener on graphics_listen,
+ *  default DV_VIRT_GRAPHICS_LISTEN, locked by a password that has
+ *  already expired), serial_log (path of a file serial console),
  *  kernel, initrd, cmdline (direct kernel boot),
  *  disks: [{path*, format ("qcow2"|"raw"), device ("disk"|"cdrom"),
  *           readonly, bus ("virtio"|"sata"|"ide"|"scsi")}],
@@ -473,6 +475,20 @@ void dv_virt_watch_free(DvVirtWatch *watch);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirt, dv_virt_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirtHost, dv_virt_host_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirtWatch, dv_virt_watch_free)
+
+/* ---- graphical console (dv-virt-graphics.c; docs/VIRT.md, "Graphical console") ---- */
+
+/* Where a display Drover defines listens when the spec does not say. */
+#define DV_VIRT_GRAPHICS_LISTEN "127.0.0.1"
+
+/* A new client connection to the display of the running domain @uuid,
+ * whose first <graphics> must be of @type ("vnc"): a socket descriptor
+ * the caller owns (close it), speaking RFB with the security type None
+ * (libvirt's SKIPAUTH).  -1 with DV_ERROR_CONFLICT (not running; no
+ * display or another type, naming "type"), DV_ERROR_NOT_SUPPORTED (a
+ * remote transport, which cannot pass a descriptor) or a host error. */
+int dv_virt_domain_open_graphics(DvVirtHost *host, const char *uuid, const char *type,
+                                 GCancellable *cancellable, GError **error);
 
 /* ---- serial console (dv-virt-console.c; docs/VIRT.md, "Serial console") ---- */
 

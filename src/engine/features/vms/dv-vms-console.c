@@ -212,13 +212,20 @@ dv_engine_vm_console_check(DvEngine *engine, const char *vm_ref, GHashTable *que
             }
         }
     }
-    if (type != NULL && g_strcmp0(type, "serial") != 0) {
-        if (g_strcmp0(type, "vnc") == 0 || g_strcmp0(type, "spice") == 0)
+    if (type != NULL && g_strcmp0(type, "serial") != 0 && g_strcmp0(type, "vnc") != 0) {
+        if (g_strcmp0(type, "spice") == 0)
             dv_set_field_error(error, DV_ERROR_NOT_SUPPORTED, "type",
-                               "type: %s consoles are not served yet; type=serial is", type);
+                               "type: SPICE displays are not bridged yet; type=vnc and "
+                               "type=serial are");
         else
             dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "type",
-                               "type: must be serial");
+                               "type: must be serial (the default) or vnc");
+        return NULL;
+    }
+    if (g_strcmp0(type, "vnc") == 0 && mode != NULL) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "mode",
+                           "mode: applies to type=serial only (a VNC display takes every "
+                           "viewer's input)");
         return NULL;
     }
     if (mode != NULL && g_strcmp0(mode, "write") != 0 && g_strcmp0(mode, "read") != 0) {
@@ -230,7 +237,7 @@ dv_engine_vm_console_check(DvEngine *engine, const char *vm_ref, GHashTable *que
     if (g_strcmp0(dv_json_get_string(vm, "state", ""), "running") != 0) {
         g_autofree char *safe = dv_text_excerpt(dv_json_get_string(vm, "name", ""), 80);
         g_set_error(error, DV_ERROR, DV_ERROR_CONFLICT,
-                    "VM %s is %s: its serial console opens while it runs", safe,
+                    "VM %s is %s: its console opens while it runs", safe,
                     dv_json_get_string(vm, "state", "unknown"));
         return NULL;
     }
@@ -238,7 +245,31 @@ dv_engine_vm_console_check(DvEngine *engine, const char *vm_ref, GHashTable *que
     json_object_set_string_member(out, "id", dv_json_get_string(vm, "id", ""));
     json_object_set_string_member(out, "name", dv_json_get_string(vm, "name", ""));
     json_object_set_string_member(out, "mode", mode != NULL ? mode : "write");
+    json_object_set_string_member(out, "type", type != NULL ? type : "serial");
     return out;
+}
+
+/* --- graphical displays ----------------------------------------------------------- */
+
+int
+dv_engine_vm_console_open_display(DvEngine *engine, const char *vm_id, const char *type,
+                                  GError **error)
+{
+    g_autoptr(JsonObject) vm = dv_core_resolve(engine, DV_KIND_VM, vm_id, NULL, error);
+    g_autoptr(DvVirtHost) vh = NULL;
+    int fd;
+
+    if (vm == NULL)
+        return -1;
+    vh = dv_core_virt_host_by_id(engine, dv_json_get_string(vm, "host_id", ""), error);
+    if (vh == NULL)
+        return -1;
+    fd = dv_virt_domain_open_graphics(vh, dv_json_get_string(vm, "uuid", ""), type, NULL, error);
+    if (fd < 0) {
+        g_autofree char *safe = dv_text_excerpt(dv_json_get_string(vm, "name", ""), 80);
+        g_prefix_error(error, "VM %s: ", safe);
+    }
+    return fd;
 }
 
 /* --- the shared stream --------------------------------------------------------- */

@@ -91,10 +91,18 @@ JsonObject *dv_engine_vm_console_ticket(DvEngine *engine, const char *vm_ref, co
  * (DV_ERROR_PERMISSION_DENIED), each naming the field "ticket". */
 char *dv_engine_vm_console_redeem(DvEngine *engine, const char *ticket, const char *vm_ref,
                                   GError **error);
-/* GET /vms/{ref}/console's inputs: type (serial), mode (write|read),
- * ticket; the VM running.  Returns {id, name, mode}. */
+/* GET /vms/{ref}/console's inputs: type (serial|vnc), mode (write|read,
+ * serial only), ticket; the VM running.  Returns {id, name, mode, type}. */
 JsonObject *dv_engine_vm_console_check(DvEngine *engine, const char *vm_ref, GHashTable *query,
                                        GError **error);
+
+/* A new client connection to the graphical display (@type "vnc") of
+ * VM @vm_id: a socket descriptor the caller owns, speaking RFB with the
+ * security type None; -1 with a DV_ERROR (no such display: CONFLICT
+ * naming "type"; a remote host: NOT_SUPPORTED).  A libvirt round trip:
+ * not on the main thread. */
+int dv_engine_vm_console_open_display(DvEngine *engine, const char *vm_id, const char *type,
+                                      GError **error);
 
 typedef struct _DvVmConsoleViewer DvVmConsoleViewer;
 /* Called from any thread (libvirt's event loop) with the guest's output
