@@ -9,7 +9,16 @@
  * which clears the function under the same mutex, returns only when no
  * call runs and none will come.  Writes may come from any thread: what
  * the stream does not take at once waits in @pending (under the mutex)
- * and goes out when libvirt says the stream is writable. */
+ * and goes out when libvirt says the stream is writable.
+ *
+ * libvirt's reference: the remote driver of libvirt 9.0 never calls the
+ * free function given to virStreamEventAddCallback (fixed upstream in
+ * 2025, "remote/stream-event: Fix a memory leak in
+ * remoteStreamCallbackFree()"), so none is given.  Once the callback is
+ * removed, a zero timeout on libvirt's event loop drops that reference:
+ * the loop runs one callback at a time, so a dispatch of the stream that
+ * was under way has returned by then (LeakSanitizer found the shared
+ * state left behind, one per stream). */
 
 #include "dv-virt-private.h"
 
@@ -24,6 +33,7 @@ typedef struct {
     virStreamPtr st;
     GByteArray *pending;
     gboolean ended;
+    int release_timer; /* the timeout that drops libvirt's reference, or -1 */
 } DvVirtConsoleShared;
 
 struct _DvVirtConsole {
@@ -43,6 +53,28 @@ dv_virt_console_shared_unref(void *data)
     g_byte_array_unref(shared->pending);
     g_mutex_clear(&shared->lock);
     g_free(shared);
+}
+
+/* libvirt's event loop thread: the stream's callback is gone and no
+ * dispatch of it runs any more. */
+static void
+dv_virt_console_release_cb(int timer, void *opaque)
+{
+    (void)virEventRemoveTimeout(timer);
+    dv_virt_console_shared_unref(opaque);
+}
+
+/* Under the lock, once the callback is removed: libvirt's reference goes
+ * from the event loop, after any dispatch under way. */
+static void
+dv_virt_console_release_locked(DvVirtConsoleShared *shared)
+{
+    if (shared->release_timer >= 0)
+        return;
+    shared->release_timer = virEventAddTimeout(0, dv_virt_console_release_cb, shared, NULL);
+    /* Without a timer the reference stays: a small leak, not a use after free. */
+    if (shared->release_timer < 0)
+        virResetLastError();
 }
 
 /* Under the lock: writes what waits; TRUE while the stream is usable. */
@@ -75,6 +107,7 @@ dv_virt_console_end_locked(DvVirtConsoleShared *shared, const char *why)
     shared->ended = TRUE;
     (void)virStreamEventRemoveCallback(shared->st); /* may already be gone */
     virResetLastError();
+    dv_virt_console_release_locked(shared);
     if (shared->func != NULL)
         shared->func(NULL, 0, why, shared->user_data);
 }
@@ -160,13 +193,14 @@ dv_virt_console_open(DvVirtHost *host, const char *uuid, DvVirtConsoleFunc func,
     shared->user_data = user_data;
     shared->st = console->st;
     shared->pending = g_byte_array_new();
+    shared->release_timer = -1;
     console->shared = shared;
     if (virStreamEventAddCallback(console->st,
                                   VIR_STREAM_EVENT_READABLE | VIR_STREAM_EVENT_ERROR |
                                       VIR_STREAM_EVENT_HANGUP,
-                                  dv_virt_console_cb, shared, dv_virt_console_shared_unref) < 0) {
+                                  dv_virt_console_cb, shared, NULL) < 0) {
         virError copy = { 0 };
-        dv_virt_console_shared_unref(shared); /* libvirt did not take it */
+        /* libvirt did not take its reference: dv_virt_console_free() drops it. */
         virCopyLastError(&copy);
         dv_virt_set_error_from_virt(error, copy.code != 0 ? &copy : NULL,
                                     dv_virt_host_get_uri(host), FALSE,
@@ -219,7 +253,10 @@ dv_virt_console_free(DvVirtConsole *console)
         shared->func = NULL;
         if (!shared->ended) {
             shared->ended = TRUE;
-            (void)virStreamEventRemoveCallback(console->st);
+            if (console->cb_added) {
+                (void)virStreamEventRemoveCallback(console->st);
+                dv_virt_console_release_locked(shared);
+            }
         }
         g_mutex_unlock(&shared->lock);
         if (!console->cb_added)
