@@ -152,6 +152,9 @@ virDomainPtr dv_virt_domain_lookup(DvVirtOp *op, const char *uuid, GError **erro
  * in-process test:/// hosts a reference on the pool's one connection. */
 virConnectPtr dv_virt_host_open_conn(DvVirtHost *host, GError **error);
 
+/* A random 8-character display password (VNC's limit); g_free. */
+char *dv_virt_graphics_password_new(void);
+
 /* Random suffix for probe object names. */
 char *dv_virt_random_suffix(void);
 
