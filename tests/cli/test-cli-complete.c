@@ -5,7 +5,7 @@
  * as readline sets them, the function `complete -p drover` names called,
  * and COMPREPLY read back.  The drover on PATH is the build's; object
  * names come from a real droverd with a test:/// host.  zsh's script is
- * checked for syntax and run through `drover __complete` the same way. */
+ * checked for syntax and run with compadd and _files standing in. */
 
 #include <glib/gstdio.h>
 #include <gio/gio.h>
@@ -188,12 +188,31 @@ static void
 test_zsh(Fixture *f, gconstpointer data)
 {
     g_autofree char *script = script_path("_drover");
-    const char *argv[] = { "zsh", "-n", script, NULL };
+    g_autofree char *bin = g_build_filename(g_getenv("DV_TOP_BUILDDIR"), "src", "cli", NULL);
+    g_autofree char *path = g_strconcat("PATH=", bin, ":/usr/bin:/bin", NULL);
+    g_autofree char *program = g_strdup_printf(
+        /* compadd and _files stand in for zsh's completion system: the
+         * script's own logic, words and CURRENT as compsys sets them. */
+        "compadd() { shift; print -l -- \"$@\"; }\n"
+        "_files() { print FILES; }\n"
+        "words=(drover vm st); CURRENT=3; source %s\n"
+        "words=(drover host add x --domain-type ''); CURRENT=6; source %s\n"
+        "words=(drover login --password-file ''); CURRENT=4; source %s\n",
+        script, script, script);
+    const char *syntax[] = { "zsh", "-n", script, NULL };
+    const char *run[] = { "zsh", "-f", "-c", program, NULL };
+    const char *env[] = { path, NULL };
     g_autofree char *out = NULL;
     g_autofree char *err = NULL;
+    g_autofree char *out2 = NULL;
+    g_autofree char *err2 = NULL;
 
-    g_assert_cmpint(dv_test_spawn(argv, NULL, &out, &err), ==, 0);
+    g_assert_cmpint(dv_test_spawn(syntax, NULL, &out, &err), ==, 0);
     g_assert_cmpstr(err, ==, "");
+    g_assert_cmpint(dv_test_spawn(run, env, &out2, &err2), ==, 0);
+    g_assert_cmpstr(err2, ==, "");
+    /* Verbs, choice values, then file names where drover offers nothing. */
+    g_assert_cmpstr(out2, ==, "start\nstop\nauto\nkvm\nqemu\nFILES\n");
 }
 
 int
@@ -203,6 +222,6 @@ main(int argc, char **argv)
     g_test_add("/drover/cli/complete/words", Fixture, NULL, fixture_setup, test_words, fixture_teardown);
     g_test_add("/drover/cli/complete/options", Fixture, NULL, fixture_setup, test_options, fixture_teardown);
     g_test_add("/drover/cli/complete/names", Fixture, NULL, fixture_setup, test_names, fixture_teardown);
-    g_test_add("/drover/cli/complete/zsh-syntax", Fixture, NULL, fixture_setup, test_zsh, fixture_teardown);
+    g_test_add("/drover/cli/complete/zsh", Fixture, NULL, fixture_setup, test_zsh, fixture_teardown);
     return g_test_run();
 }
