@@ -31,7 +31,7 @@ script_path(const char *name)
  * returns COMPREPLY, one a line, sorted.  @logged_in gives drover the
  * daemon's URL and token through the environment. */
 static char *
-complete_bash(Fixture *f, const char *line, gboolean logged_in)
+complete_bash_at(Fixture *f, const char *line, gboolean logged_in, const char *url)
 {
     g_autofree char *script = script_path("drover.bash");
     g_autofree char *bin = g_build_filename(g_getenv("DV_TOP_BUILDDIR"), "src", "cli", NULL);
@@ -62,7 +62,7 @@ complete_bash(Fixture *f, const char *line, gboolean logged_in)
     g_ptr_array_add(env, g_strconcat("HOME=", f->xdg, NULL));
     g_ptr_array_add(env, g_strconcat("XDG_CONFIG_HOME=", f->xdg, NULL));
     if (logged_in) {
-        g_ptr_array_add(env, g_strconcat("DROVER_SERVER=", f->d->url, NULL));
+        g_ptr_array_add(env, g_strconcat("DROVER_SERVER=", url != NULL ? url : f->d->url, NULL));
         g_ptr_array_add(env, g_strconcat("DROVER_TOKEN=", f->d->token, NULL));
     }
     g_ptr_array_add(env, NULL);
@@ -71,6 +71,12 @@ complete_bash(Fixture *f, const char *line, gboolean logged_in)
     g_assert_cmpint(status, ==, 0);
     g_assert_cmpstr(err, ==, "");
     return g_steal_pointer(&out);
+}
+
+static char *
+complete_bash(Fixture *f, const char *line, gboolean logged_in)
+{
+    return complete_bash_at(f, line, logged_in, NULL);
 }
 
 static void
@@ -181,7 +187,32 @@ test_names(Fixture *f, gconstpointer data)
         g_assert_cmpstr(dead, ==, "");
         g_assert_cmpint(g_get_monotonic_time() - start, <, 5 * G_USEC_PER_SEC);
     }
-    g_assert_no_error(error);
+
+    /* A server that accepts the connection and never answers: nothing,
+     * after the 2 s timeout, not the 60 s of other commands. */
+    {
+        g_autoptr(GSocket) sock = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, 0, &error);
+        g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+        g_autoptr(GSocketAddress) any = g_inet_socket_address_new(lo, 0);
+        g_autoptr(GSocketAddress) bound = NULL;
+        g_autofree char *url = NULL;
+        g_autofree char *hung = NULL;
+        gint64 start;
+
+        g_assert_no_error(error);
+        g_assert_true(g_socket_bind(sock, any, TRUE, &error));
+        g_assert_true(g_socket_listen(sock, &error));
+        bound = g_socket_get_local_address(sock, &error);
+        g_assert_no_error(error);
+        url = g_strdup_printf("http://127.0.0.1:%u",
+                              g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound)));
+        start = g_get_monotonic_time();
+        hung = complete_bash_at(f, "drover vm start ", TRUE, url);
+        g_test_message("hung server: %.1f s", (g_get_monotonic_time() - start) / 1e6);
+        g_assert_cmpstr(hung, ==, "");
+        g_assert_cmpint(g_get_monotonic_time() - start, >=, 2 * G_USEC_PER_SEC);
+        g_assert_cmpint(g_get_monotonic_time() - start, <, 4 * G_USEC_PER_SEC);
+    }
 }
 
 static void
