@@ -106,6 +106,12 @@ dv_cli_client_new(const char *server, gboolean insecure, GError **error)
 }
 
 void
+dv_cli_client_set_timeout(DvCliClient *client, guint seconds)
+{
+    g_object_set(client->session, "timeout", seconds, NULL);
+}
+
+void
 dv_cli_client_free(DvCliClient *client)
 {
     if (client == NULL)

@@ -28,6 +28,9 @@ DvCliClient *dv_cli_client_new(const char *server, gboolean insecure, GError **e
 void dv_cli_client_free(DvCliClient *client);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvCliClient, dv_cli_client_free)
 
+/* Seconds a connection or a read may take (60 unless set): shell
+ * completion, which must never hang a prompt, sets 2. */
+void dv_cli_client_set_timeout(DvCliClient *client, guint seconds);
 /* The normalised server URL, without "/api/v1" (borrowed). */
 const char *dv_cli_client_get_server(DvCliClient *client);
 /* Sets the bearer token (copied into guarded memory); NULL clears it. */
