@@ -375,8 +375,11 @@ dv_daemon_dump_openapi(DvEngine *engine)
 {
     g_autoptr(JsonObject) doc = dv_core_openapi_to_json(engine);
     g_autofree char *text = dv_json_object_to_string(doc, TRUE);
-    g_print("%s\n", text);
-    return 0;
+    /* Not g_print(): it converts to the locale's charset, and the C
+     * locale of a build turns the UTF-8 of descriptions into '?'. */
+    fputs(text, stdout);
+    fputs("\n", stdout);
+    return fflush(stdout) == 0 ? 0 : 1;
 }
 
 int

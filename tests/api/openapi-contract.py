@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Validates recorded droverd answers against the OpenAPI document.
+
+    openapi-contract.py DOC RECORDS
+
+RECORDS is {"records": [{op, method, path, status, want, stream, body}]},
+written by tests/api/test-api-openapi.c.  Fails (exit 1), one line each:
+
+  - a record whose operation is not in DOC, or whose method and path do
+    not match that operation's template;
+  - a status other than the step's `want`, or, with no `want`, not the
+    operation's documented success status;
+  - a body that does not validate against the schema DOC gives that
+    status (its exact code, else `default`), with the JSON path of each
+    error (python3-jsonschema, Draft 2020-12);
+  - an operation of DOC that no record exercised with its documented
+    success or its `want`.
+"""
+
+import json
+import re
+import sys
+
+import jsonschema
+from jsonschema import Draft202012Validator
+
+
+def template_regex(path):
+    parts = []
+    for seg in path.strip("/").split("/"):
+        parts.append("[^/]+" if seg.startswith("{") else re.escape(seg))
+    return re.compile("^/" + "/".join(parts) + "$")
+
+
+def main(doc_path, records_path):
+    doc = json.load(open(doc_path, encoding="utf-8"))
+    records = json.load(open(records_path, encoding="utf-8"))["records"]
+    ops = {}
+    for path, item in doc["paths"].items():
+        for method, o in item.items():
+            ops[o["operationId"]] = (method.upper(), path, o)
+    # Every schema resolves its $refs against the whole document.
+    registry_doc = {"components": doc["components"]}
+    bad = []
+    covered = set()
+    for r in records:
+        where = f"{r['op']} {r['method']} {r['path']} -> {r['status']}"
+        if r["op"] not in ops:
+            bad.append(f"{where}: not an operation of the document")
+            continue
+        method, template, o = ops[r["op"]]
+        if method != r["method"] or not template_regex(template).match(r["path"].split("?")[0]):
+            bad.append(f"{where}: not {method} {template}")
+            continue
+        success = [c for c in o["responses"] if c != "default"]
+        want = str(r["want"]) if r.get("want") else None
+        status = str(r["status"])
+        if want is not None and status != want:
+            bad.append(f"{where}: expected {want}; body {json.dumps(r['body'])[:300]}")
+            continue
+        if want is None and status not in success:
+            bad.append(f"{where}: not a documented success ({', '.join(success)}); "
+                       f"body {json.dumps(r['body'])[:300]}")
+            continue
+        resp = o["responses"].get(status) or o["responses"]["default"]
+        content = resp.get("content", {})
+        if r.get("stream"):
+            if "text/event-stream" not in content:
+                bad.append(f"{where}: a stream where the document has {list(content)}")
+            covered.add(r["op"])
+            continue
+        media = content.get("application/json")
+        if media is None:
+            bad.append(f"{where}: the document gives no JSON body for {status}")
+            continue
+        schema = dict(media["schema"])
+        schema["components"] = registry_doc["components"]
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        validator = Draft202012Validator(schema)
+        errors = sorted(validator.iter_errors(r["body"]), key=lambda e: list(e.absolute_path))
+        for e in errors:
+            jp = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.absolute_path)
+            bad.append(f"{where}: at {jp}: {e.message[:200]}")
+        if not errors:
+            covered.add(r["op"])
+    for name in ops:
+        if name not in covered:
+            bad.append(f"{name}: no request of this operation was answered as documented")
+    for b in bad:
+        print(b)
+    print(f"openapi-contract: {len(records)} answers, {len(covered)} of {len(ops)} operations "
+          f"covered, {len(bad)} problems (jsonschema {jsonschema_version()})")
+    return 1 if bad else 0
+
+
+def jsonschema_version():
+    try:
+        from importlib.metadata import version
+        return version("jsonschema")
+    except Exception:  # noqa: BLE001 - the version is only informative
+        return "?"
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        print(__doc__)
+        sys.exit(2)
+    sys.exit(main(sys.argv[1], sys.argv[2]))
