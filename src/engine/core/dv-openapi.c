@@ -120,18 +120,47 @@ dv_openapi_response(const char *description, const char *schema_name)
     return r;
 }
 
+/* Whether @op answers with its kind's own records, which carry an id:
+ * GET /things (a page of them), GET /things/{ref} and a 201 create.  Other
+ * objects (reports, a VM's snapshots, the session) are only objects.  No
+ * row says so; the path does (docs/DECISIONS.md, "The OpenAPI document"). */
+static const char *
+dv_openapi_record_schema(const DvOp *op)
+{
+    g_auto(GStrv) segs = g_strsplit(op->path + 1, "/", -1);
+    guint n = g_strv_length(segs);
+
+    if (op->object == DV_KIND_LAST)
+        return NULL;
+    if (op->object == DV_KIND_JOB)
+        return "Job";
+    if (op->shape == DV_OP_SHAPE_CREATED)
+        return "Record";
+    if (g_strcmp0(op->method, "GET") != 0)
+        return NULL;
+    if (op->shape == DV_OP_SHAPE_LIST && n == 1)
+        return "Record";
+    if (op->shape == DV_OP_SHAPE_OBJECT && n == 2 && segs[1][0] == '{')
+        return "Record";
+    return NULL;
+}
+
 static JsonObject *
 dv_openapi_responses(const DvOp *op)
 {
     JsonObject *rs = json_object_new();
+    const char *record = dv_openapi_record_schema(op);
+    g_autofree char *list = record != NULL ? g_strconcat(record, "List", NULL) : NULL;
     JsonObject *r;
 
     switch (op->shape) {
     case DV_OP_SHAPE_OBJECT:
-        json_object_set_object_member(rs, "200", dv_openapi_response("The object.", "Object"));
+        json_object_set_object_member(rs, "200", dv_openapi_response("The object.",
+                                                                     record != NULL ? record : "Object"));
         break;
     case DV_OP_SHAPE_LIST:
-        json_object_set_object_member(rs, "200", dv_openapi_response("A page of the list.", "List"));
+        json_object_set_object_member(rs, "200", dv_openapi_response("A page of the list.",
+                                                                     list != NULL ? list : "List"));
         break;
     case DV_OP_SHAPE_JOB:
         r = dv_openapi_response("Accepted: the job doing it (Location: /api/v1/jobs/{id}).",
@@ -139,7 +168,8 @@ dv_openapi_responses(const DvOp *op)
         json_object_set_object_member(rs, "202", r);
         break;
     case DV_OP_SHAPE_CREATED:
-        json_object_set_object_member(rs, "201", dv_openapi_response("The new object.", "Object"));
+        json_object_set_object_member(rs, "201", dv_openapi_response("The new object.",
+                                                                     record != NULL ? record : "Object"));
         break;
     case DV_OP_SHAPE_EMPTY:
         json_object_set_object_member(rs, "200", dv_openapi_response("Done.", "Empty"));
@@ -258,6 +288,27 @@ dv_openapi_operation(const DvOp *op, JsonObject *row)
 }
 
 static JsonObject *
+dv_openapi_list_schema(const char *item)
+{
+    JsonObject *s = dv_openapi_typed("object", FALSE);
+    JsonObject *props = json_object_new();
+    JsonObject *p = dv_openapi_typed("array", FALSE);
+    JsonArray *req = json_array_new();
+
+    json_object_set_object_member(p, "items", item != NULL ? dv_openapi_ref(item)
+                                                           : dv_openapi_typed("object", FALSE));
+    json_object_set_object_member(props, "items", p);
+    p = dv_openapi_typed("string", TRUE);
+    json_object_set_string_member(p, "description",
+                                  "Pass as ?cursor= for the next page; null on the last.");
+    json_object_set_object_member(props, "next_cursor", p);
+    json_object_set_object_member(s, "properties", props);
+    json_array_add_string_element(req, "items");
+    json_object_set_array_member(s, "required", req);
+    return s;
+}
+
+static JsonObject *
 dv_openapi_schemas(void)
 {
     JsonObject *schemas = json_object_new();
@@ -306,21 +357,29 @@ dv_openapi_schemas(void)
     json_object_set_int_member(s, "maxProperties", 0);
     json_object_set_object_member(schemas, "Empty", s);
 
-    /* List: a page and the cursor of the next one (docs/API.md, "Lists"). */
+    /* Record: an object of a kind, as GET /things/{ref} answers it: an
+     * id, and times rendered as ISO 8601 text (the store keeps integers). */
     s = dv_openapi_typed("object", FALSE);
     props = json_object_new();
-    p = dv_openapi_typed("array", FALSE);
-    json_object_set_object_member(p, "items", dv_openapi_typed("object", FALSE));
-    json_object_set_object_member(props, "items", p);
-    p = dv_openapi_typed("string", TRUE);
-    json_object_set_string_member(p, "description",
-                                  "Pass as ?cursor= for the next page; null on the last.");
-    json_object_set_object_member(props, "next_cursor", p);
+    json_object_set_object_member(props, "id", dv_openapi_typed("string", FALSE));
     json_object_set_object_member(s, "properties", props);
+    props = json_object_new();
+    p = dv_openapi_typed("string", TRUE);
+    json_object_set_string_member(p, "format", "date-time");
+    /* format is only an annotation in 2020-12: the pattern asserts it */
+    json_object_set_string_member(p, "pattern",
+                                  "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?Z$");
+    json_object_set_object_member(props, "_at$", p);
+    json_object_set_object_member(s, "patternProperties", props);
     req = json_array_new();
-    json_array_add_string_element(req, "items");
+    json_array_add_string_element(req, "id");
     json_object_set_array_member(s, "required", req);
-    json_object_set_object_member(schemas, "List", s);
+    json_object_set_object_member(schemas, "Record", s);
+
+    /* Lists: a page and the cursor of the next one (docs/API.md, "Lists"). */
+    json_object_set_object_member(schemas, "List", dv_openapi_list_schema(NULL));
+    json_object_set_object_member(schemas, "RecordList", dv_openapi_list_schema("Record"));
+    json_object_set_object_member(schemas, "JobList", dv_openapi_list_schema("Job"));
 
     /* Job: a job record (docs/API.md, "Jobs"). */
     s = dv_openapi_typed("object", FALSE);
