@@ -63,7 +63,8 @@ static const DvStep dv_contract_steps[] = {
     { "cluster.list", "GET", "/clusters" },
     { "cluster.get", "GET", "/clusters/oa-c1" },
     { "cluster.change", "PATCH", "/clusters/oa-c1", "{\"description\":\"cluster\"}" },
-    { "host.create", "POST", "/hosts", "{\"name\":\"h1\",\"uri\":\"test://{dir}/h1.xml\",\"host_group\":\"oa-g1\"}" },
+    { "host.create", "POST", "/hosts",
+      "{\"name\":\"h1\",\"uri\":\"test://{dir}/h1.xml\",\"host_group\":\"oa-g1\"}" },
     { "host.list", "GET", "/hosts" },
     { "host.get", "GET", "/hosts/h1" },
     { "host.change", "PATCH", "/hosts/h1", "{\"max_connections\":8}" },
@@ -71,38 +72,49 @@ static const DvStep dv_contract_steps[] = {
     { "pool.list", "GET", "/storage-pools" },
     { "pool.get", "GET", "/storage-pools/pool1" },
     { "pool.volumes", "GET", "/storage-pools/pool1/volumes" },
-    { "pool.create", "POST", "/storage-pools", "{\"name\":\"oa-p1\",\"host\":\"h1\",\"path\":\"/oa-p1\"}" },
+    { "pool.create", "POST", "/storage-pools",
+      "{\"name\":\"oa-p1\",\"host\":\"h1\",\"path\":\"/oa-p1\"}" },
     { "pool.stop", "POST", "/storage-pools/oa-p1/stop" },
     { "pool.start", "POST", "/storage-pools/oa-p1/start" },
     { "pool.change", "PATCH", "/storage-pools/oa-p1", "{\"autostart\":false}" },
     { "volume.list", "GET", "/volumes" },
     { "volume.list", "GET", "/volumes?name=m1.qcow2", NULL, DV_STEP_ADMIN, 0, "m1_vol=items.0.id" },
     { "volume.get", "GET", "/volumes/{m1_vol}" },
-    { "volume.create", "POST", "/volumes", "{\"pool\":\"pool1\",\"host\":\"h1\",\"name\":\"oa-v1.qcow2\",\"size\":1048576}" },
-    { "volume.list", "GET", "/volumes?name=oa-v1.qcow2", NULL, DV_STEP_ADMIN, 0, "oa_vol=items.0.id" },
+    { "volume.create", "POST", "/volumes",
+      "{\"pool\":\"pool1\",\"host\":\"h1\",\"name\":\"oa-v1.qcow2\",\"size\":1048576}" },
+    { "volume.list", "GET", "/volumes?name=oa-v1.qcow2", NULL, DV_STEP_ADMIN, 0,
+      "oa_vol=items.0.id" },
     { "volume.resize", "POST", "/volumes/{oa_vol}/resize", "{\"size\":2097152}" },
     { "volume.delete", "DELETE", "/volumes/{oa_vol}" },
-    { "volume.upload", "POST", "/storage-pools/pool1/volumes?name=oa-up.iso", NULL, DV_STEP_UPLOAD },
+    { "volume.upload", "POST", "/storage-pools/pool1/volumes?name=oa-up.iso", NULL,
+      DV_STEP_UPLOAD },
     { "pool.delete", "DELETE", "/storage-pools/oa-p1" },
     { "network.list", "GET", "/networks" },
     { "network.get", "GET", "/networks/net1" },
-    { "network.create", "POST", "/networks", "{\"name\":\"oa-n1\",\"host\":\"h1\",\"forward\":\"isolated\",\"address\":\"10.99.1.1/24\"}" },
+    { "network.create", "POST", "/networks",
+      "{\"name\":\"oa-n1\",\"host\":\"h1\",\"forward\":\"isolated\",\"address\":\"10.99.1.1/"
+      "24\"}" },
     { "network.stop", "POST", "/networks/oa-n1/stop" },
     { "network.start", "POST", "/networks/oa-n1/start" },
     { "network.change", "PATCH", "/networks/oa-n1", "{\"autostart\":false}" },
     { "network.delete", "DELETE", "/networks/oa-n1" },
-    { "library_share.create", "POST", "/library-shares", "{\"name\":\"oa-ls\",\"path\":\"{state}/library/oa-ls\"}" },
+    { "library_share.create", "POST", "/library-shares",
+      "{\"name\":\"oa-ls\",\"path\":\"{state}/library/oa-ls\"}" },
     { "library_share.list", "GET", "/library-shares" },
     { "library_share.get", "GET", "/library-shares/oa-ls" },
     /* uploads go through a host: a share on h1's pool (test:/// fails the job) */
-    { "library_share.create", "POST", "/library-shares", "{\"name\":\"oa-ls2\",\"host\":\"h1\",\"pool\":\"pool1\"}" },
-    { "library_share.upload", "POST", "/library-shares/oa-ls2/files?name=oa.iso", NULL, DV_STEP_UPLOAD },
+    { "library_share.create", "POST", "/library-shares",
+      "{\"name\":\"oa-ls2\",\"host\":\"h1\",\"pool\":\"pool1\"}" },
+    { "library_share.upload", "POST", "/library-shares/oa-ls2/files?name=oa.iso", NULL,
+      DV_STEP_UPLOAD },
     { "library_share.delete", "DELETE", "/library-shares/oa-ls2" },
-    { "template.create", "POST", "/templates", "{\"name\":\"oa-t1\",\"vcpus\":1,\"memory_mib\":64}" },
+    { "template.create", "POST", "/templates",
+      "{\"name\":\"oa-t1\",\"vcpus\":1,\"memory_mib\":64}" },
     { "template.list", "GET", "/templates" },
     { "template.get", "GET", "/templates/oa-t1" },
     { "template.delete", "DELETE", "/templates/oa-t1" },
-    { "vm.create", "POST", "/vms", "{\"name\":\"oa-vm1\",\"host\":\"h1\",\"vcpus\":1,\"memory_mib\":64}" },
+    { "vm.create", "POST", "/vms",
+      "{\"name\":\"oa-vm1\",\"host\":\"h1\",\"vcpus\":1,\"memory_mib\":64}" },
     { "vm.list", "GET", "/vms" },
     { "vm.get", "GET", "/vms/m1" },
     { "vm.stop", "POST", "/vms/m1/stop" },
@@ -121,12 +133,14 @@ static const DvStep dv_contract_steps[] = {
     { "vm.disk.add", "POST", "/vms/oa-vm1/disks", "{\"size\":1048576,\"pool\":\"pool1\"}" },
     /* test:/// attaches nothing: remove what m2 has */
     { "vm.disk.remove", "DELETE", "/vms/m2/disks/vda" },
-    { "vm.nic.add", "POST", "/vms/oa-vm1/nics", "{\"network\":\"net1\",\"mac\":\"52:54:00:0a:0a:01\"}" },
+    { "vm.nic.add", "POST", "/vms/oa-vm1/nics",
+      "{\"network\":\"net1\",\"mac\":\"52:54:00:0a:0a:01\"}" },
     { "vm.get", "GET", "/vms/m2", NULL, DV_STEP_ADMIN, 0, "m2_mac=spec.networks.0.mac" },
     { "vm.nic.remove", "DELETE", "/vms/m2/nics/{m2_mac}" },
     { "vm.cdrom", "POST", "/vms/oa-vm1/cdrom", "{\"eject\":true}" },
     { "vm.delete", "DELETE", "/vms/oa-vm1" },
-    { "run_as.create", "POST", "/run-as-accounts", "{\"name\":\"oa-ra\",\"username\":\"oa\",\"password\":\"oa-secret-1\"}" },
+    { "run_as.create", "POST", "/run-as-accounts",
+      "{\"name\":\"oa-ra\",\"username\":\"oa\",\"password\":\"oa-secret-1\"}" },
     { "run_as.list", "GET", "/run-as-accounts" },
     { "run_as.get", "GET", "/run-as-accounts/oa-ra" },
     { "run_as.change", "PATCH", "/run-as-accounts/oa-ra", "{\"description\":\"account\"}" },
@@ -134,16 +148,19 @@ static const DvStep dv_contract_steps[] = {
     { "guest_os_profile.create", "POST", "/guest-os-profiles", "{\"name\":\"oa-gp\"}" },
     { "guest_os_profile.list", "GET", "/guest-os-profiles" },
     { "guest_os_profile.get", "GET", "/guest-os-profiles/oa-gp" },
-    { "guest_os_profile.change", "PATCH", "/guest-os-profiles/oa-gp", "{\"description\":\"profile\"}" },
+    { "guest_os_profile.change", "PATCH", "/guest-os-profiles/oa-gp",
+      "{\"description\":\"profile\"}" },
     { "guest_os_profile.delete", "DELETE", "/guest-os-profiles/oa-gp" },
-    { "setting.create", "POST", "/settings", "{\"scope\":\"deployment\",\"name\":\"oa-key\",\"value\":\"v1\"}" },
+    { "setting.create", "POST", "/settings",
+      "{\"scope\":\"deployment\",\"name\":\"oa-key\",\"value\":\"v1\"}" },
     { "setting.list", "GET", "/settings" },
     { "setting.get", "GET", "/settings/oa-key" },
     { "setting.change", "PATCH", "/settings/oa-key", "{\"value\":\"v2\"}" },
     { "setting.delete", "DELETE", "/settings/oa-key" },
     { "catalog.create", "POST", "/catalogs",
       "{\"name\":\"oa-cat\",\"master_vm\":\"m0\",\"master_snapshot\":\"s1\",\"hosts\":[\"h1\"],"
-      "\"pool\":\"pool1\",\"naming_scheme\":\"oa-d-##\",\"count\":2,\"machine\":{\"memory_mib\":64}}" },
+      "\"pool\":\"pool1\",\"naming_scheme\":\"oa-d-##\",\"count\":2,\"machine\":{\"memory_mib\":64}"
+      "}" },
     { "catalog.list", "GET", "/catalogs" },
     { "catalog.get", "GET", "/catalogs/oa-cat" },
     { "catalog.machines", "GET", "/catalogs/oa-cat/machines" },
@@ -153,13 +170,16 @@ static const DvStep dv_contract_steps[] = {
     { "catalog.reconcile-submit", "POST", "/catalogs/oa-cat/reconcile" },
     { "catalog.images", "GET", "/catalogs/oa-cat/images" },
     { "vm.snapshot.create", "POST", "/vms/m0/snapshots", "{\"name\":\"s3\"}" },
-    { "catalog.update-image", "POST", "/catalogs/oa-cat/images", "{\"master_vm\":\"m0\",\"master_snapshot\":\"s3\"}" },
+    { "catalog.update-image", "POST", "/catalogs/oa-cat/images",
+      "{\"master_vm\":\"m0\",\"master_snapshot\":\"s3\"}" },
     { "catalog.rollback", "POST", "/catalogs/oa-cat/rollback" },
     { "catalog.rebuild", "POST", "/catalogs/oa-cat/rebuild", "{\"all\":true}" },
     { "catalog.power", "POST", "/catalogs/oa-cat/power", "{\"action\":\"start\"}" },
     /* test:/// cannot upload the identity disk: the machine has none */
-    { "catalog-machine.identity", "GET", "/catalog-machines/oa-d-01/identity", NULL, DV_STEP_ADMIN, 409 },
-    { "catalog.remove-machines", "POST", "/catalogs/oa-cat/remove-machines", "{\"count\":1,\"force\":true}" },
+    { "catalog-machine.identity", "GET", "/catalog-machines/oa-d-01/identity", NULL, DV_STEP_ADMIN,
+      409 },
+    { "catalog.remove-machines", "POST", "/catalogs/oa-cat/remove-machines",
+      "{\"count\":1,\"force\":true}" },
     { "catalog.delete", "DELETE", "/catalogs/oa-cat" },
     { "library_share.delete", "DELETE", "/library-shares/oa-ls" },
     { "job.list", "GET", "/jobs", NULL, DV_STEP_ADMIN, 0, "last_job=items.0.id" },
@@ -175,22 +195,28 @@ static const DvStep dv_contract_steps[] = {
     { "user.list", "GET", "/users" },
     { "user.get", "GET", "/users/oa-u1" },
     { "user.change", "PATCH", "/users/oa-u1", "{\"disabled\":false}" },
-    { "binding.create", "POST", "/bindings", "{\"user\":\"oa-u1\",\"role\":\"oa-role\",\"scope\":{\"kind\":\"host_group\",\"ref\":\"oa-g1\"}}",
+    { "binding.create", "POST", "/bindings",
+      "{\"user\":\"oa-u1\",\"role\":\"oa-role\",\"scope\":{\"kind\":\"host_group\",\"ref\":\"oa-"
+      "g1\"}}",
       DV_STEP_ADMIN, 0, "binding=id" },
     { "binding.list", "GET", "/bindings?user=oa-u1" },
     { "binding.delete", "DELETE", "/bindings/{binding}" },
-    { "token.create", "POST", "/tokens", "{\"name\":\"oa-tok\",\"expires_in_days\":1}", DV_STEP_ADMIN, 0, "token=id" },
+    { "token.create", "POST", "/tokens", "{\"name\":\"oa-tok\",\"expires_in_days\":1}",
+      DV_STEP_ADMIN, 0, "token=id" },
     { "token.list", "GET", "/tokens" },
     { "token.delete", "DELETE", "/tokens/{token}" },
-    { "session.login", "POST", "/session", "{\"user\":\"oa-u1\",\"password\":\"" DV_CONTRACT_PW "\"}",
-      DV_STEP_ANON, 0, "user_token=token" },
+    { "session.login", "POST", "/session",
+      "{\"user\":\"oa-u1\",\"password\":\"" DV_CONTRACT_PW "\"}", DV_STEP_ANON, 0,
+      "user_token=token" },
     { "session.get", "GET", "/session" },
     { "session.password", "POST", "/session/password",
-      "{\"current_password\":\"" DV_CONTRACT_PW "\",\"new_password\":\"" DV_CONTRACT_PW2 "\"}", DV_STEP_USER },
+      "{\"current_password\":\"" DV_CONTRACT_PW "\",\"new_password\":\"" DV_CONTRACT_PW2 "\"}",
+      DV_STEP_USER },
     { "session.list", "GET", "/sessions?user=oa-u1", NULL, DV_STEP_ADMIN, 0, "session=items.0.id" },
     { "session.logout", "DELETE", "/session", NULL, DV_STEP_USER },
-    { "session.login", "POST", "/session", "{\"user\":\"oa-u1\",\"password\":\"" DV_CONTRACT_PW2 "\"}",
-      DV_STEP_ANON, 0, "user_token=token" },
+    { "session.login", "POST", "/session",
+      "{\"user\":\"oa-u1\",\"password\":\"" DV_CONTRACT_PW2 "\"}", DV_STEP_ANON, 0,
+      "user_token=token" },
     { "session.list", "GET", "/sessions?user=oa-u1", NULL, DV_STEP_ADMIN, 0, "session=items.0.id" },
     { "session.delete", "DELETE", "/sessions/{session}" },
     { "user.delete", "DELETE", "/users/oa-u1" },
@@ -209,8 +235,8 @@ dv_contract_expand(const char *text, GHashTable *vars)
     const char *p = text;
     while (*p != '\0') {
         const char *close = p[0] == '{' ? strchr(p, '}') : NULL;
-        if (close != NULL && close - p > 1 && strspn(p + 1, "abcdefghijklmnopqrstuvwxyz0123456789_") ==
-                                                  (gsize)(close - p - 1)) {
+        if (close != NULL && close - p > 1 &&
+            strspn(p + 1, "abcdefghijklmnopqrstuvwxyz0123456789_") == (gsize)(close - p - 1)) {
             g_autofree char *name = g_strndup(p + 1, close - p - 1);
             const char *value = g_hash_table_lookup(vars, name);
             if (value == NULL)
@@ -241,7 +267,8 @@ dv_contract_member(JsonNode *node, const char *path)
             node = NULL;
         }
     }
-    if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_STRING)
+    if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
+        json_node_get_value_type(node) != G_TYPE_STRING)
         return NULL;
     return g_strdup(json_node_get_string(node));
 }
@@ -289,7 +316,8 @@ test_served(gconstpointer data)
     g_autoptr(JsonParser) parser = json_parser_new();
     g_autoptr(GError) error = NULL;
     guint status = 0;
-    g_autoptr(JsonNode) served = dv_test_request_anon(d, "GET", "/api/v1/openapi.json", NULL, &status);
+    g_autoptr(JsonNode) served =
+        dv_test_request_anon(d, "GET", "/api/v1/openapi.json", NULL, &status);
 
     g_assert_cmpuint(status, ==, 200);
     g_assert_nonnull(served);
@@ -297,7 +325,8 @@ test_served(gconstpointer data)
     g_assert_no_error(error);
     if (!json_node_equal(served, json_parser_get_root(parser))) {
         g_autofree char *text = dv_json_node_to_string(served, TRUE);
-        g_autofree char *keep = g_build_filename(g_get_tmp_dir(), "drover-served-openapi.json", NULL);
+        g_autofree char *keep =
+            g_build_filename(g_get_tmp_dir(), "drover-served-openapi.json", NULL);
         if (g_file_set_contents(keep, text, -1, NULL))
             g_test_message("served document kept in %s", keep);
         g_error("GET /api/v1/openapi.json differs from docs/openapi.json: regenerate it with "
@@ -360,7 +389,8 @@ test_contract(gconstpointer data)
             g_auto(GStrv) kv = g_strsplit(s->save, "=", 2);
             char *value = dv_contract_member(resp, kv[1]);
             if (value == NULL) {
-                g_autofree char *t = resp != NULL ? dv_json_node_to_string(resp, FALSE) : g_strdup("-");
+                g_autofree char *t =
+                    resp != NULL ? dv_json_node_to_string(resp, FALSE) : g_strdup("-");
                 g_error("%s %s: %u, no %s in %s", s->method, rel, status, kv[1], t);
             }
             g_hash_table_insert(vars, g_strdup(kv[0]), value);
@@ -371,7 +401,8 @@ test_contract(gconstpointer data)
             g_assert_nonnull(job_id);
             if (s->op != NULL) {
                 job = dv_test_wait_job(d, job_id, 120);
-                g_test_message("%s %s: job %s %s", s->method, rel, dv_json_get_string(job, "state", "?"),
+                g_test_message("%s %s: job %s %s", s->method, rel,
+                               dv_json_get_string(job, "state", "?"),
                                dv_json_get_string(dv_json_get_object(job, "error"), "message", ""));
             }
         }
@@ -382,8 +413,8 @@ test_contract(gconstpointer data)
     records_path = g_build_filename(dir, "records.json", NULL);
     g_assert_true(g_file_set_contents(records_path, text, -1, &error));
     g_assert_no_error(error);
-    proc = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE, &error,
-                            "python3", script, doc, records_path, NULL);
+    proc = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE,
+                            &error, "python3", script, doc, records_path, NULL);
     g_assert_no_error(error);
     g_assert_true(g_subprocess_communicate_utf8(proc, NULL, NULL, &out, NULL, &error));
     g_assert_no_error(error);

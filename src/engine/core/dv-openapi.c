@@ -155,12 +155,12 @@ dv_openapi_responses(const DvOp *op)
 
     switch (op->shape) {
     case DV_OP_SHAPE_OBJECT:
-        json_object_set_object_member(rs, "200", dv_openapi_response("The object.",
-                                                                     record != NULL ? record : "Object"));
+        json_object_set_object_member(
+            rs, "200", dv_openapi_response("The object.", record != NULL ? record : "Object"));
         break;
     case DV_OP_SHAPE_LIST:
-        json_object_set_object_member(rs, "200", dv_openapi_response("A page of the list.",
-                                                                     list != NULL ? list : "List"));
+        json_object_set_object_member(
+            rs, "200", dv_openapi_response("A page of the list.", list != NULL ? list : "List"));
         break;
     case DV_OP_SHAPE_JOB:
         r = dv_openapi_response("Accepted: the job doing it (Location: /api/v1/jobs/{id}).",
@@ -168,8 +168,8 @@ dv_openapi_responses(const DvOp *op)
         json_object_set_object_member(rs, "202", r);
         break;
     case DV_OP_SHAPE_CREATED:
-        json_object_set_object_member(rs, "201", dv_openapi_response("The new object.",
-                                                                     record != NULL ? record : "Object"));
+        json_object_set_object_member(
+            rs, "201", dv_openapi_response("The new object.", record != NULL ? record : "Object"));
         break;
     case DV_OP_SHAPE_EMPTY:
         json_object_set_object_member(rs, "200", dv_openapi_response("Done.", "Empty"));
@@ -187,9 +187,8 @@ dv_openapi_responses(const DvOp *op)
         break;
     }
     }
-    json_object_set_object_member(rs, "default",
-                                  dv_openapi_response("An error (docs/API.md, \"Errors\").",
-                                                      "Error"));
+    json_object_set_object_member(
+        rs, "default", dv_openapi_response("An error (docs/API.md, \"Errors\").", "Error"));
     return rs;
 }
 
@@ -234,8 +233,7 @@ dv_openapi_operation(const DvOp *op, JsonObject *row)
             JsonObject *schema = dv_openapi_typed("string", FALSE);
             json_object_set_string_member(schema, "description",
                                           "An id, a unique id prefix or a name.");
-            json_array_add_object_element(params,
-                                          dv_openapi_parameter(name, "path", TRUE, schema));
+            json_array_add_object_element(params, dv_openapi_parameter(name, "path", TRUE, schema));
         }
     }
     for (guint i = 0; query != NULL && i < json_array_get_length(query); i++) {
@@ -295,8 +293,8 @@ dv_openapi_list_schema(const char *item)
     JsonObject *p = dv_openapi_typed("array", FALSE);
     JsonArray *req = json_array_new();
 
-    json_object_set_object_member(p, "items", item != NULL ? dv_openapi_ref(item)
-                                                           : dv_openapi_typed("object", FALSE));
+    json_object_set_object_member(
+        p, "items", item != NULL ? dv_openapi_ref(item) : dv_openapi_typed("object", FALSE));
     json_object_set_object_member(props, "items", p);
     p = dv_openapi_typed("string", TRUE);
     json_object_set_string_member(p, "description",
@@ -319,8 +317,8 @@ dv_openapi_schemas(void)
     s = json_object_new();
     props = json_object_new();
     json_object_set_string_member(s, "type", "object");
-    json_object_set_string_member(s, "description",
-                                  "Every error: the code gives the HTTP status (docs/API.md, \"Errors\").");
+    json_object_set_string_member(
+        s, "description", "Every error: the code gives the HTTP status (docs/API.md, \"Errors\").");
     {
         JsonObject *inner = json_object_new();
         JsonObject *ip = json_object_new();
@@ -367,8 +365,8 @@ dv_openapi_schemas(void)
     p = dv_openapi_typed("string", TRUE);
     json_object_set_string_member(p, "format", "date-time");
     /* format is only an annotation in 2020-12: the pattern asserts it */
-    json_object_set_string_member(p, "pattern",
-                                  "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?Z$");
+    json_object_set_string_member(
+        p, "pattern", "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?Z$");
     json_object_set_object_member(props, "_at$", p);
     json_object_set_object_member(s, "patternProperties", props);
     req = json_array_new();
@@ -461,8 +459,8 @@ dv_core_openapi_to_json(DvEngine *engine)
             item = json_object_new();
             json_object_set_object_member(paths, op->path, item);
         }
-        json_object_set_object_member(item, method,
-                                      dv_openapi_operation(op, json_array_get_object_element(rows, i)));
+        json_object_set_object_member(
+            item, method, dv_openapi_operation(op, json_array_get_object_element(rows, i)));
     }
     json_object_set_object_member(doc, "paths", paths);
 
