@@ -10,6 +10,7 @@ written by tests/api/test-api-openapi.c.  Fails (exit 1), one line each:
     not match that operation's template;
   - a status other than the step's `want`, or, with no `want`, not the
     operation's documented success status;
+  - a 400 whose error names no field (bad input names the field);
   - a body that does not validate against the schema DOC gives that
     status (its exact code, else `default`), with the JSON path of each
     error (python3-jsonschema, Draft 2020-12);
@@ -83,6 +84,10 @@ def validate(doc, records, summary=True):
             bad.append(f"{where}: not a documented success ({', '.join(success)}); "
                        f"body {json.dumps(r['body'])[:300]}")
             continue
+        if status == "400":
+            err = r["body"].get("error", {}) if isinstance(r["body"], dict) else {}
+            if not isinstance(err.get("field"), str) or not err["field"]:
+                bad.append(f"{where}: a 400 that names no field: {json.dumps(r['body'])[:200]}")
         resp = o["responses"].get(status) or o["responses"]["default"]
         content = resp.get("content", {})
         if r.get("stream"):
