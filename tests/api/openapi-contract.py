@@ -11,6 +11,8 @@ written by tests/api/test-api-openapi.c.  Fails (exit 1), one line each:
   - a status other than the step's `want`, or, with no `want`, not the
     operation's documented success status;
   - a 400 whose error names no field (bad input names the field);
+  - a request body (but a 400's) that the operation's requestBody schema
+    refuses: the steps are the documented request shapes;
   - a body that does not validate against the schema DOC gives that
     status (its exact code, else `default`), with the JSON path of each
     error (python3-jsonschema, Draft 2020-12);
@@ -56,13 +58,25 @@ def main(doc_path, records_path):
     return 1 if bad else 0
 
 
+def schema_errors(schema, doc, instance):
+    """Each way @instance fails @schema (whose $refs point into @doc), as
+    "at $.json.path: message"."""
+    schema = dict(schema)
+    schema["components"] = doc["components"]
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    out = []
+    errors = Draft202012Validator(schema).iter_errors(instance)
+    for e in sorted(errors, key=lambda e: [str(p) for p in e.absolute_path]):
+        jp = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.absolute_path)
+        out.append(f"at {jp}: {e.message[:200]}")
+    return out
+
+
 def validate(doc, records, summary=True):
     ops = {}
     for path, item in doc["paths"].items():
         for method, o in item.items():
             ops[o["operationId"]] = (method.upper(), path, o)
-    # Every schema resolves its $refs against the whole document.
-    registry_doc = {"components": doc["components"]}
     bad = []
     covered = set()
     for r in records:
@@ -84,6 +98,13 @@ def validate(doc, records, summary=True):
             bad.append(f"{where}: not a documented success ({', '.join(success)}); "
                        f"body {json.dumps(r['body'])[:300]}")
             continue
+        rb = o.get("requestBody", {}).get("content", {}).get("application/json")
+        if r.get("request") is not None and want != "400":
+            if rb is None:
+                bad.append(f"{where}: sent a body the document does not take")
+            else:
+                for e in schema_errors(rb["schema"], doc, r["request"]):
+                    bad.append(f"{where}: request {e}")
         if status == "400":
             err = r["body"].get("error", {}) if isinstance(r["body"], dict) else {}
             if not isinstance(err.get("field"), str) or not err["field"]:
@@ -99,14 +120,9 @@ def validate(doc, records, summary=True):
         if media is None:
             bad.append(f"{where}: the document gives no JSON body for {status}")
             continue
-        schema = dict(media["schema"])
-        schema["components"] = registry_doc["components"]
-        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-        validator = Draft202012Validator(schema)
-        errors = sorted(validator.iter_errors(r["body"]), key=lambda e: list(e.absolute_path))
+        errors = schema_errors(media["schema"], doc, r["body"])
         for e in errors:
-            jp = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.absolute_path)
-            bad.append(f"{where}: at {jp}: {e.message[:200]}")
+            bad.append(f"{where}: {e}")
         if not errors:
             covered.add(r["op"])
     for name in ops:

@@ -210,13 +210,15 @@ static const DvStep dv_contract_steps[] = {
       "user_token=token" },
     { "session.get", "GET", "/session" },
     /* Refusals answer the documented error body; a 400 names its field. */
-    { "vm.create", "POST", "/vms", "{\"name\":\"oa-bad\",\"host\":\"h1\",\"vcpus\":0,\"memory_mib\":64}",
-      DV_STEP_ADMIN, 400 },
-    { "host_group.create", "POST", "/host-groups", "{\"name\":\"oa-x\",\"bogus\":1}", DV_STEP_ADMIN, 400 },
+    { "vm.create", "POST", "/vms",
+      "{\"name\":\"oa-bad\",\"host\":\"h1\",\"vcpus\":0,\"memory_mib\":64}", DV_STEP_ADMIN, 400 },
+    { "host_group.create", "POST", "/host-groups", "{\"name\":\"oa-x\",\"bogus\":1}", DV_STEP_ADMIN,
+      400 },
     { "vm.list", "GET", "/vms", NULL, DV_STEP_ANON, 401 },
     { "user.list", "GET", "/users", NULL, DV_STEP_USER, 403 },
     { "vm.get", "GET", "/vms/oa-none", NULL, DV_STEP_ADMIN, 404 },
-    { "role.create", "POST", "/roles", "{\"name\":\"oa-role\",\"privileges\":[\"vm.read\"]}", DV_STEP_ADMIN, 409 },
+    { "role.create", "POST", "/roles", "{\"name\":\"oa-role\",\"privileges\":[\"vm.read\"]}",
+      DV_STEP_ADMIN, 409 },
     { "session.password", "POST", "/session/password",
       "{\"current_password\":\"" DV_CONTRACT_PW "\",\"new_password\":\"" DV_CONTRACT_PW2 "\"}",
       DV_STEP_USER },
@@ -387,6 +389,12 @@ test_contract(gconstpointer data)
             json_object_set_int_member(rec, "status", status);
             json_object_set_int_member(rec, "want", s->want);
             json_object_set_boolean_member(rec, "stream", s->how == DV_STEP_EVENTS);
+            if (body != NULL) {
+                g_autoptr(JsonParser) parser = json_parser_new();
+                g_assert_true(json_parser_load_from_data(parser, body, -1, NULL));
+                json_object_set_member(rec, "request",
+                                       json_node_copy(json_parser_get_root(parser)));
+            }
             if (resp != NULL)
                 json_object_set_member(rec, "body", json_node_copy(resp));
             else
