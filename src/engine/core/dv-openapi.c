@@ -163,8 +163,15 @@ dv_openapi_responses(const DvOp *op)
             rs, "200", dv_openapi_response("A page of the list.", list != NULL ? list : "List"));
         break;
     case DV_OP_SHAPE_JOB:
-        r = dv_openapi_response("Accepted: the job doing it (Location: /api/v1/jobs/{id}).",
-                                "JobAccepted");
+        r = dv_openapi_response("Accepted: the job doing it.", "JobAccepted");
+        {
+            JsonObject *headers = json_object_new();
+            JsonObject *location = json_object_new();
+            json_object_set_string_member(location, "description", "/api/v1/jobs/{id} of the job");
+            json_object_set_object_member(location, "schema", dv_openapi_typed("string", FALSE));
+            json_object_set_object_member(headers, "Location", location);
+            json_object_set_object_member(r, "headers", headers);
+        }
         json_object_set_object_member(rs, "202", r);
         break;
     case DV_OP_SHAPE_CREATED:
