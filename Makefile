@@ -8,7 +8,7 @@ MESON_ARGS ?=
 # [hosts] simulated = true.  RUN_ARGS= turns that off.
 RUN_ARGS ?= --allow-simulated-hosts
 
-.PHONY: all deps build run check check-asan check-leaks bench clean
+.PHONY: all deps build run check check-asan check-leaks bench deb clean
 
 ASAN_BUILD ?= $(BUILD)-asan
 ASAN_SUITES ?= --suite unit --suite store --suite api --suite engine --suite keys --suite fuzz --suite upgrade
@@ -62,6 +62,19 @@ bench: build
 	@bench/upgrade
 	@tests/services/with-services bench/catalog-provision
 	@tests/services/with-services bench/vm-clone
+
+# The Debian package, built by dpkg-buildpackage from debian/ on a copy of
+# the tracked tree in $(DEB_DIR) (so nothing is written beside the tree),
+# then checked by lintian at the error level.  Result: $(DEB_DIR)/drover_*.deb.
+DEB_DIR ?= $(BUILD)/deb
+
+deb: deps
+	@rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
+	@git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C $(DEB_DIR)/src
+	@cd $(DEB_DIR)/src && dpkg-buildpackage -b -us -uc -j2 >../build.log 2>&1 \
+		|| { tail -30 ../build.log; exit 1; }
+	@lintian --fail-on error $(DEB_DIR)/*.changes
+	@ls $(DEB_DIR)/*.deb
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

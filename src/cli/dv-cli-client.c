@@ -106,6 +106,12 @@ dv_cli_client_new(const char *server, gboolean insecure, GError **error)
 }
 
 void
+dv_cli_client_set_timeout(DvCliClient *client, guint seconds)
+{
+    g_object_set(client->session, "timeout", seconds, NULL);
+}
+
+void
 dv_cli_client_free(DvCliClient *client)
 {
     if (client == NULL)
@@ -651,4 +657,69 @@ dv_cli_client_upload(DvCliClient *client, const char *path, GInputStream *body, 
                                           SOUP_EXPECTATION_CONTINUE);
     g_signal_connect(msg, "wrote-body-data", G_CALLBACK(dv_cli_upload_wrote), &ctx);
     return dv_cli_client_send(client, msg, path, NULL, error);
+}
+
+typedef struct {
+    gboolean done;
+    SoupWebsocketConnection *ws;
+    GError *error;
+} DvCliWsConnect;
+
+static void
+dv_cli_client_ws_connected(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+    DvCliWsConnect *c = user_data;
+    c->ws = soup_session_websocket_connect_finish(SOUP_SESSION(source), res, &c->error);
+    c->done = TRUE;
+}
+
+SoupWebsocketConnection *
+dv_cli_client_websocket(DvCliClient *client, const char *path, GError **error)
+{
+    /* A session of its own: the request session's I/O timeout would end an
+     * idle console. */
+    g_autoptr(SoupSession) session = soup_session_new();
+    g_autoptr(SoupMessage) msg = dv_cli_client_message_new(client, "GET", path, "*/*", error);
+    g_autoptr(SoupMessage) again = NULL;
+    g_autoptr(GInputStream) stream = NULL;
+    g_autoptr(GBytes) bytes = NULL;
+    g_autoptr(GError) local = NULL;
+    DvCliWsConnect c = { 0 };
+
+    if (msg == NULL)
+        return NULL;
+    soup_session_websocket_connect_async(session, msg, NULL, NULL, G_PRIORITY_DEFAULT, NULL,
+                                         dv_cli_client_ws_connected, &c);
+    while (!c.done)
+        g_main_context_iteration(NULL, TRUE);
+    if (c.ws != NULL) {
+        dv_cli_client_check_version(client, msg);
+        return c.ws;
+    }
+    if (soup_message_get_status(msg) == SOUP_STATUS_NONE ||
+        !g_error_matches(c.error, SOUP_WEBSOCKET_ERROR, SOUP_WEBSOCKET_ERROR_NOT_WEBSOCKET)) {
+        dv_cli_client_set_transport_error(client, error, c.error);
+        g_error_free(c.error);
+        return NULL;
+    }
+    g_clear_error(&c.error);
+    /* Refused: libsoup drops the answer's body, so the handshake goes
+     * once more as a plain request to read the server's reason. */
+    again = dv_cli_client_message_new(client, "GET", path, "application/json", error);
+    if (again == NULL)
+        return NULL;
+    soup_websocket_client_prepare_handshake(again, NULL, NULL, NULL);
+    stream = soup_session_send(client->session, again, NULL, &local);
+    if (stream != NULL)
+        bytes = dv_cli_read_all(stream, DV_CLI_MAX_RESPONSE, &local);
+    if (bytes == NULL || soup_message_get_status(again) < 400) {
+        dv_cli_client_set_response_error_for(error, dv_cli_client_credential(client),
+                                             soup_message_get_status(msg),
+                                             soup_message_get_reason_phrase(msg), NULL, path);
+        return NULL;
+    }
+    dv_cli_client_set_response_error_for(error, dv_cli_client_credential(client),
+                                         soup_message_get_status(again),
+                                         soup_message_get_reason_phrase(again), bytes, path);
+    return NULL;
 }

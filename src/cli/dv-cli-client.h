@@ -8,6 +8,7 @@
 #pragma once
 
 #include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
 
 G_BEGIN_DECLS
 
@@ -27,6 +28,9 @@ DvCliClient *dv_cli_client_new(const char *server, gboolean insecure, GError **e
 void dv_cli_client_free(DvCliClient *client);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvCliClient, dv_cli_client_free)
 
+/* Seconds a connection or a read may take (60 unless set): shell
+ * completion, which must never hang a prompt, sets 2. */
+void dv_cli_client_set_timeout(DvCliClient *client, guint seconds);
 /* The normalised server URL, without "/api/v1" (borrowed). */
 const char *dv_cli_client_get_server(DvCliClient *client);
 /* Sets the bearer token (copied into guarded memory); NULL clears it. */
@@ -99,6 +103,12 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(DvCliSseParser, dv_cli_sse_parser_clear)
  * grows over DV_CLI_MAX_RESPONSE. */
 gboolean dv_cli_sse_parser_feed(DvCliSseParser *parser, const char *line, char **ret_event,
                                 char **ret_data, GError **error);
+
+/* Opens the WebSocket at DV_CLI_API_PREFIX + @path with the bearer token
+ * (runs the thread-default main context until the handshake ends).  A
+ * refusal is the server's error (its code, message and field). */
+SoupWebsocketConnection *dv_cli_client_websocket(DvCliClient *client, const char *path,
+                                                 GError **error);
 
 /* Appends "key=value" with '?' or '&' to a path, both URL-escaped. */
 void dv_cli_query_add(GString *path, const char *key, const char *value);

@@ -7,7 +7,12 @@
 #include "dv-error.h"
 #include "dv-json.h"
 
+#include <errno.h>
+#include <glib-unix.h>
+#include <signal.h>
 #include <string.h>
+#include <termios.h>
+#include <unistd.h>
 
 #define DV_CLI_MAX_DISKS 16
 #define DV_CLI_MAX_NETWORKS 8
@@ -76,6 +81,12 @@ static const DvCliOption dv_cli_vm_set_options[] = {
     { "boot-order", DV_CLI_OPT_STRING, "DEV[,DEV...]", NULL, NULL, NULL, 0, 0,
       "disk, cdrom, network in order (next boot)" },
     { "name", DV_CLI_OPT_STRING, "NEW", "name", NULL, NULL, 0, 0, "rename (only while shut off)" },
+    { NULL },
+};
+
+static const DvCliOption dv_cli_vm_console_options[] = {
+    { "read-only", DV_CLI_OPT_FLAG, NULL, NULL, NULL, NULL, 0, 0,
+      "watch only (another viewer may be typing)" },
     { NULL },
 };
 
@@ -331,6 +342,166 @@ dv_cli_prepare_snapshot_create(DvCliArgs *args, JsonObject *body, GError **error
     return TRUE;
 }
 
+/* --- vm console ------------------------------------------------------------- */
+
+#define DV_CLI_CONSOLE_ESCAPE 0x1d /* Ctrl-], as virsh console */
+#define DV_CLI_CONSOLE_LINGER_MS 1000
+
+typedef struct {
+    DvCli *cli;
+    SoupWebsocketConnection *ws;
+    GMainLoop *loop;
+    gboolean read_only;
+    gboolean stdin_done;
+    guint stdin_watch;
+    guint linger;
+    char *closed_reason;
+} DvCliConsole;
+
+static void
+dv_cli_console_leave(DvCliConsole *c)
+{
+    if (soup_websocket_connection_get_state(c->ws) == SOUP_WEBSOCKET_STATE_OPEN)
+        soup_websocket_connection_close(c->ws, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+    g_main_loop_quit(c->loop);
+}
+
+static gboolean
+dv_cli_console_linger_done(gpointer data)
+{
+    DvCliConsole *c = data;
+    c->linger = 0;
+    dv_cli_console_leave(c);
+    return G_SOURCE_REMOVE;
+}
+
+/* After stdin's end: leave once the console has been quiet a while, so
+ * the answer to what was typed is seen. */
+static void
+dv_cli_console_linger(DvCliConsole *c)
+{
+    if (c->linger != 0)
+        g_source_remove(c->linger);
+    c->linger = g_timeout_add(DV_CLI_CONSOLE_LINGER_MS, dv_cli_console_linger_done, c);
+}
+
+static void
+dv_cli_console_message(SoupWebsocketConnection *ws, gint type, GBytes *message, gpointer user_data)
+{
+    DvCliConsole *c = user_data;
+    gsize len;
+    const char *p = g_bytes_get_data(message, &len);
+
+    fwrite(p, 1, len, c->cli->out);
+    fflush(c->cli->out);
+    if (c->stdin_done)
+        dv_cli_console_linger(c);
+}
+
+static void
+dv_cli_console_closed(SoupWebsocketConnection *ws, gpointer user_data)
+{
+    DvCliConsole *c = user_data;
+    const char *reason = soup_websocket_connection_get_close_data(ws);
+
+    if (reason != NULL && reason[0] != '\0')
+        c->closed_reason = g_strdup(reason);
+    g_main_loop_quit(c->loop);
+}
+
+/* SIGTERM, SIGHUP: leave, so the terminal is restored. */
+static gboolean
+dv_cli_console_signal(gpointer data)
+{
+    dv_cli_console_leave(data);
+    return G_SOURCE_CONTINUE; /* removed after the loop */
+}
+
+static gboolean
+dv_cli_console_input(gint fd, GIOCondition condition, gpointer user_data)
+{
+    DvCliConsole *c = user_data;
+    guint8 buf[4096];
+    ssize_t n = read(fd, buf, sizeof(buf));
+    const guint8 *esc;
+
+    if (n < 0 && errno == EINTR)
+        return G_SOURCE_CONTINUE;
+    if (n <= 0) {
+        c->stdin_done = TRUE;
+        c->stdin_watch = 0;
+        dv_cli_console_linger(c);
+        return G_SOURCE_REMOVE;
+    }
+    esc = memchr(buf, DV_CLI_CONSOLE_ESCAPE, (gsize)n);
+    if (!c->read_only && (esc == NULL || esc > buf))
+        soup_websocket_connection_send_binary(c->ws, buf, esc != NULL ? (gsize)(esc - buf) : (gsize)n);
+    if (esc != NULL) {
+        c->stdin_watch = 0;
+        dv_cli_console_leave(c);
+        return G_SOURCE_REMOVE;
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+/* drover vm console VM [--read-only]: the serial console in this terminal
+ * (raw mode when stdin is a terminal), or stdin to the console and the
+ * console to stdout; Ctrl-] leaves. */
+static gboolean
+dv_cli_run_vm_console(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObject *body,
+                      GError **error)
+{
+    g_autofree char *base = dv_cli_path_expand(cmd->path, (const char *const *)args->positional->pdata, TRUE);
+    g_autoptr(GString) path = g_string_new(base);
+    DvCliConsole c = { .cli = cli, .read_only = dv_cli_args_has(args, "read-only") };
+    gboolean tty = isatty(STDIN_FILENO);
+    struct termios saved;
+    gboolean raw = FALSE;
+    guint sig_term;
+    guint sig_hup;
+
+    dv_cli_query_add(path, "type", "serial");
+    if (c.read_only)
+        dv_cli_query_add(path, "mode", "read");
+    c.ws = dv_cli_client_websocket(cli->client, path->str, error);
+    if (c.ws == NULL)
+        return FALSE;
+    /* An open console is not idle when nobody types. */
+    soup_websocket_connection_set_keepalive_interval(c.ws, 20);
+    c.loop = g_main_loop_new(NULL, FALSE);
+    g_signal_connect(c.ws, "message", G_CALLBACK(dv_cli_console_message), &c);
+    g_signal_connect(c.ws, "closed", G_CALLBACK(dv_cli_console_closed), &c);
+    if (tty && tcgetattr(STDIN_FILENO, &saved) == 0) {
+        struct termios t = saved;
+        cfmakeraw(&t);
+        raw = tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0;
+        fprintf(cli->err, "Connected to the console of vm %s%s (escape character is ^])\r\n",
+                dv_cli_args_get_positional(args, 0), c.read_only ? ", watching" : "");
+    }
+    c.stdin_watch = g_unix_fd_add(STDIN_FILENO, G_IO_IN | G_IO_HUP | G_IO_ERR, dv_cli_console_input, &c);
+    sig_term = g_unix_signal_add(SIGTERM, dv_cli_console_signal, &c);
+    sig_hup = g_unix_signal_add(SIGHUP, dv_cli_console_signal, &c);
+    g_main_loop_run(c.loop);
+    g_source_remove(sig_term);
+    g_source_remove(sig_hup);
+
+    if (raw)
+        (void)tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+    if (c.stdin_watch != 0)
+        g_source_remove(c.stdin_watch);
+    if (c.linger != 0)
+        g_source_remove(c.linger);
+    g_signal_handlers_disconnect_by_data(c.ws, &c);
+    if (c.closed_reason != NULL)
+        fprintf(cli->err, "%sConsole closed: %s\n", tty ? "\r\n" : "", c.closed_reason);
+    else if (tty)
+        fprintf(cli->err, "\r\n");
+    g_free(c.closed_reason);
+    g_object_unref(c.ws);
+    g_main_loop_unref(c.loop);
+    return TRUE;
+}
+
 const DvCliCommand dv_cli_commands_vm[] = {
     { "vm", "create", "NAME", "Create a VM on a host, or on the best host of a group.", dv_cli_vm_create_options,
       dv_cli_prepare_vm_create, dv_cli_run_job, "POST", "/vms", NULL, "Created vm {0}",
@@ -360,6 +531,8 @@ const DvCliCommand dv_cli_commands_vm[] = {
       dv_cli_vm_clone_options, dv_cli_prepare_vm_clone, dv_cli_run_job, "POST", "/vms/{0}/clone", NULL,
       "Cloned vm {0} as {1}",
       "vm clone SOURCE NEW [--host H] [--pool P] [--linked] [--description D]" },
+    { "vm", "console", "VM", "Open a running VM's serial console (Ctrl-] leaves).", dv_cli_vm_console_options,
+      NULL, dv_cli_run_vm_console, "GET", "/vms/{0}/console" },
     { "vm", "delete", "VM", "Delete a VM (its volumes stay unless --delete-volumes).", dv_cli_vm_delete_options,
       NULL, dv_cli_run_job, "DELETE", "/vms/{0}", NULL, "Deleted vm {0}" },
 

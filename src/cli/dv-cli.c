@@ -24,6 +24,13 @@ static const DvCliCommand *const dv_cli_tables[] = {
     dv_cli_commands_access,
 };
 
+const DvCliCommand *const *
+dv_cli_command_tables(guint *ret_n)
+{
+    *ret_n = G_N_ELEMENTS(dv_cli_tables);
+    return dv_cli_tables;
+}
+
 static const char dv_cli_global_usage[] =
     "global options (before or after the command):\n"
     "  --server URL                     Drover server (env DROVER_SERVER, config, http://127.0.0.1:8420)\n"
@@ -292,7 +299,7 @@ dv_cli_warn_config_mode(DvCli *cli)
 /* --server, then DROVER_SERVER, then the config, then the default; the
  * token likewise, but a token from the config is only sent to the server
  * it was issued by. */
-static gboolean
+gboolean
 dv_cli_client_setup(DvCli *cli, GError **error)
 {
     g_autoptr(GError) local = NULL;
@@ -350,6 +357,13 @@ dv_cli_main(int argc, char **argv, FILE *out, FILE *err)
     cli.out_tty = isatty(fileno(out));
     cli.err_tty = isatty(fileno(err));
     cli.format = DV_CLI_FORMAT_TABLE;
+
+    /* Hidden entry points for the completion scripts and the man page
+     * generator; not commands of the table (no operation behind them). */
+    if (argc >= 2 && g_strcmp0(argv[1], "__complete") == 0)
+        return dv_cli_complete(&cli, argc - 2, argv + 2);
+    if (argc == 2 && g_strcmp0(argv[1], "__commands") == 0)
+        return dv_cli_dump_commands(out);
 
     if (!dv_cli_take_global_options(&cli, argc, argv, rest, &error))
         return dv_cli_usage_error(&cli, error, NULL);

@@ -234,6 +234,18 @@ extern const DvCliCommand dv_cli_commands_job[];
 extern const DvCliCommand dv_cli_commands_secret[]; /* run-as, guest-os-profile, setting */
 extern const DvCliCommand dv_cli_commands_access[]; /* user, role, binding, token, session, audit */
 
+/* All command tables, in help order (borrowed). */
+const DvCliCommand *const *dv_cli_command_tables(guint *ret_n);
+/* Sets cli->client from --server/--token, the environment and the config. */
+gboolean dv_cli_client_setup(DvCli *cli, GError **error);
+
+/* dv-cli-complete.c: `drover __complete WORD... CURRENT` prints the
+ * candidates for CURRENT, one a line (bash and zsh completion), and
+ * `drover __commands` the command tables as JSON (tools/gen-man).  Both
+ * always exit 0; completion prints nothing on any error. */
+int dv_cli_complete(DvCli *cli, int argc, char **argv);
+int dv_cli_dump_commands(FILE *out);
+
 /* Config file: $XDG_CONFIG_HOME/drover/config, [server] url and token. */
 char *dv_cli_config_path(void);
 /* An empty key file when the file does not exist. */

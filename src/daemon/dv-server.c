@@ -10,6 +10,7 @@
 #include "dv-secret.h"
 #include "dv-upload.h"
 #include "dv-validate.h"
+#include "dv-vms.h"
 
 #include <errno.h>
 #include <libsoup/soup.h>
@@ -26,6 +27,7 @@
 #define DV_HTTP_HEADERS_TOO_LARGE 431 /* RFC 6585; libsoup 3.2 has no name for it */
 
 typedef struct _DvConn DvConn;
+typedef struct _DvConsoleBridge DvConsoleBridge;
 
 struct _DvServer {
     DvEngine *engine;
@@ -73,7 +75,10 @@ typedef struct {
     char *stream_job_id; /* an authorized job.events: the job to stream */
     gboolean stream_redact;
     DvUpload *upload; /* an upload op's body, streamed (borrowed) */
+    DvConsoleBridge *console; /* an authorized console: the main thread upgrades */
 } DvRequest;
+
+static void dv_console_bridge_unref(DvConsoleBridge *b);
 
 static void
 dv_request_free(DvRequest *req)
@@ -89,6 +94,7 @@ dv_request_free(DvRequest *req)
     g_free(req->location);
     g_free(req->allow);
     g_free(req->stream_job_id);
+    g_clear_pointer(&req->console, dv_console_bridge_unref);
     g_free(req);
 }
 
@@ -726,6 +732,410 @@ dv_route_resolve_prefixes(DvRequest *req, const DvOp *op, DvOpCall *call, DvAuth
     return TRUE;
 }
 
+/* --- consoles: a WebSocket bridged to a VM's serial console ----------------------
+ *
+ * The worker thread joins the VM's shared console stream (the engine's
+ * viewer); the main thread answers 101, takes the connection from
+ * libsoup and relays: the guest's output as binary messages, the one
+ * writer's messages (text or binary) to the guest.  The viewer's
+ * output comes in libvirt's event thread and is invoked on the main
+ * context; what arrives before the upgrade waits in @pending. */
+
+struct _DvConsoleBridge {
+    gint refcount; /* the request or the socket's life, plus the viewer */
+    GMainContext *context;
+    DvVmConsoleViewer *viewer;
+    SoupWebsocketConnection *ws;
+    GIOStream *conn; /* the connection, closed when the WebSocket ends */
+    GByteArray *pending;
+    char *ended;
+    gboolean closed;
+    /* type=vnc: the display's socket instead of a viewer (relayed both ways) */
+    GSocketConnection *display;
+    GCancellable *cancel;
+    guint8 *rbuf;
+    GByteArray *to_display; /* the client's input while a write is in flight */
+    GBytes *writing;        /* the write in flight */
+};
+
+/* What a VNC client may have waiting to go to the display: its input is
+ * small (keys, pointer, requests), so more means a stuck display. */
+#define DV_CONSOLE_DISPLAY_MAX_PENDING (1024 * 1024)
+#define DV_CONSOLE_DISPLAY_CHUNK (64 * 1024)
+
+/* noVNC asks for the subprotocol "binary"; a browser drops a WebSocket
+ * whose answer does not name the protocol it asked for. */
+static char *dv_console_vnc_protocols[] = { "binary", NULL };
+
+static DvConsoleBridge *
+dv_console_bridge_ref(DvConsoleBridge *b)
+{
+    g_atomic_int_inc(&b->refcount);
+    return b;
+}
+
+static void
+dv_console_bridge_unref(DvConsoleBridge *b)
+{
+    if (!g_atomic_int_dec_and_test(&b->refcount))
+        return;
+    g_clear_pointer(&b->viewer, dv_vm_console_viewer_free);
+    g_clear_object(&b->ws);
+    if (b->conn != NULL)
+        (void)g_io_stream_close(b->conn, NULL, NULL); /* the client may be gone */
+    g_clear_object(&b->conn);
+    g_byte_array_unref(b->pending);
+    g_free(b->ended);
+    if (b->display != NULL)
+        (void)g_io_stream_close(G_IO_STREAM(b->display), NULL, NULL); /* nothing to tell */
+    g_clear_object(&b->display);
+    g_clear_object(&b->cancel);
+    g_free(b->rbuf);
+    if (b->to_display != NULL)
+        g_byte_array_unref(b->to_display);
+    g_clear_pointer(&b->writing, g_bytes_unref);
+    g_main_context_unref(b->context);
+    g_free(b);
+}
+
+typedef struct {
+    DvConsoleBridge *bridge;
+    GBytes *data;
+    char *ended;
+} DvConsoleOut;
+
+static void
+dv_console_out_free(gpointer data)
+{
+    DvConsoleOut *o = data;
+    dv_console_bridge_unref(o->bridge);
+    g_clear_pointer(&o->data, g_bytes_unref);
+    g_free(o->ended);
+    g_free(o);
+}
+
+/* Main thread.  Only an open WebSocket takes a message: once the client's
+ * close frame is read (the state is CLOSING) libsoup refuses with a
+ * critical, and "closed" comes only later.  A viewer that leaves right
+ * after connecting makes exactly that (docs/DECISIONS.md, "Console
+ * viewers that leave at once"). */
+static void
+dv_console_bridge_send(DvConsoleBridge *b, const guint8 *data, gsize len)
+{
+    if (b->ws != NULL && len > 0 &&
+        soup_websocket_connection_get_state(b->ws) == SOUP_WEBSOCKET_STATE_OPEN)
+        soup_websocket_connection_send_binary(b->ws, data, len);
+}
+
+static void
+dv_console_bridge_end(DvConsoleBridge *b, const char *why)
+{
+    if (b->ws != NULL &&
+        soup_websocket_connection_get_state(b->ws) == SOUP_WEBSOCKET_STATE_OPEN) {
+        g_autofree char *reason = dv_text_excerpt(why, 100); /* a close frame holds 123 bytes */
+        soup_websocket_connection_close(b->ws, SOUP_WEBSOCKET_CLOSE_NORMAL, reason);
+    }
+}
+
+/* Main thread. */
+static gboolean
+dv_console_out_deliver(gpointer data)
+{
+    DvConsoleOut *o = data;
+    DvConsoleBridge *b = o->bridge;
+
+    if (b->closed)
+        return G_SOURCE_REMOVE;
+    if (o->data != NULL) {
+        gsize len;
+        const guint8 *p = g_bytes_get_data(o->data, &len);
+        if (b->ws == NULL)
+            g_byte_array_append(b->pending, p, (guint)len);
+        else
+            dv_console_bridge_send(b, p, len);
+    }
+    if (o->ended != NULL) {
+        g_free(b->ended);
+        b->ended = g_strdup(o->ended);
+        dv_console_bridge_end(b, o->ended);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+/* Any thread (libvirt's event loop): queue for the main thread. */
+static void
+dv_console_bridge_output(GBytes *data, const char *ended, gpointer user_data)
+{
+    DvConsoleBridge *b = user_data;
+    DvConsoleOut *o = g_new0(DvConsoleOut, 1);
+
+    o->bridge = dv_console_bridge_ref(b);
+    o->data = data != NULL ? g_bytes_ref(data) : NULL;
+    o->ended = g_strdup(ended);
+    g_main_context_invoke_full(b->context, G_PRIORITY_DEFAULT, dv_console_out_deliver, o,
+                               dv_console_out_free);
+}
+
+/* --- type=vnc: the display's socket relayed both ways (main thread) --- */
+
+static void dv_console_display_write_next(DvConsoleBridge *b);
+
+static void
+dv_console_display_written(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+    DvConsoleBridge *b = user_data;
+    g_autoptr(GError) error = NULL;
+
+    g_clear_pointer(&b->writing, g_bytes_unref);
+    if (!g_output_stream_write_all_finish(G_OUTPUT_STREAM(source), res, NULL, &error)) {
+        if (!b->closed)
+            dv_console_bridge_end(b, "the display's connection failed");
+    } else {
+        dv_console_display_write_next(b);
+    }
+    dv_console_bridge_unref(b);
+}
+
+static void
+dv_console_display_write_next(DvConsoleBridge *b)
+{
+    GOutputStream *out;
+
+    if (b->writing != NULL || b->closed || b->to_display->len == 0)
+        return;
+    out = g_io_stream_get_output_stream(G_IO_STREAM(b->display));
+    /* The write owns what it sends; input arriving meanwhile waits. */
+    b->writing = g_byte_array_free_to_bytes(b->to_display);
+    b->to_display = g_byte_array_new();
+    g_output_stream_write_all_async(out, g_bytes_get_data(b->writing, NULL),
+                                    g_bytes_get_size(b->writing), G_PRIORITY_DEFAULT, b->cancel,
+                                    dv_console_display_written, dv_console_bridge_ref(b));
+}
+
+/* The browser's RFB messages go to the display in order. */
+static void
+dv_console_display_input(DvConsoleBridge *b, const guint8 *data, gsize len)
+{
+    if (b->to_display->len + len > DV_CONSOLE_DISPLAY_MAX_PENDING) {
+        dv_console_bridge_end(b, "the display does not read its input");
+        return;
+    }
+    g_byte_array_append(b->to_display, data, (guint)len);
+    dv_console_display_write_next(b);
+}
+
+static void dv_console_display_read_next(DvConsoleBridge *b);
+
+static void
+dv_console_display_read_done(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+    DvConsoleBridge *b = user_data;
+    g_autoptr(GError) error = NULL;
+    gssize n = g_input_stream_read_finish(G_INPUT_STREAM(source), res, &error);
+
+    if (n > 0) {
+        dv_console_bridge_send(b, b->rbuf, (gsize)n);
+        dv_console_display_read_next(b);
+    } else if (!b->closed) {
+        dv_console_bridge_end(b, n == 0 ? "the display closed (the VM stopped?)"
+                                        : "the display's connection failed");
+    }
+    dv_console_bridge_unref(b);
+}
+
+static void
+dv_console_display_read_next(DvConsoleBridge *b)
+{
+    GInputStream *in;
+
+    if (b->closed || b->ws == NULL ||
+        soup_websocket_connection_get_state(b->ws) != SOUP_WEBSOCKET_STATE_OPEN)
+        return;
+    in = g_io_stream_get_input_stream(G_IO_STREAM(b->display));
+    g_input_stream_read_async(in, b->rbuf, DV_CONSOLE_DISPLAY_CHUNK, G_PRIORITY_DEFAULT, b->cancel,
+                              dv_console_display_read_done, dv_console_bridge_ref(b));
+}
+
+static void
+dv_console_bridge_message(SoupWebsocketConnection *ws, gint type, GBytes *message,
+                          gpointer user_data)
+{
+    DvConsoleBridge *b = user_data;
+    g_autoptr(GError) error = NULL;
+    gsize len;
+    const guint8 *p = g_bytes_get_data(message, &len);
+
+    if (b->display != NULL) {
+        dv_console_display_input(b, p, len);
+        return;
+    }
+    /* A watcher's keys go nowhere (mode=read). */
+    if (b->viewer == NULL || !dv_vm_console_viewer_is_writer(b->viewer) || len == 0)
+        return;
+    if (!dv_vm_console_viewer_write(b->viewer, p, len, &error)) {
+        g_debug("console input refused: %s", error->message);
+        dv_console_bridge_end(b, error->message);
+    }
+}
+
+static void
+dv_console_bridge_closed(SoupWebsocketConnection *ws, gpointer user_data)
+{
+    DvConsoleBridge *b = user_data;
+
+    b->closed = TRUE;
+    /* Leaving the stream: the last viewer closes it; a display's reads
+     * and writes stop. */
+    g_clear_pointer(&b->viewer, dv_vm_console_viewer_free);
+    if (b->cancel != NULL)
+        g_cancellable_cancel(b->cancel);
+    if (b->conn != NULL)
+        (void)g_io_stream_close(b->conn, NULL, NULL); /* the client may be gone */
+    dv_console_bridge_unref(b); /* the socket's reference */
+}
+
+/* Worker thread: the handshake is checked and the viewer joins, so a
+ * refusal (no WebSocket, a second writer, a console virsh holds) is an
+ * ordinary error answer. */
+static gboolean
+dv_console_bridge_attach(DvRequest *req, DvActor *actor, JsonObject *accepted, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    gboolean vnc = g_strcmp0(dv_json_get_string(accepted, "type", "serial"), "vnc") == 0;
+    DvConsoleBridge *b;
+
+    if (!soup_websocket_server_check_handshake(
+            req->msg, NULL, vnc ? dv_console_vnc_protocols : NULL, NULL, &local)) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, NULL,
+                           "%s is a WebSocket: send a WebSocket upgrade (%s)", req->path,
+                           local->message);
+        return FALSE;
+    }
+    b = g_new0(DvConsoleBridge, 1);
+    b->refcount = 1;
+    b->context = g_main_context_ref(req->server->context);
+    b->pending = g_byte_array_new();
+    if (vnc) {
+        /* A connection of its own to the display, opened here (a libvirt
+         * round trip); relayed once the WebSocket is up. */
+        g_autoptr(GSocket) sock = NULL;
+        int fd = dv_engine_vm_console_open_display(
+            req->server->engine, dv_json_get_string(accepted, "id", ""), "vnc", error);
+        if (fd < 0) {
+            dv_console_bridge_unref(b);
+            return FALSE;
+        }
+        sock = g_socket_new_from_fd(fd, &local);
+        if (sock == NULL) {
+            (void)close(fd);
+            g_set_error(error, DV_ERROR, DV_ERROR_INTERNAL, "cannot use the display's socket: %s",
+                        local->message);
+            dv_console_bridge_unref(b);
+            return FALSE;
+        }
+        b->display = g_socket_connection_factory_create_connection(sock);
+        b->cancel = g_cancellable_new();
+        b->rbuf = g_malloc(DV_CONSOLE_DISPLAY_CHUNK);
+        b->to_display = g_byte_array_new();
+        req->console = b;
+        return TRUE;
+    }
+    b->viewer = dv_engine_vm_console_attach(
+        req->server->engine, dv_json_get_string(accepted, "id", ""),
+        g_strcmp0(dv_json_get_string(accepted, "mode", "write"), "write") == 0, actor,
+        dv_console_bridge_output, dv_console_bridge_ref(b),
+        (GDestroyNotify)dv_console_bridge_unref, error);
+    if (b->viewer == NULL) {
+        /* Not joined: the viewer's reference is ours to drop. */
+        dv_console_bridge_unref(b);
+        dv_console_bridge_unref(b);
+        return FALSE;
+    }
+    req->console = b;
+    return TRUE;
+}
+
+/* Main thread: sends what arrived before the upgrade, or ends; a
+ * display's relay starts. */
+static gboolean
+dv_console_bridge_flush(gpointer data)
+{
+    DvConsoleBridge *b = data;
+
+    if (b->closed || b->ws == NULL)
+        return G_SOURCE_REMOVE;
+    dv_console_bridge_send(b, b->pending->data, b->pending->len);
+    g_byte_array_set_size(b->pending, 0);
+    if (b->display != NULL)
+        dv_console_display_read_next(b);
+    if (b->ended != NULL)
+        dv_console_bridge_end(b, b->ended);
+    return G_SOURCE_REMOVE;
+}
+
+/* Main thread, once the 101 is written: libsoup lets go of the
+ * connection (dv_conn_release() leaves it open for us). */
+static void dv_conn_mark_upgraded(SoupServerMessage *msg);
+
+static void
+dv_console_bridge_upgraded(SoupServerMessage *msg, gpointer user_data)
+{
+    DvConsoleBridge *b = user_data;
+    SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
+    g_autoptr(GIOStream) stream = NULL;
+
+    g_signal_handlers_disconnect_by_data(msg, b);
+    dv_conn_mark_upgraded(msg);
+    stream = soup_server_message_steal_connection(msg);
+    b->conn = g_object_ref(stream);
+    b->ws = soup_websocket_connection_new(stream, soup_server_message_get_uri(msg),
+                                          SOUP_WEBSOCKET_CONNECTION_SERVER,
+                                          soup_message_headers_get_one(h, "Origin"), NULL, NULL);
+    /* An open console is not idle when nobody types. */
+    soup_websocket_connection_set_keepalive_interval(b->ws, 20);
+    g_signal_connect(b->ws, "message", G_CALLBACK(dv_console_bridge_message), b);
+    g_signal_connect(b->ws, "closed", G_CALLBACK(dv_console_bridge_closed), b);
+    /* What came before the upgrade goes once libsoup has let go of the
+     * connection: not from inside its own signal. */
+    {
+        g_autoptr(GSource) idle = g_idle_source_new();
+        g_source_set_callback(idle, dv_console_bridge_flush, dv_console_bridge_ref(b),
+                              (GDestroyNotify)dv_console_bridge_unref);
+        g_source_attach(idle, b->context);
+    }
+}
+
+/* Main thread: the client went away before the 101 was written.  Its
+ * viewer leaves now (a writer would otherwise hold the console for good). */
+static void
+dv_console_bridge_gone(SoupServerMessage *msg, gpointer user_data)
+{
+    DvConsoleBridge *b = user_data;
+
+    g_signal_handlers_disconnect_by_data(msg, b);
+    b->closed = TRUE;
+    g_clear_pointer(&b->viewer, dv_vm_console_viewer_free);
+    dv_console_bridge_unref(b); /* the socket's reference */
+}
+
+/* Main thread: answers 101 and arms the takeover; the bridge's request
+ * reference becomes the socket's. */
+static void
+dv_console_bridge_start(DvRequest *req)
+{
+    DvConsoleBridge *b = g_steal_pointer(&req->console);
+    SoupMessageHeaders *rh = soup_server_message_get_response_headers(req->msg);
+
+    soup_message_headers_remove(rh, "Connection");
+    if (!soup_websocket_server_process_handshake(
+            req->msg, NULL, b->display != NULL ? dv_console_vnc_protocols : NULL, NULL, NULL)) {
+        dv_console_bridge_unref(b);
+        return;
+    }
+    g_signal_connect(req->msg, "wrote-informational", G_CALLBACK(dv_console_bridge_upgraded), b);
+    g_signal_connect(req->msg, "disconnected", G_CALLBACK(dv_console_bridge_gone), b);
+}
+
 static JsonObject *
 dv_route_op(DvRequest *req, const DvOp *op, const char **params, guint *status, GError **error)
 {
@@ -749,6 +1159,18 @@ dv_route_op(DvRequest *req, const DvOp *op, const char **params, guint *status, 
 
     memcpy(call.params, params, sizeof(call.params));
     call.upload = req->upload;
+    /* A console's WebSocket from a browser carries a ticket instead of a
+     * bearer token: the ticket stands for the token that asked for it
+     * (docs/API.md, "Consoles"); the authorizer then checks it as usual. */
+    if (op->shape == DV_OP_SHAPE_WEBSOCKET && req->token == NULL && req->query != NULL &&
+        g_hash_table_lookup(req->query, "ticket") != NULL) {
+        req->token = dv_engine_vm_console_redeem(req->server->engine,
+                                                 g_hash_table_lookup(req->query, "ticket"),
+                                                 params[0], error);
+        if (req->token == NULL)
+            return NULL;
+        call.token = req->token;
+    }
     if (!(op->flags & DV_OP_FLAG_PUBLIC)) {
         actor = dv_authorizer_actor(req, error);
         if (actor == NULL)
@@ -792,6 +1214,12 @@ dv_route_op(DvRequest *req, const DvOp *op, const char **params, guint *status, 
         dv_authorizer_redact(op, result);
     }
     switch (op->shape) {
+    case DV_OP_SHAPE_WEBSOCKET:
+        /* Authorized and accepted: join the VM's console stream here (a
+         * libvirt round trip, off the main thread), upgrade there. */
+        if (!dv_console_bridge_attach(req, actor, result, error))
+            return NULL;
+        break;
     case DV_OP_SHAPE_STREAM:
         /* Authorized: the main thread streams the job (dv_server_finish_request()). */
         req->stream_job_id = g_strdup(dv_json_get_string(result, "id", NULL));
@@ -861,6 +1289,12 @@ dv_server_finish_request(gpointer data)
     DvRequest *req = data;
     SoupMessageHeaders *headers = soup_server_message_get_response_headers(req->msg);
 
+    if (req->console != NULL && req->status == SOUP_STATUS_OK) {
+        dv_console_bridge_start(req);
+        soup_server_message_unpause(req->msg);
+        dv_request_free(req);
+        return G_SOURCE_REMOVE;
+    }
     if (req->stream_job_id != NULL && req->status == SOUP_STATUS_OK) {
         soup_message_headers_replace(headers, "Drover-Version", DV_VERSION);
         dv_server_stream_job(req->server, req->msg, req->stream_job_id, req->stream_redact);
@@ -947,6 +1381,7 @@ struct _DvConn {
     gboolean tls;
     gboolean timed_out;    /* shut by us: leaving */
     gboolean released;
+    gboolean upgraded;     /* a WebSocket took the connection: not ours to close */
 };
 
 static void
@@ -1027,7 +1462,8 @@ dv_conn_release(DvConn *c)
         dv_conn_send_canned(sock, DV_HTTP_HEADERS_TOO_LARGE,
                             "Request Header Fields Too Large", error);
     }
-    (void)g_io_stream_close(G_IO_STREAM(c->sc), NULL, NULL); /* a close error frees it too */
+    if (!c->upgraded)
+        (void)g_io_stream_close(G_IO_STREAM(c->sc), NULL, NULL); /* a close error frees it too */
     dv_conn_count_down(server);
     g_hash_table_remove(server->conns, c);
 }
@@ -1114,6 +1550,16 @@ dv_conn_got_body(SoupServerMessage *msg, gpointer user_data)
     DvConn *c = user_data;
     if (!c->timed_out)
         dv_conn_clear_source(&c->timer);
+}
+
+static void
+dv_conn_mark_upgraded(SoupServerMessage *msg)
+{
+    DvConn *c = g_object_get_data(G_OBJECT(msg), "dv-conn");
+    if (c != NULL) {
+        c->upgraded = TRUE;
+        dv_conn_clear_source(&c->timer);
+    }
 }
 
 static void

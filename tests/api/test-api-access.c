@@ -189,6 +189,10 @@ static const DvMatrixRow dv_matrix_rows[] = {
      * disks; "nomac" is refused (400) once authorized. */
     { "vm.nic.add", "/vms/{vm}/nics", M, "AAA3A4", "A44444", "AAA3AA" },
     { "vm.nic.remove", "/vms/{vm}/nics/nomac", M, "AAA3A4", "A44444", "AAA3AA" },
+    /* Consoles (issue 12, item 3): the WebSocket route answers its unknown
+     * query parameter with 400 once authorized; the ticket its body. */
+    { "vm.console", "/vms/{vm}/console?matrix=1", NULL, "AAA3A4", "A44444", "AAA3AA" },
+    { "vm.console.ticket", "/vms/{vm}/console-tickets", M, "AAA3A4", "A44444", "AAA3AA" },
     { "job.list", "/jobs", NULL, "AAAAAA", "AAAAAA", NULL },
     { "job.get", "/jobs/{job}", NULL, "AAAAA4", "A44444", "AAAAAA" },
     { "job.cancel", "/jobs/{job}/cancel", M, "AAA3A4", "A44444", "AAA3AA" },

@@ -45,34 +45,6 @@
 
 static DvVirt *the_virt;
 
-static char *
-guest_file(const char *dir, const char *name)
-{
-    g_autofree char *src =
-        g_build_filename(dv_test_tiny_guest_dir(DV_TINY_GUEST_CACHE_DIR), name, NULL);
-    char *dst = g_build_filename(dir, name, NULL);
-    dv_test_copy_file(src, dst);
-    return dst;
-}
-
-/* Waits until the serial log has a line containing @want; returns the
- * wait in seconds, or ends the test with the log. */
-static double
-wait_log(const char *log, const char *want, guint timeout_s)
-{
-    gint64 t0 = g_get_monotonic_time();
-
-    for (;;) {
-        g_autofree char *text = NULL;
-        if (g_file_get_contents(log, &text, NULL, NULL) && strstr(text, want) != NULL)
-            return (g_get_monotonic_time() - t0) / (double)G_USEC_PER_SEC;
-        if (g_get_monotonic_time() - t0 > (gint64)timeout_s * G_USEC_PER_SEC)
-            g_error("no '%s' in the guest's log after %u s:\n%s", want, timeout_s,
-                    text != NULL ? text : "(no log)");
-        g_usleep(50000);
-    }
-}
-
 static JsonObject *
 volume_by_path(DvEngine *engine, const char *path)
 {
@@ -101,8 +73,8 @@ test_disks_live(void)
     g_autofree char *name = g_strconcat(prefix, "vm", NULL);
     g_autofree char *pool = g_strconcat(prefix, "pool", NULL);
     g_autofree char *log = g_build_filename(dir, "serial.log", NULL);
-    g_autofree char *kernel = guest_file(dir, "vmlinuz");
-    g_autofree char *initrd = guest_file(dir, "initrd.img");
+    g_autofree char *kernel = dv_test_tiny_guest_copy(DV_TINY_GUEST_CACHE_DIR, dir, "vmlinuz");
+    g_autofree char *initrd = dv_test_tiny_guest_copy(DV_TINY_GUEST_CACHE_DIR, dir, "initrd.img");
     g_autofree char *cmdline =
         g_strdup_printf("console=ttyS0 quiet rdinit=/bin/busybox -- sh -c \"%s\"", GUEST_WATCHER);
     g_autoptr(DvVirtHost) vh = dv_virt_host_get(the_virt, "disks-local", DV_TEST_SYSTEM_URI);
@@ -153,7 +125,7 @@ test_disks_live(void)
     g_assert_no_error(error);
     g_clear_pointer(&done, json_object_unref);
     done = dv_test_engine_run(engine, job, WAIT_MS);
-    seen = wait_log(log, "DROVER-SIZES,vda=32768", 120);
+    seen = dv_test_wait_log(log, "DROVER-SIZES,vda=32768", 120);
     g_printerr("# guest up, vda 16 MiB, %.1f s after the start job\n", seen);
 
     /* Shrinking and deleting are refused, nothing submitted. */
@@ -178,7 +150,7 @@ test_disks_live(void)
     g_assert_true(dv_json_get_bool(dv_json_get_object(done, "result"), "live", FALSE));
     g_assert_cmpstr(dv_json_get_string(dv_json_get_object(done, "result"), "target", ""), ==,
                     "vda");
-    wait_log(log, "DROVER-SIZES,vda=65536", 60);
+    dv_test_wait_log(log, "DROVER-SIZES,vda=65536", 60);
     g_printerr("# qemu:///system: volume grown 16 -> 32 MiB on a running VM; the guest's "
                "/sys/block/vda/size changed %.2f s after the request\n",
                (g_get_monotonic_time() - t0) / (double)G_USEC_PER_SEC);
@@ -209,7 +181,7 @@ test_disks_live(void)
     g_assert_cmpstr(dv_json_get_string(dv_json_get_object(done, "result"), "target", ""), ==,
                     "vdb");
     added_path = g_strdup(dv_json_get_string(dv_json_get_object(done, "result"), "path", ""));
-    wait_log(log, "vdb=16384", 60);
+    dv_test_wait_log(log, "vdb=16384", 60);
     g_printerr("# qemu:///system: disk added to a running VM, in the guest %.2f s after the "
                "request\n",
                (g_get_monotonic_time() - t0) / (double)G_USEC_PER_SEC);

@@ -49,32 +49,6 @@
 static DvVirt *the_virt;
 
 static char *
-guest_file(const char *dir, const char *name)
-{
-    g_autofree char *src =
-        g_build_filename(dv_test_tiny_guest_dir(DV_TINY_GUEST_CACHE_DIR), name, NULL);
-    char *dst = g_build_filename(dir, name, NULL);
-    dv_test_copy_file(src, dst);
-    return dst;
-}
-
-static double
-wait_log(const char *log, const char *want, guint timeout_s)
-{
-    gint64 t0 = g_get_monotonic_time();
-
-    for (;;) {
-        g_autofree char *text = NULL;
-        if (g_file_get_contents(log, &text, NULL, NULL) && strstr(text, want) != NULL)
-            return (g_get_monotonic_time() - t0) / (double)G_USEC_PER_SEC;
-        if (g_get_monotonic_time() - t0 > (gint64)timeout_s * G_USEC_PER_SEC)
-            g_error("no '%s' in the guest's log after %u s:\n%s", want, timeout_s,
-                    text != NULL ? text : "(no log)");
-        g_usleep(50000);
-    }
-}
-
-static char *
 net_name(const char *prefix)
 {
     return g_strconcat(prefix, "net", NULL);
@@ -143,8 +117,8 @@ test_nics_live(void)
     g_autofree char *pool = g_strconcat(prefix, "pool", NULL);
     g_autofree char *net = net_name(prefix);
     g_autofree char *log = g_build_filename(dir, "serial.log", NULL);
-    g_autofree char *kernel = guest_file(dir, "vmlinuz");
-    g_autofree char *initrd = guest_file(dir, "initrd.img");
+    g_autofree char *kernel = dv_test_tiny_guest_copy(DV_TINY_GUEST_CACHE_DIR, dir, "vmlinuz");
+    g_autofree char *initrd = dv_test_tiny_guest_copy(DV_TINY_GUEST_CACHE_DIR, dir, "initrd.img");
     g_autofree char *cmdline =
         g_strdup_printf("console=ttyS0 quiet rdinit=/bin/busybox -- sh -c \"%s\"", GUEST_DHCP);
     g_autofree char *subnet = NULL;
@@ -211,9 +185,9 @@ test_nics_live(void)
     g_assert_no_error(error);
     done = run_ok(engine, job);
     t0 = g_get_monotonic_time();
-    wait_log(log, "DROVER-DHCP rc=", 180);
+    dv_test_wait_log(log, "DROVER-DHCP rc=", 180);
     dhcp = (g_get_monotonic_time() - t0) / (double)G_USEC_PER_SEC;
-    wait_log(log, "DROVER-DHCP rc=0", 1);
+    dv_test_wait_log(log, "DROVER-DHCP rc=0", 1);
 
     /* The lease, through GET: poll (the lease file is written as the ACK
      * goes out). */
@@ -281,7 +255,7 @@ test_nics_live(void)
     g_assert_cmpstr(dv_json_get_string(dv_json_get_object(done, "result"), "applied", ""), ==,
                     "live");
     g_assert_cmpstr(dv_json_get_string(dv_json_get_object(done, "result"), "mac", ""), ==, mac2);
-    wait_log(log, "DROVER-NETS,eth0,eth1", 60);
+    dv_test_wait_log(log, "DROVER-NETS,eth0,eth1", 60);
     g_printerr("# qemu:///system: NIC hot-plugged into a running VM, eth1 in the guest %.2f s "
                "after the request\n",
                (g_get_monotonic_time() - t0) / (double)G_USEC_PER_SEC);

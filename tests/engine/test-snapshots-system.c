@@ -59,16 +59,6 @@
 
 static DvVirt *the_virt;
 
-static char *
-guest_file(const char *dir, const char *name)
-{
-    g_autofree char *src =
-        g_build_filename(dv_test_tiny_guest_dir(DV_TINY_GUEST_CACHE_DIR), name, NULL);
-    char *dst = g_build_filename(dir, name, NULL);
-    dv_test_copy_file(src, dst);
-    return dst;
-}
-
 /* The highest tick in @text from byte @from on (0: none); *@ret_starts
  * counts "DROVER-TICKER start" lines there. */
 static gint64
@@ -194,8 +184,8 @@ define_vm(DvVirtHost *vh, const char *dir, const char *name, const char *disk_pa
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) spec = json_object_new();
-    g_autofree char *kernel = guest_file(dir, "vmlinuz");
-    g_autofree char *initrd = guest_file(dir, "initrd.img");
+    g_autofree char *kernel = dv_test_tiny_guest_copy(DV_TINY_GUEST_CACHE_DIR, dir, "vmlinuz");
+    g_autofree char *initrd = dv_test_tiny_guest_copy(DV_TINY_GUEST_CACHE_DIR, dir, "initrd.img");
     g_autofree char *cmdline =
         g_strdup_printf("console=ttyS0 quiet rdinit=/bin/busybox -- sh -c \"%s\"", GUEST_TICKER);
     g_autofree char *xml = NULL;

@@ -235,3 +235,28 @@ dv_test_virsh(const char *const *args)
         g_error("virsh %s failed: %s\n%s", args[0], error->message, err);
     return out;
 }
+
+char *
+dv_test_tiny_guest_copy(const char *cache_dir, const char *dir, const char *name)
+{
+    g_autofree char *src = g_build_filename(dv_test_tiny_guest_dir(cache_dir), name, NULL);
+    char *dst = g_build_filename(dir, name, NULL);
+    dv_test_copy_file(src, dst);
+    return dst;
+}
+
+double
+dv_test_wait_log(const char *log, const char *want, guint timeout_s)
+{
+    gint64 t0 = g_get_monotonic_time();
+
+    for (;;) {
+        g_autofree char *text = NULL;
+        if (g_file_get_contents(log, &text, NULL, NULL) && strstr(text, want) != NULL)
+            return (g_get_monotonic_time() - t0) / (double)G_USEC_PER_SEC;
+        if (g_get_monotonic_time() - t0 > (gint64)timeout_s * G_USEC_PER_SEC)
+            g_error("no '%s' in the guest's log after %u s:\n%s", want, timeout_s,
+                    text != NULL ? text : "(no log)");
+        g_usleep(50000);
+    }
+}

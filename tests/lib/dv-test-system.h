@@ -54,4 +54,12 @@ const char *dv_test_tiny_guest_dir(const char *cache_dir);
  * the script's output when it fails. */
 void dv_test_tiny_guest_build(const char *script, const char *dir, const char *marker);
 
+/* Copies the tiny guest's file @name from its cache (@cache_dir, see
+ * dv_test_tiny_guest_dir()) into @dir; returns the copy's path (owned). */
+char *dv_test_tiny_guest_copy(const char *cache_dir, const char *dir, const char *name);
+
+/* Waits until the file @log has a line containing @want; returns the wait
+ * in seconds, or ends the test with the log after @timeout_s. */
+double dv_test_wait_log(const char *log, const char *want, guint timeout_s);
+
 G_END_DECLS

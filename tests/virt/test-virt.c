@@ -321,7 +321,7 @@ test_xml_gen2(void)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) spec = spec_new(
-        "{\"name\":\"uefi-1\",\"memory_mib\":512,\"generation\":2,\"graphics\":true,"
+        "{\"name\":\"uefi-1\",\"memory_mib\":512,\"generation\":2,\"graphics\":\"vnc\","
         "\"domain_type\":\"kvm\",\"disks\":[{\"path\":\"/iso/x.iso\",\"device\":\"cdrom\"}]}");
     g_autofree char *xml = dv_virt_domain_xml_new(spec, &error);
 
@@ -333,7 +333,10 @@ test_xml_gen2(void)
     g_assert_nonnull(strstr(xml, "<feature enabled=\"yes\" name=\"enrolled-keys\"/>"));
     g_assert_nonnull(strstr(xml, "<smm state=\"on\"/>"));
     g_assert_nonnull(strstr(xml, "bus=\"sata\""));
-    g_assert_nonnull(strstr(xml, "<graphics type=\"vnc\" autoport=\"yes\" listen=\"127.0.0.1\"/>"));
+    /* The TCP listener locked: a random password that expired in 1970. */
+    g_assert_nonnull(strstr(xml, "<graphics type=\"vnc\" autoport=\"yes\" passwd=\""));
+    g_assert_nonnull(strstr(xml, "passwdValidTo=\"1970-01-01T00:00:01\">"));
+    g_assert_nonnull(strstr(xml, "<listen type=\"address\" address=\"127.0.0.1\"/>"));
 }
 
 static void
@@ -356,6 +359,10 @@ test_xml_invalid(void)
           "networks[0]." },
         { "{\"name\":\"a\",\"memory_mib\":64,\"networks\":[{\"network\":\"n\",\"mac\":\"zz\"}]}",
           "networks[0].mac" },
+        { "{\"name\":\"a\",\"memory_mib\":64,\"graphics\":\"rdp\"}", "graphics" },
+        { "{\"name\":\"a\",\"memory_mib\":64,\"graphics\":true}", "graphics" },
+        { "{\"name\":\"a\",\"memory_mib\":64,\"graphics\":\"vnc\",\"graphics_listen\":\"any\"}",
+          "graphics_listen" },
         /* Unknown fields: see lib/common dv_json_check_fields (its field
          * name is checked in tests/common). */
     };

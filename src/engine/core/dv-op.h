@@ -55,6 +55,9 @@ typedef enum {
     DV_OP_SHAPE_STREAM,  /* 200 text/event-stream of the job the handler
                           * returns (GET /jobs/{id}/events): the daemon
                           * streams it once the row is authorized */
+    DV_OP_SHAPE_WEBSOCKET, /* 101 Switching Protocols: the daemon bridges the
+                            * WebSocket once the row is authorized and the
+                            * handler accepted the inputs (GET /vms/{ref}/console) */
 } DvOpShape;
 
 /* What the request may carry. */

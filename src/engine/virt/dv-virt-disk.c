@@ -235,17 +235,15 @@ dv_virt_disk_element(const char *xml, const char *target, GError **error)
 }
 
 gboolean
-dv_virt_domain_disk_detach(DvVirtHost *host, const char *uuid, const char *target,
-                           gboolean *ret_live, GCancellable *cancellable, GError **error)
+dv_virt_domain_device_detach(DvVirtHost *host, const char *uuid, DvVirtDeviceFind find,
+                             const char *key, const char *what, gboolean *ret_live,
+                             GCancellable *cancellable, GError **error)
 {
     g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
     g_autoptr(virDomain) dom = NULL;
     int active;
     gboolean live = FALSE;
 
-    g_return_val_if_fail(host != NULL, FALSE);
-    if (!dv_validate_name("target", target, error))
-        return FALSE;
     if (!dv_virt_op_begin(&op, host, cancellable, error))
         return FALSE;
     dom = dv_virt_domain_lookup(&op, uuid, error);
@@ -254,7 +252,7 @@ dv_virt_domain_disk_detach(DvVirtHost *host, const char *uuid, const char *targe
     active = virDomainIsActive(dom);
     if (active < 0)
         return dv_virt_op_fail(&op, error, "cannot read the state of domain %s", uuid);
-    /* Each definition separately: a disk may be in one only (a detach
+    /* Each definition separately: a device may be in one only (a detach
      * resumed after the live half, or one added for the next boot). */
     for (int pass = 0; pass < 2; pass++) {
         gboolean is_live = pass == 1;
@@ -266,7 +264,7 @@ dv_virt_domain_disk_detach(DvVirtHost *host, const char *uuid, const char *targe
         xml = virDomainGetXMLDesc(dom, is_live ? 0 : VIR_DOMAIN_XML_INACTIVE);
         if (xml == NULL)
             return dv_virt_op_fail(&op, error, "cannot read domain %s", uuid);
-        elem = dv_virt_disk_element(xml, target, &local);
+        elem = find(xml, key, &local);
         free(xml);
         if (local != NULL) {
             g_propagate_error(error, g_steal_pointer(&local));
@@ -276,11 +274,23 @@ dv_virt_domain_disk_detach(DvVirtHost *host, const char *uuid, const char *targe
             continue;
         if (virDomainDetachDeviceFlags(
                 dom, elem, is_live ? VIR_DOMAIN_AFFECT_LIVE : VIR_DOMAIN_AFFECT_CONFIG) < 0)
-            return dv_virt_op_fail(&op, error, "cannot detach disk %s from domain %s", target,
+            return dv_virt_op_fail(&op, error, "cannot detach %s %s from domain %s", what, key,
                                    uuid);
         live = live || is_live;
     }
+    /* In neither: a resumed job, done. */
     if (ret_live != NULL)
         *ret_live = live;
     return TRUE;
+}
+
+gboolean
+dv_virt_domain_disk_detach(DvVirtHost *host, const char *uuid, const char *target,
+                           gboolean *ret_live, GCancellable *cancellable, GError **error)
+{
+    g_return_val_if_fail(host != NULL, FALSE);
+    if (!dv_validate_name("target", target, error))
+        return FALSE;
+    return dv_virt_domain_device_detach(host, uuid, dv_virt_disk_element, target, "disk", ret_live,
+                                        cancellable, error);
 }

@@ -196,54 +196,11 @@ gboolean
 dv_virt_domain_nic_detach(DvVirtHost *host, const char *uuid, const char *mac, gboolean *ret_live,
                           GCancellable *cancellable, GError **error)
 {
-    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
-    g_autoptr(virDomain) dom = NULL;
-    gboolean live = FALSE;
-    gboolean found = FALSE;
-    int active;
-
     g_return_val_if_fail(host != NULL, FALSE);
     if (!dv_virt_mac_check("mac", mac, error))
         return FALSE;
-    if (!dv_virt_op_begin(&op, host, cancellable, error))
-        return FALSE;
-    dom = dv_virt_domain_lookup(&op, uuid, error);
-    if (dom == NULL)
-        return FALSE;
-    active = virDomainIsActive(dom);
-    if (active < 0)
-        return dv_virt_op_fail(&op, error, "cannot read the state of domain %s", uuid);
-    /* Each definition separately, as disks: an interface may be in one
-     * only (a detach resumed after one half). */
-    for (int pass = 0; pass < 2; pass++) {
-        gboolean is_live = pass == 1;
-        g_autofree char *elem = NULL;
-        g_autoptr(GError) local = NULL;
-        char *xml;
-        if (is_live && active != 1)
-            break;
-        xml = virDomainGetXMLDesc(dom, is_live ? 0 : VIR_DOMAIN_XML_INACTIVE);
-        if (xml == NULL)
-            return dv_virt_op_fail(&op, error, "cannot read domain %s", uuid);
-        elem = dv_virt_nic_element(xml, mac, &local);
-        free(xml);
-        if (local != NULL) {
-            g_propagate_error(error, g_steal_pointer(&local));
-            return FALSE;
-        }
-        if (elem == NULL)
-            continue;
-        found = TRUE;
-        if (virDomainDetachDeviceFlags(
-                dom, elem, is_live ? VIR_DOMAIN_AFFECT_LIVE : VIR_DOMAIN_AFFECT_CONFIG) < 0)
-            return dv_virt_op_fail(&op, error, "cannot remove interface %s from domain %s", mac,
-                                   uuid);
-        live = live || is_live;
-    }
-    (void)found; /* none in either: a resumed job, done */
-    if (ret_live != NULL)
-        *ret_live = live;
-    return TRUE;
+    return dv_virt_domain_device_detach(host, uuid, dv_virt_nic_element, mac, "interface", ret_live,
+                                        cancellable, error);
 }
 
 /* Whether @dom's live XML has a guest agent channel that is connected:

@@ -152,7 +152,21 @@ virDomainPtr dv_virt_domain_lookup(DvVirtOp *op, const char *uuid, GError **erro
  * in-process test:/// hosts a reference on the pool's one connection. */
 virConnectPtr dv_virt_host_open_conn(DvVirtHost *host, GError **error);
 
+/* A random 8-character display password (VNC's limit); g_free. */
+char *dv_virt_graphics_password_new(void);
+
 /* Random suffix for probe object names. */
 char *dv_virt_random_suffix(void);
+
+/* Finds the device @key names in a domain's XML: its element serialized
+ * (owned), or NULL without an error when the XML has none. */
+typedef char *(*DvVirtDeviceFind)(const char *xml, const char *key, GError **error);
+/* Removes the device @find finds by @key (a @what: "disk", "interface")
+ * from domain @uuid's persistent definition and, when it runs, from the
+ * live one, each separately (a device may be in one only); *@ret_live
+ * says whether the live one lost it.  In neither: done (a resumed job). */
+gboolean dv_virt_domain_device_detach(DvVirtHost *host, const char *uuid, DvVirtDeviceFind find,
+                                      const char *key, const char *what, gboolean *ret_live,
+                                      GCancellable *cancellable, GError **error);
 
 G_END_DECLS

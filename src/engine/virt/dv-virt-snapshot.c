@@ -744,31 +744,66 @@ dv_virt_snapshot_revert_external(DvVirtOp *op, virDomainPtr dom, virDomainSnapsh
     return TRUE;
 }
 
+/* Snapshot @name of domain @uuid, opened for a revert or a delete: the
+ * call's connection, the domain, the snapshot and its XML. */
+typedef struct {
+    DvVirtOp op;
+    virDomainPtr dom;
+    virDomainSnapshotPtr snap;
+    xmlDoc *sdoc;
+} DvSnapOpen;
+
+#define DV_SNAP_OPEN_INIT                                                                          \
+    {                                                                                              \
+        DV_VIRT_OP_INIT, NULL, NULL, NULL                                                          \
+    }
+
+static void
+dv_snap_open_clear(DvSnapOpen *s)
+{
+    g_clear_pointer(&s->sdoc, xmlFreeDoc);
+    g_clear_pointer(&s->snap, virDomainSnapshotFree);
+    g_clear_pointer(&s->dom, virDomainFree);
+    dv_virt_op_end(&s->op);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(DvSnapOpen, dv_snap_open_clear)
+
+static gboolean
+dv_snap_open(DvSnapOpen *s, DvVirtHost *host, const char *uuid, const char *name,
+             GCancellable *cancellable, GError **error)
+{
+    if (!dv_virt_op_begin(&s->op, host, cancellable, error))
+        return FALSE;
+    s->dom = dv_virt_domain_lookup(&s->op, uuid, error);
+    if (s->dom == NULL)
+        return FALSE;
+    s->snap = dv_virt_snapshot_lookup(&s->op, s->dom, uuid, name, error);
+    if (s->snap == NULL)
+        return FALSE;
+    s->sdoc = dv_virt_snapshot_doc(&s->op, s->snap, error);
+    return s->sdoc != NULL;
+}
+
+/* Whether the opened snapshot is an external one. */
+static gboolean
+dv_snap_open_is_external(DvSnapOpen *s)
+{
+    return strcmp(dv_virt_snapshot_kind_of(xmlDocGetRootElement(s->sdoc)), "external") == 0;
+}
+
 gboolean
 dv_virt_snapshot_revert(DvVirtHost *host, const char *uuid, const char *name,
                         GCancellable *cancellable, GError **error)
 {
-    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
-    g_autoptr(virDomain) dom = NULL;
-    g_autoptr(virDomainSnapshot) snap = NULL;
-    g_autoptr(xmlDoc) sdoc = NULL;
+    g_auto(DvSnapOpen) s = DV_SNAP_OPEN_INIT;
 
-    if (!dv_virt_op_begin(&op, host, cancellable, error))
+    if (!dv_snap_open(&s, host, uuid, name, cancellable, error))
         return FALSE;
-    dom = dv_virt_domain_lookup(&op, uuid, error);
-    if (dom == NULL)
-        return FALSE;
-    snap = dv_virt_snapshot_lookup(&op, dom, uuid, name, error);
-    if (snap == NULL)
-        return FALSE;
-    sdoc = dv_virt_snapshot_doc(&op, snap, error);
-    if (sdoc == NULL)
-        return FALSE;
-    if (strcmp(dv_virt_snapshot_kind_of(xmlDocGetRootElement(sdoc)), "external") == 0)
-        return dv_virt_snapshot_revert_external(&op, dom, snap, xmlDocGetRootElement(sdoc), uuid,
-                                                error);
-    if (virDomainRevertToSnapshot(snap, 0) < 0)
-        return dv_virt_op_fail(&op, error, "cannot revert domain %s to snapshot %s", uuid, name);
+    if (dv_snap_open_is_external(&s))
+        return dv_virt_snapshot_revert_external(&s.op, s.dom, s.snap, xmlDocGetRootElement(s.sdoc),
+                                                uuid, error);
+    if (virDomainRevertToSnapshot(s.snap, 0) < 0)
+        return dv_virt_op_fail(&s.op, error, "cannot revert domain %s to snapshot %s", uuid, name);
     return TRUE;
 }
 
@@ -818,27 +853,15 @@ gboolean
 dv_virt_snapshot_delete(DvVirtHost *host, const char *uuid, const char *name,
                         GCancellable *cancellable, GError **error)
 {
-    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
-    g_autoptr(virDomain) dom = NULL;
-    g_autoptr(virDomainSnapshot) snap = NULL;
-    g_autoptr(xmlDoc) sdoc = NULL;
+    g_auto(DvSnapOpen) s = DV_SNAP_OPEN_INIT;
 
-    if (!dv_virt_op_begin(&op, host, cancellable, error))
+    if (!dv_snap_open(&s, host, uuid, name, cancellable, error))
         return FALSE;
-    dom = dv_virt_domain_lookup(&op, uuid, error);
-    if (dom == NULL)
-        return FALSE;
-    snap = dv_virt_snapshot_lookup(&op, dom, uuid, name, error);
-    if (snap == NULL)
-        return FALSE;
-    sdoc = dv_virt_snapshot_doc(&op, snap, error);
-    if (sdoc == NULL)
-        return FALSE;
-    if (strcmp(dv_virt_snapshot_kind_of(xmlDocGetRootElement(sdoc)), "external") == 0)
-        return dv_virt_snapshot_delete_external(&op, dom, snap, xmlDocGetRootElement(sdoc), uuid,
-                                                cancellable, error);
-    if (virDomainSnapshotDelete(snap, 0) < 0)
-        return dv_virt_op_fail(&op, error, "cannot delete snapshot %s of domain %s", name, uuid);
+    if (dv_snap_open_is_external(&s))
+        return dv_virt_snapshot_delete_external(&s.op, s.dom, s.snap, xmlDocGetRootElement(s.sdoc),
+                                                uuid, cancellable, error);
+    if (virDomainSnapshotDelete(s.snap, 0) < 0)
+        return dv_virt_op_fail(&s.op, error, "cannot delete snapshot %s of domain %s", name, uuid);
     return TRUE;
 }
 

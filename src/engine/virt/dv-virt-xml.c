@@ -147,7 +147,8 @@ static const DvFieldSpec dv_virt_spec_fields[] = {
     { "memory_mib", DV_FIELD_INT, TRUE },
     { "generation", DV_FIELD_INT, FALSE },
     { "secure_boot", DV_FIELD_BOOL, FALSE },
-    { "graphics", DV_FIELD_BOOL, FALSE },
+    { "graphics", DV_FIELD_STRING, FALSE },
+    { "graphics_listen", DV_FIELD_STRING, FALSE },
     { "serial_log", DV_FIELD_STRING_OR_NULL, FALSE },
     { "kernel", DV_FIELD_STRING_OR_NULL, FALSE },
     { "initrd", DV_FIELD_STRING_OR_NULL, FALSE },
@@ -419,6 +420,7 @@ char *
 dv_virt_domain_xml_new(JsonObject *spec, GError **error)
 {
     static const char *const domain_types[] = { "kvm", "qemu", "test", NULL };
+    static const char *const graphics_types[] = { "vnc", "spice", "none", NULL };
     g_autoptr(xmlBuffer) buf = NULL;
     g_autoptr(xmlTextWriter) w = NULL;
     DvXmlOut out = { NULL, FALSE };
@@ -428,6 +430,9 @@ dv_virt_domain_xml_new(JsonObject *spec, GError **error)
     const char *description;
     const char *domain_type;
     const char *serial_log;
+    const char *graphics;
+    const char *graphics_listen;
+    g_autoptr(GInetAddress) listen_addr = NULL;
     g_autofree char *memory = NULL;
     g_autofree char *vcpus = NULL;
     gint64 generation;
@@ -441,6 +446,8 @@ dv_virt_domain_xml_new(JsonObject *spec, GError **error)
     description = dv_json_get_string(spec, "description", NULL);
     domain_type = dv_json_get_string(spec, "domain_type", DV_VIRT_DEFAULT_DOMAIN_TYPE);
     serial_log = dv_json_get_string(spec, "serial_log", NULL);
+    graphics = dv_json_get_string(spec, "graphics", "none");
+    graphics_listen = dv_json_get_string(spec, "graphics_listen", DV_VIRT_GRAPHICS_LISTEN);
     generation = dv_json_get_int(spec, "generation", 1);
     secure_boot = dv_json_get_bool(spec, "secure_boot", generation == 2);
 
@@ -467,6 +474,14 @@ dv_virt_domain_xml_new(JsonObject *spec, GError **error)
     }
     if (serial_log != NULL && !dv_virt_spec_path_ok("serial_log", serial_log, error))
         return NULL;
+    if (!dv_virt_spec_one_of("graphics", graphics, graphics_types, error))
+        return NULL;
+    listen_addr = g_inet_address_new_from_string(graphics_listen);
+    if (listen_addr == NULL) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "graphics_listen",
+                           "graphics_listen: must be an IPv4 or IPv6 address");
+        return NULL;
+    }
     if (dv_json_get_string(spec, "kernel", NULL) != NULL &&
         !dv_virt_spec_path_ok("kernel", dv_json_get_string(spec, "kernel", NULL), error))
         return NULL;
@@ -527,11 +542,20 @@ dv_virt_domain_xml_new(JsonObject *spec, GError **error)
     dv_out_attr(o, "port", "0");
     dv_out_end(o);
     dv_out_end(o);
-    if (dv_json_get_bool(spec, "graphics", FALSE)) {
+    if (g_strcmp0(graphics, "none") != 0) {
+        /* The display's TCP listener is locked: a random password that
+         * expired in 1970.  droverd reaches the display through
+         * virDomainOpenGraphicsFD (dv-virt-graphics.c), which needs none. */
+        g_autofree char *passwd = dv_virt_graphics_password_new();
         dv_out_start(o, "graphics");
-        dv_out_attr(o, "type", "vnc");
+        dv_out_attr(o, "type", graphics);
         dv_out_attr(o, "autoport", "yes");
-        dv_out_attr(o, "listen", "127.0.0.1");
+        dv_out_attr(o, "passwd", passwd);
+        dv_out_attr(o, "passwdValidTo", "1970-01-01T00:00:01");
+        dv_out_start(o, "listen");
+        dv_out_attr(o, "type", "address");
+        dv_out_attr(o, "address", graphics_listen);
+        dv_out_end(o);
         dv_out_end(o);
     }
     dv_out_empty(o, "memballoon", "model", "virtio");

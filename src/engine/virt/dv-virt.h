@@ -118,8 +118,10 @@ JsonObject *dv_virt_host_get_daemon_limits(DvVirtHost *host, GError **error);
 /* Builds a domain definition from @spec:
  * {name*, uuid, description, domain_type ("kvm"|"qemu"|"test", default
  *  "qemu"), vcpus (default 1), memory_mib*, generation (1 BIOS/pc, 2 UEFI/
- *  q35), secure_boot (default: generation == 2), graphics (VNC on
- *  127.0.0.1), serial_log (path of a file serial console),
+ *  q35), secure_boot (default: generation == 2), graphics ("vnc",
+ *  "spice" or "none", the default; its TCP listener on graphics_listen,
+ *  default DV_VIRT_GRAPHICS_LISTEN, locked by a password that has
+ *  already expired), serial_log (path of a file serial console),
  *  kernel, initrd, cmdline (direct kernel boot),
  *  disks: [{path*, format ("qcow2"|"raw"), device ("disk"|"cdrom"),
  *           readonly, bus ("virtio"|"sata"|"ide"|"scsi")}],
@@ -574,5 +576,44 @@ void dv_virt_watch_free(DvVirtWatch *watch);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirt, dv_virt_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirtHost, dv_virt_host_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirtWatch, dv_virt_watch_free)
+
+/* ---- graphical console (dv-virt-graphics.c; docs/VIRT.md, "Graphical console") ---- */
+
+/* Where a display Drover defines listens when the spec does not say. */
+#define DV_VIRT_GRAPHICS_LISTEN "127.0.0.1"
+
+/* A new client connection to the display of the running domain @uuid,
+ * whose first <graphics> must be of @type ("vnc"): a socket descriptor
+ * the caller owns (close it), speaking RFB with the security type None
+ * (libvirt's SKIPAUTH).  -1 with DV_ERROR_CONFLICT (not running; no
+ * display or another type, naming "type"), DV_ERROR_NOT_SUPPORTED (a
+ * remote transport, which cannot pass a descriptor) or a host error. */
+int dv_virt_domain_open_graphics(DvVirtHost *host, const char *uuid, const char *type,
+                                 GCancellable *cancellable, GError **error);
+
+/* ---- serial console (dv-virt-console.c; docs/VIRT.md, "Serial console") ---- */
+
+typedef struct _DvVirtConsole DvVirtConsole;
+
+/* Called in libvirt's event loop thread with what the guest wrote
+ * (@data, @len; @ended NULL), and once at the end with @data NULL and
+ * @ended saying why (the domain stopped, the stream failed). */
+typedef void (*DvVirtConsoleFunc)(const guint8 *data, gsize len, const char *ended,
+                                  gpointer user_data);
+
+/* Opens the first serial console of the running domain @uuid on a
+ * connection of its own, non-blocking, driven by libvirt's event loop.
+ * Refused (DV_ERROR_CONFLICT or DV_ERROR_HOST_FAILED) when the domain is
+ * not running, has no pty console, or another client (virsh console)
+ * holds it. */
+DvVirtConsole *dv_virt_console_open(DvVirtHost *host, const char *uuid, DvVirtConsoleFunc func,
+                                    gpointer user_data, GError **error);
+/* Any thread.  Queues what the stream does not take at once (at most
+ * 64 KiB waiting: DV_ERROR_BUSY beyond). */
+gboolean dv_virt_console_write(DvVirtConsole *console, const guint8 *data, gsize len,
+                               GError **error);
+/* Returns once no call of the function runs and none will come. */
+void dv_virt_console_free(DvVirtConsole *console);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirtConsole, dv_virt_console_free)
 
 G_END_DECLS

@@ -10,7 +10,7 @@
  * job changes the medium with virDomainUpdateDeviceFlags, live and in the
  * definition (dv_virt_domain_cdrom_change()). */
 
-#include "dv-vms.h"
+#include "dv-vms-private.h"
 
 #include <string.h>
 
@@ -180,44 +180,36 @@ dv_engine_vm_cdrom(DvEngine *engine, const char *vm_ref, JsonObject *body, const
     }
     if (target != NULL)
         json_object_set_string_member(params, "target", target);
-    return dv_core_submit(engine, "vm.cdrom", "vm", dv_json_get_string(vm, "id", ""),
-                          dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
-                          params, actor, error);
+    return dv_vm_submit(engine, "vm.cdrom", vm, params, actor, error);
+}
+
+static gboolean
+dv_vm_cdrom_change(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject *vm, JsonObject *result,
+                   gboolean *ret_live, GError **error)
+{
+    JsonObject *params = dv_job_get_params(job);
+    g_autoptr(JsonObject) changed = NULL;
+    JsonObjectIter it;
+    const char *member;
+    JsonNode *value;
+
+    changed = dv_virt_domain_cdrom_change(
+        vh, dv_json_get_string(vm, "uuid", ""), dv_json_get_string(params, "path", NULL),
+        dv_json_get_string(params, "target", NULL), dv_job_get_cancellable(job), error);
+    if (changed == NULL)
+        return FALSE;
+    json_object_iter_init(&it, changed);
+    while (json_object_iter_next(&it, &member, &value))
+        json_object_set_member(result, member, json_node_copy(value));
+    *ret_live = dv_json_get_bool(changed, "live", FALSE);
+    return TRUE;
 }
 
 static gboolean
 dv_vm_cdrom_job(DvJob *job, gpointer user_data, GError **error)
 {
-    DvEngine *engine = user_data;
-    JsonObject *params = dv_job_get_params(job);
-    GCancellable *c = dv_job_get_cancellable(job);
-    g_autoptr(JsonObject) vm = NULL;
-    g_autoptr(DvVirtHost) vh = NULL;
-    g_autoptr(JsonObject) result = NULL;
-    g_autoptr(JsonObject) dom = NULL;
     static const DvJobStep steps[] = { { "change medium", 80 }, { "save", 20 } };
-
-    dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
-    vm = dv_store_get(dv_core(engine)->store, &dv_table_vms, dv_job_get_target_id(job), error);
-    if (vm == NULL)
-        return FALSE;
-    vh = dv_core_virt_host_by_id(engine, dv_json_get_string(vm, "host_id", ""), error);
-    if (vh == NULL || !dv_job_step(job, "change medium", error))
-        return FALSE;
-    result = dv_virt_domain_cdrom_change(vh, dv_json_get_string(vm, "uuid", ""),
-                                         dv_json_get_string(params, "path", NULL),
-                                         dv_json_get_string(params, "target", NULL), c, error);
-    if (result == NULL || !dv_job_step(job, "save", error))
-        return FALSE;
-    dom = dv_virt_domain_get(vh, dv_json_get_string(vm, "uuid", ""), c, error);
-    if (dom == NULL || !dv_core_vm_sync(engine, vm, dom, error))
-        return FALSE;
-    json_object_set_string_member(result, "id", dv_json_get_string(vm, "id", ""));
-    json_object_set_string_member(result, "name", dv_json_get_string(vm, "name", ""));
-    json_object_set_string_member(result, "applied",
-                                  dv_json_get_bool(result, "live", FALSE) ? "live" : "next-boot");
-    dv_job_set_result(job, result);
-    return TRUE;
+    return dv_vm_device_job(user_data, job, steps, G_N_ELEMENTS(steps), dv_vm_cdrom_change, error);
 }
 
 void

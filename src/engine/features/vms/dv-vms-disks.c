@@ -9,7 +9,7 @@
  * a volume attached to a running VM is grown by QEMU so its guest sees the
  * new size (dv_virt_volume_resize()). */
 
-#include "dv-vms.h"
+#include "dv-vms-private.h"
 
 #include <string.h>
 
@@ -542,35 +542,15 @@ dv_engine_vm_disk_add(DvEngine *engine, const char *vm_ref, JsonObject *body, co
 }
 
 static gboolean
-dv_vm_disk_save(DvEngine *engine, DvVirtHost *vh, JsonObject *vm, GCancellable *c, GError **error)
+dv_vm_disk_attach(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject *vm, JsonObject *result,
+                  gboolean *ret_live, GError **error)
 {
-    g_autoptr(JsonObject) dom =
-        dv_virt_domain_get(vh, dv_json_get_string(vm, "uuid", ""), c, error);
-    return dom != NULL && dv_core_vm_sync(engine, vm, dom, error);
-}
-
-static gboolean
-dv_vm_disk_add_job(DvJob *job, gpointer user_data, GError **error)
-{
-    DvEngine *engine = user_data;
     JsonObject *params = dv_job_get_params(job);
     GCancellable *c = dv_job_get_cancellable(job);
-    g_autoptr(JsonObject) vm = NULL;
-    g_autoptr(DvVirtHost) vh = NULL;
-    g_autoptr(JsonObject) result = json_object_new();
     g_autofree char *path = g_strdup(dv_json_get_string(params, "path", NULL));
     g_autofree char *target = NULL;
     gboolean created = FALSE;
-    gboolean live = FALSE;
-    static const DvJobStep steps[] = { { "create volume", 30 }, { "attach", 50 }, { "save", 20 } };
 
-    dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
-    vm = dv_store_get(dv_core(engine)->store, &dv_table_vms, dv_job_get_target_id(job), error);
-    if (vm == NULL)
-        return FALSE;
-    vh = dv_core_virt_host_by_id(engine, dv_json_get_string(vm, "host_id", ""), error);
-    if (vh == NULL || !dv_job_step(job, "create volume", error))
-        return FALSE;
     if (path == NULL) {
         g_autoptr(JsonObject) pool = dv_store_get(dv_core(engine)->store, &dv_table_pools,
                                                   dv_json_get_string(params, "pool_id", ""), error);
@@ -588,9 +568,9 @@ dv_vm_disk_add_job(DvJob *job, gpointer user_data, GError **error)
     }
     if (!dv_job_step(job, "attach", error))
         return FALSE;
-    target =
-        dv_virt_domain_disk_attach(vh, dv_json_get_string(vm, "uuid", ""), path,
-                                   dv_json_get_string(params, "format", "qcow2"), &live, c, error);
+    target = dv_virt_domain_disk_attach(vh, dv_json_get_string(vm, "uuid", ""), path,
+                                        dv_json_get_string(params, "format", "qcow2"), ret_live, c,
+                                        error);
     if (target == NULL) {
         /* Nothing half-made: the volume this job made goes again. */
         if (created) {
@@ -603,15 +583,16 @@ dv_vm_disk_add_job(DvJob *job, gpointer user_data, GError **error)
         }
         return FALSE;
     }
-    if (!dv_job_step(job, "save", error) || !dv_vm_disk_save(engine, vh, vm, c, error))
-        return FALSE;
-    json_object_set_string_member(result, "id", dv_json_get_string(vm, "id", ""));
-    json_object_set_string_member(result, "name", dv_json_get_string(vm, "name", ""));
     json_object_set_string_member(result, "target", target);
     json_object_set_string_member(result, "path", path);
-    json_object_set_string_member(result, "applied", live ? "live" : "next-boot");
-    dv_job_set_result(job, result);
     return TRUE;
+}
+
+static gboolean
+dv_vm_disk_add_job(DvJob *job, gpointer user_data, GError **error)
+{
+    static const DvJobStep steps[] = { { "create volume", 30 }, { "attach", 50 }, { "save", 20 } };
+    return dv_vm_device_job(user_data, job, steps, G_N_ELEMENTS(steps), dv_vm_disk_attach, error);
 }
 
 JsonObject *
@@ -639,41 +620,27 @@ dv_engine_vm_disk_remove(DvEngine *engine, const char *vm_ref, const char *targe
         return NULL;
     }
     json_object_set_string_member(params, "target", target);
-    return dv_core_submit(engine, "vm.disk.remove", "vm", dv_json_get_string(vm, "id", ""),
-                          dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
-                          params, actor, error);
+    return dv_vm_submit(engine, "vm.disk.remove", vm, params, actor, error);
+}
+
+static gboolean
+dv_vm_disk_detach(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject *vm, JsonObject *result,
+                  gboolean *ret_live, GError **error)
+{
+    const char *target = dv_json_get_string(dv_job_get_params(job), "target", "");
+
+    if (!dv_virt_domain_disk_detach(vh, dv_json_get_string(vm, "uuid", ""), target, ret_live,
+                                    dv_job_get_cancellable(job), error))
+        return FALSE;
+    json_object_set_string_member(result, "target", target);
+    return TRUE;
 }
 
 static gboolean
 dv_vm_disk_remove_job(DvJob *job, gpointer user_data, GError **error)
 {
-    DvEngine *engine = user_data;
-    JsonObject *params = dv_job_get_params(job);
-    GCancellable *c = dv_job_get_cancellable(job);
-    g_autoptr(JsonObject) vm = NULL;
-    g_autoptr(DvVirtHost) vh = NULL;
-    g_autoptr(JsonObject) result = json_object_new();
-    gboolean live = FALSE;
     static const DvJobStep steps[] = { { "detach", 80 }, { "save", 20 } };
-
-    dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
-    vm = dv_store_get(dv_core(engine)->store, &dv_table_vms, dv_job_get_target_id(job), error);
-    if (vm == NULL)
-        return FALSE;
-    vh = dv_core_virt_host_by_id(engine, dv_json_get_string(vm, "host_id", ""), error);
-    if (vh == NULL || !dv_job_step(job, "detach", error))
-        return FALSE;
-    if (!dv_virt_domain_disk_detach(vh, dv_json_get_string(vm, "uuid", ""),
-                                    dv_json_get_string(params, "target", ""), &live, c, error))
-        return FALSE;
-    if (!dv_job_step(job, "save", error) || !dv_vm_disk_save(engine, vh, vm, c, error))
-        return FALSE;
-    json_object_set_string_member(result, "id", dv_json_get_string(vm, "id", ""));
-    json_object_set_string_member(result, "name", dv_json_get_string(vm, "name", ""));
-    json_object_set_string_member(result, "target", dv_json_get_string(params, "target", ""));
-    json_object_set_string_member(result, "applied", live ? "live" : "next-boot");
-    dv_job_set_result(job, result);
-    return TRUE;
+    return dv_vm_device_job(user_data, job, steps, G_N_ELEMENTS(steps), dv_vm_disk_detach, error);
 }
 
 void

@@ -17,7 +17,7 @@
  * threads until keepalive ends them); beyond, GET answers without
  * addresses. */
 
-#include "dv-vms.h"
+#include "dv-vms-private.h"
 
 #include <string.h>
 
@@ -193,42 +193,23 @@ dv_engine_vm_nic_add(DvEngine *engine, const char *vm_ref, JsonObject *body, con
 }
 
 static gboolean
-dv_vm_nic_save(DvEngine *engine, DvVirtHost *vh, JsonObject *vm, GCancellable *c, GError **error)
+dv_vm_nic_attach(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject *vm, JsonObject *result,
+                 gboolean *ret_live, GError **error)
 {
-    g_autoptr(JsonObject) dom =
-        dv_virt_domain_get(vh, dv_json_get_string(vm, "uuid", ""), c, error);
-    return dom != NULL && dv_core_vm_sync(engine, vm, dom, error);
+    JsonObject *params = dv_job_get_params(job);
+
+    if (!dv_virt_domain_nic_attach(vh, dv_json_get_string(vm, "uuid", ""), params, ret_live,
+                                   dv_job_get_cancellable(job), error))
+        return FALSE;
+    json_object_set_string_member(result, "mac", dv_json_get_string(params, "mac", ""));
+    return TRUE;
 }
 
 static gboolean
 dv_vm_nic_add_job(DvJob *job, gpointer user_data, GError **error)
 {
-    DvEngine *engine = user_data;
-    JsonObject *params = dv_job_get_params(job);
-    GCancellable *c = dv_job_get_cancellable(job);
-    g_autoptr(JsonObject) vm = NULL;
-    g_autoptr(DvVirtHost) vh = NULL;
-    g_autoptr(JsonObject) result = json_object_new();
-    gboolean live = FALSE;
     static const DvJobStep steps[] = { { "attach", 80 }, { "save", 20 } };
-
-    dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
-    vm = dv_store_get(dv_core(engine)->store, &dv_table_vms, dv_job_get_target_id(job), error);
-    if (vm == NULL)
-        return FALSE;
-    vh = dv_core_virt_host_by_id(engine, dv_json_get_string(vm, "host_id", ""), error);
-    if (vh == NULL || !dv_job_step(job, "attach", error))
-        return FALSE;
-    if (!dv_virt_domain_nic_attach(vh, dv_json_get_string(vm, "uuid", ""), params, &live, c, error))
-        return FALSE;
-    if (!dv_job_step(job, "save", error) || !dv_vm_nic_save(engine, vh, vm, c, error))
-        return FALSE;
-    json_object_set_string_member(result, "id", dv_json_get_string(vm, "id", ""));
-    json_object_set_string_member(result, "name", dv_json_get_string(vm, "name", ""));
-    json_object_set_string_member(result, "mac", dv_json_get_string(params, "mac", ""));
-    json_object_set_string_member(result, "applied", live ? "live" : "next-boot");
-    dv_job_set_result(job, result);
-    return TRUE;
+    return dv_vm_device_job(user_data, job, steps, G_N_ELEMENTS(steps), dv_vm_nic_attach, error);
 }
 
 JsonObject *
@@ -252,41 +233,27 @@ dv_engine_vm_nic_remove(DvEngine *engine, const char *vm_ref, const char *mac, c
     }
     lower = g_ascii_strdown(mac, -1);
     json_object_set_string_member(params, "mac", lower);
-    return dv_core_submit(engine, "vm.nic.remove", "vm", dv_json_get_string(vm, "id", ""),
-                          dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
-                          params, actor, error);
+    return dv_vm_submit(engine, "vm.nic.remove", vm, params, actor, error);
+}
+
+static gboolean
+dv_vm_nic_detach(DvEngine *engine, DvJob *job, DvVirtHost *vh, JsonObject *vm, JsonObject *result,
+                 gboolean *ret_live, GError **error)
+{
+    const char *mac = dv_json_get_string(dv_job_get_params(job), "mac", "");
+
+    if (!dv_virt_domain_nic_detach(vh, dv_json_get_string(vm, "uuid", ""), mac, ret_live,
+                                   dv_job_get_cancellable(job), error))
+        return FALSE;
+    json_object_set_string_member(result, "mac", mac);
+    return TRUE;
 }
 
 static gboolean
 dv_vm_nic_remove_job(DvJob *job, gpointer user_data, GError **error)
 {
-    DvEngine *engine = user_data;
-    JsonObject *params = dv_job_get_params(job);
-    GCancellable *c = dv_job_get_cancellable(job);
-    g_autoptr(JsonObject) vm = NULL;
-    g_autoptr(DvVirtHost) vh = NULL;
-    g_autoptr(JsonObject) result = json_object_new();
-    gboolean live = FALSE;
     static const DvJobStep steps[] = { { "detach", 80 }, { "save", 20 } };
-
-    dv_job_set_steps(job, steps, G_N_ELEMENTS(steps));
-    vm = dv_store_get(dv_core(engine)->store, &dv_table_vms, dv_job_get_target_id(job), error);
-    if (vm == NULL)
-        return FALSE;
-    vh = dv_core_virt_host_by_id(engine, dv_json_get_string(vm, "host_id", ""), error);
-    if (vh == NULL || !dv_job_step(job, "detach", error))
-        return FALSE;
-    if (!dv_virt_domain_nic_detach(vh, dv_json_get_string(vm, "uuid", ""),
-                                   dv_json_get_string(params, "mac", ""), &live, c, error))
-        return FALSE;
-    if (!dv_job_step(job, "save", error) || !dv_vm_nic_save(engine, vh, vm, c, error))
-        return FALSE;
-    json_object_set_string_member(result, "id", dv_json_get_string(vm, "id", ""));
-    json_object_set_string_member(result, "name", dv_json_get_string(vm, "name", ""));
-    json_object_set_string_member(result, "mac", dv_json_get_string(params, "mac", ""));
-    json_object_set_string_member(result, "applied", live ? "live" : "next-boot");
-    dv_job_set_result(job, result);
-    return TRUE;
+    return dv_vm_device_job(user_data, job, steps, G_N_ELEMENTS(steps), dv_vm_nic_detach, error);
 }
 
 /* --- guest addresses ---------------------------------------------------------- */

@@ -60,6 +60,19 @@ dv_vms_op_snapshot_revert(DvOpCall *call, GError **error)
                                         error);
 }
 
+/* Consoles (issue 12, item 3). */
+static JsonObject *
+dv_vms_op_console(DvOpCall *call, GError **error)
+{
+    return dv_engine_vm_console_check(call->engine, call->params[0], call->query, error);
+}
+
+static JsonObject *
+dv_vms_op_console_ticket(DvOpCall *call, GError **error)
+{
+    return dv_engine_vm_console_ticket(call->engine, call->params[0], call->token, error);
+}
+
 static const char *const dv_jobs_start[] = { "vm.start", NULL };
 static const char *const dv_jobs_shutdown[] = { "vm.shutdown", NULL };
 static const char *const dv_jobs_stop[] = { "vm.stop", NULL };
@@ -110,6 +123,13 @@ static const DvOp dv_vms_ops[] = {
     DV_VM_ROW("vm.snapshot.revert", "POST", "/vms/{ref}/snapshots/{snapshot}/revert", "vm.snapshot",
               DV_OP_LOCK_OBJECT, dv_jobs_snap_revert, DV_OP_SHAPE_JOB, DV_OP_BODY_NONE,
               dv_vms_op_snapshot_revert),
+    /* Consoles: the WebSocket (a bearer token or ?ticket=) and its tickets. */
+    DV_VM_ROW("vm.console", "GET", "/vms/{ref}/console", "vm.console", DV_OP_LOCK_NONE, NULL,
+              DV_OP_SHAPE_WEBSOCKET, DV_OP_BODY_IGNORED, dv_vms_op_console,
+              .query = dv_vm_console_query),
+    DV_VM_ROW("vm.console.ticket", "POST", "/vms/{ref}/console-tickets", "vm.console",
+              DV_OP_LOCK_OBJECT, NULL, DV_OP_SHAPE_CREATED, DV_OP_BODY_NONE,
+              dv_vms_op_console_ticket),
 };
 
 void

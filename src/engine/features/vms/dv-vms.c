@@ -2,7 +2,7 @@
 
 /* VMs: create from a spec or a template, power actions, delete, snapshots. */
 
-#include "dv-vms.h"
+#include "dv-vms-private.h"
 
 #include <string.h>
 
@@ -30,6 +30,7 @@ const DvFieldSpec dv_vm_fields[] = {
     { "boot_order", DV_FIELD_ARRAY, FALSE, "1-3 of disk, cdrom, network (default disk)" },
     { "start", DV_FIELD_BOOL, FALSE },
     { "description", DV_FIELD_STRING_OR_NULL, FALSE, .max_len = DV_DESCRIPTION_MAX },
+    { "graphics", DV_FIELD_STRING, FALSE, "vnc (the default), spice or none" },
     { NULL },
 };
 
@@ -419,6 +420,8 @@ dv_engine_vm_domain_spec(JsonObject *vm, JsonObject *params, const char *name, J
     json_object_set_array_member(spec, "disks", json_array_ref(xml_disks));
     json_object_set_array_member(spec, "networks",
                                  json_array_ref(dv_json_get_array(params, "networks")));
+    /* A job accepted before graphics existed made a VM without a display. */
+    json_object_set_string_member(spec, "graphics", dv_json_get_string(params, "graphics", "none"));
     if (dv_json_get_array(params, "boot_order") != NULL)
         json_object_set_array_member(spec, "boot_order",
                                      json_array_ref(dv_json_get_array(params, "boot_order")));
@@ -608,6 +611,7 @@ dv_engine_vm_create_txn(DvStore *store, gpointer user_data, GError **error)
 JsonObject *
 dv_engine_vm_create(DvEngine *engine, JsonObject *body, const DvActor *actor, GError **error)
 {
+    static const char *const graphics_types[] = { "vnc", "spice", "none", NULL };
     g_autoptr(JsonObject) host = NULL;
     g_autoptr(JsonObject) tmpl = NULL;
     g_autoptr(JsonObject) rec = json_object_new();
@@ -662,6 +666,11 @@ dv_engine_vm_create(DvEngine *engine, JsonObject *body, const DvActor *actor, GE
         !dv_validate_text("description", dv_json_get_string(body, "description", NULL),
                           DV_DESCRIPTION_MAX, error))
         return NULL;
+    if (!g_strv_contains(graphics_types, dv_json_get_string(body, "graphics", "vnc"))) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "graphics",
+                           "graphics: must be vnc (the default), spice or none");
+        return NULL;
+    }
     if ((host_ref == NULL) == (group_ref == NULL)) {
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "host",
                            "host: give exactly one of host or host_group");
@@ -804,6 +813,7 @@ dv_engine_vm_create(DvEngine *engine, JsonObject *body, const DvActor *actor, GE
     json_object_set_boolean_member(params, "start", dv_json_get_bool(body, "start", FALSE));
     json_object_set_array_member(params, "disks", json_array_ref(disks));
     json_object_set_array_member(params, "networks", json_array_ref(nets));
+    json_object_set_string_member(params, "graphics", dv_json_get_string(body, "graphics", "vnc"));
     if (dv_json_get_array(body, "boot_order") != NULL)
         json_object_set_array_member(params, "boot_order",
                                      json_array_ref(dv_json_get_array(body, "boot_order")));
@@ -1150,9 +1160,7 @@ dv_engine_vm_power(DvEngine *engine, const char *vm_ref, const char *action, Jso
         return NULL;
     }
     kind = g_strdup_printf("vm.%s", action);
-    return dv_core_submit(engine, kind, "vm", dv_json_get_string(vm, "id", ""),
-                          dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
-                          params, actor, error);
+    return dv_vm_submit(engine, kind, vm, params, actor, error);
 }
 
 static gboolean
@@ -1631,9 +1639,7 @@ dv_engine_vm_delete(DvEngine *engine, JsonObject *vm, GHashTable *query, const D
     }
     json_object_set_boolean_member(params, "delete_volumes", delete_volumes);
     json_object_set_boolean_member(params, "force", force);
-    return dv_core_submit(engine, "vm.delete", "vm", dv_json_get_string(vm, "id", ""),
-                          dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
-                          params, actor, error);
+    return dv_vm_submit(engine, "vm.delete", vm, params, actor, error);
 }
 
 /* A linked clone's frozen bases (spec.clone_bases), removed with its
@@ -1757,9 +1763,7 @@ dv_engine_vm_snapshot_submit(DvEngine *engine, JsonObject *vm, const char *op, J
                              const DvActor *actor, GError **error)
 {
     g_autofree char *kind = g_strdup_printf("vm.snapshot.%s", op);
-    return dv_core_submit(engine, kind, "vm", dv_json_get_string(vm, "id", ""),
-                          dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "host_id", ""),
-                          params, actor, error);
+    return dv_vm_submit(engine, kind, vm, params, actor, error);
 }
 
 static JsonObject *

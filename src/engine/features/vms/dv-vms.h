@@ -72,6 +72,56 @@ JsonObject *dv_engine_vm_disk_add(DvEngine *engine, const char *vm, JsonObject *
 /* DELETE /vms/{ref}/disks/{target}: the volume stays. */
 JsonObject *dv_engine_vm_disk_remove(DvEngine *engine, const char *vm, const char *target,
                                      const DvActor *actor, GError **error);
+/* ---- serial consoles (dv-vms-console.c; docs/API.md, "Consoles") ---- */
+
+/* How long a console ticket is good for, in seconds. */
+#define DV_VM_CONSOLE_TICKET_TTL 30
+
+extern const DvFieldSpec dv_vm_console_query[];
+
+/* POST /vms/{ref}/console-tickets: {ticket, vm_id, expires_in}.  The
+ * ticket opens one console connection of VM @vm_ref within
+ * DV_VM_CONSOLE_TICKET_TTL s as the caller of @token (its session or API
+ * token, checked again then: the user and the vm.console privilege). */
+JsonObject *dv_engine_vm_console_ticket(DvEngine *engine, const char *vm_ref, const char *token,
+                                        GError **error);
+/* Takes @ticket out (single use) and returns the bearer token it stands
+ * for (owned, a secret: dv_secret_str_free()), or NULL: unknown, used or
+ * expired (DV_ERROR_AUTH_REQUIRED), for another VM than @vm_ref
+ * (DV_ERROR_PERMISSION_DENIED), each naming the field "ticket". */
+char *dv_engine_vm_console_redeem(DvEngine *engine, const char *ticket, const char *vm_ref,
+                                  GError **error);
+/* GET /vms/{ref}/console's inputs: type (serial|vnc), mode (write|read,
+ * serial only), ticket; the VM running.  Returns {id, name, mode, type}. */
+JsonObject *dv_engine_vm_console_check(DvEngine *engine, const char *vm_ref, GHashTable *query,
+                                       GError **error);
+
+/* A new client connection to the graphical display (@type "vnc") of
+ * VM @vm_id: a socket descriptor the caller owns, speaking RFB with the
+ * security type None; -1 with a DV_ERROR (no such display: CONFLICT
+ * naming "type"; a remote host: NOT_SUPPORTED).  A libvirt round trip:
+ * not on the main thread. */
+int dv_engine_vm_console_open_display(DvEngine *engine, const char *vm_id, const char *type,
+                                      GError **error);
+
+typedef struct _DvVmConsoleViewer DvVmConsoleViewer;
+/* Called from any thread (libvirt's event loop) with the guest's output
+ * (@data) or once with @data NULL and @ended saying why it ended; must
+ * only queue the data. */
+typedef void (*DvVmConsoleOutput)(GBytes *data, const char *ended, gpointer user_data);
+/* Joins the VM's shared console stream (opened on the first viewer),
+ * as its one writer or, @writer FALSE, as a watcher.  A second writer is
+ * refused: DV_ERROR_CONFLICT naming "mode".  A new viewer gets the last
+ * 16 KiB the console showed first. */
+DvVmConsoleViewer *dv_engine_vm_console_attach(DvEngine *engine, const char *vm_id,
+                                               gboolean writer, const DvActor *actor,
+                                               DvVmConsoleOutput func, gpointer user_data,
+                                               GDestroyNotify notify, GError **error);
+gboolean dv_vm_console_viewer_is_writer(DvVmConsoleViewer *v);
+gboolean dv_vm_console_viewer_write(DvVmConsoleViewer *v, const guint8 *data, gsize len,
+                                    GError **error);
+/* Leaves; the last viewer closes the stream.  Calls the notify. */
+void dv_vm_console_viewer_free(DvVmConsoleViewer *v);
 
 /* A VM's network interfaces and its guest's addresses (dv-vms-nics.c;
  * docs/API.md "A VM's network interfaces"). */
