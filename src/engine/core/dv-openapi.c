@@ -135,7 +135,7 @@ dv_openapi_record_schema(const DvOp *op)
     if (op->object == DV_KIND_JOB)
         return "Job";
     if (op->shape == DV_OP_SHAPE_CREATED)
-        return "Record";
+        return n == 1 ? "Record" : NULL;
     if (g_strcmp0(op->method, "GET") != 0)
         return NULL;
     if (op->shape == DV_OP_SHAPE_LIST && n == 1)
@@ -193,6 +193,12 @@ dv_openapi_responses(const DvOp *op)
         json_object_set_object_member(rs, "200", r);
         break;
     }
+    case DV_OP_SHAPE_WEBSOCKET:
+        json_object_set_object_member(
+            rs, "101",
+            dv_openapi_response("Switching Protocols: the WebSocket (send the upgrade headers).",
+                                NULL));
+        break;
     }
     json_object_set_object_member(
         rs, "default", dv_openapi_response("An error (docs/API.md, \"Errors\").", "Error"));
@@ -277,8 +283,20 @@ dv_openapi_operation(const DvOp *op, JsonObject *row)
     }
 
     json_object_set_object_member(o, "responses", dv_openapi_responses(op));
-    if (op->flags & DV_OP_FLAG_PUBLIC)
+    if (op->flags & DV_OP_FLAG_PUBLIC) {
         json_object_set_array_member(o, "security", json_array_new());
+    } else if (op->shape == DV_OP_SHAPE_WEBSOCKET) {
+        /* A browser cannot set headers on a WebSocket: a ticket in the
+         * query stands for the token that asked for it. */
+        JsonArray *sec = json_array_new();
+        JsonObject *bearer = json_object_new();
+        JsonObject *ticket = json_object_new();
+        json_object_set_array_member(bearer, "bearer", json_array_new());
+        json_object_set_array_member(ticket, "ticket", json_array_new());
+        json_array_add_object_element(sec, bearer);
+        json_array_add_object_element(sec, ticket);
+        json_object_set_array_member(o, "security", sec);
+    }
     if (op->privilege != NULL)
         json_object_set_string_member(o, "x-drover-privilege", op->privilege);
     else
@@ -476,6 +494,15 @@ dv_core_openapi_to_json(DvEngine *engine)
     json_object_set_string_member(bearer, "description",
                                   "A session token (POST /session) or an API token.");
     json_object_set_object_member(schemes, "bearer", bearer);
+    {
+        JsonObject *ticket = json_object_new();
+        json_object_set_string_member(ticket, "type", "apiKey");
+        json_object_set_string_member(ticket, "in", "query");
+        json_object_set_string_member(ticket, "name", "ticket");
+        json_object_set_string_member(ticket, "description",
+                                      "A console ticket (POST /vms/{ref}/console-tickets), once.");
+        json_object_set_object_member(schemes, "ticket", ticket);
+    }
     json_object_set_object_member(components, "securitySchemes", schemes);
     json_object_set_object_member(components, "schemas", dv_openapi_schemas());
     json_object_set_object_member(doc, "components", components);
