@@ -444,6 +444,17 @@ dv_cli_run_version(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObj
     return TRUE;
 }
 
+/* The document is JSON whatever --output says: it is meant for tools. */
+static gboolean
+dv_cli_run_openapi(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObject *unused, GError **error)
+{
+    g_autoptr(JsonNode) node = dv_cli_client_request(cli->client, "GET", "/openapi.json", NULL, NULL, error);
+    if (node == NULL)
+        return FALSE;
+    dv_cli_print_json(cli, node);
+    return TRUE;
+}
+
 const DvCliCommand dv_cli_commands_job[] = {
     { "job", "list", "", "List jobs.", dv_cli_job_list_options, NULL, dv_cli_run_list, "GET", "/jobs",
       dv_cli_job_columns },
@@ -460,6 +471,8 @@ const DvCliCommand dv_cli_commands_misc[] = {
       "login [--user U] [--password-file F | --password-stdin]" },
     { "logout", NULL, "", "End the session and forget its token.", NULL, NULL, dv_cli_run_logout },
     { "version", NULL, "", "Show the client's and the server's version.", NULL, NULL, dv_cli_run_version },
+    { "openapi", NULL, "", "Print the server's OpenAPI 3.1 document (GET /openapi.json) as JSON.", NULL, NULL,
+      dv_cli_run_openapi },
     { "upgrade-report", NULL, "", "Show the report of the last drover-setup upgrade: secrets to re-enter, hosts "
       "to refresh, limits to review.", NULL, NULL, dv_cli_run_show, "GET", "/upgrade-report" },
     { NULL },

@@ -8,6 +8,7 @@
 #include "dv-engine.h"
 #include "dv-error.h"
 #include "dv-json.h"
+#include "dv-openapi.h"
 #include "dv-secret.h"
 #include "dv-server.h"
 #include "dv-validate.h"
@@ -38,6 +39,7 @@ typedef struct {
     gboolean verbose;
     gboolean version;
     gboolean dump_ops;
+    gboolean dump_openapi;
     int reconcile_interval; /* minutes; -1: not given (default 60), 0: off */
     gboolean allow_simulated;
     char **allow_uri_parameters;
@@ -366,6 +368,20 @@ dv_daemon_dump_ops(DvEngine *engine)
     return 0;
 }
 
+/* --dump-openapi: the OpenAPI document GET /api/v1/openapi.json serves,
+ * as committed in docs/openapi.json (tools/check-openapi regenerates it). */
+static int
+dv_daemon_dump_openapi(DvEngine *engine)
+{
+    g_autoptr(JsonObject) doc = dv_core_openapi_to_json(engine);
+    g_autofree char *text = dv_json_object_to_string(doc, TRUE);
+    /* Not g_print(): it converts to the locale's charset, and the C
+     * locale of a build turns the UTF-8 of descriptions into '?'. */
+    fputs(text, stdout);
+    fputs("\n", stdout);
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -400,6 +416,7 @@ main(int argc, char **argv)
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose, "Log debug messages", NULL },
         { "version", 0, 0, G_OPTION_ARG_NONE, &o.version, "Print the version and exit", NULL },
         { "dump-ops", 0, 0, G_OPTION_ARG_NONE, &o.dump_ops, "Print the operation table, the job kinds and the privileges as JSON and exit (tools/check-ops)", NULL },
+        { "dump-openapi", 0, 0, G_OPTION_ARG_NONE, &o.dump_openapi, "Print the API's OpenAPI 3.1 document (docs/openapi.json) and exit", NULL },
         { NULL },
     };
 
@@ -456,7 +473,7 @@ main(int argc, char **argv)
     eo.state_dir = o.state_dir;
     eo.database = o.database;
     eo.machine_id_path = o.machine_id_file;
-    eo.serve = !o.dump_ops;
+    eo.serve = !o.dump_ops && !o.dump_openapi;
     eo.recovery_key_path = o.recovery_key;
     eo.allow_simulated_hosts = o.allow_simulated;
     eo.allow_uri_parameters = (const char *const *)o.allow_uri_parameters;
@@ -468,6 +485,8 @@ main(int argc, char **argv)
     }
     if (o.dump_ops)
         return dv_daemon_dump_ops(engine);
+    if (o.dump_openapi)
+        return dv_daemon_dump_openapi(engine);
     /* After the engine: the certificate it makes in the state directory
      * would otherwise be taken for a trace of an earlier installation. */
     if (o.self_signed && o.tls_cert == NULL && !dv_daemon_self_signed(&o, &error)) {

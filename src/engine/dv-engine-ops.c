@@ -10,6 +10,7 @@
 #include "dv-engine.h"
 #include "dv-hosts.h"
 #include "dv-op.h"
+#include "dv-openapi.h"
 #include "dv-secret-objects.h"
 #include "dv-vms.h"
 
@@ -57,6 +58,14 @@ static JsonObject *
 dv_op_version(DvOpCall *call, GError **error)
 {
     return dv_engine_version(call->engine);
+}
+
+/* The document is the table's, so every server of one version serves the
+ * same one (docs/DECISIONS.md, "The OpenAPI document"). */
+static JsonObject *
+dv_op_openapi(DvOpCall *call, GError **error)
+{
+    return dv_core_openapi_to_json(call->engine);
 }
 
 static JsonObject *
@@ -852,6 +861,13 @@ static const DvOp dv_engine_ops[] = {
       .shape = DV_OP_SHAPE_OBJECT,
       .flags = DV_OP_FLAG_PUBLIC,
       .handler = dv_op_health },
+    { .name = "openapi",
+      .method = "GET",
+      .path = "/openapi.json",
+      .object = DV_KIND_LAST,
+      .shape = DV_OP_SHAPE_OBJECT,
+      .flags = DV_OP_FLAG_PUBLIC,
+      .handler = dv_op_openapi },
     { .name = "upgrade.report",
       .method = "GET",
       .path = "/upgrade-report",

@@ -2692,6 +2692,27 @@ test_tour_by_role(Fixture *f, gconstpointer data)
     }
 }
 
+/* drover openapi: the server's document, JSON even in table output. */
+static void
+test_openapi(Fixture *f, gconstpointer data)
+{
+    g_autoptr(CliResult) r = cli_run(f, "openapi", NULL);
+    g_autoptr(JsonParser) parser = json_parser_new();
+    g_autoptr(GError) error = NULL;
+    JsonObject *doc, *start;
+
+    assert_exit(r, 0);
+    json_parser_load_from_data(parser, r->out, -1, &error);
+    g_assert_no_error(error);
+    doc = json_node_get_object(json_parser_get_root(parser));
+    g_assert_cmpstr(json_object_get_string_member(doc, "openapi"), ==, "3.1.0");
+    start = json_object_get_object_member(
+        json_object_get_object_member(json_object_get_object_member(doc, "paths"), "/vms/{ref}/start"),
+        "post");
+    g_assert_cmpstr(json_object_get_string_member(start, "operationId"), ==, "vm.start");
+    g_assert_cmpstr(json_object_get_string_member(start, "x-drover-privilege"), ==, "vm.power");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -2700,6 +2721,7 @@ main(int argc, char **argv)
     g_test_add_func("/drover/cli/e2e/golden", test_golden);
 #define ADD(path, fn) g_test_add("/drover/cli/e2e/" path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
     ADD("login", test_login);
+    ADD("openapi", test_openapi);
     ADD("hosts", test_hosts);
     ADD("library-and-templates", test_library_and_templates);
     ADD("vm-round-trip", test_vm_round_trip);

@@ -150,8 +150,11 @@ const DvFieldSpec dv_guest_os_profile_update_fields[] = {
     { NULL },
 };
 
+static const char *const dv_setting_scopes[] = { "application", "service", "deployment",
+                                                 "deploy-package", NULL };
+
 const DvFieldSpec dv_setting_fields[] = {
-    { "scope", DV_FIELD_STRING, TRUE },
+    { "scope", DV_FIELD_STRING, TRUE, .values = dv_setting_scopes },
     { "name", DV_FIELD_STRING, TRUE, .max_len = DV_NAME_MAX },
     { "value", DV_FIELD_STRING, TRUE },
     { "encrypted", DV_FIELD_BOOL, FALSE },
@@ -203,9 +206,6 @@ dv_validate_account(const char *field, const char *v, GError **error)
            (dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, field, "%s: must be UTF-8", field),
             FALSE);
 }
-
-static const char *const dv_setting_scopes[] = { "application", "service", "deployment",
-                                                 "deploy-package", NULL };
 
 /* The plain (non-secret) fields of a guest OS profile, checked. */
 static JsonObject *
