@@ -137,6 +137,9 @@ virDomainPtr dv_virt_domain_lookup(DvVirtOp *op, const char *uuid, GError **erro
  * in-process test:/// hosts a reference on the pool's one connection. */
 virConnectPtr dv_virt_host_open_conn(DvVirtHost *host, GError **error);
 
+/* The manager @host belongs to (borrowed). */
+DvVirt *dv_virt_host_get_virt(DvVirtHost *host);
+
 /* Random suffix for probe object names. */
 char *dv_virt_random_suffix(void);
 
