@@ -417,6 +417,11 @@ test_copy_storage(const char *prefix, const char *dir)
     /* The base is on storage both hosts have (a catalog's base in each
      * host's pool); the overlay only in A's directory. */
     qcow2_create(top, 0, base);
+    /* 1 MiB of its own in the overlay (the guest never reads it). */
+    {
+        const char *argv[] = { "qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 8M 1M", top, NULL };
+        run_cmd(argv);
+    }
     uuid = guest_start(&h, top, log);
     (void)ticks_wait(log, -1, 3);
 
@@ -428,6 +433,15 @@ test_copy_storage(const char *prefix, const char *dir)
             .storage = DV_VIRT_MIGRATE_COPY_TOP, .dest_xml = xml, .dest_host = h.b,
         };
         there = migrate_ok(h.a, uuid, h.b_uri, &mp, "copy-top A->B");
+    }
+    /* Only the overlay moved, never the 16 MiB base (when the last report
+     * came late enough to show the copy). */
+    g_assert_cmpint(dv_json_get_int(there, "disk_total", 0), <, 2 * MIB);
+    {
+        /* B's overlay now holds A's data (A's QEMU is gone; B's runs). */
+        const char *argv[] = { "qemu-img", "compare", "-q", "-U", "-f", "qcow2", "-F", "qcow2",
+                               top, top_b, NULL };
+        run_cmd(argv);
     }
     assert_runs_on(h.b, uuid);
     assert_absent(h.a, uuid);
@@ -483,7 +497,7 @@ test_copy_storage(const char *prefix, const char *dir)
      * content as base + overlay. */
     {
         const char *argv[] = { "qemu-img", "compare", "-q", "-f", "qcow2", "-F", "qcow2",
-                               top_b, full_a, NULL };
+                               top, full_a, NULL };
         run_cmd(argv);
     }
     hosts_clear(&h);
