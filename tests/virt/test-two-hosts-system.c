@@ -35,6 +35,7 @@
 #include "dv-json.h"
 
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -548,6 +549,147 @@ test_cancel(const char *prefix, const char *dir)
     hosts_clear(&h);
 }
 
+/* ---- the target lost ---------------------------------------------------- */
+
+/* One variable of second-libvirtd's env file in @d. */
+static char *
+daemon_env_get(const char *d, const char *var)
+{
+    g_autofree char *env = g_build_filename(d, "env", NULL);
+    g_autofree char *text = NULL;
+    g_autofree char *key = g_strdup_printf("export %s='", var);
+    const char *at;
+    const char *end;
+
+    g_assert_true(g_file_get_contents(env, &text, NULL, NULL));
+    at = strstr(text, key);
+    g_assert_nonnull(at);
+    at += strlen(key);
+    end = strchr(at, '\'');
+    g_assert_nonnull(end);
+    return g_strndup(at, end - at);
+}
+
+/* A daemon of the case's own (the shared second one must live on) in @d;
+ * returns its URI. */
+static char *
+own_daemon_start(const char *d)
+{
+    const char *start[] = { DV_SECOND_LIBVIRTD, "start", d, NULL };
+
+    run_cmd(start);
+    return daemon_env_get(d, "DV_TEST_LIBVIRTD2_URI");
+}
+
+static void
+own_daemon_stop(const char *d)
+{
+    const char *stop[] = { DV_SECOND_LIBVIRTD, "stop", d, NULL };
+    run_cmd(stop);
+}
+
+typedef struct {
+    Progress p;
+    pid_t kill_pid;
+} KillAtFirst;
+
+static void
+on_progress_kill(JsonObject *stats, gpointer user_data)
+{
+    KillAtFirst *k = user_data;
+
+    on_progress(stats, &k->p);
+    if (k->kill_pid > 0 && dv_json_get_int(stats, "data_processed", 0) > 0) {
+        k->p.cancelled_at = g_get_monotonic_time();
+        g_assert_cmpint(kill(k->kill_pid, SIGKILL), ==, 0);
+        k->kill_pid = 0;
+    }
+}
+
+/* The target's libvirtd stopped before the migration, then killed during
+ * one (SIGKILL: its incoming QEMU is left without a daemon): the call fails
+ * in seconds, and the guest runs on, still counting, on the source. */
+static void
+test_target_lost(const char *prefix, const char *dir)
+{
+    Hosts h = { 0 };
+    g_autoptr(GError) error = NULL;
+    g_autofree char *disk = NULL;
+    g_autofree char *log = g_build_filename(dir, "serial.log", NULL);
+    g_autofree char *d3 = g_build_filename(dir, "d3", NULL);
+    g_autofree char *uuid = NULL;
+    g_autofree char *c_uri = NULL;
+    g_autofree char *c_pid = NULL;
+    g_autoptr(JsonObject) done = NULL;
+    DvVirtMigrateParams mp = {
+        .allow_unsafe = TRUE, .bandwidth_mib_s = 1, .progress_interval_ms = 200,
+        .timeout_ms = 120000,
+    };
+    KillAtFirst k = { { 0 }, 0 };
+    gint64 t0;
+
+    hosts_init(&h, prefix, dir);
+    disk = guest_copy(dir, "master.qcow2");
+    g_chmod(disk, 0666);
+    uuid = guest_start(&h, disk, log);
+    (void)ticks_wait(log, -1, 2);
+
+    /* Stopped before: refused at once. */
+    c_uri = own_daemon_start(d3);
+    own_daemon_stop(d3);
+    t0 = g_get_monotonic_time();
+    done = dv_virt_domain_migrate(h.a, uuid, c_uri, &mp, NULL, NULL, NULL, &error);
+    g_assert_null(done);
+    g_assert_error(error, DV_ERROR, DV_ERROR_UNAVAILABLE);
+    g_assert_nonnull(strstr(error->message, c_uri));
+    finding("target stopped before: %s (code %d) after %" G_GINT64_FORMAT " ms",
+            error->message, error->code, (g_get_monotonic_time() - t0) / 1000);
+    g_assert_cmpint(g_get_monotonic_time() - t0, <, 10 * G_USEC_PER_SEC);
+    g_clear_error(&error);
+    assert_runs_on(h.a, uuid);
+
+    /* Killed during, once memory is moving. */
+    dv_test_system_remove_tree(d3);
+    g_free(c_uri);
+    c_uri = own_daemon_start(d3);
+    {
+        g_autofree char *pid = daemon_env_get(d3, "DV_TEST_LIBVIRTD2_PID");
+        k.kill_pid = (pid_t)g_ascii_strtoll(pid, NULL, 10);
+        g_assert_cmpint(k.kill_pid, >, 1);
+    }
+    done = dv_virt_domain_migrate(h.a, uuid, c_uri, &mp, on_progress_kill, &k, NULL, &error);
+    g_assert_null(done);
+    g_assert_nonnull(error);
+    g_assert_nonnull(strstr(error->message, c_uri));
+    g_assert_cmpint(k.p.cancelled_at, >, 0);
+    finding("target killed during: %s (code %d) %" G_GINT64_FORMAT " ms after the kill",
+            error->message, error->code, (g_get_monotonic_time() - k.p.cancelled_at) / 1000);
+    g_assert_cmpint(g_get_monotonic_time() - k.p.cancelled_at, <, 30 * G_USEC_PER_SEC);
+    g_clear_error(&error);
+    /* Its incoming QEMU, left behind by the killed daemon, goes with the
+     * stop: the guest then runs on exactly one host. */
+    {
+        g_autofree char *name = g_strconcat(prefix, "vm.pid", NULL);
+        g_autofree char *qpid_file = g_build_filename(d3, "run", "qemu", name, NULL);
+        g_autofree char *qpid = NULL;
+        pid_t q = 0;
+
+        if (g_file_get_contents(qpid_file, &qpid, NULL, NULL))
+            q = (pid_t)g_ascii_strtoll(qpid, NULL, 10);
+        finding("target killed during: its incoming QEMU %s", q > 0 ? "was left running" : "had not started");
+        own_daemon_stop(d3);
+        if (q > 0) {
+            g_usleep(200 * 1000);
+            g_assert_cmpint(kill(q, 0), !=, 0);
+        }
+    }
+    assert_runs_on(h.a, uuid);
+    (void)ticks_wait(log, ticks_last(log), 3);
+    g_assert_true(dv_virt_domain_delete(h.a, uuid, FALSE, NULL, &error));
+    g_assert_no_error(error);
+    hosts_clear(&h);
+}
+
 /* ---- refusals (test:/// host, no daemon) -------------------------------- */
 
 static void
@@ -635,8 +777,15 @@ cleanup_both(const char *prefix, const char *dir)
 {
     const char *b_uri = g_getenv("DV_TEST_LIBVIRTD2_URI");
 
+    g_autofree char *d3 = g_build_filename(dir, "d3", NULL);
+    g_autofree char *d3_pid = g_build_filename(d3, "libvirtd.pid", NULL);
+
     if (b_uri != NULL && b_uri[0] != '\0')
         dv_test_system_cleanup_uri(the_virt, b_uri, prefix, NULL);
+    /* test_target_lost's own daemon, when the case died before stopping it
+     * (stop also kills the QEMUs it left). */
+    if (g_file_test(d3_pid, G_FILE_TEST_EXISTS))
+        own_daemon_stop(d3);
     dv_test_system_cleanup(the_virt, prefix, dir);
 }
 
@@ -703,6 +852,8 @@ main(int argc, char **argv)
     g_test_add_data_func("/drover/virt/two-hosts/copy-storage", (gconstpointer)test_copy_storage,
                          run_isolated);
     g_test_add_data_func("/drover/virt/two-hosts/cancel", (gconstpointer)test_cancel, run_isolated);
+    g_test_add_data_func("/drover/virt/two-hosts/target-lost", (gconstpointer)test_target_lost,
+                         run_isolated);
 
     rc = g_test_run();
     dv_virt_free(the_virt);

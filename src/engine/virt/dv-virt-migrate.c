@@ -36,14 +36,39 @@ static gpointer
 dv_migrate_thread(gpointer data)
 {
     DvMigrateRun *run = data;
+    virError copy = { 0 };
+    DvErrorCode code;
+    const char *msg;
 
     if (virDomainMigrateToURI3(run->dom, run->dest_uri, run->params, (unsigned int)run->nparams,
                                run->flags) == 0) {
         run->ok = TRUE;
-    } else {
-        /* libvirt's last error is per thread: convert it here. */
-        (void)dv_virt_op_fail(run->op, &run->error, "cannot migrate domain to %s", run->dest_uri);
+        g_atomic_int_set(&run->done, 1);
+        return NULL;
     }
+    /* libvirt's last error is per thread, and every call (even
+     * virConnectIsAlive) resets it: copy it first, here. */
+    virCopyLastError(&copy);
+    msg = copy.message != NULL ? copy.message : "unknown libvirt error";
+    if (virConnectIsAlive(run->op->conn) != 1) {
+        /* The source went away: dv_virt_op_fail() drops its connection
+         * from the pool. */
+        (void)dv_virt_op_fail(run->op, &run->error, "cannot migrate domain to %s (%s)",
+                              run->dest_uri, msg);
+    } else {
+        /* The source answers, so a transport error is the destination's
+         * (or the peer-to-peer connection's): name the destination, not
+         * the host whose URI the generic conversion would give. */
+        code = dv_virt_error_code_from_virt(copy.code != 0 ? &copy : NULL, FALSE);
+        if (code == DV_ERROR_UNAVAILABLE)
+            g_set_error(&run->error, DV_ERROR, code,
+                        "cannot migrate domain: the destination %s cannot be reached: %s",
+                        run->dest_uri, msg);
+        else
+            g_set_error(&run->error, DV_ERROR, code, "cannot migrate domain to %s: %s",
+                        run->dest_uri, msg);
+    }
+    virResetError(&copy);
     g_atomic_int_set(&run->done, 1);
     return NULL;
 }
