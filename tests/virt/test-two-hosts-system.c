@@ -54,8 +54,7 @@ static DvVirt *the_virt;
  * nowhere, so the parent prints these lines after the case. */
 static char *the_findings;
 
-static void G_GNUC_PRINTF(1, 2)
-finding(const char *format, ...)
+static void G_GNUC_PRINTF(1, 2) finding(const char *format, ...)
 {
     va_list ap;
     g_autofree char *line = NULL;
@@ -76,10 +75,10 @@ finding(const char *format, ...)
 typedef struct {
     const char *prefix;
     const char *dir;
-    DvVirtHost *a;        /* the system daemon */
-    DvVirtHost *b;        /* the second daemon */
-    const char *b_uri;    /* B as A (and this process) reach it */
-    const char *a_uri;    /* A as B reaches it */
+    DvVirtHost *a;     /* the system daemon */
+    DvVirtHost *b;     /* the second daemon */
+    const char *b_uri; /* B as A (and this process) reach it */
+    const char *a_uri; /* A as B reaches it */
 } Hosts;
 
 static const char *
@@ -88,7 +87,8 @@ env_required(const char *name)
     const char *v = g_getenv(name);
     if (v == NULL || v[0] == '\0')
         g_error("%s is not set: run this test under tests/services/with-second-libvirtd "
-                "(meson test does)", name);
+                "(meson test does)",
+                name);
     return v;
 }
 
@@ -141,12 +141,12 @@ qcow2_create(const char *path, guint64 size, const char *backing)
 {
     g_autofree char *sz = g_strdup_printf("%" G_GUINT64_FORMAT, size);
     if (backing != NULL) {
-        const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", "compat=1.1",
-                               "-F", "qcow2", "-b", backing, path, NULL };
+        const char *argv[] = { "qemu-img", "create", "-q", "-f",    "qcow2", "-o", "compat=1.1",
+                               "-F",       "qcow2",  "-b", backing, path,    NULL };
         run_cmd(argv);
     } else {
-        const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", "compat=1.1",
-                               path, sz, NULL };
+        const char *argv[] = { "qemu-img", "create",     "-q", "-f", "qcow2",
+                               "-o",       "compat=1.1", path, sz,   NULL };
         run_cmd(argv);
     }
     g_chmod(path, 0666);
@@ -235,7 +235,8 @@ ticks_wait(const char *log, gint64 after, gint64 more)
         g_usleep(200 * 1000);
     }
     g_error("the guest did not tick past %" G_GINT64_FORMAT " within %d s (last %" G_GINT64_FORMAT
-            ")", after + more, TICK_WAIT_S, last);
+            ")",
+            after + more, TICK_WAIT_S, last);
 }
 
 static void
@@ -308,14 +309,15 @@ migrate_ok(DvVirtHost *from, const char *uuid, const char *to_uri, DvVirtMigrate
     g_assert_cmpint(dv_json_get_int(done, "samples", -1), ==, p.calls);
     {
         JsonObject *c = dv_json_get_object(done, "completed");
-        finding("%s: %" G_GINT64_FORMAT " ms, %u progress reports, memory %" G_GINT64_FORMAT
-                " KiB and disks %" G_GINT64_FORMAT " KiB moved (last report: disks %" G_GINT64_FORMAT
-                " of %" G_GINT64_FORMAT " KiB), downtime %" G_GINT64_FORMAT " ms",
-                what, dv_json_get_int(done, "elapsed_ms", -1), p.calls,
-                dv_json_get_int(c, "memory_processed", 0) / 1024,
-                dv_json_get_int(c, "disk_processed", 0) / 1024,
-                dv_json_get_int(done, "disk_processed", 0) / 1024,
-                dv_json_get_int(done, "disk_total", 0) / 1024, dv_json_get_int(done, "downtime", -1));
+        finding(
+            "%s: %" G_GINT64_FORMAT " ms, %u progress reports, memory %" G_GINT64_FORMAT
+            " KiB and disks %" G_GINT64_FORMAT " KiB moved (last report: disks %" G_GINT64_FORMAT
+            " of %" G_GINT64_FORMAT " KiB), downtime %" G_GINT64_FORMAT " ms",
+            what, dv_json_get_int(done, "elapsed_ms", -1), p.calls,
+            dv_json_get_int(c, "memory_processed", 0) / 1024,
+            dv_json_get_int(c, "disk_processed", 0) / 1024,
+            dv_json_get_int(done, "disk_processed", 0) / 1024,
+            dv_json_get_int(done, "disk_total", 0) / 1024, dv_json_get_int(done, "downtime", -1));
     }
     return done;
 }
@@ -431,7 +433,9 @@ test_copy_storage(const char *prefix, const char *dir)
     {
         g_autofree char *xml = dest_xml_new(h.a, uuid, top, top_b);
         DvVirtMigrateParams mp = {
-            .storage = DV_VIRT_MIGRATE_COPY_TOP, .dest_xml = xml, .dest_host = h.b,
+            .storage = DV_VIRT_MIGRATE_COPY_TOP,
+            .dest_xml = xml,
+            .dest_host = h.b,
         };
         there = migrate_ok(h.a, uuid, h.b_uri, &mp, "copy-top A->B");
     }
@@ -440,8 +444,8 @@ test_copy_storage(const char *prefix, const char *dir)
     g_assert_cmpint(dv_json_get_int(there, "disk_total", 0), <, 2 * MIB);
     {
         /* B's overlay now holds A's data (A's QEMU is gone; B's runs). */
-        const char *argv[] = { "qemu-img", "compare", "-q", "-U", "-f", "qcow2", "-F", "qcow2",
-                               top, top_b, NULL };
+        const char *argv[] = { "qemu-img", "compare", "-q", "-U",  "-f", "qcow2",
+                               "-F",       "qcow2",   top,  top_b, NULL };
         run_cmd(argv);
     }
     assert_runs_on(h.b, uuid);
@@ -465,7 +469,9 @@ test_copy_storage(const char *prefix, const char *dir)
         g_autoptr(GString) s = NULL;
         const char *const disks[] = { "vda", NULL };
         DvVirtMigrateParams mp = {
-            .storage = DV_VIRT_MIGRATE_COPY_ALL, .disks = disks, .dest_host = h.a,
+            .storage = DV_VIRT_MIGRATE_COPY_ALL,
+            .disks = disks,
+            .dest_host = h.a,
         };
         char *bs;
         char *bs_end;
@@ -497,8 +503,8 @@ test_copy_storage(const char *prefix, const char *dir)
     /* The copy holds the master's data (image-version and all): the same
      * content as base + overlay. */
     {
-        const char *argv[] = { "qemu-img", "compare", "-q", "-f", "qcow2", "-F", "qcow2",
-                               top, full_a, NULL };
+        const char *argv[] = { "qemu-img", "compare", "-q", "-f",   "qcow2",
+                               "-F",       "qcow2",   top,  full_a, NULL };
         run_cmd(argv);
     }
     hosts_clear(&h);
@@ -517,7 +523,9 @@ test_cancel(const char *prefix, const char *dir)
     g_autoptr(GCancellable) cancel = g_cancellable_new();
     g_autoptr(JsonObject) done = NULL;
     DvVirtMigrateParams mp = {
-        .allow_unsafe = TRUE, .bandwidth_mib_s = 1, .progress_interval_ms = 200,
+        .allow_unsafe = TRUE,
+        .bandwidth_mib_s = 1,
+        .progress_interval_ms = 200,
         .timeout_ms = 120000,
     };
     Progress p = { 0 };
@@ -536,8 +544,8 @@ test_cancel(const char *prefix, const char *dir)
     g_assert_cmpint(p.cancelled_at, >, 0);
     took_ms = (g_get_monotonic_time() - p.cancelled_at) / 1000;
     finding("cancel: %" G_GINT64_FORMAT " ms from cancel to return, %" G_GINT64_FORMAT
-                   " KiB moved first; %s",
-                   took_ms, p.max_processed / 1024, error->message);
+            " KiB moved first; %s",
+            took_ms, p.max_processed / 1024, error->message);
     g_assert_cmpint(took_ms, <, 5000);
     g_clear_error(&error);
 
@@ -622,7 +630,9 @@ test_target_lost(const char *prefix, const char *dir)
     g_autofree char *c_pid = NULL;
     g_autoptr(JsonObject) done = NULL;
     DvVirtMigrateParams mp = {
-        .allow_unsafe = TRUE, .bandwidth_mib_s = 1, .progress_interval_ms = 200,
+        .allow_unsafe = TRUE,
+        .bandwidth_mib_s = 1,
+        .progress_interval_ms = 200,
         .timeout_ms = 120000,
     };
     KillAtFirst k = { { 0 }, 0 };
@@ -642,8 +652,8 @@ test_target_lost(const char *prefix, const char *dir)
     g_assert_null(done);
     g_assert_error(error, DV_ERROR, DV_ERROR_UNAVAILABLE);
     g_assert_nonnull(strstr(error->message, c_uri));
-    finding("target stopped before: %s (code %d) after %" G_GINT64_FORMAT " ms",
-            error->message, error->code, (g_get_monotonic_time() - t0) / 1000);
+    finding("target stopped before: %s (code %d) after %" G_GINT64_FORMAT " ms", error->message,
+            error->code, (g_get_monotonic_time() - t0) / 1000);
     g_assert_cmpint(g_get_monotonic_time() - t0, <, 10 * G_USEC_PER_SEC);
     g_clear_error(&error);
     assert_runs_on(h.a, uuid);
@@ -676,7 +686,8 @@ test_target_lost(const char *prefix, const char *dir)
 
         if (g_file_get_contents(qpid_file, &qpid, NULL, NULL))
             q = (pid_t)g_ascii_strtoll(qpid, NULL, 10);
-        finding("target killed during: its incoming QEMU %s", q > 0 ? "was left running" : "had not started");
+        finding("target killed during: its incoming QEMU %s",
+                q > 0 ? "was left running" : "had not started");
         own_daemon_stop(d3);
         if (q > 0) {
             g_usleep(200 * 1000);
@@ -709,8 +720,8 @@ test_refusals(void)
     dv_virt_set_uri_policy(virt, TRUE, socket_param);
     host = dv_virt_host_get(virt, "refusals", "test:///default");
 
-    done = dv_virt_domain_migrate(host, "not-a-uuid", "qemu+ssh://b/system", NULL, NULL, NULL,
-                                  NULL, &error);
+    done = dv_virt_domain_migrate(host, "not-a-uuid", "qemu+ssh://b/system", NULL, NULL, NULL, NULL,
+                                  &error);
     g_assert_null(done);
     g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
     g_assert_nonnull(strstr(error->message, "uuid"));
@@ -761,8 +772,8 @@ test_refusals(void)
         g_assert_no_error(error);
         g_assert_cmpint(virDomainDestroy(d), ==, 0);
     }
-    done = dv_virt_domain_migrate(host, uuid, "qemu+ssh://b/system", NULL, NULL, NULL, NULL,
-                                  &error);
+    done =
+        dv_virt_domain_migrate(host, uuid, "qemu+ssh://b/system", NULL, NULL, NULL, NULL, &error);
     g_assert_null(done);
     g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
     g_assert_true(g_str_has_prefix(error->message, "state:"));
@@ -793,8 +804,8 @@ static void
 run_isolated(gconstpointer data)
 {
     CaseFunc fn = (CaseFunc)data;
-    g_autofree char *prefix = dv_test_system_prefix_new("dv2h", g_test_subprocess() ? getppid()
-                                                                                 : getpid());
+    g_autofree char *prefix =
+        dv_test_system_prefix_new("dv2h", g_test_subprocess() ? getppid() : getpid());
     g_autofree char *dir = dv_test_system_dir_new(prefix);
     static gboolean built;
 
@@ -813,8 +824,7 @@ run_isolated(gconstpointer data)
         dv_test_tiny_guest_build(DV_BUILD_TINY_GUEST,
                                  dv_test_tiny_guest_dir(DV_TINY_GUEST_CACHE_DIR), NULL);
         built = TRUE;
-        g_test_message("second libvirtd started in %s ms",
-                       g_getenv("DV_TEST_LIBVIRTD2_START_MS"));
+        g_test_message("second libvirtd started in %s ms", g_getenv("DV_TEST_LIBVIRTD2_START_MS"));
     }
     cleanup_both(prefix, dir);
     g_unlink(findings);

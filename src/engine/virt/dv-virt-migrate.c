@@ -21,13 +21,13 @@
 typedef struct {
     /* Set before the thread starts, read-only afterwards. */
     DvVirtOp *op;
-    virDomainPtr dom;          /* borrowed from the caller */
+    virDomainPtr dom; /* borrowed from the caller */
     const char *dest_uri;
     virTypedParameterPtr params;
     int nparams;
     unsigned int flags;
     /* Written by the worker, read after join (or after done is seen). */
-    gint done;                 /* atomic */
+    gint done; /* atomic */
     gboolean ok;
     GError *error;
 } DvMigrateRun;
@@ -92,7 +92,8 @@ dv_migrate_stats_add(JsonObject *out, const virTypedParameter *params, int npara
             break;
         case VIR_TYPED_PARAM_ULLONG:
             /* Byte counts stay far below 2^63. */
-            json_object_set_int_member(out, p->field, (gint64)MIN(p->value.ul, (guint64)G_MAXINT64));
+            json_object_set_int_member(out, p->field,
+                                       (gint64)MIN(p->value.ul, (guint64)G_MAXINT64));
             break;
         case VIR_TYPED_PARAM_DOUBLE:
             json_object_set_double_member(out, p->field, p->value.d);
@@ -295,8 +296,8 @@ dv_virt_domain_migrate(DvVirtHost *host, const char *uuid, const char *dest_uri,
     if (!dv_virt_op_begin(&watch, host, cancellable, error) ||
         (watch_dom = dv_virt_domain_lookup(&watch, uuid, error)) == NULL) {
         virTypedParamsFree(run.params, run.nparams);
-        g_prefix_error(error, "migration needs a second connection to host %s: ",
-                       dv_virt_host_get_id(host));
+        g_prefix_error(
+            error, "migration needs a second connection to host %s: ", dv_virt_host_get_id(host));
         return NULL;
     }
 
@@ -350,8 +351,8 @@ dv_virt_domain_migrate(DvVirtHost *host, const char *uuid, const char *dest_uri,
         } else if (aborted) {
             g_clear_error(&run.error);
             g_set_error(error, DV_ERROR, DV_ERROR_CANCELLED,
-                        "migration of domain %s to %s cancelled; the domain runs on host %s",
-                        uuid, dest_uri, dv_virt_host_get_id(host));
+                        "migration of domain %s to %s cancelled; the domain runs on host %s", uuid,
+                        dest_uri, dv_virt_host_get_id(host));
         } else {
             g_propagate_error(error, g_steal_pointer(&run.error));
         }

@@ -542,13 +542,13 @@ typedef struct {
     /* Where QEMU sends the data ("tcp://ADDRESS[:PORT]"); NULL: the
      * destination libvirtd's hostname and a port of its range. */
     const char *migrate_uri;
-    guint64 bandwidth_mib_s;      /* cap; 0: libvirt's default (unlimited) */
+    guint64 bandwidth_mib_s; /* cap; 0: libvirt's default (unlimited) */
     /* VIR_MIGRATE_UNSAFE: libvirt refuses SHARED migrations of disks on a
      * local filesystem ("Migration without shared storage is unsafe").
      * Only for a directory both daemons see on one machine (the tests). */
     gboolean allow_unsafe;
-    guint progress_interval_ms;   /* 0: DV_VIRT_MIGRATE_DEFAULT_INTERVAL_MS */
-    guint timeout_ms;             /* 0: DV_VIRT_MIGRATE_DEFAULT_TIMEOUT_MS */
+    guint progress_interval_ms; /* 0: DV_VIRT_MIGRATE_DEFAULT_INTERVAL_MS */
+    guint timeout_ms;           /* 0: DV_VIRT_MIGRATE_DEFAULT_TIMEOUT_MS */
     /* When set, the finished job's statistics (downtime) are read from the
      * destination afterwards (only the destination keeps them). */
     DvVirtHost *dest_host;
