@@ -20,7 +20,12 @@
  *                   given as the destination XML;
  *  - cancel:        a migration capped at 1 MiB/s cancelled after its first
  *                   progress report: DV_ERROR_CANCELLED within 5 s, the guest
- *                   runs on where it was, nothing on the target;
+ *                   runs on where it was, nothing on the target; then one
+ *                   that outlives its 3 s timeout: DV_ERROR_TIMEOUT, the same;
+ *  - target-lost:   the target's libvirtd stopped before, and SIGKILLed
+ *                   during a migration: UNAVAILABLE naming the target, the
+ *                   guest runs on at the source, the orphaned incoming QEMU
+ *                   goes with the daemon's stop;
  *  - refusals:      bad arguments named, on a test:/// host.
  *
  * Each case runs in a child process; the parent removes the domains named
@@ -549,6 +554,28 @@ test_cancel(const char *prefix, const char *dir)
     g_assert_cmpint(took_ms, <, 5000);
     g_clear_error(&error);
 
+    assert_runs_on(h.a, uuid);
+    assert_absent(h.b, uuid);
+    (void)ticks_wait(log, ticks_last(log), 3);
+
+    /* A migration that cannot finish in time (68 MiB at 1 MiB/s, 3 s
+     * allowed) is aborted the same way. */
+    {
+        gint64 t0 = g_get_monotonic_time();
+        gint64 took;
+
+        mp.timeout_ms = 3000;
+        done = dv_virt_domain_migrate(h.a, uuid, h.b_uri, &mp, NULL, NULL, NULL, &error);
+        took = (g_get_monotonic_time() - t0) / 1000;
+        g_assert_null(done);
+        g_assert_error(error, DV_ERROR, DV_ERROR_TIMEOUT);
+        g_assert_nonnull(strstr(error->message, "within 3000 ms"));
+        finding("timeout: returned after %" G_GINT64_FORMAT " ms (3000 allowed); %s", took,
+                error->message);
+        g_assert_cmpint(took, >=, 3000);
+        g_assert_cmpint(took, <, 3000 + 5000);
+        g_clear_error(&error);
+    }
     assert_runs_on(h.a, uuid);
     assert_absent(h.b, uuid);
     (void)ticks_wait(log, ticks_last(log), 3);
