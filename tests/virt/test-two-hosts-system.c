@@ -377,27 +377,21 @@ test_shared(const char *prefix, const char *dir)
 
 /* ---- storage copied ---------------------------------------------------- */
 
-/* The live domain's definition for a migration, with @from replaced by @to. */
+/* The running domain's definition for a migration with one disk moved. */
 static char *
 dest_xml_new(DvVirtHost *host, const char *uuid, const char *from, const char *to)
 {
     g_autoptr(GError) error = NULL;
-    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
-    g_autoptr(virDomain) d = NULL;
+    g_autoptr(JsonObject) paths = json_object_new();
     char *xml;
-    g_autofree char *out = NULL;
-    g_auto(GStrv) parts = NULL;
 
-    g_assert_true(dv_virt_op_begin(&op, host, NULL, &error));
-    d = dv_virt_domain_lookup(&op, uuid, &error);
+    json_object_set_string_member(paths, from, to);
+    xml = dv_virt_domain_get_migratable_xml(host, uuid, paths, NULL, &error);
     g_assert_no_error(error);
-    xml = virDomainGetXMLDesc(d, VIR_DOMAIN_XML_MIGRATABLE | VIR_DOMAIN_XML_SECURE);
-    g_assert_nonnull(xml);
-    parts = g_strsplit(xml, from, -1);
-    free(xml);
-    g_assert_cmpuint(g_strv_length(parts), ==, 2);
-    out = g_strjoinv(to, parts);
-    return g_steal_pointer(&out);
+    g_assert_nonnull(strstr(xml, to));
+    g_assert_null(strstr(xml, from));
+    g_assert_null(strstr(xml, "<backingStore"));
+    return xml;
 }
 
 static void
@@ -432,6 +426,25 @@ test_copy_storage(const char *prefix, const char *dir)
     }
     uuid = guest_start(&h, top, log);
     (void)ticks_wait(log, -1, 3);
+    /* Paths that are no disk of the domain, and relative new paths. */
+    {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonObject) paths = json_object_new();
+        g_autofree char *xml = NULL;
+
+        json_object_set_string_member(paths, "/nowhere.qcow2", top_b);
+        xml = dv_virt_domain_get_migratable_xml(h.a, uuid, paths, NULL, &error);
+        g_assert_null(xml);
+        g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
+        g_assert_true(g_str_has_prefix(error->message, "disk_paths:"));
+        g_clear_error(&error);
+        json_object_remove_member(paths, "/nowhere.qcow2");
+        json_object_set_string_member(paths, top, "relative.qcow2");
+        xml = dv_virt_domain_get_migratable_xml(h.a, uuid, paths, NULL, &error);
+        g_assert_null(xml);
+        g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
+        g_assert_true(g_str_has_prefix(error->message, "disk_paths:"));
+    }
 
     /* Top only: B has its own overlay on the same base, empty. */
     qcow2_create(top_b, 0, base);
@@ -470,28 +483,12 @@ test_copy_storage(const char *prefix, const char *dir)
     qcow2_create(full_a, 16 * MIB, NULL);
     {
         g_autofree char *xml = dest_xml_new(h.b, uuid, top_b, full_a);
-        g_autofree char *flat = NULL;
-        g_autoptr(GString) s = NULL;
         const char *const disks[] = { "vda", NULL };
         DvVirtMigrateParams mp = {
-            .storage = DV_VIRT_MIGRATE_COPY_ALL,
-            .disks = disks,
+            .storage = DV_VIRT_MIGRATE_COPY_ALL, .disks = disks, .dest_xml = xml,
             .dest_host = h.a,
         };
-        char *bs;
-        char *bs_end;
 
-        /* The destination's disk has no backing chain: drop the
-         * <backingStore> the live XML shows. */
-        s = g_string_new(xml);
-        bs = strstr(s->str, "<backingStore");
-        if (bs != NULL) {
-            bs_end = strstr(bs, "</backingStore>");
-            g_assert_nonnull(bs_end);
-            g_string_erase(s, bs - s->str, bs_end + strlen("</backingStore>") - bs);
-        }
-        flat = g_string_free(g_steal_pointer(&s), FALSE);
-        mp.dest_xml = flat;
         back = migrate_ok(h.b, uuid, h.a_uri, &mp, "copy-all B->A");
     }
     assert_runs_on(h.a, uuid);

@@ -14,6 +14,7 @@
 
 #include "dv-virt-private.h"
 
+#include "dv-json.h"
 #include "dv-validate.h"
 
 #include <string.h>
@@ -368,4 +369,105 @@ dv_virt_domain_migrate(DvVirtHost *host, const char *uuid, const char *dest_uri,
     if (mp->dest_host != NULL)
         dv_migrate_add_completed(mp->dest_host, uuid, out);
     return out;
+}
+
+/* Sets the new paths of @paths on the file disks of @devices; *@ret_found:
+ * how many of @paths' keys were found. */
+static void
+dv_migrate_xml_disks(xmlNode *devices, JsonObject *paths, guint *ret_found)
+{
+    g_autoptr(GHashTable) found = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+
+    for (xmlNode *d = devices != NULL ? devices->children : NULL; d != NULL; d = d->next) {
+        g_autofree char *path = NULL;
+        xmlNode *source;
+        const char *to;
+
+        if (d->type != XML_ELEMENT_NODE || xmlStrcmp(d->name, BAD_CAST "disk") != 0)
+            continue;
+        source = dv_virt_xml_child(d, "source");
+        path = source != NULL ? dv_virt_xml_prop(source, "file") : NULL;
+        to = path != NULL ? dv_json_get_string(paths, path, NULL) : NULL;
+        if (to == NULL)
+            continue;
+        xmlSetProp(source, BAD_CAST "file", BAD_CAST to);
+        /* The destination reads its file's own chain (the whole copy has
+         * none; the top's is its overlay's): the source's <backingStore>
+         * does not describe it. */
+        for (xmlNode *c = d->children; c != NULL;) {
+            xmlNode *next = c->next;
+            if (c->type == XML_ELEMENT_NODE && xmlStrcmp(c->name, BAD_CAST "backingStore") == 0) {
+                xmlUnlinkNode(c);
+                xmlFreeNode(c);
+            }
+            c = next;
+        }
+        g_hash_table_add(found, g_steal_pointer(&path));
+    }
+    *ret_found = g_hash_table_size(found);
+}
+
+char *
+dv_virt_domain_get_migratable_xml(DvVirtHost *host, const char *uuid, JsonObject *disk_paths,
+                                  GCancellable *cancellable, GError **error)
+{
+    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
+    g_autoptr(virDomain) dom = NULL;
+    g_autoptr(xmlDoc) doc = NULL;
+    g_autoptr(GList) members = NULL;
+    xmlChar *out = NULL;
+    int out_len = 0;
+    guint changed = 0;
+    char *xml;
+    char *text;
+
+    g_return_val_if_fail(host != NULL, NULL);
+    if (disk_paths != NULL) {
+        members = json_object_get_members(disk_paths);
+        for (GList *l = members; l != NULL; l = l->next) {
+            const char *to = dv_json_get_string(disk_paths, l->data, NULL);
+            if (to == NULL || to[0] != '/' || strlen(to) > 4096 ||
+                !g_utf8_validate(to, -1, NULL)) {
+                dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "disk_paths",
+                                   "disk_paths: the new path of %s must be an absolute path "
+                                   "of at most 4096 bytes",
+                                   (const char *)l->data);
+                return NULL;
+            }
+        }
+    }
+    if (!dv_virt_op_begin(&op, host, cancellable, error))
+        return NULL;
+    dom = dv_virt_domain_lookup(&op, uuid, error);
+    if (dom == NULL)
+        return NULL;
+    xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_MIGRATABLE | VIR_DOMAIN_XML_SECURE);
+    if (xml == NULL)
+        return dv_virt_op_fail_null(&op, error, "cannot read domain %s", uuid);
+    if (disk_paths == NULL || members == NULL) {
+        text = g_strdup(xml);
+        free(xml);
+        return text;
+    }
+    doc = dv_virt_xml_parse(xml, error);
+    free(xml);
+    if (doc == NULL)
+        return NULL;
+    dv_migrate_xml_disks(dv_virt_xml_child(xmlDocGetRootElement(doc), "devices"), disk_paths,
+                         &changed);
+    if (changed != g_list_length(members)) {
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "disk_paths",
+                           "disk_paths: %u of the %u paths are no file disk of domain %s",
+                           g_list_length(members) - MIN(changed, g_list_length(members)),
+                           g_list_length(members), uuid);
+        return NULL;
+    }
+    xmlDocDumpMemory(doc, &out, &out_len);
+    if (out == NULL) {
+        g_set_error(error, DV_ERROR, DV_ERROR_INTERNAL, "cannot write the XML of domain %s", uuid);
+        return NULL;
+    }
+    text = g_strndup((const char *)out, (gsize)out_len);
+    xmlFree(out);
+    return text;
 }

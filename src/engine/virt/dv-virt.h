@@ -554,6 +554,16 @@ typedef struct {
     DvVirtHost *dest_host;
 } DvVirtMigrateParams;
 
+/* The running domain's definition for a migration's @dest_xml
+ * (VIR_DOMAIN_XML_MIGRATABLE), with the file disks named in @disk_paths
+ * ({old path: new path}, may be NULL) moved to their new paths and their
+ * <backingStore> dropped (the destination reads each file's own chain).  A
+ * path that is no file disk of the domain, or a new path that is not
+ * absolute: DV_ERROR_INVALID_ARGUMENT naming disk_paths.  Owned. */
+char *dv_virt_domain_get_migratable_xml(DvVirtHost *host, const char *uuid,
+                                        JsonObject *disk_paths, GCancellable *cancellable,
+                                        GError **error);
+
 /* Called from the calling thread with the migration's statistics, borrowed:
  * {time_elapsed (ms), data_total, data_processed, data_remaining (bytes),
  *  memory_*, disk_* likewise, memory_iteration, memory_dirty_rate,
