@@ -485,7 +485,9 @@ test_copy_storage(const char *prefix, const char *dir)
         g_autofree char *xml = dest_xml_new(h.b, uuid, top_b, full_a);
         const char *const disks[] = { "vda", NULL };
         DvVirtMigrateParams mp = {
-            .storage = DV_VIRT_MIGRATE_COPY_ALL, .disks = disks, .dest_xml = xml,
+            .storage = DV_VIRT_MIGRATE_COPY_ALL,
+            .disks = disks,
+            .dest_xml = xml,
             .dest_host = h.a,
         };
 

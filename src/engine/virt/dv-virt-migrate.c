@@ -426,8 +426,7 @@ dv_virt_domain_get_migratable_xml(DvVirtHost *host, const char *uuid, JsonObject
         members = json_object_get_members(disk_paths);
         for (GList *l = members; l != NULL; l = l->next) {
             const char *to = dv_json_get_string(disk_paths, l->data, NULL);
-            if (to == NULL || to[0] != '/' || strlen(to) > 4096 ||
-                !g_utf8_validate(to, -1, NULL)) {
+            if (to == NULL || to[0] != '/' || strlen(to) > 4096 || !g_utf8_validate(to, -1, NULL)) {
                 dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "disk_paths",
                                    "disk_paths: the new path of %s must be an absolute path "
                                    "of at most 4096 bytes",

@@ -560,9 +560,8 @@ typedef struct {
  * <backingStore> dropped (the destination reads each file's own chain).  A
  * path that is no file disk of the domain, or a new path that is not
  * absolute: DV_ERROR_INVALID_ARGUMENT naming disk_paths.  Owned. */
-char *dv_virt_domain_get_migratable_xml(DvVirtHost *host, const char *uuid,
-                                        JsonObject *disk_paths, GCancellable *cancellable,
-                                        GError **error);
+char *dv_virt_domain_get_migratable_xml(DvVirtHost *host, const char *uuid, JsonObject *disk_paths,
+                                        GCancellable *cancellable, GError **error);
 
 /* Called from the calling thread with the migration's statistics, borrowed:
  * {time_elapsed (ms), data_total, data_processed, data_remaining (bytes),
