@@ -805,6 +805,46 @@ test_refusals(void)
     g_assert_true(g_str_has_prefix(error->message, "state:"));
 }
 
+/* ---- the system daemon left alone --------------------------------------- */
+
+static char *the_system_pid; /* /run/libvirtd.pid when the program started */
+
+/* Runs first and last: the second daemon has its own host UUID, its mounts
+ * never show in this (the host's) mount namespace, and the system daemon is
+ * the same process at the end as at the start. */
+static void
+test_system_untouched(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *pid = NULL;
+    g_autofree char *mounts = NULL;
+    g_autofree char *caps = NULL;
+    g_autoptr(DvVirtHost) a = dv_virt_host_get(the_virt, "host-a", DV_TEST_SYSTEM_URI);
+    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
+    const char *b_uuid = env_required("DV_TEST_LIBVIRTD2_HOST_UUID");
+    const char *b_uri = env_required("DV_TEST_LIBVIRTD2_URI");
+
+    g_assert_true(g_file_get_contents("/run/libvirtd.pid", &pid, NULL, &error));
+    g_assert_no_error(error);
+    g_strstrip(pid);
+    if (the_system_pid == NULL)
+        the_system_pid = g_strdup(pid);
+    g_assert_cmpstr(pid, ==, the_system_pid);
+
+    g_assert_true(dv_virt_op_begin(&op, a, NULL, &error));
+    caps = virConnectGetCapabilities(op.conn);
+    g_assert_nonnull(caps);
+    g_assert_nonnull(strstr(caps, "<uuid>"));
+    g_assert_null(strstr(caps, b_uuid));
+
+    g_assert_true(g_file_get_contents("/proc/self/mountinfo", &mounts, NULL, &error));
+    g_assert_no_error(error);
+    g_assert_null(strstr(mounts, "/var/lib/libvirt "));
+    g_assert_null(strstr(mounts, "/etc/libvirt "));
+    g_assert_null(strstr(mounts, "system-run"));
+    g_assert_nonnull(strstr(b_uri, "socket=/"));
+}
+
 /* ---- isolation ---------------------------------------------------------- */
 
 typedef void (*CaseFunc)(const char *prefix, const char *dir);
@@ -883,6 +923,7 @@ main(int argc, char **argv)
      * [hosts] allow_uri_parameters = socket, test set-ups only). */
     dv_virt_set_uri_policy(the_virt, FALSE, socket_param);
 
+    g_test_add_func("/drover/virt/two-hosts/system-daemon-before", test_system_untouched);
     g_test_add_func("/drover/virt/two-hosts/refusals", test_refusals);
     g_test_add_data_func("/drover/virt/two-hosts/shared", (gconstpointer)test_shared, run_isolated);
     g_test_add_data_func("/drover/virt/two-hosts/copy-storage", (gconstpointer)test_copy_storage,
@@ -890,8 +931,10 @@ main(int argc, char **argv)
     g_test_add_data_func("/drover/virt/two-hosts/cancel", (gconstpointer)test_cancel, run_isolated);
     g_test_add_data_func("/drover/virt/two-hosts/target-lost", (gconstpointer)test_target_lost,
                          run_isolated);
+    g_test_add_func("/drover/virt/two-hosts/system-daemon-after", test_system_untouched);
 
     rc = g_test_run();
+    g_free(the_system_pid);
     dv_virt_free(the_virt);
     return rc;
 }
