@@ -154,6 +154,8 @@ virConnectPtr dv_virt_host_open_conn(DvVirtHost *host, GError **error);
 
 /* A random 8-character display password (VNC's limit); g_free. */
 char *dv_virt_graphics_password_new(void);
+/* The manager @host belongs to (borrowed). */
+DvVirt *dv_virt_host_get_virt(DvVirtHost *host);
 
 /* Random suffix for probe object names. */
 char *dv_virt_random_suffix(void);

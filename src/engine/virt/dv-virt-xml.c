@@ -150,6 +150,7 @@ static const DvFieldSpec dv_virt_spec_fields[] = {
     { "graphics", DV_FIELD_STRING, FALSE },
     { "graphics_listen", DV_FIELD_STRING, FALSE },
     { "serial_log", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "serial_append", DV_FIELD_BOOL, FALSE },
     { "kernel", DV_FIELD_STRING_OR_NULL, FALSE },
     { "initrd", DV_FIELD_STRING_OR_NULL, FALSE },
     { "cmdline", DV_FIELD_STRING_OR_NULL, FALSE },
@@ -416,6 +417,19 @@ dv_virt_write_os(DvXmlOut *o, const char *domain_type, guint generation, gboolea
     dv_out_end(o);
 }
 
+/* A file serial console.  With @append QEMU opens it without truncating:
+ * a migration's destination QEMU opens the same path while the source
+ * still writes it (both hosts see the file on shared storage). */
+static void
+dv_virt_write_serial_source(DvXmlOut *o, const char *path, gboolean append)
+{
+    dv_out_start(o, "source");
+    dv_out_attr(o, "path", path);
+    if (append)
+        dv_out_attr(o, "append", "on");
+    dv_out_end(o);
+}
+
 char *
 dv_virt_domain_xml_new(JsonObject *spec, GError **error)
 {
@@ -530,13 +544,13 @@ dv_virt_domain_xml_new(JsonObject *spec, GError **error)
     dv_out_start(o, "serial");
     dv_out_attr(o, "type", serial_log != NULL ? "file" : "pty");
     if (serial_log != NULL)
-        dv_out_empty(o, "source", "path", serial_log);
+        dv_virt_write_serial_source(o, serial_log, dv_json_get_bool(spec, "serial_append", FALSE));
     dv_out_empty(o, "target", "port", "0");
     dv_out_end(o);
     dv_out_start(o, "console");
     dv_out_attr(o, "type", serial_log != NULL ? "file" : "pty");
     if (serial_log != NULL)
-        dv_out_empty(o, "source", "path", serial_log);
+        dv_virt_write_serial_source(o, serial_log, dv_json_get_bool(spec, "serial_append", FALSE));
     dv_out_start(o, "target");
     dv_out_attr(o, "type", "serial");
     dv_out_attr(o, "port", "0");

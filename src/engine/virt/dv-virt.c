@@ -347,6 +347,12 @@ dv_virt_host_get_id(DvVirtHost *host)
     return host->id;
 }
 
+DvVirt *
+dv_virt_host_get_virt(DvVirtHost *host)
+{
+    return host->virt;
+}
+
 const char *
 dv_virt_host_get_uri(DvVirtHost *host)
 {

@@ -121,7 +121,8 @@ JsonObject *dv_virt_host_get_daemon_limits(DvVirtHost *host, GError **error);
  *  q35), secure_boot (default: generation == 2), graphics ("vnc",
  *  "spice" or "none", the default; its TCP listener on graphics_listen,
  *  default DV_VIRT_GRAPHICS_LISTEN, locked by a password that has
- *  already expired), serial_log (path of a file serial console),
+ *  already expired), serial_log (path of a file serial console), serial_append
+ *  (open it without truncating: a migrated guest's log goes on),
  *  kernel, initrd, cmdline (direct kernel boot),
  *  disks: [{path*, format ("qcow2"|"raw"), device ("disk"|"cdrom"),
  *           readonly, bus ("virtio"|"sata"|"ide"|"scsi")}],
@@ -572,6 +573,87 @@ gboolean dv_virt_watch_is_alive(DvVirtWatch *watch);
 /* Deregisters and closes.  Waits for a callback running now; after it
  * returns @func is never called again.  Never call it from @func. */
 void dv_virt_watch_free(DvVirtWatch *watch);
+
+/* ---- live migration (dv-virt-migrate.c) ------------------------------- */
+
+/* Storage of a migration.  SHARED: every writable disk is on storage both
+ * hosts see, nothing is copied.  COPY_ALL: every writable disk (or those in
+ * @disks) is copied whole into a file the destination already has at the
+ * disk's path (VIR_MIGRATE_NON_SHARED_DISK, QEMU's NBD mirror).  COPY_TOP:
+ * only the top of each backing chain is copied; the destination already
+ * has the overlay file, on the same backing chain (NON_SHARED_INC). */
+typedef enum {
+    DV_VIRT_MIGRATE_SHARED,
+    DV_VIRT_MIGRATE_COPY_ALL,
+    DV_VIRT_MIGRATE_COPY_TOP,
+} DvVirtMigrateStorage;
+
+#define DV_VIRT_MIGRATE_DEFAULT_TIMEOUT_MS (30 * 60 * 1000)
+#define DV_VIRT_MIGRATE_DEFAULT_INTERVAL_MS 500
+
+/* All members optional (zero/NULL: the default); borrowed for the call. */
+typedef struct {
+    DvVirtMigrateStorage storage;
+    /* Disk targets ("vda", ...) to copy; NULL: every writable disk. */
+    const char *const *disks;
+    /* The definition the destination runs (VIR_MIGRATE_PARAM_DEST_XML,
+     * e.g. other disk paths) and keeps (PERSIST_XML: @persist_xml, else
+     * @dest_xml); NULL: the source's. */
+    const char *dest_xml;
+    const char *persist_xml;
+    /* Where QEMU sends the data ("tcp://ADDRESS[:PORT]"); NULL: the
+     * destination libvirtd's hostname and a port of its range. */
+    const char *migrate_uri;
+    guint64 bandwidth_mib_s; /* cap; 0: libvirt's default (unlimited) */
+    /* VIR_MIGRATE_UNSAFE: libvirt refuses SHARED migrations of disks on a
+     * local filesystem ("Migration without shared storage is unsafe").
+     * Only for a directory both daemons see on one machine (the tests). */
+    gboolean allow_unsafe;
+    guint progress_interval_ms; /* 0: DV_VIRT_MIGRATE_DEFAULT_INTERVAL_MS */
+    guint timeout_ms;           /* 0: DV_VIRT_MIGRATE_DEFAULT_TIMEOUT_MS */
+    /* When set, the finished job's statistics (downtime) are read from the
+     * destination afterwards (only the destination keeps them). */
+    DvVirtHost *dest_host;
+} DvVirtMigrateParams;
+
+/* The running domain's definition for a migration's @dest_xml
+ * (VIR_DOMAIN_XML_MIGRATABLE), with the file disks named in @disk_paths
+ * ({old path: new path}, may be NULL) moved to their new paths and their
+ * <backingStore> dropped (the destination reads each file's own chain).  A
+ * path that is no file disk of the domain, or a new path that is not
+ * absolute: DV_ERROR_INVALID_ARGUMENT naming disk_paths.  Owned. */
+char *dv_virt_domain_get_migratable_xml(DvVirtHost *host, const char *uuid, JsonObject *disk_paths,
+                                        GCancellable *cancellable, GError **error);
+
+/* Called from the calling thread with the migration's statistics, borrowed:
+ * {time_elapsed (ms), data_total, data_processed, data_remaining (bytes),
+ *  memory_*, disk_* likewise, memory_iteration, memory_dirty_rate,
+ *  auto_converge_throttle, ... (every number virDomainGetJobStats gives,
+ *  under its own name), percent (0-99 while running)}. */
+typedef void (*DvVirtMigrateProgress)(JsonObject *stats, gpointer user_data);
+
+/* Live-migrates the running domain @uuid of @host peer to peer to the
+ * libvirtd at @dest_uri (as @host's libvirtd reaches it: it opens that
+ * connection, not this process), persistent there and undefined here, with
+ * auto-converge (VIR_MIGRATE_LIVE | PEER2PEER | PERSIST_DEST |
+ * UNDEFINE_SOURCE | AUTO_CONVERGE, plus the storage flags).
+ *
+ * Blocks until the migration ends.  virDomainMigrateToURI3 runs in a
+ * thread of its own on one connection of @host while this thread polls
+ * virDomainGetJobStats on a second one every progress interval (so @host
+ * needs max_connections >= 2) and calls @progress.  When @cancellable
+ * fires, or the timeout passes, it calls virDomainAbortJob: the domain
+ * keeps running on @host, and the call fails with DV_ERROR_CANCELLED
+ * (or DV_ERROR_TIMEOUT) once libvirt has rolled back.
+ *
+ * Returns the last statistics plus {elapsed_ms (wall clock of the whole
+ * call), samples, and with @dest_host: downtime (ms), the completed job's
+ * figures}.  @dest_uri is checked against this process's URI policy
+ * (dv_virt_check_uri()): "uri" in the error. */
+JsonObject *dv_virt_domain_migrate(DvVirtHost *host, const char *uuid, const char *dest_uri,
+                                   const DvVirtMigrateParams *params,
+                                   DvVirtMigrateProgress progress, gpointer user_data,
+                                   GCancellable *cancellable, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirt, dv_virt_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirtHost, dv_virt_host_unref)
