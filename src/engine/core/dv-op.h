@@ -55,6 +55,8 @@ typedef enum {
     DV_OP_SHAPE_STREAM,  /* 200 text/event-stream of the job the handler
                           * returns (GET /jobs/{id}/events): the daemon
                           * streams it once the row is authorized */
+    DV_OP_SHAPE_TEXT,    /* 200 with the handler's {content_type, text}
+                          * as the body (GET /metrics) */
 } DvOpShape;
 
 /* What the request may carry. */
