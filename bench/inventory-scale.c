@@ -53,6 +53,7 @@ typedef struct {
     char *perf_out;
     char *perf_phase;
     gboolean in_libvirtd;
+    gboolean metrics;
 } Options;
 
 typedef struct {
@@ -529,6 +530,75 @@ phase_pages(Bench *b, const Options *o)
     return p99;
 }
 
+/* --- metrics on and off ------------------------------------------------------ */
+
+/* droverd (DV_DEBUG_JOBS=1) turns its metrics hooks off and on at each
+ * SIGUSR2; a scrape of /metrics runs during every pass as a Prometheus
+ * server's would, so "on" pays for the rendering too.  Passes alternate
+ * off, on, off, on so a drift of the shared machine falls on both. */
+#define TARGET_METRICS_RATIO 1.05
+
+typedef struct {
+    char *url;
+    char *token;
+    gint stop;
+    guint scrapes;
+} Scraper;
+
+static gpointer
+scraper_thread(gpointer data)
+{
+    Scraper *sc = data;
+    g_autoptr(SoupSession) session = soup_session_new();
+    g_autofree char *auth = g_strdup_printf("Bearer %s", sc->token);
+    while (!g_atomic_int_get(&sc->stop)) {
+        g_autoptr(SoupMessage) msg = soup_message_new("GET", sc->url);
+        g_autoptr(GBytes) body = NULL;
+        soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization", auth);
+        body = soup_session_send_and_read(session, msg, NULL, NULL);
+        if (body == NULL || soup_message_get_status(msg) != 200)
+            g_error("GET /metrics: HTTP %u", soup_message_get_status(msg));
+        sc->scrapes++;
+        for (guint i = 0; i < 10 && !g_atomic_int_get(&sc->stop); i++)
+            g_usleep(100 * 1000);
+    }
+    return NULL;
+}
+
+static double
+phase_metrics(Bench *b, const Options *o)
+{
+    double p99[2][2];
+    double off, on;
+
+    g_print("metrics overhead (pages with droverd's metrics off, then on, twice):\n");
+    for (guint round = 0; round < 2; round++) {
+        for (guint state = 0; state < 2; state++) {
+            Scraper sc = { .url = g_strdup_printf("%s/metrics", b->d->url), .token = b->d->token };
+            GThread *t = NULL;
+            /* Metrics start on: each toggle flips them, off first. */
+            kill(b->pid, SIGUSR2);
+            g_usleep(200 * 1000);
+            /* A scraper every second, as Prometheus would, while they are on. */
+            if (state == 1)
+                t = g_thread_new("scraper", scraper_thread, &sc);
+            p99[round][state] = phase_pages(b, o);
+            if (t != NULL) {
+                g_atomic_int_set(&sc.stop, 1);
+                g_thread_join(t);
+                g_print("  (%u scrapes of /metrics during the pass)\n", sc.scrapes);
+            }
+            g_free(sc.url);
+            g_print("  round %u, metrics %s: page p99 %.2f ms\n\n", round + 1, state ? "on" : "off",
+                    p99[round][state]);
+        }
+    }
+    off = (p99[0][0] + p99[1][0]) / 2;
+    on = (p99[0][1] + p99[1][1]) / 2;
+    g_print("  page p99 metrics off %.2f ms, on %.2f ms: ratio on / off %.3f\n\n", off, on, on / MAX(off, 1e-9));
+    return on / MAX(off, 1e-9);
+}
+
 /* --- the delegated administrator ------------------------------------------ */
 
 typedef struct {
@@ -715,6 +785,9 @@ main(int argc, char **argv)
         { "hosts-in-libvirtd", 0, 0, G_OPTION_ARG_NONE, &o.in_libvirtd,
           "Serve the simulated hosts from the local libvirtd (test+unix://) instead of "
           "inside droverd, as real hosts are: droverd's memory is then its own", NULL },
+        { "metrics", 0, 0, G_OPTION_ARG_NONE, &o.metrics,
+          "Also time the pages with droverd's metrics off and on again, alternating, and print the "
+          "p99 ratio on / off (target 1.05)", NULL },
         { "perf", 0, 0, G_OPTION_ARG_FILENAME, &o.perf_out,
           "Record droverd with perf record -g into FILE", "FILE" },
         { "perf-phase", 0, 0, G_OPTION_ARG_STRING, &o.perf_phase,
@@ -724,7 +797,7 @@ main(int argc, char **argv)
     g_autoptr(GOptionContext) ctx = g_option_context_new("- inventory at SCVMM scale");
     g_autoptr(GError) error = NULL;
     Bench b = { 0 };
-    double t0, t_add, t_refresh, page_p99, rss_mib, sim_mib;
+    double t0, t_add, t_refresh, page_p99, rss_mib, sim_mib, metrics_ratio = 0;
     ScopeFigures scope;
     guint64 hwm_start, rss_after_add, rss_end;
     gboolean ok = TRUE;
@@ -784,6 +857,8 @@ main(int argc, char **argv)
     /* After the peak is read: logging the two users in hashes their
      * passwords (Argon2id), which is no part of the inventory's memory. */
     scope = phase_scope(&b, &o);
+    if (o.metrics)
+        metrics_ratio = phase_metrics(&b, &o);
 
     g_print("%d hosts x %d domains (%d VMs), SQLite, droverd on 127.0.0.1\n", o.hosts, o.domains,
             o.hosts * o.domains);
@@ -797,6 +872,8 @@ main(int argc, char **argv)
     ok &= target_line("scoped p99", scope.scoped_p99, "ms", TARGET_PAGE_P99_MS, 2);
     ok &= target_line("scoped/admin", scope.scoped_p99 / MAX(scope.admin_p99, 1e-9), "x",
                       TARGET_SCOPE_RATIO, 2);
+    if (o.metrics)
+        ok &= target_line("metrics on/off", metrics_ratio, "x", TARGET_METRICS_RATIO, 2);
     dv_test_daemon_stop(b.d, FALSE);
     g_clear_pointer(&b.d, dv_test_daemon_free);
     if (o.keep) {

@@ -9,6 +9,7 @@
 #include "dv-error.h"
 #include "dv-json.h"
 #include "dv-log.h"
+#include "dv-metrics.h"
 #include "dv-metrics-listen.h"
 #include "dv-secret.h"
 #include "dv-server.h"
@@ -298,6 +299,16 @@ dv_daemon_heartbeat(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
+/* Tests and bench/inventory-scale --metrics (DV_DEBUG_JOBS=1 only):
+ * SIGUSR2 turns the metrics hooks off and on. */
+static gboolean
+dv_daemon_toggle_metrics(gpointer data)
+{
+    dv_metrics_set_enabled(!dv_metrics_get_enabled());
+    g_message("metrics %s (SIGUSR2)", dv_metrics_get_enabled() ? "on" : "off");
+    return G_SOURCE_CONTINUE;
+}
+
 static gboolean
 dv_daemon_quit(gpointer data)
 {
@@ -565,6 +576,11 @@ main(int argc, char **argv)
             g_source_set_callback(rc, dv_daemon_reconcile, engine, NULL);
             g_source_attach(rc, context);
         }
+    }
+    if (dv_engine_debug_enabled()) {
+        g_autoptr(GSource) usr2 = g_unix_signal_source_new(SIGUSR2);
+        g_source_set_callback(usr2, dv_daemon_toggle_metrics, NULL, NULL);
+        g_source_attach(usr2, context);
     }
     g_main_loop_run(loop);
 

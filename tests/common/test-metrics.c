@@ -1,3 +1,5 @@
+#define G_LOG_DOMAIN "DvTestMetrics"
+
 /* The Prometheus text exposition of lib/common/dv-metrics.c. */
 #include "dv-metrics.h"
 
