@@ -301,6 +301,23 @@ test_prometheus(gconstpointer data)
     prometheus_wait(prom, "drover_login_failures_total", 1);
     prometheus_wait(prom, "drover_db_pool_connections{state=\"open\"}", 1);
 
+    /* Every query of the example Grafana dashboard is PromQL Prometheus
+     * accepts (packaging/grafana/drover.json). */
+    {
+        g_autofree char *path = g_test_build_filename(G_TEST_DIST, "..", "packaging", "grafana", "drover.json", NULL);
+        g_autoptr(JsonParser) parser = json_parser_new();
+        JsonArray *panels;
+        guint n = 0;
+        g_assert_true(json_parser_load_from_file(parser, path, NULL));
+        panels = json_object_get_array_member(json_node_get_object(json_parser_get_root(parser)), "panels");
+        for (guint i = 0; i < json_array_get_length(panels); i++) {
+            JsonArray *targets = json_object_get_array_member(json_array_get_object_element(panels, i), "targets");
+            for (guint j = 0; j < json_array_get_length(targets); j++, n++)
+                (void)prometheus_query(prom, dv_json_get_string(json_array_get_object_element(targets, j), "expr", ""));
+        }
+        g_assert_cmpuint(n, >=, 15);
+    }
+
     g_clear_pointer(&prom, prometheus_free);
     g_clear_pointer(&d, dv_test_daemon_free);
     dv_test_pg_drop_database(pg_db);
