@@ -604,14 +604,15 @@ phase_metrics(Bench *b, const Options *o)
         g_free(sc.url);
         p99_sum[on] += p99;
         p50_sum[on] += p50;
-        g_print("  pass %u, metrics %s: page p50 %.2f ms, p99 %.2f ms\n\n", i + 1, on ? "on" : "off", p50, p99);
+        g_print("  pass %u, metrics %s: page p50 %.2f ms, p99 %.2f ms\n\n", i + 1,
+                on ? "on" : "off", p50, p99);
     }
     if (!on)
         kill(b->pid, SIGUSR2);
-    g_print("  page p50 metrics off %.2f ms, on %.2f ms: ratio %.3f\n", p50_sum[0] / 2, p50_sum[1] / 2,
-            p50_sum[1] / MAX(p50_sum[0], 1e-9));
-    g_print("  page p99 metrics off %.2f ms, on %.2f ms: ratio on / off %.3f\n\n", p99_sum[0] / 2, p99_sum[1] / 2,
-            p99_sum[1] / MAX(p99_sum[0], 1e-9));
+    g_print("  page p50 metrics off %.2f ms, on %.2f ms: ratio %.3f\n", p50_sum[0] / 2,
+            p50_sum[1] / 2, p50_sum[1] / MAX(p50_sum[0], 1e-9));
+    g_print("  page p99 metrics off %.2f ms, on %.2f ms: ratio on / off %.3f\n\n", p99_sum[0] / 2,
+            p99_sum[1] / 2, p99_sum[1] / MAX(p99_sum[0], 1e-9));
     return p99_sum[1] / MAX(p99_sum[0], 1e-9);
 }
 
@@ -800,10 +801,12 @@ main(int argc, char **argv)
         { "strict", 0, 0, G_OPTION_ARG_NONE, &o.strict, "Exit 1 if a target is missed", NULL },
         { "hosts-in-libvirtd", 0, 0, G_OPTION_ARG_NONE, &o.in_libvirtd,
           "Serve the simulated hosts from the local libvirtd (test+unix://) instead of "
-          "inside droverd, as real hosts are: droverd's memory is then its own", NULL },
+          "inside droverd, as real hosts are: droverd's memory is then its own",
+          NULL },
         { "metrics", 0, 0, G_OPTION_ARG_NONE, &o.metrics,
           "Also time the pages with droverd's metrics off and on again, alternating, and print the "
-          "p99 ratio on / off (target 1.05)", NULL },
+          "p99 ratio on / off (target 1.05)",
+          NULL },
         { "perf", 0, 0, G_OPTION_ARG_FILENAME, &o.perf_out,
           "Record droverd with perf record -g into FILE", "FILE" },
         { "perf-phase", 0, 0, G_OPTION_ARG_STRING, &o.perf_phase,

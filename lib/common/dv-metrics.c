@@ -12,8 +12,9 @@ const double dv_metrics_buckets_slow[12] = { 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 12
 
 typedef struct {
     char *values[DV_METRIC_LABELS_MAX];
-    double value;                              /* counter, gauge */
-    guint64 counts[DV_METRIC_BUCKETS_MAX + 1]; /* histogram: per bucket (not cumulative), +Inf last */
+    double value; /* counter, gauge */
+    guint64
+        counts[DV_METRIC_BUCKETS_MAX + 1]; /* histogram: per bucket (not cumulative), +Inf last */
     double sum;
     guint64 count;
 } DvMetricSeries;
@@ -190,7 +191,8 @@ dv_metrics_remove_collector(DvMetricsCollector func, gpointer user_data)
 {
     g_mutex_lock(&dv_metrics_lock);
     for (guint i = 0; dv_metrics_collectors != NULL && i < dv_metrics_collectors->len; i++) {
-        DvMetricsCollectorEntry *e = &g_array_index(dv_metrics_collectors, DvMetricsCollectorEntry, i);
+        DvMetricsCollectorEntry *e =
+            &g_array_index(dv_metrics_collectors, DvMetricsCollectorEntry, i);
         if (e->func == func && e->user_data == user_data) {
             g_array_remove_index(dv_metrics_collectors, i);
             break;

@@ -46,11 +46,13 @@ typedef struct {
     gboolean registered;
 } DvMetric;
 
+/* clang-format off */
 #define DV_METRIC_COUNTER(n, h, ...) { .name = (n), .help = (h), .type = DV_METRIC_TYPE_COUNTER, .labels = { __VA_ARGS__ } }
 #define DV_METRIC_GAUGE(n, h, ...) { .name = (n), .help = (h), .type = DV_METRIC_TYPE_GAUGE, .labels = { __VA_ARGS__ } }
 #define DV_METRIC_HISTOGRAM(n, h, b, ...)                                                                 \
     { .name = (n), .help = (h), .type = DV_METRIC_TYPE_HISTOGRAM, .buckets = (b), .n_buckets = G_N_ELEMENTS(b), \
       .labels = { __VA_ARGS__ } }
+/* clang-format on */
 
 /* Bucket bounds in seconds: a request or a libvirt call (1 ms to 30 s),
  * a job or its wait in the queue (100 ms to 2 h). */

@@ -356,7 +356,8 @@ dv_cli_client_send(DvCliClient *client, SoupMessage *msg, const char *path, guin
 GBytes *
 dv_cli_client_get_text(DvCliClient *client, const char *path, GError **error)
 {
-    g_autoptr(SoupMessage) msg = dv_cli_client_message_new(client, "GET", path, "text/plain", error);
+    g_autoptr(SoupMessage) msg =
+        dv_cli_client_message_new(client, "GET", path, "text/plain", error);
     g_autoptr(GInputStream) stream = NULL;
     g_autoptr(GBytes) bytes = NULL;
     g_autoptr(GError) local = NULL;

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static GLogLevelFlags dv_log_shown = G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING |
-                                     G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO;
+static GLogLevelFlags dv_log_shown = G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL |
+                                     G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO;
 static DvLogFormat dv_log_format;
 static gboolean dv_log_journal;
 
@@ -49,7 +49,8 @@ dv_log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpo
 
     if (!(level & dv_log_shown & G_LOG_LEVEL_MASK))
         return G_LOG_WRITER_HANDLED;
-    if (dv_log_journal && g_log_writer_journald(level, fields, n_fields, user_data) == G_LOG_WRITER_HANDLED)
+    if (dv_log_journal &&
+        g_log_writer_journald(level, fields, n_fields, user_data) == G_LOG_WRITER_HANDLED)
         return G_LOG_WRITER_HANDLED;
     for (gsize i = 0; i < n_fields; i++) {
         if (g_strcmp0(fields[i].key, "MESSAGE") == 0)
@@ -110,8 +111,8 @@ dv_log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpo
 }
 
 gboolean
-dv_log_setup(const char *level, const char *format, const char *level_field, const char *format_field,
-             GError **error)
+dv_log_setup(const char *level, const char *format, const char *level_field,
+             const char *format_field, GError **error)
 {
     static const struct {
         const char *name;
@@ -119,8 +120,8 @@ dv_log_setup(const char *level, const char *format, const char *level_field, con
     } levels[] = {
         { "error", G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL },
         { "warning", G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING },
-        { "info", G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE |
-                      G_LOG_LEVEL_INFO },
+        { "info", G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING |
+                      G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO },
         { "debug", G_LOG_LEVEL_MASK },
     };
     gboolean found = FALSE;
@@ -143,11 +144,12 @@ dv_log_setup(const char *level, const char *format, const char *level_field, con
     else if (strcmp(format, "json") == 0)
         dv_log_format = DV_LOG_FORMAT_JSON;
     else {
-        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, format_field, "%s: must be text or json",
-                           format_field);
+        dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, format_field,
+                           "%s: must be text or json", format_field);
         return FALSE;
     }
-    dv_log_journal = dv_log_format == DV_LOG_FORMAT_AUTO && g_log_writer_is_journald(fileno(stderr));
+    dv_log_journal =
+        dv_log_format == DV_LOG_FORMAT_AUTO && g_log_writer_is_journald(fileno(stderr));
     /* GLib's debug switch still shows debug messages, as before. */
     if (g_getenv("G_MESSAGES_DEBUG") != NULL && level == NULL)
         dv_log_shown = G_LOG_LEVEL_MASK;

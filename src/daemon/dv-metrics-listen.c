@@ -17,26 +17,29 @@ struct _DvMetricsListener {
 /* On the main thread: the inventory gauges' query runs at most once per
  * 5 s (their cache), the rest is copying counters. */
 static void
-dv_metrics_listener_handler(SoupServer *soup, SoupServerMessage *msg, const char *path, GHashTable *query,
-                            gpointer user_data)
+dv_metrics_listener_handler(SoupServer *soup, SoupServerMessage *msg, const char *path,
+                            GHashTable *query, gpointer user_data)
 {
     const char *method = soup_server_message_get_method(msg);
     char *text;
 
-    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection", "close");
+    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection",
+                                 "close");
     if (strcmp(path, "/metrics") != 0) {
         soup_server_message_set_status(msg, SOUP_STATUS_NOT_FOUND, NULL);
         soup_server_message_set_response(msg, "text/plain", SOUP_MEMORY_STATIC, "not found\n", 10);
         return;
     }
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Allow", "GET, HEAD");
+        soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Allow",
+                                     "GET, HEAD");
         soup_server_message_set_status(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, NULL);
         return;
     }
     text = dv_metrics_render();
     soup_server_message_set_status(msg, SOUP_STATUS_OK, NULL);
-    soup_server_message_set_response(msg, DV_METRICS_CONTENT_TYPE, SOUP_MEMORY_TAKE, text, strlen(text));
+    soup_server_message_set_response(msg, DV_METRICS_CONTENT_TYPE, SOUP_MEMORY_TAKE, text,
+                                     strlen(text));
 }
 
 DvMetricsListener *

@@ -30,12 +30,12 @@ typedef struct _DvConn DvConn;
 
 /* The request hook's series (docs/METRICS.md): labelled by the operation's
  * name, never its path, so the label values are bounded by the table. */
-static DvMetric dv_metric_requests =
-    DV_METRIC_COUNTER("drover_http_requests_total", "API requests answered, by operation, method and status.",
-                      "op", "method", "status");
-static DvMetric dv_metric_request_duration =
-    DV_METRIC_HISTOGRAM("drover_http_request_duration_seconds",
-                        "Time from a request's headers to its answer, by operation.", dv_metrics_buckets_fast, "op");
+static DvMetric dv_metric_requests = DV_METRIC_COUNTER(
+    "drover_http_requests_total", "API requests answered, by operation, method and status.", "op",
+    "method", "status");
+static DvMetric dv_metric_request_duration = DV_METRIC_HISTOGRAM(
+    "drover_http_request_duration_seconds",
+    "Time from a request's headers to its answer, by operation.", dv_metrics_buckets_fast, "op");
 
 struct _DvServer {
     DvEngine *engine;
@@ -83,9 +83,9 @@ typedef struct {
     char *stream_job_id; /* an authorized job.events: the job to stream */
     gboolean stream_redact;
     DvUpload *upload; /* an upload op's body, streamed (borrowed) */
-    const char *op_name;  /* the matched row's name (static), NULL: none */
+    const char *op_name; /* the matched row's name (static), NULL: none */
     const char *op_method;
-    char *content_type;   /* DV_OP_SHAPE_TEXT: the answer's type; NULL: JSON */
+    char *content_type; /* DV_OP_SHAPE_TEXT: the answer's type; NULL: JSON */
 } DvRequest;
 
 static void
@@ -907,10 +907,9 @@ dv_server_finish_request(gpointer data)
     soup_message_headers_replace(headers, "Drover-Version", DV_VERSION);
     {
         gsize len = strlen(req->response);
-        soup_server_message_set_response(req->msg,
-                                         req->content_type != NULL ? req->content_type : "application/json",
-                                         SOUP_MEMORY_TAKE,
-                                         g_steal_pointer(&req->response), len);
+        soup_server_message_set_response(
+            req->msg, req->content_type != NULL ? req->content_type : "application/json",
+            SOUP_MEMORY_TAKE, g_steal_pointer(&req->response), len);
     }
     soup_server_message_unpause(req->msg);
     dv_request_free(req);
@@ -952,7 +951,8 @@ dv_server_worker(gpointer data, gpointer user_data)
         const char *op = req->op_name != NULL ? req->op_name : "unmatched";
         g_snprintf(code, sizeof(code), "%u", req->status);
         /* A method no row has is a client's word: not a label value. */
-        dv_metric_add(&dv_metric_requests, 1, op, req->op_method != NULL ? req->op_method : "other", code);
+        dv_metric_add(&dv_metric_requests, 1, op, req->op_method != NULL ? req->op_method : "other",
+                      code);
         dv_metric_observe(&dv_metric_request_duration, (double)took / G_USEC_PER_SEC, op);
     }
     /* The response must be written from the server's own thread. */

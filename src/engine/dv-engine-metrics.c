@@ -15,25 +15,28 @@
 
 static DvMetric dv_metric_hosts =
     DV_METRIC_GAUGE("drover_hosts", "Hosts in the inventory, by state.", "state");
-static DvMetric dv_metric_vms = DV_METRIC_GAUGE("drover_vms", "VMs in the inventory, by state.", "state");
+static DvMetric dv_metric_vms =
+    DV_METRIC_GAUGE("drover_vms", "VMs in the inventory, by state.", "state");
 static DvMetric dv_metric_machines =
     DV_METRIC_GAUGE("drover_catalog_machines", "Catalog machines, by state.", "state");
-static DvMetric dv_metric_jobs =
-    DV_METRIC_GAUGE("drover_jobs", "Jobs in the database (finished ones until housekeeping removes them), by kind and state.",
-                    "kind", "state");
-static DvMetric dv_metric_db =
-    DV_METRIC_GAUGE("drover_db_pool_connections",
-                    "This server's database connections, by state (one connection, used by one thread at a time).",
-                    "state");
-static DvMetric dv_metric_scrape_errors =
-    DV_METRIC_COUNTER("drover_metrics_collect_errors_total", "Inventory reads for /metrics that failed.", NULL);
+static DvMetric dv_metric_jobs = DV_METRIC_GAUGE(
+    "drover_jobs",
+    "Jobs in the database (finished ones until housekeeping removes them), by kind and state.",
+    "kind", "state");
+static DvMetric dv_metric_db = DV_METRIC_GAUGE(
+    "drover_db_pool_connections",
+    "This server's database connections, by state (one connection, used by one thread at a time).",
+    "state");
+static DvMetric dv_metric_scrape_errors = DV_METRIC_COUNTER(
+    "drover_metrics_collect_errors_total", "Inventory reads for /metrics that failed.", NULL);
 
 /* Every known state reads 0 before the first row in it. */
-static const char *const dv_engine_metrics_host_states[] = { "ok", "needs-attention", "unreachable", "adding",
-                                                             NULL };
-static const char *const dv_engine_metrics_vm_states[] = { "running", "paused", "shutdown", "shutoff",
-                                                           "crashed", "pmsuspended", "unknown", "creating",
-                                                           "missing", NULL };
+static const char *const dv_engine_metrics_host_states[] = { "ok", "needs-attention", "unreachable",
+                                                             "adding", NULL };
+static const char *const dv_engine_metrics_vm_states[] = { "running", "paused",   "shutdown",
+                                                           "shutoff", "crashed",  "pmsuspended",
+                                                           "unknown", "creating", "missing",
+                                                           NULL };
 
 static GMutex dv_engine_metrics_lock;
 static gint64 dv_engine_metrics_last;
@@ -58,7 +61,8 @@ dv_engine_metrics_count(DvStore *store, const DvTableDef *def, DvMetric *m, cons
         JsonObject *o = json_array_get_object_element(rows, i);
         double n = (double)dv_json_get_int(o, "count", 0);
         if (column2 != NULL)
-            dv_metric_set(m, n, dv_json_get_string(o, column2, ""), dv_json_get_string(o, "state", ""));
+            dv_metric_set(m, n, dv_json_get_string(o, column2, ""),
+                          dv_json_get_string(o, "state", ""));
         else
             dv_metric_set(m, n, dv_json_get_string(o, "state", ""));
     }
@@ -82,8 +86,10 @@ dv_engine_metrics_collect(gpointer data)
     }
     dv_engine_metrics_last = now;
     g_mutex_unlock(&dv_engine_metrics_lock);
-    dv_engine_metrics_count(store, &dv_table_hosts, &dv_metric_hosts, NULL, dv_engine_metrics_host_states);
-    dv_engine_metrics_count(store, &dv_table_vms, &dv_metric_vms, NULL, dv_engine_metrics_vm_states);
+    dv_engine_metrics_count(store, &dv_table_hosts, &dv_metric_hosts, NULL,
+                            dv_engine_metrics_host_states);
+    dv_engine_metrics_count(store, &dv_table_vms, &dv_metric_vms, NULL,
+                            dv_engine_metrics_vm_states);
     dv_engine_metrics_count(store, &dv_table_catalog_machines, &dv_metric_machines, NULL, NULL);
     dv_engine_metrics_count(store, &dv_table_jobs, &dv_metric_jobs, "kind", NULL);
 }

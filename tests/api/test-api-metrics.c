@@ -31,7 +31,8 @@ static guint
 free_port(void)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(GSocket) s = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+    g_autoptr(GSocket) s =
+        g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
     g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
     g_autoptr(GSocketAddress) a = g_inet_socket_address_new(lo, 0);
     g_autoptr(GSocketAddress) bound = NULL;
@@ -48,7 +49,8 @@ free_port(void)
 
 /* GET @url (with a bearer @token when not NULL): the body as text. */
 static char *
-http_get(SoupSession *session, const char *url, const char *token, guint *ret_status, char **ret_type)
+http_get(SoupSession *session, const char *url, const char *token, guint *ret_status,
+         char **ret_type)
 {
     g_autoptr(SoupMessage) msg = soup_message_new("GET", url);
     g_autoptr(GError) error = NULL;
@@ -68,7 +70,8 @@ http_get(SoupSession *session, const char *url, const char *token, guint *ret_st
     }
     *ret_status = soup_message_get_status(msg);
     if (ret_type != NULL)
-        *ret_type = g_strdup(soup_message_headers_get_content_type(soup_message_get_response_headers(msg), NULL));
+        *ret_type = g_strdup(
+            soup_message_headers_get_content_type(soup_message_get_response_headers(msg), NULL));
     data = g_bytes_get_data(body, &len);
     return g_strndup(data != NULL ? data : "", len);
 }
@@ -118,7 +121,8 @@ prometheus_start(const char *target)
     g_assert_no_error(error);
     config = g_strdup_printf("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
                              "scrape_configs:\n  - job_name: drover\n    static_configs:\n"
-                             "      - targets: ['%s']\n", target);
+                             "      - targets: ['%s']\n",
+                             target);
     config_path = g_build_filename(p->dir, "prometheus.yml", NULL);
     g_assert_true(g_file_set_contents(config_path, config, -1, NULL));
     data = g_build_filename(p->dir, "data", NULL);
@@ -174,7 +178,8 @@ prometheus_query(Prometheus *p, const char *query)
     if (json_array_get_length(result) == 0)
         return -1;
     for (guint i = 0; i < json_array_get_length(result); i++) {
-        JsonArray *value = json_object_get_array_member(json_array_get_object_element(result, i), "value");
+        JsonArray *value =
+            json_object_get_array_member(json_array_get_object_element(result, i), "value");
         sum += g_ascii_strtod(json_array_get_string_element(value, 1), NULL);
     }
     return sum;
@@ -262,9 +267,11 @@ test_prometheus(gconstpointer data)
     prometheus_wait(prom, "drover_job_duration_seconds_count{kind=\"host.add\"}", 1);
     prometheus_wait(prom, "drover_job_queue_wait_seconds_count{kind=\"host.add\"}", 1);
     prometheus_wait_above(prom, "drover_libvirt_call_duration_seconds_count{host=\"msim\"}", 0);
-    prometheus_wait(prom, "drover_http_requests_total{op=\"host.create\",method=\"POST\",status=\"202\"}", 1);
+    prometheus_wait(
+        prom, "drover_http_requests_total{op=\"host.create\",method=\"POST\",status=\"202\"}", 1);
     /* Labels are op names, never paths with ids. */
-    g_assert_cmpfloat(prometheus_query(prom, "count({__name__=~\"drover_http.*\",op=~\".*/.*\"})"), ==, -1);
+    g_assert_cmpfloat(prometheus_query(prom, "count({__name__=~\"drover_http.*\",op=~\".*/.*\"})"),
+                      ==, -1);
     requests_before = prometheus_query(prom, "sum(drover_http_requests_total{op=\"job.get\"})");
     g_assert_cmpfloat(requests_before, >, 0);
 
@@ -284,8 +291,9 @@ test_prometheus(gconstpointer data)
 
     /* A job that fails: counted as failed, by kind. */
     {
-        g_autoptr(JsonObject) job = dv_test_run_job(d, "POST", "/api/v1/hosts",
-                                                    "{\"name\":\"mbad\",\"uri\":\"test:///nonexistent/m.xml\"}");
+        g_autoptr(JsonObject) job =
+            dv_test_run_job(d, "POST", "/api/v1/hosts",
+                            "{\"name\":\"mbad\",\"uri\":\"test:///nonexistent/m.xml\"}");
         dv_test_assert_job_state(job, "failed");
     }
     prometheus_wait(prom, "drover_jobs_finished_total{kind=\"host.add\",state=\"failed\"}", 1);
@@ -294,8 +302,9 @@ test_prometheus(gconstpointer data)
     /* A failed login is counted. */
     {
         guint status = 0;
-        g_autoptr(JsonNode) r = dv_test_request_anon(d, "POST", "/api/v1/session",
-                                                     "{\"user\":\"admin\",\"password\":\"wrong-one\"}", &status);
+        g_autoptr(JsonNode) r =
+            dv_test_request_anon(d, "POST", "/api/v1/session",
+                                 "{\"user\":\"admin\",\"password\":\"wrong-one\"}", &status);
         g_assert_cmpuint(status, ==, 401);
     }
     prometheus_wait(prom, "drover_login_failures_total", 1);
@@ -304,16 +313,21 @@ test_prometheus(gconstpointer data)
     /* Every query of the example Grafana dashboard is PromQL Prometheus
      * accepts (packaging/grafana/drover.json). */
     {
-        g_autofree char *path = g_test_build_filename(G_TEST_DIST, "..", "packaging", "grafana", "drover.json", NULL);
+        g_autofree char *path =
+            g_test_build_filename(G_TEST_DIST, "..", "packaging", "grafana", "drover.json", NULL);
         g_autoptr(JsonParser) parser = json_parser_new();
         JsonArray *panels;
         guint n = 0;
         g_assert_true(json_parser_load_from_file(parser, path, NULL));
-        panels = json_object_get_array_member(json_node_get_object(json_parser_get_root(parser)), "panels");
+        panels = json_object_get_array_member(json_node_get_object(json_parser_get_root(parser)),
+                                              "panels");
         for (guint i = 0; i < json_array_get_length(panels); i++) {
-            JsonArray *targets = json_object_get_array_member(json_array_get_object_element(panels, i), "targets");
+            JsonArray *targets =
+                json_object_get_array_member(json_array_get_object_element(panels, i), "targets");
             for (guint j = 0; j < json_array_get_length(targets); j++, n++)
-                (void)prometheus_query(prom, dv_json_get_string(json_array_get_object_element(targets, j), "expr", ""));
+                (void)prometheus_query(
+                    prom,
+                    dv_json_get_string(json_array_get_object_element(targets, j), "expr", ""));
         }
         g_assert_cmpuint(n, >=, 15);
     }
@@ -346,12 +360,16 @@ test_api_route(void)
     g_assert_cmpuint(status, ==, 200);
     g_assert_cmpstr(type, ==, "text/plain");
     g_assert_nonnull(strstr(text, "# TYPE drover_hosts gauge\n"));
-    g_assert_nonnull(strstr(text, "drover_http_requests_total{op=\"session.login\",method=\"POST\",status=\"201\"} 1\n"));
+    g_assert_nonnull(strstr(
+        text,
+        "drover_http_requests_total{op=\"session.login\",method=\"POST\",status=\"201\"} 1\n"));
     text_v1 = http_get(session, url_v1, d->token, &status, NULL);
     g_assert_cmpuint(status, ==, 200);
     g_assert_nonnull(strstr(text_v1, "# TYPE drover_vms gauge\n"));
     /* The first request of the two above is counted by the second. */
-    g_assert_nonnull(strstr(text_v1, "drover_http_requests_total{op=\"metrics.read\",method=\"GET\",status=\"200\"} 1\n"));
+    g_assert_nonnull(strstr(
+        text_v1,
+        "drover_http_requests_total{op=\"metrics.read\",method=\"GET\",status=\"200\"} 1\n"));
 
     anon = http_get(session, url, NULL, &status, NULL);
     g_assert_cmpuint(status, ==, 401);
@@ -382,7 +400,8 @@ failed_job_log(const char *const *extra, char **ret_job_id)
     g_autoptr(JsonObject) job = NULL;
 
     g_assert_nonnull(d);
-    job = dv_test_run_job(d, "POST", "/api/v1/hosts", "{\"name\":\"lbad\",\"uri\":\"test:///nonexistent/l.xml\"}");
+    job = dv_test_run_job(d, "POST", "/api/v1/hosts",
+                          "{\"name\":\"lbad\",\"uri\":\"test:///nonexistent/l.xml\"}");
     dv_test_assert_job_state(job, "failed");
     *ret_job_id = g_strdup(dv_json_get_string(job, "id", NULL));
     dv_test_daemon_stop(d, FALSE);
@@ -474,8 +493,10 @@ test_logs_bad_options(void)
     };
     for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autofree char *dir = g_dir_make_tmp("drover-log-XXXXXX", NULL);
-        const char *argv[] = { dv_test_droverd_path(), "--state-dir", dir, "--listen", "127.0.0.1:0",
-                               cases[i].opt, cases[i].value, NULL };
+        const char *argv[] = {
+            dv_test_droverd_path(), "--state-dir",  dir, "--listen", "127.0.0.1:0",
+            cases[i].opt,           cases[i].value, NULL
+        };
         g_autofree char *out = NULL;
         g_autofree char *err = NULL;
         int status = dv_test_spawn(argv, NULL, &out, &err);
@@ -490,7 +511,8 @@ main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_data_func("/drover/api/metrics/sqlite/prometheus", "sqlite", test_prometheus);
-    g_test_add_data_func("/drover/api/metrics/postgresql/prometheus", "postgresql", test_prometheus);
+    g_test_add_data_func("/drover/api/metrics/postgresql/prometheus", "postgresql",
+                         test_prometheus);
     g_test_add_func("/drover/api/metrics/api-route", test_api_route);
     g_test_add_func("/drover/api/metrics/logs/text", test_logs_text);
     g_test_add_func("/drover/api/metrics/logs/json", test_logs_json);

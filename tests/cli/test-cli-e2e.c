@@ -422,7 +422,9 @@ test_metrics(Fixture *f, gconstpointer data)
 
     assert_exit(text, 0);
     assert_contains(text->out, "# TYPE drover_hosts gauge\n");
-    assert_contains(text->out, "drover_http_requests_total{op=\"session.login\",method=\"POST\",status=\"201\"}");
+    assert_contains(
+        text->out,
+        "drover_http_requests_total{op=\"session.login\",method=\"POST\",status=\"201\"}");
     assert_exit(json, 0);
     assert_contains(json->out, "\"text\"");
     assert_contains(json->out, "drover_vms");

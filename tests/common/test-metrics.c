@@ -6,10 +6,10 @@
 #include <string.h>
 
 static const double test_buckets[3] = { 0.1, 1, 10 };
-static DvMetric test_requests = DV_METRIC_COUNTER("test_requests_total", "Requests.\nSecond line \\ here.",
-                                                  "op", "status");
-static DvMetric test_duration = DV_METRIC_HISTOGRAM("test_duration_seconds", "Durations.", test_buckets,
-                                                    "kind");
+static DvMetric test_requests =
+    DV_METRIC_COUNTER("test_requests_total", "Requests.\nSecond line \\ here.", "op", "status");
+static DvMetric test_duration =
+    DV_METRIC_HISTOGRAM("test_duration_seconds", "Durations.", test_buckets, "kind");
 static DvMetric test_things = DV_METRIC_GAUGE("test_things", "Things by state.", "state");
 static DvMetric test_plain = DV_METRIC_COUNTER("test_plain_total", "No labels.", NULL);
 
@@ -23,11 +23,13 @@ has_line(const char *text, const char *line)
     return FALSE;
 }
 
-#define assert_line(text, line)                                                       \
-    G_STMT_START {                                                                    \
-        if (!has_line(text, line))                                                    \
-            g_error("line «%s» missing from:\n%s", line, text);                       \
-    } G_STMT_END
+#define assert_line(text, line)                                                                    \
+    G_STMT_START                                                                                   \
+    {                                                                                              \
+        if (!has_line(text, line))                                                                 \
+            g_error("line «%s» missing from:\n%s", line, text);                                    \
+    }                                                                                              \
+    G_STMT_END
 
 static void
 test_escaping(void)

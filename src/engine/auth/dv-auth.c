@@ -554,8 +554,8 @@ dv_auth_throttle_fail_one(DvAuth *auth, const char *key, gint64 now, guint free_
     return t->failures;
 }
 
-static DvMetric dv_metric_login_failures =
-    DV_METRIC_COUNTER("drover_login_failures_total", "Failed logins (password or directory).", NULL);
+static DvMetric dv_metric_login_failures = DV_METRIC_COUNTER(
+    "drover_login_failures_total", "Failed logins (password or directory).", NULL);
 
 /* Counts a failure of @user from @address and logs it once. */
 static void

@@ -152,7 +152,8 @@ dv_op_body_to_string(DvOpBody body)
 const char *
 dv_op_shape_to_string(DvOpShape shape)
 {
-    static const char *const names[] = { "object", "list", "job", "created", "empty", "stream", "text" };
+    static const char *const names[] = { "object", "list",   "job", "created",
+                                         "empty",  "stream", "text" };
     return shape < G_N_ELEMENTS(names) ? names[shape] : "?";
 }
 

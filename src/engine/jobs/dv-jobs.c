@@ -12,17 +12,16 @@
 #define DV_JOB_RESAVE_MAX_US (30 * G_USEC_PER_SEC)
 #define DV_JOB_WARN_INTERVAL_US (60 * G_USEC_PER_SEC)
 
-static DvMetric dv_metric_job_duration =
-    DV_METRIC_HISTOGRAM("drover_job_duration_seconds",
-                        "Time from a job's start to its end, by kind, on this server.",
-                        dv_metrics_buckets_slow, "kind");
+static DvMetric dv_metric_job_duration = DV_METRIC_HISTOGRAM(
+    "drover_job_duration_seconds", "Time from a job's start to its end, by kind, on this server.",
+    dv_metrics_buckets_slow, "kind");
 static DvMetric dv_metric_job_queue_wait =
     DV_METRIC_HISTOGRAM("drover_job_queue_wait_seconds",
                         "Time a job waited from its acceptance to its first start, by kind.",
                         dv_metrics_buckets_slow, "kind");
 static DvMetric dv_metric_jobs_finished =
-    DV_METRIC_COUNTER("drover_jobs_finished_total", "Jobs this server finished, by kind and end state.",
-                      "kind", "state");
+    DV_METRIC_COUNTER("drover_jobs_finished_total",
+                      "Jobs this server finished, by kind and end state.", "kind", "state");
 
 typedef struct {
     char *name;
@@ -851,11 +850,14 @@ dv_job_report_end(DvJob *job, const char *state, const GError *error)
 
     dv_metric_add(&dv_metric_jobs_finished, 1, kind, state);
     if (started > 0 && finished >= started)
-        dv_metric_observe(&dv_metric_job_duration, (double)(finished - started) / G_USEC_PER_SEC, kind);
+        dv_metric_observe(&dv_metric_job_duration, (double)(finished - started) / G_USEC_PER_SEC,
+                          kind);
     if (g_strcmp0(state, "succeeded") == 0 || error == NULL)
         return;
     target = g_strdup_printf("%s %s", target_type != NULL ? target_type : "-",
-                             target_name != NULL ? target_name : target_id != NULL ? target_id : "-");
+                             target_name != NULL ? target_name
+                             : target_id != NULL ? target_id
+                                                 : "-");
     g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "DROVER_JOB_ID", job->id, "DROVER_OP", kind,
                      "DROVER_TARGET", target, "DROVER_ACTOR", actor, "DROVER_JOB_STATE", state,
                      "MESSAGE", "job %s %s %s on %s by %s: %s", job->id, kind, state, target, actor,

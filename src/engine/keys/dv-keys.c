@@ -219,10 +219,10 @@ dv_recovery_file_load(DvRecoveryFile *r, const char *path, const char *installat
         g_clear_pointer(&r->private_key, dv_secret_free);
 }
 
-static DvMetric dv_metric_canary_failures =
-    DV_METRIC_COUNTER("drover_key_canary_failures_total",
-                      "Keys a protector returned that do not open their version's canary, by protector.",
-                      "protector");
+static DvMetric dv_metric_canary_failures = DV_METRIC_COUNTER(
+    "drover_key_canary_failures_total",
+    "Keys a protector returned that do not open their version's canary, by protector.",
+    "protector");
 
 /* Accepts @key for @v if it opens the canary; takes @key. */
 static gboolean

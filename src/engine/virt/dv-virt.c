@@ -50,15 +50,15 @@ struct _DvVirtHost {
     GPtrArray *conns;   /* DvVirtConn*, live ones only */
     char *username;
     DvSecret *password;
-    char *name;         /* metrics label; NULL: the id */
+    char *name; /* metrics label; NULL: the id */
 };
 
-static DvMetric dv_metric_call_duration =
-    DV_METRIC_HISTOGRAM("drover_libvirt_call_duration_seconds",
-                        "Duration of libvirt operations (one or more round trips holding one slot), by host.",
-                        dv_metrics_buckets_fast, "host");
-static DvMetric dv_metric_call_errors =
-    DV_METRIC_COUNTER("drover_libvirt_call_errors_total", "libvirt operations that failed, by host.", "host");
+static DvMetric dv_metric_call_duration = DV_METRIC_HISTOGRAM(
+    "drover_libvirt_call_duration_seconds",
+    "Duration of libvirt operations (one or more round trips holding one slot), by host.",
+    dv_metrics_buckets_fast, "host");
+static DvMetric dv_metric_call_errors = DV_METRIC_COUNTER(
+    "drover_libvirt_call_errors_total", "libvirt operations that failed, by host.", "host");
 
 static void dv_virt_host_count_error(DvVirtHost *host);
 
