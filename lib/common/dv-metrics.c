@@ -358,12 +358,18 @@ dv_metrics_render(void)
 void
 dv_metrics_reset_for_test(void)
 {
+    g_autoptr(GPtrArray) all = g_ptr_array_new();
+
+    /* Lock order: a metric's lock is taken before the registry's (first
+     * use registers under it), so never the other way round. */
     g_mutex_lock(&dv_metrics_lock);
-    for (guint i = 0; dv_metrics_all != NULL && i < dv_metrics_all->len; i++) {
-        DvMetric *m = dv_metrics_all->pdata[i];
+    for (guint i = 0; dv_metrics_all != NULL && i < dv_metrics_all->len; i++)
+        g_ptr_array_add(all, dv_metrics_all->pdata[i]);
+    g_mutex_unlock(&dv_metrics_lock);
+    for (guint i = 0; i < all->len; i++) {
+        DvMetric *m = all->pdata[i];
         g_mutex_lock(&m->lock);
         g_hash_table_remove_all(m->series);
         g_mutex_unlock(&m->lock);
     }
-    g_mutex_unlock(&dv_metrics_lock);
 }
