@@ -23,6 +23,8 @@ static DvMetric dv_metric_jobs_finished =
     DV_METRIC_COUNTER("drover_jobs_finished_total",
                       "Jobs this server finished, by kind and end state.", "kind", "state");
 
+static void dv_job_report_end(JsonObject *record, const char *state, const GError *error);
+
 typedef struct {
     char *name;
     guint weight;
@@ -790,6 +792,7 @@ dv_job_manager_record_failed(DvJobManager *mgr, const DvJobRequest *req, const G
     json_object_set_int_member(record, "finished_at", now);
     if (!dv_store_insert(mgr->store, &dv_table_jobs, record, error))
         return NULL;
+    dv_job_report_end(record, "failed", why);
     return g_steal_pointer(&record);
 }
 
@@ -837,16 +840,17 @@ dv_error_to_json(const GError *error, gboolean own)
  * (docs/METRICS.md, "Logs").  The message is the job's error, which the
  * API shows too: no secret is ever in it. */
 static void
-dv_job_report_end(DvJob *job, const char *state, const GError *error)
+dv_job_report_end(JsonObject *record, const char *state, const GError *error)
 {
-    const char *kind = dv_json_get_string(job->record, "kind", "");
-    gint64 started = dv_json_get_int(job->record, "started_at", 0);
-    gint64 finished = dv_json_get_int(job->record, "finished_at", 0);
-    const char *target_type = dv_json_get_string(job->record, "target_type", NULL);
-    const char *target_name = dv_json_get_string(job->record, "target_name", NULL);
-    const char *target_id = dv_json_get_string(job->record, "target_id", NULL);
+    const char *id = dv_json_get_string(record, "id", "");
+    const char *kind = dv_json_get_string(record, "kind", "");
+    gint64 started = dv_json_get_int(record, "started_at", 0);
+    gint64 finished = dv_json_get_int(record, "finished_at", 0);
+    const char *target_type = dv_json_get_string(record, "target_type", NULL);
+    const char *target_name = dv_json_get_string(record, "target_name", NULL);
+    const char *target_id = dv_json_get_string(record, "target_id", NULL);
     g_autofree char *target = NULL;
-    const char *actor = dv_json_get_string(job->record, "created_by", "");
+    const char *actor = dv_json_get_string(record, "created_by", "");
 
     dv_metric_add(&dv_metric_jobs_finished, 1, kind, state);
     if (started > 0 && finished >= started)
@@ -858,9 +862,9 @@ dv_job_report_end(DvJob *job, const char *state, const GError *error)
                              target_name != NULL ? target_name
                              : target_id != NULL ? target_id
                                                  : "-");
-    g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "DROVER_JOB_ID", job->id, "DROVER_OP", kind,
+    g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "DROVER_JOB_ID", id, "DROVER_OP", kind,
                      "DROVER_TARGET", target, "DROVER_ACTOR", actor, "DROVER_JOB_STATE", state,
-                     "MESSAGE", "job %s %s %s on %s by %s: %s", job->id, kind, state, target, actor,
+                     "MESSAGE", "job %s %s %s on %s by %s: %s", id, kind, state, target, actor,
                      error->message);
 }
 
@@ -892,7 +896,7 @@ dv_job_finish(DvJob *job, const char *state, const GError *error, gboolean own)
         json_object_set_object_member(changes, "result", json_object_ref(job->result));
     json_object_set_int_member(changes, "finished_at", dv_store_now());
     dv_job_apply(job, changes, TRUE);
-    dv_job_report_end(job, state, error);
+    dv_job_report_end(job->record, state, error);
 }
 
 static void
