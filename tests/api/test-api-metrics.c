@@ -12,6 +12,9 @@
  * token (401), a read-only administrator bound to a host group (403), a
  * query parameter (400); the root path and /api/v1/metrics serve the same.
  *
+ * /drover/api/metrics/logs/cancelled-and-listener: a cancelled job's line
+ * and its counter; the unauthenticated listener serves only /metrics.
+ *
  * /drover/api/metrics/logs/{text,json}: a failed job's line in droverd's
  * stderr with its fields (job id, op, target, actor, reason), the start
  * and stop lines, and no password in it; a bad --log-level or
@@ -479,6 +482,60 @@ test_logs_json(void)
     g_assert_nonnull(dv_json_get_string(o, "time", NULL));
 }
 
+/* A cancelled job is logged too, and counted by its end state; the
+ * unauthenticated listener serves /metrics and nothing else. */
+static void
+test_cancelled_and_listener(void)
+{
+    g_autofree char *metrics_addr = g_strdup_printf("127.0.0.1:%u", free_port());
+    const char *extra[] = { "--metrics-listen", metrics_addr, NULL };
+    g_autoptr(DvTestDaemon) d = dv_test_daemon_start(NULL, extra);
+    g_autoptr(SoupSession) session = soup_session_new();
+    g_autofree char *url = g_strdup_printf("http://%s/metrics", metrics_addr);
+    g_autofree char *other = g_strdup_printf("http://%s/api/v1/vms", metrics_addr);
+    g_autofree char *job_id = NULL;
+    g_autofree char *text = NULL;
+    g_autofree char *type = NULL;
+    g_autofree char *nothing = NULL;
+    g_autofree char *err_path = NULL;
+    g_autofree char *log = NULL;
+    g_autofree char *want = NULL;
+    guint status = 0;
+
+    g_assert_nonnull(d);
+    {
+        g_autoptr(JsonNode) r = dv_test_request(d, "POST", "/api/v1/debug/sleep", "{\"seconds\":30}", &status);
+        g_assert_cmpuint(status, ==, 202);
+        job_id = g_strdup(dv_json_get_string(dv_json_get_object(json_node_get_object(r), "job"), "id", NULL));
+    }
+    {
+        g_autofree char *path = g_strdup_printf("/api/v1/jobs/%s/cancel", job_id);
+        g_autoptr(JsonNode) r = dv_test_request(d, "POST", path, NULL, &status);
+        g_autoptr(JsonObject) done = NULL;
+        g_assert_cmpuint(status, ==, 200);
+        done = dv_test_wait_job(d, job_id, 60);
+        dv_test_assert_job_state(done, "cancelled");
+    }
+    text = http_get(session, url, NULL, &status, &type);
+    g_assert_cmpuint(status, ==, 200);
+    g_assert_cmpstr(type, ==, "text/plain");
+    if (strstr(text, "drover_jobs_finished_total{kind=\"debug.sleep-once\",state=\"cancelled\"} 1\n") == NULL)
+        g_error("no cancelled debug.sleep in:\n%s", text);
+    nothing = http_get(session, other, NULL, &status, NULL);
+    g_assert_cmpuint(status, ==, 404);
+
+    dv_test_daemon_stop(d, FALSE);
+    err_path = g_build_filename(d->state_dir, "droverd.err", NULL);
+    g_assert_true(g_file_get_contents(err_path, &log, NULL, NULL));
+    want = g_strdup_printf("DROVER_JOB_ID=%s", job_id);
+    {
+        g_autofree char *line = NULL;
+        find_line(log, want, &line);
+        g_assert_nonnull(strstr(line, "DROVER_JOB_STATE=cancelled"));
+        g_assert_nonnull(strstr(line, "DROVER_OP=debug.sleep-once"));
+    }
+}
+
 static void
 test_logs_bad_options(void)
 {
@@ -517,5 +574,6 @@ main(int argc, char **argv)
     g_test_add_func("/drover/api/metrics/logs/text", test_logs_text);
     g_test_add_func("/drover/api/metrics/logs/json", test_logs_json);
     g_test_add_func("/drover/api/metrics/logs/bad-options", test_logs_bad_options);
+    g_test_add_func("/drover/api/metrics/logs/cancelled-and-listener", test_cancelled_and_listener);
     return g_test_run();
 }
