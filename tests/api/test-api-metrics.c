@@ -504,9 +504,11 @@ test_cancelled_and_listener(void)
 
     g_assert_nonnull(d);
     {
-        g_autoptr(JsonNode) r = dv_test_request(d, "POST", "/api/v1/debug/sleep", "{\"seconds\":30}", &status);
+        g_autoptr(JsonNode) r =
+            dv_test_request(d, "POST", "/api/v1/debug/sleep", "{\"seconds\":30}", &status);
         g_assert_cmpuint(status, ==, 202);
-        job_id = g_strdup(dv_json_get_string(dv_json_get_object(json_node_get_object(r), "job"), "id", NULL));
+        job_id = g_strdup(
+            dv_json_get_string(dv_json_get_object(json_node_get_object(r), "job"), "id", NULL));
     }
     {
         g_autofree char *path = g_strdup_printf("/api/v1/jobs/%s/cancel", job_id);
@@ -519,7 +521,9 @@ test_cancelled_and_listener(void)
     text = http_get(session, url, NULL, &status, &type);
     g_assert_cmpuint(status, ==, 200);
     g_assert_cmpstr(type, ==, "text/plain");
-    if (strstr(text, "drover_jobs_finished_total{kind=\"debug.sleep-once\",state=\"cancelled\"} 1\n") == NULL)
+    if (strstr(text,
+               "drover_jobs_finished_total{kind=\"debug.sleep-once\",state=\"cancelled\"} 1\n") ==
+        NULL)
         g_error("no cancelled debug.sleep in:\n%s", text);
     nothing = http_get(session, other, NULL, &status, NULL);
     g_assert_cmpuint(status, ==, 404);
