@@ -53,6 +53,7 @@ typedef struct {
     char *perf_out;
     char *perf_phase;
     gboolean in_libvirtd;
+    gboolean metrics;
 } Options;
 
 typedef struct {
@@ -471,9 +472,9 @@ print_latency(const char *what, GArray *lat)
             mx);
 }
 
-/* Returns the p99 of the unfiltered pages. */
+/* Returns the p99 of the unfiltered pages, their p50 in *@ret_p50. */
 static double
-phase_pages(Bench *b, const Options *o)
+phase_pages_p(Bench *b, const Options *o, double *ret_p50)
 {
     g_autoptr(GArray) all = g_array_new(FALSE, FALSE, sizeof(double));
     g_autoptr(GArray) running = g_array_new(FALSE, FALSE, sizeof(double));
@@ -526,7 +527,93 @@ phase_pages(Bench *b, const Options *o)
     print_latency("GET /vms?limit=100&name_prefix=NAME-vm1", prefix);
     print_latency("GET /hosts/NAME", one);
     phase_report("lists", now_s() - t0, c0, proc_cpu_s(b->pid), 0, 0);
+    if (ret_p50 != NULL)
+        *ret_p50 = percentile(all, 50);
     return p99;
+}
+
+static double
+phase_pages(Bench *b, const Options *o)
+{
+    return phase_pages_p(b, o, NULL);
+}
+
+/* --- metrics on and off ------------------------------------------------------ */
+
+/* droverd (DV_DEBUG_JOBS=1) turns its metrics hooks off and on at each
+ * SIGUSR2; a scrape of /metrics runs during every pass as a Prometheus
+ * server's would, so "on" pays for the rendering too.  Passes alternate
+ * off, on, off, on so a drift of the shared machine falls on both. */
+#define TARGET_METRICS_RATIO 1.05
+
+typedef struct {
+    char *url;
+    char *token;
+    gint stop;
+    guint scrapes;
+} Scraper;
+
+static gpointer
+scraper_thread(gpointer data)
+{
+    Scraper *sc = data;
+    g_autoptr(SoupSession) session = soup_session_new();
+    g_autofree char *auth = g_strdup_printf("Bearer %s", sc->token);
+    while (!g_atomic_int_get(&sc->stop)) {
+        g_autoptr(SoupMessage) msg = soup_message_new("GET", sc->url);
+        g_autoptr(GBytes) body = NULL;
+        soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization", auth);
+        body = soup_session_send_and_read(session, msg, NULL, NULL);
+        if (body == NULL || soup_message_get_status(msg) != 200)
+            g_error("GET /metrics: HTTP %u", soup_message_get_status(msg));
+        sc->scrapes++;
+        for (guint i = 0; i < 10 && !g_atomic_int_get(&sc->stop); i++)
+            g_usleep(100 * 1000);
+    }
+    return NULL;
+}
+
+static double
+phase_metrics(Bench *b, const Options *o)
+{
+    /* off, on, on, off: a linear drift of the shared machine falls on
+     * both states alike (ABBA). */
+    static const gboolean order[] = { FALSE, TRUE, TRUE, FALSE };
+    double p99_sum[2] = { 0, 0 }, p50_sum[2] = { 0, 0 };
+    gboolean on = TRUE; /* droverd starts with metrics on */
+
+    g_print("metrics overhead (pages with droverd's metrics off, on, on, off):\n");
+    for (guint i = 0; i < G_N_ELEMENTS(order); i++) {
+        Scraper sc = { .url = g_strdup_printf("%s/metrics", b->d->url), .token = b->d->token };
+        GThread *t = NULL;
+        double p99, p50;
+        if (on != order[i]) {
+            kill(b->pid, SIGUSR2);
+            on = order[i];
+            g_usleep(200 * 1000);
+        }
+        /* A scraper every second, as Prometheus would, while they are on. */
+        if (on && g_getenv("DV_BENCH_NO_SCRAPE") == NULL)
+            t = g_thread_new("scraper", scraper_thread, &sc);
+        p99 = phase_pages_p(b, o, &p50);
+        if (t != NULL) {
+            g_atomic_int_set(&sc.stop, 1);
+            g_thread_join(t);
+            g_print("  (%u scrapes of /metrics during the pass)\n", sc.scrapes);
+        }
+        g_free(sc.url);
+        p99_sum[on] += p99;
+        p50_sum[on] += p50;
+        g_print("  pass %u, metrics %s: page p50 %.2f ms, p99 %.2f ms\n\n", i + 1,
+                on ? "on" : "off", p50, p99);
+    }
+    if (!on)
+        kill(b->pid, SIGUSR2);
+    g_print("  page p50 metrics off %.2f ms, on %.2f ms: ratio %.3f\n", p50_sum[0] / 2,
+            p50_sum[1] / 2, p50_sum[1] / MAX(p50_sum[0], 1e-9));
+    g_print("  page p99 metrics off %.2f ms, on %.2f ms: ratio on / off %.3f\n\n", p99_sum[0] / 2,
+            p99_sum[1] / 2, p99_sum[1] / MAX(p99_sum[0], 1e-9));
+    return p99_sum[1] / MAX(p99_sum[0], 1e-9);
 }
 
 /* --- the delegated administrator ------------------------------------------ */
@@ -714,7 +801,12 @@ main(int argc, char **argv)
         { "strict", 0, 0, G_OPTION_ARG_NONE, &o.strict, "Exit 1 if a target is missed", NULL },
         { "hosts-in-libvirtd", 0, 0, G_OPTION_ARG_NONE, &o.in_libvirtd,
           "Serve the simulated hosts from the local libvirtd (test+unix://) instead of "
-          "inside droverd, as real hosts are: droverd's memory is then its own", NULL },
+          "inside droverd, as real hosts are: droverd's memory is then its own",
+          NULL },
+        { "metrics", 0, 0, G_OPTION_ARG_NONE, &o.metrics,
+          "Also time the pages with droverd's metrics off and on again, alternating, and print the "
+          "p99 ratio on / off (target 1.05)",
+          NULL },
         { "perf", 0, 0, G_OPTION_ARG_FILENAME, &o.perf_out,
           "Record droverd with perf record -g into FILE", "FILE" },
         { "perf-phase", 0, 0, G_OPTION_ARG_STRING, &o.perf_phase,
@@ -724,7 +816,7 @@ main(int argc, char **argv)
     g_autoptr(GOptionContext) ctx = g_option_context_new("- inventory at SCVMM scale");
     g_autoptr(GError) error = NULL;
     Bench b = { 0 };
-    double t0, t_add, t_refresh, page_p99, rss_mib, sim_mib;
+    double t0, t_add, t_refresh, page_p99, rss_mib, sim_mib, metrics_ratio = 0;
     ScopeFigures scope;
     guint64 hwm_start, rss_after_add, rss_end;
     gboolean ok = TRUE;
@@ -784,6 +876,8 @@ main(int argc, char **argv)
     /* After the peak is read: logging the two users in hashes their
      * passwords (Argon2id), which is no part of the inventory's memory. */
     scope = phase_scope(&b, &o);
+    if (o.metrics)
+        metrics_ratio = phase_metrics(&b, &o);
 
     g_print("%d hosts x %d domains (%d VMs), SQLite, droverd on 127.0.0.1\n", o.hosts, o.domains,
             o.hosts * o.domains);
@@ -797,6 +891,8 @@ main(int argc, char **argv)
     ok &= target_line("scoped p99", scope.scoped_p99, "ms", TARGET_PAGE_P99_MS, 2);
     ok &= target_line("scoped/admin", scope.scoped_p99 / MAX(scope.admin_p99, 1e-9), "x",
                       TARGET_SCOPE_RATIO, 2);
+    if (o.metrics)
+        ok &= target_line("metrics on/off", metrics_ratio, "x", TARGET_METRICS_RATIO, 2);
     dv_test_daemon_stop(b.d, FALSE);
     g_clear_pointer(&b.d, dv_test_daemon_free);
     if (o.keep) {

@@ -359,6 +359,35 @@ dv_cli_client_send(DvCliClient *client, SoupMessage *msg, const char *path, guin
     return g_steal_pointer(&root);
 }
 
+GBytes *
+dv_cli_client_get_text(DvCliClient *client, const char *path, GError **error)
+{
+    g_autoptr(SoupMessage) msg =
+        dv_cli_client_message_new(client, "GET", path, "text/plain", error);
+    g_autoptr(GInputStream) stream = NULL;
+    g_autoptr(GBytes) bytes = NULL;
+    g_autoptr(GError) local = NULL;
+    guint code;
+
+    if (msg == NULL)
+        return NULL;
+    stream = soup_session_send(client->session, msg, NULL, &local);
+    if (stream != NULL)
+        bytes = dv_cli_read_all(stream, DV_CLI_MAX_RESPONSE, &local);
+    if (bytes == NULL) {
+        dv_cli_client_set_transport_error(client, error, local);
+        return NULL;
+    }
+    code = soup_message_get_status(msg);
+    dv_cli_client_check_version(client, msg);
+    if (code < 200 || code >= 300) {
+        dv_cli_client_set_response_error_for(error, dv_cli_client_credential(client), code,
+                                             soup_message_get_reason_phrase(msg), bytes, path);
+        return NULL;
+    }
+    return g_steal_pointer(&bytes);
+}
+
 JsonNode *
 dv_cli_client_request_raw(DvCliClient *client, const char *method, const char *path, const char *body,
                           gsize body_len, guint *status, GError **error)

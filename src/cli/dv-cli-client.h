@@ -48,6 +48,10 @@ JsonNode *dv_cli_client_request(DvCliClient *client, const char *method, const c
 JsonNode *dv_cli_client_request_raw(DvCliClient *client, const char *method, const char *path,
                                     const char *body, gsize body_len, guint *status, GError **error);
 
+/* GETs DV_CLI_API_PREFIX + @path, whose answer is text (GET /metrics):
+ * its bytes (owned), or NULL with the server's error. */
+GBytes *dv_cli_client_get_text(DvCliClient *client, const char *path, GError **error);
+
 /* POSTs @size bytes read from @body (streamed, not held in memory) as
  * application/octet-stream to DV_CLI_API_PREFIX + @path, calling
  * @progress (may be NULL) as they go out. */

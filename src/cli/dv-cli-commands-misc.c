@@ -455,6 +455,34 @@ dv_cli_run_openapi(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObj
     return TRUE;
 }
 
+/* drover metrics: the Prometheus text as the server wrote it (escape
+ * sequences it may hold in a label value are escaped by the format). */
+static gboolean
+dv_cli_run_metrics(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObject *unused, GError **error)
+{
+    g_autoptr(GBytes) text = dv_cli_client_get_text(cli->client, cmd->path, error);
+    gsize len = 0;
+    const char *data;
+
+    if (text == NULL)
+        return FALSE;
+    data = g_bytes_get_data(text, &len);
+    if (cli->format == DV_CLI_FORMAT_JSON) {
+        g_autoptr(JsonObject) o = json_object_new();
+        g_autoptr(JsonNode) node = NULL;
+        g_autofree char *s = g_strndup(data != NULL ? data : "", len);
+        json_object_set_string_member(o, "text", s);
+        node = dv_json_node_new_object(json_object_ref(o));
+        dv_cli_print_json(cli, node);
+        return TRUE;
+    }
+    if (len > 0 && fwrite(data, 1, len, cli->out) != len) {
+        g_set_error(error, DV_ERROR, DV_ERROR_INTERNAL, "cannot write the metrics");
+        return FALSE;
+    }
+    return TRUE;
+}
+
 const DvCliCommand dv_cli_commands_job[] = {
     { "job", "list", "", "List jobs.", dv_cli_job_list_options, NULL, dv_cli_run_list, "GET", "/jobs",
       dv_cli_job_columns },
@@ -475,5 +503,7 @@ const DvCliCommand dv_cli_commands_misc[] = {
       dv_cli_run_openapi },
     { "upgrade-report", NULL, "", "Show the report of the last drover-setup upgrade: secrets to re-enter, hosts "
       "to refresh, limits to review.", NULL, NULL, dv_cli_run_show, "GET", "/upgrade-report" },
+    { "metrics", NULL, "", "Print the server's metrics in the Prometheus text format (needs metrics.read).", NULL,
+      NULL, dv_cli_run_metrics, "GET", "/metrics" },
     { NULL },
 };

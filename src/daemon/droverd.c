@@ -9,6 +9,9 @@
 #include "dv-error.h"
 #include "dv-json.h"
 #include "dv-openapi.h"
+#include "dv-log.h"
+#include "dv-metrics.h"
+#include "dv-metrics-listen.h"
 #include "dv-secret.h"
 #include "dv-server.h"
 #include "dv-validate.h"
@@ -44,6 +47,9 @@ typedef struct {
     gboolean allow_simulated;
     char **allow_uri_parameters;
     char *library_root;
+    char *log_level;
+    char *log_format;
+    char *metrics_listen;
 } DvDaemonOptions;
 
 static void
@@ -60,6 +66,9 @@ dv_daemon_options_clear(DvDaemonOptions *o)
     g_free(o->recovery_key);
     g_strfreev(o->allow_uri_parameters);
     g_free(o->library_root);
+    g_free(o->log_level);
+    g_free(o->log_format);
+    g_free(o->metrics_listen);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(DvDaemonOptions, dv_daemon_options_clear)
@@ -80,6 +89,9 @@ dv_daemon_load_config(DvDaemonOptions *o, GError **error)
         { "tls_key", &o->tls_key },
         { "machine_id_file", &o->machine_id_file },
         { "recovery_key", &o->recovery_key },
+        { "log_level", &o->log_level },
+        { "log_format", &o->log_format },
+        { "metrics_listen", &o->metrics_listen },
     };
 
     if (o->config == NULL)
@@ -289,6 +301,16 @@ dv_daemon_heartbeat(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
+/* Tests and bench/inventory-scale --metrics (DV_DEBUG_JOBS=1 only):
+ * SIGUSR2 turns the metrics hooks off and on. */
+static gboolean
+dv_daemon_toggle_metrics(gpointer data)
+{
+    dv_metrics_set_enabled(!dv_metrics_get_enabled());
+    g_message("metrics %s (SIGUSR2)", dv_metrics_get_enabled() ? "on" : "off");
+    return G_SOURCE_CONTINUE;
+}
+
 static gboolean
 dv_daemon_quit(gpointer data)
 {
@@ -390,6 +412,7 @@ main(int argc, char **argv)
     g_autoptr(GError) error = NULL;
     g_autoptr(DvEngine) engine = NULL;
     g_autoptr(DvServer) server = NULL;
+    g_autoptr(DvMetricsListener) metrics = NULL;
     g_autoptr(GMainLoop) loop = NULL;
     g_autoptr(GMainContext) context = NULL;
     g_autoptr(GSource) sigint = NULL;
@@ -399,7 +422,7 @@ main(int argc, char **argv)
     DvServerOptions so = { 0 };
     guint resumed = 0, failed = 0;
     GOptionEntry entries[] = {
-        { "config", 'c', 0, G_OPTION_ARG_FILENAME, &o.config, "Config file ([server] keys: state_dir, listen, database, tls_cert, tls_key, self_signed_tls, catalog_reconcile_interval, max_connections, header_timeout, idle_timeout; [hosts] simulated, allow_uri_parameters; [library] root)", "FILE" },
+        { "config", 'c', 0, G_OPTION_ARG_FILENAME, &o.config, "Config file ([server] keys: state_dir, listen, database, tls_cert, tls_key, self_signed_tls, log_level, log_format, metrics_listen, catalog_reconcile_interval, max_connections, header_timeout, idle_timeout; [hosts] simulated, allow_uri_parameters; [library] root)", "FILE" },
         { "state-dir", 's', 0, G_OPTION_ARG_FILENAME, &o.state_dir, "State directory (default /var/lib/drover)", "DIR" },
         { "listen", 'l', 0, G_OPTION_ARG_STRING, &o.listen, "Listen address (default " DV_DEFAULT_LISTEN ")", "ADDR:PORT" },
         { "database", 'd', 0, G_OPTION_ARG_STRING, &o.database, "SQLite file or postgresql:// URI (default <state-dir>/drover.db)", "DB" },
@@ -413,7 +436,10 @@ main(int argc, char **argv)
         { "allow-simulated-hosts", 0, 0, G_OPTION_ARG_NONE, &o.allow_simulated, "Accept libvirt's simulated hosts (test:///FILE) for tests and demos ([hosts] simulated)", NULL },
         { "allow-uri-parameter", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.allow_uri_parameters, "Allow this libvirt URI parameter in host URIs, e.g. keyfile (repeatable; [hosts] allow_uri_parameters)", "NAME" },
         { "library-root", 0, 0, G_OPTION_ARG_FILENAME, &o.library_root, "Directory under which library shares may be created on request (default <state-dir>/library; [library] root)", "DIR" },
-        { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose, "Log debug messages", NULL },
+        { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose, "Log debug messages (--log-level debug)", NULL },
+        { "log-level", 0, 0, G_OPTION_ARG_STRING, &o.log_level, "Log messages of this level and above: error, warning, info (default), debug ([server] log_level)", "LEVEL" },
+        { "log-format", 0, 0, G_OPTION_ARG_STRING, &o.log_format, "Log to stderr as text or json (default: the journal under systemd, else text; [server] log_format)", "FORMAT" },
+        { "metrics-listen", 0, 0, G_OPTION_ARG_STRING, &o.metrics_listen, "Also serve GET /metrics here, plain HTTP without authentication, for a scraper on a trusted network ([server] metrics_listen)", "ADDR:PORT" },
         { "version", 0, 0, G_OPTION_ARG_NONE, &o.version, "Print the version and exit", NULL },
         { "dump-ops", 0, 0, G_OPTION_ARG_NONE, &o.dump_ops, "Print the operation table, the job kinds and the privileges as JSON and exit (tools/check-ops)", NULL },
         { "dump-openapi", 0, 0, G_OPTION_ARG_NONE, &o.dump_openapi, "Print the API's OpenAPI 3.1 document (docs/openapi.json) and exit", NULL },
@@ -438,9 +464,12 @@ main(int argc, char **argv)
         g_print("droverd %s\n", DV_VERSION);
         return 0;
     }
-    if (o.verbose)
-        g_setenv("G_MESSAGES_DEBUG", "all", TRUE);
     if (!dv_daemon_load_config(&o, &error)) {
+        g_printerr("droverd: %s\n", error->message);
+        return DV_EXIT_USAGE;
+    }
+    if (!dv_log_setup(o.log_level != NULL ? o.log_level : o.verbose ? "debug" : NULL, o.log_format,
+                      "log_level", "log_format", &error)) {
         g_printerr("droverd: %s\n", error->message);
         return DV_EXIT_USAGE;
     }
@@ -525,10 +554,20 @@ main(int argc, char **argv)
                    ? DV_EXIT_USAGE
                    : DV_EXIT_FAILURE;
     }
+    if (o.metrics_listen != NULL && (metrics = dv_metrics_listener_new(o.metrics_listen, &error)) == NULL) {
+        g_printerr("droverd: %s\n", error->message);
+        return error->domain == DV_ERROR && error->code == DV_ERROR_INVALID_ARGUMENT ? DV_EXIT_USAGE
+                                                                                      : DV_EXIT_FAILURE;
+    }
     dv_engine_get_recovery(engine, &resumed, &failed);
 
     g_print("droverd %s serving %s/api/v1 (state in %s)\n", DV_VERSION, dv_server_get_url(server),
             dv_engine_get_state_dir(engine));
+    if (metrics != NULL)
+        g_print("Metrics without authentication at %s\n", dv_metrics_listener_get_url(metrics));
+    /* The same in the log (the journal under systemd). */
+    g_message("droverd %s started: serving %s/api/v1, state in %s, %u interrupted jobs resumed, %u failed",
+              DV_VERSION, dv_server_get_url(server), dv_engine_get_state_dir(engine), resumed, failed);
     if (resumed > 0 || failed > 0)
         g_print("Jobs interrupted by the last stop: %u resumed, %u failed.\n", resumed, failed);
     if (pw_file != NULL)
@@ -557,9 +596,16 @@ main(int argc, char **argv)
             g_source_attach(rc, context);
         }
     }
+    if (dv_engine_debug_enabled()) {
+        g_autoptr(GSource) usr2 = g_unix_signal_source_new(SIGUSR2);
+        g_source_set_callback(usr2, dv_daemon_toggle_metrics, NULL, NULL);
+        g_source_attach(usr2, context);
+    }
     g_main_loop_run(loop);
 
     g_print("droverd: stopping; jobs still running after 10 s resume at the next start\n");
+    g_message("droverd stopping: %u jobs running", dv_job_manager_get_n_active(dv_engine_get_jobs(engine)));
+    g_clear_pointer(&metrics, dv_metrics_listener_free);
     /* Answer what is already queued for the main context (finished
      * requests, job events) before the server goes away. */
     while (g_main_context_iteration(context, FALSE))
@@ -573,8 +619,10 @@ main(int argc, char **argv)
         g_atomic_int_get(&dv_daemon_reconcile_busy)) {
         dv_engine_unregister(engine);
         /* Their rows stay "running"; the next start resumes or fails them. */
+        g_message("droverd stopped with jobs still running: they resume at the next start");
         fflush(stdout);
         _exit(0);
     }
+    g_message("droverd stopped");
     return 0;
 }

@@ -7,6 +7,7 @@
 #include "dv-config.h"
 #include "dv-error.h"
 #include "dv-json.h"
+#include "dv-metrics.h"
 #include "dv-secret.h"
 #include "dv-upload.h"
 #include "dv-validate.h"
@@ -28,6 +29,15 @@
 
 typedef struct _DvConn DvConn;
 typedef struct _DvConsoleBridge DvConsoleBridge;
+
+/* The request hook's series (docs/METRICS.md): labelled by the operation's
+ * name, never its path, so the label values are bounded by the table. */
+static DvMetric dv_metric_requests = DV_METRIC_COUNTER(
+    "drover_http_requests_total", "API requests answered, by operation, method and status.", "op",
+    "method", "status");
+static DvMetric dv_metric_request_duration = DV_METRIC_HISTOGRAM(
+    "drover_http_request_duration_seconds",
+    "Time from a request's headers to its answer, by operation.", dv_metrics_buckets_fast, "op");
 
 struct _DvServer {
     DvEngine *engine;
@@ -76,6 +86,9 @@ typedef struct {
     gboolean stream_redact;
     DvUpload *upload; /* an upload op's body, streamed (borrowed) */
     DvConsoleBridge *console; /* an authorized console: the main thread upgrades */
+    const char *op_name; /* the matched row's name (static), NULL: none */
+    const char *op_method;
+    char *content_type; /* DV_OP_SHAPE_TEXT: the answer's type; NULL: JSON */
 } DvRequest;
 
 static void dv_console_bridge_unref(DvConsoleBridge *b);
@@ -95,6 +108,7 @@ dv_request_free(DvRequest *req)
     g_free(req->allow);
     g_free(req->stream_job_id);
     g_clear_pointer(&req->console, dv_console_bridge_unref);
+    g_free(req->content_type);
     g_free(req);
 }
 
@@ -1230,6 +1244,9 @@ dv_route_op(DvRequest *req, const DvOp *op, const char **params, guint *status, 
     case DV_OP_SHAPE_CREATED:
         *status = SOUP_STATUS_CREATED;
         break;
+    case DV_OP_SHAPE_TEXT:
+        req->content_type = g_strdup(dv_json_get_string(result, "content_type", "text/plain"));
+        break;
     default:
         break;
     }
@@ -1247,6 +1264,11 @@ dv_server_dispatch(DvRequest *req, guint *status, GError **error)
     const DvOp *op;
     const char *rest;
 
+    /* /metrics is also served at the root, where scrapers look for it. */
+    if (g_strcmp0(req->path, "/metrics") == 0) {
+        g_free(req->path);
+        req->path = g_strdup(DV_API_PREFIX "/metrics");
+    }
     if (!g_str_has_prefix(req->path, DV_API_PREFIX "/") && g_strcmp0(req->path, DV_API_PREFIX) != 0) {
         g_set_error(error, DV_ERROR, DV_ERROR_NOT_FOUND, "not found; the API is under " DV_API_PREFIX);
         return NULL;
@@ -1277,6 +1299,8 @@ dv_server_dispatch(DvRequest *req, guint *status, GError **error)
         req->allow = g_steal_pointer(&allow);
         return NULL;
     }
+    req->op_name = op->name;
+    req->op_method = op->method;
     return dv_route_op(req, op, params, status, error);
 }
 
@@ -1317,8 +1341,9 @@ dv_server_finish_request(gpointer data)
     soup_message_headers_replace(headers, "Drover-Version", DV_VERSION);
     {
         gsize len = strlen(req->response);
-        soup_server_message_set_response(req->msg, "application/json", SOUP_MEMORY_TAKE,
-                                         g_steal_pointer(&req->response), len);
+        soup_server_message_set_response(
+            req->msg, req->content_type != NULL ? req->content_type : "application/json",
+            SOUP_MEMORY_TAKE, g_steal_pointer(&req->response), len);
     }
     soup_server_message_unpause(req->msg);
     dv_request_free(req);
@@ -1347,11 +1372,23 @@ dv_server_worker(gpointer data, gpointer user_data)
             g_warning("%s %s: %s", req->method, req->path, error->message);
     } else {
         req->status = status;
-        /* Results are built for this request alone. */
-        req->response = dv_api_render_owned(result);
+        if (req->content_type != NULL)
+            req->response = g_strdup(dv_json_get_string(result, "text", ""));
+        else
+            /* Results are built for this request alone. */
+            req->response = dv_api_render_owned(result);
     }
     took = g_get_monotonic_time() - req->started;
     g_debug("%s %s -> %u (%" G_GINT64_FORMAT " us)", req->method, req->path, req->status, took);
+    if (dv_metrics_get_enabled()) {
+        char code[8];
+        const char *op = req->op_name != NULL ? req->op_name : "unmatched";
+        g_snprintf(code, sizeof(code), "%u", req->status);
+        /* A method no row has is a client's word: not a label value. */
+        dv_metric_add(&dv_metric_requests, 1, op, req->op_method != NULL ? req->op_method : "other",
+                      code);
+        dv_metric_observe(&dv_metric_request_duration, (double)took / G_USEC_PER_SEC, op);
+    }
     /* The response must be written from the server's own thread. */
     g_main_context_invoke(req->server->context, dv_server_finish_request, req);
 }

@@ -9,6 +9,7 @@
 #include "dv-engine-objects.h"
 #include "dv-engine.h"
 #include "dv-hosts.h"
+#include "dv-metrics.h"
 #include "dv-op.h"
 #include "dv-openapi.h"
 #include "dv-secret-objects.h"
@@ -66,6 +67,17 @@ static JsonObject *
 dv_op_openapi(DvOpCall *call, GError **error)
 {
     return dv_core_openapi_to_json(call->engine);
+}
+
+/* GET /metrics: the Prometheus text (docs/METRICS.md). */
+static JsonObject *
+dv_op_metrics(DvOpCall *call, GError **error)
+{
+    JsonObject *out = json_object_new();
+    g_autofree char *text = dv_engine_metrics_render(call->engine);
+    json_object_set_string_member(out, "content_type", DV_METRICS_CONTENT_TYPE);
+    json_object_set_string_member(out, "text", text);
+    return out;
 }
 
 static JsonObject *
@@ -868,6 +880,16 @@ static const DvOp dv_engine_ops[] = {
       .shape = DV_OP_SHAPE_OBJECT,
       .flags = DV_OP_FLAG_PUBLIC,
       .handler = dv_op_openapi },
+    { .name = "metrics.read",
+      .method = "GET",
+      .path = "/metrics",
+      .privilege = "metrics.read",
+      .kind = "metrics",
+      .object = DV_KIND_LAST,
+      .target = DV_OP_TARGET_GLOBAL,
+      .shape = DV_OP_SHAPE_TEXT,
+      .flags = DV_OP_FLAG_NO_QUERY,
+      .handler = dv_op_metrics },
     { .name = "upgrade.report",
       .method = "GET",
       .path = "/upgrade-report",

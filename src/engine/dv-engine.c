@@ -566,6 +566,7 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
     dv_engine_vms_register_ops(engine);
     dv_engine_catalogs_register_ops(engine);
     dv_engine_access_register_ops(engine);
+    dv_engine_metrics_start(engine);
     if (!dv_engine_ensure_default_share(engine, error))
         return NULL;
     if (opts->serve && !dv_engine_register(engine, error))
@@ -590,6 +591,7 @@ dv_engine_free(DvEngine *engine)
 {
     if (engine == NULL)
         return;
+    dv_engine_metrics_stop(engine);
     /* Event work writes rows and reads hosts: it stops first. */
     dv_engine_hosts_watch_stop(engine);
     g_clear_pointer(&dv_core(engine)->jobs, dv_job_manager_free);

@@ -207,6 +207,15 @@ void dv_engine_debug_register(DvEngine *engine);
 /* The facade's rows of the operation table (dv-engine-ops.c). */
 void dv_engine_ops_register(DvEngine *engine);
 
+/* /metrics (dv-engine-metrics.c, docs/METRICS.md): the inventory gauges'
+ * collector, added by dv_engine_new() and removed by dv_engine_free();
+ * the text of every metric (owned); invalidate drops the gauges' cache
+ * (tests). */
+void dv_engine_metrics_start(DvEngine *engine);
+void dv_engine_metrics_stop(DvEngine *engine);
+void dv_engine_metrics_invalidate(void);
+char *dv_engine_metrics_render(DvEngine *engine);
+
 /* Marks this server alive (droverd calls it every 20 s) and forgets
  * servers whose heartbeat stopped. */
 gboolean dv_engine_heartbeat(DvEngine *engine, GError **error);

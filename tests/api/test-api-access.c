@@ -218,6 +218,9 @@ static const DvMatrixRow dv_matrix_rows[] = {
     { "setting.delete", "/settings/{setting}", M, "A33333", "A33333", NULL },
     /* No upgrade report in a fresh database: 404 from the handler. */
     { "upgrade.report", "/upgrade-report", NULL, "N33333", "N33333", NULL },
+    /* Metrics are installation-wide (metrics.read): 403 below a global
+     * binding, the delegated administrator's role has none. */
+    { "metrics.read", "/metrics", NULL, "A33333", "A33333", NULL },
     /* Catalogs: made in a host group, then reached through a catalog
      * scope (catin bound, catout not). */
     { "catalog.list", "/catalogs", NULL, "AAAAAA", "AAAAAA", NULL },

@@ -168,6 +168,23 @@ test_secrets(void)
         }
     }
 
+    /* 1b. A job that fails using the Run As account: droverd logs the
+     * failure (docs/METRICS.md, "Logs"); step 6 finds no plaintext in
+     * that line either. */
+    {
+        g_autoptr(JsonObject) failed =
+            dv_test_run_job(d, "POST", "/api/v1/hosts",
+                            "{\"name\":\"secret-host\",\"uri\":\"test:///nonexistent/"
+                            "s.xml\",\"run_as\":\"kvm-admin\"}");
+        g_autofree char *err = g_build_filename(d->state_dir, "droverd.err", NULL);
+        g_autofree char *text = NULL;
+        g_autofree char *want =
+            g_strdup_printf("DROVER_JOB_ID=%s", json_object_get_string_member(failed, "id"));
+        dv_test_assert_job_state(failed, "failed");
+        g_assert_true(g_file_get_contents(err, &text, NULL, NULL));
+        g_assert_nonnull(strstr(text, want));
+    }
+
     /* 2. Tamper one ciphertext in SQLite: that field alone is unreadable. */
     db1 = g_build_filename(d->state_dir, "drover.db", NULL);
     {

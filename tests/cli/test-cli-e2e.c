@@ -413,6 +413,23 @@ wait_job_state(Fixture *f, const char *id, const char *state)
     }
 }
 
+/* drover metrics: the server's Prometheus text, as text or in JSON. */
+static void
+test_metrics(Fixture *f, gconstpointer data)
+{
+    g_autoptr(CliResult) text = cli_run(f, "metrics", NULL);
+    g_autoptr(CliResult) json = cli_run(f, "--output", "json", "metrics", NULL);
+
+    assert_exit(text, 0);
+    assert_contains(text->out, "# TYPE drover_hosts gauge\n");
+    assert_contains(
+        text->out,
+        "drover_http_requests_total{op=\"session.login\",method=\"POST\",status=\"201\"}");
+    assert_exit(json, 0);
+    assert_contains(json->out, "\"text\"");
+    assert_contains(json->out, "drover_vms");
+}
+
 static void
 test_login(Fixture *f, gconstpointer data)
 {
@@ -2722,6 +2739,7 @@ main(int argc, char **argv)
 #define ADD(path, fn) g_test_add("/drover/cli/e2e/" path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
     ADD("login", test_login);
     ADD("openapi", test_openapi);
+    ADD("metrics", test_metrics);
     ADD("hosts", test_hosts);
     ADD("library-and-templates", test_library_and_templates);
     ADD("vm-round-trip", test_vm_round_trip);

@@ -1,6 +1,7 @@
 #define G_LOG_DOMAIN "DvAuth"
 
 #include "dv-auth.h"
+#include "dv-metrics.h"
 #include "dv-auth-directory.h"
 #include "dv-auth-private.h"
 #include "dv-authz.h"
@@ -553,6 +554,9 @@ dv_auth_throttle_fail_one(DvAuth *auth, const char *key, gint64 now, guint free_
     return t->failures;
 }
 
+static DvMetric dv_metric_login_failures = DV_METRIC_COUNTER(
+    "drover_login_failures_total", "Failed logins (password or directory).", NULL);
+
 /* Counts a failure of @user from @address and logs it once. */
 static void
 dv_auth_throttle_fail(DvAuth *auth, const char *user, const char *address, const char *what)
@@ -571,6 +575,7 @@ dv_auth_throttle_fail(DvAuth *auth, const char *user, const char *address, const
     nu = dv_auth_throttle_fail_one(auth, ukey, now, DV_AUTH_USER_FREE_FAILURES,
                                    DV_AUTH_USER_DELAY_MAX_S);
     g_mutex_unlock(&auth->lock);
+    dv_metric_add(&dv_metric_login_failures, 1);
     g_message("%s for user '%s' from %s (failure %u from this address, %u for this user)", what,
               shown, address != NULL ? address : "unknown", na, nu);
 }

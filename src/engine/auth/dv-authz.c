@@ -80,6 +80,7 @@ static const char *const dv_authz_privilege_names[] = {
     "job.read",
     "job.change",
     "audit.read",
+    "metrics.read",
     NULL,
 };
 
@@ -145,7 +146,7 @@ typedef struct {
 } DvAuthzBuiltin;
 
 static const char *const dv_authz_admin_patterns[] = { "*", NULL };
-static const char *const dv_authz_delegated_patterns[] = { "*", "!setting.*", NULL };
+static const char *const dv_authz_delegated_patterns[] = { "*", "!setting.*", "!metrics.*", NULL };
 static const char *const dv_authz_read_only_patterns[] = { "*.read", NULL };
 static const char *const dv_authz_tenant_patterns[] = {
     "host_group.read", "cluster.read",          "host.read",   "network.read", "library_share.read",

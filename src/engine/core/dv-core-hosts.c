@@ -28,6 +28,8 @@ dv_core_virt_host(DvEngine *engine, JsonObject *host, GError **error)
     g_autoptr(DvVirtHost) vh =
         dv_virt_host_get(dv_core(engine)->virt, id, dv_json_get_string(host, "uri", ""));
 
+    dv_virt_host_set_name(vh, dv_json_get_string(host, "name", NULL));
+
     /* The Run As account's secret is opened only in memory, for the
      * libvirt authentication callback of connections opened from now on. */
     if (run_as != NULL) {

@@ -153,7 +153,7 @@ const char *
 dv_op_shape_to_string(DvOpShape shape)
 {
     static const char *const names[] = { "object", "list", "job", "created", "empty", "stream",
-                                         "websocket" };
+                                         "websocket", "text" };
     return shape < G_N_ELEMENTS(names) ? names[shape] : "?";
 }
 

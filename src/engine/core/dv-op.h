@@ -58,6 +58,8 @@ typedef enum {
     DV_OP_SHAPE_WEBSOCKET, /* 101 Switching Protocols: the daemon bridges the
                             * WebSocket once the row is authorized and the
                             * handler accepted the inputs (GET /vms/{ref}/console) */
+    DV_OP_SHAPE_TEXT,    /* 200 with the handler's {content_type, text}
+                          * as the body (GET /metrics) */
 } DvOpShape;
 
 /* What the request may carry. */

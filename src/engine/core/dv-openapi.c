@@ -199,6 +199,19 @@ dv_openapi_responses(const DvOp *op)
             dv_openapi_response("Switching Protocols: the WebSocket (send the upgrade headers).",
                                 NULL));
         break;
+    case DV_OP_SHAPE_TEXT: {
+        JsonObject *content = json_object_new();
+        JsonObject *media = json_object_new();
+        JsonObject *schema = json_object_new();
+        r = dv_openapi_response("The text (GET /metrics: the Prometheus text format 0.0.4).",
+                                NULL);
+        json_object_set_string_member(schema, "type", "string");
+        json_object_set_object_member(media, "schema", schema);
+        json_object_set_object_member(content, "text/plain", media);
+        json_object_set_object_member(r, "content", content);
+        json_object_set_object_member(rs, "200", r);
+        break;
+    }
     }
     json_object_set_object_member(
         rs, "default", dv_openapi_response("An error (docs/API.md, \"Errors\").", "Error"));

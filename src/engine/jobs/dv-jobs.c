@@ -3,6 +3,7 @@
 #include "dv-jobs.h"
 #include "dv-error.h"
 #include "dv-json.h"
+#include "dv-metrics.h"
 
 #define DV_JOB_PERSIST_INTERVAL_US (250 * 1000)
 /* A job's end that the store refused is saved again after these waits
@@ -10,6 +11,19 @@
 #define DV_JOB_RESAVE_FIRST_US (200 * 1000)
 #define DV_JOB_RESAVE_MAX_US (30 * G_USEC_PER_SEC)
 #define DV_JOB_WARN_INTERVAL_US (60 * G_USEC_PER_SEC)
+
+static DvMetric dv_metric_job_duration = DV_METRIC_HISTOGRAM(
+    "drover_job_duration_seconds", "Time from a job's start to its end, by kind, on this server.",
+    dv_metrics_buckets_slow, "kind");
+static DvMetric dv_metric_job_queue_wait =
+    DV_METRIC_HISTOGRAM("drover_job_queue_wait_seconds",
+                        "Time a job waited from its acceptance to its first start, by kind.",
+                        dv_metrics_buckets_slow, "kind");
+static DvMetric dv_metric_jobs_finished =
+    DV_METRIC_COUNTER("drover_jobs_finished_total",
+                      "Jobs this server finished, by kind and end state.", "kind", "state");
+
+static void dv_job_report_end(JsonObject *record, const char *state, const GError *error);
 
 typedef struct {
     char *name;
@@ -778,6 +792,7 @@ dv_job_manager_record_failed(DvJobManager *mgr, const DvJobRequest *req, const G
     json_object_set_int_member(record, "finished_at", now);
     if (!dv_store_insert(mgr->store, &dv_table_jobs, record, error))
         return NULL;
+    dv_job_report_end(record, "failed", why);
     return g_steal_pointer(&record);
 }
 
@@ -820,6 +835,39 @@ dv_error_to_json(const GError *error, gboolean own)
     return o;
 }
 
+/* Metrics of a finished job, and one log line when it failed or was
+ * cancelled: with the journal's fields when droverd logs there
+ * (docs/METRICS.md, "Logs").  The message is the job's error, which the
+ * API shows too: no secret is ever in it. */
+static void
+dv_job_report_end(JsonObject *record, const char *state, const GError *error)
+{
+    const char *id = dv_json_get_string(record, "id", "");
+    const char *kind = dv_json_get_string(record, "kind", "");
+    gint64 started = dv_json_get_int(record, "started_at", 0);
+    gint64 finished = dv_json_get_int(record, "finished_at", 0);
+    const char *target_type = dv_json_get_string(record, "target_type", NULL);
+    const char *target_name = dv_json_get_string(record, "target_name", NULL);
+    const char *target_id = dv_json_get_string(record, "target_id", NULL);
+    g_autofree char *target = NULL;
+    const char *actor = dv_json_get_string(record, "created_by", "");
+
+    dv_metric_add(&dv_metric_jobs_finished, 1, kind, state);
+    if (started > 0 && finished >= started)
+        dv_metric_observe(&dv_metric_job_duration, (double)(finished - started) / G_USEC_PER_SEC,
+                          kind);
+    if (g_strcmp0(state, "succeeded") == 0 || error == NULL)
+        return;
+    target = g_strdup_printf("%s %s", target_type != NULL ? target_type : "-",
+                             target_name != NULL ? target_name
+                             : target_id != NULL ? target_id
+                                                 : "-");
+    g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "DROVER_JOB_ID", id, "DROVER_OP", kind,
+                     "DROVER_TARGET", target, "DROVER_ACTOR", actor, "DROVER_JOB_STATE", state,
+                     "MESSAGE", "job %s %s %s on %s by %s: %s", id, kind, state, target, actor,
+                     error->message);
+}
+
 static void
 dv_job_finish(DvJob *job, const char *state, const GError *error, gboolean own)
 {
@@ -848,6 +896,7 @@ dv_job_finish(DvJob *job, const char *state, const GError *error, gboolean own)
         json_object_set_object_member(changes, "result", json_object_ref(job->result));
     json_object_set_int_member(changes, "finished_at", dv_store_now());
     dv_job_apply(job, changes, TRUE);
+    dv_job_report_end(job->record, state, error);
 }
 
 static void
@@ -894,6 +943,12 @@ dv_job_manager_run(gpointer data, gpointer user_data)
         json_object_set_int_member(changes, "attempts", job->attempt);
         json_object_set_string_member(changes, "server_id", mgr->server_id);
         dv_job_apply(job, changes, FALSE);
+        if (job->attempt == 1) {
+            gint64 wait = dv_json_get_int(job->record, "started_at", 0) -
+                          dv_json_get_int(job->record, "created_at", 0);
+            dv_metric_observe(&dv_metric_job_queue_wait, (double)MAX(wait, 0) / G_USEC_PER_SEC,
+                              job->kind->kind);
+        }
 
         ok = job->kind->run(job, job->kind->user_data, &error);
         if (ok) {
@@ -906,9 +961,6 @@ dv_job_manager_run(gpointer data, gpointer user_data)
                 dv_job_finish(job, "cancelled", error, FALSE);
             else
                 dv_job_finish(job, "failed", error, FALSE);
-            g_info("job %s (%s) %s: %s", job->id, job->kind->kind,
-                   g_error_matches(error, DV_ERROR, DV_ERROR_CANCELLED) ? "cancelled" : "failed",
-                   error->message);
         }
     }
 

@@ -6,6 +6,7 @@
 #include "dv-error.h"
 #include "dv-json.h"
 #include "dv-keys-private.h"
+#include "dv-metrics.h"
 
 #include <glib/gstdio.h>
 #include <string.h>
@@ -218,6 +219,11 @@ dv_recovery_file_load(DvRecoveryFile *r, const char *path, const char *installat
         g_clear_pointer(&r->private_key, dv_secret_free);
 }
 
+static DvMetric dv_metric_canary_failures = DV_METRIC_COUNTER(
+    "drover_key_canary_failures_total",
+    "Keys a protector returned that do not open their version's canary, by protector.",
+    "protector");
+
 /* Accepts @key for @v if it opens the canary; takes @key. */
 static gboolean
 dv_key_version_try(DvKeyVersion *v, const char *kind, DvSecret *key, const char *failure)
@@ -233,6 +239,9 @@ dv_key_version_try(DvKeyVersion *v, const char *kind, DvSecret *key, const char 
         g_autofree char *why = g_strdup_printf("the %s protector returned a key that does not "
                                                "open the canary of %s (a key of another "
                                                "installation?)", kind, v->id);
+        dv_metric_add(&dv_metric_canary_failures, 1, kind);
+        /* A key problem the administrator must see (docs/METRICS.md, "Logs"). */
+        g_message("key problem: %s", why);
         dv_key_version_add_result(v, kind, FALSE, why);
         return FALSE;
     }

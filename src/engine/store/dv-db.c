@@ -327,6 +327,17 @@ dv_db_state_to_string(DvDbState state)
     }
 }
 
+gboolean
+dv_db_is_busy(DvDb *db)
+{
+    /* A recursive mutex: trylock from this thread succeeds unless another
+     * thread holds it (the caller never holds it itself). */
+    if (!g_rec_mutex_trylock(&db->lock))
+        return TRUE;
+    g_rec_mutex_unlock(&db->lock);
+    return FALSE;
+}
+
 DvDbState
 dv_db_check_state(DvDb *db, char **ret_detail)
 {

@@ -117,6 +117,10 @@ const char *dv_db_state_to_string(DvDbState state);
  * PostgreSQL: always OK here (reachability is the query's business). */
 DvDbState dv_db_check_state(DvDb *db, char **ret_detail);
 
+/* TRUE when another thread holds the connection right now (a query or a
+ * transaction in progress): the metrics' database gauge.  Never blocks. */
+gboolean dv_db_is_busy(DvDb *db);
+
 typedef gboolean (*DvDbTxnFunc)(DvDb *db, gpointer user_data, GError **error);
 
 /* Runs @func inside one transaction: commit when it returns TRUE, roll back

@@ -1210,6 +1210,48 @@ dv_store_count(DvStore *store, const DvTableDef *def, const DvFilter *filters, g
     return dv_sql_rows_get_int(rows, 0, 0);
 }
 
+static gboolean
+dv_store_has_text_column(const DvTableDef *def, const char *name)
+{
+    for (const DvColumn *c = def->columns; c->name != NULL; c++)
+        if (strcmp(c->name, name) == 0)
+            return c->type == DV_COL_TEXT;
+    return FALSE;
+}
+
+JsonArray *
+dv_store_count_by(DvStore *store, const DvTableDef *def, const char *column, const char *column2,
+                  GError **error)
+{
+    g_autoptr(DvSqlRows) rows = NULL;
+    g_autofree char *cols = NULL;
+    g_autofree char *sql = NULL;
+    JsonArray *out;
+
+    if (!dv_store_has_text_column(def, column) ||
+        (column2 != NULL && !dv_store_has_text_column(def, column2))) {
+        g_set_error(error, DV_ERROR, DV_ERROR_INTERNAL, "%s has no text column %s", def->table,
+                    dv_store_has_text_column(def, column) ? column2 : column);
+        return NULL;
+    }
+    cols = column2 != NULL ? g_strdup_printf("%s, %s", column, column2) : g_strdup(column);
+    sql = g_strdup_printf("SELECT %s, COUNT(*) FROM %s GROUP BY %s", cols, def->table, cols);
+    rows = dv_db_query(store->db, sql, NULL, 0, error);
+    if (rows == NULL)
+        return NULL;
+    out = json_array_new();
+    for (guint r = 0; r < dv_sql_rows_get_n_rows(rows); r++) {
+        JsonObject *o = json_object_new();
+        guint c = 0;
+        json_object_set_string_member(o, column, dv_sql_rows_get_text(rows, r, c++));
+        if (column2 != NULL)
+            json_object_set_string_member(o, column2, dv_sql_rows_get_text(rows, r, c++));
+        json_object_set_int_member(o, "count", dv_sql_rows_get_int(rows, r, c));
+        json_array_add_object_element(out, o);
+    }
+    return out;
+}
+
 gint64
 dv_store_delete_matching(DvStore *store, const DvTableDef *def, const DvFilter *filters,
                          guint n_filters, GError **error)

@@ -180,6 +180,13 @@ JsonArray *dv_store_list_where(DvStore *store, const DvTableDef *def, const DvFi
 gint64 dv_store_count(DvStore *store, const DvTableDef *def, const DvFilter *filters,
                       guint n_filters, GError **error);
 
+/* The number of rows per distinct value of @column (and of @column2 when
+ * not NULL), in one grouped query: [{<column>, [<column2>,] count}]
+ * (owned).  Both must be TEXT columns of @def (else DV_ERROR_INTERNAL).
+ * The metrics' inventory gauges (docs/METRICS.md). */
+JsonArray *dv_store_count_by(DvStore *store, const DvTableDef *def, const char *column,
+                             const char *column2, GError **error);
+
 /* Deletes every row matching @filters; returns how many, or -1 with
  * @error set.  At least one filter is required. */
 gint64 dv_store_delete_matching(DvStore *store, const DvTableDef *def, const DvFilter *filters,

@@ -69,9 +69,10 @@ typedef struct {
     DvVirtHost *host;     /* borrowed: the caller holds the host */
     DvVirtConn *entry;    /* pool entry, one user counted */
     virConnectPtr conn;   /* own reference */
+    gint64 began;         /* monotonic: the call's duration metric */
 } DvVirtOp;
 
-#define DV_VIRT_OP_INIT { NULL, NULL, NULL }
+#define DV_VIRT_OP_INIT { NULL, NULL, NULL, 0 }
 
 gboolean dv_virt_op_begin(DvVirtOp *op, DvVirtHost *host, GCancellable *cancellable,
                           GError **error);

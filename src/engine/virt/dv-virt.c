@@ -2,6 +2,7 @@
 
 #include "dv-virt-private.h"
 
+#include "dv-metrics.h"
 #include "dv-secret.h"
 #include "dv-validate.h"
 
@@ -49,7 +50,17 @@ struct _DvVirtHost {
     GPtrArray *conns;   /* DvVirtConn*, live ones only */
     char *username;
     DvSecret *password;
+    char *name; /* metrics label; NULL: the id */
 };
+
+static DvMetric dv_metric_call_duration = DV_METRIC_HISTOGRAM(
+    "drover_libvirt_call_duration_seconds",
+    "Duration of libvirt operations (one or more round trips holding one slot), by host.",
+    dv_metrics_buckets_fast, "host");
+static DvMetric dv_metric_call_errors = DV_METRIC_COUNTER(
+    "drover_libvirt_call_errors_total", "libvirt operations that failed, by host.", "host");
+
+static void dv_virt_host_count_error(DvVirtHost *host);
 
 static void
 dv_virt_error_func_noop(void *user_data, virErrorPtr err)
@@ -262,6 +273,24 @@ dv_virt_host_is_test_file_uri(const char *uri)
     return g_strcmp0(path, "/default") != 0;
 }
 
+void
+dv_virt_host_set_name(DvVirtHost *host, const char *name)
+{
+    g_mutex_lock(&host->lock);
+    if (g_strcmp0(host->name, name) != 0) {
+        g_free(host->name);
+        host->name = g_strdup(name);
+    }
+    g_mutex_unlock(&host->lock);
+}
+
+/* Under host->lock: the host's metrics label (owned). */
+static char *
+dv_virt_host_label_locked(DvVirtHost *host)
+{
+    return g_strdup(host->name != NULL ? host->name : host->id);
+}
+
 DvVirtHost *
 dv_virt_host_get(DvVirt *virt, const char *host_id, const char *uri)
 {
@@ -335,6 +364,7 @@ dv_virt_host_unref(DvVirtHost *host)
     g_free(host->username);
     g_free(host->id);
     g_free(host->uri);
+    g_free(host->name);
     g_mutex_clear(&host->lock);
     g_cond_clear(&host->cond);
     g_free(host);
@@ -772,12 +802,15 @@ dv_virt_op_begin(DvVirtOp *op, DvVirtHost *host, GCancellable *cancellable, GErr
     g_mutex_unlock(&host->lock);
     if (handler != 0)
         g_cancellable_disconnect(cancellable, handler);
-    if (!ok)
+    if (!ok) {
+        dv_virt_host_count_error(host);
         return FALSE;
+    }
 
     op->host = host;
     op->entry = entry;
     op->conn = entry->conn;
+    op->began = g_get_monotonic_time();
     virConnectRef(op->conn);
     return TRUE;
 }
@@ -787,6 +820,7 @@ dv_virt_op_end(DvVirtOp *op)
 {
     DvVirtHost *host = op->host;
     DvVirtConn *to_close = NULL;
+    g_autofree char *label = NULL;
 
     if (host == NULL)
         return;
@@ -801,13 +835,29 @@ dv_virt_op_end(DvVirtOp *op)
     }
     host->in_flight--;
     g_cond_broadcast(&host->cond);
+    label = dv_metrics_get_enabled() ? dv_virt_host_label_locked(host) : NULL;
     g_mutex_unlock(&host->lock);
+    if (label != NULL)
+        dv_metric_observe(&dv_metric_call_duration,
+                          (double)(g_get_monotonic_time() - op->began) / G_USEC_PER_SEC, label);
 
     virConnectClose(op->conn);
     dv_virt_conn_entry_close(to_close);
     op->host = NULL;
     op->entry = NULL;
     op->conn = NULL;
+}
+
+static void
+dv_virt_host_count_error(DvVirtHost *host)
+{
+    g_autofree char *label = NULL;
+    if (host == NULL || !dv_metrics_get_enabled())
+        return;
+    g_mutex_lock(&host->lock);
+    label = dv_virt_host_label_locked(host);
+    g_mutex_unlock(&host->lock);
+    dv_metric_add(&dv_metric_call_errors, 1, label);
 }
 
 static void
@@ -838,6 +888,7 @@ dv_virt_op_fail_valist(DvVirtOp *op, GError **error, const char *format, va_list
                                     op->host != NULL ? op->host->uri : "?", FALSE, context);
     }
     virResetError(&copy);
+    dv_virt_host_count_error(op->host);
 }
 
 gboolean

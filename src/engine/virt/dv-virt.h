@@ -72,6 +72,9 @@ void dv_virt_host_unref(DvVirtHost *host);
 
 const char *dv_virt_host_get_id(DvVirtHost *host);   /* borrowed */
 const char *dv_virt_host_get_uri(DvVirtHost *host);  /* borrowed */
+/* The host's name, the label of its libvirt call metrics (docs/METRICS.md;
+ * the id until set).  Copied. */
+void dv_virt_host_set_name(DvVirtHost *host, const char *name);
 
 /* 0 means "default".  test:///<file> URIs always get max_connections 1:
  * every open of such a URI is a fresh private simulated host.  Changes

@@ -195,9 +195,15 @@ dv_hosts_watch_set_reachable(DvEngine *engine, const char *host_id, const char *
     if (!dv_store_update(dv_core(engine)->store, &dv_table_hosts, host_id, changes, &local))
         g_warning("host %s: cannot record its reachability: %s", host_id, local->message);
     else if (reason != NULL)
-        g_message("host %s is unreachable: %s", host_id, reason);
+        g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "DROVER_HOST",
+                         dv_json_get_string(host, "name", ""), "DROVER_HOST_ID", host_id, "MESSAGE",
+                         "host %s (%s) connection lost: %s", dv_json_get_string(host, "name", ""),
+                         host_id, reason);
     else
-        g_message("host %s answers again", host_id);
+        g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "DROVER_HOST",
+                         dv_json_get_string(host, "name", ""), "DROVER_HOST_ID", host_id, "MESSAGE",
+                         "host %s (%s) connection regained: it answers again",
+                         dv_json_get_string(host, "name", ""), host_id);
 }
 
 /* TRUE when no job of this server works on @host_id and none started or
