@@ -3,7 +3,7 @@
 
     openapi-contract.py DOC RECORDS
 
-RECORDS is {"records": [{op, method, path, status, want, stream, body}]},
+RECORDS is {"records": [{op, method, path, status, want, stream, websocket, text, body}]},
 written by tests/api/test-api-openapi.c.  Fails (exit 1), one line each:
 
   - a record whose operation is not in DOC, or whose method and path do
@@ -118,6 +118,11 @@ def validate(doc, records, summary=True):
                 bad.append(f"{where}: a 400 that names no field: {json.dumps(r['body'])[:200]}")
         resp = o["responses"].get(status) or o["responses"]["default"]
         content = resp.get("content", {})
+        if r.get("text"):
+            if "text/plain" not in content:
+                bad.append(f"{where}: text where the document has {list(content)}")
+            covered.add(r["op"])
+            continue
         if r.get("stream"):
             if "text/event-stream" not in content:
                 bad.append(f"{where}: a stream where the document has {list(content)}")

@@ -38,6 +38,7 @@ typedef enum {
     DV_STEP_EVENTS,    /* the job's event stream */
     DV_STEP_UPLOAD,    /* a few bytes as the body */
     DV_STEP_WEBSOCKET, /* the WebSocket handshake with the bearer token, then a close */
+    DV_STEP_TEXT,      /* as the administrator; the answer is text, not JSON */
 } DvStepHow;
 
 typedef struct {
@@ -54,6 +55,7 @@ static const DvStep dv_contract_steps[] = {
     { "version", "GET", "/version", NULL, DV_STEP_ANON },
     { "health", "GET", "/health", NULL, DV_STEP_ANON },
     { "openapi", "GET", "/openapi.json", NULL, DV_STEP_ANON },
+    { "metrics.read", "GET", "/metrics", NULL, DV_STEP_TEXT },
     /* no upgrade in a fresh database */
     { "upgrade.report", "GET", "/upgrade-report", NULL, DV_STEP_ADMIN, 404 },
     { "host_group.create", "POST", "/host-groups", "{\"name\":\"oa-g1\"}" },
@@ -442,6 +444,7 @@ test_contract(gconstpointer data)
             json_object_set_int_member(rec, "want", s->want);
             json_object_set_boolean_member(rec, "stream", s->how == DV_STEP_EVENTS);
             json_object_set_boolean_member(rec, "websocket", s->how == DV_STEP_WEBSOCKET);
+            json_object_set_boolean_member(rec, "text", s->how == DV_STEP_TEXT);
             if (body != NULL) {
                 g_autoptr(JsonParser) parser = json_parser_new();
                 g_assert_true(json_parser_load_from_data(parser, body, -1, NULL));
