@@ -538,7 +538,14 @@ test_upload(void)
             g_printerr("# qemu:///system: 128 MiB uploaded with drover volume upload in %.2f s "
                        "(%.0f MiB/s); droverd's peak resident memory %" G_GINT64_FORMAT " MiB\n",
                        s, 128 / s, peak_kib / 1024);
+#if defined(__SANITIZE_ADDRESS__)
+            /* AddressSanitizer keeps freed blocks in its quarantine (256 MiB
+             * by default), so droverd's peak says nothing of the body being
+             * held: the regular build asserts the bound. */
+            g_test_message("peak memory not asserted under AddressSanitizer");
+#else
             g_assert_cmpint(peak_kib, <, 96 * 1024);
+#endif
         }
         {
             g_autofree char *dst = g_build_filename(dir, "disk.img", NULL);
