@@ -11,6 +11,7 @@
  * See docs/BENCHMARKS.md. */
 #define G_LOG_DOMAIN "DvBenchCatalog"
 
+#include "dv-bench.h"
 #include "dv-test-util.h"
 
 #include <glib/gstdio.h>
@@ -21,7 +22,6 @@
 
 #define TARGET_SERVER_S 15.0
 #define TARGET_RATIO 3.0
-#define SYSTEM_URI "qemu:///system"
 #define JOB_WAIT_TIMEOUT_S 1800
 #define PERSONAL_MIB 64
 
@@ -35,31 +35,6 @@ typedef struct {
     gint width;
     gint connections;
 } Options;
-
-static double
-now_s(void)
-{
-    return (double)g_get_monotonic_time() / G_USEC_PER_SEC;
-}
-
-/* Runs argv; fails the benchmark on error unless @may_fail. */
-static gboolean
-run_argv(const char *const *argv, gboolean may_fail)
-{
-    g_autoptr(GError) error = NULL;
-    g_autofree char *out = NULL;
-    g_autofree char *err = NULL;
-    int status = 0;
-
-    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status, &error))
-        g_error("cannot run %s: %s", argv[0], error->message);
-    if (!g_spawn_check_wait_status(status, &error)) {
-        if (may_fail)
-            return FALSE;
-        g_error("%s failed: %s\n%s%s", argv[0], error->message, out, err);
-    }
-    return TRUE;
-}
 
 /* CPU seconds of @pid (user + system), with its waited-for children
  * (for libvirtd: the qemu-img runs) when @children. */
@@ -86,15 +61,6 @@ proc_cpu_s(GPid pid, gboolean children)
     if (children)
         t += g_ascii_strtoull(f[13], NULL, 10) + g_ascii_strtoull(f[14], NULL, 10);
     return (double)t / (double)sysconf(_SC_CLK_TCK);
-}
-
-static char *
-load_average(void)
-{
-    g_autofree char *text = NULL;
-    if (!g_file_get_contents("/proc/loadavg", &text, NULL, NULL))
-        return g_strdup("?");
-    return g_strndup(text, strcspn(text, " "));
 }
 
 static GPid
@@ -128,8 +94,6 @@ run_job(DvTestDaemon *d, const char *method, const char *path, const char *body)
     return dv_test_wait_job(d, json_object_get_string_member(job, "id"), JOB_WAIT_TIMEOUT_S);
 }
 
-static void cleanup_host(const char *prefix, const char *pool, const char *dir);
-
 /* What a failed run removes before it stops. */
 static const char *the_prefix, *the_pool, *the_dir;
 
@@ -140,55 +104,8 @@ must_succeed(JsonObject *job, const char *what)
         g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), job);
         g_autofree char *t = json_to_string(n, FALSE);
         g_printerr("%s failed: %s\n", what, t);
-        cleanup_host(the_prefix, the_pool, the_dir);
+        dv_bench_cleanup_host(the_prefix, the_pool, the_dir);
         g_error("%s failed", what);
-    }
-}
-
-/* Removes every domain named @prefix... and the transient pool. */
-static void
-cleanup_host(const char *prefix, const char *pool, const char *dir)
-{
-    g_autofree char *out = NULL;
-    const char *const list[] = { "virsh", "-q", "-c", SYSTEM_URI, "list", "--all", "--name", NULL };
-    int status = 0;
-
-    if (g_spawn_sync(NULL, (char **)list, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, NULL, &status, NULL)) {
-        g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
-        for (guint i = 0; lines[i] != NULL; i++) {
-            const char *name = g_strstrip(lines[i]);
-            if (g_str_has_prefix(name, prefix)) {
-                const char *const d[] = { "virsh", "-q", "-c", SYSTEM_URI, "destroy", name, NULL };
-                const char *const u[] = { "virsh", "-q", "-c", SYSTEM_URI, "undefine", name, "--nvram", "--snapshots-metadata", NULL };
-                run_argv(d, TRUE);
-                run_argv(u, TRUE);
-            }
-        }
-    }
-    /* Pools of this run (the server's identity pools too). */
-    g_clear_pointer(&out, g_free);
-    {
-        const char *const pl[] = { "virsh", "-q", "-c", SYSTEM_URI, "pool-list", "--all", "--name", NULL };
-        if (g_spawn_sync(NULL, (char **)pl, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, NULL, &status, NULL)) {
-            g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
-            for (guint i = 0; lines[i] != NULL; i++) {
-                const char *name = g_strstrip(lines[i]);
-                if (g_str_has_prefix(name, prefix) && g_strcmp0(name, pool) != 0) {
-                    const char *const d[] = { "virsh", "-q", "-c", SYSTEM_URI, "pool-destroy", name, NULL };
-                    const char *const u[] = { "virsh", "-q", "-c", SYSTEM_URI, "pool-undefine", name, NULL };
-                    run_argv(d, TRUE);
-                    run_argv(u, TRUE);
-                }
-            }
-        }
-    }
-    {
-        const char *const d[] = { "virsh", "-q", "-c", SYSTEM_URI, "pool-destroy", pool, NULL };
-        run_argv(d, TRUE);
-    }
-    if (dir != NULL) {
-        const char *const rm[] = { "rm", "-rf", "--", dir, NULL };
-        run_argv(rm, TRUE);
     }
 }
 
@@ -218,7 +135,8 @@ bench_server(const Options *o, const char *prefix, const char *pool, const char 
     if (d == NULL)
         g_error("cannot start droverd");
     {
-        g_autoptr(GString) hb = g_string_new("{\"name\":\"local\",\"uri\":\"" SYSTEM_URI "\"");
+        g_autoptr(GString) hb =
+            g_string_new("{\"name\":\"local\",\"uri\":\"" DV_BENCH_SYSTEM_URI "\"");
 
         if (o->width > 0)
             g_string_append_printf(hb, ",\"max_concurrent_operations\":%d", o->width);
@@ -246,9 +164,9 @@ bench_server(const Options *o, const char *prefix, const char *pool, const char 
                            cat, prefix, pool, prefix, o->count, PERSONAL_MIB);
     l0 = proc_cpu_s(libvirtd_pid(), TRUE);
     d0 = proc_cpu_s(daemon_pid(d), FALSE);
-    t0 = now_s();
+    t0 = dv_bench_now_s();
     job = run_job(d, "POST", "/api/v1/catalogs", body);
-    t1 = now_s();
+    t1 = dv_bench_now_s();
     l1 = proc_cpu_s(libvirtd_pid(), TRUE);
     d1 = proc_cpu_s(daemon_pid(d), FALSE);
     must_succeed(job, "provisioning the catalog");
@@ -256,7 +174,7 @@ bench_server(const Options *o, const char *prefix, const char *pool, const char 
     g_print("server: %d machines provisioned in %.2f s (%.0f machines/s)\n", o->count, server_s,
             o->count / server_s);
     {
-        g_autofree char *la = load_average();
+        g_autofree char *la = dv_bench_load_average();
         g_print("server: CPU used meanwhile: droverd %.2f s, libvirtd with its qemu-img runs %.2f s "
                 "(the machine's load average: %s)\n", d1 - d0, l1 - l0, la);
     }
@@ -286,9 +204,9 @@ bench_server(const Options *o, const char *prefix, const char *pool, const char 
     }
     g_free(path);
     path = g_strdup_printf("/api/v1/catalogs/%s", cat);
-    t0 = now_s();
+    t0 = dv_bench_now_s();
     job = run_job(d, "DELETE", path, NULL);
-    t1 = now_s();
+    t1 = dv_bench_now_s();
     must_succeed(job, "deleting the catalog");
     g_print("server: catalog deleted in %.2f s\n", t1 - t0);
     g_clear_pointer(&job, json_object_unref);
@@ -309,16 +227,19 @@ bench_loop(const Options *o, const char *prefix, const char *pool, const char *d
     g_autoptr(GError) error = NULL;
     double t0, t1;
 
-    g_string_append_printf(s,
+    g_string_append_printf(
+        s,
         "set -eu\n"
         "D=%s\nP=%s\nU=%s\n"
         "qemu-img convert -O qcow2 -o compat=1.1 %s \"$D/${P}loop-base.qcow2\"\n"
         "i=1\n"
         "while [ $i -le %d ]; do\n"
         "  n=$(printf '%sl%%04d' $i)\n"
-        "  qemu-img create -q -f qcow2 -o compat=1.1 -b \"$D/${P}loop-base.qcow2\" -F qcow2 \"$D/$n-disk.qcow2\"\n"
+        "  qemu-img create -q -f qcow2 -o compat=1.1 -b \"$D/${P}loop-base.qcow2\" -F qcow2 "
+        "\"$D/$n-disk.qcow2\"\n"
         "  mkdir -p \"$D/$n-seed\"\n"
-        "  printf 'instance-id: %%s\\nlocal-hostname: %%s\\n' \"$(cat /proc/sys/kernel/random/uuid)\" \"$n\" "
+        "  printf 'instance-id: %%s\\nlocal-hostname: %%s\\n' \"$(cat "
+        "/proc/sys/kernel/random/uuid)\" \"$n\" "
         "> \"$D/$n-seed/meta-data\"\n"
         "  printf '#cloud-config\\nhostname: %%s\\n' \"$n\" > \"$D/$n-seed/user-data\"\n"
         "  genisoimage -quiet -output \"$D/$n-identity.iso\" -volid cidata -joliet -rock "
@@ -330,11 +251,14 @@ bench_loop(const Options *o, const char *prefix, const char *pool, const char *d
         "<domain type='qemu'><name>$n</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>\n"
         "<os><type arch='x86_64' machine='pc'>hvm</type></os>\n"
         "<devices>\n"
-        "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$D/$n-disk.qcow2'/>"
+        "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source "
+        "file='$D/$n-disk.qcow2'/>"
         "<target dev='vda' bus='virtio'/></disk>\n"
-        "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file='$D/$n-identity.iso'/>"
+        "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source "
+        "file='$D/$n-identity.iso'/>"
         "<target dev='sda' bus='sata'/><readonly/></disk>\n"
-        "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$D/$n-personal.qcow2'/>"
+        "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source "
+        "file='$D/$n-personal.qcow2'/>"
         "<target dev='vdb' bus='virtio'/></disk>\n"
         "</devices></domain>\n"
         "EOF\n"
@@ -342,7 +266,7 @@ bench_loop(const Options *o, const char *prefix, const char *pool, const char *d
         "  rm -f \"$D/$n.xml\"\n"
         "  i=$((i + 1))\n"
         "done\n",
-        dir, prefix, SYSTEM_URI, master, o->loop_count, prefix, PERSONAL_MIB);
+        dir, prefix, DV_BENCH_SYSTEM_URI, master, o->loop_count, prefix, PERSONAL_MIB);
     if (!g_file_set_contents(script, s->str, -1, &error))
         g_error("%s", error->message);
     {
@@ -352,35 +276,35 @@ bench_loop(const Options *o, const char *prefix, const char *pool, const char *d
         g_autofree char *la = NULL;
         getrusage(RUSAGE_CHILDREN, &r0);
         l0 = proc_cpu_s(libvirtd_pid(), TRUE);
-        t0 = now_s();
-        run_argv(argv, FALSE);
-        t1 = now_s();
+        t0 = dv_bench_now_s();
+        dv_bench_run_argv(argv, FALSE);
+        t1 = dv_bench_now_s();
         l1 = proc_cpu_s(libvirtd_pid(), TRUE);
         getrusage(RUSAGE_CHILDREN, &r1);
         c = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) + (r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) +
             ((r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) + (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec)) / 1e6;
-        la = load_average();
+        la = dv_bench_load_average();
         g_print("loop: %d machines in %.2f s (%.1f machines/s)\n", o->loop_count, t1 - t0,
                 o->loop_count / (t1 - t0));
         g_print("loop: CPU used: the script's commands %.2f s, libvirtd %.2f s (load average: %s)\n", c, l1 - l0,
                 la);
     }
     g_string_printf(s,
-        "set -u\n"
-        "i=1\n"
-        "while [ $i -le %d ]; do\n"
-        "  n=$(printf '%sl%%04d' $i)\n"
-        "  virsh -q -c %s undefine \"$n\" >/dev/null 2>&1\n"
-        "  rm -f \"%s/$n\"-*\n"
-        "  i=$((i + 1))\n"
-        "done\n"
-        "rm -f \"%s/%sloop-base.qcow2\"\n",
-        o->loop_count, prefix, SYSTEM_URI, dir, dir, prefix);
+                    "set -u\n"
+                    "i=1\n"
+                    "while [ $i -le %d ]; do\n"
+                    "  n=$(printf '%sl%%04d' $i)\n"
+                    "  virsh -q -c %s undefine \"$n\" >/dev/null 2>&1\n"
+                    "  rm -f \"%s/$n\"-*\n"
+                    "  i=$((i + 1))\n"
+                    "done\n"
+                    "rm -f \"%s/%sloop-base.qcow2\"\n",
+                    o->loop_count, prefix, DV_BENCH_SYSTEM_URI, dir, dir, prefix);
     if (!g_file_set_contents(clean, s->str, -1, &error))
         g_error("%s", error->message);
     {
         const char *const argv[] = { "sh", clean, NULL };
-        run_argv(argv, FALSE);
+        dv_bench_run_argv(argv, FALSE);
     }
     return t1 - t0;
 }
@@ -428,7 +352,7 @@ main(int argc, char **argv)
     the_prefix = prefix;
     the_pool = pool;
     the_dir = dir;
-    cleanup_host(prefix, pool, dir);
+    dv_bench_cleanup_host(prefix, pool, dir);
     if (g_mkdir(dir, 0755) != 0)
         g_error("cannot make %s", dir);
     g_chmod(dir, 0755);
@@ -437,9 +361,11 @@ main(int argc, char **argv)
         const char *const mk[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", "compat=1.1", master, "64M",
                                    NULL };
         g_autofree char *target = g_strdup_printf("--target=%s", dir);
-        const char *const pc[] = { "virsh", "-q", "-c", SYSTEM_URI, "pool-create-as", pool, "dir", target, NULL };
-        run_argv(mk, FALSE);
-        run_argv(pc, FALSE);
+        const char *const pc[] = {
+            "virsh", "-q", "-c", DV_BENCH_SYSTEM_URI, "pool-create-as", pool, "dir", target, NULL
+        };
+        dv_bench_run_argv(mk, FALSE);
+        dv_bench_run_argv(pc, FALSE);
     }
     g_print("catalog-provision: %d machines, personal disks %d MiB, identity disks, no boot; pool %s (%s), "
             "%ld cores\n", o.count, PERSONAL_MIB, pool, dir, sysconf(_SC_NPROCESSORS_ONLN));
@@ -448,7 +374,7 @@ main(int argc, char **argv)
     if (!o.skip_loop)
         loop_s = bench_loop(&o, prefix, pool, dir, master);
     if (!o.keep)
-        cleanup_host(prefix, pool, dir);
+        dv_bench_cleanup_host(prefix, pool, dir);
     if (!o.skip_server && !o.skip_loop) {
         double ratio = (loop_s / o.loop_count) / (server_s / o.count);
         g_print("ratio: the loop takes %.1fx as long per machine as the server (target >= %.0fx)\n", ratio,

@@ -11,6 +11,7 @@
  * docs/BENCHMARKS.md. */
 #define G_LOG_DOMAIN "DvBenchClone"
 
+#include "dv-bench.h"
 #include "dv-test-util.h"
 
 #include <glib/gstdio.h>
@@ -18,7 +19,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SYSTEM_URI "qemu:///system"
 #define JOB_WAIT_TIMEOUT_S 1800
 
 typedef struct {
@@ -26,62 +26,6 @@ typedef struct {
     gint rounds;
     gboolean strict;
 } Options;
-
-static double
-now_s(void)
-{
-    return (double)g_get_monotonic_time() / G_USEC_PER_SEC;
-}
-
-/* Runs argv; ends the benchmark on error unless @may_fail. */
-static gboolean
-run_argv(const char *const *argv, gboolean may_fail)
-{
-    g_autoptr(GError) error = NULL;
-    g_autofree char *out = NULL;
-    g_autofree char *err = NULL;
-    int status = 0;
-
-    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err,
-                      &status, &error))
-        g_error("cannot run %s: %s", argv[0], error->message);
-    if (!g_spawn_check_wait_status(status, &error)) {
-        if (may_fail)
-            return FALSE;
-        g_error("%s failed: %s\n%s%s", argv[0], error->message, out, err);
-    }
-    return TRUE;
-}
-
-/* Removes every domain named @prefix* with its storage, the pool and @dir. */
-static void
-cleanup_host(const char *prefix, const char *pool, const char *dir)
-{
-    g_autofree char *out = NULL;
-    const char *const list[] = { "virsh", "-q", "-c", SYSTEM_URI, "list", "--all", "--name", NULL };
-
-    if (g_spawn_sync(NULL, (char **)list, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, NULL, NULL,
-                     NULL)) {
-        g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
-        for (guint i = 0; lines[i] != NULL; i++) {
-            const char *name = g_strstrip(lines[i]);
-            if (g_str_has_prefix(name, prefix)) {
-                const char *const d[] = { "virsh", "-q", "-c", SYSTEM_URI, "destroy", name, NULL };
-                const char *const u[] = { "virsh", "-q", "-c", SYSTEM_URI, "undefine", name, NULL };
-                run_argv(d, TRUE);
-                run_argv(u, TRUE);
-            }
-        }
-    }
-    {
-        const char *const d[] = { "virsh", "-q", "-c", SYSTEM_URI, "pool-destroy", pool, NULL };
-        run_argv(d, TRUE);
-    }
-    if (dir != NULL) {
-        const char *const rm[] = { "rm", "-rf", "--", dir, NULL };
-        run_argv(rm, TRUE);
-    }
-}
 
 static const char *the_prefix, *the_pool, *the_dir;
 
@@ -95,7 +39,7 @@ job_ok(DvTestDaemon *d, const char *method, const char *path, const char *body)
 
     if (status != 202 || resp == NULL) {
         g_autofree char *t = resp != NULL ? json_to_string(resp, FALSE) : g_strdup("(none)");
-        cleanup_host(the_prefix, the_pool, the_dir);
+        dv_bench_cleanup_host(the_prefix, the_pool, the_dir);
         g_error("%s %s: HTTP %u: %s", method, path, status, t);
     }
     job = dv_test_wait_job(
@@ -106,7 +50,7 @@ job_ok(DvTestDaemon *d, const char *method, const char *path, const char *body)
     if (g_strcmp0(json_object_get_string_member(job, "state"), "succeeded") != 0) {
         g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), job);
         g_autofree char *t = json_to_string(n, FALSE);
-        cleanup_host(the_prefix, the_pool, the_dir);
+        dv_bench_cleanup_host(the_prefix, the_pool, the_dir);
         g_error("%s %s failed: %s", method, path, t);
     }
 }
@@ -179,7 +123,7 @@ main(int argc, char **argv)
     the_prefix = prefix;
     the_pool = pool;
     the_dir = dir;
-    cleanup_host(prefix, pool, dir);
+    dv_bench_cleanup_host(prefix, pool, dir);
     if (g_mkdir(dir, 0755) != 0)
         g_error("cannot make %s", dir);
     g_chmod(dir, 0755);
@@ -193,17 +137,18 @@ main(int argc, char **argv)
             "dd", "if=/dev/urandom", of, "bs=1M", count, "status=none", NULL
         };
         const char *const cv[] = { "qemu-img", "convert", "-q", "-O", "qcow2", raw, disk, NULL };
-        const char *const pc[] = { "virsh", "-q",  "-c",   SYSTEM_URI, "pool-create-as",
-                                   pool,    "dir", target, NULL };
-        run_argv(dd, FALSE);
-        run_argv(cv, FALSE);
+        const char *const pc[] = {
+            "virsh", "-q", "-c", DV_BENCH_SYSTEM_URI, "pool-create-as", pool, "dir", target, NULL
+        };
+        dv_bench_run_argv(dd, FALSE);
+        dv_bench_run_argv(cv, FALSE);
         g_unlink(raw);
-        run_argv(pc, FALSE);
+        dv_bench_run_argv(pc, FALSE);
     }
     d = dv_test_daemon_start(NULL, NULL);
     if (d == NULL)
         g_error("cannot start droverd");
-    job_ok(d, "POST", "/api/v1/hosts", "{\"name\":\"local\",\"uri\":\"" SYSTEM_URI "\"}");
+    job_ok(d, "POST", "/api/v1/hosts", "{\"name\":\"local\",\"uri\":\"" DV_BENCH_SYSTEM_URI "\"}");
     {
         g_autofree char *body = g_strdup_printf(
             "{\"name\":\"%s\",\"host\":\"local\",\"memory_mib\":64,\"generation\":1,"
@@ -224,33 +169,34 @@ main(int argc, char **argv)
         g_autofree char *lbody = g_strdup_printf("{\"name\":\"%s\",\"linked\":true}", lname);
         g_autofree char *ddel = g_strdup_printf("/api/v1/vms/%s?delete_volumes=true", dname);
         g_autofree char *ldel = g_strdup_printf("/api/v1/vms/%s?delete_volumes=true", lname);
-        const char *const clone[] = { "virt-clone",   "-q", "--connect", SYSTEM_URI,
+        const char *const clone[] = { "virt-clone",   "-q", "--connect", DV_BENCH_SYSTEM_URI,
                                       "--original",   src,  "--name",    vname,
                                       "--auto-clone", NULL };
         const char *const undef[] = {
-            "virsh", "-q", "-c", SYSTEM_URI, "undefine", vname, "--remove-all-storage", NULL
+            "virsh", "-q", "-c", DV_BENCH_SYSTEM_URI, "undefine", vname, "--remove-all-storage",
+            NULL
         };
         double t0, t;
 
         /* Alternate which side goes first, so the page cache favours neither. */
         for (gint side = 0; side < 2; side++) {
             if ((side == 0) == (r % 2 == 0)) {
-                t0 = now_s();
+                t0 = dv_bench_now_s();
                 job_ok(d, "POST", path, body);
-                t = now_s() - t0;
+                t = dv_bench_now_s() - t0;
                 g_array_append_val(full, t);
                 job_ok(d, "DELETE", ddel, NULL);
             } else {
-                t0 = now_s();
-                run_argv(clone, FALSE);
-                t = now_s() - t0;
+                t0 = dv_bench_now_s();
+                dv_bench_run_argv(clone, FALSE);
+                t = dv_bench_now_s() - t0;
                 g_array_append_val(vc, t);
-                run_argv(undef, FALSE);
+                dv_bench_run_argv(undef, FALSE);
             }
         }
-        t0 = now_s();
+        t0 = dv_bench_now_s();
         job_ok(d, "POST", path, lbody);
-        t = now_s() - t0;
+        t = dv_bench_now_s() - t0;
         g_array_append_val(linked, t);
         job_ok(d, "DELETE", ldel, NULL);
     }
@@ -273,7 +219,7 @@ main(int argc, char **argv)
         job_ok(d, "DELETE", path, NULL);
     }
     g_clear_pointer(&d, dv_test_daemon_free);
-    cleanup_host(prefix, pool, dir);
+    dv_bench_cleanup_host(prefix, pool, dir);
     if (ratio > 1.0)
         g_print("MISSED: Drover's full clone is slower than virt-clone's\n");
     return o.strict && ratio > 1.0 ? 1 : 0;
