@@ -112,7 +112,11 @@ dv_test_daemon_launch(DvTestDaemon *d, const char *const *extra_args)
     g_subprocess_launcher_set_stdout_file_path(launcher, log);
     /* stderr too, so tests can search everything droverd logged (the
      * secrets tests look for plaintext there); appended across restarts. */
-    {
+    if (d->stderr_fd > 0) {
+        int fd = fcntl(d->stderr_fd, F_DUPFD_CLOEXEC, 3);
+        if (fd >= 0)
+            g_subprocess_launcher_take_stderr_fd(launcher, fd);
+    } else {
         g_autofree char *err = g_build_filename(d->state_dir, "droverd.err", NULL);
         int fd = open(err, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (fd >= 0)
@@ -155,6 +159,13 @@ dv_test_daemon_restart(DvTestDaemon *d)
 DvTestDaemon *
 dv_test_daemon_start(const char *state_dir, const char *const *extra_args)
 {
+    return dv_test_daemon_start_with_stderr(state_dir, extra_args, -1);
+}
+
+DvTestDaemon *
+dv_test_daemon_start_with_stderr(const char *state_dir, const char *const *extra_args,
+                                 int stderr_fd)
+{
     DvTestDaemon *d = g_new0(DvTestDaemon, 1);
     g_autoptr(GError) error = NULL;
     g_autofree char *pw_path = NULL;
@@ -171,6 +182,7 @@ dv_test_daemon_start(const char *state_dir, const char *const *extra_args)
         d->state_dir = g_strdup(state_dir);
     }
     d->session = soup_session_new_with_options("timeout", 60, NULL);
+    d->stderr_fd = stderr_fd;
     d->extra_args = g_strdupv((char **)extra_args);
     g_assert_true(dv_test_daemon_launch(d, extra_args));
 

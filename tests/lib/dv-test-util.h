@@ -23,12 +23,17 @@ typedef struct {
     char **extra_args;  /* given again on restart */
     SoupSession *session;
     gboolean owns_state_dir;
+    int stderr_fd; /* droverd's stderr when > 0, else droverd.err */
 } DvTestDaemon;
 
 /* Starts droverd on 127.0.0.1:0 in @state_dir (NULL: a new temp dir) with
  * DV_DEBUG_JOBS=1, waits until it serves, and logs in as admin.
  * @extra_args may be NULL. */
 DvTestDaemon *dv_test_daemon_start(const char *state_dir, const char *const *extra_args);
+/* The same with a copy of @stderr_fd as droverd's stderr (the journal's
+ * stream in api-journal); the caller keeps @stderr_fd. */
+DvTestDaemon *dv_test_daemon_start_with_stderr(const char *state_dir, const char *const *extra_args,
+                                               int stderr_fd);
 /* Starts it again on the same state directory (after a stop). */
 gboolean dv_test_daemon_restart(DvTestDaemon *d);
 /* SIGTERM (graceful) or SIGKILL, then wait. */
