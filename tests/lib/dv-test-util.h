@@ -153,4 +153,16 @@ GPtrArray *dv_test_setup_argv_new(const char *const *args);
  * dv_test_spawn() and logs its output with g_test_message(). */
 int dv_test_run_setup(const char *const *args, char **ret_out, char **ret_err);
 
+/* Keeps every structured log entry of this process from now on (each
+ * still goes to GLib's default writer too), for tests of what the engine
+ * logs (docs/METRICS.md, "Logs").  Call once, before threads log. */
+void dv_test_log_capture_start(void);
+/* The fields (key -> text, a new reference) of the first entry kept at
+ * @level from @domain whose MESSAGE holds @needle, waiting up to
+ * @timeout_ms for it; NULL when none came. */
+GHashTable *dv_test_log_capture_find(const char *domain, GLogLevelFlags level, const char *needle,
+                                     guint timeout_ms);
+/* How many entries kept so far match as above. */
+guint dv_test_log_capture_count(const char *domain, GLogLevelFlags level, const char *needle);
+
 G_END_DECLS
