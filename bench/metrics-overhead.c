@@ -11,7 +11,8 @@
  * off, on, on, off per round (ABBA), --rounds times, so that a drift of a
  * shared machine falls on both states alike.  Prints every pass, the load
  * average before and after, and the ratio of requests per second off / on
- * (above 1: metrics cost throughput).  --strict exits 1 above the target.
+ * (above 1: metrics cost throughput).  --no-scrape leaves the scraper out
+ * (the hooks' cost alone); --strict exits 1 above the target.
  * See docs/BENCHMARKS.md. */
 #define G_LOG_DOMAIN "DvBenchMetrics"
 
@@ -28,6 +29,7 @@ typedef struct {
     gint rounds;
     gint domains;
     gboolean strict;
+    gboolean no_scrape;
     char **paths;
 } Options;
 
@@ -116,6 +118,8 @@ main(int argc, char **argv)
           "/api/v1/health)",
           "PATH" },
         { "strict", 0, 0, G_OPTION_ARG_NONE, &o.strict, "Exit 1 when the ratio misses 1.05", NULL },
+        { "no-scrape", 0, 0, G_OPTION_ARG_NONE, &o.no_scrape,
+          "No scraper while on: the hooks' cost alone", NULL },
         { NULL }
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new("- metrics overhead in requests/s");
@@ -175,7 +179,7 @@ main(int argc, char **argv)
                 on = order[i];
                 g_usleep(200 * 1000);
             }
-            if (on)
+            if (on && !o.no_scrape)
                 t = g_thread_new("scraper", scraper_thread, &sc);
             v = pass_rps(session, d->url, d->token, paths, o.seconds);
             if (t != NULL) {
