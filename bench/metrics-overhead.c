@@ -3,8 +3,9 @@
  * most 1.05x of off).
  *
  * One droverd (127.0.0.1:0, its own temp state dir, SQLite) with a test:///
- * host of --domains VMs.  One client with a kept-alive connection asks each
- * --path in turn as fast as droverd answers, for --seconds per pass.
+ * host of --domains VMs.  One client asks each --path in turn as fast as
+ * droverd answers (a connection per request: droverd answers every request
+ * with Connection: close), for --seconds per pass.
  * droverd (DV_DEBUG_JOBS=1) turns its metrics hooks off and on at each
  * SIGUSR2; while they are on a scraper reads /metrics every second, as a
  * Prometheus server would, so "on" pays for the rendering too.  Passes run
