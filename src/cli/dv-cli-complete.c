@@ -284,17 +284,31 @@ dv_cli_complete_words(DvCli *cli, int argc, char **argv)
     /* The words before the cursor: global options taken out (their
      * values kept for the look-ups), then command options with theirs. */
     for (int i = 0; i < argc - 1; i++) {
-        const DvCliGlobalOption *g = dv_cli_complete_global(argv[i]);
-        if (g != NULL && g->metavar != NULL && i + 1 < argc - 1) {
+        const char *eq = g_str_has_prefix(argv[i], "--") ? strchr(argv[i], '=') : NULL;
+        g_autofree char *name = eq != NULL ? g_strndup(argv[i], eq - argv[i]) : g_strdup(argv[i]);
+        const DvCliGlobalOption *g = dv_cli_complete_global(name);
+        const char *value = NULL;
+        int taken = 0;
+
+        /* --server URL, --server=URL, or bash's --server = URL. */
+        if (g != NULL && g->metavar != NULL) {
+            if (eq != NULL)
+                value = eq + 1;
+            else if (i + 2 < argc - 1 && g_strcmp0(argv[i + 1], "=") == 0)
+                value = argv[i + 2], taken = 2;
+            else if (i + 1 < argc - 1)
+                value = argv[i + 1], taken = 1;
+        }
+        if (value != NULL) {
             if (g_strcmp0(g->name, "--server") == 0) {
                 g_free(cli->server_opt);
-                cli->server_opt = g_strdup(argv[i + 1]);
+                cli->server_opt = g_strdup(value);
             } else if (g_strcmp0(g->name, "--token") == 0) {
                 if (cli->token_opt != NULL)
                     dv_secret_str_free(cli->token_opt);
-                cli->token_opt = g_strdup(argv[i + 1]);
+                cli->token_opt = g_strdup(value);
             }
-            i++;
+            i += taken;
             continue;
         }
         if (g_strcmp0(argv[i], "--insecure") == 0)

@@ -169,6 +169,13 @@ test_opt_equals(Fixture *f, gconstpointer data)
     g_autofree char *after = complete_bash(f, "drover vm clone --pool = pool1 cmpl", TRUE);
     g_autofree char *after_whole = complete_bash(f, "drover vm clone --pool=pool1 cmpl", TRUE);
     g_autofree char *flag = complete_bash(f, "drover vm start --no-such=", TRUE);
+    /* --server given with '=' (either split) is the server asked. */
+    g_autofree char *server_line = g_strdup_printf("drover --server=%s vm start cmpl0", f->d->url);
+    g_autofree char *server_split_line =
+        g_strdup_printf("drover --server = %s vm start cmpl1", f->d->url);
+    g_autofree char *server = complete_bash_at(f, server_line, TRUE, "http://127.0.0.1:1");
+    g_autofree char *server_split =
+        complete_bash_at(f, server_split_line, TRUE, "http://127.0.0.1:1");
 
     g_assert_cmpstr(split_empty, ==, "auto\nkvm\nqemu\n");
     g_assert_cmpstr(split, ==, "qemu\n");
@@ -180,6 +187,8 @@ test_opt_equals(Fixture *f, gconstpointer data)
     g_assert_cmpstr(after, ==, "cmpl0\ncmpl1\n");
     g_assert_cmpstr(after_whole, ==, "cmpl0\ncmpl1\n");
     g_assert_cmpstr(flag, ==, "");
+    g_assert_cmpstr(server, ==, "cmpl0\n");
+    g_assert_cmpstr(server_split, ==, "cmpl1\n");
 }
 
 static void
