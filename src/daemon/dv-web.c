@@ -43,8 +43,8 @@ dv_web_new(const char *root, GError **error)
     DvWeb *web;
 
     if (fd < 0) {
-        dv_set_field_error(error, DV_ERROR_NOT_FOUND, "web_root", "web_root: %s is not a directory (%s)",
-                           root, g_strerror(errno));
+        dv_set_field_error(error, DV_ERROR_NOT_FOUND, "web_root",
+                           "web_root: %s is not a directory (%s)", root, g_strerror(errno));
         return NULL;
     }
     web = g_new0(DvWeb, 1);

@@ -23,7 +23,7 @@ G_BEGIN_DECLS
 /* Sent with every static answer.  connect-src 'self' admits the
  * console's WebSocket to the same host and port (CSP Level 3). */
 #define DV_WEB_CSP                                                                                 \
-    "default-src 'self'; connect-src 'self'; img-src 'self' data:; object-src 'none'; "           \
+    "default-src 'self'; connect-src 'self'; img-src 'self' data:; object-src 'none'; "            \
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 typedef struct _DvWeb DvWeb;

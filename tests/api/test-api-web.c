@@ -56,8 +56,8 @@ raw(DvTestDaemon *d, const char *method, const char *path, const char *extra, Re
 
     conn = g_socket_client_connect_to_host(client, "127.0.0.1", g_uri_get_port(uri), NULL, &error);
     g_assert_no_error(error);
-    req = g_strdup_printf("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%sConnection: close\r\n\r\n", method,
-                          path, extra != NULL ? extra : "");
+    req = g_strdup_printf("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%sConnection: close\r\n\r\n",
+                          method, path, extra != NULL ? extra : "");
     g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(conn)), req, strlen(req),
                               NULL, NULL, &error);
     g_assert_no_error(error);
@@ -86,7 +86,7 @@ assert_security_headers(const Reply *r)
 }
 
 typedef struct {
-    char *dir;  /* the temp dir: root/ is served, outside.txt is not */
+    char *dir; /* the temp dir: root/ is served, outside.txt is not */
     char *root;
     DvTestDaemon *d;
 } Fixture;
@@ -224,15 +224,15 @@ test_refuse(Fixture *f, gconstpointer data)
         "/app/main.js%00.css",
         "/.hidden.js",
         "/%2ehidden.js",
-        "/out.js",          /* a link out of the tree */
-        "/in.js",           /* a link inside it: links are not followed at all */
-        "/up/outside.js",   /* a directory link */
+        "/out.js",        /* a link out of the tree */
+        "/in.js",         /* a link inside it: links are not followed at all */
+        "/up/outside.js", /* a directory link */
         "/up/root/index.html",
-        "/app",             /* a directory */
+        "/app", /* a directory */
         "/app/",
-        "/notes.conf",      /* a type not served */
+        "/notes.conf", /* a type not served */
         "/nothing.js",
-        "/vms/123",         /* the app's routes are in the URL's fragment */
+        "/vms/123", /* the app's routes are in the URL's fragment */
         "//etc/passwd",
         "/api",
         "/%ff.js",
@@ -291,8 +291,10 @@ int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-    g_test_add("/drover/api/web/serve", Fixture, NULL, fixture_set_up, test_serve, fixture_tear_down);
-    g_test_add("/drover/api/web/refuse", Fixture, NULL, fixture_set_up, test_refuse, fixture_tear_down);
+    g_test_add("/drover/api/web/serve", Fixture, NULL, fixture_set_up, test_serve,
+               fixture_tear_down);
+    g_test_add("/drover/api/web/refuse", Fixture, NULL, fixture_set_up, test_refuse,
+               fixture_tear_down);
     g_test_add_func("/drover/api/web/roots", test_roots);
     return g_test_run();
 }
