@@ -38,11 +38,14 @@ function applyTheme(t) {
 function ThemeToggle() {
     const [theme, setTheme] = useState(localStorage.getItem('drover.theme') || 'system');
     useEffect(() => applyTheme(theme), [theme]);
-    const next = () => {
-        const t = THEMES[(THEMES.indexOf(theme) + 1) % THEMES.length];
-        localStorage.setItem('drover.theme', t);
-        setTheme(t);
-    };
+    // From the state as it is, not as this render saw it: two quick
+    // clicks are two steps.
+    const next = () =>
+        setTheme((cur) => {
+            const t = THEMES[(THEMES.indexOf(cur) + 1) % THEMES.length];
+            localStorage.setItem('drover.theme', t);
+            return t;
+        });
     return html`<button class="theme" onClick=${next} title="Colour theme" aria-label=${`Theme: ${theme}`}>
         Theme: ${theme}
     </button>`;

@@ -1,0 +1,217 @@
+// The browser walk of tests/web/test-web-browser.c: headless Chromium
+// over the DevTools protocol (puppeteer-core), one page object per page,
+// axe-core on every page in light and dark.  Exits non-zero on the first
+// failed assertion; prints "walk: ok" and the figures at the end.
+import { createRequire } from 'node:module';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import assert from 'node:assert/strict';
+
+const env = process.env;
+const require = createRequire(`${env.DV_WEB_NODE_MODULES}/`);
+const puppeteer = require('puppeteer-core');
+const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const URL = env.DV_URL;
+
+async function apiGet(p) {
+    const r = await fetch(`${URL}/api/v1${p}`, { headers: { Authorization: `Bearer ${env.DV_TOKEN}` } });
+    assert.equal(r.status, 200, `GET ${p}`);
+    return r.json();
+}
+const virsh = (...a) => execFileSync('virsh', ['-c', 'qemu:///system', ...a], { encoding: 'utf8' });
+const figures = {};
+
+// --- page objects ---------------------------------------------------------
+class LoginPage {
+    constructor(page) { this.page = page; }
+    async open() {
+        await this.page.goto(`${URL}/#/login`, { waitUntil: 'load' });
+        await this.page.waitForSelector('form input[name=user]');
+    }
+    async login(user, password) {
+        await this.page.type('input[name=user]', user);
+        await this.page.type('input[name=password]', password);
+        await this.page.click('button[type=submit]');
+    }
+    async fieldOrFormError() {
+        await this.page.waitForSelector('[role=alert]');
+        return this.page.$eval('[role=alert]', (e) => e.textContent);
+    }
+}
+class Frame {
+    constructor(page) { this.page = page; }
+    async navTexts() { return this.page.$$eval('header nav a', (as) => as.map((a) => a.textContent.trim())); }
+    async user() { return this.page.$eval('.user', (e) => e.dataset.user); }
+    async jobsPanel() { return this.page.waitForSelector('aside.jobs'); }
+    async logout() { await this.page.click('header button:last-of-type'); await this.page.waitForSelector('form input[name=user]'); }
+}
+class DashboardPage {
+    constructor(page) { this.page = page; }
+    async open() { await this.page.goto(`${URL}/#/`); await this.page.waitForSelector('[data-count=vms-total]'); }
+    async count(id) {
+        return this.page.$eval(`[data-count=${id}] .tile-value`, (e) => e.textContent.trim()).catch(() => '0');
+    }
+}
+class VmListPage {
+    constructor(page) { this.page = page; }
+    async open() {
+        const t0 = Date.now();
+        await this.page.goto(`${URL}/#/vms`);
+        await this.page.waitForSelector('table.vms tbody tr');
+        return Date.now() - t0;
+    }
+    async names() { return this.page.$$eval('table.vms tbody tr', (rs) => rs.map((r) => r.dataset.vm)); }
+    async stateOf(name) {
+        return this.page.$eval(`tr[data-vm="${name}"]`, (r) => r.dataset.state).catch(() => null);
+    }
+    async waitState(name, state, ms) {
+        const t0 = Date.now();
+        await this.page.waitForSelector(`tr[data-vm="${name}"][data-state="${state}"]`, { timeout: ms });
+        return Date.now() - t0;
+    }
+    async filter(prefix) { await this.page.type('#vm-filter-name', prefix); }
+    async openVm(name) { await this.page.click(`tr[data-vm="${name}"] a`); await this.page.waitForSelector('h1'); }
+}
+class VmPage {
+    constructor(page) { this.page = page; }
+    async actions() { return this.page.$$eval('.actions button', (bs) => bs.map((b) => b.dataset.action)); }
+    async power(action) { await this.page.click(`button[data-action=${action}]`); }
+    async hasStorage() { return (await this.page.$('[data-section=storage]')) !== null; }
+    async openSerial() {
+        await this.page.waitForSelector('button[data-action=serial]', { timeout: 30000 });
+        await this.page.click('button[data-action=serial]');
+        await this.page.waitForSelector('[data-console-status=connected]', { timeout: 10000 });
+        return this.page.evaluate(() => window.droverConsoleConnectMs);
+    }
+    async waitConsoleText(text, ms) {
+        await this.page.waitForFunction(
+            (t) => (document.querySelector('.terminal .xterm-rows') || {}).textContent?.includes(t),
+            { timeout: ms }, text);
+    }
+}
+
+// --- helpers -----------------------------------------------------------------
+async function axe(page, name) {
+    for (const scheme of ['light', 'dark']) {
+        await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: scheme }]);
+        await page.evaluate(axeSource);
+        const r = await page.evaluate(async () => window.axe.run(document, { resultTypes: ['violations'] }));
+        const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+        await page.screenshot({ path: path.join(env.DV_SHOTS, `${name}-${scheme}.png`) });
+        assert.deepEqual(bad.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`), [],
+            `axe on ${name} (${scheme})`);
+    }
+    await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'light' }]);
+}
+
+const profile = mkdtempSync(path.join(tmpdir(), 'dv-chromium-'));
+const browser = await puppeteer.launch({
+    executablePath: env.DV_CHROMIUM,
+    headless: true,
+    userDataDir: profile,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', '--window-size=1280,720'],
+});
+try {
+    const page = await browser.newPage();
+    await page.setViewport({ width: 1280, height: 720 });
+    // axe is injected into the page: the test's own script, not the app's.
+    await page.setBypassCSP(true);
+    const problems = [];
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('console', (m) => m.type() === 'error' && !/40[14]|409/.test(m.text()) && problems.push(`console: ${m.text()}`));
+
+    // Log in: a wrong password is refused on the page, then the admin.
+    const login = new LoginPage(page);
+    await login.open();
+    await axe(page, 'login');
+    await login.login('admin', 'wrong-password');
+    const refusal = await login.fieldOrFormError();
+    assert.ok(refusal.length > 0, 'a refused login says why');
+    await page.$eval('input[name=user]', (e) => (e.value = ''));
+    await page.$eval('input[name=password]', (e) => (e.value = ''));
+    await page.reload();
+    await page.waitForSelector('input[name=user]');
+    await login.login('admin', env.DV_ADMIN_PASSWORD);
+
+    // Dashboard counts match the API.
+    const dash = new DashboardPage(page);
+    await page.waitForSelector('[data-count=vms-total]');
+    const frame = new Frame(page);
+    await frame.jobsPanel();
+    const vms = (await apiGet('/vms?limit=500')).items;
+    const hosts = (await apiGet('/hosts?limit=500')).items;
+    assert.equal(await dash.count('vms-total'), String(vms.length));
+    assert.equal(await dash.count('hosts-total'), String(hosts.length));
+    assert.equal(await dash.count('hosts-ok'), String(hosts.filter((h) => h.state === 'ok').length));
+    assert.equal(await dash.count('vms-shutoff'), String(vms.filter((v) => v.state === 'shutoff').length));
+    await axe(page, 'dashboard');
+    assert.ok((await frame.navTexts()).includes('Virtual machines'));
+
+    // The VM list shows the VMs (first page, sorted by name).
+    const list = new VmListPage(page);
+    figures.vm_list_first_rows_ms = await list.open();
+    figures.vm_list_vms = vms.length;
+    const names = await list.names();
+    assert.ok(names.includes(env.DV_GUEST_VM), 'the tiny guest is listed');
+    assert.ok(names.filter((n) => n.startsWith('webvm')).length >= Math.min(env.DV_SIM_VMS, 20), 'simulated VMs listed');
+    await axe(page, 'vm-list');
+
+    // Changed with virsh: shown in the open page within 2 s.
+    assert.equal(await list.stateOf(env.DV_GUEST_VM), 'shutoff');
+    virsh('start', env.DV_GUEST_VM);
+    figures.virsh_change_shown_ms = await list.waitState(env.DV_GUEST_VM, 'running', 2000);
+
+    // The VM's page: power actions for its state, the serial console with
+    // the tiny guest's boot lines, then Stop from the page.
+    await list.openVm(env.DV_GUEST_VM);
+    const vmPage = new VmPage(page);
+    await page.waitForSelector('button[data-action=stop]');
+    assert.deepEqual((await vmPage.actions()).sort(), ['reboot', 'shutdown', 'stop']);
+    figures.serial_connect_ms = Math.round(await vmPage.openSerial());
+    await vmPage.waitConsoleText('DROVER-GUEST', 60000);
+    await axe(page, 'vm-serial');
+    await vmPage.power('stop');
+    await page.waitForSelector('button[data-action=start]', { timeout: 20000 });
+    await page.waitForSelector('aside.jobs li.job-succeeded', { timeout: 20000 });
+    await page.screenshot({ path: path.join(env.DV_SHOTS, 'vm-stopped.png') });
+
+    // Dark theme by the toggle.
+    await page.click('button.theme'); // light
+    await page.click('button.theme'); // dark
+    await page.waitForFunction(() => document.documentElement.dataset.theme === 'dark', { timeout: 2000 });
+    assert.equal(await page.$eval('button.theme', (b) => b.textContent.trim()), 'Theme: dark');
+    await page.screenshot({ path: path.join(env.DV_SHOTS, 'vm-dark-toggle.png') });
+    await page.click('button.theme'); // back to the system's
+
+    // A session that ends returns to the login page, and back after it.
+    await page.goto(`${URL}/#/vms`);
+    await page.waitForSelector('table.vms tbody tr');
+    await page.evaluate(() => sessionStorage.setItem('drover.token', 'dvs_expired'));
+    await page.waitForSelector('form input[name=user]', { timeout: 5000 });
+    assert.match(page.url(), /#\/login\?next=%2Fvms/);
+    await login.login('admin', env.DV_ADMIN_PASSWORD);
+    await page.waitForSelector('table.vms tbody tr');
+    assert.match(page.url(), /#\/vms$/);
+    await frame.logout();
+
+    // The delegated administrator: VMs yes, storage never.
+    await login.login(env.DV_DELEG_USER, env.DV_DELEG_PASSWORD);
+    await page.waitForSelector('[data-count=vms-total]');
+    assert.equal(await frame.user(), env.DV_DELEG_USER);
+    await list.open();
+    await list.openVm('webvm0');
+    await page.waitForSelector('.facts');
+    assert.equal(await vmPage.hasStorage(), false, 'no storage section for the delegated administrator');
+    const text = await page.$eval('main', (m) => m.textContent);
+    assert.ok(!/Disks|Pool|\.qcow2|\/var\/lib/.test(text), `no storage data on the page: ${text}`);
+    await axe(page, 'vm-delegated');
+    assert.deepEqual(problems, []);
+    console.log(`figures: ${JSON.stringify(figures)}`);
+    console.log('walk: ok');
+} finally {
+    await browser.close();
+    rmSync(profile, { recursive: true, force: true });
+}
