@@ -26,7 +26,7 @@ define_domain(const char *name, const char *dir)
     g_autofree char *xml = g_markup_printf_escaped(
         "<domain type='qemu'><name>%s</name><memory unit='MiB'>128</memory><vcpu>1</vcpu>"
         "<os><type arch='x86_64' machine='pc'>hvm</type><kernel>%s/vmlinuz</kernel>"
-        "<initrd>%s/initrd.img</initrd><cmdline>console=ttyS0 quiet</cmdline></os>"
+        "<initrd>%s/initrd.img</initrd><cmdline>console=ttyS0 quiet drover.echo</cmdline></os>"
         "<features><acpi/></features><on_poweroff>destroy</on_poweroff>"
         "<devices><serial type='pty'><target port='0'/></serial>"
         "<console type='pty'><target type='serial' port='0'/></console></devices></domain>",

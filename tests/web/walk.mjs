@@ -121,12 +121,18 @@ try {
     await page.setBypassCSP(true);
     const problems = [];
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('console', (m) => m.type() === 'error' && !/40[14]|409/.test(m.text()) && problems.push(`console: ${m.text()}`));
+    page.on('console', (m) => m.type() === 'error' && !/status of (400|401|404|409)/.test(m.text()) && problems.push(`console: ${m.text()}`));
 
     // Log in: a wrong password is refused on the page, then the admin.
     const login = new LoginPage(page);
     await login.open();
     await axe(page, 'login');
+    // Empty: the API's refusal names the field, shown beside it.
+    await page.click('button[type=submit]');
+    await page.waitForSelector('#f-user-err');
+    assert.match(await page.$eval('#f-user-err', (e) => e.textContent), /user/);
+    assert.equal(await page.$eval('#f-user', (e) => e.getAttribute('aria-describedby')), 'f-user-err');
+    await page.screenshot({ path: path.join(env.DV_SHOTS, 'login-field-error.png') });
     await login.login('admin', 'wrong-password');
     const refusal = await login.fieldOrFormError();
     assert.ok(refusal.length > 0, 'a refused login says why');
@@ -190,7 +196,15 @@ try {
     await page.waitForSelector('button[data-action=stop]');
     assert.deepEqual((await vmPage.actions()).sort(), ['reboot', 'shutdown', 'stop']);
     figures.serial_connect_ms = Math.round(await vmPage.openSerial());
-    await vmPage.waitConsoleText('DROVER-GUEST', 60000);
+    await vmPage.waitConsoleText('DROVER-GUEST: boot', 60000);
+    // Typed in the page, answered by the guest (drover.echo).
+    await vmPage.waitConsoleText('DROVER-GUEST: echo-ready', 60000);
+    await page.click('.terminal');
+    await page.keyboard.type('hello-web');
+    const e0 = Date.now();
+    await page.keyboard.press('Enter');
+    await vmPage.waitConsoleText('DROVER-GUEST: echo hello-web', 5000);
+    figures.serial_echo_ms = Date.now() - e0;
     await axe(page, 'vm-serial');
     await vmPage.power('stop');
     await page.waitForSelector('button[data-action=start]', { timeout: 20000 });

@@ -17,7 +17,11 @@ export const can = (privilege) => current !== null && current.privset.has(privil
 export const storageHidden = () => current === null || current.storage_redacted === true;
 
 export async function login(user, password) {
-    const r = await post('/session', { user, password });
+    // An empty input is an absent field: the API names what is missing.
+    const body = {};
+    if (user) body.user = user;
+    if (password) body.password = password;
+    const r = await post('/session', body);
     setToken(r.token);
     return load();
 }
