@@ -94,6 +94,7 @@ class VmPage {
 
 // --- helpers -----------------------------------------------------------------
 async function axe(page, name) {
+    assert.deepEqual(await page.evaluate(() => window.cspViolations), [], `CSP violations on ${name}`);
     for (const scheme of ['light', 'dark']) {
         await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: scheme }]);
         await page.evaluate(axeSource);
@@ -117,8 +118,13 @@ const browser = await puppeteer.launch({
 try {
     const page = await browser.newPage();
     await page.setViewport({ width: 1280, height: 720 });
-    // axe is injected into the page: the test's own script, not the app's.
-    await page.setBypassCSP(true);
+    // The page keeps its CSP: axe is evaluated over the DevTools protocol,
+    // which the policy does not govern, and every violation is collected.
+    await page.evaluateOnNewDocument(() => {
+        window.cspViolations = [];
+        document.addEventListener('securitypolicyviolation', (e) =>
+            window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
+    });
     const problems = [];
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
     page.on('console', (m) => m.type() === 'error' && !/status of (400|401|404|409)/.test(m.text()) && problems.push(`console: ${m.text()}`));

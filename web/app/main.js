@@ -6,6 +6,7 @@ import { html, render, useState, useEffect } from './ui.js';
 import { on, token } from './api.js';
 import { load, session, can, storageHidden, logout, forget } from './session.js';
 import { JobsPanel } from './jobs.js';
+import { installStyleShim } from './csp-styles.js';
 import { LoginPage } from './pages/login.js';
 import { DashboardPage } from './pages/dashboard.js';
 import { VmListPage } from './pages/vms.js';
@@ -129,5 +130,6 @@ function App() {
     return html`<${Frame}><h1>Not found</h1><p>No page at ${loc.path}. <a href="#/">Dashboard</a></p><//>`;
 }
 
+installStyleShim();
 applyTheme(localStorage.getItem('drover.theme') || 'system');
 render(html`<${App} />`, document.getElementById('app'));
