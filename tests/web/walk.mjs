@@ -214,7 +214,10 @@ try {
     await axe(page, 'vm-serial');
     await vmPage.power('stop');
     await page.waitForSelector('button[data-action=start]', { timeout: 20000 });
-    await page.waitForSelector('aside.jobs li.job-succeeded', { timeout: 20000 });
+    // Its job, in the panel, ended well.
+    await page.waitForFunction((vm) => [...document.querySelectorAll('aside.jobs li.job-succeeded')].some(
+        (li) => li.querySelector('.job-kind').textContent === 'vm.stop' && li.querySelector('.job-target').textContent === vm),
+    { timeout: 20000 }, env.DV_GUEST_VM);
     await page.screenshot({ path: path.join(env.DV_SHOTS, 'vm-stopped.png') });
 
     // Dark theme by the toggle.
