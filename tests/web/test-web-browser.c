@@ -29,7 +29,9 @@ define_domain(const char *name, const char *dir)
         "<initrd>%s/initrd.img</initrd><cmdline>console=ttyS0 quiet drover.echo</cmdline></os>"
         "<features><acpi/></features><on_poweroff>destroy</on_poweroff>"
         "<devices><serial type='pty'><target port='0'/></serial>"
-        "<console type='pty'><target type='serial' port='0'/></console></devices></domain>",
+        "<console type='pty'><target type='serial' port='0'/></console>"
+        "<graphics type='vnc' autoport='yes' listen='127.0.0.1'/><video><model type='vga'/></video>"
+        "</devices></domain>",
         name, dir, dir);
     g_autofree char *file = g_strdup_printf("%s/%s.xml", dir, name);
     g_autofree char *out = NULL;

@@ -20,6 +20,17 @@ async function apiGet(p) {
     assert.equal(r.status, 200, `GET ${p}`);
     return r.json();
 }
+// Every page of a list (the shared libvirtd may hold a thousand VMs).
+async function apiGetAll(p) {
+    const items = [];
+    let cursor = null;
+    do {
+        const r = await apiGet(`${p}${p.includes('?') ? '&' : '?'}limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+        items.push(...r.items);
+        cursor = r.next_cursor;
+    } while (cursor);
+    return items;
+}
 const virsh = (...a) => execFileSync('virsh', ['-c', 'qemu:///system', ...a], { encoding: 'utf8' });
 const figures = {};
 
@@ -91,6 +102,45 @@ class VmPage {
             { timeout: ms }, text);
     }
 }
+class GraphicalConsole {
+    constructor(page) { this.page = page; }
+    async open() {
+        await this.page.click('button[data-action=vnc]');
+        await this.page.waitForSelector('[data-vnc-status=connected]', { timeout: 10000 });
+    }
+    async status() { return this.page.$eval('[data-vnc-status]', (e) => e.dataset.vncStatus); }
+    // Milliseconds from opening to a canvas with a lit pixel (the guest's
+    // first frame on screen).
+    async firstFrame(ms) {
+        const h = await this.page.waitForFunction(() => {
+            const c = document.querySelector('.vnc .screen canvas');
+            if (!c || !c.width || !c.height) return false;
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            for (let i = 0; i < d.length; i += 4) if (d[i] | d[i + 1] | d[i + 2]) return performance.now() - window.droverVncStart;
+            return false;
+        }, { timeout: ms, polling: 50 });
+        return Math.round(await h.jsonValue());
+    }
+    // The canvas's size on screen, its own size and its box's.
+    async geometry() {
+        return this.page.$eval('.vnc .screen', (box) => {
+            const c = box.querySelector('canvas');
+            const r = c.getBoundingClientRect();
+            const b = box.getBoundingClientRect();
+            return { w: r.width, h: r.height, cw: c.width, ch: c.height, bw: b.width, bh: b.height };
+        });
+    }
+    async setScale(on) {
+        const cur = await this.page.$eval('input[name=vnc-scale]', (e) => e.checked);
+        if (cur !== on) await this.page.click('input[name=vnc-scale]');
+    }
+    async typeText(text) {
+        await this.page.type('#vnc-paste', text);
+        await this.page.click('button[data-action=vnc-type]');
+        await this.page.waitForSelector('[data-vnc-typed]');
+        return this.page.$eval('[data-vnc-typed]', (e) => Number(e.dataset.vncTyped));
+    }
+}
 
 // --- helpers -----------------------------------------------------------------
 async function axe(page, name) {
@@ -115,8 +165,8 @@ const browser = await puppeteer.launch({
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
         '--disable-component-update', '--disable-sync', '--window-size=1280,720'],
 });
+const page = await browser.newPage();
 try {
-    const page = await browser.newPage();
     await page.setViewport({ width: 1280, height: 720 });
     // The page keeps its CSP: axe is evaluated over the DevTools protocol,
     // which the policy does not govern, and every violation is collected.
@@ -157,8 +207,8 @@ try {
     // are read again until they agree (a few tries).
     let vms = [];
     for (let i = 0; ; i++) {
-        vms = (await apiGet('/vms?limit=500')).items;
-        const hosts = (await apiGet('/hosts?limit=500')).items;
+        vms = await apiGetAll('/vms');
+        const hosts = await apiGetAll('/hosts');
         const want = {
             'vms-total': String(vms.length),
             'hosts-total': String(hosts.length),
@@ -212,6 +262,32 @@ try {
     await vmPage.waitConsoleText('DROVER-GUEST: echo hello-web', 5000);
     figures.serial_echo_ms = Date.now() - e0;
     await axe(page, 'vm-serial');
+    // The graphical console beside it: the guest's first frame, scaling,
+    // Ctrl+Alt+Del and pasted text as keys, a reconnect.
+    const vnc = new GraphicalConsole(page);
+    await vnc.open();
+    figures.vnc_connect_ms = Math.round(await page.evaluate(() => window.droverVncConnectMs));
+    figures.vnc_first_frame_ms = await vnc.firstFrame(10000);
+    assert.ok(figures.vnc_first_frame_ms < 2000, `first frame within 2 s: ${figures.vnc_first_frame_ms} ms`);
+    let g = await vnc.geometry();
+    assert.ok(g.cw > 0 && g.ch > 0, 'a framebuffer');
+    assert.ok(g.w <= g.bw + 1 && g.h <= g.bh + 1 && (Math.abs(g.w - g.bw) < 2 || Math.abs(g.h - g.bh) < 2),
+        `scaled to its box: ${JSON.stringify(g)}`);
+    await vnc.setScale(false);
+    await page.waitForFunction(() => {
+        const c = document.querySelector('.vnc .screen canvas');
+        return Math.abs(c.getBoundingClientRect().width - c.width) < 1;
+    }, { timeout: 2000 });
+    g = await vnc.geometry();
+    assert.equal(Math.round(g.w), g.cw, 'unscaled: one pixel a pixel');
+    await vnc.setScale(true);
+    await page.click('button[data-action=vnc-cad]');
+    assert.equal(await vnc.typeText('root'), 4);
+    assert.equal(await vnc.status(), 'connected', 'keys sent, still connected');
+    await axe(page, 'vm-graphical');
+    await page.click('button[data-action=vnc-reconnect]');
+    await page.waitForFunction(() => window.droverVncConnects === 2, { timeout: 10000 });
+    figures.vnc_reconnect_first_frame_ms = await vnc.firstFrame(10000);
     await vmPage.power('stop');
     await page.waitForSelector('button[data-action=start]', { timeout: 20000 });
     // Its job, in the panel, ended well.
@@ -255,6 +331,11 @@ try {
     assert.deepEqual(problems, []);
     console.log(`figures: ${JSON.stringify(figures)}`);
     console.log('walk: ok');
+} catch (e) {
+    // What the screen showed when it failed, for the log.
+    await page.screenshot({ path: path.join(env.DV_SHOTS, 'failure.png') }).catch(() => {});
+    console.error(`walk failed at ${page.url()}; main: ${await page.$eval('main', (m) => m.textContent.slice(0, 2000)).catch(() => '?')}`);
+    throw e;
 } finally {
     await browser.close();
     rmSync(profile, { recursive: true, force: true });

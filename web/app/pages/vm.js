@@ -6,6 +6,7 @@ import { html, useState, useEffect, useRef, usePoll, StateBadge, ErrorNote } fro
 import { get, post } from '../api.js';
 import { can, storageHidden } from '../session.js';
 import { jobsChanged } from '../jobs.js';
+import { GraphicalConsole } from '../vnc.js';
 
 // action → the states it applies to (the API refuses the others).
 const POWER = [
@@ -60,6 +61,7 @@ export function VmPage({ args }) {
     const [error, setError] = useState(null);
     const [actionError, setActionError] = useState(null);
     const [serial, setSerial] = useState(false);
+    const [vnc, setVnc] = useState(false);
     const id = args[0];
 
     usePoll(async () => {
@@ -113,5 +115,10 @@ export function VmPage({ args }) {
         vm.state === 'running' &&
         (serial
             ? html`<${SerialConsole} vm=${vm} /><button onClick=${() => setSerial(false)}>Close console</button>`
-            : html`<button data-action="serial" onClick=${() => setSerial(true)}>Open serial console</button>`)}`;
+            : html`<button data-action="serial" onClick=${() => setSerial(true)}>Open serial console</button>`)}
+        ${can('vm.console') &&
+        vm.state === 'running' &&
+        (vnc
+            ? html`<${GraphicalConsole} vm=${vm} /><button onClick=${() => setVnc(false)}>Close graphical console</button>`
+            : html`<button data-action="vnc" onClick=${() => setVnc(true)}>Open graphical console</button>`)}`;
 }
