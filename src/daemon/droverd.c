@@ -12,6 +12,7 @@
 #include "dv-log.h"
 #include "dv-metrics.h"
 #include "dv-metrics-listen.h"
+#include "dv-web.h"
 #include "dv-secret.h"
 #include "dv-server.h"
 #include "dv-validate.h"
@@ -50,6 +51,7 @@ typedef struct {
     char *log_level;
     char *log_format;
     char *metrics_listen;
+    char *web_root;
 } DvDaemonOptions;
 
 static void
@@ -69,6 +71,7 @@ dv_daemon_options_clear(DvDaemonOptions *o)
     g_free(o->log_level);
     g_free(o->log_format);
     g_free(o->metrics_listen);
+    g_free(o->web_root);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(DvDaemonOptions, dv_daemon_options_clear)
@@ -92,6 +95,7 @@ dv_daemon_load_config(DvDaemonOptions *o, GError **error)
         { "log_level", &o->log_level },
         { "log_format", &o->log_format },
         { "metrics_listen", &o->metrics_listen },
+        { "web_root", &o->web_root },
     };
 
     if (o->config == NULL)
@@ -422,7 +426,7 @@ main(int argc, char **argv)
     DvServerOptions so = { 0 };
     guint resumed = 0, failed = 0;
     GOptionEntry entries[] = {
-        { "config", 'c', 0, G_OPTION_ARG_FILENAME, &o.config, "Config file ([server] keys: state_dir, listen, database, tls_cert, tls_key, self_signed_tls, log_level, log_format, metrics_listen, catalog_reconcile_interval, max_connections, header_timeout, idle_timeout; [hosts] simulated, allow_uri_parameters; [library] root)", "FILE" },
+        { "config", 'c', 0, G_OPTION_ARG_FILENAME, &o.config, "Config file ([server] keys: state_dir, listen, database, tls_cert, tls_key, self_signed_tls, log_level, log_format, metrics_listen, web_root, catalog_reconcile_interval, max_connections, header_timeout, idle_timeout; [hosts] simulated, allow_uri_parameters; [library] root)", "FILE" },
         { "state-dir", 's', 0, G_OPTION_ARG_FILENAME, &o.state_dir, "State directory (default /var/lib/drover)", "DIR" },
         { "listen", 'l', 0, G_OPTION_ARG_STRING, &o.listen, "Listen address (default " DV_DEFAULT_LISTEN ")", "ADDR:PORT" },
         { "database", 'd', 0, G_OPTION_ARG_STRING, &o.database, "SQLite file or postgresql:// URI (default <state-dir>/drover.db)", "DB" },
@@ -440,6 +444,7 @@ main(int argc, char **argv)
         { "log-level", 0, 0, G_OPTION_ARG_STRING, &o.log_level, "Log messages of this level and above: error, warning, info (default), debug ([server] log_level)", "LEVEL" },
         { "log-format", 0, 0, G_OPTION_ARG_STRING, &o.log_format, "Log to stderr as text or json (default: the journal under systemd, else text; [server] log_format)", "FORMAT" },
         { "metrics-listen", 0, 0, G_OPTION_ARG_STRING, &o.metrics_listen, "Also serve GET /metrics here, plain HTTP without authentication, for a scraper on a trusted network ([server] metrics_listen)", "ADDR:PORT" },
+        { "web-root", 0, 0, G_OPTION_ARG_FILENAME, &o.web_root, "Serve the web console's files from DIR at / (default: the build tree's web/ when run from it, else the installed one; none: off; [server] web_root)", "DIR" },
         { "version", 0, 0, G_OPTION_ARG_NONE, &o.version, "Print the version and exit", NULL },
         { "dump-ops", 0, 0, G_OPTION_ARG_NONE, &o.dump_ops, "Print the operation table, the job kinds and the privileges as JSON and exit (tools/check-ops)", NULL },
         { "dump-openapi", 0, 0, G_OPTION_ARG_NONE, &o.dump_openapi, "Print the API's OpenAPI 3.1 document (docs/openapi.json) and exit", NULL },
@@ -543,6 +548,17 @@ main(int argc, char **argv)
     so.listen = o.listen;
     so.tls_cert_file = o.tls_cert;
     so.tls_key_file = o.tls_key;
+    /* Given: it must be there.  The default is used when present; a
+     * build with -Dweb=false has none (docs/WEB.md). */
+    if (o.web_root == NULL) {
+        g_autofree char *def = dv_web_default_root();
+        if (g_file_test(def, G_FILE_TEST_IS_DIR))
+            o.web_root = g_steal_pointer(&def);
+        else
+            g_message("no web console at %s: / answers 404", def);
+    }
+    if (g_strcmp0(o.web_root, "none") != 0)
+        so.web_root = o.web_root;
     if (!dv_daemon_load_server_limits(o.config, &so, &error)) {
         g_printerr("droverd: config %s: %s\n", o.config, error->message);
         return DV_EXIT_USAGE;

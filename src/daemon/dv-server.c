@@ -12,6 +12,7 @@
 #include "dv-upload.h"
 #include "dv-validate.h"
 #include "dv-vms.h"
+#include "dv-web.h"
 
 #include <errno.h>
 #include <libsoup/soup.h>
@@ -64,6 +65,7 @@ struct _DvServer {
     gboolean at_limit;    /* logged "limit reached", not yet "back under" */
     guint64 n_refused;
     gboolean fd_exhausted;
+    DvWeb *web; /* NULL: the web console is not installed */
 };
 
 typedef struct {
@@ -2305,6 +2307,12 @@ dv_server_handler(SoupServer *soup, SoupServerMessage *msg, const char *path, GH
 
     if (dv_server_upload_answer(msg))
         return;
+    /* Everything outside the API is the web console's (dv-web.h). */
+    if (!g_str_has_prefix(raw_path, DV_API_PREFIX "/") && g_strcmp0(raw_path, DV_API_PREFIX) != 0 &&
+        g_strcmp0(raw_path, "/metrics") != 0) {
+        dv_web_serve(server->web, msg, method, raw_path);
+        return;
+    }
     if (strlen(raw_path) > DV_MAX_PATH || (raw_query != NULL && strlen(raw_query) > DV_MAX_QUERY)) {
         g_autoptr(GError) error = NULL;
         dv_set_field_error(&error, DV_ERROR_TOO_LARGE, NULL, "the request URI is too long");
@@ -2468,6 +2476,10 @@ dv_server_new(DvEngine *engine, const DvServerOptions *opts, GError **error)
         g_free(server);
         return NULL;
     }
+    if (opts->web_root != NULL && (server->web = dv_web_new(opts->web_root, error)) == NULL) {
+        g_free(server);
+        return NULL;
+    }
     server->context = g_main_context_ref_thread_default();
     server->streams = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                             (GDestroyNotify)g_ptr_array_unref);
@@ -2553,6 +2565,7 @@ dv_server_free(DvServer *server)
     g_clear_object(&server->cert);
     g_hash_table_unref(server->streams);
     g_main_context_unref(server->context);
+    g_clear_pointer(&server->web, dv_web_free);
     g_free(server->url);
     g_free(server);
 }

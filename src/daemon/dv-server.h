@@ -29,6 +29,9 @@ typedef struct {
     guint max_connections;
     guint header_timeout;
     guint idle_timeout;
+    /* The web console's files, served at "/" (dv-web.h); NULL: none,
+     * "/" answers 404. */
+    const char *web_root;
 } DvServerOptions;
 
 /* Listens on opts->listen.  A non-loopback address without a certificate

@@ -1,0 +1,342 @@
+// The browser walk of tests/web/test-web-browser.c: headless Chromium
+// over the DevTools protocol (puppeteer-core), one page object per page,
+// axe-core on every page in light and dark.  Exits non-zero on the first
+// failed assertion; prints "walk: ok" and the figures at the end.
+import { createRequire } from 'node:module';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import assert from 'node:assert/strict';
+
+const env = process.env;
+const require = createRequire(`${env.DV_WEB_NODE_MODULES}/`);
+const puppeteer = require('puppeteer-core');
+const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const URL = env.DV_URL;
+
+async function apiGet(p) {
+    const r = await fetch(`${URL}/api/v1${p}`, { headers: { Authorization: `Bearer ${env.DV_TOKEN}` } });
+    assert.equal(r.status, 200, `GET ${p}`);
+    return r.json();
+}
+// Every page of a list (the shared libvirtd may hold a thousand VMs).
+async function apiGetAll(p) {
+    const items = [];
+    let cursor = null;
+    do {
+        const r = await apiGet(`${p}${p.includes('?') ? '&' : '?'}limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+        items.push(...r.items);
+        cursor = r.next_cursor;
+    } while (cursor);
+    return items;
+}
+const virsh = (...a) => execFileSync('virsh', ['-c', 'qemu:///system', ...a], { encoding: 'utf8' });
+const figures = {};
+
+// --- page objects ---------------------------------------------------------
+class LoginPage {
+    constructor(page) { this.page = page; }
+    async open() {
+        await this.page.goto(`${URL}/#/login`, { waitUntil: 'load' });
+        await this.page.waitForSelector('form input[name=user]');
+    }
+    async login(user, password) {
+        await this.page.type('input[name=user]', user);
+        await this.page.type('input[name=password]', password);
+        await this.page.click('button[type=submit]');
+    }
+    async fieldOrFormError() {
+        await this.page.waitForSelector('[role=alert]');
+        return this.page.$eval('[role=alert]', (e) => e.textContent);
+    }
+}
+class Frame {
+    constructor(page) { this.page = page; }
+    async navTexts() { return this.page.$$eval('header nav a', (as) => as.map((a) => a.textContent.trim())); }
+    async user() { return this.page.$eval('.user', (e) => e.dataset.user); }
+    async jobsPanel() { return this.page.waitForSelector('aside.jobs'); }
+    async logout() { await this.page.click('header button:last-of-type'); await this.page.waitForSelector('form input[name=user]'); }
+}
+class DashboardPage {
+    constructor(page) { this.page = page; }
+    async open() { await this.page.goto(`${URL}/#/`); await this.page.waitForSelector('[data-count=vms-total]'); }
+    async count(id) {
+        return this.page.$eval(`[data-count=${id}] .tile-value`, (e) => e.textContent.trim()).catch(() => '0');
+    }
+}
+class VmListPage {
+    constructor(page) { this.page = page; }
+    async open() {
+        const t0 = Date.now();
+        await this.page.goto(`${URL}/#/vms`);
+        await this.page.waitForSelector('table.vms tbody tr');
+        return Date.now() - t0;
+    }
+    async names() { return this.page.$$eval('table.vms tbody tr', (rs) => rs.map((r) => r.dataset.vm)); }
+    async stateOf(name) {
+        return this.page.$eval(`tr[data-vm="${name}"]`, (r) => r.dataset.state).catch(() => null);
+    }
+    async waitState(name, state, ms) {
+        const t0 = Date.now();
+        await this.page.waitForSelector(`tr[data-vm="${name}"][data-state="${state}"]`, { timeout: ms });
+        return Date.now() - t0;
+    }
+    async filter(prefix) { await this.page.type('#vm-filter-name', prefix); }
+    async openVm(name) { await this.page.click(`tr[data-vm="${name}"] a`); await this.page.waitForSelector('h1'); }
+}
+class VmPage {
+    constructor(page) { this.page = page; }
+    async actions() { return this.page.$$eval('.actions button', (bs) => bs.map((b) => b.dataset.action)); }
+    async power(action) { await this.page.click(`button[data-action=${action}]`); }
+    async hasStorage() { return (await this.page.$('[data-section=storage]')) !== null; }
+    async openSerial() {
+        await this.page.waitForSelector('button[data-action=serial]', { timeout: 30000 });
+        await this.page.click('button[data-action=serial]');
+        await this.page.waitForSelector('[data-console-status=connected]', { timeout: 10000 });
+        return this.page.evaluate(() => window.droverConsoleConnectMs);
+    }
+    async waitConsoleText(text, ms) {
+        await this.page.waitForFunction(
+            (t) => (document.querySelector('.terminal .xterm-rows') || {}).textContent?.includes(t),
+            { timeout: ms }, text);
+    }
+}
+class GraphicalConsole {
+    constructor(page) { this.page = page; }
+    async open() {
+        await this.page.click('button[data-action=vnc]');
+        await this.page.waitForSelector('[data-vnc-status=connected]', { timeout: 10000 });
+    }
+    async status() { return this.page.$eval('[data-vnc-status]', (e) => e.dataset.vncStatus); }
+    // Milliseconds from opening to a canvas with a lit pixel (the guest's
+    // first frame on screen).
+    async firstFrame(ms) {
+        const h = await this.page.waitForFunction(() => {
+            const c = document.querySelector('.vnc .screen canvas');
+            if (!c || !c.width || !c.height) return false;
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            for (let i = 0; i < d.length; i += 4) if (d[i] | d[i + 1] | d[i + 2]) return performance.now() - window.droverVncStart;
+            return false;
+        }, { timeout: ms, polling: 50 });
+        return Math.round(await h.jsonValue());
+    }
+    // The canvas's size on screen, its own size and its box's.
+    async geometry() {
+        return this.page.$eval('.vnc .screen', (box) => {
+            const c = box.querySelector('canvas');
+            const r = c.getBoundingClientRect();
+            const b = box.getBoundingClientRect();
+            return { w: r.width, h: r.height, cw: c.width, ch: c.height, bw: b.width, bh: b.height };
+        });
+    }
+    async setScale(on) {
+        const cur = await this.page.$eval('input[name=vnc-scale]', (e) => e.checked);
+        if (cur !== on) await this.page.click('input[name=vnc-scale]');
+    }
+    async typeText(text) {
+        await this.page.type('#vnc-paste', text);
+        await this.page.click('button[data-action=vnc-type]');
+        await this.page.waitForSelector('[data-vnc-typed]');
+        return this.page.$eval('[data-vnc-typed]', (e) => Number(e.dataset.vncTyped));
+    }
+}
+
+// --- helpers -----------------------------------------------------------------
+async function axe(page, name) {
+    assert.deepEqual(await page.evaluate(() => window.cspViolations), [], `CSP violations on ${name}`);
+    for (const scheme of ['light', 'dark']) {
+        await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: scheme }]);
+        await page.evaluate(axeSource);
+        const r = await page.evaluate(async () => window.axe.run(document, { resultTypes: ['violations'] }));
+        const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+        await page.screenshot({ path: path.join(env.DV_SHOTS, `${name}-${scheme}.png`) });
+        assert.deepEqual(bad.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`), [],
+            `axe on ${name} (${scheme})`);
+    }
+    await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'light' }]);
+}
+
+const profile = mkdtempSync(path.join(tmpdir(), 'dv-chromium-'));
+const browser = await puppeteer.launch({
+    executablePath: env.DV_CHROMIUM,
+    headless: true,
+    userDataDir: profile,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', '--window-size=1280,720'],
+});
+const page = await browser.newPage();
+try {
+    await page.setViewport({ width: 1280, height: 720 });
+    // The page keeps its CSP: axe is evaluated over the DevTools protocol,
+    // which the policy does not govern, and every violation is collected.
+    await page.evaluateOnNewDocument(() => {
+        window.cspViolations = [];
+        document.addEventListener('securitypolicyviolation', (e) =>
+            window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
+    });
+    const problems = [];
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('console', (m) => m.type() === 'error' && !/status of (400|401|404|409)/.test(m.text()) && problems.push(`console: ${m.text()}`));
+
+    // Log in: a wrong password is refused on the page, then the admin.
+    const login = new LoginPage(page);
+    await login.open();
+    await axe(page, 'login');
+    // Empty: the API's refusal names the field, shown beside it.
+    await page.click('button[type=submit]');
+    await page.waitForSelector('#f-user-err');
+    assert.match(await page.$eval('#f-user-err', (e) => e.textContent), /user/);
+    assert.equal(await page.$eval('#f-user', (e) => e.getAttribute('aria-describedby')), 'f-user-err');
+    await page.screenshot({ path: path.join(env.DV_SHOTS, 'login-field-error.png') });
+    await login.login('admin', 'wrong-password');
+    const refusal = await login.fieldOrFormError();
+    assert.ok(refusal.length > 0, 'a refused login says why');
+    await page.$eval('input[name=user]', (e) => (e.value = ''));
+    await page.$eval('input[name=password]', (e) => (e.value = ''));
+    await page.reload();
+    await page.waitForSelector('input[name=user]');
+    await login.login('admin', env.DV_ADMIN_PASSWORD);
+
+    // Dashboard counts match the API.
+    const dash = new DashboardPage(page);
+    await page.waitForSelector('[data-count=vms-total]');
+    const frame = new Frame(page);
+    await frame.jobsPanel();
+    // The shared libvirtd's other VMs may change meanwhile: page and API
+    // are read again until they agree (a few tries).
+    let vms = [];
+    for (let i = 0; ; i++) {
+        vms = await apiGetAll('/vms');
+        const hosts = await apiGetAll('/hosts');
+        const want = {
+            'vms-total': String(vms.length),
+            'hosts-total': String(hosts.length),
+            'hosts-ok': String(hosts.filter((h) => h.state === 'ok').length),
+            'vms-shutoff': String(vms.filter((v) => v.state === 'shutoff').length),
+        };
+        const got = {};
+        for (const k of Object.keys(want)) got[k] = await dash.count(k);
+        if (JSON.stringify(got) === JSON.stringify(want)) break;
+        if (i === 5) assert.deepEqual(got, want, 'dashboard counts equal the API');
+        await new Promise((r) => setTimeout(r, 3500));
+    }
+    await axe(page, 'dashboard');
+    assert.ok((await frame.navTexts()).includes('Virtual machines'));
+
+    // The VM list shows the VMs (first page, sorted by name).
+    const list = new VmListPage(page);
+    figures.vm_list_first_rows_ms = await list.open();
+    figures.vm_list_vms = vms.length;
+    assert.equal((await list.names()).length, Math.min(vms.length, 50), 'a page of 50 VMs');
+    await axe(page, 'vm-list');
+    // Filtered by the API: the simulated host's VMs, then the guest alone.
+    await list.filter('webvm');
+    await page.waitForFunction((n) => document.querySelectorAll('table.vms tbody tr').length === n, {}, Number(env.DV_SIM_VMS));
+    await page.$eval('#vm-filter-name', (e) => (e.value = ''));
+    await page.goto(`${URL}/#/`);
+    await list.open();
+    await list.filter(env.DV_GUEST_VM);
+    await page.waitForFunction(() => document.querySelectorAll('table.vms tbody tr').length === 1);
+    assert.deepEqual(await list.names(), [env.DV_GUEST_VM]);
+
+    // Changed with virsh: shown in the open page within 2 s.
+    assert.equal(await list.stateOf(env.DV_GUEST_VM), 'shutoff');
+    virsh('start', env.DV_GUEST_VM);
+    figures.virsh_change_shown_ms = await list.waitState(env.DV_GUEST_VM, 'running', 2000);
+
+    // The VM's page: power actions for its state, the serial console with
+    // the tiny guest's boot lines, then Stop from the page.
+    await list.openVm(env.DV_GUEST_VM);
+    const vmPage = new VmPage(page);
+    await page.waitForSelector('button[data-action=stop]');
+    assert.deepEqual((await vmPage.actions()).sort(), ['reboot', 'shutdown', 'stop']);
+    figures.serial_connect_ms = Math.round(await vmPage.openSerial());
+    await vmPage.waitConsoleText('DROVER-GUEST: boot', 60000);
+    // Typed in the page, answered by the guest (drover.echo).
+    await vmPage.waitConsoleText('DROVER-GUEST: echo-ready', 60000);
+    await page.click('.terminal');
+    await page.keyboard.type('hello-web');
+    const e0 = Date.now();
+    await page.keyboard.press('Enter');
+    await vmPage.waitConsoleText('DROVER-GUEST: echo hello-web', 5000);
+    figures.serial_echo_ms = Date.now() - e0;
+    await axe(page, 'vm-serial');
+    // The graphical console beside it: the guest's first frame, scaling,
+    // Ctrl+Alt+Del and pasted text as keys, a reconnect.
+    const vnc = new GraphicalConsole(page);
+    await vnc.open();
+    figures.vnc_connect_ms = Math.round(await page.evaluate(() => window.droverVncConnectMs));
+    figures.vnc_first_frame_ms = await vnc.firstFrame(10000);
+    assert.ok(figures.vnc_first_frame_ms < 2000, `first frame within 2 s: ${figures.vnc_first_frame_ms} ms`);
+    let g = await vnc.geometry();
+    assert.ok(g.cw > 0 && g.ch > 0, 'a framebuffer');
+    assert.ok(g.w <= g.bw + 1 && g.h <= g.bh + 1 && (Math.abs(g.w - g.bw) < 2 || Math.abs(g.h - g.bh) < 2),
+        `scaled to its box: ${JSON.stringify(g)}`);
+    await vnc.setScale(false);
+    await page.waitForFunction(() => {
+        const c = document.querySelector('.vnc .screen canvas');
+        return Math.abs(c.getBoundingClientRect().width - c.width) < 1;
+    }, { timeout: 2000 });
+    g = await vnc.geometry();
+    assert.equal(Math.round(g.w), g.cw, 'unscaled: one pixel a pixel');
+    await vnc.setScale(true);
+    await page.click('button[data-action=vnc-cad]');
+    assert.equal(await vnc.typeText('root'), 4);
+    assert.equal(await vnc.status(), 'connected', 'keys sent, still connected');
+    await axe(page, 'vm-graphical');
+    await page.click('button[data-action=vnc-reconnect]');
+    await page.waitForFunction(() => window.droverVncConnects === 2, { timeout: 10000 });
+    figures.vnc_reconnect_first_frame_ms = await vnc.firstFrame(10000);
+    await vmPage.power('stop');
+    await page.waitForSelector('button[data-action=start]', { timeout: 20000 });
+    // Its job, in the panel, ended well.
+    await page.waitForFunction((vm) => [...document.querySelectorAll('aside.jobs li.job-succeeded')].some(
+        (li) => li.querySelector('.job-kind').textContent === 'vm.stop' && li.querySelector('.job-target').textContent === vm),
+    { timeout: 20000 }, env.DV_GUEST_VM);
+    await page.screenshot({ path: path.join(env.DV_SHOTS, 'vm-stopped.png') });
+
+    // Dark theme by the toggle.
+    await page.click('button.theme'); // light
+    await page.click('button.theme'); // dark
+    await page.waitForFunction(() => document.documentElement.dataset.theme === 'dark', { timeout: 2000 });
+    assert.equal(await page.$eval('button.theme', (b) => b.textContent.trim()), 'Theme: dark');
+    await page.screenshot({ path: path.join(env.DV_SHOTS, 'vm-dark-toggle.png') });
+    await page.click('button.theme'); // back to the system's
+
+    // A session that ends returns to the login page, and back after it.
+    await page.goto(`${URL}/#/vms`);
+    await page.waitForSelector('table.vms tbody tr');
+    await page.evaluate(() => sessionStorage.setItem('drover.token', 'dvs_expired'));
+    await page.waitForSelector('form input[name=user]', { timeout: 5000 });
+    assert.match(page.url(), /#\/login\?next=%2Fvms/);
+    await login.login('admin', env.DV_ADMIN_PASSWORD);
+    await page.waitForSelector('table.vms tbody tr');
+    assert.match(page.url(), /#\/vms$/);
+    await frame.logout();
+
+    // The delegated administrator: VMs yes, storage never.
+    await login.login(env.DV_DELEG_USER, env.DV_DELEG_PASSWORD);
+    await page.waitForSelector('[data-count=vms-total]');
+    assert.equal(await frame.user(), env.DV_DELEG_USER);
+    await list.open();
+    await list.filter('webvm0');
+    await page.waitForFunction(() => document.querySelectorAll('table.vms tbody tr').length === 1);
+    await list.openVm('webvm0');
+    await page.waitForSelector('.facts');
+    assert.equal(await vmPage.hasStorage(), false, 'no storage section for the delegated administrator');
+    const text = await page.$eval('main', (m) => m.textContent);
+    assert.ok(!/Disks|Pool|\.qcow2|\/var\/lib/.test(text), `no storage data on the page: ${text}`);
+    await axe(page, 'vm-delegated');
+    assert.deepEqual(problems, []);
+    console.log(`figures: ${JSON.stringify(figures)}`);
+    console.log('walk: ok');
+} catch (e) {
+    // What the screen showed when it failed, for the log.
+    await page.screenshot({ path: path.join(env.DV_SHOTS, 'failure.png') }).catch(() => {});
+    console.error(`walk failed at ${page.url()}; main: ${await page.$eval('main', (m) => m.textContent.slice(0, 2000)).catch(() => '?')}`);
+    throw e;
+} finally {
+    await browser.close();
+    rmSync(profile, { recursive: true, force: true });
+}
