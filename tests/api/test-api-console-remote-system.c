@@ -160,11 +160,14 @@ rfb_handshake(SoupWebsocketConnection *ws, Rfb *r, guint *ret_width, guint *ret_
     rfb_take(r, NULL, be32(init + 20), "desktop name");
 }
 
-/* Asks for Raw pixels and QEMU's LED state pseudo-encoding (-261). */
+/* Asks for Raw pixels, DesktopSize (-223: the guest switches video
+ * modes as it boots; noVNC asks for it too) and QEMU's LED state
+ * (-261). */
 static void
 rfb_set_encodings(SoupWebsocketConnection *ws)
 {
-    static const guint8 msg[] = { 2, 0, 0, 2, 0, 0, 0, 0, 0xff, 0xff, 0xfe, 0xfb };
+    static const guint8 msg[] = { 2,    0,    0,    3,    0,    0,    0,    0,
+                                  0xff, 0xff, 0xff, 0x21, 0xff, 0xff, 0xfe, 0xfb };
     soup_websocket_connection_send_binary(ws, msg, sizeof(msg));
 }
 
@@ -186,10 +189,11 @@ rfb_request(SoupWebsocketConnection *ws, gboolean incremental, guint width, guin
 
 /* Reads one FramebufferUpdate: the pixels of its Raw rectangles fed to
  * @sum (may be NULL), the LED state into *ret_leds when it holds one
- * (else left), the pixel bytes' count returned.  Other server messages
- * (Bell, ServerCutText) are skipped. */
+ * (else left), a new size into *ret_resized, the pixel bytes' count
+ * returned.  Other server messages (Bell, ServerCutText) are skipped. */
 static gsize
-rfb_read_update(Rfb *r, guint bpp, GChecksum *sum, int *ret_leds, gboolean *ret_varied)
+rfb_read_update(Rfb *r, guint bpp, GChecksum *sum, int *ret_leds, gboolean *ret_varied,
+                guint *ret_resized)
 {
     guint8 head[4];
     gsize pixels = 0;
@@ -228,6 +232,11 @@ rfb_read_update(Rfb *r, guint bpp, GChecksum *sum, int *ret_leds, gboolean *ret_
                     *ret_varied = TRUE;
             g_byte_array_remove_range(r->in, 0, (guint)len);
             pixels += len;
+        } else if (enc == -223) {
+            if (ret_resized != NULL) {
+                ret_resized[0] = w;
+                ret_resized[1] = h;
+            }
         } else if (enc == -261) {
             guint8 led;
             rfb_take(r, &led, 1, "LED state");
@@ -240,17 +249,32 @@ rfb_read_update(Rfb *r, guint bpp, GChecksum *sum, int *ret_leds, gboolean *ret_
     return pixels;
 }
 
+static void rfb_request(SoupWebsocketConnection *ws, gboolean incremental, guint width,
+                        guint height);
+
 /* Reads updates until a whole frame's pixels came (an update may hold
- * the LED state only, or part of the screen). */
+ * the LED state only, or part of the screen).  A new size starts over
+ * with a request for the whole new screen, as noVNC does. */
 static void
-rfb_read_frame(Rfb *r, guint width, guint height, guint bpp, GChecksum *sum, int *ret_leds,
-               gboolean *ret_varied)
+rfb_read_frame(SoupWebsocketConnection *ws, Rfb *r, guint *width, guint *height, guint bpp,
+               GChecksum *sum, int *ret_leds, gboolean *ret_varied)
 {
     gsize got = 0;
 
-    while (got < (gsize)width * height * bpp)
-        got += rfb_read_update(r, bpp, sum, ret_leds, ret_varied);
-    g_assert_cmpuint(got, ==, (gsize)width * height * bpp);
+    while (got < (gsize)*width * *height * bpp) {
+        guint size[2] = { 0, 0 };
+        got += rfb_read_update(r, bpp, sum, ret_leds, ret_varied, size);
+        if (size[0] > 0) {
+            g_printerr("# the display is now %ux%u\n", size[0], size[1]);
+            *width = size[0];
+            *height = size[1];
+            got = 0;
+            if (sum != NULL)
+                g_checksum_reset(sum);
+            rfb_request(ws, FALSE, *width, *height);
+        }
+    }
+    g_assert_cmpuint(got, ==, (gsize)*width * *height * bpp);
 }
 
 /* Connects, handshakes and reads the first whole frame; returns the time
@@ -270,7 +294,7 @@ first_frame(DvTestDaemon *d, const char *vm, SoupWebsocketConnection **ret_ws, R
     rfb_handshake(*ret_ws, r, ret_width, ret_height, ret_bpp);
     rfb_set_encodings(*ret_ws);
     rfb_request(*ret_ws, FALSE, *ret_width, *ret_height);
-    rfb_read_frame(r, *ret_width, *ret_height, *ret_bpp, sum, NULL, &varied);
+    rfb_read_frame(*ret_ws, r, ret_width, ret_height, *ret_bpp, sum, NULL, &varied);
     us = g_get_monotonic_time() - t0;
     g_assert_true(varied); /* something is drawn: not one colour */
     *ret_sum = g_strdup(g_checksum_get_string(sum));
@@ -525,7 +549,7 @@ test_remote(void)
         while (!changed && g_get_monotonic_time() - t0 < 60 * G_USEC_PER_SEC) {
             g_autoptr(GChecksum) s = g_checksum_new(G_CHECKSUM_SHA256);
             rfb_request(ws, FALSE, width, height);
-            rfb_read_frame(&r, width, height, bpp, s, &leds, NULL);
+            rfb_read_frame(ws, &r, &width, &height, bpp, s, &leds, NULL);
             changed = g_strcmp0(g_checksum_get_string(s), sum) != 0;
             if (!changed)
                 g_usleep(200 * 1000);
@@ -543,7 +567,7 @@ test_remote(void)
             while (r.in->len == 0 && g_get_monotonic_time() < wait)
                 g_main_context_iteration(NULL, FALSE);
             if (r.in->len > 0)
-                rfb_read_update(&r, bpp, NULL, &leds, NULL);
+                rfb_read_update(&r, bpp, NULL, &leds, NULL, NULL);
         }
         g_printerr("# tiny guest: LED state %d after %.1f s of Caps Lock\n", leds,
                    (g_get_monotonic_time() - t0) / 1e6);
