@@ -254,9 +254,9 @@ dv_virt_graphics_open_remote(DvVirtOp *op, virDomainPtr dom, xmlNode *graphics,
     locked = dv_virt_graphics_one_time_password();
     if (!dv_virt_graphics_set_password(op, dom, graphics, dv_secret_get_string(locked),
                                        "1970-01-01T00:00:01", &expire_error))
-        g_warning("domain %s: the one-time display password could not be expired (it ends "
-                  "within %u s anyway): %s",
-                  name, password_seconds, expire_error->message);
+        g_warning("domain %s: the one-time display password could not be expired (it "
+                  "expires by itself within %d s): %s",
+                  name, DV_VIRT_GRAPHICS_PASSWORD_SECONDS, expire_error->message);
     g_mutex_unlock(&dv_virt_graphics_remote_lock);
     if (conn == NULL)
         return -1;
