@@ -519,6 +519,20 @@ test_remote(void)
     define_tiny(unix_uri, tiny_vm, dir);
     wait_running(d, tiny_vm);
 
+    /* Drover's display on a remote host names no address (the host's
+     * qemu.conf vnc_listen: 127.0.0.1 by default, so droverd on this
+     * machine connects there; docs/VIRT.md). */
+    {
+        const char *const inactive[] = { "dumpxml", "--inactive", far_vm, NULL };
+        const char *const live[] = { "dumpxml", far_vm, NULL };
+        g_autofree char *ixml = virsh2(unix_uri, inactive, TRUE);
+        g_autofree char *lxml = virsh2(unix_uri, live, TRUE);
+        g_assert_nonnull(strstr(ixml, "<graphics type='vnc'"));
+        g_assert_nonnull(strstr(ixml, "<listen type='address'/>")); /* no address */
+        g_assert_nonnull(strstr(ixml, "passwdValidTo='1970-01-01T00:00:01'"));
+        g_assert_nonnull(strstr(lxml, "address='127.0.0.1'"));
+    }
+
     /* First frames, local (descriptor) then remote (TCP, password). */
     local_us = first_frame(d, local_vm, &ws, &r, &width, &height, &bpp, &sum);
     rfb_keep(ws, &r);

@@ -102,8 +102,8 @@ dv_virt_graphics_connect_address(const char *listen, const char *uri_host, GErro
             return g_strdup(listen);
         dv_set_field_error(error, DV_ERROR_NOT_SUPPORTED, "type",
                            "type: the display listens on the host's loopback (%s) only, which "
-                           "droverd on another machine cannot reach; define the display with a "
-                           "listen address of the host (graphics_listen)",
+                           "droverd on another machine cannot reach; set vnc_listen in the "
+                           "host's qemu.conf to an address droverd reaches (docs/VIRT.md)",
                            listen);
         return NULL;
     }

@@ -123,14 +123,12 @@ JsonObject *dv_virt_host_get_daemon_limits(DvVirtHost *host, GError **error);
  *  "qemu"), vcpus (default 1), memory_mib*, generation (1 BIOS/pc, 2 UEFI/
  *  q35), secure_boot (default: generation == 2), graphics ("vnc",
  *  "spice" or "none", the default; its TCP listener on graphics_listen,
- *  default DV_VIRT_GRAPHICS_LISTEN, locked by a password that has
- *  already expired), serial_log (path of a file serial console), serial_append
- *  (open it without truncating: a migrated guest's log goes on),
- *  kernel, initrd, cmdline (direct kernel boot),
- *  disks: [{path*, format ("qcow2"|"raw"), device ("disk"|"cdrom"),
- *           readonly, bus ("virtio"|"sata"|"ide"|"scsi")}],
- *  networks: [{network | bridge, mac}]}
- * Input errors are DV_ERROR_INVALID_ARGUMENT naming the field. */
+ *  default DV_VIRT_GRAPHICS_LISTEN, "" for none (the host's qemu.conf
+ *  vnc_listen), locked by a password that has already expired), serial_log (path of a file serial
+ * console), serial_append (open it without truncating: a migrated guest's log goes on), kernel,
+ * initrd, cmdline (direct kernel boot), disks: [{path*, format ("qcow2"|"raw"), device
+ * ("disk"|"cdrom"), readonly, bus ("virtio"|"sata"|"ide"|"scsi")}], networks: [{network | bridge,
+ * mac}]} Input errors are DV_ERROR_INVALID_ARGUMENT naming the field. */
 char *dv_virt_domain_xml_new(JsonObject *spec, GError **error);
 
 /* ---- domains (all identified by UUID) --------------------------------- */
