@@ -10,7 +10,8 @@
  *  - the next word of a command (nouns, then verbs);
  *  - options of the command found, and the global options, when CUR
  *    starts with '-';
- *  - the choices of a DV_CLI_OPT_CHOICE option (and of --output);
+ *  - the choices of a DV_CLI_OPT_CHOICE option (and of --output), after
+ *    the option's word or in it ("--output=j" gives "--output=json");
  *  - names of objects read from the server for a positional argument
  *    whose place in the command's path names a collection ("/vms/{0}"),
  *    or whose name does (VM, HOST...), and for options that name one.
@@ -93,12 +94,21 @@ dv_cli_complete_print(FILE *out, const char *candidate, const char *cur)
         fprintf(out, "%s\n", candidate);
 }
 
+/* A value candidate: after @prefix ("--host=", for a word completed
+ * whole) or alone (""). */
 static void
-dv_cli_complete_choices(FILE *out, const char *choices, const char *cur)
+dv_cli_complete_print_value(FILE *out, const char *prefix, const char *candidate, const char *cur)
+{
+    if (g_str_has_prefix(candidate, cur))
+        fprintf(out, "%s%s\n", prefix, candidate);
+}
+
+static void
+dv_cli_complete_choices(FILE *out, const char *prefix, const char *choices, const char *cur)
 {
     g_auto(GStrv) words = g_strsplit(choices, "|", -1);
     for (guint i = 0; words[i] != NULL; i++)
-        dv_cli_complete_print(out, words[i], cur);
+        dv_cli_complete_print_value(out, prefix, words[i], cur);
 }
 
 static const DvCliGlobalOption *
@@ -150,7 +160,8 @@ dv_cli_complete_command_words(const DvCliCommand *cmd)
 /* Names (or ids, for collections without names) of @collection starting
  * with @cur, from the server; nothing on any error. */
 static void
-dv_cli_complete_names(DvCli *cli, const char *collection, const char *cur, FILE *out)
+dv_cli_complete_names(DvCli *cli, const char *collection, const char *prefix, const char *cur,
+                      FILE *out)
 {
     g_autoptr(GString) path = g_string_new(collection);
     g_autoptr(GError) error = NULL;
@@ -184,7 +195,7 @@ dv_cli_complete_names(DvCli *cli, const char *collection, const char *cur, FILE 
             name = dv_json_get_string(o, "id", NULL);
         /* A name with a newline would split into two candidates. */
         if (name != NULL && strchr(name, '\n') == NULL)
-            dv_cli_complete_print(out, name, cur);
+            dv_cli_complete_print_value(out, prefix, name, cur);
     }
 }
 
@@ -213,6 +224,33 @@ dv_cli_complete_positional_collection(const DvCliCommand *cmd, GPtrArray *positi
 }
 
 static int dv_cli_complete_words(DvCli *cli, int argc, char **argv);
+
+/* The values of option @name (with its dashes: "--host", "-o") of @cmd
+ * that start with @cur, each after @prefix.  FALSE when @name is not an
+ * option that takes a value. */
+static gboolean
+dv_cli_complete_values(DvCli *cli, const DvCliCommand *cmd, const char *name, const char *prefix,
+                       const char *cur, FILE *out)
+{
+    const DvCliGlobalOption *g = dv_cli_complete_global(name);
+    const DvCliOption *o = dv_cli_complete_option(cmd, name);
+
+    if (g != NULL && g->metavar != NULL) {
+        if (g->choices != NULL)
+            dv_cli_complete_choices(out, prefix, g->choices, cur);
+        return TRUE;
+    }
+    if (o != NULL && dv_cli_option_takes_value(o)) {
+        const char *collection =
+            o->resolve != NULL ? o->resolve : dv_cli_complete_collection_for(o->name);
+        if (o->type == DV_CLI_OPT_CHOICE)
+            dv_cli_complete_choices(out, prefix, o->metavar, cur);
+        else if (o->type == DV_CLI_OPT_STRING && collection != NULL)
+            dv_cli_complete_names(cli, collection, prefix, cur, out);
+        return TRUE;
+    }
+    return FALSE;
+}
 
 int
 dv_cli_complete(DvCli *cli, int argc, char **argv)
@@ -246,24 +284,41 @@ dv_cli_complete_words(DvCli *cli, int argc, char **argv)
     /* The words before the cursor: global options taken out (their
      * values kept for the look-ups), then command options with theirs. */
     for (int i = 0; i < argc - 1; i++) {
-        const DvCliGlobalOption *g = dv_cli_complete_global(argv[i]);
-        if (g != NULL && g->metavar != NULL && i + 1 < argc - 1) {
+        const char *eq = g_str_has_prefix(argv[i], "--") ? strchr(argv[i], '=') : NULL;
+        g_autofree char *name = eq != NULL ? g_strndup(argv[i], eq - argv[i]) : g_strdup(argv[i]);
+        const DvCliGlobalOption *g = dv_cli_complete_global(name);
+        const char *value = NULL;
+        int taken = 0;
+
+        /* --server URL, --server=URL, or bash's --server = URL. */
+        if (g != NULL && g->metavar != NULL) {
+            if (eq != NULL)
+                value = eq + 1;
+            else if (i + 2 < argc - 1 && g_strcmp0(argv[i + 1], "=") == 0)
+                value = argv[i + 2], taken = 2;
+            else if (i + 1 < argc - 1)
+                value = argv[i + 1], taken = 1;
+        }
+        if (value != NULL) {
             if (g_strcmp0(g->name, "--server") == 0) {
                 g_free(cli->server_opt);
-                cli->server_opt = g_strdup(argv[i + 1]);
+                cli->server_opt = g_strdup(value);
             } else if (g_strcmp0(g->name, "--token") == 0) {
                 if (cli->token_opt != NULL)
                     dv_secret_str_free(cli->token_opt);
-                cli->token_opt = g_strdup(argv[i + 1]);
+                cli->token_opt = g_strdup(value);
             }
-            i++;
+            i += taken;
             continue;
         }
         if (g_strcmp0(argv[i], "--insecure") == 0)
             cli->insecure = TRUE;
         if (argv[i][0] == '-') {
             const DvCliOption *o = dv_cli_complete_option(cmd, argv[i]);
-            if (o != NULL && dv_cli_option_takes_value(o) && strchr(argv[i], '=') == NULL)
+            /* bash's "--opt" "=" "value" is one option with its value. */
+            if (i + 2 < argc - 1 && g_strcmp0(argv[i + 1], "=") == 0)
+                i += 2;
+            else if (o != NULL && dv_cli_option_takes_value(o) && strchr(argv[i], '=') == NULL)
                 i++;
             continue;
         }
@@ -288,24 +343,27 @@ dv_cli_complete_words(DvCli *cli, int argc, char **argv)
         }
     }
 
-    /* A value for the option before the cursor. */
-    if (prev != NULL && prev[0] == '-') {
-        const DvCliGlobalOption *g = dv_cli_complete_global(prev);
-        const DvCliOption *o = dv_cli_complete_option(cmd, prev);
-        if (g != NULL && g->metavar != NULL) {
-            if (g->choices != NULL)
-                dv_cli_complete_choices(out, g->choices, cur);
-            return DV_EXIT_OK;
-        }
-        if (o != NULL && dv_cli_option_takes_value(o)) {
-            const char *collection = o->resolve != NULL ? o->resolve : dv_cli_complete_collection_for(o->name);
-            if (o->type == DV_CLI_OPT_CHOICE)
-                dv_cli_complete_choices(out, o->metavar, cur);
-            else if (o->type == DV_CLI_OPT_STRING && collection != NULL)
-                dv_cli_complete_names(cli, collection, cur, out);
-            return DV_EXIT_OK;
-        }
+    /* A value in the same word: "--host=k" completes to "--host=kvm-a"
+     * (zsh, and bash without '=' in COMP_WORDBREAKS). */
+    if (g_str_has_prefix(cur, "--") && strchr(cur, '=') != NULL) {
+        g_autofree char *name = g_strndup(cur, strchr(cur, '=') - cur);
+        g_autofree char *prefix = g_strconcat(name, "=", NULL);
+        dv_cli_complete_values(cli, cmd, name, prefix, strchr(cur, '=') + 1, out);
+        return DV_EXIT_OK;
     }
+    /* bash's readline splits "--host=k" at '=' (COMP_WORDBREAKS): the words
+     * are "--host" "=" "k", and only "k" (or nothing, on "=") is replaced. */
+    if (g_strcmp0(cur, "=") == 0 && prev != NULL && g_str_has_prefix(prev, "--")) {
+        dv_cli_complete_values(cli, cmd, prev, "", "", out);
+        return DV_EXIT_OK;
+    }
+    if (g_strcmp0(prev, "=") == 0 && argc > 2 && g_str_has_prefix(argv[argc - 3], "--")) {
+        dv_cli_complete_values(cli, cmd, argv[argc - 3], "", cur, out);
+        return DV_EXIT_OK;
+    }
+    /* A value for the option before the cursor. */
+    if (prev != NULL && prev[0] == '-' && dv_cli_complete_values(cli, cmd, prev, "", cur, out))
+        return DV_EXIT_OK;
 
     if (cur[0] == '-') {
         if (cmd != NULL && cmd->options != NULL) {
@@ -323,7 +381,7 @@ dv_cli_complete_words(DvCli *cli, int argc, char **argv)
     if (cmd != NULL) {
         g_autofree char *collection = dv_cli_complete_positional_collection(cmd, positional, positional->len);
         if (collection != NULL)
-            dv_cli_complete_names(cli, collection, cur, out);
+            dv_cli_complete_names(cli, collection, "", cur, out);
         return DV_EXIT_OK;
     }
 

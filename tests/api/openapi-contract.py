@@ -41,7 +41,8 @@ def main(doc_path, records_path):
     for b in bad:
         print(b)
     # The check must be able to fail: a document wanting a member no
-    # record has, and a time rendered as an integer, are both caught.
+    # record has, a time rendered as an integer and a renamed member are
+    # all caught.
     mutated = json.loads(json.dumps(doc))
     mutated["components"]["schemas"]["Record"]["required"].append("zz_absent")
     if not any("zz_absent" in b for b in validate(mutated, records, False)):
@@ -55,7 +56,54 @@ def main(doc_path, records_path):
     if not any("created_at" in b for b in validate(doc, broken, False)):
         print("openapi-contract: self-check: an unrendered time was not caught")
         bad.append("self-check")
+    # A kind's record with a member renamed (what a change of the code
+    # building it would do) is caught, for every kind answered.
+    kinds = renamed_members(doc, records)
+    print(f"openapi-contract: a renamed member is caught in {len(kinds)} kinds' records "
+          f"({', '.join(f'{k}.{m}' for k, m in kinds)})")
+    if len(kinds) < 10:
+        print("openapi-contract: self-check: fewer than 10 kinds' records answered")
+        bad.append("self-check")
+    for kind, member in kinds:
+        renamed = json.loads(json.dumps(records))
+        for r in renamed:
+            if r.get("kind") == kind:
+                r["body"][member + "_renamed"] = r["body"].pop(member)
+                break
+        if not any(f"'{member}' is a required property" in b
+                   for b in validate(doc, renamed, False)):
+            print(f"openapi-contract: self-check: {kind}.{member} renamed was not caught")
+            bad.append("self-check")
     return 1 if bad else 0
+
+
+def record_kind(doc, r):
+    """The kind schema (Vm, Host...) the answer @r is documented with, or None."""
+    ops = {o["operationId"]: o for item in doc["paths"].values() for o in item.values()}
+    o = ops.get(r["op"])
+    if o is None or not isinstance(r.get("body"), dict):
+        return None
+    resp = o["responses"].get(str(r["status"]))
+    ref = (resp or {}).get("content", {}).get("application/json", {}).get("schema", {}).get("$ref")
+    name = ref.rsplit("/", 1)[1] if ref else None
+    schema = doc["components"]["schemas"].get(name or "", {})
+    return name if "allOf" in schema else None
+
+
+def renamed_members(doc, records):
+    """(kind, member) for one answer of each kind schema: its last
+    required member, which the body holds."""
+    out = {}
+    for r in records:
+        kind = record_kind(doc, r)
+        if kind is None or kind in out:
+            continue
+        r["kind"] = kind
+        required = doc["components"]["schemas"][kind]["allOf"][1]["required"]
+        member = next((m for m in reversed(required) if m in r["body"] and m != "id"), None)
+        if member is not None:
+            out[kind] = member
+    return sorted(out.items())
 
 
 def schema_errors(schema, doc, instance):

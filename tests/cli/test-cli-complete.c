@@ -151,6 +151,46 @@ test_options(Fixture *f, gconstpointer data)
     g_assert_cmpstr(later, ==, "--domain-type\n");
 }
 
+/* --opt=VALUE: bash's readline splits the word at '=' (in its default
+ * COMP_WORDBREAKS), so COMP_WORDS hold "--opt" "=" "VALUE" (written with
+ * spaces here) and only the value is replaced; a shell that keeps the word
+ * whole gets "--opt=value" candidates. */
+static void
+test_opt_equals(Fixture *f, gconstpointer data)
+{
+    g_autofree char *split_empty = complete_bash(f, "drover host add kvm-b --domain-type =", FALSE);
+    g_autofree char *split = complete_bash(f, "drover host add kvm-b --domain-type = q", FALSE);
+    g_autofree char *whole = complete_bash(f, "drover host add kvm-b --domain-type=k", FALSE);
+    g_autofree char *global = complete_bash(f, "drover --output=", FALSE);
+    g_autofree char *host = complete_bash(f, "drover vm create x --host = ", TRUE);
+    g_autofree char *host_whole = complete_bash(f, "drover vm create x --host=kv", TRUE);
+    g_autofree char *pool_whole = complete_bash(f, "drover vm clone cmpl0 copy --pool=", TRUE);
+    /* The value given with '=' is the option's, not the next positional. */
+    g_autofree char *after = complete_bash(f, "drover vm clone --pool = pool1 cmpl", TRUE);
+    g_autofree char *after_whole = complete_bash(f, "drover vm clone --pool=pool1 cmpl", TRUE);
+    g_autofree char *flag = complete_bash(f, "drover vm start --no-such=", TRUE);
+    /* --server given with '=' (either split) is the server asked. */
+    g_autofree char *server_line = g_strdup_printf("drover --server=%s vm start cmpl0", f->d->url);
+    g_autofree char *server_split_line =
+        g_strdup_printf("drover --server = %s vm start cmpl1", f->d->url);
+    g_autofree char *server = complete_bash_at(f, server_line, TRUE, "http://127.0.0.1:1");
+    g_autofree char *server_split =
+        complete_bash_at(f, server_split_line, TRUE, "http://127.0.0.1:1");
+
+    g_assert_cmpstr(split_empty, ==, "auto\nkvm\nqemu\n");
+    g_assert_cmpstr(split, ==, "qemu\n");
+    g_assert_cmpstr(whole, ==, "--domain-type=kvm\n");
+    g_assert_cmpstr(global, ==, "--output=json\n--output=table\n");
+    g_assert_cmpstr(host, ==, "kvm-a\n");
+    g_assert_cmpstr(host_whole, ==, "--host=kvm-a\n");
+    g_assert_cmpstr(pool_whole, ==, "--pool=pool1\n");
+    g_assert_cmpstr(after, ==, "cmpl0\ncmpl1\n");
+    g_assert_cmpstr(after_whole, ==, "cmpl0\ncmpl1\n");
+    g_assert_cmpstr(flag, ==, "");
+    g_assert_cmpstr(server, ==, "cmpl0\n");
+    g_assert_cmpstr(server_split, ==, "cmpl1\n");
+}
+
 static void
 test_names(Fixture *f, gconstpointer data)
 {
@@ -228,8 +268,9 @@ test_zsh(Fixture *f, gconstpointer data)
         "_files() { print FILES; }\n"
         "words=(drover vm st); CURRENT=3; source %s\n"
         "words=(drover host add x --domain-type ''); CURRENT=6; source %s\n"
-        "words=(drover login --password-file ''); CURRENT=4; source %s\n",
-        script, script, script);
+        "words=(drover login --password-file ''); CURRENT=4; source %s\n"
+        "words=(drover host add x --domain-type=q); CURRENT=5; source %s\n",
+        script, script, script, script);
     const char *syntax[] = { "zsh", "-n", script, NULL };
     const char *run[] = { "zsh", "-f", "-c", program, NULL };
     const char *env[] = { path, NULL };
@@ -243,7 +284,7 @@ test_zsh(Fixture *f, gconstpointer data)
     g_assert_cmpint(dv_test_spawn(run, env, &out2, &err2), ==, 0);
     g_assert_cmpstr(err2, ==, "");
     /* Verbs, choice values, then file names where drover offers nothing. */
-    g_assert_cmpstr(out2, ==, "start\nstop\nauto\nkvm\nqemu\nFILES\n");
+    g_assert_cmpstr(out2, ==, "start\nstop\nauto\nkvm\nqemu\nFILES\n--domain-type=qemu\n");
 }
 
 int
@@ -252,6 +293,8 @@ main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add("/drover/cli/complete/words", Fixture, NULL, fixture_setup, test_words, fixture_teardown);
     g_test_add("/drover/cli/complete/options", Fixture, NULL, fixture_setup, test_options, fixture_teardown);
+    g_test_add("/drover/cli/complete/opt-equals", Fixture, NULL, fixture_setup, test_opt_equals,
+               fixture_teardown);
     g_test_add("/drover/cli/complete/names", Fixture, NULL, fixture_setup, test_names, fixture_teardown);
     g_test_add("/drover/cli/complete/zsh", Fixture, NULL, fixture_setup, test_zsh, fixture_teardown);
     return g_test_run();

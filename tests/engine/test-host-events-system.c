@@ -9,7 +9,8 @@
  *   within 2 s of its removal;
  * - a host whose libvirtd stops answering (a proxy in front of its socket
  *   that stops passing bytes, as a stopped daemon does) turns unreachable
- *   within libvirt's keepalive window, and back to ok once it answers. */
+ *   within libvirt's keepalive window, and back to ok once it answers;
+ *   both changes are logged with the host's DROVER_ fields. */
 
 #include <errno.h>
 #include <poll.h>
@@ -376,7 +377,10 @@ test_keepalive(void)
     guint window_s = DV_VIRT_KEEPALIVE_INTERVAL * (DV_VIRT_KEEPALIVE_COUNT + 2);
     gint64 took_down, took_up;
     Proxy *proxy = proxy_start(sock, DAEMON_SOCKET);
+    g_autoptr(GHashTable) lost = NULL;
+    g_autoptr(GHashTable) regained = NULL;
 
+    dv_test_log_capture_start();
     engine = dv_test_engine_new_with_uri_parameters(state, TRUE, allow);
     body =
         g_strdup_printf("{\"name\":\"proxied\",\"uri\":\"qemu+unix:///system?socket=%s\"}", sock);
@@ -402,6 +406,25 @@ test_keepalive(void)
     g_assert_cmpint(took_down, <=, (gint64)window_s * G_USEC_PER_SEC);
     g_assert_cmpint(took_up, >=, 0);
     g_assert_cmpint(took_up, <, 10 * G_USEC_PER_SEC);
+
+    /* Each change is logged once for the administrator, with the host's
+     * fields (docs/METRICS.md, "Logs"). */
+    lost = dv_test_log_capture_find("DvHostsWatch", G_LOG_LEVEL_MESSAGE, "connection lost", 2000);
+    g_assert_nonnull(lost);
+    g_assert_cmpstr(g_hash_table_lookup(lost, "DROVER_HOST"), ==, "proxied");
+    g_assert_cmpstr(g_hash_table_lookup(lost, "DROVER_HOST_ID"), ==, host_id);
+    g_assert_nonnull(strstr(g_hash_table_lookup(lost, "MESSAGE"), "proxied"));
+    /* Once per loss, whatever reasons follow while it lasts. */
+    g_assert_cmpuint(
+        dv_test_log_capture_count("DvHostsWatch", G_LOG_LEVEL_MESSAGE, "connection lost"), ==, 1);
+    regained =
+        dv_test_log_capture_find("DvHostsWatch", G_LOG_LEVEL_MESSAGE, "connection regained", 2000);
+    g_assert_nonnull(regained);
+    g_assert_cmpstr(g_hash_table_lookup(regained, "DROVER_HOST"), ==, "proxied");
+    g_assert_cmpstr(g_hash_table_lookup(regained, "DROVER_HOST_ID"), ==, host_id);
+    g_assert_cmpuint(
+        dv_test_log_capture_count("DvHostsWatch", G_LOG_LEVEL_MESSAGE, "connection regained"), ==,
+        1);
     g_clear_pointer(&engine, dv_engine_free);
     proxy_stop(proxy);
 }

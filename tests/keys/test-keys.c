@@ -9,6 +9,7 @@
 #include "dv-json.h"
 #include "dv-keys-private.h"
 #include "dv-store.h"
+#include "dv-test-util.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -1195,6 +1196,14 @@ test_extra_protector(Fixture *fx, gconstpointer data)
     k2 = check_entry(fx->keyring, "k2");
     g_assert_false(json_object_get_boolean_member(k2, "open"));
     assert_contains(json_object_get_string_member(k2, "reason"), "does not open the canary");
+    {
+        /* A key problem the administrator sees in the log. */
+        g_autoptr(GHashTable) line = dv_test_log_capture_find("DvKeys", G_LOG_LEVEL_MESSAGE,
+                                                              "does not open the canary of k2", 0);
+        g_assert_nonnull(line);
+        assert_contains(g_hash_table_lookup(line, "MESSAGE"),
+                        "key problem: the directory protector returned a key");
+    }
     fake->wrong_key = FALSE;
 
     /* Without it, no new key is made that it would not hold. */
@@ -1228,6 +1237,7 @@ int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    dv_test_log_capture_start();
 
 #define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
     ADD("/drover/keys/seal/round-trip", test_round_trip);

@@ -112,7 +112,11 @@ dv_test_daemon_launch(DvTestDaemon *d, const char *const *extra_args)
     g_subprocess_launcher_set_stdout_file_path(launcher, log);
     /* stderr too, so tests can search everything droverd logged (the
      * secrets tests look for plaintext there); appended across restarts. */
-    {
+    if (d->stderr_fd > 0) {
+        int fd = fcntl(d->stderr_fd, F_DUPFD_CLOEXEC, 3);
+        if (fd >= 0)
+            g_subprocess_launcher_take_stderr_fd(launcher, fd);
+    } else {
         g_autofree char *err = g_build_filename(d->state_dir, "droverd.err", NULL);
         int fd = open(err, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (fd >= 0)
@@ -155,6 +159,13 @@ dv_test_daemon_restart(DvTestDaemon *d)
 DvTestDaemon *
 dv_test_daemon_start(const char *state_dir, const char *const *extra_args)
 {
+    return dv_test_daemon_start_with_stderr(state_dir, extra_args, -1);
+}
+
+DvTestDaemon *
+dv_test_daemon_start_with_stderr(const char *state_dir, const char *const *extra_args,
+                                 int stderr_fd)
+{
     DvTestDaemon *d = g_new0(DvTestDaemon, 1);
     g_autoptr(GError) error = NULL;
     g_autofree char *pw_path = NULL;
@@ -171,6 +182,7 @@ dv_test_daemon_start(const char *state_dir, const char *const *extra_args)
         d->state_dir = g_strdup(state_dir);
     }
     d->session = soup_session_new_with_options("timeout", 60, NULL);
+    d->stderr_fd = stderr_fd;
     d->extra_args = g_strdupv((char **)extra_args);
     g_assert_true(dv_test_daemon_launch(d, extra_args));
 
@@ -705,4 +717,85 @@ dv_test_api_fixture_teardown(DvTestApiFixture *f, gconstpointer data)
     g_clear_pointer(&f->d, dv_test_daemon_free);
     dv_test_rm_rf(f->hostdir);
     g_clear_pointer(&f->hostdir, g_free);
+}
+
+static GMutex dv_test_log_lock;
+static GPtrArray *dv_test_log_entries; /* of GHashTable, under the lock */
+
+static GLogWriterOutput
+dv_test_log_capture_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields,
+                           gpointer user_data)
+{
+    GHashTable *entry = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+
+    for (gsize i = 0; i < n_fields; i++) {
+        char *v = fields[i].length < 0 ? g_strdup(fields[i].value)
+                                       : g_strndup(fields[i].value, (gsize)fields[i].length);
+        g_hash_table_replace(entry, g_strdup(fields[i].key), v);
+    }
+    g_hash_table_replace(entry, g_strdup("DV_TEST_LEVEL"),
+                         g_strdup_printf("%d", (int)(level & G_LOG_LEVEL_MASK)));
+    g_mutex_lock(&dv_test_log_lock);
+    g_ptr_array_add(dv_test_log_entries, entry);
+    g_mutex_unlock(&dv_test_log_lock);
+    return g_log_writer_default(level, fields, n_fields, user_data);
+}
+
+void
+dv_test_log_capture_start(void)
+{
+    g_mutex_lock(&dv_test_log_lock);
+    if (dv_test_log_entries == NULL)
+        dv_test_log_entries = g_ptr_array_new_with_free_func((GDestroyNotify)g_hash_table_unref);
+    g_mutex_unlock(&dv_test_log_lock);
+    g_log_set_writer_func(dv_test_log_capture_writer, NULL, NULL);
+}
+
+static gboolean
+dv_test_log_entry_matches(GHashTable *e, const char *domain, GLogLevelFlags level,
+                          const char *needle)
+{
+    g_autofree char *want_level = g_strdup_printf("%d", (int)(level & G_LOG_LEVEL_MASK));
+    const char *msg = g_hash_table_lookup(e, "MESSAGE");
+
+    return g_strcmp0(g_hash_table_lookup(e, "GLIB_DOMAIN"), domain) == 0 &&
+           g_strcmp0(g_hash_table_lookup(e, "DV_TEST_LEVEL"), want_level) == 0 && msg != NULL &&
+           strstr(msg, needle) != NULL;
+}
+
+guint
+dv_test_log_capture_count(const char *domain, GLogLevelFlags level, const char *needle)
+{
+    guint n = 0;
+
+    g_assert_nonnull(dv_test_log_entries);
+    g_mutex_lock(&dv_test_log_lock);
+    for (guint i = 0; i < dv_test_log_entries->len; i++)
+        n += dv_test_log_entry_matches(g_ptr_array_index(dv_test_log_entries, i), domain, level,
+                                       needle);
+    g_mutex_unlock(&dv_test_log_lock);
+    return n;
+}
+
+GHashTable *
+dv_test_log_capture_find(const char *domain, GLogLevelFlags level, const char *needle,
+                         guint timeout_ms)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+
+    g_assert_nonnull(dv_test_log_entries);
+    for (;;) {
+        GHashTable *found = NULL;
+
+        g_mutex_lock(&dv_test_log_lock);
+        for (guint i = 0; i < dv_test_log_entries->len && found == NULL; i++) {
+            GHashTable *e = g_ptr_array_index(dv_test_log_entries, i);
+            if (dv_test_log_entry_matches(e, domain, level, needle))
+                found = g_hash_table_ref(e);
+        }
+        g_mutex_unlock(&dv_test_log_lock);
+        if (found != NULL || g_get_monotonic_time() >= deadline)
+            return found;
+        g_usleep(20 * 1000);
+    }
 }

@@ -23,12 +23,17 @@ typedef struct {
     char **extra_args;  /* given again on restart */
     SoupSession *session;
     gboolean owns_state_dir;
+    int stderr_fd; /* droverd's stderr when > 0, else droverd.err */
 } DvTestDaemon;
 
 /* Starts droverd on 127.0.0.1:0 in @state_dir (NULL: a new temp dir) with
  * DV_DEBUG_JOBS=1, waits until it serves, and logs in as admin.
  * @extra_args may be NULL. */
 DvTestDaemon *dv_test_daemon_start(const char *state_dir, const char *const *extra_args);
+/* The same with a copy of @stderr_fd as droverd's stderr (the journal's
+ * stream in api-journal); the caller keeps @stderr_fd. */
+DvTestDaemon *dv_test_daemon_start_with_stderr(const char *state_dir, const char *const *extra_args,
+                                               int stderr_fd);
 /* Starts it again on the same state directory (after a stop). */
 gboolean dv_test_daemon_restart(DvTestDaemon *d);
 /* SIGTERM (graceful) or SIGKILL, then wait. */
@@ -147,5 +152,17 @@ GPtrArray *dv_test_setup_argv_new(const char *const *args);
 /* Runs the built drover-setup with @args (NULL-terminated) through
  * dv_test_spawn() and logs its output with g_test_message(). */
 int dv_test_run_setup(const char *const *args, char **ret_out, char **ret_err);
+
+/* Keeps every structured log entry of this process from now on (each
+ * still goes to GLib's default writer too), for tests of what the engine
+ * logs (docs/METRICS.md, "Logs").  Call once, before threads log. */
+void dv_test_log_capture_start(void);
+/* The fields (key -> text, a new reference) of the first entry kept at
+ * @level from @domain whose MESSAGE holds @needle, waiting up to
+ * @timeout_ms for it; NULL when none came. */
+GHashTable *dv_test_log_capture_find(const char *domain, GLogLevelFlags level, const char *needle,
+                                     guint timeout_ms);
+/* How many entries kept so far match as above. */
+guint dv_test_log_capture_count(const char *domain, GLogLevelFlags level, const char *needle);
 
 G_END_DECLS

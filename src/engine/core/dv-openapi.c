@@ -120,36 +120,158 @@ dv_openapi_response(const char *description, const char *schema_name)
     return r;
 }
 
+/* The schema name of @kind's records: its type in CamelCase
+ * ("host-group": "HostGroup"); "Job" for jobs. */
+static char *
+dv_openapi_kind_schema_name(DvKind kind)
+{
+    g_auto(GStrv) words = g_strsplit(dv_core_kind_info(kind)->type, "-", -1);
+    GString *name = g_string_new(NULL);
+
+    for (guint i = 0; words[i] != NULL; i++) {
+        if (words[i][0] == '\0')
+            continue;
+        g_string_append_c(name, g_ascii_toupper(words[i][0]));
+        g_string_append(name, words[i] + 1);
+    }
+    return g_string_free(name, FALSE);
+}
+
+/* A column as the API renders it (dv_core's records): times (an integer
+ * column named *_at) as ISO 8601 text, JSON columns as what they hold.
+ * No column is declared NOT NULL in the table definitions, so each may be
+ * null; what the schema holds firm is its name and type. */
+static JsonObject *
+dv_openapi_column_schema(const DvColumn *col)
+{
+    JsonObject *s = json_object_new();
+    JsonArray *t = json_array_new();
+
+    switch (col->type) {
+    case DV_COL_TEXT:
+        json_array_add_string_element(t, "string");
+        break;
+    case DV_COL_INT:
+        json_array_add_string_element(t, g_str_has_suffix(col->name, "_at") ? "string" : "integer");
+        break;
+    case DV_COL_BOOL:
+        json_array_add_string_element(t, "boolean");
+        break;
+    case DV_COL_JSON:
+        json_array_add_string_element(t, "object");
+        json_array_add_string_element(t, "array");
+        break;
+    }
+    json_array_add_string_element(t, "null");
+    json_object_set_array_member(s, "type", t);
+    if (col->values != NULL && col->type == DV_COL_TEXT) {
+        JsonArray *e = dv_openapi_strings(col->values);
+        json_array_add_null_element(e);
+        json_object_set_array_member(s, "enum", e);
+    }
+    return s;
+}
+
+/* What a kind's shaper (dv_core_set_shaper) changes in its records: a
+ * column it takes out (@type NULL), or a member it adds, always present.
+ * The contract test fails when a shaper and this table disagree. */
+static const struct {
+    DvKind kind;
+    const char *member;
+    const char *type; /* NULL: the column is not shown */
+    gboolean nullable;
+} dv_openapi_shaped[] = {
+    /* dv_hosts_shape: one "limits" member, ours beside libvirtd's. */
+    { DV_KIND_HOST, "max_connections", NULL, FALSE },
+    { DV_KIND_HOST, "max_concurrent_operations", NULL, FALSE },
+    { DV_KIND_HOST, "daemon_limits", NULL, FALSE },
+    { DV_KIND_HOST, "limits", "object", FALSE },
+    /* dv_secret_objects_shape_join_run_as: the account as {id, name}. */
+    { DV_KIND_GUEST_OS_PROFILE, "domain_join_run_as_id", NULL, FALSE },
+    { DV_KIND_GUEST_OS_PROFILE, "domain_join_run_as", "object", TRUE },
+};
+
+static gboolean
+dv_openapi_column_hidden(DvKind kind, const char *column)
+{
+    for (gsize i = 0; i < G_N_ELEMENTS(dv_openapi_shaped); i++)
+        if (dv_openapi_shaped[i].kind == kind && dv_openapi_shaped[i].type == NULL &&
+            g_strcmp0(dv_openapi_shaped[i].member, column) == 0)
+            return TRUE;
+    return FALSE;
+}
+
+/* @kind's record: a Record with every column of its table as a required
+ * member of its type, so that a renamed or dropped member fails the
+ * contract (tests/api/openapi-contract.py), changed as its shaper
+ * changes it (dv_openapi_shaped).  Other members are allowed. */
+static JsonObject *
+dv_openapi_kind_schema(DvKind kind)
+{
+    const DvKindInfo *info = dv_core_kind_info(kind);
+    JsonObject *s = json_object_new();
+    JsonArray *all = json_array_new();
+    JsonObject *own = dv_openapi_typed("object", FALSE);
+    JsonObject *props = json_object_new();
+    JsonArray *req = json_array_new();
+    g_autofree char *desc =
+        g_strdup_printf("A %s: the columns of table %s (docs/API.md).", info->singular,
+                        info->def->table);
+
+    for (const DvColumn *c = info->def->columns; c->name != NULL; c++) {
+        if (dv_openapi_column_hidden(kind, c->name))
+            continue;
+        json_object_set_object_member(props, c->name, dv_openapi_column_schema(c));
+        json_array_add_string_element(req, c->name);
+    }
+    for (gsize i = 0; i < G_N_ELEMENTS(dv_openapi_shaped); i++) {
+        if (dv_openapi_shaped[i].kind != kind || dv_openapi_shaped[i].type == NULL)
+            continue;
+        json_object_set_object_member(
+            props, dv_openapi_shaped[i].member,
+            dv_openapi_typed(dv_openapi_shaped[i].type, dv_openapi_shaped[i].nullable));
+        json_array_add_string_element(req, dv_openapi_shaped[i].member);
+    }
+    json_object_set_object_member(own, "properties", props);
+    json_object_set_array_member(own, "required", req);
+    json_array_add_object_element(all, dv_openapi_ref("Record"));
+    json_array_add_object_element(all, own);
+    json_object_set_string_member(s, "description", desc);
+    json_object_set_array_member(s, "allOf", all);
+    return s;
+}
+
 /* Whether @op answers with its kind's own records, which carry an id:
  * GET /things (a page of them), GET /things/{ref} and a 201 create.  Other
  * objects (reports, a VM's snapshots, the session) are only objects.  No
  * row says so; the path does (docs/DECISIONS.md, "The OpenAPI document"). */
-static const char *
+static char *
 dv_openapi_record_schema(const DvOp *op)
 {
     g_auto(GStrv) segs = g_strsplit(op->path + 1, "/", -1);
     guint n = g_strv_length(segs);
+    gboolean record = FALSE;
 
     if (op->object == DV_KIND_LAST)
         return NULL;
     if (op->object == DV_KIND_JOB)
-        return "Job";
+        return g_strdup("Job");
     if (op->shape == DV_OP_SHAPE_CREATED)
-        return n == 1 ? "Record" : NULL;
-    if (g_strcmp0(op->method, "GET") != 0)
-        return NULL;
-    if (op->shape == DV_OP_SHAPE_LIST && n == 1)
-        return "Record";
-    if (op->shape == DV_OP_SHAPE_OBJECT && n == 2 && segs[1][0] == '{')
-        return "Record";
-    return NULL;
+        record = n == 1;
+    else if (g_strcmp0(op->method, "GET") != 0)
+        record = FALSE;
+    else if (op->shape == DV_OP_SHAPE_LIST && n == 1)
+        record = TRUE;
+    else if (op->shape == DV_OP_SHAPE_OBJECT && n == 2 && segs[1][0] == '{')
+        record = TRUE;
+    return record ? dv_openapi_kind_schema_name(op->object) : NULL;
 }
 
 static JsonObject *
 dv_openapi_responses(const DvOp *op)
 {
     JsonObject *rs = json_object_new();
-    const char *record = dv_openapi_record_schema(op);
+    g_autofree char *record = dv_openapi_record_schema(op);
     g_autofree char *list = record != NULL ? g_strconcat(record, "List", NULL) : NULL;
     JsonObject *r;
 
@@ -414,8 +536,17 @@ dv_openapi_schemas(void)
 
     /* Lists: a page and the cursor of the next one (docs/API.md, "Lists"). */
     json_object_set_object_member(schemas, "List", dv_openapi_list_schema(NULL));
-    json_object_set_object_member(schemas, "RecordList", dv_openapi_list_schema("Record"));
     json_object_set_object_member(schemas, "JobList", dv_openapi_list_schema("Job"));
+    for (int k = 0; k < DV_KIND_LAST; k++) {
+        g_autofree char *name = NULL;
+        g_autofree char *list = NULL;
+        if (k == DV_KIND_JOB)
+            continue;
+        name = dv_openapi_kind_schema_name(k);
+        list = g_strconcat(name, "List", NULL);
+        json_object_set_object_member(schemas, name, dv_openapi_kind_schema(k));
+        json_object_set_object_member(schemas, list, dv_openapi_list_schema(name));
+    }
 
     /* Job: a job record (docs/API.md, "Jobs"). */
     s = dv_openapi_typed("object", FALSE);

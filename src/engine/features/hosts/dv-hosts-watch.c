@@ -194,6 +194,10 @@ dv_hosts_watch_set_reachable(DvEngine *engine, const char *host_id, const char *
     }
     if (!dv_store_update(dv_core(engine)->store, &dv_table_hosts, host_id, changes, &local))
         g_warning("host %s: cannot record its reachability: %s", host_id, local->message);
+    else if (reason != NULL && g_strcmp0(state, "unreachable") == 0)
+        /* Another reason for the same loss: one line per loss. */
+        g_debug("host %s (%s) still unreachable: %s", dv_json_get_string(host, "name", ""), host_id,
+                reason);
     else if (reason != NULL)
         g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "DROVER_HOST",
                          dv_json_get_string(host, "name", ""), "DROVER_HOST_ID", host_id, "MESSAGE",
