@@ -8,6 +8,7 @@
 #include "dv-error.h"
 #include "dv-json.h"
 #include "dv-metrics.h"
+#include "dv-rfb.h"
 #include "dv-secret.h"
 #include "dv-upload.h"
 #include "dv-validate.h"
@@ -772,6 +773,9 @@ struct _DvConsoleBridge {
     guint8 *rbuf;
     GByteArray *to_display; /* the client's input while a write is in flight */
     GBytes *writing;        /* the write in flight */
+    /* a remote display droverd authenticated to: the client's handshake
+     * (security None) is answered here, then relayed as above */
+    DvRfbFront *front;
 };
 
 /* What a VNC client may have waiting to go to the display: its input is
@@ -810,6 +814,7 @@ dv_console_bridge_unref(DvConsoleBridge *b)
     if (b->to_display != NULL)
         g_byte_array_unref(b->to_display);
     g_clear_pointer(&b->writing, g_bytes_unref);
+    g_free(b->front);
     g_main_context_unref(b->context);
     g_free(b);
 }
@@ -981,8 +986,21 @@ dv_console_bridge_message(SoupWebsocketConnection *ws, gint type, GBytes *messag
     gsize len;
     const guint8 *p = g_bytes_get_data(message, &len);
 
+    if (b->display != NULL && b->front != NULL && !dv_rfb_front_done(b->front)) {
+        g_autoptr(GByteArray) answer = g_byte_array_new();
+        gsize used = 0;
+        if (!dv_rfb_front_feed(b->front, p, len, answer, &used, &error)) {
+            g_debug("console handshake refused: %s", error->message);
+            dv_console_bridge_end(b, error->message);
+            return;
+        }
+        dv_console_bridge_send(b, answer->data, answer->len);
+        p += used;
+        len -= used;
+    }
     if (b->display != NULL) {
-        dv_console_display_input(b, p, len);
+        if (len > 0)
+            dv_console_display_input(b, p, len);
         return;
     }
     /* A watcher's keys go nowhere (mode=read). */
@@ -1035,8 +1053,10 @@ dv_console_bridge_attach(DvRequest *req, DvActor *actor, JsonObject *accepted, G
         /* A connection of its own to the display, opened here (a libvirt
          * round trip); relayed once the WebSocket is up. */
         g_autoptr(GSocket) sock = NULL;
-        int fd = dv_engine_vm_console_open_display(
-            req->server->engine, dv_json_get_string(accepted, "id", ""), "vnc", error);
+        gboolean authenticated = FALSE;
+        int fd = dv_engine_vm_console_open_display(req->server->engine,
+                                                   dv_json_get_string(accepted, "id", ""), "vnc",
+                                                   &authenticated, error);
         if (fd < 0) {
             dv_console_bridge_unref(b);
             return FALSE;
@@ -1053,6 +1073,13 @@ dv_console_bridge_attach(DvRequest *req, DvActor *actor, JsonObject *accepted, G
         b->cancel = g_cancellable_new();
         b->rbuf = g_malloc(DV_CONSOLE_DISPLAY_CHUNK);
         b->to_display = g_byte_array_new();
+        /* droverd answered the display's password: the client gets the
+         * handshake up to the security result from here (its banner
+         * first, with what came before the upgrade). */
+        if (authenticated) {
+            b->front = g_new0(DvRfbFront, 1);
+            dv_rfb_front_init(b->front, b->pending);
+        }
         req->console = b;
         return TRUE;
     }

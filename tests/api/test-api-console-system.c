@@ -1077,7 +1077,7 @@ test_vnc(void)
         g_autofree char *off = g_strdup_printf("/api/v1/vms/%s/console?type=vnc", spice);
         assert_refused(d, mode, d->token, 400, "invalid-argument", "mode", NULL);
         assert_refused(d, sp, d->token, 422, "not-supported", "type", NULL);
-        assert_refused(d, none, d->token, 409, "conflict", "type", "no graphical display");
+        assert_refused(d, none, d->token, 422, "not-supported", "type", "no graphical display");
         assert_refused(d, off, d->token, 409, "conflict", NULL, "opens while it runs");
     }
     /* Many at once: each gets its own connection to the display. */

@@ -7,6 +7,7 @@
 #include "dv-json.h"
 
 #include <glib/gstdio.h>
+#include <nettle/des.h>
 #include <string.h>
 
 static DvVirt *the_virt; /* process-wide, like droverd */
@@ -981,6 +982,88 @@ test_probe_speed(void)
     g_rmdir(dir);
 }
 
+/* VNC authentication's DES.  The vector was computed independently with
+ * OpenSSL's DES (printf 0123456789abcdef | openssl enc -des-ecb -nopad
+ * -K 8646c626a666e616 -provider legacy -provider default), and QEMU
+ * accepts this code's answers in api-console-remote-system. */
+static void
+test_rfb_des(void)
+{
+    static const guint8 want_key[8] = { 0x86, 0x46, 0xc6, 0x26, 0xa6, 0x66, 0xe6, 0x16 };
+    static const guint8 want_short[8] = { 0x0e, 0xee, 0, 0, 0, 0, 0, 0 };
+    static const guint8 challenge[16] = "0123456789abcdef";
+    static const guint8 want[16] = { 0x2f, 0xf8, 0x41, 0x4e, 0xb7, 0xe9, 0x72, 0x29,
+                                     0xe7, 0x2e, 0xa9, 0xd2, 0x6a, 0xfa, 0xfe, 0xb0 };
+    guint8 key[8];
+    guint8 response[16];
+    guint8 back[16];
+    struct des_ctx ctx;
+
+    /* Each byte's bits reversed ('a' 0x61 -> 0x86); short passwords are
+     * zero-padded, long ones cut at 8 bytes. */
+    dv_virt_rfb_des_key("abcdefgh", key);
+    g_assert_cmpmem(key, 8, want_key, 8);
+    dv_virt_rfb_des_key("abcdefghijk", key);
+    g_assert_cmpmem(key, 8, want_key, 8);
+    dv_virt_rfb_des_key("pw", key);
+    g_assert_cmpmem(key, 8, want_short, 8);
+
+    g_assert_true(dv_virt_rfb_des_response("abcdefgh", challenge, response));
+    g_assert_cmpmem(response, 16, want, 16);
+    /* Round trip: nettle's decrypt with the reversed key gives the
+     * challenge back, block by block (ECB). */
+    dv_virt_rfb_des_key("abcdefgh", key);
+    g_assert_cmpint(des_set_key(&ctx, key), ==, 1);
+    des_decrypt(&ctx, 16, back, response);
+    g_assert_cmpmem(back, 16, challenge, 16);
+    /* Not the unreversed key's answer. */
+    g_assert_cmpint(des_set_key(&ctx, (const guint8 *)"abcdefgh"), ==, 1);
+    des_decrypt(&ctx, 16, back, response);
+    g_assert_true(memcmp(back, challenge, 16) != 0);
+    /* A weak DES key is reported (all zero bits: the empty password). */
+    g_assert_false(dv_virt_rfb_des_response("", challenge, response));
+}
+
+/* Where droverd connects for a remote display (docs/VIRT.md). */
+static void
+test_graphics_connect_address(void)
+{
+    g_autoptr(GError) error = NULL;
+    char *a;
+
+    a = dv_virt_graphics_connect_address("0.0.0.0", "kvm1.example", &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(a, ==, "kvm1.example");
+    g_free(a);
+    a = dv_virt_graphics_connect_address("::", "10.0.0.5", &error);
+    g_assert_cmpstr(a, ==, "10.0.0.5");
+    g_free(a);
+    a = dv_virt_graphics_connect_address("192.0.2.7", "kvm1.example", &error);
+    g_assert_cmpstr(a, ==, "192.0.2.7");
+    g_free(a);
+    /* The host's loopback: only from the same machine. */
+    a = dv_virt_graphics_connect_address("127.0.0.1", "127.0.0.2", &error);
+    g_assert_cmpstr(a, ==, "127.0.0.1");
+    g_free(a);
+    a = dv_virt_graphics_connect_address(NULL, "localhost", &error);
+    g_assert_cmpstr(a, ==, "127.0.0.1");
+    g_free(a);
+    g_assert_no_error(error);
+    a = dv_virt_graphics_connect_address("127.0.0.1", "kvm1.example", &error);
+    g_assert_null(a);
+    g_assert_error(error, DV_ERROR, DV_ERROR_NOT_SUPPORTED);
+    g_assert_cmpstr(dv_error_get_field(error), ==, "type");
+    g_assert_nonnull(strstr(error->message, "loopback"));
+    g_clear_error(&error);
+    a = dv_virt_graphics_connect_address("::1", "kvm1.example", &error);
+    g_assert_null(a);
+    g_assert_error(error, DV_ERROR, DV_ERROR_NOT_SUPPORTED);
+    g_clear_error(&error);
+    a = dv_virt_graphics_connect_address("not-an-address", "kvm1.example", &error);
+    g_assert_null(a);
+    g_assert_error(error, DV_ERROR, DV_ERROR_NOT_SUPPORTED);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1012,6 +1095,8 @@ main(int argc, char **argv)
     ADD("/drover/virt/daemon-limits/not-local", test_daemon_limits_remote);
     g_test_add_func("/drover/virt/host-cache", test_host_cache);
     g_test_add_func("/drover/virt/probe-speed", test_probe_speed);
+    g_test_add_func("/drover/virt/rfb/des", test_rfb_des);
+    g_test_add_func("/drover/virt/graphics/connect-address", test_graphics_connect_address);
 #undef ADD
 
     rc = g_test_run();

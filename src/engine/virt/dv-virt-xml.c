@@ -490,8 +490,10 @@ dv_virt_domain_xml_new(JsonObject *spec, GError **error)
         return NULL;
     if (!dv_virt_spec_one_of("graphics", graphics, graphics_types, error))
         return NULL;
-    listen_addr = g_inet_address_new_from_string(graphics_listen);
-    if (listen_addr == NULL) {
+    /* "": no address, libvirt takes the host's qemu.conf vnc_listen. */
+    listen_addr =
+        graphics_listen[0] != '\0' ? g_inet_address_new_from_string(graphics_listen) : NULL;
+    if (listen_addr == NULL && graphics_listen[0] != '\0') {
         dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "graphics_listen",
                            "graphics_listen: must be an IPv4 or IPv6 address");
         return NULL;
@@ -566,10 +568,12 @@ dv_virt_domain_xml_new(JsonObject *spec, GError **error)
         dv_out_attr(o, "autoport", "yes");
         dv_out_attr(o, "passwd", passwd);
         dv_out_attr(o, "passwdValidTo", "1970-01-01T00:00:01");
-        dv_out_start(o, "listen");
-        dv_out_attr(o, "type", "address");
-        dv_out_attr(o, "address", graphics_listen);
-        dv_out_end(o);
+        if (graphics_listen[0] != '\0') {
+            dv_out_start(o, "listen");
+            dv_out_attr(o, "type", "address");
+            dv_out_attr(o, "address", graphics_listen);
+            dv_out_end(o);
+        }
         dv_out_end(o);
     }
     dv_out_empty(o, "memballoon", "model", "virtio");

@@ -123,14 +123,12 @@ JsonObject *dv_virt_host_get_daemon_limits(DvVirtHost *host, GError **error);
  *  "qemu"), vcpus (default 1), memory_mib*, generation (1 BIOS/pc, 2 UEFI/
  *  q35), secure_boot (default: generation == 2), graphics ("vnc",
  *  "spice" or "none", the default; its TCP listener on graphics_listen,
- *  default DV_VIRT_GRAPHICS_LISTEN, locked by a password that has
- *  already expired), serial_log (path of a file serial console), serial_append
- *  (open it without truncating: a migrated guest's log goes on),
- *  kernel, initrd, cmdline (direct kernel boot),
- *  disks: [{path*, format ("qcow2"|"raw"), device ("disk"|"cdrom"),
- *           readonly, bus ("virtio"|"sata"|"ide"|"scsi")}],
- *  networks: [{network | bridge, mac}]}
- * Input errors are DV_ERROR_INVALID_ARGUMENT naming the field. */
+ *  default DV_VIRT_GRAPHICS_LISTEN, "" for none (the host's qemu.conf
+ *  vnc_listen), locked by a password that has already expired), serial_log (path of a file serial
+ * console), serial_append (open it without truncating: a migrated guest's log goes on), kernel,
+ * initrd, cmdline (direct kernel boot), disks: [{path*, format ("qcow2"|"raw"), device
+ * ("disk"|"cdrom"), readonly, bus ("virtio"|"sata"|"ide"|"scsi")}], networks: [{network | bridge,
+ * mac}]} Input errors are DV_ERROR_INVALID_ARGUMENT naming the field. */
 char *dv_virt_domain_xml_new(JsonObject *spec, GError **error);
 
 /* ---- domains (all identified by UUID) --------------------------------- */
@@ -667,14 +665,53 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirtWatch, dv_virt_watch_free)
 /* Where a display Drover defines listens when the spec does not say. */
 #define DV_VIRT_GRAPHICS_LISTEN "127.0.0.1"
 
+/* How long a remote display's one-time password is valid, in seconds
+ * from droverd's clock (docs/VIRT.md, "Graphical console"). */
+#define DV_VIRT_GRAPHICS_PASSWORD_SECONDS 10
+/* Remote displays: TCP connect, then the whole RFB handshake. */
+#define DV_VIRT_GRAPHICS_CONNECT_TIMEOUT 5
+#define DV_VIRT_GRAPHICS_HANDSHAKE_TIMEOUT 5
+
 /* A new client connection to the display of the running domain @uuid,
  * whose first <graphics> must be of @type ("vnc"): a socket descriptor
- * the caller owns (close it), speaking RFB with the security type None
- * (libvirt's SKIPAUTH).  -1 with DV_ERROR_CONFLICT (not running; no
- * display or another type, naming "type"), DV_ERROR_NOT_SUPPORTED (a
- * remote transport, which cannot pass a descriptor) or a host error. */
+ * the caller owns (close it).
+ *
+ * On a local host (no host name in the URI) libvirt passes the
+ * descriptor (SKIPAUTH): it speaks RFB from the banner on with security
+ * type None, *ret_authenticated is FALSE.  On a remote host
+ * (qemu+tcp/tls/ssh://HOST) droverd sets a one-time password valid for
+ * @password_seconds (0: already expired, for tests), connects over TCP
+ * to the display's listen address (the rule in docs/VIRT.md) and answers
+ * VNC authentication; the password is expired again before this
+ * returns.  The descriptor is then past the security result (the next
+ * message is the client's ClientInit), *ret_authenticated is TRUE and
+ * the caller owes its client the handshake up to there.
+ *
+ * -1 with DV_ERROR_CONFLICT (not running), DV_ERROR_NOT_SUPPORTED
+ * naming "type" (no display, another type, or one droverd cannot reach),
+ * DV_ERROR_TIMEOUT, or a host error. */
 int dv_virt_domain_open_graphics(DvVirtHost *host, const char *uuid, const char *type,
+                                 guint password_seconds, gboolean *ret_authenticated,
                                  GCancellable *cancellable, GError **error);
+
+/* Where droverd connects for a display listening on @listen (NULL:
+ * qemu.conf's default, 127.0.0.1) of the host named @uri_host in its
+ * URI: a wildcard (0.0.0.0, ::) means @uri_host; a loopback address is
+ * reachable only when @uri_host is loopback too (this machine), else
+ * DV_ERROR_NOT_SUPPORTED naming "type"; any other address is used as
+ * it is.  Owned. */
+char *dv_virt_graphics_connect_address(const char *listen, const char *uri_host, GError **error);
+
+/* VNC authentication (dv-virt-rfb.c): the DES key VNC derives from
+ * @password (8 bytes, zero-padded, each byte's bits reversed); the
+ * response to a 16-byte challenge (FALSE when the key is one of DES's
+ * weak keys: the response is still written); the client half of an RFB
+ * 3.8 handshake choosing type 2 on the blocking @sock (its timeout
+ * applies), which leaves it before ClientInit. */
+void dv_virt_rfb_des_key(const char *password, guint8 ret_key[8]);
+gboolean dv_virt_rfb_des_response(const char *password, const guint8 challenge[16],
+                                  guint8 ret_response[16]);
+gboolean dv_virt_rfb_client_auth(GSocket *sock, const char *password, GError **error);
 
 /* ---- serial console (dv-virt-console.c; docs/VIRT.md, "Serial console") ---- */
 

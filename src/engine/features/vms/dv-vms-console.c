@@ -251,9 +251,22 @@ dv_engine_vm_console_check(DvEngine *engine, const char *vm_ref, GHashTable *que
 
 /* --- graphical displays ----------------------------------------------------------- */
 
+/* DV_VIRT_GRAPHICS_PASSWORD_SECONDS; tests (DV_DEBUG_JOBS=1) may set
+ * DV_DEBUG_CONSOLE_PASSWORD_SECONDS=0 for a password that has expired
+ * before droverd connects. */
+static guint
+dv_vm_console_password_seconds(void)
+{
+    const char *v = g_getenv("DV_DEBUG_CONSOLE_PASSWORD_SECONDS");
+
+    if (v != NULL && dv_core_debug_enabled())
+        return (guint)MIN(g_ascii_strtoull(v, NULL, 10), 60);
+    return DV_VIRT_GRAPHICS_PASSWORD_SECONDS;
+}
+
 int
 dv_engine_vm_console_open_display(DvEngine *engine, const char *vm_id, const char *type,
-                                  GError **error)
+                                  gboolean *ret_authenticated, GError **error)
 {
     g_autoptr(JsonObject) vm = dv_core_resolve(engine, DV_KIND_VM, vm_id, NULL, error);
     g_autoptr(DvVirtHost) vh = NULL;
@@ -264,7 +277,9 @@ dv_engine_vm_console_open_display(DvEngine *engine, const char *vm_id, const cha
     vh = dv_core_virt_host_by_id(engine, dv_json_get_string(vm, "host_id", ""), error);
     if (vh == NULL)
         return -1;
-    fd = dv_virt_domain_open_graphics(vh, dv_json_get_string(vm, "uuid", ""), type, NULL, error);
+    fd = dv_virt_domain_open_graphics(vh, dv_json_get_string(vm, "uuid", ""), type,
+                                      dv_vm_console_password_seconds(), ret_authenticated, NULL,
+                                      error);
     if (fd < 0) {
         g_autofree char *safe = dv_text_excerpt(dv_json_get_string(vm, "name", ""), 80);
         g_prefix_error(error, "VM %s: ", safe);

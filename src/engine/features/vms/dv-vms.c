@@ -376,6 +376,18 @@ dv_engine_vm_cdroms(DvEngine *engine, const DvActor *actor, JsonObject *host, Js
     return TRUE;
 }
 
+/* A host named in its URI (qemu+tcp://HOST/...): reached over the
+ * network, where libvirt passes no descriptor. */
+static gboolean
+dv_engine_vm_host_is_remote(JsonObject *host)
+{
+    g_autoptr(GUri) uri = g_uri_parse(dv_json_get_string(host, "uri", ""),
+                                      G_URI_FLAGS_ENCODED | G_URI_FLAGS_NON_DNS, NULL);
+    const char *name = uri != NULL ? g_uri_get_host(uri) : NULL;
+
+    return name != NULL && name[0] != '\0';
+}
+
 /* The domain spec (dv_virt_domain_xml_new()) of a VM row @vm and its
  * create job's @params; @xml_disks (borrowed) the disks as made, or NULL
  * for their planned paths (checked before the job). */
@@ -422,6 +434,9 @@ dv_engine_vm_domain_spec(JsonObject *vm, JsonObject *params, const char *name, J
                                  json_array_ref(dv_json_get_array(params, "networks")));
     /* A job accepted before graphics existed made a VM without a display. */
     json_object_set_string_member(spec, "graphics", dv_json_get_string(params, "graphics", "none"));
+    if (dv_json_get_string(params, "graphics_listen", NULL) != NULL)
+        json_object_set_string_member(spec, "graphics_listen",
+                                      dv_json_get_string(params, "graphics_listen", NULL));
     if (dv_json_get_array(params, "boot_order") != NULL)
         json_object_set_array_member(spec, "boot_order",
                                      json_array_ref(dv_json_get_array(params, "boot_order")));
@@ -814,6 +829,11 @@ dv_engine_vm_create(DvEngine *engine, JsonObject *body, const DvActor *actor, GE
     json_object_set_array_member(params, "disks", json_array_ref(disks));
     json_object_set_array_member(params, "networks", json_array_ref(nets));
     json_object_set_string_member(params, "graphics", dv_json_get_string(body, "graphics", "vnc"));
+    /* A remote host's display listens where its qemu.conf says
+     * (vnc_listen): droverd reaches it over TCP there, 127.0.0.1 of a
+     * remote host would be out of reach (docs/VIRT.md). */
+    if (dv_engine_vm_host_is_remote(host))
+        json_object_set_string_member(params, "graphics_listen", "");
     if (dv_json_get_array(body, "boot_order") != NULL)
         json_object_set_array_member(params, "boot_order",
                                      json_array_ref(dv_json_get_array(body, "boot_order")));

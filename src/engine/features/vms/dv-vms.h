@@ -97,12 +97,17 @@ JsonObject *dv_engine_vm_console_check(DvEngine *engine, const char *vm_ref, GHa
                                        GError **error);
 
 /* A new client connection to the graphical display (@type "vnc") of
- * VM @vm_id: a socket descriptor the caller owns, speaking RFB with the
- * security type None; -1 with a DV_ERROR (no such display: CONFLICT
- * naming "type"; a remote host: NOT_SUPPORTED).  A libvirt round trip:
- * not on the main thread. */
+ * VM @vm_id: a socket descriptor the caller owns.  On a local host it
+ * speaks RFB from the banner with the security type None
+ * (*ret_authenticated FALSE); on a remote host droverd has answered the
+ * display's VNC authentication with a one-time password and the socket
+ * waits for ClientInit (*ret_authenticated TRUE: the caller gives its
+ * client the handshake up to there).  -1 with a DV_ERROR (no such
+ * display, another type, or one nobody can reach from here:
+ * NOT_SUPPORTED naming "type"; TIMEOUT).  Round trips: not on the
+ * main thread. */
 int dv_engine_vm_console_open_display(DvEngine *engine, const char *vm_id, const char *type,
-                                      GError **error);
+                                      gboolean *ret_authenticated, GError **error);
 
 typedef struct _DvVmConsoleViewer DvVmConsoleViewer;
 /* Called from any thread (libvirt's event loop) with the guest's output
