@@ -209,8 +209,11 @@ assert_on_version(Fixture *f, const char *name, gint64 version)
     g_assert_no_error(error);
     g_assert_cmpstr(dv_json_get_string(m, "image_id", ""), ==, dv_json_get_string(img, "id", "x"));
     g_assert_cmpstr(dv_json_get_string(base, "volume_name", ""), ==, want);
-    /* The overlay exists on the host (what backs it is checked by the
-     * system test, from inside the guest). */
+    /* A pooled machine has no overlay (its transient disk on the base is
+     * checked by the system test, from inside the guest); a persistent
+     * one's exists on the host. */
+    if (dv_json_get_string(m, "overlay_path", NULL) == NULL)
+        return;
     {
         g_autoptr(DvVirtHost) vh = dv_test_engine_virt_host(f->engine, f->host_id);
         g_autoptr(JsonObject) vol = dv_virt_volume_lookup_by_path(vh, dv_json_get_string(m, "overlay_path", ""), NULL,
@@ -675,8 +678,8 @@ test_add_remove(Fixture *f, gconstpointer data)
         g_assert_cmpint(dv_json_get_int(dv_json_get_object(done, "result"), "machines_removed", 0), ==, 2);
         g_assert_cmpint(dv_test_env_count(f, &dv_table_catalog_machines), ==, 3);
         vols = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-");
-        g_assert_cmpstr(vols, ==, "cat1-base-v1.qcow2 cat1-desk-01-disk.qcow2 cat1-desk-03-disk.qcow2 "
-                                  "cat1-desk-04-disk.qcow2");
+        /* Pooled: the machines have no overlay volume. */
+        g_assert_cmpstr(vols, ==, "cat1-base-v1.qcow2");
         g_assert_cmpint(dv_json_get_int(base_of(f, 1), "refcount", 0), ==, 3);
     }
     /* Without reuse_gaps the next name is desk-06; with it, desk-02. */

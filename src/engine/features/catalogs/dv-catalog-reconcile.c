@@ -181,6 +181,7 @@ dv_reconcile_host(DvEngine *engine, JsonObject *catalog, const char *host_id, Js
     g_autoptr(GError) local = NULL;
     g_autoptr(GHashTable) known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g_autoptr(GHashTable) listed = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GHashTable) machine_names = g_hash_table_new(g_str_hash, g_str_equal);
     g_autoptr(GHashTable) live_uuids = g_hash_table_new(g_str_hash, g_str_equal);
     g_autoptr(GHashTable) id_pools = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     gboolean pool_missing = FALSE;
@@ -271,6 +272,7 @@ dv_reconcile_host(DvEngine *engine, JsonObject *catalog, const char *host_id, Js
         static const char *const cols[] = { "overlay_path", "identity_path", "personal_path" };
         if (g_strcmp0(dv_json_get_string(m, "host_id", ""), host_id) != 0)
             continue;
+        g_hash_table_add(machine_names, (gpointer)dv_json_get_string(m, "name", ""));
         for (gsize k = 0; dv_catalog_machine_volumes[k] != NULL; k++)
             g_hash_table_add(known, dv_catalog_volume_name(cname, dv_json_get_string(m, "name", ""),
                                                            dv_catalog_machine_volumes[k]));
@@ -294,6 +296,18 @@ dv_reconcile_host(DvEngine *engine, JsonObject *catalog, const char *host_id, Js
         /* The directory of an identity pool, listed in the catalog's pool. */
         if (g_hash_table_contains(known, name) || dv_catalog_is_identity_pool(cname, name))
             continue;
+        /* QEMU's overlay of a pooled machine's transient disk,
+         * "<base>.TRANSIENT-<machine>": libvirt deletes it when the
+         * machine stops. */
+        {
+            const char *tr = strstr(name, DV_CATALOG_TRANSIENT_INFIX);
+            if (tr != NULL &&
+                g_hash_table_contains(machine_names, tr + strlen(DV_CATALOG_TRANSIENT_INFIX))) {
+                g_autofree char *base = g_strndup(name, (gsize)(tr - name));
+                if (g_hash_table_contains(known, base))
+                    continue;
+            }
+        }
         for (guint k = 0; k < nested->len && !other; k++)
             other = g_str_has_prefix(name, g_ptr_array_index(nested, k));
         if (other)

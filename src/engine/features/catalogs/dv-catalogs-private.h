@@ -28,6 +28,16 @@ G_BEGIN_DECLS
 #define DV_CATALOG_VOLUME_PERSONAL_OLD "personal.qcow2"
 #define DV_CATALOG_VOLUME_CONSOLE "console.log"
 
+/* A pooled catalog's machines have no overlay volume: their system disk
+ * is their base, transient with a shared backing image, so QEMU makes
+ * "<base path>.TRANSIENT-<machine>" beside it at start and libvirt
+ * deletes it at stop.  Machines made before (0.2.0 and until issue 16)
+ * have an overlay_path and are moved to this form the next time Drover
+ * moves them (a start through Drover, update-image, rollback, rebuild,
+ * reconcile) while shut off. */
+#define DV_CATALOG_TRANSIENT_INFIX ".TRANSIENT-"
+gboolean dv_catalog_is_pooled(JsonObject *catalog);
+
 /* All of the above, NULL-terminated: what a machine may own, for delete
  * and for the reconciler alike. */
 extern const char *const dv_catalog_machine_volumes[];
