@@ -414,9 +414,10 @@ dv_catalog_vm_sync(DvEngine *engine, DvVirtHost *vh, JsonObject *m, GCancellable
  * image's base when it is on another one, or still has an overlay (made
  * before pooled machines were transient).  Otherwise there is nothing to
  * do: QEMU gives its transient disk a fresh overlay at every start. */
-static gboolean
-dv_catalog_machine_reset_if_pooled(DvEngine *engine, DvVirtHost *vh, JsonObject *catalog, JsonObject *m,
-                                   GCancellable *c, gboolean *ret_moved, GError **error)
+gboolean
+dv_catalog_machine_reset_if_pooled(DvEngine *engine, DvVirtHost *vh, JsonObject *catalog,
+                                   JsonObject *m, GCancellable *c, gboolean *ret_moved,
+                                   GError **error)
 {
     g_autofree char *state = NULL;
 
