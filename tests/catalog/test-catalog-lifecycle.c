@@ -209,8 +209,11 @@ assert_on_version(Fixture *f, const char *name, gint64 version)
     g_assert_no_error(error);
     g_assert_cmpstr(dv_json_get_string(m, "image_id", ""), ==, dv_json_get_string(img, "id", "x"));
     g_assert_cmpstr(dv_json_get_string(base, "volume_name", ""), ==, want);
-    /* The overlay exists on the host (what backs it is checked by the
-     * system test, from inside the guest). */
+    /* A pooled machine has no overlay (its transient disk on the base is
+     * checked by the system test, from inside the guest); a persistent
+     * one's exists on the host. */
+    if (dv_json_get_string(m, "overlay_path", NULL) == NULL)
+        return;
     {
         g_autoptr(DvVirtHost) vh = dv_test_engine_virt_host(f->engine, f->host_id);
         g_autoptr(JsonObject) vol = dv_virt_volume_lookup_by_path(vh, dv_json_get_string(m, "overlay_path", ""), NULL,
@@ -675,8 +678,8 @@ test_add_remove(Fixture *f, gconstpointer data)
         g_assert_cmpint(dv_json_get_int(dv_json_get_object(done, "result"), "machines_removed", 0), ==, 2);
         g_assert_cmpint(dv_test_env_count(f, &dv_table_catalog_machines), ==, 3);
         vols = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-");
-        g_assert_cmpstr(vols, ==, "cat1-base-v1.qcow2 cat1-desk-01-disk.qcow2 cat1-desk-03-disk.qcow2 "
-                                  "cat1-desk-04-disk.qcow2");
+        /* Pooled: the machines have no overlay volume. */
+        g_assert_cmpstr(vols, ==, "cat1-base-v1.qcow2");
         g_assert_cmpint(dv_json_get_int(base_of(f, 1), "refcount", 0), ==, 3);
     }
     /* Without reuse_gaps the next name is desk-06; with it, desk-02. */
@@ -867,6 +870,90 @@ test_reconcile_all(Fixture *f, gconstpointer data)
     g_assert_cmpstr(names, ==, "cat1-stray.qcow2");
 }
 
+/* Pooled machines made before they ran on their base (0.2.0: an overlay
+ * volume each, overlay_path set): the catalog's reconcile job repoints the
+ * shut-off ones at the base, transient, and deletes their overlays; a
+ * running one waits for its next start through Drover, which converts it.
+ * QEMU's "<base>.TRANSIENT-<machine>" file is no orphan. */
+static void
+test_pooled_old_form(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(DvVirtHost) vh = NULL;
+    g_autoptr(JsonObject) body = dv_test_json_object("{\"delete_orphans\":true}");
+    g_autoptr(JsonObject) job = NULL;
+    g_autoptr(JsonObject) done = NULL;
+    g_autofree char *names = NULL;
+    const char *base_path;
+    JsonObject *result;
+
+    make_catalog(f, "pooled");
+    make_ready(f);
+    vh = dv_test_engine_virt_host(f->engine, f->host_id);
+    base_path = dv_json_get_string(base_of(f, 1), "path", "");
+    for (guint i = 1; i <= 3; i++) {
+        g_autofree char *name = g_strdup_printf("desk-%02u", i);
+        g_autofree char *vname = g_strdup_printf("cat1-%s-disk.qcow2", name);
+        g_autoptr(JsonObject) vol =
+            dv_virt_volume_create(vh, "pool1", vname, 1 << 20, "qcow2", NULL, &error);
+        g_autoptr(JsonObject) ch = json_object_new();
+        g_assert_no_error(error);
+        json_object_set_string_member(ch, "overlay_path", dv_json_get_string(vol, "path", ""));
+        g_assert_true(dv_store_update(dv_test_env_store(f), &dv_table_catalog_machines,
+                                      dv_json_get_string(machine(f, name), "id", ""), ch, &error));
+        g_assert_no_error(error);
+    }
+    /* desk-03 runs; QEMU's overlay of desk-02 is beside the base. */
+    g_assert_true(dv_virt_domain_start(
+        vh, dv_json_get_string(machine(f, "desk-03"), "domain_uuid", ""), NULL, &error));
+    g_assert_no_error(error);
+    {
+        g_autofree char *tname = g_strdup_printf("%s.TRANSIENT-desk-02", "cat1-base-v1.qcow2");
+        g_autoptr(JsonObject) t =
+            dv_virt_volume_create(vh, "pool1", tname, 1 << 20, "qcow2", NULL, &error);
+        g_assert_no_error(error);
+    }
+    job = dv_engine_catalog_reconcile_submit(f->engine, "cat1", body, DV_ACTOR_NAMED("tester"),
+                                             &error);
+    g_assert_no_error(error);
+    done = dv_test_env_job_wait(f, job);
+    g_assert_cmpstr(dv_json_get_string(done, "state", ""), ==, "succeeded");
+    result = dv_json_get_object(done, "result");
+    g_assert_cmpint(dv_json_get_int(result, "machines_made_transient", -1), ==, 2);
+    g_assert_cmpint(dv_json_get_int(result, "machines_transient_at_start", -1), ==, 1);
+    g_assert_cmpuint(json_array_get_length(dv_json_get_array(result, "deleted")), ==, 0);
+    g_assert_null(dv_json_get_string(machine(f, "desk-01"), "overlay_path", NULL));
+    g_assert_null(dv_json_get_string(machine(f, "desk-02"), "overlay_path", NULL));
+    g_assert_nonnull(dv_json_get_string(machine(f, "desk-03"), "overlay_path", NULL));
+    names = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-");
+    g_assert_cmpstr(
+        names, ==,
+        "cat1-base-v1.qcow2 cat1-base-v1.qcow2.TRANSIENT-desk-02 cat1-desk-03-disk.qcow2");
+    /* The definition names the base, transient. */
+    {
+        g_autoptr(JsonObject) dom = dv_virt_domain_get(
+            vh, dv_json_get_string(machine(f, "desk-01"), "domain_uuid", ""), NULL, &error);
+        g_autofree char *text = dv_json_object_to_string(dom, FALSE);
+        g_assert_no_error(error);
+        g_assert_nonnull(strstr(text, base_path));
+    }
+    /* desk-03 stops and starts through Drover: converted. */
+    g_assert_true(dv_virt_domain_destroy(
+        vh, dv_json_get_string(machine(f, "desk-03"), "domain_uuid", ""), NULL, &error));
+    g_assert_no_error(error);
+    {
+        g_autoptr(JsonObject) catalog =
+            dv_store_find(dv_test_env_store(f), &dv_table_catalogs, "name", "cat1", &error);
+        g_assert_true(
+            dv_catalog_machine_start(f->engine, catalog, machine(f, "desk-03"), NULL, &error));
+        g_assert_no_error(error);
+    }
+    g_assert_null(dv_json_get_string(machine(f, "desk-03"), "overlay_path", NULL));
+    g_free(names);
+    names = dv_test_engine_pool_names(f->engine, f->host_id, "cat1-desk-");
+    g_assert_cmpstr(names, ==, "");
+}
+
 /* The bulk actions run on many machines at once (dv-catalog-each.c): 40
  * pooled machines move to a new image, 10 are removed and the catalog is
  * deleted, each with 16 workers, and every count and base reference is
@@ -974,6 +1061,7 @@ main(int argc, char **argv)
     ADD("/drover/catalog/lifecycle/reconcile-all", test_reconcile_all);
     ADD("/drover/catalog/lifecycle/bulk-parallel", test_bulk_parallel);
     ADD("/drover/catalog/lifecycle/bases-in-order", test_bases_in_order);
+    ADD("/drover/catalog/lifecycle/pooled-old-form", test_pooled_old_form);
 #undef ADD
     return g_test_run();
 }

@@ -2,7 +2,8 @@
  * local libvirtd (qemu:///system) and the tiny guest (docs/TINY-GUEST.md).
  *
  * A gen-1 master VM (the tiny guest's master.qcow2, shut off) with a
- * snapshot; a catalog of 3 machines with a guest OS profile whose personal
+ * snapshot; a persistent catalog (overlays; the pooled kind boots in
+ * test-catalog-lifecycle-system) of 3 machines with a guest OS profile whose personal
  * disks go to a second dir pool, defined with its directory missing (seed
  * 004: the job builds and starts it before the first personal disk); the
  * job must make 3 ready machines with their volumes and domains; one machine boots
@@ -270,7 +271,8 @@ test_provision_and_boot(void)
     g_free(json);
     json = g_strdup_printf(
         "{\"name\":\"%s\",\"master_vm\":\"%smaster\",\"master_snapshot\":\"golden\","
-        "\"hosts\":[\"local\"],\"pool\":\"%s\",\"naming_scheme\":\"%s#\",\"count\":3,"
+        "\"hosts\":[\"local\"],\"pool\":\"%s\",\"naming_scheme\":\"%s#\",\"count\":3,\"type\":"
+        "\"persistent\","
         "\"guest_os_profile\":\"desks\",\"personal_disk_mib\":16,\"personal_disk_pool\":\"%s\","
         "\"machine\":{\"memory_mib\":128,\"kernel\":\"%s\",\"initrd\":\"%s\","
         "\"cmdline\":\"console=ttyS0 quiet\"}}",

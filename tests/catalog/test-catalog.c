@@ -226,7 +226,8 @@ test_create_and_conflict(Fixture *f, gconstpointer data)
         g_assert_nonnull(strstr(dv_json_get_string(m, "error", ""), "identity"));
         /* The steps before it were made and recorded. */
         g_assert_cmpstr(dv_json_get_string(m, "step", ""), ==, "overlay");
-        g_assert_nonnull(dv_json_get_string(m, "overlay_path", NULL));
+        /* Pooled: the machine is on the base itself, no overlay volume. */
+        g_assert_null(dv_json_get_string(m, "overlay_path", NULL));
         /* No domain yet: no power state, and the member says so. */
         g_assert_true(json_object_has_member(m, "power_state"));
         g_assert_null(dv_json_get_string(m, "power_state", NULL));
@@ -253,12 +254,13 @@ test_create_and_conflict(Fixture *f, gconstpointer data)
 }
 
 /* cat1 with 3 machines whose identity step failed (test:// has no
- * upload): base and overlays exist, nothing else. */
+ * upload): base and overlays exist (persistent: a pooled machine has no
+ * overlay), nothing else. */
 static void
 make_failed_catalog(Fixture *f)
 {
     g_autoptr(GError) error = NULL;
-    g_autofree char *b = body_with("\"personal_disk_mib\":64");
+    g_autofree char *b = body_with("\"personal_disk_mib\":64,\"type\":\"persistent\"");
     g_autoptr(JsonObject) body = dv_test_json_object(b);
     g_autoptr(JsonObject) job = NULL;
     g_autoptr(JsonObject) done = NULL;

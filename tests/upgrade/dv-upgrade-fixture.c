@@ -57,6 +57,57 @@ add_id(Ctx *c, const char *type, const char *name)
 }
 
 static gboolean
+insert_pooled_catalog(Ctx *c, const char *host_id, gint64 now, GError **error)
+{
+    const char *cat = add_id(c, "catalog", "desks");
+    const char *img = add_id(c, "catalog-image", "desks-v1");
+    const char *base = add_id(c, "catalog-base", "desks-v1");
+    g_autofree char *hosts = g_strdup_printf("[\"%s\"]", host_id);
+
+    if (!exec(c->store,
+              "INSERT INTO catalogs (id, name, catalog_type, state, master_vm_name, "
+              "master_snapshot, target_kind, host_ids, pool_name, machine_spec, naming_scheme, "
+              "next_index, personal_disk_mib, current_image_id, created_at, updated_at) VALUES (?, "
+              "'desks', 'pooled', 'ready', 'gold', 's1', 'hosts', ?, 'default', "
+              "'{\"vcpus\":1,\"memory_mib\":512}', 'desk-##', 3, 0, ?, ?, ?)",
+              DV_SQL_ARGS(DV_SQL_TEXT_P(cat), DV_SQL_TEXT_P(hosts), DV_SQL_TEXT_P(img),
+                          DV_SQL_INT_P(now), DV_SQL_INT_P(now)),
+              error) ||
+        !exec(c->store,
+              "INSERT INTO catalog_images (id, catalog_id, version, master_snapshot, is_current, "
+              "created_at) VALUES (?, ?, 1, 's1', 1, ?)",
+              DV_SQL_ARGS(DV_SQL_TEXT_P(img), DV_SQL_TEXT_P(cat), DV_SQL_INT_P(now)), error) ||
+        !exec(
+            c->store,
+            "INSERT INTO catalog_bases (id, catalog_id, image_id, host_id, pool_name, volume_name, "
+            "path, format, capacity, state, refcount, created_at, updated_at) VALUES (?, ?, ?, ?, "
+            "'default', 'desks-base-v1.qcow2', '/var/lib/libvirt/images/desks-base-v1.qcow2', "
+            "'qcow2', 1073741824, 'ready', 2, ?, ?)",
+            DV_SQL_ARGS(DV_SQL_TEXT_P(base), DV_SQL_TEXT_P(cat), DV_SQL_TEXT_P(img),
+                        DV_SQL_TEXT_P(host_id), DV_SQL_INT_P(now), DV_SQL_INT_P(now)),
+            error))
+        return FALSE;
+    for (guint i = 1; i <= 2; i++) {
+        g_autofree char *name = g_strdup_printf("desk-%02u", i);
+        g_autofree char *uuid = g_uuid_string_random();
+        g_autofree char *overlay =
+            g_strdup_printf("/var/lib/libvirt/images/desks-%s-disk.qcow2", name);
+        const char *id = add_id(c, "catalog-machine", name);
+        if (!exec(c->store,
+                  "INSERT INTO catalog_machines (id, catalog_id, name, name_index, host_id, "
+                  "domain_uuid, image_id, base_id, overlay_path, state, step, created_at, "
+                  "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'ready', 'define', ?, ?)",
+                  DV_SQL_ARGS(DV_SQL_TEXT_P(id), DV_SQL_TEXT_P(cat), DV_SQL_TEXT_P(name),
+                              DV_SQL_INT_P(i), DV_SQL_TEXT_P(host_id), DV_SQL_TEXT_P(uuid),
+                              DV_SQL_TEXT_P(img), DV_SQL_TEXT_P(base), DV_SQL_TEXT_P(overlay),
+                              DV_SQL_INT_P(now), DV_SQL_INT_P(now)),
+                  error))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
 insert_objects(Ctx *c, GError **error)
 {
     gint64 now = dv_store_now();
@@ -108,6 +159,12 @@ insert_objects(Ctx *c, GError **error)
             }
         }
     }
+    /* From schema 4 (0.2.0): a pooled catalog as 0.2.0 made it, its two
+     * machines on overlays of the base (the upgrade's plan names them:
+     * they move to transient disks on the base, docs/UPGRADE.md). */
+    if ((c->o->schema != 0 ? c->o->schema : dv_fixture_oldest_schema()) >= 4 &&
+        !insert_pooled_catalog(c, h1, now, error))
+        return FALSE;
     /* Registered under the default's name but elsewhere: clashes with it. */
     if (!exec(c->store, "INSERT INTO library_shares (id, name, path, is_default, created_at) VALUES (?, 'default', '/srv/old-library', 1, ?)",
               DV_SQL_ARGS(DV_SQL_TEXT_P(share), DV_SQL_INT_P(now)), error))

@@ -1227,8 +1227,50 @@ test_fixtures(Fixture *f, gconstpointer data)
             totals = json_object_get_object_member(plan, "secrets");
             g_assert_cmpint(dv_json_get_int(totals, "total", 0), ==, dv_fixture_n_secrets());
             g_assert_cmpint(dv_json_get_int(totals, "preserved", 0), ==, dv_fixture_n_secrets());
+            /* 0.2.0's pooled catalog: its machines on overlays are named,
+             * not blocking (droverd moves them; the upgrade touches no
+             * host). */
+            {
+                JsonArray *issues = json_object_get_array_member(plan, "issues");
+                JsonObject *pooled = NULL;
+                for (guint k = 0; k < json_array_get_length(issues); k++)
+                    if (g_strcmp0(dv_json_get_string(json_array_get_object_element(issues, k),
+                                                     "code", ""),
+                                  "pooled-overlays") == 0)
+                        pooled = json_array_get_object_element(issues, k);
+                if (r[i].schema < 4) {
+                    g_assert_null(pooled);
+                } else {
+                    JsonArray *objs;
+                    g_assert_nonnull(pooled);
+                    g_assert_false(dv_json_get_bool(pooled, "blocking", TRUE));
+                    g_assert_nonnull(strstr(dv_json_get_string(pooled, "message", ""),
+                                            "2 machine(s) of 1 pooled"));
+                    objs = dv_json_get_array(pooled, "objects");
+                    g_assert_cmpuint(json_array_get_length(objs), ==, 1);
+                    g_assert_cmpstr(
+                        dv_json_get_string(json_array_get_object_element(objs, 0), "catalog", ""),
+                        ==, "desks");
+                    g_assert_cmpint(
+                        dv_json_get_int(json_array_get_object_element(objs, 0), "machines", 0), ==,
+                        2);
+                }
+            }
             g_ptr_array_remove_index(args, 1);
             g_assert_cmpint(run_setup(args, NULL, NULL), ==, 0);
+            if (r[i].schema >= 4) {
+                g_autoptr(GError) error = NULL;
+                g_autoptr(DvStore) s = dv_store_open(f->db, 0, &error);
+                g_autoptr(DvSqlRows) rows = NULL;
+                g_assert_no_error(error);
+                rows = dv_db_query(
+                    dv_store_get_db(s),
+                    "SELECT COUNT(*) FROM catalog_machines WHERE overlay_path IS NOT NULL AND "
+                    "base_id IS NOT NULL AND state = 'ready'",
+                    DV_SQL_NO_ARGS, &error);
+                g_assert_no_error(error);
+                g_assert_cmpint(dv_sql_rows_get_int(rows, 0, 0), ==, 2);
+            }
             dv_test_rm_rf(f->state);
         }
     }

@@ -502,6 +502,67 @@ test_domain_delete_volumes(Fixture *fx, gconstpointer data)
     g_assert_no_error(error);
 }
 
+/* A pooled catalog machine's system disk: its base, transient.  Deleting
+ * the domain with its volumes leaves the base (other domains share it);
+ * a transient disk that is read-only or a CD-ROM is refused naming it. */
+static void
+test_domain_transient_disk(Fixture *fx, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) base = dv_virt_volume_create(fx->host, "pool1", "shared-base.qcow2",
+                                                       1 << 20, "qcow2", NULL, &error);
+    g_autoptr(JsonObject) own = NULL;
+    g_autoptr(JsonObject) found = NULL;
+    g_autofree char *uuid = NULL;
+    g_autofree char *xml = NULL;
+
+    g_assert_no_error(error);
+    own = dv_virt_volume_create(fx->host, "pool1", "own.qcow2", 1 << 20, "qcow2", NULL, &error);
+    g_assert_no_error(error);
+    uuid = define_test_domain(fx->host, "pooled1", 1, dv_json_get_string(own, "path", NULL));
+    /* Repointed at the base, transient; again is a no-op. */
+    for (guint i = 0; i < 2; i++) {
+        g_assert_true(dv_virt_domain_set_disk_source(fx->host, uuid, "vda",
+                                                     dv_json_get_string(base, "path", ""), "qcow2",
+                                                     TRUE, NULL, &error));
+        g_assert_no_error(error);
+    }
+    /* The base stays, the domain goes; "own" was no disk of it any more. */
+    g_assert_true(dv_virt_domain_delete(fx->host, uuid, TRUE, NULL, &error));
+    g_assert_no_error(error);
+    found =
+        dv_virt_volume_lookup_by_path(fx->host, dv_json_get_string(base, "path", ""), NULL, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(found);
+    g_clear_pointer(&found, json_object_unref);
+    found =
+        dv_virt_volume_lookup_by_path(fx->host, dv_json_get_string(own, "path", ""), NULL, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(found);
+
+    /* The XML: <transient shareBacking='yes'/> on a writable virtio disk only. */
+    {
+        g_autoptr(JsonObject) spec = dv_json_object_from_text(
+            "{\"name\":\"t\",\"domain_type\":\"test\",\"memory_mib\":64,"
+            "\"disks\":[{\"path\":\"/pool1/shared-base.qcow2\",\"transient\":true}]}",
+            NULL);
+        xml = dv_virt_domain_xml_new(spec, &error);
+        g_assert_no_error(error);
+        g_assert_nonnull(strstr(xml, "<transient shareBacking=\"yes\"/>"));
+    }
+    {
+        g_autoptr(JsonObject) spec =
+            dv_json_object_from_text("{\"name\":\"t\",\"domain_type\":\"test\",\"memory_mib\":64,"
+                                     "\"disks\":[{\"path\":\"/pool1/"
+                                     "shared-base.qcow2\",\"transient\":true,\"readonly\":true}]}",
+                                     NULL);
+        g_autofree char *bad = dv_virt_domain_xml_new(spec, &error);
+        g_assert_null(bad);
+        g_assert_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT);
+        g_assert_cmpstr(dv_error_get_field(error), ==, "disks[0].transient");
+    }
+}
+
 static void
 test_domain_gen2(Fixture *fx, gconstpointer data)
 {
@@ -1084,6 +1145,7 @@ main(int argc, char **argv)
     g_test_add_func("/drover/virt/xml/invalid", test_xml_invalid);
     ADD("/drover/virt/domain/lifecycle", test_domain_lifecycle);
     ADD("/drover/virt/domain/delete-volumes", test_domain_delete_volumes);
+    ADD("/drover/virt/domain/transient-disk", test_domain_transient_disk);
     ADD("/drover/virt/domain/gen2", test_domain_gen2);
     ADD("/drover/virt/snapshots", test_snapshots);
     ADD("/drover/virt/volumes", test_volumes);

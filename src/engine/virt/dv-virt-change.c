@@ -295,6 +295,117 @@ dv_virt_domain_set_boot_order(DvVirtHost *host, const char *uuid, const char *co
     return TRUE;
 }
 
+/* The attribute @attr of @node's first child element @name, or NULL
+ * (xmlFree). */
+static xmlChar *
+dv_virt_xml_child_attr(xmlNode *node, const char *name, const char *attr)
+{
+    xmlNode *c = dv_virt_xml_child(node, name);
+    return c != NULL ? xmlGetProp(c, BAD_CAST attr) : NULL;
+}
+
+gboolean
+dv_virt_domain_set_disk_source(DvVirtHost *host, const char *uuid, const char *target,
+                               const char *path, const char *format, gboolean transient,
+                               GCancellable *cancellable, GError **error)
+{
+    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
+    g_autoptr(virDomain) dom = NULL;
+    g_autoptr(virDomain) defined = NULL;
+    g_autoptr(xmlDoc) doc = NULL;
+    xmlNode *devices;
+    xmlNode *disk = NULL;
+    xmlChar *out = NULL;
+    int out_len = 0;
+    g_autofree char *text = NULL;
+    char *xml;
+
+    g_return_val_if_fail(target != NULL && path != NULL && format != NULL, FALSE);
+    if (!dv_virt_op_begin(&op, host, cancellable, error))
+        return FALSE;
+    dom = dv_virt_domain_lookup(&op, uuid, error);
+    if (dom == NULL)
+        return FALSE;
+    xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE);
+    if (xml == NULL)
+        return dv_virt_op_fail(&op, error, "cannot read domain %s", uuid);
+    doc = dv_virt_xml_parse(xml, error);
+    free(xml);
+    if (doc == NULL)
+        return FALSE;
+    devices = dv_virt_xml_child(xmlDocGetRootElement(doc), "devices");
+    for (xmlNode *d = devices != NULL ? devices->children : NULL; d != NULL && disk == NULL;
+         d = d->next) {
+        xmlChar *dev;
+        if (d->type != XML_ELEMENT_NODE || xmlStrcmp(d->name, BAD_CAST "disk") != 0)
+            continue;
+        dev = dv_virt_xml_child_attr(d, "target", "dev");
+        if (dev != NULL && xmlStrcmp(dev, BAD_CAST target) == 0)
+            disk = d;
+        xmlFree(dev);
+    }
+    if (disk == NULL && devices != NULL) {
+        /* libvirt's test driver keeps no disk of a file it cannot see. */
+        xmlNode *t;
+        disk = xmlNewChild(devices, NULL, BAD_CAST "disk", NULL);
+        xmlNewProp(disk, BAD_CAST "device", BAD_CAST "disk");
+        t = xmlNewChild(disk, NULL, BAD_CAST "target", NULL);
+        xmlNewProp(t, BAD_CAST "dev", BAD_CAST target);
+        xmlNewProp(t, BAD_CAST "bus", BAD_CAST "virtio");
+    }
+    if (disk == NULL) {
+        g_set_error(error, DV_ERROR, DV_ERROR_NOT_FOUND, "domain %s has no devices", uuid);
+        return FALSE;
+    }
+    {
+        xmlChar *src = dv_virt_xml_child_attr(disk, "source", "file");
+        xmlChar *fmt = dv_virt_xml_child_attr(disk, "driver", "type");
+        xmlNode *tr = dv_virt_xml_child(disk, "transient");
+        xmlChar *share = tr != NULL ? xmlGetProp(tr, BAD_CAST "shareBacking") : NULL;
+        gboolean same =
+            src != NULL && xmlStrcmp(src, BAD_CAST path) == 0 && fmt != NULL &&
+            xmlStrcmp(fmt, BAD_CAST format) == 0 &&
+            (transient ? share != NULL && xmlStrcmp(share, BAD_CAST "yes") == 0 : tr == NULL);
+        xmlFree(src);
+        xmlFree(fmt);
+        xmlFree(share);
+        if (same)
+            return TRUE;
+    }
+    /* A file disk: the old source (and any <backingStore> libvirt
+     * recorded for it) goes, the new one is written. */
+    xmlSetProp(disk, BAD_CAST "type", BAD_CAST "file");
+    dv_virt_xml_drop_children(disk, "source");
+    dv_virt_xml_drop_children(disk, "backingStore");
+    dv_virt_xml_drop_children(disk, "transient");
+    {
+        xmlNode *driver = dv_virt_xml_child(disk, "driver");
+        xmlNode *src;
+        if (driver == NULL) {
+            driver = xmlNewChild(disk, NULL, BAD_CAST "driver", NULL);
+            xmlNewProp(driver, BAD_CAST "name", BAD_CAST "qemu");
+        }
+        xmlSetProp(driver, BAD_CAST "type", BAD_CAST format);
+        src = xmlNewChild(disk, NULL, BAD_CAST "source", NULL);
+        xmlNewProp(src, BAD_CAST "file", BAD_CAST path);
+        if (transient) {
+            xmlNode *t = xmlNewChild(disk, NULL, BAD_CAST "transient", NULL);
+            xmlNewProp(t, BAD_CAST "shareBacking", BAD_CAST "yes");
+        }
+    }
+    xmlDocDumpMemory(doc, &out, &out_len);
+    if (out == NULL) {
+        g_set_error(error, DV_ERROR, DV_ERROR_INTERNAL, "cannot write domain %s's XML", uuid);
+        return FALSE;
+    }
+    text = g_strndup((const char *)out, (gsize)out_len);
+    xmlFree(out);
+    defined = virDomainDefineXML(op.conn, text);
+    if (defined == NULL)
+        return dv_virt_op_fail(&op, error, "cannot change disk %s of domain %s", target, uuid);
+    return TRUE;
+}
+
 gboolean
 dv_virt_domain_rename(DvVirtHost *host, const char *uuid, const char *name,
                       GCancellable *cancellable, GError **error)

@@ -236,7 +236,11 @@ dv_virt_domain_owned_disk_paths(const char *xml, GError **error)
         device = dv_virt_xml_prop(d, "device");
         if (device != NULL && g_strcmp0(device, "disk") != 0)
             continue;
-        if (dv_virt_xml_child(d, "readonly") != NULL || dv_virt_xml_child(d, "shareable") != NULL)
+        /* A transient disk's source is a base other domains share
+         * (pooled catalog machines); only QEMU's overlay is the domain's,
+         * and libvirt removes it at stop. */
+        if (dv_virt_xml_child(d, "readonly") != NULL || dv_virt_xml_child(d, "shareable") != NULL ||
+            dv_virt_xml_child(d, "transient") != NULL)
             continue;
         source = dv_virt_xml_child(d, "source");
         path = dv_virt_xml_prop(source, "file");

@@ -162,9 +162,13 @@ static const DvFieldSpec dv_virt_spec_fields[] = {
 
 static const DvFieldSpec dv_virt_disk_fields[] = {
     /* Required but for a CD-ROM drive, which may be empty. */
-    { "path", DV_FIELD_STRING, FALSE },   { "format", DV_FIELD_STRING, FALSE },
-    { "device", DV_FIELD_STRING, FALSE }, { "readonly", DV_FIELD_BOOL, FALSE },
-    { "bus", DV_FIELD_STRING, FALSE },    { NULL, 0, FALSE },
+    { "path", DV_FIELD_STRING, FALSE },
+    { "format", DV_FIELD_STRING, FALSE },
+    { "device", DV_FIELD_STRING, FALSE },
+    { "readonly", DV_FIELD_BOOL, FALSE },
+    { "bus", DV_FIELD_STRING, FALSE },
+    { "transient", DV_FIELD_BOOL, FALSE },
+    { NULL, 0, FALSE },
 };
 
 static const DvFieldSpec dv_virt_nic_fields[] = {
@@ -256,6 +260,19 @@ dv_virt_write_disks(DvXmlOut *o, JsonArray *disks, guint generation, GError **er
                                "must not be \"virtio\" for a cdrom");
             return FALSE;
         }
+        /* A transient disk on a shared backing image (pooled catalog
+         * machines): QEMU makes its overlay beside the image at start and
+         * libvirt deletes it at stop.  libvirt hot-plugs such a disk once
+         * QEMU runs, so it must be a writable virtio or SCSI disk (the
+         * domain has ACPI, written below). */
+        if (dv_json_get_bool(disk, "transient", FALSE) &&
+            (g_strcmp0(device, "disk") != 0 || dv_json_get_bool(disk, "readonly", FALSE) ||
+             (g_strcmp0(bus, "virtio") != 0 && g_strcmp0(bus, "scsi") != 0))) {
+            g_autofree char *f_tr = g_strdup_printf("disks[%u].transient", i);
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, f_tr,
+                               "%s: only a writable virtio or scsi disk can be transient", f_tr);
+            return FALSE;
+        }
         if (g_strcmp0(bus, "scsi") == 0)
             need_scsi = TRUE;
         target = dv_virt_disk_target(bus, counters);
@@ -275,6 +292,8 @@ dv_virt_write_disks(DvXmlOut *o, JsonArray *disks, guint generation, GError **er
         dv_out_end(o);
         if (dv_json_get_bool(disk, "readonly", g_strcmp0(device, "cdrom") == 0))
             dv_out_empty(o, "readonly", NULL, NULL);
+        if (dv_json_get_bool(disk, "transient", FALSE))
+            dv_out_empty(o, "transient", "shareBacking", "yes");
         dv_out_end(o);
     }
     if (need_scsi) {

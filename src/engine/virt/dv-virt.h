@@ -187,6 +187,14 @@ gboolean dv_virt_domain_set_autostart(DvVirtHost *host, const char *uuid, gboole
  * DV_ERROR_NOT_SUPPORTED naming boot_order. */
 gboolean dv_virt_domain_set_boot_order(DvVirtHost *host, const char *uuid, const char *const *order,
                                        GCancellable *cancellable, GError **error);
+/* Points disk @target ("vda") of the persistent definition at the file
+ * @path (@format qcow2 or raw), transient on a shared backing image or
+ * not (<transient shareBacking='yes'/>); a running domain keeps its disk
+ * until it next starts.  Already so: nothing is redefined.  A definition
+ * without such a disk gets one (virtio). */
+gboolean dv_virt_domain_set_disk_source(DvVirtHost *host, const char *uuid, const char *target,
+                                        const char *path, const char *format, gboolean transient,
+                                        GCancellable *cancellable, GError **error);
 /* virDomainRename; a running domain is DV_ERROR_CONFLICT naming "name";
  * already named @name: done. */
 gboolean dv_virt_domain_rename(DvVirtHost *host, const char *uuid, const char *name,

@@ -210,22 +210,40 @@ dv_catalog_machine_move(DvEngine *engine, DvVirtHost *vh, JsonObject *catalog, J
                     base != NULL ? ": " : "", base != NULL ? dv_json_get_string(base, "error", "not made") : "");
         return FALSE;
     }
-    /* The difference disk of the old image goes: it is only valid on top
-     * of the base it was made on. */
-    if (!dv_virt_volume_delete(vh, pool, disk_name, c, &local) &&
-        !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
-        g_propagate_prefixed_error(error, g_steal_pointer(&local), "overlay %s: ", disk_name);
-        return FALSE;
-    }
-    vol = dv_virt_volume_create_overlay(vh, pool, disk_name, dv_json_get_string(base, "path", ""), "qcow2", 0, c,
-                                        error);
-    if (vol == NULL) {
-        g_prefix_error(error, "overlay %s: ", disk_name);
-        return FALSE;
+    if (dv_catalog_is_pooled(catalog)) {
+        /* The definition names the base, transient; an overlay of a
+         * machine made before goes once nothing names it any more. */
+        if (!dv_virt_domain_set_disk_source(vh, dv_json_get_string(m, "domain_uuid", ""), "vda",
+                                            dv_json_get_string(base, "path", ""), "qcow2", TRUE, c,
+                                            error)) {
+            g_prefix_error(error, "system disk: ");
+            return FALSE;
+        }
+        if (dv_json_get_string(m, "overlay_path", NULL) != NULL &&
+            !dv_virt_volume_delete(vh, pool, disk_name, c, &local) &&
+            !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+            g_propagate_prefixed_error(error, g_steal_pointer(&local), "overlay %s: ", disk_name);
+            return FALSE;
+        }
+        json_object_set_null_member(ch, "overlay_path");
+    } else {
+        /* The difference disk of the old image goes: it is only valid on top
+         * of the base it was made on. */
+        if (!dv_virt_volume_delete(vh, pool, disk_name, c, &local) &&
+            !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+            g_propagate_prefixed_error(error, g_steal_pointer(&local), "overlay %s: ", disk_name);
+            return FALSE;
+        }
+        vol = dv_virt_volume_create_overlay(
+            vh, pool, disk_name, dv_json_get_string(base, "path", ""), "qcow2", 0, c, error);
+        if (vol == NULL) {
+            g_prefix_error(error, "overlay %s: ", disk_name);
+            return FALSE;
+        }
+        json_object_set_string_member(ch, "overlay_path", dv_json_get_string(vol, "path", ""));
     }
     json_object_set_string_member(ch, "image_id", image_id);
     json_object_set_string_member(ch, "base_id", dv_json_get_string(base, "id", ""));
-    json_object_set_string_member(ch, "overlay_path", dv_json_get_string(vol, "path", ""));
     json_object_set_null_member(ch, "error");
     if (!dv_catalog_update(engine, &dv_table_catalog_machines, m, ch, error))
         return FALSE;
@@ -392,11 +410,14 @@ dv_catalog_vm_sync(DvEngine *engine, DvVirtHost *vh, JsonObject *m, GCancellable
     return dom != NULL && dv_core_vm_sync(engine, vm, dom, error);
 }
 
-/* A pooled, ready machine whose domain is shut off gets a fresh overlay
- * on the current image (pooled machines are reset at every start). */
-static gboolean
-dv_catalog_machine_reset_if_pooled(DvEngine *engine, DvVirtHost *vh, JsonObject *catalog, JsonObject *m,
-                                   GCancellable *c, gboolean *ret_moved, GError **error)
+/* A pooled, ready machine whose domain is shut off moves to the current
+ * image's base when it is on another one, or still has an overlay (made
+ * before pooled machines were transient).  Otherwise there is nothing to
+ * do: QEMU gives its transient disk a fresh overlay at every start. */
+gboolean
+dv_catalog_machine_reset_if_pooled(DvEngine *engine, DvVirtHost *vh, JsonObject *catalog,
+                                   JsonObject *m, GCancellable *c, gboolean *ret_moved,
+                                   GError **error)
 {
     g_autofree char *state = NULL;
 
@@ -404,6 +425,19 @@ dv_catalog_machine_reset_if_pooled(DvEngine *engine, DvVirtHost *vh, JsonObject 
     if (g_strcmp0(dv_json_get_string(catalog, "catalog_type", ""), "pooled") != 0 ||
         g_strcmp0(dv_json_get_string(m, "state", ""), "ready") != 0)
         return TRUE;
+    if (dv_json_get_string(m, "overlay_path", NULL) == NULL) {
+        g_autoptr(GError) local = NULL;
+        g_autoptr(JsonObject) base = dv_catalog_base_for(
+            engine, catalog, dv_json_get_string(catalog, "current_image_id", ""),
+            dv_json_get_string(m, "host_id", ""), &local);
+        if (local != NULL) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            return FALSE;
+        }
+        if (base != NULL && g_strcmp0(dv_json_get_string(base, "id", ""),
+                                      dv_json_get_string(m, "base_id", "")) == 0)
+            return TRUE;
+    }
     state = dv_catalog_machine_state(vh, m, c, error);
     if (state == NULL)
         return FALSE;

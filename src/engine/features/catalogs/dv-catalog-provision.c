@@ -694,6 +694,7 @@ dv_provision_machine_steps(DvProvisionHost *ph, JsonObject *m, JsonObject *ch, J
      * gone from the host (docs/CATALOGS.md "Identity pools that
      * vanish"); only that disk is made again, under the same name. */
     gboolean repair = g_strcmp0(dv_json_get_string(m, "state", NULL), "ready") == 0;
+    gboolean pooled = dv_catalog_is_pooled(pv->catalog);
 
     if (repair) {
         g_autofree char *dir = NULL;
@@ -731,9 +732,26 @@ dv_provision_machine_steps(DvProvisionHost *ph, JsonObject *m, JsonObject *ch, J
     }
     pool_path = dv_json_get_string(ph->pool_row, "path", "/");
 
-    /* overlay */
+    /* overlay: none for a pooled machine, whose system disk is the base
+     * itself, transient (QEMU makes the overlay at start and drops it at
+     * stop); the base it is defined on is recorded all the same */
     t = g_get_monotonic_time();
-    if (overlay == NULL) {
+    if (pooled && overlay != NULL) {
+        /* Begun by a version that gave pooled machines overlays. */
+        g_autoptr(GError) local = NULL;
+        if (!dv_virt_volume_delete(ph->vh, pool, disk_name, c, &local) &&
+            !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
+            g_propagate_prefixed_error(error, g_steal_pointer(&local), "overlay: ");
+            return FALSE;
+        }
+        json_object_set_null_member(ch, "overlay_path");
+        overlay = NULL;
+    }
+    if (pooled) {
+        if (dv_json_get_string(m, "base_id", NULL) == NULL)
+            json_object_set_string_member(ch, "step", "overlay");
+        json_object_set_string_member(ch, "base_id", dv_json_get_string(ph->base, "id", ""));
+    } else if (!pooled && overlay == NULL) {
         g_autoptr(JsonObject) vol = dv_provision_ensure_volume(ph->vh, pool, pool_path, disk_name,
                                                                dv_json_get_string(ph->base, "path", ""), "qcow2",
                                                                0, c, error);
@@ -800,7 +818,12 @@ dv_provision_machine_steps(DvProvisionHost *ph, JsonObject *m, JsonObject *ch, J
      * before personal disks were raw keeps its qcow2 one. */
     for (guint k = 0; k < 2; k++) {
         JsonArray *to = k == 0 ? disks : inv_disks;
-        json_array_add_object_element(to, dv_provision_disk(overlay, "qcow2", "vda", FALSE, k == 1));
+        JsonObject *sys =
+            dv_provision_disk(pooled ? dv_json_get_string(ph->base, "path", "") : overlay, "qcow2",
+                              "vda", FALSE, k == 1);
+        if (pooled && k == 0)
+            json_object_set_boolean_member(sys, "transient", TRUE);
+        json_array_add_object_element(to, sys);
         json_array_add_object_element(to, dv_provision_disk(identity, "raw", "vdb", TRUE, k == 1));
         if (pers != NULL)
             json_array_add_object_element(

@@ -181,6 +181,7 @@ dv_reconcile_host(DvEngine *engine, JsonObject *catalog, const char *host_id, Js
     g_autoptr(GError) local = NULL;
     g_autoptr(GHashTable) known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g_autoptr(GHashTable) listed = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GHashTable) machine_names = g_hash_table_new(g_str_hash, g_str_equal);
     g_autoptr(GHashTable) live_uuids = g_hash_table_new(g_str_hash, g_str_equal);
     g_autoptr(GHashTable) id_pools = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     gboolean pool_missing = FALSE;
@@ -271,6 +272,7 @@ dv_reconcile_host(DvEngine *engine, JsonObject *catalog, const char *host_id, Js
         static const char *const cols[] = { "overlay_path", "identity_path", "personal_path" };
         if (g_strcmp0(dv_json_get_string(m, "host_id", ""), host_id) != 0)
             continue;
+        g_hash_table_add(machine_names, (gpointer)dv_json_get_string(m, "name", ""));
         for (gsize k = 0; dv_catalog_machine_volumes[k] != NULL; k++)
             g_hash_table_add(known, dv_catalog_volume_name(cname, dv_json_get_string(m, "name", ""),
                                                            dv_catalog_machine_volumes[k]));
@@ -294,6 +296,18 @@ dv_reconcile_host(DvEngine *engine, JsonObject *catalog, const char *host_id, Js
         /* The directory of an identity pool, listed in the catalog's pool. */
         if (g_hash_table_contains(known, name) || dv_catalog_is_identity_pool(cname, name))
             continue;
+        /* QEMU's overlay of a pooled machine's transient disk,
+         * "<base>.TRANSIENT-<machine>": libvirt deletes it when the
+         * machine stops. */
+        {
+            const char *tr = strstr(name, DV_CATALOG_TRANSIENT_INFIX);
+            if (tr != NULL &&
+                g_hash_table_contains(machine_names, tr + strlen(DV_CATALOG_TRANSIENT_INFIX))) {
+                g_autofree char *base = g_strndup(name, (gsize)(tr - name));
+                if (g_hash_table_contains(known, base))
+                    continue;
+            }
+        }
         for (guint k = 0; k < nested->len && !other; k++)
             other = g_str_has_prefix(name, g_ptr_array_index(nested, k));
         if (other)
@@ -543,13 +557,61 @@ dv_catalog_reconcile_job(DvJob *job, gpointer user_data, GError **error)
         }
         dv_job_step_progress(job, (double)(i + 1) / json_array_get_length(orphans));
     }
+    /* Pooled machines still on an overlay (made before they were
+     * transient) move onto their base now when shut off; running ones at
+     * their next start through Drover. */
+    if (dv_catalog_is_pooled(catalog)) {
+        g_autoptr(JsonArray) machines =
+            dv_core_list_all(engine, &dv_table_catalog_machines, "catalog_id",
+                             dv_json_get_string(catalog, "id", ""), error);
+        guint moved = 0, waiting = 0;
+        if (machines == NULL)
+            return FALSE;
+        for (guint i = 0; i < json_array_get_length(machines); i++) {
+            JsonObject *m = json_array_get_object_element(machines, i);
+            g_autoptr(GError) local = NULL;
+            g_autoptr(DvVirtHost) vh = NULL;
+            gboolean did = FALSE;
+            if (dv_json_get_string(m, "overlay_path", NULL) == NULL ||
+                g_strcmp0(dv_json_get_string(m, "state", ""), "ready") != 0)
+                continue;
+            vh = dv_core_virt_host_by_id(engine, dv_json_get_string(m, "host_id", ""), &local);
+            if (vh != NULL &&
+                dv_catalog_machine_reset_if_pooled(engine, vh, catalog, m, c, &did, &local)) {
+                if (did)
+                    moved++;
+                else
+                    waiting++;
+                continue;
+            }
+            if (g_error_matches(local, DV_ERROR, DV_ERROR_CANCELLED)) {
+                g_propagate_error(error, g_steal_pointer(&local));
+                return FALSE;
+            }
+            {
+                JsonObject *e = json_object_new();
+                json_object_set_string_member(e, "kind", "machine");
+                json_object_set_string_member(e, "name", dv_json_get_string(m, "name", ""));
+                json_object_set_string_member(e, "error", local->message);
+                json_array_add_object_element(failed, e);
+                if (first_error == NULL)
+                    first_error = g_strdup_printf(
+                        "machine %s: %s", dv_json_get_string(m, "name", ""), local->message);
+            }
+        }
+        if (moved > 0 && !dv_catalog_bases_collect(engine, dv_json_get_string(catalog, "id", ""), c,
+                                                   NULL, error))
+            return FALSE;
+        json_object_set_int_member(report, "machines_made_transient", moved);
+        json_object_set_int_member(report, "machines_transient_at_start", waiting);
+    }
     json_object_set_array_member(report, "deleted", json_array_ref(deleted));
     json_object_set_array_member(report, "delete_failed", json_array_ref(failed));
     dv_job_set_result(job, report);
     if (json_array_get_length(failed) > 0) {
         g_set_error(error, DV_ERROR, DV_ERROR_HOST_FAILED,
-                    "%u of %u orphans could not be deleted (first: %s)",
-                    json_array_get_length(failed), json_array_get_length(orphans), first_error);
+                    "%u orphans or machines could not be handled (first: %s)",
+                    json_array_get_length(failed), first_error);
         return FALSE;
     }
     if (json_array_get_length(unreachable) > 0) {

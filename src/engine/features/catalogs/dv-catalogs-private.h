@@ -28,6 +28,16 @@ G_BEGIN_DECLS
 #define DV_CATALOG_VOLUME_PERSONAL_OLD "personal.qcow2"
 #define DV_CATALOG_VOLUME_CONSOLE "console.log"
 
+/* A pooled catalog's machines have no overlay volume: their system disk
+ * is their base, transient with a shared backing image, so QEMU makes
+ * "<base path>.TRANSIENT-<machine>" beside it at start and libvirt
+ * deletes it at stop.  Machines made before (0.2.0 and until issue 16)
+ * have an overlay_path and are moved to this form the next time Drover
+ * moves them (a start through Drover, update-image, rollback, rebuild,
+ * reconcile) while shut off. */
+#define DV_CATALOG_TRANSIENT_INFIX ".TRANSIENT-"
+gboolean dv_catalog_is_pooled(JsonObject *catalog);
+
 /* All of the above, NULL-terminated: what a machine may own, for delete
  * and for the reconciler alike. */
 extern const char *const dv_catalog_machine_volumes[];
@@ -202,12 +212,22 @@ JsonObject *dv_catalog_submit_with(DvEngine *engine, JsonObject *catalog, const 
 JsonObject *dv_catalog_base_for(DvEngine *engine, JsonObject *catalog, const char *image_id,
                                 const char *host_id, GError **error);
 
-/* Gives machine @m (its domain shut off) a new overlay on the current
- * image's base of its host: the old overlay removed, the new one made
- * under the same name, the row's image_id, base_id and overlay_path
- * recorded.  Identity and personal disks are untouched.  Idempotent. */
+/* Moves machine @m (its domain shut off) onto the current image's base
+ * of its host.  Persistent: a new overlay (the old one removed, the new
+ * one made under the same name).  Pooled: the definition's system disk
+ * repointed at the base, transient, and an overlay left from before
+ * deleted.  The row's image_id, base_id and overlay_path recorded;
+ * identity and personal disks untouched.  Idempotent. */
 gboolean dv_catalog_machine_move(DvEngine *engine, DvVirtHost *vh, JsonObject *catalog,
                                  JsonObject *m, GCancellable *c, GError **error);
+
+/* A pooled, ready machine whose domain is shut off moves with
+ * dv_catalog_machine_move() when its base is not the current image's or
+ * it still has an overlay (*@ret_moved TRUE); anything else is left as
+ * it is.  Other catalogs: nothing. */
+gboolean dv_catalog_machine_reset_if_pooled(DvEngine *engine, DvVirtHost *vh, JsonObject *catalog,
+                                            JsonObject *m, GCancellable *c, gboolean *ret_moved,
+                                            GError **error);
 
 /* Recomputes every base's refcount of the catalog from the machine rows. */
 gboolean dv_catalog_bases_recount(DvEngine *engine, const char *catalog_id, GError **error);

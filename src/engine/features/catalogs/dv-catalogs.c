@@ -155,6 +155,12 @@ const char *const dv_catalog_machine_volumes[] = {
     NULL,
 };
 
+gboolean
+dv_catalog_is_pooled(JsonObject *catalog)
+{
+    return g_strcmp0(dv_json_get_string(catalog, "catalog_type", ""), "pooled") == 0;
+}
+
 char *
 dv_catalog_volume_name(const char *catalog, const char *machine, const char *what)
 {

@@ -819,6 +819,52 @@ dv_upgrade_issue_clusters(DvUpgradeCtx *c, JsonArray *issues, GError **error)
     return TRUE;
 }
 
+/* Pooled catalog machines made before issue 16 run on an overlay volume
+ * each; this version boots them on their base as a transient disk.  The
+ * upgrade touches no host: droverd moves each machine the next time it
+ * moves it while shut off (a start through Drover, update-image,
+ * rollback, rebuild, or the catalog's reconcile job), deleting its
+ * overlay (docs/UPGRADE.md). */
+static gboolean
+dv_upgrade_issue_pooled(DvUpgradeCtx *c, JsonArray *issues, GError **error)
+{
+    g_autoptr(DvSqlRows) rows = NULL;
+    g_autoptr(JsonArray) objects = json_array_new();
+    gint64 total = 0;
+    guint n;
+
+    if (c->from_schema < 4)
+        return TRUE; /* no catalogs before 0.2.0 */
+    rows = dv_upgrade_query(
+        c,
+        "SELECT c.name, COUNT(*) FROM catalog_machines m JOIN catalogs c ON "
+        "m.catalog_id = c.id WHERE c.catalog_type = 'pooled' AND m.overlay_path IS NOT "
+        "NULL GROUP BY c.name ORDER BY c.name",
+        error);
+    if (rows == NULL)
+        return FALSE;
+    n = dv_sql_rows_get_n_rows(rows);
+    if (n == 0)
+        return TRUE;
+    for (guint r = 0; r < n; r++) {
+        g_autoptr(JsonObject) o = json_object_new();
+        json_object_set_string_member(o, "catalog", dv_sql_rows_get_text(rows, r, 0));
+        json_object_set_int_member(o, "machines", dv_sql_rows_get_int(rows, r, 1));
+        total += dv_sql_rows_get_int(rows, r, 1);
+        if (r < 100)
+            json_array_add_object_element(objects, g_steal_pointer(&o));
+    }
+    dv_upgrade_add_issue(
+        issues, "pooled-overlays", FALSE, objects, NULL,
+        "%" G_GINT64_FORMAT " machine(s) of %u pooled catalog(s) run on an overlay volume "
+        "each; this version boots pooled machines on their base as a transient disk. "
+        "Each moves the next time Drover starts it, updates, rolls back or rebuilds "
+        "its catalog, or reconciles it, while it is shut off; its overlay is then "
+        "deleted (running machines keep working until then)",
+        total, n);
+    return TRUE;
+}
+
 static gboolean
 dv_upgrade_issue_skew(DvUpgradeCtx *c, JsonArray *issues, GError **error)
 {
@@ -1047,9 +1093,11 @@ dv_upgrade_make_plan(DvUpgradeCtx *c, GError **error)
                                        "key, the directory, or run it on the machine and "
                                        "account that made them)");
     }
-    if (!dv_upgrade_issue_jobs(c, issues, error) || !dv_upgrade_issue_library_share(c, issues, error) ||
-        !dv_upgrade_issue_limits(c, issues, error) || !dv_upgrade_issue_clusters(c, issues, error) ||
-        !dv_upgrade_issue_skew(c, issues, error))
+    if (!dv_upgrade_issue_jobs(c, issues, error) ||
+        !dv_upgrade_issue_library_share(c, issues, error) ||
+        !dv_upgrade_issue_limits(c, issues, error) ||
+        !dv_upgrade_issue_clusters(c, issues, error) || !dv_upgrade_issue_skew(c, issues, error) ||
+        !dv_upgrade_issue_pooled(c, issues, error))
         return NULL;
     if (c->old_dir == NULL && c->o->ldap_uri != NULL)
         dv_upgrade_add_issue(issues, "directory-not-configured", FALSE, NULL, NULL,
