@@ -29,6 +29,15 @@
  *   event) is compared without a refresh of its own.  The interval grows
  *   with the scan's cost, so that scanning takes at most a twentieth of
  *   the time of a host with large pools, and no scan runs beside a job.
+ * - A watch's connection closing (keepalive) is written by a thread of its
+ *   own (the loss pool) at once, not by the host's next task: that task may
+ *   be waiting on the same host (a call in flight, or an open through a
+ *   daemon that stopped answering, which libvirt does not bound, as its
+ *   keepalive starts only once the connection is open), and the host must
+ *   turn unreachable within the keepalive window all the same.  The two
+ *   writers of a host's reachability take its reach_lock in turn, so the
+ *   change is logged once and a late loss never overwrites the "ok" of a
+ *   reconnection (epoch).
  * - The mutex protects the host table and every host's pending state; it is
  *   never held across libvirt or database calls.
  */
@@ -61,6 +70,12 @@ typedef struct {
     gint64 next_resync;
     gint64 next_retry;
     gint64 first_event_us; /* oldest event of the pending round */
+    guint epoch;           /* losses the task has taken in */
+    char *loss;            /* the last close, for the loss pool */
+    guint loss_epoch;      /* the epoch it happened in */
+    /* Held by whoever reads and writes the host's reachability; outside
+     * w->lock, across that one row's read and write only. */
+    GMutex reach_lock;
 } DvWatchedHost;
 
 struct _DvHostsWatch {
@@ -69,6 +84,7 @@ struct _DvHostsWatch {
     GCond cond;
     GHashTable *hosts; /* host id -> DvWatchedHost* (one reference) */
     GThreadPool *pool;
+    GThreadPool *loss_pool;
     GThread *ticker;
     gboolean stopping;
     guint resync_ms;
@@ -108,6 +124,8 @@ dv_watched_host_unref(gpointer data)
     g_hash_table_unref(wh->dirty);
     g_free(wh->vol_digest);
     g_free(wh->lost);
+    g_free(wh->loss);
+    g_mutex_clear(&wh->reach_lock);
     g_free(wh->host_id);
     g_free(wh);
 }
@@ -157,6 +175,11 @@ dv_hosts_watch_event_cb(const DvVirtEvent *ev, gpointer user_data)
     case DV_VIRT_EVENT_CLOSED:
         g_free(wh->lost);
         wh->lost = g_strdup_printf("the host's connection closed (%s)", ev->what);
+        g_free(wh->loss);
+        wh->loss = g_strdup(wh->lost);
+        wh->loss_epoch = wh->epoch;
+        if (!w->stopping && !wh->removed)
+            g_thread_pool_push(w->loss_pool, dv_watched_host_ref(wh), NULL);
         break;
     }
     dv_hosts_watch_schedule_locked(w, wh);
@@ -167,7 +190,7 @@ dv_hosts_watch_event_cb(const DvVirtEvent *ev, gpointer user_data)
  * @reason, or back to "ok" from "unreachable" (a host needing attention
  * keeps that state: only a refresh's rights check clears it). */
 static void
-dv_hosts_watch_set_reachable(DvEngine *engine, const char *host_id, const char *reason)
+dv_hosts_watch_write_reachable(DvEngine *engine, const char *host_id, const char *reason)
 {
     g_autoptr(JsonObject) host = NULL;
     g_autoptr(JsonObject) changes = json_object_new();
@@ -208,6 +231,34 @@ dv_hosts_watch_set_reachable(DvEngine *engine, const char *host_id, const char *
                          dv_json_get_string(host, "name", ""), "DROVER_HOST_ID", host_id, "MESSAGE",
                          "host %s (%s) connection regained: it answers again",
                          dv_json_get_string(host, "name", ""), host_id);
+}
+
+static void
+dv_hosts_watch_set_reachable(DvEngine *engine, DvWatchedHost *wh, const char *reason)
+{
+    g_mutex_lock(&wh->reach_lock);
+    dv_hosts_watch_write_reachable(engine, wh->host_id, reason);
+    g_mutex_unlock(&wh->reach_lock);
+}
+
+/* The loss pool: writes a watch's close unless the host's task took it in
+ * meanwhile (it writes it then, and may have reconnected since). */
+static void
+dv_hosts_watch_loss_task(gpointer data, gpointer user_data)
+{
+    DvWatchedHost *wh = data;
+    DvHostsWatch *w = user_data;
+    g_autofree char *loss = NULL;
+
+    g_mutex_lock(&wh->reach_lock);
+    g_mutex_lock(&w->lock);
+    if (!w->stopping && !wh->removed && wh->loss_epoch == wh->epoch)
+        loss = g_strdup(wh->loss);
+    g_mutex_unlock(&w->lock);
+    if (loss != NULL)
+        dv_hosts_watch_write_reachable(w->engine, wh->host_id, loss);
+    g_mutex_unlock(&wh->reach_lock);
+    dv_watched_host_unref(wh);
 }
 
 /* TRUE when no job of this server works on @host_id and none started or
@@ -362,6 +413,7 @@ dv_hosts_watch_task(gpointer data, gpointer user_data)
         if (lost != NULL) {
             /* Freed outside the lock: it waits for a running callback. */
             old_watch = g_steal_pointer(&wh->vw);
+            wh->epoch++;
             wh->next_retry = g_get_monotonic_time() + (gint64)w->retry_ms * 1000;
         }
         connected = wh->vw != NULL;
@@ -369,7 +421,7 @@ dv_hosts_watch_task(gpointer data, gpointer user_data)
 
         if (lost != NULL) {
             g_clear_pointer(&old_watch, dv_virt_watch_free);
-            dv_hosts_watch_set_reachable(engine, wh->host_id, lost);
+            dv_hosts_watch_set_reachable(engine, wh, lost);
             continue;
         }
         vh = dv_core_virt_host_by_id(engine, wh->host_id, &local);
@@ -388,11 +440,11 @@ dv_hosts_watch_task(gpointer data, gpointer user_data)
             g_mutex_unlock(&w->lock);
             g_clear_pointer(&vw, dv_virt_watch_free);
             if (local != NULL) {
-                dv_hosts_watch_set_reachable(engine, wh->host_id, local->message);
+                dv_hosts_watch_set_reachable(engine, wh, local->message);
                 continue;
             }
             /* Connected (again): what happened meanwhile is read whole. */
-            dv_hosts_watch_set_reachable(engine, wh->host_id, NULL);
+            dv_hosts_watch_set_reachable(engine, wh, NULL);
             full = TRUE;
         }
         /* A job of Drover's changing this host writes what it does
@@ -414,7 +466,7 @@ dv_hosts_watch_task(gpointer data, gpointer user_data)
             gboolean changed = FALSE;
             if (!dv_hosts_watch_scan(w, wh, vh, scan_refresh, &changed, &local)) {
                 if (g_error_matches(local, DV_ERROR, DV_ERROR_UNAVAILABLE))
-                    dv_hosts_watch_set_reachable(engine, wh->host_id, local->message);
+                    dv_hosts_watch_set_reachable(engine, wh, local->message);
                 else
                     g_debug("host %s: scanning its volumes: %s", wh->host_id, local->message);
                 g_clear_error(&local);
@@ -441,7 +493,7 @@ dv_hosts_watch_task(gpointer data, gpointer user_data)
             gboolean skipped = FALSE;
             if (!dv_hosts_watch_full_sync(engine, vh, wh->host_id, gen, &skipped, &local)) {
                 if (g_error_matches(local, DV_ERROR, DV_ERROR_UNAVAILABLE))
-                    dv_hosts_watch_set_reachable(engine, wh->host_id, local->message);
+                    dv_hosts_watch_set_reachable(engine, wh, local->message);
                 else
                     g_warning("host %s: cannot sync: %s", wh->host_id, local->message);
                 continue;
@@ -510,6 +562,7 @@ dv_engine_hosts_watch_host(DvEngine *engine, const char *host_id)
         wh->w = w;
         wh->host_id = g_strdup(host_id);
         wh->dirty = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        g_mutex_init(&wh->reach_lock);
         wh->connect = TRUE;
         wh->next_resync = g_get_monotonic_time() + (gint64)w->resync_ms * 1000;
         g_hash_table_insert(w->hosts, g_strdup(host_id), wh);
@@ -570,6 +623,7 @@ dv_engine_hosts_watch_start(DvEngine *engine, guint resync_ms, guint retry_ms, G
     w->retry_ms = retry_ms != 0 ? retry_ms : DV_HOSTS_WATCH_RETRY_MS;
     w->scan_ms = DV_HOSTS_WATCH_SCAN_MS;
     w->pool = g_thread_pool_new(dv_hosts_watch_task, w, DV_HOSTS_WATCH_WORKERS, FALSE, NULL);
+    w->loss_pool = g_thread_pool_new(dv_hosts_watch_loss_task, w, 1, FALSE, NULL);
     dv_core(engine)->host_watch = w;
     for (guint i = 0; i < json_array_get_length(hosts); i++)
         dv_engine_hosts_watch_host(
@@ -597,6 +651,7 @@ dv_engine_hosts_watch_stop(DvEngine *engine)
     /* Queued tasks see stopping and end at once; running ones finish
      * their round. */
     g_thread_pool_free(w->pool, FALSE, TRUE);
+    g_thread_pool_free(w->loss_pool, FALSE, TRUE);
     g_mutex_lock(&w->lock);
     g_hash_table_iter_init(&it, w->hosts);
     while (g_hash_table_iter_next(&it, NULL, &value)) {
