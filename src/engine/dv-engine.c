@@ -578,6 +578,10 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
     /* After the jobs: rows a resumed job owns are left to it. */
     if (!opts->no_recover && !dv_engine_recover_rows(engine, 0, NULL, error))
         return NULL;
+    /* A server renews its jobs' leases and takes over those of servers
+     * that stopped (docs/DECISIONS.md, "Leased jobs"). */
+    if (opts->serve)
+        dv_job_manager_start_leases(dv_core(engine)->jobs);
     /* A server keeps its view of every host current (docs/VIRT.md,
      * "Events"); drover-setup and in-process tests do not watch. */
     if (opts->serve && !opts->no_watch &&
