@@ -4,6 +4,8 @@
  * is frozen inside a step (as by SIGSTOP or a kill: no renewal, no
  * write); the other takes the job over once its lease expired, and the
  * frozen one, thawed, finds its epoch gone and writes nothing. */
+#define G_LOG_DOMAIN "DvTestJobLease"
+
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <string.h>
