@@ -875,10 +875,14 @@ dv_job_submit_txn(DvStore *store, gpointer user_data, GError **error)
     DvJobSubmitTxn *t = user_data;
     const char *id = dv_json_get_string(t->record, "id", "");
 
+    /* The scopes first: a busy catalog is a conflict naming its job, not
+     * whatever the caller's rows would have clashed with (the names of
+     * machines that job is adding). */
+    if (!dv_store_job_take_scopes(store, id, t->req->scopes, t->req->n_scopes, error))
+        return FALSE;
     if (t->func != NULL && !t->func(store, t->user_data, error))
         return FALSE;
     return dv_store_insert(store, &dv_table_jobs, t->record, error) &&
-           dv_store_job_take_scopes(store, id, t->req->scopes, t->req->n_scopes, error) &&
            dv_store_job_take_lease(store, id, t->mgr->server_id, t->mgr->lease_us, FALSE, &t->epoch,
                                    error);
 }

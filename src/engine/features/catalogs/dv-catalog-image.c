@@ -96,7 +96,9 @@ dv_catalog_submit_with(DvEngine *engine, JsonObject *catalog, const char *kind, 
 
     if (!dv_catalog_check_idle(engine, catalog, error))
         return NULL;
-    if (g_strcmp0(dv_json_get_string(catalog, "state", ""), "deleting") == 0) {
+    /* Only a delete goes on with a catalog being deleted. */
+    if (g_strcmp0(state, "deleting") != 0 &&
+        g_strcmp0(dv_json_get_string(catalog, "state", ""), "deleting") == 0) {
         dv_set_field_error(error, DV_ERROR_CONFLICT, NULL,
                            "catalog %s is being deleted; delete it again to finish",
                            dv_json_get_string(catalog, "name", ""));
