@@ -11,8 +11,10 @@
  * - SIGSTOP: A paused the same way until B took its job over and finished
  *   it, then SIGCONT: A finds its epoch gone and writes nothing more (the
  *   job's row stays B's, byte for byte).
+ * - A cancel through B of the job A runs: A's next renewal sees it.
  * - Two jobs adding machines to one catalog sent at once, one to each
- *   server: one 202, one 409 naming the accepted job.
+ *   server, and a delete racing one: one 202, one 409 naming the
+ *   accepted job.
  *
  * The lease is 4 s (--job-lease; DV_TEST_JOB_LEASE overrides, to measure
  * the default's takeover).  Everything is named dvl<pid>-...; the parent
@@ -137,23 +139,36 @@ ok(DvTestDaemon *d, const char *method, const char *path, const char *body)
     assert_succeeded(j);
 }
 
-static gboolean
-log_has(DvTestDaemon *d, const char *want)
+/* Lines of droverd's stderr (all its runs) containing @want. */
+static guint
+log_count(DvTestDaemon *d, const char *want)
 {
     g_autofree char *file = g_build_filename(d->state_dir, "droverd.err", NULL);
     g_autofree char *text = NULL;
-    return g_file_get_contents(file, &text, NULL, NULL) && strstr(text, want) != NULL;
+    guint n = 0;
+    if (!g_file_get_contents(file, &text, NULL, NULL))
+        return 0;
+    for (const char *p = strstr(text, want); p != NULL; p = strstr(p + 1, want))
+        n++;
+    return n;
+}
+
+/* Waits until droverd logged @want more than @before times. */
+static void
+wait_log_after(DvTestDaemon *d, const char *want, guint before, guint timeout_s)
+{
+    for (guint i = 0; i < timeout_s * 20; i++) {
+        if (log_count(d, want) > before)
+            return;
+        g_usleep(50 * 1000);
+    }
+    g_error("droverd (%s) did not log \"%s\" within %u s", d->state_dir, want, timeout_s);
 }
 
 static void
 wait_log(DvTestDaemon *d, const char *want, guint timeout_s)
 {
-    for (guint i = 0; i < timeout_s * 20; i++) {
-        if (log_has(d, want))
-            return;
-        g_usleep(50 * 1000);
-    }
-    g_error("droverd (%s) did not log \"%s\" within %u s", d->state_dir, want, timeout_s);
+    wait_log_after(d, want, 0, timeout_s);
 }
 
 /* Polls until another server than @owner holds the job's lease; returns
@@ -385,6 +400,7 @@ test_two_servers(void)
     g_autoptr(DvTestDaemon) a = NULL;
     g_autoptr(DvTestDaemon) b = NULL;
     const char *extra[] = { "--database", NULL, "--job-lease", lease, NULL };
+    guint paused = 0;
 
     if (!dv_test_have_service("DV_TEST_PG_URI", "PostgreSQL") ||
         !dv_test_have_service("DV_TEST_LDAP_URI", "slapd"))
@@ -469,6 +485,7 @@ test_two_servers(void)
     g_setenv("DV_DEBUG_CATALOG_PAUSE", "machines", TRUE);
     g_assert_true(dv_test_daemon_restart(a));
     g_unsetenv("DV_DEBUG_CATALOG_PAUSE");
+    paused = log_count(a, "catalog.provision: paused at machines");
     {
         g_autofree char *body = catalog_body(prefix, "s");
         g_autoptr(JsonObject) job = submit(a, "POST", "/api/v1/catalogs", body);
@@ -481,7 +498,7 @@ test_two_servers(void)
         gint64 t0;
         double took;
 
-        wait_log(a, "catalog.provision: paused at machines", 120);
+        wait_log_after(a, "catalog.provision: paused at machines", paused, 120);
         owner = job_owner(db_uri, job_id);
         t0 = g_get_monotonic_time();
         g_assert_cmpint(kill(daemon_pid(a), SIGSTOP), ==, 0);
@@ -506,6 +523,40 @@ test_two_servers(void)
         }
     }
 
+    /* (d) a cancel through B of the job A runs: A's next renewal reads
+     * the row's cancel_requested and cancels the job's cancellable (which
+     * also ends its pause); it ends cancelled on A, not taken over. */
+    {
+        g_autofree char *body = catalog_body(prefix, "c");
+        g_autoptr(JsonObject) job = NULL;
+        const char *job_id;
+        g_autofree char *owner = NULL;
+        g_autofree char *cp = NULL;
+        g_autoptr(JsonObject) done = NULL;
+        g_autofree char *after = NULL;
+        gint64 t0;
+        double took;
+
+        paused = log_count(a, "catalog.provision: paused at machines");
+        job = submit(a, "POST", "/api/v1/catalogs", body);
+        job_id = json_object_get_string_member(job, "id");
+        wait_log_after(a, "catalog.provision: paused at machines", paused, 120);
+        owner = job_owner(db_uri, job_id);
+        cp = g_strdup_printf("/api/v1/jobs/%s/cancel", job_id);
+        t0 = g_get_monotonic_time();
+        {
+            g_autoptr(JsonObject) r = dv_test_request_as_ok(b, b->token, "POST", cp, NULL, 200);
+        }
+        done = wait_job(b, job_id, lease_s + 30);
+        took = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
+        g_printerr("# cancel through B: the job ended on A %.2f s later\n", took);
+        g_assert_cmpstr(json_object_get_string_member(done, "state"), ==, "cancelled");
+        after = job_owner(db_uri, job_id);
+        g_assert_cmpstr(after, ==, owner);
+        g_assert_cmpuint(log_count(a, "cancel requested (through another server)"), ==, 1);
+        g_assert_cmpfloat(took, <=, lease_s / 4.0 + 5.0);
+    }
+
     /* (c) two jobs on one catalog sent at once, one to each server: each
      * adds 5 machines, so the first lasts while the second is checked. */
     for (guint round = 0; round < 2; round++) {
@@ -522,6 +573,21 @@ test_two_servers(void)
         g_autofree char *k = g_strdup_printf("/api/v1/catalogs/%sk", prefix);
         g_autofree char *s = g_strdup_printf("/api/v1/catalogs/%ss", prefix);
         g_autofree char *m = g_strdup_printf("/api/v1/vms/%smaster", prefix);
+        g_autofree char *c = g_strdup_printf("/api/v1/catalogs/%sc", prefix);
+        g_autofree char *cm = g_strdup_printf("/api/v1/catalogs/%sc/machines", prefix);
+        guint status = 0;
+        /* A delete racing a job on its catalog: one of them. */
+        {
+            g_autofree char *job_id = race(a, "POST", cm, "{\"count\":2}", b, "DELETE", c, NULL);
+            g_autoptr(JsonObject) done = wait_job(b, job_id, 120);
+            g_autoptr(JsonNode) r = NULL;
+            assert_succeeded(done);
+            r = dv_test_request(a, "GET", c, NULL, &status);
+            if (status == 200)
+                ok(b, "DELETE", c, NULL);
+            else
+                g_assert_cmpuint(status, ==, 404);
+        }
         ok(b, "DELETE", k, NULL);
         ok(a, "DELETE", s, NULL);
         ok(b, "DELETE", m, NULL);

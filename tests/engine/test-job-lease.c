@@ -362,7 +362,7 @@ test_stale_write(Fixture *fx, gconstpointer data)
     g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
     g_assert_cmpstr(dv_error_get_field(error), ==, "lease_epoch");
     g_clear_error(&error);
-    g_assert_false(dv_store_job_renew_lease(fx->s[1].store, id, "B", epoch, 1000, &error));
+    g_assert_false(dv_store_job_renew_lease(fx->s[1].store, id, "B", epoch, 1000, NULL, &error));
     g_assert_error(error, DV_ERROR, DV_ERROR_CONFLICT);
     {
         g_autoptr(JsonObject) row = dv_store_get(fx->s[1].store, &dv_table_jobs, id, NULL);

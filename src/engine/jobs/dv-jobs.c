@@ -273,13 +273,14 @@ dv_job_renew(DvJob *job, GError **error)
     DvJobManager *mgr = job->mgr;
     gint64 t0 = g_get_monotonic_time();
     gint64 epoch;
+    gboolean cancel = FALSE;
     g_autoptr(GError) local = NULL;
 
     g_mutex_lock(&mgr->lock);
     epoch = job->epoch;
     g_mutex_unlock(&mgr->lock);
     if (!dv_store_job_renew_lease(mgr->store, job->id, mgr->server_id, epoch, mgr->lease_us,
-                                  &local)) {
+                                  &cancel, &local)) {
         if (dv_job_error_is_fenced(local))
             dv_job_fence(job, local);
         g_propagate_error(error, g_steal_pointer(&local));
@@ -289,6 +290,8 @@ dv_job_renew(DvJob *job, GError **error)
     if (job->epoch == epoch)
         job->lease_deadline = t0 + mgr->lease_us;
     g_mutex_unlock(&mgr->lock);
+    if (cancel)
+        g_cancellable_cancel(job->cancellable);
     return TRUE;
 }
 
@@ -1265,6 +1268,7 @@ dv_job_manager_lease_tick(DvJobManager *mgr)
         const char *id = g_ptr_array_index(mine, i);
         gint64 t0 = g_get_monotonic_time();
         gint64 epoch = -1;
+        gboolean cancel = FALSE;
         g_autoptr(GError) local = NULL;
         DvJob *job;
 
@@ -1275,12 +1279,19 @@ dv_job_manager_lease_tick(DvJobManager *mgr)
         g_mutex_unlock(&mgr->lock);
         if (epoch < 0)
             continue;
-        if (dv_store_job_renew_lease(mgr->store, id, mgr->server_id, epoch, mgr->lease_us,
+        if (dv_store_job_renew_lease(mgr->store, id, mgr->server_id, epoch, mgr->lease_us, &cancel,
                                      &local)) {
             g_mutex_lock(&mgr->lock);
             job = g_hash_table_lookup(mgr->active, id);
-            if (job != NULL && job->epoch == epoch)
+            if (job != NULL && job->epoch == epoch) {
                 job->lease_deadline = t0 + mgr->lease_us;
+                /* Cancelled through another server: it wrote the row's
+                 * cancel_requested, this server holds the cancellable. */
+                if (cancel && !g_cancellable_is_cancelled(job->cancellable)) {
+                    g_message("job %s: cancel requested (through another server); cancelling", id);
+                    g_cancellable_cancel(job->cancellable);
+                }
+            }
             g_mutex_unlock(&mgr->lock);
         } else if (dv_job_error_is_fenced(local)) {
             g_mutex_lock(&mgr->lock);

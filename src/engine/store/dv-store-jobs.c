@@ -131,20 +131,26 @@ dv_store_job_take_lease(DvStore *store, const char *job_id, const char *owner, g
 
 gboolean
 dv_store_job_renew_lease(DvStore *store, const char *job_id, const char *owner, gint64 epoch,
-                         gint64 lease_us, GError **error)
+                         gint64 lease_us, gboolean *ret_cancel_requested, GError **error)
 {
+    /* RETURNING: the holder learns in the same round trip whether a
+     * cancel was asked for through any server. */
     g_autofree char *sql = g_strdup_printf("UPDATE jobs SET lease_expires = %s + ? WHERE id = ? "
-                                           "AND lease_epoch = ? AND lease_owner = ?",
+                                           "AND lease_epoch = ? AND lease_owner = ? "
+                                           "RETURNING cancel_requested",
                                            dv_store_db_now_sql(store));
-    gint64 changed = 0;
-
-    if (!dv_db_exec(dv_store_get_db(store), sql,
+    g_autoptr(DvSqlRows) rows =
+        dv_db_query(dv_store_get_db(store), sql,
                     DV_SQL_ARGS(DV_SQL_INT_P(lease_us), DV_SQL_TEXT_P(job_id), DV_SQL_INT_P(epoch),
                                 DV_SQL_TEXT_P(owner)),
-                    &changed, error))
+                    error);
+
+    if (rows == NULL)
         return FALSE;
-    if (changed == 0)
+    if (dv_sql_rows_get_n_rows(rows) == 0)
         return dv_store_job_fenced(job_id, epoch, error);
+    if (ret_cancel_requested != NULL)
+        *ret_cancel_requested = dv_sql_rows_get_int(rows, 0, 0) != 0;
     return TRUE;
 }
 

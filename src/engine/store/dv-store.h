@@ -315,9 +315,11 @@ gboolean dv_store_job_take_lease(DvStore *store, const char *job_id, const char 
                                  gint64 lease_us, gboolean only_expired, gint64 *ret_epoch,
                                  GError **error);
 /* Extends the lease @owner holds at @epoch; DV_ERROR_CONFLICT with field
- * "lease_epoch" when it holds it no more. */
+ * "lease_epoch" when it holds it no more.  @ret_cancel_requested (may be
+ * NULL): whether a cancel of the job was asked for, through any server. */
 gboolean dv_store_job_renew_lease(DvStore *store, const char *job_id, const char *owner,
-                                  gint64 epoch, gint64 lease_us, GError **error);
+                                  gint64 epoch, gint64 lease_us, gboolean *ret_cancel_requested,
+                                  GError **error);
 /* Writes @changes to a job held at @epoch and, with @release, frees its
  * scopes in the same transaction (its end). */
 gboolean dv_store_job_write(DvStore *store, const char *job_id, gint64 epoch, JsonObject *changes,
