@@ -344,6 +344,48 @@ test_scope_race(Fixture *fx, gconstpointer data)
 }
 
 /* A write at an epoch no longer held changes nothing. */
+/* A cancel asked for through B reaches A's job: A's next renewal reads
+ * cancel_requested and cancels it; it ends cancelled on A (no takeover)
+ * with its remaining steps not done. */
+static void
+test_cancel_elsewhere(Fixture *fx, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) job = submit(&fx->s[0], "test.steps", NULL, &error);
+    const char *id;
+    g_autoptr(JsonObject) row = NULL;
+    gint64 t0;
+    double took;
+    guint done;
+
+    (void)data;
+    g_assert_no_error(error);
+    id = dv_json_get_string(job, "id", "");
+    wait_effects(1);
+    t0 = g_get_monotonic_time();
+    g_assert_true(dv_job_manager_cancel(fx->s[1].jobs, id, &error));
+    g_assert_no_error(error);
+    row = wait_end(&fx->s[1], id, 10);
+    took = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
+    g_test_message("cancelled on A %.3f s after the cancel through B", took);
+    g_assert_cmpstr(dv_json_get_string(row, "state", ""), ==, "cancelled");
+    {
+        g_autofree char *owner = NULL;
+        gint64 epoch = 0, expires = 0, now = 0;
+        g_assert_true(dv_store_job_get_lease(fx->s[1].store, id, &owner, &epoch, &expires, &now, &error));
+        g_assert_cmpstr(owner, ==, "A");
+        g_assert_cmpint(epoch, ==, 1);
+    }
+    g_assert_cmpfloat(took, <, (HEARTBEAT_MS + 1000) / 1000.0);
+    g_mutex_lock(&effects_lock);
+    done = effects->len;
+    for (guint i = 0; i < effects->len; i++)
+        g_assert_true(g_str_has_prefix(effects->pdata[i], "A:"));
+    g_mutex_unlock(&effects_lock);
+    g_assert_cmpuint(done, <, N_STEPS);
+    g_assert_cmpuint(dv_job_manager_get_n_takeovers(fx->s[1].jobs), ==, 0);
+}
+
 static void
 test_stale_write(Fixture *fx, gconstpointer data)
 {
@@ -382,10 +424,13 @@ main(int argc, char **argv)
         g_autofree char *p2 = g_strdup_printf("/drover/jobs/lease/%s/not-resumable", backends[b]);
         g_autofree char *p3 = g_strdup_printf("/drover/jobs/lease/%s/scope-race", backends[b]);
         g_autofree char *p4 = g_strdup_printf("/drover/jobs/lease/%s/stale-write", backends[b]);
+        g_autofree char *p5 = g_strdup_printf("/drover/jobs/lease/%s/cancel-elsewhere", backends[b]);
         g_test_add(p1, Fixture, backends[b], fixture_set_up, test_takeover, fixture_tear_down);
         g_test_add(p2, Fixture, backends[b], fixture_set_up, test_not_resumable, fixture_tear_down);
         g_test_add(p3, Fixture, backends[b], fixture_set_up, test_scope_race, fixture_tear_down);
         g_test_add(p4, Fixture, backends[b], fixture_set_up, test_stale_write, fixture_tear_down);
+        g_test_add(p5, Fixture, backends[b], fixture_set_up, test_cancel_elsewhere,
+                   fixture_tear_down);
     }
     return g_test_run();
 }
