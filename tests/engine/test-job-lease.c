@@ -372,7 +372,8 @@ test_cancel_elsewhere(Fixture *fx, gconstpointer data)
     {
         g_autofree char *owner = NULL;
         gint64 epoch = 0, expires = 0, now = 0;
-        g_assert_true(dv_store_job_get_lease(fx->s[1].store, id, &owner, &epoch, &expires, &now, &error));
+        g_assert_true(
+            dv_store_job_get_lease(fx->s[1].store, id, &owner, &epoch, &expires, &now, &error));
         g_assert_cmpstr(owner, ==, "A");
         g_assert_cmpint(epoch, ==, 1);
     }
@@ -424,7 +425,8 @@ main(int argc, char **argv)
         g_autofree char *p2 = g_strdup_printf("/drover/jobs/lease/%s/not-resumable", backends[b]);
         g_autofree char *p3 = g_strdup_printf("/drover/jobs/lease/%s/scope-race", backends[b]);
         g_autofree char *p4 = g_strdup_printf("/drover/jobs/lease/%s/stale-write", backends[b]);
-        g_autofree char *p5 = g_strdup_printf("/drover/jobs/lease/%s/cancel-elsewhere", backends[b]);
+        g_autofree char *p5 =
+            g_strdup_printf("/drover/jobs/lease/%s/cancel-elsewhere", backends[b]);
         g_test_add(p1, Fixture, backends[b], fixture_set_up, test_takeover, fixture_tear_down);
         g_test_add(p2, Fixture, backends[b], fixture_set_up, test_not_resumable, fixture_tear_down);
         g_test_add(p3, Fixture, backends[b], fixture_set_up, test_scope_race, fixture_tear_down);
