@@ -129,28 +129,50 @@ dv_store_job_take_lease(DvStore *store, const char *job_id, const char *owner, g
     return TRUE;
 }
 
-gboolean
-dv_store_job_renew_lease(DvStore *store, const char *job_id, const char *owner, gint64 epoch,
-                         gint64 lease_us, gboolean *ret_cancel_requested, GError **error)
+typedef struct {
+    const char *job_id;
+    const char *owner;
+    gint64 epoch;
+    gint64 lease_us;
+    gboolean cancel_requested;
+} DvStoreJobRenew;
+
+/* In a transaction for its check that the database is still the one
+ * opened, as every write has (dv_db_exec() has it, a query does not). */
+static gboolean
+dv_store_job_renew_txn(DvStore *store, gpointer user_data, GError **error)
 {
-    /* RETURNING: the holder learns in the same round trip whether a
-     * cancel was asked for through any server. */
+    DvStoreJobRenew *r = user_data;
+    /* RETURNING: the holder learns in the same statement whether a cancel
+     * was asked for through any server. */
     g_autofree char *sql = g_strdup_printf("UPDATE jobs SET lease_expires = %s + ? WHERE id = ? "
                                            "AND lease_epoch = ? AND lease_owner = ? "
                                            "RETURNING cancel_requested",
                                            dv_store_db_now_sql(store));
     g_autoptr(DvSqlRows) rows =
         dv_db_query(dv_store_get_db(store), sql,
-                    DV_SQL_ARGS(DV_SQL_INT_P(lease_us), DV_SQL_TEXT_P(job_id), DV_SQL_INT_P(epoch),
-                                DV_SQL_TEXT_P(owner)),
+                    DV_SQL_ARGS(DV_SQL_INT_P(r->lease_us), DV_SQL_TEXT_P(r->job_id),
+                                DV_SQL_INT_P(r->epoch), DV_SQL_TEXT_P(r->owner)),
                     error);
 
     if (rows == NULL)
         return FALSE;
     if (dv_sql_rows_get_n_rows(rows) == 0)
-        return dv_store_job_fenced(job_id, epoch, error);
+        return dv_store_job_fenced(r->job_id, r->epoch, error);
+    r->cancel_requested = dv_sql_rows_get_int(rows, 0, 0) != 0;
+    return TRUE;
+}
+
+gboolean
+dv_store_job_renew_lease(DvStore *store, const char *job_id, const char *owner, gint64 epoch,
+                         gint64 lease_us, gboolean *ret_cancel_requested, GError **error)
+{
+    DvStoreJobRenew r = { job_id, owner, epoch, lease_us, FALSE };
+
+    if (!dv_store_transaction(store, dv_store_job_renew_txn, &r, error))
+        return FALSE;
     if (ret_cancel_requested != NULL)
-        *ret_cancel_requested = dv_sql_rows_get_int(rows, 0, 0) != 0;
+        *ret_cancel_requested = r.cancel_requested;
     return TRUE;
 }
 
