@@ -462,6 +462,17 @@ test_two_servers(void)
         gint64 t0;
         double took;
 
+        /* Accepted with its catalog scope and the catalog's job id, in
+         * the transaction that wrote the catalog. */
+        {
+            g_autofree char *sql = g_strdup_printf(
+                "SELECT s.job_id || '|' || c.job_id FROM catalogs c JOIN job_scopes s "
+                "ON s.scope_kind = 'catalog' AND s.object_id = c.id WHERE c.name = '%sk'",
+                prefix);
+            g_autofree char *both = pg_value(db_uri, sql);
+            g_autofree char *want = g_strdup_printf("%s|%s", job_id, job_id);
+            g_assert_cmpstr(both, ==, want);
+        }
         wait_log(a, "catalog.provision: paused at machines", 120);
         owner = job_owner(db_uri, job_id);
         g_assert_cmpstr(owner, !=, "");
