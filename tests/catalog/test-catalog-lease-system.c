@@ -421,16 +421,27 @@ test_two_servers(void)
     db_uri = dv_test_pg_new_database("dv_lease", &db_name);
     extra[1] = db_uri;
 
-    /* A bad lease is refused before anything starts. */
+    /* A bad lease is refused before anything starts, from the command
+     * line and from the config file. */
     {
-        const char *const argv[] = { dv_test_droverd_path(), "--state-dir", state_b,
-                                     "--job-lease",          "1",           NULL };
-        int status = 0;
-        g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL,
-                                   G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL,
-                                   NULL, NULL, NULL, &status, NULL));
-        g_assert_true(WIFEXITED(status));
-        g_assert_cmpint(WEXITSTATUS(status), ==, 2);
+        g_autofree char *conf = g_build_filename(state_b, "bad.conf", NULL);
+        const char *const argv1[] = { dv_test_droverd_path(), "--state-dir", state_b,
+                                      "--job-lease",          "1",           NULL };
+        const char *const argv2[] = {
+            dv_test_droverd_path(), "--state-dir", state_b, "--config", conf, NULL
+        };
+        const char *const *argvs[] = { argv1, argv2 };
+        g_assert_true(g_file_set_contents(conf, "[server]\njob_lease = 601\n", -1, NULL));
+        for (guint i = 0; i < G_N_ELEMENTS(argvs); i++) {
+            g_autofree char *err = NULL;
+            int status = 0;
+            g_assert_true(g_spawn_sync(NULL, (char **)argvs[i], NULL, G_SPAWN_STDOUT_TO_DEV_NULL,
+                                       NULL, NULL, NULL, &err, &status, NULL));
+            g_assert_true(WIFEXITED(status));
+            g_assert_cmpint(WEXITSTATUS(status), ==, 2);
+            g_assert_true(strstr(err, "job_lease") != NULL || strstr(err, "job-lease") != NULL);
+        }
+        g_unlink(conf);
     }
 
     /* A pauses its provisioning amid the machines (its own environment
