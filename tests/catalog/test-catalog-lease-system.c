@@ -17,7 +17,7 @@
  *   accepted job.
  *
  * The lease is 4 s (--job-lease; DV_TEST_JOB_LEASE overrides, to measure
- * the default's takeover).  Everything is named dvl<pid>-...; the parent
+ * the default's takeover).  Everything is named dvj<pid>-...; the parent
  * removes it afterwards, the database is dropped by the child. */
 #define G_LOG_DOMAIN "DvTestCatalogLease"
 
@@ -38,7 +38,7 @@ static DvVirt *the_virt;
 static char *
 prefix_new(pid_t pid)
 {
-    return g_strdup_printf("dvl%05d-", (int)(pid % 100000));
+    return g_strdup_printf("dvj%05d-", (int)(pid % 100000));
 }
 
 static void
