@@ -45,6 +45,7 @@ typedef struct {
     gboolean dump_ops;
     gboolean dump_openapi;
     int reconcile_interval; /* minutes; -1: not given (default 60), 0: off */
+    int job_lease;          /* seconds; -1: not given (default 20) */
     gboolean allow_simulated;
     char **allow_uri_parameters;
     char *library_root;
@@ -120,6 +121,17 @@ dv_daemon_load_config(DvDaemonOptions *o, GError **error)
             return FALSE;
         }
         o->reconcile_interval = v;
+    }
+    if (o->job_lease < 0 && g_key_file_has_key(kf, "server", "job_lease", NULL)) {
+        g_autoptr(GError) local = NULL;
+        int v = g_key_file_get_integer(kf, "server", "job_lease", &local);
+        if (local != NULL || v < DV_ENGINE_JOB_LEASE_MIN_S || v > DV_ENGINE_JOB_LEASE_MAX_S) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "job_lease",
+                               "config %s: job_lease must be %d to %d seconds", o->config,
+                               DV_ENGINE_JOB_LEASE_MIN_S, DV_ENGINE_JOB_LEASE_MAX_S);
+            return FALSE;
+        }
+        o->job_lease = v;
     }
     /* Host URIs and library shares (docs/INSTALL.md, "Hosts and library
      * shares"): what the command line gives adds to the file. */
@@ -426,7 +438,7 @@ main(int argc, char **argv)
     DvServerOptions so = { 0 };
     guint resumed = 0, failed = 0;
     GOptionEntry entries[] = {
-        { "config", 'c', 0, G_OPTION_ARG_FILENAME, &o.config, "Config file ([server] keys: state_dir, listen, database, tls_cert, tls_key, self_signed_tls, log_level, log_format, metrics_listen, web_root, catalog_reconcile_interval, max_connections, header_timeout, idle_timeout; [hosts] simulated, allow_uri_parameters; [library] root)", "FILE" },
+        { "config", 'c', 0, G_OPTION_ARG_FILENAME, &o.config, "Config file ([server] keys: state_dir, listen, database, tls_cert, tls_key, self_signed_tls, log_level, log_format, metrics_listen, web_root, catalog_reconcile_interval, job_lease, max_connections, header_timeout, idle_timeout; [hosts] simulated, allow_uri_parameters; [library] root)", "FILE" },
         { "state-dir", 's', 0, G_OPTION_ARG_FILENAME, &o.state_dir, "State directory (default /var/lib/drover)", "DIR" },
         { "listen", 'l', 0, G_OPTION_ARG_STRING, &o.listen, "Listen address (default " DV_DEFAULT_LISTEN ")", "ADDR:PORT" },
         { "database", 'd', 0, G_OPTION_ARG_STRING, &o.database, "SQLite file or postgresql:// URI (default <state-dir>/drover.db)", "DB" },
@@ -437,6 +449,7 @@ main(int argc, char **argv)
         { "recovery-key", 0, 0, G_OPTION_ARG_FILENAME, &o.recovery_key, "Open the data keys with this recovery key file (made by drover-setup keys recovery create)", "FILE" },
         { "machine-id-file", 0, 0, G_OPTION_ARG_FILENAME, &o.machine_id_file, "Machine identity the host key file is bound to (default /etc/machine-id)", "FILE" },
         { "catalog-reconcile-interval", 0, 0, G_OPTION_ARG_INT, &o.reconcile_interval, "Report every catalog's orphans every MIN minutes (default 60, 0: off)", "MIN" },
+        { "job-lease", 0, 0, G_OPTION_ARG_INT, &o.job_lease, "Hold each job's lease in the database for SEC seconds, renewed every quarter of it; another server takes over a job whose lease expired (default 20, 2-600; [server] job_lease)", "SEC" },
         { "allow-simulated-hosts", 0, 0, G_OPTION_ARG_NONE, &o.allow_simulated, "Accept libvirt's simulated hosts (test:///FILE) for tests and demos ([hosts] simulated)", NULL },
         { "allow-uri-parameter", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.allow_uri_parameters, "Allow this libvirt URI parameter in host URIs, e.g. keyfile (repeatable; [hosts] allow_uri_parameters)", "NAME" },
         { "library-root", 0, 0, G_OPTION_ARG_FILENAME, &o.library_root, "Directory under which library shares may be created on request (default <state-dir>/library; [library] root)", "DIR" },
@@ -452,6 +465,7 @@ main(int argc, char **argv)
     };
 
     o.reconcile_interval = -1;
+    o.job_lease = -1;
     /* A peer that closed its socket (libvirtd dropping a connection under
      * load, a client going away) must be a write error, not a SIGPIPE that
      * kills the server: a test process died of one at libvirt teardown. */
@@ -480,6 +494,12 @@ main(int argc, char **argv)
     }
     if (o.reconcile_interval < -1 || o.reconcile_interval > 10080) {
         g_printerr("droverd: --catalog-reconcile-interval must be 0 (off) to 10080 minutes\n");
+        return DV_EXIT_USAGE;
+    }
+    if (o.job_lease != -1 &&
+        (o.job_lease < DV_ENGINE_JOB_LEASE_MIN_S || o.job_lease > DV_ENGINE_JOB_LEASE_MAX_S)) {
+        g_printerr("droverd: --job-lease must be %d to %d seconds\n", DV_ENGINE_JOB_LEASE_MIN_S,
+                   DV_ENGINE_JOB_LEASE_MAX_S);
         return DV_EXIT_USAGE;
     }
     if (o.state_dir == NULL)
@@ -512,6 +532,7 @@ main(int argc, char **argv)
     eo.allow_simulated_hosts = o.allow_simulated;
     eo.allow_uri_parameters = (const char *const *)o.allow_uri_parameters;
     eo.library_root = o.library_root;
+    eo.job_lease_ms = o.job_lease > 0 ? (guint)o.job_lease * 1000 : 0;
     engine = dv_engine_new(&eo, &error);
     if (engine == NULL) {
         g_printerr("droverd: cannot start: %s\n", error->message);

@@ -554,6 +554,17 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
     dv_core(engine)->auth = dv_auth_new(dv_core(engine)->store);
     dv_core(engine)->jobs = dv_job_manager_new(dv_core(engine)->store, dv_core(engine)->server_id,
                                                opts->job_workers > 0 ? opts->job_workers : 16);
+    /* Before recovery, which takes leases too. */
+    if (opts->job_lease_ms > 0) {
+        if (opts->job_lease_ms < DV_ENGINE_JOB_LEASE_MIN_S * 1000 ||
+            opts->job_lease_ms > DV_ENGINE_JOB_LEASE_MAX_S * 1000) {
+            dv_set_field_error(error, DV_ERROR_INVALID_ARGUMENT, "job_lease",
+                               "the job lease must be %d to %d seconds", DV_ENGINE_JOB_LEASE_MIN_S,
+                               DV_ENGINE_JOB_LEASE_MAX_S);
+            return NULL;
+        }
+        dv_job_manager_set_lease(dv_core(engine)->jobs, opts->job_lease_ms, opts->job_lease_ms / 4);
+    }
     dv_engine_hosts_register(engine);
     dv_engine_vms_register(engine);
     dv_engine_objects_register(engine);
@@ -578,6 +589,10 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
     /* After the jobs: rows a resumed job owns are left to it. */
     if (!opts->no_recover && !dv_engine_recover_rows(engine, 0, NULL, error))
         return NULL;
+    /* A server renews its jobs' leases and takes over those of servers
+     * that stopped (docs/DECISIONS.md, "Leased jobs"). */
+    if (opts->serve)
+        dv_job_manager_start_leases(dv_core(engine)->jobs);
     /* A server keeps its view of every host current (docs/VIRT.md,
      * "Events"); drover-setup and in-process tests do not watch. */
     if (opts->serve && !opts->no_watch &&

@@ -46,7 +46,14 @@ typedef struct {
      * (0: 60 s). */
     gboolean no_watch;
     guint watch_resync_ms;
+    /* A serving engine's job lease (docs/DECISIONS.md, "Leased jobs"),
+     * renewed every quarter of it: 0 is the default (DV_JOB_LEASE_MS);
+     * otherwise DV_ENGINE_JOB_LEASE_MIN_S to _MAX_S seconds, in ms. */
+    guint job_lease_ms;
 } DvEngineOptions;
+
+#define DV_ENGINE_JOB_LEASE_MIN_S 2
+#define DV_ENGINE_JOB_LEASE_MAX_S 600
 
 DvEngine *dv_engine_new(const DvEngineOptions *opts, GError **error);
 void dv_engine_free(DvEngine *engine);

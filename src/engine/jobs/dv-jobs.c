@@ -19,6 +19,9 @@ static DvMetric dv_metric_job_queue_wait =
     DV_METRIC_HISTOGRAM("drover_job_queue_wait_seconds",
                         "Time a job waited from its acceptance to its first start, by kind.",
                         dv_metrics_buckets_slow, "kind");
+static DvMetric dv_metric_job_takeovers = DV_METRIC_COUNTER(
+    "drover_job_takeovers_total",
+    "Jobs this server took over from another whose lease expired, by kind.", "kind");
 static DvMetric dv_metric_jobs_finished =
     DV_METRIC_COUNTER("drover_jobs_finished_total",
                       "Jobs this server finished, by kind and end state.", "kind", "state");
@@ -46,12 +49,20 @@ struct _DvJob {
     gint64 last_persist;
     gboolean ended;         /* under mgr->lock: its end is decided */
     char *host_id;          /* the host it works on, or NULL (read only) */
+    /* The lease, under mgr->lock: the epoch every write is conditional on,
+     * the monotonic instant it runs out at the latest (measured from
+     * before the statement that took or renewed it), and whether another
+     * server took the job over (then nothing more is written). */
+    gint64 epoch;
+    gint64 lease_deadline;
+    gboolean fenced;
 };
 
 /* A job that ended but whose end the store refused (disk full, I/O
  * error): kept here until a retry saves it, and shown from here. */
 typedef struct {
     JsonObject *record;     /* the final record; never changed again */
+    gint64 epoch;           /* the lease epoch it is written at */
     guint attempts;         /* saves tried */
     gint64 next_try;        /* monotonic time */
     gint64 wait;            /* current backoff */
@@ -78,6 +89,12 @@ struct _DvJobManager {
     gboolean saver_stop;
     guint save_faults;       /* tests: job ends still to refuse */
     gint64 last_warn;        /* rate limit of "cannot save job" */
+    gint64 lease_us;         /* leases (dv_job_manager_set_lease()) */
+    gint64 heartbeat_us;
+    GThread *leaser; /* renews leases, takes over expired ones */
+    gboolean leaser_stop;
+    gboolean leases_paused; /* tests */
+    guint takeovers;
     guint warn_suppressed;
 };
 
@@ -197,7 +214,8 @@ dv_job_final_changes(JsonObject *record)
 }
 
 static gboolean
-dv_job_manager_save_final(DvJobManager *mgr, const char *id, JsonObject *changes, GError **error)
+dv_job_manager_save_final(DvJobManager *mgr, const char *id, gint64 epoch, JsonObject *changes,
+                          GError **error)
 {
     g_mutex_lock(&mgr->lock);
     if (mgr->save_faults > 0) {
@@ -208,7 +226,101 @@ dv_job_manager_save_final(DvJobManager *mgr, const char *id, JsonObject *changes
         return FALSE;
     }
     g_mutex_unlock(&mgr->lock);
-    return dv_store_update(mgr->store, &dv_table_jobs, id, changes, error);
+    /* The end frees the job's scopes in the same transaction. */
+    return dv_store_job_write(mgr->store, id, epoch, changes, TRUE, error);
+}
+
+static gboolean
+dv_job_error_is_fenced(const GError *error)
+{
+    return g_error_matches(error, DV_ERROR, DV_ERROR_CONFLICT) &&
+           g_strcmp0(dv_error_get_field(error), "lease_epoch") == 0;
+}
+
+/* Another server holds the job now: stop it here at once and write
+ * nothing more of it (its cancellable stops any libvirt call). */
+static void
+dv_job_fence(DvJob *job, const GError *why)
+{
+    DvJobManager *mgr = job->mgr;
+    gboolean first;
+
+    g_mutex_lock(&mgr->lock);
+    first = !job->fenced;
+    job->fenced = TRUE;
+    g_mutex_unlock(&mgr->lock);
+    g_cancellable_cancel(job->cancellable);
+    if (first)
+        g_message("job %s: its lease is lost (%s); this server stops it and writes nothing more",
+                  job->id, why != NULL ? why->message : "not renewed in time");
+}
+
+static gboolean
+dv_job_is_fenced(DvJob *job)
+{
+    gboolean fenced;
+    g_mutex_lock(&job->mgr->lock);
+    fenced = job->fenced;
+    g_mutex_unlock(&job->mgr->lock);
+    return fenced;
+}
+
+/* Renews @job's lease now; FALSE (and the job fenced when another server
+ * holds it) when it cannot. */
+static gboolean
+dv_job_renew(DvJob *job, GError **error)
+{
+    DvJobManager *mgr = job->mgr;
+    gint64 t0 = g_get_monotonic_time();
+    gint64 epoch;
+    gboolean cancel = FALSE;
+    g_autoptr(GError) local = NULL;
+
+    g_mutex_lock(&mgr->lock);
+    epoch = job->epoch;
+    g_mutex_unlock(&mgr->lock);
+    if (!dv_store_job_renew_lease(mgr->store, job->id, mgr->server_id, epoch, mgr->lease_us,
+                                  &cancel, &local)) {
+        if (dv_job_error_is_fenced(local))
+            dv_job_fence(job, local);
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    g_mutex_lock(&mgr->lock);
+    if (job->epoch == epoch)
+        job->lease_deadline = t0 + mgr->lease_us;
+    g_mutex_unlock(&mgr->lock);
+    if (cancel)
+        g_cancellable_cancel(job->cancellable);
+    return TRUE;
+}
+
+/* Before a step (a change on a host): the lease must still be held with
+ * a safe margin (a quarter of it) left; otherwise it is renewed first,
+ * and a job whose lease cannot be renewed stops before touching libvirt. */
+static gboolean
+dv_job_check_lease(DvJob *job, GError **error)
+{
+    DvJobManager *mgr = job->mgr;
+    gint64 left;
+    g_autoptr(GError) local = NULL;
+
+    g_mutex_lock(&mgr->lock);
+    left = job->fenced ? -1 : job->lease_deadline - g_get_monotonic_time();
+    g_mutex_unlock(&mgr->lock);
+    if (left < 0 && dv_job_is_fenced(job)) {
+        g_set_error(error, DV_ERROR, DV_ERROR_UNAVAILABLE,
+                    "job %s was taken over by another server", job->id);
+        return FALSE;
+    }
+    if (left >= mgr->lease_us / 4)
+        return TRUE;
+    if (!dv_job_renew(job, &local)) {
+        g_set_error(error, DV_ERROR, DV_ERROR_UNAVAILABLE,
+                    "job %s stops: its lease could not be renewed: %s", job->id, local->message);
+        return FALSE;
+    }
+    return TRUE;
 }
 
 /* Keeps the job's end in memory and has the saver retry it. */
@@ -221,6 +333,7 @@ dv_job_manager_keep_unsaved(DvJobManager *mgr, DvJob *job)
     GThread *old = NULL;
 
     u->record = json_object_ref(json_node_get_object(copy));
+    u->epoch = job->epoch;
     u->attempts = 1;
     u->wait = DV_JOB_RESAVE_FIRST_US;
     u->next_try = g_get_monotonic_time() + u->wait;
@@ -253,15 +366,32 @@ dv_job_apply(DvJob *job, JsonObject *changes, gboolean finished)
     JsonNode *node;
     gboolean saved;
 
+    if (dv_job_is_fenced(job)) {
+        if (finished) {
+            g_mutex_lock(&mgr->lock);
+            job->ended = TRUE;
+            g_mutex_unlock(&mgr->lock);
+        }
+        return;
+    }
     json_object_set_int_member(changes, "updated_at", dv_store_now());
     json_object_iter_init(&iter, changes);
     while (json_object_iter_next(&iter, &name, &node))
         json_object_set_member(job->record, name, json_node_copy(node));
     if (finished) {
         g_autoptr(JsonObject) all = dv_job_final_changes(job->record);
-        saved = dv_job_manager_save_final(mgr, job->id, all, &error);
+        saved = dv_job_manager_save_final(mgr, job->id, job->epoch, all, &error);
     } else {
-        saved = dv_store_update(mgr->store, &dv_table_jobs, job->id, changes, &error);
+        saved = dv_store_job_write(mgr->store, job->id, job->epoch, changes, FALSE, &error);
+    }
+    if (!saved && dv_job_error_is_fenced(error)) {
+        dv_job_fence(job, error);
+        if (finished) {
+            g_mutex_lock(&mgr->lock);
+            job->ended = TRUE;
+            g_mutex_unlock(&mgr->lock);
+        }
+        return;
     }
     if (!saved)
         dv_job_manager_warn_save(mgr, job->id, error);
@@ -304,18 +434,23 @@ dv_job_manager_resave(DvJobManager *mgr, gboolean all_now)
         g_autoptr(GError) error = NULL;
         DvJobUnsaved *u;
         guint attempts;
+        gint64 epoch = 0;
         gboolean ok;
 
         g_mutex_lock(&mgr->lock);
         u = g_hash_table_lookup(mgr->unsaved, id);
         changes = u != NULL ? dv_job_final_changes(u->record) : NULL;
+        if (u != NULL)
+            epoch = u->epoch;
         g_mutex_unlock(&mgr->lock);
         if (changes == NULL)
             continue;
         /* No lock is held across the database round trip. */
-        ok = dv_job_manager_save_final(mgr, id, changes, &error);
-        /* The row went (housekeeping, a restore): nothing left to save. */
-        if (!ok && g_error_matches(error, DV_ERROR, DV_ERROR_NOT_FOUND))
+        ok = dv_job_manager_save_final(mgr, id, epoch, changes, &error);
+        /* The row went (housekeeping, a restore), or another server took
+         * the job over: nothing left to save here. */
+        if (!ok &&
+            (g_error_matches(error, DV_ERROR, DV_ERROR_NOT_FOUND) || dv_job_error_is_fenced(error)))
             ok = TRUE;
         g_mutex_lock(&mgr->lock);
         u = g_hash_table_lookup(mgr->unsaved, id);
@@ -475,6 +610,8 @@ dv_job_step(DvJob *job, const char *name, GError **error)
 {
     int next = -1;
 
+    if (!dv_job_check_lease(job, error))
+        return FALSE;
     if (dv_job_is_cancelled(job)) {
         g_set_error(error, DV_ERROR, DV_ERROR_CANCELLED, "cancelled before step '%s'", name);
         return FALSE;
@@ -550,6 +687,8 @@ dv_job_manager_new(DvStore *store, const char *server_id, guint max_workers)
 
     mgr->store = store;
     mgr->server_id = g_strdup(server_id);
+    mgr->lease_us = (gint64)DV_JOB_LEASE_MS * 1000;
+    mgr->heartbeat_us = (gint64)DV_JOB_HEARTBEAT_MS * 1000;
     mgr->kinds = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
     mgr->active = g_hash_table_new(g_str_hash, g_str_equal);
     mgr->host_gen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -723,18 +862,32 @@ dv_job_record_new(DvJobManager *mgr, const DvJobRequest *req)
 }
 
 typedef struct {
+    DvJobManager *mgr;
+    const DvJobRequest *req;
     JsonObject *record;
     DvStoreTxnFunc func;
     gpointer user_data;
+    gint64 epoch; /* out */
 } DvJobSubmitTxn;
 
+/* The job's row, its scopes and its lease (this server's) in one
+ * transaction: a conflicting scope writes nothing. */
 static gboolean
 dv_job_submit_txn(DvStore *store, gpointer user_data, GError **error)
 {
     DvJobSubmitTxn *t = user_data;
+    const char *id = dv_json_get_string(t->record, "id", "");
+
+    /* The scopes first: a busy catalog is a conflict naming its job, not
+     * whatever the caller's rows would have clashed with (the names of
+     * machines that job is adding). */
+    if (!dv_store_job_take_scopes(store, id, t->req->scopes, t->req->n_scopes, error))
+        return FALSE;
     if (t->func != NULL && !t->func(store, t->user_data, error))
         return FALSE;
-    return dv_store_insert(store, &dv_table_jobs, t->record, error);
+    return dv_store_insert(store, &dv_table_jobs, t->record, error) &&
+           dv_store_job_take_lease(store, id, t->mgr->server_id, t->mgr->lease_us, FALSE, &t->epoch,
+                                   error);
 }
 
 JsonObject *
@@ -760,15 +913,15 @@ dv_job_manager_submit_with(DvJobManager *mgr, const DvJobRequest *req, DvStoreTx
     g_mutex_unlock(&mgr->lock);
 
     record = dv_job_record_new(mgr, req);
-    if (func != NULL) {
-        DvJobSubmitTxn t = { record, func, user_data };
+    {
+        DvJobSubmitTxn t = { mgr, req, record, func, user_data, 0 };
+        gint64 t0 = g_get_monotonic_time();
         if (!dv_store_transaction(mgr->store, dv_job_submit_txn, &t, error))
             return NULL;
-    } else if (!dv_store_insert(mgr->store, &dv_table_jobs, record, error)) {
-        return NULL;
+        job = dv_job_new_from_record(mgr, record);
+        job->epoch = t.epoch;
+        job->lease_deadline = t0 + mgr->lease_us;
     }
-
-    job = dv_job_new_from_record(mgr, record);
     dv_job_manager_enqueue(mgr, job);
     return g_steal_pointer(&record);
 }
@@ -913,11 +1066,13 @@ dv_job_manager_run(gpointer data, gpointer user_data)
     shutting_down = mgr->shutting_down;
     g_mutex_unlock(&mgr->lock);
 
-    if (shutting_down) {
-        /* Left queued in the store: the next start picks it up. */
+    if (shutting_down || dv_job_is_fenced(job)) {
+        /* Left queued in the store: the next start (or another server,
+         * once the lease expired) picks it up. */
         g_mutex_lock(&mgr->lock);
         dv_job_manager_bump_host_locked(mgr, job);
-        g_hash_table_remove(mgr->active, job->id);
+        if (g_hash_table_lookup(mgr->active, job->id) == job)
+            g_hash_table_remove(mgr->active, job->id);
         g_cond_broadcast(&mgr->cond);
         g_mutex_unlock(&mgr->lock);
         return;
@@ -933,6 +1088,9 @@ dv_job_manager_run(gpointer data, gpointer user_data)
     } else if (target != NULL && !(locked = dv_job_manager_lock_target(mgr, job, target))) {
         g_set_error(&error, DV_ERROR, DV_ERROR_CANCELLED, "cancelled before it started");
         dv_job_finish(job, "cancelled", error, TRUE);
+    } else if (!dv_job_check_lease(job, &error)) {
+        /* Not started: the job stays queued for whoever holds it. */
+        g_message("%s", error->message);
     } else {
         g_autoptr(JsonObject) changes = json_object_new();
         gboolean ok;
@@ -968,7 +1126,8 @@ dv_job_manager_run(gpointer data, gpointer user_data)
     if (locked)
         g_hash_table_remove(mgr->busy_targets, target);
     dv_job_manager_bump_host_locked(mgr, job);
-    g_hash_table_remove(mgr->active, job->id);
+    if (g_hash_table_lookup(mgr->active, job->id) == job)
+        g_hash_table_remove(mgr->active, job->id);
     g_cond_broadcast(&mgr->cond);
     g_mutex_unlock(&mgr->lock);
 }
@@ -1023,6 +1182,216 @@ dv_job_manager_cancel(DvJobManager *mgr, const char *job_id, GError **error)
     return TRUE;
 }
 
+/* Runs a job this server just took the lease of (@row with its
+ * "lease_epoch"): a queued job or a resumable kind is queued here again
+ * and runs from its start (its steps are idempotent: create-if-absent,
+ * verify-if-present); a running job of a kind that cannot resume ends
+ * failed saying @why, with the steps it had recorded. */
+static gboolean
+dv_job_manager_take_over(DvJobManager *mgr, JsonObject *row, const char *why, GError **error)
+{
+    const char *kind_name = dv_json_get_string(row, "kind", "");
+    const DvJobKind *kind = g_hash_table_lookup(mgr->kinds, kind_name);
+    gboolean was_running = g_strcmp0(dv_json_get_string(row, "state", ""), "running") == 0;
+    g_autoptr(DvJob) job = dv_job_new_from_record(mgr, row);
+
+    job->epoch = dv_json_get_int(row, "lease_epoch", 0);
+    job->lease_deadline = g_get_monotonic_time() + mgr->lease_us / 2;
+    if (kind != NULL && (!was_running || kind->resumable)) {
+        g_autoptr(JsonObject) changes = json_object_new();
+        json_object_set_string_member(changes, "state", "queued");
+        json_object_set_int_member(changes, "updated_at", dv_store_now());
+        if (!dv_store_job_write(mgr->store, job->id, job->epoch, changes, FALSE, error))
+            return FALSE;
+        json_object_set_string_member(job->record, "state", "queued");
+        {
+            DvJob *old;
+            g_mutex_lock(&mgr->lock);
+            old = g_hash_table_lookup(mgr->active, job->id);
+            g_mutex_unlock(&mgr->lock);
+            /* This server's own earlier run of it lost its lease. */
+            if (old != NULL)
+                dv_job_fence(old, NULL);
+        }
+        dv_job_manager_enqueue(mgr, g_steal_pointer(&job));
+        return TRUE;
+    }
+    {
+        g_autoptr(GError) reason = NULL;
+        JsonArray *steps = dv_json_get_array(row, "steps");
+
+        if (kind == NULL)
+            g_set_error(&reason, DV_ERROR, DV_ERROR_INTERNAL, "unknown job kind '%s'", kind_name);
+        else
+            g_set_error(&reason, DV_ERROR, DV_ERROR_UNAVAILABLE, "%s", why);
+        /* Keep the steps the job had recorded. */
+        for (guint k = 0; steps != NULL && k < json_array_get_length(steps); k++) {
+            JsonObject *st = json_array_get_object_element(steps, k);
+            DvJobStepState *ss = g_new0(DvJobStepState, 1);
+            ss->name = g_strdup(dv_json_get_string(st, "name", "?"));
+            ss->weight = (guint)dv_json_get_int(st, "weight", 1);
+            ss->state = g_strdup(dv_json_get_string(st, "state", "pending"));
+            if (g_strcmp0(ss->state, "running") == 0)
+                job->current = (int)k;
+            g_ptr_array_add(job->steps, ss);
+        }
+        dv_job_finish(job, "failed", reason, TRUE);
+    }
+    return TRUE;
+}
+
+/* One heartbeat of the lease thread: renew the leases of this server's
+ * jobs, then take over those whose lease expired anywhere. */
+static void
+dv_job_manager_lease_tick(DvJobManager *mgr)
+{
+    g_autoptr(GPtrArray) mine = g_ptr_array_new();
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonArray) expired = NULL;
+    GHashTableIter it;
+    gpointer value;
+
+    /* Jobs are freed by their worker only after leaving mgr->active;
+     * the renewals run with the lock released, so hold off their end by
+     * renewing only jobs still there afterwards (a renewal of a job that
+     * just ended is refused by its epoch or harmless). */
+    g_mutex_lock(&mgr->lock);
+    g_hash_table_iter_init(&it, mgr->active);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        DvJob *job = value;
+        if (!job->fenced && !job->ended)
+            g_ptr_array_add(mine, g_strdup(job->id));
+    }
+    g_mutex_unlock(&mgr->lock);
+    g_ptr_array_set_free_func(mine, g_free);
+    for (guint i = 0; i < mine->len; i++) {
+        const char *id = g_ptr_array_index(mine, i);
+        gint64 t0 = g_get_monotonic_time();
+        gint64 epoch = -1;
+        gboolean cancel = FALSE;
+        g_autoptr(GError) local = NULL;
+        DvJob *job;
+
+        g_mutex_lock(&mgr->lock);
+        job = g_hash_table_lookup(mgr->active, id);
+        if (job != NULL && !job->fenced)
+            epoch = job->epoch;
+        g_mutex_unlock(&mgr->lock);
+        if (epoch < 0)
+            continue;
+        if (dv_store_job_renew_lease(mgr->store, id, mgr->server_id, epoch, mgr->lease_us, &cancel,
+                                     &local)) {
+            g_mutex_lock(&mgr->lock);
+            job = g_hash_table_lookup(mgr->active, id);
+            if (job != NULL && job->epoch == epoch) {
+                job->lease_deadline = t0 + mgr->lease_us;
+                /* Cancelled through another server: it wrote the row's
+                 * cancel_requested, this server holds the cancellable. */
+                if (cancel && !g_cancellable_is_cancelled(job->cancellable)) {
+                    g_message("job %s: cancel requested (through another server); cancelling", id);
+                    g_cancellable_cancel(job->cancellable);
+                }
+            }
+            g_mutex_unlock(&mgr->lock);
+        } else if (dv_job_error_is_fenced(local)) {
+            g_mutex_lock(&mgr->lock);
+            job = g_hash_table_lookup(mgr->active, id);
+            if (job != NULL && job->epoch == epoch) {
+                job->fenced = TRUE;
+                g_cancellable_cancel(job->cancellable);
+            }
+            g_mutex_unlock(&mgr->lock);
+            g_message("job %s: its lease is lost (%s); this server stops it and writes nothing "
+                      "more",
+                      id, local->message);
+        } else {
+            dv_job_manager_warn_save(mgr, id, local);
+        }
+    }
+
+    expired = dv_store_job_claim_expired(mgr->store, mgr->server_id, mgr->lease_us, 50, &error);
+    if (expired == NULL) {
+        dv_job_manager_warn_save(mgr, "(lease sweep)", error);
+        return;
+    }
+    for (guint i = 0; i < json_array_get_length(expired); i++) {
+        JsonObject *row = json_array_get_object_element(expired, i);
+        const char *kind = dv_json_get_string(row, "kind", "");
+        g_autoptr(GError) local = NULL;
+        g_autofree char *why =
+            g_strdup_printf("its server (%s) stopped renewing its lease and a %s job cannot resume",
+                            dv_json_get_string(row, "server_id", "?"), kind);
+
+        g_message(
+            "job %s (%s): the lease of server %s expired; taken over at epoch %" G_GINT64_FORMAT,
+            dv_json_get_string(row, "id", ""), kind, dv_json_get_string(row, "server_id", "?"),
+            dv_json_get_int(row, "lease_epoch", 0));
+        dv_metric_add(&dv_metric_job_takeovers, 1, kind);
+        g_mutex_lock(&mgr->lock);
+        mgr->takeovers++;
+        g_mutex_unlock(&mgr->lock);
+        if (!dv_job_manager_take_over(mgr, row, why, &local))
+            dv_job_manager_warn_save(mgr, dv_json_get_string(row, "id", ""), local);
+    }
+}
+
+static gpointer
+dv_job_manager_leaser(gpointer data)
+{
+    DvJobManager *mgr = data;
+
+    for (;;) {
+        gint64 until;
+        gboolean paused;
+
+        g_mutex_lock(&mgr->lock);
+        until = g_get_monotonic_time() + mgr->heartbeat_us;
+        while (!mgr->leaser_stop && g_get_monotonic_time() < until)
+            g_cond_wait_until(&mgr->cond, &mgr->lock, until);
+        if (mgr->leaser_stop) {
+            g_mutex_unlock(&mgr->lock);
+            return NULL;
+        }
+        paused = mgr->leases_paused;
+        g_mutex_unlock(&mgr->lock);
+        if (!paused)
+            dv_job_manager_lease_tick(mgr);
+    }
+}
+
+void
+dv_job_manager_set_lease(DvJobManager *mgr, guint lease_ms, guint heartbeat_ms)
+{
+    g_return_if_fail(heartbeat_ms > 0 && lease_ms > heartbeat_ms);
+    mgr->lease_us = (gint64)lease_ms * 1000;
+    mgr->heartbeat_us = (gint64)heartbeat_ms * 1000;
+}
+
+void
+dv_job_manager_start_leases(DvJobManager *mgr)
+{
+    g_return_if_fail(mgr->leaser == NULL);
+    mgr->leaser = g_thread_new("dv-job-leases", dv_job_manager_leaser, mgr);
+}
+
+guint
+dv_job_manager_get_n_takeovers(DvJobManager *mgr)
+{
+    guint n;
+    g_mutex_lock(&mgr->lock);
+    n = mgr->takeovers;
+    g_mutex_unlock(&mgr->lock);
+    return n;
+}
+
+void
+dv_job_manager_pause_leases_for_test(DvJobManager *mgr, gboolean paused)
+{
+    g_mutex_lock(&mgr->lock);
+    mgr->leases_paused = paused;
+    g_mutex_unlock(&mgr->lock);
+}
+
 gboolean
 dv_job_manager_recover(DvJobManager *mgr, guint *ret_resumed, guint *ret_failed, GError **error)
 {
@@ -1052,47 +1421,30 @@ dv_job_manager_recover(DvJobManager *mgr, guint *ret_resumed, guint *ret_failed,
                     continue;
                 const DvJobKind *kind = g_hash_table_lookup(mgr->kinds, kind_name);
                 gboolean was_running = s == 0;
-                g_autoptr(JsonObject) changes = json_object_new();
 
                 if (!g_hash_table_add(seen, g_strdup(dv_json_get_string(row, "id", ""))))
                     continue;
-                if (kind != NULL && (!was_running || kind->resumable)) {
-                    DvJob *job;
-                    json_object_set_string_member(changes, "state", "queued");
-                    json_object_set_int_member(changes, "updated_at", dv_store_now());
-                    if (!dv_store_update(mgr->store, &dv_table_jobs,
-                                         dv_json_get_string(row, "id", ""), changes, error))
+                {
+                    g_autoptr(GError) local = NULL;
+                    gint64 epoch = 0;
+                    /* Its server is gone: take its lease whether or not it
+                     * ran out yet (a raised epoch fences any writer left). */
+                    if (!dv_store_job_take_lease(mgr->store, dv_json_get_string(row, "id", ""),
+                                                 mgr->server_id, mgr->lease_us, FALSE, &epoch,
+                                                 &local)) {
+                        if (g_error_matches(local, DV_ERROR, DV_ERROR_CONFLICT))
+                            continue; /* ended meanwhile */
+                        g_propagate_error(error, g_steal_pointer(&local));
                         return FALSE;
-                    json_object_set_string_member(row, "state", "queued");
-                    job = dv_job_new_from_record(mgr, row);
-                    dv_job_manager_enqueue(mgr, job);
-                    resumed++;
-                } else {
-                    g_autoptr(GError) why = NULL;
-                    g_autoptr(DvJob) job = dv_job_new_from_record(mgr, row);
-                    if (kind == NULL)
-                        g_set_error(&why, DV_ERROR, DV_ERROR_INTERNAL,
-                                    "unknown job kind '%s'", kind_name);
-                    else
-                        g_set_error_literal(&why, DV_ERROR, DV_ERROR_UNAVAILABLE,
-                                            "interrupted by a server restart");
-                    /* Keep the steps the job had recorded. */
-                    {
-                        JsonArray *steps = dv_json_get_array(row, "steps");
-                        for (guint k = 0; steps != NULL && k < json_array_get_length(steps); k++) {
-                            JsonObject *st = json_array_get_object_element(steps, k);
-                            DvJobStepState *ss = g_new0(DvJobStepState, 1);
-                            ss->name = g_strdup(dv_json_get_string(st, "name", "?"));
-                            ss->weight = (guint)dv_json_get_int(st, "weight", 1);
-                            ss->state = g_strdup(dv_json_get_string(st, "state", "pending"));
-                            if (g_strcmp0(ss->state, "running") == 0)
-                                job->current = (int)k;
-                            g_ptr_array_add(job->steps, ss);
-                        }
                     }
-                    dv_job_finish(job, "failed", why, TRUE);
-                    failed++;
+                    json_object_set_int_member(row, "lease_epoch", epoch);
                 }
+                if (!dv_job_manager_take_over(mgr, row, "interrupted by a server restart", error))
+                    return FALSE;
+                if (kind != NULL && (!was_running || kind->resumable))
+                    resumed++;
+                else
+                    failed++;
             }
             g_free(cursor);
             cursor = g_steal_pointer(&next);
@@ -1161,6 +1513,16 @@ dv_job_manager_shutdown(DvJobManager *mgr, guint timeout_ms)
     g_cond_broadcast(&mgr->cond);
     g_mutex_unlock(&mgr->lock);
     dv_job_manager_wait_idle(mgr, timeout_ms);
+    {
+        GThread *leaser;
+        g_mutex_lock(&mgr->lock);
+        mgr->leaser_stop = TRUE;
+        g_cond_broadcast(&mgr->cond);
+        leaser = g_steal_pointer(&mgr->leaser);
+        g_mutex_unlock(&mgr->lock);
+        if (leaser != NULL)
+            g_thread_join(leaser);
+    }
 
     /* Ends still unsaved get one last try; those the store still refuses
      * stay "running" there, and the next start's recovery deals with them

@@ -58,6 +58,28 @@ void dv_job_manager_set_listener(DvJobManager *mgr, DvJobListener listener, gpoi
  * or in its own steps, never before it is submitted. */
 gboolean dv_job_manager_recover(DvJobManager *mgr, guint *ret_resumed, guint *ret_failed,
                                 GError **error);
+/* Leases (docs/DECISIONS.md, "Leased jobs"): every queued or running job
+ * of this server holds a lease in its row, renewed every @heartbeat_ms
+ * and valid @lease_ms from the database's now.  Defaults: 20 s and 5 s
+ * (DV_JOB_LEASE_MS, DV_JOB_HEARTBEAT_MS).  A step starts only while at
+ * least a quarter of the lease is left.  Call before
+ * dv_job_manager_start_leases(). */
+#define DV_JOB_LEASE_MS 20000
+#define DV_JOB_HEARTBEAT_MS 5000
+void dv_job_manager_set_lease(DvJobManager *mgr, guint lease_ms, guint heartbeat_ms);
+/* Starts the lease thread: renews this server's leases and, on each
+ * heartbeat, takes over queued or running jobs whose lease expired
+ * (another server died or stopped answering): resumable kinds run again
+ * here from their last committed step, the others end failed saying so.
+ * A server (droverd) calls it once it serves; tools that only read the
+ * database do not. */
+void dv_job_manager_start_leases(DvJobManager *mgr);
+/* Jobs this server took over from another since it started. */
+guint dv_job_manager_get_n_takeovers(DvJobManager *mgr);
+/* Tests: stop (TRUE) or resume the lease thread's work, as if the
+ * server were paused; the jobs' own writes go on. */
+void dv_job_manager_pause_leases_for_test(DvJobManager *mgr, gboolean paused);
+
 /* Jobs owned by these servers (ids, NULL-terminated) are still being run
  * by them and are left alone by recovery. */
 void dv_job_manager_set_live_servers(DvJobManager *mgr, const char *const *server_ids);
@@ -73,6 +95,11 @@ typedef struct {
     const char *id;          /* may be NULL: a new UUID.  Set by a caller whose
                               * submit transaction records the job's id in a
                               * row it owns (a catalog's job_id). */
+    /* Exclusive scopes taken in the transaction that writes the job (a
+     * catalog): a second job on a busy scope is DV_ERROR_CONFLICT naming
+     * the first, on whichever server it was accepted. */
+    const DvJobScope *scopes;
+    guint n_scopes;
 } DvJobRequest;
 
 /* Persists a queued job and schedules it.  Returns the job record. */

@@ -812,6 +812,13 @@ gboolean
 dv_store_update(DvStore *store, const DvTableDef *def, const char *id, JsonObject *changes,
                 GError **error)
 {
+    return dv_store_update_if(store, def, id, NULL, 0, changes, error);
+}
+
+gboolean
+dv_store_update_if(DvStore *store, const DvTableDef *def, const char *id, const char *guard,
+                   gint64 guard_value, JsonObject *changes, GError **error)
+{
     g_autoptr(GPtrArray) owned = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GArray) params = g_array_new(FALSE, TRUE, sizeof(DvSqlParam));
     g_autoptr(GList) members = json_object_get_members(changes);
@@ -844,10 +851,24 @@ dv_store_update(DvStore *store, const DvTableDef *def, const char *id, JsonObjec
     }
     g_string_append(sql, " WHERE id = ?");
     g_array_append_val(params, id_param);
+    if (guard != NULL) {
+        DvSqlParam gp = DV_SQL_INT_P(guard_value);
+        g_string_append_printf(sql, " AND %s = ?", guard);
+        g_array_append_val(params, gp);
+    }
     if (!dv_db_exec(store->db, sql->str, (const DvSqlParam *)(gpointer)params->data, params->len,
                     &changed, &local)) {
         dv_store_reword_conflict(def, changes, local);
         g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    if (changed == 0 && guard != NULL) {
+        g_autoptr(JsonObject) row = dv_store_get(store, def, id, error);
+        if (row == NULL)
+            return FALSE;
+        dv_set_field_error(error, DV_ERROR_CONFLICT, guard,
+                           "%s '%s' no longer has %s %" G_GINT64_FORMAT, def->table, id, guard,
+                           guard_value);
         return FALSE;
     }
     if (changed == 0)

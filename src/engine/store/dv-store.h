@@ -129,6 +129,12 @@ gboolean dv_store_update(DvStore *store, const DvTableDef *def, const char *id,
                          JsonObject *changes, GError **error);
 
 /* Deletes row @id; DV_ERROR_NOT_FOUND when no such row exists. */
+/* dv_store_update() only while the row's column @guard (not one of
+ * @def's) still holds @guard_value: otherwise DV_ERROR_CONFLICT whose
+ * field is @guard, and nothing is written (a leased job's epoch). */
+gboolean dv_store_update_if(DvStore *store, const DvTableDef *def, const char *id,
+                            const char *guard, gint64 guard_value, JsonObject *changes,
+                            GError **error);
 gboolean dv_store_delete(DvStore *store, const DvTableDef *def, const char *id,
                          GError **error);
 
@@ -279,5 +285,55 @@ void dv_store_inspection_clear(DvStoreInspection *inspection);
  * Drover's schema_history. */
 gboolean dv_store_drop_new_pg(const char *uri, GError **error);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(DvStoreInspection, dv_store_inspection_clear)
+
+/* --- leased jobs (dv-store-jobs.c, migration 0016; docs/DECISIONS.md
+ * "Leased jobs") ---
+ *
+ * A queued or running job row carries a lease: its owner (a server id),
+ * an epoch and an expiry, all instants read from the database's clock,
+ * never a server's.  A holder writes the row only while the epoch is the
+ * one it read (dv_store_update_if() on "lease_epoch"); a takeover raises
+ * it, so the former holder's next write is refused.  Exclusive scopes
+ * (one job per catalog) are rows of job_scopes, unique per scope. */
+
+typedef struct {
+    const char *kind; /* "catalog" */
+    const char *id;   /* the object's id */
+    const char *name; /* for the conflict message */
+} DvJobScope;
+
+/* Takes @scopes for @job_id (call it in the transaction that writes the
+ * job).  A scope held by a queued or running job is DV_ERROR_CONFLICT
+ * naming that job; one left by a job that ended is taken over. */
+gboolean dv_store_job_take_scopes(DvStore *store, const char *job_id, const DvJobScope *scopes,
+                                  guint n_scopes, GError **error);
+/* Gives @owner the lease of job @job_id for @lease_us from the database's
+ * now, raising its epoch (returned in @ret_epoch).  With @only_expired,
+ * only when no lease is held (none, or expired).  A job that is not
+ * queued or running, or whose lease is held, is DV_ERROR_CONFLICT. */
+gboolean dv_store_job_take_lease(DvStore *store, const char *job_id, const char *owner,
+                                 gint64 lease_us, gboolean only_expired, gint64 *ret_epoch,
+                                 GError **error);
+/* Extends the lease @owner holds at @epoch; DV_ERROR_CONFLICT with field
+ * "lease_epoch" when it holds it no more.  @ret_cancel_requested (may be
+ * NULL): whether a cancel of the job was asked for, through any server. */
+gboolean dv_store_job_renew_lease(DvStore *store, const char *job_id, const char *owner,
+                                  gint64 epoch, gint64 lease_us, gboolean *ret_cancel_requested,
+                                  GError **error);
+/* Writes @changes to a job held at @epoch and, with @release, frees its
+ * scopes in the same transaction (its end). */
+gboolean dv_store_job_write(DvStore *store, const char *job_id, gint64 epoch, JsonObject *changes,
+                            gboolean release, GError **error);
+/* Up to @max queued or running jobs whose lease expired (or was never
+ * taken), each taken for @owner: their rows with "lease_epoch" set.
+ * PostgreSQL picks them with FOR UPDATE SKIP LOCKED, so servers sweeping
+ * at once take different jobs. */
+JsonArray *dv_store_job_claim_expired(DvStore *store, const char *owner, gint64 lease_us, guint max,
+                                      GError **error);
+/* The lease columns of job @job_id: owner (owned, may be NULL), epoch,
+ * expiry and the database's now. */
+gboolean dv_store_job_get_lease(DvStore *store, const char *job_id, char **ret_owner,
+                                gint64 *ret_epoch, gint64 *ret_expires, gint64 *ret_now,
+                                GError **error);
 
 G_END_DECLS

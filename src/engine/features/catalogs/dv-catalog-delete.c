@@ -517,10 +517,6 @@ JsonObject *
 dv_engine_catalog_delete(DvEngine *engine, JsonObject *catalog, GHashTable *query,
                          const DvActor *actor, GError **error)
 {
-    g_autoptr(JsonObject) job = NULL;
-    g_autoptr(JsonObject) changes = json_object_new();
-    const char *id = dv_json_get_string(catalog, "id", "");
-
     if (query != NULL && g_hash_table_size(query) > 0) {
         GHashTableIter it;
         gpointer k;
@@ -532,27 +528,13 @@ dv_engine_catalog_delete(DvEngine *engine, JsonObject *catalog, GHashTable *quer
         return NULL;
     }
     /* While provisioning runs, its machines are being made: refused, as the
-     * issue asks ("removing a catalog while it provisions"). */
-    if (!dv_catalog_check_idle(engine, catalog, error))
-        return NULL;
-    job = dv_core_submit(engine, "catalog.delete", "catalog", id,
-                         dv_json_get_string(catalog, "name", ""), NULL, NULL, actor, error);
-    if (job == NULL)
-        return NULL;
-    /* The job id blocks a provision (409 naming it) until it is done. */
-    json_object_set_string_member(changes, "job_id", dv_json_get_string(job, "id", ""));
-    json_object_set_string_member(changes, "state", "deleting");
-    json_object_set_int_member(changes, "updated_at", dv_store_now());
-    {
-        g_autoptr(GError) local = NULL;
-        /* Not found: the job was quicker and has removed the catalog. */
-        if (!dv_store_update(dv_core(engine)->store, &dv_table_catalogs, id, changes, &local) &&
-            !g_error_matches(local, DV_ERROR, DV_ERROR_NOT_FOUND)) {
-            g_propagate_error(error, g_steal_pointer(&local));
-            return NULL;
-        }
-    }
-    return g_steal_pointer(&job);
+     * issue asks ("removing a catalog while it provisions").  The job,
+     * the catalog's "deleting" state and job id and its catalog scope are
+     * written in one transaction (dv_catalog_submit_with()), so a job
+     * accepted at once by another server is refused, and a provision is
+     * refused (409 naming this job) until it is done. */
+    return dv_catalog_submit_with(engine, catalog, "catalog.delete", NULL, "deleting", actor, NULL,
+                                  NULL, error);
 }
 
 void

@@ -96,7 +96,9 @@ dv_catalog_submit_with(DvEngine *engine, JsonObject *catalog, const char *kind, 
 
     if (!dv_catalog_check_idle(engine, catalog, error))
         return NULL;
-    if (g_strcmp0(dv_json_get_string(catalog, "state", ""), "deleting") == 0) {
+    /* Only a delete goes on with a catalog being deleted. */
+    if (g_strcmp0(state, "deleting") != 0 &&
+        g_strcmp0(dv_json_get_string(catalog, "state", ""), "deleting") == 0) {
         dv_set_field_error(error, DV_ERROR_CONFLICT, NULL,
                            "catalog %s is being deleted; delete it again to finish",
                            dv_json_get_string(catalog, "name", ""));
@@ -107,6 +109,10 @@ dv_catalog_submit_with(DvEngine *engine, JsonObject *catalog, const char *kind, 
         json_object_set_string_member(changes, "state", state);
     json_object_set_int_member(changes, "updated_at", dv_store_now());
     {
+        /* One task at a time per catalog, on every server: the check
+         * above names the running job early, this scope makes it hold
+         * when two requests race. */
+        DvJobScope scope = { "catalog", id, dv_json_get_string(catalog, "name", "") };
         DvJobRequest req = {
             .kind = kind,
             .target_type = "catalog",
@@ -115,6 +121,8 @@ dv_catalog_submit_with(DvEngine *engine, JsonObject *catalog, const char *kind, 
             .params = params,
             .created_by = dv_actor_get_name(actor),
             .id = job_id,
+            .scopes = &scope,
+            .n_scopes = 1,
         };
         DvCatalogSubmitTxn t = { id, changes, func, user_data };
         job = dv_job_manager_submit_with(dv_core(engine)->jobs, &req, dv_catalog_submit_txn, &t,

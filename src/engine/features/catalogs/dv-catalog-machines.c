@@ -237,6 +237,13 @@ dv_engine_catalog_add_machines(DvEngine *engine, const char *ref, JsonObject *bo
             const char *where = g_hash_table_lookup(taken, mname);
             JsonObject *host = g_ptr_array_index(hosts, placed[i]);
             if (where != NULL) {
+                /* Another server may just have accepted a job adding these
+                 * very machines to the catalog: then it is busy, and the
+                 * conflict names that job. */
+                g_autoptr(JsonObject) fresh =
+                    dv_catalog_resolve_idle(engine, dv_json_get_string(catalog, "id", ""), error);
+                if (fresh == NULL)
+                    return NULL;
                 dv_set_field_error(error, DV_ERROR_CONFLICT, "count",
                                    "count: host %s already has a machine named '%s'", where, mname);
                 return NULL;

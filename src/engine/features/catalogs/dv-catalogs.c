@@ -611,6 +611,7 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const DvActor *acto
     g_autofree char *ref_id = NULL;
     g_autofree char *id = g_uuid_string_random();
     g_autofree char *image_id = g_uuid_string_random();
+    g_autofree char *job_id = g_uuid_string_random();
     g_autoptr(JsonObject) catalog = json_object_new();
     g_autoptr(JsonObject) image = json_object_new();
     g_autoptr(GPtrArray) bases = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
@@ -813,7 +814,7 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const DvActor *acto
     json_object_set_int_member(catalog, "personal_disk_mib", personal);
     json_object_set_string_member(catalog, "personal_disk_pool", ppool);
     json_object_set_string_member(catalog, "current_image_id", image_id);
-    json_object_set_null_member(catalog, "job_id");
+    json_object_set_string_member(catalog, "job_id", job_id);
     json_object_set_string_member(catalog, "description", dv_json_get_string(body, "description", NULL));
     json_object_set_int_member(catalog, "created_at", now);
     json_object_set_int_member(catalog, "updated_at", now);
@@ -840,21 +841,22 @@ dv_engine_catalog_create(DvEngine *engine, JsonObject *body, const DvActor *acto
                         dv_catalog_machine_row_new(id, mname, i, dv_json_get_string(host, "id", ""), image_id, now));
     }
     {
+        /* The rows, the job and its catalog scope in one transaction: no
+         * server can start another job on the catalog before this one. */
         DvCatalogRows rows = { catalog, image, bases, machines };
-        if (!dv_store_transaction(dv_core(engine)->store, dv_catalog_insert_txn, &rows, error))
-            return NULL;
-    }
-    job =
-        dv_core_submit(engine, "catalog.provision", "catalog", id, name, NULL, NULL, actor, error);
-    if (job == NULL) {
-        dv_store_delete(dv_core(engine)->store, &dv_table_catalogs, id, NULL);
-        return NULL;
-    }
-    {
-        g_autoptr(JsonObject) changes = json_object_new();
-        json_object_set_string_member(changes, "job_id", dv_json_get_string(job, "id", ""));
-        if (!dv_store_update(dv_core(engine)->store, &dv_table_catalogs, id, changes, error))
-            return NULL;
+        DvJobScope scope = { "catalog", id, name };
+        DvJobRequest req = {
+            .kind = "catalog.provision",
+            .target_type = "catalog",
+            .target_id = id,
+            .target_name = name,
+            .created_by = dv_actor_get_name(actor),
+            .id = job_id,
+            .scopes = &scope,
+            .n_scopes = 1,
+        };
+        job = dv_job_manager_submit_with(dv_core(engine)->jobs, &req, dv_catalog_insert_txn, &rows,
+                                         error);
     }
     return g_steal_pointer(&job);
 }
