@@ -75,7 +75,7 @@ static const DvColumn hosts_cols[] = {
     { "run_as_id", DV_COL_TEXT, TRUE },
     { "refreshed_at", DV_COL_INT, FALSE },
     { "created_at", DV_COL_INT, FALSE },
-    { "migration_uri", DV_COL_TEXT, FALSE },             /* 0016: as peers reach it */
+    { "migration_uri", DV_COL_TEXT, FALSE },            /* 0016: as peers reach it */
     { "migration_bandwidth_mib_s", DV_COL_INT, FALSE }, /* 0016: cap, NULL: none */
     { NULL },
 };

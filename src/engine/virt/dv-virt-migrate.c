@@ -544,8 +544,8 @@ dv_virt_domain_migrate_facts(DvVirtHost *host, const char *uuid, DvVirtHost *tar
         return NULL;
     if (virDomainGetInfo(dom, &info) < 0)
         return dv_virt_op_fail_null(&op, error, "cannot read domain %s", uuid);
-    json_object_set_boolean_member(out, "running", info.state == VIR_DOMAIN_RUNNING ||
-                                                       info.state == VIR_DOMAIN_PAUSED);
+    json_object_set_boolean_member(
+        out, "running", info.state == VIR_DOMAIN_RUNNING || info.state == VIR_DOMAIN_PAUSED);
     json_object_set_int_member(out, "memory_mib", (gint64)(info.maxMem / 1024));
     snaps = virDomainSnapshotNum(dom, 0);
     json_object_set_int_member(out, "snapshots", MAX(snaps, 0));
@@ -589,15 +589,15 @@ dv_virt_domain_migrate_facts(DvVirtHost *host, const char *uuid, DvVirtHost *tar
         virResetLastError();
     json_object_set_int_member(out, "target_free_memory_mib", (gint64)(free_bytes >> 20));
     if (compare_xml != NULL) {
-        int r = g_strcmp0(mode, "host-passthrough") == 0
-                    ? virConnectCompareCPU(top.conn, compare_xml, 0)
-                    : virConnectCompareHypervisorCPU(top.conn, NULL, NULL, NULL, NULL,
-                                                     compare_xml, 0);
+        int r =
+            g_strcmp0(mode, "host-passthrough") == 0
+                ? virConnectCompareCPU(top.conn, compare_xml, 0)
+                : virConnectCompareHypervisorCPU(top.conn, NULL, NULL, NULL, NULL, compare_xml, 0);
         if (r < 0) {
             virErrorPtr e = virGetLastError();
-            json_object_set_string_member(cpu_out, "detail", e != NULL && e->message != NULL
-                                                                 ? e->message
-                                                                 : "the target cannot compare");
+            json_object_set_string_member(
+                cpu_out, "detail",
+                e != NULL && e->message != NULL ? e->message : "the target cannot compare");
             virResetLastError();
         }
         json_object_set_string_member(cpu_out, "result", dv_migrate_cpu_result(r));

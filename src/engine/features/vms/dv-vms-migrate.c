@@ -58,9 +58,8 @@ dv_vm_migrate_host_in_maintenance(JsonObject *host)
     return g_strcmp0(dv_json_get_string(host, "state", ""), "maintenance") == 0;
 }
 
-static void
-dv_vm_check_add(JsonArray *checks, const char *name, gboolean ok, const char *format, ...)
-    G_GNUC_PRINTF(4, 5);
+static void dv_vm_check_add(JsonArray *checks, const char *name, gboolean ok, const char *format,
+                            ...) G_GNUC_PRINTF(4, 5);
 
 static void
 dv_vm_check_add(JsonArray *checks, const char *name, gboolean ok, const char *format, ...)
@@ -157,15 +156,15 @@ dv_vm_migrate_check_host(DvEngine *engine, JsonObject *vm, JsonObject *src, Json
                         "the VM's host is in cluster %s, %s in %s", src_cluster, tname,
                         dv_json_get_string(target, "cluster_id", "none"));
     else
-        dv_vm_check_add(
-            checks, "host_group",
-            g_strcmp0(dv_json_get_string(src, "host_group_id", NULL),
-                      dv_json_get_string(target, "host_group_id", NULL)) == 0 &&
-                dv_json_get_string(target, "cluster_id", NULL) == NULL,
-            "without a cluster a VM moves within its host's group (%s); %s is in %s%s",
-            dv_json_get_string(src, "host_group_id", "none"), tname,
-            dv_json_get_string(target, "host_group_id", "none"),
-            dv_json_get_string(target, "cluster_id", NULL) != NULL ? " and a cluster" : "");
+        dv_vm_check_add(checks, "host_group",
+                        g_strcmp0(dv_json_get_string(src, "host_group_id", NULL),
+                                  dv_json_get_string(target, "host_group_id", NULL)) == 0 &&
+                            dv_json_get_string(target, "cluster_id", NULL) == NULL,
+                        "without a cluster a VM moves within its host's group (%s); %s is in %s%s",
+                        dv_json_get_string(src, "host_group_id", "none"), tname,
+                        dv_json_get_string(target, "host_group_id", "none"),
+                        dv_json_get_string(target, "cluster_id", NULL) != NULL ? " and a cluster"
+                                                                               : "");
     dv_vm_check_add(checks, "hypervisor",
                     g_strcmp0(dv_json_get_string(src, "hypervisor_type", ""),
                               dv_json_get_string(target, "hypervisor_type", "")) == 0 &&
@@ -176,8 +175,8 @@ dv_vm_migrate_check_host(DvEngine *engine, JsonObject *vm, JsonObject *src, Json
                     dv_json_get_int(src, "hypervisor_major", -1),
                     dv_json_get_string(target, "hypervisor_type", "?"),
                     dv_json_get_int(target, "hypervisor_major", -1), tname);
-    dv_vm_check_add(checks, "maintenance", !dv_vm_migrate_host_in_maintenance(target),
-                    "%s is %s", tname, dv_json_get_string(target, "state", "?"));
+    dv_vm_check_add(checks, "maintenance", !dv_vm_migrate_host_in_maintenance(target), "%s is %s",
+                    tname, dv_json_get_string(target, "state", "?"));
 
     /* Storage: each own disk's pool, by the directory holding it. */
     src_pools = dv_core_list_all(engine, &dv_table_pools, "host_id",
@@ -204,8 +203,8 @@ dv_vm_migrate_check_host(DvEngine *engine, JsonObject *vm, JsonObject *src, Json
         }
         for (guint k = 0; dst_pools != NULL && k < json_array_get_length(dst_pools); k++) {
             JsonObject *x = json_array_get_object_element(dst_pools, k);
-            if (g_strcmp0(dv_json_get_string(x, "name", NULL), dv_json_get_string(sp, "name", "")) ==
-                0)
+            if (g_strcmp0(dv_json_get_string(x, "name", NULL),
+                          dv_json_get_string(sp, "name", "")) == 0)
                 tp = x;
         }
         if (tp == NULL || g_strcmp0(dv_json_get_string(tp, "state", ""), "running") != 0) {
@@ -217,7 +216,8 @@ dv_vm_migrate_check_host(DvEngine *engine, JsonObject *vm, JsonObject *src, Json
         }
         if (g_strcmp0(dv_json_get_string(tp, "path", NULL), dv_json_get_string(sp, "path", "")) !=
                 0 ||
-            g_strcmp0(dv_json_get_string(tp, "type", NULL), dv_json_get_string(sp, "type", "")) != 0)
+            g_strcmp0(dv_json_get_string(tp, "type", NULL), dv_json_get_string(sp, "type", "")) !=
+                0)
             shared = FALSE;
         p = json_object_new();
         json_object_set_string_member(p, "target", dv_json_get_string(d, "target", ""));
@@ -275,7 +275,8 @@ dv_vm_migrate_check_host(DvEngine *engine, JsonObject *vm, JsonObject *src, Json
 
     dst_nets = dv_core_list_all(engine, &dv_table_networks, "host_id", tid, NULL);
     for (guint i = 0; nics != NULL && i < json_array_get_length(nics); i++) {
-        const char *net = dv_json_get_string(json_array_get_object_element(nics, i), "network", NULL);
+        const char *net =
+            dv_json_get_string(json_array_get_object_element(nics, i), "network", NULL);
         gboolean found = FALSE;
         if (net == NULL)
             continue;
@@ -291,14 +292,13 @@ dv_vm_migrate_check_host(DvEngine *engine, JsonObject *vm, JsonObject *src, Json
         }
     }
     if (nets_ok)
-        dv_vm_check_add(checks, "networks", TRUE, "every network of the VM is active on %s",
-                        tname);
+        dv_vm_check_add(checks, "networks", TRUE, "every network of the VM is active on %s", tname);
 
     /* Live: the target answers, and what it offers. */
     tvh = dv_core_virt_host(engine, target, &local);
     if (tvh != NULL)
-        facts = dv_virt_domain_migrate_facts(svh, dv_json_get_string(vm, "uuid", ""), tvh, c,
-                                             &local);
+        facts =
+            dv_virt_domain_migrate_facts(svh, dv_json_get_string(vm, "uuid", ""), tvh, c, &local);
     if (facts == NULL) {
         dv_vm_check_add(checks, "reachable", FALSE, "%s", local != NULL ? local->message : "?");
         json_object_set_int_member(cand, "error_code", local != NULL ? local->code : 0);
@@ -321,13 +321,13 @@ dv_vm_migrate_check_host(DvEngine *engine, JsonObject *vm, JsonObject *src, Json
                         "the VM needs %" G_GINT64_FORMAT " MiB, %s has %" G_GINT64_FORMAT
                         " MiB free",
                         need, tname, have);
-        dv_vm_check_add(checks, "cpu",
-                        g_strcmp0(dv_json_get_string(cpu, "result", ""), "incompatible") != 0,
-                        "CPU %s%s%s: %s%s%s", dv_json_get_string(cpu, "mode", "?"),
-                        dv_json_get_string(cpu, "model", NULL) != NULL ? " " : "",
-                        dv_json_get_string(cpu, "model", ""), dv_json_get_string(cpu, "result", "?"),
-                        dv_json_get_string(cpu, "detail", NULL) != NULL ? "; " : "",
-                        dv_json_get_string(cpu, "detail", ""));
+        dv_vm_check_add(
+            checks, "cpu", g_strcmp0(dv_json_get_string(cpu, "result", ""), "incompatible") != 0,
+            "CPU %s%s%s: %s%s%s", dv_json_get_string(cpu, "mode", "?"),
+            dv_json_get_string(cpu, "model", NULL) != NULL ? " " : "",
+            dv_json_get_string(cpu, "model", ""), dv_json_get_string(cpu, "result", "?"),
+            dv_json_get_string(cpu, "detail", NULL) != NULL ? "; " : "",
+            dv_json_get_string(cpu, "detail", ""));
         json_object_set_int_member(cand, "free_memory_mib", have);
     }
     {
@@ -347,9 +347,8 @@ dv_vm_migrate_check_host(DvEngine *engine, JsonObject *vm, JsonObject *src, Json
             busy = CLAMP(busy, 0.0, 1.0);
             json_object_set_double_member(cand, "cpu_busy", busy);
             json_object_set_int_member(cand, "free_memory_mib", free_mib);
-            json_object_set_double_member(cand, "rating",
-                                          (double)MAX(free_mib, 1) *
-                                              (1.0 - DV_VM_MIGRATE_CPU_FACTOR * busy));
+            json_object_set_double_member(
+                cand, "rating", (double)MAX(free_mib, 1) * (1.0 - DV_VM_MIGRATE_CPU_FACTOR * busy));
         }
     }
     return g_steal_pointer(&cand);
@@ -378,8 +377,8 @@ dv_vm_migrate_plan(DvEngine *engine, JsonObject *vm, const char *to, const char 
     const char *src_cluster;
 
     json_object_set_array_member(out, "candidates", cands);
-    src = dv_store_get(dv_core(engine)->store, &dv_table_hosts, dv_json_get_string(vm, "host_id", ""),
-                       error);
+    src = dv_store_get(dv_core(engine)->store, &dv_table_hosts,
+                       dv_json_get_string(vm, "host_id", ""), error);
     if (src == NULL)
         return NULL;
     svh = dv_core_virt_host(engine, src, error);
@@ -405,8 +404,8 @@ dv_vm_migrate_plan(DvEngine *engine, JsonObject *vm, const char *to, const char 
     for (guint i = 0; i < json_array_get_length(hosts); i++) {
         JsonObject *h = json_array_get_object_element(hosts, i);
         JsonObject *cand;
-        if (to == NULL && g_strcmp0(dv_json_get_string(h, "id", ""),
-                                    dv_json_get_string(src, "id", "")) == 0)
+        if (to == NULL &&
+            g_strcmp0(dv_json_get_string(h, "id", ""), dv_json_get_string(src, "id", "")) == 0)
             continue;
         cand = dv_vm_migrate_check_host(engine, vm, src, h, svh, storage_req, NULL);
         json_array_add_object_element(cands, cand);
@@ -437,7 +436,8 @@ dv_vm_migrate_refuse(JsonObject *plan, GError **error)
     if (cands == NULL || json_array_get_length(cands) == 0) {
         dv_set_field_error(error, DV_ERROR_CONFLICT, "to",
                            "to: no other host of %s's cluster or host group to move VM %s to",
-                           dv_json_get_string(plan, "source", ""), dv_json_get_string(plan, "vm", ""));
+                           dv_json_get_string(plan, "source", ""),
+                           dv_json_get_string(plan, "vm", ""));
         return;
     }
     if (json_array_get_length(cands) > 1) {
@@ -534,7 +534,8 @@ dv_engine_vm_migrate(DvEngine *engine, const char *vm_ref, JsonObject *body, con
         dv_set_field_error(error, DV_ERROR_CONFLICT, "ref",
                            "ref: VM %s is %s: a live migration moves a running VM (start it, "
                            "or move it offline by hand)",
-                           dv_json_get_string(vm, "name", ""), dv_json_get_string(vm, "state", "?"));
+                           dv_json_get_string(vm, "name", ""),
+                           dv_json_get_string(vm, "state", "?"));
         return NULL;
     }
     plan = dv_vm_migrate_plan(engine, vm, dv_json_get_string(body, "to", NULL),
@@ -693,7 +694,8 @@ dv_vm_migrate_move(DvEngine *engine, DvJob *job, JsonObject *vm, JsonObject *src
         if (g_strcmp0(storage, "copy-top") == 0 && dv_json_get_string(d, "base_path", NULL) != NULL)
             nv = dv_virt_volume_create_overlay(
                 tvh, dv_json_get_string(d, "pool", ""), dv_json_get_string(d, "name", ""),
-                dv_json_get_string(d, "base_path", ""), dv_json_get_string(d, "base_format", "qcow2"),
+                dv_json_get_string(d, "base_path", ""),
+                dv_json_get_string(d, "base_format", "qcow2"),
                 (guint64)dv_json_get_int(sv, "capacity", 0), c, error);
         else
             nv = dv_virt_volume_create(tvh, dv_json_get_string(d, "pool", ""),
@@ -722,8 +724,8 @@ dv_vm_migrate_move(DvEngine *engine, DvJob *job, JsonObject *vm, JsonObject *src
     mp.timeout_ms = (guint)MIN(dv_json_get_int(params, "timeout_s", 1800), 86400) * 1000;
     mp.dest_host = tvh;
     *ret_bandwidth = mp.bandwidth_mib_s;
-    return dv_virt_domain_migrate(svh, uuid, dest_uri, &mp, dv_vm_migrate_on_progress, &progress,
-                                  c, error);
+    return dv_virt_domain_migrate(svh, uuid, dest_uri, &mp, dv_vm_migrate_on_progress, &progress, c,
+                                  error);
 }
 
 static gboolean

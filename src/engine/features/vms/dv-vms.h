@@ -179,8 +179,8 @@ JsonObject *dv_engine_pool_upload(DvEngine *engine, const char *pool, GHashTable
  * can); the migration refuses with the first failed check of the one
  * host named, or every candidate's, before anything moves, and submits a
  * vm.migrate job otherwise. */
-JsonObject *dv_engine_vm_migrate_preflight(DvEngine *engine, const char *vm_ref,
-                                           GHashTable *query, GError **error);
+JsonObject *dv_engine_vm_migrate_preflight(DvEngine *engine, const char *vm_ref, GHashTable *query,
+                                           GError **error);
 JsonObject *dv_engine_vm_migrate(DvEngine *engine, const char *vm_ref, JsonObject *body,
                                  const DvActor *actor, GError **error);
 void dv_engine_vm_migrate_register(DvEngine *engine);
