@@ -1,0 +1,518 @@
+#define G_LOG_DOMAIN "DvTestMigrateSystem"
+
+/* Live migration through the engine (issue 14, items 1-3): vm.migrate and
+ * its preflight between the system libvirtd (qemu:///system, host A) and
+ * a second, private one (host B) that tests/services/with-second-libvirtd
+ * starts around this program, on SQLite and on PostgreSQL.
+ *
+ * The guest is the tiny guest's kernel and initramfs printing
+ * "DROVER-TICK N" every second on a serial console appended to a file in
+ * /tmp (both daemons see it), with a qcow2 disk in pool "<prefix>pool",
+ * which is another directory on each host: the disk is copied (copy-all).
+ * One case per backend, in order:
+ *  - preflight without a target: B is picked and rated; a fake host of
+ *    the cluster whose libvirtd is gone is rated out ("reachable");
+ *  - refusals before anything moves, each naming its check: the source
+ *    itself, a host in another cluster, the unreachable host
+ *    (UNAVAILABLE), a target without the VM's pool;
+ *  - A -> B by placement: the counter goes on, the row's host is B, the
+ *    domain is persistent on B and gone from A, the disk file moved;
+ *  - B -> A capped at 1 MiB/s and cancelled: within 5 s the job is
+ *    cancelled and the guest runs on at B, nothing of it on A;
+ *  - B -> A: back, counting on.
+ * The parent removes the case's domains and pool from both daemons
+ * afterwards, pass or fail.  Figures are printed as TAP comments. */
+
+#include "dv-test-catalog.h"
+#include "dv-test-pg.h"
+#include "dv-test-system.h"
+#include "dv-test-util.h"
+
+#include "dv-engine.h"
+#include "dv-error.h"
+#include "dv-json.h"
+#include "dv-vms.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define JOB_WAIT_MS (180 * 1000)
+#define TICK_WAIT_S 90
+#define GUEST_TICKER                                                                               \
+    "i=0; while true; do echo DROVER-TICK $i; i=$((i+1)); /bin/busybox sleep 1; done"
+
+static DvVirt *the_virt;
+
+static const char *
+env_required(const char *name)
+{
+    const char *v = g_getenv(name);
+    if (v == NULL || v[0] == '\0')
+        g_error("%s is not set: run this test under tests/services/with-second-libvirtd "
+                "(meson test does)",
+                name);
+    return v;
+}
+
+/* The ticks in @log, checked to count up by one from 0; the last one. */
+static gint64
+ticks_last(const char *log)
+{
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    gint64 last = -1;
+
+    if (!g_file_get_contents(log, &text, NULL, NULL))
+        return -1;
+    lines = g_strsplit(text, "\n", -1);
+    for (guint i = 0; lines[i] != NULL; i++) {
+        const char *at = strstr(lines[i], "DROVER-TICK ");
+        char *end = NULL;
+        gint64 n;
+        if (at == NULL)
+            continue;
+        n = g_ascii_strtoll(at + strlen("DROVER-TICK "), &end, 10);
+        if (end == NULL || (*end != '\0' && *end != '\r'))
+            continue;
+        if (n != last + 1)
+            g_error("the guest's counter went from %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT
+                    " in %s: it restarted",
+                    last, n, log);
+        last = n;
+    }
+    return last;
+}
+
+static gint64
+ticks_wait(const char *log, gint64 after, gint64 more)
+{
+    gint64 deadline = g_get_monotonic_time() + TICK_WAIT_S * G_USEC_PER_SEC;
+    gint64 last = -1;
+
+    while (g_get_monotonic_time() < deadline) {
+        last = ticks_last(log);
+        if (last >= after + more)
+            return last;
+        g_usleep(200 * 1000);
+    }
+    g_error("the guest did not tick past %" G_GINT64_FORMAT " (last %" G_GINT64_FORMAT ")",
+            after + more, last);
+}
+
+static void
+assert_runs_on(DvVirtHost *host, const char *uuid)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) dom = dv_virt_domain_get(host, uuid, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(dv_json_get_string(dom, "state", ""), ==, "running");
+}
+
+static void
+assert_absent(DvVirtHost *host, const char *uuid)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) dom = dv_virt_domain_get(host, uuid, NULL, &error);
+    g_assert_null(dom);
+    g_assert_error(error, DV_ERROR, DV_ERROR_NOT_FOUND);
+}
+
+static void
+run_cmd(const char *const *argv)
+{
+    g_autofree char *err = NULL;
+    gint status = -1;
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL,
+                               &err, &status, &error));
+    g_assert_no_error(error);
+    if (!g_spawn_check_wait_status(status, NULL))
+        g_error("%s failed: %s", argv[0], err);
+}
+
+/* The refusal of migrating @vm with @json: its code and field, and its
+ * message naming @check. */
+static void
+assert_refused(DvEngine *engine, const char *vm, const char *json, DvErrorCode code,
+               const char *field, const char *check)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) body = dv_test_json_object(json);
+    g_autoptr(JsonObject) job =
+        dv_engine_vm_migrate(engine, vm, body, DV_ACTOR_NAMED("tester"), &error);
+
+    g_assert_null(job);
+    g_assert_error(error, DV_ERROR, (gint)code);
+    g_assert_cmpstr(dv_error_get_field(error), ==, field);
+    if (strstr(error->message, check) == NULL)
+        g_error("the refusal does not name %s: %s", check, error->message);
+    g_printerr("# refused as expected: %s\n", error->message);
+}
+
+static JsonObject *
+migrate(DvEngine *engine, const char *vm, const char *json, double *ret_s)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) body = dv_test_json_object(json);
+    gint64 t0 = g_get_monotonic_time();
+    g_autoptr(JsonObject) job =
+        dv_engine_vm_migrate(engine, vm, body, DV_ACTOR_NAMED("tester"), &error);
+    JsonObject *done;
+
+    g_assert_no_error(error);
+    done = dv_test_engine_run(engine, job, JOB_WAIT_MS);
+    *ret_s = (g_get_monotonic_time() - t0) / (double)G_USEC_PER_SEC;
+    return done;
+}
+
+static void
+refresh(DvEngine *engine, const char *host)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) job =
+        dv_engine_host_refresh(engine, host, DV_ACTOR_NAMED("tester"), &error);
+    g_autoptr(JsonObject) done = NULL;
+    g_assert_no_error(error);
+    done = dv_test_engine_run(engine, job, JOB_WAIT_MS);
+}
+
+static void
+set_cluster(DvEngine *engine, const char *host, const char *cluster)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *json = g_strdup_printf("{\"cluster\":\"%s\"}", cluster);
+    g_autoptr(JsonObject) body = dv_test_json_object(json);
+    g_autoptr(JsonObject) job =
+        dv_engine_update(engine, DV_KIND_HOST, host, body, DV_ACTOR_NAMED("tester"), &error);
+    g_autoptr(JsonObject) done = NULL;
+    g_assert_no_error(error);
+    done = dv_test_engine_run(engine, job, JOB_WAIT_MS);
+}
+
+static JsonObject *
+row(DvEngine *engine, DvKind kind, const char *name)
+{
+    g_autoptr(GError) error = NULL;
+    JsonObject *r = dv_engine_get(engine, kind, name, &error);
+    g_assert_no_error(error);
+    return r;
+}
+
+static void
+case_migrate(const char *prefix, const char *dir, DvTestBackend backend)
+{
+    const char *b_uri = env_required("DV_TEST_LIBVIRTD2_URI");
+    const char *a_uri_from_b = env_required("DV_TEST_LIBVIRTD2_SYSTEM_URI");
+    const char *const socket_param[] = { "socket", NULL };
+    g_autofree char *tmpdir = NULL;
+    g_autofree char *pgname = NULL;
+    g_autofree char *name = g_strconcat(prefix, "vm", NULL);
+    g_autofree char *pool = g_strconcat(prefix, "pool", NULL);
+    g_autofree char *ha = g_strconcat(prefix, "a", NULL);
+    g_autofree char *hb = g_strconcat(prefix, "b", NULL);
+    g_autofree char *hdead = g_strconcat(prefix, "dead", NULL);
+    g_autofree char *c1 = g_strconcat(prefix, "c1", NULL);
+    g_autofree char *c2 = g_strconcat(prefix, "c2", NULL);
+    g_autofree char *dir_a = g_build_filename(dir, "a", NULL);
+    g_autofree char *dir_b = g_build_filename(dir, "b", NULL);
+    g_autofree char *disk_name = g_strconcat(prefix, "disk.qcow2", NULL);
+    g_autofree char *disk_a = g_build_filename(dir_a, disk_name, NULL);
+    g_autofree char *disk_b = g_build_filename(dir_b, disk_name, NULL);
+    g_autofree char *log = g_build_filename(dir, "console.log", NULL);
+    g_autofree char *uuid = NULL;
+    g_autoptr(DvVirtHost) va = dv_virt_host_get(the_virt, "mig-a", DV_TEST_SYSTEM_URI);
+    g_autoptr(DvVirtHost) vb = dv_virt_host_get(the_virt, "mig-b", b_uri);
+    g_autoptr(DvEngine) engine = NULL;
+    g_autoptr(GError) error = NULL;
+    gint64 t;
+    double s_there = 0, s_back = 0;
+
+    g_assert_cmpint(g_mkdir(dir_a, 0755), ==, 0);
+    g_assert_cmpint(g_mkdir(dir_b, 0755), ==, 0);
+    dv_test_system_pool_create(va, pool, dir_a);
+    dv_test_system_pool_create(vb, pool, dir_b);
+    {
+        const char *argv[] = { "qemu-img", "create",     "-q",   "-f", "qcow2",
+                               "-o",       "compat=1.1", disk_a, "16M", NULL };
+        run_cmd(argv);
+        g_chmod(disk_a, 0666);
+    }
+    /* The ticking guest, on A before Drover knows it. */
+    {
+        g_autofree char *kernel = dv_test_tiny_guest_copy(DV_TINY_GUEST_CACHE_DIR, dir, "vmlinuz");
+        g_autofree char *initrd =
+            dv_test_tiny_guest_copy(DV_TINY_GUEST_CACHE_DIR, dir, "initrd.img");
+        g_autofree char *cmdline = g_strdup_printf(
+            "console=ttyS0 quiet rdinit=/bin/busybox -- sh -c \"%s\"", GUEST_TICKER);
+        g_autoptr(JsonObject) spec = json_object_new();
+        JsonArray *disks = json_array_new();
+        JsonObject *d = json_object_new();
+        g_autofree char *xml = NULL;
+
+        json_object_set_string_member(spec, "name", name);
+        json_object_set_int_member(spec, "memory_mib", 96);
+        json_object_set_string_member(spec, "serial_log", log);
+        json_object_set_boolean_member(spec, "serial_append", TRUE);
+        json_object_set_string_member(spec, "kernel", kernel);
+        json_object_set_string_member(spec, "initrd", initrd);
+        json_object_set_string_member(spec, "cmdline", cmdline);
+        json_object_set_string_member(d, "path", disk_a);
+        json_object_set_string_member(d, "format", "qcow2");
+        json_array_add_object_element(disks, d);
+        json_object_set_array_member(spec, "disks", disks);
+        xml = dv_virt_domain_xml_new(spec, &error);
+        g_assert_no_error(error);
+        uuid = dv_virt_domain_define(va, xml, NULL, &error);
+        g_assert_no_error(error);
+        g_assert_true(dv_virt_domain_start(va, uuid, NULL, &error));
+        g_assert_no_error(error);
+    }
+    t = ticks_wait(log, -1, 2);
+
+    engine = dv_test_engine_on_backend("dvmig", backend, 4, &tmpdir, &pgname);
+    if (engine == NULL)
+        return;
+    dv_virt_set_uri_policy(dv_core(engine)->virt, TRUE, socket_param);
+    {
+        g_autofree char *j1 = g_strdup_printf("{\"name\":\"%s\"}", c1);
+        g_autofree char *j2 = g_strdup_printf("{\"name\":\"%s\"}", c2);
+        g_autofree char *ja = g_strdup_printf(
+            "{\"name\":\"%s\",\"uri\":\"%s\",\"cluster\":\"%s\",\"migration_uri\":\"%s\"}", ha,
+            DV_TEST_SYSTEM_URI, c1, a_uri_from_b);
+        g_autofree char *jb = g_strdup_printf("{\"name\":\"%s\",\"uri\":\"%s\",\"cluster\":\"%s\"}",
+                                              hb, b_uri, c1);
+        g_autoptr(JsonObject) d1 = dv_test_engine_create(engine, DV_KIND_CLUSTER, j1, JOB_WAIT_MS);
+        g_autoptr(JsonObject) d2 = dv_test_engine_create(engine, DV_KIND_CLUSTER, j2, JOB_WAIT_MS);
+        g_autoptr(JsonObject) da = dv_test_engine_create(engine, DV_KIND_HOST, ja, JOB_WAIT_MS);
+        g_autoptr(JsonObject) db = dv_test_engine_create(engine, DV_KIND_HOST, jb, JOB_WAIT_MS);
+    }
+    /* A third host of the cluster whose libvirtd is gone: a row as a host
+     * add left it, its socket path removed since. */
+    {
+        g_autoptr(JsonObject) b = row(engine, DV_KIND_HOST, hb);
+        g_autoptr(JsonObject) dead = json_object_ref(b);
+        g_autofree char *id = g_uuid_string_random();
+        g_autofree char *uri =
+            g_strdup_printf("qemu+unix:///system?socket=%s/gone/libvirt-sock", dir);
+        g_autoptr(JsonObject) rec = json_object_new();
+        static const char *const copy[] = { "cluster_id",       "host_group_id",
+                                            "hypervisor_type",  "hypervisor_major",
+                                            "hypervisor_version", "libvirt_version",
+                                            "domain_type",      "max_connections",
+                                            "max_concurrent_operations" };
+        json_object_set_string_member(rec, "id", id);
+        json_object_set_string_member(rec, "name", hdead);
+        json_object_set_string_member(rec, "uri", uri);
+        json_object_set_string_member(rec, "state", "ok");
+        json_object_set_int_member(rec, "created_at", dv_store_now());
+        for (guint i = 0; i < G_N_ELEMENTS(copy); i++)
+            dv_core_copy_member(rec, copy[i], dead, copy[i]);
+        g_assert_true(dv_store_insert(dv_core(engine)->store, &dv_table_hosts, rec, &error));
+        g_assert_no_error(error);
+    }
+
+    /* Preflight without a target: B, rated; the dead host rated out. */
+    {
+        g_autoptr(JsonObject) plan = dv_engine_vm_migrate_preflight(engine, name, NULL, &error);
+        JsonArray *cands;
+        guint seen = 0;
+        g_assert_no_error(error);
+        g_assert_cmpstr(dv_json_get_string(plan, "target", ""), ==, hb);
+        g_assert_cmpstr(dv_json_get_string(plan, "storage", ""), ==, "copy-all");
+        cands = dv_json_get_array(plan, "candidates");
+        g_assert_cmpuint(json_array_get_length(cands), ==, 2);
+        for (guint i = 0; i < json_array_get_length(cands); i++) {
+            JsonObject *c = json_array_get_object_element(cands, i);
+            JsonArray *checks = dv_json_get_array(c, "checks");
+            if (g_strcmp0(dv_json_get_string(c, "host", ""), hb) == 0) {
+                g_assert_true(dv_json_get_bool(c, "ok", FALSE));
+                g_assert_true(json_object_has_member(c, "rating"));
+                g_assert_cmpfloat(json_object_get_double_member(c, "rating"), >, 0);
+                g_assert_cmpint(dv_json_get_int(c, "free_memory_mib", 0), >, 96);
+                g_assert_cmpuint(json_array_get_length(checks), >=, 10);
+                g_printerr("# placement: %s rated %.0f (free %" G_GINT64_FORMAT " MiB, CPU "
+                           "%.2f busy)\n",
+                               hb, json_object_get_double_member(c, "rating"),
+                               dv_json_get_int(c, "free_memory_mib", 0),
+                               json_object_get_double_member(c, "cpu_busy"));
+                seen |= 1;
+            } else {
+                g_assert_cmpstr(dv_json_get_string(c, "host", ""), ==, hdead);
+                g_assert_false(dv_json_get_bool(c, "ok", TRUE));
+                g_assert_false(json_object_has_member(c, "rating"));
+                for (guint k = 0; k < json_array_get_length(checks); k++) {
+                    JsonObject *x = json_array_get_object_element(checks, k);
+                    if (g_strcmp0(dv_json_get_string(x, "check", ""), "reachable") == 0) {
+                        g_assert_false(dv_json_get_bool(x, "ok", TRUE));
+                        seen |= 2;
+                    }
+                }
+            }
+        }
+        g_assert_cmpuint(seen, ==, 3);
+    }
+
+    /* Refusals, nothing moved. */
+    {
+        g_autofree char *j = g_strdup_printf("{\"to\":\"%s\"}", ha);
+        assert_refused(engine, name, j, DV_ERROR_CONFLICT, "to", "not_source");
+        g_free(j);
+        j = g_strdup_printf("{\"to\":\"%s\"}", hdead);
+        assert_refused(engine, name, j, DV_ERROR_UNAVAILABLE, "to", "reachable");
+        g_free(j);
+        j = g_strdup_printf("{\"to\":\"%s\",\"storage\":\"shared\"}", hb);
+        assert_refused(engine, name, j, DV_ERROR_CONFLICT, "storage", "storage");
+        set_cluster(engine, hb, c2);
+        g_free(j);
+        j = g_strdup_printf("{\"to\":\"%s\"}", hb);
+        assert_refused(engine, name, j, DV_ERROR_CONFLICT, "to", "cluster");
+        set_cluster(engine, hb, c1);
+        g_assert_true(dv_virt_pool_remove(vb, pool, NULL, &error));
+        g_assert_no_error(error);
+        refresh(engine, hb);
+        assert_refused(engine, name, j, DV_ERROR_CONFLICT, "to", "pools");
+        g_mkdir(dir_b, 0755); /* dv_virt_pool_remove() took it */
+        dv_test_system_pool_create(vb, pool, dir_b);
+        refresh(engine, hb);
+        assert_runs_on(va, uuid);
+        assert_absent(vb, uuid);
+    }
+
+    /* A -> B by placement. */
+    {
+        g_autoptr(JsonObject) done = migrate(engine, name, "{}", &s_there);
+        JsonObject *result = dv_json_get_object(done, "result");
+        g_autoptr(JsonObject) vm = row(engine, DV_KIND_VM, name);
+        g_autoptr(JsonObject) b = row(engine, DV_KIND_HOST, hb);
+        g_assert_cmpstr(dv_json_get_string(result, "to", ""), ==, hb);
+        g_assert_cmpstr(dv_json_get_string(result, "storage", ""), ==, "copy-all");
+        g_assert_nonnull(dv_json_get_object(result, "placement"));
+        g_assert_cmpstr(dv_json_get_string(vm, "host_id", ""), ==,
+                        dv_json_get_string(b, "id", ""));
+        g_assert_cmpstr(dv_json_get_string(vm, "state", ""), ==, "running");
+        assert_runs_on(vb, uuid);
+        assert_absent(va, uuid);
+        g_assert_false(g_file_test(disk_a, G_FILE_TEST_EXISTS));
+        g_assert_true(g_file_test(disk_b, G_FILE_TEST_EXISTS));
+        t = ticks_wait(log, t, 2);
+        g_printerr("# A -> B (copy-all, 16 MiB qcow2): %.2f s, of which the migration %.2f s\n",
+                       s_there,
+                       dv_json_get_int(dv_json_get_object(result, "migration"), "elapsed_ms", 0) /
+                           1000.0);
+    }
+
+    /* B -> A capped at 1 MiB/s, cancelled once it moves data. */
+    {
+        g_autofree char *j = g_strdup_printf("{\"to\":\"%s\",\"bandwidth_mib_s\":1}", ha);
+        g_autoptr(JsonObject) body = dv_test_json_object(j);
+        g_autoptr(JsonObject) job =
+            dv_engine_vm_migrate(engine, name, body, DV_ACTOR_NAMED("tester"), &error);
+        g_autoptr(JsonObject) done = NULL;
+        const char *job_id = dv_json_get_string(job, "id", "");
+        gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+        gint64 t_cancel;
+        double latency;
+
+        g_assert_no_error(error);
+        for (;;) {
+            g_autoptr(JsonObject) jr =
+                dv_store_get(dv_core(engine)->store, &dv_table_jobs, job_id, NULL);
+            if (jr != NULL && dv_json_get_int(jr, "progress", 0) > 6)
+                break;
+            g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+            g_usleep(100 * 1000);
+        }
+        t_cancel = g_get_monotonic_time();
+        {
+            g_autoptr(JsonObject) c = dv_engine_job_cancel(engine, job_id, &error);
+            g_assert_no_error(error);
+        }
+        done = dv_test_engine_job_row(engine, job, JOB_WAIT_MS);
+        latency = (g_get_monotonic_time() - t_cancel) / (double)G_USEC_PER_SEC;
+        g_assert_cmpstr(dv_json_get_string(done, "state", ""), ==, "cancelled");
+        g_assert_cmpfloat(latency, <, 5.0);
+        assert_runs_on(vb, uuid);
+        assert_absent(va, uuid);
+        g_assert_false(g_file_test(disk_a, G_FILE_TEST_EXISTS));
+        g_assert_true(g_file_test(disk_b, G_FILE_TEST_EXISTS));
+        {
+            g_autoptr(JsonObject) vm = row(engine, DV_KIND_VM, name);
+            g_autoptr(JsonObject) b = row(engine, DV_KIND_HOST, hb);
+            g_assert_cmpstr(dv_json_get_string(vm, "host_id", ""), ==,
+                            dv_json_get_string(b, "id", ""));
+        }
+        t = ticks_wait(log, t, 2);
+        g_printerr("# cancel at 1 MiB/s: the job ended %.2f s after the cancel\n", latency);
+    }
+
+    /* B -> A. */
+    {
+        g_autofree char *j = g_strdup_printf("{\"to\":\"%s\"}", ha);
+        g_autoptr(JsonObject) done = migrate(engine, name, j, &s_back);
+        g_autoptr(JsonObject) vm = row(engine, DV_KIND_VM, name);
+        g_autoptr(JsonObject) a = row(engine, DV_KIND_HOST, ha);
+        g_assert_cmpstr(dv_json_get_string(vm, "host_id", ""), ==,
+                        dv_json_get_string(a, "id", ""));
+        assert_runs_on(va, uuid);
+        assert_absent(vb, uuid);
+        g_assert_true(g_file_test(disk_a, G_FILE_TEST_EXISTS));
+        g_assert_false(g_file_test(disk_b, G_FILE_TEST_EXISTS));
+        t = ticks_wait(log, t, 2);
+        g_printerr("# B -> A (copy-all): %.2f s; the counter went on to %" G_GINT64_FORMAT "\n",
+                       s_back, t);
+    }
+    dv_test_engine_on_backend_free(g_steal_pointer(&engine), g_steal_pointer(&tmpdir),
+                                   g_steal_pointer(&pgname));
+}
+
+static void
+run_isolated(gconstpointer data)
+{
+    DvTestBackend backend = GPOINTER_TO_INT(data);
+    g_autofree char *prefix =
+        dv_test_system_prefix_new("dvmig", g_test_subprocess() ? getppid() : getpid());
+    g_autofree char *dir = dv_test_system_dir_new(prefix);
+    const char *b_uri = env_required("DV_TEST_LIBVIRTD2_URI");
+    static gboolean built;
+
+    if (g_test_subprocess()) {
+        case_migrate(prefix, dir, backend);
+        return;
+    }
+    if (!dv_test_system_check_daemon(the_virt))
+        return;
+    if (!built) {
+        dv_test_tiny_guest_build(DV_BUILD_TINY_GUEST,
+                                 dv_test_tiny_guest_dir(DV_TINY_GUEST_CACHE_DIR), NULL);
+        built = TRUE;
+    }
+    dv_test_system_cleanup_uri(the_virt, b_uri, prefix, NULL);
+    dv_test_system_cleanup(the_virt, prefix, dir);
+    g_assert_cmpint(g_mkdir(dir, 0755), ==, 0);
+    g_chmod(dir, 0755);
+    g_test_trap_subprocess(NULL, 280 * G_USEC_PER_SEC,
+                           G_TEST_SUBPROCESS_INHERIT_STDOUT | G_TEST_SUBPROCESS_INHERIT_STDERR);
+    dv_test_system_cleanup_uri(the_virt, b_uri, prefix, NULL);
+    dv_test_system_cleanup(the_virt, prefix, dir);
+    g_test_trap_assert_passed();
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *const socket_param[] = { "socket", NULL };
+    int rc;
+
+    g_test_init(&argc, &argv, NULL);
+    the_virt = dv_virt_new();
+    dv_virt_set_uri_policy(the_virt, FALSE, socket_param);
+    g_test_add_data_func("/drover/engine/migrate-system/sqlite",
+                         GINT_TO_POINTER(DV_TEST_BACKEND_SQLITE), run_isolated);
+    g_test_add_data_func("/drover/engine/migrate-system/postgresql",
+                         GINT_TO_POINTER(DV_TEST_BACKEND_PG), run_isolated);
+    rc = g_test_run();
+    dv_virt_free(the_virt);
+    return rc;
+}
