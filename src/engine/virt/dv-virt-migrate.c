@@ -528,6 +528,10 @@ dv_virt_domain_migrate_facts(DvVirtHost *host, const char *uuid, DvVirtHost *tar
     g_autofree char *mode = NULL;
     g_autofree char *model = NULL;
     g_autofree char *compare_xml = NULL;
+    g_autofree char *virttype = NULL;
+    g_autofree char *arch = NULL;
+    g_autofree char *machine = NULL;
+    g_autofree char *emulator = NULL;
     virDomainInfo info;
     xmlNode *devices;
     xmlNode *cpu;
@@ -563,6 +567,16 @@ dv_virt_domain_migrate_facts(DvVirtHost *host, const char *uuid, DvVirtHost *tar
         if (n->type == XML_ELEMENT_NODE && xmlStrcmp(n->name, BAD_CAST "hostdev") == 0)
             hostdevs++;
     json_object_set_int_member(out, "hostdevs", hostdevs);
+    /* Compared as this domain runs: its virtualization type (TCG's
+     * "qemu" offers other models than KVM), emulator, arch and machine. */
+    virttype = dv_virt_xml_prop(xmlDocGetRootElement(doc), "type");
+    {
+        xmlNode *ostype =
+            dv_virt_xml_child(dv_virt_xml_child(xmlDocGetRootElement(doc), "os"), "type");
+        arch = dv_virt_xml_prop(ostype, "arch");
+        machine = dv_virt_xml_prop(ostype, "machine");
+        emulator = dv_virt_xml_child_text(devices, "emulator");
+    }
     cpu = dv_virt_xml_child(xmlDocGetRootElement(doc), "cpu");
     if (cpu != NULL) {
         mode = dv_virt_xml_prop(cpu, "mode");
@@ -592,7 +606,8 @@ dv_virt_domain_migrate_facts(DvVirtHost *host, const char *uuid, DvVirtHost *tar
         int r =
             g_strcmp0(mode, "host-passthrough") == 0
                 ? virConnectCompareCPU(top.conn, compare_xml, 0)
-                : virConnectCompareHypervisorCPU(top.conn, NULL, NULL, NULL, NULL, compare_xml, 0);
+                : virConnectCompareHypervisorCPU(top.conn, emulator, arch, machine, virttype,
+                                                 compare_xml, 0);
         if (r < 0) {
             virErrorPtr e = virGetLastError();
             json_object_set_string_member(

@@ -265,7 +265,7 @@ dv_vm_migrate_check_host(DvEngine *engine, JsonObject *vm, JsonObject *src, Json
     storage = shared ? "shared" : (any_base && all_bases ? "copy-top" : "copy-all");
     if (g_strcmp0(storage_req, "shared") == 0 && !shared) {
         dv_vm_check_add(checks, "storage", FALSE,
-                        "storage: shared asked, but the pools on %s are not the same storage",
+                        "shared asked, but the pools on %s are not the same storage",
                         tname);
     } else if (g_strcmp0(storage_req, "copy") == 0 && shared) {
         storage = any_base && all_bases ? "copy-top" : "copy-all";
@@ -462,6 +462,22 @@ dv_vm_migrate_refuse(JsonObject *plan, GError **error)
     }
     cand = json_array_get_object_element(cands, 0);
     checks = dv_json_get_array(cand, "checks");
+    /* A host that does not answer is named as such first: its inventory
+     * (pools, networks) may be what it was long ago. */
+    for (guint k = 0; checks != NULL && k < json_array_get_length(checks); k++) {
+        JsonObject *x = json_array_get_object_element(checks, k);
+        if (g_strcmp0(dv_json_get_string(x, "check", ""), "reachable") == 0 &&
+            !dv_json_get_bool(x, "ok", TRUE)) {
+            DvErrorCode code = dv_json_get_int(cand, "error_code", 0) != 0
+                                   ? (DvErrorCode)dv_json_get_int(cand, "error_code", 0)
+                                   : DV_ERROR_UNAVAILABLE;
+            dv_set_field_error(error, code, "to", "to: cannot move VM %s to %s: reachable: %s",
+                               dv_json_get_string(plan, "vm", ""),
+                               dv_json_get_string(cand, "host", ""),
+                               dv_json_get_string(x, "detail", ""));
+            return;
+        }
+    }
     for (guint k = 0; checks != NULL && k < json_array_get_length(checks); k++) {
         JsonObject *x = json_array_get_object_element(checks, k);
         const char *name = dv_json_get_string(x, "check", "");
@@ -469,11 +485,7 @@ dv_vm_migrate_refuse(JsonObject *plan, GError **error)
         const char *field = "to";
         if (dv_json_get_bool(x, "ok", TRUE))
             continue;
-        if (g_strcmp0(name, "reachable") == 0)
-            code = dv_json_get_int(cand, "error_code", 0) != 0
-                       ? (DvErrorCode)dv_json_get_int(cand, "error_code", 0)
-                       : DV_ERROR_UNAVAILABLE;
-        else if (g_strcmp0(name, "passthrough") == 0 || g_strcmp0(name, "cpu") == 0 ||
+        if (g_strcmp0(name, "passthrough") == 0 || g_strcmp0(name, "cpu") == 0 ||
                  g_strcmp0(name, "hypervisor") == 0)
             code = DV_ERROR_NOT_SUPPORTED;
         if (g_strcmp0(name, "storage") == 0)
@@ -686,11 +698,21 @@ dv_vm_migrate_move(DvEngine *engine, DvJob *job, JsonObject *vm, JsonObject *src
         return NULL;
     for (guint i = 0; copy && disks != NULL && i < json_array_get_length(disks); i++) {
         JsonObject *d = json_array_get_object_element(disks, i);
+        g_autoptr(GError) missing = NULL;
         g_autoptr(JsonObject) sv =
-            dv_virt_volume_lookup_by_path(svh, dv_json_get_string(d, "source", ""), c, error);
+            dv_virt_volume_lookup_by_path(svh, dv_json_get_string(d, "source", ""), c, &missing);
         g_autoptr(JsonObject) nv = NULL;
-        if (sv == NULL)
+        /* A file put there behind libvirt's back: the pool learns it. */
+        if (sv == NULL && g_error_matches(missing, DV_ERROR, DV_ERROR_NOT_FOUND) &&
+            dv_virt_pool_refresh(svh, dv_json_get_string(d, "pool", ""), c, NULL)) {
+            g_clear_error(&missing);
+            sv = dv_virt_volume_lookup_by_path(svh, dv_json_get_string(d, "source", ""), c,
+                                               &missing);
+        }
+        if (sv == NULL) {
+            g_propagate_error(error, g_steal_pointer(&missing));
             return NULL;
+        }
         if (g_strcmp0(storage, "copy-top") == 0 && dv_json_get_string(d, "base_path", NULL) != NULL)
             nv = dv_virt_volume_create_overlay(
                 tvh, dv_json_get_string(d, "pool", ""), dv_json_get_string(d, "name", ""),
