@@ -234,7 +234,7 @@ case_migrate(const char *prefix, const char *dir, DvTestBackend backend)
     dv_test_system_pool_create(va, pool, dir_a);
     dv_test_system_pool_create(vb, pool, dir_b);
     {
-        const char *argv[] = { "qemu-img", "create",     "-q",   "-f", "qcow2",
+        const char *argv[] = { "qemu-img", "create",     "-q",   "-f",  "qcow2",
                                "-o",       "compat=1.1", disk_a, "16M", NULL };
         run_cmd(argv);
         g_chmod(disk_a, 0666);
@@ -282,8 +282,8 @@ case_migrate(const char *prefix, const char *dir, DvTestBackend backend)
         g_autofree char *ja = g_strdup_printf(
             "{\"name\":\"%s\",\"uri\":\"%s\",\"cluster\":\"%s\",\"migration_uri\":\"%s\"}", ha,
             DV_TEST_SYSTEM_URI, c1, a_uri_from_b);
-        g_autofree char *jb = g_strdup_printf("{\"name\":\"%s\",\"uri\":\"%s\",\"cluster\":\"%s\"}",
-                                              hb, b_uri, c1);
+        g_autofree char *jb =
+            g_strdup_printf("{\"name\":\"%s\",\"uri\":\"%s\",\"cluster\":\"%s\"}", hb, b_uri, c1);
         g_autoptr(JsonObject) d1 = dv_test_engine_create(engine, DV_KIND_CLUSTER, j1, JOB_WAIT_MS);
         g_autoptr(JsonObject) d2 = dv_test_engine_create(engine, DV_KIND_CLUSTER, j2, JOB_WAIT_MS);
         g_autoptr(JsonObject) da = dv_test_engine_create(engine, DV_KIND_HOST, ja, JOB_WAIT_MS);
@@ -300,11 +300,11 @@ case_migrate(const char *prefix, const char *dir, DvTestBackend backend)
         g_autofree char *uri =
             g_strdup_printf("qemu+unix:///system?socket=%s/gone/libvirt-sock", dir);
         g_autoptr(JsonObject) rec = json_object_new();
-        static const char *const copy[] = { "cluster_id",       "host_group_id",
-                                            "hypervisor_type",  "hypervisor_major",
-                                            "hypervisor_version", "libvirt_version",
-                                            "domain_type",      "max_connections",
-                                            "max_concurrent_operations" };
+        static const char *const copy[] = {
+            "cluster_id",       "host_group_id",      "hypervisor_type",
+            "hypervisor_major", "hypervisor_version", "libvirt_version",
+            "domain_type",      "max_connections",    "max_concurrent_operations"
+        };
         json_object_set_string_member(rec, "id", id);
         json_object_set_string_member(rec, "name", hdead);
         json_object_set_string_member(rec, "uri", uri);
@@ -338,9 +338,9 @@ case_migrate(const char *prefix, const char *dir, DvTestBackend backend)
                 g_assert_cmpuint(json_array_get_length(checks), >=, 10);
                 g_printerr("# placement: %s rated %.0f (free %" G_GINT64_FORMAT " MiB, CPU "
                            "%.2f busy)\n",
-                               hb, json_object_get_double_member(c, "rating"),
-                               dv_json_get_int(c, "free_memory_mib", 0),
-                               json_object_get_double_member(c, "cpu_busy"));
+                           hb, json_object_get_double_member(c, "rating"),
+                           dv_json_get_int(c, "free_memory_mib", 0),
+                           json_object_get_double_member(c, "cpu_busy"));
                 seen |= 1;
             } else {
                 g_assert_cmpstr(dv_json_get_string(c, "host", ""), ==, hdead);
@@ -393,18 +393,16 @@ case_migrate(const char *prefix, const char *dir, DvTestBackend backend)
         g_assert_cmpstr(dv_json_get_string(result, "to", ""), ==, hb);
         g_assert_cmpstr(dv_json_get_string(result, "storage", ""), ==, "copy-all");
         g_assert_nonnull(dv_json_get_object(result, "placement"));
-        g_assert_cmpstr(dv_json_get_string(vm, "host_id", ""), ==,
-                        dv_json_get_string(b, "id", ""));
+        g_assert_cmpstr(dv_json_get_string(vm, "host_id", ""), ==, dv_json_get_string(b, "id", ""));
         g_assert_cmpstr(dv_json_get_string(vm, "state", ""), ==, "running");
         assert_runs_on(vb, uuid);
         assert_absent(va, uuid);
         g_assert_false(g_file_test(disk_a, G_FILE_TEST_EXISTS));
         g_assert_true(g_file_test(disk_b, G_FILE_TEST_EXISTS));
         t = ticks_wait(log, t, 2);
-        g_printerr("# A -> B (copy-all, 16 MiB qcow2): %.2f s, of which the migration %.2f s\n",
-                       s_there,
-                       dv_json_get_int(dv_json_get_object(result, "migration"), "elapsed_ms", 0) /
-                           1000.0);
+        g_printerr(
+            "# A -> B (copy-all, 16 MiB qcow2): %.2f s, of which the migration %.2f s\n", s_there,
+            dv_json_get_int(dv_json_get_object(result, "migration"), "elapsed_ms", 0) / 1000.0);
     }
 
     /* B -> A capped at 1 MiB/s, cancelled once it moves data. */
@@ -457,15 +455,14 @@ case_migrate(const char *prefix, const char *dir, DvTestBackend backend)
         g_autoptr(JsonObject) done = migrate(engine, name, j, &s_back);
         g_autoptr(JsonObject) vm = row(engine, DV_KIND_VM, name);
         g_autoptr(JsonObject) a = row(engine, DV_KIND_HOST, ha);
-        g_assert_cmpstr(dv_json_get_string(vm, "host_id", ""), ==,
-                        dv_json_get_string(a, "id", ""));
+        g_assert_cmpstr(dv_json_get_string(vm, "host_id", ""), ==, dv_json_get_string(a, "id", ""));
         assert_runs_on(va, uuid);
         assert_absent(vb, uuid);
         g_assert_true(g_file_test(disk_a, G_FILE_TEST_EXISTS));
         g_assert_false(g_file_test(disk_b, G_FILE_TEST_EXISTS));
         t = ticks_wait(log, t, 2);
         g_printerr("# B -> A (copy-all): %.2f s; the counter went on to %" G_GINT64_FORMAT "\n",
-                       s_back, t);
+                   s_back, t);
     }
     dv_test_engine_on_backend_free(g_steal_pointer(&engine), g_steal_pointer(&tmpdir),
                                    g_steal_pointer(&pgname));

@@ -603,11 +603,10 @@ dv_virt_domain_migrate_facts(DvVirtHost *host, const char *uuid, DvVirtHost *tar
         virResetLastError();
     json_object_set_int_member(out, "target_free_memory_mib", (gint64)(free_bytes >> 20));
     if (compare_xml != NULL) {
-        int r =
-            g_strcmp0(mode, "host-passthrough") == 0
-                ? virConnectCompareCPU(top.conn, compare_xml, 0)
-                : virConnectCompareHypervisorCPU(top.conn, emulator, arch, machine, virttype,
-                                                 compare_xml, 0);
+        int r = g_strcmp0(mode, "host-passthrough") == 0
+                    ? virConnectCompareCPU(top.conn, compare_xml, 0)
+                    : virConnectCompareHypervisorCPU(top.conn, emulator, arch, machine, virttype,
+                                                     compare_xml, 0);
         if (r < 0) {
             virErrorPtr e = virGetLastError();
             json_object_set_string_member(

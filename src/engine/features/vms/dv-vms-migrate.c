@@ -265,8 +265,7 @@ dv_vm_migrate_check_host(DvEngine *engine, JsonObject *vm, JsonObject *src, Json
     storage = shared ? "shared" : (any_base && all_bases ? "copy-top" : "copy-all");
     if (g_strcmp0(storage_req, "shared") == 0 && !shared) {
         dv_vm_check_add(checks, "storage", FALSE,
-                        "shared asked, but the pools on %s are not the same storage",
-                        tname);
+                        "shared asked, but the pools on %s are not the same storage", tname);
     } else if (g_strcmp0(storage_req, "copy") == 0 && shared) {
         storage = any_base && all_bases ? "copy-top" : "copy-all";
     }
@@ -486,7 +485,7 @@ dv_vm_migrate_refuse(JsonObject *plan, GError **error)
         if (dv_json_get_bool(x, "ok", TRUE))
             continue;
         if (g_strcmp0(name, "passthrough") == 0 || g_strcmp0(name, "cpu") == 0 ||
-                 g_strcmp0(name, "hypervisor") == 0)
+            g_strcmp0(name, "hypervisor") == 0)
             code = DV_ERROR_NOT_SUPPORTED;
         if (g_strcmp0(name, "storage") == 0)
             field = "storage";
