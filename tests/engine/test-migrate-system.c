@@ -200,6 +200,51 @@ row(DvEngine *engine, DvKind kind, const char *name)
     return r;
 }
 
+/* Defines and starts a ticking guest @name on @vh with its disk @disk and
+ * console @log; returns its UUID (owned). */
+static char *
+guest_start(DvVirtHost *vh, const char *dir, const char *name, const char *disk, const char *log)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *kernel = dv_test_tiny_guest_copy(DV_TINY_GUEST_CACHE_DIR, dir, "vmlinuz");
+    g_autofree char *initrd = dv_test_tiny_guest_copy(DV_TINY_GUEST_CACHE_DIR, dir, "initrd.img");
+    g_autofree char *cmdline =
+        g_strdup_printf("console=ttyS0 quiet rdinit=/bin/busybox -- sh -c \"%s\"", GUEST_TICKER);
+    g_autoptr(JsonObject) spec = json_object_new();
+    JsonArray *disks = json_array_new();
+    JsonObject *d = json_object_new();
+    g_autofree char *xml = NULL;
+    char *uuid;
+
+    json_object_set_string_member(spec, "name", name);
+    json_object_set_int_member(spec, "memory_mib", 96);
+    json_object_set_string_member(spec, "serial_log", log);
+    json_object_set_boolean_member(spec, "serial_append", TRUE);
+    json_object_set_string_member(spec, "kernel", kernel);
+    json_object_set_string_member(spec, "initrd", initrd);
+    json_object_set_string_member(spec, "cmdline", cmdline);
+    json_object_set_string_member(d, "path", disk);
+    json_object_set_string_member(d, "format", "qcow2");
+    json_array_add_object_element(disks, d);
+    json_object_set_array_member(spec, "disks", disks);
+    xml = dv_virt_domain_xml_new(spec, &error);
+    g_assert_no_error(error);
+    uuid = dv_virt_domain_define(vh, xml, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_true(dv_virt_domain_start(vh, uuid, NULL, &error));
+    g_assert_no_error(error);
+    return uuid;
+}
+
+static void
+qcow2_new(const char *path)
+{
+    const char *argv[] = { "qemu-img", "create",     "-q", "-f", "qcow2",
+                           "-o",       "compat=1.1", path, "16M", NULL };
+    run_cmd(argv);
+    g_chmod(path, 0666);
+}
+
 static void
 case_migrate(const char *prefix, const char *dir, DvTestBackend backend)
 {
@@ -222,6 +267,12 @@ case_migrate(const char *prefix, const char *dir, DvTestBackend backend)
     g_autofree char *disk_b = g_build_filename(dir_b, disk_name, NULL);
     g_autofree char *log = g_build_filename(dir, "console.log", NULL);
     g_autofree char *uuid = NULL;
+    g_autofree char *name2 = g_strconcat(prefix, "vm2", NULL);
+    g_autofree char *spool = g_strconcat(prefix, "shared", NULL);
+    g_autofree char *dir_s = g_build_filename(dir, "shared", NULL);
+    g_autofree char *disk_s = g_build_filename(dir_s, "disk2.qcow2", NULL);
+    g_autofree char *log2 = g_build_filename(dir, "console2.log", NULL);
+    g_autofree char *uuid2 = NULL;
     g_autoptr(DvVirtHost) va = dv_virt_host_get(the_virt, "mig-a", DV_TEST_SYSTEM_URI);
     g_autoptr(DvVirtHost) vb = dv_virt_host_get(the_virt, "mig-b", b_uri);
     g_autoptr(DvEngine) engine = NULL;
@@ -269,6 +320,12 @@ case_migrate(const char *prefix, const char *dir, DvTestBackend backend)
         g_assert_true(dv_virt_domain_start(va, uuid, NULL, &error));
         g_assert_no_error(error);
     }
+    /* A second guest on storage both hosts see as one pool. */
+    g_assert_cmpint(g_mkdir(dir_s, 0755), ==, 0);
+    dv_test_system_pool_create(va, spool, dir_s);
+    dv_test_system_pool_create(vb, spool, dir_s);
+    qcow2_new(disk_s);
+    uuid2 = guest_start(va, dir, name2, disk_s, log2);
     t = ticks_wait(log, -1, 2);
     g_printerr("# the guest ticks\n");
 
@@ -464,8 +521,43 @@ case_migrate(const char *prefix, const char *dir, DvTestBackend backend)
         g_printerr("# B -> A (copy-all): %.2f s; the counter went on to %" G_GINT64_FORMAT "\n",
                    s_back, t);
     }
+    /* The second guest A -> B on shared storage: nothing copied, its file
+     * stays where both see it (VIR_MIGRATE_UNSAFE: one machine's dir). */
+    {
+        g_autofree char *j = g_strdup_printf("{\"to\":\"%s\"}", hb);
+        double s_shared = 0;
+        g_autoptr(JsonObject) done = NULL;
+        g_autoptr(JsonObject) vm = NULL;
+        g_autoptr(JsonObject) b = row(engine, DV_KIND_HOST, hb);
+        gint64 t2 = ticks_wait(log2, -1, 1);
+        dv_core(engine)->migration_allow_unsafe = TRUE;
+        done = migrate(engine, name2, j, &s_shared);
+        g_assert_cmpstr(dv_json_get_string(dv_json_get_object(done, "result"), "storage", ""), ==,
+                        "shared");
+        vm = row(engine, DV_KIND_VM, name2);
+        g_assert_cmpstr(dv_json_get_string(vm, "host_id", ""), ==,
+                        dv_json_get_string(b, "id", ""));
+        assert_runs_on(vb, uuid2);
+        assert_absent(va, uuid2);
+        g_assert_true(g_file_test(disk_s, G_FILE_TEST_EXISTS));
+        t2 = ticks_wait(log2, t2, 2);
+        g_printerr("# A -> B (shared): %.2f s\n", s_shared);
+    }
     dv_test_engine_on_backend_free(g_steal_pointer(&engine), g_steal_pointer(&tmpdir),
                                    g_steal_pointer(&pgname));
+}
+
+/* The case's "<prefix>shared" pool on both daemons (transient: stopping
+ * removes it), whatever the case left. */
+static void
+shared_pool_remove(const char *prefix, const char *b_uri)
+{
+    g_autofree char *spool = g_strconcat(prefix, "shared", NULL);
+    const char *uris[] = { DV_TEST_SYSTEM_URI, b_uri };
+    for (guint i = 0; i < G_N_ELEMENTS(uris); i++) {
+        g_autoptr(DvVirtHost) vh = dv_virt_host_get(the_virt, "cleanup", uris[i]);
+        (void)dv_virt_pool_set_active(vh, spool, FALSE, NULL, NULL); /* gone already: fine */
+    }
 }
 
 static void
@@ -490,12 +582,14 @@ run_isolated(gconstpointer data)
         built = TRUE;
     }
     dv_test_system_cleanup_uri(the_virt, b_uri, prefix, NULL);
+    shared_pool_remove(prefix, b_uri);
     dv_test_system_cleanup(the_virt, prefix, dir);
     g_assert_cmpint(g_mkdir(dir, 0755), ==, 0);
     g_chmod(dir, 0755);
     g_test_trap_subprocess(NULL, 280 * G_USEC_PER_SEC,
                            G_TEST_SUBPROCESS_INHERIT_STDOUT | G_TEST_SUBPROCESS_INHERIT_STDERR);
     dv_test_system_cleanup_uri(the_virt, b_uri, prefix, NULL);
+    shared_pool_remove(prefix, b_uri);
     dv_test_system_cleanup(the_virt, prefix, dir);
     g_test_trap_assert_passed();
 }
