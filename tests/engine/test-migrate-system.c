@@ -239,7 +239,7 @@ guest_start(DvVirtHost *vh, const char *dir, const char *name, const char *disk,
 static void
 qcow2_new(const char *path)
 {
-    const char *argv[] = { "qemu-img", "create",     "-q", "-f", "qcow2",
+    const char *argv[] = { "qemu-img", "create",     "-q", "-f",  "qcow2",
                            "-o",       "compat=1.1", path, "16M", NULL };
     run_cmd(argv);
     g_chmod(path, 0666);
@@ -535,8 +535,7 @@ case_migrate(const char *prefix, const char *dir, DvTestBackend backend)
         g_assert_cmpstr(dv_json_get_string(dv_json_get_object(done, "result"), "storage", ""), ==,
                         "shared");
         vm = row(engine, DV_KIND_VM, name2);
-        g_assert_cmpstr(dv_json_get_string(vm, "host_id", ""), ==,
-                        dv_json_get_string(b, "id", ""));
+        g_assert_cmpstr(dv_json_get_string(vm, "host_id", ""), ==, dv_json_get_string(b, "id", ""));
         assert_runs_on(vb, uuid2);
         assert_absent(va, uuid2);
         g_assert_true(g_file_test(disk_s, G_FILE_TEST_EXISTS));
