@@ -273,6 +273,7 @@ case_migrate(const char *prefix, const char *dir, DvTestBackend backend)
     g_autofree char *disk_s = g_build_filename(dir_s, "disk2.qcow2", NULL);
     g_autofree char *log2 = g_build_filename(dir, "console2.log", NULL);
     g_autofree char *uuid2 = NULL;
+    g_autofree char *name3 = g_strconcat(prefix, "big", NULL);
     g_autoptr(DvVirtHost) va = dv_virt_host_get(the_virt, "mig-a", DV_TEST_SYSTEM_URI);
     g_autoptr(DvVirtHost) vb = dv_virt_host_get(the_virt, "mig-b", b_uri);
     g_autoptr(DvEngine) engine = NULL;
@@ -326,6 +327,19 @@ case_migrate(const char *prefix, const char *dir, DvTestBackend backend)
     dv_test_system_pool_create(vb, spool, dir_s);
     qcow2_new(disk_s);
     uuid2 = guest_start(va, dir, name2, disk_s, log2);
+    /* A third, defined only, with far more memory than any host here has. */
+    {
+        g_autofree char *json =
+            g_strdup_printf("{\"name\":\"%s\",\"memory_mib\":1048576,\"disks\":[{\"path\":\"%s\","
+                            "\"format\":\"qcow2\"}]}",
+                            name3, disk_s);
+        g_autoptr(JsonObject) spec = dv_test_json_object(json);
+        g_autofree char *xml = dv_virt_domain_xml_new(spec, &error);
+        g_autofree char *u3 = NULL;
+        g_assert_no_error(error);
+        u3 = dv_virt_domain_define(va, xml, NULL, &error);
+        g_assert_no_error(error);
+    }
     t = ticks_wait(log, -1, 2);
     g_printerr("# the guest ticks\n");
 
@@ -413,6 +427,34 @@ case_migrate(const char *prefix, const char *dir, DvTestBackend backend)
             }
         }
         g_assert_cmpuint(seen, ==, 3);
+    }
+
+    /* The huge VM: its preflight names memory (and that it is not
+     * running); a move is refused for its state before any check. */
+    {
+        g_autofree char *q = g_strdup(hb);
+        g_autoptr(GHashTable) query = g_hash_table_new(g_str_hash, g_str_equal);
+        g_autoptr(JsonObject) plan = NULL;
+        JsonObject *c;
+        JsonArray *checks;
+        guint failed = 0;
+        g_hash_table_insert(query, (gpointer) "to", q);
+        plan = dv_engine_vm_migrate_preflight(engine, name3, query, &error);
+        g_assert_no_error(error);
+        g_assert_null(dv_json_get_string(plan, "target", NULL));
+        c = json_array_get_object_element(dv_json_get_array(plan, "candidates"), 0);
+        checks = dv_json_get_array(c, "checks");
+        for (guint k = 0; k < json_array_get_length(checks); k++) {
+            JsonObject *x = json_array_get_object_element(checks, k);
+            const char *what = dv_json_get_string(x, "check", "");
+            if (dv_json_get_bool(x, "ok", TRUE))
+                continue;
+            g_printerr("# %s fails %s: %s\n", name3, what, dv_json_get_string(x, "detail", ""));
+            if (g_strcmp0(what, "memory") == 0 || g_strcmp0(what, "running") == 0)
+                failed++;
+        }
+        g_assert_cmpuint(failed, ==, 2);
+        assert_refused(engine, name3, "{}", DV_ERROR_CONFLICT, "ref", "running VM");
     }
 
     /* Refusals, nothing moved. */

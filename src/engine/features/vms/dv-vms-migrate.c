@@ -118,6 +118,18 @@ dv_vm_migrate_base_of(DvEngine *engine, JsonObject *vm, const char *path, GError
                         dv_json_get_string(m, "base_id", ""), NULL);
 }
 
+/* A cluster's name for a check's detail (interned: a handful per
+ * installation), "none" or its id when it has none. */
+static const char *
+dv_vm_cluster_name(DvEngine *engine, const char *cluster_id)
+{
+    g_autoptr(JsonObject) c = NULL;
+    if (cluster_id == NULL)
+        return "none";
+    c = dv_store_get(dv_core(engine)->store, &dv_table_clusters, cluster_id, NULL);
+    return g_intern_string(dv_json_get_string(c, "name", cluster_id));
+}
+
 /* Checks @target for @vm (its disks, networks, the live facts) and
  * decides the storage: the candidate {host, host_id, ok, storage,
  * disks: [{target, source, pool, name, format, capacity?, base_path?}],
@@ -153,8 +165,9 @@ dv_vm_migrate_check_host(DvEngine *engine, JsonObject *vm, JsonObject *src, Json
     if (src_cluster != NULL)
         dv_vm_check_add(checks, "cluster",
                         g_strcmp0(src_cluster, dv_json_get_string(target, "cluster_id", NULL)) == 0,
-                        "the VM's host is in cluster %s, %s in %s", src_cluster, tname,
-                        dv_json_get_string(target, "cluster_id", "none"));
+                        "the VM's host is in cluster %s, %s in %s",
+                        dv_vm_cluster_name(engine, src_cluster), tname,
+                        dv_vm_cluster_name(engine, dv_json_get_string(target, "cluster_id", NULL)));
     else
         dv_vm_check_add(checks, "host_group",
                         g_strcmp0(dv_json_get_string(src, "host_group_id", NULL),
