@@ -19,7 +19,11 @@
  *    domain is persistent on B and gone from A, the disk file moved;
  *  - B -> A capped at 1 MiB/s and cancelled: within 5 s the job is
  *    cancelled and the guest runs on at B, nothing of it on A;
- *  - B -> A: back, counting on.
+ *  - B -> A: back, counting on;
+ *  - a VM defined with 1 TiB: its preflight fails memory and running;
+ *  - a catalog machine (rows written here) whose base is in B's pool:
+ *    copy-top, about its top's 1 MiB moved, its machine row follows;
+ *  - a second guest on a pool both hosts see: shared, nothing copied.
  * The parent removes the case's domains and pool from both daemons
  * afterwards, pass or fail.  Figures are printed as TAP comments. */
 
