@@ -11,7 +11,9 @@ RUN_ARGS ?= --allow-simulated-hosts
 .PHONY: all deps build run check check-asan check-leaks bench deb clean
 
 ASAN_BUILD ?= $(BUILD)-asan
-ASAN_SUITES ?= --suite unit --suite store --suite api --suite engine --suite keys --suite fuzz --suite upgrade
+# The suite "slow" (tests of minutes that exercise no C path the others do
+# not) runs in the regular pass only.
+ASAN_SUITES ?= --suite unit --suite store --suite api --suite engine --suite keys --suite fuzz --suite upgrade --no-suite slow
 
 all: build
 

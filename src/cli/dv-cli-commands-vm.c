@@ -72,6 +72,25 @@ static const DvCliOption dv_cli_vm_clone_options[] = {
     { NULL },
 };
 
+static const DvCliOption dv_cli_vm_migrate_options[] = {
+    { "to", DV_CLI_OPT_STRING, "HOST", "to", NULL, NULL, 0, 0,
+      "the target host (default: the best host of the VM's cluster)" },
+    { "storage", DV_CLI_OPT_CHOICE, "auto|shared|copy", "storage", NULL, NULL, 0, 0,
+      "shared storage, or copy the disks (default auto)" },
+    { "bandwidth", DV_CLI_OPT_INT, "MIB_S", "bandwidth_mib_s", NULL, NULL, 1, 1048576,
+      "cap the migration at this many MiB/s" },
+    { "timeout", DV_CLI_OPT_INT, "SECONDS", "timeout_s", NULL, NULL, 5, 86400,
+      "abort it after this long (default 1800)" },
+    { NULL },
+};
+
+static const DvCliOption dv_cli_vm_migrate_check_options[] = {
+    { "to", DV_CLI_OPT_STRING, "HOST", NULL, "to", NULL, 0, 0, "check this host only" },
+    { "storage", DV_CLI_OPT_CHOICE, "auto|shared|copy", NULL, "storage", NULL, 0, 0,
+      "as vm migrate --storage" },
+    { NULL },
+};
+
 static const DvCliOption dv_cli_vm_set_options[] = {
     { "vcpus", DV_CLI_OPT_INT, "N", "vcpus", NULL, NULL, 1, 256, "virtual CPUs (1-256)" },
     { "memory", DV_CLI_OPT_SIZE_MIB, "SIZE", "memory_mib", NULL, NULL, 16, 4194304,
@@ -342,6 +361,54 @@ dv_cli_prepare_snapshot_create(DvCliArgs *args, JsonObject *body, GError **error
     return TRUE;
 }
 
+/* --- vm migrate-check ------------------------------------------------------- */
+
+/* Prints each candidate host with its rating and every check. */
+static gboolean
+dv_cli_run_vm_migrate_check(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObject *body,
+                            GError **error)
+{
+    const char *const *pos = (const char *const *)args->positional->pdata;
+    g_autofree char *expanded = dv_cli_path_expand(cmd->path, pos, TRUE);
+    g_autoptr(GString) path = g_string_new(expanded);
+    g_autoptr(JsonNode) node = NULL;
+    JsonObject *plan;
+    JsonArray *cands;
+
+    if (!dv_cli_args_add_query(cli, args, path, error))
+        return FALSE;
+    node = dv_cli_client_request(cli->client, "GET", path->str, NULL, NULL, error);
+    if (node == NULL)
+        return FALSE;
+    if (cli->format == DV_CLI_FORMAT_JSON || !JSON_NODE_HOLDS_OBJECT(node)) {
+        dv_cli_print_json(cli, node);
+        return TRUE;
+    }
+    plan = json_node_get_object(node);
+    cands = dv_json_get_array(plan, "candidates");
+    for (guint i = 0; cands != NULL && i < json_array_get_length(cands); i++) {
+        JsonObject *c = json_array_get_object_element(cands, i);
+        JsonArray *checks = dv_json_get_array(c, "checks");
+        fprintf(cli->out, "%s: %s", dv_json_get_string(c, "host", ""),
+                dv_json_get_bool(c, "ok", FALSE) ? "can take it" : "cannot take it");
+        if (json_object_has_member(c, "rating"))
+            fprintf(cli->out, ", rating %.0f (%" G_GINT64_FORMAT " MiB free, CPU %.0f%% busy)",
+                    json_object_get_double_member(c, "rating"),
+                    dv_json_get_int(c, "free_memory_mib", 0),
+                    100.0 * (json_object_has_member(c, "cpu_busy")
+                                 ? json_object_get_double_member(c, "cpu_busy")
+                                 : 0.0));
+        fprintf(cli->out, ", storage %s\n", dv_json_get_string(c, "storage", "?"));
+        for (guint k = 0; checks != NULL && k < json_array_get_length(checks); k++) {
+            JsonObject *x = json_array_get_object_element(checks, k);
+            fprintf(cli->out, "  %-4s %-12s %s\n", dv_json_get_bool(x, "ok", FALSE) ? "ok" : "FAIL",
+                    dv_json_get_string(x, "check", ""), dv_json_get_string(x, "detail", ""));
+        }
+    }
+    fprintf(cli->out, "target: %s\n", dv_json_get_string(plan, "target", "none"));
+    return TRUE;
+}
+
 /* --- vm console ------------------------------------------------------------- */
 
 #define DV_CLI_CONSOLE_ESCAPE 0x1d /* Ctrl-], as virsh console */
@@ -531,6 +598,15 @@ const DvCliCommand dv_cli_commands_vm[] = {
       dv_cli_vm_clone_options, dv_cli_prepare_vm_clone, dv_cli_run_job, "POST", "/vms/{0}/clone", NULL,
       "Cloned vm {0} as {1}",
       "vm clone SOURCE NEW [--host H] [--pool P] [--linked] [--description D]" },
+    { "vm", "migrate", "VM", "Move a running VM live to another host of its cluster.",
+      dv_cli_vm_migrate_options, NULL, dv_cli_run_job, "POST", "/vms/{0}/migrate", NULL,
+      "Migrated vm {0}",
+      "vm migrate VM [--to HOST] [--storage auto|shared|copy] [--bandwidth MIB_S] [--timeout S]" },
+    { "vm", "migrate-check", "VM",
+      "Check which hosts can take a running VM, and which one placement picks.",
+      dv_cli_vm_migrate_check_options, NULL, dv_cli_run_vm_migrate_check, "GET",
+      "/vms/{0}/migrate/preflight", NULL, NULL,
+      "vm migrate-check VM [--to HOST] [--storage auto|shared|copy]" },
     { "vm", "console", "VM", "Open a running VM's serial console (Ctrl-] leaves).", dv_cli_vm_console_options,
       NULL, dv_cli_run_vm_console, "GET", "/vms/{0}/console" },
     { "vm", "delete", "VM", "Delete a VM (its volumes stay unless --delete-volumes).", dv_cli_vm_delete_options,

@@ -253,7 +253,7 @@ dv_cli_arg_query_value(DvCliArg *arg, char **ret)
 /* The query string of @args: options with a query parameter, names
  * resolved to ids where the option says so.  Options go in table order,
  * so a --host resolves before a --pool that is looked up on it. */
-static gboolean
+gboolean
 dv_cli_args_add_query(DvCli *cli, DvCliArgs *args, GString *path, GError **error)
 {
     g_autofree char *host_id = NULL;

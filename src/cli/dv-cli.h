@@ -196,6 +196,10 @@ gboolean dv_cli_parse_size(const char *what, const char *str, gint64 *ret_bytes,
 /* The generated usage of a command: synopsis and options. */
 char *dv_cli_command_usage(const DvCliCommand *cmd);
 
+/* Appends the query string of @args' options with a query parameter to
+ * @path (names resolved to ids where the option says so). */
+gboolean dv_cli_args_add_query(DvCli *cli, DvCliArgs *args, GString *path, GError **error);
+
 /* Generic runners. */
 gboolean dv_cli_run_list(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObject *body, GError **error);
 gboolean dv_cli_run_show(DvCli *cli, const DvCliCommand *cmd, DvCliArgs *args, JsonObject *body, GError **error);

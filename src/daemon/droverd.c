@@ -48,6 +48,7 @@ typedef struct {
     int job_lease;          /* seconds; -1: not given (default 20) */
     gboolean allow_simulated;
     char **allow_uri_parameters;
+    gboolean allow_unsafe_migration;
     char *library_root;
     char *log_level;
     char *log_format;
@@ -156,6 +157,18 @@ dv_daemon_load_config(DvDaemonOptions *o, GError **error)
         }
         g_strfreev(o->allow_uri_parameters);
         o->allow_uri_parameters = g_strv_builder_end(all);
+    }
+    /* Test set-ups only: two daemons of one machine sharing a local dir. */
+    if (g_key_file_has_key(kf, "hosts", "allow_unsafe_migration", NULL)) {
+        g_autoptr(GError) local = NULL;
+        o->allow_unsafe_migration =
+            g_key_file_get_boolean(kf, "hosts", "allow_unsafe_migration", &local);
+        if (local != NULL) {
+            g_set_error(error, DV_ERROR, DV_ERROR_INVALID_ARGUMENT,
+                        "config %s: [hosts] allow_unsafe_migration must be true or false",
+                        o->config);
+            return FALSE;
+        }
     }
     if (o->library_root == NULL && g_key_file_has_key(kf, "library", "root", NULL))
         o->library_root = g_key_file_get_string(kf, "library", "root", NULL);
@@ -438,7 +451,7 @@ main(int argc, char **argv)
     DvServerOptions so = { 0 };
     guint resumed = 0, failed = 0;
     GOptionEntry entries[] = {
-        { "config", 'c', 0, G_OPTION_ARG_FILENAME, &o.config, "Config file ([server] keys: state_dir, listen, database, tls_cert, tls_key, self_signed_tls, log_level, log_format, metrics_listen, web_root, catalog_reconcile_interval, job_lease, max_connections, header_timeout, idle_timeout; [hosts] simulated, allow_uri_parameters; [library] root)", "FILE" },
+        { "config", 'c', 0, G_OPTION_ARG_FILENAME, &o.config, "Config file ([server] keys: state_dir, listen, database, tls_cert, tls_key, self_signed_tls, log_level, log_format, metrics_listen, web_root, catalog_reconcile_interval, job_lease, max_connections, header_timeout, idle_timeout; [hosts] simulated, allow_uri_parameters, allow_unsafe_migration; [library] root)", "FILE" },
         { "state-dir", 's', 0, G_OPTION_ARG_FILENAME, &o.state_dir, "State directory (default /var/lib/drover)", "DIR" },
         { "listen", 'l', 0, G_OPTION_ARG_STRING, &o.listen, "Listen address (default " DV_DEFAULT_LISTEN ")", "ADDR:PORT" },
         { "database", 'd', 0, G_OPTION_ARG_STRING, &o.database, "SQLite file or postgresql:// URI (default <state-dir>/drover.db)", "DB" },
@@ -531,6 +544,7 @@ main(int argc, char **argv)
     eo.recovery_key_path = o.recovery_key;
     eo.allow_simulated_hosts = o.allow_simulated;
     eo.allow_uri_parameters = (const char *const *)o.allow_uri_parameters;
+    eo.allow_unsafe_migration = o.allow_unsafe_migration;
     eo.library_root = o.library_root;
     eo.job_lease_ms = o.job_lease > 0 ? (guint)o.job_lease * 1000 : 0;
     engine = dv_engine_new(&eo, &error);

@@ -551,6 +551,7 @@ dv_engine_new(const DvEngineOptions *opts, GError **error)
     dv_core(engine)->virt = dv_virt_new();
     dv_virt_set_uri_policy(dv_core(engine)->virt, opts->allow_simulated_hosts,
                            opts->allow_uri_parameters);
+    dv_core(engine)->migration_allow_unsafe = opts->allow_unsafe_migration;
     dv_core(engine)->auth = dv_auth_new(dv_core(engine)->store);
     dv_core(engine)->jobs = dv_job_manager_new(dv_core(engine)->store, dv_core(engine)->server_id,
                                                opts->job_workers > 0 ? opts->job_workers : 16);

@@ -38,6 +38,9 @@ typedef struct {
      * name makes dv_engine_new() fail). */
     gboolean allow_simulated_hosts;
     const char *const *allow_uri_parameters;
+    /* Live migrations of "shared" storage that libvirt deems unsafe (a
+     * local directory two daemons of one machine see): tests only. */
+    gboolean allow_unsafe_migration;
     /* The only place a library share's directory is created on request
      * (docs/API.md, library shares).  NULL: <state_dir>/library. */
     const char *library_root;

@@ -185,6 +185,12 @@ static const DvMatrixRow dv_matrix_rows[] = {
     { "volume.upload", "/storage-pools/{pool}/volumes", M, "AAA344", "A44444", NULL },
     /* Clone (issue 12): vm.create checked on the source VM. */
     { "vm.clone", "/vms/{vm}/clone", M, "AAA3A4", "A44444", "AAA3AA" },
+    /* Live migration (issue 14): vm.migrate, the administrators' only
+     * (tenant and self-service roles exclude it: 403 where they see the
+     * VM). */
+    { "vm.migrate", "/vms/{vm}/migrate", M, "AAA334", "A44444", "AAA333" },
+    { "vm.migrate.preflight", "/vms/{vm}/migrate/preflight?matrix=1", NULL, "AAA334", "A44444",
+      "AAA333" },
     /* A VM's network interfaces (issue 12, item 4): vm.change, as its
      * disks; "nomac" is refused (400) once authorized. */
     { "vm.nic.add", "/vms/{vm}/nics", M, "AAA3A4", "A44444", "AAA3AA" },

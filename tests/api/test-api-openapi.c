@@ -137,6 +137,10 @@ static const DvStep dv_contract_steps[] = {
     { "vm.snapshot.revert", "POST", "/vms/m2/snapshots/oa-s2/revert" },
     { "vm.snapshot.delete", "DELETE", "/vms/m2/snapshots/oa-s2" },
     { "vm.clone", "POST", "/vms/m0/clone", "{\"name\":\"oa-clone\",\"pool\":\"pool1\"}" },
+    /* h1 is alone in its group: no candidate (target null), and a move is
+     * refused before anything starts. */
+    { "vm.migrate.preflight", "GET", "/vms/m2/migrate/preflight" },
+    { "vm.migrate", "POST", "/vms/m2/migrate", "{\"timeout_s\":60}", DV_STEP_ADMIN, 409 },
     { "vm.disk.add", "POST", "/vms/oa-vm1/disks", "{\"size\":1048576,\"pool\":\"pool1\"}" },
     /* test:/// attaches nothing: remove what m2 has */
     { "vm.disk.remove", "DELETE", "/vms/m2/disks/vda" },

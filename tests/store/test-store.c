@@ -176,8 +176,10 @@ test_crud(Fixture *fx, gconstpointer data)
     assert_member_null(got, "daemon_limits");
     assert_member_null(got, "state_reason");
     assert_member_null(got, "refreshed_at");
+    assert_member_null(got, "migration_uri");
+    assert_member_null(got, "migration_bandwidth_mib_s");
     /* Every column is present, so API output is stable. */
-    g_assert_cmpuint(json_object_get_size(got), ==, 23);
+    g_assert_cmpuint(json_object_get_size(got), ==, 25);
     g_clear_pointer(&got, json_object_unref);
 
     /* BOOL columns come back as JSON booleans. */

@@ -52,6 +52,7 @@ static const char *const dv_authz_privilege_names[] = {
     "vm.power",
     "vm.console",
     "vm.snapshot",
+    "vm.migrate",
     "catalog.read",
     "catalog.create",
     "catalog.change",
@@ -152,10 +153,13 @@ static const char *const dv_authz_tenant_patterns[] = {
     "host_group.read", "cluster.read",          "host.read",   "network.read", "library_share.read",
     "template.read",   "guest_os_profile.read", "run_as.read", "run_as.use",   "vm.*",
     "catalog.read",    "catalog.provision",     "job.*",       "user.read",    "user.create",
-    "user.change",     "user.manage",           "role.read",   "role.manage",  NULL,
+    "user.change",     "user.manage",           "role.read",   "role.manage",
+    /* Moving a VM between hosts is the hosts' administrators' (issue 14). */
+    "!vm.migrate",     NULL,
 };
 static const char *const dv_authz_self_service_patterns[] = {
     "vm.*",
+    "!vm.migrate",
     "job.*",
     "template.read",
     "catalog.read",

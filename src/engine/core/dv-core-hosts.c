@@ -293,3 +293,50 @@ dv_core_vm_sync(DvEngine *engine, JsonObject *vm, JsonObject *domain, GError **e
     DvVmSyncCtx ctx = { engine, vm, domain };
     return dv_store_transaction(dv_core(engine)->store, dv_core_vm_sync_txn, &ctx, error);
 }
+
+/* --- live migrations' claims ---------------------------------------------- */
+
+gboolean
+dv_core_migration_claim(DvEngine *engine, const char *uuid, GError **error)
+{
+    DvCore *core = dv_core(engine);
+    g_autofree char *key = g_ascii_strdown(uuid, -1);
+    gboolean added;
+
+    g_mutex_lock(&core->hosts_lock);
+    added = !g_hash_table_contains(core->migrating, key);
+    if (added)
+        g_hash_table_add(core->migrating, g_steal_pointer(&key));
+    g_mutex_unlock(&core->hosts_lock);
+    if (!added)
+        dv_set_field_error(error, DV_ERROR_CONFLICT, "ref",
+                           "ref: domain %s is being migrated already", uuid);
+    return added;
+}
+
+void
+dv_core_migration_release(DvEngine *engine, const char *uuid)
+{
+    DvCore *core = dv_core(engine);
+    g_autofree char *key = g_ascii_strdown(uuid, -1);
+
+    g_mutex_lock(&core->hosts_lock);
+    g_hash_table_remove(core->migrating, key);
+    g_mutex_unlock(&core->hosts_lock);
+}
+
+gboolean
+dv_core_migration_is_claimed(DvEngine *engine, const char *uuid)
+{
+    DvCore *core = dv_core(engine);
+    g_autofree char *key = NULL;
+    gboolean found;
+
+    if (uuid == NULL)
+        return FALSE;
+    key = g_ascii_strdown(uuid, -1);
+    g_mutex_lock(&core->hosts_lock);
+    found = g_hash_table_contains(core->migrating, key);
+    g_mutex_unlock(&core->hosts_lock);
+    return found;
+}

@@ -45,6 +45,7 @@ dv_core_init(DvCore *core)
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)dv_virt_host_unref);
     core->vm_before_start = g_array_new(FALSE, FALSE, sizeof(DvCoreVmHook));
     core->ops = g_ptr_array_new();
+    core->migrating = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 }
 
 void
@@ -53,6 +54,7 @@ dv_core_clear(DvCore *core)
     g_clear_pointer(&core->hosts, g_hash_table_unref);
     g_clear_pointer(&core->vm_before_start, g_array_unref);
     g_clear_pointer(&core->ops, g_ptr_array_unref);
+    g_clear_pointer(&core->migrating, g_hash_table_unref);
     g_mutex_clear(&core->hosts_lock);
 }
 

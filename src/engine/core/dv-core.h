@@ -67,6 +67,13 @@ typedef struct {
     /* features/hosts' event watcher (droverd), NULL when hosts are not
      * watched; started and stopped by that feature, read by it only. */
     gpointer host_watch;
+    /* UUIDs of the domains a live migration job owns (under hosts_lock;
+     * dv_core_migration_claim()). */
+    GHashTable *migrating;
+    /* Test only ([hosts] allow_unsafe_migration): VIR_MIGRATE_UNSAFE, for
+     * "shared" storage that is a local directory two daemons of one
+     * machine see (docs/TESTING.md, "Two libvirt daemons"). */
+    gboolean migration_allow_unsafe;
 } DvCore;
 
 /* The shared state of @engine (borrowed): the engine struct begins with
@@ -214,6 +221,14 @@ DvVirtHost *dv_core_virt_host(DvEngine *engine, JsonObject *host, GError **error
 DvVirtHost *dv_core_virt_host_by_id(DvEngine *engine, const char *host_id, GError **error);
 /* Forgets a removed host's handle (closing its connections). */
 void dv_core_virt_host_forget(DvEngine *engine, const char *host_id);
+
+/* A live migration owns the domain @uuid's row from claim to release: a
+ * host sync neither imports the domain where it arrives nor marks the row
+ * missing where it leaves; the job writes the row itself.  Claiming a
+ * domain already claimed is DV_ERROR_CONFLICT naming "ref". */
+gboolean dv_core_migration_claim(DvEngine *engine, const char *uuid, GError **error);
+void dv_core_migration_release(DvEngine *engine, const char *uuid);
+gboolean dv_core_migration_is_claimed(DvEngine *engine, const char *uuid);
 
 /* The host's domain type for new VMs ("kvm", "qemu" or "test"). */
 const char *dv_core_host_domain_type(JsonObject *host);

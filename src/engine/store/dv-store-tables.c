@@ -75,6 +75,8 @@ static const DvColumn hosts_cols[] = {
     { "run_as_id", DV_COL_TEXT, TRUE },
     { "refreshed_at", DV_COL_INT, FALSE },
     { "created_at", DV_COL_INT, FALSE },
+    { "migration_uri", DV_COL_TEXT, FALSE },            /* 0017: as peers reach it */
+    { "migration_bandwidth_mib_s", DV_COL_INT, FALSE }, /* 0017: cap, NULL: none */
     { NULL },
 };
 const DvTableDef dv_table_hosts = { "hosts", hosts_cols, "name", FALSE };

@@ -470,3 +470,157 @@ dv_virt_domain_get_migratable_xml(DvVirtHost *host, const char *uuid, JsonObject
     xmlFree(out);
     return text;
 }
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlBuffer, xmlBufferFree)
+
+/* The <cpu> of a host's capabilities (the host CPU), as XML (owned), or
+ * NULL when the driver does not say. */
+static char *
+dv_migrate_host_cpu_xml(DvVirtOp *op)
+{
+    g_autoptr(xmlDoc) doc = NULL;
+    char *caps = virConnectGetCapabilities(op->conn);
+    xmlNode *cpu;
+    g_autoptr(xmlBuffer) buf = NULL;
+
+    if (caps == NULL) {
+        virResetLastError();
+        return NULL;
+    }
+    doc = dv_virt_xml_parse(caps, NULL);
+    free(caps);
+    if (doc == NULL)
+        return NULL;
+    cpu = dv_virt_xml_child(dv_virt_xml_child(xmlDocGetRootElement(doc), "host"), "cpu");
+    if (cpu == NULL)
+        return NULL;
+    buf = xmlBufferCreate();
+    if (xmlNodeDump(buf, doc, cpu, 0, 0) < 0)
+        return NULL;
+    return g_strdup((const char *)xmlBufferContent(buf));
+}
+
+static const char *
+dv_migrate_cpu_result(int r)
+{
+    switch (r) {
+    case VIR_CPU_COMPARE_IDENTICAL:
+        return "identical";
+    case VIR_CPU_COMPARE_SUPERSET:
+        return "superset";
+    case VIR_CPU_COMPARE_INCOMPATIBLE:
+        return "incompatible";
+    default:
+        return "not-compared";
+    }
+}
+
+JsonObject *
+dv_virt_domain_migrate_facts(DvVirtHost *host, const char *uuid, DvVirtHost *target,
+                             GCancellable *cancellable, GError **error)
+{
+    g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
+    g_auto(DvVirtOp) top = DV_VIRT_OP_INIT;
+    g_autoptr(virDomain) dom = NULL;
+    g_autoptr(xmlDoc) doc = NULL;
+    g_autoptr(JsonObject) out = json_object_new();
+    g_autoptr(JsonObject) cpu_out = json_object_new();
+    g_autofree char *mode = NULL;
+    g_autofree char *model = NULL;
+    g_autofree char *compare_xml = NULL;
+    g_autofree char *virttype = NULL;
+    g_autofree char *arch = NULL;
+    g_autofree char *machine = NULL;
+    g_autofree char *emulator = NULL;
+    virDomainInfo info;
+    xmlNode *devices;
+    xmlNode *cpu;
+    guint hostdevs = 0;
+    int snaps;
+    unsigned long long free_bytes;
+    char *xml;
+
+    g_return_val_if_fail(host != NULL && target != NULL, NULL);
+    if (!dv_virt_op_begin(&op, host, cancellable, error))
+        return NULL;
+    dom = dv_virt_domain_lookup(&op, uuid, error);
+    if (dom == NULL)
+        return NULL;
+    if (virDomainGetInfo(dom, &info) < 0)
+        return dv_virt_op_fail_null(&op, error, "cannot read domain %s", uuid);
+    json_object_set_boolean_member(
+        out, "running", info.state == VIR_DOMAIN_RUNNING || info.state == VIR_DOMAIN_PAUSED);
+    json_object_set_int_member(out, "memory_mib", (gint64)(info.maxMem / 1024));
+    snaps = virDomainSnapshotNum(dom, 0);
+    json_object_set_int_member(out, "snapshots", MAX(snaps, 0));
+    if (snaps < 0)
+        virResetLastError();
+    xml = virDomainGetXMLDesc(dom, 0);
+    if (xml == NULL)
+        return dv_virt_op_fail_null(&op, error, "cannot read domain %s", uuid);
+    doc = dv_virt_xml_parse(xml, error);
+    free(xml);
+    if (doc == NULL)
+        return NULL;
+    devices = dv_virt_xml_child(xmlDocGetRootElement(doc), "devices");
+    for (xmlNode *n = devices != NULL ? devices->children : NULL; n != NULL; n = n->next)
+        if (n->type == XML_ELEMENT_NODE && xmlStrcmp(n->name, BAD_CAST "hostdev") == 0)
+            hostdevs++;
+    json_object_set_int_member(out, "hostdevs", hostdevs);
+    /* Compared as this domain runs: its virtualization type (TCG's
+     * "qemu" offers other models than KVM), emulator, arch and machine. */
+    virttype = dv_virt_xml_prop(xmlDocGetRootElement(doc), "type");
+    {
+        xmlNode *ostype =
+            dv_virt_xml_child(dv_virt_xml_child(xmlDocGetRootElement(doc), "os"), "type");
+        arch = dv_virt_xml_prop(ostype, "arch");
+        machine = dv_virt_xml_prop(ostype, "machine");
+        emulator = dv_virt_xml_child_text(devices, "emulator");
+    }
+    cpu = dv_virt_xml_child(xmlDocGetRootElement(doc), "cpu");
+    if (cpu != NULL) {
+        mode = dv_virt_xml_prop(cpu, "mode");
+        model = dv_virt_xml_child_text(cpu, "model");
+        if (g_strcmp0(mode, "host-passthrough") == 0) {
+            /* The guest sees the source's very CPU: the target's must
+             * offer all of it. */
+            compare_xml = dv_migrate_host_cpu_xml(&op);
+        } else if (model != NULL) {
+            g_autoptr(xmlBuffer) buf = xmlBufferCreate();
+            if (xmlNodeDump(buf, doc, cpu, 0, 0) >= 0)
+                compare_xml = g_strdup((const char *)xmlBufferContent(buf));
+        }
+    }
+    json_object_set_string_member(cpu_out, "mode", mode != NULL ? mode : "none");
+    if (model != NULL)
+        json_object_set_string_member(cpu_out, "model", model);
+    dv_virt_op_end(&op);
+
+    if (!dv_virt_op_begin(&top, target, cancellable, error))
+        return NULL;
+    free_bytes = virNodeGetFreeMemory(top.conn);
+    if (free_bytes == 0)
+        virResetLastError();
+    json_object_set_int_member(out, "target_free_memory_mib", (gint64)(free_bytes >> 20));
+    if (compare_xml != NULL) {
+        int r = g_strcmp0(mode, "host-passthrough") == 0
+                    ? virConnectCompareCPU(top.conn, compare_xml, 0)
+                    : virConnectCompareHypervisorCPU(top.conn, emulator, arch, machine, virttype,
+                                                     compare_xml, 0);
+        if (r < 0) {
+            virErrorPtr e = virGetLastError();
+            json_object_set_string_member(
+                cpu_out, "detail",
+                e != NULL && e->message != NULL ? e->message : "the target cannot compare");
+            virResetLastError();
+        }
+        json_object_set_string_member(cpu_out, "result", dv_migrate_cpu_result(r));
+    } else {
+        json_object_set_string_member(cpu_out, "result", "not-compared");
+        json_object_set_string_member(cpu_out, "detail",
+                                      "no CPU model asked: QEMU's default model, which every "
+                                      "host of one hypervisor version offers");
+    }
+    json_object_set_object_member(out, "cpu", g_steal_pointer(&cpu_out));
+    return g_steal_pointer(&out);
+}

@@ -664,6 +664,19 @@ JsonObject *dv_virt_domain_migrate(DvVirtHost *host, const char *uuid, const cha
                                    DvVirtMigrateProgress progress, gpointer user_data,
                                    GCancellable *cancellable, GError **error);
 
+/* What a migration's preflight reads of the domain @uuid on @host and of
+ * @target (both live): {running, memory_mib (the domain's maximum),
+ * snapshots, hostdevs (passthrough devices), target_free_memory_mib,
+ * cpu: {mode ("none", "custom", "host-model", "host-passthrough"), model?,
+ * result ("identical", "superset", "incompatible", "not-compared"),
+ * detail?}}.  A custom model is compared with what the target's hypervisor
+ * offers (virConnectCompareHypervisorCPU), host-passthrough with the
+ * target's host CPU (virConnectCompareCPU of the source's); without a
+ * model nothing is compared.  An unreachable @target is its connection
+ * error (DV_ERROR_UNAVAILABLE).  Owned. */
+JsonObject *dv_virt_domain_migrate_facts(DvVirtHost *host, const char *uuid, DvVirtHost *target,
+                                         GCancellable *cancellable, GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirt, dv_virt_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirtHost, dv_virt_host_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DvVirtWatch, dv_virt_watch_free)

@@ -9,6 +9,7 @@
 
 #define DV_HOST_MAX_CONNECTIONS 64
 #define DV_HOST_MAX_OPERATIONS 1024
+#define DV_HOST_MAX_MIGRATION_MIB_S (1024 * 1024)
 
 const DvFieldSpec dv_host_add_fields[] = {
     { "name", DV_FIELD_STRING, TRUE, .max_len = DV_NAME_MAX },
@@ -20,6 +21,12 @@ const DvFieldSpec dv_host_add_fields[] = {
       .max = DV_HOST_MAX_OPERATIONS },
     { "domain_type", DV_FIELD_STRING, FALSE },
     { "run_as", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "migration_uri", DV_FIELD_STRING_OR_NULL, FALSE,
+      .description = "how the other hosts' libvirtd reach this one for a live migration "
+                     "(null: uri)" },
+    { "migration_bandwidth_mib_s", DV_FIELD_INT, FALSE, .min = 0,
+      .max = DV_HOST_MAX_MIGRATION_MIB_S,
+      .description = "the cap of every migration to or from this host (0: none)" },
     { NULL },
 };
 
@@ -32,6 +39,12 @@ const DvFieldSpec dv_host_update_fields[] = {
       .max = DV_HOST_MAX_OPERATIONS },
     { "domain_type", DV_FIELD_STRING, FALSE },
     { "run_as", DV_FIELD_STRING_OR_NULL, FALSE },
+    { "migration_uri", DV_FIELD_STRING_OR_NULL, FALSE,
+      .description = "how the other hosts' libvirtd reach this one for a live migration "
+                     "(null: uri)" },
+    { "migration_bandwidth_mib_s", DV_FIELD_INT, FALSE, .min = 0,
+      .max = DV_HOST_MAX_MIGRATION_MIB_S,
+      .description = "the cap of every migration to or from this host (0: none)" },
     { NULL },
 };
 
@@ -229,6 +242,14 @@ dv_engine_host_sync_txn(DvStore *store, gpointer user_data, GError **error)
     old_vms = dv_core_list_all(engine, &dv_table_vms, "host_id", ctx->host_id, error);
     if (old_vms == NULL)
         return FALSE;
+    /* A VM being live-migrated is its job's to write (it leaves one host
+     * and arrives on another): its row is not marked missing here, nor its
+     * domain imported there (dv_core_migration_claim()). */
+    for (guint i = json_array_get_length(old_vms); i > 0; i--)
+        if (dv_core_migration_is_claimed(
+                engine, dv_json_get_string(json_array_get_object_element(old_vms, i - 1), "uuid",
+                                           NULL)))
+            json_array_remove_element(old_vms, i - 1);
     /* What a row's spec holds that the probe does not read stays through
      * the refresh: the quota a VM holds (Drover's, not the domain's, so
      * the VM's removal gives it back) and autostart (read for one domain
@@ -252,8 +273,9 @@ dv_engine_host_sync_txn(DvStore *store, gpointer user_data, GError **error)
         JsonObject *d = json_array_get_object_element(doms, i);
         JsonObject *w;
         JsonObject *spec;
-        if (g_hash_table_contains(claimed, dv_json_get_string(d, "name", "")) &&
-            !dv_engine_host_rows_know_uuid(old_vms, dv_json_get_string(d, "uuid", "")))
+        if ((g_hash_table_contains(claimed, dv_json_get_string(d, "name", "")) &&
+             !dv_engine_host_rows_know_uuid(old_vms, dv_json_get_string(d, "uuid", ""))) ||
+            dv_core_migration_is_claimed(engine, dv_json_get_string(d, "uuid", NULL)))
             continue;
         w = json_object_new();
         spec = json_object_new();
@@ -332,6 +354,39 @@ dv_engine_host_sync(DvEngine *engine, const char *host_id, JsonObject *probe, GE
 }
 
 /* --- add ---------------------------------------------------------------------- */
+
+/* The host's live migration settings (issue 14): a URI its peers use and
+ * a bandwidth cap (0 clears it). */
+static gboolean
+dv_engine_validate_migration(DvEngine *engine, JsonObject *body, JsonObject *record,
+                             GError **error)
+{
+    if (json_object_has_member(body, "migration_uri")) {
+        const char *uri = dv_json_get_string(body, "migration_uri", NULL);
+        if (uri == NULL) {
+            json_object_set_null_member(record, "migration_uri");
+        } else {
+            g_autoptr(GError) local = NULL;
+            if (!dv_virt_check_uri(dv_core(engine)->virt, uri, &local)) {
+                dv_set_field_error(error, local->code, "migration_uri", "migration_uri: %s",
+                                   local->message);
+                return FALSE;
+            }
+            json_object_set_string_member(record, "migration_uri", uri);
+        }
+    }
+    if (json_object_has_member(body, "migration_bandwidth_mib_s")) {
+        gint64 v = dv_json_get_int(body, "migration_bandwidth_mib_s", 0);
+        if (!dv_validate_range("migration_bandwidth_mib_s", v, 0, DV_HOST_MAX_MIGRATION_MIB_S,
+                               error))
+            return FALSE;
+        if (v == 0)
+            json_object_set_null_member(record, "migration_bandwidth_mib_s");
+        else
+            json_object_set_int_member(record, "migration_bandwidth_mib_s", v);
+    }
+    return TRUE;
+}
 
 static gboolean
 dv_engine_validate_limits(JsonObject *body, JsonObject *record, GError **error)
@@ -424,6 +479,7 @@ dv_engine_host_add(DvEngine *engine, JsonObject *body, const DvActor *actor, GEr
     json_object_set_int_member(rec, "max_connections", DV_VIRT_DEFAULT_MAX_CONNECTIONS);
     json_object_set_int_member(rec, "max_concurrent_operations", DV_VIRT_DEFAULT_MAX_OPERATIONS);
     if (!dv_engine_validate_limits(body, rec, error) ||
+        !dv_engine_validate_migration(engine, body, rec, error) ||
         !dv_engine_resolve_placement_refs(engine, body, rec, error) ||
         !dv_core_check_unique(engine, &dv_table_hosts, "name", name, NULL, "name", "host", error) ||
         !dv_core_check_unique(engine, &dv_table_hosts, "uri", uri, NULL, "uri", "host", error))
@@ -786,6 +842,7 @@ dv_engine_host_update(DvEngine *engine, JsonObject *host, JsonObject *body, cons
         json_object_set_string_member(changes, "name", name);
     }
     if (!dv_engine_validate_limits(body, changes, error) ||
+        !dv_engine_validate_migration(engine, body, changes, error) ||
         !dv_engine_resolve_placement_refs(engine, body, changes, error))
         return NULL;
     if (json_object_get_size(changes) == 0) {

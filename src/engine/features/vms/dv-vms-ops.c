@@ -60,6 +60,19 @@ dv_vms_op_snapshot_revert(DvOpCall *call, GError **error)
                                         error);
 }
 
+/* Live migration (issue 14). */
+static JsonObject *
+dv_vms_op_migrate(DvOpCall *call, GError **error)
+{
+    return dv_engine_vm_migrate(call->engine, call->params[0], call->body, call->actor, error);
+}
+
+static JsonObject *
+dv_vms_op_migrate_preflight(DvOpCall *call, GError **error)
+{
+    return dv_engine_vm_migrate_preflight(call->engine, call->params[0], call->query, error);
+}
+
 /* Consoles (issue 12, item 3). */
 static JsonObject *
 dv_vms_op_console(DvOpCall *call, GError **error)
@@ -83,6 +96,7 @@ static const char *const dv_jobs_clone[] = { "vm.clone", NULL };
 static const char *const dv_jobs_snap_create[] = { "vm.snapshot.create", NULL };
 static const char *const dv_jobs_snap_delete[] = { "vm.snapshot.delete", NULL };
 static const char *const dv_jobs_snap_revert[] = { "vm.snapshot.revert", NULL };
+static const char *const dv_jobs_migrate[] = { "vm.migrate", NULL };
 
 /* Further members (.fields, .query) follow the handler. */
 #define DV_VM_ROW(n, m, p, priv, lk, jobs, sh, b, h, ...)                                          \
@@ -123,6 +137,14 @@ static const DvOp dv_vms_ops[] = {
     DV_VM_ROW("vm.snapshot.revert", "POST", "/vms/{ref}/snapshots/{snapshot}/revert", "vm.snapshot",
               DV_OP_LOCK_OBJECT, dv_jobs_snap_revert, DV_OP_SHAPE_JOB, DV_OP_BODY_NONE,
               dv_vms_op_snapshot_revert),
+    /* Live migration: vm.migrate on the VM; the target host is the
+     * cluster's (or group's) the VM is in, checked by the preflight. */
+    DV_VM_ROW("vm.migrate", "POST", "/vms/{ref}/migrate", "vm.migrate", DV_OP_LOCK_OBJECT,
+              dv_jobs_migrate, DV_OP_SHAPE_JOB, DV_OP_BODY_OPTIONAL, dv_vms_op_migrate,
+              .fields = dv_vm_migrate_fields),
+    DV_VM_ROW("vm.migrate.preflight", "GET", "/vms/{ref}/migrate/preflight", "vm.migrate",
+              DV_OP_LOCK_NONE, NULL, DV_OP_SHAPE_OBJECT, DV_OP_BODY_IGNORED,
+              dv_vms_op_migrate_preflight, .query = dv_vm_migrate_query),
     /* Consoles: the WebSocket (a bearer token or ?ticket=) and its tickets. */
     DV_VM_ROW("vm.console", "GET", "/vms/{ref}/console", "vm.console", DV_OP_LOCK_NONE, NULL,
               DV_OP_SHAPE_WEBSOCKET, DV_OP_BODY_IGNORED, dv_vms_op_console,

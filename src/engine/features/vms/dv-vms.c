@@ -2480,6 +2480,7 @@ dv_engine_vms_register(DvEngine *engine)
         dv_job_manager_register_kind(dv_core(engine)->jobs, &kind);
     }
     dv_engine_vm_disks_register(engine);
+    dv_engine_vm_migrate_register(engine);
     dv_engine_vm_nics_register(engine);
     dv_engine_vm_cdrom_register(engine);
     dv_engine_volume_upload_register(engine);

@@ -14,6 +14,8 @@ extern const DvFieldSpec dv_vm_snapshot_fields[];
 extern const DvFieldSpec dv_vm_change_fields[];
 extern const DvFieldSpec dv_vm_shutdown_fields[];
 extern const DvFieldSpec dv_vm_clone_fields[];
+extern const DvFieldSpec dv_vm_migrate_fields[];
+extern const DvFieldSpec dv_vm_migrate_query[];
 
 void dv_engine_vms_register(DvEngine *engine);
 /* The VM rows of the operation table (dv-vms-ops.c). */
@@ -173,5 +175,19 @@ JsonObject *dv_engine_library_share_upload(DvEngine *engine, const char *share, 
                                            gpointer upload, const DvActor *actor, GError **error);
 JsonObject *dv_engine_pool_upload(DvEngine *engine, const char *pool, GHashTable *query,
                                   gpointer upload, const DvActor *actor, GError **error);
+
+/* Live migration (dv-vms-migrate.c; docs/API.md, "Live migration"):
+ * @body {to?, storage?, bandwidth_mib_s?, timeout_s?}
+ * (dv_vm_migrate_fields); the preflight's @query {to?, storage?}
+ * (dv_vm_migrate_query).  The preflight answers every candidate host's
+ * checks and rating, and the host placement picks (target, null when none
+ * can); the migration refuses with the first failed check of the one
+ * host named, or every candidate's, before anything moves, and submits a
+ * vm.migrate job otherwise. */
+JsonObject *dv_engine_vm_migrate_preflight(DvEngine *engine, const char *vm_ref, GHashTable *query,
+                                           GError **error);
+JsonObject *dv_engine_vm_migrate(DvEngine *engine, const char *vm_ref, JsonObject *body,
+                                 const DvActor *actor, GError **error);
+void dv_engine_vm_migrate_register(DvEngine *engine);
 
 G_END_DECLS
