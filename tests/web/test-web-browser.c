@@ -108,6 +108,7 @@ test_walk(void)
     g_ptr_array_add(env, g_strdup("DV_DELEG_USER=deleg"));
     g_ptr_array_add(env, g_strdup("DV_DELEG_PASSWORD=deleg-pass-1"));
     g_ptr_array_add(env, g_strdup_printf("DV_GUEST_VM=%s", vm));
+    g_ptr_array_add(env, g_strdup_printf("DV_LOCAL_HOST=%slocal", prefix));
     g_ptr_array_add(env, g_strdup_printf("DV_SIM_VMS=%d", NVMS));
     g_ptr_array_add(env, g_strdup_printf("DV_SHOTS=%s", shots));
     g_ptr_array_add(env, g_strdup_printf("DV_WEB_NODE_MODULES=%s", modules));

@@ -20,6 +20,25 @@ async function apiGet(p) {
     assert.equal(r.status, 200, `GET ${p}`);
     return r.json();
 }
+// A change through the API; a job is waited for (it must succeed).
+async function apiSend(method, p, body) {
+    const r = await fetch(`${URL}/api/v1${p}`, {
+        method, body: JSON.stringify(body),
+        headers: { Authorization: `Bearer ${env.DV_TOKEN}`, 'Content-Type': 'application/json' },
+    });
+    const j = await r.json();
+    assert.ok(r.status < 300, `${method} ${p}: ${r.status} ${JSON.stringify(j)}`);
+    if (r.status === 202) {
+        for (let i = 0; i < 100; i++) {
+            const job = await apiGet(`/jobs/${j.job.id}`);
+            if (job.state === 'succeeded') return job;
+            assert.ok(job.state === 'queued' || job.state === 'running', `${method} ${p}: ${JSON.stringify(job.error)}`);
+            await new Promise((res) => setTimeout(res, 100));
+        }
+        assert.fail(`${method} ${p}: job not done`);
+    }
+    return j;
+}
 // Every page of a list (the shared libvirtd may hold a thousand VMs).
 async function apiGetAll(p) {
     const items = [];
@@ -102,6 +121,75 @@ class VmPage {
             { timeout: ms }, text);
     }
 }
+// The VM page's forms and the jobs panel's rows.
+class VmActions {
+    constructor(page) { this.page = page; }
+    async open(id) { await this.page.goto(`${URL}/#/vms/${id}`); await this.page.waitForSelector('.facts'); }
+    async fill(form, name, value) {
+        const sel = `#f-${form}-${name}`;
+        await this.page.$eval(sel, (e) => { e.value = ''; e.dispatchEvent(new Event('input', { bubbles: true })); });
+        await this.page.type(sel, value);
+    }
+    async submit(form) { await this.page.click(`form[data-form=${form}] button[type=submit]`); }
+    async fieldError(form, name) {
+        await this.page.waitForSelector(`#f-${form}-${name}-err`, { timeout: 5000 });
+        return this.page.$eval(`#f-${form}-${name}-err`, (e) => e.textContent);
+    }
+    async note(form) {
+        await this.page.waitForSelector(`[data-note=${form}]`, { timeout: 5000 });
+    }
+    async fact(label) {
+        return this.page.$$eval('.facts dt', (dts, l) => {
+            const dt = dts.find((d) => d.textContent === l);
+            return dt ? dt.nextElementSibling.textContent : null;
+        }, label);
+    }
+    async snapshots() { return this.page.$$eval('tr[data-snapshot]', (rs) => rs.map((r) => r.dataset.snapshot)); }
+}
+// Waits for a job of `kind` on `target` to end well in the jobs panel
+// (one that fails fails the walk with its error).
+async function jobSucceeded(page, kind, target, ms = 20000) {
+    const h = await page.waitForFunction((k, t) => {
+        for (const li of document.querySelectorAll('aside.jobs li.job')) {
+            if (li.querySelector('.job-kind').textContent !== k || li.querySelector('.job-target').textContent !== t) continue;
+            if (li.classList.contains('job-succeeded')) return 'ok';
+            if (li.classList.contains('job-failed')) return `failed: ${li.querySelector('.job-error')?.textContent}`;
+        }
+        return false;
+    }, { timeout: ms }, kind, target);
+    assert.equal(await h.jsonValue(), 'ok', `${kind} ${target}`);
+}
+
+class HostsPage {
+    constructor(page) { this.page = page; }
+    async open() { await this.page.goto(`${URL}/#/hosts`); await this.page.waitForSelector('table.hosts tbody tr'); }
+    async row(name) {
+        return this.page.$eval(`tr[data-host="${name}"]`, (r) => ({ state: r.dataset.state, cells: [...r.cells].map((c) => c.textContent.trim()) }));
+    }
+    async openHost(name) { await this.page.click(`tr[data-host="${name}"] a`); await this.page.waitForSelector('[data-section=host-facts]'); }
+    async fact(label) {
+        return this.page.$$eval('.facts dt', (dts, l) => dts.find((d) => d.textContent === l)?.nextElementSibling.textContent, label);
+    }
+    async limit(which) { return this.page.$eval(`tr[data-limit=${which}]`, (r) => [...r.cells].map((c) => c.textContent.trim())); }
+}
+class InventoryTree {
+    constructor(page) { this.page = page; }
+    async path(name) {
+        // The names from the tree's root down to the host `name`.
+        return this.page.$eval(`details[data-tree-host="${name}"]`, (d) => {
+            const names = [];
+            for (let e = d; e && !e.matches('nav.tree'); e = e.parentElement)
+                if (e.tagName === 'DETAILS') names.unshift(e.querySelector(':scope > summary').textContent.trim());
+            return names;
+        });
+    }
+    async openHost(name) {
+        await this.page.click(`details[data-tree-host="${name}"] > summary`);
+        await this.page.waitForSelector(`details[data-tree-host="${name}"] li[data-tree-vm]`, { timeout: 5000 });
+        return this.page.$$eval(`details[data-tree-host="${name}"] li[data-tree-vm]`, (ls) => ls.map((l) => l.dataset.treeVm));
+    }
+}
+
 class GraphicalConsole {
     constructor(page) { this.page = page; }
     async open() {
@@ -157,6 +245,9 @@ async function axe(page, name) {
     await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'light' }]);
 }
 
+// The tiny guest boots while the first pages are walked (under TCG on a
+// loaded machine its boot lines may take a minute).
+virsh('start', env.DV_GUEST_VM);
 const profile = mkdtempSync(path.join(tmpdir(), 'dv-chromium-'));
 const browser = await puppeteer.launch({
     executablePath: env.DV_CHROMIUM,
@@ -241,9 +332,11 @@ try {
     assert.deepEqual(await list.names(), [env.DV_GUEST_VM]);
 
     // Changed with virsh: shown in the open page within 2 s.
-    assert.equal(await list.stateOf(env.DV_GUEST_VM), 'shutoff');
-    virsh('start', env.DV_GUEST_VM);
-    figures.virsh_change_shown_ms = await list.waitState(env.DV_GUEST_VM, 'running', 2000);
+    await list.waitState(env.DV_GUEST_VM, 'running', 5000);
+    virsh('suspend', env.DV_GUEST_VM);
+    figures.virsh_change_shown_ms = await list.waitState(env.DV_GUEST_VM, 'paused', 2000);
+    virsh('resume', env.DV_GUEST_VM);
+    await list.waitState(env.DV_GUEST_VM, 'running', 2000);
 
     // The VM's page: power actions for its state, the serial console with
     // the tiny guest's boot lines, then Stop from the page.
@@ -252,9 +345,9 @@ try {
     await page.waitForSelector('button[data-action=stop]');
     assert.deepEqual((await vmPage.actions()).sort(), ['reboot', 'shutdown', 'stop']);
     figures.serial_connect_ms = Math.round(await vmPage.openSerial());
-    await vmPage.waitConsoleText('DROVER-GUEST: boot', 60000);
+    await vmPage.waitConsoleText('DROVER-GUEST: boot', 90000);
     // Typed in the page, answered by the guest (drover.echo).
-    await vmPage.waitConsoleText('DROVER-GUEST: echo-ready', 60000);
+    await vmPage.waitConsoleText('DROVER-GUEST: echo-ready', 90000);
     await page.click('.terminal');
     await page.keyboard.type('hello-web');
     const e0 = Date.now();
@@ -295,6 +388,96 @@ try {
         (li) => li.querySelector('.job-kind').textContent === 'vm.stop' && li.querySelector('.job-target').textContent === vm),
     { timeout: 20000 }, env.DV_GUEST_VM);
     await page.screenshot({ path: path.join(env.DV_SHOTS, 'vm-stopped.png') });
+
+    // A simulated VM's page: stop it, change it, snapshot it, clone it,
+    // delete the clone, each a job seen ending well in the jobs panel.
+    const acts = new VmActions(page);
+    const sim1 = (await apiGet('/vms?name_prefix=webvm1&limit=1')).items[0];
+    assert.equal(sim1.name, 'webvm1');
+    await acts.open(sim1.id);
+    await vmPage.power('stop');
+    await page.waitForSelector('button[data-action=start]', { timeout: 20000 });
+    await jobSucceeded(page, 'vm.stop', 'webvm1');
+    // Change: the API's refusal beside its field, then applied.
+    await acts.fill('change', 'vcpus', '0');
+    await acts.submit('change');
+    assert.match(await acts.fieldError('change', 'vcpus'), /vcpus|1/);
+    await acts.fill('change', 'vcpus', '3');
+    await acts.fill('change', 'memory_mib', '768');
+    await acts.submit('change');
+    await jobSucceeded(page, 'vm.change', 'webvm1');
+    await page.waitForFunction(() => [...document.querySelectorAll('.facts dt')].some(
+        (d) => d.textContent === 'vCPUs' && d.nextElementSibling.textContent === '3'), { timeout: 5000 });
+    assert.equal(await acts.fact('Memory'), '768 MiB');
+    // Snapshots: taken, listed, a second of the same name refused beside
+    // its field, reverted, deleted after a confirmation.
+    await acts.fill('snapshot', 'name', 'before-web');
+    await acts.submit('snapshot');
+    await jobSucceeded(page, 'vm.snapshot.create', 'webvm1');
+    await page.waitForSelector('tr[data-snapshot="before-web"]', { timeout: 5000 });
+    await acts.fill('snapshot', 'name', 'before-web');
+    await acts.submit('snapshot');
+    assert.match(await acts.fieldError('snapshot', 'name'), /before-web|exists|already/);
+    await axe(page, 'vm-actions');
+    await page.click('tr[data-snapshot="before-web"] button[data-action=snapshot-revert]');
+    await jobSucceeded(page, 'vm.snapshot.revert', 'webvm1');
+    await page.click('tr[data-snapshot="before-web"] button[data-action=snapshot-delete]');
+    await page.click('tr[data-snapshot="before-web"] button[data-action=snapshot-delete-confirm]');
+    await jobSucceeded(page, 'vm.snapshot.delete', 'webvm1');
+    await page.waitForSelector('[data-empty=snapshots]', { timeout: 5000 });
+    // Clone: a name taken is refused beside the field, then a copy.
+    await acts.fill('clone', 'name', 'webvm2');
+    await acts.submit('clone');
+    assert.match(await acts.fieldError('clone', 'name'), /webvm2|in use|taken|exists/);
+    await acts.fill('clone', 'name', 'webclone');
+    await acts.submit('clone');
+    await jobSucceeded(page, 'vm.clone', 'webclone');
+    const clone = (await apiGet('/vms?name_prefix=webclone')).items;
+    assert.equal(clone.length, 1, 'the clone is there');
+    // Delete, after a confirmation that can be cancelled.
+    await acts.open(clone[0].id);
+    await page.click('button[data-action=delete]');
+    await page.click('button[data-action=delete-cancel]');
+    assert.equal(await page.$('[data-confirm=delete]'), null);
+    await page.click('button[data-action=delete]');
+    await page.waitForSelector('[data-confirm=delete]');
+    await page.screenshot({ path: path.join(env.DV_SHOTS, 'vm-delete-confirm.png') });
+    await page.click('button[data-action=delete-confirm]');
+    await page.waitForSelector('table.vms', { timeout: 5000 });
+    await jobSucceeded(page, 'vm.delete', 'webclone');
+    assert.equal((await apiGet('/vms?name_prefix=webclone')).items.length, 0, 'the clone is gone');
+
+    // Hosts: state, facts and limits (ours beside libvirtd's own).
+    await apiSend('POST', '/host-groups', { name: 'webgroup' });
+    await apiSend('POST', '/clusters', { name: 'webcluster', host_group: 'webgroup' });
+    await apiSend('PATCH', '/hosts/sim', { host_group: 'webgroup', cluster: 'webcluster' });
+    const hostsPage = new HostsPage(page);
+    await hostsPage.open();
+    const simRow = await hostsPage.row('sim');
+    assert.equal(simRow.state, 'ok');
+    assert.equal(simRow.cells[3], '8', `the simulated host's CPUs: ${simRow.cells}`);
+    assert.equal(simRow.cells[4], '16.0 GiB');
+    assert.equal((await hostsPage.row(env.DV_LOCAL_HOST)).state, 'ok');
+    await axe(page, 'hosts');
+    await hostsPage.openHost(env.DV_LOCAL_HOST);
+    assert.match(await hostsPage.fact('CPUs'), /^\d+$/);
+    const conn = await hostsPage.limit('connections');
+    assert.equal(conn[1], '16', `our connection limit: ${conn}`);
+    assert.match(conn[2], /^\d+$/, `libvirtd's own max_clients, read on this machine: ${conn}`);
+    await axe(page, 'host');
+    // The inventory tree beside the VM list: group → cluster → host → VMs.
+    await list.open();
+    const tree = new InventoryTree(page);
+    await page.waitForSelector('details[data-tree-host="sim"]', { timeout: 10000 });
+    assert.deepEqual(await tree.path('sim'), ['webgroup', 'webcluster', 'sim']);
+    assert.deepEqual(await tree.path(env.DV_LOCAL_HOST), [env.DV_LOCAL_HOST]);
+    const simVms = await tree.openHost('sim');
+    assert.ok(simVms.includes('webvm0') && simVms.length === Number(env.DV_SIM_VMS), `the host's VMs: ${simVms}`);
+    await page.click('li[data-tree-vm="webvm0"] a');
+    await page.waitForFunction(() => document.querySelector('h1')?.textContent === 'webvm0');
+    await page.goto(`${URL}/#/vms`);
+    await page.waitForSelector('table.vms tbody tr');
+    await axe(page, 'vm-list-tree');
 
     // Dark theme by the toggle.
     await page.click('button.theme'); // light

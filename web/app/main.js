@@ -11,6 +11,7 @@ import { LoginPage } from './pages/login.js';
 import { DashboardPage } from './pages/dashboard.js';
 import { VmListPage } from './pages/vms.js';
 import { VmPage } from './pages/vm.js';
+import { HostListPage, HostPage } from './pages/hosts.js';
 
 // pattern → page; `nav` puts it in the navigation, shown only with
 // `privilege` (and not to a storage-redacted user when `storage`).
@@ -18,6 +19,8 @@ const ROUTES = [
     { pattern: /^\/$/, page: DashboardPage, nav: 'Dashboard', href: '#/' },
     { pattern: /^\/vms$/, page: VmListPage, nav: 'Virtual machines', href: '#/vms', privilege: 'vm.read' },
     { pattern: /^\/vms\/([^/]+)$/, page: VmPage, privilege: 'vm.read' },
+    { pattern: /^\/hosts$/, page: HostListPage, nav: 'Hosts', href: '#/hosts', privilege: 'host.read' },
+    { pattern: /^\/hosts\/([^/]+)$/, page: HostPage, privilege: 'host.read' },
 ];
 
 function visible(r) {
@@ -124,7 +127,7 @@ function App() {
         const m = loc.path.match(r.pattern);
         if (m && visible(r)) {
             const Page = r.page;
-            return html`<${Offline} /><${Frame} route=${r}><${Page} args=${m.slice(1)} params=${loc.params} /><//>`;
+            return html`<${Offline} /><${Frame} route=${r}><${Page} key=${loc.path} args=${m.slice(1)} params=${loc.params} /><//>`;
         }
     }
     return html`<${Frame}><h1>Not found</h1><p>No page at ${loc.path}. <a href="#/">Dashboard</a></p><//>`;

@@ -7,6 +7,7 @@ import { get, post } from '../api.js';
 import { can, storageHidden } from '../session.js';
 import { jobsChanged } from '../jobs.js';
 import { GraphicalConsole } from '../vnc.js';
+import { ChangeForm, Snapshots, CloneForm, DeleteVm } from './vm-actions.js';
 
 // action → the states it applies to (the API refuses the others).
 const POWER = [
@@ -120,5 +121,15 @@ export function VmPage({ args }) {
         vm.state === 'running' &&
         (vnc
             ? html`<${GraphicalConsole} vm=${vm} /><button onClick=${() => setVnc(false)}>Close graphical console</button>`
-            : html`<button data-action="vnc" onClick=${() => setVnc(true)}>Open graphical console</button>`)}`;
+            : html`<button data-action="vnc" onClick=${() => setVnc(true)}>Open graphical console</button>`)}
+        ${can('vm.snapshot') && html`<${Snapshots} vm=${vm} />`}
+        ${(can('vm.change') || can('vm.create') || can('vm.delete')) &&
+        html`<section aria-labelledby="manage-title" data-section="manage">
+            <h2 id="manage-title">Manage</h2>
+            <div class="forms">
+                ${can('vm.change') && html`<${ChangeForm} key=${`${vm.id}-${vm.vcpus}-${vm.memory_mib}`} vm=${vm} />`}
+                ${can('vm.create') && html`<${CloneForm} vm=${vm} />`}
+            </div>
+            ${can('vm.delete') && html`<${DeleteVm} vm=${vm} />`}
+        </section>`}`;
 }

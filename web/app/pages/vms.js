@@ -5,6 +5,7 @@
 import { html, useState, useEffect, usePoll, StateBadge } from '../ui.js';
 import { get, getAll, query } from '../api.js';
 import { can } from '../session.js';
+import { InventoryTree } from '../tree.js';
 
 const PAGE = 50;
 const STATES = ['', 'running', 'paused', 'shutdown', 'shutoff', 'crashed', 'pmsuspended', 'unknown', 'creating', 'missing'];
@@ -56,7 +57,7 @@ export function VmListPage() {
         : [];
     const sortBy = (key) => setSort({ key, dir: sort.key === key ? -sort.dir : 1 });
 
-    return html`<h1>Virtual machines</h1>
+    return html`<div class="with-tree"><${InventoryTree} /><div class="list-col"><h1>Virtual machines</h1>
         <form class="filters" role="search" onSubmit=${(e) => e.preventDefault()}>
             <label for="vm-filter-name">Name starts with</label>
             <input id="vm-filter-name" type="search" value=${filter.name_prefix} onInput=${setF('name_prefix')} />
@@ -88,5 +89,5 @@ export function VmListPage() {
             <button disabled=${cursors.length === 1} onClick=${() => setCursors(cursors.slice(0, -1))}>Previous page</button>
             <span>Page ${cursors.length}</span>
             <button disabled=${!page || !page.next_cursor} onClick=${() => setCursors([...cursors, page.next_cursor])}>Next page</button>
-        </nav>`;
+        </nav></div></div>`;
 }
