@@ -53,6 +53,7 @@ test_walk(void)
     g_autofree char *shots = NULL;
     g_autofree char *out = NULL;
     g_autofree char *err = NULL;
+    g_autofree char *master = NULL;
     g_autofree char *script = g_build_filename(DV_SOURCE_DIR, "tests", "web", "walk.mjs", NULL);
     g_autofree char *modules = g_build_filename(DV_BUILD_DIR, "web", "npm", "node_modules", NULL);
     const char *args[] = { "--allow-simulated-hosts", NULL };
@@ -73,6 +74,26 @@ test_walk(void)
         dv_test_copy_file(from, to);
     }
     define_domain(vm, dir);
+    /* The catalog tour's pool: a transient dir pool holding the master's
+     * disk (an empty qcow2, as the catalog system tests use). */
+    {
+        g_autofree char *pooldir = g_build_filename(dir, "pool", NULL);
+        g_autofree char *target = g_strdup_printf("--target=%s", pooldir);
+        g_autofree char *pool = g_strdup_printf("%spool", prefix);
+        g_autofree char *o1 = NULL;
+        const char *const pc[] = { "pool-create-as", pool, "dir", target, NULL };
+
+        master = g_strdup_printf("%s/%smaster.qcow2", pooldir, prefix);
+        g_assert_cmpint(g_mkdir(pooldir, 0755), ==, 0);
+        {
+            const char *const mk[] = { "qemu-img", "create", "-q",  "-f",
+                                       "qcow2",    master,   "64M", NULL };
+            g_autofree char *mo = NULL;
+            g_autofree char *me = NULL;
+            g_assert_cmpint(dv_test_spawn(mk, NULL, &mo, &me), ==, 0);
+        }
+        o1 = dv_test_virsh(pc);
+    }
     sim = dv_test_write_host_xml(dir, "sim", "webvm", NVMS);
 
     g_assert_cmpint(g_mkdir(state, 0700), ==, 0);
@@ -109,6 +130,8 @@ test_walk(void)
     g_ptr_array_add(env, g_strdup("DV_DELEG_PASSWORD=deleg-pass-1"));
     g_ptr_array_add(env, g_strdup_printf("DV_GUEST_VM=%s", vm));
     g_ptr_array_add(env, g_strdup_printf("DV_LOCAL_HOST=%slocal", prefix));
+    g_ptr_array_add(env, g_strdup_printf("DV_PREFIX=%s", prefix));
+    g_ptr_array_add(env, g_strdup_printf("DV_MASTER=%s", master));
     g_ptr_array_add(env, g_strdup_printf("DV_SIM_VMS=%d", NVMS));
     g_ptr_array_add(env, g_strdup_printf("DV_SHOTS=%s", shots));
     g_ptr_array_add(env, g_strdup_printf("DV_WEB_NODE_MODULES=%s", modules));

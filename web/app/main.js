@@ -12,6 +12,7 @@ import { DashboardPage } from './pages/dashboard.js';
 import { VmListPage } from './pages/vms.js';
 import { VmPage } from './pages/vm.js';
 import { HostListPage, HostPage } from './pages/hosts.js';
+import { CatalogListPage, CatalogPage } from './pages/catalogs.js';
 
 // pattern → page; `nav` puts it in the navigation, shown only with
 // `privilege` (and not to a storage-redacted user when `storage`).
@@ -21,6 +22,8 @@ const ROUTES = [
     { pattern: /^\/vms\/([^/]+)$/, page: VmPage, privilege: 'vm.read' },
     { pattern: /^\/hosts$/, page: HostListPage, nav: 'Hosts', href: '#/hosts', privilege: 'host.read' },
     { pattern: /^\/hosts\/([^/]+)$/, page: HostPage, privilege: 'host.read' },
+    { pattern: /^\/catalogs$/, page: CatalogListPage, nav: 'Catalogs', href: '#/catalogs', privilege: 'catalog.read' },
+    { pattern: /^\/catalogs\/([^/]+)$/, page: CatalogPage, privilege: 'catalog.read' },
 ];
 
 function visible(r) {
