@@ -86,6 +86,8 @@ export function VmPage({ args }) {
             setActionError(e);
         }
     };
+    // The API gives a VM's disks in its spec (docs/API.md, "VM spec").
+    const disks = (vm.spec && vm.spec.disks) || vm.disks;
     const facts = [
         ['State', html`<${StateBadge} state=${vm.state} />`],
         ['vCPUs', vm.vcpus],
@@ -104,12 +106,12 @@ export function VmPage({ args }) {
         ${actionError && actionError.field && html`<p class="error" role="alert">${actionError.field}: ${actionError.message}</p>`}
         <dl class="facts">${facts.map(([k, v]) => html`<dt>${k}</dt><dd>${v}</dd>`)}</dl>
         ${!storageHidden() &&
-        Array.isArray(vm.disks) &&
+        Array.isArray(disks) &&
         html`<section aria-labelledby="disks-title" data-section="storage">
             <h2 id="disks-title">Disks</h2>
-            <table class="list"><thead><tr><th scope="col">Target</th><th scope="col">Volume</th><th scope="col">Pool</th><th scope="col">Path</th></tr></thead>
-            <tbody>${vm.disks.map(
-                (d) => html`<tr><td>${d.target}</td><td>${d.volume || d.volume_name || ''}</td><td>${d.pool || d.pool_name || ''}</td><td>${d.path || ''}</td></tr>`
+            <table class="list"><thead><tr><th scope="col">Target</th><th scope="col">Device</th><th scope="col">Format</th><th scope="col">Source</th></tr></thead>
+            <tbody>${disks.map(
+                (d) => html`<tr><td>${d.target}</td><td>${d.device || ''}</td><td>${d.format || ''}</td><td>${d.source || d.path || ''}</td></tr>`
             )}</tbody></table>
         </section>`}
         ${can('vm.console') &&
