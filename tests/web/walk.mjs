@@ -529,6 +529,11 @@ try {
     await jobSucceeded(page, 'catalog.rollback', cat, 30000);
     await cats.waitCurrent(1);
     assert.deepEqual(await cats.machines(), [`${env.DV_MACHINE_PREFIX}01:ready:shutoff`, `${env.DV_MACHINE_PREFIX}02:ready:shutoff`]);
+    // A machine started from the grid: its power state follows.
+    await page.click(`li[data-machine="${env.DV_MACHINE_PREFIX}01"] button[data-action=machine-start]`);
+    await jobSucceeded(page, 'catalog.power', cat, 30000);
+    await page.waitForSelector(`li[data-machine="${env.DV_MACHINE_PREFIX}01"][data-power=running]`, { timeout: 5000 });
+    assert.deepEqual(await cats.machines(), [`${env.DV_MACHINE_PREFIX}01:ready:running`, `${env.DV_MACHINE_PREFIX}02:ready:shutoff`]);
     const catRow = (await apiGetAll('/catalogs')).find((c) => c.name === cat);
 
     // Dark theme by the toggle.

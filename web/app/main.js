@@ -100,9 +100,12 @@ function App() {
         window.addEventListener('hashchange', onHash);
         // The session ended (expired, logged out elsewhere): to the login
         // page, and back here after it.
+        // Several reads in flight end with a 401 each: the first moves to
+        // the login page, the others must not drop its `next`.
         on('expired', () => {
             forget();
-            const back = location.hash.startsWith('#/login') ? '' : location.hash.replace(/^#/, '');
+            if (location.hash.startsWith('#/login')) return;
+            const back = location.hash.replace(/^#/, '');
             location.hash = `#/login${back ? `?next=${encodeURIComponent(back)}` : ''}`;
         });
         (async () => {

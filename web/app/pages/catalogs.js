@@ -35,15 +35,44 @@ export function CatalogListPage() {
                 )}</tbody></table>`}`;
 }
 
-function MachineGrid({ machines }) {
+// Power for one machine or all of them: a catalog.power job (at most a
+// share of the catalog at a time, the API's default).
+function usePower(cat) {
+    const [error, setError] = useState(null);
+    const power = async (action, machines) => {
+        setError(null);
+        try {
+            await post(`/catalogs/${cat.id}/power`, machines ? { action, machines } : { action });
+            jobsChanged();
+        } catch (e) {
+            setError(e);
+        }
+    };
+    return [error, power];
+}
+
+function MachineGrid({ cat, machines }) {
+    const [error, power] = usePower(cat);
     if (machines === null) return html`<p class="muted">Loading…</p>`;
     if (machines.length === 0) return html`<p class="muted">No machines.</p>`;
-    return html`<ul class="grid machines" aria-label="Machines">${machines.map(
+    const may = can('vm.power');
+    return html`${may &&
+        html`<div class="actions" role="group" aria-label="Power of every machine">
+            <button data-action="catalog-start" onClick=${() => power('start')}>Start all</button>
+            <button data-action="catalog-shutdown" onClick=${() => power('shutdown')}>Shut down all</button>
+        </div>`}
+        ${error && html`<p class="error" role="alert">${error.field ? `${error.field}: ` : ''}${error.message}</p>`}
+        <ul class="grid machines" aria-label="Machines">${machines.map(
         (m) => html`<li class="machine" data-machine=${m.name} data-provisioning=${m.state} data-power=${m.power_state || 'none'}>
             <strong>${m.vm_id && can('vm.read') ? html`<a href=${`#/vms/${m.vm_id}`}>${m.name}</a>` : m.name}</strong>
             <span><span class="muted">provisioning</span> <${StateBadge} state=${m.state} /></span>
             <span><span class="muted">power</span> ${m.power_state ? html`<${StateBadge} state=${m.power_state} />` : html`<span class="muted">none</span>`}</span>
             ${m.error && html`<span class="error">${m.error}</span>`}
+            ${may &&
+            m.state === 'ready' &&
+            (m.power_state === 'running'
+                ? html`<button class="small" data-action="machine-restart" aria-label=${`Restart ${m.name}`} onClick=${() => power('restart', [m.name])}>Restart</button>`
+                : html`<button class="small" data-action="machine-start" aria-label=${`Start ${m.name}`} onClick=${() => power('start', [m.name])}>Start</button>`)}
         </li>`
     )}</ul>`;
 }
@@ -120,7 +149,7 @@ export function CatalogPage({ args }) {
         </dl>
         <section aria-labelledby="machines-title">
             <h2 id="machines-title">Machines</h2>
-            <${MachineGrid} machines=${machines} />
+            <${MachineGrid} cat=${cat} machines=${machines} />
         </section>
         <section aria-labelledby="images-title">
             <h2 id="images-title">Image history</h2>
