@@ -53,6 +53,10 @@ test_walk(void)
     g_autofree char *shots = NULL;
     g_autofree char *out = NULL;
     g_autofree char *err = NULL;
+    g_autofree char *master = NULL;
+    /* Catalog machines are named by the catalog's scheme (at most 15
+     * characters), not by the test's prefix: unique by pid, removed below. */
+    g_autofree char *machine_prefix = g_strdup_printf("w%d-", (int)(getpid() % 100000));
     g_autofree char *script = g_build_filename(DV_SOURCE_DIR, "tests", "web", "walk.mjs", NULL);
     g_autofree char *modules = g_build_filename(DV_BUILD_DIR, "web", "npm", "node_modules", NULL);
     const char *args[] = { "--allow-simulated-hosts", NULL };
@@ -73,6 +77,26 @@ test_walk(void)
         dv_test_copy_file(from, to);
     }
     define_domain(vm, dir);
+    /* The catalog tour's pool: a transient dir pool holding the master's
+     * disk (an empty qcow2, as the catalog system tests use). */
+    {
+        g_autofree char *pooldir = g_build_filename(dir, "pool", NULL);
+        g_autofree char *target = g_strdup_printf("--target=%s", pooldir);
+        g_autofree char *pool = g_strdup_printf("%spool", prefix);
+        g_autofree char *o1 = NULL;
+        const char *const pc[] = { "pool-create-as", pool, "dir", target, NULL };
+
+        master = g_strdup_printf("%s/%smaster.qcow2", pooldir, prefix);
+        g_assert_cmpint(g_mkdir(pooldir, 0755), ==, 0);
+        {
+            const char *const mk[] = { "qemu-img", "create", "-q",  "-f",
+                                       "qcow2",    master,   "64M", NULL };
+            g_autofree char *mo = NULL;
+            g_autofree char *me = NULL;
+            g_assert_cmpint(dv_test_spawn(mk, NULL, &mo, &me), ==, 0);
+        }
+        o1 = dv_test_virsh(pc);
+    }
     sim = dv_test_write_host_xml(dir, "sim", "webvm", NVMS);
 
     g_assert_cmpint(g_mkdir(state, 0700), ==, 0);
@@ -108,6 +132,10 @@ test_walk(void)
     g_ptr_array_add(env, g_strdup("DV_DELEG_USER=deleg"));
     g_ptr_array_add(env, g_strdup("DV_DELEG_PASSWORD=deleg-pass-1"));
     g_ptr_array_add(env, g_strdup_printf("DV_GUEST_VM=%s", vm));
+    g_ptr_array_add(env, g_strdup_printf("DV_LOCAL_HOST=%slocal", prefix));
+    g_ptr_array_add(env, g_strdup_printf("DV_PREFIX=%s", prefix));
+    g_ptr_array_add(env, g_strdup_printf("DV_MASTER=%s", master));
+    g_ptr_array_add(env, g_strdup_printf("DV_MACHINE_PREFIX=%s", machine_prefix));
     g_ptr_array_add(env, g_strdup_printf("DV_SIM_VMS=%d", NVMS));
     g_ptr_array_add(env, g_strdup_printf("DV_SHOTS=%s", shots));
     g_ptr_array_add(env, g_strdup_printf("DV_WEB_NODE_MODULES=%s", modules));
@@ -116,6 +144,19 @@ test_walk(void)
     {
         const char *argv[] = { "node", script, NULL };
         rc = dv_test_spawn(argv, (const char *const *)env->pdata, &out, &err);
+    }
+    /* The catalog's machines, if the walk ended before deleting it. */
+    for (guint i = 1; i <= 2; i++) {
+        g_autofree char *m = g_strdup_printf("%s0%u", machine_prefix, i);
+        const char *const un[] = { "virsh",    "-q", "-c",      DV_TEST_SYSTEM_URI,
+                                   "undefine", m,    "--nvram", NULL };
+        const char *const ds[] = { "virsh", "-q", "-c", DV_TEST_SYSTEM_URI, "destroy", m, NULL };
+        g_autofree char *o1 = NULL;
+        g_autofree char *e1 = NULL;
+        g_autofree char *o2 = NULL;
+        g_autofree char *e2 = NULL;
+        (void)dv_test_spawn(ds, NULL, &o1, &e1);
+        (void)dv_test_spawn(un, NULL, &o2, &e2);
     }
     g_printerr("walk stdout:\n%s\n", out);
     g_printerr("walk stderr:\n%s\n", err);

@@ -11,6 +11,8 @@ import { LoginPage } from './pages/login.js';
 import { DashboardPage } from './pages/dashboard.js';
 import { VmListPage } from './pages/vms.js';
 import { VmPage } from './pages/vm.js';
+import { HostListPage, HostPage } from './pages/hosts.js';
+import { CatalogListPage, CatalogPage } from './pages/catalogs.js';
 
 // pattern → page; `nav` puts it in the navigation, shown only with
 // `privilege` (and not to a storage-redacted user when `storage`).
@@ -18,6 +20,10 @@ const ROUTES = [
     { pattern: /^\/$/, page: DashboardPage, nav: 'Dashboard', href: '#/' },
     { pattern: /^\/vms$/, page: VmListPage, nav: 'Virtual machines', href: '#/vms', privilege: 'vm.read' },
     { pattern: /^\/vms\/([^/]+)$/, page: VmPage, privilege: 'vm.read' },
+    { pattern: /^\/hosts$/, page: HostListPage, nav: 'Hosts', href: '#/hosts', privilege: 'host.read' },
+    { pattern: /^\/hosts\/([^/]+)$/, page: HostPage, privilege: 'host.read' },
+    { pattern: /^\/catalogs$/, page: CatalogListPage, nav: 'Catalogs', href: '#/catalogs', privilege: 'catalog.read' },
+    { pattern: /^\/catalogs\/([^/]+)$/, page: CatalogPage, privilege: 'catalog.read' },
 ];
 
 function visible(r) {
@@ -94,9 +100,12 @@ function App() {
         window.addEventListener('hashchange', onHash);
         // The session ended (expired, logged out elsewhere): to the login
         // page, and back here after it.
+        // Several reads in flight end with a 401 each: the first moves to
+        // the login page, the others must not drop its `next`.
         on('expired', () => {
             forget();
-            const back = location.hash.startsWith('#/login') ? '' : location.hash.replace(/^#/, '');
+            if (location.hash.startsWith('#/login')) return;
+            const back = location.hash.replace(/^#/, '');
             location.hash = `#/login${back ? `?next=${encodeURIComponent(back)}` : ''}`;
         });
         (async () => {
@@ -124,7 +133,7 @@ function App() {
         const m = loc.path.match(r.pattern);
         if (m && visible(r)) {
             const Page = r.page;
-            return html`<${Offline} /><${Frame} route=${r}><${Page} args=${m.slice(1)} params=${loc.params} /><//>`;
+            return html`<${Offline} /><${Frame} route=${r}><${Page} key=${loc.path} args=${m.slice(1)} params=${loc.params} /><//>`;
         }
     }
     return html`<${Frame}><h1>Not found</h1><p>No page at ${loc.path}. <a href="#/">Dashboard</a></p><//>`;

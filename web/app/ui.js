@@ -9,9 +9,10 @@ export { render, useState, useEffect, useRef, useCallback };
 
 // The API's field error beside its field: `field` is the name the API
 // reports (error.field), `error` the ApiError or null.
-export function Field({ label, name, error, children }) {
+// `form` tells apart two forms of a page with a field of the same name.
+export function Field({ label, name, error, children, form }) {
     const mine = error && error.field === name;
-    const id = `f-${name}`;
+    const id = form ? `f-${form}-${name}` : `f-${name}`;
     return html`<div class="field">
         <label for=${id}>${label}</label>
         ${children(id, mine ? `${id}-err` : undefined)}

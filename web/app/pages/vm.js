@@ -7,6 +7,7 @@ import { get, post } from '../api.js';
 import { can, storageHidden } from '../session.js';
 import { jobsChanged } from '../jobs.js';
 import { GraphicalConsole } from '../vnc.js';
+import { ChangeForm, Snapshots, CloneForm, DeleteVm } from './vm-actions.js';
 
 // action → the states it applies to (the API refuses the others).
 const POWER = [
@@ -85,6 +86,8 @@ export function VmPage({ args }) {
             setActionError(e);
         }
     };
+    // The API gives a VM's disks in its spec (docs/API.md, "VM spec").
+    const disks = (vm.spec && vm.spec.disks) || vm.disks;
     const facts = [
         ['State', html`<${StateBadge} state=${vm.state} />`],
         ['vCPUs', vm.vcpus],
@@ -103,12 +106,12 @@ export function VmPage({ args }) {
         ${actionError && actionError.field && html`<p class="error" role="alert">${actionError.field}: ${actionError.message}</p>`}
         <dl class="facts">${facts.map(([k, v]) => html`<dt>${k}</dt><dd>${v}</dd>`)}</dl>
         ${!storageHidden() &&
-        Array.isArray(vm.disks) &&
+        Array.isArray(disks) &&
         html`<section aria-labelledby="disks-title" data-section="storage">
             <h2 id="disks-title">Disks</h2>
-            <table class="list"><thead><tr><th scope="col">Target</th><th scope="col">Volume</th><th scope="col">Pool</th><th scope="col">Path</th></tr></thead>
-            <tbody>${vm.disks.map(
-                (d) => html`<tr><td>${d.target}</td><td>${d.volume || d.volume_name || ''}</td><td>${d.pool || d.pool_name || ''}</td><td>${d.path || ''}</td></tr>`
+            <table class="list"><thead><tr><th scope="col">Target</th><th scope="col">Device</th><th scope="col">Format</th><th scope="col">Source</th></tr></thead>
+            <tbody>${disks.map(
+                (d) => html`<tr><td>${d.target}</td><td>${d.device || ''}</td><td>${d.format || ''}</td><td>${d.source || d.path || ''}</td></tr>`
             )}</tbody></table>
         </section>`}
         ${can('vm.console') &&
@@ -120,5 +123,15 @@ export function VmPage({ args }) {
         vm.state === 'running' &&
         (vnc
             ? html`<${GraphicalConsole} vm=${vm} /><button onClick=${() => setVnc(false)}>Close graphical console</button>`
-            : html`<button data-action="vnc" onClick=${() => setVnc(true)}>Open graphical console</button>`)}`;
+            : html`<button data-action="vnc" onClick=${() => setVnc(true)}>Open graphical console</button>`)}
+        ${can('vm.snapshot') && html`<${Snapshots} vm=${vm} />`}
+        ${(can('vm.change') || can('vm.create') || can('vm.delete')) &&
+        html`<section aria-labelledby="manage-title" data-section="manage">
+            <h2 id="manage-title">Manage</h2>
+            <div class="forms">
+                ${can('vm.change') && html`<${ChangeForm} key=${`${vm.id}-${vm.vcpus}-${vm.memory_mib}`} vm=${vm} />`}
+                ${can('vm.create') && html`<${CloneForm} vm=${vm} />`}
+            </div>
+            ${can('vm.delete') && html`<${DeleteVm} vm=${vm} />`}
+        </section>`}`;
 }

@@ -2,9 +2,10 @@
 // (name prefix, state, host), sorted within the page on the client (the
 // API pages by name), kept live by reading the page again every second
 // while it is shown (docs/WEB.md, "Live state").
-import { html, useState, useEffect, usePoll, StateBadge } from '../ui.js';
+import { html, useState, useEffect, useRef, usePoll, StateBadge } from '../ui.js';
 import { get, getAll, query } from '../api.js';
 import { can } from '../session.js';
+import { InventoryTree } from '../tree.js';
 
 const PAGE = 50;
 const STATES = ['', 'running', 'paused', 'shutdown', 'shutoff', 'crashed', 'pmsuspended', 'unknown', 'creating', 'missing'];
@@ -30,9 +31,14 @@ export function VmListPage() {
             getAll('/hosts').then((r) => setHosts(Object.fromEntries(r.items.map((h) => [h.id, h.name]))), setError);
     }, []);
 
+    // Only the newest read is shown: one for an older filter may answer
+    // after it.
+    const seq = useRef(0);
     usePoll(async () => {
+        const mine = ++seq.current;
         try {
             const r = await get(`/vms${query({ ...filter, limit: PAGE, cursor })}`);
+            if (mine !== seq.current) return;
             setPage(r);
             setError(null);
         } catch (e) {
@@ -42,7 +48,8 @@ export function VmListPage() {
 
     const setF = (k) => (e) => {
         setCursors([null]);
-        setFilter({ ...filter, [k]: e.target.value });
+        const v = e.target.value;
+        setFilter((f) => ({ ...f, [k]: v }));
     };
     const col = COLUMNS.find((c) => c.key === sort.key);
     const rows = page
@@ -56,10 +63,10 @@ export function VmListPage() {
         : [];
     const sortBy = (key) => setSort({ key, dir: sort.key === key ? -sort.dir : 1 });
 
-    return html`<h1>Virtual machines</h1>
+    return html`<div class="with-tree"><${InventoryTree} /><div class="list-col"><h1>Virtual machines</h1>
         <form class="filters" role="search" onSubmit=${(e) => e.preventDefault()}>
             <label for="vm-filter-name">Name starts with</label>
-            <input id="vm-filter-name" type="search" value=${filter.name_prefix} onInput=${setF('name_prefix')} />
+            <input id="vm-filter-name" type="search" defaultValue=${filter.name_prefix} onInput=${setF('name_prefix')} />
             <label for="vm-filter-state">State</label>
             <select id="vm-filter-state" value=${filter.state} onChange=${setF('state')}>
                 ${STATES.map((s) => html`<option value=${s}>${s || 'any'}</option>`)}
@@ -88,5 +95,5 @@ export function VmListPage() {
             <button disabled=${cursors.length === 1} onClick=${() => setCursors(cursors.slice(0, -1))}>Previous page</button>
             <span>Page ${cursors.length}</span>
             <button disabled=${!page || !page.next_cursor} onClick=${() => setCursors([...cursors, page.next_cursor])}>Next page</button>
-        </nav>`;
+        </nav></div></div>`;
 }
