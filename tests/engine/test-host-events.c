@@ -104,6 +104,28 @@ test_domain_events(gconstpointer data)
     g_assert_true(dv_virt_domain_undefine(vh, outside, NULL, &error));
     g_assert_no_error(error);
     wait_vm_state(engine, "outside1", "missing");
+    /* Defined again under the name (a new UUID): the vanished row takes
+     * it over, the name being the host's; no sync fails on the name. */
+    {
+        g_autofree char *again = NULL;
+        g_autoptr(JsonObject) before = dv_store_find(dv_engine_get_store(engine), &dv_table_vms,
+                                                     "name", "outside1", &error);
+        g_autoptr(JsonObject) after = NULL;
+        g_assert_no_error(error);
+        again = dv_virt_domain_define(vh, xml, NULL, &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(again, !=, outside);
+        wait_vm_state(engine, "outside1", "shutoff");
+        after = dv_store_find(dv_engine_get_store(engine), &dv_table_vms, "name", "outside1",
+                              &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(dv_json_get_string(after, "uuid", ""), ==, again);
+        g_assert_cmpstr(dv_json_get_string(after, "id", ""), ==,
+                        dv_json_get_string(before, "id", ""));
+        g_assert_true(dv_virt_domain_undefine(vh, again, NULL, &error));
+        g_assert_no_error(error);
+        wait_vm_state(engine, "outside1", "missing");
+    }
 
     stats = dv_engine_hosts_watch_get_stats(engine);
     g_assert_cmpint(dv_json_get_int(stats, "connected", 0), ==, 1);

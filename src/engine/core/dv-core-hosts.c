@@ -122,12 +122,33 @@ dv_core_sync_rows(DvStore *store, const DvSyncSpec *spec, JsonArray *existing, G
 {
     g_autoptr(GHashTable) by_key = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+    /* Rows kept when they vanish (VMs: "missing") hold their name, which
+     * is unique on the host: a domain undefined and defined again under
+     * that name (a new UUID) takes the vanished row over instead of
+     * failing every sync on the name. */
+    g_autoptr(GHashTable) vanished_by_name = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GHashTable) wanted = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 
     for (guint i = 0; i < json_array_get_length(existing); i++) {
         JsonObject *row = json_array_get_object_element(existing, i);
         char *key = dv_sync_key(row, spec->key_cols);
         if (key != NULL)
             g_hash_table_replace(by_key, key, row);
+    }
+    if (spec->missing_state != NULL) {
+        for (guint i = 0; i < desired->len; i++) {
+            char *key = dv_sync_key(g_ptr_array_index(desired, i), spec->key_cols);
+            if (key != NULL)
+                g_hash_table_add(wanted, key);
+        }
+        for (guint i = 0; i < json_array_get_length(existing); i++) {
+            JsonObject *row = json_array_get_object_element(existing, i);
+            g_autofree char *key = dv_sync_key(row, spec->key_cols);
+            const char *name = dv_json_get_string(row, "name", NULL);
+            if (key != NULL && name != NULL && !g_hash_table_contains(wanted, key) &&
+                g_strcmp0(dv_json_get_string(row, "state", ""), "creating") != 0)
+                g_hash_table_replace(vanished_by_name, (gpointer)name, row);
+        }
     }
     for (guint i = 0; i < desired->len; i++) {
         JsonObject *want = g_ptr_array_index(desired, i);
@@ -154,6 +175,23 @@ dv_core_sync_rows(DvStore *store, const DvSyncSpec *spec, JsonArray *existing, G
                 if (!dv_store_update(store, spec->def, id, changes, error))
                     return FALSE;
             }
+            g_hash_table_add(seen, (gpointer)id);
+            if (ret_ids != NULL)
+                g_hash_table_replace(ret_ids, g_strdup(key), g_strdup(id));
+        } else if ((row = g_hash_table_lookup(vanished_by_name,
+                                              dv_json_get_string(want, "name", ""))) != NULL) {
+            g_autoptr(JsonObject) changes = json_object_new();
+            const char *id = dv_json_get_string(row, "id", "");
+            GList *members = json_object_get_members(want);
+            for (GList *m = members; m != NULL; m = m->next)
+                json_object_set_member(changes, m->data,
+                                       json_node_copy(json_object_get_member(want, m->data)));
+            g_list_free(members);
+            if (json_object_has_member(row, "updated_at"))
+                json_object_set_int_member(changes, "updated_at", dv_store_now());
+            if (!dv_store_update(store, spec->def, id, changes, error))
+                return FALSE;
+            g_hash_table_remove(vanished_by_name, dv_json_get_string(want, "name", ""));
             g_hash_table_add(seen, (gpointer)id);
             if (ret_ids != NULL)
                 g_hash_table_replace(ret_ids, g_strdup(key), g_strdup(id));
