@@ -773,6 +773,8 @@ dv_virt_pool_forget_if_gone(DvVirtOp *op, const char *pool)
     if (virGetLastErrorCode() != VIR_ERR_NO_STORAGE_POOL)
         return FALSE;
     virResetLastError();
+    g_debug("host %s: the handle of pool %s outlived the pool: looked up again",
+            dv_virt_host_get_id(op->host), pool);
     g_mutex_lock(&op->host->lock);
     if (op->entry->pools != NULL)
         g_hash_table_remove(op->entry->pools, pool);
