@@ -30,6 +30,8 @@ struct _DvVirtConn {
     GHashTable *pools;  /* pool name -> virStoragePoolPtr on @conn (host lock), or NULL */
 };
 
+static void dv_virt_conn_entry_close(DvVirtConn *entry);
+
 struct _DvVirtHost {
     gint refcount;
     DvVirt *virt;       /* strong */
@@ -355,11 +357,8 @@ dv_virt_host_unref(DvVirtHost *host)
     g_mutex_unlock(&virt->lock);
 
     /* No operation can be running: each holds a reference. */
-    for (guint i = 0; i < host->conns->len; i++) {
-        DvVirtConn *entry = g_ptr_array_index(host->conns, i);
-        virConnectClose(entry->conn);
-        g_free(entry);
-    }
+    for (guint i = 0; i < host->conns->len; i++)
+        dv_virt_conn_entry_close(g_ptr_array_index(host->conns, i));
     g_ptr_array_unref(host->conns);
     g_clear_pointer(&host->password, dv_secret_free);
     g_free(host->username);
