@@ -446,6 +446,30 @@ test_pool_prepare(Fixture *fx, gconstpointer data)
     vol_path = g_build_filename(dir, "desk-01-personal.img", NULL);
     g_assert_cmpstr(dv_json_get_string(vol, "path", ""), ==, vol_path);
 
+    /* A lean create names the path in a dir pool; its pool handle, kept by
+     * the connection, outlives the pool defined again under the name (a
+     * new UUID): the next create looks the pool up again. */
+    for (guint round = 0; round < 2; round++) {
+        g_autofree char *lean_name = g_strdup_printf("desk-0%u-lean.img", round + 2);
+        g_autofree char *lean_path = g_build_filename(dir, lean_name, NULL);
+        g_autoptr(JsonObject) lean = NULL;
+
+        if (round == 1) {
+            g_autoptr(JsonObject) again = NULL;
+            g_assert_true(dv_virt_pool_undefine(fx->host, name, NULL, &error));
+            g_assert_no_error(error);
+            g_assert_true(dv_virt_pool_define(fx->host, name, xml, FALSE, NULL, &error));
+            g_assert_no_error(error);
+            again = dv_virt_pool_prepare(fx->host, name, 8 << 20, NULL, &error);
+            g_assert_no_error(error);
+        }
+        lean = dv_virt_volume_create_lean(fx->host, name, lean_name, 1 << 20, "raw", NULL, NULL,
+                                          dir, NULL, &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(dv_json_get_string(lean, "path", ""), ==, lean_path);
+        g_assert_true(g_file_test(lean_path, G_FILE_TEST_IS_REGULAR));
+    }
+
     /* Ready already: nothing to do. */
     g_clear_pointer(&info, json_object_unref);
     info = dv_virt_pool_prepare(fx->host, name, 8 << 20, NULL, &error);

@@ -645,6 +645,62 @@ test_snapshots(Fixture *fx, gconstpointer data)
 /* ---- volumes ---------------------------------------------------------- */
 
 static void
+test_pool_define_dir(Fixture *fx, const char *name, const char *path)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) spec = json_object_new();
+    g_autofree char *xml = NULL;
+
+    json_object_set_string_member(spec, "name", name);
+    json_object_set_string_member(spec, "path", path);
+    xml = dv_virt_pool_xml_new(spec, &error);
+    g_assert_no_error(error);
+    g_assert_true(dv_virt_pool_define(fx->host, name, xml, FALSE, NULL, &error));
+    g_assert_no_error(error);
+    g_assert_true(dv_virt_pool_set_active(fx->host, name, TRUE, NULL, &error));
+    g_assert_no_error(error);
+}
+
+/* A lean create names the path itself in a dir pool, asks for it
+ * otherwise; the pool handle it cached survives its pool being made
+ * again under the same name (a new UUID): the create looks it up again. */
+static void
+test_volume_create_lean(Fixture *fx, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) a = NULL;
+    g_autoptr(JsonObject) b = NULL;
+    g_autoptr(JsonObject) c = NULL;
+    g_autoptr(JsonObject) found = NULL;
+
+    test_pool_define_dir(fx, "lean1", "/lean1");
+    a = dv_virt_volume_create_lean(fx->host, "lean1", "a.img", 1 << 20, "raw", NULL, NULL, "/lean1",
+                                   NULL, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(dv_json_get_string(a, "path", NULL), ==, "/lean1/a.img");
+    found = dv_virt_volume_lookup_by_path(fx->host, "/lean1/a.img", NULL, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(dv_json_get_string(found, "pool", NULL), ==, "lean1");
+
+    g_assert_true(dv_virt_pool_undefine(fx->host, "lean1", NULL, &error));
+    g_assert_no_error(error);
+    test_pool_define_dir(fx, "lean1", "/lean1");
+    b = dv_virt_volume_create_lean(fx->host, "lean1", "b.img", 1 << 20, "raw", NULL, NULL, NULL,
+                                   NULL, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(dv_json_get_string(b, "name", NULL), ==, "b.img");
+    g_assert_cmpstr(dv_json_get_string(b, "path", NULL), ==, "/lean1/b.img");
+
+    /* Gone for good: not found, nothing made. */
+    g_assert_true(dv_virt_pool_undefine(fx->host, "lean1", NULL, &error));
+    g_assert_no_error(error);
+    c = dv_virt_volume_create_lean(fx->host, "lean1", "c.img", 1 << 20, "raw", NULL, NULL, "/lean1",
+                                   NULL, &error);
+    g_assert_null(c);
+    g_assert_error(error, DV_ERROR, DV_ERROR_NOT_FOUND);
+}
+
+static void
 test_volumes(Fixture *fx, gconstpointer data)
 {
     g_autoptr(GError) error = NULL;
@@ -1149,6 +1205,7 @@ main(int argc, char **argv)
     ADD("/drover/virt/domain/gen2", test_domain_gen2);
     ADD("/drover/virt/snapshots", test_snapshots);
     ADD("/drover/virt/volumes", test_volumes);
+    ADD("/drover/virt/volume-create-lean", test_volume_create_lean);
     g_test_add_func("/drover/virt/limits/enforced", test_limits);
     ADD("/drover/virt/limits/test-file-one-connection", test_limits_test_file);
     g_test_add_func("/drover/virt/limits/busy", test_busy);

@@ -93,6 +93,24 @@ gpointer dv_virt_op_fail_null(DvVirtOp *op, GError **error, const char *format, 
  * @op (owned), or NULL with DV_ERROR_NOT_FOUND or another error set. */
 virStoragePoolPtr dv_virt_pool_lookup(DvVirtOp *op, const char *pool, GError **error);
 
+/* At most this many pool handles are kept per connection. */
+#define DV_VIRT_POOL_CACHE_MAX 256
+
+/* The same from the connection's cache of pool handles: no round trip
+ * after the first lookup of @pool on this connection (libvirtd serves
+ * each lookup on a thread of its own, a fifth of its CPU when catalogs
+ * make thousands of volumes).  A handle names the pool by UUID, so one
+ * that outlived its pool (deleted, or made again under the name) fails
+ * the call with VIR_ERR_NO_STORAGE_POOL: the caller then calls
+ * dv_virt_pool_forget_if_gone() and, when it returns TRUE, looks up and
+ * tries once more.  Only for calls that fail before changing anything
+ * when the pool is gone. */
+virStoragePoolPtr dv_virt_pool_lookup_cached(DvVirtOp *op, const char *pool, GError **error);
+
+/* TRUE (and the last libvirt error reset, @pool dropped from the cache)
+ * when the last libvirt call failed because its pool handle is stale. */
+gboolean dv_virt_pool_forget_if_gone(DvVirtOp *op, const char *pool);
+
 /* FALSE with DV_ERROR_NOT_SUPPORTED when @host is on libvirt's test
  * driver, which has no volume streams; @what names what the caller
  * wanted ("upload or download volumes"). */

@@ -15,9 +15,10 @@
  * trip); one that exists already (a retried step) is reused when it has
  * the right size and format, recreated otherwise. */
 static virStorageVolPtr
-dv_virt_upload_target(DvVirtOp *op, virStoragePoolPtr p, const char *pool, const char *name,
+dv_virt_upload_target(DvVirtOp *op, virStoragePoolPtr *pp, const char *pool, const char *name,
                       gsize len, GError **error)
 {
+    virStoragePoolPtr p = *pp;
     g_autoptr(virStorageVol) vol = NULL;
     g_autofree char *xml = NULL;
 
@@ -30,6 +31,15 @@ dv_virt_upload_target(DvVirtOp *op, virStoragePoolPtr p, const char *pool, const
                           "<permissions><mode>0600</mode></permissions></target></volume>",
                           name, len);
     vol = virStorageVolCreateXML(p, xml, 0);
+    if (vol == NULL && dv_virt_pool_forget_if_gone(op, pool)) {
+        /* The cached handle outlived its pool: once more on a fresh one. */
+        g_clear_pointer(pp, dv_virt_pool_free);
+        *pp = dv_virt_pool_lookup_cached(op, pool, error);
+        if (*pp == NULL)
+            return NULL;
+        p = *pp;
+        vol = virStorageVolCreateXML(p, xml, 0);
+    }
     if (vol != NULL)
         return g_steal_pointer(&vol);
     {
@@ -90,10 +100,10 @@ dv_virt_volume_upload(DvVirtHost *host, const char *pool, const char *name, cons
         return FALSE;
     if (!dv_virt_op_begin(&op, host, cancellable, error))
         return FALSE;
-    p = dv_virt_pool_lookup(&op, pool, error);
+    p = dv_virt_pool_lookup_cached(&op, pool, error);
     if (p == NULL)
         return FALSE;
-    vol = dv_virt_upload_target(&op, p, pool, name, len, error);
+    vol = dv_virt_upload_target(&op, &p, pool, name, len, error);
     if (vol == NULL)
         return FALSE;
 

@@ -11,9 +11,9 @@
 /* One creation path for plain and overlay volumes: a backing store always
  * names its format, or libvirt assumes the pool's default (raw). */
 static JsonObject *
-dv_virt_volume_create_full(DvVirtHost *host, const char *pool, const char *name,
-                           guint64 capacity, const char *format, const char *backing,
-                           const char *backing_format, gboolean lean, GCancellable *cancellable,
+dv_virt_volume_create_full(DvVirtHost *host, const char *pool, const char *name, guint64 capacity,
+                           const char *format, const char *backing, const char *backing_format,
+                           gboolean lean, const char *dir, GCancellable *cancellable,
                            GError **error)
 {
     g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
@@ -55,7 +55,7 @@ dv_virt_volume_create_full(DvVirtHost *host, const char *pool, const char *name,
     }
     if (!dv_virt_op_begin(&op, host, cancellable, error))
         return NULL;
-    p = dv_virt_pool_lookup(&op, pool, error);
+    p = dv_virt_pool_lookup_cached(&op, pool, error);
     if (p == NULL)
         return NULL;
     /* allocation 0 keeps raw volumes sparse (no fallocate); compat 1.1
@@ -68,6 +68,14 @@ dv_virt_volume_create_full(DvVirtHost *host, const char *pool, const char *name,
                           qcow2 ? "<compat>1.1</compat>" : "",
                           backing_xml != NULL ? backing_xml : "");
     vol = virStorageVolCreateXML(p, xml, 0);
+    if (vol == NULL && dv_virt_pool_forget_if_gone(&op, pool)) {
+        /* The cached handle outlived its pool: once more on a fresh one. */
+        g_clear_pointer(&p, dv_virt_pool_free);
+        p = dv_virt_pool_lookup_cached(&op, pool, error);
+        if (p == NULL)
+            return NULL;
+        vol = virStorageVolCreateXML(p, xml, 0);
+    }
     if (vol == NULL) {
         g_autoptr(GError) local_error = NULL;
 
@@ -78,6 +86,13 @@ dv_virt_volume_create_full(DvVirtHost *host, const char *pool, const char *name,
     }
     /* GetInfo and GetXMLDesc each make the daemon re-read the new file
      * (and its backing chain); the name and path need no such read. */
+    if (lean && dir != NULL) {
+        JsonObject *obj = json_object_new();
+        g_autofree char *path = g_build_filename(dir, name, NULL);
+        json_object_set_string_member(obj, "name", name);
+        json_object_set_string_member(obj, "path", path);
+        return obj;
+    }
     if (lean) {
         JsonObject *obj;
         char *path = virStorageVolGetPath(vol);
@@ -95,17 +110,17 @@ dv_virt_volume_create_full(DvVirtHost *host, const char *pool, const char *name,
 JsonObject *
 dv_virt_volume_create_lean(DvVirtHost *host, const char *pool, const char *name, guint64 capacity,
                            const char *format, const char *backing, const char *backing_format,
-                           GCancellable *cancellable, GError **error)
+                           const char *dir, GCancellable *cancellable, GError **error)
 {
-    return dv_virt_volume_create_full(host, pool, name, capacity, format, backing, backing_format, TRUE,
-                                      cancellable, error);
+    return dv_virt_volume_create_full(host, pool, name, capacity, format, backing, backing_format,
+                                      TRUE, dir, cancellable, error);
 }
 
 JsonObject *
 dv_virt_volume_create(DvVirtHost *host, const char *pool, const char *name, guint64 capacity,
                       const char *format, GCancellable *cancellable, GError **error)
 {
-    return dv_virt_volume_create_full(host, pool, name, capacity, format, NULL, NULL, FALSE,
+    return dv_virt_volume_create_full(host, pool, name, capacity, format, NULL, NULL, FALSE, NULL,
                                       cancellable, error);
 }
 
@@ -114,8 +129,8 @@ dv_virt_volume_create_overlay(DvVirtHost *host, const char *pool, const char *na
                               const char *backing, const char *backing_format,
                               guint64 capacity, GCancellable *cancellable, GError **error)
 {
-    return dv_virt_volume_create_full(host, pool, name, capacity, "qcow2", backing,
-                                      backing_format, FALSE, cancellable, error);
+    return dv_virt_volume_create_full(host, pool, name, capacity, "qcow2", backing, backing_format,
+                                      FALSE, NULL, cancellable, error);
 }
 
 static gboolean

@@ -27,7 +27,10 @@ struct _DvVirtConn {
     virConnectPtr conn; /* the pool's reference */
     guint users;        /* operations using it now */
     gboolean dead;      /* removed from the pool, freed by its last user */
+    GHashTable *pools;  /* pool name -> virStoragePoolPtr on @conn (host lock), or NULL */
 };
+
+static void dv_virt_conn_entry_close(DvVirtConn *entry);
 
 struct _DvVirtHost {
     gint refcount;
@@ -354,11 +357,8 @@ dv_virt_host_unref(DvVirtHost *host)
     g_mutex_unlock(&virt->lock);
 
     /* No operation can be running: each holds a reference. */
-    for (guint i = 0; i < host->conns->len; i++) {
-        DvVirtConn *entry = g_ptr_array_index(host->conns, i);
-        virConnectClose(entry->conn);
-        g_free(entry);
-    }
+    for (guint i = 0; i < host->conns->len; i++)
+        dv_virt_conn_entry_close(g_ptr_array_index(host->conns, i));
     g_ptr_array_unref(host->conns);
     g_clear_pointer(&host->password, dv_secret_free);
     g_free(host->username);
@@ -595,6 +595,7 @@ dv_virt_conn_entry_close(DvVirtConn *entry)
 {
     if (entry == NULL)
         return;
+    g_clear_pointer(&entry->pools, g_hash_table_unref);
     virConnectClose(entry->conn);
     g_free(entry);
 }
@@ -726,6 +727,58 @@ dv_virt_pool_lookup(DvVirtOp *op, const char *pool, GError **error)
     if (p == NULL)
         return dv_virt_op_fail_null(op, error, "cannot find storage pool %s", pool);
     return p;
+}
+
+static void
+dv_virt_pool_handle_free(gpointer p)
+{
+    virStoragePoolFree(p);
+}
+
+virStoragePoolPtr
+dv_virt_pool_lookup_cached(DvVirtOp *op, const char *pool, GError **error)
+{
+    virStoragePoolPtr p = NULL;
+
+    if (!dv_validate_name("pool", pool, error))
+        return NULL;
+    g_mutex_lock(&op->host->lock);
+    if (op->entry->pools != NULL)
+        p = g_hash_table_lookup(op->entry->pools, pool);
+    if (p != NULL)
+        virStoragePoolRef(p);
+    g_mutex_unlock(&op->host->lock);
+    if (p != NULL)
+        return p;
+    p = dv_virt_pool_lookup(op, pool, error);
+    if (p == NULL)
+        return NULL;
+    g_mutex_lock(&op->host->lock);
+    if (op->entry->pools == NULL)
+        op->entry->pools =
+            g_hash_table_new_full(g_str_hash, g_str_equal, g_free, dv_virt_pool_handle_free);
+    /* Bounded: a connection's cache is dropped when it passes the cap. */
+    if (g_hash_table_size(op->entry->pools) >= DV_VIRT_POOL_CACHE_MAX)
+        g_hash_table_remove_all(op->entry->pools);
+    virStoragePoolRef(p);
+    g_hash_table_replace(op->entry->pools, g_strdup(pool), p);
+    g_mutex_unlock(&op->host->lock);
+    return p;
+}
+
+gboolean
+dv_virt_pool_forget_if_gone(DvVirtOp *op, const char *pool)
+{
+    if (virGetLastErrorCode() != VIR_ERR_NO_STORAGE_POOL)
+        return FALSE;
+    virResetLastError();
+    g_debug("host %s: the handle of pool %s outlived the pool: looked up again",
+            dv_virt_host_get_id(op->host), pool);
+    g_mutex_lock(&op->host->lock);
+    if (op->entry->pools != NULL)
+        g_hash_table_remove(op->entry->pools, pool);
+    g_mutex_unlock(&op->host->lock);
+    return TRUE;
 }
 
 gboolean

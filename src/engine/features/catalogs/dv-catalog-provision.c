@@ -416,6 +416,7 @@ typedef struct {
     char *personal_pool;    /* the catalog's personal disk pool when another, or NULL */
     char *personal_path;    /* its directory, once prepared */
     char *personal_err;     /* why it could not be prepared, or NULL */
+    gboolean personal_dir;  /* that pool is a dir pool */
     guint width;
     GMutex lock;
     char *dead;             /* the host stopped answering: the rest fail fast */
@@ -624,18 +625,20 @@ dv_provision_identity(DvProvision *pv, DvVirtHost *vh, JsonObject *m, const char
 
 /* Creates a volume, or finds the one an earlier attempt made (a create of
  * an existing name is a conflict: then it is looked up, one round trip
- * less than looking first for the common case). */
+ * less than looking first for the common case).  In a dir pool
+ * (@dir_pool) the new volume's path is @pool_path/@name, not asked for. */
 static JsonObject *
-dv_provision_ensure_volume(DvVirtHost *vh, const char *pool, const char *pool_path, const char *name,
-                           const char *backing, const char *format, guint64 capacity, GCancellable *c,
-                           GError **error)
+dv_provision_ensure_volume(DvVirtHost *vh, const char *pool, const char *pool_path,
+                           gboolean dir_pool, const char *name, const char *backing,
+                           const char *format, guint64 capacity, GCancellable *c, GError **error)
 {
     g_autoptr(GError) local = NULL;
     g_autofree char *path = g_build_filename(pool_path, name, NULL);
     JsonObject *vol;
 
-    vol = dv_virt_volume_create_lean(vh, pool, name, capacity, format, backing, backing != NULL ? "qcow2" : NULL, c,
-                                     &local);
+    vol = dv_virt_volume_create_lean(vh, pool, name, capacity, format, backing,
+                                     backing != NULL ? "qcow2" : NULL, dir_pool ? pool_path : NULL,
+                                     c, &local);
     if (vol != NULL)
         return vol;
     if (!g_error_matches(local, DV_ERROR, DV_ERROR_CONFLICT)) {
@@ -680,6 +683,7 @@ dv_provision_machine_steps(DvProvisionHost *ph, JsonObject *m, JsonObject *ch, J
     g_autofree char *pers_name = dv_catalog_volume_name(cname, mname, DV_CATALOG_VOLUME_PERSONAL);
     g_autofree char *id_pool = dv_catalog_identity_pool_name(cname, dv_json_get_int(m, "name_index", 0));
     const char *pool_path;
+    gboolean dir_pool;
     const char *overlay = dv_json_get_string(m, "overlay_path", NULL);
     const char *identity = dv_json_get_string(m, "identity_path", NULL);
     const char *pers = dv_json_get_string(m, "personal_path", NULL);
@@ -731,6 +735,7 @@ dv_provision_machine_steps(DvProvisionHost *ph, JsonObject *m, JsonObject *ch, J
         return FALSE;
     }
     pool_path = dv_json_get_string(ph->pool_row, "path", "/");
+    dir_pool = g_strcmp0(dv_json_get_string(ph->pool_row, "type", ""), "dir") == 0;
 
     /* overlay: none for a pooled machine, whose system disk is the base
      * itself, transient (QEMU makes the overlay at start and drops it at
@@ -752,9 +757,9 @@ dv_provision_machine_steps(DvProvisionHost *ph, JsonObject *m, JsonObject *ch, J
             json_object_set_string_member(ch, "step", "overlay");
         json_object_set_string_member(ch, "base_id", dv_json_get_string(ph->base, "id", ""));
     } else if (!pooled && overlay == NULL) {
-        g_autoptr(JsonObject) vol = dv_provision_ensure_volume(ph->vh, pool, pool_path, disk_name,
-                                                               dv_json_get_string(ph->base, "path", ""), "qcow2",
-                                                               0, c, error);
+        g_autoptr(JsonObject) vol = dv_provision_ensure_volume(
+            ph->vh, pool, pool_path, dir_pool, disk_name, dv_json_get_string(ph->base, "path", ""),
+            "qcow2", 0, c, error);
         if (vol == NULL) {
             g_prefix_error(error, "overlay: ");
             return FALSE;
@@ -798,6 +803,7 @@ dv_provision_machine_steps(DvProvisionHost *ph, JsonObject *m, JsonObject *ch, J
         vol =
             dv_provision_ensure_volume(ph->vh, ph->personal_pool != NULL ? ph->personal_pool : pool,
                                        ph->personal_path != NULL ? ph->personal_path : pool_path,
+                                       ph->personal_pool != NULL ? ph->personal_dir : dir_pool,
                                        pers_name, NULL, "raw", (guint64)personal << 20, c, error);
         if (vol == NULL) {
             g_prefix_error(error, "personal: ");
@@ -1086,6 +1092,7 @@ dv_provision_host_personal_pool(DvProvisionHost *ph)
                dv_json_get_string(ph->host, "name", ""),
                dv_json_get_bool(info, "built", FALSE) ? "built and started" : "started");
     ph->personal_path = g_strdup(dv_json_get_string(info, "path", "/"));
+    ph->personal_dir = g_strcmp0(dv_json_get_string(info, "type", ""), "dir") == 0;
 }
 
 static gpointer
