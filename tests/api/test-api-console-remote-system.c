@@ -36,7 +36,34 @@ env_required(const char *name)
 typedef struct {
     GByteArray *in;
     gboolean closed;
+    GByteArray *all; /* every byte received (NULL: not kept), for rfb_desync() */
+    gsize taken;     /* of which the parser consumed this many */
 } Rfb;
+
+/* The parser met what is no RFB message: the stream as received goes
+ * to a file for a post-mortem (where it parses, where not), and the
+ * bytes around the failing offset are shown. */
+static void G_GNUC_NORETURN G_GNUC_PRINTF(2, 3) rfb_desync(Rfb *r, const char *format, ...)
+{
+    g_autofree char *what = NULL;
+    g_autofree char *path = NULL;
+    g_autoptr(GString) around = g_string_new(NULL);
+    va_list ap;
+
+    va_start(ap, format);
+    what = g_strdup_vprintf(format, ap);
+    va_end(ap);
+    if (r->all != NULL) {
+        path = g_strdup_printf("%s/dvrfb-%d-%" G_GSIZE_FORMAT ".bin", g_get_tmp_dir(), getpid(),
+                               r->taken);
+        (void)g_file_set_contents(path, (const char *)r->all->data, r->all->len, NULL);
+        for (gsize i = r->taken >= 16 ? r->taken - 16 : 0; i < MIN(r->taken + 16, r->all->len); i++)
+            g_string_append_printf(around, i == r->taken ? "[%02x]" : " %02x", r->all->data[i]);
+    }
+    g_error("%s at stream offset %" G_GSIZE_FORMAT " of %u received (%s; the stream: %s)", what,
+            r->taken, r->all != NULL ? r->all->len : 0, around->str,
+            path != NULL ? path : "not kept");
+}
 
 static void
 rfb_message(SoupWebsocketConnection *ws, gint type, GBytes *message, gpointer user_data)
@@ -45,6 +72,8 @@ rfb_message(SoupWebsocketConnection *ws, gint type, GBytes *message, gpointer us
     gsize len;
     const guint8 *p = g_bytes_get_data(message, &len);
     g_byte_array_append(r->in, p, (guint)len);
+    if (r->all != NULL)
+        g_byte_array_append(r->all, p, (guint)len);
 }
 
 static void
@@ -83,6 +112,12 @@ rfb_connect(DvTestDaemon *d, const char *path, Rfb *r)
     char *protocols[] = { "binary", NULL };
     RfbConnecting c = { .r = r };
 
+    /* A new stream: kept whole for rfb_desync(). */
+    if (r->all == NULL)
+        r->all = g_byte_array_new();
+    g_byte_array_set_size(r->all, 0);
+    r->taken = 0;
+
     soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization", auth);
     soup_session_websocket_connect_async(session, msg, NULL, protocols, G_PRIORITY_DEFAULT, NULL,
                                          rfb_connected, &c);
@@ -119,6 +154,7 @@ rfb_take(Rfb *r, guint8 *out, guint n, const char *what)
     if (out != NULL)
         memcpy(out, r->in->data, n);
     g_byte_array_remove_range(r->in, 0, n);
+    r->taken += n;
 }
 
 static guint32
@@ -210,7 +246,7 @@ rfb_read_update(Rfb *r, guint bpp, GChecksum *sum, int *ret_leds, gboolean *ret_
             rfb_take(r, NULL, be32(cut + 3), "cut text");
             continue;
         }
-        g_error("unexpected server message type %u", head[0]);
+        rfb_desync(r, "unexpected server message type %u", head[0]);
     }
     rfb_take(r, head + 1, 3, "FramebufferUpdate");
     for (guint i = 0, n = (guint)head[2] << 8 | head[3]; i < n; i++) {
@@ -231,6 +267,7 @@ rfb_read_update(Rfb *r, guint bpp, GChecksum *sum, int *ret_leds, gboolean *ret_
                 if (r->in->data[k] != r->in->data[k % bpp])
                     *ret_varied = TRUE;
             g_byte_array_remove_range(r->in, 0, (guint)len);
+            r->taken += len;
             pixels += len;
         } else if (enc == -223) {
             if (ret_resized != NULL) {
@@ -243,7 +280,10 @@ rfb_read_update(Rfb *r, guint bpp, GChecksum *sum, int *ret_leds, gboolean *ret_
             if (ret_leds != NULL)
                 *ret_leds = led;
         } else {
-            g_error("unexpected encoding %d (only Raw and LED state were asked for)", enc);
+            rfb_desync(r,
+                       "unexpected encoding %d in a rectangle at %ux%u+%u+%u (Raw, DesktopSize and "
+                       "LED state were asked for)",
+                       enc, w, h, (guint)rect[0] << 8 | rect[1], (guint)rect[2] << 8 | rect[3]);
         }
     }
     return pixels;
@@ -457,7 +497,7 @@ test_remote(void)
     g_autoptr(DvTestDaemon) d = NULL;
     g_autoptr(GString) responses = g_string_new(NULL);
     SoupWebsocketConnection *ws;
-    Rfb r = { g_byte_array_new(), FALSE };
+    Rfb r = { g_byte_array_new(), FALSE, NULL, 0 };
     guint width;
     guint height;
     guint bpp;
@@ -662,6 +702,7 @@ test_remote(void)
                            NULL, NULL);
         (void)g_unlink(monitor_log);
     }
+    g_clear_pointer(&r.all, g_byte_array_unref);
 }
 
 static void
