@@ -11,9 +11,11 @@ RUN_ARGS ?= --allow-simulated-hosts
 .PHONY: all deps build run check check-asan check-leaks bench deb clean
 
 ASAN_BUILD ?= $(BUILD)-asan
-# The suite "slow" (tests of minutes that exercise no C path the others do
-# not) runs in the regular pass only.
-ASAN_SUITES ?= --suite unit --suite store --suite api --suite engine --suite keys --suite fuzz --suite upgrade --no-suite slow
+# The suite "no-asan" runs in the regular pass only: migrate-system (minutes
+# on two daemons), and the console tests whose libsoup 3.2.3 WebSocket
+# client asserts in its own finalize under the sanitizer's timing
+# (docs/TESTING.md, "Sanitizers"); droverd's console code is the same in both.
+ASAN_SUITES ?= --suite unit --suite store --suite api --suite engine --suite keys --suite fuzz --suite upgrade --no-suite no-asan
 
 all: build
 

@@ -125,7 +125,7 @@ test_journal_fields(void)
     g_autofree char *pid_match = NULL;
     g_autofree char *stream_match = NULL;
     JsonObject *e;
-    const char *pid;
+    g_autofree char *pid = NULL; /* the identifier dies with the process */
 
     g_assert_cmpint(fstat(stream, &st), ==, 0);
     journal_stream = g_strdup_printf("%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT, (guint64)st.st_dev,
@@ -135,7 +135,7 @@ test_journal_fields(void)
     d = dv_test_daemon_start_with_stderr(NULL, NULL, stream);
     g_unsetenv("JOURNAL_STREAM");
     g_assert_nonnull(d);
-    pid = g_subprocess_get_identifier(d->proc);
+    pid = g_strdup(g_subprocess_get_identifier(d->proc));
     pid_match = g_strdup_printf("_PID=%s", pid);
 
     job = dv_test_run_job(d, "POST", "/api/v1/hosts",

@@ -162,6 +162,13 @@ wait_log_after(DvTestDaemon *d, const char *want, guint before, guint timeout_s)
             return;
         g_usleep(50 * 1000);
     }
+    {
+        g_autofree char *file = g_build_filename(d->state_dir, "droverd.err", NULL);
+        g_autofree char *text = NULL;
+        if (g_file_get_contents(file, &text, NULL, NULL))
+            g_printerr("--- %s (last 4000 bytes) ---\n%s\n--- end ---\n", file,
+                       text + (strlen(text) > 4000 ? strlen(text) - 4000 : 0));
+    }
     g_error("droverd (%s) did not log \"%s\" within %u s", d->state_dir, want, timeout_s);
 }
 
