@@ -259,25 +259,6 @@ tty_console(DvTestDaemon *d, const char *vm, char **ret_text)
 }
 
 static void
-define_domain(const char *name, const char *dir, gboolean echo)
-{
-    g_autofree char *xml = g_markup_printf_escaped(
-        "<domain type='qemu'><name>%s</name><memory unit='MiB'>128</memory><vcpu>1</vcpu>"
-        "<os><type arch='x86_64' machine='pc'>hvm</type><kernel>%s/vmlinuz</kernel>"
-        "<initrd>%s/initrd.img</initrd><cmdline>console=ttyS0 quiet%s</cmdline></os>"
-        "<features><acpi/></features><on_poweroff>destroy</on_poweroff>"
-        "<devices><serial type='pty'><target port='0'/></serial>"
-        "<console type='pty'><target type='serial' port='0'/></console></devices></domain>",
-        name, dir, dir, echo ? " drover.echo" : "");
-    g_autofree char *file = g_strdup_printf("%s/%s.xml", dir, name);
-    g_autofree char *out = NULL;
-    const char *const args[] = { "define", file, NULL };
-
-    g_assert_true(g_file_set_contents(file, xml, -1, NULL));
-    out = dv_test_virsh(args);
-}
-
-static void
 test_console(void)
 {
     g_autofree char *prefix = dv_test_system_prefix_new("dvcon", getppid());
@@ -300,14 +281,10 @@ test_console(void)
     gint64 rtt_sum = 0;
     const guint rounds = 5;
 
-    for (guint i = 0; i < 2; i++) {
-        const char *file = i == 0 ? "vmlinuz" : "initrd.img";
-        g_autofree char *from = g_build_filename(guest_dir(), file, NULL);
-        g_autofree char *to = g_build_filename(dir, file, NULL);
-        dv_test_copy_file(from, to);
-    }
-    define_domain(vm, dir, TRUE);
-    define_domain(other, dir, FALSE);
+    g_free(dv_test_tiny_guest_copy(DV_TINY_GUEST_CACHE_DIR, dir, "vmlinuz"));
+    g_free(dv_test_tiny_guest_copy(DV_TINY_GUEST_CACHE_DIR, dir, "initrd.img"));
+    dv_test_tiny_guest_define(vm, dir, TRUE, FALSE);
+    dv_test_tiny_guest_define(other, dir, FALSE, FALSE);
 
     /* Tickets last 2 s here (DV_DEBUG_JOBS=1 is on in test daemons). */
     g_setenv("DV_DEBUG_CONSOLE_TICKET_SECONDS", "2", TRUE);
@@ -700,13 +677,9 @@ test_churn(void)
     Viewer *watcher;
     guint status = 0;
 
-    for (guint i = 0; i < 2; i++) {
-        const char *file = i == 0 ? "vmlinuz" : "initrd.img";
-        g_autofree char *from = g_build_filename(guest_dir(), file, NULL);
-        g_autofree char *to = g_build_filename(dir, file, NULL);
-        dv_test_copy_file(from, to);
-    }
-    define_domain(vm, dir, TRUE);
+    g_free(dv_test_tiny_guest_copy(DV_TINY_GUEST_CACHE_DIR, dir, "vmlinuz"));
+    g_free(dv_test_tiny_guest_copy(DV_TINY_GUEST_CACHE_DIR, dir, "initrd.img"));
+    dv_test_tiny_guest_define(vm, dir, TRUE, FALSE);
     g_assert_cmpint(g_mkdir(state, 0700), ==, 0);
     d = dv_test_daemon_start(state, NULL);
     daemon_log = g_build_filename(state, "droverd.err", NULL);

@@ -245,6 +245,31 @@ dv_test_tiny_guest_copy(const char *cache_dir, const char *dir, const char *name
     return dst;
 }
 
+void
+dv_test_tiny_guest_define(const char *name, const char *dir, gboolean echo, gboolean vnc)
+{
+    g_autofree char *head = g_markup_printf_escaped(
+        "<domain type='qemu'><name>%s</name><memory unit='MiB'>128</memory><vcpu>1</vcpu>"
+        "<os><type arch='x86_64' machine='pc'>hvm</type><kernel>%s/vmlinuz</kernel>"
+        "<initrd>%s/initrd.img</initrd><cmdline>console=ttyS0 quiet%s</cmdline></os>"
+        "<features><acpi/></features><on_poweroff>destroy</on_poweroff>"
+        "<devices><serial type='pty'><target port='0'/></serial>"
+        "<console type='pty'><target type='serial' port='0'/></console>",
+        name, dir, dir, echo ? " drover.echo" : "");
+    g_autofree char *xml =
+        g_strconcat(head,
+                    vnc ? "<graphics type='vnc' autoport='yes' "
+                          "listen='127.0.0.1'/><video><model type='vga'/></video>"
+                        : "",
+                    "</devices></domain>", NULL);
+    g_autofree char *file = g_strdup_printf("%s/%s.xml", dir, name);
+    g_autofree char *out = NULL;
+    const char *const args[] = { "define", file, NULL };
+
+    g_assert_true(g_file_set_contents(file, xml, -1, NULL));
+    out = dv_test_virsh(args);
+}
+
 double
 dv_test_wait_log(const char *log, const char *want, guint timeout_s)
 {

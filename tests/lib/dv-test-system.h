@@ -58,6 +58,13 @@ void dv_test_tiny_guest_build(const char *script, const char *dir, const char *m
  * dv_test_tiny_guest_dir()) into @dir; returns the copy's path (owned). */
 char *dv_test_tiny_guest_copy(const char *cache_dir, const char *dir, const char *name);
 
+/* Defines (virsh define on qemu:///system, the XML in @dir/@name.xml)
+ * the tiny guest @name booting @dir/vmlinuz and @dir/initrd.img (see
+ * dv_test_tiny_guest_copy()), 128 MiB, its serial console a pty;
+ * "drover.echo" on its command line when @echo, a VNC display on
+ * 127.0.0.1 with VGA video when @vnc. */
+void dv_test_tiny_guest_define(const char *name, const char *dir, gboolean echo, gboolean vnc);
+
 /* Waits until the file @log has a line containing @want; returns the wait
  * in seconds, or ends the test with the log after @timeout_s. */
 double dv_test_wait_log(const char *log, const char *want, guint timeout_s);
