@@ -250,6 +250,7 @@ dv_virt_domain_migrate(DvVirtHost *host, const char *uuid, const char *dest_uri,
     g_autoptr(virDomain) dom = NULL;
     g_autoptr(virDomain) watch_dom = NULL;
     g_autoptr(JsonObject) last = NULL;
+    gint64 disk_max = 0;
     g_autoptr(GThread) thread = NULL;
     DvMigrateRun run = { 0 };
     guint interval_ms = mp->progress_interval_ms > 0 ? mp->progress_interval_ms
@@ -334,6 +335,11 @@ dv_virt_domain_migrate(DvVirtHost *host, const char *uuid, const char *dest_uri,
         if (now == NULL)
             continue;
         samples++;
+        /* Near the switch-over a sample may count no disk bytes (the
+         * mirror is over): the job moved the most any sample saw. */
+        disk_max =
+            MAX(disk_max,
+                json_object_get_int_member_with_default(now, VIR_DOMAIN_JOB_DISK_PROCESSED, 0));
         if (progress != NULL)
             progress(now, user_data);
         g_clear_pointer(&last, json_object_unref);
@@ -363,6 +369,8 @@ dv_virt_domain_migrate(DvVirtHost *host, const char *uuid, const char *dest_uri,
     g_clear_error(&run.error);
 
     out = last != NULL ? json_object_ref(last) : json_object_new();
+    if (json_object_get_int_member_with_default(out, VIR_DOMAIN_JOB_DISK_PROCESSED, 0) < disk_max)
+        json_object_set_int_member(out, VIR_DOMAIN_JOB_DISK_PROCESSED, disk_max);
     json_object_set_int_member(out, "percent", 100);
     json_object_set_int_member(out, "elapsed_ms", (g_get_monotonic_time() - start) / 1000);
     json_object_set_int_member(out, "samples", samples);
