@@ -2,7 +2,6 @@
 
 #include "dv-bench.h"
 
-#include <libsoup/soup.h>
 #include <string.h>
 
 double
@@ -90,58 +89,4 @@ dv_bench_cleanup_host(const char *prefix, const char *pool, const char *dir)
         const char *const rm[] = { "rm", "-rf", "--", dir, NULL };
         dv_bench_run_argv(rm, TRUE);
     }
-}
-
-struct DvBenchScraper {
-    char *url;
-    char *token;
-    gint stop;
-    guint scrapes;
-    GThread *thread;
-};
-
-static gpointer
-scraper_thread(gpointer data)
-{
-    DvBenchScraper *sc = data;
-    g_autoptr(SoupSession) session = soup_session_new();
-    g_autofree char *auth = g_strdup_printf("Bearer %s", sc->token);
-
-    while (!g_atomic_int_get(&sc->stop)) {
-        g_autoptr(SoupMessage) msg = soup_message_new("GET", sc->url);
-        g_autoptr(GBytes) body = NULL;
-        soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization", auth);
-        body = soup_session_send_and_read(session, msg, NULL, NULL);
-        if (body == NULL || soup_message_get_status(msg) != 200)
-            g_error("GET /metrics: HTTP %u", soup_message_get_status(msg));
-        sc->scrapes++;
-        for (guint i = 0; i < 10 && !g_atomic_int_get(&sc->stop); i++)
-            g_usleep(100 * 1000);
-    }
-    return NULL;
-}
-
-DvBenchScraper *
-dv_bench_scraper_start(const char *base_url, const char *token)
-{
-    DvBenchScraper *sc = g_new0(DvBenchScraper, 1);
-
-    sc->url = g_strdup_printf("%s/metrics", base_url);
-    sc->token = g_strdup(token);
-    sc->thread = g_thread_new("scraper", scraper_thread, sc);
-    return sc;
-}
-
-guint
-dv_bench_scraper_stop(DvBenchScraper *sc)
-{
-    guint n;
-
-    g_atomic_int_set(&sc->stop, 1);
-    g_thread_join(sc->thread);
-    n = sc->scrapes;
-    g_free(sc->url);
-    g_free(sc->token);
-    g_free(sc);
-    return n;
 }

@@ -20,12 +20,4 @@ char *dv_bench_load_average(void);
  * stopped; a transient pool goes with it) and @dir (may be NULL). */
 void dv_bench_cleanup_host(const char *prefix, const char *pool, const char *dir);
 
-/* A thread that reads @base_url/metrics with @token as the bearer every
- * second, as a Prometheus server would; ends the benchmark when a scrape
- * is not a 200. */
-typedef struct DvBenchScraper DvBenchScraper;
-DvBenchScraper *dv_bench_scraper_start(const char *base_url, const char *token);
-/* Stops and frees @sc; returns how many scrapes it made. */
-guint dv_bench_scraper_stop(DvBenchScraper *sc);
-
 G_END_DECLS

@@ -34,6 +34,34 @@ typedef struct {
     char **paths;
 } Options;
 
+typedef struct {
+    char *url;
+    const char *token;
+    gint stop;
+    guint scrapes;
+} Scraper;
+
+static gpointer
+scraper_thread(gpointer data)
+{
+    Scraper *sc = data;
+    g_autoptr(SoupSession) session = soup_session_new();
+    g_autofree char *auth = g_strdup_printf("Bearer %s", sc->token);
+
+    while (!g_atomic_int_get(&sc->stop)) {
+        g_autoptr(SoupMessage) msg = soup_message_new("GET", sc->url);
+        g_autoptr(GBytes) body = NULL;
+        soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization", auth);
+        body = soup_session_send_and_read(session, msg, NULL, NULL);
+        if (body == NULL || soup_message_get_status(msg) != 200)
+            g_error("GET /metrics: HTTP %u", soup_message_get_status(msg));
+        sc->scrapes++;
+        for (guint i = 0; i < 10 && !g_atomic_int_get(&sc->stop); i++)
+            g_usleep(100 * 1000);
+    }
+    return NULL;
+}
+
 /* Requests per second over @seconds, asking @paths in turn. */
 static double
 pass_rps(SoupSession *session, const char *base, const char *token, char **paths, gint seconds)
@@ -143,8 +171,8 @@ main(int argc, char **argv)
     g_print("\n  load average before: %s\n", load0);
     for (gint r = 0; r < o.rounds; r++) {
         for (guint i = 0; i < G_N_ELEMENTS(order); i++) {
-            DvBenchScraper *sc = NULL;
-            guint n_scrapes = 0;
+            Scraper sc = { .url = g_strdup_printf("%s/metrics", d->url), .token = d->token };
+            GThread *t = NULL;
             g_autofree char *scrapes = NULL;
             double v;
             if (on != order[i]) {
@@ -153,13 +181,16 @@ main(int argc, char **argv)
                 g_usleep(200 * 1000);
             }
             if (on && !o.no_scrape)
-                sc = dv_bench_scraper_start(d->url, d->token);
+                t = g_thread_new("scraper", scraper_thread, &sc);
             v = pass_rps(session, d->url, d->token, paths, o.seconds);
-            if (sc != NULL)
-                n_scrapes = dv_bench_scraper_stop(sc);
+            if (t != NULL) {
+                g_atomic_int_set(&sc.stop, 1);
+                g_thread_join(t);
+            }
+            g_free(sc.url);
             g_array_append_val(rps[on], v);
             sum[on] += v;
-            scrapes = on ? g_strdup_printf(" (%u scrapes)", n_scrapes) : g_strdup("");
+            scrapes = on ? g_strdup_printf(" (%u scrapes)", sc.scrapes) : g_strdup("");
             g_print("  round %d pass %u, metrics %-3s: %8.1f requests/s%s\n", r + 1, i + 1,
                     on ? "on" : "off", v, scrapes);
         }

@@ -9,7 +9,6 @@
  * afterwards, pass or fail. */
 #define G_LOG_DOMAIN "DvTestApiConsoleSystem"
 
-#include "dv-test-rfb.h"
 #include "dv-test-system.h"
 #include "dv-test-util.h"
 
@@ -259,6 +258,25 @@ tty_console(DvTestDaemon *d, const char *vm, char **ret_text)
 }
 
 static void
+define_domain(const char *name, const char *dir, gboolean echo)
+{
+    g_autofree char *xml = g_markup_printf_escaped(
+        "<domain type='qemu'><name>%s</name><memory unit='MiB'>128</memory><vcpu>1</vcpu>"
+        "<os><type arch='x86_64' machine='pc'>hvm</type><kernel>%s/vmlinuz</kernel>"
+        "<initrd>%s/initrd.img</initrd><cmdline>console=ttyS0 quiet%s</cmdline></os>"
+        "<features><acpi/></features><on_poweroff>destroy</on_poweroff>"
+        "<devices><serial type='pty'><target port='0'/></serial>"
+        "<console type='pty'><target type='serial' port='0'/></console></devices></domain>",
+        name, dir, dir, echo ? " drover.echo" : "");
+    g_autofree char *file = g_strdup_printf("%s/%s.xml", dir, name);
+    g_autofree char *out = NULL;
+    const char *const args[] = { "define", file, NULL };
+
+    g_assert_true(g_file_set_contents(file, xml, -1, NULL));
+    out = dv_test_virsh(args);
+}
+
+static void
 test_console(void)
 {
     g_autofree char *prefix = dv_test_system_prefix_new("dvcon", getppid());
@@ -281,10 +299,14 @@ test_console(void)
     gint64 rtt_sum = 0;
     const guint rounds = 5;
 
-    g_free(dv_test_tiny_guest_copy(DV_TINY_GUEST_CACHE_DIR, dir, "vmlinuz"));
-    g_free(dv_test_tiny_guest_copy(DV_TINY_GUEST_CACHE_DIR, dir, "initrd.img"));
-    dv_test_tiny_guest_define(vm, dir, TRUE, FALSE);
-    dv_test_tiny_guest_define(other, dir, FALSE, FALSE);
+    for (guint i = 0; i < 2; i++) {
+        const char *file = i == 0 ? "vmlinuz" : "initrd.img";
+        g_autofree char *from = g_build_filename(guest_dir(), file, NULL);
+        g_autofree char *to = g_build_filename(dir, file, NULL);
+        dv_test_copy_file(from, to);
+    }
+    define_domain(vm, dir, TRUE);
+    define_domain(other, dir, FALSE);
 
     /* Tickets last 2 s here (DV_DEBUG_JOBS=1 is on in test daemons). */
     g_setenv("DV_DEBUG_CONSOLE_TICKET_SECONDS", "2", TRUE);
@@ -677,9 +699,13 @@ test_churn(void)
     Viewer *watcher;
     guint status = 0;
 
-    g_free(dv_test_tiny_guest_copy(DV_TINY_GUEST_CACHE_DIR, dir, "vmlinuz"));
-    g_free(dv_test_tiny_guest_copy(DV_TINY_GUEST_CACHE_DIR, dir, "initrd.img"));
-    dv_test_tiny_guest_define(vm, dir, TRUE, FALSE);
+    for (guint i = 0; i < 2; i++) {
+        const char *file = i == 0 ? "vmlinuz" : "initrd.img";
+        g_autofree char *from = g_build_filename(guest_dir(), file, NULL);
+        g_autofree char *to = g_build_filename(dir, file, NULL);
+        dv_test_copy_file(from, to);
+    }
+    define_domain(vm, dir, TRUE);
     g_assert_cmpint(g_mkdir(state, 0700), ==, 0);
     d = dv_test_daemon_start(state, NULL);
     daemon_log = g_build_filename(state, "droverd.err", NULL);
@@ -756,6 +782,168 @@ test_churn(void)
 
 /* --- the VNC display through the WebSocket (RFB passthrough) -------------------- */
 
+typedef struct {
+    GByteArray *in;
+    gboolean closed;
+} Rfb;
+
+static void
+rfb_message(SoupWebsocketConnection *ws, gint type, GBytes *message, gpointer user_data)
+{
+    Rfb *r = user_data;
+    gsize len;
+    const guint8 *p = g_bytes_get_data(message, &len);
+    g_byte_array_append(r->in, p, (guint)len);
+}
+
+static void
+rfb_closed(SoupWebsocketConnection *ws, gpointer user_data)
+{
+    ((Rfb *)user_data)->closed = TRUE;
+}
+
+typedef struct {
+    gboolean done;
+    SoupWebsocketConnection *ws;
+    GError *error;
+    Rfb *r;
+} RfbConnecting;
+
+static void
+rfb_connected(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+    RfbConnecting *c = user_data;
+    c->ws = soup_session_websocket_connect_finish(SOUP_SESSION(source), res, &c->error);
+    if (c->ws != NULL) {
+        g_signal_connect(c->ws, "message", G_CALLBACK(rfb_message), c->r);
+        g_signal_connect(c->ws, "closed", G_CALLBACK(rfb_closed), c->r);
+    }
+    c->done = TRUE;
+}
+
+/* A noVNC-like client: subprotocol "binary".  NULL when refused. */
+static SoupWebsocketConnection *
+rfb_connect(DvTestDaemon *d, const char *path, const char *token, Rfb *r, guint *ret_status)
+{
+    g_autofree char *http = g_strconcat(d->url, path, NULL);
+    g_autofree char *url = g_strconcat("ws", http + strlen("http"), NULL);
+    g_autoptr(SoupMessage) msg = soup_message_new("GET", url);
+    g_autoptr(SoupSession) session = soup_session_new();
+    char *protocols[] = { "binary", NULL };
+    RfbConnecting c = { .r = r };
+
+    if (token != NULL) {
+        g_autofree char *auth = g_strdup_printf("Bearer %s", token);
+        soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization", auth);
+    }
+    soup_session_websocket_connect_async(session, msg, NULL, protocols, G_PRIORITY_DEFAULT, NULL,
+                                         rfb_connected, &c);
+    while (!c.done)
+        g_main_context_iteration(NULL, TRUE);
+    *ret_status = soup_message_get_status(msg);
+    if (c.ws == NULL) {
+        g_test_message("%s: %u (%s)", path, *ret_status, c.error->message);
+        g_error_free(c.error);
+        return NULL;
+    }
+    return c.ws;
+}
+
+/* Waits until @r holds @n bytes (the RFB stream is not message-aligned). */
+static void
+rfb_need(Rfb *r, guint n, const char *what)
+{
+    gint64 end = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+
+    while (r->in->len < n) {
+        if (g_get_monotonic_time() > end || r->closed) {
+            g_autofree char *log = NULL;
+            if (daemon_log != NULL && g_file_get_contents(daemon_log, &log, NULL, NULL))
+                g_printerr("--- droverd ---\n%s\n--- end ---\n", log);
+            g_error("no %s from the display (%u of %u bytes; closed: %d)", what, r->in->len, n,
+                    r->closed);
+        }
+        g_main_context_iteration(NULL, FALSE);
+        g_usleep(200);
+    }
+}
+
+static void
+rfb_take(Rfb *r, guint8 *out, guint n, const char *what)
+{
+    rfb_need(r, n, what);
+    if (out != NULL)
+        memcpy(out, r->in->data, n);
+    g_byte_array_remove_range(r->in, 0, n);
+}
+
+/* RFB 3.8 up to ServerInit: the version banner, security type None (the
+ * only one offered: droverd's connection skips the display's password),
+ * ClientInit shared.  Returns the framebuffer's size. */
+static void
+rfb_handshake(SoupWebsocketConnection *ws, Rfb *r, const char *label, guint *ret_width,
+              guint *ret_height)
+{
+    guint8 banner[12];
+    guint8 n_types;
+    guint8 types[16];
+    guint8 result[4];
+    guint8 init[24];
+    guint8 shared = 1;
+    guint32 name_len;
+    guint8 none = 1;
+
+    rfb_take(r, banner, 12, "version banner");
+    if (memcmp(banner, "RFB 003.", 8) != 0)
+        g_error("%s: not an RFB banner: %02x %02x %02x %02x %02x %02x", label, banner[0], banner[1],
+                banner[2], banner[3], banner[4], banner[5]);
+    g_test_message("display: %.11s", (const char *)banner);
+    soup_websocket_connection_send_binary(ws, "RFB 003.008\n", 12);
+    rfb_take(r, &n_types, 1, "security types");
+    g_assert_cmpuint(n_types, >=, 1);
+    g_assert_cmpuint(n_types, <=, sizeof(types));
+    rfb_take(r, types, n_types, "security types");
+    g_assert_nonnull(memchr(types, 1, n_types)); /* None */
+    soup_websocket_connection_send_binary(ws, &none, 1);
+    rfb_take(r, result, 4, "security result");
+    g_assert_cmpmem(result, 4, "\0\0\0\0", 4);
+    soup_websocket_connection_send_binary(ws, &shared, 1);
+    rfb_take(r, init, 24, "ServerInit");
+    *ret_width = (guint)init[0] << 8 | init[1];
+    *ret_height = (guint)init[2] << 8 | init[3];
+    name_len =
+        (guint32)init[20] << 24 | (guint32)init[21] << 16 | (guint32)init[22] << 8 | init[23];
+    g_assert_cmpuint(name_len, <, 4096);
+    rfb_take(r, NULL, name_len, "desktop name");
+}
+
+/* The client lets go.  libsoup 3.2.3's client WebSocket has no safe way
+ * to leave while open: an orderly close met "len > frame->sent" in
+ * soup_websocket_connection_write, the stream closed under it
+ * g_source_unref(NULL), and the last unref of an open one
+ * "!priv->input_source" in its finalize (CI, under ASan).  So an open one
+ * is kept, silent, until the test's process ends and its sockets with it
+ * (nothing here waits on the server noticing; the serial test's abrupt
+ * viewers use plain sockets); one the server closed is let go. */
+static GPtrArray *rfb_kept;
+
+static void
+rfb_close(SoupWebsocketConnection *ws, Rfb *r)
+{
+    gint64 end = g_get_monotonic_time() + 100 * 1000;
+
+    g_signal_handlers_disconnect_by_data(ws, r);
+    if (soup_websocket_connection_get_state(ws) == SOUP_WEBSOCKET_STATE_CLOSED) {
+        g_object_unref(ws);
+    } else {
+        if (rfb_kept == NULL)
+            rfb_kept = g_ptr_array_new();
+        g_ptr_array_add(rfb_kept, ws);
+    }
+    while (g_get_monotonic_time() < end)
+        g_main_context_iteration(NULL, FALSE);
+}
+
 static void
 test_vnc(void)
 {
@@ -770,7 +958,7 @@ test_vnc(void)
     g_autofree char *path = NULL;
     g_autofree char *xml = NULL;
     g_autoptr(DvTestDaemon) d = NULL;
-    DvTestRfb r = { g_byte_array_new() };
+    Rfb r = { g_byte_array_new(), FALSE };
     /* Each connection gets a buffer of its own: what an old one still
      * delivers must not land in the next one's. */
     g_autoptr(GPtrArray) old = g_ptr_array_new_with_free_func((GDestroyNotify)g_byte_array_unref);
@@ -831,11 +1019,11 @@ test_vnc(void)
     /* Through droverd: RFB from the banner to ServerInit. */
     path = g_strdup_printf("/api/v1/vms/%s/console?type=vnc", vm);
     t0 = g_get_monotonic_time();
-    ws = dv_test_rfb_connect(d, path, d->token, &r, &status);
+    ws = rfb_connect(d, path, d->token, &r, &status);
     g_assert_nonnull(ws);
     g_assert_cmpuint(status, ==, 101);
     g_assert_cmpstr(soup_websocket_connection_get_protocol(ws), ==, "binary");
-    dv_test_rfb_handshake(ws, &r, "token", FALSE, &width, &height, NULL);
+    rfb_handshake(ws, &r, "token", &width, &height);
     connect_us = g_get_monotonic_time() - t0;
     g_printerr("# vnc: connect to ServerInit %.1f ms, framebuffer %ux%u\n", connect_us / 1000.0,
                width, height);
@@ -847,7 +1035,7 @@ test_vnc(void)
         static const guint8 req[10] = { 3, 0, 0, 0, 0, 0, 0, 16, 0, 16 };
         guint8 head[4];
         soup_websocket_connection_send_binary(ws, req, sizeof(req));
-        dv_test_rfb_take(&r, head, 4, "an answer to FramebufferUpdateRequest");
+        rfb_take(&r, head, 4, "an answer to FramebufferUpdateRequest");
         /* Type 0 (FramebufferUpdate); once in about twelve runs the first
          * byte was 24 (not an RFB server message type): shown, not
          * asserted, cause not found (docs/DECISIONS.md). */
@@ -855,7 +1043,7 @@ test_vnc(void)
             g_printerr("# vnc: answer to the update request begins %02x %02x %02x %02x\n", head[0],
                        head[1], head[2], head[3]);
     }
-    dv_test_rfb_close(ws, &r);
+    rfb_close(ws, &r);
     g_ptr_array_add(old, r.in);
     r.in = g_byte_array_new();
     r.closed = FALSE;
@@ -869,10 +1057,10 @@ test_vnc(void)
         g_autofree char *t_old = ticket_for(d, vm);
         g_autofree char *tp_old = g_strdup_printf("%s&ticket=%s", path, t_old);
 
-        ws = dv_test_rfb_connect(d, tp, NULL, &r, &status);
+        ws = rfb_connect(d, tp, NULL, &r, &status);
         g_assert_nonnull(ws);
-        dv_test_rfb_handshake(ws, &r, "ticket", FALSE, &width, &height, NULL);
-        dv_test_rfb_close(ws, &r);
+        rfb_handshake(ws, &r, "ticket", &width, &height);
+        rfb_close(ws, &r);
         g_ptr_array_add(old, r.in);
         r.in = g_byte_array_new();
         r.closed = FALSE;
@@ -895,33 +1083,33 @@ test_vnc(void)
     /* Many at once: each gets its own connection to the display. */
     {
         SoupWebsocketConnection *many[4];
-        DvTestRfb rs[4] = { { 0 } };
+        Rfb rs[4];
         for (guint i = 0; i < G_N_ELEMENTS(many); i++) {
-            many[i] = dv_test_rfb_connect(d, path, d->token, &rs[i], &status);
+            rs[i].in = g_byte_array_new();
+            rs[i].closed = FALSE;
+            many[i] = rfb_connect(d, path, d->token, &rs[i], &status);
             g_assert_nonnull(many[i]);
         }
         for (guint i = 0; i < G_N_ELEMENTS(many); i++) {
-            dv_test_rfb_handshake(many[i], &rs[i], "many", FALSE, &width, &height, NULL);
-            dv_test_rfb_close(many[i], &rs[i]);
+            rfb_handshake(many[i], &rs[i], "many", &width, &height);
+            rfb_close(many[i], &rs[i]);
             g_ptr_array_add(old, rs[i].in);
-            rs[i].in = NULL;
-            dv_test_rfb_clear(&rs[i]);
         }
     }
     /* The VM stops: an open display's WebSocket ends. */
     {
         g_autofree char *stop = g_strdup_printf("/api/v1/vms/%s/stop", vm);
-        ws = dv_test_rfb_connect(d, path, d->token, &r, &status);
+        ws = rfb_connect(d, path, d->token, &r, &status);
         g_assert_nonnull(ws);
-        dv_test_rfb_handshake(ws, &r, "stop", FALSE, &width, &height, NULL);
+        rfb_handshake(ws, &r, "stop", &width, &height);
         dv_test_run_job_ok(d, "POST", stop, NULL);
         t0 = g_get_monotonic_time();
         while (!r.closed && g_get_monotonic_time() - t0 < 20 * G_USEC_PER_SEC)
             g_main_context_iteration(NULL, TRUE);
         g_assert_true(r.closed);
-        dv_test_rfb_close(ws, &r);
+        rfb_close(ws, &r);
     }
-    dv_test_rfb_clear(&r);
+    g_byte_array_unref(r.in);
 }
 
 static void

@@ -42,8 +42,67 @@
 #include <unistd.h>
 
 #define JOB_WAIT_MS (180 * 1000)
+#define TICK_WAIT_S 90
+#define GUEST_TICKER                                                                               \
+    "i=0; while true; do echo DROVER-TICK $i; i=$((i+1)); /bin/busybox sleep 1; done"
 
 static DvVirt *the_virt;
+
+static const char *
+env_required(const char *name)
+{
+    const char *v = g_getenv(name);
+    if (v == NULL || v[0] == '\0')
+        g_error("%s is not set: run this test under tests/services/with-second-libvirtd "
+                "(meson test does)",
+                name);
+    return v;
+}
+
+/* The ticks in @log, checked to count up by one from 0; the last one. */
+static gint64
+ticks_last(const char *log)
+{
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    gint64 last = -1;
+
+    if (!g_file_get_contents(log, &text, NULL, NULL))
+        return -1;
+    lines = g_strsplit(text, "\n", -1);
+    for (guint i = 0; lines[i] != NULL; i++) {
+        const char *at = strstr(lines[i], "DROVER-TICK ");
+        char *end = NULL;
+        gint64 n;
+        if (at == NULL)
+            continue;
+        n = g_ascii_strtoll(at + strlen("DROVER-TICK "), &end, 10);
+        if (end == NULL || (*end != '\0' && *end != '\r'))
+            continue;
+        if (n != last + 1)
+            g_error("the guest's counter went from %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT
+                    " in %s: it restarted",
+                    last, n, log);
+        last = n;
+    }
+    return last;
+}
+
+static gint64
+ticks_wait(const char *log, gint64 after, gint64 more)
+{
+    gint64 deadline = g_get_monotonic_time() + TICK_WAIT_S * G_USEC_PER_SEC;
+    gint64 last = -1;
+
+    while (g_get_monotonic_time() < deadline) {
+        last = ticks_last(log);
+        if (last >= after + more)
+            return last;
+        g_usleep(200 * 1000);
+    }
+    g_error("the guest did not tick past %" G_GINT64_FORMAT " (last %" G_GINT64_FORMAT ")",
+            after + more, last);
+}
 
 static void
 assert_runs_on(DvVirtHost *host, const char *uuid)
@@ -52,6 +111,15 @@ assert_runs_on(DvVirtHost *host, const char *uuid)
     g_autoptr(JsonObject) dom = dv_virt_domain_get(host, uuid, NULL, &error);
     g_assert_no_error(error);
     g_assert_cmpstr(dv_json_get_string(dom, "state", ""), ==, "running");
+}
+
+static void
+assert_absent(DvVirtHost *host, const char *uuid)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) dom = dv_virt_domain_get(host, uuid, NULL, &error);
+    g_assert_null(dom);
+    g_assert_error(error, DV_ERROR, DV_ERROR_NOT_FOUND);
 }
 
 static void
@@ -144,8 +212,8 @@ guest_start(DvVirtHost *vh, const char *dir, const char *name, const char *disk,
     g_autoptr(GError) error = NULL;
     g_autofree char *kernel = dv_test_tiny_guest_copy(DV_TINY_GUEST_CACHE_DIR, dir, "vmlinuz");
     g_autofree char *initrd = dv_test_tiny_guest_copy(DV_TINY_GUEST_CACHE_DIR, dir, "initrd.img");
-    g_autofree char *cmdline = g_strdup_printf(
-        "console=ttyS0 quiet rdinit=/bin/busybox -- sh -c \"%s\"", DV_TEST_GUEST_TICKER);
+    g_autofree char *cmdline =
+        g_strdup_printf("console=ttyS0 quiet rdinit=/bin/busybox -- sh -c \"%s\"", GUEST_TICKER);
     g_autoptr(JsonObject) spec = json_object_new();
     JsonArray *disks = json_array_new();
     JsonObject *d = json_object_new();
@@ -193,8 +261,8 @@ qcow2_new(const char *path)
 static void
 case_migrate(const char *prefix, const char *dir, DvTestBackend backend)
 {
-    const char *b_uri = dv_test_libvirtd2_env("DV_TEST_LIBVIRTD2_URI");
-    const char *a_uri_from_b = dv_test_libvirtd2_env("DV_TEST_LIBVIRTD2_SYSTEM_URI");
+    const char *b_uri = env_required("DV_TEST_LIBVIRTD2_URI");
+    const char *a_uri_from_b = env_required("DV_TEST_LIBVIRTD2_SYSTEM_URI");
     const char *const socket_param[] = { "socket", NULL };
     g_autofree char *tmpdir = NULL;
     g_autofree char *pgname = NULL;
@@ -251,7 +319,7 @@ case_migrate(const char *prefix, const char *dir, DvTestBackend backend)
         g_autofree char *initrd =
             dv_test_tiny_guest_copy(DV_TINY_GUEST_CACHE_DIR, dir, "initrd.img");
         g_autofree char *cmdline = g_strdup_printf(
-            "console=ttyS0 quiet rdinit=/bin/busybox -- sh -c \"%s\"", DV_TEST_GUEST_TICKER);
+            "console=ttyS0 quiet rdinit=/bin/busybox -- sh -c \"%s\"", GUEST_TICKER);
         g_autoptr(JsonObject) spec = json_object_new();
         JsonArray *disks = json_array_new();
         JsonObject *d = json_object_new();
@@ -315,7 +383,7 @@ case_migrate(const char *prefix, const char *dir, DvTestBackend backend)
         u3 = dv_virt_domain_define(va, xml, NULL, &error);
         g_assert_no_error(error);
     }
-    t = dv_test_ticks_wait(log, -1, 2);
+    t = ticks_wait(log, -1, 2);
     g_printerr("# the guest ticks\n");
 
     engine = dv_test_engine_on_backend("dvmig", backend, 4, &tmpdir, &pgname);
@@ -455,7 +523,7 @@ case_migrate(const char *prefix, const char *dir, DvTestBackend backend)
         dv_test_system_pool_create(vb, pool, dir_b);
         refresh(engine, hb);
         assert_runs_on(va, uuid);
-        dv_test_system_assert_absent(vb, uuid);
+        assert_absent(vb, uuid);
     }
 
     /* A -> B by placement. */
@@ -470,10 +538,10 @@ case_migrate(const char *prefix, const char *dir, DvTestBackend backend)
         g_assert_cmpstr(dv_json_get_string(vm, "host_id", ""), ==, dv_json_get_string(b, "id", ""));
         g_assert_cmpstr(dv_json_get_string(vm, "state", ""), ==, "running");
         assert_runs_on(vb, uuid);
-        dv_test_system_assert_absent(va, uuid);
+        assert_absent(va, uuid);
         g_assert_false(g_file_test(disk_a, G_FILE_TEST_EXISTS));
         g_assert_true(g_file_test(disk_b, G_FILE_TEST_EXISTS));
-        t = dv_test_ticks_wait(log, t, 2);
+        t = ticks_wait(log, t, 2);
         g_printerr(
             "# A -> B (copy-all, 16 MiB qcow2): %.2f s, of which the migration %.2f s\n", s_there,
             dv_json_get_int(dv_json_get_object(result, "migration"), "elapsed_ms", 0) / 1000.0);
@@ -510,7 +578,7 @@ case_migrate(const char *prefix, const char *dir, DvTestBackend backend)
         g_assert_cmpstr(dv_json_get_string(done, "state", ""), ==, "cancelled");
         g_assert_cmpfloat(latency, <, 5.0);
         assert_runs_on(vb, uuid);
-        dv_test_system_assert_absent(va, uuid);
+        assert_absent(va, uuid);
         g_assert_false(g_file_test(disk_a, G_FILE_TEST_EXISTS));
         g_assert_true(g_file_test(disk_b, G_FILE_TEST_EXISTS));
         {
@@ -519,7 +587,7 @@ case_migrate(const char *prefix, const char *dir, DvTestBackend backend)
             g_assert_cmpstr(dv_json_get_string(vm, "host_id", ""), ==,
                             dv_json_get_string(b, "id", ""));
         }
-        t = dv_test_ticks_wait(log, t, 2);
+        t = ticks_wait(log, t, 2);
         g_printerr("# cancel at 1 MiB/s: the job ended %.2f s after the cancel\n", latency);
     }
 
@@ -531,10 +599,10 @@ case_migrate(const char *prefix, const char *dir, DvTestBackend backend)
         g_autoptr(JsonObject) a = row(engine, DV_KIND_HOST, ha);
         g_assert_cmpstr(dv_json_get_string(vm, "host_id", ""), ==, dv_json_get_string(a, "id", ""));
         assert_runs_on(va, uuid);
-        dv_test_system_assert_absent(vb, uuid);
+        assert_absent(vb, uuid);
         g_assert_true(g_file_test(disk_a, G_FILE_TEST_EXISTS));
         g_assert_false(g_file_test(disk_b, G_FILE_TEST_EXISTS));
-        t = dv_test_ticks_wait(log, t, 2);
+        t = ticks_wait(log, t, 2);
         g_printerr("# B -> A (copy-all): %.2f s; the counter went on to %" G_GINT64_FORMAT "\n",
                    s_back, t);
     }
@@ -619,7 +687,7 @@ case_migrate(const char *prefix, const char *dir, DvTestBackend backend)
             g_assert_cmpint(moved, <=, (1 << 20) + (1 << 20) / 10);
         }
         assert_runs_on(vb, uuid4);
-        dv_test_system_assert_absent(va, uuid4);
+        assert_absent(va, uuid4);
         g_assert_false(g_file_test(ov_a, G_FILE_TEST_EXISTS));
         g_assert_true(g_file_test(base_a, G_FILE_TEST_EXISTS));
         m = dv_store_get(store, &dv_table_catalog_machines, mach_id, &error);
@@ -640,7 +708,7 @@ case_migrate(const char *prefix, const char *dir, DvTestBackend backend)
         g_autoptr(JsonObject) done = NULL;
         g_autoptr(JsonObject) vm = NULL;
         g_autoptr(JsonObject) b = row(engine, DV_KIND_HOST, hb);
-        gint64 t2 = dv_test_ticks_wait(log2, -1, 1);
+        gint64 t2 = ticks_wait(log2, -1, 1);
         dv_core(engine)->migration_allow_unsafe = TRUE;
         done = migrate(engine, name2, j, &s_shared);
         g_assert_cmpstr(dv_json_get_string(dv_json_get_object(done, "result"), "storage", ""), ==,
@@ -648,9 +716,9 @@ case_migrate(const char *prefix, const char *dir, DvTestBackend backend)
         vm = row(engine, DV_KIND_VM, name2);
         g_assert_cmpstr(dv_json_get_string(vm, "host_id", ""), ==, dv_json_get_string(b, "id", ""));
         assert_runs_on(vb, uuid2);
-        dv_test_system_assert_absent(va, uuid2);
+        assert_absent(va, uuid2);
         g_assert_true(g_file_test(disk_s, G_FILE_TEST_EXISTS));
-        t2 = dv_test_ticks_wait(log2, t2, 2);
+        t2 = ticks_wait(log2, t2, 2);
         g_printerr("# A -> B (shared): %.2f s\n", s_shared);
     }
     dv_test_engine_on_backend_free(g_steal_pointer(&engine), g_steal_pointer(&tmpdir),
@@ -677,7 +745,7 @@ run_isolated(gconstpointer data)
     g_autofree char *prefix =
         dv_test_system_prefix_new("dvmig", g_test_subprocess() ? getppid() : getpid());
     g_autofree char *dir = dv_test_system_dir_new(prefix);
-    const char *b_uri = dv_test_libvirtd2_env("DV_TEST_LIBVIRTD2_URI");
+    const char *b_uri = env_required("DV_TEST_LIBVIRTD2_URI");
     static gboolean built;
 
     if (g_test_subprocess()) {

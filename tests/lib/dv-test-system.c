@@ -245,31 +245,6 @@ dv_test_tiny_guest_copy(const char *cache_dir, const char *dir, const char *name
     return dst;
 }
 
-void
-dv_test_tiny_guest_define(const char *name, const char *dir, gboolean echo, gboolean vnc)
-{
-    g_autofree char *head = g_markup_printf_escaped(
-        "<domain type='qemu'><name>%s</name><memory unit='MiB'>128</memory><vcpu>1</vcpu>"
-        "<os><type arch='x86_64' machine='pc'>hvm</type><kernel>%s/vmlinuz</kernel>"
-        "<initrd>%s/initrd.img</initrd><cmdline>console=ttyS0 quiet%s</cmdline></os>"
-        "<features><acpi/></features><on_poweroff>destroy</on_poweroff>"
-        "<devices><serial type='pty'><target port='0'/></serial>"
-        "<console type='pty'><target type='serial' port='0'/></console>",
-        name, dir, dir, echo ? " drover.echo" : "");
-    g_autofree char *xml =
-        g_strconcat(head,
-                    vnc ? "<graphics type='vnc' autoport='yes' "
-                          "listen='127.0.0.1'/><video><model type='vga'/></video>"
-                        : "",
-                    "</devices></domain>", NULL);
-    g_autofree char *file = g_strdup_printf("%s/%s.xml", dir, name);
-    g_autofree char *out = NULL;
-    const char *const args[] = { "define", file, NULL };
-
-    g_assert_true(g_file_set_contents(file, xml, -1, NULL));
-    out = dv_test_virsh(args);
-}
-
 double
 dv_test_wait_log(const char *log, const char *want, guint timeout_s)
 {
@@ -284,73 +259,4 @@ dv_test_wait_log(const char *log, const char *want, guint timeout_s)
                     text != NULL ? text : "(no log)");
         g_usleep(50000);
     }
-}
-
-#define TICK_WAIT_S 90
-
-gint64
-dv_test_ticks_last(const char *log)
-{
-    g_autofree char *text = NULL;
-    g_auto(GStrv) lines = NULL;
-    gint64 last = -1;
-
-    if (!g_file_get_contents(log, &text, NULL, NULL))
-        return -1;
-    lines = g_strsplit(text, "\n", -1);
-    for (guint i = 0; lines[i] != NULL; i++) {
-        const char *at = strstr(lines[i], "DROVER-TICK ");
-        gint64 n;
-        char *end = NULL;
-
-        if (at == NULL)
-            continue;
-        n = g_ascii_strtoll(at + strlen("DROVER-TICK "), &end, 10);
-        if (end == NULL || (*end != '\0' && *end != '\r'))
-            continue; /* the line being written */
-        if (n != last + 1)
-            g_error("the guest's counter went from %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT
-                    " in %s: it restarted or lost time",
-                    last, n, log);
-        last = n;
-    }
-    return last;
-}
-
-gint64
-dv_test_ticks_wait(const char *log, gint64 after, gint64 more)
-{
-    gint64 deadline = g_get_monotonic_time() + TICK_WAIT_S * G_USEC_PER_SEC;
-    gint64 last = -1;
-
-    while (g_get_monotonic_time() < deadline) {
-        last = dv_test_ticks_last(log);
-        if (last >= after + more)
-            return last;
-        g_usleep(200 * 1000);
-    }
-    g_error("the guest did not tick past %" G_GINT64_FORMAT " within %d s (last %" G_GINT64_FORMAT
-            ")",
-            after + more, TICK_WAIT_S, last);
-}
-
-const char *
-dv_test_libvirtd2_env(const char *name)
-{
-    const char *v = g_getenv(name);
-    if (v == NULL || v[0] == '\0')
-        g_error("%s is not set: run this test under tests/services/with-second-libvirtd "
-                "(meson test does)",
-                name);
-    return v;
-}
-
-void
-dv_test_system_assert_absent(DvVirtHost *host, const char *uuid)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonObject) dom = dv_virt_domain_get(host, uuid, NULL, &error);
-
-    g_assert_null(dom);
-    g_assert_error(error, DV_ERROR, DV_ERROR_NOT_FOUND);
 }

@@ -58,34 +58,8 @@ void dv_test_tiny_guest_build(const char *script, const char *dir, const char *m
  * dv_test_tiny_guest_dir()) into @dir; returns the copy's path (owned). */
 char *dv_test_tiny_guest_copy(const char *cache_dir, const char *dir, const char *name);
 
-/* Defines (virsh define on qemu:///system, the XML in @dir/@name.xml)
- * the tiny guest @name booting @dir/vmlinuz and @dir/initrd.img (see
- * dv_test_tiny_guest_copy()), 128 MiB, its serial console a pty;
- * "drover.echo" on its command line when @echo, a VNC display on
- * 127.0.0.1 with VGA video when @vnc. */
-void dv_test_tiny_guest_define(const char *name, const char *dir, gboolean echo, gboolean vnc);
-
 /* Waits until the file @log has a line containing @want; returns the wait
  * in seconds, or ends the test with the log after @timeout_s. */
 double dv_test_wait_log(const char *log, const char *want, guint timeout_s);
-
-/* The ticking guest of the migration tests: a script for the tiny guest's
- * kernel command line (rdinit=/bin/busybox -- sh -c "...": no double
- * quotes in it) that prints "DROVER-TICK N" every second on its serial
- * console, a file on a directory both daemons see. */
-#define DV_TEST_GUEST_TICKER                                                                       \
-    "i=0; while true; do echo DROVER-TICK $i; i=$((i+1)); /bin/busybox sleep 1; done"
-/* The ticks in @log, checked to count up by one from 0 without a restart
- * or a gap (else the test ends); returns the last one (-1: none yet). */
-gint64 dv_test_ticks_last(const char *log);
-/* Waits until the guest has ticked @more times past @after (90 s at the
- * most); returns the last tick. */
-gint64 dv_test_ticks_wait(const char *log, gint64 after, gint64 more);
-
-/* The variable @name that tests/services/with-second-libvirtd exports;
- * ends the test when it is unset. */
-const char *dv_test_libvirtd2_env(const char *name);
-/* Asserts that @host has no domain @uuid (NOT_FOUND). */
-void dv_test_system_assert_absent(DvVirtHost *host, const char *uuid);
 
 G_END_DECLS

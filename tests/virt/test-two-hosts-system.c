@@ -48,6 +48,11 @@
 #include <unistd.h>
 
 #define MIB (G_GUINT64_CONSTANT(1) << 20)
+#define TICK_WAIT_S 90
+
+/* No double quotes: the kernel command line quotes the script. */
+#define GUEST_TICKER                                                                               \
+    "i=0; while true; do echo DROVER-TICK $i; i=$((i+1)); /bin/busybox sleep 1; done"
 
 static DvVirt *the_virt;
 /* The child's findings file: g_test_message() in a child process goes
@@ -81,13 +86,24 @@ typedef struct {
     const char *a_uri; /* A as B reaches it */
 } Hosts;
 
+static const char *
+env_required(const char *name)
+{
+    const char *v = g_getenv(name);
+    if (v == NULL || v[0] == '\0')
+        g_error("%s is not set: run this test under tests/services/with-second-libvirtd "
+                "(meson test does)",
+                name);
+    return v;
+}
+
 static void
 hosts_init(Hosts *h, const char *prefix, const char *dir)
 {
     h->prefix = prefix;
     h->dir = dir;
-    h->b_uri = dv_test_libvirtd2_env("DV_TEST_LIBVIRTD2_URI");
-    h->a_uri = dv_test_libvirtd2_env("DV_TEST_LIBVIRTD2_SYSTEM_URI");
+    h->b_uri = env_required("DV_TEST_LIBVIRTD2_URI");
+    h->a_uri = env_required("DV_TEST_LIBVIRTD2_SYSTEM_URI");
     h->a = dv_virt_host_get(the_virt, "host-a", DV_TEST_SYSTEM_URI);
     h->b = dv_virt_host_get(the_virt, "host-b", h->b_uri);
 }
@@ -150,8 +166,8 @@ guest_start(Hosts *h, const char *disk, const char *log)
     g_autofree char *name = g_strconcat(h->prefix, "vm", NULL);
     g_autofree char *kernel = guest_copy(h->dir, "vmlinuz");
     g_autofree char *initrd = guest_copy(h->dir, "initrd.img");
-    g_autofree char *cmdline = g_strdup_printf(
-        "console=ttyS0 quiet rdinit=/bin/busybox -- sh -c \"%s\"", DV_TEST_GUEST_TICKER);
+    g_autofree char *cmdline =
+        g_strdup_printf("console=ttyS0 quiet rdinit=/bin/busybox -- sh -c \"%s\"", GUEST_TICKER);
     g_autoptr(JsonObject) spec = json_object_new();
     g_autofree char *xml = NULL;
     char *uuid;
@@ -181,6 +197,53 @@ guest_start(Hosts *h, const char *disk, const char *log)
 
 /* The ticks in @log, checked to count up by one from 0 without a restart
  * or a gap; returns the last one (-1: none yet). */
+static gint64
+ticks_last(const char *log)
+{
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    gint64 last = -1;
+
+    if (!g_file_get_contents(log, &text, NULL, NULL))
+        return -1;
+    lines = g_strsplit(text, "\n", -1);
+    for (guint i = 0; lines[i] != NULL; i++) {
+        const char *at = strstr(lines[i], "DROVER-TICK ");
+        gint64 n;
+        char *end = NULL;
+
+        if (at == NULL)
+            continue;
+        n = g_ascii_strtoll(at + strlen("DROVER-TICK "), &end, 10);
+        if (end == NULL || (*end != '\0' && *end != '\r'))
+            continue; /* the line being written */
+        if (n != last + 1)
+            g_error("the guest's counter went from %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT
+                    " in %s: it restarted or lost time",
+                    last, n, log);
+        last = n;
+    }
+    return last;
+}
+
+/* Waits until the guest has ticked @more times past @after. */
+static gint64
+ticks_wait(const char *log, gint64 after, gint64 more)
+{
+    gint64 deadline = g_get_monotonic_time() + TICK_WAIT_S * G_USEC_PER_SEC;
+    gint64 last = -1;
+
+    while (g_get_monotonic_time() < deadline) {
+        last = ticks_last(log);
+        if (last >= after + more)
+            return last;
+        g_usleep(200 * 1000);
+    }
+    g_error("the guest did not tick past %" G_GINT64_FORMAT " within %d s (last %" G_GINT64_FORMAT
+            ")",
+            after + more, TICK_WAIT_S, last);
+}
+
 static void
 assert_runs_on(DvVirtHost *host, const char *uuid)
 {
@@ -196,6 +259,16 @@ assert_runs_on(DvVirtHost *host, const char *uuid)
     d = dv_virt_domain_lookup(&op, uuid, &error);
     g_assert_no_error(error);
     g_assert_cmpint(virDomainIsPersistent(d), ==, 1);
+}
+
+static void
+assert_absent(DvVirtHost *host, const char *uuid)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) dom = dv_virt_domain_get(host, uuid, NULL, &error);
+
+    g_assert_null(dom);
+    g_assert_error(error, DV_ERROR, DV_ERROR_NOT_FOUND);
 }
 
 typedef struct {
@@ -273,7 +346,7 @@ test_shared(const char *prefix, const char *dir)
     g_chmod(disk, 0666);
     t0 = g_get_monotonic_time();
     uuid = guest_start(&h, disk, log);
-    tick = dv_test_ticks_wait(log, -1, 3);
+    tick = ticks_wait(log, -1, 3);
     finding("boot to the 4th tick: %.1f s", (g_get_monotonic_time() - t0) / 1e6);
 
     {
@@ -281,17 +354,17 @@ test_shared(const char *prefix, const char *dir)
         there = migrate_ok(h.a, uuid, h.b_uri, &mp, "shared A->B");
     }
     assert_runs_on(h.b, uuid);
-    dv_test_system_assert_absent(h.a, uuid);
+    assert_absent(h.a, uuid);
     g_assert_true(json_object_has_member(there, "downtime"));
-    tick = dv_test_ticks_wait(log, dv_test_ticks_last(log), 3);
+    tick = ticks_wait(log, ticks_last(log), 3);
 
     {
         DvVirtMigrateParams mp = { .allow_unsafe = TRUE, .dest_host = h.a };
         back = migrate_ok(h.b, uuid, h.a_uri, &mp, "shared B->A");
     }
     assert_runs_on(h.a, uuid);
-    dv_test_system_assert_absent(h.b, uuid);
-    tick = dv_test_ticks_wait(log, dv_test_ticks_last(log), 3);
+    assert_absent(h.b, uuid);
+    tick = ticks_wait(log, ticks_last(log), 3);
     finding("the guest ticked %" G_GINT64_FORMAT " times without a restart", tick);
 
     {
@@ -352,7 +425,7 @@ test_copy_storage(const char *prefix, const char *dir)
         run_cmd(argv);
     }
     uuid = guest_start(&h, top, log);
-    (void)dv_test_ticks_wait(log, -1, 3);
+    (void)ticks_wait(log, -1, 3);
     /* Paths that are no disk of the domain, and relative new paths. */
     {
         g_autoptr(GError) error = NULL;
@@ -394,7 +467,7 @@ test_copy_storage(const char *prefix, const char *dir)
         run_cmd(argv);
     }
     assert_runs_on(h.b, uuid);
-    dv_test_system_assert_absent(h.a, uuid);
+    assert_absent(h.a, uuid);
     {
         g_autoptr(GError) error = NULL;
         g_autofree char *live = dv_virt_domain_get_xml(h.b, uuid, FALSE, NULL, &error);
@@ -404,7 +477,7 @@ test_copy_storage(const char *prefix, const char *dir)
         g_assert_nonnull(strstr(persistent, top_b));
         g_assert_null(strstr(persistent, top));
     }
-    (void)dv_test_ticks_wait(log, dv_test_ticks_last(log), 3);
+    (void)ticks_wait(log, ticks_last(log), 3);
 
     /* Whole disk back into a fresh file on A: no backing file there. */
     qcow2_create(full_a, 16 * MIB, NULL);
@@ -421,8 +494,8 @@ test_copy_storage(const char *prefix, const char *dir)
         back = migrate_ok(h.b, uuid, h.a_uri, &mp, "copy-all B->A");
     }
     assert_runs_on(h.a, uuid);
-    dv_test_system_assert_absent(h.b, uuid);
-    (void)dv_test_ticks_wait(log, dv_test_ticks_last(log), 3);
+    assert_absent(h.b, uuid);
+    (void)ticks_wait(log, ticks_last(log), 3);
     {
         g_autoptr(GError) error = NULL;
         g_autofree char *live = dv_virt_domain_get_xml(h.a, uuid, FALSE, NULL, &error);
@@ -466,7 +539,7 @@ test_cancel(const char *prefix, const char *dir)
     disk = guest_copy(dir, "master.qcow2");
     g_chmod(disk, 0666);
     uuid = guest_start(&h, disk, log);
-    (void)dv_test_ticks_wait(log, -1, 2);
+    (void)ticks_wait(log, -1, 2);
 
     p.cancel_at_first = cancel;
     done = dv_virt_domain_migrate(h.a, uuid, h.b_uri, &mp, on_progress, &p, cancel, &error);
@@ -481,8 +554,8 @@ test_cancel(const char *prefix, const char *dir)
     g_clear_error(&error);
 
     assert_runs_on(h.a, uuid);
-    dv_test_system_assert_absent(h.b, uuid);
-    (void)dv_test_ticks_wait(log, dv_test_ticks_last(log), 3);
+    assert_absent(h.b, uuid);
+    (void)ticks_wait(log, ticks_last(log), 3);
 
     /* A migration that cannot finish in time (68 MiB at 1 MiB/s, 3 s
      * allowed) is aborted the same way. */
@@ -503,8 +576,8 @@ test_cancel(const char *prefix, const char *dir)
         g_clear_error(&error);
     }
     assert_runs_on(h.a, uuid);
-    dv_test_system_assert_absent(h.b, uuid);
-    (void)dv_test_ticks_wait(log, dv_test_ticks_last(log), 3);
+    assert_absent(h.b, uuid);
+    (void)ticks_wait(log, ticks_last(log), 3);
     g_assert_true(dv_virt_domain_delete(h.a, uuid, FALSE, NULL, &error));
     g_assert_no_error(error);
     hosts_clear(&h);
@@ -595,7 +668,7 @@ test_target_lost(const char *prefix, const char *dir)
     disk = guest_copy(dir, "master.qcow2");
     g_chmod(disk, 0666);
     uuid = guest_start(&h, disk, log);
-    (void)dv_test_ticks_wait(log, -1, 2);
+    (void)ticks_wait(log, -1, 2);
 
     /* Stopped before: refused at once. */
     c_uri = own_daemon_start(d3);
@@ -648,7 +721,7 @@ test_target_lost(const char *prefix, const char *dir)
         }
     }
     assert_runs_on(h.a, uuid);
-    (void)dv_test_ticks_wait(log, dv_test_ticks_last(log), 3);
+    (void)ticks_wait(log, ticks_last(log), 3);
     g_assert_true(dv_virt_domain_delete(h.a, uuid, FALSE, NULL, &error));
     g_assert_no_error(error);
     hosts_clear(&h);
@@ -748,8 +821,8 @@ test_system_untouched(void)
     g_autofree char *caps = NULL;
     g_autoptr(DvVirtHost) a = dv_virt_host_get(the_virt, "host-a", DV_TEST_SYSTEM_URI);
     g_auto(DvVirtOp) op = DV_VIRT_OP_INIT;
-    const char *b_uuid = dv_test_libvirtd2_env("DV_TEST_LIBVIRTD2_HOST_UUID");
-    const char *b_uri = dv_test_libvirtd2_env("DV_TEST_LIBVIRTD2_URI");
+    const char *b_uuid = env_required("DV_TEST_LIBVIRTD2_HOST_UUID");
+    const char *b_uri = env_required("DV_TEST_LIBVIRTD2_URI");
 
     g_assert_true(g_file_get_contents("/run/libvirtd.pid", &pid, NULL, &error));
     g_assert_no_error(error);
@@ -810,7 +883,7 @@ run_isolated(gconstpointer data)
         return;
     }
     /* The second daemon is required: never a skip. */
-    (void)dv_test_libvirtd2_env("DV_TEST_LIBVIRTD2_URI");
+    (void)env_required("DV_TEST_LIBVIRTD2_URI");
     if (!dv_test_system_check_daemon(the_virt))
         return;
     if (!built) {
